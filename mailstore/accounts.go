@@ -1,0 +1,395 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// defaultMailboxes are created for every new user (RFC 6154 special uses).
+var defaultMailboxes = []struct{ name, use string }{
+	{"INBOX", ""},
+	{"Drafts", `\Drafts`},
+	{"Sent", `\Sent`},
+	{"Archive", `\Archive`},
+	{"Junk", `\Junk`},
+	{"Trash", `\Trash`},
+}
+
+// CreateDomain adds a mail domain.
+func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) {
+	n, err := core.NormalizeDomain(name)
+	if err != nil {
+		return nil, fmt.Errorf("create domain: %w", err)
+	}
+	d := &Domain{Name: n, Enabled: true}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var count int64
+		if err := tx.Model(&Domain{}).Where("name = ?", n).Count(&count).Error; err != nil {
+			return err
+		}
+		if count > 0 {
+			return fmt.Errorf("domain %s: %w", n, core.ErrExists)
+		}
+		return tx.Create(d).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create domain %s: %w", n, uniqueToExists(err))
+	}
+	return d, nil
+}
+
+// GetDomain returns a domain by name.
+func (s *Store) GetDomain(ctx context.Context, name string) (*Domain, error) {
+	n, err := core.NormalizeDomain(name)
+	if err != nil {
+		return nil, fmt.Errorf("get domain: %w", err)
+	}
+	var d Domain
+	if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+		return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
+	}
+	return &d, nil
+}
+
+// ListDomains returns all domains by name.
+func (s *Store) ListDomains(ctx context.Context) ([]Domain, error) {
+	var ds []Domain
+	if err := s.db.WithContext(ctx).Order("name").Find(&ds).Error; err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	return ds, nil
+}
+
+// DeleteDomain removes a domain. A domain that still has users is refused
+// with ErrConflict unless cascade is set, which deletes the users and their mail.
+func (s *Store) DeleteDomain(ctx context.Context, name string, cascade bool) error {
+	n, err := core.NormalizeDomain(name)
+	if err != nil {
+		return fmt.Errorf("delete domain: %w", err)
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var d Domain
+		if err := tx.Where("name = ?", n).Take(&d).Error; err != nil {
+			return notFound(err)
+		}
+		var users []User
+		if err := tx.Where("domain_id = ?", d.ID).Find(&users).Error; err != nil {
+			return err
+		}
+		if len(users) > 0 && !cascade {
+			return fmt.Errorf("domain still has %d users (delete them first or cascade): %w", len(users), core.ErrConflict)
+		}
+		for i := range users {
+			if err := deleteUserTx(tx, &users[i]); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(&d).Error
+	})
+	if err != nil {
+		return fmt.Errorf("delete domain %s: %w", n, err)
+	}
+	return nil
+}
+
+// NewUser describes an account to create.
+type NewUser struct {
+	Address       string
+	Password      string
+	DisplayName   string
+	QuotaBytes    int64
+	QuotaMessages int64
+}
+
+// CreateUser adds an account in an existing domain, with its default
+// mailboxes, in one transaction.
+func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
+	addr, err := core.ParseAddress(nu.Address)
+	if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	if err := validatePassword(nu.Password); err != nil {
+		return nil, fmt.Errorf("create user %s: %w", addr, err)
+	}
+	if nu.QuotaBytes < 0 || nu.QuotaMessages < 0 {
+		return nil, fmt.Errorf("create user %s: quota must not be negative: %w", addr, core.ErrInvalid)
+	}
+	if len(nu.DisplayName) > 200 || !utf8.ValidString(nu.DisplayName) {
+		return nil, fmt.Errorf("create user %s: display name must be valid UTF-8 of at most 200 bytes: %w", addr, core.ErrInvalid)
+	}
+	hash, err := HashPassword(nu.Password)
+	if err != nil {
+		return nil, fmt.Errorf("create user %s: %w", addr, err)
+	}
+	u := &User{
+		Address:       addr.String(),
+		DisplayName:   nu.DisplayName,
+		PasswordHash:  hash,
+		QuotaBytes:    nu.QuotaBytes,
+		QuotaMessages: nu.QuotaMessages,
+		Enabled:       true,
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var d Domain
+		if err := tx.Where("name = ?", addr.Domain).Take(&d).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return fmt.Errorf("domain %s is not set up (add it first): %w", addr.Domain, core.ErrNotFound)
+			}
+			return err
+		}
+		var count int64
+		if err := tx.Model(&User{}).Where("address = ?", u.Address).Count(&count).Error; err != nil {
+			return err
+		}
+		if count > 0 {
+			return core.ErrExists
+		}
+		u.DomainID = d.ID
+		if err := tx.Create(u).Error; err != nil {
+			return err
+		}
+		for _, mb := range defaultMailboxes {
+			if _, err := createMailboxTx(tx, u.ID, mb.name, mb.use); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create user %s: %w", addr, uniqueToExists(err))
+	}
+	return u, nil
+}
+
+func validatePassword(pw string) error {
+	if utf8.RuneCountInString(pw) < MinPasswordLength {
+		return fmt.Errorf("password must have at least %d characters: %w", MinPasswordLength, core.ErrInvalid)
+	}
+	if len(pw) > 1024 {
+		return fmt.Errorf("password longer than 1024 bytes: %w", core.ErrInvalid)
+	}
+	if !utf8.ValidString(pw) || strings.ContainsAny(pw, "\x00\r\n") {
+		return fmt.Errorf("password must be UTF-8 without NUL or line breaks: %w", core.ErrInvalid)
+	}
+	return nil
+}
+
+// GetUser returns an account by address.
+func (s *Store) GetUser(ctx context.Context, address string) (*User, error) {
+	a, err := core.NormalizeAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	var u User
+	if err := s.db.WithContext(ctx).Where("address = ?", a).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("get user %s: %w", a, notFound(err))
+	}
+	return &u, nil
+}
+
+// GetUserByID returns an account by its ID.
+func (s *Store) GetUserByID(ctx context.Context, id int64) (*User, error) {
+	var u User
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("get user %d: %w", id, notFound(err))
+	}
+	return &u, nil
+}
+
+// UserFilter narrows ListUsers.
+type UserFilter struct {
+	Domain string // only this domain's users
+	Search string // substring of the address
+	Limit  int    // 0 = no limit
+	Offset int
+}
+
+// ListUsers returns accounts ordered by address.
+func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]User, error) {
+	q := s.db.WithContext(ctx).Model(&User{}).Order("address")
+	if f.Domain != "" {
+		d, err := core.NormalizeDomain(f.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		q = q.Where("address LIKE ? ESCAPE '\\'", "%@"+escapeLike(d))
+	}
+	if f.Search != "" {
+		q = q.Where("address LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
+	var us []User
+	if err := q.Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return us, nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// DeleteUser removes an account with all its mailboxes and mail.
+func (s *Store) DeleteUser(ctx context.Context, address string) error {
+	a, err := core.NormalizeAddress(address)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var u User
+		if err := tx.Where("address = ?", a).Take(&u).Error; err != nil {
+			return notFound(err)
+		}
+		return deleteUserTx(tx, &u)
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", a, err)
+	}
+	return nil
+}
+
+func deleteUserTx(tx *writeTx, u *User) error {
+	var keys []string
+	if err := tx.Model(&messageRow{}).Where("user_id = ?", u.ID).Distinct().Pluck("blob_key", &keys).Error; err != nil {
+		return err
+	}
+	if err := tx.Where("user_id = ?", u.ID).Delete(&messageRow{}).Error; err != nil {
+		return err
+	}
+	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
+		return err
+	}
+	if err := tx.Delete(u).Error; err != nil {
+		return err
+	}
+	if err := releaseBlobs(tx, keys); err != nil {
+		return err
+	}
+	tx.publish(Event{Kind: MailboxesChanged, UserID: u.ID})
+	return nil
+}
+
+// SetPassword replaces an account's password.
+func (s *Store) SetPassword(ctx context.Context, address, password string) error {
+	a, err := core.NormalizeAddress(address)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := validatePassword(password); err != nil {
+		return fmt.Errorf("set password for %s: %w", a, err)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("set password for %s: %w", a, err)
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		res := tx.Model(&User{}).Where("address = ?", a).Update("password_hash", hash)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return core.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set password for %s: %w", a, err)
+	}
+	return nil
+}
+
+// Authenticate checks an address and password and returns the account. Any
+// failure (unknown address, wrong password, disabled account or domain) is
+// ErrAuthFailed, and takes about as long.
+func (s *Store) Authenticate(ctx context.Context, address, password string) (*User, error) {
+	a, err := core.NormalizeAddress(address)
+	if err != nil {
+		CheckPassword(dummyHash, password)
+		return nil, core.ErrAuthFailed
+	}
+	var u User
+	if err := s.db.WithContext(ctx).Where("address = ?", a).Take(&u).Error; err != nil {
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, fmt.Errorf("authenticate %s: %w", a, err)
+		}
+		CheckPassword(dummyHash, password)
+		return nil, core.ErrAuthFailed
+	}
+	if !s.auth.ok(a, password, u.PasswordHash) {
+		if !CheckPassword(u.PasswordHash, password) {
+			return nil, core.ErrAuthFailed
+		}
+		s.auth.add(a, password, u.PasswordHash)
+	}
+	if !u.Enabled {
+		return nil, core.ErrAuthFailed
+	}
+	var d Domain
+	if err := s.db.WithContext(ctx).Where("id = ?", u.DomainID).Take(&d).Error; err != nil || !d.Enabled {
+		return nil, core.ErrAuthFailed
+	}
+	return &u, nil
+}
+
+// ResolveRecipient maps an envelope recipient to the local account that
+// receives its mail. Unknown addresses are ErrNotFound; addresses in domains
+// we do not serve are reported by IsLocalDomain.
+func (s *Store) ResolveRecipient(ctx context.Context, address string) (*User, error) {
+	a, err := core.ParseAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("resolve recipient: %w", err)
+	}
+	var u User
+	if err := s.db.WithContext(ctx).Where("address = ?", a.String()).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("resolve recipient %s: %w", a, notFound(err))
+	}
+	if !u.Enabled {
+		return nil, fmt.Errorf("resolve recipient %s: account disabled: %w", a, core.ErrNotFound)
+	}
+	return &u, nil
+}
+
+// IsLocalDomain reports whether Yubin receives mail for domain.
+func (s *Store) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
+	d, err := core.NormalizeDomain(domain)
+	if err != nil {
+		return false, nil
+	}
+	var count int64
+	if err := s.db.WithContext(ctx).Model(&Domain{}).Where("name = ? AND enabled = ?", d, true).Count(&count).Error; err != nil {
+		return false, fmt.Errorf("look up domain %s: %w", d, err)
+	}
+	return count > 0, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return core.ErrNotFound
+	}
+	return err
+}
+
+// uniqueToExists turns a unique-constraint violation (a concurrent create
+// that won the race) into ErrExists.
+func uniqueToExists(err error) error {
+	if err == nil || errors.Is(err, core.ErrExists) {
+		return err
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(strings.ToLower(err.Error()), "unique constraint") {
+		return fmt.Errorf("%v: %w", err, core.ErrExists)
+	}
+	return err
+}

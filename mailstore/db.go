@@ -1,0 +1,69 @@
+package mailstore
+
+// This file is the one place that knows the metadata database is SQLite.
+// Moving to PostgreSQL means a second opener here; the rest of the package
+// uses gorm's portable API.
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// openSQLite opens two handles on one SQLite file in WAL mode: a pool of
+// readers, and a single writer connection that takes the write lock at BEGIN
+// (so two writers never deadlock upgrading) and fsyncs the WAL on every
+// commit (synchronous=FULL).
+func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
+	params := url.Values{}
+	params.Set("_journal_mode", "WAL")
+	params.Set("_synchronous", "FULL")
+	params.Set("_busy_timeout", "10000")
+	params.Set("_foreign_keys", "1")
+	params.Set("_cache_size", "-16000")
+	base := "file:" + path + "?"
+	cfg := &gorm.Config{
+		Logger:                 logger.Default.LogMode(logger.Silent),
+		PrepareStmt:            true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	writeParams := url.Values{}
+	for k, v := range params {
+		writeParams[k] = v
+	}
+	writeParams.Set("_txlock", "immediate")
+	writeDB, err = gorm.Open(sqlite.Open(base+writeParams.Encode()), cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlW, err := writeDB.DB()
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlW.SetMaxOpenConns(1)
+	sqlW.SetMaxIdleConns(1)
+	sqlW.SetConnMaxLifetime(0)
+
+	// The journal mode is a property of the file, set by the writer above;
+	// readers open the file read-only so that no write can bypass the writer.
+	params.Del("_journal_mode")
+	params.Set("mode", "ro")
+	readDB, err = gorm.Open(sqlite.Open(base+params.Encode()), cfg)
+	if err != nil {
+		sqlW.Close()
+		return nil, nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlR, err := readDB.DB()
+	if err != nil {
+		sqlW.Close()
+		return nil, nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlR.SetMaxOpenConns(8)
+	sqlR.SetMaxIdleConns(8)
+	return readDB, writeDB, nil
+}

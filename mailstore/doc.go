@@ -1,0 +1,15 @@
+// Package mailstore owns all of Yubin's persistent state behind one Go API:
+// domains, users and their credentials, mailboxes, messages with their flags,
+// UIDs and MODSEQs, and per-user usage. It is the only package that talks to
+// the database (through gorm) and to the message body store.
+//
+// Writes go through a single group-committing writer: concurrent callers'
+// changes are batched into one database transaction, so one fsync of the
+// SQLite WAL makes many deliveries durable at once. Message bodies are written
+// to the blob store (write, fsync, rename, fsync directory) before the
+// metadata that makes them visible is committed, so a crash at any moment
+// leaves no half-stored message visible and loses nothing acknowledged.
+//
+// Everything SQLite-specific is confined to db.go; the rest uses gorm's
+// portable API so that the metadata can move to PostgreSQL.
+package mailstore

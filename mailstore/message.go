@@ -1,0 +1,662 @@
+package mailstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// System flags (RFC 9051 §2.3.2).
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+var systemFlags = []string{FlagAnswered, FlagDeleted, FlagDraft, FlagFlagged, FlagSeen}
+
+// MessageMeta is a message's metadata as the protocol servers see it.
+type MessageMeta struct {
+	UID          uint32
+	Size         int64
+	InternalDate time.Time
+	ModSeq       int64
+	Flags        []string
+	BlobKey      string
+}
+
+// HasFlag reports whether the message carries flag (case-insensitively).
+func (m *MessageMeta) HasFlag(flag string) bool {
+	for _, f := range m.Flags {
+		if strings.EqualFold(f, flag) {
+			return true
+		}
+	}
+	return false
+}
+
+// UIDRange is an inclusive range of UIDs; Stop 0 means no upper bound.
+type UIDRange struct{ Start, Stop uint32 }
+
+// UIDSet is a set of UIDs as ranges; a nil set means every message.
+type UIDSet []UIDRange
+
+// Contains reports whether uid is in the set (a nil set contains all).
+func (set UIDSet) Contains(uid uint32) bool {
+	if set == nil {
+		return true
+	}
+	for _, r := range set {
+		if uid >= r.Start && (r.Stop == 0 || uid <= r.Stop) {
+			return true
+		}
+	}
+	return false
+}
+
+// UIDs returns the set of exactly these UIDs.
+func UIDs(uids ...uint32) UIDSet {
+	set := make(UIDSet, 0, len(uids))
+	for _, u := range uids {
+		set = append(set, UIDRange{u, u})
+	}
+	return set
+}
+
+// maxSQLRanges is how many ranges are turned into SQL; larger sets are
+// filtered in Go.
+const maxSQLRanges = 32
+
+func whereUIDs(q *gorm.DB, set UIDSet) *gorm.DB {
+	if set == nil || len(set) > maxSQLRanges {
+		return q
+	}
+	var conds []string
+	var args []any
+	for _, r := range set {
+		if r.Stop == 0 {
+			conds = append(conds, "uid >= ?")
+			args = append(args, r.Start)
+		} else {
+			conds = append(conds, "uid BETWEEN ? AND ?")
+			args = append(args, r.Start, r.Stop)
+		}
+	}
+	if len(conds) == 0 {
+		return q.Where("1 = 0")
+	}
+	return q.Where("("+strings.Join(conds, " OR ")+")", args...)
+}
+
+func filterRows(rows []messageRow, set UIDSet) []messageRow {
+	if set == nil || len(set) <= maxSQLRanges {
+		return rows
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		if set.Contains(r.UID) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (r *messageRow) meta() MessageMeta {
+	return MessageMeta{UID: r.UID, Size: r.Size, InternalDate: r.InternalDate, ModSeq: r.ModSeq, Flags: splitFlags(r.Flags), BlobKey: r.BlobKey}
+}
+
+func splitFlags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+// CanonicalFlags validates flags and returns them deduplicated and sorted,
+// with system flags in their standard spelling. \Recent cannot be stored and
+// is dropped.
+func CanonicalFlags(flags []string) ([]string, error) {
+	var out []string
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			i := slices.IndexFunc(systemFlags, func(sf string) bool { return strings.EqualFold(sf, f) })
+			if i < 0 {
+				if strings.EqualFold(f, `\Recent`) {
+					continue
+				}
+				return nil, fmt.Errorf("flag %q: unknown system flag: %w", f, core.ErrInvalid)
+			}
+			f = systemFlags[i]
+		} else if f == "" || len(f) > 100 || strings.ContainsAny(f, " (){%*\"\\]\x7f") || strings.IndexFunc(f, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+			return nil, fmt.Errorf("flag %q: not a valid keyword: %w", f, core.ErrInvalid)
+		}
+		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func hasFlag(flags []string, flag string) bool {
+	return slices.ContainsFunc(flags, func(f string) bool { return strings.EqualFold(f, flag) })
+}
+
+// ListMessages returns the metadata of the messages of a mailbox in set (nil:
+// all), ordered by UID.
+func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	var rows []messageRow
+	q := whereUIDs(s.db.WithContext(ctx).Where("mailbox_id = ?", mailboxID), set)
+	if err := q.Order("uid").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+	}
+	rows = filterRows(rows, set)
+	out := make([]MessageMeta, len(rows))
+	for i := range rows {
+		out[i] = rows[i].meta()
+	}
+	return out, nil
+}
+
+// OpenMessage opens a message's raw bytes (CRLF line endings).
+func (s *Store) OpenMessage(ctx context.Context, m *MessageMeta) (Blob, error) {
+	b, err := s.blobs.Open(ctx, m.BlobKey)
+	if err != nil {
+		return nil, fmt.Errorf("open message %d: %w", m.UID, err)
+	}
+	return b, nil
+}
+
+// DeliveryTarget is one mailbox a delivered message goes to.
+type DeliveryTarget struct {
+	UserID int64
+	// Mailbox is a mailbox name, or a special use such as `\Junk`; "" or a
+	// mailbox that does not exist means INBOX.
+	Mailbox string
+	Flags   []string
+}
+
+// Delivery is one message for one or more local mailboxes.
+type Delivery struct {
+	Targets      []DeliveryTarget
+	Body         io.Reader // the whole message; line endings are normalised to CRLF
+	InternalDate time.Time // zero: now
+	EnforceQuota bool      // refuse targets whose quota the message would exceed
+}
+
+// DeliveryResult is the outcome for one target.
+type DeliveryResult struct {
+	MailboxID int64
+	UID       uint32
+	Err       error // e.g. wrapping core.ErrOverQuota
+}
+
+// Deliver stores a message once and makes it appear in every target's
+// mailbox. When it returns without error, the body and the metadata of every
+// target without an Err are durable.
+func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, error) {
+	if len(d.Targets) == 0 {
+		return nil, fmt.Errorf("deliver: no targets: %w", core.ErrInvalid)
+	}
+	key, size, err := s.blobs.Put(ctx, newCRLFReader(d.Body))
+	if err != nil {
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	date := d.InternalDate
+	if date.IsZero() {
+		date = time.Now()
+	}
+	date = date.UTC().Truncate(time.Second)
+	results := make([]DeliveryResult, len(d.Targets))
+	err = s.write(ctx, func(tx *writeTx) error {
+		for i, t := range d.Targets {
+			flags, err := CanonicalFlags(t.Flags)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			mb, err := deliveryMailbox(tx, t.UserID, t.Mailbox)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			uids, err := insertMessages(tx, t.UserID, mb, []messageRow{{BlobKey: key, Size: size, InternalDate: date, Flags: strings.Join(flags, " ")}}, d.EnforceQuota, 0)
+			if err != nil {
+				results[i].Err = err
+				continue
+			}
+			results[i].MailboxID, results[i].UID = mb.ID, uids[0]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deliver %s: %w", key, err)
+	}
+	if !slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err == nil }) {
+		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
+			s.log.Warn("remove undelivered body", "blob", key, "err", delErr)
+		}
+	}
+	return results, nil
+}
+
+func deliveryMailbox(tx *writeTx, userID int64, name string) (*Mailbox, error) {
+	var mb Mailbox
+	var err error
+	switch {
+	case strings.HasPrefix(name, `\`):
+		err = tx.Where("user_id = ? AND special_use = ?", userID, canonicalSpecialUse(name)).Order("id").Take(&mb).Error
+	case name != "":
+		n, cerr := CanonicalMailboxName(name)
+		if cerr != nil {
+			err = gorm.ErrRecordNotFound
+		} else {
+			err = tx.Where("user_id = ? AND name = ?", userID, n).Take(&mb).Error
+		}
+	default:
+		err = gorm.ErrRecordNotFound
+	}
+	if err == gorm.ErrRecordNotFound {
+		err = tx.Where("user_id = ? AND name = ?", userID, Inbox).Take(&mb).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox for user %d: %w", userID, notFound(err))
+	}
+	return &mb, nil
+}
+
+// insertMessages appends rows to mb, allocating UIDs and a new MODSEQ,
+// updating the owner's usage (checking the quota if asked), and publishing
+// the event. rows need BlobKey, Size, InternalDate and Flags set.
+func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, checkQuota bool, fromMailbox int64) ([]uint32, error) {
+	var addBytes int64
+	for _, r := range rows {
+		addBytes += r.Size
+	}
+	if checkQuota {
+		var u User
+		if err := tx.Select("quota_bytes", "quota_messages", "used_bytes", "used_messages").Where("id = ?", userID).Take(&u).Error; err != nil {
+			return nil, notFound(err)
+		}
+		if u.QuotaBytes > 0 && u.UsedBytes+addBytes > u.QuotaBytes || u.QuotaMessages > 0 && u.UsedMessages+int64(len(rows)) > u.QuotaMessages {
+			return nil, fmt.Errorf("user %d: %w", userID, core.ErrOverQuota)
+		}
+	}
+	n := uint32(len(rows))
+	if err := tx.Model(&Mailbox{}).Where("id = ?", mb.ID).Updates(map[string]any{
+		"uid_next":       gorm.Expr("uid_next + ?", n),
+		"highest_modseq": gorm.Expr("highest_modseq + 1"),
+	}).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Select("uid_next", "highest_modseq").Where("id = ?", mb.ID).Take(mb).Error; err != nil {
+		return nil, err
+	}
+	first := mb.UIDNext - n
+	uids := make([]uint32, n)
+	for i := range rows {
+		rows[i].ID = 0
+		rows[i].MailboxID = mb.ID
+		rows[i].UserID = userID
+		rows[i].UID = first + uint32(i)
+		rows[i].ModSeq = mb.HighestModSeq
+		fl := splitFlags(rows[i].Flags)
+		rows[i].Seen = hasFlag(fl, FlagSeen)
+		rows[i].Deleted = hasFlag(fl, FlagDeleted)
+		uids[i] = rows[i].UID
+	}
+	if err := tx.CreateInBatches(rows, 200).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{
+		"used_bytes":    gorm.Expr("used_bytes + ?", addBytes),
+		"used_messages": gorm.Expr("used_messages + ?", len(rows)),
+	}).Error; err != nil {
+		return nil, err
+	}
+	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
+	return uids, nil
+}
+
+// AppendResult says where an appended message went (UIDPLUS).
+type AppendResult struct {
+	UIDValidity uint32
+	UID         uint32
+}
+
+// Append stores a message into a user's mailbox (IMAP APPEND), enforcing the
+// quota.
+func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.Reader, flags []string, date time.Time) (*AppendResult, error) {
+	name, err := CanonicalMailboxName(mailbox)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	fl, err := CanonicalFlags(flags)
+	if err != nil {
+		return nil, fmt.Errorf("append to %q: %w", name, err)
+	}
+	if _, err := s.GetMailbox(ctx, userID, name); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	key, size, err := s.blobs.Put(ctx, newCRLFReader(r))
+	if err != nil {
+		return nil, fmt.Errorf("append to %q: %w", name, err)
+	}
+	if date.IsZero() {
+		date = time.Now()
+	}
+	var res AppendResult
+	err = s.write(ctx, func(tx *writeTx) error {
+		var mb Mailbox
+		if err := tx.Where("user_id = ? AND name = ?", userID, name).Take(&mb).Error; err != nil {
+			return notFound(err)
+		}
+		uids, err := insertMessages(tx, userID, &mb, []messageRow{{BlobKey: key, Size: size, InternalDate: date.UTC().Truncate(time.Second), Flags: strings.Join(fl, " ")}}, true, 0)
+		if err != nil {
+			return err
+		}
+		res = AppendResult{UIDValidity: mb.UIDValidity, UID: uids[0]}
+		return nil
+	})
+	if err != nil {
+		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
+			s.log.Warn("remove unappended body", "blob", key, "err", delErr)
+		}
+		return nil, fmt.Errorf("append to %q: %w", name, err)
+	}
+	return &res, nil
+}
+
+// FlagOp says how StoreFlags combines the given flags with the current ones.
+type FlagOp int
+
+// The STORE operations.
+const (
+	FlagsSet FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// FlagUpdate is a message's flags after StoreFlags.
+type FlagUpdate struct {
+	UID     uint32
+	Flags   []string
+	ModSeq  int64
+	Changed bool
+}
+
+// StoreFlags changes the flags of the messages of a mailbox in set and
+// returns every matched message's resulting flags.
+func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	fl, err := CanonicalFlags(flags)
+	if err != nil {
+		return nil, fmt.Errorf("store flags: %w", err)
+	}
+	var updates []FlagUpdate
+	err = s.write(ctx, func(tx *writeTx) error {
+		updates = nil
+		var mb Mailbox
+		if err := tx.Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
+			return notFound(err)
+		}
+		var rows []messageRow
+		q := whereUIDs(tx.Select("id", "uid", "flags", "mod_seq").Where("mailbox_id = ?", mailboxID), set)
+		if err := q.Order("uid").Find(&rows).Error; err != nil {
+			return err
+		}
+		rows = filterRows(rows, set)
+		byFlags := map[string][]int64{}
+		for _, r := range rows {
+			cur := splitFlags(r.Flags)
+			next := applyFlagOp(cur, op, fl)
+			joined := strings.Join(next, " ")
+			u := FlagUpdate{UID: r.UID, Flags: next, ModSeq: r.ModSeq, Changed: joined != r.Flags}
+			if u.Changed {
+				byFlags[joined] = append(byFlags[joined], r.ID)
+			}
+			updates = append(updates, u)
+		}
+		if len(byFlags) == 0 {
+			return nil
+		}
+		modseq, err := bumpModSeq(tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		for joined, ids := range byFlags {
+			next := splitFlags(joined)
+			for chunk := range slices.Chunk(ids, 500) {
+				if err := tx.Model(&messageRow{}).Where("id IN ?", chunk).Updates(map[string]any{
+					"flags": joined, "seen": hasFlag(next, FlagSeen), "deleted": hasFlag(next, FlagDeleted), "mod_seq": modseq,
+				}).Error; err != nil {
+					return err
+				}
+			}
+		}
+		ev := Event{Kind: FlagsChanged, UserID: mb.UserID, MailboxID: mailboxID, ModSeq: modseq}
+		for i := range updates {
+			if updates[i].Changed {
+				updates[i].ModSeq = modseq
+				ev.UIDs = append(ev.UIDs, updates[i].UID)
+				ev.Flags = append(ev.Flags, updates[i].Flags)
+			}
+		}
+		tx.publish(ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store flags in mailbox %d: %w", mailboxID, err)
+	}
+	return updates, nil
+}
+
+func applyFlagOp(cur []string, op FlagOp, flags []string) []string {
+	var next []string
+	switch op {
+	case FlagsSet:
+		next = slices.Clone(flags)
+	case FlagsAdd:
+		next = slices.Clone(cur)
+		for _, f := range flags {
+			if !hasFlag(next, f) {
+				next = append(next, f)
+			}
+		}
+	case FlagsRemove:
+		for _, f := range cur {
+			if !hasFlag(flags, f) {
+				next = append(next, f)
+			}
+		}
+	}
+	sort.Strings(next)
+	return next
+}
+
+// CopyResult maps source UIDs to the UIDs of the copies (UIDPLUS COPYUID).
+type CopyResult struct {
+	UIDValidity uint32 // of the destination
+	SourceUIDs  []uint32
+	DestUIDs    []uint32
+}
+
+// CopyMessages copies (or, with move, moves) the messages of a mailbox in set
+// to another mailbox of the same user. Copies count against the quota; moves
+// do not. The body is shared, not duplicated.
+func (s *Store) CopyMessages(ctx context.Context, srcMailboxID int64, set UIDSet, dstMailbox string, move bool) (*CopyResult, error) {
+	dstName, err := CanonicalMailboxName(dstMailbox)
+	if err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	var res CopyResult
+	err = s.write(ctx, func(tx *writeTx) error {
+		res = CopyResult{}
+		var src Mailbox
+		if err := tx.Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
+			return notFound(err)
+		}
+		var dst Mailbox
+		if err := tx.Where("user_id = ? AND name = ?", src.UserID, dstName).Take(&dst).Error; err != nil {
+			return fmt.Errorf("destination %q: %w", dstName, notFound(err))
+		}
+		var rows []messageRow
+		if err := whereUIDs(tx.Where("mailbox_id = ?", src.ID), set).Order("uid").Find(&rows).Error; err != nil {
+			return err
+		}
+		rows = filterRows(rows, set)
+		res.UIDValidity = dst.UIDValidity
+		if len(rows) == 0 {
+			return nil
+		}
+		for _, r := range rows {
+			res.SourceUIDs = append(res.SourceUIDs, r.UID)
+		}
+		copies := slices.Clone(rows)
+		if move && src.ID == dst.ID {
+			return fmt.Errorf("move into the same mailbox: %w", core.ErrInvalid)
+		}
+		from := int64(0)
+		if move {
+			from = src.ID
+		}
+		uids, err := insertMessages(tx, src.UserID, &dst, copies, !move, from)
+		if err != nil {
+			return err
+		}
+		res.DestUIDs = uids
+		if move {
+			return removeRows(tx, src.UserID, &src, rows, true)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy from mailbox %d to %q: %w", srcMailboxID, dstName, err)
+	}
+	return &res, nil
+}
+
+// removeRows deletes message rows of mb, frees their usage and their bodies
+// once unreferenced, and publishes the expunge. With keepBodies (a move) the
+// bodies are known to be still referenced.
+func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepBodies bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(rows))
+	uids := make([]uint32, len(rows))
+	var size int64
+	keys := map[string]struct{}{}
+	for i, r := range rows {
+		ids[i], uids[i] = r.ID, r.UID
+		size += r.Size
+		keys[r.BlobKey] = struct{}{}
+	}
+	for chunk := range slices.Chunk(ids, 500) {
+		if err := tx.Where("id IN ?", chunk).Delete(&messageRow{}).Error; err != nil {
+			return err
+		}
+	}
+	if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{
+		"used_bytes":    gorm.Expr("used_bytes - ?", size),
+		"used_messages": gorm.Expr("used_messages - ?", len(rows)),
+	}).Error; err != nil {
+		return err
+	}
+	modseq, err := bumpModSeq(tx, mb.ID)
+	if err != nil {
+		return err
+	}
+	if !keepBodies {
+		if err := releaseBlobs(tx, slices.Collect(mapKeys(keys))); err != nil {
+			return err
+		}
+	}
+	slices.Sort(uids)
+	tx.publish(Event{Kind: MessagesExpunged, UserID: userID, MailboxID: mb.ID, ModSeq: modseq, UIDs: uids})
+	return nil
+}
+
+func mapKeys(m map[string]struct{}) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// releaseBlobs deletes, after the commit, the bodies that no message
+// references any more.
+func releaseBlobs(tx *writeTx, keys []string) error {
+	for _, k := range keys {
+		var count int64
+		if err := tx.Model(&messageRow{}).Where("blob_key = ?", k).Count(&count).Error; err != nil {
+			return err
+		}
+		if count == 0 {
+			key := k
+			tx.onCommit(func() {
+				if err := tx.store.blobs.Delete(context.Background(), key); err != nil {
+					tx.store.log.Warn("delete unreferenced body", "blob", key, "err", err)
+				}
+			})
+		}
+	}
+	return nil
+}
+
+// Expunge permanently removes the messages of a mailbox that carry \Deleted
+// and are in set (nil: all of them), and returns their UIDs.
+func (s *Store) Expunge(ctx context.Context, mailboxID int64, set UIDSet) ([]uint32, error) {
+	return s.removeMessages(ctx, mailboxID, set, true)
+}
+
+// DeleteMessages permanently removes the given messages whatever their flags
+// (POP3 DELE committed at QUIT).
+func (s *Store) DeleteMessages(ctx context.Context, mailboxID int64, uids []uint32) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	_, err := s.removeMessages(ctx, mailboxID, UIDs(uids...), false)
+	return err
+}
+
+func (s *Store) removeMessages(ctx context.Context, mailboxID int64, set UIDSet, onlyDeleted bool) ([]uint32, error) {
+	var removed []uint32
+	err := s.write(ctx, func(tx *writeTx) error {
+		removed = nil
+		var mb Mailbox
+		if err := tx.Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
+			return notFound(err)
+		}
+		q := tx.Select("id", "uid", "blob_key", "size").Where("mailbox_id = ?", mailboxID)
+		if onlyDeleted {
+			q = q.Where("deleted = ?", true)
+		}
+		// Explicit UID lists (POP3) can be long: filter those in Go.
+		var rows []messageRow
+		if err := whereUIDs(q, set).Order("uid").Find(&rows).Error; err != nil {
+			return err
+		}
+		rows = filterRows(rows, set)
+		for _, r := range rows {
+			removed = append(removed, r.UID)
+		}
+		return removeRows(tx, mb.UserID, &mb, rows, false)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunge mailbox %d: %w", mailboxID, err)
+	}
+	return removed, nil
+}

@@ -1,0 +1,68 @@
+package mailstore
+
+import "time"
+
+// Domain is a mail domain Yubin receives mail for.
+type Domain struct {
+	ID        int64     `gorm:"primaryKey" json:"-"`
+	Name      string    `gorm:"size:253;not null;uniqueIndex" json:"name"`
+	Enabled   bool      `gorm:"not null" json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// User is a mail account: an address with a password, a quota and mailboxes.
+type User struct {
+	ID            int64     `gorm:"primaryKey" json:"-"`
+	DomainID      int64     `gorm:"not null;index" json:"-"`
+	Address       string    `gorm:"size:320;not null;uniqueIndex" json:"address"`
+	DisplayName   string    `gorm:"size:200;not null;default:''" json:"display_name"`
+	PasswordHash  string    `gorm:"size:200;not null" json:"-"`
+	QuotaBytes    int64     `gorm:"not null" json:"quota_bytes"`    // 0 means unlimited
+	QuotaMessages int64     `gorm:"not null" json:"quota_messages"` // 0 means unlimited
+	UsedBytes     int64     `gorm:"not null" json:"used_bytes"`
+	UsedMessages  int64     `gorm:"not null" json:"used_messages"`
+	Enabled       bool      `gorm:"not null" json:"enabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Mailbox is one folder of a user.
+type Mailbox struct {
+	ID            int64  `gorm:"primaryKey"`
+	UserID        int64  `gorm:"not null;uniqueIndex:idx_mailbox_user_name,priority:1"`
+	Name          string `gorm:"size:1000;not null;uniqueIndex:idx_mailbox_user_name,priority:2"`
+	SpecialUse    string `gorm:"size:20;not null;default:''"` // \Sent, \Junk, ... (RFC 6154) or ""
+	UIDValidity   uint32 `gorm:"column:uid_validity;not null"`
+	UIDNext       uint32 `gorm:"column:uid_next;not null"`
+	HighestModSeq int64  `gorm:"column:highest_modseq;not null"`
+	Subscribed    bool   `gorm:"not null"`
+	CreatedAt     time.Time
+}
+
+// messageRow is a message's metadata as stored. Several rows may share one
+// body (one delivery to several recipients, COPY).
+type messageRow struct {
+	ID           int64     `gorm:"primaryKey"`
+	MailboxID    int64     `gorm:"not null;uniqueIndex:idx_message_mailbox_uid,priority:1"`
+	UID          uint32    `gorm:"not null;uniqueIndex:idx_message_mailbox_uid,priority:2"`
+	UserID       int64     `gorm:"not null;index"`
+	BlobKey      string    `gorm:"size:64;not null;index"`
+	Size         int64     `gorm:"not null"`
+	InternalDate time.Time `gorm:"not null"`
+	ModSeq       int64     `gorm:"not null"`
+	Flags        string    `gorm:"size:2000;not null;default:''"` // canonical, space-separated
+	Seen         bool      `gorm:"not null"`                      // mirrors \Seen in Flags, for counting
+	Deleted      bool      `gorm:"not null"`                      // mirrors \Deleted in Flags
+}
+
+func (messageRow) TableName() string { return "messages" }
+
+// counter is a named, database-held sequence (UIDVALIDITY values).
+type counter struct {
+	Name  string `gorm:"primaryKey;size:50"`
+	Value int64  `gorm:"not null"`
+}
+
+func allModels() []any {
+	return []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
+}

@@ -1,0 +1,159 @@
+package mailstore
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// argon2id parameters: OWASP's recommendation (19 MiB, 2 passes, 1 lane).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// MinPasswordLength is the shortest password accepted for an account.
+const MinPasswordLength = 8
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether password matches hash. It understands the
+// argon2id PHC format written by HashPassword and bcrypt hashes (so that
+// accounts can be imported from other servers).
+func CheckPassword(hash, password string) bool {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		ok, err := checkArgon2id(hash, password)
+		return err == nil && ok
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	}
+	return false
+}
+
+var errBadHash = errors.New("malformed password hash")
+
+func checkArgon2id(hash, password string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 {
+		return false, errBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errBadHash
+	}
+	var m uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, errBadHash
+	}
+	if m == 0 || m > 1<<22 || t == 0 || t > 100 || p == 0 {
+		return false, errBadHash
+	}
+	b64 := base64.RawStdEncoding
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return false, errBadHash
+	}
+	want, err := b64.DecodeString(parts[5])
+	if err != nil || len(want) == 0 || len(want) > 128 {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// dummyHash is checked against when an account does not exist, so that a
+// failed login takes as long for an unknown address as for a wrong password.
+var dummyHash = func() string {
+	h, err := HashPassword("yubin-no-such-account")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// authCache remembers recent successful logins so that a client that opens
+// many connections (IMAP clients open several, POP3 clients poll) does not pay
+// for argon2id each time. An entry is only valid while the account's stored
+// hash is unchanged, so a password change invalidates it at once.
+type authCache struct {
+	mu      sync.Mutex
+	secret  [32]byte
+	entries map[[32]byte]authEntry
+	max     int
+	ttl     time.Duration
+}
+
+type authEntry struct {
+	hash    string
+	expires time.Time
+}
+
+func newAuthCache(max int, ttl time.Duration) *authCache {
+	c := &authCache{entries: make(map[[32]byte]authEntry), max: max, ttl: ttl}
+	rand.Read(c.secret[:])
+	return c
+}
+
+func (c *authCache) key(address, password string) [32]byte {
+	h := sha256.New()
+	h.Write(c.secret[:])
+	h.Write([]byte(address))
+	h.Write([]byte{0})
+	h.Write([]byte(password))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *authCache) ok(address, password, storedHash string) bool {
+	k := c.key(address, password)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, found := c.entries[k]
+	if !found {
+		return false
+	}
+	if time.Now().After(e.expires) || e.hash != storedHash {
+		delete(c.entries, k)
+		return false
+	}
+	return true
+}
+
+func (c *authCache) add(address, password, storedHash string) {
+	k := c.key(address, password)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for old := range c.entries { // evict an arbitrary entry
+			delete(c.entries, old)
+			break
+		}
+	}
+	c.entries[k] = authEntry{hash: storedHash, expires: time.Now().Add(c.ttl)}
+}

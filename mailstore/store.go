@@ -1,0 +1,165 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Options configures a Store.
+type Options struct {
+	// Dir is the data folder; the database is Dir/yubin.db and bodies live
+	// in Dir/blobs unless Blobs is set.
+	Dir string
+	// Logger receives the store's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Notifier receives every committed change; nil means a LocalNotifier.
+	Notifier Notifier
+	// Blobs overrides the body store.
+	Blobs BlobStore
+	// MaxBatch caps how many writes share one transaction (default 256).
+	MaxBatch int
+}
+
+// Store is the mailstore: one per data folder.
+type Store struct {
+	db       *gorm.DB // readers
+	wdb      *gorm.DB // the single writer connection
+	blobs    BlobStore
+	notifier Notifier
+	log      *slog.Logger
+	auth     *authCache
+
+	writes   chan *writeRequest
+	maxBatch int
+	closeMu  sync.RWMutex
+	closed   bool
+	done     chan struct{}
+}
+
+// Open opens (creating on first use) the mailstore in opts.Dir.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open mailstore: no data folder given")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open mailstore: create %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		blobs:    opts.Blobs,
+		notifier: opts.Notifier,
+		log:      opts.Logger,
+		maxBatch: opts.MaxBatch,
+		writes:   make(chan *writeRequest, 1024),
+		done:     make(chan struct{}),
+		auth:     newAuthCache(10000, 10*time.Minute),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.notifier == nil {
+		s.notifier = NewLocalNotifier()
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 256
+	}
+	if s.blobs == nil {
+		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("open mailstore: %w", err)
+		}
+		s.blobs = fb
+	}
+	var err error
+	s.db, s.wdb, err = openSQLite(filepath.Join(opts.Dir, "yubin.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
+	if err := s.wdb.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: migrate schema: %w", err)
+	}
+	if err := s.initCounters(ctx); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) initCounters(ctx context.Context) error {
+	c := counter{Name: "uidvalidity", Value: time.Now().Unix()}
+	err := s.wdb.WithContext(ctx).Where(counter{Name: c.Name}).FirstOrCreate(&c).Error
+	if err != nil {
+		return fmt.Errorf("init counters: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer after the queued writes and closes the database.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.closeMu.Unlock()
+	<-s.done
+	return s.closeDB()
+}
+
+func (s *Store) closeDB() error {
+	var errs []error
+	for _, db := range []*gorm.DB{s.db, s.wdb} {
+		if db == nil {
+			continue
+		}
+		if sqlDB, err := db.DB(); err == nil {
+			errs = append(errs, sqlDB.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Notifier returns the notifier that announces this store's changes.
+func (s *Store) Notifier() Notifier { return s.notifier }
+
+// Blobs returns the body store.
+func (s *Store) Blobs() BlobStore { return s.blobs }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+type originKey struct{}
+
+// WithOrigin tags the writes made with ctx, so that the Events they cause
+// carry origin (an IMAP session uses it to recognise its own changes).
+func WithOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
+}
+
+func originOf(ctx context.Context) string {
+	o, _ := ctx.Value(originKey{}).(string)
+	return o
+}
+
+// ErrClosed is returned for writes submitted after Close.
+var ErrClosed = errors.New("mailstore closed")
