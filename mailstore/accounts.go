@@ -37,6 +37,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 		if count > 0 {
 			return fmt.Errorf("domain %s: %w", n, core.ErrExists)
 		}
+		d.ID = 0
 		return tx.Create(d).Error
 	})
 	if err != nil {
@@ -151,7 +152,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		if count > 0 {
 			return core.ErrExists
 		}
-		u.DomainID = d.ID
+		u.ID, u.DomainID = 0, d.ID
 		if err := tx.Create(u).Error; err != nil {
 			return err
 		}

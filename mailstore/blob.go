@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // BlobStore keeps message bodies by key. Put must be durable when it returns.
@@ -22,6 +23,16 @@ type BlobStore interface {
 	Open(ctx context.Context, key string) (Blob, error)
 	// Delete removes the body; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+}
+
+// BatchSyncer is implemented by blob stores that can make many new bodies
+// durable with one flush. The store then writes bodies unsynced and flushes
+// once per group commit, before the metadata that references them.
+type BatchSyncer interface {
+	// PutUnsynced is Put without the durability guarantee.
+	PutUnsynced(ctx context.Context, r io.Reader) (key string, size int64, err error)
+	// Sync makes every body written by PutUnsynced so far durable.
+	Sync(ctx context.Context) error
 }
 
 // Blob is an open message body.
@@ -37,13 +48,16 @@ type Blob interface {
 // by the key's first two hex digits.
 type FileBlobStore struct {
 	dir string
-	tmp string
+
+	mu      sync.Mutex
+	pending []string // written by PutUnsynced, not yet synced
+	syncMu  sync.Mutex
 }
 
 // NewFileBlobStore creates (if needed) and opens a blob folder.
 func NewFileBlobStore(dir string) (*FileBlobStore, error) {
-	s := &FileBlobStore{dir: dir, tmp: filepath.Join(dir, "tmp")}
-	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
+	s := &FileBlobStore{dir: dir}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create blob folder: %w", err)
 	}
 	created := false
@@ -59,12 +73,6 @@ func NewFileBlobStore(dir string) (*FileBlobStore, error) {
 	if created {
 		if err := syncDir(dir); err != nil {
 			return nil, err
-		}
-	}
-	// Leftovers of writes interrupted by a crash are never referenced.
-	if entries, err := os.ReadDir(s.tmp); err == nil {
-		for _, e := range entries {
-			os.Remove(filepath.Join(s.tmp, e.Name()))
 		}
 	}
 	return s, nil
@@ -90,19 +98,69 @@ func (s *FileBlobStore) path(key string) (string, error) {
 
 var errBadKey = errors.New("malformed blob key")
 
-// Put writes r to a temporary file, fsyncs it, renames it into place and
-// fsyncs the folder, so the body survives a crash once Put returns.
+// Put writes r to a new file under a fresh random key and makes it durable
+// (fsync of the file and of its folder) before returning. The file needs no
+// rename to become visible: a body is only ever reached through metadata
+// committed after Put returns, so a crash mid-write leaves an unreferenced
+// file and never a visible half-written message.
 func (s *FileBlobStore) Put(ctx context.Context, r io.Reader) (string, int64, error) {
+	key, n, err := s.put(ctx, r)
+	if err != nil {
+		return "", 0, err
+	}
+	final, _ := s.path(key)
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		s.Delete(ctx, key)
+		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
+	}
+	return key, n, nil
+}
+
+// PutUnsynced writes r like Put but leaves it to a later Sync to make it
+// durable, so that many concurrent writes share one flush (group commit).
+func (s *FileBlobStore) PutUnsynced(ctx context.Context, r io.Reader) (string, int64, error) {
+	key, n, err := s.write(ctx, r, false)
+	if err != nil {
+		return "", 0, err
+	}
+	final, _ := s.path(key)
+	s.mu.Lock()
+	s.pending = append(s.pending, final)
+	s.mu.Unlock()
+	return key, n, nil
+}
+
+// Sync makes every body written by PutUnsynced before the call durable.
+func (s *FileBlobStore) Sync(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	if err := syncFiles(s.dir, pending); err != nil {
+		return fmt.Errorf("sync %d blobs: %w", len(pending), err)
+	}
+	return nil
+}
+
+func (s *FileBlobStore) put(ctx context.Context, r io.Reader) (string, int64, error) {
+	return s.write(ctx, r, true)
+}
+
+func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (string, int64, error) {
 	key := newBlobKey()
 	final, _ := s.path(key)
-	f, err := os.CreateTemp(s.tmp, key+"-*")
+	f, err := os.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", 0, fmt.Errorf("put blob: %w", err)
+		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
-	tmpName := f.Name()
 	fail := func(err error) (string, int64, error) {
 		f.Close()
-		os.Remove(tmpName)
+		os.Remove(final)
 		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
 	n, err := io.Copy(f, r)
@@ -112,18 +170,13 @@ func (s *FileBlobStore) Put(ctx context.Context, r io.Reader) (string, int64, er
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmpName)
-		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
-	}
-	if err := os.Rename(tmpName, final); err != nil {
-		os.Remove(tmpName)
-		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
-	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+		os.Remove(final)
 		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
 	return key, n, nil

@@ -2,6 +2,8 @@ package mailstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -177,6 +179,23 @@ func (s *Store) OpenMessage(ctx context.Context, m *MessageMeta) (Blob, error) {
 	return b, nil
 }
 
+// putBody stores a new message body, normalised to CRLF; unsynced when the
+// blob store can group flushes (writeBody then flushes it before commit).
+func (s *Store) putBody(ctx context.Context, r io.Reader) (string, int64, error) {
+	if s.syncer != nil {
+		return s.syncer.PutUnsynced(ctx, newCRLFReader(r))
+	}
+	return s.blobs.Put(ctx, newCRLFReader(r))
+}
+
+// writeBody is write for changes that reference a body from putBody.
+func (s *Store) writeBody(ctx context.Context, fn func(tx *writeTx) error) error {
+	if s.syncer != nil {
+		return s.writeWithBlobs(ctx, fn)
+	}
+	return s.write(ctx, fn)
+}
+
 // DeliveryTarget is one mailbox a delivered message goes to.
 type DeliveryTarget struct {
 	UserID int64
@@ -208,7 +227,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 	if len(d.Targets) == 0 {
 		return nil, fmt.Errorf("deliver: no targets: %w", core.ErrInvalid)
 	}
-	key, size, err := s.blobs.Put(ctx, newCRLFReader(d.Body))
+	key, size, err := s.putBody(ctx, d.Body)
 	if err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
@@ -218,7 +237,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 	}
 	date = date.UTC().Truncate(time.Second)
 	results := make([]DeliveryResult, len(d.Targets))
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.writeBody(ctx, func(tx *writeTx) error {
 		for i, t := range d.Targets {
 			flags, err := CanonicalFlags(t.Flags)
 			if err != nil {
@@ -251,56 +270,60 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 }
 
 func deliveryMailbox(tx *writeTx, userID int64, name string) (*Mailbox, error) {
-	var mb Mailbox
-	var err error
+	mb := Mailbox{UserID: userID}
+	var row *sql.Row
 	switch {
 	case strings.HasPrefix(name, `\`):
-		err = tx.Where("user_id = ? AND special_use = ?", userID, canonicalSpecialUse(name)).Order("id").Take(&mb).Error
+		row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name)).Row()
 	case name != "":
-		n, cerr := CanonicalMailboxName(name)
-		if cerr != nil {
-			err = gorm.ErrRecordNotFound
-		} else {
-			err = tx.Where("user_id = ? AND name = ?", userID, n).Take(&mb).Error
+		if n, err := CanonicalMailboxName(name); err == nil {
+			row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n).Row()
 		}
-	default:
-		err = gorm.ErrRecordNotFound
 	}
-	if err == gorm.ErrRecordNotFound {
-		err = tx.Where("user_id = ? AND name = ?", userID, Inbox).Take(&mb).Error
+	if row != nil {
+		err := row.Scan(&mb.ID, &mb.UIDValidity)
+		if err == nil {
+			return &mb, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	err := tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, Inbox).Row().Scan(&mb.ID, &mb.UIDValidity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("INBOX of user %d: %w", userID, core.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mailbox for user %d: %w", userID, notFound(err))
+		return nil, err
 	}
 	return &mb, nil
 }
 
 // insertMessages appends rows to mb, allocating UIDs and a new MODSEQ,
 // updating the owner's usage (checking the quota if asked), and publishing
-// the event. rows need BlobKey, Size, InternalDate and Flags set.
+// the event. rows need BlobKey, Size, InternalDate and Flags set. It is on
+// the delivery hot path, so it uses few, simple statements.
 func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, checkQuota bool, fromMailbox int64) ([]uint32, error) {
 	var addBytes int64
 	for _, r := range rows {
 		addBytes += r.Size
 	}
 	if checkQuota {
-		var u User
-		if err := tx.Select("quota_bytes", "quota_messages", "used_bytes", "used_messages").Where("id = ?", userID).Take(&u).Error; err != nil {
-			return nil, notFound(err)
+		var quotaBytes, quotaMessages, usedBytes, usedMessages int64
+		err := tx.Raw("SELECT quota_bytes, quota_messages, used_bytes, used_messages FROM users WHERE id = ?", userID).
+			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages)
+		if err != nil {
+			return nil, fmt.Errorf("quota of user %d: %w", userID, notFound(err))
 		}
-		if u.QuotaBytes > 0 && u.UsedBytes+addBytes > u.QuotaBytes || u.QuotaMessages > 0 && u.UsedMessages+int64(len(rows)) > u.QuotaMessages {
+		if quotaBytes > 0 && usedBytes+addBytes > quotaBytes || quotaMessages > 0 && usedMessages+int64(len(rows)) > quotaMessages {
 			return nil, fmt.Errorf("user %d: %w", userID, core.ErrOverQuota)
 		}
 	}
 	n := uint32(len(rows))
-	if err := tx.Model(&Mailbox{}).Where("id = ?", mb.ID).Updates(map[string]any{
-		"uid_next":       gorm.Expr("uid_next + ?", n),
-		"highest_modseq": gorm.Expr("highest_modseq + 1"),
-	}).Error; err != nil {
-		return nil, err
-	}
-	if err := tx.Select("uid_next", "highest_modseq").Where("id = ?", mb.ID).Take(mb).Error; err != nil {
-		return nil, err
+	err := tx.Raw("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING uid_next, highest_modseq",
+		n, mb.ID).Row().Scan(&mb.UIDNext, &mb.HighestModSeq)
+	if err != nil {
+		return nil, fmt.Errorf("allocate UIDs in mailbox %d: %w", mb.ID, notFound(err))
 	}
 	first := mb.UIDNext - n
 	uids := make([]uint32, n)
@@ -315,13 +338,18 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 		rows[i].Deleted = hasFlag(fl, FlagDeleted)
 		uids[i] = rows[i].UID
 	}
-	if err := tx.CreateInBatches(rows, 200).Error; err != nil {
+	if len(rows) == 1 {
+		r := &rows[0]
+		err = tx.Exec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted).Error
+	} else {
+		err = tx.CreateInBatches(rows, 200).Error
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{
-		"used_bytes":    gorm.Expr("used_bytes + ?", addBytes),
-		"used_messages": gorm.Expr("used_messages + ?", len(rows)),
-	}).Error; err != nil {
+	if err := tx.Exec("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+		addBytes, len(rows), userID).Error; err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
@@ -348,7 +376,7 @@ func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.R
 	if _, err := s.GetMailbox(ctx, userID, name); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	key, size, err := s.blobs.Put(ctx, newCRLFReader(r))
+	key, size, err := s.putBody(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("append to %q: %w", name, err)
 	}
@@ -356,7 +384,7 @@ func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.R
 		date = time.Now()
 	}
 	var res AppendResult
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.writeBody(ctx, func(tx *writeTx) error {
 		var mb Mailbox
 		if err := tx.Where("user_id = ? AND name = ?", userID, name).Take(&mb).Error; err != nil {
 			return notFound(err)

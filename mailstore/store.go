@@ -33,6 +33,7 @@ type Store struct {
 	db       *gorm.DB // readers
 	wdb      *gorm.DB // the single writer connection
 	blobs    BlobStore
+	syncer   BatchSyncer // blobs, if it can group flushes; else nil
 	notifier Notifier
 	log      *slog.Logger
 	auth     *authCache
@@ -77,6 +78,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.blobs = fb
 	}
+	s.syncer, _ = s.blobs.(BatchSyncer)
 	var err error
 	s.db, s.wdb, err = openSQLite(filepath.Join(opts.Dir, "yubin.db"))
 	if err != nil {

@@ -1,6 +1,8 @@
 package mailstore
 
 import (
+	"slices"
+
 	"context"
 	"fmt"
 
@@ -25,17 +27,29 @@ func (t *writeTx) publish(ev Event) {
 func (t *writeTx) onCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 type writeRequest struct {
-	ctx  context.Context
-	fn   func(tx *writeTx) error
-	done chan error
+	ctx       context.Context
+	syncBlobs bool // the write references bodies written with PutUnsynced
+	fn        func(tx *writeTx) error
+	done      chan error
 }
 
 // write runs fn in a database transaction on the single writer and returns
 // once the transaction is durable (or failed). Concurrent writes are grouped
-// into one transaction (group commit), each inside its own savepoint so that
-// one failing write does not undo the others.
+// into one transaction (group commit); if one of them fails, the batch is
+// rolled back and each write retried alone, so fn may run more than once and
+// must start from scratch each time (no state carried over from a failed run).
 func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
-	req := &writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.enqueue(&writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// writeWithBlobs is write for a change that references bodies stored with
+// the blob store's PutUnsynced: the writer flushes them (once for the whole
+// batch) before committing.
+func (s *Store) writeWithBlobs(ctx context.Context, fn func(tx *writeTx) error) error {
+	return s.enqueue(&writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1), syncBlobs: true})
+}
+
+func (s *Store) enqueue(req *writeRequest) error {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -69,75 +83,75 @@ func (s *Store) writer() {
 	}
 }
 
-type writeResult struct {
-	err error
-	tx  *writeTx
+func (s *Store) commitBatch(batch []*writeRequest) {
+	if slices.ContainsFunc(batch, func(r *writeRequest) bool { return r.syncBlobs }) {
+		if err := s.syncer.Sync(context.Background()); err != nil {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return
+		}
+	}
+	results, err := s.runBatch(batch)
+	if err == nil {
+		s.finish(batch, results)
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- err
+		return
+	}
+	// Something in the batch failed, and a failed write may have left its
+	// changes half-done in the shared transaction: roll it all back and run
+	// each write on its own, so that only the failing one fails.
+	for _, r := range batch {
+		one := []*writeRequest{r}
+		res, err := s.runBatch(one)
+		if err != nil {
+			r.done <- err
+			continue
+		}
+		s.finish(one, res)
+	}
 }
 
-func (s *Store) commitBatch(batch []*writeRequest) {
-	results := make([]writeResult, len(batch))
+// runBatch runs the writes in one transaction and commits it. Any error
+// rolls the whole transaction back.
+func (s *Store) runBatch(batch []*writeRequest) ([]*writeTx, error) {
 	tx := s.wdb.Begin()
 	if tx.Error != nil {
-		for _, r := range batch {
-			r.done <- fmt.Errorf("begin transaction: %w", tx.Error)
-		}
-		return
+		return nil, fmt.Errorf("begin transaction: %w", tx.Error)
 	}
-	useSavepoints := len(batch) > 1
+	txs := make([]*writeTx, len(batch))
 	for i, r := range batch {
 		wt := &writeTx{DB: tx.WithContext(context.WithoutCancel(r.ctx)), store: s, origin: originOf(r.ctx)}
-		results[i].tx = wt
-		if useSavepoints {
-			if err := tx.SavePoint("w").Error; err != nil {
-				results[i].err = fmt.Errorf("savepoint: %w", err)
-				continue
-			}
+		txs[i] = wt
+		if err := runWrite(r.fn, wt); err != nil {
+			tx.Rollback()
+			return nil, err
 		}
-		err := runWrite(r.fn, wt)
-		if err == nil && useSavepoints {
-			if relErr := tx.Exec("RELEASE SAVEPOINT w").Error; relErr != nil {
-				err = fmt.Errorf("release savepoint: %w", relErr)
-			}
-		}
-		if err != nil {
-			results[i].err = err
-			if useSavepoints {
-				if rbErr := tx.RollbackTo("w").Error; rbErr != nil {
-					// The transaction is in an unknown state: fail the batch.
-					tx.Rollback()
-					for _, r := range batch {
-						r.done <- fmt.Errorf("roll back to savepoint: %w", rbErr)
-					}
-					return
-				}
-			}
-		}
-	}
-	if !useSavepoints && results[0].err != nil {
-		tx.Rollback()
-		batch[0].done <- results[0].err
-		return
 	}
 	if err := tx.Commit().Error; err != nil {
-		for _, r := range batch {
-			r.done <- fmt.Errorf("commit: %w", err)
-		}
-		return
+		return nil, fmt.Errorf("commit: %w", err)
 	}
+	return txs, nil
+}
+
+// finish runs the post-commit actions, publishes the events in commit order
+// and wakes the writers.
+func (s *Store) finish(batch []*writeRequest, txs []*writeTx) {
 	var events []Event
-	for _, res := range results {
-		if res.err == nil {
-			events = append(events, res.tx.events...)
-			for _, fn := range res.tx.afterCommit {
-				fn()
-			}
+	for _, t := range txs {
+		events = append(events, t.events...)
+		for _, fn := range t.afterCommit {
+			fn()
 		}
 	}
 	if len(events) > 0 {
 		s.notifier.Publish(events)
 	}
-	for i, r := range batch {
-		r.done <- results[i].err
+	for _, r := range batch {
+		r.done <- nil
 	}
 }
 
