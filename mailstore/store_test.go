@@ -340,3 +340,75 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("reopen: %+v %v", inbox2, err)
 	}
 }
+
+// The IMAP layer relies on events arriving in commit order with a strictly
+// increasing MODSEQ per mailbox, and on Snapshot agreeing with them.
+func TestEventsOrderedAndConsistentWithSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	u := newTestUser(t, s, "e@example.com")
+	inbox, _ := s.GetMailbox(ctx, u.ID, "INBOX")
+	var mu sync.Mutex
+	last := int64(0)
+	var uids []uint32
+	var bad error
+	cancel := s.Notifier().Subscribe(func(ev Event) {
+		if ev.MailboxID != inbox.ID {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.ModSeq <= last && bad == nil {
+			bad = fmt.Errorf("modseq %d after %d", ev.ModSeq, last)
+		}
+		last = ev.ModSeq
+		switch ev.Kind {
+		case MessagesAdded:
+			uids = append(uids, ev.UIDs...)
+		case MessagesExpunged:
+			for _, x := range ev.UIDs {
+				for i, y := range uids {
+					if x == y {
+						uids = append(uids[:i], uids[i+1:]...)
+						break
+					}
+				}
+			}
+		}
+	})
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader("x")})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					s.StoreFlags(ctx, inbox.ID, UIDs(res[0].UID), FlagsAdd, []string{FlagDeleted})
+					s.Expunge(ctx, inbox.ID, UIDs(res[0].UID))
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	snap, modseq, err := s.Snapshot(ctx, inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	if modseq != last {
+		t.Fatalf("snapshot modseq %d, last event %d", modseq, last)
+	}
+	if fmt.Sprint(snap) != fmt.Sprint(uids) {
+		t.Fatalf("snapshot %v != replayed events %v", snap, uids)
+	}
+}
