@@ -1,0 +1,291 @@
+package filters
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// Filter is one stage of the chain.
+//
+// Check inspects msg and returns a verdict. When it returns an error, its
+// verdict is ignored and the stage's FailurePolicy applies. Check must
+// respect ctx: when ctx is done the chain stops waiting for it and moves on
+// (its eventual result is discarded). Check may be called concurrently for
+// different messages.
+type Filter interface {
+	// Name returns a short, stable, lower-case name (e.g. "spf"), used in
+	// logs, Evidence and Stats.
+	Name() string
+	// Check returns the filter's verdict on msg.
+	Check(ctx context.Context, msg *Message) (Verdict, error)
+}
+
+// EnvelopeFilter is optionally implemented by filters that can decide early,
+// at MAIL FROM, before the message is transferred (e.g. SPF).
+type EnvelopeFilter interface {
+	// CheckSender returns the filter's verdict on a sender. from is ""
+	// for the null sender.
+	CheckSender(ctx context.Context, conn ConnInfo, from string) (Verdict, error)
+}
+
+// Stage is a filter in a chain, with how to run it.
+type Stage struct {
+	// Filter is the filter to run.
+	Filter Filter
+	// Enabled must be true for the stage to run.
+	Enabled bool
+	// OnError says what to do when the filter fails.
+	OnError FailurePolicy
+	// Timeout bounds the filter's run time, on top of the deadline of the
+	// context given to the chain. 0 means no extra timeout.
+	Timeout time.Duration
+}
+
+// stage is a Stage prepared for running.
+type stage struct {
+	Stage
+	name        string
+	sender      EnvelopeFilter // nil if Filter is no EnvelopeFilter
+	counts      *actionCounts  // for Check
+	senderCount *actionCounts  // for CheckSender; nil if sender is nil
+}
+
+// actionCounts counts verdicts by action.
+type actionCounts [numActions]atomic.Uint64
+
+// senderStatsSuffix is appended to a filter name for the statistics of its
+// CheckSender calls.
+const senderStatsSuffix = "/sender"
+
+// Chain runs a message through filter stages in order and combines their
+// verdicts:
+//
+//   - the most severe action wins (Reject > TempFail > Quarantine > Junk >
+//     Accept), and with it the SMTP reply and reason of the first stage that
+//     returned it;
+//   - a Reject or TempFail stops the chain early;
+//   - AddHeaders, RemoveHeaders and Evidence accumulate across stages, in
+//     order;
+//   - a filter failure (error, timeout or panic) is turned into a verdict
+//     according to the stage's OnError policy and recorded as Evidence with
+//     Result "error".
+//
+// Every verdict other than Accept, and every failure, is logged. A Chain is
+// safe for concurrent use.
+type Chain struct {
+	logger *slog.Logger
+	stages []*stage
+	stats  map[string]*actionCounts // read-only after NewChain
+}
+
+// NewChain returns a chain running the enabled stages in the given order.
+// Stages without a filter are ignored (and logged). Stages whose filters
+// share a name share their statistics. A nil logger discards logs.
+func NewChain(logger *slog.Logger, stages ...Stage) *Chain {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Chain{logger: logger, stats: make(map[string]*actionCounts)}
+	counts := func(name string) *actionCounts {
+		if n, ok := c.stats[name]; ok {
+			return n
+		}
+		n := new(actionCounts)
+		c.stats[name] = n
+		return n
+	}
+	for i, s := range stages {
+		if s.Filter == nil {
+			logger.Warn("filter chain: stage without a filter ignored", "stage", i)
+			continue
+		}
+		if !s.Enabled {
+			continue
+		}
+		name := s.Filter.Name()
+		if name == "" {
+			name = fmt.Sprintf("%T", s.Filter)
+		}
+		st := &stage{Stage: s, name: name, counts: counts(name)}
+		if ef, ok := s.Filter.(EnvelopeFilter); ok {
+			st.sender = ef
+			st.senderCount = counts(name + senderStatsSuffix)
+		}
+		c.stages = append(c.stages, st)
+	}
+	return c
+}
+
+// Check runs msg through the chain and returns the combined verdict. For
+// TempFail and Reject its Code, EnhancedCode and Reason are always set and
+// safe to send as an SMTP reply; AddHeaders are syntactically valid and
+// unfolded.
+func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
+	log := c.logger.With(
+		"remote", msg.Conn.RemoteAddr,
+		"from", msg.Envelope.MailFrom,
+		"rcpts", len(msg.Envelope.Recipients),
+	)
+	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts) {
+		return func(ctx context.Context) (Verdict, error) {
+			return s.Filter.Check(ctx, msg)
+		}, s.counts
+	})
+}
+
+// CheckSender runs the stages whose filters implement EnvelopeFilter on the
+// sender given at MAIL FROM (from is "" for the null sender), with the same
+// rules as Check. Callers act on TempFail and Reject; filters that want to
+// add header fields should do so from Check. Statistics of these calls are
+// kept under the filter name followed by "/sender".
+func (c *Chain) CheckSender(ctx context.Context, conn ConnInfo, from string) Verdict {
+	log := c.logger.With("remote", conn.RemoteAddr, "from", from, "stage", "mail-from")
+	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts) {
+		if s.sender == nil {
+			return nil, nil
+		}
+		return func(ctx context.Context) (Verdict, error) {
+			return s.sender.CheckSender(ctx, conn, from)
+		}, s.senderCount
+	})
+}
+
+// Stats returns, per filter name, the number of verdicts by action so far
+// (after applying failure policies). Entries of CheckSender calls are named
+// after the filter followed by "/sender". The result is a snapshot owned by
+// the caller.
+func (c *Chain) Stats() map[string]map[Action]uint64 {
+	out := make(map[string]map[Action]uint64, len(c.stats))
+	for name, counts := range c.stats {
+		m := make(map[Action]uint64, numActions)
+		for a := range numActions {
+			m[Action(a)] = counts[a].Load()
+		}
+		out[name] = m
+	}
+	return out
+}
+
+// run runs the stages for which prepare returns a call, and combines their
+// verdicts.
+func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts)) Verdict {
+	var res Verdict
+	for _, s := range c.stages {
+		call, counts := prepare(s)
+		if call == nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			c.abort(&res, log, s.name, fmt.Errorf("filter %s not run: %w", s.name, context.Cause(ctx)))
+			break
+		}
+		v, err := c.runStage(ctx, log, s, call)
+		if err == nil && !v.Action.valid() {
+			err = fmt.Errorf("filter %s: invalid action %v", s.name, v.Action)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				// The whole check is abandoned (client gone, shutdown):
+				// no failure policy can accept the message.
+				c.abort(&res, log, s.name, err)
+				break
+			}
+			v = c.failed(log, s, err)
+		}
+		counts[v.Action].Add(1)
+		if v.Action != Accept {
+			log.Info("filter verdict", "filter", s.name, "action", v.Action.String(), "reason", v.Reason)
+		}
+		c.merge(&res, log, s.name, v)
+		if res.Action >= TempFail {
+			break
+		}
+	}
+	return res.normalized()
+}
+
+// runStage runs call with the stage's timeout, recovering from panics. The
+// call runs in its own goroutine so that the chain can move on when ctx is
+// done even if the filter does not return.
+func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call func(context.Context) (Verdict, error)) (Verdict, error) {
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("timed out after %v", s.Timeout))
+		defer cancel()
+	}
+	type result struct {
+		v   Verdict
+		err error
+	}
+	done := make(chan result, 1) // buffered: an abandoned call must not block
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("filter panicked", "filter", s.name, "panic", r, "stack", string(debug.Stack()))
+				done <- result{err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		v, err := call(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return Verdict{}, fmt.Errorf("filter %s: %w", s.name, r.err)
+		}
+		return r.v, nil
+	case <-ctx.Done():
+		return Verdict{}, fmt.Errorf("filter %s: %w", s.name, context.Cause(ctx))
+	}
+}
+
+// failed returns the verdict for a stage that failed with err.
+func (c *Chain) failed(log *slog.Logger, s *stage, err error) Verdict {
+	log.Warn("filter failed", "filter", s.name, "error", err, "policy", s.OnError.String())
+	var v Verdict
+	if s.OnError != FailOpen {
+		v = filterErrorReply.verdict()
+	}
+	v.Evidence = []Evidence{{Filter: s.name, Result: "error", Detail: err.Error()}}
+	return v
+}
+
+// abort records that the check was abandoned because its context is done.
+func (c *Chain) abort(res *Verdict, log *slog.Logger, name string, err error) {
+	log.Warn("filter chain abandoned", "filter", name, "error", err)
+	v := filterErrorReply.verdict()
+	v.Evidence = []Evidence{{Filter: name, Result: "error", Detail: err.Error()}}
+	c.merge(res, log, name, v)
+}
+
+// merge combines the verdict v of the stage name into res.
+func (c *Chain) merge(res *Verdict, log *slog.Logger, name string, v Verdict) {
+	if v.Action > res.Action {
+		res.Action, res.Code, res.EnhancedCode, res.Reason = v.Action, v.Code, v.EnhancedCode, v.Reason
+	}
+	for _, f := range v.AddHeaders {
+		if !validHeaderKey(f.Key) {
+			log.Warn("filter added an invalid header field; dropped", "filter", name, "key", f.Key)
+			continue
+		}
+		res.AddHeaders = append(res.AddHeaders, HeaderField{Key: f.Key, Value: sanitizeHeaderValue(f.Value)})
+	}
+	for _, k := range v.RemoveHeaders {
+		if !validHeaderKey(k) {
+			continue
+		}
+		if k = canonicalHeaderKey(k); !res.RemovesHeader(k) {
+			res.RemoveHeaders = append(res.RemoveHeaders, k)
+		}
+	}
+	for _, e := range v.Evidence {
+		if e.Filter == "" {
+			e.Filter = name
+		}
+		res.Evidence = append(res.Evidence, e)
+	}
+}

@@ -1,0 +1,526 @@
+// Package config resolves the configuration of `yubin serve` from command
+// line flags, YUBIN_* environment variables and built-in defaults, in that
+// order of precedence, and validates it before anything is started.
+//
+// Every setting is described once, in the table returned by Settings; the
+// flags, the --help text and the resolution all come from that table, so a
+// new setting is one new row plus one field of Config.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Config is the resolved and validated configuration of `yubin serve`.
+type Config struct {
+	// DataDir holds everything Yubin stores (YUBIN_DATA, --data).
+	DataDir string
+	// Hostname names the server in banners, Received fields and TLS.
+	Hostname string
+
+	// Listener addresses; "" means the listener is off.
+	SMTPAddr        string
+	SubmissionAddr  string
+	SubmissionsAddr string
+	IMAPAddr        string
+	IMAPSAddr       string
+	POP3Addr        string
+	POP3SAddr       string
+	HTTPAddr        string
+	HTTPSAddr       string
+
+	// TLSCert and TLSKey name PEM files; both empty means a self-signed
+	// certificate in DataDir/tls.
+	TLSCert string
+	TLSKey  string
+
+	// MaxMessageSize is the largest message accepted, in bytes.
+	MaxMessageSize int64
+	// MaxConnections caps concurrent connections per protocol (0 = no cap).
+	MaxConnections int
+	// MaxConnectionsPerIP caps concurrent connections per protocol and
+	// client IP address (0 = no cap).
+	MaxConnectionsPerIP int
+	// InsecureAuth allows IMAP LOGIN and POP3 USER/PASS on connections
+	// without TLS.
+	InsecureAuth bool
+
+	// LogLevel is the lowest level logged.
+	LogLevel slog.Level
+	// LogFormat is "text" or "json".
+	LogFormat string
+
+	// Settings read now but used by later issues (see Setting.Planned).
+	DNS               string
+	Clamd             string
+	Rspamd            string
+	Milter            string
+	Smarthost         string
+	SmarthostUser     string
+	SmarthostPassword string
+	OutboundPort      int
+	AdminEmail        string
+	AdminPassword     string
+}
+
+// Listener is one configured listening address.
+type Listener struct {
+	// Name is the protocol as logged: "smtp", "imaps", ...
+	Name string
+	// Addr is host:port; never empty in the result of Listeners.
+	Addr string
+	// TLS is "none", "starttls" or "implicit".
+	TLS string
+	// Setting is the flag name that configures it, for error messages.
+	Setting string
+}
+
+// Listeners returns the listeners that are switched on, in a fixed order.
+func (c *Config) Listeners() []Listener {
+	all := []Listener{
+		{"smtp", c.SMTPAddr, "starttls", "smtp-addr"},
+		{"submission", c.SubmissionAddr, "starttls", "submission-addr"},
+		{"submissions", c.SubmissionsAddr, "implicit", "submissions-addr"},
+		{"imap", c.IMAPAddr, "starttls", "imap-addr"},
+		{"imaps", c.IMAPSAddr, "implicit", "imaps-addr"},
+		{"pop3", c.POP3Addr, "starttls", "pop3-addr"},
+		{"pop3s", c.POP3SAddr, "implicit", "pop3s-addr"},
+		{"http", c.HTTPAddr, "none", "http-addr"},
+		{"https", c.HTTPSAddr, "implicit", "https-addr"},
+	}
+	var on []Listener
+	for _, l := range all {
+		if l.Addr != "" {
+			on = append(on, l)
+		}
+	}
+	return on
+}
+
+// Setting describes one configuration value.
+type Setting struct {
+	// Flag is the flag name without dashes; "" for settings that are only
+	// read from the environment (secrets).
+	Flag string
+	// Env is the environment variable.
+	Env string
+	// Default is the value used when neither flag nor environment gives
+	// one. For the hostname it is computed (see DefaultNote).
+	Default string
+	// DefaultNote describes a computed default in help texts.
+	DefaultNote string
+	// Usage is a one-line description.
+	Usage string
+	// EmptyMeansOff is true for listener addresses: an empty value, from
+	// the flag or the environment, switches the listener off. For other
+	// settings an empty environment variable counts as unset.
+	EmptyMeansOff bool
+	// Planned marks settings that are accepted and kept but not used yet.
+	Planned bool
+
+	set func(c *Config, v string) error
+}
+
+// Settings returns the table of every setting of `yubin serve`.
+func Settings() []Setting {
+	str := func(p func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *p(c) = v; return nil }
+	}
+	addr := func(p func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			if v != "" {
+				if err := ValidateAddr(v); err != nil {
+					return err
+				}
+			}
+			*p(c) = v
+			return nil
+		}
+	}
+	return []Setting{
+		{Flag: "data", Env: "YUBIN_DATA", Default: "./data", Usage: "data folder: database, message bodies, TLS certificate",
+			set: func(c *Config, v string) error {
+				if v == "" {
+					return errors.New("must not be empty")
+				}
+				c.DataDir = v
+				return nil
+			}},
+		{Flag: "hostname", Env: "YUBIN_HOSTNAME", DefaultNote: "the machine's host name", Usage: "server name in banners, Received fields and the TLS certificate",
+			set: func(c *Config, v string) error {
+				h, err := ValidateHostname(v)
+				c.Hostname = h
+				return err
+			}},
+		{Flag: "smtp-addr", Env: "YUBIN_SMTP_ADDR", Default: ":2525", EmptyMeansOff: true, Usage: "SMTP intake (MX, STARTTLS)", set: addr(func(c *Config) *string { return &c.SMTPAddr })},
+		{Flag: "submission-addr", Env: "YUBIN_SUBMISSION_ADDR", Default: ":2587", EmptyMeansOff: true, Planned: true, Usage: "SMTP submission (STARTTLS)", set: addr(func(c *Config) *string { return &c.SubmissionAddr })},
+		{Flag: "submissions-addr", Env: "YUBIN_SUBMISSIONS_ADDR", Default: ":2465", EmptyMeansOff: true, Planned: true, Usage: "SMTP submission (implicit TLS)", set: addr(func(c *Config) *string { return &c.SubmissionsAddr })},
+		{Flag: "imap-addr", Env: "YUBIN_IMAP_ADDR", Default: ":2143", EmptyMeansOff: true, Usage: "IMAP (STARTTLS)", set: addr(func(c *Config) *string { return &c.IMAPAddr })},
+		{Flag: "imaps-addr", Env: "YUBIN_IMAPS_ADDR", Default: ":2993", EmptyMeansOff: true, Usage: "IMAP (implicit TLS)", set: addr(func(c *Config) *string { return &c.IMAPSAddr })},
+		{Flag: "pop3-addr", Env: "YUBIN_POP3_ADDR", Default: ":2110", EmptyMeansOff: true, Usage: "POP3 (STLS)", set: addr(func(c *Config) *string { return &c.POP3Addr })},
+		{Flag: "pop3s-addr", Env: "YUBIN_POP3S_ADDR", Default: ":2995", EmptyMeansOff: true, Usage: "POP3 (implicit TLS)", set: addr(func(c *Config) *string { return &c.POP3SAddr })},
+		{Flag: "http-addr", Env: "YUBIN_HTTP_ADDR", Default: ":8080", EmptyMeansOff: true, Usage: "HTTP: /healthz and /readyz (REST API and dashboard planned)", set: addr(func(c *Config) *string { return &c.HTTPAddr })},
+		{Flag: "https-addr", Env: "YUBIN_HTTPS_ADDR", Default: ":8443", EmptyMeansOff: true, Usage: "HTTPS: same as HTTP, over TLS", set: addr(func(c *Config) *string { return &c.HTTPSAddr })},
+		{Flag: "tls-cert", Env: "YUBIN_TLS_CERT", Usage: "TLS certificate chain (PEM); without it a self-signed one is made in DATA/tls", set: str(func(c *Config) *string { return &c.TLSCert })},
+		{Flag: "tls-key", Env: "YUBIN_TLS_KEY", Usage: "TLS private key (PEM) for --tls-cert", set: str(func(c *Config) *string { return &c.TLSKey })},
+		{Flag: "max-message-size", Env: "YUBIN_MAX_MESSAGE_SIZE", Default: "50M", Usage: "largest message accepted (bytes; K, M, G suffixes are powers of 1024)",
+			set: func(c *Config, v string) error {
+				n, err := ParseSize(v)
+				if err != nil {
+					return err
+				}
+				if n < 1024 {
+					return fmt.Errorf("%d bytes is too small (at least 1K)", n)
+				}
+				c.MaxMessageSize = n
+				return nil
+			}},
+		{Flag: "max-connections", Env: "YUBIN_MAX_CONNECTIONS", Default: "1000", Usage: "concurrent connections per protocol (0 = no cap)",
+			set: func(c *Config, v string) error { return setCount(&c.MaxConnections, v) }},
+		{Flag: "max-connections-per-ip", Env: "YUBIN_MAX_CONNECTIONS_PER_IP", Default: "20", Usage: "concurrent connections per protocol from one IP address (0 = no cap)",
+			set: func(c *Config, v string) error { return setCount(&c.MaxConnectionsPerIP, v) }},
+		{Flag: "insecure-auth", Env: "YUBIN_INSECURE_AUTH", Default: "false", Usage: "allow IMAP and POP3 passwords over connections without TLS (testing only)",
+			set: func(c *Config, v string) error {
+				b, err := ParseBool(v)
+				c.InsecureAuth = b
+				return err
+			}},
+		{Flag: "log-level", Env: "YUBIN_LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error",
+			set: func(c *Config, v string) error {
+				l, err := ParseLogLevel(v)
+				c.LogLevel = l
+				return err
+			}},
+		{Flag: "log-format", Env: "YUBIN_LOG_FORMAT", Default: "text", Usage: "text or json",
+			set: func(c *Config, v string) error {
+				switch f := strings.ToLower(v); f {
+				case "text", "json":
+					c.LogFormat = f
+					return nil
+				}
+				return fmt.Errorf("%q: want text or json", v)
+			}},
+		{Flag: "dns", Env: "YUBIN_DNS", Planned: true, Usage: "DNS server (host:port) for the filters and the outbound queue", set: str(func(c *Config) *string { return &c.DNS })},
+		{Flag: "clamd", Env: "YUBIN_CLAMD", Planned: true, Usage: "clamd (host:port or unix:/path) for the virus filter", set: str(func(c *Config) *string { return &c.Clamd })},
+		{Flag: "rspamd", Env: "YUBIN_RSPAMD", Planned: true, Usage: "rspamd base URL for the spam filter", set: str(func(c *Config) *string { return &c.Rspamd })},
+		{Flag: "milter", Env: "YUBIN_MILTER", Planned: true, Usage: "milter (host:port or unix:/path)", set: str(func(c *Config) *string { return &c.Milter })},
+		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Planned: true, Usage: "relay all outbound mail through this host:port", set: str(func(c *Config) *string { return &c.Smarthost })},
+		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Planned: true, Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
+		{Env: "YUBIN_SMARTHOST_PASSWORD", Planned: true, Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
+		{Flag: "outbound-port", Env: "YUBIN_OUTBOUND_PORT", Default: "25", Planned: true, Usage: "port used to reach remote MX hosts",
+			set: func(c *Config, v string) error {
+				p, err := strconv.Atoi(v)
+				if err != nil || p < 1 || p > 65535 {
+					return fmt.Errorf("%q: want a port number from 1 to 65535", v)
+				}
+				c.OutboundPort = p
+				return nil
+			}},
+		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Planned: true, Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
+		{Env: "YUBIN_ADMIN_PASSWORD", Planned: true, Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
+	}
+}
+
+func setCount(p *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q: want a whole number, 0 or more", v)
+	}
+	*p = n
+	return nil
+}
+
+// LookupEnv looks up an environment variable, like os.LookupEnv.
+type LookupEnv func(key string) (string, bool)
+
+// Loader parses the flags of `yubin serve` and resolves the configuration.
+type Loader struct {
+	fs       *flag.FlagSet
+	settings []Setting
+	values   map[string]*string // by flag name
+	hostname func() (string, error)
+}
+
+// NewLoader returns a Loader whose flag set is named name. Parse errors are
+// returned, not printed; PrintHelp prints the help.
+func NewLoader(name string) *Loader {
+	l := &Loader{
+		fs:       flag.NewFlagSet(name, flag.ContinueOnError),
+		settings: Settings(),
+		values:   map[string]*string{},
+		hostname: os.Hostname,
+	}
+	l.fs.SetOutput(io.Discard)
+	l.fs.Usage = func() {}
+	for _, s := range l.settings {
+		if s.Flag == "" {
+			continue
+		}
+		l.values[s.Flag] = l.fs.String(s.Flag, s.Default, s.Usage)
+	}
+	return l
+}
+
+// SetHostnameFunc replaces os.Hostname as the source of the default host
+// name (for tests).
+func (l *Loader) SetHostnameFunc(f func() (string, error)) { l.hostname = f }
+
+// Load parses args and resolves every setting (Parse, then Resolve): a flag
+// given on the command line wins over the environment, which wins over the
+// default. It returns flag.ErrHelp for -h/--help, and an error naming the
+// flag or variable for anything invalid.
+func (l *Loader) Load(args []string, env LookupEnv) (*Config, error) {
+	if err := l.Parse(args); err != nil {
+		return nil, err
+	}
+	return l.Resolve(env)
+}
+
+// Parse parses the command line flags. Its errors are usage errors: an
+// unknown flag, a flag without its value, a stray argument, or
+// flag.ErrHelp.
+func (l *Loader) Parse(args []string) error {
+	if err := l.fs.Parse(args); err != nil {
+		return err
+	}
+	if l.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", l.fs.Arg(0))
+	}
+	return nil
+}
+
+// Resolve combines the parsed flags, the environment and the defaults, and
+// validates the result. Its errors name the flag or variable at fault.
+func (l *Loader) Resolve(env LookupEnv) (*Config, error) {
+	given := map[string]bool{}
+	l.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	c := &Config{}
+	var errs []error
+	for _, s := range l.settings {
+		v, source := s.Default, "default"
+		if ev, ok := env(s.Env); ok && (ev != "" || s.EmptyMeansOff) {
+			v, source = ev, s.Env
+		}
+		if s.Flag != "" && given[s.Flag] {
+			v, source = *l.values[s.Flag], "--"+s.Flag
+		}
+		if source == "default" && s.Flag == "hostname" {
+			h, err := l.hostname()
+			if err != nil || h == "" {
+				errs = append(errs, fmt.Errorf("YUBIN_HOSTNAME is not set and the machine's host name is unknown (%v): set it", err))
+				continue
+			}
+			v = h
+		}
+		if err := s.set(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate checks what no single setting can check alone.
+func (c *Config) validate() error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("YUBIN_TLS_CERT and YUBIN_TLS_KEY must be set together"))
+	}
+	for _, f := range []struct{ name, path string }{{"YUBIN_TLS_CERT", c.TLSCert}, {"YUBIN_TLS_KEY", c.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		fh, err := os.Open(f.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot read: %w", f.name, err))
+			continue
+		}
+		fh.Close()
+	}
+	seen := map[string]string{}
+	for _, ln := range c.Listeners() {
+		key := ln.Addr
+		if _, port, err := net.SplitHostPort(ln.Addr); err == nil && port == "0" {
+			continue // any free port: never a clash
+		}
+		if other, dup := seen[key]; dup {
+			errs = append(errs, fmt.Errorf("--%s and --%s both use %s", other, ln.Setting, ln.Addr))
+		}
+		seen[key] = ln.Setting
+	}
+	return errors.Join(errs...)
+}
+
+// PrintHelp writes the flags of `yubin serve` with their environment
+// variables and defaults.
+func (l *Loader) PrintHelp(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FLAG\tENVIRONMENT\tDEFAULT\tMEANING")
+	for _, s := range l.settings {
+		flagName := "-"
+		if s.Flag != "" {
+			flagName = "--" + s.Flag
+		}
+		def := s.Default
+		if s.DefaultNote != "" {
+			def = "(" + s.DefaultNote + ")"
+		}
+		if def == "" {
+			def = "-"
+		}
+		usage := s.Usage
+		if s.Planned {
+			usage += " [planned: not used yet]"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", flagName, s.Env, def, usage)
+	}
+	tw.Flush()
+}
+
+// ValidateAddr checks a listening address: host:port with a numeric port
+// (0 picks a free one) and an optional host.
+func ValidateAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want [host]:port, e.g. :2525 or 127.0.0.1:2525", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("%q: bad host", addr)
+	}
+	return nil
+}
+
+// ValidateHostname checks a server host name and returns it in lower case
+// without a trailing dot.
+func ValidateHostname(h string) (string, error) {
+	h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	if h == "" {
+		return "", errors.New("host name must not be empty")
+	}
+	if len(h) > 253 {
+		return "", fmt.Errorf("host name %q longer than 253 characters", h)
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return "", fmt.Errorf("host name %q has an empty or overlong label", h)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("host name %q has character %q", h, c)
+			}
+		}
+	}
+	return h, nil
+}
+
+// ParseSize parses a byte count such as "52428800", "500K", "50M", "2G",
+// "1T", optionally followed by "B" or "iB" ("50MB", "50MiB"); case does not
+// matter and the multipliers are powers of 1024.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "IB")
+	t = strings.TrimSuffix(t, "B")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = strings.TrimSpace(t[:len(t)-1])
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a whole number of bytes, optionally with K, M, G or T (e.g. 500M)", s)
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n * mult, nil
+}
+
+// FormatSize renders a byte count with the largest exact binary unit
+// ("50M", "1536K", "100"), or "unlimited" for 0.
+func FormatSize(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// ParseBool accepts true/false, yes/no, on/off and 1/0.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want true or false", s)
+}
+
+// ParseLogLevel accepts debug, info, warn (or warning) and error.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+}
+
+// DataDir resolves the data folder for the admin commands, with the same
+// precedence as Load: flagValue if the flag was given, else YUBIN_DATA if
+// set and not empty, else ./data.
+func DataDir(flagValue string, flagGiven bool, env LookupEnv) (string, error) {
+	if flagGiven {
+		if flagValue == "" {
+			return "", errors.New("--data: must not be empty")
+		}
+		return flagValue, nil
+	}
+	if v, ok := env("YUBIN_DATA"); ok && v != "" {
+		return v, nil
+	}
+	return "./data", nil
+}

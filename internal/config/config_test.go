@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envMap(m map[string]string) LookupEnv {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func load(t *testing.T, args []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	l := NewLoader("serve")
+	l.SetHostnameFunc(func() (string, error) { return "Box.Example.", nil })
+	return l.Load(args, envMap(env))
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DataDir: "./data", Hostname: "box.example",
+		SMTPAddr: ":2525", SubmissionAddr: ":2587", SubmissionsAddr: ":2465",
+		IMAPAddr: ":2143", IMAPSAddr: ":2993", POP3Addr: ":2110", POP3SAddr: ":2995",
+		HTTPAddr: ":8080", HTTPSAddr: ":8443",
+		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
+		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25,
+	}
+	if *c != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
+	}
+	if n := len(c.Listeners()); n != 9 {
+		t.Errorf("%d listeners on by default, want 9", n)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	env := map[string]string{
+		"YUBIN_DATA":                   "/env/data",
+		"YUBIN_HOSTNAME":               "mx.env.example",
+		"YUBIN_SMTP_ADDR":              "127.0.0.1:25",
+		"YUBIN_IMAP_ADDR":              "",  // off
+		"YUBIN_LOG_LEVEL":              "",  // empty non-listener: default
+		"YUBIN_MAX_CONNECTIONS_PER_IP": "0", // no cap
+		"YUBIN_MAX_MESSAGE_SIZE":       "10M",
+		"YUBIN_ADMIN_PASSWORD":         "s3cret",
+	}
+	c, err := load(t, []string{"--data", "/flag/data", "--pop3-addr=", "-max-message-size", "1G", "--log-format=json"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data: flag over env", c.DataDir, "/flag/data"},
+		{"hostname: env over default", c.Hostname, "mx.env.example"},
+		{"smtp: env", c.SMTPAddr, "127.0.0.1:25"},
+		{"imap: empty env turns off", c.IMAPAddr, ""},
+		{"pop3: empty flag turns off", c.POP3Addr, ""},
+		{"imaps: default", c.IMAPSAddr, ":2993"},
+		{"log level: empty env is unset", c.LogLevel, slog.LevelInfo},
+		{"log format: flag", c.LogFormat, "json"},
+		{"per-IP cap: env", c.MaxConnectionsPerIP, 0},
+		{"size: flag over env", c.MaxMessageSize, int64(1 << 30)},
+		{"admin password: env only", c.AdminPassword, "s3cret"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	for _, l := range c.Listeners() {
+		if l.Name == "imap" || l.Name == "pop3" {
+			t.Errorf("listener %s should be off", l.Name)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // substring of the error
+	}{
+		{"bad addr env", nil, map[string]string{"YUBIN_SMTP_ADDR": "2525"}, "YUBIN_SMTP_ADDR"},
+		{"bad port flag", []string{"--imap-addr", ":99999"}, nil, "--imap-addr"},
+		{"bad size", nil, map[string]string{"YUBIN_MAX_MESSAGE_SIZE": "lots"}, "YUBIN_MAX_MESSAGE_SIZE"},
+		{"tiny size", []string{"--max-message-size=10"}, nil, "too small"},
+		{"bad level", nil, map[string]string{"YUBIN_LOG_LEVEL": "loud"}, "YUBIN_LOG_LEVEL"},
+		{"bad format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"negative cap", nil, map[string]string{"YUBIN_MAX_CONNECTIONS": "-1"}, "YUBIN_MAX_CONNECTIONS"},
+		{"bad hostname", nil, map[string]string{"YUBIN_HOSTNAME": "mail box"}, "YUBIN_HOSTNAME"},
+		{"cert without key", nil, map[string]string{"YUBIN_TLS_CERT": cert}, "together"},
+		{"unreadable key", nil, map[string]string{"YUBIN_TLS_CERT": cert, "YUBIN_TLS_KEY": filepath.Join(dir, "nope.pem")}, "YUBIN_TLS_KEY: cannot read"},
+		{"same address twice", []string{"--imap-addr", ":2525"}, nil, "both use :2525"},
+		{"positional", []string{"extra"}, nil, "unexpected argument"},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
+		{"empty data flag", []string{"--data="}, nil, "--data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := load(t, []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{
+		"0": 0, "100": 100, "1k": 1024, "500M": 500 << 20, "2G": 2 << 30, "2gb": 2 << 30,
+		"50MiB": 50 << 20, " 1T ": 1 << 40, "7B": 7,
+	}
+	for in, want := range good {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1", "1.5G", "12X", "99999999999T"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
+		}
+	}
+	for n, want := range map[int64]string{0: "unlimited", 100: "100", 1536: "1536", 50 << 20: "50M", 2 << 30: "2G"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	env := envMap(map[string]string{"YUBIN_DATA": "/env"})
+	if d, _ := DataDir("/flag", true, env); d != "/flag" {
+		t.Errorf("flag: %q", d)
+	}
+	if d, _ := DataDir("", false, env); d != "/env" {
+		t.Errorf("env: %q", d)
+	}
+	if d, _ := DataDir("", false, envMap(nil)); d != "./data" {
+		t.Errorf("default: %q", d)
+	}
+	if _, err := DataDir("", true, env); err == nil {
+		t.Error("empty --data accepted")
+	}
+}
+
+func TestHelpMentionsEverySetting(t *testing.T) {
+	var b strings.Builder
+	NewLoader("serve").PrintHelp(&b)
+	for _, s := range Settings() {
+		if !strings.Contains(b.String(), s.Env) {
+			t.Errorf("help does not mention %s", s.Env)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package limits
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+const (
+	// rejectTimeout bounds how long a refused connection may take to
+	// receive its refusal message.
+	rejectTimeout = 5 * time.Second
+	// maxPendingRejects bounds the number of refused connections that are
+	// being sent a refusal message at the same time. Beyond that, refused
+	// connections are closed without a message so that a connection flood
+	// cannot pile up goroutines.
+	maxPendingRejects = 256
+)
+
+// ConnLimiter caps concurrent connections in total and per remote IP address.
+// Create one with NewConnLimiter; it is safe for concurrent use.
+type ConnLimiter struct {
+	total int
+	perIP int
+
+	mu     sync.Mutex
+	active int                // connections currently held
+	byIP   map[netip.Addr]int // connections currently held per address; only addresses with at least one
+}
+
+// NewConnLimiter returns a limiter allowing at most total concurrent
+// connections and at most perIP concurrent connections from a single remote
+// IP address. A value of 0 (or less) means unlimited.
+//
+// Addresses are compared exactly, after unmapping IPv4-mapped IPv6 addresses
+// and dropping any zone.
+func NewConnLimiter(total, perIP int) *ConnLimiter {
+	return &ConnLimiter{
+		total: max(total, 0),
+		perIP: max(perIP, 0),
+		byIP:  make(map[netip.Addr]int),
+	}
+}
+
+// Acquire takes a connection slot for a connection from ip. If the connection
+// is within the limits it returns ok == true and a release function that
+// gives the slot back; release is idempotent and safe to call from any
+// goroutine. If a limit is reached it returns ok == false and a no-op
+// release.
+//
+// An invalid ip (the zero netip.Addr, e.g. for a Unix socket peer) only
+// counts against the total limit.
+func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
+	ip = normalizeAddr(ip)
+	perIP := l.perIP > 0 && ip.IsValid()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total > 0 && l.active >= l.total {
+		return func() {}, false
+	}
+	if perIP && l.byIP[ip] >= l.perIP {
+		return func() {}, false
+	}
+	l.active++
+	if perIP {
+		l.byIP[ip]++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() { l.release(ip, perIP) })
+	}, true
+}
+
+func (l *ConnLimiter) release(ip netip.Addr, perIP bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.active--
+	if perIP {
+		if n := l.byIP[ip] - 1; n > 0 {
+			l.byIP[ip] = n
+		} else {
+			delete(l.byIP, ip)
+		}
+	}
+}
+
+// Listener wraps ln so that Accept only returns connections within the
+// limits of l. The returned connections give their slot back when closed
+// (Close may be called more than once).
+//
+// A connection over the limit is handed to reject, if not nil, in its own
+// goroutine with a 5 second read and write deadline, so that it can be sent
+// a protocol-specific refusal (e.g. "421 4.7.0 too many connections\r\n");
+// it is closed afterwards. Accept never waits for reject. When too many
+// refusals are already in flight, further refused connections are closed
+// without calling reject.
+//
+// Errors from ln.Accept are returned unchanged so that callers can keep
+// checking them with errors.Is(err, net.ErrClosed) and the like.
+func (l *ConnLimiter) Listener(ln net.Listener, reject func(net.Conn)) net.Listener {
+	return &limitListener{
+		Listener: ln,
+		limiter:  l,
+		reject:   reject,
+		pending:  make(chan struct{}, maxPendingRejects),
+	}
+}
+
+type limitListener struct {
+	net.Listener
+	limiter *ConnLimiter
+	reject  func(net.Conn)
+	pending chan struct{} // semaphore for refusals in flight
+}
+
+// Accept waits for and returns the next connection within the limits.
+func (ll *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := ll.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		release, ok := ll.limiter.Acquire(addrIP(c.RemoteAddr()))
+		if ok {
+			return &limitedConn{Conn: c, release: release}, nil
+		}
+		ll.refuse(c)
+	}
+}
+
+// refuse sends c its refusal and closes it without blocking the caller.
+func (ll *limitListener) refuse(c net.Conn) {
+	if ll.reject == nil {
+		_ = c.Close()
+		return
+	}
+	select {
+	case ll.pending <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-ll.pending }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(rejectTimeout))
+		ll.reject(c)
+	}()
+}
+
+// limitedConn is a connection holding a ConnLimiter slot until closed.
+type limitedConn struct {
+	net.Conn
+	release func()
+}
+
+// Close closes the connection and releases its slot.
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
+}
+
+// NetConn returns the wrapped connection, like tls.Conn.NetConn does.
+func (c *limitedConn) NetConn() net.Conn {
+	return c.Conn
+}
+
+// addrIP extracts the IP address of a remote address, or returns the zero
+// Addr if there is none (e.g. for Unix sockets).
+func addrIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case nil:
+		return netip.Addr{}
+	case *net.TCPAddr:
+		return a.AddrPort().Addr()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr()
+	}
+	return netip.Addr{}
+}
+
+// normalizeAddr maps equivalent representations of an address to one key.
+func normalizeAddr(ip netip.Addr) netip.Addr {
+	return ip.Unmap().WithZone("")
+}
