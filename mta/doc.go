@@ -1,0 +1,44 @@
+// Package mta speaks SMTP for Yubin. So far it is the MX intake: the
+// listener that takes mail from the internet for local users, runs it
+// through the filter chain and stores it in the mailstore. Submission (the
+// same session code in another Mode, with AUTH) and the outbound queue come
+// later.
+//
+// The protocol is go-smtp's (ESMTP with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
+// STARTTLS, ENHANCEDSTATUSCODES and CHUNKING/BDAT); this package is the
+// backend and the server's life cycle around it:
+//
+//   - MAIL: the null sender is accepted; other senders must be well-formed
+//     and pass Chain.CheckSender, whose reject or tempfail reply is used as
+//     is.
+//   - RCPT: only enabled users of enabled local domains are accepted, and
+//     everything else is refused right away (550 5.1.1 for an unknown user,
+//     550 5.7.1 for any other domain: the intake never relays, 501 5.1.3 for
+//     a malformed address), so that Yubin never has to send a bounce for an
+//     unknown recipient. Several addresses of the same user get one copy.
+//   - DATA/BDAT: the message is spooled (in memory up to 1 MiB, in a
+//     temporary file beyond), checked for mail loops (more than 50 Received
+//     fields), its header parsed (a broken header gives the filters an empty
+//     one, never a failure), and run through Chain.Check. The verdict decides:
+//     reject or tempfail with its reply, file into \Junk (quarantine too, until
+//     a quarantine store exists) or into INBOX. The stored copy gets Yubin's
+//     Received field on top, then the fields the filters add, then the
+//     message as received minus the fields the filters remove.
+//   - Storage: one mailstore Deliver call for all recipients (the body is
+//     stored once), and the 250, which carries the queue id, is sent only
+//     after Deliver returned, that is once the message is durable.
+//
+// Quota is enforced at delivery: a recipient whose mailbox is full loses
+// the message when others receive it (logged as an error), and a message
+// that no recipient has room for is refused (452 4.2.2, or 552 5.2.2 when it
+// is larger than every recipient's whole quota). Checking the quota against
+// SIZE= at RCPT time, so that full recipients are refused individually, is
+// the planned refinement; it needs a cheap "would this fit" query in the
+// mailstore.
+//
+// Server adds what go-smtp leaves to its user: a Shutdown that says 421 to
+// idle clients instead of waiting for them, recovery from panics in the
+// session code (451, server stays up), one log line per message, and
+// counters (Stats) for the metrics endpoint. Limiting connections per client
+// address is the listener's job, done by the caller.
+package mta

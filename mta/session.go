@@ -1,0 +1,667 @@
+package mta
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// lookupTimeout bounds one recipient lookup in the store.
+const lookupTimeout = 30 * time.Second
+
+// abortedBDATReply ends a connection on which a BDAT transfer was cut short.
+const abortedBDATReply = "421 4.3.0 BDAT transfer aborted, please reconnect"
+
+// session is one SMTP session: from HELO/EHLO until the connection closes
+// or STARTTLS starts a new one. go-smtp calls its methods from the
+// connection's goroutine, except Data during BDAT, which runs on a goroutine
+// of its own and may overlap Reset and Logout: hence the mutex.
+type session struct {
+	srv  *Server
+	st   *connState
+	log  *slog.Logger
+	ctx  context.Context
+	info filters.ConnInfo
+	tls  *tls.ConnectionState // nil without TLS
+
+	mu sync.Mutex
+	tx *transaction // nil outside a transaction
+	// bdatOpen is set while Data reads a BDAT message and has not reached
+	// its end; poisoned once a transaction ended with a BDAT transfer cut
+	// short (see Reset).
+	bdatOpen bool
+	poisoned bool
+}
+
+// transaction is the envelope of the message under way.
+type transaction struct {
+	start time.Time
+	from  string
+	utf8  bool
+	rcpts []string    // accepted recipient addresses, normalised, each once
+	users []recipient // the distinct local users they resolve to
+}
+
+// recipient is one local user a message goes to.
+type recipient struct {
+	addr string
+	user *mailstore.User
+}
+
+// newSession is go-smtp's Backend: called at the first HELO/EHLO of a
+// connection, and again after STARTTLS.
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	nc := c.Conn()
+	sess := &session{srv: s, ctx: s.ctx}
+	var tc *trackedConn
+	switch x := nc.(type) {
+	case *trackedConn:
+		tc = x
+	case *tls.Conn:
+		cs := x.ConnectionState()
+		sess.tls = &cs
+		tc, _ = x.NetConn().(*trackedConn)
+	}
+	if tc == nil {
+		// Not from our listener (go-smtp wraps nothing else, so this is
+		// defensive): serve it, without shutdown tracking.
+		tc = &trackedConn{Conn: nc, st: &connState{srv: s}}
+		tc.st.conn = tc
+	}
+	sess.st = tc.st
+	sess.st.setOut(nc)
+	if s.isClosing() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: s.opts.Hostname + " shutting down"}
+	}
+	s.stats.sessions.Add(1)
+	sess.info = filters.ConnInfo{
+		RemoteAddr: addrPort(nc.RemoteAddr()),
+		HELO:       c.Hostname(),
+		TLS:        sess.tls != nil,
+		Hostname:   s.opts.Hostname,
+	}
+	sess.log = s.log.With("remote", sess.info.RemoteAddr.String(), "helo", sess.info.HELO, "tls", sess.info.TLS)
+	return sess, nil
+}
+
+// addrPort turns a connection's remote address into a netip.AddrPort, with
+// IPv4-mapped IPv6 addresses unmapped.
+func addrPort(a net.Addr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	var ap netip.AddrPort
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap = ta.AddrPort()
+	} else if p, err := netip.ParseAddrPort(a.String()); err == nil {
+		ap = p
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// smtpErr builds a reply.
+func smtpErr(code int, enh smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}
+}
+
+// recoverPanic turns a panic in a session method into a 451, so that one
+// bad message costs one transaction, not the server.
+func (s *session) recoverPanic(cmd string, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	s.srv.stats.tempFailed.Add(1)
+	s.log.Error("panic in SMTP session", "command", cmd, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	*err = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Internal error, please try again later")
+}
+
+// Mail starts a transaction. The null sender <> is accepted (bounces must
+// get through); other senders must be well-formed, and pass the filters'
+// sender check.
+func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
+	defer s.recoverPanic("MAIL", &err)
+	if opts == nil {
+		opts = &smtp.MailOptions{}
+	}
+	s.mu.Lock()
+	poisoned := s.poisoned
+	s.mu.Unlock()
+	if poisoned {
+		s.st.closeWith(abortedBDATReply, false)
+		return smtpErr(421, smtp.EnhancedCode{4, 3, 0}, "BDAT transfer aborted, please reconnect")
+	}
+	if opts.Size > s.srv.opts.MaxMessageBytes {
+		s.srv.stats.reject(RejectSize)
+		return smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message too large: the limit is %d bytes", s.srv.opts.MaxMessageBytes))
+	}
+	if from != "" {
+		if !opts.UTF8 && !isASCII(from) {
+			s.srv.stats.reject(RejectBadAddress)
+			return smtpErr(553, smtp.EnhancedCode{5, 6, 7}, "Non-ASCII sender address needs SMTPUTF8")
+		}
+		if err := checkSender(from); err != nil {
+			s.srv.stats.reject(RejectBadAddress)
+			s.log.Info("bad sender address", "from", from, "err", err)
+			return smtpErr(501, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax")
+		}
+	}
+	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
+	v := s.srv.filters.CheckSender(fctx, s.info, from)
+	cancel()
+	switch v.Action {
+	case filters.Reject:
+		s.srv.stats.reject(RejectSender)
+		e := verdictError(v, 550, smtp.EnhancedCode{5, 7, 1}, "Sender rejected")
+		s.log.Info("sender rejected", "from", from, "code", e.Code, "reason", v.Reason)
+		return e
+	case filters.TempFail:
+		s.srv.stats.tempFailed.Add(1)
+		e := verdictError(v, 451, smtp.EnhancedCode{4, 7, 1}, "Sender check failed, please try again later")
+		s.log.Info("sender tempfailed", "from", from, "code", e.Code, "reason", v.Reason)
+		return e
+	}
+	if !s.st.beginTx() {
+		return smtpErr(421, smtp.EnhancedCode{4, 3, 2}, s.srv.opts.Hostname+" shutting down")
+	}
+	s.mu.Lock()
+	s.tx = &transaction{start: time.Now(), from: from, utf8: opts.UTF8}
+	s.mu.Unlock()
+	return nil
+}
+
+// checkSender accepts what core.ParseAddress accepts, and also address
+// literals (user@[192.0.2.1]), which are valid in a reverse path.
+func checkSender(from string) error {
+	if _, err := core.ParseAddress(from); err == nil {
+		return nil
+	}
+	at := strings.LastIndexByte(from, '@')
+	if at > 0 && strings.HasPrefix(from[at+1:], "[") && strings.HasSuffix(from, "]") {
+		if _, err := core.ParseAddress(from[:at] + "@example.com"); err != nil {
+			return fmt.Errorf("sender %q: %w", from, err)
+		}
+		lit := strings.TrimPrefix(from[at+2:len(from)-1], "IPv6:")
+		if _, err := netip.ParseAddr(lit); err == nil {
+			return nil
+		}
+	}
+	_, err := core.ParseAddress(from)
+	return fmt.Errorf("sender: %w", err)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// Rcpt adds a recipient. Only existing, enabled users of enabled local
+// domains are accepted, and the refusal comes now, at RCPT time, so that
+// Yubin never has to bounce (no backscatter). Anything else is refused: an
+// MX never relays.
+//
+// Quota is not checked here yet: a full mailbox is found at delivery, and a
+// message is then accepted for the recipients that have room and lost
+// (logged as an error) for those that have not; when every recipient is
+// full the whole message is refused. Checking the quota (and answering 452
+// 4.2.2 to the RCPT) belongs here once the mailstore can answer "does a
+// message of SIZE= bytes fit" cheaply.
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
+	defer s.recoverPanic("RCPT", &err)
+	s.mu.Lock()
+	tx := s.tx
+	s.mu.Unlock()
+	if tx == nil {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Send MAIL first")
+	}
+	addr, perr := core.ParseAddress(to)
+	if perr != nil {
+		s.srv.stats.reject(RejectBadAddress)
+		s.log.Info("bad recipient address", "from", tx.from, "rcpt", to, "err", perr)
+		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
+	}
+	if !tx.utf8 && !isASCII(to) {
+		s.srv.stats.reject(RejectBadAddress)
+		return smtpErr(553, smtp.EnhancedCode{5, 6, 7}, "Non-ASCII recipient address needs SMTPUTF8")
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
+	defer cancel()
+	store := s.srv.opts.Store
+	local, lerr := store.IsLocalDomain(ctx, addr.Domain)
+	if lerr != nil {
+		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", lerr)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+	}
+	if !local {
+		// A submission listener will hand the recipients of authenticated
+		// users to the outbound queue here; intake never does.
+		s.srv.stats.reject(RejectRelay)
+		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
+		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied")
+	}
+	u, rerr := store.ResolveRecipient(ctx, addr.String())
+	if errors.Is(rerr, core.ErrNotFound) {
+		s.srv.stats.reject(RejectUnknownUser)
+		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
+		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here")
+	}
+	if rerr != nil {
+		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", rerr)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx != tx {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Send MAIL first")
+	}
+	if len(tx.rcpts) >= s.srv.opts.MaxRecipients {
+		return smtpErr(452, smtp.EnhancedCode{4, 5, 3}, "Too many recipients")
+	}
+	a := addr.String()
+	for _, r := range tx.rcpts {
+		if r == a {
+			return nil
+		}
+	}
+	tx.rcpts = append(tx.rcpts, a)
+	for _, r := range tx.users {
+		if r.user.ID == u.ID {
+			return nil // another address of the same user: stored once
+		}
+	}
+	tx.users = append(tx.users, recipient{addr: a, user: u})
+	return nil
+}
+
+// Reset ends the transaction (RSET, a new EHLO, the end of DATA).
+//
+// A BDAT transfer cut short (RSET or EHLO between chunks, a chunk over the
+// size limit) ends the connection with a 421. go-smtp v0.25.1 runs the
+// backend's Data for BDAT on a goroutine that, after Data returns, sends
+// its result on a channel it reads from a Conn field; the next BDAT
+// transaction on the same connection replaces that field without
+// synchronisation, so a late result from the aborted transfer can land in
+// the new transaction's channel: the new message would get the old reply
+// (though stored) and its own result would block forever. No new
+// transaction on such a connection means no such mix-up.
+func (s *session) Reset() {
+	s.mu.Lock()
+	had := s.tx != nil
+	s.tx = nil
+	if s.bdatOpen {
+		s.bdatOpen = false
+		s.poisoned = true
+	}
+	poisoned := s.poisoned
+	s.mu.Unlock()
+	if poisoned {
+		s.log.Info("BDAT transfer aborted; closing the connection")
+		if had {
+			s.st.endTx()
+		}
+		s.st.closeWith(abortedBDATReply, false)
+		return
+	}
+	if had {
+		s.st.endTx()
+	} else if s.srv.isClosing() {
+		s.st.closeIfIdle()
+	}
+}
+
+// Logout ends the session: the connection closes, or STARTTLS begins. In
+// the latter case the old writer must no longer be used for a 421, and a
+// transaction begun before STARTTLS is over (go-smtp does not call Reset
+// then).
+func (s *session) Logout() error {
+	s.mu.Lock()
+	had := s.tx != nil
+	s.tx = nil
+	bdat := s.bdatOpen
+	s.mu.Unlock()
+	s.st.setOut(nil)
+	if had {
+		s.st.endTx()
+	}
+	if bdat {
+		// STARTTLS in the middle of a BDAT transfer: the next session
+		// must not begin a transaction on this connection (see Reset).
+		s.st.closeConn()
+	}
+	return nil
+}
+
+// deadlineReader extends the connection's read deadline before each read,
+// so that ReadTimeout bounds the silence between blocks of a message, not
+// the time to send all of it.
+type deadlineReader struct {
+	r    io.Reader
+	conn net.Conn
+	d    time.Duration
+}
+
+// Read reads from the message stream.
+func (d deadlineReader) Read(p []byte) (int, error) {
+	_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
+	return d.r.Read(p)
+}
+
+// outcome is how one message ended, for the log line and the counters.
+type outcome struct {
+	id      string
+	size    int64
+	verdict string
+	reason  string
+	reply   *smtp.SMTPError
+}
+
+// Data receives, filters and stores one message (DATA or BDAT). The 250 is
+// returned only after the store has made the message durable.
+func (s *session) Data(r io.Reader) (err error) {
+	start := time.Now()
+	defer s.recoverPanic("DATA", &err)
+	s.mu.Lock()
+	tx := s.tx
+	s.mu.Unlock()
+	if tx == nil || len(tx.users) == 0 {
+		_, _ = io.Copy(io.Discard, r)
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
+	}
+	out := outcome{id: newQueueID()}
+	defer func() { s.logOutcome(tx, &out, time.Since(start)) }()
+
+	sp := newSpool(s.srv.opts.SpoolDir, s.srv.opts.MaxMessageBytes, spoolMemory)
+	defer func() {
+		if cerr := sp.Close(); cerr != nil {
+			s.log.Error("remove spool file", "queue_id", out.id, "err", cerr)
+		}
+	}()
+	// go-smtp hands BDAT data over through a pipe, DATA directly.
+	_, bdat := r.(*io.PipeReader)
+	if bdat {
+		s.mu.Lock()
+		s.bdatOpen = true
+		s.mu.Unlock()
+	}
+	_, rerr := sp.ReadFrom(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout})
+	if bdat && rerr == nil {
+		s.mu.Lock()
+		s.bdatOpen = false // LAST arrived: go-smtp waits for this Data's result
+		s.mu.Unlock()
+	}
+	out.size = sp.Size()
+	if rerr != nil {
+		var se *smtp.SMTPError
+		switch {
+		case errors.Is(rerr, core.ErrTooLarge) || errors.As(rerr, &se) && se.Code == 552:
+			out.verdict, out.reason = "reject", "size"
+			s.srv.stats.reject(RejectSize)
+			out.reply = smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message too large: the limit is %d bytes", s.srv.opts.MaxMessageBytes))
+		case errors.Is(rerr, smtp.ErrTooLongLine):
+			// RFC 5321 §4.5.3.1.10; go-smtp closes the connection next.
+			out.verdict, out.reason = "reject", "line too long"
+			s.srv.stats.reject(RejectSize)
+			out.reply = smtpErr(500, smtp.EnhancedCode{5, 4, 0}, "Line too long")
+		default:
+			// The client went away, timed out, or reset (RSET during
+			// BDAT): nobody is waiting for this reply.
+			out.verdict, out.reason = "aborted", rerr.Error()
+			out.reply = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error receiving the message, please try again")
+		}
+		return out.reply
+	}
+	out.reply = s.process(tx, sp, &out)
+	return out.reply
+}
+
+// process runs the loop check and the filters on a spooled message and
+// stores it according to the verdict. It returns the reply to send.
+func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPError {
+	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil)
+	if err != nil {
+		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	}
+	if hs.received > maxReceived {
+		out.verdict, out.reason = "reject", fmt.Sprintf("loop: %d Received fields", hs.received)
+		s.srv.stats.reject(RejectLoop)
+		return smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops: mail loop detected")
+	}
+	header, herr := parseHeader(sp.Reader())
+	if herr != nil {
+		s.log.Info("unparsable message header; filtering with an empty header", "queue_id", out.id, "err", herr)
+	}
+	msg := &filters.Message{
+		Conn:     s.info,
+		Envelope: filters.Envelope{MailFrom: tx.from, Recipients: append([]string(nil), tx.rcpts...)},
+		Header:   header,
+		Size:     sp.Size(),
+		Open:     sp.Reader,
+	}
+	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
+	v := s.srv.filters.Check(fctx, msg)
+	cancel()
+	out.verdict, out.reason = v.Action.String(), v.Reason
+
+	mailbox := ""
+	switch v.Action {
+	case filters.Reject:
+		s.srv.stats.reject(RejectPolicy)
+		return verdictError(v, 550, smtp.EnhancedCode{5, 7, 1}, "Message rejected by policy")
+	case filters.TempFail:
+		s.srv.stats.tempFailed.Add(1)
+		return verdictError(v, 451, smtp.EnhancedCode{4, 7, 1}, "Message could not be checked, please try again later")
+	case filters.Junk:
+		mailbox = `\Junk`
+	case filters.Quarantine:
+		// There is no quarantine store yet (a later issue): a message the
+		// filters want quarantined goes to the recipients' Junk folder, and
+		// the log says so, loudly.
+		mailbox = `\Junk`
+		s.log.Warn("quarantine requested; no quarantine store yet, filing into Junk", "queue_id", out.id, "reason", v.Reason)
+	}
+
+	if len(v.RemoveHeaders) > 0 {
+		remove := make(map[string]bool, len(v.RemoveHeaders))
+		for _, n := range v.RemoveHeaders {
+			remove[strings.ToLower(n)] = true
+		}
+		hs, err = scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] })
+		if err != nil {
+			s.log.Warn("scan header", "queue_id", out.id, "err", err)
+		}
+	}
+	prefix := s.prefix(tx, v, out.id)
+	body, size := assemble(prefix, sp, hs.drop)
+
+	if h := s.srv.hooks.beforeDeliver; h != nil {
+		h()
+	}
+	targets := make([]mailstore.DeliveryTarget, len(tx.users))
+	for i, r := range tx.users {
+		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID, Mailbox: mailbox}
+	}
+	// Once queued, the store finishes the write even if ctx ends; a
+	// session's context only ends when the server stops.
+	results, err := s.srv.opts.Store.Deliver(s.ctx, mailstore.Delivery{
+		Targets:      targets,
+		Body:         body,
+		InternalDate: time.Now(),
+		EnforceQuota: true,
+	})
+	if err != nil {
+		s.log.Error("store message", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.reason = "store: " + err.Error()
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	if reply := s.checkResults(tx, results, size, out); reply != nil {
+		return reply
+	}
+	s.srv.stats.accepted.Add(1)
+	if mailbox != "" {
+		s.srv.stats.junk.Add(1)
+	}
+	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
+}
+
+// checkResults looks at the per-recipient outcome of a delivery. It
+// returns nil if at least one recipient got the message, and the reply
+// refusing it otherwise.
+func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, size int64, out *outcome) *smtp.SMTPError {
+	var ok, overQuota, tooBig int
+	for i, res := range results {
+		r := tx.users[min(i, len(tx.users)-1)]
+		switch {
+		case res.Err == nil:
+			ok++
+		case errors.Is(res.Err, core.ErrOverQuota):
+			overQuota++
+			if r.user.QuotaBytes > 0 && size > r.user.QuotaBytes {
+				tooBig++
+			}
+		}
+	}
+	for i, res := range results {
+		if res.Err == nil {
+			continue
+		}
+		r := tx.users[min(i, len(tx.users)-1)]
+		if ok > 0 {
+			// With other recipients served, this one's copy is lost: the
+			// client gets one reply for all of them.
+			s.log.Error("delivery to recipient failed; message lost for this recipient", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
+		} else {
+			s.log.Warn("delivery to recipient failed", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
+		}
+	}
+	if ok > 0 {
+		return nil
+	}
+	switch {
+	case overQuota == len(results) && tooBig == len(results):
+		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
+		s.srv.stats.reject(RejectQuota)
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "Mailbox full: message larger than the quota")
+	case overQuota == len(results):
+		out.verdict, out.reason = "tempfail", "quota"
+		s.srv.stats.tempFailed.Add(1)
+		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "Mailbox full, please try again later")
+	default:
+		out.verdict, out.reason = "tempfail", "store: no recipient could be served"
+		s.srv.stats.tempFailed.Add(1)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+}
+
+// prefix is what goes on top of the stored message: the Received field,
+// then the fields the filters add.
+func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
+	ti := traceInfo{
+		helo:     s.info.HELO,
+		remote:   s.info.RemoteAddr.Addr(),
+		hostname: s.srv.opts.Hostname,
+		tls:      s.tls,
+		auth:     s.info.AuthUser != "",
+		utf8:     tx.utf8,
+		id:       id,
+		date:     time.Now(),
+	}
+	if len(tx.rcpts) == 1 {
+		ti.rcpt = tx.rcpts[0]
+	}
+	var b strings.Builder
+	b.WriteString(ti.received())
+	for _, f := range v.AddHeaders {
+		line, ok := formatField(f.Key, f.Value)
+		if !ok {
+			s.log.Warn("filter added a header field with an invalid name; dropped", "queue_id", id, "name", f.Key)
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// assemble returns the message as stored: prefix, then the spooled message
+// without the dropped ranges, and its size.
+func assemble(prefix string, sp *spool, drop []span) (io.Reader, int64) {
+	readers := []io.Reader{strings.NewReader(prefix)}
+	size := int64(len(prefix))
+	var off int64
+	for _, d := range drop {
+		if d.off > off {
+			readers = append(readers, sp.Section(off, d.off-off))
+			size += d.off - off
+		}
+		off = d.off + d.n
+	}
+	if off < sp.Size() {
+		readers = append(readers, sp.Section(off, sp.Size()-off))
+		size += sp.Size() - off
+	}
+	return io.MultiReader(readers...), size
+}
+
+// verdictError turns a Reject or TempFail verdict into a reply. The
+// verdict's code is used when it is of the right class (5xx for a reject,
+// 4xx for a temporary failure), the default otherwise.
+func verdictError(v filters.Verdict, code int, enh smtp.EnhancedCode, text string) *smtp.SMTPError {
+	class := code / 100
+	e := smtpErr(code, enh, replyText(v.Reason, text))
+	if v.Code/100 == class {
+		e.Code = v.Code
+		if v.EnhancedCode[0] == class {
+			e.EnhancedCode = smtp.EnhancedCode(v.EnhancedCode)
+		}
+	}
+	return e
+}
+
+// logOutcome writes the one log line per message.
+func (s *session) logOutcome(tx *transaction, out *outcome, d time.Duration) {
+	level, msg := slog.LevelInfo, "message accepted"
+	code := 0
+	if out.reply != nil {
+		code = out.reply.Code
+	}
+	switch {
+	case out.reply == nil:
+		level, msg = slog.LevelError, "message failed"
+	case out.verdict == "aborted":
+		msg = "message aborted"
+	case code >= 500:
+		msg = "message rejected"
+	case code >= 400:
+		level, msg = slog.LevelWarn, "message tempfailed"
+	}
+	s.log.LogAttrs(s.ctx, level, msg,
+		slog.String("queue_id", out.id),
+		slog.String("from", tx.from),
+		slog.Any("rcpts", tx.rcpts),
+		slog.Int64("size", out.size),
+		slog.String("verdict", out.verdict),
+		slog.String("reason", out.reason),
+		slog.Int("code", code),
+		slog.Duration("duration", d),
+	)
+}

@@ -1,0 +1,142 @@
+package mta
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// spool holds one incoming message while it is filtered and delivered: in
+// memory up to memMax bytes, in a temporary file beyond. It is written once
+// (ReadFrom) and then read any number of times, concurrently, through
+// ReadAt. Close removes the temporary file; reads after Close fail with
+// os.ErrClosed (a filter the chain gave up waiting for may still be
+// reading).
+type spool struct {
+	dir    string // where temporary files go
+	max    int64  // hard limit: ReadFrom fails with core.ErrTooLarge beyond it
+	memMax int64  // bytes kept in memory before spilling to a file
+
+	mu     sync.RWMutex // Close against ReadAt
+	closed bool
+	buf    []byte
+	f      *os.File
+	size   int64
+}
+
+func newSpool(dir string, max, memMax int64) *spool {
+	return &spool{dir: dir, max: max, memMax: memMax}
+}
+
+// ReadFrom copies r into the spool until EOF. It stops with core.ErrTooLarge
+// (wrapped) as soon as the message exceeds the limit, and with r's error if
+// reading fails.
+func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
+	chunk := make([]byte, 32*1024)
+	var total int64
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 {
+			if sp.size+int64(n) > sp.max {
+				return total, fmt.Errorf("spool: %w (%d bytes)", core.ErrTooLarge, sp.max)
+			}
+			if werr := sp.write(chunk[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (sp *spool) write(p []byte) error {
+	if sp.f == nil && int64(len(sp.buf)+len(p)) > sp.memMax {
+		f, err := os.CreateTemp(sp.dir, "yubin-spool-*")
+		if err != nil {
+			return fmt.Errorf("spool: create temporary file: %w", err)
+		}
+		sp.f = f
+		if _, err := f.Write(sp.buf); err != nil {
+			return fmt.Errorf("spool: write %s: %w", f.Name(), err)
+		}
+		sp.buf = nil
+	}
+	if sp.f != nil {
+		if _, err := sp.f.Write(p); err != nil {
+			return fmt.Errorf("spool: write %s: %w", sp.f.Name(), err)
+		}
+	} else {
+		sp.buf = append(sp.buf, p...)
+	}
+	sp.size += int64(len(p))
+	return nil
+}
+
+// Size is the number of bytes spooled.
+func (sp *spool) Size() int64 { return sp.size }
+
+// ReadAt reads the spooled bytes at off.
+func (sp *spool) ReadAt(p []byte, off int64) (int, error) {
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	if sp.closed {
+		return 0, fmt.Errorf("read spooled message: %w", os.ErrClosed)
+	}
+	if off >= sp.size {
+		return 0, io.EOF
+	}
+	if sp.f != nil {
+		if rest := sp.size - off; int64(len(p)) > rest {
+			n, err := sp.f.ReadAt(p[:rest], off)
+			if err == nil {
+				err = io.EOF
+			}
+			return n, err
+		}
+		return sp.f.ReadAt(p, off)
+	}
+	n := copy(p, sp.buf[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Reader returns a new reader over the whole message.
+func (sp *spool) Reader() io.Reader { return io.NewSectionReader(sp, 0, sp.size) }
+
+// Section returns a reader over n bytes at off.
+func (sp *spool) Section(off, n int64) io.Reader { return io.NewSectionReader(sp, off, n) }
+
+// Close releases the memory and removes the temporary file, if any.
+func (sp *spool) Close() error {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.closed {
+		return nil
+	}
+	sp.closed = true
+	sp.buf = nil
+	if sp.f == nil {
+		return nil
+	}
+	name := sp.f.Name()
+	err := sp.f.Close()
+	sp.f = nil
+	if rerr := os.Remove(name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: remove %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package mta
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+func TestScanHeader(t *testing.T) {
+	removeAR := func(n string) bool {
+		return strings.EqualFold(n, "Authentication-Results") || strings.EqualFold(n, "X-Drop")
+	}
+	tests := []struct {
+		name     string
+		msg      string
+		received int
+		kept     string // the message without the dropped ranges
+		end      int
+	}{
+		{"plain", "A: 1\r\nB: 2\r\n\r\nbody\r\n", 0, "A: 1\r\nB: 2\r\n\r\nbody\r\n", 12},
+		{"received counted", "Received: a\r\n\tb\r\nreceived : c\r\nX: Received\r\n\r\nReceived: body\r\n", 2, "", 44},
+		{"removed with continuations", "A: 1\r\nAuthentication-Results: x;\r\n dkim=pass\r\n\tspf=pass\r\nB: 2\r\nx-drop: y\r\n\r\nX-Drop: body\r\n", 0,
+			"A: 1\r\nB: 2\r\n\r\nX-Drop: body\r\n", 74},
+		{"adjacent removals merge", "X-Drop: 1\r\nX-Drop: 2\r\nA: 1\r\n\r\n", 0, "A: 1\r\n\r\n", 28},
+		{"bare LF", "X-Drop: 1\n cont\nA: 1\n\nbody\n", 0, "A: 1\n\nbody\n", 21},
+		{"no body", "A: 1\r\nX-Drop: 2", 0, "A: 1\r\n", 15},
+		{"malformed line ends the header", "A: 1\r\nnot a field\r\nX-Drop: 2\r\n\r\n", 0, "A: 1\r\nnot a field\r\nX-Drop: 2\r\n\r\n", 6},
+		{"leading continuation dropped", " evil: forged\r\n\tmore\r\nA: 1\r\n\r\nb\r\n", 0, "A: 1\r\n\r\nb\r\n", 28},
+		{"empty header", "\r\nbody\r\n", 0, "\r\nbody\r\n", 0},
+		{"empty message", "", 0, "", 0},
+		{"space in name", "Bad Name: 1\r\nX-Drop: 2\r\n", 0, "Bad Name: 1\r\nX-Drop: 2\r\n", 0},
+		{"long line", "X-Drop: " + strings.Repeat("v", 10000) + "\r\nA: 1\r\n\r\n", 0, "A: 1\r\n\r\n", 10016},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs, err := scanHeader(iotest.OneByteReader(strings.NewReader(tt.msg)), maxHeaderBytes, removeAR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hs.received != tt.received {
+				t.Errorf("received = %d, want %d", hs.received, tt.received)
+			}
+			if tt.kept != "" || tt.msg == "" {
+				sp := newSpool(t.TempDir(), 1<<20, 1<<20)
+				if _, err := sp.ReadFrom(strings.NewReader(tt.msg)); err != nil {
+					t.Fatal(err)
+				}
+				r, size := assemble("", sp, hs.drop)
+				got, _ := io.ReadAll(r)
+				if string(got) != tt.kept || size != int64(len(tt.kept)) {
+					t.Errorf("kept %q (size %d), want %q", got, size, tt.kept)
+				}
+			}
+			if hs.end != int64(tt.end) {
+				t.Errorf("end = %d, want %d", hs.end, tt.end)
+			}
+		})
+	}
+}
+
+func TestScanHeaderLimit(t *testing.T) {
+	msg := strings.Repeat("Received: x\r\n", 1000) + "\r\n"
+	hs, err := scanHeader(strings.NewReader(msg), 130, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.received != 10 || hs.end != 130 {
+		t.Fatalf("received %d, end %d", hs.received, hs.end)
+	}
+}
+
+func TestScanHeaderReadError(t *testing.T) {
+	_, err := scanHeader(iotest.ErrReader(errors.New("disk on fire")), maxHeaderBytes, nil)
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFormatField(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"X-A", "simple", "X-A: simple\r\n"},
+		{"X-A", "", "X-A:\r\n"},
+		{"X-A", "two\r\nlines", "X-A: two lines\r\n"},
+		{"X-A", "inject\r\nBcc: victim@example.com", "X-A: inject Bcc: victim@example.com\r\n"},
+		{"X-A", "nul\x00and\x7fdel", "X-A: nul and del\r\n"},
+		{"X-A", strings.Repeat("abcdefghi ", 10), "X-A: abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi\r\n\tabcdefghi abcdefghi abcdefghi\r\n"},
+		{"X-A", strings.Repeat("z", 100), "X-A: " + strings.Repeat("z", 100) + "\r\n"},
+	}
+	for _, tt := range tests {
+		got, ok := formatField(tt.name, tt.value)
+		if !ok || got != tt.want {
+			t.Errorf("formatField(%q, %q) = %q, %v; want %q", tt.name, tt.value, got, ok, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "Has Space", "Colon:", "Ümlaut", "Tab\t"} {
+		if _, ok := formatField(bad, "v"); ok {
+			t.Errorf("formatField accepted name %q", bad)
+		}
+	}
+}
+
+func TestReceived(t *testing.T) {
+	date := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	ti := traceInfo{
+		helo: "mail.remote.example", remote: netip.MustParseAddr("2001:db8::25"), hostname: "mx.example.com",
+		tls: &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256},
+		id:  "ABCDEFGHIJKLMNOP", rcpt: "ann@example.com", date: date,
+	}
+	want := "Received: from mail.remote.example ([IPv6:2001:db8::25])\r\n" +
+		"\tby mx.example.com (Yubin) with ESMTPS\r\n" +
+		"\t(version=TLS1.3 cipher=TLS_AES_128_GCM_SHA256)\r\n" +
+		"\tid ABCDEFGHIJKLMNOP\r\n" +
+		"\tfor <ann@example.com>; Wed, 04 Mar 2026 05:06:07 +0000\r\n"
+	if got := ti.received(); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	protos := []struct {
+		tls, auth, utf8 bool
+		want            string
+	}{
+		{false, false, false, "ESMTP"}, {true, false, false, "ESMTPS"}, {false, true, false, "ESMTPA"},
+		{true, true, false, "ESMTPSA"}, {false, false, true, "UTF8SMTP"}, {true, false, true, "UTF8SMTPS"}, {true, true, true, "UTF8SMTPSA"},
+	}
+	for _, p := range protos {
+		ti := traceInfo{auth: p.auth, utf8: p.utf8}
+		if p.tls {
+			ti.tls = &tls.ConnectionState{}
+		}
+		if got := ti.protocol(); got != p.want {
+			t.Errorf("protocol(tls=%v auth=%v utf8=%v) = %s, want %s", p.tls, p.auth, p.utf8, got, p.want)
+		}
+	}
+}
+
+func TestAddressLiteralAndHELO(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":        "[192.0.2.1]",
+		"::ffff:192.0.2.1": "[192.0.2.1]",
+		"2001:db8::1":      "[IPv6:2001:db8::1]",
+	} {
+		if got := addressLiteral(netip.MustParseAddr(in)); got != want {
+			t.Errorf("addressLiteral(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if got := addressLiteral(netip.Addr{}); got != "[unknown]" {
+		t.Errorf("invalid address: %s", got)
+	}
+	for in, want := range map[string]string{
+		"mail.example.com":         "mail.example.com",
+		"[192.0.2.1]":              "[192.0.2.1]",
+		"evil)\r\n\tby forged (me": "evil????by?forged??me",
+		"":                         "unknown",
+		"ünïcode":                  "??n??code",
+	} {
+		if got := cleanHELO(in); got != want {
+			t.Errorf("cleanHELO(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := cleanHELO(strings.Repeat("a", 300)); len(got) != 255 {
+		t.Errorf("long HELO kept %d characters", len(got))
+	}
+}
+
+func TestSpool(t *testing.T) {
+	dir := t.TempDir()
+	data := strings.Repeat("0123456789", 1000) // 10 000 bytes
+	for _, memMax := range []int64{1 << 20, 4096, 0} {
+		sp := newSpool(dir, 1<<20, memMax)
+		n, err := sp.ReadFrom(iotest.HalfReader(strings.NewReader(data)))
+		if err != nil || n != int64(len(data)) || sp.Size() != n {
+			t.Fatalf("memMax %d: ReadFrom = %d, %v", memMax, n, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		if wantFile := memMax < int64(len(data)); (len(entries) == 1) != wantFile {
+			t.Errorf("memMax %d: %d files in the spool folder", memMax, len(entries))
+		}
+		if err := iotest.TestReader(sp.Reader(), []byte(data)); err != nil {
+			t.Errorf("memMax %d: %v", memMax, err)
+		}
+		got, _ := io.ReadAll(sp.Section(9995, 100))
+		if string(got) != "56789" {
+			t.Errorf("memMax %d: section %q", memMax, got)
+		}
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("memMax %d: file left behind", memMax)
+		}
+	}
+	// A straggling reader after Close gets an error, not a crash or a race.
+	for _, memMax := range []int64{1 << 20, 0} {
+		sp := newSpool(dir, 1<<20, memMax)
+		if _, err := sp.ReadFrom(strings.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := io.Copy(io.Discard, sp.Reader()); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Millisecond)
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, os.ErrClosed) {
+			t.Errorf("memMax %d: read after Close: %v", memMax, err)
+		}
+	}
+	sp := newSpool(dir, 5000, 1000)
+	defer sp.Close()
+	if _, err := sp.ReadFrom(strings.NewReader(data)); !errors.Is(err, core.ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	bad := newSpool(dir+"/missing", 1<<20, 10)
+	if _, err := bad.ReadFrom(strings.NewReader(data)); err == nil {
+		t.Fatal("spooling into a missing folder succeeded")
+	}
+}
+
+func TestSenderSyntax(t *testing.T) {
+	for _, ok := range []string{"a@example.com", "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]", "用户@例え.jp"} {
+		if err := checkSender(ok); err != nil {
+			t.Errorf("checkSender(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"a", "a@b", "a..b@example.com", "a@[not an ip]", "a b@[192.0.2.1]", "@[192.0.2.1]"} {
+		if err := checkSender(bad); err == nil {
+			t.Errorf("checkSender(%q) accepted", bad)
+		}
+	}
+}
