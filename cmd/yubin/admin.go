@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// The admin commands call the mailstore's service functions, the same ones
+// the REST API uses; they never touch the database directly.
+
+const dataHelp = "data folder (default: $YUBIN_DATA, else ./data)"
+
+func dataFlag(fs *flag.FlagSet) { fs.String("data", "", dataHelp) }
+
+func adminCommands() []*command {
+	return []*command{
+		{
+			name: "domain add", args: "NAME", summary: "add a mail domain",
+			flags: dataFlag, run: domainAdd,
+		},
+		{
+			name: "domain list", summary: "list the mail domains",
+			flags: dataFlag, run: domainList,
+		},
+		{
+			name: "domain remove", args: "NAME", summary: "remove a mail domain",
+			help: "A domain that still has users is only removed with --cascade, which deletes its users and all their mail.",
+			flags: func(fs *flag.FlagSet) {
+				dataFlag(fs)
+				fs.Bool("cascade", false, "also delete the domain's users and their mail")
+			},
+			run: domainRemove,
+		},
+		{
+			name: "user add", args: "ADDRESS", summary: "add an account",
+			help: `The domain must exist (yubin domain add). The password comes from
+--password or, without it, from standard input: one line, or typed twice
+without echo on a terminal. Passwords have at least 8 characters.`,
+			flags: func(fs *flag.FlagSet) {
+				dataFlag(fs)
+				fs.String("password", "", "the password (else read from standard input)")
+				fs.String("name", "", "display name, e.g. \"Ann Example\"")
+				fs.String("quota", "0", "mailbox size limit in bytes; K, M, G, T suffixes (powers of 1024); 0 = unlimited")
+				fs.Int64("quota-messages", 0, "message count limit; 0 = unlimited")
+			},
+			run: userAdd,
+		},
+		{
+			name: "user list", args: "[DOMAIN]", summary: "list accounts, all or one domain's",
+			flags: dataFlag, run: userList,
+		},
+		{
+			name: "user remove", args: "ADDRESS", summary: "remove an account with all its mail",
+			flags: dataFlag, run: userRemove,
+		},
+		{
+			name: "user passwd", args: "ADDRESS", summary: "set an account's password",
+			help: "The password comes from --password or, without it, from standard input.",
+			flags: func(fs *flag.FlagSet) {
+				dataFlag(fs)
+				fs.String("password", "", "the new password (else read from standard input)")
+			},
+			run: userPasswd,
+		},
+	}
+}
+
+// openStore opens the mailstore of the data folder chosen by --data or
+// YUBIN_DATA. With mustExist, a folder without a database is an error
+// rather than a new, empty store (a mistyped --data should not look like
+// "no domains").
+func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*mailstore.Store, error) {
+	dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv)
+	if err != nil {
+		return nil, usagef(inv.cmd.name, "%v", err)
+	}
+	if mustExist {
+		if _, err := os.Stat(filepath.Join(dir, "yubin.db")); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no Yubin data in %s (wrong --data or YUBIN_DATA?)", dir)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// withStore runs fn with an open store and closes it, keeping the first
+// error.
+func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn func(*mailstore.Store) error) (err error) {
+	st, err := openStore(ctx, e, inv, mustExist)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close mailstore: %w", cerr)
+		}
+	}()
+	return fn(st)
+}
+
+func domainAdd(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	name := inv.args[0]
+	return withStore(ctx, e, inv, false, func(st *mailstore.Store) error {
+		d, err := st.CreateDomain(ctx, name)
+		switch {
+		case errors.Is(err, core.ErrExists):
+			return fmt.Errorf("domain %s already exists", strings.ToLower(name))
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added domain %s\n", d.Name)
+		return nil
+	})
+}
+
+func domainList(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(0, 0); err != nil {
+		return err
+	}
+	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+		ds, err := st.ListDomains(ctx)
+		if err != nil {
+			return err
+		}
+		users, err := st.ListUsers(ctx, mailstore.UserFilter{})
+		if err != nil {
+			return err
+		}
+		perDomain := map[string]int{}
+		for _, u := range users {
+			if _, d, ok := strings.Cut(u.Address, "@"); ok {
+				perDomain[d]++
+			}
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tUSERS\tENABLED\tCREATED")
+		for _, d := range ds {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", d.Name, perDomain[d.Name], yesNo(d.Enabled), d.CreatedAt.Local().Format("2006-01-02"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", plural(len(ds), "domain"))
+		return nil
+	})
+}
+
+func domainRemove(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	name := inv.args[0]
+	cascade := inv.fs.Lookup("cascade").Value.String() == "true"
+	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+		n := 0
+		if cascade {
+			if users, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: name}); err == nil {
+				n = len(users)
+			}
+		}
+		err := st.DeleteDomain(ctx, name, cascade)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return fmt.Errorf("no domain %s", strings.ToLower(name))
+		case errors.Is(err, core.ErrConflict):
+			users, _ := st.ListUsers(ctx, mailstore.UserFilter{Domain: name})
+			return fmt.Errorf("domain %s still has %s: remove them first, or use --cascade to delete them with all their mail",
+				strings.ToLower(name), plural(len(users), "user"))
+		case err != nil:
+			return err
+		}
+		if cascade && n > 0 {
+			fmt.Fprintf(e.stdout, "removed domain %s and its %s\n", strings.ToLower(name), plural(n, "user"))
+		} else {
+			fmt.Fprintf(e.stdout, "removed domain %s\n", strings.ToLower(name))
+		}
+		return nil
+	})
+}
+
+func userAdd(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	addr := inv.args[0]
+	quota, err := config.ParseSize(inv.fs.Lookup("quota").Value.String())
+	if err != nil {
+		return fmt.Errorf("--quota: %w", err)
+	}
+	quotaMsgs, _ := strconv.ParseInt(inv.fs.Lookup("quota-messages").Value.String(), 10, 64)
+	if quotaMsgs < 0 {
+		return usagef(inv.cmd.name, "--quota-messages must not be negative")
+	}
+	// Check the address before asking for a password for it.
+	if _, err := core.ParseAddress(addr); err != nil {
+		return err
+	}
+	pw, err := password(e, inv, true)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, e, inv, false, func(st *mailstore.Store) error {
+		u, err := st.CreateUser(ctx, mailstore.NewUser{
+			Address:       addr,
+			Password:      pw,
+			DisplayName:   inv.fs.Lookup("name").Value.String(),
+			QuotaBytes:    quota,
+			QuotaMessages: quotaMsgs,
+		})
+		switch {
+		case errors.Is(err, core.ErrExists):
+			return fmt.Errorf("user %s already exists", strings.ToLower(addr))
+		case errors.Is(err, core.ErrNotFound):
+			_, domain, _ := strings.Cut(addr, "@")
+			return fmt.Errorf("domain %s is not set up: add it first with 'yubin domain add %s'", strings.ToLower(domain), strings.ToLower(domain))
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added user %s (quota %s)\n", u.Address, config.FormatSize(u.QuotaBytes))
+		return nil
+	})
+}
+
+func userList(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(0, 1); err != nil {
+		return err
+	}
+	var domain string
+	if len(inv.args) == 1 {
+		domain = inv.args[0]
+	}
+	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+		if domain != "" {
+			if _, err := st.GetDomain(ctx, domain); errors.Is(err, core.ErrNotFound) {
+				return fmt.Errorf("no domain %s", strings.ToLower(domain))
+			} else if err != nil {
+				return err
+			}
+		}
+		us, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: domain})
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tNAME\tQUOTA\tUSED\tMESSAGES\tENABLED")
+		for _, u := range us {
+			name := u.DisplayName
+			if name == "" {
+				name = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Address, name, config.FormatSize(u.QuotaBytes),
+				humanBytes(u.UsedBytes), u.UsedMessages, yesNo(u.Enabled))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", plural(len(us), "user"))
+		return nil
+	})
+}
+
+func userRemove(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	addr := inv.args[0]
+	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+		err := st.DeleteUser(ctx, addr)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return fmt.Errorf("no user %s", strings.ToLower(addr))
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed user %s\n", strings.ToLower(addr))
+		return nil
+	})
+}
+
+func userPasswd(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	addr := inv.args[0]
+	if _, err := core.ParseAddress(addr); err != nil {
+		return err
+	}
+	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+		if _, err := st.GetUser(ctx, addr); errors.Is(err, core.ErrNotFound) {
+			return fmt.Errorf("no user %s", strings.ToLower(addr))
+		} else if err != nil {
+			return err
+		}
+		pw, err := password(e, inv, true)
+		if err != nil {
+			return err
+		}
+		err = st.SetPassword(ctx, addr, pw)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return fmt.Errorf("no user %s", strings.ToLower(addr))
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(e.stdout, "changed the password of %s\n", strings.ToLower(addr))
+		return nil
+	})
+}
+
+// password returns --password if given, else a password read from standard
+// input.
+func password(e *env, inv *invocation, confirm bool) (string, error) {
+	if inv.given("password") {
+		return inv.fs.Lookup("password").Value.String(), nil
+	}
+	return readPassword(e.stdin, e.stderr, confirm)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// plural renders "1 user", "3 users".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// humanBytes renders a byte count for people: 0, 512B, 1.5K, 20M, 3.2G.
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	f := float64(n)
+	for _, unit := range []string{"K", "M", "G", "T"} {
+		f /= 1024
+		if f < 1024 || unit == "T" {
+			if f < 10 {
+				return strconv.FormatFloat(f, 'f', 1, 64) + unit
+			}
+			return strconv.FormatFloat(f, 'f', 0, 64) + unit
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}

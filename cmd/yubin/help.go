@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+)
+
+// printUsage writes the overview of every command.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `Yubin is a mail server: SMTP intake, IMAP and POP3 in one binary.
+
+Usage:
+  yubin COMMAND [ARGUMENTS] [FLAGS]
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Flags may stand before or after the arguments. The admin commands (domain,
+user) take --data DIR (or YUBIN_DATA; default ./data) and work while
+'yubin serve' runs on the same folder.
+
+Run 'yubin help COMMAND' for the flags of a command, e.g. 'yubin help serve'.
+`)
+}
+
+// printCommandHelp writes the help of one command with its flags.
+func printCommandHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "Usage: yubin %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.help))
+	}
+	if c.name == "serve" {
+		fmt.Fprintln(w, "\nSettings (a flag wins over its environment variable, which wins over the default):")
+		newServeLoader().PrintHelp(w)
+		return
+	}
+	if c.flags == nil {
+		return
+	}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.flags(fs)
+	var b bytes.Buffer
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	if b.Len() > 0 {
+		fmt.Fprintf(w, "\nFlags:\n%s", b.String())
+	}
+}
+
+func helpCommand() *command {
+	return &command{
+		name:    "help",
+		args:    "[COMMAND]",
+		summary: "explain a command",
+		run: func(_ context.Context, e *env, inv *invocation) error {
+			if len(inv.args) == 0 {
+				printUsage(e.stdout)
+				return nil
+			}
+			c, rest, err := findCommand(inv.args)
+			if err != nil {
+				// "yubin help user": list the user subcommands.
+				group := inv.args[0]
+				found := false
+				for _, c := range commands() {
+					if g, _, ok := strings.Cut(c.name, " "); ok && g == group && len(inv.args) == 1 {
+						if !found {
+							fmt.Fprintln(e.stdout)
+						}
+						found = true
+						printCommandHelp(e.stdout, c)
+						fmt.Fprintln(e.stdout)
+					}
+				}
+				if found {
+					return nil
+				}
+				return err
+			}
+			if len(rest) > 0 {
+				return usagef("help", "help: unexpected argument %q", rest[0])
+			}
+			printCommandHelp(e.stdout, c)
+			return nil
+		},
+	}
+}
+
+func versionCommand() *command {
+	return &command{
+		name:    "version",
+		summary: "print the version",
+		run: func(_ context.Context, e *env, inv *invocation) error {
+			if err := inv.wantArgs(0, 0); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, versionString(e.version))
+			return nil
+		},
+	}
+}
+
+// versionString describes this build: the version set at link time, else
+// the module version or VCS revision recorded by the Go tool.
+func versionString(v string) string {
+	var extra []string
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		var rev, modified string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			extra = append(extra, "commit "+rev[:min(len(rev), 12)]+modified)
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	extra = append(extra, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+	return fmt.Sprintf("yubin %s (%s)", v, strings.Join(extra, ", "))
+}

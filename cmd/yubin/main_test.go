@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/yubinmail/yubin/internal/config"
+)
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		data string
+		casc bool
+	}{
+		{[]string{"a.example"}, []string{"a.example"}, "", false},
+		{[]string{"--data", "/d", "a.example"}, []string{"a.example"}, "/d", false},
+		{[]string{"a.example", "--data", "/d"}, []string{"a.example"}, "/d", false},
+		{[]string{"a.example", "--cascade", "b.example", "-data=/d"}, []string{"a.example", "b.example"}, "/d", true},
+		{[]string{"--", "--data", "x"}, []string{"--data", "x"}, "", false},
+		{[]string{"a", "--", "-b"}, []string{"a", "-b"}, "", false},
+		{[]string{"--data", "--", "a"}, []string{"a"}, "--", false}, // "--" as a flag's value
+		{[]string{"-"}, []string{"-"}, "", false},
+		{nil, nil, "", false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		data := fs.String("data", "", "")
+		casc := fs.Bool("cascade", false, "")
+		pos, err := parseInterspersed(fs, tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if !reflect.DeepEqual(pos, tt.pos) || *data != tt.data || *casc != tt.casc {
+			t.Errorf("%q: positional %q data %q cascade %v; want %q %q %v", tt.args, pos, *data, *casc, tt.pos, tt.data, tt.casc)
+		}
+	}
+}
+
+func TestSplitLeadingFlags(t *testing.T) {
+	tests := []struct{ args, leading, rest []string }{
+		{[]string{"user", "list"}, []string{}, []string{"user", "list"}},
+		{[]string{"--data", "/d", "user", "list"}, []string{"--data", "/d"}, []string{"user", "list"}},
+		{[]string{"--data=/d", "--cascade", "domain", "remove", "x"}, []string{"--data=/d", "--cascade"}, []string{"domain", "remove", "x"}},
+		{[]string{"--data"}, []string{"--data"}, []string{}},
+		{[]string{"--", "user"}, []string{}, []string{"user"}},
+	}
+	for _, tt := range tests {
+		l, r := splitLeadingFlags(tt.args)
+		if len(l) != len(tt.leading) || len(r) != len(tt.rest) || (len(l) > 0 && !reflect.DeepEqual(l, tt.leading)) || (len(r) > 0 && !reflect.DeepEqual(r, tt.rest)) {
+			t.Errorf("%q: %q %q, want %q %q", tt.args, l, r, tt.leading, tt.rest)
+		}
+	}
+}
+
+func TestReadLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"pw\n": "pw", "pw\r\n": "pw", "pw": "pw", "": "", "\n": "", "first\nsecond\n": "first", " spaced pw \n": " spaced pw ",
+	} {
+		got, err := readLine(strings.NewReader(in))
+		if err != nil || got != want {
+			t.Errorf("readLine(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := readLine(strings.NewReader(strings.Repeat("x", maxPasswordLine+1))); err == nil {
+		t.Error("overlong line accepted")
+	}
+	if _, err := readPassword(strings.NewReader("\n"), io.Discard, true); err != errNoPassword {
+		t.Errorf("empty line: %v, want errNoPassword", err)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1023: "1023B", 1536: "1.5K", 20 << 20: "20M", 3 << 30: "3.0G"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestRunInProcess runs a few commands through run() with a fake
+// environment: exit codes and where the output goes.
+func TestRunInProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	runIt := func(stdin string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		e := &env{
+			stdin:  strings.NewReader(stdin),
+			stdout: &out, stderr: &errb,
+			lookupEnv: func(k string) (string, bool) {
+				if k == "YUBIN_DATA" {
+					return dir, true
+				}
+				return "", false
+			},
+			notify: func() (<-chan os.Signal, func()) { return make(chan os.Signal), func() {} },
+		}
+		code := run(context.Background(), args, e)
+		return code, out.String(), errb.String()
+	}
+	if code, out, _ := runIt("", "domain", "add", "example.com"); code != 0 || !strings.Contains(out, "added domain example.com") {
+		t.Fatalf("domain add: %d %q", code, out)
+	}
+	if code, _, errs := runIt("", "domain", "add", "example.com"); code != 1 || !strings.HasPrefix(errs, "yubin: ") {
+		t.Errorf("duplicate domain: %d %q", code, errs)
+	}
+	if code, out, _ := runIt("pw-from-stdin\n", "user", "add", "ann@example.com"); code != 0 || !strings.Contains(out, "added user ann@example.com") {
+		t.Errorf("user add: %d %q", code, out)
+	}
+	if code, _, errs := runIt("", "user", "frob"); code != 2 || !strings.Contains(errs, "yubin help user") {
+		t.Errorf("unknown subcommand: %d %q", code, errs)
+	}
+	if code, _, errs := runIt("", "serve", "--smtp-addr", "nonsense"); code != 1 || !strings.Contains(errs, "--smtp-addr") {
+		t.Errorf("bad serve config: %d %q", code, errs)
+	}
+	if code, out, _ := runIt("", "help", "serve"); code != 0 || !strings.Contains(out, "YUBIN_HOSTNAME") {
+		t.Errorf("help serve: %d %q", code, out)
+	}
+}
+
+// TestREADMEDocumentsSettings keeps the README's configuration table in
+// step with the settings the server reads.
+func TestREADMEDocumentsSettings(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	for _, s := range config.Settings() {
+		if !bytes.Contains(readme, []byte("`"+s.Env+"`")) {
+			t.Errorf("README.md does not document %s", s.Env)
+		}
+		if s.Flag != "" && !bytes.Contains(readme, []byte("--"+s.Flag)) {
+			t.Errorf("README.md does not mention the flag --%s", s.Flag)
+		}
+		if s.Default != "" && !bytes.Contains(readme, []byte("`"+s.Default+"`")) {
+			t.Errorf("README.md does not give the default %q of %s", s.Default, s.Env)
+		}
+	}
+	for _, c := range commands() {
+		if !bytes.Contains(readme, []byte("yubin "+c.name)) {
+			t.Errorf("README.md does not mention the command %q", "yubin "+c.name)
+		}
+	}
+}
+
+// TestCIRunsREADMETestCommand: .ci/run runs exactly the test command the
+// README gives.
+func TestCIRunsREADMETestCommand(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "**Test:** `")
+	if !ok {
+		t.Fatal("README.md has no **Test:** command")
+	}
+	cmd, _, _ := strings.Cut(after, "`")
+	script, err := os.ReadFile(filepath.Join("..", "..", ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(script), "\n") {
+		if strings.TrimSpace(line) == cmd {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf(".ci/run does not run the README's test command %q", cmd)
+	}
+}

@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/tlsutil"
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta"
+)
+
+// Timeouts of the servers and of shutting down.
+const (
+	// shutdownGrace is how long SMTP and POP3 sessions in the middle of a
+	// transaction get to finish after SIGTERM.
+	shutdownGrace = 30 * time.Second
+	// httpShutdownGrace bounds the health endpoints' shutdown.
+	httpShutdownGrace = 5 * time.Second
+	// imapIdleTimeout is the IMAP autologout timer (RFC 9051 §5.4: at
+	// least 30 minutes).
+	imapIdleTimeout = 30 * time.Minute
+	// pop3IdleTimeout is the POP3 autologout timer (RFC 1939 §3: at least
+	// 10 minutes).
+	pop3IdleTimeout = 10 * time.Minute
+)
+
+// errForced is returned when a second signal cut the graceful shutdown
+// short.
+var errForced = errors.New("second signal: stopped without finishing the shutdown")
+
+func newServeLoader() *config.Loader { return config.NewLoader("yubin serve") }
+
+func serveCommand() *command {
+	return &command{
+		name:    "serve",
+		summary: "run the mail server: every listener, until SIGTERM or SIGINT",
+		help: `Listens on every address that is set (an empty value turns a listener
+off), with TLS from YUBIN_TLS_CERT/YUBIN_TLS_KEY or a self-signed
+certificate made in the data folder on first start. On SIGTERM or SIGINT
+it stops accepting, lets SMTP and POP3 transactions under way finish (at
+most 30 seconds) and exits 0; a second signal exits at once.`,
+		run: func(ctx context.Context, e *env, inv *invocation) error {
+			l := newServeLoader()
+			if err := l.Parse(inv.args); errors.Is(err, flag.ErrHelp) {
+				printCommandHelp(e.stdout, inv.cmd)
+				return nil
+			} else if err != nil {
+				return &usageError{cmd: "serve", err: err}
+			}
+			cfg, err := l.Resolve(e.lookupEnv)
+			if err != nil {
+				return fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+			}
+			log := newLogger(e.stderr, cfg)
+			sigs, stop := e.notify()
+			defer stop()
+			err = serve(ctx, cfg, log, sigs, e.version)
+			if err != nil {
+				log.Error("yubin stopped", "err", err)
+			}
+			return err
+		},
+	}
+}
+
+// newLogger returns the server's logger: text or JSON on w.
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// server is one running protocol server as the supervisor sees it.
+type server struct {
+	name string
+	// stop stops it: gracefully until ctx ends, then at once.
+	stop func(ctx context.Context) error
+}
+
+// bound is a listening socket with its configuration.
+type bound struct {
+	config.Listener
+	ln net.Listener
+}
+
+// serve runs the servers of cfg until a signal arrives on sigs or a
+// listener fails, then shuts them down.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal, version string) (err error) {
+	log.Info("starting yubin", "version", versionString(version), "hostname", cfg.Hostname, "data", cfg.DataDir)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	tlsConf, err := tlsutil.LoadOrCreate(cfg.DataDir, cfg.Hostname, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("TLS: %w", err)
+	}
+	if cfg.TLSCert == "" {
+		log.Info("using a self-signed TLS certificate; clients will warn about it (set YUBIN_TLS_CERT and YUBIN_TLS_KEY for a real one)",
+			"cert", filepath.Join(cfg.DataDir, "tls", tlsutil.SelfSignedCertFile))
+	}
+	spoolDir, err := prepareSpool(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+
+	lns, err := bindListeners(cfg, log)
+	if err != nil {
+		return err
+	}
+	closeAll := func() {
+		for _, b := range lns {
+			b.ln.Close()
+		}
+	}
+
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer func() {
+		if errors.Is(err, errForced) {
+			return // do not wait for the writer; what was acknowledged is on disk
+		}
+		if cerr := store.Close(); cerr != nil {
+			log.Error("closing the mailstore failed", "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("close mailstore: %w", cerr)
+			}
+			return
+		}
+		log.Info("mailstore closed")
+	}()
+
+	sup := newSupervisor(log)
+	ready := &atomic.Bool{}
+	w := &wiring{
+		cfg:         cfg,
+		log:         log,
+		store:       store,
+		tlsConf:     tlsConf,
+		sup:         sup,
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		spoolDir:    spoolDir,
+		bound:       map[string]bound{},
+	}
+	for _, b := range lns {
+		w.bound[b.Name] = b
+	}
+	w.startSMTP()
+	w.startIMAP()
+	w.startPOP3()
+	w.startHTTP(ready)
+
+	ready.Store(true)
+	log.Info("yubin is ready", "listeners", len(lns))
+
+	var failure error
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String(), "grace", shutdownGrace.String())
+	case failure = <-sup.failed:
+		log.Error("a listener failed; shutting down", "err", failure)
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", ctx.Err())
+	}
+	ready.Store(false)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		sup.stopAll(sctx)
+	}()
+	select {
+	case <-done:
+	case sig := <-sigs:
+		log.Warn("second signal: exiting now", "signal", sig.String())
+		return errForced
+	}
+	log.Info("all listeners stopped")
+	return failure
+}
+
+// wiring holds what the protocol servers are built from.
+type wiring struct {
+	cfg         *config.Config
+	log         *slog.Logger
+	store       *mailstore.Store
+	tlsConf     *tls.Config
+	sup         *supervisor
+	authLimiter *limits.AuthLimiter
+	spoolDir    string
+	bound       map[string]bound // by protocol name
+}
+
+// limited wraps b's socket with lim, refusing connections over the caps
+// with line (after a TLS handshake on implicit-TLS ports), and with TLS on
+// implicit-TLS ports.
+func (w *wiring) limited(lim *limits.ConnLimiter, b bound, line string) net.Listener {
+	implicit := b.TLS == "implicit"
+	ln := lim.Listener(b.ln, func(c net.Conn) {
+		if implicit {
+			tc := tls.Server(c, w.tlsConf)
+			if tc.Handshake() != nil {
+				return
+			}
+			c = tc
+		}
+		_, _ = io.WriteString(c, line+"\r\n")
+	})
+	if implicit {
+		ln = tls.NewListener(ln, w.tlsConf)
+	}
+	return ln
+}
+
+// pair returns the bound listeners of a plain and an implicit-TLS protocol
+// (zero values for those that are off) and whether any is on.
+func (w *wiring) pair(plain, implicit string) (bound, bound, bool) {
+	b1, b2 := w.bound[plain], w.bound[implicit]
+	return b1, b2, b1.ln != nil || b2.ln != nil
+}
+
+// startSMTP starts the SMTP intake.
+func (w *wiring) startSMTP() {
+	b, ok := w.bound["smtp"]
+	if !ok {
+		return
+	}
+	srv := mta.NewServer(mta.Options{
+		Store:           w.store,
+		Filters:         filters.NewDefaultChain(w.log),
+		Hostname:        w.cfg.Hostname,
+		TLSConfig:       w.tlsConf,
+		Logger:          w.log,
+		MaxMessageBytes: w.cfg.MaxMessageSize,
+		SpoolDir:        w.spoolDir,
+	})
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
+	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
+}
+
+// startHTTP starts the health endpoints on HTTP and HTTPS.
+func (w *wiring) startHTTP(ready *atomic.Bool) {
+	b1, b2, ok := w.pair("http", "https")
+	if !ok {
+		return
+	}
+	hs := &http.Server{
+		Handler:           healthHandler(w.store, ready),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
+		TLSConfig:         w.tlsConf.Clone(),
+	}
+	if b1.ln != nil {
+		w.sup.serve(b1, b1.ln, hs.Serve)
+	}
+	if b2.ln != nil {
+		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
+	}
+	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
+		defer cancel()
+		return hs.Shutdown(ctx)
+	}})
+}
+
+// bindListeners opens every configured listener, or none: if one cannot
+// bind, the others are closed again and the error names it.
+func bindListeners(cfg *config.Config, log *slog.Logger) ([]bound, error) {
+	var out []bound
+	for _, l := range cfg.Listeners() {
+		if l.Name == "submission" || l.Name == "submissions" {
+			log.Info("submission is not available yet; not listening", "protocol", l.Name, "addr", l.Addr)
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, b := range out {
+				b.ln.Close()
+			}
+			return nil, fmt.Errorf("cannot listen for %s on %s (--%s): %w", strings.ToUpper(l.Name), l.Addr, l.Setting, err)
+		}
+		log.Info("listening", "protocol", l.Name, "addr", ln.Addr().String(), "tls", l.TLS)
+		out = append(out, bound{Listener: l, ln: ln})
+	}
+	return out, nil
+}
+
+// prepareSpool creates DATA/spool, where the SMTP server keeps large
+// messages while they are checked, and removes what a crash left there.
+// Only one server runs per data folder (lockDataDir), so nothing in it is
+// in use.
+func prepareSpool(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "spool")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("clean spool folder: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create spool folder: %w", err)
+	}
+	return dir, nil
+}
+
+// supervisor runs Serve loops and stops their servers in order.
+type supervisor struct {
+	log     *slog.Logger
+	servers []server // stopped together, first
+	last    []server // stopped after the others (HTTP: health stays up)
+	wg      sync.WaitGroup
+	failed  chan error
+	closing atomic.Bool
+}
+
+func newSupervisor(log *slog.Logger) *supervisor {
+	return &supervisor{log: log, failed: make(chan error, 16)}
+}
+
+func (s *supervisor) add(srv server)     { s.servers = append(s.servers, srv) }
+func (s *supervisor) addLast(srv server) { s.last = append(s.last, srv) }
+
+// serve runs serveFn(ln) in a goroutine. If it returns before shutdown
+// began, that is a failure.
+func (s *supervisor) serve(b bound, ln net.Listener, serveFn func(net.Listener) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := serveFn(ln)
+		if s.closing.Load() {
+			return
+		}
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
+			err = errors.New("stopped unexpectedly")
+		}
+		s.failed <- fmt.Errorf("%s on %s: %w", b.Name, b.ln.Addr(), err)
+	}()
+}
+
+// stopAll stops every server (the mail servers in parallel, then the
+// HTTP ones) and waits for their Serve loops to return.
+func (s *supervisor) stopAll(ctx context.Context) {
+	s.closing.Store(true)
+	stopGroup := func(group []server) {
+		var wg sync.WaitGroup
+		for _, srv := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := srv.stop(ctx); err != nil {
+					s.log.Warn("server did not stop cleanly", "protocol", srv.name, "err", err)
+					return
+				}
+				s.log.Info("server stopped", "protocol", srv.name)
+			}()
+		}
+		wg.Wait()
+	}
+	stopGroup(s.servers)
+	stopGroup(s.last)
+	s.wg.Wait()
+}

@@ -1,0 +1,4 @@
+package main
+
+// startIMAP is replaced by the IMAP wiring (serve_imap.go).
+func (w *wiring) startIMAP() {}
