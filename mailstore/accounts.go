@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"database/sql"
 	"context"
 	"errors"
 	"fmt"
@@ -360,6 +361,13 @@ func (s *Store) ResolveRecipient(ctx context.Context, address string) (*User, er
 	if !u.Enabled {
 		return nil, fmt.Errorf("resolve recipient %s: account disabled: %w", a, core.ErrNotFound)
 	}
+	var enabled bool
+	if err := s.db.WithContext(ctx).Raw("SELECT enabled FROM domains WHERE id = ?", u.DomainID).Row().Scan(&enabled); err != nil {
+		return nil, fmt.Errorf("resolve recipient %s: domain: %w", a, notFound(err))
+	}
+	if !enabled {
+		return nil, fmt.Errorf("resolve recipient %s: domain disabled: %w", a, core.ErrNotFound)
+	}
 	return &u, nil
 }
 
@@ -377,7 +385,7 @@ func (s *Store) IsLocalDomain(ctx context.Context, domain string) (bool, error) 
 }
 
 func notFound(err error) error {
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
 		return core.ErrNotFound
 	}
 	return err

@@ -238,6 +238,8 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 	date = date.UTC().Truncate(time.Second)
 	results := make([]DeliveryResult, len(d.Targets))
 	err = s.writeBody(ctx, func(tx *writeTx) error {
+		// The writer may run this again after a batch rollback: start clean.
+		clear(results)
 		for i, t := range d.Targets {
 			flags, err := CanonicalFlags(t.Flags)
 			if err != nil {
@@ -250,15 +252,24 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 				continue
 			}
 			uids, err := insertMessages(tx, t.UserID, mb, []messageRow{{BlobKey: key, Size: size, InternalDate: date, Flags: strings.Join(flags, " ")}}, d.EnforceQuota, 0)
-			if err != nil {
+			if errors.Is(err, core.ErrOverQuota) || errors.Is(err, core.ErrNotFound) {
+				// Refused before anything was written: only this target fails.
 				results[i].Err = err
 				continue
+			}
+			if err != nil {
+				// A statement failed half-way: fail the whole write so that
+				// the transaction is rolled back.
+				return err
 			}
 			results[i].MailboxID, results[i].UID = mb.ID, uids[0]
 		}
 		return nil
 	})
 	if err != nil {
+		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
+			s.log.Warn("remove undelivered body", "blob", key, "err", delErr)
+		}
 		return nil, fmt.Errorf("deliver %s: %w", key, err)
 	}
 	if !slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err == nil }) {

@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +26,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	_ "github.com/mattn/go-sqlite3" // to disable a domain and an account: the mailstore has no API for it yet
 
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -98,21 +96,16 @@ func buildTemplate() (string, error) {
 			return "", err
 		}
 	}
+	if _, err := st.SetDomainEnabled(ctx, "disabled.org", false); err != nil {
+		st.Close()
+		return "", err
+	}
+	disabled := false
+	if _, err := st.UpdateUser(ctx, off, mailstore.UserUpdate{Enabled: &disabled}); err != nil {
+		st.Close()
+		return "", err
+	}
 	if err := st.Close(); err != nil {
-		return "", err
-	}
-	db, err := sql.Open("sqlite3", filepath.Join(dir, "yubin.db"))
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	if _, err := db.Exec("UPDATE domains SET enabled = 0 WHERE name = 'disabled.org'"); err != nil {
-		return "", err
-	}
-	if _, err := db.Exec("UPDATE users SET enabled = 0 WHERE address = ?", off); err != nil {
-		return "", err
-	}
-	if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return "", err
 	}
 	return dir, nil
