@@ -1,8 +1,8 @@
 package mailstore
 
 import (
-	"database/sql"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
