@@ -188,7 +188,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { return setCount(&c.MaxConnections, v) }},
 		{Flag: "max-connections-per-ip", Env: "YUBIN_MAX_CONNECTIONS_PER_IP", Default: "20", Usage: "concurrent connections per protocol from one IP address (0 = no cap)",
 			set: func(c *Config, v string) error { return setCount(&c.MaxConnectionsPerIP, v) }},
-		{Flag: "insecure-auth", Env: "YUBIN_INSECURE_AUTH", Default: "false", Usage: "allow IMAP and POP3 passwords over connections without TLS (testing only)",
+		{Flag: "insecure-auth", Env: "YUBIN_INSECURE_AUTH", Default: "false", Usage: "allow IMAP and POP3 passwords over connections without TLS from any address; loopback is always allowed (testing only)",
 			set: func(c *Config, v string) error {
 				b, err := ParseBool(v)
 				c.InsecureAuth = b

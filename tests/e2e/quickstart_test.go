@@ -128,14 +128,17 @@ func TestQuickstart(t *testing.T) {
 			check(t, raw, i)
 		}
 	})
-	t.Run("imap plaintext login refused", func(t *testing.T) {
+	// Passwords without TLS are accepted from loopback only (the refusal
+	// for other addresses is tested in mailstore/imap and mailstore/pop3,
+	// which can make a connection look remote).
+	t.Run("imap plaintext login from loopback", func(t *testing.T) {
 		c, err := imapclient.DialInsecure(srv.addrs["imap"], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := c.Login("ann@example.com", "quickstart-pw").Wait(); err == nil {
-			t.Error("LOGIN without TLS succeeded although YUBIN_INSECURE_AUTH is off")
+		if err := c.Login("ann@example.com", "quickstart-pw").Wait(); err != nil {
+			t.Errorf("LOGIN without TLS from loopback: %v", err)
 		}
 	})
 	t.Run("pop3 stls", func(t *testing.T) {

@@ -1,0 +1,175 @@
+package imapmsg
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// cteKind classifies a Content-Transfer-Encoding.
+type cteKind int
+
+const (
+	cteIdentity cteKind = iota // 7bit, 8bit, binary or absent
+	cteBase64
+	cteQP
+	cteUnknown
+)
+
+// normalizeCTE turns a raw Content-Transfer-Encoding value into a lower-case
+// token ("" when absent). Comments and surrounding quotes are dropped.
+func normalizeCTE(v string) string {
+	s := stripLeadingCFWS(v)
+	s = strings.Trim(s, "\"' \t")
+	tok, _ := readToken(s)
+	if tok == "" && s != "" {
+		// Not a token at all: keep something printable so that BINARY
+		// reports it as unknown rather than treating it as identity.
+		return "x-invalid"
+	}
+	return strings.ToLower(tok)
+}
+
+// classifyCTE maps a normalised encoding name to its kind.
+func classifyCTE(enc string) cteKind {
+	switch enc {
+	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
+		return cteIdentity
+	case "base64":
+		return cteBase64
+	case "quoted-printable":
+		return cteQP
+	}
+	return cteUnknown
+}
+
+// errUnknownCTE builds the RFC 3516 UNKNOWN-CTE error for enc.
+func errUnknownCTE(enc string) error {
+	return &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodeUnknownCTE,
+		Text: fmt.Sprintf("Unknown Content-Transfer-Encoding %q", cleanText(enc)),
+	}
+}
+
+// decodeCTE decodes body according to enc. strict makes an unknown encoding
+// an UNKNOWN-CTE error; otherwise such a body is returned unchanged. The
+// result may share memory with body.
+func decodeCTE(enc string, body []byte, strict bool) ([]byte, error) {
+	switch classifyCTE(enc) {
+	case cteBase64:
+		return decodeBase64(body), nil
+	case cteQP:
+		return decodeQP(body), nil
+	case cteUnknown:
+		if strict {
+			return nil, errUnknownCTE(enc)
+		}
+	}
+	return body, nil
+}
+
+// b64Values maps base64 alphabet bytes (standard and URL-safe) to values;
+// 0xff marks bytes that are skipped.
+var b64Values = func() [256]byte {
+	var t [256]byte
+	for i := range t {
+		t[i] = 0xff
+	}
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(std); i++ {
+		t[std[i]] = byte(i)
+	}
+	t['-'] = 62
+	t['_'] = 63
+	return t
+}()
+
+// decodeBase64 decodes base64 leniently: bytes outside the alphabet are
+// skipped, padding flushes a partial group (so concatenated encodings
+// decode), and a trailing partial group yields the bytes it holds.
+func decodeBase64(b []byte) []byte {
+	out := make([]byte, 0, len(b)*3/4+3)
+	var acc uint32
+	n := 0
+	flush := func() {
+		switch n {
+		case 2:
+			out = append(out, byte(acc>>4))
+		case 3:
+			out = append(out, byte(acc>>10), byte(acc>>2))
+		}
+		acc, n = 0, 0
+	}
+	for _, c := range b {
+		if c == '=' {
+			flush()
+			continue
+		}
+		v := b64Values[c]
+		if v == 0xff {
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		n++
+		if n == 4 {
+			out = append(out, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc, n = 0, 0
+		}
+	}
+	flush()
+	return out
+}
+
+// decodeQP decodes quoted-printable leniently: malformed escapes are kept
+// literally, soft line breaks may have trailing white space, and white space
+// at the end of a line is dropped as RFC 2045 requires.
+func decodeQP(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch c {
+		case '=':
+			if i+2 < len(b) {
+				hi, ok1 := unhex(b[i+1])
+				lo, ok2 := unhex(b[i+2])
+				if ok1 && ok2 {
+					out = append(out, hi<<4|lo)
+					i += 3
+					continue
+				}
+			}
+			j := i + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+				j++
+			}
+			switch {
+			case j == len(b):
+				i = j
+			case b[j] == '\n':
+				i = j + 1
+			case b[j] == '\r' && j+1 < len(b) && b[j+1] == '\n':
+				i = j + 2
+			case b[j] == '\r' && j+1 == len(b):
+				i = j + 1
+			default:
+				out = append(out, '=')
+				i++
+			}
+		case ' ', '\t':
+			j := i
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+				j++
+			}
+			if j < len(b) && b[j] != '\r' && b[j] != '\n' {
+				out = append(out, b[i:j]...)
+			}
+			i = j
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package imapmsg
+
+import (
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Envelope returns the message's ENVELOPE (RFC 9051 §7.5.2). Subject and
+// display names are the raw header text (encoded words are left for the
+// client to decode; go-imap encodes any non-ASCII text), addresses are
+// parsed leniently, and Sender and Reply-To default to From.
+func (m *Message) Envelope() *imap.Envelope {
+	return envelopeOf(&m.root.hdr)
+}
+
+// envelopeOf builds an envelope from a header block.
+func envelopeOf(h *header) *imap.Envelope {
+	env := &imap.Envelope{
+		Subject: envText(h.get("Subject")),
+		From:    addressField(h, "From"),
+		Sender:  addressField(h, "Sender"),
+		ReplyTo: addressField(h, "Reply-To"),
+		To:      addressField(h, "To"),
+		Cc:      addressField(h, "Cc"),
+		Bcc:     addressField(h, "Bcc"),
+	}
+	if t, ok := parseDate(h.get("Date")); ok {
+		env.Date = t
+	}
+	if env.Sender == nil {
+		env.Sender = env.From
+	}
+	if env.ReplyTo == nil {
+		env.ReplyTo = env.From
+	}
+	env.InReplyTo = msgIDs(h.get("In-Reply-To"))
+	if ids := msgIDs(h.get("Message-Id")); len(ids) > 0 {
+		env.MessageID = ids[0]
+	}
+	return env
+}
+
+// addressField parses the first field with the given name as an address list.
+func addressField(h *header, name string) []imap.Address {
+	v := h.get(name)
+	if v == "" {
+		return nil
+	}
+	return parseAddressList(v)
+}
+
+// msgIDs extracts message identifiers (without angle brackets) from a
+// Message-ID, In-Reply-To or References value. A value without brackets that
+// looks like a single identifier is accepted as is.
+func msgIDs(v string) []string {
+	v = cleanText(v)
+	var ids []string
+	s := v
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i+1:], '>')
+		if j < 0 {
+			break
+		}
+		id := strings.Join(strings.Fields(s[i+1:i+1+j]), "")
+		if id != "" {
+			ids = append(ids, id)
+		}
+		s = s[i+1+j+1:]
+	}
+	if len(ids) == 0 {
+		id := strings.Trim(strings.TrimSpace(stripComments(v)), "<>")
+		if id != "" && !strings.ContainsAny(id, " \t<>") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,201 @@
+package imapmsg
+
+import (
+	"bytes"
+	"strings"
+)
+
+// maxFields caps how many fields of one header block are indexed. Lines past
+// the cap still belong to the header bytes but cannot be looked up.
+const maxFields = 50000
+
+// field locates one header field inside the raw message.
+type field struct {
+	start    int // first byte of the field name
+	nameEnd  int // end of the field name
+	valStart int // first byte after the colon
+	end      int // end of the field, including its line ending(s)
+}
+
+// header is the indexed header block of one entity.
+type header struct {
+	raw    []byte
+	fields []field
+}
+
+// parseHeader indexes the header block that starts at raw[start] and may not
+// extend past limit. It returns the header, the end of the header lines and
+// the start of the body (after the empty separator line if there is one).
+// allowFrom accepts an mbox "From " line as the first line.
+func parseHeader(raw []byte, start, limit int, allowFrom bool) (h header, hdrEnd, bodyStart int) {
+	h.raw = raw
+	pos := start
+	for pos < limit {
+		lineEnd := limit
+		if i := bytes.IndexByte(raw[pos:limit], '\n'); i >= 0 {
+			lineEnd = pos + i + 1
+		}
+		content := trimEOL(raw[pos:lineEnd])
+		switch {
+		case len(content) == 0:
+			return h, pos, lineEnd
+		case content[0] == ' ' || content[0] == '\t':
+			if n := len(h.fields); n > 0 && h.fields[n-1].end == pos {
+				h.fields[n-1].end = lineEnd
+			}
+		default:
+			nameEnd, valStart, ok := fieldName(content)
+			if !ok {
+				if pos == start && allowFrom && bytes.HasPrefix(content, []byte("From ")) {
+					break
+				}
+				return h, pos, pos
+			}
+			if len(h.fields) < maxFields {
+				h.fields = append(h.fields, field{
+					start:    pos,
+					nameEnd:  pos + nameEnd,
+					valStart: pos + valStart,
+					end:      lineEnd,
+				})
+			}
+		}
+		pos = lineEnd
+	}
+	return h, limit, limit
+}
+
+// trimEOL removes a trailing LF and then a trailing CR.
+func trimEOL(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
+}
+
+// fieldName reports whether line starts a header field ("name:"), returning
+// the end of the name and the position after the colon.
+func fieldName(line []byte) (nameEnd, valStart int, ok bool) {
+	i := 0
+	for i < len(line) {
+		c := line[i]
+		if c <= ' ' || c == ':' || c == 0x7f {
+			break
+		}
+		i++
+	}
+	if i == 0 {
+		return 0, 0, false
+	}
+	nameEnd = i
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i >= len(line) || line[i] != ':' {
+		return 0, 0, false
+	}
+	return nameEnd, i + 1, true
+}
+
+// name returns the field's name as written.
+func (h *header) name(f field) []byte {
+	return h.raw[f.start:f.nameEnd]
+}
+
+// value returns the unfolded field value with surrounding white space
+// removed. Control characters other than tab are kept; callers sanitise.
+func (h *header) value(f field) string {
+	v := h.raw[f.valStart:f.end]
+	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
+		return string(bytes.Trim(v, " \t"))
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for _, c := range v {
+		if c != '\r' && c != '\n' {
+			b.WriteByte(c)
+		}
+	}
+	return strings.Trim(b.String(), " \t")
+}
+
+// has reports whether a field with the given name exists.
+func (h *header) has(name string) bool {
+	for _, f := range h.fields {
+		if equalFoldASCII(h.name(f), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// get returns the value of the first field with the given name, or "".
+func (h *header) get(name string) string {
+	for _, f := range h.fields {
+		if equalFoldASCII(h.name(f), name) {
+			return h.value(f)
+		}
+	}
+	return ""
+}
+
+// values returns the values of every field with the given name.
+func (h *header) values(name string) []string {
+	var vs []string
+	for _, f := range h.fields {
+		if equalFoldASCII(h.name(f), name) {
+			vs = append(vs, h.value(f))
+		}
+	}
+	return vs
+}
+
+// filter returns the raw fields whose names are (keep=true) or are not
+// (keep=false) in names, followed by the empty line eol, as HEADER.FIELDS
+// and HEADER.FIELDS.NOT require. A last field without a line ending gets eol.
+func (h *header) filter(names []string, keep bool, eol []byte) []byte {
+	var out []byte
+	for _, f := range h.fields {
+		in := false
+		for _, n := range names {
+			if equalFoldASCII(h.name(f), n) {
+				in = true
+				break
+			}
+		}
+		if in != keep {
+			continue
+		}
+		out = append(out, h.raw[f.start:f.end]...)
+		if out[len(out)-1] != '\n' {
+			out = append(out, eol...)
+		}
+	}
+	return append(out, eol...)
+}
+
+// equalFoldASCII compares a raw field name with name, ignoring ASCII case.
+func equalFoldASCII(b []byte, name string) bool {
+	if len(b) != len(name) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], name[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

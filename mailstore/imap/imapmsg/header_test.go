@@ -1,0 +1,98 @@
+package imapmsg
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseHeader(t *testing.T) {
+	tests := []struct {
+		name      string
+		raw       string
+		allowFrom bool
+		fields    []string // "name=value"
+		body      string
+	}{
+		{"simple", "A: 1\r\nB: 2\r\n\r\nbody", false, []string{"A=1", "B=2"}, "body"},
+		{"folded", "A: 1\r\n  2\r\n\tthree\r\n\r\nbody", false, []string{"A=1  2\tthree"}, "body"},
+		{"bare lf", "A: 1\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body"},
+		{"space before colon", "A : 1\r\n\r\n", false, []string{"A=1"}, ""},
+		{"empty value", "A:\r\n\r\nx", false, []string{"A="}, "x"},
+		{"no separator", "A: 1\r\nnot a header\r\nmore", false, []string{"A=1"}, "not a header\r\nmore"},
+		{"body starts at once", "hello\r\n", false, nil, "hello\r\n"},
+		{"empty header", "\r\nbody", false, nil, "body"},
+		{"mbox from", "From someone Mon Jan 1\r\nA: 1\r\n\r\nb", true, []string{"A=1"}, "b"},
+		{"mbox from not allowed", "From someone\r\nA: 1\r\n\r\nb", false, nil, "From someone\r\nA: 1\r\n\r\nb"},
+		{"orphan continuation", " orphan\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b"},
+		{"eof in header", "A: 1\r\nB: 2", false, []string{"A=1", "B=2"}, ""},
+		{"8bit name and value", "X-Grüße: Köln\r\n\r\n", false, []string{"X-Grüße=Köln"}, ""},
+		{"nul in value", "A: x\x00y\r\n\r\n", false, []string{"A=x\x00y"}, ""},
+		{"nul in name", "A\x00B: x\r\n\r\n", false, nil, "A\x00B: x\r\n\r\n"},
+		{"lone cr separator", "A: 1\r\n\r", false, []string{"A=1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.raw)
+			h, hdrEnd, bodyStart := parseHeader(raw, 0, len(raw), tt.allowFrom)
+			var got []string
+			for _, f := range h.fields {
+				got = append(got, string(h.name(f))+"="+h.value(f))
+			}
+			if strings.Join(got, "|") != strings.Join(tt.fields, "|") {
+				t.Errorf("fields = %q, want %q", got, tt.fields)
+			}
+			if body := string(raw[bodyStart:]); body != tt.body {
+				t.Errorf("body = %q, want %q", body, tt.body)
+			}
+			if hdrEnd > bodyStart {
+				t.Errorf("hdrEnd %d > bodyStart %d", hdrEnd, bodyStart)
+			}
+		})
+	}
+}
+
+func TestHeaderFieldCap(t *testing.T) {
+	raw := []byte(strings.Repeat("X: 1\r\n", maxFields+5) + "Late: yes\r\n\r\nbody")
+	h, _, bodyStart := parseHeader(raw, 0, len(raw), false)
+	if len(h.fields) != maxFields {
+		t.Errorf("indexed %d fields, want %d", len(h.fields), maxFields)
+	}
+	if h.has("Late") {
+		t.Errorf("field past the cap was indexed")
+	}
+	if string(raw[bodyStart:]) != "body" {
+		t.Errorf("body = %q", raw[bodyStart:])
+	}
+}
+
+func TestSplitMultipart(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		parts []string
+	}{
+		{"basic", "pre\r\n--b\r\nA\r\n--b\r\nB\r\n--b--\r\nepi", []string{"A", "B"}},
+		{"at start", "--b\r\nA\r\n--b--", []string{"A"}},
+		{"transport padding", "--b  \r\nA\r\n--b-- \t\r\n", []string{"A"}},
+		{"prefix boundary is not a delimiter", "--b\r\n--bc\r\n--b--", []string{"--bc"}},
+		{"unterminated", "--b\r\nA\r\n--b\r\nB\r\n", []string{"A", "B\r\n"}},
+		{"empty parts", "--b\r\n--b\r\n\r\n--b--", []string{"", ""}},
+		{"close only", "x\r\n--b--\r\n", nil},
+		{"none", "nothing here", nil},
+		{"bare lf", "--b\nA\n--b\nB\n--b--\n", []string{"A", "B"}},
+		{"after close ignored", "--b\r\nA\r\n--b--\r\n--b\r\nC\r\n", []string{"A"}},
+		{"delimiter at eof", "--b\r\nA\r\n--b", []string{"A", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.body)
+			var got []string
+			for _, s := range splitMultipart(raw, 0, len(raw), "b") {
+				got = append(got, string(raw[s.start:s.end]))
+			}
+			if strings.Join(got, "|") != strings.Join(tt.parts, "|") || len(got) != len(tt.parts) {
+				t.Errorf("parts = %q, want %q", got, tt.parts)
+			}
+		})
+	}
+}

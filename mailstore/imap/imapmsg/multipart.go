@@ -1,0 +1,73 @@
+package imapmsg
+
+import "bytes"
+
+// span is a byte range [start, end) of the raw message.
+type span struct {
+	start, end int
+}
+
+// splitMultipart returns the body parts of the multipart body raw[start:end]
+// delimited by boundary. The line break before a delimiter line belongs to
+// the delimiter (RFC 2046). The preamble and the epilogue are dropped; a
+// missing closing delimiter ends the last part at end. It returns nil when
+// no delimiter line opens a part.
+func splitMultipart(raw []byte, start, end int, boundary string) []span {
+	delim := make([]byte, 0, len(boundary)+2)
+	delim = append(delim, '-', '-')
+	delim = append(delim, boundary...)
+
+	var parts []span
+	partStart := -1
+	pos := start
+	for pos < end {
+		lineEnd := end
+		if i := bytes.IndexByte(raw[pos:end], '\n'); i >= 0 {
+			lineEnd = pos + i + 1
+		}
+		line := raw[pos:lineEnd]
+		if bytes.HasPrefix(line, delim) {
+			rest := line[len(delim):]
+			closing := bytes.HasPrefix(rest, []byte("--"))
+			if closing {
+				rest = rest[2:]
+			}
+			if isBlank(rest) {
+				if partStart >= 0 {
+					parts = append(parts, span{partStart, lineBreakStart(raw, partStart, pos)})
+				}
+				if closing {
+					return parts
+				}
+				partStart = lineEnd
+			}
+		}
+		pos = lineEnd
+	}
+	if partStart >= 0 {
+		parts = append(parts, span{partStart, end})
+	}
+	return parts
+}
+
+// lineBreakStart returns where the line break ending just before pos starts,
+// without going before min.
+func lineBreakStart(raw []byte, min, pos int) int {
+	if pos > min && raw[pos-1] == '\n' {
+		pos--
+		if pos > min && raw[pos-1] == '\r' {
+			pos--
+		}
+	}
+	return pos
+}
+
+// isBlank reports whether b holds only white space and line-break bytes.
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,119 @@
+package imapmsg
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"golang.org/x/text/cases"
+)
+
+// fold case-folds s for case-insensitive, Unicode-aware substring matching
+// (full Unicode case folding, so "ß" matches "SS"). ASCII-only text takes a
+// fast path with the same result.
+func fold(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return cases.Fold().String(s)
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// searchDoc lazily reads, parses and folds one message for Match.
+type searchDoc struct {
+	open   Opener
+	uid    imap.UID
+	loaded bool
+	m      *Message
+	err    error
+
+	headerText, bodyText *string
+}
+
+// message reads and parses the message once.
+func (d *searchDoc) message() (*Message, error) {
+	if !d.loaded {
+		d.loaded = true
+		raw, err := readAll(d.open)
+		if err != nil {
+			d.err = fmt.Errorf("imapmsg: search message UID %v: %w", d.uid, err)
+		} else {
+			d.m = Parse(raw)
+		}
+	}
+	return d.m, d.err
+}
+
+// header returns the folded, decoded top-level header for TEXT.
+func (d *searchDoc) header() (string, error) {
+	if d.headerText == nil {
+		m, err := d.message()
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		appendHeaderText(&b, &m.root.hdr)
+		s := fold(b.String())
+		d.headerText = &s
+	}
+	return *d.headerText, nil
+}
+
+// body returns the folded, decoded text of all text parts for BODY.
+func (d *searchDoc) body() (string, error) {
+	if d.bodyText == nil {
+		m, err := d.message()
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		m.appendText(&b, m.root)
+		s := fold(b.String())
+		d.bodyText = &s
+	}
+	return *d.bodyText, nil
+}
+
+// readAll reads a whole message for searching.
+func readAll(open Opener) ([]byte, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, maxReadSize))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return raw, nil
+}
+
+// appendHeaderText writes every field of h as "Name: decoded value".
+func appendHeaderText(b *strings.Builder, h *header) {
+	for _, f := range h.fields {
+		b.WriteString(fallbackUTF8(h.name(f)))
+		b.WriteString(": ")
+		b.WriteString(decodeHeaderText(h.value(f)))
+		b.WriteByte('\n')
+	}
+}
+
+// appendText writes the decoded text of p's text parts, including the
+// headers and text of embedded messages, separated by newlines.
+func (m *Message) appendText(b *strings.Builder, p *part) {
+	switch {
+	case p.isMultipart():
+		for _, c := range p.children {
+			m.appendText(b, c)
+		}
+	case p.msg != nil:
+		appendHeaderText(b, &p.msg.hdr)
+		m.appendText(b, p.msg)
+	case p.typ == "text" || p.typ == "message":
+		body, _ := decodeCTE(p.encoding, p.body(m.raw), false)
+		b.WriteString(decodeCharset(p.params["charset"], body))
+		b.WriteByte('\n')
+	}
+}
