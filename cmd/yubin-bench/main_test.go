@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuick runs the whole benchmark in its --quick form against a freshly
+// built server, so that the tool keeps working as the server changes. The
+// numbers are not looked at; every scenario that the build serves must
+// complete without errors.
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real server: skipped with -short")
+	}
+	var progress bytes.Buffer
+	o, err := parseFlags([]string{"--quick"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	md := rep.markdown()
+	t.Log("\n" + md)
+	if rep.failed() {
+		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
+	}
+	if want := 2 * 2; len(rep.intake) != want {
+		t.Errorf("%d intake rows, want %d", len(rep.intake), want)
+	}
+	for _, row := range rep.intake {
+		if row.run.Accepted == 0 {
+			t.Errorf("intake %d×%d: nothing accepted", row.sessions, row.size)
+		}
+	}
+	if rep.imapServed {
+		if len(rep.fetch) != 2 || len(rep.fetch[0].runs) == 0 || len(rep.fetch[1].runs) == 0 {
+			t.Errorf("IMAP is served but FETCH was not measured")
+		}
+		if !rep.mem.measured {
+			t.Errorf("IMAP is served but memory per connection was not measured")
+		}
+	}
+	if rep.pop3Served && (len(rep.pop3) != 1 || len(rep.pop3[0].runs) == 0) {
+		t.Errorf("POP3 is served but RETR was not measured")
+	}
+	if len(rep.serverProblems) > 0 {
+		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
+	}
+	if !strings.Contains(md, "| 5 | 100 KB") {
+		t.Errorf("report lacks the 5 × 100 KB intake row:\n%s", md)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"--scenarios", "intake, pop3", "--sizes", "4k,100K", "--sessions", "2,3"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.scenarios, ",") != "intake,pop3" || o.sizes[0] != 4096 || o.sizes[1] != 102400 || o.sessions[1] != 3 {
+		t.Errorf("got %+v", o)
+	}
+	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"extra"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestTemplateSizes(t *testing.T) {
+	for _, tc := range []struct {
+		size   int
+		attach bool
+	}{{4096, false}, {4500, false}, {102400, true}} {
+		tp := newTemplate(tc.size, "a@b.example", tc.attach, 1)
+		m := tp.render(nil)
+		if d := len(m) - tc.size; d < -80 || d > 80 {
+			t.Errorf("size %d: rendered %d bytes", tc.size, len(m))
+		}
+		if !bytes.HasSuffix(m, []byte("\r\n")) || bytes.Contains(bytes.ReplaceAll(m, []byte("\r\n"), nil), []byte("\n")) {
+			t.Errorf("size %d: lines not CRLF-terminated", tc.size)
+		}
+		for _, line := range bytes.Split(m, []byte("\r\n")) {
+			if len(line) > 998 {
+				t.Errorf("size %d: line of %d octets", tc.size, len(line))
+			}
+		}
+		if tc.attach && !bytes.Contains(m, []byte("Content-Transfer-Encoding: base64")) {
+			t.Errorf("no attachment")
+		}
+		if string(tp.render(nil)[:200]) == string(m[:200]) && bytes.Equal(tp.render(nil), m) {
+			t.Errorf("two messages are identical")
+		}
+	}
+}
