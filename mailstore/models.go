@@ -64,5 +64,8 @@ type counter struct {
 }
 
 func allModels() []any {
-	return []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
+	models := []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
+	models = append(models, aliasModels()...)
+	models = append(models, adminModels()...)
+	return models
 }
