@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -29,7 +30,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create domain: %w", err)
 	}
-	d := &Domain{Name: n, Enabled: true}
+	d := &Domain{Name: n, Enabled: true, UsageCounted: true}
 	err = s.write(ctx, func(tx *writeTx) error {
 		var count int64
 		if err := tx.Model(&Domain{}).Where("name = ?", n).Count(&count).Error; err != nil {
@@ -39,7 +40,10 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 			return fmt.Errorf("domain %s: %w", n, core.ErrExists)
 		}
 		d.ID = 0
-		return tx.Create(d).Error
+		if err := tx.Create(d).Error; err != nil {
+			return err
+		}
+		return tx.audit("domain.create", n, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create domain %s: %w", n, uniqueToExists(err))
@@ -57,6 +61,14 @@ func (s *Store) GetDomain(ctx context.Context, name string) (*Domain, error) {
 	if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
 		return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
 	}
+	if !d.UsageCounted {
+		if err := s.countDomainsUsage(ctx); err != nil {
+			return nil, fmt.Errorf("get domain %s: %w", n, err)
+		}
+		if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+			return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
+		}
+	}
 	return &d, nil
 }
 
@@ -66,11 +78,21 @@ func (s *Store) ListDomains(ctx context.Context) ([]Domain, error) {
 	if err := s.db.WithContext(ctx).Order("name").Find(&ds).Error; err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
+	if slices.ContainsFunc(ds, func(d Domain) bool { return !d.UsageCounted }) {
+		if err := s.countDomainsUsage(ctx); err != nil {
+			return nil, fmt.Errorf("list domains: %w", err)
+		}
+		ds = nil
+		if err := s.db.WithContext(ctx).Order("name").Find(&ds).Error; err != nil {
+			return nil, fmt.Errorf("list domains: %w", err)
+		}
+	}
 	return ds, nil
 }
 
-// DeleteDomain removes a domain. A domain that still has users is refused
-// with ErrConflict unless cascade is set, which deletes the users and their mail.
+// DeleteDomain removes a domain. A domain that still has users or aliases
+// is refused with ErrConflict unless cascade is set, which deletes the
+// users and their mail, and the aliases.
 func (s *Store) DeleteDomain(ctx context.Context, name string, cascade bool) error {
 	n, err := core.NormalizeDomain(name)
 	if err != nil {
@@ -88,12 +110,21 @@ func (s *Store) DeleteDomain(ctx context.Context, name string, cascade bool) err
 		if len(users) > 0 && !cascade {
 			return fmt.Errorf("domain still has %d users (delete them first or cascade): %w", len(users), core.ErrConflict)
 		}
+		if err := deleteDomainAliasesTx(tx, d.ID, cascade); err != nil {
+			return err
+		}
 		for i := range users {
 			if err := deleteUserTx(tx, &users[i]); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(&d).Error
+		if err := deleteDomainAdminRowsTx(tx, d.ID); err != nil {
+			return err
+		}
+		if err := tx.Delete(&d).Error; err != nil {
+			return err
+		}
+		return tx.audit("domain.delete", n, map[string]any{"cascade": cascade, "users_deleted": len(users)})
 	})
 	if err != nil {
 		return fmt.Errorf("delete domain %s: %w", n, err)
@@ -111,7 +142,11 @@ type NewUser struct {
 }
 
 // CreateUser adds an account in an existing domain, with its default
-// mailboxes, in one transaction.
+// mailboxes, in one transaction. The domain's settings apply: its user
+// limit (ErrConflict), its maximum user quota (ErrInvalid), and its default
+// quota for a user created without one (or its maximum, if it has no
+// default: a user quota of 0 would be unlimited). An address that is an
+// alias is refused with ErrExists.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	addr, err := core.ParseAddress(nu.Address)
 	if err != nil {
@@ -153,6 +188,9 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		if count > 0 {
 			return core.ErrExists
 		}
+		if err := checkNewUserTx(tx.DB, &d, u, nu.QuotaBytes); err != nil {
+			return err
+		}
 		u.ID, u.DomainID = 0, d.ID
 		if err := tx.Create(u).Error; err != nil {
 			return err
@@ -162,7 +200,9 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 				return err
 			}
 		}
-		return nil
+		return tx.audit("user.create", u.Address, map[string]any{
+			"display_name": u.DisplayName, "quota_bytes": u.QuotaBytes, "quota_messages": u.QuotaMessages,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create user %s: %w", addr, uniqueToExists(err))
@@ -215,16 +255,9 @@ type UserFilter struct {
 
 // ListUsers returns accounts ordered by address.
 func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]User, error) {
-	q := s.db.WithContext(ctx).Model(&User{}).Order("address")
-	if f.Domain != "" {
-		d, err := core.NormalizeDomain(f.Domain)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		q = q.Where("address LIKE ? ESCAPE '\\'", "%@"+escapeLike(d))
-	}
-	if f.Search != "" {
-		q = q.Where("address LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	q, err := filterUsers(s.db.WithContext(ctx).Model(&User{}).Order("address"), f)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
 	}
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
@@ -237,6 +270,34 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return us, nil
+}
+
+// CountUsers returns how many accounts ListUsers would return without
+// Limit and Offset.
+func (s *Store) CountUsers(ctx context.Context, f UserFilter) (int64, error) {
+	q, err := filterUsers(s.db.WithContext(ctx).Model(&User{}), f)
+	if err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+func filterUsers(q *gorm.DB, f UserFilter) (*gorm.DB, error) {
+	if f.Domain != "" {
+		d, err := core.NormalizeDomain(f.Domain)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where("address LIKE ? ESCAPE '\\'", "%@"+escapeLike(d))
+	}
+	if f.Search != "" {
+		q = q.Where("address LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	return q, nil
 }
 
 func escapeLike(s string) string {
@@ -255,7 +316,10 @@ func (s *Store) DeleteUser(ctx context.Context, address string) error {
 		if err := tx.Where("address = ?", a).Take(&u).Error; err != nil {
 			return notFound(err)
 		}
-		return deleteUserTx(tx, &u)
+		if err := deleteUserTx(tx, &u); err != nil {
+			return err
+		}
+		return tx.audit("user.delete", a, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", a, err)
@@ -272,6 +336,12 @@ func deleteUserTx(tx *writeTx, u *User) error {
 		return err
 	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
+		return err
+	}
+	if err := removeUserFromDomainUsageTx(tx.DB, u); err != nil {
+		return err
+	}
+	if err := deleteUserAdminRowsTx(tx, u.ID); err != nil {
 		return err
 	}
 	if err := tx.Delete(u).Error; err != nil {
@@ -305,7 +375,7 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 		if res.RowsAffected == 0 {
 			return core.ErrNotFound
 		}
-		return nil
+		return tx.audit("user.password", a, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("set password for %s: %w", a, err)

@@ -1,4 +1,409 @@
 package mailstore
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/core"
+)
+
 // aliasModels returns the tables of aliases and domain settings.
-func aliasModels() []any { return nil }
+func aliasModels() []any { return []any{&Alias{}} }
+
+// MaxAliasTargets is how many addresses one alias may forward to.
+const MaxAliasTargets = 100
+
+// maxAliasDepth is how many aliases deep ResolveRecipients follows a chain
+// of aliases.
+const maxAliasDepth = 5
+
+// Alias forwards the mail for an address of a local domain to other
+// addresses: local accounts, other aliases, or addresses elsewhere. The
+// address "@domain" is the domain's catch-all: it receives the mail for the
+// addresses of the domain that are neither an account nor an alias.
+type Alias struct {
+	ID        int64     `gorm:"primaryKey" json:"-"`
+	DomainID  int64     `gorm:"not null;index" json:"-"`
+	Address   string    `gorm:"size:320;not null;uniqueIndex" json:"address"` // "local@domain" or "@domain"
+	Targets   []string  `gorm:"serializer:json;type:text;not null" json:"targets"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// IsCatchAll reports whether the alias is its domain's catch-all.
+func (a *Alias) IsCatchAll() bool { return strings.HasPrefix(a.Address, "@") }
+
+// parseAliasAddress normalises an alias address, "local@domain" or
+// "@domain", and returns it with its domain.
+func parseAliasAddress(s string) (addr, domain string, err error) {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		d, err := core.NormalizeDomain(rest)
+		if err != nil {
+			return "", "", fmt.Errorf("catch-all %q: %w", s, err)
+		}
+		return "@" + d, d, nil
+	}
+	a, err := core.ParseAddress(s)
+	if err != nil {
+		return "", "", err
+	}
+	return a.String(), a.Domain, nil
+}
+
+// normalizeTargets validates, normalises and deduplicates the targets of
+// the alias addr, keeping their order.
+func normalizeTargets(addr string, targets []string) ([]string, error) {
+	out := make([]string, 0, len(targets))
+	for _, t := range targets {
+		a, err := core.NormalizeAddress(strings.TrimSpace(t))
+		if err != nil {
+			return nil, fmt.Errorf("target: %w", err)
+		}
+		if a == addr {
+			return nil, fmt.Errorf("an alias may not forward to itself: %w", core.ErrInvalid)
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("an alias needs at least one target: %w", core.ErrInvalid)
+	}
+	if len(out) > MaxAliasTargets {
+		return nil, fmt.Errorf("an alias may have at most %d targets, not %d: %w", MaxAliasTargets, len(out), core.ErrInvalid)
+	}
+	return out, nil
+}
+
+// CreateAlias makes address (or, given as "@domain", the domain's
+// catch-all) forward to targets: 1 to MaxAliasTargets addresses, local or
+// not, which are normalised and deduplicated. The domain must exist
+// (ErrNotFound); the address must be neither an account nor an alias
+// (ErrExists).
+func (s *Store) CreateAlias(ctx context.Context, address string, targets []string) (*Alias, error) {
+	addr, dom, err := parseAliasAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("create alias: %w", err)
+	}
+	ts, err := normalizeTargets(addr, targets)
+	if err != nil {
+		return nil, fmt.Errorf("create alias %s: %w", addr, err)
+	}
+	a := &Alias{Address: addr, Targets: ts}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var d Domain
+		if err := tx.Where("name = ?", dom).Take(&d).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return fmt.Errorf("domain %s is not set up (add it first): %w", dom, core.ErrNotFound)
+			}
+			return err
+		}
+		var count int64
+		if err := tx.Model(&User{}).Where("address = ?", addr).Count(&count).Error; err != nil {
+			return err
+		}
+		if count > 0 {
+			return fmt.Errorf("%s is an account: %w", addr, core.ErrExists)
+		}
+		if err := tx.Model(&Alias{}).Where("address = ?", addr).Count(&count).Error; err != nil {
+			return err
+		}
+		if count > 0 {
+			return fmt.Errorf("alias %s: %w", addr, core.ErrExists)
+		}
+		a.ID, a.DomainID = 0, d.ID
+		if err := tx.Create(a).Error; err != nil {
+			return err
+		}
+		return tx.audit("alias.create", addr, map[string]any{"targets": ts})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create alias %s: %w", addr, uniqueToExists(err))
+	}
+	return a, nil
+}
+
+// GetAlias returns an alias by address ("@domain" for a catch-all).
+func (s *Store) GetAlias(ctx context.Context, address string) (*Alias, error) {
+	addr, _, err := parseAliasAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("get alias: %w", err)
+	}
+	var a Alias
+	if err := s.db.WithContext(ctx).Where("address = ?", addr).Take(&a).Error; err != nil {
+		return nil, fmt.Errorf("get alias %s: %w", addr, notFound(err))
+	}
+	return &a, nil
+}
+
+// AliasFilter narrows ListAliases and CountAliases.
+type AliasFilter struct {
+	Domain string // only this domain's aliases
+	Search string // substring of the address
+	Limit  int    // 0 = no limit
+	Offset int
+}
+
+func filterAliases(q *gorm.DB, f AliasFilter) (*gorm.DB, error) {
+	if f.Domain != "" {
+		d, err := core.NormalizeDomain(f.Domain)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where("domain_id IN (SELECT id FROM domains WHERE name = ?)", d)
+	}
+	if f.Search != "" {
+		q = q.Where("address LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Search))+"%")
+	}
+	return q, nil
+}
+
+// ListAliases returns aliases ordered by address (catch-alls, "@domain",
+// sort first).
+func (s *Store) ListAliases(ctx context.Context, f AliasFilter) ([]Alias, error) {
+	q, err := filterAliases(s.db.WithContext(ctx).Model(&Alias{}).Order("address"), f)
+	if err != nil {
+		return nil, fmt.Errorf("list aliases: %w", err)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
+	var as []Alias
+	if err := q.Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("list aliases: %w", err)
+	}
+	return as, nil
+}
+
+// CountAliases returns how many aliases ListAliases would return without
+// Limit and Offset.
+func (s *Store) CountAliases(ctx context.Context, f AliasFilter) (int64, error) {
+	q, err := filterAliases(s.db.WithContext(ctx).Model(&Alias{}), f)
+	if err != nil {
+		return 0, fmt.Errorf("count aliases: %w", err)
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count aliases: %w", err)
+	}
+	return n, nil
+}
+
+// UpdateAlias replaces the targets of an alias and returns it as it is now.
+func (s *Store) UpdateAlias(ctx context.Context, address string, targets []string) (*Alias, error) {
+	addr, _, err := parseAliasAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("update alias: %w", err)
+	}
+	ts, err := normalizeTargets(addr, targets)
+	if err != nil {
+		return nil, fmt.Errorf("update alias %s: %w", addr, err)
+	}
+	var a Alias
+	err = s.write(ctx, func(tx *writeTx) error {
+		a = Alias{}
+		if err := tx.Where("address = ?", addr).Take(&a).Error; err != nil {
+			return notFound(err)
+		}
+		a.Targets = ts
+		if err := tx.Save(&a).Error; err != nil {
+			return err
+		}
+		return tx.audit("alias.update", addr, map[string]any{"targets": ts})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update alias %s: %w", addr, err)
+	}
+	return &a, nil
+}
+
+// DeleteAlias removes an alias.
+func (s *Store) DeleteAlias(ctx context.Context, address string) error {
+	addr, _, err := parseAliasAddress(address)
+	if err != nil {
+		return fmt.Errorf("delete alias: %w", err)
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		res := tx.Where("address = ?", addr).Delete(&Alias{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return core.ErrNotFound
+		}
+		return tx.audit("alias.delete", addr, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("delete alias %s: %w", addr, err)
+	}
+	return nil
+}
+
+// deleteDomainAliasesTx deletes the aliases of a domain being deleted; with
+// aliases and without cascade it refuses with ErrConflict.
+func deleteDomainAliasesTx(tx *writeTx, domainID int64, cascade bool) error {
+	var count int64
+	if err := tx.Model(&Alias{}).Where("domain_id = ?", domainID).Count(&count).Error; err != nil {
+		return err
+	}
+	if count == 0 {
+		return nil
+	}
+	if !cascade {
+		return fmt.Errorf("domain still has %d aliases (delete them first or cascade): %w", count, core.ErrConflict)
+	}
+	return tx.Where("domain_id = ?", domainID).Delete(&Alias{}).Error
+}
+
+// Recipient is one destination of mail sent to an address: a local
+// account, or an address in a domain Yubin does not serve.
+type Recipient struct {
+	User     *User  // a local account, or nil
+	External string // a normalised address elsewhere, or ""
+}
+
+// ResolveRecipients maps an envelope recipient to where its mail goes:
+//
+//   - an enabled account (in an enabled domain): that account;
+//   - an alias: its targets, each resolved in turn (aliases of aliases up
+//     to 5 deep, loops ignored; targets in local domains that lead nowhere,
+//     such as deleted or disabled accounts, are skipped and logged; targets
+//     in other domains are External);
+//   - otherwise the domain's catch-all alias ("@domain"), if it has one.
+//
+// Local accounts and external addresses appear once each. An address that
+// leads nowhere, a disabled account, or a disabled or unknown domain is
+// ErrNotFound. A disabled account does not fall through to the catch-all.
+func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipient, error) {
+	a, err := core.ParseAddress(address)
+	if err != nil {
+		return nil, fmt.Errorf("resolve recipient: %w", err)
+	}
+	r := &resolver{s: s, ctx: ctx, domains: map[string]*Domain{}, seen: map[string]int{}}
+	d, err := r.domain(a.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
+	}
+	if d == nil || !d.Enabled {
+		return nil, fmt.Errorf("resolve recipient %s: domain not served: %w", a, core.ErrNotFound)
+	}
+	if err := r.resolve(a.String(), "", 0); err != nil {
+		return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
+	}
+	if len(r.out) == 0 {
+		return nil, fmt.Errorf("resolve recipient %s: %w", a, core.ErrNotFound)
+	}
+	return r.out, nil
+}
+
+// resolver is the state of one ResolveRecipients.
+type resolver struct {
+	s       *Store
+	ctx     context.Context
+	domains map[string]*Domain // by name; nil: not a local domain
+	seen    map[string]int     // addresses resolved, at their smallest depth
+	out     []Recipient
+}
+
+func (r *resolver) domain(name string) (*Domain, error) {
+	if d, ok := r.domains[name]; ok {
+		return d, nil
+	}
+	var ds []Domain
+	if err := r.s.db.WithContext(r.ctx).Where("name = ?", name).Limit(1).Find(&ds).Error; err != nil {
+		return nil, fmt.Errorf("look up domain %s: %w", name, err)
+	}
+	var d *Domain
+	if len(ds) > 0 {
+		d = &ds[0]
+	}
+	r.domains[name] = d
+	return d, nil
+}
+
+// resolve adds the destinations of addr, reached through the alias via
+// (none at the top) at the given depth.
+func (r *resolver) resolve(addr, via string, depth int) error {
+	if d, ok := r.seen[addr]; ok && d <= depth {
+		return nil // a loop, or reached before
+	}
+	r.seen[addr] = depth
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	d, err := r.domain(domain)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		if !slices.ContainsFunc(r.out, func(x Recipient) bool { return x.External == addr }) {
+			r.out = append(r.out, Recipient{External: addr})
+		}
+		return nil
+	}
+	if !d.Enabled {
+		r.skip(addr, via, "domain disabled")
+		return nil
+	}
+	db := r.s.db.WithContext(r.ctx)
+	var us []User
+	if err := db.Where("address = ?", addr).Limit(1).Find(&us).Error; err != nil {
+		return fmt.Errorf("look up %s: %w", addr, err)
+	}
+	if len(us) > 0 {
+		u := &us[0]
+		if !u.Enabled {
+			r.skip(addr, via, "account disabled")
+			return nil
+		}
+		if !slices.ContainsFunc(r.out, func(x Recipient) bool { return x.User != nil && x.User.ID == u.ID }) {
+			r.out = append(r.out, Recipient{User: u})
+		}
+		return nil
+	}
+	var as []Alias
+	if err := db.Where("address IN ?", []string{addr, "@" + domain}).Find(&as).Error; err != nil {
+		return fmt.Errorf("look up alias %s: %w", addr, err)
+	}
+	if len(as) == 0 {
+		r.skip(addr, via, "no such account or alias")
+		return nil
+	}
+	al := &as[0] // the alias itself before the catch-all
+	if len(as) > 1 && al.Address != addr {
+		al = &as[1]
+	}
+	if al.IsCatchAll() {
+		if d, ok := r.seen[al.Address]; ok && d <= depth {
+			return nil
+		}
+		r.seen[al.Address] = depth
+	}
+	if depth >= maxAliasDepth {
+		r.s.log.Warn("alias chain too deep; not followed", "alias", al.Address, "via", via, "max_depth", maxAliasDepth)
+		return nil
+	}
+	for _, t := range al.Targets {
+		if err := r.resolve(t, al.Address, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skip logs an alias target that leads nowhere. At the top (no alias) the
+// caller gets ErrNotFound instead.
+func (r *resolver) skip(addr, via, why string) {
+	if via == "" {
+		return
+	}
+	r.s.log.Warn("alias target leads nowhere; skipped", "alias", via, "target", addr, "reason", why)
+}

@@ -320,14 +320,17 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 		addBytes += r.Size
 	}
 	if checkQuota {
-		var quotaBytes, quotaMessages, usedBytes, usedMessages int64
-		err := tx.Raw("SELECT quota_bytes, quota_messages, used_bytes, used_messages FROM users WHERE id = ?", userID).
-			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages)
+		var quotaBytes, quotaMessages, usedBytes, usedMessages, domainQuota, domainUsed int64
+		err := tx.Raw("SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?", userID).
+			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages, &domainQuota, &domainUsed)
 		if err != nil {
 			return nil, fmt.Errorf("quota of user %d: %w", userID, notFound(err))
 		}
 		if quotaBytes > 0 && usedBytes+addBytes > quotaBytes || quotaMessages > 0 && usedMessages+int64(len(rows)) > quotaMessages {
 			return nil, fmt.Errorf("user %d: %w", userID, core.ErrOverQuota)
+		}
+		if domainQuota > 0 && domainUsed+addBytes > domainQuota {
+			return nil, fmt.Errorf("domain of user %d: domain quota: %w", userID, core.ErrOverQuota)
 		}
 	}
 	n := uint32(len(rows))
@@ -361,6 +364,9 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if err := tx.Exec("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
 		addBytes, len(rows), userID).Error; err != nil {
+		return nil, err
+	}
+	if err := addDomainUsageTx(tx.DB, userID, addBytes, int64(len(rows))); err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
@@ -609,6 +615,9 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 		"used_bytes":    gorm.Expr("used_bytes - ?", size),
 		"used_messages": gorm.Expr("used_messages - ?", len(rows)),
 	}).Error; err != nil {
+		return err
+	}
+	if err := addDomainUsageTx(tx.DB, userID, -size, -int64(len(rows))); err != nil {
 		return err
 	}
 	modseq, err := bumpModSeq(tx, mb.ID)

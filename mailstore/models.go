@@ -8,6 +8,19 @@ type Domain struct {
 	Name      string    `gorm:"size:253;not null;uniqueIndex" json:"name"`
 	Enabled   bool      `gorm:"not null" json:"enabled"`
 	CreatedAt time.Time `json:"created_at"`
+
+	// Settings (see UpdateDomain); 0 means none or unlimited.
+	DefaultQuotaBytes int64 `gorm:"not null;default:0" json:"default_quota_bytes"` // given to new users created without a quota
+	MaxQuotaBytes     int64 `gorm:"not null;default:0" json:"max_quota_bytes"`     // largest quota a user may have
+	QuotaBytes        int64 `gorm:"not null;default:0" json:"quota_bytes"`         // for all the domain's mail together
+	MaxUsers          int64 `gorm:"not null;default:0" json:"max_users"`
+
+	// Usage: the sums over the domain's users, kept in step with theirs.
+	UsedBytes    int64 `gorm:"not null;default:0" json:"used_bytes"`
+	UsedMessages int64 `gorm:"not null;default:0" json:"used_messages"`
+	// UsageCounted is false for a domain that predates the usage columns
+	// until its usage has been counted from its users' (see domain_settings.go).
+	UsageCounted bool `gorm:"not null;default:false" json:"-"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.

@@ -48,13 +48,24 @@ func (s *Store) UpdateUser(ctx context.Context, address string, up UserUpdate) (
 	}
 	var u User
 	err = s.write(ctx, func(tx *writeTx) error {
+		if up.QuotaBytes != nil {
+			if err := checkUserQuotaTx(tx.DB, a, *up.QuotaBytes); err != nil {
+				return err
+			}
+		}
 		if len(set) > 0 {
 			res := tx.Model(&User{}).Where("address = ?", a).Updates(set)
 			if res.Error != nil {
 				return res.Error
 			}
 		}
-		return notFound(tx.Where("address = ?", a).Take(&u).Error)
+		if err := notFound(tx.Where("address = ?", a).Take(&u).Error); err != nil {
+			return err
+		}
+		if len(set) == 0 {
+			return nil
+		}
+		return tx.audit("user.update", a, set)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update user %s: %w", a, err)
@@ -75,7 +86,10 @@ func (s *Store) SetDomainEnabled(ctx context.Context, name string, enabled bool)
 		if err := tx.Model(&Domain{}).Where("name = ?", n).Update("enabled", enabled).Error; err != nil {
 			return err
 		}
-		return notFound(tx.Where("name = ?", n).Take(&d).Error)
+		if err := notFound(tx.Where("name = ?", n).Take(&d).Error); err != nil {
+			return err
+		}
+		return tx.audit("domain.update", n, map[string]any{"enabled": enabled})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set domain %s enabled=%t: %w", n, enabled, err)

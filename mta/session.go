@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,9 +216,11 @@ func isASCII(s string) bool {
 }
 
 // Rcpt adds a recipient. Only existing, enabled users of enabled local
-// domains are accepted, and the refusal comes now, at RCPT time, so that
-// Yubin never has to bounce (no backscatter). Anything else is refused: an
-// MX never relays.
+// domains, and aliases (catch-alls included) that lead to some, are
+// accepted, and the refusal comes now, at RCPT time, so that Yubin never
+// has to bounce (no backscatter). Anything else is refused: an MX never
+// relays. An alias that forwards to an address elsewhere gets a 451 until
+// there is an outbound queue.
 //
 // Quota is not checked here yet: a full mailbox is found at delivery, and a
 // message is then accepted for the recipients that have room and lost
@@ -258,7 +261,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
 		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied")
 	}
-	u, rerr := store.ResolveRecipient(ctx, addr.String())
+	rs, rerr := store.ResolveRecipients(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
 		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
@@ -267,6 +270,18 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if rerr != nil {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", rerr)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+	}
+	var external []string
+	for _, r := range rs {
+		if r.External != "" {
+			external = append(external, r.External)
+		}
+	}
+	if len(external) > 0 {
+		// An alias forwards elsewhere. There is no outbound queue yet: a
+		// temporary refusal keeps the message with the sender until there is.
+		s.log.Info("recipient forwards to external addresses; not available yet", "from", tx.from, "rcpt", addr.String(), "external", external)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "forwarding to external addresses is not available yet")
 	}
 
 	s.mu.Lock()
@@ -284,12 +299,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		}
 	}
 	tx.rcpts = append(tx.rcpts, a)
-	for _, r := range tx.users {
-		if r.user.ID == u.ID {
-			return nil // another address of the same user: stored once
+	for _, r := range rs {
+		if !slices.ContainsFunc(tx.users, func(x recipient) bool { return x.user.ID == r.User.ID }) {
+			// Each user once, whatever addresses or aliases lead there.
+			tx.users = append(tx.users, recipient{addr: a, user: r.User})
 		}
 	}
-	tx.users = append(tx.users, recipient{addr: a, user: u})
 	return nil
 }
 

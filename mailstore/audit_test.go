@@ -1,0 +1,267 @@
+package mailstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+func auditCtx() context.Context {
+	return WithAudit(context.Background(), AuditInfo{Actor: "root@example.com", Source: "api", RemoteIP: "192.0.2.7"})
+}
+
+func countAudit(t *testing.T, s *Store, f AuditFilter) int64 {
+	t.Helper()
+	n, err := s.CountAudit(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAuditCreateUser(t *testing.T) {
+	s := openTestStore(t)
+	ctx := auditCtx()
+	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, NewUser{Address: "Ann@example.com", Password: "secret password", DisplayName: "Ann", QuotaBytes: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.ListAudit(context.Background(), AuditFilter{Action: "user.create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 {
+		t.Fatalf("got %d user.create rows, want 1: %+v", len(es), es)
+	}
+	e := es[0]
+	if e.Actor != "root@example.com" || e.Source != "api" || e.RemoteIP != "192.0.2.7" || e.Target != "ann@example.com" {
+		t.Errorf("entry = %+v", e)
+	}
+	if time.Since(e.Time) > time.Minute || e.Time.After(time.Now().Add(time.Second)) {
+		t.Errorf("entry time %v", e.Time)
+	}
+	var details map[string]any
+	if err := json.Unmarshal([]byte(e.Details), &details); err != nil {
+		t.Fatalf("details %q: %v", e.Details, err)
+	}
+	if details["display_name"] != "Ann" || details["quota_bytes"] != float64(1000) {
+		t.Errorf("details = %v", details)
+	}
+	if _, ok := details["password"]; ok {
+		t.Errorf("details leak the password: %v", details)
+	}
+
+	tests := []struct {
+		name string
+		ctx  context.Context
+		nu   NewUser
+		want error
+	}{
+		{"duplicate", ctx, NewUser{Address: "ann@example.com", Password: "secret password"}, core.ErrExists},
+		{"unknown domain", ctx, NewUser{Address: "bob@example.org", Password: "secret password"}, core.ErrNotFound},
+		{"short password", ctx, NewUser{Address: "bob@example.com", Password: "x"}, core.ErrInvalid},
+		{"no audit info", context.Background(), NewUser{Address: "carl@example.com", Password: "secret password"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.CreateUser(tt.ctx, tt.nu)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if n := countAudit(t, s, AuditFilter{Action: "user.create"}); n != 1 {
+				t.Fatalf("%d user.create rows, want 1", n)
+			}
+		})
+	}
+}
+
+func TestAuditMutations(t *testing.T) {
+	s := openTestStore(t)
+	ctx := auditCtx()
+	bg := context.Background()
+	name := "Ann B."
+	quota := int64(5)
+	steps := []struct {
+		name   string
+		do     func() error
+		action string
+		target string
+		detail string // a substring of Details
+	}{
+		{"create domain", func() error { _, err := s.CreateDomain(ctx, "example.com"); return err }, "domain.create", "example.com", ""},
+		{"disable domain", func() error { _, err := s.SetDomainEnabled(ctx, "example.com", false); return err }, "domain.update", "example.com", `"enabled":false`},
+		{"create user", func() error {
+			_, err := s.CreateUser(ctx, NewUser{Address: "ann@example.com", Password: "secret password"})
+			return err
+		}, "user.create", "ann@example.com", ""},
+		{"set password", func() error { return s.SetPassword(ctx, "ann@example.com", "another password") }, "user.password", "ann@example.com", ""},
+		{"update user", func() error {
+			_, err := s.UpdateUser(ctx, "ann@example.com", UserUpdate{DisplayName: &name, QuotaBytes: &quota})
+			return err
+		}, "user.update", "ann@example.com", `"display_name":"Ann B."`},
+		{"delete user", func() error { return s.DeleteUser(ctx, "ann@example.com") }, "user.delete", "ann@example.com", ""},
+		{"delete domain", func() error { return s.DeleteDomain(ctx, "example.com", false) }, "domain.delete", "example.com", `"cascade":false`},
+	}
+	for i, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		es, err := s.ListAudit(bg, AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != i+1 {
+			t.Fatalf("%s: %d rows, want %d", st.name, len(es), i+1)
+		}
+		e := es[0] // newest first
+		if e.Action != st.action || e.Target != st.target || !strings.Contains(e.Details, st.detail) {
+			t.Errorf("%s: newest entry %+v, want %s on %s with %s", st.name, e, st.action, st.target, st.detail)
+		}
+		if strings.Contains(e.Details, "password\"") || strings.Contains(e.Details, "another password") {
+			t.Errorf("%s: details leak a password: %s", st.name, e.Details)
+		}
+	}
+
+	filters := []struct {
+		name string
+		f    AuditFilter
+		want int
+	}{
+		{"all", AuditFilter{}, 7},
+		{"action", AuditFilter{Action: "user.update"}, 1},
+		{"action prefix", AuditFilter{Action: "domain."}, 3},
+		{"target", AuditFilter{Target: "ann@example.com"}, 4},
+		{"actor", AuditFilter{Actor: "root@example.com"}, 7},
+		{"other actor", AuditFilter{Actor: "mallory"}, 0},
+		{"since future", AuditFilter{Since: time.Now().Add(time.Hour)}, 0},
+		{"since past", AuditFilter{Since: time.Now().Add(-time.Hour)}, 7},
+		{"until past", AuditFilter{Until: time.Now().Add(-time.Hour)}, 0},
+		{"until future, local zone", AuditFilter{Until: time.Now().Add(time.Hour).In(time.FixedZone("X", -5*3600))}, 7},
+		{"limit", AuditFilter{Limit: 2}, 2},
+		{"offset", AuditFilter{Offset: 5}, 2},
+	}
+	for _, tt := range filters {
+		t.Run(tt.name, func(t *testing.T) {
+			es, err := s.ListAudit(bg, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) != tt.want {
+				t.Errorf("ListAudit: %d entries, want %d", len(es), tt.want)
+			}
+			n, err := s.CountAudit(bg, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.f.Limit == 0 && tt.f.Offset == 0 && n != int64(tt.want) {
+				t.Errorf("CountAudit = %d, want %d", n, tt.want)
+			}
+		})
+	}
+	es, _ := s.ListAudit(bg, AuditFilter{Offset: 6})
+	if len(es) != 1 || es[0].Action != "domain.create" {
+		t.Errorf("oldest entry = %+v", es)
+	}
+	if _, err := s.ListAudit(bg, AuditFilter{Limit: -1}); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("negative limit: %v", err)
+	}
+
+	// A failed change records nothing; an unaudited change records nothing.
+	if err := s.DeleteUser(ctx, "nobody@example.com"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDomain(bg, "example.net"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countAudit(t, s, AuditFilter{}); n != 7 {
+		t.Errorf("%d rows after a failed and an unaudited change, want 7", n)
+	}
+}
+
+// TestAuditInBatch checks that audited writes grouped into one transaction
+// with a failing one keep exactly their own rows.
+func TestAuditInBatch(t *testing.T) {
+	s := openTestStore(t)
+	ctx := auditCtx()
+	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make(chan error, 2*n)
+	for i := 0; i < n; i++ {
+		go func() {
+			err := s.write(ctx, func(tx *writeTx) error {
+				return tx.audit("test.ok", "x", nil)
+			})
+			errs <- err
+		}()
+		go func() {
+			errs <- s.write(ctx, func(tx *writeTx) error {
+				if err := tx.audit("test.fail", "x", nil); err != nil {
+					return err
+				}
+				return core.ErrConflict
+			})
+		}()
+	}
+	failed := 0
+	for i := 0; i < 2*n; i++ {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != n {
+		t.Errorf("%d writes failed, want %d", failed, n)
+	}
+	if got := countAudit(t, s, AuditFilter{Action: "test.ok"}); got != n {
+		t.Errorf("%d test.ok rows, want %d", got, n)
+	}
+	if got := countAudit(t, s, AuditFilter{Action: "test.fail"}); got != 0 {
+		t.Errorf("%d test.fail rows, want 0", got)
+	}
+}
+
+func TestAuditDetails(t *testing.T) {
+	s := openTestStore(t)
+	tests := []struct {
+		name    string
+		details any
+		want    string
+	}{
+		{"nil", nil, ""},
+		{"empty map", map[string]any{}, ""},
+		{"map", map[string]any{"a": 1}, `{"a":1}`},
+		{"struct", struct {
+			B string `json:"b"`
+		}{"x"}, `{"b":"x"}`},
+		{"not an object", []int{1}, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := tt.name
+			err := s.write(context.Background(), func(tx *writeTx) error {
+				return tx.recordAudit(AuditInfo{Actor: "a", Source: "cli"}, "test.details", target, tt.details)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, err := s.ListAudit(context.Background(), AuditFilter{Target: target})
+			if err != nil || len(es) != 1 {
+				t.Fatalf("entries %v, %v (step %d)", es, err, i)
+			}
+			if es[0].Details != tt.want {
+				t.Errorf("details = %q, want %q", es[0].Details, tt.want)
+			}
+		})
+	}
+	if got := truncateUTF8("aé", 2); got != "a" {
+		t.Errorf("truncateUTF8 = %q", got)
+	}
+}
