@@ -1,0 +1,104 @@
+package pop3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// NewStoreBackend adapts the mailstore to Backend: a user's maildrop is
+// their INBOX, shared with IMAP. A message's UIDL is its INBOX UIDVALIDITY
+// and UID, which stay the same across sessions for as long as the message
+// stays in INBOX.
+func NewStoreBackend(store *mailstore.Store) Backend {
+	return &storeBackend{store: store}
+}
+
+type storeBackend struct {
+	store *mailstore.Store
+}
+
+func (b *storeBackend) Authenticate(ctx context.Context, username, password string) (Maildrop, error) {
+	u, err := b.store.Authenticate(ctx, username, password)
+	if err != nil {
+		if errors.Is(err, core.ErrAuthFailed) {
+			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)
+		}
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	inbox, err := b.store.GetMailbox(ctx, u.ID, mailstore.Inbox)
+	if err != nil {
+		return nil, fmt.Errorf("open maildrop of %s: %w", u.Address, err)
+	}
+	return &storeMaildrop{store: b.store, userID: u.ID, inbox: inbox}, nil
+}
+
+type storeMaildrop struct {
+	store  *mailstore.Store
+	userID int64
+	inbox  *mailstore.Mailbox
+}
+
+func (m *storeMaildrop) ID() string { return strconv.FormatInt(m.userID, 10) }
+
+func (m *storeMaildrop) List(ctx context.Context) ([]MessageInfo, error) {
+	// Re-read the mailbox: a RENAME of INBOX gives it a new UIDVALIDITY
+	// only in name, but be exact about what is current now.
+	inbox, err := m.store.GetMailboxByID(ctx, m.inbox.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list maildrop: %w", err)
+	}
+	m.inbox = inbox
+	msgs, err := m.store.ListMessages(ctx, inbox.ID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list maildrop: %w", err)
+	}
+	prefix := strconv.FormatUint(uint64(inbox.UIDValidity), 10) + "."
+	out := make([]MessageInfo, len(msgs))
+	for i := range msgs {
+		out[i] = MessageInfo{
+			UIDL: prefix + strconv.FormatUint(uint64(msgs[i].UID), 10),
+			Size: msgs[i].Size,
+			Ref:  &msgs[i],
+		}
+	}
+	return out, nil
+}
+
+// Open opens a message's body. A body that is gone was expunged meanwhile
+// (the store removes a body with the last message that references it).
+func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadCloser, error) {
+	meta, ok := msg.Ref.(*mailstore.MessageMeta)
+	if !ok {
+		return nil, fmt.Errorf("open message %s: not from this maildrop", msg.UIDL)
+	}
+	b, err := m.store.OpenMessage(ctx, meta)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, ErrMessageGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, err)
+	}
+	return b, nil
+}
+
+func (m *storeMaildrop) Delete(ctx context.Context, msgs []MessageInfo) error {
+	uids := make([]uint32, 0, len(msgs))
+	for _, msg := range msgs {
+		meta, ok := msg.Ref.(*mailstore.MessageMeta)
+		if !ok {
+			return fmt.Errorf("delete message %s: not from this maildrop", msg.UIDL)
+		}
+		uids = append(uids, meta.UID)
+	}
+	if err := m.store.DeleteMessages(ctx, m.inbox.ID, uids); err != nil {
+		return fmt.Errorf("delete %d messages: %w", len(uids), err)
+	}
+	return nil
+}
