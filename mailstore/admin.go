@@ -121,6 +121,15 @@ func (s *Store) GetAdmin(ctx context.Context, email string) (*Admin, error) {
 	return &a, nil
 }
 
+// GetAdminByID returns a server admin by ID.
+func (s *Store) GetAdminByID(ctx context.Context, id int64) (*Admin, error) {
+	var a Admin
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
+		return nil, fmt.Errorf("get admin %d: %w", id, notFound(err))
+	}
+	return &a, nil
+}
+
 // ListAdmins returns the server admins by email.
 func (s *Store) ListAdmins(ctx context.Context) ([]Admin, error) {
 	var as []Admin

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -53,7 +54,7 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 				dataFlag(fs)
 				fs.String("password", "", "the password (else read from standard input)")
 				fs.String("name", "", "display name, e.g. \"Ann Example\"")
-				fs.String("quota", "0", "mailbox size limit in bytes; K, M, G, T suffixes (powers of 1024); 0 = unlimited")
+				fs.String("quota", "0", "mailbox size limit in bytes; K, M, G, T suffixes (powers of 1024); 0 = unlimited; not given = the domain's default")
 				fs.Int64("quota-messages", 0, "message count limit; 0 = unlimited")
 			},
 			run: userAdd,
@@ -102,7 +103,7 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 
 // withStore runs fn with an open store and closes it, keeping the first
 // error.
-func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn func(*mailstore.Store) error) (err error) {
+func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn func(*service.Service) error) (err error) {
 	st, err := openStore(ctx, e, inv, mustExist)
 	if err != nil {
 		return err
@@ -112,7 +113,7 @@ func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn 
 			err = fmt.Errorf("close mailstore: %w", cerr)
 		}
 	}()
-	return fn(st)
+	return fn(service.New(st, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 }
 
 func domainAdd(ctx context.Context, e *env, inv *invocation) error {
@@ -120,8 +121,8 @@ func domainAdd(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	name := inv.args[0]
-	return withStore(ctx, e, inv, false, func(st *mailstore.Store) error {
-		d, err := st.CreateDomain(ctx, name)
+	return withStore(ctx, e, inv, false, func(svc *service.Service) error {
+		d, err := svc.CreateDomain(ctx, service.System(), name, service.DomainSettings{})
 		switch {
 		case errors.Is(err, core.ErrExists):
 			return fmt.Errorf("domain %s already exists", strings.ToLower(name))
@@ -137,7 +138,8 @@ func domainList(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(0, 0); err != nil {
 		return err
 	}
-	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		st := svc.Store()
 		ds, err := st.ListDomains(ctx)
 		if err != nil {
 			return err
@@ -171,14 +173,15 @@ func domainRemove(ctx context.Context, e *env, inv *invocation) error {
 	}
 	name := inv.args[0]
 	cascade := inv.fs.Lookup("cascade").Value.String() == "true"
-	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		st := svc.Store()
 		n := 0
 		if cascade {
 			if users, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: name}); err == nil {
 				n = len(users)
 			}
 		}
-		err := st.DeleteDomain(ctx, name, cascade)
+		err := svc.DeleteDomain(ctx, service.System(), name, cascade)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return fmt.Errorf("no domain %s", strings.ToLower(name))
@@ -203,6 +206,8 @@ func userAdd(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	addr := inv.args[0]
+	quotaGiven := false
+	inv.fs.Visit(func(f *flag.Flag) { quotaGiven = quotaGiven || f.Name == "quota" })
 	quota, err := config.ParseSize(inv.fs.Lookup("quota").Value.String())
 	if err != nil {
 		return fmt.Errorf("--quota: %w", err)
@@ -219,14 +224,17 @@ func userAdd(ctx context.Context, e *env, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	return withStore(ctx, e, inv, false, func(st *mailstore.Store) error {
-		u, err := st.CreateUser(ctx, mailstore.NewUser{
+	return withStore(ctx, e, inv, false, func(svc *service.Service) error {
+		nu := service.NewUser{
 			Address:       addr,
 			Password:      pw,
 			DisplayName:   inv.fs.Lookup("name").Value.String(),
-			QuotaBytes:    quota,
 			QuotaMessages: quotaMsgs,
-		})
+		}
+		if quotaGiven {
+			nu.QuotaBytes = &quota
+		}
+		u, err := svc.CreateUser(ctx, service.System(), nu)
 		switch {
 		case errors.Is(err, core.ErrExists):
 			return fmt.Errorf("user %s already exists", strings.ToLower(addr))
@@ -249,7 +257,8 @@ func userList(ctx context.Context, e *env, inv *invocation) error {
 	if len(inv.args) == 1 {
 		domain = inv.args[0]
 	}
-	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		st := svc.Store()
 		if domain != "" {
 			if _, err := st.GetDomain(ctx, domain); errors.Is(err, core.ErrNotFound) {
 				return fmt.Errorf("no domain %s", strings.ToLower(domain))
@@ -284,8 +293,8 @@ func userRemove(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	addr := inv.args[0]
-	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
-		err := st.DeleteUser(ctx, addr)
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		err := svc.DeleteUser(ctx, service.System(), addr)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return fmt.Errorf("no user %s", strings.ToLower(addr))
@@ -305,7 +314,8 @@ func userPasswd(ctx context.Context, e *env, inv *invocation) error {
 	if _, err := core.ParseAddress(addr); err != nil {
 		return err
 	}
-	return withStore(ctx, e, inv, true, func(st *mailstore.Store) error {
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		st := svc.Store()
 		if _, err := st.GetUser(ctx, addr); errors.Is(err, core.ErrNotFound) {
 			return fmt.Errorf("no user %s", strings.ToLower(addr))
 		} else if err != nil {
@@ -315,7 +325,7 @@ func userPasswd(ctx context.Context, e *env, inv *invocation) error {
 		if err != nil {
 			return err
 		}
-		err = st.SetPassword(ctx, addr, pw)
+		_, err = svc.UpdateUser(ctx, service.System(), addr, service.UserPatch{Password: &pw})
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return fmt.Errorf("no user %s", strings.ToLower(addr))

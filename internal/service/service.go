@@ -1,0 +1,139 @@
+// Package service is the one implementation of every administrative
+// operation: creating domains, users and aliases, changing quotas and
+// passwords, issuing API tokens. The admin CLI, the REST API and so the web
+// dashboard all call it, so validation, authorization and the audit log are
+// the same whichever way a change arrives.
+//
+// Every method takes the Actor on whose behalf it runs. The CLI acts as
+// System; the API passes the authenticated principal. A method refuses what
+// the actor's role does not allow with an error wrapping core.ErrForbidden.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// Role is what an actor may do.
+type Role string
+
+// The roles.
+const (
+	// RoleSystem is the local operator using the CLI: everything.
+	RoleSystem Role = "system"
+	// RoleAdmin is a server admin: everything.
+	RoleAdmin Role = "admin"
+	// RoleDomainAdmin manages the users and aliases of some domains.
+	RoleDomainAdmin Role = "domain_admin"
+	// RoleUser is a mail user: their own password and usage only.
+	RoleUser Role = "user"
+)
+
+// Actor is who asks for an operation.
+type Actor struct {
+	Role Role
+	// Email identifies the actor in the audit log.
+	Email string
+	// UserID is the mail account of a domain admin or user.
+	UserID int64
+	// Domains are the domains a domain admin manages.
+	Domains []string
+	// ReadOnly is set for read-only API tokens: every change is refused.
+	ReadOnly bool
+	// TokenPrefix names the API token the actor authenticated with, if any.
+	TokenPrefix string
+	// Source is where the request came from: "cli" or "api".
+	Source string
+	// RemoteIP is the client's address for API requests.
+	RemoteIP string
+}
+
+// System returns the actor of the local CLI.
+func System() Actor { return Actor{Role: RoleSystem, Email: "cli", Source: "cli"} }
+
+// IsAdmin reports whether the actor may do everything.
+func (a Actor) IsAdmin() bool { return a.Role == RoleSystem || a.Role == RoleAdmin }
+
+// ManagesDomain reports whether the actor may manage domain's users and
+// aliases.
+func (a Actor) ManagesDomain(domain string) bool {
+	return a.IsAdmin() || a.Role == RoleDomainAdmin && slices.Contains(a.Domains, strings.ToLower(domain))
+}
+
+// Service runs administrative operations on a mailstore.
+type Service struct {
+	store *mailstore.Store
+	log   *slog.Logger
+}
+
+// New returns a service over store.
+func New(store *mailstore.Store, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, log: log.With("component", "service")}
+}
+
+// Store returns the underlying mailstore.
+func (s *Service) Store() *mailstore.Store { return s.store }
+
+// Page selects a window of a list.
+type Page struct {
+	Limit  int // 1..MaxPageSize; 0 means DefaultPageSize
+	Offset int
+}
+
+// Page sizes.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+func (p Page) normalize() (Page, error) {
+	if p.Limit == 0 {
+		p.Limit = DefaultPageSize
+	}
+	if p.Limit < 0 || p.Limit > MaxPageSize {
+		return p, core.Invalid("limit", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
+	}
+	if p.Offset < 0 {
+		return p, core.Invalid("offset", "must not be negative")
+	}
+	return p, nil
+}
+
+// List is one page of a collection and the size of the whole.
+type List[T any] struct {
+	Items []T
+	Total int64
+}
+
+// write checks that the actor may change anything and returns the context
+// that makes the mailstore record the change in the audit log.
+func (a Actor) write(ctx context.Context) (context.Context, error) {
+	if a.ReadOnly {
+		return nil, fmt.Errorf("this token is read-only: %w", core.ErrForbidden)
+	}
+	who := a.Email
+	if a.TokenPrefix != "" {
+		who += " (token " + a.TokenPrefix + ")"
+	}
+	return mailstore.WithAudit(ctx, mailstore.AuditInfo{Actor: who, Source: a.Source, RemoteIP: a.RemoteIP}), nil
+}
+
+// forbidden is the error for an operation outside the actor's role.
+func forbidden(what string) error {
+	return fmt.Errorf("%s: %w", what, core.ErrForbidden)
+}
+
+// domainOf returns the domain part of an address, lower-cased.
+func domainOf(address string) string {
+	_, d, _ := strings.Cut(address, "@")
+	return strings.ToLower(d)
+}
