@@ -1,15 +1,325 @@
 package api
 
 import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// autodiscoverMaxBody bounds the size of an Autodiscover request body.
+const autodiscoverMaxBody = 64 << 10
+
+const (
+	autodiscoverResponseNS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+	autodiscoverOutlookNS  = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+	autoconfigXMLType      = "application/xml"
+	autoconfigProblemType  = "application/problem+json"
+	autoconfigProblemBase  = "https://yubin.dev/problems/"
 )
 
 // mountAutoconfig registers the unauthenticated client autoconfiguration
 // routes: Thunderbird autoconfig and Microsoft Autodiscover (POX).
-// (Placeholder until the autoconfig work lands.)
-func mountAutoconfig(r gin.IRouter, c ClientSettings) {}
+func mountAutoconfig(r gin.IRouter, c ClientSettings) {
+	tb := func(ctx *gin.Context) { serveThunderbirdAutoconfig(ctx, c) }
+	r.GET("/.well-known/autoconfig/mail/config-v1.1.xml", tb)
+	r.GET("/mail/config-v1.1.xml", tb)
+
+	ad := func(ctx *gin.Context) { serveAutodiscover(ctx, c) }
+	r.POST("/autodiscover/autodiscover.xml", ad)
+	r.POST("/Autodiscover/Autodiscover.xml", ad)
+}
+
+// autoconfigProblem aborts the request with an RFC 9457 problem document.
+func autoconfigProblem(ctx *gin.Context, status int, kind, title, detail string) {
+	body := gin.H{"type": autoconfigProblemBase + kind, "title": title, "status": status}
+	if detail != "" {
+		body["detail"] = detail
+	}
+	ctx.Header("Content-Type", autoconfigProblemType)
+	ctx.AbortWithStatusJSON(status, body)
+}
+
+// writeAutoconfigXML marshals v with an XML declaration and writes it.
+func writeAutoconfigXML(ctx *gin.Context, v any) {
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		_ = ctx.Error(err)
+		autoconfigProblem(ctx, http.StatusInternalServerError, "internal", "Internal server error", "")
+		return
+	}
+	buf.WriteByte('\n')
+	ctx.Header("Cache-Control", "no-store")
+	ctx.Header("X-Content-Type-Options", "nosniff")
+	ctx.Data(http.StatusOK, autoconfigXMLType, buf.Bytes())
+}
+
+// ---- Thunderbird autoconfig ----------------------------------------------
+
+// https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat
+
+type tbClientConfig struct {
+	XMLName       xml.Name        `xml:"clientConfig"`
+	Version       string          `xml:"version,attr"`
+	EmailProvider tbEmailProvider `xml:"emailProvider"`
+}
+
+type tbEmailProvider struct {
+	ID               string     `xml:"id,attr"`
+	Domain           string     `xml:"domain"`
+	DisplayName      string     `xml:"displayName"`
+	DisplayShortName string     `xml:"displayShortName"`
+	Incoming         []tbServer `xml:"incomingServer"`
+	Outgoing         []tbServer `xml:"outgoingServer"`
+}
+
+type tbServer struct {
+	Type           string `xml:"type,attr"`
+	Hostname       string `xml:"hostname"`
+	Port           int    `xml:"port"`
+	SocketType     string `xml:"socketType"`
+	Authentication string `xml:"authentication"`
+	Username       string `xml:"username"`
+}
+
+// thunderbirdConfig builds the Thunderbird config document for domain.
+func thunderbirdConfig(c ClientSettings, domain string) tbClientConfig {
+	host := strings.TrimSuffix(c.Hostname, ".")
+	srv := func(typ string, port int, socket string) tbServer {
+		return tbServer{
+			Type:           typ,
+			Hostname:       host,
+			Port:           port,
+			SocketType:     socket,
+			Authentication: "password-cleartext",
+			Username:       "%EMAILADDRESS%",
+		}
+	}
+	p := tbEmailProvider{
+		ID:               domain,
+		Domain:           domain,
+		DisplayName:      domain + " mail",
+		DisplayShortName: domain,
+	}
+	for _, s := range []struct {
+		typ, socket string
+		port        int
+		out         bool
+	}{
+		{"imap", "SSL", c.IMAPSPort, false},
+		{"imap", "STARTTLS", c.IMAPPort, false},
+		{"pop3", "SSL", c.POP3SPort, false},
+		{"pop3", "STARTTLS", c.POP3Port, false},
+		{"smtp", "SSL", c.SubmissionsPort, true},
+		{"smtp", "STARTTLS", c.SubmissionPort, true},
+	} {
+		if s.port == 0 {
+			continue
+		}
+		if s.out {
+			p.Outgoing = append(p.Outgoing, srv(s.typ, s.port, s.socket))
+		} else {
+			p.Incoming = append(p.Incoming, srv(s.typ, s.port, s.socket))
+		}
+	}
+	return tbClientConfig{Version: "1.1", EmailProvider: p}
+}
+
+// autoconfigHostDomain derives the mail domain from a Host header value:
+// the port is dropped and a leading "autoconfig." label is stripped.
+func autoconfigHostDomain(hostport string) (string, error) {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	if len(host) > len("autoconfig.") && strings.EqualFold(host[:len("autoconfig.")], "autoconfig.") {
+		host = host[len("autoconfig."):]
+	}
+	return core.NormalizeDomain(host)
+}
+
+func serveThunderbirdAutoconfig(ctx *gin.Context, c ClientSettings) {
+	var domain string
+	if addr, ok := ctx.GetQuery("emailaddress"); ok {
+		a, err := core.ParseAddress(strings.TrimSpace(addr))
+		if err != nil {
+			autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid email address", "")
+			return
+		}
+		domain = a.Domain
+	} else {
+		d, err := autoconfigHostDomain(ctx.Request.Host)
+		if err != nil {
+			autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid domain",
+				"the request names no valid mail domain; pass ?emailaddress=")
+			return
+		}
+		domain = d
+	}
+	writeAutoconfigXML(ctx, thunderbirdConfig(c, domain))
+}
+
+// ---- Microsoft Autodiscover (POX) -----------------------------------------
+
+type adRequest struct {
+	XMLName xml.Name `xml:"Autodiscover"`
+	Request *struct {
+		EMailAddress             string `xml:"EMailAddress"`
+		AcceptableResponseSchema string `xml:"AcceptableResponseSchema"`
+	} `xml:"Request"`
+}
+
+type adResponseDoc struct {
+	XMLName  xml.Name   `xml:"http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006 Autodiscover"`
+	Response adResponse `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a Response"`
+}
+
+type adResponse struct {
+	User    adUser    `xml:"User"`
+	Account adAccount `xml:"Account"`
+}
+
+type adUser struct {
+	DisplayName string `xml:"DisplayName"`
+}
+
+type adAccount struct {
+	AccountType string       `xml:"AccountType"`
+	Action      string       `xml:"Action"`
+	Protocol    []adProtocol `xml:"Protocol"`
+}
+
+type adProtocol struct {
+	Type           string `xml:"Type"`
+	Server         string `xml:"Server"`
+	Port           int    `xml:"Port"`
+	DomainRequired string `xml:"DomainRequired"`
+	LoginName      string `xml:"LoginName"`
+	SPA            string `xml:"SPA"`
+	SSL            string `xml:"SSL"`
+	Encryption     string `xml:"Encryption"`
+	AuthRequired   string `xml:"AuthRequired"`
+	UsePOPAuth     string `xml:"UsePOPAuth,omitempty"`
+	SMTPLast       string `xml:"SMTPLast,omitempty"`
+}
+
+// autodiscoverResponse builds the Outlook (2006a) response for address.
+// One protocol entry per type is listed, implicit TLS preferred.
+func autodiscoverResponse(c ClientSettings, address string) adResponseDoc {
+	host := strings.TrimSuffix(c.Hostname, ".")
+	proto := func(typ string, tlsPort, starttlsPort int) (adProtocol, bool) {
+		p := adProtocol{
+			Type:           typ,
+			Server:         host,
+			DomainRequired: "off",
+			LoginName:      address,
+			SPA:            "off",
+			SSL:            "on",
+			AuthRequired:   "on",
+		}
+		switch {
+		case tlsPort != 0:
+			p.Port, p.Encryption = tlsPort, "SSL"
+		case starttlsPort != 0:
+			p.Port, p.Encryption = starttlsPort, "TLS"
+		default:
+			return p, false
+		}
+		if typ == "SMTP" {
+			p.UsePOPAuth, p.SMTPLast = "off", "off"
+		}
+		return p, true
+	}
+	acct := adAccount{AccountType: "email", Action: "settings"}
+	for _, s := range []struct {
+		typ        string
+		tls, start int
+	}{
+		{"IMAP", c.IMAPSPort, c.IMAPPort},
+		{"POP3", c.POP3SPort, c.POP3Port},
+		{"SMTP", c.SubmissionsPort, c.SubmissionPort},
+	} {
+		if p, ok := proto(s.typ, s.tls, s.start); ok {
+			acct.Protocol = append(acct.Protocol, p)
+		}
+	}
+	return adResponseDoc{Response: adResponse{User: adUser{DisplayName: address}, Account: acct}}
+}
+
+// parseAutodiscoverRequest decodes a POX request document, rejecting
+// anything but a single well-formed Autodiscover element.
+func parseAutodiscoverRequest(body []byte) (string, string, error) {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var req adRequest
+	if err := dec.Decode(&req); err != nil {
+		return "", "", err
+	}
+	// Only whitespace, comments and processing instructions may follow.
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", "", err
+		}
+		switch t := tok.(type) {
+		case xml.Comment, xml.ProcInst:
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return "", "", errors.New("trailing data after document")
+			}
+		default:
+			return "", "", errors.New("trailing data after document")
+		}
+	}
+	if req.Request == nil {
+		return "", "", errors.New("missing Request element")
+	}
+	return strings.TrimSpace(req.Request.EMailAddress), strings.TrimSpace(req.Request.AcceptableResponseSchema), nil
+}
+
+func serveAutodiscover(ctx *gin.Context, c ClientSettings) {
+	body, err := io.ReadAll(http.MaxBytesReader(ctx.Writer, ctx.Request.Body, autodiscoverMaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			autoconfigProblem(ctx, http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+				"the body exceeds "+strconv.Itoa(autodiscoverMaxBody)+" bytes")
+			return
+		}
+		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Unreadable request body", "")
+		return
+	}
+	addr, schema, err := parseAutodiscoverRequest(body)
+	if err != nil {
+		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Malformed Autodiscover request", "")
+		return
+	}
+	if schema != "" && schema != autodiscoverOutlookNS {
+		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Unsupported response schema",
+			"only "+autodiscoverOutlookNS+" is supported")
+		return
+	}
+	a, err := core.ParseAddress(addr)
+	if err != nil {
+		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid email address", "")
+		return
+	}
+	writeAutoconfigXML(ctx, autodiscoverResponse(c, a.String()))
+}
 
 // DNSRecord is one record a domain should publish.
 type DNSRecord struct {
@@ -22,11 +332,11 @@ type DNSRecord struct {
 
 // dnsRecords lists the records to publish for domain. dkim holds the
 // domain's DKIM public records (selector → TXT value), if any.
-// (Placeholder until the autoconfig work lands.)
-func dnsRecords(c ClientSettings, domain string, dkim map[string]string) []DNSRecord { return nil }
+func dnsRecords(c ClientSettings, domain string, dkim map[string]string) []DNSRecord {
+	return buildDNSRecords(c, domain, dkim)
+}
 
 // writeMobileconfig writes an Apple configuration profile for address.
-// (Placeholder until the autoconfig work lands.)
 func writeMobileconfig(w http.ResponseWriter, c ClientSettings, address, displayName string) error {
-	return nil
+	return writeAppleMobileconfig(w, c, address, displayName)
 }

@@ -30,7 +30,7 @@ const (
 	// shutdownGrace is how long SMTP and POP3 sessions in the middle of a
 	// transaction get to finish after SIGTERM.
 	shutdownGrace = 30 * time.Second
-	// httpShutdownGrace bounds the health endpoints' shutdown.
+	// httpShutdownGrace bounds the REST API's shutdown.
 	httpShutdownGrace = 5 * time.Second
 	// imapIdleTimeout is the IMAP autologout timer (RFC 9051 §5.4: at
 	// least 30 minutes).
@@ -171,10 +171,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 	for _, b := range lns {
 		w.bound[b.Name] = b
 	}
+	apiHandler, err := w.newAPI(ctx, ready)
+	if err != nil {
+		closeAll()
+		return err
+	}
 	w.startSMTP()
 	w.startIMAP()
 	w.startPOP3()
-	w.startHTTP(ready)
+	w.startHTTP(apiHandler)
 
 	ready.Store(true)
 	log.Info("yubin is ready", "listeners", len(lns))
@@ -265,31 +270,6 @@ func (w *wiring) startSMTP() {
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
 	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
-}
-
-// startHTTP starts the health endpoints on HTTP and HTTPS.
-func (w *wiring) startHTTP(ready *atomic.Bool) {
-	b1, b2, ok := w.pair("http", "https")
-	if !ok {
-		return
-	}
-	hs := &http.Server{
-		Handler:           healthHandler(w.store, ready),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
-		TLSConfig:         w.tlsConf.Clone(),
-	}
-	if b1.ln != nil {
-		w.sup.serve(b1, b1.ln, hs.Serve)
-	}
-	if b2.ln != nil {
-		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
-	}
-	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
-		defer cancel()
-		return hs.Shutdown(ctx)
-	}})
 }
 
 // bindListeners opens every configured listener, or none: if one cannot

@@ -225,8 +225,8 @@ func Settings() []Setting {
 				c.OutboundPort = p
 				return nil
 			}},
-		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Planned: true, Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
-		{Env: "YUBIN_ADMIN_PASSWORD", Planned: true, Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
+		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
+		{Env: "YUBIN_ADMIN_PASSWORD", Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
 	}
 }
 

@@ -75,6 +75,9 @@ func (s *Service) ListTokens(ctx context.Context, a Actor) ([]mailstore.APIToken
 // DeleteToken revokes one of the actor's tokens; server admins may revoke
 // anyone's.
 func (s *Service) DeleteToken(ctx context.Context, a Actor, id int64) error {
+	if a.TokenPrefix != "" {
+		return forbidden("API tokens cannot manage tokens; sign in with a password")
+	}
 	t, err := s.store.GetAPIToken(ctx, id)
 	if err != nil {
 		return err

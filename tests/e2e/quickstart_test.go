@@ -62,7 +62,7 @@ func TestQuickstart(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"ok"`) {
 			t.Errorf("GET https /healthz: %d %q", resp.StatusCode, body)
 		}
 	})

@@ -1,0 +1,298 @@
+// Package api is Yubin's admin REST API: domains, users, aliases, API
+// tokens and the audit log over JSON, with health, metrics and client
+// autoconfiguration beside it. Every handler goes through the service
+// layer, which authorizes and audits the operation.
+package api
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/service"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 1 << 20
+
+// Token lifetimes.
+const (
+	accessTTL  = 15 * time.Minute
+	refreshTTL = 7 * 24 * time.Hour
+)
+
+// jwtKeySize is the length of the HS256 key.
+const jwtKeySize = 32
+
+// Options configure the API.
+type Options struct {
+	Service  *service.Service
+	Logger   *slog.Logger
+	Hostname string // the JWT issuer
+	DataDir  string // the signing key is DataDir/api/jwt.key
+	Clients  ClientSettings
+	// Ready reports whether the server is ready, with the state of each
+	// check; nil means ready while the mailstore answers.
+	Ready       func() (bool, map[string]string)
+	AuthLimiter *limits.AuthLimiter // nil: a default one
+	Metrics     prometheus.Gatherer // served beside the API's own; may be nil
+	OpenAPI     []byte              // served at /api/openapi.yaml
+}
+
+// API serves the REST API.
+type API struct {
+	opts     Options
+	svc      *service.Service
+	log      *slog.Logger
+	issuer   string
+	key      []byte
+	limiter  *limits.AuthLimiter
+	registry *prometheus.Registry
+	gatherer prometheus.Gatherer
+	requests *prometheus.CounterVec
+	engine   *gin.Engine
+	now      func() time.Time
+}
+
+var ginModeOnce sync.Once
+
+// New returns the API, loading the JWT signing key from the data folder or
+// creating it on first start.
+func New(opts Options) (*API, error) {
+	if opts.Service == nil {
+		return nil, errors.New("api: no service")
+	}
+	a := &API{opts: opts, svc: opts.Service, log: opts.Logger, issuer: opts.Hostname, limiter: opts.AuthLimiter, now: time.Now}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.log = a.log.With("component", "api")
+	if a.issuer == "" {
+		a.issuer = "yubin"
+	}
+	if a.limiter == nil {
+		a.limiter = limits.NewAuthLimiter(limits.AuthLimiterConfig{})
+	}
+	if opts.DataDir == "" {
+		a.key = make([]byte, jwtKeySize)
+		rand.Read(a.key)
+		a.log.Warn("no data folder: API sessions will not survive a restart")
+	} else {
+		key, err := loadOrCreateKey(filepath.Join(opts.DataDir, "api", "jwt.key"))
+		if err != nil {
+			return nil, err
+		}
+		a.key = key
+	}
+	a.registry = prometheus.NewRegistry()
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "yubin_api_requests_total",
+		Help: "HTTP requests to the API by route template, method and status.",
+	}, []string{"route", "method", "status"})
+	a.registry.MustRegister(a.requests)
+	a.gatherer = a.registry
+	if opts.Metrics != nil {
+		a.gatherer = prometheus.Gatherers{opts.Metrics, a.registry}
+	}
+	a.engine = a.newEngine()
+	return a, nil
+}
+
+// loadOrCreateKey reads the signing key at path, creating it (0600 in a
+// 0700 folder) if it does not exist.
+func loadOrCreateKey(path string) ([]byte, error) {
+	for range 2 {
+		key, err := os.ReadFile(path)
+		if err == nil {
+			if len(key) != jwtKeySize {
+				return nil, fmt.Errorf("api: %s holds %d bytes, want %d (delete it to make a new key)", path, len(key), jwtKeySize)
+			}
+			return key, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("api: read signing key: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("api: create key folder: %w", err)
+		}
+		key = make([]byte, jwtKeySize)
+		rand.Read(key)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue // another process made it first: read theirs
+		}
+		if err != nil {
+			return nil, fmt.Errorf("api: create signing key: %w", err)
+		}
+		_, werr := f.Write(key)
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("api: write signing key: %w", err)
+		}
+		return key, nil
+	}
+	return nil, fmt.Errorf("api: cannot create the signing key %s", path)
+}
+
+// Handler returns the API's HTTP handler.
+func (a *API) Handler() http.Handler { return a.engine }
+
+// newEngine builds the router.
+func (a *API) newEngine() *gin.Engine {
+	ginModeOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	e := gin.New()
+	_ = e.SetTrustedProxies(nil)
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = true
+	e.Use(a.recovery, a.logRequests, a.countRequests, securityHeaders, limitBody)
+	e.NoRoute(func(c *gin.Context) { abortProblem(c, kindNotFound, "no such resource") })
+	e.NoMethod(func(c *gin.Context) {
+		abortProblem(c, kindMethodNotAllowed, c.Request.Method+" is not allowed here")
+	})
+	a.routes(e)
+	return e
+}
+
+// routes registers every route.
+func (a *API) routes(e *gin.Engine) {
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", a.metrics())
+	e.GET("/api/openapi.yaml", a.openapi)
+	mountAutoconfig(e, a.opts.Clients)
+
+	v1 := e.Group("/api/v1")
+	v1.POST("/auth/login", a.login)
+	v1.POST("/auth/refresh", a.refresh)
+
+	p := v1.Group("", a.authenticate)
+	p.GET("/me", a.me)
+
+	p.GET("/domains", a.listDomains)
+	p.POST("/domains", a.createDomain)
+	p.GET("/domains/:name", a.getDomain)
+	p.PATCH("/domains/:name", a.updateDomain)
+	p.DELETE("/domains/:name", a.deleteDomain)
+	p.GET("/domains/:name/usage", a.domainUsage)
+	p.GET("/domains/:name/dns", a.domainDNS)
+	p.GET("/domains/:name/admins", a.listDomainAdmins)
+	p.PUT("/domains/:name/admins/:address", a.addDomainAdmin)
+	p.DELETE("/domains/:name/admins/:address", a.removeDomainAdmin)
+
+	p.GET("/users", a.listUsers)
+	p.POST("/users", a.createUser)
+	p.GET("/users/:address", a.getUser)
+	p.PATCH("/users/:address", a.updateUser)
+	p.DELETE("/users/:address", a.deleteUser)
+	p.GET("/users/:address/quota", a.userQuota)
+	p.GET("/users/:address/mobileconfig", a.userMobileconfig)
+
+	p.GET("/aliases", a.listAliases)
+	p.POST("/aliases", a.createAlias)
+	p.GET("/aliases/:address", a.getAlias)
+	p.PATCH("/aliases/:address", a.updateAlias)
+	p.DELETE("/aliases/:address", a.deleteAlias)
+
+	p.GET("/tokens", a.listTokens)
+	p.POST("/tokens", a.createToken)
+	p.DELETE("/tokens/:id", a.deleteToken)
+
+	p.GET("/audit", a.listAudit)
+}
+
+const loggerKey = "yubin.logger"
+
+// loggerOf returns the API's logger from the request context.
+func loggerOf(c *gin.Context) *slog.Logger {
+	if v, ok := c.Get(loggerKey); ok {
+		if l, ok := v.(*slog.Logger); ok {
+			return l
+		}
+	}
+	return nil
+}
+
+// recovery turns a panic into a logged 500 problem.
+func (a *API) recovery(c *gin.Context) {
+	c.Set(loggerKey, a.log)
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler {
+			panic(r)
+		}
+		a.log.Error("panic in API handler", "method", c.Request.Method, "path", c.Request.URL.Path,
+			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		abortProblem(c, kindInternal, "the server could not complete the request")
+	}()
+	c.Next()
+}
+
+// logRequests logs each request at debug level.
+func (a *API) logRequests(c *gin.Context) {
+	if !a.log.Enabled(c.Request.Context(), slog.LevelDebug) {
+		c.Next()
+		return
+	}
+	start := time.Now()
+	c.Next()
+	a.log.Debug("API request", "method", c.Request.Method, "path", c.Request.URL.Path, "route", c.FullPath(),
+		"status", c.Writer.Status(), "bytes", c.Writer.Size(), "remote", c.ClientIP(), "duration", time.Since(start))
+}
+
+// countRequests counts requests by route template, method and status.
+func (a *API) countRequests(c *gin.Context) {
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	method := c.Request.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "OTHER"
+	}
+	a.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+}
+
+// securityHeaders sets headers every answer carries.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.Next()
+}
+
+// limitBody refuses bodies over MaxBodyBytes: at once when the length is
+// declared, else when reading crosses the limit.
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > MaxBodyBytes {
+		abortProblem(c, kindTooLarge, fmt.Sprintf("the request body exceeds %d bytes", MaxBodyBytes))
+		return
+	}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	}
+	c.Next()
+}

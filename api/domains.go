@@ -1,0 +1,205 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/service"
+)
+
+// domainSettings are the adjustable settings in a domain request.
+type domainSettings struct {
+	Enabled           *bool  `json:"enabled"`
+	DefaultQuotaBytes *int64 `json:"default_quota_bytes"`
+	MaxQuotaBytes     *int64 `json:"max_quota_bytes"`
+	QuotaBytes        *int64 `json:"quota_bytes"`
+	MaxUsers          *int64 `json:"max_users"`
+}
+
+func (d domainSettings) toService() service.DomainSettings {
+	return service.DomainSettings{
+		Enabled:           d.Enabled,
+		DefaultQuotaBytes: d.DefaultQuotaBytes,
+		MaxQuotaBytes:     d.MaxQuotaBytes,
+		QuotaBytes:        d.QuotaBytes,
+		MaxUsers:          d.MaxUsers,
+	}
+}
+
+// validate checks that no limit is negative.
+func (d domainSettings) validate() error {
+	var fields []core.FieldError
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{
+		{"default_quota_bytes", d.DefaultQuotaBytes},
+		{"max_quota_bytes", d.MaxQuotaBytes},
+		{"quota_bytes", d.QuotaBytes},
+		{"max_users", d.MaxUsers},
+	} {
+		if f.v != nil && *f.v < 0 {
+			fields = append(fields, core.FieldError{Field: f.name, Message: "must not be negative"})
+		}
+	}
+	if fields != nil {
+		return &core.ValidationError{Fields: fields}
+	}
+	return nil
+}
+
+// listDomains handles GET /api/v1/domains.
+func (a *API) listDomains(c *gin.Context) {
+	limit, offset, err := pageQuery(c)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	l, err := a.svc.ListDomains(c.Request.Context(), actorOf(c), c.Query("search"), service.Page{Limit: limit, Offset: offset})
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+}
+
+// createDomain handles POST /api/v1/domains.
+func (a *API) createDomain(c *gin.Context) {
+	var req struct {
+		Name string `json:"name"`
+		domainSettings
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if err := req.validate(); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	d, err := a.svc.CreateDomain(c.Request.Context(), actorOf(c), req.Name, req.toService())
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Header("Location", "/api/v1/domains/"+url.PathEscape(d.Name))
+	c.JSON(http.StatusCreated, d)
+}
+
+// getDomain handles GET /api/v1/domains/{name}.
+func (a *API) getDomain(c *gin.Context) {
+	d, err := a.svc.GetDomain(c.Request.Context(), actorOf(c), c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// updateDomain handles PATCH /api/v1/domains/{name}.
+func (a *API) updateDomain(c *gin.Context) {
+	var req domainSettings
+	if !bindJSON(c, &req) {
+		return
+	}
+	if err := req.validate(); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	d, err := a.svc.UpdateDomain(c.Request.Context(), actorOf(c), c.Param("name"), req.toService())
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// deleteDomain handles DELETE /api/v1/domains/{name}[?cascade=true].
+func (a *API) deleteDomain(c *gin.Context) {
+	cascade := false
+	if s := c.Query("cascade"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			writeProblem(c, core.Invalid("cascade", "must be true or false"))
+			return
+		}
+		cascade = b
+	}
+	if err := a.svc.DeleteDomain(c.Request.Context(), actorOf(c), c.Param("name"), cascade); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// domainUsage handles GET /api/v1/domains/{name}/usage.
+func (a *API) domainUsage(c *gin.Context) {
+	ctx, actor := c.Request.Context(), actorOf(c)
+	d, err := a.svc.GetDomain(ctx, actor, c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	u, err := a.svc.DomainUsage(ctx, actor, d.Name)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"users":         u.Users,
+		"used_bytes":    u.UsedBytes,
+		"used_messages": u.UsedMessages,
+		"quota_bytes":   d.QuotaBytes,
+	})
+}
+
+// domainDNS handles GET /api/v1/domains/{name}/dns.
+func (a *API) domainDNS(c *gin.Context) {
+	d, err := a.svc.GetDomain(c.Request.Context(), actorOf(c), c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	records := dnsRecords(a.opts.Clients, d.Name, nil)
+	if records == nil {
+		records = []DNSRecord{}
+	}
+	c.JSON(http.StatusOK, gin.H{"domain": d.Name, "records": records})
+}
+
+// listDomainAdmins handles GET /api/v1/domains/{name}/admins.
+func (a *API) listDomainAdmins(c *gin.Context) {
+	l, err := a.svc.ListDomainAdmins(c.Request.Context(), actorOf(c), c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	if l == nil {
+		l = []string{}
+	}
+	c.JSON(http.StatusOK, gin.H{"items": l})
+}
+
+// addDomainAdmin handles PUT /api/v1/domains/{name}/admins/{address}.
+func (a *API) addDomainAdmin(c *gin.Context) {
+	err := a.svc.AddDomainAdmin(c.Request.Context(), actorOf(c), c.Param("name"), c.Param("address"))
+	if err != nil && !errors.Is(err, core.ErrExists) { // PUT is idempotent
+
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// removeDomainAdmin handles DELETE /api/v1/domains/{name}/admins/{address}.
+func (a *API) removeDomainAdmin(c *gin.Context) {
+	if err := a.svc.RemoveDomainAdmin(c.Request.Context(), actorOf(c), c.Param("name"), c.Param("address")); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

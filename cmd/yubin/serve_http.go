@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	yubin "github.com/yubinmail/yubin"
+	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/service"
+)
+
+// generatedPasswordLen is the length of the first admin's password when
+// none is configured.
+const generatedPasswordLen = 20
+
+// newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
+// autoconfig) and creates the first API admin if there is none.
+func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
+	svc := service.New(w.store, w.log)
+	if err := w.bootstrapAdmin(ctx, svc); err != nil {
+		return nil, err
+	}
+	a, err := api.New(api.Options{
+		Service:     svc,
+		Logger:      w.log,
+		Hostname:    w.cfg.Hostname,
+		DataDir:     w.cfg.DataDir,
+		Clients:     w.clientSettings(),
+		Ready:       w.readiness(ready),
+		AuthLimiter: w.authLimiter,
+		Metrics:     prometheus.DefaultGatherer,
+		OpenAPI:     yubin.OpenAPI,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.Handler(), nil
+}
+
+// bootstrapAdmin creates the first server admin: the configured one, or
+// admin@HOSTNAME with a random password logged once.
+func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error {
+	email, password := w.cfg.AdminEmail, w.cfg.AdminPassword
+	if email == "" {
+		email = "admin@" + w.cfg.Hostname
+	}
+	generated := password == ""
+	if generated {
+		password = rand.Text()[:generatedPasswordLen]
+	}
+	created, err := svc.EnsureAdmin(ctx, email, password)
+	if err != nil {
+		return fmt.Errorf("create the first API admin (YUBIN_ADMIN_EMAIL, YUBIN_ADMIN_PASSWORD): %w", err)
+	}
+	switch {
+	case created && generated:
+		w.log.Warn(fmt.Sprintf("first start: created API admin %s with password %s (change it; it is not shown again)", email, password),
+			"admin", email)
+	case created:
+		w.log.Info("created the first API admin", "admin", email)
+	}
+	return nil
+}
+
+// clientSettings tells mail clients the ports of the bound listeners.
+func (w *wiring) clientSettings() api.ClientSettings {
+	port := func(name string) int {
+		b, ok := w.bound[name]
+		if !ok || b.ln == nil {
+			return 0
+		}
+		if ta, ok := b.ln.Addr().(*net.TCPAddr); ok {
+			return ta.Port
+		}
+		return 0
+	}
+	return api.ClientSettings{
+		Hostname:        w.cfg.Hostname,
+		IMAPPort:        port("imap"),
+		IMAPSPort:       port("imaps"),
+		POP3Port:        port("pop3"),
+		POP3SPort:       port("pop3s"),
+		SubmissionPort:  port("submission"),
+		SubmissionsPort: port("submissions"),
+		HTTPSPort:       port("https"),
+	}
+}
+
+// readiness reports ready while every listener is up, the server is not
+// shutting down and the mailstore answers.
+func (w *wiring) readiness(ready *atomic.Bool) func() (bool, map[string]string) {
+	return func() (bool, map[string]string) {
+		checks := map[string]string{"database": "ok", "listeners": "up"}
+		ok := true
+		if !ready.Load() {
+			ok, checks["listeners"] = false, "not serving"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+		defer cancel()
+		if err := w.store.Ping(ctx); err != nil {
+			ok, checks["database"] = false, "unavailable"
+		}
+		return ok, checks
+	}
+}
+
+// startHTTP serves the REST API on HTTP and HTTPS.
+func (w *wiring) startHTTP(h http.Handler) {
+	b1, b2, ok := w.pair("http", "https")
+	if !ok {
+		return
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
+		TLSConfig:         w.tlsConf.Clone(),
+	}
+	if b1.ln != nil {
+		w.sup.serve(b1, b1.ln, hs.Serve)
+	}
+	if b2.ln != nil {
+		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
+	}
+	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
+		defer cancel()
+		return hs.Shutdown(ctx)
+	}})
+}
