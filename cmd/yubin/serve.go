@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -167,6 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
 		spoolDir:    spoolDir,
 		bound:       map[string]bound{},
+		metrics:     newMetrics(),
 	}
 	for _, b := range lns {
 		w.bound[b.Name] = b
@@ -221,7 +223,8 @@ type wiring struct {
 	sup         *supervisor
 	authLimiter *limits.AuthLimiter
 	spoolDir    string
-	bound       map[string]bound // by protocol name
+	bound       map[string]bound     // by protocol name
+	metrics     *prometheus.Registry // what /metrics serves
 }
 
 // limited wraps b's socket with lim, refusing connections over the caps
@@ -268,6 +271,8 @@ func (w *wiring) startSMTP() {
 		SpoolDir:        w.spoolDir,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.registerConnections("smtp", lim)
+	w.metrics.MustRegister(newSMTPCollector(srv))
 	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
 	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
 }

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/internal/service"
@@ -36,7 +34,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		Clients:     w.clientSettings(),
 		Ready:       w.readiness(ready),
 		AuthLimiter: w.authLimiter,
-		Metrics:     prometheus.DefaultGatherer,
+		Metrics:     w.metrics,
 		OpenAPI:     yubin.OpenAPI,
 	})
 	if err != nil {

@@ -26,6 +26,7 @@ func (w *wiring) startIMAP() {
 		AppendLimit:  appendLimit,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.registerConnections("imap", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
 			w.sup.serve(b, w.limited(lim, b, "* BYE too many connections"), srv.Serve)

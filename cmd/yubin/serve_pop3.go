@@ -23,6 +23,7 @@ func (w *wiring) startPOP3() {
 		InsecureAuth: w.insecureAuth(),
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.registerConnections("pop3", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
 			w.sup.serve(b, w.limited(lim, b, "-ERR [SYS/TEMP] too many connections"), srv.Serve)

@@ -73,6 +73,13 @@ func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
 	}, true
 }
 
+// Active returns the number of connections currently held.
+func (l *ConnLimiter) Active() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active
+}
+
 func (l *ConnLimiter) release(ip netip.Addr, perIP bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

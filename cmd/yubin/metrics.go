@@ -1,0 +1,67 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/mta"
+)
+
+// newMetrics returns the registry /metrics serves: the Go runtime and
+// process metrics; the protocol servers add theirs as they start.
+func newMetrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// registerConnections exports the connections a protocol's limiter holds.
+func (w *wiring) registerConnections(protocol string, lim *limits.ConnLimiter) {
+	if w.metrics == nil {
+		return
+	}
+	w.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "yubin_connections",
+		Help:        "Connections currently open, by protocol.",
+		ConstLabels: prometheus.Labels{"protocol": protocol},
+	}, func() float64 { return float64(lim.Active()) }))
+}
+
+// smtpCollector exports the SMTP intake's counters.
+type smtpCollector struct {
+	srv                                          *mta.Server
+	sessions, accepted, junk, tempFailed, reject *prometheus.Desc
+}
+
+func newSMTPCollector(srv *mta.Server) *smtpCollector {
+	return &smtpCollector{
+		srv:        srv,
+		sessions:   prometheus.NewDesc("yubin_smtp_sessions_total", "SMTP intake sessions that greeted.", nil, nil),
+		accepted:   prometheus.NewDesc("yubin_smtp_messages_accepted_total", "Messages stored and acknowledged with 250.", nil, nil),
+		junk:       prometheus.NewDesc("yubin_smtp_messages_junked_total", "Accepted messages filed into Junk.", nil, nil),
+		tempFailed: prometheus.NewDesc("yubin_smtp_tempfailed_total", "Senders and messages answered with a 4xx reply.", nil, nil),
+		reject:     prometheus.NewDesc("yubin_smtp_rejected_total", "Messages and recipients refused with a 5xx reply, by reason.", []string{"reason"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *smtpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.sessions
+	ch <- c.accepted
+	ch <- c.junk
+	ch <- c.tempFailed
+	ch <- c.reject
+}
+
+// Collect implements prometheus.Collector.
+func (c *smtpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.srv.Stats()
+	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.CounterValue, float64(st.Sessions))
+	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(st.Accepted))
+	ch <- prometheus.MustNewConstMetric(c.junk, prometheus.CounterValue, float64(st.Junk))
+	ch <- prometheus.MustNewConstMetric(c.tempFailed, prometheus.CounterValue, float64(st.TempFailed))
+	for reason, n := range st.Rejected {
+		ch <- prometheus.MustNewConstMetric(c.reject, prometheus.CounterValue, float64(n), string(reason))
+	}
+}
