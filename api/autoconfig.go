@@ -22,8 +22,6 @@ const (
 	autodiscoverResponseNS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 	autodiscoverOutlookNS  = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 	autoconfigXMLType      = "application/xml"
-	autoconfigProblemType  = "application/problem+json"
-	autoconfigProblemBase  = "https://yubin.dev/problems/"
 )
 
 // mountAutoconfig registers the unauthenticated client autoconfiguration
@@ -38,14 +36,13 @@ func mountAutoconfig(r gin.IRouter, c ClientSettings) {
 	r.POST("/Autodiscover/Autodiscover.xml", ad)
 }
 
-// autoconfigProblem aborts the request with an RFC 9457 problem document.
-func autoconfigProblem(ctx *gin.Context, status int, kind, title, detail string) {
-	body := gin.H{"type": autoconfigProblemBase + kind, "title": title, "status": status}
-	if detail != "" {
-		body["detail"] = detail
-	}
-	ctx.Header("Content-Type", autoconfigProblemType)
-	ctx.AbortWithStatusJSON(status, body)
+// autoconfigProblem aborts the request with the API's RFC 9457 problem of
+// kind, so its type always goes with its status. A request these routes
+// cannot use (no valid email address or domain, a malformed Autodiscover
+// document) is a malformed request: kind invalid-json, 400 (openapi.yaml:
+// AutoconfigBadRequest). Mail clients get no field-level 422.
+func autoconfigProblem(ctx *gin.Context, kind, detail string) {
+	abortProblem(ctx, kind, detail)
 }
 
 // writeAutoconfigXML marshals v with an XML declaration and writes it.
@@ -56,7 +53,7 @@ func writeAutoconfigXML(ctx *gin.Context, v any) {
 	enc.Indent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		_ = ctx.Error(err)
-		autoconfigProblem(ctx, http.StatusInternalServerError, "internal", "Internal server error", "")
+		autoconfigProblem(ctx, kindInternal, "the server could not complete the request")
 		return
 	}
 	buf.WriteByte('\n')
@@ -155,15 +152,14 @@ func serveThunderbirdAutoconfig(ctx *gin.Context, c ClientSettings) {
 	if addr, ok := ctx.GetQuery("emailaddress"); ok {
 		a, err := core.ParseAddress(strings.TrimSpace(addr))
 		if err != nil {
-			autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid email address", "")
+			autoconfigProblem(ctx, kindInvalidJSON, "emailaddress: not a valid email address")
 			return
 		}
 		domain = a.Domain
 	} else {
 		d, err := autoconfigHostDomain(ctx.Request.Host)
 		if err != nil {
-			autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid domain",
-				"the request names no valid mail domain; pass ?emailaddress=")
+			autoconfigProblem(ctx, kindInvalidJSON, "the request names no valid mail domain; pass ?emailaddress=")
 			return
 		}
 		domain = d
@@ -296,26 +292,24 @@ func serveAutodiscover(ctx *gin.Context, c ClientSettings) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			autoconfigProblem(ctx, http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
-				"the body exceeds "+strconv.Itoa(autodiscoverMaxBody)+" bytes")
+			autoconfigProblem(ctx, kindTooLarge, "the request body exceeds "+strconv.Itoa(autodiscoverMaxBody)+" bytes")
 			return
 		}
-		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Unreadable request body", "")
+		autoconfigProblem(ctx, kindInvalidJSON, "the request body could not be read")
 		return
 	}
 	addr, schema, err := parseAutodiscoverRequest(body)
 	if err != nil {
-		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Malformed Autodiscover request", "")
+		autoconfigProblem(ctx, kindInvalidJSON, "malformed Autodiscover request")
 		return
 	}
 	if schema != "" && schema != autodiscoverOutlookNS {
-		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Unsupported response schema",
-			"only "+autodiscoverOutlookNS+" is supported")
+		autoconfigProblem(ctx, kindInvalidJSON, "unsupported AcceptableResponseSchema: only "+autodiscoverOutlookNS+" is supported")
 		return
 	}
 	a, err := core.ParseAddress(addr)
 	if err != nil {
-		autoconfigProblem(ctx, http.StatusBadRequest, "validation", "Invalid email address", "")
+		autoconfigProblem(ctx, kindInvalidJSON, "EMailAddress: not a valid email address")
 		return
 	}
 	writeAutoconfigXML(ctx, autodiscoverResponse(c, a.String()))
