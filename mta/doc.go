@@ -28,13 +28,14 @@
 //     stored once), and the 250, which carries the queue id, is sent only
 //     after Deliver returned, that is once the message is durable.
 //
-// Quota is enforced at delivery: a recipient whose mailbox is full loses
-// the message when others receive it (logged as an error), and a message
-// that no recipient has room for is refused (452 4.2.2, or 552 5.2.2 when it
-// is larger than every recipient's whole quota). Checking the quota against
-// SIZE= at RCPT time, so that full recipients are refused individually, is
-// the planned refinement; it needs a cheap "would this fit" query in the
-// mailstore.
+// Quota is checked at RCPT time, each recipient on its own: one whose
+// mailbox (bytes or messages) or domain is already full, or has less room
+// than the SIZE= of MAIL FROM, gets 452 4.2.2; one whose whole quota is
+// smaller than SIZE= gets 552 5.2.2. It is enforced again at delivery,
+// which has the last word: a recipient whose mailbox filled up meanwhile
+// loses the message when others receive it (logged as an error), and a
+// message that no recipient has room for is refused (452 4.2.2, or 552
+// 5.2.2 when it is larger than every recipient's whole quota).
 //
 // Server adds what go-smtp leaves to its user: a Shutdown that says 421 to
 // idle clients instead of waiting for them, recovery from panics in the

@@ -54,6 +54,7 @@ type transaction struct {
 	start time.Time
 	from  string
 	utf8  bool
+	size  int64       // the SIZE= of MAIL FROM, 0 if none
 	rcpts []string    // accepted recipient addresses, normalised, each once
 	users []recipient // the distinct local users they resolve to
 }
@@ -181,7 +182,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 		return smtpErr(421, smtp.EnhancedCode{4, 3, 2}, s.srv.opts.Hostname+" shutting down")
 	}
 	s.mu.Lock()
-	s.tx = &transaction{start: time.Now(), from: from, utf8: opts.UTF8}
+	s.tx = &transaction{start: time.Now(), from: from, utf8: opts.UTF8, size: opts.Size}
 	s.mu.Unlock()
 	return nil
 }
@@ -222,12 +223,12 @@ func isASCII(s string) bool {
 // relays. An alias that forwards to an address elsewhere gets a 451 until
 // there is an outbound queue.
 //
-// Quota is not checked here yet: a full mailbox is found at delivery, and a
-// message is then accepted for the recipients that have room and lost
-// (logged as an error) for those that have not; when every recipient is
-// full the whole message is refused. Checking the quota (and answering 452
-// 4.2.2 to the RCPT) belongs here once the mailstore can answer "does a
-// message of SIZE= bytes fit" cheaply.
+// The quota is checked here too (see rcptQuota): a recipient whose mailbox
+// (or domain) is already full gets a 452 4.2.2, one whose whole quota is
+// smaller than the SIZE= of MAIL FROM a 552 5.2.2; the other recipients
+// are unaffected. The check at delivery stays, as the authority: a message
+// may still find a mailbox full there (no SIZE=, or others filling it
+// meanwhile).
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	defer s.recoverPanic("RCPT", &err)
 	s.mu.Lock()
@@ -284,6 +285,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "forwarding to external addresses is not available yet")
 	}
 
+	if reply := s.rcptQuota(ctx, tx, addr.String(), rs); reply != nil {
+		return reply
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx != tx {
@@ -306,6 +311,66 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		}
 	}
 	return nil
+}
+
+// rcptQuota checks the quota of the local users an address resolves to,
+// as they were read by ResolveRecipients. It returns nil if at least one
+// of them has room, and the reply refusing the address otherwise: 552
+// 5.2.2 if the message (by its SIZE=) is larger than the whole quota of
+// every one of them, 452 4.2.2 if some mailbox or domain is full now. An
+// alias with some full targets and some not is accepted; the full ones
+// are then found at delivery, as before.
+//
+// A user is full when its bytes or messages are at or over the quota
+// (0: unlimited), or its domain's bytes are, or when a SIZE= given does not
+// fit in what is left.
+func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, rs []mailstore.Recipient) *smtp.SMTPError {
+	var users, full, tooBig int
+	domains := map[string]*mailstore.Domain{}
+	for _, r := range rs {
+		u := r.User
+		if u == nil {
+			continue
+		}
+		users++
+		switch {
+		case u.QuotaBytes > 0 && tx.size > u.QuotaBytes:
+			tooBig++
+			continue
+		case u.QuotaBytes > 0 && (u.UsedBytes >= u.QuotaBytes || tx.size > u.QuotaBytes-u.UsedBytes),
+			u.QuotaMessages > 0 && u.UsedMessages >= u.QuotaMessages:
+			full++
+			continue
+		}
+		dn := u.Address[strings.LastIndexByte(u.Address, '@')+1:]
+		d, ok := domains[dn]
+		if !ok {
+			var err error
+			d, err = s.srv.opts.Store.GetDomain(ctx, dn)
+			if err != nil {
+				// The delivery checks again: a failed look-up here only
+				// loses the early answer.
+				s.log.Warn("domain quota lookup failed", "rcpt", addr, "domain", dn, "err", err)
+				d = nil
+			}
+			domains[dn] = d
+		}
+		if d != nil && d.QuotaBytes > 0 && (d.UsedBytes >= d.QuotaBytes || tx.size > d.QuotaBytes-d.UsedBytes) {
+			full++
+		}
+	}
+	switch {
+	case users == 0 || full+tooBig < users:
+		return nil
+	case tooBig == users:
+		s.srv.stats.reject(RejectQuota)
+		s.log.Info("recipient refused: message larger than the quota", "from", tx.from, "rcpt", addr, "size", tx.size)
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "message exceeds the mailbox's quota")
+	default:
+		s.srv.stats.tempFailed.Add(1)
+		s.log.Info("recipient refused: mailbox full", "from", tx.from, "rcpt", addr, "size", tx.size)
+		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "mailbox full")
+	}
 }
 
 // Reset ends the transaction (RSET, a new EHLO, the end of DATA).

@@ -24,7 +24,8 @@ const (
 	// RejectPolicy is a message the content filters rejected.
 	RejectPolicy RejectReason = "policy"
 	// RejectQuota is a message larger than the whole quota of every
-	// recipient.
+	// recipient, or a RCPT whose mailbox quota is smaller than the SIZE=
+	// of MAIL FROM.
 	RejectQuota RejectReason = "quota"
 )
 
@@ -43,9 +44,9 @@ type Stats struct {
 	// Junk counts the accepted messages filed into the Junk mailbox
 	// (including those the filters wanted quarantined).
 	Junk uint64
-	// TempFailed counts senders and messages answered with a 4xx reply:
-	// filter tempfail, store failure, full mailboxes, internal errors (not
-	// transfers the client aborted).
+	// TempFailed counts senders, recipients and messages answered with a
+	// 4xx reply: filter tempfail, store failure, full mailboxes (at RCPT or
+	// at delivery), internal errors (not transfers the client aborted).
 	TempFailed uint64
 	// Rejected counts permanent refusals of messages and recipients by
 	// reason; every reason is present, zero or not.

@@ -5,7 +5,9 @@
 //     IMAP) at several numbers of concurrent sessions and message sizes;
 //   - imap: FETCH 1:* BODY.PEEK[] and UID FETCH of a large mailbox;
 //   - pop3: RETR of every message of the same maildrop in one session;
-//   - memory: resident memory idle and per idle IMAP connection.
+//   - memory: resident memory idle and per idle IMAP connection;
+//   - api: the REST API, creating users (POST /api/v1/users) and paging
+//     through them (GET /api/v1/users) with many concurrent clients.
 //
 // It builds ./cmd/yubin (or takes --yubin), starts it on 127.0.0.1 with
 // free ports and a fresh data folder, creates a domain and users with the
@@ -15,7 +17,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--scenarios intake,imap,pop3,memory] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--scenarios intake,imap,pop3,memory,api] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -60,13 +62,16 @@ type options struct {
 	conns         int
 	settle        time.Duration
 	pop3Window    int
+	apiUsers      int
+	apiClients    int
+	apiDuration   time.Duration
 	keep          bool
 	commandLine   string
 	progress      io.Writer
 	sessionsGiven bool
 }
 
-var allScenarios = []string{"intake", "imap", "pop3", "memory"}
+var allScenarios = []string{"intake", "imap", "pop3", "memory", "api"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("yubin-bench", flag.ContinueOnError)
@@ -75,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var scen, sessions, sizes string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
-	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, imap, pop3, memory")
+	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, imap, pop3, memory, api")
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run with small numbers (numbers are not meaningful)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "intake: how long each sessions × size cell sends")
@@ -88,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.conns, "conns", 1000, "memory: idle IMAP connections")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "memory: wait before each RSS reading")
 	fs.IntVar(&o.pop3Window, "pop3-window", 32, "pop3: RETR commands in flight when the server offers PIPELINING")
+	fs.IntVar(&o.apiUsers, "api-users", 10000, "api: users to create over POST /api/v1/users")
+	fs.IntVar(&o.apiClients, "api-clients", 50, "api: concurrent HTTP clients")
+	fs.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "api: how long GET /api/v1/users pages through the users")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (data and server log)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -133,9 +141,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		set("reps", func() { o.reps = 1 })
 		set("conns", func() { o.conns = 50 })
 		set("settle", func() { o.settle = 200 * time.Millisecond })
+		set("api-users", func() { o.apiUsers = 200 })
+		set("api-duration", func() { o.apiDuration = time.Second })
 	}
 	if o.messages < 1 || o.reps < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 {
 		return nil, errors.New("--messages, --reps, --fill-sessions, --pop3-window must be at least 1, --conns at least 2, --mailbox-msg-size at least 512")
+	}
+	if o.apiUsers < 1 || o.apiClients < 1 || o.apiDuration <= 0 {
+		return nil, errors.New("--api-users, --api-clients must be at least 1, --api-duration positive")
 	}
 	o.commandLine = "go run ./cmd/yubin-bench"
 	if len(args) > 0 {
@@ -258,18 +271,19 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		}
 	}
 
-	protocols := []string{"smtp", "imap", "pop3"}
+	mailProtocols := []string{"smtp", "imap", "pop3"}
 	logN := 0
-	start := func() (*server, error) {
+	startWith := func(protocols []string) (*server, error) {
 		logN++
 		path := filepath.Join(tmp, fmt.Sprintf("server-%d.log", logN))
 		s, err := startServer(ctx, bin, data, path, protocols)
 		if err != nil {
 			return nil, err
 		}
-		o.logf("yubin serve pid %d: smtp %s, imap %s, pop3 %s (log %s)", s.pid, s.Addr("smtp"), s.Addr("imap"), s.Addr("pop3"), path)
+		o.logf("yubin serve pid %d: smtp %s, imap %s, pop3 %s, http %q (log %s)", s.pid, s.Addr("smtp"), s.Addr("imap"), s.Addr("pop3"), s.Addr("http"), path)
 		return s, nil
 	}
+	start := func() (*server, error) { return startWith(mailProtocols) }
 	srv, err := start()
 	if err != nil {
 		return rep, err
@@ -334,6 +348,18 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 			return rep, err
 		}
 		runMemory(o, rep, srv)
+	}
+	if o.has("api") && ctx.Err() == nil {
+		// A server of its own, with the HTTP listener (which the mail
+		// scenarios' servers do without, so as not to count it in their
+		// memory) and the API admin.
+		o.logf("restarting the server with the HTTP API")
+		stopSrv(srv)
+		srv = nil
+		if srv, err = startWith(append(slices.Clone(mailProtocols), "http")); err != nil {
+			return rep, err
+		}
+		runAPI(ctx, o, rep, srv)
 	}
 	return rep, nil
 }

@@ -53,6 +53,21 @@ func TestQuick(t *testing.T) {
 	if rep.pop3Served && (len(rep.pop3) != 1 || len(rep.pop3[0].runs) == 0) {
 		t.Errorf("POP3 is served but RETR was not measured")
 	}
+	if !rep.api.ran {
+		t.Errorf("the api scenario did not run")
+	}
+	if rep.api.create.Requests != int64(o.apiUsers) || rep.api.create.Errors != 0 {
+		t.Errorf("api: %d users created (%d errors), want %d", rep.api.create.Requests, rep.api.create.Errors, o.apiUsers)
+	}
+	if rep.api.list.Requests == 0 || rep.api.list.Errors != 0 || rep.api.list.P99 <= 0 {
+		t.Errorf("api: list not measured: %+v", rep.api.list)
+	}
+	if rep.api.users < o.apiUsers {
+		t.Errorf("api: the list saw %d users, want at least %d", rep.api.users, o.apiUsers)
+	}
+	if !strings.Contains(md, "### REST API") || !strings.Contains(md, "| create users: `POST /api/v1/users` ×200 |") {
+		t.Errorf("report lacks the REST API section:\n%s", md)
+	}
 	if len(rep.serverProblems) > 0 {
 		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
 	}
@@ -69,7 +84,17 @@ func TestParseFlags(t *testing.T) {
 	if strings.Join(o.scenarios, ",") != "intake,pop3" || o.sizes[0] != 4096 || o.sizes[1] != 102400 || o.sessions[1] != 3 {
 		t.Errorf("got %+v", o)
 	}
-	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"extra"}} {
+	if o.apiUsers != 10000 || o.apiClients != 50 {
+		t.Errorf("api defaults: %d users, %d clients", o.apiUsers, o.apiClients)
+	}
+	q, err := parseFlags([]string{"--quick"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.has("api") || q.apiUsers != 200 || q.apiDuration > 5*time.Second {
+		t.Errorf("--quick: api scenario %v, %d users, %s", q.has("api"), q.apiUsers, q.apiDuration)
+	}
+	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"--api-users", "0"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -43,6 +43,7 @@ type report struct {
 		measured             bool
 		err                  string
 	}
+	api apiResult
 
 	problems       []string
 	serverProblems []string
@@ -76,7 +77,7 @@ func (r *report) failed() bool {
 			return true
 		}
 	}
-	return r.mem.err != ""
+	return r.mem.err != "" || r.api.err != ""
 }
 
 type intakeRow struct {
@@ -300,6 +301,10 @@ func (r *report) markdown() string {
 		p("\n")
 	}
 
+	if r.o.has("api") {
+		r.apiMarkdown(p)
+	}
+
 	if len(r.problems) > 0 || len(r.serverProblems) > 0 {
 		p("### Problems seen\n\n")
 		for _, s := range r.problems {
@@ -317,6 +322,53 @@ func (r *report) markdown() string {
 		p("\n")
 	}
 	return b.String()
+}
+
+// apiMarkdown writes the REST API section.
+func (r *report) apiMarkdown(p func(format string, args ...any)) {
+	a := r.api
+	p("### REST API\n\n")
+	p("%d concurrent HTTP/1.1 clients (keep-alive) with one admin's access token, on the plain HTTP listener. ", r.o.apiClients)
+	p("First %d users are created in a new domain with `POST /api/v1/users` (each one an argon2id password hash, ", r.o.apiUsers)
+	p("19 MiB and 2 passes, as in production), as fast as the clients go; then the clients page through all the users with ")
+	p("`GET /api/v1/users?limit=%d&offset=N`, N random, for %s. ", apiPageSize, r.o.apiDuration)
+	p("Latencies are from sending the request to reading the whole answer, of the successful requests; ")
+	p("server CPU is the server's user+system time over the run divided by the successful requests.\n\n")
+	p("| measurement | requests | errors | requests/s | p50 | p99 | server CPU/request | client CPU/request |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	rows := []struct {
+		name string
+		run  apiRun
+	}{
+		{fmt.Sprintf("create users: `POST /api/v1/users` ×%d", r.o.apiUsers), a.create},
+		{fmt.Sprintf("list users: `GET /api/v1/users?limit=%d&offset=random` (%d users)", apiPageSize, a.users), a.list},
+	}
+	for _, row := range rows {
+		m := row.run
+		if m.Requests == 0 && m.Errors == 0 {
+			why := a.err
+			if why == "" {
+				why = "not run"
+			}
+			p("| %s | — | — | — | — | — | — | **not measured: %s** |\n", row.name, mdEscape(why))
+			continue
+		}
+		clientCPU := 0.0
+		if m.Requests > 0 {
+			clientCPU = float64(m.ClientCPU) / float64(time.Millisecond) / float64(m.Requests)
+		}
+		p("| %s | %d | %d | **%.0f** | %s | **%s** | %.2f ms | %.2f ms |\n",
+			row.name, m.Requests, m.Errors, m.rate(), fmtLatency(m.P50), fmtLatency(m.P99), m.cpuPerReq(), clientCPU)
+	}
+	if a.err != "" {
+		p("\n**Errors:** %s\n", mdEscape(a.err))
+	}
+	p("\n")
+}
+
+// fmtLatency shows a latency in milliseconds.
+func fmtLatency(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
 func mdEscape(s string) string {

@@ -112,6 +112,11 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 		"YUBIN_MAX_CONNECTIONS=0",        // no cap: 1,000 IMAP connections
 		"YUBIN_MAX_CONNECTIONS_PER_IP=0", // every client is 127.0.0.1
 		"YUBIN_INSECURE_AUTH=true",       // plain IMAP/POP3 logins (loopback would be allowed anyway)
+		// The first API admin, created at the first start whether the HTTP
+		// listener is on or not (else one with a generated password, and a
+		// warning); the api scenario logs in with it.
+		"YUBIN_ADMIN_EMAIL="+apiAdmin,
+		"YUBIN_ADMIN_PASSWORD="+apiAdminPassword,
 	)
 	lf, err := os.Create(logPath)
 	if err != nil {
