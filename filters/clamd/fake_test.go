@@ -1,0 +1,388 @@
+package clamd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yubinmail/yubin/filters"
+)
+
+// fakeClamd is a clamd speaking the protocol on a loopback listener.
+type fakeClamd struct {
+	ln net.Listener
+
+	// limit is the StreamMaxLength; 0 means none.
+	limit int
+	// delay is how long to wait before replying.
+	delay time.Duration
+	// virus is the marker that makes a stream infected.
+	virus string
+
+	mu       sync.Mutex
+	chunks   []int  // lengths of the chunks received in the last INSTREAM
+	received []byte // data of the last INSTREAM
+	commands []string
+	wg       sync.WaitGroup
+}
+
+const fakeSig = "Fake.Test.Virus"
+
+func newFakeClamd(t *testing.T, network string) *fakeClamd {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "clamd.sock")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeClamd{ln: ln, virus: "VIRUS-MARKER"}
+	f.wg.Add(1)
+	go f.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *fakeClamd) addr() string {
+	if f.ln.Addr().Network() == "unix" {
+		return "unix:" + f.ln.Addr().String()
+	}
+	return f.ln.Addr().String()
+}
+
+func (f *fakeClamd) serve() {
+	defer f.wg.Done()
+	for {
+		conn, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			f.handle(conn)
+		}()
+	}
+}
+
+func (f *fakeClamd) handle(conn net.Conn) {
+	br := bufio.NewReader(conn)
+	cmd, err := br.ReadString(0)
+	if err != nil {
+		return
+	}
+	cmd = strings.TrimSuffix(cmd, "\x00")
+	f.mu.Lock()
+	f.commands = append(f.commands, cmd)
+	f.mu.Unlock()
+	reply := func(s string) {
+		time.Sleep(f.delay)
+		conn.Write([]byte(s + "\x00"))
+	}
+	switch cmd {
+	case "zPING":
+		reply("PONG")
+	case "zVERSION":
+		reply("ClamAV 1.0.0/27000/Thu Jan  1 00:00:00 2026")
+	case "zINSTREAM":
+		var data []byte
+		var chunks []int
+		for {
+			var hdr [4]byte
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				return
+			}
+			n := int(binary.BigEndian.Uint32(hdr[:]))
+			if n == 0 {
+				break
+			}
+			if f.limit > 0 && len(data)+n > f.limit {
+				// Like clamd: reply and close without reading on.
+				conn.Write([]byte("INSTREAM size limit exceeded. ERROR\x00"))
+				return
+			}
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return
+			}
+			chunks = append(chunks, n)
+			data = append(data, buf...)
+		}
+		f.mu.Lock()
+		f.chunks, f.received = chunks, data
+		f.mu.Unlock()
+		if bytes.Contains(data, []byte(f.virus)) {
+			reply("stream: " + fakeSig + " FOUND")
+		} else {
+			reply("stream: OK")
+		}
+	default:
+		reply("UNKNOWN COMMAND")
+	}
+}
+
+func (f *fakeClamd) last() ([]int, []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.chunks, f.received
+}
+
+func TestPingVersion(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			f := newFakeClamd(t, network)
+			c := &Client{Addr: f.addr(), Timeout: 5 * time.Second}
+			if err := c.Ping(context.Background()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			v, err := c.Version(context.Background())
+			if err != nil || !strings.HasPrefix(v, "ClamAV 1.0.0/") {
+				t.Fatalf("Version = %q, %v", v, err)
+			}
+		})
+	}
+}
+
+func TestScanChunks(t *testing.T) {
+	f := newFakeClamd(t, "tcp")
+	c := &Client{Addr: f.addr(), Timeout: 5 * time.Second, ChunkSize: 10}
+	tests := []struct {
+		name       string
+		data       string
+		wantChunks []int
+	}{
+		{"empty", "", nil},
+		{"one byte", "x", []int{1}},
+		{"exactly one chunk", "0123456789", []int{10}},
+		{"partial last chunk", "0123456789abcdefghijklmnopqrstu", []int{10, 10, 10, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := c.Scan(context.Background(), strings.NewReader(tt.data))
+			if err != nil || res.Infected {
+				t.Fatalf("Scan = %+v, %v; want clean", res, err)
+			}
+			chunks, data := f.last()
+			if string(data) != tt.data {
+				t.Errorf("server received %q, want %q", data, tt.data)
+			}
+			if !equalInts(chunks, tt.wantChunks) {
+				t.Errorf("chunks = %v, want %v", chunks, tt.wantChunks)
+			}
+		})
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestScanLarge(t *testing.T) {
+	f := newFakeClamd(t, "unix")
+	c := &Client{Addr: f.addr(), Timeout: 5 * time.Second}
+	data := bytes.Repeat([]byte("abcdefgh"), 100_000) // 800 kB
+	data = append(data, "VIRUS-MARKER"...)
+	res, err := c.Scan(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Infected || res.Signature != fakeSig {
+		t.Errorf("Scan = %+v, want infected with %s", res, fakeSig)
+	}
+	chunks, got := f.last()
+	if !bytes.Equal(got, data) {
+		t.Errorf("server received %d bytes, want %d", len(got), len(data))
+	}
+	if len(chunks) != (len(data)+DefaultChunkSize-1)/DefaultChunkSize {
+		t.Errorf("got %d chunks", len(chunks))
+	}
+}
+
+func TestScanSizeLimit(t *testing.T) {
+	f := newFakeClamd(t, "tcp")
+	f.limit = 1000
+	c := &Client{Addr: f.addr(), Timeout: 5 * time.Second, ChunkSize: 100}
+	// Much more than the limit, so that writes fail after clamd closed.
+	_, err := c.Scan(context.Background(), bytes.NewReader(make([]byte, 4<<20)))
+	if !errors.Is(err, ErrSizeLimit) {
+		t.Fatalf("Scan error = %v, want ErrSizeLimit", err)
+	}
+	// Just over the limit: the reply comes after the data was written.
+	_, err = c.Scan(context.Background(), bytes.NewReader(make([]byte, 1001)))
+	if !errors.Is(err, ErrSizeLimit) {
+		t.Fatalf("Scan error = %v, want ErrSizeLimit", err)
+	}
+}
+
+func TestParseScanReply(t *testing.T) {
+	tests := []struct {
+		reply   string
+		want    Result
+		wantErr string
+	}{
+		{"stream: OK", Result{}, ""},
+		{"stream: Win.Test.EICAR_HDB-1 FOUND", Result{Infected: true, Signature: "Win.Test.EICAR_HDB-1"}, ""},
+		{"1: stream: Eicar-Signature FOUND", Result{Infected: true, Signature: "Eicar-Signature"}, ""},
+		{"INSTREAM size limit exceeded. ERROR", Result{}, "size limit exceeded"},
+		{"stream: Can't allocate memory ERROR", Result{}, "Can't allocate memory"},
+		{"stream:  FOUND", Result{}, "unexpected reply"},
+		{"what?", Result{}, "unexpected reply"},
+	}
+	for _, tt := range tests {
+		got, err := parseScanReply(tt.reply)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseScanReply(%q) error = %v, want %q", tt.reply, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseScanReply(%q) = %+v, %v; want %+v", tt.reply, got, err, tt.want)
+		}
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	f := newFakeClamd(t, "tcp")
+	f.delay = 3 * time.Second
+	t.Run("client timeout", func(t *testing.T) {
+		c := &Client{Addr: f.addr(), Timeout: 200 * time.Millisecond}
+		start := time.Now()
+		_, err := c.Scan(context.Background(), strings.NewReader("hello"))
+		if err == nil || !strings.Contains(err.Error(), "timed out") {
+			t.Errorf("Scan error = %v, want a timeout", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Scan took %v", d)
+		}
+	})
+	t.Run("context deadline", func(t *testing.T) {
+		c := &Client{Addr: f.addr()}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := c.Ping(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Ping error = %v, want deadline exceeded", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Ping took %v", d)
+		}
+	})
+	t.Run("context canceled", func(t *testing.T) {
+		c := &Client{Addr: f.addr()}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		_, err := c.Scan(ctx, strings.NewReader("hello"))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Scan error = %v, want canceled", err)
+		}
+	})
+}
+
+func TestUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := &Client{Addr: addr, Timeout: time.Second}
+	if err := c.Ping(context.Background()); err == nil {
+		t.Error("Ping to a closed port succeeded")
+	}
+	if _, err := (&Client{}).Scan(context.Background(), strings.NewReader("")); err == nil {
+		t.Error("Scan without an address succeeded")
+	}
+}
+
+func testMessage(raw string) *filters.Message {
+	return filters.NewMessage(
+		filters.ConnInfo{RemoteAddr: netip.MustParseAddrPort("192.0.2.1:2525"), HELO: "client.example.org"},
+		filters.Envelope{MailFrom: "a@example.org", Recipients: []string{"b@example.com"}},
+		strings.NewReader(raw), int64(len(raw)),
+	)
+}
+
+func TestFilter(t *testing.T) {
+	f := newFakeClamd(t, "tcp")
+	flt := NewFilter(&Client{Addr: f.addr(), Timeout: 5 * time.Second})
+	if flt.Name() != "clamd" {
+		t.Errorf("Name = %q", flt.Name())
+	}
+	ctx := context.Background()
+
+	v, err := flt.Check(ctx, testMessage("Subject: hi\r\n\r\nclean body\r\n"))
+	if err != nil || v.Action != filters.Accept {
+		t.Errorf("clean message: %+v, %v", v, err)
+	}
+
+	v, err = flt.Check(ctx, testMessage("Subject: hi\r\n\r\nVIRUS-MARKER\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Action != filters.Reject || v.Code != 554 || v.EnhancedCode != [3]int{5, 7, 1} ||
+		v.Reason != "message contains a virus ("+fakeSig+")" {
+		t.Errorf("infected message: %+v", v)
+	}
+	if len(v.Evidence) != 1 || v.Evidence[0].Result != "infected" || v.Evidence[0].Detail != fakeSig {
+		t.Errorf("evidence = %+v", v.Evidence)
+	}
+
+	// Through a chain, the reply survives normalisation.
+	chain := filters.NewChain(nil, filters.Stage{Filter: flt, Enabled: true})
+	cv := chain.Check(ctx, testMessage("Subject: hi\r\n\r\nVIRUS-MARKER\r\n"))
+	if cv.Action != filters.Reject || cv.Code != 554 {
+		t.Errorf("chain verdict: %+v", cv)
+	}
+
+	// Oversized messages are skipped when MaxSize is set.
+	big := &Filter{Client: flt.Client, MaxSize: 10}
+	v, err = big.Check(ctx, testMessage("Subject: hi\r\n\r\nVIRUS-MARKER\r\n"))
+	if err != nil || v.Action != filters.Accept || len(v.Evidence) != 1 || v.Evidence[0].Result != "skipped" {
+		t.Errorf("oversized message: %+v, %v", v, err)
+	}
+}
+
+func TestFilterErrorTempFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	flt := NewFilter(&Client{Addr: addr, Timeout: time.Second})
+	if _, err := flt.Check(context.Background(), testMessage("Subject: x\r\n\r\n")); err == nil {
+		t.Fatal("Check succeeded without clamd")
+	}
+	chain := filters.NewChain(nil, filters.Stage{Filter: flt, Enabled: true})
+	v := chain.Check(context.Background(), testMessage("Subject: x\r\n\r\n"))
+	if v.Action != filters.TempFail || v.Code != 451 {
+		t.Errorf("chain verdict with clamd down: %+v", v)
+	}
+}
