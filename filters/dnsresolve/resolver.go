@@ -1,0 +1,235 @@
+// Package dnsresolve is the DNS resolver shared by the filters (SPF, DKIM,
+// DMARC, DNSBLs) and, later, the outbound queue.
+//
+// A Resolver wraps a pure-Go net.Resolver, optionally pointed at one server
+// ("host:port") instead of the system's, with a per-lookup timeout and a
+// small cache. The cache ignores DNS TTLs: answers are kept for a fixed time
+// (CacheTTL, 60 s by default), "not found" answers (NXDOMAIN or no record of
+// the type asked) for NegativeTTL (30 s), and temporary failures are never
+// cached. It is bounded (CacheSize entries, least recently used out first).
+//
+// Errors are returned as the *net.DNSError the standard library produced,
+// unwrapped, so that libraries which test errors with a type assertion (the
+// SPF, DKIM and DMARC libraries do) classify them correctly. Use IsNotFound
+// and IsTemporary to tell a definite "no such record" from a failure worth
+// retrying.
+//
+// Names are looked up as fully qualified: a trailing dot is added, so the
+// search domains of resolv.conf never apply.
+package dnsresolve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultCacheSize   = 4096
+	DefaultCacheTTL    = 60 * time.Second
+	DefaultNegativeTTL = 30 * time.Second
+)
+
+// Options configure a Resolver. The zero value uses the system's resolver
+// configuration with the defaults above.
+type Options struct {
+	// Server is the DNS server to ask, "host:port" (e.g. "127.0.0.1:53"),
+	// over UDP with TCP fallback for truncated answers. "" uses the
+	// servers of the system (/etc/resolv.conf).
+	Server string
+	// Timeout bounds each lookup, on top of the caller's context.
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
+	// CacheSize is the maximum number of cached answers. 0 means
+	// DefaultCacheSize; a negative value disables the cache.
+	CacheSize int
+	// CacheTTL is how long answers are cached. 0 means DefaultCacheTTL.
+	CacheTTL time.Duration
+	// NegativeTTL is how long "not found" answers are cached. 0 means
+	// DefaultNegativeTTL.
+	NegativeTTL time.Duration
+	// Logger receives debug logs of failed lookups. nil discards them.
+	Logger *slog.Logger
+}
+
+// Resolver looks up DNS records, with a cache. It is safe for concurrent
+// use. Its lookup methods have the signatures of net.Resolver's, so a
+// *Resolver can be handed to libraries that take an interface of them.
+type Resolver struct {
+	r       *net.Resolver
+	timeout time.Duration
+	cache   *cache // nil when disabled
+	log     *slog.Logger
+}
+
+// New returns a Resolver configured by opts.
+func New(opts Options) *Resolver {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	nr := &net.Resolver{PreferGo: true}
+	if opts.Server != "" {
+		server, timeout := opts.Server, opts.Timeout
+		nr.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: timeout}
+			return d.DialContext(ctx, network, server)
+		}
+	}
+	res := &Resolver{r: nr, timeout: opts.Timeout, log: opts.Logger}
+	if opts.CacheSize > 0 {
+		res.cache = newCache(opts.CacheSize, opts.CacheTTL, opts.NegativeTTL, time.Now)
+	}
+	return res
+}
+
+// IsNotFound reports whether err says that the name or the record does not
+// exist (NXDOMAIN, or no record of the type asked): a definite answer.
+func IsNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+// IsTemporary reports whether err is a failure that may go away if the
+// lookup is retried later (timeout, SERVFAIL, unreachable server, context
+// deadline).
+func IsTemporary(err error) bool {
+	if err == nil || IsNotFound(err) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.IsTimeout || de.IsTemporary
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// fqdn returns name, lower-cased and with a trailing dot.
+func fqdn(name string) string {
+	name = strings.ToLower(name)
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	return name
+}
+
+// Record types, as cache key prefixes.
+const (
+	typeTXT  = "txt"
+	typeMX   = "mx"
+	typeIP   = "ip"
+	typePTR  = "ptr"
+	typeHost = "host"
+)
+
+// lookup runs fn for the record type typ of name through the cache and with
+// the timeout.
+func lookup[T any](ctx context.Context, r *Resolver, typ, name string, fn func(context.Context) (T, error)) (T, error) {
+	key := typ + " " + name
+	if r.cache != nil {
+		if v, err, ok := r.cache.get(key); ok {
+			if err != nil {
+				var zero T
+				return zero, err
+			}
+			return v.(T), nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	v, err := fn(ctx)
+	if err != nil {
+		r.log.Debug("dns lookup failed", "type", typ, "name", name, "error", err)
+		if r.cache != nil && IsNotFound(err) {
+			r.cache.put(key, nil, err)
+		}
+		return v, err
+	}
+	if r.cache != nil {
+		r.cache.put(key, v, nil)
+	}
+	return v, nil
+}
+
+// LookupTXT returns the TXT records of name, each record's strings
+// concatenated.
+func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	name = fqdn(name)
+	v, err := lookup(ctx, r, typeTXT, name, func(ctx context.Context) ([]string, error) {
+		return r.r.LookupTXT(ctx, name)
+	})
+	return slices.Clone(v), err
+}
+
+// LookupMX returns the MX records of name, sorted by preference.
+func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	name = fqdn(name)
+	v, err := lookup(ctx, r, typeMX, name, func(ctx context.Context) ([]*net.MX, error) {
+		return r.r.LookupMX(ctx, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*net.MX, len(v))
+	for i, mx := range v {
+		c := *mx
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// LookupIPAddr returns the IPv4 and IPv6 addresses of host.
+func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	host = fqdn(host)
+	v, err := lookup(ctx, r, typeIP, host, func(ctx context.Context) ([]net.IPAddr, error) {
+		return r.r.LookupIPAddr(ctx, host)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]net.IPAddr, len(v))
+	for i, a := range v {
+		out[i] = net.IPAddr{IP: slices.Clone(a.IP), Zone: a.Zone}
+	}
+	return out, nil
+}
+
+// LookupHost returns the addresses of host as strings.
+func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	host = fqdn(host)
+	v, err := lookup(ctx, r, typeHost, host, func(ctx context.Context) ([]string, error) {
+		return r.r.LookupHost(ctx, host)
+	})
+	return slices.Clone(v), err
+}
+
+// LookupAddr returns the names pointed to by the PTR records of the address
+// addr (reverse lookup). The names end with a dot.
+func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	addr = strings.ToLower(addr)
+	v, err := lookup(ctx, r, typePTR, addr, func(ctx context.Context) ([]string, error) {
+		return r.r.LookupAddr(ctx, addr)
+	})
+	return slices.Clone(v), err
+}
