@@ -80,5 +80,6 @@ func allModels() []any {
 	models := []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
 	models = append(models, aliasModels()...)
 	models = append(models, adminModels()...)
+	models = append(models, spamModels()...)
 	return models
 }

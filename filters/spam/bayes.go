@@ -1,0 +1,307 @@
+package spam
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+
+	"github.com/yubinmail/yubin/filters"
+)
+
+// TokenCount is how many trained spam and ham messages contained a token.
+// It is an alias of an unnamed struct type, so that stores in other
+// packages (e.g. mailstore.BayesStore) can implement TokenStore without
+// importing this package.
+type TokenCount = struct{ Spam, Ham int64 }
+
+// TokenStore keeps the counts of the Bayesian classifier.
+type TokenStore interface {
+	// Counts returns the counts of the tokens seen in training (unknown
+	// tokens may be absent) and the numbers of trained spam and ham
+	// messages.
+	Counts(ctx context.Context, tokens []string) (counts map[string]TokenCount, nSpam, nHam int64, err error)
+	// Learn adds delta (+1 to learn, -1 to unlearn) to the spam or ham
+	// count of each token and to the number of trained spam or ham
+	// messages. Counts never go below 0.
+	Learn(ctx context.Context, tokens []string, spam bool, delta int) error
+}
+
+// Classifier parameters (Robinson's, with SpamBayes' defaults).
+const (
+	// minTrained is how many spam and how many ham messages must have been
+	// trained before the classifier gives an opinion.
+	minTrained = 20
+	// maxClues is how many of the most extreme tokens are combined.
+	maxClues = 150
+	// robinsonS and robinsonX: strength and value of the prior belief
+	// about a token.
+	robinsonS = 1.0
+	robinsonX = 0.5
+	// minProbStrength ignores tokens with |p - 0.5| below it.
+	minProbStrength = 0.1
+	// maxTokens bounds the distinct tokens taken from one message.
+	maxTokens = 3000
+	// minWordLen and maxWordLen bound words, in characters.
+	minWordLen, maxWordLen = 3, 40
+)
+
+// Clue is a token that contributed to a classification.
+type Clue struct {
+	Token     string
+	Prob      float64 // the token's spam probability
+	Spam, Ham int64   // its training counts
+}
+
+// Classifier is a Bayesian spam classifier using Robinson's token
+// probabilities and Fisher's chi-square combining, as in SpamBayes. It is
+// safe for concurrent use if its store is.
+type Classifier struct {
+	store TokenStore
+}
+
+// NewClassifier returns a classifier keeping its counts in store.
+func NewClassifier(store TokenStore) *Classifier {
+	return &Classifier{store: store}
+}
+
+// Train learns the raw message read from raw as spam or ham.
+func (c *Classifier) Train(ctx context.Context, raw io.Reader, spam bool) error {
+	return c.learn(ctx, raw, spam, 1)
+}
+
+// Untrain forgets a message that was trained as spam or ham (e.g. before
+// training it again as the other).
+func (c *Classifier) Untrain(ctx context.Context, raw io.Reader, spam bool) error {
+	return c.learn(ctx, raw, spam, -1)
+}
+
+func (c *Classifier) learn(ctx context.Context, raw io.Reader, spam bool, delta int) error {
+	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
+	if err != nil {
+		return fmt.Errorf("bayes: read message: %w", err)
+	}
+	msg := filters.NewMessage(filters.ConnInfo{}, filters.Envelope{}, bytes.NewReader(data), int64(len(data)))
+	tokens := tokenize(parseMessage(ctx, msg.Header, msg.Open))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.store.Learn(ctx, tokens, spam, delta); err != nil {
+		return fmt.Errorf("bayes: %w", err)
+	}
+	return nil
+}
+
+// Classify returns the probability that msg is spam, from 0 (ham) to 1
+// (spam), with the clues it is based on, most extreme first. Until at least
+// 20 spam and 20 ham messages have been trained it returns 0.5 and no clues.
+func (c *Classifier) Classify(ctx context.Context, msg *filters.Message) (float64, []Clue, error) {
+	return c.classify(ctx, parseMessage(ctx, msg.Header, msg.Open))
+}
+
+// errUntrained says the classifier has too little training to judge.
+var errUntrained = errors.New("bayes: not enough training")
+
+func (c *Classifier) classify(ctx context.Context, pm *parsedMessage) (float64, []Clue, error) {
+	p, clues, err := c.classifyTokens(ctx, tokenize(pm))
+	if errors.Is(err, errUntrained) {
+		return 0.5, nil, nil
+	}
+	return p, clues, err
+}
+
+// classifyTokens returns errUntrained (and 0.5) without enough training.
+func (c *Classifier) classifyTokens(ctx context.Context, tokens []string) (float64, []Clue, error) {
+	counts, nSpam, nHam, err := c.store.Counts(ctx, tokens)
+	if err != nil {
+		return 0.5, nil, fmt.Errorf("bayes: %w", err)
+	}
+	if nSpam < minTrained || nHam < minTrained {
+		return 0.5, nil, errUntrained
+	}
+	var clues []Clue
+	for _, t := range tokens {
+		tc, ok := counts[t]
+		if !ok {
+			continue
+		}
+		p := tokenProb(tc, nSpam, nHam)
+		if math.Abs(p-0.5) < minProbStrength {
+			continue
+		}
+		clues = append(clues, Clue{Token: t, Prob: p, Spam: tc.Spam, Ham: tc.Ham})
+	}
+	sort.SliceStable(clues, func(i, j int) bool {
+		di, dj := math.Abs(clues[i].Prob-0.5), math.Abs(clues[j].Prob-0.5)
+		if di != dj {
+			return di > dj
+		}
+		return clues[i].Token < clues[j].Token
+	})
+	if len(clues) > maxClues {
+		clues = clues[:maxClues]
+	}
+	return chi2Combine(clues), clues, nil
+}
+
+// tokenProb is Robinson's f(w): the token's spam ratio, moved towards
+// robinsonX the fewer messages it was seen in.
+func tokenProb(tc TokenCount, nSpam, nHam int64) float64 {
+	spam, ham := min(tc.Spam, nSpam), min(tc.Ham, nHam)
+	spam, ham = max(spam, 0), max(ham, 0)
+	n := float64(spam + ham)
+	if n == 0 {
+		return robinsonX
+	}
+	spamRatio := float64(spam) / float64(nSpam)
+	hamRatio := float64(ham) / float64(nHam)
+	p := spamRatio / (spamRatio + hamRatio)
+	return (robinsonS*robinsonX + n*p) / (robinsonS + n)
+}
+
+// chi2Combine combines token probabilities with Fisher's method, as
+// SpamBayes does: S and H are the confidences that the message is spam and
+// ham, and the result is (S - H + 1) / 2.
+func chi2Combine(clues []Clue) float64 {
+	if len(clues) == 0 {
+		return 0.5
+	}
+	var lnSpam, lnHam float64
+	for _, c := range clues {
+		lnSpam += math.Log(1 - c.Prob)
+		lnHam += math.Log(c.Prob)
+	}
+	n := 2 * len(clues)
+	s := 1 - chi2Q(-2*lnSpam, n)
+	h := 1 - chi2Q(-2*lnHam, n)
+	return (s - h + 1) / 2
+}
+
+// chi2Q returns the probability that a chi-square variable with v (even)
+// degrees of freedom is at least x2.
+func chi2Q(x2 float64, v int) float64 {
+	m := x2 / 2
+	term := math.Exp(-m)
+	sum := term
+	for i := 1; i < v/2; i++ {
+		term *= m / float64(i)
+		sum += term
+	}
+	return min(sum, 1)
+}
+
+// tokenize returns the distinct tokens of a parsed message: lower-case
+// words of 3 to 40 characters from the subject and the text (HTML without
+// its markup), and header tokens such as "from-domain:example.com",
+// "url:host.example" and "attach-ext:exe". Tokens longer than 64 bytes are
+// shortened. At most 3000 tokens are returned, in order of appearance.
+func tokenize(pm *parsedMessage) []string {
+	tk := tokenizer{seen: map[string]bool{}}
+	tk.words(pm.Subject)
+	tk.headerTokens(pm)
+	for _, t := range pm.Texts {
+		if tk.full() {
+			break
+		}
+		tk.words(t)
+	}
+	return tk.out
+}
+
+type tokenizer struct {
+	seen map[string]bool
+	out  []string
+}
+
+func (tk *tokenizer) full() bool { return len(tk.out) >= maxTokens }
+
+func (tk *tokenizer) add(t string) {
+	if t == "" || tk.full() {
+		return
+	}
+	t = strings.ToValidUTF8(t, "\uFFFD")
+	if len(t) > 64 {
+		// Cut on a character boundary; similar long tokens may merge,
+		// which is harmless.
+		t = t[:60]
+		for !utf8.ValidString(t) {
+			t = t[:len(t)-1]
+		}
+		t += "..."
+	}
+	if !tk.seen[t] {
+		tk.seen[t] = true
+		tk.out = append(tk.out, t)
+	}
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '\''
+}
+
+func (tk *tokenizer) words(s string) {
+	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
+		if tk.full() {
+			return
+		}
+		w = strings.Trim(w, "'")
+		n := utf8.RuneCountInString(w)
+		if n < minWordLen || n > maxWordLen {
+			continue
+		}
+		tk.add(strings.ToLower(w))
+	}
+}
+
+func (tk *tokenizer) headerTokens(pm *parsedMessage) {
+	mh := mail.Header{Header: message.Header{Header: pm.Header}}
+	for _, k := range []struct{ field, prefix string }{
+		{"From", "from"}, {"Reply-To", "reply-to"}, {"Return-Path", "return-path"},
+	} {
+		addrs, err := mh.AddressList(k.field)
+		if err != nil {
+			if pm.Header.Has(k.field) {
+				tk.add(k.prefix + ":invalid")
+			}
+			continue
+		}
+		for _, a := range addrs {
+			if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+				tk.add(k.prefix + "-domain:" + strings.ToLower(a.Address[at+1:]))
+			}
+			if k.field == "From" && a.Name != "" {
+				tk.add("from:has-name")
+			}
+		}
+	}
+	if m := pm.Header.Get("X-Mailer"); m != "" {
+		tk.add("x-mailer:" + strings.ToLower(strings.Join(strings.Fields(m), " ")))
+	}
+	for _, t := range pm.MediaTypes {
+		tk.add("content-type:" + t)
+	}
+	for _, a := range pm.Attachments {
+		if ext := strings.ToLower(path.Ext(a.Name)); ext != "" {
+			tk.add("attach-ext:" + ext[1:])
+		}
+	}
+	hosts := make([]string, 0, len(pm.Links))
+	for _, l := range pm.Links {
+		hosts = append(hosts, l.Host)
+	}
+	slices.Sort(hosts)
+	for _, h := range slices.Compact(hosts) {
+		tk.add("url:" + h)
+	}
+}

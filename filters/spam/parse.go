@@ -1,0 +1,408 @@
+package spam
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // decode text parts of common charsets
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/net/html"
+)
+
+// Limits of the MIME parser. Whatever lies beyond them is not looked at.
+const (
+	maxParts     = 200      // MIME parts visited
+	maxDepth     = 10       // nesting of multiparts and attached messages
+	maxReadBytes = 10 << 20 // bytes of the raw message read
+	maxTextBytes = 1 << 20  // decoded text kept for tokenizing, all parts together
+	maxZipBytes  = 8 << 20  // size of a zip attachment that is opened
+	maxZipFiles  = 1000     // entries of a zip attachment looked at
+	maxLinks     = 500      // links kept
+)
+
+// link is a hyperlink found in the message.
+type link struct {
+	Href string // the URL
+	Host string // its host, lower-case, without port
+	Text string // the text of an HTML link, "" for a bare URL in text
+}
+
+// attachment is a file attached to the message, or a file inside an
+// attached zip archive (Name is then "archive.zip/inner.exe").
+type attachment struct {
+	Name string
+}
+
+// parsedMessage is what the rules and the tokenizer look at. It is built as
+// far as the message can be read: broken MIME yields a partial result, never
+// an error.
+type parsedMessage struct {
+	Header      textproto.Header // top-level header
+	Subject     string           // decoded
+	Texts       []string         // text/plain bodies and text of text/html bodies
+	HasPlain    bool             // a text/plain part (or a body without Content-Type)
+	HasHTML     bool             // a text/html part
+	Links       []link
+	Attachments []attachment
+	MediaTypes  []string // of the parts, in order
+	Parts       int
+	Truncated   bool // a limit was hit
+
+	textBytes int
+}
+
+// parseMessage reads msg as far as the limits allow.
+func parseMessage(ctx context.Context, header textproto.Header, open func() io.Reader) *parsedMessage {
+	pm := &parsedMessage{Header: header}
+	pm.Subject = decodeHeader(header.Get("Subject"))
+	if open == nil {
+		return pm
+	}
+	lr := &io.LimitedReader{R: open(), N: maxReadBytes}
+	br := bufio.NewReader(lr)
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		// A broken header: keep the given one and read the rest as the
+		// body of a text/plain message, after the first blank line.
+		h = header
+		if !skipHeader(br) {
+			return pm
+		}
+	}
+	// On an unknown encoding or charset New still returns an entity,
+	// read as is.
+	e, _ := message.New(message.Header{Header: h}, br)
+	if e == nil {
+		return pm
+	}
+	pm.walk(ctx, e, 0)
+	if lr.N <= 0 {
+		pm.Truncated = true
+	}
+	return pm
+}
+
+// skipHeader reads up to and including the first empty line and reports
+// whether there is one.
+func skipHeader(br *bufio.Reader) bool {
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && err == nil {
+			return true
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// decodeHeader decodes RFC 2047 encoded words, leaving s as it is if it
+// cannot.
+func decodeHeader(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+	if message.CharsetReader == nil {
+		return nil, fmt.Errorf("unhandled charset %q", cs)
+	}
+	return message.CharsetReader(cs, r)
+}}
+
+// walk visits entity e at depth (0 for the message itself).
+func (pm *parsedMessage) walk(ctx context.Context, e *message.Entity, depth int) {
+	if ctx.Err() != nil {
+		return
+	}
+	if pm.Parts >= maxParts {
+		pm.Truncated = true
+		return
+	}
+	pm.Parts++
+	mediaType, params, err := e.Header.ContentType()
+	if err != nil || mediaType == "" {
+		mediaType = strings.ToLower(strings.TrimSpace(strings.SplitN(e.Header.Get("Content-Type"), ";", 2)[0]))
+	}
+	if !strings.Contains(mediaType, "/") {
+		// RFC 2045 section 5.2: an invalid Content-Type means text/plain.
+		mediaType = "text/plain"
+	}
+	pm.MediaTypes = append(pm.MediaTypes, mediaType)
+
+	if mr := e.MultipartReader(); mr != nil {
+		if depth >= maxDepth {
+			pm.Truncated = true
+			return
+		}
+		for {
+			p, err := mr.NextPart()
+			if p == nil || err == io.EOF {
+				break
+			}
+			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+				break
+			}
+			pm.walk(ctx, p, depth+1)
+			if pm.Parts >= maxParts || ctx.Err() != nil {
+				pm.Truncated = pm.Truncated || pm.Parts >= maxParts
+				break
+			}
+		}
+		return
+	}
+
+	name := attachmentName(e.Header, params)
+	disposition, _, _ := e.Header.ContentDisposition()
+	isAttachment := name != "" || strings.EqualFold(disposition, "attachment")
+	switch {
+	case mediaType == "message/rfc822" && depth < maxDepth:
+		if name != "" {
+			pm.Attachments = append(pm.Attachments, attachment{Name: name})
+		}
+		inner, err := message.Read(e.Body)
+		if inner != nil && (err == nil || message.IsUnknownCharset(err) || message.IsUnknownEncoding(err)) {
+			pm.walk(ctx, inner, depth+1)
+		}
+	case (mediaType == "text/plain" || mediaType == "text/html") && !strings.EqualFold(disposition, "attachment"):
+		if name != "" {
+			pm.Attachments = append(pm.Attachments, attachment{Name: name})
+		}
+		pm.readText(e.Body, mediaType == "text/html")
+	case isAttachment:
+		pm.Attachments = append(pm.Attachments, attachment{Name: name})
+		if isZip(name, mediaType) {
+			pm.readZip(name, e.Body)
+		}
+	}
+}
+
+// attachmentName returns the file name of a part, "" if it has none.
+func attachmentName(h message.Header, ctParams map[string]string) string {
+	_, dp, err := h.ContentDisposition()
+	name := ""
+	if err == nil {
+		name = dp["filename"]
+	}
+	if name == "" {
+		name = ctParams["name"]
+	}
+	if name == "" {
+		// Malformed parameters: look for the file name ourselves.
+		for _, k := range []string{"Content-Disposition", "Content-Type"} {
+			if m := rawNameRe.FindStringSubmatch(h.Get(k)); m != nil {
+				name = m[1]
+				break
+			}
+		}
+	}
+	name = decodeHeader(strings.Trim(strings.TrimSpace(name), `"`))
+	// Keep the base name only, whatever the separator.
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
+}
+
+var rawNameRe = regexp.MustCompile(`(?i)\b(?:file)?name\*?=\s*"?([^";]+)`)
+
+func isZip(name, mediaType string) bool {
+	return strings.EqualFold(path.Ext(name), ".zip") ||
+		mediaType == "application/zip" || mediaType == "application/x-zip-compressed"
+}
+
+// readZip records the names of the files in a zip attachment, read from its
+// central directory.
+func (pm *parsedMessage) readZip(name string, body io.Reader) {
+	data, err := io.ReadAll(io.LimitReader(body, maxZipBytes+1))
+	if len(data) > maxZipBytes {
+		pm.Truncated = true
+		return
+	}
+	if err != nil && len(data) == 0 {
+		return
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return
+	}
+	for i, f := range zr.File {
+		if i >= maxZipFiles {
+			pm.Truncated = true
+			break
+		}
+		inner := f.Name
+		if j := strings.LastIndexAny(inner, `/\`); j >= 0 {
+			inner = inner[j+1:]
+		}
+		if inner == "" {
+			continue
+		}
+		pm.Attachments = append(pm.Attachments, attachment{Name: name + "/" + inner})
+	}
+}
+
+// readText reads a text part, keeping its (tag-stripped) text and links.
+func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
+	if isHTML {
+		pm.HasHTML = true
+	} else {
+		pm.HasPlain = true
+	}
+	budget := maxTextBytes - pm.textBytes
+	if budget <= 0 {
+		pm.Truncated = true
+		return
+	}
+	// Read a little more than the budget from HTML, whose markup is
+	// stripped.
+	limit := int64(budget)
+	if isHTML {
+		limit *= 4
+	}
+	data, _ := io.ReadAll(io.LimitReader(body, limit+1))
+	if int64(len(data)) > limit {
+		data = data[:limit]
+		pm.Truncated = true
+	}
+	if len(data) == 0 {
+		return
+	}
+	var text string
+	if isHTML {
+		text = pm.htmlText(data)
+	} else {
+		text = string(data)
+		pm.textLinks(text)
+	}
+	if len(text) > budget {
+		text = text[:budget]
+		pm.Truncated = true
+	}
+	pm.textBytes += len(text)
+	pm.Texts = append(pm.Texts, text)
+}
+
+var urlRe = regexp.MustCompile(`(?i)\b(?:https?|ftp)://(?:\[[0-9a-f:.]+\]|[^\s<>"'()\[\]{}/])[^\s<>"'()\[\]{}]*`)
+
+// textLinks records the URLs of plain text.
+func (pm *parsedMessage) textLinks(text string) {
+	for _, u := range urlRe.FindAllString(text, maxLinks) {
+		pm.addLink(u, "")
+	}
+}
+
+func (pm *parsedMessage) addLink(href, text string) {
+	if len(pm.Links) >= maxLinks {
+		return
+	}
+	host := urlHost(href)
+	if host == "" {
+		return
+	}
+	pm.Links = append(pm.Links, link{Href: href, Host: host, Text: text})
+}
+
+// urlHost returns the lower-case host of an absolute http(s) or ftp URL, ""
+// for anything else.
+func urlHost(s string) string {
+	s = strings.TrimSpace(s)
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "ftp":
+	default:
+		return ""
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return h
+}
+
+// htmlText returns the text of an HTML document, without tags, scripts and
+// styles, and records its links.
+func (pm *parsedMessage) htmlText(data []byte) string {
+	var b strings.Builder
+	z := html.NewTokenizer(bytes.NewReader(data))
+	skip := 0       // depth inside script/style
+	var href string // of the open <a>, if any
+	var inA bool
+	var aText strings.Builder
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			if inA {
+				pm.addLink(href, strings.TrimSpace(aText.String()))
+			}
+			return b.String()
+		case html.TextToken:
+			if skip > 0 {
+				continue
+			}
+			t := string(z.Text())
+			b.WriteString(t)
+			if inA && aText.Len() < 1000 {
+				aText.WriteString(t)
+			}
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			name, hasAttr := z.TagName()
+			tag := string(name)
+			switch tag {
+			case "script", "style":
+				if tt == html.StartTagToken {
+					skip++
+				} else if tt == html.EndTagToken && skip > 0 {
+					skip--
+				}
+			case "a":
+				if tt == html.EndTagToken {
+					if inA {
+						pm.addLink(href, strings.TrimSpace(aText.String()))
+					}
+					inA = false
+					continue
+				}
+				if inA {
+					pm.addLink(href, strings.TrimSpace(aText.String()))
+				}
+				inA, href = false, ""
+				aText.Reset()
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "href" {
+						href = string(v)
+					}
+				}
+				if href != "" {
+					inA = tt == html.StartTagToken
+					if !inA {
+						pm.addLink(href, "")
+					}
+				}
+			}
+			// Separate words across tags.
+			b.WriteByte(' ')
+		}
+	}
+}

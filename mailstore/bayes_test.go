@@ -1,0 +1,116 @@
+package mailstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestBayesStore(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	b := s.BayesTokens()
+
+	counts, nSpam, nHam, err := b.Counts(ctx, []string{"viagra", "hello"})
+	if err != nil || len(counts) != 0 || nSpam != 0 || nHam != 0 {
+		t.Fatalf("empty store: %v %d %d %v", counts, nSpam, nHam, err)
+	}
+	long := strings.Repeat("x", 100)
+	if err := b.Learn(ctx, []string{"viagra", "cheap", "viagra", long}, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Learn(ctx, []string{"viagra", "cheap"}, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Learn(ctx, []string{"hello", "cheap"}, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	counts, nSpam, nHam, err = b.Counts(ctx, []string{"viagra", "cheap", "hello", "unknown", long, long + "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nSpam != 2 || nHam != 1 {
+		t.Fatalf("totals = %d spam, %d ham; want 2, 1", nSpam, nHam)
+	}
+	want := map[string]BayesCount{
+		"viagra": {Spam: 2},
+		"cheap":  {Spam: 2, Ham: 1},
+		"hello":  {Ham: 1},
+		long:     {Spam: 1},
+	}
+	if len(counts) != len(want) {
+		t.Fatalf("counts = %v, want %v", counts, want)
+	}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("counts[%.10q] = %+v, want %+v", k, counts[k], v)
+		}
+	}
+
+	// Unlearning never goes below zero and drops empty tokens.
+	for range 3 {
+		if err := b.Learn(ctx, []string{"viagra", "cheap", long}, true, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, nSpam, nHam, err = b.Counts(ctx, []string{"viagra", "cheap", long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nSpam != 0 || nHam != 1 {
+		t.Fatalf("totals after unlearning = %d, %d; want 0, 1", nSpam, nHam)
+	}
+	if len(counts) != 1 || counts["cheap"] != (BayesCount{Ham: 1}) {
+		t.Fatalf("counts after unlearning = %v", counts)
+	}
+	var rows int64
+	if err := s.db.Model(&bayesToken{}).Count(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 { // cheap, hello
+		t.Fatalf("%d token rows left, want 2", rows)
+	}
+	if sp, hm, err := b.Totals(ctx); err != nil || sp != 0 || hm != 1 {
+		t.Fatalf("Totals = %d, %d, %v", sp, hm, err)
+	}
+	// Unlearning an unknown class on an empty total stays at zero.
+	if err := b.Learn(ctx, []string{"nothing"}, true, -1); err != nil {
+		t.Fatal(err)
+	}
+	if sp, _, _ := b.Totals(ctx); sp != 0 {
+		t.Fatalf("spam total = %d after unlearning below zero", sp)
+	}
+}
+
+func TestBayesStoreConcurrentAndLarge(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	b := s.BayesTokens()
+	many := make([]string, 2500)
+	for i := range many {
+		many[i] = "tok" + strings.Repeat("a", i%7) + string(rune('a'+i%26)) + strconv.Itoa(i)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := b.Learn(ctx, many, i%2 == 0, 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	counts, nSpam, nHam, err := b.Counts(ctx, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nSpam != 4 || nHam != 4 || len(counts) != len(many) {
+		t.Fatalf("got %d spam, %d ham, %d tokens", nSpam, nHam, len(counts))
+	}
+	for _, tok := range many {
+		if c := counts[tok]; c.Spam != 4 || c.Ham != 4 {
+			t.Fatalf("counts[%q] = %+v", tok, c)
+		}
+	}
+}

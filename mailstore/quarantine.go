@@ -1,0 +1,280 @@
+package mailstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// QuarantinedMessage is a message held for an administrator instead of being
+// delivered (a filter's Quarantine verdict). Its body is in the blob store
+// under BlobKey, which no mailbox message shares while it is held.
+type QuarantinedMessage struct {
+	ID      int64  `gorm:"primaryKey" json:"id"`
+	BlobKey string `gorm:"size:64;not null;index" json:"-"`
+	Size    int64  `gorm:"not null" json:"size"`
+	// From is the envelope sender ("" for the null sender).
+	From string `gorm:"column:from_addr;size:320;not null;default:''" json:"from"`
+	// Recipients are the local users the message was for, normalised.
+	Recipients []string  `gorm:"serializer:json;type:text;not null" json:"recipients"`
+	Subject    string    `gorm:"size:1000;not null;default:''" json:"subject"`
+	Reason     string    `gorm:"size:1000;not null;default:''" json:"reason"`
+	Filter     string    `gorm:"size:100;not null;default:''" json:"filter"`
+	ReceivedAt time.Time `gorm:"not null;index" json:"received_at"`
+}
+
+// TableName names the quarantine table.
+func (QuarantinedMessage) TableName() string { return "quarantined_messages" }
+
+// QuarantineInput is a message to hold.
+type QuarantineInput struct {
+	// Body is the whole message; line endings are normalised to CRLF.
+	Body io.Reader
+	// From is the envelope sender, "" for the null sender.
+	From string
+	// Recipients are the addresses of the local users it is for.
+	Recipients []string
+	// Subject, Reason and Filter describe the message and why it is held
+	// (for the administrator); they are cut to their column sizes.
+	Subject, Reason, Filter string
+	// ReceivedAt is when the message arrived; zero means now.
+	ReceivedAt time.Time
+}
+
+// maxQuarantineRecipients bounds the recipients of one held message.
+const maxQuarantineRecipients = 1000
+
+// Quarantine stores a message durably for an administrator to release or
+// delete. When it returns without error the body and the record are durable.
+func (s *Store) Quarantine(ctx context.Context, in QuarantineInput) (*QuarantinedMessage, error) {
+	if in.Body == nil {
+		return nil, fmt.Errorf("quarantine: no body: %w", core.ErrInvalid)
+	}
+	if len(in.Recipients) == 0 || len(in.Recipients) > maxQuarantineRecipients {
+		return nil, fmt.Errorf("quarantine: %d recipients: %w", len(in.Recipients), core.ErrInvalid)
+	}
+	rcpts := make([]string, 0, len(in.Recipients))
+	for _, r := range in.Recipients {
+		a, err := core.NormalizeAddress(r)
+		if err != nil {
+			return nil, fmt.Errorf("quarantine: recipient: %w", err)
+		}
+		if !slices.Contains(rcpts, a) {
+			rcpts = append(rcpts, a)
+		}
+	}
+	date := in.ReceivedAt
+	if date.IsZero() {
+		date = time.Now()
+	}
+	q := QuarantinedMessage{
+		From:       quarantineText(in.From, 320),
+		Recipients: rcpts,
+		Subject:    quarantineText(in.Subject, 1000),
+		Reason:     quarantineText(in.Reason, 1000),
+		Filter:     quarantineText(in.Filter, 100),
+		ReceivedAt: date.UTC().Truncate(time.Second),
+	}
+	key, size, err := s.putBody(ctx, in.Body)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine: %w", err)
+	}
+	q.BlobKey, q.Size = key, size
+	err = s.writeBody(ctx, func(tx *writeTx) error {
+		q.ID = 0
+		return tx.Create(&q).Error
+	})
+	if err != nil {
+		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
+			s.log.Warn("remove unquarantined body", "blob", key, "err", delErr)
+		}
+		return nil, fmt.Errorf("quarantine %s: %w", key, err)
+	}
+	return &q, nil
+}
+
+// quarantineText makes s valid UTF-8 without control characters, cut to n bytes.
+func quarantineText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncateUTF8(strings.TrimSpace(s), n)
+}
+
+// QuarantineFilter narrows ListQuarantine and CountQuarantine.
+type QuarantineFilter struct {
+	Recipient string // only messages held for this address
+	Limit     int    // 0 = no limit
+	Offset    int
+}
+
+func (s *Store) quarantineQuery(ctx context.Context, f QuarantineFilter) (*gorm.DB, error) {
+	q := s.db.WithContext(ctx).Model(&QuarantinedMessage{})
+	if f.Recipient != "" {
+		a, err := core.NormalizeAddress(f.Recipient)
+		if err != nil {
+			return nil, err
+		}
+		// Recipients is a JSON array of strings: match the element exactly,
+		// encoded as the serializer encodes it.
+		enc, err := json.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where("recipients LIKE ? ESCAPE '\\'", "%"+escapeLike(string(enc))+"%")
+	}
+	return q, nil
+}
+
+// ListQuarantine returns held messages, the most recent first.
+func (s *Store) ListQuarantine(ctx context.Context, f QuarantineFilter) ([]QuarantinedMessage, error) {
+	q, err := s.quarantineQuery(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	q = q.Order("received_at DESC").Order("id DESC")
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
+	var out []QuarantinedMessage
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	return out, nil
+}
+
+// CountQuarantine returns how many messages ListQuarantine would return
+// without Limit and Offset.
+func (s *Store) CountQuarantine(ctx context.Context, f QuarantineFilter) (int64, error) {
+	q, err := s.quarantineQuery(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
+}
+
+// GetQuarantined returns a held message's record.
+func (s *Store) GetQuarantined(ctx context.Context, id int64) (*QuarantinedMessage, error) {
+	var q QuarantinedMessage
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&q).Error; err != nil {
+		return nil, fmt.Errorf("get quarantined message %d: %w", id, notFound(err))
+	}
+	return &q, nil
+}
+
+// OpenQuarantined opens a held message's raw bytes (CRLF line endings).
+func (s *Store) OpenQuarantined(ctx context.Context, id int64) (io.ReadCloser, error) {
+	q, err := s.GetQuarantined(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.blobs.Open(ctx, q.BlobKey)
+	if err != nil {
+		return nil, fmt.Errorf("open quarantined message %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// ReleaseQuarantined delivers a held message to the INBOX of each of its
+// recipients, as Deliver does but without enforcing quotas (an
+// administrator's decision) and keeping the time it was received, and
+// removes it from the quarantine. Recipients that no longer exist are
+// skipped (and logged); if none is left the message stays held and the
+// error wraps core.ErrNotFound.
+//
+// The delivered messages share the held body, and the quarantine record is
+// removed in the same transaction that adds them, so the body is never
+// referenced by both and never freed while delivered messages use it.
+func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
+	var skipped []string
+	err := s.write(ctx, func(tx *writeTx) error {
+		skipped = nil
+		var q QuarantinedMessage
+		if err := tx.Where("id = ?", id).Take(&q).Error; err != nil {
+			return notFound(err)
+		}
+		delivered := 0
+		for _, addr := range q.Recipients {
+			var userID int64
+			err := tx.Raw("SELECT id FROM users WHERE address = ?", addr).Row().Scan(&userID)
+			if errors.Is(err, sql.ErrNoRows) {
+				skipped = append(skipped, addr)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			mb, err := deliveryMailbox(tx, userID, "")
+			if errors.Is(err, core.ErrNotFound) {
+				skipped = append(skipped, addr)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			row := messageRow{BlobKey: q.BlobKey, Size: q.Size, InternalDate: q.ReceivedAt.UTC().Truncate(time.Second)}
+			if _, err := insertMessages(tx, userID, mb, []messageRow{row}, false, 0); err != nil {
+				return err
+			}
+			delivered++
+		}
+		if delivered == 0 {
+			return fmt.Errorf("no recipient left (%s): %w", strings.Join(skipped, ", "), core.ErrNotFound)
+		}
+		if err := tx.Where("id = ?", q.ID).Delete(&QuarantinedMessage{}).Error; err != nil {
+			return err
+		}
+		return tx.audit("quarantine.release", fmt.Sprint(q.ID), map[string]any{"recipients": q.Recipients, "skipped": skipped})
+	})
+	if err != nil {
+		return fmt.Errorf("release quarantined message %d: %w", id, err)
+	}
+	if len(skipped) > 0 {
+		s.log.Warn("released quarantined message without some recipients", "id", id, "skipped", skipped)
+	}
+	return nil
+}
+
+// DeleteQuarantined removes a held message and frees its body.
+func (s *Store) DeleteQuarantined(ctx context.Context, id int64) error {
+	err := s.write(ctx, func(tx *writeTx) error {
+		var q QuarantinedMessage
+		if err := tx.Where("id = ?", id).Take(&q).Error; err != nil {
+			return notFound(err)
+		}
+		if err := tx.Where("id = ?", q.ID).Delete(&QuarantinedMessage{}).Error; err != nil {
+			return err
+		}
+		// Frees the body after the commit unless a message references it
+		// (which only a bug could cause).
+		if err := releaseBlobs(tx, []string{q.BlobKey}); err != nil {
+			return err
+		}
+		return tx.audit("quarantine.delete", fmt.Sprint(q.ID), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("delete quarantined message %d: %w", id, err)
+	}
+	return nil
+}
