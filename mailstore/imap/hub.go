@@ -38,10 +38,11 @@ type box struct {
 	uids    []uint32          // the current UIDs, ascending: uids[i] has sequence number i+1
 	modSeq  int64             // the MODSEQ uids is current at
 	tracker *imapserver.MailboxTracker
-	// origins maps a session's origin tag to its tracker, so that flag
+	// origins maps a session's origin tag to its view, so that flag
 	// changes a session made are not reported back to it as unsolicited
-	// FETCH responses: it answers its own STORE itself.
-	origins map[string]*imapserver.SessionTracker
+	// FETCH responses: it answers its own STORE itself. It also lists the
+	// views to wake up when something is queued.
+	origins map[string]*view
 }
 
 func newHub(store *mailstore.Store, log *slog.Logger) *hub {
@@ -88,15 +89,16 @@ func (b *box) apply(ev mailstore.Event) {
 	}
 	switch ev.Kind {
 	case mailstore.MessagesAdded:
-		added := false
 		for _, uid := range ev.UIDs {
 			if n := len(b.uids); n == 0 || uid > b.uids[n-1] {
 				b.uids = append(b.uids, uid)
-				added = true
+				// One EXISTS per message: SessionTracker.EncodeSeqNum
+				// only hides the newest message of an EXISTS update from
+				// a client that has not received it yet.
+				if b.tracker != nil {
+					b.tracker.QueueNumMessages(uint32(len(b.uids)))
+				}
 			}
-		}
-		if added && b.tracker != nil {
-			b.tracker.QueueNumMessages(uint32(len(b.uids)))
 		}
 	case mailstore.MessagesExpunged:
 		for _, uid := range ev.UIDs {
@@ -113,7 +115,10 @@ func (b *box) apply(ev mailstore.Event) {
 		if b.tracker == nil {
 			return
 		}
-		source := b.origins[ev.Origin]
+		var source *imapserver.SessionTracker
+		if v := b.origins[ev.Origin]; v != nil {
+			source = v.tracker
+		}
 		for k, uid := range ev.UIDs {
 			i, ok := slices.BinarySearch(b.uids, uid)
 			if !ok || k >= len(ev.Flags) {
@@ -121,6 +126,9 @@ func (b *box) apply(ev mailstore.Event) {
 			}
 			b.tracker.QueueMessageFlags(uint32(i+1), imap.UID(uid), toIMAPFlags(ev.Flags[k]), source)
 		}
+	}
+	for _, v := range b.origins {
+		v.wakeUp()
 	}
 }
 
@@ -130,6 +138,17 @@ type view struct {
 	box     *box
 	tracker *imapserver.SessionTracker
 	origin  string
+	// wake gets a token whenever something may have been queued for the
+	// session (see session.Idle).
+	wake chan struct{}
+}
+
+// wakeUp tells an idling session to poll. It never blocks.
+func (v *view) wakeUp() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
 }
 
 // open starts tracking mailbox id for a session tagged origin. It returns
@@ -139,7 +158,7 @@ func (h *hub) open(ctx context.Context, id int64, origin string) (*view, uint32,
 	b := h.boxes[id]
 	load := b == nil
 	if load {
-		b = &box{id: id, loaded: make(chan struct{}), origins: map[string]*imapserver.SessionTracker{}}
+		b = &box{id: id, loaded: make(chan struct{}), origins: map[string]*view{}}
 		h.boxes[id] = b
 	}
 	b.refs++
@@ -175,9 +194,9 @@ func (h *hub) open(ctx context.Context, id int64, origin string) (*view, uint32,
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := b.tracker.NewSession()
-	b.origins[origin] = st
-	return &view{hub: h, box: b, tracker: st, origin: origin}, uint32(len(b.uids)), nil
+	v := &view{hub: h, box: b, tracker: b.tracker.NewSession(), origin: origin, wake: make(chan struct{}, 1)}
+	b.origins[origin] = v
+	return v, uint32(len(b.uids)), nil
 }
 
 // release drops one reference to b, forgetting it with the last one.

@@ -56,12 +56,18 @@ func (s *session) Delete(name string) error {
 	if err != nil {
 		return storeError(s.log, "delete", err, imap.ResponseCodeNonExistent)
 	}
+	selected := false
 	for _, mb := range boxes {
 		if strings.HasPrefix(mb.Name, canon+delim) {
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeHasChildren, Text: "Delete the mailbox's children first"}
 		}
+		// By ID: the selected mailbox may have been renamed since, by
+		// this session or another.
+		if mb.Name == canon && s.mailbox != nil && mb.ID == s.mailbox.ID {
+			selected = true
+		}
 	}
-	if s.mailbox != nil && s.mailbox.Name == canon {
+	if selected {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeInUse, Text: "Cannot delete the selected mailbox; unselect it first"}
 	}
 	if err := s.srv.opts.Store.DeleteMailbox(s.ctx, s.user.ID, canon); err != nil {
@@ -75,9 +81,6 @@ func (s *session) Rename(name, newName string, _ *imap.RenameOptions) error {
 	newName = strings.TrimSuffix(newName, delim)
 	if err := s.srv.opts.Store.RenameMailbox(s.ctx, s.user.ID, name, newName); err != nil {
 		return storeError(s.log, "rename", err, imap.ResponseCodeNonExistent)
-	}
-	if s.mailbox != nil && s.mailbox.Name == name {
-		s.mailbox.Name = newName
 	}
 	return nil
 }
@@ -104,7 +107,8 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if options == nil {
 		options = &imap.ListOptions{}
 	}
-	if len(patterns) == 1 && patterns[0] == "" {
+	// imapserver drops empty patterns: LIST "" "" arrives without any.
+	if len(patterns) == 0 || len(patterns) == 1 && patterns[0] == "" {
 		// The hierarchy delimiter and root (RFC 9051 §6.3.9).
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: mailstore.Delimiter})
 	}

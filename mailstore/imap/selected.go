@@ -59,6 +59,11 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) unselect() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	// An Idle imapserver stopped waiting for still uses the view; its
+	// stop channel is closed, so it returns soon.
+	s.idling.Wait()
 	if s.view != nil {
 		s.view.close()
 	}
@@ -74,13 +79,39 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return s.view.tracker.Poll(w, allowExpunge)
 }
 
-// Idle implements imapserver.Session: changes are written as they happen.
+// Idle implements imapserver.Session: changes are written as they happen,
+// starting with those queued since the last command. (SessionTracker.Idle
+// would only write them once something else changes.)
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.view == nil {
+	s.idleMu.Lock()
+	select {
+	case <-stop:
+		// IDLE is over already, and the session may have moved on.
+		s.idleMu.Unlock()
+		return nil
+	default:
+	}
+	v := s.view
+	s.idling.Add(1)
+	s.idleMu.Unlock()
+	defer s.idling.Done()
+
+	if v == nil {
 		<-stop
 		return nil
 	}
-	return s.view.tracker.Idle(w, stop)
+	for {
+		// The hub queues, then wakes the view: whatever was queued
+		// before a wake-up is written by the Poll that follows it.
+		if err := v.tracker.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-v.wake:
+		case <-stop:
+			return nil
+		}
+	}
 }
 
 // Expunge implements imapserver.Session (EXPUNGE, UID EXPUNGE, CLOSE).
@@ -88,6 +119,11 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 // everyone else's.
 func (s *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	if s.readOnly {
+		// CLOSE comes here too (uids nil) and must succeed without
+		// expunging; so does EXPUNGE, like Dovecot's.
+		if uids == nil {
+			return nil
+		}
 		return errReadOnly
 	}
 	var set mailstore.UIDSet

@@ -126,7 +126,13 @@ func capabilities() imap.CapSet {
 		imap.CapChildren:         {},
 		imap.CapSpecialUse:       {},
 		imap.CapCreateSpecialUse: {},
-		imap.CapLiteralPlus:      {},
+		// Not LITERAL+: imapserver refuses some literals (APPEND over
+		// APPENDLIMIT, long literals elsewhere) before reading them, and
+		// reads the rest of the command line as the next commands. With
+		// LITERAL+ a client sends the literal anyway, and its contents
+		// (a message's lines) would be run as commands. With LITERAL-
+		// (announced by imapserver) literals over 4096 bytes wait for the
+		// server's go-ahead, which a refused one never gets.
 	}
 }
 
@@ -189,6 +195,11 @@ func (s *Server) stopAccepting() {
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.closeOnce.Do(func() {
+		// imapserver.Server.Close waits for its Serve, which counts itself
+		// in (WaitGroup.Add) only after it started: wait until both inner
+		// servers have, or that Add races with Close's Wait.
+		<-s.secureLn.started
+		<-s.insecureLn.started
 		s.secureLn.close()
 		s.insecureLn.close()
 		_ = s.secure.Close()
@@ -274,13 +285,15 @@ func (l printfLogger) Printf(format string, args ...any) {
 // connQueue is a net.Listener fed by Serve: it hands accepted connections
 // to one of the inner imapserver servers.
 type connQueue struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
+	ch        chan net.Conn
+	done      chan struct{}
+	once      sync.Once
+	started   chan struct{} // closed at the first Accept
+	startOnce sync.Once
 }
 
 func newConnQueue() *connQueue {
-	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{})}
+	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), started: make(chan struct{})}
 }
 
 // push hands c to the queue's server; false if the queue is closed.
@@ -297,6 +310,7 @@ func (q *connQueue) close() { q.once.Do(func() { close(q.done) }) }
 
 // Accept implements net.Listener.
 func (q *connQueue) Accept() (net.Conn, error) {
+	q.startOnce.Do(func() { close(q.started) })
 	select {
 	case c := <-q.ch:
 		return c, nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -18,8 +19,9 @@ import (
 )
 
 // session is one IMAP connection's state. imapserver calls its methods
-// from the connection's goroutine only, one command at a time (IDLE
-// included), so its fields need no lock.
+// from the connection's goroutine only, one command at a time, so its
+// fields need no lock, except Idle, which runs in a goroutine of its own
+// (see idleMu).
 type session struct {
 	srv    *Server
 	conn   *imapserver.Conn
@@ -36,6 +38,14 @@ type session struct {
 	view     *view
 	readOnly bool
 	saved    []uint32 // the SEARCHRES result, as UIDs
+
+	// idleMu and idling keep Idle off the session's state once the IDLE
+	// command is over: imapserver ends IDLE without waiting for Idle to
+	// return when the connection breaks or the client sends something
+	// else than DONE, and then goes on with Close or the next command.
+	// idleMu guards view against Idle; idling counts running Idles.
+	idleMu sync.Mutex
+	idling sync.WaitGroup
 }
 
 var (
