@@ -130,11 +130,25 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		"from", msg.Envelope.MailFrom,
 		"rcpts", len(msg.Envelope.Recipients),
 	)
+	var added []HeaderField // by the stages so far
 	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts) {
+		// Later stages see the fields earlier ones added (e.g. the spam
+		// filter reads Authentication-Results), on a copy of the header:
+		// an abandoned stage may still be reading the previous one.
+		m := msg
+		if len(added) > 0 {
+			cp := *msg
+			cp.Header = msg.Header.Copy()
+			for _, f := range added {
+				cp.Header.Add(f.Key, f.Value)
+			}
+			m = &cp
+		}
 		return func(ctx context.Context) (Verdict, error) {
-			return s.Filter.Check(ctx, msg)
+			v, err := s.Filter.Check(ctx, m)
+			return v, err
 		}, s.counts
-	})
+	}, func(v Verdict) { added = append(added, v.AddHeaders...) })
 }
 
 // CheckSender runs the stages whose filters implement EnvelopeFilter on the
@@ -151,7 +165,7 @@ func (c *Chain) CheckSender(ctx context.Context, conn ConnInfo, from string) Ver
 		return func(ctx context.Context) (Verdict, error) {
 			return s.sender.CheckSender(ctx, conn, from)
 		}, s.senderCount
-	})
+	}, nil)
 }
 
 // Stats returns, per filter name, the number of verdicts by action so far
@@ -172,7 +186,8 @@ func (c *Chain) Stats() map[string]map[Action]uint64 {
 
 // run runs the stages for which prepare returns a call, and combines their
 // verdicts.
-func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts)) Verdict {
+// observe, if not nil, sees each stage's verdict after it is merged.
+func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts), observe func(Verdict)) Verdict {
 	var res Verdict
 	for _, s := range c.stages {
 		call, counts := prepare(s)
@@ -201,6 +216,9 @@ func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) 
 			log.Info("filter verdict", "filter", s.name, "action", v.Action.String(), "reason", v.Reason)
 		}
 		c.merge(&res, log, s.name, v)
+		if observe != nil {
+			observe(v)
+		}
 		if res.Action >= TempFail {
 			break
 		}

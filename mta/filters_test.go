@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/yubinmail/yubin/mailstore"
 	"io"
 	"strings"
 	"sync"
@@ -104,9 +105,9 @@ func TestFilterVerdicts(t *testing.T) {
 			code:    250, mailbox: "Junk", wantBody: msg,
 		},
 		{
-			name:    "quarantine goes to Junk for now",
+			name:    "quarantine holds the message for an admin",
 			verdict: filters.Verdict{Action: filters.Quarantine, Reason: "suspicious attachment"},
-			code:    250, mailbox: "Junk", wantBody: msg,
+			code:    250, mailbox: "quarantine", wantBody: msg,
 		},
 		{
 			name: "headers added and removed",
@@ -153,6 +154,21 @@ func TestFilterVerdicts(t *testing.T) {
 			}
 			if string(raw) != msg {
 				t.Errorf("Open gave %q", raw)
+			}
+			if tt.mailbox == "quarantine" {
+				held, err := ts.store.ListQuarantine(context.Background(), mailstore.QuarantineFilter{})
+				if err != nil || len(held) != 1 || held[0].Reason != "suspicious attachment" {
+					t.Fatalf("quarantine holds %+v (%v), want the message", held, err)
+				}
+				rc, err := ts.store.OpenQuarantined(context.Background(), held[0].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				if _, rest := splitReceived(t, string(b)); rest != msg {
+					t.Errorf("held message %q, want %q after Received", rest, msg)
+				}
 			}
 			for _, mb := range []string{"INBOX", "Junk"} {
 				got := messages(t, ts.store, ann, mb)

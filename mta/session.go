@@ -542,7 +542,7 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	cancel()
 	out.verdict, out.reason = v.Action.String(), v.Reason
 
-	mailbox := ""
+	mailbox, quarantine := "", false
 	switch v.Action {
 	case filters.Reject:
 		s.srv.stats.reject(RejectPolicy)
@@ -553,11 +553,7 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	case filters.Junk:
 		mailbox = `\Junk`
 	case filters.Quarantine:
-		// There is no quarantine store yet (a later issue): a message the
-		// filters want quarantined goes to the recipients' Junk folder, and
-		// the log says so, loudly.
-		mailbox = `\Junk`
-		s.log.Warn("quarantine requested; no quarantine store yet, filing into Junk", "queue_id", out.id, "reason", v.Reason)
+		quarantine = true
 	}
 
 	if len(v.RemoveHeaders) > 0 {
@@ -575,6 +571,9 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
+	}
+	if quarantine {
+		return s.quarantine(tx, v, header.Get("Subject"), body, out)
 	}
 	targets := make([]mailstore.DeliveryTarget, len(tx.users))
 	for i, r := range tx.users {
@@ -601,6 +600,41 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	if mailbox != "" {
 		s.srv.stats.junk.Add(1)
 	}
+	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
+}
+
+// quarantine holds a message the filters want an administrator to look
+// at, durably, instead of delivering it; the 250 follows only once it is
+// stored.
+func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string, body io.Reader, out *outcome) *smtp.SMTPError {
+	rcpts := make([]string, len(tx.users))
+	for i, r := range tx.users {
+		rcpts[i] = r.user.Address
+	}
+	filter := ""
+	for _, e := range v.Evidence {
+		if e.Filter != "" {
+			filter = e.Filter
+		}
+	}
+	q, err := s.srv.opts.Store.Quarantine(s.ctx, mailstore.QuarantineInput{
+		Body:       body,
+		From:       tx.from,
+		Recipients: rcpts,
+		Subject:    subject,
+		Reason:     v.Reason,
+		Filter:     filter,
+	})
+	if err != nil {
+		s.log.Error("quarantine message", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.reason = "quarantine: " + err.Error()
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	s.log.Warn("message quarantined", "queue_id", out.id, "quarantine_id", q.ID, "reason", v.Reason, "filter", filter)
+	s.srv.stats.accepted.Add(1)
+	s.srv.stats.quarantined.Add(1)
+	out.verdict = "quarantine"
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 

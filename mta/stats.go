@@ -41,9 +41,10 @@ type Stats struct {
 	Sessions uint64
 	// Accepted counts messages stored and answered with 250.
 	Accepted uint64
-	// Junk counts the accepted messages filed into the Junk mailbox
-	// (including those the filters wanted quarantined).
+	// Junk counts the accepted messages filed into the Junk mailbox.
 	Junk uint64
+	// Quarantined counts the accepted messages held for an administrator.
+	Quarantined uint64
 	// TempFailed counts senders, recipients and messages answered with a
 	// 4xx reply: filter tempfail, store failure, full mailboxes (at RCPT or
 	// at delivery), internal errors (not transfers the client aborted).
@@ -55,11 +56,12 @@ type Stats struct {
 
 // counters are the atomics behind Stats.
 type counters struct {
-	sessions   atomic.Uint64
-	accepted   atomic.Uint64
-	junk       atomic.Uint64
-	tempFailed atomic.Uint64
-	rejected   [8]atomic.Uint64 // indexed like rejectReasons()
+	sessions    atomic.Uint64
+	accepted    atomic.Uint64
+	junk        atomic.Uint64
+	quarantined atomic.Uint64
+	tempFailed  atomic.Uint64
+	rejected    [8]atomic.Uint64 // indexed like rejectReasons()
 }
 
 func (c *counters) reject(r RejectReason) {
@@ -73,11 +75,12 @@ func (c *counters) reject(r RejectReason) {
 
 func (c *counters) snapshot() Stats {
 	st := Stats{
-		Sessions:   c.sessions.Load(),
-		Accepted:   c.accepted.Load(),
-		Junk:       c.junk.Load(),
-		TempFailed: c.tempFailed.Load(),
-		Rejected:   make(map[RejectReason]uint64, len(c.rejected)),
+		Sessions:    c.sessions.Load(),
+		Accepted:    c.accepted.Load(),
+		Junk:        c.junk.Load(),
+		Quarantined: c.quarantined.Load(),
+		TempFailed:  c.tempFailed.Load(),
+		Rejected:    make(map[RejectReason]uint64, len(c.rejected)),
 	}
 	for i, r := range rejectReasons() {
 		st.Rejected[r] = c.rejected[i].Load()

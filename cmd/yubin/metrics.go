@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/yubinmail/yubin/filters"
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mta"
@@ -30,8 +31,8 @@ func (w *wiring) registerConnections(protocol string, lim *limits.ConnLimiter) {
 
 // smtpCollector exports the SMTP intake's counters.
 type smtpCollector struct {
-	srv                                          *mta.Server
-	sessions, accepted, junk, tempFailed, reject *prometheus.Desc
+	srv                                                *mta.Server
+	sessions, accepted, junk, held, tempFailed, reject *prometheus.Desc
 }
 
 func newSMTPCollector(srv *mta.Server) *smtpCollector {
@@ -40,6 +41,7 @@ func newSMTPCollector(srv *mta.Server) *smtpCollector {
 		sessions:   prometheus.NewDesc("yubin_smtp_sessions_total", "SMTP intake sessions that greeted.", nil, nil),
 		accepted:   prometheus.NewDesc("yubin_smtp_messages_accepted_total", "Messages stored and acknowledged with 250.", nil, nil),
 		junk:       prometheus.NewDesc("yubin_smtp_messages_junked_total", "Accepted messages filed into Junk.", nil, nil),
+		held:       prometheus.NewDesc("yubin_smtp_messages_quarantined_total", "Accepted messages held in quarantine.", nil, nil),
 		tempFailed: prometheus.NewDesc("yubin_smtp_tempfailed_total", "Senders and messages answered with a 4xx reply.", nil, nil),
 		reject:     prometheus.NewDesc("yubin_smtp_rejected_total", "Messages and recipients refused with a 5xx reply, by reason.", []string{"reason"}, nil),
 	}
@@ -50,6 +52,7 @@ func (c *smtpCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.sessions
 	ch <- c.accepted
 	ch <- c.junk
+	ch <- c.held
 	ch <- c.tempFailed
 	ch <- c.reject
 }
@@ -60,8 +63,33 @@ func (c *smtpCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.CounterValue, float64(st.Sessions))
 	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(st.Accepted))
 	ch <- prometheus.MustNewConstMetric(c.junk, prometheus.CounterValue, float64(st.Junk))
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.CounterValue, float64(st.Quarantined))
 	ch <- prometheus.MustNewConstMetric(c.tempFailed, prometheus.CounterValue, float64(st.TempFailed))
 	for reason, n := range st.Rejected {
 		ch <- prometheus.MustNewConstMetric(c.reject, prometheus.CounterValue, float64(n), string(reason))
+	}
+}
+
+// filterCollector exports the filter chain's verdicts.
+type filterCollector struct {
+	chain *filters.Chain
+	desc  *prometheus.Desc
+}
+
+func newFilterCollector(chain *filters.Chain) *filterCollector {
+	return &filterCollector{chain: chain, desc: prometheus.NewDesc("yubin_filter_verdicts_total",
+		"Verdicts of each filter (after its failure policy), by action; \"/sender\" names the MAIL FROM checks.",
+		[]string{"filter", "action"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *filterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, byAction := range c.chain.Stats() {
+		for action, n := range byAction {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), name, action.String())
+		}
 	}
 }

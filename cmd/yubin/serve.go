@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/tlsutil"
@@ -261,9 +260,11 @@ func (w *wiring) startSMTP() {
 	if !ok {
 		return
 	}
+	chain := w.newFilterChain()
+	w.metrics.MustRegister(newFilterCollector(chain))
 	srv := mta.NewServer(mta.Options{
 		Store:           w.store,
-		Filters:         filters.NewDefaultChain(w.log),
+		Filters:         chain,
 		Hostname:        w.cfg.Hostname,
 		TLSConfig:       w.tlsConf,
 		Logger:          w.log,

@@ -59,11 +59,26 @@ type Config struct {
 	// LogFormat is "text" or "json".
 	LogFormat string
 
+	// DNS is the DNS server (host:port) of the filters; "" = the system's.
+	DNS string
+	// Clamd, Rspamd and Milter turn those filters on.
+	Clamd  string
+	Rspamd string
+	Milter string
+	// ClamdOnError, RspamdOnError and MilterOnError say what a message
+	// gets when that filter is down: "tempfail" (451, the sender retries)
+	// or "open" (deliver unchecked).
+	ClamdOnError, RspamdOnError, MilterOnError string
+	// SpamJunkScore and SpamRejectScore are the spam score thresholds for
+	// filing into Junk and refusing at DATA (0 = never refuse).
+	SpamJunkScore, SpamRejectScore float64
+	// SPFRejectFail refuses mail whose SPF check fails at MAIL FROM
+	// (otherwise DMARC decides).
+	SPFRejectFail bool
+	// DNSBLs are DNS block list zones the spam filter consults.
+	DNSBLs []string
+
 	// Settings read now but used by later issues (see Setting.Planned).
-	DNS               string
-	Clamd             string
-	Rspamd            string
-	Milter            string
 	Smarthost         string
 	SmarthostUser     string
 	SmarthostPassword string
@@ -209,10 +224,71 @@ func Settings() []Setting {
 				}
 				return fmt.Errorf("%q: want text or json", v)
 			}},
-		{Flag: "dns", Env: "YUBIN_DNS", Planned: true, Usage: "DNS server (host:port) for the filters and the outbound queue", set: str(func(c *Config) *string { return &c.DNS })},
-		{Flag: "clamd", Env: "YUBIN_CLAMD", Planned: true, Usage: "clamd (host:port or unix:/path) for the virus filter", set: str(func(c *Config) *string { return &c.Clamd })},
-		{Flag: "rspamd", Env: "YUBIN_RSPAMD", Planned: true, Usage: "rspamd base URL for the spam filter", set: str(func(c *Config) *string { return &c.Rspamd })},
-		{Flag: "milter", Env: "YUBIN_MILTER", Planned: true, Usage: "milter (host:port or unix:/path)", set: str(func(c *Config) *string { return &c.Milter })},
+		{Flag: "dns", Env: "YUBIN_DNS", Usage: "DNS server (host:port) for the filters' lookups (SPF, DKIM, DMARC, DNSBL); default: the system resolver", set: str(func(c *Config) *string { return &c.DNS })},
+		{Flag: "clamd", Env: "YUBIN_CLAMD", Usage: "clamd (host:port or unix:/path): scan every message for viruses", set: str(func(c *Config) *string { return &c.Clamd })},
+		{Flag: "rspamd", Env: "YUBIN_RSPAMD", Usage: "rspamd base URL (e.g. http://127.0.0.1:11333): add its verdict to the spam filter", set: str(func(c *Config) *string { return &c.Rspamd })},
+		{Flag: "milter", Env: "YUBIN_MILTER", Usage: "milter (host:port or unix:/path) every message is passed through", set: str(func(c *Config) *string { return &c.Milter })},
+		{Flag: "clamd-on-error", Env: "YUBIN_CLAMD_ON_ERROR", Default: "tempfail", Usage: "when clamd is down: tempfail (451, the sender retries) or open (deliver unchecked)",
+			set: func(c *Config, v string) error {
+				switch p := strings.ToLower(v); p {
+				case "tempfail", "open":
+					c.ClamdOnError = p
+					return nil
+				}
+				return fmt.Errorf("%q: want tempfail or open", v)
+			}},
+		{Flag: "rspamd-on-error", Env: "YUBIN_RSPAMD_ON_ERROR", Default: "open", Usage: "when rspamd is down: tempfail (451, the sender retries) or open (deliver unchecked)",
+			set: func(c *Config, v string) error {
+				switch p := strings.ToLower(v); p {
+				case "tempfail", "open":
+					c.RspamdOnError = p
+					return nil
+				}
+				return fmt.Errorf("%q: want tempfail or open", v)
+			}},
+		{Flag: "milter-on-error", Env: "YUBIN_MILTER_ON_ERROR", Default: "tempfail", Usage: "when the milter is down: tempfail (451, the sender retries) or open (deliver unchecked)",
+			set: func(c *Config, v string) error {
+				switch p := strings.ToLower(v); p {
+				case "tempfail", "open":
+					c.MilterOnError = p
+					return nil
+				}
+				return fmt.Errorf("%q: want tempfail or open", v)
+			}},
+		{Flag: "spam-junk-score", Env: "YUBIN_SPAM_JUNK_SCORE", Default: "5", Usage: "spam score from which a message is filed into Junk",
+			set: func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 {
+					return fmt.Errorf("%q: want a number, 0 or more", v)
+				}
+				c.SpamJunkScore = f
+				return nil
+			}},
+		{Flag: "spam-reject-score", Env: "YUBIN_SPAM_REJECT_SCORE", Default: "15", Usage: "spam score from which a message is refused at DATA; 0 = never",
+			set: func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 {
+					return fmt.Errorf("%q: want a number, 0 or more", v)
+				}
+				c.SpamRejectScore = f
+				return nil
+			}},
+		{Flag: "spf-reject-fail", Env: "YUBIN_SPF_REJECT_FAIL", Default: "false", Usage: "refuse senders whose SPF check fails, at MAIL FROM (otherwise DMARC decides)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.SPFRejectFail = b
+				return err
+			}},
+		{Flag: "dnsbl", Env: "YUBIN_DNSBL", Usage: "comma-separated DNS block lists the spam filter consults (e.g. zen.spamhaus.org)",
+			set: func(c *Config, v string) error {
+				c.DNSBLs = nil
+				for _, z := range strings.Split(v, ",") {
+					if z = strings.TrimSpace(z); z != "" {
+						c.DNSBLs = append(c.DNSBLs, z)
+					}
+				}
+				return nil
+			}},
 		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Planned: true, Usage: "relay all outbound mail through this host:port", set: str(func(c *Config) *string { return &c.Smarthost })},
 		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Planned: true, Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
 		{Env: "YUBIN_SMARTHOST_PASSWORD", Planned: true, Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,8 +37,10 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", HTTPSAddr: ":8443",
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25,
+		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail",
+		SpamJunkScore: 5, SpamRejectScore: 15,
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
 	if n := len(c.Listeners()); n != 9 {

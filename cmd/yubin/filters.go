@@ -1,0 +1,73 @@
+package main
+
+import (
+	"time"
+
+	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/filters/authn"
+	"github.com/yubinmail/yubin/filters/clamd"
+	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/filters/milter"
+	"github.com/yubinmail/yubin/filters/rspamd"
+	"github.com/yubinmail/yubin/filters/spam"
+)
+
+// Filter timeouts: DNS-based checks are bounded by the resolver's own
+// timeouts; scanners may take a while on large messages.
+const (
+	authnTimeout   = 30 * time.Second
+	spamTimeout    = 30 * time.Second
+	scannerTimeout = 2 * time.Minute
+)
+
+// newFilterChain builds the chain every inbound message goes through, in
+// this order: sender authentication (SPF, DKIM, DMARC → one
+// Authentication-Results field), the virus scanner (clamd, if configured),
+// a milter (if configured), rspamd (if configured), and the built-in spam
+// score (rules and the Bayes classifier, which reads the authentication
+// results). The authentication and spam stages fail open: a broken check
+// must not stop mail. Remote scanners follow their *_ON_ERROR setting.
+func (w *wiring) newFilterChain() *filters.Chain {
+	res := dnsresolve.New(dnsresolve.Options{Server: w.cfg.DNS, Logger: w.log})
+	stages := []filters.Stage{{
+		Filter:  authn.New(authn.Options{Hostname: w.cfg.Hostname, Resolver: res, RejectSPFFail: w.cfg.SPFRejectFail, Logger: w.log}),
+		Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,
+	}}
+	if w.cfg.Clamd != "" {
+		stages = append(stages, filters.Stage{
+			Filter:  clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}),
+			Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
+		})
+	}
+	if w.cfg.Milter != "" {
+		stages = append(stages, filters.Stage{
+			Filter:  &milter.Filter{Addr: w.cfg.Milter, Timeout: scannerTimeout},
+			Enabled: true, OnError: policy(w.cfg.MilterOnError), Timeout: scannerTimeout,
+		})
+	}
+	if w.cfg.Rspamd != "" {
+		stages = append(stages, filters.Stage{
+			Filter:  rspamd.NewFilter(&rspamd.Client{URL: w.cfg.Rspamd, Timeout: scannerTimeout}),
+			Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
+		})
+	}
+	stages = append(stages, filters.Stage{
+		Filter: spam.New(spam.Options{
+			JunkScore:   w.cfg.SpamJunkScore,
+			RejectScore: w.cfg.SpamRejectScore,
+			DNSBLs:      w.cfg.DNSBLs,
+			Resolver:    res,
+			Classifier:  spam.NewClassifier(w.store.BayesTokens()),
+		}),
+		Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
+	})
+	return filters.NewChain(w.log, stages...)
+}
+
+// policy turns a *_ON_ERROR setting into a failure policy.
+func policy(s string) filters.FailurePolicy {
+	if s == "open" {
+		return filters.FailOpen
+	}
+	return filters.FailTempFail
+}
