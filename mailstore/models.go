@@ -80,6 +80,7 @@ func allModels() []any {
 	models := []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
 	models = append(models, aliasModels()...)
 	models = append(models, adminModels()...)
+	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
 	return models
 }

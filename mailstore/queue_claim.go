@@ -1,0 +1,325 @@
+package mailstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// Claim is work for one delivery worker: recipients of one message that
+// share one destination domain (one SMTP transaction), leased to the worker.
+type Claim struct {
+	Message    OutboundMessage
+	Recipients []OutboundRecipient // status QueueDelivering, ascending IDs
+}
+
+// whereClaimable narrows a query on outbound_recipients (joined with
+// outbound_messages) to recipients a worker may take at now: queued and
+// due, or delivering under a lease that ended (its worker died), of a
+// message that is neither held nor expired.
+func whereClaimable(q *gorm.DB, now time.Time) *gorm.DB {
+	return q.Joins("JOIN outbound_messages ON outbound_messages.id = outbound_recipients.message_id").
+		Where("((outbound_recipients.status = ? AND outbound_recipients.next_attempt_at <= ?) OR (outbound_recipients.status = ? AND outbound_recipients.claimed_until <= ?))",
+			QueueQueued, now, QueueDelivering, now).
+		Where("outbound_messages.held = ? AND outbound_messages.expires_at > ?", false, now)
+}
+
+// ClaimDue leases due recipients to worker for lease: at most limit claims,
+// each all the due recipients (up to MaxRecipientsPerClaim) of one message
+// for one destination domain, the longest waiting first. Claimed recipients
+// become QueueDelivering with ClaimedBy = worker and ClaimedUntil = now +
+// lease; nobody else claims them until the lease ends. The worker reports
+// with RecordAttempts before then (a lease that ends makes the recipients
+// claimable again: a crashed worker's mail is retried, not lost).
+func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration) ([]Claim, error) {
+	if worker == "" || len(worker) > 100 || limit <= 0 || lease <= 0 {
+		return nil, fmt.Errorf("claim queued mail: worker %q, limit %d, lease %v: %w", worker, limit, lease, core.ErrInvalid)
+	}
+	now = queueTime(now)
+	until := now.Add(lease)
+	var claims []Claim
+	// SQLite has one writer: selecting and marking in one write transaction
+	// is atomic against every other worker, in this process or another.
+	// With several PostgreSQL writers the selections below would take
+	// clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}; even
+	// without it the guarded UPDATE (still claimable) never double-claims,
+	// it only claims fewer rows, which the re-read below accounts for.
+	err := s.write(ctx, func(tx *writeTx) error {
+		claims = nil
+		var groups []struct {
+			MessageID int64
+			Domain    string
+		}
+		err := whereClaimable(tx.Model(&OutboundRecipient{}), now).
+			Select("outbound_recipients.message_id, outbound_recipients.domain").
+			Group("outbound_recipients.message_id, outbound_recipients.domain").
+			Order("MIN(outbound_recipients.next_attempt_at), outbound_recipients.message_id, outbound_recipients.domain").
+			Limit(limit).Scan(&groups).Error
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			var ids []int64
+			err := whereClaimable(tx.Model(&OutboundRecipient{}), now).
+				Where("outbound_recipients.message_id = ? AND outbound_recipients.domain = ?", g.MessageID, g.Domain).
+				Order("outbound_recipients.id").Limit(MaxRecipientsPerClaim).
+				Pluck("outbound_recipients.id", &ids).Error
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			res := tx.Model(&OutboundRecipient{}).
+				Where("id IN ?", ids).
+				Where("((status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until <= ?))", QueueQueued, now, QueueDelivering, now).
+				Updates(map[string]any{"status": QueueDelivering, "claimed_by": worker, "claimed_until": until})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				continue
+			}
+			var c Claim
+			if err := tx.Where("id = ?", g.MessageID).Take(&c.Message).Error; err != nil {
+				return err
+			}
+			err = tx.Where("id IN ? AND status = ? AND claimed_by = ? AND claimed_until = ?", ids, QueueDelivering, worker, until).
+				Order("id").Find(&c.Recipients).Error
+			if err != nil {
+				return err
+			}
+			if len(c.Recipients) > 0 {
+				claims = append(claims, c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim queued mail for %s: %w", worker, err)
+	}
+	return claims, nil
+}
+
+// AttemptResult is the outcome of a delivery attempt for one recipient.
+type AttemptResult struct {
+	RecipientID int64
+	// Delivered: the destination accepted the message.
+	Delivered bool
+	// Permanent: the destination refused it for good (5xx); the recipient
+	// fails. Otherwise (neither) it is retried at NextAttemptAt.
+	Permanent bool
+	// Code and Error are the SMTP reply code and text (or a local error).
+	Code  int
+	Error string
+	// NextAttemptAt is when to retry a temporary failure; zero means now.
+	NextAttemptAt time.Time
+}
+
+// RecordAttempts records the outcome of attempts on recipients of message
+// messageID that are being delivered (claimed): each becomes delivered,
+// failed, or queued again for NextAttemptAt, with Attempts counted.
+// Results for recipients that are not being delivered (deleted, or never
+// claimed) are ignored. Once no recipient of the message is pending, the
+// message is removed from the queue and its body freed, so a caller that
+// bounces permanent failures with the body must do so (enqueue the bounce)
+// before recording them: a crash in between then repeats the attempt and
+// perhaps the bounce, but never loses it.
+func (s *Store) RecordAttempts(ctx context.Context, messageID int64, results []AttemptResult) error {
+	now := queueTime(time.Now())
+	err := s.write(ctx, func(tx *writeTx) error {
+		for _, r := range results {
+			upd := map[string]any{
+				"attempts":        gorm.Expr("attempts + 1"),
+				"last_attempt_at": now,
+				"last_code":       r.Code,
+				"last_error":      quarantineText(r.Error, 1000),
+				"claimed_by":      "",
+				"claimed_until":   nil,
+			}
+			switch {
+			case r.Delivered:
+				upd["status"] = QueueDelivered
+			case r.Permanent:
+				upd["status"] = QueueFailed
+			default:
+				next := now
+				if !r.NextAttemptAt.IsZero() {
+					next = queueTime(r.NextAttemptAt)
+				}
+				upd["status"], upd["next_attempt_at"] = QueueQueued, next
+			}
+			err := tx.Model(&OutboundRecipient{}).
+				Where("id = ? AND message_id = ? AND status = ?", r.RecipientID, messageID, QueueDelivering).
+				Updates(upd).Error
+			if err != nil {
+				return err
+			}
+		}
+		_, err := releaseIfDone(tx, messageID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery attempts of queued message %d: %w", messageID, err)
+	}
+	return nil
+}
+
+// ExpiredRecipient is a recipient given up on, for the sender's bounce.
+type ExpiredRecipient struct {
+	Message   OutboundMessage
+	Recipient OutboundRecipient
+}
+
+// maxExpiredBatch bounds what one ExpireDue call returns.
+const maxExpiredBatch = 1000
+
+// ExpireDue gives up the recipients of messages past their ExpiresAt that
+// are still queued (or whose delivery lease ended), marking them expired,
+// and returns every expired recipient not yet acknowledged with AckExpired
+// (those just marked and any an earlier call returned), ordered by message,
+// at most 1000. Held messages do not expire while held. The message and its
+// body stay in the queue until its expired recipients are acknowledged, so
+// the caller can bounce with the body, then call AckExpired: a crash in
+// between repeats the bounce rather than losing it.
+func (s *Store) ExpireDue(ctx context.Context, now time.Time) ([]ExpiredRecipient, error) {
+	now = queueTime(now)
+	var out []ExpiredRecipient
+	err := s.write(ctx, func(tx *writeTx) error {
+		out = nil
+		expired := tx.Model(&OutboundMessage{}).Select("id").Where("expires_at <= ? AND held = ?", now, false)
+		err := tx.Model(&OutboundRecipient{}).
+			Where("message_id IN (?)", expired).
+			Where("(status = ? OR (status = ? AND claimed_until <= ?))", QueueQueued, QueueDelivering, now).
+			Updates(map[string]any{"status": QueueExpired, "claimed_by": "", "claimed_until": nil}).Error
+		if err != nil {
+			return err
+		}
+		var rows []OutboundRecipient
+		if err := tx.Where("status = ?", QueueExpired).Order("message_id, id").Limit(maxExpiredBatch).Find(&rows).Error; err != nil {
+			return err
+		}
+		msgs, err := outboundMessagesByID(tx.DB, rows)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if m, ok := msgs[r.MessageID]; ok {
+				out = append(out, ExpiredRecipient{Message: m, Recipient: r})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expire queued mail: %w", err)
+	}
+	return out, nil
+}
+
+func outboundMessagesByID(db *gorm.DB, rows []OutboundRecipient) (map[int64]OutboundMessage, error) {
+	var ids []int64
+	for _, r := range rows {
+		if !slices.Contains(ids, r.MessageID) {
+			ids = append(ids, r.MessageID)
+		}
+	}
+	out := make(map[int64]OutboundMessage, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		var ms []OutboundMessage
+		if err := db.Where("id IN ?", chunk).Find(&ms).Error; err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			out[m.ID] = m
+		}
+	}
+	return out, nil
+}
+
+// AckExpired says the senders of these expired recipients (from ExpireDue)
+// were told: their rows are removed, and so is each message left with no
+// pending recipient, with its body. Unknown IDs and recipients that are not
+// expired are ignored.
+func (s *Store) AckExpired(ctx context.Context, recipientIDs []int64) error {
+	if len(recipientIDs) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *writeTx) error {
+		var msgIDs []int64
+		for chunk := range slices.Chunk(recipientIDs, 500) {
+			var ids []int64
+			if err := tx.Model(&OutboundRecipient{}).Where("id IN ? AND status = ?", chunk, QueueExpired).Distinct().Pluck("message_id", &ids).Error; err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if !slices.Contains(msgIDs, id) {
+					msgIDs = append(msgIDs, id)
+				}
+			}
+			if err := tx.Where("id IN ? AND status = ?", chunk, QueueExpired).Delete(&OutboundRecipient{}).Error; err != nil {
+				return err
+			}
+		}
+		for _, id := range msgIDs {
+			if _, err := releaseIfDone(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge expired recipients: %w", err)
+	}
+	return nil
+}
+
+// maxWarningsBatch bounds what one DueWarnings call returns.
+const maxWarningsBatch = 1000
+
+// DueWarnings returns the messages queued for longer than after (at now)
+// that still have recipients waiting (queued or delivering), have not
+// expired, and whose sender was not warned yet (WarnedAt), each with all
+// its recipients; at most 1000. Messages from the null sender are left out:
+// nobody can be warned. Call MarkWarned once the warning is queued.
+func (s *Store) DueWarnings(ctx context.Context, now time.Time, after time.Duration) ([]QueueItem, error) {
+	now = queueTime(now)
+	waiting := s.db.Model(&OutboundRecipient{}).Select("message_id").Where("status IN ?", []string{QueueQueued, QueueDelivering})
+	var ms []OutboundMessage
+	err := s.db.WithContext(ctx).
+		Where("created_at <= ? AND expires_at > ? AND warned_at IS NULL AND from_addr <> ?", now.Add(-after), now, "").
+		Where("id IN (?)", waiting).
+		Order("id").Limit(maxWarningsBatch).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("list delayed queued mail: %w", err)
+	}
+	items, err := queueItems(s.db.WithContext(ctx), ms)
+	if err != nil {
+		return nil, fmt.Errorf("list delayed queued mail: %w", err)
+	}
+	return items, nil
+}
+
+// MarkWarned records that the sender of a queued message was warned of the
+// delay (it is no longer returned by DueWarnings).
+func (s *Store) MarkWarned(ctx context.Context, id int64) error {
+	now := queueTime(time.Now())
+	err := s.write(ctx, func(tx *writeTx) error {
+		res := tx.Model(&OutboundMessage{}).Where("id = ?", id).Update("warned_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return core.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark queued message %d warned: %w", id, err)
+	}
+	return nil
+}
