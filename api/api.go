@@ -214,6 +214,14 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/tokens/:id", a.deleteToken)
 
 	p.GET("/audit", a.listAudit)
+
+	p.GET("/quarantine", a.listQuarantine)
+	p.GET("/quarantine/:id", a.getQuarantined)
+	p.POST("/quarantine/:id/release", a.releaseQuarantined)
+	p.DELETE("/quarantine/:id", a.deleteQuarantined)
+
+	p.POST("/spam/train", a.trainSpam)
+	p.GET("/spam/stats", a.spamStats)
 }
 
 const loggerKey = "yubin.logger"
@@ -284,15 +292,20 @@ func securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// limitBody refuses bodies over MaxBodyBytes: at once when the length is
-// declared, else when reading crosses the limit.
+// limitBody refuses bodies over MaxBodyBytes (or the route's own limit in
+// bodyLimits): at once when the length is declared, else when reading
+// crosses the limit.
 func limitBody(c *gin.Context) {
-	if c.Request.ContentLength > MaxBodyBytes {
-		abortProblem(c, kindTooLarge, fmt.Sprintf("the request body exceeds %d bytes", MaxBodyBytes))
+	limit := int64(MaxBodyBytes)
+	if n, ok := bodyLimits[c.FullPath()]; ok {
+		limit = n
+	}
+	if c.Request.ContentLength > limit {
+		abortProblem(c, kindTooLarge, fmt.Sprintf("the request body exceeds %d bytes", limit))
 		return
 	}
 	if c.Request.Body != nil && c.Request.Body != http.NoBody {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	}
 	c.Next()
 }

@@ -56,6 +56,14 @@ var specRoutes = []struct{ method, path string }{
 
 	{"GET", "/api/v1/audit"},
 
+	{"GET", "/api/v1/quarantine"},
+	{"GET", "/api/v1/quarantine/{id}"},
+	{"DELETE", "/api/v1/quarantine/{id}"},
+	{"POST", "/api/v1/quarantine/{id}/release"},
+
+	{"POST", "/api/v1/spam/train"},
+	{"GET", "/api/v1/spam/stats"},
+
 	{"GET", "/api/openapi.yaml"},
 	{"GET", "/healthz"},
 	{"GET", "/readyz"},
@@ -130,6 +138,7 @@ func TestOpenAPIValid(t *testing.T) {
 		"User", "UserCreate", "UserPatch", "Quota", "Alias", "AliasCreate", "AliasPatch",
 		"APIToken", "TokenCreate", "TokenCreated", "AuditEntry", "LoginRequest", "RefreshRequest",
 		"TokenPair", "Me", "DomainList", "UserList", "AliasList", "AuditList",
+		"QuarantinedMessage", "QuarantinedMessageDetail", "QuarantineList", "SpamStats",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("schema %s is missing", name)
@@ -282,7 +291,7 @@ func checkAgainstSpec(t *testing.T, router routers.Router, req *http.Request, re
 	t.Helper()
 	registerDecoders.Do(func() {
 		// Bodies kin-openapi has no decoder for: checked as opaque strings.
-		for _, ct := range []string{"application/xml", "text/xml", "application/x-apple-aspen-config"} {
+		for _, ct := range []string{"application/xml", "text/xml", "application/x-apple-aspen-config", "message/rfc822"} {
 			if openapi3filter.RegisteredBodyDecoder(ct) == nil {
 				openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 			}

@@ -38,6 +38,7 @@ type specWalker struct {
 	t      *testing.T
 	router routers.Router
 	srv    *httptest.Server
+	store  *mailstore.Store
 	seen   map[string]map[int]bool // "METHOD /template" → statuses
 }
 
@@ -238,7 +239,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &specWalker{t: t, router: specRouter(t), srv: srv, seen: map[string]map[int]bool{}}
+	return &specWalker{t: t, router: specRouter(t), srv: srv, store: store, seen: map[string]map[int]bool{}}
 }
 
 // TestEveryRouteMatchesSpec walks every operation of openapi.yaml against
@@ -571,6 +572,8 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusForbidden, "GET", "/api/v1/audit", ann, nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/audit", bob, nil)
 
+	w.walkQuarantine(adm, ann, bob)
+
 	// ---- deleting users and domains ----------------------------------------
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/carol@example.com"})
 	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/users/carol@example.com", token: bob})
@@ -669,4 +672,104 @@ func (w *specWalker) checkCoverage() {
 	for _, m := range missing {
 		t.Errorf("coverage: %s", m)
 	}
+}
+
+// walkQuarantine walks the quarantine and spam routes. adm is a server
+// admin, ann the domain admin of example.com, bob a user of example.com.
+func (w *specWalker) walkQuarantine(adm, ann, bob string) {
+	t := w.t
+	t.Helper()
+	ctx := context.Background()
+	w.json(http.StatusCreated, "POST", "/api/v1/users", adm, map[string]any{"address": "dave@example.org", "password": "dave-password"})
+	hold := func(subject string, rcpts ...string) string {
+		t.Helper()
+		q, err := w.store.Quarantine(ctx, mailstore.QuarantineInput{
+			Body: strings.NewReader("From: Offers <offers@spam.example>\r\nTo: " + strings.Join(rcpts, ", ") +
+				"\r\nSubject: " + subject + "\r\nDate: Thu, 02 Jan 2025 03:04:05 +0000\r\nContent-Type: text/html\r\n\r\n" +
+				"<html><head><style>p{}</style></head><body><p>Claim <b>your</b> prize</p><script>alert(1)</script></body></html>\r\n"),
+			From: "offers@spam.example", Recipients: rcpts, Subject: subject, Reason: "spam score 9.2", Filter: "spam",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatInt(q.ID, 10)
+	}
+	qBob := hold("for bob", "bob@example.com")
+	qDave := hold("for dave", "dave@example.org")
+	qBoth := hold("for both", "bob@example.com", "dave@example.org")
+
+	// ---- quarantine --------------------------------------------------------
+	for _, c := range []struct {
+		token string
+		total float64
+	}{{adm, 3}, {ann, 2}, {bob, 2}} {
+		l := w.json(http.StatusOK, "GET", "/api/v1/quarantine", c.token, nil)
+		if l["total"] != c.total {
+			t.Errorf("quarantine list: total %v, want %v: %v", l["total"], c.total, l)
+		}
+	}
+	l := w.json(http.StatusOK, "GET", "/api/v1/quarantine?recipient=dave@example.org&limit=1&offset=1", adm, nil)
+	if items, _ := l["items"].([]any); l["total"] != float64(2) || len(items) != 1 {
+		t.Errorf("quarantine list for dave: %v", l)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/quarantine?recipient=bob@example.com", ann, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/quarantine?recipient=dave@example.org", ann, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/quarantine?recipient=ann@example.com", bob, nil)
+	w.json(http.StatusUnprocessableEntity, "GET", "/api/v1/quarantine?recipient=nobody", adm, nil)
+	w.json(http.StatusUnprocessableEntity, "GET", "/api/v1/quarantine?limit=0", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/quarantine", "", nil)
+
+	d := w.json(http.StatusOK, "GET", "/api/v1/quarantine/"+qBob, adm, nil)
+	if d["preview"] != "Claim your prize" || d["headers"].(map[string]any)["subject"] != "for bob" {
+		t.Errorf("quarantined message: %v", d)
+	}
+	d = w.json(http.StatusOK, "GET", "/api/v1/quarantine/"+qBoth, bob, nil)
+	if rc, _ := d["recipients"].([]any); len(rc) != 1 || rc[0] != "bob@example.com" {
+		t.Errorf("quarantined message as bob: %v", d)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/quarantine/"+qBoth, ann, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/quarantine/"+qDave, bob, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/quarantine/"+qDave, ann, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/quarantine/999999", adm, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/quarantine/abc", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/quarantine/"+qBob, "", nil)
+
+	w.send(http.StatusUnauthorized, walkReq{method: "POST", target: "/api/v1/quarantine/" + qBob + "/release"})
+	w.send(http.StatusForbidden, walkReq{method: "POST", target: "/api/v1/quarantine/" + qDave + "/release", token: bob})
+	w.send(http.StatusForbidden, walkReq{method: "POST", target: "/api/v1/quarantine/" + qBoth + "/release", token: ann})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/quarantine/" + qBob + "/release", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "POST", target: "/api/v1/quarantine/" + qBob + "/release", token: adm})
+	w.send(http.StatusNotFound, walkReq{method: "POST", target: "/api/v1/quarantine/0/release", token: adm})
+
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/quarantine/" + qDave})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/quarantine/" + qDave, token: ann})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/quarantine/" + qBoth, token: bob})
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/quarantine/" + qDave, token: adm})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/quarantine/" + qDave, token: adm})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/quarantine/" + qBoth + "/release", token: adm})
+
+	// ---- spam --------------------------------------------------------------
+	msg := []byte("From: offers@spam.example\r\nSubject: You have won\r\n\r\nClaim your prize now.\r\n")
+	train := func(want int, as, token, ctype string, body []byte) {
+		t.Helper()
+		w.send(want, walkReq{method: "POST", target: "/api/v1/spam/train?as=" + as, token: token, ctype: ctype, body: body})
+	}
+	train(http.StatusNoContent, "spam", adm, "message/rfc822", msg)
+	train(http.StatusNoContent, "ham", ann, "message/rfc822", []byte("From: ann@example.com\r\nSubject: Lunch\r\n\r\nLunch on Tuesday?\r\n"))
+	train(http.StatusForbidden, "spam", bob, "message/rfc822", msg)
+	train(http.StatusUnauthorized, "spam", "", "message/rfc822", msg)
+	train(http.StatusUnprocessableEntity, "maybe", adm, "message/rfc822", msg)
+	train(http.StatusUnprocessableEntity, "spam", adm, "message/rfc822", []byte{})
+	train(http.StatusUnsupportedMediaType, "spam", adm, "text/plain", msg)
+	train(http.StatusUnsupportedMediaType, "spam", adm, "application/json", []byte(`{"raw":"x"}`))
+	big := append(append([]byte{}, msg...), strings.Repeat("x", service.MaxTrainBytes)...)
+	train(http.StatusRequestEntityTooLarge, "spam", adm, "message/rfc822", big)
+
+	st := w.json(http.StatusOK, "GET", "/api/v1/spam/stats", adm, nil)
+	if st["spam_messages"] != float64(1) || st["ham_messages"] != float64(1) {
+		t.Errorf("spam stats: %v", st)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/spam/stats", ann, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/spam/stats", bob, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/spam/stats", "", nil)
 }

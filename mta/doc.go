@@ -1,8 +1,9 @@
-// Package mta speaks SMTP for Yubin. So far it is the MX intake: the
+// Package mta speaks SMTP for Yubin. NewServer is the MX intake: the
 // listener that takes mail from the internet for local users, runs it
-// through the filter chain and stores it in the mailstore. Submission (the
-// same session code in another Mode, with AUTH) and the outbound queue come
-// later.
+// through the filter chain and stores it in the mailstore.
+// NewSubmissionServer is submission for Yubin's own users: the same session
+// code in ModeSubmission, with AUTH, sender checks, a sending rate, DKIM
+// signing and the outbound queue for remote recipients (see its doc).
 //
 // The protocol is go-smtp's (ESMTP with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
 // STARTTLS, ENHANCEDSTATUSCODES and CHUNKING/BDAT); this package is the

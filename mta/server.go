@@ -57,6 +57,10 @@ const (
 	// ModeIntake is the public MX listener (port 25): it takes mail for
 	// local recipients only, offers no AUTH, and never relays.
 	ModeIntake Mode = iota
+	// ModeSubmission is the submission listener (ports 587 and 465):
+	// authenticated users only, who may send to anyone (see
+	// NewSubmissionServer).
+	ModeSubmission
 )
 
 // String names the mode for logs.
@@ -64,6 +68,8 @@ func (m Mode) String() string {
 	switch m {
 	case ModeIntake:
 		return "intake"
+	case ModeSubmission:
+		return "submission"
 	default:
 		return fmt.Sprintf("mode(%d)", int(m))
 	}
@@ -71,7 +77,7 @@ func (m Mode) String() string {
 
 // AuthLimiter throttles authentication attempts per client address and
 // user name. The intake listener offers no AUTH; the submission listener
-// will consult it before and after each attempt.
+// consults it before and after each attempt.
 type AuthLimiter interface {
 	// Check reports whether an attempt may be made now.
 	Check(ip netip.Addr, user string) bool
@@ -110,8 +116,8 @@ type Options struct {
 	// SpoolDir holds temporary files for messages larger than 1 MiB while
 	// they are filtered; "" means os.TempDir().
 	SpoolDir string
-	// Mode is the kind of listener; the zero value is ModeIntake, the only
-	// one so far.
+	// Mode is the kind of listener; the zero value is ModeIntake.
+	// NewSubmissionServer sets ModeSubmission.
 	Mode Mode
 }
 
@@ -124,6 +130,8 @@ type Server struct {
 	filters *filters.Chain
 	smtp    *smtp.Server
 	stats   counters
+	// sub holds what only a submission server has; nil for intake.
+	sub *submission
 
 	// ctx is the parent of every session's context; cancelled when the
 	// server has stopped.
@@ -351,16 +359,31 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	st := &connState{srv: l.srv}
-	tc := &trackedConn{Conn: c, st: st}
-	st.conn = tc
-	st.out = tc
+	var out net.Conn
+	if tlsc, ok := c.(*tls.Conn); ok && l.srv.opts.TLSConfig != nil {
+		// Implicit TLS (a tls.NewListener; no handshake yet): track the
+		// plain connection underneath and put TLS back on top, so that
+		// go-smtp and the session see a *tls.Conn. Until the session
+		// begins (after go-smtp's handshake) there is nowhere safe to
+		// write a 421: st.out stays nil.
+		tc := &trackedConn{Conn: tlsc.NetConn(), st: st}
+		st.conn = tc
+		out = tls.Server(tc, l.srv.opts.TLSConfig)
+	} else {
+		tc := &trackedConn{Conn: c, st: st}
+		st.conn = tc
+		st.out = tc
+		out = tc
+	}
 	if !l.srv.track(st) {
-		_ = c.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
-		_, _ = io.WriteString(c, "421 4.3.2 "+l.srv.opts.Hostname+" shutting down\r\n")
+		if st.out != nil {
+			_ = c.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
+			_, _ = io.WriteString(c, "421 4.3.2 "+l.srv.opts.Hostname+" shutting down\r\n")
+		}
 		c.Close()
 		return nil, fmt.Errorf("accept: server closing: %w", net.ErrClosed)
 	}
-	return tc, nil
+	return out, nil
 }
 
 // trackedConn is a connection as the server accepted it (under TLS after

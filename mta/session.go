@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/core"
@@ -39,6 +40,9 @@ type session struct {
 	ctx  context.Context
 	info filters.ConnInfo
 	tls  *tls.ConnectionState // nil without TLS
+	// user is the account logged in with AUTH (submission only), nil
+	// before.
+	user *mailstore.User
 
 	mu sync.Mutex
 	tx *transaction // nil outside a transaction
@@ -57,6 +61,9 @@ type transaction struct {
 	size  int64       // the SIZE= of MAIL FROM, 0 if none
 	rcpts []string    // accepted recipient addresses, normalised, each once
 	users []recipient // the distinct local users they resolve to
+	// remote are the recipients outside Yubin (submission only): remote
+	// addresses, and the external targets of local aliases, each once.
+	remote []string
 }
 
 // recipient is one local user a message goes to.
@@ -163,6 +170,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 			return smtpErr(501, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax")
 		}
 	}
+	if s.srv.sub != nil {
+		// Submission: logged in, own address, within the sending rate.
+		if e := s.submissionMail(from); e != nil {
+			return e
+		}
+	}
 	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
 	v := s.srv.filters.CheckSender(fctx, s.info, from)
 	cancel()
@@ -221,7 +234,11 @@ func isASCII(s string) bool {
 // accepted, and the refusal comes now, at RCPT time, so that Yubin never
 // has to bounce (no backscatter). Anything else is refused: an MX never
 // relays. An alias that forwards to an address elsewhere gets a 451 until
-// there is an outbound queue.
+// intake can use the outbound queue.
+//
+// On a submission server (after AUTH), addresses outside Yubin, and the
+// external targets of local aliases, are accepted as remote recipients for
+// the outbound queue; local addresses are checked as on intake.
 //
 // The quota is checked here too (see rcptQuota): a recipient whose mailbox
 // (or domain) is already full gets a 452 4.2.2, one whose whole quota is
@@ -255,9 +272,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", lerr)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
 	}
+	if !local && s.srv.sub != nil {
+		// Submission: an authenticated user's mail for elsewhere goes to
+		// the outbound queue, with the local part as given (its case is
+		// the destination's business).
+		return s.addRecipient(tx, addr.String(), nil, []string{to})
+	}
 	if !local {
-		// A submission listener will hand the recipients of authenticated
-		// users to the outbound queue here; intake never does.
+		// Intake never relays.
 		s.srv.stats.reject(RejectRelay)
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
 		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied")
@@ -278,7 +300,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 			external = append(external, r.External)
 		}
 	}
-	if len(external) > 0 {
+	if len(external) > 0 && s.srv.sub == nil {
 		// An alias forwards elsewhere. There is no outbound queue yet: a
 		// temporary refusal keeps the message with the sender until there is.
 		s.log.Info("recipient forwards to external addresses; not available yet", "from", tx.from, "rcpt", addr.String(), "external", external)
@@ -288,7 +310,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if reply := s.rcptQuota(ctx, tx, addr.String(), rs); reply != nil {
 		return reply
 	}
+	return s.addRecipient(tx, addr.String(), rs, external)
+}
 
+// addRecipient adds an accepted recipient address to the transaction, with
+// the local users it resolves to and the remote addresses it stands for.
+func (s *session) addRecipient(tx *transaction, a string, rs []mailstore.Recipient, remote []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx != tx {
@@ -297,17 +324,19 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if len(tx.rcpts) >= s.srv.opts.MaxRecipients {
 		return smtpErr(452, smtp.EnhancedCode{4, 5, 3}, "Too many recipients")
 	}
-	a := addr.String()
-	for _, r := range tx.rcpts {
-		if r == a {
-			return nil
-		}
+	if slices.Contains(tx.rcpts, a) {
+		return nil
 	}
 	tx.rcpts = append(tx.rcpts, a)
 	for _, r := range rs {
-		if !slices.ContainsFunc(tx.users, func(x recipient) bool { return x.user.ID == r.User.ID }) {
+		if r.User != nil && !slices.ContainsFunc(tx.users, func(x recipient) bool { return x.user.ID == r.User.ID }) {
 			// Each user once, whatever addresses or aliases lead there.
 			tx.users = append(tx.users, recipient{addr: a, user: r.User})
+		}
+	}
+	for _, x := range remote {
+		if !slices.Contains(tx.remote, x) {
+			tx.remote = append(tx.remote, x)
 		}
 	}
 	return nil
@@ -463,7 +492,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	s.mu.Lock()
 	tx := s.tx
 	s.mu.Unlock()
-	if tx == nil || len(tx.users) == 0 {
+	if tx == nil || len(tx.users) == 0 && len(tx.remote) == 0 {
 		_, _ = io.Copy(io.Discard, r)
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
 	}
@@ -510,37 +539,22 @@ func (s *session) Data(r io.Reader) (err error) {
 		}
 		return out.reply
 	}
-	out.reply = s.process(tx, sp, &out)
+	if s.srv.sub != nil {
+		out.reply = s.processSubmission(tx, sp, &out)
+	} else {
+		out.reply = s.process(tx, sp, &out)
+	}
 	return out.reply
 }
 
 // process runs the loop check and the filters on a spooled message and
 // stores it according to the verdict. It returns the reply to send.
 func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPError {
-	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil)
-	if err != nil {
-		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	hs, header, reply := s.readHeader(sp, out)
+	if reply != nil {
+		return reply
 	}
-	if hs.received > maxReceived {
-		out.verdict, out.reason = "reject", fmt.Sprintf("loop: %d Received fields", hs.received)
-		s.srv.stats.reject(RejectLoop)
-		return smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops: mail loop detected")
-	}
-	header, herr := parseHeader(sp.Reader())
-	if herr != nil {
-		s.log.Info("unparsable message header; filtering with an empty header", "queue_id", out.id, "err", herr)
-	}
-	msg := &filters.Message{
-		Conn:     s.info,
-		Envelope: filters.Envelope{MailFrom: tx.from, Recipients: append([]string(nil), tx.rcpts...)},
-		Header:   header,
-		Size:     sp.Size(),
-		Open:     sp.Reader,
-	}
-	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
-	v := s.srv.filters.Check(fctx, msg)
-	cancel()
-	out.verdict, out.reason = v.Action.String(), v.Reason
+	v := s.check(tx, sp, header, out)
 
 	mailbox, quarantine := "", false
 	switch v.Action {
@@ -556,16 +570,7 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		quarantine = true
 	}
 
-	if len(v.RemoveHeaders) > 0 {
-		remove := make(map[string]bool, len(v.RemoveHeaders))
-		for _, n := range v.RemoveHeaders {
-			remove[strings.ToLower(n)] = true
-		}
-		hs, err = scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] })
-		if err != nil {
-			s.log.Warn("scan header", "queue_id", out.id, "err", err)
-		}
-	}
+	hs = s.removeFields(sp, hs, v, out)
 	prefix := s.prefix(tx, v, out.id)
 	body, size := assemble(prefix, sp, hs.drop)
 
@@ -601,6 +606,58 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		s.srv.stats.junk.Add(1)
 	}
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
+}
+
+// readHeader scans the spooled message's header, refuses a message that
+// looks like a mail loop, and parses the header for the filters.
+func (s *session) readHeader(sp *spool, out *outcome) (headerScan, textproto.Header, *smtp.SMTPError) {
+	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil)
+	if err != nil {
+		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	}
+	if hs.received > maxReceived {
+		out.verdict, out.reason = "reject", fmt.Sprintf("loop: %d Received fields", hs.received)
+		s.srv.stats.reject(RejectLoop)
+		return hs, textproto.Header{}, smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops: mail loop detected")
+	}
+	header, herr := parseHeader(sp.Reader())
+	if herr != nil {
+		s.log.Info("unparsable message header; filtering with an empty header", "queue_id", out.id, "err", herr)
+	}
+	return hs, header, nil
+}
+
+// check runs the content filters on the spooled message.
+func (s *session) check(tx *transaction, sp *spool, header textproto.Header, out *outcome) filters.Verdict {
+	msg := &filters.Message{
+		Conn:     s.info,
+		Envelope: filters.Envelope{MailFrom: tx.from, Recipients: append([]string(nil), tx.rcpts...)},
+		Header:   header,
+		Size:     sp.Size(),
+		Open:     sp.Reader,
+	}
+	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
+	v := s.srv.filters.Check(fctx, msg)
+	cancel()
+	out.verdict, out.reason = v.Action.String(), v.Reason
+	return v
+}
+
+// removeFields scans the header again when the filters want fields
+// removed, and returns the scan with their byte ranges to drop.
+func (s *session) removeFields(sp *spool, hs headerScan, v filters.Verdict, out *outcome) headerScan {
+	if len(v.RemoveHeaders) == 0 {
+		return hs
+	}
+	remove := make(map[string]bool, len(v.RemoveHeaders))
+	for _, n := range v.RemoveHeaders {
+		remove[strings.ToLower(n)] = true
+	}
+	hs2, err := scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] })
+	if err != nil {
+		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	}
+	return hs2
 }
 
 // quarantine holds a message the filters want an administrator to look
@@ -690,6 +747,21 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 // prefix is what goes on top of the stored message: the Received field,
 // then the fields the filters add.
 func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
+	var b strings.Builder
+	b.WriteString(s.received(tx, id))
+	for _, f := range v.AddHeaders {
+		line, ok := formatField(f.Key, f.Value)
+		if !ok {
+			s.log.Warn("filter added a header field with an invalid name; dropped", "queue_id", id, "name", f.Key)
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// received is the Received field for the transaction.
+func (s *session) received(tx *transaction, id string) string {
 	ti := traceInfo{
 		helo:     s.info.HELO,
 		remote:   s.info.RemoteAddr.Addr(),
@@ -703,17 +775,7 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 	if len(tx.rcpts) == 1 {
 		ti.rcpt = tx.rcpts[0]
 	}
-	var b strings.Builder
-	b.WriteString(ti.received())
-	for _, f := range v.AddHeaders {
-		line, ok := formatField(f.Key, f.Value)
-		if !ok {
-			s.log.Warn("filter added a header field with an invalid name; dropped", "queue_id", id, "name", f.Key)
-			continue
-		}
-		b.WriteString(line)
-	}
-	return b.String()
+	return ti.received()
 }
 
 // assemble returns the message as stored: prefix, then the spooled message

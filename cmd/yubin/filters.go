@@ -6,7 +6,6 @@ import (
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/authn"
 	"github.com/yubinmail/yubin/filters/clamd"
-	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/filters/milter"
 	"github.com/yubinmail/yubin/filters/rspamd"
 	"github.com/yubinmail/yubin/filters/spam"
@@ -28,7 +27,7 @@ const (
 // results). The authentication and spam stages fail open: a broken check
 // must not stop mail. Remote scanners follow their *_ON_ERROR setting.
 func (w *wiring) newFilterChain() *filters.Chain {
-	res := dnsresolve.New(dnsresolve.Options{Server: w.cfg.DNS, Logger: w.log})
+	res := w.dnsResolver()
 	stages := []filters.Stage{{
 		Filter:  authn.New(authn.Options{Hostname: w.cfg.Hostname, Resolver: res, RejectSPFFail: w.cfg.SPFRejectFail, Logger: w.log}),
 		Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,

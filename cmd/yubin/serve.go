@@ -18,11 +18,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/outbound"
 )
 
 // Timeouts of the servers and of shutting down.
@@ -177,9 +180,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		closeAll()
 		return err
 	}
+	// The outbound worker before submission, which wakes it when it
+	// queues mail.
+	if err := w.newOutbound(); err != nil {
+		closeAll()
+		return err
+	}
+	// Submission first: it can fail (its DKIM key folder), before anything
+	// runs.
+	if err := w.startSubmission(); err != nil {
+		closeAll()
+		return err
+	}
 	w.startSMTP()
 	w.startIMAP()
 	w.startPOP3()
+	w.runOutbound()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)
@@ -224,6 +240,19 @@ type wiring struct {
 	spoolDir    string
 	bound       map[string]bound     // by protocol name
 	metrics     *prometheus.Registry // what /metrics serves
+	chain       *filters.Chain       // shared by intake and submission; see filterChain
+	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
+	outbound    *outbound.Worker     // kicked when mail is queued
+}
+
+// filterChain returns the content filter chain, built (and its metrics
+// registered) the first time: the intake and submission share it.
+func (w *wiring) filterChain() *filters.Chain {
+	if w.chain == nil {
+		w.chain = w.newFilterChain()
+		w.metrics.MustRegister(newFilterCollector(w.chain))
+	}
+	return w.chain
 }
 
 // limited wraps b's socket with lim, refusing connections over the caps
@@ -260,11 +289,9 @@ func (w *wiring) startSMTP() {
 	if !ok {
 		return
 	}
-	chain := w.newFilterChain()
-	w.metrics.MustRegister(newFilterCollector(chain))
 	srv := mta.NewServer(mta.Options{
 		Store:           w.store,
-		Filters:         chain,
+		Filters:         w.filterChain(),
 		Hostname:        w.cfg.Hostname,
 		TLSConfig:       w.tlsConf,
 		Logger:          w.log,
@@ -283,10 +310,6 @@ func (w *wiring) startSMTP() {
 func bindListeners(cfg *config.Config, log *slog.Logger) ([]bound, error) {
 	var out []bound
 	for _, l := range cfg.Listeners() {
-		if l.Name == "submission" || l.Name == "submissions" {
-			log.Info("submission is not available yet; not listening", "protocol", l.Name, "addr", l.Addr)
-			continue
-		}
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
 			for _, b := range out {

@@ -78,13 +78,15 @@ type Config struct {
 	// DNSBLs are DNS block list zones the spam filter consults.
 	DNSBLs []string
 
-	// Settings read now but used by later issues (see Setting.Planned).
+	// Smarthost ("host:port") relays all outbound mail, with AUTH PLAIN
+	// if SmarthostUser is set; OutboundPort is the port of remote MX hosts.
 	Smarthost         string
 	SmarthostUser     string
 	SmarthostPassword string
 	OutboundPort      int
-	AdminEmail        string
-	AdminPassword     string
+	// AdminEmail and AdminPassword create the first API admin.
+	AdminEmail    string
+	AdminPassword string
 }
 
 // Listener is one configured listening address.
@@ -177,8 +179,8 @@ func Settings() []Setting {
 				return err
 			}},
 		{Flag: "smtp-addr", Env: "YUBIN_SMTP_ADDR", Default: ":2525", EmptyMeansOff: true, Usage: "SMTP intake (MX, STARTTLS)", set: addr(func(c *Config) *string { return &c.SMTPAddr })},
-		{Flag: "submission-addr", Env: "YUBIN_SUBMISSION_ADDR", Default: ":2587", EmptyMeansOff: true, Planned: true, Usage: "SMTP submission (STARTTLS)", set: addr(func(c *Config) *string { return &c.SubmissionAddr })},
-		{Flag: "submissions-addr", Env: "YUBIN_SUBMISSIONS_ADDR", Default: ":2465", EmptyMeansOff: true, Planned: true, Usage: "SMTP submission (implicit TLS)", set: addr(func(c *Config) *string { return &c.SubmissionsAddr })},
+		{Flag: "submission-addr", Env: "YUBIN_SUBMISSION_ADDR", Default: ":2587", EmptyMeansOff: true, Usage: "SMTP submission (STARTTLS)", set: addr(func(c *Config) *string { return &c.SubmissionAddr })},
+		{Flag: "submissions-addr", Env: "YUBIN_SUBMISSIONS_ADDR", Default: ":2465", EmptyMeansOff: true, Usage: "SMTP submission (implicit TLS)", set: addr(func(c *Config) *string { return &c.SubmissionsAddr })},
 		{Flag: "imap-addr", Env: "YUBIN_IMAP_ADDR", Default: ":2143", EmptyMeansOff: true, Usage: "IMAP (STARTTLS)", set: addr(func(c *Config) *string { return &c.IMAPAddr })},
 		{Flag: "imaps-addr", Env: "YUBIN_IMAPS_ADDR", Default: ":2993", EmptyMeansOff: true, Usage: "IMAP (implicit TLS)", set: addr(func(c *Config) *string { return &c.IMAPSAddr })},
 		{Flag: "pop3-addr", Env: "YUBIN_POP3_ADDR", Default: ":2110", EmptyMeansOff: true, Usage: "POP3 (STLS)", set: addr(func(c *Config) *string { return &c.POP3Addr })},
@@ -289,10 +291,10 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
-		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Planned: true, Usage: "relay all outbound mail through this host:port", set: str(func(c *Config) *string { return &c.Smarthost })},
-		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Planned: true, Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
-		{Env: "YUBIN_SMARTHOST_PASSWORD", Planned: true, Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
-		{Flag: "outbound-port", Env: "YUBIN_OUTBOUND_PORT", Default: "25", Planned: true, Usage: "port used to reach remote MX hosts",
+		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Usage: "relay all outbound mail through this host:port (port 465: implicit TLS, else STARTTLS required)", set: str(func(c *Config) *string { return &c.Smarthost })},
+		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
+		{Env: "YUBIN_SMARTHOST_PASSWORD", Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
+		{Flag: "outbound-port", Env: "YUBIN_OUTBOUND_PORT", Default: "25", Usage: "port used to reach remote MX hosts",
 			set: func(c *Config, v string) error {
 				p, err := strconv.Atoi(v)
 				if err != nil || p < 1 || p > 65535 {

@@ -328,6 +328,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if err != nil {
 		return nil, storeError(s.log, "copy", err, imap.ResponseCodeTryCreate)
 	}
+	s.notifyMove(dest, res)
 	return copyData(res), nil
 }
 
@@ -351,6 +352,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if len(res.DestUIDs) == 0 {
 		return nil
 	}
+	s.notifyMove(dest, res)
 	return w.WriteCopyData(copyData(res))
 }
 

@@ -44,6 +44,13 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, in bytes.
 	// Default DefaultAppendLimit.
 	AppendLimit uint32
+	// OnMove, if set, is called after a successful MOVE or COPY that takes
+	// messages into the \Junk mailbox (spam true) or out of it into any
+	// mailbox but \Trash (spam false), e.g. to train a spam classifier.
+	// msgs are the messages as they now are in to. It runs on the
+	// connection's goroutine and must not block: start any slow work in a
+	// goroutine of its own. ctx ends with the connection.
+	OnMove func(ctx context.Context, userID int64, from, to *mailstore.Mailbox, msgs []mailstore.MessageMeta, spam bool)
 }
 
 // Server is an IMAP server over the mailstore. It is safe for concurrent

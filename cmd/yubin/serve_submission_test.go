@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// TestSubmissionWiring starts submission as serve does (shared filter
+// chain, login limiter, DKIM keys made on first use) and sends one message
+// to a remote address over a real socket.
+func TestSubmissionWiring(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wiring{
+		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test"},
+		log:         log,
+		store:       store,
+		sup:         newSupervisor(log),
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		spoolDir:    t.TempDir(),
+		bound:       map[string]bound{"submission": {Listener: config.Listener{Name: "submission", Addr: ln.Addr().String(), TLS: "starttls"}, ln: ln}},
+		metrics:     newMetrics(),
+	}
+	if err := w.startSubmission(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		w.sup.stopAll(sctx)
+	})
+
+	c, err := smtp.Dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Loopback may log in without TLS (insecureAuth).
+	if err := c.Auth(sasl.NewPlainClient("", "ann@example.test", "ann-password")); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: ann@example.test\r\nTo: bob@remote.example\r\nSubject: hi\r\n\r\nhello\r\n"
+	if err := c.SendMail("ann@example.test", []string{"bob@remote.example"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	items, err := store.ListQueue(ctx, mailstore.QueueFilter{})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("queue: %v %v", items, err)
+	}
+	body, err := store.OpenOutbound(ctx, &items[0].Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	head := make([]byte, 16)
+	if _, err := io.ReadFull(body, head); err != nil || string(head) != "DKIM-Signature: " {
+		t.Fatalf("queued message starts with %q (%v), want a DKIM signature", head, err)
+	}
+}

@@ -1,0 +1,445 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // decode text parts of common charsets
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/net/html"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// Quarantine visibility: server admins see every held message, domain
+// admins those held for a recipient in one of their domains (or for
+// themselves), users those held for themselves. The recipients shown are
+// narrowed to those the actor may see. Releasing and deleting a message
+// changes what every recipient gets, so it needs all of its recipients to
+// be in the actor's reach.
+
+// seesRecipient reports whether the actor may see messages held for addr.
+func (a Actor) seesRecipient(addr string) bool {
+	switch {
+	case a.IsAdmin():
+		return true
+	case a.UserID != 0 && strings.EqualFold(addr, a.Email):
+		return true
+	case a.Role == RoleDomainAdmin:
+		return a.ManagesDomain(domainOf(addr))
+	}
+	return false
+}
+
+// quarantineView is the part of q the actor may see, or nil if none.
+// Admins get q itself.
+func (a Actor) quarantineView(q *mailstore.QuarantinedMessage) *mailstore.QuarantinedMessage {
+	if a.IsAdmin() {
+		return q
+	}
+	var rcpts []string
+	for _, r := range q.Recipients {
+		if a.seesRecipient(r) {
+			rcpts = append(rcpts, r)
+		}
+	}
+	if len(rcpts) == 0 {
+		return nil
+	}
+	v := *q
+	v.Recipients = rcpts
+	return &v
+}
+
+// QuarantineFilter selects held messages.
+type QuarantineFilter struct {
+	Recipient string // only messages held for this address
+	Page
+}
+
+// quarantineScanChunk is how many records a filtered listing reads at once.
+const quarantineScanChunk = 500
+
+// ListQuarantine lists the held messages the actor may see, the most recent
+// first.
+func (s *Service) ListQuarantine(ctx context.Context, a Actor, f QuarantineFilter) (*List[mailstore.QuarantinedMessage], error) {
+	p, err := f.Page.normalize()
+	if err != nil {
+		return nil, err
+	}
+	rcpt := strings.TrimSpace(f.Recipient)
+	if rcpt != "" {
+		n, err := core.NormalizeAddress(rcpt)
+		if err != nil {
+			return nil, core.Invalid("recipient", "not a valid email address")
+		}
+		rcpt = n
+		if !a.seesRecipient(rcpt) {
+			return nil, forbidden("the quarantine of " + rcpt)
+		}
+	}
+	switch {
+	case a.IsAdmin(), rcpt != "":
+	case a.Role == RoleUser:
+		if a.UserID == 0 || a.Email == "" {
+			return nil, forbidden("the quarantine")
+		}
+		rcpt = a.Email
+	case a.Role == RoleDomainAdmin:
+		return s.scanQuarantine(ctx, a, p)
+	default:
+		return nil, forbidden("the quarantine")
+	}
+	mf := mailstore.QuarantineFilter{Recipient: rcpt, Limit: p.Limit, Offset: p.Offset}
+	items, err := s.store.ListQuarantine(ctx, mf)
+	if err != nil {
+		return nil, err
+	}
+	mf.Limit, mf.Offset = 0, 0
+	total, err := s.store.CountQuarantine(ctx, mf)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mailstore.QuarantinedMessage, 0, len(items))
+	for i := range items {
+		if v := a.quarantineView(&items[i]); v != nil {
+			out = append(out, *v)
+		}
+	}
+	return &List[mailstore.QuarantinedMessage]{Items: out, Total: total}, nil
+}
+
+// scanQuarantine lists the held messages the actor may see by reading the
+// whole quarantine, for actors whose reach the store cannot filter on (a
+// domain admin's domains). The quarantine is expected to stay small.
+func (s *Service) scanQuarantine(ctx context.Context, a Actor, p Page) (*List[mailstore.QuarantinedMessage], error) {
+	out := []mailstore.QuarantinedMessage{}
+	var total int64
+	for offset := 0; ; offset += quarantineScanChunk {
+		chunk, err := s.store.ListQuarantine(ctx, mailstore.QuarantineFilter{Limit: quarantineScanChunk, Offset: offset})
+		if err != nil {
+			return nil, err
+		}
+		for i := range chunk {
+			v := a.quarantineView(&chunk[i])
+			if v == nil {
+				continue
+			}
+			if total >= int64(p.Offset) && len(out) < p.Limit {
+				out = append(out, *v)
+			}
+			total++
+		}
+		if len(chunk) < quarantineScanChunk {
+			break
+		}
+	}
+	return &List[mailstore.QuarantinedMessage]{Items: out, Total: total}, nil
+}
+
+// getQuarantined returns a held message as the actor may see it; write
+// requires all of its recipients to be in the actor's reach.
+func (s *Service) getQuarantined(ctx context.Context, a Actor, id int64, write bool) (*mailstore.QuarantinedMessage, error) {
+	if !a.IsAdmin() && a.Role != RoleDomainAdmin && a.Role != RoleUser {
+		return nil, forbidden("the quarantine")
+	}
+	q, err := s.store.GetQuarantined(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := a.quarantineView(q)
+	if v == nil {
+		return nil, forbidden(fmt.Sprintf("quarantined message %d", id))
+	}
+	if write && len(v.Recipients) != len(q.Recipients) {
+		return nil, forbidden(fmt.Sprintf("quarantined message %d is also held for recipients outside your reach", id))
+	}
+	return v, nil
+}
+
+// QuarantinedDetail is a held message with a safe look at its content.
+type QuarantinedDetail struct {
+	mailstore.QuarantinedMessage
+	// Headers are the From, To, Subject and Date header fields, decoded
+	// ("" when absent).
+	Headers QuarantineHeaders
+	// Preview is the start of the message's text: its text/plain part, or
+	// else its HTML part with every tag removed; at most PreviewBytes.
+	Preview string
+}
+
+// QuarantineHeaders are the header fields shown for a held message.
+type QuarantineHeaders struct {
+	From, To, Subject, Date string
+}
+
+// PreviewBytes bounds QuarantinedDetail.Preview.
+const PreviewBytes = 4096
+
+// Limits of reading a held message for its preview.
+const (
+	previewReadBytes = 8 << 20 // of the message
+	previewHTMLBytes = 256 << 10
+	previewMaxParts  = 100
+	previewMaxDepth  = 8
+)
+
+// GetQuarantined returns a held message with its headers and a preview.
+func (s *Service) GetQuarantined(ctx context.Context, a Actor, id int64) (*QuarantinedDetail, error) {
+	q, err := s.getQuarantined(ctx, a, id, false)
+	if err != nil {
+		return nil, err
+	}
+	body, err := s.store.OpenQuarantined(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	d := &QuarantinedDetail{QuarantinedMessage: *q}
+	d.Headers, d.Preview = previewMessage(body)
+	return d, nil
+}
+
+// ReleaseQuarantined delivers a held message to its recipients' INBOX.
+func (s *Service) ReleaseQuarantined(ctx context.Context, a Actor, id int64) error {
+	if _, err := s.getQuarantined(ctx, a, id, true); err != nil {
+		return err
+	}
+	ctx, err := a.write(ctx)
+	if err != nil {
+		return err
+	}
+	return s.store.ReleaseQuarantined(ctx, id)
+}
+
+// DeleteQuarantined removes a held message.
+func (s *Service) DeleteQuarantined(ctx context.Context, a Actor, id int64) error {
+	if _, err := s.getQuarantined(ctx, a, id, true); err != nil {
+		return err
+	}
+	ctx, err := a.write(ctx)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteQuarantined(ctx, id)
+}
+
+// previewMessage reads the headers and the text preview of a raw message.
+// It never fails: what cannot be read is left out.
+func previewMessage(r io.Reader) (QuarantineHeaders, string) {
+	var hs QuarantineHeaders
+	br := bufio.NewReader(io.LimitReader(r, previewReadBytes))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return hs, ""
+	}
+	mh := message.Header{Header: h}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"From", &hs.From}, {"To", &hs.To}, {"Subject", &hs.Subject}, {"Date", &hs.Date}} {
+		*f.dst = cleanText(decodeWords(mh.Get(f.name)), 1000)
+	}
+	e, _ := message.New(mh, br)
+	if e == nil {
+		return hs, ""
+	}
+	var pv previewer
+	pv.walk(e, 0)
+	switch {
+	case pv.plain != nil:
+		return hs, cleanPreview(string(pv.plain))
+	case pv.html != nil:
+		return hs, cleanPreview(htmlToText(pv.html))
+	}
+	return hs, ""
+}
+
+// previewer finds the first text/plain and text/html parts of a message.
+type previewer struct {
+	plain, html []byte
+	parts       int
+}
+
+func (pv *previewer) walk(e *message.Entity, depth int) {
+	pv.parts++
+	if pv.plain != nil || pv.parts > previewMaxParts {
+		return
+	}
+	mediaType, _, err := e.Header.ContentType()
+	if err != nil || mediaType == "" {
+		mediaType = strings.ToLower(strings.TrimSpace(strings.SplitN(e.Header.Get("Content-Type"), ";", 2)[0]))
+		if !strings.Contains(mediaType, "/") {
+			mediaType = "text/plain" // RFC 2045 section 5.2
+		}
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		if depth >= previewMaxDepth {
+			return
+		}
+		for pv.plain == nil {
+			p, err := mr.NextPart()
+			if p == nil || err == io.EOF {
+				return
+			}
+			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+				return
+			}
+			pv.walk(p, depth+1)
+		}
+		return
+	}
+	disposition, _, _ := e.Header.ContentDisposition()
+	if strings.EqualFold(disposition, "attachment") {
+		return
+	}
+	switch mediaType {
+	case "text/plain":
+		// A little more than the preview, for invalid bytes dropped later.
+		data, _ := io.ReadAll(io.LimitReader(e.Body, 2*PreviewBytes))
+		pv.plain = data
+		if pv.plain == nil {
+			pv.plain = []byte{}
+		}
+	case "text/html":
+		if pv.html == nil {
+			data, _ := io.ReadAll(io.LimitReader(e.Body, previewHTMLBytes))
+			pv.html = data
+			if pv.html == nil {
+				pv.html = []byte{}
+			}
+		}
+	}
+}
+
+// htmlSkipped are elements whose content is no text to show.
+var htmlSkipped = map[string]bool{"script": true, "style": true, "head": true, "title": true, "template": true, "noscript": true}
+
+// htmlBlocks are elements that break lines.
+var htmlBlocks = map[string]bool{
+	"br": true, "p": true, "div": true, "tr": true, "li": true, "h1": true, "h2": true, "h3": true,
+	"h4": true, "h5": true, "h6": true, "table": true, "ul": true, "ol": true, "blockquote": true, "hr": true,
+}
+
+// htmlToText returns the text of an HTML document: no tags, comments,
+// scripts or styles; entities decoded.
+func htmlToText(data []byte) string {
+	var b strings.Builder
+	z := html.NewTokenizer(bytes.NewReader(data))
+	skip := 0
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return b.String()
+		case html.TextToken:
+			if skip == 0 {
+				b.Write(z.Text())
+			}
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			tag := string(name)
+			if tag == "body" {
+				skip = 0 // an unclosed <head> hides no more
+			}
+			if htmlSkipped[tag] {
+				switch {
+				case tt == html.StartTagToken:
+					skip++
+				case tt == html.EndTagToken && skip > 0:
+					skip--
+				}
+				continue
+			}
+			if htmlBlocks[tag] {
+				b.WriteByte('\n')
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+	}
+}
+
+// cleanPreview makes text valid UTF-8 without control characters but
+// newlines and tabs, folds runs of blank lines and spaces, and cuts it to
+// PreviewBytes.
+func cleanPreview(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	var b strings.Builder
+	newlines, space := 0, false
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r':
+			newlines++
+			space = false
+			continue
+		case r == '\t' || r == ' ' || r == '\u00a0' || unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r) || r == '\u200b' || r == '\ufeff':
+			continue
+		}
+		if newlines > 0 && b.Len() > 0 {
+			b.WriteString(strings.Repeat("\n", min(newlines, 2)))
+		} else if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		newlines, space = 0, false
+		b.WriteRune(r)
+		if b.Len() >= PreviewBytes {
+			break
+		}
+	}
+	return truncateUTF8(b.String(), PreviewBytes)
+}
+
+// cleanText makes a header value valid UTF-8 on one line, cut to n bytes.
+func cleanText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncateUTF8(strings.Join(strings.Fields(s), " "), n)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+	if message.CharsetReader == nil {
+		return nil, fmt.Errorf("unhandled charset %q", cs)
+	}
+	return message.CharsetReader(cs, r)
+}}
+
+// decodeWords decodes RFC 2047 encoded words, leaving s as is if it cannot.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,275 @@
+package mta
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// DefaultRatePerHour is how many messages one user may submit per hour
+// when SubmissionOptions.RatePerHour is 0.
+const DefaultRatePerHour = 500
+
+// EnqueueFunc hands a message for remote recipients to the outbound queue
+// (Store.Enqueue). When it returns without error the message is durable in
+// the queue.
+type EnqueueFunc func(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error)
+
+// DKIMSource gives the keys to sign a domain's outgoing mail with: one
+// signer per selector (selectors[i] goes with signers[i]). None, without
+// error, means the domain's mail is not signed.
+type DKIMSource interface {
+	Signers(domain string) (signers []crypto.Signer, selectors []string, err error)
+}
+
+// SubmissionOptions configures a submission server (NewSubmissionServer).
+type SubmissionOptions struct {
+	// Store authenticates the users, delivers to local recipients and
+	// holds the outbound queue. It is required.
+	Store *mailstore.Store
+	// Filters checks the messages (the virus scanner matters most); nil
+	// means filters.NewDefaultChain. The intake's chain can be shared: the
+	// filters see ConnInfo.AuthUser set.
+	Filters *filters.Chain
+	// Hostname names this server in the banner, the Received field and
+	// the Message-ID fields it adds; "" means the machine's host name.
+	Hostname string
+	// TLSConfig enables STARTTLS, and is the configuration of implicit-TLS
+	// listeners (tls.NewListener) given to Serve.
+	TLSConfig *tls.Config
+	// Logger receives the logs; nil means slog.Default().
+	Logger *slog.Logger
+	// AuthLimiter, if set, slows down and blocks repeated failed logins.
+	AuthLimiter AuthLimiter
+	// InsecureAuth reports whether a client at this address may log in
+	// without TLS; nil means loopback addresses only.
+	InsecureAuth func(net.Addr) bool
+	// MaxMessageBytes is the SIZE limit; 0 means DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	// MaxRecipients caps RCPTs per message; 0 means DefaultMaxRecipients.
+	MaxRecipients int
+	// ReadTimeout and WriteTimeout are as in Options.
+	ReadTimeout, WriteTimeout time.Duration
+	// SpoolDir holds temporary files for large messages; "" means
+	// os.TempDir().
+	SpoolDir string
+	// RatePerHour caps the messages one user may submit in any hour; 0
+	// means DefaultRatePerHour, a negative value no limit.
+	RatePerHour int
+	// Enqueue hands messages for remote recipients to the outbound queue;
+	// nil means Store.Enqueue (with the queue's default lifetime).
+	Enqueue EnqueueFunc
+	// DKIM gives the signing keys of the sender's domain; nil means no
+	// DKIM signatures.
+	DKIM DKIMSource
+}
+
+// submission is what a Server in ModeSubmission has beyond the intake's.
+type submission struct {
+	limiter      AuthLimiter // nil: none
+	insecureAuth func(net.Addr) bool
+	enqueue      EnqueueFunc
+	dkim         DKIMSource // nil: no signing
+	rate         *sendRate
+}
+
+// NewSubmissionServer returns a Server for message submission (RFC 6409)
+// by authenticated users: the same sessions, delivery and life cycle
+// (Serve, Shutdown, Close, Stats) as the intake, with these differences:
+//
+//   - AUTH PLAIN and AUTH LOGIN are offered after STARTTLS, on implicit
+//     TLS, or where InsecureAuth allows; MAIL before AUTH gets 530 5.7.0.
+//     Failed logins are answered 535 5.7.8, and 454 4.7.0 once the
+//     AuthLimiter blocks the client or the account.
+//   - The envelope sender and every From field address must be the user's
+//     own address or an alias that delivers to the user (553 5.7.1). Each
+//     user may submit RatePerHour messages in any hour (450 4.7.1 beyond).
+//   - Any recipient is accepted; local ones must exist (550 5.1.1).
+//   - The message gets a Date and a Message-ID if it has none, the
+//     Received field ("with ESMTPSA"), goes through the filters, and is
+//     DKIM-signed with the keys of the sender's domain. Local recipients
+//     get it through the same delivery as intake's, remote ones (and the
+//     external targets of local aliases) through one outbound queue entry;
+//     the 250 comes once both are durable.
+func NewSubmissionServer(o SubmissionOptions) *Server {
+	s := NewServer(Options{
+		Store:           o.Store,
+		Filters:         o.Filters,
+		Hostname:        o.Hostname,
+		TLSConfig:       o.TLSConfig,
+		Logger:          o.Logger,
+		MaxMessageBytes: o.MaxMessageBytes,
+		MaxRecipients:   o.MaxRecipients,
+		ReadTimeout:     o.ReadTimeout,
+		WriteTimeout:    o.WriteTimeout,
+		SpoolDir:        o.SpoolDir,
+		Mode:            ModeSubmission,
+	})
+	sub := &submission{
+		limiter:      o.AuthLimiter,
+		insecureAuth: o.InsecureAuth,
+		enqueue:      o.Enqueue,
+		dkim:         o.DKIM,
+	}
+	if sub.insecureAuth == nil {
+		sub.insecureAuth = isLoopback
+	}
+	if sub.enqueue == nil && o.Store != nil {
+		sub.enqueue = o.Store.Enqueue
+	}
+	rate := o.RatePerHour
+	if rate == 0 {
+		rate = DefaultRatePerHour
+	}
+	sub.rate = newSendRate(rate, time.Hour)
+	s.sub = sub
+	// The session decides, per client address, whether AUTH is allowed
+	// without TLS (AuthMechanisms, Auth); go-smtp must not decide first.
+	s.smtp.AllowInsecureAuth = true
+	return s
+}
+
+// isLoopback is the default InsecureAuth: loopback clients only.
+func isLoopback(a net.Addr) bool {
+	return addrPort(a).Addr().IsLoopback()
+}
+
+// sendRate counts the messages each user submitted in a sliding window.
+// Memory is one timestamp per message sent within the window, per user.
+type sendRate struct {
+	limit  int // <= 0: unlimited
+	window time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex
+	sent map[int64][]time.Time // by user ID, oldest first
+}
+
+func newSendRate(limit int, window time.Duration) *sendRate {
+	return &sendRate{limit: limit, window: window, now: time.Now, sent: map[int64][]time.Time{}}
+}
+
+// prune drops user's timestamps that left the window; callers hold mu.
+func (r *sendRate) prune(user int64, now time.Time) []time.Time {
+	ts := r.sent[user]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= r.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(r.sent, user)
+		return nil
+	}
+	r.sent[user] = ts
+	return ts
+}
+
+// allow reports whether user may submit one more message now.
+func (r *sendRate) allow(user int64) bool {
+	if r.limit <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.prune(user, r.now())) < r.limit
+}
+
+// record counts one message submitted by user now.
+func (r *sendRate) record(user int64) {
+	if r.limit <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	ts := r.prune(user, now)
+	if len(ts) >= r.limit {
+		ts = ts[1:] // keep at most limit timestamps
+	}
+	r.sent[user] = append(ts, now)
+}
+
+// submissionMail checks MAIL FROM on a submission server: the client must
+// have logged in, may only use its own addresses, and must be within its
+// sending rate. nil means go on.
+func (s *session) submissionMail(from string) *smtp.SMTPError {
+	if s.user == nil {
+		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")
+	}
+	if from == "" {
+		s.srv.stats.reject(RejectSender)
+		s.log.Info("null sender refused on submission")
+		return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "Sender address not allowed for this account")
+	}
+	ok, err := s.ownsAddress(from)
+	if err != nil {
+		s.log.Error("sender lookup failed", "from", from, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+	}
+	if !ok {
+		s.srv.stats.reject(RejectSender)
+		s.log.Info("sender address not owned by the user", "from", from)
+		return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "Sender address not allowed for this account")
+	}
+	if !s.srv.sub.rate.allow(s.user.ID) {
+		s.srv.stats.tempFailed.Add(1)
+		s.log.Warn("sending rate exceeded")
+		return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
+	}
+	return nil
+}
+
+// ownsAddress reports whether the logged-in user may send as addr: it is
+// the user's own address, or an address (an alias, a catch-all) whose mail
+// reaches the user.
+func (s *session) ownsAddress(addr string) (bool, error) {
+	a, err := core.ParseAddress(addr)
+	if err != nil {
+		return false, nil
+	}
+	if a.String() == s.user.Address {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
+	defer cancel()
+	rs, err := s.srv.opts.Store.ResolveRecipients(ctx, a.String())
+	if errors.Is(err, core.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("resolve %s: %w", a, err)
+	}
+	for _, r := range rs {
+		if r.User != nil && r.User.ID == s.user.ID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// authAllowed reports whether this session may log in: under TLS, or from
+// an address the InsecureAuth policy accepts.
+func (s *session) authAllowed() bool {
+	if s.tls != nil {
+		return true
+	}
+	return s.srv.sub.insecureAuth(s.st.conn.RemoteAddr())
+}
+
+// remoteIP is the client's address for the AuthLimiter.
+func (s *session) remoteIP() netip.Addr { return s.info.RemoteAddr.Addr() }
