@@ -128,6 +128,8 @@ type Worker struct {
 	id    string // names our claims in the queue
 	kick  chan struct{}
 
+	stats counters
+
 	mu       sync.Mutex
 	busy     int            // deliveries running
 	byDomain map[string]int // deliveries running per domain

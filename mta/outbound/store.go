@@ -76,6 +76,14 @@ func (w *Worker) finish(ctx context.Context, j *job, results []result) {
 		if !a.Delivered && !a.Permanent && !r.retryNow {
 			a.NextAttemptAt = now.Add(w.opts.Backoff(r.rcpt.attempts + 1))
 		}
+		switch {
+		case a.Delivered:
+			w.stats.delivered.Add(1)
+		case a.Permanent:
+			w.stats.failed.Add(1)
+		default:
+			w.stats.deferred.Add(1)
+		}
 		if !r.delivered && !r.permanent {
 			w.log.Info("delivery deferred", "msg", j.msgID, "rcpt", r.rcpt.addr, "err", r.diag, "next", a.NextAttemptAt)
 		} else if r.permanent {
