@@ -24,6 +24,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
+	webadmin "github.com/yubinmail/yubin/web-admin"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -51,6 +52,19 @@ type Options struct {
 	AuthLimiter *limits.AuthLimiter // nil: a default one
 	Metrics     prometheus.Gatherer // served beside the API's own; may be nil
 	OpenAPI     []byte              // served at /api/openapi.yaml
+	// DKIM holds the domains' DKIM keys (mailstore.DKIMKeys, shared with
+	// submission): GET /api/v1/domains/{name}/dns makes a domain's keys if
+	// it has none and lists their records, and creating a domain makes
+	// them. nil leaves DKIM records out.
+	DKIM DKIMKeys
+}
+
+// DKIMKeys are the domains' DKIM keys, as mailstore.DKIMKeys keeps them.
+type DKIMKeys interface {
+	// Ensure makes domain's keys if it has none.
+	Ensure(domain string) ([]string, error)
+	// Records returns domain's DKIM TXT records by selector.
+	Records(domain string) (map[string]string, error)
 }
 
 // API serves the REST API.
@@ -177,6 +191,14 @@ func (a *API) routes(e *gin.Engine) {
 	e.GET("/api/openapi.yaml", a.openapi)
 	mountAutoconfig(e, a.opts.Clients)
 
+	// The web admin dashboard (web-admin/), and / leads to it.
+	dashboard := gin.WrapH(webadmin.Handler())
+	for _, p := range []string{webadmin.Prefix, webadmin.Prefix + "/*path"} {
+		e.GET(p, dashboard)
+		e.HEAD(p, dashboard)
+	}
+	e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, webadmin.Prefix+"/") })
+
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/refresh", a.refresh)
@@ -219,6 +241,13 @@ func (a *API) routes(e *gin.Engine) {
 	p.GET("/quarantine/:id", a.getQuarantined)
 	p.POST("/quarantine/:id/release", a.releaseQuarantined)
 	p.DELETE("/quarantine/:id", a.deleteQuarantined)
+
+	p.GET("/queue", a.listQueue)
+	p.GET("/queue/:id", a.getQueued)
+	p.POST("/queue/:id/retry", a.retryQueued)
+	p.POST("/queue/:id/hold", a.holdQueued(true))
+	p.POST("/queue/:id/release", a.holdQueued(false))
+	p.DELETE("/queue/:id", a.deleteQueued)
 
 	p.POST("/spam/train", a.trainSpam)
 	p.GET("/spam/stats", a.spamStats)

@@ -8,6 +8,10 @@ import (
 	"github.com/yubinmail/yubin/core"
 )
 
+// maxTXTString is the longest character-string of a TXT record (RFC 1035
+// §3.3): longer values are published as several strings of one record.
+const maxTXTString = 255
+
 // buildDNSRecords implements dnsRecords. The order is fixed: MX, SPF, DMARC,
 // DKIM (by selector), the autoconfig CNAME, then the RFC 6186 SRV records
 // and the Autodiscover SRV record.
@@ -43,9 +47,15 @@ func buildDNSRecords(c ClientSettings, domain string, dkim map[string]string) []
 	}
 	sort.Strings(selectors)
 	for _, s := range selectors {
+		purpose := "DKIM: public key for selector " + s + ", used to verify signatures on outgoing mail"
+		if len(dkim[s]) > maxTXTString {
+			purpose += "; the value is longer than 255 characters: publish it as one TXT record made of several " +
+				"strings of at most 255 characters each (\"first 255 characters\" \"next ones\" ...), not as several records " +
+				"(most DNS providers' forms split it by themselves)"
+		}
 		recs = append(recs, DNSRecord{
 			Type: "TXT", Name: s + "._domainkey." + domain, Value: dkim[s],
-			Purpose: "DKIM: public key for selector " + s + ", used to verify signatures on outgoing mail",
+			Purpose: purpose,
 		})
 	}
 

@@ -76,3 +76,29 @@ func TestDNSRecordsPortsOff(t *testing.T) {
 		t.Fatalf("SRV = %v", srv)
 	}
 }
+
+func TestDNSRecordsLongDKIM(t *testing.T) {
+	long := "v=DKIM1; k=rsa; p=" + strings.Repeat("A", 392)
+	got := dnsRecords(autoconfigTestSettings, "example.org", map[string]string{"yb1r": long, "yb1e": "v=DKIM1; k=ed25519; p=BBB"})
+	var seen int
+	for _, r := range got {
+		switch r.Name {
+		case "yb1r._domainkey.example.org":
+			seen++
+			if r.Value != long {
+				t.Errorf("long DKIM value changed: %q", r.Value)
+			}
+			if !strings.Contains(r.Purpose, "255") || !strings.Contains(r.Purpose, "one TXT record") {
+				t.Errorf("long DKIM record's purpose does not say how to split it: %q", r.Purpose)
+			}
+		case "yb1e._domainkey.example.org":
+			seen++
+			if strings.Contains(r.Purpose, "255") {
+				t.Errorf("short DKIM record's purpose speaks of splitting: %q", r.Purpose)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("DKIM records missing: %+v", got)
+	}
+}

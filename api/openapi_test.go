@@ -61,6 +61,13 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/quarantine/{id}"},
 	{"POST", "/api/v1/quarantine/{id}/release"},
 
+	{"GET", "/api/v1/queue"},
+	{"GET", "/api/v1/queue/{id}"},
+	{"DELETE", "/api/v1/queue/{id}"},
+	{"POST", "/api/v1/queue/{id}/retry"},
+	{"POST", "/api/v1/queue/{id}/hold"},
+	{"POST", "/api/v1/queue/{id}/release"},
+
 	{"POST", "/api/v1/spam/train"},
 	{"GET", "/api/v1/spam/stats"},
 
@@ -139,6 +146,7 @@ func TestOpenAPIValid(t *testing.T) {
 		"APIToken", "TokenCreate", "TokenCreated", "AuditEntry", "LoginRequest", "RefreshRequest",
 		"TokenPair", "Me", "DomainList", "UserList", "AliasList", "AuditList",
 		"QuarantinedMessage", "QuarantinedMessageDetail", "QuarantineList", "SpamStats",
+		"QueuedMessage", "QueuedRecipient", "QueueList",
 	} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("schema %s is missing", name)

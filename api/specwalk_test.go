@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,6 +217,10 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	if _, err := svc.EnsureAdmin(ctx, walkAdmin, walkAdminPW); err != nil {
 		t.Fatal(err)
 	}
+	keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := api.New(api.Options{
 		Service:  svc,
 		Logger:   log,
@@ -233,6 +238,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: walkBlockAfter, BlockAfterIP: 1000}),
 		OpenAPI:     yubin.OpenAPI,
+		DKIM:        keys,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +390,8 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	if recs, _ := dns["records"].([]any); len(recs) == 0 {
 		t.Errorf("dns %v", dns)
 	}
+	checkDKIMRecords(t, dns, "example.com")
+	checkDKIMRecords(t, w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/dns", ann, nil), "example.com")
 	w.json(http.StatusNotFound, "GET", "/api/v1/domains/nowhere.example/dns", adm, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/domains/example.com/dns", "", nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/domains/example.com/dns", bob, nil)
@@ -573,6 +581,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusForbidden, "GET", "/api/v1/audit", bob, nil)
 
 	w.walkQuarantine(adm, ann, bob)
+	w.walkQueue(adm, ann, bob)
 
 	// ---- deleting users and domains ----------------------------------------
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/carol@example.com"})

@@ -7,7 +7,10 @@
 //   - pop3: RETR of every message of the same maildrop in one session;
 //   - memory: resident memory idle and per idle IMAP connection;
 //   - api: the REST API, creating users (POST /api/v1/users) and paging
-//     through them (GET /api/v1/users) with many concurrent clients.
+//     through them (GET /api/v1/users) with many concurrent clients;
+//   - send: sending, from submission (STARTTLS, AUTH) to delivery at a
+//     remote MX (an SMTP sink in this process, found through a DNS server
+//     in this process).
 //
 // It builds ./cmd/yubin (or takes --yubin), starts it on 127.0.0.1 with
 // free ports and a fresh data folder, creates a domain and users with the
@@ -17,7 +20,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--scenarios intake,imap,pop3,memory,api] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--scenarios intake,imap,pop3,memory,api,send] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -65,13 +68,15 @@ type options struct {
 	apiUsers      int
 	apiClients    int
 	apiDuration   time.Duration
+	sendMessages  int
+	sendClients   int
 	keep          bool
 	commandLine   string
 	progress      io.Writer
 	sessionsGiven bool
 }
 
-var allScenarios = []string{"intake", "imap", "pop3", "memory", "api"}
+var allScenarios = []string{"intake", "imap", "pop3", "memory", "api", "send"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("yubin-bench", flag.ContinueOnError)
@@ -80,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var scen, sessions, sizes string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
-	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, imap, pop3, memory, api")
+	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, imap, pop3, memory, api, send")
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run with small numbers (numbers are not meaningful)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "intake: how long each sessions × size cell sends")
@@ -96,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.apiUsers, "api-users", 10000, "api: users to create over POST /api/v1/users")
 	fs.IntVar(&o.apiClients, "api-clients", 50, "api: concurrent HTTP clients")
 	fs.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "api: how long GET /api/v1/users pages through the users")
+	fs.IntVar(&o.sendMessages, "send-messages", 2000, "send: messages submitted in all")
+	fs.IntVar(&o.sendClients, "send-clients", 20, "send: concurrent submission sessions, one user each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (data and server log)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -143,12 +150,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		set("settle", func() { o.settle = 200 * time.Millisecond })
 		set("api-users", func() { o.apiUsers = 200 })
 		set("api-duration", func() { o.apiDuration = time.Second })
+		set("send-messages", func() { o.sendMessages = 100 })
 	}
 	if o.messages < 1 || o.reps < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 {
 		return nil, errors.New("--messages, --reps, --fill-sessions, --pop3-window must be at least 1, --conns at least 2, --mailbox-msg-size at least 512")
 	}
 	if o.apiUsers < 1 || o.apiClients < 1 || o.apiDuration <= 0 {
 		return nil, errors.New("--api-users, --api-clients must be at least 1, --api-duration positive")
+	}
+	if o.sendClients < 1 || o.sendMessages < 1 || o.sendMessages > sendPerUserHour*o.sendClients {
+		return nil, fmt.Errorf("--send-clients and --send-messages must be at least 1, and --send-messages at most %d per client (the submission rate limit per user and hour)", sendPerUserHour)
 	}
 	o.commandLine = "go run ./cmd/yubin-bench"
 	if len(args) > 0 {
@@ -273,10 +284,10 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 
 	mailProtocols := []string{"smtp", "imap", "pop3"}
 	logN := 0
-	startWith := func(protocols []string) (*server, error) {
+	startWith := func(protocols []string, env ...string) (*server, error) {
 		logN++
 		path := filepath.Join(tmp, fmt.Sprintf("server-%d.log", logN))
-		s, err := startServer(ctx, bin, data, path, protocols)
+		s, err := startServer(ctx, bin, data, path, protocols, env...)
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +371,25 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 			return rep, err
 		}
 		runAPI(ctx, o, rep, srv)
+	}
+	if o.has("send") && ctx.Err() == nil {
+		// A server of its own with the submission and HTTP listeners,
+		// sending to this process's DNS server and MX.
+		mx, err := startSendMX()
+		if err != nil {
+			rep.send.ran, rep.send.err = true, err.Error()
+			return rep, nil
+		}
+		defer mx.close()
+		o.logf("restarting the server with submission, YUBIN_DNS and YUBIN_OUTBOUND_PORT")
+		stopSrv(srv)
+		srv = nil
+		if srv, err = startWith(append(slices.Clone(mailProtocols), "http", "submission"), mx.env()...); err != nil {
+			return rep, err
+		}
+		o.logf("send: %d sessions submit %d messages to remote recipients", o.sendClients, o.sendMessages)
+		runSend(ctx, o, rep, srv, mx, data)
+		o.logf("  %s", rep.send.summary())
 	}
 	return rep, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -68,6 +69,12 @@ func TestQuick(t *testing.T) {
 	if !strings.Contains(md, "### REST API") || !strings.Contains(md, "| create users: `POST /api/v1/users` ×200 |") {
 		t.Errorf("report lacks the REST API section:\n%s", md)
 	}
+	if s := rep.send; !s.ran || s.accepted != int64(o.sendMessages) || s.delivered != s.accepted || s.duplicates != 0 || s.errors != 0 || s.p99 <= 0 || s.rate() <= 0 {
+		t.Errorf("send: %+v", s)
+	}
+	if !strings.Contains(md, "### Sending: submission to a remote MX") || !strings.Contains(md, fmt.Sprintf("| 20 | %d | %d |", o.sendMessages, o.sendMessages)) {
+		t.Errorf("report lacks the sending section:\n%s", md)
+	}
 	if len(rep.serverProblems) > 0 {
 		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
 	}
@@ -94,7 +101,11 @@ func TestParseFlags(t *testing.T) {
 	if !q.has("api") || q.apiUsers != 200 || q.apiDuration > 5*time.Second {
 		t.Errorf("--quick: api scenario %v, %d users, %s", q.has("api"), q.apiUsers, q.apiDuration)
 	}
-	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"--api-users", "0"}, {"extra"}} {
+	if !q.has("send") || q.sendMessages != 100 || q.sendClients != 20 {
+		t.Errorf("--quick: send scenario %v, %d messages, %d clients", q.has("send"), q.sendMessages, q.sendClients)
+	}
+	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"--api-users", "0"}, {"--send-clients", "0"},
+		{"--send-clients", "2", "--send-messages", "1001"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -43,7 +43,8 @@ type report struct {
 		measured             bool
 		err                  string
 	}
-	api apiResult
+	api  apiResult
+	send sendResult
 
 	problems       []string
 	serverProblems []string
@@ -77,7 +78,7 @@ func (r *report) failed() bool {
 			return true
 		}
 	}
-	return r.mem.err != "" || r.api.err != ""
+	return r.mem.err != "" || r.api.err != "" || r.send.err != ""
 }
 
 type intakeRow struct {
@@ -162,7 +163,11 @@ func (r *report) markdown() string {
 	p("- machine: %d CPUs (%s), %s RAM, Linux %s; data folder on %s\n", runtime.NumCPU(), cpuModel(), memTotal(), kernel(), r.dataFSName())
 	p("- software: yubin %s, built with %s; load generator in the same process as this report, on the same CPUs\n", gitVersion(), runtime.Version())
 	p("- load average (1, 5, 15 min) before: %s, after: %s\n", r.loadBefore, r.loadAfter)
-	p("- transport: plain TCP on 127.0.0.1, no TLS; IMAP LOGIN and POP3 USER/PASS in the clear\n")
+	p("- transport: plain TCP on 127.0.0.1, no TLS; IMAP LOGIN and POP3 USER/PASS in the clear")
+	if r.o.has("send") {
+		p(" (except submission in the send scenario: STARTTLS)")
+	}
+	p("\n")
 	if r.o.quick {
 		p("- **--quick smoke run: these numbers are not meaningful**\n")
 	}
@@ -303,6 +308,9 @@ func (r *report) markdown() string {
 
 	if r.o.has("api") {
 		r.apiMarkdown(p)
+	}
+	if r.o.has("send") {
+		r.sendMarkdown(p)
 	}
 
 	if len(r.problems) > 0 || len(r.serverProblems) > 0 {

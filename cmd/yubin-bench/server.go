@@ -90,8 +90,8 @@ type server struct {
 
 // startServer starts `yubin serve` on data with every listener on
 // 127.0.0.1 and a free port, except those not in protocols (off), and
-// waits for "yubin is ready".
-func startServer(ctx context.Context, bin, data, logPath string, protocols []string) (*server, error) {
+// waits for "yubin is ready". extra are more VAR=value settings.
+func startServer(ctx context.Context, bin, data, logPath string, protocols []string, extra ...string) (*server, error) {
 	on := map[string]bool{}
 	for _, p := range protocols {
 		on[p] = true
@@ -106,7 +106,7 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 	}
 	env = append(env,
 		"YUBIN_DATA="+data,
-		"YUBIN_HOSTNAME=bench.yubin.test",
+		"YUBIN_HOSTNAME="+benchHostname,
 		"YUBIN_LOG_FORMAT=json",
 		"YUBIN_LOG_LEVEL=info",
 		"YUBIN_MAX_CONNECTIONS=0",        // no cap: 1,000 IMAP connections
@@ -118,6 +118,7 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 		"YUBIN_ADMIN_EMAIL="+apiAdmin,
 		"YUBIN_ADMIN_PASSWORD="+apiAdminPassword,
 	)
+	env = append(env, extra...)
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

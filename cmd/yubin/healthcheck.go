@@ -21,7 +21,9 @@ func healthcheckCommand() *command {
 		summary: "exit 0 if the local server answers /healthz, 1 if not",
 		help: "Asks http://ADDR/healthz of a running `yubin serve`, where ADDR is --addr, else YUBIN_HTTP_ADDR,\n" +
 			"else :8080 (a host-less address means 127.0.0.1). Meant for container health checks.",
-		flags: func(fs *flag.FlagSet) { fs.String("addr", "", "HTTP address of the server (default: YUBIN_HTTP_ADDR or :8080)") },
+		flags: func(fs *flag.FlagSet) {
+			fs.String("addr", "", "HTTP address of the server (default: YUBIN_HTTP_ADDR or :8080)")
+		},
 		run: func(ctx context.Context, e *env, inv *invocation) error {
 			if err := inv.wantArgs(0, 0); err != nil {
 				return err

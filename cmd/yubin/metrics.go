@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/outbound"
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mta"
@@ -92,4 +96,36 @@ func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), name, action.String())
 		}
 	}
+}
+
+// registerOutbound exports the delivery worker's outcome counters and the
+// size of the outbound queue.
+func (w *wiring) registerOutbound(worker *outbound.Worker) {
+	if w.metrics == nil || worker == nil {
+		return
+	}
+	for _, c := range []struct {
+		outcome string
+		get     func(outbound.Stats) uint64
+	}{
+		{"delivered", func(s outbound.Stats) uint64 { return s.Delivered }},
+		{"deferred", func(s outbound.Stats) uint64 { return s.Deferred }},
+		{"failed", func(s outbound.Stats) uint64 { return s.Failed }},
+	} {
+		w.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "yubin_outbound_recipients_total",
+			Help:        "Outbound delivery attempts per recipient, by outcome.",
+			ConstLabels: prometheus.Labels{"outcome": c.outcome},
+		}, func() float64 { return float64(c.get(worker.Stats())) }))
+	}
+	w.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "yubin_outbound_queue_messages",
+		Help: "Messages in the outbound queue.",
+	}, func() float64 {
+		n, err := w.store.CountQueue(context.Background(), mailstore.QueueFilter{})
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 }

@@ -243,6 +243,7 @@ type wiring struct {
 	chain       *filters.Chain       // shared by intake and submission; see filterChain
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
+	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 }
 
 // filterChain returns the content filter chain, built (and its metrics

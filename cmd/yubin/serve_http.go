@@ -26,6 +26,10 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	if err := w.bootstrapAdmin(ctx, svc); err != nil {
 		return nil, err
 	}
+	keys, err := w.dkimKeys()
+	if err != nil {
+		return nil, err
+	}
 	a, err := api.New(api.Options{
 		Service:     svc,
 		Logger:      w.log,
@@ -36,6 +40,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		AuthLimiter: w.authLimiter,
 		Metrics:     w.metrics,
 		OpenAPI:     yubin.OpenAPI,
+		DKIM:        keys,
 	})
 	if err != nil {
 		return nil, err

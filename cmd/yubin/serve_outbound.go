@@ -36,6 +36,7 @@ func (w *wiring) newOutbound() error {
 		Resolver:          w.dnsResolver(),
 		Hostname:          w.cfg.Hostname,
 		Port:              w.cfg.OutboundPort,
+		Lease:             w.cfg.OutboundLease,
 		Smarthost:         w.cfg.Smarthost,
 		SmarthostUser:     w.cfg.SmarthostUser,
 		SmarthostPassword: w.cfg.SmarthostPassword,
@@ -53,6 +54,7 @@ func (w *wiring) newOutbound() error {
 // Stopping it abandons the deliveries under way; they are retried after
 // their lease (see package outbound).
 func (w *wiring) runOutbound() {
+	w.registerOutbound(w.outbound)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -20,7 +20,7 @@ func (w *wiring) startSubmission() error {
 	if !ok {
 		return nil
 	}
-	keys, err := mailstore.NewDKIMKeys(filepath.Join(w.cfg.DataDir, "dkim"))
+	keys, err := w.dkimKeys()
 	if err != nil {
 		return err
 	}
@@ -46,6 +46,20 @@ func (w *wiring) startSubmission() error {
 	}
 	w.sup.add(server{name: "submission", stop: srv.Shutdown})
 	return nil
+}
+
+// dkimKeys returns the DKIM keys in DATA/dkim, opened the first time:
+// submission signs with them and the API shows their DNS records (and
+// makes them for new domains), so both see the same cache.
+func (w *wiring) dkimKeys() (*mailstore.DKIMKeys, error) {
+	if w.dkim == nil {
+		keys, err := mailstore.NewDKIMKeys(filepath.Join(w.cfg.DataDir, "dkim"))
+		if err != nil {
+			return nil, err
+		}
+		w.dkim = keys
+	}
+	return w.dkim, nil
 }
 
 // ensuringKeys signs with a domain's DKIM keys, making them the first time

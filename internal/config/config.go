@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Config is the resolved and validated configuration of `yubin serve`.
@@ -84,6 +85,9 @@ type Config struct {
 	SmarthostUser     string
 	SmarthostPassword string
 	OutboundPort      int
+	// OutboundLease bounds one delivery attempt: a delivery cut short (the
+	// server was killed) is tried again after it.
+	OutboundLease time.Duration
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
@@ -301,6 +305,15 @@ func Settings() []Setting {
 					return fmt.Errorf("%q: want a port number from 1 to 65535", v)
 				}
 				c.OutboundPort = p
+				return nil
+			}},
+		{Flag: "outbound-lease", Env: "YUBIN_OUTBOUND_LEASE", Default: "30m", Usage: "longest delivery attempt; one cut short by a crash is retried after it",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Second || d > 24*time.Hour {
+					return fmt.Errorf("%q: want a duration from 1s to 24h, such as 30m", v)
+				}
+				c.OutboundLease = d
 				return nil
 			}},
 		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envMap(m map[string]string) LookupEnv {
@@ -36,7 +37,7 @@ func TestDefaults(t *testing.T) {
 		IMAPAddr: ":2143", IMAPSAddr: ":2993", POP3Addr: ":2110", POP3SAddr: ":2995",
 		HTTPAddr: ":8080", HTTPSAddr: ":8443",
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
-		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25,
+		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
 		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail",
 		SpamJunkScore: 5, SpamRejectScore: 15,
 	}
@@ -58,6 +59,7 @@ func TestPrecedence(t *testing.T) {
 		"YUBIN_MAX_CONNECTIONS_PER_IP": "0", // no cap
 		"YUBIN_MAX_MESSAGE_SIZE":       "10M",
 		"YUBIN_ADMIN_PASSWORD":         "s3cret",
+		"YUBIN_OUTBOUND_LEASE":         "90s",
 	}
 	c, err := load(t, []string{"--data", "/flag/data", "--pop3-addr=", "-max-message-size", "1G", "--log-format=json"}, env)
 	if err != nil {
@@ -78,6 +80,7 @@ func TestPrecedence(t *testing.T) {
 		{"per-IP cap: env", c.MaxConnectionsPerIP, 0},
 		{"size: flag over env", c.MaxMessageSize, int64(1 << 30)},
 		{"admin password: env only", c.AdminPassword, "s3cret"},
+		{"outbound lease: env", c.OutboundLease, 90 * time.Second},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -117,6 +120,8 @@ func TestErrors(t *testing.T) {
 		{"positional", []string{"extra"}, nil, "unexpected argument"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"empty data flag", []string{"--data="}, nil, "--data"},
+		{"bad lease", nil, map[string]string{"YUBIN_OUTBOUND_LEASE": "soon"}, "YUBIN_OUTBOUND_LEASE"},
+		{"short lease", []string{"--outbound-lease=10ms"}, nil, "--outbound-lease"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,461 @@
+// The browser test drives the dashboard in headless Chromium against the
+// API started in-process. It skips only when no Chromium can be found or
+// installed. To write screenshots of each page at 1280x800 and 390x844 to
+// docs/screenshots/:
+//
+//	YUBIN_SCREENSHOTS=1 go test ./web-admin -run TestBrowser
+
+package webadmin_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+const (
+	xssPayload = `<img src=x onerror=alert(1)>`
+	xssSubject = `<script>alert(1)</script> You have won`
+)
+
+// findChromium returns a Chromium to run: /usr/bin/chromium or one on the
+// PATH, else one installed with apt-get when running as root. It skips
+// the test when there is none.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	look := func() string {
+		if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+			return "/usr/bin/chromium"
+		}
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+			if p, err := exec.LookPath(name); err == nil {
+				return p
+			}
+		}
+		return ""
+	}
+	if p := look(); p != "" {
+		return p
+	}
+	aptGet, err := exec.LookPath("apt-get")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("no Chromium at /usr/bin/chromium or on the PATH, and cannot install it (needs root and apt-get)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, args := range [][]string{{"update"}, {"install", "-y", "chromium"}} {
+		cmd := exec.CommandContext(ctx, aptGet, args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("no Chromium, and apt-get %s failed: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if p := look(); p != "" {
+		return p
+	}
+	t.Skip("no Chromium after apt-get install chromium")
+	return ""
+}
+
+// browser drives one tab.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string // the screenshot folder, or "" for none
+
+	dialogs atomic.Int32
+	mu      sync.Mutex
+	errs    []string // uncaught exceptions and CSP violations
+}
+
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v (at %s)", err, b.location())
+	}
+}
+
+func (b *browser) location() string {
+	loc, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+	return loc
+}
+
+// eval runs a JavaScript expression and decodes its value.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// wait waits until a JavaScript expression is truthy.
+func (b *browser) wait(what, expr string) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
+	if err != nil {
+		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : document.body.innerText`))
+		b.t.Fatalf("waiting for %s (%s): %v\nat %s, the page shows:\n%s", what, expr, err, b.location(), body)
+	}
+}
+
+// ready waits until the page has its heading and nothing is loading.
+func (b *browser) ready() {
+	b.t.Helper()
+	b.wait("the page to load", `!!document.querySelector("main h1") && !document.querySelector("[aria-busy=true]") && !document.querySelector(".loading")`)
+}
+
+// heading waits for the page's h1 to read text.
+func (b *browser) heading(text string) {
+	b.t.Helper()
+	b.wait("heading "+text, fmt.Sprintf(`(document.querySelector("main h1")||{}).textContent === %q`, text))
+	b.ready()
+}
+
+// fill types into a control.
+func (b *browser) fill(sel, text string) {
+	b.t.Helper()
+	eval[chromedp.Void](b, fmt.Sprintf(`document.querySelector(%q).value = ""`, sel))
+	b.do(chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+// choose picks an option of a select and fires change.
+func (b *browser) choose(sel, value string) {
+	b.t.Helper()
+	eval[chromedp.Void](b, fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); })()`, sel, value))
+}
+
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.base + path))
+}
+
+// text returns the text of the first element sel matches ("" if none).
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`(document.querySelector(%q)||{}).textContent || ""`, sel))
+}
+
+// shot saves screenshots of the page at desktop and phone size.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	if b.shots == "" {
+		return
+	}
+	for _, size := range [][2]int64{{1280, 800}, {390, 844}} {
+		b.do(chromedp.EmulateViewport(size[0], size[1]), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.ready()
+		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			b.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		file := filepath.Join(b.shots, fmt.Sprintf("%s-%dx%d.png", name, size[0], size[1]))
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	b.do(chromedp.EmulateViewport(1280, 800))
+}
+
+// signIn signs in through the form and waits for the start page.
+func (b *browser) signIn(email, password, home string) {
+	b.t.Helper()
+	b.wait("the sign-in form", `!!document.querySelector("form.login-form")`)
+	b.fill(`form.login-form input[name=email]`, email)
+	b.fill(`form.login-form input[name=password]`, password)
+	b.click(`form.login-form button[type=submit]`)
+	b.heading(home)
+}
+
+func TestBrowser(t *testing.T) {
+	exe := findChromium(t)
+	srv := newServer(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 800),
+		chromedp.Flag("lang", "en-US"),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	b := &browser{t: t, ctx: ctx, base: srv.URL}
+	if os.Getenv("YUBIN_SCREENSHOTS") == "1" {
+		b.shots = filepath.Join("..", "docs", "screenshots")
+		if err := os.MkdirAll(b.shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			b.dialogs.Add(1)
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		case *runtime.EventExceptionThrown:
+			b.mu.Lock()
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			b.errs = append(b.errs, fmt.Sprintf("exception: %s (%s:%d)", msg, d.URL, d.LineNumber+1))
+			b.mu.Unlock()
+		case *log.EventEntryAdded:
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
+				b.mu.Lock()
+				b.errs = append(b.errs, "CSP: "+ev.Entry.Text)
+				b.mu.Unlock()
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	b.do(chromedp.EmulateViewport(1280, 800))
+
+	// / leads to the sign-in page; the form checks its fields first.
+	b.open("/")
+	b.wait("the sign-in page", `location.pathname === "/admin/login" && !!document.querySelector("form.login-form")`)
+	if lang := eval[string](b, `document.documentElement.lang`); lang != "en" {
+		t.Errorf("page language %q, want en", lang)
+	}
+	b.click(`form.login-form button[type=submit]`)
+	b.wait("field errors", `document.querySelectorAll(".field-error:not([hidden])").length === 2`)
+
+	// A wrong password shows the API's problem.
+	b.fill(`form.login-form input[name=email]`, testAdmin)
+	b.fill(`form.login-form input[name=password]`, "wrong-password")
+	b.click(`form.login-form button[type=submit]`)
+	b.wait("the login problem", `(document.querySelector(".problem-title")||{}).textContent === "Authentication required"`)
+	if d := b.text(".problem-detail"); d != "wrong email or password" {
+		t.Errorf("login problem detail %q", d)
+	}
+	b.shot("sign-in")
+
+	// Japanese, kept for the session, and back.
+	b.choose("select[name=lang]", "ja")
+	b.heading("サインイン")
+	if v := eval[string](b, `sessionStorage.getItem("yubin.lang")`); v != "ja" {
+		t.Errorf("language choice kept as %q", v)
+	}
+	b.shot("sign-in-ja")
+	b.choose("select[name=lang]", "en")
+	b.heading("Sign in")
+
+	// The admin signs in and lands on the domains.
+	b.signIn(testAdmin, testAdminPW, "Domains")
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,quarantine,audit,tokens" {
+		t.Errorf("admin navigation %v", routes)
+	}
+
+	// Create a domain and see it listed; a duplicate shows the problem.
+	b.click("details.add summary")
+	b.fill(`form.form-grid input[name=name]`, "example.com")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the new domain in the list", `[...document.querySelectorAll("table.list a")].some(a => a.textContent === "example.com")`)
+	b.fill(`form.form-grid input[name=name]`, "example.com")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the conflict problem", `(document.querySelector(".problem-title")||{}).textContent === "Already exists"`)
+	b.click("details.add summary") // fold the form away
+	b.shot("domains")
+
+	// The domain's page lists its DNS records with copy buttons.
+	b.click(`table.list a[href="/admin/domains/example.com"]`)
+	b.heading("example.com")
+	b.wait("DNS records", `document.querySelectorAll("button.copy").length > 0`)
+	b.shot("domain")
+
+	// Create a user whose display name is markup: it shows as text.
+	b.click(`#nav a[data-route=users]`)
+	b.heading("Users")
+	b.click("details.add summary")
+	b.fill(`form.form-grid input[name=address]`, "ann@example.com")
+	b.fill(`form.form-grid input[name=display_name]`, xssPayload)
+	b.fill(`form.form-grid input[name=password]`, "short")
+	b.fill(`form.form-grid input[name=password_confirm]`, "short")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the password length error", `[...document.querySelectorAll(".field-error:not([hidden])")].some(e => e.textContent.includes("8"))`)
+	b.fill(`form.form-grid input[name=password]`, "ann-password")
+	b.fill(`form.form-grid input[name=password_confirm]`, "ann-password")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the new user in the list", `[...document.querySelectorAll("table.list a")].some(a => a.textContent === "ann@example.com")`)
+	b.ready()
+	if got := b.text("table.list .display-name"); got != xssPayload {
+		t.Errorf("display name shows as %q, want the text %q", got, xssPayload)
+	}
+	if n := eval[int](b, `document.querySelectorAll("main img").length`); n != 0 {
+		t.Errorf("the display name made %d img elements", n)
+	}
+	b.click("details.add summary") // fold the form away
+	b.shot("users")
+
+	// Set ann's quota and see the usage bar.
+	b.click(`table.list a[href="/admin/users/ann%40example.com"]`)
+	b.heading("ann@example.com")
+	if got := b.text("dd.display-name"); got != xssPayload {
+		t.Errorf("user page display name %q", got)
+	}
+	b.fill(`form.inline-form input[name=quota_bytes]`, "1")
+	b.choose(`form.inline-form select[name=quota_bytes_unit]`, "MiB")
+	b.click(`form.inline-form:has(input[name=quota_bytes]) button[type=submit]`)
+	b.wait("the usage bar", `(document.querySelector("meter.usage-bar")||{getAttribute(){}}).getAttribute("max") === "1048576"`)
+	if txt := b.text(".usage-text"); txt != "0 B of 1 MiB (0%)" {
+		t.Errorf("usage text %q", txt)
+	}
+	b.shot("user")
+
+	// Paging and search through the users of a domain.
+	srv.addUsers(t, "example.org", 55)
+	b.open("/admin/users?domain=example.org")
+	b.heading("Users")
+	b.wait("the first page", `(document.querySelector(".pager-info")||{}).textContent === "1–50 of 55 (page 1 of 2)" && document.querySelectorAll("table.list tbody tr").length === 50`)
+	b.click(".pager button:last-child")
+	b.wait("the second page", `(document.querySelector(".pager-info")||{}).textContent === "51–55 of 55 (page 2 of 2)" && document.querySelectorAll("table.list tbody tr").length === 5`)
+	if loc := b.location(); !strings.Contains(loc, "offset=50") || !strings.Contains(loc, "domain=example.org") {
+		t.Errorf("the page is not in the URL: %s", loc)
+	}
+	b.fill(`form.filters input[name=search]`, "u07")
+	b.wait("the search result", `document.querySelectorAll("table.list tbody tr").length === 1 && document.querySelector("table.list tbody a").textContent === "u07@example.org"`)
+
+	// An alias.
+	b.click(`#nav a[data-route=aliases]`)
+	b.heading("Aliases")
+	b.click("details.add summary")
+	b.fill(`form.form-grid input[name=address]`, "sales@example.com")
+	b.fill(`form.form-grid textarea[name=targets]`, "ann@example.com")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the new alias in the list", `[...document.querySelectorAll("table.list a")].some(a => a.textContent === "sales@example.com")`)
+	b.click("details.add summary") // fold the form away
+	b.shot("aliases")
+
+	// An API token: its secret is shown once.
+	b.click(`#nav a[data-route=tokens]`)
+	b.heading("API tokens")
+	b.fill(`form.form-grid input[name=name]`, "backup script")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the token secret", `(document.querySelector("input.secret")||{}).value?.startsWith("yb_")`)
+	b.shot("tokens")
+
+	// The audit log, filtered.
+	b.click(`#nav a[data-route=audit]`)
+	b.heading("Audit log")
+	b.wait("audit entries", `document.querySelectorAll("table.list tbody tr").length >= 4`)
+	b.fill(`form.filters input[name=action]`, "domain.create")
+	b.wait("filtered entries", `(() => { const rows = [...document.querySelectorAll("table.list tbody tr")]; return rows.length === 2 && rows.every(r => r.textContent.includes("domain.create")); })()`)
+	if !strings.Contains(b.location(), "action=domain.create") {
+		t.Errorf("the filter is not in the URL: %s", b.location())
+	}
+	b.shot("audit")
+
+	// A held message for ann, with markup in its subject: listed as text,
+	// previewed as text, released after a confirmation.
+	body := "From: Offers <offers@spam.example>\r\nTo: ann@example.com\r\nSubject: You have won\r\n\r\nClaim your prize now.\r\n" +
+		strings.Repeat(strings.Repeat("x", 78)+"\r\n", 5000) // 400 KiB: ann's usage after the release
+	if _, err := srv.svc.Store().Quarantine(ctx, mailstore.QuarantineInput{
+		Body: strings.NewReader(body), From: "offers@spam.example", Recipients: []string{"ann@example.com"},
+		Subject: xssSubject, Reason: "spam score 9.2 >= 8.0", Filter: "spam",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.click(`#nav a[data-route=quarantine]`)
+	b.heading("Quarantine")
+	b.wait("the held message", `document.querySelectorAll("table.list tbody tr").length === 1`)
+	if got := b.text("table.list tbody a"); got != xssSubject {
+		t.Errorf("subject shows as %q", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll("main script, main img").length`); n != 0 {
+		t.Errorf("the subject made %d elements", n)
+	}
+	b.shot("quarantine")
+	b.click(`table.list tbody a`)
+	b.heading("Held message")
+	if got := b.text("pre.preview"); !strings.HasPrefix(got, "Claim your prize now.") {
+		t.Errorf("preview %.40q; page: %s", got, eval[string](b, `document.querySelector("main").innerText`))
+	}
+	b.shot("quarantine-message")
+	b.click(`main .actions button.primary`)
+	b.wait("the confirmation", `!!document.querySelector("dialog.confirm[open]")`)
+	b.shot("quarantine-release")
+	b.click(`dialog.confirm button.danger`)
+	b.heading("Quarantine")
+	b.wait("the emptied quarantine", `(document.querySelector("p.empty")||{}).textContent === "No messages are held."`)
+
+	// A reload resumes the session from sessionStorage; nothing is in
+	// localStorage.
+	b.do(chromedp.Reload())
+	b.heading("Quarantine")
+	if n := eval[int](b, `localStorage.length`); n != 0 {
+		t.Errorf("localStorage holds %d items", n)
+	}
+
+	// Sign out.
+	b.click("button.signout")
+	b.wait("the sign-in page", `!!document.querySelector("form.login-form") && (document.querySelector(".notice")||{}).textContent === "You have signed out."`)
+	if v := eval[bool](b, `sessionStorage.getItem("yubin.refresh") === null`); !v {
+		t.Error("the refresh token survives signing out")
+	}
+
+	// A plain user sees only self-service.
+	b.signIn("ann@example.com", "ann-password", "My account")
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "quarantine,tokens,account" {
+		t.Errorf("plain user navigation %v", routes)
+	}
+	b.wait("the client setup", `[...document.querySelectorAll(".client-setup td")].some(td => td.textContent.includes("2993"))`)
+	if got := b.text(".client-setup code"); got != "mail.example.net" {
+		t.Errorf("client setup server %q", got)
+	}
+	if txt := b.text(".usage-text"); !strings.HasSuffix(txt, " of 1 MiB (38.2%)") {
+		t.Errorf("own usage text %q", txt)
+	}
+	b.shot("account")
+	for _, p := range []string{"/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
+		b.open(p)
+		b.heading("Access denied")
+		if n := eval[int](b, `document.querySelectorAll(".error-page").length`); n != 1 {
+			t.Errorf("%s: no error page", p)
+		}
+	}
+	b.shot("forbidden")
+
+	// A session that can no longer be refreshed ends on the sign-in page
+	// with a message.
+	eval[chromedp.Void](b, `sessionStorage.setItem("yubin.refresh", "not-a-token")`)
+	b.open("/admin/account")
+	b.wait("the expiry message", `!!document.querySelector("form.login-form") && (document.querySelector(".notice.warn")||{}).textContent === "Your session has expired. Please sign in again."`)
+
+	if n := b.dialogs.Load(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened", n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		t.Error(e)
+	}
+}

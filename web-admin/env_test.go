@@ -1,0 +1,127 @@
+package webadmin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+const (
+	testAdmin   = "admin@example.net"
+	testAdminPW = "admin-password"
+)
+
+// testServer is the API (with the dashboard) over a real mailstore.
+type testServer struct {
+	*httptest.Server
+	svc *service.Service
+}
+
+// newServer starts the API in-process, with testAdmin as the server admin.
+func newServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := service.New(store, log)
+	if _, err := svc.EnsureAdmin(ctx, testAdmin, testAdminPW); err != nil {
+		t.Fatal(err)
+	}
+	a, err := api.New(api.Options{
+		Service:     svc,
+		Logger:      log,
+		Hostname:    "mail.example.net",
+		DataDir:     dir,
+		Clients:     api.ClientSettings{Hostname: "mail.example.net", IMAPSPort: 2993, SubmissionsPort: 2465, POP3SPort: 2995},
+		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	return &testServer{Server: srv, svc: svc}
+}
+
+// call sends a JSON request to the API and fails unless it answers want.
+func (s *testServer) call(t *testing.T, method, path, token string, body any, want int, out any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// login returns an access token.
+func (s *testServer) login(t *testing.T, email, password string) string {
+	t.Helper()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	s.call(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}, http.StatusOK, &tok)
+	return tok.Token
+}
+
+// addUsers creates domain with n users, u00@domain and on.
+func (s *testServer) addUsers(t *testing.T, domain string, n int) {
+	t.Helper()
+	admin := s.login(t, testAdmin, testAdminPW)
+	s.call(t, "POST", "/api/v1/domains", admin, map[string]any{"name": domain}, http.StatusCreated, nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": fmt.Sprintf("u%02d@%s", i, domain), "password": "user-password"}, http.StatusCreated, nil)
+		}()
+	}
+	wg.Wait()
+}

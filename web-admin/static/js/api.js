@@ -1,0 +1,228 @@
+// The API client and the session. The access token lives only in this
+// module's memory; the refresh token is kept in sessionStorage so that a
+// reload of the tab can resume the session. Nothing outlives the tab.
+
+const REFRESH_KEY = "yubin.refresh";
+const API = "/api/v1";
+
+let access = null; // the access token
+let refreshTimer = 0;
+let refreshing = null; // the refresh in flight
+let expiredHandler = () => {};
+
+// session describes who is signed in (empty when nobody is).
+export const session = { email: "", role: "", me: null };
+
+// ApiError is a failed API call, with the problem document's fields.
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.title = (problem && problem.title) || "";
+    this.detail = (problem && problem.detail) || "";
+    this.errors = (problem && Array.isArray(problem.errors)) ? problem.errors : [];
+  }
+}
+
+// onExpired sets what happens when the session cannot be kept alive.
+export function onExpired(fn) {
+  expiredHandler = fn;
+}
+
+// signedIn reports whether there is a session to use.
+export function signedIn() {
+  return access !== null || storedRefresh() !== "";
+}
+
+function storedRefresh() {
+  try {
+    return sessionStorage.getItem(REFRESH_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function storeRefresh(token) {
+  try {
+    if (token) sessionStorage.setItem(REFRESH_KEY, token);
+    else sessionStorage.removeItem(REFRESH_KEY);
+  } catch {
+    // storage may be unavailable: the session then lasts as long as the page
+  }
+}
+
+let memoryRefresh = "";
+
+// decode reads an answer: JSON, problem+json, text or nothing.
+async function decode(resp) {
+  if (resp.status === 204) return null;
+  const ct = resp.headers.get("Content-Type") || "";
+  if (ct.includes("json")) {
+    try {
+      return await resp.json();
+    } catch {
+      return null;
+    }
+  }
+  return await resp.text();
+}
+
+// send makes a request and turns an error answer into an ApiError.
+async function send(method, path, body, token) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch (e) {
+    const err = new ApiError(0, { title: "network", detail: String(e && e.message ? e.message : e) });
+    err.network = true;
+    throw err;
+  }
+  const data = await decode(resp);
+  if (!resp.ok) {
+    const problem = data && typeof data === "object" ? data : { title: `HTTP ${resp.status}`, detail: typeof data === "string" ? data.slice(0, 500) : "" };
+    throw new ApiError(resp.status, problem);
+  }
+  return data;
+}
+
+// adopt takes a token pair from a login or refresh.
+function adopt(pair) {
+  access = pair.token;
+  memoryRefresh = pair.refresh_token;
+  storeRefresh(pair.refresh_token);
+  session.email = pair.email;
+  session.role = pair.role;
+  clearTimeout(refreshTimer);
+  // Refresh a minute before the access token expires.
+  const secs = Math.max(10, (Number(pair.expires_in) || 900) - 60);
+  refreshTimer = setTimeout(() => {
+    refresh().catch(() => {});
+  }, secs * 1000);
+}
+
+// login signs in with an email address and password.
+export async function login(email, password) {
+  const pair = await send("POST", `${API}/auth/login`, { email, password });
+  adopt(pair);
+  await loadMe();
+  return pair;
+}
+
+// loadMe fetches the caller's identity into session.me.
+export async function loadMe() {
+  session.me = await api("GET", "/me");
+  session.role = session.me.role;
+  session.email = session.me.email;
+  return session.me;
+}
+
+// refresh exchanges the refresh token for a new pair. When the refresh
+// token is refused the session ends (expired).
+export function refresh() {
+  if (refreshing) return refreshing;
+  const token = memoryRefresh || storedRefresh();
+  if (!token) return Promise.reject(new ApiError(401, { title: "expired" }));
+  refreshing = send("POST", `${API}/auth/refresh`, { refresh_token: token })
+    .then((pair) => {
+      adopt(pair);
+      return pair;
+    })
+    .catch((err) => {
+      if (err.status === 401 || err.status === 422 || err.status === 400) expire();
+      else if (err.network) {
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(() => refresh().catch(() => {}), 30000);
+      }
+      throw err;
+    })
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
+}
+
+// resume restores a session after a reload from the stored refresh token.
+export async function resume() {
+  if (!storedRefresh()) return false;
+  await refresh();
+  await loadMe();
+  return true;
+}
+
+// forget ends the session locally.
+function forget() {
+  access = null;
+  memoryRefresh = "";
+  storeRefresh("");
+  clearTimeout(refreshTimer);
+  session.email = "";
+  session.role = "";
+  session.me = null;
+}
+
+// signOut ends the session.
+export function signOut() {
+  forget();
+}
+
+// expire ends the session because it can no longer be used.
+function expire() {
+  const had = access !== null || memoryRefresh !== "" || storedRefresh() !== "";
+  forget();
+  if (had) expiredHandler();
+}
+
+// api calls /api/v1 + path with the session's access token, refreshing it
+// once if it was refused.
+export async function api(method, path, body) {
+  if (!access) await refresh();
+  try {
+    return await send(method, API + path, body, access);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+  }
+  await refresh();
+  try {
+    return await send(method, API + path, body, access);
+  } catch (err) {
+    if (err.status === 401) expire();
+    throw err;
+  }
+}
+
+// apiBlob fetches /api/v1 + path as a Blob with the access token.
+export async function apiBlob(path) {
+  if (!access) await refresh();
+  const resp = await fetch(API + path, { headers: { Authorization: `Bearer ${access}` }, credentials: "omit", cache: "no-store" });
+  if (!resp.ok) throw new ApiError(resp.status, await decode(resp));
+  return resp.blob();
+}
+
+// publicText fetches a public path (no credentials) as text.
+export async function publicText(path) {
+  const resp = await fetch(path, { credentials: "omit", cache: "no-store" });
+  if (!resp.ok) throw new ApiError(resp.status, await decode(resp));
+  return resp.text();
+}
+
+// qs builds a query string from the non-empty values of params.
+export function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== "" && v !== null && v !== undefined) u.set(k, String(v));
+  }
+  const s = u.toString();
+  return s ? `?${s}` : "";
+}
+
+// enc escapes a path segment.
+export const enc = encodeURIComponent;

@@ -1,0 +1,143 @@
+// Self-service: a user's own mailbox, usage, password, and how to set up
+// a mail client.
+
+import { h, add, fill } from "../dom.js";
+import { t } from "../i18n.js";
+import { api, apiBlob, publicText, enc, loadMe, session } from "../api.js";
+import {
+  field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
+  pageHeading, section, usageBar, table, copyButton,
+} from "../ui.js";
+import { passwordFields } from "./users.js";
+
+// Default ports of yubin serve, used when autoconfig cannot be read.
+const DEFAULT_SERVERS = [
+  { protocol: "IMAP", port: 2993, socket: "SSL" },
+  { protocol: "SMTP", port: 2465, socket: "SSL" },
+  { protocol: "POP3", port: 2995, socket: "SSL" },
+];
+
+// clientServers reads the hosts and ports from the Thunderbird autoconfig
+// document, or falls back to this host with the default ports.
+export async function clientServers(email) {
+  try {
+    const xml = await publicText(`/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=${enc(email)}`);
+    const doc = new DOMParser().parseFromString(xml, "application/xml");
+    if (doc.querySelector("parsererror")) throw new Error("bad autoconfig");
+    const out = [];
+    for (const s of doc.querySelectorAll("incomingServer, outgoingServer")) {
+      const text = (sel) => {
+        const el = s.querySelector(sel);
+        return el ? el.textContent.trim() : "";
+      };
+      out.push({ protocol: (s.getAttribute("type") || "").toUpperCase(), host: text("hostname"), port: Number(text("port")), socket: text("socketType") });
+    }
+    if (out.length) return { servers: out, fromAutoconfig: true };
+  } catch {
+    // fall through to the defaults
+  }
+  return { servers: DEFAULT_SERVERS.map((s) => ({ ...s, host: window.location.hostname })), fromAutoconfig: false };
+}
+
+// securityName names a socket type.
+function securityName(socket) {
+  if (socket === "SSL") return t("client.ssl");
+  if (socket === "STARTTLS") return "STARTTLS";
+  return socket || "—";
+}
+
+// clientSetup shows the settings for a mail client.
+async function clientSetup(email) {
+  const { servers, fromAutoconfig } = await clientServers(email);
+  const profile = h("button", { type: "button" }, t("client.profile"));
+  const profileSlot = messageSlot();
+  profile.addEventListener("click", async () => {
+    try {
+      const blob = await apiBlob(`/users/${enc(email)}/mobileconfig`);
+      const url = URL.createObjectURL(blob);
+      const a = h("a", { href: url, download: `${email}.mobileconfig`, class: "visually-hidden" }, "download");
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (err) {
+      showError(profileSlot, err);
+    }
+  });
+  return h("div", { class: "client-setup" },
+    h("p", {}, t("client.intro")),
+    table(t("client.servers"), [
+      { label: t("client.protocol"), cell: (s) => s.protocol },
+      { label: t("client.server"), cell: (s) => h("span", { class: "dns-value" }, h("code", {}, s.host), copyButton(s.host, `${s.protocol} ${t("client.server")}`)) },
+      { label: t("client.port"), cell: (s) => String(s.port) },
+      { label: t("client.security"), cell: (s) => securityName(s.socket) },
+      { label: t("client.username"), cell: () => h("code", {}, email) },
+    ], servers),
+    h("p", { class: "hint" }, fromAutoconfig ? t("client.auto") : t("client.defaults")),
+    h("p", { class: "hint" }, t("client.password")),
+    h("div", { class: "actions" }, profile),
+    profileSlot);
+}
+
+// accountPage is a user's own page.
+export async function accountPage(ctx) {
+  const slot = messageSlot();
+  const body = h("div");
+  add(ctx.main, pageHeading(t("nav.account")), slot, body);
+  async function load() {
+    let me;
+    try {
+      me = await loadMe();
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    if (!ctx.alive()) return;
+    const u = me.user;
+    if (!u) {
+      fill(body, h("p", {}, t("account.noMailbox")));
+      return;
+    }
+    const display = field({ label: t("field.displayName"), name: "display_name", value: u.display_name, attrs: { maxlength: 200 } });
+    const nameForm = h("form", { novalidate: true, class: "inline-form" }, display.wrap, h("button", { type: "submit" }, t("action.save")));
+    nameForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await busy(nameForm, async () => {
+        try {
+          await api("PATCH", `/users/${enc(u.address)}`, { display_name: display.input.value.trim() });
+          showNotice(slot, t("saved"));
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(nameForm, err);
+        }
+      });
+    });
+    const pw = passwordFields();
+    const pwForm = h("form", { novalidate: true, class: "form-grid" }, pw.wraps, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("account.changePassword"))));
+    pwForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      if (!validate(pw.rules())) return;
+      await busy(pwForm, async () => {
+        try {
+          await api("PATCH", `/users/${enc(u.address)}`, { password: pw.input.value });
+          pwForm.reset();
+          showNotice(slot, t("account.passwordChanged"));
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(pwForm, err);
+        }
+      });
+    });
+    fill(body, 
+      section(t("account.mailbox"),
+        h("dl", { class: "facts" },
+          h("dt", {}, t("field.address")), h("dd", {}, u.address),
+          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes)),
+          h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
+          session.me.domains.length ? [h("dt", {}, t("account.manages")), h("dd", {}, session.me.domains.join(", "))] : null)),
+      section(t("field.displayName"), nameForm),
+      section(t("account.changePassword"), pwForm),
+      section(t("client.title"), await clientSetup(u.address)));
+  }
+  await load();
+}

@@ -1,0 +1,188 @@
+// Domains: the list (search, paging), adding, enabling and disabling,
+// deleting with confirmation, and a domain's page with its DNS records.
+
+import { h, clear, add, fill } from "../dom.js";
+import { t } from "../i18n.js";
+import { api, enc, qs, session } from "../api.js";
+import {
+  field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
+  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, fmtBytes, copyButton, quotaField, table, link,
+} from "../ui.js";
+import { listView } from "../list.js";
+
+const isAdmin = () => session.role === "admin";
+
+// toggleDomain enables or disables a domain.
+async function toggleDomain(d, slot, done) {
+  try {
+    await api("PATCH", `/domains/${enc(d.name)}`, { enabled: !d.enabled });
+    showNotice(slot, t(d.enabled ? "domains.disabled" : "domains.enabled", { name: d.name }));
+    done();
+  } catch (err) {
+    showError(slot, err);
+  }
+}
+
+// deleteDomain asks, then removes a domain (with its users and aliases
+// when the cascade box is ticked).
+async function deleteDomain(name, slot, done) {
+  const cascade = field({ label: t("domains.cascade"), name: "cascade", type: "checkbox" });
+  if (!(await confirmDialog(t("domains.deleteConfirm", { name }), t("action.delete"), cascade.wrap))) return;
+  try {
+    await api("DELETE", `/domains/${enc(name)}${cascade.input.checked ? "?cascade=true" : ""}`);
+    showNotice(slot, t("domains.deleted", { name }));
+    done();
+  } catch (err) {
+    showError(slot, err);
+  }
+}
+
+// createForm adds a domain.
+function createForm(slot, done) {
+  const name = field({ label: t("field.domain"), name: "name", required: true, autocomplete: "off", hint: t("domains.nameHint") });
+  const enabled = field({ label: t("field.enabled"), name: "enabled", type: "checkbox", value: true });
+  const quota = quotaField(t("field.defaultQuota"), null, "default_quota_bytes", t("domains.defaultQuotaHint"));
+  const form = h("form", { novalidate: true, class: "form-grid" },
+    name.wrap, quota.wrap, enabled.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("domains.add"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: name.input, required: true, domain: true }, { input: quota.input, check: quota.check }])) return;
+    const body = { name: name.input.value.trim(), enabled: enabled.input.checked };
+    const q = quota.value();
+    if (q !== null) body.default_quota_bytes = q;
+    await busy(form, async () => {
+      try {
+        const d = await api("POST", "/domains", body);
+        showNotice(slot, t("domains.created", { name: d.name }));
+        form.reset();
+        enabled.input.checked = true;
+        done();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return form;
+}
+
+// domainsPage lists the domains.
+export async function domainsPage(ctx) {
+  const slot = messageSlot();
+  let list = null;
+  const reload = () => list.refresh();
+  const columns = [
+    { label: t("field.domain"), cell: (d) => link(`domains/${enc(d.name)}`, d.name) },
+    { label: t("field.state"), cell: (d) => stateBadge(d.enabled) },
+    { label: t("field.usage"), cell: (d) => usageBar(d.used_bytes, d.quota_bytes) },
+    { label: t("field.created"), cell: (d) => fmtDate(d.created_at) },
+  ];
+  if (isAdmin()) {
+    columns.push({
+      label: t("field.actions"),
+      cell: (d) => h("div", { class: "row-actions" },
+        h("button", { type: "button", "aria-label": t(d.enabled ? "domains.disableWhat" : "domains.enableWhat", { name: d.name }), onclick: () => toggleDomain(d, slot, reload) }, t(d.enabled ? "action.disable" : "action.enable")),
+        h("button", { type: "button", class: "danger", "aria-label": t("action.deleteWhat", { what: d.name }), onclick: () => deleteDomain(d.name, slot, reload) }, t("action.delete"))),
+    });
+  }
+  list = listView(ctx, {
+    caption: t("nav.domains"),
+    filters: [{ name: "search", label: t("field.search"), type: "search", attrs: { placeholder: "example.com" } }],
+    load: (q) => api("GET", `/domains${qs(q)}`),
+    columns,
+    empty: t("domains.none"),
+  });
+  add(ctx.main, 
+    pageHeading(t("nav.domains")),
+    slot,
+    isAdmin() ? addSection(t("domains.add"), createForm(slot, reload)) : null,
+    section(t("domains.list"), list.wrap));
+  await list.refresh();
+}
+
+// dnsTable lists the records a domain should publish, each with a copy
+// button.
+function dnsTable(records) {
+  return table(t("domains.dns"), [
+    { label: t("dns.type"), cell: (r) => r.type },
+    { label: t("dns.name"), cell: (r) => h("code", {}, r.name) },
+    { label: t("dns.value"), cell: (r) => h("div", { class: "dns-value" }, h("code", {}, r.priority !== undefined && r.priority !== null ? `${r.priority} ${r.value}` : r.value), copyButton(r.value, `${r.type} ${r.name}`)) },
+    { label: t("dns.purpose"), cell: (r) => r.purpose },
+  ], records, t("dns.none"));
+}
+
+// settingsForm changes a domain's limits (server admins).
+function settingsForm(d, slot, done) {
+  const dq = quotaField(t("field.defaultQuota"), d.default_quota_bytes, "default_quota_bytes");
+  const mq = quotaField(t("field.maxQuota"), d.max_quota_bytes, "max_quota_bytes");
+  const q = quotaField(t("field.domainQuota"), d.quota_bytes, "quota_bytes");
+  const mu = field({ label: t("field.maxUsers"), name: "max_users", type: "number", value: d.max_users, hint: t("domains.maxUsersHint"), attrs: { min: 0, step: 1 } });
+  const form = h("form", { novalidate: true, class: "form-grid" }, dq.wrap, mq.wrap, q.wrap, mu.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const intCheck = (v) => (v === "" || /^\d+$/.test(v) ? "" : t("valid.count"));
+    if (!validate([{ input: dq.input, check: dq.check }, { input: mq.input, check: mq.check }, { input: q.input, check: q.check }, { input: mu.input, check: intCheck }])) return;
+    const body = {};
+    for (const [k, f] of [["default_quota_bytes", dq], ["max_quota_bytes", mq], ["quota_bytes", q]]) {
+      const v = f.value();
+      if (v !== null) body[k] = v;
+    }
+    if (mu.input.value.trim() !== "") body.max_users = Number(mu.input.value);
+    await busy(form, async () => {
+      try {
+        await api("PATCH", `/domains/${enc(d.name)}`, body);
+        showNotice(slot, t("saved"));
+        done();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return form;
+}
+
+// domainPage shows one domain: state, usage, settings and DNS records.
+export async function domainPage(ctx) {
+  const name = ctx.params.name;
+  const slot = messageSlot();
+  const body = h("div");
+  add(ctx.main, h("p", { class: "crumbs" }, link("domains", t("nav.domains"))), pageHeading(name), slot, body);
+  async function load() {
+    let d;
+    let usage;
+    let dns;
+    try {
+      [d, usage, dns] = await Promise.all([
+        api("GET", `/domains/${enc(name)}`),
+        api("GET", `/domains/${enc(name)}/usage`),
+        api("GET", `/domains/${enc(name)}/dns`),
+      ]);
+    } catch (err) {
+      clear(body);
+      showError(slot, err);
+      return;
+    }
+    if (!ctx.alive()) return;
+    const summary = h("dl", { class: "facts" },
+      h("dt", {}, t("field.state")), h("dd", {}, stateBadge(d.enabled)),
+      h("dt", {}, t("field.users")), h("dd", {}, String(usage.users)),
+      h("dt", {}, t("field.usage")), h("dd", {}, usageBar(usage.used_bytes, usage.quota_bytes)),
+      h("dt", {}, t("field.messages")), h("dd", {}, String(usage.used_messages)),
+      h("dt", {}, t("field.defaultQuota")), h("dd", {}, d.default_quota_bytes ? fmtBytes(d.default_quota_bytes) : t("quota.unlimited")),
+      h("dt", {}, t("field.maxQuota")), h("dd", {}, d.max_quota_bytes ? fmtBytes(d.max_quota_bytes) : t("quota.nolimit")),
+      h("dt", {}, t("field.maxUsers")), h("dd", {}, d.max_users ? String(d.max_users) : t("quota.nolimit")),
+      h("dt", {}, t("field.created")), h("dd", {}, fmtDate(d.created_at)));
+    const actions = isAdmin() ? h("div", { class: "actions" },
+      h("button", { type: "button", onclick: () => toggleDomain(d, slot, load) }, t(d.enabled ? "action.disable" : "action.enable")),
+      h("button", { type: "button", class: "danger", onclick: () => deleteDomain(d.name, slot, () => ctx.navigate("domains")) }, t("action.delete"))) : null;
+    fill(body, 
+      section(t("domains.overview"), summary, actions),
+      h("p", {}, link(`users?domain=${enc(d.name)}`, t("domains.showUsers")), " · ", link(`aliases?domain=${enc(d.name)}`, t("domains.showAliases"))),
+      section(t("domains.dns"), h("p", { class: "hint" }, t("domains.dnsHint")), dnsTable(dns.records || [])),
+      isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null);
+  }
+  await load();
+}
