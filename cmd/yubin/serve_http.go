@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -129,8 +130,20 @@ func (w *wiring) startHTTP(h http.Handler) {
 		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
 		TLSConfig:         w.tlsConf.Clone(),
 	}
+	plain := hs
 	if b1.ln != nil {
-		w.sup.serve(b1, b1.ln, hs.Serve)
+		if b2.ln != nil {
+			// Plain HTTP serves loopback (and, with YUBIN_INSECURE_AUTH,
+			// everyone); others are sent to HTTPS so that no password or
+			// token crosses a network in clear.
+			cp := *hs
+			cp.TLSConfig = nil
+			cp.Handler = redirectToHTTPS(h, w.insecureAuth(), portOf(b2.ln.Addr()))
+			plain = &cp
+		} else {
+			w.log.Warn("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
+		}
+		w.sup.serve(b1, b1.ln, plain.Serve)
 	}
 	if b2.ln != nil {
 		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
@@ -138,6 +151,42 @@ func (w *wiring) startHTTP(h http.Handler) {
 	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
 		defer cancel()
+		if plain != hs {
+			if err := plain.Shutdown(ctx); err != nil {
+				w.log.Warn("HTTP shutdown", "err", err)
+			}
+		}
 		return hs.Shutdown(ctx)
 	}})
+}
+
+// redirectToHTTPS serves h to clients that allowed allows (loopback by
+// default) and the health checks to everyone; other requests get a 308 to
+// the same URL on the HTTPS port.
+func redirectToHTTPS(h http.Handler, allowed func(net.Addr) bool, httpsPort int) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		remote, err := net.ResolveTCPAddr("tcp", r.RemoteAddr)
+		if (err == nil && allowed(remote)) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			h.ServeHTTP(rw, r)
+			return
+		}
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		if host == "" {
+			http.Error(rw, "use HTTPS", http.StatusBadRequest)
+			return
+		}
+		target := "https://" + net.JoinHostPort(host, strconv.Itoa(httpsPort)) + r.URL.RequestURI()
+		http.Redirect(rw, r, target, http.StatusPermanentRedirect)
+	})
+}
+
+// portOf returns the TCP port of a listener address.
+func portOf(a net.Addr) int {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.Port
+	}
+	return 0
 }
