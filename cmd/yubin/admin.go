@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,6 +33,11 @@ func adminCommands() []*command {
 		{
 			name: "domain add", args: "NAME", summary: "add a mail domain",
 			flags: dataFlag, run: domainAdd,
+		},
+		{
+			name: "domain dkim-rotate", args: "NAME", summary: "give a domain new DKIM keys and print the records to publish",
+			help:  "The new keys sign from now on; the old ones stay published for 7 days so that mail\nsigned before verifies. Publish the printed TXT records (RSA values split into\n255-character strings) before or right after rotating.",
+			flags: dataFlag, run: domainDKIMRotate,
 		},
 		{
 			name: "domain list", summary: "list the mail domains",
@@ -113,7 +120,13 @@ func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn 
 			err = fmt.Errorf("close mailstore: %w", cerr)
 		}
 	}()
-	return fn(service.New(st, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	svc := service.New(st, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv); err == nil {
+		if keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim")); err == nil {
+			svc.WithDKIM(keys)
+		}
+	}
+	return fn(svc)
 }
 
 func domainAdd(ctx context.Context, e *env, inv *invocation) error {
@@ -377,4 +390,26 @@ func humanBytes(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10) + "B"
+}
+
+func domainDKIMRotate(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	name := inv.args[0]
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		recs, err := svc.RotateDKIM(ctx, service.System(), name)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return fmt.Errorf("no domain %s", strings.ToLower(name))
+		case err != nil:
+			return err
+		}
+		sels := slices.Sorted(maps.Keys(recs))
+		fmt.Fprintf(e.stdout, "rotated the DKIM keys of %s; publish these TXT records:\n", strings.ToLower(name))
+		for _, sel := range sels {
+			fmt.Fprintf(e.stdout, "%s._domainkey.%s\t%s\n", sel, strings.ToLower(name), recs[sel])
+		}
+		return nil
+	})
 }

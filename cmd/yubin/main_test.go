@@ -111,6 +111,15 @@ func TestRunInProcess(t *testing.T) {
 	if code, out, _ := runIt("", "domain", "add", "example.com"); code != 0 || !strings.Contains(out, "added domain example.com") {
 		t.Fatalf("domain add: %d %q", code, out)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "dkim", "example.com", "keys.json")); err != nil {
+		t.Errorf("domain add made no DKIM keys: %v", err)
+	}
+	if code, out, errs := runIt("", "domain", "dkim-rotate", "example.com"); code != 0 || !strings.Contains(out, "._domainkey.example.com\tv=DKIM1; k=ed25519; p=") {
+		t.Errorf("dkim-rotate: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "domain", "dkim-rotate", "nowhere.example"); code != 1 || !strings.Contains(errs, "no domain nowhere.example") {
+		t.Errorf("dkim-rotate of an unknown domain: %d %q", code, errs)
+	}
 	if code, _, errs := runIt("", "domain", "add", "example.com"); code != 1 || !strings.HasPrefix(errs, "yubin: ") {
 		t.Errorf("duplicate domain: %d %q", code, errs)
 	}

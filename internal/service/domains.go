@@ -40,6 +40,7 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, name string, settin
 	if err != nil {
 		return nil, err
 	}
+	s.ensureDKIM(d.Name)
 	if settings.empty() {
 		return d, nil
 	}

@@ -70,6 +70,7 @@ func (a Actor) ManagesDomain(domain string) bool {
 type Service struct {
 	store *mailstore.Store
 	log   *slog.Logger
+	dkim  DKIMKeys // nil: DKIM keys are not managed here
 }
 
 // New returns a service over store.
