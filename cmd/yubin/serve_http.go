@@ -136,10 +136,13 @@ func (w *wiring) startHTTP(h http.Handler) {
 			// Plain HTTP serves loopback (and, with YUBIN_INSECURE_AUTH,
 			// everyone); others are sent to HTTPS so that no password or
 			// token crosses a network in clear.
-			cp := *hs
-			cp.TLSConfig = nil
-			cp.Handler = redirectToHTTPS(h, w.insecureAuth(), portOf(b2.ln.Addr()))
-			plain = &cp
+			plain = &http.Server{
+				Handler:           redirectToHTTPS(h, w.insecureAuth(), portOf(b2.ln.Addr())),
+				ReadHeaderTimeout: hs.ReadHeaderTimeout,
+				ReadTimeout:       hs.ReadTimeout,
+				IdleTimeout:       hs.IdleTimeout,
+				ErrorLog:          hs.ErrorLog,
+			}
 		} else {
 			w.log.Warn("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
 		}
