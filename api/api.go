@@ -251,6 +251,7 @@ func (a *API) routes(e *gin.Engine) {
 
 	p.POST("/spam/train", a.trainSpam)
 	p.GET("/spam/stats", a.spamStats)
+	p.GET("/stats", a.stats)
 }
 
 const loggerKey = "yubin.logger"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // domainSettings are the adjustable settings in a domain request.
@@ -20,6 +21,13 @@ type domainSettings struct {
 	MaxQuotaBytes     *int64 `json:"max_quota_bytes"`
 	QuotaBytes        *int64 `json:"quota_bytes"`
 	MaxUsers          *int64 `json:"max_users"`
+
+	// The filter settings: null sets them back to the server's.
+	SpamJunkScore   mailstore.Nullable[float64] `json:"spam_junk_score"`
+	SpamRejectScore mailstore.Nullable[float64] `json:"spam_reject_score"`
+	SpamFilter      mailstore.Nullable[bool]    `json:"spam_filter"`
+	VirusScan       mailstore.Nullable[bool]    `json:"virus_scan"`
+	DMARCEnforce    mailstore.Nullable[bool]    `json:"dmarc_enforce"`
 }
 
 func (d domainSettings) toService() service.DomainSettings {
@@ -29,10 +37,16 @@ func (d domainSettings) toService() service.DomainSettings {
 		MaxQuotaBytes:     d.MaxQuotaBytes,
 		QuotaBytes:        d.QuotaBytes,
 		MaxUsers:          d.MaxUsers,
+		SpamJunkScore:     d.SpamJunkScore,
+		SpamRejectScore:   d.SpamRejectScore,
+		SpamFilter:        d.SpamFilter,
+		VirusScan:         d.VirusScan,
+		DMARCEnforce:      d.DMARCEnforce,
 	}
 }
 
-// validate checks that no limit is negative.
+// validate checks that no limit is negative and that the spam thresholds
+// are positive.
 func (d domainSettings) validate() error {
 	var fields []core.FieldError
 	for _, f := range []struct {
@@ -46,6 +60,17 @@ func (d domainSettings) validate() error {
 	} {
 		if f.v != nil && *f.v < 0 {
 			fields = append(fields, core.FieldError{Field: f.name, Message: "must not be negative"})
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    mailstore.Nullable[float64]
+	}{
+		{"spam_junk_score", d.SpamJunkScore},
+		{"spam_reject_score", d.SpamRejectScore},
+	} {
+		if f.v.Value != nil && !(*f.v.Value > 0) {
+			fields = append(fields, core.FieldError{Field: f.name, Message: "must be a positive number"})
 		}
 	}
 	if fields != nil {

@@ -70,6 +70,7 @@ var specRoutes = []struct{ method, path string }{
 
 	{"POST", "/api/v1/spam/train"},
 	{"GET", "/api/v1/spam/stats"},
+	{"GET", "/api/v1/stats"},
 
 	{"GET", "/api/openapi.yaml"},
 	{"GET", "/healthz"},

@@ -10,15 +10,20 @@ import (
 )
 
 type domainJSON struct {
-	Name              string `json:"name"`
-	Enabled           bool   `json:"enabled"`
-	DefaultQuotaBytes int64  `json:"default_quota_bytes"`
-	MaxQuotaBytes     int64  `json:"max_quota_bytes"`
-	QuotaBytes        int64  `json:"quota_bytes"`
-	MaxUsers          int64  `json:"max_users"`
-	UsedBytes         int64  `json:"used_bytes"`
-	UsedMessages      int64  `json:"used_messages"`
-	CreatedAt         string `json:"created_at"`
+	Name              string   `json:"name"`
+	Enabled           bool     `json:"enabled"`
+	DefaultQuotaBytes int64    `json:"default_quota_bytes"`
+	MaxQuotaBytes     int64    `json:"max_quota_bytes"`
+	QuotaBytes        int64    `json:"quota_bytes"`
+	MaxUsers          int64    `json:"max_users"`
+	SpamJunkScore     *float64 `json:"spam_junk_score"`
+	SpamRejectScore   *float64 `json:"spam_reject_score"`
+	SpamFilter        *bool    `json:"spam_filter"`
+	VirusScan         *bool    `json:"virus_scan"`
+	DMARCEnforce      *bool    `json:"dmarc_enforce"`
+	UsedBytes         int64    `json:"used_bytes"`
+	UsedMessages      int64    `json:"used_messages"`
+	CreatedAt         string   `json:"created_at"`
 }
 
 type userJSON struct {
@@ -94,6 +99,38 @@ func TestDomains(t *testing.T) {
 		t.Errorf("detail %q", p.Detail)
 	}
 	e.problem(http.StatusNotFound, kindNotFound, "PATCH", "/api/v1/domains/nowhere.example", e.admin, map[string]any{"max_users": 1})
+
+	// Filter settings: null (or absent when creating) is the server's.
+	if d.SpamJunkScore != nil || d.SpamRejectScore != nil || d.SpamFilter != nil || d.VirusScan != nil || d.DMARCEnforce != nil {
+		t.Errorf("filter settings of a new domain %+v", d)
+	}
+	e.must(http.StatusOK, "PATCH", "/api/v1/domains/example.com", e.admin,
+		map[string]any{"spam_junk_score": 3.5, "spam_reject_score": 1, "spam_filter": false, "virus_scan": false, "dmarc_enforce": false}, &d)
+	if d.SpamJunkScore == nil || *d.SpamJunkScore != 3.5 || d.SpamRejectScore == nil || *d.SpamRejectScore != 1 ||
+		d.SpamFilter == nil || *d.SpamFilter || d.VirusScan == nil || *d.VirusScan || d.DMARCEnforce == nil || *d.DMARCEnforce {
+		t.Errorf("filter settings patched %+v", d)
+	}
+	// Absent fields stay; null ones go back to the server's.
+	e.must(http.StatusOK, "PATCH", "/api/v1/domains/example.com", e.admin, map[string]any{"spam_junk_score": nil, "virus_scan": nil}, &d)
+	if d.SpamJunkScore != nil || d.VirusScan != nil || d.SpamRejectScore == nil || *d.SpamRejectScore != 1 || d.SpamFilter == nil || d.DMARCEnforce == nil {
+		t.Errorf("filter settings after nulls %+v", d)
+	}
+	e.must(http.StatusOK, "GET", "/api/v1/domains/example.com", e.admin, nil, &d)
+	if d.SpamJunkScore != nil || d.SpamRejectScore == nil || *d.SpamRejectScore != 1 {
+		t.Errorf("filter settings read back %+v", d)
+	}
+	p = e.problem(http.StatusUnprocessableEntity, kindValidation, "PATCH", "/api/v1/domains/example.com", e.admin, map[string]any{"spam_junk_score": -1, "spam_reject_score": 0})
+	if got := strings.Join(fieldsOf(p), ","); got != "spam_junk_score,spam_reject_score" {
+		t.Errorf("fields %q", got)
+	}
+	e.must(http.StatusOK, "PATCH", "/api/v1/domains/example.com", e.admin,
+		map[string]any{"spam_reject_score": nil, "spam_filter": nil, "dmarc_enforce": nil}, &d)
+	var o domainJSON
+	e.must(http.StatusCreated, "POST", "/api/v1/domains", e.admin, map[string]any{"name": "filters.example", "spam_filter": false, "spam_junk_score": 2}, &o)
+	if o.SpamFilter == nil || *o.SpamFilter || o.SpamJunkScore == nil || *o.SpamJunkScore != 2 || o.VirusScan != nil {
+		t.Errorf("created with filter settings %+v", o)
+	}
+	e.must(http.StatusNoContent, "DELETE", "/api/v1/domains/filters.example", e.admin, nil, nil)
 
 	e.addUser("ann@example.com", "ann-password")
 	var usage map[string]int64

@@ -310,7 +310,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	if d["name"] != "example.com" {
 		t.Errorf("created domain %v", d)
 	}
-	w.json(http.StatusCreated, "POST", "/api/v1/domains", adm, map[string]any{"name": "example.org"})
+	if o := w.json(http.StatusCreated, "POST", "/api/v1/domains", adm, map[string]any{"name": "example.org", "spam_reject_score": 20.5, "dmarc_enforce": true, "virus_scan": nil}); o["spam_reject_score"] != 20.5 || o["dmarc_enforce"] != true || o["virus_scan"] != nil {
+		t.Errorf("created domain with filter settings %v", o)
+	}
 	w.json(http.StatusConflict, "POST", "/api/v1/domains", adm, map[string]any{"name": "example.com"})
 	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/domains", adm, map[string]any{"name": "not_a_domain"})
 	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/domains", adm, map[string]any{"name": "example.net", "max_users": -1})
@@ -368,6 +370,20 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusForbidden, "GET", "/api/v1/domains/example.org", ann, nil)
 
 	w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"max_users": 100, "enabled": true})
+	pd := w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm,
+		map[string]any{"spam_junk_score": 4.5, "spam_reject_score": 9, "spam_filter": false, "virus_scan": false, "dmarc_enforce": false})
+	if pd["spam_junk_score"] != 4.5 || pd["spam_reject_score"] != 9.0 || pd["spam_filter"] != false || pd["virus_scan"] != false || pd["dmarc_enforce"] != false {
+		t.Errorf("patched filter settings %v", pd)
+	}
+	pd = w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm,
+		map[string]any{"spam_junk_score": nil, "spam_reject_score": nil, "spam_filter": nil, "virus_scan": nil, "dmarc_enforce": nil})
+	for _, k := range []string{"spam_junk_score", "spam_reject_score", "spam_filter", "virus_scan", "dmarc_enforce"} {
+		if v, ok := pd[k]; !ok || v != nil {
+			t.Errorf("%s after null: %v (present %v)", k, v, ok)
+		}
+	}
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"spam_junk_score": 0})
+	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, `{"spam_filter":"no"}`)
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/domains/nowhere.example", adm, map[string]any{"max_users": 1})
 	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_bytes": -5})
 	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"name": "example.net"})
@@ -582,6 +598,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	w.walkQuarantine(adm, ann, bob)
 	w.walkQueue(adm, ann, bob)
+	w.walkStats(adm, ann, bob)
 
 	// ---- deleting users and domains ----------------------------------------
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/carol@example.com"})

@@ -43,7 +43,17 @@ type Stage struct {
 	// Timeout bounds the filter's run time, on top of the deadline of the
 	// context given to the chain. 0 means no extra timeout.
 	Timeout time.Duration
+	// SkipWhen, if not nil, is asked before each Check (not CheckSender):
+	// when it returns true the filter is not run for the message, which
+	// gets Evidence with Result "skipped" instead (e.g. a filter its
+	// recipients' domains turned off, see Message.Policy). Skips are not
+	// counted in Stats.
+	SkipWhen func(*Message) bool
 }
+
+// SkippedDetail is the Detail of the Evidence of a stage skipped by its
+// SkipWhen.
+const SkippedDetail = "skipped by domain policy"
 
 // stage is a Stage prepared for running.
 type stage struct {
@@ -131,7 +141,10 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		"rcpts", len(msg.Envelope.Recipients),
 	)
 	var added []HeaderField // by the stages so far
-	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts) {
+	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
+		if s.SkipWhen != nil && s.SkipWhen(msg) {
+			return nil, nil, true
+		}
 		// Later stages see the fields earlier ones added (e.g. the spam
 		// filter reads Authentication-Results), on a copy of the header:
 		// an abandoned stage may still be reading the previous one.
@@ -147,7 +160,7 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		return func(ctx context.Context) (Verdict, error) {
 			v, err := s.Filter.Check(ctx, m)
 			return v, err
-		}, s.counts
+		}, s.counts, false
 	}, func(v Verdict) { added = append(added, v.AddHeaders...) })
 }
 
@@ -158,13 +171,13 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 // kept under the filter name followed by "/sender".
 func (c *Chain) CheckSender(ctx context.Context, conn ConnInfo, from string) Verdict {
 	log := c.logger.With("remote", conn.RemoteAddr, "from", from, "stage", "mail-from")
-	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts) {
+	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.sender == nil {
-			return nil, nil
+			return nil, nil, false
 		}
 		return func(ctx context.Context) (Verdict, error) {
 			return s.sender.CheckSender(ctx, conn, from)
-		}, s.senderCount
+		}, s.senderCount, false
 	}, nil)
 }
 
@@ -185,12 +198,17 @@ func (c *Chain) Stats() map[string]map[Action]uint64 {
 }
 
 // run runs the stages for which prepare returns a call, and combines their
-// verdicts.
+// verdicts. A stage prepare reports skipped gets Evidence saying so.
 // observe, if not nil, sees each stage's verdict after it is merged.
-func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts), observe func(Verdict)) Verdict {
+func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(Verdict)) Verdict {
 	var res Verdict
 	for _, s := range c.stages {
-		call, counts := prepare(s)
+		call, counts, skipped := prepare(s)
+		if skipped {
+			log.Debug("filter skipped by domain policy", "filter", s.name)
+			c.merge(&res, log, s.name, Verdict{Evidence: []Evidence{{Filter: s.name, Result: "skipped", Detail: SkippedDetail}}})
+			continue
+		}
 		if call == nil {
 			continue
 		}

@@ -50,6 +50,78 @@ type Message struct {
 	// concurrently: a filter that outlives its timeout may still be
 	// reading while the next one starts.
 	Open func() io.Reader
+	// Policy is what the recipients' domains ask of the filters; the zero
+	// Policy keeps the server's settings.
+	Policy Policy
+}
+
+// Policy adjusts the filters for one message, after the settings of its
+// recipients' domains (see StrictestPolicy). The zero Policy changes
+// nothing.
+type Policy struct {
+	// JunkScore and RejectScore, when not nil, are spam thresholds set by
+	// the recipients' domains: the lowest among them.
+	JunkScore, RejectScore *float64
+	// ServerJunkScore and ServerRejectScore report that some recipient's
+	// domain has no threshold of its own, so the server's applies to it
+	// too: the lower of it and JunkScore (RejectScore) is used.
+	ServerJunkScore, ServerRejectScore bool
+	// SkipSpam and SkipVirus skip the spam filter and the virus scanner:
+	// every recipient's domain turned it off.
+	SkipSpam, SkipVirus bool
+	// NoDMARCEnforce records DMARC results without acting on p=reject and
+	// p=quarantine: every recipient's domain turned enforcement off.
+	NoDMARCEnforce bool
+}
+
+// DomainPolicy is the filter settings of one recipient domain; nil fields
+// mean the server's setting.
+type DomainPolicy struct {
+	JunkScore, RejectScore              *float64
+	SpamFilter, VirusScan, DMARCEnforce *bool
+}
+
+// StrictestPolicy returns the Policy of a message to recipients in the
+// given domains (each once): the lowest spam thresholds among them (with
+// the server's for domains without one), a filter skipped only if every
+// domain turns it off, and DMARC enforced if any domain enforces it. No
+// domains give the zero Policy.
+func StrictestPolicy(domains ...DomainPolicy) Policy {
+	if len(domains) == 0 {
+		return Policy{}
+	}
+	p := Policy{SkipSpam: true, SkipVirus: true, NoDMARCEnforce: true}
+	lowest := func(cur **float64, server *bool, v *float64) {
+		switch {
+		case v == nil || !(*v > 0):
+			*server = true
+		case *cur == nil || *v < **cur:
+			x := *v
+			*cur = &x
+		}
+	}
+	off := func(b *bool) bool { return b != nil && !*b }
+	for _, d := range domains {
+		lowest(&p.JunkScore, &p.ServerJunkScore, d.JunkScore)
+		lowest(&p.RejectScore, &p.ServerRejectScore, d.RejectScore)
+		p.SkipSpam = p.SkipSpam && off(d.SpamFilter)
+		p.SkipVirus = p.SkipVirus && off(d.VirusScan)
+		p.NoDMARCEnforce = p.NoDMARCEnforce && off(d.DMARCEnforce)
+	}
+	return p
+}
+
+// Threshold returns the threshold to use given the domains' (set, nil if
+// none), whether the server's applies too (server), and the server's own
+// (def, 0 for none: e.g. never reject).
+func Threshold(set *float64, server bool, def float64) float64 {
+	if set == nil || !(*set > 0) {
+		return def
+	}
+	if server && def > 0 && def < *set {
+		return def
+	}
+	return *set
 }
 
 // NewMessage returns the Message for the raw message of size bytes in raw

@@ -1,8 +1,11 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 
 	"gorm.io/gorm"
 
@@ -17,14 +20,76 @@ import (
 // (UpdateDomain). Only UpdateDomain can set a domain quota, so the quota
 // check at delivery always sees a counted domain.
 
-// DomainUpdate lists the domain settings to change; nil fields stay as
-// they are.
+// DomainFilterSettings are a domain's settings of the inbound filter chain,
+// applied to mail for its users. A nil field means the server's setting
+// (YUBIN_*). When a message's recipients span domains, the strictest of
+// their settings applies (see mta).
+type DomainFilterSettings struct {
+	// SpamJunkScore and SpamRejectScore are the spam filter's thresholds
+	// (positive).
+	SpamJunkScore   *float64 `gorm:"column:spam_junk_score" json:"spam_junk_score"`
+	SpamRejectScore *float64 `gorm:"column:spam_reject_score" json:"spam_reject_score"`
+	// SpamFilter false turns the spam filter off.
+	SpamFilter *bool `gorm:"column:spam_filter" json:"spam_filter"`
+	// VirusScan false turns the virus scanner (clamd) off.
+	VirusScan *bool `gorm:"column:virus_scan" json:"virus_scan"`
+	// DMARCEnforce false only records the DMARC results: p=reject and
+	// p=quarantine are not acted upon.
+	DMARCEnforce *bool `gorm:"column:dmarc_enforce" json:"dmarc_enforce"`
+}
+
+// Nullable is a change to a setting that may be null (the server's
+// setting). The zero value leaves the setting as it is; Set with a nil
+// Value sets it back to null. In JSON it reads a value or null as set (an
+// absent field stays the zero value).
+type Nullable[T any] struct {
+	Set   bool
+	Value *T
+}
+
+// SetTo returns the change of a setting to v.
+func SetTo[T any](v T) Nullable[T] { return Nullable[T]{Set: true, Value: &v} }
+
+// SetNull returns the change of a setting back to null.
+func SetNull[T any]() Nullable[T] { return Nullable[T]{Set: true} }
+
+// UnmarshalJSON reads a value or null.
+func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set, n.Value = true, nil
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n.Value = &v
+	return nil
+}
+
+// DomainUpdate lists the domain settings to change; nil (or zero Nullable)
+// fields stay as they are.
 type DomainUpdate struct {
 	Enabled           *bool
 	DefaultQuotaBytes *int64 // quota of users created without one; 0: none
 	MaxQuotaBytes     *int64 // largest quota of one user; 0: no maximum
 	QuotaBytes        *int64 // for all the domain's mail together; 0: unlimited
 	MaxUsers          *int64 // 0: unlimited
+
+	// The filter settings (see DomainFilterSettings); null: the server's.
+	SpamJunkScore   Nullable[float64] // positive
+	SpamRejectScore Nullable[float64] // positive
+	SpamFilter      Nullable[bool]
+	VirusScan       Nullable[bool]
+	DMARCEnforce    Nullable[bool]
+}
+
+// checkScore refuses a spam threshold that is not a positive number.
+func checkScore(name string, v Nullable[float64]) error {
+	if v.Value != nil && (!(*v.Value > 0) || math.IsInf(*v.Value, 0)) {
+		return fmt.Errorf("%s must be a positive number: %w", name, core.ErrInvalid)
+	}
+	return nil
 }
 
 // UpdateDomain changes a domain's settings and returns it as it is now.
@@ -46,6 +111,11 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 	} {
 		if f.v != nil && *f.v < 0 {
 			return nil, fmt.Errorf("update domain %s: %s must not be negative: %w", n, f.name, core.ErrInvalid)
+		}
+	}
+	for _, err := range []error{checkScore("spam junk score", up.SpamJunkScore), checkScore("spam reject score", up.SpamRejectScore)} {
+		if err != nil {
+			return nil, fmt.Errorf("update domain %s: %w", n, err)
 		}
 	}
 	var d Domain
@@ -75,6 +145,11 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 			d.MaxUsers = *up.MaxUsers
 			set["max_users"] = d.MaxUsers
 		}
+		setNullable(set, "spam_junk_score", up.SpamJunkScore, &d.SpamJunkScore)
+		setNullable(set, "spam_reject_score", up.SpamRejectScore, &d.SpamRejectScore)
+		setNullable(set, "spam_filter", up.SpamFilter, &d.SpamFilter)
+		setNullable(set, "virus_scan", up.VirusScan, &d.VirusScan)
+		setNullable(set, "dmarc_enforce", up.DMARCEnforce, &d.DMARCEnforce)
 		if d.MaxQuotaBytes > 0 && d.DefaultQuotaBytes > d.MaxQuotaBytes {
 			return fmt.Errorf("default quota (%d bytes) is above the maximum user quota (%d bytes): %w",
 				d.DefaultQuotaBytes, d.MaxQuotaBytes, core.ErrInvalid)
@@ -101,6 +176,20 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		return nil, fmt.Errorf("update domain %s: %w", n, err)
 	}
 	return &d, nil
+}
+
+// setNullable records the change v of the nullable column col, whose
+// value in the domain read is *field.
+func setNullable[T any](set map[string]any, col string, v Nullable[T], field **T) {
+	if !v.Set {
+		return
+	}
+	*field = v.Value
+	if v.Value == nil {
+		set[col] = nil
+	} else {
+		set[col] = *v.Value
+	}
 }
 
 // DomainUsage is what a domain holds.

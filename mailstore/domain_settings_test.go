@@ -2,8 +2,10 @@ package mailstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -435,4 +437,113 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDomainUsage(t, s, "example.com", 3*size, 3)
+}
+
+func TestUpdateDomainFilterSettings(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.GetDomain(ctx, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.DomainFilterSettings != (DomainFilterSettings{}) {
+		t.Fatalf("new domain's filter settings %+v, want all null", d.DomainFilterSettings)
+	}
+	d, err = s.UpdateDomain(ctx, "example.com", DomainUpdate{
+		SpamJunkScore: SetTo(3.5), SpamRejectScore: SetTo(8.0),
+		SpamFilter: SetTo(false), VirusScan: SetTo(true), DMARCEnforce: SetTo(false),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(d *Domain, junk, reject *float64, spamOn, virus, dmarc *bool) {
+		t.Helper()
+		f := d.DomainFilterSettings
+		eqF := func(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+		eqB := func(a, b *bool) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+		if !eqF(f.SpamJunkScore, junk) || !eqF(f.SpamRejectScore, reject) || !eqB(f.SpamFilter, spamOn) || !eqB(f.VirusScan, virus) || !eqB(f.DMARCEnforce, dmarc) {
+			t.Errorf("filter settings %s", fmtFilterSettings(f))
+		}
+	}
+	check(d, ptr(3.5), ptr(8.0), ptr(false), ptr(true), ptr(false))
+	if d, err = s.GetDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	check(d, ptr(3.5), ptr(8.0), ptr(false), ptr(true), ptr(false))
+
+	// Unset fields stay; SetNull goes back to the server's setting.
+	if d, err = s.UpdateDomain(ctx, "example.com", DomainUpdate{SpamJunkScore: SetNull[float64](), VirusScan: SetNull[bool](), MaxUsers: ptr[int64](4)}); err != nil {
+		t.Fatal(err)
+	}
+	check(d, nil, ptr(8.0), ptr(false), nil, ptr(false))
+	if d, err = s.GetDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	check(d, nil, ptr(8.0), ptr(false), nil, ptr(false))
+	if d.MaxUsers != 4 {
+		t.Errorf("max users %d", d.MaxUsers)
+	}
+
+	for _, up := range []DomainUpdate{
+		{SpamJunkScore: SetTo(0.0)},
+		{SpamRejectScore: SetTo(-1.0)},
+		{SpamRejectScore: SetTo(math.Inf(1))},
+		{SpamJunkScore: SetTo(math.NaN())},
+	} {
+		if _, err := s.UpdateDomain(ctx, "example.com", up); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("update %s: err = %v, want ErrInvalid", fmtFilterSettings(DomainFilterSettings{SpamJunkScore: up.SpamJunkScore.Value, SpamRejectScore: up.SpamRejectScore.Value}), err)
+		}
+	}
+	ds, err := s.ListDomains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("domains %v", ds)
+	}
+	check(&ds[0], nil, ptr(8.0), ptr(false), nil, ptr(false))
+}
+
+func TestNullableJSON(t *testing.T) {
+	var v struct {
+		A Nullable[float64] `json:"a"`
+		B Nullable[bool]    `json:"b"`
+		C Nullable[bool]    `json:"c"`
+	}
+	if err := json.Unmarshal([]byte(`{"a": 2.5, "b": null}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.A.Set || v.A.Value == nil || *v.A.Value != 2.5 || !v.B.Set || v.B.Value != nil || v.C.Set {
+		t.Errorf("decoded %+v", v)
+	}
+	if err := json.Unmarshal([]byte(`{"b": "yes"}`), &v); err == nil {
+		t.Error("a string decoded as a bool")
+	}
+}
+
+func fmtFilterSettings(f DomainFilterSettings) string {
+	var b strings.Builder
+	for _, p := range []struct {
+		name string
+		v    any
+	}{{"junk", f.SpamJunkScore}, {"reject", f.SpamRejectScore}, {"spam", f.SpamFilter}, {"virus", f.VirusScan}, {"dmarc", f.DMARCEnforce}} {
+		fmt.Fprintf(&b, "%s=", p.name)
+		switch x := p.v.(type) {
+		case *float64:
+			if x != nil {
+				fmt.Fprintf(&b, "%v ", *x)
+				continue
+			}
+		case *bool:
+			if x != nil {
+				fmt.Fprintf(&b, "%v ", *x)
+				continue
+			}
+		}
+		b.WriteString("null ")
+	}
+	return b.String()
 }

@@ -14,6 +14,9 @@ type Domain struct {
 	MaxQuotaBytes     int64 `gorm:"not null;default:0" json:"max_quota_bytes"`     // largest quota a user may have
 	QuotaBytes        int64 `gorm:"not null;default:0" json:"quota_bytes"`         // for all the domain's mail together
 	MaxUsers          int64 `gorm:"not null;default:0" json:"max_users"`
+	// The inbound filter chain's settings for mail to the domain (see
+	// domain_settings.go); null means the server's.
+	DomainFilterSettings
 
 	// Usage: the sums over the domain's users, kept in step with theirs.
 	UsedBytes    int64 `gorm:"not null;default:0" json:"used_bytes"`
@@ -82,5 +85,6 @@ func allModels() []any {
 	models = append(models, adminModels()...)
 	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
+	models = append(models, statsModels()...)
 	return models
 }

@@ -64,6 +64,9 @@ type transaction struct {
 	// remote are the recipients outside Yubin (submission only): remote
 	// addresses, and the external targets of local aliases, each once.
 	remote []string
+	// domains caches the users' domains read for the filter policy, by
+	// name (nil when the look-up failed).
+	domains map[string]*mailstore.Domain
 }
 
 // recipient is one local user a message goes to.
@@ -637,10 +640,45 @@ func (s *session) check(tx *transaction, sp *spool, header textproto.Header, out
 		Open:     sp.Reader,
 	}
 	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
+	msg.Policy = s.filterPolicy(fctx, tx)
 	v := s.srv.filters.Check(fctx, msg)
 	cancel()
 	out.verdict, out.reason = v.Action.String(), v.Reason
 	return v
+}
+
+// filterPolicy returns the filter policy of the message to tx's local
+// users: the strictest of their domains' settings. A domain that cannot be
+// read counts as one on the server's settings.
+func (s *session) filterPolicy(ctx context.Context, tx *transaction) filters.Policy {
+	if tx.domains == nil {
+		tx.domains = make(map[string]*mailstore.Domain, 1)
+	}
+	var ps []filters.DomainPolicy
+	seen := make(map[string]bool, 1)
+	for _, r := range tx.users {
+		dn := r.user.Address[strings.LastIndexByte(r.user.Address, '@')+1:]
+		if seen[dn] {
+			continue
+		}
+		seen[dn] = true
+		d, ok := tx.domains[dn]
+		if !ok {
+			var err error
+			if d, err = s.srv.opts.Store.GetDomain(ctx, dn); err != nil {
+				s.log.Warn("domain filter settings lookup failed; using the server's", "domain", dn, "err", err)
+				d = nil
+			}
+			tx.domains[dn] = d
+		}
+		var p filters.DomainPolicy
+		if d != nil {
+			f := d.DomainFilterSettings
+			p = filters.DomainPolicy{JunkScore: f.SpamJunkScore, RejectScore: f.SpamRejectScore, SpamFilter: f.SpamFilter, VirusScan: f.VirusScan, DMARCEnforce: f.DMARCEnforce}
+		}
+		ps = append(ps, p)
+	}
+	return filters.StrictestPolicy(ps...)
 }
 
 // removeFields scans the header again when the filters want fields

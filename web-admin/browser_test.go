@@ -1,7 +1,7 @@
 // The browser test drives the dashboard in headless Chromium against the
 // API started in-process. It skips only when no Chromium can be found or
 // installed. To write screenshots of each page at 1280x800 and 390x844 to
-// docs/screenshots/:
+// docs/screenshots/<page>-desktop.png and <page>-phone.png:
 //
 //	YUBIN_SCREENSHOTS=1 go test ./web-admin -run TestBrowser
 
@@ -10,6 +10,7 @@ package webadmin_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -160,17 +162,32 @@ func (b *browser) text(sel string) string {
 // shot saves screenshots of the page at desktop and phone size.
 func (b *browser) shot(name string) {
 	b.t.Helper()
+	b.shotAt(name, "")
+}
+
+// shotAt saves screenshots like shot, scrolled to the element sel
+// matches ("" for the top of the page).
+func (b *browser) shotAt(name, sel string) {
+	b.t.Helper()
 	if b.shots == "" {
 		return
 	}
+	scroll := `window.scrollTo(0, 0)`
+	if sel != "" {
+		scroll = fmt.Sprintf(`document.querySelector(%q).scrollIntoView({block: "start"})`, sel)
+	}
 	for _, size := range [][2]int64{{1280, 800}, {390, 844}} {
-		b.do(chromedp.EmulateViewport(size[0], size[1]), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		b.do(chromedp.EmulateViewport(size[0], size[1]), chromedp.Evaluate[chromedp.Void](scroll))
 		b.ready()
 		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			b.t.Fatalf("screenshot %s: %v", name, err)
 		}
-		file := filepath.Join(b.shots, fmt.Sprintf("%s-%dx%d.png", name, size[0], size[1]))
+		kind := "desktop"
+		if size[0] < 760 {
+			kind = "phone"
+		}
+		file := filepath.Join(b.shots, fmt.Sprintf("%s-%s.png", name, kind))
 		if err := os.WriteFile(file, png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}
@@ -269,11 +286,14 @@ func TestBrowser(t *testing.T) {
 	b.choose("select[name=lang]", "en")
 	b.heading("Sign in")
 
-	// The admin signs in and lands on the domains.
-	b.signIn(testAdmin, testAdminPW, "Domains")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,quarantine,audit,tokens" {
+	// The admin signs in and lands on the overview, with its cards.
+	b.signIn(testAdmin, testAdminPW, "Overview")
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,queue,quarantine,audit,tokens" {
 		t.Errorf("admin navigation %v", routes)
 	}
+	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)
+	b.click(`#nav a[data-route=domains]`)
+	b.heading("Domains")
 
 	// Create a domain and see it listed; a duplicate shows the problem.
 	b.click("details.add summary")
@@ -290,7 +310,7 @@ func TestBrowser(t *testing.T) {
 	b.click(`table.list a[href="/admin/domains/example.com"]`)
 	b.heading("example.com")
 	b.wait("DNS records", `document.querySelectorAll("button.copy").length > 0`)
-	b.shot("domain")
+	b.shot("domain-dns")
 
 	// Create a user whose display name is markup: it shows as text.
 	b.click(`#nav a[data-route=users]`)
@@ -329,7 +349,7 @@ func TestBrowser(t *testing.T) {
 	if txt := b.text(".usage-text"); txt != "0 B of 1 MiB (0%)" {
 		t.Errorf("usage text %q", txt)
 	}
-	b.shot("user")
+	b.shot("user-edit")
 
 	// Paging and search through the users of a domain.
 	srv.addUsers(t, "example.org", 55)
@@ -343,6 +363,110 @@ func TestBrowser(t *testing.T) {
 	}
 	b.fill(`form.filters input[name=search]`, "u07")
 	b.wait("the search result", `document.querySelectorAll("table.list tbody tr").length === 1 && document.querySelector("table.list tbody a").textContent === "u07@example.org"`)
+
+	// Mail for u00@example.org, counted as the intake counts it, then the
+	// overview: its cards, and the mail flow as an SVG chart with axes, a
+	// legend, tooltips, a table for screen readers and bars; the
+	// rejections by reason.
+	u00, err := srv.svc.Store().GetUser(ctx, "u00@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.svc.Store().Deliver(ctx, mailstore.Delivery{
+		Targets: []mailstore.DeliveryTarget{{UserID: u00.ID}},
+		Body:    strings.NewReader("From: joe@example.net\r\nTo: u00@example.org\r\nSubject: Hello\r\n\r\nHi.\r\n"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for h, deltas := range []map[string]int64{
+		{service.MetricAccepted: 1, service.MetricDelivered: 1},
+		{service.MetricAccepted: 5, service.MetricJunked: 2, service.MetricRejectedPrefix + "rbl": 3, service.MetricDelivered: 2, service.MetricDeferred: 1},
+		{service.MetricAccepted: 3, service.MetricQuarantined: 1, service.MetricRejectedPrefix + "spf": 1},
+	} {
+		if err := srv.svc.Store().AddStats(ctx, now.Add(-time.Duration(h)*time.Hour), deltas); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.click(`#nav a[data-route=overview]`)
+	b.heading("Overview")
+	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)
+	b.wait("the chart's axes", `document.querySelectorAll("svg.flow-chart .axis-y .tick-label").length >= 2 && !!document.querySelector("svg.flow-chart .axis-x .axis-title")`)
+	if bars, empty := eval[int](b, `document.querySelectorAll("svg.flow-chart rect.bar").length`), b.text(".chart-empty"); bars < 3 || empty != "" {
+		t.Errorf("the chart has %d bars and says %q", bars, empty)
+	}
+	if n := eval[int](b, `document.querySelectorAll("svg.flow-chart g.bucket > title").length`); n < 24 {
+		t.Errorf("%d hourly tooltips", n)
+	}
+	if n := eval[int](b, `document.querySelectorAll("table.flow-table.visually-hidden tbody tr").length`); n < 24 {
+		t.Errorf("the data table has %d rows", n)
+	}
+	if n := eval[int](b, `document.querySelectorAll(".legend li").length`); n != 6 {
+		t.Errorf("the legend has %d entries", n)
+	}
+	if got := eval[[]string](b, `[...document.querySelectorAll(".reasons li")].map(li => li.textContent)`); strings.Join(got, "|") != "rbl3 (75%)|spf1 (25%)" {
+		t.Errorf("rejections by reason %q", got)
+	}
+	b.click(`.range-toggle button[data-range="7d"]`)
+	b.wait("the week", `document.querySelector('.range-toggle button[data-range="7d"]').getAttribute("aria-pressed") === "true" && document.querySelectorAll("svg.flow-chart g.bucket").length >= 168 && document.querySelectorAll("table.flow-table tbody tr").length >= 7`)
+	b.ready()
+	if !strings.Contains(b.location(), "range=7d") {
+		t.Errorf("the period is not in the URL: %s", b.location())
+	}
+	b.shot("overview-7d")
+	b.click(`.range-toggle button[data-range="24h"]`)
+	b.wait("the day", `document.querySelectorAll("svg.flow-chart g.bucket").length < 100`)
+	b.ready()
+	b.shot("overview")
+	b.shotAt("overview-chart", "section.flow")
+
+	// The outbound queue: a message from ann waits for two recipients;
+	// filtered by state, retried, held, inspected, released and deleted.
+	qm, err := srv.svc.Store().Enqueue(ctx, mailstore.OutboundInput{
+		Body: strings.NewReader("From: ann@example.com\r\nTo: joe@example.org\r\nSubject: Hello\r\n\r\nHi.\r\n"),
+		From: "ann@example.com", Recipients: []string{"joe@example.org", "kim@example.net"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.click(`#nav a[data-route=queue]`)
+	b.heading("Outbound queue")
+	b.wait("the queued message", `document.querySelectorAll("table.list tbody tr").length === 1`)
+	if row := b.text("table.list tbody tr"); !strings.Contains(row, "ann@example.com") || !strings.Contains(row, "kim@example.net") || !strings.Contains(row, "Waiting") {
+		t.Errorf("queue row %q", row)
+	}
+	b.choose(`form.filters select[name=status]`, "held")
+	b.wait("no held message", `(document.querySelector("p.empty")||{}).textContent === "The queue is empty."`)
+	if !strings.Contains(b.location(), "status=held") {
+		t.Errorf("the filter is not in the URL: %s", b.location())
+	}
+	b.choose(`form.filters select[name=status]`, "")
+	b.wait("the queued message", `document.querySelectorAll("table.list tbody tr").length === 1`)
+	b.click(`table.list tbody .row-actions button:nth-child(1)`)
+	b.wait("the retry notice", `((document.querySelector(".notice")||{}).textContent||"").includes("will be tried again")`)
+	b.ready() // the list is drawn again
+	b.click(`table.list tbody .row-actions button:nth-child(2)`)
+	b.wait("the held message", `((document.querySelector(".notice")||{}).textContent||"").endsWith("is held.") && !!document.querySelector("table.list tbody .badge.status-held")`)
+	if it, err := srv.svc.Store().GetQueued(ctx, qm.ID); err != nil || !it.Message.Held {
+		t.Errorf("queued message after hold: %+v, %v", it, err)
+	}
+	b.shot("queue")
+	b.click(fmt.Sprintf(`table.list a[href="/admin/queue/%d"]`, qm.ID))
+	b.heading(fmt.Sprintf("Queued message #%d", qm.ID))
+	b.wait("the recipients", `document.querySelectorAll("table.list tbody tr").length === 2`)
+	b.click(`main .actions button:nth-child(2)`) // Release
+	b.wait("the release", `((document.querySelector(".notice")||{}).textContent||"").endsWith("is released.") && !document.querySelector("main .facts .badge.status-held")`)
+	b.ready()
+	b.shot("queue-message")
+	b.click(`main .actions button.danger`)
+	b.wait("the confirmation", `!!document.querySelector("dialog.confirm[open]")`)
+	b.shot("queue-delete")
+	b.click(`dialog.confirm button.danger`)
+	b.heading("Outbound queue")
+	b.wait("the emptied queue", `(document.querySelector("p.empty")||{}).textContent === "The queue is empty." && ((document.querySelector(".notice")||{}).textContent||"").endsWith("was deleted from the queue.")`)
+	if _, err := srv.svc.Store().GetQueued(ctx, qm.ID); err == nil {
+		t.Error("the deleted message is still queued")
+	}
 
 	// An alias.
 	b.click(`#nav a[data-route=aliases]`)
@@ -422,6 +546,23 @@ func TestBrowser(t *testing.T) {
 		t.Error("the refresh token survives signing out")
 	}
 
+	// A domain admin lands on the domains, may use the queue but not the
+	// overview.
+	admin := srv.login(t, testAdmin, testAdminPW)
+	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "dora@example.com", "password": "dora-password"}, http.StatusCreated, nil)
+	srv.call(t, "PUT", "/api/v1/domains/example.com/admins/dora%40example.com", admin, nil, http.StatusNoContent, nil)
+	b.signIn("dora@example.com", "dora-password", "Domains")
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,queue,quarantine,tokens,account" {
+		t.Errorf("domain admin navigation %v", routes)
+	}
+	b.click(`#nav a[data-route=queue]`)
+	b.heading("Outbound queue")
+	b.wait("the empty queue", `(document.querySelector("p.empty")||{}).textContent === "The queue is empty."`)
+	b.open("/admin/overview")
+	b.heading("Access denied")
+	b.click("button.signout")
+	b.wait("the sign-in page", `!!document.querySelector("form.login-form")`)
+
 	// A plain user sees only self-service.
 	b.signIn("ann@example.com", "ann-password", "My account")
 	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "quarantine,tokens,account" {
@@ -435,7 +576,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("own usage text %q", txt)
 	}
 	b.shot("account")
-	for _, p := range []string{"/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
+	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)
 		b.heading("Access denied")
 		if n := eval[int](b, `document.querySelectorAll(".error-page").length`); n != 1 {

@@ -128,7 +128,8 @@ var (
 
 // TestNoInlineCode: index.html has no inline script, style or handler and
 // loads nothing from elsewhere; no script touches innerHTML (or any other
-// HTML parser) or localStorage; every module import resolves.
+// HTML parser) or localStorage; every module import resolves. SVG is
+// built with createElementNS, whose namespace is the one URL allowed.
 func TestNoInlineCode(t *testing.T) {
 	assets := webadmin.Assets()
 	index, err := fs.ReadFile(assets, "index.html")
@@ -161,7 +162,8 @@ func TestNoInlineCode(t *testing.T) {
 			return err
 		}
 		src := string(b)
-		if m := externalURL.FindString(src); m != "" {
+		// The SVG namespace is a name, not something loaded.
+		if m := externalURL.FindString(strings.ReplaceAll(src, `"http://www.w3.org/2000/svg"`, `""`)); m != "" {
 			t.Errorf("%s: refers to another origin: %q", name, m)
 		}
 		switch path.Ext(name) {

@@ -3,6 +3,9 @@
 //
 //   - intake: SMTP intake end to end (accepted over SMTP and visible over
 //     IMAP) at several numbers of concurrent sessions and message sizes;
+//   - chain: intake at 20 sessions × 4 KB through the whole filter chain
+//     (SPF, DKIM and DMARC answered by a DNS server in this process, clamd
+//     if installed, the spam filter), next to the intake figure;
 //   - imap: FETCH 1:* BODY.PEEK[] and UID FETCH of a large mailbox;
 //   - pop3: RETR of every message of the same maildrop in one session;
 //   - memory: resident memory idle and per idle IMAP connection;
@@ -20,7 +23,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--scenarios intake,imap,pop3,memory,api,send] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--scenarios intake,chain,imap,pop3,memory,api,send] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -76,7 +79,7 @@ type options struct {
 	sessionsGiven bool
 }
 
-var allScenarios = []string{"intake", "imap", "pop3", "memory", "api", "send"}
+var allScenarios = []string{"intake", "chain", "imap", "pop3", "memory", "api", "send"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("yubin-bench", flag.ContinueOnError)
@@ -85,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var scen, sessions, sizes string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
-	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, imap, pop3, memory, api, send")
+	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, chain, imap, pop3, memory, api, send")
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run with small numbers (numbers are not meaningful)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "intake: how long each sessions × size cell sends")
@@ -330,6 +333,22 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 	if o.has("intake") {
 		runIntake(ctx, o, rep, srv)
 	}
+	if o.has("chain") && ctx.Err() == nil {
+		// The intake figure to compare with, then a server of its own
+		// with the remote sender's DNS and clamd; afterwards the plain
+		// server again.
+		rep.chain.base, rep.chain.baseOwn = chainBaseline(o, rep, srv)
+		stopSrv(srv)
+		srv = nil
+		chainSrv, done := runChain(ctx, o, rep, tmp, func(env ...string) (*server, error) { return startWith(mailProtocols, env...) })
+		if chainSrv != nil {
+			stopSrv(chainSrv)
+		}
+		done()
+		if srv, err = start(); err != nil {
+			return rep, err
+		}
+	}
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
 	}
@@ -419,36 +438,57 @@ func runIntake(ctx context.Context, o *options, rep *report, srv *server) {
 			if ctx.Err() != nil {
 				return
 			}
-			row := intakeRow{sessions: n, size: size, msgSize: t.size}
-			var before uint32
-			if rep.imapServed {
-				var err error
-				if before, err = inboxCount(srv.Addr("imap"), intakeUser, password); err != nil {
-					row.err = fmt.Sprintf("IMAP before: %v", err)
-					rep.intake = append(rep.intake, row)
-					continue
-				}
-			}
 			o.logf("intake: %d sessions × %s for %s", n, fmtSize(size), o.duration)
-			r, err := sendMany(srv.Addr("smtp"), intakeUser, t, n, o.duration, 0, srv.pid)
-			row.run = r
-			if err != nil {
-				row.err = err.Error()
-			}
-			if rep.imapServed && r.Accepted > 0 {
-				want := before + uint32(r.Accepted)
-				got, lag, err := waitInboxCount(srv.Addr("imap"), intakeUser, password, want, 10*time.Second)
-				row.checked = err == nil
-				row.inbox = int64(got) - int64(before)
-				row.visibleLag = lag
-				if err != nil {
-					row.err = strings.TrimSpace(row.err + " IMAP after: " + err.Error())
-				}
-			}
+			row := measureIntake(o, rep, srv, t, n, size)
 			rep.intake = append(rep.intake, row)
 			o.logf("  %s", row.summary())
 		}
 	}
+}
+
+// measureIntake sends messages made from t to intakeUser over n sessions
+// for o.duration, then checks over IMAP that they all arrived.
+func measureIntake(o *options, rep *report, srv *server, t *template, n, size int) intakeRow {
+	row := intakeRow{sessions: n, size: size, msgSize: t.size}
+	var before uint32
+	if rep.imapServed {
+		var err error
+		if before, err = inboxCount(srv.Addr("imap"), intakeUser, password); err != nil {
+			row.err = fmt.Sprintf("IMAP before: %v", err)
+			return row
+		}
+	}
+	r, err := sendMany(srv.Addr("smtp"), intakeUser, t, n, o.duration, 0, srv.pid)
+	row.run = r
+	if err != nil {
+		row.err = err.Error()
+	}
+	if rep.imapServed && r.Accepted > 0 {
+		want := before + uint32(r.Accepted)
+		got, lag, err := waitInboxCount(srv.Addr("imap"), intakeUser, password, want, 10*time.Second)
+		row.checked = err == nil
+		row.inbox = int64(got) - int64(before)
+		row.visibleLag = lag
+		if err != nil {
+			row.err = strings.TrimSpace(row.err + " IMAP after: " + err.Error())
+		}
+	}
+	return row
+}
+
+// chainBaseline returns the intake figure the chain scenario compares
+// with: the intake scenario's cell at the same sessions and size, or else
+// one measured now on srv (own).
+func chainBaseline(o *options, rep *report, srv *server) (row intakeRow, own bool) {
+	for _, r := range rep.intake {
+		if r.sessions == chainSessions && r.size == chainSize && r.err == "" {
+			return r, false
+		}
+	}
+	o.logf("chain: measuring intake at %d sessions × %s to compare with, for %s", chainSessions, fmtSize(chainSize), o.duration)
+	row = measureIntake(o, rep, srv, newTemplate(chainSize, intakeUser, false, chainSize), chainSessions, chainSize)
+	o.logf("  %s", row.summary())
+	return row, true
 }
 
 // fillMailbox brings mailboxUser's INBOX to o.messages messages.

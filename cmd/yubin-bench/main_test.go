@@ -75,6 +75,16 @@ func TestQuick(t *testing.T) {
 	if !strings.Contains(md, "### Sending: submission to a remote MX") || !strings.Contains(md, fmt.Sprintf("| 20 | %d | %d |", o.sendMessages, o.sendMessages)) {
 		t.Errorf("report lacks the sending section:\n%s", md)
 	}
+	if c := rep.chain; !c.ran || c.err != "" || c.row.run.Accepted == 0 || c.base.run.Accepted == 0 || c.ratio() <= 0 {
+		t.Errorf("chain: %+v", c)
+	} else if c.clamd == "" && c.noClamd == "" {
+		t.Errorf("chain: neither clamd nor a reason for its absence")
+	} else if len(c.verified) == 0 || c.clamd != "" && len(c.verified) != 2 {
+		t.Errorf("chain: checked %q", c.verified)
+	}
+	if !strings.Contains(md, "### SMTP intake through the whole filter chain") || !strings.Contains(md, "| **whole chain** |") || !strings.Contains(md, "of the intake figure") {
+		t.Errorf("report lacks the chain section:\n%s", md)
+	}
 	if len(rep.serverProblems) > 0 {
 		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
 	}
@@ -103,6 +113,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if !q.has("send") || q.sendMessages != 100 || q.sendClients != 20 {
 		t.Errorf("--quick: send scenario %v, %d messages, %d clients", q.has("send"), q.sendMessages, q.sendClients)
+	}
+	if !q.has("chain") {
+		t.Errorf("--quick: no chain scenario")
 	}
 	for _, bad := range [][]string{{"--scenarios", "smtp"}, {"--sizes", "x"}, {"--sessions", "0"}, {"--api-users", "0"}, {"--send-clients", "0"},
 		{"--send-clients", "2", "--send-messages", "1001"}, {"extra"}} {

@@ -43,8 +43,9 @@ type report struct {
 		measured             bool
 		err                  string
 	}
-	api  apiResult
-	send sendResult
+	api   apiResult
+	send  sendResult
+	chain chainResult
 
 	problems       []string
 	serverProblems []string
@@ -78,7 +79,8 @@ func (r *report) failed() bool {
 			return true
 		}
 	}
-	return r.mem.err != "" || r.api.err != "" || r.send.err != ""
+	return r.mem.err != "" || r.api.err != "" || r.send.err != "" ||
+		r.chain.err != "" || r.chain.baseOwn && r.chain.base.err != ""
 }
 
 type intakeRow struct {
@@ -211,6 +213,10 @@ func (r *report) markdown() string {
 			p("| — | — | — | — | — | — | — | — | — | not measured |\n")
 		}
 		p("\n")
+	}
+
+	if r.o.has("chain") {
+		r.chainMarkdown(p)
 	}
 
 	if r.fill.messages > 0 && (r.o.has("imap") || r.o.has("pop3") || r.o.has("memory")) {

@@ -26,6 +26,10 @@ const (
 // score (rules and the Bayes classifier, which reads the authentication
 // results). The authentication and spam stages fail open: a broken check
 // must not stop mail. Remote scanners follow their *_ON_ERROR setting.
+//
+// The recipients' domains adjust it per message (Message.Policy, filled by
+// mta): clamd and the spam stage are skipped when they turn them off, the
+// spam filter takes their thresholds, authn their DMARC enforcement.
 func (w *wiring) newFilterChain() *filters.Chain {
 	res := w.dnsResolver()
 	stages := []filters.Stage{{
@@ -36,6 +40,7 @@ func (w *wiring) newFilterChain() *filters.Chain {
 		stages = append(stages, filters.Stage{
 			Filter:  clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}),
 			Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
+			SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipVirus },
 		})
 	}
 	if w.cfg.Milter != "" {
@@ -59,6 +64,7 @@ func (w *wiring) newFilterChain() *filters.Chain {
 			Classifier:  spam.NewClassifier(w.store.BayesTokens()),
 		}),
 		Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
+		SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipSpam },
 	})
 	return filters.NewChain(w.log, stages...)
 }

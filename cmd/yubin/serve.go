@@ -196,6 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 	w.startIMAP()
 	w.startPOP3()
 	w.runOutbound()
+	w.startStats()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)
@@ -244,6 +245,8 @@ type wiring struct {
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
+	smtp        *mta.Server          // the SMTP intake, if on; for statistics
+	submission  *mta.Server          // the submission server, if on; for statistics
 }
 
 // filterChain returns the content filter chain, built (and its metrics
@@ -302,6 +305,7 @@ func (w *wiring) startSMTP() {
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("smtp", lim)
 	w.metrics.MustRegister(newSMTPCollector(srv))
+	w.smtp = srv
 	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
 	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
 }

@@ -144,7 +144,7 @@ func (w *wiring) startHTTP(h http.Handler) {
 				ErrorLog:          hs.ErrorLog,
 			}
 		} else {
-			w.log.Warn("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
+			w.log.Info("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
 		}
 		w.sup.serve(b1, b1.ln, plain.Serve)
 	}

@@ -44,6 +44,7 @@ func (w *wiring) startSubmission() error {
 			w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
 		}
 	}
+	w.submission = srv
 	w.sup.add(server{name: "submission", stop: srv.Shutdown})
 	return nil
 }

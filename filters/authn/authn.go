@@ -20,7 +20,8 @@
 //     could not trust anyway;
 //   - the action of the DMARC policy for a message failing DMARC: p=reject
 //     refuses it (550 5.7.1), p=quarantine files it as Junk, p=none
-//     accepts it. sp= applies when the record found is the
+//     accepts it (unless Message.Policy.NoDMARCEnforce: then the results
+//     are only recorded). sp= applies when the record found is the
 //     organizational domain's, and pct= is honoured with a deterministic
 //     sample keyed on the Message-ID. A missing or invalid record, or a
 //     temporary DNS failure, never refuses a message;
@@ -187,6 +188,10 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	case spfRes.result == spf.Fail && a.opts.RejectSPFFail:
 		r := spfRes.rejectVerdict()
 		v.Action, v.Code, v.EnhancedCode, v.Reason = r.Action, r.Code, r.EnhancedCode, r.Reason
+	case worst != nil && worst.disposition != dmarc.PolicyNone && msg.Policy.NoDMARCEnforce:
+		// The recipients' domains only want the results recorded.
+		v.Evidence = append(v.Evidence, filters.Evidence{Filter: "dmarc", Result: "not-enforced",
+			Detail: "DMARC policy of " + worst.domain + " (" + string(worst.disposition) + ") not enforced by domain policy"})
 	case worst != nil && worst.disposition == dmarc.PolicyReject:
 		v.Action, v.Code, v.EnhancedCode = filters.Reject, 550, [3]int{5, 7, 1}
 		v.Reason = "Unauthenticated email from " + worst.domain + " is not accepted due to the domain's DMARC policy"

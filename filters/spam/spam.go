@@ -171,8 +171,16 @@ func bayesDetail(p float64, clues []Clue) string {
 	return b.String()
 }
 
+// Thresholds returns the junk and reject scores (0: never reject) for a
+// message with policy p: the domains' thresholds in p, or the lower of
+// them and the filter's own when p says the filter's apply too.
+func (f *Filter) Thresholds(p filters.Policy) (junk, reject float64) {
+	return filters.Threshold(p.JunkScore, p.ServerJunkScore, f.opts.JunkScore),
+		filters.Threshold(p.RejectScore, p.ServerRejectScore, f.opts.RejectScore)
+}
+
 // Check scores msg and files it as junk from JunkScore, or rejects it from
-// RejectScore. It adds X-Spam-Score and X-Spam-Status (removing any the
+// RejectScore, both as adjusted by msg.Policy (see Thresholds). It adds X-Spam-Score and X-Spam-Status (removing any the
 // message came with) and lists each rule that matched as Evidence. It fails
 // only when ctx is done; a failing classifier is reported as Evidence with
 // Result "error" and the rules alone decide.
@@ -182,9 +190,10 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 		return filters.Verdict{}, err
 	}
 	var v filters.Verdict
-	isSpam := res.Score >= f.opts.JunkScore
+	junk, reject := f.Thresholds(msg.Policy)
+	isSpam := res.Score >= junk
 	switch {
-	case f.opts.RejectScore > 0 && res.Score >= f.opts.RejectScore:
+	case reject > 0 && res.Score >= reject:
 		v.Action, v.Code, v.EnhancedCode, v.Reason = filters.Reject, 550, [3]int{5, 7, 1}, "message looks like spam"
 	case isSpam:
 		v.Action, v.Reason = filters.Junk, fmt.Sprintf("spam score %.1f", res.Score)
@@ -210,7 +219,7 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	v.RemoveHeaders = []string{"X-Spam-Score", "X-Spam-Status", "X-Spam-Flag"}
 	v.AddHeaders = []filters.HeaderField{
 		{Key: "X-Spam-Score", Value: fmt.Sprintf("%.1f", res.Score)},
-		{Key: "X-Spam-Status", Value: fmt.Sprintf("%s, score=%.1f required=%.1f tests=%s", yes, res.Score, f.opts.JunkScore, testList)},
+		{Key: "X-Spam-Status", Value: fmt.Sprintf("%s, score=%.1f required=%.1f tests=%s", yes, res.Score, junk, testList)},
 	}
 	return v, nil
 }

@@ -9,18 +9,26 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// DomainSettings are a domain's adjustable settings; nil fields are left
-// as they are (or at their defaults when creating).
+// DomainSettings are a domain's adjustable settings; nil (or unset)
+// fields are left as they are (or at their defaults when creating). The
+// filter settings may be set back to null: the server's setting.
 type DomainSettings struct {
 	Enabled           *bool
 	DefaultQuotaBytes *int64
 	MaxQuotaBytes     *int64
 	QuotaBytes        *int64
 	MaxUsers          *int64
+
+	SpamJunkScore   mailstore.Nullable[float64]
+	SpamRejectScore mailstore.Nullable[float64]
+	SpamFilter      mailstore.Nullable[bool]
+	VirusScan       mailstore.Nullable[bool]
+	DMARCEnforce    mailstore.Nullable[bool]
 }
 
 func (d DomainSettings) empty() bool {
-	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil
+	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil &&
+		!d.SpamJunkScore.Set && !d.SpamRejectScore.Set && !d.SpamFilter.Set && !d.VirusScan.Set && !d.DMARCEnforce.Set
 }
 
 // CreateDomain adds a domain (server admins only).

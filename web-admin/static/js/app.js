@@ -12,6 +12,8 @@ import { accountPage } from "./pages/account.js";
 import { auditPage } from "./pages/audit.js";
 import { tokensPage } from "./pages/tokens.js";
 import { quarantinePage, quarantineItemPage } from "./pages/quarantine.js";
+import { overviewPage } from "./pages/overview.js";
+import { queuePage, queueItemPage } from "./pages/queue.js";
 
 const BASE = "/admin/";
 const ADMINS = ["admin", "domain_admin"];
@@ -21,12 +23,15 @@ const MAILBOX = ["domain_admin", "user"];
 // routes: path patterns (":x" is a segment), who may see them, and the
 // navigation entry of the top-level ones.
 const routes = [
+  { path: "overview", roles: ["admin"], nav: "nav.overview", page: overviewPage },
   { path: "domains", roles: ADMINS, nav: "nav.domains", page: domainsPage },
   { path: "domains/:name", roles: ADMINS, page: domainPage, parent: "domains" },
   { path: "users", roles: ADMINS, nav: "nav.users", page: usersPage },
   { path: "users/:address", roles: ADMINS, page: userPage, parent: "users" },
   { path: "aliases", roles: ADMINS, nav: "nav.aliases", page: aliasesPage },
   { path: "aliases/:address", roles: ADMINS, page: aliasPage, parent: "aliases" },
+  { path: "queue", roles: ADMINS, nav: "nav.queue", page: queuePage },
+  { path: "queue/:id", roles: ADMINS, page: queueItemPage, parent: "queue" },
   { path: "quarantine", roles: EVERYONE, nav: "nav.quarantine", page: quarantinePage },
   { path: "quarantine/:id", roles: EVERYONE, page: quarantineItemPage, parent: "quarantine" },
   { path: "audit", roles: ["admin"], nav: "nav.audit", page: auditPage },
@@ -39,9 +44,10 @@ let renderSeq = 0;
 let shell = null; // {nav, main} while signed in
 let loginMessage = "";
 
-// home is where a role starts.
+// home is where a role starts: server admins on the overview, domain
+// admins on their domains, users on their account.
 function home() {
-  return session.role === "user" ? "account" : session.role === "domain_admin" ? "users" : "domains";
+  return session.role === "user" ? "account" : session.role === "domain_admin" ? "domains" : "overview";
 }
 
 // current returns the dashboard path ("domains/example.com") of the URL.

@@ -59,3 +59,20 @@ export function add(el, ...children) {
 export function fill(el, ...children) {
   return append(clear(el), children);
 }
+
+// SVG_NS is the SVG namespace (a name, not something loaded).
+export const SVG_NS = "http://www.w3.org/2000/svg";
+
+// s builds an SVG element like h builds an HTML one: s("rect", {x: 1,
+// class: "bar"}, s("title", {}, "text")). Attributes go in with
+// setAttribute (presentation attributes such as x, y, width and height;
+// never style); "class" sets the class attribute; children as with h.
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}

@@ -2,7 +2,7 @@
 
 import { h, clear, fill } from "./dom.js";
 import { t } from "./i18n.js";
-import { field, showError, table, pager, PAGE_SIZE } from "./ui.js";
+import { field, showError, table, pager, progress, PAGE_SIZE } from "./ui.js";
 
 // listView builds a filtered, paged list. opts:
 //   caption: the table's name
@@ -51,6 +51,7 @@ export function listView(ctx, opts) {
     shown.offset = state.offset;
     ctx.setQuery(shown);
     body.setAttribute("aria-busy", "true");
+    if (!body.firstChild) fill(body, progress());
     let data;
     try {
       data = await opts.load(q);

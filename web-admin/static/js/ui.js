@@ -309,3 +309,24 @@ export function link(path, ...children) {
 export function addSection(title, form) {
   return h("details", { class: "card add" }, h("summary", {}, h("h2", {}, title)), form);
 }
+
+// progress is a busy indicator with text, for loads that take a while.
+export function progress(text) {
+  return h("div", { class: "progress", role: "status" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    h("span", { class: "progress-text" }, text || t("loading")));
+}
+
+// fmtNumber formats a count in the user's locale.
+export function fmtNumber(n) {
+  return (Number(n) || 0).toLocaleString(lang());
+}
+
+// fmtPercent formats part of whole as a percentage ("—" when whole is 0).
+export function fmtPercent(part, whole) {
+  part = Number(part) || 0;
+  whole = Number(whole) || 0;
+  if (whole <= 0) return "—";
+  const pct = (part / whole) * 100;
+  return `${pct.toLocaleString(lang(), { maximumFractionDigits: 1 })}%`;
+}
