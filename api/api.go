@@ -57,6 +57,9 @@ type Options struct {
 	// it has none and lists their records, and creating a domain makes
 	// them. nil leaves DKIM records out.
 	DKIM DKIMKeys
+	// Resolver looks up what DNS publishes for
+	// GET /api/v1/domains/{name}/dns/check; nil answers it with 503.
+	Resolver Resolver
 }
 
 // DKIMKeys are the domains' DKIM keys, as mailstore.DKIMKeys keeps them.
@@ -213,6 +216,7 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/domains/:name", a.deleteDomain)
 	p.GET("/domains/:name/usage", a.domainUsage)
 	p.GET("/domains/:name/dns", a.domainDNS)
+	p.GET("/domains/:name/dns/check", a.domainDNSCheck)
 	p.GET("/domains/:name/admins", a.listDomainAdmins)
 	p.PUT("/domains/:name/admins/:address", a.addDomainAdmin)
 	p.DELETE("/domains/:name/admins/:address", a.removeDomainAdmin)

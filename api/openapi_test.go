@@ -32,6 +32,7 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/domains/{name}"},
 	{"GET", "/api/v1/domains/{name}/usage"},
 	{"GET", "/api/v1/domains/{name}/dns"},
+	{"GET", "/api/v1/domains/{name}/dns/check"},
 	{"GET", "/api/v1/domains/{name}/admins"},
 	{"PUT", "/api/v1/domains/{name}/admins/{address}"},
 	{"DELETE", "/api/v1/domains/{name}/admins/{address}"},

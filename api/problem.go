@@ -34,6 +34,7 @@ const (
 	kindRateLimited      = "rate-limited"
 	kindMethodNotAllowed = "method-not-allowed"
 	kindInternal         = "internal"
+	kindUnavailable      = "unavailable"
 )
 
 // problemKinds gives each kind its status and title.
@@ -53,6 +54,7 @@ var problemKinds = map[string]struct {
 	kindRateLimited:      {http.StatusTooManyRequests, "Too many requests"},
 	kindMethodNotAllowed: {http.StatusMethodNotAllowed, "Method not allowed"},
 	kindInternal:         {http.StatusInternalServerError, "Internal server error"},
+	kindUnavailable:      {http.StatusServiceUnavailable, "Service unavailable"},
 }
 
 // Problem is an RFC 9457 problem details object.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -121,6 +122,7 @@ var problemStatus = map[string]int{
 	"rate-limited":           http.StatusTooManyRequests,
 	"method-not-allowed":     http.StatusMethodNotAllowed,
 	"internal":               http.StatusInternalServerError,
+	"unavailable":            http.StatusServiceUnavailable,
 }
 
 // checkProblemKind checks an error answer is a problem document whose kind
@@ -239,6 +241,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: walkBlockAfter, BlockAfterIP: 1000}),
 		OpenAPI:     yubin.OpenAPI,
 		DKIM:        keys,
+		Resolver:    walkResolver{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -411,6 +414,17 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusNotFound, "GET", "/api/v1/domains/nowhere.example/dns", adm, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/domains/example.com/dns", "", nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/domains/example.com/dns", bob, nil)
+
+	chk := w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/dns/check", adm, nil)
+	if recs, _ := chk["records"].([]any); len(recs) == 0 {
+		t.Errorf("dns check %v", chk)
+	} else if r, _ := recs[0].(map[string]any); r["type"] != "MX" || r["status"] != "ok" {
+		t.Errorf("dns check MX %v", r)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/dns/check", ann, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/domains/nowhere.example/dns/check", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/domains/example.com/dns/check", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/domains/example.com/dns/check", bob, nil)
 
 	admins := w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/admins", adm, nil)
 	if items, _ := admins["items"].([]any); len(items) != 1 {
@@ -798,4 +812,16 @@ func (w *specWalker) walkQuarantine(adm, ann, bob string) {
 	w.json(http.StatusOK, "GET", "/api/v1/spam/stats", ann, nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/spam/stats", bob, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/spam/stats", "", nil)
+}
+
+// walkResolver is the walk's DNS: every name has walkHostname as MX and no
+// TXT records.
+type walkResolver struct{}
+
+func (walkResolver) LookupMX(context.Context, string) ([]*net.MX, error) {
+	return []*net.MX{{Host: strings.ToUpper(walkHostname) + ".", Pref: 10}}, nil
+}
+
+func (walkResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }

@@ -310,6 +310,9 @@ func TestBrowser(t *testing.T) {
 	b.click(`table.list a[href="/admin/domains/example.com"]`)
 	b.heading("example.com")
 	b.wait("DNS records", `document.querySelectorAll("button.copy").length > 0`)
+	// Checking DNS marks each record with what the test's resolver says.
+	b.click(`button.dns-check`)
+	b.wait("the DNS check badges", `(document.querySelector(".badge.dns-ok")||{}).textContent === "Published" && document.querySelector(".badge.dns-missing") !== null && document.querySelector(".badge.dns-unchecked") !== null`)
 	b.shot("domain-dns")
 
 	// Create a user whose display name is markup: it shows as text.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -51,6 +52,7 @@ func newServer(t *testing.T) *testServer {
 		DataDir:     dir,
 		Clients:     api.ClientSettings{Hostname: "mail.example.net", IMAPSPort: 2993, SubmissionsPort: 2465, POP3SPort: 2995},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}),
+		Resolver:    fakeResolver{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,4 +126,16 @@ func (s *testServer) addUsers(t *testing.T, domain string, n int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// fakeResolver is the test's DNS: every name has mail.example.net as MX
+// and no TXT records, so a DNS check finds the MX and misses the rest.
+type fakeResolver struct{}
+
+func (fakeResolver) LookupMX(context.Context, string) ([]*net.MX, error) {
+	return []*net.MX{{Host: "mail.example.net.", Pref: 10}}, nil
+}
+
+func (fakeResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }

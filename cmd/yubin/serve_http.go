@@ -42,6 +42,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		Metrics:     w.metrics,
 		OpenAPI:     yubin.OpenAPI,
 		DKIM:        keys,
+		Resolver:    w.dnsResolver(),
 	})
 	if err != nil {
 		return nil, err

@@ -130,6 +130,13 @@ export const en = {
   "dns.value": "Value",
   "dns.purpose": "Purpose",
   "dns.none": "No records.",
+  "dns.check": "Check DNS",
+  "dns.found": "DNS has: {found}",
+  "dns.status.ok": "Published",
+  "dns.status.missing": "Missing",
+  "dns.status.different": "Different",
+  "dns.status.error": "Lookup failed",
+  "dns.status.unchecked": "Not checked",
 
   "users.add": "Add a user",
   "users.list": "All users",

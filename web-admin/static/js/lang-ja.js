@@ -130,6 +130,13 @@ export const ja = {
   "dns.value": "値",
   "dns.purpose": "用途",
   "dns.none": "レコードはありません。",
+  "dns.check": "DNS を確認",
+  "dns.found": "DNS の値: {found}",
+  "dns.status.ok": "登録済み",
+  "dns.status.missing": "未登録",
+  "dns.status.different": "値が異なる",
+  "dns.status.error": "確認失敗",
+  "dns.status.unchecked": "未確認",
 
   "users.add": "ユーザーを追加",
   "users.list": "ユーザー一覧",

@@ -101,15 +101,54 @@ export async function domainsPage(ctx) {
   await list.refresh();
 }
 
+// dnsKey identifies a DNS record across the records and their check.
+const dnsKey = (r) => `${r.type} ${r.name} ${r.value}`;
+
+// dnsStatuses are the statuses GET /domains/{name}/dns/check reports.
+const dnsStatuses = ["ok", "missing", "different", "error", "unchecked"];
+
 // dnsTable lists the records a domain should publish, each with a copy
-// button.
-function dnsTable(records) {
+// button and a place for its DNS check status; badges maps each record
+// (dnsKey) to that place.
+function dnsTable(records, badges) {
+  const badge = (r) => {
+    const b = h("span", { class: "badge dns-status", hidden: true });
+    badges.set(dnsKey(r), b);
+    return b;
+  };
   return table(t("domains.dns"), [
     { label: t("dns.type"), cell: (r) => r.type },
     { label: t("dns.name"), cell: (r) => h("code", {}, r.name) },
-    { label: t("dns.value"), cell: (r) => h("div", { class: "dns-value" }, h("code", {}, r.priority !== undefined && r.priority !== null ? `${r.priority} ${r.value}` : r.value), copyButton(r.value, `${r.type} ${r.name}`)) },
+    { label: t("dns.value"), cell: (r) => h("div", { class: "dns-value" }, h("code", {}, r.priority !== undefined && r.priority !== null ? `${r.priority} ${r.value}` : r.value), copyButton(r.value, `${r.type} ${r.name}`), badge(r)) },
     { label: t("dns.purpose"), cell: (r) => r.purpose },
   ], records, t("dns.none"));
+}
+
+// checkDNS asks what DNS publishes now and shows each record's status.
+async function checkDNS(name, badges, slot, button) {
+  slot.hidden = true;
+  button.disabled = true;
+  let res;
+  try {
+    res = await api("GET", `/domains/${enc(name)}/dns/check`);
+  } catch (err) {
+    showError(slot, err);
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  for (const b of badges.values()) b.hidden = true;
+  for (const r of res.records || []) {
+    const b = badges.get(dnsKey(r));
+    if (!b) continue;
+    const status = dnsStatuses.includes(r.status) ? r.status : "error";
+    b.className = `badge dns-status dns-${status}`;
+    b.textContent = t(`dns.status.${status}`);
+    const found = (r.found || []).join("\n");
+    if (found) b.title = t("dns.found", { found });
+    else b.removeAttribute("title");
+    b.hidden = false;
+  }
 }
 
 // settingsForm changes a domain's limits (server admins).
@@ -142,6 +181,16 @@ function settingsForm(d, slot, done) {
     });
   });
   return form;
+}
+
+// dnsSection shows the DNS records with a button to check them.
+function dnsSection(name, records) {
+  const badges = new Map();
+  const slot = messageSlot();
+  const check = h("button", { type: "button", class: "dns-check" }, t("dns.check"));
+  check.addEventListener("click", () => checkDNS(name, badges, slot, check));
+  return section(t("domains.dns"), h("p", { class: "hint" }, t("domains.dnsHint")),
+    records.length ? h("div", { class: "actions" }, check) : null, slot, dnsTable(records, badges));
 }
 
 // domainPage shows one domain: state, usage, settings and DNS records.
@@ -181,7 +230,7 @@ export async function domainPage(ctx) {
     fill(body, 
       section(t("domains.overview"), summary, actions),
       h("p", {}, link(`users?domain=${enc(d.name)}`, t("domains.showUsers")), " · ", link(`aliases?domain=${enc(d.name)}`, t("domains.showAliases"))),
-      section(t("domains.dns"), h("p", { class: "hint" }, t("domains.dnsHint")), dnsTable(dns.records || [])),
+      dnsSection(d.name, dns.records || []),
       isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null);
   }
   await load();
