@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"container/list"
 	"net/netip"
 	"strings"
@@ -184,6 +185,23 @@ func (l *AuthLimiter) Failed(ip netip.Addr, account string) {
 	}
 	if k, ok := accountKey(account); ok {
 		l.accounts.add(k, now, l.cfg.Window)
+	}
+}
+
+// Penalize records a failed login (Failed) and then waits the delay it
+// earns (Delay), or until ctx ends: what a protocol server does before it
+// answers a wrong password.
+func (l *AuthLimiter) Penalize(ctx context.Context, ip netip.Addr, account string) {
+	l.Failed(ip, account)
+	d := l.Delay(ip, account)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -422,5 +423,23 @@ func TestAuthLimiterConcurrent(t *testing.T) {
 	}
 	if l.ips.order.Len() != len(l.ips.byKey) || l.accounts.order.Len() != len(l.accounts.byKey) {
 		t.Fatal("list and map out of sync")
+	}
+}
+
+// TestAuthLimiterPenalize checks that Penalize counts the failure and
+// waits no longer than its context allows.
+func TestAuthLimiterPenalize(t *testing.T) {
+	l := NewAuthLimiter(AuthLimiterConfig{FreeFailures: 0, MaxDelay: time.Hour, BlockAfter: 2})
+	ip := netip.MustParseAddr("192.0.2.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	l.Penalize(ctx, ip, "ann@example.com")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Penalize waited %v past its context", d)
+	}
+	l.Penalize(ctx, ip, "ann@example.com") // ctx is done: returns at once
+	if l.Check(ip, "ann@example.com") {
+		t.Error("two penalized failures did not block the account (BlockAfter 2)")
 	}
 }

@@ -175,6 +175,10 @@ func (c *limitedConn) NetConn() net.Conn {
 	return c.Conn
 }
 
+// AddrIP returns the IP address of a remote address, or the zero Addr if
+// there is none (e.g. for Unix sockets): the key the limiters use.
+func AddrIP(a net.Addr) netip.Addr { return addrIP(a) }
+
 // addrIP extracts the IP address of a remote address, or returns the zero
 // Addr if there is none (e.g. for Unix sockets).
 func addrIP(a net.Addr) netip.Addr {

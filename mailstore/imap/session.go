@@ -6,15 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -83,7 +82,7 @@ func (s *session) Close() error {
 // Whether TLS is required was checked by imapserver before.
 func (s *session) Login(username, password string) error {
 	lim := s.srv.opts.AuthLimiter
-	ip := remoteIP(s.remote)
+	ip := limits.AddrIP(s.remote).Unmap()
 	log := s.log.With("user", username)
 	if lim != nil && !lim.Check(ip, username) {
 		log.Warn("IMAP login refused: too many failed logins")
@@ -97,8 +96,7 @@ func (s *session) Login(username, password string) error {
 		}
 		log.Info("IMAP login failed: wrong credentials")
 		if lim != nil {
-			lim.Failed(ip, username)
-			sleep(s.ctx, lim.Delay(ip, username))
+			lim.Penalize(s.ctx, ip, username)
 		}
 		return imapserver.ErrAuthFailed
 	}
@@ -119,28 +117,4 @@ func (s *session) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
 // namespace, no shared ones.
 func (s *session) Namespace() (*imap.NamespaceData, error) {
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: mailstore.Delimiter}}}, nil
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// remoteIP returns the IP of a remote address, the zero Addr if none.
-func remoteIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
 }
