@@ -1,8 +1,8 @@
 package limits
 
 import (
-	"context"
 	"container/list"
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
