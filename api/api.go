@@ -217,6 +217,7 @@ func (a *API) routes(e *gin.Engine) {
 	p.GET("/domains/:name/usage", a.domainUsage)
 	p.GET("/domains/:name/dns", a.domainDNS)
 	p.GET("/domains/:name/dns/check", a.domainDNSCheck)
+	p.POST("/domains/:name/dkim/rotate", a.rotateDKIM)
 	p.GET("/domains/:name/admins", a.listDomainAdmins)
 	p.PUT("/domains/:name/admins/:address", a.addDomainAdmin)
 	p.DELETE("/domains/:name/admins/:address", a.removeDomainAdmin)

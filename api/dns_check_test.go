@@ -103,3 +103,10 @@ func TestDomainDNSCheck(t *testing.T) {
 	nores.addDomain("example.com")
 	nores.problem(http.StatusServiceUnavailable, kindUnavailable, "GET", "/api/v1/domains/example.com/dns/check", nores.admin, nil)
 }
+
+// TestRotateDKIMWithoutKeys answers 409 where the service has no DKIM keys.
+func TestRotateDKIMWithoutKeys(t *testing.T) {
+	e := newEnv(t)
+	e.addDomain("example.com")
+	e.problem(http.StatusConflict, kindConflict, "POST", "/api/v1/domains/example.com/dkim/rotate", e.admin, nil)
+}

@@ -208,11 +208,35 @@ func (a *API) domainDNS(c *gin.Context) {
 			return
 		}
 	}
-	records := dnsRecords(a.opts.Clients, d.Name, dkim)
+	writeDNSRecords(c, a.opts.Clients, d.Name, dkim)
+}
+
+// writeDNSRecords answers 200 with the records domain should publish;
+// dkim holds its DKIM records (selector → TXT value), if any.
+func writeDNSRecords(c *gin.Context, clients ClientSettings, domain string, dkim map[string]string) {
+	records := dnsRecords(clients, domain, dkim)
 	if records == nil {
 		records = []DNSRecord{}
 	}
-	c.JSON(http.StatusOK, gin.H{"domain": d.Name, "records": records})
+	c.JSON(http.StatusOK, gin.H{"domain": domain, "records": records})
+}
+
+// rotateDKIM handles POST /api/v1/domains/{name}/dkim/rotate: new DKIM keys
+// for the domain (server admins only), answered with the domain's DNS
+// records as GET /api/v1/domains/{name}/dns gives them.
+func (a *API) rotateDKIM(c *gin.Context) {
+	ctx, actor := c.Request.Context(), actorOf(c)
+	dkim, err := a.svc.RotateDKIM(ctx, actor, c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	d, err := a.svc.GetDomain(ctx, actor, c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeDNSRecords(c, a.opts.Clients, d.Name, dkim)
 }
 
 // listDomainAdmins handles GET /api/v1/domains/{name}/admins.

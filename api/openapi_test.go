@@ -33,6 +33,7 @@ var specRoutes = []struct{ method, path string }{
 	{"GET", "/api/v1/domains/{name}/usage"},
 	{"GET", "/api/v1/domains/{name}/dns"},
 	{"GET", "/api/v1/domains/{name}/dns/check"},
+	{"POST", "/api/v1/domains/{name}/dkim/rotate"},
 	{"GET", "/api/v1/domains/{name}/admins"},
 	{"PUT", "/api/v1/domains/{name}/admins/{address}"},
 	{"DELETE", "/api/v1/domains/{name}/admins/{address}"},

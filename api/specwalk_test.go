@@ -223,6 +223,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.WithDKIM(keys)
 	a, err := api.New(api.Options{
 		Service:  svc,
 		Logger:   log,
@@ -414,6 +415,19 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusNotFound, "GET", "/api/v1/domains/nowhere.example/dns", adm, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/domains/example.com/dns", "", nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/domains/example.com/dns", bob, nil)
+
+	rot := w.json(http.StatusOK, "POST", "/api/v1/domains/example.com/dkim/rotate", adm, nil)
+	if rot["domain"] != "example.com" {
+		t.Errorf("dkim rotate %v", rot)
+	}
+	if recs, _ := rot["records"].([]any); len(recs) <= len(dns["records"].([]any)) {
+		t.Errorf("dkim rotate: %d records, want the new keys' besides the old ones' (%d before)", len(recs), len(dns["records"].([]any)))
+	}
+	w.json(http.StatusNotFound, "POST", "/api/v1/domains/nowhere.example/dkim/rotate", adm, nil)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/domains/example.com/dkim/rotate", "", nil)
+	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/dkim/rotate", ann, nil)
+	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/dkim/rotate", bob, nil)
+	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/dkim/rotate", readTok, nil)
 
 	chk := w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/dns/check", adm, nil)
 	if recs, _ := chk["records"].([]any); len(recs) == 0 {

@@ -31,6 +31,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	if err != nil {
 		return nil, err
 	}
+	svc.WithDKIM(keys)
 	a, err := api.New(api.Options{
 		Service:     svc,
 		Logger:      w.log,
