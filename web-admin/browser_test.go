@@ -315,6 +315,16 @@ func TestBrowser(t *testing.T) {
 	b.wait("the DNS check badges", `(document.querySelector(".badge.dns-ok")||{}).textContent === "Published" && document.querySelector(".badge.dns-missing") !== null && document.querySelector(".badge.dns-unchecked") !== null`)
 	b.shot("domain-dns")
 
+	// The mail filter settings are kept: a reject score and the virus
+	// scanner off; the rest stay at the server's defaults.
+	b.fill(`form.filter-form input[name=spam_reject_score]`, "12")
+	b.choose(`form.filter-form select[name=virus_scan]`, "false")
+	b.click(`form.filter-form button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	b.open("/admin/domains/example.com")
+	b.heading("example.com")
+	b.wait("the kept filter settings", `(() => { const f = document.querySelector("form.filter-form"); return f !== null && f.spam_reject_score.value === "12" && f.virus_scan.value === "false" && f.spam_junk_score.value === "" && f.spam_filter.value === "" && f.dmarc_enforce.value === ""; })()`)
+
 	// Create a user whose display name is markup: it shows as text.
 	b.click(`#nav a[data-route=users]`)
 	b.heading("Users")

@@ -183,6 +183,41 @@ function settingsForm(d, slot, done) {
   return form;
 }
 
+// triState maps a nullable boolean filter setting to a select value and back.
+const triState = { toValue: (b) => (b === true ? "true" : b === false ? "false" : ""), fromValue: (v) => (v === "true" ? true : v === "false" ? false : null) };
+
+// filterForm changes a domain's mail filter settings (server admins); an
+// empty score or "Server default" sends null, the server's setting.
+function filterForm(d, slot, done) {
+  const scoreAttrs = { min: 0, step: "any", placeholder: t("filter.default") };
+  const junk = field({ label: t("field.spamJunkScore"), name: "spam_junk_score", type: "number", value: d.spam_junk_score, hint: t("domains.junkScoreHint"), attrs: scoreAttrs });
+  const reject = field({ label: t("field.spamRejectScore"), name: "spam_reject_score", type: "number", value: d.spam_reject_score, hint: t("domains.rejectScoreHint"), attrs: scoreAttrs });
+  const options = [{ value: "", label: t("filter.default") }, { value: "true", label: t("filter.on") }, { value: "false", label: t("filter.off") }];
+  const toggles = [["spam_filter", "field.spamFilter"], ["virus_scan", "field.virusScan"], ["dmarc_enforce", "field.dmarcEnforce"]]
+    .map(([name, label]) => [name, field({ label: t(label), name, type: "select", options, value: triState.toValue(d[name]) })]);
+  const form = h("form", { novalidate: true, class: "form-grid filter-form" }, junk.wrap, reject.wrap, toggles.map(([, f]) => f.wrap),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const scoreCheck = (input) => (v) => (input.validity.badInput || (v !== "" && !(Number(v) > 0 && Number.isFinite(Number(v)))) ? t("valid.score") : "");
+    if (!validate([{ input: junk.input, check: scoreCheck(junk.input) }, { input: reject.input, check: scoreCheck(reject.input) }])) return;
+    const score = (f) => (f.input.value.trim() === "" ? null : Number(f.input.value));
+    const body = { spam_junk_score: score(junk), spam_reject_score: score(reject) };
+    for (const [name, f] of toggles) body[name] = triState.fromValue(f.input.value);
+    await busy(form, async () => {
+      try {
+        await api("PATCH", `/domains/${enc(d.name)}`, body);
+        showNotice(slot, t("saved"));
+        done();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return form;
+}
+
 // dnsSection shows the DNS records with a button to check them.
 function dnsSection(name, records) {
   const badges = new Map();
@@ -231,7 +266,8 @@ export async function domainPage(ctx) {
       section(t("domains.overview"), summary, actions),
       h("p", {}, link(`users?domain=${enc(d.name)}`, t("domains.showUsers")), " · ", link(`aliases?domain=${enc(d.name)}`, t("domains.showAliases"))),
       dnsSection(d.name, dns.records || []),
-      isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null);
+      isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null,
+      isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null);
   }
   await load();
 }
