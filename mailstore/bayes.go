@@ -72,7 +72,8 @@ const bayesChunk = 300
 
 // Counts returns the counts of the given tokens that were seen in training
 // (unknown tokens are absent from the map) and the numbers of trained spam
-// and ham messages, all from one consistent snapshot.
+// and ham messages. Counts come from a cache that Learn keeps current (see
+// bayesCache); what it lacks is read from the database in one snapshot.
 func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]BayesCount, int64, int64, error) {
 	keys := make(map[string][]string, len(tokens)) // stored key -> tokens
 	for _, t := range tokens {
@@ -86,30 +87,46 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 		all = append(all, k)
 	}
 	slices.Sort(all)
-	out := make(map[string]BayesCount)
-	var totals bayesTotals
-	err := b.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Where("id = ?", bayesTotalsID).Take(&totals).Error
-		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-			return err
-		}
-		for chunk := range slices.Chunk(all, bayesChunk) {
-			var rows []bayesToken
-			if err := tx.Where("token IN ?", chunk).Find(&rows).Error; err != nil {
+	cache := &b.s.bayes
+	counts, missing, spam, ham, totalsOK, gen := cache.lookup(all)
+	if len(missing) > 0 || !totalsOK {
+		var totals bayesTotals
+		fetched := make(map[string]BayesCount, len(missing))
+		err := b.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			err := tx.Where("id = ?", bayesTotalsID).Take(&totals).Error
+			if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 				return err
 			}
-			for _, r := range rows {
-				for _, t := range keys[r.Token] {
-					out[t] = BayesCount{Spam: r.Spam, Ham: r.Ham}
+			for chunk := range slices.Chunk(missing, bayesChunk) {
+				var rows []bayesToken
+				if err := tx.Where("token IN ?", chunk).Find(&rows).Error; err != nil {
+					return err
+				}
+				for _, r := range rows {
+					fetched[r.Token] = BayesCount{Spam: r.Spam, Ham: r.Ham}
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("bayes counts: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("bayes counts: %w", err)
+		cache.store(gen, missing, fetched, totals.Spam, totals.Ham)
+		for k, n := range fetched {
+			counts[k] = n
+		}
+		spam, ham = totals.Spam, totals.Ham
 	}
-	return out, totals.Spam, totals.Ham, nil
+	out := make(map[string]BayesCount)
+	for k, n := range counts {
+		if n == (BayesCount{}) {
+			continue // not seen in training
+		}
+		for _, t := range keys[k] {
+			out[t] = n
+		}
+	}
+	return out, spam, ham, nil
 }
 
 // Learn adds delta (1 to learn a message, -1 to unlearn it) to the spam or
@@ -179,6 +196,7 @@ func (b *BayesStore) Learn(ctx context.Context, tokens []string, spam bool, delt
 	if err != nil {
 		return fmt.Errorf("bayes learn: %w", err)
 	}
+	b.s.bayes.invalidate(keys)
 	return nil
 }
 

@@ -114,3 +114,35 @@ func TestBayesStoreConcurrentAndLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestBayesCacheFollowsLearn checks that cached counts never hide a Learn:
+// every BayesStore of a Store shares the cache, and Learn invalidates it.
+func TestBayesCacheFollowsLearn(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	reader, trainer := s.BayesTokens(), s.BayesTokens()
+	counts := func() (map[string]BayesCount, int64, int64) {
+		t.Helper()
+		c, spam, ham, err := reader.Counts(ctx, []string{"viagra", "meeting"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, spam, ham
+	}
+	if c, spam, ham := counts(); len(c) != 0 || spam != 0 || ham != 0 {
+		t.Fatalf("empty store: %v %d %d", c, spam, ham)
+	}
+	counts() // now cached, unknown tokens included
+	if err := trainer.Learn(ctx, []string{"viagra"}, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if c, spam, _ := counts(); c["viagra"] != (BayesCount{Spam: 1}) || spam != 1 || len(c) != 1 {
+		t.Fatalf("after learning spam: %v, %d spam", c, spam)
+	}
+	if err := trainer.Learn(ctx, []string{"viagra"}, true, -1); err != nil {
+		t.Fatal(err)
+	}
+	if c, spam, _ := counts(); len(c) != 0 || spam != 0 {
+		t.Fatalf("after unlearning: %v, %d spam", c, spam)
+	}
+}

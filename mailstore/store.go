@@ -37,6 +37,7 @@ type Store struct {
 	notifier Notifier
 	log      *slog.Logger
 	auth     *authCache
+	bayes    bayesCache // token counts of the spam classifier
 
 	writes   chan *writeRequest
 	maxBatch int
