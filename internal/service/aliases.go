@@ -47,14 +47,8 @@ func (s *Service) ListAliases(ctx context.Context, a Actor, f AliasFilter) (*Lis
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case a.IsAdmin():
-	case a.Role == RoleDomainAdmin && f.Domain == "" && len(a.Domains) == 1:
-		f.Domain = a.Domains[0]
-	case a.Role == RoleDomainAdmin && f.Domain == "":
-		return nil, core.Invalid("domain", "name the domain to list (you manage several)")
-	case !a.ManagesDomain(f.Domain):
-		return nil, forbidden("listing aliases")
+	if f.Domain, err = a.listDomain(f.Domain, "aliases"); err != nil {
+		return nil, err
 	}
 	mf := mailstore.AliasFilter{Domain: f.Domain, Search: f.Search, Limit: p.Limit, Offset: p.Offset}
 	items, err := s.store.ListAliases(ctx, mf)

@@ -138,3 +138,20 @@ func domainOf(address string) string {
 	_, d, _ := strings.Cut(address, "@")
 	return strings.ToLower(d)
 }
+
+// listDomain returns the domain a list is restricted to for the actor: the
+// one asked for (which they must manage), none for server admins who ask
+// for none, and a domain admin's only domain if they ask for none.
+func (a Actor) listDomain(domain, what string) (string, error) {
+	switch {
+	case a.IsAdmin():
+		return domain, nil
+	case a.Role == RoleDomainAdmin && domain == "" && len(a.Domains) == 1:
+		return a.Domains[0], nil
+	case a.Role == RoleDomainAdmin && domain == "":
+		return "", core.Invalid("domain", "name the domain to list (you manage several)")
+	case !a.ManagesDomain(domain):
+		return "", forbidden("listing " + what)
+	}
+	return domain, nil
+}

@@ -83,14 +83,8 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter) (*List[m
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case a.IsAdmin():
-	case a.Role == RoleDomainAdmin && f.Domain == "" && len(a.Domains) == 1:
-		f.Domain = a.Domains[0]
-	case a.Role == RoleDomainAdmin && f.Domain == "":
-		return nil, core.Invalid("domain", "name the domain to list (you manage several)")
-	case !a.ManagesDomain(f.Domain):
-		return nil, forbidden("listing users")
+	if f.Domain, err = a.listDomain(f.Domain, "users"); err != nil {
+		return nil, err
 	}
 	mf := mailstore.UserFilter{Domain: f.Domain, Search: f.Search, Limit: p.Limit, Offset: p.Offset}
 	users, err := s.store.ListUsers(ctx, mf)
