@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/netutil"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -161,23 +162,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 	}()
 	s.log.Info("IMAP listener started", "addr", ln.Addr().String(), "starttls", s.opts.TLSConfig != nil)
-	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := netutil.Accept(ln, nil, s.log, "IMAP")
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("IMAP accept failed; retrying", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
 			return fmt.Errorf("imap serve %s: %w", ln.Addr(), err)
 		}
-		backoff = 0
 		q := s.secureLn
 		if s.opts.InsecureAuth(c.RemoteAddr()) {
 			q = s.insecureLn

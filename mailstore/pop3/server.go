@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/yubinmail/yubin/internal/netutil"
 	"io"
 	"log/slog"
 	"net"
@@ -81,27 +82,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	}()
 	s.log.Info("POP3 listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname, "stls", s.opts.TLSConfig != nil)
 
-	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := netutil.Accept(ln, s.stopping, s.log, "POP3")
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("POP3 accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
-				select {
-				case <-time.After(backoff):
-					continue
-				case <-s.stopping:
-					return ErrServerClosed
-				}
-			}
 			return fmt.Errorf("pop3 serve %s: %w", ln.Addr(), err)
 		}
-		backoff = 0
 		sess := newSession(s, c)
 		if !s.track(sess) {
 			go refuse(c, "-ERR [SYS/TEMP] server shutting down")

@@ -1,0 +1,41 @@
+// Package netutil holds small network helpers shared by the protocol
+// servers.
+package netutil
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// maxBackoff bounds the wait between retries of a failing Accept.
+const maxBackoff = time.Second
+
+// Accept returns the next connection of ln. Temporary errors (such as
+// running out of file descriptors) are logged and retried with a growing
+// pause, as net/http does; other errors are returned. When stop is closed
+// during a pause, Accept returns net.ErrClosed. protocol names the server
+// in the log ("IMAP", "POP3").
+func Accept(ln net.Listener, stop <-chan struct{}, log *slog.Logger, protocol string) (net.Conn, error) {
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err == nil {
+			return c, nil
+		}
+		var te interface{ Temporary() bool }
+		if !errors.As(err, &te) || !te.Temporary() || errors.Is(err, net.ErrClosed) {
+			return nil, err
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), maxBackoff)
+		log.Warn(protocol+" accept failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
+	}
+}
