@@ -181,6 +181,15 @@ func (c *Chain) CheckSender(ctx context.Context, conn ConnInfo, from string) Ver
 	}, nil)
 }
 
+// Stages returns the names of the chain's stages, in the order they run.
+func (c *Chain) Stages() []string {
+	names := make([]string, len(c.stages))
+	for i, s := range c.stages {
+		names[i] = s.name
+	}
+	return names
+}
+
 // Stats returns, per filter name, the number of verdicts by action so far
 // (after applying failure policies). Entries of CheckSender calls are named
 // after the filter followed by "/sender". The result is a snapshot owned by

@@ -20,53 +20,63 @@ const (
 )
 
 // newFilterChain builds the chain every inbound message goes through, in
-// this order: sender authentication (SPF, DKIM, DMARC → one
-// Authentication-Results field), the virus scanner (clamd, if configured),
-// a milter (if configured), rspamd (if configured), and the built-in spam
-// score (rules and the Bayes classifier, which reads the authentication
-// results). The authentication and spam stages fail open: a broken check
-// must not stop mail. Remote scanners follow their *_ON_ERROR setting.
+// the order of YUBIN_FILTERS; by default: sender authentication (SPF, DKIM,
+// DMARC → one Authentication-Results field), the virus scanner (clamd, if
+// configured), a milter (if configured), rspamd (if configured), and the
+// built-in spam score (rules and the Bayes classifier, which reads the
+// authentication results, so it belongs after authn). The authentication
+// and spam stages fail open: a broken check must not stop mail. Remote
+// scanners follow their *_ON_ERROR setting.
 //
 // The recipients' domains adjust it per message (Message.Policy, filled by
 // mta): clamd and the spam stage are skipped when they turn them off, the
 // spam filter takes their thresholds, authn their DMARC enforcement.
 func (w *wiring) newFilterChain() *filters.Chain {
 	res := w.dnsResolver()
-	stages := []filters.Stage{{
-		Filter:  authn.New(authn.Options{Hostname: w.cfg.Hostname, Resolver: res, RejectSPFFail: w.cfg.SPFRejectFail, Logger: w.log}),
-		Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,
-	}}
-	if w.cfg.Clamd != "" {
-		stages = append(stages, filters.Stage{
-			Filter:  clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}),
-			Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
-			SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipVirus },
-		})
+	var stages []filters.Stage
+	for _, name := range w.cfg.Filters {
+		if !w.cfg.FilterEnabled(name) {
+			continue
+		}
+		switch name {
+		case "authn":
+			stages = append(stages, filters.Stage{
+				Filter:  authn.New(authn.Options{Hostname: w.cfg.Hostname, Resolver: res, RejectSPFFail: w.cfg.SPFRejectFail, Logger: w.log}),
+				Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,
+			})
+		case "clamd":
+			stages = append(stages, filters.Stage{
+				Filter:  clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}),
+				Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
+				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipVirus },
+			})
+		case "milter":
+			stages = append(stages, filters.Stage{
+				Filter:  &milter.Filter{Addr: w.cfg.Milter, Timeout: scannerTimeout},
+				Enabled: true, OnError: policy(w.cfg.MilterOnError), Timeout: scannerTimeout,
+			})
+		case "rspamd":
+			stages = append(stages, filters.Stage{
+				Filter:  rspamd.NewFilter(&rspamd.Client{URL: w.cfg.Rspamd, Timeout: scannerTimeout}),
+				Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
+			})
+		case "spam":
+			stages = append(stages, filters.Stage{
+				Filter: spam.New(spam.Options{
+					JunkScore:   w.cfg.SpamJunkScore,
+					RejectScore: w.cfg.SpamRejectScore,
+					DNSBLs:      w.cfg.DNSBLs,
+					Resolver:    res,
+					Classifier:  spam.NewClassifier(w.store.BayesTokens()),
+				}),
+				Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
+				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipSpam },
+			})
+		}
 	}
-	if w.cfg.Milter != "" {
-		stages = append(stages, filters.Stage{
-			Filter:  &milter.Filter{Addr: w.cfg.Milter, Timeout: scannerTimeout},
-			Enabled: true, OnError: policy(w.cfg.MilterOnError), Timeout: scannerTimeout,
-		})
-	}
-	if w.cfg.Rspamd != "" {
-		stages = append(stages, filters.Stage{
-			Filter:  rspamd.NewFilter(&rspamd.Client{URL: w.cfg.Rspamd, Timeout: scannerTimeout}),
-			Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
-		})
-	}
-	stages = append(stages, filters.Stage{
-		Filter: spam.New(spam.Options{
-			JunkScore:   w.cfg.SpamJunkScore,
-			RejectScore: w.cfg.SpamRejectScore,
-			DNSBLs:      w.cfg.DNSBLs,
-			Resolver:    res,
-			Classifier:  spam.NewClassifier(w.store.BayesTokens()),
-		}),
-		Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
-		SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipSpam },
-	})
-	return filters.NewChain(w.log, stages...)
+	c := filters.NewChain(w.log, stages...)
+	w.log.Info("inbound filter chain", "stages", c.Stages())
+	return c
 }
 
 // policy turns a *_ON_ERROR setting into a failure policy.

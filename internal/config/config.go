@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -78,6 +79,10 @@ type Config struct {
 	SPFRejectFail bool
 	// DNSBLs are DNS block list zones the spam filter consults.
 	DNSBLs []string
+	// Filters is the inbound filter chain: stage names (FilterStages) in
+	// the order they run. Empty means no filter at all (YUBIN_FILTERS=none).
+	// The remote stages (clamd, milter, rspamd) also need their address.
+	Filters []string
 
 	// Smarthost ("host:port") relays all outbound mail, with AUTH PLAIN
 	// if SmarthostUser is set; OutboundPort is the port of remote MX hosts.
@@ -295,6 +300,8 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Flag: "filters", Env: "YUBIN_FILTERS", Default: strings.Join(DefaultFilters, ","), Usage: "the inbound filter chain, in order: any of " + strings.Join(FilterStages, ", ") + " (clamd, milter and rspamd also need their address), or none",
+			set: setFilters},
 		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Usage: "relay all outbound mail through this host:port (port 465: implicit TLS, else STARTTLS required)", set: str(func(c *Config) *string { return &c.Smarthost })},
 		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
 		{Env: "YUBIN_SMARTHOST_PASSWORD", Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
@@ -426,9 +433,75 @@ func (l *Loader) Resolve(env LookupEnv) (*Config, error) {
 	return c, nil
 }
 
+// FilterStages are the stages YUBIN_FILTERS can name: sender
+// authentication (SPF, DKIM, DMARC), the virus scanner, a milter, rspamd and
+// the built-in spam score.
+var FilterStages = []string{"authn", "clamd", "milter", "rspamd", "spam"}
+
+// DefaultFilters is the chain without configuration. The remote stages in
+// it run only when their address is set.
+var DefaultFilters = FilterStages
+
+// setFilters parses YUBIN_FILTERS: a comma-separated list of distinct
+// stage names, or "none".
+func setFilters(c *Config, v string) error {
+	c.Filters = nil
+	if strings.EqualFold(strings.TrimSpace(v), "none") {
+		return nil
+	}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch {
+		case name == "":
+			continue
+		case !slices.Contains(FilterStages, name):
+			return fmt.Errorf("%q: unknown filter %q (want some of %s, or none)", v, name, strings.Join(FilterStages, ", "))
+		case slices.Contains(c.Filters, name):
+			return fmt.Errorf("%q: filter %q named twice", v, name)
+		}
+		c.Filters = append(c.Filters, name)
+	}
+	if len(c.Filters) == 0 {
+		return fmt.Errorf("%q: no filter named (use none for an empty chain)", v)
+	}
+	return nil
+}
+
+// FilterEnabled reports whether the chain has the stage name: it is named
+// in Filters and, for the remote stages, its address is set.
+func (c *Config) FilterEnabled(name string) bool {
+	if !slices.Contains(c.Filters, name) {
+		return false
+	}
+	switch name {
+	case "clamd":
+		return c.Clamd != ""
+	case "milter":
+		return c.Milter != ""
+	case "rspamd":
+		return c.Rspamd != ""
+	}
+	return true
+}
+
 // validate checks what no single setting can check alone.
 func (c *Config) validate() error {
 	var errs []error
+	if !slices.Equal(c.Filters, DefaultFilters) {
+		// An explicit chain says what runs: an address for a stage it
+		// leaves out, or a stage without its address, is a mistake.
+		for _, r := range []struct{ name, env, addr string }{
+			{"clamd", "YUBIN_CLAMD", c.Clamd}, {"milter", "YUBIN_MILTER", c.Milter}, {"rspamd", "YUBIN_RSPAMD", c.Rspamd},
+		} {
+			listed := slices.Contains(c.Filters, r.name)
+			switch {
+			case listed && r.addr == "":
+				errs = append(errs, fmt.Errorf("YUBIN_FILTERS names %s but %s is not set", r.name, r.env))
+			case !listed && r.addr != "":
+				errs = append(errs, fmt.Errorf("%s is set but YUBIN_FILTERS leaves %s out", r.env, r.name))
+			}
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("YUBIN_TLS_CERT and YUBIN_TLS_KEY must be set together"))
 	}

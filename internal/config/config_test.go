@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
 		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail",
 		SpamJunkScore: 5, SpamRejectScore: 15,
+		Filters: []string{"authn", "clamd", "milter", "rspamd", "spam"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -122,6 +123,11 @@ func TestErrors(t *testing.T) {
 		{"empty data flag", []string{"--data="}, nil, "--data"},
 		{"bad lease", nil, map[string]string{"YUBIN_OUTBOUND_LEASE": "soon"}, "YUBIN_OUTBOUND_LEASE"},
 		{"short lease", []string{"--outbound-lease=10ms"}, nil, "--outbound-lease"},
+		{"unknown filter", nil, map[string]string{"YUBIN_FILTERS": "authn,virus"}, `unknown filter "virus"`},
+		{"filter twice", []string{"--filters", "spam,authn,spam"}, nil, `"spam" named twice`},
+		{"empty filter list", []string{"--filters", " , "}, nil, "use none"},
+		{"filter without address", nil, map[string]string{"YUBIN_FILTERS": "authn,clamd,spam"}, "YUBIN_FILTERS names clamd but YUBIN_CLAMD is not set"},
+		{"address without filter", nil, map[string]string{"YUBIN_FILTERS": "authn,spam", "YUBIN_RSPAMD": "http://127.0.0.1:11333"}, "YUBIN_RSPAMD is set but YUBIN_FILTERS leaves rspamd out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +139,53 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := load(t, []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestFilters(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    []string // Config.Filters
+		enabled []string // FilterEnabled
+	}{
+		{"default: remote stages need their address", nil,
+			[]string{"authn", "clamd", "milter", "rspamd", "spam"}, []string{"authn", "spam"}},
+		{"default with clamd", map[string]string{"YUBIN_CLAMD": "unix:/run/clamd.sock"},
+			[]string{"authn", "clamd", "milter", "rspamd", "spam"}, []string{"authn", "clamd", "spam"}},
+		{"order kept, case and spaces ignored", map[string]string{"YUBIN_FILTERS": " Spam, clamd ,AUTHN", "YUBIN_CLAMD": "127.0.0.1:3310"},
+			[]string{"spam", "clamd", "authn"}, []string{"spam", "clamd", "authn"}},
+		{"none", map[string]string{"YUBIN_FILTERS": "None"}, nil, nil},
+		{"spam only", map[string]string{"YUBIN_FILTERS": "spam"}, []string{"spam"}, []string{"spam"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, nil, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Filters, tt.want) {
+				t.Errorf("Filters = %q, want %q", c.Filters, tt.want)
+			}
+			var enabled []string
+			for _, name := range FilterStages {
+				if c.FilterEnabled(name) {
+					enabled = append(enabled, name)
+				}
+			}
+			// FilterEnabled answers per name; the order is Filters'.
+			var wantSet []string
+			for _, name := range FilterStages {
+				for _, e := range tt.enabled {
+					if e == name {
+						wantSet = append(wantSet, name)
+					}
+				}
+			}
+			if !reflect.DeepEqual(enabled, wantSet) {
+				t.Errorf("enabled = %q, want %q", enabled, wantSet)
+			}
+		})
 	}
 }
 
