@@ -64,8 +64,9 @@ type transaction struct {
 	// remote are the recipients outside Yubin (submission only): remote
 	// addresses, and the external targets of local aliases, each once.
 	remote []string
-	// domains caches the users' domains read for the filter policy, by
-	// name (nil when the look-up failed).
+	// domains caches the users' domains read in this transaction (for the
+	// quota at RCPT and the filter policy), by name (nil when the look-up
+	// failed).
 	domains map[string]*mailstore.Domain
 }
 
@@ -358,7 +359,10 @@ func (s *session) addRecipient(tx *transaction, a string, rs []mailstore.Recipie
 // fit in what is left.
 func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, rs []mailstore.Recipient) *smtp.SMTPError {
 	var users, full, tooBig int
-	domains := map[string]*mailstore.Domain{}
+	if tx.domains == nil {
+		tx.domains = make(map[string]*mailstore.Domain, 1)
+	}
+	domains := tx.domains // read once per transaction: the filter policy uses them too
 	for _, r := range rs {
 		u := r.User
 		if u == nil {
