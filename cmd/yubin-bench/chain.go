@@ -1,18 +1,20 @@
 package main
 
 // The chain scenario: SMTP intake with the whole inbound filter chain at
-// work. The messages come from sender@remote.example, whose SPF record
-// allows 127.0.0.1, whose DKIM key signs every message and whose DMARC
-// record says p=reject: the DNS server answering for it (go-mockdns) runs
-// in this process, and the server is restarted with YUBIN_DNS pointing at
-// it. If /usr/sbin/clamd exists, a clamd of this process (a database with
-// only the EICAR test signature, a unix socket) scans every message too
-// (YUBIN_CLAMD). The spam filter (rules and the Bayes classifier) is always
-// on. The figure is set beside the intake scenario's at the same sessions
-// and size: the server has no setting that turns sender authentication
-// and the spam filter off, so that one runs them too, against the system
-// resolver (NXDOMAIN for remote.example, quickly cached) and without
-// clamd.
+// work, next to the spine without any filter. The messages come from
+// sender@remote.example, whose SPF record allows 127.0.0.1, whose DKIM key
+// signs every message and whose DMARC record says p=reject: the DNS server
+// answering for it (go-mockdns) runs in this process (YUBIN_DNS). If
+// /usr/sbin/clamd exists, a clamd of this process (a database with only the
+// EICAR test signature, a unix socket, its temporary files on tmpfs) scans
+// every message too (YUBIN_CLAMD). The spam filter (rules and the Bayes
+// classifier) is on as always.
+//
+// Two servers run side by side, each on its own data folder: one with
+// YUBIN_FILTERS=none (the spine: SMTP, spool, store) and one with the whole
+// chain. They are measured in turn, the same messages at the same sessions
+// and size, --chain-rounds times, alternating which goes first, so that
+// drifts of a shared machine fall on both; the medians are compared.
 
 import (
 	"bufio"
@@ -59,14 +61,18 @@ const (
 
 // chainResult is the chain scenario's outcome.
 type chainResult struct {
-	ran  bool
-	row  intakeRow // with the chain
-	base intakeRow // the intake figure it is compared with
-	// baseOwn is set when the intake scenario had no such cell and this
-	// scenario measured it itself, just before.
-	baseOwn bool
-	clamd   string // clamd's version, "" without clamd
-	noClamd string // why there is no clamd
+	ran bool
+	// spine and whole are the rounds without filters and with the whole
+	// chain, in the order measured.
+	spine, whole []intakeRow
+	// defaults is the intake scenario's cell at the same sessions and size
+	// (the default chain: sender authentication against the system
+	// resolver and the spam filter, no clamd), if it ran.
+	defaults    intakeRow
+	hasDefaults bool
+	clamd       string // clamd's version, "" without clamd
+	clamdTmp    string // clamd's TemporaryDirectory
+	noClamd     string // why there is no clamd
 	// verified lists what was checked of the chain's work: the stored
 	// message's Authentication-Results and X-Spam-Score, the EICAR
 	// probe's refusal.
@@ -74,12 +80,29 @@ type chainResult struct {
 	err      string
 }
 
-// ratio is the chain's throughput over the intake figure's.
+// medianRow returns the row of median rate among the rows that accepted
+// messages, or a zero row.
+func medianRow(rows []intakeRow) intakeRow {
+	var ok []intakeRow
+	for _, r := range rows {
+		if r.run.Accepted > 0 {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return intakeRow{}
+	}
+	m, _, _ := median(ok, intakeRow.rate)
+	return m
+}
+
+// ratio is the chain's median throughput over the spine's.
 func (c chainResult) ratio() float64 {
-	if c.base.run.Accepted == 0 || c.row.run.Accepted == 0 {
+	w, s := medianRow(c.whole), medianRow(c.spine)
+	if w.run.Accepted == 0 || s.run.Accepted == 0 {
 		return 0
 	}
-	return c.row.rate() / c.base.rate()
+	return w.rate() / s.rate()
 }
 
 // cost is the share of intake throughput the chain costs, in words.
@@ -92,11 +115,13 @@ func (c chainResult) cost() string {
 }
 
 func (c chainResult) summary() string {
-	s := c.row.summary()
+	w, s := medianRow(c.whole), medianRow(c.spine)
+	out := fmt.Sprintf("median of %d rounds: spine %.0f msgs/s (%.2f ms CPU/msg), whole chain %.0f msgs/s (%.2f ms CPU/msg)",
+		len(c.whole), s.rate(), s.cpuPerMsg(s.run.ServerCPU), w.rate(), w.cpuPerMsg(w.run.ServerCPU))
 	if r := c.ratio(); r > 0 {
-		s += fmt.Sprintf("; %.0f%% of intake's %.0f msgs/s (the chain costs %s, bound %.0f%%)", 100*r, c.base.rate(), c.cost(), 100*chainMaxCost)
+		out += fmt.Sprintf("; the chain runs at %.0f%% of the spine (costs %s, bound %.0f%%)", 100*r, c.cost(), 100*chainMaxCost)
 	}
-	return s
+	return out
 }
 
 // chainDNS is the remote sender's DNS: SPF, DKIM and DMARC records of
@@ -168,7 +193,22 @@ func (c *chainDNS) chainTemplate(size int, rcpt string) (*template, error) {
 type benchClamd struct {
 	cmd    *exec.Cmd
 	sock   string
+	tmp    string // its TemporaryDirectory
 	exited chan error
+}
+
+// clamdTempDir returns the folder for clamd's temporary files: clamd
+// writes every INSTREAM scan to a file there and deletes it, so it belongs
+// on tmpfs, as ClamAV's and amavis' tuning advice says (on ext4 with
+// discard, each deletion waits for the disk). It is a folder in /dev/shm
+// when that is a writable tmpfs, else one in dir.
+func clamdTempDir(dir string) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "yubin-bench-clamd-"); err == nil {
+			return d
+		}
+	}
+	return dir
 }
 
 // startClamd starts clamd in dir (created), the way
@@ -197,10 +237,10 @@ func startClamd(ctx context.Context, dir string) (*benchClamd, string, error) {
 	if err := os.WriteFile(filepath.Join(dbDir, "test.hdb"), sig, 0o644); err != nil {
 		return nil, "", err
 	}
-	c := &benchClamd{sock: filepath.Join(dir, "clamd.sock"), exited: make(chan error, 1)}
+	c := &benchClamd{sock: filepath.Join(dir, "clamd.sock"), exited: make(chan error, 1), tmp: clamdTempDir(dir)}
 	conf := filepath.Join(dir, "clamd.conf")
 	confText := fmt.Sprintf("LocalSocket %s\nDatabaseDirectory %s\nTemporaryDirectory %s\nLogFile %s\nPidFile %s\nForeground yes\nScanMail yes\n",
-		c.sock, dbDir, dir, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"))
+		c.sock, dbDir, c.tmp, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"))
 	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
 		return nil, "", err
 	}
@@ -263,6 +303,9 @@ func (c *benchClamd) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
+	if strings.HasPrefix(c.tmp, "/dev/shm/") {
+		os.RemoveAll(c.tmp)
+	}
 }
 
 // eicar returns the 68-byte EICAR anti-virus test string, assembled from
@@ -282,70 +325,97 @@ func eicarMessage() []byte {
 		base64.StdEncoding.EncodeToString(eicar()) + "\r\n--b1--\r\n")
 }
 
-// runChain measures intake through the whole chain on a server started by
-// start with the given settings. It returns that server (nil if it did not
-// start), for the caller to stop, and then done, which stops clamd and the
-// DNS server.
-func runChain(ctx context.Context, o *options, rep *report, tmp string, start func(env ...string) (*server, error)) (*server, func()) {
+// runChain runs the chain scenario: start(name, env) starts a server on a
+// data folder of its own (name) with the extra settings env, and stop stops
+// one.
+func runChain(ctx context.Context, o *options, rep *report, tmp string, start func(name string, env ...string) (*server, error), stop func(*server)) {
 	c := &rep.chain
 	c.ran = true
-	var cleanup []func()
-	done := func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
+	for _, r := range rep.intake {
+		if r.sessions == chainSessions && r.size == chainSize && r.err == "" {
+			c.defaults, c.hasDefaults = r, true
 		}
 	}
 	dns, err := startChainDNS()
 	if err != nil {
 		c.err = err.Error()
-		return nil, done
+		return
 	}
-	cleanup = append(cleanup, dns.close)
+	defer dns.close()
 	env := []string{"YUBIN_DNS=" + dns.dns.LocalAddr().String()}
 	clamd, why, err := startClamd(ctx, filepath.Join(tmp, "clamd"))
 	switch {
 	case err != nil:
 		c.err = "clamd: " + err.Error()
-		return nil, done
+		return
 	case clamd == nil:
 		c.noClamd = why
 		o.logf("chain: no clamd: %s", why)
 	default:
-		cleanup = append(cleanup, clamd.stop)
+		defer clamd.stop()
 		if c.clamd, err = clamd.ask("VERSION"); err != nil {
 			c.clamd = "unknown version"
 		}
+		c.clamdTmp = clamd.tmp
 		env = append(env, "YUBIN_CLAMD=unix:"+clamd.sock)
-		o.logf("chain: clamd %s on %s", c.clamd, clamd.sock)
+		o.logf("chain: clamd %s on %s, temporary files in %s", c.clamd, clamd.sock, clamd.tmp)
 	}
 	t, err := dns.chainTemplate(chainSize, intakeUser)
 	if err != nil {
 		c.err = "DKIM-signing the template: " + err.Error()
-		return nil, done
+		return
 	}
-	o.logf("restarting the server with the whole filter chain: %s", strings.Join(env, " "))
-	srv, err := start(env...)
+	spineSrv, err := start("spine", "YUBIN_FILTERS=none")
 	if err != nil {
-		c.err = err.Error()
-		return nil, done
+		c.err = "spine server: " + err.Error()
+		return
 	}
-	o.logf("chain: %d sessions × %s for %s", chainSessions, fmtSize(chainSize), o.duration)
-	c.row = measureIntake(o, rep, srv, t, chainSessions, chainSize)
-	if c.row.err != "" {
-		c.err = c.row.err
+	defer stop(spineSrv)
+	o.logf("chain: the whole chain with %s", strings.Join(env, " "))
+	wholeSrv, err := start("chain", env...)
+	if err != nil {
+		c.err = "chain server: " + err.Error()
+		return
 	}
-	if c.row.run.Accepted > 0 && rep.imapServed {
-		if err := c.verifyStored(srv); err != nil {
+	defer stop(wholeSrv)
+
+	measure := func(name string, srv *server) intakeRow {
+		o.logf("chain: %s, %d sessions × %s for %s", name, chainSessions, fmtSize(chainSize), o.duration)
+		row := measureIntake(o, rep, srv, t, chainSessions, chainSize)
+		o.logf("  %s", row.summary())
+		return row
+	}
+	for i := range o.chainRounds {
+		if ctx.Err() != nil {
+			return
+		}
+		// ABBA: whoever went first goes second next time.
+		if i%2 == 0 {
+			c.spine = append(c.spine, measure("spine (no filters)", spineSrv))
+			c.whole = append(c.whole, measure("whole chain", wholeSrv))
+		} else {
+			c.whole = append(c.whole, measure("whole chain", wholeSrv))
+			c.spine = append(c.spine, measure("spine (no filters)", spineSrv))
+		}
+	}
+	for _, rows := range [][]intakeRow{c.spine, c.whole} {
+		for _, r := range rows {
+			if r.err != "" && c.err == "" {
+				c.err = r.err
+			}
+		}
+	}
+	if medianRow(c.whole).run.Accepted > 0 && rep.imapServed {
+		if err := c.verifyStored(wholeSrv); err != nil {
 			c.err = strings.TrimSpace(c.err + " " + err.Error())
 		}
 	}
 	if clamd != nil {
-		if err := c.probeVirus(srv); err != nil {
+		if err := c.probeVirus(wholeSrv); err != nil {
 			c.err = strings.TrimSpace(c.err + " " + err.Error())
 		}
 	}
 	o.logf("  %s", c.summary())
-	return srv, done
 }
 
 // verifyStored checks that the last stored message went through sender
@@ -406,20 +476,21 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 	p("### SMTP intake through the whole filter chain\n\n")
 	p("%d sessions × %s, as in the intake scenario, from `%s`, whose SPF record allows 127.0.0.1, whose DMARC record says p=reject, ", chainSessions, fmtSize(chainSize), chainSender)
 	p("and whose RSA-2048 DKIM key signs every message; a DNS server in the load generator answers for it (`YUBIN_DNS`). ")
-	p("Every message goes through SPF (at MAIL FROM and again after DATA), DKIM, DMARC, ")
+	p("With the whole chain (`YUBIN_FILTERS` at its default), every message goes through SPF, DKIM, DMARC, ")
 	switch {
 	case c.clamd != "":
-		p("clamd (%s, in the load generator's folder, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only), ", mdEscape(c.clamd))
+		p("clamd (%s, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only; temporary files in %s), ", mdEscape(c.clamd), mdEscape(c.clamdTmp))
 	case c.noClamd != "":
 		p("**no clamd** (%s), ", mdEscape(c.noClamd))
 	}
 	p("and the spam filter (rules and the Bayes classifier). ")
-	p("It is compared with the intake figure at the same sessions and size: the server cannot turn sender authentication and the spam filter off, ")
-	p("so that figure has them too, with the system resolver (no records for remote.example) and no clamd. ")
-	p("Issue's bound: the chain costs less than a third of intake throughput (chain ≥ %.0f%% of intake).\n\n", 100*(1-chainMaxCost))
-	p("| run | accepted | msgs/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors |\n")
-	p("| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
-	line := func(name string, row intakeRow) {
+	p("The spine is the same server with `YUBIN_FILTERS=none`: SMTP, spool, fsync and store only. ")
+	p("Both run side by side on data folders of their own and get the same messages; they are measured in turn, %d rounds, ", len(c.whole))
+	p("alternating which goes first, and the medians are compared. ")
+	p("Issue's bound: the chain costs less than a third of intake throughput (whole chain ≥ %.0f%% of the spine).\n\n", 100*(1-chainMaxCost))
+	p("| round | run | accepted | msgs/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors |\n")
+	p("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n")
+	line := func(round, name string, row intakeRow) {
 		check := "not checked"
 		if row.checked {
 			check = fmt.Sprintf("%d of %d", row.inbox, row.run.Accepted)
@@ -431,45 +502,46 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 		if row.err != "" {
 			errs += ": " + mdEscape(row.err)
 		}
-		p("| %s | %d | **%.0f** | %.2f ms (%s) | %.2f ms | %s | %s |\n", name, row.run.Accepted, row.rate(),
+		p("| %s | %s | %d | **%.0f** | %.2f ms (%s) | %.2f ms | %s | %s |\n", round, name, row.run.Accepted, row.rate(),
 			row.cpuPerMsg(row.run.ServerCPU), row.sysShare(), row.cpuPerMsg(row.run.ClientCPU), check, errs)
 	}
-	if c.base.run.Elapsed > 0 {
-		name := "intake scenario (same run)"
-		if c.baseOwn {
-			name = "intake, measured just before (no such cell in the intake scenario)"
+	for i := range max(len(c.spine), len(c.whole)) {
+		if i < len(c.spine) {
+			line(fmt.Sprint(i+1), "spine (no filters)", c.spine[i])
 		}
-		line(name, c.base)
+		if i < len(c.whole) {
+			line(fmt.Sprint(i+1), "whole chain", c.whole[i])
+		}
 	}
-	if c.row.run.Elapsed > 0 {
-		line("**whole chain**", c.row)
-	} else {
+	if len(c.whole) == 0 {
 		why := c.err
 		if why == "" {
 			why = "not run"
 		}
-		p("| whole chain | — | — | — | — | — | **not measured: %s** |\n", mdEscape(why))
+		p("| — | whole chain | — | — | — | — | — | **not measured: %s** |\n", mdEscape(why))
+	}
+	if c.hasDefaults {
+		line("—", "default chain (intake scenario: authn + spam, system resolver, no clamd)", c.defaults)
 	}
 	p("\n")
 	if rt := c.ratio(); rt > 0 {
+		w, s := medianRow(c.whole), medianRow(c.spine)
 		verdict := "within"
 		if 1-rt >= chainMaxCost {
 			verdict = "**over**"
 		}
-		p("The chain runs at **%.0f%%** of the intake figure: it costs %s of intake throughput, %s the bound of %.0f%%.", 100*rt, c.cost(), verdict, 100*chainMaxCost)
+		p("Medians: spine **%.0f msgs/s** (%.2f ms server CPU per message), whole chain **%.0f msgs/s** (%.2f ms). ",
+			s.rate(), s.cpuPerMsg(s.run.ServerCPU), w.rate(), w.cpuPerMsg(w.run.ServerCPU))
+		p("The chain runs at **%.0f%%** of the spine: it costs %s of intake throughput, %s the bound of %.0f%%.", 100*rt, c.cost(), verdict, 100*chainMaxCost)
 		if rt >= 1 {
-			p(" (Faster than the intake figure: noise, or that run waited on the system resolver.)")
-		}
-		if c.row.run.Accepted > 0 && c.base.run.Accepted > 0 {
-			p(" Server CPU per message: %.2f ms with the chain, %.2f ms without clamd and with unanswered DNS.",
-				c.row.cpuPerMsg(c.row.run.ServerCPU), c.base.cpuPerMsg(c.base.run.ServerCPU))
+			p(" (Faster than the spine: noise.)")
 		}
 		p("\n")
 	}
 	if len(c.verified) > 0 {
 		p("Checked: %s.\n", strings.Join(c.verified, "; "))
 	}
-	if c.err != "" && c.row.run.Elapsed > 0 {
+	if c.err != "" && len(c.whole) > 0 {
 		p("**Error:** %s\n", mdEscape(c.err))
 	}
 	p("\n")

@@ -5,7 +5,7 @@
 //     IMAP) at several numbers of concurrent sessions and message sizes;
 //   - chain: intake at 20 sessions × 4 KB through the whole filter chain
 //     (SPF, DKIM and DMARC answered by a DNS server in this process, clamd
-//     if installed, the spam filter), next to the intake figure;
+//     if installed, the spam filter), next to the spine without filters;
 //   - imap: FETCH 1:* BODY.PEEK[] and UID FETCH of a large mailbox;
 //   - pop3: RETR of every message of the same maildrop in one session;
 //   - memory: resident memory idle and per idle IMAP connection;
@@ -73,6 +73,7 @@ type options struct {
 	apiDuration   time.Duration
 	sendMessages  int
 	sendClients   int
+	chainRounds   int
 	keep          bool
 	commandLine   string
 	progress      io.Writer
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.apiClients, "api-clients", 50, "api: concurrent HTTP clients")
 	fs.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "api: how long GET /api/v1/users pages through the users")
 	fs.IntVar(&o.sendMessages, "send-messages", 2000, "send: messages submitted in all")
+	fs.IntVar(&o.chainRounds, "chain-rounds", 3, "chain: rounds of spine and whole chain, measured in turn; the medians are compared")
 	fs.IntVar(&o.sendClients, "send-clients", 20, "send: concurrent submission sessions, one user each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (data and server log)")
 	if err := fs.Parse(args); err != nil {
@@ -154,9 +156,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		set("api-users", func() { o.apiUsers = 200 })
 		set("api-duration", func() { o.apiDuration = time.Second })
 		set("send-messages", func() { o.sendMessages = 100 })
+		set("chain-rounds", func() { o.chainRounds = 1 })
 	}
 	if o.messages < 1 || o.reps < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 {
 		return nil, errors.New("--messages, --reps, --fill-sessions, --pop3-window must be at least 1, --conns at least 2, --mailbox-msg-size at least 512")
+	}
+	if o.chainRounds < 1 {
+		return nil, errors.New("--chain-rounds must be at least 1")
 	}
 	if o.apiUsers < 1 || o.apiClients < 1 || o.apiDuration <= 0 {
 		return nil, errors.New("--api-users, --api-clients must be at least 1, --api-duration positive")
@@ -287,7 +293,7 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 
 	mailProtocols := []string{"smtp", "imap", "pop3"}
 	logN := 0
-	startWith := func(protocols []string, env ...string) (*server, error) {
+	startOn := func(data string, protocols []string, env ...string) (*server, error) {
 		logN++
 		path := filepath.Join(tmp, fmt.Sprintf("server-%d.log", logN))
 		s, err := startServer(ctx, bin, data, path, protocols, env...)
@@ -297,6 +303,7 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		o.logf("yubin serve pid %d: smtp %s, imap %s, pop3 %s, http %q (log %s)", s.pid, s.Addr("smtp"), s.Addr("imap"), s.Addr("pop3"), s.Addr("http"), path)
 		return s, nil
 	}
+	startWith := func(protocols []string, env ...string) (*server, error) { return startOn(data, protocols, env...) }
 	start := func() (*server, error) { return startWith(mailProtocols) }
 	srv, err := start()
 	if err != nil {
@@ -334,17 +341,19 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		runIntake(ctx, o, rep, srv)
 	}
 	if o.has("chain") && ctx.Err() == nil {
-		// The intake figure to compare with, then a server of its own
-		// with the remote sender's DNS and clamd; afterwards the plain
-		// server again.
-		rep.chain.base, rep.chain.baseOwn = chainBaseline(o, rep, srv)
+		// Two servers of its own (the spine and the whole chain); the
+		// plain server is stopped meanwhile.
 		stopSrv(srv)
 		srv = nil
-		chainSrv, done := runChain(ctx, o, rep, tmp, func(env ...string) (*server, error) { return startWith(mailProtocols, env...) })
-		if chainSrv != nil {
-			stopSrv(chainSrv)
-		}
-		done()
+		runChain(ctx, o, rep, tmp, func(name string, env ...string) (*server, error) {
+			d := filepath.Join(tmp, "data-"+name)
+			for _, args := range [][]string{{"domain", "add", domain}, {"user", "add", intakeUser, "--password", password}} {
+				if err := admin(ctx, bin, d, args...); err != nil {
+					return nil, err
+				}
+			}
+			return startOn(d, mailProtocols, env...)
+		}, stopSrv)
 		if srv, err = start(); err != nil {
 			return rep, err
 		}
@@ -474,21 +483,6 @@ func measureIntake(o *options, rep *report, srv *server, t *template, n, size in
 		}
 	}
 	return row
-}
-
-// chainBaseline returns the intake figure the chain scenario compares
-// with: the intake scenario's cell at the same sessions and size, or else
-// one measured now on srv (own).
-func chainBaseline(o *options, rep *report, srv *server) (row intakeRow, own bool) {
-	for _, r := range rep.intake {
-		if r.sessions == chainSessions && r.size == chainSize && r.err == "" {
-			return r, false
-		}
-	}
-	o.logf("chain: measuring intake at %d sessions × %s to compare with, for %s", chainSessions, fmtSize(chainSize), o.duration)
-	row = measureIntake(o, rep, srv, newTemplate(chainSize, intakeUser, false, chainSize), chainSessions, chainSize)
-	o.logf("  %s", row.summary())
-	return row, true
 }
 
 // fillMailbox brings mailboxUser's INBOX to o.messages messages.

@@ -75,14 +75,14 @@ func TestQuick(t *testing.T) {
 	if !strings.Contains(md, "### Sending: submission to a remote MX") || !strings.Contains(md, fmt.Sprintf("| 20 | %d | %d |", o.sendMessages, o.sendMessages)) {
 		t.Errorf("report lacks the sending section:\n%s", md)
 	}
-	if c := rep.chain; !c.ran || c.err != "" || c.row.run.Accepted == 0 || c.base.run.Accepted == 0 || c.ratio() <= 0 {
+	if c := rep.chain; !c.ran || c.err != "" || len(c.whole) != o.chainRounds || len(c.spine) != o.chainRounds || c.ratio() <= 0 {
 		t.Errorf("chain: %+v", c)
 	} else if c.clamd == "" && c.noClamd == "" {
 		t.Errorf("chain: neither clamd nor a reason for its absence")
 	} else if len(c.verified) == 0 || c.clamd != "" && len(c.verified) != 2 {
 		t.Errorf("chain: checked %q", c.verified)
 	}
-	if !strings.Contains(md, "### SMTP intake through the whole filter chain") || !strings.Contains(md, "| **whole chain** |") || !strings.Contains(md, "of the intake figure") {
+	if !strings.Contains(md, "### SMTP intake through the whole filter chain") || !strings.Contains(md, "| 1 | whole chain |") || !strings.Contains(md, "| 1 | spine (no filters) |") || !strings.Contains(md, "% of the spine") {
 		t.Errorf("report lacks the chain section:\n%s", md)
 	}
 	if len(rep.serverProblems) > 0 {

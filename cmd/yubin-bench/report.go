@@ -80,7 +80,7 @@ func (r *report) failed() bool {
 		}
 	}
 	return r.mem.err != "" || r.api.err != "" || r.send.err != "" ||
-		r.chain.err != "" || r.chain.baseOwn && r.chain.base.err != ""
+		r.chain.err != ""
 }
 
 type intakeRow struct {
