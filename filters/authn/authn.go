@@ -5,10 +5,12 @@
 // Authenticator is the filter to put in the chain. It is an EnvelopeFilter:
 // at MAIL FROM it checks SPF and, only if Options.RejectSPFFail is set,
 // refuses a sender whose SPF result is "fail" with 550 5.7.23. By default an
-// SPF failure decides nothing on its own: DMARC does. Check then verifies
-// SPF again (the resolver's cache makes it cheap), every DKIM signature
-// (at most Options.MaxDKIMSignatures) and the DMARC policy of each From
-// domain, and returns:
+// SPF failure decides nothing on its own: DMARC does. Check then takes the
+// SPF outcome found at MAIL FROM for the same client address, HELO name
+// and sender (kept for a minute; temporary errors are not kept, and SPF
+// is checked again without one), verifies every DKIM signature (at most
+// Options.MaxDKIMSignatures) and the DMARC policy of each From domain, and
+// returns:
 //
 //   - an Authentication-Results field "<hostname>; spf=...; dkim=...;
 //     dmarc=...", one dkim result per signature;
@@ -41,10 +43,12 @@
 package authn
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/authres"
@@ -57,6 +61,11 @@ import (
 // DefaultMaxDKIMSignatures is how many DKIM signatures of a message are
 // verified by default.
 const DefaultMaxDKIMSignatures = 5
+
+// dkimReadBuffer is the size of the buffer the message is read through
+// for DKIM verification: that of bufio.NewReader, which the dkim package
+// would use otherwise, so that it reads the same way.
+const dkimReadBuffer = 4096
 
 // HeaderName is the name of the header field the Authenticator adds.
 const HeaderName = "Authentication-Results"
@@ -97,11 +106,19 @@ func (o Options) withDefaults() Options {
 // concurrent use.
 type Authenticator struct {
 	opts Options
+	// spf checks SPF at MAIL FROM and remembers the outcome for Check.
+	spf *SPF
+	// readers are the *bufio.Readers the DKIM verification reads the
+	// message through.
+	readers sync.Pool
 }
 
 // New returns an Authenticator.
 func New(opts Options) *Authenticator {
-	return &Authenticator{opts: opts.withDefaults()}
+	opts = opts.withDefaults()
+	a := &Authenticator{opts: opts, spf: newSPF(opts)}
+	a.readers.New = func() any { return bufio.NewReaderSize(nil, dkimReadBuffer) }
+	return a
 }
 
 // Name returns "authn".
@@ -110,7 +127,7 @@ func (*Authenticator) Name() string { return "authn" }
 // CheckSender checks the SPF policy of the sender at MAIL FROM. It refuses
 // the sender only on an SPF "fail" with Options.RejectSPFFail set.
 func (a *Authenticator) CheckSender(ctx context.Context, conn filters.ConnInfo, from string) (filters.Verdict, error) {
-	return (&SPF{opts: a.opts}).CheckSender(ctx, conn, from)
+	return a.spf.CheckSender(ctx, conn, from)
 }
 
 // Check authenticates msg. See the package documentation.
@@ -131,25 +148,23 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		return v, nil
 	}
 
-	// SPF and DKIM are independent: run them side by side.
-	spfDone := make(chan spfOutcome, 1)
-	go func() {
-		res := spfOutcome{result: spf.TempError}
-		defer func() {
-			// Not the chain's goroutine: a panic here would bring the
-			// server down.
-			if r := recover(); r != nil {
-				a.opts.Logger.Error("spf check panicked", "panic", r)
-				res.err = fmt.Errorf("panic: %v", r)
-			}
-			spfDone <- res
-		}()
-		res = checkSPF(ctx, a.opts.Resolver, msg.Conn, msg.Envelope.MailFrom)
-	}()
+	// SPF was most likely checked at MAIL FROM already (CheckSender): the
+	// outcome is reused if so. Else SPF and DKIM are independent: run them
+	// side by side.
+	spfRes, spfKnown := a.spf.memo.get(spfKeyOf(msg.Conn, msg.Envelope.MailFrom))
+	var spfDone chan spfOutcome
+	if !spfKnown {
+		spfDone = make(chan spfOutcome, 1)
+		go a.checkSPFAsync(ctx, msg, spfDone)
+	}
 	dkims := a.verifyDKIM(ctx, msg)
-	spfRes := <-spfDone
+	if !spfKnown {
+		spfRes = <-spfDone
+	}
 
-	var results []authres.Result
+	// Room for spf, the dkim results and a few dmarc ones.
+	results := make([]authres.Result, 0, 4+len(dkims))
+	v.Evidence = make([]filters.Evidence, 0, 4+len(dkims))
 	results = append(results, spfRes.authResult())
 	v.Evidence = append(v.Evidence, spfRes.evidence())
 	if len(dkims) == 0 {
@@ -201,4 +216,20 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	}
 	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: authres.Format(hostname, results)}}
 	return v, nil
+}
+
+// checkSPFAsync checks SPF for msg and sends the outcome to done. It runs
+// on a goroutine of its own, so it recovers from panics.
+func (a *Authenticator) checkSPFAsync(ctx context.Context, msg *filters.Message, done chan<- spfOutcome) {
+	res := spfOutcome{result: spf.TempError}
+	defer func() {
+		// Not the chain's goroutine: a panic here would bring the
+		// server down.
+		if r := recover(); r != nil {
+			a.opts.Logger.Error("spf check panicked", "panic", r)
+			res.err = fmt.Errorf("panic: %v", r)
+		}
+		done <- res
+	}()
+	res = checkSPF(ctx, a.opts.Resolver, msg.Conn, msg.Envelope.MailFrom)
 }

@@ -244,7 +244,7 @@ func sampled(messageID string, pct int) bool {
 
 // evidence returns the outcome as Evidence.
 func (o dmarcOutcome) evidence() filters.Evidence {
-	detail := fmt.Sprintf("header.from=%s p=%s dis=%s", o.domain, o.policy, o.disposition)
+	detail := "header.from=" + o.domain + " p=" + string(o.policy) + " dis=" + string(o.disposition)
 	if o.recordDomain != "" && o.recordDomain != o.domain {
 		detail += " (record of " + o.recordDomain + ")"
 	}
@@ -258,7 +258,7 @@ func (o dmarcOutcome) evidence() filters.Evidence {
 func (o dmarcOutcome) authResult() authres.Result {
 	r := &authres.DMARCResult{Value: authres.ResultValue(o.result), From: o.domain}
 	if o.result == dmarcFail {
-		r.Reason = fmt.Sprintf("p=%s dis=%s", o.policy, o.disposition)
+		r.Reason = "p=" + string(o.policy) + " dis=" + string(o.disposition)
 	}
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/authres"
@@ -77,7 +78,7 @@ func isDomainName(s string) bool {
 
 // evidence returns the outcome as Evidence.
 func (o spfOutcome) evidence() filters.Evidence {
-	detail := fmt.Sprintf("%s %s: client %v", o.identity, o.domain, o.ip)
+	detail := o.identity + " " + o.domain + ": client " + o.ip.String()
 	if o.err != nil && o.result != spf.Pass {
 		detail += ": " + o.err.Error()
 	}
@@ -109,31 +110,32 @@ func (o spfOutcome) rejectVerdict() filters.Verdict {
 // for chains that do not run an Authenticator. It is an EnvelopeFilter:
 // at MAIL FROM it refuses a sender whose SPF result is "fail" when
 // RejectSPFFail is set; Check does the same on the whole message and
-// returns the SPF result as Evidence. It adds no header field.
+// returns the SPF result as Evidence. It adds no header field. Check
+// reuses the outcome of CheckSender for the same client address, HELO
+// name and sender for a minute (temporary errors are checked again).
 type SPF struct {
 	opts Options
+	// memo keeps the outcomes of CheckSender for Check.
+	memo *spfMemo
 }
 
 // NewSPF returns an SPF filter.
 func NewSPF(opts Options) *SPF {
-	return &SPF{opts: opts.withDefaults()}
+	return newSPF(opts.withDefaults())
+}
+
+// newSPF returns an SPF filter with opts, which have their defaults set.
+func newSPF(opts Options) *SPF {
+	return &SPF{opts: opts, memo: newSPFMemo(time.Now)}
 }
 
 // Name returns "spf".
 func (*SPF) Name() string { return "spf" }
 
 // CheckSender checks the SPF policy of the sender domain of from (or of
-// the HELO name for the null sender).
+// the HELO name for the null sender). The outcome is remembered for a
+// while, for Check of the message that follows.
 func (f *SPF) CheckSender(ctx context.Context, conn filters.ConnInfo, from string) (filters.Verdict, error) {
-	return f.verdict(ctx, conn, from)
-}
-
-// Check checks the SPF policy of the envelope sender of msg.
-func (f *SPF) Check(ctx context.Context, msg *filters.Message) (filters.Verdict, error) {
-	return f.verdict(ctx, msg.Conn, msg.Envelope.MailFrom)
-}
-
-func (f *SPF) verdict(ctx context.Context, conn filters.ConnInfo, from string) (filters.Verdict, error) {
 	if conn.AuthUser != "" {
 		return filters.Verdict{}, nil
 	}
@@ -141,10 +143,43 @@ func (f *SPF) verdict(ctx context.Context, conn filters.ConnInfo, from string) (
 	if err := ctx.Err(); err != nil {
 		return filters.Verdict{}, context.Cause(ctx)
 	}
+	f.memo.put(spfKeyOf(conn, from), o)
+	return f.verdict(o), nil
+}
+
+// Check checks the SPF policy of the envelope sender of msg, or reuses
+// the outcome of CheckSender for the same client, HELO name and sender.
+func (f *SPF) Check(ctx context.Context, msg *filters.Message) (filters.Verdict, error) {
+	if msg.Conn.AuthUser != "" {
+		return filters.Verdict{}, nil
+	}
+	o, err := f.check(ctx, msg.Conn, msg.Envelope.MailFrom)
+	if err != nil {
+		return filters.Verdict{}, err
+	}
+	return f.verdict(o), nil
+}
+
+// check returns the SPF outcome of conn sending from from: the one
+// CheckSender found, if it is still fresh, else a new one. The error is
+// the cause of ctx when it is done.
+func (f *SPF) check(ctx context.Context, conn filters.ConnInfo, from string) (spfOutcome, error) {
+	o, ok := f.memo.get(spfKeyOf(conn, from))
+	if !ok {
+		o = checkSPF(ctx, f.opts.Resolver, conn, from)
+	}
+	if err := ctx.Err(); err != nil {
+		return o, context.Cause(ctx)
+	}
+	return o, nil
+}
+
+// verdict returns the verdict on the outcome o.
+func (f *SPF) verdict(o spfOutcome) filters.Verdict {
 	var v filters.Verdict
 	if o.result == spf.Fail && f.opts.RejectSPFFail {
 		v = o.rejectVerdict()
 	}
 	v.Evidence = []filters.Evidence{o.evidence()}
-	return v, nil
+	return v
 }

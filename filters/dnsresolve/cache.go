@@ -30,16 +30,23 @@ func newCache(max int, ttl, neg time.Duration, now func() time.Time) *cache {
 // get returns the cached value or error of key, and whether there was an
 // unexpired entry.
 func (c *cache) get(key string) (any, error, bool) {
+	return c.getBytes([]byte(key))
+}
+
+// getBytes is get with the key as bytes, which the lookup of the hit path
+// does not copy.
+func (c *cache) getBytes(key []byte) (any, error, bool) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.entries[key]
+	el, ok := c.entries[string(key)]
 	if !ok {
 		return nil, nil, false
 	}
 	e := el.Value.(*cacheEntry)
-	if !c.now().Before(e.expires) {
+	if !now.Before(e.expires) {
 		c.ll.Remove(el)
-		delete(c.entries, key)
+		delete(c.entries, e.key)
 		return nil, nil, false
 	}
 	c.ll.MoveToFront(el)

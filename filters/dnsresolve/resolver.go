@@ -143,12 +143,47 @@ const (
 	typeHost = "host"
 )
 
-// lookup runs fn for the record type typ of name through the cache and with
-// the timeout.
-func lookup[T any](ctx context.Context, r *Resolver, typ, name string, fn func(context.Context) (T, error)) (T, error) {
-	key := typ + " " + name
+// maxKeyOnStack is the longest cache key built without allocating: every
+// domain name fits (253 characters and the dot).
+const maxKeyOnStack = 272
+
+// appendKey appends to b the cache key of the lookup of name for the
+// record type typ: "typ name", name lower-cased (and with a trailing dot
+// if dot), as it is asked. It is the key fqdn would give, built without
+// allocating for ASCII names.
+func appendKey(b []byte, typ, name string, dot bool) []byte {
+	b = append(b, typ...)
+	b = append(b, ' ')
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			// Rare: let strings.ToLower handle Unicode.
+			if dot {
+				return append(b, fqdn(name)...)
+			}
+			return append(b, strings.ToLower(name)...)
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	if dot && !strings.HasSuffix(name, ".") {
+		b = append(b, '.')
+	}
+	return b
+}
+
+// lookup runs fn for the record type typ of name (fqdn when dot, else
+// lower-cased) through the cache and with the timeout. The hit path does
+// not allocate.
+func lookup[T any](ctx context.Context, r *Resolver, typ, name string, dot bool, fn func(ctx context.Context, name string) (T, error)) (T, error) {
+	var buf [maxKeyOnStack]byte
+	key := appendKey(buf[:0], typ, name, dot)
 	if r.cache != nil {
-		if v, err, ok := r.cache.get(key); ok {
+		if v, err, ok := r.cache.getBytes(key); ok {
 			if err != nil {
 				var zero T
 				return zero, err
@@ -156,18 +191,20 @@ func lookup[T any](ctx context.Context, r *Resolver, typ, name string, fn func(c
 			return v.(T), nil
 		}
 	}
+	// The name as asked: the key without its type.
+	name = string(key[len(typ)+1:])
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	v, err := fn(ctx)
+	v, err := fn(ctx, name)
 	if err != nil {
 		r.log.Debug("dns lookup failed", "type", typ, "name", name, "error", err)
 		if r.cache != nil && IsNotFound(err) {
-			r.cache.put(key, nil, err)
+			r.cache.put(string(key), nil, err)
 		}
 		return v, err
 	}
 	if r.cache != nil {
-		r.cache.put(key, v, nil)
+		r.cache.put(string(key), v, nil)
 	}
 	return v, nil
 }
@@ -175,19 +212,13 @@ func lookup[T any](ctx context.Context, r *Resolver, typ, name string, fn func(c
 // LookupTXT returns the TXT records of name, each record's strings
 // concatenated.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	name = fqdn(name)
-	v, err := lookup(ctx, r, typeTXT, name, func(ctx context.Context) ([]string, error) {
-		return r.r.LookupTXT(ctx, name)
-	})
+	v, err := lookup(ctx, r, typeTXT, name, true, r.r.LookupTXT)
 	return slices.Clone(v), err
 }
 
 // LookupMX returns the MX records of name, sorted by preference.
 func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	name = fqdn(name)
-	v, err := lookup(ctx, r, typeMX, name, func(ctx context.Context) ([]*net.MX, error) {
-		return r.r.LookupMX(ctx, name)
-	})
+	v, err := lookup(ctx, r, typeMX, name, true, r.r.LookupMX)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +232,7 @@ func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 
 // LookupIPAddr returns the IPv4 and IPv6 addresses of host.
 func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	host = fqdn(host)
-	v, err := lookup(ctx, r, typeIP, host, func(ctx context.Context) ([]net.IPAddr, error) {
-		return r.r.LookupIPAddr(ctx, host)
-	})
+	v, err := lookup(ctx, r, typeIP, host, true, r.r.LookupIPAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -217,19 +245,13 @@ func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr,
 
 // LookupHost returns the addresses of host as strings.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
-	host = fqdn(host)
-	v, err := lookup(ctx, r, typeHost, host, func(ctx context.Context) ([]string, error) {
-		return r.r.LookupHost(ctx, host)
-	})
+	v, err := lookup(ctx, r, typeHost, host, true, r.r.LookupHost)
 	return slices.Clone(v), err
 }
 
 // LookupAddr returns the names pointed to by the PTR records of the address
 // addr (reverse lookup). The names end with a dot.
 func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	addr = strings.ToLower(addr)
-	v, err := lookup(ctx, r, typePTR, addr, func(ctx context.Context) ([]string, error) {
-		return r.r.LookupAddr(ctx, addr)
-	})
+	v, err := lookup(ctx, r, typePTR, addr, false, r.r.LookupAddr)
 	return slices.Clone(v), err
 }
