@@ -5,23 +5,36 @@
 // ("z"-prefixed) commands, and INSTREAM for scanning, where the data is sent
 // as chunks each preceded by its length as a 4-byte big-endian integer and
 // ended by a zero-length chunk.
+//
+// By default Scan runs on clamd sessions (IDSESSION): connections kept open
+// across scans, each scan's reply prefixed with its request number. This
+// saves connecting and accepting for every message; see Client.MaxIdle.
 package clamd
 
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
 // DefaultChunkSize is the size of the INSTREAM chunks sent when
 // Client.ChunkSize is 0.
 const DefaultChunkSize = 64 << 10
+
+// DefaultMaxIdle is the number of idle sessions a Client keeps when
+// Client.MaxIdle is 0.
+const DefaultMaxIdle = 20
+
+// DefaultIdleTimeout is how long an idle session is kept when
+// Client.IdleTimeout is 0: below clamd's default IdleTimeout of 30 seconds,
+// after which clamd closes idle sessions itself.
+const DefaultIdleTimeout = 20 * time.Second
 
 // maxReplyLen bounds the reply read from clamd.
 const maxReplyLen = 4 << 10
@@ -38,8 +51,12 @@ type Result struct {
 	Signature string
 }
 
-// Client talks to one clamd. A Client is safe for concurrent use: every
-// call opens its own connection.
+// Client talks to one clamd. A Client is safe for concurrent use.
+//
+// Ping and Version open a connection per call. Scan runs on clamd sessions
+// (IDSESSION) that it keeps open for later scans, up to MaxIdle idle ones;
+// with a negative MaxIdle every scan opens its own connection too. Close
+// closes the idle sessions. A Client must not be copied after first use.
 type Client struct {
 	// Addr is where clamd listens: "host:port" for TCP, or "unix:/path"
 	// (or an absolute path) for a Unix socket.
@@ -51,6 +68,17 @@ type Client struct {
 	// ChunkSize is the size of the INSTREAM chunks; 0 means
 	// DefaultChunkSize.
 	ChunkSize int
+	// MaxIdle is the number of idle session connections kept for reuse
+	// by Scan. 0 means DefaultMaxIdle; a negative value disables
+	// sessions, so that every scan opens and closes its own connection.
+	MaxIdle int
+	// IdleTimeout is how long an idle session is kept; 0 means
+	// DefaultIdleTimeout. Keep it below clamd's IdleTimeout.
+	IdleTimeout time.Duration
+
+	mu     sync.Mutex
+	idle   []*session // most recently used last
+	closed bool
 }
 
 // network returns the network and address to dial for c.Addr.
@@ -64,32 +92,59 @@ func (c *Client) network() (string, string) {
 	return "tcp", c.Addr
 }
 
+// callContext returns the context bounding one call: ctx with c.Timeout
+// applied.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.Timeout > 0 {
+		return context.WithTimeoutCause(ctx, c.Timeout,
+			fmt.Errorf("timed out after %v", c.Timeout))
+	}
+	return ctx, func() {}
+}
+
+// errNoAddr is returned when Client.Addr is empty.
+var errNoAddr = errors.New("clamd: no address configured")
+
+// dialConn connects to clamd within ctx.
+func (c *Client) dialConn(ctx context.Context) (net.Conn, error) {
+	if c.Addr == "" {
+		return nil, errNoAddr
+	}
+	network, addr := c.network()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, wrapErr(ctx, "connect", err)
+	}
+	return conn, nil
+}
+
+// watch interrupts blocked reads and writes on conn when ctx is done. The
+// deadline is enforced through ctx alone, so that an I/O error caused by it
+// always finds ctx done and reports its cause. The returned stop function
+// reports whether it stopped the watch before it fired: if not, conn has a
+// deadline in the past and must not be used again.
+func watch(ctx context.Context, conn net.Conn) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		conn.SetDeadline(time.Unix(1, 0))
+	})
+}
+
 // dial connects to clamd. It returns the context bounding the call (ctx
 // with c.Timeout applied) and a stop function to call when done, which
 // closes the connection. Blocked reads and writes on the connection are
 // interrupted when the returned context is done.
 func (c *Client) dial(ctx context.Context) (context.Context, net.Conn, func(), error) {
 	if c.Addr == "" {
-		return nil, nil, nil, errors.New("clamd: no address configured")
+		return nil, nil, nil, errNoAddr
 	}
-	cancel := context.CancelFunc(func() {})
-	if c.Timeout > 0 {
-		ctx, cancel = context.WithTimeoutCause(ctx, c.Timeout,
-			fmt.Errorf("timed out after %v", c.Timeout))
-	}
-	network, addr := c.network()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
+	ctx, cancel := c.callContext(ctx)
+	conn, err := c.dialConn(ctx)
 	if err != nil {
-		err = wrapErr(ctx, "connect", err)
 		cancel()
 		return nil, nil, nil, err
 	}
-	// The deadline is enforced through ctx alone, so that an I/O error
-	// caused by it always finds ctx done and reports its cause.
-	stopWatch := context.AfterFunc(ctx, func() {
-		conn.SetDeadline(time.Unix(1, 0))
-	})
+	stopWatch := watch(ctx, conn)
 	return ctx, conn, func() { stopWatch(); conn.Close(); cancel() }, nil
 }
 
@@ -116,7 +171,7 @@ func (c *Client) command(ctx context.Context, cmd string) (string, error) {
 	if _, err := conn.Write([]byte("z" + cmd + "\x00")); err != nil {
 		return "", wrapErr(ctx, cmd, err)
 	}
-	reply, err := readReply(conn)
+	reply, _, err := readReply(conn)
 	if err != nil {
 		return "", wrapErr(ctx, cmd, err)
 	}
@@ -124,24 +179,25 @@ func (c *Client) command(ctx context.Context, cmd string) (string, error) {
 }
 
 // readReply reads a reply terminated by a null byte (or newline, or the end
-// of the connection) and returns it without the terminator.
-func readReply(r io.Reader) (string, error) {
+// of the connection) and returns it without the terminator. trailing
+// reports whether more bytes were read after the terminator.
+func readReply(r io.Reader) (reply string, trailing bool, err error) {
 	var buf []byte
-	tmp := make([]byte, 512)
+	var tmp [512]byte
 	for {
-		n, err := r.Read(tmp)
+		n, err := r.Read(tmp[:])
 		buf = append(buf, tmp[:n]...)
 		if i := bytes.IndexAny(buf, "\x00\n"); i >= 0 {
-			return string(buf[:i]), nil
+			return string(buf[:i]), i+1 < len(buf), nil
 		}
 		if len(buf) > maxReplyLen {
-			return "", errors.New("reply too long")
+			return "", false, errors.New("reply too long")
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) && len(buf) > 0 {
-				return string(buf), nil
+				return string(buf), false, nil
 			}
-			return "", err
+			return "", false, err
 		}
 	}
 }
@@ -169,72 +225,6 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("clamd: unexpected reply to VERSION: %q", reply)
 	}
 	return reply, nil
-}
-
-// Scan sends the data of r to clamd with INSTREAM and returns the result.
-// An error is returned when clamd cannot be reached, fails, or the data
-// exceeds clamd's StreamMaxLength (ErrSizeLimit).
-func (c *Client) Scan(ctx context.Context, r io.Reader) (Result, error) {
-	ctx, conn, stop, err := c.dial(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	defer stop()
-	if _, err := conn.Write([]byte("zINSTREAM\x00")); err != nil {
-		return Result{}, wrapErr(ctx, "INSTREAM", err)
-	}
-	if err := c.stream(conn, r); err != nil {
-		var rerr readError
-		if errors.As(err, &rerr) {
-			return Result{}, fmt.Errorf("clamd: reading message: %w", rerr.err)
-		}
-		// clamd closes the connection early when the stream is too
-		// large, after sending its reply: read it if it is there.
-		if reply, rerr := readReply(conn); rerr == nil {
-			if res, perr := parseScanReply(reply); perr != nil || res.Infected {
-				return res, perr
-			}
-		}
-		return Result{}, wrapErr(ctx, "INSTREAM", err)
-	}
-	reply, err := readReply(conn)
-	if err != nil {
-		return Result{}, wrapErr(ctx, "INSTREAM", err)
-	}
-	return parseScanReply(reply)
-}
-
-// readError marks an error reading the data to scan, as opposed to writing
-// it to clamd.
-type readError struct{ err error }
-
-func (e readError) Error() string { return e.err.Error() }
-
-// stream writes the data of r to w as INSTREAM chunks, ended by a
-// zero-length chunk.
-func (c *Client) stream(w io.Writer, r io.Reader) error {
-	size := c.ChunkSize
-	if size <= 0 {
-		size = DefaultChunkSize
-	}
-	buf := make([]byte, 4+size)
-	for {
-		n, err := io.ReadFull(r, buf[4:])
-		if n > 0 {
-			binary.BigEndian.PutUint32(buf[:4], uint32(n))
-			if _, werr := w.Write(buf[:4+n]); werr != nil {
-				return werr
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			return readError{err}
-		}
-	}
-	_, err := w.Write([]byte{0, 0, 0, 0})
-	return err
 }
 
 // parseScanReply interprets clamd's reply to INSTREAM.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,12 +30,38 @@ type fakeClamd struct {
 	// virus is the marker that makes a stream infected.
 	virus string
 
+	// dropAfter, if positive, makes the server end each session after
+	// this many replies, the way dropMode says.
+	dropAfter int
+	dropMode  dropMode
+	// wrongID makes replies in sessions carry the wrong request number.
+	wrongID bool
+	// failSessions, set with setFailSessions, makes every session end
+	// on its first command without a reply.
+	failSessions bool
+
 	mu       sync.Mutex
 	chunks   []int  // lengths of the chunks received in the last INSTREAM
 	received []byte // data of the last INSTREAM
 	commands []string
+	open     map[net.Conn]bool
+	conns    int // connections accepted
+	sessions int // IDSESSION commands received
 	wg       sync.WaitGroup
 }
+
+// dropMode is how the fake clamd ends a session.
+type dropMode int
+
+const (
+	// dropOnNext reads the next command and closes without a reply.
+	dropOnNext dropMode = iota
+	// dropTimedOut answers the next command with "COMMAND READ TIMED
+	// OUT", as clamd does when a session stayed idle, and closes.
+	dropTimedOut
+	// dropAtOnce closes right after the last reply.
+	dropAtOnce
+)
 
 const fakeSig = "Fake.Test.Virus"
 
@@ -53,6 +80,12 @@ func newFakeClamd(t *testing.T, network string) *fakeClamd {
 	go f.serve()
 	t.Cleanup(func() {
 		ln.Close()
+		// Close the sessions that clients keep open.
+		f.mu.Lock()
+		for c := range f.open {
+			c.Close()
+		}
+		f.mu.Unlock()
 		f.wg.Wait()
 	})
 	return f
@@ -73,9 +106,20 @@ func (f *fakeClamd) serve() {
 			return
 		}
 		f.wg.Add(1)
+		f.mu.Lock()
+		if f.open == nil {
+			f.open = make(map[net.Conn]bool)
+		}
+		f.open[conn] = true
+		f.mu.Unlock()
 		go func() {
 			defer f.wg.Done()
-			defer conn.Close()
+			defer func() {
+				f.mu.Lock()
+				delete(f.open, conn)
+				f.mu.Unlock()
+				conn.Close()
+			}()
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
 			f.handle(conn)
 		}()
@@ -83,18 +127,66 @@ func (f *fakeClamd) serve() {
 }
 
 func (f *fakeClamd) handle(conn net.Conn) {
+	f.mu.Lock()
+	f.conns++
+	f.mu.Unlock()
 	br := bufio.NewReader(conn)
-	cmd, err := br.ReadString(0)
+	cmd, err := f.readCommand(br)
 	if err != nil {
 		return
+	}
+	if cmd != "zIDSESSION" {
+		f.run(conn, br, cmd, "")
+		return
+	}
+	f.mu.Lock()
+	f.sessions++
+	f.mu.Unlock()
+	for id := 1; ; id++ {
+		cmd, err := f.readCommand(br)
+		if err != nil || cmd == "zEND" {
+			return
+		}
+		f.mu.Lock()
+		fail := f.failSessions
+		f.mu.Unlock()
+		if fail || (f.dropAfter > 0 && id > f.dropAfter) {
+			if f.dropMode == dropTimedOut {
+				conn.Write([]byte("COMMAND READ TIMED OUT\n"))
+			}
+			return
+		}
+		n := id
+		if f.wrongID {
+			n++
+		}
+		if !f.run(conn, br, cmd, strconv.Itoa(n)+": ") {
+			return
+		}
+		if f.dropAfter > 0 && id == f.dropAfter && f.dropMode == dropAtOnce {
+			return
+		}
+	}
+}
+
+func (f *fakeClamd) readCommand(br *bufio.Reader) (string, error) {
+	cmd, err := br.ReadString(0)
+	if err != nil {
+		return "", err
 	}
 	cmd = strings.TrimSuffix(cmd, "\x00")
 	f.mu.Lock()
 	f.commands = append(f.commands, cmd)
 	f.mu.Unlock()
+	return cmd, nil
+}
+
+// run carries out cmd, prefixing the reply with prefix, and reports
+// whether the connection can go on.
+func (f *fakeClamd) run(conn net.Conn, br *bufio.Reader, cmd, prefix string) bool {
 	reply := func(s string) {
 		time.Sleep(f.delay)
-		conn.Write([]byte(s + "\x00"))
+		conn.Write([]byte(prefix + s + "\x00"))
 	}
 	switch cmd {
 	case "zPING":
@@ -107,7 +199,7 @@ func (f *fakeClamd) handle(conn net.Conn) {
 		for {
 			var hdr [4]byte
 			if _, err := io.ReadFull(br, hdr[:]); err != nil {
-				return
+				return false
 			}
 			n := int(binary.BigEndian.Uint32(hdr[:]))
 			if n == 0 {
@@ -115,12 +207,12 @@ func (f *fakeClamd) handle(conn net.Conn) {
 			}
 			if f.limit > 0 && len(data)+n > f.limit {
 				// Like clamd: reply and close without reading on.
-				conn.Write([]byte("INSTREAM size limit exceeded. ERROR\x00"))
-				return
+				conn.Write([]byte(prefix + "INSTREAM size limit exceeded. ERROR\x00"))
+				return false
 			}
 			buf := make([]byte, n)
 			if _, err := io.ReadFull(br, buf); err != nil {
-				return
+				return false
 			}
 			chunks = append(chunks, n)
 			data = append(data, buf...)
@@ -135,7 +227,23 @@ func (f *fakeClamd) handle(conn net.Conn) {
 		}
 	default:
 		reply("UNKNOWN COMMAND")
+		return false
 	}
+	return true
+}
+
+// setFailSessions sets failSessions.
+func (f *fakeClamd) setFailSessions(fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failSessions = fail
+}
+
+// counts returns the numbers of connections and sessions so far.
+func (f *fakeClamd) counts() (conns, sessions int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns, f.sessions
 }
 
 func (f *fakeClamd) last() ([]int, []byte) {

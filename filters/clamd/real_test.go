@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,6 +116,31 @@ func (b *syncBuffer) String() string {
 // is stopped when the test ends.
 func startClamd(t *testing.T, clamd, sigtool string) *Client {
 	t.Helper()
+	return startClamdWith(t, clamd, sigtool, clamdOptions{}).client
+}
+
+// clamdOptions configures a clamd started by startClamdWith.
+type clamdOptions struct {
+	// tmpDir is clamd's TemporaryDirectory; "" means the test's
+	// temporary directory.
+	tmpDir string
+	// tcp also makes clamd listen on a loopback TCP port.
+	tcp bool
+	// extra is appended to clamd.conf.
+	extra string
+}
+
+// realClamd is a clamd started for a test.
+type realClamd struct {
+	client  *Client // over the Unix socket
+	tcpAddr string  // "127.0.0.1:port" if started with tcp
+	pid     int
+	logFile string
+}
+
+// startClamdWith is startClamd with options.
+func startClamdWith(t *testing.T, clamd, sigtool string, opts clamdOptions) *realClamd {
+	t.Helper()
 	dir := t.TempDir()
 	dbDir := filepath.Join(dir, "db")
 	if err := os.Mkdir(dbDir, 0o755); err != nil {
@@ -135,8 +161,12 @@ func startClamd(t *testing.T, clamd, sigtool string) *Client {
 	}
 	os.Remove(sample)
 
+	rc := &realClamd{logFile: filepath.Join(dir, "clamd.log")}
+	tmpDir := opts.tmpDir
+	if tmpDir == "" {
+		tmpDir = dir
+	}
 	sock := filepath.Join(dir, "clamd.sock")
-	logFile := filepath.Join(dir, "clamd.log")
 	conf := filepath.Join(dir, "clamd.conf")
 	confText := fmt.Sprintf(`LocalSocket %s
 DatabaseDirectory %s
@@ -145,7 +175,17 @@ LogFile %s
 PidFile %s
 Foreground yes
 ScanMail yes
-`, sock, dbDir, dir, logFile, filepath.Join(dir, "clamd.pid"))
+`, sock, dbDir, tmpDir, rc.logFile, filepath.Join(dir, "clamd.pid"))
+	if opts.tcp {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.tcpAddr = ln.Addr().String()
+		ln.Close()
+		confText += fmt.Sprintf("TCPAddr 127.0.0.1\nTCPSocket %d\n", ln.Addr().(*net.TCPAddr).Port)
+	}
+	confText += opts.extra
 	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +196,7 @@ ScanMail yes
 	if err := cmd.Start(); err != nil {
 		t.Skipf("starting clamd: %v", err)
 	}
+	rc.pid = cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -169,11 +210,12 @@ ScanMail yes
 	})
 
 	c := &Client{Addr: "unix:" + sock, Timeout: 10 * time.Second}
+	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-exited:
-			logText, _ := os.ReadFile(logFile)
+			logText, _ := os.ReadFile(rc.logFile)
 			t.Skipf("clamd exited before answering PING: %v\n%s\n%s", err, tail([]byte(out.String()), 2000), tail(logText, 2000))
 		default:
 		}
@@ -181,10 +223,11 @@ ScanMail yes
 		err := c.Ping(ctx)
 		cancel()
 		if err == nil {
-			return c
+			rc.client = c
+			return rc
 		}
 		if time.Now().After(deadline) {
-			logText, _ := os.ReadFile(logFile)
+			logText, _ := os.ReadFile(rc.logFile)
 			t.Skipf("clamd did not answer PING within 60s: %v\n%s", err, tail(logText, 2000))
 		}
 		time.Sleep(200 * time.Millisecond)
