@@ -1,6 +1,9 @@
 package mailstore
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // bayesCacheMax bounds the token counts kept in memory; the cache is
 // emptied when it grows past it.
@@ -49,7 +52,9 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 		c.tokens = make(map[string]BayesCount, len(keys))
 	}
 	for _, k := range keys {
-		c.tokens[k] = counts[k]
+		// A copy: a key may be a substring of a whole message's text,
+		// which the cache must not keep alive.
+		c.tokens[strings.Clone(k)] = counts[k]
 	}
 	c.spam, c.ham, c.totalsOK = spam, ham, true
 }

@@ -9,13 +9,10 @@ import (
 	"math"
 	"path"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -131,6 +128,9 @@ func (c *Classifier) classifyTokens(ctx context.Context, tokens []string) (float
 		return 0.5, nil, errUntrained
 	}
 	var clues []Clue
+	if len(counts) > 0 {
+		clues = make([]Clue, 0, min(len(counts), len(tokens)))
+	}
 	for _, t := range tokens {
 		tc, ok := counts[t]
 		if !ok {
@@ -142,12 +142,17 @@ func (c *Classifier) classifyTokens(ctx context.Context, tokens []string) (float
 		}
 		clues = append(clues, Clue{Token: t, Prob: p, Spam: tc.Spam, Ham: tc.Ham})
 	}
-	sort.SliceStable(clues, func(i, j int) bool {
-		di, dj := math.Abs(clues[i].Prob-0.5), math.Abs(clues[j].Prob-0.5)
-		if di != dj {
-			return di > dj
+	// Most extreme first, then by token. slices.SortStableFunc runs the
+	// same algorithm as sort.SliceStable did, without its allocations.
+	slices.SortStableFunc(clues, func(a, b Clue) int {
+		da, db := math.Abs(a.Prob-0.5), math.Abs(b.Prob-0.5)
+		switch {
+		case da > db:
+			return -1
+		case da != db:
+			return 1
 		}
-		return clues[i].Token < clues[j].Token
+		return strings.Compare(a.Token, b.Token)
 	})
 	if len(clues) > maxClues {
 		clues = clues[:maxClues]
@@ -206,8 +211,12 @@ func chi2Q(x2 float64, v int) float64 {
 // its markup), and header tokens such as "from-domain:example.com",
 // "url:host.example" and "attach-ext:exe". Tokens longer than 64 bytes are
 // shortened. At most 3000 tokens are returned, in order of appearance.
+//
+// The tokens are stored in the database: the same message must always give
+// the same tokens (testdata/tokens.json pins them).
 func tokenize(pm *parsedMessage) []string {
-	tk := tokenizer{seen: map[string]bool{}}
+	tk := tokenizers.Get().(*tokenizer)
+	defer tk.release()
 	tk.words(pm.Subject)
 	tk.headerTokens(pm)
 	for _, t := range pm.Texts {
@@ -216,12 +225,31 @@ func tokenize(pm *parsedMessage) []string {
 		}
 		tk.words(t)
 	}
-	return tk.out
+	// tk.out goes back to the pool: return a copy of the right size.
+	return slices.Clone(tk.out)
 }
+
+// tokenizers holds tokenizers for reuse, with their map and slice already
+// grown.
+var tokenizers = sync.Pool{New: func() any {
+	return &tokenizer{seen: make(map[string]bool, 256), out: make([]string, 0, 256)}
+}}
 
 type tokenizer struct {
 	seen map[string]bool
 	out  []string
+}
+
+// release empties tk and puts it back into tokenizers, unless it grew
+// large.
+func (tk *tokenizer) release() {
+	if len(tk.out) > 1000 {
+		return // let a big one go rather than keep and clear it
+	}
+	clear(tk.seen)
+	clear(tk.out) // no strings kept alive by the pool
+	tk.out = tk.out[:0]
+	tokenizers.Put(tk)
 }
 
 func (tk *tokenizer) full() bool { return len(tk.out) >= maxTokens }
@@ -250,26 +278,111 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '\''
 }
 
+// isASCIIWordRune is isWordRune for c < utf8.RuneSelf.
+func isASCIIWordRune(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '$' || c == '\''
+}
+
+// words adds the words of s: the runs of word runes (see isWordRune), an
+// invalid UTF-8 byte separating words as U+FFFD does. It is
+//
+//	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
+//		if tk.full() {
+//			return
+//		}
+//		w = strings.Trim(w, "'")
+//		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+//			tk.add(strings.ToLower(w))
+//		}
+//	}
+//
+// (reference_test.go checks it still is) with a fast path for ASCII words,
+// most of them, which it lower-cases into a buffer to look up in tk.seen
+// without allocating.
 func (tk *tokenizer) words(s string) {
-	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
+	for i := 0; i < len(s); {
+		// Skip to the start of a word.
+		if c := s[i]; c < utf8.RuneSelf {
+			if !isASCIIWordRune(c) {
+				i++
+				continue
+			}
+		} else if r, size := utf8.DecodeRuneInString(s[i:]); !isWordRune(r) {
+			i += size
+			continue
+		}
+		// Find its end.
+		start, ascii := i, true
+		for i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				if !isASCIIWordRune(c) {
+					break
+				}
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if !isWordRune(r) {
+				break
+			}
+			ascii = false
+			i += size
+		}
 		if tk.full() {
 			return
 		}
-		w = strings.Trim(w, "'")
-		n := utf8.RuneCountInString(w)
-		if n < minWordLen || n > maxWordLen {
+		w := strings.Trim(s[start:i], "'")
+		if ascii {
+			tk.addASCIIWord(w)
 			continue
 		}
-		tk.add(strings.ToLower(w))
+		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+			tk.add(strings.ToLower(w))
+		}
 	}
 }
 
+// addASCIIWord adds the ASCII word w in lower case if it has an allowed
+// length: tk.add(strings.ToLower(w)), without allocating when the word
+// was seen already or is in lower case.
+func (tk *tokenizer) addASCIIWord(w string) {
+	if len(w) < minWordLen || len(w) > maxWordLen {
+		return
+	}
+	// No need to check for validity or length: w is ASCII, of at most
+	// maxWordLen (< 64) bytes.
+	var buf [maxWordLen]byte
+	lower := buf[:len(w)]
+	hasUpper := false
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+			hasUpper = true
+		}
+		lower[i] = c
+	}
+	if !hasUpper {
+		// Like strings.ToLower, use w itself.
+		if !tk.seen[w] {
+			tk.seen[w] = true
+			tk.out = append(tk.out, w)
+		}
+		return
+	}
+	if tk.seen[string(lower)] { // does not allocate
+		return
+	}
+	t := string(lower)
+	tk.seen[t] = true
+	tk.out = append(tk.out, t)
+}
+
 func (tk *tokenizer) headerTokens(pm *parsedMessage) {
-	mh := mail.Header{Header: message.Header{Header: pm.Header}}
 	for _, k := range []struct{ field, prefix string }{
 		{"From", "from"}, {"Reply-To", "reply-to"}, {"Return-Path", "return-path"},
 	} {
-		addrs, err := mh.AddressList(k.field)
+		addrs, err := pm.addressList(k.field)
 		if err != nil {
 			if pm.Header.Has(k.field) {
 				tk.add(k.prefix + ":invalid")

@@ -11,10 +11,13 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode text parts of common charsets
+	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
 )
@@ -59,6 +62,28 @@ type parsedMessage struct {
 	Truncated   bool // a limit was hit
 
 	textBytes int
+	from      *addressList // Header's From, once parsed
+}
+
+// addressList is a parsed address list header field.
+type addressList struct {
+	addrs []*mail.Address
+	err   error
+}
+
+// addressList returns the addresses of header field key, as
+// mail.Header.AddressList does, parsing From only once for the rules and the
+// tokenizer.
+func (pm *parsedMessage) addressList(key string) ([]*mail.Address, error) {
+	if key == "From" && pm.from != nil {
+		return pm.from.addrs, pm.from.err
+	}
+	mh := mail.Header{Header: message.Header{Header: pm.Header}}
+	addrs, err := mh.AddressList(key)
+	if key == "From" {
+		pm.from = &addressList{addrs, err}
+	}
+	return addrs, err
 }
 
 // parseMessage reads msg as far as the limits allow.
@@ -69,8 +94,24 @@ func parseMessage(ctx context.Context, header textproto.Header, open func() io.R
 		return pm
 	}
 	lr := &io.LimitedReader{R: open(), N: maxReadBytes}
-	br := bufio.NewReader(lr)
-	h, err := textproto.ReadHeader(br)
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(lr)
+	defer func() {
+		// Keep neither the message nor its reader alive through the pool.
+		br.Reset(nil)
+		bufReaders.Put(br)
+	}()
+	// Read past the header, and use the given one unless it is not what
+	// ReadHeader makes of the raw message (see skipHeaderAs).
+	scratch := headerScratches.Get().(*headerScratch)
+	same, err := skipHeaderAs(br, &header, scratch)
+	putHeaderScratch(scratch)
+	h := header
+	if err == nil && !same {
+		lr = &io.LimitedReader{R: open(), N: maxReadBytes}
+		br.Reset(lr)
+		h, err = textproto.ReadHeader(br)
+	}
 	if err != nil {
 		// A broken header: keep the given one and read the rest as the
 		// body of a text/plain message, after the first blank line.
@@ -90,6 +131,21 @@ func parseMessage(ctx context.Context, header textproto.Header, open func() io.R
 		pm.Truncated = true
 	}
 	return pm
+}
+
+// bufReaders holds the *bufio.Reader of parseMessage, which nothing keeps
+// once it returns (texts are copied out of the message).
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
+var headerScratches = sync.Pool{New: func() any {
+	return &headerScratch{kv: make([]byte, 0, 512), value: make([]byte, 0, 256)}
+}}
+
+func putHeaderScratch(s *headerScratch) {
+	if cap(s.kv) > 64<<10 || cap(s.value) > 64<<10 {
+		return // a huge field: do not keep its memory
+	}
+	headerScratches.Put(s)
 }
 
 // skipHeader reads up to and including the first empty line and reports
@@ -278,7 +334,10 @@ func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
 	if isHTML {
 		limit *= 4
 	}
-	data, _ := io.ReadAll(io.LimitReader(body, limit+1))
+	buf := textBufs.Get().(*[]byte)
+	defer putTextBuf(buf)
+	data := readUpTo(body, (*buf)[:0], limit+1)
+	*buf = data
 	if int64(len(data)) > limit {
 		data = data[:limit]
 		pm.Truncated = true
@@ -301,14 +360,159 @@ func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
 	pm.Texts = append(pm.Texts, text)
 }
 
-var urlRe = regexp.MustCompile(`(?i)\b(?:https?|ftp)://(?:\[[0-9a-f:.]+\]|[^\s<>"'()\[\]{}/])[^\s<>"'()\[\]{}]*`)
+// textBufs holds the buffers readText reads parts into: their text is
+// copied out before the buffer is put back.
+var textBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// maxPooledTextBuf is the largest buffer put back into textBufs, so that
+// one big message does not keep its memory in the pool.
+const maxPooledTextBuf = 256 << 10
+
+func putTextBuf(b *[]byte) {
+	if cap(*b) > maxPooledTextBuf {
+		return
+	}
+	*b = (*b)[:0]
+	textBufs.Put(b)
+}
+
+// readUpTo appends what it reads from r to buf until EOF, an error or n
+// bytes in all, as io.ReadAll(io.LimitReader(r, n)) would, and returns buf.
+func readUpTo(r io.Reader, buf []byte, n int64) []byte {
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 1)
+		}
+		room := buf[len(buf):cap(buf)]
+		if rest := n - int64(len(buf)); int64(len(room)) > rest {
+			room = room[:rest]
+		}
+		m, err := r.Read(room)
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			break
+		}
+	}
+	return buf
+}
 
 // textLinks records the URLs of plain text.
 func (pm *parsedMessage) textLinks(text string) {
-	for _, u := range urlRe.FindAllString(text, maxLinks) {
-		pm.addLink(u, "")
+	for i, n := 0, 0; n < maxLinks; n++ {
+		start, end := nextURL(text, i)
+		if start < 0 {
+			return
+		}
+		pm.addLink(text[start:end], "")
+		i = end
 	}
 }
+
+// nextURL returns the bounds of the first http, https or ftp URL in s that
+// starts at or after from, or -1, -1 if there is none. It finds what the
+// regular expression
+//
+//	(?i)\b(?:https?|ftp)://(?:\[[0-9a-f:.]+\]|[^\s<>"'()\[\]{}/])[^\s<>"'()\[\]{}]*
+//
+// finds (regexp.FindAllString calling it with the end of the previous
+// match), which it replaced because the regexp engine tried it at every
+// position of every text; reference_test.go checks that they agree. It
+// looks for "://" and then checks the scheme before it, so that text
+// without URLs costs one strings.Index.
+func nextURL(s string, from int) (start, end int) {
+	for from < len(s) {
+		i := strings.Index(s[from:], "://")
+		if i < 0 {
+			break
+		}
+		colon := from + i
+		from = colon + 1
+		start := schemeStart(s, colon)
+		if start < 0 || (start > 0 && isASCIIWordByte(s[start-1])) {
+			continue // not a scheme we know, or no \b before it
+		}
+		p := colon + 3
+		switch {
+		case p == len(s):
+			continue
+		case s[p] == '[':
+			// An IPv6 literal: [0-9a-f:.]+ then ']'.
+			q := p + 1
+			for q < len(s) && isIPLiteralByte(s[q]) {
+				q++
+			}
+			if q == p+1 || q == len(s) || s[q] != ']' {
+				continue
+			}
+			p = q + 1
+		case s[p] == '/' || urlStop[s[p]]:
+			continue
+		}
+		// The rest: all but the stop bytes, which are ASCII, so that
+		// scanning bytes instead of runes gives the same end (the regexp
+		// takes an invalid byte for U+FFFD, which is no stop either).
+		for p < len(s) && !urlStop[s[p]] {
+			p++
+		}
+		return start, p
+	}
+	return -1, -1
+}
+
+// schemeStart returns where "http", "https" or "ftp" (in any case) ends
+// right before s[colon], -1 if none does. The long s ("ſ", U+017F) counts as
+// an "s", as in regexp's (?i).
+func schemeStart(s string, colon int) int {
+	pre := s[:colon]
+	switch {
+	case hasSuffixFold(pre, "http"):
+		return colon - 4
+	case hasSuffixFold(pre, "https"):
+		return colon - 5
+	case strings.HasSuffix(pre, "ſ") && hasSuffixFold(pre[:len(pre)-len("ſ")], "http"):
+		return colon - 4 - len("ſ")
+	case hasSuffixFold(pre, "ftp"):
+		return colon - 3
+	}
+	return -1
+}
+
+// hasSuffixFold reports whether s ends with the lower-case ASCII suffix,
+// ignoring ASCII case.
+func hasSuffixFold(s, suffix string) bool {
+	if len(s) < len(suffix) {
+		return false
+	}
+	s = s[len(s)-len(suffix):]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != suffix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCIIWordByte reports whether c is a word character for regexp's \b.
+func isASCIIWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
+func isIPLiteralByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == ':' || c == '.'
+}
+
+// urlStop are the bytes that end a URL in text: \s (which for regexp is
+// ASCII only) and the brackets and quotes of [^\s<>"'()\[\]{}].
+var urlStop = func() (t [256]bool) {
+	for _, c := range []byte("\t\n\f\r <>\"'()[]{}") {
+		t[c] = true
+	}
+	return t
+}()
 
 func (pm *parsedMessage) addLink(href, text string) {
 	if len(pm.Links) >= maxLinks {
@@ -359,10 +563,10 @@ func (pm *parsedMessage) htmlText(data []byte) string {
 			if skip > 0 {
 				continue
 			}
-			t := string(z.Text())
-			b.WriteString(t)
+			t := z.Text() // valid until the next z.Next
+			b.Write(t)
 			if inA && aText.Len() < 1000 {
-				aText.WriteString(t)
+				aText.Write(t)
 			}
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
 			name, hasAttr := z.TagName()

@@ -5,11 +5,10 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/authres"
 )
@@ -71,7 +70,7 @@ func scoreRules(pm *parsedMessage, hostname string) []Hit {
 	if strings.TrimSpace(h.Get("Message-Id")) == "" {
 		hits = append(hits, Hit{RuleMissingMID, scoreMissingMID, "no Message-ID header field"})
 	}
-	if hit, ok := fromRule(h); ok {
+	if hit, ok := fromRule(pm); ok {
 		hits = append(hits, hit)
 	}
 	if pm.HasHTML && !pm.HasPlain {
@@ -92,12 +91,11 @@ var addrInNameRe = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+(?:\.[A
 
 // fromRule checks that From parses, and that its display names do not show
 // an address of another domain than the real one.
-func fromRule(h textproto.Header) (Hit, bool) {
-	if strings.TrimSpace(h.Get("From")) == "" {
+func fromRule(pm *parsedMessage) (Hit, bool) {
+	if strings.TrimSpace(pm.Header.Get("From")) == "" {
 		return Hit{RuleFromInvalid, scoreFrom, "no From header field"}, true
 	}
-	mh := mail.Header{Header: message.Header{Header: h}}
-	addrs, err := mh.AddressList("From")
+	addrs, err := pm.addressList("From")
 	if err != nil || len(addrs) == 0 {
 		return Hit{RuleFromInvalid, scoreFrom, "unparsable From header field"}, true
 	}
@@ -107,6 +105,9 @@ func fromRule(h textproto.Header) (Hit, bool) {
 			return Hit{RuleFromInvalid, scoreFrom, fmt.Sprintf("From address %q has no domain", a.Address)}, true
 		}
 		domain := strings.ToLower(a.Address[at+1:])
+		if strings.IndexByte(a.Name, '@') < 0 {
+			continue // addrInNameRe needs an '@': save running it
+		}
 		for _, m := range addrInNameRe.FindAllStringSubmatch(a.Name, 5) {
 			if !sameSite(strings.ToLower(m[1]), domain) {
 				return Hit{RuleFromForged, scoreFrom, fmt.Sprintf("display name shows %s, address is %s", m[0], a.Address)}, true
@@ -133,7 +134,6 @@ var hostInTextRe = regexp.MustCompile(`(?i)^(?:[a-z][a-z0-9+.\-]*://)?(?:[^@\s/]
 // another host than the one they lead to.
 func linkRules(links []link) []Hit {
 	var hits []Hit
-	seen := map[string]bool{}
 	for _, l := range links {
 		if len(hits) >= maxSuspiciousLinks {
 			break
@@ -141,7 +141,7 @@ func linkRules(links []link) []Hit {
 		detail := ""
 		if isIPHost(l.Host) {
 			detail = "link to a raw IP address: " + l.Host
-		} else if l.Text != "" {
+		} else if l.Text != "" && strings.IndexByte(l.Text, '.') >= 0 { // hostInTextRe needs a '.'
 			if m := hostInTextRe.FindStringSubmatch(strings.TrimSpace(l.Text)); m != nil {
 				shown := strings.ToLower(m[1])
 				if !sameSite(shown, l.Host) {
@@ -149,10 +149,11 @@ func linkRules(links []link) []Hit {
 				}
 			}
 		}
-		if detail == "" || seen[detail] {
+		// Each detail once; there are at most maxSuspiciousLinks hits to
+		// look through.
+		if detail == "" || slices.ContainsFunc(hits, func(h Hit) bool { return h.Detail == detail }) {
 			continue
 		}
-		seen[detail] = true
 		hits = append(hits, Hit{RuleSuspiciousLink, scoreSuspiciousLink, detail})
 	}
 	return hits

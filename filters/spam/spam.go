@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/yubinmail/yubin/filters"
@@ -157,18 +158,30 @@ func bayesRule(p float64) string {
 }
 
 func bayesDetail(p float64, clues []Clue) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "spam probability %.4f", p)
+	// As fmt's "spam probability %.4f" and " %q=%.3f", with fewer
+	// allocations.
+	b := make([]byte, 0, 128)
+	b = append(b, "spam probability "...)
+	b = appendFixed(b, p, 4)
 	for i, c := range clues {
 		if i == 5 {
 			break
 		}
 		if i == 0 {
-			b.WriteString("; clues:")
+			b = append(b, "; clues:"...)
 		}
-		fmt.Fprintf(&b, " %q=%.3f", c.Token, c.Prob)
+		b = append(b, ' ')
+		b = strconv.AppendQuote(b, c.Token)
+		b = append(b, '=')
+		b = appendFixed(b, c.Prob, 3)
 	}
-	return b.String()
+	return string(b)
+}
+
+// appendFixed appends f formatted as fmt's "%.<prec>f" does (which is
+// strconv's 'f' format, "+Inf" included).
+func appendFixed(b []byte, f float64, prec int) []byte {
+	return strconv.AppendFloat(b, f, 'f', prec, 64)
 }
 
 // Thresholds returns the junk and reject scores (0: never reject) for a
@@ -198,7 +211,9 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	case isSpam:
 		v.Action, v.Reason = filters.Junk, fmt.Sprintf("spam score %.1f", res.Score)
 	}
-	var tests []string
+	// The rules that matched, each once, for X-Spam-Status.
+	tests := make([]string, 0, len(res.Hits))
+	v.Evidence = make([]filters.Evidence, 0, len(res.Hits)+1)
 	for _, h := range res.Hits {
 		if !slices.Contains(tests, h.Rule) {
 			tests = append(tests, h.Rule)
@@ -208,6 +223,9 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	if res.BayesErr != nil {
 		v.Evidence = append(v.Evidence, filters.Evidence{Filter: Name, Result: "error", Detail: res.BayesErr.Error()})
 	}
+	if len(v.Evidence) == 0 {
+		v.Evidence = nil
+	}
 	yes := "No"
 	if isSpam {
 		yes = "Yes"
@@ -216,10 +234,21 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	if len(tests) > 0 {
 		testList = strings.Join(tests, ",")
 	}
+	// X-Spam-Score is "%.1f" of the score; X-Spam-Status is
+	// "%s, score=%.1f required=%.1f tests=%s", built without fmt.
+	score := string(appendFixed(nil, res.Score, 1))
+	status := make([]byte, 0, 64+len(testList))
+	status = append(status, yes...)
+	status = append(status, ", score="...)
+	status = append(status, score...)
+	status = append(status, " required="...)
+	status = appendFixed(status, junk, 1)
+	status = append(status, " tests="...)
+	status = append(status, testList...)
 	v.RemoveHeaders = []string{"X-Spam-Score", "X-Spam-Status", "X-Spam-Flag"}
 	v.AddHeaders = []filters.HeaderField{
-		{Key: "X-Spam-Score", Value: fmt.Sprintf("%.1f", res.Score)},
-		{Key: "X-Spam-Status", Value: fmt.Sprintf("%s, score=%.1f required=%.1f tests=%s", yes, res.Score, junk, testList)},
+		{Key: "X-Spam-Score", Value: score},
+		{Key: "X-Spam-Status", Value: string(status)},
 	}
 	return v, nil
 }

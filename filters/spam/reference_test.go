@@ -1,0 +1,213 @@
+package spam
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/textproto"
+)
+
+// This file keeps the original, straightforward implementations of the
+// URL finder and of the word tokenizer, which the faster ones replaced, and
+// checks that both give the same results (tokens are stored in the
+// database, so the tokenizer must not change); likewise for skipHeaderAs
+// and textproto.ReadHeader.
+
+// refURLRe is the regular expression the URL scanner implements.
+var refURLRe = regexp.MustCompile(`(?i)\b(?:https?|ftp)://(?:\[[0-9a-f:.]+\]|[^\s<>"'()\[\]{}/])[^\s<>"'()\[\]{}]*`)
+
+// refWords returns the tokens the original tokenizer added for the words of
+// s, each once, in order.
+func refWords(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if t == "" {
+			return
+		}
+		t = strings.ToValidUTF8(t, "\uFFFD")
+		if len(t) > 64 {
+			t = t[:60]
+			for !utf8.ValidString(t) {
+				t = t[:len(t)-1]
+			}
+			t += "..."
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
+		w = strings.Trim(w, "'")
+		n := utf8.RuneCountInString(w)
+		if n < minWordLen || n > maxWordLen {
+			continue
+		}
+		add(strings.ToLower(w))
+	}
+	return out
+}
+
+// referenceInputs are texts for the comparisons, and the fuzzers' seeds.
+var referenceInputs = []string{
+	"",
+	"Hello World, THE the The tHe café CAFÉ Ünïcödé ŞİŞLİ İstanbul ıi \u212Aelvin ſtraße ǅungla ﬁnance",
+	"'quoted' ''' 'a' don't $100 $$$ 1,000,000 x1y2z3 under_score dash-word e-mail@example.com",
+	strings.Repeat("x", 39) + " " + strings.Repeat("X", 40) + " " + strings.Repeat("x", 41) + " " + strings.Repeat("漢", 40) + " " + strings.Repeat("é", 33),
+	"broken \xff\xfebytes wo\xc3rds \xe6\x97 trunc\xe6\x97\xa5ated caf\xe9 \xed\xa0\x80x " + strings.Repeat("\xe6\x97\xa5", 25) + "\x80tail\xc3",
+	"Привет мир 日本語のテキスト 한국어 عربي ١٢٣٤ ½¾ ²³ ⅫⅣ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀😀😀 smile😀face \u00a0nbsp\u2028sep",
+	"http://a.example https://B.Example:443/x HTTP://C.EXAMPLE/ ftp://ftp.example/file hTTpS://mixed.example/ <http://angle.example/>",
+	"(https://paren.example/) \"http://quote.example\" 'http://single.example' http://[2001:db8::1]/v6 http://[zz]/bad http://[1.2.3.4 http://[]/",
+	"http:///nohost xhttp://noboundary.example _http://u.example 9http://d.example éhttp://accent.example \xffhttp://inv.example",
+	"https://trail.example/path. https://u.example/a?u=http://inner.example/ httpſ://longs.example/ HTTPſ://x httpſſ://y ftpſ://z",
+	"http://x.example/{brace} http://y.example/[bracket] http://z.example/é/ü http://\xff.example/ h\ttp://split http://\n http://\v.x http://\u00a0x",
+	"http://a\fb http://a\rb http://a\tb http://a b http://a<b http://a>b http://a\"b http://a'b http://a(b http://a)b http://a]b http://a}b",
+	"http://https://x.example ftp://ftp://y.example http:// http:/x http:x ://x ::// :// http://x://y.example",
+	"HtTp://[::1]:80/a [http://x.example] {http://y.example} http://[0a:FF:.]/ http://[G]/ http:////x",
+	"<a href=\"http://x.example\">http://y.example</a>",
+}
+
+func checkURLs(t *testing.T, s string) {
+	want := refURLRe.FindAllString(s, maxLinks)
+	got := findURLs(s, maxLinks, nil)
+	if !slices.Equal(got, want) {
+		t.Errorf("findURLs(%q) = %q, want %q", s, got, want)
+	}
+}
+
+func checkWords(t *testing.T, s string) {
+	want := refWords(s)
+	tk := tokenizer{seen: map[string]bool{}}
+	tk.words(s)
+	if !slices.Equal(tk.out, want) {
+		t.Errorf("words(%q) = %q, want %q", s, tk.out, want)
+	}
+}
+
+func TestURLsAsRegexp(t *testing.T) {
+	for _, s := range referenceInputs {
+		checkURLs(t, s)
+	}
+	long := strings.Repeat("http://x.example/ ", maxLinks+10)
+	checkURLs(t, long)
+}
+
+func TestWordsAsBefore(t *testing.T) {
+	for _, s := range referenceInputs {
+		checkWords(t, s)
+	}
+}
+
+// FuzzURLs checks that the URL scanner finds what the regular expression
+// finds.
+func FuzzURLs(f *testing.F) {
+	for _, s := range referenceInputs {
+		f.Add(s)
+	}
+	f.Fuzz(checkURLs)
+}
+
+// FuzzWords checks that the tokenizer's words are those of the original
+// implementation.
+func FuzzWords(f *testing.F) {
+	for _, s := range referenceInputs {
+		f.Add(s)
+	}
+	f.Fuzz(checkWords)
+}
+
+// findURLs returns the first n URLs nextURL finds in s, appended to dst, as
+// refURLRe.FindAllString would.
+func findURLs(s string, n int, dst []string) []string {
+	for i := 0; len(dst) < n; {
+		start, end := nextURL(s, i)
+		if start < 0 {
+			break
+		}
+		dst = append(dst, s[start:end])
+		i = end
+	}
+	return dst
+}
+
+// TestAppendFixed checks appendFixed against fmt, which it replaced.
+func TestAppendFixed(t *testing.T) {
+	for _, f := range []float64{0, math.Copysign(0, -1), 0.5, 0.05, 0.00005, 0.99995, 0.12345, -4.95, 4.95, 4.25, 4.35, 1e-300,
+		-1.1102230246251565e-15, 123456789.987654321, 1e21, math.MaxFloat64, math.SmallestNonzeroFloat64,
+		math.Inf(1), math.Inf(-1), math.NaN()} {
+		for prec := 1; prec <= 4; prec++ {
+			want := fmt.Sprintf("%.*f", prec, f)
+			if got := string(appendFixed(nil, f, prec)); got != want {
+				t.Errorf("appendFixed(%v, %d) = %q, want %q", f, prec, got, want)
+			}
+		}
+	}
+}
+
+// checkHeaderAs checks that skipHeaderAs reads as far as
+// textproto.ReadHeader, fails when it fails, and finds the given header the
+// same exactly when it is.
+func checkHeaderAs(t *testing.T, raw string) {
+	br := bufio.NewReader(strings.NewReader(raw))
+	want, wantErr := textproto.ReadHeader(br)
+	wantRest, _ := io.ReadAll(br)
+	fieldsOf := func(h textproto.Header) []string {
+		var out []string
+		for f := h.Fields(); f.Next(); {
+			b, err := f.Raw()
+			out = append(out, fmt.Sprintf("%q %q %q %v", f.Key(), f.Value(), b, err))
+		}
+		return out
+	}
+	given := newTestMessage(raw).Header
+	modified := newTestMessage(raw).Header
+	modified.Add("X-Added", "1")
+	byHand := textproto.Header{}
+	for f := want.Fields(); f.Next(); {
+		byHand.Add(f.Key(), " "+f.Value())
+	}
+	for _, h := range []textproto.Header{given, modified, byHand, {}} {
+		br := bufio.NewReader(strings.NewReader(raw))
+		same, err := skipHeaderAs(br, &h, &headerScratch{})
+		rest, _ := io.ReadAll(br)
+		if (err != nil) != (wantErr != nil) || string(rest) != string(wantRest) {
+			t.Fatalf("skipHeaderAs(%q): error %v, rest %q; ReadHeader: error %v, rest %q", raw, err, rest, wantErr, wantRest)
+		}
+		if err == nil && same != slices.Equal(fieldsOf(h), fieldsOf(want)) {
+			t.Fatalf("skipHeaderAs(%q) same=%v for %q, ReadHeader gives %q", raw, same, fieldsOf(h), fieldsOf(want))
+		}
+	}
+}
+
+var headerInputs = []string{
+	"", "\r\n", "\n\nbody", "A: b\r\n\r\nbody", "A: b", "A: b\r\n", " x: y\r\n\r\n", "\tx\r\nA: b\r\n\r\n",
+	"A: b\r\n c\r\n\td \r\n\r\nbody\r\n", "A:   spaced   \r\n  \r\n \t more \r\nB:\r\n\r\n", "Bad line\r\nA: b\r\n\r\nrest\r\n\r\nbody",
+	": no key\r\nA: b\r\n\r\nx", "Bad Key: v\r\n\r\nx", "k\x7f: v\r\n\r\nx", "a: b\rc\r\n\r\n", "a: b\n c\n\nlf only", "A: " + strings.Repeat("x", 5000) + "\r\n\r\nlong",
+	"A: " + strings.Repeat("y", 4093), "A: " + strings.Repeat("y", 4094) + "\r", "message-id: <x>\r\nCONTENT-TYPE: text/html\r\n\r\n<p>",
+	"From: a@b\r\nFrom: c@d\r\nSubject: =?utf-8?q?x?=\r\n\r\n", "A: \xff\xfe\r\n\r\n", "A: b\r\n \r\n\r\n",
+}
+
+func TestHeaderAsReadHeader(t *testing.T) {
+	for _, raw := range headerInputs {
+		checkHeaderAs(t, raw)
+	}
+	for _, c := range pinCorpus(t) {
+		checkHeaderAs(t, c.Raw)
+	}
+}
+
+// FuzzHeaderAs checks skipHeaderAs against textproto.ReadHeader.
+func FuzzHeaderAs(f *testing.F) {
+	for _, s := range headerInputs {
+		f.Add(s)
+	}
+	f.Fuzz(checkHeaderAs)
+}
