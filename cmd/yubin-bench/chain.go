@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +79,37 @@ type chainResult struct {
 	// probe's refusal.
 	verified []string
 	err      string
+	// extras are the other chains measured beside (--chain-extra).
+	extras []chainExtra
+}
+
+// chainExtra is another configuration of the chain, measured in the same
+// rounds as the spine and the whole chain, for comparison.
+type chainExtra struct {
+	name  string   // as given to --chain-extra
+	label string   // for the report
+	env   []string // settings on top of the whole chain's, "-VAR" removes VAR
+	rows  []intakeRow
+}
+
+// chainExtras are the configurations --chain-extra can name.
+var chainExtras = map[string]chainExtra{
+	"no-clamd":    {label: "whole chain without clamd", env: []string{"-YUBIN_CLAMD"}},
+	"clamd-parts": {label: "whole chain, clamd scanning the decoded parts (`YUBIN_CLAMD_SCAN=parts`)", env: []string{"YUBIN_CLAMD_SCAN=parts"}},
+}
+
+// withEnv returns base with the settings of extra applied: "VAR=value"
+// replaces or adds VAR, "-VAR" removes it.
+func withEnv(base, extra []string) []string {
+	out := slices.Clone(base)
+	for _, e := range extra {
+		name, _, _ := strings.Cut(strings.TrimPrefix(e, "-"), "=")
+		out = slices.DeleteFunc(out, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+		if !strings.HasPrefix(e, "-") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // medianRow returns the row of median rate among the rows that accepted
@@ -379,26 +411,58 @@ func runChain(ctx context.Context, o *options, rep *report, tmp string, start fu
 	}
 	defer stop(wholeSrv)
 
-	measure := func(name string, srv *server) intakeRow {
-		o.logf("chain: %s, %d sessions × %s for %s", name, chainSessions, fmtSize(chainSize), o.duration)
-		row := measureIntake(o, rep, srv, t, chainSessions, chainSize)
-		o.logf("  %s", row.summary())
-		return row
+	// Every configuration measured, in a fixed order: the spine, the whole
+	// chain, then the extras.
+	type config struct {
+		label string
+		srv   *server
+		rows  *[]intakeRow
 	}
-	for i := range o.chainRounds {
-		if ctx.Err() != nil {
+	configs := []config{{"spine (no filters)", spineSrv, &c.spine}, {"whole chain", wholeSrv, &c.whole}}
+	for _, name := range o.chainExtra {
+		x := chainExtras[name]
+		x.name = name
+		if clamd == nil && strings.Contains(name, "clamd") {
+			o.logf("chain: %s skipped: no clamd", name)
+			continue
+		}
+		c.extras = append(c.extras, x)
+	}
+	for i := range c.extras {
+		x := &c.extras[i]
+		xenv := withEnv(env, x.env)
+		o.logf("chain: %s with %s", x.name, strings.Join(xenv, " "))
+		srv, err := start("chain-"+x.name, xenv...)
+		if err != nil {
+			c.err = x.name + " server: " + err.Error()
 			return
 		}
-		// ABBA: whoever went first goes second next time.
-		if i%2 == 0 {
-			c.spine = append(c.spine, measure("spine (no filters)", spineSrv))
-			c.whole = append(c.whole, measure("whole chain", wholeSrv))
-		} else {
-			c.whole = append(c.whole, measure("whole chain", wholeSrv))
-			c.spine = append(c.spine, measure("spine (no filters)", spineSrv))
+		defer stop(srv)
+		configs = append(configs, config{x.label, srv, &x.rows})
+	}
+
+	for i := range o.chainRounds {
+		// Forward in even rounds, backward in odd ones: whoever went
+		// first goes last next time, so that drifts fall on all.
+		order := slices.Clone(configs)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, cf := range order {
+			if ctx.Err() != nil {
+				return
+			}
+			o.logf("chain: %s, %d sessions × %s for %s", cf.label, chainSessions, fmtSize(chainSize), o.duration)
+			row := measureIntake(o, rep, cf.srv, t, chainSessions, chainSize)
+			o.logf("  %s", row.summary())
+			*cf.rows = append(*cf.rows, row)
 		}
 	}
-	for _, rows := range [][]intakeRow{c.spine, c.whole} {
+	all := [][]intakeRow{c.spine, c.whole}
+	for _, x := range c.extras {
+		all = append(all, x.rows)
+	}
+	for _, rows := range all {
 		for _, r := range rows {
 			if r.err != "" && c.err == "" {
 				c.err = r.err
@@ -512,6 +576,11 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 		if i < len(c.whole) {
 			line(fmt.Sprint(i+1), "whole chain", c.whole[i])
 		}
+		for _, x := range c.extras {
+			if i < len(x.rows) {
+				line(fmt.Sprint(i+1), x.label, x.rows[i])
+			}
+		}
 	}
 	if len(c.whole) == 0 {
 		why := c.err
@@ -535,6 +604,11 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 		p("The chain runs at **%.0f%%** of the spine: it costs %s of intake throughput, %s the bound of %.0f%%.", 100*rt, c.cost(), verdict, 100*chainMaxCost)
 		if rt >= 1 {
 			p(" (Faster than the spine: noise.)")
+		}
+		for _, x := range c.extras {
+			if m := medianRow(x.rows); m.run.Accepted > 0 {
+				p(" %s: median **%.0f msgs/s** (%.2f ms), %.0f%% of the spine.", strings.ToUpper(x.label[:1])+x.label[1:], m.rate(), m.cpuPerMsg(m.run.ServerCPU), 100*m.rate()/s.rate())
+			}
 		}
 		p("\n")
 	}

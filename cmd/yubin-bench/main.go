@@ -74,6 +74,7 @@ type options struct {
 	sendMessages  int
 	sendClients   int
 	chainRounds   int
+	chainExtra    []string
 	keep          bool
 	commandLine   string
 	progress      io.Writer
@@ -86,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("yubin-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{progress: stderr}
-	var scen, sessions, sizes string
+	var scen, sessions, sizes, extra string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
 	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, chain, imap, pop3, memory, api, send")
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "api: how long GET /api/v1/users pages through the users")
 	fs.IntVar(&o.sendMessages, "send-messages", 2000, "send: messages submitted in all")
 	fs.IntVar(&o.chainRounds, "chain-rounds", 3, "chain: rounds of spine and whole chain, measured in turn; the medians are compared")
+	fs.StringVar(&extra, "chain-extra", "no-clamd", "chain: other configurations measured in the same rounds: no-clamd, clamd-parts (comma-separated; empty for none)")
 	fs.IntVar(&o.sendClients, "send-clients", 20, "send: concurrent submission sessions, one user each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (data and server log)")
 	if err := fs.Parse(args); err != nil {
@@ -160,6 +162,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.messages < 1 || o.reps < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 {
 		return nil, errors.New("--messages, --reps, --fill-sessions, --pop3-window must be at least 1, --conns at least 2, --mailbox-msg-size at least 512")
+	}
+	for _, x := range strings.Split(extra, ",") {
+		if x = strings.TrimSpace(x); x == "" {
+			continue
+		}
+		if _, ok := chainExtras[x]; !ok {
+			return nil, fmt.Errorf("--chain-extra: unknown configuration %q", x)
+		}
+		o.chainExtra = append(o.chainExtra, x)
 	}
 	if o.chainRounds < 1 {
 		return nil, errors.New("--chain-rounds must be at least 1")
