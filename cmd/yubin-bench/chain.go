@@ -94,8 +94,9 @@ type chainExtra struct {
 
 // chainExtras are the configurations --chain-extra can name.
 var chainExtras = map[string]chainExtra{
-	"no-clamd":    {label: "whole chain without clamd", env: []string{"-YUBIN_CLAMD"}},
-	"clamd-parts": {label: "whole chain, clamd scanning the decoded parts (`YUBIN_CLAMD_SCAN=parts`)", env: []string{"YUBIN_CLAMD_SCAN=parts"}},
+	"no-clamd":      {label: "whole chain without clamd", env: []string{"-YUBIN_CLAMD"}},
+	"clamd-message": {label: "whole chain, clamd given the whole message (`YUBIN_CLAMD_SCAN=message`)", env: []string{"YUBIN_CLAMD_SCAN=message"}},
+	"clamd-parts":   {label: "whole chain, clamd given the decoded parts (`YUBIN_CLAMD_SCAN=parts`)", env: []string{"YUBIN_CLAMD_SCAN=parts"}},
 }
 
 // withEnv returns base with the settings of extra applied: "VAR=value"
@@ -540,10 +541,10 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 	p("### SMTP intake through the whole filter chain\n\n")
 	p("%d sessions × %s, as in the intake scenario, from `%s`, whose SPF record allows 127.0.0.1, whose DMARC record says p=reject, ", chainSessions, fmtSize(chainSize), chainSender)
 	p("and whose RSA-2048 DKIM key signs every message; a DNS server in the load generator answers for it (`YUBIN_DNS`). ")
-	p("With the whole chain (`YUBIN_FILTERS` at its default), every message goes through SPF, DKIM, DMARC, ")
+	p("With the whole chain (`YUBIN_FILTERS` and `YUBIN_CLAMD_SCAN` at their defaults), every message goes through SPF, DKIM, DMARC, ")
 	switch {
 	case c.clamd != "":
-		p("clamd (%s, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only; temporary files in %s), ", mdEscape(c.clamd), mdEscape(c.clamdTmp))
+		p("clamd (%s, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only; temporary files in %s; the messages are plain text, so by default clamd is given their decoded text), ", mdEscape(c.clamd), mdEscape(c.clamdTmp))
 	case c.noClamd != "":
 		p("**no clamd** (%s), ", mdEscape(c.noClamd))
 	}

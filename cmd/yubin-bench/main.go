@@ -108,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.apiDuration, "api-duration", 10*time.Second, "api: how long GET /api/v1/users pages through the users")
 	fs.IntVar(&o.sendMessages, "send-messages", 2000, "send: messages submitted in all")
 	fs.IntVar(&o.chainRounds, "chain-rounds", 3, "chain: rounds of spine and whole chain, measured in turn; the medians are compared")
-	fs.StringVar(&extra, "chain-extra", "no-clamd", "chain: other configurations measured in the same rounds: no-clamd, clamd-parts (comma-separated; empty for none)")
+	fs.StringVar(&extra, "chain-extra", "no-clamd,clamd-message", "chain: other configurations measured in the same rounds: no-clamd, clamd-message, clamd-parts (comma-separated; empty for none)")
 	fs.IntVar(&o.sendClients, "send-clients", 20, "send: concurrent submission sessions, one user each")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (data and server log)")
 	if err := fs.Parse(args); err != nil {

@@ -45,8 +45,10 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,
 			})
 		case "clamd":
+			f := clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout})
+			f.Scope = clamdScope(w.cfg.ClamdScan)
 			stages = append(stages, filters.Stage{
-				Filter:  clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}),
+				Filter:  f,
 				Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
 				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipVirus },
 			})
@@ -77,6 +79,15 @@ func (w *wiring) newFilterChain() *filters.Chain {
 	c := filters.NewChain(w.log, stages...)
 	w.log.Info("inbound filter chain", "stages", c.Stages())
 	return c
+}
+
+// clamdScope turns YUBIN_CLAMD_SCAN (validated by config) into a scan
+// scope.
+func clamdScope(s string) clamd.Scope {
+	if sc, err := clamd.ParseScope(s); err == nil {
+		return sc
+	}
+	return clamd.ScopeAuto
 }
 
 // policy turns a *_ON_ERROR setting into a failure policy.

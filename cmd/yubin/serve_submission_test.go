@@ -40,7 +40,7 @@ func TestSubmissionWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &wiring{
-		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test"},
+		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", Filters: config.DefaultFilters},
 		log:         log,
 		store:       store,
 		sup:         newSupervisor(log),

@@ -101,7 +101,7 @@ func TestStatsWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &wiring{
-		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", MaxMessageSize: 1 << 20},
+		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", MaxMessageSize: 1 << 20, Filters: config.DefaultFilters},
 		log:         log,
 		store:       store,
 		sup:         newSupervisor(log),

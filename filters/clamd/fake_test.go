@@ -41,8 +41,9 @@ type fakeClamd struct {
 	failSessions bool
 
 	mu       sync.Mutex
-	chunks   []int  // lengths of the chunks received in the last INSTREAM
-	received []byte // data of the last INSTREAM
+	chunks   []int    // lengths of the chunks received in the last INSTREAM
+	received []byte   // data of the last INSTREAM
+	streams  [][]byte // data of every INSTREAM since takeStreams
 	commands []string
 	open     map[net.Conn]bool
 	conns    int // connections accepted
@@ -65,7 +66,7 @@ const (
 
 const fakeSig = "Fake.Test.Virus"
 
-func newFakeClamd(t *testing.T, network string) *fakeClamd {
+func newFakeClamd(t testing.TB, network string) *fakeClamd {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "unix" {
@@ -219,6 +220,7 @@ func (f *fakeClamd) run(conn net.Conn, br *bufio.Reader, cmd, prefix string) boo
 		}
 		f.mu.Lock()
 		f.chunks, f.received = chunks, data
+		f.streams = append(f.streams, data)
 		f.mu.Unlock()
 		if bytes.Contains(data, []byte(f.virus)) {
 			reply("stream: " + fakeSig + " FOUND")
@@ -244,6 +246,16 @@ func (f *fakeClamd) counts() (conns, sessions int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.conns, f.sessions
+}
+
+// takeStreams returns the data of every INSTREAM received since the last
+// call, in order, and forgets them.
+func (f *fakeClamd) takeStreams() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.streams
+	f.streams = nil
+	return s
 }
 
 func (f *fakeClamd) last() ([]int, []byte) {

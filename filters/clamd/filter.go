@@ -2,7 +2,9 @@ package clamd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -19,8 +21,28 @@ type Filter struct {
 	// MaxSize, if positive, skips scanning messages larger than this many
 	// bytes (they are accepted with "skipped" evidence). Set it to clamd's
 	// StreamMaxLength to avoid tempfailing large messages forever; 0 scans
-	// everything.
+	// everything. It applies to the size of the whole raw message, in
+	// every Scope.
 	MaxSize int64
+	// Scope is what is sent to clamd: the whole raw message
+	// (ScopeMessage, the zero value), the decoded content of each MIME
+	// part (ScopeParts), or the latter for messages that are only plain
+	// text and the former for any other (ScopeAuto, the server's default).
+	//
+	// With ScopeParts, the parts are scanned one after the other on
+	// Client, stopping at the first infected one. The message's header
+	// is not scanned, so ClamAV signatures for whole mail files (target
+	// type 4) do not apply; that is why ScopeMessage is the default. A
+	// message is scanned whole, exactly as with ScopeMessage, when its
+	// MIME structure does not parse cleanly: an unparsable header or
+	// Content-Type, duplicate Content-Type or Content-Transfer-Encoding
+	// fields, a multipart without boundary, parts or closing boundary,
+	// a transfer encoding that does not decode, nesting deeper than 10
+	// levels, or more than 16 leaf parts. clamd's own parser then
+	// decides, so broken or hostile MIME never gets less scanning. With
+	// ScopeAuto such messages, and any with a part other than text/plain,
+	// are scanned whole without further ado.
+	Scope Scope
 }
 
 var _ filters.Filter = (*Filter)(nil)
@@ -42,24 +64,127 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 			Detail: fmt.Sprintf("message of %d bytes is larger than the scan limit of %d bytes", msg.Size, f.MaxSize),
 		}}}, nil
 	}
+	if f.Scope == ScopeParts || f.Scope == ScopeAuto {
+		return f.checkParts(ctx, msg)
+	}
+	return f.checkWhole(ctx, msg, "")
+}
+
+// checkWhole scans the whole raw message. fallback is why a message is
+// scanned whole in ScopeParts, "" in ScopeMessage.
+func (f *Filter) checkWhole(ctx context.Context, msg *filters.Message, fallback string) (filters.Verdict, error) {
 	res, err := f.Client.Scan(ctx, msg.Open())
 	if err != nil {
 		return filters.Verdict{}, err
 	}
+	where := ""
+	if fallback != "" {
+		where = "whole message (fallback: " + fallback + ")"
+	}
 	if !res.Infected {
 		return filters.Verdict{Evidence: []filters.Evidence{{
-			Filter: f.Name(), Result: "clean",
+			Filter: f.Name(), Result: "clean", Detail: where,
 		}}}, nil
 	}
+	detail := res.Signature
+	if where != "" {
+		detail += " in " + where
+	}
+	return f.infected(res.Signature, detail), nil
+}
+
+// infected returns the verdict on a message in which clamd found sig.
+func (f *Filter) infected(sig, detail string) filters.Verdict {
 	return filters.Verdict{
 		Action:       filters.Reject,
 		Code:         554,
 		EnhancedCode: [3]int{5, 7, 1},
-		Reason:       fmt.Sprintf("message contains a virus (%s)", res.Signature),
+		Reason:       fmt.Sprintf("message contains a virus (%s)", sig),
 		Evidence: []filters.Evidence{{
 			Filter: f.Name(),
 			Result: "infected",
-			Detail: res.Signature,
+			Detail: detail,
 		}},
-	}, nil
+	}
+}
+
+// errStopWalk stops the part walk at an infected part.
+var errStopWalk = errors.New("infected part found")
+
+// errNotPlain stops the checking walk of ScopeAuto at a part that is not
+// plain text: the message is scanned whole.
+var errNotPlain = errors.New("not only plain text")
+
+// checkParts scans each leaf part of msg on its own, or the whole message
+// when its MIME structure does not parse cleanly.
+//
+// The message is read twice, streaming: first to check its structure and
+// count its parts (decoding them, so that a transfer encoding that does not
+// decode is found before anything is sent), then to send the parts.
+func (f *Filter) checkParts(ctx context.Context, msg *filters.Message) (filters.Verdict, error) {
+	check := partWalker{visit: func(p *mimePart) error {
+		if f.Scope == ScopeAuto && p.mediaType != "text/plain" {
+			return errNotPlain
+		}
+		if _, err := io.Copy(io.Discard, p.body); err != nil {
+			var fb *fallbackError
+			if errors.As(err, &fb) {
+				return fb
+			}
+			return fallbackf("cannot decode part %s: %v", p.path, err)
+		}
+		return nil
+	}}
+	if err := check.walkMessage(msg.Open(), nil, 0); err != nil {
+		if errors.Is(err, errNotPlain) {
+			return f.checkWhole(ctx, msg, "")
+		}
+		var fb *fallbackError
+		if errors.As(err, &fb) {
+			if f.Scope == ScopeAuto {
+				return f.checkWhole(ctx, msg, "")
+			}
+			return f.checkWhole(ctx, msg, fb.reason)
+		}
+		return filters.Verdict{}, fmt.Errorf("clamd: reading message: %w", err)
+	}
+
+	var (
+		scanned int
+		res     Result
+		found   *mimePart
+	)
+	scan := partWalker{visit: func(p *mimePart) error {
+		r, err := f.Client.Scan(ctx, p.body)
+		if err != nil {
+			return fmt.Errorf("scanning MIME part %s: %w", p.path, err)
+		}
+		scanned++
+		if r.Infected {
+			res, found = r, p
+			return errStopWalk
+		}
+		return nil
+	}}
+	err := scan.walkMessage(msg.Open(), nil, 0)
+	if found != nil {
+		return f.infected(res.Signature, res.Signature+" in "+found.describe()), nil
+	}
+	if err != nil {
+		var fb *fallbackError
+		if errors.As(err, &fb) {
+			// The message read differently the second time.
+			return filters.Verdict{}, fmt.Errorf("clamd: MIME structure changed while scanning parts: %w", err)
+		}
+		return filters.Verdict{}, err
+	}
+	unit := "parts"
+	if scanned == 1 {
+		unit = "part"
+	}
+	return filters.Verdict{Evidence: []filters.Evidence{{
+		Filter: f.Name(),
+		Result: "clean",
+		Detail: fmt.Sprintf("%d %s scanned", scanned, unit),
+	}}}, nil
 }

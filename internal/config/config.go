@@ -71,6 +71,10 @@ type Config struct {
 	// gets when that filter is down: "tempfail" (451, the sender retries)
 	// or "open" (deliver unchecked).
 	ClamdOnError, RspamdOnError, MilterOnError string
+	// ClamdScan is what clamd is given: "auto" (the decoded text of a
+	// message that is only plain text, else the whole message), "message"
+	// (always the whole raw message) or "parts" (each decoded MIME part).
+	ClamdScan string
 	// SpamJunkScore and SpamRejectScore are the spam score thresholds for
 	// filing into Junk and refusing at DATA (0 = never refuse).
 	SpamJunkScore, SpamRejectScore float64
@@ -247,6 +251,15 @@ func Settings() []Setting {
 					return nil
 				}
 				return fmt.Errorf("%q: want tempfail or open", v)
+			}},
+		{Flag: "clamd-scan", Env: "YUBIN_CLAMD_SCAN", Default: "auto", Usage: "what clamd scans: auto (a plain-text-only message's decoded text, else the whole message), message (always the whole message) or parts (each decoded MIME part)",
+			set: func(c *Config, v string) error {
+				switch m := strings.ToLower(v); m {
+				case "auto", "message", "parts":
+					c.ClamdScan = m
+					return nil
+				}
+				return fmt.Errorf("%q: want auto, message or parts", v)
 			}},
 		{Flag: "rspamd-on-error", Env: "YUBIN_RSPAMD_ON_ERROR", Default: "open", Usage: "when rspamd is down: tempfail (451, the sender retries) or open (deliver unchecked)",
 			set: func(c *Config, v string) error {

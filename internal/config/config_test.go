@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", HTTPSAddr: ":8443",
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
-		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail",
+		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
 		SpamJunkScore: 5, SpamRejectScore: 15,
 		Filters: []string{"authn", "clamd", "milter", "rspamd", "spam"},
 	}
@@ -123,6 +123,7 @@ func TestErrors(t *testing.T) {
 		{"empty data flag", []string{"--data="}, nil, "--data"},
 		{"bad lease", nil, map[string]string{"YUBIN_OUTBOUND_LEASE": "soon"}, "YUBIN_OUTBOUND_LEASE"},
 		{"short lease", []string{"--outbound-lease=10ms"}, nil, "--outbound-lease"},
+		{"bad clamd scan", nil, map[string]string{"YUBIN_CLAMD_SCAN": "headers"}, "YUBIN_CLAMD_SCAN"},
 		{"unknown filter", nil, map[string]string{"YUBIN_FILTERS": "authn,virus"}, `unknown filter "virus"`},
 		{"filter twice", []string{"--filters", "spam,authn,spam"}, nil, `"spam" named twice`},
 		{"empty filter list", []string{"--filters", " , "}, nil, "use none"},
