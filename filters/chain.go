@@ -87,9 +87,10 @@ const senderStatsSuffix = "/sender"
 // Every verdict other than Accept, and every failure, is logged. A Chain is
 // safe for concurrent use.
 type Chain struct {
-	logger *slog.Logger
-	stages []*stage
-	stats  map[string]*actionCounts // read-only after NewChain
+	logger  *slog.Logger
+	stages  []*stage
+	stats   map[string]*actionCounts // read-only after NewChain
+	workers *workers                 // run the stage calls
 }
 
 // NewChain returns a chain running the enabled stages in the given order.
@@ -99,7 +100,7 @@ func NewChain(logger *slog.Logger, stages ...Stage) *Chain {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Chain{logger: logger, stats: make(map[string]*actionCounts)}
+	c := &Chain{logger: logger, stats: make(map[string]*actionCounts), workers: newWorkers()}
 	counts := func(name string) *actionCounts {
 		if n, ok := c.stats[name]; ok {
 			return n
@@ -254,8 +255,8 @@ func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) 
 }
 
 // runStage runs call with the stage's timeout, recovering from panics. The
-// call runs in its own goroutine so that the chain can move on when ctx is
-// done even if the filter does not return.
+// call runs on another goroutine (one of c.workers) so that the chain can
+// move on when ctx is done even if the filter does not return.
 func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call func(context.Context) (Verdict, error)) (Verdict, error) {
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -267,7 +268,7 @@ func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call f
 		err error
 	}
 	done := make(chan result, 1) // buffered: an abandoned call must not block
-	go func() {
+	c.workers.run(func() {
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("filter panicked", "filter", s.name, "panic", r, "stack", string(debug.Stack()))
@@ -276,7 +277,7 @@ func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call f
 		}()
 		v, err := call(ctx)
 		done <- result{v, err}
-	}()
+	})
 	select {
 	case r := <-done:
 		if r.err != nil {

@@ -1,10 +1,15 @@
 package clamd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -108,6 +113,39 @@ func (f *Filter) infected(sig, detail string) filters.Verdict {
 	}
 }
 
+// singlePart looks at the header of msg for the common case of a message
+// that is one part whose body needs no decoding (no transfer encoding, or
+// 7bit, 8bit or binary): it returns the part and its body, ready to scan.
+// whole reports a message that ScopeAuto scans whole without looking
+// further (one part that is not plain text). Anything else (multiparts,
+// attached messages, encoded bodies, headers that do not parse or repeat
+// Content-Type or Content-Transfer-Encoding) returns neither, for the
+// part walker.
+func (f *Filter) singlePart(msg *filters.Message) (part *mimePart, body io.Reader, whole bool) {
+	br := bufio.NewReader(msg.Open())
+	h, err := textproto.ReadHeader(br)
+	if err != nil || len(h.Values("Content-Type")) > 1 || len(h.Values("Content-Transfer-Encoding")) > 1 {
+		return nil, nil, false
+	}
+	mediaType, params := "text/plain", map[string]string(nil)
+	if ct := h.Get("Content-Type"); ct != "" {
+		if mediaType, params, err = mime.ParseMediaType(ct); err != nil {
+			return nil, nil, false
+		}
+	}
+	if strings.HasPrefix(mediaType, "multipart/") || strings.HasPrefix(mediaType, "message/") {
+		return nil, nil, false
+	}
+	if f.Scope == ScopeAuto && mediaType != "text/plain" {
+		return nil, nil, true
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "", "7bit", "8bit", "binary":
+		return &mimePart{path: "1", filename: partFilename(h, params), mediaType: mediaType}, br, false
+	}
+	return nil, nil, false
+}
+
 // errStopWalk stops the part walk at an infected part.
 var errStopWalk = errors.New("infected part found")
 
@@ -122,6 +160,21 @@ var errNotPlain = errors.New("not only plain text")
 // count its parts (decoding them, so that a transfer encoding that does not
 // decode is found before anything is sent), then to send the parts.
 func (f *Filter) checkParts(ctx context.Context, msg *filters.Message) (filters.Verdict, error) {
+	switch single, body, whole := f.singlePart(msg); {
+	case whole:
+		return f.checkWhole(ctx, msg, "")
+	case body != nil:
+		// Most mail: one part, no transfer encoding that could fail to
+		// decode, so there is nothing to check before sending it.
+		r, err := f.Client.Scan(ctx, body)
+		if err != nil {
+			return filters.Verdict{}, fmt.Errorf("scanning MIME part 1: %w", err)
+		}
+		if r.Infected {
+			return f.infected(r.Signature, r.Signature+" in "+single.describe()), nil
+		}
+		return filters.Verdict{Evidence: []filters.Evidence{{Filter: f.Name(), Result: "clean", Detail: "1 part scanned"}}}, nil
+	}
 	check := partWalker{visit: func(p *mimePart) error {
 		if f.Scope == ScopeAuto && p.mediaType != "text/plain" {
 			return errNotPlain
