@@ -43,6 +43,14 @@ type Stage struct {
 	// Timeout bounds the filter's run time, on top of the deadline of the
 	// context given to the chain. 0 means no extra timeout.
 	Timeout time.Duration
+	// Concurrent marks a filter that reads only the message as received,
+	// not the header fields earlier stages add: Check starts it together
+	// with the first stage instead of after the stages before it, so that
+	// a remote scanner's round trip overlaps the local checks. Its verdict
+	// is still merged in its place in the order; if an earlier stage ends
+	// the chain (Reject, TempFail), it is cancelled and its verdict
+	// dropped.
+	Concurrent bool
 	// SkipWhen, if not nil, is asked before each Check (not CheckSender):
 	// when it returns true the filter is not run for the message, which
 	// gets Evidence with Result "skipped" instead (e.g. a filter its
@@ -141,8 +149,26 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		"from", msg.Envelope.MailFrom,
 		"rcpts", len(msg.Envelope.Recipients),
 	)
+	// Concurrent stages start now, on the message as received.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops those the chain did not wait for
+	var early map[*stage]chan stageResult
+	for _, s := range c.stages {
+		if !s.Concurrent || s.SkipWhen != nil && s.SkipWhen(msg) {
+			continue
+		}
+		if early == nil {
+			early = make(map[*stage]chan stageResult)
+		}
+		ch := make(chan stageResult, 1)
+		early[s] = ch
+		go func() {
+			v, err := c.runStage(ctx, log, s, func(ctx context.Context) (Verdict, error) { return s.Filter.Check(ctx, msg) })
+			ch <- stageResult{v, err}
+		}()
+	}
 	var added []HeaderField // by the stages so far
-	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
+	return c.run(ctx, log, early, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.SkipWhen != nil && s.SkipWhen(msg) {
 			return nil, nil, true
 		}
@@ -172,7 +198,7 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 // kept under the filter name followed by "/sender".
 func (c *Chain) CheckSender(ctx context.Context, conn ConnInfo, from string) Verdict {
 	log := c.logger.With("remote", conn.RemoteAddr, "from", from, "stage", "mail-from")
-	return c.run(ctx, log, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
+	return c.run(ctx, log, nil, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.sender == nil {
 			return nil, nil, false
 		}
@@ -207,10 +233,17 @@ func (c *Chain) Stats() map[string]map[Action]uint64 {
 	return out
 }
 
+// stageResult is the outcome of a stage started early (Stage.Concurrent).
+type stageResult struct {
+	v   Verdict
+	err error
+}
+
 // run runs the stages for which prepare returns a call, and combines their
-// verdicts. A stage prepare reports skipped gets Evidence saying so.
+// verdicts. A stage prepare reports skipped gets Evidence saying so. The
+// stages in early were started already: their results are awaited instead.
 // observe, if not nil, sees each stage's verdict after it is merged.
-func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(Verdict)) Verdict {
+func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan stageResult, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(Verdict)) Verdict {
 	var res Verdict
 	for _, s := range c.stages {
 		call, counts, skipped := prepare(s)
@@ -226,7 +259,14 @@ func (c *Chain) run(ctx context.Context, log *slog.Logger, prepare func(*stage) 
 			c.abort(&res, log, s.name, fmt.Errorf("filter %s not run: %w", s.name, context.Cause(ctx)))
 			break
 		}
-		v, err := c.runStage(ctx, log, s, call)
+		var v Verdict
+		var err error
+		if ch, ok := early[s]; ok {
+			r := <-ch // runStage returns once ctx is done
+			v, err = r.v, r.err
+		} else {
+			v, err = c.runStage(ctx, log, s, call)
+		}
 		if err == nil && !v.Action.valid() {
 			err = fmt.Errorf("filter %s: invalid action %v", s.name, v.Action)
 		}

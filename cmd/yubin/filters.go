@@ -50,7 +50,10 @@ func (w *wiring) newFilterChain() *filters.Chain {
 			stages = append(stages, filters.Stage{
 				Filter:  f,
 				Enabled: true, OnError: policy(w.cfg.ClamdOnError), Timeout: scannerTimeout,
-				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipVirus },
+				// clamd reads the message as received: its round trip
+				// overlaps sender authentication.
+				Concurrent: true,
+				SkipWhen:   func(m *filters.Message) bool { return m.Policy.SkipVirus },
 			})
 		case "milter":
 			stages = append(stages, filters.Stage{
