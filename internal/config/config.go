@@ -231,72 +231,23 @@ func Settings() []Setting {
 				return err
 			}},
 		{Flag: "log-format", Env: "YUBIN_LOG_FORMAT", Default: "text", Usage: "text or json",
-			set: func(c *Config, v string) error {
-				switch f := strings.ToLower(v); f {
-				case "text", "json":
-					c.LogFormat = f
-					return nil
-				}
-				return fmt.Errorf("%q: want text or json", v)
-			}},
+			set: oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 		{Flag: "dns", Env: "YUBIN_DNS", Usage: "DNS server (host:port) for the filters' lookups (SPF, DKIM, DMARC, DNSBL); default: the system resolver", set: str(func(c *Config) *string { return &c.DNS })},
 		{Flag: "clamd", Env: "YUBIN_CLAMD", Usage: "clamd (host:port or unix:/path): scan every message for viruses", set: str(func(c *Config) *string { return &c.Clamd })},
 		{Flag: "rspamd", Env: "YUBIN_RSPAMD", Usage: "rspamd base URL (e.g. http://127.0.0.1:11333): add its verdict to the spam filter", set: str(func(c *Config) *string { return &c.Rspamd })},
 		{Flag: "milter", Env: "YUBIN_MILTER", Usage: "milter (host:port or unix:/path) every message is passed through", set: str(func(c *Config) *string { return &c.Milter })},
 		{Flag: "clamd-on-error", Env: "YUBIN_CLAMD_ON_ERROR", Default: "tempfail", Usage: "when clamd is down: tempfail (451, the sender retries) or open (deliver unchecked)",
-			set: func(c *Config, v string) error {
-				switch p := strings.ToLower(v); p {
-				case "tempfail", "open":
-					c.ClamdOnError = p
-					return nil
-				}
-				return fmt.Errorf("%q: want tempfail or open", v)
-			}},
+			set: oneOf(func(c *Config) *string { return &c.ClamdOnError }, "tempfail", "open")},
 		{Flag: "clamd-scan", Env: "YUBIN_CLAMD_SCAN", Default: "auto", Usage: "what clamd scans: auto (a plain-text-only message's decoded text, else the whole message), message (always the whole message) or parts (each decoded MIME part)",
-			set: func(c *Config, v string) error {
-				switch m := strings.ToLower(v); m {
-				case "auto", "message", "parts":
-					c.ClamdScan = m
-					return nil
-				}
-				return fmt.Errorf("%q: want auto, message or parts", v)
-			}},
+			set: oneOf(func(c *Config) *string { return &c.ClamdScan }, "auto", "message", "parts")},
 		{Flag: "rspamd-on-error", Env: "YUBIN_RSPAMD_ON_ERROR", Default: "open", Usage: "when rspamd is down: tempfail (451, the sender retries) or open (deliver unchecked)",
-			set: func(c *Config, v string) error {
-				switch p := strings.ToLower(v); p {
-				case "tempfail", "open":
-					c.RspamdOnError = p
-					return nil
-				}
-				return fmt.Errorf("%q: want tempfail or open", v)
-			}},
+			set: oneOf(func(c *Config) *string { return &c.RspamdOnError }, "tempfail", "open")},
 		{Flag: "milter-on-error", Env: "YUBIN_MILTER_ON_ERROR", Default: "tempfail", Usage: "when the milter is down: tempfail (451, the sender retries) or open (deliver unchecked)",
-			set: func(c *Config, v string) error {
-				switch p := strings.ToLower(v); p {
-				case "tempfail", "open":
-					c.MilterOnError = p
-					return nil
-				}
-				return fmt.Errorf("%q: want tempfail or open", v)
-			}},
+			set: oneOf(func(c *Config) *string { return &c.MilterOnError }, "tempfail", "open")},
 		{Flag: "spam-junk-score", Env: "YUBIN_SPAM_JUNK_SCORE", Default: "5", Usage: "spam score from which a message is filed into Junk",
-			set: func(c *Config, v string) error {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil || f < 0 {
-					return fmt.Errorf("%q: want a number, 0 or more", v)
-				}
-				c.SpamJunkScore = f
-				return nil
-			}},
+			set: score(func(c *Config) *float64 { return &c.SpamJunkScore })},
 		{Flag: "spam-reject-score", Env: "YUBIN_SPAM_REJECT_SCORE", Default: "15", Usage: "spam score from which a message is refused at DATA; 0 = never",
-			set: func(c *Config, v string) error {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil || f < 0 {
-					return fmt.Errorf("%q: want a number, 0 or more", v)
-				}
-				c.SpamRejectScore = f
-				return nil
-			}},
+			set: score(func(c *Config) *float64 { return &c.SpamRejectScore })},
 		{Flag: "spf-reject-fail", Env: "YUBIN_SPF_REJECT_FAIL", Default: "false", Usage: "refuse senders whose SPF check fails, at MAIL FROM (otherwise DMARC decides)",
 			set: func(c *Config, v string) error {
 				b, err := strconv.ParseBool(v)
@@ -444,6 +395,31 @@ func (l *Loader) Resolve(env LookupEnv) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// score returns a setter for a number setting, 0 or more, stored in the
+// field field returns.
+func score(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("%q: want a number, 0 or more", v)
+		}
+		*field(c) = f
+		return nil
+	}
+}
+
+// oneOf returns a setter for a string setting that takes one of values,
+// in any case, stored in lower case in the field field returns.
+func oneOf(field func(*Config) *string, values ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if l := strings.ToLower(v); slices.Contains(values, l) {
+			*field(c) = l
+			return nil
+		}
+		return fmt.Errorf("%q: want %s or %s", v, strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
+	}
 }
 
 // FilterStages are the stages YUBIN_FILTERS can name: sender
