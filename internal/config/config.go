@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -402,7 +403,7 @@ func (l *Loader) Resolve(env LookupEnv) (*Config, error) {
 func score(field func(*Config) *float64) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
+		if err != nil || !(f >= 0) || math.IsInf(f, 0) { // !(f >= 0) catches NaN
 			return fmt.Errorf("%q: want a number, 0 or more", v)
 		}
 		*field(c) = f

@@ -123,6 +123,8 @@ func TestErrors(t *testing.T) {
 		{"empty data flag", []string{"--data="}, nil, "--data"},
 		{"bad lease", nil, map[string]string{"YUBIN_OUTBOUND_LEASE": "soon"}, "YUBIN_OUTBOUND_LEASE"},
 		{"short lease", []string{"--outbound-lease=10ms"}, nil, "--outbound-lease"},
+		{"NaN score", nil, map[string]string{"YUBIN_SPAM_JUNK_SCORE": "NaN"}, "YUBIN_SPAM_JUNK_SCORE"},
+		{"infinite score", []string{"--spam-reject-score", "+Inf"}, nil, "--spam-reject-score"},
 		{"bad clamd scan", nil, map[string]string{"YUBIN_CLAMD_SCAN": "headers"}, "YUBIN_CLAMD_SCAN"},
 		{"unknown filter", nil, map[string]string{"YUBIN_FILTERS": "authn,virus"}, `unknown filter "virus"`},
 		{"filter twice", []string{"--filters", "spam,authn,spam"}, nil, `"spam" named twice`},
