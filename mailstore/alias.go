@@ -279,7 +279,9 @@ type Recipient struct {
 //     to 5 deep, loops ignored; targets in local domains that lead nowhere,
 //     such as deleted or disabled accounts, are skipped and logged; targets
 //     in other domains are External);
-//   - otherwise the domain's catch-all alias ("@domain"), if it has one.
+//   - otherwise the domain's catch-all alias ("@domain"), if it has one;
+//   - otherwise, for postmaster@domain, the domain's administrators, or
+//     the mailboxes of the server's administrators (see postmasters).
 //
 // Local accounts and external addresses appear once each. An address that
 // leads nowhere, a disabled account, or a disabled or unknown domain is
@@ -300,10 +302,40 @@ func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipi
 	if err := r.resolve(a.String(), "", 0); err != nil {
 		return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
 	}
+	if len(r.out) == 0 && strings.EqualFold(a.Local, "postmaster") {
+		if r.out, err = s.postmasters(ctx, d.ID); err != nil {
+			return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
+		}
+	}
 	if len(r.out) == 0 {
 		return nil, fmt.Errorf("resolve recipient %s: %w", a, core.ErrNotFound)
 	}
 	return r.out, nil
+}
+
+// postmasters returns who gets the mail of postmaster@ a domain that has
+// no account, alias or catch-all for it (RFC 5321 section 4.5.1 requires
+// every domain to accept it): the domain's administrators, or else the
+// accounts of the server's administrators (an admin whose email is a
+// mailbox here), enabled ones only, oldest first. None means the mail is
+// refused like any unknown recipient.
+func (s *Store) postmasters(ctx context.Context, domainID int64) ([]Recipient, error) {
+	db := s.db.WithContext(ctx)
+	var us []User
+	if err := db.Where("enabled AND id IN (?)", db.Model(&DomainAdmin{}).Select("user_id").Where("domain_id = ?", domainID)).
+		Order("id").Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("look up the domain's administrators: %w", err)
+	}
+	if len(us) == 0 {
+		if err := db.Where("enabled AND address IN (?)", db.Model(&Admin{}).Select("email")).Order("id").Find(&us).Error; err != nil {
+			return nil, fmt.Errorf("look up the server administrators' mailboxes: %w", err)
+		}
+	}
+	out := make([]Recipient, len(us))
+	for i := range us {
+		out[i] = Recipient{User: &us[i]}
+	}
+	return out, nil
 }
 
 // resolver is the state of one ResolveRecipients.

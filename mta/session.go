@@ -258,6 +258,15 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if tx == nil {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Send MAIL first")
 	}
+	if strings.EqualFold(to, "postmaster") {
+		// RFC 5321 section 4.1.1.3: "Postmaster" without a domain must
+		// be accepted; it is this host's postmaster.
+		pm, reply := s.hostPostmaster(tx)
+		if reply != nil {
+			return reply
+		}
+		to = pm
+	}
 	addr, perr := core.ParseAddress(to)
 	if perr != nil {
 		s.srv.stats.reject(RejectBadAddress)
@@ -344,6 +353,40 @@ func (s *session) addRecipient(tx *transaction, a string, rs []mailstore.Recipie
 		}
 	}
 	return nil
+}
+
+// hostPostmaster returns the address the bare recipient "postmaster"
+// stands for: postmaster@ the first domain served here among the server's
+// host name and its parent domains (mx.example.com, example.com), or else
+// the first domain served here by name. The store then finds who reads
+// it.
+func (s *session) hostPostmaster(tx *transaction) (string, *smtp.SMTPError) {
+	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
+	defer cancel()
+	store := s.srv.opts.Store
+	for h := s.srv.opts.Hostname; strings.Contains(h, "."); h = h[strings.IndexByte(h, '.')+1:] {
+		local, err := store.IsLocalDomain(ctx, h)
+		if err != nil {
+			s.log.Error("postmaster lookup failed", "domain", h, "err", err)
+			return "", smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+		}
+		if local {
+			return "postmaster@" + h, nil
+		}
+	}
+	ds, err := store.ListDomains(ctx)
+	if err != nil {
+		s.log.Error("postmaster lookup failed", "err", err)
+		return "", smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
+	}
+	for _, d := range ds {
+		if d.Enabled {
+			return "postmaster@" + d.Name, nil
+		}
+	}
+	s.srv.stats.reject(RejectUnknownUser)
+	s.log.Info("unknown recipient: no domain served here for postmaster", "from", tx.from)
+	return "", smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here")
 }
 
 // rcptQuota checks the quota of the local users an address resolves to,
