@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -272,8 +273,10 @@ func startClamd(ctx context.Context, dir string) (*benchClamd, string, error) {
 	}
 	c := &benchClamd{sock: filepath.Join(dir, "clamd.sock"), exited: make(chan error, 1), tmp: clamdTempDir(dir)}
 	conf := filepath.Join(dir, "clamd.conf")
-	confText := fmt.Sprintf("LocalSocket %s\nDatabaseDirectory %s\nTemporaryDirectory %s\nLogFile %s\nPidFile %s\nForeground yes\nScanMail yes\n",
-		c.sock, dbDir, c.tmp, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"))
+	// MaxThreads as many as CPUs, the usual sizing: more threads only
+	// contend (clamd's default is 10).
+	confText := fmt.Sprintf("LocalSocket %s\nDatabaseDirectory %s\nTemporaryDirectory %s\nLogFile %s\nPidFile %s\nForeground yes\nScanMail yes\nMaxThreads %d\n",
+		c.sock, dbDir, c.tmp, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"), max(2, runtime.NumCPU()))
 	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
 		return nil, "", err
 	}
@@ -544,7 +547,7 @@ func (r *report) chainMarkdown(p func(format string, args ...any)) {
 	p("With the whole chain (`YUBIN_FILTERS` and `YUBIN_CLAMD_SCAN` at their defaults), every message goes through SPF, DKIM, DMARC, ")
 	switch {
 	case c.clamd != "":
-		p("clamd (%s, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only; temporary files in %s; the messages are plain text, so by default clamd is given their decoded text), ", mdEscape(c.clamd), mdEscape(c.clamdTmp))
+		p("clamd (%s, a unix socket, `YUBIN_CLAMD`; a database with the EICAR signature only; MaxThreads as many as CPUs; temporary files in %s; the messages are plain text, so by default clamd is given their decoded text), ", mdEscape(c.clamd), mdEscape(c.clamdTmp))
 	case c.noClamd != "":
 		p("**no clamd** (%s), ", mdEscape(c.noClamd))
 	}
