@@ -178,6 +178,8 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		m := msg
 		if len(added) > 0 {
 			cp := *msg
+			orig := msg.OriginalHeader()
+			cp.original = &orig
 			cp.Header = msg.Header.Copy()
 			for _, f := range added {
 				cp.Header.Add(f.Key, f.Value)

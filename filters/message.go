@@ -53,6 +53,22 @@ type Message struct {
 	// Policy is what the recipients' domains ask of the filters; the zero
 	// Policy keeps the server's settings.
 	Policy Policy
+
+	// original is the header as parsed from the raw message, when Header
+	// also has fields that earlier stages of a chain added; see
+	// OriginalHeader.
+	original *textproto.Header
+}
+
+// OriginalHeader returns the header as parsed from the raw message: Header
+// without the fields earlier stages of the chain added (such as
+// Authentication-Results for the spam filter). Filters that read the raw
+// message again can compare its header with this one.
+func (m *Message) OriginalHeader() textproto.Header {
+	if m.original != nil {
+		return *m.original
+	}
+	return m.Header
 }
 
 // Policy adjusts the filters for one message, after the settings of its

@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"context"
 	"io"
 	"strings"
 	"sync"
@@ -137,4 +138,42 @@ func TestSanitizeHeaderValue(t *testing.T) {
 			t.Errorf("sanitizeHeaderValue(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestOriginalHeader checks that later stages see the fields earlier ones
+// added in Header, and the header as received in OriginalHeader.
+func TestOriginalHeader(t *testing.T) {
+	var seen []*Message
+	record := &recordingFilter{name: "b", seen: func(m *Message) { seen = append(seen, m) }}
+	first := &recordingFilter{name: "a", seen: func(m *Message) { seen = append(seen, m) },
+		verdict: Verdict{AddHeaders: []HeaderField{{Key: "Authentication-Results", Value: "mx; spf=pass"}}}}
+	c := NewChain(nil, Stage{Filter: first, Enabled: true}, Stage{Filter: record, Enabled: true})
+	msg := testMessage()
+	c.Check(context.Background(), msg)
+	if len(seen) != 2 {
+		t.Fatalf("%d stages ran", len(seen))
+	}
+	if o := seen[0].OriginalHeader(); seen[0].Header.Has("Authentication-Results") || o.Len() != msg.Header.Len() {
+		t.Errorf("first stage: header %v, original %v", seen[0].Header, o)
+	}
+	if !seen[1].Header.Has("Authentication-Results") {
+		t.Error("second stage does not see the added field")
+	}
+	if o := seen[1].OriginalHeader(); o.Has("Authentication-Results") || o.Len() != msg.Header.Len() {
+		t.Errorf("second stage's original header has %d fields (added field: %v), want the %d received", o.Len(), o.Has("Authentication-Results"), msg.Header.Len())
+	}
+}
+
+// recordingFilter calls seen with each message it checks.
+type recordingFilter struct {
+	name    string
+	verdict Verdict
+	seen    func(*Message)
+}
+
+func (f *recordingFilter) Name() string { return f.name }
+
+func (f *recordingFilter) Check(_ context.Context, m *Message) (Verdict, error) {
+	f.seen(m)
+	return f.verdict, nil
 }

@@ -2,12 +2,14 @@ package clamd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -115,35 +117,97 @@ func (f *Filter) infected(sig, detail string) filters.Verdict {
 
 // singlePart looks at the header of msg for the common case of a message
 // that is one part whose body needs no decoding (no transfer encoding, or
-// 7bit, 8bit or binary): it returns the part and its body, ready to scan.
-// whole reports a message that ScopeAuto scans whole without looking
-// further (one part that is not plain text). Anything else (multiparts,
-// attached messages, encoded bodies, headers that do not parse or repeat
-// Content-Type or Content-Transfer-Encoding) returns neither, for the
-// part walker.
-func (f *Filter) singlePart(msg *filters.Message) (part *mimePart, body io.Reader, whole bool) {
-	br := bufio.NewReader(msg.Open())
-	h, err := textproto.ReadHeader(br)
-	if err != nil || len(h.Values("Content-Type")) > 1 || len(h.Values("Content-Transfer-Encoding")) > 1 {
-		return nil, nil, false
+// 7bit, 8bit or binary): it returns the part and its body, ready to scan
+// (done, when not nil, gives the body's reader back once the scan is
+// over). whole reports a message that ScopeAuto scans whole without
+// looking further (one part that is not plain text). Anything else
+// (multiparts, attached messages, encoded bodies, headers that do not
+// parse or repeat Content-Type or Content-Transfer-Encoding) returns
+// neither, for the part walker.
+//
+// The header parsed by the MTA (msg.OriginalHeader) is used when the raw
+// header has exactly its number of fields, so that it is known to be the
+// whole header; it is parsed again otherwise.
+func (f *Filter) singlePart(msg *filters.Message) (part *mimePart, body io.Reader, done func(), whole bool) {
+	h := msg.OriginalHeader()
+	var br *bufio.Reader
+	if h.Len() > 0 {
+		br = bodyReaders.Get().(*bufio.Reader)
+		br.Reset(msg.Open())
+		done = func() { br.Reset(nil); bodyReaders.Put(br) }
+		if n, ok := skipHeader(br); !ok || n != h.Len() {
+			done()
+			br, done = nil, nil
+		}
+	}
+	if br == nil {
+		br = bufio.NewReader(msg.Open())
+		var err error
+		if h, err = textproto.ReadHeader(br); err != nil {
+			return nil, nil, nil, false
+		}
+	}
+	giveUp := func(whole bool) (*mimePart, io.Reader, func(), bool) {
+		if done != nil {
+			done()
+		}
+		return nil, nil, nil, whole
+	}
+	if len(h.Values("Content-Type")) > 1 || len(h.Values("Content-Transfer-Encoding")) > 1 {
+		return giveUp(false)
 	}
 	mediaType, params := "text/plain", map[string]string(nil)
 	if ct := h.Get("Content-Type"); ct != "" {
+		var err error
 		if mediaType, params, err = mime.ParseMediaType(ct); err != nil {
-			return nil, nil, false
+			return giveUp(false)
 		}
 	}
 	if strings.HasPrefix(mediaType, "multipart/") || strings.HasPrefix(mediaType, "message/") {
-		return nil, nil, false
+		return giveUp(false)
 	}
 	if f.Scope == ScopeAuto && mediaType != "text/plain" {
-		return nil, nil, true
+		return giveUp(true)
 	}
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "", "7bit", "8bit", "binary":
-		return &mimePart{path: "1", filename: partFilename(h, params), mediaType: mediaType}, br, false
+		return &mimePart{path: "1", filename: partFilename(h, params), mediaType: mediaType}, br, done, false
 	}
-	return nil, nil, false
+	return giveUp(false)
+}
+
+// bodyReaders are the readers of singlePart.
+var bodyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// skipHeader reads past the header in br as textproto.ReadHeader reads it,
+// and returns its number of fields. ok is false where ReadHeader would
+// fail: a first line that continues nothing, or a line that is neither a
+// field nor a continuation. The end of the input ends the header too.
+func skipHeader(br *bufio.Reader) (fields int, ok bool) {
+	for first := true; ; first = false {
+		line, err := br.ReadSlice('\n')
+		for errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
+			_, err = br.ReadSlice('\n')
+		}
+		if len(line) == 0 {
+			return fields, err == nil || errors.Is(err, io.EOF)
+		}
+		switch {
+		case line[0] == '\n' || line[0] == '\r' && len(line) == 2 && line[1] == '\n':
+			return fields, true // the blank line
+		case line[0] == ' ' || line[0] == '\t':
+			if first {
+				return fields, false
+			}
+		case bytes.IndexByte(line, ':') <= 0:
+			return fields, false
+		default:
+			fields++
+		}
+		if err != nil {
+			return fields, errors.Is(err, io.EOF)
+		}
+	}
 }
 
 // errStopWalk stops the part walk at an infected part.
@@ -160,13 +224,16 @@ var errNotPlain = errors.New("not only plain text")
 // count its parts (decoding them, so that a transfer encoding that does not
 // decode is found before anything is sent), then to send the parts.
 func (f *Filter) checkParts(ctx context.Context, msg *filters.Message) (filters.Verdict, error) {
-	switch single, body, whole := f.singlePart(msg); {
+	switch single, body, done, whole := f.singlePart(msg); {
 	case whole:
 		return f.checkWhole(ctx, msg, "")
 	case body != nil:
 		// Most mail: one part, no transfer encoding that could fail to
 		// decode, so there is nothing to check before sending it.
 		r, err := f.Client.Scan(ctx, body)
+		if done != nil {
+			done()
+		}
 		if err != nil {
 			return filters.Verdict{}, fmt.Errorf("scanning MIME part 1: %w", err)
 		}

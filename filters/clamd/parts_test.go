@@ -1,11 +1,13 @@
 package clamd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"mime/quotedprintable"
 	"regexp"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	// Registers a charset reader in go-message, as the spam filter does in
 	// the server: the part walker must not convert charsets anyway.
 	_ "github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -604,4 +607,78 @@ func FuzzScanParts(f *testing.F) {
 			t.Fatalf("evidence %+v", e)
 		}
 	})
+}
+
+// TestSinglePartHeader checks the fast path for one-part messages: it uses
+// the header the MTA parsed only when it has every field of the raw header.
+func TestSinglePartHeader(t *testing.T) {
+	f := newFakeClamd(t, "tcp")
+	flt := &Filter{Client: &Client{Addr: f.addr(), Timeout: 5 * time.Second}, Scope: ScopeAuto}
+	plain := mail(textPart("Hello Bob.\r\n"))
+	multi := mail(multipartEnt("mixed", "b1", textPart("see"), ent("VIRUS-MARKER", "Content-Type: application/octet-stream")))
+
+	// A partial header (the MTA's parse stopped early) that says nothing of
+	// the multipart: the raw header has more fields, so it is parsed again.
+	partial, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader("From: Alice <alice@example.org>\r\n\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		msg    *filters.Message
+		result string
+		whole  bool
+		data   string
+	}{
+		{"parsed header", testMessage(plain), "clean", false, "Hello Bob.\r\n"},
+		{"no parsed header", &filters.Message{Size: int64(len(plain)), Open: func() io.Reader { return strings.NewReader(plain) }}, "clean", false, "Hello Bob.\r\n"},
+		{"partial parsed header", &filters.Message{Header: partial, Size: int64(len(multi)), Open: func() io.Reader { return strings.NewReader(multi) }}, "infected", true, multi},
+		{"LF line ends", testMessage(strings.ReplaceAll(plain, "\r\n", "\n")), "clean", false, "Hello Bob.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.takeStreams()
+			v, err := flt.Check(context.Background(), tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Evidence) != 1 || v.Evidence[0].Result != tt.result {
+				t.Fatalf("verdict %+v, want %s", v, tt.result)
+			}
+			got := f.takeStreams()
+			if len(got) != 1 || string(got[0]) != tt.data {
+				t.Errorf("clamd received %q, want %q", got, tt.data)
+			}
+		})
+	}
+}
+
+func TestSkipHeader(t *testing.T) {
+	tests := []struct {
+		raw    string
+		fields int
+		ok     bool
+		rest   string
+	}{
+		{"A: 1\r\nB: 2\r\n folded\r\n\r\nbody", 2, true, "body"},
+		{"A: 1\nB: 2\n\nbody", 2, true, "body"},
+		{"A: 1\r\n", 1, true, ""},
+		{" leading\r\nA: 1\r\n\r\n", 0, false, ""},
+		{"A: 1\r\nnot a field\r\n\r\nbody", 1, false, ""},
+		{"A: " + strings.Repeat("x", 10000) + "\r\nB: 2\r\n\r\nbody", 2, true, "body"},
+	}
+	for _, tt := range tests {
+		br := bufio.NewReaderSize(strings.NewReader(tt.raw), 16)
+		n, ok := skipHeader(br)
+		if n != tt.fields || ok != tt.ok {
+			t.Errorf("skipHeader(%.20q) = %d, %v; want %d, %v", tt.raw, n, ok, tt.fields, tt.ok)
+			continue
+		}
+		if ok {
+			rest, _ := io.ReadAll(br)
+			if string(rest) != tt.rest {
+				t.Errorf("skipHeader(%.20q) left %q, want %q", tt.raw, rest, tt.rest)
+			}
+		}
+	}
 }

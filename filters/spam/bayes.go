@@ -90,7 +90,7 @@ func (c *Classifier) learn(ctx context.Context, raw io.Reader, spam bool, delta 
 		return fmt.Errorf("bayes: read message: %w", err)
 	}
 	msg := filters.NewMessage(filters.ConnInfo{}, filters.Envelope{}, bytes.NewReader(data), int64(len(data)))
-	tokens := tokenize(parseMessage(ctx, msg.Header, msg.Open))
+	tokens := tokenize(parseMessageOf(ctx, msg))
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (c *Classifier) learn(ctx context.Context, raw io.Reader, spam bool, delta 
 // (spam), with the clues it is based on, most extreme first. Until at least
 // 20 spam and 20 ham messages have been trained it returns 0.5 and no clues.
 func (c *Classifier) Classify(ctx context.Context, msg *filters.Message) (float64, []Clue, error) {
-	return c.classify(ctx, parseMessage(ctx, msg.Header, msg.Open))
+	return c.classify(ctx, parseMessageOf(ctx, msg))
 }
 
 // errUntrained says the classifier has too little training to judge.

@@ -20,6 +20,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/net/html"
+
+	"github.com/yubinmail/yubin/filters"
 )
 
 // Limits of the MIME parser. Whatever lies beyond them is not looked at.
@@ -88,6 +90,19 @@ func (pm *parsedMessage) addressList(key string) ([]*mail.Address, error) {
 
 // parseMessage reads msg as far as the limits allow.
 func parseMessage(ctx context.Context, header textproto.Header, open func() io.Reader) *parsedMessage {
+	return parseMessageAs(ctx, header, header, open)
+}
+
+// parseMessageOf parses msg: its Header for the rules, and the raw message
+// read again for the body, checked against the header as received (Header
+// may have fields earlier filters added, such as Authentication-Results).
+func parseMessageOf(ctx context.Context, msg *filters.Message) *parsedMessage {
+	return parseMessageAs(ctx, msg.Header, msg.OriginalHeader(), msg.Open)
+}
+
+// parseMessageAs is parseMessage with received, the header as parsed from
+// the raw message, which may lack fields of header.
+func parseMessageAs(ctx context.Context, header, received textproto.Header, open func() io.Reader) *parsedMessage {
 	pm := &parsedMessage{Header: header}
 	pm.Subject = decodeHeader(header.Get("Subject"))
 	if open == nil {
@@ -104,9 +119,9 @@ func parseMessage(ctx context.Context, header textproto.Header, open func() io.R
 	// Read past the header, and use the given one unless it is not what
 	// ReadHeader makes of the raw message (see skipHeaderAs).
 	scratch := headerScratches.Get().(*headerScratch)
-	same, err := skipHeaderAs(br, &header, scratch)
+	same, err := skipHeaderAs(br, &received, scratch)
 	putHeaderScratch(scratch)
-	h := header
+	h := received
 	if err == nil && !same {
 		lr = &io.LimitedReader{R: open(), N: maxReadBytes}
 		br.Reset(lr)

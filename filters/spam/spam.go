@@ -97,7 +97,7 @@ type Result struct {
 
 // Score scores msg.
 func (f *Filter) Score(ctx context.Context, msg *filters.Message) (*Result, error) {
-	pm := parseMessage(ctx, msg.Header, msg.Open)
+	pm := parseMessageOf(ctx, msg)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
