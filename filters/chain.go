@@ -99,6 +99,8 @@ type Chain struct {
 	stages  []*stage
 	stats   map[string]*actionCounts // read-only after NewChain
 	workers *workers                 // run the stage calls
+	// concurrent reports a stage with Stage.Concurrent.
+	concurrent bool
 }
 
 // NewChain returns a chain running the enabled stages in the given order.
@@ -130,6 +132,7 @@ func NewChain(logger *slog.Logger, stages ...Stage) *Chain {
 			name = fmt.Sprintf("%T", s.Filter)
 		}
 		st := &stage{Stage: s, name: name, counts: counts(name)}
+		c.concurrent = c.concurrent || s.Concurrent
 		if ef, ok := s.Filter.(EnvelopeFilter); ok {
 			st.sender = ef
 			st.senderCount = counts(name + senderStatsSuffix)
@@ -150,9 +153,12 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		"rcpts", len(msg.Envelope.Recipients),
 	)
 	// Concurrent stages start now, on the message as received.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops those the chain did not wait for
 	var early map[*stage]chan stageResult
+	if c.concurrent {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel() // stops those the chain did not wait for
+	}
 	for _, s := range c.stages {
 		if !s.Concurrent || s.SkipWhen != nil && s.SkipWhen(msg) {
 			continue
