@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/yubinmail/yubin/filters"
@@ -45,7 +46,12 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				Enabled: true, OnError: filters.FailOpen, Timeout: authnTimeout,
 			})
 		case "clamd":
-			f := clamd.NewFilter(&clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout})
+			client := &clamd.Client{Addr: w.cfg.Clamd, Timeout: scannerTimeout}
+			if w.sup != nil {
+				// Its idle sessions end once the servers using it stopped.
+				w.sup.addLast(server{name: "clamd-sessions", stop: func(context.Context) error { return client.Close() }})
+			}
+			f := clamd.NewFilter(client)
 			f.Scope = clamdScope(w.cfg.ClamdScan)
 			stages = append(stages, filters.Stage{
 				Filter:  f,
