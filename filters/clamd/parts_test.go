@@ -297,16 +297,22 @@ func TestFilterParts(t *testing.T) {
 			checkVerdict(t, v, tt.wantResult, tt.wantDetail)
 			got := f.takeStreams()
 			if tt.wantData != nil {
-				if len(got) != len(tt.wantData) {
-					t.Fatalf("clamd received %d streams %q, want %q", len(got), got, tt.wantData)
-				}
-				for i := range got {
-					if string(got[i]) != tt.wantData[i] {
-						t.Errorf("stream %d = %q, want %q", i, got[i], tt.wantData[i])
-					}
-				}
+				checkStreams(t, got, tt.wantData)
 			}
 		})
+	}
+}
+
+// checkStreams checks the streams clamd received against want, in order.
+func checkStreams(t *testing.T, got [][]byte, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("clamd received %d streams %q, want %q", len(got), got, want)
+	}
+	for i := range got {
+		if string(got[i]) != want[i] {
+			t.Errorf("stream %d = %q, want %q", i, got[i], want[i])
+		}
 	}
 }
 
@@ -486,14 +492,7 @@ func TestFilterAuto(t *testing.T) {
 				}
 				return
 			}
-			if len(got) != len(tt.wantData) {
-				t.Fatalf("clamd received %q, want %q", got, tt.wantData)
-			}
-			for i := range got {
-				if string(got[i]) != tt.wantData[i] {
-					t.Errorf("stream %d = %q, want %q", i, got[i], tt.wantData[i])
-				}
-			}
+			checkStreams(t, got, tt.wantData)
 		})
 	}
 }
@@ -645,10 +644,7 @@ func TestSinglePartHeader(t *testing.T) {
 			if len(v.Evidence) != 1 || v.Evidence[0].Result != tt.result {
 				t.Fatalf("verdict %+v, want %s", v, tt.result)
 			}
-			got := f.takeStreams()
-			if len(got) != 1 || string(got[0]) != tt.data {
-				t.Errorf("clamd received %q, want %q", got, tt.data)
-			}
+			checkStreams(t, f.takeStreams(), []string{tt.data})
 		})
 	}
 }
