@@ -22,33 +22,8 @@ import (
 // to a remote address over a real socket.
 func TestSubmissionWiring(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wiring{
-		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", Filters: config.DefaultFilters},
-		log:         log,
-		store:       store,
-		sup:         newSupervisor(log),
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
-		spoolDir:    t.TempDir(),
-		bound:       map[string]bound{"submission": {Listener: config.Listener{Name: "submission", Addr: ln.Addr().String(), TLS: "starttls"}, ln: ln}},
-		metrics:     newMetrics(),
-	}
+	w, ln := testWiring(t, "submission", "starttls")
+	store := w.store
 	if err := w.startSubmission(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,4 +59,40 @@ func TestSubmissionWiring(t *testing.T) {
 	if _, err := io.ReadFull(body, head); err != nil || string(head) != "DKIM-Signature: " {
 		t.Fatalf("queued message starts with %q (%v), want a DKIM signature", head, err)
 	}
+}
+
+// testWiring returns the wiring of a server on a fresh data folder with the
+// domain example.test and its user ann@example.test (password
+// "ann-password"), the default filter chain, and protocol listening on a
+// free loopback port with the given TLS mode.
+func testWiring(t *testing.T, protocol, tls string) (*wiring, net.Listener) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wiring{
+		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", MaxMessageSize: 1 << 20, Filters: config.DefaultFilters},
+		log:         log,
+		store:       store,
+		sup:         newSupervisor(log),
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		spoolDir:    t.TempDir(),
+		bound:       map[string]bound{protocol: {Listener: config.Listener{Name: protocol, Addr: ln.Addr().String(), TLS: tls}, ln: ln}},
+		metrics:     newMetrics(),
+	}, ln
 }

@@ -5,17 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/yubinmail/yubin/internal/config"
-	"github.com/yubinmail/yubin/internal/limits"
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // fakeAdder records AddStats calls, failing while fail is set.
@@ -83,33 +78,8 @@ func TestStatsRecorderDeltas(t *testing.T) {
 // counters reach the mailstore when the supervisor stops them.
 func TestStatsWiring(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wiring{
-		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", MaxMessageSize: 1 << 20, Filters: config.DefaultFilters},
-		log:         log,
-		store:       store,
-		sup:         newSupervisor(log),
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
-		spoolDir:    t.TempDir(),
-		bound:       map[string]bound{"smtp": {Listener: config.Listener{Name: "smtp", Addr: ln.Addr().String()}, ln: ln}},
-		metrics:     newMetrics(),
-	}
+	w, ln := testWiring(t, "smtp", "")
+	store := w.store
 	w.startSMTP()
 	w.startStats()
 	stopped := false
