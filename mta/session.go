@@ -630,6 +630,24 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	if quarantine {
 		return s.quarantine(tx, v, header.Get("Subject"), body, out)
 	}
+	results, reply := s.storeCopies(tx, body, mailbox, out)
+	if reply != nil {
+		return reply
+	}
+	if reply := s.checkResults(tx, results, size, out); reply != nil {
+		return reply
+	}
+	s.srv.stats.accepted.Add(1)
+	if mailbox != "" {
+		s.srv.stats.junk.Add(1)
+	}
+	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
+}
+
+// storeCopies stores body once for every local user of tx, into mailbox
+// ("" for INBOX), with their quotas enforced. It returns the result per
+// user, or the reply when the store failed as a whole.
+func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
 	targets := make([]mailstore.DeliveryTarget, len(tx.users))
 	for i, r := range tx.users {
 		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID, Mailbox: mailbox}
@@ -645,17 +663,10 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	if err != nil {
 		s.log.Error("store message", "queue_id", out.id, "err", err)
 		s.srv.stats.tempFailed.Add(1)
-		out.reason = "store: " + err.Error()
-		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+		out.verdict, out.reason = "tempfail", "store: "+err.Error()
+		return nil, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
 	}
-	if reply := s.checkResults(tx, results, size, out); reply != nil {
-		return reply
-	}
-	s.srv.stats.accepted.Add(1)
-	if mailbox != "" {
-		s.srv.stats.junk.Add(1)
-	}
-	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
+	return results, nil
 }
 
 // readHeader scans the spooled message's header, refuses a message that

@@ -227,21 +227,9 @@ func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out 
 	if len(tx.users) == 0 {
 		return nil
 	}
-	targets := make([]mailstore.DeliveryTarget, len(tx.users))
-	for i, r := range tx.users {
-		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID}
-	}
-	results, err := s.srv.opts.Store.Deliver(s.ctx, mailstore.Delivery{
-		Targets:      targets,
-		Body:         body,
-		InternalDate: time.Now(),
-		EnforceQuota: true,
-	})
-	if err != nil {
-		s.log.Error("store message", "queue_id", out.id, "err", err)
-		s.srv.stats.tempFailed.Add(1)
-		out.verdict, out.reason = "tempfail", "store: "+err.Error()
-		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	results, reply := s.storeCopies(tx, body, "", out)
+	if reply != nil {
+		return reply
 	}
 	ok := 0
 	for _, res := range results {
@@ -261,7 +249,7 @@ func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out 
 			failed = append(failed, fmt.Errorf("%s: %w", tx.users[min(i, len(tx.users)-1)].addr, res.Err))
 		}
 	}
-	err = errors.Join(failed...)
+	err := errors.Join(failed...)
 	s.log.Error("local delivery failed for some recipients; the others have the message and will get it again when the client retries", "queue_id", out.id, "err", err)
 	s.srv.stats.tempFailed.Add(1)
 	out.verdict, out.reason = "tempfail", "store: "+err.Error()
