@@ -41,8 +41,23 @@ func envelopeOf(h *header) *imap.Envelope {
 	return env
 }
 
-// addressField parses the first field with the given name as an address list.
+// addressField parses the first field with the given name as an address
+// list of go-imap addresses, which cannot carry a source route.
 func addressField(h *header, name string) []imap.Address {
+	list := addressList(h, name)
+	if list == nil {
+		return nil
+	}
+	out := make([]imap.Address, len(list))
+	for i, a := range list {
+		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
+	}
+	return out
+}
+
+// addressList parses the first field with the given name as an address
+// list; nil when the field is absent or empty.
+func addressList(h *header, name string) []Address {
 	v := h.get(name)
 	if v == "" {
 		return nil
