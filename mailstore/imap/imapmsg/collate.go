@@ -10,7 +10,8 @@ import (
 
 // UnicodeCasemap returns the canonical form of s under the i;unicode-casemap
 // collation (RFC 5051 §2): every character is mapped to its simple titlecase
-// form and the result is decomposed with NFKD. Two strings are equal under
+// form and the result is decomposed with NFKD (and mapped once more where
+// the decomposition brought back lower case, as in "ﬁ"). Two strings are equal under
 // the collation when their canonical forms are equal, and the collation
 // orders strings by the octets of their canonical forms, so sort keys can be
 // mapped once and then compared with strings.Compare. Invalid UTF-8 is
@@ -28,8 +29,14 @@ func UnicodeCasemap(s string) string {
 		return strings.ToUpper(s)
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	mapped := strings.Map(unicode.ToTitle, s)
-	return norm.NFKD.String(mapped)
+	s = norm.NFKD.String(strings.Map(unicode.ToTitle, s))
+	// A compatibility decomposition can bring back lower-case letters
+	// ("ﬁ" becomes "fi"); map those too, so that equal-ignoring-case
+	// strings always get the same key.
+	if again := strings.Map(unicode.ToTitle, s); again != s {
+		s = norm.NFKD.String(again)
+	}
+	return s
 }
 
 // CompareUnicodeCasemap compares a and b under the i;unicode-casemap
