@@ -70,7 +70,7 @@ func TestPreview(t *testing.T) {
 			"Content-Type: text/plain; charset=iso-8859-1", "Content-Transfer-Encoding: base64", "",
 			base64.StdEncoding.EncodeToString([]byte("Gr\xfc\xdfe aus K\xf6ln"))), "Grüße aus Köln"},
 		{"iso-2022-jp", crlf(
-			"Subject: " + iso2022jpWord(t, "会議"), "Content-Type: text/plain; charset=ISO-2022-JP", "Content-Transfer-Encoding: 7bit", "",
+			"Subject: "+iso2022jpWord(t, "会議"), "Content-Type: text/plain; charset=ISO-2022-JP", "Content-Transfer-Encoding: 7bit", "",
 			encodeJapanese(t, true, jp)), jp},
 		{"shift_jis base64", crlf(
 			"Content-Type: text/plain; charset=Shift_JIS", "Content-Transfer-Encoding: base64", "",
