@@ -226,9 +226,16 @@ func (r *SortRecord) sentDate() time.Time {
 // that all criteria find equal in ascending sequence-number order (UID
 // order, which is the same). records is sorted in place.
 func Sort(records []SortRecord, criteria []SortCriterion) {
-	slices.SortFunc(records, func(a, b SortRecord) int {
+	// Sort an index, not the records: records are large, and comparing
+	// them by value would copy two per comparison.
+	idx := make([]int32, len(records))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		a, b := &records[i], &records[j]
 		for _, c := range criteria {
-			d := compareSortField(&a, &b, c.Field)
+			d := compareSortField(a, b, c.Field)
 			if c.Reverse {
 				d = -d
 			}
@@ -239,8 +246,13 @@ func Sort(records []SortRecord, criteria []SortCriterion) {
 		if d := cmp.Compare(a.SeqNum, b.SeqNum); d != 0 {
 			return d
 		}
-		return cmp.Compare(uint32(a.UID), uint32(b.UID))
+		return cmp.Compare(a.UID, b.UID)
 	})
+	sorted := make([]SortRecord, len(records))
+	for i, j := range idx {
+		sorted[i] = records[j]
+	}
+	copy(records, sorted)
 }
 
 // compareSortField compares one key of two records.
