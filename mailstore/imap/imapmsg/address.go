@@ -72,10 +72,7 @@ func tokenizeAddresses(s string) []atok {
 		case c == '(':
 			rest := skipComment(s[i:])
 			end := len(s) - len(rest)
-			inner := s[i+1 : end]
-			if strings.HasSuffix(inner, ")") {
-				inner = inner[:len(inner)-1]
-			}
+			inner := strings.TrimSuffix(s[i+1:end], ")")
 			toks = append(toks, atok{kind: 'c', text: strings.TrimSpace(inner)})
 			i = end
 		case strings.IndexByte("<>@:;,", c) >= 0:

@@ -70,23 +70,7 @@ func addressList(h *header, name string) []Address {
 // looks like a single identifier is accepted as is.
 func msgIDs(v string) []string {
 	v = cleanText(v)
-	var ids []string
-	s := v
-	for {
-		i := strings.IndexByte(s, '<')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(s[i+1:], '>')
-		if j < 0 {
-			break
-		}
-		id := strings.Join(strings.Fields(s[i+1:i+1+j]), "")
-		if id != "" {
-			ids = append(ids, id)
-		}
-		s = s[i+1+j+1:]
-	}
+	ids := bracketedIDs(v)
 	if len(ids) == 0 {
 		id := strings.Trim(strings.TrimSpace(stripComments(v)), "<>")
 		if id != "" && !strings.ContainsAny(id, " \t<>") {

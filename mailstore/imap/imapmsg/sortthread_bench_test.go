@@ -24,6 +24,7 @@ func syntheticHeaders(n int) [][]byte {
 	names := []string{"Alice Example", "Bob", "=?UTF-8?Q?J=C3=B6rg?=", "", "\"Doe, Jane\"", "山田太郎"}
 	type msg struct {
 		refs    string
+		parent  string
 		subject string
 	}
 	msgs := make([]msg, n)
@@ -33,7 +34,8 @@ func syntheticHeaders(n int) [][]byte {
 		m := msg{subject: fmt.Sprintf(subjects[rng.IntN(len(subjects))], i%12)}
 		if i > 0 && rng.IntN(10) < 6 {
 			p := rng.IntN(i)
-			m.refs = msgs[p].refs + fmt.Sprintf(" <m%d@example.com>", p)
+			m.parent = fmt.Sprintf("<m%d@example.com>", p)
+			m.refs = msgs[p].refs + " " + m.parent
 			if len(m.refs) > 2000 {
 				m.refs = m.refs[len(m.refs)-2000:]
 			}
@@ -47,7 +49,7 @@ func syntheticHeaders(n int) [][]byte {
 			"Date: %s\r\nMessage-ID: <m%d@example.com>\r\n",
 			i%97, date.Format(time.RFC1123Z), name, i%331, i%7, i%13, m.subject, date.Format(time.RFC1123Z), i)
 		if m.refs != "" {
-			h += "References:" + m.refs + "\r\nIn-Reply-To:" + m.refs[len(m.refs)-len(fmt.Sprint(" <m0@example.com>"))+1:] + "\r\n"
+			h += "References:" + m.refs + "\r\nIn-Reply-To: " + m.parent + "\r\n"
 		}
 		out[i] = []byte(h + "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
 	}
