@@ -348,6 +348,35 @@ func TestThreadReferences(t *testing.T) {
 	}
 }
 
+// TestThreadDeepChain threads a long reply chain whose messages carry the
+// whole References field, as real mailers write it.
+func TestThreadDeepChain(t *testing.T) {
+	const n = 1000
+	msgs := make([]threadMsg, n)
+	var refs, want strings.Builder
+	want.WriteString("(")
+	for i := range msgs {
+		// The newest message has the lowest sequence number, so that it
+		// is linked first and its references create dummies that the
+		// older messages then fill in.
+		msgs[i] = threadMsg{seq: uint32(n - i), id: fmt.Sprintf("<%d@x>", i), refs: refs.String(), subject: "Re: chain", day: 1}
+		fmt.Fprintf(&refs, " <%d@x>", i)
+		if i > 0 {
+			want.WriteByte(' ')
+		}
+		fmt.Fprint(&want, n-i)
+	}
+	want.WriteString(")")
+	threads, err := Thread(imap.ThreadReferences, threadRecords(msgs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(AppendThreads(nil, threads, false)); got != want.String() {
+		t.Errorf("chain = %s...", truncate(got))
+	}
+	checkThreads(t, threads, n, false)
+}
+
 func TestThreadOrderedSubject(t *testing.T) {
 	msgs := []threadMsg{
 		{seq: 1, subject: "b", day: 1},

@@ -239,8 +239,13 @@ func (c *container) setChildren(kids []*container) {
 	}
 }
 
-// isAncestorOf reports whether c is a or one of a's ancestors.
+// isAncestorOf reports whether c is a or one of a's ancestors. Without
+// children c can only be a itself, which keeps linking new messages and
+// references cheap however deep the thread.
 func (c *container) isAncestorOf(a *container) bool {
+	if c.firstChild == nil {
+		return c == a
+	}
 	for x := a; x != nil; x = x.parent {
 		if x == c {
 			return true
