@@ -32,7 +32,7 @@ func MatchAddressField(value, needle string) bool {
 	parsed := len(list) > 0
 	for _, a := range list {
 		if a.isGroupMarker() {
-			if a.Mailbox != "" && strings.Contains(fold(decodeHeaderText(a.Mailbox)), n) {
+			if a.Mailbox != "" && a.Mailbox != missingGroup && strings.Contains(fold(decodeHeaderText(a.Mailbox)), n) {
 				return true
 			}
 			continue
