@@ -8,7 +8,7 @@ import (
 )
 
 // BinaryPart is the answer to one BINARY[section]<partial> FETCH item
-// (RFC 3516 §4.2, RFC 9051 §6.4.5).
+// (RFC 3516 §4, RFC 9051 §6.4.5).
 type BinaryPart struct {
 	// Data is the decoded content, cut to the partial range if one was
 	// asked for. It may share memory with the message; do not modify it.
@@ -25,8 +25,8 @@ type BinaryPart struct {
 	HasNUL bool
 }
 
-// Binary returns the answer to a BINARY[path]<partial> item (RFC 3516
-// §4.2): the section's content with its Content-Transfer-Encoding removed,
+// BinaryPart returns the answer to a BINARY[path]<partial> item (RFC 3516
+// §4): the section's content with its Content-Transfer-Encoding removed,
 // the partial range applied to the decoded bytes (an origin past the end
 // gives no data), the decoded size, and whether NUL occurs. An empty path
 // is the whole message unchanged; a part that does not exist is empty. A
@@ -48,7 +48,7 @@ func (m *Message) BinaryPart(path []int, partial *imap.SectionPartial) (BinaryPa
 	return bp, nil
 }
 
-// BinarySize returns the BINARY.SIZE of a section (RFC 3516 §4.2): the
+// BinarySize returns the BINARY.SIZE of a section (RFC 3516 §4): the
 // size of its decoded content. Errors are those of BinaryPart.
 func (m *Message) BinarySize(path []int) (int64, error) {
 	b, err := m.Binary(path)
@@ -59,7 +59,7 @@ func (m *Message) BinarySize(path []int) (int64, error) {
 }
 
 // IsUnknownCTE reports whether err is the UNKNOWN-CTE error of RFC 3516
-// §4.1 (a BINARY item whose transfer encoding the server cannot decode).
+// (a BINARY item whose transfer encoding the server cannot decode).
 func IsUnknownCTE(err error) bool {
 	var imapErr *imap.Error
 	return errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeUnknownCTE

@@ -10,8 +10,7 @@ import (
 )
 
 // PreviewMaxChars is the length of the longest preview Preview returns, in
-// characters. RFC 8970 §3.1 caps previews at 256 characters and suggests
-// about 200.
+// characters, well below the 256 characters RFC 8970 allows.
 const PreviewMaxChars = 200
 
 // Limits on how much of a part's encoded body is read for a preview.
@@ -20,7 +19,7 @@ const (
 	previewHTMLBytes  = 256 << 10
 )
 
-// Preview returns the message's PREVIEW (RFC 8970 §3.1): up to
+// Preview returns the message's PREVIEW (RFC 8970): up to
 // PreviewMaxChars characters of plain text from the first text part that
 // is not an attachment (text/plain preferred inside multipart/alternative,
 // text/html converted to text), with the transfer encoding and charset

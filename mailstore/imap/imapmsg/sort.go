@@ -51,11 +51,11 @@ type SortCriterion struct {
 	Reverse bool
 }
 
-// ErrBadSortCriteria reports a SORT criteria list that RFC 5256 §4 does
+// ErrBadSortCriteria reports a SORT criteria list that RFC 5256 §5 does
 // not allow; the server answers BAD.
 var ErrBadSortCriteria = errors.New("invalid sort criteria")
 
-// ParseSortCriteria turns the atoms of a SORT criteria list (RFC 5256 §4:
+// ParseSortCriteria turns the atoms of a SORT criteria list (RFC 5256 §5:
 // "(" sort-criterion *(SP sort-criterion) ")", without the parentheses)
 // into criteria, ignoring case. REVERSE must be followed by a key and may
 // not repeat; an empty list or an unknown key is an error wrapping

@@ -527,7 +527,7 @@ func toNodes(root *container) []*ThreadNode {
 }
 
 // AppendThreads appends the thread lists of a THREAD response (RFC 5256
-// §4: thread-list *thread-list, such as "(2)(3 6 (4 23)(44 7 96))") to
+// §4 and §5: thread-list *thread-list, such as "(2)(3 6 (4 23)(44 7 96))") to
 // dst, numbering messages by UID when uid is set and by sequence number
 // otherwise. A message with one child is followed by that child; one with
 // several children is followed by a parenthesised list per child; a dummy
