@@ -78,6 +78,8 @@ func FuzzBinaryPart(f *testing.F) {
 	f.Add([]byte(msgBinaryParts), 1, int64(3), int64(4))
 	f.Add([]byte(msgMixed), 2, int64(0), int64(-1))
 	f.Add([]byte(msgNUL), 1, int64(2), int64(100))
+	f.Add([]byte(msgBadEncodings), 2, int64(1), int64(3))
+	f.Add([]byte("Content-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: base64\r\n\r\nGyRCJDMkcyRLJEEkTxsoQg==\r\n"), 1, int64(0), int64(5))
 	f.Fuzz(func(t *testing.T, data []byte, part int, offset, size int64) {
 		m := Parse(data)
 		path := []int{part}

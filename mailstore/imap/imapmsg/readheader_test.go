@@ -46,3 +46,31 @@ func TestReadHeader(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+// FuzzReadHeader checks that ReadHeader returns a prefix of the message
+// that gives the same SORT and THREAD keys as the whole message.
+func FuzzReadHeader(f *testing.F) {
+	for _, c := range corpus {
+		if len(c.raw) < 64*1024 {
+			f.Add([]byte(c.raw))
+		}
+	}
+	f.Add([]byte("Subject: " + "=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=\r\n\r\n\x1b$B$3$s\x1b(B"))
+	f.Add([]byte("From x\r\n\r\r\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := ReadHeader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, h) {
+			t.Fatalf("header is not a prefix")
+		}
+		if SortKeyOf(h, nil) != SortKeyOf(data, nil) {
+			t.Fatalf("sort keys differ")
+		}
+		a, b := ThreadInfoOf(h), ThreadInfoOf(data)
+		if a.MessageID != b.MessageID || a.Subject != b.Subject || strings.Join(a.References, " ") != strings.Join(b.References, " ") {
+			t.Fatalf("thread info differs")
+		}
+	})
+}

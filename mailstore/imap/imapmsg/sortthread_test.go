@@ -512,3 +512,33 @@ func FuzzThread(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSortCriteria checks that any atom list is accepted or refused
+// with ErrBadSortCriteria, and that accepted criteria print back to an
+// equivalent list.
+func FuzzParseSortCriteria(f *testing.F) {
+	f.Add("REVERSE DATE SUBJECT")
+	f.Add("reverse reverse")
+	f.Add("DISPLAYFROM DISPLAYTO ARRIVAL CC")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		cs, err := ParseSortCriteria(strings.Fields(s))
+		if err != nil {
+			if !errors.Is(err, ErrBadSortCriteria) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		var atoms []string
+		for _, c := range cs {
+			if c.Reverse {
+				atoms = append(atoms, "REVERSE")
+			}
+			atoms = append(atoms, c.Field.String())
+		}
+		again, err := ParseSortCriteria(atoms)
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(cs) {
+			t.Fatalf("%q -> %v -> %v, %v", s, cs, again, err)
+		}
+	})
+}
