@@ -59,45 +59,48 @@ func envelopeStructureOf(h *header) *Envelope {
 // AppendIMAP appends the envelope in its wire form, "(" env-date SP
 // env-subject SP env-from ... env-message-id ")", to dst (RFC 9051 §9).
 // nstring appends one non-empty string as an IMAP string (quoted or
-// literal, and RFC 2047 encoded unless UTF8=ACCEPT is enabled: that is the
-// engine's choice); AppendIMAP writes NIL for empty strings and lists.
-func (e *Envelope) AppendIMAP(dst []byte, nstring func(dst []byte, s string) []byte) []byte {
-	str := func(dst []byte, s string) []byte {
+// literal, that is the engine's choice); text is set for the subject and
+// display names, the only fields a server without UTF8=ACCEPT may RFC 2047
+// encode when they hold 8-bit text. Mailboxes and hosts with 8-bit text
+// (RFC 6532) must go out as they are. AppendIMAP writes NIL for empty
+// strings and lists.
+func (e *Envelope) AppendIMAP(dst []byte, nstring func(dst []byte, s string, text bool) []byte) []byte {
+	str := func(dst []byte, s string, text bool) []byte {
 		if s == "" {
 			return append(dst, "NIL"...)
 		}
-		return nstring(dst, s)
+		return nstring(dst, s, text)
 	}
 	dst = append(dst, '(')
-	dst = str(dst, e.Date)
+	dst = str(dst, e.Date, false)
 	dst = append(dst, ' ')
-	dst = str(dst, e.Subject)
+	dst = str(dst, e.Subject, true)
 	for _, list := range [][]Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
 		dst = append(dst, ' ')
 		dst = appendAddressList(dst, list, str)
 	}
 	dst = append(dst, ' ')
-	dst = str(dst, e.InReplyTo)
+	dst = str(dst, e.InReplyTo, false)
 	dst = append(dst, ' ')
-	dst = str(dst, e.MessageID)
+	dst = str(dst, e.MessageID, false)
 	return append(dst, ')')
 }
 
 // appendAddressList appends "(" 1*address ")" or NIL for an empty list.
-func appendAddressList(dst []byte, list []Address, str func([]byte, string) []byte) []byte {
+func appendAddressList(dst []byte, list []Address, str func([]byte, string, bool) []byte) []byte {
 	if len(list) == 0 {
 		return append(dst, "NIL"...)
 	}
 	dst = append(dst, '(')
 	for _, a := range list {
 		dst = append(dst, '(')
-		dst = str(dst, a.Name)
+		dst = str(dst, a.Name, true)
 		dst = append(dst, ' ')
-		dst = str(dst, a.Route)
+		dst = str(dst, a.Route, false)
 		dst = append(dst, ' ')
-		dst = str(dst, a.Mailbox)
+		dst = str(dst, a.Mailbox, false)
 		dst = append(dst, ' ')
-		dst = str(dst, a.Host)
+		dst = str(dst, a.Host, false)
 		dst = append(dst, ')')
 	}
 	return append(dst, ')')

@@ -2,21 +2,39 @@ package imapmsg
 
 import (
 	"fmt"
+	"mime"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// quoteString is a minimal nstring writer for AppendIMAP: a quoted string,
-// or a literal when s has CR, LF or NUL.
-func quoteString(dst []byte, s string) []byte {
-	if strings.ContainsAny(s, "\r\n\x00") {
-		dst = append(dst, '{')
-		dst = strconv.AppendInt(dst, int64(len(s)), 10)
-		dst = append(dst, "}\r\n"...)
-		return append(dst, s...)
+// quoteString is a minimal nstring writer for AppendIMAP, as a server
+// without UTF8=ACCEPT writes strings: text with 8-bit characters is RFC 2047
+// encoded, then written as a quoted string if it has only printable ASCII
+// and as a literal otherwise (RFC 9051 §4.3).
+func quoteString(dst []byte, s string, text bool) []byte {
+	for i := 0; text && i < len(s); i++ {
+		if s[i] >= 0x80 {
+			s = mime.QEncoding.Encode("utf-8", s)
+			break
+		}
 	}
-	return strconv.AppendQuote(dst, s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f {
+			dst = append(dst, '{')
+			dst = strconv.AppendInt(dst, int64(len(s)), 10)
+			dst = append(dst, "}\r\n"...)
+			return append(dst, s...)
+		}
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
 }
 
 func TestSourceRoute(t *testing.T) {
@@ -60,7 +78,7 @@ func TestEnvelopeStructure(t *testing.T) {
 		`(("Alice" "@relay.example" "alice" "example.com")) ` +
 		`(("Alice" "@relay.example" "alice" "example.com")) ` +
 		`((NIL NIL "undisclosed" NIL)(NIL NIL NIL NIL)(NIL NIL "bob" "example.org")) ` +
-		`(("Zoë" NIL "zoe" "example.com")) NIL "<parent@example.com>" "<m1@example.com>")`
+		`(("=?utf-8?q?Zo=C3=AB?=" NIL "zoe" "example.com")) NIL "<parent@example.com>" "<m1@example.com>")`
 	if got != want {
 		t.Errorf("ENVELOPE =\n%s\nwant\n%s", got, want)
 	}
