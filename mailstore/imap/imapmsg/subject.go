@@ -21,19 +21,29 @@ func BaseSubject(raw string) (base string, replyOrForward bool) {
 		s, replyOrForward = trimSubjectTrailers(s, replyOrForward)
 		// (3)-(5) Remove leaders and leading blobs until none match.
 		for {
-			var changed bool
-			if rest, ok := trimSubjectLeader(s); ok {
-				s, changed, replyOrForward = rest, true, true
-			}
 			if rest, ok := trimLeadingSpace(s); ok {
-				s, changed = rest, true
+				s = rest
+				continue
 			}
-			if rest, ok := trimSubjectBlob(s); ok {
-				s, changed = rest, true
+			// A run of blobs followed by "Re:" and the like is a leader
+			// (3); without one, (4) removes the blobs one by one as long
+			// as text remains, which is done here in one go so that a
+			// subject of many blobs takes linear time.
+			runEnd, lastBlob := blobRun(s)
+			if rest, ok := trimRefwd(s[runEnd:]); ok {
+				s, replyOrForward = rest, true
+				continue
 			}
-			if !changed {
-				break
+			switch {
+			case runEnd == 0:
+			case runEnd < len(s):
+				s = s[runEnd:]
+				continue
+			case lastBlob > 0:
+				s = s[lastBlob:]
+				continue
 			}
+			break
 		}
 		// (6) "[fwd:" ... "]" is removed and extraction repeats from (2).
 		if len(s) >= len("[fwd:]") && hasPrefixFold(s, "[fwd:") && s[len(s)-1] == ']' {
@@ -90,18 +100,23 @@ func trimLeadingSpace(s string) (string, bool) {
 	return s, false
 }
 
-// trimSubjectLeader removes a leading "*subj-blob subj-refwd", where
-// subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":".
-func trimSubjectLeader(s string) (string, bool) {
-	i := 0
+// blobRun returns the end of the run of subj-blobs at the start of s and
+// where the last of them starts (0 and 0 without a blob).
+func blobRun(s string) (end, last int) {
 	for {
-		n := blobLen(s[i:])
+		n := blobLen(s[end:])
 		if n == 0 {
-			break
+			return end, last
 		}
-		i += n
+		last = end
+		end += n
 	}
-	rest := s[i:]
+}
+
+// trimRefwd removes a subj-refwd from the start of s:
+// ("re" / ("fw" ["d"])) *WSP [subj-blob] ":".
+func trimRefwd(s string) (string, bool) {
+	rest := s
 	switch {
 	case hasPrefixFold(rest, "re"):
 		rest = rest[2:]
@@ -118,16 +133,6 @@ func trimSubjectLeader(s string) (string, bool) {
 		return s, false
 	}
 	return rest[1:], true
-}
-
-// trimSubjectBlob removes a leading subj-blob if what remains is not empty
-// (RFC 5256 §2.1 step 4).
-func trimSubjectBlob(s string) (string, bool) {
-	n := blobLen(s)
-	if n == 0 || n == len(s) {
-		return s, false
-	}
-	return s[n:], true
 }
 
 // blobLen returns the length of the subj-blob ("[" *BLOBCHAR "]" *WSP) at

@@ -67,6 +67,14 @@ func TestBaseSubject(t *testing.T) {
 			t.Errorf("BaseSubject(%q) = %q, %v; want %q, %v", tt.in, got, reply, tt.want, tt.reply)
 		}
 	}
+	// Many blobs take linear time, not quadratic.
+	many := strings.Repeat("[x] ", 200000) + "tail"
+	if got, _ := BaseSubject(many); got != "tail" {
+		t.Errorf("many blobs: %q", truncate(got))
+	}
+	if got, _ := BaseSubject(strings.Repeat("[x]", 200000)); got != "[x]" {
+		t.Errorf("only blobs: %q", truncate(got))
+	}
 	// A Japanese subject in ISO-2022-JP, as most Japanese mailers send it.
 	got, reply := BaseSubject("Re: " + iso2022jpWord(t, "お知らせ"))
 	if got != "お知らせ" || !reply {
