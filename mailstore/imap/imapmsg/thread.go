@@ -478,7 +478,6 @@ func mergeBySubject(root *container) {
 			c.unlink()
 			d.addChild(t)
 			d.addChild(c)
-			d.parent = root
 			removed[i] = true
 			table[subj] = d
 		}
