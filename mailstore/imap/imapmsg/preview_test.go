@@ -82,6 +82,16 @@ func TestPreview(t *testing.T) {
 		{"control characters", "\r\nnul\x00 and\x1b esc\x07\r\n", "nul and esc"},
 		{"long", crlf("", long), strings.TrimSpace(long[:200])},
 		{"long japanese", crlf("Content-Type: text/plain; charset=utf-8", "", longJP), string([]rune(longJP)[:200])},
+		{"signed", crlf(
+			"Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"", "",
+			"--s", "Content-Type: text/plain", "", "signed text",
+			"--s", "Content-Type: application/pgp-signature", "", "-----BEGIN PGP SIGNATURE-----",
+			"--s--"), "signed text"},
+		{"encrypted", crlf(
+			"Content-Type: multipart/encrypted; boundary=e; protocol=\"application/pgp-encrypted\"", "",
+			"--e", "Content-Type: application/pgp-encrypted", "", "Version: 1",
+			"--e", "Content-Type: application/octet-stream", "", "-----BEGIN PGP MESSAGE-----",
+			"--e--"), ""},
 		{"malformed multipart", msgWrongBoundary, ""},
 	}
 	for _, tt := range tests {
