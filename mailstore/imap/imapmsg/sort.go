@@ -264,18 +264,25 @@ func compareSortField(a, b *SortRecord, f SortField) int {
 		return a.sentDate().Compare(b.sentDate())
 	case SortSize:
 		return cmp.Compare(a.Size, b.Size)
-	case SortSubject:
-		return strings.Compare(a.Key.Subject, b.Key.Subject)
-	case SortFrom:
-		return strings.Compare(a.Key.From, b.Key.From)
-	case SortTo:
-		return strings.Compare(a.Key.To, b.Key.To)
-	case SortCc:
-		return strings.Compare(a.Key.Cc, b.Key.Cc)
-	case SortDisplayFrom:
-		return strings.Compare(a.Key.DisplayFrom, b.Key.DisplayFrom)
-	case SortDisplayTo:
-		return strings.Compare(a.Key.DisplayTo, b.Key.DisplayTo)
 	}
-	return 0
+	return strings.Compare(a.Key.text(f), b.Key.text(f))
+}
+
+// text returns the string key for a field that has one.
+func (k *SortKey) text(f SortField) string {
+	switch f {
+	case SortSubject:
+		return k.Subject
+	case SortFrom:
+		return k.From
+	case SortTo:
+		return k.To
+	case SortCc:
+		return k.Cc
+	case SortDisplayFrom:
+		return k.DisplayFrom
+	case SortDisplayTo:
+		return k.DisplayTo
+	}
+	return ""
 }
