@@ -21,6 +21,17 @@ func hdr(key, value string) []imap.SearchCriteriaHeaderField {
 	return []imap.SearchCriteriaHeaderField{{Key: key, Value: value}}
 }
 
+// msgJapanese is Japanese mail as most Japanese mailers send it: header and
+// body in ISO-2022-JP, which is 7-bit and must still be decoded.
+var msgJapanese = crlf(
+	"From: =?ISO-2022-JP?B?GyRCOzNFRBsoQg==?= <yamada@example.jp>",
+	"Subject: =?ISO-2022-JP?B?GyRCMnE1RBsoQg==?=",
+	"Content-Type: text/plain; charset=ISO-2022-JP",
+	"Content-Transfer-Encoding: 7bit",
+	"",
+	"\x1b$BMh=5$N2q5D$N7o$G$9!#\x1b(B",
+)
+
 // msgUnparseableFrom has a From field that is no address list.
 var msgUnparseableFrom = crlf(
 	"From: @@@ weird text",
@@ -100,6 +111,10 @@ func TestMatch(t *testing.T) {
 		{"cc group name", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Cc", "undisclosed")}, true},
 		{"from unparseable raw", msgUnparseableFrom, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "weird text")}, true},
 		{"subject raw", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "[list] comments (fwd)")}, true},
+		{"iso-2022-jp subject", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "会議")}, true},
+		{"iso-2022-jp from name", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "山田")}, true},
+		{"iso-2022-jp body", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Body: []string{"来週の会議"}}, true},
+		{"iso-2022-jp body miss", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Body: []string{"再来週"}}, false},
 		{"bcc absent", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Bcc", "alice")}, false},
 		{"rfc2047 subject", msgEncoded, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "GRÜSSE")}, true},
 		{"rfc2047 from", msgEncoded, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "jörg müller")}, true},
