@@ -44,15 +44,29 @@ func TestQuick(t *testing.T) {
 		}
 	}
 	if rep.imapServed {
-		if len(rep.fetch) != 2 || len(rep.fetch[0].runs) == 0 || len(rep.fetch[1].runs) == 0 {
-			t.Errorf("IMAP is served but FETCH was not measured")
+		if len(rep.fetch) == 0 || len(rep.pop3) == 0 || len(rep.logins) != 1 || len(rep.mem) != 1 || len(rep.stress) != 2 {
+			t.Errorf("IMAP is served but not everything was measured: %d FETCH, %d POP3, %d login, %d memory, %d stress rows",
+				len(rep.fetch), len(rep.pop3), len(rep.logins), len(rep.mem), len(rep.stress))
 		}
-		if !rep.mem.measured {
-			t.Errorf("IMAP is served but memory per connection was not measured")
+		for _, f := range rep.figs.list {
+			if v := f.rounds["Yubin"]; len(v) != 1 {
+				t.Errorf("figure %q: %v", f.label, v)
+			}
 		}
-	}
-	if rep.pop3Served && (len(rep.pop3) != 1 || len(rep.pop3[0].runs) == 0) {
-		t.Errorf("POP3 is served but RETR was not measured")
+		for _, want := range []string{"end to end (readable over IMAP), 5 session(s)", "`FETCH 1:* BODY.PEEK[]`, 300 ×", "`FETCH 1:* BODY.PEEK[]`, 20 × 100 KiB",
+			"POP3 `RETR` of every message, 300 ×", "first IMAP `LOGIN` after a restart", "memory of the whole server right after its start",
+			"memory per idle IMAP connection", "stress mix, 10 clients, sessions kept open", "stress mix, 10 clients, login churn", "median `EXPUNGE` latency"} {
+			found := false
+			for _, f := range rep.figs.list {
+				found = found || strings.Contains(f.label, want)
+			}
+			if !found {
+				t.Errorf("no figure %q", want)
+			}
+		}
+		if !strings.Contains(md, "### Figures (Yubin alone; absolute numbers, no comparison)") || strings.Contains(md, "### Side by side") {
+			t.Errorf("report without an anchor shows a comparison:\n%s", md)
+		}
 	}
 	if !rep.api.ran {
 		t.Errorf("the api scenario did not run")
@@ -88,8 +102,8 @@ func TestQuick(t *testing.T) {
 	if len(rep.serverProblems) > 0 {
 		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
 	}
-	if !strings.Contains(md, "| 5 | 100 KB") {
-		t.Errorf("report lacks the 5 × 100 KB intake row:\n%s", md)
+	if !strings.Contains(md, "| 1 | Yubin | 5 | 100 KiB") {
+		t.Errorf("report lacks the 5 × 100 KiB intake row:\n%s", md)
 	}
 }
 
