@@ -163,14 +163,14 @@ func startClassic(ctx context.Context, o *options, dir string, users []string, p
 	if err := chown(mail, mailUser); err != nil {
 		return nil, err
 	}
-	hash, err := mailstore.HashPassword(pass)
+	hash, err := classicHash(ctx, o.classicScheme, pass)
 	if err != nil {
 		return nil, err
 	}
 	var vmailbox, passwd strings.Builder
 	for _, u := range users {
 		fmt.Fprintf(&vmailbox, "%s OK\n", u)
-		fmt.Fprintf(&passwd, "%s:{ARGON2ID}%s\n", u, hash)
+		fmt.Fprintf(&passwd, "%s:%s\n", u, hash)
 	}
 	files := map[string]string{
 		filepath.Join(pf, "main.cf"):      postfixMain(dir),
@@ -190,6 +190,22 @@ func startClassic(ctx context.Context, o *options, dir string, users []string, p
 		return nil, err
 	}
 	return c, nil
+}
+
+// classicHash returns the password hash Dovecot gets, with its scheme
+// prefix: by default (ARGON2ID) the very PHC string Yubin stores, made by
+// Yubin's own function, so that both check the same argon2id; any other
+// scheme is made by doveadm pw (e.g. SHA512-CRYPT, doveadm's default).
+func classicHash(ctx context.Context, scheme, pass string) (string, error) {
+	if strings.EqualFold(scheme, "ARGON2ID") {
+		h, err := mailstore.HashPassword(pass)
+		return "{ARGON2ID}" + h, err
+	}
+	out, err := exec.CommandContext(ctx, "doveadm", "-c", "/dev/null", "pw", "-s", scheme, "-p", pass).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("doveadm pw -s %s: %w: %s", scheme, err, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // classicVersions names the versions of Postfix and Dovecot.

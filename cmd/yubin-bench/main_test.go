@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,63 @@ func TestTemplateSizes(t *testing.T) {
 		}
 		if string(tp.render(nil)[:200]) == string(m[:200]) && bytes.Equal(tp.render(nil), m) {
 			t.Errorf("two messages are identical")
+		}
+	}
+}
+
+// TestQuickAgainstClassic runs the compared scenarios in their --quick
+// form against Yubin and the classic stack (Postfix + Dovecot). It needs
+// root and Debian's postfix, dovecot-imapd, dovecot-pop3d and
+// dovecot-lmtpd packages installed; otherwise it is skipped (the tool would
+// install them, a test does not).
+func TestQuickAgainstClassic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the classic stack needs root (Postfix's master runs as root)")
+	}
+	for _, b := range classicBinaries {
+		if _, err := os.Stat(b); err != nil {
+			t.Skipf("the classic stack is not installed (%s): apt-get install %s", b, strings.Join(classicPackages, " "))
+		}
+	}
+	var progress bytes.Buffer
+	o, err := parseFlags([]string{"--quick", "--against", "classic", "--conns", "20"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	md := rep.markdown()
+	t.Log("\n" + md)
+	if rep.failed() {
+		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
+	}
+	if len(rep.systems) != 2 || rep.systems[1] != "Postfix+Dovecot" || !strings.Contains(rep.classic, "Postfix 3.") {
+		t.Errorf("systems %q, classic %q", rep.systems, rep.classic)
+	}
+	// Every figure was measured on both, so every figure has a ratio.
+	if len(rep.figs.list) < 20 {
+		t.Errorf("only %d figures", len(rep.figs.list))
+	}
+	for _, f := range rep.figs.list {
+		if rs := f.ratios("Yubin", "Postfix+Dovecot"); len(rs) != 1 || !(rs[0] > 0) {
+			t.Errorf("figure %q: ratios %v (values %v)", f.label, rs, f.rounds)
+		}
+	}
+	if !strings.Contains(md, "### Side by side: Yubin and Postfix+Dovecot") {
+		t.Errorf("no side-by-side table:\n%s", md)
+	}
+	// The classic stack delivered every accepted message over LMTP.
+	for _, row := range rep.intake {
+		if row.system == "Postfix+Dovecot" && (!row.checked || row.inbox != row.run.Accepted) {
+			t.Errorf("classic intake: %s", row.summary())
 		}
 	}
 }

@@ -305,8 +305,15 @@ func (r *report) markdown() string {
 
 	if len(r.logins) > 0 {
 		p("### First login after a restart\n\n")
-		p("Each round restarts the whole server, then a new connection reads the greeting and sends `LOGIN` for a user whose password hash is argon2id with Yubin's parameters ")
-		p("(the same PHC string for Dovecot, scheme `ARGON2ID`); the time is from sending LOGIN to its tagged OK. A second connection then logs in again.\n\n")
+		p("Each round restarts the whole server, then a new connection reads the greeting and sends `LOGIN` for a user whose password hash is argon2id with Yubin's parameters")
+		if r.classic != "" {
+			if strings.EqualFold(r.o.classicScheme, "ARGON2ID") {
+				p(" (Dovecot gets the same PHC string, scheme `ARGON2ID`)")
+			} else {
+				p(" (Dovecot's is **%s**, not argon2id: `--classic-scheme`)", r.o.classicScheme)
+			}
+		}
+		p("; the time is from sending LOGIN to its tagged OK. A second connection then logs in again: Yubin keeps verified credentials in a cache, Dovecot (without `auth_cache_size`, its default) checks the hash at every login.\n\n")
 		p("| round | system | connect → greeting | first LOGIN | second LOGIN | error |\n| ---: | --- | ---: | ---: | ---: | --- |\n")
 		for _, row := range r.logins {
 			p("| %d | %s | %s | **%s** | %s | %s |\n", row.round+1, row.system, fmtLatency(row.run.Greeting), fmtLatency(row.run.First), fmtLatency(row.run.Second), mdEscape(row.err))
