@@ -320,6 +320,13 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 	} else if _, err := os.Stat(filepath.Join(data, "yubin.db")); err == nil {
 		fresh = false
 	}
+	probe := time.Second
+	if o.quick {
+		probe = 200 * time.Millisecond
+	}
+	if rate, err := fsyncRate(tmp, probe); err == nil {
+		rep.fsyncs = fmt.Sprintf("%.0f synchronous 4 KiB writes per second (write + fdatasync, %s, before the servers start)", rate, probe)
+	}
 	users := []string{intakeUser, mailboxUser, largeUser, stressUser, loginUser}
 	cmds := [][]string{{"domain", "add", domain}}
 	for _, u := range users {
@@ -781,6 +788,7 @@ func runMemory(ctx context.Context, o *options, rep *report, systems []system) {
 			time.Sleep(o.settle)
 			row.start = sys.Meter().mem()
 			rep.figs.add("memory of the whole server right after its start (sum of PSS)", "MiB", false, sys.Name(), round, float64(row.start.PSS)/1024)
+			rep.figs.add("memory of the whole server right after its start (sum of RSS: shared pages once per process)", "MiB", false, sys.Name(), round, float64(row.start.RSS)/1024)
 			o.logf("  idle: PSS %s, RSS %s in %d processes; opening %d idle IMAP connections", kib(row.start.PSS), kib(row.start.RSS), row.start.Procs, o.conns)
 			r, err := idleConns(sys.Addr("imap"), mailboxUser, password, o.conns, o.settle, sys.Meter())
 			row.run = r

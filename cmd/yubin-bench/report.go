@@ -20,6 +20,8 @@ type report struct {
 	// systems are the names of the systems measured: Yubin, and the
 	// anchor if there is one.
 	systems []string
+	// fsyncs is the disk's rate of 4 KiB write + fdatasync, or "".
+	fsyncs string
 	// classic names the classic stack's versions, if it ran.
 	classic string
 
@@ -203,7 +205,11 @@ func (r *report) markdown() string {
 	p("## Results of `%s`\n\n", r.o.commandLine)
 	p("- date: %s\n", r.date.Format("2006-01-02 15:04 MST"))
 	p("- machine: %s, %d cores as Go sees them, %s RAM, Linux %s\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel())
-	p("- disk: the data folders are on %s\n", r.dataFSName())
+	p("- disk: the data folders are on %s", r.dataFSName())
+	if r.fsyncs != "" {
+		p("; %s", r.fsyncs)
+	}
+	p("\n")
 	p("- software: yubin %s, built with %s", gitVersion(), runtime.Version())
 	if r.classic != "" {
 		p("; the classic stack: %s from Debian's packages", r.classic)
@@ -551,7 +557,39 @@ func (r *report) dataFSName() string {
 			best, typ, dev = mp, f[2], f[0]
 		}
 	}
-	return fmt.Sprintf("%s (%s)", typ, dev)
+	return fmt.Sprintf("%s (%s%s)", typ, dev, blockDevice(dev))
+}
+
+// blockDevice describes the disk behind a device such as /dev/vda1 from
+// /sys/block: its model, if it says, and whether it is rotational.
+func blockDevice(dev string) string {
+	name := strings.TrimPrefix(dev, "/dev/")
+	if name == dev || name == "" {
+		return ""
+	}
+	// A partition's disk: /sys/class/block/NAME is a link into the disk's
+	// folder.
+	disk := name
+	if target, err := filepath.EvalSymlinks("/sys/class/block/" + name); err == nil {
+		if _, err := os.Stat(filepath.Join(target, "partition")); err == nil {
+			disk = filepath.Base(filepath.Dir(target))
+		}
+	}
+	var parts []string
+	if b, err := os.ReadFile("/sys/block/" + disk + "/device/model"); err == nil && strings.TrimSpace(string(b)) != "" {
+		parts = append(parts, "model "+strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile("/sys/block/" + disk + "/queue/rotational"); err == nil {
+		if strings.TrimSpace(string(b)) == "1" {
+			parts = append(parts, "rotational")
+		} else {
+			parts = append(parts, "not rotational (SSD or virtual)")
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(parts, ", ")
 }
 
 func gitVersion() string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -194,4 +195,30 @@ func procPSS(pid int, fallback int64) int64 {
 		}
 	}
 	return fallback
+}
+
+// fsyncRate measures how many small synchronous writes per second the
+// disk under dir takes: a 4 KiB write and an fdatasync, again and again,
+// for d. A mail server that promises durability pays one of these (or a
+// batch's share of one) per message, so it bounds intake.
+func fsyncRate(dir string, d time.Duration) (float64, error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n := 0
+	start := time.Now()
+	for time.Since(start) < d {
+		if _, err := f.WriteAt(buf, int64(n%256)*4096); err != nil {
+			return 0, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
