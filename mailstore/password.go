@@ -15,10 +15,19 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// argon2id parameters: OWASP's recommendation (19 MiB, 2 passes, 1 lane).
+// argon2id parameters, from the settings OWASP's Password Storage Cheat
+// Sheet recommends as equally strong (19 MiB × 2 passes, 12 MiB × 3, 9 MiB ×
+// 4, 7 MiB × 5, all with 1 lane): the one with the least memory. A hash's
+// cost is mostly the memory it touches for the first time: on a 2-core
+// EPYC VM the first hash in a fresh process took 106–109 ms of CPU with
+// 19 MiB × 2 and 53–59 ms with 7 MiB × 5, later ones 30–34 and 20–27 ms
+// (docs/benchmarks.md), so this makes the first login after a start and
+// every login burst cheaper, and each concurrent check holds 7 MiB instead
+// of 19. Hashes made with other parameters keep working: CheckPassword reads
+// them from the hash.
 const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
+	argonTime    = 5
+	argonMemory  = 7 * 1024
 	argonThreads = 1
 	argonKeyLen  = 32
 	argonSaltLen = 16
@@ -92,7 +101,7 @@ func checkArgon2id(hash, password string) (bool, error) {
 // a random salt and key: checking a password against it costs exactly what
 // checking a real hash costs, and nothing matches it (a key of 256 random
 // bits). Making it costs no argon2id run, so that neither the server nor a
-// CLI command pays a hash (and its 19 MiB of memory) at start.
+// CLI command pays a hash (and its memory) at start.
 var dummyHash = func() string {
 	salt := make([]byte, argonSaltLen)
 	key := make([]byte, argonKeyLen)

@@ -10,8 +10,14 @@ func TestPasswordHashRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+	// One of OWASP's equally strong settings: 7 MiB × 5 passes, 1 lane.
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=7168,t=5,p=1$") {
 		t.Errorf("hash %q does not carry the OWASP parameters", h)
+	}
+	// A hash made with OWASP's other setting (19 MiB × 2) still verifies.
+	old := "$argon2id$v=19$m=19456,t=2,p=1$ZaCsQwtNAxQnqKiRUV3ADw$ILg2WYGH0xdzHBA9jkRi5XqGIxedoTyWF/HPuhAdLPI"
+	if !CheckPassword(old, "bench-password-1234") || CheckPassword(old, "bench-password-1235") {
+		t.Errorf("a 19 MiB × 2 hash no longer verifies")
 	}
 	if !CheckPassword(h, "correct horse battery") || CheckPassword(h, "correct horse batterY") {
 		t.Errorf("CheckPassword does not tell the right password from a wrong one")

@@ -437,7 +437,7 @@ func (r *report) apiMarkdown(p func(format string, args ...any)) {
 	p("### REST API\n\n")
 	p("%d concurrent HTTP/1.1 clients (keep-alive) with one admin's access token, on the plain HTTP listener. ", r.o.apiClients)
 	p("First %d users are created in a new domain with `POST /api/v1/users` (each one an argon2id password hash, ", r.o.apiUsers)
-	p("19 MiB and 2 passes, as in production), as fast as the clients go; then the clients page through all the users with ")
+	p("with the production parameters), as fast as the clients go; then the clients page through all the users with ")
 	p("`GET /api/v1/users?limit=%d&offset=N`, N random, for %s. ", apiPageSize, r.o.apiDuration)
 	p("Latencies are from sending the request to reading the whole answer, of the successful requests; ")
 	p("server CPU is the server's user+system time over the run divided by the successful requests.\n\n")
