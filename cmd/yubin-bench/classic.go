@@ -299,7 +299,7 @@ first_valid_uid = %[4]s
 first_valid_gid = %[5]s
 mail_max_userip_connections = 100000
 default_process_limit = 5000
-default_client_limit = 5000
+default_client_limit = 20000
 default_vsz_limit = 1G
 passdb {
   driver = passwd-file

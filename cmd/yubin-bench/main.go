@@ -1,14 +1,19 @@
 // Command yubin-bench measures a real `yubin serve` process from the
 // outside, over the network, with standard protocol clients:
 //
-//   - intake: SMTP intake end to end (accepted over SMTP and visible over
-//     IMAP) at several numbers of concurrent sessions and message sizes;
+//   - intake: SMTP intake, accepted and end to end (readable over IMAP), at
+//     several numbers of concurrent sessions and message sizes;
+//   - imap: FETCH 1:* BODY.PEEK[] of a mailbox of small and one of large
+//     messages;
+//   - pop3: RETR of every message of the same maildrops in one session;
+//   - login: the first IMAP LOGIN after a restart;
+//   - memory: memory of the whole server after its start and per idle IMAP
+//     connection;
+//   - stress: an IMAP command mix like imaptest's from several clients on
+//     one mailbox, with and without login churn;
 //   - chain: intake at 20 sessions × 4 KB through the whole filter chain
 //     (SPF, DKIM and DMARC answered by a DNS server in this process, clamd
 //     if installed, the spam filter), next to the spine without filters;
-//   - imap: FETCH 1:* BODY.PEEK[] and UID FETCH of a large mailbox;
-//   - pop3: RETR of every message of the same maildrop in one session;
-//   - memory: resident memory idle and per idle IMAP connection;
 //   - api: the REST API, creating users (POST /api/v1/users) and paging
 //     through them (GET /api/v1/users) with many concurrent clients;
 //   - send: sending, from submission (STARTTLS, AUTH) to delivery at a
@@ -21,9 +26,16 @@
 // server with SIGTERM. Everything is plain TCP on loopback; the load
 // generator shares the machine with the server.
 //
+// With --against classic it also sets up Postfix (SMTP, then LMTP) and
+// Dovecot (Maildir, IMAP, POP3) from Debian's packages in a temporary
+// folder and runs the first six scenarios against both, round by round,
+// alternating which goes first, with the same clients; the report gives
+// each round's ratio and their median. Without it the figures are absolute:
+// nothing is compared with a number that was not measured in the same run.
+//
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--scenarios intake,chain,imap,pop3,memory,api,send] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--against classic] [--scenarios intake,imap,...] [--rounds N] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -369,6 +381,8 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		if y.srv != nil {
 			stopSrv(y.srv)
 		}
+		// What the servers restarted by the scenarios logged.
+		rep.serverProblems = append(y.old, rep.serverProblems...)
 		rep.loadAfter = loadAvg()
 	}()
 	systems := []system{y}
