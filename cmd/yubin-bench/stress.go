@@ -154,7 +154,10 @@ func (w *stressWorker) timed(command string, f func() error) bool {
 
 func (w *stressWorker) loop(deadline time.Time) {
 	defer func() {
+		// A session still open at the end logs out, as imaptest's do
+		// (not timed: the run is over).
 		if w.c != nil {
+			_ = w.c.Logout().Wait()
 			w.c.Close()
 		}
 	}()
