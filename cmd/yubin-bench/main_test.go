@@ -19,23 +19,7 @@ func TestQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real server: skipped with -short")
 	}
-	var progress bytes.Buffer
-	o, err := parseFlags([]string{"--quick"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, progress.String())
-	}
-	md := rep.markdown()
-	t.Log("\n" + md)
-	if rep.failed() {
-		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
-	}
+	o, rep, md := runQuick(t, 3*time.Minute, "--quick")
 	if want := 2 * 2; len(rep.intake) != want {
 		t.Errorf("%d intake rows, want %d", len(rep.intake), want)
 	}
@@ -184,23 +168,7 @@ func TestQuickAgainstClassic(t *testing.T) {
 			t.Skipf("the classic stack is not installed (%s): apt-get install %s", b, strings.Join(classicPackages, " "))
 		}
 	}
-	var progress bytes.Buffer
-	o, err := parseFlags([]string{"--quick", "--against", "classic", "--conns", "20"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, progress.String())
-	}
-	md := rep.markdown()
-	t.Log("\n" + md)
-	if rep.failed() {
-		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
-	}
+	_, rep, md := runQuick(t, 6*time.Minute, "--quick", "--against", "classic", "--conns", "20")
 	if len(rep.systems) != 2 || rep.systems[1] != "Postfix+Dovecot" || !strings.Contains(rep.classic, "Postfix 3.") {
 		t.Errorf("systems %q, classic %q", rep.systems, rep.classic)
 	}
@@ -237,4 +205,29 @@ func unexpectedProblems(lines []string) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// runQuick runs the benchmark with args and fails the test if it cannot
+// run or a measurement fails; it returns the options, the report and its
+// Markdown.
+func runQuick(t *testing.T, timeout time.Duration, args ...string) (*options, *report, string) {
+	t.Helper()
+	var progress bytes.Buffer
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	md := rep.markdown()
+	t.Log("\n" + md)
+	if rep.failed() {
+		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
+	}
+	return o, rep, md
 }
