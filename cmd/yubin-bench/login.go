@@ -53,7 +53,14 @@ func rawIMAPLogin(addr, user, pass string) (greeting, login time.Duration, err e
 	if !strings.HasPrefix(line, "a1 OK") {
 		return greeting, login, fmt.Errorf("LOGIN: %q", strings.TrimSpace(line))
 	}
+	// Log out and read the answer, so that the server does not write
+	// its BYE to a closed connection.
 	fmt.Fprintf(conn, "a2 LOGOUT\r\n")
+	for {
+		if line, err = br.ReadString('\n'); err != nil || strings.HasPrefix(line, "a2 ") {
+			break
+		}
+	}
 	return greeting, login, nil
 }
 
