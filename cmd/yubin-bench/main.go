@@ -535,7 +535,10 @@ func runIntake(ctx context.Context, o *options, rep *report, systems []system) {
 					row.round = round
 					rep.intake = append(rep.intake, row)
 					o.logf("  %s", row.summary())
-					cell := fmt.Sprintf("%d session(s) × %s", n, fmtSize(size))
+					cell := fmt.Sprintf("%d sessions × %s", n, fmtSize(size))
+					if n == 1 {
+						cell = "1 session × " + fmtSize(size)
+					}
 					if row.run.Accepted > 0 {
 						rep.figs.add("SMTP intake, accepted (250 to DATA), "+cell, "msg/s", true, sys.Name(), round, row.rate())
 					}

@@ -38,7 +38,7 @@ func TestQuick(t *testing.T) {
 				t.Errorf("figure %q: %v", f.label, v)
 			}
 		}
-		for _, want := range []string{"end to end (readable over IMAP), 5 session(s)", "`FETCH 1:* BODY.PEEK[]`, 300 ×", "`FETCH 1:* BODY.PEEK[]`, 20 × 100 KiB",
+		for _, want := range []string{"end to end (readable over IMAP), 5 sessions × 4 KiB", "accepted (250 to DATA), 1 session × 100 KiB", "`FETCH 1:* BODY.PEEK[]`, 300 ×", "`FETCH 1:* BODY.PEEK[]`, 20 × 100 KiB",
 			"POP3 `RETR` of every message, 300 ×", "first IMAP `LOGIN` after a restart", "memory of the whole server right after its start",
 			"memory per idle IMAP connection", "stress mix, 10 clients, sessions kept open", "stress mix, 10 clients, login churn", "median `EXPUNGE` latency"} {
 			found := false
