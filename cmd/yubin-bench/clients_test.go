@@ -64,7 +64,7 @@ func TestFetchAllMemServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, uid := range []bool{false, true} {
-		r, err := fetchAll(c, uid, os.Getpid())
+		r, err := fetchAll(c, uid, pidMeter(os.Getpid()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,11 +72,11 @@ func TestFetchAllMemServer(t *testing.T) {
 			t.Errorf("uid=%v: %d messages, %d bytes; want %d, %d", uid, r.Messages, r.Bytes, n, want)
 		}
 	}
-	m, err := idleConns(addr, "u", "p", 20, 10*time.Millisecond, os.Getpid())
+	m, err := idleConns(addr, "u", "p", 20, 10*time.Millisecond, pidMeter(os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Conns != 20 || m.IdleKiB <= 0 || m.FullKiB <= 0 {
+	if m.Conns != 20 || m.Idle.RSS <= 0 || m.Full.RSS <= 0 {
 		t.Errorf("idleConns: %+v", m)
 	}
 }
@@ -197,7 +197,7 @@ func TestPOP3Client(t *testing.T) {
 		if pipelining {
 			window = 7
 		}
-		r, err := c.retrAll(n, window, os.Getpid())
+		r, err := c.retrAll(n, window, pidMeter(os.Getpid()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +282,7 @@ func BenchmarkClientFetch(b *testing.B) {
 	}
 	b.SetBytes(int64(n * len(msg)))
 	for b.Loop() {
-		r, err := fetchAll(c, false, os.Getpid())
+		r, err := fetchAll(c, false, pidMeter(os.Getpid()))
 		if err != nil || r.Messages != n {
 			b.Fatal(r.Messages, err)
 		}
@@ -305,7 +305,7 @@ func BenchmarkClientPOP3(b *testing.B) {
 		if err := c.login("u", "p"); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.retrAll(len(msgs), 32, os.Getpid()); err != nil {
+		if _, err := c.retrAll(len(msgs), 32, pidMeter(os.Getpid())); err != nil {
 			b.Fatal(err)
 		}
 		c.quit()

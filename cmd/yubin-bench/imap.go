@@ -45,20 +45,61 @@ func inboxCount(addr, user, pass string) (uint32, error) {
 	return sd.NumMessages, nil
 }
 
-// waitInboxCount polls INBOX until it holds want messages or timeout
+// inboxWatcher is an IMAP session, logged in before a measurement, that
+// counts the messages in INBOX with STATUS: polling it costs the server no
+// login (a password hash) while it is being measured.
+type inboxWatcher struct {
+	c *imapclient.Client
+}
+
+func newInboxWatcher(addr, user, pass string) (*inboxWatcher, error) {
+	c, err := imapLogin(addr, user, pass)
+	if err != nil {
+		return nil, err
+	}
+	return &inboxWatcher{c: c}, nil
+}
+
+func (w *inboxWatcher) count() (uint32, error) {
+	sd, err := w.c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil {
+		return 0, fmt.Errorf("STATUS INBOX: %w", err)
+	}
+	if sd.NumMessages == nil {
+		return 0, fmt.Errorf("STATUS INBOX: no MESSAGES")
+	}
+	return *sd.NumMessages, nil
+}
+
+// waitFor polls every 5 ms until INBOX holds want messages or timeout
 // passes; it returns the last count and how long it took.
-func waitInboxCount(addr, user, pass string, want uint32, timeout time.Duration) (uint32, time.Duration, error) {
+func (w *inboxWatcher) waitFor(want uint32, timeout time.Duration) (uint32, time.Duration, error) {
 	start := time.Now()
 	for {
-		n, err := inboxCount(addr, user, pass)
-		if err != nil {
+		n, err := w.count()
+		if err != nil || n >= want {
 			return n, time.Since(start), err
 		}
-		if n >= want || time.Since(start) > timeout {
-			return n, time.Since(start), nil
+		if time.Since(start) > timeout {
+			return n, time.Since(start), fmt.Errorf("INBOX holds %d messages after %s, want %d", n, timeout, want)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func (w *inboxWatcher) close() {
+	_ = w.c.Logout().Wait()
+	w.c.Close()
+}
+
+// waitInboxCount waits until user's INBOX holds want messages.
+func waitInboxCount(addr, user, pass string, want uint32, timeout time.Duration) (uint32, time.Duration, error) {
+	w, err := newInboxWatcher(addr, user, pass)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer w.close()
+	return w.waitFor(want, timeout)
 }
 
 // fetchRun is one FETCH of a whole mailbox.
@@ -73,14 +114,14 @@ type fetchRun struct {
 // fetchAll selects INBOX on c and fetches BODY.PEEK[] of every message
 // (UID FETCH 1:* with uid), reading every literal to the end. The clock
 // covers only the FETCH command.
-func fetchAll(c *imapclient.Client, uid bool, pid int) (fetchRun, error) {
+func fetchAll(c *imapclient.Client, uid bool, m meter) (fetchRun, error) {
 	var r fetchRun
 	var set imap.NumSet = imap.SeqSet{{Start: 1, Stop: 0}} // 1:*
 	if uid {
 		set = imap.UIDSet{{Start: 1, Stop: 0}}
 	}
 	opts := &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
-	cpu0, _ := procCPU(pid)
+	cpu0 := m.cpuTotal()
 	self0 := selfCPU()
 	start := time.Now()
 	cmd := c.Fetch(set, opts)
@@ -115,17 +156,16 @@ func fetchAll(c *imapclient.Client, uid bool, pid int) (fetchRun, error) {
 		return r, fmt.Errorf("FETCH: %w", err)
 	}
 	r.Elapsed = time.Since(start)
-	cpu1, _ := procCPU(pid)
-	r.ServerCPU = cpu1 - cpu0
+	r.ServerCPU = m.cpuTotal() - cpu0
 	r.ClientCPU = selfCPU() - self0
 	return r, nil
 }
 
 // memRun is the outcome of the idle-connection memory measurement.
 type memRun struct {
-	IdleKiB   int64 // RSS after the warm-up login, before the connections
-	HalfKiB   int64 // after half of them
-	FullKiB   int64 // after all of them
+	Idle      memSample // after the warm-up login, before the connections
+	Half      memSample // after half of them
+	Full      memSample // after all of them
 	Conns     int
 	OpenTime  time.Duration
 	Settle    time.Duration
@@ -135,7 +175,7 @@ type memRun struct {
 // idleConns opens n IMAP connections to addr, each logged in as user with
 // INBOX selected, and measures the server's RSS before, at half and at the
 // end, each after settle. It closes the connections before returning.
-func idleConns(addr, user, pass string, n int, settle time.Duration, pid int) (memRun, error) {
+func idleConns(addr, user, pass string, n int, settle time.Duration, m meter) (memRun, error) {
 	r := memRun{Conns: n, Settle: settle}
 	// Warm-up: the first login fills the password cache and starts the
 	// mailbox's shared state; that is not per-connection memory.
@@ -149,10 +189,8 @@ func idleConns(addr, user, pass string, n int, settle time.Duration, pid int) (m
 	}
 	defer warm.Close()
 	time.Sleep(settle)
-	if r.IdleKiB, err = procRSS(pid); err != nil {
-		return r, err
-	}
-	cpu0, _ := procCPU(pid)
+	r.Idle = m.mem()
+	cpu0 := m.cpuTotal()
 	clients := make([]*imapclient.Client, 0, n)
 	defer func() {
 		var wg sync.WaitGroup
@@ -205,19 +243,14 @@ func idleConns(addr, user, pass string, n int, settle time.Duration, pid int) (m
 		return r, fmt.Errorf("after %d connections: %w", len(clients), err)
 	}
 	time.Sleep(settle)
-	if r.HalfKiB, err = procRSS(pid); err != nil {
-		return r, err
-	}
+	r.Half = m.mem()
 	if err := open(n - n/2); err != nil {
 		return r, fmt.Errorf("after %d connections: %w", len(clients), err)
 	}
 	r.OpenTime = time.Since(start) - settle
-	cpu1, _ := procCPU(pid)
-	r.ServerCPU = cpu1 - cpu0
+	r.ServerCPU = m.cpuTotal() - cpu0
 	time.Sleep(settle)
-	if r.FullKiB, err = procRSS(pid); err != nil {
-		return r, err
-	}
+	r.Full = m.mem()
 	// Every connection must still be alive (not dropped by a limit).
 	for _, c := range clients {
 		select {

@@ -1,14 +1,19 @@
 // Command yubin-bench measures a real `yubin serve` process from the
 // outside, over the network, with standard protocol clients:
 //
-//   - intake: SMTP intake end to end (accepted over SMTP and visible over
-//     IMAP) at several numbers of concurrent sessions and message sizes;
+//   - intake: SMTP intake, accepted and end to end (readable over IMAP), at
+//     several numbers of concurrent sessions and message sizes;
+//   - imap: FETCH 1:* BODY.PEEK[] of a mailbox of small and one of large
+//     messages;
+//   - pop3: RETR of every message of the same maildrops in one session;
+//   - login: the first IMAP LOGIN after a restart;
+//   - memory: memory of the whole server after its start and per idle IMAP
+//     connection;
+//   - stress: an IMAP command mix like imaptest's from several clients on
+//     one mailbox, with and without login churn;
 //   - chain: intake at 20 sessions × 4 KB through the whole filter chain
 //     (SPF, DKIM and DMARC answered by a DNS server in this process, clamd
 //     if installed, the spam filter), next to the spine without filters;
-//   - imap: FETCH 1:* BODY.PEEK[] and UID FETCH of a large mailbox;
-//   - pop3: RETR of every message of the same maildrop in one session;
-//   - memory: resident memory idle and per idle IMAP connection;
 //   - api: the REST API, creating users (POST /api/v1/users) and paging
 //     through them (GET /api/v1/users) with many concurrent clients;
 //   - send: sending, from submission (STARTTLS, AUTH) to delivery at a
@@ -21,9 +26,16 @@
 // server with SIGTERM. Everything is plain TCP on loopback; the load
 // generator shares the machine with the server.
 //
+// With --against classic it also sets up Postfix (SMTP, then LMTP) and
+// Dovecot (Maildir, IMAP, POP3) from Debian's packages in a temporary
+// folder and runs the first six scenarios against both, round by round,
+// alternating which goes first, with the same clients; the report gives
+// each round's ratio and their median. Without it the figures are absolute:
+// nothing is compared with a number that was not measured in the same run.
+//
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--scenarios intake,chain,imap,pop3,memory,api,send] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--against classic] [--scenarios intake,imap,...] [--rounds N] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -48,6 +60,9 @@ const (
 	domain      = "bench.example"
 	intakeUser  = "intake@" + domain
 	mailboxUser = "mailbox@" + domain
+	largeUser   = "large@" + domain
+	stressUser  = "stress@" + domain
+	loginUser   = "login@" + domain
 	password    = "bench-password-1234"
 )
 
@@ -63,8 +78,15 @@ type options struct {
 	sizes         []int
 	messages      int
 	mailboxSize   int
+	largeMessages int
+	largeSize     int
 	fillSessions  int
-	reps          int
+	rounds        int
+	against       string
+	classicScheme string
+	stressClients int
+	stressTime    time.Duration
+	stressMsgs    int
 	conns         int
 	settle        time.Duration
 	pop3Window    int
@@ -78,10 +100,13 @@ type options struct {
 	keep          bool
 	commandLine   string
 	progress      io.Writer
-	sessionsGiven bool
 }
 
-var allScenarios = []string{"intake", "chain", "imap", "pop3", "memory", "api", "send"}
+var allScenarios = []string{"intake", "imap", "pop3", "login", "memory", "stress", "chain", "api", "send"}
+
+// comparedScenarios run against every system; the others measure Yubin
+// alone (the classic stack has nothing like them).
+var comparedScenarios = []string{"intake", "imap", "pop3", "login", "memory", "stress"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("yubin-bench", flag.ContinueOnError)
@@ -90,16 +115,23 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var scen, sessions, sizes, extra string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
-	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: intake, chain, imap, pop3, memory, api, send")
+	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (with --against classic, default: "+strings.Join(comparedScenarios, ",")+")")
+	fs.StringVar(&o.against, "against", "", "measure an anchor in the same run: classic = Postfix (SMTP, LMTP) + Dovecot (Maildir, IMAP, POP3) from Debian's packages, set up in a temporary folder (needs root; installs the packages with apt-get when missing)")
+	fs.StringVar(&o.classicScheme, "classic-scheme", "ARGON2ID", "classic: Dovecot's password scheme; ARGON2ID gives it the same argon2id hash Yubin stores, any other (e.g. SHA512-CRYPT) is made with doveadm pw")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of every compared measurement; with --against the systems alternate which goes first, and the report gives each round's ratio and their median")
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run with small numbers (numbers are not meaningful)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "intake: how long each sessions × size cell sends")
 	fs.StringVar(&sessions, "sessions", "1,20,50", "intake: numbers of concurrent SMTP sessions")
 	fs.StringVar(&sizes, "sizes", "4K,100K", "intake: message sizes (K = 1024 bytes)")
-	fs.IntVar(&o.messages, "messages", 10000, "imap, pop3, memory: messages in the mailbox")
-	fs.IntVar(&o.mailboxSize, "mailbox-msg-size", 4500, "imap, pop3: size of the mailbox's messages as sent (the server adds a Received field, about 4.7 KB stored)")
-	fs.IntVar(&o.fillSessions, "fill-sessions", 20, "concurrent SMTP sessions that fill the mailbox")
-	fs.IntVar(&o.reps, "reps", 5, "imap, pop3: repetitions; the median is reported")
+	fs.IntVar(&o.messages, "messages", 5000, "imap, pop3, memory: messages in the mailbox of small messages")
+	fs.IntVar(&o.mailboxSize, "mailbox-msg-size", 4500, "imap, pop3: size of the small messages as sent (the server adds a Received field, about 4.7 KB stored)")
+	fs.IntVar(&o.largeMessages, "large-messages", 1000, "imap, pop3: messages in the mailbox of large messages (0: none)")
+	fs.IntVar(&o.largeSize, "large-msg-size", 100*1024, "imap, pop3: size of the large messages as sent, in bytes")
+	fs.IntVar(&o.fillSessions, "fill-sessions", 20, "concurrent SMTP sessions that fill the mailboxes")
+	fs.IntVar(&o.stressClients, "stress-clients", 10, "stress: concurrent IMAP clients on one mailbox")
+	fs.DurationVar(&o.stressTime, "stress-duration", 10*time.Second, "stress: how long each run of the mix lasts")
+	fs.IntVar(&o.stressMsgs, "stress-messages", 100, "stress: messages in the shared mailbox at the start")
 	fs.IntVar(&o.conns, "conns", 1000, "memory: idle IMAP connections")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "memory: wait before each RSS reading")
 	fs.IntVar(&o.pop3Window, "pop3-window", 32, "pop3: RETR commands in flight when the server offers PIPELINING")
@@ -152,7 +184,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		set("sessions", func() { o.sessions = []int{1, 5} })
 		set("messages", func() { o.messages = 300 })
 		set("fill-sessions", func() { o.fillSessions = 5 })
-		set("reps", func() { o.reps = 1 })
+		set("rounds", func() { o.rounds = 1 })
+		set("large-messages", func() { o.largeMessages = 20 })
+		set("stress-duration", func() { o.stressTime = time.Second })
+		set("stress-messages", func() { o.stressMsgs = 20 })
 		set("conns", func() { o.conns = 50 })
 		set("settle", func() { o.settle = 200 * time.Millisecond })
 		set("api-users", func() { o.apiUsers = 200 })
@@ -160,8 +195,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		set("send-messages", func() { o.sendMessages = 100 })
 		set("chain-rounds", func() { o.chainRounds = 1 })
 	}
-	if o.messages < 1 || o.reps < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 {
-		return nil, errors.New("--messages, --reps, --fill-sessions, --pop3-window must be at least 1, --conns at least 2, --mailbox-msg-size at least 512")
+	if o.messages < 1 || o.rounds < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 || o.largeMessages < 0 || o.largeSize < 512 || o.stressClients < 1 || o.stressMsgs < 1 || o.stressTime <= 0 {
+		return nil, errors.New("--messages, --rounds, --fill-sessions, --pop3-window, --stress-clients, --stress-messages must be at least 1, --large-messages at least 0, --conns at least 2, --mailbox-msg-size and --large-msg-size at least 512, --stress-duration positive")
+	}
+	switch o.against {
+	case "", "classic":
+	default:
+		return nil, fmt.Errorf("--against: unknown anchor %q (want classic)", o.against)
+	}
+	if o.against != "" && !given["scenarios"] {
+		o.scenarios = slices.Clone(comparedScenarios)
 	}
 	for _, x := range strings.Split(extra, ",") {
 		if x = strings.TrimSpace(x); x == "" {
@@ -289,11 +332,19 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 	} else if _, err := os.Stat(filepath.Join(data, "yubin.db")); err == nil {
 		fresh = false
 	}
-	for _, args := range [][]string{
-		{"domain", "add", domain},
-		{"user", "add", intakeUser, "--password", password},
-		{"user", "add", mailboxUser, "--password", password},
-	} {
+	probe := time.Second
+	if o.quick {
+		probe = 200 * time.Millisecond
+	}
+	if rate, err := fsyncRate(tmp, probe); err == nil {
+		rep.fsyncs = fmt.Sprintf("%.0f synchronous 4 KiB writes per second (write + fdatasync, %s, before the servers start)", rate, probe)
+	}
+	users := []string{intakeUser, mailboxUser, largeUser, stressUser, loginUser}
+	cmds := [][]string{{"domain", "add", domain}}
+	for _, u := range users {
+		cmds = append(cmds, []string{"user", "add", u, "--password", password})
+	}
+	for _, args := range cmds {
 		if err := admin(ctx, bin, data, args...); err != nil {
 			if fresh {
 				return nil, err
@@ -316,25 +367,49 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 	}
 	startWith := func(protocols []string, env ...string) (*server, error) { return startOn(data, protocols, env...) }
 	start := func() (*server, error) { return startWith(mailProtocols) }
-	srv, err := start()
-	if err != nil {
-		return rep, err
-	}
 	stopSrv := func(s *server) {
 		if err := s.Stop(); err != nil {
 			rep.problem("stopping the server: %v", err)
 		}
 		rep.serverProblems = append(rep.serverProblems, s.Problems()...)
 	}
+	y := &yubinSystem{start: start}
+	if y.srv, err = start(); err != nil {
+		return rep, err
+	}
 	defer func() {
-		if srv != nil {
-			stopSrv(srv)
+		if y.srv != nil {
+			stopSrv(y.srv)
 		}
+		// What the servers restarted by the scenarios logged.
+		rep.serverProblems = append(y.old, rep.serverProblems...)
 		rep.loadAfter = loadAvg()
 	}()
+	systems := []system{y}
+	if o.against == "classic" {
+		dir := filepath.Join(tmp, "classic")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return rep, err
+		}
+		cs, err := startClassic(ctx, o, dir, users, password)
+		if err != nil {
+			return rep, fmt.Errorf("the classic stack: %w", err)
+		}
+		rep.classic = cs.versions
+		systems = append(systems, cs)
+		defer func() {
+			if err := cs.Stop(); err != nil {
+				rep.problem("stopping the classic stack: %v", err)
+			}
+			rep.classicProblems = cs.Problems()
+		}()
+	}
+	for _, s := range systems {
+		rep.systems = append(rep.systems, s.Name())
+	}
 
-	rep.imapServed = waitGreeting(srv.Addr("imap"), 3*time.Second)
-	rep.pop3Served = waitGreeting(srv.Addr("pop3"), 3*time.Second)
+	rep.imapServed = waitGreeting(y.Addr("imap"), 3*time.Second)
+	rep.pop3Served = waitGreeting(y.Addr("pop3"), 3*time.Second)
 	if !rep.imapServed {
 		rep.problem("IMAP is not served by this build (the listener accepts but sends no greeting): end-to-end checks, FETCH and memory per connection are not measured")
 	}
@@ -342,20 +417,43 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		rep.problem("POP3 is not served by this build: RETR is not measured")
 	}
 
-	if o.has("memory") {
-		time.Sleep(o.settle)
-		if kib, err := procRSS(srv.pid); err == nil {
-			rep.mem.startKiB = kib
+	if o.has("intake") {
+		runIntake(ctx, o, rep, systems)
+	}
+	needMailbox := (o.has("imap") || o.has("pop3") || o.has("memory")) && rep.imapServed
+	if needMailbox && ctx.Err() == nil {
+		for _, sys := range systems {
+			if err := fillMailboxes(o, rep, sys); err != nil {
+				rep.problem("filling the mailboxes of %s: %v", sys.Name(), err)
+				needMailbox = false
+			}
 		}
 	}
-	if o.has("intake") {
-		runIntake(ctx, o, rep, srv)
+	if needMailbox && o.has("imap") {
+		runFetch(ctx, o, rep, systems)
 	}
+	if needMailbox && o.has("pop3") && rep.pop3Served {
+		runPOP3(ctx, o, rep, systems)
+	}
+	if o.has("login") && rep.imapServed && ctx.Err() == nil {
+		runLogin(ctx, o, rep, systems)
+	}
+	if needMailbox && o.has("memory") && ctx.Err() == nil {
+		runMemory(ctx, o, rep, systems)
+	}
+	if o.has("stress") && rep.imapServed && ctx.Err() == nil {
+		runStressScenario(ctx, o, rep, systems)
+	}
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+
+	// Yubin alone from here on.
 	if o.has("chain") && ctx.Err() == nil {
-		// Two servers of its own (the spine and the whole chain); the
-		// plain server is stopped meanwhile.
-		stopSrv(srv)
-		srv = nil
+		// Servers of its own (the spine and the whole chain); the plain
+		// server is stopped meanwhile.
+		stopSrv(y.srv)
+		y.srv = nil
 		runChain(ctx, o, rep, tmp, func(name string, env ...string) (*server, error) {
 			d := filepath.Join(tmp, "data-"+name)
 			for _, args := range [][]string{{"domain", "add", domain}, {"user", "add", intakeUser, "--password", password}} {
@@ -365,51 +463,21 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 			}
 			return startOn(d, mailProtocols, env...)
 		}, stopSrv)
-		if srv, err = start(); err != nil {
+		if y.srv, err = start(); err != nil {
 			return rep, err
 		}
-	}
-	if ctx.Err() != nil {
-		return rep, ctx.Err()
-	}
-	needMailbox := o.has("imap") && rep.imapServed || o.has("pop3") && rep.pop3Served || o.has("memory") && rep.imapServed
-	if needMailbox {
-		if err := fillMailbox(o, rep, srv); err != nil {
-			rep.problem("filling the mailbox: %v", err)
-			needMailbox = false
-		}
-	}
-	if needMailbox && o.has("imap") && rep.imapServed {
-		runFetch(ctx, o, rep, srv)
-	}
-	if needMailbox && o.has("pop3") && rep.pop3Served {
-		runPOP3(ctx, o, rep, srv)
-	}
-	if ctx.Err() != nil {
-		return rep, ctx.Err()
-	}
-	if needMailbox && o.has("memory") && rep.imapServed {
-		// A fresh process: after the other scenarios the Go heap has free
-		// space that new connections would reuse without growing the RSS.
-		o.logf("restarting the server for the memory measurement")
-		stopSrv(srv)
-		srv = nil
-		if srv, err = start(); err != nil {
-			return rep, err
-		}
-		runMemory(o, rep, srv)
 	}
 	if o.has("api") && ctx.Err() == nil {
 		// A server of its own, with the HTTP listener (which the mail
 		// scenarios' servers do without, so as not to count it in their
 		// memory) and the API admin.
 		o.logf("restarting the server with the HTTP API")
-		stopSrv(srv)
-		srv = nil
-		if srv, err = startWith(append(slices.Clone(mailProtocols), "http")); err != nil {
+		stopSrv(y.srv)
+		y.srv = nil
+		if y.srv, err = startWith(append(slices.Clone(mailProtocols), "http")); err != nil {
 			return rep, err
 		}
-		runAPI(ctx, o, rep, srv)
+		runAPI(ctx, o, rep, y.srv)
 	}
 	if o.has("send") && ctx.Err() == nil {
 		// A server of its own with the submission and HTTP listeners,
@@ -421,13 +489,13 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		}
 		defer mx.close()
 		o.logf("restarting the server with submission, YUBIN_DNS and YUBIN_OUTBOUND_PORT")
-		stopSrv(srv)
-		srv = nil
-		if srv, err = startWith(append(slices.Clone(mailProtocols), "http", "submission"), mx.env()...); err != nil {
+		stopSrv(y.srv)
+		y.srv = nil
+		if y.srv, err = startWith(append(slices.Clone(mailProtocols), "http", "submission"), mx.env()...); err != nil {
 			return rep, err
 		}
 		o.logf("send: %d sessions submit %d messages to remote recipients", o.sendClients, o.sendMessages)
-		runSend(ctx, o, rep, srv, mx, data)
+		runSend(ctx, o, rep, y.srv, mx, data)
 		o.logf("  %s", rep.send.summary())
 	}
 	return rep, nil
@@ -451,41 +519,64 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func runIntake(ctx context.Context, o *options, rep *report, srv *server) {
+// runIntake measures every sessions × size cell on every system, round
+// after round.
+func runIntake(ctx context.Context, o *options, rep *report, systems []system) {
 	for _, size := range o.sizes {
 		t := newTemplate(size, intakeUser, size > 16<<10, uint64(size))
 		for _, n := range o.sessions {
-			if ctx.Err() != nil {
-				return
+			for round := range o.rounds {
+				for _, sys := range order(systems, round) {
+					if ctx.Err() != nil {
+						return
+					}
+					o.logf("intake, round %d: %s, %d sessions × %s for %s", round+1, sys.Name(), n, fmtSize(size), o.duration)
+					row := measureIntake(o, rep, sys, t, n, size)
+					row.round = round
+					rep.intake = append(rep.intake, row)
+					o.logf("  %s", row.summary())
+					cell := fmt.Sprintf("%d sessions × %s", n, fmtSize(size))
+					if n == 1 {
+						cell = "1 session × " + fmtSize(size)
+					}
+					if row.run.Accepted > 0 {
+						rep.figs.add("SMTP intake, accepted (250 to DATA), "+cell, "msg/s", true, sys.Name(), round, row.rate())
+					}
+					if row.checked && row.inbox == row.run.Accepted && row.run.Accepted > 0 {
+						rep.figs.add("SMTP intake end to end (readable over IMAP), "+cell, "msg/s", true, sys.Name(), round, row.e2eRate())
+					}
+				}
 			}
-			o.logf("intake: %d sessions × %s for %s", n, fmtSize(size), o.duration)
-			row := measureIntake(o, rep, srv, t, n, size)
-			rep.intake = append(rep.intake, row)
-			o.logf("  %s", row.summary())
 		}
 	}
 }
 
 // measureIntake sends messages made from t to intakeUser over n sessions
-// for o.duration, then checks over IMAP that they all arrived.
-func measureIntake(o *options, rep *report, srv *server, t *template, n, size int) intakeRow {
-	row := intakeRow{sessions: n, size: size, msgSize: t.size}
+// for o.duration, then waits until IMAP shows them all (end to end: the
+// classic stack accepts before it delivers over LMTP).
+func measureIntake(o *options, rep *report, sys system, t *template, n, size int) intakeRow {
+	row := intakeRow{system: sys.Name(), sessions: n, size: size, msgSize: t.size}
 	var before uint32
+	var watch *inboxWatcher
 	if rep.imapServed {
 		var err error
-		if before, err = inboxCount(srv.Addr("imap"), intakeUser, password); err != nil {
+		if watch, err = newInboxWatcher(sys.Addr("imap"), intakeUser, password); err == nil {
+			before, err = watch.count()
+		}
+		if err != nil {
 			row.err = fmt.Sprintf("IMAP before: %v", err)
 			return row
 		}
+		defer watch.close()
 	}
-	r, err := sendMany(srv.Addr("smtp"), intakeUser, t, n, o.duration, 0, srv.pid)
+	r, err := sendMany(sys.Addr("smtp"), intakeUser, t, n, o.duration, 0, sys.Meter())
 	row.run = r
 	if err != nil {
 		row.err = err.Error()
 	}
-	if rep.imapServed && r.Accepted > 0 {
+	if watch != nil && r.Accepted > 0 {
 		want := before + uint32(r.Accepted)
-		got, lag, err := waitInboxCount(srv.Addr("imap"), intakeUser, password, want, 10*time.Second)
+		got, lag, err := watch.waitFor(want, 120*time.Second)
 		row.checked = err == nil
 		row.inbox = int64(got) - int64(before)
 		row.visibleLag = lag
@@ -496,142 +587,278 @@ func measureIntake(o *options, rep *report, srv *server, t *template, n, size in
 	return row
 }
 
-// fillMailbox brings mailboxUser's INBOX to o.messages messages.
-func fillMailbox(o *options, rep *report, srv *server) error {
-	have := uint32(0)
-	if rep.imapServed {
-		var err error
-		if have, err = inboxCount(srv.Addr("imap"), mailboxUser, password); err != nil {
-			return err
-		}
+// mailbox is one of the mailboxes the reading scenarios read.
+type mailbox struct {
+	user     string
+	messages int
+	size     int
+	label    string
+}
+
+func (o *options) mailboxes() []mailbox {
+	out := []mailbox{{mailboxUser, o.messages, o.mailboxSize, ""}}
+	if o.largeMessages > 0 {
+		out = append(out, mailbox{largeUser, o.largeMessages, o.largeSize, ""})
 	}
-	if int(have) > o.messages {
-		return fmt.Errorf("%s already holds %d messages, more than --messages %d", mailboxUser, have, o.messages)
+	for i := range out {
+		out[i].label = fmt.Sprintf("%d × %s", out[i].messages, fmtSize(out[i].size))
 	}
-	need := int64(o.messages) - int64(have)
-	t := newTemplate(o.mailboxSize, mailboxUser, false, 4700)
-	rep.fill.messages = o.messages
-	rep.fill.msgSize = t.size
-	if need > 0 {
-		o.logf("filling %s with %d messages of %d bytes over %d sessions", mailboxUser, need, t.size, o.fillSessions)
-		r, err := sendMany(srv.Addr("smtp"), mailboxUser, t, o.fillSessions, 0, need, srv.pid)
-		rep.fill.run = r
+	return out
+}
+
+// fillMailboxes brings the reading scenarios' mailboxes and the stress
+// mailbox to their sizes, over SMTP on every system alike.
+func fillMailboxes(o *options, rep *report, sys system) error {
+	boxes := o.mailboxes()
+	if o.has("stress") {
+		boxes = append(boxes, mailbox{stressUser, o.stressMsgs, 4096, "stress"})
+	}
+	for _, box := range boxes {
+		r, err := fillMailbox(o, sys, box)
+		rep.fills = append(rep.fills, fillRow{system: sys.Name(), box: box, run: r})
 		if err != nil {
-			return err
-		}
-		o.logf("  filled in %s (%.0f msgs/s)", r.Elapsed.Round(time.Millisecond), float64(r.Accepted)/r.Elapsed.Seconds())
-	}
-	if rep.imapServed {
-		got, _, err := waitInboxCount(srv.Addr("imap"), mailboxUser, password, uint32(o.messages), 10*time.Second)
-		if err != nil {
-			return err
-		}
-		if int(got) != o.messages {
-			return fmt.Errorf("INBOX holds %d messages, want %d", got, o.messages)
+			return fmt.Errorf("%s: %w", box.user, err)
 		}
 	}
 	return nil
 }
 
-func runFetch(ctx context.Context, o *options, rep *report, srv *server) {
-	for _, uid := range []bool{false, true} {
-		row := fetchRow{uid: uid}
-		c, err := imapLogin(srv.Addr("imap"), mailboxUser, password)
-		if err == nil {
-			if _, serr := c.Select("INBOX", nil).Wait(); serr != nil {
-				err = fmt.Errorf("SELECT INBOX: %w", serr)
-			}
-		}
-		for i := 0; err == nil && i < o.reps && ctx.Err() == nil; i++ {
-			var r fetchRun
-			r, err = fetchAll(c, uid, srv.pid)
-			if err == nil && r.Messages != o.messages {
-				err = fmt.Errorf("FETCH returned %d messages, want %d", r.Messages, o.messages)
-			}
-			if err == nil {
-				row.runs = append(row.runs, r)
-				o.logf("  %s: %d messages, %.1f MB in %s: %.1f MB/s", row.command(), r.Messages, mb(r.Bytes), r.Elapsed.Round(time.Millisecond), mb(r.Bytes)/r.Elapsed.Seconds())
-			}
-		}
-		if c != nil {
-			_ = c.Logout().Wait()
-			c.Close()
-		}
-		if err != nil {
-			row.err = err.Error()
-		}
-		rep.fetch = append(rep.fetch, row)
-	}
-}
-
-func runPOP3(ctx context.Context, o *options, rep *report, srv *server) {
-	row := pop3Row{}
-	defer func() { rep.pop3 = append(rep.pop3, row) }()
-	for i := 0; i < o.reps && ctx.Err() == nil; i++ {
-		c, err := pop3Dial(srv.Addr("pop3"))
-		if err != nil {
-			row.err = err.Error()
-			return
-		}
-		if err := c.login(mailboxUser, password); err != nil {
-			c.close()
-			row.err = err.Error()
-			return
-		}
-		n, size, err := c.stat()
-		if err != nil {
-			c.close()
-			row.err = err.Error()
-			return
-		}
-		if n != o.messages {
-			c.close()
-			row.err = fmt.Sprintf("STAT: %d messages, want %d", n, o.messages)
-			return
-		}
-		window := 1
-		if c.caps["PIPELINING"] {
-			window = o.pop3Window
-		}
-		row.pipelining = c.caps["PIPELINING"]
-		r, err := c.retrAll(n, window, srv.pid)
-		if err != nil {
-			c.close()
-			row.err = err.Error()
-			return
-		}
-		if r.Bytes != size {
-			row.err = fmt.Sprintf("RETR returned %d octets in all, STAT said %d", r.Bytes, size)
-		}
-		if err := c.quit(); err != nil {
-			row.err = strings.TrimSpace(row.err + " QUIT: " + err.Error())
-		}
-		row.runs = append(row.runs, r)
-		o.logf("  POP3 RETR ×%d (window %d): %.1f MB in %s: %.1f MB/s", r.Messages, r.Window, mb(r.Bytes), r.Elapsed.Round(time.Millisecond), mb(r.Bytes)/r.Elapsed.Seconds())
-	}
-}
-
-func runMemory(o *options, rep *report, srv *server) {
-	time.Sleep(o.settle)
-	if kib, err := procRSS(srv.pid); err == nil {
-		rep.mem.restartKiB = kib
-	}
-	o.logf("memory: opening %d idle IMAP connections", o.conns)
-	r, err := idleConns(srv.Addr("imap"), mailboxUser, password, o.conns, o.settle, srv.pid)
-	rep.mem.run = r
-	rep.mem.measured = err == nil
+// fillMailbox brings mb's INBOX on sys to box.messages messages.
+func fillMailbox(o *options, sys system, box mailbox) (smtpRun, error) {
+	var r smtpRun
+	have, err := inboxCount(sys.Addr("imap"), box.user, password)
 	if err != nil {
-		rep.mem.err = err.Error()
-		return
+		return r, err
 	}
-	o.logf("  RSS %d KiB → %d KiB (%d conns): %.1f KiB per connection", r.IdleKiB, r.FullKiB, r.Conns, float64(r.FullKiB-r.IdleKiB)/float64(r.Conns))
+	if int(have) > box.messages && box.user != stressUser {
+		return r, fmt.Errorf("%s already holds %d messages, more than %d", box.user, have, box.messages)
+	}
+	need := int64(box.messages) - int64(have)
+	t := newTemplate(box.size, box.user, box.size > 16<<10, uint64(box.size)+4700)
+	if need > 0 {
+		o.logf("%s: filling %s with %d messages of %d bytes over %d sessions", sys.Name(), box.user, need, t.size, o.fillSessions)
+		r, err = sendMany(sys.Addr("smtp"), box.user, t, o.fillSessions, 0, need, sys.Meter())
+		if err != nil {
+			return r, err
+		}
+	}
+	got, _, err := waitInboxCount(sys.Addr("imap"), box.user, password, uint32(box.messages), 120*time.Second)
+	if err != nil {
+		return r, err
+	}
+	if int(got) < box.messages || int(got) != box.messages && box.user != stressUser {
+		return r, fmt.Errorf("INBOX holds %d messages, want %d", got, box.messages)
+	}
+	return r, nil
 }
+
+// runFetch measures FETCH 1:* BODY.PEEK[] of each mailbox on every system,
+// after one untimed FETCH each (so that both read from a warm page cache).
+func runFetch(ctx context.Context, o *options, rep *report, systems []system) {
+	for _, box := range o.mailboxes() {
+		for _, sys := range systems {
+			if _, err := fetchOnce(sys, box); err != nil {
+				rep.fetch = append(rep.fetch, fetchRow{system: sys.Name(), box: box.label, err: "warm-up: " + err.Error()})
+			}
+		}
+		for round := range o.rounds {
+			for _, sys := range order(systems, round) {
+				if ctx.Err() != nil {
+					return
+				}
+				r, err := fetchOnce(sys, box)
+				row := fetchRow{system: sys.Name(), box: box.label, round: round, run: r}
+				if err != nil {
+					row.err = err.Error()
+				} else {
+					rate := float64(r.Messages) / r.Elapsed.Seconds()
+					o.logf("  %s: FETCH 1:* of %s: %.1f MB in %s: %.0f msg/s", sys.Name(), box.label, mb(r.Bytes), r.Elapsed.Round(time.Millisecond), rate)
+					rep.figs.add("IMAP `FETCH 1:* BODY.PEEK[]`, "+box.label, "msg/s", true, sys.Name(), round, rate)
+				}
+				rep.fetch = append(rep.fetch, row)
+			}
+		}
+	}
+}
+
+// fetchOnce logs in to sys as box.user, selects INBOX and fetches it all.
+func fetchOnce(sys system, box mailbox) (fetchRun, error) {
+	c, err := imapLogin(sys.Addr("imap"), box.user, password)
+	if err != nil {
+		return fetchRun{}, err
+	}
+	defer c.Close()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return fetchRun{}, fmt.Errorf("SELECT INBOX: %w", err)
+	}
+	r, err := fetchAll(c, false, sys.Meter())
+	if err == nil && r.Messages != box.messages {
+		err = fmt.Errorf("FETCH returned %d messages, want %d", r.Messages, box.messages)
+	}
+	_ = c.Logout().Wait()
+	return r, err
+}
+
+// runPOP3 measures RETR of every message of each maildrop, with the same
+// client for every system: pipelined (--pop3-window commands in flight)
+// when the server offers PIPELINING.
+func runPOP3(ctx context.Context, o *options, rep *report, systems []system) {
+	for _, box := range o.mailboxes() {
+		for _, sys := range systems {
+			if _, _, err := pop3Once(o, sys, box); err != nil {
+				rep.pop3 = append(rep.pop3, pop3Row{system: sys.Name(), box: box.label, err: "warm-up: " + err.Error()})
+			}
+		}
+		for round := range o.rounds {
+			for _, sys := range order(systems, round) {
+				if ctx.Err() != nil {
+					return
+				}
+				r, pipelining, err := pop3Once(o, sys, box)
+				row := pop3Row{system: sys.Name(), box: box.label, round: round, run: r, pipelining: pipelining}
+				if err != nil {
+					row.err = err.Error()
+				} else {
+					rate := float64(r.Messages) / r.Elapsed.Seconds()
+					o.logf("  %s: POP3 RETR ×%d (window %d): %.1f MB in %s: %.0f msg/s", sys.Name(), r.Messages, r.Window, mb(r.Bytes), r.Elapsed.Round(time.Millisecond), rate)
+					rep.figs.add("POP3 `RETR` of every message, "+box.label, "msg/s", true, sys.Name(), round, rate)
+				}
+				rep.pop3 = append(rep.pop3, row)
+			}
+		}
+	}
+}
+
+// pop3Once logs in to sys's POP3 as box.user and retrieves every message.
+func pop3Once(o *options, sys system, box mailbox) (pop3Run, bool, error) {
+	c, err := pop3Dial(sys.Addr("pop3"))
+	if err != nil {
+		return pop3Run{}, false, err
+	}
+	defer c.close()
+	if err := c.login(box.user, password); err != nil {
+		return pop3Run{}, false, err
+	}
+	n, size, err := c.stat()
+	if err != nil {
+		return pop3Run{}, false, err
+	}
+	if n != box.messages {
+		return pop3Run{}, false, fmt.Errorf("STAT: %d messages, want %d", n, box.messages)
+	}
+	pipelining := c.caps["PIPELINING"]
+	window := 1
+	if pipelining {
+		window = o.pop3Window
+	}
+	r, err := c.retrAll(n, window, sys.Meter())
+	if err != nil {
+		return r, pipelining, err
+	}
+	if r.Bytes != size {
+		return r, pipelining, fmt.Errorf("RETR returned %d octets in all, STAT said %d", r.Bytes, size)
+	}
+	if err := c.quit(); err != nil {
+		return r, pipelining, fmt.Errorf("QUIT: %w", err)
+	}
+	return r, pipelining, nil
+}
+
+// runLogin restarts each system and times its first IMAP LOGIN.
+func runLogin(ctx context.Context, o *options, rep *report, systems []system) {
+	for round := range o.rounds {
+		for _, sys := range order(systems, round) {
+			if ctx.Err() != nil {
+				return
+			}
+			o.logf("login, round %d: restarting %s", round+1, sys.Name())
+			row := loginRow{system: sys.Name(), round: round}
+			if err := sys.Restart(ctx); err != nil {
+				row.err = "restart: " + err.Error()
+			} else if row.run, err = measureFirstLogin(sys, loginUser); err != nil {
+				row.err = err.Error()
+			} else {
+				o.logf("  first LOGIN %s, second %s", row.run.First, row.run.Second)
+				rep.figs.add("first IMAP `LOGIN` after a restart (password hash checked)", "ms", false, sys.Name(), round, ms(row.run.First))
+				rep.figs.add("a second `LOGIN` right after it, new connection", "ms", false, sys.Name(), round, ms(row.run.Second))
+			}
+			rep.logins = append(rep.logins, row)
+		}
+	}
+}
+
+// runMemory restarts each system and measures its idle memory, then the
+// memory of o.conns idle IMAP connections.
+func runMemory(ctx context.Context, o *options, rep *report, systems []system) {
+	for round := range o.rounds {
+		for _, sys := range order(systems, round) {
+			if ctx.Err() != nil {
+				return
+			}
+			o.logf("memory, round %d: restarting %s", round+1, sys.Name())
+			row := memRow{system: sys.Name(), round: round}
+			if err := sys.Restart(ctx); err != nil {
+				row.err = "restart: " + err.Error()
+				rep.mem = append(rep.mem, row)
+				continue
+			}
+			time.Sleep(o.settle)
+			row.start = sys.Meter().mem()
+			rep.figs.add("memory of the whole server right after its start (sum of PSS)", "MiB", false, sys.Name(), round, float64(row.start.PSS)/1024)
+			rep.figs.add("memory of the whole server right after its start (sum of RSS: shared pages once per process)", "MiB", false, sys.Name(), round, float64(row.start.RSS)/1024)
+			o.logf("  idle: PSS %s, RSS %s in %d processes; opening %d idle IMAP connections", kib(row.start.PSS), kib(row.start.RSS), row.start.Procs, o.conns)
+			r, err := idleConns(sys.Addr("imap"), mailboxUser, password, o.conns, o.settle, sys.Meter())
+			row.run = r
+			if err != nil {
+				row.err = err.Error()
+			} else {
+				per := float64(r.Full.PSS-r.Idle.PSS) / float64(r.Conns)
+				o.logf("  PSS %s → %s (%d conns): %.1f KiB per connection", kib(r.Idle.PSS), kib(r.Full.PSS), r.Conns, per)
+				rep.figs.add(fmt.Sprintf("memory per idle IMAP connection (%d logged in, INBOX selected; PSS)", r.Conns), "KiB", false, sys.Name(), round, per)
+			}
+			rep.mem = append(rep.mem, row)
+		}
+	}
+}
+
+// runStressScenario runs the IMAP stress mix with and without login
+// churn on every system.
+func runStressScenario(ctx context.Context, o *options, rep *report, systems []system) {
+	t := newTemplate(4096, stressUser, false, 77)
+	for _, churn := range []bool{false, true} {
+		mode := "sessions kept open"
+		if churn {
+			mode = "login churn"
+		}
+		for round := range o.rounds {
+			for _, sys := range order(systems, round) {
+				if ctx.Err() != nil {
+					return
+				}
+				o.logf("stress, round %d: %s, %d clients, %s, for %s", round+1, sys.Name(), o.stressClients, mode, o.stressTime)
+				r := runStress(sys, stressUser, o.stressClients, o.stressTime, churn, t)
+				rep.stress = append(rep.stress, stressRow{system: sys.Name(), round: round, run: r})
+				o.logf("  %.0f ops/s, %d errors %s", r.opsPerSec(), r.Errors, r.FirstErr)
+				if r.Ops > 0 {
+					rep.figs.add(fmt.Sprintf("IMAP stress mix, %d clients, %s: commands per second", o.stressClients, mode), "ops/s", true, sys.Name(), round, r.opsPerSec())
+				}
+				for _, cmd := range stressCommands {
+					if l := r.medianLatency(cmd); l > 0 {
+						rep.figs.add(fmt.Sprintf("IMAP stress mix, %s: median `%s` latency", mode, cmd), "ms", false, sys.Name(), round, ms(l))
+					}
+				}
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func mb(b int64) float64 { return float64(b) / 1e6 }
 
 func fmtSize(n int) string {
 	if n%1024 == 0 {
-		return fmt.Sprintf("%d KB", n/1024)
+		return fmt.Sprintf("%d KiB", n/1024)
 	}
-	return fmt.Sprintf("%d B", n)
+	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,23 +19,7 @@ func TestQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real server: skipped with -short")
 	}
-	var progress bytes.Buffer
-	o, err := parseFlags([]string{"--quick"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	rep, err := run(ctx, o)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, progress.String())
-	}
-	md := rep.markdown()
-	t.Log("\n" + md)
-	if rep.failed() {
-		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
-	}
+	o, rep, md := runQuick(t, 3*time.Minute, "--quick")
 	if want := 2 * 2; len(rep.intake) != want {
 		t.Errorf("%d intake rows, want %d", len(rep.intake), want)
 	}
@@ -44,15 +29,29 @@ func TestQuick(t *testing.T) {
 		}
 	}
 	if rep.imapServed {
-		if len(rep.fetch) != 2 || len(rep.fetch[0].runs) == 0 || len(rep.fetch[1].runs) == 0 {
-			t.Errorf("IMAP is served but FETCH was not measured")
+		if len(rep.fetch) == 0 || len(rep.pop3) == 0 || len(rep.logins) != 1 || len(rep.mem) != 1 || len(rep.stress) != 2 {
+			t.Errorf("IMAP is served but not everything was measured: %d FETCH, %d POP3, %d login, %d memory, %d stress rows",
+				len(rep.fetch), len(rep.pop3), len(rep.logins), len(rep.mem), len(rep.stress))
 		}
-		if !rep.mem.measured {
-			t.Errorf("IMAP is served but memory per connection was not measured")
+		for _, f := range rep.figs.list {
+			if v := f.rounds["Yubin"]; len(v) != 1 {
+				t.Errorf("figure %q: %v", f.label, v)
+			}
 		}
-	}
-	if rep.pop3Served && (len(rep.pop3) != 1 || len(rep.pop3[0].runs) == 0) {
-		t.Errorf("POP3 is served but RETR was not measured")
+		for _, want := range []string{"end to end (readable over IMAP), 5 sessions × 4 KiB", "accepted (250 to DATA), 1 session × 100 KiB", "`FETCH 1:* BODY.PEEK[]`, 300 ×", "`FETCH 1:* BODY.PEEK[]`, 20 × 100 KiB",
+			"POP3 `RETR` of every message, 300 ×", "first IMAP `LOGIN` after a restart", "memory of the whole server right after its start",
+			"memory per idle IMAP connection", "stress mix, 10 clients, sessions kept open", "stress mix, 10 clients, login churn", "median `EXPUNGE` latency"} {
+			found := false
+			for _, f := range rep.figs.list {
+				found = found || strings.Contains(f.label, want)
+			}
+			if !found {
+				t.Errorf("no figure %q", want)
+			}
+		}
+		if !strings.Contains(md, "### Figures (Yubin alone; absolute numbers, no comparison)") || strings.Contains(md, "### Side by side") {
+			t.Errorf("report without an anchor shows a comparison:\n%s", md)
+		}
 	}
 	if !rep.api.ran {
 		t.Errorf("the api scenario did not run")
@@ -85,11 +84,11 @@ func TestQuick(t *testing.T) {
 	if !strings.Contains(md, "### SMTP intake through the whole filter chain") || !strings.Contains(md, "| 1 | whole chain |") || !strings.Contains(md, "| 1 | spine (no filters) |") || !strings.Contains(md, "% of the spine") {
 		t.Errorf("report lacks the chain section:\n%s", md)
 	}
-	if len(rep.serverProblems) > 0 {
-		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(rep.serverProblems, "\n"))
+	if p := unexpectedProblems(rep.serverProblems); len(p) > 0 {
+		t.Errorf("the server logged warnings or errors:\n%s", strings.Join(p, "\n"))
 	}
-	if !strings.Contains(md, "| 5 | 100 KB") {
-		t.Errorf("report lacks the 5 × 100 KB intake row:\n%s", md)
+	if !strings.Contains(md, "| 1 | Yubin | 5 | 100 KiB") {
+		t.Errorf("report lacks the 5 × 100 KiB intake row:\n%s", md)
 	}
 }
 
@@ -150,4 +149,86 @@ func TestTemplateSizes(t *testing.T) {
 			t.Errorf("two messages are identical")
 		}
 	}
+}
+
+// TestQuickAgainstClassic runs the compared scenarios in their --quick
+// form against Yubin and the classic stack (Postfix + Dovecot). It needs
+// root and Debian's postfix, dovecot-imapd, dovecot-pop3d and
+// dovecot-lmtpd packages installed; otherwise it is skipped (the tool would
+// install them, a test does not).
+func TestQuickAgainstClassic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the classic stack needs root (Postfix's master runs as root)")
+	}
+	for _, b := range classicBinaries {
+		if _, err := os.Stat(b); err != nil {
+			t.Skipf("the classic stack is not installed (%s): apt-get install %s", b, strings.Join(classicPackages, " "))
+		}
+	}
+	_, rep, md := runQuick(t, 6*time.Minute, "--quick", "--against", "classic", "--conns", "20")
+	if len(rep.systems) != 2 || rep.systems[1] != "Postfix+Dovecot" || !strings.Contains(rep.classic, "Postfix 3.") {
+		t.Errorf("systems %q, classic %q", rep.systems, rep.classic)
+	}
+	// Every figure was measured on both, so every figure has a ratio.
+	if len(rep.figs.list) < 20 {
+		t.Errorf("only %d figures", len(rep.figs.list))
+	}
+	for _, f := range rep.figs.list {
+		if rs := f.ratios("Yubin", "Postfix+Dovecot"); len(rs) != 1 || !(rs[0] > 0) {
+			t.Errorf("figure %q: ratios %v (values %v)", f.label, rs, f.rounds)
+		}
+	}
+	if !strings.Contains(md, "### Side by side: Yubin and Postfix+Dovecot") {
+		t.Errorf("no side-by-side table:\n%s", md)
+	}
+	// The classic stack delivered every accepted message over LMTP.
+	for _, row := range rep.intake {
+		if row.system == "Postfix+Dovecot" && (!row.checked || row.inbox != row.run.Accepted) {
+			t.Errorf("classic intake: %s", row.summary())
+		}
+	}
+}
+
+// unexpectedProblems leaves out of the server's warnings the ones the
+// stress mix is known to provoke with go-imap's server: a FETCH or SEARCH
+// that meets a message another session has just expunged logs "message
+// unreadable" (issue 12 asks for RFC 2180 behaviour from the new IMAP
+// engine).
+func unexpectedProblems(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, `"msg":"IMAP search: message unreadable"`) || strings.Contains(l, `"msg":"IMAP fetch: message unreadable"`) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// runQuick runs the benchmark with args and fails the test if it cannot
+// run or a measurement fails; it returns the options, the report and its
+// Markdown.
+func runQuick(t *testing.T, timeout time.Duration, args ...string) (*options, *report, string) {
+	t.Helper()
+	var progress bytes.Buffer
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rep, err := run(ctx, o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	md := rep.markdown()
+	t.Log("\n" + md)
+	if rep.failed() {
+		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
+	}
+	return o, rep, md
 }

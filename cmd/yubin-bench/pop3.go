@@ -133,11 +133,11 @@ type pop3Run struct {
 
 // retrAll sends RETR 1..n with up to window commands in flight (1: no
 // pipelining) and reads every message.
-func (c *pop3Client) retrAll(n, window int, pid int) (pop3Run, error) {
+func (c *pop3Client) retrAll(n, window int, m meter) (pop3Run, error) {
 	r := pop3Run{Window: window}
 	tokens := make(chan struct{}, window)
 	werr := make(chan error, 1)
-	cpu0, _ := procCPU(pid)
+	cpu0 := m.cpuTotal()
 	self0 := selfCPU()
 	start := time.Now()
 	go func() {
@@ -174,8 +174,7 @@ func (c *pop3Client) retrAll(n, window int, pid int) (pop3Run, error) {
 		return r, err
 	}
 	r.Elapsed = time.Since(start)
-	cpu1, _ := procCPU(pid)
-	r.ServerCPU = cpu1 - cpu0
+	r.ServerCPU = m.cpuTotal() - cpu0
 	r.ClientCPU = selfCPU() - self0
 	return r, nil
 }

@@ -11,44 +11,37 @@ import (
 	"time"
 )
 
-// The bars: the classic stack (Postfix 3.7 over LMTP to Dovecot 2.3,
-// Maildir) measured on the same 2-core machine (issue 2).
-const (
-	barIntakeMsgs = 150.0 // msgs/s end to end, 20 sessions, 4 KB
-	barIntakeCPU  = 10.0  // ms CPU per message
-	barFetchMBs   = 127.0 // IMAP FETCH 1:* BODY.PEEK[], 4.7 KB messages
-	barPOP3MBs    = 43.0  // POP3 RETR
-	barConnKiB    = 500.0 // per idle IMAP connection
-)
-
 type report struct {
 	o          *options
 	date       time.Time
 	loadBefore string
 	loadAfter  string
-	dataFS     string
+
+	// systems are the names of the systems measured: Yubin, and the
+	// anchor if there is one.
+	systems []string
+	// fsyncs is the disk's rate of 4 KiB write + fdatasync, or "".
+	fsyncs string
+	// classic names the classic stack's versions, if it ran.
+	classic string
 
 	imapServed, pop3Served bool
 
+	figs   figures
 	intake []intakeRow
-	fill   struct {
-		messages, msgSize int
-		run               smtpRun
-	}
-	fetch []fetchRow
-	pop3  []pop3Row
-	mem   struct {
-		startKiB, restartKiB int64
-		run                  memRun
-		measured             bool
-		err                  string
-	}
-	api   apiResult
-	send  sendResult
-	chain chainResult
+	fills  []fillRow
+	fetch  []fetchRow
+	pop3   []pop3Row
+	logins []loginRow
+	mem    []memRow
+	stress []stressRow
+	api    apiResult
+	send   sendResult
+	chain  chainResult
 
-	problems       []string
-	serverProblems []string
+	problems        []string
+	serverProblems  []string
+	classicProblems []string
 }
 
 func newReport(o *options) *report {
@@ -79,11 +72,27 @@ func (r *report) failed() bool {
 			return true
 		}
 	}
-	return r.mem.err != "" || r.api.err != "" || r.send.err != "" ||
-		r.chain.err != ""
+	for _, row := range r.logins {
+		if row.err != "" {
+			return true
+		}
+	}
+	for _, row := range r.mem {
+		if row.err != "" {
+			return true
+		}
+	}
+	for _, row := range r.stress {
+		if row.run.Ops == 0 || row.run.Errors > 0 {
+			return true
+		}
+	}
+	return len(r.problems) > 0 || r.api.err != "" || r.send.err != "" || r.chain.err != ""
 }
 
 type intakeRow struct {
+	system                  string
+	round                   int
 	sessions, size, msgSize int
 	run                     smtpRun
 	checked                 bool  // the IMAP check ran
@@ -92,7 +101,14 @@ type intakeRow struct {
 	err                     string
 }
 
+// rate is the acceptance rate: messages answered 250 per second.
 func (row intakeRow) rate() float64 { return float64(row.run.Accepted) / row.run.Elapsed.Seconds() }
+
+// e2eRate is the end-to-end rate: accepted messages over the time until
+// the last of them was readable over IMAP.
+func (row intakeRow) e2eRate() float64 {
+	return float64(row.run.Accepted) / (row.run.Elapsed + row.visibleLag).Seconds()
+}
 
 func (row intakeRow) cpuPerMsg(d time.Duration) float64 {
 	if row.run.Accepted == 0 {
@@ -114,7 +130,7 @@ func (row intakeRow) summary() string {
 		row.run.Accepted, row.run.Elapsed.Round(time.Millisecond), row.rate(), mb(row.run.Bytes)/row.run.Elapsed.Seconds(),
 		row.cpuPerMsg(row.run.ServerCPU), row.sysShare(), row.cpuPerMsg(row.run.ClientCPU))
 	if row.checked {
-		s += fmt.Sprintf("; IMAP INBOX +%d", row.inbox)
+		s += fmt.Sprintf("; IMAP INBOX +%d after %s more: %.0f msgs/s end to end", row.inbox, row.visibleLag.Round(time.Millisecond), row.e2eRate())
 	}
 	if row.err != "" {
 		s += "; ERROR: " + row.err
@@ -122,23 +138,49 @@ func (row intakeRow) summary() string {
 	return s
 }
 
-type fetchRow struct {
-	uid  bool
-	runs []fetchRun
-	err  string
+// fillRow is the filling of one mailbox on one system.
+type fillRow struct {
+	system string
+	box    mailbox
+	run    smtpRun
 }
 
-func (row fetchRow) command() string {
-	if row.uid {
-		return "UID FETCH 1:* BODY.PEEK[]"
-	}
-	return "FETCH 1:* BODY.PEEK[]"
+type fetchRow struct {
+	system string
+	box    string
+	round  int
+	run    fetchRun
+	err    string
 }
 
 type pop3Row struct {
+	system     string
+	box        string
+	round      int
 	pipelining bool
-	runs       []pop3Run
+	run        pop3Run
 	err        string
+}
+
+type loginRow struct {
+	system string
+	round  int
+	run    loginRun
+	err    string
+}
+
+type memRow struct {
+	system string
+	round  int
+	start  memSample // right after the start
+	run    memRun
+	err    string
+}
+
+type stressRow struct {
+	system string
+	round  int
+	run    stressRun
 }
 
 // median returns the run with the median throughput of runs (the lower
@@ -162,8 +204,17 @@ func (r *report) markdown() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## Results of `%s`\n\n", r.o.commandLine)
 	p("- date: %s\n", r.date.Format("2006-01-02 15:04 MST"))
-	p("- machine: %d CPUs (%s), %s RAM, Linux %s; data folder on %s\n", runtime.NumCPU(), cpuModel(), memTotal(), kernel(), r.dataFSName())
-	p("- software: yubin %s, built with %s; load generator in the same process as this report, on the same CPUs\n", gitVersion(), runtime.Version())
+	p("- machine: %s, %d cores as Go sees them, %s RAM, Linux %s\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel())
+	p("- disk: the data folders are on %s", r.dataFSName())
+	if r.fsyncs != "" {
+		p("; %s", r.fsyncs)
+	}
+	p("\n")
+	p("- software: yubin %s, built with %s", gitVersion(), runtime.Version())
+	if r.classic != "" {
+		p("; the classic stack: %s from Debian's packages", r.classic)
+	}
+	p("; load generator in this process, on the same CPUs\n")
 	p("- load average (1, 5, 15 min) before: %s, after: %s\n", r.loadBefore, r.loadAfter)
 	p("- transport: plain TCP on 127.0.0.1, no TLS; IMAP LOGIN and POP3 USER/PASS in the clear")
 	if r.o.has("send") {
@@ -174,43 +225,38 @@ func (r *report) markdown() string {
 		p("- **--quick smoke run: these numbers are not meaningful**\n")
 	}
 	p("\n")
+	r.comparisonMarkdown(p)
 
 	if r.o.has("intake") {
-		p("### SMTP intake, end to end\n\n")
+		p("### SMTP intake\n\n")
 		p("Each session sends message after message (RSET, MAIL, RCPT, DATA) to one local user on the MX port for %s; ", r.o.duration)
-		p("the clock runs from the moment all sessions are open until the last reply to DATA. ")
-		p("Then the user's INBOX is opened over IMAP and must hold every accepted message. ")
-		p("CPU per message is the server's user+system time (/proc/PID/stat) over the run divided by the accepted messages; ")
-		p("the load generator's own CPU is shown beside it, since both share the CPUs.\n\n")
-		p("| sessions | message | accepted | msgs/s | MB/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors | bar: Postfix+Dovecot |\n")
-		p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n")
+		p("the clock runs from the moment all sessions are open until the last reply to DATA (**accepted**). ")
+		p("A session logged in over IMAP beforehand then polls `STATUS INBOX (MESSAGES)` until every accepted message is there; ")
+		p("**end to end** is the accepted messages over the time from the start until then (the classic stack answers 250 once Postfix has the message in its queue, and delivers over LMTP afterwards). ")
+		p("Server CPU is the user+system time of every process of the server (/proc/PID/stat, the children that ended included) over the sending, divided by the accepted messages; ")
+		p("the load generator's own CPU is beside it, since both share the CPUs.\n\n")
+		p("| round | system | sessions | message | accepted | accepted/s | end to end/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors |\n")
+		p("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 		for _, row := range r.intake {
-			check := "not checked (IMAP not served)"
+			check, e2e := "not checked (IMAP not served)", "—"
 			if row.checked {
 				if row.inbox == row.run.Accepted {
-					check = fmt.Sprintf("%d ✓", row.inbox)
-					if row.visibleLag > 100*time.Millisecond {
-						check += fmt.Sprintf(" (after %s)", row.visibleLag.Round(10*time.Millisecond))
-					}
+					check = fmt.Sprintf("%d ✓ (%s after the last 250)", row.inbox, row.visibleLag.Round(time.Millisecond))
+					e2e = fmt.Sprintf("**%.0f**", row.e2eRate())
 				} else {
 					check = fmt.Sprintf("**%d of %d**", row.inbox, row.run.Accepted)
 				}
-			}
-			bar := "—"
-			if row.sessions == 20 && row.size == 4096 {
-				bar = fmt.Sprintf("%.0f msgs/s, %.0f ms CPU/msg (we: %.1f× the rate, %.1f× less CPU)",
-					barIntakeMsgs, barIntakeCPU, row.rate()/barIntakeMsgs, barIntakeCPU/max(row.cpuPerMsg(row.run.ServerCPU), 1e-9))
 			}
 			errs := fmt.Sprint(row.run.Errors)
 			if row.err != "" {
 				errs += ": " + mdEscape(row.err)
 			}
-			p("| %d | %s (%d B) | %d | **%.0f** | %.1f | %.2f ms (%s) | %.2f ms | %s | %s | %s |\n",
-				row.sessions, fmtSize(row.size), row.msgSize, row.run.Accepted, row.rate(), mb(row.run.Bytes)/row.run.Elapsed.Seconds(),
-				row.cpuPerMsg(row.run.ServerCPU), row.sysShare(), row.cpuPerMsg(row.run.ClientCPU), check, errs, bar)
+			p("| %d | %s | %d | %s (%d B) | %d | %.0f | %s | %.2f ms (%s) | %.2f ms | %s | %s |\n",
+				row.round+1, row.system, row.sessions, fmtSize(row.size), row.msgSize, row.run.Accepted, row.rate(), e2e,
+				row.cpuPerMsg(row.run.ServerCPU), row.sysShare(), row.cpuPerMsg(row.run.ClientCPU), check, errs)
 		}
 		if len(r.intake) == 0 {
-			p("| — | — | — | — | — | — | — | — | — | not measured |\n")
+			p("| — | — | — | — | — | — | — | — | — | — | not measured |\n")
 		}
 		p("\n")
 	}
@@ -219,97 +265,92 @@ func (r *report) markdown() string {
 		r.chainMarkdown(p)
 	}
 
-	if r.fill.messages > 0 && (r.o.has("imap") || r.o.has("pop3") || r.o.has("memory")) {
-		p("### The mailbox for FETCH, RETR and the idle connections\n\n")
-		p("%d messages of %d bytes as sent (plus the Received field the server prepends)", r.fill.messages, r.fill.msgSize)
-		if f := r.fill.run; f.Accepted > 0 {
-			p(", delivered over %d SMTP sessions in %s (%.0f msgs/s, server CPU %.2f ms/msg)",
-				r.o.fillSessions, f.Elapsed.Round(time.Millisecond), float64(f.Accepted)/f.Elapsed.Seconds(),
-				float64(f.ServerCPU)/float64(time.Millisecond)/float64(f.Accepted))
+	if len(r.fills) > 0 {
+		p("### The mailboxes\n\n")
+		p("Filled over SMTP on every system alike (%d sessions), and read back over IMAP before anything is measured.\n\n", r.o.fillSessions)
+		p("| system | user | messages | size as sent | filled in | msgs/s |\n| --- | --- | ---: | ---: | ---: | ---: |\n")
+		for _, f := range r.fills {
+			took, rate := "already there", "—"
+			if f.run.Accepted > 0 {
+				took = f.run.Elapsed.Round(time.Millisecond).String()
+				rate = fmt.Sprintf("%.0f", float64(f.run.Accepted)/f.run.Elapsed.Seconds())
+			}
+			p("| %s | %s | %d | %d B | %s | %s |\n", f.system, f.box.user, f.box.messages, f.box.size, took, rate)
 		}
-		p(".\n\n")
+		p("\n")
 	}
 
-	if r.o.has("imap") || r.o.has("pop3") {
-		p("### Reading: IMAP FETCH and POP3 RETR of the whole mailbox\n\n")
-		p("One session each; the clock covers only the FETCH command, or all the RETRs. Every literal or message is read to its end. ")
-		p("MB = 10^6 bytes of message data (the literals' and the messages' octets). Median of %d repetitions (lowest–highest in brackets).\n\n", r.o.reps)
-		p("| command | messages | MB | time (median) | MB/s (median) | server CPU | client CPU | bar: Dovecot |\n")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	if len(r.fetch) > 0 || len(r.pop3) > 0 {
+		p("### Reading: IMAP FETCH and POP3 RETR of a whole mailbox\n\n")
+		p("One session each, after one untimed pass per system (a warm page cache for all); the clock covers only the `FETCH 1:* BODY.PEEK[]` command, or all the RETRs. ")
+		p("Every literal or message is read to its end. POP3 uses the same client for every system: %d RETR commands in flight when the server offers PIPELINING (both do), else one at a time. ", r.o.pop3Window)
+		p("MB = 10^6 bytes of message data.\n\n")
+		p("| round | system | command | mailbox | messages | MB | time | msg/s | MB/s | server CPU | client CPU |\n")
+		p("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range r.fetch {
-			if len(row.runs) == 0 {
-				p("| %s | — | — | — | — | — | — | %.0f MB/s — **not measured: %s** |\n", row.command(), barFetchMBs, mdEscape(row.err))
+			if row.err != "" {
+				p("| %d | %s | `FETCH 1:*` | %s | — | — | — | — | — | — | **error: %s** |\n", row.round+1, row.system, row.box, mdEscape(row.err))
 				continue
 			}
-			m, lo, hi := median(row.runs, func(f fetchRun) float64 { return mb(f.Bytes) / f.Elapsed.Seconds() })
-			rate := mb(m.Bytes) / m.Elapsed.Seconds()
-			note := ""
-			if row.err != "" {
-				note = " **error: " + mdEscape(row.err) + "**"
-			}
-			p("| `%s` | %d | %.1f | %s | **%.1f** (%.1f–%.1f) | %s | %s | %.0f MB/s (we: %.1f×)%s |\n",
-				row.command(), m.Messages, mb(m.Bytes), m.Elapsed.Round(time.Millisecond), rate, lo, hi,
-				m.ServerCPU.Round(10*time.Millisecond), m.ClientCPU.Round(10*time.Millisecond), barFetchMBs, rate/barFetchMBs, note)
-		}
-		if r.o.has("imap") && !r.imapServed {
-			p("| `FETCH 1:* BODY.PEEK[]` | — | — | — | — | — | — | %.0f MB/s — **not measured: IMAP not served by this build** |\n", barFetchMBs)
+			m := row.run
+			p("| %d | %s | `FETCH 1:* BODY.PEEK[]` | %s | %d | %.1f | %s | **%.0f** | %.1f | %s | %s |\n", row.round+1, row.system, row.box, m.Messages, mb(m.Bytes),
+				m.Elapsed.Round(time.Millisecond), float64(m.Messages)/m.Elapsed.Seconds(), mb(m.Bytes)/m.Elapsed.Seconds(), m.ServerCPU.Round(10*time.Millisecond), m.ClientCPU.Round(10*time.Millisecond))
 		}
 		for _, row := range r.pop3 {
-			cmd := "POP3 `RETR` 1…n, one at a time (no PIPELINING offered)"
-			if row.pipelining {
-				cmd = fmt.Sprintf("POP3 `RETR` 1…n, pipelined (%d in flight)", r.o.pop3Window)
-			}
-			if len(row.runs) == 0 {
-				p("| %s | — | — | — | — | — | — | %.0f MB/s — **not measured: %s** |\n", cmd, barPOP3MBs, mdEscape(row.err))
+			if row.err != "" {
+				p("| %d | %s | POP3 `RETR` | %s | — | — | — | — | — | — | **error: %s** |\n", row.round+1, row.system, row.box, mdEscape(row.err))
 				continue
 			}
-			m, lo, hi := median(row.runs, func(f pop3Run) float64 { return mb(f.Bytes) / f.Elapsed.Seconds() })
-			rate := mb(m.Bytes) / m.Elapsed.Seconds()
-			note := ""
-			if row.err != "" {
-				note = " **error: " + mdEscape(row.err) + "**"
-			}
-			p("| %s | %d | %.1f | %s | **%.1f** (%.1f–%.1f) | %s | %s | %.0f MB/s (we: %.1f×)%s |\n",
-				cmd, m.Messages, mb(m.Bytes), m.Elapsed.Round(time.Millisecond), rate, lo, hi,
-				m.ServerCPU.Round(10*time.Millisecond), m.ClientCPU.Round(10*time.Millisecond), barPOP3MBs, rate/barPOP3MBs, note)
-		}
-		if r.o.has("pop3") && !r.pop3Served {
-			p("| POP3 `RETR` | — | — | — | — | — | — | %.0f MB/s — **not measured: POP3 not served by this build** |\n", barPOP3MBs)
+			m := row.run
+			cmd := fmt.Sprintf("POP3 `RETR` 1…n, %d in flight", m.Window)
+			p("| %d | %s | %s | %s | %d | %.1f | %s | **%.0f** | %.1f | %s | %s |\n", row.round+1, row.system, cmd, row.box, m.Messages, mb(m.Bytes),
+				m.Elapsed.Round(time.Millisecond), float64(m.Messages)/m.Elapsed.Seconds(), mb(m.Bytes)/m.Elapsed.Seconds(), m.ServerCPU.Round(10*time.Millisecond), m.ClientCPU.Round(10*time.Millisecond))
 		}
 		p("\n")
 	}
 
-	if r.o.has("memory") {
-		p("### Memory\n\n")
-		p("Resident set size (VmRSS in /proc/PID/status) of the server process. A Go program cannot be made to collect its garbage from outside, ")
-		p("so each reading is taken after %s of quiet. The connections are measured in a freshly started server ", r.o.settle)
-		p("(after the other scenarios its heap would have free space that new connections reuse without growing the RSS); ")
-		p("before the first reading one connection logs in and selects INBOX, so that the password check's cache and the mailbox's shared state exist. ")
-		p("Then %d connections to the same account log in (LOGIN) and SELECT the %d-message INBOX, 16 at a time, and stay idle.\n\n", r.o.conns, r.o.messages)
-		p("| measure | value | bar: Dovecot |\n| --- | ---: | --- |\n")
-		if r.mem.startKiB > 0 {
-			p("| RSS idle after start | %s | — |\n", kib(r.mem.startKiB))
-		}
-		if r.mem.restartKiB > 0 {
-			p("| RSS idle after a restart with the %d-message mailbox | %s | — |\n", r.o.messages, kib(r.mem.restartKiB))
-		}
-		if m := r.mem.run; r.mem.measured {
-			per := float64(m.FullKiB-m.IdleKiB) / float64(m.Conns)
-			marginal := float64(m.FullKiB-m.HalfKiB) / float64(m.Conns-m.Conns/2)
-			p("| RSS before the connections (one warm-up connection open) | %s | — |\n", kib(m.IdleKiB))
-			p("| RSS with %d idle connections | %s | — |\n", m.Conns/2, kib(m.HalfKiB))
-			p("| RSS with %d idle connections | %s | — |\n", m.Conns, kib(m.FullKiB))
-			p("| **per idle IMAP connection**: (RSS after − before) / %d | **%.1f KiB** | ≈%.0f KiB (we: %.0f× less; aim ≤ 50 KiB) |\n", m.Conns, per, barConnKiB, barConnKiB/max(per, 1e-9))
-			p("| per connection between %d and %d connections | %.1f KiB | — |\n", m.Conns/2, m.Conns, marginal)
-			p("| opening %d connections (login + select, 16 in parallel) | %s, server CPU %s | — |\n", m.Conns, m.OpenTime.Round(time.Millisecond), m.ServerCPU.Round(10*time.Millisecond))
-		} else {
-			why := r.mem.err
-			if !r.imapServed {
-				why = "IMAP not served by this build"
+	if len(r.logins) > 0 {
+		p("### First login after a restart\n\n")
+		p("Each round restarts the whole server, then a new connection reads the greeting and sends `LOGIN` for a user whose password hash is argon2id with Yubin's parameters")
+		if r.classic != "" {
+			if strings.EqualFold(r.o.classicScheme, "ARGON2ID") {
+				p(" (Dovecot gets the same PHC string, scheme `ARGON2ID`)")
+			} else {
+				p(" (Dovecot's is **%s**, not argon2id: `--classic-scheme`)", r.o.classicScheme)
 			}
-			p("| per idle IMAP connection | **not measured: %s** | ≈%.0f KiB |\n", mdEscape(why), barConnKiB)
+		}
+		p("; the time is from sending LOGIN to its tagged OK. A second connection then logs in again: Yubin keeps verified credentials in a cache, Dovecot (without `auth_cache_size`, its default) checks the hash at every login.\n\n")
+		p("| round | system | connect → greeting | first LOGIN | second LOGIN | error |\n| ---: | --- | ---: | ---: | ---: | --- |\n")
+		for _, row := range r.logins {
+			p("| %d | %s | %s | **%s** | %s | %s |\n", row.round+1, row.system, fmtLatency(row.run.Greeting), fmtLatency(row.run.First), fmtLatency(row.run.Second), mdEscape(row.err))
 		}
 		p("\n")
+	}
+
+	if len(r.mem) > 0 {
+		p("### Memory\n\n")
+		p("Each round restarts the whole server and reads, after %s of quiet, the memory of all its processes: ", r.o.settle)
+		p("the sum of their PSS (proportional set size: a page shared by n processes counts 1/n in each, so shared libraries count once) and the sum of their RSS (shared pages counted in every process). ")
+		p("Then one connection logs in and selects the %d-message INBOX (a warm-up: caches and the mailbox's shared state are not per connection), ", r.o.messages)
+		p("and %d more connections to the same account log in and SELECT, 16 at a time, and stay idle; the memory is read again after %s. Per connection = (PSS after − PSS before) / connections.\n\n", r.o.conns, r.o.settle)
+		p("| round | system | after start: PSS (RSS), processes | before the connections: PSS (RSS) | with %d connections: PSS (RSS), processes | **per connection (PSS)** | per connection (RSS) | opening them | error |\n", r.o.conns)
+		p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		for _, row := range r.mem {
+			m := row.run
+			per, perRSS := "—", "—"
+			if m.Conns > 0 && row.err == "" {
+				per = fmt.Sprintf("**%.1f KiB**", float64(m.Full.PSS-m.Idle.PSS)/float64(m.Conns))
+				perRSS = fmt.Sprintf("%.1f KiB", float64(m.Full.RSS-m.Idle.RSS)/float64(m.Conns))
+			}
+			p("| %d | %s | %s (%s), %d | %s (%s) | %s (%s), %d | %s | %s | %s | %s |\n", row.round+1, row.system,
+				kib(row.start.PSS), kib(row.start.RSS), row.start.Procs, kib(m.Idle.PSS), kib(m.Idle.RSS), kib(m.Full.PSS), kib(m.Full.RSS), m.Full.Procs,
+				per, perRSS, m.OpenTime.Round(time.Millisecond), mdEscape(row.err))
+		}
+		p("\n")
+	}
+
+	if len(r.stress) > 0 {
+		r.stressMarkdown(p)
 	}
 
 	if r.o.has("api") {
@@ -319,23 +360,75 @@ func (r *report) markdown() string {
 		r.sendMarkdown(p)
 	}
 
-	if len(r.problems) > 0 || len(r.serverProblems) > 0 {
+	if len(r.problems) > 0 || len(r.serverProblems) > 0 || len(r.classicProblems) > 0 {
 		p("### Problems seen\n\n")
 		for _, s := range r.problems {
 			p("- %s\n", s)
 		}
-		if n := len(r.serverProblems); n > 0 {
-			p("- the server logged %d warnings or errors; the first ones:\n", n)
-			for _, s := range r.serverProblems[:min(n, 10)] {
-				if len(s) > 400 {
-					s = s[:400] + "…"
+		for _, lines := range []struct {
+			who   string
+			lines []string
+		}{{"Yubin", r.serverProblems}, {"the classic stack", r.classicProblems}} {
+			if n := len(lines.lines); n > 0 {
+				p("- %s logged %d warnings or errors; the first ones:\n", lines.who, n)
+				for _, s := range lines.lines[:min(n, 10)] {
+					if len(s) > 400 {
+						s = s[:400] + "…"
+					}
+					p("  - `%s`\n", strings.ReplaceAll(s, "`", "'"))
 				}
-				p("  - `%s`\n", strings.ReplaceAll(s, "`", "'"))
 			}
 		}
 		p("\n")
 	}
 	return b.String()
+}
+
+// stressMarkdown writes the stress mix's section: per run the commands per
+// second, and per command the count and median latency.
+func (r *report) stressMarkdown(p func(format string, args ...any)) {
+	p("### IMAP stress mix\n\n")
+	p("%d clients at once on one shared mailbox (%d messages at the start), for %s per run, like imaptest's default mix: ", r.o.stressClients, r.o.stressMsgs, r.o.stressTime)
+	p("each client repeats SELECT INBOX, `FETCH 1:* (UID FLAGS)`, `UID FETCH` of up to 10 messages' ENVELOPE, INTERNALDATE, RFC822.SIZE and FLAGS, `UID FETCH` of one message's `BODY.PEEK[]`, ")
+	p("`UID STORE` of one flag (set or cleared), APPEND of a 4 KiB message, `UID STORE +FLAGS.SILENT (\\Deleted)` and EXPUNGE, `UID SEARCH` (UNSEEN, or a From header), and an IDLE ended by DONE; ")
+	p("with **login churn** each cycle also connects, logs in (LOGIN) and logs out (LOGOUT), with **sessions kept open** it only SELECTs again. ")
+	p("Commands per second counts every completed command; the latencies are medians over all clients, from sending the command to its tagged response. A tagged NO (e.g. a message another client expunged) counts as completed.\n\n")
+	p("| round | system | mode | commands/s | ")
+	for _, c := range stressCommands {
+		p("%s | ", c)
+	}
+	p("NO | errors | server CPU/command |\n| ---: | --- | --- | ---: |")
+	for range stressCommands {
+		p(" ---: |")
+	}
+	p(" ---: | --- | ---: |\n")
+	for _, row := range r.stress {
+		m := row.run
+		mode := "sessions kept open"
+		if m.Churn {
+			mode = "login churn"
+		}
+		p("| %d | %s | %s | **%.0f** | ", row.round+1, row.system, mode, m.opsPerSec())
+		var no int64
+		for _, c := range stressCommands {
+			no += m.NO[c]
+			if l := m.medianLatency(c); l > 0 {
+				p("%s (%d) | ", fmtLatency(l), len(m.Latencies[c]))
+			} else {
+				p("— | ")
+			}
+		}
+		errs := fmt.Sprint(m.Errors)
+		if m.FirstErr != "" {
+			errs += ": " + mdEscape(m.FirstErr)
+		}
+		cpu := "—"
+		if m.Ops > 0 {
+			cpu = fmt.Sprintf("%.2f ms", ms(m.ServerCPU)/float64(m.Ops))
+		}
+		p("%d | %s | %s |\n", no, errs, cpu)
+	}
+	p("\nEach latency cell: median (number of commands).\n\n")
 }
 
 // apiMarkdown writes the REST API section.
@@ -344,7 +437,7 @@ func (r *report) apiMarkdown(p func(format string, args ...any)) {
 	p("### REST API\n\n")
 	p("%d concurrent HTTP/1.1 clients (keep-alive) with one admin's access token, on the plain HTTP listener. ", r.o.apiClients)
 	p("First %d users are created in a new domain with `POST /api/v1/users` (each one an argon2id password hash, ", r.o.apiUsers)
-	p("19 MiB and 2 passes, as in production), as fast as the clients go; then the clients page through all the users with ")
+	p("with the production parameters), as fast as the clients go; then the clients page through all the users with ")
 	p("`GET /api/v1/users?limit=%d&offset=N`, N random, for %s. ", apiPageSize, r.o.apiDuration)
 	p("Latencies are from sending the request to reading the whole answer, of the successful requests; ")
 	p("server CPU is the server's user+system time over the run divided by the successful requests.\n\n")
@@ -464,7 +557,39 @@ func (r *report) dataFSName() string {
 			best, typ, dev = mp, f[2], f[0]
 		}
 	}
-	return fmt.Sprintf("%s (%s)", typ, dev)
+	return fmt.Sprintf("%s (%s%s)", typ, dev, blockDevice(dev))
+}
+
+// blockDevice describes the disk behind a device such as /dev/vda1 from
+// /sys/block: its model, if it says, and whether it is rotational.
+func blockDevice(dev string) string {
+	name := strings.TrimPrefix(dev, "/dev/")
+	if name == dev || name == "" {
+		return ""
+	}
+	// A partition's disk: /sys/class/block/NAME is a link into the disk's
+	// folder.
+	disk := name
+	if target, err := filepath.EvalSymlinks("/sys/class/block/" + name); err == nil {
+		if _, err := os.Stat(filepath.Join(target, "partition")); err == nil {
+			disk = filepath.Base(filepath.Dir(target))
+		}
+	}
+	var parts []string
+	if b, err := os.ReadFile("/sys/block/" + disk + "/device/model"); err == nil && strings.TrimSpace(string(b)) != "" {
+		parts = append(parts, "model "+strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile("/sys/block/" + disk + "/queue/rotational"); err == nil {
+		if strings.TrimSpace(string(b)) == "1" {
+			parts = append(parts, "rotational")
+		} else {
+			parts = append(parts, "not rotational (SSD or virtual)")
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(parts, ", ")
 }
 
 func gitVersion() string {

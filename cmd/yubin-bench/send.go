@@ -398,7 +398,9 @@ func runSend(ctx context.Context, o *options, rep *report, srv *server, mx *send
 	}
 	all := mx.all
 	mx.mu.Unlock()
-	wait := time.Minute + time.Duration(o.sendMessages)*20*time.Millisecond
+	// A bound for a stuck queue, not a measurement: generous, since a
+	// machine shared with other builds can be ten times slower.
+	wait := 3*time.Minute + time.Duration(o.sendMessages)*100*time.Millisecond
 	select {
 	case <-all:
 	case <-time.After(wait):

@@ -247,12 +247,6 @@ func procCPU(pid int) (time.Duration, error) {
 	return u + s, err
 }
 
-// procSys returns the system CPU time the process has used.
-func procSys(pid int) time.Duration {
-	_, s, _ := procCPUSplit(pid)
-	return s
-}
-
 // procCPUSplit returns the user and the system CPU time of the process.
 func procCPUSplit(pid int) (user, sys time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -80,7 +79,7 @@ type smtpRun struct {
 // from t to rcpt on all of them at once: for d if d > 0, else count
 // messages in all. The clock runs from the moment every session is open
 // (after EHLO) until the last reply to DATA.
-func sendMany(addr, rcpt string, t *template, sessions int, d time.Duration, count int64, pid int) (smtpRun, error) {
+func sendMany(addr, rcpt string, t *template, sessions int, d time.Duration, count int64, m meter) (smtpRun, error) {
 	var r smtpRun
 	conns := make([]*mxSession, sessions)
 	for i := range conns {
@@ -98,8 +97,7 @@ func sendMany(addr, rcpt string, t *template, sessions int, d time.Duration, cou
 		errOnce                        sync.Once
 		wg                             sync.WaitGroup
 	)
-	cpu0, _ := procCPU(pid)
-	sys0 := procSys(pid)
+	cpu0, sys0 := m.cpu()
 	self0 := selfCPU()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -142,9 +140,9 @@ func sendMany(addr, rcpt string, t *template, sessions int, d time.Duration, cou
 	}
 	wg.Wait()
 	r.Elapsed = time.Since(start)
-	cpu1, _ := procCPU(pid)
+	cpu1, sys1 := m.cpu()
 	r.ServerCPU = cpu1 - cpu0
-	r.ServerSys = procSys(pid) - sys0
+	r.ServerSys = sys1 - sys0
 	r.ClientCPU = selfCPU() - self0
 	for _, s := range conns {
 		s.close()
@@ -158,5 +156,3 @@ func sendMany(addr, rcpt string, t *template, sessions int, d time.Duration, cou
 	}
 	return r, nil
 }
-
-var errNoIMAP = errors.New("IMAP is not served")

@@ -139,6 +139,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 			b.ln.Close()
 		}
 	}
+	if cfg.PprofAddr != "" {
+		profiles, err := startPprof(cfg.PprofAddr, log)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		defer profiles.Close()
+	}
 
 	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
 	if err != nil {

@@ -101,6 +101,8 @@ type Config struct {
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
+	// PprofAddr serves net/http/pprof on a loopback address; "" = off.
+	PprofAddr string
 }
 
 // Listener is one configured listening address.
@@ -290,6 +292,16 @@ func Settings() []Setting {
 			}},
 		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
 		{Env: "YUBIN_ADMIN_PASSWORD", Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
+		{Flag: "pprof-addr", Env: "YUBIN_PPROF_ADDR", DefaultNote: "off", Usage: "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060",
+			set: func(c *Config, v string) error {
+				if v != "" {
+					if err := ValidateLoopbackAddr(v); err != nil {
+						return err
+					}
+				}
+				c.PprofAddr = v
+				return nil
+			}},
 	}
 }
 
@@ -559,6 +571,23 @@ func ValidateAddr(addr string) error {
 	}
 	if strings.ContainsAny(host, " \t/") {
 		return fmt.Errorf("%q: bad host", addr)
+	}
+	return nil
+}
+
+// ValidateLoopbackAddr checks a listening address that must only be
+// reachable from the machine itself: host:port whose host is a loopback IP
+// address or "localhost".
+func ValidateLoopbackAddr(addr string) error {
+	if err := ValidateAddr(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: only a loopback address is allowed, e.g. 127.0.0.1:6060 or [::1]:6060", addr)
 	}
 	return nil
 }
