@@ -562,7 +562,16 @@ func (s *session) Data(r io.Reader) (err error) {
 		s.bdatOpen = true
 		s.mu.Unlock()
 	}
-	_, rerr := sp.ReadFrom(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout})
+	// Submitted messages go on to other servers: their line ends are
+	// made CRLF before anything (the DKIM signature included) is done.
+	guard := newDataGuard(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout}, s.srv.sub != nil, !bdat)
+	_, rerr := sp.ReadFrom(guard)
+	if guard.brokenEndSeen() {
+		// go-smtp's reader missed the end of the data, and would wait
+		// for more: answer here, and close the connection, which is no
+		// longer in step with go-smtp's idea of it.
+		defer func() { s.closeAfterBrokenEnd(out.reply) }()
+	}
 	if bdat && rerr == nil {
 		s.mu.Lock()
 		s.bdatOpen = false // LAST arrived: go-smtp waits for this Data's result
@@ -576,11 +585,13 @@ func (s *session) Data(r io.Reader) (err error) {
 			out.verdict, out.reason = "reject", "size"
 			s.srv.stats.reject(RejectSize)
 			out.reply = smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message too large: the limit is %d bytes", s.srv.opts.MaxMessageBytes))
-		case errors.Is(rerr, smtp.ErrTooLongLine):
-			// RFC 5321 §4.5.3.1.10; go-smtp closes the connection next.
+		case errors.Is(rerr, smtp.ErrTooLongLine) || errors.Is(rerr, errLineTooLong):
+			// RFC 5321 section 4.5.3.1.6. After a line longer than
+			// go-smtp's limit (2,000), go-smtp closes the connection
+			// next; after a shorter one the session goes on.
 			out.verdict, out.reason = "reject", "line too long"
 			s.srv.stats.reject(RejectSize)
-			out.reply = smtpErr(500, smtp.EnhancedCode{5, 4, 0}, "Line too long")
+			out.reply = smtpErr(500, smtp.EnhancedCode{5, 5, 2}, fmt.Sprintf("Message refused: a line is longer than %d bytes with its CRLF (RFC 5321 section 4.5.3.1.6)", maxLineBytes))
 		default:
 			// The client went away, timed out, or reset (RSET during
 			// BDAT): nobody is waiting for this reply.
@@ -595,6 +606,18 @@ func (s *session) Data(r io.Reader) (err error) {
 		out.reply = s.process(tx, sp, &out)
 	}
 	return out.reply
+}
+
+// closeAfterBrokenEnd writes reply (the one Data returns, which go-smtp
+// could not deliver: it is still waiting for the end of the data) and
+// closes the connection.
+func (s *session) closeAfterBrokenEnd(reply *smtp.SMTPError) {
+	if reply == nil {
+		reply = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Internal error, please try again later")
+	}
+	s.log.Info("end of data after a bare CR; answering and closing the connection")
+	enh := reply.EnhancedCode
+	s.st.closeWith(fmt.Sprintf("%d %d.%d.%d %s", reply.Code, enh[0], enh[1], enh[2], reply.Message), false)
 }
 
 // process runs the loop check and the filters on a spooled message and
@@ -620,7 +643,12 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		quarantine = true
 	}
 
-	hs = s.removeFields(sp, hs, v, out)
+	// The Return-Path field is the final delivery's to write (RFC 5321
+	// section 4.4): one that came with the message is not to be trusted.
+	hs, reply = s.removeFields(sp, hs, v, []string{"Return-Path"}, out)
+	if reply != nil {
+		return reply
+	}
 	prefix := s.prefix(tx, v, out.id)
 	body, size := assemble(prefix, sp, hs.drop)
 
@@ -669,22 +697,29 @@ func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, o
 	return results, nil
 }
 
-// readHeader scans the spooled message's header, refuses a message that
-// looks like a mail loop, and parses the header for the filters.
+// readHeader scans the spooled message's header, refuses a message whose
+// header is too large to check or that looks like a mail loop, and parses
+// the header for the filters.
 func (s *session) readHeader(sp *spool, out *outcome) (headerScan, textproto.Header, *smtp.SMTPError) {
-	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil)
+	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil, true)
 	if err != nil {
-		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+		s.log.Error("scan header", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.verdict, out.reason = "tempfail", "scan header: "+err.Error()
+		return hs, textproto.Header{}, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	if !hs.complete {
+		out.verdict, out.reason = "reject", "header too large"
+		s.srv.stats.reject(RejectSize)
+		return hs, textproto.Header{}, smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message header too large to check: the limit is %d bytes", maxHeaderBytes))
 	}
 	if hs.received > maxReceived {
 		out.verdict, out.reason = "reject", fmt.Sprintf("loop: %d Received fields", hs.received)
 		s.srv.stats.reject(RejectLoop)
 		return hs, textproto.Header{}, smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops: mail loop detected")
 	}
-	header, herr := parseHeader(sp.Reader())
-	if herr != nil {
-		s.log.Info("unparsable message header; filtering with an empty header", "queue_id", out.id, "err", herr)
-	}
+	header := parseFields(hs.fields)
+	hs.fields = nil
 	return hs, header, nil
 }
 
@@ -739,21 +774,30 @@ func (s *session) filterPolicy(ctx context.Context, tx *transaction) filters.Pol
 	return filters.StrictestPolicy(ps...)
 }
 
-// removeFields scans the header again when the filters want fields
-// removed, and returns the scan with their byte ranges to drop.
-func (s *session) removeFields(sp *spool, hs headerScan, v filters.Verdict, out *outcome) headerScan {
-	if len(v.RemoveHeaders) == 0 {
-		return hs
+// removeFields scans the header again when fields are to be removed (the
+// ones the filters name, and extra), and returns the scan with their byte
+// ranges to drop. A failed scan fails the message: a forged field must
+// never be kept for want of reading it.
+func (s *session) removeFields(sp *spool, hs headerScan, v filters.Verdict, extra []string, out *outcome) (headerScan, *smtp.SMTPError) {
+	names := append(slices.Clip(v.RemoveHeaders), extra...)
+	if len(names) == 0 {
+		return hs, nil
 	}
-	remove := make(map[string]bool, len(v.RemoveHeaders))
-	for _, n := range v.RemoveHeaders {
+	remove := make(map[string]bool, len(names))
+	for _, n := range names {
 		remove[strings.ToLower(n)] = true
 	}
-	hs2, err := scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] })
-	if err != nil {
-		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	hs2, err := scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] }, false)
+	if err == nil && !hs2.complete {
+		err = errors.New("header larger than at the first scan")
 	}
-	return hs2
+	if err != nil {
+		s.log.Error("scan header", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.verdict, out.reason = "tempfail", "scan header: "+err.Error()
+		return hs, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	return hs2, nil
 }
 
 // quarantine holds a message the filters want an administrator to look

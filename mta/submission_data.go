@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
@@ -62,8 +63,13 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	}
 	// The fields the filters add (Authentication-Results, spam scores)
 	// are for incoming mail, not for what the user sends; the ones they
-	// remove (forged results) are removed.
-	hs = s.removeFields(sp, hs, v, out)
+	// remove (forged results) are removed, and so are the Bcc fields
+	// (RFC 5322 section 3.6.3: the other recipients must not see who
+	// got a blind copy), from every copy, before the signature.
+	hs, reply = s.removeFields(sp, hs, v, []string{"Bcc", "Resent-Bcc"}, out)
+	if reply != nil {
+		return reply
+	}
 
 	prefix := s.received(tx, out.id) + missingFields(header, s.srv.opts.Hostname)
 	message := func() io.Reader {
@@ -105,37 +111,113 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkAuthors checks that the message has a From field whose every
-// address the user may send as. It returns the domain of the first one,
-// which signs the message.
+// maxAuthorAddresses bounds the addresses of a submitted message's From
+// and Sender fields (each is looked up).
+const maxAuthorAddresses = 100
+
+// checkAuthors checks the author fields of a submitted message: exactly
+// one From field (RFC 5322 section 3.6 allows one; a receiver may show
+// either of two, and DKIM signs the last), with at least one address,
+// and at most one Sender field, with one address; every address in them
+// must be one the user may send as (see authorAddresses for what counts
+// as an address). It returns the domain of the first From address, which
+// signs the message.
 func (s *session) checkAuthors(header textproto.Header, out *outcome) (string, *smtp.SMTPError) {
-	mh := mail.Header{Header: message.Header{Header: header}}
-	addrs, err := mh.AddressList("From")
-	if err != nil || len(addrs) == 0 {
-		out.verdict, out.reason = "reject", "no usable From field"
+	refuse := func(reason, text string) (string, *smtp.SMTPError) {
+		out.verdict, out.reason = "reject", reason
 		s.srv.stats.reject(RejectSender)
-		return "", smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "The message needs a From field with an address")
+		s.log.Info("author fields refused", "queue_id", out.id, "reason", reason)
+		return "", smtpErr(550, smtp.EnhancedCode{5, 6, 0}, text)
 	}
-	for _, a := range addrs {
-		ok, err := s.ownsAddress(a.Address)
+	froms := header.Values("From")
+	switch {
+	case len(froms) == 0:
+		return refuse("no From field", "The message needs a From field with an address")
+	case len(froms) > 1:
+		return refuse("several From fields", "The message has more than one From field; RFC 5322 allows one")
+	}
+	senders := header.Values("Sender")
+	if len(senders) > 1 {
+		return refuse("several Sender fields", "The message has more than one Sender field; RFC 5322 allows one")
+	}
+	from, err := authorAddresses(froms[0])
+	if err != nil || len(from) == 0 {
+		return refuse("unreadable From field", "The From field has no address that can be read: write it as Name <address>")
+	}
+	all := from
+	if len(senders) == 1 {
+		sender, err := authorAddresses(senders[0])
+		if err != nil || len(sender) != 1 {
+			return refuse("unreadable Sender field", "The Sender field must hold exactly one address")
+		}
+		all = append(slices.Clip(all), sender...)
+	}
+	if len(all) > maxAuthorAddresses {
+		return refuse("too many author addresses", fmt.Sprintf("The From and Sender fields hold more than %d addresses", maxAuthorAddresses))
+	}
+	for _, a := range all {
+		ok, err := s.ownsAddress(a.String())
 		if err != nil {
-			s.log.Error("author lookup failed", "queue_id", out.id, "from", a.Address, "err", err)
+			s.log.Error("author lookup failed", "queue_id", out.id, "from", a.String(), "err", err)
 			s.srv.stats.tempFailed.Add(1)
 			out.verdict, out.reason = "tempfail", "author lookup"
 			return "", smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
 		}
 		if !ok {
-			out.verdict, out.reason = "reject", "From field not owned: "+a.Address
+			out.verdict, out.reason = "reject", "author address not owned: "+a.String()
 			s.srv.stats.reject(RejectSender)
-			s.log.Info("From field address not owned by the user", "queue_id", out.id, "from", a.Address)
-			return "", smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "From address not allowed for this account")
+			s.log.Info("From or Sender address not owned by the user", "queue_id", out.id, "address", a.String())
+			return "", smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "From or Sender address not allowed for this account: "+replyText(a.String(), "?"))
 		}
 	}
-	a, err := core.ParseAddress(addrs[0].Address)
+	return from[0].Domain, nil
+}
+
+// authorAddresses returns every address in the value of a From or Sender
+// field, each once, in the order written: the addresses of the RFC 5322
+// address list (with groups, comments and the obsolete empty list
+// elements; encoded words decoded), and also every other string in the
+// field, encoded words decoded, that reads as an address (in a display
+// name or a comment, say), since the program of a receiver, or its
+// reader, may take it for the author. A value RFC 5322's syntax cannot
+// read is an error: what a lenient parser would make of it is anyone's
+// guess.
+func authorAddresses(value string) ([]core.Address, error) {
+	dec := &mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
+	p := netmail.AddressParser{WordDecoder: dec}
+	list, err := p.ParseList(value)
 	if err != nil {
-		return "", nil
+		return nil, fmt.Errorf("address list: %w", err)
 	}
-	return a.Domain, nil
+	var out []core.Address
+	add := func(a core.Address) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range list {
+		pa, err := core.ParseAddress(a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", a.Address, err)
+		}
+		add(pa)
+	}
+	decoded, err := dec.DecodeHeader(value)
+	if err != nil {
+		decoded = value
+	}
+	for _, tok := range strings.FieldsFunc(decoded, func(r rune) bool {
+		return r <= ' ' || strings.ContainsRune("<>()[],;:\"\\", r)
+	}) {
+		at := strings.LastIndexByte(tok, '@')
+		if at <= 0 || at == len(tok)-1 {
+			continue
+		}
+		if a, err := core.ParseAddress(strings.TrimSuffix(tok, ".")); err == nil {
+			add(a)
+		}
+	}
+	return out, nil
 }
 
 // missingFields returns the Date and Message-ID fields a submitted message

@@ -1,0 +1,175 @@
+package mta
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// maxLineBytes is the longest line of a message accepted, line end
+// included (RFC 5321 section 4.5.3.1.6: 1,000 octets with the CRLF).
+const maxLineBytes = 1000
+
+// errLineTooLong marks a message with a line over maxLineBytes.
+var errLineTooLong = errors.New("line longer than 1000 bytes")
+
+// brokenEnd is the end of DATA after a bare CR: "<CR><CRLF>.<CRLF>". The
+// data reader of go-smtp (v0.26) misses the end marker there (the CR
+// before the CRLF leaves it in the middle of a line), and would wait for
+// more data until the client gives up.
+var brokenEnd = []byte("\r\r\n.\r\n")
+
+// dataGuard reads a message as the client sends it and checks what the
+// protocol layer does not:
+//
+//   - lines longer than maxLineBytes: the rest of the message is read and
+//     discarded, then Read returns errLineTooLong, so that the client gets a
+//     clear refusal and the session goes on;
+//   - with normalise (messages Yubin will send on), bare CR and bare LF
+//     become CRLF, so that nothing Yubin relays can be read as a line end
+//     by one receiver and not by another (SMTP smuggling);
+//   - with watchEnd (DATA, not BDAT), the end marker after a bare CR: the
+//     message ends there (the bare CR dropped) and brokenEnd is reported,
+//     so that the session answers and closes the connection, the protocol
+//     layer being out of step with the client.
+type dataGuard struct {
+	r         io.Reader
+	normalise bool
+	watchEnd  bool
+
+	in      []byte // read buffer
+	out     []byte // bytes ready for the caller, from pos on
+	pos     int
+	hold    []byte // input bytes that may begin brokenEnd
+	pending bool   // a CR was seen and its LF not yet (normalise)
+	line    int    // bytes of the current output line so far
+	tooLong bool
+	ended   bool // brokenEnd was found
+	err     error
+}
+
+func newDataGuard(r io.Reader, normalise, watchEnd bool) *dataGuard {
+	return &dataGuard{r: r, normalise: normalise, watchEnd: watchEnd, in: make([]byte, 32*1024)}
+}
+
+// brokenEndSeen reports whether the message ended at brokenEnd.
+func (g *dataGuard) brokenEndSeen() bool { return g.ended }
+
+// Read returns the checked message.
+func (g *dataGuard) Read(p []byte) (int, error) {
+	if g.pos == len(g.out) {
+		g.out, g.pos = g.out[:0], 0
+	}
+	for len(g.out) == 0 {
+		if g.err != nil {
+			return 0, g.err
+		}
+		n, err := g.r.Read(g.in)
+		for _, c := range g.in[:n] {
+			if g.ended {
+				break
+			}
+			g.input(c)
+		}
+		switch {
+		case g.ended:
+			g.err = io.EOF
+		case errors.Is(err, io.EOF):
+			g.flushHold()
+			if g.pending {
+				g.pending = false
+				g.emit('\r')
+				g.emit('\n')
+			}
+			g.err = err
+		case err != nil:
+			g.err = err
+		}
+		if g.tooLong {
+			g.out = g.out[:0]
+			if g.err == io.EOF {
+				g.err = errLineTooLong
+			}
+		}
+	}
+	n := copy(p, g.out[g.pos:])
+	g.pos += n
+	return n, nil
+}
+
+// input takes one byte from the client.
+func (g *dataGuard) input(c byte) {
+	if !g.watchEnd {
+		g.normal(c)
+		return
+	}
+	g.hold = append(g.hold, c)
+	if bytes.HasPrefix(brokenEnd, g.hold) {
+		if len(g.hold) == len(brokenEnd) {
+			// The bare CR is dropped; the CRLF ends the last line.
+			g.hold = g.hold[:0]
+			g.normal('\r')
+			g.normal('\n')
+			g.ended = true
+		}
+		return
+	}
+	// Pass on the bytes that can no longer begin the marker.
+	k := 1
+	for ; k < len(g.hold); k++ {
+		if bytes.HasPrefix(brokenEnd, g.hold[k:]) {
+			break
+		}
+	}
+	for _, b := range g.hold[:k] {
+		g.normal(b)
+	}
+	g.hold = append(g.hold[:0], g.hold[k:]...)
+}
+
+// flushHold passes on the held bytes at the end of the message.
+func (g *dataGuard) flushHold() {
+	for _, b := range g.hold {
+		g.normal(b)
+	}
+	g.hold = g.hold[:0]
+}
+
+// normal takes one byte of the message proper.
+func (g *dataGuard) normal(c byte) {
+	if !g.normalise {
+		g.emit(c)
+		return
+	}
+	if g.pending {
+		g.pending = false
+		g.emit('\r')
+		g.emit('\n')
+		if c == '\n' {
+			return
+		}
+	}
+	switch c {
+	case '\r':
+		g.pending = true
+	case '\n':
+		g.emit('\r')
+		g.emit('\n')
+	default:
+		g.emit(c)
+	}
+}
+
+// emit adds one byte to the output, counting line lengths.
+func (g *dataGuard) emit(c byte) {
+	g.line++
+	if g.line > maxLineBytes {
+		g.tooLong = true
+	}
+	if c == '\n' {
+		g.line = 0
+	}
+	if !g.tooLong {
+		g.out = append(g.out, c)
+	}
+}
