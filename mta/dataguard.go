@@ -64,13 +64,7 @@ func (g *dataGuard) Read(p []byte) (int, error) {
 		if g.err != nil {
 			return 0, g.err
 		}
-		n, err := g.r.Read(g.in)
-		for _, c := range g.in[:n] {
-			if g.ended {
-				break
-			}
-			g.input(c)
-		}
+		err := g.fill()
 		switch {
 		case g.ended:
 			g.err = io.EOF
@@ -95,6 +89,31 @@ func (g *dataGuard) Read(p []byte) (int, error) {
 	n := copy(p, g.out[g.pos:])
 	g.pos += n
 	return n, nil
+}
+
+// fill reads the next bytes of the message and takes them in. With
+// watchEnd it reads a byte at a time, up to the size of its buffer: go-smtp's
+// DATA reader returns only once it filled the buffer it was given or saw
+// the end marker, and it would block, with the client waiting, on the
+// bytes after a brokenEnd that it does not see as the end.
+func (g *dataGuard) fill() error {
+	if !g.watchEnd {
+		n, err := g.r.Read(g.in)
+		for _, c := range g.in[:n] {
+			g.input(c)
+		}
+		return err
+	}
+	for range len(g.in) {
+		n, err := g.r.Read(g.in[:1])
+		if n == 1 {
+			g.input(g.in[0])
+		}
+		if err != nil || g.ended {
+			return err
+		}
+	}
+	return nil
 }
 
 // input takes one byte from the client.

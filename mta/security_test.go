@@ -1,11 +1,16 @@
 package mta
 
 import (
+	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
 
@@ -110,5 +115,206 @@ func TestDMARCNeedsExactlyOneFrom(t *testing.T) {
 	got := messages(t, ts.store, ann, "INBOX")
 	if len(got) != 1 || !strings.Contains(got[0], "dmarc=permerror") {
 		t.Fatalf("message without From: %q", got)
+	}
+}
+
+// TestSubmissionFromSpoofing: issue 11 item 2. Every From field, every
+// address in it however written, and the Sender field must belong to
+// the user; a second From field is refused.
+func TestSubmissionFromSpoofing(t *testing.T) {
+	ts, _ := startSubmission(t, false, nil)
+	c := login(t, ts, ann)
+	refused := []struct {
+		name, fields string
+		code         int
+	}{
+		{"second From field", "From: ann@example.com\r\nFrom: Boss <bob@example.com>\r\n", 550},
+		{"blank before the colon", "From : bob@example.com\r\n", 553},
+		{"blank before the colon, second field", "From: ann@example.com\r\nFrom : bob@example.com\r\n", 550},
+		{"encoded display name", "From: =?utf-8?q?Boss?= <bob@example.com>\r\n", 553},
+		{"group", "From: Friends: ann@example.com, bob@example.com;\r\n", 553},
+		{"address in a comment", "From: ann@example.com (bob@example.com)\r\n", 553},
+		{"address as display name", "From: \"bob@example.com\" <ann@example.com>\r\n", 553},
+		{"address in an encoded word", "From: =?utf-8?q?bob=40example.com?= <ann@example.com>\r\n", 553},
+		{"obsolete route", "From: <@route.example:bob@example.com>\r\n", 550},
+		{"unclosed angle", "From: Boss <bob@example.com\r\n", 550},
+		{"empty group", "From: undisclosed-recipients:;\r\n", 550},
+		{"other Sender", "From: ann@example.com\r\nSender: bob@example.com\r\n", 553},
+		{"two Sender fields", "From: ann@example.com\r\nSender: ann@example.com\r\nSender: ann@example.com\r\n", 550},
+		{"no From", "Subject: none\r\n", 550},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := tt.fields + "To: carl@remote.example\r\nSubject: spoof\r\n\r\nbody\r\n"
+			_, err := sendOn(c, ann, []string{"carl@remote.example", bob}, msg, nil)
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != tt.code {
+				t.Fatalf("got %v, want %d", err, tt.code)
+			}
+		})
+	}
+	if n := len(queued(t, ts.store)); n != 0 {
+		t.Fatalf("%d spoofed messages queued", n)
+	}
+	if n := len(inbox(t, ts.store, bob)); n != 0 {
+		t.Fatalf("%d spoofed messages delivered", n)
+	}
+	// The user's own addresses, however written, pass.
+	for _, fields := range []string{
+		"From: Ann <ann@example.com>\r\nSender: ANN@example.com\r\n",
+		"From: =?utf-8?q?Ann_=E3=81=82?= <ann@example.com> (at home)\r\n",
+		"From : ann@example.com\r\n",
+	} {
+		if _, err := sendOn(c, ann, []string{bob}, fields+"Subject: own\r\n\r\nbody\r\n", nil); err != nil {
+			t.Errorf("%q: %v", fields, err)
+		}
+	}
+}
+
+// queuedBody returns the body of the only queued message.
+func queuedBody(tb testing.TB, ts *testServer) string {
+	tb.Helper()
+	items := queued(tb, ts.store)
+	if len(items) != 1 {
+		tb.Fatalf("%d queued messages, want 1", len(items))
+	}
+	rc, err := ts.store.OpenOutbound(context.Background(), &items[0].Message)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+// verifySigned checks that msg carries valid DKIM signatures.
+func verifySigned(tb testing.TB, msg string) {
+	tb.Helper()
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(msg), &dkim.VerifyOptions{LookupTXT: dkimKeys(tb).lookupTXT})
+	if err != nil || len(vs) == 0 {
+		tb.Fatalf("verify: %v, %d signatures", err, len(vs))
+	}
+	for _, v := range vs {
+		if v.Err != nil {
+			tb.Errorf("signature: %v", v.Err)
+		}
+	}
+}
+
+// TestSubmissionBccRemoved: issue 11 item 13. Bcc fields are removed
+// from the local and the remote copies, before the signature.
+func TestSubmissionBccRemoved(t *testing.T) {
+	ts, _ := startSubmission(t, false, nil)
+	c := login(t, ts, ann)
+	msg := "From: ann@example.com\r\nTo: carl@remote.example\r\nBcc: bob@example.com,\r\n secret@remote.example\r\nSubject: hidden\r\nbcc: again@remote.example\r\nResent-Bcc: x@remote.example\r\n\r\nbody\r\n"
+	if _, err := sendOn(c, ann, []string{"carl@remote.example", bob, "secret@remote.example"}, msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	remote := queuedBody(t, ts)
+	local := inbox(t, ts.store, bob)
+	if len(local) != 1 {
+		t.Fatalf("bob has %d messages", len(local))
+	}
+	for _, m := range []string{remote, local[0]} {
+		if strings.Contains(strings.ToLower(m), "bcc") || strings.Contains(m, "secret@") {
+			t.Errorf("Bcc left in: %q", m)
+		}
+		verifySigned(t, m)
+	}
+}
+
+// lineEndsCRLF reports whether every CR and LF of s is part of a CRLF.
+func lineEndsCRLF(s string) bool {
+	return strings.Count(s, "\r") == strings.Count(s, "\n") && strings.Count(s, "\r\n") == strings.Count(s, "\n")
+}
+
+// TestSubmissionBareCRNormalised: issue 11 item 9. "hello\r.\rMAIL
+// FROM:..." reached the remote MX verbatim (SMTP smuggling towards
+// receivers taking <CR>.<CR> for the end of the data). Bare CR and bare
+// LF become CRLF before the signature: the copies are clean and signed.
+func TestSubmissionBareCRNormalised(t *testing.T) {
+	ts, _ := startSubmission(t, false, nil)
+	c := login(t, ts, ann)
+	msg := "From: ann@example.com\r\nTo: carl@remote.example\r\nSubject: smuggle\r\n\r\nhello\r.\rMAIL FROM:<boss@example.com>\rRCPT TO:<victim@remote.example>\r\nbare\nLF\r\n"
+	if _, err := sendOn(c, ann, []string{"carl@remote.example", bob}, msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	remote := queuedBody(t, ts)
+	if !lineEndsCRLF(remote) || !strings.Contains(remote, "\r\nhello\r\n.\r\nMAIL FROM:<boss@example.com>\r\nRCPT TO:<victim@remote.example>\r\nbare\r\nLF\r\n") {
+		t.Errorf("queued copy: %q", remote)
+	}
+	verifySigned(t, remote)
+	if local := inbox(t, ts.store, bob); len(local) != 1 || local[0] != remote {
+		t.Errorf("local copy differs from the remote one")
+	}
+}
+
+// TestEndOfDataAfterBareCR: issue 11 item 9. "<CR><CRLF>.<CRLF>" ends
+// the data: the client gets its answer at once (it waited for the
+// 5-minute timeout), on intake and on submission, and the connection is
+// then closed.
+func TestEndOfDataAfterBareCR(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+	rc := ts.raw(t)
+	rc.cmd("EHLO client.test.example", 250)
+	rc.cmd("MAIL FROM:<a@remote.example>", 250)
+	rc.cmd("RCPT TO:<ann@example.com>", 250)
+	rc.cmd("DATA", 354)
+	rc.write("Subject: cr\r\n\r\nhello\r\r\n.\r\nMAIL FROM:<b@remote.example>\r\n")
+	rc.expect(250)
+	if _, err := rc.r.ReadByte(); err == nil {
+		t.Error("connection left open after the end of data was missed by the protocol layer")
+	}
+	got := messages(t, ts.store, ann, "INBOX")
+	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n\r\nhello\r\n") {
+		t.Fatalf("stored %q", got)
+	}
+
+	sub, _ := startSubmission(t, false, nil)
+	rc = sub.raw(t)
+	rc.cmd("EHLO client.test.example", 250)
+	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
+	rc.cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.cmd("RCPT TO:<carl@remote.example>", 250)
+	rc.cmd("DATA", 354)
+	rc.write("From: ann@example.com\r\nSubject: cr\r\n\r\nhello\r\r\n.\r\n")
+	rc.expect(250)
+	if body := queuedBody(t, sub); !lineEndsCRLF(body) || !strings.HasSuffix(body, "\r\n\r\nhello\r\n") {
+		t.Errorf("queued %q", body)
+	}
+}
+
+// TestLongLineRefused: issue 11 item 19. A line over 1,000 bytes with
+// its CRLF (RFC 5321 section 4.5.3.1.6) is refused with a clear reply,
+// in DATA and in BDAT, and the session goes on; 1,000 bytes pass.
+func TestLongLineRefused(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+	c := ts.dial(t)
+	for _, n := range []int{1001, 1500, 1998} {
+		msg := "Subject: long\r\n\r\n" + strings.Repeat("x", n-2) + "\r\nend\r\n"
+		_, err := sendOn(c, "a@remote.example", []string{ann}, msg, nil)
+		wantCode(t, err, 500, smtp.EnhancedCode{5, 5, 2})
+		if !strings.Contains(err.Error(), "longer than 1000 bytes") {
+			t.Errorf("reply %v does not say why", err)
+		}
+	}
+	ok := "Subject: long\r\n\r\n" + strings.Repeat("x", 998) + "\r\nend\r\n"
+	if _, err := sendOn(c, "a@remote.example", []string{ann}, ok, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	rc := ts.raw(t)
+	rc.cmd("EHLO client.test.example", 250)
+	rc.cmd("MAIL FROM:<a@remote.example>", 250)
+	rc.cmd("RCPT TO:<ann@example.com>", 250)
+	chunk := "Subject: long\r\n\r\n" + strings.Repeat("y", 1500) + "\r\n"
+	rc.write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	rc.expect(500)
+	rc.cmd("NOOP", 250)
+	if got := messages(t, ts.store, ann, "INBOX"); len(got) != 1 {
+		t.Fatalf("%d messages stored, want the one with 1,000-byte lines", len(got))
 	}
 }

@@ -510,18 +510,25 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// deadlineReader extends the connection's read deadline before each read,
+// deadlineReader extends the connection's read deadline before a read,
 // so that ReadTimeout bounds the silence between blocks of a message, not
-// the time to send all of it.
+// the time to send all of it. With every > 1 it does so before one read in
+// every (the DATA reads, a byte at a time: see dataGuard).
 type deadlineReader struct {
-	r    io.Reader
-	conn net.Conn
-	d    time.Duration
+	r     io.Reader
+	conn  net.Conn
+	d     time.Duration
+	every int
+	left  int
 }
 
 // Read reads from the message stream.
-func (d deadlineReader) Read(p []byte) (int, error) {
-	_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.left <= 0 {
+		_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
+		d.left = max(d.every, 1)
+	}
+	d.left--
 	return d.r.Read(p)
 }
 
@@ -564,7 +571,11 @@ func (s *session) Data(r io.Reader) (err error) {
 	}
 	// Submitted messages go on to other servers: their line ends are
 	// made CRLF before anything (the DKIM signature included) is done.
-	guard := newDataGuard(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout}, s.srv.sub != nil, !bdat)
+	src := &deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout}
+	if !bdat {
+		src.every = 1024
+	}
+	guard := newDataGuard(src, s.srv.sub != nil, !bdat)
 	_, rerr := sp.ReadFrom(guard)
 	if guard.brokenEndSeen() {
 		// go-smtp's reader missed the end of the data, and would wait
@@ -572,7 +583,7 @@ func (s *session) Data(r io.Reader) (err error) {
 		// longer in step with go-smtp's idea of it.
 		defer func() { s.closeAfterBrokenEnd(out.reply) }()
 	}
-	if bdat && rerr == nil {
+	if bdat && (rerr == nil || errors.Is(rerr, errLineTooLong)) {
 		s.mu.Lock()
 		s.bdatOpen = false // LAST arrived: go-smtp waits for this Data's result
 		s.mu.Unlock()
