@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,5 +317,100 @@ func TestLongLineRefused(t *testing.T) {
 	rc.cmd("NOOP", 250)
 	if got := messages(t, ts.store, ann, "INBOX"); len(got) != 1 {
 		t.Fatalf("%d messages stored, want the one with 1,000-byte lines", len(got))
+	}
+}
+
+// TestSendRateRace: issue 11 item 14. Sessions of one user racing each
+// other all passed the check before any was counted (508 of a limit of
+// 500 with 12 sessions). Each session here is held after the check until
+// every one has either reached that point or been refused: with the
+// check and the count one atomic step, only the limit gets through.
+func TestSendRateRace(t *testing.T) {
+	const limit, sessions = 5, 12
+	ts, _ := startSubmission(t, false, func(o *SubmissionOptions) { o.RatePerHour = limit })
+	var (
+		mu      sync.Mutex
+		arrived int
+		refused int
+		release = make(chan struct{})
+		changed = make(chan struct{}, sessions*2)
+	)
+	ts.hooks.beforeDeliver = func() {
+		mu.Lock()
+		arrived++
+		mu.Unlock()
+		changed <- struct{}{}
+		<-release
+	}
+	clients := make([]*smtp.Client, sessions)
+	for i := range clients {
+		clients[i] = login(t, ts, ann)
+	}
+	results := make(chan error, sessions)
+	for i, c := range clients {
+		go func() {
+			_, err := sendOn(c, ann, []string{bob}, msgFrom(ann, bob, fmt.Sprint("race ", i)), nil)
+			if err != nil {
+				mu.Lock()
+				refused++
+				mu.Unlock()
+				changed <- struct{}{}
+			}
+			results <- err
+		}()
+	}
+	for {
+		<-changed
+		mu.Lock()
+		done := arrived+refused == sessions
+		mu.Unlock()
+		if done {
+			break
+		}
+	}
+	close(release)
+	accepted := 0
+	for range sessions {
+		err := <-results
+		if err == nil {
+			accepted++
+		} else {
+			wantCode(t, err, 450, smtp.EnhancedCode{4, 7, 1})
+		}
+	}
+	if accepted != limit {
+		t.Fatalf("%d messages accepted, limit %d", accepted, limit)
+	}
+	if n := len(inbox(t, ts.store, bob)); n != limit {
+		t.Fatalf("bob has %d messages", n)
+	}
+}
+
+// TestSendRateCountsRecipients: issue 11 item 14. The limit counts
+// recipients, not messages: 500 messages of 100 recipients each were 500.
+func TestSendRateCountsRecipients(t *testing.T) {
+	ts, _ := startSubmission(t, false, func(o *SubmissionOptions) { o.RatePerHour = 5 })
+	c := login(t, ts, ann)
+	many := []string{"r1@remote.example", "r2@remote.example", "r3@remote.example", "r4@remote.example", "r5@remote.example", "r6@remote.example"}
+	_, err := sendOn(c, ann, many, msgFrom(ann, "r1@remote.example", "six"), nil)
+	wantCode(t, err, 450, smtp.EnhancedCode{4, 7, 1})
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendOn(c, ann, many[:3], msgFrom(ann, "r1@remote.example", "three"), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Two left: a message to three is refused at its third recipient.
+	_, err = sendOn(c, ann, many[3:], msgFrom(ann, "r4@remote.example", "three more"), nil)
+	wantCode(t, err, 450, smtp.EnhancedCode{4, 7, 1})
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendOn(c, ann, many[3:5], msgFrom(ann, "r4@remote.example", "two more"), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.Mail(ann, nil), 450, smtp.EnhancedCode{4, 7, 1})
+	if n := len(queued(t, ts.store)); n != 2 {
+		t.Fatalf("%d messages queued, want 2", n)
 	}
 }

@@ -258,6 +258,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if tx == nil {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Send MAIL first")
 	}
+	if s.srv.sub != nil {
+		// Submission: each recipient counts in the sending rate.
+		if left := s.srv.sub.rate.remaining(s.user.ID); left >= 0 && len(tx.rcpts) >= left {
+			s.srv.stats.tempFailed.Add(1)
+			s.log.Info("recipient refused: sending rate exceeded", "rcpt", to)
+			return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded: no more recipients for now, please try again later")
+		}
+	}
 	if strings.EqualFold(to, "postmaster") {
 		// RFC 5321 section 4.1.1.3: "Postmaster" without a domain must
 		// be accepted; it is this host's postmaster.

@@ -37,11 +37,22 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if reply != nil {
 		return reply
 	}
-	if !s.srv.sub.rate.allow(s.user.ID) {
+	// The recipients are counted now, before anything is sent, and
+	// given back if the message is not sent after all.
+	n := len(tx.rcpts)
+	at, ok := s.srv.sub.rate.reserve(s.user.ID, n)
+	if !ok {
 		out.verdict, out.reason = "tempfail", "sending rate"
 		s.srv.stats.tempFailed.Add(1)
-		return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
+		s.log.Warn("sending rate exceeded", "queue_id", out.id, "recipients", n)
+		return errRateExceeded
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			s.srv.sub.rate.release(s.user.ID, n, at)
+		}
+	}()
 
 	v := s.check(tx, sp, header, out)
 	switch v.Action {
@@ -105,7 +116,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		}
 		s.log.Info("message queued for remote recipients", "queue_id", out.id, "outbound_id", qm.ID, "remote", tx.remote)
 	}
-	s.srv.sub.rate.record(s.user.ID)
+	sent = true
 	s.srv.stats.accepted.Add(1)
 	out.verdict = "accept"
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)

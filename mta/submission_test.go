@@ -544,30 +544,42 @@ func TestSubmissionRateLimit(t *testing.T) {
 
 func TestSendRateWindow(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	r := newSendRate(2, time.Hour)
+	r := newSendRate(3, time.Hour)
 	r.now = func() time.Time { return now }
-	r.record(1)
-	now = now.Add(30 * time.Minute)
-	r.record(1)
-	if r.allow(1) {
-		t.Fatal("third message within the hour allowed")
+	if _, ok := r.reserve(1, 2); !ok {
+		t.Fatal("two of three refused")
 	}
-	if !r.allow(2) {
+	now = now.Add(30 * time.Minute)
+	at, ok := r.reserve(1, 1)
+	if !ok || r.remaining(1) != 0 {
+		t.Fatalf("third: %v, remaining %d", ok, r.remaining(1))
+	}
+	if _, ok := r.reserve(1, 1); ok {
+		t.Fatal("fourth recipient within the hour allowed")
+	}
+	r.release(1, 1, at)
+	if r.remaining(1) != 1 {
+		t.Fatalf("released recipient not given back: %d", r.remaining(1))
+	}
+	if _, ok := r.reserve(1, 2); ok {
+		t.Fatal("two recipients reserved with room for one")
+	}
+	if r.remaining(2) != 3 {
 		t.Fatal("another user blocked")
 	}
 	now = now.Add(31 * time.Minute)
-	if !r.allow(1) {
-		t.Fatal("not allowed once the first left the window")
+	if r.remaining(1) != 3 {
+		t.Fatalf("not allowed once the first left the window: %d", r.remaining(1))
 	}
 	now = now.Add(time.Hour)
-	if !r.allow(1) || len(r.sent) != 0 {
+	if r.remaining(1) != 3 || len(r.sent) != 0 {
 		t.Fatalf("window not pruned: %v", r.sent)
 	}
 	unlimited := newSendRate(-1, time.Hour)
 	for range 10 {
-		unlimited.record(1)
+		unlimited.reserve(1, 100)
 	}
-	if !unlimited.allow(1) {
+	if unlimited.remaining(1) != -1 {
 		t.Fatal("unlimited rate blocked")
 	}
 }
