@@ -51,6 +51,9 @@ type session struct {
 	// short (see Reset).
 	bdatOpen bool
 	poisoned bool
+	// unknown counts the recipients refused in this session as unknown
+	// or not served here (see refuseRecipient).
+	unknown int
 }
 
 // transaction is the envelope of the message under way.
@@ -303,13 +306,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		// Intake never relays.
 		s.srv.stats.reject(RejectRelay)
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
-		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied")
+		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied"))
 	}
 	rs, rerr := store.ResolveRecipients(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
 		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
-		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here")
+		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here"))
 	}
 	if rerr != nil {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", rerr)
@@ -332,6 +335,38 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		return reply
 	}
 	return s.addRecipient(tx, addr.String(), rs, external)
+}
+
+// refuseRecipient returns reply, the refusal of a recipient that is
+// unknown or not served here, against address harvesting: the first
+// freeUnknownRecipients of a session are answered at once, each later one
+// after UnknownRecipientDelay, and the MaxUnknownRecipients-th ends the
+// session with 421 4.7.0.
+func (s *session) refuseRecipient(reply *smtp.SMTPError) *smtp.SMTPError {
+	s.mu.Lock()
+	s.unknown++
+	n := s.unknown
+	s.mu.Unlock()
+	o := s.srv.opts
+	if n >= o.MaxUnknownRecipients {
+		s.log.Warn("too many unknown recipients; closing the session", "unknown", n)
+		bye := smtpErr(421, smtp.EnhancedCode{4, 7, 0}, "Too many unknown recipients, closing the connection")
+		s.st.closeWith("421 4.7.0 "+bye.Message, false)
+		return bye
+	}
+	if n > freeUnknownRecipients {
+		if sleep := s.srv.hooks.sleep; sleep != nil {
+			sleep(o.UnknownRecipientDelay)
+		} else {
+			t := time.NewTimer(o.UnknownRecipientDelay)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return reply
 }
 
 // addRecipient adds an accepted recipient address to the transaction, with
