@@ -149,6 +149,8 @@ type Server struct {
 	filters *filters.Chain
 	smtp    *smtp.Server
 	stats   counters
+	// misses are the recipients a message without SIZE= did not fit.
+	misses quotaMisses
 	// sub holds what only a submission server has; nil for intake.
 	sub *submission
 

@@ -433,12 +433,13 @@ func (s *session) hostPostmaster(tx *transaction) (string, *smtp.SMTPError) {
 }
 
 // rcptQuota checks the quota of the local users an address resolves to,
-// as they were read by ResolveRecipients. It returns nil if at least one
-// of them has room, and the reply refusing the address otherwise: 552
-// 5.2.2 if the message (by its SIZE=) is larger than the whole quota of
-// every one of them, 452 4.2.2 if some mailbox or domain is full now. An
-// alias with some full targets and some not is accepted; the full ones
-// are then found at delivery, as before.
+// as they were read by ResolveRecipients. It returns nil if every one of
+// them has room, and the reply refusing the address otherwise: 552 5.2.2
+// if the message (by its SIZE=, or the size remembered from a message
+// without SIZE= that did not fit: see quota.go) is larger than the whole
+// quota of every one of them, 452 4.2.2 if some mailbox or domain is full
+// now. An alias with a full target is refused as a whole, as delivery is
+// all or nothing.
 //
 // A user is full when its bytes or messages are at or over the quota
 // (0: unlimited), or its domain's bytes are, or when a SIZE= given does not
@@ -449,17 +450,23 @@ func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, r
 		tx.domains = make(map[string]*mailstore.Domain, 1)
 	}
 	domains := tx.domains // read once per transaction: the filter policy uses them too
+	now := time.Now()
 	for _, r := range rs {
 		u := r.User
 		if u == nil {
 			continue
 		}
 		users++
+		size := tx.size
+		if size == 0 {
+			// A retry of a message that did not fit (see quota.go).
+			size = s.srv.misses.size(u.ID, tx.from, now)
+		}
 		switch {
-		case u.QuotaBytes > 0 && tx.size > u.QuotaBytes:
+		case u.QuotaBytes > 0 && size > u.QuotaBytes:
 			tooBig++
 			continue
-		case u.QuotaBytes > 0 && (u.UsedBytes >= u.QuotaBytes || tx.size > u.QuotaBytes-u.UsedBytes),
+		case u.QuotaBytes > 0 && (u.UsedBytes >= u.QuotaBytes || size > u.QuotaBytes-u.UsedBytes),
 			u.QuotaMessages > 0 && u.UsedMessages >= u.QuotaMessages:
 			full++
 			continue
@@ -477,21 +484,21 @@ func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, r
 			}
 			domains[dn] = d
 		}
-		if d != nil && d.QuotaBytes > 0 && (d.UsedBytes >= d.QuotaBytes || tx.size > d.QuotaBytes-d.UsedBytes) {
+		if d != nil && d.QuotaBytes > 0 && (d.UsedBytes >= d.QuotaBytes || size > d.QuotaBytes-d.UsedBytes) {
 			full++
 		}
 	}
 	switch {
-	case users == 0 || full+tooBig < users:
+	case users == 0 || full+tooBig == 0:
 		return nil
 	case tooBig == users:
 		s.srv.stats.reject(RejectQuota)
 		s.log.Info("recipient refused: message larger than the quota", "from", tx.from, "rcpt", addr, "size", tx.size)
-		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "message exceeds the mailbox's quota")
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "<"+addr+">: message larger than the recipient's mailbox quota")
 	default:
 		s.srv.stats.tempFailed.Add(1)
 		s.log.Info("recipient refused: mailbox full", "from", tx.from, "rcpt", addr, "size", tx.size)
-		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "mailbox full")
+		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "<"+addr+">: recipient's mailbox full, please try again later")
 	}
 }
 
@@ -741,6 +748,8 @@ func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, o
 		Body:         body,
 		InternalDate: time.Now(),
 		EnforceQuota: true,
+		// Every recipient or none: the reply is one for all (quota.go).
+		AllOrNothing: true,
 	})
 	if err != nil {
 		s.log.Error("store message", "queue_id", out.id, "err", err)
@@ -889,53 +898,57 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkResults looks at the per-recipient outcome of a delivery. It
-// returns nil if at least one recipient got the message, and the reply
-// refusing it otherwise.
+// checkResults looks at the per-recipient outcome of an all-or-nothing
+// delivery (storeCopies). It returns nil if every recipient got the
+// message, and otherwise (no copy was made) the reply refusing it: 452
+// 4.2.2 naming the recipients whose mailboxes are full (552 5.2.2 when the
+// message is larger than the whole quota of every recipient), 451 4.3.0
+// for any other failure. Full mailboxes are remembered for the retry
+// (quota.go).
 func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, size int64, out *outcome) *smtp.SMTPError {
-	var ok, overQuota, tooBig int
+	var full []string
+	var tooBig, other int
+	now := time.Now()
 	for i, res := range results {
 		r := tx.users[min(i, len(tx.users)-1)]
 		switch {
-		case res.Err == nil:
-			ok++
+		case res.Err == nil, errors.Is(res.Err, mailstore.ErrNotDelivered):
 		case errors.Is(res.Err, core.ErrOverQuota):
-			overQuota++
+			full = append(full, r.addr)
 			if r.user.QuotaBytes > 0 && size > r.user.QuotaBytes {
 				tooBig++
 			}
+			s.srv.misses.record(r.user.ID, tx.from, size, now)
+			s.log.Info("recipient's mailbox full; no copy made", "queue_id", out.id, "rcpt", r.addr, "size", size)
+		default:
+			other++
+			s.log.Warn("delivery to recipient failed; no copy made", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
 		}
 	}
-	for i, res := range results {
-		if res.Err == nil {
-			continue
-		}
-		r := tx.users[min(i, len(tx.users)-1)]
-		if ok > 0 {
-			// With other recipients served, this one's copy is lost: the
-			// client gets one reply for all of them.
-			s.log.Error("delivery to recipient failed; message lost for this recipient", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
-		} else {
-			s.log.Warn("delivery to recipient failed", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
-		}
-	}
-	if ok > 0 {
+	if len(full) == 0 && other == 0 {
 		return nil
 	}
-	switch {
-	case overQuota == len(results) && tooBig == len(results):
-		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
-		s.srv.stats.reject(RejectQuota)
-		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "Mailbox full: message larger than the quota")
-	case overQuota == len(results):
-		out.verdict, out.reason = "tempfail", "quota"
-		s.srv.stats.tempFailed.Add(1)
-		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "Mailbox full, please try again later")
-	default:
-		out.verdict, out.reason = "tempfail", "store: no recipient could be served"
+	if other > 0 {
+		out.verdict, out.reason = "tempfail", "store: a recipient could not be served"
 		s.srv.stats.tempFailed.Add(1)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
 	}
+	names := "<" + strings.Join(full, ">, <") + ">"
+	if len(names) > 200 {
+		names = names[:200] + "..."
+	}
+	if tooBig == len(results) {
+		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
+		s.srv.stats.reject(RejectQuota)
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, names+": message larger than the recipient's mailbox quota")
+	}
+	out.verdict, out.reason = "tempfail", "quota: "+names
+	s.srv.stats.tempFailed.Add(1)
+	text := ": recipient's mailbox is full"
+	if len(full) > 1 {
+		text = ": recipients' mailboxes are full"
+	}
+	return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, names+text+"; nothing was delivered, please try again later")
 }
 
 // prefix is what goes on top of the stored message: the Received field,

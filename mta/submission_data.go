@@ -313,9 +313,10 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in
-// one store delivery. It returns nil if every one of them has it, and the
-// reply otherwise: no recipient may silently miss the message, and nothing
-// goes to the outbound queue unless all local copies are stored.
+// one all-or-nothing store delivery. It returns nil if every one of them
+// has it, and the reply otherwise, no copy having been made: nothing goes
+// to the outbound queue unless all local copies are stored, and the
+// client's retry duplicates nothing.
 func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) *smtp.SMTPError {
 	if len(tx.users) == 0 {
 		return nil
@@ -324,27 +325,5 @@ func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out 
 	if reply != nil {
 		return reply
 	}
-	ok := 0
-	for _, res := range results {
-		if res.Err == nil {
-			ok++
-		}
-	}
-	switch {
-	case ok == len(results):
-		return nil
-	case ok == 0:
-		return s.checkResults(tx, results, size, out)
-	}
-	var failed []error
-	for i, res := range results {
-		if res.Err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", tx.users[min(i, len(tx.users)-1)].addr, res.Err))
-		}
-	}
-	err := errors.Join(failed...)
-	s.log.Error("local delivery failed for some recipients; the others have the message and will get it again when the client retries", "queue_id", out.id, "err", err)
-	s.srv.stats.tempFailed.Add(1)
-	out.verdict, out.reason = "tempfail", "store: "+err.Error()
-	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local delivery failed for some recipients, please try again later")
+	return s.checkResults(tx, results, size, out)
 }

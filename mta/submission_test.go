@@ -490,9 +490,17 @@ func TestSubmissionPartialLocalFailureQueuesNothing(t *testing.T) {
 	c := login(t, ts, ann)
 	big := msgFrom(ann, tiny, "too big for tiny") + strings.Repeat("x", tinyQuota) + "\r\n"
 	_, err := sendOn(c, ann, []string{bob, tiny, "carl@remote.example"}, big, nil)
-	wantCode(t, err, 451, smtp.EnhancedCode{4, 3, 0})
+	// Issue 13 item 2: all or nothing, and the reply says whose mailbox
+	// is full (the sender's client showed "Mailbox full").
+	wantCode(t, err, 452, smtp.EnhancedCode{4, 2, 2})
+	if !strings.Contains(err.Error(), "<tiny@example.com>: recipient's mailbox is full") {
+		t.Errorf("reply does not say it is the recipient's mailbox: %v", err)
+	}
 	if items := queued(t, ts.store); len(items) != 0 {
 		t.Fatalf("%d messages queued after a failed local delivery", len(items))
+	}
+	if n := len(inbox(t, ts.store, bob)); n != 0 {
+		t.Fatalf("bob got a copy of a message answered 452 (the retry would duplicate it)")
 	}
 }
 
