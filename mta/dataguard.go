@@ -25,31 +25,26 @@ var brokenEnd = []byte("\r\r\n.\r\n")
 //   - lines longer than maxLineBytes: the rest of the message is read and
 //     discarded, then Read returns errLineTooLong, so that the client gets a
 //     clear refusal and the session goes on;
-//   - with normalise (messages Yubin will send on), bare CR and bare LF
-//     become CRLF, so that nothing Yubin relays can be read as a line end
-//     by one receiver and not by another (SMTP smuggling);
 //   - with watchEnd (DATA, not BDAT), the end marker after a bare CR: the
 //     message ends there (the bare CR dropped) and brokenEnd is reported,
 //     so that the session answers and closes the connection, the protocol
 //     layer being out of step with the client.
 type dataGuard struct {
-	r         io.Reader
-	normalise bool
-	watchEnd  bool
+	r        io.Reader
+	watchEnd bool
 
 	in      []byte // read buffer
 	out     []byte // bytes ready for the caller, from pos on
 	pos     int
 	hold    []byte // input bytes that may begin brokenEnd
-	pending bool   // a CR was seen and its LF not yet (normalise)
 	line    int    // bytes of the current output line so far
 	tooLong bool
 	ended   bool // brokenEnd was found
 	err     error
 }
 
-func newDataGuard(r io.Reader, normalise, watchEnd bool) *dataGuard {
-	return &dataGuard{r: r, normalise: normalise, watchEnd: watchEnd, in: make([]byte, 32*1024)}
+func newDataGuard(r io.Reader, watchEnd bool) *dataGuard {
+	return &dataGuard{r: r, watchEnd: watchEnd, in: make([]byte, 32*1024)}
 }
 
 // brokenEndSeen reports whether the message ended at brokenEnd.
@@ -70,11 +65,6 @@ func (g *dataGuard) Read(p []byte) (int, error) {
 			g.err = io.EOF
 		case errors.Is(err, io.EOF):
 			g.flushHold()
-			if g.pending {
-				g.pending = false
-				g.emit('\r')
-				g.emit('\n')
-			}
 			g.err = err
 		case err != nil:
 			g.err = err
@@ -119,7 +109,7 @@ func (g *dataGuard) fill() error {
 // input takes one byte from the client.
 func (g *dataGuard) input(c byte) {
 	if !g.watchEnd {
-		g.normal(c)
+		g.emit(c)
 		return
 	}
 	g.hold = append(g.hold, c)
@@ -127,8 +117,8 @@ func (g *dataGuard) input(c byte) {
 		if len(g.hold) == len(brokenEnd) {
 			// The bare CR is dropped; the CRLF ends the last line.
 			g.hold = g.hold[:0]
-			g.normal('\r')
-			g.normal('\n')
+			g.emit('\r')
+			g.emit('\n')
 			g.ended = true
 		}
 		return
@@ -141,7 +131,7 @@ func (g *dataGuard) input(c byte) {
 		}
 	}
 	for _, b := range g.hold[:k] {
-		g.normal(b)
+		g.emit(b)
 	}
 	g.hold = append(g.hold[:0], g.hold[k:]...)
 }
@@ -149,34 +139,9 @@ func (g *dataGuard) input(c byte) {
 // flushHold passes on the held bytes at the end of the message.
 func (g *dataGuard) flushHold() {
 	for _, b := range g.hold {
-		g.normal(b)
+		g.emit(b)
 	}
 	g.hold = g.hold[:0]
-}
-
-// normal takes one byte of the message proper.
-func (g *dataGuard) normal(c byte) {
-	if !g.normalise {
-		g.emit(c)
-		return
-	}
-	if g.pending {
-		g.pending = false
-		g.emit('\r')
-		g.emit('\n')
-		if c == '\n' {
-			return
-		}
-	}
-	switch c {
-	case '\r':
-		g.pending = true
-	case '\n':
-		g.emit('\r')
-		g.emit('\n')
-	default:
-		g.emit(c)
-	}
 }
 
 // emit adds one byte to the output, counting line lengths.

@@ -256,7 +256,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname, "starttls", s.opts.TLSConfig != nil)
+	// Whether this listener is implicit TLS or offers STARTTLS is the
+	// caller's to say (it wrapped the listener, or not): a "starttls"
+	// here was wrong for implicit-TLS ports.
+	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname)
 
 	err := s.smtp.Serve(l)
 

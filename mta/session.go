@@ -625,8 +625,12 @@ func (s *session) Data(r io.Reader) (err error) {
 	if !bdat {
 		src.every = 1024
 	}
-	guard := newDataGuard(src, s.srv.sub != nil, !bdat)
-	_, rerr := sp.ReadFrom(guard)
+	guard := newDataGuard(src, !bdat)
+	var in io.Reader = guard
+	if s.srv.sub != nil {
+		in = core.NewCRLFReader(guard)
+	}
+	_, rerr := sp.ReadFrom(in)
 	if guard.brokenEndSeen() {
 		// go-smtp's reader missed the end of the data, and would wait
 		// for more: answer here, and close the connection, which is no

@@ -20,8 +20,10 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// dkimHeaderKeys are the header fields DKIM signatures cover.
-var dkimHeaderKeys = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "In-Reply-To", "References"}
+// dkimHeaderKeys are the header fields DKIM signatures cover. From and
+// Sender are named once more than they occur (RFC 6376 section 8.15): a
+// From or Sender field added after signing breaks the signature.
+var dkimHeaderKeys = []string{"From", "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "In-Reply-To", "References"}
 
 // processSubmission checks, completes, filters, signs and sends a message
 // submitted by the logged-in user: local recipients get it through the
@@ -253,17 +255,30 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 	if src == nil || domain == "" {
 		return ""
 	}
-	keys, selectors, err := src.Signers(domain)
-	if errors.Is(err, core.ErrNotFound) {
+	sigs, err := SignDKIM(src, domain, msg)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
 		s.log.Warn("domain has no DKIM keys; sending unsigned", "queue_id", out.id, "domain", domain)
-		return ""
+	case err != nil && sigs == "":
+		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
+	case err != nil:
+		s.log.Error("DKIM signing failed for some keys", "queue_id", out.id, "domain", domain, "err", err)
 	}
+	return sigs
+}
+
+// SignDKIM returns the DKIM-Signature fields of msg for domain, one per key
+// src has for it (relaxed/relaxed, over dkimHeaderKeys), to put on top of
+// the message. Without keys for domain it returns an error wrapping
+// core.ErrNotFound; a key that fails to sign is left out, and reported in
+// the error alongside the signatures of the others.
+func SignDKIM(src DKIMSource, domain string, msg io.Reader) (string, error) {
+	keys, selectors, err := src.Signers(domain)
 	if err != nil {
-		s.log.Error("DKIM keys unavailable; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", fmt.Errorf("DKIM keys of %s: %w", domain, err)
 	}
 	if len(keys) == 0 {
-		return ""
+		return "", fmt.Errorf("DKIM keys of %s: %w", domain, core.ErrNotFound)
 	}
 	signers := make([]*dkim.Signer, 0, len(keys))
 	writers := make([]io.Writer, 0, len(keys))
@@ -274,6 +289,7 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 			}
 		}
 	}()
+	var errs []error
 	for i, k := range keys {
 		if i >= len(selectors) {
 			break
@@ -287,29 +303,28 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 			HeaderKeys:             dkimHeaderKeys,
 		})
 		if err != nil {
-			s.log.Error("DKIM signer", "queue_id", out.id, "domain", domain, "selector", selectors[i], "err", err)
+			errs = append(errs, fmt.Errorf("DKIM signer %s: %w", selectors[i], err))
 			continue
 		}
 		signers = append(signers, sg)
 		writers = append(writers, sg)
 	}
 	if len(signers) == 0 {
-		return ""
+		return "", errors.Join(errs...)
 	}
 	if _, err := io.Copy(io.MultiWriter(writers...), msg); err != nil {
-		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", fmt.Errorf("DKIM sign: %w", err)
 	}
 	var b strings.Builder
 	for i, sg := range signers {
 		if err := sg.Close(); err != nil {
-			s.log.Error("DKIM signing failed", "queue_id", out.id, "domain", domain, "err", err)
+			errs = append(errs, fmt.Errorf("DKIM sign: %w", err))
 			continue
 		}
 		b.WriteString(sg.Signature())
 		signers[i] = nil
 	}
-	return b.String()
+	return b.String(), errors.Join(errs...)
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in
