@@ -219,6 +219,9 @@ func TestSubmissionBccRemoved(t *testing.T) {
 	if len(local) != 1 {
 		t.Fatalf("bob has %d messages", len(local))
 	}
+	if strings.Contains(remote, "Return-Path") || strings.Contains(remote, "Delivered-To") {
+		t.Errorf("delivery fields on the copy that goes on: %q", trunc(remote))
+	}
 	for _, m := range []string{remote, local[0]} {
 		if strings.Contains(strings.ToLower(m), "bcc") || strings.Contains(m, "secret@") {
 			t.Errorf("Bcc left in: %q", m)
@@ -248,7 +251,7 @@ func TestSubmissionBareCRNormalised(t *testing.T) {
 		t.Errorf("queued copy: %q", remote)
 	}
 	verifySigned(t, remote)
-	if local := inbox(t, ts.store, bob); len(local) != 1 || local[0] != remote {
+	if local := inbox(t, ts.store, bob); len(local) != 1 || stripDelivery(t, local[0]) != remote {
 		t.Errorf("local copy differs from the remote one")
 	}
 }
@@ -453,5 +456,28 @@ func TestAddressHarvesting(t *testing.T) {
 	// Known recipients and other sessions are not slowed down.
 	if _, err := ts.send(t, "someone@remote.example", []string{ann, bob}, simpleMsg("after")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeliveryFields: issue 13 item 8. Delivered mail gets Return-Path
+// (a forged one is removed) and, when it goes to one mailbox,
+// Delivered-To.
+func TestDeliveryFields(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+	msg := "Return-Path: <forged@elsewhere.example>\r\n" + simpleMsg("fields")
+	if _, err := ts.send(t, "sender@remote.example", []string{"ANN@example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := messages(t, ts.store, ann, "INBOX")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Return-Path: <sender@remote.example>\r\nDelivered-To: ann@example.com\r\nReceived: ") ||
+		strings.Count(got[0], "Return-Path:") != 1 {
+		t.Fatalf("stored %q", got)
+	}
+	if _, err := ts.send(t, "", []string{ann, bob}, simpleMsg("bounce")); err != nil {
+		t.Fatal(err)
+	}
+	got = messages(t, ts.store, bob, "INBOX")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Return-Path: <>\r\nReceived: ") {
+		t.Fatalf("stored %q", got)
 	}
 }

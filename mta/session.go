@@ -959,6 +959,7 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 // then the fields the filters add.
 func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 	var b strings.Builder
+	b.WriteString(deliveryFields(tx))
 	b.WriteString(s.received(tx, id))
 	for _, f := range v.AddHeaders {
 		line, ok := formatField(f.Key, f.Value)
@@ -969,6 +970,19 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// deliveryFields are the fields final delivery puts on top of a message:
+// Return-Path with the envelope sender (RFC 5321 section 4.4), and
+// Delivered-To with the address of the mailbox when the message goes to
+// one (the local users share one stored copy, so a message for several
+// gets none).
+func deliveryFields(tx *transaction) string {
+	f := "Return-Path: <" + tx.from + ">\r\n"
+	if len(tx.users) == 1 {
+		f += "Delivered-To: " + tx.users[0].user.Address + "\r\n"
+	}
+	return f
 }
 
 // received is the Received field for the transaction.

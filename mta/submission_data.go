@@ -96,7 +96,8 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
-	if reply := s.deliverLocal(tx, full(), int64(len(sigs))+size, out); reply != nil {
+	local := deliveryFields(tx) // not on the copy that goes on elsewhere
+	if reply := s.deliverLocal(tx, io.MultiReader(strings.NewReader(local), full()), int64(len(local)+len(sigs))+size, out); reply != nil {
 		return reply
 	}
 	if len(tx.remote) > 0 {

@@ -387,7 +387,10 @@ func TestSubmissionLocalDeliverySigned(t *testing.T) {
 	if n := len(inbox(t, ts.store, ann)); n != 1 {
 		t.Fatalf("ann has %d messages", n)
 	}
-	stored := got[0]
+	if !strings.HasPrefix(got[0], "Return-Path: <ann@example.com>\r\nDKIM-Signature: ") {
+		t.Errorf("no Return-Path on top: %q", trunc(got[0]))
+	}
+	stored := stripDelivery(t, got[0])
 	if !strings.HasPrefix(stored, "DKIM-Signature: ") {
 		t.Fatalf("no DKIM-Signature on top: %q", trunc(stored))
 	}
@@ -480,7 +483,7 @@ func TestSubmissionRemoteRecipientsQueued(t *testing.T) {
 	if err != nil || len(vs) != 2 || vs[0].Err != nil || vs[1].Err != nil {
 		t.Fatalf("queued message signatures: %v %v", vs, err)
 	}
-	if local := inbox(t, ts.store, bob)[0]; local != string(body) {
+	if local := stripDelivery(t, inbox(t, ts.store, bob)[0]); local != string(body) {
 		t.Errorf("local and queued copies differ")
 	}
 }
