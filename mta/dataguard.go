@@ -108,7 +108,7 @@ func (g *dataGuard) fill() error {
 
 // input takes one byte from the client.
 func (g *dataGuard) input(c byte) {
-	if !g.watchEnd {
+	if !g.watchEnd || len(g.hold) == 0 && c != '\r' {
 		g.emit(c)
 		return
 	}
@@ -146,12 +146,11 @@ func (g *dataGuard) flushHold() {
 
 // emit adds one byte to the output, counting line lengths.
 func (g *dataGuard) emit(c byte) {
-	g.line++
-	if g.line > maxLineBytes {
-		g.tooLong = true
-	}
 	if c == '\n' {
 		g.line = 0
+	} else if g.line++; g.line >= maxLineBytes {
+		// With its line end, this line is over the limit.
+		g.tooLong = true
 	}
 	if !g.tooLong {
 		g.out = append(g.out, c)
