@@ -18,6 +18,7 @@ import (
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/authn"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // The attacks of issue 11, replayed over SMTP against the server code.
@@ -479,5 +480,23 @@ func TestDeliveryFields(t *testing.T) {
 	got = messages(t, ts.store, bob, "INBOX")
 	if len(got) != 1 || !strings.HasPrefix(got[0], "Return-Path: <>\r\nReceived: ") {
 		t.Fatalf("stored %q", got)
+	}
+}
+
+// TestSubmissionAllOrNothingWhenQueueFails: issue 13 item 2. When the
+// outbound queue refuses the message after the local copies were made,
+// the answer is 451 and the local copies are gone: the client's retry
+// does not duplicate them.
+func TestSubmissionAllOrNothingWhenQueueFails(t *testing.T) {
+	ts, _ := startSubmission(t, false, func(o *SubmissionOptions) {
+		o.Enqueue = func(context.Context, mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
+			return nil, errors.New("disk full")
+		}
+	})
+	c := login(t, ts, ann)
+	_, err := sendOn(c, ann, []string{bob, "carl@remote.example"}, msgFrom(ann, bob, "queue fails"), nil)
+	wantCode(t, err, 451, smtp.EnhancedCode{4, 3, 0})
+	if n := len(inbox(t, ts.store, bob)); n != 0 {
+		t.Fatalf("bob kept %d copies of a message answered 451", n)
 	}
 }

@@ -97,7 +97,8 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		h()
 	}
 	local := deliveryFields(tx) // not on the copy that goes on elsewhere
-	if reply := s.deliverLocal(tx, io.MultiReader(strings.NewReader(local), full()), int64(len(local)+len(sigs))+size, out); reply != nil {
+	copies, reply := s.deliverLocal(tx, io.MultiReader(strings.NewReader(local), full()), int64(len(local)+len(sigs))+size, out)
+	if reply != nil {
 		return reply
 	}
 	if len(tx.remote) > 0 {
@@ -108,11 +109,10 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 			Domain:     authorDomain,
 		})
 		if err != nil {
-			if len(tx.users) > 0 {
-				s.log.Error("enqueue for remote recipients failed after local delivery; the client's retry will deliver locally again", "queue_id", out.id, "err", err)
-			} else {
-				s.log.Error("enqueue for remote recipients failed", "queue_id", out.id, "err", err)
-			}
+			s.log.Error("enqueue for remote recipients failed", "queue_id", out.id, "err", err)
+			// All or nothing: the local copies go again, so that the
+			// client's retry does not deliver them twice.
+			s.removeCopies(copies, out)
 			s.srv.stats.tempFailed.Add(1)
 			out.verdict, out.reason = "tempfail", "queue: "+err.Error()
 			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
@@ -329,17 +329,31 @@ func SignDKIM(src DKIMSource, domain string, msg io.Reader) (string, error) {
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in
-// one all-or-nothing store delivery. It returns nil if every one of them
-// has it, and the reply otherwise, no copy having been made: nothing goes
-// to the outbound queue unless all local copies are stored, and the
-// client's retry duplicates nothing.
-func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) *smtp.SMTPError {
+// one all-or-nothing store delivery. It returns the copies made (every
+// recipient has one), or the reply refusing the message, no copy having
+// been made: nothing goes to the outbound queue unless all local copies
+// are stored, and the client's retry duplicates nothing.
+func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
 	if len(tx.users) == 0 {
-		return nil
+		return nil, nil
 	}
 	results, reply := s.storeCopies(tx, body, "", out)
 	if reply != nil {
-		return reply
+		return nil, reply
 	}
-	return s.checkResults(tx, results, size, out)
+	if reply := s.checkResults(tx, results, size, out); reply != nil {
+		return nil, reply
+	}
+	return results, nil
+}
+
+// removeCopies removes the local copies of a message whose transaction
+// failed after they were made (the outbound queue refused the rest).
+// Should that fail too, the client's retry delivers them again: logged.
+func (s *session) removeCopies(copies []mailstore.DeliveryResult, out *outcome) {
+	for _, c := range copies {
+		if err := s.srv.opts.Store.DeleteMessages(s.ctx, c.MailboxID, []uint32{c.UID}); err != nil {
+			s.log.Error("removing a local copy of a failed submission failed; the client's retry will deliver it again", "queue_id", out.id, "mailbox", c.MailboxID, "uid", c.UID, "err", err)
+		}
+	}
 }
