@@ -33,6 +33,10 @@ type headerScan struct {
 	// complete is false when the header did not end within the limit.
 	complete bool
 	received int    // number of Received fields
+	// malformed counts the lines that belong to no field: lines that are
+	// no field (with their continuation lines), continuation lines at the
+	// very start.
+	malformed int
 	drop     []span // fields to remove from the stored copy, in order, merged
 	// fields are the header's fields as written, each with its
 	// continuation lines and a line end, without the lines that are not
@@ -77,6 +81,9 @@ func scanHeader(r io.Reader, limit int64, remove func(name string) bool, collect
 			hs.fields = append(hs.fields, cur...)
 		}
 		cur = cur[:0]
+		if junk || orphan {
+			hs.malformed++
+		}
 		if junk {
 			junk = false
 			return

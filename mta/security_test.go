@@ -144,6 +144,9 @@ func TestSubmissionFromSpoofing(t *testing.T) {
 		{"other Sender", "From: ann@example.com\r\nSender: bob@example.com\r\n", 553},
 		{"two Sender fields", "From: ann@example.com\r\nSender: ann@example.com\r\nSender: ann@example.com\r\n", 550},
 		{"no From", "Subject: none\r\n", 550},
+		{"line that is no field", "From: ann@example.com\r\nnot a field\r\nFrom: bob@example.com\r\n", 550},
+		{"line that is no field, then From", "Subject: x\r\nnot a field\r\nFrom: ann@example.com\r\n", 550},
+		{"leading continuation", " From: bob@example.com\r\nFrom: ann@example.com\r\n", 550},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,13 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if reply != nil {
 		return reply
 	}
+	if hs.malformed > 0 {
+		// Receivers would read such a header each their own way (where
+		// it ends, which From counts): a user's program never writes one.
+		out.verdict, out.reason = "reject", "malformed header"
+		s.srv.stats.reject(RejectSender)
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "The message header has a line that is no header field")
+	}
 	authorDomain, reply := s.checkAuthors(header, out)
 	if reply != nil {
 		return reply

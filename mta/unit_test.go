@@ -94,6 +94,9 @@ func TestParseFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if hs.malformed != 1 {
+		t.Errorf("%d malformed lines counted, want 1", hs.malformed)
+	}
 	h := parseFields(hs.fields)
 	if got := h.Values("From"); len(got) != 2 || got[0] != "a@example.com" || got[1] != "b@example.com" {
 		t.Errorf("From fields %q", got)
