@@ -32,12 +32,12 @@ type headerScan struct {
 	end int64 // offset where the header ends: the blank line, EOF, or the limit
 	// complete is false when the header did not end within the limit.
 	complete bool
-	received int    // number of Received fields
+	received int // number of Received fields
 	// malformed counts the lines that belong to no field: lines that are
 	// no field (with their continuation lines), continuation lines at the
 	// very start.
 	malformed int
-	drop     []span // fields to remove from the stored copy, in order, merged
+	drop      []span // fields to remove from the stored copy, in order, merged
 	// fields are the header's fields as written, each with its
 	// continuation lines and a line end, without the lines that are not
 	// fields; only when scanHeader was asked to collect them.
