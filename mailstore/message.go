@@ -211,7 +211,18 @@ type Delivery struct {
 	Body         io.Reader // the whole message; line endings are normalised to CRLF
 	InternalDate time.Time // zero: now
 	EnforceQuota bool      // refuse targets whose quota the message would exceed
+	// AllOrNothing delivers to every target or to none: when one target
+	// fails, no copy is made, and the targets that would have had one get
+	// ErrNotDelivered.
+	AllOrNothing bool
 }
+
+// ErrNotDelivered is the DeliveryResult.Err of a target of an
+// AllOrNothing delivery that was not made because another target failed.
+var ErrNotDelivered = errors.New("not delivered: another recipient of the message could not take it")
+
+// errDeliveryAborted rolls back an AllOrNothing delivery.
+var errDeliveryAborted = errors.New("delivery aborted")
 
 // DeliveryResult is the outcome for one target.
 type DeliveryResult struct {
@@ -264,8 +275,19 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 			}
 			results[i].MailboxID, results[i].UID = mb.ID, uids[0]
 		}
+		if d.AllOrNothing && slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err != nil }) {
+			return errDeliveryAborted // rolls back the copies made
+		}
 		return nil
 	})
+	if errors.Is(err, errDeliveryAborted) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i] = DeliveryResult{Err: ErrNotDelivered}
+			}
+		}
+		err = nil
+	}
 	if err != nil {
 		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
 			s.log.Warn("remove undelivered body", "blob", key, "err", delErr)

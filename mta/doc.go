@@ -19,12 +19,13 @@
 //     unknown recipient. Several addresses of the same user get one copy.
 //   - DATA/BDAT: the message is spooled (in memory up to 1 MiB, in a
 //     temporary file beyond), checked for mail loops (more than 50 Received
-//     fields), its header parsed (a broken header gives the filters an empty
-//     one, never a failure), and run through Chain.Check. The verdict decides:
+//     fields), its header parsed (every field up to the blank line, lines
+//     that are no field skipped), and run through Chain.Check. The verdict decides:
 //     reject or tempfail with its reply, file into \Junk (quarantine too, until
 //     a quarantine store exists) or into INBOX. The stored copy gets Yubin's
 //     Received field on top, then the fields the filters add, then the
-//     message as received minus the fields the filters remove.
+//     message as received minus the fields the filters remove (and any
+//     Return-Path: Yubin writes its own).
 //   - Storage: one mailstore Deliver call for all recipients (the body is
 //     stored once), and the 250, which carries the queue id, is sent only
 //     after Deliver returned, that is once the message is durable.
@@ -32,11 +33,22 @@
 // Quota is checked at RCPT time, each recipient on its own: one whose
 // mailbox (bytes or messages) or domain is already full, or has less room
 // than the SIZE= of MAIL FROM, gets 452 4.2.2; one whose whole quota is
-// smaller than SIZE= gets 552 5.2.2. It is enforced again at delivery,
-// which has the last word: a recipient whose mailbox filled up meanwhile
-// loses the message when others receive it (logged as an error), and a
-// message that no recipient has room for is refused (452 4.2.2, or 552
-// 5.2.2 when it is larger than every recipient's whole quota).
+// smaller than SIZE= gets 552 5.2.2 (an alias is refused when any of its
+// targets is). It is enforced again at delivery, which has the last word
+// and is all or nothing: a message without SIZE= that does not fit in some
+// recipient's mailbox is refused as a whole before any copy is made (452
+// 4.2.2 "<rcpt>: recipient's mailbox is full", or 552 5.2.2 when it is
+// larger than every recipient's whole quota), and the sender's retry is
+// then refused at RCPT for that recipient alone (see quota.go for why
+// this and not a bounce).
+//
+// DATA and BDAT: a line longer than 1,000 bytes with its CRLF is refused
+// (500 5.5.2, RFC 5321 section 4.5.3.1.6); a header that does not end
+// within 1 MiB is refused (552 5.3.4), so that every filter sees every
+// field; the end of data after a bare CR ("<CR><CRLF>.<CRLF>"), which
+// go-smtp's reader misses, is answered and the connection closed. A
+// session that tries ten unknown recipients is closed (421 4.7.0), the
+// answers after the third held back two seconds each.
 //
 // Server adds what go-smtp leaves to its user: a Shutdown that says 421 to
 // idle clients instead of waiting for them, recovery from panics in the

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // panicWatch is a log sink that keeps the log lines mentioning a panic and
@@ -174,4 +176,52 @@ func ehlo(addr string) error {
 	}
 	_, _ = io.WriteString(c, "QUIT\r\n")
 	return nil
+}
+
+// FuzzHeader checks the header scanner and the filters' parse of it
+// against each other: whatever the input, the scan ends, the header parses,
+// and every From field the parse sees is one the scan found.
+func FuzzHeader(f *testing.F) {
+	for _, s := range []string{
+		"From: a@example.com\r\nSubject: x\r\n\r\nbody",
+		"not a field\r\n cont\r\nFrom : b@example.com\r\n\r\n",
+		" leading\r\nA: 1\nB: 2\r\r\n\r\n",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		hs, err := scanHeader(strings.NewReader(msg), 4096, func(n string) bool { return strings.EqualFold(n, "From") }, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := parseFields(hs.fields)
+		if n := len(h.Values("From")); n > 0 && len(hs.drop) == 0 {
+			t.Fatalf("%d From fields parsed, none found by the scan", n)
+		}
+		for _, d := range hs.drop {
+			if d.off+d.n > hs.end {
+				t.Fatalf("removed range %v beyond the header's end %d", d, hs.end)
+			}
+		}
+	})
+}
+
+// FuzzAuthorAddresses checks that every address authorAddresses returns is
+// a normalised address, whatever the field holds.
+func FuzzAuthorAddresses(f *testing.F) {
+	for _, s := range []string{"Ann <ann@example.com>", "G: a@x.example, b@y.example;", "=?utf-8?q?b=40x.example?= <a@y.example> (c@z.example)", "<@r:a@b.example>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		as, err := authorAddresses(v)
+		if err != nil {
+			return
+		}
+		for _, a := range as {
+			if _, perr := core.ParseAddress(a.String()); perr != nil {
+				t.Fatalf("%q gave %q: %v", v, a, perr)
+			}
+		}
+	})
 }

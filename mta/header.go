@@ -15,10 +15,13 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// maxHeaderBytes bounds how much of a message is looked at as its header:
-// for the filters' parsed header, for counting Received fields and for
-// removing fields. A larger header is legal but absurd; its excess is
-// treated as part of the body.
+// maxHeaderBytes bounds the header of a message: a header that does not
+// end (blank line or end of the message) within it is refused (552 5.3.4,
+// see errHeaderTooLarge). Every filter sees every field of the messages
+// Yubin accepts, and every field Yubin removes (forged
+// Authentication-Results, Bcc) is found wherever it is: a limit that only
+// capped what is looked at would let padding hide a From field from the
+// DMARC check while the reader's program still shows it.
 const maxHeaderBytes = 1 << 20
 
 // span is a byte range of the spooled message.
@@ -26,34 +29,65 @@ type span struct{ off, n int64 }
 
 // headerScan is what scanHeader learned about a message's header.
 type headerScan struct {
-	end      int64  // offset where the header fields end (blank line, malformed line, limit or EOF)
-	received int    // number of Received fields
-	drop     []span // fields to remove from the stored copy, in order, merged
+	end int64 // offset where the header ends: the blank line, EOF, or the limit
+	// complete is false when the header did not end within the limit.
+	complete bool
+	received int // number of Received fields
+	// malformed counts the lines that belong to no field: lines that are
+	// no field (with their continuation lines), continuation lines at the
+	// very start.
+	malformed int
+	drop      []span // fields to remove from the stored copy, in order, merged
+	// fields are the header's fields as written, each with its
+	// continuation lines and a line end, without the lines that are not
+	// fields; only when scanHeader was asked to collect them.
+	fields []byte
 }
 
 // scanHeader walks the header of the message in r line by line, without
 // holding more than one buffer of it in memory, counting Received fields and
 // recording the byte ranges (with their continuation lines and line ends) of
 // the fields for which remove reports true, and of continuation lines at the
-// very start, which belong to no field. It is deliberately lenient: a
-// line that is neither a field nor a continuation ends the header, as does
-// the blank line, EOF, or passing limit bytes. remove gets the field name as
-// written (callers compare case-insensitively); it may be nil.
-func scanHeader(r io.Reader, limit int64, remove func(name string) bool) (headerScan, error) {
+// very start, which belong to no field. The header runs to the blank line
+// (or EOF), as RFC 5322 says: a line in it that is neither a field nor a
+// continuation is skipped with its continuation lines, not taken as the
+// end of the header, since the programs that read the mail later may well
+// skip it too and show the fields that follow it. A header longer than
+// limit bytes is not complete (hs.complete false). remove gets the field
+// name as written without trailing blanks (callers compare
+// case-insensitively); it may be nil. With collect, hs.fields gets the
+// fields for parseFields.
+func scanHeader(r io.Reader, limit int64, remove func(name string) bool, collect bool) (headerScan, error) {
 	var hs headerScan
 	br := bufio.NewReaderSize(r, 4096)
 	var (
 		off     int64
-		inField bool
+		inField bool // in a field (or orphan or junk lines)
+		junk    bool // the current "field" is a line that is not a field, kept but not parsed
 		name    string
 		start   int64
 		orphan  bool // the current "field" is continuation lines at the very start
+		cur     []byte
 	)
 	finish := func(end int64) {
 		if !inField {
 			return
 		}
 		inField = false
+		if collect && !junk && !orphan {
+			if n := len(cur); n == 0 || cur[n-1] != '\n' {
+				cur = append(cur, '\r', '\n')
+			}
+			hs.fields = append(hs.fields, cur...)
+		}
+		cur = cur[:0]
+		if junk || orphan {
+			hs.malformed++
+		}
+		if junk {
+			junk = false
+			return
+		}
 		if strings.EqualFold(name, "Received") {
 			hs.received++
 		}
@@ -68,26 +102,25 @@ func scanHeader(r io.Reader, limit int64, remove func(name string) bool) (header
 		}
 		hs.drop = append(hs.drop, span{start, end - start})
 	}
+	done := func(complete bool) (headerScan, error) {
+		finish(off)
+		hs.end, hs.complete = off, complete
+		return hs, nil
+	}
 	for {
 		if off >= limit {
-			finish(off)
-			hs.end = off
-			return hs, nil
+			return done(false)
 		}
 		line, err := br.ReadSlice('\n')
 		if len(line) == 0 {
-			finish(off)
-			hs.end = off
 			if err == nil || errors.Is(err, io.EOF) {
-				return hs, nil
+				return done(true)
 			}
 			return hs, fmt.Errorf("scan header: %w", err)
 		}
 		switch {
 		case isBlankLine(line):
-			finish(off)
-			hs.end = off
-			return hs, nil
+			return done(true)
 		case line[0] == ' ' || line[0] == '\t':
 			if !inField && off == 0 {
 				// A header cannot start with a continuation line. Left
@@ -98,24 +131,23 @@ func scanHeader(r io.Reader, limit int64, remove func(name string) bool) (header
 				orphan = true
 			}
 		default:
-			n, ok := fieldName(line)
-			if !ok {
-				finish(off)
-				hs.end = off
-				return hs, nil
-			}
 			finish(off)
-			inField, name, start = true, n, off
+			n, ok := fieldName(line)
+			inField, name, start, junk = true, n, off, !ok
+		}
+		if collect && inField {
+			cur = append(cur, line...)
 		}
 		off += int64(len(line))
 		for errors.Is(err, bufio.ErrBufferFull) {
 			line, err = br.ReadSlice('\n')
+			if collect && inField && off < limit {
+				cur = append(cur, line...)
+			}
 			off += int64(len(line))
 		}
 		if errors.Is(err, io.EOF) {
-			finish(off)
-			hs.end = off
-			return hs, nil
+			return done(off <= limit)
 		}
 		if err != nil {
 			return hs, fmt.Errorf("scan header: %w", err)
@@ -129,7 +161,8 @@ func isBlankLine(line []byte) bool {
 
 // fieldName returns the name of the header field that line starts, if it is
 // one: printable ASCII up to a colon (trailing blanks before the colon, seen
-// in the wild, are tolerated).
+// in the wild and accepted by many readers, are tolerated: "From :" is a
+// From field).
 func fieldName(line []byte) (string, bool) {
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
@@ -147,15 +180,14 @@ func fieldName(line []byte) (string, bool) {
 	return string(name), true
 }
 
-// parseHeader parses the message header for the filters. A header that does
-// not parse is not an error: the filters then see an empty header, and the
-// message is stored as it came.
-func parseHeader(r io.Reader) (textproto.Header, error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, maxHeaderBytes)))
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return textproto.Header{}, fmt.Errorf("parse header: %w", err)
-	}
-	return h, nil
+// parseFields parses the fields scanHeader collected into the header the
+// filters see: every field of the header, in order, whatever lines that
+// are not fields stood between them.
+func parseFields(fields []byte) textproto.Header {
+	// Every collected line is a field or a continuation line, which
+	// ReadHeader accepts: there is no error to handle.
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(fields), strings.NewReader("\r\n"))))
+	return h
 }
 
 // foldWidth is the line length formatField folds at when it can (RFC 5322

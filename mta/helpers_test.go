@@ -349,6 +349,7 @@ func metas(tb testing.TB, st *mailstore.Store, addr, mailbox string) []mailstore
 // be Yubin's Received) and the rest.
 func splitReceived(tb testing.TB, stored string) (received, rest string) {
 	tb.Helper()
+	stored = stripDelivery(tb, stored)
 	if !strings.HasPrefix(stored, "Received: from ") {
 		tb.Fatalf("stored message does not start with Received: %q", trunc(stored))
 	}
@@ -363,6 +364,20 @@ func splitReceived(tb testing.TB, stored string) (received, rest string) {
 			return stored[:i], stored[i:]
 		}
 	}
+}
+
+// stripDelivery removes the Return-Path field and the Delivered-To field
+// (if any) that final delivery puts on top of a stored message.
+func stripDelivery(tb testing.TB, stored string) string {
+	tb.Helper()
+	if !strings.HasPrefix(stored, "Return-Path: <") {
+		tb.Fatalf("stored message does not start with Return-Path: %q", trunc(stored))
+	}
+	stored = stored[strings.Index(stored, "\r\n")+2:]
+	if strings.HasPrefix(stored, "Delivered-To: ") {
+		stored = stored[strings.Index(stored, "\r\n")+2:]
+	}
+	return stored
 }
 
 func trunc(s string) string {

@@ -32,6 +32,17 @@ const (
 	DefaultReadTimeout = 5 * time.Minute
 	// DefaultWriteTimeout bounds writing one reply.
 	DefaultWriteTimeout = time.Minute
+	// DefaultMaxUnknownRecipients is how many unknown recipients (no
+	// such user, or a domain not served here) a session may try before
+	// it is closed: address harvesting gets a few guesses per
+	// connection, a sender with a typo is unaffected.
+	DefaultMaxUnknownRecipients = 10
+	// DefaultUnknownRecipientDelay is how long the answer to each unknown
+	// recipient after the first freeUnknownRecipients of a session is held
+	// back.
+	DefaultUnknownRecipientDelay = 2 * time.Second
+	// freeUnknownRecipients are answered at once in every session.
+	freeUnknownRecipients = 3
 )
 
 const (
@@ -116,6 +127,14 @@ type Options struct {
 	// SpoolDir holds temporary files for messages larger than 1 MiB while
 	// they are filtered; "" means os.TempDir().
 	SpoolDir string
+	// MaxUnknownRecipients closes a session (421 4.7.0) at its n-th
+	// refused recipient (unknown user, or relay denied); 0 means
+	// DefaultMaxUnknownRecipients.
+	MaxUnknownRecipients int
+	// UnknownRecipientDelay holds back the answer to each refused
+	// recipient after the first three of a session; 0 means
+	// DefaultUnknownRecipientDelay.
+	UnknownRecipientDelay time.Duration
 	// Mode is the kind of listener; the zero value is ModeIntake.
 	// NewSubmissionServer sets ModeSubmission.
 	Mode Mode
@@ -130,6 +149,8 @@ type Server struct {
 	filters *filters.Chain
 	smtp    *smtp.Server
 	stats   counters
+	// misses are the recipients a message without SIZE= did not fit.
+	misses quotaMisses
 	// sub holds what only a submission server has; nil for intake.
 	sub *submission
 
@@ -151,6 +172,9 @@ type Server struct {
 type testHooks struct {
 	// beforeDeliver runs in DATA after the filters, before the store.
 	beforeDeliver func()
+	// sleep, if set, replaces the wait before answering an unknown
+	// recipient.
+	sleep func(time.Duration)
 }
 
 // NewServer returns a Server for opts, with defaults filled in. It does not
@@ -179,6 +203,12 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = os.TempDir()
+	}
+	if opts.MaxUnknownRecipients <= 0 {
+		opts.MaxUnknownRecipients = DefaultMaxUnknownRecipients
+	}
+	if opts.UnknownRecipientDelay <= 0 {
+		opts.UnknownRecipientDelay = DefaultUnknownRecipientDelay
 	}
 	log := opts.Logger.With("component", "smtp", "mode", opts.Mode.String())
 	s := &Server{
@@ -226,7 +256,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname, "starttls", s.opts.TLSConfig != nil)
+	// Whether this listener is implicit TLS or offers STARTTLS is the
+	// caller's to say (it wrapped the listener, or not): a "starttls"
+	// here was wrong for implicit-TLS ports.
+	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname)
 
 	err := s.smtp.Serve(l)
 

@@ -51,6 +51,9 @@ type session struct {
 	// short (see Reset).
 	bdatOpen bool
 	poisoned bool
+	// unknown counts the recipients refused in this session as unknown
+	// or not served here (see refuseRecipient).
+	unknown int
 }
 
 // transaction is the envelope of the message under way.
@@ -258,6 +261,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if tx == nil {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Send MAIL first")
 	}
+	if s.srv.sub != nil {
+		// Submission: each recipient counts in the sending rate.
+		if left := s.srv.sub.rate.remaining(s.user.ID); left >= 0 && len(tx.rcpts) >= left {
+			s.srv.stats.tempFailed.Add(1)
+			s.log.Info("recipient refused: sending rate exceeded", "rcpt", to)
+			return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded: no more recipients for now, please try again later")
+		}
+	}
 	if strings.EqualFold(to, "postmaster") {
 		// RFC 5321 section 4.1.1.3: "Postmaster" without a domain must
 		// be accepted; it is this host's postmaster.
@@ -295,13 +306,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		// Intake never relays.
 		s.srv.stats.reject(RejectRelay)
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
-		return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied")
+		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied"))
 	}
 	rs, rerr := store.ResolveRecipients(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
 		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
-		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here")
+		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "No such user here"))
 	}
 	if rerr != nil {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", rerr)
@@ -324,6 +335,38 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		return reply
 	}
 	return s.addRecipient(tx, addr.String(), rs, external)
+}
+
+// refuseRecipient returns reply, the refusal of a recipient that is
+// unknown or not served here, against address harvesting: the first
+// freeUnknownRecipients of a session are answered at once, each later one
+// after UnknownRecipientDelay, and the MaxUnknownRecipients-th ends the
+// session with 421 4.7.0.
+func (s *session) refuseRecipient(reply *smtp.SMTPError) *smtp.SMTPError {
+	s.mu.Lock()
+	s.unknown++
+	n := s.unknown
+	s.mu.Unlock()
+	o := s.srv.opts
+	if n >= o.MaxUnknownRecipients {
+		s.log.Warn("too many unknown recipients; closing the session", "unknown", n)
+		bye := smtpErr(421, smtp.EnhancedCode{4, 7, 0}, "Too many unknown recipients, closing the connection")
+		s.st.closeWith("421 4.7.0 "+bye.Message, false)
+		return bye
+	}
+	if n > freeUnknownRecipients {
+		if sleep := s.srv.hooks.sleep; sleep != nil {
+			sleep(o.UnknownRecipientDelay)
+		} else {
+			t := time.NewTimer(o.UnknownRecipientDelay)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return reply
 }
 
 // addRecipient adds an accepted recipient address to the transaction, with
@@ -390,12 +433,13 @@ func (s *session) hostPostmaster(tx *transaction) (string, *smtp.SMTPError) {
 }
 
 // rcptQuota checks the quota of the local users an address resolves to,
-// as they were read by ResolveRecipients. It returns nil if at least one
-// of them has room, and the reply refusing the address otherwise: 552
-// 5.2.2 if the message (by its SIZE=) is larger than the whole quota of
-// every one of them, 452 4.2.2 if some mailbox or domain is full now. An
-// alias with some full targets and some not is accepted; the full ones
-// are then found at delivery, as before.
+// as they were read by ResolveRecipients. It returns nil if every one of
+// them has room, and the reply refusing the address otherwise: 552 5.2.2
+// if the message (by its SIZE=, or the size remembered from a message
+// without SIZE= that did not fit: see quota.go) is larger than the whole
+// quota of every one of them, 452 4.2.2 if some mailbox or domain is full
+// now. An alias with a full target is refused as a whole, as delivery is
+// all or nothing.
 //
 // A user is full when its bytes or messages are at or over the quota
 // (0: unlimited), or its domain's bytes are, or when a SIZE= given does not
@@ -406,17 +450,23 @@ func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, r
 		tx.domains = make(map[string]*mailstore.Domain, 1)
 	}
 	domains := tx.domains // read once per transaction: the filter policy uses them too
+	now := time.Now()
 	for _, r := range rs {
 		u := r.User
 		if u == nil {
 			continue
 		}
 		users++
+		size := tx.size
+		if size == 0 {
+			// A retry of a message that did not fit (see quota.go).
+			size = s.srv.misses.size(u.ID, tx.from, now)
+		}
 		switch {
-		case u.QuotaBytes > 0 && tx.size > u.QuotaBytes:
+		case u.QuotaBytes > 0 && size > u.QuotaBytes:
 			tooBig++
 			continue
-		case u.QuotaBytes > 0 && (u.UsedBytes >= u.QuotaBytes || tx.size > u.QuotaBytes-u.UsedBytes),
+		case u.QuotaBytes > 0 && (u.UsedBytes >= u.QuotaBytes || size > u.QuotaBytes-u.UsedBytes),
 			u.QuotaMessages > 0 && u.UsedMessages >= u.QuotaMessages:
 			full++
 			continue
@@ -434,21 +484,21 @@ func (s *session) rcptQuota(ctx context.Context, tx *transaction, addr string, r
 			}
 			domains[dn] = d
 		}
-		if d != nil && d.QuotaBytes > 0 && (d.UsedBytes >= d.QuotaBytes || tx.size > d.QuotaBytes-d.UsedBytes) {
+		if d != nil && d.QuotaBytes > 0 && (d.UsedBytes >= d.QuotaBytes || size > d.QuotaBytes-d.UsedBytes) {
 			full++
 		}
 	}
 	switch {
-	case users == 0 || full+tooBig < users:
+	case users == 0 || full+tooBig == 0:
 		return nil
 	case tooBig == users:
 		s.srv.stats.reject(RejectQuota)
 		s.log.Info("recipient refused: message larger than the quota", "from", tx.from, "rcpt", addr, "size", tx.size)
-		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "message exceeds the mailbox's quota")
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "<"+addr+">: message larger than the recipient's mailbox quota")
 	default:
 		s.srv.stats.tempFailed.Add(1)
 		s.log.Info("recipient refused: mailbox full", "from", tx.from, "rcpt", addr, "size", tx.size)
-		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "mailbox full")
+		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "<"+addr+">: recipient's mailbox full, please try again later")
 	}
 }
 
@@ -510,18 +560,25 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// deadlineReader extends the connection's read deadline before each read,
+// deadlineReader extends the connection's read deadline before a read,
 // so that ReadTimeout bounds the silence between blocks of a message, not
-// the time to send all of it.
+// the time to send all of it. With every > 1 it does so before one read in
+// every (the DATA reads, a byte at a time: see dataGuard).
 type deadlineReader struct {
-	r    io.Reader
-	conn net.Conn
-	d    time.Duration
+	r     io.Reader
+	conn  net.Conn
+	d     time.Duration
+	every int
+	left  int
 }
 
 // Read reads from the message stream.
-func (d deadlineReader) Read(p []byte) (int, error) {
-	_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.left <= 0 {
+		_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
+		d.left = max(d.every, 1)
+	}
+	d.left--
 	return d.r.Read(p)
 }
 
@@ -562,8 +619,25 @@ func (s *session) Data(r io.Reader) (err error) {
 		s.bdatOpen = true
 		s.mu.Unlock()
 	}
-	_, rerr := sp.ReadFrom(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout})
-	if bdat && rerr == nil {
+	// Submitted messages go on to other servers: their line ends are
+	// made CRLF before anything (the DKIM signature included) is done.
+	src := &deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout}
+	if !bdat {
+		src.every = 1024
+	}
+	guard := newDataGuard(src, !bdat)
+	var in io.Reader = guard
+	if s.srv.sub != nil {
+		in = core.NewCRLFReader(guard)
+	}
+	_, rerr := sp.ReadFrom(in)
+	if guard.brokenEndSeen() {
+		// go-smtp's reader missed the end of the data, and would wait
+		// for more: answer here, and close the connection, which is no
+		// longer in step with go-smtp's idea of it.
+		defer func() { s.closeAfterBrokenEnd(out.reply) }()
+	}
+	if bdat && (rerr == nil || errors.Is(rerr, errLineTooLong)) {
 		s.mu.Lock()
 		s.bdatOpen = false // LAST arrived: go-smtp waits for this Data's result
 		s.mu.Unlock()
@@ -576,11 +650,13 @@ func (s *session) Data(r io.Reader) (err error) {
 			out.verdict, out.reason = "reject", "size"
 			s.srv.stats.reject(RejectSize)
 			out.reply = smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message too large: the limit is %d bytes", s.srv.opts.MaxMessageBytes))
-		case errors.Is(rerr, smtp.ErrTooLongLine):
-			// RFC 5321 §4.5.3.1.10; go-smtp closes the connection next.
+		case errors.Is(rerr, smtp.ErrTooLongLine) || errors.Is(rerr, errLineTooLong):
+			// RFC 5321 section 4.5.3.1.6. After a line longer than
+			// go-smtp's limit (2,000), go-smtp closes the connection
+			// next; after a shorter one the session goes on.
 			out.verdict, out.reason = "reject", "line too long"
 			s.srv.stats.reject(RejectSize)
-			out.reply = smtpErr(500, smtp.EnhancedCode{5, 4, 0}, "Line too long")
+			out.reply = smtpErr(500, smtp.EnhancedCode{5, 5, 2}, fmt.Sprintf("Message refused: a line is longer than %d bytes with its CRLF (RFC 5321 section 4.5.3.1.6)", maxLineBytes))
 		default:
 			// The client went away, timed out, or reset (RSET during
 			// BDAT): nobody is waiting for this reply.
@@ -595,6 +671,18 @@ func (s *session) Data(r io.Reader) (err error) {
 		out.reply = s.process(tx, sp, &out)
 	}
 	return out.reply
+}
+
+// closeAfterBrokenEnd writes reply (the one Data returns, which go-smtp
+// could not deliver: it is still waiting for the end of the data) and
+// closes the connection.
+func (s *session) closeAfterBrokenEnd(reply *smtp.SMTPError) {
+	if reply == nil {
+		reply = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Internal error, please try again later")
+	}
+	s.log.Info("end of data after a bare CR; answering and closing the connection")
+	enh := reply.EnhancedCode
+	s.st.closeWith(fmt.Sprintf("%d %d.%d.%d %s", reply.Code, enh[0], enh[1], enh[2], reply.Message), false)
 }
 
 // process runs the loop check and the filters on a spooled message and
@@ -620,7 +708,12 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		quarantine = true
 	}
 
-	hs = s.removeFields(sp, hs, v, out)
+	// The Return-Path field is the final delivery's to write (RFC 5321
+	// section 4.4): one that came with the message is not to be trusted.
+	hs, reply = s.removeFields(sp, hs, v, []string{"Return-Path"}, out)
+	if reply != nil {
+		return reply
+	}
 	prefix := s.prefix(tx, v, out.id)
 	body, size := assemble(prefix, sp, hs.drop)
 
@@ -659,6 +752,8 @@ func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, o
 		Body:         body,
 		InternalDate: time.Now(),
 		EnforceQuota: true,
+		// Every recipient or none: the reply is one for all (quota.go).
+		AllOrNothing: true,
 	})
 	if err != nil {
 		s.log.Error("store message", "queue_id", out.id, "err", err)
@@ -669,22 +764,29 @@ func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, o
 	return results, nil
 }
 
-// readHeader scans the spooled message's header, refuses a message that
-// looks like a mail loop, and parses the header for the filters.
+// readHeader scans the spooled message's header, refuses a message whose
+// header is too large to check or that looks like a mail loop, and parses
+// the header for the filters.
 func (s *session) readHeader(sp *spool, out *outcome) (headerScan, textproto.Header, *smtp.SMTPError) {
-	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil)
+	hs, err := scanHeader(sp.Reader(), maxHeaderBytes, nil, true)
 	if err != nil {
-		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+		s.log.Error("scan header", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.verdict, out.reason = "tempfail", "scan header: "+err.Error()
+		return hs, textproto.Header{}, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	if !hs.complete {
+		out.verdict, out.reason = "reject", "header too large"
+		s.srv.stats.reject(RejectSize)
+		return hs, textproto.Header{}, smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message header too large to check: the limit is %d bytes", maxHeaderBytes))
 	}
 	if hs.received > maxReceived {
 		out.verdict, out.reason = "reject", fmt.Sprintf("loop: %d Received fields", hs.received)
 		s.srv.stats.reject(RejectLoop)
 		return hs, textproto.Header{}, smtpErr(554, smtp.EnhancedCode{5, 4, 6}, "Too many hops: mail loop detected")
 	}
-	header, herr := parseHeader(sp.Reader())
-	if herr != nil {
-		s.log.Info("unparsable message header; filtering with an empty header", "queue_id", out.id, "err", herr)
-	}
+	header := parseFields(hs.fields)
+	hs.fields = nil
 	return hs, header, nil
 }
 
@@ -739,21 +841,30 @@ func (s *session) filterPolicy(ctx context.Context, tx *transaction) filters.Pol
 	return filters.StrictestPolicy(ps...)
 }
 
-// removeFields scans the header again when the filters want fields
-// removed, and returns the scan with their byte ranges to drop.
-func (s *session) removeFields(sp *spool, hs headerScan, v filters.Verdict, out *outcome) headerScan {
-	if len(v.RemoveHeaders) == 0 {
-		return hs
+// removeFields scans the header again when fields are to be removed (the
+// ones the filters name, and extra), and returns the scan with their byte
+// ranges to drop. A failed scan fails the message: a forged field must
+// never be kept for want of reading it.
+func (s *session) removeFields(sp *spool, hs headerScan, v filters.Verdict, extra []string, out *outcome) (headerScan, *smtp.SMTPError) {
+	names := append(slices.Clip(v.RemoveHeaders), extra...)
+	if len(names) == 0 {
+		return hs, nil
 	}
-	remove := make(map[string]bool, len(v.RemoveHeaders))
-	for _, n := range v.RemoveHeaders {
+	remove := make(map[string]bool, len(names))
+	for _, n := range names {
 		remove[strings.ToLower(n)] = true
 	}
-	hs2, err := scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] })
-	if err != nil {
-		s.log.Warn("scan header", "queue_id", out.id, "err", err)
+	hs2, err := scanHeader(sp.Reader(), maxHeaderBytes, func(name string) bool { return remove[strings.ToLower(name)] }, false)
+	if err == nil && !hs2.complete {
+		err = errors.New("header larger than at the first scan")
 	}
-	return hs2
+	if err != nil {
+		s.log.Error("scan header", "queue_id", out.id, "err", err)
+		s.srv.stats.tempFailed.Add(1)
+		out.verdict, out.reason = "tempfail", "scan header: "+err.Error()
+		return hs, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
+	}
+	return hs2, nil
 }
 
 // quarantine holds a message the filters want an administrator to look
@@ -791,59 +902,64 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkResults looks at the per-recipient outcome of a delivery. It
-// returns nil if at least one recipient got the message, and the reply
-// refusing it otherwise.
+// checkResults looks at the per-recipient outcome of an all-or-nothing
+// delivery (storeCopies). It returns nil if every recipient got the
+// message, and otherwise (no copy was made) the reply refusing it: 452
+// 4.2.2 naming the recipients whose mailboxes are full (552 5.2.2 when the
+// message is larger than the whole quota of every recipient), 451 4.3.0
+// for any other failure. Full mailboxes are remembered for the retry
+// (quota.go).
 func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, size int64, out *outcome) *smtp.SMTPError {
-	var ok, overQuota, tooBig int
+	var full []string
+	var tooBig, other int
+	now := time.Now()
 	for i, res := range results {
 		r := tx.users[min(i, len(tx.users)-1)]
 		switch {
-		case res.Err == nil:
-			ok++
+		case res.Err == nil, errors.Is(res.Err, mailstore.ErrNotDelivered):
 		case errors.Is(res.Err, core.ErrOverQuota):
-			overQuota++
+			full = append(full, r.addr)
 			if r.user.QuotaBytes > 0 && size > r.user.QuotaBytes {
 				tooBig++
 			}
+			s.srv.misses.record(r.user.ID, tx.from, size, now)
+			s.log.Info("recipient's mailbox full; no copy made", "queue_id", out.id, "rcpt", r.addr, "size", size)
+		default:
+			other++
+			s.log.Warn("delivery to recipient failed; no copy made", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
 		}
 	}
-	for i, res := range results {
-		if res.Err == nil {
-			continue
-		}
-		r := tx.users[min(i, len(tx.users)-1)]
-		if ok > 0 {
-			// With other recipients served, this one's copy is lost: the
-			// client gets one reply for all of them.
-			s.log.Error("delivery to recipient failed; message lost for this recipient", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
-		} else {
-			s.log.Warn("delivery to recipient failed", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
-		}
-	}
-	if ok > 0 {
+	if len(full) == 0 && other == 0 {
 		return nil
 	}
-	switch {
-	case overQuota == len(results) && tooBig == len(results):
-		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
-		s.srv.stats.reject(RejectQuota)
-		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, "Mailbox full: message larger than the quota")
-	case overQuota == len(results):
-		out.verdict, out.reason = "tempfail", "quota"
-		s.srv.stats.tempFailed.Add(1)
-		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, "Mailbox full, please try again later")
-	default:
-		out.verdict, out.reason = "tempfail", "store: no recipient could be served"
+	if other > 0 {
+		out.verdict, out.reason = "tempfail", "store: a recipient could not be served"
 		s.srv.stats.tempFailed.Add(1)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
 	}
+	names := "<" + strings.Join(full, ">, <") + ">"
+	if len(names) > 200 {
+		names = names[:200] + "..."
+	}
+	if tooBig == len(results) {
+		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
+		s.srv.stats.reject(RejectQuota)
+		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, names+": message larger than the recipient's mailbox quota")
+	}
+	out.verdict, out.reason = "tempfail", "quota: "+names
+	s.srv.stats.tempFailed.Add(1)
+	text := ": recipient's mailbox is full"
+	if len(full) > 1 {
+		text = ": recipients' mailboxes are full"
+	}
+	return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, names+text+"; nothing was delivered, please try again later")
 }
 
 // prefix is what goes on top of the stored message: the Received field,
 // then the fields the filters add.
 func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 	var b strings.Builder
+	b.WriteString(deliveryFields(tx))
 	b.WriteString(s.received(tx, id))
 	for _, f := range v.AddHeaders {
 		line, ok := formatField(f.Key, f.Value)
@@ -854,6 +970,19 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// deliveryFields are the fields final delivery puts on top of a message:
+// Return-Path with the envelope sender (RFC 5321 section 4.4), and
+// Delivered-To with the address of the mailbox when the message goes to
+// one (the local users share one stored copy, so a message for several
+// gets none).
+func deliveryFields(tx *transaction) string {
+	f := "Return-Path: <" + tx.from + ">\r\n"
+	if len(tx.users) == 1 {
+		f += "Delivered-To: " + tx.users[0].user.Address + "\r\n"
+	}
+	return f
 }
 
 // received is the Received field for the transaction.

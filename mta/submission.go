@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,9 +20,12 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// DefaultRatePerHour is how many messages one user may submit per hour
-// when SubmissionOptions.RatePerHour is 0.
+// DefaultRatePerHour is how many recipients one user may send to per
+// hour when SubmissionOptions.RatePerHour is 0.
 const DefaultRatePerHour = 500
+
+// errRateExceeded is the reply once a user's sending rate is used up.
+var errRateExceeded = smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
 
 // EnqueueFunc hands a message for remote recipients to the outbound queue
 // (Store.Enqueue). When it returns without error the message is durable in
@@ -66,8 +70,9 @@ type SubmissionOptions struct {
 	// SpoolDir holds temporary files for large messages; "" means
 	// os.TempDir().
 	SpoolDir string
-	// RatePerHour caps the messages one user may submit in any hour; 0
-	// means DefaultRatePerHour, a negative value no limit.
+	// RatePerHour caps the recipients one user may send to in any hour
+	// (a message to 10 recipients counts 10); 0 means DefaultRatePerHour,
+	// a negative value no limit.
 	RatePerHour int
 	// Enqueue hands messages for remote recipients to the outbound queue;
 	// nil means Store.Enqueue (with the queue's default lifetime).
@@ -95,8 +100,9 @@ type submission struct {
 //     Failed logins are answered 535 5.7.8, and 454 4.7.0 once the
 //     AuthLimiter blocks the client or the account.
 //   - The envelope sender and every From field address must be the user's
-//     own address or an alias that delivers to the user (553 5.7.1). Each
-//     user may submit RatePerHour messages in any hour (450 4.7.1 beyond).
+//     own address or an alias that delivers to the user (553 5.7.1); one
+//     From field only (550 5.6.0). Each user may send to RatePerHour
+//     recipients in any hour (450 4.7.1 beyond, at MAIL, RCPT or DATA).
 //   - Any recipient is accepted; local ones must exist (550 5.1.1).
 //   - The message gets a Date and a Message-ID if it has none, the
 //     Received field ("with ESMTPSA"), goes through the filters, and is
@@ -147,8 +153,11 @@ func isLoopback(a net.Addr) bool {
 	return addrPort(a).Addr().IsLoopback()
 }
 
-// sendRate counts the messages each user submitted in a sliding window.
-// Memory is one timestamp per message sent within the window, per user.
+// sendRate counts the recipients each user sent to in a sliding window.
+// Room is reserved atomically (reserve) before a message is delivered and
+// given back (release) if it is not, so that concurrent sessions of one
+// user cannot all pass a check before any of them is counted. Memory is
+// one timestamp per recipient within the window, per user.
 type sendRate struct {
 	limit  int // <= 0: unlimited
 	window time.Duration
@@ -178,29 +187,57 @@ func (r *sendRate) prune(user int64, now time.Time) []time.Time {
 	return ts
 }
 
-// allow reports whether user may submit one more message now.
-func (r *sendRate) allow(user int64) bool {
+// remaining is how many recipients user may still send to now; -1 means
+// no limit. It is only a forecast: reserve decides.
+func (r *sendRate) remaining(user int64) int {
 	if r.limit <= 0 {
-		return true
+		return -1
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.prune(user, r.now())) < r.limit
+	return max(r.limit-len(r.prune(user, r.now())), 0)
 }
 
-// record counts one message submitted by user now.
-func (r *sendRate) record(user int64) {
+// reserve counts n recipients for user now if they fit in the limit, and
+// reports whether they did. The caller gives them back with release if
+// the message is not sent after all.
+func (r *sendRate) reserve(user int64, n int) (time.Time, bool) {
 	if r.limit <= 0 {
-		return
+		return time.Time{}, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
 	ts := r.prune(user, now)
-	if len(ts) >= r.limit {
-		ts = ts[1:] // keep at most limit timestamps
+	if len(ts)+n > r.limit {
+		return time.Time{}, false
 	}
-	r.sent[user] = append(ts, now)
+	for range n {
+		ts = append(ts, now)
+	}
+	r.sent[user] = ts
+	return now, true
+}
+
+// release gives back n recipients reserved for user at the time at.
+func (r *sendRate) release(user int64, n int, at time.Time) {
+	if r.limit <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.sent[user]
+	for i := len(ts) - 1; i >= 0 && n > 0; i-- {
+		if ts[i].Equal(at) {
+			ts = slices.Delete(ts, i, i+1)
+			n--
+		}
+	}
+	if len(ts) == 0 {
+		delete(r.sent, user)
+		return
+	}
+	r.sent[user] = ts
 }
 
 // submissionMail checks MAIL FROM on a submission server: the client must
@@ -226,10 +263,10 @@ func (s *session) submissionMail(from string) *smtp.SMTPError {
 		s.log.Info("sender address not owned by the user", "from", from)
 		return smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "Sender address not allowed for this account")
 	}
-	if !s.srv.sub.rate.allow(s.user.ID) {
+	if s.srv.sub.rate.remaining(s.user.ID) == 0 {
 		s.srv.stats.tempFailed.Add(1)
 		s.log.Warn("sending rate exceeded")
-		return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
+		return errRateExceeded
 	}
 	return nil
 }

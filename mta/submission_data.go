@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
@@ -19,8 +20,10 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// dkimHeaderKeys are the header fields DKIM signatures cover.
-var dkimHeaderKeys = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "In-Reply-To", "References"}
+// dkimHeaderKeys are the header fields DKIM signatures cover. From and
+// Sender are named once more than they occur (RFC 6376 section 8.15): a
+// From or Sender field added after signing breaks the signature.
+var dkimHeaderKeys = []string{"From", "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "In-Reply-To", "References"}
 
 // processSubmission checks, completes, filters, signs and sends a message
 // submitted by the logged-in user: local recipients get it through the
@@ -32,15 +35,33 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if reply != nil {
 		return reply
 	}
+	if hs.malformed > 0 {
+		// Receivers would read such a header each their own way (where
+		// it ends, which From counts): a user's program never writes one.
+		out.verdict, out.reason = "reject", "malformed header"
+		s.srv.stats.reject(RejectSender)
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "The message header has a line that is no header field")
+	}
 	authorDomain, reply := s.checkAuthors(header, out)
 	if reply != nil {
 		return reply
 	}
-	if !s.srv.sub.rate.allow(s.user.ID) {
+	// The recipients are counted now, before anything is sent, and
+	// given back if the message is not sent after all.
+	n := len(tx.rcpts)
+	at, ok := s.srv.sub.rate.reserve(s.user.ID, n)
+	if !ok {
 		out.verdict, out.reason = "tempfail", "sending rate"
 		s.srv.stats.tempFailed.Add(1)
-		return smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
+		s.log.Warn("sending rate exceeded", "queue_id", out.id, "recipients", n)
+		return errRateExceeded
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			s.srv.sub.rate.release(s.user.ID, n, at)
+		}
+	}()
 
 	v := s.check(tx, sp, header, out)
 	switch v.Action {
@@ -62,8 +83,13 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	}
 	// The fields the filters add (Authentication-Results, spam scores)
 	// are for incoming mail, not for what the user sends; the ones they
-	// remove (forged results) are removed.
-	hs = s.removeFields(sp, hs, v, out)
+	// remove (forged results) are removed, and so are the Bcc fields
+	// (RFC 5322 section 3.6.3: the other recipients must not see who
+	// got a blind copy), from every copy, before the signature.
+	hs, reply = s.removeFields(sp, hs, v, []string{"Bcc", "Resent-Bcc"}, out)
+	if reply != nil {
+		return reply
+	}
 
 	prefix := s.received(tx, out.id) + missingFields(header, s.srv.opts.Hostname)
 	message := func() io.Reader {
@@ -77,7 +103,9 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
-	if reply := s.deliverLocal(tx, full(), int64(len(sigs))+size, out); reply != nil {
+	local := deliveryFields(tx) // not on the copy that goes on elsewhere
+	copies, reply := s.deliverLocal(tx, io.MultiReader(strings.NewReader(local), full()), int64(len(local)+len(sigs))+size, out)
+	if reply != nil {
 		return reply
 	}
 	if len(tx.remote) > 0 {
@@ -88,54 +116,129 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 			Domain:     authorDomain,
 		})
 		if err != nil {
-			if len(tx.users) > 0 {
-				s.log.Error("enqueue for remote recipients failed after local delivery; the client's retry will deliver locally again", "queue_id", out.id, "err", err)
-			} else {
-				s.log.Error("enqueue for remote recipients failed", "queue_id", out.id, "err", err)
-			}
+			s.log.Error("enqueue for remote recipients failed", "queue_id", out.id, "err", err)
+			// All or nothing: the local copies go again, so that the
+			// client's retry does not deliver them twice.
+			s.removeCopies(copies, out)
 			s.srv.stats.tempFailed.Add(1)
 			out.verdict, out.reason = "tempfail", "queue: "+err.Error()
 			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
 		}
 		s.log.Info("message queued for remote recipients", "queue_id", out.id, "outbound_id", qm.ID, "remote", tx.remote)
 	}
-	s.srv.sub.rate.record(s.user.ID)
+	sent = true
 	s.srv.stats.accepted.Add(1)
 	out.verdict = "accept"
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkAuthors checks that the message has a From field whose every
-// address the user may send as. It returns the domain of the first one,
-// which signs the message.
+// maxAuthorAddresses bounds the addresses of a submitted message's From
+// and Sender fields (each is looked up).
+const maxAuthorAddresses = 100
+
+// checkAuthors checks the author fields of a submitted message: exactly
+// one From field (RFC 5322 section 3.6 allows one; a receiver may show
+// either of two, and DKIM signs the last), with at least one address,
+// and at most one Sender field, with one address; every address in them
+// must be one the user may send as (see authorAddresses for what counts
+// as an address). It returns the domain of the first From address, which
+// signs the message.
 func (s *session) checkAuthors(header textproto.Header, out *outcome) (string, *smtp.SMTPError) {
-	mh := mail.Header{Header: message.Header{Header: header}}
-	addrs, err := mh.AddressList("From")
-	if err != nil || len(addrs) == 0 {
-		out.verdict, out.reason = "reject", "no usable From field"
+	refuse := func(reason, text string) (string, *smtp.SMTPError) {
+		out.verdict, out.reason = "reject", reason
 		s.srv.stats.reject(RejectSender)
-		return "", smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "The message needs a From field with an address")
+		s.log.Info("author fields refused", "queue_id", out.id, "reason", reason)
+		return "", smtpErr(550, smtp.EnhancedCode{5, 6, 0}, text)
 	}
-	for _, a := range addrs {
-		ok, err := s.ownsAddress(a.Address)
+	froms := header.Values("From")
+	switch {
+	case len(froms) == 0:
+		return refuse("no From field", "The message needs a From field with an address")
+	case len(froms) > 1:
+		return refuse("several From fields", "The message has more than one From field; RFC 5322 allows one")
+	}
+	senders := header.Values("Sender")
+	if len(senders) > 1 {
+		return refuse("several Sender fields", "The message has more than one Sender field; RFC 5322 allows one")
+	}
+	from, err := authorAddresses(froms[0])
+	if err != nil || len(from) == 0 {
+		return refuse("unreadable From field", "The From field has no address that can be read: write it as Name <address>")
+	}
+	all := from
+	if len(senders) == 1 {
+		sender, err := authorAddresses(senders[0])
+		if err != nil || len(sender) != 1 {
+			return refuse("unreadable Sender field", "The Sender field must hold exactly one address")
+		}
+		all = append(slices.Clip(all), sender...)
+	}
+	if len(all) > maxAuthorAddresses {
+		return refuse("too many author addresses", fmt.Sprintf("The From and Sender fields hold more than %d addresses", maxAuthorAddresses))
+	}
+	for _, a := range all {
+		ok, err := s.ownsAddress(a.String())
 		if err != nil {
-			s.log.Error("author lookup failed", "queue_id", out.id, "from", a.Address, "err", err)
+			s.log.Error("author lookup failed", "queue_id", out.id, "from", a.String(), "err", err)
 			s.srv.stats.tempFailed.Add(1)
 			out.verdict, out.reason = "tempfail", "author lookup"
 			return "", smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
 		}
 		if !ok {
-			out.verdict, out.reason = "reject", "From field not owned: "+a.Address
+			out.verdict, out.reason = "reject", "author address not owned: "+a.String()
 			s.srv.stats.reject(RejectSender)
-			s.log.Info("From field address not owned by the user", "queue_id", out.id, "from", a.Address)
-			return "", smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "From address not allowed for this account")
+			s.log.Info("From or Sender address not owned by the user", "queue_id", out.id, "address", a.String())
+			return "", smtpErr(553, smtp.EnhancedCode{5, 7, 1}, "From or Sender address not allowed for this account: "+replyText(a.String(), "?"))
 		}
 	}
-	a, err := core.ParseAddress(addrs[0].Address)
+	return from[0].Domain, nil
+}
+
+// authorAddresses returns every address in the value of a From or Sender
+// field, each once, in the order written: the addresses of the RFC 5322
+// address list (with groups, comments and the obsolete empty list
+// elements; encoded words decoded), and also every other string in the
+// field, encoded words decoded, that reads as an address (in a display
+// name or a comment, say), since the program of a receiver, or its
+// reader, may take it for the author. A value RFC 5322's syntax cannot
+// read is an error: what a lenient parser would make of it is anyone's
+// guess.
+func authorAddresses(value string) ([]core.Address, error) {
+	dec := &mime.WordDecoder{CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil }}
+	p := netmail.AddressParser{WordDecoder: dec}
+	list, err := p.ParseList(value)
 	if err != nil {
-		return "", nil
+		return nil, fmt.Errorf("address list: %w", err)
 	}
-	return a.Domain, nil
+	var out []core.Address
+	add := func(a core.Address) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range list {
+		pa, err := core.ParseAddress(a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", a.Address, err)
+		}
+		add(pa)
+	}
+	decoded, err := dec.DecodeHeader(value)
+	if err != nil {
+		decoded = value
+	}
+	for _, tok := range strings.FieldsFunc(decoded, func(r rune) bool {
+		return r <= ' ' || strings.ContainsRune("<>()[],;:\"\\", r)
+	}) {
+		at := strings.LastIndexByte(tok, '@')
+		if at <= 0 || at == len(tok)-1 {
+			continue
+		}
+		if a, err := core.ParseAddress(strings.TrimSuffix(tok, ".")); err == nil {
+			add(a)
+		}
+	}
+	return out, nil
 }
 
 // missingFields returns the Date and Message-ID fields a submitted message
@@ -160,17 +263,30 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 	if src == nil || domain == "" {
 		return ""
 	}
-	keys, selectors, err := src.Signers(domain)
-	if errors.Is(err, core.ErrNotFound) {
+	sigs, err := SignDKIM(src, domain, msg)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
 		s.log.Warn("domain has no DKIM keys; sending unsigned", "queue_id", out.id, "domain", domain)
-		return ""
+	case err != nil && sigs == "":
+		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
+	case err != nil:
+		s.log.Error("DKIM signing failed for some keys", "queue_id", out.id, "domain", domain, "err", err)
 	}
+	return sigs
+}
+
+// SignDKIM returns the DKIM-Signature fields of msg for domain, one per key
+// src has for it (relaxed/relaxed, over dkimHeaderKeys), to put on top of
+// the message. Without keys for domain it returns an error wrapping
+// core.ErrNotFound; a key that fails to sign is left out, and reported in
+// the error alongside the signatures of the others.
+func SignDKIM(src DKIMSource, domain string, msg io.Reader) (string, error) {
+	keys, selectors, err := src.Signers(domain)
 	if err != nil {
-		s.log.Error("DKIM keys unavailable; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", fmt.Errorf("DKIM keys of %s: %w", domain, err)
 	}
 	if len(keys) == 0 {
-		return ""
+		return "", fmt.Errorf("DKIM keys of %s: %w", domain, core.ErrNotFound)
 	}
 	signers := make([]*dkim.Signer, 0, len(keys))
 	writers := make([]io.Writer, 0, len(keys))
@@ -181,6 +297,7 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 			}
 		}
 	}()
+	var errs []error
 	for i, k := range keys {
 		if i >= len(selectors) {
 			break
@@ -194,64 +311,56 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 			HeaderKeys:             dkimHeaderKeys,
 		})
 		if err != nil {
-			s.log.Error("DKIM signer", "queue_id", out.id, "domain", domain, "selector", selectors[i], "err", err)
+			errs = append(errs, fmt.Errorf("DKIM signer %s: %w", selectors[i], err))
 			continue
 		}
 		signers = append(signers, sg)
 		writers = append(writers, sg)
 	}
 	if len(signers) == 0 {
-		return ""
+		return "", errors.Join(errs...)
 	}
 	if _, err := io.Copy(io.MultiWriter(writers...), msg); err != nil {
-		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", fmt.Errorf("DKIM sign: %w", err)
 	}
 	var b strings.Builder
 	for i, sg := range signers {
 		if err := sg.Close(); err != nil {
-			s.log.Error("DKIM signing failed", "queue_id", out.id, "domain", domain, "err", err)
+			errs = append(errs, fmt.Errorf("DKIM sign: %w", err))
 			continue
 		}
 		b.WriteString(sg.Signature())
 		signers[i] = nil
 	}
-	return b.String()
+	return b.String(), errors.Join(errs...)
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in
-// one store delivery. It returns nil if every one of them has it, and the
-// reply otherwise: no recipient may silently miss the message, and nothing
-// goes to the outbound queue unless all local copies are stored.
-func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) *smtp.SMTPError {
+// one all-or-nothing store delivery. It returns the copies made (every
+// recipient has one), or the reply refusing the message, no copy having
+// been made: nothing goes to the outbound queue unless all local copies
+// are stored, and the client's retry duplicates nothing.
+func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
 	if len(tx.users) == 0 {
-		return nil
+		return nil, nil
 	}
 	results, reply := s.storeCopies(tx, body, "", out)
 	if reply != nil {
-		return reply
+		return nil, reply
 	}
-	ok := 0
-	for _, res := range results {
-		if res.Err == nil {
-			ok++
+	if reply := s.checkResults(tx, results, size, out); reply != nil {
+		return nil, reply
+	}
+	return results, nil
+}
+
+// removeCopies removes the local copies of a message whose transaction
+// failed after they were made (the outbound queue refused the rest).
+// Should that fail too, the client's retry delivers them again: logged.
+func (s *session) removeCopies(copies []mailstore.DeliveryResult, out *outcome) {
+	for _, c := range copies {
+		if err := s.srv.opts.Store.DeleteMessages(s.ctx, c.MailboxID, []uint32{c.UID}); err != nil {
+			s.log.Error("removing a local copy of a failed submission failed; the client's retry will deliver it again", "queue_id", out.id, "mailbox", c.MailboxID, "uid", c.UID, "err", err)
 		}
 	}
-	switch {
-	case ok == len(results):
-		return nil
-	case ok == 0:
-		return s.checkResults(tx, results, size, out)
-	}
-	var failed []error
-	for i, res := range results {
-		if res.Err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", tx.users[min(i, len(tx.users)-1)].addr, res.Err))
-		}
-	}
-	err := errors.Join(failed...)
-	s.log.Error("local delivery failed for some recipients; the others have the message and will get it again when the client retries", "queue_id", out.id, "err", err)
-	s.srv.stats.tempFailed.Add(1)
-	out.verdict, out.reason = "tempfail", "store: "+err.Error()
-	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local delivery failed for some recipients, please try again later")
 }

@@ -387,7 +387,10 @@ func TestSubmissionLocalDeliverySigned(t *testing.T) {
 	if n := len(inbox(t, ts.store, ann)); n != 1 {
 		t.Fatalf("ann has %d messages", n)
 	}
-	stored := got[0]
+	if !strings.HasPrefix(got[0], "Return-Path: <ann@example.com>\r\nDKIM-Signature: ") {
+		t.Errorf("no Return-Path on top: %q", trunc(got[0]))
+	}
+	stored := stripDelivery(t, got[0])
 	if !strings.HasPrefix(stored, "DKIM-Signature: ") {
 		t.Fatalf("no DKIM-Signature on top: %q", trunc(stored))
 	}
@@ -480,7 +483,7 @@ func TestSubmissionRemoteRecipientsQueued(t *testing.T) {
 	if err != nil || len(vs) != 2 || vs[0].Err != nil || vs[1].Err != nil {
 		t.Fatalf("queued message signatures: %v %v", vs, err)
 	}
-	if local := inbox(t, ts.store, bob)[0]; local != string(body) {
+	if local := stripDelivery(t, inbox(t, ts.store, bob)[0]); local != string(body) {
 		t.Errorf("local and queued copies differ")
 	}
 }
@@ -490,9 +493,17 @@ func TestSubmissionPartialLocalFailureQueuesNothing(t *testing.T) {
 	c := login(t, ts, ann)
 	big := msgFrom(ann, tiny, "too big for tiny") + strings.Repeat("x", tinyQuota) + "\r\n"
 	_, err := sendOn(c, ann, []string{bob, tiny, "carl@remote.example"}, big, nil)
-	wantCode(t, err, 451, smtp.EnhancedCode{4, 3, 0})
+	// Issue 13 item 2: all or nothing, and the reply says whose mailbox
+	// is full (the sender's client showed "Mailbox full").
+	wantCode(t, err, 452, smtp.EnhancedCode{4, 2, 2})
+	if !strings.Contains(err.Error(), "<tiny@example.com>: recipient's mailbox is full") {
+		t.Errorf("reply does not say it is the recipient's mailbox: %v", err)
+	}
 	if items := queued(t, ts.store); len(items) != 0 {
 		t.Fatalf("%d messages queued after a failed local delivery", len(items))
+	}
+	if n := len(inbox(t, ts.store, bob)); n != 0 {
+		t.Fatalf("bob got a copy of a message answered 452 (the retry would duplicate it)")
 	}
 }
 
@@ -544,30 +555,42 @@ func TestSubmissionRateLimit(t *testing.T) {
 
 func TestSendRateWindow(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	r := newSendRate(2, time.Hour)
+	r := newSendRate(3, time.Hour)
 	r.now = func() time.Time { return now }
-	r.record(1)
-	now = now.Add(30 * time.Minute)
-	r.record(1)
-	if r.allow(1) {
-		t.Fatal("third message within the hour allowed")
+	if _, ok := r.reserve(1, 2); !ok {
+		t.Fatal("two of three refused")
 	}
-	if !r.allow(2) {
+	now = now.Add(30 * time.Minute)
+	at, ok := r.reserve(1, 1)
+	if !ok || r.remaining(1) != 0 {
+		t.Fatalf("third: %v, remaining %d", ok, r.remaining(1))
+	}
+	if _, ok := r.reserve(1, 1); ok {
+		t.Fatal("fourth recipient within the hour allowed")
+	}
+	r.release(1, 1, at)
+	if r.remaining(1) != 1 {
+		t.Fatalf("released recipient not given back: %d", r.remaining(1))
+	}
+	if _, ok := r.reserve(1, 2); ok {
+		t.Fatal("two recipients reserved with room for one")
+	}
+	if r.remaining(2) != 3 {
 		t.Fatal("another user blocked")
 	}
 	now = now.Add(31 * time.Minute)
-	if !r.allow(1) {
-		t.Fatal("not allowed once the first left the window")
+	if r.remaining(1) != 3 {
+		t.Fatalf("not allowed once the first left the window: %d", r.remaining(1))
 	}
 	now = now.Add(time.Hour)
-	if !r.allow(1) || len(r.sent) != 0 {
+	if r.remaining(1) != 3 || len(r.sent) != 0 {
 		t.Fatalf("window not pruned: %v", r.sent)
 	}
 	unlimited := newSendRate(-1, time.Hour)
 	for range 10 {
-		unlimited.record(1)
+		unlimited.reserve(1, 100)
 	}
-	if !unlimited.allow(1) {
+	if unlimited.remaining(1) != -1 {
 		t.Fatal("unlimited rate blocked")
 	}
 }

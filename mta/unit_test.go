@@ -32,16 +32,20 @@ func TestScanHeader(t *testing.T) {
 		{"adjacent removals merge", "X-Drop: 1\r\nX-Drop: 2\r\nA: 1\r\n\r\n", 0, "A: 1\r\n\r\n", 28},
 		{"bare LF", "X-Drop: 1\n cont\nA: 1\n\nbody\n", 0, "A: 1\n\nbody\n", 21},
 		{"no body", "A: 1\r\nX-Drop: 2", 0, "A: 1\r\n", 15},
-		{"malformed line ends the header", "A: 1\r\nnot a field\r\nX-Drop: 2\r\n\r\n", 0, "A: 1\r\nnot a field\r\nX-Drop: 2\r\n\r\n", 6},
+		// A line that is no field does not end the header: fields after
+		// it are seen (and removed) all the same.
+		{"malformed line skipped", "A: 1\r\nnot a field\r\n cont\r\nX-Drop: 2\r\n\r\nX-Drop: body\r\n", 0, "A: 1\r\nnot a field\r\n cont\r\n\r\nX-Drop: body\r\n", 37},
+		{"malformed first line", "not a field\r\nX-Drop: 2\r\n\r\n", 0, "not a field\r\n\r\n", 24},
+		{"space before colon", "From : a@example.com\r\nX-Drop : 2\r\n\r\n", 0, "From : a@example.com\r\n\r\n", 34},
 		{"leading continuation dropped", " evil: forged\r\n\tmore\r\nA: 1\r\n\r\nb\r\n", 0, "A: 1\r\n\r\nb\r\n", 28},
 		{"empty header", "\r\nbody\r\n", 0, "\r\nbody\r\n", 0},
 		{"empty message", "", 0, "", 0},
-		{"space in name", "Bad Name: 1\r\nX-Drop: 2\r\n", 0, "Bad Name: 1\r\nX-Drop: 2\r\n", 0},
+		{"space in name", "Bad Name: 1\r\nX-Drop: 2\r\n", 0, "Bad Name: 1\r\n", 24},
 		{"long line", "X-Drop: " + strings.Repeat("v", 10000) + "\r\nA: 1\r\n\r\n", 0, "A: 1\r\n\r\n", 10016},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hs, err := scanHeader(iotest.OneByteReader(strings.NewReader(tt.msg)), maxHeaderBytes, removeAR)
+			hs, err := scanHeader(iotest.OneByteReader(strings.NewReader(tt.msg)), maxHeaderBytes, removeAR, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,8 +63,8 @@ func TestScanHeader(t *testing.T) {
 					t.Errorf("kept %q (size %d), want %q", got, size, tt.kept)
 				}
 			}
-			if hs.end != int64(tt.end) {
-				t.Errorf("end = %d, want %d", hs.end, tt.end)
+			if hs.end != int64(tt.end) || !hs.complete {
+				t.Errorf("end = %d (complete %v), want %d", hs.end, hs.complete, tt.end)
 			}
 		})
 	}
@@ -68,17 +72,42 @@ func TestScanHeader(t *testing.T) {
 
 func TestScanHeaderLimit(t *testing.T) {
 	msg := strings.Repeat("Received: x\r\n", 1000) + "\r\n"
-	hs, err := scanHeader(strings.NewReader(msg), 130, nil)
+	hs, err := scanHeader(strings.NewReader(msg), 130, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hs.received != 10 || hs.end != 130 {
-		t.Fatalf("received %d, end %d", hs.received, hs.end)
+	if hs.complete || hs.end != 130 {
+		t.Fatalf("complete %v, end %d", hs.complete, hs.end)
+	}
+	hs, err = scanHeader(strings.NewReader(msg), int64(len(msg)), nil, false)
+	if err != nil || !hs.complete || hs.received != 1000 {
+		t.Fatalf("complete %v, received %d, err %v", hs.complete, hs.received, err)
+	}
+}
+
+// TestParseFields checks that the filters' header has every field of the
+// header, also those after lines that are not fields, and names written
+// with a blank before the colon.
+func TestParseFields(t *testing.T) {
+	msg := "Subject: s\r\nnot a field\r\n more of it\r\nFrom : a@example.com\r\nX-Long: a\r\n b\r\nFrom: b@example.com\r\n\r\nFrom: body@example.com\r\n"
+	hs, err := scanHeader(strings.NewReader(msg), maxHeaderBytes, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.malformed != 1 {
+		t.Errorf("%d malformed lines counted, want 1", hs.malformed)
+	}
+	h := parseFields(hs.fields)
+	if got := h.Values("From"); len(got) != 2 || got[0] != "a@example.com" || got[1] != "b@example.com" {
+		t.Errorf("From fields %q", got)
+	}
+	if h.Get("Subject") != "s" || h.Get("X-Long") != "a b" || h.Len() != 4 {
+		t.Errorf("header %v (%d fields)", h.Map(), h.Len())
 	}
 }
 
 func TestScanHeaderReadError(t *testing.T) {
-	_, err := scanHeader(iotest.ErrReader(errors.New("disk on fire")), maxHeaderBytes, nil)
+	_, err := scanHeader(iotest.ErrReader(errors.New("disk on fire")), maxHeaderBytes, nil, true)
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("got %v", err)
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
 )
 
@@ -31,6 +33,10 @@ func smarthostTLS(addr string) string {
 // hosts of each recipient domain (on YUBIN_OUTBOUND_PORT), or all through
 // YUBIN_SMARTHOST. runOutbound starts it.
 func (w *wiring) newOutbound() error {
+	keys, err := w.dkimKeys()
+	if err != nil {
+		return err
+	}
 	ob, err := outbound.New(outbound.Options{
 		Store:             w.store,
 		Resolver:          w.dnsResolver(),
@@ -41,7 +47,10 @@ func (w *wiring) newOutbound() error {
 		SmarthostUser:     w.cfg.SmarthostUser,
 		SmarthostPassword: w.cfg.SmarthostPassword,
 		SmarthostTLS:      smarthostTLS(w.cfg.Smarthost),
-		Logger:            w.log,
+		// Notifications are signed with the keys there are (none are
+		// made for them).
+		SignDKIM: func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(keys, domain, msg) },
+		Logger:   w.log,
 	})
 	if err != nil {
 		return err

@@ -29,11 +29,14 @@
 //     temporary DNS failure, never refuses a message;
 //   - Evidence per check (Filter "spf", "dkim" and "dmarc").
 //
-// DMARC is evaluated for every distinct domain of the From fields (an
+// DMARC is evaluated for every distinct domain of the From field (an
 // unparseable From is read as a reader would: the address in its last
 // <...>), and the most severe disposition applies. A message without an
 // author domain gets dmarc=permerror; one with more than 10 author domains
-// is not looked up (dmarc=permerror) and filed as Junk.
+// is not looked up (dmarc=permerror) and filed as Junk. A message without
+// exactly one From field never gets dmarc=pass (RFC 7489 section 6.6.1):
+// none gives dmarc=permerror, several give dmarc=permerror and a refusal
+// (550 5.7.1) unless Message.Policy.NoDMARCEnforce.
 //
 // Messages from authenticated clients (ConnInfo.AuthUser) are not checked:
 // they get "auth=pass" and no other result.
@@ -48,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"blitiri.com.ar/go/spf"
@@ -142,7 +146,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	v := filters.Verdict{RemoveHeaders: []string{HeaderName}}
 
 	if user := msg.Conn.AuthUser; user != "" {
-		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: authres.Format(hostname, []authres.Result{
+		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatResults(hostname, []authres.Result{
 			&authres.AuthResult{Value: authres.ResultPass, Auth: user},
 		})}}
 		return v, nil
@@ -180,10 +184,16 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	if err != nil {
 		results = append(results, &authres.DMARCResult{Value: dmarcPermError, Reason: err.Error()})
 		v.Evidence = append(v.Evidence, filters.Evidence{Filter: "dmarc", Result: dmarcPermError, Detail: err.Error()})
-		if errors.Is(err, errTooManyFromDomains) {
+		switch {
+		case errors.Is(err, errTooManyFromDomains):
 			// Not checked, to bound the lookups, but not let through
 			// as if nothing was wrong either.
 			v.Action, v.Reason = filters.Junk, err.Error()
+		case errors.Is(err, errMultipleFrom) && !msg.Policy.NoDMARCEnforce:
+			// No DMARC pass is possible, and which From a reader sees
+			// is anyone's guess: refused, whatever the domains' policy.
+			v.Action, v.Code, v.EnhancedCode = filters.Reject, 550, [3]int{5, 7, 1}
+			v.Reason = "More than one From field: the author cannot be authenticated (RFC 5322 section 3.6, RFC 7489 section 6.6.1)"
 		}
 	}
 	for _, d := range domains {
@@ -214,8 +224,16 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		v.Action = filters.Junk
 		v.Reason = "DMARC policy of " + worst.domain + ": quarantine"
 	}
-	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: authres.Format(hostname, results)}}
+	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatResults(hostname, results)}}
 	return v, nil
+}
+
+// formatResults formats the value of an Authentication-Results field.
+// authres.Format leaves a blank before the ";" after a result without
+// properties ("dkim=none ;"); RFC 8601's examples, and readers, expect
+// none.
+func formatResults(hostname string, results []authres.Result) string {
+	return strings.ReplaceAll(authres.Format(hostname, results), " ;", ";")
 }
 
 // checkSPFAsync checks SPF for msg and sends the outcome to done. It runs

@@ -366,7 +366,9 @@ func TestDMARCFromFields(t *testing.T) {
 	}{
 		{"none", "", []string{"permerror "}, filters.Accept},
 		{"two domains, worst wins", "From: a@example.net, b@example.com\r\n", []string{"fail example.net", "fail example.com"}, filters.Reject},
-		{"two fields", "From: a@example.edu\r\nFrom: b@example.com\r\n", []string{"fail example.edu", "fail example.com"}, filters.Reject},
+		// RFC 7489 section 6.6.1: not exactly one From field, no pass.
+		{"two fields", "From: a@example.edu\r\nFrom: b@example.com\r\n", []string{"permerror "}, filters.Reject},
+		{"two fields without policies", "From: a@d0.example.info\r\nFrom: b@d0.example.info\r\n", []string{"permerror "}, filters.Reject},
 		{"same domain twice", "From: a@Example.com, b@example.COM\r\n", []string{"fail example.com"}, filters.Reject},
 		{"unparseable", "From: Bank <<alice@example.com>>\r\n", []string{"fail example.com"}, filters.Reject},
 		{"encoded name", "From: =?utf-8?q?Caf=C3=A9?= <alice@example.edu>\r\n", []string{"fail example.edu"}, filters.Junk},

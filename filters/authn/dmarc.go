@@ -46,12 +46,21 @@ const maxFromDomains = 10
 // more than maxFromDomains author domains.
 var errTooManyFromDomains = fmt.Errorf("more than %d author domains in From", maxFromDomains)
 
+// errMultipleFrom is returned by fromDomains for a message with more than
+// one From field: RFC 5322 allows one, and a reader may be shown any of
+// them (RFC 7489 section 6.6.1: such messages are typically rejected).
+var errMultipleFrom = errors.New("more than one From field")
+
 // fromDomains returns the distinct domains of the author addresses in the
-// From fields of msg (RFC 7489 section 6.6.1), lower-cased.
+// From field of msg (RFC 7489 section 6.6.1), lower-cased. A message
+// without exactly one From field has no author domain to authenticate.
 func fromDomains(msg *filters.Message) ([]string, error) {
 	values := msg.Header.Values("From")
 	if len(values) == 0 {
 		return nil, errors.New("no From field")
+	}
+	if len(values) > 1 {
+		return nil, errMultipleFrom
 	}
 	var out []string
 	for _, v := range values {

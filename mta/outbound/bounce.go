@@ -93,11 +93,12 @@ func (w *Worker) sendReport(ctx context.Context, addr string, dsn []byte) error 
 		}
 	}
 	if len(external) > 0 {
+		body, domain := w.signReport(addr, dsn)
 		_, err := w.store.Enqueue(ctx, mailstore.OutboundInput{
-			Body:       bytes.NewReader(dsn),
+			Body:       bytes.NewReader(body),
 			Recipients: external,
 			Lifetime:   w.opts.Lifetime,
-			Domain:     w.opts.Hostname,
+			Domain:     domain,
 		})
 		if err != nil {
 			return err
@@ -188,4 +189,39 @@ func (w *Worker) warn(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// signReport returns a notification to addr as it goes out, DKIM-signed
+// if it can be, and the signing domain. The notification is from
+// MAILER-DAEMON at the server's host name: it is signed for the first
+// domain that has keys among the host name and its parent domains (which
+// DMARC aligns with the From domain), else for the domain of addr, the
+// sender of the message the notification is about (usually a domain
+// served here, whose keys sign its users' mail).
+func (w *Worker) signReport(addr string, dsn []byte) ([]byte, string) {
+	if w.opts.SignDKIM == nil {
+		return dsn, w.opts.Hostname
+	}
+	var candidates []string
+	for h := strings.TrimSuffix(w.opts.Hostname, "."); strings.Contains(h, "."); h = h[strings.IndexByte(h, '.')+1:] {
+		candidates = append(candidates, h)
+	}
+	if a, err := core.ParseAddress(addr); err == nil {
+		candidates = append(candidates, a.Domain)
+	}
+	for _, d := range candidates {
+		sigs, err := w.opts.SignDKIM(d, bytes.NewReader(dsn))
+		if errors.Is(err, core.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			w.log.Error("DKIM signing of a notification failed", "domain", d, "err", err)
+		}
+		if sigs == "" {
+			continue
+		}
+		return append([]byte(sigs), dsn...), d
+	}
+	w.log.Warn("no DKIM keys for a notification; sending it unsigned", "hostname", w.opts.Hostname, "to", addr)
+	return dsn, w.opts.Hostname
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // deliver tries to deliver j and returns the outcome of every recipient,
@@ -159,7 +161,9 @@ func (w *Worker) attempt(ctx context.Context, j *job, t target, rcpts []rcpt) (d
 	if err != nil {
 		return append(done, failAll(accepted, tempFailure("451 4.3.0 cannot read the queued message: "+oneLine(err.Error())))...), nil, nil
 	}
-	_, err = io.Copy(wc, body)
+	// Whatever the body holds (a bounce quoting a header, a message
+	// queued by an older version), only CRLF ends a line on the wire.
+	_, err = io.Copy(wc, core.NewCRLFReader(body))
 	body.Close()
 	if err != nil {
 		// The dot was not sent: the peer drops the transaction.

@@ -33,6 +33,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -114,6 +115,11 @@ type Options struct {
 	// Backoff returns the wait before attempt number attempt+1, after
 	// attempt failed attempts (attempt ≥ 1). nil means DefaultBackoff.
 	Backoff func(attempt int) time.Duration
+	// SignDKIM returns the DKIM-Signature fields of msg for domain (an
+	// error wrapping core.ErrNotFound when there are no keys for it); the
+	// notifications this worker sends elsewhere are signed with it (see
+	// signReport). nil sends them unsigned.
+	SignDKIM func(domain string, msg io.Reader) (string, error)
 	// Logger receives the log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
