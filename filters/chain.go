@@ -360,6 +360,13 @@ func (c *Chain) abort(res *Verdict, log *slog.Logger, name string, err error) {
 func (c *Chain) merge(res *Verdict, log *slog.Logger, name string, v Verdict) {
 	if v.Action > res.Action {
 		res.Action, res.Code, res.EnhancedCode, res.Reason = v.Action, v.Code, v.EnhancedCode, v.Reason
+		res.Stage = name
+	}
+	if !v.Rewrite.IsZero() {
+		if res.Rewrite == nil {
+			res.Rewrite = &Rewrite{}
+		}
+		res.Rewrite.merge(v.Rewrite)
 	}
 	for _, f := range v.AddHeaders {
 		if !validHeaderKey(f.Key) {

@@ -605,6 +605,18 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		return reply
 	}
 	v := s.check(tx, sp, header, out)
+	if v.Action < filters.TempFail && !v.Rewrite.IsZero() {
+		nsp, nv, reply := s.applyRewrite(tx, sp, v, out)
+		if reply != nil {
+			return reply
+		}
+		if nsp != sp {
+			defer nsp.Close()
+			sp = nsp
+			hs, _ = scanHeader(sp.Reader(), maxHeaderBytes, nil)
+		}
+		v = nv
+	}
 
 	mailbox, quarantine := "", false
 	switch v.Action {
@@ -764,11 +776,9 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	for i, r := range tx.users {
 		rcpts[i] = r.user.Address
 	}
-	filter := ""
-	for _, e := range v.Evidence {
-		if e.Filter != "" {
-			filter = e.Filter
-		}
+	filter := v.Stage // the stage that decided
+	if filter == "" {
+		filter = "filters"
 	}
 	q, err := s.srv.opts.Store.Quarantine(s.ctx, mailstore.QuarantineInput{
 		Body:       body,
