@@ -24,9 +24,13 @@
 //     refuses it (550 5.7.1), p=quarantine files it as Junk, p=none
 //     accepts it (unless Message.Policy.NoDMARCEnforce: then the results
 //     are only recorded). sp= applies when the record found is the
-//     organizational domain's, and pct= is honoured with a deterministic
-//     sample keyed on the Message-ID. A missing or invalid record, or a
-//     temporary DNS failure, never refuses a message;
+//     organizational domain's, and pct= is honoured by drawing each
+//     message at random (nothing the sender chooses decides it). Records
+//     are read as published (RFC 7489 section 6.3: tag names and policy
+//     values in any case, unknown tags and unknown values of other tags
+//     ignored); a domain publishing two records has no DMARC policy
+//     (section 6.6.3). A missing or invalid record, or a temporary DNS
+//     failure, never refuses a message;
 //   - Evidence per check (Filter "spf", "dkim" and "dmarc").
 //
 // DMARC is evaluated for every distinct domain of the From fields (an
@@ -187,7 +191,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		}
 	}
 	for _, d := range domains {
-		o := a.evaluateDMARC(ctx, d, spfRes, dkims, msg.Header.Get("Message-Id"))
+		o := a.evaluateDMARC(ctx, d, spfRes, dkims)
 		results = append(results, o.authResult())
 		v.Evidence = append(v.Evidence, o.evidence())
 		if worst == nil || severity(o.disposition) > severity(worst.disposition) {

@@ -2,8 +2,8 @@ package milter
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
