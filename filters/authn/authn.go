@@ -146,7 +146,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	v := filters.Verdict{RemoveHeaders: []string{HeaderName}}
 
 	if user := msg.Conn.AuthUser; user != "" {
-		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: authres.Format(hostname, []authres.Result{
+		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatAuthResults(hostname, []authres.Result{
 			&authres.AuthResult{Value: authres.ResultPass, Auth: user},
 		})}}
 		return v, nil
@@ -218,7 +218,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		v.Action = filters.Junk
 		v.Reason = "DMARC policy of " + worst.domain + ": quarantine"
 	}
-	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: authres.Format(hostname, results)}}
+	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatAuthResults(hostname, results)}}
 	return v, nil
 }
 
