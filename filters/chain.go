@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -174,15 +175,17 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		}()
 	}
 	var added []HeaderField // by the stages so far
+	var prior []Evidence     // of the stages so far
 	return c.run(ctx, log, early, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.SkipWhen != nil && s.SkipWhen(msg) {
 			return nil, nil, true
 		}
 		// Later stages see the fields earlier ones added (e.g. the spam
 		// filter reads Authentication-Results), on a copy of the header:
-		// an abandoned stage may still be reading the previous one.
+		// an abandoned stage may still be reading the previous one. They
+		// also see the earlier stages' evidence (e.g. rspamd's score).
 		m := msg
-		if len(added) > 0 {
+		if len(added) > 0 || len(prior) > 0 {
 			cp := *msg
 			orig := msg.OriginalHeader()
 			cp.original = &orig
@@ -190,13 +193,22 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 			for _, f := range added {
 				cp.Header.Add(f.Key, f.Value)
 			}
+			cp.Prior = slices.Clone(prior)
 			m = &cp
 		}
 		return func(ctx context.Context) (Verdict, error) {
 			v, err := s.Filter.Check(ctx, m)
 			return v, err
 		}, s.counts, false
-	}, func(v Verdict) { added = append(added, v.AddHeaders...) })
+	}, func(name string, v Verdict) {
+		added = append(added, v.AddHeaders...)
+		for _, e := range v.Evidence {
+			if e.Filter == "" {
+				e.Filter = name
+			}
+			prior = append(prior, e)
+		}
+	})
 }
 
 // CheckSender runs the stages whose filters implement EnvelopeFilter on the
@@ -251,7 +263,7 @@ type stageResult struct {
 // verdicts. A stage prepare reports skipped gets Evidence saying so. The
 // stages in early were started already: their results are awaited instead.
 // observe, if not nil, sees each stage's verdict after it is merged.
-func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan stageResult, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(Verdict)) Verdict {
+func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan stageResult, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(string, Verdict)) Verdict {
 	var res Verdict
 	for _, s := range c.stages {
 		call, counts, skipped := prepare(s)
@@ -293,7 +305,7 @@ func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan
 		}
 		c.merge(&res, log, s.name, v)
 		if observe != nil {
-			observe(v)
+			observe(s.name, v)
 		}
 		if res.Action >= TempFail {
 			break

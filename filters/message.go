@@ -54,6 +54,11 @@ type Message struct {
 	// Policy keeps the server's settings.
 	Policy Policy
 
+	// Prior is, for a stage of a Chain, the evidence of the stages that
+	// ran before it (e.g. rspamd's score, for the spam filter). Unlike
+	// header fields, it cannot come from the message.
+	Prior []Evidence
+
 	// original is the header as parsed from the raw message, when Header
 	// also has fields that earlier stages of a chain added; see
 	// OriginalHeader.

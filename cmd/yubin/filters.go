@@ -72,6 +72,10 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
 			})
 		case "spam":
+			rspamdWeight := w.cfg.RspamdWeight
+			if rspamdWeight == 0 {
+				rspamdWeight = -1 // left out
+			}
 			stages = append(stages, filters.Stage{
 				Filter: spam.New(spam.Options{
 					JunkScore:   w.cfg.SpamJunkScore,
@@ -79,6 +83,8 @@ func (w *wiring) newFilterChain() *filters.Chain {
 					DNSBLs:      w.cfg.DNSBLs,
 					Resolver:    res,
 					Classifier:  spam.NewClassifier(w.store.BayesTokens()),
+					// rspamd's score, when it ran before (Stage order).
+					RspamdWeight: rspamdWeight,
 				}),
 				Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
 				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipSpam },
