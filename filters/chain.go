@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -175,7 +175,7 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		}()
 	}
 	var added []HeaderField // by the stages so far
-	var prior []Evidence     // of the stages so far
+	var prior []Evidence    // of the stages so far
 	return c.run(ctx, log, early, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.SkipWhen != nil && s.SkipWhen(msg) {
 			return nil, nil, true

@@ -59,6 +59,23 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 	c.spam, c.ham, c.totalsOK = spam, ham, true
 }
 
+// storeTokens keeps token counts read at generation gen (of a scope whose
+// totals the cache does not keep), unless a Learn happened since.
+func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]BayesCount) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.tokens == nil || len(c.tokens)+len(keys) > bayesCacheMax {
+		c.tokens = make(map[string]BayesCount, len(keys))
+		c.totalsOK = false // emptied with the tokens, as store does
+	}
+	for _, k := range keys {
+		c.tokens[strings.Clone(k)] = counts[k]
+	}
+}
+
 // invalidate forgets keys and the totals after a Learn committed.
 func (c *bayesCache) invalidate(keys []string) {
 	c.mu.Lock()

@@ -709,6 +709,9 @@ func (s *session) check(tx *transaction, sp *spool, header textproto.Header, out
 		Size:     sp.Size(),
 		Open:     sp.Reader,
 	}
+	for _, r := range tx.users {
+		msg.Users = append(msg.Users, filters.LocalUser{ID: r.user.ID, Address: r.user.Address})
+	}
 	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
 	msg.Policy = s.filterPolicy(fctx, tx)
 	v := s.srv.filters.Check(fctx, msg)

@@ -10,6 +10,7 @@ import (
 	"github.com/yubinmail/yubin/filters/milter"
 	"github.com/yubinmail/yubin/filters/rspamd"
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Filter timeouts: DNS-based checks are bounded by the resolver's own
@@ -82,7 +83,7 @@ func (w *wiring) newFilterChain() *filters.Chain {
 					RejectScore: w.cfg.SpamRejectScore,
 					DNSBLs:      w.cfg.DNSBLs,
 					Resolver:    res,
-					Classifier:  spam.NewClassifier(w.store.BayesTokens()),
+					Classifier:  bayesClassifier(w.store),
 					// rspamd's score, when it ran before (Stage order).
 					RspamdWeight: rspamdWeight,
 				}),
@@ -111,4 +112,11 @@ func policy(s string) filters.FailurePolicy {
 		return filters.FailOpen
 	}
 	return filters.FailTempFail
+}
+
+// bayesClassifier returns the spam classifier on the store's token counts,
+// with the server's scope and one per domain and per user (spam.Scopes).
+func bayesClassifier(store *mailstore.Store) *spam.Classifier {
+	bs := store.BayesTokens()
+	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) })
 }

@@ -116,4 +116,3 @@ func (g *greylist) sweep(now time.Time) {
 		}
 	}
 }
-
