@@ -17,6 +17,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/yubinmail/yubin/filters"
 )
 
@@ -421,7 +423,9 @@ func isASCIIWordRune(c byte) bool {
 //			return
 //		}
 //		w = strings.Trim(w, "'")
-//		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+//		if hasCJK(w) {
+//			tk.cjkWord(w)
+//		} else if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
 //			tk.add(strings.ToLower(w))
 //		}
 //	}
@@ -466,10 +470,80 @@ func (tk *tokenizer) words(s string) {
 			tk.addASCIIWord(w)
 			continue
 		}
-		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+		if hasCJK(w) {
+			tk.cjkWord(w)
+		} else if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
 			tk.add(strings.ToLower(w))
 		}
 	}
+}
+
+// isCJK reports the characters of Chinese and Japanese text, written
+// without spaces between words: kanji, hiragana, katakana (also half
+// width) and the marks that go with them.
+func isCJK(r rune) bool {
+	return r >= 0x3005 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) ||
+		r == 0x3005 || r == 0x30FC || r == 0xFF70 // 々, ー and its half-width form
+}
+
+// hasCJK reports whether w has a CJK character (see isCJK).
+func hasCJK(w string) bool {
+	for _, r := range w {
+		if r >= 0x3005 && isCJK(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// cjkWord adds the tokens of a word with Chinese or Japanese text, which
+// has no spaces between its words: normalised (NFKC: half-width katakana
+// and full-width Latin letters become the usual forms), each run of CJK
+// characters gives its character bigrams (and a lone kanji itself, which
+// carries a meaning), and the text between runs (Latin letters, digits)
+// gives words as elsewhere. "今すぐ無料で登録" gives 今す, すぐ, ぐ無, 無料,
+// 料で, で登, 登録: the bigrams that make up its words are learnt whatever
+// the word boundaries.
+func (tk *tokenizer) cjkWord(w string) {
+	w = norm.NFKC.String(w)
+	var run []rune
+	other := -1 // start of the non-CJK text, or -1
+	flushRun := func() {
+		switch {
+		case len(run) == 1 && unicode.Is(unicode.Han, run[0]):
+			tk.add(string(run))
+		case len(run) > 1:
+			for i := 0; i+1 < len(run); i++ {
+				tk.add(string(run[i : i+2]))
+			}
+		}
+		run = run[:0]
+	}
+	flushOther := func(end int) {
+		if other < 0 {
+			return
+		}
+		o := strings.Trim(w[other:end], "'")
+		other = -1
+		for part := range strings.FieldsFuncSeq(o, func(r rune) bool { return !isWordRune(r) }) {
+			if n := utf8.RuneCountInString(part); n >= minWordLen && n <= maxWordLen {
+				tk.add(strings.ToLower(part))
+			}
+		}
+	}
+	for i, r := range w {
+		if isCJK(r) {
+			flushOther(i)
+			run = append(run, r)
+			continue
+		}
+		flushRun()
+		if other < 0 {
+			other = i
+		}
+	}
+	flushRun()
+	flushOther(len(w))
 }
 
 // addASCIIWord adds the ASCII word w in lower case if it has an allowed
