@@ -2,6 +2,7 @@ package filters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -340,6 +341,11 @@ func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call f
 	})
 	select {
 	case r := <-done:
+		if r.err != nil && ctx.Err() != nil && errors.Is(r.err, ctx.Err()) {
+			// The filter gave up because ctx ended, and returned
+			// before the chain saw it: report why, as below.
+			return Verdict{}, fmt.Errorf("filter %s: %w", s.name, context.Cause(ctx))
+		}
 		if r.err != nil {
 			return Verdict{}, fmt.Errorf("filter %s: %w", s.name, r.err)
 		}

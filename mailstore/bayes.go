@@ -296,26 +296,28 @@ func (b *BayesStore) learnIn(tx *writeTx, keys []string, spam bool, d int64) err
 	return nil
 }
 
-// addTotals adds d to the number of trained messages of b's scope in col.
+// addTotals adds d (possibly negative) to the number of trained messages
+// of b's scope in col, never going below 0.
 func (b *BayesStore) addTotals(tx *writeTx, col string, d int64) error {
-	if b.scope == "" {
-		return addBayesTotals(tx, col, d)
+	var spam, ham int64
+	if d > 0 && col == "spam" {
+		spam = d
+	} else if d > 0 {
+		ham = d
 	}
-	row := bayesScopeTotals{Scope: b.scope}
-	if d > 0 {
-		if col == "spam" {
-			row.Spam = d
-		} else {
-			row.Ham = d
-		}
+	var row any = &bayesTotals{ID: bayesTotalsID, Spam: spam, Ham: ham}
+	table, key := "bayes_totals", "id"
+	if b.scope != "" {
+		row = &bayesScopeTotals{Scope: b.scope, Spam: spam, Ham: ham}
+		table, key = "bayes_scope_totals", "scope"
 	}
 	return tx.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "scope"}},
+		Columns: []clause.Column{{Name: key}},
 		DoUpdates: clause.Set{{
 			Column: clause.Column{Name: col},
-			Value:  gorm.Expr("CASE WHEN bayes_scope_totals."+col+" + ? < 0 THEN 0 ELSE bayes_scope_totals."+col+" + ? END", d, d),
+			Value:  gorm.Expr("CASE WHEN "+table+"."+col+" + ? < 0 THEN 0 ELSE "+table+"."+col+" + ? END", d, d),
 		}},
-	}).Create(&row).Error
+	}).Create(row).Error
 }
 
 // totalsIn reads the numbers of trained spam and ham messages of b's scope
@@ -335,26 +337,6 @@ func (b *BayesStore) totalsIn(db *gorm.DB) (spam, ham int64, err error) {
 		return 0, 0, err
 	}
 	return t.Spam, t.Ham, nil
-}
-
-// addBayesTotals adds d (possibly negative) to the number of trained
-// messages in col, never going below 0.
-func addBayesTotals(tx *writeTx, col string, d int64) error {
-	row := bayesTotals{ID: bayesTotalsID}
-	if d > 0 {
-		if col == "spam" {
-			row.Spam = d
-		} else {
-			row.Ham = d
-		}
-	}
-	return tx.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "id"}},
-		DoUpdates: clause.Set{{
-			Column: clause.Column{Name: col},
-			Value:  gorm.Expr("CASE WHEN bayes_totals."+col+" + ? < 0 THEN 0 ELSE bayes_totals."+col+" + ? END", d, d),
-		}},
-	}).Create(&row).Error
 }
 
 // Totals returns the numbers of trained spam and ham messages of b's scope.

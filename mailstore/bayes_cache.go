@@ -48,6 +48,13 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 	if c.gen != gen {
 		return
 	}
+	c.keep(keys, counts)
+	c.spam, c.ham, c.totalsOK = spam, ham, true
+}
+
+// keep adds the counts of keys to the cache, emptying it first if it
+// would grow too large. c.mu is held.
+func (c *bayesCache) keep(keys []string, counts map[string]BayesCount) {
 	if c.tokens == nil || len(c.tokens)+len(keys) > bayesCacheMax {
 		c.tokens = make(map[string]BayesCount, len(keys))
 	}
@@ -56,7 +63,6 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 		// which the cache must not keep alive.
 		c.tokens[strings.Clone(k)] = counts[k]
 	}
-	c.spam, c.ham, c.totalsOK = spam, ham, true
 }
 
 // storeTokens keeps token counts read at generation gen (of a scope whose
@@ -64,15 +70,8 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]BayesCount) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
-	}
-	if c.tokens == nil || len(c.tokens)+len(keys) > bayesCacheMax {
-		c.tokens = make(map[string]BayesCount, len(keys))
-		c.totalsOK = false // emptied with the tokens, as store does
-	}
-	for _, k := range keys {
-		c.tokens[strings.Clone(k)] = counts[k]
+	if c.gen == gen {
+		c.keep(keys, counts)
 	}
 }
 

@@ -97,3 +97,19 @@ type namedFilter struct {
 }
 
 func (f namedFilter) Name() string { return f.name }
+
+// TestFilterAddsRecipients checks a milter's ADDRCPT: a local address gets
+// the message, an address elsewhere is not relayed to, an unknown one is
+// ignored.
+func TestFilterAddsRecipients(t *testing.T) {
+	v := filters.Verdict{Rewrite: &filters.Rewrite{AddRecipients: []string{"<" + bob + ">", "someone@remote.example", "nobody@example.com"}}}
+	ts := startServer(t, func(o *Options) { o.Filters = fakeChain(t, verdictFunc(nil, v)) })
+	if _, err := ts.send(t, "someone@remote.example", []string{ann}, "Subject: x\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{ann, bob} {
+		if n := len(messages(t, ts.store, u, "INBOX")); n != 1 {
+			t.Errorf("%s has %d messages, want 1", u, n)
+		}
+	}
+}

@@ -161,11 +161,7 @@ func (c *Classifier) TrainIn(ctx context.Context, scope string, raw io.Reader, s
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
-	if err != nil {
-		return fmt.Errorf("bayes: read message: %w", err)
-	}
-	tokens, err := tokensOf(ctx, data)
+	data, tokens, err := readTokens(ctx, raw)
 	if err != nil {
 		return err
 	}
@@ -185,11 +181,7 @@ func (c *Classifier) TrainIn(ctx context.Context, scope string, raw io.Reader, s
 // Untrain forgets a message that was trained as spam or ham in the
 // server's scope, with a store that does not remember trained messages.
 func (c *Classifier) Untrain(ctx context.Context, raw io.Reader, spam bool) error {
-	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
-	if err != nil {
-		return fmt.Errorf("bayes: read message: %w", err)
-	}
-	tokens, err := tokensOf(ctx, data)
+	_, tokens, err := readTokens(ctx, raw)
 	if err != nil {
 		return err
 	}
@@ -199,11 +191,16 @@ func (c *Classifier) Untrain(ctx context.Context, raw io.Reader, spam bool) erro
 	return nil
 }
 
-// tokensOf returns the tokens of a raw message.
-func tokensOf(ctx context.Context, data []byte) ([]string, error) {
+// readTokens reads a raw message (up to the parser's limit) and returns it
+// with its tokens.
+func readTokens(ctx context.Context, raw io.Reader) ([]byte, []string, error) {
+	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bayes: read message: %w", err)
+	}
 	msg := filters.NewMessage(filters.ConnInfo{}, filters.Envelope{}, bytes.NewReader(data), int64(len(data)))
 	tokens := tokenize(parseMessageOf(ctx, msg))
-	return tokens, ctx.Err()
+	return data, tokens, ctx.Err()
 }
 
 // Classify returns the probability that msg is spam, from 0 (ham) to 1
