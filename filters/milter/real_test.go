@@ -11,12 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // The tests in this file run the real milters Debian packages
@@ -24,98 +23,6 @@ import (
 // own configuration in a temporary folder and listening on a Unix socket
 // or a loopback port. A missing program skips the test, unless
 // YUBIN_TEST_PEERS=required.
-
-// needProgram returns the path of a program, skipping (or failing) the test
-// when it is not installed.
-func needProgram(t *testing.T, path, pkg string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("YUBIN_TEST_PEERS") == "required" {
-			t.Fatalf("%s not installed (Debian package %s) and YUBIN_TEST_PEERS=required", path, pkg)
-		}
-		t.Skipf("%s not installed (Debian package %s)", path, pkg)
-	}
-	return path
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// startPeer starts a program in the foreground and waits until it accepts
-// connections on network/addr; it is stopped when the test ends. logs are
-// files whose contents help when it does not start.
-func startPeer(t *testing.T, network, addr string, logs []string, name string, args ...string) {
-	t.Helper()
-	var out lockedBuffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	report := func() string {
-		s := out.String()
-		for _, l := range logs {
-			b, _ := os.ReadFile(l)
-			s += "\n" + l + ":\n" + string(b)
-		}
-		return s
-	}
-	// Readiness, not timing: poll until it answers, or exits.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.DialTimeout(network, addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s exited before listening: %v\n%s", name, err, report())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s: %v\n%s", name, addr, err, report())
-		}
-	}
-}
-
-// freePort returns a loopback port free at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // eicarString is the EICAR anti-virus test file, assembled so that this
 // source file itself does not trip scanners.
@@ -140,9 +47,9 @@ func realMessage(raw string) *filters.Message {
 // signature, and clamav-milter in front of it rejecting infected mail; it
 // returns the milter's address.
 func startClamavMilter(t *testing.T) string {
-	clamd := needProgram(t, "/usr/sbin/clamd", "clamav-daemon")
-	sigtool := needProgram(t, "/usr/bin/sigtool", "clamav")
-	milterBin := needProgram(t, "/usr/sbin/clamav-milter", "clamav-milter")
+	clamd := testpeer.Need(t, "/usr/sbin/clamd", "clamav-daemon")
+	sigtool := testpeer.Need(t, "/usr/bin/sigtool", "clamav")
+	milterBin := testpeer.Need(t, "/usr/sbin/clamav-milter", "clamav-milter")
 	// Unix socket paths are short: not under the test's long temp path.
 	dir, err := os.MkdirTemp("", "yubin-clamav")
 	if err != nil {
@@ -170,7 +77,9 @@ func startClamavMilter(t *testing.T) string {
 	clamdLog := filepath.Join(dir, "clamd.log")
 	writeFile(t, clamdConf, fmt.Sprintf("LocalSocket %s\nDatabaseDirectory %s\nTemporaryDirectory %s\nLogFile %s\nPidFile %s\nForeground yes\nScanMail yes\n",
 		clamdSock, db, dir, clamdLog, filepath.Join(dir, "clamd.pid")))
-	startPeer(t, "unix", clamdSock, []string{clamdLog}, clamd, "--config-file="+clamdConf, "--foreground")
+	testpeer.Start(t, "unix", clamdSock, []string{clamdLog}, clamd, "--config-file="+clamdConf, "--foreground")
+
+	waitPong(t, clamdSock)
 
 	milterSock := filepath.Join(dir, "milter.sock")
 	milterConf := filepath.Join(dir, "clamav-milter.conf")
@@ -188,16 +97,32 @@ RejectMsg Virus found: %%v
 LogInfected Full
 LogClean Full
 `, milterSock, clamdSock, filepath.Join(dir, "milter.pid"), milterLog))
-	startPeer(t, "unix", milterSock, []string{milterLog}, milterBin, "--config-file="+milterConf)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range []string{clamdLog, milterLog} {
-				b, _ := os.ReadFile(l)
-				t.Logf("%s:\n%s", l, b)
+	testpeer.Start(t, "unix", milterSock, []string{milterLog}, milterBin, "--config-file="+milterConf)
+	return "unix:" + milterSock
+}
+
+// waitPong waits until clamd answers PING on its socket: its database is
+// loaded and it serves.
+func waitPong(t *testing.T, sock string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, err = c.Write([]byte("zPING\x00"))
+			buf := make([]byte, 16)
+			n, rerr := c.Read(buf)
+			c.Close()
+			if err == nil && rerr == nil && strings.HasPrefix(string(buf[:n]), "PONG") {
+				return
 			}
 		}
-	})
-	return "unix:" + milterSock
+		if time.Now().After(deadline) {
+			t.Fatalf("clamd does not answer PING on %s", sock)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func writeFile(t *testing.T, name, text string) {
@@ -249,22 +174,8 @@ func TestClamavMilter(t *testing.T) {
 // TestOpenDKIMMilter runs a message through the real opendkim in verifying
 // mode, over loopback TCP: its Authentication-Results field is added.
 func TestOpenDKIMMilter(t *testing.T) {
-	bin := needProgram(t, "/usr/sbin/opendkim", "opendkim")
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := filepath.Join(dir, "opendkim.conf")
-	writeFile(t, conf, fmt.Sprintf(`Socket inet:%d@127.0.0.1
-Mode v
-AuthservID opendkim.test
-AlwaysAddARHeader yes
-Syslog no
-Background no
-PidFile %s
-InternalHosts 192.0.2.250
-`, port, filepath.Join(dir, "opendkim.pid")))
-	startPeer(t, "tcp", fmt.Sprintf("127.0.0.1:%d", port), nil, bin, "-f", "-x", conf)
-
-	f := &Filter{Addr: fmt.Sprintf("127.0.0.1:%d", port), Timeout: time.Minute}
+	addr := testpeer.OpenDKIM(t, "opendkim.test")
+	f := &Filter{Addr: addr, Timeout: time.Minute}
 	raw := "From: Alice <alice@example.org>\r\nTo: bob@example.com\r\nSubject: hello\r\nDate: Mon, 7 Dec 2026 06:00:00 +0000\r\nMessage-ID: <3@example.org>\r\n\r\nHello.\r\n"
 	v, err := f.Check(context.Background(), realMessage(raw))
 	if err != nil {
