@@ -247,3 +247,50 @@ func TestFormatPvalue(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFormatPvalue checks that every value is written as RFC 8601 allows:
+// unquoted only as a token or an address, else a quoted-string that reads
+// back as the value (control characters left out, tabs as spaces).
+func FuzzFormatPvalue(f *testing.F) {
+	for _, s := range []string{"uNwZmt8/", "a@b.example", "", `"`, `\`, "x y", "@", "a@", "caf\u00e9", "\x00\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := formatPvalue(s)
+		if !strings.HasPrefix(got, `"`) {
+			if got != s || !tokenRE.MatchString(got) && !addressRE.MatchString(got) {
+				t.Fatalf("formatPvalue(%q) = %q: unquoted but neither a token nor an address", s, got)
+			}
+			return
+		}
+		if len(got) < 2 || !strings.HasSuffix(got, `"`) {
+			t.Fatalf("formatPvalue(%q) = %q: not a quoted-string", s, got)
+		}
+		var back strings.Builder
+		inner := got[1 : len(got)-1]
+		for i := 0; i < len(inner); i++ {
+			c := inner[i]
+			switch {
+			case c == '\\' && i+1 < len(inner):
+				i++
+				back.WriteByte(inner[i])
+			case c == '"' || c == '\\' || c < ' ' || c == 0x7f:
+				t.Fatalf("formatPvalue(%q) = %q: bare %q inside", s, got, c)
+			default:
+				back.WriteByte(c)
+			}
+		}
+		want := strings.Map(func(r rune) rune {
+			switch {
+			case r == '\t':
+				return ' '
+			case r < ' ' || r == 0x7f:
+				return -1
+			}
+			return r
+		}, strings.ToValidUTF8(s, "\uFFFD"))
+		if back.String() != want {
+			t.Fatalf("formatPvalue(%q) = %q reads back as %q, want %q", s, got, back.String(), want)
+		}
+	})
+}
