@@ -27,7 +27,7 @@ func (a *API) trainSpam(c *gin.Context) {
 		abortProblem(c, kindUnsupportedMedia, "the request body must be message/rfc822 (the raw message)")
 		return
 	}
-	if err := a.svc.TrainSpam(c.Request.Context(), actorOf(c), c.Request.Body, isSpam); err != nil {
+	if err := a.svc.TrainSpam(c.Request.Context(), actorOf(c), c.Request.Body, isSpam, c.Query("domain")); err != nil {
 		writeProblem(c, err)
 		return
 	}
@@ -42,7 +42,7 @@ type spamStats struct {
 
 // spamStats handles GET /api/v1/spam/stats.
 func (a *API) spamStats(c *gin.Context) {
-	st, err := a.svc.SpamStats(c.Request.Context(), actorOf(c))
+	st, err := a.svc.SpamStats(c.Request.Context(), actorOf(c), c.Query("domain"))
 	if err != nil {
 		writeProblem(c, err)
 		return

@@ -2,9 +2,11 @@ package filters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -174,15 +176,17 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 		}()
 	}
 	var added []HeaderField // by the stages so far
+	var prior []Evidence    // of the stages so far
 	return c.run(ctx, log, early, func(s *stage) (func(context.Context) (Verdict, error), *actionCounts, bool) {
 		if s.SkipWhen != nil && s.SkipWhen(msg) {
 			return nil, nil, true
 		}
 		// Later stages see the fields earlier ones added (e.g. the spam
 		// filter reads Authentication-Results), on a copy of the header:
-		// an abandoned stage may still be reading the previous one.
+		// an abandoned stage may still be reading the previous one. They
+		// also see the earlier stages' evidence (e.g. rspamd's score).
 		m := msg
-		if len(added) > 0 {
+		if len(added) > 0 || len(prior) > 0 {
 			cp := *msg
 			orig := msg.OriginalHeader()
 			cp.original = &orig
@@ -190,13 +194,22 @@ func (c *Chain) Check(ctx context.Context, msg *Message) Verdict {
 			for _, f := range added {
 				cp.Header.Add(f.Key, f.Value)
 			}
+			cp.Prior = slices.Clone(prior)
 			m = &cp
 		}
 		return func(ctx context.Context) (Verdict, error) {
 			v, err := s.Filter.Check(ctx, m)
 			return v, err
 		}, s.counts, false
-	}, func(v Verdict) { added = append(added, v.AddHeaders...) })
+	}, func(name string, v Verdict) {
+		added = append(added, v.AddHeaders...)
+		for _, e := range v.Evidence {
+			if e.Filter == "" {
+				e.Filter = name
+			}
+			prior = append(prior, e)
+		}
+	})
 }
 
 // CheckSender runs the stages whose filters implement EnvelopeFilter on the
@@ -251,7 +264,7 @@ type stageResult struct {
 // verdicts. A stage prepare reports skipped gets Evidence saying so. The
 // stages in early were started already: their results are awaited instead.
 // observe, if not nil, sees each stage's verdict after it is merged.
-func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan stageResult, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(Verdict)) Verdict {
+func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan stageResult, prepare func(*stage) (func(context.Context) (Verdict, error), *actionCounts, bool), observe func(string, Verdict)) Verdict {
 	var res Verdict
 	for _, s := range c.stages {
 		call, counts, skipped := prepare(s)
@@ -293,7 +306,7 @@ func (c *Chain) run(ctx context.Context, log *slog.Logger, early map[*stage]chan
 		}
 		c.merge(&res, log, s.name, v)
 		if observe != nil {
-			observe(v)
+			observe(s.name, v)
 		}
 		if res.Action >= TempFail {
 			break
@@ -328,6 +341,11 @@ func (c *Chain) runStage(ctx context.Context, log *slog.Logger, s *stage, call f
 	})
 	select {
 	case r := <-done:
+		if r.err != nil && ctx.Err() != nil && errors.Is(r.err, ctx.Err()) {
+			// The filter gave up because ctx ended, and returned
+			// before the chain saw it: report why, as below.
+			return Verdict{}, fmt.Errorf("filter %s: %w", s.name, context.Cause(ctx))
+		}
 		if r.err != nil {
 			return Verdict{}, fmt.Errorf("filter %s: %w", s.name, r.err)
 		}
@@ -360,6 +378,13 @@ func (c *Chain) abort(res *Verdict, log *slog.Logger, name string, err error) {
 func (c *Chain) merge(res *Verdict, log *slog.Logger, name string, v Verdict) {
 	if v.Action > res.Action {
 		res.Action, res.Code, res.EnhancedCode, res.Reason = v.Action, v.Code, v.EnhancedCode, v.Reason
+		res.Stage = name
+	}
+	if !v.Rewrite.IsZero() {
+		if res.Rewrite == nil {
+			res.Rewrite = &Rewrite{}
+		}
+		res.Rewrite.merge(v.Rewrite)
 	}
 	for _, f := range v.AddHeaders {
 		if !validHeaderKey(f.Key) {

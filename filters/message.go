@@ -53,6 +53,14 @@ type Message struct {
 	// Policy is what the recipients' domains ask of the filters; the zero
 	// Policy keeps the server's settings.
 	Policy Policy
+	// Users are the local users the message is for, when the MTA knows
+	// them (e.g. for the spam classifier trained by each user).
+	Users []LocalUser
+
+	// Prior is, for a stage of a Chain, the evidence of the stages that
+	// ran before it (e.g. rspamd's score, for the spam filter). Unlike
+	// header fields, it cannot come from the message.
+	Prior []Evidence
 
 	// original is the header as parsed from the raw message, when Header
 	// also has fields that earlier stages of a chain added; see
@@ -69,6 +77,14 @@ func (m *Message) OriginalHeader() textproto.Header {
 		return *m.original
 	}
 	return m.Header
+}
+
+// LocalUser is a local user a message is for.
+type LocalUser struct {
+	// ID is the user's account ID.
+	ID int64
+	// Address is the user's own (canonical) address.
+	Address string
 }
 
 // Policy adjusts the filters for one message, after the settings of its

@@ -86,8 +86,14 @@ type Verdict struct {
 	// Authentication-Results). Fields in AddHeaders are not affected. Use
 	// RemovesHeader to test a field name.
 	RemoveHeaders []string
+	// Rewrite, if not nil, changes the envelope, header fields at a
+	// position or the body (milter modifications); see ApplyRewrite.
+	Rewrite *Rewrite
 	// Evidence lists what the filter found.
 	Evidence []Evidence
+	// Stage is, in a chain's verdict, the name of the stage whose verdict
+	// decided the action (the first one to return it); "" for Accept.
+	Stage string
 }
 
 // RemovesHeader reports whether header fields named key must be removed from

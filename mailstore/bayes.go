@@ -15,7 +15,7 @@ import (
 // spamModels returns the tables of the spam filter: the Bayesian token
 // counts and the quarantine.
 func spamModels() []any {
-	return []any{&bayesToken{}, &bayesTotals{}, &QuarantinedMessage{}}
+	return []any{&bayesToken{}, &bayesTotals{}, &bayesScopeTotals{}, &bayesTrained{}, &QuarantinedMessage{}}
 }
 
 // maxBayesTokenLen is the longest token stored as is; longer ones are stored
@@ -42,20 +42,60 @@ func (bayesTotals) TableName() string { return "bayes_totals" }
 
 const bayesTotalsID = 1
 
+// bayesScopeTotals counts the trained messages of a scope other than the
+// server's (a domain's, a user's).
+type bayesScopeTotals struct {
+	Scope string `gorm:"primaryKey;size:300"`
+	Spam  int64  `gorm:"not null;default:0"`
+	Ham   int64  `gorm:"not null;default:0"`
+}
+
+func (bayesScopeTotals) TableName() string { return "bayes_scope_totals" }
+
+// bayesTrained records what a message was trained as in a scope, by the
+// digest of its raw bytes, so that training it again as the same does not
+// count it twice, and training it as the other first takes back what it
+// was trained as.
+type bayesTrained struct {
+	Scope  string `gorm:"primaryKey;size:300"`
+	Digest string `gorm:"primaryKey;size:64"`
+	Spam   bool   `gorm:"not null"`
+}
+
+func (bayesTrained) TableName() string { return "bayes_trained" }
+
 // BayesCount is how many trained spam and ham messages contained a token. It
 // is an alias of an unnamed struct type so that the spam filter's TokenCount
 // can be the very same type without either package importing the other.
 type BayesCount = struct{ Spam, Ham int64 }
 
 // BayesStore keeps the token counts of the Bayesian spam classifier in the
-// store's database. It implements the spam filter's TokenStore. It is safe
-// for concurrent use.
+// store's database, for one scope: the server's ("", trained by server
+// admins) or another (a domain's or a user's, named by the spam filter),
+// whose counts are kept apart so that training in it changes only the
+// verdicts that read it. It implements the spam filter's TokenStore. It is
+// safe for concurrent use.
 type BayesStore struct {
-	s *Store
+	s     *Store
+	scope string
 }
 
-// BayesTokens returns the store's Bayesian token counts.
+// BayesTokens returns the store's Bayesian token counts of the server's
+// scope.
 func (s *Store) BayesTokens() *BayesStore { return &BayesStore{s: s} }
+
+// Scope returns the counts of scope ("" is the server's).
+func (b *BayesStore) Scope(scope string) *BayesStore { return &BayesStore{s: b.s, scope: scope} }
+
+// key returns the stored form of token in b's scope: tokens of another
+// scope than the server's are prefixed with "@scope " (no token starts
+// with "@").
+func (b *BayesStore) key(token string) string {
+	if b.scope == "" {
+		return bayesKey(token)
+	}
+	return bayesKey("@" + b.scope + " " + token)
+}
 
 // bayesKey returns the stored form of token: the token itself, or for a
 // token too long for the column a hash of it.
@@ -77,7 +117,7 @@ const bayesChunk = 300
 func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]BayesCount, int64, int64, error) {
 	keys := make(map[string][]string, len(tokens)) // stored key -> tokens
 	for _, t := range tokens {
-		k := bayesKey(t)
+		k := b.key(t)
 		if !slices.Contains(keys[k], t) {
 			keys[k] = append(keys[k], t)
 		}
@@ -89,12 +129,16 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 	slices.Sort(all)
 	cache := &b.s.bayes
 	counts, missing, spam, ham, totalsOK, gen := cache.lookup(all)
+	if b.scope != "" {
+		totalsOK = false // the cache keeps the server's totals only
+	}
 	if len(missing) > 0 || !totalsOK {
 		var totals bayesTotals
 		fetched := make(map[string]BayesCount, len(missing))
 		err := b.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			err := tx.Where("id = ?", bayesTotalsID).Take(&totals).Error
-			if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			var err error
+			totals.Spam, totals.Ham, err = b.totalsIn(tx)
+			if err != nil {
 				return err
 			}
 			for chunk := range slices.Chunk(missing, bayesChunk) {
@@ -111,7 +155,11 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("bayes counts: %w", err)
 		}
-		cache.store(gen, missing, fetched, totals.Spam, totals.Ham)
+		if b.scope == "" {
+			cache.store(gen, missing, fetched, totals.Spam, totals.Ham)
+		} else {
+			cache.storeTokens(gen, missing, fetched)
+		}
 		for k, n := range fetched {
 			counts[k] = n
 		}
@@ -137,61 +185,9 @@ func (b *BayesStore) Learn(ctx context.Context, tokens []string, spam bool, delt
 	if delta == 0 {
 		return nil
 	}
-	col := "ham"
-	if spam {
-		col = "spam"
-	}
-	keys := make([]string, 0, len(tokens))
-	seen := make(map[string]bool, len(tokens))
-	for _, t := range tokens {
-		if k := bayesKey(t); !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	// A stable order keeps concurrent writers (e.g. on PostgreSQL) from
-	// locking rows in opposite orders.
-	slices.Sort(keys)
-	d := int64(delta)
+	keys := b.keys(tokens)
 	err := b.s.write(ctx, func(tx *writeTx) error {
-		if err := addBayesTotals(tx, col, d); err != nil {
-			return err
-		}
-		if d > 0 {
-			for chunk := range slices.Chunk(keys, bayesChunk) {
-				rows := make([]bayesToken, len(chunk))
-				for i, k := range chunk {
-					rows[i].Token = k
-					if spam {
-						rows[i].Spam = d
-					} else {
-						rows[i].Ham = d
-					}
-				}
-				err := tx.Clauses(clause.OnConflict{
-					Columns: []clause.Column{{Name: "token"}},
-					DoUpdates: clause.Set{{
-						Column: clause.Column{Name: col},
-						Value:  gorm.Expr("bayes_tokens." + col + " + excluded." + col),
-					}},
-				}).Create(&rows).Error
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		for chunk := range slices.Chunk(keys, bayesChunk) {
-			err := tx.Model(&bayesToken{}).Where("token IN ?", chunk).
-				Update(col, gorm.Expr("CASE WHEN "+col+" + ? < 0 THEN 0 ELSE "+col+" + ? END", d, d)).Error
-			if err != nil {
-				return err
-			}
-			if err := tx.Where("token IN ? AND spam = 0 AND ham = 0", chunk).Delete(&bayesToken{}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.learnIn(tx, keys, spam, int64(delta))
 	})
 	if err != nil {
 		return fmt.Errorf("bayes learn: %w", err)
@@ -200,32 +196,154 @@ func (b *BayesStore) Learn(ctx context.Context, tokens []string, spam bool, delt
 	return nil
 }
 
-// addBayesTotals adds d (possibly negative) to the number of trained
-// messages in col, never going below 0.
-func addBayesTotals(tx *writeTx, col string, d int64) error {
-	row := bayesTotals{ID: bayesTotalsID}
-	if d > 0 {
-		if col == "spam" {
-			row.Spam = d
-		} else {
-			row.Ham = d
+// TrainMessage learns the message whose raw bytes have the SHA-256 digest
+// (hex) and the given tokens as spam or ham, once: a message trained as
+// the same already is left alone (trained reports false), one trained as
+// the other is first unlearned from it (moving a message out of Junk
+// takes back its spam training and trains it as ham, and the reverse).
+func (b *BayesStore) TrainMessage(ctx context.Context, digest string, tokens []string, spam bool) (trained bool, err error) {
+	keys := b.keys(tokens)
+	err = b.s.write(ctx, func(tx *writeTx) error {
+		trained = false
+		var rec bayesTrained
+		err := tx.Where("scope = ? AND digest = ?", b.scope, digest).Take(&rec).Error
+		switch {
+		case err == nil && rec.Spam == spam:
+			return nil
+		case err == nil:
+			if err := b.learnIn(tx, keys, rec.Spam, -1); err != nil {
+				return err
+			}
+		case !errors.Is(err, gorm.ErrRecordNotFound):
+			return err
 		}
+		if err := b.learnIn(tx, keys, spam, 1); err != nil {
+			return err
+		}
+		trained = true
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "scope"}, {Name: "digest"}},
+			DoUpdates: clause.AssignmentColumns([]string{"spam"}),
+		}).Create(&bayesTrained{Scope: b.scope, Digest: digest, Spam: spam}).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("bayes train: %w", err)
 	}
-	return tx.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "id"}},
-		DoUpdates: clause.Set{{
-			Column: clause.Column{Name: col},
-			Value:  gorm.Expr("CASE WHEN bayes_totals."+col+" + ? < 0 THEN 0 ELSE bayes_totals."+col+" + ? END", d, d),
-		}},
-	}).Create(&row).Error
+	b.s.bayes.invalidate(keys)
+	return trained, nil
 }
 
-// Totals returns the numbers of trained spam and ham messages.
-func (b *BayesStore) Totals(ctx context.Context) (spam, ham int64, err error) {
-	var t bayesTotals
-	err = b.s.db.WithContext(ctx).Where("id = ?", bayesTotalsID).Take(&t).Error
+// keys returns the distinct stored keys of tokens, sorted: a stable order
+// keeps concurrent writers (e.g. on PostgreSQL) from locking rows in
+// opposite orders.
+func (b *BayesStore) keys(tokens []string) []string {
+	keys := make([]string, 0, len(tokens))
+	seen := make(map[string]bool, len(tokens))
+	for _, t := range tokens {
+		if k := b.key(t); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// learnIn adds d to the spam or ham count of keys and to the scope's
+// totals, in tx.
+func (b *BayesStore) learnIn(tx *writeTx, keys []string, spam bool, d int64) error {
+	col := "ham"
+	if spam {
+		col = "spam"
+	}
+	if err := b.addTotals(tx, col, d); err != nil {
+		return err
+	}
+	if d > 0 {
+		for chunk := range slices.Chunk(keys, bayesChunk) {
+			rows := make([]bayesToken, len(chunk))
+			for i, k := range chunk {
+				rows[i].Token = k
+				if spam {
+					rows[i].Spam = d
+				} else {
+					rows[i].Ham = d
+				}
+			}
+			err := tx.Clauses(clause.OnConflict{
+				Columns: []clause.Column{{Name: "token"}},
+				DoUpdates: clause.Set{{
+					Column: clause.Column{Name: col},
+					Value:  gorm.Expr("bayes_tokens." + col + " + excluded." + col),
+				}},
+			}).Create(&rows).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for chunk := range slices.Chunk(keys, bayesChunk) {
+		err := tx.Model(&bayesToken{}).Where("token IN ?", chunk).
+			Update(col, gorm.Expr("CASE WHEN "+col+" + ? < 0 THEN 0 ELSE "+col+" + ? END", d, d)).Error
+		if err != nil {
+			return err
+		}
+		if err := tx.Where("token IN ? AND spam = 0 AND ham = 0", chunk).Delete(&bayesToken{}).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addTotals adds d (possibly negative) to the number of trained messages
+// of b's scope in col, never going below 0.
+func (b *BayesStore) addTotals(tx *writeTx, col string, d int64) error {
+	var spam, ham int64
+	if d > 0 && col == "spam" {
+		spam = d
+	} else if d > 0 {
+		ham = d
+	}
+	var row any = &bayesTotals{ID: bayesTotalsID, Spam: spam, Ham: ham}
+	table, key := "bayes_totals", "id"
+	if b.scope != "" {
+		row = &bayesScopeTotals{Scope: b.scope, Spam: spam, Ham: ham}
+		table, key = "bayes_scope_totals", "scope"
+	}
+	return tx.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: key}},
+		DoUpdates: clause.Set{{
+			Column: clause.Column{Name: col},
+			Value:  gorm.Expr("CASE WHEN "+table+"."+col+" + ? < 0 THEN 0 ELSE "+table+"."+col+" + ? END", d, d),
+		}},
+	}).Create(row).Error
+}
+
+// totalsIn reads the numbers of trained spam and ham messages of b's scope
+// with db.
+func (b *BayesStore) totalsIn(db *gorm.DB) (spam, ham int64, err error) {
+	if b.scope == "" {
+		var t bayesTotals
+		err = db.Where("id = ?", bayesTotalsID).Take(&t).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return 0, 0, err
+		}
+		return t.Spam, t.Ham, nil
+	}
+	var t bayesScopeTotals
+	err = db.Where("scope = ?", b.scope).Take(&t).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return 0, 0, fmt.Errorf("bayes totals: %w", err)
+		return 0, 0, err
 	}
 	return t.Spam, t.Ham, nil
+}
+
+// Totals returns the numbers of trained spam and ham messages of b's scope.
+func (b *BayesStore) Totals(ctx context.Context) (spam, ham int64, err error) {
+	spam, ham, err = b.totalsIn(b.s.db.WithContext(ctx))
+	if err != nil {
+		return 0, 0, fmt.Errorf("bayes totals: %w", err)
+	}
+	return spam, ham, nil
 }

@@ -48,6 +48,13 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 	if c.gen != gen {
 		return
 	}
+	c.keep(keys, counts)
+	c.spam, c.ham, c.totalsOK = spam, ham, true
+}
+
+// keep adds the counts of keys to the cache, emptying it first if it
+// would grow too large. c.mu is held.
+func (c *bayesCache) keep(keys []string, counts map[string]BayesCount) {
 	if c.tokens == nil || len(c.tokens)+len(keys) > bayesCacheMax {
 		c.tokens = make(map[string]BayesCount, len(keys))
 	}
@@ -56,7 +63,16 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 		// which the cache must not keep alive.
 		c.tokens[strings.Clone(k)] = counts[k]
 	}
-	c.spam, c.ham, c.totalsOK = spam, ham, true
+}
+
+// storeTokens keeps token counts read at generation gen (of a scope whose
+// totals the cache does not keep), unless a Learn happened since.
+func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]BayesCount) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.keep(keys, counts)
+	}
 }
 
 // invalidate forgets keys and the totals after a Learn committed.

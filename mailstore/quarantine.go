@@ -81,7 +81,7 @@ func (s *Store) Quarantine(ctx context.Context, in QuarantineInput) (*Quarantine
 		From:       quarantineText(in.From, 320),
 		Recipients: rcpts,
 		Subject:    quarantineText(in.Subject, 1000),
-		Reason:     quarantineText(in.Reason, 1000),
+		Reason:     quarantineText(quarantineReason(in.Filter, in.Reason), 1000),
 		Filter:     quarantineText(in.Filter, 100),
 		ReceivedAt: date.UTC().Truncate(time.Second),
 	}
@@ -101,6 +101,16 @@ func (s *Store) Quarantine(ctx context.Context, in QuarantineInput) (*Quarantine
 		return nil, fmt.Errorf("quarantine %s: %w", key, err)
 	}
 	return &q, nil
+}
+
+// quarantineReason returns reason without a leading "filter: ", which
+// names the filter a second time: the item shows as "filter: reason".
+func quarantineReason(filter, reason string) string {
+	reason = strings.TrimSpace(reason)
+	for filter != "" && len(reason) > len(filter)+1 && strings.EqualFold(reason[:len(filter)], filter) && reason[len(filter)] == ':' {
+		reason = strings.TrimSpace(reason[len(filter)+1:])
+	}
+	return reason
 }
 
 // quarantineText makes s valid UTF-8 without control characters, cut to n bytes.

@@ -215,3 +215,25 @@ func TestQuarantineInvalid(t *testing.T) {
 		t.Fatalf("%d blobs left", files)
 	}
 }
+
+// TestQuarantineReasonNotDoubled checks that a reason starting with the
+// filter's own name keeps it once: the item shows as "filter: reason".
+func TestQuarantineReasonNotDoubled(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	for _, tt := range []struct{ filter, reason, want string }{
+		{"rspamd", "rspamd: quarantine", "quarantine"},
+		{"rspamd", "RSPAMD:  rspamd: quarantine", "quarantine"},
+		{"milter", "looks odd", "looks odd"},
+		{"spam", "spamassassin: x", "spamassassin: x"},
+	} {
+		q, err := s.Quarantine(ctx, QuarantineInput{Body: strings.NewReader(quarantineTestMessage("r")), Recipients: []string{"bob@example.com"},
+			Filter: tt.filter, Reason: tt.reason})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Reason != tt.want || q.Filter != tt.filter {
+			t.Errorf("%s %q: stored %s %q, want %q", tt.filter, tt.reason, q.Filter, q.Reason, tt.want)
+		}
+	}
+}

@@ -693,6 +693,18 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		return reply
 	}
 	v := s.check(tx, sp, header, out)
+	if v.Action < filters.TempFail && !v.Rewrite.IsZero() {
+		nsp, nv, reply := s.applyRewrite(tx, sp, v, out)
+		if reply != nil {
+			return reply
+		}
+		if nsp != sp {
+			defer nsp.Close()
+			sp = nsp
+			hs, _ = scanHeader(sp.Reader(), maxHeaderBytes, nil, false)
+		}
+		v = nv
+	}
 
 	mailbox, quarantine := "", false
 	switch v.Action {
@@ -799,6 +811,9 @@ func (s *session) check(tx *transaction, sp *spool, header textproto.Header, out
 		Size:     sp.Size(),
 		Open:     sp.Reader,
 	}
+	for _, r := range tx.users {
+		msg.Users = append(msg.Users, filters.LocalUser{ID: r.user.ID, Address: r.user.Address})
+	}
 	fctx, cancel := context.WithTimeout(s.ctx, filterTimeout)
 	msg.Policy = s.filterPolicy(fctx, tx)
 	v := s.srv.filters.Check(fctx, msg)
@@ -875,11 +890,9 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	for i, r := range tx.users {
 		rcpts[i] = r.user.Address
 	}
-	filter := ""
-	for _, e := range v.Evidence {
-		if e.Filter != "" {
-			filter = e.Filter
-		}
+	filter := v.Stage // the stage that decided
+	if filter == "" {
+		filter = "filters"
 	}
 	q, err := s.srv.opts.Store.Quarantine(s.ctx, mailstore.QuarantineInput{
 		Body:       body,

@@ -10,6 +10,7 @@ import (
 	"github.com/yubinmail/yubin/filters/milter"
 	"github.com/yubinmail/yubin/filters/rspamd"
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Filter timeouts: DNS-based checks are bounded by the resolver's own
@@ -72,13 +73,19 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
 			})
 		case "spam":
+			rspamdWeight := w.cfg.RspamdWeight
+			if rspamdWeight == 0 {
+				rspamdWeight = -1 // left out
+			}
 			stages = append(stages, filters.Stage{
 				Filter: spam.New(spam.Options{
 					JunkScore:   w.cfg.SpamJunkScore,
 					RejectScore: w.cfg.SpamRejectScore,
 					DNSBLs:      w.cfg.DNSBLs,
 					Resolver:    res,
-					Classifier:  spam.NewClassifier(w.store.BayesTokens()),
+					Classifier:  bayesClassifier(w.store),
+					// rspamd's score, when it ran before (Stage order).
+					RspamdWeight: rspamdWeight,
 				}),
 				Enabled: true, OnError: filters.FailOpen, Timeout: spamTimeout,
 				SkipWhen: func(m *filters.Message) bool { return m.Policy.SkipSpam },
@@ -105,4 +112,11 @@ func policy(s string) filters.FailurePolicy {
 		return filters.FailOpen
 	}
 	return filters.FailTempFail
+}
+
+// bayesClassifier returns the spam classifier on the store's token counts,
+// with the server's scope and one per domain and per user (spam.Scopes).
+func bayesClassifier(store *mailstore.Store) *spam.Classifier {
+	bs := store.BayesTokens()
+	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) })
 }

@@ -23,7 +23,7 @@ func (w *wiring) startIMAP() {
 	if m := w.cfg.MaxMessageSize; m > 0 && m < int64(^uint32(0)) {
 		appendLimit = uint32(m)
 	}
-	trainer := newJunkTrainer(w.store, spam.NewClassifier(w.store.BayesTokens()), w.log)
+	trainer := newJunkTrainer(w.store, bayesClassifier(w.store), w.log)
 	srv := imap.NewServer(imap.Options{
 		Store:        w.store,
 		Hostname:     w.cfg.Hostname,
@@ -105,7 +105,10 @@ func (t *junkTrainer) onMove(_ context.Context, userID int64, from, to *mailstor
 	}()
 }
 
-// train learns each message as spam or ham.
+// train learns each message as spam or ham, in the user's own training
+// scope: a user's moves change the verdicts on mail for that user only. A
+// message trained as the other before (moved into Junk, then out) has that
+// training taken back.
 func (t *junkTrainer) train(ctx context.Context, userID int64, msgs []mailstore.MessageMeta, isSpam bool) {
 	trained := 0
 	for i := range msgs {
@@ -117,7 +120,7 @@ func (t *junkTrainer) train(ctx context.Context, userID int64, msgs []mailstore.
 			t.log.Warn("junk training: open message", "user_id", userID, "uid", msgs[i].UID, "err", err)
 			continue
 		}
-		err = t.classifier.Train(ctx, body, isSpam)
+		err = t.classifier.TrainIn(ctx, spam.UserScope(userID), body, isSpam)
 		body.Close()
 		if err != nil {
 			t.log.Warn("junk training failed", "user_id", userID, "uid", msgs[i].UID, "err", err)

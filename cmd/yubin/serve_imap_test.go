@@ -54,7 +54,8 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 		}
 	}
 
-	trainer := newJunkTrainer(store, spam.NewClassifier(store.BayesTokens()), log)
+	trainer := newJunkTrainer(store, bayesClassifier(store), log)
+	userScope := store.BayesTokens().Scope(spam.UserScope(u.ID))
 	srv := imap.NewServer(imap.Options{Store: store, Logger: log, OnMove: trainer.onMove})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,7 +78,7 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 
 	totals := func() (int64, int64) {
 		t.Helper()
-		s, h, err := store.BayesTokens().Totals(ctx)
+		s, h, err := userScope.Totals(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 		t.Fatalf("MOVE to Junk: %v", err)
 	}
 	waitTotals(2, 0)
-	counts, _, _, err := store.BayesTokens().Counts(ctx, []string{"viagra", "casino"})
+	counts, _, _, err := userScope.Counts(ctx, []string{"viagra", "casino"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +116,25 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 	if _, err := c.Move(goimap.UIDSetNum(3), "Archive").Wait(); err != nil {
 		t.Fatalf("MOVE to Archive: %v", err)
 	}
-	// Junk → INBOX trains ham.
+	// Junk → INBOX takes back the spam training and trains ham.
 	if _, err := c.Select("Junk", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Move(goimap.UIDSetNum(2), "INBOX").Wait(); err != nil {
 		t.Fatalf("MOVE out of Junk: %v", err)
 	}
-	waitTotals(2, 1)
+	waitTotals(1, 1)
+	counts, _, _, err = userScope.Counts(ctx, []string{"casino"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["casino"].Spam != 0 || counts["casino"].Ham != 1 {
+		t.Errorf("token counts after moving out of Junk: %v, want casino spam 0 ham 1", counts)
+	}
+	// The training of one user stays out of the server's counts.
+	if s, h, err := store.BayesTokens().Totals(ctx); err != nil || s != 0 || h != 0 {
+		t.Errorf("server-wide Bayes totals %d %d (%v), want 0 0", s, h, err)
+	}
 
 	// Saturated: the move is not trained.
 	trainer.sem <- struct{}{}
@@ -138,8 +150,8 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 	if err := trainer.stop(sctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, h := totals(); s != 2 || h != 1 {
-		t.Errorf("after all: Bayes totals spam %d ham %d, want 2 1", s, h)
+	if s, h := totals(); s != 1 || h != 1 {
+		t.Errorf("after all: Bayes totals spam %d ham %d, want 1 1", s, h)
 	}
 	// After stop nothing more is trained.
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
@@ -149,7 +161,7 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 	if err != nil || md == nil || md.DestUIDs == nil {
 		t.Fatalf("MOVE to Junk: %v %v", md, err)
 	}
-	if s, h := totals(); s != 2 || h != 1 {
-		t.Errorf("after stop: Bayes totals spam %d ham %d, want 2 1", s, h)
+	if s, h := totals(); s != 1 || h != 1 {
+		t.Errorf("after stop: Bayes totals spam %d ham %d, want 1 1", s, h)
 	}
 }

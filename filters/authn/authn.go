@@ -24,9 +24,13 @@
 //     refuses it (550 5.7.1), p=quarantine files it as Junk, p=none
 //     accepts it (unless Message.Policy.NoDMARCEnforce: then the results
 //     are only recorded). sp= applies when the record found is the
-//     organizational domain's, and pct= is honoured with a deterministic
-//     sample keyed on the Message-ID. A missing or invalid record, or a
-//     temporary DNS failure, never refuses a message;
+//     organizational domain's, and pct= is honoured by drawing each
+//     message at random (nothing the sender chooses decides it). Records
+//     are read as published (RFC 7489 section 6.3: tag names and policy
+//     values in any case, unknown tags and unknown values of other tags
+//     ignored); a domain publishing two records has no DMARC policy
+//     (section 6.6.3). A missing or invalid record, or a temporary DNS
+//     failure, never refuses a message;
 //   - Evidence per check (Filter "spf", "dkim" and "dmarc").
 //
 // DMARC is evaluated for every distinct domain of the From field (an
@@ -51,7 +55,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"blitiri.com.ar/go/spf"
@@ -146,7 +149,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 	v := filters.Verdict{RemoveHeaders: []string{HeaderName}}
 
 	if user := msg.Conn.AuthUser; user != "" {
-		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatResults(hostname, []authres.Result{
+		v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatAuthResults(hostname, []authres.Result{
 			&authres.AuthResult{Value: authres.ResultPass, Auth: user},
 		})}}
 		return v, nil
@@ -197,7 +200,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		}
 	}
 	for _, d := range domains {
-		o := a.evaluateDMARC(ctx, d, spfRes, dkims, msg.Header.Get("Message-Id"))
+		o := a.evaluateDMARC(ctx, d, spfRes, dkims)
 		results = append(results, o.authResult())
 		v.Evidence = append(v.Evidence, o.evidence())
 		if worst == nil || severity(o.disposition) > severity(worst.disposition) {
@@ -224,7 +227,7 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 		v.Action = filters.Junk
 		v.Reason = "DMARC policy of " + worst.domain + ": quarantine"
 	}
-	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatResults(hostname, results)}}
+	v.AddHeaders = []filters.HeaderField{{Key: HeaderName, Value: formatAuthResults(hostname, results)}}
 	return v, nil
 }
 
@@ -232,10 +235,6 @@ func (a *Authenticator) Check(ctx context.Context, msg *filters.Message) (filter
 // authres.Format leaves a blank before the ";" after a result without
 // properties ("dkim=none ;"); RFC 8601's examples, and readers, expect
 // none.
-func formatResults(hostname string, results []authres.Result) string {
-	return strings.ReplaceAll(authres.Format(hostname, results), " ;", ";")
-}
-
 // checkSPFAsync checks SPF for msg and sends the outcome to done. It runs
 // on a goroutine of its own, so it recovers from panics.
 func (a *Authenticator) checkSPFAsync(ctx context.Context, msg *filters.Message, done chan<- spfOutcome) {

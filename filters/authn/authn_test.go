@@ -63,6 +63,18 @@ func testZones() map[string]mockdns.Zone {
 		"example.us.":        {TXT: []string{"v=spf1 -all"}},
 		"_dmarc.example.us.": {TXT: []string{"v=DMARC1; p=bogus"}},
 
+		// DMARC records as published (RFC 7489 section 6.3): policy
+		// values in any case, unknown tags and values ignored; two
+		// records mean no DMARC (section 6.6.3).
+		"_dmarc.half.example.com.":  {TXT: []string{"v=DMARC1; p=reject; pct=50"}},
+		"_dmarc.upper.example.com.": {TXT: []string{"v=DMARC1; p=Reject; SP=Quarantine"}},
+		"_dmarc.rf.example.com.":    {TXT: []string{"v=DMARC1; p=reject; rf=iodef; fo=x; ri=soon; pct=abc; adkim=q; future=1"}},
+		"_dmarc.two.example.com.":   {TXT: []string{"v=DMARC1; p=reject", "v=DMARC1; p=none"}},
+		"_dmarc.badp.example.com.":  {TXT: []string{"v=DMARC1; p=rejected; rua=mailto:d@example.com"}},
+		"_dmarc.spf.example.com.":   {TXT: []string{"v=spf1 -all", "v=DMARC1;p=quarantine"}},
+		"_dmarc.org-upper.example.": {TXT: []string{"v=DMARC1; p=none; sp=REJECT"}},
+		"_dmarc.org-two.example.":   {TXT: []string{"v=DMARC1; p=reject", "v=DMARC1; p=reject"}},
+
 		// An internationalized domain (bücher.example).
 		"_dmarc.xn--bcher-kva.example.": {TXT: []string{"v=DMARC1; p=reject"}},
 
@@ -321,6 +333,13 @@ func TestDMARC(t *testing.T) {
 		{"no record", "alice@example.info", "x@example.net", badIP, "", "", "none", filters.Accept},
 		{"dns failure", "alice@example.biz", "x@example.net", badIP, "", "", "temperror", filters.Accept},
 		{"invalid record", "alice@example.us", "x@example.us", badIP, "", "", "permerror", filters.Accept},
+		{"p=Reject in capitals", "alice@upper.example.com", "x@example.net", badIP, "", "", "fail", filters.Reject},
+		{"unknown tags and values ignored", "alice@rf.example.com", "x@example.net", badIP, "", "", "fail", filters.Reject},
+		{"two records: no DMARC", "alice@two.example.com", "x@example.net", badIP, "", "", "none", filters.Accept},
+		{"invalid p with rua: p=none", "alice@badp.example.com", "x@example.net", badIP, "", "", "fail", filters.Accept},
+		{"other TXT records discarded", "alice@spf.example.com", "x@example.net", badIP, "", "", "fail", filters.Junk},
+		{"sp=REJECT of the organizational domain", "alice@news.org-upper.example", "x@example.net", badIP, "", "", "fail", filters.Reject},
+		{"two records at the organizational domain", "alice@news.org-two.example", "x@example.net", badIP, "", "", "none", filters.Accept},
 		// SPF temperror on an aligned identity: no verdict; on an
 		// unaligned one: fail.
 		{"aligned spf temperror", "alice@example.com", "bounce@tmp.example.com", badIP, "", "", "temperror", filters.Accept},
@@ -403,20 +422,38 @@ func manyAuthors(n int) string {
 
 func TestSampled(t *testing.T) {
 	n := 0
-	for i := range 10000 {
-		id := "<" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + strings.Repeat("y", i/26) + "@example.com>"
-		if sampled(id, 30) {
+	for range 10000 {
+		if sampled(30) {
 			n++
 		}
-		if sampled(id, 30) != sampled(id, 30) {
-			t.Fatal("not deterministic")
-		}
-		if !sampled(id, 100) || sampled(id, 0) {
+		if !sampled(100) || sampled(0) {
 			t.Fatal("pct 100 or 0 not honoured")
 		}
 	}
 	if n < 2500 || n > 3500 {
 		t.Errorf("%d of 10000 sampled at 30%%", n)
+	}
+}
+
+// TestSampleNotChosenBySender sends the same spoof, with the same
+// Message-ID, to a p=reject pct=50 domain again and again: a sender who
+// picked (or found by probing) a Message-ID that escapes the sample once
+// must not escape it every time.
+func TestSampleNotChosenBySender(t *testing.T) {
+	a := newAuthenticator(t, Options{})
+	raw := newMail("alice@half.example.com", "fixed@example.com")
+	var rejected, junked int
+	for range 200 {
+		v := check(t, a, message(raw, badIP, "client.example.net", "x@example.net"))
+		switch v.Action {
+		case filters.Reject:
+			rejected++
+		case filters.Junk:
+			junked++
+		}
+	}
+	if rejected == 0 || junked == 0 {
+		t.Errorf("the same message was rejected %d and junked %d times of 200: the sample is chosen by the message", rejected, junked)
 	}
 }
 

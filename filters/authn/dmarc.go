@@ -2,9 +2,10 @@ package authn
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/mail"
 	"strings"
 
@@ -156,37 +157,38 @@ func aligned(d, from string, mode dmarc.AlignmentMode) bool {
 }
 
 // lookupDMARC finds the DMARC record for the From domain from (RFC 7489
-// section 6.6.3): at the domain itself, else at its organizational
-// domain. sub reports whether the record found is the organizational
-// domain's, so that sp= applies.
+// section 6.6.3): at the domain itself, else (when it publishes none) at
+// its organizational domain. sub reports whether the record found is the
+// organizational domain's, so that sp= applies. Several records at either
+// place mean no DMARC (errMultipleDMARC).
 func (a *Authenticator) lookupDMARC(ctx context.Context, from string) (rec *dmarc.Record, at string, sub bool, err error) {
-	opts := &dmarc.LookupOptions{LookupTXT: func(name string) ([]string, error) {
-		return a.opts.Resolver.LookupTXT(ctx, name)
-	}}
-	rec, err = dmarc.LookupWithOptions(from, opts)
-	if !errors.Is(err, dmarc.ErrNoPolicy) {
+	rec, err = fetchDMARC(ctx, a.opts.Resolver.LookupTXT, from)
+	if !errors.Is(err, errNoDMARC) || errors.Is(err, errMultipleDMARC) {
 		return rec, from, false, err
 	}
 	org := orgDomain(from)
 	if org == from {
 		return nil, from, false, err
 	}
-	rec, err = dmarc.LookupWithOptions(org, opts)
+	rec, err = fetchDMARC(ctx, a.opts.Resolver.LookupTXT, org)
 	return rec, org, true, err
 }
 
 // evaluateDMARC evaluates the DMARC policy of the From domain from, given
-// the SPF and DKIM outcomes. messageID selects the message for pct=
-// sampling.
-func (a *Authenticator) evaluateDMARC(ctx context.Context, from string, spfRes spfOutcome, dkims []dkimOutcome, messageID string) dmarcOutcome {
+// the SPF and DKIM outcomes.
+func (a *Authenticator) evaluateDMARC(ctx context.Context, from string, spfRes spfOutcome, dkims []dkimOutcome) dmarcOutcome {
 	o := dmarcOutcome{domain: from, policy: dmarc.PolicyNone, disposition: dmarc.PolicyNone}
 	rec, at, sub, err := a.lookupDMARC(ctx, from)
 	o.recordDomain = at
+	var temp dmarcLookupError
 	switch {
-	case errors.Is(err, dmarc.ErrNoPolicy):
+	case errors.Is(err, errMultipleDMARC):
+		o.result, o.err = dmarcNone, err
+		return o
+	case errors.Is(err, errNoDMARC):
 		o.result = dmarcNone
 		return o
-	case dmarc.IsTempFail(err):
+	case errors.As(err, &temp):
 		o.result, o.err = dmarcTempError, err
 		return o
 	case err != nil:
@@ -229,7 +231,7 @@ func (a *Authenticator) evaluateDMARC(ctx context.Context, from string, spfRes s
 
 	o.result = dmarcFail
 	o.disposition = o.policy
-	if pct := rec.Percent; pct != nil && *pct < 100 && !sampled(messageID, *pct) {
+	if pct := rec.Percent; pct != nil && *pct < 100 && !sampled(*pct) {
 		// RFC 7489 section 6.6.4: a message not sampled gets the next
 		// less strict policy.
 		switch o.disposition {
@@ -242,13 +244,17 @@ func (a *Authenticator) evaluateDMARC(ctx context.Context, from string, spfRes s
 	return o
 }
 
-// sampled reports whether the message with messageID falls within the
-// pct percent of messages that a DMARC policy applies to. The choice is
-// deterministic, so that a retried message gets the same treatment.
-func sampled(messageID string, pct int) bool {
-	h := fnv.New32a()
-	h.Write([]byte(strings.TrimSpace(messageID)))
-	return int(h.Sum32()%100) < pct
+// sampled reports whether a message falls within the pct percent of
+// messages that a DMARC policy applies to. Each message is drawn at random
+// (RFC 7489 section 6.6.4), from a source the sender cannot see or
+// influence: no Message-ID, or anything else a spoofer chooses or could
+// learn by probing, decides it.
+func sampled(pct int) bool {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return true // cannot happen (crypto/rand); the strict choice
+	}
+	return int(binary.BigEndian.Uint32(b[:])%100) < pct
 }
 
 // evidence returns the outcome as Evidence.

@@ -63,6 +63,7 @@ type Options struct {
 // *Resolver can be handed to libraries that take an interface of them.
 type Resolver struct {
 	r       *net.Resolver
+	server  string // Options.Server
 	timeout time.Duration
 	cache   *cache // nil when disabled
 	log     *slog.Logger
@@ -93,7 +94,7 @@ func New(opts Options) *Resolver {
 			return d.DialContext(ctx, network, server)
 		}
 	}
-	res := &Resolver{r: nr, timeout: opts.Timeout, log: opts.Logger}
+	res := &Resolver{r: nr, server: opts.Server, timeout: opts.Timeout, log: opts.Logger}
 	if opts.CacheSize > 0 {
 		res.cache = newCache(opts.CacheSize, opts.CacheTTL, opts.NegativeTTL, time.Now)
 	}
@@ -197,6 +198,7 @@ func lookup[T any](ctx context.Context, r *Resolver, typ, name string, dot bool,
 	defer cancel()
 	v, err := fn(ctx, name)
 	if err != nil {
+		err = r.namingServer(err)
 		r.log.Debug("dns lookup failed", "type", typ, "name", name, "error", err)
 		if r.cache != nil && IsNotFound(err) {
 			r.cache.put(string(key), nil, err)
@@ -207,6 +209,23 @@ func lookup[T any](ctx context.Context, r *Resolver, typ, name string, dot bool,
 		r.cache.put(string(key), v, nil)
 	}
 	return v, nil
+}
+
+// namingServer returns err naming the server that was asked. With
+// Options.Server set, the standard library's error names the system's
+// server (from /etc/resolv.conf), whose address our dialer replaced: a
+// *net.DNSError gets a copy naming Options.Server instead.
+func (r *Resolver) namingServer(err error) error {
+	var de *net.DNSError
+	if r.server == "" || !errors.As(err, &de) || de.Server == r.server {
+		return err
+	}
+	if de, ok := err.(*net.DNSError); ok {
+		c := *de
+		c.Server = r.server
+		return &c
+	}
+	return err
 }
 
 // LookupTXT returns the TXT records of name, each record's strings

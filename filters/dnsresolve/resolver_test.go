@@ -281,3 +281,19 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestErrorNamesServerAsked checks that with Options.Server set, a failed
+// lookup's error names that server, not the system's resolver from
+// /etc/resolv.conf that the standard library would name.
+func TestErrorNamesServerAsked(t *testing.T) {
+	srv := startServer(t, testZones)
+	r := newTestResolver(t, srv, Options{})
+	_, err := r.LookupTXT(context.Background(), "broken.example.org")
+	var de *net.DNSError
+	if !errors.As(err, &de) {
+		t.Fatalf("err = %v (%T), want a *net.DNSError", err, err)
+	}
+	if want := srv.LocalAddr().String(); de.Server != want || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q names server %q, want %s", err, de.Server, want)
+	}
+}

@@ -5,6 +5,7 @@ package milter
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,14 +24,34 @@ import (
 // DefaultTimeout bounds a whole milter session when Filter.Timeout is 0.
 const DefaultTimeout = 60 * time.Second
 
-// offeredActions are the modifications we let milters ask for. We apply
-// only header additions and quarantine; the others are accepted (so that
-// milters that require them still negotiate) and recorded as ignored. This
-// is the protocol version 2 set, so that older milters (and go-milter's
-// server) can negotiate.
+// offeredActions are the modifications we let milters ask for (protocol
+// version 6): every one we apply. A libmilter milter whose registered
+// flags are not all offered drops the connection at negotiation, so we
+// offer all we can: header additions, insertions and changes, body
+// replacement, recipient additions and removals, sender changes,
+// quarantine, and macro lists (which we accept and ignore: we send the
+// macros we have).
 const offeredActions = gomilter.OptAddHeader | gomilter.OptChangeBody |
 	gomilter.OptAddRcpt | gomilter.OptRemoveRcpt | gomilter.OptChangeHeader |
-	gomilter.OptQuarantine
+	gomilter.OptQuarantine | gomilter.OptChangeFrom | gomilter.OptSetSymList
+
+// offeredSteps are the protocol steps a milter may decline (SMFIP_NO*: we
+// do not send that step) or answer without a reply (SMFIP_NR_*). What the
+// milter asks for among them is honoured. We never send DATA or unknown
+// commands, so declining them is free.
+const offeredSteps = gomilter.OptNoConnect | gomilter.OptNoHelo | gomilter.OptNoMailFrom |
+	gomilter.OptNoRcptTo | gomilter.OptNoBody | gomilter.OptNoHeaders | gomilter.OptNoEOH |
+	gomilter.OptNoUnknown | gomilter.OptNoData | gomilter.OptNoHeaderReply |
+	gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoMailReply |
+	gomilter.OptNoRcptReply | gomilter.OptNoDataReply | gomilter.OptNoUnknownReply |
+	gomilter.OptNoEOHReply | gomilter.OptNoBodyReply
+
+// Protocol version 2 subsets, offered again to a milter that answers with
+// a version below 6 (only these existed then).
+const (
+	offeredActionsV2 = offeredActions & 0x3f
+	offeredStepsV2   = offeredSteps & 0x7f
+)
 
 // Filter is a filters.Filter that opens a milter session for each message
 // and sends it the connection, HELO, envelope, header and body, then maps
@@ -41,9 +62,15 @@ const offeredActions = gomilter.OptAddHeader | gomilter.OptChangeBody |
 //   - tempfail defers it (451 4.7.1, or the milter's own 4xx reply);
 //   - discard and quarantine quarantine it: a message is never dropped
 //     silently;
-//   - header additions and insertions become AddHeaders; other
-//     modifications (body, recipients, changed header fields) are ignored
-//     and recorded as evidence.
+//   - header additions become AddHeaders (on top of the message); header
+//     insertions and changes, body replacement, recipient additions and
+//     removals and a changed sender become the verdict's Rewrite, which
+//     the MTA applies (filters.ApplyRewrite), each recorded as evidence.
+//
+// The session offers protocol version 6 with every action above and every
+// protocol step a milter may decline or answer silently (SMFIP_NO*,
+// SMFIP_NR_*); the steps the milter declines are not sent. A milter that
+// answers with an older version is offered the version 2 subset.
 //
 // A milter rejecting single recipients does not reject the message unless
 // it rejects all of them. When the milter cannot be reached or fails, Check
@@ -84,9 +111,10 @@ func (f *Filter) network() (string, string) {
 // ctxDialer dials with a context and closes the connection when the context
 // is done, which interrupts any blocked read or write of the milter client.
 type ctxDialer struct {
-	ctx   context.Context
-	conns []net.Conn
-	stops []func() bool
+	ctx     context.Context
+	offered offer // what the last session offered
+	conns   []net.Conn
+	stops   []func() bool
 }
 
 func (d *ctxDialer) Dial(network, addr string) (net.Conn, error) {
@@ -122,15 +150,16 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 
 	dialer := &ctxDialer{ctx: ctx}
 	defer dialer.close()
-	network, addr := f.network()
-	client := gomilter.NewClientWithOptions(network, addr, gomilter.ClientOptions{
-		Dialer: dialer,
-		// No per-operation deadlines: ctx bounds the session and closes
-		// the connection when done.
-		ActionMask: offeredActions,
-	})
-	s, err := client.Session()
+	s, err := f.session(dialer, offeredActions, offeredSteps)
+	if errors.Is(err, gomilter.ErrUnsupportedMilterVersion) {
+		// An older milter: offer what its version knows.
+		s, err = f.session(dialer, offeredActionsV2, offeredStepsV2)
+	}
 	if err != nil {
+		return filters.Verdict{}, f.wrap(ctx, err)
+	}
+	if err := checkNegotiated(s, dialer.offered); err != nil {
+		s.Close()
 		return filters.Verdict{}, f.wrap(ctx, err)
 	}
 	r := &run{f: f, s: s, msg: msg}
@@ -141,6 +170,39 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	// Quit politely; the verdict stands whatever happens.
 	s.Close()
 	return v, nil
+}
+
+// session opens a milter session offering actions and steps.
+func (f *Filter) session(d *ctxDialer, actions gomilter.OptAction, steps gomilter.OptProtocol) (*gomilter.ClientSession, error) {
+	network, addr := f.network()
+	d.offered = offer{actions, steps}
+	client := gomilter.NewClientWithOptions(network, addr, gomilter.ClientOptions{
+		Dialer: d,
+		// No per-operation deadlines: ctx bounds the session and closes
+		// the connection when done.
+		ActionMask:   actions,
+		ProtocolMask: steps,
+	})
+	return client.Session()
+}
+
+// offer is what we offered at negotiation.
+type offer struct {
+	actions gomilter.OptAction
+	steps   gomilter.OptProtocol
+}
+
+// checkNegotiated refuses a milter that asks for actions or steps we did
+// not offer (as libmilter does in the other direction): we could not honour
+// them.
+func checkNegotiated(s *gomilter.ClientSession, o offer) error {
+	if extra := s.ActionOpts &^ o.actions; extra != 0 {
+		return fmt.Errorf("milter: negotiate: the milter wants actions 0x%x we do not support", uint32(extra))
+	}
+	if extra := s.ProtocolOpts &^ o.steps; extra != 0 {
+		return fmt.Errorf("milter: negotiate: the milter wants protocol steps 0x%x we do not support", uint32(extra))
+	}
+	return nil
 }
 
 // wrap reports err, preferring ctx's cause when ctx is done (the
@@ -409,41 +471,81 @@ func (r *run) rcpts() (filters.Verdict, bool, error) {
 	return filters.Verdict{}, false, nil
 }
 
-// modifications maps the milter's modification requests to a verdict.
+// modifications maps the milter's modification requests to a verdict:
+// header additions on top of the message, the other changes as a Rewrite
+// the MTA applies (see filters.ApplyRewrite), quarantine as the action.
 func (r *run) modifications(mods []gomilter.ModifyAction) filters.Verdict {
 	var v filters.Verdict
-	replacedBody := false
+	rw := &filters.Rewrite{}
+	var body []byte
 	for _, m := range mods {
 		switch m.Code {
-		case gomilter.ActAddHeader, gomilter.ActInsertHeader:
+		case gomilter.ActAddHeader:
 			v.AddHeaders = append(v.AddHeaders, filters.HeaderField{Key: m.HeaderName, Value: m.HeaderValue})
+		case gomilter.ActInsertHeader:
+			if m.HeaderIndex == 0 {
+				// At the very top: where AddHeaders go too (under
+				// our own Received field, which the milter did not
+				// see), without rewriting the message.
+				v.AddHeaders = append(v.AddHeaders, filters.HeaderField{Key: m.HeaderName, Value: m.HeaderValue})
+				continue
+			}
+			rw.HeaderEdits = append(rw.HeaderEdits, filters.HeaderEdit{Insert: true, Key: m.HeaderName, Value: m.HeaderValue, Index: int(m.HeaderIndex)})
+			r.note("modified", fmt.Sprintf("insert header field %s at %d", m.HeaderName, m.HeaderIndex))
+		case gomilter.ActChangeHeader:
+			rw.HeaderEdits = append(rw.HeaderEdits, filters.HeaderEdit{Key: m.HeaderName, Value: m.HeaderValue, Index: int(m.HeaderIndex)})
+			if m.HeaderValue == "" {
+				r.note("modified", fmt.Sprintf("delete header field %s #%d", m.HeaderName, m.HeaderIndex))
+			} else {
+				r.note("modified", fmt.Sprintf("change header field %s #%d", m.HeaderName, m.HeaderIndex))
+			}
 		case gomilter.ActQuarantine:
 			v.Action = filters.Quarantine
-			v.Reason = "quarantined by milter: " + m.Reason
+			v.Reason = cmp.Or(strings.TrimSpace(m.Reason), "quarantined by milter")
 			r.note("quarantine", m.Reason)
-		case gomilter.ActChangeHeader:
-			if m.HeaderValue == "" {
-				r.note("ignored", fmt.Sprintf("delete header field %s #%d", m.HeaderName, m.HeaderIndex))
-			} else {
-				r.note("ignored", fmt.Sprintf("change header field %s #%d", m.HeaderName, m.HeaderIndex))
-			}
 		case gomilter.ActReplBody:
-			// Sent in chunks: note it once.
-			if !replacedBody {
-				r.note("ignored", "replace body")
-				replacedBody = true
+			// Sent in chunks that make up the new body together.
+			if !rw.ReplaceBody {
+				r.note("modified", "replace body")
 			}
+			rw.ReplaceBody = true
+			body = append(body, m.Body...)
 		case gomilter.ActAddRcpt:
-			r.note("ignored", "add recipient "+m.Rcpt)
+			rcpt := envelopeAddress(m.Rcpt)
+			rw.AddRecipients = append(rw.AddRecipients, rcpt)
+			r.note("modified", "add recipient "+rcpt)
 		case gomilter.ActDelRcpt:
-			r.note("ignored", "delete recipient "+m.Rcpt)
+			rcpt := envelopeAddress(m.Rcpt)
+			rw.RemoveRecipients = append(rw.RemoveRecipients, rcpt)
+			r.note("modified", "delete recipient "+rcpt)
 		case gomilter.ActChangeFrom:
-			r.note("ignored", "change sender to "+m.From)
+			rw.MailFrom, rw.ChangeMailFrom = envelopeAddress(m.From), true
+			r.note("modified", "change sender to <"+rw.MailFrom+">")
 		default:
 			r.note("ignored", fmt.Sprintf("modification %q", rune(m.Code)))
 		}
 	}
+	if rw.ReplaceBody {
+		rw.Body = body
+		if rw.Body == nil {
+			rw.Body = []byte{}
+		}
+	}
+	if !rw.IsZero() {
+		v.Rewrite = rw
+	}
 	return v
+}
+
+// envelopeAddress returns the address of a milter's envelope argument,
+// written with or without angle brackets.
+func envelopeAddress(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "<")
+	if i := strings.IndexByte(s, '>'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
 }
 
 // connArgs returns the arguments of the milter Conn command for conn.

@@ -294,6 +294,7 @@ func TestActions(t *testing.T) {
 		wantReason   string
 		wantHeaders  []filters.HeaderField
 		wantEvidence []string // Result of each evidence
+		wantRewrite  *filters.Rewrite
 	}{
 		{
 			name:        "accept adds headers",
@@ -330,7 +331,7 @@ func TestActions(t *testing.T) {
 			name:         "quarantine",
 			msg:          message("QUARANTINEME", "a@example.org", "b@example.com"),
 			wantAction:   filters.Quarantine,
-			wantReason:   "quarantined by milter: looks odd",
+			wantReason:   "looks odd",
 			wantHeaders:  added,
 			wantEvidence: []string{"quarantine"},
 		},
@@ -344,11 +345,17 @@ func TestActions(t *testing.T) {
 			wantEvidence: []string{"reject"},
 		},
 		{
-			name:         "other modifications ignored",
+			name:         "other modifications become a rewrite",
 			msg:          message("CHANGEME", "a@example.org", "b@example.com"),
 			wantAction:   filters.Accept,
 			wantHeaders:  added,
-			wantEvidence: []string{"ignored", "ignored", "ignored"},
+			wantEvidence: []string{"modified", "modified", "modified"},
+			wantRewrite: &filters.Rewrite{
+				HeaderEdits:   []filters.HeaderEdit{{Key: "Subject", Value: "changed", Index: 1}},
+				Body:          []byte("new body\n"),
+				ReplaceBody:   true,
+				AddRecipients: []string{"extra@example.com"},
+			},
 		},
 		{
 			name:         "accept at mail from",
@@ -395,6 +402,9 @@ func TestActions(t *testing.T) {
 			}
 			if !reflect.DeepEqual(v.AddHeaders, tt.wantHeaders) {
 				t.Errorf("AddHeaders = %v, want %v", v.AddHeaders, tt.wantHeaders)
+			}
+			if !reflect.DeepEqual(v.Rewrite, tt.wantRewrite) {
+				t.Errorf("Rewrite = %+v, want %+v", v.Rewrite, tt.wantRewrite)
 			}
 			var results []string
 			for _, e := range v.Evidence {

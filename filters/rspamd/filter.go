@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -14,18 +16,34 @@ import (
 // Filter is a filters.Filter that checks every message with rspamd:
 //
 //   - "reject" rejects it with 550 5.7.1;
-//   - "soft reject" and "greylist" defer it with 451 4.7.1;
+//   - "soft reject" defers it with 451 4.7.1;
+//   - "greylist" defers it with 451 4.7.1 only when rspamd greylists
+//     (its greylist module added the GREYLIST symbol) and the triplet
+//     (client network, sender, recipients) was not seen before: the
+//     first attempt is remembered and a retry after GreylistDelay is
+//     accepted, whatever rspamd answers then. Without the GREYLIST
+//     symbol rspamd cannot greylist (e.g. no Redis) and would say
+//     "greylist" forever: the action counts as "add header";
 //   - "add header" and "rewrite subject" file it as junk;
 //   - "discard" and "quarantine" quarantine it (a message is never dropped
 //     silently);
 //   - "no action" (and any action unknown here) accepts it.
 //
 // Every verdict adds X-Rspamd-Score and X-Rspamd-Action header fields and
-// evidence with the score and the symbols that matched. When rspamd cannot
-// be reached or fails, Check returns the error and the stage's failure
-// policy decides.
+// evidence with the score (which the spam filter adds to its own, see
+// spam.Options.RspamdWeight) and the symbols that matched. When rspamd
+// cannot be reached or fails, Check returns the error and the stage's
+// failure policy decides.
 type Filter struct {
 	Client *Client
+	// GreylistDelay is how long a greylisted sender must wait before its
+	// retry is accepted; 0 means DefaultGreylistDelay.
+	GreylistDelay time.Duration
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time
+
+	once     sync.Once
+	greylist *greylist
 }
 
 var _ filters.Filter = (*Filter)(nil)
@@ -44,7 +62,29 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	if err != nil {
 		return filters.Verdict{}, err
 	}
-	return verdict(res), nil
+	v := verdict(res)
+	if res.Action == ActionGreylist {
+		f.once.Do(func() { f.greylist = newGreylist(f.GreylistDelay, 0, f.Now) })
+		f.applyGreylist(&v, res, msg)
+	}
+	return v, nil
+}
+
+// applyGreylist decides a "greylist" answer; see Filter.
+func (f *Filter) applyGreylist(v *filters.Verdict, res *Result, msg *filters.Message) {
+	if _, ok := res.Symbols[greylistSymbol]; !ok {
+		v.Action, v.Code, v.EnhancedCode = filters.Junk, 0, [3]int{}
+		v.Reason = "greylist without greylisting in rspamd: add header"
+		v.Evidence[0].Result = "greylist (add header)"
+		return
+	}
+	if deferred, wait := f.greylist.check(msg); deferred {
+		v.Action, v.Code, v.EnhancedCode = filters.TempFail, 451, [3]int{4, 7, 1}
+		v.Reason = cmp.Or(res.Messages["smtp_message"], fmt.Sprintf("Greylisted, try again in %d seconds", int(wait.Round(time.Second).Seconds())))
+		return
+	}
+	v.Action, v.Code, v.EnhancedCode, v.Reason = filters.Accept, 0, [3]int{}, ""
+	v.Evidence[0].Result = "greylist passed"
 }
 
 // verdict maps rspamd's result to a verdict.
@@ -65,12 +105,14 @@ func verdict(res *Result) filters.Verdict {
 	case ActionSoftReject, ActionGreylist:
 		v.Action, v.Code, v.EnhancedCode = filters.TempFail, 451, [3]int{4, 7, 1}
 		v.Reason = cmp.Or(smtpMessage, "Try again later")
-	case ActionAddHeader, ActionRewriteSubject:
+	case ActionAddHeader, ActionRewriteSubject, ActionDiscard, ActionQuarantine:
 		v.Action = filters.Junk
-		v.Reason = "rspamd: " + res.Action
-	case ActionDiscard, ActionQuarantine:
-		v.Action = filters.Quarantine
-		v.Reason = "rspamd: " + res.Action
+		if res.Action == ActionDiscard || res.Action == ActionQuarantine {
+			v.Action = filters.Quarantine
+		}
+		// The filter's name goes with the reason where it is shown
+		// ("rspamd: ..."): not in the reason itself.
+		v.Reason = res.Action + " (score " + score + ")"
 	case ActionNoAction:
 		if res.IsSkipped {
 			result = "skipped"

@@ -155,14 +155,14 @@ func TestMapping(t *testing.T) {
 	}{
 		{`{"action":"no action","score":-1.5,"required_score":15}`, filters.Accept, 0, [3]int{}, "", "no action"},
 		{`{"action":"no action","is_skipped":true}`, filters.Accept, 0, [3]int{}, "", "skipped"},
-		{`{"action":"greylist","score":4,"required_score":15}`, filters.TempFail, 451, [3]int{4, 7, 1}, "Try again later", "greylist"},
+		{`{"action":"greylist","score":4,"required_score":15}`, filters.Junk, 0, [3]int{}, "greylist without greylisting in rspamd: add header", "greylist (add header)"},
 		{`{"action":"soft reject","score":4,"messages":{"smtp_message":"Ratelimit exceeded"}}`, filters.TempFail, 451, [3]int{4, 7, 1}, "Ratelimit exceeded", "soft reject"},
-		{`{"action":"add header","score":7.5,"required_score":15}`, filters.Junk, 0, [3]int{}, "rspamd: add header", "add header"},
-		{`{"action":"rewrite subject","score":9,"subject":"[SPAM] hi"}`, filters.Junk, 0, [3]int{}, "rspamd: rewrite subject", "rewrite subject"},
+		{`{"action":"add header","score":7.5,"required_score":15}`, filters.Junk, 0, [3]int{}, "add header (score 7.50)", "add header"},
+		{`{"action":"rewrite subject","score":9,"subject":"[SPAM] hi"}`, filters.Junk, 0, [3]int{}, "rewrite subject (score 9.00)", "rewrite subject"},
 		{`{"action":"reject","score":20,"required_score":15}`, filters.Reject, 550, [3]int{5, 7, 1}, "Spam message rejected", "reject"},
 		{`{"action":"reject","score":20,"messages":{"smtp_message":"Go away"}}`, filters.Reject, 550, [3]int{5, 7, 1}, "Go away", "reject"},
-		{`{"action":"discard","score":30}`, filters.Quarantine, 0, [3]int{}, "rspamd: discard", "discard"},
-		{`{"action":"quarantine","score":30}`, filters.Quarantine, 0, [3]int{}, "rspamd: quarantine", "quarantine"},
+		{`{"action":"discard","score":30}`, filters.Quarantine, 0, [3]int{}, "discard (score 30.00)", "discard"},
+		{`{"action":"quarantine","score":30}`, filters.Quarantine, 0, [3]int{}, "quarantine (score 30.00)", "quarantine"},
 		{`{"action":"custom thing","score":1}`, filters.Accept, 0, [3]int{}, "", `unknown action "custom thing"`},
 	}
 	for _, tt := range tests {
@@ -271,5 +271,50 @@ func TestChainHeaders(t *testing.T) {
 	want := []filters.HeaderField{{Key: "X-Rspamd-Score", Value: "7.50"}, {Key: "X-Rspamd-Action", Value: "add header"}}
 	if v.Action != filters.Junk || !reflect.DeepEqual(v.AddHeaders, want) {
 		t.Errorf("chain verdict: %+v", v)
+	}
+}
+
+// TestGreylist checks rspamd greylisting over HTTP: a triplet not seen
+// before is deferred, so is a retry before the delay, and the retry after
+// it is accepted although rspamd (without a working greylist memory) still
+// says "greylist"; another triplet starts again.
+func TestGreylist(t *testing.T) {
+	f := newFakeRspamd(t)
+	f.set(http.StatusOK, `{"action":"greylist","score":4,"required_score":15,"symbols":{"GREYLIST":{"name":"GREYLIST","score":0,"options":["greylisted"]}}}`)
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	flt := &Filter{Client: &Client{URL: f.URL, Timeout: 5 * time.Second}, GreylistDelay: 5 * time.Minute, Now: func() time.Time { return now }}
+	check := func(msg *filters.Message) filters.Action {
+		t.Helper()
+		v, err := flt.Check(context.Background(), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Action == filters.TempFail && (v.Code != 451 || v.EnhancedCode != [3]int{4, 7, 1}) {
+			t.Errorf("deferred with %d %v", v.Code, v.EnhancedCode)
+		}
+		return v.Action
+	}
+	if a := check(defaultMessage()); a != filters.TempFail {
+		t.Fatalf("first attempt: %v, want tempfail", a)
+	}
+	now = now.Add(time.Minute)
+	if a := check(defaultMessage()); a != filters.TempFail {
+		t.Fatalf("retry after a minute: %v, want tempfail", a)
+	}
+	now = now.Add(5 * time.Minute)
+	if a := check(defaultMessage()); a != filters.Accept {
+		t.Fatalf("retry after the delay: %v, want accept", a)
+	}
+	// Same sender and recipients from another address of the same /24.
+	other := testMessage(filters.ConnInfo{RemoteAddr: netip.MustParseAddrPort("192.0.2.77:2525")},
+		filters.Envelope{MailFrom: "A@example.org", Recipients: []string{"c@example.com", "b@example.com"}})
+	if a := check(other); a != filters.Accept {
+		t.Errorf("retry from the same network: %v, want accept", a)
+	}
+	// Another sender: a new triplet.
+	newSender := testMessage(filters.ConnInfo{RemoteAddr: netip.MustParseAddrPort("192.0.2.1:2525")},
+		filters.Envelope{MailFrom: "other@example.org", Recipients: []string{"b@example.com"}})
+	if a := check(newSender); a != filters.TempFail {
+		t.Errorf("new triplet: %v, want tempfail", a)
 	}
 }

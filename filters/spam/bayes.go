@@ -3,16 +3,21 @@ package spam
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/yubinmail/yubin/filters"
 )
@@ -61,57 +66,155 @@ type Clue struct {
 	Spam, Ham int64   // its training counts
 }
 
-// Classifier is a Bayesian spam classifier using Robinson's token
-// probabilities and Fisher's chi-square combining, as in SpamBayes. It is
-// safe for concurrent use if its store is.
-type Classifier struct {
-	store TokenStore
+// MessageTrainer is implemented by token stores that remember what each
+// message was trained as (by the SHA-256 digest of its raw bytes, hex):
+// TrainMessage learns it once, and first unlearns it from the other class
+// if it was trained as that (see mailstore.BayesStore.TrainMessage).
+type MessageTrainer interface {
+	TrainMessage(ctx context.Context, digest string, tokens []string, spam bool) (trained bool, err error)
 }
 
-// NewClassifier returns a classifier keeping its counts in store.
+// Training scopes. A classifier's counts are kept per scope: the server's
+// (trained by server admins) applies to every message, a domain's (trained
+// by its domain admins) to messages whose recipients are all in that
+// domain, a user's (trained by the user's own Junk moves) to messages for
+// that user alone. A verdict adds up the counts of the scopes that apply,
+// so no one's training reaches mail for others.
+const ServerScope = ""
+
+// DomainScope returns the training scope of a domain.
+func DomainScope(domain string) string { return "domain:" + strings.ToLower(domain) }
+
+// UserScope returns the training scope of a user.
+func UserScope(userID int64) string { return "user:" + strconv.FormatInt(userID, 10) }
+
+// Scopes returns the training scopes that apply to a message for users:
+// the server's, the domain's when all users are in one domain, the user's
+// when there is one user.
+func Scopes(users []filters.LocalUser) []string {
+	scopes := []string{ServerScope}
+	if len(users) == 0 {
+		return scopes
+	}
+	domain := ""
+	for i, u := range users {
+		d := strings.ToLower(u.Address[strings.LastIndexByte(u.Address, '@')+1:])
+		if i > 0 && d != domain {
+			return scopes
+		}
+		domain = d
+	}
+	if domain != "" {
+		scopes = append(scopes, DomainScope(domain))
+	}
+	if len(users) == 1 && users[0].ID != 0 {
+		scopes = append(scopes, UserScope(users[0].ID))
+	}
+	return scopes
+}
+
+// Classifier is a Bayesian spam classifier using Robinson's token
+// probabilities and Fisher's chi-square combining, as in SpamBayes. It is
+// safe for concurrent use if its stores are.
+type Classifier struct {
+	store TokenStore
+	// scoped returns the store of a scope other than the server's; nil
+	// when the classifier has the server's only.
+	scoped func(scope string) TokenStore
+}
+
+// NewClassifier returns a classifier keeping the server's counts in store.
 func NewClassifier(store TokenStore) *Classifier {
 	return &Classifier{store: store}
 }
 
-// Train learns the raw message read from raw as spam or ham.
-func (c *Classifier) Train(ctx context.Context, raw io.Reader, spam bool) error {
-	return c.learn(ctx, raw, spam, 1)
+// WithScopes returns a classifier that also keeps counts per domain and
+// per user (see Scopes), in the stores scoped returns.
+func (c *Classifier) WithScopes(scoped func(scope string) TokenStore) *Classifier {
+	return &Classifier{store: c.store, scoped: scoped}
 }
 
-// Untrain forgets a message that was trained as spam or ham (e.g. before
-// training it again as the other).
-func (c *Classifier) Untrain(ctx context.Context, raw io.Reader, spam bool) error {
-	return c.learn(ctx, raw, spam, -1)
-}
-
-func (c *Classifier) learn(ctx context.Context, raw io.Reader, spam bool, delta int) error {
-	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
-	if err != nil {
-		return fmt.Errorf("bayes: read message: %w", err)
+// storeOf returns the store of scope, or an error for a scope the
+// classifier does not keep.
+func (c *Classifier) storeOf(scope string) (TokenStore, error) {
+	if scope == ServerScope {
+		return c.store, nil
 	}
-	msg := filters.NewMessage(filters.ConnInfo{}, filters.Envelope{}, bytes.NewReader(data), int64(len(data)))
-	tokens := tokenize(parseMessageOf(ctx, msg))
-	if err := ctx.Err(); err != nil {
+	if c.scoped == nil {
+		return nil, fmt.Errorf("bayes: no training scope %q", scope)
+	}
+	return c.scoped(scope), nil
+}
+
+// Train learns the raw message read from raw as spam or ham, in the
+// server's scope.
+func (c *Classifier) Train(ctx context.Context, raw io.Reader, spam bool) error {
+	return c.TrainIn(ctx, ServerScope, raw, spam)
+}
+
+// TrainIn learns the raw message read from raw as spam or ham in scope.
+// With a store that remembers trained messages (MessageTrainer), a message
+// trained as the same again counts once, and one trained as the other is
+// moved over: its earlier training is undone.
+func (c *Classifier) TrainIn(ctx context.Context, scope string, raw io.Reader, spam bool) error {
+	store, err := c.storeOf(scope)
+	if err != nil {
 		return err
 	}
-	if err := c.store.Learn(ctx, tokens, spam, delta); err != nil {
+	data, tokens, err := readTokens(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if mt, ok := store.(MessageTrainer); ok {
+		sum := sha256.Sum256(data)
+		if _, err := mt.TrainMessage(ctx, hex.EncodeToString(sum[:]), tokens, spam); err != nil {
+			return fmt.Errorf("bayes: %w", err)
+		}
+		return nil
+	}
+	if err := store.Learn(ctx, tokens, spam, 1); err != nil {
 		return fmt.Errorf("bayes: %w", err)
 	}
 	return nil
+}
+
+// Untrain forgets a message that was trained as spam or ham in the
+// server's scope, with a store that does not remember trained messages.
+func (c *Classifier) Untrain(ctx context.Context, raw io.Reader, spam bool) error {
+	_, tokens, err := readTokens(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if err := c.store.Learn(ctx, tokens, spam, -1); err != nil {
+		return fmt.Errorf("bayes: %w", err)
+	}
+	return nil
+}
+
+// readTokens reads a raw message (up to the parser's limit) and returns it
+// with its tokens.
+func readTokens(ctx context.Context, raw io.Reader) ([]byte, []string, error) {
+	data, err := io.ReadAll(io.LimitReader(raw, maxReadBytes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bayes: read message: %w", err)
+	}
+	msg := filters.NewMessage(filters.ConnInfo{}, filters.Envelope{}, bytes.NewReader(data), int64(len(data)))
+	tokens := tokenize(parseMessageOf(ctx, msg))
+	return data, tokens, ctx.Err()
 }
 
 // Classify returns the probability that msg is spam, from 0 (ham) to 1
 // (spam), with the clues it is based on, most extreme first. Until at least
 // 20 spam and 20 ham messages have been trained it returns 0.5 and no clues.
 func (c *Classifier) Classify(ctx context.Context, msg *filters.Message) (float64, []Clue, error) {
-	return c.classify(ctx, parseMessageOf(ctx, msg))
+	return c.classify(ctx, parseMessageOf(ctx, msg), Scopes(msg.Users))
 }
 
 // errUntrained says the classifier has too little training to judge.
 var errUntrained = errors.New("bayes: not enough training")
 
-func (c *Classifier) classify(ctx context.Context, pm *parsedMessage) (float64, []Clue, error) {
-	p, clues, err := c.classifyTokens(ctx, tokenize(pm))
+func (c *Classifier) classify(ctx context.Context, pm *parsedMessage, scopes []string) (float64, []Clue, error) {
+	p, clues, err := c.classifyTokens(ctx, tokenize(pm), scopes)
 	if errors.Is(err, errUntrained) {
 		return 0.5, nil, nil
 	}
@@ -119,10 +222,36 @@ func (c *Classifier) classify(ctx context.Context, pm *parsedMessage) (float64, 
 }
 
 // classifyTokens returns errUntrained (and 0.5) without enough training.
-func (c *Classifier) classifyTokens(ctx context.Context, tokens []string) (float64, []Clue, error) {
+// The counts are those of the scopes added up (the server's alone when
+// the classifier keeps no others).
+func (c *Classifier) classifyTokens(ctx context.Context, tokens []string, scopes []string) (float64, []Clue, error) {
 	counts, nSpam, nHam, err := c.store.Counts(ctx, tokens)
 	if err != nil {
 		return 0.5, nil, fmt.Errorf("bayes: %w", err)
+	}
+	if c.scoped != nil {
+		for _, scope := range scopes {
+			if scope == ServerScope {
+				continue
+			}
+			more, s, h, err := c.scoped(scope).Counts(ctx, tokens)
+			if err != nil {
+				return 0.5, nil, fmt.Errorf("bayes: scope %s: %w", scope, err)
+			}
+			if s == 0 && h == 0 {
+				continue
+			}
+			nSpam, nHam = nSpam+s, nHam+h
+			if counts == nil {
+				counts = make(map[string]TokenCount, len(more))
+			}
+			for t, n := range more {
+				sum := counts[t]
+				sum.Spam += n.Spam
+				sum.Ham += n.Ham
+				counts[t] = sum
+			}
+		}
 	}
 	if nSpam < minTrained || nHam < minTrained {
 		return 0.5, nil, errUntrained
@@ -291,7 +420,9 @@ func isASCIIWordRune(c byte) bool {
 //			return
 //		}
 //		w = strings.Trim(w, "'")
-//		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+//		if hasCJK(w) {
+//			tk.cjkWord(w)
+//		} else if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
 //			tk.add(strings.ToLower(w))
 //		}
 //	}
@@ -336,10 +467,80 @@ func (tk *tokenizer) words(s string) {
 			tk.addASCIIWord(w)
 			continue
 		}
-		if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
+		if hasCJK(w) {
+			tk.cjkWord(w)
+		} else if n := utf8.RuneCountInString(w); n >= minWordLen && n <= maxWordLen {
 			tk.add(strings.ToLower(w))
 		}
 	}
+}
+
+// isCJK reports the characters of Chinese and Japanese text, written
+// without spaces between words: kanji, hiragana, katakana (also half
+// width) and the marks that go with them.
+func isCJK(r rune) bool {
+	return r >= 0x3005 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) ||
+		r == 0x3005 || r == 0x30FC || r == 0xFF70 // 々, ー and its half-width form
+}
+
+// hasCJK reports whether w has a CJK character (see isCJK).
+func hasCJK(w string) bool {
+	for _, r := range w {
+		if r >= 0x3005 && isCJK(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// cjkWord adds the tokens of a word with Chinese or Japanese text, which
+// has no spaces between its words: normalised (NFKC: half-width katakana
+// and full-width Latin letters become the usual forms), each run of CJK
+// characters gives its character bigrams (and a lone kanji itself, which
+// carries a meaning), and the text between runs (Latin letters, digits)
+// gives words as elsewhere. "今すぐ無料で登録" gives 今す, すぐ, ぐ無, 無料,
+// 料で, で登, 登録: the bigrams that make up its words are learnt whatever
+// the word boundaries.
+func (tk *tokenizer) cjkWord(w string) {
+	w = norm.NFKC.String(w)
+	var run []rune
+	other := -1 // start of the non-CJK text, or -1
+	flushRun := func() {
+		switch {
+		case len(run) == 1 && unicode.Is(unicode.Han, run[0]):
+			tk.add(string(run))
+		case len(run) > 1:
+			for i := 0; i+1 < len(run); i++ {
+				tk.add(string(run[i : i+2]))
+			}
+		}
+		run = run[:0]
+	}
+	flushOther := func(end int) {
+		if other < 0 {
+			return
+		}
+		o := strings.Trim(w[other:end], "'")
+		other = -1
+		for part := range strings.FieldsFuncSeq(o, func(r rune) bool { return !isWordRune(r) }) {
+			if n := utf8.RuneCountInString(part); n >= minWordLen && n <= maxWordLen {
+				tk.add(strings.ToLower(part))
+			}
+		}
+	}
+	for i, r := range w {
+		if isCJK(r) {
+			flushOther(i)
+			run = append(run, r)
+			continue
+		}
+		flushRun()
+		if other < 0 {
+			other = i
+		}
+	}
+	flushRun()
+	flushOther(len(w))
 }
 
 // addASCIIWord adds the ASCII word w in lower case if it has an allowed

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
+	"golang.org/x/text/unicode/norm"
 )
 
 // This file keeps the original, straightforward implementations of the
@@ -45,13 +47,51 @@ func refWords(s string) []string {
 			out = append(out, t)
 		}
 	}
+	word := func(w string) {
+		n := utf8.RuneCountInString(w)
+		if n >= minWordLen && n <= maxWordLen {
+			add(strings.ToLower(w))
+		}
+	}
 	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
 		w = strings.Trim(w, "'")
-		n := utf8.RuneCountInString(w)
-		if n < minWordLen || n > maxWordLen {
+		cjk := false
+		for _, r := range w {
+			cjk = cjk || unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) || r == 'ー' || r == 'ｰ' || r == '々'
+		}
+		if !cjk {
+			word(w)
 			continue
 		}
-		add(strings.ToLower(w))
+		// Japanese and Chinese: bigrams of the CJK runs, words of the rest.
+		type segment struct {
+			cjk   bool
+			runes []rune
+		}
+		var segs []segment
+		for _, r := range norm.NFKC.String(w) {
+			c := unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) || r == 'ー' || r == '々'
+			if len(segs) == 0 || segs[len(segs)-1].cjk != c {
+				segs = append(segs, segment{cjk: c})
+			}
+			segs[len(segs)-1].runes = append(segs[len(segs)-1].runes, r)
+		}
+		for _, sg := range segs {
+			switch {
+			case !sg.cjk:
+				for part := range strings.FieldsFuncSeq(strings.Trim(string(sg.runes), "'"), func(r rune) bool { return !isWordRune(r) }) {
+					word(part)
+				}
+			case len(sg.runes) == 1:
+				if unicode.Is(unicode.Han, sg.runes[0]) {
+					add(string(sg.runes))
+				}
+			default:
+				for i := 0; i+1 < len(sg.runes); i++ {
+					add(string(sg.runes[i : i+2]))
+				}
+			}
+		}
 	}
 	return out
 }
@@ -63,6 +103,7 @@ var referenceInputs = []string{
 	"'quoted' ''' 'a' don't $100 $$$ 1,000,000 x1y2z3 under_score dash-word e-mail@example.com",
 	strings.Repeat("x", 39) + " " + strings.Repeat("X", 40) + " " + strings.Repeat("x", 41) + " " + strings.Repeat("漢", 40) + " " + strings.Repeat("é", 33),
 	"broken \xff\xfebytes wo\xc3rds \xe6\x97 trunc\xe6\x97\xa5ated caf\xe9 \xed\xa0\x80x " + strings.Repeat("\xe6\x97\xa5", 25) + "\x80tail\xc3",
+	"ｶﾀｶﾅ ＦＵＬＬ　ＷＩＤＴＨ 株式会社ABCの請求書 今すぐ無料で登録！ 々 ー 東 x東y 'quoted日本' 漢字ｶﾅmix123",
 	"Привет мир 日本語のテキスト 한국어 عربي ١٢٣٤ ½¾ ²³ ⅫⅣ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀😀😀 smile😀face \u00a0nbsp\u2028sep",
 	"http://a.example https://B.Example:443/x HTTP://C.EXAMPLE/ ftp://ftp.example/file hTTpS://mixed.example/ <http://angle.example/>",
 	"(https://paren.example/) \"http://quote.example\" 'http://single.example' http://[2001:db8::1]/v6 http://[zz]/bad http://[1.2.3.4 http://[]/",

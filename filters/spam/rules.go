@@ -250,7 +250,9 @@ func authResultsRules(h textproto.Header, hostname string) []Hit {
 }
 
 // stripComments removes RFC 5322 comments (nested parentheses, outside
-// quoted strings), which the authres parser does not understand.
+// quoted strings), which the authres parser does not understand, and
+// empties quoted strings: the parser splits at ";" and spaces even inside
+// them, so that a quoted reason could otherwise pass for a result.
 func stripComments(s string) string {
 	var b strings.Builder
 	depth, quoted, escaped := 0, false, false
@@ -258,20 +260,16 @@ func stripComments(s string) string {
 		switch {
 		case escaped:
 			escaped = false
-			if depth == 0 {
-				b.WriteRune(r)
-			}
 			continue
 		case r == '\\' && (quoted || depth > 0):
 			escaped = true
-			if depth == 0 {
-				b.WriteRune(r)
-			}
 			continue
 		case quoted:
 			if r == '"' {
 				quoted = false
+				b.WriteRune(r)
 			}
+			continue
 		case r == '"' && depth == 0:
 			quoted = true
 		case r == '(':

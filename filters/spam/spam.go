@@ -47,7 +47,21 @@ type Options struct {
 	Resolver Resolver
 	// Classifier is the Bayesian classifier; nil means rules only.
 	Classifier *Classifier
+	// RspamdWeight multiplies the score of an rspamd stage that ran
+	// before this filter in the chain (its evidence, never a header field
+	// of the message) before it is added to the spam score as the rule
+	// RSPAMD. 0 means DefaultRspamdWeight; a negative value leaves
+	// rspamd's score out.
+	RspamdWeight float64
 }
+
+// DefaultRspamdWeight is the weight of rspamd's score in the spam score:
+// rspamd's scale is that of SpamAssassin and ours (junk from 5 to 6,
+// reject at 15), so its score counts as is.
+const DefaultRspamdWeight = 1.0
+
+// RuleRspamd is the rule that adds rspamd's weighted score.
+const RuleRspamd = "RSPAMD"
 
 // DefaultOptions returns the recommended thresholds (junk at 5, reject at
 // 15), without DNSBLs or classifier.
@@ -73,6 +87,9 @@ func New(opts Options) *Filter {
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
+	if opts.RspamdWeight == 0 {
+		opts.RspamdWeight = DefaultRspamdWeight
+	}
 	return &Filter{opts: opts}
 }
 
@@ -93,6 +110,10 @@ type Result struct {
 	// BayesErr is the classifier's failure, if it failed; the score is then
 	// that of the rules alone.
 	BayesErr error
+	// Rspamd is rspamd's own score when an rspamd stage ran before, and
+	// HasRspamd says so.
+	Rspamd    float64
+	HasRspamd bool
 }
 
 // Score scores msg.
@@ -106,8 +127,13 @@ func (f *Filter) Score(ctx context.Context, msg *filters.Message) (*Result, erro
 	if len(f.opts.DNSBLs) > 0 && msg.Conn.AuthUser == "" && msg.Conn.RemoteAddr.IsValid() {
 		res.Hits = append(res.Hits, checkDNSBLs(ctx, f.opts.Resolver, msg.Conn.RemoteAddr.Addr(), f.opts.DNSBLs)...)
 	}
+	if score, ok := rspamdScore(msg.Prior); ok && f.opts.RspamdWeight > 0 {
+		res.Rspamd, res.HasRspamd = score, true
+		res.Hits = append(res.Hits, Hit{Rule: RuleRspamd, Score: score * f.opts.RspamdWeight,
+			Detail: "rspamd score " + strconv.FormatFloat(score, 'f', 2, 64) + " x " + strconv.FormatFloat(f.opts.RspamdWeight, 'f', -1, 64)})
+	}
 	if f.opts.Classifier != nil {
-		p, clues, err := f.opts.Classifier.classifyTokens(ctx, tokenize(pm))
+		p, clues, err := f.opts.Classifier.classifyTokens(ctx, tokenize(pm), Scopes(msg.Users))
 		switch {
 		case errors.Is(err, errUntrained):
 		case err != nil:
@@ -132,6 +158,21 @@ func (f *Filter) Score(ctx context.Context, msg *filters.Message) (*Result, erro
 		res.Score = 0 // not -0
 	}
 	return res, nil
+}
+
+// rspamdScore returns the score in the evidence of an rspamd stage that
+// checked the message (not one that failed or was skipped).
+func rspamdScore(prior []filters.Evidence) (float64, bool) {
+	for _, e := range prior {
+		if e.Filter != "rspamd" || e.Result == "error" || e.Result == "skipped" {
+			continue
+		}
+		if math.IsNaN(e.Score) || math.IsInf(e.Score, 0) {
+			continue
+		}
+		return e.Score, true
+	}
+	return 0, false
 }
 
 // bayesRule names the probability's bucket as SpamAssassin does.
@@ -245,6 +286,10 @@ func (f *Filter) Check(ctx context.Context, msg *filters.Message) (filters.Verdi
 	status = appendFixed(status, junk, 1)
 	status = append(status, " tests="...)
 	status = append(status, testList...)
+	if res.HasRspamd {
+		status = append(status, " rspamd="...)
+		status = appendFixed(status, res.Rspamd, 2)
+	}
 	v.RemoveHeaders = []string{"X-Spam-Score", "X-Spam-Status", "X-Spam-Flag"}
 	v.AddHeaders = []filters.HeaderField{
 		{Key: "X-Spam-Score", Value: score},

@@ -79,6 +79,9 @@ type Config struct {
 	// SpamJunkScore and SpamRejectScore are the spam score thresholds for
 	// filing into Junk and refusing at DATA (0 = never refuse).
 	SpamJunkScore, SpamRejectScore float64
+	// RspamdWeight multiplies rspamd's score before it is added to the
+	// spam score (0 = rspamd's score left out).
+	RspamdWeight float64
 	// SPFRejectFail refuses mail whose SPF check fails at MAIL FROM
 	// (otherwise DMARC decides).
 	SPFRejectFail bool
@@ -251,6 +254,8 @@ func Settings() []Setting {
 			set: score(func(c *Config) *float64 { return &c.SpamJunkScore })},
 		{Flag: "spam-reject-score", Env: "YUBIN_SPAM_REJECT_SCORE", Default: "15", Usage: "spam score from which a message is refused at DATA; 0 = never",
 			set: score(func(c *Config) *float64 { return &c.SpamRejectScore })},
+		{Flag: "rspamd-weight", Env: "YUBIN_RSPAMD_WEIGHT", Default: "1", Usage: "weight of rspamd's score in the spam score (added as the rule RSPAMD); 0 = left out",
+			set: score(func(c *Config) *float64 { return &c.RspamdWeight })},
 		{Flag: "spf-reject-fail", Env: "YUBIN_SPF_REJECT_FAIL", Default: "false", Usage: "refuse senders whose SPF check fails, at MAIL FROM (otherwise DMARC decides)",
 			set: func(c *Config, v string) error {
 				b, err := strconv.ParseBool(v)

@@ -39,7 +39,7 @@ func TestDefaults(t *testing.T) {
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
 		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
-		SpamJunkScore: 5, SpamRejectScore: 15,
+		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters: []string{"authn", "clamd", "milter", "rspamd", "spam"},
 	}
 	if !reflect.DeepEqual(*c, want) {

@@ -5,25 +5,56 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // MaxTrainBytes bounds a message given to TrainSpam.
 const MaxTrainBytes = 10 << 20
 
-// mayTrain reports whether the actor may train the spam filter and see its
-// statistics: server and domain admins. The classifier is shared by the
-// whole server.
-func (a Actor) mayTrain() bool { return a.IsAdmin() || a.Role == RoleDomainAdmin }
+// trainingScope returns the Bayes training scope the actor trains and
+// reads for domain ("" for none given): server admins the server's (or
+// the domain's they name), domain admins one of their domains (the only
+// one when they name none), never the server's; users none (their Junk
+// moves train their own scope).
+func (a Actor) trainingScope(domain string) (string, error) {
+	domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	switch {
+	case a.IsAdmin() && domain == "":
+		return spam.ServerScope, nil
+	case a.IsAdmin():
+		return spam.DomainScope(domain), nil
+	case a.Role != RoleDomainAdmin:
+		return "", forbidden("training the spam filter")
+	case domain == "" && len(a.Domains) == 1:
+		return spam.DomainScope(a.Domains[0]), nil
+	case domain == "":
+		return "", core.Invalid("domain", "name the domain whose classifier to train")
+	case !a.ManagesDomain(domain):
+		return "", forbidden("training the spam filter of " + domain)
+	}
+	return spam.DomainScope(domain), nil
+}
 
-// TrainSpam teaches the server's Bayesian spam classifier that the raw
-// message is spam (or ham). raw is read up to MaxTrainBytes; a longer
+// classifier returns the spam classifier on the store's token counts.
+func (s *Service) classifier() (*spam.Classifier, *mailstore.BayesStore) {
+	bs := s.store.BayesTokens()
+	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) }), bs
+}
+
+// TrainSpam teaches the Bayesian spam classifier that the raw message is
+// spam (or ham): the server-wide classifier for a server admin who names
+// no domain, else the classifier of domain, which judges mail for that
+// domain only (domain admins: one of theirs). A message trained as the
+// other before is moved over. raw is read up to MaxTrainBytes; a longer
 // message is refused with core.ErrTooLarge.
-func (s *Service) TrainSpam(ctx context.Context, a Actor, raw io.Reader, isSpam bool) error {
-	if !a.mayTrain() {
-		return forbidden("training the spam filter")
+func (s *Service) TrainSpam(ctx context.Context, a Actor, raw io.Reader, isSpam bool, domain string) error {
+	scope, err := a.trainingScope(domain)
+	if err != nil {
+		return err
 	}
 	if _, err := a.write(ctx); err != nil {
 		return err
@@ -38,7 +69,8 @@ func (s *Service) TrainSpam(ctx context.Context, a Actor, raw io.Reader, isSpam 
 	if len(data) == 0 {
 		return core.Invalid("message", "the message is empty")
 	}
-	return spam.NewClassifier(s.store.BayesTokens()).Train(ctx, bytes.NewReader(data), isSpam)
+	c, _ := s.classifier()
+	return c.TrainIn(ctx, scope, bytes.NewReader(data), isSpam)
 }
 
 // SpamStats counts what the Bayesian classifier was trained on.
@@ -47,12 +79,15 @@ type SpamStats struct {
 	HamMessages  int64
 }
 
-// SpamStats returns the classifier's training totals.
-func (s *Service) SpamStats(ctx context.Context, a Actor) (*SpamStats, error) {
-	if !a.mayTrain() {
-		return nil, forbidden("the spam filter's statistics")
+// SpamStats returns the training totals of the classifier TrainSpam
+// trains for the same actor and domain.
+func (s *Service) SpamStats(ctx context.Context, a Actor, domain string) (*SpamStats, error) {
+	scope, err := a.trainingScope(domain)
+	if err != nil {
+		return nil, err
 	}
-	sp, ham, err := s.store.BayesTokens().Totals(ctx)
+	_, bs := s.classifier()
+	sp, ham, err := bs.Scope(scope).Totals(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,135 @@
+// Package testpeer starts the third-party programs tests talk to (milters,
+// scanners), installed from Debian packages, on loopback or Unix sockets.
+// A missing program skips the test, unless YUBIN_TEST_PEERS=required makes
+// it fail. It is for tests only.
+package testpeer
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Need returns path, skipping the test (or failing it with
+// YUBIN_TEST_PEERS=required) when the program is not installed; pkg names
+// the Debian package that has it.
+func Need(t testing.TB, path, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("YUBIN_TEST_PEERS") == "required" {
+			t.Fatalf("%s not installed (Debian package %s) and YUBIN_TEST_PEERS=required", path, pkg)
+		}
+		t.Skipf("%s not installed (Debian package %s)", path, pkg)
+	}
+	return path
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Start runs name with args in the foreground and waits until it accepts
+// connections on network/addr (readiness, not a timed wait); the program is
+// stopped (SIGTERM, then killed) when the test ends. logs are files whose
+// contents are shown when it does not start, or when the test failed.
+func Start(t testing.TB, network, addr string, logs []string, name string, args ...string) {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	report := func() string {
+		s := out.String()
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			s += "\n" + l + ":\n" + string(b)
+		}
+		return s
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, report())
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := net.DialTimeout(network, addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("%s exited before listening: %v\n%s", name, err, report())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not listening on %s: %v\n%s", name, addr, err, report())
+		}
+	}
+}
+
+// FreePort returns a loopback TCP port free at the time of the call.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// OpenDKIM starts opendkim (Debian package opendkim) as a verifying milter
+// on a loopback port, with its own configuration in a temporary folder,
+// adding an Authentication-Results field with authserv-id to every
+// message (also one without a signature: "dkim=none"). It returns the
+// milter's address, "127.0.0.1:port". Clients at 192.0.2.250 count as
+// internal (opendkim would sign their mail); any other is verified.
+func OpenDKIM(t testing.TB, authservID string) string {
+	t.Helper()
+	bin := Need(t, "/usr/sbin/opendkim", "opendkim")
+	dir := t.TempDir()
+	port := FreePort(t)
+	conf := dir + "/opendkim.conf"
+	text := "Socket inet:" + strconv.Itoa(port) + "@127.0.0.1\nMode v\nAuthservID " + authservID +
+		"\nAlwaysAddARHeader yes\nSyslog no\nBackground no\nPidFile " + dir + "/opendkim.pid\nInternalHosts 192.0.2.250\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	Start(t, "tcp", addr, nil, bin, "-f", "-x", conf)
+	return addr
+}
