@@ -80,6 +80,9 @@ type run struct {
 // the error, which names the line and column that failed. The message is
 // never lost because of a script.
 func (s *Script) Run(ctx context.Context, msg *Message, env Environment, opts RunOptions) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	lim := opts.Limits.withDefaults()
 	r := &run{
 		ctx: ctx, script: s, msg: msg, env: env, opts: opts, lim: lim,
