@@ -16,7 +16,7 @@ type mailAddress struct {
 // Groups are flattened, display names dropped. An element that does not
 // parse is kept as raw text (RFC 5228 section 5.1).
 func parseAddressList(v string) []mailAddress {
-	parser := mail.AddressParser{WordDecoder: nil}
+	parser := mail.AddressParser{WordDecoder: wordDecoder()}
 	if list, err := parser.ParseList(v); err == nil {
 		out := make([]mailAddress, 0, len(list))
 		for _, a := range list {

@@ -150,16 +150,21 @@ func decodeHeaderValue(v string) string {
 	if !strings.Contains(v, "=?") {
 		return v
 	}
-	dec := mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+	out, err := wordDecoder().DecodeHeader(v)
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// wordDecoder returns an RFC 2047 decoder that knows every charset
+// decodeCharset does.
+func wordDecoder() *mime.WordDecoder {
+	return &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
 		b, err := io.ReadAll(r)
 		if err != nil {
 			return nil, err
 		}
 		return strings.NewReader(decodeCharset(cs, b)), nil
 	}}
-	out, err := dec.DecodeHeader(v)
-	if err != nil {
-		return v
-	}
-	return out
 }
