@@ -80,28 +80,63 @@ type run struct {
 // the error, which names the line and column that failed. The message is
 // never lost because of a script.
 func (s *Script) Run(ctx context.Context, msg *Message, env Environment, opts RunOptions) (*Result, error) {
+	return RunAll(ctx, []*Script{s}, msg, env, opts)
+}
+
+// RunAll runs several scripts one after the other as one filtering pass,
+// for a domain's policy script followed by the user's own script. The
+// scripts share the actions, the implicit keep, the imap4flags flags and
+// the limits (one budget for all); each has its own variables. A "stop"
+// ends the whole pass, so a policy script can have the last word. Errors
+// follow the contract of Run: on any error no action is taken and the
+// message goes to INBOX. Nil scripts are skipped.
+func RunAll(ctx context.Context, scripts []*Script, msg *Message, env Environment, opts RunOptions) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	lim := opts.Limits.withDefaults()
 	r := &run{
-		ctx: ctx, script: s, msg: msg, env: env, opts: opts, lim: lim,
+		ctx: ctx, msg: msg, env: env, opts: opts, lim: lim,
 		steps:        &stepper{ctx: ctx, left: lim.MaxSteps},
 		hdr:          newHeader(msg.Header, msg.Junk),
 		body:         &bodyCache{msg: msg, max: lim.MaxBodyBytes},
-		vars:         map[string]string{},
 		implicitKeep: true,
 	}
-	if err := r.block(s.cmds); err != nil && !errors.Is(err, errStop) {
-		return nil, err
+	for i, s := range scripts {
+		if s == nil {
+			continue
+		}
+		r.script, r.vars, r.varBytes, r.matchVars = s, map[string]string{}, 0, nil
+		err := r.block(s.cmds)
+		if errors.Is(err, errStop) {
+			break
+		}
+		if err != nil {
+			if len(scripts) > 1 {
+				return nil, fmt.Errorf("script %d of %d: %w", i+1, len(scripts), err)
+			}
+			return nil, err
+		}
 	}
 	if err := r.checkCompatible(); err != nil {
 		return nil, err
 	}
 	if r.implicitKeep {
-		r.actions = append(r.actions, Action{Kind: ActionKeep, Implicit: true, Flags: cloneFlags(r.flags)})
+		r.actions = addImplicitKeep(r.actions, r.flags)
 	}
 	return &Result{Actions: r.actions, Notes: r.notes}, nil
+}
+
+// addImplicitKeep appends the implicit keep, or merges it into a keep the
+// script already made (fileinto :copy "INBOX").
+func addImplicitKeep(actions []Action, flags []string) []Action {
+	for i := range actions {
+		if actions[i].Kind == ActionKeep {
+			actions[i].Flags = mergeFlags(actions[i].Flags, flags)
+			return actions
+		}
+	}
+	return append(actions, Action{Kind: ActionKeep, Implicit: true, Flags: cloneFlags(flags)})
 }
 
 func (r *run) fail(p Pos, err error) error {
@@ -202,6 +237,11 @@ func (r *run) command(c *node) error {
 // addAction records an action, dropping duplicates (RFC 5228 section
 // 2.10.3) and enforcing the action and redirect limits.
 func (r *run) addAction(a Action) error {
+	if a.Kind == ActionFileInto && isInbox(a.Mailbox) && !r.msg.Junk {
+		// fileinto "INBOX" and keep store the same copy (RFC 5228
+		// section 2.10.3): record it as a keep.
+		a = Action{Kind: ActionKeep, Flags: a.Flags}
+	}
 	for i := range r.actions {
 		o := &r.actions[i]
 		if o.Kind != a.Kind {
@@ -212,7 +252,7 @@ func (r *run) addAction(a Action) error {
 		case ActionKeep, ActionDiscard:
 			same = true
 		case ActionFileInto:
-			same = o.Mailbox == a.Mailbox
+			same = o.Mailbox == a.Mailbox || isInbox(o.Mailbox) && isInbox(a.Mailbox)
 		case ActionRedirect:
 			same = strings.EqualFold(o.Address, a.Address)
 		}
@@ -557,3 +597,7 @@ func (r *run) setVariable(name, value string) error {
 	r.vars[name] = value
 	return nil
 }
+
+// isInbox reports whether a mailbox name is INBOX, which IMAP names
+// without regard to case.
+func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }

@@ -293,6 +293,9 @@ func (v *validator) check(n *node, sp *spec) error {
 			return errorf(a.pos, "unknown comparator %q", a.strs[0])
 		}
 		n.comparator = c
+		if c == comparatorNum && (n.match == "contains" || n.match == "matches") {
+			return errorf(a.pos, "comparator %q supports only :is, :value and :count", c)
+		}
 	}
 	for _, p := range []string{"localpart", "domain", "all", "user", "detail"} {
 		if n.has(p) {
