@@ -69,6 +69,7 @@ type run struct {
 	actions      []Action
 	implicitKeep bool
 	redirects    int
+	rejectPos    Pos
 	notes        []string
 }
 
@@ -223,6 +224,7 @@ func (r *run) command(c *node) error {
 			return err
 		}
 		r.implicitKeep = false
+		r.rejectPos = c.pos
 		return r.addAction(Action{Kind: ActionReject, Reason: reason, Extended: c.name == "ereject"})
 	case "setflag", "addflag", "removeflag":
 		return r.flagCommand(c)
@@ -283,8 +285,8 @@ func (r *run) addAction(a Action) error {
 }
 
 // checkCompatible rejects combinations of actions that cannot all be
-// done: reject with a delivery or a vacation reply (RFC 5429 section 2.2,
-// RFC 5230 section 4.7).
+// done: reject with a delivery, a redirect or a vacation reply (RFC 5429
+// section 2, RFC 5230 section 4.7).
 func (r *run) checkCompatible() error {
 	rejected := false
 	for _, a := range r.actions {
@@ -297,8 +299,8 @@ func (r *run) checkCompatible() error {
 	}
 	for _, a := range r.actions {
 		switch a.Kind {
-		case ActionKeep, ActionFileInto, ActionVacation:
-			return &RuntimeError{Pos: Pos{Line: 1, Column: 1}, Err: fmt.Errorf("reject cannot be combined with %s", a.Kind)}
+		case ActionKeep, ActionFileInto, ActionVacation, ActionRedirect:
+			return &RuntimeError{Pos: r.rejectPos, Err: fmt.Errorf("reject cannot be combined with %s", a.Kind)}
 		}
 	}
 	return nil

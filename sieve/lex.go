@@ -315,10 +315,7 @@ func (l *lexer) multiline(p Pos) (string, error) {
 		if end < 0 {
 			return "", errorf(p, "unterminated multi-line string (a line with a single \".\" ends it)")
 		}
-		if strings.HasPrefix(content, ".") {
-			content = content[1:]
-		}
-		b.WriteString(content)
+		b.WriteString(strings.TrimPrefix(content, ".")) // dot-stuffing
 		b.WriteString("\r\n")
 		if l.maxString > 0 && b.Len() > l.maxString {
 			return "", errorf(p, "string longer than %d bytes", l.maxString)
