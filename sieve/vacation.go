@@ -69,7 +69,7 @@ func (r *run) vacation(c *node) error {
 		handle = hex.EncodeToString(sum[:12])
 	}
 
-	sender, why := r.vacationSender(extra)
+	sender, own, why := r.vacationSender(extra)
 	if why != "" {
 		r.notes = append(r.notes, "vacation: no reply: "+why)
 		return nil
@@ -94,7 +94,9 @@ func (r *run) vacation(c *node) error {
 		}
 	}
 	if from == "" {
-		from = r.recipientAddress(extra)
+		// RFC 5230 section 4.3: by default the reply comes from the
+		// user's address the message was sent to.
+		from = own
 	}
 	if subject == "" {
 		orig := ""
@@ -115,15 +117,16 @@ func (r *run) vacation(c *node) error {
 	}})
 }
 
-// vacationSender returns the address to reply to, or why no reply may be
-// sent (RFC 5230 sections 4.5 and 4.6, RFC 3834 section 2).
-func (r *run) vacationSender(extra []string) (sender, why string) {
+// vacationSender returns the address to reply to and the user's address
+// the message was sent to, or why no reply may be sent (RFC 5230 sections
+// 4.5 and 4.6, RFC 3834 section 2).
+func (r *run) vacationSender(extra []string) (sender, own, why string) {
 	if r.msg.Junk {
-		return "", "the message is junk"
+		return "", "", "the message is junk"
 	}
 	sender = strings.ToLower(strings.Trim(strings.TrimSpace(r.msg.EnvelopeFrom), "<>"))
 	if sender == "" {
-		return "", "the envelope sender is empty"
+		return "", "", "the envelope sender is empty"
 	}
 	local := sender
 	if at := strings.LastIndexByte(sender, '@'); at >= 0 {
@@ -131,52 +134,48 @@ func (r *run) vacationSender(extra []string) (sender, why string) {
 	}
 	switch {
 	case local == "mailer-daemon" || local == "postmaster" || local == "listserv" || local == "majordomo":
-		return "", "the sender " + sender + " is a system address"
+		return "", "", "the sender " + sender + " is a system address"
 	case strings.HasPrefix(local, "owner-") || strings.HasSuffix(local, "-request") ||
 		strings.HasSuffix(local, "-owner") || strings.HasPrefix(local, "bounce"):
-		return "", "the sender " + sender + " is a list or bounce address"
+		return "", "", "the sender " + sender + " is a list or bounce address"
 	}
 	for _, v := range r.hdr.values("Auto-Submitted") {
 		kw, _, _ := strings.Cut(strings.TrimSpace(v), ";")
 		if !strings.EqualFold(strings.TrimSpace(kw), "no") {
-			return "", "the message is auto-submitted (" + v + ")"
+			return "", "", "the message is auto-submitted (" + v + ")"
 		}
 	}
 	for _, n := range listHeaderNames {
 		if len(r.hdr.values(n)) > 0 {
-			return "", "the message comes from a mailing list (" + n + ")"
+			return "", "", "the message comes from a mailing list (" + n + ")"
 		}
 	}
 	for _, v := range r.hdr.values("Precedence") {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "bulk", "list", "junk":
-			return "", "the message has Precedence: " + v
+			return "", "", "the message has Precedence: " + v
 		}
 	}
 	for _, n := range []string{"X-Auto-Response-Suppress"} {
 		for _, v := range r.hdr.values(n) {
 			if strings.Contains(strings.ToLower(v), "oof") || strings.EqualFold(strings.TrimSpace(v), "all") {
-				return "", "the message asks for no auto-reply (" + n + ")"
+				return "", "", "the message asks for no auto-reply (" + n + ")"
 			}
 		}
 	}
 	if r.isOwnAddress(sender, extra) {
-		return "", "the sender is the user"
+		return "", "", "the sender is the user"
 	}
-	found := false
 	for _, n := range []string{"To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"} {
 		for _, v := range r.hdr.values(n) {
 			for _, a := range parseAddressList(v) {
 				if a.valid && r.isOwnAddress(a.addr, extra) {
-					found = true
+					return sender, a.addr, ""
 				}
 			}
 		}
 	}
-	if !found {
-		return "", "none of the user's addresses is in To, Cc or Bcc"
-	}
-	return sender, ""
+	return "", "", "none of the user's addresses is in To, Cc or Bcc"
 }
 
 // isOwnAddress reports whether addr is one of the user's addresses or one
@@ -203,20 +202,6 @@ func (r *run) isOwnAddress(addr string, extra []string) bool {
 		}
 	}
 	return false
-}
-
-// recipientAddress is the default From of a reply: the user's address.
-func (r *run) recipientAddress(extra []string) string {
-	if len(r.opts.UserAddresses) > 0 {
-		return r.opts.UserAddresses[0]
-	}
-	if r.msg.EnvelopeTo != "" {
-		return strings.Trim(r.msg.EnvelopeTo, "<>")
-	}
-	if len(extra) > 0 {
-		return extra[0]
-	}
-	return ""
 }
 
 // headerSafe removes line breaks so that script text cannot add fields.

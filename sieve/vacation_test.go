@@ -247,3 +247,11 @@ func iso2022jpWord(t *testing.T, s string) string {
 	}
 	return mime.BEncoding.Encode("ISO-2022-JP", b)
 }
+
+func TestVacationDefaultFrom(t *testing.T) {
+	msg := "From: a@example.org\nTo: list@example.org\nCc: Me <me+work@example.com>\nSubject: x\n\nx\n"
+	v, notes := vacationReply(t, newTestEnv(), `require "vacation"; vacation "away";`, testMessage(msg, "a@example.org", "me+work@example.com"))
+	if v == nil || v.From != "me+work@example.com" {
+		t.Fatalf("reply %+v %v", v, notes)
+	}
+}
