@@ -99,6 +99,9 @@ func TestCompileErrors(t *testing.T) {
 		{`@`, "1:1", "unexpected character"},
 		{"require \"encoded-character\";\nkeep :x;", "2:6", `unknown tag ":x"`},
 		{"if header :is \"a\" \"b\" :contains {}", "1:23", "must come before the positional"},
+		{`if header :is "sub ject" "b" {}`, "1:15", "not a header field name"},
+		{`if exists ["a", "b:"] {}`, "1:11", "not a header field name"},
+		{`require "envelope"; if envelope :is "auth" "b" {}`, "1:37", "envelope part"},
 	}
 	for _, c := range cases {
 		_, err := Compile(c.src, Limits{})

@@ -309,7 +309,20 @@ func (v *validator) check(n *node, sp *spec) error {
 		return errorf(a.pos, "\":index\" counts from 1")
 	}
 	variables := v.requires[extVariables]
+	constant := func(s string) bool { return !(variables && strings.Contains(s, "${")) }
 	switch n.name {
+	case "header", "address", "exists":
+		for _, h := range n.args[0].strs {
+			if constant(h) && !validFieldName(h) {
+				return errorf(n.args[0].pos, "%q is not a header field name", h)
+			}
+		}
+	case "envelope":
+		for _, p := range n.args[0].strs {
+			if l := strings.ToLower(p); constant(p) && l != "from" && l != "to" {
+				return errorf(n.args[0].pos, "envelope part %q is not \"from\" or \"to\"", p)
+			}
+		}
 	case "size":
 		if !n.has("over") && !n.has("under") {
 			return errorf(n.pos, "\"size\" needs \":over\" or \":under\"")
@@ -356,6 +369,20 @@ func (v *validator) check(n *node, sp *spec) error {
 		}
 	}
 	return nil
+}
+
+// validFieldName reports whether s is a header field name (RFC 5322
+// section 3.6.8: printable ASCII but the colon).
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // validVariableName reports whether s is a variable name (RFC 5229 section
