@@ -19,11 +19,13 @@ const (
 
 // bodyCache reads the message body once, up to max bytes.
 type bodyCache struct {
-	msg  *Message
-	max  int
-	raw  []byte
-	read bool
-	err  error
+	msg    *Message
+	max    int
+	raw    []byte
+	read   bool
+	err    error
+	parts  []bodyPart
+	walked bool
 }
 
 func (b *bodyCache) get() ([]byte, error) {
@@ -61,7 +63,10 @@ func (r *run) bodyTest(t *node) (bool, error) {
 		} else {
 			types = []string{"text"}
 		}
-		for _, p := range r.bodyParts(raw) {
+		if !r.body.walked {
+			r.body.parts, r.body.walked = r.bodyParts(raw), true
+		}
+		for _, p := range r.body.parts {
 			if !contentTypeMatches(p.mediaType, types) {
 				continue
 			}

@@ -398,6 +398,9 @@ func (r *run) matchValues(t *node, values []string, keysArg arg) (bool, error) {
 
 // matchKeys is matchValues with keys already expanded.
 func (r *run) matchKeys(t *node, values, keys []string) (bool, error) {
+	if err := r.steps.charge(len(values)); err != nil {
+		return false, err
+	}
 	m := &matcher{comparator: t.comparator, match: t.match, relation: t.relation, steps: r.steps}
 	if t.match == "count" {
 		return m.matchCount(len(values), keys), nil
@@ -442,9 +445,7 @@ func (r *run) headerTest(t *node) (bool, error) {
 	}
 	var values []string
 	for _, n := range names {
-		for _, v := range selectIndex(t, r.hdr.values(n)) {
-			values = append(values, decodeHeaderValue(v))
-		}
+		values = append(values, selectIndex(t, r.hdr.decodedValues(n))...)
 	}
 	return r.matchValues(t, values, t.args[1])
 }

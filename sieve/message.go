@@ -39,8 +39,9 @@ type Message struct {
 
 // field is one header field, unfolded.
 type field struct {
-	name  string // as written
-	value string // raw value, unfolded, without leading and trailing white space
+	name    string // as written
+	value   string // raw value, unfolded, without leading and trailing white space
+	decoded *string
 }
 
 // parseHeader splits a raw header block into fields. It never fails: a
@@ -108,6 +109,24 @@ func (h *header) values(name string) []string {
 		if strings.EqualFold(f.name, name) {
 			out = append(out, f.value)
 		}
+	}
+	return out
+}
+
+// decodedValues returns the values of the fields named name with RFC 2047
+// words decoded, decoding each field once per run.
+func (h *header) decodedValues(name string) []string {
+	var out []string
+	for i := range h.fields {
+		f := &h.fields[i]
+		if !strings.EqualFold(f.name, name) {
+			continue
+		}
+		if f.decoded == nil {
+			d := decodeHeaderValue(f.value)
+			f.decoded = &d
+		}
+		out = append(out, *f.decoded)
 	}
 	return out
 }
