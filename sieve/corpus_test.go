@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"context"
 	"mime"
 	"strings"
 	"testing"
@@ -108,5 +109,27 @@ func TestHeaderParsing(t *testing.T) {
 	}
 	if v := decodeHeaderValue("caf\xe9"); v != "café" {
 		t.Errorf("latin-1 fallback %q", v)
+	}
+}
+
+func TestHeaderObsoleteSpace(t *testing.T) {
+	h := parseHeader([]byte("Subject : spaced\r\n: nothing\r\nX: y\r\n"))
+	if len(h) != 1 || h[0].name != "Subject" || h[0].value != "spaced" {
+		t.Errorf("fields %+v", h)
+	}
+}
+
+func BenchmarkRun(b *testing.B) {
+	s, err := Compile(userScript, Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := "From: shop@example.co.jp\nTo: me@example.com\nSubject: =?utf-8?B?44GU5qGI5YaF?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n" + strings.Repeat("hello world ", 500) + "\n"
+	env := newTestEnv()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Run(context.Background(), testMessage(raw, "a@b.example", "me@example.com"), env, defaultOpts); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -69,11 +69,13 @@ func parseHeader(raw []byte) []field {
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") && len(bytes.TrimRight(line[:colon], " \t")) == 0 {
+		if colon <= 0 {
 			break
 		}
+		// "Name :" (white space before the colon) is obsolete syntax
+		// (RFC 5322 section 4.5.8) but still seen.
 		name := string(bytes.TrimRight(line[:colon], " \t"))
-		if strings.ContainsAny(name, " \t") {
+		if name == "" || strings.ContainsAny(name, " \t") {
 			break
 		}
 		fields = append(fields, field{name: name, value: strings.TrimSpace(string(line[colon+1:]))})
