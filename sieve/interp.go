@@ -485,6 +485,9 @@ func (r *run) envelopeTest(t *node) (bool, error) {
 			continue
 		}
 		addr = strings.Trim(strings.TrimSpace(addr), "<>")
+		if addr == "" && strings.EqualFold(p, "to") {
+			continue // a null forward path matches nothing
+		}
 		if addr == "" {
 			// RFC 5228 section 5.4: the null reverse-path is the empty
 			// string whatever the address part.

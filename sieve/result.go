@@ -31,8 +31,10 @@ type RunOptions struct {
 	// never to them.
 	UserAddresses []string
 	// SubaddressDelimiter separates user and detail in a local part (RFC
-	// 5233, :user and :detail); the caller passes the configured value,
-	// and "" means subaddresses are not split (:detail never matches).
+	// 5233, :user and :detail): each of its characters is a delimiter and
+	// the first one found splits, as Postfix's recipient_delimiter does.
+	// The caller passes the configured value (YUBIN_SUBADDRESS_DELIMITER);
+	// "" means addresses are not split (:detail never matches).
 	SubaddressDelimiter string
 	// Hostname is used in the Message-ID of vacation replies.
 	Hostname string

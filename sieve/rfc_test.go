@@ -88,6 +88,8 @@ func TestBaseCommands(t *testing.T) {
 		{name: "header matches escaped", script: `if header :matches "subject" "bird\\*" { discard; }`, msg: msg, want: "keep*"},
 		{name: "envelope", script: `require "envelope"; if envelope :all :is "from" "tim@example.com" { discard; }`, msg: msg, from: "tim@example.com", want: "discard"},
 		{name: "envelope domain", script: `require "envelope"; if envelope :domain :is "to" "example.com" { discard; }`, msg: msg, want: "discard"},
+		{name: "envelope null forward path", script: `require "envelope"; if envelope :all :is "to" "" { discard; }`, msg: msg, to: "<>", want: "keep*"},
+		{name: "envelope null sender all", script: `require "envelope"; if envelope :all :is "from" "" { discard; }`, msg: msg, from: "-", want: "discard"},
 		{name: "envelope null sender", script: `require "envelope"; if envelope :localpart :is "from" "" { discard; }`, msg: msg, from: "-", want: "discard"},
 		{name: "ascii-numeric", script: `require ["relational", "comparator-i;ascii-numeric"]; if header :value "lt" :comparator "i;ascii-numeric" "x-priority" "3" { discard; }`, msg: msg, want: "discard"},
 		{name: "unicode casemap", script: `require "comparator-i;unicode-casemap"; if header :comparator "i;unicode-casemap" :is "subject" "BIRDSEED" { discard; }`, msg: msg, want: "discard"},
@@ -403,6 +405,15 @@ if envelope :detail "to" "foo" {
 	res, err := s.Run(context.Background(), testMessage(msg, "a@b.example", "ken-foo@example.com"), newTestEnv(), opts)
 	if err != nil || summary(res) != "keep*" {
 		t.Errorf("delimiter -: %v %q", err, summary(res))
+	}
+	opts.SubaddressDelimiter = "+-"
+	s2, err := Compile(`require ["envelope", "subaddress"]; if allof (envelope :user "to" "ken", envelope :detail "to" "foo+bar") { discard; }`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = s2.Run(context.Background(), testMessage(msg, "a@b.example", "ken-foo+bar@example.com"), newTestEnv(), opts)
+	if err != nil || summary(res) != "discard" {
+		t.Errorf("delimiters +-: %v %q", err, summary(res))
 	}
 	opts.SubaddressDelimiter = ""
 	res, err = s.Run(context.Background(), testMessage(msg, "a@b.example", "ken-foo@example.com"), newTestEnv(), opts)
