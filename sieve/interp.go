@@ -214,6 +214,16 @@ func (r *run) command(c *node) error {
 		if err != nil {
 			return fmt.Errorf("redirect: %w", err)
 		}
+		if r.isOwnAddress(addr, nil) {
+			// Redirecting to oneself would deliver the message again and
+			// again; store it here instead.
+			r.notes = append(r.notes, "redirect: "+addr+" is the user's own address; kept instead")
+			if c.has("copy") {
+				return nil
+			}
+			r.implicitKeep = false
+			return r.addAction(Action{Kind: ActionKeep, Flags: cloneFlags(r.flags)})
+		}
 		if !c.has("copy") {
 			r.implicitKeep = false
 		}

@@ -63,7 +63,8 @@ const (
 	ActionReject
 	// ActionRedirect sends the message on to Address, unchanged, through
 	// the outbound queue (or local delivery), keeping the envelope sender
-	// as RFC 5228 section 4.2 asks.
+	// as RFC 5228 section 4.2 asks. A redirect to one of the user's own
+	// addresses is turned into a keep, so it cannot loop.
 	ActionRedirect
 	// ActionVacation sends the auto-reply in Vacation.
 	ActionVacation

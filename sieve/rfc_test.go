@@ -67,6 +67,8 @@ func TestBaseCommands(t *testing.T) {
 		{name: "stop keeps implicit", script: `stop; discard;`, msg: msg, want: "keep*"},
 		{name: "keep twice once", script: `keep; keep;`, msg: msg, want: "keep"},
 		{name: "redirect", script: `redirect "friend@example.net";`, msg: msg, want: "redirect:friend@example.net"},
+		{name: "redirect to self", script: `redirect "Me@Example.com";`, msg: msg, want: "keep"},
+		{name: "redirect copy to self", script: `require "copy"; redirect :copy "me+x@example.com";`, msg: msg, want: "keep*"},
 		{name: "redirect dup", script: `redirect "a@example.net"; redirect "A@example.net";`, msg: msg, want: "redirect:a@example.net"},
 		{name: "redirect copy keeps", script: `require "copy"; redirect :copy "a@example.net";`, msg: msg, want: "redirect:a@example.net(copy) keep*"},
 		{name: "fileinto copy keeps", script: `require ["copy", "fileinto"]; fileinto :copy "incoming";`, msg: msg, want: "fileinto:incoming(copy) keep*"},
