@@ -19,10 +19,12 @@ type RuntimeError struct {
 	Err error
 }
 
+// Error formats the error as "line L, column C: cause".
 func (e *RuntimeError) Error() string {
 	return fmt.Sprintf("line %d, column %d: %v", e.Pos.Line, e.Pos.Column, e.Err)
 }
 
+// Unwrap returns the cause, for errors.Is (ErrLimit, context errors).
 func (e *RuntimeError) Unwrap() error { return e.Err }
 
 // stepper counts the work of a run.

@@ -70,6 +70,7 @@ const (
 	ActionVacation
 )
 
+// String returns the Sieve name of the action, e.g. "fileinto".
 func (k ActionKind) String() string {
 	switch k {
 	case ActionKeep:

@@ -227,6 +227,7 @@ if header :is "Sender" "owner-ietf-mta-filters@example.org"
 		{name: "hasflag", script: `require ["imap4flags", "fileinto"]; addflag "$Work \\Flagged"; if hasflag :contains "work" { fileinto "w"; }`, msg: "S: x\n\n", want: `fileinto:w[$Work \Flagged]`},
 		{name: "hasflag count", script: `require ["imap4flags", "relational", "comparator-i;ascii-numeric"]; addflag "a b c"; if hasflag :count "eq" :comparator "i;ascii-numeric" "3" { discard; }`, msg: "S: x\n\n", want: "discard"},
 		{name: "hasflag variable", script: `require ["imap4flags", "variables"]; set "v" "x y"; if hasflag "v" "y" { discard; }`, msg: "S: x\n\n", want: "discard"},
+		{name: "invalid flags dropped", script: `require "imap4flags"; addflag ["\\Recent", "\\seen", "bad(flag", "\\Nope", "ok"];`, msg: "S: x\n\n", want: `keep[\Seen ok]*`},
 		{name: "keep flags override", script: `require "imap4flags"; addflag "a"; keep :flags "b";`, msg: "S: x\n\n", want: "keep[b]"},
 	})
 }

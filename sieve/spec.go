@@ -12,6 +12,7 @@ const (
 	vNumber
 )
 
+// String describes v for error messages.
 func (v valueType) String() string {
 	switch v {
 	case vString:

@@ -54,15 +54,40 @@ func mapFirst(s string, f func(rune) rune) string {
 
 // splitFlags turns flag strings into a flag list: each string may hold
 // several flags separated by spaces; duplicates (compared without case,
-// as IMAP does) are dropped.
+// as IMAP does) and flags IMAP cannot store are dropped.
 func splitFlags(in []string) []string {
 	var out []string
 	for _, s := range in {
 		for _, f := range strings.Fields(s) {
-			out = mergeFlags(out, []string{f})
+			if f = validFlag(f); f != "" {
+				out = mergeFlags(out, []string{f})
+			}
 		}
 	}
 	return out
+}
+
+// validFlag returns f in its canonical form if a message may carry it: a
+// system flag other than \Recent (RFC 9051 section 2.3.2), or a keyword
+// that is an IMAP atom. It returns "" otherwise.
+func validFlag(f string) string {
+	if strings.HasPrefix(f, "\\") {
+		for _, sys := range []string{"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"} {
+			if strings.EqualFold(f, sys) {
+				return sys
+			}
+		}
+		return ""
+	}
+	if len(f) > 100 {
+		return ""
+	}
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("(){%*\"\\]", c) >= 0 {
+			return ""
+		}
+	}
+	return f
 }
 
 // mergeFlags returns the union of two flag lists.
