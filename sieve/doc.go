@@ -23,7 +23,10 @@
 // delimiter). Run performs no I/O of its own: it returns a Result listing
 // the actions — keep, fileinto (with flags and :create), discard, reject or
 // ereject, redirect (with :copy) and vacation replies ready to queue — and
-// the caller carries them out.
+// the caller carries them out. RunAll runs a domain's policy script and
+// then the user's script as one pass. Extensions lists the capabilities
+// for ManageSieve's SIEVE line; the sub-package rules writes and reads the
+// scripts of the dashboard's simple rule editor.
 //
 // The filter verdict is visible to scripts as the header field
 // "X-Yubin-Junk: yes" (or "no"); a field of that name in the message is
