@@ -47,3 +47,28 @@ func TestInboxIsKeep(t *testing.T) {
 		t.Error("ascii-numeric with :contains accepted")
 	}
 }
+
+// TestConcurrentRuns runs one compiled script from several goroutines (run
+// with -race): a Script is shared by all deliveries.
+func TestConcurrentRuns(t *testing.T) {
+	s, err := Compile(userScript, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			res, err := s.Run(context.Background(), testMessage("From: a@b.example\nTo: me@example.com\nList-Id: <x>\nSubject: invoice\n\nx\n", "a@b.example", "me+x@example.com"), newTestEnv(), defaultOpts)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- summary(res)
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; got != "fileinto:Invoices(create)" {
+			t.Errorf("run %d: %q", i, got)
+		}
+	}
+}
