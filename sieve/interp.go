@@ -548,19 +548,20 @@ func (r *run) str(s string) (string, error) {
 			break
 		}
 		b.WriteString(s[:i])
-		end := strings.IndexByte(s[i+2:], '}')
-		if end < 0 {
-			b.WriteString(s[i:])
-			break
+		// A reference is "${" identifier-or-number "}"; scanning only
+		// the name keeps this linear in the length of s.
+		end := i + 2
+		for end < len(s) && (isAlpha(s[end]) || isDigit(s[end]) || s[end] == '_') {
+			end++
 		}
-		name := s[i+2 : i+2+end]
-		if !validVariableName(name, true) {
+		name := s[i+2 : end]
+		if end >= len(s) || s[end] != '}' || !validVariableName(name, true) {
 			b.WriteString("${")
 			s = s[i+2:]
 			continue
 		}
 		b.WriteString(r.variable(name))
-		s = s[i+2+end+1:]
+		s = s[end+1:]
 		if b.Len() > r.lim.MaxStringBytes {
 			return "", fmt.Errorf("%w: expanded string longer than %d bytes", ErrLimit, r.lim.MaxStringBytes)
 		}

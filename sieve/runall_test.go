@@ -72,3 +72,24 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestManyReferenceOpeners feeds strings made of "${" to both expanders;
+// they scan each string once, so this finishes at once (a quadratic scan
+// would take seconds).
+func TestManyReferenceOpeners(t *testing.T) {
+	evil := strings.Repeat("${", 30000) + "x}"
+	if got, err := decodeEncodedChars(evil); err != nil || got != evil {
+		t.Errorf("encoded-character changed the string: %v", err)
+	}
+	s, err := Compile(`require ["variables", "reject"]; set "x" "1"; reject "`+evil+`";`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Run(context.Background(), testMessage("S: x\n\n", "a@b.example", "me@example.com"), newTestEnv(), defaultOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Actions[0].Reason; got != strings.Repeat("${", 29999)+"1" {
+		t.Errorf("expansion ends %q", got[len(got)-8:])
+	}
+}

@@ -132,9 +132,16 @@ func decodeEncodedChars(s string) (string, error) {
 		}
 		b.WriteString(s[:i])
 		rest := s[i+2:]
-		end := strings.IndexByte(rest, '}')
-		colon := strings.IndexByte(rest, ':')
-		if end < 0 || colon < 0 || colon > end {
+		// "${" kind ":" hex values "}", scanned in one pass.
+		colon := 0
+		for colon < len(rest) && isAlpha(rest[colon]) {
+			colon++
+		}
+		end := colon + 1
+		for end < len(rest) && (isHex(rest[end]) || rest[end] == ' ' || rest[end] == '\t' || rest[end] == '\r' || rest[end] == '\n') {
+			end++
+		}
+		if colon >= len(rest) || rest[colon] != ':' || end >= len(rest) || rest[end] != '}' {
 			b.WriteString("${")
 			s = rest
 			continue
@@ -204,3 +211,5 @@ func parseZone(s string) (int, bool) {
 	}
 	return off, true
 }
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
