@@ -154,7 +154,8 @@ func walkEntity(e *message.Entity, depth int, parts *[]bodyPart) {
 // scripts and styles removed, entities decoded, white space collapsed.
 func htmlToText(s string) string {
 	var b strings.Builder
-	lower := strings.ToLower(s)
+	lower := asciiLower(s) // same length as s, so indexes agree
+	unclosed := map[string]bool{}
 	for i := 0; i < len(s); {
 		if s[i] != '<' {
 			j := strings.IndexByte(s[i:], '<')
@@ -166,9 +167,11 @@ func htmlToText(s string) string {
 			continue
 		}
 		for _, skip := range []string{"script", "style"} {
-			if strings.HasPrefix(lower[i+1:], skip) {
+			if !unclosed[skip] && strings.HasPrefix(lower[i+1:], skip) {
 				if end := strings.Index(lower[i:], "</"+skip); end >= 0 {
 					i += end
+				} else {
+					unclosed[skip] = true // never search again: linear time
 				}
 			}
 		}

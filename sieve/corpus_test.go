@@ -133,3 +133,20 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 }
+
+func TestHTMLToText(t *testing.T) {
+	cases := map[string]string{
+		"<p>Hello <b>world</b></p>":                     "Hello world",
+		"<script>var x = '<p>';</script>text":           "text",
+		"<STYLE>p {}</STYLE>a &amp; b":                  "a & b",
+		"İİİİ<script>never closed<script>again<p>x</p>": "İİİİ",
+		strings.Repeat("<script>", 2000) + "tail":       "",
+		"no tags at all":                                "no tags at all",
+		"broken <tag":                                   "broken",
+	}
+	for in, want := range cases {
+		if got := htmlToText(in); got != want {
+			t.Errorf("%.40q: %q, want %q", in, got, want)
+		}
+	}
+}

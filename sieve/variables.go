@@ -56,15 +56,15 @@ func mapFirst(s string, f func(rune) rune) string {
 // several flags separated by spaces; duplicates (compared without case,
 // as IMAP does) and flags IMAP cannot store are dropped.
 func splitFlags(in []string) []string {
-	var out []string
+	var valid []string
 	for _, s := range in {
 		for _, f := range strings.Fields(s) {
 			if f = validFlag(f); f != "" {
-				out = mergeFlags(out, []string{f})
+				valid = append(valid, f)
 			}
 		}
 	}
-	return out
+	return mergeFlags(nil, valid)
 }
 
 // validFlag returns f in its canonical form if a message may carry it: a
@@ -90,18 +90,20 @@ func validFlag(f string) string {
 	return f
 }
 
-// mergeFlags returns the union of two flag lists.
+// mergeFlags returns the union of two flag lists, in order, appending to
+// a. It takes time linear in the number of flags.
 func mergeFlags(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	seen := make(map[string]bool, len(a)+len(b))
+	for _, f := range a {
+		seen[strings.ToLower(f)] = true
+	}
 	out := a
 	for _, f := range b {
-		dup := false
-		for _, o := range out {
-			if strings.EqualFold(o, f) {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if k := strings.ToLower(f); !seen[k] {
+			seen[k] = true
 			out = append(out, f)
 		}
 	}
@@ -110,16 +112,13 @@ func mergeFlags(a, b []string) []string {
 
 // removeFlags returns a without the flags in b.
 func removeFlags(a, b []string) []string {
+	drop := make(map[string]bool, len(b))
+	for _, f := range b {
+		drop[strings.ToLower(f)] = true
+	}
 	var out []string
 	for _, f := range a {
-		drop := false
-		for _, x := range b {
-			if strings.EqualFold(f, x) {
-				drop = true
-				break
-			}
-		}
-		if !drop {
+		if !drop[strings.ToLower(f)] {
 			out = append(out, f)
 		}
 	}
