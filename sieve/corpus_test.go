@@ -139,8 +139,8 @@ func TestHTMLToText(t *testing.T) {
 		"<p>Hello <b>world</b></p>":                     "Hello world",
 		"<script>var x = '<p>';</script>text":           "text",
 		"<STYLE>p {}</STYLE>a &amp; b":                  "a & b",
-		"İİİİ<script>never closed<script>again<p>x</p>": "İİİİ",
-		strings.Repeat("<script>", 2000) + "tail":       "",
+		"İİİİ<script>never closed<script>again<p>x</p>": "İİİİ never closed again x",
+		strings.Repeat("<script>", 2000) + "tail":       "tail",
 		"no tags at all":                                "no tags at all",
 		"broken <tag":                                   "broken",
 	}
