@@ -470,6 +470,9 @@ func (r *run) addressTest(t *node) (bool, error) {
 	var values []string
 	for _, n := range names {
 		for _, v := range selectIndex(t, r.hdr.values(n)) {
+			if err := r.steps.charge(1 + len(v)/64); err != nil {
+				return false, err
+			}
 			for _, a := range parseAddressList(v) {
 				if part, ok := r.addressPart(t.addressPart, a); ok {
 					values = append(values, part)
