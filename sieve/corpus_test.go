@@ -82,6 +82,7 @@ func TestCorpus(t *testing.T) {
 		{name: "japanese matches var", script: `require ["variables", "fileinto"]; if header :matches "subject" "*月分の*" { fileinto "${1}/${2}"; }`, msg: invoiceJIS, want: "fileinto:12/請求書"},
 		{name: "fullwidth unicode-casemap", script: `require ["comparator-i;unicode-casemap", "fileinto"]; if header :comparator "i;unicode-casemap" :contains "subject" "ｉｎｖｏｉｃｅ" { fileinto "x"; }`, msg: "Subject: " + mime.QEncoding.Encode("utf-8", "ＩＮＶＯＩＣＥ 12") + "\n\nx\n", want: "fileinto:x"},
 		{name: "ascii-casemap leaves non-ascii", script: `require "fileinto"; if header :contains "subject" "ｉｎｖｏｉｃｅ" { fileinto "x"; }`, msg: "Subject: " + mime.QEncoding.Encode("utf-8", "ＩＮＶＯＩＣＥ") + "\n\nx\n", want: "keep*"},
+		{name: "raw iso-2022-jp header", script: `require "fileinto"; if header :contains "subject" "請求" { fileinto "x"; }`, msg: "Subject: " + jisBody(t, "請求のお知らせ") + "\n\nx\n", want: "fileinto:x"},
 		{name: "raw 8-bit header", script: `require "fileinto"; if header :contains "subject" "請求" { fileinto "x"; }`, msg: "Subject: 請求のお知らせ\n\nx\n", want: "fileinto:x"},
 		{name: "folded header", script: `require "fileinto"; if header :is "subject" "a long subject" { fileinto "x"; }`, msg: "Subject: a long\n  subject\n\nx\n", want: "fileinto:x"},
 		{name: "group address", script: `require "fileinto"; if address :is "to" "b@example.com" { fileinto "x"; }`, msg: "To: friends: a@example.com, b@example.com;, c@example.com\n\nx\n", want: "fileinto:x"},

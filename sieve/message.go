@@ -167,6 +167,11 @@ func validUTF8(b []byte) string {
 
 // decodeHeaderValue decodes RFC 2047 encoded words in a header value.
 func decodeHeaderValue(v string) string {
+	if strings.Contains(v, "\x1b$") || strings.Contains(v, "\x1b(") {
+		// Raw ISO-2022-JP, as some Japanese mailers still send it
+		// without encoded words.
+		v = decodeCharset("iso-2022-jp", []byte(v))
+	}
 	v = validUTF8([]byte(v))
 	if !strings.Contains(v, "=?") {
 		return v
