@@ -15,7 +15,7 @@ func (r *run) dateTest(t *node) (bool, error) {
 		return false, err
 	}
 	part = strings.ToLower(part)
-	if !dateParts[part] {
+	if !isDatePart(part) {
 		return false, fmt.Errorf("%s: unknown date part %q", t.name, part)
 	}
 	loc := r.env.Now().Location()

@@ -13,11 +13,6 @@ import (
 	"time"
 )
 
-// listHeaders mark mail from a mailing list (RFC 2369, RFC 2919); vacation
-// never answers it (RFC 5230 section 4.6).
-var listHeaderNames = []string{"List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe",
-	"List-Post", "List-Owner", "List-Archive"}
-
 // vacation runs the vacation action (RFC 5230): it decides whether to
 // reply and builds the reply.
 func (r *run) vacation(c *node) error {
@@ -145,7 +140,9 @@ func (r *run) vacationSender(extra []string) (sender, own, why string) {
 			return "", "", "the message is auto-submitted (" + v + ")"
 		}
 	}
-	for _, n := range listHeaderNames {
+	// Mail from a mailing list (RFC 2369, RFC 2919) gets no reply.
+	for _, n := range []string{"List-Id", "List-Help", "List-Subscribe", "List-Unsubscribe",
+		"List-Post", "List-Owner", "List-Archive"} {
 		if len(r.hdr.values(n)) > 0 {
 			return "", "", "the message comes from a mailing list (" + n + ")"
 		}

@@ -41,11 +41,24 @@ type validator struct {
 	requires map[string]bool
 }
 
-var relations = map[string]bool{"gt": true, "ge": true, "lt": true, "le": true, "eq": true, "ne": true}
+// isRelation reports whether s is a relational operator (RFC 5231).
+func isRelation(s string) bool {
+	switch s {
+	case "gt", "ge", "lt", "le", "eq", "ne":
+		return true
+	}
+	return false
+}
 
-var dateParts = map[string]bool{"year": true, "month": true, "day": true, "date": true, "julian": true,
-	"hour": true, "minute": true, "second": true, "time": true, "iso8601": true, "std11": true,
-	"zone": true, "weekday": true}
+// isDatePart reports whether s is a date part (RFC 5260 section 4.2).
+func isDatePart(s string) bool {
+	switch s {
+	case "year", "month", "day", "date", "julian", "hour", "minute", "second",
+		"time", "iso8601", "std11", "zone", "weekday":
+		return true
+	}
+	return false
+}
 
 // compile validates a parsed script.
 func compile(raw []*rawNode) ([]*node, map[string]bool, error) {
@@ -275,7 +288,7 @@ func (v *validator) check(n *node, sp *spec) error {
 			n.match = m
 			if m == "count" || m == "value" {
 				n.relation = strings.ToLower(a.strs[0])
-				if !relations[n.relation] {
+				if !isRelation(n.relation) {
 					return errorf(a.pos, "relational match %q is not one of gt, ge, lt, le, eq, ne", a.strs[0])
 				}
 			}
@@ -345,7 +358,7 @@ func (v *validator) check(n *node, sp *spec) error {
 	case "date", "currentdate":
 		part := n.args[len(n.args)-2]
 		p := strings.ToLower(part.strs[0])
-		if !dateParts[p] && !(variables && strings.Contains(p, "${")) {
+		if !isDatePart(p) && !(variables && strings.Contains(p, "${")) {
 			return errorf(part.pos, "unknown date part %q", part.strs[0])
 		}
 		if z, ok := n.tags["zone"]; ok && !(variables && strings.Contains(z.strs[0], "${")) {
