@@ -81,10 +81,16 @@ func (r *run) vacation(c *node) error {
 	}
 	if from != "" {
 		a, err := mail.ParseAddress(from)
-		if err != nil {
+		switch {
+		case err != nil:
 			r.notes = append(r.notes, fmt.Sprintf("vacation: :from %q is not an address; using the recipient", from))
 			from = ""
-		} else {
+		case !r.isOwnAddress(a.Address, nil):
+			// A reply may not claim to come from someone else: that
+			// would let a script send mail in another's name.
+			r.notes = append(r.notes, fmt.Sprintf("vacation: :from %q is not one of the user's addresses; using the recipient", a.Address))
+			from = ""
+		default:
 			from = a.String()
 		}
 	}

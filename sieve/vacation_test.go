@@ -255,3 +255,10 @@ func TestVacationDefaultFrom(t *testing.T) {
 		t.Fatalf("reply %+v %v", v, notes)
 	}
 }
+
+func TestVacationFromMustBeOwn(t *testing.T) {
+	v, notes := vacationReply(t, newTestEnv(), `require "vacation"; vacation :from "ceo@bank.example" "away";`, testMessage(vacationMsg, "sender@example.org", "me@example.com"))
+	if v == nil || v.From != "me@example.com" || !strings.Contains(strings.Join(notes, " "), "not one of the user's addresses") {
+		t.Errorf("reply %+v, notes %q", v, notes)
+	}
+}
