@@ -96,8 +96,15 @@ func (r *run) vacation(c *node) error {
 	}
 	if from == "" {
 		// RFC 5230 section 4.3: by default the reply comes from the
-		// user's address the message was sent to.
+		// user's address the message was sent to; an address named only
+		// by :addresses is not the user's to send from.
 		from = own
+		if !r.isOwnAddress(own, nil) {
+			from = strings.Trim(r.msg.EnvelopeTo, "<>")
+			if len(r.opts.UserAddresses) > 0 {
+				from = r.opts.UserAddresses[0]
+			}
+		}
 	}
 	if subject == "" {
 		orig := ""
