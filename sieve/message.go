@@ -1,0 +1,196 @@
+package sieve
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// JunkHeader is the header field through which a script sees the filter
+// chain's verdict: "yes" when Message.Junk is set, "no" otherwise. A field
+// of that name in the message itself is hidden from the script, so a
+// sender cannot forge it.
+const JunkHeader = "X-Yubin-Junk"
+
+// Message is the message a script runs against. Run reads it and never
+// changes it.
+type Message struct {
+	// Header is the raw header block: the header fields, optionally
+	// followed by the empty line.
+	Header []byte
+	// Body reads the body (what follows the empty line). It is read at
+	// most once and only if a body test needs it; nil means an empty body.
+	Body io.Reader
+	// Size is the size of the whole message in octets (the size test).
+	Size int64
+	// EnvelopeFrom is the SMTP MAIL FROM address, "" for the null sender.
+	EnvelopeFrom string
+	// EnvelopeTo is the SMTP RCPT TO address this delivery is for.
+	EnvelopeTo string
+	// Junk is the filter chain's verdict: the message is spam. The script
+	// sees it as the JunkHeader field; the caller files an implicit or
+	// explicit keep into the Junk mailbox when it is set.
+	Junk bool
+}
+
+// field is one header field, unfolded.
+type field struct {
+	name    string // as written
+	value   string // raw value, unfolded, without leading and trailing white space
+	decoded *string
+}
+
+// parseHeader splits a raw header block into fields. It never fails: a
+// line that is neither a field nor a continuation ends the header.
+func parseHeader(raw []byte) []field {
+	var fields []field
+	for len(raw) > 0 {
+		end := bytes.IndexByte(raw, '\n')
+		line := raw
+		if end >= 0 {
+			line, raw = raw[:end], raw[end+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(fields) > 0 {
+				f := &fields[len(fields)-1]
+				f.value += " " + strings.TrimSpace(string(line))
+				f.value = strings.TrimSpace(f.value)
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			break
+		}
+		// "Name :" (white space before the colon) is obsolete syntax
+		// (RFC 5322 section 4.5.8) but still seen.
+		name := string(bytes.TrimRight(line[:colon], " \t"))
+		if name == "" || strings.ContainsAny(name, " \t") {
+			break
+		}
+		fields = append(fields, field{name: name, value: strings.TrimSpace(string(line[colon+1:]))})
+	}
+	return fields
+}
+
+// header is the parsed header of the message, with the Junk field.
+type header struct {
+	fields []field
+}
+
+func newHeader(raw []byte, junk bool) *header {
+	all := parseHeader(raw)
+	h := &header{fields: make([]field, 0, len(all)+1)}
+	v := "no"
+	if junk {
+		v = "yes"
+	}
+	h.fields = append(h.fields, field{name: JunkHeader, value: v})
+	for _, f := range all {
+		if !strings.EqualFold(f.name, JunkHeader) {
+			h.fields = append(h.fields, f)
+		}
+	}
+	return h
+}
+
+// values returns the raw values of the fields named name, in order.
+func (h *header) values(name string) []string {
+	var out []string
+	for _, f := range h.fields {
+		if strings.EqualFold(f.name, name) {
+			out = append(out, f.value)
+		}
+	}
+	return out
+}
+
+// decodedValues returns the values of the fields named name with RFC 2047
+// words decoded, decoding each field once per run.
+func (h *header) decodedValues(name string) []string {
+	var out []string
+	for i := range h.fields {
+		f := &h.fields[i]
+		if !strings.EqualFold(f.name, name) {
+			continue
+		}
+		if f.decoded == nil {
+			d := decodeHeaderValue(f.value)
+			f.decoded = &d
+		}
+		out = append(out, *f.decoded)
+	}
+	return out
+}
+
+// decodeCharset converts b from charset cs to UTF-8 using go-message's
+// charset tables (which include ISO-2022-JP, Shift_JIS and EUC-JP). Data
+// it cannot convert is kept, read as UTF-8 or else as ISO-8859-1.
+func decodeCharset(cs string, b []byte) string {
+	cs = strings.ToLower(strings.Trim(cs, " \t\"'"))
+	switch cs {
+	case "", "us-ascii", "ascii", "utf-8", "utf8":
+		return validUTF8(b)
+	}
+	r, err := charset.Reader(cs, bytes.NewReader(b))
+	if err != nil {
+		return validUTF8(b)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return validUTF8(b)
+	}
+	return strings.ToValidUTF8(string(out), "\uFFFD")
+}
+
+// validUTF8 returns b as a string, read as ISO-8859-1 if it is not UTF-8.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	rs := make([]rune, len(b))
+	for i, c := range b {
+		rs[i] = rune(c)
+	}
+	return string(rs)
+}
+
+// decodeHeaderValue decodes RFC 2047 encoded words in a header value.
+func decodeHeaderValue(v string) string {
+	if strings.Contains(v, "\x1b$") || strings.Contains(v, "\x1b(") {
+		// Raw ISO-2022-JP, as some Japanese mailers still send it
+		// without encoded words.
+		v = decodeCharset("iso-2022-jp", []byte(v))
+	}
+	v = validUTF8([]byte(v))
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	out, err := wordDecoder().DecodeHeader(v)
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// wordDecoder returns an RFC 2047 decoder that knows every charset
+// decodeCharset does.
+func wordDecoder() *mime.WordDecoder {
+	return &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return strings.NewReader(decodeCharset(cs, b)), nil
+	}}
+}
