@@ -51,6 +51,9 @@ type Options struct {
 	Ready       func() (bool, map[string]string)
 	AuthLimiter *limits.AuthLimiter // nil: a default one
 	Metrics     prometheus.Gatherer // served beside the API's own; may be nil
+	// MetricsToken lets clients that are not on loopback read /metrics
+	// with "Authorization: Bearer TOKEN"; empty: loopback only.
+	MetricsToken string
 	OpenAPI     []byte              // served at /api/openapi.yaml
 	// DKIM holds the domains' DKIM keys (mailstore.DKIMKeys, shared with
 	// submission): GET /api/v1/domains/{name}/dns makes a domain's keys if
@@ -83,6 +86,9 @@ type API struct {
 	requests *prometheus.CounterVec
 	engine   *gin.Engine
 	now      func() time.Time
+	// isLoopback tells loopback clients by their RemoteAddr (replaced in
+	// tests, which can only connect over loopback).
+	isLoopback func(remoteAddr string) bool
 }
 
 var ginModeOnce sync.Once
@@ -93,7 +99,7 @@ func New(opts Options) (*API, error) {
 	if opts.Service == nil {
 		return nil, errors.New("api: no service")
 	}
-	a := &API{opts: opts, svc: opts.Service, log: opts.Logger, issuer: opts.Hostname, limiter: opts.AuthLimiter, now: time.Now}
+	a := &API{opts: opts, svc: opts.Service, log: opts.Logger, issuer: opts.Hostname, limiter: opts.AuthLimiter, now: time.Now, isLoopback: remoteIsLoopback}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -317,10 +323,20 @@ func (a *API) countRequests(c *gin.Context) {
 	a.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
 }
 
-// securityHeaders sets headers every answer carries.
+// hstsMaxAge is how long browsers keep to HTTPS after an answer over it
+// (RFC 6797): one year.
+const hstsMaxAge = 365 * 24 * 60 * 60
+
+// securityHeaders sets headers every answer carries, and HSTS on answers
+// over HTTPS (browsers ignore it over a connection whose certificate they
+// do not trust, RFC 6797 §8.1, so a self-signed certificate locks nobody
+// out).
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
+	if c.Request.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age="+strconv.Itoa(hstsMaxAge))
+	}
 	if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 		h.Set("Cache-Control", "no-store")
 	}

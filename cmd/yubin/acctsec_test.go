@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -34,7 +38,7 @@ type loginServers struct {
 // fresh data folder with the domain beta.test and its users carol and
 // mallory (passwords "carol-password", "mallory-password"), throttled by
 // lim.
-func startLoginServers(t *testing.T, lim *limits.AuthLimiter) *loginServers {
+func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*config.Config)) *loginServers {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -58,13 +62,17 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter) *loginServers {
 			AdminEmail: "admin@beta.test", AdminPassword: "admin-password"},
 		log:         log,
 		store:       store,
+		tlsConf:     testTLSConfig(t, dir),
 		sup:         newSupervisor(log),
 		authLimiter: lim,
 		spoolDir:    t.TempDir(),
 		bound:       map[string]bound{},
 		metrics:     newMetrics(),
 	}
-	for _, p := range []struct{ name, tls string }{{"submission", "starttls"}, {"imap", "starttls"}, {"pop3", "starttls"}, {"http", ""}} {
+	for _, m := range mods {
+		m(w.cfg)
+	}
+	for _, p := range []struct{ name, tls string }{{"submission", "starttls"}, {"imap", "starttls"}, {"pop3", "starttls"}, {"http", "none"}, {"https", "implicit"}} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -205,5 +213,110 @@ func TestLoginSuccessKeepsIPCount(t *testing.T) {
 				t.Errorf("%s: the IP address guessed %d times against carol, logging into its own account in between, and is not blocked", proto, blockAfterIP)
 			}
 		})
+	}
+}
+
+// testTLSConfig returns the server TLS configuration serve makes: a
+// self-signed certificate in dir.
+func testTLSConfig(t *testing.T, dir string) *tls.Config {
+	t.Helper()
+	c, err := tlsutil.LoadOrCreate(dir, "mail.beta.test", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestHTTPSRedirectUsesHostname: a client that is not allowed plain HTTP
+// is sent to YUBIN_HOSTNAME's HTTPS port whatever Host it sent, over a
+// real socket (issue 11 item 12).
+func TestHTTPSRedirectUsesHostname(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	srv := httptest.NewServer(redirectToHTTPS(h, func(net.Addr) bool { return false }, "mail.example.com", 8443))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, host := range []string{"evil.example", "evil.example:8080", "mail.example.com.evil.example"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/admin/?x=1", nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusPermanentRedirect || loc != "https://mail.example.com:8443/admin/?x=1" {
+			t.Errorf("Host %q: %d %q, want 308 to https://mail.example.com:8443/admin/?x=1", host, resp.StatusCode, loc)
+		}
+	}
+}
+
+// TestHTTPConnectionCaps: the HTTP and HTTPS listeners cap connections per
+// IP address (half-sent requests hold none beyond it), and refuse request
+// headers over httpMaxHeaderBytes (issue 11 item 18).
+func TestHTTPConnectionCaps(t *testing.T) {
+	const perIP = 3
+	ls := startLoginServers(t, limits.NewAuthLimiter(limits.AuthLimiterConfig{}), func(c *config.Config) {
+		c.MaxConnections, c.MaxConnectionsPerIP = 100, perIP
+	})
+	for _, proto := range []string{"http", "https"} {
+		var held []net.Conn
+		for range perIP {
+			c, err := net.Dial("tcp", ls.addrs[proto])
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			if proto == "http" {
+				io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // half-sent
+			}
+		}
+		// One more is refused at once.
+		c, err := net.Dial("tcp", ls.addrs[proto])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if proto == "http" && !strings.HasPrefix(string(b), "HTTP/1.1 503 ") {
+			t.Errorf("%s: connection over the per-IP cap got %q, want a 503", proto, b)
+		}
+		if proto == "https" && len(b) != 0 {
+			t.Errorf("%s: connection over the per-IP cap got %q, want it closed", proto, b)
+		}
+		for _, c := range held {
+			c.Close()
+		}
+	}
+	// Once they are closed, requests are served again (the limiter
+	// releases a slot when the server has closed its side).
+	waitForHTTP(t, "http://"+ls.addrs["http"]+"/healthz")
+
+	req, _ := http.NewRequest("GET", "http://"+ls.addrs["http"]+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 2*httpMaxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a %d-byte header: %d, want 431", 2*httpMaxHeaderBytes, resp.StatusCode)
+	}
+}
+
+// waitForHTTP polls url until it answers 200; each attempt is one request,
+// so the wait ends as soon as the server serves again.
+func waitForHTTP(t *testing.T, url string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if i == 3000 {
+			t.Fatalf("%s never answered 200: %v", url, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 )
 
@@ -33,17 +35,18 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	}
 	svc.WithDKIM(keys)
 	a, err := api.New(api.Options{
-		Service:     svc,
-		Logger:      w.log,
-		Hostname:    w.cfg.Hostname,
-		DataDir:     w.cfg.DataDir,
-		Clients:     w.clientSettings(),
-		Ready:       w.readiness(ready),
-		AuthLimiter: w.authLimiter,
-		Metrics:     w.metrics,
-		OpenAPI:     yubin.OpenAPI,
-		DKIM:        keys,
-		Resolver:    w.dnsResolver(),
+		Service:      svc,
+		Logger:       w.log,
+		Hostname:     w.cfg.Hostname,
+		DataDir:      w.cfg.DataDir,
+		Clients:      w.clientSettings(),
+		Ready:        w.readiness(ready),
+		AuthLimiter:  w.authLimiter,
+		Metrics:      w.metrics,
+		MetricsToken: w.cfg.MetricsToken,
+		OpenAPI:      yubin.OpenAPI,
+		DKIM:         keys,
+		Resolver:     w.dnsResolver(),
 	})
 	if err != nil {
 		return nil, err
@@ -118,6 +121,18 @@ func (w *wiring) readiness(ready *atomic.Bool) func() (bool, map[string]string) 
 	}
 }
 
+// HTTP server limits (issue 11 item 18): a client gets httpHeaderTimeout
+// to send its request header of at most httpMaxHeaderBytes, and the
+// connections are capped in total and per IP address like the mail
+// protocols' (YUBIN_MAX_CONNECTIONS, YUBIN_MAX_CONNECTIONS_PER_IP).
+const (
+	httpHeaderTimeout  = 10 * time.Second
+	httpMaxHeaderBytes = 64 << 10
+)
+
+// httpBusy is the answer to a plain HTTP connection over the caps.
+const httpBusy = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 21\r\n\r\ntoo many connections\n"
+
 // startHTTP serves the REST API on HTTP and HTTPS.
 func (w *wiring) startHTTP(h http.Handler) {
 	b1, b2, ok := w.pair("http", "https")
@@ -126,12 +141,15 @@ func (w *wiring) startHTTP(h http.Handler) {
 	}
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: httpHeaderTimeout,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
 		TLSConfig:         w.tlsConf.Clone(),
 	}
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.registerConnections("http", lim)
 	plain := hs
 	if b1.ln != nil {
 		if b2.ln != nil {
@@ -139,19 +157,23 @@ func (w *wiring) startHTTP(h http.Handler) {
 			// everyone); others are sent to HTTPS so that no password or
 			// token crosses a network in clear.
 			plain = &http.Server{
-				Handler:           redirectToHTTPS(h, w.insecureAuth(), portOf(b2.ln.Addr())),
+				Handler:           redirectToHTTPS(h, w.insecureAuth(), w.cfg.Hostname, portOf(b2.ln.Addr())),
 				ReadHeaderTimeout: hs.ReadHeaderTimeout,
 				ReadTimeout:       hs.ReadTimeout,
 				IdleTimeout:       hs.IdleTimeout,
+				MaxHeaderBytes:    hs.MaxHeaderBytes,
 				ErrorLog:          hs.ErrorLog,
 			}
 		} else {
 			w.log.Info("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
 		}
-		w.sup.serve(b1, b1.ln, plain.Serve)
+		ln := lim.Listener(b1.ln, func(c net.Conn) { _, _ = io.WriteString(c, httpBusy) })
+		w.sup.serve(b1, ln, plain.Serve)
 	}
 	if b2.ln != nil {
-		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
+		// Over the caps, an HTTPS connection is closed before the handshake.
+		ln := lim.Listener(b2.ln, func(net.Conn) {})
+		w.sup.serve(b2, ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
 	}
 	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
@@ -167,24 +189,21 @@ func (w *wiring) startHTTP(h http.Handler) {
 
 // redirectToHTTPS serves h to clients that allowed allows (loopback by
 // default) and the health checks to everyone; other requests get a 308 to
-// the same URL on the HTTPS port.
-func redirectToHTTPS(h http.Handler, allowed func(net.Addr) bool, httpsPort int) http.Handler {
+// the same path on hostname's HTTPS port. The target is always the
+// server's own name, never the Host the client sent, so that nobody can
+// make the server point a browser elsewhere.
+func redirectToHTTPS(h http.Handler, allowed func(net.Addr) bool, hostname string, httpsPort int) http.Handler {
+	base := "https://" + hostname
+	if httpsPort != 443 {
+		base = "https://" + net.JoinHostPort(hostname, strconv.Itoa(httpsPort))
+	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		remote, err := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		if (err == nil && allowed(remote)) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			h.ServeHTTP(rw, r)
 			return
 		}
-		host := r.Host
-		if hh, _, err := net.SplitHostPort(host); err == nil {
-			host = hh
-		}
-		if host == "" {
-			http.Error(rw, "use HTTPS", http.StatusBadRequest)
-			return
-		}
-		target := "https://" + net.JoinHostPort(host, strconv.Itoa(httpsPort)) + r.URL.RequestURI()
-		http.Redirect(rw, r, target, http.StatusPermanentRedirect)
+		http.Redirect(rw, r, base+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
 }
 

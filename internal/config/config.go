@@ -101,6 +101,8 @@ type Config struct {
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
+	// MetricsToken lets clients other than loopback read /metrics.
+	MetricsToken string
 }
 
 // Listener is one configured listening address.
@@ -290,6 +292,7 @@ func Settings() []Setting {
 			}},
 		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
 		{Env: "YUBIN_ADMIN_PASSWORD", Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
+		{Env: "YUBIN_METRICS_TOKEN", Usage: "bearer token that lets clients other than loopback read /metrics (environment only); without it /metrics answers loopback only", set: str(func(c *Config) *string { return &c.MetricsToken })},
 	}
 }
 
