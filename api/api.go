@@ -54,7 +54,7 @@ type Options struct {
 	// MetricsToken lets clients that are not on loopback read /metrics
 	// with "Authorization: Bearer TOKEN"; empty: loopback only.
 	MetricsToken string
-	OpenAPI     []byte              // served at /api/openapi.yaml
+	OpenAPI      []byte // served at /api/openapi.yaml
 	// DKIM holds the domains' DKIM keys (mailstore.DKIMKeys, shared with
 	// submission): GET /api/v1/domains/{name}/dns makes a domain's keys if
 	// it has none and lists their records, and creating a domain makes
