@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -105,4 +106,92 @@ func TestDomainAdminCannotTakeOverHigherAccounts(t *testing.T) {
 	// A server admin may, and everyone may change their own password.
 	e.must(http.StatusOK, "PATCH", "/api/v1/users/both@a.example", e.admin, map[string]any{"password": "reset-by-admin"}, nil)
 	e.must(http.StatusOK, "PATCH", "/api/v1/users/dana@a.example", dana, map[string]any{"password": "dana-new-password"}, nil)
+}
+
+// session is a token pair from a login or a refresh.
+func (e *testEnv) session(email, password string) tokenResponse {
+	e.t.Helper()
+	var tr tokenResponse
+	e.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}, &tr)
+	return tr
+}
+
+// refreshStatus presents a refresh token and returns the status and the
+// new pair.
+func (e *testEnv) refreshStatus(refresh string) (int, tokenResponse) {
+	e.t.Helper()
+	resp, b := e.do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": refresh})
+	var tr tokenResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &tr); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, tr
+}
+
+// TestRefreshTokensRotate: a refresh token works once; presenting a used
+// one again revokes the whole session, including the token it was
+// exchanged for (issue 11 item 5).
+func TestRefreshTokensRotate(t *testing.T) {
+	e := newEnv(t)
+	s1 := e.session(testAdmin, testAdminPW)
+	code, s2 := e.refreshStatus(s1.RefreshToken)
+	if code != http.StatusOK || s2.RefreshToken == s1.RefreshToken {
+		t.Fatalf("first refresh: %d", code)
+	}
+	code, s3 := e.refreshStatus(s2.RefreshToken)
+	if code != http.StatusOK {
+		t.Fatalf("refresh of the new token: %d", code)
+	}
+	// An attacker replays the stolen first token.
+	if code, _ := e.refreshStatus(s1.RefreshToken); code != http.StatusUnauthorized {
+		t.Errorf("reused refresh token: %d, want 401", code)
+	}
+	if code, _ := e.refreshStatus(s3.RefreshToken); code != http.StatusUnauthorized {
+		t.Errorf("the session's latest refresh token after a reuse: %d, want 401 (the family is revoked)", code)
+	}
+	// Other sessions live on.
+	other := e.session(testAdmin, testAdminPW)
+	if code, _ := e.refreshStatus(other.RefreshToken); code != http.StatusOK {
+		t.Errorf("another session: %d", code)
+	}
+}
+
+// TestCredentialChangesRevokeSessions: a password reset, disabling and
+// deleting an account end its access and refresh tokens, and a new account
+// at a deleted one's address does not inherit them; the same for a server
+// admin's password (issue 11 item 5).
+func TestCredentialChangesRevokeSessions(t *testing.T) {
+	e := newEnv(t)
+	e.addDomain("example.com")
+	e.addUser("ann@example.com", "ann-password")
+	gone := func(what string, s tokenResponse) {
+		t.Helper()
+		e.problem(http.StatusUnauthorized, kindUnauthorized, "GET", "/api/v1/me", s.Token, nil)
+		if code, _ := e.refreshStatus(s.RefreshToken); code != http.StatusUnauthorized {
+			t.Errorf("%s: refresh token still works (%d)", what, code)
+		}
+	}
+
+	s := e.session("ann@example.com", "ann-password")
+	e.must(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", e.admin, map[string]any{"password": "reset-password"}, nil)
+	gone("password reset", s)
+
+	s = e.session("ann@example.com", "reset-password")
+	e.must(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", e.admin, map[string]any{"enabled": false}, nil)
+	e.must(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", e.admin, map[string]any{"enabled": true}, nil)
+	gone("disable and enable", s)
+
+	s = e.session("ann@example.com", "reset-password")
+	e.must(http.StatusNoContent, "DELETE", "/api/v1/users/ann@example.com", e.admin, nil, nil)
+	e.addUser("ann@example.com", "reset-password") // someone new, same address and password
+	gone("deleted and re-created", s)
+
+	a := e.session(testAdmin, testAdminPW)
+	if err := e.store.SetAdminPassword(context.Background(), testAdmin, "new-admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	gone("admin password change", a)
+	e.session(testAdmin, "new-admin-password")
 }

@@ -449,7 +449,7 @@ func TestRoles(t *testing.T) {
 	e.must(http.StatusOK, "GET", "/api/v1/users/ann@a.example", ann, nil, nil)
 	e.must(http.StatusOK, "GET", "/api/v1/users/ann@a.example/quota", ann, nil, nil)
 	e.must(http.StatusOK, "PATCH", "/api/v1/users/ann@a.example", ann, map[string]any{"password": "ann-new-password"}, nil)
-	e.login("ann@a.example", "ann-new-password")
+	ann = e.login("ann@a.example", "ann-new-password")
 	e.problem(http.StatusForbidden, kindForbidden, "PATCH", "/api/v1/users/ann@a.example", ann, map[string]any{"quota_bytes": 1 << 40})
 	e.problem(http.StatusForbidden, kindForbidden, "DELETE", "/api/v1/users/ann@a.example", ann, nil)
 	e.problem(http.StatusForbidden, kindForbidden, "GET", "/api/v1/users", ann, nil)
