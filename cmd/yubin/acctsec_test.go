@@ -320,3 +320,43 @@ func waitForHTTP(t *testing.T, url string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCredentialCacheFollowsChanges: the mail protocols remember recent
+// successful logins (so that IMAP clients opening several connections do
+// not pay for argon2id each time); a password change, disabling and
+// deleting the account end that at once over submission, IMAP and POP3,
+// and a new account at the same address with the same password is a new
+// login (issue 11 item 5).
+func TestCredentialCacheFollowsChanges(t *testing.T) {
+	ls := startLoginServers(t, limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}))
+	ctx := context.Background()
+	st := ls.w.store
+	protos := []string{"submission", "imap", "pop3"}
+	expect := func(step, password string, want bool) {
+		t.Helper()
+		for _, p := range protos {
+			if got := ls.login(t, p, "carol@beta.test", password); got != want {
+				t.Errorf("%s: %s login with %q = %v, want %v", step, p, password, got, want)
+			}
+		}
+	}
+	expect("before", "carol-password", true) // now cached
+	if err := st.SetPassword(ctx, "carol@beta.test", "carol-new-password"); err != nil {
+		t.Fatal(err)
+	}
+	expect("after a password change", "carol-password", false)
+	expect("after a password change", "carol-new-password", true)
+	off, on := false, true
+	if _, err := st.UpdateUser(ctx, "carol@beta.test", mailstore.UserUpdate{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	expect("disabled", "carol-new-password", false)
+	if _, err := st.UpdateUser(ctx, "carol@beta.test", mailstore.UserUpdate{Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	expect("enabled again", "carol-new-password", true)
+	if err := st.DeleteUser(ctx, "carol@beta.test"); err != nil {
+		t.Fatal(err)
+	}
+	expect("deleted", "carol-new-password", false)
+}
