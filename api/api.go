@@ -214,6 +214,12 @@ func (a *API) routes(e *gin.Engine) {
 
 	p := v1.Group("", a.authenticate)
 	p.GET("/me", a.me)
+	p.POST("/me/password", a.changeOwnPassword)
+
+	p.GET("/admins", a.listAdmins)
+	p.POST("/admins", a.createAdmin)
+	p.PATCH("/admins/:email", a.updateAdmin)
+	p.DELETE("/admins/:email", a.deleteAdmin)
 
 	p.GET("/domains", a.listDomains)
 	p.POST("/domains", a.createDomain)
