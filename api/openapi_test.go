@@ -24,6 +24,12 @@ var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/auth/login"},
 	{"POST", "/api/v1/auth/refresh"},
 	{"GET", "/api/v1/me"},
+	{"POST", "/api/v1/me/password"},
+
+	{"GET", "/api/v1/admins"},
+	{"POST", "/api/v1/admins"},
+	{"PATCH", "/api/v1/admins/{email}"},
+	{"DELETE", "/api/v1/admins/{email}"},
 
 	{"GET", "/api/v1/domains"},
 	{"POST", "/api/v1/domains"},
