@@ -91,7 +91,7 @@ type command struct {
 
 // commands returns every command, in the order of the help text.
 func commands() []*command {
-	return append(append([]*command{serveCommand()}, adminCommands()...), healthcheckCommand(), versionCommand(), helpCommand())
+	return append(append(append([]*command{serveCommand()}, adminCommands()...), serverAdminCommands()...), healthcheckCommand(), versionCommand(), helpCommand())
 }
 
 // run executes the command line args and returns the exit status.

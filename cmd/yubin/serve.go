@@ -22,6 +22,7 @@ import (
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
@@ -73,7 +74,7 @@ most 30 seconds) and exits 0; a second signal exits at once.`,
 			log := newLogger(e.stderr, cfg)
 			sigs, stop := e.notify()
 			defer stop()
-			err = serve(ctx, cfg, log, sigs, e.version)
+			err = serve(ctx, cfg, log, e.stderr, sigs, e.version)
 			if err != nil {
 				log.Error("yubin stopped", "err", err)
 			}
@@ -105,9 +106,16 @@ type bound struct {
 }
 
 // serve runs the servers of cfg until a signal arrives on sigs or a
-// listener fails, then shuts them down.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal, version string) (err error) {
+// listener fails, then shuts them down. What the admin must see whatever
+// the log level (the first admin's generated password) goes to console
+// too.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io.Writer, sigs <-chan os.Signal, version string) (err error) {
 	log.Info("starting yubin", "version", versionString(version), "hostname", cfg.Hostname, "data", cfg.DataDir)
+	if !strings.Contains(cfg.Hostname, ".") {
+		log.Warn(fmt.Sprintf("the host name %q has one label: other mail servers expect a fully qualified name in the greeting and the TLS certificate, "+
+			"and may refuse or mark our mail; set YUBIN_HOSTNAME (--hostname) to the name clients and the MX record use, e.g. mail.example.com", cfg.Hostname),
+			"hostname", cfg.Hostname)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -130,19 +138,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		return err
 	}
 
-	lns, err := bindListeners(cfg, log)
-	if err != nil {
-		return err
-	}
-	closeAll := func() {
-		for _, b := range lns {
-			b.ln.Close()
-		}
-	}
-
+	// The store and the first admin before any listener: a setting that
+	// cannot work stops the start before the first "listening" line.
 	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
 	if err != nil {
-		closeAll()
 		return err
 	}
 	defer func() {
@@ -158,6 +157,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		}
 		log.Info("mailstore closed")
 	}()
+
+	if err := bootstrapAdmin(ctx, cfg, log, console, service.New(store, log)); err != nil {
+		return err
+	}
+
+	lns, err := bindListeners(cfg, log)
+	if err != nil {
+		return err
+	}
+	closeAll := func() {
+		for _, b := range lns {
+			b.ln.Close()
+		}
+	}
 
 	sup := newSupervisor(log)
 	ready := &atomic.Bool{}

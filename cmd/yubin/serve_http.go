@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 )
@@ -23,12 +26,9 @@ import (
 const generatedPasswordLen = 20
 
 // newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
-// autoconfig) and creates the first API admin if there is none.
+// autoconfig). The first admin exists already (bootstrapAdmin).
 func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
 	svc := service.New(w.store, w.log)
-	if err := w.bootstrapAdmin(ctx, svc); err != nil {
-		return nil, err
-	}
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err
@@ -54,12 +54,28 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	return a.Handler(), nil
 }
 
-// bootstrapAdmin creates the first server admin: the configured one, or
-// admin@HOSTNAME with a random password logged once.
-func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error {
-	email, password := w.cfg.AdminEmail, w.cfg.AdminPassword
+// defaultAdminEmail is the first admin's address when YUBIN_ADMIN_EMAIL is
+// not set: admin@HOSTNAME, or admin@HOSTNAME.localdomain for a host name
+// of one label (an address needs a domain of two).
+func defaultAdminEmail(hostname string) string {
+	if !strings.Contains(hostname, ".") {
+		return "admin@" + hostname + ".localdomain"
+	}
+	return "admin@" + hostname
+}
+
+// bootstrapAdmin creates the first server admin if there is none: the
+// configured one, or defaultAdminEmail with a random password that is
+// written to console (standard error) as well as logged, so that it shows
+// whatever the log level. Once an admin exists, YUBIN_ADMIN_EMAIL and
+// YUBIN_ADMIN_PASSWORD are ignored, which it says when they are set.
+func bootstrapAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, console io.Writer, svc *service.Service) error {
+	email, password := cfg.AdminEmail, cfg.AdminPassword
 	if email == "" {
-		email = "admin@" + w.cfg.Hostname
+		email = defaultAdminEmail(cfg.Hostname)
+	}
+	if _, err := core.NormalizeAddress(email); err != nil {
+		return fmt.Errorf("the first API admin's address %q (YUBIN_ADMIN_EMAIL) is not a valid email address: %w", email, err)
 	}
 	generated := password == ""
 	if generated {
@@ -67,14 +83,22 @@ func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error
 	}
 	created, err := svc.EnsureAdmin(ctx, email, password)
 	if err != nil {
-		return fmt.Errorf("create the first API admin (YUBIN_ADMIN_EMAIL, YUBIN_ADMIN_PASSWORD): %w", err)
+		return fmt.Errorf("create the first API admin %s (YUBIN_ADMIN_EMAIL, YUBIN_ADMIN_PASSWORD): %w", email, err)
 	}
 	switch {
 	case created && generated:
-		w.log.Warn(fmt.Sprintf("first start: created API admin %s with password %s (change it; it is not shown again)", email, password),
-			"admin", email)
+		msg := fmt.Sprintf("first start: created the server admin %s with the password %s "+
+			"(it is not shown again; change it in the dashboard under My account, or set another with 'yubin admin passwd %s')", email, password, email)
+		log.Warn(msg, "admin", email)
+		if console != nil {
+			fmt.Fprintf(console, "\nyubin: %s\n\n", msg)
+		}
 	case created:
-		w.log.Info("created the first API admin", "admin", email)
+		log.Info("first start: created the server admin from YUBIN_ADMIN_EMAIL and YUBIN_ADMIN_PASSWORD", "admin", email)
+	case cfg.AdminPassword != "" || cfg.AdminEmail != "":
+		log.Warn("YUBIN_ADMIN_EMAIL and YUBIN_ADMIN_PASSWORD only create the first server admin on the first start; "+
+			"server admins exist, so they are ignored (change passwords in the dashboard or with 'yubin admin passwd EMAIL', "+
+			"add admins with 'yubin admin add EMAIL'; you may remove the variables)", "admin_email", cfg.AdminEmail)
 	}
 	return nil
 }
