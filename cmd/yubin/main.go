@@ -4,6 +4,8 @@
 //	yubin domain add|list|remove manage mail domains
 //	yubin user add|list|remove|passwd
 //	                             manage accounts
+//	yubin admin add|list|remove|passwd
+//	                             manage the server admins
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //
