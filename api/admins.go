@@ -4,12 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 )
 
@@ -84,17 +82,12 @@ func (a *API) changeOwnPassword(c *gin.Context) {
 	}
 	actor := actorOf(c)
 	ip := clientAddr(c)
-	if !a.limiter.Check(ip, actor.Email) {
-		c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
-		abortProblem(c, kindRateLimited, "too many wrong passwords; try again later")
+	if a.throttled(c, ip, actor.Email, "too many wrong passwords; try again later") {
 		return
 	}
 	err := a.svc.ChangeOwnPassword(c.Request.Context(), actor, req.CurrentPassword, req.NewPassword)
 	if errors.Is(err, service.ErrWrongPassword) {
-		a.limiter.Failed(ip, actor.Email)
-		if d := a.limiter.Delay(ip, actor.Email); d > 0 {
-			sleep(c.Request.Context(), d)
-		}
+		a.penalize(c, ip, actor.Email)
 	}
 	if err != nil {
 		writeProblem(c, err)

@@ -141,9 +141,7 @@ func (a *API) login(c *gin.Context) {
 		return
 	}
 	ip := clientAddr(c)
-	if !a.limiter.Check(ip, req.Email) {
-		c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
-		abortProblem(c, kindRateLimited, "too many failed logins; try again later")
+	if a.throttled(c, ip, req.Email, "too many failed logins; try again later") {
 		return
 	}
 	actor, kind, err := a.svc.Login(c.Request.Context(), req.Email, req.Password)
@@ -152,10 +150,7 @@ func (a *API) login(c *gin.Context) {
 			writeProblem(c, err)
 			return
 		}
-		a.limiter.Failed(ip, req.Email)
-		if d := a.limiter.Delay(ip, req.Email); d > 0 {
-			sleep(c.Request.Context(), d)
-		}
+		a.penalize(c, ip, req.Email)
 		abortProblem(c, kindUnauthorized, "wrong email or password")
 		return
 	}
@@ -167,6 +162,26 @@ func (a *API) login(c *gin.Context) {
 		return
 	}
 	a.sessionFor(c, kind, actor, jti, expires)
+}
+
+// throttled answers 429 with detail and reports true when the login
+// limiter refuses attempts from ip on account.
+func (a *API) throttled(c *gin.Context, ip netip.Addr, account, detail string) bool {
+	if a.limiter.Check(ip, account) {
+		return false
+	}
+	c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
+	abortProblem(c, kindRateLimited, detail)
+	return true
+}
+
+// penalize records a wrong password from ip for account and waits the
+// delay it earns.
+func (a *API) penalize(c *gin.Context, ip netip.Addr, account string) {
+	a.limiter.Failed(ip, account)
+	if d := a.limiter.Delay(ip, account); d > 0 {
+		sleep(c.Request.Context(), d)
+	}
 }
 
 // sleep waits for d or until ctx ends.
