@@ -211,6 +211,7 @@ func (a *API) routes(e *gin.Engine) {
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/refresh", a.refresh)
+	v1.POST("/auth/logout", a.logout)
 
 	p := v1.Group("", a.authenticate)
 	p.GET("/me", a.me)

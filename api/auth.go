@@ -229,6 +229,29 @@ func (a *API) refresh(c *gin.Context) {
 	a.sessionFor(c, kind, actor, jti, expires)
 }
 
+// logout handles POST /api/v1/auth/logout: the session of the refresh
+// token ends (its access tokens live out their 15 minutes). An invalid or
+// used-up refresh token is no error: there is nothing left to end.
+func (a *API) logout(c *gin.Context) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.RefreshToken == "" {
+		writeProblem(c, core.Invalid("refresh_token", "is required"))
+		return
+	}
+	if cl, err := a.verify(req.RefreshToken, typRefresh); err == nil {
+		if err := a.svc.EndSession(c.Request.Context(), cl.ID); err != nil {
+			writeProblem(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
+}
+
 const actorKey = "yubin.actor"
 
 // authenticate resolves the bearer token into the request's actor.

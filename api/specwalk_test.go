@@ -299,6 +299,19 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.tooLarge("POST", "/api/v1/auth/refresh", "")
 	// The refresh token is no bearer credential.
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", admRefresh, nil)
+	// A refresh token works once.
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": admRefresh})
+
+	// Signing out ends the session's refresh tokens.
+	out := w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": walkAdmin, "password": walkAdminPW})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json",
+		body: []byte(`{"refresh_token":"` + str(t, out, "refresh_token") + `"}`)})
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": str(t, out, "refresh_token")})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json", body: []byte(`{"refresh_token":"not-a-jwt"}`)})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": ""})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/auth/logout", "", `{"refresh_token":"x","all":true}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/auth/logout", "", "text/plain", "x")
+	w.tooLarge("POST", "/api/v1/auth/logout", "")
 
 	me := w.json(http.StatusOK, "GET", "/api/v1/me", adm2, nil)
 	if me["role"] != "admin" || me["user"] != nil {

@@ -126,6 +126,11 @@ func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expire
 	return s.store.StartSession(ctx, o, expires)
 }
 
+// EndSession ends the session whose refresh token is jti (signing out).
+func (s *Service) EndSession(ctx context.Context, jti string) error {
+	return s.store.EndSession(ctx, jti)
+}
+
 // RefreshSession exchanges the refresh token jti of a session for the
 // next one (valid until expires) and returns the session's actor, kind and
 // the new token's ID. A refresh token works once; presenting it again
