@@ -162,16 +162,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		return err
 	}
 
-	lns, err := bindListeners(cfg, log)
-	if err != nil {
-		return err
-	}
-	closeAll := func() {
-		for _, b := range lns {
-			b.ln.Close()
-		}
-	}
-
 	sup := newSupervisor(log)
 	ready := &atomic.Bool{}
 	w := &wiring{
@@ -185,17 +175,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		bound:       map[string]bound{},
 		metrics:     newMetrics(),
 	}
+	// What can fail on a setting or the data folder, before the first
+	// "listening" line: the DKIM key folder and the outbound worker (made
+	// before submission, which wakes it when it queues mail).
+	if _, err := w.dkimKeys(); err != nil {
+		return fmt.Errorf("DKIM keys: %w", err)
+	}
+	if err := w.newOutbound(); err != nil {
+		return err
+	}
+
+	lns, err := bindListeners(cfg, log)
+	if err != nil {
+		return err
+	}
+	closeAll := func() {
+		for _, b := range lns {
+			b.ln.Close()
+		}
+	}
 	for _, b := range lns {
 		w.bound[b.Name] = b
 	}
 	apiHandler, err := w.newAPI(ctx, ready)
 	if err != nil {
-		closeAll()
-		return err
-	}
-	// The outbound worker before submission, which wakes it when it
-	// queues mail.
-	if err := w.newOutbound(); err != nil {
 		closeAll()
 		return err
 	}
