@@ -105,7 +105,8 @@ func TestDomainAdminCannotTakeOverHigherAccounts(t *testing.T) {
 	e.must(http.StatusOK, "PATCH", "/api/v1/users/shared@a.example", both, map[string]any{"password": "reset-by-both"}, nil)
 	// A server admin may, and everyone may change their own password.
 	e.must(http.StatusOK, "PATCH", "/api/v1/users/both@a.example", e.admin, map[string]any{"password": "reset-by-admin"}, nil)
-	e.must(http.StatusOK, "PATCH", "/api/v1/users/dana@a.example", dana, map[string]any{"password": "dana-new-password"}, nil)
+	e.problem(http.StatusForbidden, kindForbidden, "PATCH", "/api/v1/users/dana@a.example", dana, map[string]any{"password": "dana-new-password"})
+	e.must(http.StatusNoContent, "POST", "/api/v1/me/password", dana, map[string]any{"current_password": "initial-password", "new_password": "dana-new-password"}, nil)
 }
 
 // session is a token pair from a login or a refresh.

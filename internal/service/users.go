@@ -117,8 +117,9 @@ func (s *Service) GetUser(ctx context.Context, a Actor, address string) (*mailst
 	return u, nil
 }
 
-// UpdateUser changes an account. Users may change their own password and
-// display name; quotas and enabling are for those who manage the domain.
+// UpdateUser changes an account. Users may change their own display name
+// (their own password only with ChangeOwnPassword); passwords, quotas and
+// enabling are for those who manage the domain.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p UserPatch) (*mailstore.User, error) {
 	u, err := s.GetUser(ctx, a, address)
 	if err != nil {
@@ -126,6 +127,11 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 	}
 	if !a.ManagesDomain(domainOf(u.Address)) && (p.QuotaBytes != nil || p.QuotaMessages != nil || p.Enabled != nil) {
 		return nil, forbidden("changing your own quota or status")
+	}
+	if p.Password != nil && a.UserID == u.ID && !a.IsAdmin() {
+		// With the current password only: a stolen session must not be
+		// enough to lock the owner out.
+		return nil, forbidden("change your own password with POST /api/v1/me/password, which asks for the current one")
 	}
 	if p.Password != nil || p.Enabled != nil {
 		if err := s.checkNotOutranked(ctx, a, u); err != nil {
