@@ -51,7 +51,10 @@ type Options struct {
 	Ready       func() (bool, map[string]string)
 	AuthLimiter *limits.AuthLimiter // nil: a default one
 	Metrics     prometheus.Gatherer // served beside the API's own; may be nil
-	OpenAPI     []byte              // served at /api/openapi.yaml
+	// MetricsToken lets clients that are not on loopback read /metrics
+	// with "Authorization: Bearer TOKEN"; empty: loopback only.
+	MetricsToken string
+	OpenAPI      []byte // served at /api/openapi.yaml
 	// DKIM holds the domains' DKIM keys (mailstore.DKIMKeys, shared with
 	// submission): GET /api/v1/domains/{name}/dns makes a domain's keys if
 	// it has none and lists their records, and creating a domain makes
@@ -83,6 +86,9 @@ type API struct {
 	requests *prometheus.CounterVec
 	engine   *gin.Engine
 	now      func() time.Time
+	// isLoopback tells loopback clients by their RemoteAddr (replaced in
+	// tests, which can only connect over loopback).
+	isLoopback func(remoteAddr string) bool
 }
 
 var ginModeOnce sync.Once
@@ -93,7 +99,7 @@ func New(opts Options) (*API, error) {
 	if opts.Service == nil {
 		return nil, errors.New("api: no service")
 	}
-	a := &API{opts: opts, svc: opts.Service, log: opts.Logger, issuer: opts.Hostname, limiter: opts.AuthLimiter, now: time.Now}
+	a := &API{opts: opts, svc: opts.Service, log: opts.Logger, issuer: opts.Hostname, limiter: opts.AuthLimiter, now: time.Now, isLoopback: remoteIsLoopback}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -205,9 +211,16 @@ func (a *API) routes(e *gin.Engine) {
 	v1 := e.Group("/api/v1")
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/refresh", a.refresh)
+	v1.POST("/auth/logout", a.logout)
 
 	p := v1.Group("", a.authenticate)
 	p.GET("/me", a.me)
+	p.POST("/me/password", a.changeOwnPassword)
+
+	p.GET("/admins", a.listAdmins)
+	p.POST("/admins", a.createAdmin)
+	p.PATCH("/admins/:email", a.updateAdmin)
+	p.DELETE("/admins/:email", a.deleteAdmin)
 
 	p.GET("/domains", a.listDomains)
 	p.POST("/domains", a.createDomain)
@@ -317,10 +330,20 @@ func (a *API) countRequests(c *gin.Context) {
 	a.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
 }
 
-// securityHeaders sets headers every answer carries.
+// hstsMaxAge is how long browsers keep to HTTPS after an answer over it
+// (RFC 6797): one year.
+const hstsMaxAge = 365 * 24 * 60 * 60
+
+// securityHeaders sets headers every answer carries, and HSTS on answers
+// over HTTPS (browsers ignore it over a connection whose certificate they
+// do not trust, RFC 6797 §8.1, so a self-signed certificate locks nobody
+// out).
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
+	if c.Request.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age="+strconv.Itoa(hstsMaxAge))
+	}
 	if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 		h.Set("Cache-Control", "no-store")
 	}

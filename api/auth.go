@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -29,24 +30,33 @@ const (
 // apiTokenPrefix starts every API token secret.
 const apiTokenPrefix = "yb_"
 
-// claims are a session JWT's claims.
+// claims are a session JWT's claims. A token is bound to its principal's
+// account (uid: a deleted account's tokens do not work for a new account
+// at the same address) and credential version (cv: a password change or
+// disabling ends it).
 type claims struct {
 	Kind string `json:"kind"` // service.KindAdmin or service.KindUser
 	Typ  string `json:"typ"`  // typAccess or typRefresh
+	UID  int64  `json:"uid"`  // the principal's account ID
+	CV   int64  `json:"cv"`   // the principal's credential version
 	jwt.RegisteredClaims
 }
 
-// issue signs a session token of typ for a principal.
-func (a *API) issue(kind, email, typ string, ttl time.Duration) (string, error) {
-	now := a.now()
-	jti := make([]byte, 16)
-	rand.Read(jti)
-	cl := claims{Kind: kind, Typ: typ, RegisteredClaims: jwt.RegisteredClaims{
+// issue signs a session token of typ for an actor, valid until expires.
+// A refresh token's ID is its session record's (jti); an access token gets
+// a random one.
+func (a *API) issue(kind string, actor service.Actor, typ, jti string, expires time.Time) (string, error) {
+	if jti == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		jti = hex.EncodeToString(b)
+	}
+	cl := claims{Kind: kind, Typ: typ, UID: actor.PrincipalID(), CV: actor.CredentialVersion, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    a.issuer,
-		Subject:   email,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		ID:        hex.EncodeToString(jti),
+		Subject:   actor.Email,
+		IssuedAt:  jwt.NewNumericDate(a.now()),
+		ExpiresAt: jwt.NewNumericDate(expires),
+		ID:        jti,
 	}}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, cl).SignedString(a.key)
 }
@@ -67,7 +77,7 @@ func (a *API) verify(token, typ string) (*claims, error) {
 	if cl.Typ != typ {
 		return nil, errors.New("wrong token type")
 	}
-	if cl.Subject == "" || (cl.Kind != service.KindAdmin && cl.Kind != service.KindUser) {
+	if cl.Subject == "" || cl.UID == 0 || cl.ID == "" || (cl.Kind != service.KindAdmin && cl.Kind != service.KindUser) {
 		return nil, errors.New("incomplete claims")
 	}
 	return cl, nil
@@ -84,14 +94,15 @@ type tokenResponse struct {
 	Email            string `json:"email"`
 }
 
-// sessionFor issues a token pair for an actor.
-func (a *API) sessionFor(c *gin.Context, kind string, actor service.Actor) {
-	access, err := a.issue(kind, actor.Email, typAccess, accessTTL)
+// sessionFor issues a token pair for an actor: an access token and the
+// refresh token jti of its session, valid until refreshExpires.
+func (a *API) sessionFor(c *gin.Context, kind string, actor service.Actor, jti string, refreshExpires time.Time) {
+	access, err := a.issue(kind, actor, typAccess, "", a.now().Add(accessTTL))
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
-	refresh, err := a.issue(kind, actor.Email, typRefresh, refreshTTL)
+	refresh, err := a.issue(kind, actor, typRefresh, jti, refreshExpires)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -130,9 +141,7 @@ func (a *API) login(c *gin.Context) {
 		return
 	}
 	ip := clientAddr(c)
-	if !a.limiter.Check(ip, req.Email) {
-		c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
-		abortProblem(c, kindRateLimited, "too many failed logins; try again later")
+	if a.throttled(c, ip, req.Email, "too many failed logins; try again later") {
 		return
 	}
 	actor, kind, err := a.svc.Login(c.Request.Context(), req.Email, req.Password)
@@ -141,15 +150,38 @@ func (a *API) login(c *gin.Context) {
 			writeProblem(c, err)
 			return
 		}
-		a.limiter.Failed(ip, req.Email)
-		if d := a.limiter.Delay(ip, req.Email); d > 0 {
-			sleep(c.Request.Context(), d)
-		}
+		a.penalize(c, ip, req.Email)
 		abortProblem(c, kindUnauthorized, "wrong email or password")
 		return
 	}
 	a.limiter.Succeeded(ip, req.Email)
-	a.sessionFor(c, kind, actor)
+	expires := a.now().Add(refreshTTL)
+	jti, err := a.svc.StartSession(c.Request.Context(), actor, kind, expires)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	a.sessionFor(c, kind, actor, jti, expires)
+}
+
+// throttled answers 429 with detail and reports true when the login
+// limiter refuses attempts from ip on account.
+func (a *API) throttled(c *gin.Context, ip netip.Addr, account, detail string) bool {
+	if a.limiter.Check(ip, account) {
+		return false
+	}
+	c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
+	abortProblem(c, kindRateLimited, detail)
+	return true
+}
+
+// penalize records a wrong password from ip for account and waits the
+// delay it earns.
+func (a *API) penalize(c *gin.Context, ip netip.Addr, account string) {
+	a.limiter.Failed(ip, account)
+	if d := a.limiter.Delay(ip, account); d > 0 {
+		sleep(c.Request.Context(), d)
+	}
 }
 
 // sleep waits for d or until ctx ends.
@@ -179,16 +211,45 @@ func (a *API) refresh(c *gin.Context) {
 		abortProblem(c, kindUnauthorized, "invalid or expired refresh token")
 		return
 	}
-	actor, err := a.svc.Resolve(c.Request.Context(), cl.Kind, cl.Subject)
+	// A refresh token is used once: the session moves on to a new one,
+	// and a second use of this one revokes the session.
+	expires := a.now().Add(refreshTTL)
+	actor, kind, jti, err := a.svc.RefreshSession(c.Request.Context(), cl.ID, expires)
+	if err == nil && (kind != cl.Kind || actor.PrincipalID() != cl.UID) {
+		err = fmt.Errorf("refresh token does not match its session: %w", core.ErrAuthFailed)
+	}
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
-			abortProblem(c, kindUnauthorized, "the account no longer exists or is disabled")
+			abortProblem(c, kindUnauthorized, "the refresh token is no longer valid (used, revoked, or the account changed); sign in again")
 			return
 		}
 		writeProblem(c, err)
 		return
 	}
-	a.sessionFor(c, cl.Kind, actor)
+	a.sessionFor(c, kind, actor, jti, expires)
+}
+
+// logout handles POST /api/v1/auth/logout: the session of the refresh
+// token ends (its access tokens live out their 15 minutes). An invalid or
+// used-up refresh token is no error: there is nothing left to end.
+func (a *API) logout(c *gin.Context) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.RefreshToken == "" {
+		writeProblem(c, core.Invalid("refresh_token", "is required"))
+		return
+	}
+	if cl, err := a.verify(req.RefreshToken, typRefresh); err == nil {
+		if err := a.svc.EndSession(c.Request.Context(), cl.ID); err != nil {
+			writeProblem(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
 }
 
 const actorKey = "yubin.actor"
@@ -218,7 +279,7 @@ func (a *API) authenticate(c *gin.Context) {
 			abortProblem(c, kindUnauthorized, "invalid or expired token")
 			return
 		}
-		actor, err = a.svc.Resolve(ctx, cl.Kind, cl.Subject)
+		actor, err = a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV)
 	}
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {

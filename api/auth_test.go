@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,7 +99,11 @@ func TestBearerRefused(t *testing.T) {
 	}
 	now := time.Now()
 	valid := func() claims {
-		return claims{Kind: service.KindAdmin, Typ: typAccess, RegisteredClaims: jwt.RegisteredClaims{
+		ad, err := e.store.GetAdmin(context.Background(), testAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return claims{Kind: service.KindAdmin, Typ: typAccess, UID: ad.ID, CV: ad.CredentialVersion, RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: testHostname, Subject: testAdmin, ID: "x",
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
 		}}

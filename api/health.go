@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -56,10 +59,38 @@ func (a *API) readyz(c *gin.Context) {
 	health(c, http.StatusOK, gin.H{"status": "ready"})
 }
 
-// metrics serves GET /metrics.
+// metrics serves GET /metrics to clients on loopback, and to others that
+// present the metrics token (Options.MetricsToken) as a bearer token.
 func (a *API) metrics() gin.HandlerFunc {
 	h := promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{ErrorLog: nil})
-	return gin.WrapH(h)
+	return func(c *gin.Context) {
+		if !a.isLoopback(c.Request.RemoteAddr) && !a.metricsTokenOK(c.GetHeader("Authorization")) {
+			detail := "the metrics are served on loopback only (set YUBIN_METRICS_TOKEN to scrape them from elsewhere)"
+			if a.opts.MetricsToken != "" {
+				detail = "the metrics need the metrics token as a bearer token, or a request from loopback"
+			}
+			abortProblem(c, kindUnauthorized, detail)
+			return
+		}
+		h.ServeHTTP(c.Writer, c.Request)
+	}
+}
+
+// metricsTokenOK reports whether an Authorization header carries the
+// metrics token.
+func (a *API) metricsTokenOK(header string) bool {
+	scheme, token, ok := strings.Cut(header, " ")
+	if a.opts.MetricsToken == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.opts.MetricsToken)) == 1
+}
+
+// remoteIsLoopback reports whether a request's RemoteAddr is a loopback
+// address.
+func remoteIsLoopback(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // openapi serves GET /api/openapi.yaml.

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -77,6 +78,24 @@ func TestRequestBodies(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+e.admin)
 	resp, b := e.send(req)
 	checkProblem(t, resp, b, http.StatusRequestEntityTooLarge, kindTooLarge, "chunked body")
+	// Over the limit and malformed early on (issue 11 item 19): still too
+	// large, not malformed.
+	for name, body := range map[string]string{
+		"garbage after the value": `{}` + strings.Repeat("x", 2<<20),
+		"syntax error at once":    `{"address" ` + strings.Repeat("x", 2<<20),
+		"unknown field first":     `{"x":"` + strings.Repeat("a", 2<<20) + `"}`,
+	} {
+		for _, chunked := range []bool{true, false} {
+			req, _ = http.NewRequest("POST", e.srv.URL+"/api/v1/users", io.MultiReader(strings.NewReader(body)))
+			if !chunked {
+				req.ContentLength = int64(len(body))
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+e.admin)
+			resp, b = e.send(req)
+			checkProblem(t, resp, b, http.StatusRequestEntityTooLarge, kindTooLarge, fmt.Sprintf("%s (chunked %v)", name, chunked))
+		}
+	}
 	// Just under the limit is fine (and here invalid for other reasons).
 	under := `{"address":"ann@example.com","password":"ann-password","display_name":"` + strings.Repeat("a", MaxBodyBytes-200) + `"}`
 	if resp, b := e.do("POST", "/api/v1/users", e.admin, rawBody(under)); resp.StatusCode == http.StatusRequestEntityTooLarge {

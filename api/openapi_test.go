@@ -23,7 +23,14 @@ import (
 var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/auth/login"},
 	{"POST", "/api/v1/auth/refresh"},
+	{"POST", "/api/v1/auth/logout"},
 	{"GET", "/api/v1/me"},
+	{"POST", "/api/v1/me/password"},
+
+	{"GET", "/api/v1/admins"},
+	{"POST", "/api/v1/admins"},
+	{"PATCH", "/api/v1/admins/{email}"},
+	{"DELETE", "/api/v1/admins/{email}"},
 
 	{"GET", "/api/v1/domains"},
 	{"POST", "/api/v1/domains"},
@@ -89,6 +96,7 @@ var specRoutes = []struct{ method, path string }{
 var unauthenticatedRoutes = map[string]bool{
 	"POST /api/v1/auth/login":   true,
 	"POST /api/v1/auth/refresh": true,
+	"POST /api/v1/auth/logout":  true,
 	"GET /api/openapi.yaml":     true,
 	"GET /healthz":              true,
 	"GET /readyz":               true,

@@ -159,13 +159,27 @@ func bindJSON(c *gin.Context, v any) bool {
 	return true
 }
 
-// decodeJSON is bindJSON without the answer.
+// decodeJSON is bindJSON without the answer. A body over the size limit is
+// refused as too large (413) even when it is also malformed: the rest of
+// a body that fails to decode is read (up to the limit) to tell.
 func decodeJSON(r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return newProblem(kindUnsupportedMedia, "the request body must be application/json")
 	}
-	dec := json.NewDecoder(r.Body)
+	err = decodeJSONBody(r.Body, v)
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.As(err, &mbe) {
+		if _, derr := io.Copy(io.Discard, r.Body); errors.As(derr, &mbe) {
+			return derr
+		}
+	}
+	return err
+}
+
+// decodeJSONBody decodes exactly one JSON value from body into v.
+func decodeJSONBody(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

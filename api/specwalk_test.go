@@ -299,6 +299,19 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.tooLarge("POST", "/api/v1/auth/refresh", "")
 	// The refresh token is no bearer credential.
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", admRefresh, nil)
+	// A refresh token works once.
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": admRefresh})
+
+	// Signing out ends the session's refresh tokens.
+	out := w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": walkAdmin, "password": walkAdminPW})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json",
+		body: []byte(`{"refresh_token":"` + str(t, out, "refresh_token") + `"}`)})
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": str(t, out, "refresh_token")})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json", body: []byte(`{"refresh_token":"not-a-jwt"}`)})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": ""})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/auth/logout", "", `{"refresh_token":"x","all":true}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/auth/logout", "", "text/plain", "x")
+	w.tooLarge("POST", "/api/v1/auth/logout", "")
 
 	me := w.json(http.StatusOK, "GET", "/api/v1/me", adm2, nil)
 	if me["role"] != "admin" || me["user"] != nil {
@@ -501,7 +514,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	w.json(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", adm,
 		map[string]any{"display_name": "Ann Q. Example", "quota_bytes": 2 << 30, "quota_messages": 1000, "enabled": true})
-	w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"password": "new-bob-password", "display_name": "Bob"})
+	w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"display_name": "Bob"})
+	// His own password only with the current one (POST /api/v1/me/password).
+	w.json(http.StatusForbidden, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"password": "new-bob-password"})
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/users/nobody@example.com", adm, map[string]any{"display_name": "X"})
 	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/users/ann@example.com", adm, map[string]any{"password": "short"})
 	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/users/ann@example.com", adm, map[string]any{"quota_bytes": -1})
@@ -610,6 +625,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/tokens/999999", token: adm})
 	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/tokens/abc", token: adm})
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", readTok, nil) // revoked
+
+	// ---- server admins and one's own password -----------------------------
+	w.walkAdmins(adm, bob, writeTok)
 
 	// ---- audit -------------------------------------------------------------
 	au := w.json(http.StatusOK, "GET", "/api/v1/audit?actor="+url.QueryEscape(walkAdmin)+"&action=domain.create&target=example.com"+
@@ -843,4 +861,57 @@ func (walkResolver) LookupMX(context.Context, string) ([]*net.MX, error) {
 
 func (walkResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// walkAdmins walks the server admin routes and POST /api/v1/me/password.
+// adm is a server admin, bob a user, writeTok an API token of adm.
+func (w *specWalker) walkAdmins(adm, bob, writeTok string) {
+	t := w.t
+	w.json(http.StatusOK, "GET", "/api/v1/admins", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/admins", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/admins", bob, nil)
+
+	w.json(http.StatusCreated, "POST", "/api/v1/admins", adm, map[string]any{"email": "second@example.net", "password": "second-password"})
+	w.json(http.StatusConflict, "POST", "/api/v1/admins", adm, map[string]any{"email": "second@example.net", "password": "second-password"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/admins", adm, map[string]any{"email": "nonsense", "password": "short"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/admins", adm, `{"email":"x@example.net","password":"long-enough","role":"root"}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/admins", adm, "text/plain", `{"email":"x@example.net","password":"long-enough"}`)
+	w.tooLarge("POST", "/api/v1/admins", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/admins", "", map[string]any{"email": "x@example.net", "password": "long-enough"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/admins", bob, map[string]any{"email": "x@example.net", "password": "long-enough"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/admins", writeTok, map[string]any{"email": "x@example.net", "password": "long-enough"})
+
+	w.json(http.StatusOK, "PATCH", "/api/v1/admins/second@example.net", adm, map[string]any{"password": "second-reset-pw"})
+	w.json(http.StatusNotFound, "PATCH", "/api/v1/admins/nobody@example.net", adm, map[string]any{"password": "long-enough"})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/admins/second@example.net", adm, map[string]any{"password": "short"})
+	w.json(http.StatusBadRequest, "PATCH", "/api/v1/admins/second@example.net", adm, `{"password":"long-enough","email":"x@example.net"}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "PATCH", "/api/v1/admins/second@example.net", adm, "text/plain", `{"password":"long-enough"}`)
+	w.tooLarge("PATCH", "/api/v1/admins/second@example.net", adm)
+	w.json(http.StatusUnauthorized, "PATCH", "/api/v1/admins/second@example.net", "", map[string]any{"password": "long-enough"})
+	w.json(http.StatusForbidden, "PATCH", "/api/v1/admins/second@example.net", bob, map[string]any{"password": "long-enough"})
+
+	second := str(t, w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": "second@example.net", "password": "second-reset-pw"}), "token")
+	w.json(http.StatusOK, "GET", "/api/v1/me", second, nil)
+
+	// One's own password, for an admin and a user.
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/me/password", second, map[string]any{"current_password": "wrong-password", "new_password": "second-own-pw"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/me/password", second, `{"current_password":"second-reset-pw","new_password":"second-own-pw","x":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/me/password", second, "text/plain", `{}`)
+	w.tooLarge("POST", "/api/v1/me/password", second)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/me/password", "", map[string]any{"current_password": "x", "new_password": "long-enough"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/me/password", writeTok, map[string]any{"current_password": walkAdminPW, "new_password": "long-enough"})
+	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/me/password", token: second, ctype: "application/json",
+		body: []byte(`{"current_password":"second-reset-pw","new_password":"second-own-pw"}`)})
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", second, nil) // the change ended this session
+	second = str(t, w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": "second@example.net", "password": "second-own-pw"}), "token")
+	for range walkBlockAfter {
+		w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/me/password", second, map[string]any{"current_password": "guess", "new_password": "long-enough"})
+	}
+	w.json(http.StatusTooManyRequests, "POST", "/api/v1/me/password", second, map[string]any{"current_password": "guess", "new_password": "long-enough"})
+
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/admins/second@example.net", token: adm})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/admins/second@example.net", token: adm})
+	w.send(http.StatusConflict, walkReq{method: "DELETE", target: "/api/v1/admins/" + walkAdmin, token: adm})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/admins/" + walkAdmin})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/admins/" + walkAdmin, token: bob})
 }

@@ -354,7 +354,8 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	return nil
 }
 
-// SetPassword replaces an account's password.
+// SetPassword replaces an account's password and revokes the API sessions
+// and tokens granted under the old one.
 func (s *Store) SetPassword(ctx context.Context, address, password string) error {
 	a, err := core.NormalizeAddress(address)
 	if err != nil {
@@ -368,12 +369,15 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 		return fmt.Errorf("set password for %s: %w", a, err)
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
-		res := tx.Model(&User{}).Where("address = ?", a).Update("password_hash", hash)
-		if res.Error != nil {
-			return res.Error
+		var u User
+		if err := tx.Where("address = ?", a).Take(&u).Error; err != nil {
+			return notFound(err)
 		}
-		if res.RowsAffected == 0 {
-			return core.ErrNotFound
+		if err := tx.Model(&User{}).Where("id = ?", u.ID).Update("password_hash", hash).Error; err != nil {
+			return err
+		}
+		if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerUser, ID: u.ID}, true); err != nil {
+			return err
 		}
 		return tx.audit("user.password", a, nil)
 	})

@@ -13,7 +13,7 @@ import (
 
 // adminModels returns the tables of API accounts, tokens and the audit log.
 func adminModels() []any {
-	return []any{&Admin{}, &DomainAdmin{}, &APIToken{}, &AuditEntry{}}
+	return []any{&Admin{}, &DomainAdmin{}, &APIToken{}, &RefreshToken{}, &AuditEntry{}}
 }
 
 // Admin is a server administrator: an API account that manages the whole
@@ -23,6 +23,9 @@ type Admin struct {
 	Email        string    `gorm:"size:320;not null;uniqueIndex" json:"email"`
 	PasswordHash string    `gorm:"size:200;not null" json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
+	// CredentialVersion moves on whenever the password changes: API
+	// sessions issued under an older one no longer work.
+	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
 }
 
 // normalizeAdminEmail validates an admin's email and returns it normalised
@@ -158,7 +161,7 @@ func (s *Store) DeleteAdmin(ctx context.Context, email string) error {
 		if n <= 1 {
 			return fmt.Errorf("the last admin cannot be deleted: %w", core.ErrConflict)
 		}
-		if err := tx.Where("admin_id = ?", a.ID).Delete(&APIToken{}).Error; err != nil {
+		if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerAdmin, ID: a.ID}, true); err != nil {
 			return err
 		}
 		if err := tx.Delete(&a).Error; err != nil {
@@ -186,12 +189,15 @@ func (s *Store) SetAdminPassword(ctx context.Context, email, password string) er
 		return fmt.Errorf("set password for admin %s: %w", e, err)
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
-		res := tx.Model(&Admin{}).Where("email = ?", e).Update("password_hash", hash)
-		if res.Error != nil {
-			return res.Error
+		var a Admin
+		if err := tx.Where("email = ?", e).Take(&a).Error; err != nil {
+			return notFound(err)
 		}
-		if res.RowsAffected == 0 {
-			return core.ErrNotFound
+		if err := tx.Model(&Admin{}).Where("id = ?", a.ID).Update("password_hash", hash).Error; err != nil {
+			return err
+		}
+		if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerAdmin, ID: a.ID}, true); err != nil {
+			return err
 		}
 		return tx.audit("admin.password", e, nil)
 	})

@@ -160,7 +160,7 @@ func deleteUserAdminRowsTx(tx *writeTx, userID int64) error {
 	if err := tx.Where("user_id = ?", userID).Delete(&DomainAdmin{}).Error; err != nil {
 		return err
 	}
-	return tx.Where("user_id = ?", userID).Delete(&APIToken{}).Error
+	return revokeCredentialsTx(tx, SessionOwner{Kind: OwnerUser, ID: userID}, true)
 }
 
 // deleteDomainAdminRowsTx removes the domain-admin grants of a domain being

@@ -40,6 +40,10 @@ type User struct {
 	Enabled       bool      `gorm:"not null" json:"enabled"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// CredentialVersion moves on whenever the password changes or the
+	// account is disabled: API sessions issued under an older one no
+	// longer work.
+	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
 }
 
 // Mailbox is one folder of a user.

@@ -62,6 +62,13 @@ func (s *Store) UpdateUser(ctx context.Context, address string, up UserUpdate) (
 		if err := notFound(tx.Where("address = ?", a).Take(&u).Error); err != nil {
 			return err
 		}
+		if up.Enabled != nil && !*up.Enabled {
+			// Disabling ends the account's API sessions: they must not
+			// come back to life when it is enabled again.
+			if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerUser, ID: u.ID}, false); err != nil {
+				return err
+			}
+		}
 		if len(set) == 0 {
 			return nil
 		}

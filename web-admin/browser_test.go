@@ -288,9 +288,30 @@ func TestBrowser(t *testing.T) {
 
 	// The admin signs in and lands on the overview, with its cards.
 	b.signIn(testAdmin, testAdminPW, "Overview")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,queue,quarantine,audit,tokens" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,queue,quarantine,audit,tokens,admins,account" {
 		t.Errorf("admin navigation %v", routes)
 	}
+	// Server admins: add a second one; My account changes the admin's own
+	// password with the current one and keeps them signed in.
+	b.click(`#nav a[data-route=admins]`)
+	b.heading("Admins")
+	b.fill(`form input[name=email][type=email]`, "second@example.net")
+	b.fill(`form input[name=password]`, "second-password")
+	b.fill(`form input[name=password_confirm]`, "second-password")
+	b.click(`form button.primary[type=submit]`)
+	b.wait("the added admin", `((document.querySelector(".notice")||{}).textContent||"") === "Added the server admin second@example.net." && [...document.querySelectorAll("table.list tbody td")].some(td => td.textContent === "second@example.net")`)
+	b.click(`#nav a[data-route=account]`)
+	b.heading("My account")
+	for _, pw := range [][2]string{{testAdminPW, "changed-admin-pw"}, {"changed-admin-pw", testAdminPW}} {
+		b.fill(`form input[name=current_password]`, pw[0])
+		b.fill(`form input[name=new_password]`, pw[1])
+		b.fill(`form input[name=new_password_confirm]`, pw[1])
+		b.click(`form button.primary[type=submit]`)
+		b.wait("the changed password", `((document.querySelector(".notice")||{}).textContent||"") === "Your password was changed." && !document.querySelector("form button[disabled]")`)
+		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(".notice").remove()`))
+	}
+	b.click(`#nav a[data-route=overview]`)
+	b.heading("Overview")
 	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)
 	b.click(`#nav a[data-route=domains]`)
 	b.heading("Domains")

@@ -28,7 +28,7 @@ Commands:
 	tw.Flush()
 	fmt.Fprint(w, `
 Flags may stand before or after the arguments. The admin commands (domain,
-user) take --data DIR (or YUBIN_DATA; default ./data) and work while
+user, admin) take --data DIR (or YUBIN_DATA; default ./data) and work while
 'yubin serve' runs on the same folder.
 
 Run 'yubin help COMMAND' for the flags of a command, e.g. 'yubin help serve'.

@@ -4,6 +4,8 @@
 //	yubin domain add|list|remove manage mail domains
 //	yubin user add|list|remove|passwd
 //	                             manage accounts
+//	yubin admin add|list|remove|passwd
+//	                             manage the server admins
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //
@@ -91,7 +93,7 @@ type command struct {
 
 // commands returns every command, in the order of the help text.
 func commands() []*command {
-	return append(append([]*command{serveCommand()}, adminCommands()...), healthcheckCommand(), versionCommand(), helpCommand())
+	return append(append(append([]*command{serveCommand()}, adminCommands()...), serverAdminCommands()...), healthcheckCommand(), versionCommand(), helpCommand())
 }
 
 // run executes the command line args and returns the exit status.

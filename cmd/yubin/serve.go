@@ -22,6 +22,7 @@ import (
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
@@ -73,7 +74,7 @@ most 30 seconds) and exits 0; a second signal exits at once.`,
 			log := newLogger(e.stderr, cfg)
 			sigs, stop := e.notify()
 			defer stop()
-			err = serve(ctx, cfg, log, sigs, e.version)
+			err = serve(ctx, cfg, log, e.stderr, sigs, e.version)
 			if err != nil {
 				log.Error("yubin stopped", "err", err)
 			}
@@ -105,9 +106,16 @@ type bound struct {
 }
 
 // serve runs the servers of cfg until a signal arrives on sigs or a
-// listener fails, then shuts them down.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-chan os.Signal, version string) (err error) {
+// listener fails, then shuts them down. What the admin must see whatever
+// the log level (the first admin's generated password) goes to console
+// too.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io.Writer, sigs <-chan os.Signal, version string) (err error) {
 	log.Info("starting yubin", "version", versionString(version), "hostname", cfg.Hostname, "data", cfg.DataDir)
+	if !strings.Contains(cfg.Hostname, ".") {
+		log.Warn(fmt.Sprintf("the host name %q has one label: other mail servers expect a fully qualified name in the greeting and the TLS certificate, "+
+			"and may refuse or mark our mail; set YUBIN_HOSTNAME (--hostname) to the name clients and the MX record use, e.g. mail.example.com", cfg.Hostname),
+			"hostname", cfg.Hostname)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -130,6 +138,53 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		return err
 	}
 
+	// The store and the first admin before any listener: a setting that
+	// cannot work stops the start before the first "listening" line.
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if errors.Is(err, errForced) {
+			return // do not wait for the writer; what was acknowledged is on disk
+		}
+		if cerr := store.Close(); cerr != nil {
+			log.Error("closing the mailstore failed", "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("close mailstore: %w", cerr)
+			}
+			return
+		}
+		log.Info("mailstore closed")
+	}()
+
+	if err := bootstrapAdmin(ctx, cfg, log, console, service.New(store, log)); err != nil {
+		return err
+	}
+
+	sup := newSupervisor(log)
+	ready := &atomic.Bool{}
+	w := &wiring{
+		cfg:         cfg,
+		log:         log,
+		store:       store,
+		tlsConf:     tlsConf,
+		sup:         sup,
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		spoolDir:    spoolDir,
+		bound:       map[string]bound{},
+		metrics:     newMetrics(),
+	}
+	// What can fail on a setting or the data folder, before the first
+	// "listening" line: the DKIM key folder and the outbound worker (made
+	// before submission, which wakes it when it queues mail).
+	if _, err := w.dkimKeys(); err != nil {
+		return fmt.Errorf("DKIM keys: %w", err)
+	}
+	if err := w.newOutbound(); err != nil {
+		return err
+	}
+
 	lns, err := bindListeners(cfg, log)
 	if err != nil {
 		return err
@@ -147,50 +202,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		}
 		defer profiles.Close()
 	}
-
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
-	if err != nil {
-		closeAll()
-		return err
-	}
-	defer func() {
-		if errors.Is(err, errForced) {
-			return // do not wait for the writer; what was acknowledged is on disk
-		}
-		if cerr := store.Close(); cerr != nil {
-			log.Error("closing the mailstore failed", "err", cerr)
-			if err == nil {
-				err = fmt.Errorf("close mailstore: %w", cerr)
-			}
-			return
-		}
-		log.Info("mailstore closed")
-	}()
-
-	sup := newSupervisor(log)
-	ready := &atomic.Bool{}
-	w := &wiring{
-		cfg:         cfg,
-		log:         log,
-		store:       store,
-		tlsConf:     tlsConf,
-		sup:         sup,
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
-		spoolDir:    spoolDir,
-		bound:       map[string]bound{},
-		metrics:     newMetrics(),
-	}
 	for _, b := range lns {
 		w.bound[b.Name] = b
 	}
 	apiHandler, err := w.newAPI(ctx, ready)
 	if err != nil {
-		closeAll()
-		return err
-	}
-	// The outbound worker before submission, which wakes it when it
-	// queues mail.
-	if err := w.newOutbound(); err != nil {
 		closeAll()
 		return err
 	}

@@ -4,15 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 )
 
@@ -21,29 +26,27 @@ import (
 const generatedPasswordLen = 20
 
 // newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
-// autoconfig) and creates the first API admin if there is none.
+// autoconfig). The first admin exists already (bootstrapAdmin).
 func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
 	svc := service.New(w.store, w.log)
-	if err := w.bootstrapAdmin(ctx, svc); err != nil {
-		return nil, err
-	}
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err
 	}
 	svc.WithDKIM(keys)
 	a, err := api.New(api.Options{
-		Service:     svc,
-		Logger:      w.log,
-		Hostname:    w.cfg.Hostname,
-		DataDir:     w.cfg.DataDir,
-		Clients:     w.clientSettings(),
-		Ready:       w.readiness(ready),
-		AuthLimiter: w.authLimiter,
-		Metrics:     w.metrics,
-		OpenAPI:     yubin.OpenAPI,
-		DKIM:        keys,
-		Resolver:    w.dnsResolver(),
+		Service:      svc,
+		Logger:       w.log,
+		Hostname:     w.cfg.Hostname,
+		DataDir:      w.cfg.DataDir,
+		Clients:      w.clientSettings(),
+		Ready:        w.readiness(ready),
+		AuthLimiter:  w.authLimiter,
+		Metrics:      w.metrics,
+		MetricsToken: w.cfg.MetricsToken,
+		OpenAPI:      yubin.OpenAPI,
+		DKIM:         keys,
+		Resolver:     w.dnsResolver(),
 	})
 	if err != nil {
 		return nil, err
@@ -51,12 +54,28 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	return a.Handler(), nil
 }
 
-// bootstrapAdmin creates the first server admin: the configured one, or
-// admin@HOSTNAME with a random password logged once.
-func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error {
-	email, password := w.cfg.AdminEmail, w.cfg.AdminPassword
+// defaultAdminEmail is the first admin's address when YUBIN_ADMIN_EMAIL is
+// not set: admin@HOSTNAME, or admin@HOSTNAME.localdomain for a host name
+// of one label (an address needs a domain of two).
+func defaultAdminEmail(hostname string) string {
+	if !strings.Contains(hostname, ".") {
+		return "admin@" + hostname + ".localdomain"
+	}
+	return "admin@" + hostname
+}
+
+// bootstrapAdmin creates the first server admin if there is none: the
+// configured one, or defaultAdminEmail with a random password that is
+// written to console (standard error) as well as logged, so that it shows
+// whatever the log level. Once an admin exists, YUBIN_ADMIN_EMAIL and
+// YUBIN_ADMIN_PASSWORD are ignored, which it says when they are set.
+func bootstrapAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, console io.Writer, svc *service.Service) error {
+	email, password := cfg.AdminEmail, cfg.AdminPassword
 	if email == "" {
-		email = "admin@" + w.cfg.Hostname
+		email = defaultAdminEmail(cfg.Hostname)
+	}
+	if _, err := core.NormalizeAddress(email); err != nil {
+		return fmt.Errorf("the first API admin's address %q (YUBIN_ADMIN_EMAIL) is not a valid email address: %w", email, err)
 	}
 	generated := password == ""
 	if generated {
@@ -64,14 +83,22 @@ func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error
 	}
 	created, err := svc.EnsureAdmin(ctx, email, password)
 	if err != nil {
-		return fmt.Errorf("create the first API admin (YUBIN_ADMIN_EMAIL, YUBIN_ADMIN_PASSWORD): %w", err)
+		return fmt.Errorf("create the first API admin %s (YUBIN_ADMIN_EMAIL, YUBIN_ADMIN_PASSWORD): %w", email, err)
 	}
 	switch {
 	case created && generated:
-		w.log.Warn(fmt.Sprintf("first start: created API admin %s with password %s (change it; it is not shown again)", email, password),
-			"admin", email)
+		msg := fmt.Sprintf("first start: created the server admin %s with the password %s "+
+			"(it is not shown again; change it in the dashboard under My account, or set another with 'yubin admin passwd %s')", email, password, email)
+		log.Warn(msg, "admin", email)
+		if console != nil {
+			fmt.Fprintf(console, "\nyubin: %s\n\n", msg)
+		}
 	case created:
-		w.log.Info("created the first API admin", "admin", email)
+		log.Info("first start: created the server admin from YUBIN_ADMIN_EMAIL and YUBIN_ADMIN_PASSWORD", "admin", email)
+	case cfg.AdminPassword != "" || cfg.AdminEmail != "":
+		log.Warn("YUBIN_ADMIN_EMAIL and YUBIN_ADMIN_PASSWORD only create the first server admin on the first start; "+
+			"server admins exist, so they are ignored (change passwords in the dashboard or with 'yubin admin passwd EMAIL', "+
+			"add admins with 'yubin admin add EMAIL'; you may remove the variables)", "admin_email", cfg.AdminEmail)
 	}
 	return nil
 }
@@ -118,6 +145,18 @@ func (w *wiring) readiness(ready *atomic.Bool) func() (bool, map[string]string) 
 	}
 }
 
+// HTTP server limits (issue 11 item 18): a client gets httpHeaderTimeout
+// to send its request header of at most httpMaxHeaderBytes, and the
+// connections are capped in total and per IP address like the mail
+// protocols' (YUBIN_MAX_CONNECTIONS, YUBIN_MAX_CONNECTIONS_PER_IP).
+const (
+	httpHeaderTimeout  = 10 * time.Second
+	httpMaxHeaderBytes = 64 << 10
+)
+
+// httpBusy is the answer to a plain HTTP connection over the caps.
+const httpBusy = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 21\r\n\r\ntoo many connections\n"
+
 // startHTTP serves the REST API on HTTP and HTTPS.
 func (w *wiring) startHTTP(h http.Handler) {
 	b1, b2, ok := w.pair("http", "https")
@@ -126,12 +165,15 @@ func (w *wiring) startHTTP(h http.Handler) {
 	}
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: httpHeaderTimeout,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
 		TLSConfig:         w.tlsConf.Clone(),
 	}
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	w.registerConnections("http", lim)
 	plain := hs
 	if b1.ln != nil {
 		if b2.ln != nil {
@@ -139,19 +181,23 @@ func (w *wiring) startHTTP(h http.Handler) {
 			// everyone); others are sent to HTTPS so that no password or
 			// token crosses a network in clear.
 			plain = &http.Server{
-				Handler:           redirectToHTTPS(h, w.insecureAuth(), portOf(b2.ln.Addr())),
+				Handler:           redirectToHTTPS(h, w.insecureAuth(), w.cfg.Hostname, portOf(b2.ln.Addr())),
 				ReadHeaderTimeout: hs.ReadHeaderTimeout,
 				ReadTimeout:       hs.ReadTimeout,
 				IdleTimeout:       hs.IdleTimeout,
+				MaxHeaderBytes:    hs.MaxHeaderBytes,
 				ErrorLog:          hs.ErrorLog,
 			}
 		} else {
 			w.log.Info("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
 		}
-		w.sup.serve(b1, b1.ln, plain.Serve)
+		ln := lim.Listener(b1.ln, func(c net.Conn) { _, _ = io.WriteString(c, httpBusy) })
+		w.sup.serve(b1, ln, plain.Serve)
 	}
 	if b2.ln != nil {
-		w.sup.serve(b2, b2.ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
+		// Over the caps, an HTTPS connection is closed before the handshake.
+		ln := lim.Listener(b2.ln, func(net.Conn) {})
+		w.sup.serve(b2, ln, func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") })
 	}
 	w.sup.addLast(server{name: "http", stop: func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownGrace)
@@ -167,24 +213,21 @@ func (w *wiring) startHTTP(h http.Handler) {
 
 // redirectToHTTPS serves h to clients that allowed allows (loopback by
 // default) and the health checks to everyone; other requests get a 308 to
-// the same URL on the HTTPS port.
-func redirectToHTTPS(h http.Handler, allowed func(net.Addr) bool, httpsPort int) http.Handler {
+// the same path on hostname's HTTPS port. The target is always the
+// server's own name, never the Host the client sent, so that nobody can
+// make the server point a browser elsewhere.
+func redirectToHTTPS(h http.Handler, allowed func(net.Addr) bool, hostname string, httpsPort int) http.Handler {
+	base := "https://" + hostname
+	if httpsPort != 443 {
+		base = "https://" + net.JoinHostPort(hostname, strconv.Itoa(httpsPort))
+	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		remote, err := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		if (err == nil && allowed(remote)) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			h.ServeHTTP(rw, r)
 			return
 		}
-		host := r.Host
-		if hh, _, err := net.SplitHostPort(host); err == nil {
-			host = hh
-		}
-		if host == "" {
-			http.Error(rw, "use HTTPS", http.StatusBadRequest)
-			return
-		}
-		target := "https://" + net.JoinHostPort(host, strconv.Itoa(httpsPort)) + r.URL.RequestURI()
-		http.Redirect(rw, r, target, http.StatusPermanentRedirect)
+		http.Redirect(rw, r, base+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 func TestRedirectToHTTPS(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	loopbackOnly := func(a net.Addr) bool { ta, _ := a.(*net.TCPAddr); return ta != nil && ta.IP.IsLoopback() }
-	h := redirectToHTTPS(ok, loopbackOnly, 8443)
+	h := redirectToHTTPS(ok, loopbackOnly, "mail.example.com", 8443)
 	tests := []struct {
 		name, remote, host, path string
 		code                     int
@@ -20,6 +20,8 @@ func TestRedirectToHTTPS(t *testing.T) {
 		{"ipv6 loopback served", "[::1]:5000", "localhost:8080", "/admin/", http.StatusTeapot, ""},
 		{"remote redirected", "192.0.2.7:5000", "mail.example.com:8080", "/api/v1/auth/login?x=1", http.StatusPermanentRedirect, "https://mail.example.com:8443/api/v1/auth/login?x=1"},
 		{"remote without port in Host", "192.0.2.7:5000", "mail.example.com", "/admin/", http.StatusPermanentRedirect, "https://mail.example.com:8443/admin/"},
+		{"foreign Host ignored", "192.0.2.7:5000", "evil.example", "/admin/", http.StatusPermanentRedirect, "https://mail.example.com:8443/admin/"},
+		{"no Host at all", "192.0.2.7:5000", "", "/admin/", http.StatusPermanentRedirect, "https://mail.example.com:8443/admin/"},
 		{"health checks served to all", "192.0.2.7:5000", "mail.example.com:8080", "/healthz", http.StatusTeapot, ""},
 		{"readiness served to all", "192.0.2.7:5000", "mail.example.com:8080", "/readyz", http.StatusTeapot, ""},
 	}

@@ -106,6 +106,8 @@ type Config struct {
 	AdminPassword string
 	// PprofAddr serves net/http/pprof on a loopback address; "" = off.
 	PprofAddr string
+	// MetricsToken lets clients other than loopback read /metrics.
+	MetricsToken string
 }
 
 // Listener is one configured listening address.
@@ -307,6 +309,7 @@ func Settings() []Setting {
 				c.PprofAddr = v
 				return nil
 			}},
+		{Env: "YUBIN_METRICS_TOKEN", Usage: "bearer token that lets clients other than loopback read /metrics (environment only); without it /metrics answers loopback only", set: str(func(c *Config) *string { return &c.MetricsToken })},
 	}
 }
 

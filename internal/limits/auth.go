@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // Defaults for AuthLimiterConfig fields left at zero.
@@ -91,7 +95,11 @@ func (cfg AuthLimiterConfig) withDefaults() AuthLimiterConfig {
 }
 
 // AuthLimiter slows down and then blocks repeated failed logins per IP
-// address and per account (compared case-insensitively).
+// address and per account. Accounts are counted under their canonical
+// name, the one the mailstore looks them up by (core.NormalizeAddress:
+// lower case, IDNA mapping of the domain, so fullwidth or mathematical
+// letters and a trailing dot name the same account), so that no other
+// spelling of an address escapes its count.
 //
 // Typical use by a protocol server:
 //
@@ -116,6 +124,17 @@ type AuthLimiter struct {
 	mu       sync.Mutex
 	ips      failureTable[netip.Addr]
 	accounts failureTable[string]
+	// pairs counts the failures of one IP address against one account, so
+	// that a success forgives the IP address only the failures it made
+	// against that account, not those against others.
+	pairs failureTable[pairKey]
+}
+
+// pairKey names the failures of one IP address (or IPv6 prefix) against
+// one account.
+type pairKey struct {
+	ip      netip.Addr
+	account string
 }
 
 // NewAuthLimiter returns an AuthLimiter configured by cfg.
@@ -126,6 +145,7 @@ func NewAuthLimiter(cfg AuthLimiterConfig) *AuthLimiter {
 		now:      time.Now,
 		ips:      newFailureTable[netip.Addr](cfg.MaxEntries),
 		accounts: newFailureTable[string](cfg.MaxEntries),
+		pairs:    newFailureTable[pairKey](cfg.MaxEntries),
 	}
 }
 
@@ -180,11 +200,16 @@ func (l *AuthLimiter) Failed(ip netip.Addr, account string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prune(now)
-	if k, ok := l.ipKey(ip); ok {
-		l.ips.add(k, now, l.cfg.Window)
+	ik, ipOK := l.ipKey(ip)
+	ak, accountOK := accountKey(account)
+	if ipOK {
+		l.ips.add(ik, now, l.cfg.Window)
 	}
-	if k, ok := accountKey(account); ok {
-		l.accounts.add(k, now, l.cfg.Window)
+	if accountOK {
+		l.accounts.add(ak, now, l.cfg.Window)
+	}
+	if ipOK && accountOK {
+		l.pairs.add(pairKey{ik, ak}, now, l.cfg.Window)
 	}
 }
 
@@ -205,17 +230,28 @@ func (l *AuthLimiter) Penalize(ctx context.Context, ip netip.Addr, account strin
 	}
 }
 
-// Succeeded records a successful login from ip for account: the failures of
-// the account and of the IP address are forgotten.
+// Succeeded records a successful login from ip for account: the failures
+// of the account are forgotten, and so are the IP address's failures
+// against this account. Its failures against other accounts still count: a
+// login to an account of one's own must not reset a guessing attack on
+// someone else's.
 func (l *AuthLimiter) Succeeded(ip netip.Addr, account string) {
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if k, ok := l.ipKey(ip); ok {
-		l.ips.remove(k)
+	ak, accountOK := accountKey(account)
+	if !accountOK {
+		return
 	}
-	if k, ok := accountKey(account); ok {
-		l.accounts.remove(k)
+	l.accounts.remove(ak)
+	ik, ipOK := l.ipKey(ip)
+	if !ipOK {
+		return
 	}
+	pk := pairKey{ik, ak}
+	forgiven := l.pairs.count(pk, now, l.cfg.Window)
+	l.pairs.remove(pk)
+	l.ips.subtract(ik, uint32(forgiven), now, l.cfg.Window)
 }
 
 // prune drops counters that have fully decayed. l.mu must be held.
@@ -223,6 +259,7 @@ func (l *AuthLimiter) prune(now time.Time) {
 	ttl := expiryWindows * l.cfg.Window
 	l.ips.prune(now, ttl)
 	l.accounts.prune(now, ttl)
+	l.pairs.prune(now, ttl)
 }
 
 // ipKey returns the counter key of ip: the address itself for IPv4, its
@@ -242,21 +279,35 @@ func (l *AuthLimiter) ipKey(ip netip.Addr) (netip.Addr, bool) {
 	return ip, true
 }
 
-// accountKey returns the counter key of account: lower-cased and truncated so
-// that an attacker cannot make the limiter store huge keys.
+// accountKey returns the counter key of account: its canonical form, so
+// that every spelling the mailstore accepts for an account counts against
+// that account, truncated so that an attacker cannot make the limiter store
+// huge keys.
 func accountKey(account string) (string, bool) {
 	account = strings.TrimSpace(account)
 	if account == "" {
 		return "", false
 	}
-	if len(account) > maxAccountKeyLen {
-		account = account[:maxAccountKeyLen]
+	if len(account) > 4*maxAccountKeyLen {
+		account = account[:4*maxAccountKeyLen]
 	}
-	account = strings.ToLower(account)
+	account = CanonicalAccount(account)
 	if len(account) > maxAccountKeyLen {
 		account = account[:maxAccountKeyLen]
 	}
 	return account, true
+}
+
+// CanonicalAccount returns the canonical spelling of a login name: for an
+// address, the form the mailstore stores and looks it up by
+// (core.NormalizeAddress); for anything else, its NFKC compatibility form
+// in lower case without a trailing dot, so that fullwidth or mathematical
+// letters and case name the same thing.
+func CanonicalAccount(name string) string {
+	if a, err := core.NormalizeAddress(name); err == nil {
+		return a
+	}
+	return strings.TrimRight(strings.ToLower(norm.NFKC.String(name)), ".")
 }
 
 // failureCounter counts failures for one key in two consecutive buckets of
@@ -287,14 +338,20 @@ func (c *failureCounter[K]) count(now time.Time, window time.Duration) float64 {
 	return float64(cur) + float64(prev)*float64(window-elapsed)/float64(window)
 }
 
-// add records one failure at now.
-func (c *failureCounter[K]) add(now time.Time, window time.Duration) {
+// roll moves the counter's buckets forward so that the current one holds
+// now.
+func (c *failureCounter[K]) roll(now time.Time, window time.Duration) {
 	switch elapsed := now.Sub(c.start); {
 	case elapsed >= 2*window:
 		c.start, c.cur, c.prev = now, 0, 0
 	case elapsed >= window:
 		c.start, c.cur, c.prev = c.start.Add(window), 0, c.cur
 	}
+}
+
+// add records one failure at now.
+func (c *failureCounter[K]) add(now time.Time, window time.Duration) {
+	c.roll(now, window)
 	if c.cur < ^uint32(0) {
 		c.cur++
 	}
@@ -337,6 +394,23 @@ func (t *failureTable[K]) add(k K, now time.Time, window time.Duration) {
 	c := &failureCounter[K]{key: k, start: now}
 	c.add(now, window)
 	t.byKey[k] = t.order.PushFront(c)
+}
+
+// subtract takes n failures away from k's counter, the most recent first;
+// a counter left empty is removed.
+func (t *failureTable[K]) subtract(k K, n uint32, now time.Time, window time.Duration) {
+	e, ok := t.byKey[k]
+	if !ok || n == 0 {
+		return
+	}
+	c := e.Value.(*failureCounter[K])
+	c.roll(now, window)
+	take := min(n, c.cur)
+	c.cur -= take
+	c.prev -= min(n-take, c.prev)
+	if c.cur == 0 && c.prev == 0 {
+		t.removeElement(e)
+	}
 }
 
 func (t *failureTable[K]) remove(k K) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -20,7 +21,7 @@ const (
 // Wrong credentials give an error wrapping core.ErrAuthFailed.
 func (s *Service) Login(ctx context.Context, email, password string) (Actor, string, error) {
 	if ad, err := s.store.AuthenticateAdmin(ctx, email, password); err == nil {
-		return Actor{Role: RoleAdmin, Email: ad.Email, Source: "api"}, KindAdmin, nil
+		return adminActor(ad), KindAdmin, nil
 	} else if !errors.Is(err, core.ErrAuthFailed) && !errors.Is(err, core.ErrInvalid) {
 		return Actor{}, "", err
 	}
@@ -45,21 +46,127 @@ func (s *Service) Resolve(ctx context.Context, kind, email string) (Actor, error
 		if err != nil {
 			return Actor{}, authFailed(err)
 		}
-		return Actor{Role: RoleAdmin, Email: ad.Email, Source: "api"}, nil
+		return adminActor(ad), nil
 	case KindUser:
 		u, err := s.store.GetUser(ctx, email)
 		if err != nil {
 			return Actor{}, authFailed(err)
 		}
-		if !u.Enabled {
-			return Actor{}, fmt.Errorf("account %s is disabled: %w", u.Address, core.ErrAuthFailed)
-		}
-		if d, err := s.store.GetDomain(ctx, domainOf(u.Address)); err != nil || !d.Enabled {
-			return Actor{}, fmt.Errorf("domain of %s is disabled: %w", u.Address, core.ErrAuthFailed)
-		}
-		return s.userActor(ctx, u)
+		return s.activeUserActor(ctx, u)
 	}
 	return Actor{}, fmt.Errorf("unknown principal kind %q: %w", kind, core.ErrAuthFailed)
+}
+
+// activeUserActor returns the actor of a user who may sign in: enabled, in
+// an enabled domain.
+func (s *Service) activeUserActor(ctx context.Context, u *mailstore.User) (Actor, error) {
+	if !u.Enabled {
+		return Actor{}, fmt.Errorf("account %s is disabled: %w", u.Address, core.ErrAuthFailed)
+	}
+	if d, err := s.store.GetDomain(ctx, domainOf(u.Address)); err != nil || !d.Enabled {
+		return Actor{}, fmt.Errorf("domain of %s is disabled: %w", u.Address, core.ErrAuthFailed)
+	}
+	return s.userActor(ctx, u)
+}
+
+// adminActor returns the actor of a server admin.
+func adminActor(ad *mailstore.Admin) Actor {
+	return Actor{Role: RoleAdmin, Email: ad.Email, AdminID: ad.ID, CredentialVersion: ad.CredentialVersion, Source: "api"}
+}
+
+// ResolveSession is Resolve for an API session token, which also names
+// the principal's account ID and credential version: a token issued to an
+// account that was since deleted (even if its address was given to someone
+// new), or before its password changed or it was disabled, gives
+// core.ErrAuthFailed.
+func (s *Service) ResolveSession(ctx context.Context, kind, email string, id, credentialVersion int64) (Actor, error) {
+	a, err := s.Resolve(ctx, kind, email)
+	if err != nil {
+		return Actor{}, err
+	}
+	if a.principalID() != id || a.CredentialVersion != credentialVersion {
+		return Actor{}, fmt.Errorf("session of %s was revoked (new credentials or a new account): %w", email, core.ErrAuthFailed)
+	}
+	return a, nil
+}
+
+// principalID is the ID of the actor's admin or user account.
+func (a Actor) principalID() int64 {
+	if a.AdminID != 0 {
+		return a.AdminID
+	}
+	return a.UserID
+}
+
+// PrincipalID is the ID of the actor's account: their server admin
+// account or their mail account.
+func (a Actor) PrincipalID() int64 { return a.principalID() }
+
+// sessionOwner names the actor's account as a session owner.
+func (a Actor) sessionOwner(kind string) (mailstore.SessionOwner, error) {
+	o := mailstore.SessionOwner{ID: a.principalID(), CredentialVersion: a.CredentialVersion}
+	switch {
+	case kind == KindAdmin && a.AdminID != 0:
+		o.Kind = mailstore.OwnerAdmin
+	case kind == KindUser && a.UserID != 0:
+		o.Kind = mailstore.OwnerUser
+	default:
+		return o, fmt.Errorf("no session for a %s actor: %w", kind, core.ErrForbidden)
+	}
+	return o, nil
+}
+
+// StartSession records a new API session of a signed-in actor, its first
+// refresh token valid until expires, and returns that token's ID.
+func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time) (string, error) {
+	o, err := a.sessionOwner(kind)
+	if err != nil {
+		return "", err
+	}
+	return s.store.StartSession(ctx, o, expires)
+}
+
+// EndSession ends the session whose refresh token is jti (signing out).
+func (s *Service) EndSession(ctx context.Context, jti string) error {
+	return s.store.EndSession(ctx, jti)
+}
+
+// RefreshSession exchanges the refresh token jti of a session for the
+// next one (valid until expires) and returns the session's actor, kind and
+// the new token's ID. A refresh token works once; presenting it again
+// revokes the session. A session whose account was deleted, disabled or
+// given new credentials gives core.ErrAuthFailed.
+func (s *Service) RefreshSession(ctx context.Context, jti string, expires time.Time) (Actor, string, string, error) {
+	next, o, err := s.store.RotateSession(ctx, jti, expires)
+	if err != nil {
+		if errors.Is(err, mailstore.ErrRefreshReused) {
+			s.log.Warn("a used refresh token was presented again; its session is revoked")
+		}
+		return Actor{}, "", "", err
+	}
+	var a Actor
+	kind := KindUser
+	switch o.Kind {
+	case mailstore.OwnerAdmin:
+		kind = KindAdmin
+		ad, err := s.store.GetAdminByID(ctx, o.ID)
+		if err != nil {
+			return Actor{}, "", "", authFailed(err)
+		}
+		a = adminActor(ad)
+	default:
+		u, err := s.store.GetUserByID(ctx, o.ID)
+		if err != nil {
+			return Actor{}, "", "", authFailed(err)
+		}
+		if a, err = s.activeUserActor(ctx, u); err != nil {
+			return Actor{}, "", "", err
+		}
+	}
+	if a.CredentialVersion != o.CredentialVersion {
+		return Actor{}, "", "", fmt.Errorf("session of %s was revoked (new credentials): %w", a.Email, core.ErrAuthFailed)
+	}
+	return a, kind, next, nil
 }
 
 // ResolveToken returns the actor of an API token secret.
@@ -75,7 +182,7 @@ func (s *Service) ResolveToken(ctx context.Context, secret string) (Actor, *mail
 		if err != nil {
 			return Actor{}, nil, authFailed(err)
 		}
-		a = Actor{Role: RoleAdmin, Email: ad.Email, Source: "api"}
+		a = adminActor(ad)
 	case t.UserID != nil:
 		u, err := s.store.GetUserByID(ctx, *t.UserID)
 		if err != nil {
@@ -97,7 +204,7 @@ func (s *Service) userActor(ctx context.Context, u *mailstore.User) (Actor, erro
 	if err != nil {
 		return Actor{}, err
 	}
-	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, Source: "api"}
+	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, CredentialVersion: u.CredentialVersion, Source: "api"}
 	if len(domains) > 0 {
 		a.Role, a.Domains = RoleDomainAdmin, domains
 	}

@@ -42,6 +42,11 @@ type Actor struct {
 	Email string
 	// UserID is the mail account of a domain admin or user.
 	UserID int64
+	// AdminID is the server admin account of a server admin.
+	AdminID int64
+	// CredentialVersion is the version of the credentials the actor
+	// proved (see mailstore.User.CredentialVersion); API sessions carry it.
+	CredentialVersion int64
 	// Domains are the domains a domain admin manages.
 	Domains []string
 	// ReadOnly is set for read-only API tokens: every change is refused.

@@ -117,8 +117,9 @@ func (s *Service) GetUser(ctx context.Context, a Actor, address string) (*mailst
 	return u, nil
 }
 
-// UpdateUser changes an account. Users may change their own password and
-// display name; quotas and enabling are for those who manage the domain.
+// UpdateUser changes an account. Users may change their own display name
+// (their own password only with ChangeOwnPassword); passwords, quotas and
+// enabling are for those who manage the domain.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p UserPatch) (*mailstore.User, error) {
 	u, err := s.GetUser(ctx, a, address)
 	if err != nil {
@@ -126,6 +127,16 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 	}
 	if !a.ManagesDomain(domainOf(u.Address)) && (p.QuotaBytes != nil || p.QuotaMessages != nil || p.Enabled != nil) {
 		return nil, forbidden("changing your own quota or status")
+	}
+	if p.Password != nil && a.UserID == u.ID && !a.IsAdmin() {
+		// With the current password only: a stolen session must not be
+		// enough to lock the owner out.
+		return nil, forbidden("change your own password with POST /api/v1/me/password, which asks for the current one")
+	}
+	if p.Password != nil || p.Enabled != nil {
+		if err := s.checkNotOutranked(ctx, a, u); err != nil {
+			return nil, err
+		}
 	}
 	if p.Password != nil && len([]rune(*p.Password)) < mailstore.MinPasswordLength {
 		return nil, core.Invalid("password", fmt.Sprintf("must have at least %d characters", mailstore.MinPasswordLength))
@@ -156,9 +167,40 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, address string) error
 	if !a.ManagesDomain(domainOf(u.Address)) {
 		return forbidden("deleting your own account")
 	}
+	if err := s.checkNotOutranked(ctx, a, u); err != nil {
+		return err
+	}
 	ctx, err = a.write(ctx)
 	if err != nil {
 		return err
 	}
 	return s.store.DeleteUser(ctx, u.Address)
+}
+
+// checkNotOutranked refuses (core.ErrForbidden) an actor who would change
+// the credentials or the existence of an account holding rights the actor
+// lacks: a domain admin may not reset the password of, disable or delete a
+// user of their domain who also administers a domain they do not, or who
+// shares the address of a server admin; logging in as that user would
+// give them those rights. Server admins and the system outrank everyone;
+// everyone may change their own account.
+func (s *Service) checkNotOutranked(ctx context.Context, a Actor, u *mailstore.User) error {
+	if a.IsAdmin() || a.UserID == u.ID {
+		return nil
+	}
+	domains, err := s.store.AdminDomains(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range domains {
+		if !a.ManagesDomain(d) {
+			return forbidden(fmt.Sprintf("%s also administers %s, which you do not manage; only a server admin may change their credentials", u.Address, d))
+		}
+	}
+	if _, err := s.store.GetAdmin(ctx, u.Address); err == nil {
+		return forbidden(u.Address + " is also a server admin; only a server admin may change their credentials")
+	} else if !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	return nil
 }

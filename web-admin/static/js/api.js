@@ -169,9 +169,12 @@ function forget() {
   session.me = null;
 }
 
-// signOut ends the session.
+// signOut ends the session, on the server too (its refresh tokens stop
+// working).
 export function signOut() {
+  const token = memoryRefresh || storedRefresh();
   forget();
+  if (token) send("POST", `${API}/auth/logout`, { refresh_token: token }).catch(() => {});
 }
 
 // expire ends the session because it can no longer be used.

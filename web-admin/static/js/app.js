@@ -11,6 +11,7 @@ import { aliasesPage, aliasPage } from "./pages/aliases.js";
 import { accountPage } from "./pages/account.js";
 import { auditPage } from "./pages/audit.js";
 import { tokensPage } from "./pages/tokens.js";
+import { adminsPage } from "./pages/admins.js";
 import { quarantinePage, quarantineItemPage } from "./pages/quarantine.js";
 import { overviewPage } from "./pages/overview.js";
 import { queuePage, queueItemPage } from "./pages/queue.js";
@@ -18,7 +19,6 @@ import { queuePage, queueItemPage } from "./pages/queue.js";
 const BASE = "/admin/";
 const ADMINS = ["admin", "domain_admin"];
 const EVERYONE = ["admin", "domain_admin", "user"];
-const MAILBOX = ["domain_admin", "user"];
 
 // routes: path patterns (":x" is a segment), who may see them, and the
 // navigation entry of the top-level ones.
@@ -36,7 +36,8 @@ const routes = [
   { path: "quarantine/:id", roles: EVERYONE, page: quarantineItemPage, parent: "quarantine" },
   { path: "audit", roles: ["admin"], nav: "nav.audit", page: auditPage },
   { path: "tokens", roles: EVERYONE, nav: "nav.tokens", page: tokensPage },
-  { path: "account", roles: MAILBOX, nav: "nav.account", page: accountPage },
+  { path: "admins", roles: ["admin"], nav: "nav.admins", page: adminsPage },
+  { path: "account", roles: EVERYONE, nav: "nav.account", page: accountPage },
 ];
 
 const app = document.getElementById("app");

@@ -1,14 +1,14 @@
-// Self-service: a user's own mailbox, usage, password, and how to set up
-// a mail client.
+// Self-service for everyone signed in: one's own password (with the
+// current one) and, for those with a mailbox, its usage, the display name
+// and how to set up a mail client.
 
 import { h, add, fill } from "../dom.js";
 import { t } from "../i18n.js";
-import { api, apiBlob, publicText, enc, loadMe, session } from "../api.js";
+import { api, apiBlob, publicText, enc, loadMe, login, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
-  pageHeading, section, usageBar, table, copyButton,
+  pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
 } from "../ui.js";
-import { passwordFields } from "./users.js";
 
 // Default ports of yubin serve, used when autoconfig cannot be read.
 const DEFAULT_SERVERS = [
@@ -79,7 +79,41 @@ async function clientSetup(email) {
     profileSlot);
 }
 
-// accountPage is a user's own page.
+// ownPasswordForm changes the signed-in person's password with the current
+// one. The change ends every session of the account, this one too, so it
+// signs in again with the new password.
+function ownPasswordForm(slot) {
+  const current = field({ label: t("account.currentPassword"), name: "current_password", type: "password", required: true, autocomplete: "current-password" });
+  const pw = field({ label: t("field.newPassword"), name: "new_password", type: "password", required: true, autocomplete: "new-password", hint: t("valid.minLength", { n: MIN_PASSWORD }) });
+  const again = field({ label: t("field.confirmPassword"), name: "new_password_confirm", type: "password", required: true, autocomplete: "new-password" });
+  const form = h("form", { novalidate: true, class: "form-grid" }, current.wrap, pw.wrap, again.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("account.changePassword"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: current.input, required: true }, { input: pw.input, required: true, minLength: MIN_PASSWORD }, { input: again.input, required: true, match: pw.input }])) return;
+    const email = session.email;
+    const next = pw.input.value;
+    await busy(form, async () => {
+      try {
+        await api("POST", "/me/password", { current_password: current.input.value, new_password: next });
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+        return;
+      }
+      form.reset();
+      try {
+        await login(email, next);
+        showNotice(slot, t("account.passwordChanged"));
+      } catch (err) {
+        showError(slot, err);
+      }
+    });
+  });
+  return form;
+}
+
+// accountPage is everyone's own page.
 export async function accountPage(ctx) {
   const slot = messageSlot();
   const body = h("div");
@@ -94,8 +128,15 @@ export async function accountPage(ctx) {
     }
     if (!ctx.alive()) return;
     const u = me.user;
+    const pwForm = ownPasswordForm(slot);
     if (!u) {
-      fill(body, h("p", {}, t("account.noMailbox")));
+      fill(body,
+        section(t("account.signedInAs"),
+          h("dl", { class: "facts" },
+            h("dt", {}, t("field.email")), h("dd", {}, me.email),
+            h("dt", {}, t("account.role")), h("dd", {}, t(`role.${me.role}`))),
+          h("p", { class: "hint" }, t("account.noMailbox"))),
+        section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm));
       return;
     }
     const display = field({ label: t("field.displayName"), name: "display_name", value: u.display_name, attrs: { maxlength: 200 } });
@@ -112,23 +153,7 @@ export async function accountPage(ctx) {
         }
       });
     });
-    const pw = passwordFields();
-    const pwForm = h("form", { novalidate: true, class: "form-grid" }, pw.wraps, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("account.changePassword"))));
-    pwForm.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      if (!validate(pw.rules())) return;
-      await busy(pwForm, async () => {
-        try {
-          await api("PATCH", `/users/${enc(u.address)}`, { password: pw.input.value });
-          pwForm.reset();
-          showNotice(slot, t("account.passwordChanged"));
-        } catch (err) {
-          showError(slot, err);
-          markServerErrors(pwForm, err);
-        }
-      });
-    });
-    fill(body, 
+    fill(body,
       section(t("account.mailbox"),
         h("dl", { class: "facts" },
           h("dt", {}, t("field.address")), h("dd", {}, u.address),
@@ -136,7 +161,7 @@ export async function accountPage(ctx) {
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
           session.me.domains.length ? [h("dt", {}, t("account.manages")), h("dd", {}, session.me.domains.join(", "))] : null)),
       section(t("field.displayName"), nameForm),
-      section(t("account.changePassword"), pwForm),
+      section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
       section(t("client.title"), await clientSetup(u.address)));
   }
   await load();

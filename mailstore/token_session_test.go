@@ -1,0 +1,100 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yubinmail/yubin/core"
+)
+
+// TestSessionRotation: a refresh token is exchanged once, even when two
+// exchanges race; a second use revokes the session; a password change
+// revokes every session of the account.
+func TestSessionRotation(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, NewUser{Address: "ann@example.com", Password: "ann-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := SessionOwner{Kind: OwnerUser, ID: u.ID, CredentialVersion: u.CredentialVersion}
+	exp := time.Now().Add(time.Hour)
+	first, err := s.StartSession(ctx, owner, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Two racing exchanges of the same token: one wins, and the other's
+	// reuse revokes the session, the winner's new token too.
+	var wg sync.WaitGroup
+	results := make([]error, 2)
+	nexts := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var o SessionOwner
+			nexts[i], o, results[i] = s.RotateSession(ctx, first, exp)
+			if results[i] == nil && o != owner {
+				t.Errorf("owner %+v, want %+v", o, owner)
+			}
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range results {
+		switch {
+		case err == nil:
+			won++
+			if _, _, err := s.RotateSession(ctx, nexts[i], exp); !errors.Is(err, core.ErrAuthFailed) {
+				t.Errorf("the winner's token after the reuse: %v, want ErrAuthFailed", err)
+			}
+		case !errors.Is(err, ErrRefreshReused):
+			t.Errorf("the loser: %v, want ErrRefreshReused", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d exchanges won, want 1 (%v)", won, results)
+	}
+
+	// Expired and unknown tokens fail.
+	old, err := s.StartSession(ctx, owner, time.Now().Add(-time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, jti := range []string{old, "unknown"} {
+		if _, _, err := s.RotateSession(ctx, jti, exp); !errors.Is(err, core.ErrAuthFailed) {
+			t.Errorf("%s: %v, want ErrAuthFailed", jti, err)
+		}
+	}
+
+	// A new password ends every session and moves the version on.
+	live, err := s.StartSession(ctx, owner, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPassword(ctx, "ann@example.com", "new-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RotateSession(ctx, live, exp); !errors.Is(err, core.ErrAuthFailed) {
+		t.Errorf("session after a password change: %v", err)
+	}
+	if u2, _ := s.GetUser(ctx, "ann@example.com"); u2.CredentialVersion != u.CredentialVersion+1 {
+		t.Errorf("credential version %d, want %d", u2.CredentialVersion, u.CredentialVersion+1)
+	}
+
+	// Signing out ends the session.
+	live, _ = s.StartSession(ctx, owner, exp)
+	if err := s.EndSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RotateSession(ctx, live, exp); !errors.Is(err, core.ErrAuthFailed) {
+		t.Errorf("session after sign-out: %v", err)
+	}
+}
