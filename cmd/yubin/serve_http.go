@@ -76,7 +76,8 @@ func (w *wiring) bootstrapAdmin(ctx context.Context, svc *service.Service) error
 	return nil
 }
 
-// clientSettings tells mail clients the ports of the bound listeners.
+// clientSettings tells mail clients the ports to use: those of the bound
+// listeners, or what YUBIN_PUBLIC_PORTS puts in their place.
 func (w *wiring) clientSettings() api.ClientSettings {
 	port := func(name string) int {
 		b, ok := w.bound[name]
@@ -84,7 +85,7 @@ func (w *wiring) clientSettings() api.ClientSettings {
 			return 0
 		}
 		if ta, ok := b.ln.Addr().(*net.TCPAddr); ok {
-			return ta.Port
+			return w.cfg.PublicPorts.Port(name, ta.Port)
 		}
 		return 0
 	}

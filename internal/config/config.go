@@ -101,6 +101,10 @@ type Config struct {
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
+	// PublicPorts are the ports mail clients are told to use
+	// (YUBIN_PUBLIC_PORTS): those Yubin listens on, the standard ones, or
+	// some of either replaced.
+	PublicPorts PublicPorts
 }
 
 // Listener is one configured listening address.
@@ -290,6 +294,12 @@ func Settings() []Setting {
 			}},
 		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},
 		{Env: "YUBIN_ADMIN_PASSWORD", Usage: "password of the first API admin (environment only)", set: str(func(c *Config) *string { return &c.AdminPassword })},
+		{Flag: "public-ports", Env: "YUBIN_PUBLIC_PORTS", Default: "bound", Usage: "ports announced to mail clients (autoconfig, Autodiscover, Apple profile, SRV records, dashboard): bound (the listening ports), standard (25, 465, 587, 143, 993, 110, 995, 443), or name=port,... overrides (after bound or standard, e.g. standard,https=8443)",
+			set: func(c *Config, v string) error {
+				p, err := ParsePublicPorts(v)
+				c.PublicPorts = p
+				return err
+			}},
 	}
 }
 
