@@ -415,7 +415,7 @@ export const en = {
   "audit.action.user.password": "Password changed",
   "audit.action.user.delete": "User deleted",
   "audit.actionHint": "The code of an action, e.g. domain.create, or its start, e.g. domain.",
-  "audit.source.api": "API or dashboard",
+  "audit.source.api": "API",
   "audit.source.cli": "Command line",
   "audit.detail.bootstrap": "First start",
   "audit.detail.cascade": "With users",

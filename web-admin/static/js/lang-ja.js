@@ -415,7 +415,7 @@ export const ja = {
   "audit.action.user.password": "パスワードの変更",
   "audit.action.user.delete": "ユーザーの削除",
   "audit.actionHint": "操作のコード（例: domain.create）またはその先頭（例: domain.）。",
-  "audit.source.api": "API またはダッシュボード",
+  "audit.source.api": "API",
   "audit.source.cli": "コマンドライン",
   "audit.detail.bootstrap": "初回起動",
   "audit.detail.cascade": "ユーザーごと",
