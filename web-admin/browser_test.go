@@ -268,6 +268,18 @@ func (b *browser) checkCatalogue() {
 	}
 }
 
+// failSignIn signs in with a wrong password and checks the problem shown.
+func (b *browser) failSignIn(title, detail string) {
+	b.t.Helper()
+	b.fill(`form.login-form input[name=email]`, testAdmin)
+	b.fill(`form.login-form input[name=password]`, "wrong-password")
+	b.click(`form.login-form button[type=submit]`)
+	b.wait("the login problem "+title, fmt.Sprintf(`(document.querySelector(".problem-title")||{}).textContent === %q`, title))
+	if d := b.text(".problem-detail"); d != detail {
+		b.t.Errorf("login problem detail %q, want %q", d, detail)
+	}
+}
+
 // signIn signs in through the form and waits for the start page.
 func (b *browser) signIn(email, password, home string) {
 	b.t.Helper()
@@ -340,13 +352,7 @@ func TestBrowser(t *testing.T) {
 	b.wait("field errors", `document.querySelectorAll(".field-error:not([hidden])").length === 2`)
 
 	// A wrong password shows the API's problem.
-	b.fill(`form.login-form input[name=email]`, testAdmin)
-	b.fill(`form.login-form input[name=password]`, "wrong-password")
-	b.click(`form.login-form button[type=submit]`)
-	b.wait("the login problem", `(document.querySelector(".problem-title")||{}).textContent === "Authentication required"`)
-	if d := b.text(".problem-detail"); d != "Wrong email address or password." {
-		t.Errorf("login problem detail %q", d)
-	}
+	b.failSignIn("Authentication required", "Wrong email address or password.")
 	b.shot("sign-in")
 
 	// Japanese, kept for the session, and back; the sign-in error is in
@@ -356,13 +362,7 @@ func TestBrowser(t *testing.T) {
 	if v := eval[string](b, `sessionStorage.getItem("yubin.lang")`); v != "ja" {
 		t.Errorf("language choice kept as %q", v)
 	}
-	b.fill(`form.login-form input[name=email]`, testAdmin)
-	b.fill(`form.login-form input[name=password]`, "wrong-password")
-	b.click(`form.login-form button[type=submit]`)
-	b.wait("the Japanese login problem", `(document.querySelector(".problem-title")||{}).textContent === "認証が必要です"`)
-	if d := b.text(".problem-detail"); d != "メールアドレスまたはパスワードが違います。" {
-		t.Errorf("Japanese login problem detail %q", d)
-	}
+	b.failSignIn("認証が必要です", "メールアドレスまたはパスワードが違います。")
 	b.checkOneLine(".lang label")
 	b.shot("sign-in-ja")
 	b.choose("select[name=lang]", "en")

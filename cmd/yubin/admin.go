@@ -287,18 +287,11 @@ func userList(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(0, 1); err != nil {
 		return err
 	}
-	var domain string
-	if len(inv.args) == 1 {
-		domain = inv.args[0]
-	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
 		st := svc.Store()
-		if domain != "" {
-			if _, err := st.GetDomain(ctx, domain); errors.Is(err, core.ErrNotFound) {
-				return fmt.Errorf("no domain %s", strings.ToLower(domain))
-			} else if err != nil {
-				return err
-			}
+		domain, err := domainArg(ctx, svc, inv)
+		if err != nil {
+			return err
 		}
 		us, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: domain})
 		if err != nil {

@@ -149,17 +149,10 @@ func aliasList(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(0, 1); err != nil {
 		return err
 	}
-	var domain string
-	if len(inv.args) == 1 {
-		domain = strings.ToLower(inv.args[0])
-	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
-		if domain != "" {
-			if _, err := svc.GetDomain(ctx, service.System(), domain); errors.Is(err, core.ErrNotFound) {
-				return fmt.Errorf("no domain %s", domain)
-			} else if err != nil {
-				return err
-			}
+		domain, err := domainArg(ctx, svc, inv)
+		if err != nil {
+			return err
 		}
 		var all []mailstore.Alias
 		for {
@@ -222,6 +215,22 @@ func aliasRemove(ctx context.Context, e *env, inv *invocation) error {
 		fmt.Fprintf(e.stdout, "removed alias %s\n", aliasName(address))
 		return nil
 	})
+}
+
+// domainArg returns the optional DOMAIN argument of a list command in
+// lower case, "" without it, and an error naming a domain that does not
+// exist.
+func domainArg(ctx context.Context, svc *service.Service, inv *invocation) (string, error) {
+	if len(inv.args) == 0 {
+		return "", nil
+	}
+	domain := strings.ToLower(inv.args[0])
+	if _, err := svc.GetDomain(ctx, service.System(), domain); errors.Is(err, core.ErrNotFound) {
+		return "", fmt.Errorf("no domain %s", domain)
+	} else if err != nil {
+		return "", err
+	}
+	return domain, nil
 }
 
 func userSet(ctx context.Context, e *env, inv *invocation) error {

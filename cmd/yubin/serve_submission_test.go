@@ -112,16 +112,7 @@ func TestSubmissionLocalCountsAsSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.startStats()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			w.sup.stopAll(sctx)
-		}
-	}
-	t.Cleanup(stop)
+	stop := stopOnce(t, w)
 
 	c, err := smtp.Dial(ln.Addr().String())
 	if err != nil {

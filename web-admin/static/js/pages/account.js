@@ -49,7 +49,7 @@ async function clientSetup(email) {
     try {
       const blob = await apiBlob(`/users/${enc(email)}/mobileconfig`);
       const url = URL.createObjectURL(blob);
-      const a = h("a", { href: url, download: `${email}.mobileconfig`, class: "visually-hidden" }, "download");
+      const a = h("a", { href: url, download: `${email}.mobileconfig`, class: "visually-hidden" }, t("client.profile"));
       document.body.append(a);
       a.click();
       a.remove();
