@@ -94,7 +94,7 @@ func eval[T any](b *browser, expr string) T {
 // wait waits until a JavaScript expression is truthy.
 func (b *browser) wait(what, expr string) {
 	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
 	if err != nil {
 		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : document.body.innerText`))
 		b.t.Fatalf("waiting for %s (%s): %v\nat %s, the page shows:\n%s", what, expr, err, b.location(), body)
@@ -305,7 +305,7 @@ func TestBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 240*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 9*time.Minute) // a safety net: a loaded machine with -race is slow
 	defer cancel()
 
 	b := &browser{t: t, ctx: ctx, base: srv.URL}
