@@ -683,7 +683,7 @@ func TestBrowser(t *testing.T) {
 	if got, err := srv.svc.ListDomainAdmins(ctx, service.System(), "example.com"); err != nil || strings.Join(got, ",") != "dora@example.com" {
 		t.Errorf("domain admins after the dashboard: %v, %v", got, err)
 	}
-	b.shotAt("domain-admins", "form.admins-form")
+	b.shotAt("domain-admins", "section:has(.admins-list)")
 
 	// The same pages in Japanese: every text from the catalogue, no raw
 	// codes, and the tables laid out as in English.
