@@ -59,3 +59,26 @@ func TestPublicPortsSetting(t *testing.T) {
 		t.Errorf("--public-ports imaps=nope: %v", err)
 	}
 }
+
+// FuzzParsePublicPorts checks that any value is either refused or read
+// into a setting that String gives back in a form read the same way.
+func FuzzParsePublicPorts(f *testing.F) {
+	for _, seed := range []string{"bound", "standard", "standard,https=8443", "imaps=993,submissions=465", "", "imaps=", "=1", "standard,standard", "IMAPS = 993"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		p, err := ParsePublicPorts(v)
+		if err != nil {
+			return
+		}
+		again, err := ParsePublicPorts(p.String())
+		if err != nil || again.String() != p.String() {
+			t.Fatalf("%q → %q → %q, %v", v, p.String(), again.String(), err)
+		}
+		for name := range StandardPorts {
+			if n := p.Port(name, 2000); n < 1 || n > 65535 {
+				t.Fatalf("%q: %s announced as %d", v, name, n)
+			}
+		}
+	})
+}
