@@ -198,7 +198,7 @@ func (a *API) routes(e *gin.Engine) {
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metrics())
 	e.GET("/api/openapi.yaml", a.openapi)
-	mountAutoconfig(e, a.opts.Clients)
+	mountAutoconfig(e, a.opts.Clients, a.svc.HostsDomain)
 
 	// The web admin dashboard (web-admin/), and / leads to it.
 	dashboard := gin.WrapH(webadmin.Handler())

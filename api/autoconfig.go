@@ -2,10 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,25 +24,46 @@ const (
 	autoconfigXMLType      = "application/xml"
 )
 
+// domainKnown reports whether this server hosts mail for a domain.
+type domainKnown func(ctx context.Context, domain string) (bool, error)
+
 // mountAutoconfig registers the unauthenticated client autoconfiguration
-// routes: Thunderbird autoconfig and Microsoft Autodiscover (POX).
-func mountAutoconfig(r gin.IRouter, c ClientSettings) {
-	tb := func(ctx *gin.Context) { serveThunderbirdAutoconfig(ctx, c) }
+// routes: Thunderbird autoconfig and Microsoft Autodiscover (POX). Both
+// answer only for the domains known reports; others get 404.
+func mountAutoconfig(r gin.IRouter, c ClientSettings, known domainKnown) {
+	tb := func(ctx *gin.Context) { serveThunderbirdAutoconfig(ctx, c, known) }
 	r.GET("/.well-known/autoconfig/mail/config-v1.1.xml", tb)
 	r.GET("/mail/config-v1.1.xml", tb)
 
-	ad := func(ctx *gin.Context) { serveAutodiscover(ctx, c) }
+	ad := func(ctx *gin.Context) { serveAutodiscover(ctx, c, known) }
 	r.POST("/autodiscover/autodiscover.xml", ad)
 	r.POST("/Autodiscover/Autodiscover.xml", ad)
 }
 
 // autoconfigProblem aborts the request with the API's RFC 9457 problem of
-// kind, so its type always goes with its status. A request these routes
-// cannot use (no valid email address or domain, a malformed Autodiscover
-// document) is a malformed request: kind invalid-json, 400 (openapi.yaml:
-// AutoconfigBadRequest). Mail clients get no field-level 422.
+// kind, so its type always goes with its status: bad-request (400) for a
+// missing or invalid email address, invalid-json (400) for a malformed
+// Autodiscover document (openapi.yaml: AutoconfigBadRequest), not-found
+// (404) for a domain this server does not host. Mail clients get no
+// field-level 422.
 func autoconfigProblem(ctx *gin.Context, kind, detail string) {
 	abortProblem(ctx, kind, detail)
+}
+
+// checkAutoconfigDomain answers 404 (and false) unless the server hosts
+// domain.
+func checkAutoconfigDomain(ctx *gin.Context, known domainKnown, domain string) bool {
+	ok, err := known(ctx.Request.Context(), domain)
+	if err != nil {
+		_ = ctx.Error(err)
+		autoconfigProblem(ctx, kindInternal, "the server could not complete the request")
+		return false
+	}
+	if !ok {
+		autoconfigProblem(ctx, kindNotFound, "this server does not handle mail for "+domain)
+		return false
+	}
+	return true
 }
 
 // writeAutoconfigXML marshals v with an XML declaration and writes it.
@@ -133,38 +154,23 @@ func thunderbirdConfig(c ClientSettings, domain string) tbClientConfig {
 	return tbClientConfig{Version: "1.1", EmailProvider: p}
 }
 
-// autoconfigHostDomain derives the mail domain from a Host header value:
-// the port is dropped and a leading "autoconfig." label is stripped.
-func autoconfigHostDomain(hostport string) (string, error) {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+// serveThunderbirdAutoconfig answers a Thunderbird autoconfig request:
+// the address comes from ?emailaddress= (Thunderbird always sends it).
+func serveThunderbirdAutoconfig(ctx *gin.Context, c ClientSettings, known domainKnown) {
+	addr, ok := ctx.GetQuery("emailaddress")
+	if !ok {
+		autoconfigProblem(ctx, kindBadRequest, "the emailaddress query parameter is missing: ask for ?emailaddress=USER@DOMAIN")
+		return
 	}
-	host = strings.TrimSuffix(host, ".")
-	if len(host) > len("autoconfig.") && strings.EqualFold(host[:len("autoconfig.")], "autoconfig.") {
-		host = host[len("autoconfig."):]
+	a, err := core.ParseAddress(strings.TrimSpace(addr))
+	if err != nil {
+		autoconfigProblem(ctx, kindBadRequest, "emailaddress: not a valid email address")
+		return
 	}
-	return core.NormalizeDomain(host)
-}
-
-func serveThunderbirdAutoconfig(ctx *gin.Context, c ClientSettings) {
-	var domain string
-	if addr, ok := ctx.GetQuery("emailaddress"); ok {
-		a, err := core.ParseAddress(strings.TrimSpace(addr))
-		if err != nil {
-			autoconfigProblem(ctx, kindInvalidJSON, "emailaddress: not a valid email address")
-			return
-		}
-		domain = a.Domain
-	} else {
-		d, err := autoconfigHostDomain(ctx.Request.Host)
-		if err != nil {
-			autoconfigProblem(ctx, kindInvalidJSON, "the request names no valid mail domain; pass ?emailaddress=")
-			return
-		}
-		domain = d
+	if !checkAutoconfigDomain(ctx, known, a.Domain) {
+		return
 	}
-	writeAutoconfigXML(ctx, thunderbirdConfig(c, domain))
+	writeAutoconfigXML(ctx, thunderbirdConfig(c, a.Domain))
 }
 
 // ---- Microsoft Autodiscover (POX) -----------------------------------------
@@ -287,7 +293,7 @@ func parseAutodiscoverRequest(body []byte) (string, string, error) {
 	return strings.TrimSpace(req.Request.EMailAddress), strings.TrimSpace(req.Request.AcceptableResponseSchema), nil
 }
 
-func serveAutodiscover(ctx *gin.Context, c ClientSettings) {
+func serveAutodiscover(ctx *gin.Context, c ClientSettings, known domainKnown) {
 	body, err := io.ReadAll(http.MaxBytesReader(ctx.Writer, ctx.Request.Body, autodiscoverMaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -309,7 +315,10 @@ func serveAutodiscover(ctx *gin.Context, c ClientSettings) {
 	}
 	a, err := core.ParseAddress(addr)
 	if err != nil {
-		autoconfigProblem(ctx, kindInvalidJSON, "EMailAddress: not a valid email address")
+		autoconfigProblem(ctx, kindBadRequest, "EMailAddress: not a valid email address")
+		return
+	}
+	if !checkAutoconfigDomain(ctx, known, a.Domain) {
 		return
 	}
 	writeAutoconfigXML(ctx, autodiscoverResponse(c, a.String()))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -27,7 +28,7 @@ var autoconfigTestSettings = ClientSettings{
 func autoconfigTestEngine(c ClientSettings) *gin.Engine {
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
-	mountAutoconfig(e, c)
+	mountAutoconfig(e, c, func(_ context.Context, domain string) (bool, error) { return domain != "unknown.example", nil })
 	return e
 }
 
@@ -154,7 +155,7 @@ func autoconfigEqual[T comparable](a, b []T) bool {
 func TestAutoconfigThunderbirdHostAndPorts(t *testing.T) {
 	s := ClientSettings{Hostname: "mx.example.net.", IMAPSPort: 993, SubmissionPort: 587}
 	e := autoconfigTestEngine(s)
-	w := autoconfigDo(t, e, "GET", "/mail/config-v1.1.xml", "AutoConfig.Example.COM:8443", "")
+	w := autoconfigDo(t, e, "GET", "/mail/config-v1.1.xml?emailaddress=ann%40example.com", "AutoConfig.Example.COM:8443", "")
 	if w.Code != 200 {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
@@ -168,11 +169,6 @@ func TestAutoconfigThunderbirdHostAndPorts(t *testing.T) {
 	if len(cfg.Provider.Incoming) != 1 || cfg.Provider.Incoming[0].Port != 993 || cfg.Provider.Incoming[0].Hostname != "mx.example.net" ||
 		len(cfg.Provider.Outgoing) != 1 || cfg.Provider.Outgoing[0].SocketType != "STARTTLS" {
 		t.Fatalf("servers = %+v / %+v", cfg.Provider.Incoming, cfg.Provider.Outgoing)
-	}
-	// A bare host (no autoconfig. label) is the domain itself.
-	w = autoconfigDo(t, e, "GET", "/.well-known/autoconfig/mail/config-v1.1.xml", "example.org", "")
-	if err := xml.Unmarshal(w.Body.Bytes(), &cfg); err != nil || cfg.Provider.ID != "example.org" {
-		t.Fatalf("id = %q, err %v", cfg.Provider.ID, err)
 	}
 }
 
@@ -191,8 +187,24 @@ func TestAutoconfigThunderbirdInvalid(t *testing.T) {
 			t.Fatalf("%s: input echoed: %s", q, w.Body)
 		}
 	}
-	w := autoconfigDo(t, e, "GET", "/mail/config-v1.1.xml", "localhost", "")
-	autoconfigCheckProblem(t, w, http.StatusBadRequest)
+	// Without ?emailaddress the answer says what is missing, whatever
+	// the host name.
+	for _, host := range []string{"localhost", "autoconfig.example.com"} {
+		w := autoconfigDo(t, e, "GET", "/mail/config-v1.1.xml", host, "")
+		autoconfigCheckProblem(t, w, http.StatusBadRequest)
+		var p Problem
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || p.Type != problemBase+kindBadRequest || !strings.Contains(p.Detail, "emailaddress") || !strings.Contains(p.Detail, "missing") {
+			t.Errorf("%s without emailaddress: %s", host, w.Body)
+		}
+	}
+}
+
+func TestAutoconfigUnknownDomain(t *testing.T) {
+	e := autoconfigTestEngine(autoconfigTestSettings)
+	w := autoconfigDo(t, e, "GET", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann%40unknown.example", "", "")
+	autoconfigCheckProblem(t, w, http.StatusNotFound)
+	w = autoconfigDo(t, e, "POST", "/autodiscover/autodiscover.xml", "", strings.Replace(autodiscoverTestRequest, "%s", "ann@unknown.example", 1))
+	autoconfigCheckProblem(t, w, http.StatusNotFound)
 }
 
 func TestAutoconfigThunderbirdHostileAddress(t *testing.T) {

@@ -23,6 +23,7 @@ const problemBase = "https://yubin.dev/problems/"
 // Problem kinds.
 const (
 	kindInvalidJSON      = "invalid-json"
+	kindBadRequest       = "bad-request"
 	kindValidation       = "validation"
 	kindUnauthorized     = "unauthorized"
 	kindForbidden        = "forbidden"
@@ -43,6 +44,7 @@ var problemKinds = map[string]struct {
 	title  string
 }{
 	kindInvalidJSON:      {http.StatusBadRequest, "Malformed request body"},
+	kindBadRequest:       {http.StatusBadRequest, "Bad request"},
 	kindValidation:       {http.StatusUnprocessableEntity, "Invalid input"},
 	kindUnauthorized:     {http.StatusUnauthorized, "Authentication required"},
 	kindForbidden:        {http.StatusForbidden, "Forbidden"},

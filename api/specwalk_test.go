@@ -117,6 +117,7 @@ var problemStatus = map[string]int{
 	"not-found":              http.StatusNotFound,
 	"already-exists":         http.StatusConflict,
 	"conflict":               http.StatusConflict,
+	"bad-request":            http.StatusBadRequest,
 	"too-large":              http.StatusRequestEntityTooLarge,
 	"unsupported-media-type": http.StatusUnsupportedMediaType,
 	"rate-limited":           http.StatusTooManyRequests,
@@ -663,11 +664,12 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	// ---- autoconfig --------------------------------------------------------
 	for _, p := range []string{"/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"} {
-		resp, b := w.send(http.StatusOK, walkReq{method: "GET", target: p + "?emailaddress=" + url.QueryEscape("ann@example.com")})
+		resp, b := w.send(http.StatusOK, walkReq{method: "GET", target: p + "?emailaddress=" + url.QueryEscape("ann@example.org")})
 		if !strings.Contains(string(b), "<clientConfig") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") {
 			t.Errorf("%s: %q %.200s", p, resp.Header.Get("Content-Type"), b)
 		}
-		w.send(http.StatusOK, walkReq{method: "GET", target: p, header: map[string]string{"Host": "autoconfig.example.com"}})
+		w.send(http.StatusNotFound, walkReq{method: "GET", target: p + "?emailaddress=" + url.QueryEscape("ann@example.com")}) // deleted above
+		w.send(http.StatusBadRequest, walkReq{method: "GET", target: p, header: map[string]string{"Host": "autoconfig.example.org"}})
 		w.send(http.StatusBadRequest, walkReq{method: "GET", target: p + "?emailaddress=nobody"})
 		w.send(http.StatusBadRequest, walkReq{method: "GET", target: p, header: map[string]string{"Host": "localhost"}})
 	}
@@ -680,12 +682,13 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 </Autodiscover>`
 	for _, p := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"} {
 		for _, ct := range []string{"text/xml", "application/xml"} {
-			body := strings.Replace(adReq, "%s", "ann@example.com", 1)
+			body := strings.Replace(adReq, "%s", "ann@example.org", 1)
 			resp, b := w.send(http.StatusOK, walkReq{method: "POST", target: p, ctype: ct, body: []byte(body)})
 			if !strings.Contains(string(b), "<Autodiscover") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") {
 				t.Errorf("%s: %q %.200s", p, resp.Header.Get("Content-Type"), b)
 			}
 		}
+		w.send(http.StatusNotFound, walkReq{method: "POST", target: p, ctype: "text/xml", body: []byte(strings.Replace(adReq, "%s", "ann@example.com", 1))})
 		w.send(http.StatusBadRequest, walkReq{method: "POST", target: p, ctype: "text/xml", body: []byte(`<Autodiscover><Request>`)})
 		w.send(http.StatusBadRequest, walkReq{method: "POST", target: p, ctype: "text/xml", body: []byte(strings.Replace(adReq, "%s", "nobody", 1))})
 		big := "<Autodiscover><Request><EMailAddress>a@example.org</EMailAddress>" + strings.Repeat("<!-- pad -->", 8000) + "</Request></Autodiscover>"

@@ -317,7 +317,9 @@ func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipi
 // no account, alias or catch-all for it (RFC 5321 section 4.5.1 requires
 // every domain to accept it): the domain's administrators, or else the
 // accounts of the server's administrators (an admin whose email is a
-// mailbox here), enabled ones only, oldest first. None means the mail is
+// mailbox here), or else, on a fresh install where neither exists, the
+// domain's first account (its owner, as a rule); enabled ones only,
+// oldest first. None (a domain without accounts) means the mail is
 // refused like any unknown recipient.
 func (s *Store) postmasters(ctx context.Context, domainID int64) ([]Recipient, error) {
 	db := s.db.WithContext(ctx)
@@ -329,6 +331,11 @@ func (s *Store) postmasters(ctx context.Context, domainID int64) ([]Recipient, e
 	if len(us) == 0 {
 		if err := db.Where("enabled AND address IN (?)", db.Model(&Admin{}).Select("email")).Order("id").Find(&us).Error; err != nil {
 			return nil, fmt.Errorf("look up the server administrators' mailboxes: %w", err)
+		}
+	}
+	if len(us) == 0 {
+		if err := db.Where("enabled AND domain_id = ?", domainID).Order("id").Limit(1).Find(&us).Error; err != nil {
+			return nil, fmt.Errorf("look up the domain's first account: %w", err)
 		}
 	}
 	out := make([]Recipient, len(us))

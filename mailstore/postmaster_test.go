@@ -27,9 +27,17 @@ func TestResolvePostmaster(t *testing.T) {
 	newTestUser(t, s, "boss@example.com")
 	newTestUser(t, s, "carl@example.org")
 
-	// Nobody to take it yet.
-	if _, err := resolve("postmaster@example.com"); !errors.Is(err, core.ErrNotFound) {
-		t.Fatalf("postmaster without administrators: %v, want ErrNotFound", err)
+	// A fresh install: no administrator has a mailbox here, so the
+	// domain's first account takes it; a domain without accounts has
+	// nobody.
+	if got, err := resolve("postmaster@example.com"); err != nil || !reflect.DeepEqual(got, []string{"ann@example.com"}) {
+		t.Fatalf("postmaster without administrators: %v, %v; want the domain's first account", got, err)
+	}
+	if _, err := s.CreateDomain(ctx, "empty.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolve("postmaster@empty.example"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("postmaster of a domain without accounts: %v, want ErrNotFound", err)
 	}
 	// A server admin whose email is a mailbox here.
 	if _, err := s.CreateAdmin(ctx, "boss@example.com", "a long admin password"); err != nil {

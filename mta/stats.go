@@ -45,6 +45,9 @@ type Stats struct {
 	Junk uint64
 	// Quarantined counts the accepted messages held for an administrator.
 	Quarantined uint64
+	// LocalDelivered counts the local recipients of submitted messages
+	// that got their copy (remote ones are the outbound queue's).
+	LocalDelivered uint64
 	// TempFailed counts senders, recipients and messages answered with a
 	// 4xx reply: filter tempfail, store failure, full mailboxes (at RCPT or
 	// at delivery), internal errors (not transfers the client aborted).
@@ -61,6 +64,7 @@ type counters struct {
 	junk        atomic.Uint64
 	quarantined atomic.Uint64
 	tempFailed  atomic.Uint64
+	localDone   atomic.Uint64
 	rejected    [8]atomic.Uint64 // indexed like rejectReasons()
 }
 
@@ -75,12 +79,13 @@ func (c *counters) reject(r RejectReason) {
 
 func (c *counters) snapshot() Stats {
 	st := Stats{
-		Sessions:    c.sessions.Load(),
-		Accepted:    c.accepted.Load(),
-		Junk:        c.junk.Load(),
-		Quarantined: c.quarantined.Load(),
-		TempFailed:  c.tempFailed.Load(),
-		Rejected:    make(map[RejectReason]uint64, len(c.rejected)),
+		Sessions:       c.sessions.Load(),
+		Accepted:       c.accepted.Load(),
+		Junk:           c.junk.Load(),
+		Quarantined:    c.quarantined.Load(),
+		TempFailed:     c.tempFailed.Load(),
+		LocalDelivered: c.localDone.Load(),
+		Rejected:       make(map[RejectReason]uint64, len(c.rejected)),
 	}
 	for i, r := range rejectReasons() {
 		st.Rejected[r] = c.rejected[i].Load()

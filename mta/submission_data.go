@@ -128,6 +128,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	}
 	sent = true
 	s.srv.stats.accepted.Add(1)
+	s.srv.stats.localDone.Add(uint64(len(tx.users)))
 	out.verdict = "accept"
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }

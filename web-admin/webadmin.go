@@ -5,11 +5,16 @@
 package webadmin
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -44,12 +49,19 @@ func SetSecurityHeaders(h http.Header) {
 // Handler serves the dashboard under Prefix: the embedded files by path,
 // and index.html for every other path without a file extension (the
 // dashboard's own pages, routed in the browser). /admin redirects to
-// /admin/.
+// /admin/. The files carry a strong ETag of their content and may be
+// cached (a browser revalidates them and gets 304 Not Modified while they
+// are unchanged); compressible ones are sent gzip-compressed to clients
+// that accept it.
 func Handler() http.Handler {
 	assets := Assets()
 	index, err := fs.ReadFile(assets, "index.html")
 	if err != nil {
 		panic(err) // cannot happen: index.html is embedded
+	}
+	files, err := loadAssets(assets)
+	if err != nil {
+		panic(err) // cannot happen: the files are embedded
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetSecurityHeaders(w.Header())
@@ -73,8 +85,8 @@ func Handler() http.Handler {
 			serveIndex(w, r, index)
 			return
 		}
-		b, err := fs.ReadFile(assets, name)
-		if err != nil {
+		a, found := files[name]
+		if !found {
 			if isAssetPath(name) {
 				http.NotFound(w, r)
 			} else {
@@ -82,17 +94,110 @@ func Handler() http.Handler {
 			}
 			return
 		}
-		ct := mime.TypeByExtension(path.Ext(name))
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		if r.Method == http.MethodGet {
-			w.Write(b)
-		}
+		a.serve(w, r)
 	})
+}
+
+// asset is one embedded file, ready to serve.
+type asset struct {
+	body  []byte
+	gzip  []byte // body gzip-compressed; nil when that does not help
+	etag  string // strong: a hash of body
+	ctype string
+}
+
+// loadAssets reads and prepares every embedded file but index.html.
+func loadAssets(assets fs.FS) (map[string]*asset, error) {
+	files := map[string]*asset{}
+	err := fs.WalkDir(assets, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "index.html" {
+			return err
+		}
+		body, err := fs.ReadFile(assets, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		a := &asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: mime.TypeByExtension(path.Ext(name))}
+		if a.ctype == "" {
+			a.ctype = "application/octet-stream"
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(body)
+		zw.Close()
+		if buf.Len() < len(body)*9/10 {
+			a.gzip = buf.Bytes()
+		}
+		files[name] = a
+		return nil
+	})
+	return files, err
+}
+
+// serve answers with the file: 304 if the client has this version,
+// gzip-compressed if it accepts that.
+func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("ETag", a.etag)
+	// Cached, but checked with the server before each use: the names do
+	// not change with the content.
+	h.Set("Cache-Control", "no-cache")
+	if a.gzip != nil {
+		h.Set("Vary", "Accept-Encoding")
+	}
+	if etagMatches(r.Header.Get("If-None-Match"), a.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := a.body
+	if a.gzip != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body = a.gzip
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+}
+
+// etagMatches reports whether an If-None-Match value names etag (RFC 9110
+// section 13.1.2: weak comparison, or "*").
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsGzip reports whether an Accept-Encoding value allows gzip (RFC
+// 9110 section 12.5.3): named, or "*", with a q-value above 0.
+func acceptsGzip(header string) bool {
+	ok := false
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		q := 1.0
+		if v, found := strings.CutPrefix(strings.ReplaceAll(strings.ToLower(params), " ", ""), "q="); found {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		if coding == "*" {
+			ok = ok || q > 0
+			continue
+		}
+		return q > 0 // an explicit gzip entry decides
+	}
+	return ok
 }
 
 // serveIndex answers with the dashboard's page.

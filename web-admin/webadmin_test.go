@@ -1,6 +1,8 @@
 package webadmin_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"io/fs"
 	"net/http"
@@ -191,5 +193,72 @@ func TestNoInlineCode(t *testing.T) {
 	}
 	if files < 5 {
 		t.Errorf("only %d embedded files", files)
+	}
+}
+
+// TestAssetsCachedAndCompressed fetches every file of the dashboard over
+// HTTP as a browser does: gzip-compressed with a strong ETag the first
+// time, and 304 Not Modified without a body when revalidated.
+func TestAssetsCachedAndCompressed(t *testing.T) {
+	srv := newServer(t)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	fetch := func(p string, hdr map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+p, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	var plain, sent int
+	err := fs.WalkDir(webadmin.Assets(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "index.html" {
+			return err
+		}
+		want, _ := fs.ReadFile(webadmin.Assets(), name)
+		resp, body := fetch("/admin/"+name, map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+		etag := resp.Header.Get("ETag")
+		if resp.StatusCode != 200 || !strings.HasPrefix(etag, `"`) || strings.Contains(resp.Header.Get("Cache-Control"), "no-store") {
+			t.Errorf("GET %s: %d, ETag %q, Cache-Control %q", name, resp.StatusCode, etag, resp.Header.Get("Cache-Control"))
+			return nil
+		}
+		got := body
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got, _ = io.ReadAll(zr)
+		} else if len(want) > 1024 {
+			t.Errorf("GET %s (%d bytes) with Accept-Encoding gzip: not compressed", name, len(want))
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("GET %s: the body differs from the file", name)
+		}
+		plain += len(want)
+		sent += len(body)
+		// Revalidation: 304 without a body while the file is unchanged.
+		resp, body = fetch("/admin/"+name, map[string]string{"If-None-Match": etag})
+		if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Errorf("GET %s with If-None-Match: %d, %d bytes", name, resp.StatusCode, len(body))
+		}
+		// A client that takes no gzip gets the file as it is.
+		resp, body = fetch("/admin/"+name, map[string]string{"Accept-Encoding": "gzip;q=0, identity"})
+		if resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, want) {
+			t.Errorf("GET %s refusing gzip: Content-Encoding %q", name, resp.Header.Get("Content-Encoding"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent*2 > plain {
+		t.Errorf("the dashboard's files take %d bytes compressed of %d: less than half expected", sent, plain)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/config"
@@ -29,7 +28,7 @@ const dataHelp = "data folder (default: $YUBIN_DATA, else ./data)"
 func dataFlag(fs *flag.FlagSet) { fs.String("data", "", dataHelp) }
 
 func adminCommands() []*command {
-	return []*command{
+	cmds := []*command{
 		{
 			name: "domain add", args: "NAME", summary: "add a mail domain",
 			flags: dataFlag, run: domainAdd,
@@ -84,6 +83,28 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 			run: userPasswd,
 		},
 	}
+	cmds = append(cmds, domainAdminCommands()...)
+	cmds = append(cmds, userSetCommand())
+	return groupTogether(append(cmds, aliasCommands()...))
+}
+
+// groupTogether orders commands so that those of one group ("domain",
+// "user") stand together, the groups in the order they first appear.
+func groupTogether(cmds []*command) []*command {
+	var groups []string
+	byGroup := map[string][]*command{}
+	for _, c := range cmds {
+		g, _, _ := strings.Cut(c.name, " ")
+		if _, seen := byGroup[g]; !seen {
+			groups = append(groups, g)
+		}
+		byGroup[g] = append(byGroup[g], c)
+	}
+	out := make([]*command, 0, len(cmds))
+	for _, g := range groups {
+		out = append(out, byGroup[g]...)
+	}
+	return out
 }
 
 // openStore opens the mailstore of the data folder chosen by --data or
@@ -167,12 +188,12 @@ func domainList(ctx context.Context, e *env, inv *invocation) error {
 				perDomain[d]++
 			}
 		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOMAIN\tUSERS\tENABLED\tCREATED")
+		tb := &table{}
+		tb.row("DOMAIN", "USERS", "ENABLED", "CREATED")
 		for _, d := range ds {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", d.Name, perDomain[d.Name], yesNo(d.Enabled), d.CreatedAt.Local().Format("2006-01-02"))
+			tb.row(d.Name, strconv.Itoa(perDomain[d.Name]), yesNo(d.Enabled), d.CreatedAt.Local().Format("2006-01-02"))
 		}
-		if err := tw.Flush(); err != nil {
+		if err := tb.write(e.stdout); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s\n", plural(len(ds), "domain"))
@@ -266,34 +287,26 @@ func userList(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(0, 1); err != nil {
 		return err
 	}
-	var domain string
-	if len(inv.args) == 1 {
-		domain = inv.args[0]
-	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
 		st := svc.Store()
-		if domain != "" {
-			if _, err := st.GetDomain(ctx, domain); errors.Is(err, core.ErrNotFound) {
-				return fmt.Errorf("no domain %s", strings.ToLower(domain))
-			} else if err != nil {
-				return err
-			}
+		domain, err := domainArg(ctx, svc, inv)
+		if err != nil {
+			return err
 		}
 		us, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: domain})
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tNAME\tQUOTA\tUSED\tMESSAGES\tENABLED")
+		tb := &table{}
+		tb.row("ADDRESS", "NAME", "QUOTA", "USED", "MESSAGES", "ENABLED")
 		for _, u := range us {
 			name := u.DisplayName
 			if name == "" {
 				name = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Address, name, config.FormatSize(u.QuotaBytes),
-				humanBytes(u.UsedBytes), u.UsedMessages, yesNo(u.Enabled))
+			tb.row(u.Address, name, config.FormatSize(u.QuotaBytes), humanBytes(u.UsedBytes), strconv.FormatInt(u.UsedMessages, 10), yesNo(u.Enabled))
 		}
-		if err := tw.Flush(); err != nil {
+		if err := tb.write(e.stdout); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s\n", plural(len(us), "user"))
@@ -366,10 +379,13 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// plural renders "1 user", "3 users".
+// plural renders "1 user", "3 users", "2 aliases".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return strconv.Itoa(n) + " " + noun + "es"
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -28,10 +29,11 @@ Commands:
 	tw.Flush()
 	fmt.Fprint(w, `
 Flags may stand before or after the arguments. The admin commands (domain,
-user, admin) take --data DIR (or YUBIN_DATA; default ./data) and work while
+user, alias, admin) take --data DIR (or YUBIN_DATA; default ./data) and work while
 'yubin serve' runs on the same folder.
 
-Run 'yubin help COMMAND' for the flags of a command, e.g. 'yubin help serve'.
+Run 'yubin help COMMAND' for the flags of a command, e.g. 'yubin help serve',
+or 'yubin help user' for every user command.
 `)
 }
 
@@ -52,10 +54,57 @@ func printCommandHelp(w io.Writer, c *command) {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	c.flags(fs)
 	var b bytes.Buffer
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	printFlags(&b, fs)
 	if b.Len() > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s", b.String())
+	}
+}
+
+// flagValueNames name the value of each flag in help texts.
+var flagValueNames = map[string]string{
+	"data": "DIR", "password": "PW", "name": "NAME", "quota": "SIZE", "quota-messages": "N", "addr": "HOST:PORT",
+}
+
+// printFlags writes a command's flags as the README writes them:
+// "--data DIR", "--cascade", "--enabled=true|false", each with its meaning
+// on the next line.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		line := "  --" + f.Name
+		switch v := f.Value.(type) {
+		case *optionalBool:
+			line += "=true|false"
+		case interface{ IsBoolFlag() bool }:
+			if !v.IsBoolFlag() {
+				line += " VALUE"
+			}
+		default:
+			name := flagValueNames[f.Name]
+			if name == "" {
+				name = "VALUE"
+			}
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n      %s", line, f.Usage)
+		if d := f.DefValue; d != "" && d != "0" && d != "false" {
+			fmt.Fprintf(w, " (default %s)", d)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// printGroupHelp writes the help of every command under a group ("user",
+// "domain admin"): first one line each, then each command in full.
+func printGroupHelp(w io.Writer, group string, cmds []*command) {
+	fmt.Fprintf(w, "Commands of yubin %s:\n", group)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, c := range cmds {
+		fmt.Fprintf(tw, "  yubin %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	for _, c := range cmds {
+		fmt.Fprintln(w, "\n----")
+		printCommandHelp(w, c)
 	}
 }
 
@@ -71,20 +120,16 @@ func helpCommand() *command {
 			}
 			c, rest, err := findCommand(inv.args)
 			if err != nil {
-				// "yubin help user": list the user subcommands.
-				group := inv.args[0]
-				found := false
+				// "yubin help user", "yubin help domain admin": every
+				// command of the group.
+				var group []*command
 				for _, c := range commands() {
-					if g, _, ok := strings.Cut(c.name, " "); ok && g == group && len(inv.args) == 1 {
-						if !found {
-							fmt.Fprintln(e.stdout)
-						}
-						found = true
-						printCommandHelp(e.stdout, c)
-						fmt.Fprintln(e.stdout)
+					if words := strings.Fields(c.name); len(words) > len(inv.args) && slices.Equal(words[:len(inv.args)], inv.args) {
+						group = append(group, c)
 					}
 				}
-				if found {
+				if len(group) > 0 {
+					printGroupHelp(e.stdout, strings.Join(inv.args, " "), group)
 					return nil
 				}
 				return err

@@ -2,10 +2,13 @@
 //
 //	yubin serve                  run every listener (SMTP, IMAP, POP3, HTTP)
 //	yubin domain add|list|remove manage mail domains
-//	yubin user add|list|remove|passwd
+//	yubin domain admin add|remove
+//	                             appoint domain admins
+//	yubin user add|list|remove|passwd|set
 //	                             manage accounts
 //	yubin admin add|list|remove|passwd
 //	                             manage the server admins
+//	yubin alias add|list|remove  manage aliases
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //
@@ -23,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -166,31 +170,48 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	return cmd.run(ctx, e, inv)
 }
 
-// findCommand matches "serve", "version", "help" or a two-word admin
-// command such as "user add".
+// findCommand matches "serve", "version", "help" or an admin command of
+// two or three words such as "user add" or "domain admin add": the
+// longest command name args starts with.
 func findCommand(args []string) (*command, []string, error) {
 	all := commands()
+	var best *command
+	bestLen := 0
 	for _, c := range all {
-		if c.name == args[0] {
-			return c, args[1:], nil
+		words := strings.Fields(c.name)
+		if len(words) <= len(args) && len(words) > bestLen && slices.Equal(words, args[:len(words)]) {
+			best, bestLen = c, len(words)
 		}
 	}
-	var groups []string
-	for _, c := range all {
-		if group, sub, ok := strings.Cut(c.name, " "); ok && group == args[0] {
-			groups = append(groups, sub)
-			if len(args) > 1 && sub == args[1] {
-				return c, args[2:], nil
-			}
-		}
+	if best != nil {
+		return best, args[bestLen:], nil
 	}
-	if len(groups) > 0 {
-		if len(args) == 1 || args[1] == "-h" || args[1] == "--help" || args[1] == "help" {
-			return nil, nil, usagef(args[0], "%s: which one? %s", args[0], joinOr(groups))
+	for n := min(len(args), 2); n >= 1; n-- {
+		group := strings.Join(args[:n], " ")
+		subs := subcommands(all, args[:n])
+		if len(subs) == 0 {
+			continue
 		}
-		return nil, nil, usagef(args[0], "%s: unknown subcommand %q (want %s)", args[0], args[1], joinOr(groups))
+		if len(args) == n || args[n] == "-h" || args[n] == "--help" || args[n] == "help" {
+			return nil, nil, usagef(group, "%s: which one? %s", group, joinOr(subs))
+		}
+		return nil, nil, usagef(group, "%s: unknown subcommand %q (want %s)", group, args[n], joinOr(subs))
 	}
 	return nil, nil, usagef("", "unknown command %q", args[0])
+}
+
+// subcommands lists the words that follow prefix in the command names
+// that start with it ("user" → add, list, ...; "domain admin" → add,
+// remove), each once.
+func subcommands(all []*command, prefix []string) []string {
+	var subs []string
+	for _, c := range all {
+		words := strings.Fields(c.name)
+		if len(words) > len(prefix) && slices.Equal(words[:len(prefix)], prefix) && !slices.Contains(subs, words[len(prefix)]) {
+			subs = append(subs, words[len(prefix)])
+		}
+	}
+	return subs
 }
 
 // splitLeadingFlags separates flags written before the command ("yubin
@@ -206,7 +227,7 @@ func splitLeadingFlags(args []string) (leading, rest []string) {
 		name := strings.TrimLeft(args[i], "-")
 		_, _, hasValue := strings.Cut(name, "=")
 		switch {
-		case hasValue, name == "cascade", name == "insecure-auth", name == "h", name == "help":
+		case hasValue, name == "cascade", name == "enabled", name == "insecure-auth", name == "h", name == "help":
 			i++
 		default:
 			i += 2

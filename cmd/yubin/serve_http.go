@@ -103,7 +103,8 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, c
 	return nil
 }
 
-// clientSettings tells mail clients the ports of the bound listeners.
+// clientSettings tells mail clients the ports to use: those of the bound
+// listeners, or what YUBIN_PUBLIC_PORTS puts in their place.
 func (w *wiring) clientSettings() api.ClientSettings {
 	port := func(name string) int {
 		b, ok := w.bound[name]
@@ -111,7 +112,7 @@ func (w *wiring) clientSettings() api.ClientSettings {
 			return 0
 		}
 		if ta, ok := b.ln.Addr().(*net.TCPAddr); ok {
-			return ta.Port
+			return w.cfg.PublicPorts.Port(name, ta.Port)
 		}
 		return 0
 	}

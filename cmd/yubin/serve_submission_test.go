@@ -14,6 +14,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -95,4 +96,50 @@ func testWiring(t *testing.T, protocol, tls string) (*wiring, net.Listener) {
 		bound:       map[string]bound{protocol: {Listener: config.Listener{Name: protocol, Addr: ln.Addr().String(), TLS: tls}, ln: ln}},
 		metrics:     newMetrics(),
 	}, ln
+}
+
+// TestSubmissionLocalCountsAsSent submits a message to a local recipient
+// over a real socket: it is delivered at once, never queued, and the
+// overview's "Sent" counts it like a remote delivery.
+func TestSubmissionLocalCountsAsSent(t *testing.T) {
+	ctx := context.Background()
+	w, ln := testWiring(t, "submission", "starttls")
+	store := w.store
+	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "bob@example.test", Password: "bob-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.startSubmission(); err != nil {
+		t.Fatal(err)
+	}
+	w.startStats()
+	stop := stopOnce(t, w)
+
+	c, err := smtp.Dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "ann@example.test", "ann-password")); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: ann@example.test\r\nTo: bob@example.test, ann@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
+	if err := c.SendMail("ann@example.test", []string{"bob@example.test", "ann@example.test"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	stop() // records the counters a last time
+
+	st, err := service.New(store, slog.New(slog.DiscardHandler)).Stats(ctx, service.System(), "24h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Today.Sent != 2 {
+		t.Errorf("today's sent = %d, want 2 (two local recipients)", st.Today.Sent)
+	}
+	var delivered int64
+	for _, p := range st.Series {
+		delivered += p.Delivered
+	}
+	if delivered != 2 {
+		t.Errorf("the series delivered %d, want 2", delivered)
+	}
 }

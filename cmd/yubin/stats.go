@@ -126,7 +126,8 @@ func intakeStats(srv *mta.Server) statsSource {
 // submissionStats names the submission server's counters.
 func submissionStats(srv *mta.Server) statsSource {
 	return func() map[string]uint64 {
-		return map[string]uint64{service.MetricSubmitted: srv.Stats().Accepted}
+		st := srv.Stats()
+		return map[string]uint64{service.MetricSubmitted: st.Accepted, service.MetricDeliveredLocal: st.LocalDelivered}
 	}
 }
 

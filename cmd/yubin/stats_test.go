@@ -74,6 +74,24 @@ func TestStatsRecorderDeltas(t *testing.T) {
 	check(map[string]int64{"accepted": 1})
 }
 
+// stopOnce returns a function that stops the wiring's servers (the
+// statistics recorder records a last time), once; the test's cleanup calls
+// it too.
+func stopOnce(t *testing.T, w *wiring) func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.sup.stopAll(sctx)
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 // TestStatsWiring runs the SMTP intake and the recorder as serve does: the
 // counters reach the mailstore when the supervisor stops them.
 func TestStatsWiring(t *testing.T) {
@@ -82,17 +100,7 @@ func TestStatsWiring(t *testing.T) {
 	store := w.store
 	w.startSMTP()
 	w.startStats()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		w.sup.stopAll(sctx)
-	}
-	t.Cleanup(stop)
+	stop := stopOnce(t, w)
 
 	c, err := smtp.Dial(ln.Addr().String())
 	if err != nil {

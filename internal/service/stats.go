@@ -20,9 +20,12 @@ const (
 	MetricQuarantined = "quarantined" // of those, held for an administrator
 	MetricTempFailed  = "tempfailed"  // 4xx replies of the intake
 	MetricDelivered   = "delivered"   // outbound recipients delivered
-	MetricDeferred    = "deferred"    // outbound attempts deferred
-	MetricFailed      = "failed"      // outbound recipients bounced
-	MetricSubmitted   = "submitted"   // messages users submitted
+	// MetricDeliveredLocal counts the local recipients of submitted mail
+	// (delivered at once, never queued).
+	MetricDeliveredLocal = "delivered.local"
+	MetricDeferred       = "deferred"  // outbound attempts deferred
+	MetricFailed         = "failed"    // outbound recipients bounced
+	MetricSubmitted      = "submitted" // messages users submitted
 	// MetricRejectedPrefix is followed by the reason (mta.RejectReason).
 	MetricRejectedPrefix = "rejected."
 	// MetricFilterPrefix is followed by "<filter>.<action>" (filters.Chain
@@ -113,7 +116,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 	}
 	series, err := s.store.StatsSeries(ctx, since, until, []string{
 		MetricAccepted, MetricJunked, MetricQuarantined,
-		MetricDelivered, MetricDeferred, MetricFailed, MetricRejectedPrefix + "*",
+		MetricDelivered, MetricDeliveredLocal, MetricDeferred, MetricFailed, MetricRejectedPrefix + "*",
 	})
 	if err != nil {
 		return nil, err
@@ -125,7 +128,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 		p.Accepted = series[MetricAccepted][i]
 		p.Junked = series[MetricJunked][i]
 		p.Quarantined = series[MetricQuarantined][i]
-		p.Delivered = series[MetricDelivered][i]
+		p.Delivered = series[MetricDelivered][i] + series[MetricDeliveredLocal][i]
 		p.Deferred = series[MetricDeferred][i]
 		p.Failed = series[MetricFailed][i]
 		p.RejectedByReason = map[string]int64{}
@@ -145,7 +148,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 
 	midnight := now.Truncate(24 * time.Hour) // UTC days
 	today, err := s.store.StatsSeries(ctx, midnight, until, append([]string{
-		MetricAccepted, MetricDelivered, MetricJunked, MetricQuarantined, MetricRejectedPrefix + "*",
+		MetricAccepted, MetricDelivered, MetricDeliveredLocal, MetricJunked, MetricQuarantined, MetricRejectedPrefix + "*",
 	}, append(spamMetrics, virusMetrics...)...))
 	if err != nil {
 		return nil, err
@@ -167,10 +170,9 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 	}
 	out.Today = StatsToday{
 		Received: sum(MetricAccepted),
-		// Submitted mail for remote recipients is counted when delivered;
-		// the submission counters do not tell local deliveries apart, so
-		// they are left out.
-		Sent:        sum(MetricDelivered),
+		// Sent mail counts per recipient: remote ones when the outbound
+		// queue delivered it, local ones when submission stored it.
+		Sent:        sum(MetricDelivered, MetricDeliveredLocal),
 		Rejected:    sum(rejected...),
 		Junked:      sum(MetricJunked),
 		Quarantined: sum(MetricQuarantined),

@@ -18,6 +18,9 @@ export class ApiError extends Error {
   constructor(status, problem) {
     super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
     this.status = status;
+    // kind is the problem type's last part ("not-found"), for the
+    // dashboard's own wording of the title.
+    this.kind = (problem && typeof problem.type === "string") ? problem.type.replace(/^.*\/problems\//, "") : "";
     this.title = (problem && problem.title) || "";
     this.detail = (problem && problem.detail) || "";
     this.errors = (problem && Array.isArray(problem.errors)) ? problem.errors : [];

@@ -143,7 +143,11 @@ function loginPage() {
         const next = params.get("next") || "";
         navigate(next && next !== "login" ? next : home(), true);
       } catch (err) {
-        fill(msgSlot, errorBox(err));
+        // A refused sign-in says so in the dashboard's language.
+        let shown = err;
+        if (err && err.status === 401) shown = { kind: err.kind, status: err.status, title: err.title, detail: t("login.failed") };
+        else if (err && err.status === 429) shown = { kind: err.kind, status: err.status, title: err.title, detail: t("login.rateLimited") };
+        fill(msgSlot, errorBox(shown));
         markServerErrors(form, err);
         password.input.value = "";
         password.input.focus();

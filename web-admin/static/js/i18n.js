@@ -43,6 +43,11 @@ export function setLang(code) {
   }
 }
 
+// has reports whether the catalogue has key.
+export function has(key) {
+  return dicts[current][key] !== undefined || en[key] !== undefined;
+}
+
 // t returns the text for key, with {name} placeholders filled from vars.
 export function t(key, vars) {
   let s = dicts[current][key];

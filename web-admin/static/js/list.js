@@ -10,6 +10,7 @@ import { field, showError, table, pager, progress, PAGE_SIZE } from "./ui.js";
 //   load(q): fetches {items, total} for q (the filters, limit and offset)
 //   columns: see table()
 //   empty: the text for no items
+//   tableClass: another class of the table (its layout)
 // It returns {wrap, refresh}.
 export function listView(ctx, opts) {
   const state = { offset: Math.max(0, Number(ctx.query.get("offset")) || 0) };
@@ -69,7 +70,7 @@ export function listView(ctx, opts) {
     const total = data.total ?? items.length;
     fill(body, 
       h("p", { class: "count" }, t("list.count", { n: total })),
-      table(opts.caption, opts.columns, items, opts.empty),
+      table(opts.caption, opts.columns, items, opts.empty, opts.tableClass),
       data.total !== undefined && total > PAGE_SIZE ? pager(total, PAGE_SIZE, state.offset, (off) => {
         state.offset = off;
         refresh().then(() => {

@@ -2,7 +2,7 @@
 // confirmation dialogs, tables, paging, usage bars and copy buttons.
 
 import { h, uid, add, fill } from "./dom.js";
-import { t, lang } from "./i18n.js";
+import { t, has, lang } from "./i18n.js";
 
 export const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 export const DOMAIN = /^[^\s@.]+(\.[^\s@.]+)+\.?$/;
@@ -17,7 +17,10 @@ export function errorBox(err) {
     box.append(h("strong", {}, t("error.network")), h("p", {}, err.detail || ""));
     return box;
   }
-  const title = (err && err.title) || t("error.generic");
+  // The title in the dashboard's language when the problem's kind is
+  // known; the server's detail (English) stays as it is.
+  const kindKey = err && err.kind ? `problem.${err.kind}` : "";
+  const title = (kindKey && has(kindKey) ? t(kindKey) : "") || (err && err.title) || t("error.generic");
   box.append(h("strong", { class: "problem-title" }, title));
   if (err && err.status) box.append(" ", h("span", { class: "problem-status" }, `(${err.status})`));
   const detail = err && (err.detail !== undefined ? err.detail : err.message);
@@ -40,9 +43,41 @@ export function showNotice(slot, text) {
   slot.hidden = false;
 }
 
-// messageSlot is a place for errors and notices.
+let flashed = "";
+
+// flash keeps a notice for the next page: the page's first message slot
+// shows it (a deletion that leaves the page it was made on).
+export function flash(text) {
+  flashed = text;
+}
+
+// messageSlot is a place for errors and notices; the first one made after
+// a flash shows it.
 export function messageSlot() {
-  return h("div", { class: "messages", "aria-live": "polite" });
+  const slot = h("div", { class: "messages", "aria-live": "polite" });
+  if (flashed) {
+    showNotice(slot, flashed);
+    flashed = "";
+  }
+  return slot;
+}
+
+// breakable shows an address or domain name as text that may wrap only
+// after its "@" and dots, never inside a label.
+export function breakable(text) {
+  const parts = String(text ?? "").split(/(?<=[@.])/);
+  const out = [];
+  parts.forEach((p, i) => {
+    if (i > 0) out.push(h("wbr", {}));
+    out.push(h("span", { class: "nowrap" }, p));
+  });
+  return h("span", { class: "breakable" }, out);
+}
+
+// longValue shows a value on one line in a box that scrolls sideways, so
+// that it is never broken and can be selected (or copied) whole.
+export function longValue(text, cls) {
+  return h("code", { class: `long-value${cls ? ` ${cls}` : ""}`, tabindex: "0" }, text);
 }
 
 // field is a labelled form control with a place for its error.
@@ -169,11 +204,12 @@ export function confirmDialog(message, confirmLabel, extra) {
   });
 }
 
-// table builds a table; columns: [{label, cell(row) → node or text}].
-export function table(caption, columns, rows, empty) {
+// table builds a table; columns: [{label, cell(row) → node or text}];
+// cls is another class of the table, for its layout.
+export function table(caption, columns, rows, empty, cls) {
   if (!rows.length) return h("p", { class: "empty" }, empty || t("list.empty"));
   return h("div", { class: "table-wrap" },
-    h("table", { class: "list" },
+    h("table", { class: cls ? `list ${cls}` : "list" },
       h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))),
       h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", { "data-label": c.label }, c.cell(r))))))));

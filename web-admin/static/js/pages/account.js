@@ -10,15 +10,10 @@ import {
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
 } from "../ui.js";
 
-// Default ports of yubin serve, used when autoconfig cannot be read.
-const DEFAULT_SERVERS = [
-  { protocol: "IMAP", port: 2993, socket: "SSL" },
-  { protocol: "SMTP", port: 2465, socket: "SSL" },
-  { protocol: "POP3", port: 2995, socket: "SSL" },
-];
-
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
-// document, or falls back to this host with the default ports.
+// document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
+// behind a port mapping differ from the ones it listens on. Without it
+// there is nothing reliable to show (servers is empty).
 export async function clientServers(email) {
   try {
     const xml = await publicText(`/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=${enc(email)}`);
@@ -32,11 +27,10 @@ export async function clientServers(email) {
       };
       out.push({ protocol: (s.getAttribute("type") || "").toUpperCase(), host: text("hostname"), port: Number(text("port")), socket: text("socketType") });
     }
-    if (out.length) return { servers: out, fromAutoconfig: true };
+    return { servers: out, fromAutoconfig: true };
   } catch {
-    // fall through to the defaults
+    return { servers: [], fromAutoconfig: false };
   }
-  return { servers: DEFAULT_SERVERS.map((s) => ({ ...s, host: window.location.hostname })), fromAutoconfig: false };
 }
 
 // securityName names a socket type.
@@ -55,7 +49,7 @@ async function clientSetup(email) {
     try {
       const blob = await apiBlob(`/users/${enc(email)}/mobileconfig`);
       const url = URL.createObjectURL(blob);
-      const a = h("a", { href: url, download: `${email}.mobileconfig`, class: "visually-hidden" }, "download");
+      const a = h("a", { href: url, download: `${email}.mobileconfig`, class: "visually-hidden" }, t("client.profile"));
       document.body.append(a);
       a.click();
       a.remove();
@@ -66,14 +60,14 @@ async function clientSetup(email) {
   });
   return h("div", { class: "client-setup" },
     h("p", {}, t("client.intro")),
-    table(t("client.servers"), [
+    !fromAutoconfig ? h("p", { class: "notice warn" }, t("client.unavailable")) : table(t("client.servers"), [
       { label: t("client.protocol"), cell: (s) => s.protocol },
       { label: t("client.server"), cell: (s) => h("span", { class: "dns-value" }, h("code", {}, s.host), copyButton(s.host, `${s.protocol} ${t("client.server")}`)) },
       { label: t("client.port"), cell: (s) => String(s.port) },
       { label: t("client.security"), cell: (s) => securityName(s.socket) },
       { label: t("client.username"), cell: () => h("code", {}, email) },
     ], servers),
-    h("p", { class: "hint" }, fromAutoconfig ? t("client.auto") : t("client.defaults")),
+    fromAutoconfig ? h("p", { class: "hint" }, t("client.auto")) : null,
     h("p", { class: "hint" }, t("client.password")),
     h("div", { class: "actions" }, profile),
     profileSlot);

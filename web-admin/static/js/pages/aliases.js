@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import { api, enc, qs } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
-  pageHeading, section, addSection, fmtDate, link, EMAIL,
+  pageHeading, section, addSection, fmtDate, link, EMAIL, flash,
 } from "../ui.js";
 import { listView } from "../list.js";
 import { domainOptions } from "./users.js";
@@ -30,11 +30,14 @@ function checkAliasAddress(v) {
   return t("valid.aliasAddress");
 }
 
-async function deleteAlias(address, slot, done) {
+// deleteAlias asks, then deletes an alias; with leaving the notice is
+// kept for the page done goes to.
+async function deleteAlias(address, slot, done, leaving) {
   if (!(await confirmDialog(t("aliases.deleteConfirm", { address }), t("action.delete")))) return;
   try {
     await api("DELETE", `/aliases/${enc(address)}`);
-    showNotice(slot, t("aliases.deleted", { address }));
+    if (leaving) flash(t("aliases.deleted", { address }));
+    else showNotice(slot, t("aliases.deleted", { address }));
     done();
   } catch (err) {
     showError(slot, err);
@@ -127,7 +130,7 @@ export async function aliasPage(ctx) {
     });
   });
   const del = h("button", { type: "button", class: "danger" }, t("aliases.delete"));
-  del.addEventListener("click", () => deleteAlias(a.address, slot, () => ctx.navigate("aliases")));
+  del.addEventListener("click", () => deleteAlias(a.address, slot, () => ctx.navigate("aliases"), true));
   fill(body, 
     section(t("aliases.targets"), h("p", { class: "hint" }, a.address.startsWith("@") ? t("aliases.catchAll") : ""), form),
     h("div", { class: "actions" }, del),

@@ -2,11 +2,12 @@
 // deleting with confirmation, and a domain's page with its DNS records.
 
 import { h, clear, add, fill } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, has } from "../i18n.js";
 import { api, enc, qs, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
   pageHeading, section, addSection, stateBadge, usageBar, fmtDate, fmtBytes, copyButton, quotaField, table, link,
+  breakable, longValue,
 } from "../ui.js";
 import { listView } from "../list.js";
 
@@ -107,21 +108,44 @@ const dnsKey = (r) => `${r.type} ${r.name} ${r.value}`;
 // dnsStatuses are the statuses GET /domains/{name}/dns/check reports.
 const dnsStatuses = ["ok", "missing", "different", "error", "unchecked"];
 
-// dnsTable lists the records a domain should publish, each with a copy
-// button and a place for its DNS check status; badges maps each record
-// (dnsKey) to that place.
-function dnsTable(records, badges) {
+// dnsPurpose says what a record is for in the dashboard's language,
+// from its type and name (the API's own text, in English, otherwise).
+function dnsPurpose(r, domain, host) {
+  const name = r.name || "";
+  let key = "";
+  const vars = { domain, host };
+  if (r.type === "MX") key = "dns.purpose.mx";
+  else if (r.type === "TXT" && name === domain && String(r.value).startsWith("v=spf1")) key = "dns.purpose.spf";
+  else if (r.type === "TXT" && name.startsWith("_dmarc.")) key = "dns.purpose.dmarc";
+  else if (r.type === "TXT" && name.includes("._domainkey.")) {
+    vars.selector = name.split("._domainkey.")[0];
+    const text = t("dns.purpose.dkim", vars);
+    return String(r.value).length > 255 ? `${text} ${t("dns.purpose.dkimLong")}` : text;
+  } else if (r.type === "CNAME" && name.startsWith("autoconfig.")) key = "dns.purpose.autoconfig";
+  else if (r.type === "SRV" && name.includes("._tcp.")) key = `dns.purpose.${name.split("._tcp.")[0].replace(/^_/, "")}`;
+  return key && has(key) ? t(key, vars) : r.purpose;
+}
+
+// dnsTable lists the records a domain should publish, each with copy
+// buttons and a place for its DNS check status; badges maps each record
+// (dnsKey) to that place. Names wrap only between their labels; values
+// stay on one line in a box that scrolls sideways, copied whole.
+function dnsTable(records, badges, domain) {
   const badge = (r) => {
     const b = h("span", { class: "badge dns-status", hidden: true });
     badges.set(dnsKey(r), b);
     return b;
   };
-  return table(t("domains.dns"), [
-    { label: t("dns.type"), cell: (r) => r.type },
-    { label: t("dns.name"), cell: (r) => h("code", {}, r.name) },
-    { label: t("dns.value"), cell: (r) => h("div", { class: "dns-value" }, h("code", {}, r.priority !== undefined && r.priority !== null ? `${r.priority} ${r.value}` : r.value), copyButton(r.value, `${r.type} ${r.name}`), badge(r)) },
-    { label: t("dns.purpose"), cell: (r) => r.purpose },
-  ], records, t("dns.none"));
+  const mx = records.find((r) => r.type === "MX");
+  const host = mx ? String(mx.value).replace(/\.$/, "") : "";
+  const shown = (r) => (r.priority !== undefined && r.priority !== null ? `${r.priority} ${r.value}` : r.value);
+  const tbl = table(t("domains.dns"), [
+    { label: t("dns.type"), cell: (r) => h("span", { class: "dns-type" }, r.type) },
+    { label: t("dns.name"), cell: (r) => h("div", { class: "dns-name" }, h("code", {}, breakable(r.name)), copyButton(r.name, t("dns.copyName", { type: r.type }))) },
+    { label: t("dns.value"), cell: (r) => h("div", { class: "dns-value" }, longValue(shown(r)), h("div", { class: "dns-value-actions" }, copyButton(r.value, `${r.type} ${r.name}`), badge(r))) },
+    { label: t("dns.purpose"), cell: (r) => h("span", { class: "dns-purpose" }, dnsPurpose(r, domain, host)) },
+  ], records, t("dns.none"), "dns-table");
+  return tbl;
 }
 
 // checkDNS asks what DNS publishes now and shows each record's status.
@@ -225,7 +249,46 @@ function dnsSection(name, records) {
   const check = h("button", { type: "button", class: "dns-check" }, t("dns.check"));
   check.addEventListener("click", () => checkDNS(name, badges, slot, check));
   return section(t("domains.dns"), h("p", { class: "hint" }, t("domains.dnsHint")),
-    records.length ? h("div", { class: "actions" }, check) : null, slot, dnsTable(records, badges));
+    records.length ? h("div", { class: "actions" }, check) : null, slot, dnsTable(records, badges, name));
+}
+
+// adminsSection lists who manages a domain, appoints and withdraws them
+// (server admins): PUT and DELETE /domains/{name}/admins/{address}.
+function adminsSection(name, admins, slot, done) {
+  const address = field({ label: t("admins.address"), name: "admin_address", type: "email", required: true, autocomplete: "off", hint: t("admins.addressHint") });
+  const form = h("form", { novalidate: true, class: "inline-form admins-form" }, address.wrap, h("button", { type: "submit", class: "primary" }, t("admins.add")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: address.input, required: true, email: true }])) return;
+    const a = address.input.value.trim().toLowerCase();
+    await busy(form, async () => {
+      try {
+        await api("PUT", `/domains/${enc(name)}/admins/${enc(a)}`);
+        showNotice(slot, t("admins.added", { address: a, domain: name }));
+        form.reset();
+        done();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  const withdraw = async (a) => {
+    if (!(await confirmDialog(t("admins.removeConfirm", { address: a, domain: name }), t("admins.remove")))) return;
+    try {
+      await api("DELETE", `/domains/${enc(name)}/admins/${enc(a)}`);
+      showNotice(slot, t("admins.removed", { address: a, domain: name }));
+      done();
+    } catch (err) {
+      showError(slot, err);
+    }
+  };
+  const list = admins.length
+    ? h("ul", { class: "plain admins-list" }, admins.map((a) => h("li", {},
+      h("span", { class: "admin-address" }, breakable(a)),
+      h("button", { type: "button", class: "danger", "aria-label": t("admins.removeWhat", { address: a }), onclick: () => withdraw(a) }, t("admins.remove")))))
+    : h("p", { class: "empty" }, t("admins.none"));
+  return section(t("admins.title"), h("p", { class: "hint" }, t("admins.intro")), list, form);
 }
 
 // domainPage shows one domain: state, usage, settings and DNS records.
@@ -238,11 +301,13 @@ export async function domainPage(ctx) {
     let d;
     let usage;
     let dns;
+    let admins;
     try {
-      [d, usage, dns] = await Promise.all([
+      [d, usage, dns, admins] = await Promise.all([
         api("GET", `/domains/${enc(name)}`),
         api("GET", `/domains/${enc(name)}/usage`),
         api("GET", `/domains/${enc(name)}/dns`),
+        isAdmin() ? api("GET", `/domains/${enc(name)}/admins`) : Promise.resolve({ items: [] }),
       ]);
     } catch (err) {
       clear(body);
@@ -266,6 +331,7 @@ export async function domainPage(ctx) {
       section(t("domains.overview"), summary, actions),
       h("p", {}, link(`users?domain=${enc(d.name)}`, t("domains.showUsers")), " · ", link(`aliases?domain=${enc(d.name)}`, t("domains.showAliases"))),
       dnsSection(d.name, dns.records || []),
+      isAdmin() ? adminsSection(d.name, admins.items || [], slot, load) : null,
       isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null,
       isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null);
   }

@@ -7,7 +7,7 @@ import { t } from "../i18n.js";
 import { api, enc, qs, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
-  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD,
+  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash,
 } from "../ui.js";
 import { listView } from "../list.js";
 
@@ -75,6 +75,20 @@ async function setEnabled(u, slot, done) {
   }
 }
 
+// deleteUser asks, then deletes a user with all their mail; done runs
+// after the notice is shown (or kept for the next page with flash).
+async function deleteUser(address, slot, done, leaving) {
+  if (!(await confirmDialog(t("users.deleteConfirm", { address }), t("action.delete")))) return;
+  try {
+    await api("DELETE", `/users/${enc(address)}`);
+    if (leaving) flash(t("users.deleted", { address }));
+    else showNotice(slot, t("users.deleted", { address }));
+    done();
+  } catch (err) {
+    showError(slot, err);
+  }
+}
+
 // usersPage lists users.
 export async function usersPage(ctx) {
   const slot = messageSlot();
@@ -100,7 +114,8 @@ export async function usersPage(ctx) {
       {
         label: t("field.actions"),
         cell: (u) => h("div", { class: "row-actions" },
-          h("button", { type: "button", "aria-label": t(u.enabled ? "users.disableWhat" : "users.enableWhat", { address: u.address }), onclick: () => setEnabled(u, slot, () => list.refresh()) }, t(u.enabled ? "action.disable" : "action.enable"))),
+          h("button", { type: "button", "aria-label": t(u.enabled ? "users.disableWhat" : "users.enableWhat", { address: u.address }), onclick: () => setEnabled(u, slot, () => list.refresh()) }, t(u.enabled ? "action.disable" : "action.enable")),
+          h("button", { type: "button", class: "danger", "aria-label": t("users.deleteWhat", { address: u.address }), onclick: () => deleteUser(u.address, slot, () => list.refresh()) }, t("action.delete"))),
       },
     ],
     empty: t("users.none"),
@@ -166,15 +181,7 @@ export async function userPage(ctx) {
     });
 
     const del = h("button", { type: "button", class: "danger" }, t("users.delete"));
-    del.addEventListener("click", async () => {
-      if (!(await confirmDialog(t("users.deleteConfirm", { address: u.address }), t("action.delete")))) return;
-      try {
-        await api("DELETE", `/users/${enc(u.address)}`);
-        ctx.navigate("users");
-      } catch (err) {
-        showError(slot, err);
-      }
-    });
+    del.addEventListener("click", () => deleteUser(u.address, slot, () => ctx.navigate("users"), true));
 
     fill(body, 
       section(t("users.overview"),
