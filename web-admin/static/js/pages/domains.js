@@ -255,8 +255,8 @@ function dnsSection(name, records) {
 // adminsSection lists who manages a domain, appoints and withdraws them
 // (server admins): PUT and DELETE /domains/{name}/admins/{address}.
 function adminsSection(name, admins, slot, done) {
-  const address = field({ label: t("admins.address"), name: "admin_address", type: "email", required: true, autocomplete: "off", hint: t("admins.addressHint") });
-  const form = h("form", { novalidate: true, class: "inline-form admins-form" }, address.wrap, h("button", { type: "submit", class: "primary" }, t("admins.add")));
+  const address = field({ label: t("domainAdmins.address"), name: "admin_address", type: "email", required: true, autocomplete: "off", hint: t("domainAdmins.addressHint") });
+  const form = h("form", { novalidate: true, class: "inline-form admins-form" }, address.wrap, h("button", { type: "submit", class: "primary" }, t("domainAdmins.add")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!validate([{ input: address.input, required: true, email: true }])) return;
@@ -264,7 +264,7 @@ function adminsSection(name, admins, slot, done) {
     await busy(form, async () => {
       try {
         await api("PUT", `/domains/${enc(name)}/admins/${enc(a)}`);
-        showNotice(slot, t("admins.added", { address: a, domain: name }));
+        showNotice(slot, t("domainAdmins.added", { address: a, domain: name }));
         form.reset();
         done();
       } catch (err) {
@@ -274,10 +274,10 @@ function adminsSection(name, admins, slot, done) {
     });
   });
   const withdraw = async (a) => {
-    if (!(await confirmDialog(t("admins.removeConfirm", { address: a, domain: name }), t("admins.remove")))) return;
+    if (!(await confirmDialog(t("domainAdmins.removeConfirm", { address: a, domain: name }), t("domainAdmins.remove")))) return;
     try {
       await api("DELETE", `/domains/${enc(name)}/admins/${enc(a)}`);
-      showNotice(slot, t("admins.removed", { address: a, domain: name }));
+      showNotice(slot, t("domainAdmins.removed", { address: a, domain: name }));
       done();
     } catch (err) {
       showError(slot, err);
@@ -286,9 +286,9 @@ function adminsSection(name, admins, slot, done) {
   const list = admins.length
     ? h("ul", { class: "plain admins-list" }, admins.map((a) => h("li", {},
       h("span", { class: "admin-address" }, breakable(a)),
-      h("button", { type: "button", class: "danger", "aria-label": t("admins.removeWhat", { address: a }), onclick: () => withdraw(a) }, t("admins.remove")))))
-    : h("p", { class: "empty" }, t("admins.none"));
-  return section(t("admins.title"), h("p", { class: "hint" }, t("admins.intro")), list, form);
+      h("button", { type: "button", class: "danger", "aria-label": t("domainAdmins.removeWhat", { address: a }), onclick: () => withdraw(a) }, t("domainAdmins.remove")))))
+    : h("p", { class: "empty" }, t("domainAdmins.none"));
+  return section(t("domainAdmins.title"), h("p", { class: "hint" }, t("domainAdmins.intro")), list, form);
 }
 
 // domainPage shows one domain: state, usage, settings and DNS records.
