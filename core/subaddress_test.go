@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -58,4 +59,27 @@ func TestCheckSubaddressDelimiters(t *testing.T) {
 			t.Errorf("%q: got %v, want ErrInvalid", bad, err)
 		}
 	}
+}
+
+// FuzzSplitSubaddress: every reading puts the local part back together,
+// splits at a delimiter of the set, has a user, and comes longest first.
+func FuzzSplitSubaddress(f *testing.F) {
+	for _, s := range [][2]string{{"ann+news", "+"}, {"ann-smith+x", "+-"}, {"+x", "+"}, {"a.+b", "+"}, {`"a+b"`, "+"}, {"用户+x", "+"}, {"a++", "+"}, {"ann", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, local, delims string) {
+		prev := len(local) + 1
+		for _, sp := range SplitSubaddress(local, delims) {
+			if sp.User+sp.Delimiter+sp.Detail != local {
+				t.Fatalf("%q split as %+v", local, sp)
+			}
+			if sp.User == "" || len(sp.Delimiter) != 1 || !strings.Contains(delims, sp.Delimiter) {
+				t.Fatalf("%q, %q: bad split %+v", local, delims, sp)
+			}
+			if len(sp.User) >= prev {
+				t.Fatalf("%q: splits not longest user first", local)
+			}
+			prev = len(sp.User)
+		}
+	})
 }
