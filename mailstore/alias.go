@@ -270,28 +270,68 @@ func deleteDomainAliasesTx(tx *writeTx, domainID int64, cascade bool) error {
 type Recipient struct {
 	User     *User  // a local account, or nil
 	External string // a normalised address elsewhere, or ""
+	// Subaddress is the detail (RFC 5233) of the address the mail reached
+	// User by: "newsletter" for ann+newsletter@, or for team+newsletter@
+	// when the alias team includes ann (an alias passes its detail on to
+	// its local targets that have none of their own). Zero for none.
+	Subaddress core.Subaddress
 }
 
-// ResolveRecipients maps an envelope recipient to where its mail goes:
+// DeliveredTo is the address of the mailbox the mail reached, with its
+// subaddress detail (ann+newsletter@example.com), as the Delivered-To
+// field and Sieve's envelope tests see it; "" for an external recipient.
+func (r Recipient) DeliveredTo() string {
+	if r.User == nil {
+		return ""
+	}
+	return r.Subaddress.Apply(r.User.Address)
+}
+
+// ResolveOptions says how Resolve reads addresses.
+type ResolveOptions struct {
+	// SubaddressDelimiters are the characters that separate a user from a
+	// detail (RFC 5233), any of them: "+" makes ann+news@ reach ann, "+-"
+	// also ann-news@; "" turns subaddressing off. See
+	// core.CheckSubaddressDelimiters.
+	SubaddressDelimiters string
+}
+
+// ResolveRecipients is Resolve without subaddressing: the address must be
+// an account or alias as it is (or fall to the catch-all).
+func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipient, error) {
+	return s.Resolve(ctx, address, ResolveOptions{})
+}
+
+// Resolve maps an envelope recipient to where its mail goes:
 //
 //   - an enabled account (in an enabled domain): that account;
 //   - an alias: its targets, each resolved in turn (aliases of aliases up
 //     to 5 deep, loops ignored; targets in local domains that lead nowhere,
 //     such as deleted or disabled accounts, are skipped and logged; targets
 //     in other domains are External);
+//   - otherwise, with subaddressing (opts.SubaddressDelimiters), the
+//     account or alias named by the part before a delimiter, as above,
+//     the detail after it kept in Recipient.Subaddress (ann+news@ reaches
+//     ann; with several delimiters in the address, the longest part that
+//     is an account or alias wins: ann-smith+news@ reaches ann-smith if
+//     that exists, else ann). So an account or alias whose name contains
+//     a delimiter is still reached by its exact address;
 //   - otherwise the domain's catch-all alias ("@domain"), if it has one;
-//   - otherwise, for postmaster@domain, the domain's administrators, or
-//     the mailboxes of the server's administrators (see postmasters).
+//   - otherwise, for postmaster@domain (or postmaster+detail@), the
+//     domain's administrators, or the mailboxes of the server's
+//     administrators (see postmasters).
 //
-// Local accounts and external addresses appear once each. An address that
-// leads nowhere, a disabled account, or a disabled or unknown domain is
-// ErrNotFound. A disabled account does not fall through to the catch-all.
-func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipient, error) {
+// Alias targets are read the same way (an alias may forward to
+// ann+info@). Local accounts and external addresses appear once each. An
+// address that leads nowhere, a disabled account, or a disabled or unknown
+// domain is ErrNotFound. A disabled account does not fall through to the
+// catch-all.
+func (s *Store) Resolve(ctx context.Context, address string, opts ResolveOptions) ([]Recipient, error) {
 	a, err := core.ParseAddress(address)
 	if err != nil {
 		return nil, fmt.Errorf("resolve recipient: %w", err)
 	}
-	r := &resolver{s: s, ctx: ctx, domains: map[string]*Domain{}, seen: map[string]int{}}
+	r := &resolver{s: s, ctx: ctx, delims: opts.SubaddressDelimiters, domains: map[string]*Domain{}, seen: map[string]int{}}
 	d, err := r.domain(a.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
@@ -299,10 +339,10 @@ func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipi
 	if d == nil || !d.Enabled {
 		return nil, fmt.Errorf("resolve recipient %s: domain not served: %w", a, core.ErrNotFound)
 	}
-	if err := r.resolve(a.String(), "", 0); err != nil {
+	if err := r.resolve(a.String(), "", 0, core.Subaddress{}); err != nil {
 		return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
 	}
-	if len(r.out) == 0 && strings.EqualFold(a.Local, "postmaster") {
+	if len(r.out) == 0 && r.isPostmaster(a.Local) {
 		if r.out, err = s.postmasters(ctx, d.ID); err != nil {
 			return nil, fmt.Errorf("resolve recipient %s: %w", a, err)
 		}
@@ -311,6 +351,20 @@ func (s *Store) ResolveRecipients(ctx context.Context, address string) ([]Recipi
 		return nil, fmt.Errorf("resolve recipient %s: %w", a, core.ErrNotFound)
 	}
 	return r.out, nil
+}
+
+// isPostmaster reports whether the local part is postmaster, with or
+// without a subaddress detail.
+func (r *resolver) isPostmaster(local string) bool {
+	if strings.EqualFold(local, "postmaster") {
+		return true
+	}
+	for _, sp := range core.SplitSubaddress(local, r.delims) {
+		if strings.EqualFold(sp.User, "postmaster") {
+			return true
+		}
+	}
+	return false
 }
 
 // postmasters returns who gets the mail of postmaster@ a domain that has
@@ -345,10 +399,11 @@ func (s *Store) postmasters(ctx context.Context, domainID int64) ([]Recipient, e
 	return out, nil
 }
 
-// resolver is the state of one ResolveRecipients.
+// resolver is the state of one Resolve.
 type resolver struct {
 	s       *Store
 	ctx     context.Context
+	delims  string             // subaddress delimiters; "" = off
 	domains map[string]*Domain // by name; nil: not a local domain
 	seen    map[string]int     // addresses resolved, at their smallest depth
 	out     []Recipient
@@ -371,13 +426,15 @@ func (r *resolver) domain(name string) (*Domain, error) {
 }
 
 // resolve adds the destinations of addr, reached through the alias via
-// (none at the top) at the given depth.
-func (r *resolver) resolve(addr, via string, depth int) error {
+// (none at the top) at the given depth, with the subaddress sub passed on
+// by that alias (zero at the top).
+func (r *resolver) resolve(addr, via string, depth int, sub core.Subaddress) error {
 	if d, ok := r.seen[addr]; ok && d <= depth {
 		return nil // a loop, or reached before
 	}
 	r.seen[addr] = depth
-	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	at := strings.LastIndexByte(addr, '@')
+	local, domain := addr[:at], addr[at+1:]
 	d, err := r.domain(domain)
 	if err != nil {
 		return err
@@ -392,46 +449,76 @@ func (r *resolver) resolve(addr, via string, depth int) error {
 		r.skip(addr, via, "domain disabled")
 		return nil
 	}
-	db := r.s.db.WithContext(r.ctx)
-	var us []User
-	if err := db.Where("address = ?", addr).Limit(1).Find(&us).Error; err != nil {
-		return fmt.Errorf("look up %s: %w", addr, err)
+	// The exact address first: an account or alias whose name contains a
+	// delimiter wins over subaddressing.
+	if found, err := r.named(addr, via, depth, sub); found || err != nil {
+		return err
 	}
-	if len(us) > 0 {
-		u := &us[0]
-		if !u.Enabled {
-			r.skip(addr, via, "account disabled")
-			return nil
+	for _, sp := range core.SplitSubaddress(local, r.delims) {
+		user := sp.User + "@" + domain
+		if _, err := core.ParseAddress(user); err != nil {
+			continue // not a valid address before the delimiter
 		}
-		if !slices.ContainsFunc(r.out, func(x Recipient) bool { return x.User != nil && x.User.ID == u.ID }) {
-			r.out = append(r.out, Recipient{User: u})
+		if found, err := r.named(user, via, depth, sp.Subaddress); found || err != nil {
+			return err
 		}
-		return nil
 	}
 	var as []Alias
-	if err := db.Where("address IN ?", []string{addr, "@" + domain}).Find(&as).Error; err != nil {
-		return fmt.Errorf("look up alias %s: %w", addr, err)
+	if err := r.s.db.WithContext(r.ctx).Where("address = ?", "@"+domain).Limit(1).Find(&as).Error; err != nil {
+		return fmt.Errorf("look up catch-all of %s: %w", domain, err)
 	}
 	if len(as) == 0 {
 		r.skip(addr, via, "no such account or alias")
 		return nil
 	}
-	al := &as[0] // the alias itself before the catch-all
-	if len(as) > 1 && al.Address != addr {
-		al = &as[1]
+	al := &as[0]
+	if d, ok := r.seen[al.Address]; ok && d <= depth {
+		return nil
 	}
-	if al.IsCatchAll() {
-		if d, ok := r.seen[al.Address]; ok && d <= depth {
-			return nil
+	r.seen[al.Address] = depth
+	return r.expand(al, via, depth, core.Subaddress{})
+}
+
+// named adds the destinations of the account or alias (not catch-all)
+// whose address is exactly addr, reached with the subaddress sub. found is
+// false if there is neither; a disabled account is found (and skipped), so
+// that it does not fall through to a subaddress or the catch-all.
+func (r *resolver) named(addr, via string, depth int, sub core.Subaddress) (found bool, err error) {
+	db := r.s.db.WithContext(r.ctx)
+	var us []User
+	if err := db.Where("address = ?", addr).Limit(1).Find(&us).Error; err != nil {
+		return false, fmt.Errorf("look up %s: %w", addr, err)
+	}
+	if len(us) > 0 {
+		u := &us[0]
+		if !u.Enabled {
+			r.skip(addr, via, "account disabled")
+			return true, nil
 		}
-		r.seen[al.Address] = depth
+		if !slices.ContainsFunc(r.out, func(x Recipient) bool { return x.User != nil && x.User.ID == u.ID }) {
+			r.out = append(r.out, Recipient{User: u, Subaddress: sub})
+		}
+		return true, nil
 	}
+	var as []Alias
+	if err := db.Where("address = ?", addr).Limit(1).Find(&as).Error; err != nil {
+		return false, fmt.Errorf("look up alias %s: %w", addr, err)
+	}
+	if len(as) == 0 {
+		return false, nil
+	}
+	return true, r.expand(&as[0], via, depth, sub)
+}
+
+// expand resolves the targets of the alias al at depth+1, passing on the
+// subaddress sub to those that have no detail of their own.
+func (r *resolver) expand(al *Alias, via string, depth int, sub core.Subaddress) error {
 	if depth >= maxAliasDepth {
 		r.s.log.Warn("alias chain too deep; not followed", "alias", al.Address, "via", via, "max_depth", maxAliasDepth)
 		return nil
 	}
 	for _, t := range al.Targets {
-		if err := r.resolve(t, al.Address, depth+1); err != nil {
+		if err := r.resolve(t, al.Address, depth+1, sub); err != nil {
 			return err
 		}
 	}

@@ -359,3 +359,75 @@ func TestResolveRecipients(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveSubaddress: issue 19 item 1. Resolve with subaddressing: the
+// recipients carry the detail (for Delivered-To and Sieve's :detail); an
+// exact account or alias wins over a subaddress, which wins over the
+// catch-all; loops through subaddresses end.
+func TestResolveSubaddress(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	for _, a := range []string{"ann@example.com", "bob@example.com", "off@example.com", "ann+vip@example.com", "carl@example.org"} {
+		newTestUser(t, s, a)
+	}
+	if _, err := s.UpdateUser(ctx, "off@example.com", UserUpdate{Enabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	aliases := map[string][]string{
+		"team@example.com":     {"ann@example.com", "bob+team@example.com"},
+		"bob+list@example.com": {"bob@example.com"},
+		"loop@example.com":     {"loop+again@example.com"},
+		"@example.org":         {"bob@example.com"},
+	}
+	for a, ts := range aliases {
+		if _, err := s.CreateAlias(ctx, a, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		addr, delims string
+		want         []string // DeliveredTo, sorted
+		wantErr      error
+	}{
+		{"ann+news@example.com", "+", []string{"ann+news@example.com"}, nil},
+		{"ann+news@example.com", "", nil, core.ErrNotFound},
+		{"ann-news@example.com", "+-", []string{"ann-news@example.com"}, nil},
+		{"ann+vip@example.com", "+", []string{"ann+vip@example.com"}, nil}, // the account ann+vip itself
+		{"bob+list@example.com", "+", []string{"bob@example.com"}, nil},    // the alias itself
+		{"team@example.com", "+", []string{"ann@example.com", "bob+team@example.com"}, nil},
+		{"team+x@example.com", "+", []string{"ann+x@example.com", "bob+team@example.com"}, nil}, // passed on, unless the target has its own
+		{"team+x@example.com", "", nil, core.ErrNotFound},
+		{"carl+x@example.org", "+", []string{"carl+x@example.org"}, nil},
+		{"nobody+x@example.org", "+", []string{"bob@example.com"}, nil}, // catch-all, no detail
+		{"nobody+x@example.com", "+", nil, core.ErrNotFound},
+		{"off+x@example.com", "+", nil, core.ErrNotFound}, // disabled: no fall-through
+		{"loop@example.com", "+", nil, core.ErrNotFound},
+		{"loop+x@example.com", "+", nil, core.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.delims+"/"+tt.addr, func(t *testing.T) {
+			rs, err := s.Resolve(ctx, tt.addr, ResolveOptions{SubaddressDelimiters: tt.delims})
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.DeliveredTo())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	rs, err := s.Resolve(ctx, "ann+@example.com", ResolveOptions{SubaddressDelimiters: "+"})
+	if err != nil || len(rs) != 1 || !rs[0].Subaddress.HasDetail() || rs[0].Subaddress.Detail != "" {
+		t.Fatalf("ann+@: %+v, %v; want an empty detail", rs, err)
+	}
+}

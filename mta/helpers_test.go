@@ -207,6 +207,8 @@ func launch(templateDir, dir string, logs io.Writer, edit func(*Options)) (ts *t
 		Hostname: testHost,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SpoolDir: spool,
+		// As `yubin serve` does by default.
+		SubaddressDelimiters: "+",
 	}
 	if edit != nil {
 		edit(&opts)

@@ -425,41 +425,49 @@ func TestSendRateCountsRecipients(t *testing.T) {
 // TestAddressHarvesting: issue 11 item 10. 3,000 RCPTs to unknown users
 // were answered in 0.64 s on one session. After three unknown recipients
 // each further answer is held back, and the tenth ends the session.
+// Guessed subaddresses of unknown users (issue 19 item 1) count the same.
 func TestAddressHarvesting(t *testing.T) {
-	var (
-		mu     sync.Mutex
-		delays []time.Duration
-	)
-	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
-	ts.hooks.sleep = func(d time.Duration) {
-		mu.Lock()
-		delays = append(delays, d)
-		mu.Unlock()
-	}
-	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<harvester@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	for i := range DefaultMaxUnknownRecipients - 1 {
-		rc.cmd(fmt.Sprintf("RCPT TO:<guess%d@example.com>", i), 550)
-	}
-	rc.cmd("RCPT TO:<last-guess@elsewhere.example>", 421)
-	if _, err := rc.r.ReadByte(); err == nil {
-		t.Error("session still open after too many unknown recipients")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(delays) != DefaultMaxUnknownRecipients-1-freeUnknownRecipients {
-		t.Fatalf("%d answers held back: %v", len(delays), delays)
-	}
-	for _, d := range delays {
-		if d != DefaultUnknownRecipientDelay {
-			t.Errorf("held back %v", d)
-		}
-	}
-	// Known recipients and other sessions are not slowed down.
-	if _, err := ts.send(t, "someone@remote.example", []string{ann, bob}, simpleMsg("after")); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ name, known, guess, last string }{
+		{"plain", "ann@example.com", "guess%d@example.com", "last-guess@elsewhere.example"},
+		{"subaddress", "ann+ok@example.com", "guess%d+x@example.com", "nobody+last@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu     sync.Mutex
+				delays []time.Duration
+			)
+			ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+			ts.hooks.sleep = func(d time.Duration) {
+				mu.Lock()
+				delays = append(delays, d)
+				mu.Unlock()
+			}
+			rc := ts.raw(t)
+			rc.cmd("EHLO client.test.example", 250)
+			rc.cmd("MAIL FROM:<harvester@remote.example>", 250)
+			rc.cmd("RCPT TO:<"+tc.known+">", 250)
+			for i := range DefaultMaxUnknownRecipients - 1 {
+				rc.cmd(fmt.Sprintf("RCPT TO:<"+tc.guess+">", i), 550)
+			}
+			rc.cmd("RCPT TO:<"+tc.last+">", 421)
+			if _, err := rc.r.ReadByte(); err == nil {
+				t.Error("session still open after too many unknown recipients")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(delays) != DefaultMaxUnknownRecipients-1-freeUnknownRecipients {
+				t.Fatalf("%d answers held back: %v", len(delays), delays)
+			}
+			for _, d := range delays {
+				if d != DefaultUnknownRecipientDelay {
+					t.Errorf("held back %v", d)
+				}
+			}
+			// Known recipients and other sessions are not slowed down.
+			if _, err := ts.send(t, "someone@remote.example", []string{ann, bob}, simpleMsg("after")); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

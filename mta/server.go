@@ -135,6 +135,13 @@ type Options struct {
 	// recipient after the first three of a session; 0 means
 	// DefaultUnknownRecipientDelay.
 	UnknownRecipientDelay time.Duration
+	// SubaddressDelimiters are the characters that separate a user from a
+	// detail (RFC 5233) in recipient addresses, any one of them: with "+",
+	// ann+news@example.com reaches ann, and the Delivered-To field keeps
+	// the detail. "" turns subaddressing off (the config's default is
+	// core.DefaultSubaddressDelimiters). An account or alias whose name
+	// contains a delimiter is still reached by its exact address.
+	SubaddressDelimiters string
 	// Mode is the kind of listener; the zero value is ModeIntake.
 	// NewSubmissionServer sets ModeSubmission.
 	Mode Mode

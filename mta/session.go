@@ -75,9 +75,16 @@ type transaction struct {
 
 // recipient is one local user a message goes to.
 type recipient struct {
-	addr string
+	addr string // the envelope address that led to user
 	user *mailstore.User
+	// sub is the subaddress detail (RFC 5233) user was reached with, as
+	// Sieve's :detail sees it; zero for none.
+	sub core.Subaddress
 }
+
+// deliveredTo is the address of the recipient's mailbox with its
+// subaddress detail: ann+news@example.com.
+func (r recipient) deliveredTo() string { return r.sub.Apply(r.user.Address) }
 
 // newSession is go-smtp's Backend: called at the first HELO/EHLO of a
 // connection, and again after STARTTLS.
@@ -308,7 +315,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
 		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied"))
 	}
-	rs, rerr := store.ResolveRecipients(ctx, addr.String())
+	rs, rerr := s.srv.resolve(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
 		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
@@ -335,6 +342,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		return reply
 	}
 	return s.addRecipient(tx, addr.String(), rs, external)
+}
+
+// resolve is Store.Resolve with the server's subaddressing: the one
+// reading of a local address for RCPT, and for the sender ownership check
+// of submission.
+func (s *Server) resolve(ctx context.Context, addr string) ([]mailstore.Recipient, error) {
+	return s.opts.Store.Resolve(ctx, addr, mailstore.ResolveOptions{SubaddressDelimiters: s.opts.SubaddressDelimiters})
 }
 
 // refuseRecipient returns reply, the refusal of a recipient that is
@@ -387,7 +401,7 @@ func (s *session) addRecipient(tx *transaction, a string, rs []mailstore.Recipie
 	for _, r := range rs {
 		if r.User != nil && !slices.ContainsFunc(tx.users, func(x recipient) bool { return x.user.ID == r.User.ID }) {
 			// Each user once, whatever addresses or aliases lead there.
-			tx.users = append(tx.users, recipient{addr: a, user: r.User})
+			tx.users = append(tx.users, recipient{addr: a, user: r.User, sub: r.Subaddress})
 		}
 	}
 	for _, x := range remote {
@@ -988,12 +1002,13 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 // deliveryFields are the fields final delivery puts on top of a message:
 // Return-Path with the envelope sender (RFC 5321 section 4.4), and
 // Delivered-To with the address of the mailbox when the message goes to
-// one (the local users share one stored copy, so a message for several
-// gets none).
+// one, with the subaddress detail it was reached by (ann+news@example.com)
+// (the local users share one stored copy, so a message for several gets
+// none).
 func deliveryFields(tx *transaction) string {
 	f := "Return-Path: <" + tx.from + ">\r\n"
 	if len(tx.users) == 1 {
-		f += "Delivered-To: " + tx.users[0].user.Address + "\r\n"
+		f += "Delivered-To: " + tx.users[0].deliveredTo() + "\r\n"
 	}
 	return f
 }

@@ -70,6 +70,10 @@ type SubmissionOptions struct {
 	// SpoolDir holds temporary files for large messages; "" means
 	// os.TempDir().
 	SpoolDir string
+	// SubaddressDelimiters are as in Options: they also let a user send
+	// as ann+shop@ (their own address or an alias reaching them, with a
+	// detail).
+	SubaddressDelimiters string
 	// RatePerHour caps the recipients one user may send to in any hour
 	// (a message to 10 recipients counts 10); 0 means DefaultRatePerHour,
 	// a negative value no limit.
@@ -123,6 +127,8 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 		WriteTimeout:    o.WriteTimeout,
 		SpoolDir:        o.SpoolDir,
 		Mode:            ModeSubmission,
+
+		SubaddressDelimiters: o.SubaddressDelimiters,
 	})
 	sub := &submission{
 		limiter:      o.AuthLimiter,
@@ -272,8 +278,8 @@ func (s *session) submissionMail(from string) *smtp.SMTPError {
 }
 
 // ownsAddress reports whether the logged-in user may send as addr: it is
-// the user's own address, or an address (an alias, a catch-all) whose mail
-// reaches the user.
+// the user's own address, or an address (an alias, a catch-all, either
+// with a subaddress detail: ann+shop@) whose mail reaches the user.
 func (s *session) ownsAddress(addr string) (bool, error) {
 	a, err := core.ParseAddress(addr)
 	if err != nil {
@@ -284,7 +290,7 @@ func (s *session) ownsAddress(addr string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
 	defer cancel()
-	rs, err := s.srv.opts.Store.ResolveRecipients(ctx, a.String())
+	rs, err := s.srv.resolve(ctx, a.String())
 	if errors.Is(err, core.ErrNotFound) {
 		return false, nil
 	}

@@ -105,6 +105,8 @@ func startSubmission(tb testing.TB, implicit bool, edit func(*SubmissionOptions)
 		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SpoolDir:  spool,
 		DKIM:      dkimKeys(tb),
+
+		SubaddressDelimiters: "+",
 	}
 	if edit != nil {
 		edit(&opts)

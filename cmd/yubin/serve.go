@@ -325,6 +325,8 @@ func (w *wiring) startSMTP() {
 		Logger:          w.log,
 		MaxMessageBytes: w.cfg.MaxMessageSize,
 		SpoolDir:        w.spoolDir,
+
+		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("smtp", lim)

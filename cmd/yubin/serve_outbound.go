@@ -47,6 +47,8 @@ func (w *wiring) newOutbound() error {
 		SmarthostUser:     w.cfg.SmarthostUser,
 		SmarthostPassword: w.cfg.SmarthostPassword,
 		SmarthostTLS:      smarthostTLS(w.cfg.Smarthost),
+
+		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 		// Notifications are signed with the keys there are (none are
 		// made for them).
 		SignDKIM: func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(keys, domain, msg) },

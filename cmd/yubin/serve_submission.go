@@ -36,6 +36,8 @@ func (w *wiring) startSubmission() error {
 		SpoolDir:        w.spoolDir,
 		DKIM:            ensuringKeys{keys},
 		Enqueue:         w.enqueueOutbound, // wakes the outbound worker
+
+		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("submission", lim)

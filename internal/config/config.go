@@ -21,6 +21,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // Config is the resolved and validated configuration of `yubin serve`.
@@ -101,6 +103,11 @@ type Config struct {
 	// OutboundLease bounds one delivery attempt: a delivery cut short (the
 	// server was killed) is tried again after it.
 	OutboundLease time.Duration
+	// SubaddressDelimiters separate a user from a detail in recipient
+	// addresses (RFC 5233), any one of them: "+" (the default) makes
+	// ann+news@ reach ann; "" turns subaddressing off.
+	SubaddressDelimiters string
+
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
@@ -299,6 +306,15 @@ func Settings() []Setting {
 					return fmt.Errorf("%q: want a duration from 1s to 24h, such as 30m", v)
 				}
 				c.OutboundLease = d
+				return nil
+			}},
+		{Flag: "subaddress-delimiter", Env: "YUBIN_SUBADDRESS_DELIMITER", Default: core.DefaultSubaddressDelimiters, EmptyMeansOff: true,
+			Usage: "subaddressing (RFC 5233): characters that separate user and detail, any one of them (\"+-\": ann+news@ and ann-news@ reach ann); empty = off",
+			set: func(c *Config, v string) error {
+				if err := core.CheckSubaddressDelimiters(v); err != nil {
+					return err
+				}
+				c.SubaddressDelimiters = v
 				return nil
 			}},
 		{Flag: "admin-email", Env: "YUBIN_ADMIN_EMAIL", Usage: "first API admin, created on first start", set: str(func(c *Config) *string { return &c.AdminEmail })},

@@ -38,7 +38,8 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", HTTPSAddr: ":8443",
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
-		ClamdOnError: "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
+		SubaddressDelimiters: "+",
+		ClamdOnError:         "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters: []string{"authn", "clamd", "milter", "rspamd", "spam"},
 	}
@@ -240,5 +241,41 @@ func TestHelpMentionsEverySetting(t *testing.T) {
 		if !strings.Contains(b.String(), s.Env) {
 			t.Errorf("help does not mention %s", s.Env)
 		}
+	}
+}
+
+func TestSubaddressDelimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{name: "default", want: "+"},
+		{name: "empty env turns it off", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": ""}, want: ""},
+		{name: "a set", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "+-"}, want: "+-"},
+		{name: "flag wins", args: []string{"--subaddress-delimiter", "_"}, env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "+-"}, want: "_"},
+		{name: "empty flag turns it off", args: []string{"--subaddress-delimiter="}, want: ""},
+		{name: "letter", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "x"}, wantErr: true},
+		{name: "dot", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "."}, wantErr: true},
+		{name: "at", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "@"}, wantErr: true},
+		{name: "twice", env: map[string]string{"YUBIN_SUBADDRESS_DELIMITER": "++"}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.args, tc.env)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "YUBIN_SUBADDRESS_DELIMITER") && !strings.Contains(err.Error(), "subaddress") {
+					t.Fatalf("got %v, want an error naming the setting", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SubaddressDelimiters != tc.want {
+				t.Errorf("SubaddressDelimiters = %q, want %q", c.SubaddressDelimiters, tc.want)
+			}
+		})
 	}
 }

@@ -51,7 +51,7 @@ func (w *Worker) bounce(ctx context.Context, msg *mailstore.OutboundMessage, act
 // any address elsewhere. A local address that leads nowhere drops it.
 func (w *Worker) sendReport(ctx context.Context, addr string, dsn []byte) error {
 	var external []string
-	rs, err := w.store.ResolveRecipients(ctx, addr)
+	rs, err := w.store.Resolve(ctx, addr, mailstore.ResolveOptions{SubaddressDelimiters: w.opts.SubaddressDelimiters})
 	switch {
 	case err == nil:
 	case errors.Is(err, core.ErrNotFound):

@@ -120,6 +120,9 @@ type Options struct {
 	// notifications this worker sends elsewhere are signed with it (see
 	// signReport). nil sends them unsigned.
 	SignDKIM func(domain string, msg io.Reader) (string, error)
+	// SubaddressDelimiters are as in mta.Options, for notifications to a
+	// local sender who sent as ann+shop@: they reach ann. "" = off.
+	SubaddressDelimiters string
 	// Logger receives the log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
