@@ -19,8 +19,7 @@ type searchProgram struct {
 	// ret lists the ESEARCH return options (RFC 4731); nil for a
 	// plain SEARCH.
 	ret *searchReturn
-	// recentKeys holds whether RECENT, NEW or OLD appear: they need the
-	// session's recent set.
+	// usesSaved says whether "$" appears.
 	usesSaved bool
 }
 
@@ -330,11 +329,11 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 }
 
 // savedMarker stands for "$" until the session substitutes its saved
-// result.
-var savedMarker = imap.UIDSet{imap.UIDRange{Start: 0, Stop: 0}, imap.UIDRange{Start: 0, Stop: 0}}
+// result; it is told apart from client sets by identity.
+var savedMarker = imap.UIDSet{imap.UIDRange{}}
 
 func isSavedMarker(s imap.UIDSet) bool {
-	return len(s) == 2 && s[0].Start == 0 && s[0].Stop == 0 && s[1].Start == 0 && s[1].Stop == 0
+	return len(s) == 1 && &s[0] == &savedMarker[0]
 }
 
 func earliest(a, b time.Time) time.Time {

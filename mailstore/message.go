@@ -567,9 +567,6 @@ func (s *Store) CopyMessages(ctx context.Context, srcMailboxID int64, set UIDSet
 			res.SourceUIDs = append(res.SourceUIDs, r.UID)
 		}
 		copies := slices.Clone(rows)
-		if move && src.ID == dst.ID {
-			return fmt.Errorf("move into the same mailbox: %w", core.ErrInvalid)
-		}
 		from := int64(0)
 		if move {
 			from = src.ID

@@ -1,0 +1,56 @@
+package imapserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// ErrAuthFailed is wrapped by the error a Backend returns for wrong
+// credentials (an unknown user, a wrong password or a disabled account).
+// Other errors are taken as temporary failures.
+var ErrAuthFailed = errors.New("imapserver: authentication failed")
+
+// Backend authenticates users and tells sessions about changes.
+type Backend interface {
+	// Authenticate checks a user's credentials and returns their account.
+	// Wrong credentials give an error wrapping ErrAuthFailed.
+	Authenticate(ctx context.Context, username, password string) (Account, error)
+	// Subscribe registers fn for every committed change, in commit order;
+	// fn must not block. The returned func cancels.
+	Subscribe(fn func(mailstore.Event)) (cancel func())
+	// Snapshot returns a mailbox's UIDs in order and the MODSEQ they are
+	// current at: events with a higher ModSeq come after it.
+	Snapshot(ctx context.Context, mailboxID int64) (uids []uint32, modSeq int64, err error)
+}
+
+// Account is one user's mail as IMAP sees it. Mailboxes are named by
+// their UTF-8 names; errors wrap core.ErrNotFound, core.ErrExists,
+// core.ErrInvalid, core.ErrConflict, core.ErrOverQuota or core.ErrTooLarge
+// where they are the client's doing.
+type Account interface {
+	// ID identifies the account; Address is its login name.
+	ID() int64
+	Address() string
+	ListMailboxes(ctx context.Context) ([]mailstore.Mailbox, error)
+	GetMailbox(ctx context.Context, name string) (*mailstore.Mailbox, error)
+	CreateMailbox(ctx context.Context, name, specialUse string) error
+	DeleteMailbox(ctx context.Context, name string) error
+	RenameMailbox(ctx context.Context, from, to string) error
+	SetSubscribed(ctx context.Context, name string, subscribed bool) error
+	Status(ctx context.Context, mailboxID int64) (*mailstore.MailboxStatus, error)
+	// ListMessages returns the messages of a mailbox in set (nil: all),
+	// by ascending UID.
+	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// OpenMessage opens a message's bytes, exactly as stored.
+	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
+	// Append stores the bytes of r as a new message, unchanged.
+	Append(ctx context.Context, mailbox string, r io.Reader, flags []string, date time.Time) (*mailstore.AppendResult, error)
+	StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string) ([]mailstore.FlagUpdate, error)
+	CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error)
+	// Expunge removes the \Deleted messages of set (nil: all of them).
+	Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error)
+}

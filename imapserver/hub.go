@@ -1,0 +1,201 @@
+package imapserver
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// hub hands the backend's change events to the views of the sessions
+// that have the changed mailbox selected. It runs in the publisher's
+// step, so it only takes short locks and never blocks.
+type hub struct {
+	mu    sync.Mutex
+	views map[int64]map[*view]struct{} // by mailbox ID
+}
+
+func newHub() *hub {
+	return &hub{views: map[int64]map[*view]struct{}{}}
+}
+
+// onEvent queues ev for the views of its mailbox.
+func (h *hub) onEvent(ev mailstore.Event) {
+	switch ev.Kind {
+	case mailstore.MessagesAdded, mailstore.MessagesExpunged, mailstore.FlagsChanged:
+	default:
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for v := range h.views[ev.MailboxID] {
+		v.push(ev)
+	}
+}
+
+// maxPendingFlags bounds the flag changes queued for a session that does
+// not poll; beyond it they are dropped (the client sees the new flags
+// when it next fetches them).
+const maxPendingFlags = 10000
+
+// view is one session's view of its selected mailbox: the UIDs as the
+// client numbers them, and the changes it has not been told about.
+type view struct {
+	mailboxID int64
+	origin    string
+	// uids are the UIDs the client knows, ascending: uids[i] has sequence
+	// number i+1. Only the session's goroutine uses it.
+	uids []uint32
+	// modSeq is the highest MODSEQ the view is current at.
+	modSeq int64
+
+	mu      sync.Mutex
+	base    int64             // events at or below this MODSEQ are in the snapshot
+	pending []mailstore.Event // guarded by mu
+	flagEvs int               // FlagsChanged events in pending
+	// wake gets a token when something was queued (IDLE waits on it).
+	wake chan struct{}
+}
+
+func (v *view) push(ev mailstore.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ev.ModSeq != 0 && ev.ModSeq <= v.base {
+		return
+	}
+	if ev.Kind == mailstore.FlagsChanged {
+		if v.flagEvs >= maxPendingFlags {
+			return
+		}
+		v.flagEvs++
+	}
+	v.pending = append(v.pending, ev)
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events and empties the queue.
+func (v *view) take() []mailstore.Event {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	evs := v.pending
+	v.pending, v.flagEvs = nil, 0
+	return evs
+}
+
+// hasPending reports whether events wait.
+func (v *view) hasPending() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.pending) > 0
+}
+
+// open starts a view of mailbox id: it registers with the hub first and
+// loads the snapshot after, so that no change falls between the two.
+func (h *hub) open(ctx context.Context, b Backend, id int64, origin string) (*view, error) {
+	v := &view{mailboxID: id, origin: origin, wake: make(chan struct{}, 1), base: 1<<63 - 1}
+	h.mu.Lock()
+	if h.views[id] == nil {
+		h.views[id] = map[*view]struct{}{}
+	}
+	h.views[id][v] = struct{}{}
+	h.mu.Unlock()
+	uids, modSeq, err := b.Snapshot(ctx, id)
+	if err != nil {
+		h.close(v)
+		return nil, err
+	}
+	v.mu.Lock()
+	v.uids, v.modSeq, v.base = uids, modSeq, modSeq
+	// Drop what arrived before the snapshot and is in it.
+	kept := v.pending[:0]
+	for _, ev := range v.pending {
+		if ev.ModSeq == 0 || ev.ModSeq > modSeq {
+			kept = append(kept, ev)
+		}
+	}
+	v.pending = kept
+	v.mu.Unlock()
+	return v, nil
+}
+
+// close ends the view.
+func (h *hub) close(v *view) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.views[v.mailboxID], v)
+	if len(h.views[v.mailboxID]) == 0 {
+		delete(h.views, v.mailboxID)
+	}
+}
+
+// seqOf returns the sequence number of uid in the view, 0 if unknown.
+func (v *view) seqOf(uid uint32) uint32 {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i + 1)
+}
+
+// lastUID is the highest UID the client knows, 0 if none.
+func (v *view) lastUID() uint32 {
+	if n := len(v.uids); n > 0 {
+		return v.uids[n-1]
+	}
+	return 0
+}
+
+// msgRef is a message as the client addresses it.
+type msgRef struct {
+	seq, uid uint32
+}
+
+// resolve returns the messages of set the client knows, ascending; byUID
+// says whether set holds UIDs. saved substitutes "$".
+func (v *view) resolve(set numSet, byUID bool, saved []uint32) []msgRef {
+	var out []msgRef
+	if set.saved {
+		for _, uid := range saved {
+			if seq := v.seqOf(uid); seq != 0 {
+				out = append(out, msgRef{seq, uid})
+			}
+		}
+		return out
+	}
+	n := uint32(len(v.uids))
+	if byUID {
+		maxUID := v.lastUID()
+		for _, sr := range set.ranges {
+			start, stop := sr.bounds(maxUID)
+			i, _ := slices.BinarySearch(v.uids, start)
+			for ; i < len(v.uids) && v.uids[i] <= stop; i++ {
+				out = append(out, msgRef{uint32(i + 1), v.uids[i]})
+			}
+		}
+	} else {
+		for _, sr := range set.ranges {
+			start, stop := sr.bounds(n)
+			for seq := start; seq >= 1 && seq <= min(stop, n); seq++ {
+				out = append(out, msgRef{seq, v.uids[seq-1]})
+			}
+		}
+	}
+	if len(set.ranges) > 1 {
+		slices.SortFunc(out, func(a, b msgRef) int { return int(a.seq) - int(b.seq) })
+		out = slices.CompactFunc(out, func(a, b msgRef) bool { return a.seq == b.seq })
+	}
+	return out
+}
+
+// refsUIDs returns the UIDs of refs as a store set.
+func refsUIDs(refs []msgRef) mailstore.UIDSet {
+	uids := make([]uint32, len(refs))
+	for i, r := range refs {
+		uids[i] = r.uid
+	}
+	return mailstore.UIDs(uids...)
+}

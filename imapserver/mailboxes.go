@@ -1,0 +1,501 @@
+package imapserver
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+const delim = string(mailstore.Delimiter)
+
+// systemFlags are the flags every mailbox announces; keywords in use are
+// added to them.
+var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
+
+// mailboxName reads a mailbox name: modified UTF-7 unless the client
+// enabled UTF-8; any spelling of INBOX is INBOX.
+func (s *session) mailboxName() (string, error) {
+	raw, err := s.r.astring("a mailbox name")
+	if err != nil {
+		return "", err
+	}
+	return s.decodeName(raw, false)
+}
+
+// decodeName decodes a name or pattern from the wire.
+func (s *session) decodeName(raw string, pattern bool) (string, error) {
+	name := raw
+	if !s.utf8 {
+		var err error
+		if name, err = decodeUTF7(raw); err != nil {
+			return "", badf("Invalid mailbox name %q: not modified UTF-7 (RFC 3501 §5.1.3)", strings.ToValidUTF8(raw, "?"))
+		}
+	}
+	if !pattern {
+		if strings.EqualFold(name, mailstore.Inbox) {
+			return mailstore.Inbox, nil
+		}
+		if len(name) > len(mailstore.Inbox) && strings.EqualFold(name[:len(mailstore.Inbox)+1], mailstore.Inbox+delim) {
+			name = mailstore.Inbox + name[len(mailstore.Inbox):]
+		}
+	}
+	return name, nil
+}
+
+// cmdSelect runs SELECT and EXAMINE.
+func (s *session) cmdSelect(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	if s.sel != nil {
+		s.unselect()
+		// RFC 9051 §6.3.2 (and RFC 7162 §3.2.11); rev1 clients ignore it.
+		s.untagged("OK [CLOSED] Previous mailbox closed")
+	}
+	mb, err := s.acct.GetMailbox(s.ctx, name)
+	if err != nil {
+		return s.storeErr("select", err, "NONEXISTENT")
+	}
+	v, err := s.srv.hub.open(s.ctx, s.srv.opts.Backend, mb.ID, s.origin)
+	if err != nil {
+		return s.storeErr("select", err, "NONEXISTENT")
+	}
+	sel := &selection{mailbox: mb, view: v, readOnly: c.name == "EXAMINE", keywords: map[string]bool{}}
+	s.sel, s.state = sel, stateSelected
+	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
+	if err != nil {
+		s.unselect()
+		return s.storeErr("select", err, "NONEXISTENT")
+	}
+	byUID := make(map[uint32]*mailstore.MessageMeta, len(metas))
+	for i := range metas {
+		byUID[metas[i].UID] = &metas[i]
+		for _, f := range metas[i].Flags {
+			if !strings.HasPrefix(f, `\`) {
+				sel.keywords[f] = true
+			}
+		}
+	}
+	var firstUnseen uint32
+	for i, uid := range v.uids {
+		if m := byUID[uid]; m != nil && !m.HasFlag(`\Seen`) {
+			firstUnseen = uint32(i + 1)
+			break
+		}
+	}
+	s.writeFlags()
+	s.w.s("* ").n(uint32(len(v.uids))).s(" EXISTS\r\n")
+	if !s.rev2 {
+		s.w.s("* 0 RECENT\r\n")
+		if firstUnseen > 0 {
+			s.w.s("* OK [UNSEEN ").n(firstUnseen).s("] First unseen message\r\n")
+		}
+	}
+	uidNext := max(mb.UIDNext, v.lastUID()+1)
+	s.w.s("* OK [UIDVALIDITY ").n(mb.UIDValidity).s("] UIDs valid\r\n")
+	s.w.s("* OK [UIDNEXT ").n(uidNext).s("] Predicted next UID\r\n")
+	if s.rev2 {
+		s.w.s(`* LIST () "/" `).mailbox(mb.Name).crlf()
+	}
+	if sel.readOnly {
+		c.okCode = "READ-ONLY"
+	} else {
+		c.okCode = "READ-WRITE"
+	}
+	c.okText = c.name + " completed"
+	return nil
+}
+
+// writeFlags writes FLAGS and PERMANENTFLAGS of the selected mailbox.
+func (s *session) writeFlags() {
+	flags := slices.Clone(systemFlags)
+	kws := make([]string, 0, len(s.sel.keywords))
+	for k := range s.sel.keywords {
+		kws = append(kws, k)
+	}
+	sort.Strings(kws)
+	flags = append(flags, kws...)
+	s.w.s("* FLAGS ").flags(flags).crlf()
+	if s.sel.readOnly {
+		s.w.s("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+		return
+	}
+	s.w.s("* OK [PERMANENTFLAGS ").flags(append(flags, `\*`)).s("] Flags permitted\r\n")
+}
+
+// noteKeywords announces keywords that appear for the first time.
+func (s *session) noteKeywords(flags []string) {
+	if s.sel == nil {
+		return
+	}
+	fresh := false
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) && !s.sel.keywords[f] {
+			s.sel.keywords[f] = true
+			fresh = true
+		}
+	}
+	if fresh {
+		s.writeFlags()
+	}
+}
+
+// unselect leaves the selected mailbox.
+func (s *session) unselect() {
+	if s.sel == nil {
+		return
+	}
+	s.srv.hub.close(s.sel.view)
+	s.sel, s.deferred = nil, nil
+	if s.state == stateSelected {
+		s.state = stateAuth
+	}
+}
+
+func (s *session) cmdCreate(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	var use string
+	if s.r.accept(' ') {
+		// CREATE-SPECIAL-USE (RFC 6154 §3): (USE (\Attr ...)).
+		if err := s.r.expect('(', "CREATE parameters"); err != nil {
+			return err
+		}
+		kw, err := s.r.atom("USE")
+		if err != nil || !strings.EqualFold(kw, "USE") {
+			return badf("Unknown CREATE parameter")
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+		uses, err := s.r.flagList(false)
+		if err != nil {
+			return err
+		}
+		if err := s.r.expect(')', "the end of the CREATE parameters"); err != nil {
+			return err
+		}
+		if len(uses) > 1 {
+			return noErr("USEATTR", "Only one special use per mailbox")
+		}
+		if len(uses) == 1 {
+			use = uses[0]
+			if !slices.ContainsFunc(mailstore.SpecialUses, func(u string) bool { return strings.EqualFold(u, use) }) {
+				return noErr("USEATTR", "Unsupported special use "+use)
+			}
+		}
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, delim)
+	canon, err := mailstore.CanonicalMailboxName(name)
+	if err != nil {
+		return noErr("CANNOT", "Invalid mailbox name")
+	}
+	if canon == mailstore.Inbox {
+		return noErr("ALREADYEXISTS", "INBOX always exists")
+	}
+	parts := strings.Split(canon, delim)
+	for i := 1; i < len(parts); i++ {
+		parent := strings.Join(parts[:i], delim)
+		if err := s.acct.CreateMailbox(s.ctx, parent, ""); err != nil && !errors.Is(err, core.ErrExists) {
+			return s.storeErr("create", err, "NONEXISTENT")
+		}
+	}
+	if err := s.acct.CreateMailbox(s.ctx, canon, use); err != nil {
+		return s.storeErr("create", err, "NONEXISTENT")
+	}
+	return nil
+}
+
+func (s *session) cmdDelete(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	if name == mailstore.Inbox {
+		return noErr("CANNOT", "INBOX cannot be deleted")
+	}
+	boxes, err := s.acct.ListMailboxes(s.ctx)
+	if err != nil {
+		return s.storeErr("delete", err, "NONEXISTENT")
+	}
+	for _, mb := range boxes {
+		if strings.HasPrefix(mb.Name, name+delim) {
+			return noErr("HASCHILDREN", "Delete the mailbox's children first")
+		}
+		if mb.Name == name && s.sel != nil && mb.ID == s.sel.mailbox.ID {
+			return noErr("INUSE", "Cannot delete the selected mailbox; unselect it first")
+		}
+	}
+	if err := s.acct.DeleteMailbox(s.ctx, name); err != nil {
+		return s.storeErr("delete", err, "NONEXISTENT")
+	}
+	return nil
+}
+
+func (s *session) cmdRename(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	from, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	to, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	to = strings.TrimSuffix(to, delim)
+	if _, err := mailstore.CanonicalMailboxName(to); err != nil {
+		return noErr("CANNOT", "Invalid mailbox name")
+	}
+	if err := s.acct.RenameMailbox(s.ctx, from, to); err != nil {
+		return s.storeErr("rename", err, "NONEXISTENT")
+	}
+	return nil
+}
+
+func (s *session) cmdSubscribe(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	if err := s.acct.SetSubscribed(s.ctx, name, c.name == "SUBSCRIBE"); err != nil {
+		return s.storeErr(strings.ToLower(c.name), err, "NONEXISTENT")
+	}
+	return nil
+}
+
+func (s *session) cmdNamespace(c *command) error {
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	s.untagged(`NAMESPACE (("" "/")) NIL NIL`)
+	return nil
+}
+
+// statusItems are the STATUS data items served.
+var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true}
+
+// statusList reads "(" item *(SP item) ")".
+func (r *reader) statusList() ([]string, error) {
+	if err := r.expect('(', "a list of STATUS items"); err != nil {
+		return nil, err
+	}
+	var items []string
+	for {
+		a, err := r.atom("a STATUS item")
+		if err != nil {
+			return nil, err
+		}
+		a = strings.ToUpper(a)
+		if !statusItems[a] {
+			return nil, badf("Unknown STATUS item %s", a)
+		}
+		if !slices.Contains(items, a) {
+			items = append(items, a)
+		}
+		if r.accept(')') {
+			return items, nil
+		}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *session) cmdStatus(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	items, err := s.r.statusList()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	mb, err := s.acct.GetMailbox(s.ctx, name)
+	if err != nil {
+		return s.storeErr("status", err, "NONEXISTENT")
+	}
+	return s.writeStatus(mb, items)
+}
+
+// writeStatus writes the STATUS response of mb.
+func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
+	st, err := s.acct.Status(s.ctx, mb.ID)
+	if err != nil {
+		return s.storeErr("status", err, "NONEXISTENT")
+	}
+	s.w.s("* STATUS ").mailbox(mb.Name).s(" (")
+	for i, it := range items {
+		if i > 0 {
+			s.w.sp()
+		}
+		s.w.s(it).sp()
+		switch it {
+		case "MESSAGES":
+			s.w.n(st.Messages)
+		case "RECENT":
+			s.w.n(0)
+		case "UIDNEXT":
+			s.w.n(st.UIDNext)
+		case "UIDVALIDITY":
+			s.w.n(st.UIDValidity)
+		case "UNSEEN":
+			s.w.n(st.Unseen)
+		case "DELETED":
+			s.w.n(st.Deleted)
+		case "SIZE":
+			s.w.n64(st.Size)
+		}
+	}
+	s.w.s(")\r\n")
+	return nil
+}
+
+// cmdAppend runs APPEND: the message streams from the connection into
+// the store, byte for byte.
+func (s *session) cmdAppend(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	name, err := s.mailboxName()
+	if err != nil {
+		return err
+	}
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	var flags []string
+	if s.r.peek() == '(' {
+		if flags, err = s.r.flagList(false); err != nil {
+			return err
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+	}
+	var date time.Time
+	if s.r.peek() == '"' {
+		raw, err := s.r.quoted()
+		if err != nil {
+			return err
+		}
+		if date, err = time.Parse("_2-Jan-2006 15:04:05 -0700", raw); err != nil {
+			return badf("Invalid date-time %q", raw)
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+	}
+	n, _, sync, err := s.r.literalHeader(true)
+	if err != nil {
+		return err
+	}
+	flags = slices.DeleteFunc(flags, func(f string) bool { return strings.EqualFold(f, `\Recent`) })
+	if n > int64(s.srv.opts.AppendLimit) {
+		return s.r.refuse(n, sync, noErr("TOOBIG", "Message exceeds APPENDLIMIT"))
+	}
+	if _, err := s.acct.GetMailbox(s.ctx, name); err != nil {
+		return s.r.refuse(n, sync, s.storeErr("append", err, "TRYCREATE"))
+	}
+	if _, err := mailstore.CanonicalFlags(flags); err != nil {
+		return s.r.refuse(n, sync, badf("Invalid flag in APPEND"))
+	}
+	if err := s.r.startLiteral(sync); err != nil {
+		return err
+	}
+	body := &exactReader{r: s.br, n: n}
+	res, appendErr := s.acct.Append(s.ctx, name, body, flags, date)
+	if body.n > 0 {
+		if _, err := io.CopyN(io.Discard, s.br, body.n); err != nil {
+			return errors.Join(errFatal, err)
+		}
+	}
+	if err := s.r.finishLiteral(); err != nil {
+		return err
+	}
+	if appendErr != nil {
+		return s.storeErr("append", appendErr, "TRYCREATE")
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	c.okCode = "APPENDUID " + itoa32(res.UIDValidity) + " " + itoa32(res.UID)
+	c.okText = "APPEND completed"
+	return nil
+}
+
+func itoa32(n uint32) string { return string(appendUint(nil, n)) }
+
+// exactReader reads exactly n bytes of a literal: the connection ending
+// early is an error, never a shorter message.
+type exactReader struct {
+	r io.Reader
+	n int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.n {
+		p = p[:e.n]
+	}
+	k, err := e.r.Read(p)
+	e.n -= int64(k)
+	if err == io.EOF && e.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == io.EOF && e.n == 0 {
+		err = nil
+	}
+	return k, err
+}

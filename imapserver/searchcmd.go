@@ -1,0 +1,161 @@
+package imapserver
+
+import (
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
+)
+
+// cmdSearch runs SEARCH and UID SEARCH, with ESEARCH (RFC 4731) and
+// SEARCHRES (RFC 5182) return options.
+func (s *session) cmdSearch(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	prog, err := s.r.parseSearch()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	substituteSaved(&prog.criteria, s.sel.saved)
+	v := s.sel.view
+	var metas map[uint32]*mailstore.MessageMeta
+	if len(v.uids) > 0 {
+		list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, nil)
+		if err != nil {
+			return s.storeErr("search", err, "NONEXISTENT")
+		}
+		metas = make(map[uint32]*mailstore.MessageMeta, len(list))
+		for i := range list {
+			metas[list[i].UID] = &list[i]
+		}
+	}
+	sc := imapmsg.SearchContext{MaxSeqNum: uint32(len(v.uids)), MaxUID: imap.UID(v.lastUID())}
+	var hits []msgRef
+	for i, uid := range v.uids {
+		m := metas[uid]
+		if m == nil {
+			continue // expunged meanwhile
+		}
+		f := &imapmsg.Facts{
+			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(m.Flags),
+			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
+		}
+		ok, err := imapmsg.Match(&prog.criteria, f, s.opener(m), sc)
+		if err != nil {
+			s.log.Warn("IMAP search: message unreadable", "uid", uid, "err", err)
+			continue
+		}
+		if ok {
+			hits = append(hits, msgRef{uint32(i + 1), uid})
+		}
+	}
+	num := func(r msgRef) uint32 {
+		if c.uid {
+			return r.uid
+		}
+		return r.seq
+	}
+	ret := prog.ret
+	if ret == nil && s.rev2 {
+		ret = &searchReturn{all: true}
+	}
+	if ret == nil {
+		s.w.s("* SEARCH")
+		for _, r := range hits {
+			s.w.sp().n(num(r))
+		}
+		s.w.crlf()
+		return nil
+	}
+	if ret.save {
+		s.sel.saved = s.sel.saved[:0]
+		switch {
+		case len(hits) == 0:
+		case (ret.min || ret.max) && !ret.all && !ret.count:
+			// RFC 5182 §2.1: SAVE with only MIN and/or MAX saves those.
+			if ret.min {
+				s.sel.saved = append(s.sel.saved, hits[0].uid)
+			}
+			if ret.max && (len(hits) > 1 || !ret.min) {
+				s.sel.saved = append(s.sel.saved, hits[len(hits)-1].uid)
+			}
+		default:
+			for _, r := range hits {
+				s.sel.saved = append(s.sel.saved, r.uid)
+			}
+		}
+		if !ret.min && !ret.max && !ret.all && !ret.count {
+			return nil // SAVE alone returns nothing (RFC 5182 §2.4)
+		}
+	}
+	s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
+	if c.uid {
+		s.w.s(" UID")
+	}
+	if len(hits) > 0 {
+		if ret.min {
+			s.w.s(" MIN ").n(num(hits[0]))
+		}
+		if ret.max {
+			s.w.s(" MAX ").n(num(hits[len(hits)-1]))
+		}
+		if ret.all {
+			nums := make([]uint32, len(hits))
+			for i, r := range hits {
+				nums[i] = num(r)
+			}
+			s.w.s(" ALL ").s(formatOrdered(nums))
+		}
+	}
+	if ret.count {
+		s.w.s(" COUNT ").n(uint32(len(hits)))
+	}
+	s.w.crlf()
+	return nil
+}
+
+// opener opens a message's bytes for imapmsg.
+func (s *session) opener(m *mailstore.MessageMeta) imapmsg.Opener {
+	return func() (io.ReadCloser, error) {
+		return s.acct.OpenMessage(s.ctx, m)
+	}
+}
+
+func toFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+// substituteSaved replaces the "$" marker in c's UID sets by the saved
+// result (RFC 5182), at any depth.
+func substituteSaved(c *imap.SearchCriteria, saved []uint32) {
+	for i, set := range c.UID {
+		if isSavedMarker(set) {
+			var sub imap.UIDSet
+			for _, u := range saved {
+				sub.AddNum(imap.UID(u))
+			}
+			if sub == nil {
+				// No saved result: a set that matches nothing.
+				sub = imap.UIDSet{imap.UIDRange{Start: imap.UID(^uint32(0)), Stop: imap.UID(^uint32(0))}}
+			}
+			c.UID[i] = sub
+		}
+	}
+	for i := range c.Not {
+		substituteSaved(&c.Not[i], saved)
+	}
+	for i := range c.Or {
+		substituteSaved(&c.Or[i][0], saved)
+		substituteSaved(&c.Or[i][1], saved)
+	}
+}
