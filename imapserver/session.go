@@ -206,6 +206,7 @@ func (s *session) command() error {
 		return s.fail(c, badf("%s not allowed now: %s", c.name, stateHint(s.state)))
 	}
 	if err := h.fn(s, c); err != nil {
+		c.pollAfter, c.allowExpunge = true, h.expunge || c.uid
 		return s.fail(c, err)
 	}
 	return s.done(c, h.expunge || c.uid)
@@ -230,6 +231,9 @@ type command struct {
 	okCode, okText string
 	// answered is set by a command that sent its tagged response itself.
 	answered bool
+	// pollAfter says whether updates go out before a tagged NO; and
+	// whether they may include expunges.
+	pollAfter, allowExpunge bool
 }
 
 // fail answers a command that failed: it drops the rest of it and sends
@@ -246,8 +250,8 @@ func (s *session) fail(c *command, err error) error {
 		s.log.Error("IMAP command failed", "command", c.name, "err", err)
 		se = noErr("SERVERBUG", "Internal error; try again later")
 	}
-	if !se.bad && s.state == stateSelected && c.name != "FETCH" && c.name != "STORE" && c.name != "SEARCH" {
-		s.poll(true)
+	if !se.bad && c.pollAfter {
+		s.poll(c.allowExpunge)
 	}
 	return s.reply(c.tag, se)
 }

@@ -1,0 +1,171 @@
+package imapserver
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// exchange is one step of a conformance script: a command sent and the
+// complete list of response lines it must get, each a regular expression
+// matched against the whole line, in order.
+type exchange struct {
+	send string
+	want []string
+}
+
+// runScript plays a script on a raw connection.
+func runScript(t *testing.T, r *rawConn, script []exchange) {
+	t.Helper()
+	for _, ex := range script {
+		tag, _, _ := strings.Cut(ex.send, " ")
+		r.send(ex.send)
+		var got []string
+		for {
+			l := r.line()
+			got = append(got, l)
+			if strings.HasPrefix(l, tag+" ") || strings.HasPrefix(l, "+") && len(got) == len(ex.want) {
+				break
+			}
+			if len(got) > len(ex.want)+20 {
+				break
+			}
+		}
+		ok := len(got) == len(ex.want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = regexp.MustCompile("^(?:" + ex.want[i] + ")$").MatchString(got[i])
+		}
+		if !ok {
+			t.Fatalf("C: %.200s\ngot:\n  %s\nwant:\n  %s", ex.send, strings.Join(got, "\n  "), strings.Join(ex.want, "\n  "))
+		}
+	}
+}
+
+// Client errors are BAD with a precise text, never NO [SERVERBUG], and the
+// session goes on (issue 11 item 16).
+func TestClientErrorsAreBad(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	r.cmd("s", "SELECT INBOX")
+	bad := []string{
+		"FETCH 0 FLAGS",
+		"FETCH 4294967296 FLAGS",
+		"FETCH 1:1:1 FLAGS",
+		"SEARCH " + strings.Repeat("(", 1000) + "ALL" + strings.Repeat(")", 1000),
+		"SEARCH " + strings.Repeat("OR 1 ", 12000) + "ALL",
+		`CREATE "&AGQ-"`,
+		`SELECT "&Jjo"`,
+		"STORE 1 +FLAGS (\\Seen",
+		"UID FETCH 1 BODY[FOO]",
+		"SEARCH SINCE 31-Feb-2020",
+		"FROB",
+	}
+	for i, cmd := range bad {
+		tag := fmt.Sprintf("b%d", i)
+		_, tagged := r.cmd(tag, cmd)
+		if !strings.HasPrefix(tagged, tag+" BAD ") || strings.Contains(tagged, "SERVERBUG") || len(tagged) < len(tag)+10 {
+			t.Errorf("%.60s: %q, want BAD with a reason", cmd, tagged)
+		}
+		if _, tagged := r.cmd("n", "NOOP"); !strings.HasPrefix(tagged, "n OK") {
+			t.Fatalf("NOOP after %.60s: %q", cmd, tagged)
+		}
+	}
+}
+
+// The RFC 9051 / RFC 3501 base commands and the extensions announced,
+// line by line.
+func TestConformanceScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	msg := "From: Bob <bob@example.org>\r\nTo: alice@example.test\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n" +
+		"Content-Type: text/plain; charset=us-ascii\r\n\r\nHello there\r\n"
+	r := dialRaw(t, env.addr)
+	lit := fmt.Sprintf("{%d+}\r\n%s", len(msg), msg)
+	runScript(t, r, []exchange{
+		{"a0 ID NIL", []string{`\* ID \(.*\)`, `a0 OK .*`}},
+		{"a1 CAPABILITY", []string{`\* CAPABILITY IMAP4rev1 IMAP4rev2 .*LITERAL\+.*AUTH=PLAIN`, `a1 OK .*`}},
+		{"a2 SELECT INBOX", []string{`a2 BAD .*log in first`}},
+		{"a3 LOGIN " + testAddr + " \"wrong\"", []string{`a3 NO \[AUTHENTICATIONFAILED\] .*`}},
+		{"a4 LOGIN " + testAddr + " \"" + testPass + "\"", []string{`a4 OK \[CAPABILITY IMAP4rev1 .*\] .*`}},
+		{"a5 NAMESPACE", []string{`\* NAMESPACE \(\(\"\" \"/\"\)\) NIL NIL`, `a5 OK .*`}},
+		{`a6 LIST "" ""`, []string{`\* LIST \(\\Noselect\) "/" ""`, `a6 OK .*`}},
+		{"a7 CREATE Work/Projects", []string{`a7 OK .*`}},
+		{`a8 LIST "" "Work*"`, []string{`\* LIST \(\\HasChildren\) "/" "Work"`, `\* LIST \(\\HasNoChildren\) "/" "Work/Projects"`, `a8 OK .*`}},
+		{`a9 LIST "" "%"`, []string{`\* LIST \(\\HasNoChildren\) "/" INBOX`,
+			`\* LIST \(\\HasNoChildren \\Archive\) "/" "Archive"`, `\* LIST \(\\HasNoChildren \\Drafts\) "/" "Drafts"`,
+			`\* LIST \(\\HasNoChildren \\Junk\) "/" "Junk"`, `\* LIST \(\\HasNoChildren \\Sent\) "/" "Sent"`,
+			`\* LIST \(\\HasNoChildren \\Trash\) "/" "Trash"`, `\* LIST \(\\HasChildren\) "/" "Work"`, `a9 OK .*`}},
+		{`a10 CREATE "Entw&APw-rfe"`, []string{`a10 OK .*`}},
+		{`a11 LIST "" "Entw*"`, []string{`\* LIST \(\\HasNoChildren\) "/" "Entw&APw-rfe"`, `a11 OK .*`}},
+		{"a12 APPEND INBOX (\\Seen $Important) " + lit, []string{`a12 OK \[APPENDUID \d+ 1\] .*`}},
+		{"a13 STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE)", []string{fmt.Sprintf(`\* STATUS INBOX \(MESSAGES 1 UIDNEXT 2 UNSEEN 0 SIZE %d\)`, len(msg)), `a13 OK .*`}},
+		{"a14 SELECT INBOX", []string{
+			`\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important\)`,
+			`\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important \\\*\)\] .*`,
+			`\* 1 EXISTS`, `\* 0 RECENT`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 2\] .*`, `a14 OK \[READ-WRITE\] .*`}},
+		{"a15 FETCH 1 (UID FLAGS RFC822.SIZE ENVELOPE)", []string{
+			fmt.Sprintf(`\* 1 FETCH \(UID 1 FLAGS \(\$Important \\Seen\) RFC822.SIZE %d ENVELOPE \(NIL "hello" \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\(NIL NIL "alice" "example.test"\)\) NIL NIL NIL "<m1@example.org>"\)\)`, len(msg)),
+			`a15 OK .*`}},
+		{"a16 FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<0.5>)", []string{
+			`\* 1 FETCH \(BODY\[HEADER.FIELDS \(Subject\)\] \{18\}`, `Subject: hello`, ``, ` BODY\[TEXT\]<0> \{5\}`, `Hello\)`, `a16 OK .*`}},
+		{"a17 FETCH 1 (BINARY.PEEK[1]<6.5> BINARY.SIZE[1] BODYSTRUCTURE)", []string{
+			`\* 1 FETCH \(BODYSTRUCTURE \("text" "plain" \("charset" "us-ascii"\) NIL NIL "7bit" 13 1 NIL NIL NIL NIL\) BINARY\[1\]<6> \{5\}`,
+			`there BINARY.SIZE\[1\] 13\)`, `a17 OK .*`}},
+		{"a18 STORE 1 -FLAGS (\\Seen)", []string{`\* 1 FETCH \(FLAGS \(\$Important\)\)`, `a18 OK .*`}},
+		{"a19 UID STORE 1 +FLAGS.SILENT (NewKeyword)", []string{
+			`\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important NewKeyword\)`,
+			`\* OK \[PERMANENTFLAGS \(.* NewKeyword \\\*\)\] .*`, `a19 OK .*`}},
+		{"a20 SEARCH UNSEEN FROM bob", []string{`\* SEARCH 1`, `a20 OK .*`}},
+		{"a21 UID SEARCH RETURN (MIN COUNT SAVE) ALL", []string{`\* ESEARCH \(TAG "a21"\) UID MIN 1 COUNT 1`, `a21 OK .*`}},
+		{"a22 UID COPY $ INBOX", []string{`\* 2 EXISTS`, `a22 OK \[COPYUID \d+ 1 2\] .*`}},
+		{"a23 MOVE 2 Work", []string{`\* OK \[COPYUID \d+ 2 1\] .*`, `\* 2 EXPUNGE`, `a23 OK .*`}},
+		{"a24 MOVE 1 INBOX", []string{`\* OK \[COPYUID \d+ 1 3\] .*`, `\* 2 EXISTS`, `\* 1 EXPUNGE`, `a24 OK .*`}},
+		{"a25 STORE 1 +FLAGS (\\Deleted)", []string{`\* 1 FETCH \(FLAGS \(\$Important NewKeyword \\Deleted\)\)`, `a25 OK .*`}},
+		{"a26 EXPUNGE", []string{`\* 1 EXPUNGE`, `a26 OK .*`}},
+		{"a27 RENAME Work Play", []string{`a27 OK .*`}},
+		{"a28 STATUS Play/Projects (MESSAGES)", []string{`\* STATUS "Play/Projects" \(MESSAGES 0\)`, `a28 OK .*`}},
+		{"a29 DELETE Play", []string{`a29 NO \[HASCHILDREN\] .*`}},
+		{"a30 ENABLE UTF8=ACCEPT", []string{`\* ENABLED UTF8=ACCEPT`, `a30 OK .*`}},
+		{`a31 LIST "" "Entw*"`, []string{`\* LIST \(\\HasNoChildren\) "/" "Entwürfe"`, `a31 OK .*`}},
+		{"a32 UNSELECT", []string{`a32 OK .*`}},
+		{"a33 FETCH 1 FLAGS", []string{`a33 BAD .*select a mailbox first`}},
+		{"a34 LOGOUT", []string{`\* BYE .*`, `a34 OK .*`}},
+	})
+}
+
+// Two sessions see each other's changes at the points RFC 9051 §7 allows.
+func TestTwoSessionsScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	env.deliver(t, testMessage("two", "bob@example.org", "x"))
+	a, b := dialRaw(t, env.addr), dialRaw(t, env.addr)
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+		r.cmd("s", "SELECT INBOX")
+	}
+	runScript(t, b, []exchange{
+		{"b1 STORE 1 +FLAGS (\\Flagged)", []string{`\* 1 FETCH \(FLAGS \(\\Flagged\)\)`, `b1 OK .*`}},
+		{"b2 STORE 2 +FLAGS.SILENT (\\Deleted)", []string{`b2 OK .*`}},
+		{"b3 EXPUNGE", []string{`\* 2 EXPUNGE`, `b3 OK .*`}},
+	})
+	env.deliver(t, testMessage("three", "bob@example.org", "x"))
+	// A FETCH may not report the expunge (RFC 9051 §7.5.1) but tells of
+	// the flag change and the new message; message 2 is gone.
+	runScript(t, a, []exchange{
+		{"a1 FETCH 2 UID", []string{`\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)`, `\* 2 FETCH \(UID 2 FLAGS \(\\Deleted\)\)`, `\* 3 EXISTS`, `a1 NO \[EXPUNGEISSUED\] .*`}},
+		{"a2 NOOP", []string{`\* 2 EXPUNGE`, `a2 OK .*`}},
+		{"a3 FETCH 2 UID", []string{`\* 2 FETCH \(UID 3\)`, `a3 OK .*`}},
+	})
+	// IDLE reports a change as it happens.
+	runScript(t, a, []exchange{{"a4 IDLE", []string{`\+ .*`}}})
+	runScript(t, b, []exchange{{"b4 STORE 1 -FLAGS (\\Flagged)", []string{`\* 1 FETCH \(FLAGS \(\)\)`, `\* 2 EXISTS`, `b4 OK .*`}}})
+	if l := a.line(); l != `* 1 FETCH (UID 1 FLAGS ())` {
+		t.Fatalf("IDLE update %q", l)
+	}
+	a.send("DONE")
+	if l := a.line(); !strings.HasPrefix(l, "a4 OK") {
+		t.Fatalf("after DONE: %q", l)
+	}
+}
