@@ -294,6 +294,17 @@ func (s *session) cmdEnable(c *command) error {
 				s.utf8, s.w.utf8Names, s.w.utf8Quoted = true, true, true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
+		case "CONDSTORE":
+			if !s.condstore {
+				s.enableCondstore()
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC":
+			if !s.qresync {
+				s.qresync = true
+				s.enableCondstore()
+				enabled = append(enabled, "QRESYNC")
+			}
 		case "IMAP4REV2":
 			if !s.rev2 {
 				s.rev2, s.w.utf8Quoted = true, true

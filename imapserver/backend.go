@@ -49,7 +49,10 @@ type Account interface {
 	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
 	// Append stores the bytes of r as a new message, unchanged.
 	Append(ctx context.Context, mailbox string, r io.Reader, flags []string, date time.Time) (*mailstore.AppendResult, error)
-	StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string) ([]mailstore.FlagUpdate, error)
+	// StoreFlags changes flags; messages whose MODSEQ is above
+	// unchangedSince (if not negative) are left alone and returned in
+	// modified (CONDSTORE, RFC 7162 §3.1.3).
+	StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string, unchangedSince int64) (updates []mailstore.FlagUpdate, modified []uint32, err error)
 	CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error)
 	// Expunge removes the \Deleted messages of set (nil: all of them).
 	Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error)

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -168,4 +169,68 @@ func TestTwoSessionsScript(t *testing.T) {
 	if l := a.line(); !strings.HasPrefix(l, "a4 OK") {
 		t.Fatalf("after DONE: %q", l)
 	}
+}
+
+// respCode returns the number in "[NAME n]" among lines.
+func respCode(t *testing.T, lines []string, name string) string {
+	t.Helper()
+	re := regexp.MustCompile(`\[` + name + ` (\d+)\]`)
+	for _, l := range lines {
+		if m := re.FindStringSubmatch(l); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no %s in %q", name, lines)
+	return ""
+}
+
+// CONDSTORE and QRESYNC (RFC 7162): a client that comes back learns only
+// what changed — the expunges of another session as VANISHED (EARLIER),
+// the flag changes as FETCH with MODSEQ — and conditional STORE works.
+func TestQresyncAfterOtherSessionsChanges(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for i := 0; i < 4; i++ {
+		env.deliver(t, testMessage(fmt.Sprint("m", i), "bob@example.org", "x"))
+	}
+	a := dialRaw(t, env.addr)
+	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, a, []exchange{{"e ENABLE QRESYNC", []string{`\* ENABLED QRESYNC`, `e OK .*`}}})
+	lines, tagged := a.cmd("s", "SELECT INBOX")
+	if !strings.HasPrefix(tagged, "s OK") {
+		t.Fatal(tagged)
+	}
+	uv, hm := respCode(t, lines, "UIDVALIDITY"), respCode(t, lines, "HIGHESTMODSEQ")
+	hmNum, _ := strconv.Atoi(hm)
+	hmNext := strconv.Itoa(hmNum + 1) // SEARCH MODSEQ n matches n and above
+	a.cmd("o", "LOGOUT")
+
+	b := dialRaw(t, env.addr)
+	b.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, b, []exchange{
+		{"s SELECT INBOX (CONDSTORE)", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 4 EXISTS`, `\* 0 RECENT`,
+			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`, `s OK \[READ-WRITE\] .*`}},
+		{"b1 STORE 2 +FLAGS (\\Flagged)", []string{`\* 2 FETCH \(FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `b1 OK .*`}},
+		{"b2 STORE 3 +FLAGS.SILENT (\\Deleted)", []string{`\* 3 FETCH \(MODSEQ \(\d+\)\)`, `b2 OK .*`}},
+		{"b3 EXPUNGE", []string{`\* 3 EXPUNGE`, `b3 OK .*`}},
+	})
+
+	a = dialRaw(t, env.addr)
+	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	a.cmd("e", "ENABLE QRESYNC")
+	runScript(t, a, []exchange{
+		{"s SELECT INBOX (QRESYNC (" + uv + " " + hm + " 1:4))", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 3 EXISTS`, `\* 0 RECENT`,
+			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY ` + uv + `\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`,
+			`\* VANISHED \(EARLIER\) 3`, `\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `s OK \[READ-WRITE\] .*`}},
+		{"f UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + hm + " VANISHED)", []string{`\* VANISHED \(EARLIER\) 3`,
+			`\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `f OK .*`}},
+		{"c1 STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)", []string{`c1 OK \[MODIFIED 1\] .*`}},
+		{"c2 SEARCH MODSEQ " + hmNext, []string{`\* SEARCH 2 \(MODSEQ \d+\)`, `c2 OK .*`}},
+		{"c3 STATUS INBOX (HIGHESTMODSEQ MESSAGES)", []string{`\* STATUS INBOX \(HIGHESTMODSEQ \d+ MESSAGES 3\)`, `c3 OK .*`}},
+	})
+	// An expunge in another session reaches a QRESYNC client as VANISHED.
+	runScript(t, b, []exchange{
+		{"b4 UID STORE 4 +FLAGS.SILENT (\\Deleted)", []string{`\* 3 FETCH \(UID 4 MODSEQ \(\d+\)\)`, `b4 OK .*`}},
+		{"b5 UID EXPUNGE 4", []string{`\* 3 EXPUNGE`, `b5 OK .*`}},
+	})
+	runScript(t, a, []exchange{{"n NOOP", []string{`\* 3 FETCH \(UID 4 FLAGS \(\\Deleted\) MODSEQ \(\d+\)\)`, `\* VANISHED 4`, `n OK .*`}}})
 }

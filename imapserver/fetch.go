@@ -53,11 +53,19 @@ func (s *session) cmdFetch(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	if req.changedSince > 0 || req.vanished {
-		return badf("CHANGEDSINCE needs CONDSTORE, which this server does not offer")
+	if req.vanished && !(c.uid && s.qresync) {
+		return badf("VANISHED needs UID FETCH and QRESYNC enabled")
+	}
+	if req.modSeq {
+		s.enableCondstore()
 	}
 	if c.uid {
 		req.uid = true
+	}
+	if req.vanished && !ns.saved {
+		if gone := s.sel.view.missing(ns, s.sel.view.lastUID()); gone != "" {
+			s.w.s("* VANISHED (EARLIER) ").s(gone).crlf()
+		}
 	}
 	refs := s.sel.view.resolve(ns, c.uid, s.sel.saved)
 	if len(refs) == 0 {
@@ -76,7 +84,7 @@ func (s *session) cmdFetch(c *command) error {
 			}
 		}
 		if len(unseen) > 0 {
-			ups, err := s.acct.StoreFlags(s.ctx, s.sel.mailbox.ID, mailstore.UIDs(unseen...), mailstore.FlagsAdd, []string{`\Seen`})
+			ups, _, err := s.acct.StoreFlags(s.ctx, s.sel.mailbox.ID, mailstore.UIDs(unseen...), mailstore.FlagsAdd, []string{`\Seen`}, -1)
 			if err != nil {
 				return s.storeErr("fetch", err, "NONEXISTENT")
 			}
@@ -94,6 +102,9 @@ func (s *session) cmdFetch(c *command) error {
 		m := metas[r.uid]
 		if m == nil {
 			gone = true // expunged by another session (RFC 2180 §4.1.3)
+			continue
+		}
+		if req.changedSince > 0 && uint64(m.ModSeq) <= req.changedSince {
 			continue
 		}
 		if err := s.fetchOne(r.seq, m, req, seen[r.uid]); err != nil {
@@ -166,6 +177,9 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	}
 	if req.size {
 		item("RFC822.SIZE").n64(m.Size)
+	}
+	if req.modSeq || s.condstore && forceFlags {
+		item("MODSEQ").c('(').n64(m.ModSeq).c(')')
 	}
 	if req.envelope {
 		item("ENVELOPE").envelope(msg.Envelope())

@@ -199,3 +199,44 @@ func refsUIDs(refs []msgRef) mailstore.UIDSet {
 	}
 	return mailstore.UIDs(uids...)
 }
+
+// missing returns, as a sequence set, the UIDs of set (up to max, which
+// "*" stands for) that are not in the view: the messages expunged, for
+// VANISHED (EARLIER). Ranges keep it short however large set is.
+func (v *view) missing(set numSet, max uint32) string {
+	var out []uint32 // pairs of range ends
+	for _, sr := range set.ranges {
+		start, stop := sr.bounds(max)
+		stop = min(stop, max)
+		if start == 0 || start > stop {
+			continue
+		}
+		i, _ := slices.BinarySearch(v.uids, start)
+		next := start
+		for ; next <= stop; i++ {
+			if i >= len(v.uids) || v.uids[i] > stop {
+				out = append(out, next, stop)
+				break
+			}
+			if v.uids[i] > next {
+				out = append(out, next, v.uids[i]-1)
+			}
+			if v.uids[i] == stop {
+				break
+			}
+			next = v.uids[i] + 1
+		}
+	}
+	var b []byte
+	for k := 0; k+1 < len(out); k += 2 {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = appendUint(b, out[k])
+		if out[k+1] != out[k] {
+			b = append(b, ':')
+			b = appendUint(b, out[k+1])
+		}
+	}
+	return string(b)
+}

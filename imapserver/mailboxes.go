@@ -57,6 +57,10 @@ func (s *session) cmdSelect(c *command) error {
 	if err != nil {
 		return err
 	}
+	qr, err := s.selectParams()
+	if err != nil {
+		return err
+	}
 	if err := s.r.end(); err != nil {
 		return err
 	}
@@ -107,6 +111,12 @@ func (s *session) cmdSelect(c *command) error {
 	uidNext := max(mb.UIDNext, v.lastUID()+1)
 	s.w.s("* OK [UIDVALIDITY ").n(mb.UIDValidity).s("] UIDs valid\r\n")
 	s.w.s("* OK [UIDNEXT ").n(uidNext).s("] Predicted next UID\r\n")
+	if s.condstore {
+		s.w.s("* OK [HIGHESTMODSEQ ").n64(v.modSeq).s("] Highest\r\n")
+	}
+	if qr != nil && qr.uidValidity == mb.UIDValidity {
+		s.resync(qr, byUID)
+	}
 	if s.rev2 {
 		s.w.s(`* LIST () "/" `).mailbox(mb.Name).crlf()
 	}
@@ -313,7 +323,7 @@ func (s *session) cmdNamespace(c *command) error {
 }
 
 // statusItems are the STATUS data items served.
-var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true}
+var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true}
 
 // statusList reads "(" item *(SP item) ")".
 func (r *reader) statusList() ([]string, error) {
@@ -360,6 +370,9 @@ func (s *session) cmdStatus(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
+	if slices.Contains(items, "HIGHESTMODSEQ") {
+		s.enableCondstore()
+	}
 	mb, err := s.acct.GetMailbox(s.ctx, name)
 	if err != nil {
 		return s.storeErr("status", err, "NONEXISTENT")
@@ -394,6 +407,8 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 			s.w.n(st.Deleted)
 		case "SIZE":
 			s.w.n64(st.Size)
+		case "HIGHESTMODSEQ":
+			s.w.n64(st.HighestModSeq)
 		}
 	}
 	s.w.s(")\r\n")
@@ -498,4 +513,126 @@ func (e *exactReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return k, err
+}
+
+// qresyncParams is SELECT's QRESYNC parameter (RFC 7162 §3.2.5).
+type qresyncParams struct {
+	uidValidity uint32
+	modSeq      int64
+	knownUIDs   *numSet
+}
+
+// selectParams reads SELECT's optional "(CONDSTORE)" or
+// "(QRESYNC (...))".
+func (s *session) selectParams() (*qresyncParams, error) {
+	if !s.r.accept(' ') {
+		return nil, nil
+	}
+	if err := s.r.expect('(', "SELECT parameters"); err != nil {
+		return nil, err
+	}
+	var qr *qresyncParams
+	for first := true; !s.r.accept(')'); first = false {
+		if !first {
+			if err := s.r.sp(); err != nil {
+				return nil, err
+			}
+		}
+		name, err := s.r.atom("a SELECT parameter")
+		if err != nil {
+			return nil, err
+		}
+		switch strings.ToUpper(name) {
+		case "CONDSTORE":
+			s.condstore = true
+		case "QRESYNC":
+			if !s.qresync {
+				return nil, badf("QRESYNC must be enabled first (ENABLE QRESYNC)")
+			}
+			if qr, err = s.r.qresyncParam(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, badf("Unknown SELECT parameter %s", name)
+		}
+	}
+	return qr, nil
+}
+
+// qresyncParam reads " (uidvalidity modseq [known-uids [seq-match]])".
+func (r *reader) qresyncParam() (*qresyncParams, error) {
+	if err := r.sp(); err != nil {
+		return nil, err
+	}
+	if err := r.expect('(', "the QRESYNC parameters"); err != nil {
+		return nil, err
+	}
+	uv, err := r.number("a UIDVALIDITY")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.sp(); err != nil {
+		return nil, err
+	}
+	ms, err := r.number64("a mod-sequence")
+	if err != nil {
+		return nil, err
+	}
+	if uv == 0 || ms == 0 {
+		return nil, badf("UIDVALIDITY and mod-sequence must not be 0")
+	}
+	qr := &qresyncParams{uidValidity: uv, modSeq: int64(ms)}
+	if r.accept(' ') && r.peek() != '(' {
+		set, err := r.numSet()
+		if err != nil {
+			return nil, err
+		}
+		if set.saved {
+			return nil, badf("$ is not a set of known UIDs")
+		}
+		qr.knownUIDs = &set
+		r.accept(' ')
+	}
+	if r.accept('(') {
+		// The sequence match data only saves the server work; it is
+		// read and not needed: the set of vanished UIDs is computed
+		// from the known UIDs.
+		if _, err := r.numSet(); err != nil {
+			return nil, err
+		}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+		if _, err := r.numSet(); err != nil {
+			return nil, err
+		}
+		if err := r.expect(')', "the end of the sequence match data"); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.expect(')', "the end of the QRESYNC parameters"); err != nil {
+		return nil, err
+	}
+	return qr, nil
+}
+
+// resync writes what changed since the client's mod-sequence (RFC 7162
+// §3.2.5.1): VANISHED (EARLIER) for the known UIDs that are gone, and the
+// flags of the messages changed since.
+func (s *session) resync(qr *qresyncParams, metas map[uint32]*mailstore.MessageMeta) {
+	v := s.sel.view
+	known := numSet{ranges: []seqRange{{1, 0}}}
+	if qr.knownUIDs != nil {
+		known = *qr.knownUIDs
+	}
+	if gone := v.missing(known, max(s.sel.mailbox.UIDNext, v.lastUID()+1)-1); gone != "" {
+		s.w.s("* VANISHED (EARLIER) ").s(gone).crlf()
+	}
+	for i, uid := range v.uids {
+		m := metas[uid]
+		if m == nil || m.ModSeq <= qr.modSeq {
+			continue
+		}
+		s.w.s("* ").n(uint32(i+1)).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(m.Flags).s(" MODSEQ (").n64(m.ModSeq).s("))\r\n")
+	}
 }

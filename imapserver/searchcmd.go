@@ -36,7 +36,11 @@ func (s *session) cmdSearch(c *command) error {
 		}
 	}
 	sc := imapmsg.SearchContext{MaxSeqNum: uint32(len(v.uids)), MaxUID: imap.UID(v.lastUID())}
+	if prog.criteria.ModSeq != nil || hasModSeq(&prog.criteria) {
+		s.enableCondstore()
+	}
 	var hits []msgRef
+	var highest int64 // of the hits, for a search with MODSEQ (RFC 7162 §3.1.5)
 	for i, uid := range v.uids {
 		m := metas[uid]
 		if m == nil {
@@ -53,6 +57,7 @@ func (s *session) cmdSearch(c *command) error {
 		}
 		if ok {
 			hits = append(hits, msgRef{uint32(i + 1), uid})
+			highest = max(highest, m.ModSeq)
 		}
 	}
 	num := func(r msgRef) uint32 {
@@ -69,6 +74,9 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.s("* SEARCH")
 		for _, r := range hits {
 			s.w.sp().n(num(r))
+		}
+		if hasModSeq(&prog.criteria) && len(hits) > 0 {
+			s.w.s(" (MODSEQ ").n64(highest).c(')')
 		}
 		s.w.crlf()
 		return nil
@@ -116,6 +124,9 @@ func (s *session) cmdSearch(c *command) error {
 	if ret.count {
 		s.w.s(" COUNT ").n(uint32(len(hits)))
 	}
+	if hasModSeq(&prog.criteria) && len(hits) > 0 {
+		s.w.s(" MODSEQ ").n64(highest)
+	}
 	s.w.crlf()
 	return nil
 }
@@ -158,4 +169,22 @@ func substituteSaved(c *imap.SearchCriteria, saved []uint32) {
 		substituteSaved(&c.Or[i][0], saved)
 		substituteSaved(&c.Or[i][1], saved)
 	}
+}
+
+// hasModSeq reports whether a MODSEQ key appears at any depth.
+func hasModSeq(c *imap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if hasModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if hasModSeq(&c.Or[i][0]) || hasModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }

@@ -49,13 +49,21 @@ func (s *session) poll(allowExpunge bool) {
 				continue
 			}
 			exists()
+			var vanished []uint32
 			for _, uid := range ev.UIDs {
 				seq := v.seqOf(uid)
 				if seq == 0 {
 					continue
 				}
 				v.uids = append(v.uids[:seq-1], v.uids[seq:]...)
-				s.w.s("* ").n(seq).s(" EXPUNGE\r\n")
+				if s.qresync {
+					vanished = append(vanished, uid)
+				} else {
+					s.w.s("* ").n(seq).s(" EXPUNGE\r\n")
+				}
+			}
+			if len(vanished) > 0 {
+				s.w.s("* VANISHED ").s(formatUIDs(vanished)).crlf()
 			}
 		case mailstore.FlagsChanged:
 			if ev.Origin == s.origin {
@@ -68,7 +76,11 @@ func (s *session) poll(allowExpunge bool) {
 					continue
 				}
 				s.noteKeywords(ev.Flags[k])
-				s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(ev.Flags[k]).s(")\r\n")
+				s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(ev.Flags[k])
+				if s.condstore {
+					s.w.s(" MODSEQ (").n64(ev.ModSeq).c(')')
+				}
+				s.w.s(")\r\n")
 			}
 		}
 		if ev.ModSeq > v.modSeq {
@@ -134,6 +146,29 @@ func (s *session) cmdStore(c *command) error {
 	if err := s.r.sp(); err != nil {
 		return err
 	}
+	unchangedSince := int64(-1)
+	if s.r.accept('(') {
+		// (UNCHANGEDSINCE n), RFC 7162 §3.1.3.
+		kw, err := s.r.atom("UNCHANGEDSINCE")
+		if err != nil || !strings.EqualFold(kw, "UNCHANGEDSINCE") {
+			return badf("Unknown STORE modifier")
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+		n, err := s.r.number64("a mod-sequence")
+		if err != nil {
+			return err
+		}
+		if err := s.r.expect(')', "the end of the STORE modifiers"); err != nil {
+			return err
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+		unchangedSince = int64(n)
+		s.enableCondstore()
+	}
 	item, err := s.r.atomWith("a STORE item", "")
 	if err != nil {
 		return err
@@ -181,26 +216,51 @@ func (s *session) cmdStore(c *command) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	ups, err := s.acct.StoreFlags(s.ctx, s.sel.mailbox.ID, refsUIDs(refs), op, list)
+	ups, modified, err := s.acct.StoreFlags(s.ctx, s.sel.mailbox.ID, refsUIDs(refs), op, list, unchangedSince)
 	if err != nil {
 		return s.storeErr("store", err, "NONEXISTENT")
 	}
 	for _, u := range ups {
 		s.noteKeywords(u.Flags)
 	}
-	gone := len(ups) < len(refs)
-	if !silent {
-		for _, u := range ups {
-			seq := s.sel.view.seqOf(u.UID)
-			if seq == 0 {
-				continue
-			}
-			s.w.s("* ").n(seq).s(" FETCH (")
-			if c.uid {
-				s.w.s("UID ").n(u.UID).sp()
-			}
-			s.w.s("FLAGS ").flags(u.Flags).s(")\r\n")
+	gone := len(ups)+len(modified) < len(refs)
+	for _, u := range ups {
+		// With CONDSTORE a changed message is reported with its MODSEQ
+		// even with .SILENT (RFC 7162 §3.2).
+		if silent && !(s.condstore && u.Changed) {
+			continue
 		}
+		seq := s.sel.view.seqOf(u.UID)
+		if seq == 0 {
+			continue
+		}
+		s.w.s("* ").n(seq).s(" FETCH (")
+		if c.uid {
+			s.w.s("UID ").n(u.UID).sp()
+		}
+		if !silent {
+			s.w.s("FLAGS ").flags(u.Flags)
+			if s.condstore {
+				s.w.sp()
+			}
+		}
+		if s.condstore {
+			s.w.s("MODSEQ (").n64(u.ModSeq).c(')')
+		}
+		s.w.s(")\r\n")
+	}
+	if len(modified) > 0 {
+		nums := modified
+		if !c.uid {
+			nums = make([]uint32, 0, len(modified))
+			for _, uid := range modified {
+				if seq := s.sel.view.seqOf(uid); seq != 0 {
+					nums = append(nums, seq)
+				}
+			}
+		}
+		c.okCode = "MODIFIED " + formatUIDs(nums)
+		c.okText = "Conditional STORE failed for some messages"
 	}
 	if gone {
 		return noErr("EXPUNGEISSUED", "Some of the messages were expunged meanwhile")

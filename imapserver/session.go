@@ -50,6 +50,8 @@ type session struct {
 	acct     Account
 	utf8     bool // UTF8=ACCEPT enabled
 	rev2     bool // IMAP4rev2 enabled
+	// condstore and qresync are on once enabled (RFC 7162 §3.1, §3.2.3).
+	condstore, qresync bool
 	sel      *selection
 	deferred []mailstore.Event // expunges not yet allowed to be sent
 }
@@ -324,7 +326,7 @@ func (s *session) storeErr(op string, err error, missing string) error {
 // capabilities lists what the server offers in the current state.
 func (s *session) capabilities() string {
 	var b strings.Builder
-	b.WriteString("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES UTF8=ACCEPT STATUS=SIZE LIST-STATUS BINARY")
+	b.WriteString("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES UTF8=ACCEPT STATUS=SIZE LIST-STATUS BINARY CONDSTORE QRESYNC")
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
 	if s.state == stateNotAuth {
@@ -343,4 +345,17 @@ func (s *session) capabilities() string {
 // authAllowed reports whether the client may log in now.
 func (s *session) authAllowed() bool {
 	return s.isTLS || s.srv.opts.InsecureAuth(s.remote)
+}
+
+// enableCondstore turns CONDSTORE on by a CONDSTORE-enabling command
+// (RFC 7162 §3.1); in the selected state the client learns the mailbox's
+// HIGHESTMODSEQ.
+func (s *session) enableCondstore() {
+	if s.condstore {
+		return
+	}
+	s.condstore = true
+	if s.sel != nil {
+		s.w.s("* OK [HIGHESTMODSEQ ").n64(s.sel.view.modSeq).s("] Highest\r\n")
+	}
 }

@@ -89,8 +89,8 @@ func (a *storeAccount) Append(ctx context.Context, mailbox string, r io.Reader, 
 	return a.store.Append(ctx, a.user.ID, mailbox, r, flags, date)
 }
 
-func (a *storeAccount) StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string) ([]mailstore.FlagUpdate, error) {
-	return a.store.StoreFlags(ctx, mailboxID, set, op, flags)
+func (a *storeAccount) StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string, unchangedSince int64) ([]mailstore.FlagUpdate, []uint32, error) {
+	return a.store.StoreFlagsIf(ctx, mailboxID, set, op, flags, unchangedSince)
 }
 
 func (a *storeAccount) CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error) {

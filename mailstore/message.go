@@ -443,13 +443,21 @@ type FlagUpdate struct {
 // StoreFlags changes the flags of the messages of a mailbox in set and
 // returns every matched message's resulting flags.
 func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	ups, _, err := s.StoreFlagsIf(ctx, mailboxID, set, op, flags, -1)
+	return ups, err
+}
+
+// StoreFlagsIf is StoreFlags with the UNCHANGEDSINCE condition of IMAP
+// CONDSTORE (RFC 7162 §3.1.3), checked in the same transaction: messages
+// whose MODSEQ is above unchangedSince are left alone and their UIDs
+// returned in modified. A negative unchangedSince means no condition.
+func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, op FlagOp, flags []string, unchangedSince int64) (updates []FlagUpdate, modified []uint32, err error) {
 	fl, err := CanonicalFlags(flags)
 	if err != nil {
-		return nil, fmt.Errorf("store flags: %w", err)
+		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
-	var updates []FlagUpdate
 	err = s.write(ctx, func(tx *writeTx) error {
-		updates = nil
+		updates, modified = nil, nil
 		var mb Mailbox
 		if err := tx.Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
 			return notFound(err)
@@ -462,6 +470,10 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op 
 		rows = filterRows(rows, set)
 		byFlags := map[string][]int64{}
 		for _, r := range rows {
+			if unchangedSince >= 0 && r.ModSeq > unchangedSince {
+				modified = append(modified, r.UID)
+				continue
+			}
 			cur := splitFlags(r.Flags)
 			next := applyFlagOp(cur, op, fl)
 			joined := strings.Join(next, " ")
@@ -500,9 +512,9 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store flags in mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("store flags in mailbox %d: %w", mailboxID, err)
 	}
-	return updates, nil
+	return updates, modified, nil
 }
 
 func applyFlagOp(cur []string, op FlagOp, flags []string) []string {
