@@ -633,6 +633,6 @@ func (s *session) resync(qr *qresyncParams, metas map[uint32]*mailstore.MessageM
 		if m == nil || m.ModSeq <= qr.modSeq {
 			continue
 		}
-		s.w.s("* ").n(uint32(i+1)).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(m.Flags).s(" MODSEQ (").n64(m.ModSeq).s("))\r\n")
+		s.w.s("* ").n(uint32(i + 1)).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(m.Flags).s(" MODSEQ (").n64(m.ModSeq).s("))\r\n")
 	}
 }

@@ -45,15 +45,15 @@ type session struct {
 	origin string
 	remote net.Addr
 
-	state    state
-	isTLS    bool
-	acct     Account
-	utf8     bool // UTF8=ACCEPT enabled
-	rev2     bool // IMAP4rev2 enabled
+	state state
+	isTLS bool
+	acct  Account
+	utf8  bool // UTF8=ACCEPT enabled
+	rev2  bool // IMAP4rev2 enabled
 	// condstore and qresync are on once enabled (RFC 7162 §3.1, §3.2.3).
 	condstore, qresync bool
-	sel      *selection
-	deferred []mailstore.Event // expunges not yet allowed to be sent
+	sel                *selection
+	deferred           []mailstore.Event // expunges not yet allowed to be sent
 }
 
 // selection is the selected mailbox of a session.
