@@ -54,6 +54,15 @@ type Account interface {
 	// modified (CONDSTORE, RFC 7162 §3.1.3).
 	StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string, unchangedSince int64) (updates []mailstore.FlagUpdate, modified []uint32, err error)
 	CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error)
+	// Quota returns the account's limits (0: none) and usage, in bytes
+	// and messages (RFC 9208 STORAGE and MESSAGE).
+	Quota(ctx context.Context) (*Quota, error)
 	// Expunge removes the \Deleted messages of set (nil: all of them).
 	Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error)
+}
+
+// Quota is an account's storage limits and usage; a limit of 0 means none.
+type Quota struct {
+	LimitBytes, UsedBytes       int64
+	LimitMessages, UsedMessages int64
 }

@@ -1,11 +1,14 @@
 package imapserver
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // exchange is one step of a conformance script: a command sent and the
@@ -233,4 +236,28 @@ func TestQresyncAfterOtherSessionsChanges(t *testing.T) {
 		{"b5 UID EXPUNGE 4", []string{`\* 3 EXPUNGE`, `b5 OK .*`}},
 	})
 	runScript(t, a, []exchange{{"n NOOP", []string{`\* 3 FETCH \(UID 4 FLAGS \(\\Deleted\) MODSEQ \(\d+\)\)`, `\* VANISHED 4`, `n OK .*`}}})
+}
+
+// QUOTA (RFC 9208): the user's limits and usage, and APPEND over the
+// quota refused with OVERQUOTA.
+func TestQuotaScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	qb, qm := int64(10<<10), int64(2)
+	if _, err := env.store.UpdateUser(context.Background(), testAddr, mailstore.UserUpdate{QuotaBytes: &qb, QuotaMessages: &qm}); err != nil {
+		t.Fatal(err)
+	}
+	msg := testMessage("one", "bob@example.org", "x")
+	env.deliver(t, msg)
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	lit := fmt.Sprintf("{%d+}\r\n%s", len(msg), msg)
+	runScript(t, r, []exchange{
+		{"q1 GETQUOTAROOT INBOX", []string{`\* QUOTAROOT INBOX ""`, `\* QUOTA "" \(STORAGE 1 10 MESSAGE 1 2\)`, `q1 OK .*`}},
+		{`q2 GETQUOTA ""`, []string{`\* QUOTA "" \(STORAGE 1 10 MESSAGE 1 2\)`, `q2 OK .*`}},
+		{`q3 GETQUOTA "other"`, []string{`q3 NO \[NONEXISTENT\] .*`}},
+		{`q4 SETQUOTA "" (STORAGE 100)`, []string{`q4 NO \[NOPERM\] .*`}},
+		{"q5 APPEND INBOX " + lit, []string{`q5 OK \[APPENDUID \d+ 2\] .*`}},
+		{"q6 APPEND INBOX " + lit, []string{`q6 NO \[OVERQUOTA\] .*`}},
+		{"q7 STATUS INBOX (MESSAGES DELETED-STORAGE)", []string{`\* STATUS INBOX \(MESSAGES 2 DELETED-STORAGE 0\)`, `q7 OK .*`}},
+	})
 }

@@ -323,7 +323,7 @@ func (s *session) cmdNamespace(c *command) error {
 }
 
 // statusItems are the STATUS data items served.
-var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true}
+var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true, "DELETED-STORAGE": true}
 
 // statusList reads "(" item *(SP item) ")".
 func (r *reader) statusList() ([]string, error) {
@@ -386,6 +386,21 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 	if err != nil {
 		return s.storeErr("status", err, "NONEXISTENT")
 	}
+	// DELETED-STORAGE (RFC 9208 §4.2.3): what expunging the \Deleted
+	// messages would free, in units of 1024 octets.
+	var deletedStorage int64
+	if slices.Contains(items, "DELETED-STORAGE") && st.Deleted > 0 {
+		metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
+		if err != nil {
+			return s.storeErr("status", err, "NONEXISTENT")
+		}
+		for i := range metas {
+			if metas[i].HasFlag(`\Deleted`) {
+				deletedStorage += metas[i].Size
+			}
+		}
+		deletedStorage = (deletedStorage + 1023) / 1024
+	}
 	s.w.s("* STATUS ").mailbox(mb.Name).s(" (")
 	for i, it := range items {
 		if i > 0 {
@@ -409,6 +424,8 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 			s.w.n64(st.Size)
 		case "HIGHESTMODSEQ":
 			s.w.n64(st.HighestModSeq)
+		case "DELETED-STORAGE":
+			s.w.n64(deletedStorage)
 		}
 	}
 	s.w.s(")\r\n")

@@ -100,3 +100,11 @@ func (a *storeAccount) CopyMessages(ctx context.Context, mailboxID int64, set ma
 func (a *storeAccount) Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error) {
 	return a.store.Expunge(ctx, mailboxID, set)
 }
+
+func (a *storeAccount) Quota(ctx context.Context) (*Quota, error) {
+	u, err := a.store.GetUserByID(ctx, a.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Quota{LimitBytes: u.QuotaBytes, UsedBytes: u.UsedBytes, LimitMessages: u.QuotaMessages, UsedMessages: u.UsedMessages}, nil
+}
