@@ -3,6 +3,7 @@ package imapserver
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -260,4 +261,51 @@ func TestQuotaScript(t *testing.T) {
 		{"q6 APPEND INBOX " + lit, []string{`q6 NO \[OVERQUOTA\] .*`}},
 		{"q7 STATUS INBOX (MESSAGES DELETED-STORAGE)", []string{`\* STATUS INBOX \(MESSAGES 2 DELETED-STORAGE 0\)`, `q7 OK .*`}},
 	})
+}
+
+// APPEND keeps the bytes it is given (bare LF, NUL in a binary part sent
+// as literal8); BODY[] gives them back unchanged and BINARY[] with a NUL
+// goes out as literal8 (RFC 3516).
+func TestAppendExactBytesAndLiteral8(t *testing.T) {
+	env := newTestEnv(t, nil)
+	body := "ab\x00cd\nef\r\n"
+	msg := "From: a@example.org\r\nSubject: bin\r\nContent-Type: application/octet-stream\r\n" +
+		"Content-Transfer-Encoding: binary\r\n\r\n" + body
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, r, []exchange{
+		{fmt.Sprintf("a1 APPEND INBOX ~{%d+}\r\n%s", len(msg), msg), []string{`a1 OK \[APPENDUID \d+ 1\] .*`}},
+		{fmt.Sprintf("a2 APPEND INBOX {%d+}\r\n%s", 3, "a\x00b"), []string{`a2 BAD .*`}},
+	})
+	r.cmd("s", "SELECT INBOX")
+	readLiteral := func(cmd, prefix string) string {
+		t.Helper()
+		r.send("f " + cmd)
+		l := r.line()
+		m := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `\{(\d+)\}$`).FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("%s: %q, want %s{n}", cmd, l, prefix)
+		}
+		n, _ := strconv.Atoi(m[1])
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.br, buf); err != nil {
+			t.Fatal(err)
+		}
+		if l := r.line(); l != ")" {
+			t.Fatalf("after the literal: %q", l)
+		}
+		if l := r.line(); !strings.HasPrefix(l, "f OK") {
+			t.Fatalf("tagged: %q", l)
+		}
+		return string(buf)
+	}
+	if got := readLiteral("FETCH 1 BODY.PEEK[]", "* 1 FETCH (BODY[] "); got != msg {
+		t.Errorf("BODY[] = %q, want the appended bytes %q", got, msg)
+	}
+	if got := readLiteral("FETCH 1 BINARY.PEEK[1]", "* 1 FETCH (BINARY[1] ~"); got != body {
+		t.Errorf("BINARY[1] = %q, want %q", got, body)
+	}
+	if got := readLiteral("FETCH 1 BINARY.PEEK[1]<3.4>", "* 1 FETCH (BINARY[1]<3> "); got != "cd\ne" {
+		t.Errorf("BINARY[1]<3.4> = %q", got)
+	}
 }

@@ -467,7 +467,7 @@ func (s *session) cmdAppend(c *command) error {
 			return err
 		}
 	}
-	n, _, sync, err := s.r.literalHeader(true)
+	n, binary, sync, err := s.r.literalHeader(true)
 	if err != nil {
 		return err
 	}
@@ -484,7 +484,7 @@ func (s *session) cmdAppend(c *command) error {
 	if err := s.r.startLiteral(sync); err != nil {
 		return err
 	}
-	body := &exactReader{r: s.br, n: n}
+	body := &exactReader{r: s.br, n: n, noNUL: !binary}
 	res, appendErr := s.acct.Append(s.ctx, name, body, flags, date)
 	if body.n > 0 {
 		if _, err := io.CopyN(io.Discard, s.br, body.n); err != nil {
@@ -493,6 +493,9 @@ func (s *session) cmdAppend(c *command) error {
 	}
 	if err := s.r.finishLiteral(); err != nil {
 		return err
+	}
+	if errors.Is(appendErr, errNULInLiteral) {
+		return badf("NUL in a literal: send the message as literal8 (~{n})")
 	}
 	if appendErr != nil {
 		return s.storeErr("append", appendErr, "TRYCREATE")
@@ -510,9 +513,13 @@ func itoa32(n uint32) string { return string(appendUint(nil, n)) }
 // exactReader reads exactly n bytes of a literal: the connection ending
 // early is an error, never a shorter message.
 type exactReader struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	noNUL bool // a plain literal: NUL is not allowed in it (CHAR8)
 }
+
+// errNULInLiteral fails an APPEND whose plain literal holds a NUL.
+var errNULInLiteral = errors.New("NUL in a literal")
 
 func (e *exactReader) Read(p []byte) (int, error) {
 	if e.n <= 0 {
@@ -523,6 +530,9 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	}
 	k, err := e.r.Read(p)
 	e.n -= int64(k)
+	if e.noNUL && bytesHasNUL(p[:k]) {
+		return k, errNULInLiteral
+	}
 	if err == io.EOF && e.n > 0 {
 		err = io.ErrUnexpectedEOF
 	}

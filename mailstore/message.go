@@ -188,6 +188,15 @@ func (s *Store) putBody(ctx context.Context, r io.Reader) (string, int64, error)
 	return s.blobs.Put(ctx, newCRLFReader(r))
 }
 
+// putRawBody is putBody without the CRLF normalisation: IMAP APPEND keeps
+// the bytes the client gave, byte for byte (the normalisation is SMTP's).
+func (s *Store) putRawBody(ctx context.Context, r io.Reader) (string, int64, error) {
+	if s.syncer != nil {
+		return s.syncer.PutUnsynced(ctx, r)
+	}
+	return s.blobs.Put(ctx, r)
+}
+
 // writeBody is write for changes that reference a body from putBody.
 func (s *Store) writeBody(ctx context.Context, fn func(tx *writeTx) error) error {
 	if s.syncer != nil {
@@ -380,7 +389,7 @@ type AppendResult struct {
 }
 
 // Append stores a message into a user's mailbox (IMAP APPEND), enforcing the
-// quota.
+// quota. The bytes are stored exactly as given.
 func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.Reader, flags []string, date time.Time) (*AppendResult, error) {
 	name, err := CanonicalMailboxName(mailbox)
 	if err != nil {
@@ -393,7 +402,7 @@ func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.R
 	if _, err := s.GetMailbox(ctx, userID, name); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	key, size, err := s.putBody(ctx, r)
+	key, size, err := s.putRawBody(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("append to %q: %w", name, err)
 	}
