@@ -40,7 +40,10 @@ type Account interface {
 	CreateMailbox(ctx context.Context, name, specialUse string) error
 	DeleteMailbox(ctx context.Context, name string) error
 	RenameMailbox(ctx context.Context, from, to string) error
+	// SetSubscribed edits the subscription list, which is the user's
+	// own: it may name mailboxes that do not exist.
 	SetSubscribed(ctx context.Context, name string, subscribed bool) error
+	ListSubscriptions(ctx context.Context) ([]string, error)
 	Status(ctx context.Context, mailboxID int64) (*mailstore.MailboxStatus, error)
 	// ListMessages returns the messages of a mailbox in set (nil: all),
 	// by ascending UID.

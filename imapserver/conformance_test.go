@@ -309,3 +309,24 @@ func TestAppendExactBytesAndLiteral8(t *testing.T) {
 		t.Errorf("BINARY[1]<3.4> = %q", got)
 	}
 }
+
+// LSUB's "%" rule (RFC 3501 §6.3.9) and LIST-EXTENDED's RECURSIVEMATCH
+// with CHILDINFO (RFC 5258 §3.5).
+func TestSubscriptionListsScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, r, []exchange{
+		{"c1 CREATE Fruit/Apple", []string{`c1 OK .*`}},
+		{"c2 SUBSCRIBE Fruit/Apple", []string{`c2 OK .*`}},
+		{"c3 SUBSCRIBE Gone", []string{`c3 OK .*`}},
+		{`c4 LSUB "" "F%"`, []string{`\* LSUB \(\\Noselect\) "/" "Fruit"`, `c4 OK .*`}},
+		{`c5 LSUB "" "Fruit/%"`, []string{`\* LSUB \(\) "/" "Fruit/Apple"`, `c5 OK .*`}},
+		{`c6 LIST (SUBSCRIBED RECURSIVEMATCH) "" "F%"`, []string{`\* LIST \(\\HasChildren\) "/" "Fruit" \("CHILDINFO" \("SUBSCRIBED"\)\)`, `c6 OK .*`}},
+		{`c7 LIST (SUBSCRIBED) "" "G*"`, []string{`\* LIST \(\\NonExistent \\Subscribed\) "/" "Gone"`, `c7 OK .*`}},
+		{`c8 LIST "" "Fruit*" RETURN (SUBSCRIBED CHILDREN)`, []string{`\* LIST \(\\HasChildren\) "/" "Fruit"`, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Fruit/Apple"`, `c8 OK .*`}},
+		{`c9 LIST "" "Fruit/Apple" RETURN (STATUS (MESSAGES UIDNEXT))`, []string{`\* LIST \(\\HasNoChildren\) "/" "Fruit/Apple"`, `\* STATUS "Fruit/Apple" \(MESSAGES 0 UIDNEXT 1\)`, `c9 OK .*`}},
+		{`c10 RENAME Fruit Veg`, []string{`c10 OK .*`}},
+		{`c11 LSUB "" "Veg/*"`, []string{`\* LSUB \(\) "/" "Veg/Apple"`, `c11 OK .*`}},
+	})
+}

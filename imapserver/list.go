@@ -108,21 +108,49 @@ func (s *session) cmdList(c *command) error {
 	if err != nil {
 		return s.storeErr("list", err, "NONEXISTENT")
 	}
-	slices.SortFunc(boxes, func(a, b mailstore.Mailbox) int {
-		switch {
-		case a.Name == b.Name:
-			return 0
-		case a.Name == mailstore.Inbox:
-			return -1
-		case b.Name == mailstore.Inbox:
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	subList, err := s.acct.ListSubscriptions(s.ctx)
+	if err != nil {
+		return s.storeErr("list", err, "NONEXISTENT")
+	}
+	subs := make(map[string]bool, len(subList))
+	for _, n := range subList {
+		subs[n] = true
+	}
 	exists := make(map[string]*mailstore.Mailbox, len(boxes))
+	names := make([]string, 0, len(boxes)+len(subList))
 	for i := range boxes {
 		exists[boxes[i].Name] = &boxes[i]
+		names = append(names, boxes[i].Name)
 	}
+	if lsub {
+		return s.writeLsub(subList, subs, ref, patterns)
+	}
+	if o.subscribed {
+		for _, n := range subList {
+			if exists[n] == nil {
+				names = append(names, n)
+			}
+			if o.recursive {
+				// Parents of subscribed mailboxes may match in their stead.
+				parts := strings.Split(n, delim)
+				for i := 1; i < len(parts); i++ {
+					names = append(names, strings.Join(parts[:i], delim))
+				}
+			}
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == mailstore.Inbox:
+			return -1
+		case b == mailstore.Inbox:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	names = slices.Compact(names)
 	hasChildren := func(name string) bool {
 		for n := range exists {
 			if strings.HasPrefix(n, name+delim) {
@@ -131,42 +159,53 @@ func (s *session) cmdList(c *command) error {
 		}
 		return false
 	}
-	if lsub {
-		return s.writeLsub(boxes, ref, patterns)
+	subscribedChild := func(name string) bool {
+		for n := range subs {
+			if strings.HasPrefix(n, name+delim) {
+				return true
+			}
+		}
+		return false
 	}
-	for i := range boxes {
-		mb := &boxes[i]
-		if !matchAny(mb.Name, ref, patterns) {
+	for _, name := range names {
+		mb := exists[name]
+		if !matchAny(name, ref, patterns) {
 			continue
 		}
 		childInfo := false
-		if o.subscribed && !mb.Subscribed {
-			if !o.recursive || !s.hasSubscribedChild(boxes, mb.Name) {
+		switch {
+		case o.subscribed && !subs[name]:
+			if !o.recursive || !subscribedChild(name) {
 				continue
 			}
 			childInfo = true
+		case !o.subscribed && mb == nil:
+			continue
 		}
-		if o.specialUse && mb.SpecialUse == "" {
+		if o.specialUse && (mb == nil || mb.SpecialUse == "") {
 			continue
 		}
 		var attrs []string
-		if hasChildren(mb.Name) {
+		switch {
+		case mb == nil:
+			attrs = append(attrs, `\NonExistent`)
+		case hasChildren(name):
 			attrs = append(attrs, `\HasChildren`)
-		} else {
+		default:
 			attrs = append(attrs, `\HasNoChildren`)
 		}
-		if mb.Subscribed && o.retSubscribed {
+		if subs[name] && o.retSubscribed {
 			attrs = append(attrs, `\Subscribed`)
 		}
-		if mb.SpecialUse != "" { // RFC 6154 §2: always, not only on request
+		if mb != nil && mb.SpecialUse != "" { // RFC 6154 §2: always, not only on request
 			attrs = append(attrs, mb.SpecialUse)
 		}
-		s.w.s("* LIST ").flags(attrs).s(` "/" `).mailbox(mb.Name)
+		s.w.s("* LIST ").flags(attrs).s(` "/" `).mailbox(name)
 		if childInfo {
 			s.w.s(` ("CHILDINFO" ("SUBSCRIBED"))`)
 		}
 		s.w.crlf()
-		if len(o.status) > 0 {
+		if len(o.status) > 0 && mb != nil {
 			if err := s.writeStatus(mb, o.status); err != nil {
 				return err
 			}
@@ -175,31 +214,20 @@ func (s *session) cmdList(c *command) error {
 	return nil
 }
 
-// hasSubscribedChild reports whether a mailbox below name is subscribed.
-func (s *session) hasSubscribedChild(boxes []mailstore.Mailbox, name string) bool {
-	for _, mb := range boxes {
-		if mb.Subscribed && strings.HasPrefix(mb.Name, name+delim) {
-			return true
-		}
-	}
-	return false
-}
-
-// writeLsub answers LSUB (RFC 3501 §6.3.9): subscribed mailboxes that
-// match, and for "%" the parents of deeper subscribed ones, \Noselect if
-// not subscribed themselves.
-func (s *session) writeLsub(boxes []mailstore.Mailbox, ref string, patterns []string) error {
+// writeLsub answers LSUB (RFC 3501 §6.3.9): subscribed names that match,
+// existing or not, and for "%" the parents of deeper subscribed ones,
+// \Noselect if not subscribed themselves.
+func (s *session) writeLsub(subList []string, subs map[string]bool, ref string, patterns []string) error {
 	seen := map[string]bool{}
-	for _, mb := range boxes {
-		if !mb.Subscribed {
+	for _, name := range subList {
+		if matchAny(name, ref, patterns) {
+			if !seen[name] {
+				seen[name] = true
+				s.w.s(`* LSUB () "/" `).mailbox(name).crlf()
+			}
 			continue
 		}
-		if matchAny(mb.Name, ref, patterns) && !seen[mb.Name] {
-			seen[mb.Name] = true
-			s.w.s(`* LSUB () "/" `).mailbox(mb.Name).crlf()
-			continue
-		}
-		parts := strings.Split(mb.Name, delim)
+		parts := strings.Split(name, delim)
 		for i := len(parts) - 1; i >= 1; i-- {
 			parent := strings.Join(parts[:i], delim)
 			if seen[parent] || !matchAny(parent, ref, patterns) {
@@ -207,7 +235,7 @@ func (s *session) writeLsub(boxes []mailstore.Mailbox, ref string, patterns []st
 			}
 			seen[parent] = true
 			attrs := `(\Noselect)`
-			if slices.ContainsFunc(boxes, func(b mailstore.Mailbox) bool { return b.Name == parent && b.Subscribed }) {
+			if subs[parent] {
 				attrs = "()"
 			}
 			s.w.s("* LSUB ").s(attrs).s(` "/" `).mailbox(parent).crlf()

@@ -198,7 +198,11 @@ func TestSubscribe(t *testing.T) {
 	if err := c.Subscribe("news").Wait(); err != nil {
 		t.Fatalf("SUBSCRIBE: %v", err)
 	}
-	wantCode(t, c.Subscribe("nosuch").Wait(), imap.ResponseCodeNonExistent, "SUBSCRIBE to a missing mailbox")
+	// The subscription list is the user's own (RFC 9051 §6.3.7): it may
+	// name a mailbox that does not exist.
+	if err := c.Subscribe("nosuch").Wait(); err != nil {
+		t.Fatalf("SUBSCRIBE to a missing mailbox: %v", err)
+	}
 
 	sub := listAll(t, c, "*", &imap.ListOptions{SelectSubscribed: true})
 	if sub["Junk"] != nil || sub["news"] == nil || sub["INBOX"] == nil {
@@ -206,6 +210,27 @@ func TestSubscribe(t *testing.T) {
 	}
 	if !hasAttr(sub["news"].Attrs, imap.MailboxAttrSubscribed) {
 		t.Fatalf("LIST (SUBSCRIBED) news: %v", sub["news"].Attrs)
+	}
+	if sub["nosuch"] == nil || !hasAttr(sub["nosuch"].Attrs, imap.MailboxAttrNonExistent) {
+		t.Fatalf("LIST (SUBSCRIBED) of a missing mailbox: %v", sub["nosuch"])
+	}
+	// A subscription survives DELETE; parents CREATE makes are not
+	// subscribed, nor is the created mailbox itself.
+	if err := c.Delete("news").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create("a/b/c", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sub = listAll(t, c, "*", &imap.ListOptions{SelectSubscribed: true})
+	if sub["news"] == nil || !hasAttr(sub["news"].Attrs, imap.MailboxAttrNonExistent) || sub["a"] != nil || sub["a/b/c"] != nil {
+		t.Fatalf("LIST (SUBSCRIBED) after DELETE news and CREATE a/b/c: %v", names(sub))
+	}
+	if err := c.Subscribe("a/b/c").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("news").Wait(); err != nil {
+		t.Fatal(err)
 	}
 
 	r := dialRaw(t, env.addr)

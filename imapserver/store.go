@@ -73,6 +73,10 @@ func (a *storeAccount) SetSubscribed(ctx context.Context, name string, subscribe
 	return a.store.SetSubscribed(ctx, a.user.ID, name, subscribed)
 }
 
+func (a *storeAccount) ListSubscriptions(ctx context.Context) ([]string, error) {
+	return a.store.ListSubscriptions(ctx, a.user.ID)
+}
+
 func (a *storeAccount) Status(ctx context.Context, mailboxID int64) (*mailstore.MailboxStatus, error) {
 	return a.store.Status(ctx, mailboxID)
 }
