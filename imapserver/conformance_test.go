@@ -109,25 +109,25 @@ func TestConformanceScript(t *testing.T) {
 		{"a14 SELECT INBOX", []string{
 			`\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important\)`,
 			`\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important \\\*\)\] .*`,
-			`\* 1 EXISTS`, `\* 0 RECENT`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 2\] .*`, `a14 OK \[READ-WRITE\] .*`}},
+			`\* 1 EXISTS`, `\* 1 RECENT`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 2\] .*`, `a14 OK \[READ-WRITE\] .*`}},
 		{"a15 FETCH 1 (UID FLAGS RFC822.SIZE ENVELOPE)", []string{
-			fmt.Sprintf(`\* 1 FETCH \(UID 1 FLAGS \(\$Important \\Seen\) RFC822.SIZE %d ENVELOPE \(NIL "hello" \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\(NIL NIL "alice" "example.test"\)\) NIL NIL NIL "<m1@example.org>"\)\)`, len(msg)),
+			fmt.Sprintf(`\* 1 FETCH \(UID 1 FLAGS \(\$Important \\Seen \\Recent\) RFC822.SIZE %d ENVELOPE \(NIL "hello" \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\(NIL NIL "alice" "example.test"\)\) NIL NIL NIL "<m1@example.org>"\)\)`, len(msg)),
 			`a15 OK .*`}},
 		{"a16 FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<0.5>)", []string{
 			`\* 1 FETCH \(BODY\[HEADER.FIELDS \(Subject\)\] \{18\}`, `Subject: hello`, ``, ` BODY\[TEXT\]<0> \{5\}`, `Hello\)`, `a16 OK .*`}},
 		{"a17 FETCH 1 (BINARY.PEEK[1]<6.5> BINARY.SIZE[1] BODYSTRUCTURE)", []string{
 			`\* 1 FETCH \(BODYSTRUCTURE \("text" "plain" \("charset" "us-ascii"\) NIL NIL "7bit" 13 1 NIL NIL NIL NIL\) BINARY\[1\]<6> \{5\}`,
 			`there BINARY.SIZE\[1\] 13\)`, `a17 OK .*`}},
-		{"a18 STORE 1 -FLAGS (\\Seen)", []string{`\* 1 FETCH \(FLAGS \(\$Important\)\)`, `a18 OK .*`}},
+		{"a18 STORE 1 -FLAGS (\\Seen)", []string{`\* 1 FETCH \(FLAGS \(\$Important \\Recent\)\)`, `a18 OK .*`}},
 		{"a19 UID STORE 1 +FLAGS.SILENT (NewKeyword)", []string{
 			`\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important NewKeyword\)`,
 			`\* OK \[PERMANENTFLAGS \(.* NewKeyword \\\*\)\] .*`, `a19 OK .*`}},
 		{"a20 SEARCH UNSEEN FROM bob", []string{`\* SEARCH 1`, `a20 OK .*`}},
 		{"a21 UID SEARCH RETURN (MIN COUNT SAVE) ALL", []string{`\* ESEARCH \(TAG "a21"\) UID MIN 1 COUNT 1`, `a21 OK .*`}},
-		{"a22 UID COPY $ INBOX", []string{`\* 2 EXISTS`, `a22 OK \[COPYUID \d+ 1 2\] .*`}},
+		{"a22 UID COPY $ INBOX", []string{`\* 2 EXISTS`, `\* 2 RECENT`, `a22 OK \[COPYUID \d+ 1 2\] .*`}},
 		{"a23 MOVE 2 Work", []string{`\* OK \[COPYUID \d+ 2 1\] .*`, `\* 2 EXPUNGE`, `a23 OK .*`}},
-		{"a24 MOVE 1 INBOX", []string{`\* OK \[COPYUID \d+ 1 3\] .*`, `\* 2 EXISTS`, `\* 1 EXPUNGE`, `a24 OK .*`}},
-		{"a25 STORE 1 +FLAGS (\\Deleted)", []string{`\* 1 FETCH \(FLAGS \(\$Important NewKeyword \\Deleted\)\)`, `a25 OK .*`}},
+		{"a24 MOVE 1 INBOX", []string{`\* OK \[COPYUID \d+ 1 3\] .*`, `\* 2 EXISTS`, `\* 2 RECENT`, `\* 1 EXPUNGE`, `a24 OK .*`}},
+		{"a25 STORE 1 +FLAGS (\\Deleted)", []string{`\* 1 FETCH \(FLAGS \(\$Important NewKeyword \\Deleted \\Recent\)\)`, `a25 OK .*`}},
 		{"a26 EXPUNGE", []string{`\* 1 EXPUNGE`, `a26 OK .*`}},
 		{"a27 RENAME Work Play", []string{`a27 OK .*`}},
 		{"a28 STATUS Play/Projects (MESSAGES)", []string{`\* STATUS "Play/Projects" \(MESSAGES 0\)`, `a28 OK .*`}},
@@ -159,14 +159,14 @@ func TestTwoSessionsScript(t *testing.T) {
 	// A FETCH may not report the expunge (RFC 9051 §7.5.1) but tells of
 	// the flag change and the new message; message 2 is gone.
 	runScript(t, a, []exchange{
-		{"a1 FETCH 2 UID", []string{`\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)`, `\* 2 FETCH \(UID 2 FLAGS \(\\Deleted\)\)`, `\* 3 EXISTS`, `a1 NO \[EXPUNGEISSUED\] .*`}},
+		{"a1 FETCH 2 UID", []string{`\* 1 FETCH \(UID 1 FLAGS \(\\Flagged \\Recent\)\)`, `\* 2 FETCH \(UID 2 FLAGS \(\\Deleted \\Recent\)\)`, `\* 3 EXISTS`, `\* 3 RECENT`, `a1 NO \[EXPUNGEISSUED\] .*`}},
 		{"a2 NOOP", []string{`\* 2 EXPUNGE`, `a2 OK .*`}},
 		{"a3 FETCH 2 UID", []string{`\* 2 FETCH \(UID 3\)`, `a3 OK .*`}},
 	})
 	// IDLE reports a change as it happens.
 	runScript(t, a, []exchange{{"a4 IDLE", []string{`\+ .*`}}})
-	runScript(t, b, []exchange{{"b4 STORE 1 -FLAGS (\\Flagged)", []string{`\* 1 FETCH \(FLAGS \(\)\)`, `\* 2 EXISTS`, `b4 OK .*`}}})
-	if l := a.line(); l != `* 1 FETCH (UID 1 FLAGS ())` {
+	runScript(t, b, []exchange{{"b4 STORE 1 -FLAGS (\\Flagged)", []string{`\* 1 FETCH \(FLAGS \(\)\)`, `\* 2 EXISTS`, `\* 0 RECENT`, `b4 OK .*`}}})
+	if l := a.line(); l != `* 1 FETCH (UID 1 FLAGS (\Recent))` {
 		t.Fatalf("IDLE update %q", l)
 	}
 	a.send("DONE")
@@ -328,5 +328,35 @@ func TestSubscriptionListsScript(t *testing.T) {
 		{`c9 LIST "" "Fruit/Apple" RETURN (STATUS (MESSAGES UIDNEXT))`, []string{`\* LIST \(\\HasNoChildren\) "/" "Fruit/Apple"`, `\* STATUS "Fruit/Apple" \(MESSAGES 0 UIDNEXT 1\)`, `c9 OK .*`}},
 		{`c10 RENAME Fruit Veg`, []string{`c10 OK .*`}},
 		{`c11 LSUB "" "Veg/*"`, []string{`\* LSUB \(\) "/" "Veg/Apple"`, `c11 OK .*`}},
+	})
+}
+
+// \Recent per RFC 3501 §2.3.2: a new message is recent for the first
+// session told about it; EXAMINE does not take it from others.
+func TestRecentScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	env.deliver(t, testMessage("two", "bob@example.org", "x"))
+	a, b, c := dialRaw(t, env.addr), dialRaw(t, env.addr), dialRaw(t, env.addr)
+	for _, r := range []*rawConn{a, b, c} {
+		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	}
+	runScript(t, c, []exchange{{"s1 STATUS INBOX (RECENT MESSAGES)", []string{`\* STATUS INBOX \(RECENT 2 MESSAGES 2\)`, `s1 OK .*`}}})
+	runScript(t, a, []exchange{
+		{"e EXAMINE INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS \(\)\] .*`, `\* 2 EXISTS`, `\* 2 RECENT`, `\* OK \[UNSEEN 1\] .*`,
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `e OK \[READ-ONLY\] .*`}},
+		{"f SEARCH NEW", []string{`\* SEARCH 1 2`, `f OK .*`}},
+	})
+	runScript(t, b, []exchange{
+		{"s SELECT INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 2 EXISTS`, `\* 2 RECENT`, `\* OK \[UNSEEN 1\] .*`,
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `s OK \[READ-WRITE\] .*`}},
+		{"f FETCH 1 FLAGS", []string{`\* 1 FETCH \(FLAGS \(\\Recent\)\)`, `f OK .*`}},
+	})
+	runScript(t, c, []exchange{
+		{"s2 STATUS INBOX (RECENT)", []string{`\* STATUS INBOX \(RECENT 0\)`, `s2 OK .*`}},
+		{"s SELECT INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 2 EXISTS`, `\* 0 RECENT`, `\* OK \[UNSEEN 1\] .*`,
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `s OK \[READ-WRITE\] .*`}},
+		{"f SEARCH RECENT", []string{`\* SEARCH`, `f OK .*`}},
+		{"g SEARCH OLD", []string{`\* SEARCH 1 2`, `g OK .*`}},
 	})
 }

@@ -170,7 +170,7 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 		item("UID").n(m.UID)
 	}
 	if req.flags || forceFlags {
-		item("FLAGS").flags(m.Flags)
+		item("FLAGS").flags(s.withRecent(m.UID, m.Flags))
 	}
 	if req.internalDate {
 		item("INTERNALDATE").str(m.InternalDate.Format(internalDate))

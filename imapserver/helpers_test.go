@@ -386,3 +386,14 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 	}
 	return false
 }
+
+// noRecent drops \Recent, which a rev1 session sees on new messages.
+func noRecent(flags []imap.Flag) []imap.Flag {
+	out := make([]imap.Flag, 0, len(flags))
+	for _, f := range flags {
+		if f != `\Recent` {
+			out = append(out, f)
+		}
+	}
+	return out
+}

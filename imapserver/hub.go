@@ -14,10 +14,40 @@ import (
 type hub struct {
 	mu    sync.Mutex
 	views map[int64]map[*view]struct{} // by mailbox ID
+	// unclaimed holds, per mailbox that received mail since the server
+	// started, the lowest UID no session has been told about yet: the
+	// messages with the \Recent flag of RFC 3501 (§2.3.2) are those at or
+	// above it, until a session claims them.
+	unclaimed map[int64]uint32
 }
 
 func newHub() *hub {
-	return &hub{views: map[int64]map[*view]struct{}{}}
+	return &hub{views: map[int64]map[*view]struct{}{}, unclaimed: map[int64]uint32{}}
+}
+
+// claimRecent returns which of uids (ascending) are recent for a session
+// now seeing them; with claim the session takes them, so that no other
+// session sees them as recent (SELECT and updates do, EXAMINE does not).
+func (h *hub) claimRecent(mailboxID int64, uids []uint32, claim bool) []uint32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	from, ok := h.unclaimed[mailboxID]
+	if !ok || len(uids) == 0 {
+		return nil
+	}
+	i, _ := slices.BinarySearch(uids, from)
+	recent := uids[i:]
+	if claim && len(recent) > 0 {
+		h.unclaimed[mailboxID] = recent[len(recent)-1] + 1
+	}
+	return recent
+}
+
+// recentFrom returns the lowest unclaimed UID of a mailbox, 0 if none.
+func (h *hub) recentFrom(mailboxID int64) uint32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.unclaimed[mailboxID]
 }
 
 // onEvent queues ev for the views of its mailbox.
@@ -29,6 +59,11 @@ func (h *hub) onEvent(ev mailstore.Event) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if ev.Kind == mailstore.MessagesAdded && len(ev.UIDs) > 0 {
+		if _, ok := h.unclaimed[ev.MailboxID]; !ok {
+			h.unclaimed[ev.MailboxID] = ev.UIDs[0]
+		}
+	}
 	for v := range h.views[ev.MailboxID] {
 		v.push(ev)
 	}

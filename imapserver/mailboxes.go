@@ -77,8 +77,9 @@ func (s *session) cmdSelect(c *command) error {
 	if err != nil {
 		return s.storeErr("select", err, "NONEXISTENT")
 	}
-	sel := &selection{mailbox: mb, view: v, readOnly: c.name == "EXAMINE", keywords: map[string]bool{}}
+	sel := &selection{mailbox: mb, view: v, readOnly: c.name == "EXAMINE", keywords: map[string]bool{}, recent: map[uint32]bool{}}
 	s.sel, s.state = sel, stateSelected
+	s.claimRecent(v.uids)
 	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
 	if err != nil {
 		s.unselect()
@@ -103,7 +104,7 @@ func (s *session) cmdSelect(c *command) error {
 	s.writeFlags()
 	s.w.s("* ").n(uint32(len(v.uids))).s(" EXISTS\r\n")
 	if !s.rev2 {
-		s.w.s("* 0 RECENT\r\n")
+		s.w.s("* ").n(uint32(len(sel.recent))).s(" RECENT\r\n")
 		if firstUnseen > 0 {
 			s.w.s("* OK [UNSEEN ").n(firstUnseen).s("] First unseen message\r\n")
 		}
@@ -386,6 +387,16 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 	if err != nil {
 		return s.storeErr("status", err, "NONEXISTENT")
 	}
+	// RECENT: the messages no session was told about yet.
+	var recent uint32
+	if from := s.srv.hub.recentFrom(mb.ID); from > 0 && slices.Contains(items, "RECENT") {
+		uids, _, err := s.srv.opts.Backend.Snapshot(s.ctx, mb.ID)
+		if err != nil {
+			return s.storeErr("status", err, "NONEXISTENT")
+		}
+		i, _ := slices.BinarySearch(uids, from)
+		recent = uint32(len(uids) - i)
+	}
 	// DELETED-STORAGE (RFC 9208 §4.2.3): what expunging the \Deleted
 	// messages would free, in units of 1024 octets.
 	var deletedStorage int64
@@ -411,7 +422,7 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 		case "MESSAGES":
 			s.w.n(st.Messages)
 		case "RECENT":
-			s.w.n(0)
+			s.w.n(recent)
 		case "UIDNEXT":
 			s.w.n(st.UIDNext)
 		case "UIDVALIDITY":

@@ -47,7 +47,7 @@ func (s *session) cmdSearch(c *command) error {
 			continue // expunged meanwhile
 		}
 		f := &imapmsg.Facts{
-			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(m.Flags),
+			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(s.withRecent(uid, m.Flags)),
 			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
 		}
 		ok, err := imapmsg.Match(&prog.criteria, f, s.opener(m), sc)

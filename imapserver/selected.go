@@ -27,11 +27,15 @@ func (s *session) poll(allowExpunge bool) {
 	if len(evs) == 0 {
 		return
 	}
-	added := false
+	added := 0
 	exists := func() {
-		if added {
+		if added > 0 {
 			s.w.s("* ").n(uint32(len(v.uids))).s(" EXISTS\r\n")
-			added = false
+			if !s.rev2 {
+				s.claimRecent(v.uids[len(v.uids)-added:])
+				s.w.s("* ").n(uint32(len(s.sel.recent))).s(" RECENT\r\n")
+			}
+			added = 0
 		}
 	}
 	for _, ev := range evs {
@@ -40,7 +44,7 @@ func (s *session) poll(allowExpunge bool) {
 			for _, uid := range ev.UIDs {
 				if uid > v.lastUID() {
 					v.uids = append(v.uids, uid)
-					added = true
+					added++
 				}
 			}
 		case mailstore.MessagesExpunged:
@@ -56,6 +60,7 @@ func (s *session) poll(allowExpunge bool) {
 					continue
 				}
 				v.uids = append(v.uids[:seq-1], v.uids[seq:]...)
+				delete(s.sel.recent, uid)
 				if s.qresync {
 					vanished = append(vanished, uid)
 				} else {
@@ -76,7 +81,7 @@ func (s *session) poll(allowExpunge bool) {
 					continue
 				}
 				s.noteKeywords(ev.Flags[k])
-				s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(ev.Flags[k])
+				s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(s.withRecent(uid, ev.Flags[k]))
 				if s.condstore {
 					s.w.s(" MODSEQ (").n64(ev.ModSeq).c(')')
 				}
@@ -239,7 +244,7 @@ func (s *session) cmdStore(c *command) error {
 			s.w.s("UID ").n(u.UID).sp()
 		}
 		if !silent {
-			s.w.s("FLAGS ").flags(u.Flags)
+			s.w.s("FLAGS ").flags(s.withRecent(u.UID, u.Flags))
 			if s.condstore {
 				s.w.sp()
 			}

@@ -64,6 +64,8 @@ type selection struct {
 	saved    []uint32 // the SEARCHRES result, as UIDs
 	// keywords are the keywords announced in FLAGS so far.
 	keywords map[string]bool
+	// recent holds the UIDs with \Recent for this session (rev1 only).
+	recent map[uint32]bool
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -357,5 +359,25 @@ func (s *session) enableCondstore() {
 	s.condstore = true
 	if s.sel != nil {
 		s.w.s("* OK [HIGHESTMODSEQ ").n64(s.sel.view.modSeq).s("] Highest\r\n")
+	}
+}
+
+// withRecent returns the flags of a message as this session shows them:
+// with \Recent if the message is recent for it (RFC 3501 §2.3.2).
+func (s *session) withRecent(uid uint32, flags []string) []string {
+	if s.sel == nil || !s.sel.recent[uid] {
+		return flags
+	}
+	return append(flags[:len(flags):len(flags)], `\Recent`)
+}
+
+// claimRecent marks the messages of uids that are recent for this
+// session; rev2 sessions know no \Recent.
+func (s *session) claimRecent(uids []uint32) {
+	if s.rev2 {
+		return
+	}
+	for _, uid := range s.srv.hub.claimRecent(s.sel.mailbox.ID, uids, !s.sel.readOnly) {
+		s.sel.recent[uid] = true
 	}
 }
