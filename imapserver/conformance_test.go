@@ -134,6 +134,8 @@ func TestConformanceScript(t *testing.T) {
 		{"a29 DELETE Play", []string{`a29 NO \[HASCHILDREN\] .*`}},
 		{"a30 ENABLE UTF8=ACCEPT", []string{`\* ENABLED UTF8=ACCEPT`, `a30 OK .*`}},
 		{`a31 LIST "" "Entw*"`, []string{`\* LIST \(\\HasNoChildren\) "/" "Entwürfe"`, `a31 OK .*`}},
+		{"a31b APPEND INBOX UTF8 (~{" + fmt.Sprint(len("Subject: Grüße\r\n\r\nx\r\n")) + "+}\r\nSubject: Grüße\r\n\r\nx\r\n)", []string{`\* 1 EXISTS`, `\* 1 RECENT`, `a31b OK \[APPENDUID \d+ 4\] .*`}},
+		{"a31c FETCH 1 ENVELOPE", []string{`\* 1 FETCH \(ENVELOPE \(NIL "Grüße" NIL NIL NIL NIL NIL NIL NIL NIL\)\)`, `a31c OK .*`}},
 		{"a32 UNSELECT", []string{`a32 OK .*`}},
 		{"a33 FETCH 1 FLAGS", []string{`a33 BAD .*select a mailbox first`}},
 		{"a34 LOGOUT", []string{`\* BYE .*`, `a34 OK .*`}},

@@ -478,6 +478,21 @@ func (s *session) cmdAppend(c *command) error {
 			return err
 		}
 	}
+	// UTF8 (literal8): a message with UTF-8 headers (RFC 6855 §4).
+	utf8Data := false
+	if s.r.peekWord("UTF8") {
+		if !s.utf8 {
+			return badf("APPEND UTF8 needs ENABLE UTF8=ACCEPT first")
+		}
+		s.r.pos += len("UTF8 ")
+		if err := s.r.expect('(', "a parenthesized literal8"); err != nil {
+			return err
+		}
+		if s.r.peek() != '~' {
+			return badf("APPEND UTF8 takes a literal8 (~{n})")
+		}
+		utf8Data = true
+	}
 	n, binary, sync, err := s.r.literalHeader(true)
 	if err != nil {
 		return err
@@ -510,6 +525,11 @@ func (s *session) cmdAppend(c *command) error {
 	}
 	if appendErr != nil {
 		return s.storeErr("append", appendErr, "TRYCREATE")
+	}
+	if utf8Data {
+		if err := s.r.expect(')', "the end of the UTF8 data"); err != nil {
+			return err
+		}
 	}
 	if err := s.r.end(); err != nil {
 		return err
