@@ -362,3 +362,23 @@ func TestRecentScript(t *testing.T) {
 		{"g SEARCH OLD", []string{`\* SEARCH 1 2`, `g OK .*`}},
 	})
 }
+
+// WITHIN (RFC 5032): OLDER and YOUNGER on the internal date, also nested.
+func TestWithinScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	msg := testMessage("old", "bob@example.org", "x")
+	lit := fmt.Sprintf("{%d+}\r\n%s", len(msg), msg)
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, r, []exchange{
+		{`w1 APPEND INBOX " 1-Jan-2020 00:00:00 +0000" ` + lit, []string{`w1 OK .*`}},
+		{`w2 APPEND INBOX ` + lit, []string{`w2 OK .*`}},
+	})
+	r.cmd("s", "SELECT INBOX")
+	runScript(t, r, []exchange{
+		{"w3 SEARCH OLDER 86400", []string{`\* SEARCH 1`, `w3 OK .*`}},
+		{"w4 UID SEARCH YOUNGER 86400", []string{`\* SEARCH 2`, `w4 OK .*`}},
+		{"w5 SEARCH OR NOT YOUNGER 3600 SEEN", []string{`\* SEARCH 1`, `w5 OK .*`}},
+		{"w6 SEARCH YOUNGER 0", []string{`w6 BAD .*`}},
+	})
+}

@@ -21,6 +21,17 @@ type searchProgram struct {
 	ret *searchReturn
 	// usesSaved says whether "$" appears.
 	usesSaved bool
+	// within lists the OLDER and YOUNGER keys (RFC 5032): their UID sets
+	// are filled in from the messages' internal dates before matching.
+	within []withinKey
+}
+
+// withinKey is an OLDER or YOUNGER key; marker is its placeholder UID
+// set in the criteria, told apart by identity.
+type withinKey struct {
+	marker imap.UIDSet
+	older  bool
+	secs   int64
 }
 
 // searchReturn holds the RETURN options of an extended SEARCH.
@@ -30,8 +41,9 @@ type searchReturn struct {
 
 // searchParser parses search keys with bounds.
 type searchParser struct {
-	r    *reader
-	keys int
+	r      *reader
+	keys   int
+	within *[]withinKey
 }
 
 // parseSearch reads "[RETURN (...)] [CHARSET x] key *(SP key)" after
@@ -70,7 +82,7 @@ func (r *reader) parseSearch() (*searchProgram, error) {
 			return nil, err
 		}
 	}
-	sp := &searchParser{r: r}
+	sp := &searchParser{r: r, within: &p.within}
 	for {
 		if err := sp.key(&p.criteria, 0, &p.usesSaved); err != nil {
 			return nil, err
@@ -270,6 +282,17 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 		case "SENTON":
 			c.SentSince, c.SentBefore = latest(c.SentSince, d), earliest(c.SentBefore, d.AddDate(0, 0, 1))
 		}
+	case "OLDER", "YOUNGER":
+		n, err := r.number("a number of seconds")
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return badf("%s needs a number of seconds above 0", name)
+		}
+		marker := imap.UIDSet{imap.UIDRange{}}
+		*sp.within = append(*sp.within, withinKey{marker: marker, older: name == "OLDER", secs: int64(n)})
+		c.UID = append(c.UID, marker)
 	case "LARGER", "SMALLER":
 		n, err := r.number64("a size")
 		if err != nil {

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"io"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -33,6 +34,25 @@ func (s *session) cmdSearch(c *command) error {
 		metas = make(map[uint32]*mailstore.MessageMeta, len(list))
 		for i := range list {
 			metas[list[i].UID] = &list[i]
+		}
+	}
+	if len(prog.within) > 0 {
+		now := time.Now()
+		for _, wk := range prog.within {
+			cut := now.Add(-time.Duration(wk.secs) * time.Second)
+			var sub imap.UIDSet
+			for _, uid := range v.uids {
+				m := metas[uid]
+				if m == nil {
+					continue
+				}
+				// OLDER n: internal date at least n seconds ago; YOUNGER n:
+				// less than n seconds ago (RFC 5032 §3).
+				if older := !m.InternalDate.After(cut); older == wk.older {
+					sub.AddNum(imap.UID(uid))
+				}
+			}
+			replaceSet(&prog.criteria, wk.marker, sub)
 		}
 	}
 	sc := imapmsg.SearchContext{MaxSeqNum: uint32(len(v.uids)), MaxUID: imap.UID(v.lastUID())}
@@ -144,6 +164,26 @@ func toFlags(flags []string) []imap.Flag {
 		out[i] = imap.Flag(f)
 	}
 	return out
+}
+
+// replaceSet replaces the placeholder set marker (by identity) in c's UID
+// sets, at any depth; an empty sub matches nothing.
+func replaceSet(c *imap.SearchCriteria, marker, sub imap.UIDSet) {
+	if sub == nil {
+		sub = imap.UIDSet{imap.UIDRange{Start: imap.UID(^uint32(0)), Stop: imap.UID(^uint32(0))}}
+	}
+	for i, set := range c.UID {
+		if len(set) == 1 && &set[0] == &marker[0] {
+			c.UID[i] = sub
+		}
+	}
+	for i := range c.Not {
+		replaceSet(&c.Not[i], marker, sub)
+	}
+	for i := range c.Or {
+		replaceSet(&c.Or[i][0], marker, sub)
+		replaceSet(&c.Or[i][1], marker, sub)
+	}
 }
 
 // substituteSaved replaces the "$" marker in c's UID sets by the saved
