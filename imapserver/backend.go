@@ -50,8 +50,9 @@ type Account interface {
 	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// OpenMessage opens a message's bytes, exactly as stored.
 	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
-	// Append stores the bytes of r as a new message, unchanged.
-	Append(ctx context.Context, mailbox string, r io.Reader, flags []string, date time.Time) (*mailstore.AppendResult, error)
+	// NewAppend starts appending messages to an existing mailbox: all of
+	// them or none (MULTIAPPEND, RFC 3502).
+	NewAppend(ctx context.Context, mailbox string) (AppendTx, error)
 	// StoreFlags changes flags; messages whose MODSEQ is above
 	// unchangedSince (if not negative) are left alone and returned in
 	// modified (CONDSTORE, RFC 7162 §3.1.3).
@@ -68,4 +69,14 @@ type Account interface {
 type Quota struct {
 	LimitBytes, UsedBytes       int64
 	LimitMessages, UsedMessages int64
+}
+
+// AppendTx appends messages to a mailbox all or none.
+type AppendTx interface {
+	// Add stores the bytes of r as a new message, unchanged.
+	Add(ctx context.Context, r io.Reader, flags []string, date time.Time) error
+	// Commit adds the messages, with consecutive UIDs, or none of them.
+	Commit(ctx context.Context) ([]mailstore.AppendResult, error)
+	// Abort drops the messages added so far.
+	Abort(ctx context.Context)
 }

@@ -382,3 +382,24 @@ func TestWithinScript(t *testing.T) {
 		{"w6 SEARCH YOUNGER 0", []string{`w6 BAD .*`}},
 	})
 }
+
+// MULTIAPPEND (RFC 3502): several messages in one APPEND, all or none.
+func TestMultiappendScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	qm := int64(3)
+	if _, err := env.store.UpdateUser(context.Background(), testAddr, mailstore.UserUpdate{QuotaMessages: &qm}); err != nil {
+		t.Fatal(err)
+	}
+	msg := testMessage("multi", "bob@example.org", "x")
+	lit := fmt.Sprintf("{%d+}\r\n%s", len(msg), msg)
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	runScript(t, r, []exchange{
+		{"m1 APPEND INBOX (\\Seen) " + lit + " " + lit, []string{`m1 OK \[APPENDUID \d+ 1:2\] .*`}},
+		// Over the quota: neither is added.
+		{"m2 APPEND INBOX " + lit + " (\\Flagged) " + lit, []string{`m2 NO \[OVERQUOTA\] .*`}},
+		// A malformed second message: the first is not added either.
+		{"m3 APPEND INBOX " + lit + " (\\Seen " + lit, []string{`m3 BAD .*`}},
+		{"m4 STATUS INBOX (MESSAGES UIDNEXT)", []string{`\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3\)`, `m4 OK .*`}},
+	})
+}

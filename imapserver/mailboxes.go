@@ -443,9 +443,10 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 	return nil
 }
 
-// cmdAppend runs APPEND: the message streams from the connection into
-// the store, byte for byte.
-func (s *session) cmdAppend(c *command) error {
+// cmdAppend runs APPEND, with several messages (MULTIAPPEND, RFC 3502)
+// all or none: each message streams from the connection into the store,
+// byte for byte, and one transaction adds them all.
+func (s *session) cmdAppend(c *command) (err error) {
 	if err := s.r.sp(); err != nil {
 		return err
 	}
@@ -453,10 +454,49 @@ func (s *session) cmdAppend(c *command) error {
 	if err != nil {
 		return err
 	}
-	if err := s.r.sp(); err != nil {
-		return err
+	var batch AppendTx
+	defer func() {
+		if err != nil && batch != nil {
+			batch.Abort(s.ctx)
+		}
+	}()
+	for i := 0; ; i++ {
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+		if i >= maxMultiAppend {
+			return badf("Too many messages in one APPEND (at most %d)", maxMultiAppend)
+		}
+		if err := s.appendOne(name, &batch); err != nil {
+			return err
+		}
+		if s.r.atEnd() {
+			break
+		}
 	}
+	res, err := batch.Commit(s.ctx)
+	batch = nil
+	if err != nil {
+		return s.storeErr("append", err, "TRYCREATE")
+	}
+	uids := make([]uint32, len(res))
+	for i, r := range res {
+		uids[i] = r.UID
+	}
+	c.okCode = "APPENDUID " + itoa32(res[0].UIDValidity) + " " + formatOrdered(uids)
+	c.okText = "APPEND completed"
+	return nil
+}
+
+// maxMultiAppend bounds the messages of one APPEND.
+const maxMultiAppend = 1000
+
+// appendOne reads one message of APPEND: [flags SP] [date-time SP]
+// (literal | literal8 | UTF8 (literal8)), and adds it to the batch,
+// which it starts with the first message.
+func (s *session) appendOne(name string, batch *AppendTx) error {
 	var flags []string
+	var err error
 	if s.r.peek() == '(' {
 		if flags, err = s.r.flagList(false); err != nil {
 			return err
@@ -501,17 +541,21 @@ func (s *session) cmdAppend(c *command) error {
 	if n > int64(s.srv.opts.AppendLimit) {
 		return s.r.refuse(n, sync, noErr("TOOBIG", "Message exceeds APPENDLIMIT"))
 	}
-	if _, err := s.acct.GetMailbox(s.ctx, name); err != nil {
-		return s.r.refuse(n, sync, s.storeErr("append", err, "TRYCREATE"))
-	}
 	if _, err := mailstore.CanonicalFlags(flags); err != nil {
 		return s.r.refuse(n, sync, badf("Invalid flag in APPEND"))
+	}
+	if *batch == nil {
+		b, err := s.acct.NewAppend(s.ctx, name)
+		if err != nil {
+			return s.r.refuse(n, sync, s.storeErr("append", err, "TRYCREATE"))
+		}
+		*batch = b
 	}
 	if err := s.r.startLiteral(sync); err != nil {
 		return err
 	}
 	body := &exactReader{r: s.br, n: n, noNUL: !binary}
-	res, appendErr := s.acct.Append(s.ctx, name, body, flags, date)
+	addErr := (*batch).Add(s.ctx, body, flags, date)
 	if body.n > 0 {
 		if _, err := io.CopyN(io.Discard, s.br, body.n); err != nil {
 			return errors.Join(errFatal, err)
@@ -520,22 +564,17 @@ func (s *session) cmdAppend(c *command) error {
 	if err := s.r.finishLiteral(); err != nil {
 		return err
 	}
-	if errors.Is(appendErr, errNULInLiteral) {
+	if errors.Is(addErr, errNULInLiteral) {
 		return badf("NUL in a literal: send the message as literal8 (~{n})")
 	}
-	if appendErr != nil {
-		return s.storeErr("append", appendErr, "TRYCREATE")
+	if addErr != nil {
+		return s.storeErr("append", addErr, "TRYCREATE")
 	}
 	if utf8Data {
 		if err := s.r.expect(')', "the end of the UTF8 data"); err != nil {
 			return err
 		}
 	}
-	if err := s.r.end(); err != nil {
-		return err
-	}
-	c.okCode = "APPENDUID " + itoa32(res.UIDValidity) + " " + itoa32(res.UID)
-	c.okText = "APPEND completed"
 	return nil
 }
 

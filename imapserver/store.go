@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -89,8 +88,8 @@ func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta
 	return a.store.OpenMessage(ctx, m)
 }
 
-func (a *storeAccount) Append(ctx context.Context, mailbox string, r io.Reader, flags []string, date time.Time) (*mailstore.AppendResult, error) {
-	return a.store.Append(ctx, a.user.ID, mailbox, r, flags, date)
+func (a *storeAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {
+	return a.store.NewAppendBatch(ctx, a.user.ID, mailbox)
 }
 
 func (a *storeAccount) StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string, unchangedSince int64) ([]mailstore.FlagUpdate, []uint32, error) {
