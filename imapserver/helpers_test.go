@@ -264,17 +264,6 @@ func none[T any](t testing.TB, ch <-chan T, what string) {
 	}
 }
 
-// drain empties ch.
-func drain[T any](ch <-chan T) {
-	for {
-		select {
-		case <-ch:
-		default:
-			return
-		}
-	}
-}
-
 // rawConn is a line-level IMAP connection for exchanges imapclient does
 // not make (malformed commands, LOGINDISABLED).
 type rawConn struct {

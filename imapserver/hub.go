@@ -121,13 +121,6 @@ func (v *view) take() []mailstore.Event {
 	return evs
 }
 
-// hasPending reports whether events wait.
-func (v *view) hasPending() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.pending) > 0
-}
-
 // open starts a view of mailbox id: it registers with the hub first and
 // loads the snapshot after, so that no change falls between the two.
 func (h *hub) open(ctx context.Context, b Backend, id int64, origin string) (*view, error) {

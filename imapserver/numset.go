@@ -1,10 +1,6 @@
 package imapserver
 
-import (
-	"slices"
-
-	"github.com/yubinmail/yubin/mailstore"
-)
+import "slices"
 
 // seqRange is a range of a sequence set; 0 stands for "*".
 type seqRange struct{ start, stop uint32 }
@@ -87,19 +83,6 @@ func (s numSet) contains(n, max uint32) bool {
 		}
 	}
 	return false
-}
-
-// storeSet converts a UID set for the mailstore, "*" standing for max.
-func (s numSet) storeSet(max uint32) mailstore.UIDSet {
-	var out mailstore.UIDSet
-	for _, sr := range s.ranges {
-		start, stop := sr.bounds(max)
-		if stop == 0 {
-			continue
-		}
-		out = append(out, mailstore.UIDRange{Start: start, Stop: stop})
-	}
-	return out
 }
 
 // formatUIDs writes ascending UIDs as a compact sequence set ("1:3,7").

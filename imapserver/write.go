@@ -82,22 +82,6 @@ func (w *writer) nstr(s string) *writer {
 	return w.str(s)
 }
 
-// astr writes s as an atom if it is one, else as a string.
-func (w *writer) astr(s string) *writer {
-	if s == "" || len(s) > 100 {
-		return w.str(s)
-	}
-	for i := 0; i < len(s); i++ {
-		if !isAtomChar(s[i]) {
-			return w.str(s)
-		}
-	}
-	if len(s) == 3 && (s[0]|0x20) == 'n' && (s[1]|0x20) == 'i' && (s[2]|0x20) == 'l' {
-		return w.str(s)
-	}
-	return w.s(s)
-}
-
 // literal writes b as a literal; literal8 ("~{n}") if binary.
 func (w *writer) literal(b []byte, binary bool) *writer {
 	if binary {
