@@ -177,7 +177,7 @@ func (s *Server) stopAccepting() []*session {
 // the sessions to end.
 func (s *Server) Close() error {
 	for _, sess := range s.stopAccepting() {
-		sess.conn.Close()
+		sess.raw.Close()
 	}
 	s.wg.Wait()
 	s.closeOnce.Do(s.stopHub)

@@ -34,7 +34,8 @@ const writeTimeout = 5 * time.Minute
 // a time; only bye, from Shutdown, writes from elsewhere (under wmu).
 type session struct {
 	srv    *Server
-	conn   net.Conn
+	conn   net.Conn // the connection, TLS after STARTTLS
+	raw    net.Conn // the accepted connection, for Server.Close
 	br     *bufio.Reader
 	r      *reader
 	w      *writer
@@ -74,6 +75,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv:    srv,
 		conn:   c,
+		raw:    c,
 		log:    srv.log.With("remote", c.RemoteAddr().String(), "session", origin),
 		ctx:    ctx,
 		cancel: cancel,

@@ -436,8 +436,8 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // A client that disconnects during IDLE, or ends IDLE with something else
-// than DONE, leaves the server consistent (imapserver does not wait for
-// Session.Idle then; run with -race).
+// than DONE, leaves the server consistent (the IDLE reader goroutine and
+// the session must not race; run with -race).
 func TestIdleEndsAbruptly(t *testing.T) {
 	env := newTestEnv(t, nil)
 	for i := 0; i < 5; i++ {
