@@ -59,6 +59,7 @@ func init() {
 		"EXPUNGE":      {fn: (*session).cmdExpunge, states: inSelected, uid: true, expunge: true},
 		"SEARCH":       {fn: (*session).cmdSearch, states: inSelected, uid: true},
 		"FETCH":        {fn: (*session).cmdFetch, states: inSelected, uid: true},
+		"SORT":         {fn: (*session).cmdSort, states: inSelected, uid: true},
 		"STORE":        {fn: (*session).cmdStore, states: inSelected, uid: true},
 		"COPY":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
 		"MOVE":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},

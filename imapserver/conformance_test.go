@@ -403,3 +403,42 @@ func TestMultiappendScript(t *testing.T) {
 		{"m4 STATUS INBOX (MESSAGES UIDNEXT)", []string{`\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3\)`, `m4 OK .*`}},
 	})
 }
+
+// SORT (RFC 5256) and SORT=DISPLAY (RFC 5957).
+func TestSortScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, "From: Zed <a@example.org>\r\nTo: x@example.test\r\nSubject: Re: beta\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n"+strings.Repeat("x", 50)+"\r\n")
+	env.deliver(t, "From: Amy <z@example.org>\r\nTo: y@example.test\r\nSubject: alpha\r\nDate: Sun, 1 Jan 2023 10:00:00 +0000\r\n\r\n"+strings.Repeat("x", 100)+"\r\n")
+	env.deliver(t, "From: b@example.org\r\nTo: a@example.test\r\nSubject: [list] Fwd: Gamma (fwd)\r\nDate: Tue, 1 Jan 2025 10:00:00 +0000\r\n\r\nx\r\n")
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	r.cmd("s", "SELECT INBOX")
+	runScript(t, r, []exchange{
+		{"o1 SORT (SUBJECT) UTF-8 ALL", []string{`\* SORT 2 1 3`, `o1 OK .*`}},
+		{"o2 SORT (DATE) UTF-8 ALL", []string{`\* SORT 2 1 3`, `o2 OK .*`}},
+		{"o3 UID SORT (REVERSE SIZE) US-ASCII ALL", []string{`\* SORT 2 1 3`, `o3 OK .*`}},
+		{"o4 SORT (FROM) UTF-8 ALL", []string{`\* SORT 1 3 2`, `o4 OK .*`}},
+		{"o5 SORT (DISPLAYFROM) UTF-8 ALL", []string{`\* SORT 2 3 1`, `o5 OK .*`}},
+		{"o6 SORT (TO REVERSE ARRIVAL) UTF-8 NOT 3", []string{`\* SORT 1 2`, `o6 OK .*`}},
+		{"o7 SORT (SUBJECT) KOI8-R ALL", []string{`o7 NO \[BADCHARSET .*`}},
+		{"o8 SORT (FOO) UTF-8 ALL", []string{`o8 BAD .*`}},
+	})
+}
+
+func TestBaseSubject(t *testing.T) {
+	for in, want := range map[string]string{
+		"Re: hello":                "hello",
+		"RE: Re: Fwd: hello (fwd)": "hello",
+		"[list] Re: [x] hello":     "hello",
+		"[Fwd: hello]":             "hello",
+		"Re:   spaced    out  ":    "spaced out",
+		"[only blob]":              "[only blob]",
+		"Fw: [FWD: Re: x] (fwd)":   "x",
+		"Regards":                  "regards",
+		"":                         "",
+	} {
+		if got := baseSubject(in); got != want {
+			t.Errorf("baseSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
