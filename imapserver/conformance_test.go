@@ -420,6 +420,8 @@ func TestSortScript(t *testing.T) {
 		{"o4 SORT (FROM) UTF-8 ALL", []string{`\* SORT 1 3 2`, `o4 OK .*`}},
 		{"o5 SORT (DISPLAYFROM) UTF-8 ALL", []string{`\* SORT 2 3 1`, `o5 OK .*`}},
 		{"o6 SORT (TO REVERSE ARRIVAL) UTF-8 NOT 3", []string{`\* SORT 1 2`, `o6 OK .*`}},
+		{"o6b UID SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL", []string{`\* ESEARCH \(TAG "o6b"\) UID MIN 2 MAX 3 ALL 2,1,3 COUNT 3`, `o6b OK .*`}},
+		{"o6c SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL", []string{`\* ESEARCH \(TAG "o6c"\) ALL 3,1:2`, `o6c OK .*`}},
 		{"o7 SORT (SUBJECT) KOI8-R ALL", []string{`o7 NO \[BADCHARSET .*`}},
 		{"o8 SORT (FOO) UTF-8 ALL", []string{`o8 BAD .*`}},
 	})

@@ -27,6 +27,21 @@ func (s *session) cmdSort(c *command) error {
 	if err := s.r.sp(); err != nil {
 		return err
 	}
+	// ESORT (RFC 5267 §3): RETURN options, answered with ESEARCH.
+	var ret *searchReturn
+	if s.r.peekWord("RETURN") {
+		s.r.pos += len("RETURN ")
+		var err error
+		if ret, err = s.r.searchReturnOpts(); err != nil {
+			return err
+		}
+		if ret.save {
+			return badf("SAVE is not served with SORT")
+		}
+		if err := s.r.sp(); err != nil {
+			return err
+		}
+	}
 	if err := s.r.expect('(', "a list of sort criteria"); err != nil {
 		return err
 	}
@@ -125,6 +140,36 @@ func (s *session) cmdSort(c *command) error {
 		}
 		return cmp.Compare(a.ref.seq, b.ref.seq)
 	})
+	if ret != nil {
+		nums := make([]uint32, len(items))
+		for i, it := range items {
+			nums[i] = it.ref.seq
+			if c.uid {
+				nums[i] = it.ref.uid
+			}
+		}
+		s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
+		if c.uid {
+			s.w.s(" UID")
+		}
+		if len(nums) > 0 {
+			// MIN and MAX are the first and last in sort order (§3.2).
+			if ret.min {
+				s.w.s(" MIN ").n(nums[0])
+			}
+			if ret.max {
+				s.w.s(" MAX ").n(nums[len(nums)-1])
+			}
+			if ret.all {
+				s.w.s(" ALL ").s(formatOrdered(nums))
+			}
+		}
+		if ret.count {
+			s.w.s(" COUNT ").n(uint32(len(nums)))
+		}
+		s.w.crlf()
+		return nil
+	}
 	s.w.s("* SORT")
 	for _, it := range items {
 		if c.uid {
