@@ -60,6 +60,7 @@ func init() {
 		"SEARCH":       {fn: (*session).cmdSearch, states: inSelected, uid: true},
 		"FETCH":        {fn: (*session).cmdFetch, states: inSelected, uid: true},
 		"SORT":         {fn: (*session).cmdSort, states: inSelected, uid: true},
+		"THREAD":       {fn: (*session).cmdThread, states: inSelected, uid: true},
 		"STORE":        {fn: (*session).cmdStore, states: inSelected, uid: true},
 		"COPY":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
 		"MOVE":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},

@@ -410,6 +410,8 @@ func TestSortScript(t *testing.T) {
 	env.deliver(t, "From: Zed <a@example.org>\r\nTo: x@example.test\r\nSubject: Re: beta\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n"+strings.Repeat("x", 50)+"\r\n")
 	env.deliver(t, "From: Amy <z@example.org>\r\nTo: y@example.test\r\nSubject: alpha\r\nDate: Sun, 1 Jan 2023 10:00:00 +0000\r\n\r\n"+strings.Repeat("x", 100)+"\r\n")
 	env.deliver(t, "From: b@example.org\r\nTo: a@example.test\r\nSubject: [list] Fwd: Gamma (fwd)\r\nDate: Tue, 1 Jan 2025 10:00:00 +0000\r\n\r\nx\r\n")
+	reBeta := "From: c@example.org\r\nSubject: RE: Beta\r\nDate: Mon, 1 Jul 2024 10:00:00 +0000\r\n\r\nx\r\n"
+	reBeta2 := "From: c@example.org\r\nSubject: Beta\r\nDate: Tue, 2 Jul 2024 10:00:00 +0000\r\n\r\nx\r\n"
 	r := dialRaw(t, env.addr)
 	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
 	r.cmd("s", "SELECT INBOX")
@@ -422,6 +424,11 @@ func TestSortScript(t *testing.T) {
 		{"o6 SORT (TO REVERSE ARRIVAL) UTF-8 NOT 3", []string{`\* SORT 1 2`, `o6 OK .*`}},
 		{"o6b UID SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL", []string{`\* ESEARCH \(TAG "o6b"\) UID MIN 2 MAX 3 ALL 2,1,3 COUNT 3`, `o6b OK .*`}},
 		{"o6c SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL", []string{`\* ESEARCH \(TAG "o6c"\) ALL 3,1:2`, `o6c OK .*`}},
+		{"o6d APPEND INBOX {" + fmt.Sprint(len(reBeta)) + "+}\r\n" + reBeta, []string{`\* 4 EXISTS`, `\* 4 RECENT`, `o6d OK .*`}},
+		{"o6e APPEND INBOX {" + fmt.Sprint(len(reBeta2)) + "+}\r\n" + reBeta2, []string{`\* 5 EXISTS`, `\* 5 RECENT`, `o6e OK .*`}},
+		{"o6f THREAD ORDEREDSUBJECT UTF-8 ALL", []string{`\* THREAD \(2\) \(1 \(4\)\(5\)\) \(3\)`, `o6f OK .*`}},
+		{"o6g UID THREAD ORDEREDSUBJECT UTF-8 NOT 5", []string{`\* THREAD \(2\) \(1 4\) \(3\)`, `o6g OK .*`}},
+		{"o6h THREAD REFERENCES UTF-8 ALL", []string{`o6h BAD .*`}},
 		{"o7 SORT (SUBJECT) KOI8-R ALL", []string{`o7 NO \[BADCHARSET .*`}},
 		{"o8 SORT (FOO) UTF-8 ALL", []string{`o8 BAD .*`}},
 	})
