@@ -28,6 +28,14 @@ func (s *session) mailboxName() (string, error) {
 	return s.decodeName(raw, false)
 }
 
+// spMailbox reads a space and a mailbox name.
+func (s *session) spMailbox() (string, error) {
+	if err := s.r.sp(); err != nil {
+		return "", err
+	}
+	return s.mailboxName()
+}
+
 // decodeName decodes a name or pattern from the wire.
 func (s *session) decodeName(raw string, pattern bool) (string, error) {
 	name := raw
@@ -50,10 +58,7 @@ func (s *session) decodeName(raw string, pattern bool) (string, error) {
 
 // cmdSelect runs SELECT and EXAMINE.
 func (s *session) cmdSelect(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -177,10 +182,7 @@ func (s *session) unselect() {
 }
 
 func (s *session) cmdCreate(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -239,10 +241,7 @@ func (s *session) cmdCreate(c *command) error {
 }
 
 func (s *session) cmdDelete(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -271,17 +270,11 @@ func (s *session) cmdDelete(c *command) error {
 }
 
 func (s *session) cmdRename(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	from, err := s.mailboxName()
+	from, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	to, err := s.mailboxName()
+	to, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -299,10 +292,7 @@ func (s *session) cmdRename(c *command) error {
 }
 
 func (s *session) cmdSubscribe(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -354,10 +344,7 @@ func (r *reader) statusList() ([]string, error) {
 }
 
 func (s *session) cmdStatus(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -447,10 +434,7 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 // all or none: each message streams from the connection into the store,
 // byte for byte, and one transaction adds them all.
 func (s *session) cmdAppend(c *command) (err error) {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,7 @@ func (s *session) writeQuota() error {
 
 // cmdGetQuotaRoot answers GETQUOTAROOT: every mailbox has the root "".
 func (s *session) cmdGetQuotaRoot(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	name, err := s.mailboxName()
+	name, err := s.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -282,10 +282,7 @@ func (s *session) cmdCopy(c *command) error {
 	if err != nil {
 		return err
 	}
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	dest, err := s.mailboxName()
+	dest, err := s.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -79,19 +79,7 @@ func (s *session) cmdSort(c *command) error {
 		return err
 	}
 	// The charset is required in SORT (RFC 5256 §3).
-	cs, err := s.r.astring("a charset")
-	if err != nil {
-		return err
-	}
-	switch strings.ToUpper(cs) {
-	case "US-ASCII", "UTF-8":
-	default:
-		return &statusError{code: "BADCHARSET (US-ASCII UTF-8)", text: "Unsupported charset"}
-	}
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	prog, err := s.r.parseSearch()
+	prog, err := s.charsetAndSearch()
 	if err != nil {
 		return err
 	}
@@ -343,4 +331,22 @@ func stripBlob(s string) string {
 		return ""
 	}
 	return rest
+}
+
+// charsetAndSearch reads the "charset SP search-keys" of SORT and THREAD
+// (the charset is required there, RFC 5256 §3).
+func (s *session) charsetAndSearch() (*searchProgram, error) {
+	cs, err := s.r.astring("a charset")
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToUpper(cs) {
+	case "US-ASCII", "UTF-8":
+	default:
+		return nil, &statusError{code: "BADCHARSET (US-ASCII UTF-8)", text: "Unsupported charset"}
+	}
+	if err := s.r.sp(); err != nil {
+		return nil, err
+	}
+	return s.r.parseSearch()
 }

@@ -26,19 +26,7 @@ func (s *session) cmdThread(c *command) error {
 	if err := s.r.sp(); err != nil {
 		return err
 	}
-	cs, err := s.r.astring("a charset")
-	if err != nil {
-		return err
-	}
-	switch strings.ToUpper(cs) {
-	case "US-ASCII", "UTF-8":
-	default:
-		return &statusError{code: "BADCHARSET (US-ASCII UTF-8)", text: "Unsupported charset"}
-	}
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	prog, err := s.r.parseSearch()
+	prog, err := s.charsetAndSearch()
 	if err != nil {
 		return err
 	}
