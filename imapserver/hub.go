@@ -19,10 +19,37 @@ type hub struct {
 	// messages with the \Recent flag of RFC 3501 (§2.3.2) are those at or
 	// above it, until a session claims them.
 	unclaimed map[int64]uint32
+	// interned holds, per mailbox with open views, one UID list that
+	// views at the same MODSEQ share instead of a copy each: with a
+	// large mailbox the list is most of an idle session's memory.
+	interned map[int64]internedUIDs
+}
+
+// internedUIDs is a shared, never modified, UID list of a mailbox at a
+// MODSEQ.
+type internedUIDs struct {
+	modSeq int64
+	uids   []uint32
 }
 
 func newHub() *hub {
-	return &hub{views: map[int64]map[*view]struct{}{}, unclaimed: map[int64]uint32{}}
+	return &hub{views: map[int64]map[*view]struct{}{}, unclaimed: map[int64]uint32{}, interned: map[int64]internedUIDs{}}
+}
+
+// share makes v use the interned UID list of its mailbox if it is at the
+// same MODSEQ, or interns its own list if it is newer. v's list must
+// reflect every change up to v.modSeq.
+func (h *hub) share(v *view) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.interned[v.mailboxID]
+	switch {
+	case ok && e.modSeq == v.modSeq:
+		v.uids, v.shared = e.uids, true
+	case !ok || e.modSeq < v.modSeq:
+		h.interned[v.mailboxID] = internedUIDs{modSeq: v.modSeq, uids: v.uids}
+		v.shared = true
+	}
 }
 
 // claimRecent returns which of uids (ascending) are recent for a session
@@ -84,6 +111,8 @@ type view struct {
 	uids []uint32
 	// modSeq is the highest MODSEQ the view is current at.
 	modSeq int64
+	// shared says uids is an interned list, copied before any change.
+	shared bool
 
 	mu      sync.Mutex
 	base    int64             // events at or below this MODSEQ are in the snapshot
@@ -147,7 +176,15 @@ func (h *hub) open(ctx context.Context, b Backend, id int64, origin string) (*vi
 	}
 	v.pending = kept
 	v.mu.Unlock()
+	h.share(v)
 	return v, nil
+}
+
+// own gives the view a copy of its UID list of its own before a change.
+func (v *view) own() {
+	if v.shared {
+		v.uids, v.shared = slices.Clone(v.uids), false
+	}
 }
 
 // close ends the view.
@@ -157,6 +194,7 @@ func (h *hub) close(v *view) {
 	delete(h.views[v.mailboxID], v)
 	if len(h.views[v.mailboxID]) == 0 {
 		delete(h.views, v.mailboxID)
+		delete(h.interned, v.mailboxID)
 	}
 }
 

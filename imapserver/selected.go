@@ -43,6 +43,7 @@ func (s *session) poll(allowExpunge bool) {
 		case mailstore.MessagesAdded:
 			for _, uid := range ev.UIDs {
 				if uid > v.lastUID() {
+					v.own()
 					v.uids = append(v.uids, uid)
 					added++
 				}
@@ -59,6 +60,7 @@ func (s *session) poll(allowExpunge bool) {
 				if seq == 0 {
 					continue
 				}
+				v.own()
 				v.uids = append(v.uids[:seq-1], v.uids[seq:]...)
 				delete(s.sel.recent, uid)
 				if s.qresync {
@@ -72,7 +74,7 @@ func (s *session) poll(allowExpunge bool) {
 			}
 		case mailstore.FlagsChanged:
 			if ev.Origin == s.origin {
-				continue
+				break // the session answered its own STORE itself
 			}
 			exists()
 			for k, uid := range ev.UIDs {
@@ -93,6 +95,9 @@ func (s *session) poll(allowExpunge bool) {
 		}
 	}
 	exists()
+	if len(s.deferred) == 0 {
+		s.srv.hub.share(v)
+	}
 }
 
 // cmdClose runs CLOSE (expunging silently) and UNSELECT.
