@@ -33,6 +33,7 @@ func (w *wiring) startIMAP() {
 		InsecureAuth: w.insecureAuth(),
 		AppendLimit:  appendLimit,
 		OnMove:       trainer.onMove,
+		IdleTimeout:  imapIdleTimeout,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("imap", lim)
