@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
 )
@@ -77,7 +78,20 @@ func nextUIDValidity(tx *writeTx) (uint32, error) {
 	return uint32(c.Value), nil
 }
 
+// createMailboxTx creates a mailbox and subscribes it (a user's default
+// mailboxes); createMailboxOnlyTx leaves the subscriptions alone.
 func createMailboxTx(tx *writeTx, userID int64, name, use string) (*Mailbox, error) {
+	mb, err := createMailboxOnlyTx(tx, userID, name, use)
+	if err != nil {
+		return nil, err
+	}
+	if err := subscribeTx(tx, userID, name); err != nil {
+		return nil, err
+	}
+	return mb, nil
+}
+
+func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox, error) {
 	var count int64
 	if err := tx.Model(&Mailbox{}).Where("user_id = ? AND name = ?", userID, name).Count(&count).Error; err != nil {
 		return nil, err
@@ -129,6 +143,8 @@ func (s *Store) GetMailboxByID(ctx context.Context, id int64) (*Mailbox, error) 
 }
 
 // CreateMailbox creates a mailbox, optionally with a special use (RFC 6154).
+// It is not subscribed: subscribing is the client's choice (RFC 9051
+// §6.3.7).
 func (s *Store) CreateMailbox(ctx context.Context, userID int64, name, specialUse string) (*Mailbox, error) {
 	n, err := CanonicalMailboxName(name)
 	if err != nil {
@@ -140,7 +156,7 @@ func (s *Store) CreateMailbox(ctx context.Context, userID int64, name, specialUs
 	var mb *Mailbox
 	err = s.write(ctx, func(tx *writeTx) error {
 		var err error
-		mb, err = createMailboxTx(tx, userID, n, canonicalSpecialUse(specialUse))
+		mb, err = createMailboxOnlyTx(tx, userID, n, canonicalSpecialUse(specialUse))
 		return err
 	})
 	if err != nil {
@@ -230,6 +246,9 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 				return err
 			}
 		}
+		if err := renameSubscriptionsTx(tx, userID, from, to); err != nil {
+			return err
+		}
 		tx.publish(Event{Kind: MailboxesChanged, UserID: userID, MailboxID: mb.ID})
 		return nil
 	})
@@ -264,26 +283,83 @@ func renameInboxTx(tx *writeTx, userID int64, inbox *Mailbox, to string) error {
 	return nil
 }
 
-// SetSubscribed subscribes or unsubscribes a mailbox (LSUB, LIST SUBSCRIBED).
+// subscription is one name on a user's subscription list (IMAP SUBSCRIBE,
+// LSUB, LIST (SUBSCRIBED)). The list is the user's own: a name stays on it
+// when its mailbox is deleted, and may name a mailbox that does not exist
+// (RFC 9051 §6.3.7).
+type subscription struct {
+	UserID int64  `gorm:"primaryKey;autoIncrement:false"`
+	Name   string `gorm:"primaryKey;size:1000"`
+}
+
+func subscriptionModels() []any { return []any{&subscription{}} }
+
+// migrateSubscriptions fills the subscription list, once, from the
+// subscribed flag mailboxes had before the list existed.
+func (s *Store) migrateSubscriptions(ctx context.Context) error {
+	return s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var done int64
+		if err := tx.Model(&counter{}).Where("name = ?", "subscriptions_migrated").Count(&done).Error; err != nil {
+			return err
+		}
+		if done > 0 {
+			return nil
+		}
+		if err := tx.Exec("INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed").Error; err != nil {
+			return err
+		}
+		return tx.Create(&counter{Name: "subscriptions_migrated", Value: 1}).Error
+	})
+}
+
+func subscribeTx(tx *writeTx, userID int64, name string) error {
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&subscription{UserID: userID, Name: name}).Error
+}
+
+// renameSubscriptionsTx renames the subscriptions of a mailbox and of its
+// children along with them.
+func renameSubscriptionsTx(tx *writeTx, userID int64, from, to string) error {
+	var subs []subscription
+	if err := tx.Where("user_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')", userID, from, escapeLike(from+string(Delimiter))+"%").Find(&subs).Error; err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if err := tx.Where("user_id = ? AND name = ?", userID, sub.Name).Delete(&subscription{}).Error; err != nil {
+			return err
+		}
+		if err := subscribeTx(tx, userID, to+sub.Name[len(from):]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetSubscribed adds a name to a user's subscription list or removes it.
+// The mailbox need not exist.
 func (s *Store) SetSubscribed(ctx context.Context, userID int64, name string, subscribed bool) error {
 	n, err := CanonicalMailboxName(name)
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
-		res := tx.Model(&Mailbox{}).Where("user_id = ? AND name = ?", userID, n).Update("subscribed", subscribed)
-		if res.Error != nil {
-			return res.Error
+		if subscribed {
+			return subscribeTx(tx, userID, n)
 		}
-		if res.RowsAffected == 0 {
-			return core.ErrNotFound
-		}
-		return nil
+		return tx.Where("user_id = ? AND name = ?", userID, n).Delete(&subscription{}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe %q: %w", n, err)
 	}
 	return nil
+}
+
+// ListSubscriptions returns a user's subscription list, sorted.
+func (s *Store) ListSubscriptions(ctx context.Context, userID int64) ([]string, error) {
+	var names []string
+	if err := s.db.WithContext(ctx).Model(&subscription{}).Where("user_id = ?", userID).Order("name").Pluck("name", &names).Error; err != nil {
+		return nil, fmt.Errorf("list subscriptions of user %d: %w", userID, err)
+	}
+	return names, nil
 }
 
 // MailboxStatus is a mailbox's counters (IMAP STATUS).

@@ -188,6 +188,15 @@ func (s *Store) putBody(ctx context.Context, r io.Reader) (string, int64, error)
 	return s.blobs.Put(ctx, newCRLFReader(r))
 }
 
+// putRawBody is putBody without the CRLF normalisation: IMAP APPEND keeps
+// the bytes the client gave, byte for byte (the normalisation is SMTP's).
+func (s *Store) putRawBody(ctx context.Context, r io.Reader) (string, int64, error) {
+	if s.syncer != nil {
+		return s.syncer.PutUnsynced(ctx, r)
+	}
+	return s.blobs.Put(ctx, r)
+}
+
 // writeBody is write for changes that reference a body from putBody.
 func (s *Store) writeBody(ctx context.Context, fn func(tx *writeTx) error) error {
 	if s.syncer != nil {
@@ -402,46 +411,97 @@ type AppendResult struct {
 }
 
 // Append stores a message into a user's mailbox (IMAP APPEND), enforcing the
-// quota.
+// quota. The bytes are stored exactly as given.
 func (s *Store) Append(ctx context.Context, userID int64, mailbox string, r io.Reader, flags []string, date time.Time) (*AppendResult, error) {
+	b, err := s.NewAppendBatch(ctx, userID, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Add(ctx, r, flags, date); err != nil {
+		b.Abort(ctx)
+		return nil, err
+	}
+	res, err := b.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &res[0], nil
+}
+
+// AppendBatch appends several messages to a mailbox all or none (IMAP
+// MULTIAPPEND, RFC 3502): Add stores each body as it comes, Commit adds
+// them all in one transaction (and one quota check), Abort drops them.
+type AppendBatch struct {
+	s      *Store
+	userID int64
+	name   string
+	rows   []messageRow
+}
+
+// NewAppendBatch starts appending to a user's existing mailbox.
+func (s *Store) NewAppendBatch(ctx context.Context, userID int64, mailbox string) (*AppendBatch, error) {
 	name, err := CanonicalMailboxName(mailbox)
 	if err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	fl, err := CanonicalFlags(flags)
-	if err != nil {
-		return nil, fmt.Errorf("append to %q: %w", name, err)
-	}
 	if _, err := s.GetMailbox(ctx, userID, name); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	key, size, err := s.putBody(ctx, r)
+	return &AppendBatch{s: s, userID: userID, name: name}, nil
+}
+
+// Add stores one message's bytes, exactly as given.
+func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date time.Time) error {
+	fl, err := CanonicalFlags(flags)
 	if err != nil {
-		return nil, fmt.Errorf("append to %q: %w", name, err)
+		return fmt.Errorf("append to %q: %w", b.name, err)
+	}
+	key, size, err := b.s.putRawBody(ctx, r)
+	if err != nil {
+		return fmt.Errorf("append to %q: %w", b.name, err)
 	}
 	if date.IsZero() {
 		date = time.Now()
 	}
-	var res AppendResult
-	err = s.writeBody(ctx, func(tx *writeTx) error {
+	b.rows = append(b.rows, messageRow{BlobKey: key, Size: size, InternalDate: date.UTC().Truncate(time.Second), Flags: strings.Join(fl, " ")})
+	return nil
+}
+
+// Commit adds the messages to the mailbox, with consecutive UIDs, or none
+// of them (the bodies are then removed).
+func (b *AppendBatch) Commit(ctx context.Context) ([]AppendResult, error) {
+	var res []AppendResult
+	err := b.s.writeBody(ctx, func(tx *writeTx) error {
+		res = nil
 		var mb Mailbox
-		if err := tx.Where("user_id = ? AND name = ?", userID, name).Take(&mb).Error; err != nil {
+		if err := tx.Where("user_id = ? AND name = ?", b.userID, b.name).Take(&mb).Error; err != nil {
 			return notFound(err)
 		}
-		uids, err := insertMessages(tx, userID, &mb, []messageRow{{BlobKey: key, Size: size, InternalDate: date.UTC().Truncate(time.Second), Flags: strings.Join(fl, " ")}}, true, 0)
+		uids, err := insertMessages(tx, b.userID, &mb, slices.Clone(b.rows), true, 0)
 		if err != nil {
 			return err
 		}
-		res = AppendResult{UIDValidity: mb.UIDValidity, UID: uids[0]}
+		for _, uid := range uids {
+			res = append(res, AppendResult{UIDValidity: mb.UIDValidity, UID: uid})
+		}
 		return nil
 	})
 	if err != nil {
-		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
-			s.log.Warn("remove unappended body", "blob", key, "err", delErr)
-		}
-		return nil, fmt.Errorf("append to %q: %w", name, err)
+		b.Abort(ctx)
+		return nil, fmt.Errorf("append to %q: %w", b.name, err)
 	}
-	return &res, nil
+	b.rows = nil
+	return res, nil
+}
+
+// Abort removes the bodies stored so far.
+func (b *AppendBatch) Abort(ctx context.Context) {
+	for _, r := range b.rows {
+		if err := b.s.blobs.Delete(ctx, r.BlobKey); err != nil {
+			b.s.log.Warn("remove unappended body", "blob", r.BlobKey, "err", err)
+		}
+	}
+	b.rows = nil
 }
 
 // FlagOp says how StoreFlags combines the given flags with the current ones.
@@ -465,13 +525,21 @@ type FlagUpdate struct {
 // StoreFlags changes the flags of the messages of a mailbox in set and
 // returns every matched message's resulting flags.
 func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	ups, _, err := s.StoreFlagsIf(ctx, mailboxID, set, op, flags, -1)
+	return ups, err
+}
+
+// StoreFlagsIf is StoreFlags with the UNCHANGEDSINCE condition of IMAP
+// CONDSTORE (RFC 7162 §3.1.3), checked in the same transaction: messages
+// whose MODSEQ is above unchangedSince are left alone and their UIDs
+// returned in modified. A negative unchangedSince means no condition.
+func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, op FlagOp, flags []string, unchangedSince int64) (updates []FlagUpdate, modified []uint32, err error) {
 	fl, err := CanonicalFlags(flags)
 	if err != nil {
-		return nil, fmt.Errorf("store flags: %w", err)
+		return nil, nil, fmt.Errorf("store flags: %w", err)
 	}
-	var updates []FlagUpdate
 	err = s.write(ctx, func(tx *writeTx) error {
-		updates = nil
+		updates, modified = nil, nil
 		var mb Mailbox
 		if err := tx.Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
 			return notFound(err)
@@ -484,6 +552,10 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op 
 		rows = filterRows(rows, set)
 		byFlags := map[string][]int64{}
 		for _, r := range rows {
+			if unchangedSince >= 0 && r.ModSeq > unchangedSince {
+				modified = append(modified, r.UID)
+				continue
+			}
 			cur := splitFlags(r.Flags)
 			next := applyFlagOp(cur, op, fl)
 			joined := strings.Join(next, " ")
@@ -522,9 +594,9 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, set UIDSet, op 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store flags in mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("store flags in mailbox %d: %w", mailboxID, err)
 	}
-	return updates, nil
+	return updates, modified, nil
 }
 
 func applyFlagOp(cur []string, op FlagOp, flags []string) []string {
@@ -589,9 +661,6 @@ func (s *Store) CopyMessages(ctx context.Context, srcMailboxID int64, set UIDSet
 			res.SourceUIDs = append(res.SourceUIDs, r.UID)
 		}
 		copies := slices.Clone(rows)
-		if move && src.ID == dst.ID {
-			return fmt.Errorf("move into the same mailbox: %w", core.ErrInvalid)
-		}
 		from := int64(0)
 		if move {
 			from = src.ID

@@ -55,8 +55,10 @@ type Mailbox struct {
 	UIDValidity   uint32 `gorm:"column:uid_validity;not null"`
 	UIDNext       uint32 `gorm:"column:uid_next;not null"`
 	HighestModSeq int64  `gorm:"column:highest_modseq;not null"`
-	Subscribed    bool   `gorm:"not null"`
-	CreatedAt     time.Time
+	// Subscribed is the flag of the time before the subscription list
+	// (see ListSubscriptions); it only seeds that list once.
+	Subscribed bool `gorm:"not null"`
+	CreatedAt  time.Time
 }
 
 // messageRow is a message's metadata as stored. Several rows may share one
@@ -90,5 +92,6 @@ func allModels() []any {
 	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
 	models = append(models, statsModels()...)
+	models = append(models, subscriptionModels()...)
 	return models
 }

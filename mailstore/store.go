@@ -93,6 +93,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
+	if err := s.migrateSubscriptions(ctx); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: migrate subscriptions: %w", err)
+	}
 	go s.writer()
 	return s, nil
 }

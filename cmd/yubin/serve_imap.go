@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/imapserver"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
-	"github.com/yubinmail/yubin/mailstore/imap"
 )
 
 // startIMAP starts the IMAP server on the plain (STARTTLS) and
@@ -19,13 +19,13 @@ func (w *wiring) startIMAP() {
 	if !ok {
 		return
 	}
-	appendLimit := uint32(imap.DefaultAppendLimit)
+	appendLimit := uint32(imapserver.DefaultAppendLimit)
 	if m := w.cfg.MaxMessageSize; m > 0 && m < int64(^uint32(0)) {
 		appendLimit = uint32(m)
 	}
 	trainer := newJunkTrainer(w.store, bayesClassifier(w.store), w.log)
-	srv := imap.NewServer(imap.Options{
-		Store:        w.store,
+	srv := imapserver.NewServer(imapserver.Options{
+		Backend:      imapserver.NewStoreBackend(w.store),
 		Hostname:     w.cfg.Hostname,
 		TLSConfig:    w.tlsConf,
 		Logger:       w.log,
@@ -33,6 +33,7 @@ func (w *wiring) startIMAP() {
 		InsecureAuth: w.insecureAuth(),
 		AppendLimit:  appendLimit,
 		OnMove:       trainer.onMove,
+		IdleTimeout:  imapIdleTimeout,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("imap", lim)

@@ -13,8 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/imapserver"
 	"github.com/yubinmail/yubin/mailstore"
-	"github.com/yubinmail/yubin/mailstore/imap"
 )
 
 // junkMessage returns a small message.
@@ -56,7 +56,7 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 
 	trainer := newJunkTrainer(store, bayesClassifier(store), log)
 	userScope := store.BayesTokens().Scope(spam.UserScope(u.ID))
-	srv := imap.NewServer(imap.Options{Store: store, Logger: log, OnMove: trainer.onMove})
+	srv := imapserver.NewServer(imapserver.Options{Backend: imapserver.NewStoreBackend(store), Logger: log, OnMove: trainer.onMove})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package imap
+package imapserver
 
 import (
 	"bufio"
@@ -94,7 +94,9 @@ func BenchmarkFetchAll(b *testing.B) {
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const conns = 200
 	env := newTestEnv(b, nil)
-	fillInbox(b, env, 100, 1<<10)
+	// Enough messages that a UID list per connection would show (4 bytes
+	// each): connections at the same state share one.
+	fillInbox(b, env, 5000, 256)
 	login := fmt.Sprintf("a LOGIN %s \"%s\"\r\nb SELECT INBOX\r\n", testAddr, testPass)
 
 	open := func() net.Conn {

@@ -1,4 +1,4 @@
-package imap
+package imapserver
 
 import (
 	"bytes"
@@ -126,7 +126,7 @@ func TestFetchItems(t *testing.T) {
 	if uint32(m.UID) != uid || m.RFC822Size != int64(len(msg)) || !m.InternalDate.Equal(date) {
 		t.Errorf("UID %d size %d date %v", m.UID, m.RFC822Size, m.InternalDate)
 	}
-	if !slices.Equal(m.Flags, []imap.Flag{"$Important"}) {
+	if !slices.Equal(noRecent(m.Flags), []imap.Flag{"$Important"}) {
 		t.Errorf("FLAGS %v", m.Flags)
 	}
 	if got := m.FindBodySection(whole); string(got) != msg {
@@ -241,11 +241,11 @@ func TestStore(t *testing.T) {
 		}
 	}
 	msgs = storeFlags(t, c, imap.SeqSetNum(1), imap.StoreFlagsDel, false, "$Junk")
-	if len(msgs) != 1 || !slices.Equal(msgs[0].Flags, []imap.Flag{imap.FlagFlagged}) {
+	if len(msgs) != 1 || !slices.Equal(noRecent(msgs[0].Flags), []imap.Flag{imap.FlagFlagged}) {
 		t.Fatalf("STORE -FLAGS: %+v", msgs)
 	}
 	msgs = storeFlags(t, c, imap.SeqSetNum(2), imap.StoreFlagsSet, false, imap.FlagAnswered)
-	if len(msgs) != 1 || !slices.Equal(msgs[0].Flags, []imap.Flag{imap.FlagAnswered}) {
+	if len(msgs) != 1 || !slices.Equal(noRecent(msgs[0].Flags), []imap.Flag{imap.FlagAnswered}) {
 		t.Fatalf("STORE FLAGS: %+v", msgs)
 	}
 	if msgs = storeFlags(t, c, imap.SeqSetNum(3), imap.StoreFlagsAdd, true, imap.FlagDraft); len(msgs) != 0 {

@@ -1,4 +1,4 @@
-package imap
+package imapserver
 
 import (
 	"bufio"
@@ -73,7 +73,7 @@ func newTestEnv(t testing.TB, mod func(*Options)) *testEnv {
 	pool.AddCert(leaf)
 	clientTLS := &tls.Config{RootCAs: pool, ServerName: "mail.test"}
 
-	opts := Options{Store: st, Hostname: "mail.test", TLSConfig: serverTLS, Logger: quietLogger()}
+	opts := Options{Backend: NewStoreBackend(st), Hostname: "mail.test", TLSConfig: serverTLS, Logger: quietLogger()}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -264,17 +264,6 @@ func none[T any](t testing.TB, ch <-chan T, what string) {
 	}
 }
 
-// drain empties ch.
-func drain[T any](ch <-chan T) {
-	for {
-		select {
-		case <-ch:
-		default:
-			return
-		}
-	}
-}
-
 // rawConn is a line-level IMAP connection for exchanges imapclient does
 // not make (malformed commands, LOGINDISABLED).
 type rawConn struct {
@@ -385,4 +374,15 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 		}
 	}
 	return false
+}
+
+// noRecent drops \Recent, which a rev1 session sees on new messages.
+func noRecent(flags []imap.Flag) []imap.Flag {
+	out := make([]imap.Flag, 0, len(flags))
+	for _, f := range flags {
+		if f != `\Recent` {
+			out = append(out, f)
+		}
+	}
+	return out
 }

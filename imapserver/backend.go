@@ -1,0 +1,82 @@
+package imapserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// ErrAuthFailed is wrapped by the error a Backend returns for wrong
+// credentials (an unknown user, a wrong password or a disabled account).
+// Other errors are taken as temporary failures.
+var ErrAuthFailed = errors.New("imapserver: authentication failed")
+
+// Backend authenticates users and tells sessions about changes.
+type Backend interface {
+	// Authenticate checks a user's credentials and returns their account.
+	// Wrong credentials give an error wrapping ErrAuthFailed.
+	Authenticate(ctx context.Context, username, password string) (Account, error)
+	// Subscribe registers fn for every committed change, in commit order;
+	// fn must not block. The returned func cancels.
+	Subscribe(fn func(mailstore.Event)) (cancel func())
+	// Snapshot returns a mailbox's UIDs in order and the MODSEQ they are
+	// current at: events with a higher ModSeq come after it.
+	Snapshot(ctx context.Context, mailboxID int64) (uids []uint32, modSeq int64, err error)
+}
+
+// Account is one user's mail as IMAP sees it. Mailboxes are named by
+// their UTF-8 names; errors wrap core.ErrNotFound, core.ErrExists,
+// core.ErrInvalid, core.ErrConflict, core.ErrOverQuota or core.ErrTooLarge
+// where they are the client's doing.
+type Account interface {
+	// ID identifies the account; Address is its login name.
+	ID() int64
+	Address() string
+	ListMailboxes(ctx context.Context) ([]mailstore.Mailbox, error)
+	GetMailbox(ctx context.Context, name string) (*mailstore.Mailbox, error)
+	CreateMailbox(ctx context.Context, name, specialUse string) error
+	DeleteMailbox(ctx context.Context, name string) error
+	RenameMailbox(ctx context.Context, from, to string) error
+	// SetSubscribed edits the subscription list, which is the user's
+	// own: it may name mailboxes that do not exist.
+	SetSubscribed(ctx context.Context, name string, subscribed bool) error
+	ListSubscriptions(ctx context.Context) ([]string, error)
+	Status(ctx context.Context, mailboxID int64) (*mailstore.MailboxStatus, error)
+	// ListMessages returns the messages of a mailbox in set (nil: all),
+	// by ascending UID.
+	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// OpenMessage opens a message's bytes, exactly as stored.
+	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
+	// NewAppend starts appending messages to an existing mailbox: all of
+	// them or none (MULTIAPPEND, RFC 3502).
+	NewAppend(ctx context.Context, mailbox string) (AppendTx, error)
+	// StoreFlags changes flags; messages whose MODSEQ is above
+	// unchangedSince (if not negative) are left alone and returned in
+	// modified (CONDSTORE, RFC 7162 §3.1.3).
+	StoreFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet, op mailstore.FlagOp, flags []string, unchangedSince int64) (updates []mailstore.FlagUpdate, modified []uint32, err error)
+	CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error)
+	// Quota returns the account's limits (0: none) and usage, in bytes
+	// and messages (RFC 9208 STORAGE and MESSAGE).
+	Quota(ctx context.Context) (*Quota, error)
+	// Expunge removes the \Deleted messages of set (nil: all of them).
+	Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error)
+}
+
+// Quota is an account's storage limits and usage; a limit of 0 means none.
+type Quota struct {
+	LimitBytes, UsedBytes       int64
+	LimitMessages, UsedMessages int64
+}
+
+// AppendTx appends messages to a mailbox all or none.
+type AppendTx interface {
+	// Add stores the bytes of r as a new message, unchanged.
+	Add(ctx context.Context, r io.Reader, flags []string, date time.Time) error
+	// Commit adds the messages, with consecutive UIDs, or none of them.
+	Commit(ctx context.Context) ([]mailstore.AppendResult, error)
+	// Abort drops the messages added so far.
+	Abort(ctx context.Context)
+}

@@ -1,0 +1,254 @@
+package imapserver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
+)
+
+// internalDate is the layout of INTERNALDATE.
+const internalDate = "02-Jan-2006 15:04:05 -0700"
+
+// metas loads the metadata of refs, by UID.
+func (s *session) metas(refs []msgRef) (map[uint32]*mailstore.MessageMeta, error) {
+	// Few messages are looked up by UID; many are read in one scan.
+	var set mailstore.UIDSet
+	if len(refs) <= 256 {
+		set = refsUIDs(refs)
+	}
+	list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, set)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint32]*mailstore.MessageMeta, len(list))
+	for i := range list {
+		out[list[i].UID] = &list[i]
+	}
+	return out, nil
+}
+
+// cmdFetch runs FETCH and UID FETCH.
+func (s *session) cmdFetch(c *command) error {
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	ns, err := s.r.numSet()
+	if err != nil {
+		return err
+	}
+	if err := s.r.sp(); err != nil {
+		return err
+	}
+	req, err := s.r.parseFetch()
+	if err != nil {
+		return err
+	}
+	if err := s.r.end(); err != nil {
+		return err
+	}
+	if req.vanished && !(c.uid && s.qresync) {
+		return badf("VANISHED needs UID FETCH and QRESYNC enabled")
+	}
+	if req.modSeq {
+		s.enableCondstore()
+	}
+	if c.uid {
+		req.uid = true
+	}
+	if req.vanished && !ns.saved {
+		if gone := s.sel.view.missing(ns, s.sel.view.lastUID()); gone != "" {
+			s.w.s("* VANISHED (EARLIER) ").s(gone).crlf()
+		}
+	}
+	refs := s.sel.view.resolve(ns, c.uid, s.sel.saved)
+	if len(refs) == 0 {
+		return nil
+	}
+	metas, err := s.metas(refs)
+	if err != nil {
+		return s.storeErr("fetch", err, "NONEXISTENT")
+	}
+	seen := map[uint32]bool{}
+	if req.setsSeen() && !s.sel.readOnly {
+		var unseen []uint32
+		for _, r := range refs {
+			if m := metas[r.uid]; m != nil && !m.HasFlag(`\Seen`) {
+				unseen = append(unseen, r.uid)
+			}
+		}
+		if len(unseen) > 0 {
+			ups, _, err := s.acct.StoreFlags(s.ctx, s.sel.mailbox.ID, mailstore.UIDs(unseen...), mailstore.FlagsAdd, []string{`\Seen`}, -1)
+			if err != nil {
+				return s.storeErr("fetch", err, "NONEXISTENT")
+			}
+			for _, u := range ups {
+				if m := metas[u.UID]; m != nil {
+					m.Flags, m.ModSeq = u.Flags, u.ModSeq
+					seen[u.UID] = true
+				}
+			}
+		}
+	}
+	var failed error
+	gone := false
+	for _, r := range refs {
+		m := metas[r.uid]
+		if m == nil {
+			gone = true // expunged by another session (RFC 2180 §4.1.3)
+			continue
+		}
+		if req.changedSince > 0 && uint64(m.ModSeq) <= req.changedSince {
+			continue
+		}
+		if err := s.fetchOne(r.seq, m, req, seen[r.uid]); err != nil {
+			var se *statusError
+			if errors.As(err, &se) {
+				failed = se
+				continue
+			}
+			return err
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	if gone {
+		return noErr("EXPUNGEISSUED", "Some of the messages were expunged meanwhile")
+	}
+	return nil
+}
+
+// fetchOne writes the FETCH response of one message.
+func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchRequest, forceFlags bool) error {
+	var msg *imapmsg.Message
+	if req.needsBody() {
+		raw, err := s.readMessage(m)
+		if err != nil {
+			s.log.Warn("IMAP fetch: message unreadable", "uid", m.UID, "err", err)
+			return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
+		}
+		msg = imapmsg.Parse(raw)
+	}
+	// Check what can fail before writing anything.
+	binaries := make([][]byte, len(req.binary))
+	for i, b := range req.binary {
+		data, err := msg.Binary(b.Part)
+		if err != nil {
+			return noErr("UNKNOWN-CTE", "Cannot decode the part's transfer encoding")
+		}
+		binaries[i] = applyPartial(data, b.Partial)
+	}
+	binSizes := make([]int, len(req.binarySize))
+	for i, p := range req.binarySize {
+		data, err := msg.Binary(p)
+		if err != nil {
+			return noErr("UNKNOWN-CTE", "Cannot decode the part's transfer encoding")
+		}
+		binSizes[i] = len(data)
+	}
+	if req.flags || forceFlags {
+		s.noteKeywords(m.Flags)
+	}
+	w := s.w
+	w.s("* ").n(seq).s(" FETCH (")
+	sep := false
+	item := func(name string) *writer {
+		if sep {
+			w.sp()
+		}
+		sep = true
+		return w.s(name).sp()
+	}
+	if req.uid {
+		item("UID").n(m.UID)
+	}
+	if req.flags || forceFlags {
+		item("FLAGS").flags(s.withRecent(m.UID, m.Flags))
+	}
+	if req.internalDate {
+		item("INTERNALDATE").str(m.InternalDate.Format(internalDate))
+	}
+	if req.size {
+		item("RFC822.SIZE").n64(m.Size)
+	}
+	if req.modSeq || s.condstore && forceFlags {
+		item("MODSEQ").c('(').n64(m.ModSeq).c(')')
+	}
+	if req.envelope {
+		item("ENVELOPE").envelope(msg.Envelope())
+	}
+	if req.body {
+		item("BODY").bodyStructure(msg.BodyStructure(false), false)
+	}
+	if req.bodyStructure {
+		item("BODYSTRUCTURE").bodyStructure(msg.BodyStructure(true), true)
+	}
+	if req.rfc822Header {
+		item("RFC822.HEADER").literal(msg.Section(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader}), false)
+	}
+	if req.rfc822Text {
+		item("RFC822.TEXT").literal(msg.Section(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierText}), false)
+	}
+	if req.rfc822 {
+		item("RFC822").literal(msg.Raw(), false)
+	}
+	for _, sec := range req.sections {
+		item(sectionName(sec)).literal(msg.Section(sec), false)
+	}
+	for i, b := range req.binary {
+		name := "BINARY[" + partString(b.Part) + "]"
+		if b.Partial != nil {
+			name += "<" + strconv.FormatInt(b.Partial.Offset, 10) + ">"
+		}
+		item(name).literal(binaries[i], bytes.IndexByte(binaries[i], 0) >= 0)
+	}
+	for i, p := range req.binarySize {
+		item("BINARY.SIZE[" + partString(p) + "]").n64(int64(binSizes[i]))
+	}
+	w.s(")\r\n")
+	return nil
+}
+
+// maxMessageRead bounds a message read into memory for FETCH.
+const maxMessageRead = 1 << 30
+
+// readMessage reads a message's bytes.
+func (s *session) readMessage(m *mailstore.MessageMeta) ([]byte, error) {
+	rc, err := s.acct.OpenMessage(s.ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if m.Size > maxMessageRead {
+		return nil, fmt.Errorf("message of %d bytes too large to serve", m.Size)
+	}
+	buf := make([]byte, 0, m.Size+1)
+	b := bytes.NewBuffer(buf)
+	if _, err := io.Copy(b, io.LimitReader(rc, maxMessageRead)); err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// applyPartial cuts the <offset.count> range out of b.
+func applyPartial(b []byte, p *imap.SectionPartial) []byte {
+	if p == nil {
+		return b
+	}
+	n := int64(len(b))
+	if p.Offset >= n {
+		return nil
+	}
+	end := n
+	if p.Size < n-p.Offset {
+		end = p.Offset + p.Size
+	}
+	return b[p.Offset:end]
+}
