@@ -2,9 +2,28 @@ package imapmsg
 
 import (
 	"strings"
-
-	"github.com/emersion/go-imap/v2"
 )
+
+// Address is one address structure of an ENVELOPE (RFC 3501 §7.4.2,
+// RFC 9051 §7.5.2): addr-name, addr-adl, addr-mailbox and addr-host, with
+// "" standing for NIL. Route is the obsolete source route of a route-addr
+// ("@a,@b" of "<@a,@b:user@domain>", RFC 5322 §4.4 obs-route). A group
+// start has the group name in Mailbox and no Host; a group end is the
+// zero Address. Every other address has a Host (a placeholder such as
+// ".MISSING-HOST-NAME." when the header lacks one). Name and Mailbox are
+// the header's text made safe: ASCII stays as written (encoded words
+// included), text with 8-bit characters is decoded to UTF-8.
+type Address struct {
+	Name    string
+	Route   string
+	Mailbox string
+	Host    string
+}
+
+// isGroupMarker reports whether a is a group start or end.
+func (a Address) isGroupMarker() bool {
+	return a.Host == ""
+}
 
 // Placeholders for address parts that are missing or unparseable, in the
 // tradition of UW IMAP. A host is never empty, so that an address is not
@@ -53,10 +72,7 @@ func tokenizeAddresses(s string) []atok {
 		case c == '(':
 			rest := skipComment(s[i:])
 			end := len(s) - len(rest)
-			inner := s[i+1 : end]
-			if strings.HasSuffix(inner, ")") {
-				inner = inner[:len(inner)-1]
-			}
+			inner := strings.TrimSuffix(s[i+1:end], ")")
 			toks = append(toks, atok{kind: 'c', text: strings.TrimSpace(inner)})
 			i = end
 		case strings.IndexByte("<>@:;,", c) >= 0:
@@ -93,10 +109,10 @@ func isAddrSpecial(c byte) bool {
 // parseAddressList leniently parses an unfolded address-list header value
 // into IMAP envelope addresses, including group start and end markers.
 // Malformed entries are kept with placeholder mailbox or host names.
-func parseAddressList(v string) []imap.Address {
+func parseAddressList(v string) []Address {
 	toks := tokenizeAddresses(cleanText(v))
 	var (
-		out     []imap.Address
+		out     []Address
 		cur     []atok
 		inGroup bool
 		inAngle bool
@@ -124,13 +140,13 @@ func parseAddressList(v string) []imap.Address {
 			if name == "" {
 				name = missingGroup
 			}
-			out = append(out, imap.Address{Mailbox: name})
+			out = append(out, Address{Mailbox: name})
 			inGroup = true
 			cur = nil
 		case t.kind == ';':
 			flush()
 			if inGroup {
-				out = append(out, imap.Address{})
+				out = append(out, Address{})
 				inGroup = false
 			}
 		default:
@@ -139,7 +155,7 @@ func parseAddressList(v string) []imap.Address {
 	}
 	flush()
 	if inGroup {
-		out = append(out, imap.Address{})
+		out = append(out, Address{})
 	}
 	return out
 }
@@ -180,7 +196,7 @@ func phrase(toks []atok) string {
 }
 
 // buildAddress turns the tokens of one list entry into an address.
-func buildAddress(toks []atok) (imap.Address, bool) {
+func buildAddress(toks []atok) (Address, bool) {
 	meaningful := false
 	for _, t := range toks {
 		if t.kind != 'c' {
@@ -189,18 +205,20 @@ func buildAddress(toks []atok) (imap.Address, bool) {
 		}
 	}
 	if !meaningful {
-		return imap.Address{}, false
+		return Address{}, false
 	}
 
-	var a imap.Address
+	var a Address
 	if lt := indexKind(toks, '<'); lt >= 0 {
 		a.Name = phrase(toks[:lt])
 		inner := toks[lt+1:]
 		if gt := indexKind(inner, '>'); gt >= 0 {
 			inner = inner[:gt]
 		}
-		// Drop an obsolete source route ("@a,@b:").
+		// Split off an obsolete source route ("@a,@b:"); anything else
+		// before a colon is dropped.
 		if colon := lastIndexKind(inner, ':'); colon >= 0 {
+			a.Route = sourceRoute(inner[:colon])
 			inner = inner[colon+1:]
 		}
 		a.Mailbox, a.Host = addrSpec(inner)
@@ -235,6 +253,42 @@ func buildAddress(toks []atok) (imap.Address, bool) {
 		a.Host = missingHost
 	}
 	return a, true
+}
+
+// sourceRoute renders the tokens of an obs-route's domain list ("@a, @b")
+// as "@a,@b", or returns "" if they are not one (RFC 5322 §4.4: obs-route =
+// obs-domain-list ":", obs-domain-list = *(CFWS / ",") "@" domain
+// *("," [CFWS] ["@" domain])).
+func sourceRoute(toks []atok) string {
+	var b strings.Builder
+	const (
+		wantAt = iota
+		wantDomain
+		wantComma
+	)
+	state := wantAt
+	for _, t := range toks {
+		switch {
+		case t.kind == 'c':
+		case t.kind == ',' && state != wantDomain:
+			state = wantAt
+		case t.kind == '@' && state == wantAt:
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('@')
+			state = wantDomain
+		case t.kind == 'w' && state == wantDomain:
+			b.WriteString(t.text)
+			state = wantComma
+		default:
+			return ""
+		}
+	}
+	if state == wantDomain {
+		return ""
+	}
+	return b.String()
 }
 
 // commentsOf returns only the comment tokens of toks.

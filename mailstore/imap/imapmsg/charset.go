@@ -18,7 +18,7 @@ func decodeCharset(cs string, b []byte) string {
 	case "", "us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit", "x-unknown", "default":
 		return fallbackUTF8(b)
 	}
-	if isASCII(b) {
+	if isASCII(b) && !stateful7bit(cs, b) {
 		return string(b)
 	}
 	r, err := charset.Reader(cs, bytes.NewReader(b))
@@ -30,6 +30,21 @@ func decodeCharset(cs string, b []byte) string {
 		return fallbackUTF8(b)
 	}
 	return strings.ToValidUTF8(string(out), "\uFFFD")
+}
+
+// stateful7bit reports whether 7-bit data in charset cs may still need
+// decoding: ISO-2022 escape sequences (ISO-2022-JP is how most Japanese mail
+// is sent), UTF-7 and HZ shifts.
+func stateful7bit(cs string, b []byte) bool {
+	switch {
+	case strings.HasPrefix(cs, "iso-2022") || strings.HasPrefix(cs, "csiso2022"):
+		return bytes.IndexByte(b, 0x1b) >= 0
+	case cs == "utf-7" || cs == "unicode-1-1-utf-7" || cs == "csunicode11utf7":
+		return bytes.IndexByte(b, '+') >= 0
+	case strings.HasPrefix(cs, "hz"):
+		return bytes.Contains(b, []byte("~{"))
+	}
+	return false
 }
 
 // fallbackUTF8 returns b as a string if it is valid UTF-8, and otherwise

@@ -406,7 +406,21 @@ var corpus = []struct {
 	{"deepmultipart", deepMultipart(10000)},
 	{"manyparts", manyParts(3000)},
 	{"hugeheader", hugeHeader()},
+	{"addresscomments", msgAddressComments},
 }
+
+// msgAddressComments has addresses with comments, a source route and an
+// empty group, which SEARCH must match on the parsed addresses.
+var msgAddressComments = crlf(
+	"From: <user (comment)@ (comment) domain>",
+	`To: "Team" <@relay1.example,@relay2.example:team@example.org>`,
+	"Cc: Undisclosed recipients:;",
+	"Subject: Re: [list] comments (fwd)",
+	"Date: Tue, 03 Jan 2006 10:00:00 +0000",
+	"Message-ID: <comments@example.com>",
+	"",
+	"body",
+)
 
 // corpusSeq returns the sequence number of a corpus message.
 func corpusSeq(name string) uint32 {

@@ -1,10 +1,26 @@
-// Package imapmsg turns stored messages into IMAP FETCH and SEARCH results.
+// Package imapmsg turns stored messages into IMAP FETCH, SEARCH, SORT and
+// THREAD results.
 //
 // It is the part of Yubin's IMAP server that reads message bytes: it writes
 // every FETCH data item (ENVELOPE, BODY/BODYSTRUCTURE, BODY[section],
 // BINARY[section], BINARY.SIZE and the cheap metadata items) through a
 // go-imap/v2 imapserver.FetchResponseWriter, and it evaluates
-// imap.SearchCriteria against one message.
+// imap.SearchCriteria against one message. For a protocol engine that
+// writes its own responses it also offers the pieces on their own, all
+// pure functions of a message's bytes:
+//
+//   - SORT (RFC 5256, RFC 5957 SORT=DISPLAY): SortKeyOf extracts the keys
+//     from a header, Sort orders SortRecords; BaseSubject and
+//     UnicodeCasemap (RFC 5051 i;unicode-casemap) are the building blocks.
+//   - THREAD (RFC 5256 ORDEREDSUBJECT and REFERENCES): ThreadInfoOf,
+//     Thread and AppendThreads for the response.
+//   - SEARCH FROM/TO/CC/BCC on parsed addresses: MatchAddressField.
+//   - PREVIEW (RFC 8970): Message.Preview.
+//   - BINARY (RFC 3516) with origin, decoded size and the literal8 rule:
+//     Message.BinaryPart.
+//   - ENVELOPE with source routes: Message.EnvelopeStructure and
+//     Envelope.AppendIMAP.
+//   - ReadHeader reads just the header block for SORT, THREAD and ENVELOPE.
 //
 // # Robustness
 //

@@ -41,8 +41,23 @@ func envelopeOf(h *header) *imap.Envelope {
 	return env
 }
 
-// addressField parses the first field with the given name as an address list.
+// addressField parses the first field with the given name as an address
+// list of go-imap addresses, which cannot carry a source route.
 func addressField(h *header, name string) []imap.Address {
+	list := addressList(h, name)
+	if list == nil {
+		return nil
+	}
+	out := make([]imap.Address, len(list))
+	for i, a := range list {
+		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
+	}
+	return out
+}
+
+// addressList parses the first field with the given name as an address
+// list; nil when the field is absent or empty.
+func addressList(h *header, name string) []Address {
 	v := h.get(name)
 	if v == "" {
 		return nil
@@ -55,23 +70,7 @@ func addressField(h *header, name string) []imap.Address {
 // looks like a single identifier is accepted as is.
 func msgIDs(v string) []string {
 	v = cleanText(v)
-	var ids []string
-	s := v
-	for {
-		i := strings.IndexByte(s, '<')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(s[i+1:], '>')
-		if j < 0 {
-			break
-		}
-		id := strings.Join(strings.Fields(s[i+1:i+1+j]), "")
-		if id != "" {
-			ids = append(ids, id)
-		}
-		s = s[i+1+j+1:]
-	}
+	ids := bracketedIDs(v)
 	if len(ids) == 0 {
 		id := strings.Trim(strings.TrimSpace(stripComments(v)), "<>")
 		if id != "" && !strings.ContainsAny(id, " \t<>") {

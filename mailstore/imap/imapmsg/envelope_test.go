@@ -98,28 +98,28 @@ func TestEnvelopeDirect(t *testing.T) {
 func TestParseAddressList(t *testing.T) {
 	tests := []struct {
 		in   string
-		want []imap.Address
+		want []Address
 	}{
-		{"a@b.c", []imap.Address{{Mailbox: "a", Host: "b.c"}}},
-		{"A <a@b.c>", []imap.Address{{Name: "A", Mailbox: "a", Host: "b.c"}}},
-		{`"Last, First" <a@b.c>, x@y.z`, []imap.Address{{Name: "Last, First", Mailbox: "a", Host: "b.c"}, {Mailbox: "x", Host: "y.z"}}},
-		{`"quoted local"@b.c`, []imap.Address{{Mailbox: `"quoted local"`, Host: "b.c"}}},
-		{"a@b.c (Comment Name)", []imap.Address{{Name: "Comment Name", Mailbox: "a", Host: "b.c"}}},
-		{"John Q. Public <jqp@example.com>", []imap.Address{{Name: "John Q. Public", Mailbox: "jqp", Host: "example.com"}}},
-		{"<a@b.c", []imap.Address{{Mailbox: "a", Host: "b.c"}}},
-		{"G: ;", []imap.Address{{Mailbox: "G"}, {}}},
-		{"G: a@b.c", []imap.Address{{Mailbox: "G"}, {Mailbox: "a", Host: "b.c"}, {}}},
-		{": a@b.c;", []imap.Address{{Mailbox: missingGroup}, {Mailbox: "a", Host: "b.c"}, {}}},
-		{"<>", []imap.Address{{Mailbox: missingMailbox, Host: missingHost}}},
-		{"a@[127.0.0.1]", []imap.Address{{Mailbox: "a", Host: "[127.0.0.1]"}}},
-		{"x@y, , ,z@w", []imap.Address{{Mailbox: "x", Host: "y"}, {Mailbox: "z", Host: "w"}}},
-		{"Name With Spaces", []imap.Address{{Name: "Name With Spaces", Mailbox: invalidMailbox, Host: invalidHost}}},
-		{"a@b@c", []imap.Address{{Mailbox: "a@b", Host: "c"}}},
-		{`"unterminated <a@b.c>`, []imap.Address{{Mailbox: `"unterminated <a@b.c>`, Host: missingHost}}},
+		{"a@b.c", []Address{{Mailbox: "a", Host: "b.c"}}},
+		{"A <a@b.c>", []Address{{Name: "A", Mailbox: "a", Host: "b.c"}}},
+		{`"Last, First" <a@b.c>, x@y.z`, []Address{{Name: "Last, First", Mailbox: "a", Host: "b.c"}, {Mailbox: "x", Host: "y.z"}}},
+		{`"quoted local"@b.c`, []Address{{Mailbox: `"quoted local"`, Host: "b.c"}}},
+		{"a@b.c (Comment Name)", []Address{{Name: "Comment Name", Mailbox: "a", Host: "b.c"}}},
+		{"John Q. Public <jqp@example.com>", []Address{{Name: "John Q. Public", Mailbox: "jqp", Host: "example.com"}}},
+		{"<a@b.c", []Address{{Mailbox: "a", Host: "b.c"}}},
+		{"G: ;", []Address{{Mailbox: "G"}, {}}},
+		{"G: a@b.c", []Address{{Mailbox: "G"}, {Mailbox: "a", Host: "b.c"}, {}}},
+		{": a@b.c;", []Address{{Mailbox: missingGroup}, {Mailbox: "a", Host: "b.c"}, {}}},
+		{"<>", []Address{{Mailbox: missingMailbox, Host: missingHost}}},
+		{"a@[127.0.0.1]", []Address{{Mailbox: "a", Host: "[127.0.0.1]"}}},
+		{"x@y, , ,z@w", []Address{{Mailbox: "x", Host: "y"}, {Mailbox: "z", Host: "w"}}},
+		{"Name With Spaces", []Address{{Name: "Name With Spaces", Mailbox: invalidMailbox, Host: invalidHost}}},
+		{"a@b@c", []Address{{Mailbox: "a@b", Host: "c"}}},
+		{`"unterminated <a@b.c>`, []Address{{Mailbox: `"unterminated <a@b.c>`, Host: missingHost}}},
 		{"(unterminated comment a@b.c", nil},
-		{"a\x00b@c", []imap.Address{{Mailbox: "ab", Host: "c"}}},
-		{"=?utf-8?q?J=C3=B6rg?= Müller <j@m>", []imap.Address{{Name: "Jörg Müller", Mailbox: "j", Host: "m"}}},
-		{"=?utf-8?q?J=C3=B6rg?= <j@m>", []imap.Address{{Name: "=?utf-8?q?J=C3=B6rg?=", Mailbox: "j", Host: "m"}}},
+		{"a\x00b@c", []Address{{Mailbox: "ab", Host: "c"}}},
+		{"=?utf-8?q?J=C3=B6rg?= Müller <j@m>", []Address{{Name: "Jörg Müller", Mailbox: "j", Host: "m"}}},
+		{"=?utf-8?q?J=C3=B6rg?= <j@m>", []Address{{Name: "=?utf-8?q?J=C3=B6rg?=", Mailbox: "j", Host: "m"}}},
 		{"", nil},
 	}
 	for _, tt := range tests {

@@ -142,17 +142,6 @@ func (h *header) get(name string) string {
 	return ""
 }
 
-// values returns the values of every field with the given name.
-func (h *header) values(name string) []string {
-	var vs []string
-	for _, f := range h.fields {
-		if equalFoldASCII(h.name(f), name) {
-			vs = append(vs, h.value(f))
-		}
-	}
-	return vs
-}
-
 // filter returns the raw fields whose names are (keep=true) or are not
 // (keep=false) in names, followed by the empty line eol, as HEADER.FIELDS
 // and HEADER.FIELDS.NOT require. A last field without a line ending gets eol.

@@ -191,14 +191,24 @@ func hasFlag(flags []imap.Flag, flag imap.Flag) bool {
 
 // matchHeaderField implements HEADER (and FROM, TO, CC, BCC, SUBJECT): a
 // field with that name whose decoded value contains value, ignoring case.
-// An empty value matches any message that has the field.
+// From, To, Cc and Bcc are matched on their parsed addresses (see
+// MatchAddressField); go-imap gives FROM x and HEADER FROM x alike. An
+// empty value matches any message that has the field.
 func matchHeaderField(h *header, name, value string) bool {
 	needle := fold(value)
+	addresses := isAddressSearchField(name)
 	for _, f := range h.fields {
 		if !equalFoldASCII(h.name(f), name) {
 			continue
 		}
-		if needle == "" || strings.Contains(fold(decodeHeaderText(h.value(f))), needle) {
+		switch {
+		case needle == "":
+			return true
+		case addresses:
+			if MatchAddressField(h.value(f), value) {
+				return true
+			}
+		case strings.Contains(fold(decodeHeaderText(h.value(f))), needle):
 			return true
 		}
 	}

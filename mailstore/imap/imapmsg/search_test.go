@@ -21,6 +21,25 @@ func hdr(key, value string) []imap.SearchCriteriaHeaderField {
 	return []imap.SearchCriteriaHeaderField{{Key: key, Value: value}}
 }
 
+// msgJapanese is Japanese mail as most Japanese mailers send it: header and
+// body in ISO-2022-JP, which is 7-bit and must still be decoded.
+var msgJapanese = crlf(
+	"From: =?ISO-2022-JP?B?GyRCOzNFRBsoQg==?= <yamada@example.jp>",
+	"Subject: =?ISO-2022-JP?B?GyRCMnE1RBsoQg==?=",
+	"Content-Type: text/plain; charset=ISO-2022-JP",
+	"Content-Transfer-Encoding: 7bit",
+	"",
+	"\x1b$BMh=5$N2q5D$N7o$G$9!#\x1b(B",
+)
+
+// msgUnparseableFrom has a From field that is no address list.
+var msgUnparseableFrom = crlf(
+	"From: @@@ weird text",
+	"Subject: unparseable",
+	"",
+	"body",
+)
+
 var msgLateDate = crlf(
 	"Date: Mon, 02 Jan 2006 23:30:00 -0700",
 	"Subject: late",
@@ -77,6 +96,25 @@ func TestMatch(t *testing.T) {
 		{"header absent", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("X-Missing", "")}, false},
 		{"from", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "ALICE@EXAMPLE")}, true},
 		{"cc", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Cc", "doe, john")}, true},
+		{"from parsed address", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "alice@example.com")}, true},
+		{"from name and address", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "example <ALICE@")}, true},
+		{"to second address", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("To", "carol@example.net")}, true},
+		{"to not across addresses", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("To", "org>, carol")}, false},
+		{"from comments removed", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "user@domain")}, true},
+		{"from comment not an address", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "(comment)")}, false},
+		{"to behind source route", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("To", "team@example.org")}, true},
+		{"to route not matched", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("To", "relay1")}, false},
+		{"no group name placeholder", crlf("Cc: : a@example.com;", "", "x"), 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Cc", "missing_group")}, false},
+		{"cc in unnamed group", crlf("Cc: : a@example.com;", "", "x"), 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Cc", "a@example.com")}, true},
+		{"bcc behind route", msgGroups, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Bcc", "real@example.com")}, true},
+		{"bcc unparseable entries searched raw", msgGroups, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Bcc", "only a comment")}, true},
+		{"cc group name", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Cc", "undisclosed")}, true},
+		{"from unparseable raw", msgUnparseableFrom, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "weird text")}, true},
+		{"subject raw", msgAddressComments, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "[list] comments (fwd)")}, true},
+		{"iso-2022-jp subject", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "会議")}, true},
+		{"iso-2022-jp from name", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "山田")}, true},
+		{"iso-2022-jp body", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Body: []string{"来週の会議"}}, true},
+		{"iso-2022-jp body miss", msgJapanese, 1, time.Time{}, nil, imap.SearchCriteria{Body: []string{"再来週"}}, false},
 		{"bcc absent", msgSimple, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Bcc", "alice")}, false},
 		{"rfc2047 subject", msgEncoded, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("Subject", "GRÜSSE")}, true},
 		{"rfc2047 from", msgEncoded, 1, time.Time{}, nil, imap.SearchCriteria{Header: hdr("From", "jörg müller")}, true},
@@ -207,6 +245,10 @@ func TestSearchThroughServer(t *testing.T) {
 		{"body", imap.SearchCriteria{Body: []string{"inner plain"}}, []imap.UID{imap.UID(corpusSeq("rfc822") * 10)}},
 		{"uid star", imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 0, Stop: 0}}}}, []imap.UID{imap.UID(len(corpus) * 10)}},
 		{"text everywhere", imap.SearchCriteria{Text: []string{"deep text"}}, []imap.UID{imap.UID(corpusSeq("deepmultipart") * 10)}},
+		{"from without comments", imap.SearchCriteria{Header: hdr("From", "user@domain")}, []imap.UID{imap.UID(corpusSeq("addresscomments") * 10)}},
+		{"from decoded name", imap.SearchCriteria{Header: hdr("From", "JÖRG MÜLLER <joerg@")}, []imap.UID{imap.UID(corpusSeq("encoded") * 10)}},
+		{"to behind route", imap.SearchCriteria{Header: hdr("To", "team@example.org")}, []imap.UID{imap.UID(corpusSeq("addresscomments") * 10)}},
+		{"from comment text", imap.SearchCriteria{Header: hdr("From", "comment")}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,208 @@
+package imapmsg
+
+import (
+	"bytes"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/html"
+)
+
+// PreviewMaxChars is the length of the longest preview Preview returns, in
+// characters, well below the 256 characters RFC 8970 allows.
+const PreviewMaxChars = 200
+
+// Limits on how much of a part's encoded body is read for a preview.
+const (
+	previewPlainBytes = 64 << 10
+	previewHTMLBytes  = 256 << 10
+)
+
+// Preview returns the message's PREVIEW (RFC 8970): up to
+// PreviewMaxChars characters of plain text from the first text part that
+// is not an attachment (text/plain preferred inside multipart/alternative,
+// text/html converted to text), with the transfer encoding and charset
+// decoded (ISO-2022-JP, Shift_JIS and every other charset go-message
+// knows), quoted lines ("> ...") and the signature ("-- ") left out, and
+// white space collapsed. It is "" when the message has no such text, which
+// RFC 8970 says the server then returns as a zero-length string.
+func (m *Message) Preview() string {
+	p := m.previewPart(m.root, 0)
+	if p == nil {
+		return ""
+	}
+	limit := previewPlainBytes
+	isHTML := p.sub == "html"
+	if isHTML {
+		limit = previewHTMLBytes
+	}
+	body := p.body(m.raw)
+	if len(body) > limit {
+		body = body[:limit]
+	}
+	decoded, _ := decodeCTE(p.encoding, body, false)
+	text := decodeCharset(p.params["charset"], decoded)
+	if isHTML {
+		if s := previewText(htmlText(text, true)); s != "" {
+			return s
+		}
+		return previewText(htmlText(text, false))
+	}
+	return previewText(text)
+}
+
+// PreviewOf returns the PREVIEW of a message given as raw bytes; see
+// Message.Preview.
+func PreviewOf(raw []byte) string {
+	return Parse(raw).Preview()
+}
+
+// previewPart finds the part a preview is made from, or nil.
+func (m *Message) previewPart(p *part, depth int) *part {
+	if depth > MaxDepth {
+		return nil
+	}
+	switch {
+	case p.isMultipart():
+		if p.sub == "alternative" {
+			for _, c := range p.children {
+				if c.isPreviewText() && c.sub == "plain" {
+					return c
+				}
+			}
+		}
+		for _, c := range p.children {
+			if r := m.previewPart(c, depth+1); r != nil {
+				return r
+			}
+		}
+		return nil
+	case p.msg != nil:
+		return m.previewPart(p.msg, depth+1)
+	case p.isPreviewText():
+		return p
+	}
+	return nil
+}
+
+// isPreviewText reports whether p is a text/plain or text/html leaf that
+// is not an attachment.
+func (p *part) isPreviewText() bool {
+	if p.isMultipart() || p.msg != nil || p.typ != "text" || (p.sub != "plain" && p.sub != "html") {
+		return false
+	}
+	if d, _, ok := parseDisposition(p.hdr.get("Content-Disposition")); ok && d == "attachment" {
+		return false
+	}
+	return true
+}
+
+// previewText turns decoded text into a preview: quoted lines and the
+// signature are dropped (unless nothing else is left), control characters
+// removed, white space collapsed, and the result cut to PreviewMaxChars.
+func previewText(text string) string {
+	if s := collapsePreview(text, true); s != "" {
+		return s
+	}
+	return collapsePreview(text, false)
+}
+
+// collapsePreview builds a preview, skipping quotes and the signature when
+// skipQuotes is set.
+func collapsePreview(text string, skipQuotes bool) string {
+	var b strings.Builder
+	n := 0
+	space := false
+	for line := range strings.Lines(text) {
+		if skipQuotes {
+			trimmed := strings.TrimLeft(line, " \t")
+			if strings.HasPrefix(trimmed, ">") {
+				continue
+			}
+			if strings.TrimRight(line, "\r\n") == "-- " {
+				break
+			}
+		}
+		for _, r := range line {
+			switch {
+			case unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff':
+				space = b.Len() > 0
+				continue
+			case unicode.IsControl(r) || r == utf8.RuneError:
+				continue
+			}
+			if n == PreviewMaxChars {
+				return b.String()
+			}
+			if space {
+				if n == PreviewMaxChars-1 {
+					return b.String()
+				}
+				b.WriteByte(' ')
+				n++
+				space = false
+			}
+			b.WriteRune(r)
+			n++
+		}
+	}
+	return b.String()
+}
+
+// htmlSkippedElements hold no visible text.
+var htmlSkippedElements = map[string]bool{
+	"head": true, "script": true, "style": true, "title": true, "template": true, "noscript": true,
+}
+
+// htmlText returns the visible text of an HTML document, entities decoded;
+// block-level tags become line breaks. skipQuotes also drops what is
+// inside <blockquote>, where mail clients put quoted messages.
+func htmlText(doc string, skipQuotes bool) string {
+	var b strings.Builder
+	z := html.NewTokenizer(strings.NewReader(doc))
+	skip := 0
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return b.String()
+		case html.TextToken:
+			if skip == 0 {
+				b.Write(z.Text())
+			}
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			tag := string(name)
+			if tag == "body" {
+				skip = 0 // an unclosed <head> hides nothing after <body>
+			}
+			if htmlSkippedElements[tag] || (skipQuotes && tag == "blockquote") {
+				switch tt {
+				case html.StartTagToken:
+					skip++
+				case html.EndTagToken:
+					if skip > 0 {
+						skip--
+					}
+				}
+				continue
+			}
+			if isBlockElement(name) {
+				b.WriteByte('\n')
+			} else if bytes.Equal(name, []byte("img")) {
+				b.WriteByte(' ')
+			}
+		}
+	}
+}
+
+// isBlockElement reports whether the element breaks a line.
+func isBlockElement(name []byte) bool {
+	switch string(name) {
+	case "br", "p", "div", "tr", "td", "th", "li", "ul", "ol", "table", "hr",
+		"h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "section", "article":
+		return true
+	}
+	return false
+}
