@@ -62,6 +62,8 @@ func init() {
 		"STORE":        {fn: (*session).cmdStore, states: inSelected, uid: true},
 		"COPY":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
 		"MOVE":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
+		"SORT":         {fn: (*session).cmdSort, states: inSelected, uid: true},
+		"THREAD":       {fn: (*session).cmdThread, states: inSelected, uid: true},
 	}
 }
 
