@@ -180,3 +180,16 @@ func TestSortWithImapclient(t *testing.T) {
 		t.Fatalf("UID SORT = %v, %v", got, err)
 	}
 }
+
+// SORT, ESORT and THREAD of an empty mailbox give empty answers.
+func TestSortThreadEmptyMailbox(t *testing.T) {
+	env := newTestEnv(t, nil)
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	r.cmd("s", "SELECT Drafts")
+	runScript(t, r, []exchange{
+		{"x1 SORT (SUBJECT) UTF-8 ALL", []string{`\* SORT`, `x1 OK .*`}},
+		{"x2 UID SORT RETURN (MIN COUNT) (DATE) UTF-8 ALL", []string{`\* ESEARCH \(TAG "x2"\) UID COUNT 0`, `x2 OK .*`}},
+		{"x3 THREAD ORDEREDSUBJECT UTF-8 ALL", []string{`\* THREAD`, `x3 OK .*`}},
+	})
+}
