@@ -47,54 +47,7 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.crlf()
 		return nil
 	}
-	if ret.save {
-		s.sel.saved = s.sel.saved[:0]
-		switch {
-		case len(hits) == 0:
-		case (ret.min || ret.max) && !ret.all && !ret.count:
-			// RFC 5182 §2.1: SAVE with only MIN and/or MAX saves those.
-			if ret.min {
-				s.sel.saved = append(s.sel.saved, hits[0].uid)
-			}
-			if ret.max && (len(hits) > 1 || !ret.min) {
-				s.sel.saved = append(s.sel.saved, hits[len(hits)-1].uid)
-			}
-		default:
-			for _, r := range hits {
-				s.sel.saved = append(s.sel.saved, r.uid)
-			}
-		}
-		if !ret.min && !ret.max && !ret.all && !ret.count {
-			return nil // SAVE alone returns nothing (RFC 5182 §2.4)
-		}
-	}
-	s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
-	if c.uid {
-		s.w.s(" UID")
-	}
-	if len(hits) > 0 {
-		if ret.min {
-			s.w.s(" MIN ").n(num(hits[0]))
-		}
-		if ret.max {
-			s.w.s(" MAX ").n(num(hits[len(hits)-1]))
-		}
-		if ret.all {
-			nums := make([]uint32, len(hits))
-			for i, r := range hits {
-				nums[i] = num(r)
-			}
-			s.w.s(" ALL ").s(formatOrdered(nums))
-		}
-	}
-	if ret.count {
-		s.w.s(" COUNT ").n(uint32(len(hits)))
-	}
-	if hasModSeq(&prog.criteria) && len(hits) > 0 {
-		s.w.s(" MODSEQ ").n64(highest)
-	}
-	s.w.crlf()
-	return nil
+	return s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest)
 }
 
 // opener opens a message's bytes for imapmsg.

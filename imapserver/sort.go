@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -66,79 +65,27 @@ func (s *session) cmdSort(c *command) error {
 		records = append(records, rec)
 	}
 	imapmsg.Sort(records, criteria)
-	nums := make([]uint32, len(records))
+	sorted := make([]msgRef, len(records))
 	for i := range records {
-		nums[i] = records[i].SeqNum
+		sorted[i] = msgRef{seq: records[i].SeqNum, uid: uint32(records[i].UID)}
+	}
+	withModSeq := hasModSeq(&prog.criteria)
+	if ret != nil {
+		return s.answerESearch(c, ret, sorted, withModSeq, highest)
+	}
+	s.w.s("* SORT")
+	for _, r := range sorted {
 		if c.uid {
-			nums[i] = uint32(records[i].UID)
+			s.w.sp().n(r.uid)
+		} else {
+			s.w.sp().n(r.seq)
 		}
 	}
-	withModSeq := hasModSeq(&prog.criteria) && len(records) > 0
-	if ret == nil {
-		s.w.s("* SORT")
-		for _, n := range nums {
-			s.w.sp().n(n)
-		}
-		if withModSeq {
-			s.w.s(" (MODSEQ ").n64(highest).c(')')
-		}
-		s.w.crlf()
-		return nil
-	}
-	if ret.save {
-		s.saveSorted(records, ret)
-		if !ret.min && !ret.max && !ret.all && !ret.count {
-			return nil // SAVE alone returns nothing (RFC 5182 §2.4)
-		}
-	}
-	// RFC 5267 §3.1: MIN and MAX are the first and last message in sort
-	// order, ALL lists them all in sort order.
-	s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
-	if c.uid {
-		s.w.s(" UID")
-	}
-	if len(nums) > 0 {
-		if ret.min {
-			s.w.s(" MIN ").n(nums[0])
-		}
-		if ret.max {
-			s.w.s(" MAX ").n(nums[len(nums)-1])
-		}
-		if ret.all {
-			s.w.s(" ALL ").s(formatOrdered(nums))
-		}
-	}
-	if ret.count {
-		s.w.s(" COUNT ").n(uint32(len(nums)))
-	}
-	if withModSeq {
-		s.w.s(" MODSEQ ").n64(highest)
+	if withModSeq && len(sorted) > 0 {
+		s.w.s(" (MODSEQ ").n64(highest).c(')')
 	}
 	s.w.crlf()
 	return nil
-}
-
-// saveSorted keeps the result of a SORT RETURN (SAVE ...) for "$" (RFC
-// 5182): the MIN and/or MAX message when only those are asked for, else
-// all of them; as a set, in ascending UID order.
-func (s *session) saveSorted(records []imapmsg.SortRecord, ret *searchReturn) {
-	saved := s.sel.saved[:0]
-	switch {
-	case len(records) == 0:
-	case (ret.min || ret.max) && !ret.all && !ret.count:
-		if ret.min {
-			saved = append(saved, uint32(records[0].UID))
-		}
-		if ret.max {
-			saved = append(saved, uint32(records[len(records)-1].UID))
-		}
-	default:
-		for i := range records {
-			saved = append(saved, uint32(records[i].UID))
-		}
-	}
-	slices.Sort(saved)
-	s.sel.saved = slices.Compact(saved)
 }
 
 // sortCriteria reads "(" sort-criterion *(SP sort-criterion) ")" (RFC
