@@ -37,6 +37,12 @@ if typ != "OK" or data != [b"2"]:
 data = check("search", m.search(None, "FROM", '"py@example.org"'))
 if data != [b"2"]:
     sys.exit("search: %r" % (data,))
+data = check("sort", m.sort("(ARRIVAL)", "UTF-8", "ALL"))
+if data != [b"2 1"]:
+    sys.exit("sort: %r" % (data,))
+data = check("thread", m.thread("REFERENCES", "UTF-8", "ALL"))
+if data != [b"(1)(2)"]:
+    sys.exit("thread: %r" % (data,))
 data = check("fetch", m.fetch("2", "(RFC822 FLAGS)"))
 if data[0][1] != msg:
     sys.exit("fetch body: %r" % (data,))

@@ -190,6 +190,9 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	if req.bodyStructure {
 		item("BODYSTRUCTURE").bodyStructure(msg.BodyStructure(true), true)
 	}
+	if req.preview {
+		item("PREVIEW").str(msg.Preview())
+	}
 	if req.rfc822Header {
 		item("RFC822.HEADER").literal(msg.Section(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader}), false)
 	}

@@ -18,11 +18,12 @@ type fetchRequest struct {
 	// vanished asks for VANISHED (QRESYNC, UID FETCH only).
 	changedSince uint64
 	vanished     bool
+	preview      bool // PREVIEW (RFC 8970)
 }
 
 // needsBody reports whether the message's bytes are needed.
 func (f *fetchRequest) needsBody() bool {
-	return f.envelope || f.body || f.bodyStructure || f.rfc822 || f.rfc822Header || f.rfc822Text ||
+	return f.preview || f.envelope || f.body || f.bodyStructure || f.rfc822 || f.rfc822Header || f.rfc822Text ||
 		len(f.sections) > 0 || len(f.binary) > 0 || len(f.binarySize) > 0
 }
 
@@ -150,6 +151,9 @@ func (r *reader) fetchItem(f *fetchRequest, macros bool) error {
 		f.bodyStructure = true
 	case "MODSEQ":
 		f.modSeq = true
+	case "PREVIEW":
+		f.preview = true
+		return r.previewModifiers()
 	case "RFC822":
 		f.rfc822 = true
 	case "RFC822.HEADER":

@@ -14,6 +14,8 @@ import (
 func FuzzSession(f *testing.F) {
 	for _, s := range []string{
 		"a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)] BINARY[1]<0.10>)\r\n",
+		"a SORT RETURN (MIN ALL SAVE) (REVERSE SUBJECT DISPLAYFROM) UTF-8 OR $ NOT 1\r\nb THREAD REFERENCES UTF-8 ALL\r\n",
+		"a FETCH 1 (PREVIEW (LAZY) UID)\r\nb UID THREAD ORDEREDSUBJECT US-ASCII SUBJECT x\r\n",
 		"a UID SEARCH RETURN (SAVE) OR FROM a TO b\r\nb UID FETCH $ FLAGS\r\n",
 		"a APPEND INBOX {5+}\r\nhello\r\nb NOOP\r\n",
 		"a APPEND INBOX {99999999+}\r\nshort",

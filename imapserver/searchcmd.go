@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"io"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -23,13 +22,9 @@ func (s *session) cmdSearch(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	hits, metas, err := s.runSearch(prog)
+	hits, _, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
-	}
-	var highest int64 // of the hits, for a search with MODSEQ (RFC 7162 §3.1.5)
-	for _, r := range hits {
-		highest = max(highest, metas[r.uid].ModSeq)
 	}
 	num := func(r msgRef) uint32 {
 		if c.uid {
@@ -52,54 +47,7 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.crlf()
 		return nil
 	}
-	if ret.save {
-		s.sel.saved = s.sel.saved[:0]
-		switch {
-		case len(hits) == 0:
-		case (ret.min || ret.max) && !ret.all && !ret.count:
-			// RFC 5182 §2.1: SAVE with only MIN and/or MAX saves those.
-			if ret.min {
-				s.sel.saved = append(s.sel.saved, hits[0].uid)
-			}
-			if ret.max && (len(hits) > 1 || !ret.min) {
-				s.sel.saved = append(s.sel.saved, hits[len(hits)-1].uid)
-			}
-		default:
-			for _, r := range hits {
-				s.sel.saved = append(s.sel.saved, r.uid)
-			}
-		}
-		if !ret.min && !ret.max && !ret.all && !ret.count {
-			return nil // SAVE alone returns nothing (RFC 5182 §2.4)
-		}
-	}
-	s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
-	if c.uid {
-		s.w.s(" UID")
-	}
-	if len(hits) > 0 {
-		if ret.min {
-			s.w.s(" MIN ").n(num(hits[0]))
-		}
-		if ret.max {
-			s.w.s(" MAX ").n(num(hits[len(hits)-1]))
-		}
-		if ret.all {
-			nums := make([]uint32, len(hits))
-			for i, r := range hits {
-				nums[i] = num(r)
-			}
-			s.w.s(" ALL ").s(formatOrdered(nums))
-		}
-	}
-	if ret.count {
-		s.w.s(" COUNT ").n(uint32(len(hits)))
-	}
-	if hasModSeq(&prog.criteria) && len(hits) > 0 {
-		s.w.s(" MODSEQ ").n64(highest)
-	}
-	s.w.crlf()
-	return nil
+	return s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest)
 }
 
 // opener opens a message's bytes for imapmsg.
@@ -178,65 +126,4 @@ func hasModSeq(c *imap.SearchCriteria) bool {
 		}
 	}
 	return false
-}
-
-// runSearch evaluates a search program on the selected mailbox and
-// returns the matching messages in sequence order, with their metadata.
-func (s *session) runSearch(prog *searchProgram) ([]msgRef, map[uint32]*mailstore.MessageMeta, error) {
-	substituteSaved(&prog.criteria, s.sel.saved)
-	v := s.sel.view
-	var metas map[uint32]*mailstore.MessageMeta
-	if len(v.uids) > 0 {
-		list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, nil)
-		if err != nil {
-			return nil, nil, s.storeErr("search", err, "NONEXISTENT")
-		}
-		metas = make(map[uint32]*mailstore.MessageMeta, len(list))
-		for i := range list {
-			metas[list[i].UID] = &list[i]
-		}
-	}
-	if len(prog.within) > 0 {
-		now := time.Now()
-		for _, wk := range prog.within {
-			cut := now.Add(-time.Duration(wk.secs) * time.Second)
-			var sub imap.UIDSet
-			for _, uid := range v.uids {
-				m := metas[uid]
-				if m == nil {
-					continue
-				}
-				// OLDER n: internal date at least n seconds ago; YOUNGER n:
-				// less than n seconds ago (RFC 5032 §3).
-				if older := !m.InternalDate.After(cut); older == wk.older {
-					sub.AddNum(imap.UID(uid))
-				}
-			}
-			replaceSet(&prog.criteria, wk.marker, sub)
-		}
-	}
-	sc := imapmsg.SearchContext{MaxSeqNum: uint32(len(v.uids)), MaxUID: imap.UID(v.lastUID())}
-	if prog.criteria.ModSeq != nil || hasModSeq(&prog.criteria) {
-		s.enableCondstore()
-	}
-	var hits []msgRef
-	for i, uid := range v.uids {
-		m := metas[uid]
-		if m == nil {
-			continue // expunged meanwhile
-		}
-		f := &imapmsg.Facts{
-			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(s.withRecent(uid, m.Flags)),
-			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
-		}
-		ok, err := imapmsg.Match(&prog.criteria, f, s.opener(m), sc)
-		if err != nil {
-			s.log.Warn("IMAP search: message unreadable", "uid", uid, "err", err)
-			continue
-		}
-		if ok {
-			hits = append(hits, msgRef{uint32(i + 1), uid})
-		}
-	}
-	return hits, metas, nil
 }

@@ -1,10 +1,8 @@
 package imapserver
 
 import (
-	"cmp"
-	"slices"
+	"errors"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -12,341 +10,157 @@ import (
 	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
 )
 
-// sortKey is one SORT criterion (RFC 5256, RFC 5957).
-type sortKey struct {
-	name    string
-	reverse bool
-}
+// maxSortCriteria bounds the atoms of one SORT criteria list.
+const maxSortCriteria = 32
 
-// sortNames are the sort criteria served.
-var sortNames = map[string]bool{"ARRIVAL": true, "CC": true, "DATE": true, "FROM": true, "SIZE": true, "SUBJECT": true,
-	"TO": true, "DISPLAYFROM": true, "DISPLAYTO": true}
-
-// cmdSort runs SORT and UID SORT: SORT (criteria) charset search-keys.
+// cmdSort runs SORT and UID SORT (RFC 5256), with the DISPLAYFROM and
+// DISPLAYTO keys (RFC 5957) and the ESORT return options (RFC 5267 §3),
+// answered as ESEARCH.
 func (s *session) cmdSort(c *command) error {
 	if err := s.r.sp(); err != nil {
 		return err
 	}
-	// ESORT (RFC 5267 §3): RETURN options, answered with ESEARCH.
 	var ret *searchReturn
 	if s.r.peekWord("RETURN") {
-		s.r.pos += len("RETURN ")
+		s.r.pos += len("RETURN")
+		if err := s.r.sp(); err != nil {
+			return err
+		}
 		var err error
 		if ret, err = s.r.searchReturnOpts(); err != nil {
 			return err
 		}
-		if ret.save {
-			return badf("SAVE is not served with SORT")
-		}
 		if err := s.r.sp(); err != nil {
 			return err
 		}
 	}
-	if err := s.r.expect('(', "a list of sort criteria"); err != nil {
+	criteria, err := s.r.sortCriteria()
+	if err != nil {
 		return err
-	}
-	var keys []sortKey
-	for {
-		a, err := s.r.atom("a sort criterion")
-		if err != nil {
-			return err
-		}
-		k := sortKey{name: strings.ToUpper(a)}
-		if k.name == "REVERSE" {
-			if err := s.r.sp(); err != nil {
-				return err
-			}
-			if a, err = s.r.atom("a sort criterion"); err != nil {
-				return err
-			}
-			k = sortKey{name: strings.ToUpper(a), reverse: true}
-		}
-		if !sortNames[k.name] {
-			return badf("Unknown sort criterion %s", k.name)
-		}
-		if len(keys) >= 20 {
-			return badf("Too many sort criteria")
-		}
-		keys = append(keys, k)
-		if s.r.accept(')') {
-			break
-		}
-		if err := s.r.sp(); err != nil {
-			return err
-		}
 	}
 	if err := s.r.sp(); err != nil {
 		return err
 	}
-	// The charset is required in SORT (RFC 5256 §3).
-	prog, err := s.charsetAndSearch()
+	prog, err := s.r.charsetAndSearch("SORT")
 	if err != nil {
 		return err
 	}
-	if prog.ret != nil {
-		return badf("SORT takes no RETURN options here")
-	}
-	if err := s.r.end(); err != nil {
-		return err
-	}
-	hits, metas, err := s.runSearch(prog)
+	hits, metas, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
 	}
-	type item struct {
-		ref  msgRef
-		vals []sortValue
-	}
-	items := make([]item, len(hits))
-	for i, r := range hits {
-		m := metas[r.uid]
-		var env *imap.Envelope
-		if needsEnvelope(keys) {
-			raw, err := s.readMessage(m)
+	records := make([]imapmsg.SortRecord, 0, len(hits))
+	needHeader := imapmsg.SortNeedsHeader(criteria)
+	for _, h := range hits {
+		m := metas[h.uid]
+		rec := imapmsg.SortRecord{SeqNum: h.seq, UID: imap.UID(h.uid), InternalDate: m.InternalDate, Size: m.Size}
+		if needHeader {
+			hdr, err := s.readHeader(m)
 			if err != nil {
-				s.log.Warn("IMAP sort: message unreadable", "uid", r.uid, "err", err)
-				env = &imap.Envelope{}
-			} else {
-				env = imapmsg.Parse(raw).Envelope()
+				// Sorted as if its header were empty, rather than left out.
+				s.log.Warn("IMAP sort: message unreadable", "uid", h.uid, "err", err)
 			}
+			rec.Key = imapmsg.SortKeyOf(hdr, criteria)
 		}
-		vals := make([]sortValue, len(keys))
-		for k, key := range keys {
-			vals[k] = sortValueOf(key.name, m, env)
-		}
-		items[i] = item{r, vals}
+		records = append(records, rec)
 	}
-	slices.SortStableFunc(items, func(a, b item) int {
-		for k, key := range keys {
-			d := a.vals[k].compare(b.vals[k])
-			if key.reverse {
-				d = -d
-			}
-			if d != 0 {
-				return d
-			}
-		}
-		return cmp.Compare(a.ref.seq, b.ref.seq)
-	})
+	imapmsg.Sort(records, criteria)
+	sorted := make([]msgRef, len(records))
+	for i := range records {
+		sorted[i] = msgRef{seq: records[i].SeqNum, uid: uint32(records[i].UID)}
+	}
+	withModSeq := hasModSeq(&prog.criteria)
 	if ret != nil {
-		nums := make([]uint32, len(items))
-		for i, it := range items {
-			nums[i] = it.ref.seq
-			if c.uid {
-				nums[i] = it.ref.uid
-			}
-		}
-		s.w.s(`* ESEARCH (TAG `).str(c.tag).c(')')
-		if c.uid {
-			s.w.s(" UID")
-		}
-		if len(nums) > 0 {
-			// MIN and MAX are the first and last in sort order (§3.2).
-			if ret.min {
-				s.w.s(" MIN ").n(nums[0])
-			}
-			if ret.max {
-				s.w.s(" MAX ").n(nums[len(nums)-1])
-			}
-			if ret.all {
-				s.w.s(" ALL ").s(formatOrdered(nums))
-			}
-		}
-		if ret.count {
-			s.w.s(" COUNT ").n(uint32(len(nums)))
-		}
-		s.w.crlf()
-		return nil
+		return s.answerESearch(c, ret, sorted, withModSeq, highest)
 	}
 	s.w.s("* SORT")
-	for _, it := range items {
+	for _, r := range sorted {
 		if c.uid {
-			s.w.sp().n(it.ref.uid)
+			s.w.sp().n(r.uid)
 		} else {
-			s.w.sp().n(it.ref.seq)
+			s.w.sp().n(r.seq)
 		}
+	}
+	if withModSeq && len(sorted) > 0 {
+		s.w.s(" (MODSEQ ").n64(highest).c(')')
 	}
 	s.w.crlf()
 	return nil
 }
 
-func needsEnvelope(keys []sortKey) bool {
-	for _, k := range keys {
-		if k.name != "ARRIVAL" && k.name != "SIZE" {
-			return true
-		}
+// sortCriteria reads "(" sort-criterion *(SP sort-criterion) ")" (RFC
+// 5256 §5).
+func (r *reader) sortCriteria() ([]imapmsg.SortCriterion, error) {
+	if err := r.expect('(', "the sort criteria"); err != nil {
+		return nil, err
 	}
-	return false
-}
-
-// sortValue is a message's value for one criterion: a string, a number
-// or a time.
-type sortValue struct {
-	s string
-	n int64
-}
-
-func (a sortValue) compare(b sortValue) int {
-	if c := cmp.Compare(a.n, b.n); c != 0 {
-		return c
-	}
-	return strings.Compare(a.s, b.s)
-}
-
-// sortValueOf computes a criterion's value (RFC 5256 §3, RFC 5957 §3).
-func sortValueOf(name string, m *mailstore.MessageMeta, env *imap.Envelope) sortValue {
-	switch name {
-	case "ARRIVAL":
-		return sortValue{n: m.InternalDate.Unix()}
-	case "SIZE":
-		return sortValue{n: m.Size}
-	case "DATE":
-		d := env.Date
-		if d.IsZero() {
-			d = m.InternalDate
-		}
-		return sortValue{n: d.UTC().Truncate(time.Second).Unix()}
-	case "SUBJECT":
-		return sortValue{s: baseSubject(env.Subject)}
-	case "FROM":
-		return sortValue{s: firstMailbox(env.From)}
-	case "TO":
-		return sortValue{s: firstMailbox(env.To)}
-	case "CC":
-		return sortValue{s: firstMailbox(env.Cc)}
-	case "DISPLAYFROM":
-		return sortValue{s: firstDisplay(env.From)}
-	case "DISPLAYTO":
-		return sortValue{s: firstDisplay(env.To)}
-	}
-	return sortValue{}
-}
-
-// firstMailbox is the addr-mailbox of the first address, folded.
-func firstMailbox(l []imap.Address) string {
-	for _, a := range l {
-		if a.Host != "" || a.Mailbox != "" {
-			return strings.ToLower(a.Mailbox)
-		}
-	}
-	return ""
-}
-
-// firstDisplay is the display name of the first address, or its
-// addr-spec if it has none (RFC 5957 §3), folded.
-func firstDisplay(l []imap.Address) string {
-	for _, a := range l {
-		if a.Host == "" && a.Mailbox == "" {
-			continue
-		}
-		if a.Name != "" {
-			return strings.ToLower(a.Name)
-		}
-		return strings.ToLower(a.Addr())
-	}
-	return ""
-}
-
-// baseSubject extracts the base subject (RFC 5256 §2.1): reply and
-// forward markers, blobs and "(fwd)" trailers removed, white space
-// collapsed, folded to lower case for comparison.
-func baseSubject(subj string) string {
-	s := strings.Join(strings.Fields(subj), " ")
-	for {
-		changed := false
-		// (2) trailing "(fwd)" and white space.
-		for {
-			t := strings.TrimRight(s, " ")
-			if lower := strings.ToLower(t); strings.HasSuffix(lower, "(fwd)") {
-				t = t[:len(t)-len("(fwd)")]
+	var atoms []string
+	for first := true; !r.accept(')'); first = false {
+		if !first {
+			if err := r.sp(); err != nil {
+				return nil, err
 			}
-			if t == s {
-				break
-			}
-			s = t
 		}
-		// (3)(4) leading subj-refwd and subj-blob, repeated.
-		for {
-			t := strings.TrimLeft(s, " ")
-			t = stripRefwd(t)
-			if u := stripBlob(t); u != "" {
-				t = u
-			}
-			if t == s {
-				break
-			}
-			s, changed = t, true
+		if len(atoms) >= maxSortCriteria {
+			return nil, badf("Too many sort criteria")
 		}
-		// (6) "[fwd:" ... "]" wrapper.
-		if lower := strings.ToLower(s); strings.HasPrefix(lower, "[fwd:") && strings.HasSuffix(s, "]") {
-			s, changed = strings.TrimSpace(s[len("[fwd:"):len(s)-1]), true
+		a, err := r.atom("a sort key")
+		if err != nil {
+			return nil, err
 		}
-		if !changed {
-			return strings.ToLower(s)
-		}
+		atoms = append(atoms, a)
 	}
+	criteria, err := imapmsg.ParseSortCriteria(atoms)
+	if err != nil {
+		if errors.Is(err, imapmsg.ErrBadSortCriteria) {
+			return nil, badf("%v", err)
+		}
+		return nil, err
+	}
+	return criteria, nil
 }
 
-// stripRefwd drops one leading subj-refwd: ("re" / ("fw" ["d"])) *WSP
-// *(subj-blob) ":".
-func stripRefwd(s string) string {
-	lower := strings.ToLower(s)
-	var rest string
-	switch {
-	case strings.HasPrefix(lower, "re"):
-		rest = s[2:]
-	case strings.HasPrefix(lower, "fwd"):
-		rest = s[3:]
-	case strings.HasPrefix(lower, "fw"):
-		rest = s[2:]
-	default:
-		return s
-	}
-	rest = strings.TrimLeft(rest, " ")
-	for {
-		u := stripBlob(rest)
-		if u == "" {
-			break
-		}
-		rest = u
-	}
-	if strings.HasPrefix(rest, ":") {
-		return strings.TrimLeft(rest[1:], " ")
-	}
-	return s
-}
-
-// stripBlob drops a leading subj-blob ("[" *BLOBCHAR "]" *WSP) if what
-// is left is not empty; "" if there is none to drop.
-func stripBlob(s string) string {
-	if !strings.HasPrefix(s, "[") {
-		return ""
-	}
-	end := strings.IndexAny(s[1:], "[]")
-	if end < 0 || s[1+end] != ']' {
-		return ""
-	}
-	rest := strings.TrimLeft(s[end+2:], " ")
-	if rest == "" {
-		return ""
-	}
-	return rest
-}
-
-// charsetAndSearch reads the "charset SP search-keys" of SORT and THREAD
-// (the charset is required there, RFC 5256 §3).
-func (s *session) charsetAndSearch() (*searchProgram, error) {
-	cs, err := s.r.astring("a charset")
+// charsetAndSearch reads the search-criteria of SORT and THREAD (RFC 5256
+// §5: charset 1*(SP search-key)) to the end of the command. The charset
+// is mandatory; UTF-8 and US-ASCII are known (RFC 5256 §3), anything else
+// is NO [BADCHARSET].
+func (r *reader) charsetAndSearch(cmd string) (*searchProgram, error) {
+	cs, err := r.astring("a charset")
 	if err != nil {
 		return nil, err
 	}
 	switch strings.ToUpper(cs) {
 	case "US-ASCII", "UTF-8":
 	default:
-		return nil, &statusError{code: "BADCHARSET (US-ASCII UTF-8)", text: "Unsupported charset"}
+		return nil, &statusError{code: "BADCHARSET (US-ASCII UTF-8)", text: "Unsupported charset " + strings.ToValidUTF8(cs, "?")}
 	}
-	if err := s.r.sp(); err != nil {
+	if err := r.sp(); err != nil {
 		return nil, err
 	}
-	return s.r.parseSearch()
+	if r.peekWord("RETURN") || r.peekWord("CHARSET") {
+		return nil, badf("%s takes its charset before the search keys, and RETURN before the criteria", cmd)
+	}
+	prog, err := r.parseSearch()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return prog, nil
 }
+
+// readHeader reads only the top-level header block of a message, which
+// is all SORT and THREAD need; a large body is never read.
+func (s *session) readHeader(m *mailstore.MessageMeta) ([]byte, error) {
+	rc, err := s.acct.OpenMessage(s.ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return imapmsg.ReadHeader(rc)
+}
+
+// sortThreadCapabilities are the capabilities of SORT, THREAD, ESORT and
+// PREVIEW, appended to the server's list.
+const sortThreadCapabilities = " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES PREVIEW"

@@ -1,0 +1,73 @@
+package imapserver
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
+)
+
+// searchHits evaluates a parsed search program over the selected mailbox,
+// as SEARCH, SORT and THREAD share it: it substitutes "$" and the WITHIN
+// keys, and returns the matching messages in ascending order, the
+// metadata of the mailbox's messages by UID, and the highest MODSEQ of
+// the hits (RFC 7162 §3.1.5).
+func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint32]*mailstore.MessageMeta, highest int64, err error) {
+	substituteSaved(&prog.criteria, s.sel.saved)
+	v := s.sel.view
+	if len(v.uids) > 0 {
+		list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, nil)
+		if err != nil {
+			return nil, nil, 0, s.storeErr("search", err, "NONEXISTENT")
+		}
+		metas = make(map[uint32]*mailstore.MessageMeta, len(list))
+		for i := range list {
+			metas[list[i].UID] = &list[i]
+		}
+	}
+	if len(prog.within) > 0 {
+		now := time.Now()
+		for _, wk := range prog.within {
+			cut := now.Add(-time.Duration(wk.secs) * time.Second)
+			var sub imap.UIDSet
+			for _, uid := range v.uids {
+				m := metas[uid]
+				if m == nil {
+					continue
+				}
+				// OLDER n: internal date at least n seconds ago; YOUNGER n:
+				// less than n seconds ago (RFC 5032 §3).
+				if older := !m.InternalDate.After(cut); older == wk.older {
+					sub.AddNum(imap.UID(uid))
+				}
+			}
+			replaceSet(&prog.criteria, wk.marker, sub)
+		}
+	}
+	sc := imapmsg.SearchContext{MaxSeqNum: uint32(len(v.uids)), MaxUID: imap.UID(v.lastUID())}
+	if prog.criteria.ModSeq != nil || hasModSeq(&prog.criteria) {
+		s.enableCondstore()
+	}
+	for i, uid := range v.uids {
+		m := metas[uid]
+		if m == nil {
+			continue // expunged meanwhile
+		}
+		f := &imapmsg.Facts{
+			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(s.withRecent(uid, m.Flags)),
+			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
+		}
+		ok, err := imapmsg.Match(&prog.criteria, f, s.opener(m), sc)
+		if err != nil {
+			s.log.Warn("IMAP search: message unreadable", "uid", uid, "err", err)
+			continue
+		}
+		if ok {
+			hits = append(hits, msgRef{uint32(i + 1), uid})
+			highest = max(highest, m.ModSeq)
+		}
+	}
+	return hits, metas, highest, nil
+}
