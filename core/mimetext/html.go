@@ -16,6 +16,10 @@ type HTMLOptions struct {
 	// SkipQuotes drops what is inside <blockquote>, where mail clients
 	// put quoted messages.
 	SkipQuotes bool
+	// SeparateWords writes a space at every tag that does not break the
+	// line, so text in adjacent elements never runs together (for word
+	// tokenizers: "a<b>b</b>" gives "a b ", and adjacent links stay apart).
+	SeparateWords bool
 	// Link, if set, is called for every <a href> with the raw href and
 	// the link's text (trimmed, at most about 1000 bytes).
 	Link func(href, text string)
@@ -67,15 +71,16 @@ func HTMLToText(r io.Reader, opt HTMLOptions) string {
 				}
 				continue
 			}
-			switch {
-			case tag == "a" && opt.Link != nil:
+			if tag == "a" && opt.Link != nil {
 				link.end(opt.Link)
 				if tt != html.EndTagToken {
 					link.start(z, hasAttr, tt == html.SelfClosingTagToken, opt.Link)
 				}
+			}
+			switch {
 			case isBlockElement(tag):
 				b.WriteByte('\n')
-			case tag == "img":
+			case tag == "img" || opt.SeparateWords:
 				b.WriteByte(' ')
 			}
 		}

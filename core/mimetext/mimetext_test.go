@@ -163,6 +163,10 @@ func TestHTMLToTextLinks(t *testing.T) {
 	if text != "One bold notail four" {
 		t.Errorf("text = %q", text)
 	}
+	text = HTMLToText(strings.NewReader(doc), HTMLOptions{SeparateWords: true})
+	if want := " One  bold    no   tail  four"; text != want {
+		t.Errorf("SeparateWords text = %q, want %q", text, want)
+	}
 }
 
 func FuzzDecode(f *testing.F) {
