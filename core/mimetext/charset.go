@@ -3,6 +3,9 @@
 // knows (ISO-2022-JP, Shift_JIS, EUC-JP, the ISO-8859 and Windows code
 // pages, HZ, ...) and UTF-7, and HTML bodies into plain text. It is the one
 // decoder every part of Yubin uses; nothing in it ever fails on bad input.
+// Importing it also loads go-message's charset tables into
+// message.CharsetReader (go-message/charset does that on import), so
+// message.New decodes the charsets of text parts for its importers.
 package mimetext
 
 import (
