@@ -295,8 +295,9 @@ func decodeTransfer(h textproto.Header, body io.Reader) io.Reader {
 
 // partFilename returns the file name of a part, from its
 // Content-Disposition or else the name parameter of its Content-Type
-// (ctParams), for evidence: RFC 2047 encoded words decoded (core/mimetext)
-// be, and shortened to maxFilenameLen bytes. It returns "" if there is none.
+// (ctParams), for evidence: RFC 2047 encoded words decoded in any charset
+// (core/mimetext), and shortened to maxFilenameLen bytes. It returns "" if
+// there is none.
 func partFilename(h textproto.Header, ctParams map[string]string) string {
 	name := ""
 	if cd := h.Get("Content-Disposition"); cd != "" {
