@@ -3,6 +3,8 @@ package sieve
 import (
 	"net/mail"
 	"strings"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // mailAddress is one address found in a header field. valid is false for
@@ -16,7 +18,7 @@ type mailAddress struct {
 // Groups are flattened, display names dropped. An element that does not
 // parse is kept as raw text (RFC 5228 section 5.1).
 func parseAddressList(v string) []mailAddress {
-	parser := mail.AddressParser{WordDecoder: wordDecoder()}
+	parser := mail.AddressParser{WordDecoder: mimetext.WordDecoder}
 	if list, err := parser.ParseList(v); err == nil {
 		out := make([]mailAddress, 0, len(list))
 		for _, a := range list {

@@ -3,12 +3,13 @@ package sieve
 import (
 	"bytes"
 	"errors"
-	"html"
 	"io"
 	"strings"
 
 	message "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // Bounds on the MIME walk of the body test.
@@ -53,7 +54,7 @@ func (r *run) bodyTest(t *node) (bool, error) {
 	var values []string
 	switch {
 	case t.has("raw"):
-		values = []string{validUTF8(raw)}
+		values = []string{mimetext.FallbackUTF8(raw)}
 	default:
 		var types []string
 		if a, ok := t.tags["content"]; ok {
@@ -113,7 +114,7 @@ func (r *run) bodyParts(raw []byte) []bodyPart {
 	}
 	e, err := message.New(message.Header{Header: h}, bytes.NewReader(raw))
 	if e == nil {
-		return []bodyPart{{mediaType: "text/plain", text: validUTF8(raw)}}
+		return []bodyPart{{mediaType: "text/plain", text: mimetext.FallbackUTF8(raw)}}
 	}
 	_ = err // unknown charsets and encodings still give a readable entity
 	var parts []bodyPart
@@ -147,40 +148,11 @@ func walkEntity(e *message.Entity, depth int, parts *[]bodyPart) {
 			return
 		}
 	}
-	*parts = append(*parts, bodyPart{mediaType: mediaType, text: validUTF8(body)})
+	*parts = append(*parts, bodyPart{mediaType: mediaType, text: mimetext.FallbackUTF8(body)})
 }
 
-// htmlToText reduces HTML to its text for the :text transform: tags,
-// scripts and styles removed, entities decoded, white space collapsed.
+// htmlToText reduces HTML to its text for the :text transform (RFC 5173):
+// the visible text as core/mimetext sees it, white space collapsed.
 func htmlToText(s string) string {
-	var b strings.Builder
-	lower := asciiLower(s) // same length as s, so indexes agree
-	unclosed := map[string]bool{}
-	for i := 0; i < len(s); {
-		if s[i] != '<' {
-			j := strings.IndexByte(s[i:], '<')
-			if j < 0 {
-				j = len(s) - i
-			}
-			b.WriteString(s[i : i+j])
-			i += j
-			continue
-		}
-		for _, skip := range []string{"script", "style"} {
-			if !unclosed[skip] && strings.HasPrefix(lower[i+1:], skip) {
-				if end := strings.Index(lower[i:], "</"+skip); end >= 0 {
-					i += end
-				} else {
-					unclosed[skip] = true // never search again: linear time
-				}
-			}
-		}
-		end := strings.IndexByte(s[i:], '>')
-		if end < 0 {
-			break
-		}
-		b.WriteByte(' ')
-		i += end + 1
-	}
-	return strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+	return strings.Join(strings.Fields(mimetext.HTMLToText(strings.NewReader(s), mimetext.HTMLOptions{})), " ")
 }

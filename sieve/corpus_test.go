@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/text/encoding/japanese"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // sjisBody encodes s in Shift_JIS.
@@ -102,13 +104,13 @@ func TestHeaderParsing(t *testing.T) {
 	if strings.Join(got, "|") != "A=1|B=2 cont" {
 		t.Errorf("fields %q", got)
 	}
-	if v := decodeHeaderValue(mime.BEncoding.Encode("Shift_JIS", sjisBody(t, "請求書"))); v != "請求書" {
+	if v := mimetext.DecodeHeader(mime.BEncoding.Encode("Shift_JIS", sjisBody(t, "請求書"))); v != "請求書" {
 		t.Errorf("Shift_JIS word %q", v)
 	}
-	if v := decodeHeaderValue("=?x-unknown?Q?abc?="); v != "abc" && v != "=?x-unknown?Q?abc?=" {
+	if v := mimetext.DecodeHeader("=?x-unknown?Q?abc?="); v != "abc" && v != "=?x-unknown?Q?abc?=" {
 		t.Errorf("unknown charset %q", v)
 	}
-	if v := decodeHeaderValue("caf\xe9"); v != "café" {
+	if v := mimetext.DecodeHeader("caf\xe9"); v != "café" {
 		t.Errorf("latin-1 fallback %q", v)
 	}
 }
@@ -137,13 +139,17 @@ func BenchmarkRun(b *testing.B) {
 
 func TestHTMLToText(t *testing.T) {
 	cases := map[string]string{
-		"<p>Hello <b>world</b></p>":                     "Hello world",
-		"<script>var x = '<p>';</script>text":           "text",
-		"<STYLE>p {}</STYLE>a &amp; b":                  "a & b",
-		"İİİİ<script>never closed<script>again<p>x</p>": "İİİİ never closed again x",
-		strings.Repeat("<script>", 2000) + "tail":       "tail",
-		"no tags at all":                                "no tags at all",
-		"broken <tag":                                   "broken",
+		"<p>Hello <b>world</b></p>":           "Hello world",
+		"<script>var x = '<p>';</script>text": "text",
+		"<STYLE>p {}</STYLE>a &amp; b":        "a & b",
+		// An unclosed script hides the rest, as in a browser (the HTML
+		// tokenizer runs in linear time, however many tags are open).
+		"İİİİ<script>never closed<script>again<p>x</p>": "İİİİ",
+		strings.Repeat("<script>", 2000) + "tail":       "",
+		"İİİİ<script>closed</script><p>x</p>":           "İİİİ x",
+		"V<b>i</b>agra":  "Viagra",
+		"no tags at all": "no tags at all",
+		"broken <tag":    "broken",
 	}
 	for in, want := range cases {
 		if got := htmlToText(in); got != want {

@@ -3,11 +3,9 @@ package sieve
 import (
 	"bytes"
 	"io"
-	"mime"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/emersion/go-message/charset"
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // JunkHeader is the header field through which a script sees the filter
@@ -125,72 +123,10 @@ func (h *header) decodedValues(name string) []string {
 			continue
 		}
 		if f.decoded == nil {
-			d := decodeHeaderValue(f.value)
+			d := mimetext.DecodeHeader(f.value)
 			f.decoded = &d
 		}
 		out = append(out, *f.decoded)
 	}
 	return out
-}
-
-// decodeCharset converts b from charset cs to UTF-8 using go-message's
-// charset tables (which include ISO-2022-JP, Shift_JIS and EUC-JP). Data
-// it cannot convert is kept, read as UTF-8 or else as ISO-8859-1.
-func decodeCharset(cs string, b []byte) string {
-	cs = strings.ToLower(strings.Trim(cs, " \t\"'"))
-	switch cs {
-	case "", "us-ascii", "ascii", "utf-8", "utf8":
-		return validUTF8(b)
-	}
-	r, err := charset.Reader(cs, bytes.NewReader(b))
-	if err != nil {
-		return validUTF8(b)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return validUTF8(b)
-	}
-	return strings.ToValidUTF8(string(out), "\uFFFD")
-}
-
-// validUTF8 returns b as a string, read as ISO-8859-1 if it is not UTF-8.
-func validUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	rs := make([]rune, len(b))
-	for i, c := range b {
-		rs[i] = rune(c)
-	}
-	return string(rs)
-}
-
-// decodeHeaderValue decodes RFC 2047 encoded words in a header value.
-func decodeHeaderValue(v string) string {
-	if strings.Contains(v, "\x1b$") || strings.Contains(v, "\x1b(") {
-		// Raw ISO-2022-JP, as some Japanese mailers still send it
-		// without encoded words.
-		v = decodeCharset("iso-2022-jp", []byte(v))
-	}
-	v = validUTF8([]byte(v))
-	if !strings.Contains(v, "=?") {
-		return v
-	}
-	out, err := wordDecoder().DecodeHeader(v)
-	if err != nil {
-		return v
-	}
-	return out
-}
-
-// wordDecoder returns an RFC 2047 decoder that knows every charset
-// decodeCharset does.
-func wordDecoder() *mime.WordDecoder {
-	return &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, err
-		}
-		return strings.NewReader(decodeCharset(cs, b)), nil
-	}}
 }

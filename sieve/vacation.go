@@ -11,6 +11,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // vacation runs the vacation action (RFC 5230): it decides whether to
@@ -109,7 +111,7 @@ func (r *run) vacation(c *node) error {
 	if subject == "" {
 		orig := ""
 		if v := r.hdr.values("Subject"); len(v) > 0 {
-			orig = decodeHeaderValue(v[0])
+			orig = mimetext.DecodeHeader(v[0])
 		}
 		subject = "Auto: " + orig
 		if strings.TrimSpace(orig) == "" {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // Scope is what the Filter sends to clamd for a message.
@@ -293,8 +295,9 @@ func decodeTransfer(h textproto.Header, body io.Reader) io.Reader {
 
 // partFilename returns the file name of a part, from its
 // Content-Disposition or else the name parameter of its Content-Type
-// (ctParams), for evidence: RFC 2047 encoded words decoded when they can
-// be, and shortened to maxFilenameLen bytes. It returns "" if there is none.
+// (ctParams), for evidence: RFC 2047 encoded words decoded in any charset
+// (core/mimetext), and shortened to maxFilenameLen bytes. It returns "" if
+// there is none.
 func partFilename(h textproto.Header, ctParams map[string]string) string {
 	name := ""
 	if cd := h.Get("Content-Disposition"); cd != "" {
@@ -305,11 +308,5 @@ func partFilename(h textproto.Header, ctParams map[string]string) string {
 	if name == "" {
 		name = ctParams["name"]
 	}
-	if strings.Contains(name, "=?") {
-		var dec mime.WordDecoder
-		if s, err := dec.DecodeHeader(name); err == nil {
-			name = s
-		}
-	}
-	return truncate(name, maxFilenameLen)
+	return truncate(mimetext.DecodeHeader(name), maxFilenameLen)
 }

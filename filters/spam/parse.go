@@ -5,9 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"mime"
 	"net/url"
 	"path"
 	"regexp"
@@ -16,11 +14,10 @@ import (
 	"sync"
 
 	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // decode text parts of common charsets
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
-	"golang.org/x/net/html"
 
+	"github.com/yubinmail/yubin/core/mimetext"
 	"github.com/yubinmail/yubin/filters"
 )
 
@@ -104,7 +101,7 @@ func parseMessageOf(ctx context.Context, msg *filters.Message) *parsedMessage {
 // the raw message, which may lack fields of header.
 func parseMessageAs(ctx context.Context, header, received textproto.Header, open func() io.Reader) *parsedMessage {
 	pm := &parsedMessage{Header: header}
-	pm.Subject = decodeHeader(header.Get("Subject"))
+	pm.Subject = mimetext.DecodeHeader(header.Get("Subject"))
 	if open == nil {
 		return pm
 	}
@@ -180,26 +177,6 @@ func skipHeader(br *bufio.Reader) bool {
 	}
 }
 
-// decodeHeader decodes RFC 2047 encoded words, leaving s as it is if it
-// cannot.
-func decodeHeader(s string) string {
-	if !strings.Contains(s, "=?") {
-		return s
-	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	return s
-}
-
-var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-	if message.CharsetReader == nil {
-		return nil, fmt.Errorf("unhandled charset %q", cs)
-	}
-	return message.CharsetReader(cs, r)
-}}
-
-// walk visits entity e at depth (0 for the message itself).
 func (pm *parsedMessage) walk(ctx context.Context, e *message.Entity, depth int) {
 	if ctx.Err() != nil {
 		return
@@ -285,7 +262,7 @@ func attachmentName(h message.Header, ctParams map[string]string) string {
 			}
 		}
 	}
-	name = decodeHeader(strings.Trim(strings.TrimSpace(name), `"`))
+	name = mimetext.DecodeHeader(strings.Trim(strings.TrimSpace(name), `"`))
 	// Keep the base name only, whatever the separator.
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -362,7 +339,7 @@ func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
 	}
 	var text string
 	if isHTML {
-		text = pm.htmlText(data)
+		text = mimetext.HTMLToText(bytes.NewReader(data), mimetext.HTMLOptions{SeparateWords: true, Link: pm.addLink})
 	} else {
 		text = string(data)
 		pm.textLinks(text)
@@ -555,73 +532,4 @@ func urlHost(s string) string {
 	}
 	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	return h
-}
-
-// htmlText returns the text of an HTML document, without tags, scripts and
-// styles, and records its links.
-func (pm *parsedMessage) htmlText(data []byte) string {
-	var b strings.Builder
-	z := html.NewTokenizer(bytes.NewReader(data))
-	skip := 0       // depth inside script/style
-	var href string // of the open <a>, if any
-	var inA bool
-	var aText strings.Builder
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			if inA {
-				pm.addLink(href, strings.TrimSpace(aText.String()))
-			}
-			return b.String()
-		case html.TextToken:
-			if skip > 0 {
-				continue
-			}
-			t := z.Text() // valid until the next z.Next
-			b.Write(t)
-			if inA && aText.Len() < 1000 {
-				aText.Write(t)
-			}
-		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
-			name, hasAttr := z.TagName()
-			tag := string(name)
-			switch tag {
-			case "script", "style":
-				if tt == html.StartTagToken {
-					skip++
-				} else if tt == html.EndTagToken && skip > 0 {
-					skip--
-				}
-			case "a":
-				if tt == html.EndTagToken {
-					if inA {
-						pm.addLink(href, strings.TrimSpace(aText.String()))
-					}
-					inA = false
-					continue
-				}
-				if inA {
-					pm.addLink(href, strings.TrimSpace(aText.String()))
-				}
-				inA, href = false, ""
-				aText.Reset()
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					if string(k) == "href" {
-						href = string(v)
-					}
-				}
-				if href != "" {
-					inA = tt == html.StartTagToken
-					if !inA {
-						pm.addLink(href, "")
-					}
-				}
-			}
-			// Separate words across tags.
-			b.WriteByte(' ')
-		}
-	}
 }

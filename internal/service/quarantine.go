@@ -6,17 +6,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // decode text parts of common charsets
 	"github.com/emersion/go-message/textproto"
-	"golang.org/x/net/html"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/core/mimetext"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -247,7 +245,7 @@ func previewMessage(r io.Reader) (QuarantineHeaders, string) {
 		name string
 		dst  *string
 	}{{"From", &hs.From}, {"To", &hs.To}, {"Subject", &hs.Subject}, {"Date", &hs.Date}} {
-		*f.dst = cleanText(decodeWords(mh.Get(f.name)), 1000)
+		*f.dst = cleanText(mimetext.DecodeHeader(mh.Get(f.name)), 1000)
 	}
 	e, _ := message.New(mh, br)
 	if e == nil {
@@ -259,7 +257,7 @@ func previewMessage(r io.Reader) (QuarantineHeaders, string) {
 	case pv.plain != nil:
 		return hs, cleanPreview(string(pv.plain))
 	case pv.html != nil:
-		return hs, cleanPreview(htmlToText(pv.html))
+		return hs, cleanPreview(mimetext.HTMLToText(bytes.NewReader(pv.html), mimetext.HTMLOptions{}))
 	}
 	return hs, ""
 }
@@ -321,54 +319,6 @@ func (pv *previewer) walk(e *message.Entity, depth int) {
 	}
 }
 
-// htmlSkipped are elements whose content is no text to show.
-var htmlSkipped = map[string]bool{"script": true, "style": true, "head": true, "title": true, "template": true, "noscript": true}
-
-// htmlBlocks are elements that break lines.
-var htmlBlocks = map[string]bool{
-	"br": true, "p": true, "div": true, "tr": true, "li": true, "h1": true, "h2": true, "h3": true,
-	"h4": true, "h5": true, "h6": true, "table": true, "ul": true, "ol": true, "blockquote": true, "hr": true,
-}
-
-// htmlToText returns the text of an HTML document: no tags, comments,
-// scripts or styles; entities decoded.
-func htmlToText(data []byte) string {
-	var b strings.Builder
-	z := html.NewTokenizer(bytes.NewReader(data))
-	skip := 0
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			return b.String()
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			tag := string(name)
-			if tag == "body" {
-				skip = 0 // an unclosed <head> hides no more
-			}
-			if htmlSkipped[tag] {
-				switch {
-				case tt == html.StartTagToken:
-					skip++
-				case tt == html.EndTagToken && skip > 0:
-					skip--
-				}
-				continue
-			}
-			if htmlBlocks[tag] {
-				b.WriteByte('\n')
-			} else {
-				b.WriteByte(' ')
-			}
-		}
-	}
-}
-
 // cleanPreview makes text valid UTF-8 without control characters but
 // newlines and tabs, folds runs of blank lines and spaces, and cuts it to
 // PreviewBytes.
@@ -424,22 +374,4 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-	if message.CharsetReader == nil {
-		return nil, fmt.Errorf("unhandled charset %q", cs)
-	}
-	return message.CharsetReader(cs, r)
-}}
-
-// decodeWords decodes RFC 2047 encoded words, leaving s as is if it cannot.
-func decodeWords(s string) string {
-	if !strings.Contains(s, "=?") {
-		return s
-	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	return s
 }

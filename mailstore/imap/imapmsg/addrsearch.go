@@ -1,6 +1,10 @@
 package imapmsg
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/yubinmail/yubin/core/mimetext"
+)
 
 // isAddressSearchField reports whether SEARCH matches the named header
 // field on its parsed addresses: the FROM, TO, CC and BCC keys (RFC 3501
@@ -32,7 +36,7 @@ func MatchAddressField(value, needle string) bool {
 	parsed := len(list) > 0
 	for _, a := range list {
 		if a.isGroupMarker() {
-			if a.Mailbox != "" && a.Mailbox != missingGroup && strings.Contains(fold(decodeHeaderText(a.Mailbox)), n) {
+			if a.Mailbox != "" && a.Mailbox != missingGroup && strings.Contains(fold(mimetext.DecodeHeader(a.Mailbox)), n) {
 				return true
 			}
 			continue
@@ -41,14 +45,14 @@ func MatchAddressField(value, needle string) bool {
 		if !valid {
 			parsed = false
 		}
-		name := strings.TrimSpace(decodeHeaderText(a.Name))
+		name := strings.TrimSpace(mimetext.DecodeHeader(a.Name))
 		if name != "" && strings.Contains(fold(name), n) {
 			return true
 		}
 		if !valid {
 			continue
 		}
-		addr := fold(decodeHeaderText(a.Mailbox) + "@" + a.Host)
+		addr := fold(mimetext.DecodeHeader(a.Mailbox) + "@" + a.Host)
 		if strings.Contains(addr, n) {
 			return true
 		}
@@ -57,7 +61,7 @@ func MatchAddressField(value, needle string) bool {
 		}
 	}
 	if !parsed {
-		return strings.Contains(fold(decodeHeaderText(value)), n)
+		return strings.Contains(fold(mimetext.DecodeHeader(value)), n)
 	}
 	return false
 }

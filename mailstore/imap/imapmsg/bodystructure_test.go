@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // shape renders a body structure compactly: leaves as type/subtype,
@@ -242,7 +244,7 @@ func TestBodyStructureFields(t *testing.T) {
 // decodeWords decodes RFC 2047 text as an IMAP client would.
 func decodeWords(t *testing.T, s string) string {
 	t.Helper()
-	out, err := wordDecoder.DecodeHeader(s)
+	out, err := mimetext.WordDecoder.DecodeHeader(s)
 	if err != nil {
 		t.Fatalf("decode %q: %v", s, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // quoteString is a minimal nstring writer for AppendIMAP, as a server
@@ -127,11 +129,11 @@ func FuzzEnvelopeStructure(f *testing.F) {
 		MatchAddressField(v, needle)
 		for _, a := range parseAddressList(v) {
 			if isLocalPart(a.Mailbox) && isDomain(a.Host) {
-				if addr := decodeHeaderText(a.Mailbox) + "@" + a.Host; !MatchAddressField(v, addr) {
+				if addr := mimetext.DecodeHeader(a.Mailbox) + "@" + a.Host; !MatchAddressField(v, addr) {
 					t.Fatalf("%q does not match its own address %q", v, addr)
 				}
 			}
-			if name := strings.TrimSpace(decodeHeaderText(a.Name)); name != "" && !a.isGroupMarker() && !MatchAddressField(v, name) {
+			if name := strings.TrimSpace(mimetext.DecodeHeader(a.Name)); name != "" && !a.isGroupMarker() && !MatchAddressField(v, name) {
 				t.Fatalf("%q does not match its own name %q", v, name)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // parseMediaType leniently parses a Content-Type value. typ and sub are
@@ -207,7 +209,7 @@ func parseParams(s string) map[string]string {
 	}
 	params := make(map[string]string, len(plain)+len(extended))
 	for k, v := range plain {
-		params[k] = fallbackUTF8String(v)
+		params[k] = mimetext.FallbackUTF8String(v)
 	}
 	for k, v := range extended {
 		params[k] = v
@@ -234,13 +236,13 @@ func joinContinuations(segs []contSegment) string {
 			b = append(b, v...)
 		}
 	}
-	return decodeCharset(cs, b)
+	return mimetext.DecodeBytes(cs, b)
 }
 
 // decode2231 decodes a single RFC 2231 extended value ("charset'lang'%XX").
 func decode2231(v string) string {
 	cs, v := split2231(v)
-	return decodeCharset(cs, percentDecode(v))
+	return mimetext.DecodeBytes(cs, percentDecode(v))
 }
 
 // split2231 splits "charset'language'value"; without two quotes the whole

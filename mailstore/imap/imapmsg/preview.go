@@ -1,12 +1,11 @@
 package imapmsg
 
 import (
-	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/net/html"
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // PreviewMaxChars is the length of the longest preview Preview returns, in
@@ -42,12 +41,12 @@ func (m *Message) Preview() string {
 		body = body[:limit]
 	}
 	decoded, _ := decodeCTE(p.encoding, body, false)
-	text := decodeCharset(p.params["charset"], decoded)
+	text := mimetext.DecodeBytes(p.params["charset"], decoded)
 	if isHTML {
-		if s := previewText(htmlText(text, true)); s != "" {
+		if s := previewText(mimetext.HTMLToText(strings.NewReader(text), mimetext.HTMLOptions{SkipQuotes: true})); s != "" {
 			return s
 		}
-		return previewText(htmlText(text, false))
+		return previewText(mimetext.HTMLToText(strings.NewReader(text), mimetext.HTMLOptions{}))
 	}
 	return previewText(text)
 }
@@ -148,61 +147,4 @@ func collapsePreview(text string, skipQuotes bool) string {
 		}
 	}
 	return b.String()
-}
-
-// htmlSkippedElements hold no visible text.
-var htmlSkippedElements = map[string]bool{
-	"head": true, "script": true, "style": true, "title": true, "template": true, "noscript": true,
-}
-
-// htmlText returns the visible text of an HTML document, entities decoded;
-// block-level tags become line breaks. skipQuotes also drops what is
-// inside <blockquote>, where mail clients put quoted messages.
-func htmlText(doc string, skipQuotes bool) string {
-	var b strings.Builder
-	z := html.NewTokenizer(strings.NewReader(doc))
-	skip := 0
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			return b.String()
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			tag := string(name)
-			if tag == "body" {
-				skip = 0 // an unclosed <head> hides nothing after <body>
-			}
-			if htmlSkippedElements[tag] || (skipQuotes && tag == "blockquote") {
-				switch tt {
-				case html.StartTagToken:
-					skip++
-				case html.EndTagToken:
-					if skip > 0 {
-						skip--
-					}
-				}
-				continue
-			}
-			if isBlockElement(name) {
-				b.WriteByte('\n')
-			} else if bytes.Equal(name, []byte("img")) {
-				b.WriteByte(' ')
-			}
-		}
-	}
-}
-
-// isBlockElement reports whether the element breaks a line.
-func isBlockElement(name []byte) bool {
-	switch string(name) {
-	case "br", "p", "div", "tr", "td", "th", "li", "ul", "ol", "table", "hr",
-		"h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "section", "article":
-		return true
-	}
-	return false
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // SearchContext gives what SEARCH needs beyond one message.
@@ -208,7 +210,7 @@ func matchHeaderField(h *header, name, value string) bool {
 			if MatchAddressField(h.value(f), value) {
 				return true
 			}
-		case strings.Contains(fold(decodeHeaderText(h.value(f))), needle):
+		case strings.Contains(fold(mimetext.DecodeHeader(h.value(f))), needle):
 			return true
 		}
 	}

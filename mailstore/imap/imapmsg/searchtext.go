@@ -7,6 +7,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"golang.org/x/text/cases"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // fold case-folds s for case-insensitive, Unicode-aware substring matching
@@ -93,9 +95,9 @@ func readAll(open Opener) ([]byte, error) {
 // appendHeaderText writes every field of h as "Name: decoded value".
 func appendHeaderText(b *strings.Builder, h *header) {
 	for _, f := range h.fields {
-		b.WriteString(fallbackUTF8(h.name(f)))
+		b.WriteString(mimetext.FallbackUTF8(h.name(f)))
 		b.WriteString(": ")
-		b.WriteString(decodeHeaderText(h.value(f)))
+		b.WriteString(mimetext.DecodeHeader(h.value(f)))
 		b.WriteByte('\n')
 	}
 }
@@ -113,7 +115,7 @@ func (m *Message) appendText(b *strings.Builder, p *part) {
 		m.appendText(b, p.msg)
 	case p.typ == "text" || p.typ == "message":
 		body, _ := decodeCTE(p.encoding, p.body(m.raw), false)
-		b.WriteString(decodeCharset(p.params["charset"], body))
+		b.WriteString(mimetext.DecodeBytes(p.params["charset"], body))
 		b.WriteByte('\n')
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // SortField is one SORT key of RFC 5256 §3 or RFC 5957 §3.
@@ -186,13 +188,13 @@ func (a Address) mailbox() string {
 	if a.Mailbox == missingMailbox || a.Mailbox == invalidMailbox {
 		return ""
 	}
-	return decodeHeaderText(a.Mailbox)
+	return mimetext.DecodeHeader(a.Mailbox)
 }
 
 // display returns the RFC 5957 §3 display key: the decoded display name,
 // or local@domain when there is none.
 func (a Address) display() string {
-	if name := strings.TrimSpace(decodeHeaderText(a.Name)); name != "" {
+	if name := strings.TrimSpace(mimetext.DecodeHeader(a.Name)); name != "" {
 		return name
 	}
 	box := a.mailbox()

@@ -1,6 +1,10 @@
 package imapmsg
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/yubinmail/yubin/core/mimetext"
+)
 
 // BaseSubject extracts the base subject of a raw Subject header value as
 // RFC 5256 §2.1 defines it for SORT SUBJECT and THREAD: RFC 2047 encoded
@@ -15,7 +19,7 @@ import "strings"
 func BaseSubject(raw string) (base string, replyOrForward bool) {
 	// (1) Decode encoded words, turn tabs and line breaks into spaces and
 	// collapse runs of spaces.
-	s := collapseSpace(decodeHeaderText(raw))
+	s := collapseSpace(mimetext.DecodeHeader(raw))
 	for {
 		// (2) Remove trailers: "(fwd)" and white space, repeatedly.
 		s, replyOrForward = trimSubjectTrailers(s, replyOrForward)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/yubinmail/yubin/core/mimetext"
 )
 
 // scriptedServer answers a real IMAP client over a loopback socket with
@@ -105,7 +107,7 @@ func TestEnvelopeWithRealClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := imapclient.New(conn, &imapclient.Options{WordDecoder: wordDecoder})
+	c := imapclient.New(conn, &imapclient.Options{WordDecoder: mimetext.WordDecoder})
 	defer c.Close()
 	for i, env := range envs {
 		seq := uint32(i + 1)
@@ -114,7 +116,7 @@ func TestEnvelopeWithRealClient(t *testing.T) {
 			t.Fatalf("message %d: FETCH ENVELOPE: %v (%d messages)", seq, err, len(msgs))
 		}
 		got := msgs[0].Envelope
-		if want := decodeHeaderText(env.Subject); got.Subject != want {
+		if want := mimetext.DecodeHeader(env.Subject); got.Subject != want {
 			t.Errorf("message %d: subject %q, want %q", seq, got.Subject, want)
 		}
 		lists := [][2][]Address{{env.From}, {env.Sender}, {env.ReplyTo}, {env.To}, {env.Cc}, {env.Bcc}}
@@ -127,7 +129,7 @@ func TestEnvelopeWithRealClient(t *testing.T) {
 			}
 			for k, a := range want {
 				g := gotLists[j][k]
-				if g.Mailbox != a.Mailbox || g.Host != a.Host || g.Name != decodeHeaderText(a.Name) {
+				if g.Mailbox != a.Mailbox || g.Host != a.Host || g.Name != mimetext.DecodeHeader(a.Name) {
 					t.Errorf("message %d list %d address %d: %+v, want %+v", seq, j, k, g, a)
 				}
 			}
