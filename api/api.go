@@ -45,7 +45,10 @@ type Options struct {
 	Logger   *slog.Logger
 	Hostname string // the JWT issuer
 	DataDir  string // the signing key is DataDir/api/jwt.key
-	Clients  ClientSettings
+	// SigningKey is the HS256 key, as LoadSigningKey returns it; nil
+	// loads (or creates) DataDir/api/jwt.key in New.
+	SigningKey []byte
+	Clients    ClientSettings
 	// Ready reports whether the server is ready, with the state of each
 	// check; nil means ready while the mailstore answers.
 	Ready       func() (bool, map[string]string)
@@ -110,12 +113,18 @@ func New(opts Options) (*API, error) {
 	if a.limiter == nil {
 		a.limiter = limits.NewAuthLimiter(limits.AuthLimiterConfig{})
 	}
-	if opts.DataDir == "" {
+	switch {
+	case opts.SigningKey != nil:
+		if len(opts.SigningKey) != jwtKeySize {
+			return nil, fmt.Errorf("api: signing key of %d bytes, want %d", len(opts.SigningKey), jwtKeySize)
+		}
+		a.key = opts.SigningKey
+	case opts.DataDir == "":
 		a.key = make([]byte, jwtKeySize)
 		rand.Read(a.key)
 		a.log.Warn("no data folder: API sessions will not survive a restart")
-	} else {
-		key, err := loadOrCreateKey(filepath.Join(opts.DataDir, "api", "jwt.key"))
+	default:
+		key, err := LoadSigningKey(opts.DataDir)
 		if err != nil {
 			return nil, err
 		}
@@ -133,6 +142,13 @@ func New(opts Options) (*API, error) {
 	}
 	a.engine = a.newEngine()
 	return a, nil
+}
+
+// LoadSigningKey reads the API's JWT signing key from the data folder
+// (DataDir/api/jwt.key), creating it on first start. serve calls it before
+// any listener opens, so that a key it cannot use stops the start.
+func LoadSigningKey(dataDir string) ([]byte, error) {
+	return loadOrCreateKey(filepath.Join(dataDir, "api", "jwt.key"))
 }
 
 // loadOrCreateKey reads the signing key at path, creating it (0600 in a

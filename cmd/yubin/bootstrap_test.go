@@ -182,6 +182,24 @@ func TestSettingsCheckedBeforeListening(t *testing.T) {
 	if !strings.Contains(out, "YUBIN_ADMIN_EMAIL") || strings.Contains(out, "msg=listening") {
 		t.Errorf("want an error naming YUBIN_ADMIN_EMAIL before any listening line:\n%s", out)
 	}
+
+	// An API signing key that cannot be used stops the start before any
+	// listener opens, too.
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(dir, "api"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api", "jwt.key"), []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs = startServe(t, dir, map[string]string{"YUBIN_HOSTNAME": "mail.example.com", "YUBIN_LOG_LEVEL": "info"})
+	if code := rs.wait(t); code != 1 {
+		t.Errorf("serve with a broken jwt.key exited %d, want 1", code)
+	}
+	out = rs.stderr.String()
+	if !strings.Contains(out, "jwt.key") || strings.Contains(out, "msg=listening") {
+		t.Errorf("want an error naming jwt.key before any listening line:\n%s", out)
+	}
 }
 
 // TestAdminCommands runs `yubin admin add|list|passwd|remove` on the data

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/config"
@@ -185,6 +186,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		return err
 	}
 
+	if cfg.HTTPAddr != "" || cfg.HTTPSAddr != "" {
+		if w.jwtKey, err = api.LoadSigningKey(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+
 	lns, err := bindListeners(cfg, log)
 	if err != nil {
 		return err
@@ -269,6 +276,7 @@ type wiring struct {
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
+	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	submission  *mta.Server          // the submission server, if on; for statistics
 }
