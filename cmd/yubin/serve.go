@@ -35,12 +35,8 @@ const (
 	shutdownGrace = 30 * time.Second
 	// httpShutdownGrace bounds the REST API's shutdown.
 	httpShutdownGrace = 5 * time.Second
-	// imapIdleTimeout is the IMAP autologout timer (RFC 9051 §5.4: at
-	// least 30 minutes).
-	imapIdleTimeout = 30 * time.Minute
-	// pop3IdleTimeout is the POP3 autologout timer (RFC 1939 §3: at least
-	// 10 minutes).
-	pop3IdleTimeout = 10 * time.Minute
+	// healthTimeout bounds each check of /readyz.
+	healthTimeout = 2 * time.Second
 )
 
 // errForced is returned when a second signal cut the graceful shutdown
