@@ -85,25 +85,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
-	if err := s.wdb.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
-		s.closeDB()
-		return nil, fmt.Errorf("open mailstore: migrate schema: %w", err)
-	}
-	if err := s.initCounters(ctx); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
 	return s, nil
-}
-
-func (s *Store) initCounters(ctx context.Context) error {
-	c := counter{Name: "uidvalidity", Value: time.Now().Unix()}
-	err := s.wdb.WithContext(ctx).Where(counter{Name: c.Name}).FirstOrCreate(&c).Error
-	if err != nil {
-		return fmt.Errorf("init counters: %w", err)
-	}
-	return nil
 }
 
 // Close stops the writer after the queued writes and closes the database.
