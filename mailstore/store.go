@@ -54,6 +54,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open mailstore: create %s: %w", opts.Dir, err)
 	}
+	if err := CheckOwner(opts.Dir); err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	s := &Store{
 		blobs:    opts.Blobs,
 		notifier: opts.Notifier,
@@ -80,8 +83,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.blobs = fb
 	}
 	s.syncer, _ = s.blobs.(BatchSyncer)
+	warnIfShared(opts.Dir, s.log)
+	dbPath := filepath.Join(opts.Dir, "yubin.db")
+	if err := privateFiles(dbPath); err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	var err error
-	s.db, s.wdb, err = openSQLite(filepath.Join(opts.Dir, "yubin.db"))
+	s.db, s.wdb, err = openSQLite(dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}

@@ -38,6 +38,7 @@ const (
 )
 
 func main() {
+	privateUmask()
 	e := &env{
 		stdin:     os.Stdin,
 		stdout:    os.Stdout,

@@ -107,6 +107,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	if err := mailstore.CheckOwner(cfg.DataDir); err != nil {
+		return err
+	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err

@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFreshFolderServeAndCLI starts `yubin serve` and several `yubin domain
@@ -36,5 +40,109 @@ func TestFreshFolderServeAndCLI(t *testing.T) {
 			}
 		}
 		srv.stop()
+	}
+}
+
+// TestDataFolderFilesPrivate runs the server and the CLI on a data folder
+// made beforehand with mode 0755, under umask 022, and checks that every
+// file they create is readable by its owner only (0600, folders 0700),
+// the database's -wal and -shm included, and that the server warns about
+// the folder (issue 11).
+func TestDataFolderFilesPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "", nil, "domain", "add", "files.test", "--data="+dir)
+	mustCLI(t, "", nil, "user", "add", "ann@files.test", "--password=private-files-pw", "--data="+dir)
+	srv := newServer(t, dir)
+	srv.start()
+	if err := smtpSend(srv, "ann@files.test", "Subject: private\r\n\r\nhello\r\n", 0); err != nil {
+		t.Fatalf("SMTP: %v", err)
+	}
+	if !strings.Contains(srv.log.String(), "the data folder can be read by other users") {
+		t.Errorf("no warning about the 0755 data folder in the log:\n%s", tail(srv.log.String(), 40))
+	}
+	checkPrivate(t, dir, true)
+	srv.stop()
+	checkPrivate(t, dir, false)
+}
+
+// checkPrivate fails the test for every file below dir that others may
+// read (the folder itself excepted); live says the server is running, so
+// the database's -wal and -shm must be there.
+func checkPrivate(t *testing.T, dir string, live bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm()&^want != 0 {
+			rel, _ := filepath.Rel(dir, p)
+			t.Errorf("%s has mode %04o, want at most %04o", rel, fi.Mode().Perm(), want)
+		}
+		seen[filepath.Base(p)] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"yubin.db", "yubin.lock"}
+	if live {
+		names = append(names, "yubin.db-wal", "yubin.db-shm")
+	}
+	for _, n := range names {
+		if !seen[n] {
+			t.Errorf("no %s in the data folder", n)
+		}
+	}
+}
+
+// TestCLIRefusesForeignDataFolder runs a CLI command as root on a data
+// folder that belongs to another user (the service user): it must refuse
+// and write nothing, so the server never meets root-owned files it cannot
+// read (issue 11).
+func TestCLIRefusesForeignDataFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it runs the CLI as root on a folder of another user")
+	}
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "", nil, "domain", "add", "foreign.test", "--data="+dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "belongs to") {
+		t.Errorf("domain add as root on a folder of uid %d: exit %d, stderr %q; want exit 1 and a refusal", nobody, r.code, r.stderr)
+	}
+	srv := newServer(t, dir)
+	srv.startNoWait()
+	if code := srv.wait(30 * time.Second); code != 1 || !strings.Contains(srv.log.String(), "belongs to") {
+		t.Errorf("serve as root on a folder of uid %d: exit %d; want 1 and a refusal:\n%s", nobody, code, srv.log.String())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("%s was written into the foreign folder", e.Name())
 	}
 }
