@@ -146,6 +146,35 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// CheckWritable reports whether a write can commit now: it runs an empty
+// write transaction through the writer and waits for it until ctx ends. It
+// fails while another process holds the database's write lock (or the
+// writer is stuck behind such a lock), when writes would not get through.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	req := &writeRequest{ctx: ctx, fn: func(*writeTx) error { return nil }, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- req:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return fmt.Errorf("database write check: the writer is busy: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return fmt.Errorf("database write check: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("database write check: no write could commit (the database is locked?): %w", ctx.Err())
+	}
+}
+
 type originKey struct{}
 
 // WithOrigin tags the writes made with ctx, so that the Events they cause

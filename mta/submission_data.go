@@ -71,7 +71,10 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		return r
 	}
 	_, size := assemble(prefix, sp, hs.drop)
-	sigs := s.dkimSign(authorDomain, message(), out)
+	sigs, reply := s.dkimSign(authorDomain, message(), out)
+	if reply != nil {
+		return reply
+	}
 	full := func() io.Reader { return io.MultiReader(strings.NewReader(sigs), message()) }
 
 	if h := s.srv.hooks.beforeDeliver; h != nil {
@@ -153,24 +156,24 @@ func missingFields(header textproto.Header, hostname string) string {
 
 // dkimSign returns the DKIM-Signature fields of msg for domain, one per
 // key of the domain, to put on top of it; "" when the domain has no keys
-// or signing fails (the message then goes out unsigned, and the error is
-// logged).
-func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
+// (the message then goes out unsigned, with a warning). When the domain has keys that cannot be read (a key file
+// written by another user) or signing fails, it returns a 451 instead:
+// mail of a domain with keys never goes out unsigned.
+func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) (string, *smtp.SMTPError) {
 	src := s.srv.sub.dkim
 	if src == nil || domain == "" {
-		return ""
+		return "", nil
 	}
 	keys, selectors, err := src.Signers(domain)
 	if errors.Is(err, core.ErrNotFound) {
 		s.log.Warn("domain has no DKIM keys; sending unsigned", "queue_id", out.id, "domain", domain)
-		return ""
+		return "", nil
 	}
 	if err != nil {
-		s.log.Error("DKIM keys unavailable; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", s.unsigned(domain, out, fmt.Errorf("the DKIM keys cannot be read (check the owner and mode of the key files): %w", err))
 	}
 	if len(keys) == 0 {
-		return ""
+		return "", nil
 	}
 	signers := make([]*dkim.Signer, 0, len(keys))
 	writers := make([]io.Writer, 0, len(keys))
@@ -201,11 +204,10 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 		writers = append(writers, sg)
 	}
 	if len(signers) == 0 {
-		return ""
+		return "", s.unsigned(domain, out, errors.New("no key could sign"))
 	}
 	if _, err := io.Copy(io.MultiWriter(writers...), msg); err != nil {
-		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
-		return ""
+		return "", s.unsigned(domain, out, err)
 	}
 	var b strings.Builder
 	for i, sg := range signers {
@@ -216,7 +218,19 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
 		b.WriteString(sg.Signature())
 		signers[i] = nil
 	}
-	return b.String()
+	if b.Len() == 0 {
+		return "", s.unsigned(domain, out, errors.New("every signature failed"))
+	}
+	return b.String(), nil
+}
+
+// unsigned logs why a message of a domain with DKIM keys could not be
+// signed and returns the 451 that refuses it: it never goes out unsigned.
+func (s *session) unsigned(domain string, out *outcome, err error) *smtp.SMTPError {
+	s.log.Error("DKIM signing failed: refusing to send the domain's mail unsigned", "queue_id", out.id, "domain", domain, "err", err)
+	s.srv.stats.tempFailed.Add(1)
+	out.verdict, out.reason = "tempfail", "dkim: "+err.Error()
+	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error: the message of "+domain+" could not be signed, please try again later")
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in

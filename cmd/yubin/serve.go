@@ -246,6 +246,9 @@ type wiring struct {
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	submission  *mta.Server          // the submission server, if on; for statistics
+	// readyChecks are the peers /readyz checks besides the database and
+	// the listeners (clamd when a scan failure tempfails mail).
+	readyChecks []readyCheck
 }
 
 // filterChain returns the content filter chain, built (and its metrics

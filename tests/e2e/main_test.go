@@ -121,6 +121,11 @@ type server struct {
 	env     []string
 	addrs   map[string]string // protocol → 127.0.0.1:port
 
+	// bin is the binary to run (yubinBin if empty); cred, if set, the
+	// user to run it as.
+	bin  string
+	cred *syscall.Credential
+
 	cmd    *exec.Cmd
 	log    *syncBuffer
 	done   chan struct{} // closed when the process has exited
@@ -163,8 +168,15 @@ func (s *server) startNoWait(args ...string) {
 	s.log = &syncBuffer{}
 	s.done = make(chan struct{})
 	s.state = nil
-	s.cmd = exec.Command(yubinBin, append([]string{"serve"}, args...)...)
+	bin := yubinBin
+	if s.bin != "" {
+		bin = s.bin
+	}
+	s.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	s.cmd.Env = s.env
+	if s.cred != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
