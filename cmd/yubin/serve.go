@@ -181,7 +181,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 	}
 	// The outbound worker before submission, which wakes it when it
 	// queues mail.
-	if err := w.newOutbound(); err != nil {
+	if err := w.newOutbound(ctx); err != nil {
 		closeAll()
 		return err
 	}

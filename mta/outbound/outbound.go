@@ -28,6 +28,7 @@
 package outbound
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -84,6 +85,11 @@ type Options struct {
 	Resolver *dnsresolve.Resolver
 	// Hostname is our name in EHLO and in notifications. Required.
 	Hostname string
+	// NodeID names the server (its data folder) in the claims of this
+	// worker, which are NodeID + "/" + a random suffix, so that a restarted
+	// server can take back the claims of the process it replaces (see
+	// mailstore.Store.ReclaimOutbound). Empty means Hostname.
+	NodeID string
 	// Port is the port of remote MX hosts. 0 means DefaultPort.
 	Port int
 	// Smarthost ("host:port") receives all outbound mail instead of the
@@ -187,7 +193,7 @@ func New(opts Options) (*Worker, error) {
 		opts:     opts,
 		store:    opts.Store,
 		log:      opts.Logger.With("component", "outbound"),
-		id:       opts.Hostname + "/" + hex.EncodeToString(b[:]),
+		id:       cmp.Or(opts.NodeID, opts.Hostname) + "/" + hex.EncodeToString(b[:]),
 		kick:     make(chan struct{}, 1),
 		byDomain: map[string]int{},
 	}
