@@ -196,6 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 	w.startPOP3()
 	w.runOutbound()
 	w.startStats()
+	w.startSweeper()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)

@@ -146,3 +146,49 @@ func TestCLIRefusesForeignDataFolder(t *testing.T) {
 		t.Errorf("%s was written into the foreign folder", e.Name())
 	}
 }
+
+// TestOrphanBodiesSweptAtStart leaves in the blob folder a body without
+// metadata, as a kill -9 between the body write and the commit does, and
+// restarts the server: the orphan is removed, the bodies of stored
+// messages are not (issue 11).
+func TestOrphanBodiesSweptAtStart(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "", nil, "domain", "add", "sweep.test", "--data="+dir)
+	mustCLI(t, "", nil, "user", "add", "ann@sweep.test", "--password=sweep-password", "--data="+dir)
+	srv := newServer(t, dir)
+	srv.start()
+	if err := smtpSend(srv, "ann@sweep.test", "Subject: kept\r\n\r\nkeep me\r\n", 0); err != nil {
+		t.Fatalf("SMTP: %v", err)
+	}
+	srv.stop()
+
+	orphan := filepath.Join(dir, "blobs", "ab", "ab"+strings.Repeat("0", 30))
+	if err := os.WriteFile(orphan, []byte("Subject: half-delivered\r\n\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Everything was written long enough ago that no process can still be
+	// about to commit it.
+	past := time.Now().Add(-time.Hour)
+	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			err = os.Chtimes(p, past, past)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.start()
+	srv.waitLog("removed orphan message bodies", 30*time.Second)
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("the orphan body is still there (%v)", err)
+	}
+	srv.stop()
+	st := openStore(t, dir)
+	defer st.Close()
+	msgs := inbox(t, st, "ann@sweep.test")
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "keep me") {
+		t.Errorf("INBOX after the sweep: %q", msgs)
+	}
+}
