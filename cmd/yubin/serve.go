@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		store:       store,
 		tlsConf:     tlsConf,
 		sup:         sup,
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
 		spoolDir:    spoolDir,
 		bound:       map[string]bound{},
 		metrics:     newMetrics(),
@@ -305,7 +305,7 @@ func (w *wiring) startSMTP() {
 		MaxMessageBytes: w.cfg.MaxMessageSize,
 		SpoolDir:        w.spoolDir,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("smtp", lim)
 	w.metrics.MustRegister(newSMTPCollector(srv))
 	w.smtp = srv

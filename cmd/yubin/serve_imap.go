@@ -34,7 +34,7 @@ func (w *wiring) startIMAP() {
 		AppendLimit:  appendLimit,
 		OnMove:       trainer.onMove,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("imap", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {

@@ -37,7 +37,7 @@ func (w *wiring) startSubmission() error {
 		DKIM:            ensuringKeys{keys},
 		Enqueue:         w.enqueueOutbound, // wakes the outbound worker
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("submission", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
