@@ -26,6 +26,9 @@ type Options struct {
 	Blobs BlobStore
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
+	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
+	// one more fails with an error that wraps ErrTooManyMailboxes.
+	MaxMailboxes int
 }
 
 // Store is the mailstore: one per data folder.
@@ -41,6 +44,7 @@ type Store struct {
 
 	writes   chan *writeRequest
 	maxBatch int
+	maxBoxes int // per user; 0: no cap
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
@@ -62,6 +66,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		notifier: opts.Notifier,
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
+		maxBoxes: max(opts.MaxMailboxes, 0),
 		writes:   make(chan *writeRequest, 1024),
 		done:     make(chan struct{}),
 		auth:     newAuthCache(10000, 10*time.Minute),

@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, sigs <-cha
 		}
 	}
 
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes})
 	if err != nil {
 		closeAll()
 		return err
