@@ -510,21 +510,6 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// deadlineReader extends the connection's read deadline before each read,
-// so that ReadTimeout bounds the silence between blocks of a message, not
-// the time to send all of it.
-type deadlineReader struct {
-	r    io.Reader
-	conn net.Conn
-	d    time.Duration
-}
-
-// Read reads from the message stream.
-func (d deadlineReader) Read(p []byte) (int, error) {
-	_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
-	return d.r.Read(p)
-}
-
 // outcome is how one message ended, for the log line and the counters.
 type outcome struct {
 	id      string
@@ -562,7 +547,13 @@ func (s *session) Data(r io.Reader) (err error) {
 		s.bdatOpen = true
 		s.mu.Unlock()
 	}
-	_, rerr := sp.ReadFrom(deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout})
+	// ReadTimeout bounds the silence between packets of the message, not
+	// the time to send all of it: every read from the socket renews it
+	// (go-smtp's reader fills a whole buffer per Read, across many).
+	s.st.conn.idle.Store(int64(s.srv.opts.ReadTimeout))
+	_ = s.st.conn.SetReadDeadline(time.Now().Add(s.srv.opts.ReadTimeout))
+	_, rerr := sp.ReadFrom(r)
+	s.st.conn.idle.Store(0)
 	if bdat && rerr == nil {
 		s.mu.Lock()
 		s.bdatOpen = false // LAST arrived: go-smtp waits for this Data's result
