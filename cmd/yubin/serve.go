@@ -361,6 +361,27 @@ func newSupervisor(log *slog.Logger) *supervisor {
 }
 
 func (s *supervisor) add(srv server)     { s.servers = append(s.servers, srv) }
+
+// background runs fn in a goroutine until the shutdown, which cancels its
+// context and waits for it to return (at most until the shutdown's own
+// deadline).
+func (s *supervisor) background(name string, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	s.add(server{name: name, stop: func(sctx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-sctx.Done():
+			return sctx.Err()
+		}
+	}})
+}
 func (s *supervisor) addLast(srv server) { s.last = append(s.last, srv) }
 
 // serve runs serveFn(ln) in a goroutine. If it returns before shutdown

@@ -81,21 +81,9 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 // their lease (see package outbound).
 func (w *wiring) runOutbound() {
 	w.registerOutbound(w.outbound)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	w.sup.background("outbound", func(ctx context.Context) {
 		_ = w.outbound.Run(ctx) // returns nil when ctx ends
-	}()
-	w.sup.add(server{name: "outbound", stop: func(sctx context.Context) error {
-		cancel()
-		select {
-		case <-done:
-			return nil
-		case <-sctx.Done():
-			return sctx.Err()
-		}
-	}})
+	})
 }
 
 // enqueueOutbound queues a message for delivery elsewhere and wakes the

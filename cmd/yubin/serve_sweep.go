@@ -18,10 +18,7 @@ const (
 // message bodies a killed process left without metadata (see
 // mailstore.Store.SweepOrphanBodies).
 func (w *wiring) startSweeper() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	w.sup.background("sweeper", func(ctx context.Context) {
 		t := time.NewTimer(0)
 		defer t.Stop()
 		for {
@@ -39,14 +36,5 @@ func (w *wiring) startSweeper() {
 			}
 			t.Reset(sweepInterval)
 		}
-	}()
-	w.sup.add(server{name: "sweeper", stop: func(sctx context.Context) error {
-		cancel()
-		select {
-		case <-done:
-			return nil
-		case <-sctx.Done():
-			return sctx.Err()
-		}
-	}})
+	})
 }

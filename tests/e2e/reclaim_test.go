@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"io"
-	"log"
-	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/foxcpp/go-mockdns"
 )
 
 // TestKill9DuringDeliveryRetriedAtRestart kills the server with SIGKILL
@@ -19,15 +14,7 @@ import (
 // deliver within seconds, not after the lease (issue 13).
 func TestKill9DuringDeliveryRetriedAtRestart(t *testing.T) {
 	t.Parallel()
-	zones := map[string]mockdns.Zone{
-		remoteDomain + ".":         {MX: []net.MX{{Host: "mx." + remoteDomain + ".", Pref: 10}}},
-		"mx." + remoteDomain + ".": {A: []string{"127.0.0.1"}},
-	}
-	dnsSrv, err := mockdns.NewServerWithLogger(zones, log.New(io.Discard, "", 0), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dnsSrv.Close() })
+	dnsSrv := remoteDNS(t)
 	sink := startMailSink(t)
 
 	dir := filepath.Join(t.TempDir(), "data")
