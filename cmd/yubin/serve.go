@@ -361,6 +361,7 @@ func newSupervisor(log *slog.Logger) *supervisor {
 }
 
 func (s *supervisor) add(srv server)     { s.servers = append(s.servers, srv) }
+func (s *supervisor) addLast(srv server) { s.last = append(s.last, srv) }
 
 // background runs fn in a goroutine until the shutdown, which cancels its
 // context and waits for it to return (at most until the shutdown's own
@@ -382,7 +383,6 @@ func (s *supervisor) background(name string, fn func(ctx context.Context)) {
 		}
 	}})
 }
-func (s *supervisor) addLast(srv server) { s.last = append(s.last, srv) }
 
 // serve runs serveFn(ln) in a goroutine. If it returns before shutdown
 // began, that is a failure.
