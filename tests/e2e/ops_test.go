@@ -49,6 +49,8 @@ func TestFreshFolderServeAndCLI(t *testing.T) {
 // the database's -wal and -shm included, and that the server warns about
 // the folder (issue 11).
 func TestDataFolderFilesPrivate(t *testing.T) {
+	t.Parallel()
+	// The usual umask (the one of the other tests' processes too).
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "data")
