@@ -141,7 +141,14 @@ func (s *Store) GetMailboxByID(ctx context.Context, id int64) (*Mailbox, error) 
 // Options.MaxMailboxes. It is a core.ErrConflict, so that every server
 // refuses it with its text (IMAP NO, API 409); an IMAP server may answer
 // it with the LIMIT response code (RFC 5530).
-var ErrTooManyMailboxes = fmt.Errorf("too many mailboxes: %w", core.ErrConflict)
+var ErrTooManyMailboxes error = tooManyMailboxes{}
+
+// tooManyMailboxes is ErrTooManyMailboxes: its text is for the user, its
+// kind core.ErrConflict.
+type tooManyMailboxes struct{}
+
+func (tooManyMailboxes) Error() string        { return "too many mailboxes" }
+func (tooManyMailboxes) Is(target error) bool { return target == core.ErrConflict }
 
 // CreateMailbox creates a mailbox, optionally with a special use (RFC 6154).
 // It fails with ErrTooManyMailboxes when the user has Options.MaxMailboxes.
