@@ -33,7 +33,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}"
+"${sudo[@]}" apt-get install -y "${packages[@]}"
 
 # clamav-daemon pulls in clamav-freshclam, whose service downloads signatures
 # from the internet. The tests do not need it (they start their own clamd on
