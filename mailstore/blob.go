@@ -60,11 +60,14 @@ func NewFileBlobStore(dir string) (*FileBlobStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create blob folder: %w", err)
 	}
+	// Several processes may create the shards at once (a server and a CLI
+	// command opening a new data folder): MkdirAll does not mind a shard
+	// another one made.
 	created := false
 	for i := 0; i < 256; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("%02x", i))
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			if err := os.Mkdir(p, 0o700); err != nil {
+			if err := os.MkdirAll(p, 0o700); err != nil {
 				return nil, fmt.Errorf("create blob shard: %w", err)
 			}
 			created = true

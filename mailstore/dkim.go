@@ -456,3 +456,30 @@ func (k *DKIMKeys) Remove(domain string) error {
 	}
 	return syncDir(k.dir)
 }
+
+// Check loads the keys of every domain in the folder and returns an error
+// naming each domain whose keys cannot be read (a key file written by
+// another user, a damaged keys.json): mail of such a domain cannot be
+// signed, and must not go out unsigned.
+func (k *DKIMKeys) Check() error {
+	entries, err := os.ReadDir(k.dir)
+	if err != nil {
+		return fmt.Errorf("DKIM keys: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		d, err := dkimDomainName(e.Name())
+		if err != nil || d != e.Name() {
+			continue
+		}
+		if _, err := k.load(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -406,6 +406,10 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The old schema predates the version table too.
+	if err := wdb.Exec("DROP TABLE schema_version").Error; err != nil {
+		t.Fatal(err)
+	}
 	if db, err := wdb.DB(); err == nil {
 		db.Close()
 	}

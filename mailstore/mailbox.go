@@ -99,6 +99,15 @@ func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox,
 	if count > 0 {
 		return nil, fmt.Errorf("mailbox %q: %w", name, core.ErrExists)
 	}
+	if limit := tx.store.maxBoxes; limit > 0 {
+		var n int64
+		if err := tx.Model(&Mailbox{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+			return nil, err
+		}
+		if n >= int64(limit) {
+			return nil, fmt.Errorf("%w (at most %d per user; delete some first)", ErrTooManyMailboxes, limit)
+		}
+	}
 	uv, err := nextUIDValidity(tx)
 	if err != nil {
 		return nil, err
@@ -142,9 +151,23 @@ func (s *Store) GetMailboxByID(ctx context.Context, id int64) (*Mailbox, error) 
 	return &mb, nil
 }
 
+// ErrTooManyMailboxes is the error of creating a mailbox beyond
+// Options.MaxMailboxes. It is a core.ErrConflict, so that every server
+// refuses it with its text (IMAP NO, API 409); an IMAP server may answer
+// it with the LIMIT response code (RFC 5530).
+var ErrTooManyMailboxes error = tooManyMailboxes{}
+
+// tooManyMailboxes is ErrTooManyMailboxes: its text is for the user, its
+// kind core.ErrConflict.
+type tooManyMailboxes struct{}
+
+func (tooManyMailboxes) Error() string        { return "too many mailboxes" }
+func (tooManyMailboxes) Is(target error) bool { return target == core.ErrConflict }
+
 // CreateMailbox creates a mailbox, optionally with a special use (RFC 6154).
 // It is not subscribed: subscribing is the client's choice (RFC 9051
 // §6.3.7).
+// It fails with ErrTooManyMailboxes when the user has Options.MaxMailboxes.
 func (s *Store) CreateMailbox(ctx context.Context, userID int64, name, specialUse string) (*Mailbox, error) {
 	n, err := CanonicalMailboxName(name)
 	if err != nil {

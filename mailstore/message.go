@@ -101,7 +101,7 @@ func whereUIDs(q *gorm.DB, set UIDSet) *gorm.DB {
 }
 
 func filterRows(rows []messageRow, set UIDSet) []messageRow {
-	if set == nil || len(set) <= maxSQLRanges {
+	if len(set) <= maxSQLRanges {
 		return rows
 	}
 	out := rows[:0]

@@ -106,6 +106,30 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 	return claims, nil
 }
 
+// ReclaimOutbound makes the recipients claimed by workers whose ID starts
+// with prefix due again at once, whatever their lease: for a server that
+// starts on a data folder whose lock proves the previous process (the
+// owner of those claims) dead. Claims of other nodes sharing the database
+// keep their lease. It returns how many recipients it took back.
+func (s *Store) ReclaimOutbound(ctx context.Context, prefix string) (int64, error) {
+	if prefix == "" {
+		return 0, fmt.Errorf("reclaim outbound claims: empty prefix: %w", core.ErrInvalid)
+	}
+	now := queueTime(time.Now())
+	var n int64
+	err := s.write(ctx, func(tx *writeTx) error {
+		res := tx.Model(&OutboundRecipient{}).
+			Where("status = ? AND substr(claimed_by, 1, ?) = ?", QueueDelivering, len(prefix), prefix).
+			Updates(map[string]any{"status": QueueQueued, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reclaim outbound claims of %s: %w", prefix, err)
+	}
+	return n, nil
+}
+
 // AttemptResult is the outcome of a delivery attempt for one recipient.
 type AttemptResult struct {
 	RecipientID int64

@@ -26,6 +26,9 @@ type Options struct {
 	Blobs BlobStore
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
+	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
+	// one more fails with an error that wraps ErrTooManyMailboxes.
+	MaxMailboxes int
 }
 
 // Store is the mailstore: one per data folder.
@@ -41,6 +44,7 @@ type Store struct {
 
 	writes   chan *writeRequest
 	maxBatch int
+	maxBoxes int // per user; 0: no cap
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
@@ -54,11 +58,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open mailstore: create %s: %w", opts.Dir, err)
 	}
+	if err := CheckOwner(opts.Dir); err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	s := &Store{
 		blobs:    opts.Blobs,
 		notifier: opts.Notifier,
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
+		maxBoxes: max(opts.MaxMailboxes, 0),
 		writes:   make(chan *writeRequest, 1024),
 		done:     make(chan struct{}),
 		auth:     newAuthCache(10000, 10*time.Minute),
@@ -80,16 +88,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.blobs = fb
 	}
 	s.syncer, _ = s.blobs.(BatchSyncer)
+	warnIfShared(opts.Dir, s.log)
+	dbPath := filepath.Join(opts.Dir, "yubin.db")
+	if err := privateFiles(dbPath); err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	var err error
-	s.db, s.wdb, err = openSQLite(filepath.Join(opts.Dir, "yubin.db"))
+	s.db, s.wdb, err = openSQLite(dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
-	if err := s.wdb.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
-		s.closeDB()
-		return nil, fmt.Errorf("open mailstore: migrate schema: %w", err)
-	}
-	if err := s.initCounters(ctx); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
@@ -99,15 +108,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
-}
-
-func (s *Store) initCounters(ctx context.Context) error {
-	c := counter{Name: "uidvalidity", Value: time.Now().Unix()}
-	err := s.wdb.WithContext(ctx).Where(counter{Name: c.Name}).FirstOrCreate(&c).Error
-	if err != nil {
-		return fmt.Errorf("init counters: %w", err)
-	}
-	return nil
 }
 
 // Close stops the writer after the queued writes and closes the database.
@@ -153,6 +153,35 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
+}
+
+// CheckWritable reports whether a write can commit now: it runs an empty
+// write transaction through the writer and waits for it until ctx ends. It
+// fails while another process holds the database's write lock (or the
+// writer is stuck behind such a lock), when writes would not get through.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	req := &writeRequest{ctx: ctx, fn: func(*writeTx) error { return nil }, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- req:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return fmt.Errorf("database write check: the writer is busy: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return fmt.Errorf("database write check: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("database write check: no write could commit (the database is locked?): %w", ctx.Err())
+	}
 }
 
 type originKey struct{}

@@ -111,18 +111,6 @@ func buildTemplate() (string, error) {
 	return dir, nil
 }
 
-// openStore opens a private copy of the template store in a new temporary
-// folder.
-func openStore(tb testing.TB) *mailstore.Store {
-	tb.Helper()
-	st, err := copyTemplate(template.get(tb), tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
-}
-
 // copyTemplate copies the template store into dst and opens the copy.
 func copyTemplate(src, dst string) (*mailstore.Store, error) {
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -432,6 +433,19 @@ type trackedConn struct {
 	net.Conn
 	st   *connState
 	once sync.Once
+	// idle, when not 0, is the read timeout renewed before every read
+	// from the socket (while a message comes in: see session.Data).
+	idle atomic.Int64
+}
+
+// Read reads from the connection, first extending the read deadline by
+// the idle timeout if one is set: the timeout then bounds the silence
+// between two packets, however the reader above buffers them.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if d := time.Duration(c.idle.Load()); d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Read(p)
 }
 
 // Close closes the connection and forgets it.

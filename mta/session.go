@@ -574,28 +574,6 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// deadlineReader extends the connection's read deadline before a read,
-// so that ReadTimeout bounds the silence between blocks of a message, not
-// the time to send all of it. With every > 1 it does so before one read in
-// every (the DATA reads, a byte at a time: see dataGuard).
-type deadlineReader struct {
-	r     io.Reader
-	conn  net.Conn
-	d     time.Duration
-	every int
-	left  int
-}
-
-// Read reads from the message stream.
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	if d.left <= 0 {
-		_ = d.conn.SetReadDeadline(time.Now().Add(d.d))
-		d.left = max(d.every, 1)
-	}
-	d.left--
-	return d.r.Read(p)
-}
-
 // outcome is how one message ended, for the log line and the counters.
 type outcome struct {
 	id      string
@@ -633,18 +611,20 @@ func (s *session) Data(r io.Reader) (err error) {
 		s.bdatOpen = true
 		s.mu.Unlock()
 	}
+	// ReadTimeout bounds the silence between packets of the message, not
+	// the time to send all of it: every read from the socket renews it
+	// (go-smtp's reader fills a whole buffer per Read, across many).
+	s.st.conn.idle.Store(int64(s.srv.opts.ReadTimeout))
+	_ = s.st.conn.SetReadDeadline(time.Now().Add(s.srv.opts.ReadTimeout))
 	// Submitted messages go on to other servers: their line ends are
 	// made CRLF before anything (the DKIM signature included) is done.
-	src := &deadlineReader{r: r, conn: s.st.conn, d: s.srv.opts.ReadTimeout}
-	if !bdat {
-		src.every = 1024
-	}
-	guard := newDataGuard(src, !bdat)
+	guard := newDataGuard(r, !bdat)
 	var in io.Reader = guard
 	if s.srv.sub != nil {
 		in = core.NewCRLFReader(guard)
 	}
 	_, rerr := sp.ReadFrom(in)
+	s.st.conn.idle.Store(0)
 	if guard.brokenEndSeen() {
 		// go-smtp's reader missed the end of the data, and would wait
 		// for more: answer here, and close the connection, which is no

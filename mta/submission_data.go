@@ -97,7 +97,10 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		return r
 	}
 	_, size := assemble(prefix, sp, hs.drop)
-	sigs := s.dkimSign(authorDomain, message(), out)
+	sigs, reply := s.dkimSign(authorDomain, message(), out)
+	if reply != nil {
+		return reply
+	}
 	full := func() io.Reader { return io.MultiReader(strings.NewReader(sigs), message()) }
 
 	if h := s.srv.hooks.beforeDeliver; h != nil {
@@ -257,23 +260,26 @@ func missingFields(header textproto.Header, hostname string) string {
 
 // dkimSign returns the DKIM-Signature fields of msg for domain, one per
 // key of the domain, to put on top of it; "" when the domain has no keys
-// or signing fails (the message then goes out unsigned, and the error is
-// logged).
-func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) string {
+// (the message then goes out unsigned, with a warning). When the domain
+// has keys that cannot be read (a key file written by another user) or no
+// key can sign, it returns a 451 instead: mail of a domain with keys never
+// goes out unsigned.
+func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) (string, *smtp.SMTPError) {
 	src := s.srv.sub.dkim
 	if src == nil || domain == "" {
-		return ""
+		return "", nil
 	}
 	sigs, err := SignDKIM(src, domain, msg)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		s.log.Warn("domain has no DKIM keys; sending unsigned", "queue_id", out.id, "domain", domain)
+		return "", nil
 	case err != nil && sigs == "":
-		s.log.Error("DKIM signing failed; sending unsigned", "queue_id", out.id, "domain", domain, "err", err)
+		return "", s.unsigned(domain, out, err)
 	case err != nil:
 		s.log.Error("DKIM signing failed for some keys", "queue_id", out.id, "domain", domain, "err", err)
 	}
-	return sigs
+	return sigs, nil
 }
 
 // SignDKIM returns the DKIM-Signature fields of msg for domain, one per key
@@ -334,6 +340,15 @@ func SignDKIM(src DKIMSource, domain string, msg io.Reader) (string, error) {
 		signers[i] = nil
 	}
 	return b.String(), errors.Join(errs...)
+}
+
+// unsigned logs why a message of a domain with DKIM keys could not be
+// signed and returns the 451 that refuses it: it never goes out unsigned.
+func (s *session) unsigned(domain string, out *outcome, err error) *smtp.SMTPError {
+	s.log.Error("DKIM signing failed: refusing to send the domain's mail unsigned", "queue_id", out.id, "domain", domain, "err", err)
+	s.srv.stats.tempFailed.Add(1)
+	out.verdict, out.reason = "tempfail", "dkim: "+err.Error()
+	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error: the message of "+domain+" could not be signed, please try again later")
 }
 
 // deliverLocal delivers the message to the local recipients, if any, in

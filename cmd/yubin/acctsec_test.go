@@ -85,7 +85,7 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.newOutbound(); err != nil {
+	if err := w.newOutbound(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.startSubmission(); err != nil {

@@ -52,6 +52,10 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				// Its idle sessions end once the servers using it stopped.
 				w.sup.addLast(server{name: "clamd-sessions", stop: func(context.Context) error { return client.Close() }})
 			}
+			if policy(w.cfg.ClamdOnError) != filters.FailOpen {
+				// Mail waits while clamd is down: the server is not ready.
+				w.readyChecks = append(w.readyChecks, readyCheck{name: "clamd", check: client.Ping})
+			}
 			f := clamd.NewFilter(client)
 			f.Scope = clamdScope(w.cfg.ClamdScan)
 			stages = append(stages, filters.Stage{

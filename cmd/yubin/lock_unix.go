@@ -31,3 +31,7 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
 	return func() { f.Close() }, nil
 }
+
+// privateUmask makes every file and folder the process creates private to
+// its user (0600 and 0700 at most), whatever mode a library asks for.
+func privateUmask() { syscall.Umask(0o077) }

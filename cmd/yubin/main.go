@@ -44,6 +44,7 @@ const (
 )
 
 func main() {
+	privateUmask()
 	e := &env{
 		stdin:     os.Stdin,
 		stdout:    os.Stdout,

@@ -37,12 +37,11 @@ const (
 	shutdownGrace = 30 * time.Second
 	// httpShutdownGrace bounds the REST API's shutdown.
 	httpShutdownGrace = 5 * time.Second
+	// healthTimeout bounds each check of /readyz.
+	healthTimeout = 2 * time.Second
 	// imapIdleTimeout is the IMAP autologout timer (RFC 9051 §5.4: at
 	// least 30 minutes).
 	imapIdleTimeout = 30 * time.Minute
-	// pop3IdleTimeout is the POP3 autologout timer (RFC 1939 §3: at least
-	// 10 minutes).
-	pop3IdleTimeout = 10 * time.Minute
 )
 
 // errForced is returned when a second signal cut the graceful shutdown
@@ -120,6 +119,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	if err := mailstore.CheckOwner(cfg.DataDir); err != nil {
+		return err
+	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -141,7 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 
 	// The store and the first admin before any listener: a setting that
 	// cannot work stops the start before the first "listening" line.
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes})
 	if err != nil {
 		return err
 	}
@@ -171,7 +173,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		store:       store,
 		tlsConf:     tlsConf,
 		sup:         sup,
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
+		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
 		spoolDir:    spoolDir,
 		bound:       map[string]bound{},
 		metrics:     newMetrics(),
@@ -182,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	if _, err := w.dkimKeys(); err != nil {
 		return fmt.Errorf("DKIM keys: %w", err)
 	}
-	if err := w.newOutbound(); err != nil {
+	if err := w.newOutbound(ctx); err != nil {
 		return err
 	}
 
@@ -228,6 +230,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.startPOP3()
 	w.runOutbound()
 	w.startStats()
+	w.startSweeper()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)
@@ -279,6 +282,9 @@ type wiring struct {
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	submission  *mta.Server          // the submission server, if on; for statistics
+	// readyChecks are the peers /readyz checks besides the database and
+	// the listeners (clamd when a scan failure tempfails mail).
+	readyChecks []readyCheck
 }
 
 // filterChain returns the content filter chain, built (and its metrics
@@ -336,7 +342,7 @@ func (w *wiring) startSMTP() {
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("smtp", lim)
 	w.metrics.MustRegister(newSMTPCollector(srv))
 	w.smtp = srv
@@ -393,6 +399,27 @@ func newSupervisor(log *slog.Logger) *supervisor {
 
 func (s *supervisor) add(srv server)     { s.servers = append(s.servers, srv) }
 func (s *supervisor) addLast(srv server) { s.last = append(s.last, srv) }
+
+// background runs fn in a goroutine until the shutdown, which cancels its
+// context and waits for it to return (at most until the shutdown's own
+// deadline).
+func (s *supervisor) background(name string, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	s.add(server{name: name, stop: func(sctx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-sctx.Done():
+			return sctx.Err()
+		}
+	}})
+}
 
 // serve runs serveFn(ln) in a goroutine. If it returns before shutdown
 // began, that is a failure.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,9 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err
+	}
+	if err := keys.Check(); err != nil {
+		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their key files can be read by this user; /readyz reports not ready", "err", err)
 	}
 	svc.WithDKIM(keys)
 	a, err := api.New(api.Options{
@@ -129,21 +133,58 @@ func (w *wiring) clientSettings() api.ClientSettings {
 	}
 }
 
+// readyCheck is a peer /readyz checks: check returns nil while it serves.
+type readyCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
 // readiness reports ready while every listener is up, the server is not
-// shutting down and the mailstore answers.
+// shutting down, the mailstore answers and takes writes (not locked by
+// another process), the DKIM keys can be read (else the domains' mail is
+// refused rather than sent unsigned) and every peer of w.readyChecks
+// (clamd, when its failure tempfails mail) answers. The checks run
+// together, each for at most healthTimeout.
 func (w *wiring) readiness(ready *atomic.Bool) func() (bool, map[string]string) {
 	return func() (bool, map[string]string) {
-		checks := map[string]string{"database": "ok", "listeners": "up"}
+		checks := []readyCheck{
+			{name: "database", check: func(ctx context.Context) error {
+				if err := w.store.Ping(ctx); err != nil {
+					return err
+				}
+				return w.store.CheckWritable(ctx)
+			}},
+		}
+		if w.dkim != nil {
+			checks = append(checks, readyCheck{name: "dkim", check: func(context.Context) error { return w.dkim.Check() }})
+		}
+		checks = append(checks, w.readyChecks...)
+		results := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, c := range checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+				defer cancel()
+				results[i] = c.check(ctx)
+			}()
+		}
+		wg.Wait()
+		out := map[string]string{"listeners": "up"}
 		ok := true
 		if !ready.Load() {
-			ok, checks["listeners"] = false, "not serving"
+			ok, out["listeners"] = false, "not serving"
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
-		defer cancel()
-		if err := w.store.Ping(ctx); err != nil {
-			ok, checks["database"] = false, "unavailable"
+		for i, c := range checks {
+			if results[i] != nil {
+				ok, out[c.name] = false, "unavailable"
+				w.log.Warn("not ready", "check", c.name, "err", results[i])
+				continue
+			}
+			out[c.name] = "ok"
 		}
-		return ok, checks
+		return ok, out
 	}
 }
 

@@ -35,7 +35,7 @@ func (w *wiring) startIMAP() {
 		OnMove:       trainer.onMove,
 		IdleTimeout:  imapIdleTimeout,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("imap", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {

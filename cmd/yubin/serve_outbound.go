@@ -2,8 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/mailstore"
@@ -32,7 +40,24 @@ func smarthostTLS(addr string) string {
 // newOutbound makes the worker that delivers the outbound queue: to the MX
 // hosts of each recipient domain (on YUBIN_OUTBOUND_PORT), or all through
 // YUBIN_SMARTHOST. runOutbound starts it.
-func (w *wiring) newOutbound() error {
+//
+// The worker's claims carry the data folder's node ID. Only one server runs
+// on a data folder (its lock), so claims of this node found at start were
+// left by a process that died mid-delivery (kill -9, a crash): they are
+// taken back at once instead of after their lease, which stays for the
+// claims of other nodes sharing the database.
+func (w *wiring) newOutbound(ctx context.Context) error {
+	node, err := loadNodeID(w.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	n, err := w.store.ReclaimOutbound(ctx, node+"/")
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.log.Info("retrying outbound deliveries the previous process left unfinished", "recipients", n)
+	}
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return err
@@ -41,6 +66,7 @@ func (w *wiring) newOutbound() error {
 		Store:             w.store,
 		Resolver:          w.dnsResolver(),
 		Hostname:          w.cfg.Hostname,
+		NodeID:            node,
 		Port:              w.cfg.OutboundPort,
 		Lease:             w.cfg.OutboundLease,
 		Smarthost:         w.cfg.Smarthost,
@@ -66,21 +92,9 @@ func (w *wiring) newOutbound() error {
 // their lease (see package outbound).
 func (w *wiring) runOutbound() {
 	w.registerOutbound(w.outbound)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	w.sup.background("outbound", func(ctx context.Context) {
 		_ = w.outbound.Run(ctx) // returns nil when ctx ends
-	}()
-	w.sup.add(server{name: "outbound", stop: func(sctx context.Context) error {
-		cancel()
-		select {
-		case <-done:
-			return nil
-		case <-sctx.Done():
-			return sctx.Err()
-		}
-	}})
+	})
 }
 
 // enqueueOutbound queues a message for delivery elsewhere and wakes the
@@ -92,4 +106,45 @@ func (w *wiring) enqueueOutbound(ctx context.Context, in mailstore.OutboundInput
 		w.outbound.Kick()
 	}
 	return m, err
+}
+
+// nodeIDFile is the file in the data folder that names its server in the
+// outbound queue's claims.
+const nodeIDFile = "node-id"
+
+// loadNodeID returns the data folder's node ID, made (random) the first
+// time.
+func loadNodeID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, nodeIDFile)
+	data, err := os.ReadFile(p)
+	if err == nil {
+		if id := strings.TrimSpace(string(data)); validNodeID(id) {
+			return id, nil
+		}
+		return "", fmt.Errorf("node ID in %s is damaged: remove the file to make a new one", p)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read node ID: %w", err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := "node-" + hex.EncodeToString(b[:])
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node ID: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", fmt.Errorf("write node ID: %w", err)
+	}
+	return id, nil
+}
+
+// validNodeID reports whether id looks like a node ID loadNodeID made.
+func validNodeID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "node-")
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
 }

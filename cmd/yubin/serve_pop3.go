@@ -22,7 +22,7 @@ func (w *wiring) startPOP3() {
 		AuthLimiter:  w.authLimiter,
 		InsecureAuth: w.insecureAuth(),
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("pop3", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {

@@ -39,7 +39,7 @@ func (w *wiring) startSubmission() error {
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("submission", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {

@@ -55,6 +55,12 @@ type Config struct {
 	// MaxConnectionsPerIP caps concurrent connections per protocol and
 	// client IP address (0 = no cap).
 	MaxConnectionsPerIP int
+	// MaxMailboxes caps the mailboxes (folders) of one user (0 = no cap).
+	MaxMailboxes int
+	// IPv6Prefix is the prefix length by which IPv6 clients are counted
+	// by the connection caps and the login throttle (64: one client per
+	// /64; 128: each address alone).
+	IPv6Prefix int
 	// InsecureAuth allows IMAP LOGIN and POP3 USER/PASS on connections
 	// without TLS.
 	InsecureAuth bool
@@ -237,6 +243,17 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { return setCount(&c.MaxConnections, v) }},
 		{Flag: "max-connections-per-ip", Env: "YUBIN_MAX_CONNECTIONS_PER_IP", Default: "20", Usage: "concurrent connections per protocol from one IP address (0 = no cap)",
 			set: func(c *Config, v string) error { return setCount(&c.MaxConnectionsPerIP, v) }},
+		{Flag: "max-mailboxes", Env: "YUBIN_MAX_MAILBOXES", Default: "1000", Usage: "mailboxes (folders) one user may have (0 = no cap)",
+			set: func(c *Config, v string) error { return setCount(&c.MaxMailboxes, v) }},
+		{Flag: "ipv6-prefix", Env: "YUBIN_IPV6_PREFIX", Default: "64", Usage: "prefix length by which IPv6 clients count as one for the connection caps and the login throttle (1-128; 128 = each address alone)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 128 {
+					return fmt.Errorf("%q: want a prefix length from 1 to 128", v)
+				}
+				c.IPv6Prefix = n
+				return nil
+			}},
 		{Flag: "insecure-auth", Env: "YUBIN_INSECURE_AUTH", Default: "false", Usage: "allow IMAP and POP3 passwords over connections without TLS from any address; loopback is always allowed (testing only)",
 			set: func(c *Config, v string) error {
 				b, err := ParseBool(v)

@@ -36,7 +36,7 @@ func TestDefaults(t *testing.T) {
 		SMTPAddr: ":2525", SubmissionAddr: ":2587", SubmissionsAddr: ":2465",
 		IMAPAddr: ":2143", IMAPSAddr: ":2993", POP3Addr: ":2110", POP3SAddr: ":2995",
 		HTTPAddr: ":8080", HTTPSAddr: ":8443",
-		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20,
+		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20, IPv6Prefix: 64, MaxMailboxes: 1000,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
 		SubaddressDelimiters: "+",
 		ClamdOnError:         "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",

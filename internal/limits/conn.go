@@ -18,11 +18,16 @@ const (
 	maxPendingRejects = 256
 )
 
-// ConnLimiter caps concurrent connections in total and per remote IP address.
+// ConnLimiter caps concurrent connections in total and per client: per
+// IPv4 address, per IPv6 prefix (/64 by default).
 // Create one with NewConnLimiter; it is safe for concurrent use.
 type ConnLimiter struct {
 	total int
 	perIP int
+	// ipv6Prefix groups IPv6 clients: one client usually holds a whole
+	// /64, so counting its addresses one by one would let it multiply the
+	// per-IP cap (see WithIPv6Prefix).
+	ipv6Prefix int
 
 	mu     sync.Mutex
 	active int                // connections currently held
@@ -33,14 +38,39 @@ type ConnLimiter struct {
 // connections and at most perIP concurrent connections from a single remote
 // IP address. A value of 0 (or less) means unlimited.
 //
-// Addresses are compared exactly, after unmapping IPv4-mapped IPv6 addresses
-// and dropping any zone.
+// IPv4 addresses are compared exactly, after unmapping IPv4-mapped IPv6
+// addresses and dropping any zone; IPv6 addresses count by their /64
+// (DefaultIPv6Prefix), like the login throttle, unless WithIPv6Prefix says
+// otherwise.
 func NewConnLimiter(total, perIP int) *ConnLimiter {
 	return &ConnLimiter{
-		total: max(total, 0),
-		perIP: max(perIP, 0),
-		byIP:  make(map[netip.Addr]int),
+		total:      max(total, 0),
+		perIP:      max(perIP, 0),
+		ipv6Prefix: DefaultIPv6Prefix,
+		byIP:       make(map[netip.Addr]int),
 	}
+}
+
+// WithIPv6Prefix sets the prefix length by which IPv6 clients are counted
+// (1 to 128; 128 counts each address alone) and returns l. Call it before
+// l is used.
+func (l *ConnLimiter) WithIPv6Prefix(bits int) *ConnLimiter {
+	if bits > 0 {
+		l.ipv6Prefix = min(bits, 128)
+	}
+	return l
+}
+
+// clientKey is the counter key of ip: the address for IPv4, its prefix for
+// IPv6.
+func (l *ConnLimiter) clientKey(ip netip.Addr) netip.Addr {
+	ip = normalizeAddr(ip)
+	if ip.IsValid() && ip.Is6() && l.ipv6Prefix < 128 {
+		if p, err := ip.Prefix(l.ipv6Prefix); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }
 
 // Acquire takes a connection slot for a connection from ip. If the connection
@@ -52,7 +82,7 @@ func NewConnLimiter(total, perIP int) *ConnLimiter {
 // An invalid ip (the zero netip.Addr, e.g. for a Unix socket peer) only
 // counts against the total limit.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	ip = normalizeAddr(ip)
+	ip = l.clientKey(ip)
 	perIP := l.perIP > 0 && ip.IsValid()
 
 	l.mu.Lock()

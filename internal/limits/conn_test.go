@@ -316,3 +316,33 @@ func TestAddrIP(t *testing.T) {
 		})
 	}
 }
+
+// TestConnLimiterIPv6Prefix: IPv6 clients count by their /64 (or the
+// configured prefix), so one client cannot multiply the per-IP cap with
+// the addresses of its prefix.
+func TestConnLimiterIPv6Prefix(t *testing.T) {
+	a1 := netip.MustParseAddr("2001:db8:1:2::1")
+	a2 := netip.MustParseAddr("2001:db8:1:2:ffff::2")
+	b := netip.MustParseAddr("2001:db8:1:3::1")
+	for _, tt := range []struct {
+		name   string
+		prefix int // 0: the default
+		want   []bool
+	}{
+		{"default /64", 0, []bool{true, false, true}},
+		{"/48 groups both", 48, []bool{true, false, false}},
+		{"/128 counts each address", 128, []bool{true, true, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewConnLimiter(0, 1)
+			if tt.prefix != 0 {
+				l = l.WithIPv6Prefix(tt.prefix)
+			}
+			for i, ip := range []netip.Addr{a1, a2, b} {
+				if _, ok := l.Acquire(ip); ok != tt.want[i] {
+					t.Errorf("acquire %v: ok = %v, want %v", ip, ok, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -216,7 +216,7 @@ func loadOrCreateSelfSigned(dataDir, hostname string, now time.Time) (tls.Certif
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := writeFileAtomic(certPath, certPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
 	return cert, nil

@@ -28,6 +28,7 @@
 package outbound
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -85,6 +86,11 @@ type Options struct {
 	Resolver *dnsresolve.Resolver
 	// Hostname is our name in EHLO and in notifications. Required.
 	Hostname string
+	// NodeID names the server (its data folder) in the claims of this
+	// worker, which are NodeID + "/" + a random suffix, so that a restarted
+	// server can take back the claims of the process it replaces (see
+	// mailstore.Store.ReclaimOutbound). Empty means Hostname.
+	NodeID string
 	// Port is the port of remote MX hosts. 0 means DefaultPort.
 	Port int
 	// Smarthost ("host:port") receives all outbound mail instead of the
@@ -112,6 +118,9 @@ type Options struct {
 	WarnAfter time.Duration
 	// Lease is how long a claim lasts. 0 means DefaultLease.
 	Lease time.Duration
+	// PollInterval is how often Run looks for due mail when not kicked.
+	// 0 means PollInterval.
+	PollInterval time.Duration
 	// Backoff returns the wait before attempt number attempt+1, after
 	// attempt failed attempts (attempt ≥ 1). nil means DefaultBackoff.
 	Backoff func(attempt int) time.Duration
@@ -181,6 +190,9 @@ func New(opts Options) (*Worker, error) {
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = PollInterval
+	}
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff
 	}
@@ -196,7 +208,7 @@ func New(opts Options) (*Worker, error) {
 		opts:     opts,
 		store:    opts.Store,
 		log:      opts.Logger.With("component", "outbound"),
-		id:       opts.Hostname + "/" + hex.EncodeToString(b[:]),
+		id:       cmp.Or(opts.NodeID, opts.Hostname) + "/" + hex.EncodeToString(b[:]),
 		kick:     make(chan struct{}, 1),
 		byDomain: map[string]int{},
 	}
@@ -214,15 +226,15 @@ func (w *Worker) Kick() {
 }
 
 // Run delivers due mail until ctx ends: it claims what is due (when kicked,
-// when a delivery ends, and every PollInterval), delivers it and records
-// the outcome; every PollInterval it also expires what is too old and
+// when a delivery ends, and every Options.PollInterval), delivers it and
+// records the outcome; every poll it also expires what is too old and
 // warns senders of delays. When ctx ends, deliveries under way are
 // abandoned (see the package comment) and Run returns nil once they have
 // stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	tick := time.NewTicker(PollInterval)
+	tick := time.NewTicker(w.opts.PollInterval)
 	defer tick.Stop()
 	w.log.Info("outbound delivery started", "workers", w.opts.Workers, "per_domain", w.opts.PerDomain, "smarthost", w.opts.Smarthost)
 	w.housekeeping(ctx)

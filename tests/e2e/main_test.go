@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,7 +35,15 @@ func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
 }
 
+// prebuiltEnv, when set, names a yubin binary already built by the parent
+// of a test that re-runs itself in another network namespace.
+const prebuiltEnv = "YUBIN_E2E_BIN"
+
 func buildAndRun(m *testing.M) int {
+	if bin := os.Getenv(prebuiltEnv); bin != "" {
+		yubinBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "yubin-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -44,10 +51,8 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	yubinBin = filepath.Join(dir, "yubin")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
+	// go test puts the go command of its own toolchain first on PATH.
+	goTool := "go"
 	args := []string{"build", "-o", yubinBin}
 	if raceEnabled {
 		// A server built with the race detector reports data races on its
@@ -124,6 +129,11 @@ type server struct {
 	env     []string
 	addrs   map[string]string // protocol → 127.0.0.1:port
 
+	// bin is the binary to run (yubinBin if empty); cred, if set, the
+	// user to run it as.
+	bin  string
+	cred *syscall.Credential
+
 	cmd    *exec.Cmd
 	log    *syncBuffer
 	done   chan struct{} // closed when the process has exited
@@ -166,8 +176,15 @@ func (s *server) startNoWait(args ...string) {
 	s.log = &syncBuffer{}
 	s.done = make(chan struct{})
 	s.state = nil
-	s.cmd = exec.Command(yubinBin, append([]string{"serve"}, args...)...)
+	bin := yubinBin
+	if s.bin != "" {
+		bin = s.bin
+	}
+	s.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	s.cmd.Env = s.env
+	if s.cred != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {

@@ -56,15 +56,7 @@ const dnsTypeTXT = 16
 // temporary failure, a delivery status notification after a permanent
 // one, forged senders refused, and a kill -9 in the middle of a delivery.
 func TestSending(t *testing.T) {
-	zones := map[string]mockdns.Zone{
-		remoteDomain + ".":         {MX: []net.MX{{Host: "mx." + remoteDomain + ".", Pref: 10}}},
-		"mx." + remoteDomain + ".": {A: []string{"127.0.0.1"}},
-	}
-	dnsSrv, err := mockdns.NewServerWithLogger(zones, log.New(io.Discard, "", 0), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dnsSrv.Close() })
+	dnsSrv := remoteDNS(t)
 	sink := startMailSink(t)
 
 	dir := filepath.Join(t.TempDir(), "data")
@@ -260,6 +252,22 @@ func TestSending(t *testing.T) {
 	})
 
 	srv.stop()
+}
+
+// remoteDNS starts a DNS server on loopback whose only zone is
+// remoteDomain, with an MX on 127.0.0.1 (where startMailSink listens).
+func remoteDNS(t *testing.T) *mockdns.Server {
+	t.Helper()
+	zones := map[string]mockdns.Zone{
+		remoteDomain + ".":         {MX: []net.MX{{Host: "mx." + remoteDomain + ".", Pref: 10}}},
+		"mx." + remoteDomain + ".": {A: []string{"127.0.0.1"}},
+	}
+	dnsSrv, err := mockdns.NewServerWithLogger(zones, log.New(io.Discard, "", 0), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsSrv.Close() })
+	return dnsSrv
 }
 
 // submissionRE finds the submission listener's address in the log.

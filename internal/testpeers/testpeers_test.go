@@ -1,0 +1,32 @@
+package testpeers
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMissingSkipsOrFails runs a test that calls Missing with and without
+// the environment variable, in child processes.
+func TestMissingSkipsOrFails(t *testing.T) {
+	if os.Getenv("TESTPEERS_CHILD") != "" {
+		Missing(t, "frobnicator (package frob)")
+		return
+	}
+	for _, tt := range []struct {
+		env      string
+		wantFail bool
+		want     string
+	}{
+		{"", false, "--- SKIP"},
+		{Env + "=required", true, "--- FAIL"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingSkipsOrFails$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "TESTPEERS_CHILD=1", tt.env)
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != tt.wantFail || !strings.Contains(string(out), tt.want) || !strings.Contains(string(out), "frobnicator") {
+			t.Errorf("with %q: err %v, output:\n%s", tt.env, err, out)
+		}
+	}
+}

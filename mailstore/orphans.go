@@ -1,0 +1,134 @@
+package mailstore
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"gorm.io/gorm/schema"
+)
+
+// blobLister is a blob store that can list its bodies (for the orphan
+// sweep).
+type blobLister interface {
+	// listBlobs calls fn with the key and modification time of every body.
+	listBlobs(ctx context.Context, fn func(key string, mod time.Time)) error
+}
+
+// listBlobs implements blobLister.
+func (s *FileBlobStore) listBlobs(ctx context.Context, fn func(key string, mod time.Time)) error {
+	for i := 0; i < 256; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		shard := filepath.Join(s.dir, fmt.Sprintf("%02x", i))
+		entries, err := os.ReadDir(shard)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return fmt.Errorf("list blobs: %w", err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !e.Type().IsRegular() || len(name) != 32 || name[:2] != filepath.Base(shard) {
+				continue
+			}
+			if _, err := hex.DecodeString(name); err != nil {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // removed meanwhile
+			}
+			fn(name, fi.ModTime())
+		}
+	}
+	return nil
+}
+
+// blobTables returns the tables with a blob_key column: every model that
+// references a body, found from the models themselves so that a new one
+// is never forgotten by the sweep.
+func blobTables() ([]string, error) {
+	var tables []string
+	cache := &sync.Map{}
+	for _, m := range allModels() {
+		sch, err := schema.Parse(m, cache, schema.NamingStrategy{})
+		if err != nil {
+			return nil, fmt.Errorf("tables referencing bodies: %w", err)
+		}
+		if sch.LookUpField("blob_key") != nil && !slices.Contains(tables, sch.Table) {
+			tables = append(tables, sch.Table)
+		}
+	}
+	return tables, nil
+}
+
+// sweepChunk bounds the bodies checked and removed in one transaction.
+const sweepChunk = 500
+
+// SweepOrphanBodies removes the bodies that no message, queued message or
+// quarantined message references and that were written before olderThan:
+// those a process killed between writing a body and committing its
+// metadata left behind. The check and the removal run inside a write
+// transaction, so no commit can reference a body while it is removed;
+// olderThan must leave a margin for bodies that a running process (this
+// one, or a CLI command) has written and not yet committed. It returns how
+// many bodies it removed; a blob store that cannot list its bodies is left
+// alone.
+func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int, error) {
+	lister, ok := s.blobs.(blobLister)
+	if !ok {
+		return 0, nil
+	}
+	tables, err := blobTables()
+	if err != nil {
+		return 0, err
+	}
+	var candidates []string
+	if err := lister.listBlobs(ctx, func(key string, mod time.Time) {
+		if mod.Before(olderThan) {
+			candidates = append(candidates, key)
+		}
+	}); err != nil {
+		return 0, fmt.Errorf("sweep orphan bodies: %w", err)
+	}
+	removed := 0
+	for chunk := range slices.Chunk(candidates, sweepChunk) {
+		var n int
+		err := s.write(ctx, func(tx *writeTx) error {
+			n = 0
+			referenced := map[string]bool{}
+			for _, t := range tables {
+				var keys []string
+				if err := tx.Table(t).Where("blob_key IN ?", chunk).Distinct().Pluck("blob_key", &keys).Error; err != nil {
+					return fmt.Errorf("%s: %w", t, err)
+				}
+				for _, k := range keys {
+					referenced[k] = true
+				}
+			}
+			for _, k := range chunk {
+				if referenced[k] {
+					continue
+				}
+				if err := s.blobs.Delete(ctx, k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("sweep orphan bodies: %w", err)
+		}
+	}
+	return removed, nil
+}

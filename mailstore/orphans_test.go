@@ -1,0 +1,86 @@
+package mailstore
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSweepOrphanBodies: bodies left without metadata (a kill -9 between
+// the body write and the commit) are removed; referenced bodies and recent
+// ones (perhaps about to be committed) stay.
+func TestSweepOrphanBodies(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	tables, err := blobTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"messages", "outbound_messages", "quarantined_messages"} {
+		if !slices.Contains(tables, want) {
+			t.Errorf("the sweep does not look at %s (it looks at %v)", want, tables)
+		}
+	}
+
+	u := newTestUser(t, s, "ann@example.com")
+	if _, err := s.Append(ctx, u.ID, "INBOX", strings.NewReader("Subject: kept\r\n\r\nhello\r\n"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	queued := enqueueTest(t, s, "ann@example.com", "x@remote.example")
+	oldOrphan, _, err := s.blobs.Put(ctx, strings.NewReader("orphan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything so far was written two hours ago.
+	past := time.Now().Add(-2 * time.Hour)
+	fb := s.blobs.(*FileBlobStore)
+	err = fb.listBlobs(ctx, func(key string, _ time.Time) {
+		p, _ := fb.path(key)
+		if err := os.Chtimes(p, past, past); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	youngOrphan, _, err := s.blobs.Put(ctx, strings.NewReader("being committed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.SweepOrphanBodies(ctx, time.Now().Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d (%v), want 1", n, err)
+	}
+	exists := func(key string) bool {
+		p, _ := fb.path(key)
+		_, err := os.Stat(p)
+		return err == nil
+	}
+	if exists(oldOrphan) {
+		t.Error("the old orphan is still there")
+	}
+	if !exists(youngOrphan) {
+		t.Error("the young orphan was removed")
+	}
+	if !exists(queued.BlobKey) {
+		t.Error("the queued message's body was removed")
+	}
+	mb, err := s.GetMailbox(ctx, u.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := s.ListMessages(ctx, mb.ID, nil)
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("INBOX: %v %v", metas, err)
+	}
+	if got := readBody(t, s, &metas[0]); !strings.Contains(got, "hello") {
+		t.Errorf("the kept message reads %q", got)
+	}
+	if n, err := s.SweepOrphanBodies(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("second sweep removed %d (%v), want 0", n, err)
+	}
+}
