@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -112,12 +113,15 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 		"YUBIN_MAX_CONNECTIONS=0",        // no cap: 1,000 IMAP connections
 		"YUBIN_MAX_CONNECTIONS_PER_IP=0", // every client is 127.0.0.1
 		"YUBIN_INSECURE_AUTH=true",       // plain IMAP/POP3 logins (loopback would be allowed anyway)
-		// The first API admin, created at the first start whether the HTTP
-		// listener is on or not (else one with a generated password, and a
-		// warning); the api scenario logs in with it.
-		"YUBIN_ADMIN_EMAIL="+apiAdmin,
-		"YUBIN_ADMIN_PASSWORD="+apiAdminPassword,
 	)
+	if _, err := os.Stat(filepath.Join(data, "yubin.db")); errors.Is(err, fs.ErrNotExist) {
+		// The first API admin, created at the first start whether the
+		// HTTP listener is on or not (else one with a generated password,
+		// and a warning); the api scenario logs in with it. Later starts
+		// leave the variables out: the server warns that they are ignored
+		// once an admin exists.
+		env = append(env, "YUBIN_ADMIN_EMAIL="+apiAdmin, "YUBIN_ADMIN_PASSWORD="+apiAdminPassword)
+	}
 	env = append(env, extra...)
 	lf, err := os.Create(logPath)
 	if err != nil {

@@ -87,7 +87,7 @@ func settingsByEnv() map[string]config.Setting {
 func listenerPort(t *testing.T, env string) string {
 	t.Helper()
 	s, ok := settingsByEnv()[env]
-	if !ok || !s.EmptyMeansOff {
+	if !ok || !isListener(s) {
 		t.Fatalf("%s is not a listener setting of internal/config", env)
 	}
 	i := strings.LastIndex(s.Default, ":")
@@ -97,12 +97,19 @@ func listenerPort(t *testing.T, env string) string {
 	return s.Default[i+1:]
 }
 
+// isListener reports whether s is a listener's address: YUBIN_*_ADDR,
+// which an empty value turns off (YUBIN_SUBADDRESS_DELIMITER is off when
+// empty too, but no address).
+func isListener(s config.Setting) bool {
+	return s.EmptyMeansOff && strings.HasSuffix(s.Env, "_ADDR")
+}
+
 // listenerPorts returns the default port of every listener, by setting.
 func listenerPorts(t *testing.T) map[string]string {
 	t.Helper()
 	m := make(map[string]string)
 	for _, s := range config.Settings() {
-		if s.EmptyMeansOff {
+		if isListener(s) {
 			m[s.Env] = listenerPort(t, s.Env)
 		}
 	}
