@@ -15,7 +15,11 @@ packages=(
 	chromium      # web-admin: the dashboard's browser test (headless)
 	clamav-daemon # filters/clamd: a real clamd (the tests build their own signature database, no freshclam run)
 	clamav        # filters/clamd: sigtool, to make that database
-	python3       # scripts of the tests and benchmarks that drive a peer
+	clamav-milter # filters/milter, mta: a real libmilter milter (EICAR refused, clean mail passes)
+	opendkim      # filters/milter, mta: a second real milter (its Authentication-Results field)
+	python3       # scripts of the tests and benchmarks that drive a peer; imapserver: Python's imaplib as a client
+	python3-authres # filters/authn: an independent parser of every Authentication-Results field we write
+	fonts-noto-cjk # web-admin: Japanese glyphs, so the browser test's layout checks measure real text
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
 )

@@ -321,6 +321,14 @@ func (s *session) storeErr(op string, err error, missing string) error {
 		return noErr("OVERQUOTA", "Quota exceeded")
 	case errors.Is(err, core.ErrTooLarge):
 		return noErr("TOOBIG", "Message too large")
+	case errors.Is(err, mailstore.ErrTooManyMailboxes):
+		// RFC 5530 LIMIT, with the store's text from "too many mailboxes"
+		// on (the cap and what to do), never the wrapping around it.
+		msg := err.Error()
+		if i := strings.Index(msg, mailstore.ErrTooManyMailboxes.Error()); i >= 0 {
+			msg = msg[i:]
+		}
+		return noErr("LIMIT", msg)
 	case errors.Is(err, core.ErrInvalid), errors.Is(err, core.ErrConflict):
 		return noErr("CANNOT", "Cannot "+op+" that")
 	}

@@ -114,12 +114,14 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 		"YUBIN_MAX_CONNECTIONS_PER_IP=0", // every client is 127.0.0.1
 		"YUBIN_INSECURE_AUTH=true",       // plain IMAP/POP3 logins (loopback would be allowed anyway)
 	)
-	if _, err := os.Stat(filepath.Join(data, "yubin.db")); errors.Is(err, fs.ErrNotExist) {
-		// The first API admin, created at the first start whether the
-		// HTTP listener is on or not (else one with a generated password,
-		// and a warning); the api scenario logs in with it. Later starts
-		// leave the variables out: the server warns that they are ignored
-		// once an admin exists.
+	// The first API admin, created at the first start of the server on
+	// data whether the HTTP listener is on or not (else one with a
+	// generated password, and a warning); the api scenario logs in with
+	// it. Later starts leave the variables out: the server warns that they
+	// are ignored once an admin exists. A file beside the data folder
+	// (never in it) remembers the first start.
+	adminMade := filepath.Clean(data) + ".admin-made"
+	if _, err := os.Stat(adminMade); errors.Is(err, fs.ErrNotExist) {
 		env = append(env, "YUBIN_ADMIN_EMAIL="+apiAdmin, "YUBIN_ADMIN_PASSWORD="+apiAdminPassword)
 	}
 	env = append(env, extra...)
@@ -148,6 +150,10 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 	}()
 	select {
 	case <-ready:
+		if err := os.WriteFile(adminMade, nil, 0o600); err != nil {
+			s.kill()
+			return nil, fmt.Errorf("remember the first start: %w", err)
+		}
 		return s, nil
 	case <-s.done:
 		lf.Close()

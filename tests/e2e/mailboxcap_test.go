@@ -31,8 +31,8 @@ func TestMailboxCap(t *testing.T) {
 		}
 	}
 	var ie *imap.Error
-	if !errors.As(refused, &ie) || ie.Type != imap.StatusResponseTypeNo || !strings.Contains(ie.Text, "too many mailboxes") {
-		t.Fatalf("CREATE beyond the cap of %d: %v; want NO saying there are too many mailboxes", limit, refused)
+	if !errors.As(refused, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != "LIMIT" || !strings.Contains(ie.Text, "too many mailboxes") {
+		t.Fatalf("CREATE beyond the cap of %d: %v; want NO [LIMIT] saying there are too many mailboxes", limit, refused)
 	}
 	boxes, err := c.List("", "*", nil).Collect()
 	if err != nil {
