@@ -212,6 +212,10 @@ type DeliveryTarget struct {
 	// mailbox that does not exist means INBOX.
 	Mailbox string
 	Flags   []string
+	// HeaderPrefix is header field lines put on top of this target's copy
+	// only (e.g. its Delivered-To), each ending with a line end; "" for
+	// none. Targets with the same prefix share one stored body.
+	HeaderPrefix string
 }
 
 // Delivery is one message for one or more local mailboxes.
@@ -240,14 +244,17 @@ type DeliveryResult struct {
 	Err       error // e.g. wrapping core.ErrOverQuota
 }
 
-// Deliver stores a message once and makes it appear in every target's
-// mailbox. When it returns without error, the body and the metadata of every
-// target without an Err are durable.
+// Deliver stores a message and makes it appear in every target's mailbox.
+// Targets without a HeaderPrefix, or with the same one, share one stored
+// body; each distinct HeaderPrefix gets its own body (the prefix, then the
+// message), all written before the one metadata transaction that references
+// them. When it returns without error, the bodies and the metadata of every
+// target without an Err are durable; bodies no target kept are removed.
 func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, error) {
 	if len(d.Targets) == 0 {
 		return nil, fmt.Errorf("deliver: no targets: %w", core.ErrInvalid)
 	}
-	key, size, err := s.putBody(ctx, d.Body)
+	bodies, bodyOf, err := s.putDeliveryBodies(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
@@ -271,7 +278,8 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 				results[i].Err = err
 				continue
 			}
-			uids, err := insertMessages(tx, t.UserID, mb, []messageRow{{BlobKey: key, Size: size, InternalDate: date, Flags: strings.Join(flags, " ")}}, d.EnforceQuota, 0)
+			b := bodies[bodyOf[i]]
+			uids, err := insertMessages(tx, t.UserID, mb, []messageRow{{BlobKey: b.key, Size: b.size, InternalDate: date, Flags: strings.Join(flags, " ")}}, d.EnforceQuota, 0)
 			if errors.Is(err, core.ErrOverQuota) || errors.Is(err, core.ErrNotFound) {
 				// Refused before anything was written: only this target fails.
 				results[i].Err = err
@@ -298,17 +306,108 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 		err = nil
 	}
 	if err != nil {
-		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
-			s.log.Warn("remove undelivered body", "blob", key, "err", delErr)
-		}
-		return nil, fmt.Errorf("deliver %s: %w", key, err)
+		s.deleteBodies(ctx, bodies)
+		return nil, fmt.Errorf("deliver %s: %w", bodies[0].key, err)
 	}
-	if !slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err == nil }) {
-		if delErr := s.blobs.Delete(ctx, key); delErr != nil {
-			s.log.Warn("remove undelivered body", "blob", key, "err", delErr)
+	// Remove the bodies no target kept.
+	kept := make([]bool, len(bodies))
+	for i, r := range results {
+		if r.Err == nil {
+			kept[bodyOf[i]] = true
 		}
 	}
+	var unused []storedBody
+	for j, b := range bodies {
+		if !kept[j] {
+			unused = append(unused, b)
+		}
+	}
+	s.deleteBodies(ctx, unused)
 	return results, nil
+}
+
+// storedBody is one body written for a delivery.
+type storedBody struct {
+	key  string
+	size int64
+}
+
+// putDeliveryBodies writes the bodies of d: one per distinct HeaderPrefix,
+// in the order the prefixes first appear. bodyOf[i] is the index of target
+// i's body. The message is read from d.Body once, into the first body; the
+// others are that body's message part behind their own prefix, read back
+// from the blob store, so d.Body need not be readable twice.
+func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []storedBody, bodyOf []int, err error) {
+	prefixes := make([]string, 0, 1)
+	index := make(map[string]int, 1)
+	bodyOf = make([]int, len(d.Targets))
+	for i, t := range d.Targets {
+		p, err := canonicalHeaderPrefix(t.HeaderPrefix)
+		if err != nil {
+			return nil, nil, err
+		}
+		j, ok := index[p]
+		if !ok {
+			j = len(prefixes)
+			index[p] = j
+			prefixes = append(prefixes, p)
+		}
+		bodyOf[i] = j
+	}
+	// The prefix is CRLF already and ends with a line end, so normalising
+	// it with the message changes nothing in either.
+	key, size, err := s.putBody(ctx, io.MultiReader(strings.NewReader(prefixes[0]), d.Body))
+	if err != nil {
+		return nil, nil, err
+	}
+	bodies = append(bodies, storedBody{key, size})
+	if len(prefixes) == 1 {
+		return bodies, bodyOf, nil
+	}
+	first, err := s.blobs.Open(ctx, key)
+	if err != nil {
+		s.deleteBodies(ctx, bodies)
+		return nil, nil, fmt.Errorf("read back body %s: %w", key, err)
+	}
+	defer first.Close()
+	skip := int64(len(prefixes[0]))
+	for _, p := range prefixes[1:] {
+		message := io.NewSectionReader(first, skip, size-skip)
+		k, n, err := s.putRawBody(ctx, io.MultiReader(strings.NewReader(p), message))
+		if err == nil && n != int64(len(p))+size-skip {
+			err = fmt.Errorf("copy of body %s: wrote %d bytes, want %d", key, n, int64(len(p))+size-skip)
+			bodies = append(bodies, storedBody{k, n})
+		}
+		if err != nil {
+			s.deleteBodies(ctx, bodies)
+			return nil, nil, err
+		}
+		bodies = append(bodies, storedBody{k, n})
+	}
+	return bodies, bodyOf, nil
+}
+
+// canonicalHeaderPrefix checks that p is whole header field lines (or
+// nothing) and returns it with CRLF line ends.
+func canonicalHeaderPrefix(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	p = strings.ReplaceAll(strings.ReplaceAll(p, "\r\n", "\n"), "\n", "\r\n")
+	if !strings.HasSuffix(p, "\r\n") || strings.HasPrefix(p, "\r\n") || strings.Contains(p, "\r\n\r\n") || strings.ContainsAny(strings.ReplaceAll(p, "\r\n", ""), "\r\x00") {
+		return "", fmt.Errorf("header prefix %.40q: not whole header field lines: %w", p, core.ErrInvalid)
+	}
+	return p, nil
+}
+
+// deleteBodies removes bodies written for a delivery that no message
+// references; a failure only leaves an unreferenced file behind.
+func (s *Store) deleteBodies(ctx context.Context, bodies []storedBody) {
+	for _, b := range bodies {
+		if err := s.blobs.Delete(context.WithoutCancel(ctx), b.key); err != nil {
+			s.log.Warn("remove undelivered body", "blob", b.key, "err", err)
+		}
+	}
 }
 
 func deliveryMailbox(tx *writeTx, userID int64, name string) (*Mailbox, error) {

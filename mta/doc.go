@@ -22,13 +22,18 @@
 //     fields), its header parsed (every field up to the blank line, lines
 //     that are no field skipped), and run through Chain.Check. The verdict decides:
 //     reject or tempfail with its reply, file into \Junk (quarantine too, until
-//     a quarantine store exists) or into INBOX. The stored copy gets Yubin's
-//     Received field on top, then the fields the filters add, then the
+//     a quarantine store exists) or into INBOX. The stored copy gets its
+//     delivery fields on top (below), then Yubin's Received field, then
+//     the fields the filters add, then the
 //     message as received minus the fields the filters remove (and any
 //     Return-Path: Yubin writes its own).
-//   - Storage: one mailstore Deliver call for all recipients (the body is
-//     stored once), and the 250, which carries the queue id, is sent only
-//     after Deliver returned, that is once the message is durable.
+//   - Storage: one mailstore Deliver call for all recipients, each copy
+//     under its own Return-Path and Delivered-To (the address that reached
+//     the mailbox; only its own recipient's, so Bcc recipients stay hidden
+//     from each other): one body per copy, all written before the one
+//     all-or-nothing metadata write (a single recipient: one body, as
+//     before). The 250, which carries the queue id, is sent only after
+//     Deliver returned, that is once every copy is durable.
 //
 // Quota is checked at RCPT time, each recipient on its own: one whose
 // mailbox (bytes or messages) or domain is already full, or has less room

@@ -141,6 +141,7 @@ type testServer struct {
 	store *mailstore.Store
 	logs  *syncBuffer
 	done  chan error // Serve's result
+	dir   string     // the server's folder: the store is dir/store
 }
 
 // syncBuffer is a bytes.Buffer safe for a slog handler and a test.
@@ -208,7 +209,7 @@ func launch(templateDir, dir string, logs io.Writer, edit func(*Options)) (ts *t
 	}
 	s := NewServer(opts)
 	sb, _ := logs.(*syncBuffer)
-	ts = &testServer{Server: s, addr: ln.Addr().String(), store: st, logs: sb, done: make(chan error, 1)}
+	ts = &testServer{Server: s, addr: ln.Addr().String(), store: st, logs: sb, done: make(chan error, 1), dir: dir}
 	go func() { ts.done <- s.Serve(ln) }()
 	stop = func() error {
 		defer st.Close()

@@ -197,7 +197,10 @@ func TestDuplicateRecipientStoredOnce(t *testing.T) {
 	}
 }
 
-func TestSeveralRecipientsShareOneBody(t *testing.T) {
+// TestSeveralRecipientsOneCopyEach: a message for several mailboxes is
+// stored once per mailbox (each copy has its own Delivered-To), the same
+// message below the delivery fields.
+func TestSeveralRecipientsOneCopyEach(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	if _, err := ts.send(t, "sender@remote.example", []string{ann, bob, "carl@example.org"}, simpleMsg("shared")); err != nil {
 		t.Fatal(err)
@@ -206,8 +209,14 @@ func TestSeveralRecipientsShareOneBody(t *testing.T) {
 	if len(a) != 1 || len(b) != 1 || len(c) != 1 {
 		t.Fatalf("messages: %d %d %d", len(a), len(b), len(c))
 	}
-	if a[0].BlobKey != b[0].BlobKey || b[0].BlobKey != c[0].BlobKey {
-		t.Fatalf("bodies stored separately: %s %s %s", a[0].BlobKey, b[0].BlobKey, c[0].BlobKey)
+	if a[0].BlobKey == b[0].BlobKey || b[0].BlobKey == c[0].BlobKey || a[0].BlobKey == c[0].BlobKey {
+		t.Fatalf("copies share a body: %s %s %s", a[0].BlobKey, b[0].BlobKey, c[0].BlobKey)
+	}
+	sa := stripDelivery(t, messages(t, ts.store, ann, "INBOX")[0])
+	for _, u := range []string{bob, "carl@example.org"} {
+		if su := stripDelivery(t, messages(t, ts.store, u, "INBOX")[0]); su != sa {
+			t.Errorf("%s's copy differs below the delivery fields:\n%q\n%q", u, su, sa)
+		}
 	}
 	// With several recipients the Received field names none of them.
 	rcv, _ := splitReceived(t, messages(t, ts.store, ann, "INBOX")[0])

@@ -472,8 +472,8 @@ func TestAddressHarvesting(t *testing.T) {
 }
 
 // TestDeliveryFields: issue 13 item 8. Delivered mail gets Return-Path
-// (a forged one is removed) and, when it goes to one mailbox,
-// Delivered-To.
+// (a forged one is removed) and Delivered-To, also when it goes to several
+// mailboxes (each copy its own: TestDeliveredToEachCopy).
 func TestDeliveryFields(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	msg := "Return-Path: <forged@elsewhere.example>\r\n" + simpleMsg("fields")
@@ -489,7 +489,7 @@ func TestDeliveryFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = messages(t, ts.store, bob, "INBOX")
-	if len(got) != 1 || !strings.HasPrefix(got[0], "Return-Path: <>\r\nReceived: ") {
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Return-Path: <>\r\nDelivered-To: bob@example.com\r\nReceived: ") {
 		t.Fatalf("stored %q", got)
 	}
 }

@@ -721,6 +721,11 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		return reply
 	}
 	prefix := s.prefix(tx, v, out.id)
+	if quarantine {
+		// A held message is one body for all its recipients until it is
+		// released: it gets the fields all copies share.
+		prefix = deliveryFields(tx) + prefix
+	}
 	body, size := assemble(prefix, sp, hs.drop)
 
 	if h := s.srv.hooks.beforeDeliver; h != nil {
@@ -743,13 +748,14 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// storeCopies stores body once for every local user of tx, into mailbox
-// ("" for INBOX), with their quotas enforced. It returns the result per
-// user, or the reply when the store failed as a whole.
+// storeCopies stores body for every local user of tx, into mailbox ("" for
+// INBOX), with their quotas enforced, each copy under its own delivery
+// fields (targetFields). It returns the result per user, or the reply when
+// the store failed as a whole.
 func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
 	targets := make([]mailstore.DeliveryTarget, len(tx.users))
 	for i, r := range tx.users {
-		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID, Mailbox: mailbox}
+		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID, Mailbox: mailbox, HeaderPrefix: targetFields(tx, r)}
 	}
 	// Once queued, the store finishes the write even if ctx ends; a
 	// session's context only ends when the server stops.
@@ -920,8 +926,10 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 	var full []string
 	var tooBig, other int
 	now := time.Now()
+	shared := size
 	for i, res := range results {
 		r := tx.users[min(i, len(tx.users)-1)]
+		size := shared + int64(len(targetFields(tx, r))) // this recipient's copy
 		switch {
 		case res.Err == nil, errors.Is(res.Err, mailstore.ErrNotDelivered):
 		case errors.Is(res.Err, core.ErrOverQuota):
@@ -962,11 +970,11 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 	return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, names+text+"; nothing was delivered, please try again later")
 }
 
-// prefix is what goes on top of the stored message: the Received field,
-// then the fields the filters add.
+// prefix is what goes on top of every stored copy of the message, below
+// each copy's own delivery fields (targetFields): the Received field, then
+// the fields the filters add.
 func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 	var b strings.Builder
-	b.WriteString(deliveryFields(tx))
 	b.WriteString(s.received(tx, id))
 	for _, f := range v.AddHeaders {
 		line, ok := formatField(f.Key, f.Value)
@@ -979,18 +987,26 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 	return b.String()
 }
 
-// deliveryFields are the fields final delivery puts on top of a message:
-// Return-Path with the envelope sender (RFC 5321 section 4.4), and
-// Delivered-To with the address of the mailbox when the message goes to
-// one, with the subaddress detail it was reached by (ann+news@example.com)
-// (the local users share one stored copy, so a message for several gets
-// none).
+// targetFields are the fields final delivery puts on top of the copy for
+// the local user r (as Postfix's local delivery does): Return-Path with the
+// envelope sender (RFC 5321 section 4.4), and Delivered-To with the address
+// r was reached by, subaddress detail included (ann+news@example.com). Each
+// copy names only its own recipient, so that no one learns of the others
+// (Bcc recipients included). A mailbox reached by several addresses of one
+// transaction (ann@ and ann+x@) gets one copy, named by the first address
+// (tx.users holds each user once).
+func targetFields(tx *transaction, r recipient) string {
+	return "Return-Path: <" + tx.from + ">\r\nDelivered-To: " + r.deliveredTo() + "\r\n"
+}
+
+// deliveryFields are the delivery fields of a message held in quarantine,
+// whose one body serves every recipient once released: Return-Path, and
+// Delivered-To only when the message is for one local user.
 func deliveryFields(tx *transaction) string {
-	f := "Return-Path: <" + tx.from + ">\r\n"
 	if len(tx.users) == 1 {
-		f += "Delivered-To: " + tx.users[0].deliveredTo() + "\r\n"
+		return targetFields(tx, tx.users[0])
 	}
-	return f
+	return "Return-Path: <" + tx.from + ">\r\n"
 }
 
 // received is the Received field for the transaction.

@@ -106,8 +106,9 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
-	local := deliveryFields(tx) // not on the copy that goes on elsewhere
-	copies, reply := s.deliverLocal(tx, io.MultiReader(strings.NewReader(local), full()), int64(len(local)+len(sigs))+size, out)
+	// Each local copy gets its own delivery fields (storeCopies); the copy
+	// that goes on elsewhere gets none.
+	copies, reply := s.deliverLocal(tx, full(), int64(len(sigs))+size, out)
 	if reply != nil {
 		return reply
 	}

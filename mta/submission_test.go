@@ -389,7 +389,7 @@ func TestSubmissionLocalDeliverySigned(t *testing.T) {
 	if n := len(inbox(t, ts.store, ann)); n != 1 {
 		t.Fatalf("ann has %d messages", n)
 	}
-	if !strings.HasPrefix(got[0], "Return-Path: <ann@example.com>\r\nDKIM-Signature: ") {
+	if !strings.HasPrefix(got[0], "Return-Path: <ann@example.com>\r\nDelivered-To: bob@example.com\r\nDKIM-Signature: ") {
 		t.Errorf("no Return-Path on top: %q", trunc(got[0]))
 	}
 	stored := stripDelivery(t, got[0])
