@@ -11,10 +11,13 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // zConn is a test client that has turned on COMPRESS DEFLATE, with Go's
@@ -320,4 +323,106 @@ func TestCompressDeflatePythonZlib(t *testing.T) {
 			t.Fatalf("line %d: %q, want %q\n%s", i, got[i], wantLines[w], out)
 		}
 	}
+}
+
+// BenchmarkIdleConnMemoryCompress reports the heap a logged-in connection
+// with INBOX selected and COMPRESS DEFLATE active costs while idle, client
+// side included (a bare net.Conn: the test client's own compressor and
+// inflater are dropped once the connection is set up).
+func BenchmarkIdleConnMemoryCompress(b *testing.B) {
+	const conns = 300
+	env := newTestEnv(b, nil)
+	env.deliver(b, testMessage("one", "bob@example.org", bigBody(4<<10)))
+	open := func() net.Conn {
+		z, got := compress(b, loggedIn(b, env), "n", "UID FETCH 1 BODY.PEEK[]")
+		if !strings.HasPrefix(got[len(got)-1], "n OK") {
+			b.Fatalf("compressed FETCH: %q", got)
+		}
+		z.c.SetDeadline(time.Time{})
+		return z.c
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var perConn float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		base := open() // holds the mailbox's shared state and a pooled compressor
+		before := heap()
+		cs := make([]net.Conn, conns)
+		for k := range cs {
+			cs[k] = open()
+		}
+		after := heap()
+		perConn += (float64(after) - float64(before)) / conns
+		for _, c := range cs {
+			c.Close()
+		}
+		base.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(perConn/float64(b.N), "heap-B/conn")
+}
+
+// BenchmarkDeflateBurst compares DEFLATE implementations and levels for
+// the way the server compresses: per burst of responses, a pooled
+// compressor is Reset, writes the burst and sync-flushes. out-B/op is the
+// compressed size of the burst; writer-B is what one compressor allocates.
+func BenchmarkDeflateBurst(b *testing.B) {
+	var text strings.Builder
+	for i := 0; text.Len() < 16<<10; i++ {
+		fmt.Fprintf(&text, "Line %d: the quick brown fox %d jumps over the lazy dog number %d.\r\n", i, i*7, i%13)
+	}
+	bursts := []struct {
+		name string
+		data []byte
+	}{
+		{"fetch-flags", []byte(strings.Repeat("* 17 FETCH (UID 4711 FLAGS (\\Seen $Junk) MODSEQ (90210))\r\n", 20) + "f OK FETCH completed\r\n")},
+		{"fetch-text", []byte(testMessage("bench", "bob@example.org", text.String()))},
+	}
+	type resetWriter interface {
+		io.Writer
+		Flush() error
+		Reset(io.Writer)
+	}
+	impls := []struct {
+		name string
+		new  func() resetWriter
+	}{
+		{"std-1", func() resetWriter { w, _ := flate.NewWriter(io.Discard, flate.BestSpeed); return w }},
+		{"std-default", func() resetWriter { w, _ := flate.NewWriter(io.Discard, flate.DefaultCompression); return w }},
+		{"klauspost-1(server)", func() resetWriter { var p deflaterPool; return p.get(io.Discard) }},
+		{"klauspost-default", func() resetWriter { w, _ := kflate.NewWriter(io.Discard, kflate.DefaultCompression); return w }},
+	}
+	for _, impl := range impls {
+		for _, burst := range bursts {
+			b.Run(impl.name+"/"+burst.name, func(b *testing.B) {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				fw := impl.new()
+				runtime.ReadMemStats(&after)
+				var out countingWriter
+				b.SetBytes(int64(len(burst.data)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					fw.Reset(&out)
+					fw.Write(burst.data)
+					fw.Flush()
+				}
+				b.ReportMetric(float64(out)/float64(b.N), "out-B/op")
+				b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc), "writer-B")
+			})
+		}
+	}
+}
+
+type countingWriter int64
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
