@@ -426,3 +426,27 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	*w += countingWriter(len(p))
 	return len(p), nil
 }
+
+// TestCompressDeflateShutdown: the BYE of a shutdown reaches compressed
+// sessions compressed, idle or in IDLE.
+func TestCompressDeflateShutdown(t *testing.T) {
+	env := newTestEnv(t, nil)
+	idle, _ := compress(t, loggedIn(t, env), "n", "NOOP")
+	idler, _ := compress(t, loggedIn(t, env), "n", "NOOP")
+	idler.send("i IDLE")
+	if l := idler.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- env.srv.Shutdown(ctx) }()
+	for _, z := range []*zConn{idle, idler} {
+		if l := z.line(); !strings.HasPrefix(l, "* BYE") {
+			t.Errorf("got %q, want BYE", l)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
