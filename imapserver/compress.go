@@ -101,7 +101,8 @@ func (z *deflateWriter) flush() error {
 }
 
 // cmdCompress turns on COMPRESS DEFLATE (RFC 4978 §3). The tagged OK goes
-// out uncompressed; everything after it is compressed both ways. The
+// out uncompressed; everything after it is compressed both ways. (RFC 4978
+// refuses it under a compressing TLS layer; Go's TLS never compresses.) The
 // client may compress the bytes right after its command line, so what the
 // session has already read past it is the start of the client's stream.
 func (s *session) cmdCompress(c *command) error {

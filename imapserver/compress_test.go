@@ -157,6 +157,20 @@ func TestCompressDeflateGoClient(t *testing.T) {
 			t.Fatalf("round %d: FETCH gave %d lines, tagged %q", round, len(got), got[len(got)-1])
 		}
 	}
+	// A synchronizing literal: the continuation request goes out
+	// compressed, the literal comes in compressed.
+	appended := testMessage("appended", "bob@example.org", bigBody(8<<10))
+	z.send(fmt.Sprintf("a APPEND INBOX {%d}", len(appended)))
+	if l := z.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("APPEND continuation: %q", l)
+	}
+	z.send(appended)
+	if got := z.responses("a"); !strings.HasPrefix(got[len(got)-1], "a OK") {
+		t.Fatalf("APPEND: %q", got)
+	}
+	if got := z.cmd("g", "UID FETCH 3 BODY.PEEK[]"); !strings.HasSuffix(got[0], appended+")") {
+		t.Fatalf("appended message: %q", got[len(got)-1])
+	}
 	if got := z.cmd("x", "COMPRESS DEFLATE"); got[0] != "x NO [COMPRESSIONACTIVE] DEFLATE is already active" {
 		t.Fatalf("second COMPRESS: %q", got)
 	}
@@ -173,7 +187,7 @@ func TestCompressDeflateGoClient(t *testing.T) {
 		t.Fatalf("IDLE: %q", l)
 	}
 	env.deliver(t, testMessage("third", "bob@example.org", "hi\r\n"))
-	if l := z.line(); l != "* 3 EXISTS" {
+	if l := z.line(); l != "* 4 EXISTS" {
 		t.Fatalf("IDLE update: %q", l)
 	}
 	z.send("DONE")
