@@ -38,6 +38,7 @@ func init() {
 		"LOGIN":        {fn: (*session).cmdLogin, states: inNotAuth},
 		"AUTHENTICATE": {fn: (*session).cmdAuthenticate, states: inNotAuth},
 		"ENABLE":       {fn: (*session).cmdEnable, states: inAuth, expunge: true},
+		"COMPRESS":     {fn: (*session).cmdCompress, states: inAuth},
 		"SELECT":       {fn: (*session).cmdSelect, states: inAuth},
 		"EXAMINE":      {fn: (*session).cmdSelect, states: inAuth},
 		"CREATE":       {fn: (*session).cmdCreate, states: inAuth, expunge: true},

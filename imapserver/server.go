@@ -63,6 +63,7 @@ type Server struct {
 	stopHub     func()
 	nextSession atomic.Uint64
 	closing     atomic.Bool
+	deflaters   deflaterPool // COMPRESS=DEFLATE compressors between bursts
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

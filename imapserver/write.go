@@ -14,6 +14,8 @@ type writer struct {
 	// mailbox names go out as UTF-8 and quoted strings may hold it.
 	utf8Names  bool
 	utf8Quoted bool
+	// z compresses what bw writes once COMPRESS DEFLATE is active.
+	z *deflateWriter
 }
 
 func (w *writer) s(s string) *writer { w.bw.WriteString(s); return w }
@@ -38,7 +40,12 @@ func (w *writer) n64(n int64) *writer {
 	return w
 }
 
-func (w *writer) flush() error { return w.bw.Flush() }
+func (w *writer) flush() error {
+	if err := w.bw.Flush(); err != nil || w.z == nil {
+		return err
+	}
+	return w.z.flush()
+}
 
 // canQuote reports whether s can go out as a quoted string.
 func (w *writer) canQuote(s string) bool {
