@@ -177,6 +177,28 @@ func TestTwoSessionsScript(t *testing.T) {
 	}
 }
 
+// CHECK (RFC 3501 §6.4.1) works in the selected state like NOOP, reporting
+// another session's expunge; mbsync sends it before expunging.
+func TestCheckCommand(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	env.deliver(t, testMessage("two", "bob@example.org", "x"))
+	a, b := dialRaw(t, env.addr), dialRaw(t, env.addr)
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	}
+	runScript(t, a, []exchange{{"a1 CHECK", []string{`a1 BAD .+`}}})
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("s", "SELECT INBOX")
+	}
+	runScript(t, b, []exchange{
+		{"b1 STORE 1 +FLAGS.SILENT (\\Deleted)", []string{`b1 OK .*`}},
+		{"b2 CHECK", []string{`b2 OK .*`}},
+		{"b3 EXPUNGE", []string{`\* 1 EXPUNGE`, `b3 OK .*`}},
+	})
+	runScript(t, a, []exchange{{"a2 CHECK", []string{`\* 1 FETCH \(UID 1 FLAGS \(\\Deleted \\Recent\)\)`, `\* 1 EXPUNGE`, `a2 OK .*`}}})
+}
+
 // respCode returns the number in "[NAME n]" among lines.
 func respCode(t *testing.T, lines []string, name string) string {
 	t.Helper()

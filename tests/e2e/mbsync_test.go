@@ -89,6 +89,7 @@ Near :local:
 Patterns *
 Create Both
 Expunge Both
+CopyArrivalDate yes
 SyncState *
 `, port, peerClientUser, peerClientPw, sslType, srv.certFile(), maildir, maildir))
 		return cfg
@@ -171,6 +172,43 @@ SyncState *
 		want["INBOX"] = []storedMsg{{`\Answered \Flagged`, mbsyncPlain}, {"", crlf(mbsyncLocalInbox)}, {"", mbsyncJapanese}}
 		sortMsgs(want["INBOX"])
 		want["Work"] = []storedMsg{}
+		check(t, want)
+	})
+
+	t.Run("Maildir-side flags and deletion", func(t *testing.T) {
+		// Flag the list message and delete the message written locally:
+		// mbsync stores the flag and expunges the message on the server.
+		renamed, removed := 0, 0
+		for _, f := range maildirFiles(t, maildir) {
+			path := filepath.Join(maildir, f)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case strings.Contains(string(data), "<list1@example.org>"):
+				if !strings.HasSuffix(f, ":2,S") {
+					t.Fatalf("list message file %s, want flags S", f)
+				}
+				if err := os.Rename(path, strings.TrimSuffix(path, "S")+"FS"); err != nil {
+					t.Fatal(err)
+				}
+				renamed++
+			case strings.Contains(string(data), "<local1@example.net>"):
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				removed++
+			}
+		}
+		if renamed != 1 || removed != 1 {
+			t.Fatalf("renamed %d and removed %d files, want 1 and 1", renamed, removed)
+		}
+		out := runPeer(t, work, nil, mbsync, "-c", starttls, "-a")
+		t.Logf("mbsync: %s", out)
+		want["Lists/Go"] = []storedMsg{{`\Flagged \Seen`, mbsyncList}}
+		want["INBOX"] = []storedMsg{{`\Answered \Flagged`, mbsyncPlain}, {"", mbsyncJapanese}}
+		sortMsgs(want["INBOX"])
 		check(t, want)
 	})
 }
