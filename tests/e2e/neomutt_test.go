@@ -11,7 +11,8 @@ import (
 
 // TestNeomutt drives neomutt in a tmux terminal against Yubin over IMAP
 // with STARTTLS: the index must list the INBOX (Japanese subject decoded),
-// and saving a message to =Archive and syncing must move it there byte for
+// the pager must show the 8-bit Japanese body, reading and flagging must
+// reach the server, and saving a message to =Archive and syncing must move it there byte for
 // byte. The test waits for what the screen shows or for neomutt to exit,
 // never for a fixed time.
 func TestNeomutt(t *testing.T) {
@@ -98,6 +99,36 @@ set charset="utf-8"
 	t.Run("index lists INBOX", func(t *testing.T) {
 		s := waitScreen(t, "休暇のお知らせ", "plain one", "quarterly report", "INBOX")
 		t.Logf("index:\n%s", s)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("read and flag", func(t *testing.T) {
+		keys(t, "/", "~i jp1@example.jp", "Enter")
+		keys(t, "Enter")
+		waitScreen(t, "山田です。来週の会議は火曜日に変更になりました。", "よろしくお願いします。")
+		keys(t, "q")
+		waitScreen(t, "Msgs:3 New:2")
+		keys(t, "F", "$")
+		waitScreen(t, "Msgs:3 New:2 Flag:1")
+		// The $ (sync) above wrote the flags; read them back.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var flags string
+			for _, m := range imapMail(t, srv)["INBOX"] {
+				if m.body == mbsyncJapanese {
+					flags = m.flags
+				}
+			}
+			if flags == `\Flagged \Seen` {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the message read and flagged in neomutt has flags %q on the server", flags)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 	if t.Failed() {
 		return
