@@ -147,9 +147,8 @@ func TestTwoSessionsScript(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
 	env.deliver(t, testMessage("two", "bob@example.org", "x"))
-	a, b := dialRaw(t, env.addr), dialRaw(t, env.addr)
+	a, b := twoSessions(t, env)
 	for _, r := range []*rawConn{a, b} {
-		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
 		r.cmd("s", "SELECT INBOX")
 	}
 	runScript(t, b, []exchange{
@@ -177,16 +176,23 @@ func TestTwoSessionsScript(t *testing.T) {
 	}
 }
 
+// twoSessions opens two raw connections logged in as the test user.
+func twoSessions(t *testing.T, env *testEnv) (a, b *rawConn) {
+	t.Helper()
+	a, b = dialRaw(t, env.addr), dialRaw(t, env.addr)
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	}
+	return a, b
+}
+
 // CHECK (RFC 3501 §6.4.1) works in the selected state like NOOP, reporting
 // another session's expunge; mbsync sends it before expunging.
 func TestCheckCommand(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
 	env.deliver(t, testMessage("two", "bob@example.org", "x"))
-	a, b := dialRaw(t, env.addr), dialRaw(t, env.addr)
-	for _, r := range []*rawConn{a, b} {
-		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
-	}
+	a, b := twoSessions(t, env)
 	runScript(t, a, []exchange{{"a1 CHECK", []string{`a1 BAD .+`}}})
 	for _, r := range []*rawConn{a, b} {
 		r.cmd("s", "SELECT INBOX")
