@@ -57,6 +57,7 @@ func init() {
 		"SETQUOTA":     {fn: (*session).cmdSetQuota, states: inAuth, expunge: true},
 		"CLOSE":        {fn: (*session).cmdClose, states: inSelected},
 		"UNSELECT":     {fn: (*session).cmdClose, states: inSelected},
+		"CHECK":        {fn: (*session).cmdNoop, states: inSelected, expunge: true},
 		"EXPUNGE":      {fn: (*session).cmdExpunge, states: inSelected, uid: true, expunge: true},
 		"SEARCH":       {fn: (*session).cmdSearch, states: inSelected, uid: true},
 		"FETCH":        {fn: (*session).cmdFetch, states: inSelected, uid: true},
@@ -76,6 +77,10 @@ func (s *session) cmdCapability(c *command) error {
 	return nil
 }
 
+// cmdNoop answers NOOP, and CHECK (RFC 3501 §6.4.1, dropped by RFC 9051
+// but still sent by IMAP4rev1 clients such as mbsync): every change is
+// durable when its command completes, so a checkpoint has nothing left to
+// do beyond reporting pending updates, as NOOP does.
 func (s *session) cmdNoop(c *command) error { return s.r.end() }
 
 func (s *session) cmdLogout(c *command) error {

@@ -147,9 +147,8 @@ func TestTwoSessionsScript(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
 	env.deliver(t, testMessage("two", "bob@example.org", "x"))
-	a, b := dialRaw(t, env.addr), dialRaw(t, env.addr)
+	a, b := twoSessions(t, env)
 	for _, r := range []*rawConn{a, b} {
-		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
 		r.cmd("s", "SELECT INBOX")
 	}
 	runScript(t, b, []exchange{
@@ -175,6 +174,35 @@ func TestTwoSessionsScript(t *testing.T) {
 	if l := a.line(); !strings.HasPrefix(l, "a4 OK") {
 		t.Fatalf("after DONE: %q", l)
 	}
+}
+
+// twoSessions opens two raw connections logged in as the test user.
+func twoSessions(t *testing.T, env *testEnv) (a, b *rawConn) {
+	t.Helper()
+	a, b = dialRaw(t, env.addr), dialRaw(t, env.addr)
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	}
+	return a, b
+}
+
+// CHECK (RFC 3501 §6.4.1) works in the selected state like NOOP, reporting
+// another session's expunge; mbsync sends it before expunging.
+func TestCheckCommand(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	env.deliver(t, testMessage("two", "bob@example.org", "x"))
+	a, b := twoSessions(t, env)
+	runScript(t, a, []exchange{{"a1 CHECK", []string{`a1 BAD .+`}}})
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("s", "SELECT INBOX")
+	}
+	runScript(t, b, []exchange{
+		{"b1 STORE 1 +FLAGS.SILENT (\\Deleted)", []string{`b1 OK .*`}},
+		{"b2 CHECK", []string{`b2 OK .*`}},
+		{"b3 EXPUNGE", []string{`\* 1 EXPUNGE`, `b3 OK .*`}},
+	})
+	runScript(t, a, []exchange{{"a2 CHECK", []string{`\* 1 FETCH \(UID 1 FLAGS \(\\Deleted \\Recent\)\)`, `\* 1 EXPUNGE`, `a2 OK .*`}}})
 }
 
 // respCode returns the number in "[NAME n]" among lines.
