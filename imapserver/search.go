@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Bounds of one SEARCH program.
@@ -32,6 +34,9 @@ type withinKey struct {
 	marker imap.UIDSet
 	older  bool
 	secs   int64
+	// match, if set, decides instead of the internal date (the keys of
+	// OBJECTID and SAVEDATE, which imap.SearchCriteria cannot express).
+	match func(m *mailstore.MessageMeta) bool
 }
 
 // searchReturn holds the RETURN options of an extended SEARCH.
@@ -292,6 +297,18 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 		}
 		marker := imap.UIDSet{imap.UIDRange{}}
 		*sp.within = append(*sp.within, withinKey{marker: marker, older: name == "OLDER", secs: int64(n)})
+		c.UID = append(c.UID, marker)
+	case "EMAILID", "THREADID":
+		id, err := r.atom("an object id")
+		if err != nil {
+			return err
+		}
+		match := func(m *mailstore.MessageMeta) bool { return emailID(m) == id }
+		if name == "THREADID" {
+			match = func(*mailstore.MessageMeta) bool { return false } // no message has a THREADID
+		}
+		marker := imap.UIDSet{imap.UIDRange{}}
+		*sp.within = append(*sp.within, withinKey{marker: marker, match: match})
 		c.UID = append(c.UID, marker)
 	case "LARGER", "SMALLER":
 		n, err := r.number64("a size")

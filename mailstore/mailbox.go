@@ -103,7 +103,7 @@ func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox,
 	if err != nil {
 		return nil, err
 	}
-	mb := &Mailbox{UserID: userID, Name: name, SpecialUse: use, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: true}
+	mb := &Mailbox{UserID: userID, Name: name, SpecialUse: use, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: true, ObjectID: newMailboxObjectID()}
 	if err := tx.Create(mb).Error; err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ type Mailbox struct {
 	// (see ListSubscriptions); it only seeds that list once.
 	Subscribed bool `gorm:"not null"`
 	CreatedAt  time.Time
+	// ObjectID is the mailbox's MAILBOXID (RFC 8474): random, opaque,
+	// kept across renames and never reused.
+	ObjectID string `gorm:"column:object_id;size:40;not null;default:''"`
 }
 
 // messageRow is a message's metadata as stored. Several rows may share one
