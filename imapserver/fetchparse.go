@@ -21,6 +21,7 @@ type fetchRequest struct {
 	preview      bool // PREVIEW (RFC 8970)
 	// emailID and threadID are EMAILID and THREADID (OBJECTID, RFC 8474).
 	emailID, threadID bool
+	saveDate          bool // SAVEDATE (RFC 8514)
 }
 
 // needsBody reports whether the message's bytes are needed.
@@ -160,6 +161,8 @@ func (r *reader) fetchItem(f *fetchRequest, macros bool) error {
 		f.emailID = true
 	case "THREADID":
 		f.threadID = true
+	case "SAVEDATE":
+		f.saveDate = true
 	case "RFC822":
 		f.rfc822 = true
 	case "RFC822.HEADER":

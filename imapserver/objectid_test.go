@@ -1,9 +1,11 @@
 package imapserver
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // objectIDIn returns the id of "NAME (id)" in lines.
@@ -90,4 +92,42 @@ func mustCmd(t *testing.T, r *rawConn, tag, line string) []string {
 		t.Fatalf("%s: %s", line, tagged)
 	}
 	return u
+}
+
+// SAVEDATE (RFC 8514): the date a message was added to its mailbox, not
+// its internal date, in FETCH and the SAVED* search keys.
+func TestSaveDateScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	msg := testMessage("saved", "bob@example.org", "x")
+	lit := fmt.Sprintf("{%d+}\r\n%s", len(msg), msg)
+	r := dialRaw(t, env.addr)
+	if u, _ := r.cmd("c", "CAPABILITY"); !strings.Contains(u[0], " SAVEDATE") {
+		t.Fatalf("SAVEDATE not advertised: %q", u)
+	}
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	mustCmd(t, r, "a", `APPEND INBOX " 1-Jan-2020 00:00:00 +0000" `+lit)
+	now := time.Now().UTC()
+	day := func(d int) string { return now.AddDate(0, 0, d).Format("2-Jan-2006") }
+	r.cmd("s", "SELECT INBOX")
+	f := mustCmd(t, r, "f", "FETCH 1 (INTERNALDATE SAVEDATE)")
+	m := regexp.MustCompile(`^\* 1 FETCH \(INTERNALDATE "01-Jan-2020 00:00:00 \+0000" SAVEDATE "([^"]+)"\)$`).FindStringSubmatch(f[0])
+	if m == nil {
+		t.Fatalf("FETCH: %q", f)
+	}
+	saved, err := time.Parse(internalDate, m[1])
+	if err != nil || saved.Before(now.Add(-time.Hour)) || saved.After(now.Add(time.Hour)) {
+		t.Fatalf("SAVEDATE %q is not the time of the APPEND (%v)", m[1], err)
+	}
+	runScript(t, r, []exchange{
+		{"k1 SEARCH SAVEDATESUPPORTED", []string{`\* SEARCH 1`, `k1 OK .*`}},
+		{"k2 SEARCH SAVEDSINCE " + day(-1), []string{`\* SEARCH 1`, `k2 OK .*`}},
+		{"k3 SEARCH SAVEDBEFORE " + day(-1), []string{`\* SEARCH`, `k3 OK .*`}},
+		{"k4 SEARCH SAVEDBEFORE " + day(2), []string{`\* SEARCH 1`, `k4 OK .*`}},
+		{"k5 SEARCH OR SAVEDON " + day(0) + " SAVEDON " + day(1), []string{`\* SEARCH 1`, `k5 OK .*`}},
+		{"k6 SEARCH SAVEDON 1-Jan-2020", []string{`\* SEARCH`, `k6 OK .*`}},
+		{"k7 SEARCH ON 1-Jan-2020", []string{`\* SEARCH 1`, `k7 OK .*`}},
+		{"k8 SEARCH NOT SAVEDSINCE " + day(-1), []string{`\* SEARCH`, `k8 OK .*`}},
+		{"k9 SEARCH SAVEDSINCE 32-Jan-2020", []string{`k9 BAD .*`}},
+		{"k10 UID FETCH 1 SAVEDATE", []string{`\* 1 FETCH \(UID 1 SAVEDATE "` + regexp.QuoteMeta(m[1]) + `"\)`, `k10 OK .*`}},
+	})
 }

@@ -78,6 +78,10 @@ type messageRow struct {
 	Flags        string    `gorm:"size:2000;not null;default:''"` // canonical, space-separated
 	Seen         bool      `gorm:"not null"`                      // mirrors \Seen in Flags, for counting
 	Deleted      bool      `gorm:"not null"`                      // mirrors \Deleted in Flags
+	// SaveDate is when the message was added to this mailbox (SAVEDATE,
+	// RFC 8514); null only in rows older than the column, until the store
+	// fills it with InternalDate when it opens.
+	SaveDate *time.Time `gorm:"column:save_date"`
 }
 
 func (messageRow) TableName() string { return "messages" }

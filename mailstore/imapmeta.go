@@ -35,3 +35,22 @@ func (s *Store) migrateObjectIDs(ctx context.Context) error {
 		return nil
 	})
 }
+
+// migrateSaveDates fills, once, the save date of the messages stored
+// before the save_date column existed with their internal date (the best
+// guess of when they arrived).
+func (s *Store) migrateSaveDates(ctx context.Context) error {
+	return s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var done int64
+		if err := tx.Model(&counter{}).Where("name = ?", "save_dates_filled").Count(&done).Error; err != nil {
+			return err
+		}
+		if done > 0 {
+			return nil
+		}
+		if err := tx.Exec("UPDATE messages SET save_date = internal_date WHERE save_date IS NULL").Error; err != nil {
+			return err
+		}
+		return tx.Create(&counter{Name: "save_dates_filled", Value: 1}).Error
+	})
+}
