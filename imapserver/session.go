@@ -332,7 +332,7 @@ func (s *session) capabilities() string {
 	var b strings.Builder
 	b.WriteString("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MULTIAPPEND MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES UTF8=ACCEPT WITHIN STATUS=SIZE LIST-EXTENDED LIST-STATUS BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
 	b.WriteString(sortThreadCapabilities)
-	b.WriteString(" OBJECTID SAVEDATE")
+	b.WriteString(" OBJECTID SAVEDATE METADATA")
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
 	if s.state == stateNotAuth {

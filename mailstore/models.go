@@ -100,5 +100,6 @@ func allModels() []any {
 	models = append(models, spamModels()...)
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
+	models = append(models, metadataModels()...)
 	return models
 }
