@@ -40,17 +40,25 @@ func (s *Store) migrateObjectIDs(ctx context.Context) error {
 // before the save_date column existed with their internal date (the best
 // guess of when they arrived).
 func (s *Store) migrateSaveDates(ctx context.Context) error {
+	return s.migrateOnce(ctx, "save_dates_filled", func(tx *gorm.DB) error {
+		return tx.Exec("UPDATE messages SET save_date = internal_date WHERE save_date IS NULL").Error
+	})
+}
+
+// migrateOnce runs a data migration in a transaction unless the counter
+// name records that it ran, and records it.
+func (s *Store) migrateOnce(ctx context.Context, name string, fn func(tx *gorm.DB) error) error {
 	return s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var done int64
-		if err := tx.Model(&counter{}).Where("name = ?", "save_dates_filled").Count(&done).Error; err != nil {
+		if err := tx.Model(&counter{}).Where("name = ?", name).Count(&done).Error; err != nil {
 			return err
 		}
 		if done > 0 {
 			return nil
 		}
-		if err := tx.Exec("UPDATE messages SET save_date = internal_date WHERE save_date IS NULL").Error; err != nil {
+		if err := fn(tx); err != nil {
 			return err
 		}
-		return tx.Create(&counter{Name: "save_dates_filled", Value: 1}).Error
+		return tx.Create(&counter{Name: name, Value: 1}).Error
 	})
 }

@@ -23,12 +23,7 @@ func TestMailboxObjectIDs(t *testing.T) {
 	if err := s.wdb.Exec("UPDATE mailboxes SET object_id = ''").Error; err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s, err = Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, dir)
 	mbs, err := s.ListMailboxes(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -108,12 +103,7 @@ func TestSaveDates(t *testing.T) {
 	if err := s.wdb.Exec("DELETE FROM counters WHERE name = 'save_dates_filled'").Error; err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s, err = Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, dir)
 	var nulls int64
 	if err := s.db.Raw("SELECT COUNT(*) FROM messages WHERE save_date IS NULL").Scan(&nulls).Error; err != nil {
 		t.Fatal(err)
@@ -125,4 +115,17 @@ func TestSaveDates(t *testing.T) {
 	if nulls != 0 || !list[0].SaveDate.Equal(old) {
 		t.Fatalf("after the migration: %d rows without a save date, INBOX's is %v", nulls, list[0].SaveDate)
 	}
+}
+
+// reopen closes s and opens the store in dir again, closed at the end of
+// the test.
+func reopen(t *testing.T, s *Store, dir string) *Store {
+	t.Helper()
+	s.Close()
+	s, err := Open(context.Background(), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

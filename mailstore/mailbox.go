@@ -300,18 +300,8 @@ func subscriptionModels() []any { return []any{&subscription{}} }
 // migrateSubscriptions fills the subscription list, once, from the
 // subscribed flag mailboxes had before the list existed.
 func (s *Store) migrateSubscriptions(ctx context.Context) error {
-	return s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var done int64
-		if err := tx.Model(&counter{}).Where("name = ?", "subscriptions_migrated").Count(&done).Error; err != nil {
-			return err
-		}
-		if done > 0 {
-			return nil
-		}
-		if err := tx.Exec("INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed").Error; err != nil {
-			return err
-		}
-		return tx.Create(&counter{Name: "subscriptions_migrated", Value: 1}).Error
+	return s.migrateOnce(ctx, "subscriptions_migrated", func(tx *gorm.DB) error {
+		return tx.Exec("INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed").Error
 	})
 }
 
