@@ -53,6 +53,11 @@ func TestObjectIDScript(t *testing.T) {
 		t.Fatalf("MAILBOXID changed by RENAME: %q, was %q", got, created)
 	}
 
+	// LIST-STATUS carries it too.
+	if got := objectIDIn(t, mustCmd(t, r, "c7", `LIST "" Projects RETURN (STATUS (MAILBOXID))`), `\* STATUS .*MAILBOXID`); got != created {
+		t.Fatalf("LIST-STATUS MAILBOXID %q, CREATE said %q", got, created)
+	}
+
 	sel := mustCmd(t, r, "s", "SELECT INBOX")
 	if got := objectIDIn(t, sel, `\* OK \[MAILBOXID`); got != inbox {
 		t.Fatalf("SELECT MAILBOXID %q, STATUS said %q", got, inbox)
