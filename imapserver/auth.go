@@ -66,6 +66,8 @@ func init() {
 		"STORE":        {fn: (*session).cmdStore, states: inSelected, uid: true},
 		"COPY":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
 		"MOVE":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
+		"GETMETADATA":  {fn: (*session).cmdGetMetadata, states: inAuth, expunge: true},
+		"SETMETADATA":  {fn: (*session).cmdSetMetadata, states: inAuth, expunge: true},
 	}
 }
 

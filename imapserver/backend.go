@@ -63,6 +63,12 @@ type Account interface {
 	Quota(ctx context.Context) (*Quota, error)
 	// Expunge removes the \Deleted messages of set (nil: all of them).
 	Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error)
+	// GetMetadata returns the METADATA entries (RFC 5464) of a mailbox,
+	// or of the server with mailboxID 0, ordered by name.
+	GetMetadata(ctx context.Context, mailboxID int64) ([]mailstore.MetadataEntry, error)
+	// SetMetadata sets (nil Value: removes) entries all or none, leaving
+	// at most maxEntries; more wrap core.ErrOverQuota.
+	SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error
 }
 
 // Quota is an account's storage limits and usage; a limit of 0 means none.

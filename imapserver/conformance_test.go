@@ -109,7 +109,7 @@ func TestConformanceScript(t *testing.T) {
 		{"a14 SELECT INBOX", []string{
 			`\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important\)`,
 			`\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Important \\\*\)\] .*`,
-			`\* 1 EXISTS`, `\* 1 RECENT`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 2\] .*`, `a14 OK \[READ-WRITE\] .*`}},
+			`\* 1 EXISTS`, `\* 1 RECENT`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 2\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `a14 OK \[READ-WRITE\] .*`}},
 		{"a15 FETCH 1 (UID FLAGS RFC822.SIZE ENVELOPE)", []string{
 			fmt.Sprintf(`\* 1 FETCH \(UID 1 FLAGS \(\$Important \\Seen \\Recent\) RFC822.SIZE %d ENVELOPE \(NIL "hello" \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\("Bob" NIL "bob" "example.org"\)\) \(\(NIL NIL "alice" "example.test"\)\) NIL NIL NIL "<m1@example.org>"\)\)`, len(msg)),
 			`a15 OK .*`}},
@@ -242,7 +242,7 @@ func TestQresyncAfterOtherSessionsChanges(t *testing.T) {
 	b.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
 	runScript(t, b, []exchange{
 		{"s SELECT INBOX (CONDSTORE)", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 4 EXISTS`, `\* 0 RECENT`,
-			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`, `s OK \[READ-WRITE\] .*`}},
+			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`, `s OK \[READ-WRITE\] .*`}},
 		{"b1 STORE 2 +FLAGS (\\Flagged)", []string{`\* 2 FETCH \(FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `b1 OK .*`}},
 		{"b2 STORE 3 +FLAGS.SILENT (\\Deleted)", []string{`\* 3 FETCH \(MODSEQ \(\d+\)\)`, `b2 OK .*`}},
 		{"b3 EXPUNGE", []string{`\* 3 EXPUNGE`, `b3 OK .*`}},
@@ -253,7 +253,7 @@ func TestQresyncAfterOtherSessionsChanges(t *testing.T) {
 	a.cmd("e", "ENABLE QRESYNC")
 	runScript(t, a, []exchange{
 		{"s SELECT INBOX (QRESYNC (" + uv + " " + hm + " 1:4))", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 3 EXISTS`, `\* 0 RECENT`,
-			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY ` + uv + `\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`,
+			`\* OK \[UNSEEN 1\] .*`, `\* OK \[UIDVALIDITY ` + uv + `\] .*`, `\* OK \[UIDNEXT 5\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `\* OK \[HIGHESTMODSEQ \d+\] .*`,
 			`\* VANISHED \(EARLIER\) 3`, `\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `s OK \[READ-WRITE\] .*`}},
 		{"f UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + hm + " VANISHED)", []string{`\* VANISHED \(EARLIER\) 3`,
 			`\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `f OK .*`}},
@@ -374,18 +374,18 @@ func TestRecentScript(t *testing.T) {
 	runScript(t, c, []exchange{{"s1 STATUS INBOX (RECENT MESSAGES)", []string{`\* STATUS INBOX \(RECENT 2 MESSAGES 2\)`, `s1 OK .*`}}})
 	runScript(t, a, []exchange{
 		{"e EXAMINE INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS \(\)\] .*`, `\* 2 EXISTS`, `\* 2 RECENT`, `\* OK \[UNSEEN 1\] .*`,
-			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `e OK \[READ-ONLY\] .*`}},
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `e OK \[READ-ONLY\] .*`}},
 		{"f SEARCH NEW", []string{`\* SEARCH 1 2`, `f OK .*`}},
 	})
 	runScript(t, b, []exchange{
 		{"s SELECT INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 2 EXISTS`, `\* 2 RECENT`, `\* OK \[UNSEEN 1\] .*`,
-			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `s OK \[READ-WRITE\] .*`}},
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `s OK \[READ-WRITE\] .*`}},
 		{"f FETCH 1 FLAGS", []string{`\* 1 FETCH \(FLAGS \(\\Recent\)\)`, `f OK .*`}},
 	})
 	runScript(t, c, []exchange{
 		{"s2 STATUS INBOX (RECENT)", []string{`\* STATUS INBOX \(RECENT 0\)`, `s2 OK .*`}},
 		{"s SELECT INBOX", []string{`\* FLAGS .*`, `\* OK \[PERMANENTFLAGS .*`, `\* 2 EXISTS`, `\* 0 RECENT`, `\* OK \[UNSEEN 1\] .*`,
-			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `s OK \[READ-WRITE\] .*`}},
+			`\* OK \[UIDVALIDITY \d+\] .*`, `\* OK \[UIDNEXT 3\] .*`, `\* OK \[MAILBOXID \([^)]+\)\] .*`, `s OK \[READ-WRITE\] .*`}},
 		{"f SEARCH RECENT", []string{`\* SEARCH`, `f OK .*`}},
 		{"g SEARCH OLD", []string{`\* SEARCH 1 2`, `g OK .*`}},
 	})

@@ -193,6 +193,15 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	if req.preview {
 		item("PREVIEW").str(msg.Preview())
 	}
+	if req.emailID {
+		item("EMAILID").c('(').s(emailID(m)).c(')')
+	}
+	if req.threadID {
+		item("THREADID").s("NIL") // threads have no ids here (RFC 8474 §5.2)
+	}
+	if req.saveDate {
+		item("SAVEDATE").str(m.SaveDate.Format(internalDate))
+	}
 	if req.rfc822Header {
 		item("RFC822.HEADER").literal(msg.Section(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader}), false)
 	}

@@ -19,6 +19,9 @@ type fetchRequest struct {
 	changedSince uint64
 	vanished     bool
 	preview      bool // PREVIEW (RFC 8970)
+	// emailID and threadID are EMAILID and THREADID (OBJECTID, RFC 8474).
+	emailID, threadID bool
+	saveDate          bool // SAVEDATE (RFC 8514)
 }
 
 // needsBody reports whether the message's bytes are needed.
@@ -154,6 +157,12 @@ func (r *reader) fetchItem(f *fetchRequest, macros bool) error {
 	case "PREVIEW":
 		f.preview = true
 		return r.previewModifiers()
+	case "EMAILID":
+		f.emailID = true
+	case "THREADID":
+		f.threadID = true
+	case "SAVEDATE":
+		f.saveDate = true
 	case "RFC822":
 		f.rfc822 = true
 	case "RFC822.HEADER":

@@ -117,6 +117,9 @@ func (s *session) cmdSelect(c *command) error {
 	uidNext := max(mb.UIDNext, v.lastUID()+1)
 	s.w.s("* OK [UIDVALIDITY ").n(mb.UIDValidity).s("] UIDs valid\r\n")
 	s.w.s("* OK [UIDNEXT ").n(uidNext).s("] Predicted next UID\r\n")
+	if mb.ObjectID != "" {
+		s.w.s("* OK [MAILBOXID (").s(mb.ObjectID).s(")] Ok\r\n")
+	}
 	if s.condstore {
 		s.w.s("* OK [HIGHESTMODSEQ ").n64(v.modSeq).s("] Highest\r\n")
 	}
@@ -237,6 +240,10 @@ func (s *session) cmdCreate(c *command) error {
 	if err := s.acct.CreateMailbox(s.ctx, canon, use); err != nil {
 		return s.storeErr("create", err, "NONEXISTENT")
 	}
+	// OBJECTID (RFC 8474 §4.1): the new mailbox's MAILBOXID.
+	if mb, err := s.acct.GetMailbox(s.ctx, canon); err == nil && mb.ObjectID != "" {
+		c.okCode = "MAILBOXID (" + mb.ObjectID + ")"
+	}
 	return nil
 }
 
@@ -314,7 +321,7 @@ func (s *session) cmdNamespace(c *command) error {
 }
 
 // statusItems are the STATUS data items served.
-var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true, "DELETED-STORAGE": true}
+var statusItems = map[string]bool{"MESSAGES": true, "RECENT": true, "UIDNEXT": true, "UIDVALIDITY": true, "UNSEEN": true, "DELETED": true, "SIZE": true, "HIGHESTMODSEQ": true, "DELETED-STORAGE": true, "MAILBOXID": true}
 
 // statusList reads "(" item *(SP item) ")".
 func (r *reader) statusList() ([]string, error) {
@@ -424,6 +431,8 @@ func (s *session) writeStatus(mb *mailstore.Mailbox, items []string) error {
 			s.w.n64(st.HighestModSeq)
 		case "DELETED-STORAGE":
 			s.w.n64(deletedStorage)
+		case "MAILBOXID":
+			s.w.c('(').s(mb.ObjectID).c(')')
 		}
 	}
 	s.w.s(")\r\n")

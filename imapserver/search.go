@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Bounds of one SEARCH program.
@@ -32,6 +34,9 @@ type withinKey struct {
 	marker imap.UIDSet
 	older  bool
 	secs   int64
+	// match, if set, decides instead of the internal date (the keys of
+	// OBJECTID and SAVEDATE, which imap.SearchCriteria cannot express).
+	match func(m *mailstore.MessageMeta) bool
 }
 
 // searchReturn holds the RETURN options of an extended SEARCH.
@@ -204,6 +209,8 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 		return nil
 	case "OLD":
 		return flag(`\Recent`, false)
+	case "SAVEDATESUPPORTED":
+		return nil // every mailbox keeps save dates (RFC 8514 §4.3)
 	}
 	if err := r.sp(); err != nil {
 		return err
@@ -290,9 +297,34 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 		if n == 0 {
 			return badf("%s needs a number of seconds above 0", name)
 		}
-		marker := imap.UIDSet{imap.UIDRange{}}
-		*sp.within = append(*sp.within, withinKey{marker: marker, older: name == "OLDER", secs: int64(n)})
-		c.UID = append(c.UID, marker)
+		sp.metaKey(c, withinKey{older: name == "OLDER", secs: int64(n)})
+	case "EMAILID", "THREADID":
+		id, err := r.atom("an object id")
+		if err != nil {
+			return err
+		}
+		match := func(m *mailstore.MessageMeta) bool { return emailID(m) == id }
+		if name == "THREADID" {
+			match = func(*mailstore.MessageMeta) bool { return false } // no message has a THREADID
+		}
+		sp.metaKey(c, withinKey{match: match})
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		d, err := r.date()
+		if err != nil {
+			return err
+		}
+		// The save date's calendar day in UTC, as for BEFORE/ON/SINCE.
+		match := func(m *mailstore.MessageMeta) bool {
+			day := m.SaveDate.UTC().Truncate(24 * time.Hour)
+			switch name {
+			case "SAVEDBEFORE":
+				return day.Before(d)
+			case "SAVEDON":
+				return day.Equal(d)
+			}
+			return !day.Before(d)
+		}
+		sp.metaKey(c, withinKey{match: match})
 	case "LARGER", "SMALLER":
 		n, err := r.number64("a size")
 		if err != nil {
@@ -409,6 +441,14 @@ func (r *reader) date() (time.Time, error) {
 		return time.Time{}, badf("Invalid date %q (expected d-Mon-yyyy)", strings.ToValidUTF8(s, "?"))
 	}
 	return d, nil
+}
+
+// metaKey adds a key decided on the message's metadata (see withinKey):
+// a placeholder UID set that searchHits fills in.
+func (sp *searchParser) metaKey(c *imap.SearchCriteria, k withinKey) {
+	k.marker = imap.UIDSet{imap.UIDRange{}}
+	*sp.within = append(*sp.within, k)
+	c.UID = append(c.UID, k.marker)
 }
 
 // parseDate parses d-Mon-yyyy.

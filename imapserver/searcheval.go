@@ -39,7 +39,11 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 				}
 				// OLDER n: internal date at least n seconds ago; YOUNGER n:
 				// less than n seconds ago (RFC 5032 §3).
-				if older := !m.InternalDate.After(cut); older == wk.older {
+				if wk.match != nil {
+					if wk.match(m) {
+						sub.AddNum(imap.UID(uid))
+					}
+				} else if older := !m.InternalDate.After(cut); older == wk.older {
 					sub.AddNum(imap.UID(uid))
 				}
 			}

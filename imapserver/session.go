@@ -343,6 +343,7 @@ func (s *session) capabilities() string {
 		b.WriteString(" COMPRESS=DEFLATE")
 	}
 	b.WriteString(sortThreadCapabilities)
+	b.WriteString(" OBJECTID SAVEDATE METADATA")
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
 	if s.state == stateNotAuth {

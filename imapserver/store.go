@@ -111,3 +111,11 @@ func (a *storeAccount) Quota(ctx context.Context) (*Quota, error) {
 	}
 	return &Quota{LimitBytes: u.QuotaBytes, UsedBytes: u.UsedBytes, LimitMessages: u.QuotaMessages, UsedMessages: u.UsedMessages}, nil
 }
+
+func (a *storeAccount) GetMetadata(ctx context.Context, mailboxID int64) ([]mailstore.MetadataEntry, error) {
+	return a.store.GetMetadata(ctx, a.user.ID, mailboxID)
+}
+
+func (a *storeAccount) SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error {
+	return a.store.SetMetadata(ctx, a.user.ID, mailboxID, entries, maxEntries)
+}

@@ -338,6 +338,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := tx.Where("user_id = ?", u.ID).Delete(&subscription{}).Error; err != nil {
 		return err
 	}
+	if err := tx.Where("user_id = ?", u.ID).Delete(&metadataEntry{}).Error; err != nil {
+		return err
+	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
 		return err
 	}

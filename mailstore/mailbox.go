@@ -112,7 +112,7 @@ func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox,
 	if err != nil {
 		return nil, err
 	}
-	mb := &Mailbox{UserID: userID, Name: name, SpecialUse: use, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: true}
+	mb := &Mailbox{UserID: userID, Name: name, SpecialUse: use, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: true, ObjectID: newMailboxObjectID()}
 	if err := tx.Create(mb).Error; err != nil {
 		return nil, err
 	}
@@ -208,6 +208,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID int64, name string) er
 			return err
 		}
 		if err := removeRows(tx, userID, &mb, rows, false); err != nil {
+			return err
+		}
+		if err := deleteMetadataTx(tx, userID, mb.ID); err != nil {
 			return err
 		}
 		if err := tx.Delete(&mb).Error; err != nil {
@@ -320,18 +323,8 @@ func subscriptionModels() []any { return []any{&subscription{}} }
 // migrateSubscriptions fills the subscription list, once, from the
 // subscribed flag mailboxes had before the list existed.
 func (s *Store) migrateSubscriptions(ctx context.Context) error {
-	return s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var done int64
-		if err := tx.Model(&counter{}).Where("name = ?", "subscriptions_migrated").Count(&done).Error; err != nil {
-			return err
-		}
-		if done > 0 {
-			return nil
-		}
-		if err := tx.Exec("INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed").Error; err != nil {
-			return err
-		}
-		return tx.Create(&counter{Name: "subscriptions_migrated", Value: 1}).Error
+	return s.migrateOnce(ctx, "subscriptions_migrated", func(tx *gorm.DB) error {
+		return tx.Exec("INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed").Error
 	})
 }
 

@@ -35,6 +35,9 @@ type MessageMeta struct {
 	ModSeq       int64
 	Flags        []string
 	BlobKey      string
+	// SaveDate is when the message was added to its mailbox (RFC 8514);
+	// COPY and MOVE give the copy a new one.
+	SaveDate time.Time
 }
 
 // HasFlag reports whether the message carries flag (case-insensitively).
@@ -114,7 +117,11 @@ func filterRows(rows []messageRow, set UIDSet) []messageRow {
 }
 
 func (r *messageRow) meta() MessageMeta {
-	return MessageMeta{UID: r.UID, Size: r.Size, InternalDate: r.InternalDate, ModSeq: r.ModSeq, Flags: splitFlags(r.Flags), BlobKey: r.BlobKey}
+	saved := r.InternalDate
+	if r.SaveDate != nil {
+		saved = *r.SaveDate
+	}
+	return MessageMeta{UID: r.UID, Size: r.Size, InternalDate: r.InternalDate, ModSeq: r.ModSeq, Flags: splitFlags(r.Flags), BlobKey: r.BlobKey, SaveDate: saved}
 }
 
 func splitFlags(s string) []string {
@@ -471,7 +478,9 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	first := mb.UIDNext - n
 	uids := make([]uint32, n)
+	saved := time.Now().UTC()
 	for i := range rows {
+		rows[i].SaveDate = &saved
 		rows[i].ID = 0
 		rows[i].MailboxID = mb.ID
 		rows[i].UserID = userID
@@ -484,8 +493,8 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if len(rows) == 1 {
 		r := &rows[0]
-		err = tx.Exec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted).Error
+		err = tx.Exec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted, saved).Error
 	} else {
 		err = tx.CreateInBatches(rows, 200).Error
 	}

@@ -59,6 +59,9 @@ type Mailbox struct {
 	// (see ListSubscriptions); it only seeds that list once.
 	Subscribed bool `gorm:"not null"`
 	CreatedAt  time.Time
+	// ObjectID is the mailbox's MAILBOXID (RFC 8474): random, opaque,
+	// kept across renames and never reused.
+	ObjectID string `gorm:"column:object_id;size:40;not null;default:''"`
 }
 
 // messageRow is a message's metadata as stored. Several rows may share one
@@ -75,6 +78,10 @@ type messageRow struct {
 	Flags        string    `gorm:"size:2000;not null;default:''"` // canonical, space-separated
 	Seen         bool      `gorm:"not null"`                      // mirrors \Seen in Flags, for counting
 	Deleted      bool      `gorm:"not null"`                      // mirrors \Deleted in Flags
+	// SaveDate is when the message was added to this mailbox (SAVEDATE,
+	// RFC 8514); null only in rows older than the column, until the store
+	// fills it with InternalDate when it opens.
+	SaveDate *time.Time `gorm:"column:save_date"`
 }
 
 func (messageRow) TableName() string { return "messages" }
@@ -93,5 +100,6 @@ func allModels() []any {
 	models = append(models, spamModels()...)
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
+	models = append(models, metadataModels()...)
 	return models
 }

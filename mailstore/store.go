@@ -106,6 +106,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: migrate subscriptions: %w", err)
 	}
+	if err := s.migrateObjectIDs(ctx); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: migrate object ids: %w", err)
+	}
+	if err := s.migrateSaveDates(ctx); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: migrate save dates: %w", err)
+	}
 	go s.writer()
 	return s, nil
 }
