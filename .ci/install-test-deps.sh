@@ -20,6 +20,10 @@ packages=(
 	python3       # scripts of the tests and benchmarks that drive a peer; imapserver: Python's imaplib as a client
 	python3-authres # filters/authn: an independent parser of every Authentication-Results field we write
 	fonts-noto-cjk # web-admin: Japanese glyphs, so the browser test's layout checks measure real text
+	isync         # tests/e2e: mbsync, a real IMAP client (Maildir sync both ways)
+	fetchmail     # tests/e2e: fetchmail over IMAP and POP3
+	neomutt       # tests/e2e: neomutt, driven in tmux
+	tmux          # tests/e2e: the terminal neomutt runs in
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
 )
