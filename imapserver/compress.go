@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/flate"
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // COMPRESS=DEFLATE (RFC 4978): after the tagged OK of COMPRESS DEFLATE,
@@ -136,7 +137,12 @@ func (s *session) cmdCompress(c *command) error {
 		}
 		src = io.MultiReader(bytes.NewReader(pending), s.conn)
 	}
-	s.br.Reset(flate.NewReader(bufio.NewReaderSize(src, rawInflateBuffer)))
+	// Data is returned at the end of every block, not only after a sync
+	// flush's empty stored block: a client that ends each command with
+	// Z_PARTIAL_FLUSH (mbsync, through zlib) sends no stored block, and an
+	// inflater waiting for one (Go's standard one, or klauspost's by
+	// default) would never hand the command over.
+	s.br.Reset(flate.NewReaderOpts(bufio.NewReaderSize(src, rawInflateBuffer), flate.WithPartialBlock()))
 	s.w.z = &deflateWriter{pool: &s.srv.deflaters, dst: s.conn}
 	s.w.bw.Reset(s.w.z)
 	return nil

@@ -241,10 +241,13 @@ func TestCompressDeflateCorruptInput(t *testing.T) {
 
 // pythonZlibClient is an IMAP session by Python's zlib (raw DEFLATE,
 // wbits=-15) on both sides: it prints the tagged responses, and the
-// SHA-256 of the fetched message.
+// SHA-256 of the fetched message. Its fifth argument is the flush that ends
+// each command: Z_SYNC_FLUSH, or Z_PARTIAL_FLUSH as mbsync's zlib use does
+// (no empty stored block after a command, its last bits in the next byte).
 const pythonZlibClient = `
 import hashlib, re, socket, sys, zlib
 host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+flush = getattr(zlib, sys.argv[5])
 s = socket.create_connection((host, port), timeout=30)
 buf = b''
 comp = dec = None
@@ -267,7 +270,7 @@ def read(n):
     d, buf = buf[:n], buf[n:]
     return d
 def send(data):
-    s.sendall(comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH) if comp else data)
+    s.sendall(comp.compress(data) + comp.flush(flush) if comp else data)
 def cmd(tag, text):
     send((tag + ' ' + text + '\r\n').encode())
     lits = []
@@ -300,13 +303,21 @@ func TestCompressDeflatePythonZlib(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 (with zlib) is not installed: no independent zlib peer")
 	}
+	for _, flush := range []string{"Z_SYNC_FLUSH", "Z_PARTIAL_FLUSH"} {
+		t.Run(flush, func(t *testing.T) { testCompressPython(t, python, flush) })
+	}
+}
+
+// testCompressPython runs pythonZlibClient, ending each command with the
+// zlib flush named.
+func testCompressPython(t *testing.T, python, flush string) {
 	env := newTestEnv(t, nil)
 	msg := testMessage("for python", "bob@example.org", bigBody(100<<10))
 	env.deliver(t, msg)
 	host, port, _ := net.SplitHostPort(env.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "-c", pythonZlibClient, host, port, testAddr, testPass).CombinedOutput()
+	out, err := exec.CommandContext(ctx, python, "-c", pythonZlibClient, host, port, testAddr, testPass, flush).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python client: %v\n%s", err, out)
 	}
