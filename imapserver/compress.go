@@ -107,6 +107,9 @@ func (z *deflateWriter) flush() error {
 // client may compress the bytes right after its command line, so what the
 // session has already read past it is the start of the client's stream.
 func (s *session) cmdCompress(c *command) error {
+	if !s.srv.opts.Compress {
+		return badf("COMPRESS is not offered by this server")
+	}
 	if err := s.r.sp(); err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func bigBody(n int) string {
 }
 
 func TestCompressDeflateGoClient(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, withCompress)
 	big := testMessage("big one", "bob@example.org", bigBody(200<<10))
 	env.deliver(t, big)
 	env.deliver(t, testMessage("small", "bob@example.org", "hello\r\n"))
@@ -202,7 +202,7 @@ func TestCompressDeflateGoClient(t *testing.T) {
 // TestCompressDeflateSharedPool runs two compressed sessions in turn, so
 // that each burst gets a compressor the other session used last.
 func TestCompressDeflateSharedPool(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, withCompress)
 	a := testMessage("a", "bob@example.org", bigBody(20<<10))
 	env.deliver(t, a)
 	z1, _ := compress(t, loggedIn(t, env), "n", "NOOP")
@@ -220,7 +220,7 @@ func TestCompressDeflateSharedPool(t *testing.T) {
 // TestCompressDeflateCorruptInput: a client whose stream is not DEFLATE
 // loses its connection; the server serves the others.
 func TestCompressDeflateCorruptInput(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, withCompress)
 	r := loggedIn(t, env)
 	r.send("z COMPRESS DEFLATE")
 	if l := r.line(); l != "z OK DEFLATE active" {
@@ -311,7 +311,7 @@ func TestCompressDeflatePythonZlib(t *testing.T) {
 // testCompressPython runs pythonZlibClient, ending each command with the
 // zlib flush named.
 func testCompressPython(t *testing.T, python, flush string) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, withCompress)
 	msg := testMessage("for python", "bob@example.org", bigBody(100<<10))
 	env.deliver(t, msg)
 	host, port, _ := net.SplitHostPort(env.addr)
@@ -356,7 +356,7 @@ func testCompressPython(t *testing.T, python, flush string) {
 // inflater are dropped once the connection is set up).
 func BenchmarkIdleConnMemoryCompress(b *testing.B) {
 	const conns = 300
-	env := newTestEnv(b, nil)
+	env := newTestEnv(b, withCompress)
 	env.deliver(b, testMessage("one", "bob@example.org", bigBody(4<<10)))
 	open := func() net.Conn {
 		z, got := compress(b, loggedIn(b, env), "n", "UID FETCH 1 BODY.PEEK[]")
@@ -455,7 +455,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // TestCompressDeflateShutdown: the BYE of a shutdown reaches compressed
 // sessions compressed, idle or in IDLE.
 func TestCompressDeflateShutdown(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, withCompress)
 	idle, _ := compress(t, loggedIn(t, env), "n", "NOOP")
 	idler, _ := compress(t, loggedIn(t, env), "n", "NOOP")
 	idler.send("i IDLE")
@@ -475,3 +475,6 @@ func TestCompressDeflateShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// withCompress turns COMPRESS=DEFLATE on (Options.Compress).
+func withCompress(o *Options) { o.Compress = true }

@@ -339,7 +339,7 @@ func (s *session) storeErr(op string, err error, missing string) error {
 func (s *session) capabilities() string {
 	var b strings.Builder
 	b.WriteString("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MULTIAPPEND MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES UTF8=ACCEPT WITHIN STATUS=SIZE LIST-EXTENDED LIST-STATUS BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
-	if s.w.z == nil {
+	if s.srv.opts.Compress && s.w.z == nil {
 		b.WriteString(" COMPRESS=DEFLATE")
 	}
 	b.WriteString(sortThreadCapabilities)
