@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/yubinmail/yubin/internal/inflate"
 )
 
 // COMPRESS=DEFLATE (RFC 4978): after the tagged OK of COMPRESS DEFLATE,
@@ -140,12 +142,11 @@ func (s *session) cmdCompress(c *command) error {
 		}
 		src = io.MultiReader(bytes.NewReader(pending), s.conn)
 	}
-	// Data is returned at the end of every block, not only after a sync
-	// flush's empty stored block: a client that ends each command with
-	// Z_PARTIAL_FLUSH (mbsync, through zlib) sends no stored block, and an
-	// inflater waiting for one (Go's standard one, or klauspost's by
-	// default) would never hand the command over.
-	s.br.Reset(flate.NewReaderOpts(bufio.NewReaderSize(src, rawInflateBuffer), flate.WithPartialBlock()))
+	// The client's commands come out as soon as their bits arrive: zlib
+	// clients (mbsync) end pipelined commands inside a DEFLATE block, and
+	// an inflater that hands data over only at block ends (Go's, or
+	// klauspost's) would leave them unread while the client waits.
+	s.br.Reset(inflate.NewReader(bufio.NewReaderSize(src, rawInflateBuffer)))
 	s.w.z = &deflateWriter{pool: &s.srv.deflaters, dst: s.conn}
 	s.w.bw.Reset(s.w.z)
 	return nil

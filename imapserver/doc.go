@@ -14,11 +14,11 @@
 // session goes on; a non-synchronizing literal (LITERAL+, RFC 7888) of a
 // refused command is read and discarded, never taken for commands.
 //
-// COMPRESS=DEFLATE (RFC 4978), offered only with Options.Compress (off by
-// default until the inflater decodes as it goes, see Options.Compress),
-// keeps no compressor on an idle connection: the server's compressors are
-// pooled between bursts of responses (see compress.go); a compressed
-// connection keeps only its inflater.
+// COMPRESS=DEFLATE (RFC 4978), offered with Options.Compress, keeps no
+// compressor on an idle connection: the server's compressors are pooled
+// between bursts of responses (see compress.go); a compressed connection
+// keeps only its inflater (internal/inflate, which hands each command over
+// as soon as its bits arrive, as zlib clients expect).
 //
 // Logging in (LOGIN, AUTHENTICATE PLAIN) requires TLS, except from clients
 // that Options.InsecureAuth allows (by default loopback ones); elsewhere the

@@ -42,11 +42,7 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, in bytes.
 	// Default DefaultAppendLimit.
 	AppendLimit uint32
-	// Compress offers COMPRESS=DEFLATE (RFC 4978). Off by default: the
-	// DEFLATE readers at hand (Go's and klauspost's) hand decoded data over
-	// only at the end of a block, and zlib clients such as mbsync end their
-	// pipelined commands inside one (zlib's inflate decodes as it goes), so
-	// such a client waits for answers to commands the server has not seen.
+	// Compress offers COMPRESS=DEFLATE (RFC 4978).
 	Compress bool
 	// OnMove, if set, is called after a successful MOVE or COPY that takes
 	// messages into the \Junk mailbox (spam true) or out of it into any

@@ -32,6 +32,7 @@ func (w *wiring) startIMAP() {
 		AuthLimiter:  w.authLimiter,
 		InsecureAuth: w.insecureAuth(),
 		AppendLimit:  appendLimit,
+		Compress:     true,
 		OnMove:       trainer.onMove,
 		IdleTimeout:  imapIdleTimeout,
 	})
