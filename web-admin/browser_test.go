@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/internal/testpeer"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -50,10 +51,7 @@ func findChromium(t *testing.T) string {
 		}
 	}
 	const why = "no Chromium at /usr/bin/chromium or on the PATH (Debian: apt-get install chromium fonts-noto-cjk)"
-	if os.Getenv("YUBIN_TEST_PEERS") == "required" {
-		t.Fatal(why + ", and YUBIN_TEST_PEERS=required")
-	}
-	t.Skip(why)
+	testpeer.Missing(t, "%s", why)
 	return ""
 }
 

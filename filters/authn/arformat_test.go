@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // pythonAuthres returns a Python interpreter that has the authres module
@@ -29,10 +29,7 @@ func pythonAuthres(t *testing.T) string {
 			return path
 		}
 	}
-	if os.Getenv("YUBIN_TEST_PEERS") == "required" {
-		t.Fatal("python3 with the authres module (Debian package python3-authres) not found and YUBIN_TEST_PEERS=required")
-	}
-	t.Skip("python3 with the authres module (Debian package python3-authres) not found")
+	testpeer.Missing(t, "python3 with the authres module (Debian package python3-authres)")
 	return ""
 }
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/filters"
-	"github.com/yubinmail/yubin/internal/testpeers"
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 const (
@@ -52,7 +52,7 @@ func ensureClamd(t *testing.T) (clamd, sigtool string) {
 	t.Helper()
 	for _, p := range []string{clamdPath, sigtoolPath} {
 		if _, err := os.Stat(p); err != nil {
-			testpeers.Missing(t, "%s not found (Debian packages clamav-daemon and clamav)", p)
+			testpeer.Missing(t, "%s not found (Debian packages clamav-daemon and clamav)", p)
 		}
 	}
 	return clamdPath, sigtoolPath
@@ -124,7 +124,7 @@ func startClamdWith(t *testing.T, clamd, sigtool string, opts clamdOptions) *rea
 	}
 	sig, err := exec.Command(sigtool, "--md5", sample).Output()
 	if err != nil {
-		testpeers.Missing(t, "sigtool --md5 failed: %v", err)
+		testpeer.Missing(t, "sigtool --md5 failed: %v", err)
 	}
 	// sigtool names the signature after the file given: use its base name.
 	sig = bytes.ReplaceAll(sig, []byte(sample), []byte("eicar.com"))
@@ -166,7 +166,7 @@ ScanMail yes
 	cmd := exec.Command(clamd, "--config-file="+conf, "--foreground")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		testpeers.Missing(t, "starting clamd: %v", err)
+		testpeer.Missing(t, "starting clamd: %v", err)
 	}
 	rc.pid = cmd.Process.Pid
 	exited := make(chan error, 1)
@@ -188,7 +188,7 @@ ScanMail yes
 		select {
 		case err := <-exited:
 			logText, _ := os.ReadFile(rc.logFile)
-			testpeers.Missing(t, "clamd exited before answering PING: %v\n%s\n%s", err, tail([]byte(out.String()), 2000), tail(logText, 2000))
+			testpeer.Missing(t, "clamd exited before answering PING: %v\n%s\n%s", err, tail([]byte(out.String()), 2000), tail(logText, 2000))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -200,7 +200,7 @@ ScanMail yes
 		}
 		if time.Now().After(deadline) {
 			logText, _ := os.ReadFile(rc.logFile)
-			testpeers.Missing(t, "clamd did not answer PING within 60s: %v\n%s", err, tail(logText, 2000))
+			testpeer.Missing(t, "clamd did not answer PING within 60s: %v\n%s", err, tail(logText, 2000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

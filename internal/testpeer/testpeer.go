@@ -1,11 +1,14 @@
-// Package testpeer starts the third-party programs tests talk to (milters,
-// scanners), installed from Debian packages, on loopback or Unix sockets.
-// A missing program skips the test, unless YUBIN_TEST_PEERS=required makes
-// it fail. It is for tests only.
+// Package testpeer is for tests that talk to third-party programs
+// (milters, scanners, mail clients, Chromium, unshare), installed from
+// Debian packages: it starts them on loopback or Unix sockets, and decides
+// what a test does when one is missing — it skips with the reason, unless
+// YUBIN_TEST_PEERS=required (which .ci/run sets after installing them)
+// makes it fail. Tests never install anything themselves.
 package testpeer
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,16 +19,30 @@ import (
 	"time"
 )
 
-// Need returns path, skipping the test (or failing it with
-// YUBIN_TEST_PEERS=required) when the program is not installed; pkg names
-// the Debian package that has it.
+// Env is the environment variable that makes missing peers fail tests.
+const Env = "YUBIN_TEST_PEERS"
+
+// Required reports whether missing peers must fail the tests.
+func Required() bool { return os.Getenv(Env) == "required" }
+
+// Missing ends the test because a peer is missing: a skip that says why,
+// or a failure when peers are required. The message names the peer and,
+// ideally, the package that provides it.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required() {
+		tb.Fatalf("missing test peer: %s (%s=required: install it, see .ci/install-test-deps.sh)", msg, Env)
+	}
+	tb.Skipf("missing test peer: %s (set %s=required to make this a failure)", msg, Env)
+}
+
+// Need returns path, ending the test through Missing when the program is
+// not installed; pkg names the Debian package that has it.
 func Need(t testing.TB, path, pkg string) string {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("YUBIN_TEST_PEERS") == "required" {
-			t.Fatalf("%s not installed (Debian package %s) and YUBIN_TEST_PEERS=required", path, pkg)
-		}
-		t.Skipf("%s not installed (Debian package %s)", path, pkg)
+		Missing(t, "%s not installed (Debian package %s)", path, pkg)
 	}
 	return path
 }

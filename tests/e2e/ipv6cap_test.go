@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yubinmail/yubin/internal/testpeers"
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // netnsEnv marks the run of TestIPv6ConnCapPerPrefix inside its own
@@ -26,11 +26,11 @@ const netnsEnv = "YUBIN_E2E_NETNS"
 func TestIPv6ConnCapPerPrefix(t *testing.T) {
 	if os.Getenv(netnsEnv) == "" {
 		if os.Geteuid() != 0 {
-			testpeers.Missing(t, "root (to make a network namespace with IPv6 addresses)")
+			testpeer.Missing(t, "root (to make a network namespace with IPv6 addresses)")
 		}
 		for _, tool := range []string{"unshare", "ip"} {
 			if _, err := exec.LookPath(tool); err != nil {
-				testpeers.Missing(t, "%s (util-linux, iproute2)", tool)
+				testpeer.Missing(t, "%s (util-linux, iproute2)", tool)
 			}
 		}
 		cmd := exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestIPv6ConnCapPerPrefix$", "-test.count=1", "-test.v")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // This file holds what the tests with mail clients nobody here wrote
@@ -35,11 +36,7 @@ func needPeer(t *testing.T, name, debianPackage string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		msg := fmt.Sprintf("%s not installed (Debian package %s): %v", name, debianPackage, err)
-		if os.Getenv("YUBIN_TEST_PEERS") == "required" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testpeer.Missing(t, "%s not installed (Debian package %s): %v", name, debianPackage, err)
 	}
 	return path
 }

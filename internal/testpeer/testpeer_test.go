@@ -1,4 +1,4 @@
-package testpeers
+package testpeer
 
 import (
 	"os"
