@@ -50,7 +50,7 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	const why = "no Chromium at /usr/bin/chromium or on the PATH (Debian: apt-get install chromium fonts-noto-cjk)"
+	const why = "no Chromium at /usr/bin/chromium or on the PATH (Debian packages chromium and fonts-noto-cjk, see .ci/install-test-deps.sh)"
 	testpeer.Missing(t, "%s", why)
 	return ""
 }

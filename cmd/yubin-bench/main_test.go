@@ -165,7 +165,7 @@ func TestQuickAgainstClassic(t *testing.T) {
 	}
 	for _, b := range classicBinaries {
 		if _, err := os.Stat(b); err != nil {
-			t.Skipf("the classic stack is not installed (%s): apt-get install %s", b, strings.Join(classicPackages, " "))
+			t.Skipf("the classic stack is not installed (%s): Debian packages %s", b, strings.Join(classicPackages, " "))
 		}
 	}
 	_, rep, md := runQuick(t, 6*time.Minute, "--quick", "--against", "classic", "--conns", "20")
