@@ -36,10 +36,7 @@ func (s *session) metas(refs []msgRef) (map[uint32]*mailstore.MessageMeta, error
 
 // cmdFetch runs FETCH and UID FETCH.
 func (s *session) cmdFetch(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	ns, err := s.r.numSet()
+	ns, err := s.r.spNumSet()
 	if err != nil {
 		return err
 	}

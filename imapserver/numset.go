@@ -16,6 +16,15 @@ type numSet struct {
 const maxSetRanges = 10000
 
 // numSet reads a sequence set.
+// spNumSet reads a space and a sequence set: the first argument of FETCH,
+// STORE, COPY, MOVE and UID EXPUNGE.
+func (r *reader) spNumSet() (numSet, error) {
+	if err := r.sp(); err != nil {
+		return numSet{}, err
+	}
+	return r.numSet()
+}
+
 func (r *reader) numSet() (numSet, error) {
 	if r.accept('$') {
 		return numSet{saved: true}, nil

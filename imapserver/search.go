@@ -170,17 +170,7 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 			}
 		}
 	case ch == '*' || ch == '$' || ch >= '0' && ch <= '9':
-		set, err := r.numSet()
-		if err != nil {
-			return err
-		}
-		if set.saved {
-			*usesSaved = true
-			c.UID = append(c.UID, savedMarker)
-			return nil
-		}
-		c.SeqNum = append(c.SeqNum, toSeqSet(set))
-		return nil
+		return r.searchSet(c, usesSaved, false)
 	}
 	name, err := r.atom("a search key")
 	if err != nil {
@@ -338,16 +328,7 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 			c.Smaller = int64(n)
 		}
 	case "UID":
-		set, err := r.numSet()
-		if err != nil {
-			return err
-		}
-		if set.saved {
-			*usesSaved = true
-			c.UID = append(c.UID, savedMarker)
-			return nil
-		}
-		c.UID = append(c.UID, toUIDSet(set))
+		return r.searchSet(c, usesSaved, true)
 	case "MODSEQ":
 		// MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162).
 		if r.peek() == '"' {
@@ -483,4 +464,24 @@ func digits(s string) (int, bool) {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n, s != ""
+}
+
+// searchSet reads the set of a sequence-set or UID search key into c: "$"
+// (SEARCHRES, RFC 5182) as the saved-result marker, else the set as
+// sequence numbers or UIDs.
+func (r *reader) searchSet(c *imap.SearchCriteria, usesSaved *bool, uid bool) error {
+	set, err := r.numSet()
+	if err != nil {
+		return err
+	}
+	switch {
+	case set.saved:
+		*usesSaved = true
+		c.UID = append(c.UID, savedMarker)
+	case uid:
+		c.UID = append(c.UID, toUIDSet(set))
+	default:
+		c.SeqNum = append(c.SeqNum, toSeqSet(set))
+	}
+	return nil
 }

@@ -117,10 +117,7 @@ func (s *session) cmdClose(c *command) error {
 func (s *session) cmdExpunge(c *command) error {
 	var set mailstore.UIDSet
 	if c.uid {
-		if err := s.r.sp(); err != nil {
-			return err
-		}
-		ns, err := s.r.numSet()
+		ns, err := s.r.spNumSet()
 		if err != nil {
 			return err
 		}
@@ -146,10 +143,7 @@ func (s *session) cmdExpunge(c *command) error {
 
 // cmdStore runs STORE and UID STORE.
 func (s *session) cmdStore(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	ns, err := s.r.numSet()
+	ns, err := s.r.spNumSet()
 	if err != nil {
 		return err
 	}
@@ -280,10 +274,7 @@ func (s *session) cmdStore(c *command) error {
 
 // cmdCopy runs COPY and MOVE and their UID forms.
 func (s *session) cmdCopy(c *command) error {
-	if err := s.r.sp(); err != nil {
-		return err
-	}
-	ns, err := s.r.numSet()
+	ns, err := s.r.spNumSet()
 	if err != nil {
 		return err
 	}
