@@ -511,6 +511,9 @@ func (s *session) appendOne(name string, batch *AppendTx) error {
 			return err
 		}
 	}
+	if s.r.peekWord("CATENATE") {
+		return s.appendCatenate(name, batch, flags, date)
+	}
 	// UTF8 (literal8): a message with UTF-8 headers (RFC 6855 §4).
 	utf8Data := false
 	if s.r.peekWord("UTF8") {

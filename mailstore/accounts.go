@@ -341,6 +341,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := tx.Where("user_id = ?", u.ID).Delete(&metadataEntry{}).Error; err != nil {
 		return err
 	}
+	if err := deleteURLAuthKeysTx(tx, u.ID, 0); err != nil {
+		return err
+	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
 		return err
 	}

@@ -87,6 +87,21 @@ func (u *URL) String() string { return u.raw }
 // (RFC 4467 §2): the text a URLAUTH token signs. It is "" without URLAUTH.
 func (u *URL) Rump() string { return u.raw[:u.rumpEnd] }
 
+// OnServer reports whether u names a server of hosts (compared without
+// case): a relative URL always does, being relative to the server the
+// client talks to.
+func (u *URL) OnServer(hosts ...string) bool {
+	if !u.Absolute {
+		return true
+	}
+	for _, h := range hosts {
+		if h != "" && strings.EqualFold(u.Host, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // HasURLAuth reports whether the URL carries ";URLAUTH=" (signed or not).
 func (u *URL) HasURLAuth() bool { return u.Access != "" }
 

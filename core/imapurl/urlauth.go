@@ -17,6 +17,12 @@ const Mechanism = "INTERNAL"
 // KeySize is the size of a URLAUTH key in bytes.
 const KeySize = 32
 
+// ErrBadURL is wrapped by the errors of URLs that do not resolve for a
+// requester: syntax, another server, a mailbox or message that is not
+// there or not theirs, a URLAUTH that does not verify. The text after it
+// says why, for logs; clients only learn that the URL is bad.
+var ErrBadURL = errors.New("bad IMAP URL")
+
 // Errors of Authorize, each saying why a URLAUTH URL is refused.
 var (
 	ErrNoURLAuth   = errors.New("URL carries no URLAUTH")
