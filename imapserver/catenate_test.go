@@ -27,11 +27,7 @@ func nonSync(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
 func (e *testEnv) storedMessage(t *testing.T, userID int64, mailbox string, uid uint32) string {
 	t.Helper()
 	ctx := context.Background()
-	mb, err := e.store.GetMailbox(ctx, userID, mailbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metas, err := e.store.ListMessages(ctx, mb.ID, mailstore.UIDs(uid))
+	metas, err := e.store.ListMessages(ctx, e.mailbox(t, userID, mailbox).ID, mailstore.UIDs(uid))
 	if err != nil || len(metas) != 1 {
 		t.Fatalf("message %d in %s: %v %v", uid, mailbox, metas, err)
 	}
@@ -66,13 +62,14 @@ func (e *testEnv) addUser(t *testing.T, addr, msg string) *mailstore.User {
 	return u
 }
 
-func (e *testEnv) uidValidity(t *testing.T, userID int64, mailbox string) uint32 {
+// mailbox returns a mailbox of a user from the store.
+func (e *testEnv) mailbox(t *testing.T, userID int64, name string) *mailstore.Mailbox {
 	t.Helper()
-	mb, err := e.store.GetMailbox(context.Background(), userID, mailbox)
+	mb, err := e.store.GetMailbox(context.Background(), userID, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mb.UIDValidity
+	return mb
 }
 
 // CATENATE (RFC 4469) builds a message from literal text and parts of a
@@ -80,7 +77,7 @@ func (e *testEnv) uidValidity(t *testing.T, userID int64, mailbox string) uint32
 func TestCatenateFromURLs(t *testing.T) {
 	env := newTestEnv(t, nil)
 	uid := env.deliver(t, partsMessage)
-	v := env.uidValidity(t, env.user.ID, "INBOX")
+	v := env.mailbox(t, env.user.ID, "INBOX").UIDValidity
 	rel := fmt.Sprintf("/INBOX;UIDVALIDITY=%d/;UID=%d", v, uid)
 	abs := fmt.Sprintf("imap://alice%%40example.test@mail.test/INBOX/;UID=%d", uid)
 	hdr := "From: alice@example.test\r\nTo: carol@example.org\r\nSubject: Fwd: parts\r\nMIME-Version: 1.0\r\n" +
@@ -133,7 +130,7 @@ func TestCatenateRefusals(t *testing.T) {
 	env := newTestEnv(t, func(o *Options) { o.AppendLimit = 300 })
 	uid := env.deliver(t, partsMessage)
 	env.addUser(t, "bob@example.test", partsMessage)
-	v := env.uidValidity(t, env.user.ID, "INBOX")
+	v := env.mailbox(t, env.user.ID, "INBOX").UIDValidity
 	r := dialRaw(t, env.addr)
 	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
 	bob := "imap://bob%40example.test@mail.test/INBOX/;UID=1/;SECTION=1"
@@ -157,7 +154,7 @@ func TestCatenateRefusals(t *testing.T) {
 	if !strings.HasPrefix(tagged, "m NO [BADURL ") {
 		t.Errorf("MULTIAPPEND with a bad URL: %q", tagged)
 	}
-	if got := env.uids(t, mustMailbox(t, env, "Drafts")); len(got) != 0 {
+	if got := env.uids(t, env.mailbox(t, env.user.ID, "Drafts").ID); len(got) != 0 {
 		t.Errorf("Drafts has %v after refused APPENDs", got)
 	}
 	for _, c := range []struct{ cmd, want string }{
@@ -175,18 +172,9 @@ func TestCatenateRefusals(t *testing.T) {
 			t.Fatalf("NOOP after %.60q: %q", c.cmd, tagged)
 		}
 	}
-	if got := env.uids(t, mustMailbox(t, env, "Drafts")); len(got) != 0 {
+	if got := env.uids(t, env.mailbox(t, env.user.ID, "Drafts").ID); len(got) != 0 {
 		t.Errorf("Drafts has %v after refused APPENDs", got)
 	}
-}
-
-func mustMailbox(t *testing.T, env *testEnv, name string) int64 {
-	t.Helper()
-	mb, err := env.store.GetMailbox(context.Background(), env.user.ID, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mb.ID
 }
 
 // URLAUTH (RFC 4467): GENURLAUTH signs a URL for another user, who
@@ -196,7 +184,7 @@ func TestURLAuth(t *testing.T) {
 	env := newTestEnv(t, nil)
 	uid := env.deliver(t, partsMessage)
 	env.addUser(t, "bob@example.test", testMessage("bobs", "x@example.org", "bob's own"))
-	v := env.uidValidity(t, env.user.ID, "INBOX")
+	v := env.mailbox(t, env.user.ID, "INBOX").UIDValidity
 	base := fmt.Sprintf("imap://alice%%40example.test@mail.test/INBOX;UIDVALIDITY=%d/;UID=%d/;SECTION=1", v, uid)
 	alice := dialRaw(t, env.addr)
 	alice.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
