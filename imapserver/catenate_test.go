@@ -95,7 +95,7 @@ func TestCatenateFromURLs(t *testing.T) {
 		// PARTIAL, HEADER.FIELDS, and a whole message as the only part.
 		{`c2 APPEND Drafts CATENATE (URL "` + rel + `/;SECTION=1/;PARTIAL=0.5" TEXT {1+}` + "\r\n" + `/ URL "` + rel + `/;SECTION=HEADER.FIELDS%20(Subject)")`,
 			[]string{`c2 OK \[APPENDUID \d+ 2\] .*`}},
-		{`c3 APPEND Drafts CATENATE (URL "` + abs + `")`, []string{`c3 OK \[APPENDUID \d+ 3\] .*`}},
+		{`c3 APPEND Drafts CATENATE (URL "` + strings.Replace(abs, "mail.test", "127.0.0.1", 1) + `")`, []string{`c3 OK \[APPENDUID \d+ 3\] .*`}},
 	})
 	want := hdr + "Content-Type: text/plain\r\n\r\n" + "first part" + mid +
 		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" + "AAECAw==" + end

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/yubinmail/yubin/core"
@@ -28,13 +29,20 @@ type URLAccount interface {
 }
 
 // parseURL parses a URL a client gave and checks that it names this
-// server.
+// server: by its host name, or by the address the client connected to.
 func (s *session) parseURL(raw string) (*imapurl.URL, error) {
 	u, err := imapurl.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	if !u.OnServer(s.srv.opts.Hostname) {
+	local := ""
+	if a, ok := s.raw.LocalAddr().(*net.TCPAddr); ok {
+		local = a.IP.String()
+		if a.IP.To4() == nil {
+			local = "[" + local + "]"
+		}
+	}
+	if !u.OnServer(s.srv.opts.Hostname, local) {
 		return nil, imapurl.ErrBadURL
 	}
 	return u, nil
