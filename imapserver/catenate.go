@@ -15,7 +15,8 @@ const maxCatenateParts = 1000
 var errCatenateAborted = errors.New("CATENATE aborted")
 
 // appendCatenate reads "CATENATE (" cat-part *(SP cat-part) ")" (RFC 4469
-// §5), cat-part being "TEXT" SP literal or "URL" SP astring, and adds the
+// §5), cat-part being "TEXT" SP literal (or literal8), "UTF8" SP "("
+// literal8 ")" (RFC 6855) or "URL" SP astring, and adds the
 // message the parts make, byte for byte, to the batch (which it starts
 // if this is the first message). The parts stream into the store as they
 // come; the whole is bounded by APPENDLIMIT.
@@ -84,8 +85,21 @@ func (s *session) catenateParts(pw *io.PipeWriter) error {
 			return badf("Too many CATENATE parts (at most %d)", maxCatenateParts)
 		}
 		switch {
-		case s.r.peekWord("TEXT"):
+		case s.r.peekWord("TEXT"), s.r.peekWord("UTF8"):
+			// "UTF8" SP "(" literal8 ")": text with UTF-8 headers (RFC 6855 §4).
+			utf8Part := s.r.peekWord("UTF8")
 			s.r.pos += len("TEXT ")
+			if utf8Part {
+				if !s.utf8 {
+					return badf("CATENATE UTF8 needs ENABLE UTF8=ACCEPT first")
+				}
+				if err := s.r.expect('(', "a parenthesized literal8"); err != nil {
+					return err
+				}
+				if s.r.peek() != '~' {
+					return badf("CATENATE UTF8 takes a literal8 (~{n})")
+				}
+			}
 			n, binary, sync, err := s.r.literalHeader(true)
 			if err != nil {
 				return err
@@ -115,6 +129,11 @@ func (s *session) catenateParts(pw *io.PipeWriter) error {
 				return badf("NUL in a literal: send the part as literal8 (~{n})")
 			case copyErr != nil:
 				return fmt.Errorf("%w: read literal: %w", errFatal, copyErr)
+			}
+			if utf8Part {
+				if err := s.r.expect(')', "the end of the UTF8 part"); err != nil {
+					return err
+				}
 			}
 		case s.r.peekWord("URL"):
 			s.r.pos += len("URL ")

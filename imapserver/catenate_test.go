@@ -121,6 +121,20 @@ func TestCatenateFromURLs(t *testing.T) {
 	if got := env.storedMessage(t, env.user.ID, "Drafts", 4); got != "first part\r\nX!" {
 		t.Errorf("fourth message %q", got)
 	}
+
+	// UTF-8 headers (RFC 6855) once enabled, and binary text as literal8.
+	utf := "Subject: Grüße\r\n\r\n"
+	if _, tagged := r.cmd("u0", "APPEND Drafts CATENATE (UTF8 (~"+nonSync(utf)+"))"); !strings.HasPrefix(tagged, "u0 BAD ") {
+		t.Errorf("UTF8 part before ENABLE: %q", tagged)
+	}
+	r.cmd("e", "ENABLE UTF8=ACCEPT")
+	bin := "\x00\x01\r\n"
+	if _, tagged := r.cmd("u1", "APPEND Drafts CATENATE (UTF8 (~"+nonSync(utf)+") TEXT ~"+nonSync(bin)+")"); !strings.HasPrefix(tagged, "u1 OK [APPENDUID ") {
+		t.Fatalf("UTF8 and literal8 parts: %q", tagged)
+	}
+	if got := env.storedMessage(t, env.user.ID, "Drafts", 5); got != utf+bin {
+		t.Errorf("fifth message %q", got)
+	}
 }
 
 // URLs that do not resolve for the user are refused with BADURL, and a
