@@ -215,6 +215,9 @@ func (a *aclAccount) CreateMailbox(ctx context.Context, name, specialUse string)
 		if err != nil || owner.ID == a.user.ID {
 			return errNoPerm("create mailboxes")
 		}
+		if _, err := a.resolve(ctx, name); err == nil {
+			return fmt.Errorf("mailbox %q: %w", name, core.ErrExists)
+		}
 		parent, err := a.resolve(ctx, sharedMailboxName(owner.Address, parentOf(rest)))
 		if err != nil {
 			if errors.Is(err, core.ErrNotFound) {
