@@ -115,6 +115,13 @@ func (s *session) selectedMay(want string) bool {
 	return err == nil && hasRights(rights, want)
 }
 
+// mayRead reports whether the user may read a mailbox: LIST's STATUS
+// (RFC 5819) is left out for one the user holds no "r" on.
+func (s *session) mayRead(mb *mailstore.Mailbox) bool {
+	rights, err := s.acct.MyRights(s.ctx, mb)
+	return err == nil && hasRights(rights, "r")
+}
+
 // permanentFlags returns what PERMANENTFLAGS announces of flags: those the
 // user's rights let change (RFC 4314 §4), and \* with "w".
 func (s *session) permanentFlags(flags []string) []string {

@@ -283,3 +283,61 @@ func TestACLInsertAndModifiers(t *testing.T) {
 		t.Fatalf("the new mailbox is not alice's: %v", err)
 	}
 }
+
+// TestACLListStatusSkipsUnreadable: LIST RETURN (STATUS) leaves out the
+// STATUS of a mailbox the user may see ("l") but not read, and the rest
+// of the answer still comes.
+func TestACLListStatusSkipsUnreadable(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addUser(t, bobAddr)
+	if _, err := env.store.CreateMailbox(context.Background(), env.user.ID, "Projects", ""); err != nil {
+		t.Fatal(err)
+	}
+	alice := env.rawLogin(t, testAddr)
+	if _, tagged := alice.cmd("a", "SETACL Projects "+bobAddr+" l"); !strings.HasPrefix(tagged, "a OK") {
+		t.Fatal(tagged)
+	}
+	bob := env.rawLogin(t, bobAddr)
+	untagged, tagged := bob.cmd("l", `LIST "" "*" RETURN (STATUS (MESSAGES))`)
+	if !strings.HasPrefix(tagged, "l OK") {
+		t.Fatalf("LIST: %s", tagged)
+	}
+	var listed, status bool
+	for _, u := range untagged {
+		listed = listed || strings.HasPrefix(u, "* LIST ") && strings.Contains(u, sharedBox)
+		status = status || strings.HasPrefix(u, "* STATUS ") && strings.Contains(u, sharedBox)
+	}
+	if !listed || status {
+		t.Fatalf("LIST with STATUS: listed %v, status %v: %q", listed, status, untagged)
+	}
+}
+
+// FuzzACLNames checks the parsers of rights and of names in the other
+// users' namespace: rights come out canonical or are refused; a shared
+// name splits into an owner and a name that make it again.
+func FuzzACLNames(f *testing.F) {
+	for _, s := range []string{"lrs", "+cd", "lrswipkxtea", "z", "Other Users/ann@example.com/Projects/Sub",
+		"Other Users/ann@example.com/inbox/x", "Other Users", "Other Users/", "Other Users//x", "INBOX"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if r, err := clientRights(s); err == nil {
+			if c, err := mailstore.CanonicalRights(r); err != nil || c != r {
+				t.Fatalf("clientRights(%q) = %q, not canonical", s, r)
+			}
+		}
+		owner, rest, node, ok := sharedName(s)
+		if !ok {
+			if strings.HasPrefix(s, otherUsers+delim) || s == otherUsers {
+				t.Fatalf("sharedName(%q) not ok", s)
+			}
+			return
+		}
+		if node {
+			return
+		}
+		if got := sharedMailboxName(owner, rest); !strings.EqualFold(got, s) {
+			t.Fatalf("sharedName(%q) = %q, %q: makes %q", s, owner, rest, got)
+		}
+	})
+}

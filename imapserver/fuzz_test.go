@@ -26,6 +26,7 @@ func FuzzSession(f *testing.F) {
 		"a ENABLE QRESYNC UTF8=ACCEPT\r\nb SELECT INBOX (QRESYNC (1 1 1:*))\r\n",
 		"a COPY 1 INBOX\r\nb MOVE 1:* Junk\r\nc EXPUNGE\r\nd CLOSE\r\n",
 		"\x00\xff{}\r\n* * *\r\n",
+		"a SETACL INBOX anyone +lrcd\r\nb GETACL INBOX\r\nc LISTRIGHTS INBOX anyone\r\nd MYRIGHTS \"Other Users/x@y/INBOX\"\r\ne DELETEACL INBOX -anyone\r\n",
 	} {
 		f.Add(s)
 	}

@@ -211,7 +211,7 @@ func (s *session) cmdList(c *command) error {
 			s.w.s(` ("CHILDINFO" ("SUBSCRIBED"))`)
 		}
 		s.w.crlf()
-		if len(o.status) > 0 && mb != nil {
+		if len(o.status) > 0 && mb != nil && s.mayRead(mb) {
 			if err := s.writeStatus(mb, o.status); err != nil {
 				return err
 			}

@@ -121,6 +121,7 @@ func (a *aclAccount) resolve(ctx context.Context, name string) (*resolved, error
 		if err != nil {
 			return nil, err
 		}
+		a.owners.Store(mb.ID, mb.UserID)
 		return &resolved{mb: mb, shown: mb.Name, rights: mailstore.AllRights}, nil
 	}
 	if node {
@@ -168,6 +169,9 @@ func (a *aclAccount) ListMailboxes(ctx context.Context) ([]mailstore.Mailbox, er
 	own, err := a.store.ListMailboxes(ctx, a.user.ID)
 	if err != nil {
 		return nil, err
+	}
+	for _, mb := range own {
+		a.owners.Store(mb.ID, mb.UserID)
 	}
 	shared, err := a.store.SharedWith(ctx, a.user.ID)
 	if err != nil {
