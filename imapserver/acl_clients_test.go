@@ -123,3 +123,89 @@ func TestPythonSharedAccount(t *testing.T) {
 		t.Fatalf("imaplib: %v\n%s", err, out)
 	}
 }
+
+// TestNeomuttSharedMailbox: bob opens alice's shared Projects in neomutt
+// (in tmux) through the other users' namespace, reads the message (his
+// \Seen reaches alice's mailbox when neomutt syncs) and quits. The test waits for what the
+// screen shows or for neomutt to exit; the deadlines only catch a hang.
+func TestNeomuttSharedMailbox(t *testing.T) {
+	neomutt := testpeer.Need(t, "/usr/bin/neomutt", "neomutt")
+	tmux := testpeer.Need(t, "/usr/bin/tmux", "tmux")
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("Kickoff agenda", "carol@example.org", "Agenda: budget, people, dates."))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	host, port, _ := strings.Cut(env.addr, ":")
+	muttrc := work + "/muttrc"
+	rc := "set folder=\"imap://" + host + ":" + port + "/\"\n" +
+		"set spoolfile=\"+" + sharedBox + "\"\n" +
+		"set imap_user=\"" + bobAddr + "\"\nset imap_pass=\"" + testPass + "\"\n" +
+		"set ssl_starttls=no\nset ssl_force_tls=no\n" +
+		"set header_cache=\"\"\nset message_cachedir=\"\"\nset record=\"\"\n" +
+		"set mark_old=no\nset wait_key=no\nset sleep_time=0\nset charset=\"utf-8\"\n"
+	if err := os.WriteFile(muttrc, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	socket := "yubin-acl-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + port
+	tm := func(args ...string) (string, error) {
+		out, err := exec.Command(tmux, append([]string{"-L", socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { _, _ = tm("kill-server") })
+	cmdline := "env HOME=" + work + " LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen " + neomutt + " -n -F " + muttrc
+	if out, err := tm("new-session", "-d", "-s", "mutt", "-x", "160", "-y", "40", cmdline); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	screen := func() string {
+		out, _ := tm("capture-pane", "-p", "-t", "mutt")
+		return out
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s; neomutt shows:\n%s", what, screen())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	keys := func(k ...string) {
+		t.Helper()
+		if out, err := tm(append([]string{"send-keys", "-t", "mutt"}, k...)...); err != nil {
+			t.Fatalf("tmux send-keys: %v\n%s", err, out)
+		}
+	}
+	waitFor("index of the shared mailbox", func() bool {
+		s := screen()
+		return strings.Contains(s, "Kickoff agenda") && strings.Contains(s, "Msgs:1")
+	})
+	keys("Enter")
+	waitFor("the message in the pager", func() bool { return strings.Contains(screen(), "Agenda: budget, people, dates.") })
+	keys("q")
+	keys("$") // neomutt writes flags when it syncs
+	waitFor("bob's \\Seen in alice's mailbox", func() bool {
+		metas, err := env.store.ListMessages(ctx, mb.ID, nil)
+		return err == nil && len(metas) == 1 && metas[0].HasFlag(`\Seen`)
+	})
+	// Bob may not delete: neomutt knows from MYRIGHTS (no "t") and
+	// leaves the message alone, and so does the server.
+	keys("d", "$")
+	waitFor("neomutt's sync", func() bool { return strings.Contains(screen(), "Mailbox is unchanged") })
+	if metas, err := env.store.ListMessages(ctx, mb.ID, nil); err != nil || len(metas) != 1 || metas[0].HasFlag(`\Deleted`) {
+		t.Fatalf("after bob's delete: %+v %v", metas, err)
+	}
+	keys("q")
+	waitFor("neomutt to quit", func() bool {
+		_, err := tm("has-session", "-t", "mutt")
+		return err != nil
+	})
+}
