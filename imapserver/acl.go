@@ -172,6 +172,20 @@ func (s *session) aclMailbox(op string) (*mailstore.Mailbox, error) {
 	return mb, nil
 }
 
+// aclMailboxIdentifier reads " mailbox identifier" and looks the
+// mailbox up.
+func (s *session) aclMailboxIdentifier(op string) (*mailstore.Mailbox, string, error) {
+	mb, err := s.aclMailbox(op)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := s.spIdentifier()
+	if err != nil {
+		return nil, "", err
+	}
+	return mb, id, nil
+}
+
 // spIdentifier reads " identifier".
 func (s *session) spIdentifier() (string, error) {
 	if err := s.r.sp(); err != nil {
@@ -206,11 +220,7 @@ func (s *session) aclErr(op string, err error) error {
 // cmdSetACL runs SETACL mailbox identifier mod-rights (RFC 4314 §3.1):
 // "+rights" adds, "-rights" removes, plain rights replace.
 func (s *session) cmdSetACL(c *command) error {
-	mb, err := s.aclMailbox("setacl")
-	if err != nil {
-		return err
-	}
-	id, err := s.spIdentifier()
+	mb, id, err := s.aclMailboxIdentifier("setacl")
 	if err != nil {
 		return err
 	}
@@ -265,11 +275,7 @@ func (s *session) cmdSetACL(c *command) error {
 
 // cmdDeleteACL runs DELETEACL mailbox identifier (RFC 4314 §3.2).
 func (s *session) cmdDeleteACL(c *command) error {
-	mb, err := s.aclMailbox("deleteacl")
-	if err != nil {
-		return err
-	}
-	id, err := s.spIdentifier()
+	mb, id, err := s.aclMailboxIdentifier("deleteacl")
 	if err != nil {
 		return err
 	}
@@ -308,11 +314,7 @@ func (s *session) cmdGetACL(c *command) error {
 // owner holds every right and no other; anyone else may be granted each
 // right on its own.
 func (s *session) cmdListRights(c *command) error {
-	mb, err := s.aclMailbox("listrights")
-	if err != nil {
-		return err
-	}
-	id, err := s.spIdentifier()
+	mb, id, err := s.aclMailboxIdentifier("listrights")
 	if err != nil {
 		return err
 	}
