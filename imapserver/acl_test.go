@@ -341,3 +341,61 @@ func FuzzACLNames(f *testing.F) {
 		}
 	})
 }
+
+// TestACLIdleAndAppendFlags: bob IDLEs in alice's shared mailbox and is
+// told of alice's flag change and of a message bob appends with "i" but
+// without "w": its \Flagged is dropped, its \Seen kept ("s").
+func TestACLIdleAndAppendFlags(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("plan", "carol@example.org", "the plan"))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrsi"); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	bob := env.loginAs(t, bobAddr, rec.options())
+	if _, err := bob.Select(sharedBox, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := bob.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := env.loginAs(t, testAddr, nil)
+	if _, err := alice.Select("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagAnswered}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u := wait(t, rec.fetch, "FETCH during IDLE"); !hasFlag(u.flags, imap.FlagAnswered) {
+		t.Fatalf("IDLE update %+v", u)
+	}
+	bob2 := env.loginAs(t, bobAddr, nil)
+	if _, err := appendMsg(bob2, sharedBox, testMessage("note", bobAddr, "x"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, imap.FlagFlagged}}); err != nil {
+		t.Fatalf("APPEND with i: %v", err)
+	}
+	if n := wait(t, rec.exists, "EXISTS during IDLE"); n != 2 {
+		t.Fatalf("EXISTS %d", n)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := env.store.ListMessages(ctx, mb.ID, nil)
+	if err != nil || len(metas) != 2 || !metas[1].HasFlag(`\Seen`) || metas[1].HasFlag(`\Flagged`) {
+		t.Fatalf("appended message: %+v %v", metas, err)
+	}
+	// alice's quota counts it.
+	u, _ := env.store.GetUserByID(ctx, env.user.ID)
+	if u.UsedMessages != 2 {
+		t.Fatalf("alice's usage %d messages", u.UsedMessages)
+	}
+}

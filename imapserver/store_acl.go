@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -314,7 +316,36 @@ func (a *aclAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, e
 		return nil, errNoPerm("insert messages")
 	}
 	// The messages count against the owner's quota.
-	return a.store.NewAppendBatch(ctx, r.mb.UserID, r.mb.Name)
+	batch, err := a.store.NewAppendBatch(ctx, r.mb.UserID, r.mb.Name)
+	if err != nil {
+		return nil, err
+	}
+	if r.has("swt") {
+		return batch, nil
+	}
+	return &rightsAppend{AppendTx: batch, rights: r.rights}, nil
+}
+
+// rightsAppend appends with only the flags the user's rights allow
+// setting: the others are dropped, not refused (RFC 4314 §4, APPEND).
+type rightsAppend struct {
+	AppendTx
+	rights string
+}
+
+func (ra *rightsAppend) Add(ctx context.Context, r io.Reader, flags []string, date time.Time) error {
+	return ra.AppendTx.Add(ctx, r, allowedFlags(ra.rights, flags), date)
+}
+
+// allowedFlags returns the flags of flags that rights allow setting.
+func allowedFlags(rights string, flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if strings.ContainsAny(rights, flagRights(mailstore.FlagsAdd, []string{f})) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // flagRights returns the rights changing flags needs (RFC 4314 §4): s for
