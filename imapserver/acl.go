@@ -92,8 +92,8 @@ func serverRights(rights string) string {
 }
 
 // selectRights decides how SELECT and EXAMINE open a mailbox: it needs
-// "r"; without any of "s", "w", "t" and "e" nothing could change, so the
-// mailbox is read-only (RFC 4314 §4).
+// "r"; without any of "s", "w", "i", "t" and "e" the user could change
+// nothing in it, so it opens read-only (RFC 4314 §4).
 func (s *session) selectRights(mb *mailstore.Mailbox, examine bool) (readOnly bool, err error) {
 	rights, err := s.acct.MyRights(s.ctx, mb)
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *session) selectRights(mb *mailstore.Mailbox, examine bool) (readOnly bo
 	if !hasRights(rights, "r") {
 		return false, noErr("NOPERM", "You lack the right to read this mailbox (RFC 4314)")
 	}
-	return examine || !strings.ContainsAny(rights, "swte"), nil
+	return examine || !strings.ContainsAny(rights, "swite"), nil
 }
 
 // selectedMay reports whether the user holds the rights of want on the

@@ -399,3 +399,34 @@ func TestACLIdleAndAppendFlags(t *testing.T) {
 		t.Fatalf("alice's usage %d messages", u.UsedMessages)
 	}
 }
+
+// TestACLReadOnlySelect: with "lr" only, SELECT opens the mailbox
+// read-only and reading it sets no \Seen.
+func TestACLReadOnlySelect(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("plan", "carol@example.org", "the plan"))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lr"); err != nil {
+		t.Fatal(err)
+	}
+	bob := env.rawLogin(t, bobAddr)
+	untagged, tagged := bob.cmd("s", `SELECT "`+sharedBox+`"`)
+	if !strings.HasPrefix(tagged, "s OK [READ-ONLY]") {
+		t.Fatalf("SELECT with lr: %s", tagged)
+	}
+	if !slices.Contains(untagged, "* OK [PERMANENTFLAGS ()] Read-only mailbox") {
+		t.Fatalf("PERMANENTFLAGS: %q", untagged)
+	}
+	if _, tagged := bob.cmd("f", "FETCH 1 BODY[]"); !strings.HasPrefix(tagged, "f OK") {
+		t.Fatalf("FETCH: %s", tagged)
+	}
+	metas, err := env.store.ListMessages(ctx, mb.ID, nil)
+	if err != nil || len(metas) != 1 || metas[0].HasFlag(`\Seen`) {
+		t.Fatalf("after bob's read-only FETCH: %+v %v", metas, err)
+	}
+}
