@@ -243,11 +243,19 @@ func TestACLInsertAndModifiers(t *testing.T) {
 	before, _ := env.store.GetUserByID(ctx, env.user.ID)
 	bob := env.rawLogin(t, bobAddr)
 	bob.cmd("s", "SELECT INBOX")
+	if _, tagged := bob.cmd("f", `STORE 1 +FLAGS (\Seen \Flagged)`); !strings.HasPrefix(tagged, "f OK") {
+		t.Fatalf("STORE in bob's INBOX: %s", tagged)
+	}
 	if _, tagged := bob.cmd("c", `COPY 1 "`+sharedBox+`"`); !strings.HasPrefix(tagged, "c OK [COPYUID") {
 		t.Fatalf("COPY into the shared mailbox: %s", tagged)
 	}
 	if _, tagged := bob.cmd("m", `MOVE 1 "`+sharedBox+`"`); !strings.HasPrefix(tagged, "m OK") {
 		t.Fatalf("MOVE out of bob's own INBOX: %s", tagged)
+	}
+	// Bob holds neither s nor w there: his \Seen and \Flagged stay behind.
+	metas, err := env.store.ListMessages(ctx, mustMailbox(t, env, "Projects").ID, nil)
+	if err != nil || len(metas) != 2 || len(metas[0].Flags)+len(metas[1].Flags) != 0 {
+		t.Fatalf("copies in alice's mailbox: %+v %v", metas, err)
 	}
 	after, _ := env.store.GetUserByID(ctx, env.user.ID)
 	if after.UsedMessages != before.UsedMessages+2 {

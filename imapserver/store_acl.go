@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -392,7 +393,31 @@ func (a *aclAccount) CopyMessages(ctx context.Context, mailboxID int64, set mail
 	if !dst.has("i") {
 		return nil, errNoPerm("insert messages")
 	}
-	return a.store.CopyMessagesTo(ctx, mailboxID, set, dst.mb.ID, move)
+	res, err := a.store.CopyMessagesTo(ctx, mailboxID, set, dst.mb.ID, move)
+	if err != nil || dst.has("swt") || len(res.DestUIDs) == 0 {
+		return res, err
+	}
+	// The copies keep only the flags the user may set in the destination
+	// (RFC 4314 §4, COPY).
+	copies, err := a.store.ListMessages(ctx, dst.mb.ID, mailstore.UIDs(res.DestUIDs...))
+	if err != nil {
+		return nil, err
+	}
+	drop := map[string][]uint32{}
+	for _, m := range copies {
+		allowed := allowedFlags(dst.rights, m.Flags)
+		for _, f := range m.Flags {
+			if !slices.Contains(allowed, f) {
+				drop[f] = append(drop[f], m.UID)
+			}
+		}
+	}
+	for f, uids := range drop {
+		if _, err := a.store.StoreFlags(ctx, dst.mb.ID, mailstore.UIDs(uids...), mailstore.FlagsRemove, []string{f}); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (a *aclAccount) Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error) {
