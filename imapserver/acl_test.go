@@ -170,6 +170,12 @@ func TestACLGrantReadRevoke(t *testing.T) {
 	if len(untagged) < 2 || !strings.Contains(untagged[0], `"Other Users/`+testAddr+`"`) || !strings.HasPrefix(untagged[1], `* QUOTA "Other Users/`+testAddr+`"`) {
 		t.Fatalf("GETQUOTAROOT: %q", untagged)
 	}
+	if untagged, tagged := bobRaw.cmd("q3", `GETQUOTA "Other Users/`+testAddr+`"`); tagged != "q3 OK GETQUOTA completed" || len(untagged) != 1 {
+		t.Fatalf("GETQUOTA of alice's root: %q %s", untagged, tagged)
+	}
+	if _, tagged := bobRaw.cmd("q4", `GETQUOTA "Other Users/carol@example.test"`); !strings.HasPrefix(tagged, "q4 NO [NONEXISTENT]") {
+		t.Fatalf("GETQUOTA of a root bob has no share in: %s", tagged)
+	}
 
 	// LISTRIGHTS and DELETEACL over the wire; the revocation takes effect
 	// in bob's selected session too.
