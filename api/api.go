@@ -265,6 +265,13 @@ func (a *API) routes(e *gin.Engine) {
 	p.PATCH("/aliases/:address", a.updateAlias)
 	p.DELETE("/aliases/:address", a.deleteAlias)
 
+	p.GET("/shared-accounts", a.listSharedAccounts)
+	p.POST("/shared-accounts", a.createSharedAccount)
+	p.GET("/shared-accounts/:address", a.getSharedAccount)
+	p.DELETE("/shared-accounts/:address", a.deleteSharedAccount)
+	p.PUT("/shared-accounts/:address/members/:member", a.putSharedMember)
+	p.DELETE("/shared-accounts/:address/members/:member", a.deleteSharedMember)
+
 	p.GET("/tokens", a.listTokens)
 	p.POST("/tokens", a.createToken)
 	p.DELETE("/tokens/:id", a.deleteToken)

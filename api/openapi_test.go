@@ -59,6 +59,13 @@ var specRoutes = []struct{ method, path string }{
 	{"PATCH", "/api/v1/aliases/{address}"},
 	{"DELETE", "/api/v1/aliases/{address}"},
 
+	{"GET", "/api/v1/shared-accounts"},
+	{"POST", "/api/v1/shared-accounts"},
+	{"GET", "/api/v1/shared-accounts/{address}"},
+	{"DELETE", "/api/v1/shared-accounts/{address}"},
+	{"PUT", "/api/v1/shared-accounts/{address}/members/{member}"},
+	{"DELETE", "/api/v1/shared-accounts/{address}/members/{member}"},
+
 	{"GET", "/api/v1/tokens"},
 	{"POST", "/api/v1/tokens"},
 	{"DELETE", "/api/v1/tokens/{id}"},

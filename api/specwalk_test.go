@@ -598,6 +598,57 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/aliases/@example.com", token: bob})
 	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/aliases/info@example.org", token: ann})
 
+	// ---- shared accounts ---------------------------------------------------
+	sa := w.json(http.StatusCreated, "POST", "/api/v1/shared-accounts", ann, map[string]any{"address": "team@example.com", "display_name": "Team", "members": []string{"ann@example.com"}})
+	if ms, _ := sa["members"].([]any); len(ms) != 1 {
+		t.Errorf("shared account %v", sa)
+	}
+	w.json(http.StatusConflict, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team@example.com"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team2@example.com", "members": []string{"nobody@example.com"}})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team2"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team@nowhere.example"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/shared-accounts", adm, `{"address":"team2@example.com","x":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/shared-accounts", adm, "text/plain", `{"address":"team2@example.com"}`)
+	w.tooLarge("POST", "/api/v1/shared-accounts", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/shared-accounts", "", map[string]any{"address": "team2@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/shared-accounts", bob, map[string]any{"address": "team2@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/shared-accounts", ann, map[string]any{"address": "team2@example.org"})
+
+	sl := w.json(http.StatusOK, "GET", "/api/v1/shared-accounts?domain=example.com", ann, nil)
+	if items, _ := sl["items"].([]any); len(items) != 1 {
+		t.Errorf("shared list %v", sl)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/shared-accounts", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/shared-accounts", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/shared-accounts", bob, nil)
+	w.json(http.StatusOK, "GET", "/api/v1/shared-accounts/team@example.com", ann, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/shared-accounts/bob@example.com", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/shared-accounts/team@example.com", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/shared-accounts/team@example.com", bob, nil)
+
+	sa = w.json(http.StatusOK, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", ann, map[string]any{"rights": "lrs"})
+	if ms, _ := sa["members"].([]any); len(ms) != 2 {
+		t.Errorf("members after PUT %v", sa)
+	}
+	w.send(http.StatusOK, walkReq{method: "PUT", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com", token: adm})
+	w.json(http.StatusUnprocessableEntity, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, map[string]any{"rights": "lrz"})
+	w.json(http.StatusUnprocessableEntity, "PUT", "/api/v1/shared-accounts/team@example.com/members/nobody@example.com", adm, map[string]any{"rights": "lr"})
+	w.json(http.StatusNotFound, "PUT", "/api/v1/shared-accounts/nothing@example.com/members/bob@example.com", adm, map[string]any{"rights": "lr"})
+	w.json(http.StatusBadRequest, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, `{"rights":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, "text/plain", `{"rights":"lr"}`)
+	w.tooLarge("PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm)
+	w.json(http.StatusUnauthorized, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", "", map[string]any{"rights": "lr"})
+	w.json(http.StatusForbidden, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", bob, map[string]any{"rights": "lr"})
+
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/nothing@example.com/members/bob@example.com", token: adm})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com"})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/ann@example.com", token: bob})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: bob})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com"})
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: adm})
+
 	// ---- tokens ------------------------------------------------------------
 	tl := w.json(http.StatusOK, "GET", "/api/v1/tokens", adm, nil)
 	if items, _ := tl["items"].([]any); len(items) != 2 {

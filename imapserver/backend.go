@@ -71,6 +71,8 @@ type Account interface {
 	SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error
 	// URLAccount serves IMAP URLs (CATENATE, URLAUTH).
 	URLAccount
+	// Sharing: access control lists and other users' mailboxes (acl.go).
+	Sharing
 }
 
 // Quota is an account's storage limits and usage; a limit of 0 means none.

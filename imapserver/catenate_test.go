@@ -43,15 +43,12 @@ func (e *testEnv) storedMessage(t *testing.T, userID int64, mailbox string, uid 
 	return string(b)
 }
 
-// addUser creates another user of example.test and delivers msg to their
-// INBOX.
-func (e *testEnv) addUser(t *testing.T, addr, msg string) *mailstore.User {
+// addUserWithMessage creates another user of example.test and delivers msg
+// to their INBOX.
+func (e *testEnv) addUserWithMessage(t *testing.T, addr, msg string) *mailstore.User {
 	t.Helper()
 	ctx := context.Background()
-	u, err := e.store.CreateUser(ctx, mailstore.NewUser{Address: addr, Password: testPass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := e.addUser(t, addr)
 	res, err := e.store.Deliver(ctx, mailstore.Delivery{
 		Targets: []mailstore.DeliveryTarget{{UserID: u.ID, Mailbox: "INBOX"}},
 		Body:    strings.NewReader(msg),
@@ -143,7 +140,7 @@ func TestCatenateFromURLs(t *testing.T) {
 func TestCatenateRefusals(t *testing.T) {
 	env := newTestEnv(t, func(o *Options) { o.AppendLimit = 300 })
 	uid := env.deliver(t, partsMessage)
-	env.addUser(t, "bob@example.test", partsMessage)
+	env.addUserWithMessage(t, "bob@example.test", partsMessage)
 	v := env.mailbox(t, env.user.ID, "INBOX").UIDValidity
 	r := dialRaw(t, env.addr)
 	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
@@ -197,7 +194,7 @@ func TestCatenateRefusals(t *testing.T) {
 func TestURLAuth(t *testing.T) {
 	env := newTestEnv(t, nil)
 	uid := env.deliver(t, partsMessage)
-	env.addUser(t, "bob@example.test", testMessage("bobs", "x@example.org", "bob's own"))
+	env.addUserWithMessage(t, "bob@example.test", testMessage("bobs", "x@example.org", "bob's own"))
 	v := env.mailbox(t, env.user.ID, "INBOX").UIDValidity
 	base := fmt.Sprintf("imap://alice%%40example.test@mail.test/INBOX;UIDVALIDITY=%d/;UID=%d/;SECTION=1", v, uid)
 	alice := dialRaw(t, env.addr)

@@ -347,6 +347,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
 		return err
 	}
+	if err := deleteUserACLTx(tx.DB, u.ID); err != nil {
+		return err
+	}
 	if err := removeUserFromDomainUsageTx(tx.DB, u); err != nil {
 		return err
 	}

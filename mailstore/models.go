@@ -102,5 +102,6 @@ func allModels() []any {
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
 	models = append(models, urlAuthModels()...)
+	models = append(models, aclModels()...)
 	return models
 }

@@ -368,7 +368,7 @@ func TestBrowser(t *testing.T) {
 
 	// The admin signs in and lands on the overview, with its cards.
 	b.signIn(testAdmin, testAdminPW, "Overview")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,queue,quarantine,audit,tokens,admins,account" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,shared,queue,quarantine,audit,tokens,admins,account" {
 		t.Errorf("admin navigation %v", routes)
 	}
 	// Server admins: add a second one; My account changes the admin's own
@@ -626,6 +626,29 @@ func TestBrowser(t *testing.T) {
 	b.heading("Aliases")
 	b.wait("the deletion notice", `(document.querySelector(".notice")||{}).textContent === "Alias old@example.com was deleted."`)
 
+	// A shared mailbox with ann as its member; her rights changed on its
+	// own page.
+	b.click(`#nav a[data-route=shared]`)
+	b.heading("Shared mailboxes")
+	b.click("details.add summary")
+	b.fill(`form.form-grid input[name=address]`, "info@example.com")
+	b.fill(`form.form-grid textarea[name=members]`, "ann@example.com")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the new shared mailbox in the list", `[...document.querySelectorAll("table.list a")].some(a => a.textContent === "info@example.com")`)
+	b.click("details.add summary") // fold the form away
+	b.shot("shared")
+	b.open("/admin/shared/info%40example.com")
+	b.heading("info@example.com")
+	b.wait("ann as a member", `[...document.querySelectorAll("table.list td")].some(td => td.textContent === "ann@example.com")`)
+	b.fill(`form.form-grid input[name=member]`, "ann@example.com")
+	b.fill(`form.form-grid input[name=rights]`, "lrs")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("ann's new rights", `[...document.querySelectorAll("table.list code")].some(c => c.textContent === "lrs")`)
+	b.shot("shared-account")
+	if ms, err := srv.svc.Store().SharedMembers(ctx, "info@example.com"); err != nil || len(ms) != 1 || ms[0].Rights != "lrs" {
+		t.Errorf("members after the dashboard's change: %+v %v", ms, err)
+	}
+
 	// An API token: its secret is shown once.
 	b.click(`#nav a[data-route=tokens]`)
 	b.heading("API tokens")
@@ -749,7 +772,7 @@ func TestBrowser(t *testing.T) {
 	// A domain admin lands on the domains, may use the queue but not the
 	// overview.
 	b.signIn("dora@example.com", "dora-password", "Domains")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,queue,quarantine,tokens,account" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,shared,queue,quarantine,tokens,account" {
 		t.Errorf("domain admin navigation %v", routes)
 	}
 	b.click(`#nav a[data-route=queue]`)

@@ -9,6 +9,8 @@
 //	yubin admin add|list|remove|passwd
 //	                             manage the server admins
 //	yubin alias add|list|remove  manage aliases
+//	yubin shared add|list|grant|revoke|remove
+//	                             manage shared accounts (info@)
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //

@@ -126,6 +126,24 @@ func TestRunInProcess(t *testing.T) {
 	if code, out, _ := runIt("pw-from-stdin\n", "user", "add", "ann@example.com"); code != 0 || !strings.Contains(out, "added user ann@example.com") {
 		t.Errorf("user add: %d %q", code, out)
 	}
+	if code, out, errs := runIt("", "shared", "add", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "added shared account info@example.com for ann@example.com (lrswipkxte)") {
+		t.Errorf("shared add: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "grant", "--rights", "lrs", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "ann@example.com (lrs)") {
+		t.Errorf("shared grant: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "list"); code != 0 || !strings.Contains(out, "info@example.com") || !strings.Contains(out, "1 shared account") {
+		t.Errorf("shared list: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "shared", "grant", "info@example.com", "nobody@example.com"); code != 1 || !strings.Contains(errs, "not a user here") {
+		t.Errorf("shared grant to nobody: %d %q", code, errs)
+	}
+	if code, out, errs := runIt("", "shared", "revoke", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "removed ann@example.com from info@example.com") {
+		t.Errorf("shared revoke: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "remove", "info@example.com"); code != 0 || !strings.Contains(out, "removed shared account info@example.com") {
+		t.Errorf("shared remove: %d %q %q", code, out, errs)
+	}
 	if code, _, errs := runIt("", "user", "frob"); code != 2 || !strings.Contains(errs, "yubin help user") {
 		t.Errorf("unknown subcommand: %d %q", code, errs)
 	}

@@ -138,6 +138,13 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 			return nil, err
 		}
 	}
+	if p.Password != nil {
+		if shared, err := s.store.IsSharedAccount(ctx, u.ID); err != nil {
+			return nil, err
+		} else if shared {
+			return nil, core.Invalid("password", "a shared account has no login; its members open it with their own")
+		}
+	}
 	if p.Password != nil && len([]rune(*p.Password)) < mailstore.MinPasswordLength {
 		return nil, core.Invalid("password", fmt.Sprintf("must have at least %d characters", mailstore.MinPasswordLength))
 	}
