@@ -350,6 +350,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := deleteUserAdminRowsTx(tx, u.ID); err != nil {
 		return err
 	}
+	if err := deleteSendAsTx(tx, "user_id = ? OR address = ?", u.ID, u.Address); err != nil {
+		return err
+	}
 	if err := tx.Delete(u).Error; err != nil {
 		return err
 	}
