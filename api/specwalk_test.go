@@ -547,6 +547,36 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusUnauthorized, walkReq{method: "GET", target: "/api/v1/users/ann@example.com/mobileconfig"})
 	w.send(http.StatusForbidden, walkReq{method: "GET", target: "/api/v1/users/ann@example.com/mobileconfig", token: bob})
 
+	// ---- send-as -------------------------------------------------------------
+	sa := w.json(http.StatusCreated, "POST", "/api/v1/users/bob@example.com/send-as", ann, map[string]any{"address": "Carol@example.com"})
+	if sa["address"] != "carol@example.com" {
+		t.Errorf("send-as right %v", sa)
+	}
+	w.json(http.StatusConflict, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "carol@example.com"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "nobody@example.com"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/nobody@example.com/send-as", adm, map[string]any{"address": "carol@example.com"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "carol"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "bob@example.com"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/users/bob@example.com/send-as", adm, `{"address":"carol@example.com","user":"x"}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/users/bob@example.com/send-as", adm, "text/plain", `{"address":"carol@example.com"}`)
+	w.tooLarge("POST", "/api/v1/users/bob@example.com/send-as", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/users/bob@example.com/send-as", "", map[string]any{"address": "ann@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", bob, map[string]any{"address": "ann@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", ann, map[string]any{"address": "x@example.org"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", readTok, map[string]any{"address": "ann@example.com"})
+	sl := w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/send-as", bob, nil)
+	if items, _ := sl["items"].([]any); len(items) != 1 {
+		t.Errorf("bob's send-as rights %v", sl)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/send-as", adm, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/nobody@example.com/send-as", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/users/bob@example.com/send-as", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/send-as", bob, nil)
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: bob})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com"})
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
+
 	// ---- aliases -----------------------------------------------------------
 	w.json(http.StatusCreated, "POST", "/api/v1/aliases", adm, map[string]any{"address": "sales@example.com", "targets": []string{"ann@example.com", "bob@example.org"}})
 	w.json(http.StatusCreated, "POST", "/api/v1/aliases", ann, map[string]any{"address": "@example.com", "targets": []string{"ann@example.com"}})
