@@ -479,6 +479,18 @@ func TestBrowser(t *testing.T) {
 	}
 	b.shot("user-edit")
 
+	// Let ann send as the shared info@, then take it back.
+	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "info@example.com", "password": "info-password"}, http.StatusCreated, nil)
+	b.wait("the send-as form", `!!document.querySelector("form.inline-form input[name=address]")`)
+	b.fill(`form.inline-form input[name=address]`, "info@example.com")
+	b.click(`form.inline-form:has(input[name=address]) button[type=submit]`)
+	b.wait("the send-as notice and row", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may now send as info@example.com." && !!document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
+	b.click(`button[aria-label="Stop sending as info@example.com"]`)
+	b.wait("the confirmation", `!!document.querySelector("dialog.confirm[open]")`)
+	b.click(`dialog.confirm button.danger`)
+	b.wait("the send-as removal", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may no longer send as info@example.com." && !document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
+	b.ready()
+
 	// A user deleted on their own page: the notice follows to the list.
 	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "gone@example.com", "password": "gone-password"}, http.StatusCreated, nil)
 	b.open("/admin/users/gone%40example.com")
