@@ -30,7 +30,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create domain: %w", err)
 	}
-	d := &Domain{Name: n, Enabled: true, UsageCounted: true}
+	d := &Domain{Name: n, Enabled: true, UsageCounted: true, QuotaWarningPercents: DefaultQuotaWarningPercents()}
 	err = s.write(ctx, func(tx *writeTx) error {
 		var count int64
 		if err := tx.Model(&Domain{}).Where("name = ?", n).Count(&count).Error; err != nil {
