@@ -196,3 +196,43 @@ func decodeBase64Lines(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(s))
 	return string(b), err
 }
+
+// TestQuotaWarningSurvivesRestart: the record of a warning is in the
+// database, so a store opened again does not warn a second time.
+func TestQuotaWarningSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newTestUser(t, s, "ann@example.com")
+	q := int64(10_000)
+	if _, err := s.UpdateUser(ctx, u.Address, UserUpdate{QuotaBytes: &q}); err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(s *Store, n int) {
+		t.Helper()
+		res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader("Subject: x\r\n\r\n" + strings.Repeat("y", n)), EnforceQuota: true})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("deliver: %v %+v", err, res)
+		}
+	}
+	deliver(s, 4100)
+	deliver(s, 4100) // 82%
+	if ws := warnings(t, s, u); len(ws) != 1 {
+		t.Fatalf("warnings %q", ws)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deliver(s, 100) // still between 80% and 95%
+	if ws := warnings(t, s, u); len(ws) != 1 {
+		t.Fatalf("warnings after a restart %q", ws)
+	}
+}
