@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -404,6 +405,14 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, `{"spam_filter":"no"}`)
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/domains/nowhere.example", adm, map[string]any{"max_users": 1})
 	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_bytes": -5})
+	qw := w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{95, 70, 95}, "language": "ja"})
+	if fmt.Sprint(qw["quota_warning_percents"]) != "[70 95]" || qw["language"] != "ja" {
+		t.Errorf("quota warning levels and language %v %v", qw["quota_warning_percents"], qw["language"])
+	}
+	w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{80, 95}, "language": ""})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{0}})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{10, 20, 30, 40, 50, 60}})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"language": "fr"})
 	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"name": "example.net"})
 	w.jsonCT(http.StatusUnsupportedMediaType, "PATCH", "/api/v1/domains/example.com", adm, "text/plain", `{"max_users":1}`)
 	w.tooLarge("PATCH", "/api/v1/domains/example.com", adm)
@@ -516,6 +525,10 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", adm,
 		map[string]any{"display_name": "Ann Q. Example", "quota_bytes": 2 << 30, "quota_messages": 1000, "enabled": true})
 	w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"display_name": "Bob"})
+	if u := w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"language": "ja"}); u["language"] != "ja" || u["quota_warning_percent"] != float64(0) {
+		t.Errorf("bob's language %v", u)
+	}
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"language": "klingon"})
 	// His own password only with the current one (POST /api/v1/me/password).
 	w.json(http.StatusForbidden, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"password": "new-bob-password"})
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/users/nobody@example.com", adm, map[string]any{"display_name": "X"})

@@ -139,6 +139,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 			return nil, err
 		}
 	}
+	if p.Language != nil && mailstore.CheckLanguage(*p.Language) != nil {
+		return nil, core.Invalid("language", "must be en, ja or empty (the domain's)")
+	}
 	if p.Password != nil && len([]rune(*p.Password)) < mailstore.MinPasswordLength {
 		return nil, core.Invalid("password", fmt.Sprintf("must have at least %d characters", mailstore.MinPasswordLength))
 	}
