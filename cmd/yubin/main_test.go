@@ -144,6 +144,12 @@ func TestRunInProcess(t *testing.T) {
 	if code, _, errs := runIt("", "user", "send-as", "remove", "ann@example.com", "info@example.com"); code != 1 || !strings.Contains(errs, "may not send as") {
 		t.Errorf("user send-as remove again: %d %q", code, errs)
 	}
+	if code, out, errs := runIt("", "user", "set", "ann@example.com", "--language", "ja"); code != 0 || !strings.Contains(out, `language "ja"`) {
+		t.Errorf("user set --language: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "user", "set", "ann@example.com", "--language", "fr"); code != 1 || !strings.Contains(errs, "language") {
+		t.Errorf("user set --language fr: %d %q", code, errs)
+	}
 	if code, _, errs := runIt("", "user", "frob"); code != 2 || !strings.Contains(errs, "yubin help user") {
 		t.Errorf("unknown subcommand: %d %q", code, errs)
 	}
