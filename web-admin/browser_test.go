@@ -428,6 +428,18 @@ func TestBrowser(t *testing.T) {
 	b.heading("example.com")
 	b.wait("the kept filter settings", `(() => { const f = document.querySelector("form.filter-form"); return f !== null && f.spam_reject_score.value === "12" && f.virus_scan.value === "false" && f.spam_junk_score.value === "" && f.spam_filter.value === "" && f.dmarc_enforce.value === ""; })()`)
 
+	// The quota warning levels and the language of the domain's messages.
+	b.fill(`form:has(input[name=quota_warning_percents]) input[name=quota_warning_percents]`, "101")
+	b.click(`form:has(input[name=quota_warning_percents]) button[type=submit]`)
+	b.wait("the levels error", `[...document.querySelectorAll(".field-error:not([hidden])")].some(e => e.textContent.includes("1 to 100"))`)
+	b.fill(`form:has(input[name=quota_warning_percents]) input[name=quota_warning_percents]`, "90, 50")
+	b.choose(`form:has(input[name=quota_warning_percents]) select[name=language]`, "ja")
+	b.click(`form:has(input[name=quota_warning_percents]) button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	b.open("/admin/domains/example.com")
+	b.heading("example.com")
+	b.wait("the kept warning settings", `(() => { const f = document.querySelector("form:has(input[name=quota_warning_percents])"); return f !== null && f.quota_warning_percents.value === "50, 90" && f.language.value === "ja"; })()`)
+
 	// Create a user whose display name is markup: it shows as text.
 	b.click(`#nav a[data-route=users]`)
 	b.heading("Users")
@@ -784,6 +796,22 @@ func TestBrowser(t *testing.T) {
 	if txt := b.text(".usage-text"); !strings.HasSuffix(txt, " of 1 MiB (38.2%)") {
 		t.Errorf("own usage text %q", txt)
 	}
+	// Mail past the domain's 50% level: the user is warned, and the bar
+	// says so in amber.
+	annU, err := srv.svc.Store().GetUser(ctx, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := srv.svc.Store().Deliver(ctx, mailstore.Delivery{
+		Targets:      []mailstore.DeliveryTarget{{UserID: annU.ID}},
+		Body:         strings.NewReader("Subject: big\r\n\r\n" + strings.Repeat("x", 200<<10) + "\r\n"),
+		EnforceQuota: true,
+	}); err != nil || res[0].Err != nil {
+		t.Fatalf("deliver to ann: %v %v", err, res)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("the warning on the usage bar", `(document.querySelector(".usage-warning")||{}).textContent === "Warned: over 50%" && document.querySelector("meter.usage-bar").getAttribute("low") === "0"`)
 	b.shot("account")
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)

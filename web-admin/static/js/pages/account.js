@@ -151,7 +151,7 @@ export async function accountPage(ctx) {
       section(t("account.mailbox"),
         h("dl", { class: "facts" },
           h("dt", {}, t("field.address")), h("dd", {}, u.address),
-          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes)),
+          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent)),
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
           session.me.domains.length ? [h("dt", {}, t("account.manages")), h("dd", {}, session.me.domains.join(", "))] : null)),
       section(t("field.displayName"), nameForm),

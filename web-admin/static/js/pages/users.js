@@ -7,7 +7,7 @@ import { t } from "../i18n.js";
 import { api, enc, qs, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
-  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash, table,
+  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash, table, languageOptions,
 } from "../ui.js";
 import { listView } from "../list.js";
 
@@ -161,7 +161,7 @@ export async function usersPage(ctx) {
       { label: t("field.address"), cell: (u) => link(`users/${enc(u.address)}`, u.address) },
       { label: t("field.displayName"), cell: (u) => h("span", { class: "display-name" }, u.display_name) },
       { label: t("field.state"), cell: (u) => stateBadge(u.enabled) },
-      { label: t("field.usage"), cell: (u) => usageBar(u.used_bytes, u.quota_bytes) },
+      { label: t("field.usage"), cell: (u) => usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent) },
       {
         label: t("field.actions"),
         cell: (u) => h("div", { class: "row-actions" },
@@ -223,6 +223,13 @@ export async function userPage(ctx) {
       patch(quotaForm, { quota_bytes: quota.value() }, t("users.quotaSet"));
     });
 
+    const language = field({ label: t("field.language"), name: "language", type: "select", value: u.language || "", hint: t("users.languageHint"), options: languageOptions("lang.domains") });
+    const languageForm = h("form", { novalidate: true, class: "inline-form" }, language.wrap, h("button", { type: "submit" }, t("action.save")));
+    languageForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      patch(languageForm, { language: language.input.value }, t("saved"));
+    });
+
     const pw = passwordFields();
     const pwForm = h("form", { novalidate: true, class: "form-grid" }, pw.wraps, h("div", { class: "actions" }, h("button", { type: "submit" }, t("users.resetPassword"))));
     pwForm.addEventListener("submit", (ev) => {
@@ -239,7 +246,7 @@ export async function userPage(ctx) {
         h("dl", { class: "facts" },
           h("dt", {}, t("field.displayName")), h("dd", { class: "display-name" }, u.display_name || "—"),
           h("dt", {}, t("field.state")), h("dd", {}, stateBadge(u.enabled)),
-          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes)),
+          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent)),
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
           h("dt", {}, t("field.created")), h("dd", {}, fmtDate(u.created_at)),
           h("dt", {}, t("field.updated")), h("dd", {}, fmtDate(u.updated_at))),
@@ -248,6 +255,7 @@ export async function userPage(ctx) {
           del)),
       section(t("field.displayName"), nameForm),
       section(t("field.quota"), quotaForm),
+      section(t("field.language"), languageForm),
       section(t("users.resetPassword"), pwForm));
     const sendAs = await sendAsSection(u.address, slot);
     if (ctx.alive()) body.append(sendAs);
