@@ -812,6 +812,20 @@ func TestBrowser(t *testing.T) {
 	b.open("/admin/account")
 	b.heading("My account")
 	b.wait("the warning on the usage bar", `(document.querySelector(".usage-warning")||{}).textContent === "Warned: over 50%" && document.querySelector("meter.usage-bar").getAttribute("low") === "0"`)
+	// The addresses she may send as are listed for her.
+	if _, err := srv.svc.Store().GrantSendAs(ctx, "ann@example.com", "info@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("her send-as list", `[...document.querySelectorAll("ul.send-as li")].map(li => li.textContent).join() === "info@example.com"`)
+	// Her own language for the server's messages.
+	b.choose(`form:has(select[name=language]) select[name=language]`, "en")
+	b.click(`form:has(select[name=language]) button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	if u, err := srv.svc.Store().GetUser(ctx, "ann@example.com"); err != nil || u.Language != "en" {
+		t.Errorf("ann's language after the account page: %+v %v", u, err)
+	}
 	b.shot("account")
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)

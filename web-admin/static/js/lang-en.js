@@ -487,4 +487,5 @@ export const en = {
   "lang.english": "English (default)",
   "lang.domains": "The domain's",
   "valid.levels": "Enter up to 5 whole numbers from 1 to 100, separated by commas.",
+  "account.sendAsIntro": "Besides your own address and the aliases that reach you, you may send mail as:",
 };

@@ -487,4 +487,5 @@ export const ja = {
   "lang.english": "英語（既定）",
   "lang.domains": "ドメインの設定",
   "valid.levels": "1〜100の整数を5つまで、カンマで区切って入力してください。",
+  "account.sendAsIntro": "自分のアドレスと自分に届くエイリアスのほかに、次のアドレスを差出人として送信できます：",
 };
