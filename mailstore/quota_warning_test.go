@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,4 +236,35 @@ func TestQuotaWarningSurvivesRestart(t *testing.T) {
 	if ws := warnings(t, s, u); len(ws) != 1 {
 		t.Fatalf("warnings after a restart %q", ws)
 	}
+}
+
+// FuzzPercents: any stored value reads without panicking, and a list that
+// reads and normalizes is written back as the same list.
+func FuzzPercents(f *testing.F) {
+	for _, s := range []string{"80,95", "", " 10 , 20 ", "101", "-1", "1,,2", "x", "99999999999999999999", "5,4,3,2,1,0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var p Percents
+		if err := p.Scan(s); err != nil {
+			return
+		}
+		n, err := p.Normalized()
+		if err != nil {
+			return
+		}
+		v, err := n.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Percents
+		if err := back.Scan(v); err != nil || !slices.Equal(back, n) {
+			t.Fatalf("%q → %v → %q → %v, %v", s, n, v, back, err)
+		}
+		for i, x := range n {
+			if x < 1 || x > 100 || i > 0 && n[i-1] >= x {
+				t.Fatalf("normalized %v", n)
+			}
+		}
+	})
 }
