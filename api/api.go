@@ -258,6 +258,9 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/users/:address", a.deleteUser)
 	p.GET("/users/:address/quota", a.userQuota)
 	p.GET("/users/:address/mobileconfig", a.userMobileconfig)
+	p.GET("/users/:address/send-as", a.listSendAs)
+	p.POST("/users/:address/send-as", a.grantSendAs)
+	p.DELETE("/users/:address/send-as/:sendas", a.revokeSendAs)
 
 	p.GET("/aliases", a.listAliases)
 	p.POST("/aliases", a.createAlias)

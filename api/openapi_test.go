@@ -52,6 +52,9 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/users/{address}"},
 	{"GET", "/api/v1/users/{address}/quota"},
 	{"GET", "/api/v1/users/{address}/mobileconfig"},
+	{"GET", "/api/v1/users/{address}/send-as"},
+	{"POST", "/api/v1/users/{address}/send-as"},
+	{"DELETE", "/api/v1/users/{address}/send-as/{sendas}"},
 
 	{"GET", "/api/v1/aliases"},
 	{"POST", "/api/v1/aliases"},

@@ -30,7 +30,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create domain: %w", err)
 	}
-	d := &Domain{Name: n, Enabled: true, UsageCounted: true}
+	d := &Domain{Name: n, Enabled: true, UsageCounted: true, QuotaWarningPercents: DefaultQuotaWarningPercents()}
 	err = s.write(ctx, func(tx *writeTx) error {
 		var count int64
 		if err := tx.Model(&Domain{}).Where("name = ?", n).Count(&count).Error; err != nil {
@@ -354,6 +354,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 		return err
 	}
 	if err := deleteUserAdminRowsTx(tx, u.ID); err != nil {
+		return err
+	}
+	if err := deleteSendAsTx(tx, "user_id = ? OR address = ?", u.ID, u.Address); err != nil {
 		return err
 	}
 	if err := tx.Delete(u).Error; err != nil {

@@ -501,14 +501,21 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Exec("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
-		addBytes, len(rows), userID).Error; err != nil {
+	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ? RETURNING "+usageColumns,
+		addBytes, len(rows), userID).Row())
+	if err != nil {
 		return nil, err
 	}
 	if err := addDomainUsageTx(tx.DB, userID, addBytes, int64(len(rows))); err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
+	// A move (fromMailbox) adds nothing to the usage in the end.
+	if fromMailbox == 0 && !tx.quotaWarning {
+		if err := quotaWarningTx(tx, userID, usage, true); err != nil {
+			return nil, err
+		}
+	}
 	return uids, nil
 }
 
@@ -838,14 +845,18 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 			return err
 		}
 	}
-	if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{
-		"used_bytes":    gorm.Expr("used_bytes - ?", size),
-		"used_messages": gorm.Expr("used_messages - ?", len(rows)),
-	}).Error; err != nil {
+	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ? RETURNING "+usageColumns,
+		size, len(rows), userID).Row())
+	if err != nil {
 		return err
 	}
 	if err := addDomainUsageTx(tx.DB, userID, -size, -int64(len(rows))); err != nil {
 		return err
+	}
+	if !keepBodies { // a move takes nothing away in the end
+		if err := quotaWarningTx(tx, userID, usage, false); err != nil {
+			return err
+		}
 	}
 	modseq, err := bumpModSeq(tx, mb.ID)
 	if err != nil {
