@@ -47,7 +47,13 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.crlf()
 		return nil
 	}
-	return s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest)
+	if err := s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest); err != nil {
+		return err
+	}
+	if ret.update {
+		s.keepContext(c, ret, prog, nil, hits, nil)
+	}
+	return nil
 }
 
 // opener opens a message's bytes for imapmsg.

@@ -54,6 +54,7 @@ type session struct {
 	// condstore and qresync are on once enabled (RFC 7162 §3.1, §3.2.3).
 	condstore, qresync bool
 	sel                *selection
+	ntf                *notifyState      // NOTIFY (RFC 5465), nil when off
 	deferred           []mailstore.Event // expunges not yet allowed to be sent
 }
 
@@ -67,6 +68,8 @@ type selection struct {
 	keywords map[string]bool
 	// recent holds the UIDs with \Recent for this session (rev1 only).
 	recent map[uint32]bool
+	// contexts are the live SEARCH and SORT results (RFC 5267 §4).
+	contexts []*searchContext
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -118,6 +121,7 @@ func (s *session) serve() {
 		if p := recover(); p != nil {
 			s.log.Error("IMAP session panicked", "panic", p)
 		}
+		s.endNotify()
 		s.unselect()
 		s.cancel()
 		s.conn.Close()
@@ -343,7 +347,7 @@ func (s *session) capabilities() string {
 		b.WriteString(" COMPRESS=DEFLATE")
 	}
 	b.WriteString(sortThreadCapabilities)
-	b.WriteString(" OBJECTID SAVEDATE METADATA")
+	b.WriteString(" OBJECTID SAVEDATE METADATA NOTIFY")
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
 	if s.state == stateNotAuth {

@@ -71,7 +71,13 @@ func (s *session) cmdSort(c *command) error {
 	}
 	withModSeq := hasModSeq(&prog.criteria)
 	if ret != nil {
-		return s.answerESearch(c, ret, sorted, withModSeq, highest)
+		if err := s.answerESearch(c, ret, sorted, withModSeq, highest); err != nil {
+			return err
+		}
+		if ret.update {
+			s.keepContext(c, ret, prog, criteria, nil, records)
+		}
+		return nil
 	}
 	s.w.s("* SORT")
 	for _, r := range sorted {
