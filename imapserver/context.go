@@ -186,6 +186,11 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 		}
 	}
 	for _, uid := range check {
+		if metas[uid] == nil || v.seqOf(uid) == 0 {
+			// Expunged meanwhile: it leaves the result when the client
+			// is told of the expunge.
+			continue
+		}
 		now := matchNow[uid]
 		switch {
 		case in[uid] && !now && !gone[uid]:

@@ -26,6 +26,8 @@ func FuzzSession(f *testing.F) {
 		"a ENABLE QRESYNC UTF8=ACCEPT\r\nb SELECT INBOX (QRESYNC (1 1 1:*))\r\n",
 		"a COPY 1 INBOX\r\nb MOVE 1:* Junk\r\nc EXPUNGE\r\nd CLOSE\r\n",
 		"\x00\xff{}\r\n* * *\r\n",
+		"a NOTIFY SET STATUS (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName))\r\nb APPEND INBOX {5+}\r\nhello\r\nc NOTIFY NONE\r\n",
+		"a UID SEARCH RETURN (COUNT UPDATE (UID)) UNSEEN\r\nb STORE 1 +FLAGS (\\Seen)\r\nc CANCELUPDATE \"a\"\r\nd SORT RETURN (PARTIAL 1:9 UPDATE) (SUBJECT) UTF-8 ALL\r\n",
 	} {
 		f.Add(s)
 	}

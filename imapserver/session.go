@@ -347,6 +347,7 @@ func (s *session) capabilities() string {
 		b.WriteString(" COMPRESS=DEFLATE")
 	}
 	b.WriteString(sortThreadCapabilities)
+	b.WriteString(contextCapabilities)
 	b.WriteString(" OBJECTID SAVEDATE METADATA NOTIFY")
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
