@@ -127,16 +127,13 @@ func (sp *notifySpec) selectedGroup() *notifyGroup {
 	return nil
 }
 
-// groupFor returns the group a mailbox falls under: the selected group
-// for the selected mailbox if there is one, else the first other group
-// that matches; nil if none.
-func (s *session) groupFor(id int64, name string) *notifyGroup {
+// groupFor returns the first group other than selected and
+// selected-delayed that a mailbox falls under, nil if none. (The selected
+// groups take only message events, which the selected mailbox's view
+// reports; a mailbox matched by several groups gets the first one's
+// events, so that a group with NONE can leave it out of a later one.)
+func (s *session) groupFor(name string) *notifyGroup {
 	sp := s.ntf.spec
-	if s.sel != nil && s.sel.mailbox.ID == id {
-		if g := sp.selectedGroup(); g != nil {
-			return g
-		}
-	}
 	for i := range sp.groups {
 		g := &sp.groups[i]
 		if g.filter != filterSelected && g.filter != filterSelectedDelayed && g.matches(name, s.ntf.subs) {
@@ -278,7 +275,7 @@ func (s *session) cmdNotify(c *command) error {
 			if s.sel != nil && s.sel.mailbox.ID == mb.ID {
 				continue
 			}
-			if g := s.groupFor(mb.ID, mb.Name); g != nil && g.events&messageEvents != 0 {
+			if g := s.groupFor(mb.Name); g != nil && g.events&messageEvents != 0 {
 				s.writeNotifyStatus(&mb)
 			}
 		}
@@ -595,7 +592,7 @@ func (s *session) reportNotifications() {
 		}
 	}
 	if listsChanged {
-		s.reportMailboxChanges(listsQuiet)
+		s.reportMailboxChanges(listsQuiet, subsChanged)
 	}
 	if subsChanged {
 		s.reportSubscriptionChanges(subsQuiet)
@@ -620,7 +617,7 @@ func (s *session) reportNotifications() {
 			case mailstore.MessagesExpunged:
 				want = evMessageExpunge
 			}
-			if g := s.groupFor(ev.MailboxID, name); g != nil && g.events&want != 0 && !slices.Contains(statusOf, ev.MailboxID) {
+			if g := s.groupFor(name); g != nil && g.events&want != 0 && !slices.Contains(statusOf, ev.MailboxID) {
 				statusOf = append(statusOf, ev.MailboxID)
 			}
 		case mailstore.MetadataChanged:
@@ -649,7 +646,9 @@ func (s *session) writeNotifyStatus(mb *mailstore.Mailbox) {
 // reportMailboxChanges compares the mailbox list with the one the session
 // knew and writes LIST responses for creations, deletions and renames
 // (MailboxName, RFC 5465 §5.4); quiet only updates what it knows.
-func (s *session) reportMailboxChanges(quiet bool) {
+// subsPending says that a subscription change is reported next, which
+// compares with the subscription list the session knew so far.
+func (s *session) reportMailboxChanges(quiet, subsPending bool) {
 	n := s.ntf
 	boxes, err := s.acct.ListMailboxes(s.ctx)
 	if err != nil {
@@ -661,18 +660,24 @@ func (s *session) reportMailboxChanges(quiet bool) {
 		now[mb.ID] = mb.Name
 	}
 	// A rename moves subscriptions along: the LIST responses tell.
+	subsNow := n.subs
 	if subs, err := s.acct.ListSubscriptions(s.ctx); err == nil {
-		n.subs = make(map[string]bool, len(subs))
+		subsNow = make(map[string]bool, len(subs))
 		for _, name := range subs {
-			n.subs[name] = true
+			subsNow[name] = true
 		}
 	}
+	defer func() {
+		if !subsPending {
+			n.subs = subsNow
+		}
+	}()
 	wants := func(id int64, names ...string) bool {
 		if quiet {
 			return false
 		}
 		for _, name := range names {
-			if g := s.groupFor(id, name); g != nil && g.events&evMailboxName != 0 {
+			if g := s.groupFor(name); g != nil && g.events&evMailboxName != 0 {
 				return true
 			}
 		}
@@ -684,9 +689,9 @@ func (s *session) reportMailboxChanges(quiet bool) {
 		old, known := oldBoxes[mb.ID]
 		switch {
 		case !known && wants(mb.ID, mb.Name):
-			s.writeNotifyList(mb.Name, "", false)
+			s.writeNotifyList(mb.Name, "", false, subsNow)
 		case known && old != mb.Name && wants(mb.ID, mb.Name, old):
-			s.writeNotifyList(mb.Name, old, false)
+			s.writeNotifyList(mb.Name, old, false, subsNow)
 		}
 	}
 	var gone []string
@@ -697,13 +702,13 @@ func (s *session) reportMailboxChanges(quiet bool) {
 	}
 	slices.Sort(gone)
 	for _, name := range gone {
-		s.writeNotifyList(name, "", true)
+		s.writeNotifyList(name, "", true, subsNow)
 	}
 }
 
 // writeNotifyList writes an unsolicited LIST response: of a new or renamed
 // (oldName) mailbox, or of one that no longer exists.
-func (s *session) writeNotifyList(name, oldName string, gone bool) {
+func (s *session) writeNotifyList(name, oldName string, gone bool, subs map[string]bool) {
 	var attrs []string
 	switch {
 	case gone:
@@ -713,7 +718,7 @@ func (s *session) writeNotifyList(name, oldName string, gone bool) {
 	default:
 		attrs = append(attrs, `\HasNoChildren`)
 	}
-	if s.ntf.subs[name] {
+	if subs[name] {
 		attrs = append(attrs, `\Subscribed`)
 	}
 	s.w.s("* LIST ").flags(attrs).s(` "/" `).mailbox(name)
@@ -767,12 +772,12 @@ func (s *session) reportSubscriptionChanges(quiet bool) {
 	}
 	for _, name := range changed {
 		id := s.mailboxIDOf(name)
-		g := s.groupFor(id, name)
+		g := s.groupFor(name)
 		if g == nil && old[name] {
 			// Unsubscribed: the subscribed filter matched it before.
 			saved := n.subs
 			n.subs = old
-			g = s.groupFor(id, name)
+			g = s.groupFor(name)
 			n.subs = saved
 		}
 		if g == nil || g.events&evSubscriptionChange == 0 {
@@ -821,7 +826,7 @@ func (s *session) reportMetadataChange(ev mailstore.Event) {
 		if !ok {
 			return
 		}
-		if g := s.groupFor(ev.MailboxID, name); g == nil || g.events&evMailboxMetadataChange == 0 {
+		if g := s.groupFor(name); g == nil || g.events&evMailboxMetadataChange == 0 {
 			return
 		}
 		s.w.s("* METADATA ").mailbox(name)

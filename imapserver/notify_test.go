@@ -189,3 +189,19 @@ func TestNotifyErrors(t *testing.T) {
 	}
 	runScript(t, a, []exchange{{"z NOOP", []string{`z OK .*`}}})
 }
+
+// Changes made while a command runs are reported after it, together: a
+// mailbox created, subscribed and renamed meanwhile is one new mailbox,
+// subscribed.
+func TestNotifyHeldDuringCommand(t *testing.T) {
+	env := newTestEnv(t, nil)
+	a, b := twoSessions(t, env)
+	a.cmd("n", "NOTIFY SET (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))")
+	runScript(t, a, []exchange{{"a1 APPEND Drafts {5}", []string{`\+ .*`}}})
+	b.cmd("b1", "CREATE X")
+	b.cmd("b2", "SUBSCRIBE X")
+	b.cmd("b3", "RENAME X Y")
+	a.send("hello")
+	expectLines(t, a, `a1 OK .*`, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Y"`, `\* LIST \(\\Subscribed\) "/" "Y"`)
+	quiet(t, a, "a2")
+}
