@@ -35,9 +35,10 @@ type searchContext struct {
 }
 
 // contextChanges are the UIDs a poll told the client about; own are
-// those of added that the session appended or copied itself.
+// those of added that the session appended or copied itself. (Expunges
+// are reported before their EXPUNGE responses, see removeExpunged.)
 type contextChanges struct {
-	added, expunged, flagged, own []uint32
+	added, flagged, own []uint32
 }
 
 // partialRange is PARTIAL's range (RFC 5267 §4.4), 1-based, lo <= hi.
@@ -127,7 +128,7 @@ func (s *session) cmdCancelUpdate(c *command) error {
 
 // updateContexts reports how the live results changed with ch.
 func (s *session) updateContexts(ch *contextChanges) {
-	if s.sel == nil || len(s.sel.contexts) == 0 || len(ch.added)+len(ch.expunged)+len(ch.flagged) == 0 {
+	if s.sel == nil || len(s.sel.contexts) == 0 || len(ch.added)+len(ch.flagged) == 0 {
 		return
 	}
 	// Load what the changed messages are now, once for all contexts.
@@ -179,12 +180,6 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 	}
 	var removed, added []uint32
 	gone := map[uint32]bool{}
-	for _, uid := range ch.expunged {
-		if in[uid] {
-			removed = append(removed, uid)
-			gone[uid] = true
-		}
-	}
 	for _, uid := range check {
 		if metas[uid] == nil || v.seqOf(uid) == 0 {
 			// Expunged meanwhile: it leaves the result when the client
@@ -235,19 +230,63 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 	} else {
 		s.updateSortResult(sc, gone, added, metas, num)
 	}
-	result := sc.result()
-	if len(result) > 0 {
-		if sc.ret.min {
-			s.w.s(" MIN ").n(num(result[0]))
-		}
-		if sc.ret.max {
-			s.w.s(" MAX ").n(num(result[len(result)-1]))
-		}
-	}
-	if sc.ret.count {
-		s.w.s(" COUNT ").n(uint32(len(result)))
-	}
+	// UPDATE does not interact with MIN, MAX or COUNT (RFC 5267 §4.3).
 	s.w.crlf()
+}
+
+// removeExpunged reports that messages about to be expunged leave the
+// live results: before the EXPUNGE responses, so that their numbers are
+// still valid (RFC 5267 §4.3.4).
+func (s *session) removeExpunged(uids []uint32) {
+	if s.sel == nil || len(s.sel.contexts) == 0 {
+		return
+	}
+	v := s.sel.view
+	gone := make(map[uint32]bool, len(uids))
+	for _, uid := range uids {
+		if v.seqOf(uid) != 0 {
+			gone[uid] = true
+		}
+	}
+	for _, sc := range s.sel.contexts {
+		var removed []uint32
+		for _, uid := range sc.result() {
+			if gone[uid] {
+				removed = append(removed, uid)
+			}
+		}
+		if len(removed) == 0 {
+			continue
+		}
+		num := func(uid uint32) uint32 {
+			if sc.uid {
+				return uid
+			}
+			return v.seqOf(uid)
+		}
+		s.w.s("* ESEARCH (TAG ").str(sc.tag).c(')')
+		if sc.uid {
+			s.w.s(" UID")
+		}
+		if sc.sortBy == nil {
+			s.updateSearchResult(sc, gone, removed, nil, num)
+		} else {
+			s.updateSortResult(sc, gone, nil, nil, num)
+		}
+		s.w.crlf()
+	}
+}
+
+// checkUpdateTag refuses an UPDATE whose tag a live result already has
+// (RFC 5267 §4.3: updates are told apart by tag).
+func (s *session) checkUpdateTag(c *command, ret *searchReturn) error {
+	if ret == nil || !ret.update {
+		return nil
+	}
+	if slices.ContainsFunc(s.sel.contexts, func(sc *searchContext) bool { return sc.tag == c.tag }) {
+		return badf("Tag %s is in use by a live search result; use another tag", c.tag)
+	}
+	return nil
 }
 
 // updateSearchResult applies a SEARCH result's changes and writes them;
@@ -264,9 +303,8 @@ func (s *session) updateSearchResult(sc *searchContext, gone map[uint32]bool, re
 	slices.Sort(sc.hits)
 }
 
-// numbers returns the numbers of uids as the context's client knows them;
-// expunged messages have no sequence number left and are left out then
-// (the EXPUNGE responses told).
+// numbers returns the numbers of uids as the context's client knows them,
+// ascending.
 func (sc *searchContext) numbers(uids []uint32, num func(uint32) uint32) []uint32 {
 	var out []uint32
 	for _, uid := range uids {
@@ -307,7 +345,9 @@ func (s *session) updateSortResult(sc *searchContext, gone map[uint32]bool, adde
 		}
 		sc.records = append(sc.records, rec)
 	}
-	imapmsg.Sort(sc.records, sc.sortBy)
+	if len(added) > 0 {
+		imapmsg.Sort(sc.records, sc.sortBy)
+	}
 	var add []string
 	joined := setOf(added)
 	for i := range sc.records {

@@ -137,6 +137,9 @@ func (r *reader) searchReturnOpts() (*searchReturn, error) {
 		case "MAX":
 			ret.max = true
 		case "ALL":
+			if ret.all || ret.partial != nil {
+				return nil, badf("RETURN takes one ALL or one PARTIAL (RFC 5267 §4.4)")
+			}
 			ret.all = true
 		case "COUNT":
 			ret.count = true
@@ -154,7 +157,13 @@ func (r *reader) searchReturnOpts() (*searchReturn, error) {
 				}
 				ret.updateFetch = f
 			}
+		case "CONTEXT":
+			// A hint that the search will be refined (RFC 5267 §4.2):
+			// every result is computed afresh anyway.
 		case "PARTIAL":
+			if ret.all || ret.partial != nil {
+				return nil, badf("RETURN takes one ALL or one PARTIAL (RFC 5267 §4.4)")
+			}
 			if err := r.sp(); err != nil {
 				return nil, err
 			}

@@ -22,6 +22,9 @@ func (s *session) cmdSearch(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
+	if err := s.checkUpdateTag(c, prog.ret); err != nil {
+		return err
+	}
 	hits, _, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err

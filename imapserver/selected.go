@@ -76,6 +76,7 @@ func (s *session) pollWith(o pollOpts) {
 				continue
 			}
 			exists()
+			s.removeExpunged(ev.UIDs)
 			var vanished []uint32
 			for _, uid := range ev.UIDs {
 				seq := v.seqOf(uid)
@@ -85,7 +86,6 @@ func (s *session) pollWith(o pollOpts) {
 				v.own()
 				v.uids = append(v.uids[:seq-1], v.uids[seq:]...)
 				delete(s.sel.recent, uid)
-				ch.expunged = append(ch.expunged, uid)
 				if s.qresync {
 					vanished = append(vanished, uid)
 				} else {

@@ -45,6 +45,9 @@ func (s *session) cmdSort(c *command) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkUpdateTag(c, ret); err != nil {
+		return err
+	}
 	hits, metas, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
