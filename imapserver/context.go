@@ -165,16 +165,7 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 		if m == nil || seq == 0 {
 			continue
 		}
-		f := &imapmsg.Facts{
-			SeqNum: seq, UID: imap.UID(uid), Flags: toFlags(s.withRecent(uid, m.Flags)),
-			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
-		}
-		ok, err := imapmsg.Match(&sc.criteria, f, s.opener(m), scx)
-		if err != nil {
-			s.log.Warn("IMAP search context: message unreadable", "uid", uid, "err", err)
-			continue
-		}
-		if ok {
+		if s.matches(&sc.criteria, seq, m, scx) {
 			matchNow[uid] = true
 		}
 	}
@@ -198,12 +189,7 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 	if len(removed)+len(added) == 0 {
 		return
 	}
-	num := func(uid uint32) uint32 {
-		if sc.uid {
-			return uid
-		}
-		return v.seqOf(uid)
-	}
+	num := sc.numbering(v)
 	if sc.ret.updateFetch != nil {
 		// New messages joining the result are fetched first (RFC 5465
 		// §7); messages joining by a flag change are not.
@@ -221,6 +207,13 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 			}
 		}
 	}
+	s.writeContextChange(sc, gone, removed, added, metas, num)
+}
+
+// writeContextChange applies a change of a live result and writes it as
+// an ESEARCH response. UPDATE does not interact with MIN, MAX or COUNT
+// (RFC 5267 §4.3): the update has only ADDTO and REMOVEFROM.
+func (s *session) writeContextChange(sc *searchContext, gone map[uint32]bool, removed, added []uint32, metas map[uint32]*mailstore.MessageMeta, num func(uint32) uint32) {
 	s.w.s("* ESEARCH (TAG ").str(sc.tag).c(')')
 	if sc.uid {
 		s.w.s(" UID")
@@ -230,7 +223,6 @@ func (s *session) updateContext(sc *searchContext, ch *contextChanges, check []u
 	} else {
 		s.updateSortResult(sc, gone, added, metas, num)
 	}
-	// UPDATE does not interact with MIN, MAX or COUNT (RFC 5267 §4.3).
 	s.w.crlf()
 }
 
@@ -258,23 +250,17 @@ func (s *session) removeExpunged(uids []uint32) {
 		if len(removed) == 0 {
 			continue
 		}
-		num := func(uid uint32) uint32 {
-			if sc.uid {
-				return uid
-			}
-			return v.seqOf(uid)
-		}
-		s.w.s("* ESEARCH (TAG ").str(sc.tag).c(')')
-		if sc.uid {
-			s.w.s(" UID")
-		}
-		if sc.sortBy == nil {
-			s.updateSearchResult(sc, gone, removed, nil, num)
-		} else {
-			s.updateSortResult(sc, gone, nil, nil, num)
-		}
-		s.w.crlf()
+		s.writeContextChange(sc, gone, removed, nil, nil, sc.numbering(v))
 	}
+}
+
+// numbering returns how the context's client numbers a message: by UID
+// or by its sequence number in v.
+func (sc *searchContext) numbering(v *view) func(uint32) uint32 {
+	if sc.uid {
+		return func(uid uint32) uint32 { return uid }
+	}
+	return v.seqOf
 }
 
 // checkUpdateTag refuses an UPDATE whose tag a live result already has

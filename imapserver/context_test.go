@@ -10,14 +10,7 @@ import (
 // EXPUNGE, whose numbers it uses), until CANCELUPDATE (RFC 5267 §4).
 func TestContextSearchUpdates(t *testing.T) {
 	env := newTestEnv(t, nil)
-	for _, s := range []string{"one", "two", "three"} {
-		env.deliver(t, testMessage(s, "bob@example.org", "x"))
-	}
-	a, b := twoSessions(t, env)
-	for _, r := range []*rawConn{a, b} {
-		r.cmd("e", "ENABLE IMAP4rev2")
-		r.cmd("s", "SELECT INBOX")
-	}
+	a, b := twoInInbox(t, env, "one", "two", "three")
 	runScript(t, a, []exchange{
 		{`c1 UID SEARCH RETURN (COUNT UPDATE) UNSEEN`, []string{`\* ESEARCH \(TAG "c1"\) UID COUNT 3`, `c1 OK .*`}},
 		{`c2 SEARCH RETURN (UPDATE) FLAGGED`, []string{`\* ESEARCH \(TAG "c2"\)`, `c2 OK .*`}},
@@ -63,14 +56,7 @@ func TestContextSearchUpdates(t *testing.T) {
 // order and where removed ones were (CONTEXT=SORT).
 func TestContextSortUpdates(t *testing.T) {
 	env := newTestEnv(t, nil)
-	for _, s := range []string{"bravo", "delta", "alpha"} {
-		env.deliver(t, testMessage(s, "bob@example.org", "x"))
-	}
-	a, b := twoSessions(t, env)
-	for _, r := range []*rawConn{a, b} {
-		r.cmd("e", "ENABLE IMAP4rev2")
-		r.cmd("s", "SELECT INBOX")
-	}
+	a, b := twoInInbox(t, env, "bravo", "delta", "alpha")
 	runScript(t, a, []exchange{
 		{`s1 UID SORT RETURN (ALL UPDATE) (SUBJECT) UTF-8 ALL`, []string{`\* ESEARCH \(TAG "s1"\) UID ALL 3,1:2`, `s1 OK .*`}},
 		{`s2 SORT RETURN (MIN UPDATE) (REVERSE SUBJECT) UTF-8 UNDELETED`, []string{`\* ESEARCH \(TAG "s2"\) MIN 2`, `s2 OK .*`}},
@@ -99,9 +85,7 @@ func TestContextPartial(t *testing.T) {
 	for _, s := range []string{"e", "d", "c", "b", "a"} {
 		env.deliver(t, testMessage(s, "bob@example.org", "x"))
 	}
-	a := dialRaw(t, env.addr)
-	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
-	a.cmd("s", "SELECT INBOX")
+	a := oneInInbox(t, env)
 	runScript(t, a, []exchange{
 		{`p1 UID SEARCH RETURN (PARTIAL 1:2) ALL`, []string{`\* ESEARCH \(TAG "p1"\) UID PARTIAL \(1:2 1:2\)`, `p1 OK .*`}},
 		{`p2 UID SEARCH RETURN (PARTIAL 3:4 COUNT) ALL`, []string{`\* ESEARCH \(TAG "p2"\) UID PARTIAL \(3:4 3:4\) COUNT 5`, `p2 OK .*`}},
@@ -121,9 +105,7 @@ func TestContextPartial(t *testing.T) {
 func TestContextLimit(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
-	a := dialRaw(t, env.addr)
-	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
-	a.cmd("s", "SELECT INBOX")
+	a := oneInInbox(t, env)
 	for i := range maxSearchContexts {
 		tag := "u" + itoa32(uint32(i))
 		runScript(t, a, []exchange{{tag + ` UID SEARCH RETURN (COUNT UPDATE) ALL`, []string{`\* ESEARCH \(TAG "` + tag + `"\) UID COUNT 1`, tag + ` OK .*`}}})
@@ -136,14 +118,35 @@ func TestContextLimit(t *testing.T) {
 func TestContextWithNotify(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
-	a := dialRaw(t, env.addr)
-	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
-	a.cmd("e", "ENABLE IMAP4rev2")
-	a.cmd("s", "SELECT INBOX")
+	a := oneInInbox(t, env)
 	runScript(t, a, []exchange{
 		{`n NOTIFY SET (selected (MessageNew MessageExpunge))`, []string{`n OK .*`}},
 		{`c1 UID SEARCH RETURN (COUNT UPDATE (UID RFC822.SIZE)) ALL`, []string{`\* ESEARCH \(TAG "c1"\) UID COUNT 1`, `c1 OK .*`}},
 	})
 	env.deliver(t, testMessage("two", "bob@example.org", "x"))
-	expectLines(t, a, `\* 2 EXISTS`, `\* 2 FETCH \(UID 2 RFC822\.SIZE \d+\)`, `\* ESEARCH \(TAG "c1"\) UID ADDTO \(0 2\)`)
+	expectLines(t, a, `\* 2 EXISTS`, `\* \d+ RECENT`, `\* 2 FETCH \(UID 2 RFC822\.SIZE \d+\)`, `\* ESEARCH \(TAG "c1"\) UID ADDTO \(0 2\)`)
+}
+
+// twoInInbox delivers messages with the subjects given and opens two
+// IMAP4rev2 sessions with INBOX selected.
+func twoInInbox(t *testing.T, env *testEnv, subjects ...string) (a, b *rawConn) {
+	t.Helper()
+	for _, s := range subjects {
+		env.deliver(t, testMessage(s, "bob@example.org", "x"))
+	}
+	a, b = twoSessions(t, env)
+	for _, r := range []*rawConn{a, b} {
+		r.cmd("e", "ENABLE IMAP4rev2")
+		r.cmd("s", "SELECT INBOX")
+	}
+	return a, b
+}
+
+// oneInInbox opens a session with INBOX selected.
+func oneInInbox(t *testing.T, env *testEnv) *rawConn {
+	t.Helper()
+	a := dialRaw(t, env.addr)
+	a.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	a.cmd("s", "SELECT INBOX")
+	return a
 }

@@ -468,28 +468,6 @@ func (r *reader) peekFetchAtts() bool {
 	return r.pos+1 < len(r.line) && r.line[r.pos] == ' ' && r.line[r.pos+1] == '('
 }
 
-// fetchAttList reads "(" fetch-att *(SP fetch-att) ")".
-func (r *reader) fetchAttList() (*fetchRequest, error) {
-	f := &fetchRequest{}
-	if err := r.expect('(', "fetch attributes"); err != nil {
-		return nil, err
-	}
-	for n := 0; ; n++ {
-		if n >= maxFetchItems {
-			return nil, badf("Too many FETCH items")
-		}
-		if err := r.fetchItem(f, false); err != nil {
-			return nil, err
-		}
-		if r.accept(')') {
-			return f, nil
-		}
-		if err := r.sp(); err != nil {
-			return nil, err
-		}
-	}
-}
-
 // notifyWatchView makes the selected mailbox's view wake the deliverer
 // when NOTIFY asks to hear of it as things happen.
 func (s *session) notifyWatchView() {

@@ -35,12 +35,7 @@ func quiet(t *testing.T, r *rawConn, tag string) {
 // another session or by delivery, all between commands, without IDLE.
 func TestNotifyAcrossMailboxes(t *testing.T) {
 	env := newTestEnv(t, nil)
-	env.deliver(t, testMessage("one", "bob@example.org", "x"))
-	a, b := twoSessions(t, env)
-	for _, r := range []*rawConn{a, b} {
-		r.cmd("e", "ENABLE IMAP4rev2")
-		r.cmd("s", "SELECT INBOX")
-	}
+	a, b := twoInInbox(t, env, "one")
 	runScript(t, a, []exchange{{
 		`n1 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge FlagChange)) ` +
 			`(subtree (Archive Lists) (MessageNew MessageExpunge MailboxName SubscriptionChange MailboxMetadataChange)) ` +
