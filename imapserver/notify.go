@@ -468,6 +468,19 @@ func (r *reader) peekFetchAtts() bool {
 	return r.pos+1 < len(r.line) && r.line[r.pos] == ' ' && r.line[r.pos+1] == '('
 }
 
+// notifyFetch returns the fetch attributes NOTIFY asked for on new
+// messages in the selected mailbox, nil if none: whichever poll reports a
+// new message sends them.
+func (s *session) notifyFetch() *fetchRequest {
+	if s.ntf == nil {
+		return nil
+	}
+	if g := s.ntf.spec.selectedGroup(); g != nil {
+		return g.fetch
+	}
+	return nil
+}
+
 // notifyWatchView makes the selected mailbox's view wake the deliverer
 // when NOTIFY asks to hear of it as things happen.
 func (s *session) notifyWatchView() {
@@ -546,6 +559,17 @@ func (s *session) reportNotifications() {
 				fetchNew:     g.fetch,
 			})
 		}
+	}
+	s.reportQueued()
+}
+
+// reportQueued writes what NOTIFY asked for about the changes queued for
+// the session: between commands, and at the end of each command, so that
+// a command reports every change made before it started.
+func (s *session) reportQueued() {
+	n := s.ntf
+	if n == nil {
+		return
 	}
 	evs, overflow := n.q.take()
 	if overflow {

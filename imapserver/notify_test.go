@@ -145,7 +145,7 @@ func TestNotifyOverflow(t *testing.T) {
 		env.deliverTo(t, "Archive", testMessage("more", "bob@example.org", "x"))
 	}
 	a.send("hello")
-	expectLines(t, a, `a1 OK .*`, `\* OK \[NOTIFICATIONOVERFLOW\] .*`)
+	expectLines(t, a, `\* OK \[NOTIFICATIONOVERFLOW\] .*`, `a1 OK .*`)
 	env.deliverTo(t, "Archive", testMessage("after", "bob@example.org", "x"))
 	quiet(t, a, "a2")
 }
@@ -185,7 +185,7 @@ func TestNotifyErrors(t *testing.T) {
 	runScript(t, a, []exchange{{"z NOOP", []string{`z OK .*`}}})
 }
 
-// Changes made while a command runs are reported after it, together: a
+// Changes made while a command runs are reported at its end, together: a
 // mailbox created, subscribed and renamed meanwhile is one new mailbox,
 // subscribed.
 func TestNotifyHeldDuringCommand(t *testing.T) {
@@ -197,6 +197,19 @@ func TestNotifyHeldDuringCommand(t *testing.T) {
 	b.cmd("b2", "SUBSCRIBE X")
 	b.cmd("b3", "RENAME X Y")
 	a.send("hello")
-	expectLines(t, a, `a1 OK .*`, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Y"`, `\* LIST \(\\Subscribed\) "/" "Y"`)
+	expectLines(t, a, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Y"`, `\* LIST \(\\Subscribed\) "/" "Y"`, `a1 OK .*`)
 	quiet(t, a, "a2")
+}
+
+// The FETCH asked for with MessageNew comes with the EXISTS also when the
+// end of a command reports the new message.
+func TestNotifyFetchAtCommandEnd(t *testing.T) {
+	env := newTestEnv(t, nil)
+	a := oneInInbox(t, env)
+	a.cmd("e", "ENABLE IMAP4rev2")
+	a.cmd("n", "NOTIFY SET (selected (MessageNew (UID) MessageExpunge))")
+	runScript(t, a, []exchange{{"a1 APPEND Drafts {5}", []string{`\+ .*`}}})
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	a.send("hello")
+	expectLines(t, a, `\* 1 EXISTS`, `\* 1 FETCH \(UID 1\)`, `a1 OK .*`)
 }

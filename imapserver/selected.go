@@ -15,7 +15,7 @@ var errReadOnly = noErr("READ-ONLY", "Mailbox is read-only (EXAMINE)")
 // (EXISTS), flag changes by others (FETCH FLAGS) and, when allowed,
 // expunges.
 func (s *session) poll(allowExpunge bool) {
-	s.pollWith(pollOpts{allowExpunge: allowExpunge})
+	s.pollWith(pollOpts{allowExpunge: allowExpunge, fetchNew: s.notifyFetch()})
 }
 
 // pollOpts says what a poll may report.

@@ -272,6 +272,7 @@ func (s *session) done(c *command, allowExpunge bool) error {
 		return nil
 	}
 	s.poll(allowExpunge)
+	s.reportQueued()
 	s.w.s(c.tag).s(" OK ")
 	if c.okCode != "" {
 		s.w.c('[').s(c.okCode).s("] ")
