@@ -213,3 +213,24 @@ func TestNotifyFetchAtCommandEnd(t *testing.T) {
 	a.send("hello")
 	expectLines(t, a, `\* 1 EXISTS`, `\* 1 FETCH \(UID 1\)`, `a1 OK .*`)
 }
+
+// With QRESYNC the selected mailbox's expunges come as VANISHED; with
+// CONDSTORE a flag change in another mailbox gives its STATUS with
+// HIGHESTMODSEQ (RFC 5465 §5.1, §5.3).
+func TestNotifyQresync(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.deliver(t, testMessage("one", "bob@example.org", "x"))
+	env.deliverTo(t, "Archive", testMessage("two", "bob@example.org", "x"))
+	a, b := twoSessions(t, env)
+	a.cmd("e", "ENABLE QRESYNC")
+	a.cmd("s", "SELECT INBOX")
+	runScript(t, a, []exchange{{"n NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) (mailboxes Archive (MessageNew MessageExpunge FlagChange))", []string{`n OK .*`}}})
+	b.cmd("s", "SELECT INBOX")
+	b.cmd("b1", `STORE 1 +FLAGS.SILENT (\Deleted)`)
+	expectLines(t, a, `\* 1 FETCH \(UID 1 FLAGS \(\\Deleted \\Recent\) MODSEQ \(\d+\)\)`)
+	b.cmd("b2", "EXPUNGE")
+	expectLines(t, a, `\* VANISHED 1`)
+	b.cmd("s2", "SELECT Archive")
+	b.cmd("b3", `STORE 1 +FLAGS.SILENT (\Seen)`)
+	expectLines(t, a, `\* STATUS "Archive" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)`)
+}
