@@ -580,24 +580,12 @@ func (s *session) reportQueued() {
 	var statusOf []int64 // mailboxes whose STATUS is due, in order
 	// The session's own changes are not reported back (RFC 5465 §5),
 	// but what it knows of the mailboxes is brought up to date.
-	listsChanged, subsChanged := false, false
-	listsQuiet, subsQuiet := true, true
-	for _, ev := range evs {
-		own := ev.Origin == s.origin
-		switch ev.Kind {
-		case mailstore.MailboxesChanged:
-			listsChanged = true
-			listsQuiet = listsQuiet && own
-		case mailstore.SubscriptionsChanged:
-			subsChanged = true
-			subsQuiet = subsQuiet && own
-		}
+	own := s.ownChangesOf(evs)
+	if own.listsChanged {
+		s.reportMailboxChanges(own)
 	}
-	if listsChanged {
-		s.reportMailboxChanges(listsQuiet, subsChanged)
-	}
-	if subsChanged {
-		s.reportSubscriptionChanges(subsQuiet)
+	if own.subsChanged {
+		s.reportSubscriptionChanges(own)
 	}
 	for _, ev := range evs {
 		if ev.Origin == s.origin || s.ntf != n {
@@ -633,6 +621,62 @@ func (s *session) reportQueued() {
 	}
 }
 
+// ownChanges tells which mailbox and subscription changes of a batch the
+// session made itself: it is not told of those (RFC 5465 §5).
+type ownChanges struct {
+	listsChanged, subsChanged bool
+	// allBoxes and allSubs: every such change in the batch is the
+	// session's own (the children of a mailbox it renamed too).
+	allBoxes, allSubs      bool
+	boxes, othersBoxes     map[int64]bool
+	subs, othersSubs       map[string]bool
+	othersUnnamedBoxChange bool // another's change that names no mailbox
+}
+
+// ownChangesOf sorts the mailbox and subscription changes of evs.
+func (s *session) ownChangesOf(evs []mailstore.Event) *ownChanges {
+	o := &ownChanges{allBoxes: true, allSubs: true, boxes: map[int64]bool{}, othersBoxes: map[int64]bool{},
+		subs: map[string]bool{}, othersSubs: map[string]bool{}}
+	for _, ev := range evs {
+		mine := ev.Origin == s.origin
+		switch ev.Kind {
+		case mailstore.MailboxesChanged:
+			o.listsChanged = true
+			o.allBoxes = o.allBoxes && mine
+			switch {
+			case mine:
+				o.boxes[ev.MailboxID] = true
+			case ev.MailboxID == 0:
+				o.othersUnnamedBoxChange = true
+			default:
+				o.othersBoxes[ev.MailboxID] = true
+			}
+		case mailstore.SubscriptionsChanged:
+			o.subsChanged = true
+			o.allSubs = o.allSubs && mine
+			for _, name := range ev.Names {
+				if mine {
+					o.subs[name] = true
+				} else {
+					o.othersSubs[name] = true
+				}
+			}
+		}
+	}
+	return o
+}
+
+// box reports whether the change of mailbox id is the session's own.
+func (o *ownChanges) box(id int64) bool {
+	return o.allBoxes || o.boxes[id] && !o.othersBoxes[id] && !o.othersUnnamedBoxChange
+}
+
+// sub reports whether the subscription change of name is the session's
+// own.
+func (o *ownChanges) sub(name string) bool {
+	return o.allSubs || o.subs[name] && !o.othersSubs[name]
+}
+
 // writeNotifyStatus writes the STATUS a NOTIFY client gets for a mailbox
 // (RFC 5465 §5.1, §5.2).
 func (s *session) writeNotifyStatus(mb *mailstore.Mailbox) {
@@ -647,10 +691,11 @@ func (s *session) writeNotifyStatus(mb *mailstore.Mailbox) {
 
 // reportMailboxChanges compares the mailbox list with the one the session
 // knew and writes LIST responses for creations, deletions and renames
-// (MailboxName, RFC 5465 §5.4); quiet only updates what it knows.
-// subsPending says that a subscription change is reported next, which
-// compares with the subscription list the session knew so far.
-func (s *session) reportMailboxChanges(quiet, subsPending bool) {
+// (MailboxName, RFC 5465 §5.4), but for the session's own changes. A
+// subscription change reported next compares with the subscription list
+// the session knew so far: that one is left alone then.
+func (s *session) reportMailboxChanges(own *ownChanges) {
+	subsPending := own.subsChanged
 	n := s.ntf
 	boxes, err := s.acct.ListMailboxes(s.ctx)
 	if err != nil {
@@ -675,7 +720,7 @@ func (s *session) reportMailboxChanges(quiet, subsPending bool) {
 		}
 	}()
 	wants := func(id int64, names ...string) bool {
-		if quiet {
+		if own.box(id) {
 			return false
 		}
 		for _, name := range names {
@@ -742,9 +787,9 @@ func (s *session) hasChildren(name string) bool {
 
 // reportSubscriptionChanges compares the subscription list with the one
 // the session knew and writes a LIST response for each mailbox whose
-// subscription changed (SubscriptionChange, RFC 5465 §5.5); quiet only
-// updates what it knows.
-func (s *session) reportSubscriptionChanges(quiet bool) {
+// subscription changed (SubscriptionChange, RFC 5465 §5.5), but for the
+// session's own changes.
+func (s *session) reportSubscriptionChanges(own *ownChanges) {
 	n := s.ntf
 	subs, err := s.acct.ListSubscriptions(s.ctx)
 	if err != nil {
@@ -769,10 +814,10 @@ func (s *session) reportSubscriptionChanges(quiet bool) {
 	slices.Sort(changed)
 	old := n.subs
 	n.subs = now
-	if quiet {
-		return
-	}
 	for _, name := range changed {
+		if own.sub(name) {
+			continue
+		}
 		id := s.mailboxIDOf(name)
 		g := s.groupFor(name)
 		if g == nil && old[name] {

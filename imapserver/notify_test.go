@@ -234,3 +234,20 @@ func TestNotifyQresync(t *testing.T) {
 	b.cmd("b3", `STORE 1 +FLAGS.SILENT (\Seen)`)
 	expectLines(t, a, `\* STATUS "Archive" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)`)
 }
+
+// Of the mailbox changes reported together, those the session made itself
+// are left out, even when another session's come in the same batch.
+func TestNotifyOwnChangesInMixedBatch(t *testing.T) {
+	env := newTestEnv(t, nil)
+	a, b := twoSessions(t, env)
+	a.cmd("n", "NOTIFY SET (subtree Lists (MailboxName SubscriptionChange))")
+	// CREATE waits for its literal while the other session creates.
+	runScript(t, a, []exchange{{"a1 CREATE {10}", []string{`\+ .*`}}})
+	b.cmd("b1", "CREATE Lists/B")
+	b.cmd("b2", "SUBSCRIBE Lists/B")
+	a.send("Lists/Mine")
+	expectLines(t, a, `\* LIST \(\\HasChildren\) "/" "Lists"`, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Lists/B"`,
+		`\* LIST \(\\Subscribed\) "/" "Lists/B"`, `a1 OK .*`)
+	runScript(t, a, []exchange{{"a2 SUBSCRIBE Lists/Mine", []string{`a2 OK .*`}}})
+	quiet(t, a, "a3")
+}
