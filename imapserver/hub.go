@@ -81,7 +81,8 @@ func (h *hub) recentFrom(mailboxID int64) uint32 {
 	return h.unclaimed[mailboxID]
 }
 
-// onEvent queues ev for the views of its mailbox.
+// onEvent queues ev for the NOTIFY queues of its user and for the views of
+// its mailbox.
 func (h *hub) onEvent(ev mailstore.Event) {
 	h.notifyWatchers(ev)
 	switch ev.Kind {
