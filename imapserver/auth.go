@@ -52,6 +52,8 @@ func init() {
 		"STATUS":       {fn: (*session).cmdStatus, states: inAuth, expunge: true},
 		"APPEND":       {fn: (*session).cmdAppend, states: inAuth, expunge: true},
 		"IDLE":         {fn: (*session).cmdIdle, states: inAuth, expunge: true},
+		"NOTIFY":       {fn: (*session).cmdNotify, states: inAuth, expunge: true},
+		"CANCELUPDATE": {fn: (*session).cmdCancelUpdate, states: inSelected, expunge: true},
 		"GETQUOTAROOT": {fn: (*session).cmdGetQuotaRoot, states: inAuth, expunge: true},
 		"GETQUOTA":     {fn: (*session).cmdGetQuota, states: inAuth, expunge: true},
 		"SETQUOTA":     {fn: (*session).cmdSetQuota, states: inAuth, expunge: true},

@@ -1,12 +1,7 @@
 package imapserver
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 )
 
 // pythonScript drives the server with Python's imaplib, a client nobody
@@ -67,19 +62,7 @@ print("ok")
 
 // TestPythonImaplib runs the script against a real server over TCP.
 func TestPythonImaplib(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed: Python imaplib interoperability not tested")
-	}
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
-	host, port, _ := strings.Cut(env.addr, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "-c", pythonScript)
-	cmd.Env = append(os.Environ(), "IMAP_HOST="+host, "IMAP_PORT="+port, "IMAP_USER="+testAddr, "IMAP_PASS="+testPass)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "ok" {
-		t.Fatalf("imaplib: %v\n%s", err, out)
-	}
+	runImaplib(t, env, pythonScript)
 }

@@ -6,7 +6,11 @@
 // adapts the mailstore to it. A hub subscribed to the backend's change
 // events keeps every session's view of its selected mailbox current, so
 // that sessions see each other's changes (EXISTS, EXPUNGE, FETCH FLAGS) at
-// the points RFC 9051 §7 allows.
+// the points RFC 9051 §7 allows. With NOTIFY (RFC 5465) the hub also
+// queues every change of the user's mail for the session, and a goroutine
+// per such session reports it between commands (notify.go); live SEARCH
+// and SORT results (CONTEXT, RFC 5267) are updated wherever the session
+// reports its mailbox's changes (context.go).
 //
 // The parser bounds everything a client controls: the length of a command
 // line, the size and number of literals, the depth and number of search

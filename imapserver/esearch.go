@@ -34,7 +34,7 @@ func (s *session) answerESearch(c *command, ret *searchReturn, hits []msgRef, mo
 		}
 		slices.Sort(s.sel.saved) // a set: ESORT gives the hits in sort order
 		s.sel.saved = slices.Compact(s.sel.saved)
-		if !ret.min && !ret.max && !ret.all && !ret.count {
+		if !ret.min && !ret.max && !ret.all && !ret.count && ret.partial == nil {
 			return nil // SAVE alone returns nothing (RFC 5182 §2.4)
 		}
 	}
@@ -56,6 +56,13 @@ func (s *session) answerESearch(c *command, ret *searchReturn, hits []msgRef, mo
 			}
 			s.w.s(" ALL ").s(formatOrdered(nums))
 		}
+	}
+	if ret.partial != nil {
+		nums := make([]uint32, len(hits))
+		for i, r := range hits {
+			nums[i] = num(r)
+		}
+		s.writePartial(ret.partial, nums)
 	}
 	if ret.count {
 		s.w.s(" COUNT ").n(uint32(len(hits)))

@@ -53,23 +53,15 @@ const maxFetchItems = 100
 
 // parseFetch reads the item list of FETCH and its modifiers.
 func (r *reader) parseFetch() (*fetchRequest, error) {
-	f := &fetchRequest{}
-	if r.accept('(') {
-		for n := 0; ; n++ {
-			if n >= maxFetchItems {
-				return nil, badf("Too many FETCH items")
-			}
-			if err := r.fetchItem(f, false); err != nil {
-				return nil, err
-			}
-			if r.accept(')') {
-				break
-			}
-			if err := r.sp(); err != nil {
-				return nil, err
-			}
-		}
-	} else if err := r.fetchItem(f, true); err != nil {
+	var f *fetchRequest
+	var err error
+	if r.peek() == '(' {
+		f, err = r.fetchAttList()
+	} else {
+		f = &fetchRequest{}
+		err = r.fetchItem(f, true)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if r.accept(' ') {
@@ -78,6 +70,28 @@ func (r *reader) parseFetch() (*fetchRequest, error) {
 		}
 	}
 	return f, nil
+}
+
+// fetchAttList reads "(" fetch-att *(SP fetch-att) ")".
+func (r *reader) fetchAttList() (*fetchRequest, error) {
+	f := &fetchRequest{}
+	if err := r.expect('(', "fetch attributes"); err != nil {
+		return nil, err
+	}
+	for n := 0; ; n++ {
+		if n >= maxFetchItems {
+			return nil, badf("Too many FETCH items")
+		}
+		if err := r.fetchItem(f, false); err != nil {
+			return nil, err
+		}
+		if r.accept(')') {
+			return f, nil
+		}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // fetchModifiers reads "(" CHANGEDSINCE n [SP VANISHED] ")".

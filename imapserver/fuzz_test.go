@@ -29,6 +29,8 @@ func FuzzSession(f *testing.F) {
 		"a GENURLAUTH \"imap://alice%40example.test@mail.test/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL\r\nb URLFETCH /INBOX/;UID=1\r\nc RESETKEY\r\n",
 		"\x00\xff{}\r\n* * *\r\n",
 		"a SETACL INBOX anyone +lrcd\r\nb GETACL INBOX\r\nc LISTRIGHTS INBOX anyone\r\nd MYRIGHTS \"Other Users/x@y/INBOX\"\r\ne DELETEACL INBOX -anyone\r\n",
+		"a NOTIFY SET STATUS (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName))\r\nb APPEND INBOX {5+}\r\nhello\r\nc NOTIFY NONE\r\n",
+		"a UID SEARCH RETURN (COUNT UPDATE (UID)) UNSEEN\r\nb STORE 1 +FLAGS (\\Seen)\r\nc CANCELUPDATE \"a\"\r\nd SORT RETURN (PARTIAL 1:9 UPDATE) (SUBJECT) UTF-8 ALL\r\n",
 	} {
 		f.Add(s)
 	}

@@ -23,6 +23,9 @@ type hub struct {
 	// views at the same MODSEQ share instead of a copy each: with a
 	// large mailbox the list is most of an idle session's memory.
 	interned map[int64]internedUIDs
+	// watchers are the NOTIFY queues (RFC 5465) of sessions, by user ID:
+	// they get every change of the user's mail (see notify.go).
+	watchers map[int64]map[*notifyQueue]struct{}
 }
 
 // internedUIDs is a shared, never modified, UID list of a mailbox at a
@@ -33,7 +36,8 @@ type internedUIDs struct {
 }
 
 func newHub() *hub {
-	return &hub{views: map[int64]map[*view]struct{}{}, unclaimed: map[int64]uint32{}, interned: map[int64]internedUIDs{}}
+	return &hub{views: map[int64]map[*view]struct{}{}, unclaimed: map[int64]uint32{}, interned: map[int64]internedUIDs{},
+		watchers: map[int64]map[*notifyQueue]struct{}{}}
 }
 
 // share makes v use the interned UID list of its mailbox if it is at the
@@ -77,8 +81,10 @@ func (h *hub) recentFrom(mailboxID int64) uint32 {
 	return h.unclaimed[mailboxID]
 }
 
-// onEvent queues ev for the views of its mailbox.
+// onEvent queues ev for the NOTIFY queues of its user and for the views of
+// its mailbox.
 func (h *hub) onEvent(ev mailstore.Event) {
+	h.notifyWatchers(ev)
 	switch ev.Kind {
 	case mailstore.MessagesAdded, mailstore.MessagesExpunged, mailstore.FlagsChanged:
 	default:
@@ -120,6 +126,8 @@ type view struct {
 	flagEvs int               // FlagsChanged events in pending
 	// wake gets a token when something was queued (IDLE waits on it).
 	wake chan struct{}
+	// nudge, if set, also gets a token: the session's NOTIFY deliverer.
+	nudge chan struct{}
 }
 
 func (v *view) push(ev mailstore.Event) {
@@ -139,6 +147,19 @@ func (v *view) push(ev mailstore.Event) {
 	case v.wake <- struct{}{}:
 	default:
 	}
+	if v.nudge != nil {
+		select {
+		case v.nudge <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// setNudge makes the view also signal ch when something is queued.
+func (v *view) setNudge(ch chan struct{}) {
+	v.mu.Lock()
+	v.nudge = ch
+	v.mu.Unlock()
 }
 
 // take returns the queued events and empties the queue.

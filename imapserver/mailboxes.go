@@ -88,6 +88,7 @@ func (s *session) cmdSelect(c *command) error {
 	}
 	sel := &selection{mailbox: mb, view: v, readOnly: readOnly, keywords: map[string]bool{}, recent: map[uint32]bool{}}
 	s.sel, s.state = sel, stateSelected
+	s.notifyWatchView()
 	s.claimRecent(v.uids)
 	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
 	if err != nil {

@@ -225,11 +225,14 @@ func FuzzParse(f *testing.F) {
 		"1:*", "$", "UNSEEN (OR FROM a TO b) NOT SEEN", "RETURN (SAVE) CHARSET UTF-8 TEXT {3}\r\nabc",
 		"(BODY.PEEK[1.HEADER.FIELDS (A)]<0.5> UID)", "{5+}\r\nhello", "~{3}\r\na\x00b", "\"a\\\"b\"",
 		"&U,BTFw-", "((((((ALL))))))", "1:1:1", "SINCE \"1-Jan-2000\"",
+		"RETURN (PARTIAL 1:5 UPDATE (UID BODY.PEEK[HEADER]) COUNT) ALL", "RETURN (UPDATE) UNSEEN",
+		" STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge FlagChange)) (subtree (a \"b c\") (MailboxName SubscriptionChange))",
+		" (mailboxes {3}\r\nabc (MessageNew MessageExpunge)) (personal NONE) (inboxes (ServerMetadataChange))",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for entry := 0; entry < 6; entry++ {
+		for entry := 0; entry < 7; entry++ {
 			r, _ := testReader(s + "\r\n")
 			if err := r.readLine(); err != nil {
 				continue
@@ -247,6 +250,9 @@ func FuzzParse(f *testing.F) {
 				_, _ = r.flagList(true)
 			case 5:
 				_, _ = decodeUTF7(s)
+			case 6:
+				// NOTIFY SET's arguments (RFC 5465 §8).
+				_, _ = (&session{r: r}).parseNotifySet()
 			}
 			_ = r.skip()
 		}

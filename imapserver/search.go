@@ -42,6 +42,13 @@ type withinKey struct {
 // searchReturn holds the RETURN options of an extended SEARCH.
 type searchReturn struct {
 	min, max, all, count, save bool
+	// update keeps the result live (CONTEXT=SEARCH, RFC 5267 §4);
+	// partial asks for a range of it (RFC 5267 §4.4).
+	update  bool
+	partial *partialRange
+	// updateFetch are UPDATE's fetch attributes (RFC 5465 §7): fetched
+	// for each new message that joins the result.
+	updateFetch *fetchRequest
 }
 
 // searchParser parses search keys with bounds.
@@ -130,17 +137,47 @@ func (r *reader) searchReturnOpts() (*searchReturn, error) {
 		case "MAX":
 			ret.max = true
 		case "ALL":
+			if ret.all || ret.partial != nil {
+				return nil, badf("RETURN takes one ALL or one PARTIAL (RFC 5267 §4.4)")
+			}
 			ret.all = true
 		case "COUNT":
 			ret.count = true
 		case "SAVE":
 			ret.save = true
+		case "UPDATE":
+			ret.update = true
+			if r.peekFetchAtts() {
+				r.pos++
+			}
+			if r.peek() == '(' {
+				f, err := r.fetchAttList()
+				if err != nil {
+					return nil, err
+				}
+				ret.updateFetch = f
+			}
+		case "CONTEXT":
+			// A hint that the search will be refined (RFC 5267 §4.2):
+			// every result is computed afresh anyway.
+		case "PARTIAL":
+			if ret.all || ret.partial != nil {
+				return nil, badf("RETURN takes one ALL or one PARTIAL (RFC 5267 §4.4)")
+			}
+			if err := r.sp(); err != nil {
+				return nil, err
+			}
+			p, err := r.partialRangeArg()
+			if err != nil {
+				return nil, err
+			}
+			ret.partial = p
 		default:
 			return nil, badf("Unknown SEARCH RETURN option %s", a)
 		}
 	}
-	if !ret.min && !ret.max && !ret.count && !ret.save {
-		ret.all = true // RETURN () means ALL (RFC 4731 §3.1)
+	if !ret.min && !ret.max && !ret.count && !ret.save && ret.partial == nil {
+		ret.all = true // RETURN () means ALL (RFC 4731 §3.1), also with UPDATE alone
 	}
 	return ret, nil
 }

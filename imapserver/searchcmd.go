@@ -22,6 +22,9 @@ func (s *session) cmdSearch(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
+	if err := s.checkUpdateTag(c, prog.ret); err != nil {
+		return err
+	}
 	hits, _, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
@@ -47,7 +50,13 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.crlf()
 		return nil
 	}
-	return s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest)
+	if err := s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest); err != nil {
+		return err
+	}
+	if ret.update {
+		s.keepContext(c, ret, prog, nil, hits, nil)
+	}
+	return nil
 }
 
 // opener opens a message's bytes for imapmsg.

@@ -59,19 +59,25 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 		if m == nil {
 			continue // expunged meanwhile
 		}
-		f := &imapmsg.Facts{
-			SeqNum: uint32(i + 1), UID: imap.UID(uid), Flags: toFlags(s.withRecent(uid, m.Flags)),
-			InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
-		}
-		ok, err := imapmsg.Match(&prog.criteria, f, s.opener(m), sc)
-		if err != nil {
-			s.log.Warn("IMAP search: message unreadable", "uid", uid, "err", err)
-			continue
-		}
-		if ok {
+		if s.matches(&prog.criteria, uint32(i+1), m, sc) {
 			hits = append(hits, msgRef{uint32(i + 1), uid})
 			highest = max(highest, m.ModSeq)
 		}
 	}
 	return hits, metas, highest, nil
+}
+
+// matches reports whether message m, number seq, matches criteria; one
+// that cannot be read matches nothing.
+func (s *session) matches(criteria *imap.SearchCriteria, seq uint32, m *mailstore.MessageMeta, sc imapmsg.SearchContext) bool {
+	f := &imapmsg.Facts{
+		SeqNum: seq, UID: imap.UID(m.UID), Flags: toFlags(s.withRecent(m.UID, m.Flags)),
+		InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
+	}
+	ok, err := imapmsg.Match(criteria, f, s.opener(m), sc)
+	if err != nil {
+		s.log.Warn("IMAP search: message unreadable", "uid", m.UID, "err", err)
+		return false
+	}
+	return ok
 }

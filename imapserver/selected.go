@@ -15,6 +15,23 @@ var errReadOnly = noErr("READ-ONLY", "Mailbox is read-only (EXAMINE)")
 // (EXISTS), flag changes by others (FETCH FLAGS) and, when allowed,
 // expunges.
 func (s *session) poll(allowExpunge bool) {
+	s.pollWith(pollOpts{allowExpunge: allowExpunge, fetchNew: s.notifyFetch()})
+}
+
+// pollOpts says what a poll may report.
+type pollOpts struct {
+	allowExpunge bool
+	// holdFlags keeps flag changes for a later poll (NOTIFY without
+	// FlagChange for the selected mailbox, RFC 5465 §5.2).
+	holdFlags bool
+	// fetchNew, if set, is fetched for each new message after EXISTS
+	// (NOTIFY MessageNew with fetch attributes, RFC 5465 §5.2).
+	fetchNew *fetchRequest
+}
+
+// pollWith writes the changes the client has not seen yet, as o allows.
+func (s *session) pollWith(o pollOpts) {
+	allowExpunge := o.allowExpunge
 	if s.sel == nil {
 		return
 	}
@@ -28,8 +45,10 @@ func (s *session) poll(allowExpunge bool) {
 		return
 	}
 	added := 0
+	var ch contextChanges
 	exists := func() {
 		if added > 0 {
+			ch.added = append(ch.added, v.uids[len(v.uids)-added:]...)
 			s.w.s("* ").n(uint32(len(v.uids))).s(" EXISTS\r\n")
 			if !s.rev2 {
 				s.claimRecent(v.uids[len(v.uids)-added:])
@@ -46,6 +65,9 @@ func (s *session) poll(allowExpunge bool) {
 					v.own()
 					v.uids = append(v.uids, uid)
 					added++
+					if ev.Origin == s.origin {
+						ch.own = append(ch.own, uid)
+					}
 				}
 			}
 		case mailstore.MessagesExpunged:
@@ -54,6 +76,7 @@ func (s *session) poll(allowExpunge bool) {
 				continue
 			}
 			exists()
+			s.removeExpunged(ev.UIDs)
 			var vanished []uint32
 			for _, uid := range ev.UIDs {
 				seq := v.seqOf(uid)
@@ -73,6 +96,11 @@ func (s *session) poll(allowExpunge bool) {
 				s.w.s("* VANISHED ").s(formatUIDs(vanished)).crlf()
 			}
 		case mailstore.FlagsChanged:
+			if o.holdFlags {
+				s.deferred = append(s.deferred, ev)
+				continue
+			}
+			ch.flagged = append(ch.flagged, ev.UIDs...)
 			if ev.Origin == s.origin {
 				break // the session answered its own STORE itself
 			}
@@ -95,6 +123,10 @@ func (s *session) poll(allowExpunge bool) {
 		}
 	}
 	exists()
+	if o.fetchNew != nil && len(ch.added) > 0 {
+		s.fetchNotified(ch.added, ch.own, o.fetchNew)
+	}
+	s.updateContexts(&ch)
 	if len(s.deferred) == 0 {
 		s.srv.hub.share(v)
 	}

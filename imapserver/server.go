@@ -54,6 +54,10 @@ type Options struct {
 	// IdleTimeout ends a connection that sends nothing for this long
 	// (RFC 9051 §5.4: at least 30 minutes). Default 30 minutes.
 	IdleTimeout time.Duration
+
+	// notifyQueue bounds a session's unreported NOTIFY changes; 0 means
+	// defaultNotifyQueue (tests lower it).
+	notifyQueue int
 }
 
 // Server is an IMAP server. It is safe for concurrent use and serves any

@@ -54,6 +54,7 @@ type session struct {
 	// condstore and qresync are on once enabled (RFC 7162 §3.1, §3.2.3).
 	condstore, qresync bool
 	sel                *selection
+	ntf                *notifyState      // NOTIFY (RFC 5465), nil when off
 	deferred           []mailstore.Event // expunges not yet allowed to be sent
 }
 
@@ -67,6 +68,8 @@ type selection struct {
 	keywords map[string]bool
 	// recent holds the UIDs with \Recent for this session (rev1 only).
 	recent map[uint32]bool
+	// contexts are the live SEARCH and SORT results (RFC 5267 §4).
+	contexts []*searchContext
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -118,6 +121,7 @@ func (s *session) serve() {
 		if p := recover(); p != nil {
 			s.log.Error("IMAP session panicked", "panic", p)
 		}
+		s.endNotify()
 		s.unselect()
 		s.cancel()
 		s.conn.Close()
@@ -268,6 +272,7 @@ func (s *session) done(c *command, allowExpunge bool) error {
 		return nil
 	}
 	s.poll(allowExpunge)
+	s.reportQueued()
 	s.w.s(c.tag).s(" OK ")
 	if c.okCode != "" {
 		s.w.c('[').s(c.okCode).s("] ")
@@ -343,7 +348,8 @@ func (s *session) capabilities() string {
 		b.WriteString(" COMPRESS=DEFLATE")
 	}
 	b.WriteString(sortThreadCapabilities)
-	b.WriteString(" OBJECTID SAVEDATE METADATA")
+	b.WriteString(contextCapabilities)
+	b.WriteString(" OBJECTID SAVEDATE METADATA NOTIFY")
 	b.WriteString(" CATENATE URLAUTH")
 	b.WriteString(aclCapabilities)
 	b.WriteString(" APPENDLIMIT=")

@@ -45,6 +45,9 @@ func (s *session) cmdSort(c *command) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkUpdateTag(c, ret); err != nil {
+		return err
+	}
 	hits, metas, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
@@ -71,7 +74,13 @@ func (s *session) cmdSort(c *command) error {
 	}
 	withModSeq := hasModSeq(&prog.criteria)
 	if ret != nil {
-		return s.answerESearch(c, ret, sorted, withModSeq, highest)
+		if err := s.answerESearch(c, ret, sorted, withModSeq, highest); err != nil {
+			return err
+		}
+		if ret.update {
+			s.keepContext(c, ret, prog, criteria, nil, records)
+		}
+		return nil
 	}
 	s.w.s("* SORT")
 	for _, r := range sorted {

@@ -364,6 +364,7 @@ func (s *Store) SetSubscribed(ctx context.Context, userID int64, name string, su
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
+		tx.publish(Event{Kind: SubscriptionsChanged, UserID: userID, Names: []string{n}})
 		if subscribed {
 			return subscribeTx(tx, userID, n)
 		}

@@ -76,6 +76,11 @@ func (s *Store) SetMetadata(ctx context.Context, userID, mailboxID int64, entrie
 				return fmt.Errorf("more than %d entries: %w", maxEntries, core.ErrOverQuota)
 			}
 		}
+		names := make([]string, len(entries))
+		for i, e := range entries {
+			names[i] = e.Name
+		}
+		tx.publish(Event{Kind: MetadataChanged, UserID: userID, MailboxID: mailboxID, Names: names})
 		return nil
 	})
 	if err != nil {

@@ -15,6 +15,12 @@ const (
 	FlagsChanged
 	// MailboxesChanged: a user's mailbox list changed (create, delete, rename).
 	MailboxesChanged
+	// SubscriptionsChanged: a user's subscription list changed; Names holds
+	// the mailbox names subscribed or unsubscribed.
+	SubscriptionsChanged
+	// MetadataChanged: METADATA entries (RFC 5464) of MailboxID (0: the
+	// server's) were set or removed; Names holds the entry names.
+	MetadataChanged
 )
 
 // Event is one committed change. Events are published in commit order.
@@ -32,6 +38,9 @@ type Event struct {
 	Origin string
 	// FromMailboxID is set on MessagesAdded for a MOVE: where they came from.
 	FromMailboxID int64
+	// Names lists what changed by name, with SubscriptionsChanged and
+	// MetadataChanged.
+	Names []string
 }
 
 // Notifier tells interested parties (IMAP IDLE, POP3, caches) about changes.
