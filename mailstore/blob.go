@@ -235,7 +235,7 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
-	var prefix [len(blobcrypt.Magic)]byte
+	var prefix [blobcrypt.PrefixLen]byte
 	n, err := f.ReadAt(prefix[:], 0)
 	if err != nil && err != io.EOF {
 		f.Close()

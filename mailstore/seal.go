@@ -163,7 +163,7 @@ func (s *FileBlobStore) isSealed(key string) (bool, int64, error) {
 		return false, 0, err
 	}
 	defer f.Close()
-	var prefix [len(blobcrypt.Magic)]byte
+	var prefix [blobcrypt.PrefixLen]byte
 	n, err := io.ReadFull(f, prefix[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return false, 0, err
@@ -191,7 +191,7 @@ func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
 	defer src.Close()
-	var prefix [len(blobcrypt.Magic)]byte
+	var prefix [blobcrypt.PrefixLen]byte
 	n, err := src.ReadAt(prefix[:], 0)
 	if err != nil && err != io.EOF {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)

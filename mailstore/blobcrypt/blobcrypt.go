@@ -27,12 +27,39 @@ const Magic = "age-encryption.org/v1\n"
 // authentication: damaged on disk, tampered with, or sealed for another key.
 var ErrCorrupt = errors.New("sealed body fails authentication (damaged or tampered with)")
 
-// ErrNoKey is wrapped when a sealed body is read without a key that opens it.
+// ErrNoKey is wrapped when a sealed body is read without any key (the
+// store has no encryption key configured).
 var ErrNoKey = errors.New("sealed body: no key to open it")
 
-// IsSealed reports whether a stored body starting with prefix is sealed.
-// prefix needs len(Magic) bytes; a shorter one is plaintext.
-func IsSealed(prefix []byte) bool { return bytes.HasPrefix(prefix, []byte(Magic)) }
+// PrefixLen is how many first bytes of a stored body IsSealed looks at.
+const PrefixLen = len(Magic) + len(stanzaStart)
+
+// stanzaStart starts the line after the magic in a sealed body.
+const stanzaStart = "-> "
+
+// IsSealed reports whether a stored body starting with prefix (PrefixLen
+// bytes, or the whole body if shorter) is sealed, or a sealed body damaged
+// in its first bytes: the magic with a few bytes changed, or a recipient
+// line right after the first line. No mail starts like that, and a damaged
+// sealed body must fail as such rather than be served as plaintext.
+func IsSealed(prefix []byte) bool {
+	if bytes.HasPrefix(prefix, []byte(Magic)) {
+		return true
+	}
+	if len(prefix) < len(Magic) {
+		return false
+	}
+	if bytes.HasPrefix(prefix[len(Magic):], []byte(stanzaStart)) {
+		return true
+	}
+	differ := 0
+	for i := range len(Magic) {
+		if prefix[i] != Magic[i] {
+			differ++
+		}
+	}
+	return differ <= 4
+}
 
 // bindingLen is the length of the line that binds a body to its key.
 func bindingLen(blobKey string) int64 { return int64(len(binding(blobKey))) }
@@ -98,7 +125,7 @@ func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*io.SectionR
 		return nil, fmt.Errorf("open body %s: no binding: %w", blobKey, ErrCorrupt)
 	}
 	got := make([]byte, bl)
-	if _, err := ra.ReadAt(got, 0); err != nil {
+	if m, err := ra.ReadAt(got, 0); m < len(got) {
 		return nil, fmt.Errorf("open body %s: %w: %v", blobKey, ErrCorrupt, err)
 	}
 	if string(got) != binding(blobKey) {
@@ -128,10 +155,8 @@ func (s *Sealer) decrypt(src io.ReaderAt, size int64, blobKey string) (io.Reader
 	}
 	ra, n, err := age.DecryptReaderAt(src, size, ids...)
 	if err != nil {
-		var noMatch *age.NoIdentityMatchError
-		if errors.As(err, &noMatch) {
-			return nil, 0, fmt.Errorf("%w: %v", ErrNoKey, err)
-		}
+		// A recipient stanza that no key opens is either tampered with or
+		// sealed for another key: from here the two look the same.
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if found != nil {

@@ -1,0 +1,231 @@
+package blobcrypt
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+)
+
+func testSealer(t testing.TB, cache bool) *Sealer {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSealer([]age.Recipient{id.Recipient()}, []age.Identity{id}, cache)
+}
+
+func seal(t testing.TB, s *Sealer, key string, plain []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := s.Seal(&buf, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+const testKey = "0123456789abcdef0123456789abcdef"
+
+func TestRoundTripAndRandomAccess(t *testing.T) {
+	for _, cache := range []bool{false, true} {
+		s := testSealer(t, cache)
+		for _, n := range []int{0, 1, 100, 64<<10 - 45, 64<<10 - 44, 64 << 10, 64<<10 + 1, 300_000} {
+			plain := make([]byte, n)
+			for i := range plain {
+				plain[i] = byte('a' + i%26)
+			}
+			sealed := seal(t, s, testKey, plain)
+			if !IsSealed(sealed) {
+				t.Fatalf("%d bytes: sealed body does not start with the magic", n)
+			}
+			if n > 20 && bytes.Contains(sealed, plain[:20]) {
+				t.Fatalf("%d bytes: plaintext visible in the sealed body", n)
+			}
+			for range 2 { // the second time from the file key cache
+				r, err := s.Open(bytes.NewReader(sealed), int64(len(sealed)), testKey)
+				if err != nil {
+					t.Fatalf("%d bytes: open: %v", n, err)
+				}
+				if r.Size() != int64(n) {
+					t.Fatalf("%d bytes: size %d", n, r.Size())
+				}
+				got, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("%d bytes: read back %d bytes, err %v", n, len(got), err)
+				}
+				for range 20 {
+					if n == 0 {
+						break
+					}
+					off := rand.IntN(n)
+					l := rand.IntN(n-off) + 1
+					buf := make([]byte, l)
+					if _, err := r.ReadAt(buf, int64(off)); err != nil && err != io.EOF {
+						t.Fatalf("%d bytes: ReadAt(%d, %d): %v", n, off, l, err)
+					}
+					if !bytes.Equal(buf, plain[off:off+l]) {
+						t.Fatalf("%d bytes: ReadAt(%d, %d) differs", n, off, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestTamperingDetected flips one bit at many places of a sealed body of
+// three chunks: opening it or reading it through must fail with ErrCorrupt,
+// and never return the flipped bytes.
+func TestTamperingDetected(t *testing.T) {
+	s := testSealer(t, true)
+	plain := bytes.Repeat([]byte("Subject: secret\r\n"), 10_000) // 170 kB
+	sealed := seal(t, s, testKey, plain)
+	for _, pos := range []int{0, 30, 100, 200, len(sealed) / 3, len(sealed) / 2, len(sealed) - 70_000, len(sealed) - 17, len(sealed) - 1} {
+		bad := bytes.Clone(sealed)
+		bad[pos] ^= 0x04
+		// Open the first time with a fresh cache state: the cached key must
+		// not hide tampering either.
+		r, err := s.Open(bytes.NewReader(bad), int64(len(bad)), testKey)
+		if err == nil {
+			var got []byte
+			got, err = io.ReadAll(r)
+			if err == nil {
+				t.Fatalf("flip at %d of %d: read %d bytes without error", pos, len(sealed), len(got))
+			}
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("flip at %d: error %v does not wrap ErrCorrupt", pos, err)
+		}
+	}
+	// Truncation.
+	if _, err := s.Open(bytes.NewReader(sealed[:len(sealed)-100]), int64(len(sealed)-100), testKey); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated: %v", err)
+	}
+}
+
+// TestBoundToKey: a sealed body copied over another body's file does not
+// open as that body.
+func TestBoundToKey(t *testing.T) {
+	s := testSealer(t, false)
+	sealed := seal(t, s, testKey, []byte("mine"))
+	other := strings.Repeat("f", 32)
+	if _, err := s.Open(bytes.NewReader(sealed), int64(len(sealed)), other); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("opened under another key: %v", err)
+	}
+}
+
+func TestWrongKey(t *testing.T) {
+	sealed := seal(t, testSealer(t, false), testKey, []byte("mine"))
+	if _, err := testSealer(t, true).Open(bytes.NewReader(sealed), int64(len(sealed)), testKey); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("opened with another server key: %v", err)
+	}
+	if _, err := (*Sealer)(nil).Open(bytes.NewReader(sealed), int64(len(sealed)), testKey); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("opened without a key: %v", err)
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(base, "yubin.key")
+	pub, err := GenerateKeyFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(pub, "age1") {
+		t.Fatalf("public key %q", pub)
+	}
+	if fi, _ := os.Stat(keyPath); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", fi.Mode())
+	}
+	if _, err := GenerateKeyFile(keyPath); err == nil {
+		t.Fatal("keygen overwrote an existing file")
+	}
+	s, err := LoadServerKey(keyPath, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := seal(t, s, testKey, []byte("hello"))
+	if r, err := s.Open(bytes.NewReader(sealed), int64(len(sealed)), testKey); err != nil || r.Size() != 5 {
+		t.Fatalf("open with the loaded key: %v", err)
+	}
+
+	// Readable by others: refused.
+	os.Chmod(keyPath, 0o640)
+	if _, err := LoadServerKey(keyPath, data); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("mode 0640 accepted: %v", err)
+	}
+	os.Chmod(keyPath, 0o600)
+
+	// Inside the data folder, directly or through a symbolic link: refused.
+	inside := filepath.Join(data, "tls", "k")
+	os.MkdirAll(filepath.Dir(inside), 0o700)
+	if _, err := GenerateKeyFile(inside); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadServerKey(inside, data); err == nil || !strings.Contains(err.Error(), "inside the data folder") {
+		t.Fatalf("key inside the data folder accepted: %v", err)
+	}
+	link := filepath.Join(base, "datalink")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadServerKey(inside, link); err == nil {
+		t.Fatal("key inside the data folder (named through a link) accepted")
+	}
+	if _, err := LoadServerKey(filepath.Join(link, "tls", "k"), data); err == nil {
+		t.Fatal("key inside the data folder (reached through a link) accepted")
+	}
+	// A sibling whose name starts like the data folder's is outside.
+	sib := filepath.Join(base, "data2.key")
+	if _, err := GenerateKeyFile(sib); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadServerKey(sib, data); err != nil {
+		t.Fatalf("sibling key refused: %v", err)
+	}
+	// Not a key.
+	junk := filepath.Join(base, "junk")
+	os.WriteFile(junk, []byte("hello\n"), 0o600)
+	if _, err := LoadServerKey(junk, data); err == nil {
+		t.Fatal("junk accepted as a key")
+	}
+}
+
+func BenchmarkOpenRead(b *testing.B) {
+	plain := bytes.Repeat([]byte("x"), 8<<10)
+	for _, cache := range []bool{false, true} {
+		s := testSealer(b, cache)
+		sealed := seal(b, s, testKey, plain)
+		name := "nocache"
+		if cache {
+			name = "cache"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				r, err := s.Open(bytes.NewReader(sealed), int64(len(sealed)), testKey)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, r)
+			}
+		})
+	}
+}
