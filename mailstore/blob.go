@@ -244,12 +244,12 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	if !blobcrypt.IsSealed(prefix[:n]) {
 		return &fileBlob{File: f, size: st.Size()}, nil
 	}
-	sr, err := s.sealer.Open(f, st.Size(), key)
+	body, err := s.sealer.Open(f, st.Size(), key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)
 	}
-	return &sealedBlob{SectionReader: sr, f: f}, nil
+	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f}, nil
 }
 
 // Delete removes the body stored under key.
@@ -274,10 +274,14 @@ func (b *fileBlob) Size() int64 { return b.size }
 // sealedBlob is an open sealed body: reads decrypt and authenticate.
 type sealedBlob struct {
 	*io.SectionReader
-	f *os.File
+	body *blobcrypt.Body
+	f    *os.File
 }
 
-func (b *sealedBlob) Close() error { return b.f.Close() }
+func (b *sealedBlob) Close() error {
+	b.body.Close()
+	return b.f.Close()
+}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -24,7 +24,7 @@ import (
 )
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr(t *testing.T) string {
+func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -263,7 +263,7 @@ type pop3Conn struct {
 	*textproto.Conn
 }
 
-func dialPOP3(t *testing.T, addr, user, pass string) *pop3Conn {
+func dialPOP3(t testing.TB, addr, user, pass string) *pop3Conn {
 	t.Helper()
 	tc, err := textproto.Dial("tcp", addr)
 	if err != nil {
@@ -281,7 +281,7 @@ func dialPOP3(t *testing.T, addr, user, pass string) *pop3Conn {
 	return p
 }
 
-func (p *pop3Conn) cmd(t *testing.T, c string) string {
+func (p *pop3Conn) cmd(t testing.TB, c string) string {
 	t.Helper()
 	if err := p.PrintfLine("%s", c); err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func (p *pop3Conn) cmd(t *testing.T, c string) string {
 }
 
 // retr fetches message n and checks the announced size.
-func (p *pop3Conn) retr(t *testing.T, n int) string {
+func (p *pop3Conn) retr(t testing.TB, n int) string {
 	t.Helper()
 	l := p.cmd(t, "RETR "+strconv.Itoa(n))
 	var size int

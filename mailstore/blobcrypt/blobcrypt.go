@@ -11,6 +11,7 @@ package blobcrypt
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -109,109 +110,122 @@ func (s *Sealer) Seal(dst io.Writer, blobKey string) (io.WriteCloser, error) {
 }
 
 // Open authenticates the header, the size and the binding of the sealed
-// body src (size bytes, stored under blobKey) and returns a reader over its
-// plaintext. Reads authenticate each chunk they touch; a chunk that fails
-// gives an error wrapping ErrCorrupt, never unauthenticated bytes.
-func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*io.SectionReader, error) {
+// body src (size bytes, stored under blobKey) and returns its plaintext.
+// Reads authenticate each chunk they touch; a chunk that fails gives an
+// error wrapping ErrCorrupt, never unauthenticated bytes. The Body must be
+// closed (it holds a pooled chunk buffer).
+func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
 	if s == nil || len(s.identities) == 0 {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
 	}
-	ra, n, err := s.decrypt(src, size, blobKey)
+	b, err := s.open(src, size, blobKey)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, err)
 	}
-	bl := bindingLen(blobKey)
-	if n < bl {
-		return nil, fmt.Errorf("open body %s: no binding: %w", blobKey, ErrCorrupt)
-	}
-	got := make([]byte, bl)
-	if m, err := ra.ReadAt(got, 0); m < len(got) {
-		return nil, fmt.Errorf("open body %s: %w: %v", blobKey, ErrCorrupt, err)
-	}
-	if string(got) != binding(blobKey) {
-		return nil, fmt.Errorf("open body %s: sealed for another body: %w", blobKey, ErrCorrupt)
-	}
-	return io.NewSectionReader(checkedReaderAt{ra, blobKey}, bl, n-bl), nil
+	return b, nil
 }
 
-// decrypt opens the age file, with a cached file key when there is one.
-func (s *Sealer) decrypt(src io.ReaderAt, size int64, blobKey string) (io.ReaderAt, int64, error) {
+func (s *Sealer) open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
+	// The header and the payload nonce are in the first bytes: one read.
+	var headBuf [headRead]byte
+	n, err := src.ReadAt(headBuf[:min(int64(headRead), size)], 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	head := headBuf[:n]
+	aead, payload, err := s.payloadCipher(src, size, head, blobKey)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBody(src, size, payload, aead)
+	if err != nil {
+		return nil, err
+	}
+	bl := bindingLen(blobKey)
+	got := make([]byte, bl)
+	if n, err := b.ReadAt(got, 0); n < len(got) {
+		b.Close()
+		return nil, fmt.Errorf("%w: no binding: %v", ErrCorrupt, err)
+	}
+	if string(got) != binding(blobKey) {
+		b.Close()
+		return nil, fmt.Errorf("sealed for another body: %w", ErrCorrupt)
+	}
+	b.skip = bl
+	return b, nil
+}
+
+// headRead is how much of a body open reads at once to find the header.
+const headRead = 1024
+
+// payloadCipher returns the cipher of the body's payload and where the
+// payload starts. It unwraps the file key from the header with the
+// Sealer's identities (which checks the header MAC), or, with a cache,
+// takes the cipher of a body opened before whose header and nonce are
+// byte for byte the same.
+func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string) (cipher.AEAD, int64, error) {
 	if s.cache != nil {
-		if fk := s.cache.get(blobKey); fk != nil {
-			ra, n, err := age.DecryptReaderAt(src, size, age.NewInjectedFileKeyIdentity(fk))
-			if err == nil {
-				return ra, n, nil
-			}
-			s.cache.drop(blobKey) // rewritten meanwhile, or tampered: try the real keys
+		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
+			return e.aead, int64(len(e.prefix)), nil
 		}
 	}
-	ids := s.identities
-	var found []byte
-	if s.cache != nil {
-		ids = make([]age.Identity, len(s.identities))
-		for i, id := range s.identities {
-			ids[i] = recordingIdentity{inner: id, got: &found}
-		}
+	hdr, err := age.ExtractHeader(bytes.NewReader(head))
+	if err != nil && size > int64(len(head)) {
+		hdr, err = age.ExtractHeader(io.NewSectionReader(src, 0, size)) // a long header
 	}
-	ra, n, err := age.DecryptReaderAt(src, size, ids...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	fileKey, err := age.DecryptHeader(hdr, s.identities...)
 	if err != nil {
 		// A recipient stanza that no key opens is either tampered with or
 		// sealed for another key: from here the two look the same.
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if found != nil {
-		s.cache.put(blobKey, found)
+	prefix := make([]byte, len(hdr)+payloadNonceSize)
+	if n, err := src.ReadAt(prefix, 0); n < len(prefix) {
+		return nil, 0, fmt.Errorf("%w: payload nonce: %v", ErrCorrupt, err)
 	}
-	return ra, n, nil
-}
-
-// recordingIdentity unwraps with inner and keeps the file key it found.
-type recordingIdentity struct {
-	inner age.Identity
-	got   *[]byte
-}
-
-func (r recordingIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
-	fk, err := r.inner.Unwrap(stanzas)
-	if err == nil {
-		*r.got = fk
+	if !bytes.Equal(prefix[:len(hdr)], hdr) {
+		return nil, 0, fmt.Errorf("%w: header changed while read", ErrCorrupt)
 	}
-	return fk, err
-}
-
-// checkedReaderAt marks a failing chunk's error as ErrCorrupt.
-type checkedReaderAt struct {
-	ra      io.ReaderAt
-	blobKey string
-}
-
-func (c checkedReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.ra.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("read body %s: %w: %v", c.blobKey, ErrCorrupt, err)
+	aead, err := payloadAEAD(fileKey, prefix[len(hdr):])
+	if err != nil {
+		return nil, 0, err
 	}
-	return n, err
+	if s.cache != nil {
+		s.cache.put(blobKey, &cachedCipher{prefix: prefix, aead: aead})
+	}
+	return aead, int64(len(prefix)), nil
 }
 
-// fileKeyCache keeps file keys by body key, bounded: when full, an
+// cachedCipher is the payload cipher of a body whose file key was
+// unwrapped, with the header and nonce it was found from: a body that
+// starts with the same bytes has the same file key and payload key.
+type cachedCipher struct {
+	prefix []byte
+	aead   cipher.AEAD
+}
+
+// fileKeyCache keeps payload ciphers by body key, bounded: when full, an
 // arbitrary entry makes room.
 type fileKeyCache struct {
 	mu   sync.Mutex
 	max  int
-	keys map[string][]byte
+	keys map[string]*cachedCipher
 }
 
 func newFileKeyCache(max int) *fileKeyCache {
-	return &fileKeyCache{max: max, keys: make(map[string][]byte)}
+	return &fileKeyCache{max: max, keys: make(map[string]*cachedCipher)}
 }
 
-func (c *fileKeyCache) get(k string) []byte {
+func (c *fileKeyCache) get(k string) *cachedCipher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.keys[k]
 }
 
-func (c *fileKeyCache) put(k string, fk []byte) {
+func (c *fileKeyCache) put(k string, fk *cachedCipher) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.keys) >= c.max {
@@ -221,10 +235,4 @@ func (c *fileKeyCache) put(k string, fk []byte) {
 		}
 	}
 	c.keys[k] = fk
-}
-
-func (c *fileKeyCache) drop(k string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.keys, k)
 }

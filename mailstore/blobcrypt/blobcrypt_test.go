@@ -63,7 +63,7 @@ func TestRoundTripAndRandomAccess(t *testing.T) {
 				if r.Size() != int64(n) {
 					t.Fatalf("%d bytes: size %d", n, r.Size())
 				}
-				got, err := io.ReadAll(r)
+				got, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
 				if err != nil || !bytes.Equal(got, plain) {
 					t.Fatalf("%d bytes: read back %d bytes, err %v", n, len(got), err)
 				}
@@ -101,7 +101,7 @@ func TestTamperingDetected(t *testing.T) {
 		r, err := s.Open(bytes.NewReader(bad), int64(len(bad)), testKey)
 		if err == nil {
 			var got []byte
-			got, err = io.ReadAll(r)
+			got, err = io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
 			if err == nil {
 				t.Fatalf("flip at %d of %d: read %d bytes without error", pos, len(sealed), len(got))
 			}
@@ -224,7 +224,8 @@ func BenchmarkOpenRead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				io.Copy(io.Discard, r)
+				io.Copy(io.Discard, io.NewSectionReader(r, 0, r.Size()))
+				r.Close()
 			}
 		})
 	}
