@@ -230,3 +230,44 @@ func BenchmarkOpenRead(b *testing.B) {
 		})
 	}
 }
+
+// TestAgeCompatible: a sealed body is a standard age file: the age library
+// (and so the age tool, with the key file) decrypts it to the binding line
+// followed by the message, and Body reads what age wrote.
+func TestAgeCompatible(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSealer([]age.Recipient{id.Recipient()}, []age.Identity{id}, false)
+	plain := bytes.Repeat([]byte("Subject: hello\r\n"), 9000)
+	sealed := seal(t, s, testKey, plain)
+	r, err := age.Decrypt(bytes.NewReader(sealed), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte(binding(testKey)), plain...); !bytes.Equal(got, want) {
+		t.Fatalf("age decrypts %d bytes, want %d", len(got), len(want))
+	}
+	// And a file age wrote directly opens.
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, id.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, binding(testKey))
+	w.Write(plain)
+	w.Close()
+	b, err := s.Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, err := io.ReadAll(io.NewSectionReader(b, 0, b.Size())); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("read %d bytes of age's file, %v", len(got), err)
+	}
+}
