@@ -72,6 +72,7 @@ func binding(blobKey string) string { return "yubin-blob " + blobKey + "\n" }
 type Sealer struct {
 	recipients []age.Recipient
 	identities []age.Identity
+	fast       []age.Identity // tried before identities (see serverStanza)
 	cache      *fileKeyCache
 }
 
@@ -176,7 +177,13 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	fileKey, err := age.DecryptHeader(hdr, s.identities...)
+	var fileKey []byte
+	if len(s.fast) > 0 {
+		fileKey, err = age.DecryptHeader(hdr, s.fast...)
+	}
+	if len(s.fast) == 0 || err != nil {
+		fileKey, err = age.DecryptHeader(hdr, s.identities...)
+	}
 	if err != nil {
 		// A recipient stanza that no key opens is either tampered with or
 		// sealed for another key: from here the two look the same.

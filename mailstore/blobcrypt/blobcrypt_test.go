@@ -19,7 +19,19 @@ func testSealer(t testing.TB, cache bool) *Sealer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewSealer([]age.Recipient{id.Recipient()}, []age.Identity{id}, cache)
+	return serverSealer(t, id, cache)
+}
+
+// serverSealer is the Sealer LoadServerKey makes of id.
+func serverSealer(t testing.TB, id *age.X25519Identity, cache bool) *Sealer {
+	t.Helper()
+	recipients, fast, err := serverKeys([]*age.X25519Identity{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSealer(recipients, []age.Identity{id}, cache)
+	s.fast = fast
+	return s
 }
 
 func seal(t testing.TB, s *Sealer, key string, plain []byte) []byte {
@@ -239,7 +251,7 @@ func TestAgeCompatible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSealer([]age.Recipient{id.Recipient()}, []age.Identity{id}, false)
+	s := serverSealer(t, id, false)
 	plain := bytes.Repeat([]byte("Subject: hello\r\n"), 9000)
 	sealed := seal(t, s, testKey, plain)
 	r, err := age.Decrypt(bytes.NewReader(sealed), id)
@@ -269,5 +281,43 @@ func TestAgeCompatible(t *testing.T) {
 	defer b.Close()
 	if got, err := io.ReadAll(io.NewSectionReader(b, 0, b.Size())); err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("read %d bytes of age's file, %v", len(got), err)
+	}
+}
+
+// TestServerStanza: bodies carry the fast stanza and the X25519 one; either
+// alone opens the body, and a damaged fast stanza is caught by the header
+// MAC even though the X25519 stanza still unwraps the key.
+func TestServerStanza(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serverSealer(t, id, false)
+	sealed := seal(t, s, testKey, []byte("hello"))
+	if !bytes.Contains(sealed, []byte("\n-> X25519 ")) || !bytes.Contains(sealed, []byte("\n-> "+serverStanza+" ")) {
+		t.Fatalf("header lacks a stanza:\n%s", sealed[:200])
+	}
+	// Only the X25519 key (as the age tool would have it).
+	plainX := NewSealer(nil, []age.Identity{id}, false)
+	if b, err := plainX.Open(bytes.NewReader(sealed), int64(len(sealed)), testKey); err != nil || b.Size() != 5 {
+		t.Fatalf("X25519 alone: %v", err)
+	}
+	// Only the fast key.
+	_, fast, _ := serverKeys([]*age.X25519Identity{id})
+	onlyFast := &Sealer{identities: fast}
+	if b, err := onlyFast.Open(bytes.NewReader(sealed), int64(len(sealed)), testKey); err != nil || b.Size() != 5 {
+		t.Fatalf("fast key alone: %v", err)
+	}
+	// Damage the fast stanza's body (the line after its "-> " line).
+	i := bytes.Index(sealed, []byte("-> "+serverStanza))
+	j := bytes.IndexByte(sealed[i:], '\n') + i + 1
+	bad := bytes.Clone(sealed)
+	if bad[j] == 'A' {
+		bad[j] = 'B'
+	} else {
+		bad[j] = 'A'
+	}
+	if _, err := s.Open(bytes.NewReader(bad), int64(len(bad)), testKey); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged fast stanza: %v", err)
 	}
 }

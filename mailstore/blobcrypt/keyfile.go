@@ -70,17 +70,23 @@ func LoadServerKey(path, dataDir string) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
 	}
-	var recipients []age.Recipient
+	var xs []*age.X25519Identity
 	for _, id := range ids {
 		x, ok := id.(*age.X25519Identity)
 		if !ok {
 			return nil, fmt.Errorf("encryption key file %s: not an X25519 key (make one with yubin encryption keygen)", path)
 		}
-		recipients = append(recipients, x.Recipient())
+		xs = append(xs, x)
 	}
 	// Seal to the first key only; the others still open older bodies (a
 	// key rotation puts the new key first and keeps the old one below it).
-	return NewSealer(recipients[:1], ids, true), nil
+	recipients, fast, err := serverKeys(xs)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
+	}
+	s := NewSealer(recipients, ids, true)
+	s.fast = fast
+	return s, nil
 }
 
 // checkOutside fails if path lies inside dataDir (both resolved through
