@@ -235,13 +235,12 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
-	var prefix [blobcrypt.PrefixLen]byte
-	n, err := f.ReadAt(prefix[:], 0)
-	if err != nil && err != io.EOF {
+	sealed, err := fileIsSealed(f)
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
-	if !blobcrypt.IsSealed(prefix[:n]) {
+	if !sealed {
 		return &fileBlob{File: f, size: st.Size()}, nil
 	}
 	body, err := s.sealer.Open(f, st.Size(), key)
@@ -270,6 +269,17 @@ type fileBlob struct {
 }
 
 func (b *fileBlob) Size() int64 { return b.size }
+
+// fileIsSealed reports whether the body in f is sealed (by its first
+// bytes).
+func fileIsSealed(f *os.File) (bool, error) {
+	var prefix [blobcrypt.PrefixLen]byte
+	n, err := f.ReadAt(prefix[:], 0)
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return blobcrypt.IsSealed(prefix[:n]), nil
+}
 
 // sealedBlob is an open sealed body: reads decrypt and authenticate.
 type sealedBlob struct {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // SealStatus counts the bodies of a blob folder by whether they are
@@ -163,16 +160,15 @@ func (s *FileBlobStore) isSealed(key string) (bool, int64, error) {
 		return false, 0, err
 	}
 	defer f.Close()
-	var prefix [blobcrypt.PrefixLen]byte
-	n, err := io.ReadFull(f, prefix[:])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	sealed, err := fileIsSealed(f)
+	if err != nil {
 		return false, 0, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		return false, 0, err
 	}
-	return blobcrypt.IsSealed(prefix[:n]), fi.Size(), nil
+	return sealed, fi.Size(), nil
 }
 
 // sealInPlace replaces the plaintext body under key with its sealed form
@@ -191,12 +187,11 @@ func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
 	defer src.Close()
-	var prefix [blobcrypt.PrefixLen]byte
-	n, err := src.ReadAt(prefix[:], 0)
-	if err != nil && err != io.EOF {
+	sealed, err := fileIsSealed(src)
+	if err != nil {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	if blobcrypt.IsSealed(prefix[:n]) {
+	if sealed {
 		return -1, nil
 	}
 	tmpDir := filepath.Join(s.dir, sealingDir)

@@ -67,17 +67,8 @@ func BenchmarkEncryptionRead(b *testing.B) {
 		rs.waitFor(b, regexp.MustCompile(`yubin is ready`))
 
 		b.Run("imap-fetch/"+mode, func(b *testing.B) {
-			c, err := imapclient.DialInsecure(imapAddr, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
+			c := dialIMAPInbox(b, imapAddr, "ann@example.test", "ann-password")
 			defer c.Close()
-			if err := c.Login("ann@example.test", "ann-password").Wait(); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-				b.Fatal(err)
-			}
 			whole := &goimap.FetchItemBodySection{Peek: true}
 			b.SetBytes(total)
 			for b.Loop() {

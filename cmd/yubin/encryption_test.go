@@ -136,17 +136,8 @@ func TestEncryptionAtRestOverSockets(t *testing.T) {
 	}
 
 	// IMAP: both messages, byte for byte, with their plaintext sizes.
-	c, err := imapclient.DialInsecure(imapAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialIMAPInbox(t, imapAddr, "ann@example.test", "ann-password")
 	defer c.Close()
-	if err := c.Login("ann@example.test", "ann-password").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
 	whole := &goimap.FetchItemBodySection{Peek: true}
 	partial := &goimap.FetchItemBodySection{Peek: true, Partial: &goimap.SectionPartial{Offset: 65_000, Size: 2_000}}
 	msgs, err := c.Fetch(goimap.SeqSetNum(1, 2), &goimap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*goimap.FetchItemBodySection{whole, partial}}).Collect()
@@ -227,6 +218,25 @@ func TestEncryptionAtRestOverSockets(t *testing.T) {
 	if got := p2.retr(t, 1); got != old {
 		t.Fatalf("old message over POP3 after the failure: %q", got)
 	}
+}
+
+// dialIMAPInbox logs in over IMAP without TLS (loopback) and selects
+// INBOX.
+func dialIMAPInbox(t testing.TB, addr, user, pass string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(user, pass).Wait(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }
 
 // sendPlainSMTP sends msg over SMTP without TLS (loopback).

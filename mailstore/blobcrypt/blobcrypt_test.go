@@ -321,3 +321,56 @@ func TestServerStanza(t *testing.T) {
 		t.Fatalf("damaged fast stanza: %v", err)
 	}
 }
+
+// TestKeyRotation: with a new key put at the top of the key file and the
+// old one kept below, new bodies are sealed to the new key and bodies
+// sealed to the old one still open (README, Encryption at rest).
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	oldPath, newPath := filepath.Join(dir, "old.key"), filepath.Join(dir, "new.key")
+	if _, err := GenerateKeyFile(oldPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GenerateKeyFile(newPath); err != nil {
+		t.Fatal(err)
+	}
+	oldS, err := LoadServerKey(oldPath, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBody := seal(t, oldS, testKey, []byte("old mail"))
+	a, _ := os.ReadFile(newPath)
+	b, _ := os.ReadFile(oldPath)
+	both := filepath.Join(dir, "both.key")
+	if err := os.WriteFile(both, append(a, b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := LoadServerKey(both, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBody := seal(t, rotated, testKey, []byte("new mail"))
+	newOnly, err := LoadServerKey(newPath, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		s    *Sealer
+		body []byte
+		ok   bool
+	}{
+		{"old body, rotated file", rotated, oldBody, true},
+		{"new body, rotated file", rotated, newBody, true},
+		{"new body, new key alone", newOnly, newBody, true},
+		{"new body, old key alone", oldS, newBody, false},
+	} {
+		r, err := c.s.Open(bytes.NewReader(c.body), int64(len(c.body)), testKey)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if r != nil {
+			r.Close()
+		}
+	}
+}
