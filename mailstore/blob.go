@@ -216,10 +216,15 @@ func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, er
 	return n, nil
 }
 
+// ErrBodyCorrupt is wrapped by the read errors of an encrypted body that
+// fails authentication (damaged, tampered with, or sealed for another
+// key): the body is lost, unlike after an I/O error.
+var ErrBodyCorrupt = blobcrypt.ErrCorrupt
+
 // Open opens the body stored under key: this is the one way every reader
 // (IMAP, POP3, the queue, the quarantine, re-reads at delivery) gets a
 // body's bytes. A sealed body is authenticated as it is read; one that
-// fails gives an error wrapping blobcrypt.ErrCorrupt, never its bytes. The
+// fails gives an error wrapping ErrBodyCorrupt, never its bytes. The
 // size is the plaintext's.
 func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	p, err := s.path(key)

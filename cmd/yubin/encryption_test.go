@@ -198,7 +198,7 @@ func TestEncryptionAtRestOverSockets(t *testing.T) {
 	raw := dialIMAPRaw(t, imapAddr, "ann@example.test", "ann-password")
 	defer raw.Close()
 	lines := raw.cmd(t, "f1", "FETCH 2 BODY.PEEK[]")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "f1 NO ") {
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "f1 NO [CORRUPTION] ") {
 		t.Fatalf("FETCH of the tampered message: %q", lines)
 	}
 	for _, l := range lines {

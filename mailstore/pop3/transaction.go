@@ -143,7 +143,7 @@ func (s *session) send(i, lines int) {
 		buf, err := s.preread(rc, m.Size)
 		if err != nil {
 			s.log.Error("POP3 cannot read message", "uidl", m.UIDL, "err", err)
-			s.reply("-ERR [SYS/PERM] message " + strconv.Itoa(i+1) + " cannot be read (damaged); see the server log")
+			s.reply("-ERR [SYS/TEMP] cannot read the message now; try again later")
 			return
 		}
 		body = bytes.NewReader(buf)
