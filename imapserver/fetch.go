@@ -129,6 +129,9 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 		raw, err := s.readMessage(m)
 		if err != nil {
 			s.log.Warn("IMAP fetch: message unreadable", "uid", m.UID, "err", err)
+			if errors.Is(err, mailstore.ErrBodyCorrupt) {
+				return noErr("CORRUPTION", "Message "+itoa32(m.UID)+" is damaged on the server and cannot be read")
+			}
 			return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
 		}
 		msg = imapmsg.Parse(raw)

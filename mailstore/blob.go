@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // BlobStore keeps message bodies by key. Put must be durable when it returns.
@@ -45,18 +48,22 @@ type Blob interface {
 }
 
 // FileBlobStore stores bodies as files below a folder, one file each, sharded
-// by the key's first two hex digits.
+// by the key's first two hex digits. With a sealer (encryption at rest),
+// every new body is sealed (see package blobcrypt) and Open reads sealed
+// and plaintext bodies alike, so that a store can be migrated while in use.
 type FileBlobStore struct {
-	dir string
+	dir    string
+	sealer *blobcrypt.Sealer // nil: bodies are written in plaintext
 
 	mu      sync.Mutex
 	pending []string // written by PutUnsynced, not yet synced
 	syncMu  sync.Mutex
 }
 
-// NewFileBlobStore creates (if needed) and opens a blob folder.
-func NewFileBlobStore(dir string) (*FileBlobStore, error) {
-	s := &FileBlobStore{dir: dir}
+// NewFileBlobStore creates (if needed) and opens a blob folder. With a
+// non-nil sealer the bodies are encrypted at rest.
+func NewFileBlobStore(dir string, sealer *blobcrypt.Sealer) (*FileBlobStore, error) {
+	s := &FileBlobStore{dir: dir, sealer: sealer}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create blob folder: %w", err)
 	}
@@ -166,7 +173,7 @@ func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (stri
 		os.Remove(final)
 		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
-	n, err := io.Copy(f, r)
+	n, err := s.copyBody(f, r, key)
 	if err != nil {
 		return fail(err)
 	}
@@ -185,7 +192,40 @@ func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (stri
 	return key, n, nil
 }
 
-// Open opens the body stored under key.
+// copyBody writes r to f as the body stored under key, sealed if the store
+// has a sealer, and returns the plaintext size.
+func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, error) {
+	if !s.sealer.CanSeal() {
+		return io.Copy(f, r)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	w, err := s.sealer.Seal(bw, key)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		return n, err
+	}
+	if err := w.Close(); err != nil {
+		return n, fmt.Errorf("seal: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// ErrBodyCorrupt is wrapped by the read errors of an encrypted body that
+// fails authentication (damaged, tampered with, or sealed for another
+// key): the body is lost, unlike after an I/O error.
+var ErrBodyCorrupt = blobcrypt.ErrCorrupt
+
+// Open opens the body stored under key: this is the one way every reader
+// (IMAP, POP3, the queue, the quarantine, re-reads at delivery) gets a
+// body's bytes. A sealed body is authenticated as it is read; one that
+// fails gives an error wrapping ErrBodyCorrupt, never its bytes. The
+// size is the plaintext's.
 func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -200,7 +240,20 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
-	return &fileBlob{File: f, size: st.Size()}, nil
+	sealed, err := fileIsSealed(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open blob %s: %w", key, err)
+	}
+	if !sealed {
+		return &fileBlob{File: f, size: st.Size()}, nil
+	}
+	body, err := s.sealer.Open(f, st.Size(), key)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open blob: %w", err)
+	}
+	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f}, nil
 }
 
 // Delete removes the body stored under key.
@@ -221,6 +274,29 @@ type fileBlob struct {
 }
 
 func (b *fileBlob) Size() int64 { return b.size }
+
+// fileIsSealed reports whether the body in f is sealed (by its first
+// bytes).
+func fileIsSealed(f *os.File) (bool, error) {
+	var prefix [blobcrypt.PrefixLen]byte
+	n, err := f.ReadAt(prefix[:], 0)
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return blobcrypt.IsSealed(prefix[:n]), nil
+}
+
+// sealedBlob is an open sealed body: reads decrypt and authenticate.
+type sealedBlob struct {
+	*io.SectionReader
+	body *blobcrypt.Body
+	f    *os.File
+}
+
+func (b *sealedBlob) Close() error {
+	b.body.Close()
+	return b.f.Close()
+}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

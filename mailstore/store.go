@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // Options configures a Store.
@@ -24,6 +26,9 @@ type Options struct {
 	Notifier Notifier
 	// Blobs overrides the body store.
 	Blobs BlobStore
+	// Sealer, if set, encrypts the bodies of the default blob folder at
+	// rest (see package blobcrypt); it is ignored when Blobs is set.
+	Sealer *blobcrypt.Sealer
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
 	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
@@ -81,7 +86,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.maxBatch = 256
 	}
 	if s.blobs == nil {
-		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"))
+		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"), opts.Sealer)
 		if err != nil {
 			return nil, fmt.Errorf("open mailstore: %w", err)
 		}

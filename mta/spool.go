@@ -1,6 +1,10 @@
 package mta
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +19,10 @@ import (
 // (ReadFrom) and then read any number of times, concurrently, through
 // ReadAt. Close removes the temporary file; reads after Close fail with
 // os.ErrClosed (a filter the chain gave up waiting for may still be
-// reading).
+// reading). What goes to the file is encrypted (AES-256-CTR) with a key
+// made for this spool and kept in memory only, so that the data folder
+// never holds a message's text, not even in the blocks of a removed spool
+// file or in one a crash left behind.
 type spool struct {
 	dir    string // where temporary files go
 	max    int64  // hard limit: ReadFrom fails with core.ErrTooLarge beyond it
@@ -25,7 +32,32 @@ type spool struct {
 	closed bool
 	buf    []byte
 	f      *os.File
+	block  cipher.Block // the file's key; set with f
 	size   int64
+}
+
+// xorAt encrypts or decrypts p in place as the bytes at off of the file
+// (CTR mode: the counter block is the 16-byte big-endian block number).
+func (sp *spool) xorAt(p []byte, off int64) {
+	var iv [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(iv[8:], uint64(off/aes.BlockSize))
+	stream := cipher.NewCTR(sp.block, iv[:])
+	if skip := int(off % aes.BlockSize); skip > 0 {
+		var pad [aes.BlockSize]byte
+		stream.XORKeyStream(pad[:skip], pad[:skip])
+	}
+	stream.XORKeyStream(p, p)
+}
+
+// writeFile appends p, encrypted, to the file (p is not changed).
+func (sp *spool) writeFile(p []byte, off int64) error {
+	enc := make([]byte, len(p))
+	copy(enc, p)
+	sp.xorAt(enc, off)
+	if _, err := sp.f.Write(enc); err != nil {
+		return fmt.Errorf("spool: write %s: %w", sp.f.Name(), err)
+	}
+	return nil
 }
 
 func newSpool(dir string, max, memMax int64) *spool {
@@ -64,15 +96,23 @@ func (sp *spool) write(p []byte) error {
 		if err != nil {
 			return fmt.Errorf("spool: create temporary file: %w", err)
 		}
-		sp.f = f
-		if _, err := f.Write(sp.buf); err != nil {
-			return fmt.Errorf("spool: write %s: %w", f.Name(), err)
+		var key [32]byte
+		rand.Read(key[:])
+		block, err := aes.NewCipher(key[:])
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return fmt.Errorf("spool: %w", err)
+		}
+		sp.f, sp.block = f, block
+		if err := sp.writeFile(sp.buf, 0); err != nil {
+			return err
 		}
 		sp.buf = nil
 	}
 	if sp.f != nil {
-		if _, err := sp.f.Write(p); err != nil {
-			return fmt.Errorf("spool: write %s: %w", sp.f.Name(), err)
+		if err := sp.writeFile(p, sp.size); err != nil {
+			return err
 		}
 	} else {
 		sp.buf = append(sp.buf, p...)
@@ -95,14 +135,18 @@ func (sp *spool) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	if sp.f != nil {
+		var n int
+		var err error
 		if rest := sp.size - off; int64(len(p)) > rest {
-			n, err := sp.f.ReadAt(p[:rest], off)
+			n, err = sp.f.ReadAt(p[:rest], off)
 			if err == nil {
 				err = io.EOF
 			}
-			return n, err
+		} else {
+			n, err = sp.f.ReadAt(p, off)
 		}
-		return sp.f.ReadAt(p, off)
+		sp.xorAt(p[:n], off)
+		return n, err
 	}
 	n := copy(p, sp.buf[off:])
 	if n < len(p) {

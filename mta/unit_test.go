@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -210,6 +211,11 @@ func TestSpool(t *testing.T) {
 		entries, _ := os.ReadDir(dir)
 		if wantFile := memMax < int64(len(data)); (len(entries) == 1) != wantFile {
 			t.Errorf("memMax %d: %d files in the spool folder", memMax, len(entries))
+		}
+		for _, e := range entries { // encrypted on disk (issue 17 §2)
+			if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); len(b) != len(data) || strings.Contains(string(b), "0123456789") {
+				t.Errorf("memMax %d: spool file of %d bytes holds the message's text", memMax, len(b))
+			}
 		}
 		if err := iotest.TestReader(sp.Reader(), []byte(data)); err != nil {
 			t.Errorf("memMax %d: %v", memMax, err)

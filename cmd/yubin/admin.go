@@ -87,6 +87,7 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 	cmds = append(cmds, userSetCommand())
 	cmds = append(cmds, sharedCommands()...)
 	cmds = append(cmds, sendAsCommands()...)
+	cmds = append(cmds, encryptionCommands()...)
 	return groupTogether(append(cmds, aliasCommands()...))
 }
 
@@ -124,7 +125,11 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 		}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	sealer, err := loadSealer(e.lookupEnv, dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer})
 	if err != nil {
 		return nil, err
 	}

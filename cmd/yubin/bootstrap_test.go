@@ -45,7 +45,7 @@ type runningServe struct {
 
 // startServe runs serve on dir with HTTP on a free loopback port and the
 // other listeners off, with the given extra settings.
-func startServe(t *testing.T, dir string, settings map[string]string) *runningServe {
+func startServe(t testing.TB, dir string, settings map[string]string) *runningServe {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,13 +81,13 @@ func startServe(t *testing.T, dir string, settings map[string]string) *runningSe
 }
 
 // stop ends the server and returns its exit status.
-func (rs *runningServe) stop(t *testing.T) int {
+func (rs *runningServe) stop(t testing.TB) int {
 	rs.cancel()
 	return rs.wait(t)
 }
 
 // wait waits for the server to end and returns its exit status.
-func (rs *runningServe) wait(t *testing.T) int {
+func (rs *runningServe) wait(t testing.TB) int {
 	select {
 	case code := <-rs.done:
 		rs.done <- code
@@ -99,7 +99,7 @@ func (rs *runningServe) wait(t *testing.T) int {
 }
 
 // waitFor waits until the server's output matches re or the server ends.
-func (rs *runningServe) waitFor(t *testing.T, re *regexp.Regexp) []string {
+func (rs *runningServe) waitFor(t testing.TB, re *regexp.Regexp) []string {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {

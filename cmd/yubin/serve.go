@@ -26,6 +26,7 @@ import (
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
 )
@@ -143,7 +144,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 
 	// The store and the first admin before any listener: a setting that
 	// cannot work stops the start before the first "listening" line.
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes})
+	var sealer *blobcrypt.Sealer
+	if cfg.EncryptionKeyFile != "" {
+		if sealer, err = blobcrypt.LoadServerKey(cfg.EncryptionKeyFile, cfg.DataDir); err != nil {
+			return err
+		}
+		log.Info("message bodies are encrypted at rest", "key", cfg.EncryptionKeyFile)
+	}
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer})
 	if err != nil {
 		return err
 	}
@@ -231,6 +239,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.runOutbound()
 	w.startStats()
 	w.startSweeper()
+	if sealer != nil {
+		w.startSealing()
+	}
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 const (
@@ -35,6 +37,25 @@ func (w *wiring) startSweeper() {
 				w.log.Info("removed orphan message bodies (left by a process killed before it committed them)", "removed", n)
 			}
 			t.Reset(sweepInterval)
+		}
+	})
+}
+
+// startSealing encrypts, once at start, the message bodies still in
+// plaintext (mail stored before the encryption key was set, or by a run
+// interrupted before it finished), while the server serves them.
+func (w *wiring) startSealing() {
+	w.sup.background("sealing", func(ctx context.Context) {
+		st, err := w.store.SealExisting(ctx, func(st mailstore.SealStatus) {
+			w.log.Info("encrypting the existing mail", "sealed", st.Sealed, "bodies", st.Bodies, "plaintext", st.Plain)
+		})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("encrypting the existing mail failed; it goes on at the next start or with yubin encrypt", "err", err, "sealed", st.Sealed, "plaintext", st.Plain)
+		case err == nil && st.Plain > 0:
+			w.log.Info("plaintext bodies left that no message references (the orphan sweep removes them)", "plaintext", st.Plain)
+		case err == nil:
+			w.log.Info("every message body is encrypted at rest", "bodies", st.Bodies)
 		}
 	})
 }

@@ -125,6 +125,9 @@ type Config struct {
 	// (YUBIN_PUBLIC_PORTS): those Yubin listens on, the standard ones, or
 	// some of either replaced.
 	PublicPorts PublicPorts
+	// EncryptionKeyFile names the server key that encrypts message bodies
+	// at rest (YUBIN_ENCRYPTION_KEY_FILE); "" = bodies are not encrypted.
+	EncryptionKeyFile string
 }
 
 // Listener is one configured listening address.
@@ -353,6 +356,8 @@ func Settings() []Setting {
 				c.PublicPorts = p
 				return err
 			}},
+		{Flag: "encryption-key-file", Env: "YUBIN_ENCRYPTION_KEY_FILE", DefaultNote: "off", Usage: "server key (made by yubin encryption keygen; mode 0600, outside the data folder) that encrypts message bodies at rest; existing mail is encrypted in the background",
+			set: str(func(c *Config) *string { return &c.EncryptionKeyFile })},
 	}
 }
 

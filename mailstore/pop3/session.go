@@ -67,8 +67,10 @@ type session struct {
 	msgs     []MessageInfo
 	deleted  []bool
 	copyBuf  []byte
-	retrs    int   // RETR and TOP commands answered
-	octets   int64 // bytes of message data sent
+	// prereadBuf holds a message read before answering (see preread).
+	prereadBuf []byte
+	retrs      int   // RETR and TOP commands answered
+	octets     int64 // bytes of message data sent
 }
 
 func newSession(srv *Server, c net.Conn) *session {

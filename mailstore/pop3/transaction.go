@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"strconv"
@@ -134,6 +135,19 @@ func (s *session) send(i, lines int) {
 		return
 	}
 	defer rc.Close()
+	var body io.Reader = rc
+	if m.Size <= prereadLimit {
+		// Read a message of usual size before answering, so that one that
+		// cannot be read (a damaged or tampered encrypted body fails
+		// authentication) gets -ERR rather than a closed connection.
+		buf, err := s.preread(rc, m.Size)
+		if err != nil {
+			s.log.Error("POP3 cannot read message", "uidl", m.UIDL, "err", err)
+			s.reply("-ERR [SYS/TEMP] cannot read the message now; try again later")
+			return
+		}
+		body = bytes.NewReader(buf)
+	}
 	if lines < 0 {
 		s.replyf("+OK %d octets", m.Size)
 	} else {
@@ -147,9 +161,9 @@ func (s *session) send(i, lines int) {
 	if lines < 0 {
 		// Hide any WriteTo of rc (an *os.File has one), which would
 		// ignore copyBuf and allocate a buffer of its own.
-		n, err = io.CopyBuffer(dw, struct{ io.Reader }{rc}, s.copyBuf)
+		n, err = io.CopyBuffer(dw, struct{ io.Reader }{body}, s.copyBuf)
 	} else {
-		n, err = copyTop(dw, rc, lines)
+		n, err = copyTop(dw, body, lines)
 	}
 	s.octets += n
 	if err != nil {
@@ -163,6 +177,31 @@ func (s *session) send(i, lines int) {
 		return
 	}
 	s.retrs++
+}
+
+// prereadLimit is the largest message send reads whole before answering;
+// a larger one is streamed, and a read error in the middle of it closes
+// the connection.
+const prereadLimit = 1 << 20
+
+// keptPrereadBuffer is the largest preread buffer a session keeps for the
+// next message.
+const keptPrereadBuffer = 256 << 10
+
+// preread reads the size bytes of a message into the session's buffer.
+func (s *session) preread(r io.Reader, size int64) ([]byte, error) {
+	buf := s.prereadBuf
+	if int64(cap(buf)) < size+bytes.MinRead {
+		buf = make([]byte, 0, size+bytes.MinRead)
+		if cap(buf) <= keptPrereadBuffer {
+			s.prereadBuf = buf
+		}
+	}
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(io.LimitReader(r, prereadLimit+1)); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // copyTop copies a message's header, the blank line after it, and at most

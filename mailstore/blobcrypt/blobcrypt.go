@@ -1,0 +1,245 @@
+// Package blobcrypt seals message bodies for storage: each body is an age
+// file (filippo.io/age, X25519 recipients, a fresh file key per body,
+// ChaCha20-Poly1305 in 64 KiB chunks), so that it is confidential and
+// authenticated at rest and can still be read at any offset without
+// decrypting what comes before.
+//
+// The sealed plaintext starts with a binding line naming the body's key
+// ("yubin-blob KEY\n"): a body copied over another one's file is detected
+// on read like any other tampering. Readers never see that line.
+package blobcrypt
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"filippo.io/age"
+)
+
+// Magic starts every sealed body (it is the age format's first line). A
+// stored body that does not start with it is plaintext.
+const Magic = "age-encryption.org/v1\n"
+
+// ErrCorrupt is wrapped by every error of a sealed body that fails
+// authentication: damaged on disk, tampered with, or sealed for another key.
+var ErrCorrupt = errors.New("sealed body fails authentication (damaged or tampered with)")
+
+// ErrNoKey is wrapped when a sealed body is read without any key (the
+// store has no encryption key configured).
+var ErrNoKey = errors.New("sealed body: no key to open it")
+
+// PrefixLen is how many first bytes of a stored body IsSealed looks at.
+const PrefixLen = len(Magic) + len(stanzaStart)
+
+// stanzaStart starts the line after the magic in a sealed body.
+const stanzaStart = "-> "
+
+// IsSealed reports whether a stored body starting with prefix (PrefixLen
+// bytes, or the whole body if shorter) is sealed, or a sealed body damaged
+// in its first bytes: the magic with a few bytes changed, or a recipient
+// line right after the first line. No mail starts like that, and a damaged
+// sealed body must fail as such rather than be served as plaintext.
+func IsSealed(prefix []byte) bool {
+	if bytes.HasPrefix(prefix, []byte(Magic)) {
+		return true
+	}
+	if len(prefix) < len(Magic) {
+		return false
+	}
+	if bytes.HasPrefix(prefix[len(Magic):], []byte(stanzaStart)) {
+		return true
+	}
+	differ := 0
+	for i := range len(Magic) {
+		if prefix[i] != Magic[i] {
+			differ++
+		}
+	}
+	return differ <= 4
+}
+
+// bindingLen is the length of the line that binds a body to its key.
+func bindingLen(blobKey string) int64 { return int64(len(binding(blobKey))) }
+
+func binding(blobKey string) string { return "yubin-blob " + blobKey + "\n" }
+
+// Sealer seals bodies to a set of recipients and opens them with a set of
+// identities. It is safe for concurrent use.
+type Sealer struct {
+	recipients []age.Recipient
+	identities []age.Identity
+	fast       []age.Identity // tried before identities (see serverStanza)
+	cache      *fileKeyCache
+}
+
+// NewSealer returns a Sealer that seals to recipients and opens with
+// identities; either may be empty (a Sealer without recipients cannot seal,
+// one without identities cannot open). With cacheKeys, the file keys of
+// opened bodies are kept in memory (bounded) so that reading a body again
+// needs no X25519 operation; use it only for a key the whole process holds
+// anyway (the server key), never for one unlocked for a session.
+func NewSealer(recipients []age.Recipient, identities []age.Identity, cacheKeys bool) *Sealer {
+	s := &Sealer{recipients: recipients, identities: identities}
+	if cacheKeys {
+		s.cache = newFileKeyCache(8192)
+	}
+	return s
+}
+
+// CanSeal reports whether the Sealer has recipients to seal to.
+func (s *Sealer) CanSeal() bool { return s != nil && len(s.recipients) > 0 }
+
+// Seal returns a writer that seals what is written to it into dst as the
+// body stored under blobKey. Close must be called to finish the body; it
+// does not close dst.
+func (s *Sealer) Seal(dst io.Writer, blobKey string) (io.WriteCloser, error) {
+	if !s.CanSeal() {
+		return nil, errors.New("seal body: no recipient")
+	}
+	w, err := age.Encrypt(dst, s.recipients...)
+	if err != nil {
+		return nil, fmt.Errorf("seal body %s: %w", blobKey, err)
+	}
+	if _, err := io.WriteString(w, binding(blobKey)); err != nil {
+		return nil, fmt.Errorf("seal body %s: %w", blobKey, err)
+	}
+	return w, nil
+}
+
+// Open authenticates the header, the size and the binding of the sealed
+// body src (size bytes, stored under blobKey) and returns its plaintext.
+// Reads authenticate each chunk they touch; a chunk that fails gives an
+// error wrapping ErrCorrupt, never unauthenticated bytes. The Body must be
+// closed (it holds a pooled chunk buffer).
+func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
+	if s == nil || len(s.identities) == 0 {
+		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
+	}
+	b, err := s.open(src, size, blobKey)
+	if err != nil {
+		return nil, fmt.Errorf("open body %s: %w", blobKey, err)
+	}
+	return b, nil
+}
+
+func (s *Sealer) open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
+	// The header and the payload nonce are in the first bytes: one read.
+	var headBuf [headRead]byte
+	n, err := src.ReadAt(headBuf[:min(int64(headRead), size)], 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	head := headBuf[:n]
+	aead, payload, err := s.payloadCipher(src, size, head, blobKey)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBody(src, size, payload, aead)
+	if err != nil {
+		return nil, err
+	}
+	bl := bindingLen(blobKey)
+	got := make([]byte, bl)
+	if n, err := b.ReadAt(got, 0); n < len(got) {
+		b.Close()
+		return nil, fmt.Errorf("%w: no binding: %v", ErrCorrupt, err)
+	}
+	if string(got) != binding(blobKey) {
+		b.Close()
+		return nil, fmt.Errorf("sealed for another body: %w", ErrCorrupt)
+	}
+	b.skip = bl
+	return b, nil
+}
+
+// headRead is how much of a body open reads at once to find the header.
+const headRead = 1024
+
+// payloadCipher returns the cipher of the body's payload and where the
+// payload starts. It unwraps the file key from the header with the
+// Sealer's identities (which checks the header MAC), or, with a cache,
+// takes the cipher of a body opened before whose header and nonce are
+// byte for byte the same.
+func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string) (cipher.AEAD, int64, error) {
+	if s.cache != nil {
+		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
+			return e.aead, int64(len(e.prefix)), nil
+		}
+	}
+	hdr, err := age.ExtractHeader(bytes.NewReader(head))
+	if err != nil && size > int64(len(head)) {
+		hdr, err = age.ExtractHeader(io.NewSectionReader(src, 0, size)) // a long header
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	var fileKey []byte
+	if len(s.fast) > 0 {
+		fileKey, err = age.DecryptHeader(hdr, s.fast...)
+	}
+	if len(s.fast) == 0 || err != nil {
+		fileKey, err = age.DecryptHeader(hdr, s.identities...)
+	}
+	if err != nil {
+		// A recipient stanza that no key opens is either tampered with or
+		// sealed for another key: from here the two look the same.
+		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	prefix := make([]byte, len(hdr)+payloadNonceSize)
+	if n, err := src.ReadAt(prefix, 0); n < len(prefix) {
+		return nil, 0, fmt.Errorf("%w: payload nonce: %v", ErrCorrupt, err)
+	}
+	if !bytes.Equal(prefix[:len(hdr)], hdr) {
+		return nil, 0, fmt.Errorf("%w: header changed while read", ErrCorrupt)
+	}
+	aead, err := payloadAEAD(fileKey, prefix[len(hdr):])
+	if err != nil {
+		return nil, 0, err
+	}
+	if s.cache != nil {
+		s.cache.put(blobKey, &cachedCipher{prefix: prefix, aead: aead})
+	}
+	return aead, int64(len(prefix)), nil
+}
+
+// cachedCipher is the payload cipher of a body whose file key was
+// unwrapped, with the header and nonce it was found from: a body that
+// starts with the same bytes has the same file key and payload key.
+type cachedCipher struct {
+	prefix []byte
+	aead   cipher.AEAD
+}
+
+// fileKeyCache keeps payload ciphers by body key, bounded: when full, an
+// arbitrary entry makes room.
+type fileKeyCache struct {
+	mu   sync.Mutex
+	max  int
+	keys map[string]*cachedCipher
+}
+
+func newFileKeyCache(max int) *fileKeyCache {
+	return &fileKeyCache{max: max, keys: make(map[string]*cachedCipher)}
+}
+
+func (c *fileKeyCache) get(k string) *cachedCipher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys[k]
+}
+
+func (c *fileKeyCache) put(k string, fk *cachedCipher) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.keys) >= c.max {
+		for old := range c.keys {
+			delete(c.keys, old)
+			break
+		}
+	}
+	c.keys[k] = fk
+}

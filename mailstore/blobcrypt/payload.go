@@ -1,0 +1,156 @@
+package blobcrypt
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// The age payload (age-encryption.org/v1, "Payload"): a 16-byte nonce,
+// then the plaintext in chunks of 64 KiB, each sealed with
+// ChaCha20-Poly1305 under HKDF-SHA-256(file key, nonce, "payload") with a
+// nonce of an 11-byte big-endian chunk counter and a last-chunk flag byte.
+// age itself writes it (Seal); Body reads it with a pooled chunk buffer,
+// because reading a body is what IMAP and POP3 do all day and age's own
+// reader allocates 64 KiB per read.
+const (
+	chunkSize        = 64 << 10
+	encChunkSize     = chunkSize + chacha20poly1305.Overhead
+	payloadNonceSize = 16
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, encChunkSize); return &b }}
+
+// Body is the plaintext of an open sealed body, read at any offset. It is
+// safe for concurrent use.
+type Body struct {
+	src     io.ReaderAt
+	aead    cipher.AEAD
+	payload int64 // offset of the first chunk in src
+	encSize int64 // size of the chunks in src
+	chunks  int64
+	size    int64 // plaintext size, binding line included
+	skip    int64 // binding line, hidden from readers
+
+	mu    sync.Mutex
+	buf   *[]byte // pooled; nil once closed
+	cur   int64   // chunk held in buf, -1: none
+	plain []byte  // its plaintext, in buf
+}
+
+// payloadAEAD derives the payload cipher from the file key and the
+// payload nonce.
+func payloadAEAD(fileKey, nonce []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, fileKey, nonce, "payload", chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("payload key: %w", err)
+	}
+	aead, err := chacha20poly1305.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("payload key: %w", err)
+	}
+	return aead, nil
+}
+
+func newBody(src io.ReaderAt, size, payload int64, aead cipher.AEAD) (*Body, error) {
+	encSize := size - payload
+	if encSize < chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("%w: truncated payload", ErrCorrupt)
+	}
+	chunks := (encSize + encChunkSize - 1) / encChunkSize
+	last := encSize - (chunks-1)*encChunkSize
+	if chunks > 1 && last == chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("%w: empty last chunk", ErrCorrupt)
+	}
+	b := &Body{src: src, aead: aead, payload: payload, encSize: encSize, chunks: chunks,
+		size: encSize - chunks*chacha20poly1305.Overhead, buf: chunkPool.Get().(*[]byte), cur: -1}
+	// Decrypting the last chunk authenticates the size (a truncated body
+	// has no chunk flagged last).
+	b.mu.Lock()
+	err := b.load(chunks - 1)
+	b.mu.Unlock()
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// load decrypts chunk i into buf. mu is held.
+func (b *Body) load(i int64) error {
+	if b.buf == nil {
+		return errors.New("read of a closed body")
+	}
+	off := i * encChunkSize
+	n := min(encChunkSize, b.encSize-off)
+	enc := (*b.buf)[:n]
+	if m, err := b.src.ReadAt(enc, b.payload+off); int64(m) < n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		b.cur = -1
+		return fmt.Errorf("read chunk %d: %w", i, err)
+	}
+	var nonce [chacha20poly1305.NonceSize]byte
+	binary.BigEndian.PutUint64(nonce[3:11], uint64(i))
+	if i == b.chunks-1 {
+		nonce[11] = 1
+	}
+	plain, err := b.aead.Open(enc[:0], nonce[:], enc, nil)
+	if err != nil {
+		b.cur = -1
+		return fmt.Errorf("chunk %d: %w", i, ErrCorrupt)
+	}
+	if i == b.chunks-1 && i > 0 && len(plain) == 0 {
+		b.cur = -1
+		return fmt.Errorf("chunk %d: empty: %w", i, ErrCorrupt)
+	}
+	b.cur, b.plain = i, plain
+	return nil
+}
+
+// Size is the plaintext size.
+func (b *Body) Size() int64 { return b.size - b.skip }
+
+// ReadAt reads plaintext at off.
+func (b *Body) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	abs := off + b.skip
+	n := 0
+	for len(p) > 0 && abs < b.size {
+		i := abs / chunkSize
+		if i != b.cur {
+			if err := b.load(i); err != nil {
+				return n, fmt.Errorf("read sealed body: %w", err)
+			}
+		}
+		c := copy(p, b.plain[abs-i*chunkSize:])
+		p, abs, n = p[c:], abs+int64(c), n+c
+	}
+	if len(p) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Close gives the chunk buffer back; the Body cannot be read any more.
+func (b *Body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf != nil {
+		chunkPool.Put(b.buf)
+		b.buf, b.plain, b.cur = nil, nil, -1
+	}
+	return nil
+}
