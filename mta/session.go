@@ -902,8 +902,10 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkResults looks at the per-recipient outcome of an all-or-nothing
-// delivery (storeCopies). It returns nil if every recipient got the
+// checkResults looks at the per-target outcome of an all-or-nothing
+// delivery (storePlan); owners[i] is the index in tx.users of the
+// recipient whose copy results[i] is (a recipient may have several, or
+// none after a Sieve discard). It returns nil if every recipient got the
 // message, and otherwise (no copy was made) the reply refusing it: 452
 // 4.2.2 naming the recipients whose mailboxes are full (552 5.2.2 when the
 // message is larger than the whole quota of every recipient), 451 4.3.0
@@ -946,7 +948,7 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 	if len(names) > 200 {
 		names = names[:200] + "..."
 	}
-	if tooBig == len(tx.users) {
+	if tooBig == len(slices.Compact(slices.Sorted(slices.Values(owners)))) {
 		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
 		s.srv.stats.reject(RejectQuota)
 		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, names+": message larger than the recipient's mailbox quota")

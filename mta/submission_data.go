@@ -106,7 +106,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
-	// Each local copy gets its own delivery fields (storeCopies); the copy
+	// Each local copy gets its own delivery fields (copyFields); the copy
 	// that goes on elsewhere gets none.
 	copies, reply := s.deliverLocal(tx, full, int64(len(sigs))+size, out)
 	if reply != nil {
