@@ -365,3 +365,21 @@ func userID(tb testing.TB, st *mailstore.Store, addr string) int64 {
 	}
 	return u.ID
 }
+
+// TestSieveRedirectToFullMailbox: a redirect to a local mailbox that
+// cannot take the message refuses it for the recipient whose script made
+// the redirect, and nothing is stored.
+func TestSieveRedirectToFullMailbox(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+	setScript(t, ts.store, ann, `redirect "tiny@example.com";`)
+	_, err := ts.send(t, "sender@remote.example", []string{ann}, simpleMsg("too big for tiny")+strings.Repeat("padding line\r\n", 40))
+	wantCode(t, err, 552, smtp.EnhancedCode{5, 2, 2})
+	if !strings.Contains(err.Error(), "<ann@example.com>") {
+		t.Fatalf("the refusal does not name the recipient: %v", err)
+	}
+	for _, u := range []string{ann, tiny} {
+		if n := len(messages(t, ts.store, u, "INBOX")); n != 0 {
+			t.Fatalf("%s holds %d", u, n)
+		}
+	}
+}

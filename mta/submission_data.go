@@ -370,7 +370,7 @@ func (s *session) deliverLocal(tx *transaction, message func() io.Reader, size i
 	if reply != nil {
 		return nil, reply
 	}
-	if reply := s.checkResults(tx, results, plan.owners, size, out); reply != nil {
+	if reply := s.checkResults(tx, results, plan, size, out); reply != nil {
 		return nil, reply
 	}
 	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {
