@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -101,27 +100,8 @@ func (a *API) activateSieveScript(c *gin.Context) {
 // /api/v1/users/{address}/sieve/{name}/deactivate: the script stops
 // running at delivery if it was the active one.
 func (a *API) deactivateSieveScript(c *gin.Context) {
-	ctx, actor, addr, name := c.Request.Context(), actorOf(c), c.Param("address"), c.Param("name")
-	list, err := a.svc.ListSieveScripts(ctx, actor, addr)
-	if err != nil {
+	if err := a.svc.DeactivateSieveScript(c.Request.Context(), actorOf(c), c.Param("address"), c.Param("name")); err != nil {
 		writeProblem(c, err)
-		return
-	}
-	found := false
-	for _, s := range list {
-		if s.Name != name {
-			continue
-		}
-		found = true
-		if s.Active {
-			if err := a.svc.ActivateSieveScript(ctx, actor, addr, ""); err != nil {
-				writeProblem(c, err)
-				return
-			}
-		}
-	}
-	if !found {
-		writeProblem(c, fmt.Errorf("sieve script %q: %w", name, core.ErrNotFound))
 		return
 	}
 	c.Status(http.StatusNoContent)

@@ -56,6 +56,7 @@ func TestSieveAPIRoles(t *testing.T) {
 	}
 	e.must(http.StatusOK, "GET", "/api/v1/users/bob@example.com/sieve", tok.Secret, nil, nil) // reading is fine
 	e.problem(http.StatusForbidden, kindForbidden, "POST", bobs+"/activate", tok.Secret, nil)
+	e.problem(http.StatusForbidden, kindForbidden, "POST", bobs+"/deactivate", tok.Secret, nil)
 
 	resp, b := putScript(bob, bobs, "require \"vacation\";\nvacation :days \"x\" \"away\";\n")
 	p := checkProblem(t, resp, b, http.StatusUnprocessableEntity, kindValidation, "broken script")

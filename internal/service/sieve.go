@@ -243,6 +243,24 @@ func (s *Service) ActivateSieveScript(ctx context.Context, a Actor, address, nam
 	return s.store.ActivateSieveScript(wctx, u.Address, name)
 }
 
+// DeactivateSieveScript stops name running at delivery if it is the
+// user's active script; otherwise nothing changes. A script of that name
+// must exist (core.ErrNotFound).
+func (s *Service) DeactivateSieveScript(ctx context.Context, a Actor, address, name string) error {
+	u, wctx, err := s.sieveOwner(ctx, a, address, true)
+	if err != nil {
+		return err
+	}
+	sc, err := s.store.GetSieveScript(ctx, u.Address, name)
+	if err != nil {
+		return err
+	}
+	if !sc.Active {
+		return nil
+	}
+	return s.store.ActivateSieveScript(wctx, u.Address, "")
+}
+
 // sieveDomain checks that the actor manages domain and returns its
 // normalised name.
 func sieveDomain(a Actor, domain string) (string, error) {
