@@ -118,5 +118,6 @@ func allModels() []any {
 	models = append(models, urlAuthModels()...)
 	models = append(models, aclModels()...)
 	models = append(models, sendAsModels()...)
+	models = append(models, sieveModels()...)
 	return models
 }

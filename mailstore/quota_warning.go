@@ -219,7 +219,7 @@ func deliverQuotaWarningTx(tx *writeTx, userID int64, w quotaWarningInfo) (bool,
 		tx.store.log.Error("storing a quota warning failed; trying again with the next message", "user", w.address, "level", w.level, "err", err)
 		return false, nil
 	}
-	mb, err := deliveryMailbox(tx, userID, Inbox)
+	mb, err := deliveryMailbox(tx, userID, Inbox, false)
 	if err != nil {
 		return false, fmt.Errorf("quota warning for %s: %w", w.address, err)
 	}

@@ -10,6 +10,7 @@ import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD, languageOptions,
 } from "../ui.js";
+import { mailRules } from "./rules.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -181,6 +182,7 @@ export async function accountPage(ctx) {
       sendAs.length ? section(t("sendas.title"), h("p", { class: "hint" }, t("account.sendAsIntro")),
         h("ul", { class: "send-as" }, sendAs.map((g) => h("li", {}, g.address)))) : null,
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
+      section(t("rules.title"), await mailRules(u.address)),
       section(t("client.title"), await clientSetup(u.address)));
   }
   await load();
