@@ -643,7 +643,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	// ---- shared accounts ---------------------------------------------------
 	sh := w.json(http.StatusCreated, "POST", "/api/v1/shared-accounts", ann, map[string]any{"address": "team@example.com", "display_name": "Team", "members": []string{"ann@example.com"}})
-	if ms, _ := sa["members"].([]any); len(ms) != 1 {
+	if ms, _ := sh["members"].([]any); len(ms) != 1 {
 		t.Errorf("shared account %v", sh)
 	}
 	w.json(http.StatusConflict, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team@example.com"})
