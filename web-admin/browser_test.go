@@ -492,15 +492,15 @@ func TestBrowser(t *testing.T) {
 	b.shot("user-edit")
 
 	// Let ann send as the shared info@, then take it back.
-	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "info@example.com", "password": "info-password"}, http.StatusCreated, nil)
+	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "office@example.com", "password": "office-password"}, http.StatusCreated, nil)
 	b.wait("the send-as form", `!!document.querySelector("form.inline-form input[name=address]")`)
-	b.fill(`form.inline-form input[name=address]`, "info@example.com")
+	b.fill(`form.inline-form input[name=address]`, "office@example.com")
 	b.click(`form.inline-form:has(input[name=address]) button[type=submit]`)
-	b.wait("the send-as notice and row", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may now send as info@example.com." && !!document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
-	b.click(`button[aria-label="Stop sending as info@example.com"]`)
+	b.wait("the send-as notice and row", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may now send as office@example.com." && !!document.querySelector('button[aria-label="Stop sending as office@example.com"]')`)
+	b.click(`button[aria-label="Stop sending as office@example.com"]`)
 	b.wait("the confirmation", `!!document.querySelector("dialog.confirm[open]")`)
 	b.click(`dialog.confirm button.danger`)
-	b.wait("the send-as removal", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may no longer send as info@example.com." && !document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
+	b.wait("the send-as removal", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may no longer send as office@example.com." && !document.querySelector('button[aria-label="Stop sending as office@example.com"]')`)
 	b.ready()
 
 	// A user deleted on their own page: the notice follows to the list.
@@ -836,12 +836,12 @@ func TestBrowser(t *testing.T) {
 	b.heading("My account")
 	b.wait("the warning on the usage bar", `(document.querySelector(".usage-warning")||{}).textContent === "Warned: over 50%" && document.querySelector("meter.usage-bar").getAttribute("low") === "0"`)
 	// The addresses she may send as are listed for her.
-	if _, err := srv.svc.Store().GrantSendAs(ctx, "ann@example.com", "info@example.com"); err != nil {
+	if _, err := srv.svc.Store().GrantSendAs(ctx, "ann@example.com", "office@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	b.open("/admin/account")
 	b.heading("My account")
-	b.wait("her send-as list", `[...document.querySelectorAll("ul.send-as li")].map(li => li.textContent).join() === "info@example.com"`)
+	b.wait("her send-as list", `[...document.querySelectorAll("ul.send-as li")].map(li => li.textContent).join() === "office@example.com"`)
 	// Her own language for the server's messages.
 	b.choose(`form:has(select[name=language]) select[name=language]`, "en")
 	b.click(`form:has(select[name=language]) button[type=submit]`)
