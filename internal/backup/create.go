@@ -75,7 +75,7 @@ func Create(ctx context.Context, opts Options) (*Manifest, error) {
 		return nil, fmt.Errorf("backup: no Yubin database in %s: %w", opts.DataDir, err)
 	}
 	c := &creator{opts: opts, log: log, dirs: map[string]bool{},
-		m: &Manifest{Format: Format, Version: Version, YubinVersion: opts.YubinVersion, Started: time.Now().UTC()}}
+		m: &Manifest{Format: Format, Version: Version, YubinVersion: opts.YubinVersion, Started: time.Now().UTC(), Blobs: []Entry{}, Files: []Entry{}}}
 	if err := c.prepareDest(); err != nil {
 		return nil, err
 	}
@@ -355,7 +355,6 @@ func (c *creator) copyFiles(ctx context.Context) error {
 		}
 		return false
 	}
-	c.m.Files = nil
 	return filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
