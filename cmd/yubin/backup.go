@@ -31,6 +31,7 @@ func backupCommands() []*command {
 				dataFlag(fs)
 				fs.Bool("incremental", false, "DEST holds an earlier backup: bring it up to date, copying only the bodies it lacks")
 				fs.String("base", "", "an earlier complete backup whose bodies are hard-linked (or copied) into DEST instead of read again")
+				fs.Bool("copy", false, "copy the bodies even where DEST is on the data folder's file system (no hard links)")
 				fs.Bool("verify", false, "read every file of the new backup back and check it against the manifest")
 			},
 			run: runBackup,
@@ -96,6 +97,7 @@ func runBackup(ctx context.Context, e *env, inv *invocation) error {
 		Dest:         dest,
 		Incremental:  inv.fs.Lookup("incremental").Value.String() == "true",
 		Base:         inv.fs.Lookup("base").Value.String(),
+		Copy:         inv.fs.Lookup("copy").Value.String() == "true",
 		Verify:       inv.fs.Lookup("verify").Value.String() == "true",
 		YubinVersion: versionString(e.version),
 		Logger:       slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

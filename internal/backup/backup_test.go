@@ -108,21 +108,36 @@ func checkRestored(t *testing.T, dir string, want map[uint32]string) {
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	dir, _, _, bodies := seed(t, 5)
-	dest := filepath.Join(t.TempDir(), "b1")
-	m, err := Create(ctx, Options{DataDir: dir, Dest: dest, Verify: true})
-	if err != nil {
-		t.Fatal(err)
+	for _, copyBodies := range []bool{false, true} {
+		t.Run(fmt.Sprintf("copy=%v", copyBodies), func(t *testing.T) {
+			ctx := context.Background()
+			dir, _, _, bodies := seed(t, 5)
+			dest := filepath.Join(t.TempDir(), "b1")
+			m, err := Create(ctx, Options{DataDir: dir, Dest: dest, Verify: true, Copy: copyBodies})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Messages != 5 || len(m.Blobs) != 5 || len(m.Files) == 0 || m.Linked+m.Copied != 5 {
+				t.Fatalf("manifest: %d messages, %d blobs (%d linked, %d copied), %d files", m.Messages, len(m.Blobs), m.Linked, m.Copied, len(m.Files))
+			}
+			if copyBodies && m.Copied != 5 {
+				t.Fatalf("with Copy, %d of 5 bodies copied", m.Copied)
+			}
+			if copyBodies {
+				// A copy shares no inode with the data folder.
+				live, _ := os.Stat(filepath.Join(dir, filepath.FromSlash(m.Blobs[0].Path)))
+				backed, _ := os.Stat(filepath.Join(dest, filepath.FromSlash(m.Blobs[0].Path)))
+				if live == nil || backed == nil || os.SameFile(live, backed) {
+					t.Fatal("the copied body is the live file")
+				}
+			}
+			restored := filepath.Join(t.TempDir(), "data")
+			if _, err := Restore(ctx, dest, restored); err != nil {
+				t.Fatal(err)
+			}
+			checkRestored(t, restored, bodies)
+		})
 	}
-	if m.Messages != 5 || len(m.Blobs) != 5 || len(m.Files) == 0 || m.Linked+m.Copied != 5 {
-		t.Fatalf("manifest: %d messages, %d blobs (%d linked, %d copied), %d files", m.Messages, len(m.Blobs), m.Linked, m.Copied, len(m.Files))
-	}
-	restored := filepath.Join(t.TempDir(), "data")
-	if _, err := Restore(ctx, dest, restored); err != nil {
-		t.Fatal(err)
-	}
-	checkRestored(t, restored, bodies)
 }
 
 func TestVerifyFindsFlippedByte(t *testing.T) {

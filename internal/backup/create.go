@@ -28,6 +28,9 @@ type Options struct {
 	// Base is an earlier complete backup whose bodies are hard-linked (or
 	// copied) into Dest instead of being read from the data folder.
 	Base string
+	// Copy copies every body even where a hard link would do, so that the
+	// backup shares no file with the data folder.
+	Copy bool
 	// Verify reads every file of the finished backup back and checks it
 	// against the manifest.
 	Verify bool

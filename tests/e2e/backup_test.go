@@ -220,4 +220,3 @@ func backupCLI(t *testing.T, args ...string) string {
 	}
 	return out.String()
 }
-
