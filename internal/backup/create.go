@@ -77,7 +77,7 @@ func Create(ctx context.Context, opts Options) (*Manifest, error) {
 	if _, err := os.Stat(filepath.Join(opts.DataDir, mailstore.DatabaseFile)); err != nil {
 		return nil, fmt.Errorf("backup: no Yubin database in %s: %w", opts.DataDir, err)
 	}
-	c := &creator{opts: opts, log: log, dirs: map[string]bool{},
+	c := &creator{opts: opts, log: log, dirs: map[string]bool{}, noLink: opts.Copy,
 		m: &Manifest{Format: Format, Version: Version, YubinVersion: opts.YubinVersion, Started: time.Now().UTC(), Blobs: []Entry{}, Files: []Entry{}}}
 	if err := c.prepareDest(); err != nil {
 		return nil, err
