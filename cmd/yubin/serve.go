@@ -231,6 +231,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.runOutbound()
 	w.startStats()
 	w.startSweeper()
+	w.startBackups()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)

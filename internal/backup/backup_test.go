@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,4 +325,59 @@ func TestBodyDeletedAfterSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestored(t, restored, bodies)
+}
+
+func TestScheduleKeepsNewestAndLinksToPrevious(t *testing.T) {
+	ctx := context.Background()
+	dir, st, _, _ := seed(t, 2)
+	u, err := st.Authenticate(ctx, "ann@example.test", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backups := filepath.Join(t.TempDir(), "backups")
+	leftover := filepath.Join(backups, namePrefix+"19990101T000000.000Z")
+	if err := os.MkdirAll(leftover, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(backups, "not-a-scheduled-backup")
+	if err := os.MkdirAll(mine, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &Schedule{DataDir: dir, Dir: backups, Interval: time.Hour, Keep: 2}
+	var paths []string
+	for i := range 3 {
+		if i > 0 {
+			if _, err := st.Append(ctx, u.ID, "INBOX", strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i)), nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := s.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && (m.Reused != 1+i || m.Linked+m.Copied != 1) {
+			t.Errorf("backup %d: %d reused, %d new; want %d reused from the previous backup, 1 new", i, m.Reused, m.Linked+m.Copied, 1+i)
+		}
+		paths = append(paths, s.Status().LastPath)
+	}
+	entries, err := os.ReadDir(backups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{"not-a-scheduled-backup", filepath.Base(paths[1]), filepath.Base(paths[2])}
+	if !slices.Equal(names, want) {
+		t.Fatalf("backup folder holds %v, want %v (the 2 newest, and the folder that is not ours)", names, want)
+	}
+	for _, p := range paths[1:] {
+		if _, err := Verify(ctx, p); err != nil {
+			t.Error(err)
+		}
+	}
+	if st := s.Status(); st.LastError != "" || st.Failures != 0 || st.LastBytes == 0 {
+		t.Errorf("status: %+v", st)
+	}
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -219,4 +223,47 @@ func backupCLI(t *testing.T, args ...string) string {
 		t.Fatalf("yubin %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
 	}
 	return out.String()
+}
+
+// TestScheduledBackup starts a server with YUBIN_BACKUP_DIR: with no
+// earlier backup there, it makes one at once, logs it, exports it on
+// /metrics, and the backup verifies and restores.
+func TestScheduledBackup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	backups := filepath.Join(t.TempDir(), "backups")
+	mustCLI(t, "", nil, "domain", "add", "example.com", "--data", dir)
+	mustCLI(t, "", nil, "user", "add", durUser, "--password", durPassword, "--data", dir)
+	srv := newServer(t, dir, "YUBIN_BACKUP_DIR="+backups, "YUBIN_BACKUP_INTERVAL=1h", "YUBIN_BACKUP_KEEP=2")
+	srv.start()
+	srv.waitLog("scheduled backup written", 2*time.Minute)
+	resp, err := http.Get("http://" + srv.addrs["http"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if m := regexp.MustCompile(`(?m)^yubin_backup_last_success_timestamp_seconds ([0-9.e+]+)$`).FindSubmatch(metrics); m == nil || string(m[1]) == "0" {
+		t.Errorf("/metrics has no last backup time:\n%s", metrics)
+	}
+	srv.stop()
+	entries, err := os.ReadDir(backups)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("backup folder: %v, %v; want one backup", entries, err)
+	}
+	b := filepath.Join(backups, entries[0].Name())
+	backupCLI(t, "backup", "verify", b)
+	restored := filepath.Join(t.TempDir(), "restored")
+	backupCLI(t, "restore", b, "--data", restored)
+	rs := newServer(t, restored)
+	rs.start()
+	c := imapLogin(t, rs, durUser, durPassword)
+	c.Close()
+	rs.stop()
+
+	// A restart within the interval makes no new backup.
+	srv.start()
+	srv.stop()
+	if entries, _ := os.ReadDir(backups); len(entries) != 1 {
+		t.Errorf("a restart within the interval made another backup: %d folders", len(entries))
+	}
 }
