@@ -267,3 +267,59 @@ func TestScheduledBackup(t *testing.T) {
 		t.Errorf("a restart within the interval made another backup: %d folders", len(entries))
 	}
 }
+
+// TestBackupCLIRefusals: the commands refuse what would lose or hide data,
+// with exit status 1 and a sentence: a restore into a non-empty folder, a
+// damaged or incomplete backup, a backup into a non-empty folder without
+// --incremental, a backup of a folder without a database.
+func TestBackupCLIRefusals(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustCLI(t, "", nil, "domain", "add", "example.com", "--data", dir)
+	mustCLI(t, "", nil, "user", "add", durUser, "--password", durPassword, "--data", dir)
+	srv := newServer(t, dir)
+	srv.start()
+	dest := filepath.Join(t.TempDir(), "b")
+	backupCLI(t, "backup", dest, "--data", dir)
+	srv.stop()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"restore into the live folder", []string{"restore", dest, "--data", dir}, "not empty"},
+		{"backup into a non-empty folder", []string{"backup", dest, "--data", dir}, "not empty"},
+		{"backup of a folder without a database", []string{"backup", filepath.Join(t.TempDir(), "x"), "--data", t.TempDir()}, "no Yubin database"},
+	} {
+		r := runCLI(t, "", nil, tc.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", tc.name, r.code, r.stderr, tc.want)
+		}
+	}
+
+	// A flipped byte in the database copy: verify and restore fail.
+	db := filepath.Join(dest, "yubin.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-100] ^= 0x01
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, "", nil, "backup", "verify", dest); r.code != 1 || !strings.Contains(r.stderr, "yubin.db: content differs") {
+		t.Errorf("backup verify of a damaged backup: exit %d, stderr %q", r.code, r.stderr)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if r := runCLI(t, "", nil, "restore", dest, "--data", restored); r.code != 1 || !strings.Contains(r.stderr, "differs") {
+		t.Errorf("restore of a damaged backup: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(restored); len(entries) != 0 {
+		t.Errorf("a refused restore left %d files", len(entries))
+	}
+	// Without its manifest the backup counts as incomplete.
+	os.Remove(filepath.Join(dest, "manifest.json"))
+	if r := runCLI(t, "", nil, "restore", dest, "--data", restored); r.code != 1 || !strings.Contains(r.stderr, "incomplete") {
+		t.Errorf("restore of an incomplete backup: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
