@@ -28,6 +28,9 @@ func BlobPath(blobDir, key string) (string, error) {
 	return (&FileBlobStore{dir: blobDir}).path(key)
 }
 
+// SyncDir makes the entries of a folder durable (fsync of the folder).
+func SyncDir(dir string) error { return syncDir(dir) }
+
 // SnapshotDatabase writes a consistent copy of the database of the data
 // folder dataDir to dest, which must not exist, and makes it durable. It
 // runs VACUUM INTO on a read-only connection: one read transaction in WAL

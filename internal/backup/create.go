@@ -163,7 +163,7 @@ func (c *creator) prepareDest() error {
 		if err := os.Remove(filepath.Join(dest, ManifestFile)); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
-		if err := syncDir(dest); err != nil {
+		if err := mailstore.SyncDir(dest); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 	} else if !errors.Is(err, ErrIncomplete) {
@@ -417,16 +417,8 @@ func same(a, b string) bool {
 
 // syncDirs makes the names of everything linked or copied durable.
 func (c *creator) syncDirs() error {
-	dirs := make([]string, 0, len(c.dirs))
-	for d := range c.dirs {
-		dirs = append(dirs, d)
-	}
-	// Deepest first, so that a folder is synced after the entries in it.
-	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
-	for _, d := range dirs {
-		if err := syncDir(d); err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
+	if err := syncDirs(c.dirs); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
 }

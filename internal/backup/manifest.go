@@ -17,7 +17,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // ManifestFile is the manifest's name in a backup folder. A folder without
@@ -114,7 +117,7 @@ func writeManifest(dir string, m *Manifest) error {
 	if err := os.Rename(tmp, filepath.Join(dir, ManifestFile)); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	return syncDir(dir)
+	return mailstore.SyncDir(dir)
 }
 
 func writeFileSynced(path string, b []byte) error {
@@ -193,14 +196,18 @@ func copyFile(src, dst string, want *Entry) (int64, string, error) {
 
 var errMismatch = errors.New("content differs from the manifest's SHA-256")
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
+// syncDirs syncs every folder in dirs, the deepest first, so that a folder
+// is synced after the entries in it.
+func syncDirs(dirs map[string]bool) error {
+	sorted := make([]string, 0, len(dirs))
+	for d := range dirs {
+		sorted = append(sorted, d)
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
+	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range sorted {
+		if err := mailstore.SyncDir(d); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -19,12 +18,14 @@ var ErrNotEmpty = errors.New("data folder is not empty")
 // must be empty or not exist, checking every file against the manifest as
 // it copies. On failure it removes what it wrote, leaving dataDir empty.
 func Restore(ctx context.Context, src, dataDir string) (_ *Manifest, err error) {
+	created := false
 	entries, err := os.ReadDir(dataDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
+		created = true
 	case err != nil:
 		return nil, fmt.Errorf("restore: %w", err)
 	case len(entries) > 0:
@@ -40,6 +41,9 @@ func Restore(ctx context.Context, src, dataDir string) (_ *Manifest, err error) 
 		}
 	}()
 	dirs := map[string]bool{dataDir: true}
+	if created {
+		dirs[filepath.Dir(dataDir)] = true
+	}
 	for _, e := range m.entries() {
 		if err := ctx.Err(); err != nil {
 			return m, err
@@ -71,15 +75,8 @@ func Restore(ctx context.Context, src, dataDir string) (_ *Manifest, err error) 
 			return m, fmt.Errorf("restore: database references body %s, which the backup lacks: %w", key, ErrDamaged)
 		}
 	}
-	sorted := make([]string, 0, len(dirs))
-	for d := range dirs {
-		sorted = append(sorted, d)
-	}
-	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
-	for _, d := range sorted {
-		if err := syncDir(d); err != nil {
-			return m, fmt.Errorf("restore: %w", err)
-		}
+	if err := syncDirs(dirs); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
 	}
 	return m, nil
 }
