@@ -92,8 +92,15 @@ func runBackup(ctx context.Context, e *env, inv *invocation) error {
 	if abs, err := filepath.Abs(dest); err == nil {
 		dest = abs
 	}
+	// The encryption key stays out of the backup even if it was put in the
+	// data folder against the advice.
+	var exclude []string
+	if key, ok := e.lookupEnv("YUBIN_ENCRYPTION_KEY_FILE"); ok && key != "" {
+		exclude = append(exclude, key)
+	}
 	m, err := backup.Create(ctx, backup.Options{
 		DataDir:      dir,
+		Exclude:      exclude,
 		Dest:         dest,
 		Incremental:  inv.fs.Lookup("incremental").Value.String() == "true",
 		Base:         inv.fs.Lookup("base").Value.String(),

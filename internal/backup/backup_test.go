@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -379,5 +380,44 @@ func TestScheduleKeepsNewestAndLinksToPrevious(t *testing.T) {
 	}
 	if st := s.Status(); st.LastError != "" || st.Failures != 0 || st.LastBytes == 0 {
 		t.Errorf("status: %+v", st)
+	}
+}
+
+// A body replaced whole under its key after a backup (as encryption at
+// rest seals existing mail: a new file renamed over the old one) is taken
+// again by the next incremental or based backup, not kept from the earlier
+// one.
+func TestBodyReplacedWholeIsTakenAgain(t *testing.T) {
+	ctx := context.Background()
+	dir, _, _, _ := seed(t, 3)
+	dest := filepath.Join(t.TempDir(), "b")
+	m, err := Create(ctx, Options{DataDir: dir, Dest: dest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.FromSlash(m.Blobs[0].Path)
+	live := filepath.Join(dir, rel)
+	sealed := []byte("age-encryption.org/v1\n(a sealed body stands here, longer than the plaintext one)\n")
+	if err := os.WriteFile(live+".new", sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(live+".new", live); err != nil {
+		t.Fatal(err)
+	}
+	dest2 := filepath.Join(t.TempDir(), "b2")
+	for _, opts := range []Options{
+		{DataDir: dir, Dest: dest2, Base: dest, Verify: true},
+		{DataDir: dir, Dest: dest, Incremental: true, Verify: true},
+	} {
+		m, err := Create(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Reused != 2 || m.Linked+m.Copied != 1 {
+			t.Errorf("base %q incremental %v: %d reused, %d new; want 2 and 1", opts.Base, opts.Incremental, m.Reused, m.Linked+m.Copied)
+		}
+		if got, _ := os.ReadFile(filepath.Join(opts.Dest, rel)); !bytes.Equal(got, sealed) {
+			t.Errorf("base %q incremental %v: the backup holds %q, not the body as it is now", opts.Base, opts.Incremental, got)
+		}
 	}
 }

@@ -34,8 +34,8 @@ type Options struct {
 	// Verify reads every file of the finished backup back and checks it
 	// against the manifest.
 	Verify bool
-	// Exclude lists folders inside DataDir that are not backed up (a
-	// backup folder kept in the data folder).
+	// Exclude lists files and folders inside DataDir that are not backed
+	// up (a backup folder kept in the data folder, the encryption key).
 	Exclude []string
 	// YubinVersion is recorded in the manifest.
 	YubinVersion string
@@ -243,35 +243,45 @@ func (c *creator) blob(key string) (Entry, error) {
 	}
 	e := Entry{Path: filepath.ToSlash(rel)}
 	dst := filepath.Join(c.opts.Dest, rel)
+	src := filepath.Join(c.opts.DataDir, rel)
+	// A body is never changed in place, but it may be replaced whole under
+	// its key (sealed by encryption at rest): an earlier backup's copy of
+	// another size is stale and taken again from the data folder. One the
+	// data folder no longer has (expunged since the snapshot) is kept.
+	live, liveErr := os.Stat(src)
+	current := func(size int64) bool { return liveErr != nil || live.Size() == size }
 	// Already in Dest (an earlier backup there, or an earlier snapshot of
 	// this one): files appear under their final name only when whole.
 	if fi, err := os.Stat(dst); err == nil {
-		if prev, ok := c.previous[e.Path]; ok && prev.Size == fi.Size() {
+		if current(fi.Size()) {
 			c.m.Reused++
-			return prev, nil
+			if prev, ok := c.previous[e.Path]; ok && prev.Size == fi.Size() {
+				return prev, nil
+			}
+			if e.Size, e.SHA256, err = hashFile(dst); err != nil {
+				return e, err
+			}
+			return e, nil
 		}
-		if e.Size, e.SHA256, err = hashFile(dst); err != nil {
+		if err := os.Remove(dst); err != nil {
 			return e, err
 		}
-		c.m.Reused++
-		return e, nil
 	}
 	if err := c.mkdir(filepath.Dir(dst)); err != nil {
 		return e, err
 	}
-	if prev, ok := c.base[e.Path]; ok {
-		src := filepath.Join(c.opts.Base, rel)
-		if c.link(src, dst) {
+	if prev, ok := c.base[e.Path]; ok && current(prev.Size) {
+		from := filepath.Join(c.opts.Base, rel)
+		if c.link(from, dst) {
 			c.m.Reused++
 			return prev, nil
 		}
-		if e.Size, e.SHA256, err = copyFile(src, dst, &prev); err == nil {
+		if e.Size, e.SHA256, err = copyFile(from, dst, &prev); err == nil {
 			c.m.Reused++
 			return e, nil
 		}
 		// A damaged or missing file in the base: take it from the data folder.
 	}
-	src := filepath.Join(c.opts.DataDir, rel)
 	if c.link(src, dst) {
 		// Hash what was linked: the file in Dest is the same inode.
 		if e.Size, e.SHA256, err = hashFile(dst); err != nil {
