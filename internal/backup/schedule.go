@@ -25,6 +25,9 @@ type Schedule struct {
 	Keep         int
 	YubinVersion string
 	Logger       *slog.Logger
+	// Exclude lists more files and folders of the data folder to leave out
+	// (see Options.Exclude); Dir is always left out.
+	Exclude []string
 
 	mu     sync.Mutex
 	status Status
@@ -142,7 +145,7 @@ func (s *Schedule) runOnce(ctx context.Context) (*Manifest, string, error) {
 			break
 		}
 	}
-	opts := Options{DataDir: s.DataDir, Dest: dest, Exclude: []string{dir}, YubinVersion: s.YubinVersion, Logger: s.log()}
+	opts := Options{DataDir: s.DataDir, Dest: dest, Exclude: append([]string{dir}, s.Exclude...), YubinVersion: s.YubinVersion, Logger: s.log()}
 	if len(earlier) > 0 {
 		opts.Base = earlier[0].path
 	}
