@@ -258,12 +258,22 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/users/:address", a.deleteUser)
 	p.GET("/users/:address/quota", a.userQuota)
 	p.GET("/users/:address/mobileconfig", a.userMobileconfig)
+	p.GET("/users/:address/send-as", a.listSendAs)
+	p.POST("/users/:address/send-as", a.grantSendAs)
+	p.DELETE("/users/:address/send-as/:sendas", a.revokeSendAs)
 
 	p.GET("/aliases", a.listAliases)
 	p.POST("/aliases", a.createAlias)
 	p.GET("/aliases/:address", a.getAlias)
 	p.PATCH("/aliases/:address", a.updateAlias)
 	p.DELETE("/aliases/:address", a.deleteAlias)
+
+	p.GET("/shared-accounts", a.listSharedAccounts)
+	p.POST("/shared-accounts", a.createSharedAccount)
+	p.GET("/shared-accounts/:address", a.getSharedAccount)
+	p.DELETE("/shared-accounts/:address", a.deleteSharedAccount)
+	p.PUT("/shared-accounts/:address/members/:member", a.putSharedMember)
+	p.DELETE("/shared-accounts/:address/members/:member", a.deleteSharedMember)
 
 	p.GET("/tokens", a.listTokens)
 	p.POST("/tokens", a.createToken)

@@ -28,6 +28,11 @@ type domainSettings struct {
 	SpamFilter      mailstore.Nullable[bool]    `json:"spam_filter"`
 	VirusScan       mailstore.Nullable[bool]    `json:"virus_scan"`
 	DMARCEnforce    mailstore.Nullable[bool]    `json:"dmarc_enforce"`
+
+	// QuotaWarningPercents are the usage levels that warn users; Language
+	// that of the server's messages to the domain's users.
+	QuotaWarningPercents *mailstore.Percents `json:"quota_warning_percents"`
+	Language             *string             `json:"language"`
 }
 
 func (d domainSettings) toService() service.DomainSettings {
@@ -42,6 +47,9 @@ func (d domainSettings) toService() service.DomainSettings {
 		SpamFilter:        d.SpamFilter,
 		VirusScan:         d.VirusScan,
 		DMARCEnforce:      d.DMARCEnforce,
+
+		QuotaWarningPercents: d.QuotaWarningPercents,
+		Language:             d.Language,
 	}
 }
 
@@ -72,6 +80,14 @@ func (d domainSettings) validate() error {
 		if f.v.Value != nil && !(*f.v.Value > 0) {
 			fields = append(fields, core.FieldError{Field: f.name, Message: "must be a positive number"})
 		}
+	}
+	if d.QuotaWarningPercents != nil {
+		if _, err := d.QuotaWarningPercents.Normalized(); err != nil {
+			fields = append(fields, core.FieldError{Field: "quota_warning_percents", Message: "at most 5 levels, each from 1 to 100"})
+		}
+	}
+	if d.Language != nil && mailstore.CheckLanguage(*d.Language) != nil {
+		fields = append(fields, core.FieldError{Field: "language", Message: "must be en, ja or empty"})
 	}
 	if fields != nil {
 		return &core.ValidationError{Fields: fields}

@@ -52,12 +52,22 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/users/{address}"},
 	{"GET", "/api/v1/users/{address}/quota"},
 	{"GET", "/api/v1/users/{address}/mobileconfig"},
+	{"GET", "/api/v1/users/{address}/send-as"},
+	{"POST", "/api/v1/users/{address}/send-as"},
+	{"DELETE", "/api/v1/users/{address}/send-as/{sendas}"},
 
 	{"GET", "/api/v1/aliases"},
 	{"POST", "/api/v1/aliases"},
 	{"GET", "/api/v1/aliases/{address}"},
 	{"PATCH", "/api/v1/aliases/{address}"},
 	{"DELETE", "/api/v1/aliases/{address}"},
+
+	{"GET", "/api/v1/shared-accounts"},
+	{"POST", "/api/v1/shared-accounts"},
+	{"GET", "/api/v1/shared-accounts/{address}"},
+	{"DELETE", "/api/v1/shared-accounts/{address}"},
+	{"PUT", "/api/v1/shared-accounts/{address}/members/{member}"},
+	{"DELETE", "/api/v1/shared-accounts/{address}/members/{member}"},
 
 	{"GET", "/api/v1/tokens"},
 	{"POST", "/api/v1/tokens"},

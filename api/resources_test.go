@@ -493,3 +493,45 @@ func TestConcurrentCreate(t *testing.T) {
 		t.Errorf("statuses %v: want one 201 and %d 409", codes, n-1)
 	}
 }
+
+func TestSharedAccounts(t *testing.T) {
+	e := newEnv(t)
+	e.addDomain("example.com")
+	e.addUser("ann@example.com", "ann-password")
+	e.addUser("bob@example.com", "bob-password")
+
+	var sa struct {
+		Address string `json:"address"`
+		Members []struct {
+			Address string `json:"address"`
+			Rights  string `json:"rights"`
+		} `json:"members"`
+	}
+	resp := e.must(http.StatusCreated, "POST", "/api/v1/shared-accounts", e.admin, map[string]any{"address": "info@example.com", "members": []string{"ann@example.com"}}, &sa)
+	if sa.Address != "info@example.com" || len(sa.Members) != 1 || sa.Members[0].Address != "ann@example.com" || sa.Members[0].Rights != "lrswipkxte" {
+		t.Errorf("created %+v", sa)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/api/v1/shared-accounts/info@example.com" {
+		t.Errorf("Location %q", loc)
+	}
+	e.must(http.StatusOK, "PUT", "/api/v1/shared-accounts/info@example.com/members/bob@example.com", e.admin, map[string]any{"rights": "rl"}, &sa)
+	if len(sa.Members) != 2 || sa.Members[1].Address != "bob@example.com" || sa.Members[1].Rights != "lr" {
+		t.Errorf("after PUT %+v", sa)
+	}
+	// The shared account has no login of its own, and no password can
+	// be given to it.
+	e.problem(http.StatusUnauthorized, kindUnauthorized, "POST", "/api/v1/auth/login", "", map[string]any{"email": "info@example.com", "password": "!shared-account"})
+	p := e.problem(http.StatusUnprocessableEntity, kindValidation, "PATCH", "/api/v1/users/info@example.com", e.admin, map[string]any{"password": "a-long-enough-password"})
+	if got := strings.Join(fieldsOf(p), ","); got != "password" {
+		t.Errorf("fields %q", got)
+	}
+	// An ordinary user is no shared account.
+	e.problem(http.StatusNotFound, kindNotFound, "GET", "/api/v1/shared-accounts/ann@example.com", e.admin, nil)
+	e.must(http.StatusNoContent, "DELETE", "/api/v1/shared-accounts/info@example.com/members/ann@example.com", e.admin, nil, nil)
+	e.must(http.StatusOK, "GET", "/api/v1/shared-accounts/info@example.com", e.admin, nil, &sa)
+	if len(sa.Members) != 1 || sa.Members[0].Address != "bob@example.com" {
+		t.Errorf("after DELETE %+v", sa)
+	}
+	e.must(http.StatusNoContent, "DELETE", "/api/v1/shared-accounts/info@example.com", e.admin, nil, nil)
+	e.problem(http.StatusNotFound, kindNotFound, "GET", "/api/v1/users/info@example.com", e.admin, nil)
+}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -404,6 +405,14 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, `{"spam_filter":"no"}`)
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/domains/nowhere.example", adm, map[string]any{"max_users": 1})
 	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_bytes": -5})
+	qw := w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{95, 70, 95}, "language": "ja"})
+	if fmt.Sprint(qw["quota_warning_percents"]) != "[70 95]" || qw["language"] != "ja" {
+		t.Errorf("quota warning levels and language %v %v", qw["quota_warning_percents"], qw["language"])
+	}
+	w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{80, 95}, "language": ""})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{0}})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"quota_warning_percents": []int{10, 20, 30, 40, 50, 60}})
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"language": "fr"})
 	w.json(http.StatusBadRequest, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"name": "example.net"})
 	w.jsonCT(http.StatusUnsupportedMediaType, "PATCH", "/api/v1/domains/example.com", adm, "text/plain", `{"max_users":1}`)
 	w.tooLarge("PATCH", "/api/v1/domains/example.com", adm)
@@ -516,6 +525,10 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusOK, "PATCH", "/api/v1/users/ann@example.com", adm,
 		map[string]any{"display_name": "Ann Q. Example", "quota_bytes": 2 << 30, "quota_messages": 1000, "enabled": true})
 	w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"display_name": "Bob"})
+	if u := w.json(http.StatusOK, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"language": "ja"}); u["language"] != "ja" || u["quota_warning_percent"] != float64(0) {
+		t.Errorf("bob's language %v", u)
+	}
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"language": "klingon"})
 	// His own password only with the current one (POST /api/v1/me/password).
 	w.json(http.StatusForbidden, "PATCH", "/api/v1/users/bob@example.com", bob, map[string]any{"password": "new-bob-password"})
 	w.json(http.StatusNotFound, "PATCH", "/api/v1/users/nobody@example.com", adm, map[string]any{"display_name": "X"})
@@ -546,6 +559,36 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusNotFound, walkReq{method: "GET", target: "/api/v1/users/nobody@example.com/mobileconfig", token: adm})
 	w.send(http.StatusUnauthorized, walkReq{method: "GET", target: "/api/v1/users/ann@example.com/mobileconfig"})
 	w.send(http.StatusForbidden, walkReq{method: "GET", target: "/api/v1/users/ann@example.com/mobileconfig", token: bob})
+
+	// ---- send-as -------------------------------------------------------------
+	sa := w.json(http.StatusCreated, "POST", "/api/v1/users/bob@example.com/send-as", ann, map[string]any{"address": "Carol@example.com"})
+	if sa["address"] != "carol@example.com" {
+		t.Errorf("send-as right %v", sa)
+	}
+	w.json(http.StatusConflict, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "carol@example.com"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "nobody@example.com"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/nobody@example.com/send-as", adm, map[string]any{"address": "carol@example.com"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "carol"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/send-as", adm, map[string]any{"address": "bob@example.com"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/users/bob@example.com/send-as", adm, `{"address":"carol@example.com","user":"x"}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/users/bob@example.com/send-as", adm, "text/plain", `{"address":"carol@example.com"}`)
+	w.tooLarge("POST", "/api/v1/users/bob@example.com/send-as", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/users/bob@example.com/send-as", "", map[string]any{"address": "ann@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", bob, map[string]any{"address": "ann@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", ann, map[string]any{"address": "x@example.org"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/send-as", readTok, map[string]any{"address": "ann@example.com"})
+	sl := w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/send-as", bob, nil)
+	if items, _ := sl["items"].([]any); len(items) != 1 {
+		t.Errorf("bob's send-as rights %v", sl)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/send-as", adm, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/nobody@example.com/send-as", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/users/bob@example.com/send-as", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/send-as", bob, nil)
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: bob})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com"})
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
 
 	// ---- aliases -----------------------------------------------------------
 	w.json(http.StatusCreated, "POST", "/api/v1/aliases", adm, map[string]any{"address": "sales@example.com", "targets": []string{"ann@example.com", "bob@example.org"}})
@@ -597,6 +640,57 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/aliases/@example.com"})
 	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/aliases/@example.com", token: bob})
 	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/aliases/info@example.org", token: ann})
+
+	// ---- shared accounts ---------------------------------------------------
+	sh := w.json(http.StatusCreated, "POST", "/api/v1/shared-accounts", ann, map[string]any{"address": "team@example.com", "display_name": "Team", "members": []string{"ann@example.com"}})
+	if ms, _ := sa["members"].([]any); len(ms) != 1 {
+		t.Errorf("shared account %v", sh)
+	}
+	w.json(http.StatusConflict, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team@example.com"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team2@example.com", "members": []string{"nobody@example.com"}})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team2"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/shared-accounts", adm, map[string]any{"address": "team@nowhere.example"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/shared-accounts", adm, `{"address":"team2@example.com","x":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/shared-accounts", adm, "text/plain", `{"address":"team2@example.com"}`)
+	w.tooLarge("POST", "/api/v1/shared-accounts", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/shared-accounts", "", map[string]any{"address": "team2@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/shared-accounts", bob, map[string]any{"address": "team2@example.com"})
+	w.json(http.StatusForbidden, "POST", "/api/v1/shared-accounts", ann, map[string]any{"address": "team2@example.org"})
+
+	shl := w.json(http.StatusOK, "GET", "/api/v1/shared-accounts?domain=example.com", ann, nil)
+	if items, _ := shl["items"].([]any); len(items) != 1 {
+		t.Errorf("shared list %v", shl)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/shared-accounts", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/shared-accounts", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/shared-accounts", bob, nil)
+	w.json(http.StatusOK, "GET", "/api/v1/shared-accounts/team@example.com", ann, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/shared-accounts/bob@example.com", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/shared-accounts/team@example.com", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/shared-accounts/team@example.com", bob, nil)
+
+	sa = w.json(http.StatusOK, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", ann, map[string]any{"rights": "lrs"})
+	if ms, _ := sa["members"].([]any); len(ms) != 2 {
+		t.Errorf("members after PUT %v", sa)
+	}
+	w.send(http.StatusOK, walkReq{method: "PUT", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com", token: adm})
+	w.json(http.StatusUnprocessableEntity, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, map[string]any{"rights": "lrz"})
+	w.json(http.StatusUnprocessableEntity, "PUT", "/api/v1/shared-accounts/team@example.com/members/nobody@example.com", adm, map[string]any{"rights": "lr"})
+	w.json(http.StatusNotFound, "PUT", "/api/v1/shared-accounts/nothing@example.com/members/bob@example.com", adm, map[string]any{"rights": "lr"})
+	w.json(http.StatusBadRequest, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, `{"rights":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm, "text/plain", `{"rights":"lr"}`)
+	w.tooLarge("PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", adm)
+	w.json(http.StatusUnauthorized, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", "", map[string]any{"rights": "lr"})
+	w.json(http.StatusForbidden, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", bob, map[string]any{"rights": "lr"})
+
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/nothing@example.com/members/bob@example.com", token: adm})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/bob@example.com"})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com/members/ann@example.com", token: bob})
+	w.send(http.StatusForbidden, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: bob})
+	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com"})
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: ann})
+	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/shared-accounts/team@example.com", token: adm})
 
 	// ---- tokens ------------------------------------------------------------
 	tl := w.json(http.StatusOK, "GET", "/api/v1/tokens", adm, nil)

@@ -76,6 +76,7 @@ func (a *API) updateUser(c *gin.Context) {
 		QuotaBytes    *int64  `json:"quota_bytes"`
 		QuotaMessages *int64  `json:"quota_messages"`
 		Enabled       *bool   `json:"enabled"`
+		Language      *string `json:"language"`
 	}
 	if !bindJSON(c, &req) {
 		return
@@ -86,6 +87,7 @@ func (a *API) updateUser(c *gin.Context) {
 		QuotaBytes:    req.QuotaBytes,
 		QuotaMessages: req.QuotaMessages,
 		Enabled:       req.Enabled,
+		Language:      req.Language,
 	})
 	if err != nil {
 		writeProblem(c, err)

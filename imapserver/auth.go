@@ -68,6 +68,14 @@ func init() {
 		"MOVE":         {fn: (*session).cmdCopy, states: inSelected, uid: true, expunge: true},
 		"GETMETADATA":  {fn: (*session).cmdGetMetadata, states: inAuth, expunge: true},
 		"SETMETADATA":  {fn: (*session).cmdSetMetadata, states: inAuth, expunge: true},
+		"GENURLAUTH":   {fn: (*session).cmdGenURLAuth, states: inAuth, expunge: true},
+		"RESETKEY":     {fn: (*session).cmdResetKey, states: inAuth, expunge: true},
+		"URLFETCH":     {fn: (*session).cmdURLFetch, states: inAuth, expunge: true},
+		"SETACL":       {fn: (*session).cmdSetACL, states: inAuth, expunge: true},
+		"DELETEACL":    {fn: (*session).cmdDeleteACL, states: inAuth, expunge: true},
+		"GETACL":       {fn: (*session).cmdGetACL, states: inAuth, expunge: true},
+		"LISTRIGHTS":   {fn: (*session).cmdListRights, states: inAuth, expunge: true},
+		"MYRIGHTS":     {fn: (*session).cmdMyRights, states: inAuth, expunge: true},
 	}
 }
 

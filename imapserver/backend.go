@@ -69,6 +69,10 @@ type Account interface {
 	// SetMetadata sets (nil Value: removes) entries all or none, leaving
 	// at most maxEntries; more wrap core.ErrOverQuota.
 	SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error
+	// URLAccount serves IMAP URLs (CATENATE, URLAUTH).
+	URLAccount
+	// Sharing: access control lists and other users' mailboxes (acl.go).
+	Sharing
 }
 
 // Quota is an account's storage limits and usage; a limit of 0 means none.

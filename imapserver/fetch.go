@@ -73,7 +73,7 @@ func (s *session) cmdFetch(c *command) error {
 		return s.storeErr("fetch", err, "NONEXISTENT")
 	}
 	seen := map[uint32]bool{}
-	if req.setsSeen() && !s.sel.readOnly {
+	if req.setsSeen() && !s.sel.readOnly && s.selectedMay("s") {
 		var unseen []uint32
 		for _, r := range refs {
 			if m := metas[r.uid]; m != nil && !m.HasFlag(`\Seen`) {

@@ -25,7 +25,10 @@ func FuzzSession(f *testing.F) {
 		"a CREATE \"&AGQ-\"\r\nb SELECT {3}\r\n",
 		"a ENABLE QRESYNC UTF8=ACCEPT\r\nb SELECT INBOX (QRESYNC (1 1 1:*))\r\n",
 		"a COPY 1 INBOX\r\nb MOVE 1:* Junk\r\nc EXPUNGE\r\nd CLOSE\r\n",
+		"a APPEND Drafts CATENATE (TEXT {3+}\r\nhi\n URL \"/INBOX/;UID=1/;SECTION=1.MIME/;PARTIAL=0.5\" TEXT {2}\r\n\r\n)\r\n",
+		"a GENURLAUTH \"imap://alice%40example.test@mail.test/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL\r\nb URLFETCH /INBOX/;UID=1\r\nc RESETKEY\r\n",
 		"\x00\xff{}\r\n* * *\r\n",
+		"a SETACL INBOX anyone +lrcd\r\nb GETACL INBOX\r\nc LISTRIGHTS INBOX anyone\r\nd MYRIGHTS \"Other Users/x@y/INBOX\"\r\ne DELETEACL INBOX -anyone\r\n",
 	} {
 		f.Add(s)
 	}

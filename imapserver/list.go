@@ -122,6 +122,10 @@ func (s *session) cmdList(c *command) error {
 		exists[boxes[i].Name] = &boxes[i]
 		names = append(names, boxes[i].Name)
 	}
+	nodes := namespaceNodes(boxes)
+	for n := range nodes {
+		names = append(names, n)
+	}
 	if lsub {
 		return s.writeLsub(subList, subs, ref, patterns)
 	}
@@ -179,7 +183,7 @@ func (s *session) cmdList(c *command) error {
 				continue
 			}
 			childInfo = true
-		case !o.subscribed && mb == nil:
+		case !o.subscribed && mb == nil && !nodes[name]:
 			continue
 		}
 		if o.specialUse && (mb == nil || mb.SpecialUse == "") {
@@ -187,6 +191,8 @@ func (s *session) cmdList(c *command) error {
 		}
 		var attrs []string
 		switch {
+		case mb == nil && nodes[name]:
+			attrs = append(attrs, `\Noselect`, `\HasChildren`)
 		case mb == nil:
 			attrs = append(attrs, `\NonExistent`)
 		case hasChildren(name):
@@ -205,7 +211,7 @@ func (s *session) cmdList(c *command) error {
 			s.w.s(` ("CHILDINFO" ("SUBSCRIBED"))`)
 		}
 		s.w.crlf()
-		if len(o.status) > 0 && mb != nil {
+		if len(o.status) > 0 && mb != nil && s.mayRead(mb) {
 			if err := s.writeStatus(mb, o.status); err != nil {
 				return err
 			}

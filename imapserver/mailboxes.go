@@ -78,11 +78,15 @@ func (s *session) cmdSelect(c *command) error {
 	if err != nil {
 		return s.storeErr("select", err, "NONEXISTENT")
 	}
+	readOnly, err := s.selectRights(mb, c.name == "EXAMINE")
+	if err != nil {
+		return err
+	}
 	v, err := s.srv.hub.open(s.ctx, s.srv.opts.Backend, mb.ID, s.origin)
 	if err != nil {
 		return s.storeErr("select", err, "NONEXISTENT")
 	}
-	sel := &selection{mailbox: mb, view: v, readOnly: c.name == "EXAMINE", keywords: map[string]bool{}, recent: map[uint32]bool{}}
+	sel := &selection{mailbox: mb, view: v, readOnly: readOnly, keywords: map[string]bool{}, recent: map[uint32]bool{}}
 	s.sel, s.state = sel, stateSelected
 	s.claimRecent(v.uids)
 	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
@@ -152,7 +156,7 @@ func (s *session) writeFlags() {
 		s.w.s("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
 		return
 	}
-	s.w.s("* OK [PERMANENTFLAGS ").flags(append(flags, `\*`)).s("] Flags permitted\r\n")
+	s.w.s("* OK [PERMANENTFLAGS ").flags(s.permanentFlags(flags)).s("] Flags permitted\r\n")
 }
 
 // noteKeywords announces keywords that appear for the first time.
@@ -316,7 +320,7 @@ func (s *session) cmdNamespace(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	s.untagged(`NAMESPACE (("" "/")) NIL NIL`)
+	s.untagged(namespaceLine)
 	return nil
 }
 
@@ -510,6 +514,9 @@ func (s *session) appendOne(name string, batch *AppendTx) error {
 		if err := s.r.sp(); err != nil {
 			return err
 		}
+	}
+	if s.r.peekWord("CATENATE") {
+		return s.appendCatenate(name, batch, flags, date)
 	}
 	// UTF8 (literal8): a message with UTF-8 headers (RFC 6855 §4).
 	utf8Data := false

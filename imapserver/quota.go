@@ -4,16 +4,17 @@ import "strings"
 
 // The QUOTA extension (RFC 9208): one quota root, "", for all of a user's
 // mailboxes, with the STORAGE (in units of 1024 octets) and MESSAGE
-// resources the administrator set. Limits are set by the administrator,
-// never over IMAP.
+// resources the administrator set; another user's mailboxes shared with
+// the user count against that user's root, "Other Users/<owner>" (see
+// acl.go). Limits are set by the administrator, never over IMAP.
 
-// writeQuota writes the QUOTA response of the root "".
-func (s *session) writeQuota() error {
-	q, err := s.acct.Quota(s.ctx)
+// writeQuota writes the QUOTA response of a root.
+func (s *session) writeQuota(root string) error {
+	q, err := s.acct.RootQuota(s.ctx, root)
 	if err != nil {
 		return s.storeErr("get the quota", err, "NONEXISTENT")
 	}
-	s.w.s(`* QUOTA "" (`)
+	s.w.s(`* QUOTA `).str(root).s(` (`)
 	sep := false
 	if q.LimitBytes > 0 {
 		s.w.s("STORAGE ").n64((q.UsedBytes + 1023) / 1024).sp().n64(q.LimitBytes / 1024)
@@ -29,7 +30,8 @@ func (s *session) writeQuota() error {
 	return nil
 }
 
-// cmdGetQuotaRoot answers GETQUOTAROOT: every mailbox has the root "".
+// cmdGetQuotaRoot answers GETQUOTAROOT: the user's own mailboxes have
+// the root "".
 func (s *session) cmdGetQuotaRoot(c *command) error {
 	name, err := s.spMailbox()
 	if err != nil {
@@ -42,11 +44,15 @@ func (s *session) cmdGetQuotaRoot(c *command) error {
 	if err != nil {
 		return s.storeErr("get the quota root", err, "NONEXISTENT")
 	}
-	s.w.s("* QUOTAROOT ").mailbox(mb.Name).s(` ""`).crlf()
-	return s.writeQuota()
+	root, err := s.acct.QuotaRoot(s.ctx, mb)
+	if err != nil {
+		return s.storeErr("get the quota root", err, "NONEXISTENT")
+	}
+	s.w.s("* QUOTAROOT ").mailbox(mb.Name).sp().str(root).crlf()
+	return s.writeQuota(root)
 }
 
-// cmdGetQuota answers GETQUOTA for the root "".
+// cmdGetQuota answers GETQUOTA.
 func (s *session) cmdGetQuota(c *command) error {
 	if err := s.r.sp(); err != nil {
 		return err
@@ -58,10 +64,7 @@ func (s *session) cmdGetQuota(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	if root != "" {
-		return noErr("NONEXISTENT", "No such quota root (the only one is \"\")")
-	}
-	return s.writeQuota()
+	return s.writeQuota(root)
 }
 
 // cmdSetQuota refuses SETQUOTA: quotas are the administrator's.

@@ -105,7 +105,7 @@ func (s *session) cmdClose(c *command) error {
 	if err := s.r.end(); err != nil {
 		return err
 	}
-	if c.name == "CLOSE" && !s.sel.readOnly {
+	if c.name == "CLOSE" && !s.sel.readOnly && s.selectedMay("e") {
 		if _, err := s.acct.Expunge(s.ctx, s.sel.mailbox.ID, nil); err != nil {
 			return s.storeErr("expunge", err, "NONEXISTENT")
 		}

@@ -344,6 +344,8 @@ func (s *session) capabilities() string {
 	}
 	b.WriteString(sortThreadCapabilities)
 	b.WriteString(" OBJECTID SAVEDATE METADATA")
+	b.WriteString(" CATENATE URLAUTH")
+	b.WriteString(aclCapabilities)
 	b.WriteString(" APPENDLIMIT=")
 	b.WriteString(strconv.FormatUint(uint64(s.srv.opts.AppendLimit), 10))
 	if s.state == stateNotAuth {

@@ -27,7 +27,7 @@ func (b *storeBackend) Authenticate(ctx context.Context, username, password stri
 		}
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	return &storeAccount{store: b.store, user: u}, nil
+	return &aclAccount{storeAccount: &storeAccount{store: b.store, user: u}}, nil
 }
 
 func (b *storeBackend) Subscribe(fn func(mailstore.Event)) func() {
@@ -109,7 +109,7 @@ func (a *storeAccount) Quota(ctx context.Context) (*Quota, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Quota{LimitBytes: u.QuotaBytes, UsedBytes: u.UsedBytes, LimitMessages: u.QuotaMessages, UsedMessages: u.UsedMessages}, nil
+	return userQuota(u), nil
 }
 
 func (a *storeAccount) GetMetadata(ctx context.Context, mailboxID int64) ([]mailstore.MetadataEntry, error) {

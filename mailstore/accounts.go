@@ -30,7 +30,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) (*Domain, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create domain: %w", err)
 	}
-	d := &Domain{Name: n, Enabled: true, UsageCounted: true}
+	d := &Domain{Name: n, Enabled: true, UsageCounted: true, QuotaWarningPercents: DefaultQuotaWarningPercents()}
 	err = s.write(ctx, func(tx *writeTx) error {
 		var count int64
 		if err := tx.Model(&Domain{}).Where("name = ?", n).Count(&count).Error; err != nil {
@@ -341,13 +341,22 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := tx.Where("user_id = ?", u.ID).Delete(&metadataEntry{}).Error; err != nil {
 		return err
 	}
+	if err := deleteURLAuthKeysTx(tx, u.ID, 0); err != nil {
+		return err
+	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {
+		return err
+	}
+	if err := deleteUserACLTx(tx.DB, u.ID); err != nil {
 		return err
 	}
 	if err := removeUserFromDomainUsageTx(tx.DB, u); err != nil {
 		return err
 	}
 	if err := deleteUserAdminRowsTx(tx, u.ID); err != nil {
+		return err
+	}
+	if err := deleteSendAsTx(tx, "user_id = ? OR address = ?", u.ID, u.Address); err != nil {
 		return err
 	}
 	if err := tx.Delete(u).Error; err != nil {

@@ -241,6 +241,9 @@ func (s *Store) DeleteAlias(ctx context.Context, address string) error {
 		if res.RowsAffected == 0 {
 			return core.ErrNotFound
 		}
+		if err := deleteSendAsTx(tx, "address = ?", addr); err != nil {
+			return err
+		}
 		return tx.audit("alias.delete", addr, nil)
 	})
 	if err != nil {
@@ -252,6 +255,9 @@ func (s *Store) DeleteAlias(ctx context.Context, address string) error {
 // deleteDomainAliasesTx deletes the aliases of a domain being deleted; with
 // aliases and without cascade it refuses with ErrConflict.
 func deleteDomainAliasesTx(tx *writeTx, domainID int64, cascade bool) error {
+	if err := deleteSendAsTx(tx, "domain_id = ?", domainID); err != nil {
+		return err
+	}
 	var count int64
 	if err := tx.Model(&Alias{}).Where("domain_id = ?", domainID).Count(&count).Error; err != nil {
 		return err

@@ -82,6 +82,12 @@ type DomainUpdate struct {
 	SpamFilter      Nullable[bool]
 	VirusScan       Nullable[bool]
 	DMARCEnforce    Nullable[bool]
+
+	// QuotaWarningPercents are the usage levels that warn users (1 to
+	// 100, at most 5; empty: none); Language the language of the server's
+	// messages to the domain's users (one of Languages, or "").
+	QuotaWarningPercents *Percents
+	Language             *string
 }
 
 // checkScore refuses a spam threshold that is not a positive number.
@@ -118,6 +124,17 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 			return nil, fmt.Errorf("update domain %s: %w", n, err)
 		}
 	}
+	var levels Percents
+	if up.QuotaWarningPercents != nil {
+		if levels, err = up.QuotaWarningPercents.Normalized(); err != nil {
+			return nil, fmt.Errorf("update domain %s: %w", n, err)
+		}
+	}
+	if up.Language != nil {
+		if err := CheckLanguage(*up.Language); err != nil {
+			return nil, fmt.Errorf("update domain %s: %w", n, err)
+		}
+	}
 	var d Domain
 	err = s.write(ctx, func(tx *writeTx) error {
 		d = Domain{}
@@ -150,6 +167,15 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		setNullable(set, "spam_filter", up.SpamFilter, &d.SpamFilter)
 		setNullable(set, "virus_scan", up.VirusScan, &d.VirusScan)
 		setNullable(set, "dmarc_enforce", up.DMARCEnforce, &d.DMARCEnforce)
+		if up.QuotaWarningPercents != nil {
+			d.QuotaWarningPercents = levels
+			v, _ := levels.Value()
+			set["quota_warning_percents"] = v
+		}
+		if up.Language != nil {
+			d.Language = *up.Language
+			set["language"] = d.Language
+		}
 		if d.MaxQuotaBytes > 0 && d.DefaultQuotaBytes > d.MaxQuotaBytes {
 			return fmt.Errorf("default quota (%d bytes) is above the maximum user quota (%d bytes): %w",
 				d.DefaultQuotaBytes, d.MaxQuotaBytes, core.ErrInvalid)

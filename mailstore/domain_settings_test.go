@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestUpdateDomain(t *testing.T) {
 				t.Fatalf("domain after update: %+v", d)
 			}
 			got, err := s.GetDomain(ctx, tt.domain)
-			if err != nil || *got != *d {
+			if err != nil || !reflect.DeepEqual(*got, *d) {
 				t.Fatalf("GetDomain = %+v, %v; want %+v", got, err, d)
 			}
 		})

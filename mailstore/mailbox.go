@@ -213,6 +213,12 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID int64, name string) er
 		if err := deleteMetadataTx(tx, userID, mb.ID); err != nil {
 			return err
 		}
+		if err := deleteURLAuthKeysTx(tx, userID, mb.ID); err != nil {
+			return err
+		}
+		if err := deleteMailboxACLTx(tx, mb.ID); err != nil {
+			return err
+		}
 		if err := tx.Delete(&mb).Error; err != nil {
 			return err
 		}

@@ -501,14 +501,21 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Exec("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
-		addBytes, len(rows), userID).Error; err != nil {
+	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ? RETURNING "+usageColumns,
+		addBytes, len(rows), userID).Row())
+	if err != nil {
 		return nil, err
 	}
 	if err := addDomainUsageTx(tx.DB, userID, addBytes, int64(len(rows))); err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
+	// A move (fromMailbox) adds nothing to the usage in the end.
+	if fromMailbox == 0 && !tx.quotaWarning {
+		if err := quotaWarningTx(tx, userID, usage, true); err != nil {
+			return nil, err
+		}
+	}
 	return uids, nil
 }
 
@@ -756,37 +763,65 @@ func (s *Store) CopyMessages(ctx context.Context, srcMailboxID int64, set UIDSet
 		if err := tx.Where("user_id = ? AND name = ?", src.UserID, dstName).Take(&dst).Error; err != nil {
 			return fmt.Errorf("destination %q: %w", dstName, notFound(err))
 		}
-		var rows []messageRow
-		if err := whereUIDs(tx.Where("mailbox_id = ?", src.ID), set).Order("uid").Find(&rows).Error; err != nil {
-			return err
-		}
-		rows = filterRows(rows, set)
-		res.UIDValidity = dst.UIDValidity
-		if len(rows) == 0 {
-			return nil
-		}
-		for _, r := range rows {
-			res.SourceUIDs = append(res.SourceUIDs, r.UID)
-		}
-		copies := slices.Clone(rows)
-		from := int64(0)
-		if move {
-			from = src.ID
-		}
-		uids, err := insertMessages(tx, src.UserID, &dst, copies, !move, from)
-		if err != nil {
-			return err
-		}
-		res.DestUIDs = uids
-		if move {
-			return removeRows(tx, src.UserID, &src, rows, true)
-		}
-		return nil
+		return copyMessagesTx(tx, &src, &dst, set, move, &res)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("copy from mailbox %d to %q: %w", srcMailboxID, dstName, err)
 	}
 	return &res, nil
+}
+
+// CopyMessagesTo copies (or moves) the messages of a mailbox in set to the
+// mailbox dstMailboxID, which may be another user's (a shared mailbox):
+// the copies count against the destination owner's quota, always when
+// the owners differ.
+func (s *Store) CopyMessagesTo(ctx context.Context, srcMailboxID int64, set UIDSet, dstMailboxID int64, move bool) (*CopyResult, error) {
+	var res CopyResult
+	err := s.write(ctx, func(tx *writeTx) error {
+		res = CopyResult{}
+		var src, dst Mailbox
+		if err := tx.Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
+			return notFound(err)
+		}
+		if err := tx.Where("id = ?", dstMailboxID).Take(&dst).Error; err != nil {
+			return fmt.Errorf("destination: %w", notFound(err))
+		}
+		return copyMessagesTx(tx, &src, &dst, set, move, &res)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy from mailbox %d to mailbox %d: %w", srcMailboxID, dstMailboxID, err)
+	}
+	return &res, nil
+}
+
+// copyMessagesTx copies or moves the messages of src in set to dst.
+func copyMessagesTx(tx *writeTx, src, dst *Mailbox, set UIDSet, move bool, res *CopyResult) error {
+	var rows []messageRow
+	if err := whereUIDs(tx.Where("mailbox_id = ?", src.ID), set).Order("uid").Find(&rows).Error; err != nil {
+		return err
+	}
+	rows = filterRows(rows, set)
+	res.UIDValidity = dst.UIDValidity
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		res.SourceUIDs = append(res.SourceUIDs, r.UID)
+	}
+	copies := slices.Clone(rows)
+	from := int64(0)
+	if move {
+		from = src.ID
+	}
+	uids, err := insertMessages(tx, dst.UserID, dst, copies, !move || dst.UserID != src.UserID, from)
+	if err != nil {
+		return err
+	}
+	res.DestUIDs = uids
+	if move {
+		return removeRows(tx, src.UserID, src, rows, true)
+	}
+	return nil
 }
 
 // removeRows deletes message rows of mb, frees their usage and their bodies
@@ -810,14 +845,18 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 			return err
 		}
 	}
-	if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{
-		"used_bytes":    gorm.Expr("used_bytes - ?", size),
-		"used_messages": gorm.Expr("used_messages - ?", len(rows)),
-	}).Error; err != nil {
+	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ? RETURNING "+usageColumns,
+		size, len(rows), userID).Row())
+	if err != nil {
 		return err
 	}
 	if err := addDomainUsageTx(tx.DB, userID, -size, -int64(len(rows))); err != nil {
 		return err
+	}
+	if !keepBodies { // a move takes nothing away in the end
+		if err := quotaWarningTx(tx, userID, usage, false); err != nil {
+			return err
+		}
 	}
 	modseq, err := bumpModSeq(tx, mb.ID)
 	if err != nil {

@@ -17,6 +17,13 @@ type Domain struct {
 	// The inbound filter chain's settings for mail to the domain (see
 	// domain_settings.go); null means the server's.
 	DomainFilterSettings
+	// QuotaWarningPercents are the levels of use, in percent of a user's
+	// quota, at which the user gets a warning (see quota_warning.go);
+	// empty: no warnings.
+	QuotaWarningPercents Percents `gorm:"column:quota_warning_percents;type:varchar(100);not null;default:'80,95'" json:"quota_warning_percents"`
+	// Language is the language of the messages the server writes to the
+	// domain's users (one of Languages); "" means English.
+	Language string `gorm:"size:16;not null;default:''" json:"language"`
 
 	// Usage: the sums over the domain's users, kept in step with theirs.
 	UsedBytes    int64 `gorm:"not null;default:0" json:"used_bytes"`
@@ -44,6 +51,13 @@ type User struct {
 	// account is disabled: API sessions issued under an older one no
 	// longer work.
 	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
+	// Language is the language of the messages the server writes to the
+	// user (one of Languages); "" means the domain's.
+	Language string `gorm:"size:16;not null;default:''" json:"language"`
+	// QuotaWarningPercent is the highest of the domain's warning levels
+	// the usage has reached and the user was warned of; 0: none (see
+	// quota_warning.go).
+	QuotaWarningPercent int `gorm:"not null;default:0" json:"quota_warning_percent"`
 }
 
 // Mailbox is one folder of a user.
@@ -101,5 +115,8 @@ func allModels() []any {
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
+	models = append(models, urlAuthModels()...)
+	models = append(models, aclModels()...)
+	models = append(models, sendAsModels()...)
 	return models
 }

@@ -14,11 +14,13 @@ type UserUpdate struct {
 	QuotaBytes    *int64 // 0 means unlimited
 	QuotaMessages *int64 // 0 means unlimited
 	Enabled       *bool
+	Language      *string // one of Languages, or "" for the domain's
 }
 
 // UpdateUser changes an account's settings and returns it as it is now. A
 // lowered quota applies to mail that arrives later; nothing stored is
-// removed.
+// removed, but a quota warning is given if the usage reaches a warning
+// level of the new quota (see quota_warning.go).
 func (s *Store) UpdateUser(ctx context.Context, address string, up UserUpdate) (*User, error) {
 	a, err := core.NormalizeAddress(address)
 	if err != nil {
@@ -46,6 +48,12 @@ func (s *Store) UpdateUser(ctx context.Context, address string, up UserUpdate) (
 	if up.Enabled != nil {
 		set["enabled"] = *up.Enabled
 	}
+	if up.Language != nil {
+		if err := CheckLanguage(*up.Language); err != nil {
+			return nil, fmt.Errorf("update user %s: %w", a, err)
+		}
+		set["language"] = *up.Language
+	}
 	var u User
 	err = s.write(ctx, func(tx *writeTx) error {
 		if up.QuotaBytes != nil {
@@ -61,6 +69,17 @@ func (s *Store) UpdateUser(ctx context.Context, address string, up UserUpdate) (
 		}
 		if err := notFound(tx.Where("address = ?", a).Take(&u).Error); err != nil {
 			return err
+		}
+		if up.QuotaBytes != nil || up.QuotaMessages != nil {
+			// A lowered quota may reach a warning level, a raised one
+			// take the usage below one.
+			usage := quotaUsage{u.QuotaBytes, u.QuotaMessages, u.UsedBytes, u.UsedMessages, u.QuotaWarningPercent}
+			if err := quotaWarningTx(tx, u.ID, usage, true); err != nil {
+				return err
+			}
+			if err := tx.Where("id = ?", u.ID).Take(&u).Error; err != nil {
+				return err
+			}
 		}
 		if up.Enabled != nil && !*up.Enabled {
 			// Disabling ends the account's API sessions: they must not

@@ -17,6 +17,9 @@ type writeTx struct {
 	origin      string
 	events      []Event
 	afterCommit []func()
+	// quotaWarning is set while a quota warning is added: it is not
+	// checked against the warning levels itself.
+	quotaWarning bool
 }
 
 func (t *writeTx) publish(ev Event) {

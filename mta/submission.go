@@ -104,7 +104,9 @@ type submission struct {
 //     Failed logins are answered 535 5.7.8, and 454 4.7.0 once the
 //     AuthLimiter blocks the client or the account.
 //   - The envelope sender and every From field address must be the user's
-//     own address or an alias that delivers to the user (553 5.7.1); one
+//     own address, an alias that delivers to the user, or an address the
+//     user holds a send-as right for (mailstore.SendAsGrant), each also
+//     with a subaddress detail (553 5.7.1); one
 //     From field only (550 5.6.0). Each user may send to RatePerHour
 //     recipients in any hour (450 4.7.1 beyond, at MAIL, RCPT or DATA).
 //   - Any recipient is accepted; local ones must exist (550 5.1.1).
@@ -279,7 +281,8 @@ func (s *session) submissionMail(from string) *smtp.SMTPError {
 
 // ownsAddress reports whether the logged-in user may send as addr: it is
 // the user's own address, or an address (an alias, a catch-all, either
-// with a subaddress detail: ann+shop@) whose mail reaches the user.
+// with a subaddress detail: ann+shop@) whose mail reaches the user, or one
+// the user was given the right to send as (hasSendAs).
 func (s *session) ownsAddress(addr string) (bool, error) {
 	a, err := core.ParseAddress(addr)
 	if err != nil {
@@ -292,7 +295,7 @@ func (s *session) ownsAddress(addr string) (bool, error) {
 	defer cancel()
 	rs, err := s.srv.resolve(ctx, a.String())
 	if errors.Is(err, core.ErrNotFound) {
-		return false, nil
+		return s.hasSendAs(ctx, a)
 	}
 	if err != nil {
 		return false, fmt.Errorf("resolve %s: %w", a, err)
@@ -302,7 +305,24 @@ func (s *session) ownsAddress(addr string) (bool, error) {
 			return true, nil
 		}
 	}
-	return false, nil
+	return s.hasSendAs(ctx, a)
+}
+
+// hasSendAs reports whether the logged-in user holds the right to send as
+// a (mailstore.SendAsGrant), given as it is or with a subaddress detail
+// (info+shop@ for info@).
+func (s *session) hasSendAs(ctx context.Context, a core.Address) (bool, error) {
+	candidates := []string{a.String()}
+	for _, sp := range core.SplitSubaddress(a.Local, s.srv.opts.SubaddressDelimiters) {
+		if b, err := core.ParseAddress(sp.User + "@" + a.Domain); err == nil {
+			candidates = append(candidates, b.String())
+		}
+	}
+	ok, err := s.srv.opts.Store.MaySendAs(ctx, s.user.ID, candidates)
+	if err != nil {
+		return false, fmt.Errorf("send-as %s: %w", a, err)
+	}
+	return ok, nil
 }
 
 // authAllowed reports whether this session may log in: under TLS, or from

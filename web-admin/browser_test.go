@@ -368,7 +368,7 @@ func TestBrowser(t *testing.T) {
 
 	// The admin signs in and lands on the overview, with its cards.
 	b.signIn(testAdmin, testAdminPW, "Overview")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,queue,quarantine,audit,tokens,admins,account" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,shared,queue,quarantine,audit,tokens,admins,account" {
 		t.Errorf("admin navigation %v", routes)
 	}
 	// Server admins: add a second one; My account changes the admin's own
@@ -428,6 +428,18 @@ func TestBrowser(t *testing.T) {
 	b.heading("example.com")
 	b.wait("the kept filter settings", `(() => { const f = document.querySelector("form.filter-form"); return f !== null && f.spam_reject_score.value === "12" && f.virus_scan.value === "false" && f.spam_junk_score.value === "" && f.spam_filter.value === "" && f.dmarc_enforce.value === ""; })()`)
 
+	// The quota warning levels and the language of the domain's messages.
+	b.fill(`form:has(input[name=quota_warning_percents]) input[name=quota_warning_percents]`, "101")
+	b.click(`form:has(input[name=quota_warning_percents]) button[type=submit]`)
+	b.wait("the levels error", `[...document.querySelectorAll(".field-error:not([hidden])")].some(e => e.textContent.includes("1 to 100"))`)
+	b.fill(`form:has(input[name=quota_warning_percents]) input[name=quota_warning_percents]`, "90, 50")
+	b.choose(`form:has(input[name=quota_warning_percents]) select[name=language]`, "ja")
+	b.click(`form:has(input[name=quota_warning_percents]) button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	b.open("/admin/domains/example.com")
+	b.heading("example.com")
+	b.wait("the kept warning settings", `(() => { const f = document.querySelector("form:has(input[name=quota_warning_percents])"); return f !== null && f.quota_warning_percents.value === "50, 90" && f.language.value === "ja"; })()`)
+
 	// Create a user whose display name is markup: it shows as text.
 	b.click(`#nav a[data-route=users]`)
 	b.heading("Users")
@@ -478,6 +490,18 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("usage text %q", txt)
 	}
 	b.shot("user-edit")
+
+	// Let ann send as the shared info@, then take it back.
+	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "info@example.com", "password": "info-password"}, http.StatusCreated, nil)
+	b.wait("the send-as form", `!!document.querySelector("form.inline-form input[name=address]")`)
+	b.fill(`form.inline-form input[name=address]`, "info@example.com")
+	b.click(`form.inline-form:has(input[name=address]) button[type=submit]`)
+	b.wait("the send-as notice and row", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may now send as info@example.com." && !!document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
+	b.click(`button[aria-label="Stop sending as info@example.com"]`)
+	b.wait("the confirmation", `!!document.querySelector("dialog.confirm[open]")`)
+	b.click(`dialog.confirm button.danger`)
+	b.wait("the send-as removal", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may no longer send as info@example.com." && !document.querySelector('button[aria-label="Stop sending as info@example.com"]')`)
+	b.ready()
 
 	// A user deleted on their own page: the notice follows to the list.
 	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "gone@example.com", "password": "gone-password"}, http.StatusCreated, nil)
@@ -626,6 +650,29 @@ func TestBrowser(t *testing.T) {
 	b.heading("Aliases")
 	b.wait("the deletion notice", `(document.querySelector(".notice")||{}).textContent === "Alias old@example.com was deleted."`)
 
+	// A shared mailbox with ann as its member; her rights changed on its
+	// own page.
+	b.click(`#nav a[data-route=shared]`)
+	b.heading("Shared mailboxes")
+	b.click("details.add summary")
+	b.fill(`form.form-grid input[name=address]`, "info@example.com")
+	b.fill(`form.form-grid textarea[name=members]`, "ann@example.com")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("the new shared mailbox in the list", `[...document.querySelectorAll("table.list a")].some(a => a.textContent === "info@example.com")`)
+	b.click("details.add summary") // fold the form away
+	b.shot("shared")
+	b.open("/admin/shared/info%40example.com")
+	b.heading("info@example.com")
+	b.wait("ann as a member", `[...document.querySelectorAll("table.list td")].some(td => td.textContent === "ann@example.com")`)
+	b.fill(`form.form-grid input[name=member]`, "ann@example.com")
+	b.fill(`form.form-grid input[name=rights]`, "lrs")
+	b.click(`form.form-grid button[type=submit]`)
+	b.wait("ann's new rights", `[...document.querySelectorAll("table.list code")].some(c => c.textContent === "lrs")`)
+	b.shot("shared-account")
+	if ms, err := srv.svc.Store().SharedMembers(ctx, "info@example.com"); err != nil || len(ms) != 1 || ms[0].Rights != "lrs" {
+		t.Errorf("members after the dashboard's change: %+v %v", ms, err)
+	}
+
 	// An API token: its secret is shown once.
 	b.click(`#nav a[data-route=tokens]`)
 	b.heading("API tokens")
@@ -749,7 +796,7 @@ func TestBrowser(t *testing.T) {
 	// A domain admin lands on the domains, may use the queue but not the
 	// overview.
 	b.signIn("dora@example.com", "dora-password", "Domains")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,queue,quarantine,tokens,account" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "domains,users,aliases,shared,queue,quarantine,tokens,account" {
 		t.Errorf("domain admin navigation %v", routes)
 	}
 	b.click(`#nav a[data-route=queue]`)
@@ -771,6 +818,36 @@ func TestBrowser(t *testing.T) {
 	}
 	if txt := b.text(".usage-text"); !strings.HasSuffix(txt, " of 1 MiB (38.2%)") {
 		t.Errorf("own usage text %q", txt)
+	}
+	// Mail past the domain's 50% level: the user is warned, and the bar
+	// says so in amber.
+	annU, err := srv.svc.Store().GetUser(ctx, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := srv.svc.Store().Deliver(ctx, mailstore.Delivery{
+		Targets:      []mailstore.DeliveryTarget{{UserID: annU.ID}},
+		Body:         strings.NewReader("Subject: big\r\n\r\n" + strings.Repeat("x", 200<<10) + "\r\n"),
+		EnforceQuota: true,
+	}); err != nil || res[0].Err != nil {
+		t.Fatalf("deliver to ann: %v %v", err, res)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("the warning on the usage bar", `(document.querySelector(".usage-warning")||{}).textContent === "Warned: over 50%" && document.querySelector("meter.usage-bar").getAttribute("low") === "0"`)
+	// The addresses she may send as are listed for her.
+	if _, err := srv.svc.Store().GrantSendAs(ctx, "ann@example.com", "info@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("her send-as list", `[...document.querySelectorAll("ul.send-as li")].map(li => li.textContent).join() === "info@example.com"`)
+	// Her own language for the server's messages.
+	b.choose(`form:has(select[name=language]) select[name=language]`, "en")
+	b.click(`form:has(select[name=language]) button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	if u, err := srv.svc.Store().GetUser(ctx, "ann@example.com"); err != nil || u.Language != "en" {
+		t.Errorf("ann's language after the account page: %+v %v", u, err)
 	}
 	b.shot("account")
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {

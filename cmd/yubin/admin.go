@@ -85,6 +85,8 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 	}
 	cmds = append(cmds, domainAdminCommands()...)
 	cmds = append(cmds, userSetCommand())
+	cmds = append(cmds, sharedCommands()...)
+	cmds = append(cmds, sendAsCommands()...)
 	return groupTogether(append(cmds, aliasCommands()...))
 }
 

@@ -42,7 +42,7 @@ addresses elsewhere. If the alias exists, the targets are added to it.`,
 
 func userSetCommand() *command {
 	return &command{
-		name: "user set", args: "ADDRESS", summary: "change an account's quota, display name or state",
+		name: "user set", args: "ADDRESS", summary: "change an account's quota, display name, state or language",
 		help: `Give at least one flag; the others stay as they are. A disabled account
 cannot log in and gets no mail (senders get 550); its mail is kept.`,
 		flags: func(fs *flag.FlagSet) {
@@ -51,6 +51,7 @@ cannot log in and gets no mail (senders get 550); its mail is kept.`,
 			fs.String("quota-messages", "", "message count limit; 0 = unlimited")
 			fs.String("name", "", "display name; \"\" clears it")
 			fs.Var(&optionalBool{}, "enabled", "true or false: enable or disable the account (--enabled=false)")
+			fs.String("language", "", "language of the server's messages to the user (quota warnings): en, ja, or \"\" for the domain's")
 		},
 		run: userSet,
 	}
@@ -266,8 +267,13 @@ func userSet(ctx context.Context, e *env, inv *invocation) error {
 		p.Enabled = &b
 		changes = append(changes, map[bool]string{true: "enabled", false: "disabled"}[b])
 	}
+	if inv.given("language") {
+		l := inv.fs.Lookup("language").Value.String()
+		p.Language = &l
+		changes = append(changes, fmt.Sprintf("language %q", l))
+	}
 	if len(changes) == 0 {
-		return usagef(inv.cmd.name, "user set: nothing to change: give --quota, --quota-messages, --name or --enabled")
+		return usagef(inv.cmd.name, "user set: nothing to change: give --quota, --quota-messages, --name, --enabled or --language")
 	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
 		u, err := svc.UpdateUser(ctx, service.System(), addr, p)

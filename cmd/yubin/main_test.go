@@ -126,6 +126,48 @@ func TestRunInProcess(t *testing.T) {
 	if code, out, _ := runIt("pw-from-stdin\n", "user", "add", "ann@example.com"); code != 0 || !strings.Contains(out, "added user ann@example.com") {
 		t.Errorf("user add: %d %q", code, out)
 	}
+	if code, out, errs := runIt("", "shared", "add", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "added shared account info@example.com for ann@example.com (lrswipkxte)") {
+		t.Errorf("shared add: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "grant", "--rights", "lrs", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "ann@example.com (lrs)") {
+		t.Errorf("shared grant: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "list"); code != 0 || !strings.Contains(out, "info@example.com") || !strings.Contains(out, "1 shared account") {
+		t.Errorf("shared list: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "shared", "grant", "info@example.com", "nobody@example.com"); code != 1 || !strings.Contains(errs, "not a user here") {
+		t.Errorf("shared grant to nobody: %d %q", code, errs)
+	}
+	if code, out, errs := runIt("", "shared", "revoke", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "removed ann@example.com from info@example.com") {
+		t.Errorf("shared revoke: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "shared", "remove", "info@example.com"); code != 0 || !strings.Contains(out, "removed shared account info@example.com") {
+		t.Errorf("shared remove: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("pw-from-stdin\n", "user", "add", "info@example.com"); code != 0 {
+		t.Fatalf("user add: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runIt("", "user", "send-as", "add", "ann@example.com", "Info@example.com"); code != 0 || out != "ann@example.com may send as info@example.com\n" {
+		t.Errorf("user send-as add: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "user", "send-as", "add", "ann@example.com", "nobody@example.com"); code != 1 || !strings.Contains(errs, "neither an account nor an alias") {
+		t.Errorf("user send-as add of an unknown address: %d %q", code, errs)
+	}
+	if code, out, _ := runIt("", "user", "send-as", "list", "ann@example.com"); code != 0 || !strings.Contains(out, "info@example.com") || !strings.Contains(out, "1 address\n") {
+		t.Errorf("user send-as list: %d %q", code, out)
+	}
+	if code, out, _ := runIt("", "user", "send-as", "remove", "ann@example.com", "info@example.com"); code != 0 || !strings.Contains(out, "no longer") {
+		t.Errorf("user send-as remove: %d %q", code, out)
+	}
+	if code, _, errs := runIt("", "user", "send-as", "remove", "ann@example.com", "info@example.com"); code != 1 || !strings.Contains(errs, "may not send as") {
+		t.Errorf("user send-as remove again: %d %q", code, errs)
+	}
+	if code, out, errs := runIt("", "user", "set", "ann@example.com", "--language", "ja"); code != 0 || !strings.Contains(out, `language "ja"`) {
+		t.Errorf("user set --language: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "user", "set", "ann@example.com", "--language", "fr"); code != 1 || !strings.Contains(errs, "language") {
+		t.Errorf("user set --language fr: %d %q", code, errs)
+	}
 	if code, _, errs := runIt("", "user", "frob"); code != 2 || !strings.Contains(errs, "yubin help user") {
 		t.Errorf("unknown subcommand: %d %q", code, errs)
 	}

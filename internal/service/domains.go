@@ -24,11 +24,17 @@ type DomainSettings struct {
 	SpamFilter      mailstore.Nullable[bool]
 	VirusScan       mailstore.Nullable[bool]
 	DMARCEnforce    mailstore.Nullable[bool]
+
+	// QuotaWarningPercents are the usage levels that warn users (see
+	// mailstore.DomainUpdate); Language that of the server's messages.
+	QuotaWarningPercents *mailstore.Percents
+	Language             *string
 }
 
 func (d DomainSettings) empty() bool {
 	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil &&
-		!d.SpamJunkScore.Set && !d.SpamRejectScore.Set && !d.SpamFilter.Set && !d.VirusScan.Set && !d.DMARCEnforce.Set
+		!d.SpamJunkScore.Set && !d.SpamRejectScore.Set && !d.SpamFilter.Set && !d.VirusScan.Set && !d.DMARCEnforce.Set &&
+		d.QuotaWarningPercents == nil && d.Language == nil
 }
 
 // CreateDomain adds a domain (server admins only).

@@ -26,6 +26,7 @@ type UserPatch struct {
 	QuotaBytes    *int64
 	QuotaMessages *int64
 	Enabled       *bool
+	Language      *string // of the server's messages to the user
 }
 
 // CreateUser adds an account in a domain the actor manages.
@@ -118,7 +119,7 @@ func (s *Service) GetUser(ctx context.Context, a Actor, address string) (*mailst
 }
 
 // UpdateUser changes an account. Users may change their own display name
-// (their own password only with ChangeOwnPassword); passwords, quotas and
+// and language (their own password only with ChangeOwnPassword); passwords, quotas and
 // enabling are for those who manage the domain.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p UserPatch) (*mailstore.User, error) {
 	u, err := s.GetUser(ctx, a, address)
@@ -138,6 +139,16 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 			return nil, err
 		}
 	}
+	if p.Password != nil {
+		if shared, err := s.store.IsSharedAccount(ctx, u.ID); err != nil {
+			return nil, err
+		} else if shared {
+			return nil, core.Invalid("password", "a shared account has no login; its members open it with their own")
+		}
+	}
+	if p.Language != nil && mailstore.CheckLanguage(*p.Language) != nil {
+		return nil, core.Invalid("language", "must be en, ja or empty (the domain's)")
+	}
 	if p.Password != nil && len([]rune(*p.Password)) < mailstore.MinPasswordLength {
 		return nil, core.Invalid("password", fmt.Sprintf("must have at least %d characters", mailstore.MinPasswordLength))
 	}
@@ -155,6 +166,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 		QuotaBytes:    p.QuotaBytes,
 		QuotaMessages: p.QuotaMessages,
 		Enabled:       p.Enabled,
+		Language:      p.Language,
 	})
 }
 

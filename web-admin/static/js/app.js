@@ -8,6 +8,7 @@ import { errorBox, field, validate, busy, markServerErrors, pageHeading } from "
 import { domainsPage, domainPage } from "./pages/domains.js";
 import { usersPage, userPage } from "./pages/users.js";
 import { aliasesPage, aliasPage } from "./pages/aliases.js";
+import { sharedAccountsPage, sharedAccountPage } from "./pages/shared.js";
 import { accountPage } from "./pages/account.js";
 import { auditPage } from "./pages/audit.js";
 import { tokensPage } from "./pages/tokens.js";
@@ -30,6 +31,8 @@ const routes = [
   { path: "users/:address", roles: ADMINS, page: userPage, parent: "users" },
   { path: "aliases", roles: ADMINS, nav: "nav.aliases", page: aliasesPage },
   { path: "aliases/:address", roles: ADMINS, page: aliasPage, parent: "aliases" },
+  { path: "shared", roles: ADMINS, nav: "nav.shared", page: sharedAccountsPage },
+  { path: "shared/:address", roles: ADMINS, page: sharedAccountPage, parent: "shared" },
   { path: "queue", roles: ADMINS, nav: "nav.queue", page: queuePage },
   { path: "queue/:id", roles: ADMINS, page: queueItemPage, parent: "queue" },
   { path: "quarantine", roles: EVERYONE, nav: "nav.quarantine", page: quarantinePage },

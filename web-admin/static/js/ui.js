@@ -250,21 +250,36 @@ export function fmtDate(s) {
   return d.toLocaleString(lang());
 }
 
-// usageBar shows used against quota (0: unlimited) as a meter with text.
-export function usageBar(used, quota) {
+// usageBar shows used against quota (0: unlimited) as a meter with text;
+// warned (a user's quota_warning_percent) is the quota warning level the
+// user was warned of: the bar turns amber (red from 95%) and says so.
+export function usageBar(used, quota, warned) {
   used = Number(used) || 0;
   quota = Number(quota) || 0;
+  warned = Number(warned) || 0;
   const wrap = h("div", { class: "usage" });
   if (quota > 0) {
     const pct = Math.min(100, (used / quota) * 100);
     const label = t("usage.of", { used: fmtBytes(used), quota: fmtBytes(quota), pct: pct.toLocaleString(lang(), { maximumFractionDigits: 1 }) });
-    const meter = h("meter", { class: "usage-bar", min: 0, max: quota, low: quota * 0.75, high: quota * 0.9, optimum: 0, value: Math.min(used, quota), "aria-label": label });
+    // With optimum 0: a value above high shows red, between low and high amber.
+    const [low, high] = warned >= 95 ? [0, 0] : warned > 0 ? [0, quota] : [quota * 0.75, quota * 0.9];
+    const meter = h("meter", { class: "usage-bar", min: 0, max: quota, low, high, optimum: 0, value: Math.min(used, quota), "aria-label": label });
     wrap.append(meter, h("span", { class: "usage-text" }, label));
     if (pct >= 90) wrap.classList.add("usage-high");
   } else {
     wrap.append(h("span", { class: "usage-text" }, t("usage.unlimited", { used: fmtBytes(used) })));
   }
+  if (warned > 0) {
+    wrap.classList.add("usage-warned");
+    wrap.append(h("span", { class: "usage-warning", role: "status" }, t("usage.warned", { pct: warned })));
+  }
   return wrap;
+}
+
+// languageOptions are the languages the server writes its messages in,
+// after the default (named by the key none).
+export function languageOptions(none) {
+  return [{ value: "", label: t(none) }, { value: "en", label: "English" }, { value: "ja", label: "日本語" }];
 }
 
 // copyText puts text on the clipboard.

@@ -1,13 +1,14 @@
 // Self-service for everyone signed in: one's own password (with the
-// current one) and, for those with a mailbox, its usage, the display name
-// and how to set up a mail client.
+// current one) and, for those with a mailbox, its usage (with the quota
+// warning reached), the display name, the language of the server's
+// messages, the addresses one may send as, and how to set up a mail client.
 
 import { h, add, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, apiBlob, publicText, enc, loadMe, login, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
-  pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
+  pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD, languageOptions,
 } from "../ui.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
@@ -147,14 +148,38 @@ export async function accountPage(ctx) {
         }
       });
     });
+    const language = field({ label: t("field.language"), name: "language", type: "select", value: u.language || "", hint: t("users.languageHint"), options: languageOptions("lang.domains") });
+    const languageForm = h("form", { novalidate: true, class: "inline-form" }, language.wrap, h("button", { type: "submit" }, t("action.save")));
+    languageForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await busy(languageForm, async () => {
+        try {
+          await api("PATCH", `/users/${enc(u.address)}`, { language: language.input.value });
+          showNotice(slot, t("saved"));
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(languageForm, err);
+        }
+      });
+    });
+    let sendAs = [];
+    try {
+      sendAs = (await api("GET", `/users/${enc(u.address)}/send-as`)).items;
+    } catch (err) {
+      showError(slot, err);
+    }
+    if (!ctx.alive()) return;
     fill(body,
       section(t("account.mailbox"),
         h("dl", { class: "facts" },
           h("dt", {}, t("field.address")), h("dd", {}, u.address),
-          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes)),
+          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent)),
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
           session.me.domains.length ? [h("dt", {}, t("account.manages")), h("dd", {}, session.me.domains.join(", "))] : null)),
       section(t("field.displayName"), nameForm),
+      section(t("field.language"), languageForm),
+      sendAs.length ? section(t("sendas.title"), h("p", { class: "hint" }, t("account.sendAsIntro")),
+        h("ul", { class: "send-as" }, sendAs.map((g) => h("li", {}, g.address)))) : null,
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
       section(t("client.title"), await clientSetup(u.address)));
   }

@@ -7,7 +7,7 @@ import { api, enc, qs, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
   pageHeading, section, addSection, stateBadge, usageBar, fmtDate, fmtBytes, copyButton, quotaField, table, link,
-  breakable, longValue,
+  breakable, longValue, languageOptions,
 } from "../ui.js";
 import { listView } from "../list.js";
 
@@ -207,6 +207,35 @@ function settingsForm(d, slot, done) {
   return form;
 }
 
+// warningForm changes a domain's quota warning levels and the language of
+// the server's messages to its users (server admins).
+function warningForm(d, slot, done) {
+  const levels = field({ label: t("field.warningLevels"), name: "quota_warning_percents", value: (d.quota_warning_percents || []).join(", "), hint: t("domains.warningLevelsHint"), attrs: { inputmode: "numeric", placeholder: "80, 95" } });
+  const language = field({ label: t("field.language"), name: "language", type: "select", value: d.language || "", hint: t("domains.languageHint"), options: languageOptions("lang.english") });
+  const form = h("form", { novalidate: true, class: "form-grid" }, levels.wrap, language.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  const parse = (v) => v.split(/[\s,、]+/).filter((x) => x !== "").map((x) => (/^\d+$/.test(x) ? Number(x) : NaN));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const levelCheck = (v) => {
+      const l = parse(v);
+      return l.length > 5 || l.some((x) => !(x >= 1 && x <= 100)) ? t("valid.levels") : "";
+    };
+    if (!validate([{ input: levels.input, check: levelCheck }])) return;
+    await busy(form, async () => {
+      try {
+        await api("PATCH", `/domains/${enc(d.name)}`, { quota_warning_percents: parse(levels.input.value), language: language.input.value });
+        showNotice(slot, t("saved"));
+        done();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return form;
+}
+
 // triState maps a nullable boolean filter setting to a select value and back.
 const triState = { toValue: (b) => (b === true ? "true" : b === false ? "false" : ""), fromValue: (v) => (v === "true" ? true : v === "false" ? false : null) };
 
@@ -333,7 +362,8 @@ export async function domainPage(ctx) {
       dnsSection(d.name, dns.records || []),
       isAdmin() ? adminsSection(d.name, admins.items || [], slot, load) : null,
       isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null,
-      isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null);
+      isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null,
+      isAdmin() ? section(t("domains.warnings"), warningForm(d, slot, load)) : null);
   }
   await load();
 }

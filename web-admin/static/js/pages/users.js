@@ -1,13 +1,13 @@
 // Users: the list (search, domain, paging with limit/offset), adding, and
 // a user's page: display name, password reset, quota with its usage bar,
-// enabling and disabling, deleting.
+// the addresses the user may send as, enabling and disabling, deleting.
 
 import { h, clear, add, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, enc, qs, session } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
-  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash,
+  pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash, table, languageOptions,
 } from "../ui.js";
 import { listView } from "../list.js";
 
@@ -89,6 +89,57 @@ async function deleteUser(address, slot, done, leaving) {
   }
 }
 
+// sendAsSection shows the addresses a user may send as (shared accounts,
+// aliases), with a form to allow one more and a button to take each back.
+async function sendAsSection(address, slot) {
+  const body = h("div");
+  const load = async () => {
+    let l;
+    try {
+      l = await api("GET", `/users/${enc(address)}/send-as`);
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    const addr = field({ label: t("sendas.address"), name: "address", type: "email", required: true, autocomplete: "off", attrs: { placeholder: `info@${address.split("@")[1]}` } });
+    const form = h("form", { novalidate: true, class: "inline-form" }, addr.wrap, h("button", { type: "submit" }, t("sendas.add")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      if (!validate([{ input: addr.input, required: true, email: true }])) return;
+      await busy(form, async () => {
+        try {
+          const g = await api("POST", `/users/${enc(address)}/send-as`, { address: addr.input.value.trim() });
+          showNotice(slot, t("sendas.added", { user: address, address: g.address }));
+          await load();
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(form, err);
+        }
+      });
+    });
+    const remove = async (g) => {
+      if (!(await confirmDialog(t("sendas.removeConfirm", { user: address, address: g.address }), t("sendas.remove")))) return;
+      try {
+        await api("DELETE", `/users/${enc(address)}/send-as/${enc(g.address)}`);
+        showNotice(slot, t("sendas.removed", { user: address, address: g.address }));
+        await load();
+      } catch (err) {
+        showError(slot, err);
+      }
+    };
+    fill(body,
+      h("p", { class: "hint" }, t("sendas.intro")),
+      table(t("sendas.title"), [
+        { label: t("sendas.address"), cell: (g) => g.address },
+        { label: t("field.created"), cell: (g) => fmtDate(g.created_at) },
+        { label: t("field.actions"), cell: (g) => h("button", { type: "button", class: "danger", "aria-label": t("sendas.removeWhat", { address: g.address }), onclick: () => remove(g) }, t("sendas.remove")) },
+      ], l.items, t("sendas.none")),
+      form);
+  };
+  await load();
+  return section(t("sendas.title"), body);
+}
+
 // usersPage lists users.
 export async function usersPage(ctx) {
   const slot = messageSlot();
@@ -110,7 +161,7 @@ export async function usersPage(ctx) {
       { label: t("field.address"), cell: (u) => link(`users/${enc(u.address)}`, u.address) },
       { label: t("field.displayName"), cell: (u) => h("span", { class: "display-name" }, u.display_name) },
       { label: t("field.state"), cell: (u) => stateBadge(u.enabled) },
-      { label: t("field.usage"), cell: (u) => usageBar(u.used_bytes, u.quota_bytes) },
+      { label: t("field.usage"), cell: (u) => usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent) },
       {
         label: t("field.actions"),
         cell: (u) => h("div", { class: "row-actions" },
@@ -172,6 +223,13 @@ export async function userPage(ctx) {
       patch(quotaForm, { quota_bytes: quota.value() }, t("users.quotaSet"));
     });
 
+    const language = field({ label: t("field.language"), name: "language", type: "select", value: u.language || "", hint: t("users.languageHint"), options: languageOptions("lang.domains") });
+    const languageForm = h("form", { novalidate: true, class: "inline-form" }, language.wrap, h("button", { type: "submit" }, t("action.save")));
+    languageForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      patch(languageForm, { language: language.input.value }, t("saved"));
+    });
+
     const pw = passwordFields();
     const pwForm = h("form", { novalidate: true, class: "form-grid" }, pw.wraps, h("div", { class: "actions" }, h("button", { type: "submit" }, t("users.resetPassword"))));
     pwForm.addEventListener("submit", (ev) => {
@@ -188,7 +246,7 @@ export async function userPage(ctx) {
         h("dl", { class: "facts" },
           h("dt", {}, t("field.displayName")), h("dd", { class: "display-name" }, u.display_name || "—"),
           h("dt", {}, t("field.state")), h("dd", {}, stateBadge(u.enabled)),
-          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes)),
+          h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent)),
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
           h("dt", {}, t("field.created")), h("dd", {}, fmtDate(u.created_at)),
           h("dt", {}, t("field.updated")), h("dd", {}, fmtDate(u.updated_at))),
@@ -197,7 +255,10 @@ export async function userPage(ctx) {
           del)),
       section(t("field.displayName"), nameForm),
       section(t("field.quota"), quotaForm),
+      section(t("field.language"), languageForm),
       section(t("users.resetPassword"), pwForm));
+    const sendAs = await sendAsSection(u.address, slot);
+    if (ctx.alive()) body.append(sendAs);
   }
   await load();
 }
