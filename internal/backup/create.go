@@ -150,6 +150,7 @@ func (c *creator) prepareDest() error {
 		if err := os.MkdirAll(dest, 0o700); err != nil {
 			return fmt.Errorf("backup: create %s: %w", dest, err)
 		}
+		c.dirs[filepath.Dir(filepath.Clean(dest))] = true
 		return nil
 	case err != nil:
 		return fmt.Errorf("backup: %w", err)
