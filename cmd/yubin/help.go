@@ -63,6 +63,7 @@ func printCommandHelp(w io.Writer, c *command) {
 // flagValueNames name the value of each flag in help texts.
 var flagValueNames = map[string]string{
 	"data": "DIR", "password": "PW", "name": "NAME", "quota": "SIZE", "quota-messages": "N", "addr": "HOST:PORT",
+	"base": "DIR",
 }
 
 // printFlags writes a command's flags as the README writes them:

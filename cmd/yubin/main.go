@@ -11,6 +11,8 @@
 //	yubin alias add|list|remove  manage aliases
 //	yubin shared add|list|grant|revoke|remove
 //	                             manage shared accounts (info@)
+//	yubin backup [verify] DIR    back up a running server, check a backup
+//	yubin restore SRC            restore a backup into an empty data folder
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //
@@ -100,7 +102,9 @@ type command struct {
 
 // commands returns every command, in the order of the help text.
 func commands() []*command {
-	return append(append(append([]*command{serveCommand()}, adminCommands()...), serverAdminCommands()...), healthcheckCommand(), versionCommand(), helpCommand())
+	cmds := append(append([]*command{serveCommand()}, adminCommands()...), serverAdminCommands()...)
+	cmds = append(cmds, backupCommands()...)
+	return append(cmds, healthcheckCommand(), versionCommand(), helpCommand())
 }
 
 // run executes the command line args and returns the exit status.

@@ -242,6 +242,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	if sealer != nil {
 		w.startSealing()
 	}
+	w.startBackups()
 	w.startHTTP(apiHandler)
 
 	ready.Store(true)

@@ -128,6 +128,12 @@ type Config struct {
 	// EncryptionKeyFile names the server key that encrypts message bodies
 	// at rest (YUBIN_ENCRYPTION_KEY_FILE); "" = bodies are not encrypted.
 	EncryptionKeyFile string
+	// BackupDir receives the server's scheduled backups (YUBIN_BACKUP_DIR),
+	// one folder each, every BackupInterval; the BackupKeep newest are kept.
+	// "" = no scheduled backups.
+	BackupDir      string
+	BackupInterval time.Duration
+	BackupKeep     int
 }
 
 // Listener is one configured listening address.
@@ -358,6 +364,27 @@ func Settings() []Setting {
 			}},
 		{Flag: "encryption-key-file", Env: "YUBIN_ENCRYPTION_KEY_FILE", DefaultNote: "off", Usage: "server key (made by yubin encryption keygen; mode 0600, outside the data folder) that encrypts message bodies at rest; existing mail is encrypted in the background",
 			set: str(func(c *Config) *string { return &c.EncryptionKeyFile })},
+		{Flag: "backup-dir", Env: "YUBIN_BACKUP_DIR", DefaultNote: "off", Usage: "folder for scheduled online backups (one folder per backup, as yubin backup makes them; bodies hard-linked to the previous backup where possible)",
+			set: str(func(c *Config) *string { return &c.BackupDir })},
+		{Flag: "backup-interval", Env: "YUBIN_BACKUP_INTERVAL", Default: "24h", Usage: "time between scheduled backups (with --backup-dir)",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Minute {
+					return fmt.Errorf("%q: want a duration of 1m or more, such as 24h", v)
+				}
+				c.BackupInterval = d
+				return nil
+			}},
+		{Flag: "backup-keep", Env: "YUBIN_BACKUP_KEEP", Default: "7", Usage: "scheduled backups kept (the newest; older ones are removed)",
+			set: func(c *Config, v string) error {
+				if err := setCount(&c.BackupKeep, v); err != nil {
+					return err
+				}
+				if c.BackupKeep < 1 {
+					return fmt.Errorf("%q: keep at least 1", v)
+				}
+				return nil
+			}},
 	}
 }
 

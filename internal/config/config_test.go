@@ -41,7 +41,8 @@ func TestDefaults(t *testing.T) {
 		SubaddressDelimiters: "+",
 		ClamdOnError:         "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
-		Filters: []string{"authn", "clamd", "milter", "rspamd", "spam"},
+		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
+		BackupInterval: 24 * time.Hour, BackupKeep: 7,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -277,5 +278,20 @@ func TestSubaddressDelimiter(t *testing.T) {
 				t.Errorf("SubaddressDelimiters = %q, want %q", c.SubaddressDelimiters, tc.want)
 			}
 		})
+	}
+}
+
+func TestBackupSettings(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"YUBIN_BACKUP_DIR": "/srv/backups", "YUBIN_BACKUP_INTERVAL": "6h", "YUBIN_BACKUP_KEEP": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BackupDir != "/srv/backups" || c.BackupInterval != 6*time.Hour || c.BackupKeep != 3 {
+		t.Fatalf("backup settings: %q %v %d", c.BackupDir, c.BackupInterval, c.BackupKeep)
+	}
+	for _, bad := range []map[string]string{{"YUBIN_BACKUP_INTERVAL": "10s"}, {"YUBIN_BACKUP_INTERVAL": "daily"}, {"YUBIN_BACKUP_KEEP": "0"}, {"YUBIN_BACKUP_KEEP": "-1"}} {
+		if _, err := load(t, nil, bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

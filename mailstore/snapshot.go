@@ -1,0 +1,138 @@
+package mailstore
+
+// Snapshots of a data folder's database for online backups. Like db.go,
+// this file knows that the metadata database is SQLite.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+)
+
+// DatabaseFile is the name of the metadata database in a data folder.
+const DatabaseFile = "yubin.db"
+
+// BlobsDir is the folder of message bodies in a data folder.
+const BlobsDir = "blobs"
+
+// BlobPath returns the path of the body stored under key below the blob
+// folder blobDir (the layout of FileBlobStore).
+func BlobPath(blobDir, key string) (string, error) {
+	return (&FileBlobStore{dir: blobDir}).path(key)
+}
+
+// SyncDir makes the entries of a folder durable (fsync of the folder).
+func SyncDir(dir string) error { return syncDir(dir) }
+
+// SnapshotDatabase writes a consistent copy of the database of the data
+// folder dataDir to dest, which must not exist, and makes it durable. It
+// runs VACUUM INTO on a read-only connection: one read transaction in WAL
+// mode, which sees every transaction committed before it began and never
+// blocks the server's writer, so mail keeps flowing while it runs.
+func SnapshotDatabase(ctx context.Context, dataDir, dest string) error {
+	src := filepath.Join(dataDir, DatabaseFile)
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("snapshot database: %w", err)
+	}
+	db, err := openRaw(src, true)
+	if err != nil {
+		return fmt.Errorf("snapshot database: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		return fmt.Errorf("snapshot database %s into %s: %w", src, dest, err)
+	}
+	f, err := os.Open(dest)
+	if err != nil {
+		return fmt.Errorf("snapshot database: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("snapshot database: sync %s: %w", dest, err)
+	}
+	return nil
+}
+
+// SnapshotContents is what a database snapshot references.
+type SnapshotContents struct {
+	// BlobKeys are the bodies the snapshot references (messages, queued
+	// and quarantined mail), sorted, each once.
+	BlobKeys []string
+	// Messages counts the messages in mailboxes.
+	Messages int64
+}
+
+// ReadSnapshot checks the integrity of the database file at path (a
+// snapshot, not in use by a server) and lists what it references.
+func ReadSnapshot(ctx context.Context, path string) (SnapshotContents, error) {
+	var c SnapshotContents
+	db, err := openRaw(path, true)
+	if err != nil {
+		return c, fmt.Errorf("read snapshot: %w", err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		return c, fmt.Errorf("read snapshot %s: integrity check: %w", path, err)
+	}
+	if check != "ok" {
+		return c, fmt.Errorf("read snapshot %s: database is damaged: %s", path, check)
+	}
+	tables, err := blobTables()
+	if err != nil {
+		return c, err
+	}
+	for _, t := range tables {
+		var exists int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", t).Scan(&exists); err != nil {
+			return c, fmt.Errorf("read snapshot %s: %w", path, err)
+		}
+		if exists == 0 {
+			continue // a snapshot of an older version
+		}
+		rows, err := db.QueryContext(ctx, `SELECT DISTINCT blob_key FROM "`+t+`" WHERE blob_key IS NOT NULL AND blob_key != ''`)
+		if err != nil {
+			return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
+			}
+			c.BlobKeys = append(c.BlobKeys, k)
+		}
+		err = errors.Join(rows.Err(), rows.Close())
+		if err != nil {
+			return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
+		}
+	}
+	slices.Sort(c.BlobKeys)
+	c.BlobKeys = slices.Compact(c.BlobKeys)
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&c.Messages); err != nil {
+		return c, fmt.Errorf("read snapshot %s: count messages: %w", path, err)
+	}
+	return c, nil
+}
+
+// openRaw opens a database file without gorm, read-only if readOnly.
+func openRaw(path string, readOnly bool) (*sql.DB, error) {
+	params := url.Values{}
+	params.Set("_busy_timeout", "10000")
+	if readOnly {
+		params.Set("mode", "ro")
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
