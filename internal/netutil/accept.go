@@ -39,3 +39,10 @@ func Accept(ln net.Listener, stop <-chan struct{}, log *slog.Logger, protocol st
 		}
 	}
 }
+
+// IsLoopback reports whether a is a TCP address on the loopback network:
+// the protocol servers' default policy for logins without TLS.
+func IsLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
