@@ -121,6 +121,9 @@ func (s *Store) DeleteDomain(ctx context.Context, name string, cascade bool) err
 		if err := deleteDomainAdminRowsTx(tx, d.ID); err != nil {
 			return err
 		}
+		if err := deleteDomainSieveTx(tx, d.ID); err != nil {
+			return err
+		}
 		if err := tx.Delete(&d).Error; err != nil {
 			return err
 		}
@@ -339,6 +342,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 		return err
 	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&metadataEntry{}).Error; err != nil {
+		return err
+	}
+	if err := deleteUserSieveTx(tx, u.ID); err != nil {
 		return err
 	}
 	if err := tx.Where("user_id = ?", u.ID).Delete(&Mailbox{}).Error; err != nil {

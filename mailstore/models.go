@@ -101,5 +101,6 @@ func allModels() []any {
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
+	models = append(models, sieveModels()...)
 	return models
 }
