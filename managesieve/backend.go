@@ -22,6 +22,9 @@ var (
 	// ErrQuotaMaxSize: the script is larger than allowed, or would take
 	// the user over their total (QUOTA/MAXSIZE).
 	ErrQuotaMaxSize = errors.New("managesieve: script too large")
+	// ErrRevoked: the user's credentials changed, or the account was
+	// disabled, since the session logged in; the session ends.
+	ErrRevoked = errors.New("managesieve: credentials changed since login")
 )
 
 // InvalidScriptError reports a script that does not compile. Msg is shown

@@ -140,6 +140,10 @@ func (s *session) fail(cmdName string, err error) {
 		s.respond("NO", "QUOTA/MAXSCRIPTS", "Too many scripts; delete one first")
 	case errors.Is(err, ErrQuotaMaxSize):
 		s.respond("NO", "QUOTA/MAXSIZE", "Script too large")
+	case errors.Is(err, ErrRevoked):
+		s.log.Info("ManageSieve session revoked", "err", err)
+		s.respond("BYE", "", "Your credentials changed or your account was disabled; log in again")
+		s.state = stateLogout
 	case errors.Is(err, context.Canceled):
 		s.respond("NO", "TRYLATER", "Server shutting down")
 	default:

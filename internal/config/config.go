@@ -42,6 +42,7 @@ type Config struct {
 	POP3SAddr       string
 	HTTPAddr        string
 	HTTPSAddr       string
+	ManageSieveAddr string
 
 	// TLSCert and TLSKey name PEM files; both empty means a self-signed
 	// certificate in DataDir/tls.
@@ -151,6 +152,7 @@ func (c *Config) Listeners() []Listener {
 		{"pop3s", c.POP3SAddr, "implicit", "pop3s-addr"},
 		{"http", c.HTTPAddr, "none", "http-addr"},
 		{"https", c.HTTPSAddr, "implicit", "https-addr"},
+		{"managesieve", c.ManageSieveAddr, "starttls", "managesieve-addr"},
 	}
 	var on []Listener
 	for _, l := range all {
@@ -225,6 +227,7 @@ func Settings() []Setting {
 		{Flag: "pop3s-addr", Env: "YUBIN_POP3S_ADDR", Default: ":2995", EmptyMeansOff: true, Usage: "POP3 (implicit TLS)", set: addr(func(c *Config) *string { return &c.POP3SAddr })},
 		{Flag: "http-addr", Env: "YUBIN_HTTP_ADDR", Default: ":8080", EmptyMeansOff: true, Usage: "HTTP: /healthz and /readyz (REST API and dashboard planned)", set: addr(func(c *Config) *string { return &c.HTTPAddr })},
 		{Flag: "https-addr", Env: "YUBIN_HTTPS_ADDR", Default: ":8443", EmptyMeansOff: true, Usage: "HTTPS: same as HTTP, over TLS", set: addr(func(c *Config) *string { return &c.HTTPSAddr })},
+		{Flag: "managesieve-addr", Env: "YUBIN_MANAGESIEVE_ADDR", Default: ":4190", EmptyMeansOff: true, Usage: "ManageSieve (RFC 5804, STARTTLS): Sieve filter scripts from mail clients", set: addr(func(c *Config) *string { return &c.ManageSieveAddr })},
 		{Flag: "tls-cert", Env: "YUBIN_TLS_CERT", Usage: "TLS certificate chain (PEM); without it a self-signed one is made in DATA/tls", set: str(func(c *Config) *string { return &c.TLSCert })},
 		{Flag: "tls-key", Env: "YUBIN_TLS_KEY", Usage: "TLS private key (PEM) for --tls-cert", set: str(func(c *Config) *string { return &c.TLSKey })},
 		{Flag: "max-message-size", Env: "YUBIN_MAX_MESSAGE_SIZE", Default: "50M", Usage: "largest message accepted (bytes; K, M, G suffixes are powers of 1024)",
