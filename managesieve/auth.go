@@ -34,9 +34,7 @@ func (s *session) cmdStartTLS(cmd *command) error {
 		s.state = stateLogout
 		return nil
 	}
-	s.mu.Lock()
-	tc := tls.Server(s.conn, s.srv.opts.TLSConfig)
-	s.mu.Unlock()
+	tc := tls.Server(s.sc.Conn(), s.srv.opts.TLSConfig)
 	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		s.log.Debug("ManageSieve STARTTLS handshake failed", "err", err)
@@ -45,9 +43,8 @@ func (s *session) cmdStartTLS(cmd *command) error {
 		return nil
 	}
 	_ = tc.SetDeadline(time.Time{})
-	s.mu.Lock()
-	s.conn, s.isTLS = tc, true
-	s.mu.Unlock()
+	s.sc.Replace(tc)
+	s.isTLS = true
 	s.br.Reset(tc)
 	s.bw.Reset(deadlineWriter{s})
 	s.writeCapabilities()
@@ -105,24 +102,36 @@ func (s *session) readSASLResponse() (string, error) {
 	s.line(`""`)
 	if !s.flush() {
 		s.state = stateLogout
-		return "*", nil
+		return "", errAnswered
 	}
-	s.mu.Lock()
-	err := s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
-	s.mu.Unlock()
-	if err != nil {
-		return "", err
+	if err := s.sc.StartWaiting(s.srv.opts.IdleTimeout); err != nil {
+		s.handleReadError(err)
+		s.state = stateLogout
+		return "", errAnswered
 	}
 	s.r.lineBytes = 0
 	resp, err := s.r.responseLine()
+	err = s.sc.StopWaiting(err)
 	var se *errSyntax
 	if errors.As(err, &se) {
-		if serr := s.r.skipCommand(); serr != nil {
-			return "", serr
+		err = s.r.skipCommand()
+		if err == nil {
+			return "", se
 		}
 	}
-	return resp, err
+	if err != nil {
+		// The connection broke, timed out or the server is shutting
+		// down: say BYE where one is due, and end the session.
+		s.handleReadError(err)
+		s.state = stateLogout
+		return "", errAnswered
+	}
+	return resp, nil
 }
+
+// errAnswered is returned by a command handler that has answered, and
+// needs nothing more from dispatch.
+var errAnswered = errors.New("answered")
 
 // responseLine reads a line holding one string (a SASL client response).
 func (r *reader) responseLine() (string, error) {

@@ -60,6 +60,9 @@ func (s *session) dispatch(cmd *command) {
 		return
 	}
 	if err := h.fn(s, cmd); err != nil {
+		if errors.Is(err, errAnswered) {
+			return
+		}
 		var se *errSyntax
 		if errors.As(err, &se) {
 			s.errors++

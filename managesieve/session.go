@@ -4,14 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/yubinmail/yubin/internal/netutil"
 )
 
 // state is where a session is in the protocol.
@@ -22,10 +22,6 @@ const (
 	stateAuth
 	stateLogout
 )
-
-// errShuttingDown ends a session that waits for a command while the server
-// shuts down.
-var errShuttingDown = errors.New("server shutting down")
 
 // byeWriteTimeout bounds the final BYE to a client that does not read.
 const byeWriteTimeout = 5 * time.Second
@@ -46,10 +42,9 @@ type session struct {
 	scripts Scripts // the user's scripts once authenticated
 	errors  int     // failed commands in a row
 
-	mu      sync.Mutex // guards conn, waiting and closed against Interrupt and Close
-	conn    net.Conn   // the connection; a *tls.Conn after STARTTLS
-	waiting bool       // blocked reading a command
-	closed  bool
+	// sc is the connection (a *tls.Conn after STARTTLS), shared with
+	// Interrupt and Close.
+	sc *netutil.SessionConn
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -57,7 +52,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv:    srv,
 		remote: c.RemoteAddr(),
-		conn:   c,
+		sc:     netutil.NewSessionConn(c, srv.sessions.Stopping()),
 		log:    srv.log.With("remote", c.RemoteAddr().String()),
 		ctx:    ctx,
 		cancel: cancel,
@@ -114,7 +109,7 @@ func (s *session) handleReadError(err error) bool {
 		s.errors++
 		s.respond("NO", se.code, se.msg)
 		return true
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, netutil.ErrShuttingDown):
 		s.bye("TRYLATER", "Server shutting down")
 	case errors.As(err, &fe):
 		s.log.Info("ManageSieve client error; closing", "err", fe.msg)
@@ -131,46 +126,23 @@ func (s *session) handleReadError(err error) bool {
 }
 
 // readCommand reads the next command within the idle timeout; when the
-// server shuts down meanwhile it returns errShuttingDown.
+// server shuts down meanwhile it returns netutil.ErrShuttingDown.
 func (s *session) readCommand() (*command, error) {
-	s.mu.Lock()
-	if s.srv.sessions.Closing() {
-		s.mu.Unlock()
-		return nil, errShuttingDown
-	}
-	s.waiting = true
-	err := s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
-	s.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("set read deadline: %w", err)
+	if err := s.sc.StartWaiting(s.srv.opts.IdleTimeout); err != nil {
+		return nil, err
 	}
 	cmd, err := s.r.readCommand()
-	s.mu.Lock()
-	s.waiting = false
-	s.mu.Unlock()
-	return cmd, err
+	return cmd, s.sc.StopWaiting(err)
 }
 
 // Interrupt makes a session blocked reading a command return at once (it
 // then says BYE); a session busy with a command finishes it first.
-func (s *session) Interrupt() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.waiting && !s.closed {
-		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-	}
-}
+func (s *session) Interrupt() { s.sc.Interrupt() }
 
 // Close closes the connection; safe from any goroutine, more than once.
 func (s *session) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
 	s.cancel()
-	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := s.sc.Close(); err != nil {
 		s.log.Debug("ManageSieve close connection", "err", err)
 	}
 }
@@ -235,17 +207,11 @@ func (s *session) authAllowed() bool {
 type deadlineWriter struct{ s *session }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	w.s.mu.Lock()
-	c := w.s.conn
-	w.s.mu.Unlock()
 	timeout := w.s.srv.opts.IdleTimeout
 	if w.s.srv.sessions.Closing() {
 		timeout = byeWriteTimeout
 	}
-	if err := c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return 0, fmt.Errorf("set write deadline: %w", err)
-	}
-	return c.Write(p)
+	return w.s.sc.WriteWithin(p, timeout)
 }
 
 // quote formats s as a string of the protocol: quoted when it can be
