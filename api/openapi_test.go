@@ -52,6 +52,17 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/users/{address}"},
 	{"GET", "/api/v1/users/{address}/quota"},
 	{"GET", "/api/v1/users/{address}/mobileconfig"},
+	{"GET", "/api/v1/users/{address}/sieve"},
+	{"GET", "/api/v1/users/{address}/sieve/{script}"},
+	{"PUT", "/api/v1/users/{address}/sieve/{script}"},
+	{"DELETE", "/api/v1/users/{address}/sieve/{script}"},
+	{"POST", "/api/v1/users/{address}/sieve/{script}/activate"},
+	{"POST", "/api/v1/users/{address}/sieve/{script}/deactivate"},
+	{"GET", "/api/v1/users/{address}/sieve/{script}/rules"},
+	{"PUT", "/api/v1/users/{address}/sieve/{script}/rules"},
+	{"GET", "/api/v1/domains/{name}/sieve"},
+	{"PUT", "/api/v1/domains/{name}/sieve"},
+	{"DELETE", "/api/v1/domains/{name}/sieve"},
 
 	{"GET", "/api/v1/aliases"},
 	{"POST", "/api/v1/aliases"},
@@ -310,7 +321,7 @@ func checkAgainstSpec(t *testing.T, router routers.Router, req *http.Request, re
 	t.Helper()
 	registerDecoders.Do(func() {
 		// Bodies kin-openapi has no decoder for: checked as opaque strings.
-		for _, ct := range []string{"application/xml", "text/xml", "application/x-apple-aspen-config", "message/rfc822"} {
+		for _, ct := range []string{"application/xml", "text/xml", "application/x-apple-aspen-config", "message/rfc822", "application/sieve"} {
 			if openapi3filter.RegisteredBodyDecoder(ct) == nil {
 				openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 			}

@@ -66,6 +66,10 @@ type Problem struct {
 	Status int               `json:"status"`
 	Detail string            `json:"detail,omitempty"`
 	Errors []core.FieldError `json:"errors,omitempty"`
+	// Line and Column locate the error of a Sieve script that does not
+	// compile (1-based; the column counts bytes).
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // newProblem returns the problem of kind with detail.
@@ -112,9 +116,15 @@ func problemFor(c *gin.Context, err error) *Problem {
 	var ve *core.ValidationError
 	var mbe *http.MaxBytesError
 	var pe *Problem
+	var se *service.SieveScriptError
 	switch {
 	case errors.As(err, &pe):
 		return pe
+	case errors.As(err, &se):
+		p := newProblem(kindValidation, "the script does not compile: "+se.Error())
+		p.Errors = []core.FieldError{{Field: "script", Message: se.Error()}}
+		p.Line, p.Column = se.Line, se.Column
+		return p
 	case errors.As(err, &mbe):
 		return newProblem(kindTooLarge, fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit))
 	case errors.As(err, &ve):

@@ -646,6 +646,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.walkQuarantine(adm, ann, bob)
 	w.walkQueue(adm, ann, bob)
 	w.walkStats(adm, ann, bob)
+	w.walkSieve(adm, ann, bob)
 
 	// ---- deleting users and domains ----------------------------------------
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/carol@example.com"})

@@ -218,7 +218,12 @@ type DeliveryTarget struct {
 	// Mailbox is a mailbox name, or a special use such as `\Junk`; "" or a
 	// mailbox that does not exist means INBOX.
 	Mailbox string
-	Flags   []string
+	// Create makes a named Mailbox that does not exist (and subscribes
+	// it) in the delivery's transaction, as Sieve's fileinto :create asks
+	// (RFC 5490); if it cannot be made (an invalid name, the mailbox
+	// limit) the copy goes to INBOX.
+	Create bool
+	Flags  []string
 	// HeaderPrefix is header field lines put on top of this target's copy
 	// only (e.g. its Delivered-To), each ending with a line end; "" for
 	// none. Targets with the same prefix share one stored body.
@@ -280,7 +285,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 				results[i].Err = err
 				continue
 			}
-			mb, err := deliveryMailbox(tx, t.UserID, t.Mailbox)
+			mb, err := deliveryMailbox(tx, t.UserID, t.Mailbox, t.Create)
 			if err != nil {
 				results[i].Err = err
 				continue
@@ -417,14 +422,16 @@ func (s *Store) deleteBodies(ctx context.Context, bodies []storedBody) {
 	}
 }
 
-func deliveryMailbox(tx *writeTx, userID int64, name string) (*Mailbox, error) {
+func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mailbox, error) {
 	mb := Mailbox{UserID: userID}
 	var row *sql.Row
+	canonical := ""
 	switch {
 	case strings.HasPrefix(name, `\`):
 		row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name)).Row()
 	case name != "":
 		if n, err := CanonicalMailboxName(name); err == nil {
+			canonical = n
 			row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n).Row()
 		}
 	}
@@ -434,6 +441,15 @@ func deliveryMailbox(tx *writeTx, userID int64, name string) (*Mailbox, error) {
 			return &mb, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	if create && canonical != "" {
+		made, err := createMailboxTx(tx, userID, canonical, "")
+		switch {
+		case err == nil:
+			return made, nil
+		case !errors.Is(err, ErrTooManyMailboxes):
 			return nil, err
 		}
 	}

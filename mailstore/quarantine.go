@@ -235,7 +235,7 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
 			if err != nil {
 				return err
 			}
-			mb, err := deliveryMailbox(tx, userID, "")
+			mb, err := deliveryMailbox(tx, userID, "", false)
 			if errors.Is(err, core.ErrNotFound) {
 				skipped = append(skipped, addr)
 				continue

@@ -3,9 +3,11 @@ package mailstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
 )
@@ -37,7 +39,52 @@ type domainSieveScript struct {
 
 func (domainSieveScript) TableName() string { return "domain_sieve_scripts" }
 
-func sieveModels() []any { return []any{&sieveScript{}, &domainSieveScript{}} }
+func sieveModels() []any { return []any{&sieveScript{}, &domainSieveScript{}, &vacationReply{}} }
+
+// vacationReply records that a user's vacation (one handle) answered a
+// sender, for the once-per-period rule of RFC 5230.
+type vacationReply struct {
+	UserID int64     `gorm:"primaryKey;autoIncrement:false"`
+	Handle string    `gorm:"primaryKey;size:200"`
+	Sender string    `gorm:"primaryKey;size:320"`
+	SentAt time.Time `gorm:"not null;index"`
+}
+
+func (vacationReply) TableName() string { return "vacation_replies" }
+
+// vacationKeep is how long a vacation reply is remembered: longer than
+// any period a script may ask for is of no use to anyone.
+const vacationKeep = 366 * 24 * time.Hour
+
+// VacationReplied reports whether the user's vacation with handle answered
+// sender (compared lower-cased) less than period before now.
+func (s *Store) VacationReplied(ctx context.Context, userID int64, handle, sender string, period time.Duration, now time.Time) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&vacationReply{}).
+		Where("user_id = ? AND handle = ? AND sender = ? AND sent_at > ?", userID, handle, strings.ToLower(sender), now.Add(-period).UTC()).
+		Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("vacation replies of user %d: %w", userID, err)
+	}
+	return n > 0, nil
+}
+
+// RecordVacationReply durably records that the user's vacation with
+// handle answered sender at the time at, and forgets replies older than
+// a year.
+func (s *Store) RecordVacationReply(ctx context.Context, userID int64, handle, sender string, at time.Time) error {
+	row := vacationReply{UserID: userID, Handle: handle, Sender: strings.ToLower(sender), SentAt: at.UTC()}
+	err := s.write(ctx, func(tx *writeTx) error {
+		if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error; err != nil {
+			return err
+		}
+		return tx.Where("user_id = ? AND sent_at < ?", userID, at.Add(-vacationKeep).UTC()).Delete(&vacationReply{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("record vacation reply of user %d: %w", userID, err)
+	}
+	return nil
+}
 
 // SieveScript is a stored Sieve script. Content is empty in listings.
 type SieveScript struct {
@@ -320,6 +367,9 @@ func (s *Store) DeleteDomainSieveScript(ctx context.Context, domain string) erro
 
 // deleteUserSieveTx removes the scripts of an account that goes away.
 func deleteUserSieveTx(tx *writeTx, userID int64) error {
+	if err := tx.Where("user_id = ?", userID).Delete(&vacationReply{}).Error; err != nil {
+		return err
+	}
 	return tx.Where("user_id = ?", userID).Delete(&sieveScript{}).Error
 }
 

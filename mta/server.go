@@ -146,6 +146,17 @@ type Options struct {
 	// Mode is the kind of listener; the zero value is ModeIntake.
 	// NewSubmissionServer sets ModeSubmission.
 	Mode Mode
+
+	// Enqueue hands the messages of the recipients' Sieve scripts
+	// (redirects, vacation replies, rejections) to the outbound queue;
+	// nil means Store.Enqueue (see sieve.go).
+	Enqueue EnqueueFunc
+	// DKIM signs those messages with the keys of the recipient's domain;
+	// nil leaves them unsigned.
+	DKIM DKIMSource
+	// SendRate, if set, counts Sieve redirects against each user's
+	// sending rate (share it with the submission server).
+	SendRate *SendRate
 }
 
 // Server is an SMTP server built on go-smtp that stores the mail it accepts
@@ -161,6 +172,8 @@ type Server struct {
 	misses quotaMisses
 	// sub holds what only a submission server has; nil for intake.
 	sub *submission
+	// sieve caches the compiled Sieve scripts run at delivery.
+	sieve sieveCache
 
 	// ctx is the parent of every session's context; cancelled when the
 	// server has stopped.

@@ -727,18 +727,33 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		prefix = deliveryFields(tx) + prefix
 	}
 	body, size := assemble(prefix, sp, hs.drop)
+	message := func() io.Reader {
+		r, _ := assemble(prefix, sp, hs.drop)
+		return r
+	}
 
+	var plan *sievePlan
+	if !quarantine {
+		// The recipients' Sieve scripts decide where the copies go.
+		plan, reply = s.sieveDeliveries(tx, copyFields(tx, message, size), mailbox, out)
+		if reply != nil {
+			return reply
+		}
+	}
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
 	if quarantine {
 		return s.quarantine(tx, v, header.Get("Subject"), body, out)
 	}
-	results, reply := s.storeCopies(tx, body, mailbox, out)
+	results, reply := s.storePlan(plan, body, out)
 	if reply != nil {
 		return reply
 	}
-	if reply := s.checkResults(tx, results, size, out); reply != nil {
+	if reply := s.checkResults(tx, results, plan.owners, size, out); reply != nil {
+		return reply
+	}
+	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {
 		return reply
 	}
 	s.srv.stats.accepted.Add(1)
@@ -746,34 +761,6 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		s.srv.stats.junk.Add(1)
 	}
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
-}
-
-// storeCopies stores body for every local user of tx, into mailbox ("" for
-// INBOX), with their quotas enforced, each copy under its own delivery
-// fields (targetFields). It returns the result per user, or the reply when
-// the store failed as a whole.
-func (s *session) storeCopies(tx *transaction, body io.Reader, mailbox string, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
-	targets := make([]mailstore.DeliveryTarget, len(tx.users))
-	for i, r := range tx.users {
-		targets[i] = mailstore.DeliveryTarget{UserID: r.user.ID, Mailbox: mailbox, HeaderPrefix: targetFields(tx, r)}
-	}
-	// Once queued, the store finishes the write even if ctx ends; a
-	// session's context only ends when the server stops.
-	results, err := s.srv.opts.Store.Deliver(s.ctx, mailstore.Delivery{
-		Targets:      targets,
-		Body:         body,
-		InternalDate: time.Now(),
-		EnforceQuota: true,
-		// Every recipient or none: the reply is one for all (quota.go).
-		AllOrNothing: true,
-	})
-	if err != nil {
-		s.log.Error("store message", "queue_id", out.id, "err", err)
-		s.srv.stats.tempFailed.Add(1)
-		out.verdict, out.reason = "tempfail", "store: "+err.Error()
-		return nil, smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing, please try again later")
-	}
-	return results, nil
 }
 
 // readHeader scans the spooled message's header, refuses a message whose
@@ -922,17 +909,20 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 // message is larger than the whole quota of every recipient), 451 4.3.0
 // for any other failure. Full mailboxes are remembered for the retry
 // (quota.go).
-func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, size int64, out *outcome) *smtp.SMTPError {
+func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, owners []int, size int64, out *outcome) *smtp.SMTPError {
 	var full []string
 	var tooBig, other int
 	now := time.Now()
 	shared := size
 	for i, res := range results {
-		r := tx.users[min(i, len(tx.users)-1)]
+		r := tx.users[owners[i]]
 		size := shared + int64(len(targetFields(tx, r))) // this recipient's copy
 		switch {
 		case res.Err == nil, errors.Is(res.Err, mailstore.ErrNotDelivered):
 		case errors.Is(res.Err, core.ErrOverQuota):
+			if slices.Contains(full, r.addr) {
+				continue // another copy of the same recipient
+			}
 			full = append(full, r.addr)
 			if r.user.QuotaBytes > 0 && size > r.user.QuotaBytes {
 				tooBig++
@@ -956,7 +946,7 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 	if len(names) > 200 {
 		names = names[:200] + "..."
 	}
-	if tooBig == len(results) {
+	if tooBig == len(tx.users) {
 		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
 		s.srv.stats.reject(RejectQuota)
 		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, names+": message larger than the recipient's mailbox quota")
@@ -997,6 +987,15 @@ func (s *session) prefix(tx *transaction, v filters.Verdict, id string) string {
 // (tx.users holds each user once).
 func targetFields(tx *transaction, r recipient) string {
 	return "Return-Path: <" + tx.from + ">\r\nDelivered-To: " + r.deliveredTo() + "\r\n"
+}
+
+// copyFields returns the copies of message (of size bytes) as each
+// recipient's will be stored, under its delivery fields (targetFields).
+func copyFields(tx *transaction, message func() io.Reader, size int64) copyOf {
+	return func(r recipient) (io.Reader, int64) {
+		f := targetFields(tx, r)
+		return io.MultiReader(strings.NewReader(f), message()), size + int64(len(f))
+	}
 }
 
 // deliveryFields are the delivery fields of a message held in quarantine,

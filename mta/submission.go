@@ -84,6 +84,10 @@ type SubmissionOptions struct {
 	// DKIM gives the signing keys of the sender's domain; nil means no
 	// DKIM signatures.
 	DKIM DKIMSource
+	// SendRate, if set, is the sending rate to count the users'
+	// recipients in (shared with the intake's Sieve redirects); nil means
+	// one of RatePerHour for this server alone.
+	SendRate *SendRate
 }
 
 // submission is what a Server in ModeSubmission has beyond the intake's.
@@ -127,6 +131,9 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 		WriteTimeout:    o.WriteTimeout,
 		SpoolDir:        o.SpoolDir,
 		Mode:            ModeSubmission,
+		Enqueue:         o.Enqueue,
+		DKIM:            o.DKIM,
+		SendRate:        o.SendRate,
 
 		SubaddressDelimiters: o.SubaddressDelimiters,
 	})
@@ -147,6 +154,11 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 		rate = DefaultRatePerHour
 	}
 	sub.rate = newSendRate(rate, time.Hour)
+	if o.SendRate != nil {
+		sub.rate = o.SendRate.r
+	} else {
+		s.opts.SendRate = &SendRate{r: sub.rate}
+	}
 	s.sub = sub
 	// The session decides, per client address, whether AUTH is allowed
 	// without TLS (AuthMechanisms, Auth); go-smtp must not decide first.

@@ -108,7 +108,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	}
 	// Each local copy gets its own delivery fields (storeCopies); the copy
 	// that goes on elsewhere gets none.
-	copies, reply := s.deliverLocal(tx, full(), int64(len(sigs))+size, out)
+	copies, reply := s.deliverLocal(tx, full, int64(len(sigs))+size, out)
 	if reply != nil {
 		return reply
 	}
@@ -357,15 +357,23 @@ func (s *session) unsigned(domain string, out *outcome, err error) *smtp.SMTPErr
 // recipient has one), or the reply refusing the message, no copy having
 // been made: nothing goes to the outbound queue unless all local copies
 // are stored, and the client's retry duplicates nothing.
-func (s *session) deliverLocal(tx *transaction, body io.Reader, size int64, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
+func (s *session) deliverLocal(tx *transaction, message func() io.Reader, size int64, out *outcome) ([]mailstore.DeliveryResult, *smtp.SMTPError) {
 	if len(tx.users) == 0 {
 		return nil, nil
 	}
-	results, reply := s.storeCopies(tx, body, "", out)
+	// The local recipients' Sieve scripts decide where their copies go.
+	plan, reply := s.sieveDeliveries(tx, copyFields(tx, message, size), "", out)
 	if reply != nil {
 		return nil, reply
 	}
-	if reply := s.checkResults(tx, results, size, out); reply != nil {
+	results, reply := s.storePlan(plan, message(), out)
+	if reply != nil {
+		return nil, reply
+	}
+	if reply := s.checkResults(tx, results, plan.owners, size, out); reply != nil {
+		return nil, reply
+	}
+	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {
 		return nil, reply
 	}
 	return results, nil

@@ -283,9 +283,19 @@ type wiring struct {
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	submission  *mta.Server          // the submission server, if on; for statistics
+	sendRate    *mta.SendRate        // users' sending rate: submission and Sieve redirects
 	// readyChecks are the peers /readyz checks besides the database and
 	// the listeners (clamd when a scan failure tempfails mail).
 	readyChecks []readyCheck
+}
+
+// userSendRate returns the users' sending rate, shared by submission and
+// the intake's Sieve redirects.
+func (w *wiring) userSendRate() *mta.SendRate {
+	if w.sendRate == nil {
+		w.sendRate = mta.NewSendRate(0)
+	}
+	return w.sendRate
 }
 
 // filterChain returns the content filter chain, built (and its metrics
@@ -332,6 +342,14 @@ func (w *wiring) startSMTP() {
 	if !ok {
 		return
 	}
+	// The recipients' Sieve scripts send redirects, vacation replies and
+	// rejections through the outbound queue, signed as submission signs.
+	var dkim mta.DKIMSource
+	if keys, err := w.dkimKeys(); err != nil {
+		w.log.Warn("DKIM keys unavailable: Sieve replies and redirects go out unsigned", "err", err)
+	} else {
+		dkim = ensuringKeys{keys}
+	}
 	srv := mta.NewServer(mta.Options{
 		Store:           w.store,
 		Filters:         w.filterChain(),
@@ -342,6 +360,10 @@ func (w *wiring) startSMTP() {
 		SpoolDir:        w.spoolDir,
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
+
+		Enqueue:  w.enqueueOutbound,
+		DKIM:     dkim,
+		SendRate: w.userSendRate(),
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("smtp", lim)

@@ -36,6 +36,7 @@ func (w *wiring) startSubmission() error {
 		SpoolDir:        w.spoolDir,
 		DKIM:            ensuringKeys{keys},
 		Enqueue:         w.enqueueOutbound, // wakes the outbound worker
+		SendRate:        w.userSendRate(),
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})

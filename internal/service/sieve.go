@@ -12,6 +12,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/sieve"
+	"github.com/yubinmail/yubin/sieve/rules"
 )
 
 // Bounds of the Sieve scripts a user may keep (ManageSieve announces them;
@@ -299,4 +300,34 @@ func (s *Service) DeleteDomainSieveScript(ctx context.Context, a Actor, domain s
 		return err
 	}
 	return s.store.DeleteDomainSieveScript(wctx, n)
+}
+
+// SieveRulesScriptName is the script the dashboard's rule editor writes.
+const SieveRulesScriptName = "yubin-rules"
+
+// GetSieveRules returns one of a user's scripts and, if the dashboard's
+// rule editor wrote it (and it was not edited since), its rules; rs is nil
+// for a script written by hand, which the editor shows as text.
+func (s *Service) GetSieveRules(ctx context.Context, a Actor, address, name string) (script string, rs *rules.RuleSet, err error) {
+	script, err = s.GetSieveScript(ctx, a, address, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if set, ok := rules.Parse(script); ok {
+		return script, &set, nil
+	}
+	return script, nil, nil
+}
+
+// PutSieveRules writes the script of a rule set (sieve/rules) under name,
+// as PutSieveScript does, and returns it.
+func (s *Service) PutSieveRules(ctx context.Context, a Actor, address, name string, rs rules.RuleSet) (string, error) {
+	script, err := rules.Generate(rs)
+	if err != nil {
+		return "", core.Invalid("rules", strings.TrimPrefix(err.Error(), "rules: "))
+	}
+	if err := s.PutSieveScript(ctx, a, address, name, script); err != nil {
+		return "", err
+	}
+	return script, nil
 }
