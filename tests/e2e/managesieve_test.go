@@ -11,7 +11,9 @@ import (
 // with sieve-connect (Debian package sieve-connect): STARTTLS verified
 // against the server's certificate, AUTHENTICATE PLAIN, then upload, list,
 // activate, download, a check that fails with the line of the error, and
-// delete (refused for the active script). The scripts land in the store behind the service layer.
+// delete (refused for the active script); and the uploaded rule files the
+// next message that matches it, as a user who sets it up in Thunderbird
+// expects. The scripts land in the store behind the service layer.
 func TestSieveConnect(t *testing.T) {
 	bin := needPeer(t, "sieve-connect", "sieve-connect")
 	srv := startPeerServer(t)
@@ -52,6 +54,19 @@ func TestSieveConnect(t *testing.T) {
 	}
 	if out := run([]int{1, 2}, "--checkscript", "--localsieve", "bad.sieve"); !strings.Contains(out, "line 2") {
 		t.Errorf("--checkscript of a bad script does not name line 2:\n%s", out)
+	}
+
+	// The rule uploaded with sieve-connect files the next invoice.
+	invoice := "From: <billing@remote.test>\r\nTo: <" + peerClientUser + ">\r\nSubject: Invoice 42\r\nMessage-ID: <inv42@remote.test>\r\n\r\nPlease pay.\r\n"
+	if err := smtpSend(srv, peerClientUser, invoice, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := smtpSend(srv, peerClientUser, strings.Replace(invoice, "Invoice 42", "Lunch", 1), 0); err != nil {
+		t.Fatal(err)
+	}
+	mail := imapMail(t, srv)
+	if len(mail["Invoices"]) != 1 || !strings.Contains(mail["Invoices"][0].body, "Subject: Invoice 42") || len(mail["INBOX"]) != 1 {
+		t.Errorf("after the rule: Invoices %d, INBOX %d messages; want 1 and 1", len(mail["Invoices"]), len(mail["INBOX"]))
 	}
 
 	if !strings.Contains(srv.log.String(), "ManageSieve login") || !strings.Contains(srv.log.String(), "tls=true") {
