@@ -1,5 +1,8 @@
-// Package netutil holds small network helpers shared by the protocol
-// servers.
+// Package netutil holds the network pieces the protocol servers share:
+// the accept loop (Accept) and the connection lifecycle (Sessions, which
+// accepts, tracks and ends sessions on Shutdown or Close, and SessionConn,
+// the session's side of it: waiting for the client, being interrupted
+// between commands, closing once).
 package netutil
 
 import (
