@@ -350,7 +350,7 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "YUBIN_METRICS_TOKEN", Usage: "bearer token that lets clients other than loopback read /metrics (environment only); without it /metrics answers loopback only", set: str(func(c *Config) *string { return &c.MetricsToken })},
-		{Flag: "public-ports", Env: "YUBIN_PUBLIC_PORTS", Default: "bound", Usage: "ports announced to mail clients (autoconfig, Autodiscover, Apple profile, SRV records, dashboard): bound (the listening ports), standard (25, 465, 587, 143, 993, 110, 995, 443), or name=port,... overrides (after bound or standard, e.g. standard,https=8443)",
+		{Flag: "public-ports", Env: "YUBIN_PUBLIC_PORTS", Default: "bound", Usage: "ports announced to mail clients (autoconfig, Autodiscover, Apple profile, SRV records, dashboard): bound (the listening ports), standard (25, 465, 587, 143, 993, 110, 995, 443, 4190), or name=port,... overrides (after bound or standard, e.g. standard,https=8443)",
 			set: func(c *Config, v string) error {
 				p, err := ParsePublicPorts(v)
 				c.PublicPorts = p
