@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"testing"
+	"time"
 )
 
 // FuzzReadCommand feeds arbitrary input to the command parser: it must
@@ -48,6 +51,45 @@ func FuzzReadCommand(f *testing.F) {
 					t.Fatalf("argument of %d octets", len(a.s))
 				}
 			}
+		}
+	})
+}
+
+// FuzzSession runs a whole session on arbitrary client input (after a
+// login, so that every command is reachable): the server must answer
+// without panicking, end the session when the input ends, and leave the
+// script store consistent (at most one active script, which exists).
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"PUTSCRIPT \"a\" {5+}\r\nkeep;\r\nSETACTIVE \"a\"\r\nLISTSCRIPTS\r\nGETSCRIPT \"a\"\r\n",
+		"RENAMESCRIPT \"a\" \"b\"\r\nDELETESCRIPT \"b\"\r\nHAVESPACE \"x\" 10\r\n",
+		"CHECKSCRIPT \"if true { stop; }\"\r\nNOOP \"t\"\r\nUNAUTHENTICATE\r\nCAPABILITY\r\n",
+		"AUTHENTICATE \"PLAIN\"\r\n{4+}\r\n!!!!\r\nLOGOUT\r\n",
+		"STARTTLS\r\n",
+		"PUTSCRIPT \"x\" {99999}\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		be := newMemBackend()
+		srv := NewServer(Options{Backend: be, Logger: quietLogger(), MaxScriptSize: 256, IdleTimeout: time.Minute})
+		client, server := net.Pipe()
+		sess := newSession(srv, server)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sess.Serve()
+		}()
+		go io.Copy(io.Discard, client)
+		login := "AUTHENTICATE \"PLAIN\" \"" + plain("", testUser, testPass) + "\"\r\n"
+		_, _ = client.Write([]byte(login))
+		_, _ = client.Write(data)
+		client.Close()
+		<-done
+		be.mu.Lock()
+		defer be.mu.Unlock()
+		if _, ok := be.scripts[be.active]; be.active != "" && !ok {
+			t.Fatalf("active script %q does not exist", be.active)
 		}
 	})
 }
