@@ -27,13 +27,18 @@
 //     the fields the filters add, then the
 //     message as received minus the fields the filters remove (and any
 //     Return-Path: Yubin writes its own).
+//   - Sieve: each local recipient's domain script and active script
+//     (sieve.go) decide where that recipient's copies go (fileinto, keep,
+//     discard, flags), and what is sent on (redirect, vacation, reject);
+//     a script that fails leaves the copy where it would go without one.
 //   - Storage: one mailstore Deliver call for all recipients, each copy
 //     under its own Return-Path and Delivered-To (the address that reached
 //     the mailbox; only its own recipient's, so Bcc recipients stay hidden
 //     from each other): one body per copy, all written before the one
 //     all-or-nothing metadata write (a single recipient: one body, as
 //     before). The 250, which carries the queue id, is sent only after
-//     Deliver returned, that is once every copy is durable.
+//     Deliver returned, that is once every copy is durable, and the
+//     scripts' redirects, rejections and vacation replies are queued.
 //
 // Quota is checked at RCPT time, each recipient on its own: one whose
 // mailbox (bytes or messages) or domain is already full, or has less room

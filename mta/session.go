@@ -750,7 +750,7 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	if reply != nil {
 		return reply
 	}
-	if reply := s.checkResults(tx, results, plan.owners, size, out); reply != nil {
+	if reply := s.checkResults(tx, results, plan, size, out); reply != nil {
 		return reply
 	}
 	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {
@@ -902,33 +902,32 @@ func (s *session) quarantine(tx *transaction, v filters.Verdict, subject string,
 	return smtpErr(250, smtp.EnhancedCode{2, 0, 0}, "OK: queued as "+out.id)
 }
 
-// checkResults looks at the per-recipient outcome of an all-or-nothing
-// delivery (storeCopies). It returns nil if every recipient got the
-// message, and otherwise (no copy was made) the reply refusing it: 452
-// 4.2.2 naming the recipients whose mailboxes are full (552 5.2.2 when the
-// message is larger than the whole quota of every recipient), 451 4.3.0
-// for any other failure. Full mailboxes are remembered for the retry
-// (quota.go).
-func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, owners []int, size int64, out *outcome) *smtp.SMTPError {
+// checkResults looks at the per-target outcome of an all-or-nothing
+// delivery (storePlan). It returns nil if every target got its copy, and
+// otherwise (no copy was made) the reply refusing the message: 452 4.2.2
+// naming the recipients whose copies did not fit (552 5.2.2 when the
+// message is larger than the whole quota of every mailbox it was to go
+// into), 451 4.3.0 for any other failure. A copy that is a recipient's
+// Sieve redirect to another local mailbox counts for the recipient. Full
+// mailboxes are remembered for the retry (quota.go).
+func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResult, plan *sievePlan, size int64, out *outcome) *smtp.SMTPError {
 	var full []string
 	var tooBig, other int
 	now := time.Now()
-	shared := size
 	for i, res := range results {
-		r := tx.users[owners[i]]
-		size := shared + int64(len(targetFields(tx, r))) // this recipient's copy
+		r, u := tx.users[plan.owners[i]], plan.users[i]
+		size := size + int64(len(plan.targets[i].HeaderPrefix)) // this copy
 		switch {
 		case res.Err == nil, errors.Is(res.Err, mailstore.ErrNotDelivered):
 		case errors.Is(res.Err, core.ErrOverQuota):
-			if slices.Contains(full, r.addr) {
-				continue // another copy of the same recipient
-			}
-			full = append(full, r.addr)
-			if r.user.QuotaBytes > 0 && size > r.user.QuotaBytes {
+			s.srv.misses.record(u.ID, tx.from, size, now)
+			s.log.Info("recipient's mailbox full; no copy made", "queue_id", out.id, "rcpt", r.addr, "mailbox_of", u.Address, "size", size)
+			if u.QuotaBytes > 0 && size > u.QuotaBytes {
 				tooBig++
 			}
-			s.srv.misses.record(r.user.ID, tx.from, size, now)
-			s.log.Info("recipient's mailbox full; no copy made", "queue_id", out.id, "rcpt", r.addr, "size", size)
+			if !slices.Contains(full, r.addr) {
+				full = append(full, r.addr)
+			}
 		default:
 			other++
 			s.log.Warn("delivery to recipient failed; no copy made", "queue_id", out.id, "rcpt", r.addr, "err", res.Err)
@@ -946,7 +945,7 @@ func (s *session) checkResults(tx *transaction, results []mailstore.DeliveryResu
 	if len(names) > 200 {
 		names = names[:200] + "..."
 	}
-	if tooBig == len(tx.users) {
+	if tooBig == len(results) {
 		out.verdict, out.reason = "reject", "quota: larger than the whole quota"
 		s.srv.stats.reject(RejectQuota)
 		return smtpErr(552, smtp.EnhancedCode{5, 2, 2}, names+": message larger than the recipient's mailbox quota")

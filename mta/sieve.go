@@ -84,10 +84,13 @@ func (c *sieveCache) compile(src string) (*sieve.Script, error) {
 
 // sievePlan is what the scripts decided for one message: the store
 // targets (owners[i] is the index in tx.users of the recipient whose
-// script made targets[i]) and what each recipient's script sends on.
+// script made targets[i], users[i] the account targets[i] stores into: the
+// recipient's, or a local redirect target's) and what each recipient's
+// script sends on.
 type sievePlan struct {
 	targets []mailstore.DeliveryTarget
 	owners  []int
+	users   []*mailstore.User
 	effects []*sieveEffect
 }
 
@@ -146,7 +149,7 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 			s.log.Warn("sieve script failed; delivering as without a script", "queue_id", out.id, "rcpt", r.addr, "err", err)
 		}
 		if res == nil {
-			plan.add(i, keep)
+			plan.add(i, r.user, keep)
 			continue
 		}
 		for _, n := range res.Notes {
@@ -160,7 +163,7 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 			case sieve.ActionKeep:
 				t := keep
 				t.Flags = a.Flags
-				plan.add(i, t)
+				plan.add(i, r.user, t)
 				stored = true
 			case sieve.ActionFileInto:
 				t := keep
@@ -171,7 +174,7 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 						t.Mailbox = ""
 					}
 				}
-				plan.add(i, t)
+				plan.add(i, r.user, t)
 				stored = true
 			case sieve.ActionDiscard:
 				s.log.Info("sieve discarded the message", "queue_id", out.id, "rcpt", r.addr)
@@ -194,7 +197,7 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 			if !ok && !stored && !eff.rejecting {
 				// The message must go somewhere: a redirect that cannot be
 				// made becomes the keep it replaced.
-				plan.add(i, keep)
+				plan.add(i, r.user, keep)
 			}
 		}
 		if eff.rejecting || len(eff.redirect) > 0 || len(eff.vacations) > 0 {
@@ -204,9 +207,10 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 	return plan, nil
 }
 
-func (p *sievePlan) add(owner int, t mailstore.DeliveryTarget) {
+func (p *sievePlan) add(owner int, u *mailstore.User, t mailstore.DeliveryTarget) {
 	p.targets = append(p.targets, t)
 	p.owners = append(p.owners, owner)
+	p.users = append(p.users, u)
 }
 
 // runSieve runs the domain's and the user's scripts for recipient r. It
@@ -304,6 +308,7 @@ func (s *session) planRedirects(tx *transaction, owner int, eff *sieveEffect, ad
 	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
 	defer cancel()
 	var local []mailstore.DeliveryTarget
+	var localUsers []*mailstore.User
 	var external []string
 	for _, a := range addrs {
 		pa, err := core.ParseAddress(a)
@@ -334,6 +339,7 @@ func (s *session) planRedirects(tx *transaction, owner int, eff *sieveEffect, ad
 				// that two users' redirects cannot loop.
 				fields := "Return-Path: <" + tx.from + ">\r\nDelivered-To: " + x.DeliveredTo() + "\r\n"
 				local = append(local, mailstore.DeliveryTarget{UserID: x.User.ID, HeaderPrefix: fields})
+				localUsers = append(localUsers, x.User)
 			case x.External != "":
 				external = append(external, x.External)
 			}
@@ -343,8 +349,8 @@ func (s *session) planRedirects(tx *transaction, owner int, eff *sieveEffect, ad
 		s.releaseRedirects(eff, len(addrs))
 		return false
 	}
-	for _, t := range local {
-		plan.add(owner, t)
+	for i, t := range local {
+		plan.add(owner, localUsers[i], t)
 	}
 	eff.redirect = external
 	s.log.Info("sieve redirect", "queue_id", out.id, "rcpt", r.addr, "local", len(local), "external", external)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/filters"
@@ -273,7 +274,8 @@ func serveExisting(tb testing.TB, dir string, edit func(*Options)) *testServer {
 // In-Reply-To), not again within :days, also after the store was closed
 // and opened again; never to a list.
 func TestSieveVacationOncePerPeriodAcrossRestart(t *testing.T) {
-	edit := func(o *Options) { o.Filters = acceptAll() }
+	keys := dkimKeys(t)
+	edit := func(o *Options) { o.Filters = acceptAll(); o.DKIM = keys }
 	dir := t.TempDir()
 	ts, stop, err := launch(template.get(t), dir, &syncBuffer{}, edit)
 	if err != nil {
@@ -301,6 +303,10 @@ vacation :days 3 :subject "Away until Monday" "I am away until Monday.";
 			t.Errorf("reply lacks %q:\n%s", want, bodies[0])
 		}
 	}
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(bodies[0]), &dkim.VerifyOptions{LookupTXT: keys.lookupTXT})
+	if err != nil || len(vs) == 0 || vs[0].Err != nil || vs[0].Domain != "example.com" {
+		t.Errorf("the reply's DKIM signatures: %+v, %v", vs, err)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +327,59 @@ vacation :days 3 :subject "Away until Monday" "I am away until Monday.";
 	}
 	if items, _ := queuedWithBodies(t, ts2.store); len(items) != 2 {
 		t.Fatalf("queue holds %d, want 2", len(items))
+	}
+}
+
+// TestSieveOnSubmission: mail a local user submits to another runs the
+// recipient's script too; a vacation reply to a local sender lands in the
+// sender's INBOX.
+func TestSieveOnSubmission(t *testing.T) {
+	ts, _ := startSubmission(t, false, nil)
+	setScript(t, ts.store, bob, `require ["fileinto", "vacation"];
+if address :is "from" "ann@example.com" { fileinto "FromAnn"; }
+vacation :subject "Bob is away" "Back on Monday.";
+`)
+	if _, err := ts.store.CreateMailbox(context.Background(), userID(t, ts.store, bob), "FromAnn", ""); err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, ts, ann)
+	if _, err := sendOn(c, ann, []string{bob, "friend@remote.example"}, msgFrom("Ann <ann@example.com>", "Bob <bob@example.com>", "lunch"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := messages(t, ts.store, bob, "FromAnn"); len(got) != 1 || !strings.Contains(got[0], "Subject: lunch") {
+		t.Fatalf("bob's FromAnn: %d messages", len(got))
+	}
+	if got := inbox(t, ts.store, ann); len(got) != 1 || !strings.Contains(got[0], "Subject: Bob is away") || !strings.Contains(got[0], "Auto-Submitted: auto-replied") {
+		t.Fatalf("ann's INBOX: %q", got)
+	}
+	if items := queued(t, ts.store); len(items) != 1 || !slices.Equal(recipientsOf(items[0]), []string{"friend@remote.example"}) {
+		t.Fatalf("queue: %+v", items)
+	}
+}
+
+func userID(tb testing.TB, st *mailstore.Store, addr string) int64 {
+	tb.Helper()
+	u, err := st.GetUser(context.Background(), addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u.ID
+}
+
+// TestSieveRedirectToFullMailbox: a redirect to a local mailbox that
+// cannot take the message refuses it for the recipient whose script made
+// the redirect, and nothing is stored.
+func TestSieveRedirectToFullMailbox(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
+	setScript(t, ts.store, ann, `redirect "tiny@example.com";`)
+	_, err := ts.send(t, "sender@remote.example", []string{ann}, simpleMsg("too big for tiny")+strings.Repeat("padding line\r\n", 40))
+	wantCode(t, err, 552, smtp.EnhancedCode{5, 2, 2})
+	if !strings.Contains(err.Error(), "<ann@example.com>") {
+		t.Fatalf("the refusal does not name the recipient: %v", err)
+	}
+	for _, u := range []string{ann, tiny} {
+		if n := len(messages(t, ts.store, u, "INBOX")); n != 0 {
+			t.Fatalf("%s holds %d", u, n)
+		}
 	}
 }

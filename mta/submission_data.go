@@ -106,7 +106,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 	if h := s.srv.hooks.beforeDeliver; h != nil {
 		h()
 	}
-	// Each local copy gets its own delivery fields (storeCopies); the copy
+	// Each local copy gets its own delivery fields (copyFields); the copy
 	// that goes on elsewhere gets none.
 	copies, reply := s.deliverLocal(tx, full, int64(len(sigs))+size, out)
 	if reply != nil {
@@ -370,7 +370,7 @@ func (s *session) deliverLocal(tx *transaction, message func() io.Reader, size i
 	if reply != nil {
 		return nil, reply
 	}
-	if reply := s.checkResults(tx, results, plan.owners, size, out); reply != nil {
+	if reply := s.checkResults(tx, results, plan, size, out); reply != nil {
 		return nil, reply
 	}
 	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {

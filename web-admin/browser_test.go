@@ -773,6 +773,56 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("own usage text %q", txt)
 	}
 	b.shot("account")
+
+	// The mail rules: a rule and an away reply make a script the page
+	// shows, and it is ann's active script.
+	b.wait("the rule editor", `!!document.querySelector(".mail-rules form.rules-form")`)
+	b.click("button.add-rule")
+	b.choose(".rule select[name=rule_field]", "subject")
+	b.fill(".rule input[name=rule_value]", "invoice")
+	b.choose(".rule select[name=rule_action]", "move")
+	b.fill(".rule input[name=rule_target]", "Invoices")
+	b.click("input[name=away_on]")
+	b.fill("textarea[name=away_message]", "I am away until Monday.")
+	b.fill("input[name=away_subject]", "Away")
+	b.click("button.save-rules")
+	b.wait("the saved rules", `(document.querySelector(".mail-rules .notice")||{}).textContent === "Your rules were saved and apply to new mail."`)
+	script := b.text(`.mail-rules pre[data-testid=sieve-script]`)
+	for _, want := range []string{`fileinto :create "Invoices"`, `vacation :subject "Away" "I am away until Monday."`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the rules' script lacks %q:\n%s", want, script)
+		}
+	}
+	bg := context.Background()
+	if got, err := srv.svc.GetSieveScript(bg, service.System(), "ann@example.com", "yubin-rules"); err != nil || got != script {
+		t.Errorf("stored script %q, %v; the page shows %q", got, err, script)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("the rules again", `(document.querySelector(".rule input[name=rule_target]")||{}).value === "Invoices" && document.querySelector("input[name=away_on]").checked`)
+	b.shotAt("account-rules", ".mail-rules")
+
+	// A script written by hand is shown as text, not rewritten.
+	hand := "# " + xssPayload + "\nrequire \"fileinto\";\nif address :is \"from\" \"boss@example.org\" { fileinto \"Boss\"; }\n"
+	if err := srv.svc.PutSieveScript(bg, service.System(), "ann@example.com", "handmade", hand); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.svc.ActivateSieveScript(bg, service.System(), "ann@example.com", "handmade"); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/admin/account")
+	b.heading("My account")
+	b.wait("the hand-written script", `!!document.querySelector(".mail-rules pre[data-testid=sieve-script]") && !!document.querySelector(".mail-rules button.start-over")`)
+	if got := b.text(`.mail-rules pre[data-testid=sieve-script]`); got != hand {
+		t.Errorf("hand-written script shown as %q", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll(".mail-rules img, .mail-rules form.rules-form").length`); n != 0 {
+		t.Errorf("the hand-written script became markup or an editor (%d elements)", n)
+	}
+	if got, _ := srv.svc.GetSieveScript(bg, service.System(), "ann@example.com", "handmade"); got != hand {
+		t.Errorf("the hand-written script changed: %q", got)
+	}
+
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)
 		b.heading("Access denied")

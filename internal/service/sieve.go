@@ -78,6 +78,15 @@ func (s *Service) CheckSieveScript(ctx context.Context, content string) error {
 	}
 }
 
+// checkSieveContent refuses a script to store: over MaxSieveScriptBytes
+// (core.ErrOverQuota) or not compiling (*SieveScriptError).
+func (s *Service) checkSieveContent(ctx context.Context, content string) error {
+	if len(content) > MaxSieveScriptBytes {
+		return fmt.Errorf("script of %d bytes, more than the limit of %d: %w", len(content), MaxSieveScriptBytes, core.ErrOverQuota)
+	}
+	return s.CheckSieveScript(ctx, content)
+}
+
 // CheckSieveScriptName refuses a name that is empty, longer than
 // MaxSieveNameRunes, not UTF-8, or holds control characters (RFC 5804
 // section 1.6).
@@ -166,10 +175,7 @@ func (s *Service) PutSieveScript(ctx context.Context, a Actor, address, name, co
 	if err != nil {
 		return err
 	}
-	if len(content) > MaxSieveScriptBytes {
-		return fmt.Errorf("script of %d bytes, more than the limit of %d: %w", len(content), MaxSieveScriptBytes, core.ErrOverQuota)
-	}
-	if err := s.CheckSieveScript(ctx, content); err != nil {
+	if err := s.checkSieveContent(ctx, content); err != nil {
 		return err
 	}
 	return s.store.PutSieveScript(wctx, u.Address, name, content, MaxSieveScripts)
@@ -279,10 +285,7 @@ func (s *Service) PutDomainSieveScript(ctx context.Context, a Actor, domain, con
 	if err != nil {
 		return err
 	}
-	if len(content) > MaxSieveScriptBytes {
-		return fmt.Errorf("script of %d bytes, more than the limit of %d: %w", len(content), MaxSieveScriptBytes, core.ErrOverQuota)
-	}
-	if err := s.CheckSieveScript(ctx, content); err != nil {
+	if err := s.checkSieveContent(ctx, content); err != nil {
 		return err
 	}
 	return s.store.PutDomainSieveScript(wctx, n, content)

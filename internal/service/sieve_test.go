@@ -15,11 +15,11 @@ import (
 // sieveEnv is a service over a real store with two domains: ann and bob
 // in example.com (dora administers it), carl in example.org.
 type sieveEnv struct {
-	svc                   *Service
-	store                 *mailstore.Store
-	ann, bob, dora, carl  Actor
-	admin                 Actor
-	annAddr, bobAddr, org string
+	svc                  *Service
+	store                *mailstore.Store
+	ann, bob, dora, carl Actor
+	admin                Actor
+	annAddr, bobAddr     string
 }
 
 func newSieveEnv(t *testing.T) *sieveEnv {
