@@ -45,7 +45,7 @@ USER 10001:10001
 
 # Unprivileged ports: SMTP, submission, submissions, IMAP, IMAPS, POP3,
 # POP3S, HTTP, HTTPS. Map the standard ports onto them (docker-compose.yml).
-EXPOSE 2525 2587 2465 2143 2993 2110 2995 8080 8443
+EXPOSE 2525 2587 2465 2143 2993 2110 2995 8080 8443 4190
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/usr/local/bin/yubin", "healthcheck"]

@@ -26,6 +26,7 @@ packages=(
 	tmux          # tests/e2e: the terminal neomutt runs in
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
+	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -23,6 +23,7 @@ var autoconfigTestSettings = ClientSettings{
 	SubmissionPort:  587,
 	SubmissionsPort: 465,
 	HTTPSPort:       443,
+	ManageSievePort: 4190,
 }
 
 func autoconfigTestEngine(c ClientSettings) *gin.Engine {

@@ -12,4 +12,5 @@ type ClientSettings struct {
 	SubmissionPort  int    // STARTTLS
 	SubmissionsPort int    // implicit TLS
 	HTTPSPort       int    // autoconfig over HTTPS
+	ManageSievePort int    // ManageSieve (RFC 5804), STARTTLS
 }

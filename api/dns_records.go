@@ -13,8 +13,8 @@ import (
 const maxTXTString = 255
 
 // buildDNSRecords implements dnsRecords. The order is fixed: MX, SPF, DMARC,
-// DKIM (by selector), the autoconfig CNAME, then the RFC 6186 SRV records
-// and the Autodiscover SRV record.
+// DKIM (by selector), the autoconfig CNAME, then the RFC 6186 SRV records,
+// ManageSieve's (RFC 5804) and the Autodiscover SRV record.
 func buildDNSRecords(c ClientSettings, domain string, dkim map[string]string) []DNSRecord {
 	if d, err := core.NormalizeDomain(domain); err == nil {
 		domain = d
@@ -83,6 +83,7 @@ func buildDNSRecords(c ClientSettings, domain string, dkim map[string]string) []
 	srv("_pop3", c.POP3Port, "RFC 6186: POP3 with STLS")
 	srv("_submissions", c.SubmissionsPort, "RFC 8314: mail submission over implicit TLS (preferred)")
 	srv("_submission", c.SubmissionPort, "RFC 6186: mail submission with STARTTLS")
+	srv("_sieve", c.ManageSievePort, "RFC 5804: ManageSieve, for the Sieve filter scripts, with STARTTLS")
 	srv("_autodiscover", c.HTTPSPort, "Microsoft Autodiscover: Outlook finds its settings over HTTPS at "+host)
 	return recs
 }

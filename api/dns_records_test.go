@@ -23,6 +23,7 @@ func TestDNSRecords(t *testing.T) {
 		{"SRV", "_pop3._tcp.example.org", "0 1 110 mail.example.net."},
 		{"SRV", "_submissions._tcp.example.org", "0 1 465 mail.example.net."},
 		{"SRV", "_submission._tcp.example.org", "0 1 587 mail.example.net."},
+		{"SRV", "_sieve._tcp.example.org", "0 1 4190 mail.example.net."},
 		{"SRV", "_autodiscover._tcp.example.org", "0 1 443 mail.example.net."},
 	}
 	if len(got) != len(want) {

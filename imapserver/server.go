@@ -3,8 +3,6 @@ package imapserver
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -17,7 +15,7 @@ import (
 )
 
 // ErrServerClosed is returned by Serve after Close or Shutdown.
-var ErrServerClosed = errors.New("imapserver: server closed")
+var ErrServerClosed = netutil.ErrServerClosed
 
 // DefaultAppendLimit is the largest message APPEND accepts when
 // Options.AppendLimit is zero.
@@ -68,14 +66,9 @@ type Server struct {
 	hub         *hub
 	stopHub     func()
 	nextSession atomic.Uint64
-	closing     atomic.Bool
-	deflaters   deflaterPool // COMPRESS=DEFLATE compressors between bursts
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	wg        sync.WaitGroup // running sessions
-	closeOnce sync.Once
+	deflaters   deflaterPool      // COMPRESS=DEFLATE compressors between bursts
+	sessions    *netutil.Sessions // the connection lifecycle
+	closeOnce   sync.Once
 }
 
 // NewServer returns a server configured by opts.
@@ -84,7 +77,7 @@ func NewServer(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	if opts.InsecureAuth == nil {
-		opts.InsecureAuth = isLoopback
+		opts.InsecureAuth = netutil.IsLoopback
 	}
 	if opts.AppendLimit == 0 {
 		opts.AppendLimit = DefaultAppendLimit
@@ -95,12 +88,12 @@ func NewServer(opts Options) *Server {
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
+	log := opts.Logger.With("component", "imap")
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger.With("component", "imap"),
-		hub:       newHub(),
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*session]struct{}{},
+		opts:     opts,
+		log:      log,
+		hub:      newHub(),
+		sessions: netutil.NewSessions("IMAP", log, "* BYE server shutting down"),
 	}
 	s.stopHub = opts.Backend.Subscribe(s.hub.onEvent)
 	return s
@@ -109,115 +102,36 @@ func NewServer(opts Options) *Server {
 // Serve accepts connections on ln until Close or Shutdown, then returns
 // ErrServerClosed. ln is closed when Serve returns.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
 	s.log.Info("IMAP listener started", "addr", ln.Addr().String(), "starttls", s.opts.TLSConfig != nil)
-	for {
-		c, err := netutil.Accept(ln, nil, s.log, "IMAP")
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			return fmt.Errorf("imap serve %s: %w", ln.Addr(), err)
-		}
-		sess := newSession(s, c)
-		if !s.track(sess) {
-			_, _ = c.Write([]byte("* BYE server shutting down\r\n"))
-			c.Close()
-			continue
-		}
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(sess)
-			sess.serve()
-		}()
-	}
+	return s.sessions.Serve(ln, func(c net.Conn) netutil.Session { return lifecycle{newSession(s, c)} })
 }
 
-// track registers a session; false if the server is closing.
-func (s *Server) track(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
+// lifecycle is a session as netutil.Sessions runs it.
+type lifecycle struct{ *session }
 
-func (s *Server) untrack(sess *session) {
-	s.mu.Lock()
-	delete(s.sessions, sess)
-	s.mu.Unlock()
-}
+// Serve runs the session.
+func (l lifecycle) Serve() { l.serve() }
 
-// stopAccepting marks the server as closing, closes its listeners and
-// returns the running sessions.
-func (s *Server) stopAccepting() []*session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closing.Store(true)
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	out := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		out = append(out, sess)
-	}
-	return out
-}
+// Interrupt ends the session with an untagged BYE at once: IMAP has no
+// transaction in flight worth waiting for, every change a client was told
+// about is already committed. The BYE waits for a response being written.
+func (l lifecycle) Interrupt() { go l.bye("server shutting down") }
+
+// Close closes the connection.
+func (l lifecycle) Close() { l.raw.Close() }
 
 // Close closes the listeners and every connection at once, and waits for
 // the sessions to end.
 func (s *Server) Close() error {
-	for _, sess := range s.stopAccepting() {
-		sess.raw.Close()
-	}
-	s.wg.Wait()
+	err := s.sessions.Close()
 	s.closeOnce.Do(s.stopHub)
-	return nil
+	return err
 }
 
 // Shutdown stops accepting and ends every connection with an untagged BYE.
-// IMAP has no transaction in flight worth waiting for: every change a
-// client was told about is already committed. ctx bounds the goodbyes.
+// ctx bounds the goodbyes; then the remaining connections are closed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	sessions := s.stopAccepting()
-	s.log.Info("IMAP shutting down", "connections", len(sessions))
-	var wg sync.WaitGroup
-	for _, sess := range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sess.bye("server shutting down")
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	return s.Close()
-}
-
-// isLoopback is the default InsecureAuth policy.
-func isLoopback(a net.Addr) bool {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.IsLoopback()
-	}
-	return false
+	err := s.sessions.Shutdown(ctx)
+	s.closeOnce.Do(s.stopHub)
+	return err
 }

@@ -98,7 +98,7 @@ func startServer(ctx context.Context, bin, data, logPath string, protocols []str
 		on[p] = true
 	}
 	env := cleanEnv()
-	for _, p := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https"} {
+	for _, p := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https", "managesieve"} {
 		v := ""
 		if on[p] {
 			v = "127.0.0.1:0"

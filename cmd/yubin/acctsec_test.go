@@ -72,7 +72,7 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*conf
 	for _, m := range mods {
 		m(w.cfg)
 	}
-	for _, p := range []struct{ name, tls string }{{"submission", "starttls"}, {"imap", "starttls"}, {"pop3", "starttls"}, {"http", "none"}, {"https", "implicit"}} {
+	for _, p := range []struct{ name, tls string }{{"submission", "starttls"}, {"imap", "starttls"}, {"pop3", "starttls"}, {"http", "none"}, {"https", "implicit"}, {"managesieve", "starttls"}} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -93,6 +93,7 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*conf
 	}
 	w.startIMAP()
 	w.startPOP3()
+	w.startManageSieve()
 	w.startHTTP(h)
 	ready.Store(true)
 	t.Cleanup(func() {
@@ -148,6 +149,8 @@ func (ls *loginServers) login(t *testing.T, protocol, user, password string) boo
 		fmt.Fprintf(conn, "QUIT\r\n")
 		line()
 		return ok
+	case "managesieve":
+		return manageSieveLogin(t, addr, user, password)
 	case "api":
 		body, _ := json.Marshal(map[string]string{"email": user, "password": password})
 		resp, err := http.Post("http://"+ls.addrs["http"]+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
@@ -161,7 +164,7 @@ func (ls *loginServers) login(t *testing.T, protocol, user, password string) boo
 	return false
 }
 
-var loginProtocols = []string{"submission", "imap", "pop3", "api"}
+var loginProtocols = []string{"submission", "imap", "pop3", "api", "managesieve"}
 
 // TestLoginThrottleCanonicalSpelling guesses carol's password under other
 // spellings of her address that the store accepts (trailing dot, fullwidth

@@ -236,6 +236,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.startSMTP()
 	w.startIMAP()
 	w.startPOP3()
+	w.startManageSieve()
 	w.runOutbound()
 	w.startStats()
 	w.startSweeper()

@@ -130,6 +130,7 @@ func (w *wiring) clientSettings() api.ClientSettings {
 		SubmissionPort:  port("submission"),
 		SubmissionsPort: port("submissions"),
 		HTTPSPort:       port("https"),
+		ManageSievePort: port("managesieve"),
 	}
 }
 

@@ -42,6 +42,7 @@ type Config struct {
 	POP3SAddr       string
 	HTTPAddr        string
 	HTTPSAddr       string
+	ManageSieveAddr string
 
 	// TLSCert and TLSKey name PEM files; both empty means a self-signed
 	// certificate in DataDir/tls.
@@ -160,6 +161,7 @@ func (c *Config) Listeners() []Listener {
 		{"pop3s", c.POP3SAddr, "implicit", "pop3s-addr"},
 		{"http", c.HTTPAddr, "none", "http-addr"},
 		{"https", c.HTTPSAddr, "implicit", "https-addr"},
+		{"managesieve", c.ManageSieveAddr, "starttls", "managesieve-addr"},
 	}
 	var on []Listener
 	for _, l := range all {
@@ -234,6 +236,7 @@ func Settings() []Setting {
 		{Flag: "pop3s-addr", Env: "YUBIN_POP3S_ADDR", Default: ":2995", EmptyMeansOff: true, Usage: "POP3 (implicit TLS)", set: addr(func(c *Config) *string { return &c.POP3SAddr })},
 		{Flag: "http-addr", Env: "YUBIN_HTTP_ADDR", Default: ":8080", EmptyMeansOff: true, Usage: "HTTP: /healthz and /readyz (REST API and dashboard planned)", set: addr(func(c *Config) *string { return &c.HTTPAddr })},
 		{Flag: "https-addr", Env: "YUBIN_HTTPS_ADDR", Default: ":8443", EmptyMeansOff: true, Usage: "HTTPS: same as HTTP, over TLS", set: addr(func(c *Config) *string { return &c.HTTPSAddr })},
+		{Flag: "managesieve-addr", Env: "YUBIN_MANAGESIEVE_ADDR", Default: ":4190", EmptyMeansOff: true, Usage: "ManageSieve (RFC 5804, STARTTLS): Sieve filter scripts from mail clients", set: addr(func(c *Config) *string { return &c.ManageSieveAddr })},
 		{Flag: "tls-cert", Env: "YUBIN_TLS_CERT", Usage: "TLS certificate chain (PEM); without it a self-signed one is made in DATA/tls", set: str(func(c *Config) *string { return &c.TLSCert })},
 		{Flag: "tls-key", Env: "YUBIN_TLS_KEY", Usage: "TLS private key (PEM) for --tls-cert", set: str(func(c *Config) *string { return &c.TLSKey })},
 		{Flag: "max-message-size", Env: "YUBIN_MAX_MESSAGE_SIZE", Default: "50M", Usage: "largest message accepted (bytes; K, M, G suffixes are powers of 1024)",
@@ -356,7 +359,7 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "YUBIN_METRICS_TOKEN", Usage: "bearer token that lets clients other than loopback read /metrics (environment only); without it /metrics answers loopback only", set: str(func(c *Config) *string { return &c.MetricsToken })},
-		{Flag: "public-ports", Env: "YUBIN_PUBLIC_PORTS", Default: "bound", Usage: "ports announced to mail clients (autoconfig, Autodiscover, Apple profile, SRV records, dashboard): bound (the listening ports), standard (25, 465, 587, 143, 993, 110, 995, 443), or name=port,... overrides (after bound or standard, e.g. standard,https=8443)",
+		{Flag: "public-ports", Env: "YUBIN_PUBLIC_PORTS", Default: "bound", Usage: "ports announced to mail clients (autoconfig, Autodiscover, Apple profile, SRV records, dashboard): bound (the listening ports), standard (25, 465, 587, 143, 993, 110, 995, 443, 4190), or name=port,... overrides (after bound or standard, e.g. standard,https=8443)",
 			set: func(c *Config, v string) error {
 				p, err := ParsePublicPorts(v)
 				c.PublicPorts = p

@@ -35,7 +35,7 @@ func TestDefaults(t *testing.T) {
 		DataDir: "./data", Hostname: "box.example",
 		SMTPAddr: ":2525", SubmissionAddr: ":2587", SubmissionsAddr: ":2465",
 		IMAPAddr: ":2143", IMAPSAddr: ":2993", POP3Addr: ":2110", POP3SAddr: ":2995",
-		HTTPAddr: ":8080", HTTPSAddr: ":8443",
+		HTTPAddr: ":8080", HTTPSAddr: ":8443", ManageSieveAddr: ":4190",
 		MaxMessageSize: 50 << 20, MaxConnections: 1000, MaxConnectionsPerIP: 20, IPv6Prefix: 64, MaxMailboxes: 1000,
 		LogLevel: slog.LevelInfo, LogFormat: "text", OutboundPort: 25, OutboundLease: 30 * time.Minute,
 		SubaddressDelimiters: "+",
@@ -47,8 +47,8 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
 	}
-	if n := len(c.Listeners()); n != 9 {
-		t.Errorf("%d listeners on by default, want 9", n)
+	if n := len(c.Listeners()); n != 10 {
+		t.Errorf("%d listeners on by default, want 10", n)
 	}
 }
 

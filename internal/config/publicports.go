@@ -9,7 +9,7 @@ import (
 )
 
 // StandardPorts are the well-known ports of each client-facing service
-// (RFC 5321, 6409, 8314, 9051, 1939 and 9110), by listener name.
+// (RFC 5321, 6409, 8314, 9051, 1939, 9110 and 5804), by listener name.
 var StandardPorts = map[string]int{
 	"smtp":        25,
 	"submissions": 465,
@@ -19,6 +19,7 @@ var StandardPorts = map[string]int{
 	"pop3":        110,
 	"pop3s":       995,
 	"https":       443,
+	"managesieve": 4190,
 }
 
 // PublicPorts says which ports mail clients are told to use: behind a

@@ -1,5 +1,8 @@
-// Package netutil holds small network helpers shared by the protocol
-// servers.
+// Package netutil holds the network pieces the protocol servers share:
+// the accept loop (Accept) and the connection lifecycle (Sessions, which
+// accepts, tracks and ends sessions on Shutdown or Close, and SessionConn,
+// the session's side of it: waiting for the client, being interrupted
+// between commands, closing once).
 package netutil
 
 import (
@@ -38,4 +41,11 @@ func Accept(ln net.Listener, stop <-chan struct{}, log *slog.Logger, protocol st
 			return nil, net.ErrClosed
 		}
 	}
+}
+
+// IsLoopback reports whether a is a TCP address on the loopback network:
+// the protocol servers' default policy for logins without TLS.
+func IsLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -1,11 +1,12 @@
 package pop3
 
 import (
-	"bytes"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/netutil"
+	"github.com/yubinmail/yubin/internal/sasl"
 )
 
 // errNeedTLS is the answer to a login attempt where passwords may not be
@@ -82,7 +83,7 @@ func (s *session) cmdAuth(cmd command) {
 		case errors.Is(err, errLineTooLong):
 			s.bad("-ERR line too long")
 			return
-		case errors.Is(err, errShuttingDown):
+		case errors.Is(err, netutil.ErrShuttingDown):
 			s.reply("-ERR [SYS/TEMP] server shutting down")
 			s.quit = true
 			return
@@ -97,8 +98,8 @@ func (s *session) cmdAuth(cmd command) {
 			return
 		}
 	}
-	authz, authc, pass, ok := decodePlain(resp)
-	if !ok {
+	authz, authc, pass, err := sasl.DecodePlain(resp)
+	if err != nil {
 		s.reply("-ERR malformed PLAIN credentials")
 		return
 	}
@@ -107,20 +108,6 @@ func (s *session) cmdAuth(cmd command) {
 		return
 	}
 	s.login(authc, pass)
-}
-
-// decodePlain decodes a SASL PLAIN response: base64 of
-// authzid NUL authcid NUL password.
-func decodePlain(resp string) (authz, authc, pass string, ok bool) {
-	b, err := base64.StdEncoding.DecodeString(resp)
-	if err != nil {
-		return "", "", "", false
-	}
-	parts := bytes.Split(b, []byte{0})
-	if len(parts) != 3 || len(parts[1]) == 0 || len(parts[2]) == 0 {
-		return "", "", "", false
-	}
-	return string(parts[0]), string(parts[1]), string(parts[2]), true
 }
 
 // login checks credentials, consulting the AuthLimiter, locks the maildrop
@@ -183,7 +170,7 @@ func (s *session) sleep(d time.Duration) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-s.srv.stopping:
+	case <-s.srv.sessions.Stopping():
 	case <-s.ctx.Done():
 	}
 }

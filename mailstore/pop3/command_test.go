@@ -3,7 +3,6 @@ package pop3
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"io"
 	"slices"
@@ -340,36 +339,6 @@ func TestCopyTopErrors(t *testing.T) {
 type errWriter struct{ err error }
 
 func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
-
-func TestDecodePlain(t *testing.T) {
-	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	tests := []struct {
-		name              string
-		resp              string
-		authz, authc, pwd string
-		ok                bool
-	}{
-		{"no authzid", enc("\x00alice\x00secret"), "", "alice", "secret", true},
-		{"authzid", enc("alice\x00alice\x00secret"), "alice", "alice", "secret", true},
-		{"spaces in password", enc("\x00alice@example.com\x00pass word "), "", "alice@example.com", "pass word ", true},
-		{"utf-8", enc("\x00ålice\x00sécret"), "", "ålice", "sécret", true},
-		{"empty", "", "", "", "", false},
-		{"not base64", "!!!", "", "", "", false},
-		{"unpadded", "AGFsaWNlAHNlY3JldA", "", "", "", false},
-		{"two parts", enc("alice\x00secret"), "", "", "", false},
-		{"four parts", enc("\x00alice\x00sec\x00ret"), "", "", "", false},
-		{"empty authcid", enc("\x00\x00secret"), "", "", "", false},
-		{"empty password", enc("\x00alice\x00"), "", "", "", false},
-		{"no NUL", enc("alicesecret"), "", "", "", false},
-	}
-	for _, tt := range tests {
-		authz, authc, pwd, ok := decodePlain(tt.resp)
-		if authz != tt.authz || authc != tt.authc || pwd != tt.pwd || ok != tt.ok {
-			t.Errorf("%s: decodePlain(%q) = %q, %q, %q, %v; want %q, %q, %q, %v",
-				tt.name, tt.resp, authz, authc, pwd, ok, tt.authz, tt.authc, tt.pwd, tt.ok)
-		}
-	}
-}
 
 func TestReadLine(t *testing.T) {
 	in := "NOOP\r\nSTAT\n" + strings.Repeat("x", 100) + "\r\nLIST\r\npartial"

@@ -148,9 +148,7 @@ func (e *testEnv) waitIdle() {
 	e.t.Helper()
 	deadline := time.Now().Add(ioTimeout)
 	for {
-		e.srv.mu.Lock()
-		n := len(e.srv.sessions)
-		e.srv.mu.Unlock()
+		n := e.srv.sessions.Active()
 		if n == 0 {
 			return
 		}
@@ -990,9 +988,7 @@ func (e *testEnv) waitSessions(n int) {
 	e.t.Helper()
 	deadline := time.Now().Add(ioTimeout)
 	for {
-		e.srv.mu.Lock()
-		got := len(e.srv.sessions)
-		e.srv.mu.Unlock()
+		got := e.srv.sessions.Active()
 		if got == n {
 			return
 		}

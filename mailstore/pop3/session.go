@@ -10,8 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
-	"sync"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/netutil"
 )
 
 // Sizes of a session's buffers.
@@ -23,10 +24,6 @@ const (
 	// handshakeTimeout bounds a TLS handshake (implicit TLS or STLS).
 	handshakeTimeout = 30 * time.Second
 )
-
-// errShuttingDown is returned by session.readLine when the server began
-// shutting down while the session waited for a line.
-var errShuttingDown = errors.New("server shutting down")
 
 // state is a session's RFC 1939 state. UPDATE is not a state of its own:
 // it happens within QUIT.
@@ -46,10 +43,9 @@ type session struct {
 	remote net.Addr
 	ip     netip.Addr
 
-	mu      sync.Mutex // guards the fields below, shared with Close and Shutdown
-	conn    net.Conn   // the TLS connection after STLS
-	waiting bool       // blocked reading the next line
-	closed  bool
+	// sc is the connection (the TLS connection after STLS), shared with
+	// Interrupt and Close.
+	sc *netutil.SessionConn
 
 	br         *bufio.Reader
 	bw         *bufio.Writer
@@ -76,7 +72,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv:    srv,
-		conn:   c,
+		sc:     netutil.NewSessionConn(c, srv.sessions.Stopping()),
 		remote: c.RemoteAddr(),
 		ip:     addrIP(c.RemoteAddr()),
 		tls:    isTLS(c),
@@ -89,15 +85,15 @@ func newSession(srv *Server, c net.Conn) *session {
 	return s
 }
 
-// serve runs the session until the client quits or the connection ends.
-func (s *session) serve() {
+// Serve runs the session until the client quits or the connection ends.
+func (s *session) Serve() {
 	defer s.end()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("POP3 session panicked; closing the connection", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	if hs, ok := s.conn.(handshaker); ok {
+	if hs, ok := s.sc.Conn().(handshaker); ok {
 		if err := s.handshake(hs); err != nil {
 			s.log.Debug("POP3 TLS handshake failed", "err", err)
 			return
@@ -111,7 +107,7 @@ func (s *session) serve() {
 	for !s.quit {
 		line, err := s.readLine()
 		switch {
-		case errors.Is(err, errShuttingDown):
+		case errors.Is(err, netutil.ErrShuttingDown):
 			s.reply("-ERR [SYS/TEMP] server shutting down")
 			s.flush()
 			return
@@ -142,34 +138,18 @@ func (s *session) end() {
 	if s.maildrop != nil {
 		s.srv.unlockMaildrop(s.maildrop.ID())
 	}
-	s.closeConn()
-	s.cancel()
-	s.srv.untrack(s)
+	s.Close()
 	s.log.Debug("POP3 session ended", "user", s.user, "retrieved", s.retrs, "octets", s.octets)
 }
 
 // readLine reads the next line within the idle timeout. When the server
-// shuts down meanwhile (see interruptIfIdle) it returns errShuttingDown.
+// shuts down meanwhile (see Interrupt) it returns netutil.ErrShuttingDown.
 func (s *session) readLine() ([]byte, error) {
-	s.mu.Lock()
-	if s.srv.closing.Load() {
-		s.mu.Unlock()
-		return nil, errShuttingDown
-	}
-	s.waiting = true
-	err := s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
-	s.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("set read deadline: %w", err)
+	if err := s.sc.StartWaiting(s.srv.opts.IdleTimeout); err != nil {
+		return nil, err
 	}
 	line, err := readLine(s.br)
-	s.mu.Lock()
-	s.waiting = false
-	s.mu.Unlock()
-	if s.srv.closing.Load() {
-		return nil, errShuttingDown
-	}
-	return line, err
+	return line, s.sc.StopWaiting(err)
 }
 
 // handshaker is a TLS connection whose handshake has not run yet.
@@ -178,47 +158,28 @@ type handshaker interface {
 }
 
 // handshake runs a TLS handshake within handshakeTimeout. Like readLine,
-// it waits for the client, so Shutdown interrupts it (see interruptIfIdle).
+// it waits for the client, so Shutdown interrupts it (see Interrupt).
 func (s *session) handshake(hs handshaker) error {
-	s.mu.Lock()
-	if s.srv.closing.Load() {
-		s.mu.Unlock()
-		return errShuttingDown
+	if err := s.sc.StartWaiting(0); err != nil {
+		return err
 	}
-	s.waiting = true
-	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
 	err := hs.HandshakeContext(ctx)
 	cancel()
-	s.mu.Lock()
-	s.waiting = false
-	s.mu.Unlock()
-	if err == nil && s.srv.closing.Load() {
-		err = errShuttingDown
-	}
+	err = s.sc.StopWaiting(err)
 	return err
 }
 
-// interruptIfIdle makes a session blocked reading a line return at once
-// (readLine then reports errShuttingDown). A session busy with a command is
-// left alone: it sees the shutdown when it reads the next line.
-func (s *session) interruptIfIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.waiting && !s.closed {
-		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-	}
-}
+// Interrupt makes a session blocked reading a line return at once
+// (readLine then reports netutil.ErrShuttingDown). A session busy with a
+// command is left alone: it sees the shutdown when it reads the next line.
+func (s *session) Interrupt() { s.sc.Interrupt() }
 
-// closeConn closes the connection; safe from any goroutine, more than once.
-func (s *session) closeConn() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+// Close closes the connection and ends the session's backend I/O; safe
+// from any goroutine, more than once.
+func (s *session) Close() {
+	s.cancel()
+	if err := s.sc.Close(); err != nil {
 		s.log.Debug("POP3 close connection", "err", err)
 	}
 }
@@ -265,9 +226,5 @@ func (s *session) bad(line string) {
 type deadlineWriter struct{ s *session }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	c := w.s.conn
-	if err := c.SetWriteDeadline(time.Now().Add(w.s.srv.opts.IdleTimeout)); err != nil {
-		return 0, fmt.Errorf("set write deadline: %w", err)
-	}
-	return c.Write(p)
+	return w.s.sc.WriteWithin(p, w.s.srv.opts.IdleTimeout)
 }

@@ -24,15 +24,13 @@ func (s *session) cmdStls(cmd command) {
 	if n := s.br.Buffered(); n > 0 {
 		s.log.Warn("POP3 discarding data sent after STLS before the handshake", "bytes", n)
 	}
-	tc := tls.Server(s.conn, s.srv.opts.TLSConfig)
+	tc := tls.Server(s.sc.Conn(), s.srv.opts.TLSConfig)
 	if err := s.handshake(tc); err != nil {
 		s.log.Info("POP3 STLS handshake failed", "err", err)
 		s.quit = true
 		return
 	}
-	s.mu.Lock()
-	s.conn = tc
-	s.mu.Unlock()
+	s.sc.Replace(tc)
 	s.tls = true
 	s.br = newLineReader(tc, s.srv.opts.MaxLineLength)
 	st := tc.ConnectionState()

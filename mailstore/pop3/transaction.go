@@ -169,7 +169,7 @@ func (s *session) send(i, lines int) {
 	if err != nil {
 		s.log.Warn("POP3 message transfer failed; closing the connection", "uidl", m.UIDL, "err", err)
 		s.quit = true
-		s.closeConn()
+		s.Close()
 		return
 	}
 	if err := dw.Close(); err != nil {

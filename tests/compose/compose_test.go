@@ -35,6 +35,7 @@ var standardPorts = map[string]string{
 	"YUBIN_POP3_ADDR":        "110",
 	"YUBIN_POP3S_ADDR":       "995",
 	"YUBIN_HTTPS_ADDR":       "443",
+	"YUBIN_MANAGESIEVE_ADDR": "4190",
 }
 
 type composeFile struct {

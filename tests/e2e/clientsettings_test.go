@@ -182,6 +182,7 @@ func TestPublicPorts(t *testing.T) {
 		"_imaps._tcp": "0 1 993 mail.test.", "_imap._tcp": "0 1 143 mail.test.",
 		"_pop3s._tcp": "0 1 995 mail.test.", "_pop3._tcp": "0 1 110 mail.test.",
 		"_submissions._tcp": "0 1 465 mail.test.", "_autodiscover._tcp": "0 1 8443 mail.test.",
+		"_sieve._tcp": "0 1 4190 mail.test.",
 	}
 	for name, v := range wantSRV {
 		if srv2[name] != v {

@@ -145,7 +145,7 @@ type server struct {
 // with data in dataDir; extra are additional VAR=value settings.
 func newServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	protos := []string{"smtp", "imap", "imaps", "pop3", "pop3s", "http", "https"}
+	protos := []string{"smtp", "imap", "imaps", "pop3", "pop3s", "http", "https", "managesieve"}
 	ports := freePorts(t, len(protos))
 	s := &server{t: t, dataDir: dataDir, addrs: map[string]string{}}
 	env := append(baseEnv(),

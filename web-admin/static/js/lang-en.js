@@ -403,6 +403,7 @@ export const en = {
   "dns.purpose.submissions": "RFC 8314: sending mail over implicit TLS (preferred).",
   "dns.purpose.submission": "RFC 6186: sending mail with STARTTLS.",
   "dns.purpose.autodiscover": "Microsoft Autodiscover: Outlook finds its settings over HTTPS at {host}.",
+  "dns.purpose.sieve": "RFC 5804: ManageSieve, where mail apps edit the Sieve filter rules (STARTTLS).",
   "dns.copyName": "name of the {type} record",
   "reason.unknown_user": "Unknown recipient",
   "reason.relay_denied": "Relaying denied",

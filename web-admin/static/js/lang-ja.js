@@ -403,6 +403,7 @@ export const ja = {
   "dns.purpose.submissions": "RFC 8314: メール送信（暗黙の TLS、推奨）。",
   "dns.purpose.submission": "RFC 6186: メール送信（STARTTLS）。",
   "dns.purpose.autodiscover": "Microsoft Autodiscover: Outlook は {host} から HTTPS で設定を取得します。",
+  "dns.purpose.sieve": "RFC 5804: ManageSieve。メールアプリが Sieve の振り分けルールを編集します（STARTTLS）。",
   "dns.copyName": "{type} レコードの名前",
   "reason.unknown_user": "存在しない宛先",
   "reason.relay_denied": "中継の拒否",
