@@ -269,6 +269,12 @@ func (a *API) routes(e *gin.Engine) {
 	p.POST("/tokens", a.createToken)
 	p.DELETE("/tokens/:id", a.deleteToken)
 
+	p.GET("/me/app-passwords", a.listOwnAppPasswords)
+	p.POST("/me/app-passwords", a.createAppPassword)
+	p.DELETE("/me/app-passwords/:id", a.deleteOwnAppPassword)
+	p.GET("/users/:address/app-passwords", a.listUserAppPasswords)
+	p.DELETE("/users/:address/app-passwords/:id", a.deleteUserAppPassword)
+
 	p.GET("/audit", a.listAudit)
 
 	p.GET("/quarantine", a.listQuarantine)

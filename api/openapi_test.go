@@ -63,6 +63,12 @@ var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/tokens"},
 	{"DELETE", "/api/v1/tokens/{id}"},
 
+	{"GET", "/api/v1/me/app-passwords"},
+	{"POST", "/api/v1/me/app-passwords"},
+	{"DELETE", "/api/v1/me/app-passwords/{id}"},
+	{"GET", "/api/v1/users/{address}/app-passwords"},
+	{"DELETE", "/api/v1/users/{address}/app-passwords/{id}"},
+
 	{"GET", "/api/v1/audit"},
 
 	{"GET", "/api/v1/quarantine"},

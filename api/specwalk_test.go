@@ -630,6 +630,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	// ---- server admins and one's own password -----------------------------
 	w.walkAdmins(adm, bob, writeTok)
 
+	// ---- app passwords -----------------------------------------------------
+	w.walkAppPasswords(adm, ann, bob, writeTok)
+
 	// ---- audit -------------------------------------------------------------
 	au := w.json(http.StatusOK, "GET", "/api/v1/audit?actor="+url.QueryEscape(walkAdmin)+"&action=domain.create&target=example.com"+
 		"&since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z&limit=10&offset=0", adm, nil)

@@ -24,6 +24,9 @@ type Domain struct {
 	// UsageCounted is false for a domain that predates the usage columns
 	// until its usage has been counted from its users' (see domain_settings.go).
 	UsageCounted bool `gorm:"not null;default:false" json:"-"`
+	// RequireTwoFactor makes a second factor compulsory for the domain's
+	// users (see SecurityPolicy for the server's).
+	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.
@@ -44,6 +47,9 @@ type User struct {
 	// account is disabled: API sessions issued under an older one no
 	// longer work.
 	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
+	// SecondFactor is set while the user has a second factor for signing
+	// in (see totp.go): mail protocols then take app passwords only.
+	SecondFactor bool `gorm:"not null;default:false" json:"second_factor"`
 }
 
 // Mailbox is one folder of a user.
@@ -101,5 +107,6 @@ func allModels() []any {
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
+	models = append(models, accountSecurityModels()...)
 	return models
 }

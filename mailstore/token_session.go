@@ -172,7 +172,8 @@ func (s *Store) pruneSessionsTx(tx *writeTx) {
 // revokeCredentialsTx ends the API sessions granted on the strength of an
 // owner's current credentials: it moves the owner's credential version on
 // (access tokens carry it and stop working) and deletes their refresh
-// tokens; with apiTokens, their API tokens too. It is called when a
+// tokens; with apiTokens, their API tokens (and a user's app passwords)
+// too. It is called when a
 // password changes or an account is deleted (with apiTokens) and when an
 // account is disabled (without: its API tokens are refused while it is
 // disabled and work again when it is enabled).
@@ -196,6 +197,13 @@ func revokeCredentialsTx(tx *writeTx, owner SessionOwner, apiTokens bool) error 
 	}
 	if !apiTokens {
 		return nil
+	}
+	if owner.Kind == OwnerUser {
+		// App passwords go with the password (as at the big providers):
+		// one made by someone who had the old password opens nothing.
+		if err := tx.Where("user_id = ?", owner.ID).Delete(&AppPassword{}).Error; err != nil {
+			return err
+		}
 	}
 	return tx.Where(col+" = ?", owner.ID).Delete(&APIToken{}).Error
 }

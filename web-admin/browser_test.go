@@ -773,6 +773,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("own usage text %q", txt)
 	}
 	b.shot("account")
+	b.browseAppPasswords(srv)
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)
 		b.heading("Access denied")

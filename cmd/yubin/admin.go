@@ -85,6 +85,7 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 	}
 	cmds = append(cmds, domainAdminCommands()...)
 	cmds = append(cmds, userSetCommand())
+	cmds = append(cmds, appPasswordCommands()...)
 	return groupTogether(append(cmds, aliasCommands()...))
 }
 

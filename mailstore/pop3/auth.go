@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // errNeedTLS is the answer to a login attempt where passwords may not be
@@ -133,7 +135,7 @@ func (s *session) login(user, pass string) {
 		s.reply("-ERR [SYS/TEMP] too many failed logins; try again later")
 		return
 	}
-	md, err := s.srv.opts.Backend.Authenticate(s.ctx, user, pass)
+	md, err := s.srv.opts.Backend.Authenticate(core.WithRemoteAddr(s.ctx, s.ip), user, pass)
 	if err != nil {
 		if !errors.Is(err, ErrAuthFailed) {
 			log.Error("POP3 login failed", "err", err)

@@ -1,0 +1,107 @@
+// Securing one's own mail account on the "My account" page: app passwords
+// for mail clients (made by the server, shown once, each revocable).
+
+import { h, clear, fill } from "../dom.js";
+import { t } from "../i18n.js";
+import { api } from "../api.js";
+import {
+  field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
+  section, fmtDate, table, copyButton,
+} from "../ui.js";
+
+// MAIL_PROTOCOLS are the protocols an app password may be limited to.
+export const MAIL_PROTOCOLS = ["imap", "pop3", "submission", "managesieve"];
+
+// appPasswordTable lists app passwords; revoke(ap) ends one.
+export function appPasswordTable(items, revoke) {
+  return table(t("apppw.list"), [
+    { label: t("field.name"), cell: (k) => k.name },
+    { label: t("apppw.protocols"), cell: (k) => k.protocols.map((p) => t(`apppw.proto.${p}`)).join(", ") },
+    { label: t("field.created"), cell: (k) => fmtDate(k.created_at) },
+    { label: t("tokens.expires"), cell: (k) => (k.expires_at ? fmtDate(k.expires_at) : t("tokens.never")) },
+    {
+      label: t("tokens.lastUsed"),
+      cell: (k) => (k.last_used_at
+        ? t("apppw.lastUse", { when: fmtDate(k.last_used_at), from: k.last_used_from || "—", protocol: t(`apppw.proto.${k.last_used_protocol || "imap"}`) })
+        : t("tokens.unused")),
+    },
+    {
+      label: t("field.actions"),
+      cell: (k) => h("button", {
+        type: "button", class: "danger", "aria-label": t("tokens.revokeWhat", { name: k.name }),
+        onclick: () => revoke(k),
+      }, t("tokens.revoke")),
+    },
+  ], items, t("apppw.none"));
+}
+
+// appPasswordsSection is the signed-in user's app passwords: a form that
+// makes one (its password shown once) and the list with last use and
+// revoke buttons. secondFactor says whether the account password still
+// works on the mail protocols.
+export function appPasswordsSection(secondFactor) {
+  const slot = messageSlot();
+  const secretSlot = h("div", { "aria-live": "polite" });
+  const listBody = h("div");
+
+  async function load() {
+    let l;
+    try {
+      l = await api("GET", "/me/app-passwords");
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    fill(listBody, appPasswordTable(l.items || [], async (k) => {
+      if (!(await confirmDialog(t("apppw.revokeConfirm", { name: k.name }), t("tokens.revoke")))) return;
+      try {
+        await api("DELETE", `/me/app-passwords/${k.id}`);
+        showNotice(slot, t("apppw.revoked", { name: k.name }));
+        load();
+      } catch (err) {
+        showError(slot, err);
+      }
+    }));
+  }
+
+  const name = field({ label: t("field.name"), name: "name", required: true, autocomplete: "off", hint: t("apppw.nameHint"), attrs: { maxlength: 100 } });
+  const protos = MAIL_PROTOCOLS.map((p) => field({ label: t(`apppw.proto.${p}`), name: `proto_${p}`, type: "checkbox", value: p !== "managesieve" }));
+  const days = field({ label: t("tokens.days"), name: "expires_in_days", type: "number", value: 0, hint: t("tokens.daysHint"), attrs: { min: 0, max: 3650, step: 1 } });
+  const protoSet = h("fieldset", { class: "checks" }, h("legend", {}, t("apppw.protocols")), protos.map((f) => f.wrap));
+  const form = h("form", { novalidate: true, class: "form-grid" }, name.wrap, protoSet, days.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("apppw.create"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const checkDays = (v) => (v === "" || (/^\d+$/.test(v) && Number(v) <= 3650) ? "" : t("valid.days"));
+    const chosen = MAIL_PROTOCOLS.filter((p, i) => protos[i].input.checked);
+    const checkProtos = () => (chosen.length ? "" : t("apppw.chooseProtocol"));
+    if (!validate([{ input: name.input, required: true }, { input: protos[0].input, check: checkProtos }, { input: days.input, check: checkDays }])) return;
+    const body = { name: name.input.value.trim(), protocols: chosen };
+    const d = Number(days.input.value || 0);
+    if (d > 0) body.expires_at = new Date(Date.now() + d * 86400000).toISOString();
+    await busy(form, async () => {
+      try {
+        const created = await api("POST", "/me/app-passwords", body);
+        form.reset();
+        clear(slot);
+        const secret = h("input", { type: "text", readonly: true, class: "secret", "aria-label": t("apppw.password"), value: created.password });
+        secret.value = created.password;
+        fill(secretSlot, h("div", { class: "secret-box", role: "status" },
+          h("h3", {}, t("apppw.createdTitle", { name: created.app_password.name })),
+          h("p", {}, t("apppw.once")),
+          h("div", { class: "dns-value" }, secret, copyButton(created.password, t("apppw.password")))));
+        secret.focus();
+        secret.select();
+        load();
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  load();
+  return section(t("apppw.title"),
+    h("p", { class: "hint" }, t("apppw.intro")),
+    h("p", { class: secondFactor ? "notice" : "hint" }, t(secondFactor ? "apppw.required" : "apppw.optional")),
+    slot, form, secretSlot, listBody);
+}
