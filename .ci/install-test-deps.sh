@@ -26,6 +26,8 @@ packages=(
 	tmux          # tests/e2e: the terminal neomutt runs in
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
+	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
+	swaks         # tests/e2e: SMTP submission with an app password
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -228,8 +228,9 @@ func (a *API) routes(e *gin.Engine) {
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/refresh", a.refresh)
 	v1.POST("/auth/logout", a.logout)
+	v1.POST("/auth/login/second-factor", a.loginSecondFactor)
 
-	p := v1.Group("", a.authenticate)
+	p := v1.Group("", a.authenticate, a.requireEnrolment)
 	p.GET("/me", a.me)
 	p.POST("/me/password", a.changeOwnPassword)
 
@@ -274,6 +275,13 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/me/app-passwords/:id", a.deleteOwnAppPassword)
 	p.GET("/users/:address/app-passwords", a.listUserAppPasswords)
 	p.DELETE("/users/:address/app-passwords/:id", a.deleteUserAppPassword)
+
+	p.POST("/me/totp", a.startTOTP)
+	p.POST("/me/totp/confirm", a.confirmTOTP)
+	p.POST("/me/totp/disable", a.disableTOTP)
+	p.DELETE("/users/:address/second-factor", a.resetSecondFactor)
+	p.GET("/settings/security", a.getSecurityPolicy)
+	p.PATCH("/settings/security", a.updateSecurityPolicy)
 
 	p.GET("/audit", a.listAudit)
 

@@ -25,6 +25,9 @@ import (
 const (
 	typAccess  = "access"
 	typRefresh = "refresh"
+	// typChallenge is the short-lived token of a sign-in whose password
+	// was right and whose second factor is awaited.
+	typChallenge = "second-factor"
 )
 
 // apiTokenPrefix starts every API token secret.
@@ -154,7 +157,20 @@ func (a *API) login(c *gin.Context) {
 		abortProblem(c, kindUnauthorized, "wrong email or password")
 		return
 	}
+	if kind == service.KindUser && actor.SecondFactor {
+		// The password was right; the failures counted against the
+		// account are forgiven only once the second factor is too, so
+		// that knowing the password buys no fresh guesses at the code.
+		a.askSecondFactor(c, actor)
+		return
+	}
 	a.limiter.Succeeded(ip, req.Email)
+	a.startSession(c, kind, actor)
+}
+
+// startSession records a new session of a signed-in actor and answers its
+// first token pair.
+func (a *API) startSession(c *gin.Context, kind string, actor service.Actor) {
 	expires := a.now().Add(refreshTTL)
 	jti, err := a.svc.StartSession(c.Request.Context(), actor, kind, expires)
 	if err != nil {
@@ -308,6 +324,9 @@ type meResponse struct {
 	Role    string          `json:"role"`
 	Domains []string        `json:"domains"`
 	User    *mailstore.User `json:"user"`
+	// SecondFactor is the mail account's second factor; null for a
+	// server admin.
+	SecondFactor *mailstore.SecondFactorStatus `json:"second_factor"`
 }
 
 // me handles GET /api/v1/me.
@@ -324,6 +343,10 @@ func (a *API) me(c *gin.Context) {
 			return
 		}
 		out.User = u
+		if out.SecondFactor, err = a.svc.SecondFactorStatus(c.Request.Context(), actor); err != nil {
+			writeProblem(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }

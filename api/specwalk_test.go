@@ -110,20 +110,22 @@ func (w *specWalker) send(want int, r walkReq) (*http.Response, []byte) {
 
 // problemStatus is the status of each problem kind (the agreed surface).
 var problemStatus = map[string]int{
-	"invalid-json":           http.StatusBadRequest,
-	"validation":             http.StatusUnprocessableEntity,
-	"unauthorized":           http.StatusUnauthorized,
-	"forbidden":              http.StatusForbidden,
-	"not-found":              http.StatusNotFound,
-	"already-exists":         http.StatusConflict,
-	"conflict":               http.StatusConflict,
-	"bad-request":            http.StatusBadRequest,
-	"too-large":              http.StatusRequestEntityTooLarge,
-	"unsupported-media-type": http.StatusUnsupportedMediaType,
-	"rate-limited":           http.StatusTooManyRequests,
-	"method-not-allowed":     http.StatusMethodNotAllowed,
-	"internal":               http.StatusInternalServerError,
-	"unavailable":            http.StatusServiceUnavailable,
+	"invalid-json":                 http.StatusBadRequest,
+	"validation":                   http.StatusUnprocessableEntity,
+	"unauthorized":                 http.StatusUnauthorized,
+	"forbidden":                    http.StatusForbidden,
+	"not-found":                    http.StatusNotFound,
+	"already-exists":               http.StatusConflict,
+	"conflict":                     http.StatusConflict,
+	"bad-request":                  http.StatusBadRequest,
+	"too-large":                    http.StatusRequestEntityTooLarge,
+	"unsupported-media-type":       http.StatusUnsupportedMediaType,
+	"rate-limited":                 http.StatusTooManyRequests,
+	"method-not-allowed":           http.StatusMethodNotAllowed,
+	"internal":                     http.StatusInternalServerError,
+	"unavailable":                  http.StatusServiceUnavailable,
+	"second-factor-required":       http.StatusUnauthorized,
+	"second-factor-setup-required": http.StatusForbidden,
 }
 
 // checkProblemKind checks an error answer is a problem document whose kind
@@ -632,6 +634,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	// ---- app passwords -----------------------------------------------------
 	w.walkAppPasswords(adm, ann, bob, writeTok)
+
+	// ---- second factor -----------------------------------------------------
+	w.walkSecondFactor(adm, bob, writeTok)
 
 	// ---- audit -------------------------------------------------------------
 	au := w.json(http.StatusOK, "GET", "/api/v1/audit?actor="+url.QueryEscape(walkAdmin)+"&action=domain.create&target=example.com"+

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -43,4 +45,60 @@ func (b *browser) browseAppPasswords(srv *testServer) {
 	if _, err := st.AuthenticateMail(ctx, "ann@example.com", pw, mailstore.ProtocolIMAP); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("an app password revoked in the dashboard still logs in: %v", err)
 	}
+}
+
+// browseTwoFactor has ann turn on two-factor sign-in on "My account" with
+// a code computed from the secret shown, see her recovery codes once, sign
+// out and in again with the password and the next code, and turn it off
+// with her password.
+func (b *browser) browseTwoFactor(srv *testServer) {
+	t := b.t
+	t.Helper()
+	ctx := context.Background()
+	st := srv.svc.Store()
+	eval[chromedp.Void](b, `[...document.querySelectorAll("button")].find(x => x.textContent === "Set up an authenticator app").click()`)
+	b.wait("the authenticator secret", `!!document.querySelector("code.totp-secret")`)
+	secret := b.text("code.totp-secret")
+	if uri := b.text("code.totp-uri"); !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "secret="+secret) {
+		t.Errorf("otpauth URI %q", uri)
+	}
+	now := time.Now()
+	code, err := mailstore.TOTPCode(secret, now)
+	if err != nil {
+		t.Fatalf("secret %q: %v", secret, err)
+	}
+	b.fill("input[name=totp_code]", code)
+	eval[chromedp.Void](b, `[...document.querySelectorAll("button[type=submit]")].find(x => x.textContent === "Turn on").click()`)
+	b.wait("the recovery codes", `document.querySelectorAll("ol.recovery-codes li").length === 10`)
+	if u, err := st.GetUser(ctx, "ann@example.com"); err != nil || !u.SecondFactor {
+		t.Errorf("after turning it on in the dashboard: second factor %v, %v", u != nil && u.SecondFactor, err)
+	}
+	b.shot("two-factor-recovery-codes")
+	eval[chromedp.Void](b, `[...document.querySelectorAll("button")].find(x => x.textContent === "I have saved them").click()`)
+	b.wait("the two-factor state", `[...document.querySelectorAll(".notice")].some(n => n.textContent.startsWith("Two-factor sign-in is on."))`)
+
+	// Signing in again takes the password, then the next code.
+	b.click("button.signout")
+	b.wait("the sign-in form", `!!document.querySelector("form.login-form")`)
+	b.fill(`form.login-form input[name=email]`, "ann@example.com")
+	b.fill(`form.login-form input[name=password]`, "ann-password")
+	b.click(`form.login-form button[type=submit]`)
+	b.wait("the code form", `!!document.querySelector("form.second-factor input[name=code]")`)
+	b.fill("form.second-factor input[name=code]", code)
+	b.click("form.second-factor button[type=submit]")
+	b.wait("the used code refused", `(document.querySelector(".problem-detail")||{}).textContent === "The code is wrong or was already used. Wait for the next code and try again."`)
+	next, _ := mailstore.TOTPCode(secret, now.Add(30*time.Second))
+	b.fill("form.second-factor input[name=code]", next)
+	b.click("form.second-factor button[type=submit]")
+	b.heading("My account")
+
+	// Turning it off takes the password and ends the session.
+	b.wait("the turn-off form", `!!document.querySelector("input[name=totp_password]")`)
+	b.fill("input[name=totp_password]", "ann-password")
+	eval[chromedp.Void](b, `[...document.querySelectorAll("button[type=submit]")].find(x => x.textContent === "Turn off two-factor sign-in").click()`)
+	b.wait("the sign-in form", `!!document.querySelector("form.login-form")`)
+	if u, _ := st.GetUser(ctx, "ann@example.com"); u == nil || u.SecondFactor {
+		t.Error("two-factor sign-in still on after turning it off in the dashboard")
+	}
+	b.signIn("ann@example.com", "ann-password", "My account")
 }

@@ -40,6 +40,7 @@ password revokes every app password.`,
 			name: "user app-password remove", args: "ADDRESS ID", summary: "revoke one of an account's app passwords",
 			flags: dataFlag, run: appPasswordRemove,
 		},
+		secondFactorResetCommand(),
 	}
 }
 
@@ -137,4 +138,32 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// secondFactorResetCommand is `yubin user second-factor reset`.
+func secondFactorResetCommand() *command {
+	return &command{
+		name: "user second-factor reset", args: "ADDRESS", summary: "turn off an account's second factor (a lost authenticator)",
+		help: `The authenticator and recovery codes are deleted and the account's sessions end; the
+user signs in with their password and sets up a new authenticator on My account.
+Recorded in the audit log.`,
+		flags: dataFlag,
+		run: func(ctx context.Context, e *env, inv *invocation) error {
+			if err := inv.wantArgs(1, 1); err != nil {
+				return err
+			}
+			addr := inv.args[0]
+			return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+				err := svc.ResetSecondFactor(ctx, service.System(), addr)
+				if errors.Is(err, core.ErrNotFound) {
+					return fmt.Errorf("no user %s", strings.ToLower(addr))
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "turned off the second factor of %s\n", strings.ToLower(addr))
+				return nil
+			})
+		},
+	}
 }

@@ -204,7 +204,12 @@ func (s *Service) userActor(ctx context.Context, u *mailstore.User) (Actor, erro
 	if err != nil {
 		return Actor{}, err
 	}
-	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, CredentialVersion: u.CredentialVersion, Source: "api"}
+	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, CredentialVersion: u.CredentialVersion, Source: "api", SecondFactor: u.SecondFactor}
+	if !u.SecondFactor {
+		if a.MustEnrol, err = s.store.SecondFactorRequired(ctx, u); err != nil {
+			return Actor{}, err
+		}
+	}
 	if len(domains) > 0 {
 		a.Role, a.Domains = RoleDomainAdmin, domains
 	}

@@ -9,7 +9,7 @@ import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
 } from "../ui.js";
-import { appPasswordsSection } from "./account_security.js";
+import { appPasswordsSection, twoFactorSection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -157,6 +157,7 @@ export async function accountPage(ctx) {
           session.me.domains.length ? [h("dt", {}, t("account.manages")), h("dd", {}, session.me.domains.join(", "))] : null)),
       section(t("field.displayName"), nameForm),
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
+      me.second_factor ? twoFactorSection(me.second_factor, load, ctx.navigate) : null,
       appPasswordsSection(u.second_factor),
       section(t("client.title"), await clientSetup(u.address)));
   }

@@ -1,9 +1,11 @@
-// Securing one's own mail account on the "My account" page: app passwords
-// for mail clients (made by the server, shown once, each revocable).
+// Securing one's own mail account on the "My account" page: two-factor
+// sign-in with an authenticator app (recovery codes shown once) and app
+// passwords for mail clients (made by the server, shown once, each
+// revocable).
 
 import { h, clear, fill } from "../dom.js";
 import { t } from "../i18n.js";
-import { api } from "../api.js";
+import { api, adoptSession, signOut } from "../api.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
   section, fmtDate, table, copyButton,
@@ -104,4 +106,85 @@ export function appPasswordsSection(secondFactor) {
     h("p", { class: "hint" }, t("apppw.intro")),
     h("p", { class: secondFactor ? "notice" : "hint" }, t(secondFactor ? "apppw.required" : "apppw.optional")),
     slot, form, secretSlot, listBody);
+}
+
+// twoFactorSection turns two-factor sign-in on (an authenticator app,
+// confirmed with a code from it; the recovery codes are shown once) or off
+// (with the password). status is /me's second_factor; done reloads the
+// page; navigate goes to another page of the dashboard.
+export function twoFactorSection(status, done, navigate) {
+  const slot = messageSlot();
+  const body = h("div");
+  if (status.enabled) {
+    const pw = field({ label: t("field.password"), name: "totp_password", type: "password", required: true, autocomplete: "current-password" });
+    const off = h("form", { novalidate: true, class: "form-grid" }, pw.wrap,
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, t("twofa.disable"))));
+    off.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      if (!validate([{ input: pw.input, required: true }])) return;
+      await busy(off, async () => {
+        try {
+          await api("POST", "/me/totp/disable", { password: pw.input.value });
+          // Every session of the account ended: sign in again.
+          signOut();
+          navigate("login", true);
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(off, err);
+        }
+      });
+    });
+    fill(body,
+      h("p", { class: "notice" }, t("twofa.on")),
+      h("p", { class: "hint" }, t("twofa.codesLeft", { n: status.recovery_codes_left })),
+      status.required ? h("p", { class: "hint" }, t("twofa.requiredNoOff")) : off);
+    return section(t("twofa.title"), slot, body);
+  }
+  const start = h("button", { type: "button", class: "primary" }, t("twofa.setUp"));
+  start.addEventListener("click", async () => {
+    let en;
+    try {
+      en = await api("POST", "/me/totp");
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    const code = field({ label: t("login.code"), name: "totp_code", required: true, autocomplete: "one-time-code", attrs: { inputmode: "numeric", maxlength: 6 } });
+    const confirm = h("form", { novalidate: true, class: "form-grid" },
+      h("p", {}, t("twofa.scan")),
+      h("div", { class: "dns-value" }, h("code", { class: "totp-secret" }, en.secret), copyButton(en.secret, t("twofa.secret"))),
+      h("div", { class: "dns-value" }, h("code", { class: "totp-uri" }, en.otpauth_uri), copyButton(en.otpauth_uri, t("twofa.uri"))),
+      code.wrap,
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("twofa.confirm"))));
+    confirm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      if (!validate([{ input: code.input, required: true }])) return;
+      await busy(confirm, async () => {
+        let res;
+        try {
+          res = await api("POST", "/me/totp/confirm", { code: code.input.value.trim() });
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(confirm, err);
+          return;
+        }
+        await adoptSession(res.session);
+        const list = h("ol", { class: "recovery-codes" }, res.recovery_codes.map((c) => h("li", {}, h("code", {}, c))));
+        fill(body,
+          h("div", { class: "secret-box", role: "status" },
+            h("h3", {}, t("twofa.enabled")),
+            h("p", {}, t("twofa.recoveryOnce")),
+            list,
+            h("div", { class: "actions" },
+              copyButton(res.recovery_codes.join("\n"), t("twofa.recoveryCodes")),
+              h("button", { type: "button", onclick: done }, t("twofa.saved")))));
+      });
+    });
+    fill(body, confirm);
+    code.input.focus();
+  });
+  fill(body,
+    h("p", { class: status.required ? "notice warn" : "hint" }, t(status.required ? "twofa.required" : "twofa.intro")),
+    h("div", { class: "actions" }, start));
+  return section(t("twofa.title"), slot, body);
 }
