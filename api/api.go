@@ -282,6 +282,10 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/users/:address/second-factor", a.resetSecondFactor)
 	p.GET("/settings/security", a.getSecurityPolicy)
 	p.PATCH("/settings/security", a.updateSecurityPolicy)
+	p.GET("/me/sessions", a.listOwnSessions)
+	p.DELETE("/me/sessions/:id", a.endOwnSession)
+	p.GET("/users/:address/sessions", a.listUserSessions)
+	p.DELETE("/users/:address/sessions/:id", a.endUserSession)
 
 	p.GET("/audit", a.listAudit)
 

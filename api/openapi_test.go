@@ -75,6 +75,10 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/users/{address}/second-factor"},
 	{"GET", "/api/v1/settings/security"},
 	{"PATCH", "/api/v1/settings/security"},
+	{"GET", "/api/v1/me/sessions"},
+	{"DELETE", "/api/v1/me/sessions/{id}"},
+	{"GET", "/api/v1/users/{address}/sessions"},
+	{"DELETE", "/api/v1/users/{address}/sessions/{id}"},
 
 	{"GET", "/api/v1/audit"},
 

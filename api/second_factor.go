@@ -64,7 +64,7 @@ func (a *API) loginSecondFactor(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	actor, err := a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV)
+	actor, err := a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV, "")
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
 			abortProblem(c, kindUnauthorized, "invalid or expired challenge; sign in with the password again")
@@ -152,11 +152,12 @@ func (a *API) confirmTOTP(c *gin.Context) {
 		return
 	}
 	expires := a.now().Add(refreshTTL)
-	jti, err := a.svc.StartSession(ctx, fresh, service.KindUser, expires)
+	jti, err := a.svc.StartSession(ctx, fresh, service.KindUser, expires, clientInfo(c))
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
+	fresh.SessionID = jti
 	access, err := a.issue(service.KindUser, fresh, typAccess, "", a.now().Add(accessTTL))
 	if err != nil {
 		writeProblem(c, err)

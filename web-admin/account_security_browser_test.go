@@ -2,7 +2,9 @@ package webadmin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -101,4 +103,48 @@ func (b *browser) browseTwoFactor(srv *testServer) {
 		t.Error("two-factor sign-in still on after turning it off in the dashboard")
 	}
 	b.signIn("ann@example.com", "ann-password", "My account")
+}
+
+// browseSessions signs ann in once more from a script; "My account" lists
+// that session beside the browser's, and signing it out there ends it at
+// once (its access token is refused).
+func (b *browser) browseSessions(srv *testServer) {
+	t := b.t
+	t.Helper()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/auth/login", strings.NewReader(`{"email":"ann@example.com","password":"ann-password"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "curl/8.5.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pair struct {
+		Token string `json:"token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&pair)
+	resp.Body.Close()
+	me := func() int {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+pair.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := me(); code != http.StatusOK {
+		t.Fatalf("the script's session: %d", code)
+	}
+	b.open("/admin/account")
+	b.wait("the script's session", `[...document.querySelectorAll("td")].some(td => td.textContent === "curl/8.5.0")`)
+	b.wait("the browser's own session", `[...document.querySelectorAll("td .badge")].some(x => x.textContent === "This session")`)
+	b.shot("sessions")
+	eval[chromedp.Void](b, `document.querySelector("button[aria-label^='Sign out the session from']").click()`)
+	b.wait("the confirmation", `!!document.querySelector("dialog[open] button.danger")`)
+	b.click("dialog[open] button.danger")
+	b.wait("the signed-out notice", `[...document.querySelectorAll(".notice")].some(n => n.textContent === "The session was signed out.")`)
+	if code := me(); code != http.StatusUnauthorized {
+		t.Errorf("a session signed out in the dashboard still answers: %d", code)
+	}
 }

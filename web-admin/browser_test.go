@@ -775,6 +775,7 @@ func TestBrowser(t *testing.T) {
 	b.shot("account")
 	b.browseAppPasswords(srv)
 	b.browseTwoFactor(srv)
+	b.browseSessions(srv)
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)
 		b.heading("Access denied")

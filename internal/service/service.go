@@ -59,6 +59,9 @@ type Actor struct {
 	RemoteIP string
 	// SecondFactor is set for a user who signs in with a second factor.
 	SecondFactor bool
+	// SessionID names the dashboard or API session the actor's access
+	// token belongs to (mailstore.APISession's family), if any.
+	SessionID string
 	// MustEnrol is set for a user whose domain or server requires a
 	// second factor they have not set up yet: until they do, the API
 	// lets them do little else.

@@ -9,7 +9,7 @@ import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
 } from "../ui.js";
-import { appPasswordsSection, twoFactorSection } from "./account_security.js";
+import { appPasswordsSection, twoFactorSection, sessionsSection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -131,7 +131,8 @@ export async function accountPage(ctx) {
             h("dt", {}, t("field.email")), h("dd", {}, me.email),
             h("dt", {}, t("account.role")), h("dd", {}, t(`role.${me.role}`))),
           h("p", { class: "hint" }, t("account.noMailbox"))),
-        section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm));
+        section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
+        sessionsSection());
       return;
     }
     const display = field({ label: t("field.displayName"), name: "display_name", value: u.display_name, attrs: { maxlength: 200 } });
@@ -159,6 +160,7 @@ export async function accountPage(ctx) {
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
       me.second_factor ? twoFactorSection(me.second_factor, load, ctx.navigate) : null,
       appPasswordsSection(u.second_factor),
+      sessionsSection(),
       section(t("client.title"), await clientSetup(u.address)));
   }
   await load();

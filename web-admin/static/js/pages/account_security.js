@@ -188,3 +188,58 @@ export function twoFactorSection(status, done, navigate) {
     h("div", { class: "actions" }, start));
   return section(t("twofa.title"), slot, body);
 }
+
+// shortAgent names a browser from its User-Agent, roughly.
+function shortAgent(ua) {
+  if (!ua) return "—";
+  const m = ua.match(/(Firefox|Edg|OPR|Chrome|Safari|curl|python-requests|Go-http-client)\/[\d.]+/);
+  const os = ua.match(/\((Windows|Macintosh|iPhone|iPad|Android|Linux|X11)[^)]*\)/);
+  return [m ? m[0] : ua.slice(0, 40), os ? os[1] : ""].filter(Boolean).join(", ");
+}
+
+// sessionsSection lists the signed-in person's dashboard and API sessions
+// (signing out any but this one ends it at once) and their API tokens.
+export function sessionsSection() {
+  const slot = messageSlot();
+  const body = h("div");
+  async function load() {
+    let l;
+    try {
+      l = await api("GET", "/me/sessions");
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    fill(body,
+      table(t("sessions.list"), [
+        { label: t("sessions.started"), cell: (s) => fmtDate(s.created_at) },
+        { label: t("sessions.lastActive"), cell: (s) => fmtDate(s.last_seen_at) },
+        { label: t("sessions.from"), cell: (s) => s.remote_ip || "—" },
+        { label: t("sessions.browser"), cell: (s) => h("span", { title: s.user_agent }, shortAgent(s.user_agent)) },
+        {
+          label: t("field.actions"),
+          cell: (s) => (s.current ? h("span", { class: "badge" }, t("sessions.current")) : h("button", {
+            type: "button", class: "danger", "aria-label": t("sessions.endWhat", { from: s.remote_ip }),
+            onclick: async () => {
+              if (!(await confirmDialog(t("sessions.endConfirm", { from: s.remote_ip }), t("sessions.end")))) return;
+              try {
+                await api("DELETE", `/me/sessions/${s.id}`);
+                showNotice(slot, t("sessions.ended"));
+                load();
+              } catch (err) {
+                showError(slot, err);
+              }
+            },
+          }, t("sessions.end"))),
+        },
+      ], l.sessions || [], t("sessions.none")),
+      h("h3", {}, t("nav.tokens")),
+      table(t("nav.tokens"), [
+        { label: t("field.name"), cell: (k) => k.name },
+        { label: t("tokens.scope"), cell: (k) => t(`tokens.scope.${k.scope}`) },
+        { label: t("tokens.lastUsed"), cell: (k) => (k.last_used_at ? fmtDate(k.last_used_at) : t("tokens.unused")) },
+      ], l.tokens || [], t("tokens.none")));
+  }
+  load();
+  return section(t("sessions.title"), h("p", { class: "hint" }, t("sessions.intro")), slot, body);
+}
