@@ -21,7 +21,7 @@ type SecurityPolicy struct {
 }
 
 func accountSecurityModels() []any {
-	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &APISession{}}
+	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &APISession{}, &SignInPlace{}}
 }
 
 // deleteAccountSecurityRowsTx deletes what secures the sign-in of the user

@@ -148,3 +148,23 @@ func (b *browser) browseSessions(srv *testServer) {
 		t.Errorf("a session signed out in the dashboard still answers: %d", code)
 	}
 }
+
+// browseSecurityPolicy has the server admin turn on sign-in notices on
+// "My account" and checks the server's setting changed.
+func (b *browser) browseSecurityPolicy(srv *testServer) {
+	t := b.t
+	t.Helper()
+	b.wait("the security settings", `!!document.querySelector("input[name=notify_new_sign_in]")`)
+	eval[chromedp.Void](b, `document.querySelector("input[name=notify_new_sign_in]").click()`)
+	eval[chromedp.Void](b, `document.querySelector("input[name=notify_new_sign_in]").form.querySelector("button[type=submit]").click()`)
+	b.wait("the saved notice", `[...document.querySelectorAll(".notice")].some(n => n.textContent === "Saved.")`)
+	p, err := srv.svc.Store().GetSecurityPolicy(context.Background())
+	if err != nil || !p.NotifyNewSignIn || p.RequireTwoFactor {
+		t.Errorf("security settings after saving in the dashboard: %+v, %v", p, err)
+	}
+	off := false
+	if _, err := srv.svc.Store().UpdateSecurityPolicy(context.Background(), mailstore.SecurityPolicyUpdate{NotifyNewSignIn: &off}); err != nil {
+		t.Fatal(err)
+	}
+	eval[chromedp.Void](b, `document.querySelectorAll(".notice").forEach(n => n.remove())`)
+}

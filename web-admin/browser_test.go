@@ -390,6 +390,7 @@ func TestBrowser(t *testing.T) {
 		b.wait("the changed password", `((document.querySelector(".notice")||{}).textContent||"") === "Your password was changed." && !document.querySelector("form button[disabled]")`)
 		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(".notice").remove()`))
 	}
+	b.browseSecurityPolicy(srv)
 	b.click(`#nav a[data-route=overview]`)
 	b.heading("Overview")
 	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)

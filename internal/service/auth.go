@@ -131,13 +131,18 @@ func (a Actor) sessionOwner(kind string) (mailstore.SessionOwner, error) {
 
 // StartSession records a new API session of a signed-in actor coming
 // from ci, its first refresh token valid until expires, and returns that
-// token's ID (which also names the session).
+// token's ID (which also names the session). A user signing in from a new
+// place is told by mail when the server's security settings ask for it.
 func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time, ci mailstore.ClientInfo) (string, error) {
 	o, err := a.sessionOwner(kind)
 	if err != nil {
 		return "", err
 	}
-	return s.store.StartSessionFrom(ctx, o, expires, ci)
+	jti, err := s.store.StartSessionFrom(ctx, o, expires, ci)
+	if err == nil && o.Kind == mailstore.OwnerUser {
+		s.noticeNewPlace(ctx, o.ID, ci)
+	}
+	return jti, err
 }
 
 // EndSession ends the session whose refresh token is jti (signing out).

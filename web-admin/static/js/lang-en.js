@@ -537,4 +537,9 @@ export const en = {
   "audit.action.session.end": "Session signed out",
   "audit.detail.session": "Session",
   "audit.detail.remote_ip": "Address",
+  "policy.title": "Account security for everyone",
+  "policy.requireTwoFactor": "Require two-factor sign-in of every user",
+  "policy.requireTwoFactorHint": "Users without an authenticator app must set one up before they can do anything else; mail clients then need app passwords. Domains can require it for their own users.",
+  "policy.notifyNewSignIn": "Tell users by mail when they sign in from a new place",
+  "policy.notifyNewSignInHint": "A notice goes to the user's inbox when their account signs in to the dashboard or the API from a network it has not used before.",
 };

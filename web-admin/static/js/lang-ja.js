@@ -537,4 +537,9 @@ export const ja = {
   "audit.action.session.end": "セッションをサインアウト",
   "audit.detail.session": "セッション",
   "audit.detail.remote_ip": "アドレス",
+  "policy.title": "全ユーザーのアカウントセキュリティ",
+  "policy.requireTwoFactor": "すべてのユーザーに 2 段階認証を必須にする",
+  "policy.requireTwoFactorHint": "認証アプリを設定していないユーザーは、設定するまで他の操作ができません。メールアプリにはアプリパスワードが必要になります。ドメインごとに必須にすることもできます。",
+  "policy.notifyNewSignIn": "新しい場所からのサインインをメールで知らせる",
+  "policy.notifyNewSignInHint": "ダッシュボードや API に、これまで使われていないネットワークからサインインがあると、ユーザーの受信箱に通知が届きます。",
 };

@@ -9,7 +9,7 @@ import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot,
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD,
 } from "../ui.js";
-import { appPasswordsSection, twoFactorSection, sessionsSection } from "./account_security.js";
+import { appPasswordsSection, twoFactorSection, sessionsSection, securityPolicySection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -132,7 +132,8 @@ export async function accountPage(ctx) {
             h("dt", {}, t("account.role")), h("dd", {}, t(`role.${me.role}`))),
           h("p", { class: "hint" }, t("account.noMailbox"))),
         section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
-        sessionsSection());
+        sessionsSection(),
+        me.role === "admin" ? securityPolicySection() : null);
       return;
     }
     const display = field({ label: t("field.displayName"), name: "display_name", value: u.display_name, attrs: { maxlength: 200 } });

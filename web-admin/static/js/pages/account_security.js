@@ -243,3 +243,36 @@ export function sessionsSection() {
   load();
   return section(t("sessions.title"), h("p", { class: "hint" }, t("sessions.intro")), slot, body);
 }
+
+// securityPolicySection lets server admins require two-factor sign-in of
+// every user and have users told of sign-ins from new places.
+export function securityPolicySection() {
+  const slot = messageSlot();
+  const body = h("div");
+  (async () => {
+    let p;
+    try {
+      p = await api("GET", "/settings/security");
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    const req = field({ label: t("policy.requireTwoFactor"), name: "require_two_factor", type: "checkbox", value: p.require_two_factor, hint: t("policy.requireTwoFactorHint") });
+    const notify = field({ label: t("policy.notifyNewSignIn"), name: "notify_new_sign_in", type: "checkbox", value: p.notify_new_sign_in, hint: t("policy.notifyNewSignInHint") });
+    const form = h("form", { novalidate: true, class: "form-grid" }, req.wrap, notify.wrap,
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await busy(form, async () => {
+        try {
+          await api("PATCH", "/settings/security", { require_two_factor: req.input.checked, notify_new_sign_in: notify.input.checked });
+          showNotice(slot, t("saved"));
+        } catch (err) {
+          showError(slot, err);
+        }
+      });
+    });
+    fill(body, form);
+  })();
+  return section(t("policy.title"), slot, body);
+}
