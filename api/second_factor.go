@@ -94,10 +94,12 @@ func (a *API) loginSecondFactor(c *gin.Context) {
 // enrolFirstRoutes are what a user who must set up a second factor may
 // still call.
 var enrolFirstRoutes = map[string]bool{
-	"GET /api/v1/me":               true,
-	"POST /api/v1/me/totp":         true,
-	"POST /api/v1/me/totp/confirm": true,
-	"POST /api/v1/me/password":     true,
+	"GET /api/v1/me":                 true,
+	"POST /api/v1/me/totp":           true,
+	"POST /api/v1/me/totp/confirm":   true,
+	"POST /api/v1/me/password":       true,
+	"GET /api/v1/me/sessions":        true,
+	"DELETE /api/v1/me/sessions/:id": true,
 }
 
 // requireEnrolment refuses, with "second-factor-setup-required", every

@@ -6,6 +6,7 @@
 import { h, clear, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, adoptSession, signOut } from "../api.js";
+import { showSecretOnce } from "./tokens.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
   section, fmtDate, table, copyButton,
@@ -86,14 +87,7 @@ export function appPasswordsSection(secondFactor) {
         const created = await api("POST", "/me/app-passwords", body);
         form.reset();
         clear(slot);
-        const secret = h("input", { type: "text", readonly: true, class: "secret", "aria-label": t("apppw.password"), value: created.password });
-        secret.value = created.password;
-        fill(secretSlot, h("div", { class: "secret-box", role: "status" },
-          h("h3", {}, t("apppw.createdTitle", { name: created.app_password.name })),
-          h("p", {}, t("apppw.once")),
-          h("div", { class: "dns-value" }, secret, copyButton(created.password, t("apppw.password")))));
-        secret.focus();
-        secret.select();
+        showSecretOnce(secretSlot, t("apppw.createdTitle", { name: created.app_password.name }), t("apppw.once"), created.password, t("apppw.password"));
         load();
       } catch (err) {
         showError(slot, err);
