@@ -471,6 +471,7 @@ func TestBrowser(t *testing.T) {
 	if got := b.text("dd.display-name"); got != xssPayload {
 		t.Errorf("user page display name %q", got)
 	}
+	b.wait("the user's sign-in security", `[...document.querySelectorAll("section.card h2")].some(x => x.textContent === "Sign-in security") && [...document.querySelectorAll("p")].some(p => p.textContent === "This user has no second factor.")`)
 	b.fill(`form.inline-form input[name=quota_bytes]`, "1")
 	b.choose(`form.inline-form select[name=quota_bytes_unit]`, "MiB")
 	b.click(`form.inline-form:has(input[name=quota_bytes]) button[type=submit]`)

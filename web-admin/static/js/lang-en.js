@@ -542,4 +542,10 @@ export const en = {
   "policy.requireTwoFactorHint": "Users without an authenticator app must set one up before they can do anything else; mail clients then need app passwords. Domains can require it for their own users.",
   "policy.notifyNewSignIn": "Tell users by mail when they sign in from a new place",
   "policy.notifyNewSignInHint": "A notice goes to the user's inbox when their account signs in to the dashboard or the API from a network it has not used before.",
+  "usersec.title": "Sign-in security",
+  "usersec.on": "This user signs in with two-factor sign-in.",
+  "usersec.off": "This user has no second factor.",
+  "usersec.reset": "Reset the second factor",
+  "usersec.resetConfirm": "Turn off the second factor of {address}? Their sessions end; they sign in with their password and set it up again.",
+  "usersec.resetDone": "The second factor of {address} was turned off.",
 };

@@ -542,4 +542,10 @@ export const ja = {
   "policy.requireTwoFactorHint": "認証アプリを設定していないユーザーは、設定するまで他の操作ができません。メールアプリにはアプリパスワードが必要になります。ドメインごとに必須にすることもできます。",
   "policy.notifyNewSignIn": "新しい場所からのサインインをメールで知らせる",
   "policy.notifyNewSignInHint": "ダッシュボードや API に、これまで使われていないネットワークからサインインがあると、ユーザーの受信箱に通知が届きます。",
+  "usersec.title": "サインインのセキュリティ",
+  "usersec.on": "このユーザーは 2 段階認証でサインインします。",
+  "usersec.off": "このユーザーは 2 段階認証を設定していません。",
+  "usersec.reset": "2 段階認証をリセット",
+  "usersec.resetConfirm": "{address} の 2 段階認証を無効にしますか？セッションは終了し、パスワードでサインインして設定し直すことになります。",
+  "usersec.resetDone": "{address} の 2 段階認証を無効にしました。",
 };

@@ -270,3 +270,73 @@ export function securityPolicySection() {
   })();
   return section(t("policy.title"), slot, body);
 }
+
+// userSecuritySection is an admin's view of a user's sign-in: their second
+// factor (reset for a lost authenticator), app passwords and sessions,
+// each revocable.
+export function userSecuritySection(u) {
+  const slot = messageSlot();
+  const body = h("div");
+  const base = `/users/${encodeURIComponent(u.address)}`;
+  async function load() {
+    let aps;
+    let ses;
+    try {
+      [aps, ses] = await Promise.all([api("GET", `${base}/app-passwords`), api("GET", `${base}/sessions`)]);
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    const reset = h("button", {
+      type: "button", class: "danger",
+      onclick: async () => {
+        if (!(await confirmDialog(t("usersec.resetConfirm", { address: u.address }), t("usersec.reset")))) return;
+        try {
+          await api("DELETE", `${base}/second-factor`);
+          showNotice(slot, t("usersec.resetDone", { address: u.address }));
+          load();
+        } catch (err) {
+          showError(slot, err);
+        }
+      },
+    }, t("usersec.reset"));
+    fill(body,
+      h("p", {}, t(u.second_factor ? "usersec.on" : "usersec.off")),
+      u.second_factor ? h("div", { class: "actions" }, reset) : null,
+      h("h3", {}, t("apppw.title")),
+      appPasswordTable(aps.items || [], async (k) => {
+        if (!(await confirmDialog(t("apppw.revokeConfirm", { name: k.name }), t("tokens.revoke")))) return;
+        try {
+          await api("DELETE", `${base}/app-passwords/${k.id}`);
+          showNotice(slot, t("apppw.revoked", { name: k.name }));
+          load();
+        } catch (err) {
+          showError(slot, err);
+        }
+      }),
+      h("h3", {}, t("sessions.list")),
+      table(t("sessions.list"), [
+        { label: t("sessions.started"), cell: (s) => fmtDate(s.created_at) },
+        { label: t("sessions.lastActive"), cell: (s) => fmtDate(s.last_seen_at) },
+        { label: t("sessions.from"), cell: (s) => s.remote_ip || "—" },
+        { label: t("sessions.browser"), cell: (s) => h("span", { title: s.user_agent }, shortAgent(s.user_agent)) },
+        {
+          label: t("field.actions"),
+          cell: (s) => h("button", {
+            type: "button", class: "danger", "aria-label": t("sessions.endWhat", { from: s.remote_ip }),
+            onclick: async () => {
+              try {
+                await api("DELETE", `${base}/sessions/${s.id}`);
+                showNotice(slot, t("sessions.ended"));
+                load();
+              } catch (err) {
+                showError(slot, err);
+              }
+            },
+          }, t("sessions.end")),
+        },
+      ], ses.sessions || [], t("sessions.none")));
+  }
+  load();
+  return section(t("usersec.title"), slot, body);
+}

@@ -10,6 +10,7 @@ import {
   pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash,
 } from "../ui.js";
 import { listView } from "../list.js";
+import { userSecuritySection } from "./account_security.js";
 
 // domainOptions lists the domains the caller may pick from: a server
 // admin's (with "all"), or a domain admin's own.
@@ -197,7 +198,8 @@ export async function userPage(ctx) {
           del)),
       section(t("field.displayName"), nameForm),
       section(t("field.quota"), quotaForm),
-      section(t("users.resetPassword"), pwForm));
+      section(t("users.resetPassword"), pwForm),
+      userSecuritySection(u));
   }
   await load();
 }
