@@ -27,6 +27,8 @@ packages=(
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
+	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
+	swaks         # tests/e2e: SMTP submission with an app password
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -228,8 +228,9 @@ func (a *API) routes(e *gin.Engine) {
 	v1.POST("/auth/login", a.login)
 	v1.POST("/auth/refresh", a.refresh)
 	v1.POST("/auth/logout", a.logout)
+	v1.POST("/auth/login/second-factor", a.loginSecondFactor)
 
-	p := v1.Group("", a.authenticate)
+	p := v1.Group("", a.authenticate, a.requireEnrolment)
 	p.GET("/me", a.me)
 	p.POST("/me/password", a.changeOwnPassword)
 
@@ -289,6 +290,23 @@ func (a *API) routes(e *gin.Engine) {
 	p.GET("/tokens", a.listTokens)
 	p.POST("/tokens", a.createToken)
 	p.DELETE("/tokens/:id", a.deleteToken)
+
+	p.GET("/me/app-passwords", a.listOwnAppPasswords)
+	p.POST("/me/app-passwords", a.createAppPassword)
+	p.DELETE("/me/app-passwords/:id", a.deleteOwnAppPassword)
+	p.GET("/users/:address/app-passwords", a.listUserAppPasswords)
+	p.DELETE("/users/:address/app-passwords/:id", a.deleteUserAppPassword)
+
+	p.POST("/me/totp", a.startTOTP)
+	p.POST("/me/totp/confirm", a.confirmTOTP)
+	p.POST("/me/totp/disable", a.disableTOTP)
+	p.DELETE("/users/:address/second-factor", a.resetSecondFactor)
+	p.GET("/settings/security", a.getSecurityPolicy)
+	p.PATCH("/settings/security", a.updateSecurityPolicy)
+	p.GET("/me/sessions", a.listOwnSessions)
+	p.DELETE("/me/sessions/:id", a.endOwnSession)
+	p.GET("/users/:address/sessions", a.listUserSessions)
+	p.DELETE("/users/:address/sessions/:id", a.endUserSession)
 
 	p.GET("/audit", a.listAudit)
 

@@ -25,6 +25,9 @@ import (
 const (
 	typAccess  = "access"
 	typRefresh = "refresh"
+	// typChallenge is the short-lived token of a sign-in whose password
+	// was right and whose second factor is awaited.
+	typChallenge = "second-factor"
 )
 
 // apiTokenPrefix starts every API token secret.
@@ -35,10 +38,11 @@ const apiTokenPrefix = "yb_"
 // at the same address) and credential version (cv: a password change or
 // disabling ends it).
 type claims struct {
-	Kind string `json:"kind"` // service.KindAdmin or service.KindUser
-	Typ  string `json:"typ"`  // typAccess or typRefresh
-	UID  int64  `json:"uid"`  // the principal's account ID
-	CV   int64  `json:"cv"`   // the principal's credential version
+	Kind string `json:"kind"`          // service.KindAdmin or service.KindUser
+	Typ  string `json:"typ"`           // typAccess or typRefresh
+	UID  int64  `json:"uid"`           // the principal's account ID
+	CV   int64  `json:"cv"`            // the principal's credential version
+	SID  string `json:"sid,omitempty"` // an access token's session (ended sessions' tokens stop at once)
 	jwt.RegisteredClaims
 }
 
@@ -51,7 +55,7 @@ func (a *API) issue(kind string, actor service.Actor, typ, jti string, expires t
 		rand.Read(b)
 		jti = hex.EncodeToString(b)
 	}
-	cl := claims{Kind: kind, Typ: typ, UID: actor.PrincipalID(), CV: actor.CredentialVersion, RegisteredClaims: jwt.RegisteredClaims{
+	cl := claims{Kind: kind, Typ: typ, UID: actor.PrincipalID(), CV: actor.CredentialVersion, SID: actor.SessionID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    a.issuer,
 		Subject:   actor.Email,
 		IssuedAt:  jwt.NewNumericDate(a.now()),
@@ -154,14 +158,33 @@ func (a *API) login(c *gin.Context) {
 		abortProblem(c, kindUnauthorized, "wrong email or password")
 		return
 	}
+	if kind == service.KindUser && actor.SecondFactor {
+		// The password was right; the failures counted against the
+		// account are forgiven only once the second factor is too, so
+		// that knowing the password buys no fresh guesses at the code.
+		a.askSecondFactor(c, actor)
+		return
+	}
 	a.limiter.Succeeded(ip, req.Email)
+	a.startSession(c, kind, actor)
+}
+
+// startSession records a new session of a signed-in actor and answers its
+// first token pair.
+func (a *API) startSession(c *gin.Context, kind string, actor service.Actor) {
 	expires := a.now().Add(refreshTTL)
-	jti, err := a.svc.StartSession(c.Request.Context(), actor, kind, expires)
+	jti, err := a.svc.StartSession(c.Request.Context(), actor, kind, expires, clientInfo(c))
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
+	actor.SessionID = jti
 	a.sessionFor(c, kind, actor, jti, expires)
+}
+
+// clientInfo is where a request comes from, for the list of sessions.
+func clientInfo(c *gin.Context) mailstore.ClientInfo {
+	return mailstore.ClientInfo{RemoteIP: clientAddr(c).String(), UserAgent: c.Request.UserAgent()}
 }
 
 // throttled answers 429 with detail and reports true when the login
@@ -230,7 +253,7 @@ func (a *API) refresh(c *gin.Context) {
 }
 
 // logout handles POST /api/v1/auth/logout: the session of the refresh
-// token ends (its access tokens live out their 15 minutes). An invalid or
+// token ends, and its access tokens stop working at once. An invalid or
 // used-up refresh token is no error: there is nothing left to end.
 func (a *API) logout(c *gin.Context) {
 	var req struct {
@@ -279,7 +302,7 @@ func (a *API) authenticate(c *gin.Context) {
 			abortProblem(c, kindUnauthorized, "invalid or expired token")
 			return
 		}
-		actor, err = a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV)
+		actor, err = a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV, cl.SID)
 	}
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
@@ -308,6 +331,9 @@ type meResponse struct {
 	Role    string          `json:"role"`
 	Domains []string        `json:"domains"`
 	User    *mailstore.User `json:"user"`
+	// SecondFactor is the mail account's second factor; null for a
+	// server admin.
+	SecondFactor *mailstore.SecondFactorStatus `json:"second_factor"`
 }
 
 // me handles GET /api/v1/me.
@@ -324,6 +350,10 @@ func (a *API) me(c *gin.Context) {
 			return
 		}
 		out.User = u
+		if out.SecondFactor, err = a.svc.SecondFactorStatus(c.Request.Context(), actor); err != nil {
+			writeProblem(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }

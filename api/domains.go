@@ -21,6 +21,7 @@ type domainSettings struct {
 	MaxQuotaBytes     *int64 `json:"max_quota_bytes"`
 	QuotaBytes        *int64 `json:"quota_bytes"`
 	MaxUsers          *int64 `json:"max_users"`
+	RequireTwoFactor  *bool  `json:"require_two_factor"`
 
 	// The filter settings: null sets them back to the server's.
 	SpamJunkScore   mailstore.Nullable[float64] `json:"spam_junk_score"`
@@ -42,6 +43,7 @@ func (d domainSettings) toService() service.DomainSettings {
 		MaxQuotaBytes:     d.MaxQuotaBytes,
 		QuotaBytes:        d.QuotaBytes,
 		MaxUsers:          d.MaxUsers,
+		RequireTwoFactor:  d.RequireTwoFactor,
 		SpamJunkScore:     d.SpamJunkScore,
 		SpamRejectScore:   d.SpamRejectScore,
 		SpamFilter:        d.SpamFilter,

@@ -84,6 +84,23 @@ var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/tokens"},
 	{"DELETE", "/api/v1/tokens/{id}"},
 
+	{"GET", "/api/v1/me/app-passwords"},
+	{"POST", "/api/v1/me/app-passwords"},
+	{"DELETE", "/api/v1/me/app-passwords/{id}"},
+	{"GET", "/api/v1/users/{address}/app-passwords"},
+	{"DELETE", "/api/v1/users/{address}/app-passwords/{id}"},
+	{"POST", "/api/v1/auth/login/second-factor"},
+	{"POST", "/api/v1/me/totp"},
+	{"POST", "/api/v1/me/totp/confirm"},
+	{"POST", "/api/v1/me/totp/disable"},
+	{"DELETE", "/api/v1/users/{address}/second-factor"},
+	{"GET", "/api/v1/settings/security"},
+	{"PATCH", "/api/v1/settings/security"},
+	{"GET", "/api/v1/me/sessions"},
+	{"DELETE", "/api/v1/me/sessions/{id}"},
+	{"GET", "/api/v1/users/{address}/sessions"},
+	{"DELETE", "/api/v1/users/{address}/sessions/{id}"},
+
 	{"GET", "/api/v1/audit"},
 
 	{"GET", "/api/v1/quarantine"},
@@ -115,13 +132,14 @@ var specRoutes = []struct{ method, path string }{
 // unauthenticatedRoutes need no credential: their operations must say
 // `security: []`. Every other route must use the global bearerAuth.
 var unauthenticatedRoutes = map[string]bool{
-	"POST /api/v1/auth/login":   true,
-	"POST /api/v1/auth/refresh": true,
-	"POST /api/v1/auth/logout":  true,
-	"GET /api/openapi.yaml":     true,
-	"GET /healthz":              true,
-	"GET /readyz":               true,
-	"GET /metrics":              true,
+	"POST /api/v1/auth/login":                          true,
+	"POST /api/v1/auth/refresh":                        true,
+	"POST /api/v1/auth/logout":                         true,
+	"POST /api/v1/auth/login/second-factor":            true,
+	"GET /api/openapi.yaml":                            true,
+	"GET /healthz":                                     true,
+	"GET /readyz":                                      true,
+	"GET /metrics":                                     true,
 	"GET /.well-known/autoconfig/mail/config-v1.1.xml": true,
 	"GET /mail/config-v1.1.xml":                        true,
 	"POST /autodiscover/autodiscover.xml":              true,
@@ -291,7 +309,7 @@ func TestOpenAPISpecCheckerSelfTest(t *testing.T) {
 		resp(200, "application/json; charset=utf-8"), []byte(`{"items":[`+domain+`],"total":1,"limit":10,"offset":0}`))
 	checkAgainstSpec(t, router, mk("DELETE", "/api/v1/domains/example.com?cascade=true", "", nil), nil, resp(204, ""), nil)
 	checkAgainstSpec(t, router, mk("GET", "/api/v1/me", "", nil), nil, resp(200, "application/json"),
-		[]byte(`{"email":"admin@example.com","role":"admin","domains":[],"user":null}`))
+		[]byte(`{"email":"admin@example.com","role":"admin","domains":[],"user":null,"second_factor":null}`))
 	checkAgainstSpec(t, router, mk("GET", "/api/v1/tokens", "", nil), nil, resp(200, "application/json"),
 		[]byte(`{"items":[{"id":1,"name":"n","prefix":"abcdefgh","scope":"read","created_at":"2025-01-02T03:04:05Z","expires_at":null,"last_used_at":null}]}`))
 	checkAgainstSpec(t, router, mk("GET", "/api/v1/aliases/@example.com", "", nil), nil, resp(200, "application/json"),

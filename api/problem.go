@@ -36,6 +36,11 @@ const (
 	kindMethodNotAllowed = "method-not-allowed"
 	kindInternal         = "internal"
 	kindUnavailable      = "unavailable"
+	// kindSecondFactor: the password was right; now the second factor.
+	kindSecondFactor = "second-factor-required"
+	// kindEnrolFirst: the domain or server requires a second factor the
+	// user has not set up yet.
+	kindEnrolFirst = "second-factor-setup-required"
 )
 
 // problemKinds gives each kind its status and title.
@@ -57,6 +62,8 @@ var problemKinds = map[string]struct {
 	kindMethodNotAllowed: {http.StatusMethodNotAllowed, "Method not allowed"},
 	kindInternal:         {http.StatusInternalServerError, "Internal server error"},
 	kindUnavailable:      {http.StatusServiceUnavailable, "Service unavailable"},
+	kindSecondFactor:     {http.StatusUnauthorized, "Second factor required"},
+	kindEnrolFirst:       {http.StatusForbidden, "Set up a second factor first"},
 }
 
 // Problem is an RFC 9457 problem details object.
@@ -70,6 +77,11 @@ type Problem struct {
 	// compile (1-based; the column counts bytes).
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Challenge and Methods come with kindSecondFactor: the token that
+	// POST /api/v1/auth/login/second-factor takes with the code, and the
+	// kinds of code it takes.
+	Challenge string   `json:"challenge,omitempty"`
+	Methods   []string `json:"methods,omitempty"`
 }
 
 // newProblem returns the problem of kind with detail.

@@ -111,20 +111,22 @@ func (w *specWalker) send(want int, r walkReq) (*http.Response, []byte) {
 
 // problemStatus is the status of each problem kind (the agreed surface).
 var problemStatus = map[string]int{
-	"invalid-json":           http.StatusBadRequest,
-	"validation":             http.StatusUnprocessableEntity,
-	"unauthorized":           http.StatusUnauthorized,
-	"forbidden":              http.StatusForbidden,
-	"not-found":              http.StatusNotFound,
-	"already-exists":         http.StatusConflict,
-	"conflict":               http.StatusConflict,
-	"bad-request":            http.StatusBadRequest,
-	"too-large":              http.StatusRequestEntityTooLarge,
-	"unsupported-media-type": http.StatusUnsupportedMediaType,
-	"rate-limited":           http.StatusTooManyRequests,
-	"method-not-allowed":     http.StatusMethodNotAllowed,
-	"internal":               http.StatusInternalServerError,
-	"unavailable":            http.StatusServiceUnavailable,
+	"invalid-json":                 http.StatusBadRequest,
+	"validation":                   http.StatusUnprocessableEntity,
+	"unauthorized":                 http.StatusUnauthorized,
+	"forbidden":                    http.StatusForbidden,
+	"not-found":                    http.StatusNotFound,
+	"already-exists":               http.StatusConflict,
+	"conflict":                     http.StatusConflict,
+	"bad-request":                  http.StatusBadRequest,
+	"too-large":                    http.StatusRequestEntityTooLarge,
+	"unsupported-media-type":       http.StatusUnsupportedMediaType,
+	"rate-limited":                 http.StatusTooManyRequests,
+	"method-not-allowed":           http.StatusMethodNotAllowed,
+	"internal":                     http.StatusInternalServerError,
+	"unavailable":                  http.StatusServiceUnavailable,
+	"second-factor-required":       http.StatusUnauthorized,
+	"second-factor-setup-required": http.StatusForbidden,
 }
 
 // checkProblemKind checks an error answer is a problem document whose kind
@@ -301,14 +303,19 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.tooLarge("POST", "/api/v1/auth/refresh", "")
 	// The refresh token is no bearer credential.
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", admRefresh, nil)
-	// A refresh token works once.
+	// A refresh token works once; presenting it again ends its session,
+	// whose access tokens stop working at once.
 	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": admRefresh})
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", adm2, nil)
+	adm = str(t, w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": walkAdmin, "password": walkAdminPW}), "token")
+	adm2 = str(t, w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": walkAdmin, "password": walkAdminPW}), "token")
 
 	// Signing out ends the session's refresh tokens.
 	out := w.json(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"email": walkAdmin, "password": walkAdminPW})
 	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json",
 		body: []byte(`{"refresh_token":"` + str(t, out, "refresh_token") + `"}`)})
 	w.json(http.StatusUnauthorized, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": str(t, out, "refresh_token")})
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/me", str(t, out, "token"), nil) // its access token too
 	w.send(http.StatusNoContent, walkReq{method: "POST", target: "/api/v1/auth/logout", ctype: "application/json", body: []byte(`{"refresh_token":"not-a-jwt"}`)})
 	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/auth/logout", "", map[string]string{"refresh_token": ""})
 	w.json(http.StatusBadRequest, "POST", "/api/v1/auth/logout", "", `{"refresh_token":"x","all":true}`)
@@ -723,6 +730,15 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	// ---- server admins and one's own password -----------------------------
 	w.walkAdmins(adm, bob, writeTok)
+
+	// ---- app passwords -----------------------------------------------------
+	w.walkAppPasswords(adm, ann, bob, writeTok)
+
+	// ---- second factor -----------------------------------------------------
+	w.walkSecondFactor(adm, bob, writeTok)
+
+	// ---- sessions ----------------------------------------------------------
+	w.walkSessions(adm, bob, writeTok)
 
 	// ---- audit -------------------------------------------------------------
 	au := w.json(http.StatusOK, "GET", "/api/v1/audit?actor="+url.QueryEscape(walkAdmin)+"&action=domain.create&target=example.com"+

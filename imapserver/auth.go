@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/limits"
 )
 
@@ -280,7 +281,7 @@ func (s *session) login(c *command, user, pass string) error {
 		log.Warn("IMAP login refused: too many failed logins")
 		return noErr("UNAVAILABLE", "Too many failed logins; try again later")
 	}
-	acct, err := s.srv.opts.Backend.Authenticate(s.ctx, user, pass)
+	acct, err := s.srv.opts.Backend.Authenticate(core.WithRemoteAddr(s.ctx, ip), user, pass)
 	if err != nil {
 		if !errors.Is(err, ErrAuthFailed) {
 			log.Error("IMAP login failed", "err", err)

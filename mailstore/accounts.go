@@ -365,6 +365,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := deleteSendAsTx(tx, "user_id = ? OR address = ?", u.ID, u.Address); err != nil {
 		return err
 	}
+	if err := deleteAccountSecurityRowsTx(tx, u.ID); err != nil {
+		return err
+	}
 	if err := tx.Delete(u).Error; err != nil {
 		return err
 	}
@@ -408,8 +411,10 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 	return nil
 }
 
-// Authenticate checks an address and password and returns the account. Any
-// failure (unknown address, wrong password, disabled account or domain) is
+// Authenticate checks an address and account password (never an app
+// password) and returns the account: the first step of signing in to the
+// dashboard and the API. Mail protocols use AuthenticateMail. Any failure
+// (unknown address, wrong password, disabled account or domain) is
 // ErrAuthFailed, and takes about as long.
 func (s *Store) Authenticate(ctx context.Context, address, password string) (*User, error) {
 	a, err := core.NormalizeAddress(address)
@@ -417,28 +422,8 @@ func (s *Store) Authenticate(ctx context.Context, address, password string) (*Us
 		CheckPassword(dummyHash, password)
 		return nil, core.ErrAuthFailed
 	}
-	var u User
-	if err := s.db.WithContext(ctx).Where("address = ?", a).Take(&u).Error; err != nil {
-		if !errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, fmt.Errorf("authenticate %s: %w", a, err)
-		}
-		CheckPassword(dummyHash, password)
-		return nil, core.ErrAuthFailed
-	}
-	if !s.auth.ok(a, password, u.PasswordHash) {
-		if !CheckPassword(u.PasswordHash, password) {
-			return nil, core.ErrAuthFailed
-		}
-		s.auth.add(a, password, u.PasswordHash)
-	}
-	if !u.Enabled {
-		return nil, core.ErrAuthFailed
-	}
-	var d Domain
-	if err := s.db.WithContext(ctx).Where("id = ?", u.DomainID).Take(&d).Error; err != nil || !d.Enabled {
-		return nil, core.ErrAuthFailed
-	}
-	return &u, nil
+	u, _, err := s.checkAccountPassword(ctx, a, password)
+	return u, err
 }
 
 // ResolveRecipient maps an envelope recipient to the local account that

@@ -75,6 +75,8 @@ type DomainUpdate struct {
 	MaxQuotaBytes     *int64 // largest quota of one user; 0: no maximum
 	QuotaBytes        *int64 // for all the domain's mail together; 0: unlimited
 	MaxUsers          *int64 // 0: unlimited
+	// RequireTwoFactor makes a second factor compulsory for its users.
+	RequireTwoFactor *bool
 
 	// The filter settings (see DomainFilterSettings); null: the server's.
 	SpamJunkScore   Nullable[float64] // positive
@@ -145,6 +147,10 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		if up.Enabled != nil {
 			d.Enabled = *up.Enabled
 			set["enabled"] = d.Enabled
+		}
+		if up.RequireTwoFactor != nil {
+			d.RequireTwoFactor = *up.RequireTwoFactor
+			set["require_two_factor"] = d.RequireTwoFactor
 		}
 		if up.DefaultQuotaBytes != nil {
 			d.DefaultQuotaBytes = *up.DefaultQuotaBytes

@@ -31,6 +31,9 @@ type Domain struct {
 	// UsageCounted is false for a domain that predates the usage columns
 	// until its usage has been counted from its users' (see domain_settings.go).
 	UsageCounted bool `gorm:"not null;default:false" json:"-"`
+	// RequireTwoFactor makes a second factor compulsory for the domain's
+	// users (see SecurityPolicy for the server's).
+	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.
@@ -58,6 +61,9 @@ type User struct {
 	// the usage has reached and the user was warned of; 0: none (see
 	// quota_warning.go).
 	QuotaWarningPercent int `gorm:"not null;default:0" json:"quota_warning_percent"`
+	// SecondFactor is set while the user has a second factor for signing
+	// in (see totp.go): mail protocols then take app passwords only.
+	SecondFactor bool `gorm:"not null;default:false" json:"second_factor"`
 }
 
 // Mailbox is one folder of a user.
@@ -119,5 +125,6 @@ func allModels() []any {
 	models = append(models, aclModels()...)
 	models = append(models, sendAsModels()...)
 	models = append(models, sieveModels()...)
+	models = append(models, accountSecurityModels()...)
 	return models
 }

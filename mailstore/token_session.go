@@ -48,6 +48,8 @@ type SessionOwner struct {
 	Kind              string // OwnerAdmin or OwnerUser
 	ID                int64
 	CredentialVersion int64
+	// Family names the session itself, when RotateSession returns it.
+	Family string
 }
 
 func (o SessionOwner) ids() (adminID, userID *int64, err error) {
@@ -70,20 +72,7 @@ func newTokenID() string {
 // StartSession records the first refresh token of a new session for owner
 // and returns its ID (the JWT "jti").
 func (s *Store) StartSession(ctx context.Context, owner SessionOwner, expires time.Time) (string, error) {
-	adminID, userID, err := owner.ids()
-	if err != nil {
-		return "", fmt.Errorf("start session: %w", err)
-	}
-	jti := newTokenID()
-	err = s.write(ctx, func(tx *writeTx) error {
-		s.pruneSessionsTx(tx)
-		return tx.Create(&RefreshToken{JTI: jti, Family: jti, AdminID: adminID, UserID: userID,
-			CredentialVersion: owner.CredentialVersion, ExpiresAt: expires.UTC()}).Error
-	})
-	if err != nil {
-		return "", fmt.Errorf("start session: %w", err)
-	}
-	return jti, nil
+	return s.StartSessionFrom(ctx, owner, expires, ClientInfo{})
 }
 
 // RotateSession exchanges the refresh token jti for a new one of the same
@@ -110,6 +99,9 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 			if err := tx.Where("family = ?", rt.Family).Delete(&RefreshToken{}).Error; err != nil {
 				return err
 			}
+			if err := tx.Where("family = ?", rt.Family).Delete(&APISession{}).Error; err != nil {
+				return err
+			}
 			return tx.audit("session.revoke", "session/"+rt.Family[:8], map[string]any{"reason": "refresh token reused"})
 		}
 		if !now.Before(rt.ExpiresAt) {
@@ -118,8 +110,11 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 		if err := tx.Model(&RefreshToken{}).Where("id = ?", rt.ID).Update("used_at", now).Error; err != nil {
 			return err
 		}
+		if err := tx.Model(&APISession{}).Where("family = ?", rt.Family).Update("last_seen_at", now).Error; err != nil {
+			return err
+		}
 		next = newTokenID()
-		owner = SessionOwner{Kind: OwnerUser, CredentialVersion: rt.CredentialVersion}
+		owner = SessionOwner{Kind: OwnerUser, CredentialVersion: rt.CredentialVersion, Family: rt.Family}
 		if rt.AdminID != nil {
 			owner.Kind, owner.ID = OwnerAdmin, *rt.AdminID
 		} else if rt.UserID != nil {
@@ -145,6 +140,9 @@ func (s *Store) EndSession(ctx context.Context, jti string) error {
 		if err := tx.Where("jti = ?", jti).Take(&rt).Error; err != nil {
 			return notFoundOK(err)
 		}
+		if err := tx.Where("family = ?", rt.Family).Delete(&APISession{}).Error; err != nil {
+			return err
+		}
 		return tx.Where("family = ?", rt.Family).Delete(&RefreshToken{}).Error
 	})
 	if err != nil {
@@ -167,12 +165,16 @@ func (s *Store) pruneSessionsTx(tx *writeTx) {
 	if err := tx.Where("expires_at < ?", cutoff).Delete(&RefreshToken{}).Error; err != nil {
 		s.log.Warn("prune expired sessions", "err", err)
 	}
+	if err := tx.Where("family NOT IN (SELECT family FROM refresh_tokens)").Delete(&APISession{}).Error; err != nil {
+		s.log.Warn("prune ended sessions", "err", err)
+	}
 }
 
 // revokeCredentialsTx ends the API sessions granted on the strength of an
 // owner's current credentials: it moves the owner's credential version on
 // (access tokens carry it and stop working) and deletes their refresh
-// tokens; with apiTokens, their API tokens too. It is called when a
+// tokens; with apiTokens, their API tokens (and a user's app passwords)
+// too. It is called when a
 // password changes or an account is deleted (with apiTokens) and when an
 // account is disabled (without: its API tokens are refused while it is
 // disabled and work again when it is enabled).
@@ -194,8 +196,18 @@ func revokeCredentialsTx(tx *writeTx, owner SessionOwner, apiTokens bool) error 
 	if err := tx.Where(col+" = ?", owner.ID).Delete(&RefreshToken{}).Error; err != nil {
 		return err
 	}
+	if err := tx.Where(col+" = ?", owner.ID).Delete(&APISession{}).Error; err != nil {
+		return err
+	}
 	if !apiTokens {
 		return nil
+	}
+	if owner.Kind == OwnerUser {
+		// App passwords go with the password (as at the big providers):
+		// one made by someone who had the old password opens nothing.
+		if err := tx.Where("user_id = ?", owner.ID).Delete(&AppPassword{}).Error; err != nil {
+			return err
+		}
 	}
 	return tx.Where(col+" = ?", owner.ID).Delete(&APIToken{}).Error
 }

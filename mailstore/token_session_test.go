@@ -41,8 +41,8 @@ func TestSessionRotation(t *testing.T) {
 			defer wg.Done()
 			var o SessionOwner
 			nexts[i], o, results[i] = s.RotateSession(ctx, first, exp)
-			if results[i] == nil && o != owner {
-				t.Errorf("owner %+v, want %+v", o, owner)
+			if want := (SessionOwner{Kind: owner.Kind, ID: owner.ID, CredentialVersion: owner.CredentialVersion, Family: first}); results[i] == nil && o != want {
+				t.Errorf("owner %+v, want %+v", o, want)
 			}
 		}()
 	}

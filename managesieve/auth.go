@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/sasl"
 )
@@ -169,7 +170,7 @@ func (s *session) login(user, pass string) {
 		s.respond("NO", "TRYLATER", "Too many failed logins; try again later")
 		return
 	}
-	scripts, err := s.srv.opts.Backend.Authenticate(s.ctx, user, pass)
+	scripts, err := s.srv.opts.Backend.Authenticate(core.WithRemoteAddr(s.ctx, ip), user, pass)
 	if err != nil {
 		if !errors.Is(err, ErrAuthFailed) {
 			log.Error("ManageSieve login failed", "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // The replies of AUTH (RFC 4954 §6).
@@ -66,7 +67,7 @@ func (s *session) login(username, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
 	defer cancel()
-	u, err := s.srv.opts.Store.Authenticate(ctx, username, password)
+	u, err := s.srv.opts.Store.AuthenticateMail(core.WithRemoteAddr(ctx, ip), username, password, mailstore.ProtocolSubmission)
 	if errors.Is(err, core.ErrAuthFailed) {
 		return s.loginFailed(username, "wrong credentials")
 	}

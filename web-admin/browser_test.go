@@ -390,6 +390,7 @@ func TestBrowser(t *testing.T) {
 		b.wait("the changed password", `((document.querySelector(".notice")||{}).textContent||"") === "Your password was changed." && !document.querySelector("form button[disabled]")`)
 		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(".notice").remove()`))
 	}
+	b.browseSecurityPolicy(srv)
 	b.click(`#nav a[data-route=overview]`)
 	b.heading("Overview")
 	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)
@@ -482,6 +483,7 @@ func TestBrowser(t *testing.T) {
 	if got := b.text("dd.display-name"); got != xssPayload {
 		t.Errorf("user page display name %q", got)
 	}
+	b.wait("the user's sign-in security", `[...document.querySelectorAll("section.card h2")].some(x => x.textContent === "Sign-in security") && [...document.querySelectorAll("p")].some(p => p.textContent === "This user has no second factor.")`)
 	b.fill(`form.inline-form input[name=quota_bytes]`, "1")
 	b.choose(`form.inline-form select[name=quota_bytes_unit]`, "MiB")
 	b.click(`form.inline-form:has(input[name=quota_bytes]) button[type=submit]`)
@@ -900,6 +902,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the hand-written script changed: %q", got)
 	}
 
+	b.browseAppPasswords(srv)
+	b.browseTwoFactor(srv)
+	b.browseSessions(srv)
 	for _, p := range []string{"/admin/overview", "/admin/queue", "/admin/queue/1", "/admin/domains", "/admin/users", "/admin/aliases/sales%40example.com", "/admin/audit"} {
 		b.open(p)
 		b.heading("Access denied")

@@ -88,6 +88,7 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 	cmds = append(cmds, sharedCommands()...)
 	cmds = append(cmds, sendAsCommands()...)
 	cmds = append(cmds, encryptionCommands()...)
+	cmds = append(cmds, appPasswordCommands()...)
 	return groupTogether(append(cmds, aliasCommands()...))
 }
 

@@ -45,7 +45,7 @@ type sieveBackend struct {
 
 // Authenticate implements managesieve.Backend.
 func (b *sieveBackend) Authenticate(ctx context.Context, user, password string) (managesieve.Scripts, error) {
-	u, err := b.store.Authenticate(ctx, user, password)
+	u, err := b.store.AuthenticateMail(ctx, user, password, mailstore.ProtocolManageSieve)
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
 			return nil, fmt.Errorf("%w: %w", managesieve.ErrAuthFailed, err)

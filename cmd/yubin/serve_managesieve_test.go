@@ -166,3 +166,94 @@ func manageSieveLogin(t *testing.T, addr, user, password string) bool {
 	final()
 	return ok
 }
+
+// TestManageSieveAppPasswords logs in over a loopback ManageSieve socket
+// with the real store behind it: an app password made for ManageSieve
+// works, one made for IMAP only does not, and once a second factor is
+// required the account password is refused while the app password still
+// works (issue 20: app passwords for every mail protocol).
+func TestManageSieveAppPasswords(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
+		t.Fatal(err)
+	}
+	_, sievePW, err := store.CreateAppPassword(ctx, "ann@example.test", mailstore.NewAppPassword{Name: "Thunderbird", Protocols: []string{mailstore.ProtocolManageSieve}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, imapPW, err := store.CreateAppPassword(ctx, "ann@example.test", mailstore.NewAppPassword{Name: "phone", Protocols: []string{mailstore.ProtocolIMAP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log)
+	srv := managesieve.NewServer(managesieve.Options{
+		Backend: &sieveBackend{store: store, svc: svc}, Logger: log,
+		MaxScriptSize: service.MaxSieveScriptBytes, MaxRedirects: service.MaxSieveRedirects,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	// login opens a connection, authenticates with PLAIN and returns the
+	// final response line.
+	login := func(password string) string {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Minute))
+		br := bufio.NewReader(conn)
+		final := func() string {
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				l = strings.TrimRight(l, "\r\n")
+				if l == "OK" || l == "NO" || l == "BYE" || strings.HasPrefix(l, "OK ") || strings.HasPrefix(l, "NO ") || strings.HasPrefix(l, "BYE ") {
+					return l
+				}
+			}
+		}
+		final() // greeting
+		resp := base64.StdEncoding.EncodeToString([]byte("\x00ann@example.test\x00" + password))
+		fmt.Fprintf(conn, "AUTHENTICATE \"PLAIN\" \"%s\"\r\n", resp)
+		return final()
+	}
+	for _, tt := range []struct {
+		name, password string
+		ok             bool
+	}{
+		{"account password", "ann-password", true},
+		{"app password for ManageSieve", sievePW, true},
+		{"app password for IMAP only", imapPW, false},
+	} {
+		if got := login(tt.password); strings.HasPrefix(got, "OK") != tt.ok {
+			t.Errorf("%s: %q, want ok=%v", tt.name, got, tt.ok)
+		}
+	}
+	on := true
+	if _, err := store.UpdateSecurityPolicy(ctx, mailstore.SecurityPolicyUpdate{RequireTwoFactor: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if got := login("ann-password"); strings.HasPrefix(got, "OK") {
+		t.Errorf("account password with a second factor required: %q", got)
+	}
+	if got := login(sievePW); !strings.HasPrefix(got, "OK") {
+		t.Errorf("app password with a second factor required: %q", got)
+	}
+}

@@ -79,13 +79,26 @@ func adminActor(ad *mailstore.Admin) Actor {
 // account that was since deleted (even if its address was given to someone
 // new), or before its password changed or it was disabled, gives
 // core.ErrAuthFailed.
-func (s *Service) ResolveSession(ctx context.Context, kind, email string, id, credentialVersion int64) (Actor, error) {
+//
+// sessionID names the session the token belongs to (empty for tokens that
+// name none): an ended session's tokens give core.ErrAuthFailed at once.
+func (s *Service) ResolveSession(ctx context.Context, kind, email string, id, credentialVersion int64, sessionID string) (Actor, error) {
 	a, err := s.Resolve(ctx, kind, email)
 	if err != nil {
 		return Actor{}, err
 	}
 	if a.principalID() != id || a.CredentialVersion != credentialVersion {
 		return Actor{}, fmt.Errorf("session of %s was revoked (new credentials or a new account): %w", email, core.ErrAuthFailed)
+	}
+	if sessionID != "" {
+		live, err := s.store.SessionLive(ctx, sessionID)
+		if err != nil {
+			return Actor{}, err
+		}
+		if !live {
+			return Actor{}, fmt.Errorf("session of %s was ended: %w", email, core.ErrAuthFailed)
+		}
+		a.SessionID = sessionID
 	}
 	return a, nil
 }
@@ -116,14 +129,20 @@ func (a Actor) sessionOwner(kind string) (mailstore.SessionOwner, error) {
 	return o, nil
 }
 
-// StartSession records a new API session of a signed-in actor, its first
-// refresh token valid until expires, and returns that token's ID.
-func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time) (string, error) {
+// StartSession records a new API session of a signed-in actor coming
+// from ci, its first refresh token valid until expires, and returns that
+// token's ID (which also names the session). A user signing in from a new
+// place is told by mail when the server's security settings ask for it.
+func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time, ci mailstore.ClientInfo) (string, error) {
 	o, err := a.sessionOwner(kind)
 	if err != nil {
 		return "", err
 	}
-	return s.store.StartSession(ctx, o, expires)
+	jti, err := s.store.StartSessionFrom(ctx, o, expires, ci)
+	if err == nil && o.Kind == mailstore.OwnerUser {
+		s.noticeNewPlace(ctx, o.ID, ci)
+	}
+	return jti, err
 }
 
 // EndSession ends the session whose refresh token is jti (signing out).
@@ -166,6 +185,7 @@ func (s *Service) RefreshSession(ctx context.Context, jti string, expires time.T
 	if a.CredentialVersion != o.CredentialVersion {
 		return Actor{}, "", "", fmt.Errorf("session of %s was revoked (new credentials): %w", a.Email, core.ErrAuthFailed)
 	}
+	a.SessionID = o.Family
 	return a, kind, next, nil
 }
 
@@ -204,7 +224,12 @@ func (s *Service) userActor(ctx context.Context, u *mailstore.User) (Actor, erro
 	if err != nil {
 		return Actor{}, err
 	}
-	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, CredentialVersion: u.CredentialVersion, Source: "api"}
+	a := Actor{Role: RoleUser, Email: u.Address, UserID: u.ID, CredentialVersion: u.CredentialVersion, Source: "api", SecondFactor: u.SecondFactor}
+	if !u.SecondFactor {
+		if a.MustEnrol, err = s.store.SecondFactorRequired(ctx, u); err != nil {
+			return Actor{}, err
+		}
+	}
 	if len(domains) > 0 {
 		a.Role, a.Domains = RoleDomainAdmin, domains
 	}

@@ -18,6 +18,7 @@ type DomainSettings struct {
 	MaxQuotaBytes     *int64
 	QuotaBytes        *int64
 	MaxUsers          *int64
+	RequireTwoFactor  *bool
 
 	SpamJunkScore   mailstore.Nullable[float64]
 	SpamRejectScore mailstore.Nullable[float64]
@@ -32,7 +33,7 @@ type DomainSettings struct {
 }
 
 func (d DomainSettings) empty() bool {
-	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil &&
+	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil && d.RequireTwoFactor == nil &&
 		!d.SpamJunkScore.Set && !d.SpamRejectScore.Set && !d.SpamFilter.Set && !d.VirusScan.Set && !d.DMARCEnforce.Set &&
 		d.QuotaWarningPercents == nil && d.Language == nil
 }

@@ -57,6 +57,15 @@ type Actor struct {
 	Source string
 	// RemoteIP is the client's address for API requests.
 	RemoteIP string
+	// SecondFactor is set for a user who signs in with a second factor.
+	SecondFactor bool
+	// SessionID names the dashboard or API session the actor's access
+	// token belongs to (mailstore.APISession's family), if any.
+	SessionID string
+	// MustEnrol is set for a user whose domain or server requires a
+	// second factor they have not set up yet: until they do, the API
+	// lets them do little else.
+	MustEnrol bool
 }
 
 // System returns the actor of the local CLI.

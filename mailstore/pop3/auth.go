@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/netutil"
 	"github.com/yubinmail/yubin/internal/sasl"
 )
@@ -120,7 +121,7 @@ func (s *session) login(user, pass string) {
 		s.reply("-ERR [SYS/TEMP] too many failed logins; try again later")
 		return
 	}
-	md, err := s.srv.opts.Backend.Authenticate(s.ctx, user, pass)
+	md, err := s.srv.opts.Backend.Authenticate(core.WithRemoteAddr(s.ctx, s.ip), user, pass)
 	if err != nil {
 		if !errors.Is(err, ErrAuthFailed) {
 			log.Error("POP3 login failed", "err", err)

@@ -25,7 +25,7 @@ type storeBackend struct {
 }
 
 func (b *storeBackend) Authenticate(ctx context.Context, username, password string) (Maildrop, error) {
-	u, err := b.store.Authenticate(ctx, username, password)
+	u, err := b.store.AuthenticateMail(ctx, username, password, mailstore.ProtocolPOP3)
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
 			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)

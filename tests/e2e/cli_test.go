@@ -38,7 +38,7 @@ func TestCLI(t *testing.T) {
 		{name: "no command", args: nil, code: 2, stderr: "no command"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
 		{name: "unknown subcommand", args: []string{"domain", "rename"}, code: 2, stderr: `unknown subcommand "rename"`},
-		{name: "group alone", args: []string{"user"}, code: 2, stderr: "add, list, remove, passwd, set or send-as"},
+		{name: "group alone", args: []string{"user"}, code: 2, stderr: "add, list, remove, passwd, set, send-as, app-password or second-factor"},
 		{name: "list before any data", args: []string{"domain", "list", data}, code: 1, stderr: "no Yubin data in"},
 
 		{name: "domain add, flag after", args: []string{"domain", "add", "Example.COM", data}, stdout: []string{"added domain example.com"}},

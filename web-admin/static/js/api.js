@@ -24,6 +24,9 @@ export class ApiError extends Error {
     this.title = (problem && problem.title) || "";
     this.detail = (problem && problem.detail) || "";
     this.errors = (problem && Array.isArray(problem.errors)) ? problem.errors : [];
+    // challenge comes with "second-factor-required": the sign-in's
+    // second step takes it with a code.
+    this.challenge = (problem && typeof problem.challenge === "string") ? problem.challenge : "";
   }
 }
 
@@ -118,6 +121,25 @@ export async function login(email, password) {
   adopt(pair);
   await loadMe();
   return pair;
+}
+
+// loginSecondFactor finishes a sign-in whose password was right with the
+// challenge and a code: six digits from the authenticator app, or else a
+// recovery code.
+export async function loginSecondFactor(challenge, code) {
+  const c = code.replace(/\s+/g, "");
+  const body = /^\d{6}$/.test(c) ? { challenge, code: c } : { challenge, recovery_code: c };
+  const pair = await send("POST", `${API}/auth/login/second-factor`, body);
+  adopt(pair);
+  await loadMe();
+  return pair;
+}
+
+// adoptSession takes over a new token pair (as turning on two-factor
+// sign-in answers, having ended the other sessions).
+export async function adoptSession(pair) {
+  adopt(pair);
+  await loadMe();
 }
 
 // loadMe fetches the caller's identity into session.me.

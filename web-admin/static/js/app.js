@@ -3,7 +3,7 @@
 
 import { h, clear, add, fill } from "./dom.js";
 import { t, lang, setLang, languages } from "./i18n.js";
-import { session, login, resume, signOut, onExpired, signedIn } from "./api.js";
+import { session, login, loginSecondFactor, resume, signOut, onExpired, signedIn } from "./api.js";
 import { errorBox, field, validate, busy, markServerErrors, pageHeading } from "./ui.js";
 import { domainsPage, domainPage } from "./pages/domains.js";
 import { usersPage, userPage } from "./pages/users.js";
@@ -143,9 +143,12 @@ function loginPage() {
       try {
         await login(email.input.value.trim(), password.input.value);
         loginMessage = "";
-        const next = params.get("next") || "";
-        navigate(next && next !== "login" ? next : home(), true);
+        afterSignIn(params);
       } catch (err) {
+        if (err && err.kind === "second-factor-required" && err.challenge) {
+          secondStep(err.challenge, params, msgSlot, form);
+          return;
+        }
         // A refused sign-in says so in the dashboard's language.
         let shown = err;
         if (err && err.status === 401) shown = { kind: err.kind, status: err.status, title: err.title, detail: t("login.failed") };
@@ -165,6 +168,48 @@ function loginPage() {
         msgSlot,
         form)));
   email.input.focus();
+}
+
+// afterSignIn goes where the sign-in was asked for, or home; a user who
+// must set up a second factor goes to My account.
+function afterSignIn(params) {
+  const sf = session.me && session.me.second_factor;
+  if (sf && sf.required && !sf.enabled) {
+    navigate("account", true);
+    return;
+  }
+  const next = params.get("next") || "";
+  navigate(next && next !== "login" ? next : home(), true);
+}
+
+// secondStep replaces the password form with the code form of a sign-in
+// whose password was right.
+function secondStep(challenge, params, msgSlot, passwordForm) {
+  const code = field({ label: t("login.code"), name: "code", required: true, autocomplete: "one-time-code", hint: t("login.codeHint"), attrs: { inputmode: "text", spellcheck: "false" } });
+  const form = h("form", { class: "login-form second-factor", novalidate: true },
+    h("p", {}, t("login.secondFactor")), code.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("login.verify"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: code.input, required: true }])) return;
+    await busy(form, async () => {
+      try {
+        await loginSecondFactor(challenge, code.input.value);
+        loginMessage = "";
+        afterSignIn(params);
+      } catch (err) {
+        let shown = err;
+        if (err && err.status === 401) shown = { kind: err.kind, status: err.status, title: err.title, detail: t("login.codeFailed") };
+        else if (err && err.status === 429) shown = { kind: err.kind, status: err.status, title: err.title, detail: t("login.rateLimited") };
+        fill(msgSlot, errorBox(shown));
+        code.input.value = "";
+        code.input.focus();
+      }
+    });
+  });
+  clear(msgSlot);
+  passwordForm.replaceWith(form);
+  code.input.focus();
 }
 
 // buildShell draws the header and the navigation for the signed-in role.

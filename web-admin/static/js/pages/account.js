@@ -11,6 +11,7 @@ import {
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD, languageOptions,
 } from "../ui.js";
 import { mailRules } from "./rules.js";
+import { appPasswordsSection, twoFactorSection, sessionsSection, securityPolicySection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -132,7 +133,9 @@ export async function accountPage(ctx) {
             h("dt", {}, t("field.email")), h("dd", {}, me.email),
             h("dt", {}, t("account.role")), h("dd", {}, t(`role.${me.role}`))),
           h("p", { class: "hint" }, t("account.noMailbox"))),
-        section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm));
+        section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
+        sessionsSection(),
+        me.role === "admin" ? securityPolicySection() : null);
       return;
     }
     const display = field({ label: t("field.displayName"), name: "display_name", value: u.display_name, attrs: { maxlength: 200 } });
@@ -183,6 +186,9 @@ export async function accountPage(ctx) {
         h("ul", { class: "send-as" }, sendAs.map((g) => h("li", {}, g.address)))) : null,
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
       section(t("rules.title"), await mailRules(u.address)),
+      me.second_factor ? twoFactorSection(me.second_factor, load, ctx.navigate) : null,
+      appPasswordsSection(u.second_factor),
+      sessionsSection(),
       section(t("client.title"), await clientSetup(u.address)));
   }
   await load();

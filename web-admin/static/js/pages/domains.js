@@ -181,7 +181,8 @@ function settingsForm(d, slot, done) {
   const mq = quotaField(t("field.maxQuota"), d.max_quota_bytes, "max_quota_bytes");
   const q = quotaField(t("field.domainQuota"), d.quota_bytes, "quota_bytes");
   const mu = field({ label: t("field.maxUsers"), name: "max_users", type: "number", value: d.max_users, hint: t("domains.maxUsersHint"), attrs: { min: 0, step: 1 } });
-  const form = h("form", { novalidate: true, class: "form-grid" }, dq.wrap, mq.wrap, q.wrap, mu.wrap,
+  const tf = field({ label: t("field.requireTwoFactor"), name: "require_two_factor", type: "checkbox", value: d.require_two_factor, hint: t("domains.requireTwoFactorHint") });
+  const form = h("form", { novalidate: true, class: "form-grid" }, dq.wrap, mq.wrap, q.wrap, mu.wrap, tf.wrap,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -193,6 +194,7 @@ function settingsForm(d, slot, done) {
       if (v !== null) body[k] = v;
     }
     if (mu.input.value.trim() !== "") body.max_users = Number(mu.input.value);
+    body.require_two_factor = tf.input.checked;
     await busy(form, async () => {
       try {
         await api("PATCH", `/domains/${enc(d.name)}`, body);
@@ -352,6 +354,7 @@ export async function domainPage(ctx) {
       h("dt", {}, t("field.defaultQuota")), h("dd", {}, d.default_quota_bytes ? fmtBytes(d.default_quota_bytes) : t("quota.unlimited")),
       h("dt", {}, t("field.maxQuota")), h("dd", {}, d.max_quota_bytes ? fmtBytes(d.max_quota_bytes) : t("quota.nolimit")),
       h("dt", {}, t("field.maxUsers")), h("dd", {}, d.max_users ? String(d.max_users) : t("quota.nolimit")),
+      h("dt", {}, t("field.requireTwoFactor")), h("dd", {}, t(d.require_two_factor ? "audit.yes" : "audit.no")),
       h("dt", {}, t("field.created")), h("dd", {}, fmtDate(d.created_at)));
     const actions = isAdmin() ? h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => toggleDomain(d, slot, load) }, t(d.enabled ? "action.disable" : "action.enable")),

@@ -8,6 +8,19 @@ import {
   pageHeading, section, fmtDate, table, copyButton,
 } from "../ui.js";
 
+// showSecretOnce shows a secret the server answers only once (a token, an
+// app password) in slot, selected for copying, with a title and a note.
+export function showSecretOnce(slot, title, note, value, label) {
+  const secret = h("input", { type: "text", readonly: true, class: "secret", "aria-label": label, value });
+  secret.value = value;
+  fill(slot, h("div", { class: "secret-box", role: "status" },
+    h("h3", {}, title),
+    h("p", {}, note),
+    h("div", { class: "dns-value" }, secret, copyButton(value, label))));
+  secret.focus();
+  secret.select();
+}
+
 export async function tokensPage(ctx) {
   const slot = messageSlot();
   const secretSlot = h("div", { "aria-live": "polite" });
@@ -64,14 +77,7 @@ export async function tokensPage(ctx) {
         const created = await api("POST", "/tokens", body);
         form.reset();
         clear(slot);
-        const secret = h("input", { type: "text", readonly: true, class: "secret", "aria-label": t("tokens.secret"), value: created.secret });
-        secret.value = created.secret;
-        fill(secretSlot, h("div", { class: "secret-box", role: "status" },
-          h("h3", {}, t("tokens.createdTitle", { name: created.token.name })),
-          h("p", {}, t("tokens.once")),
-          h("div", { class: "dns-value" }, secret, copyButton(created.secret, t("tokens.secret")))));
-        secret.focus();
-        secret.select();
+        showSecretOnce(secretSlot, t("tokens.createdTitle", { name: created.token.name }), t("tokens.once"), created.secret, t("tokens.secret"));
         load();
       } catch (err) {
         showError(slot, err);

@@ -10,6 +10,7 @@ import {
   pageHeading, section, addSection, stateBadge, usageBar, fmtDate, quotaField, link, MIN_PASSWORD, flash, table, languageOptions,
 } from "../ui.js";
 import { listView } from "../list.js";
+import { userSecuritySection } from "./account_security.js";
 
 // domainOptions lists the domains the caller may pick from: a server
 // admin's (with "all"), or a domain admin's own.
@@ -256,7 +257,8 @@ export async function userPage(ctx) {
       section(t("field.displayName"), nameForm),
       section(t("field.quota"), quotaForm),
       section(t("field.language"), languageForm),
-      section(t("users.resetPassword"), pwForm));
+      section(t("users.resetPassword"), pwForm),
+      userSecuritySection(u));
     const sendAs = await sendAsSection(u.address, slot);
     if (ctx.alive()) body.append(sendAs);
   }

@@ -1,0 +1,245 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+// challengeTTL is how long the second step of a sign-in may take.
+const challengeTTL = 5 * time.Minute
+
+// askSecondFactor answers a sign-in whose password was right with the
+// problem "second-factor-required" and a challenge token for
+// POST /api/v1/auth/login/second-factor.
+func (a *API) askSecondFactor(c *gin.Context, actor service.Actor) {
+	challenge, err := a.issue(service.KindUser, actor, typChallenge, "", a.now().Add(challengeTTL))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	p := newProblem(kindSecondFactor, "the password is right; send a code from your authenticator app, or a recovery code, with the challenge to POST /api/v1/auth/login/second-factor within 5 minutes")
+	p.Challenge = challenge
+	p.Methods = []string{mailstore.FactorTOTP, mailstore.FactorRecoveryCode}
+	sendProblem(c, p)
+}
+
+// loginSecondFactor handles POST /api/v1/auth/login/second-factor: the
+// challenge of the first step and a code ("code" from the authenticator
+// or "recovery_code") give the session's token pair. Failures count
+// against the account in the same throttle as wrong passwords.
+func (a *API) loginSecondFactor(c *gin.Context) {
+	var req struct {
+		Challenge    string `json:"challenge"`
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	var fields []core.FieldError
+	if req.Challenge == "" {
+		fields = append(fields, core.FieldError{Field: "challenge", Message: "is required"})
+	}
+	if (req.Code == "") == (req.RecoveryCode == "") {
+		fields = append(fields, core.FieldError{Field: "code", Message: "give either code or recovery_code"})
+	}
+	if fields != nil {
+		writeProblem(c, &core.ValidationError{Fields: fields})
+		return
+	}
+	cl, err := a.verify(req.Challenge, typChallenge)
+	if err != nil || cl.Kind != service.KindUser {
+		abortProblem(c, kindUnauthorized, "invalid or expired challenge; sign in with the password again")
+		return
+	}
+	ip := clientAddr(c)
+	if a.throttled(c, ip, cl.Subject, "too many failed sign-ins; try again later") {
+		return
+	}
+	ctx := c.Request.Context()
+	actor, err := a.svc.ResolveSession(ctx, cl.Kind, cl.Subject, cl.UID, cl.CV, "")
+	if err != nil {
+		if errors.Is(err, core.ErrAuthFailed) {
+			abortProblem(c, kindUnauthorized, "invalid or expired challenge; sign in with the password again")
+			return
+		}
+		writeProblem(c, err)
+		return
+	}
+	actor.RemoteIP = c.ClientIP()
+	kind, code := mailstore.FactorTOTP, req.Code
+	if req.RecoveryCode != "" {
+		kind, code = mailstore.FactorRecoveryCode, req.RecoveryCode
+	}
+	if _, err := a.svc.VerifySecondFactor(ctx, actor, kind, code); err != nil {
+		if !errors.Is(err, core.ErrAuthFailed) {
+			writeProblem(c, err)
+			return
+		}
+		a.penalize(c, ip, cl.Subject)
+		abortProblem(c, kindUnauthorized, "wrong or already used code")
+		return
+	}
+	a.limiter.Succeeded(ip, cl.Subject)
+	a.startSession(c, service.KindUser, actor)
+}
+
+// enrolFirstRoutes are what a user who must set up a second factor may
+// still call.
+var enrolFirstRoutes = map[string]bool{
+	"GET /api/v1/me":                 true,
+	"POST /api/v1/me/totp":           true,
+	"POST /api/v1/me/totp/confirm":   true,
+	"POST /api/v1/me/password":       true,
+	"GET /api/v1/me/sessions":        true,
+	"DELETE /api/v1/me/sessions/:id": true,
+}
+
+// requireEnrolment refuses, with "second-factor-setup-required", every
+// other request of a user whose domain or server requires a second factor
+// they have not set up.
+func (a *API) requireEnrolment(c *gin.Context) {
+	if actor := actorOf(c); actor.MustEnrol && !enrolFirstRoutes[c.Request.Method+" "+c.FullPath()] {
+		abortProblem(c, kindEnrolFirst, "your domain requires two-factor sign-in: set up an authenticator (POST /api/v1/me/totp) first")
+		return
+	}
+	c.Next()
+}
+
+// startTOTP handles POST /api/v1/me/totp: a new authenticator secret and
+// its otpauth URI, to confirm with POST /api/v1/me/totp/confirm.
+func (a *API) startTOTP(c *gin.Context) {
+	en, err := a.svc.StartTOTP(c.Request.Context(), actorOf(c), a.issuer)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, en)
+}
+
+// confirmTOTP handles POST /api/v1/me/totp/confirm: a code from the new
+// authenticator turns it on; the answer holds the recovery codes (once)
+// and a new token pair, since every earlier session of the account ends.
+func (a *API) confirmTOTP(c *gin.Context) {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	actor := actorOf(c)
+	ip := clientAddr(c)
+	if a.throttled(c, ip, actor.Email, "too many wrong codes; try again later") {
+		return
+	}
+	ctx := c.Request.Context()
+	codes, err := a.svc.ConfirmTOTP(ctx, actor, req.Code)
+	if errors.Is(err, core.ErrAuthFailed) {
+		a.penalize(c, ip, actor.Email)
+	}
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	fresh, err := a.svc.Resolve(ctx, service.KindUser, actor.Email)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	expires := a.now().Add(refreshTTL)
+	jti, err := a.svc.StartSession(ctx, fresh, service.KindUser, expires, clientInfo(c))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	fresh.SessionID = jti
+	access, err := a.issue(service.KindUser, fresh, typAccess, "", a.now().Add(accessTTL))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	refresh, err := a.issue(service.KindUser, fresh, typRefresh, jti, expires)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes, "session": tokenResponse{
+		Token: access, TokenType: "Bearer", ExpiresIn: int(accessTTL.Seconds()),
+		RefreshToken: refresh, RefreshExpiresIn: int(refreshTTL.Seconds()),
+		Role: string(fresh.Role), Email: fresh.Email,
+	}})
+}
+
+// disableTOTP handles POST /api/v1/me/totp/disable: with the password,
+// the second factor goes (and the account's sessions end).
+func (a *API) disableTOTP(c *gin.Context) {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	actor := actorOf(c)
+	ip := clientAddr(c)
+	if a.throttled(c, ip, actor.Email, "too many wrong passwords; try again later") {
+		return
+	}
+	err := a.svc.DisableSecondFactor(c.Request.Context(), actor, req.Password)
+	if errors.Is(err, service.ErrWrongPassword) {
+		a.penalize(c, ip, actor.Email)
+	}
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// resetSecondFactor handles DELETE /api/v1/users/{address}/second-factor.
+func (a *API) resetSecondFactor(c *gin.Context) {
+	if err := a.svc.ResetSecondFactor(c.Request.Context(), actorOf(c), c.Param("address")); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// getSecurityPolicy handles GET /api/v1/settings/security.
+func (a *API) getSecurityPolicy(c *gin.Context) {
+	p, err := a.svc.GetSecurityPolicy(c.Request.Context(), actorOf(c))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+// updateSecurityPolicy handles PATCH /api/v1/settings/security.
+func (a *API) updateSecurityPolicy(c *gin.Context) {
+	var req struct {
+		RequireTwoFactor *bool `json:"require_two_factor"`
+		NotifyNewSignIn  *bool `json:"notify_new_sign_in"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.RequireTwoFactor == nil && req.NotifyNewSignIn == nil {
+		writeProblem(c, core.Invalid("require_two_factor", "give require_two_factor or notify_new_sign_in"))
+		return
+	}
+	p, err := a.svc.UpdateSecurityPolicy(c.Request.Context(), actorOf(c), mailstore.SecurityPolicyUpdate{
+		RequireTwoFactor: req.RequireTwoFactor, NotifyNewSignIn: req.NotifyNewSignIn,
+	})
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
