@@ -23,31 +23,9 @@ import (
 // password change ends the session.
 func TestManageSieveOverStore(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
-		t.Fatal(err)
-	}
-	svc := service.New(store, log)
-	srv := managesieve.NewServer(managesieve.Options{
-		Backend: &sieveBackend{store: store, svc: svc}, Logger: log,
-		MaxScriptSize: service.MaxSieveScriptBytes, MaxRedirects: service.MaxSieveRedirects,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	store, addr := startManageSieveOverStore(t)
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,18 +152,7 @@ func manageSieveLogin(t *testing.T, addr, user, password string) bool {
 // works (issue 20: app passwords for every mail protocol).
 func TestManageSieveAppPasswords(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
-		t.Fatal(err)
-	}
+	store, addr := startManageSieveOverStore(t)
 	_, sievePW, err := store.CreateAppPassword(ctx, "ann@example.test", mailstore.NewAppPassword{Name: "Thunderbird", Protocols: []string{mailstore.ProtocolManageSieve}})
 	if err != nil {
 		t.Fatal(err)
@@ -194,23 +161,11 @@ func TestManageSieveAppPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(store, log)
-	srv := managesieve.NewServer(managesieve.Options{
-		Backend: &sieveBackend{store: store, svc: svc}, Logger: log,
-		MaxScriptSize: service.MaxSieveScriptBytes, MaxRedirects: service.MaxSieveRedirects,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-
 	// login opens a connection, authenticates with PLAIN and returns the
 	// final response line.
 	login := func(password string) string {
 		t.Helper()
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,4 +211,37 @@ func TestManageSieveAppPasswords(t *testing.T) {
 	if got := login(sievePW); !strings.HasPrefix(got, "OK") {
 		t.Errorf("app password with a second factor required: %q", got)
 	}
+}
+
+// startManageSieveOverStore starts a ManageSieve server on a loopback port
+// on a new store with the user ann@example.test (password "ann-password"),
+// wired as yubin serve wires it, and returns the store and the server's
+// address.
+func startManageSieveOverStore(t *testing.T) (*mailstore.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.test", Password: "ann-password"}); err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log)
+	srv := managesieve.NewServer(managesieve.Options{
+		Backend: &sieveBackend{store: store, svc: svc}, Logger: log,
+		MaxScriptSize: service.MaxSieveScriptBytes, MaxRedirects: service.MaxSieveRedirects,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return store, ln.Addr().String()
 }
