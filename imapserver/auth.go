@@ -1,15 +1,14 @@
 package imapserver
 
 import (
-	"bytes"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/sasl"
 )
 
 // handler runs one command; it parses its own arguments from s.r.
@@ -254,15 +253,10 @@ func (s *session) cmdAuthenticate(c *command) error {
 	if resp == "=" {
 		resp = ""
 	}
-	raw, err := base64.StdEncoding.DecodeString(resp)
+	authz, user, pass, err := sasl.DecodePlain(resp)
 	if err != nil {
-		return badf("Invalid base64 in the authentication response")
+		return badf("Malformed PLAIN response: base64 of authzid NUL user NUL password expected")
 	}
-	parts := bytes.Split(raw, []byte{0})
-	if len(parts) != 3 {
-		return badf("Malformed PLAIN response")
-	}
-	authz, user, pass := string(parts[0]), string(parts[1]), string(parts[2])
 	if authz != "" && authz != user {
 		return noErr("AUTHORIZATIONFAILED", "Cannot act as another user")
 	}

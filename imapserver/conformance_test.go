@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"regexp"
@@ -435,4 +436,28 @@ func TestMultiappendScript(t *testing.T) {
 		{"m3 APPEND INBOX " + lit + " (\\Seen " + lit, []string{`m3 BAD .*`}},
 		{"m4 STATUS INBOX (MESSAGES UIDNEXT)", []string{`\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3\)`, `m4 OK .*`}},
 	})
+}
+
+// TestMalformedPlainIsBad sends AUTHENTICATE PLAIN responses that are not
+// base64 of "authzid NUL user NUL password" (RFC 4616): each gets BAD with
+// the reason, counts as no login attempt, and the session can still log in.
+func TestMalformedPlainIsBad(t *testing.T) {
+	env := newTestEnv(t, nil)
+	r := dialRaw(t, env.addr)
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for i, resp := range []string{
+		"!!!",
+		enc(testAddr + "\x00" + testPass),
+		enc("\x00" + testAddr + "\x00" + testPass + "\x00x"),
+		enc("\x00\x00" + testPass),
+		enc("\x00" + testAddr + "\x00"),
+	} {
+		tag := fmt.Sprintf("p%d", i)
+		if _, tagged := r.cmd(tag, "AUTHENTICATE PLAIN "+resp); !strings.HasPrefix(tagged, tag+" BAD Malformed PLAIN response") {
+			t.Errorf("AUTHENTICATE PLAIN %q: %q, want BAD", resp, tagged)
+		}
+	}
+	if _, tagged := r.cmd("a", "AUTHENTICATE PLAIN "+enc("\x00"+testAddr+"\x00"+testPass)); !strings.HasPrefix(tagged, "a OK") {
+		t.Fatalf("AUTHENTICATE PLAIN after malformed ones: %q", tagged)
+	}
 }
