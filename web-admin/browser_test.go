@@ -861,13 +861,20 @@ func TestBrowser(t *testing.T) {
 	b.fill(".rule input[name=rule_value]", "invoice")
 	b.choose(".rule select[name=rule_action]", "move")
 	b.fill(".rule input[name=rule_target]", "Invoices")
+	// A second rule on the subaddress: mail to ann+newsletter@.
+	b.click("button.add-rule")
+	second := ".rules-list > .rule:nth-of-type(2) "
+	b.choose(second+"select[name=rule_field]", "detail")
+	b.fill(second+"input[name=rule_value]", "newsletter")
+	b.choose(second+"select[name=rule_action]", "move")
+	b.fill(second+"input[name=rule_target]", "Newsletters")
 	b.click("input[name=away_on]")
 	b.fill("textarea[name=away_message]", "I am away until Monday.")
 	b.fill("input[name=away_subject]", "Away")
 	b.click("button.save-rules")
 	b.wait("the saved rules", `(document.querySelector(".mail-rules .notice")||{}).textContent === "Your rules were saved and apply to new mail."`)
 	script := b.text(`.mail-rules pre[data-testid=sieve-script]`)
-	for _, want := range []string{`fileinto :create "Invoices"`, `vacation :subject "Away" "I am away until Monday."`} {
+	for _, want := range []string{`fileinto :create "Invoices"`, `vacation :subject "Away" "I am away until Monday."`, `envelope :detail :is "to" "newsletter"`, `fileinto :create "Newsletters"`} {
 		if !strings.Contains(script, want) {
 			t.Errorf("the rules' script lacks %q:\n%s", want, script)
 		}

@@ -25,6 +25,10 @@ const (
 	FieldFrom    = "from"    // the From field, name and address
 	FieldTo      = "to"      // the To and Cc fields
 	FieldSubject = "subject" // the Subject field
+	// FieldDetail is the subaddress detail of the envelope recipient
+	// (RFC 5233): Value "newsletter" matches mail to ann+newsletter@. It
+	// is an exact (case-insensitive) match, not "contains".
+	FieldDetail = "detail"
 )
 
 // Kinds of action.
@@ -35,7 +39,8 @@ const (
 	ActionDelete   = "delete"    // discard
 )
 
-// Condition is "Field contains Value" (case-insensitive).
+// Condition is "Field contains Value" (case-insensitive); for FieldDetail,
+// "the recipient's detail is Value".
 type Condition struct {
 	Field string `json:"field"`
 	Value string `json:"value"`
@@ -93,7 +98,11 @@ func Generate(rs RuleSet) (string, error) {
 	var b strings.Builder
 	b.WriteString("# Written by Yubin's rule editor. A script edited by hand is shown as text there.\n")
 	b.WriteString(marker + string(js) + "\n")
-	b.WriteString(`require ["fileinto", "imap4flags", "mailbox", "copy", "vacation", "date", "relational"];` + "\n")
+	if rs.usesDetail() {
+		b.WriteString(`require ["fileinto", "imap4flags", "mailbox", "copy", "vacation", "date", "relational", "envelope", "subaddress"];` + "\n")
+	} else {
+		b.WriteString(`require ["fileinto", "imap4flags", "mailbox", "copy", "vacation", "date", "relational"];` + "\n")
+	}
 	if a := rs.Away; a != nil {
 		writeAway(&b, a)
 	}
@@ -125,6 +134,19 @@ func Parse(script string) (rs RuleSet, ok bool) {
 	return rs, true
 }
 
+// usesDetail reports whether a condition looks at the subaddress detail,
+// which needs the envelope and subaddress extensions.
+func (rs RuleSet) usesDetail() bool {
+	for _, r := range rs.Rules {
+		for _, c := range r.Conditions {
+			if c.Field == FieldDetail {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // check validates a rule set.
 func (rs RuleSet) check() error {
 	if len(rs.Rules) > 500 {
@@ -143,7 +165,7 @@ func (rs RuleSet) check() error {
 		}
 		for _, c := range r.Conditions {
 			switch c.Field {
-			case FieldFrom, FieldTo, FieldSubject:
+			case FieldFrom, FieldTo, FieldSubject, FieldDetail:
 			default:
 				return fmt.Errorf("%s: unknown field %q", where, c.Field)
 			}
@@ -228,6 +250,10 @@ func writeRule(b *strings.Builder, r Rule) {
 	}
 	var tests []string
 	for _, c := range r.Conditions {
+		if c.Field == FieldDetail {
+			tests = append(tests, `envelope :detail :is "to" `+quote(c.Value))
+			continue
+		}
 		header := quote(c.Field)
 		if c.Field == FieldTo {
 			header = `["to", "cc"]`

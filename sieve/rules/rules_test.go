@@ -156,3 +156,47 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestDetailRule: "mail to +newsletter goes to folder Newsletters" (RFC
+// 5233 detail of the envelope recipient), run as delivery runs it, and
+// read back as rules.
+func TestDetailRule(t *testing.T) {
+	rs := RuleSet{Rules: []Rule{{Conditions: []Condition{{FieldDetail, "newsletter"}}, Actions: []Action{{Kind: ActionMove, Folder: "Newsletters"}}}}}
+	script, err := Generate(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sieve.Compile(script, sieve.Limits{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, script)
+	}
+	for _, c := range []struct{ to, want string }{
+		{"me+newsletter@example.com", "fileinto:Newsletters"},
+		{"me+Newsletter@example.com", "fileinto:Newsletters"},
+		{"me+newsletters@example.com", "keep"},
+		{"me@example.com", "keep"},
+	} {
+		msg := &sieve.Message{Header: []byte("From: a@sender.example\r\nSubject: hi\r\n"), Body: strings.NewReader("x\r\n"), EnvelopeFrom: "a@sender.example", EnvelopeTo: c.to}
+		res, err := s.Run(context.Background(), msg, env{time.Now()}, sieve.RunOptions{UserAddresses: []string{"me@example.com"}, SubaddressDelimiter: "+"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range res.Actions {
+			g := a.Kind.String()
+			if a.Kind == sieve.ActionFileInto {
+				g += ":" + a.Mailbox
+			}
+			got = append(got, g)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("to %s: %v, want %s", c.to, got, c.want)
+		}
+	}
+	if back, ok := Parse(script); !ok || !reflect.DeepEqual(back, rs) {
+		t.Errorf("round trip: ok=%v %+v", ok, back)
+	}
+	if plain, _ := Generate(sample); strings.Contains(plain, "subaddress") {
+		t.Error("a rule set without a detail condition requires subaddress")
+	}
+}

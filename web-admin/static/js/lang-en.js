@@ -525,6 +525,8 @@ export const en = {
   "rules.field.from": "From",
   "rules.field.to": "To or Cc",
   "rules.field.subject": "Subject",
+  "rules.field.detail": "Sent to my address with +…",
+  "rules.detailIs": "the part after + is",
   "rules.contains": "contains",
   "rules.action": "then",
   "rules.action.move": "Move to folder",

@@ -525,6 +525,8 @@ export const ja = {
   "rules.field.from": "差出人",
   "rules.field.to": "宛先または Cc",
   "rules.field.subject": "件名",
+  "rules.field.detail": "宛先が自分のアドレス+…",
+  "rules.detailIs": "+ の後ろの部分が次と一致",
   "rules.contains": "に次の文字が含まれるとき",
   "rules.action": "処理",
   "rules.action.move": "フォルダーへ移動",

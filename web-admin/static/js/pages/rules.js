@@ -14,7 +14,7 @@ import { field, validate, busy, showError, showNotice, messageSlot, confirmDialo
 // RULES_SCRIPT is the script the editor writes (service.SieveRulesScriptName).
 const RULES_SCRIPT = "yubin-rules";
 
-const FIELDS = ["from", "to", "subject"];
+const FIELDS = ["from", "to", "subject", "detail"];
 const ACTIONS = ["move", "mark_read", "forward", "delete"];
 
 // simpleRule reports whether the editor can show a rule: one condition and
@@ -48,6 +48,14 @@ function ruleRow(rule, onRemove) {
     const label = arg.wrap.querySelector("label");
     if (label) label.firstChild.textContent = arg.input.dataset.label;
   };
+  // For "detail" (mail to name+detail@, RFC 5233) the value is the exact
+  // detail, not a text the field contains.
+  const syncField = () => {
+    const label = value.wrap.querySelector("label");
+    if (label) label.firstChild.textContent = t(fieldSel.input.value === "detail" ? "rules.detailIs" : "rules.contains");
+  };
+  fieldSel.input.addEventListener("change", syncField);
+  syncField();
   kind.input.addEventListener("change", sync);
   sync();
   remove.addEventListener("click", () => onRemove(row));
