@@ -22,8 +22,8 @@ packages=(
 	fonts-noto-cjk # web-admin: Japanese glyphs, so the browser test's layout checks measure real text
 	isync         # tests/e2e: mbsync, a real IMAP client (Maildir sync both ways)
 	fetchmail     # tests/e2e: fetchmail over IMAP and POP3
-	neomutt       # tests/e2e: neomutt, driven in tmux
-	tmux          # tests/e2e: the terminal neomutt runs in
+	neomutt       # tests/e2e, imapserver: neomutt, driven in tmux (also opening a shared mailbox)
+	tmux          # tests/e2e, imapserver: the terminal neomutt runs in
 	iproute2      # tests/e2e: `ip`, to give a private network namespace IPv6 addresses
 	util-linux    # tests/e2e: `unshare`, to make that namespace
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
