@@ -157,6 +157,26 @@ func TestCreateDeleteRename(t *testing.T) {
 	if got := names(listAll(t, c, "*", nil)); !slices.Contains(got, "z/b") || slices.Contains(got, "a") || slices.Contains(got, "a/b") {
 		t.Fatalf("after RENAME: %v", got)
 	}
+	// RENAME creates the superior names the new name needs (RFC 3501
+	// §6.3.5), without subscribing them.
+	if err := c.Create("w", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("w", "p/q/w", nil).Wait(); err != nil {
+		t.Fatalf("RENAME w p/q/w: %v", err)
+	}
+	afterParents := listAll(t, c, "*", nil)
+	for _, name := range []string{"p", "p/q", "p/q/w"} {
+		if afterParents[name] == nil || hasAttr(afterParents[name].Attrs, imap.MailboxAttrNonExistent) {
+			t.Errorf("after RENAME w p/q/w, %s is not listed as a mailbox: %+v", name, afterParents[name])
+		}
+	}
+	if afterParents["w"] != nil {
+		t.Errorf("w is still listed after its RENAME")
+	}
+	if subs := names(listAll(t, c, "*", &imap.ListOptions{SelectSubscribed: true})); slices.Contains(subs, "p") || slices.Contains(subs, "p/q") {
+		t.Errorf("RENAME subscribed the superiors it created: %v", subs)
+	}
 	st, err := c.Status("z/b", &imap.StatusOptions{NumMessages: true}).Wait()
 	if err != nil || *st.NumMessages != 1 {
 		t.Fatalf("STATUS z/b: %+v %v", st, err)

@@ -263,6 +263,12 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 		if count > 0 {
 			return core.ErrExists
 		}
+		// RFC 3501 §6.3.5: the superior names the new name needs are
+		// created (unsubscribed, like CREATE's), so that "x" renamed to
+		// "p/q/x" is listed under p and p/q.
+		if err := createSuperiorsTx(tx, userID, to); err != nil {
+			return err
+		}
 		if from == Inbox {
 			return renameInboxTx(tx, userID, &mb, to)
 		}
@@ -286,6 +292,28 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 	})
 	if err != nil {
 		return fmt.Errorf("rename mailbox %q to %q: %w", from, to, uniqueToExists(err))
+	}
+	return nil
+}
+
+// createSuperiorsTx creates every missing superior mailbox of name: "p"
+// and "p/q" for "p/q/x". Existing ones are left alone.
+func createSuperiorsTx(tx *writeTx, userID int64, name string) error {
+	for i := 0; i < len(name); i++ {
+		if name[i] != Delimiter {
+			continue
+		}
+		parent := name[:i]
+		var count int64
+		if err := tx.Model(&Mailbox{}).Where("user_id = ? AND name = ?", userID, parent).Count(&count).Error; err != nil {
+			return err
+		}
+		if count > 0 {
+			continue
+		}
+		if _, err := createMailboxOnlyTx(tx, userID, parent, ""); err != nil {
+			return fmt.Errorf("create superior %q: %w", parent, err)
+		}
 	}
 	return nil
 }
