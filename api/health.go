@@ -25,7 +25,7 @@ func health(c *gin.Context, code int, body gin.H) {
 func (a *API) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	return a.svc.Store().Ping(ctx)
+	return a.svc.Ping(ctx)
 }
 
 // healthz handles GET /healthz: 200 while the mailstore answers.

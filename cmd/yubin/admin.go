@@ -181,25 +181,20 @@ func domainList(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
-		st := svc.Store()
-		ds, err := st.ListDomains(ctx)
+		ds, err := allPages(func(p service.Page) (*service.List[mailstore.Domain], error) {
+			return svc.ListDomains(ctx, service.System(), "", p)
+		})
 		if err != nil {
 			return err
-		}
-		users, err := st.ListUsers(ctx, mailstore.UserFilter{})
-		if err != nil {
-			return err
-		}
-		perDomain := map[string]int{}
-		for _, u := range users {
-			if _, d, ok := strings.Cut(u.Address, "@"); ok {
-				perDomain[d]++
-			}
 		}
 		tb := &table{}
 		tb.row("DOMAIN", "USERS", "ENABLED", "CREATED")
 		for _, d := range ds {
-			tb.row(d.Name, strconv.Itoa(perDomain[d.Name]), yesNo(d.Enabled), d.CreatedAt.Local().Format("2006-01-02"))
+			users, err := countUsers(ctx, svc, d.Name)
+			if err != nil {
+				return err
+			}
+			tb.row(d.Name, strconv.FormatInt(users, 10), yesNo(d.Enabled), d.CreatedAt.Local().Format("2006-01-02"))
 		}
 		if err := tb.write(e.stdout); err != nil {
 			return err
@@ -209,6 +204,31 @@ func domainList(ctx context.Context, e *env, inv *invocation) error {
 	})
 }
 
+// allPages collects every item of a paged service listing.
+func allPages[T any](list func(service.Page) (*service.List[T], error)) ([]T, error) {
+	var all []T
+	for offset := 0; ; {
+		l, err := list(service.Page{Limit: service.MaxPageSize, Offset: offset})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, l.Items...)
+		offset += len(l.Items)
+		if len(l.Items) == 0 || int64(offset) >= l.Total {
+			return all, nil
+		}
+	}
+}
+
+// countUsers returns how many accounts a domain has.
+func countUsers(ctx context.Context, svc *service.Service, domain string) (int64, error) {
+	l, err := svc.ListUsers(ctx, service.System(), service.UserFilter{Domain: domain, Page: service.Page{Limit: 1}})
+	if err != nil {
+		return 0, fmt.Errorf("count users of %s: %w", domain, err)
+	}
+	return l.Total, nil
+}
+
 func domainRemove(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(1, 1); err != nil {
 		return err
@@ -216,26 +236,23 @@ func domainRemove(ctx context.Context, e *env, inv *invocation) error {
 	name := inv.args[0]
 	cascade := inv.fs.Lookup("cascade").Value.String() == "true"
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
-		st := svc.Store()
-		n := 0
+		var n int64
 		if cascade {
-			if users, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: name}); err == nil {
-				n = len(users)
-			}
+			n, _ = countUsers(ctx, svc, name)
 		}
 		err := svc.DeleteDomain(ctx, service.System(), name, cascade)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return fmt.Errorf("no domain %s", strings.ToLower(name))
 		case errors.Is(err, core.ErrConflict):
-			users, _ := st.ListUsers(ctx, mailstore.UserFilter{Domain: name})
+			users, _ := countUsers(ctx, svc, name)
 			return fmt.Errorf("domain %s still has %s: remove them first, or use --cascade to delete them with all their mail",
-				strings.ToLower(name), plural(len(users), "user"))
+				strings.ToLower(name), plural(int(users), "user"))
 		case err != nil:
 			return err
 		}
 		if cascade && n > 0 {
-			fmt.Fprintf(e.stdout, "removed domain %s and its %s\n", strings.ToLower(name), plural(n, "user"))
+			fmt.Fprintf(e.stdout, "removed domain %s and its %s\n", strings.ToLower(name), plural(int(n), "user"))
 		} else {
 			fmt.Fprintf(e.stdout, "removed domain %s\n", strings.ToLower(name))
 		}
@@ -296,12 +313,13 @@ func userList(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
-		st := svc.Store()
 		domain, err := domainArg(ctx, svc, inv)
 		if err != nil {
 			return err
 		}
-		us, err := st.ListUsers(ctx, mailstore.UserFilter{Domain: domain})
+		us, err := allPages(func(p service.Page) (*service.List[mailstore.User], error) {
+			return svc.ListUsers(ctx, service.System(), service.UserFilter{Domain: domain, Page: p})
+		})
 		if err != nil {
 			return err
 		}
@@ -349,8 +367,7 @@ func userPasswd(ctx context.Context, e *env, inv *invocation) error {
 		return err
 	}
 	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
-		st := svc.Store()
-		if _, err := st.GetUser(ctx, addr); errors.Is(err, core.ErrNotFound) {
+		if _, err := svc.GetUser(ctx, service.System(), addr); errors.Is(err, core.ErrNotFound) {
 			return fmt.Errorf("no user %s", strings.ToLower(addr))
 		} else if err != nil {
 			return err

@@ -95,8 +95,17 @@ func New(store *mailstore.Store, log *slog.Logger) *Service {
 	return &Service{store: store, log: log.With("component", "service")}
 }
 
-// Store returns the underlying mailstore.
+// Store returns the underlying mailstore. Only tests use it: the CLI,
+// the REST API and the dashboard go through the Service's methods.
 func (s *Service) Store() *mailstore.Store { return s.store }
+
+// Ping checks that the database answers; the readiness probe uses it.
+func (s *Service) Ping(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("service ping: %w", err)
+	}
+	return nil
+}
 
 // Page selects a window of a list.
 type Page struct {
