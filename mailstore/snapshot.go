@@ -136,3 +136,26 @@ func openRaw(path string, readOnly bool) (*sql.DB, error) {
 	db.SetMaxOpenConns(1)
 	return db, nil
 }
+
+// HoldRestoredQueue holds every message of the outbound queue in the
+// database file at path, a data folder restored from a backup, and returns
+// how many it held. The backup cannot know which of them the old server
+// delivered after the snapshot: sending them again unasked would duplicate
+// mail, so an admin releases them (the dashboard's queue page, or
+// POST /api/v1/queue/{id}/release) once they know.
+func HoldRestoredQueue(ctx context.Context, path string) (int64, error) {
+	db, err := openRaw(path, false)
+	if err != nil {
+		return 0, fmt.Errorf("hold restored queue: %w", err)
+	}
+	defer db.Close()
+	res, err := db.ExecContext(ctx, `UPDATE outbound_messages SET held = 1 WHERE held = 0`)
+	if err != nil {
+		return 0, fmt.Errorf("hold restored queue in %s: %w", path, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("hold restored queue in %s: %w", path, err)
+	}
+	return n, nil
+}

@@ -58,8 +58,14 @@ func backupCommands() []*command {
 			help: "Copies the backup in SRC into the data folder (--data, YUBIN_DATA), which must be new or empty,\n" +
 				"checking every file against the manifest; a damaged or incomplete backup is refused and nothing is\n" +
 				"left behind. Then start the server on it with 'yubin serve'. If the bodies were encrypted, give\n" +
-				"the server the same key file (YUBIN_ENCRYPTION_KEY_FILE).",
-			flags: dataFlag,
+				"the server the same key file (YUBIN_ENCRYPTION_KEY_FILE).\n" +
+				"The outbound queue is restored held: its messages may have been delivered after the backup was\n" +
+				"taken, so release them on the dashboard's queue page once you know (or give --release-queue to\n" +
+				"let the restored server send them all again).",
+			flags: func(fs *flag.FlagSet) {
+				dataFlag(fs)
+				fs.Bool("release-queue", false, "do not hold the restored outbound queue: send every queued message again")
+			},
 			run: func(ctx context.Context, e *env, inv *invocation) error {
 				if err := inv.wantArgs(1, 1); err != nil {
 					return err
@@ -74,6 +80,17 @@ func backupCommands() []*command {
 				}
 				fmt.Fprintf(e.stdout, "restored %d messages, %d bodies, %d other files (%d bytes) from the backup of %s into %s\n",
 					m.Messages, len(m.Blobs), len(m.Files), m.Bytes, m.Snapshot.Format("2006-01-02 15:04:05Z"), dir)
+				if inv.fs.Lookup("release-queue").Value.String() == "true" {
+					return nil
+				}
+				held, err := backup.HoldQueue(ctx, dir)
+				if err != nil {
+					return err
+				}
+				if held > 0 {
+					fmt.Fprintf(e.stdout, "held %s of the outbound queue: the old server may have delivered them after the backup; release them on the dashboard's queue page\n",
+						plural(int(held), "message"))
+				}
 				return nil
 			},
 		},

@@ -421,3 +421,43 @@ func TestBodyReplacedWholeIsTakenAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoredQueueIsHeld checks that a restored outbound queue is held,
+// so that mail the old server delivered after the backup is not sent a
+// second time unasked.
+func TestRestoredQueueIsHeld(t *testing.T) {
+	ctx := context.Background()
+	dir, st, _, _ := seed(t, 1)
+	if _, err := st.Enqueue(ctx, mailstore.OutboundInput{
+		Body: strings.NewReader("From: ann@example.test\r\nTo: joe@example.org\r\nSubject: out\r\n\r\nHi.\r\n"),
+		From: "ann@example.test", Recipients: []string{"joe@example.org"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "b")
+	if _, err := Create(ctx, Options{DataDir: dir, Dest: dest}); err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(t.TempDir(), "data")
+	if _, err := Restore(ctx, dest, restored); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := HoldQueue(ctx, restored); err != nil || n != 1 {
+		t.Fatalf("HoldQueue: %d, %v; want 1 held", n, err)
+	}
+	if n, err := HoldQueue(ctx, restored); err != nil || n != 0 {
+		t.Fatalf("HoldQueue again: %d, %v; want 0", n, err)
+	}
+	rs, err := mailstore.Open(ctx, mailstore.Options{Dir: restored})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if n, err := rs.CountQueue(ctx, mailstore.QueueFilter{Status: mailstore.QueueHeld}); err != nil || n != 1 {
+		t.Fatalf("held messages in the restored queue: %d, %v; want 1", n, err)
+	}
+	// The live server's queue is untouched.
+	if n, err := st.CountQueue(ctx, mailstore.QueueFilter{Status: mailstore.QueueHeld}); err != nil || n != 0 {
+		t.Fatalf("held messages in the live queue: %d, %v; want 0", n, err)
+	}
+}

@@ -88,3 +88,15 @@ func cleanFolder(dir string) {
 		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }
+
+// HoldQueue holds the outbound queue of the data folder dataDir, just
+// restored: its messages may have been delivered after the backup was
+// taken, and an admin decides which to release. It returns how many
+// messages it held.
+func HoldQueue(ctx context.Context, dataDir string) (int64, error) {
+	n, err := mailstore.HoldRestoredQueue(ctx, filepath.Join(dataDir, mailstore.DatabaseFile))
+	if err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	return n, nil
+}
