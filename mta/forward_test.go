@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/testpeer"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/outbound"
 	"github.com/yubinmail/yubin/mta/srs"
@@ -109,19 +109,14 @@ func testSRS(tb testing.TB) *srs.Rewriter {
 }
 
 // smtpSink runs Postfix's smtp-sink on a free loopback port, writing each
-// message it receives to a file of dir; the test is skipped without it.
+// message it receives to a file of dir (testpeer: skipped, or failed with
+// YUBIN_TEST_PEERS=required, without it).
 func smtpSink(t *testing.T) (addr, dir string) {
 	t.Helper()
-	bin, err := exec.LookPath("smtp-sink")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/smtp-sink"); serr != nil {
-			t.Skip("smtp-sink (Debian package postfix) not installed")
-		}
-		bin = "/usr/sbin/smtp-sink"
-	}
+	bin := testpeer.Need(t, "/usr/sbin/smtp-sink", "postfix")
 	// Not under t.TempDir, whose parent only its owner may enter: run as
 	// root, smtp-sink writes as nobody.
-	dir, err = os.MkdirTemp("", "yubin-smtp-sink-*")
+	dir, err := os.MkdirTemp("", "yubin-smtp-sink-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,38 +124,12 @@ func smtpSink(t *testing.T) (addr, dir string) {
 	if err := os.Chmod(dir, 0o777); err != nil { //nolint:gosec // smtp-sink drops to nobody when run as root
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = ln.Addr().String()
-	ln.Close()
+	addr = "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	args := []string{"-d", dir + "/%M.", addr, "10"}
 	if os.Getuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)
 	}
-	cmd := exec.Command(bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	// Ready once it answers.
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 300 {
-			t.Fatalf("smtp-sink does not answer on %s: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testpeer.Start(t, "tcp", addr, nil, bin, args...)
 	return addr, dir
 }
 
@@ -227,7 +196,7 @@ func dkimpy(t *testing.T, records map[string]string, msg string) string {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import dkim").Run(); err != nil {
-		t.Skip("python3-dkim (Debian) not installed: ", err)
+		testpeer.Missing(t, "python3-dkim not installed (Debian package python3-dkim): %v", err)
 	}
 	keys := filepath.Join(t.TempDir(), "keys.json")
 	b, _ := json.Marshal(records)

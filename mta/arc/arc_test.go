@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // testKey is an RSA key published as sel._domainkey.fwd.example.
@@ -166,7 +168,7 @@ func dkimpy(t *testing.T, z zone, msg string) string {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import dkim").Run(); err != nil {
-		t.Skip("python3-dkim (Debian) not installed: ", err)
+		testpeer.Missing(t, "python3-dkim not installed (Debian package python3-dkim): %v", err)
 	}
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
@@ -205,7 +207,7 @@ func TestDkimpyChainVerifiesHere(t *testing.T) {
 	k := newKey(t, "py.example", "py")
 	z := zone{"py._domainkey.py.example.": k.record()}
 	if err := exec.Command("/usr/bin/python3", "-c", "import dkim").Run(); err != nil {
-		t.Skip("python3-dkim (Debian) not installed")
+		testpeer.Missing(t, "python3-dkim not installed (Debian package python3-dkim)")
 	}
 	der := x509.MarshalPKCS1PrivateKey(k.key)
 	dir := t.TempDir()
