@@ -151,6 +151,12 @@ func (s *session) forward(tx *transaction, domain string, to []string, out *outc
 		if from, err = r.Forward(tx.from, domain, time.Now()); err != nil {
 			return fmt.Errorf("rewrite the sender: %w", err)
 		}
+		if _, err := core.ParseAddress(from); from != "" && err != nil {
+			// A sender SRS cannot carry (an address literal, a local
+			// part too long once rewritten): it goes as it came.
+			s.log.Info("sender cannot be rewritten with SRS; forwarded as it is", "queue_id", out.id, "from", tx.from, "err", err)
+			from = tx.from
+		}
 	}
 	return s.forwardFrom(from, domain, to, out)
 }

@@ -381,3 +381,18 @@ func TestSieveRedirectWithSRS(t *testing.T) {
 		t.Fatalf("redirected message:\n%s", bodies[0])
 	}
 }
+
+// TestForwardUnrewritableSender: a sender SRS cannot carry (its local
+// part too long once rewritten) is forwarded as it is, not refused.
+func TestForwardUnrewritableSender(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Filters = acceptAll(); o.SRS = testSRS(t) })
+	createAliases(t, ts, map[string][]string{"fwd@example.com": {"friend@elsewhere.example"}})
+	long := strings.Repeat("a", 60) + "@remote.example"
+	if _, err := ts.send(t, long, []string{"fwd@example.com"}, simpleMsg("long sender")); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := queuedWithBodies(t, ts.store)
+	if len(items) != 1 || items[0].Message.From != long {
+		t.Fatalf("queue: %+v", items)
+	}
+}
