@@ -8,11 +8,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -190,29 +188,6 @@ func (l tlog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// dkimpy checks a message's DKIM signatures and ARC chain with Debian's
-// python3-dkim (mta/arc/testdata/verify.py); skipped without it.
-func dkimpy(t *testing.T, records map[string]string, msg string) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import dkim").Run(); err != nil {
-		testpeer.Missing(t, "python3-dkim not installed (Debian package python3-dkim): %v", err)
-	}
-	keys := filepath.Join(t.TempDir(), "keys.json")
-	b, _ := json.Marshal(records)
-	if err := os.WriteFile(keys, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, "arc/testdata/verify.py", keys)
-	// smtp-sink writes LF line ends; the verifier wants the wire form.
-	cmd.Stdin = strings.NewReader(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("verify.py: %v\n%s", err, out)
-	}
-	return string(out)
-}
-
 // TestForwardToRealMTA: issue 18 item 5. Mail to an alias with a target
 // elsewhere goes through the outbound queue to a real MTA (Postfix's
 // smtp-sink on loopback) from an SRS address of the alias's domain, with
@@ -254,7 +229,7 @@ func TestForwardToRealMTA(t *testing.T) {
 			t.Errorf("forwarded message lacks %q", want)
 		}
 	}
-	out := dkimpy(t, keys.records(), got)
+	out := testpeer.VerifyDKIMARC(t, keys.records(), got)
 	if !strings.Contains(out, "dkim=pass dkims=2 arc=pass") {
 		t.Fatalf("python3-dkim on the forwarded message: %s\n%s", out, got)
 	}
