@@ -19,6 +19,7 @@ packages=(
 	opendkim      # filters/milter, mta: a second real milter (its Authentication-Results field)
 	python3       # scripts of the tests and benchmarks that drive a peer; imapserver: Python's imaplib as a client
 	python3-authres # filters/authn: an independent parser of every Authentication-Results field we write
+	python3-dkim  # mta/arc, mta: dkimpy, an independent DKIM and ARC verifier of the mail we forward
 	fonts-noto-cjk # web-admin: Japanese glyphs, so the browser test's layout checks measure real text
 	isync         # tests/e2e: mbsync, a real IMAP client (Maildir sync both ways)
 	fetchmail     # tests/e2e: fetchmail over IMAP and POP3

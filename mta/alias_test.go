@@ -2,7 +2,7 @@ package mta
 
 import (
 	"context"
-	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,8 +37,8 @@ func TestAliasRecipients(t *testing.T) {
 		{"team@example.com", 250, smtp.EnhancedCode{2, 0, 0}},
 		{"Outer@EXAMPLE.com", 250, smtp.EnhancedCode{2, 0, 0}},
 		{"anything@example.org", 250, smtp.EnhancedCode{2, 0, 0}}, // catch-all
-		{"mixed@example.com", 451, smtp.EnhancedCode{4, 3, 0}},    // external target
-		{"away@example.com", 451, smtp.EnhancedCode{4, 3, 0}},
+		{"mixed@example.com", 250, smtp.EnhancedCode{2, 0, 0}},    // external target: forwarded
+		{"away@example.com", 250, smtp.EnhancedCode{2, 0, 0}},
 		{"dead@example.com", 550, smtp.EnhancedCode{5, 1, 1}}, // leads nowhere
 		{"nobody@example.com", 550, smtp.EnhancedCode{5, 1, 1}},
 		{off, 550, smtp.EnhancedCode{5, 1, 1}},
@@ -57,9 +57,6 @@ func TestAliasRecipients(t *testing.T) {
 				return
 			}
 			wantCode(t, err, tt.code, tt.enh)
-			if tt.code == 451 && !strings.Contains(err.Error(), "forwarding to external addresses is not available yet") {
-				t.Fatalf("reply %q", err)
-			}
 		})
 	}
 }
@@ -125,30 +122,24 @@ func TestMailToCatchAll(t *testing.T) {
 	wantCode(t, err, 550, smtp.EnhancedCode{5, 1, 1})
 }
 
-func TestExternalAliasTargetTempfailsOnlyThatRecipient(t *testing.T) {
+func TestExternalAliasTargetIsForwarded(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	createAliases(t, ts, map[string][]string{"fwd@example.com": {bob, "friend@elsewhere.example"}})
-	c := ts.dial(t)
-	if err := c.Mail("sender@remote.example", nil); err != nil {
+	if _, err := ts.send(t, "sender@remote.example", []string{ann, "fwd@example.com"}, simpleMsg("both")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Rcpt(ann, nil); err != nil {
-		t.Fatal(err)
-	}
-	wantCode(t, c.Rcpt("fwd@example.com", nil), 451, smtp.EnhancedCode{4, 3, 0})
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, simpleMsg("partial"))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Nothing is lost: the sender retries fwd@ later; bob gets nothing now.
 	if n := len(messages(t, ts.store, ann, "INBOX")); n != 1 {
 		t.Fatalf("ann has %d messages", n)
 	}
-	if n := len(messages(t, ts.store, bob, "INBOX")); n != 0 {
+	if n := len(messages(t, ts.store, bob, "INBOX")); n != 1 {
 		t.Fatalf("bob has %d messages", n)
+	}
+	// Without SRS (Options.SRS nil) the sender stays as it was.
+	items, bodies := queuedWithBodies(t, ts.store)
+	if len(items) != 1 || items[0].Message.From != "sender@remote.example" || !slices.Equal(recipientsOf(items[0]), []string{"friend@elsewhere.example"}) {
+		t.Fatalf("queue: %+v", items)
+	}
+	if !strings.Contains(bodies[0], "Subject: both") || !strings.HasPrefix(bodies[0], "Received: ") {
+		t.Fatalf("queued body:\n%s", bodies[0])
 	}
 }

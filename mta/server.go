@@ -19,6 +19,8 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/arc"
+	"github.com/yubinmail/yubin/mta/srs"
 )
 
 // Defaults for the zero values of Options.
@@ -157,6 +159,15 @@ type Options struct {
 	// SendRate, if set, counts Sieve redirects against each user's
 	// sending rate (share it with the submission server).
 	SendRate *SendRate
+	// SRS rewrites the envelope sender of mail forwarded elsewhere (local
+	// aliases with external targets, Sieve redirects), and lets the intake
+	// take bounces to the addresses it made (forward.go); nil forwards
+	// with the sender unchanged (Sieve redirects: from the user) and
+	// accepts no SRS address.
+	SRS *srs.Rewriter
+	// ARCLookup looks up the keys of the ARC chain forwarded mail came
+	// with; nil means net.DefaultResolver.
+	ARCLookup arc.LookupTXT
 }
 
 // Server is an SMTP server built on go-smtp that stores the mail it accepts

@@ -21,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/srs"
 )
 
 // lookupTimeout bounds one recipient lookup in the store.
@@ -64,9 +65,15 @@ type transaction struct {
 	size  int64       // the SIZE= of MAIL FROM, 0 if none
 	rcpts []string    // accepted recipient addresses, normalised, each once
 	users []recipient // the distinct local users they resolve to
-	// remote are the recipients outside Yubin (submission only): remote
-	// addresses, and the external targets of local aliases, each once.
+	// remote are the recipients outside Yubin: on submission, remote
+	// addresses and the external targets of local aliases; on intake, the
+	// external targets of local aliases and the senders SRS addresses
+	// stand for (forwards). Each once.
 	remote []string
+	// forwardVia maps each intake forward in remote to the local domain
+	// that forwards it (the alias's, or the SRS address's): the domain of
+	// the rewritten sender and of the ARC set.
+	forwardVia map[string]string
 	// domains caches the users' domains read in this transaction (for the
 	// quota at RCPT and the filter policy), by name (nil when the look-up
 	// failed).
@@ -247,8 +254,9 @@ func isASCII(s string) bool {
 // domains, and aliases (catch-alls included) that lead to some, are
 // accepted, and the refusal comes now, at RCPT time, so that Yubin never
 // has to bounce (no backscatter). Anything else is refused: an MX never
-// relays. An alias that forwards to an address elsewhere gets a 451 until
-// intake can use the outbound queue.
+// relays, except for the external targets of local aliases and the SRS
+// addresses it made when forwarding (forward.go), whose mail goes on
+// through the outbound queue.
 //
 // On a submission server (after AUTH), addresses outside Yubin, and the
 // external targets of local aliases, are accepted as remote recipients for
@@ -315,6 +323,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		s.log.Info("relay denied", "from", tx.from, "rcpt", addr.String())
 		return s.refuseRecipient(smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Relay access denied"))
 	}
+	if s.srv.sub == nil && s.srv.opts.SRS != nil && srs.IsSRS(addr.Local) {
+		// A bounce (or reply) to an address we rewrote when forwarding.
+		orig, done, reply := s.srsRecipient(ctx, tx, to[:strings.LastIndexByte(to, '@')], addr)
+		if done || reply != nil {
+			return reply
+		}
+		addr = orig
+	}
 	rs, rerr := s.srv.resolve(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
@@ -331,15 +347,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 			external = append(external, r.External)
 		}
 	}
-	if len(external) > 0 && s.srv.sub == nil {
-		// An alias forwards elsewhere. There is no outbound queue yet: a
-		// temporary refusal keeps the message with the sender until there is.
-		s.log.Info("recipient forwards to external addresses; not available yet", "from", tx.from, "rcpt", addr.String(), "external", external)
-		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "forwarding to external addresses is not available yet")
-	}
-
 	if reply := s.rcptQuota(ctx, tx, addr.String(), rs); reply != nil {
 		return reply
+	}
+	if len(external) > 0 && s.srv.sub == nil {
+		// An alias forwards elsewhere: after the filters, through the
+		// outbound queue, with the sender rewritten (forward.go).
+		s.log.Info("recipient forwards to external addresses", "from", tx.from, "rcpt", addr.String(), "external", external)
+		return s.addForward(tx, addr.String(), rs, external, addr.Domain)
 	}
 	return s.addRecipient(tx, addr.String(), rs, external)
 }
@@ -581,6 +596,14 @@ type outcome struct {
 	verdict string
 	reason  string
 	reply   *smtp.SMTPError
+	// authResults is the value of the Authentication-Results field the
+	// filters added (intake), for the ARC set of forwarded copies.
+	authResults string
+	// forwardable returns the message as it goes to forwards and Sieve
+	// redirects elsewhere: the fields Yubin adds on top of the message
+	// exactly as it came in, so that its DKIM signatures still verify;
+	// nil means the stored form.
+	forwardable func() io.Reader
 }
 
 // Data receives, filters and stores one message (DATA or BDAT). The 250 is
@@ -687,6 +710,7 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		return reply
 	}
 	v := s.check(tx, sp, header, out)
+	received := sp // the message as it came in, for forwards
 	if v.Action < filters.TempFail && !v.Rewrite.IsZero() {
 		nsp, nv, reply := s.applyRewrite(tx, sp, v, out)
 		if reply != nil {
@@ -731,6 +755,25 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 		r, _ := assemble(prefix, sp, hs.drop)
 		return r
 	}
+	out.authResults = authResultsOf(v)
+	out.forwardable = func() io.Reader {
+		r, _ := assemble(prefix, received, nil)
+		return r
+	}
+	forward := len(tx.remote) > 0
+	if forward && (mailbox != "" || quarantine) {
+		// Never forward what the filters judged spam or held: the local
+		// recipients get it in Junk (or quarantine); with none, it is
+		// refused, so that its sender learns of it (no backscatter).
+		if len(tx.users) == 0 {
+			out.verdict = "reject"
+			s.srv.stats.reject(RejectPolicy)
+			s.log.Info("message judged junk or held for review: not forwarded, refused", "queue_id", out.id, "to", tx.remote, "reason", v.Reason)
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message judged as spam: not forwarded")
+		}
+		s.log.Info("message judged junk or held for review: kept here, not forwarded", "queue_id", out.id, "to", tx.remote, "reason", v.Reason)
+		forward = false
+	}
 
 	var plan *sievePlan
 	if !quarantine {
@@ -755,6 +798,11 @@ func (s *session) process(tx *transaction, sp *spool, out *outcome) *smtp.SMTPEr
 	}
 	if reply := s.sieveEffects(tx, plan, message, results, out); reply != nil {
 		return reply
+	}
+	if forward {
+		if reply := s.queueForwards(tx, results, out); reply != nil {
+			return reply
+		}
 	}
 	s.srv.stats.accepted.Add(1)
 	if mailbox != "" {

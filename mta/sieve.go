@@ -406,7 +406,7 @@ func (s *session) sieveEffects(tx *transaction, plan *sievePlan, message func() 
 	}
 	for _, eff := range plan.effects {
 		if len(eff.redirect) > 0 {
-			if err := s.queueRedirect(tx, eff, message(), out); err != nil {
+			if err := s.queueRedirect(tx, eff, message, out); err != nil {
 				s.releaseRedirects(eff, len(eff.redirect))
 				return fail("redirect", err)
 			}
@@ -426,23 +426,28 @@ func (s *session) sieveEffects(tx *transaction, plan *sievePlan, message func() 
 }
 
 // queueRedirect queues the message for a recipient's redirect targets
-// elsewhere, signed with the recipient's domain. The envelope sender is
-// the recipient (as Dovecot's sieve_redirect_envelope_from=recipient):
-// the original sender's SPF would fail from Yubin, and the bounces of a
-// redirect are for the one who set it up.
-func (s *session) queueRedirect(tx *transaction, eff *sieveEffect, msg io.Reader, out *outcome) error {
-	raw, err := io.ReadAll(msg)
-	if err != nil {
-		return fmt.Errorf("read the message: %w", err)
+// elsewhere, as a forward of the recipient's domain (forward.go): as it
+// came in, with fields on top, signed and sealed (ARC). The envelope
+// sender is the original one rewritten with SRS, so that bounces go back
+// to whoever sent it; without SRS it is the recipient (as Dovecot's
+// sieve_redirect_envelope_from=recipient): the original sender's SPF
+// would fail from Yubin.
+func (s *session) queueRedirect(tx *transaction, eff *sieveEffect, msg func() io.Reader, out *outcome) error {
+	user := eff.r.user.Address
+	domain := user[strings.LastIndexByte(user, '@')+1:]
+	if out.forwardable == nil {
+		out.forwardable = msg // submission: the message as stored
 	}
-	from := eff.r.user.Address
-	domain := from[strings.LastIndexByte(from, '@')+1:]
-	raw = s.signGenerated(domain, raw, out)
-	qm, err := s.srv.enqueue(s.ctx, mailstore.OutboundInput{Body: bytes.NewReader(raw), From: from, Recipients: eff.redirect, Domain: domain})
+	var err error
+	if s.srv.opts.SRS != nil {
+		err = s.forward(tx, domain, eff.redirect, out)
+	} else {
+		err = s.forwardFrom(user, domain, eff.redirect, out)
+	}
 	if err != nil {
 		return err
 	}
-	s.log.Info("sieve redirect queued", "queue_id", out.id, "rcpt", eff.r.addr, "outbound_id", qm.ID, "to", eff.redirect)
+	s.log.Info("sieve redirect queued", "queue_id", out.id, "rcpt", eff.r.addr, "to", eff.redirect)
 	return nil
 }
 

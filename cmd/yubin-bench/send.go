@@ -62,8 +62,10 @@ type sendResult struct {
 	accepted   int64 // 250 at the end of DATA on the submission port
 	delivered  int64 // distinct messages the sink received
 	duplicates int64 // messages the sink received more than once
-	errors     int64 // failed submissions
-	firstErr   string
+	// connections counts the SMTP connections the sink accepted.
+	connections int64
+	errors      int64 // failed submissions
+	firstErr    string
 	// elapsed runs from the first submission (MAIL FROM) to the last
 	// delivery at the sink; submitted until the last 250 on the
 	// submission port.
@@ -82,8 +84,8 @@ func (r sendResult) rate() float64 {
 }
 
 func (r sendResult) summary() string {
-	s := fmt.Sprintf("%d submitted, %d delivered in %s: %.0f msgs/s, submission→delivery p50 %s, p99 %s, server CPU %.2f ms/msg",
-		r.accepted, r.delivered, r.elapsed.Round(time.Millisecond), r.rate(), fmtLatency(r.p50), fmtLatency(r.p99), r.cpuPerMsg())
+	s := fmt.Sprintf("%d submitted, %d delivered in %s over %d SMTP connections: %.0f msgs/s, submission→delivery p50 %s, p99 %s, server CPU %.2f ms/msg",
+		r.accepted, r.delivered, r.elapsed.Round(time.Millisecond), r.connections, r.rate(), fmtLatency(r.p50), fmtLatency(r.p99), r.cpuPerMsg())
 	if r.errors > 0 || r.duplicates > 0 {
 		s += fmt.Sprintf("; %d ERRORS, %d duplicates, the first error: %s", r.errors, r.duplicates, r.firstErr)
 	}
@@ -108,6 +110,7 @@ type sendMX struct {
 	mu        sync.Mutex
 	delivered map[string]time.Time // Message-ID → first delivery
 	dups      int64
+	conns     int64 // SMTP sessions (connections) accepted
 	want      int
 	all       chan struct{} // closed when want messages were delivered
 }
@@ -123,6 +126,9 @@ func startSendMX() (*sendMX, error) {
 	}
 	mx := &sendMX{dns: d, delivered: map[string]time.Time{}, all: make(chan struct{})}
 	mx.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		mx.mu.Lock()
+		mx.conns++
+		mx.mu.Unlock()
 		return &sinkSession{mx: mx}, nil
 	}))
 	mx.srv.Domain = "mx.remote.example"
@@ -152,7 +158,7 @@ func (mx *sendMX) close() {
 func (mx *sendMX) expect(n int) {
 	mx.mu.Lock()
 	defer mx.mu.Unlock()
-	mx.delivered, mx.dups, mx.want, mx.all = map[string]time.Time{}, 0, n, make(chan struct{})
+	mx.delivered, mx.dups, mx.conns, mx.want, mx.all = map[string]time.Time{}, 0, 0, n, make(chan struct{})
 }
 
 func (mx *sendMX) got(id string, at time.Time) {
@@ -426,6 +432,7 @@ func runSend(ctx context.Context, o *options, rep *report, srv *server, mx *send
 		}
 	}
 	res.duplicates = mx.dups
+	res.connections = mx.conns
 	mx.mu.Unlock()
 	res.elapsed = last.Sub(first)
 	slices.Sort(lat)
@@ -481,4 +488,5 @@ func (r *report) sendMarkdown(p func(format string, args ...any)) {
 	}
 	p("| %d | %d | %d | **%.0f** | %.0f msgs/s | %s | **%s** | %.2f ms | %.2f ms | %s |\n\n",
 		r.o.sendClients, s.accepted, s.delivered, s.rate(), subRate, fmtLatency(s.p50), fmtLatency(s.p99), s.cpuPerMsg(), clientCPU, errs)
+	p("The sink accepted %d SMTP connections for the %d messages (the worker reuses a connection for the next message to the same host).\n\n", s.connections, s.delivered)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/srs"
 )
 
 // Timeouts of the servers and of shutting down.
@@ -376,6 +377,9 @@ func (w *wiring) startSMTP() {
 		Enqueue:  w.enqueueOutbound,
 		DKIM:     dkim,
 		SendRate: w.userSendRate(),
+
+		SRS:       w.srsRewriter(),
+		ARCLookup: w.dnsResolver().LookupTXT,
 	})
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
 	w.registerConnections("smtp", lim)
@@ -383,6 +387,22 @@ func (w *wiring) startSMTP() {
 	w.smtp = srv
 	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
 	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
+}
+
+// srsRewriter returns the SRS rewriter of forwarded mail, with the
+// secrets of DATA/srs.key (made on first use; to rotate, put a new line on
+// top). Without it forwards keep their sender, and bounces to SRS
+// addresses are refused: logged.
+func (w *wiring) srsRewriter() *srs.Rewriter {
+	secrets, err := srs.LoadSecrets(filepath.Join(w.cfg.DataDir, "srs.key"))
+	if err == nil {
+		var r *srs.Rewriter
+		if r, err = srs.New(secrets...); err == nil {
+			return r
+		}
+	}
+	w.log.Error("SRS secret unavailable: forwarded mail keeps its sender (SPF fails at the receiver) and bounces to SRS addresses are refused", "err", err)
+	return nil
 }
 
 // bindListeners opens every configured listener, or none: if one cannot

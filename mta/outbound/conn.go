@@ -19,9 +19,12 @@ import (
 // session is an SMTP connection ready for MAIL FROM.
 type session struct {
 	c        *smtp.Client
+	raw      net.Conn    // the TCP connection under c
 	stop     func() bool // drops the watch of the context
 	tls      bool
 	verified bool // the peer's certificate verified
+	messages int  // messages delivered on it (pool.go)
+	reused   bool // taken from the pool for this delivery
 }
 
 func (s *session) close() {
@@ -57,7 +60,7 @@ func (w *Worker) dial(ctx context.Context, t target, useTLS bool) (*session, err
 	if err != nil {
 		return nil, err
 	}
-	s := &session{stop: context.AfterFunc(ctx, func() { conn.Close() })}
+	s := &session{raw: conn, stop: context.AfterFunc(ctx, func() { conn.Close() })}
 	ok := false
 	defer func() {
 		if !ok {

@@ -98,31 +98,52 @@ func failAll(rs []rcpt, f failure) []result {
 // outcomes the peer decided and the recipients to try at the next host;
 // err explains why there are any of those.
 func (w *Worker) attempt(ctx context.Context, j *job, t target, rcpts []rcpt) (done []result, next []rcpt, err error) {
-	s, err := w.connect(ctx, t)
+	// A new connection, or one kept from an earlier delivery (pool.go).
+	s, err := w.session(ctx, t)
 	if err != nil {
 		return nil, rcpts, err
 	}
-	defer s.close()
-	w.log.Debug("connected", "msg", j.msgID, "host", t.name, "addr", t.addr, "tls", s.tls, "verified", s.verified)
+	kept := false
+	defer func() {
+		if !kept {
+			s.close()
+		}
+	}()
+	w.log.Debug("connected", "msg", j.msgID, "host", t.name, "addr", t.addr, "tls", s.tls, "verified", s.verified, "reused", s.reused)
 
 	// MAIL FROM. A 5xx refuses the message for every recipient.
 	opts := &smtp.MailOptions{UTF8: !isASCII(j.from)}
 	for _, r := range rcpts {
 		opts.UTF8 = opts.UTF8 || !isASCII(r.addr)
 	}
-	if ok, _ := s.c.Extension("SMTPUTF8"); opts.UTF8 && !ok {
-		f := failure{permanent: true, code: 553, status: "5.6.7", remote: t.name,
-			text: "553 5.6.7 the message needs SMTPUTF8, which " + t.name + " does not support"}
-		_ = s.c.Quit()
-		return failAll(rcpts, f), nil, nil
-	}
-	if err := s.c.Mail(j.from, opts); err != nil {
+	for {
+		if ok, _ := s.c.Extension("SMTPUTF8"); opts.UTF8 && !ok {
+			f := failure{permanent: true, code: 553, status: "5.6.7", remote: t.name,
+				text: "553 5.6.7 the message needs SMTPUTF8, which " + t.name + " does not support"}
+			_ = s.c.Quit()
+			return failAll(rcpts, f), nil, nil
+		}
+		err := s.c.Mail(j.from, opts)
+		if err == nil {
+			break
+		}
 		var se *smtp.SMTPError
 		if errors.As(err, &se) && se.Code >= 500 {
 			_ = s.c.Quit()
 			return failAll(rcpts, replyFailure(se, t.name)), nil, nil
 		}
-		return nil, rcpts, err
+		if !s.reused || !brokenConnection(err) || ctx.Err() != nil {
+			return nil, rcpts, err
+		}
+		// The peer dropped the connection kept for reuse: once more, on
+		// a new one.
+		w.log.Debug("reused connection failed at MAIL FROM; connecting again", "msg", j.msgID, "host", t.name, "err", err)
+		s.close()
+		if s, err = w.connect(ctx, t); err != nil {
+			kept = true // nothing left to close
+			return nil, rcpts, err
+		}
+		w.stats.connections.Add(1)
 	}
 
 	// RCPT TO, one by one.
@@ -182,8 +203,10 @@ func (w *Worker) attempt(ctx context.Context, j *job, t target, rcpts []rcpt) (d
 	for _, r := range accepted {
 		done = append(done, result{rcpt: r, delivered: true, code: 250, status: "2.0.0", remote: t.name})
 	}
-	w.log.Info("delivered", "msg", j.msgID, "from", j.from, "rcpts", len(accepted), "host", t.name, "addr", t.addr, "tls", s.tls, "verified", s.verified)
-	_ = s.c.Quit()
+	w.log.Info("delivered", "msg", j.msgID, "from", j.from, "rcpts", len(accepted), "host", t.name, "addr", t.addr, "tls", s.tls, "verified", s.verified, "reused", s.reused)
+	s.messages++
+	kept = true
+	w.release(t, s) // kept for the next message to t, or QUIT
 	return done, nil, nil
 }
 

@@ -110,6 +110,13 @@ type Options struct {
 	// PerDomain is how many deliveries to one destination domain run at
 	// once. 0 means DefaultPerDomain.
 	PerDomain int
+	// ReuseMessages is how many messages one SMTP connection carries
+	// before it is closed (pool.go); 0 means DefaultReuseMessages, 1 or
+	// less (negative) turns reuse off.
+	ReuseMessages int
+	// ReuseIdle is how long a connection waits for the next message to
+	// its host; 0 means DefaultReuseIdle.
+	ReuseIdle time.Duration
 	// Lifetime is how long the notifications this worker queues are
 	// retried. 0 means DefaultLifetime.
 	Lifetime time.Duration
@@ -147,6 +154,7 @@ type Worker struct {
 	kick  chan struct{}
 
 	stats counters
+	pool  pool // idle connections kept for reuse
 
 	mu       sync.Mutex
 	busy     int            // deliveries running
@@ -180,6 +188,12 @@ func New(opts Options) (*Worker, error) {
 	}
 	if opts.PerDomain <= 0 {
 		opts.PerDomain = DefaultPerDomain
+	}
+	if opts.ReuseMessages == 0 {
+		opts.ReuseMessages = DefaultReuseMessages
+	}
+	if opts.ReuseIdle <= 0 {
+		opts.ReuseIdle = DefaultReuseIdle
 	}
 	if opts.Lifetime <= 0 {
 		opts.Lifetime = DefaultLifetime
@@ -233,6 +247,7 @@ func (w *Worker) Kick() {
 // stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer w.closeIdle()
 	defer wg.Wait()
 	tick := time.NewTicker(w.opts.PollInterval)
 	defer tick.Stop()
@@ -256,6 +271,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // and returns when it is all done.
 func (w *Worker) ProcessDue(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer w.closeIdle()
 	defer wg.Wait()
 	w.housekeeping(ctx)
 	ended := make(chan struct{}, 1)

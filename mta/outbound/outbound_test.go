@@ -45,7 +45,7 @@ func TestDeliveredOnce(t *testing.T) {
 	if in := inbox(t, st, ann); len(in) != 0 {
 		t.Errorf("sender got %d notifications", len(in))
 	}
-	if s := w.Stats(); s != (Stats{Delivered: 1}) {
+	if s := w.Stats(); s != (Stats{Delivered: 1, Connections: 1}) {
 		t.Errorf("stats %+v, want one delivery", s)
 	}
 }
