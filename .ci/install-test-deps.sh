@@ -30,6 +30,7 @@ packages=(
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
 	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
 	swaks         # tests/e2e: SMTP submission with an app password
+	postfix       # mta: smtp-sink, a real receiving MTA for forwarded mail (the Postfix daemon itself is not used)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then
