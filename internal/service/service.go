@@ -85,6 +85,9 @@ type Service struct {
 	store *mailstore.Store
 	log   *slog.Logger
 	dkim  DKIMKeys // nil: DKIM keys are not managed here
+	// passkeys is the WebAuthn relying party; nil: no passkeys
+	// (WithPasskeys).
+	passkeys *passkeys
 }
 
 // New returns a service over store.
