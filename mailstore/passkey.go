@@ -50,8 +50,8 @@ type Passkey struct {
 	BackupEligible bool  `gorm:"not null;default:false" json:"backup_eligible"`
 	BackupState    bool  `gorm:"not null;default:false" json:"backed_up"`
 	// Attachment is "platform" or "cross-platform" when the browser said.
-	Attachment string    `gorm:"size:32;not null;default:''" json:"-"`
-	CreatedAt  time.Time `json:"created_at"`
+	Attachment string     `gorm:"size:32;not null;default:''" json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	LastUsedIP string     `gorm:"size:64;not null;default:''" json:"last_used_from,omitempty"`
 }

@@ -247,6 +247,9 @@ func replaceRecoveryCodesTx(tx *writeTx, userID int64, hashes []string) error {
 const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
+	// FactorPasskey is an assertion of a passkey (checked by
+	// internal/service, which keeps the WebAuthn ceremonies).
+	FactorPasskey = "passkey"
 )
 
 // VerifySecondFactor checks the second factor of a sign-in of the user

@@ -118,12 +118,12 @@ func (s *Service) WithPasskeys(cfg PasskeyConfig) error {
 	if err != nil {
 		return fmt.Errorf("passkeys: %w", err)
 	}
-	s.passkeys = &passkeys{wa: wa, ceremonies: map[string]ceremony{}}
+	s.passkeys.Store(&passkeys{wa: wa, ceremonies: map[string]ceremony{}})
 	return nil
 }
 
 // PasskeysEnabled reports whether the server takes passkeys.
-func (s *Service) PasskeysEnabled() bool { return s.passkeys != nil }
+func (s *Service) PasskeysEnabled() bool { return s.passkeys.Load() != nil }
 
 // start keeps a new ceremony under its challenge.
 func (p *passkeys) start(c ceremony) error {
@@ -233,7 +233,7 @@ func (s *Service) ownPasskeys(a Actor) error {
 	if err := a.signedInSelf(a.Email, "passkeys"); err != nil || a.UserID == 0 {
 		return forbidden("passkeys belong to mail accounts signed in with a password")
 	}
-	if s.passkeys == nil {
+	if s.passkeys.Load() == nil {
 		return ErrPasskeysOff
 	}
 	return nil
@@ -265,7 +265,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, a Actor) (*proto
 	if len(pu.keys) >= mailstore.MaxPasskeysPerUser {
 		return nil, fmt.Errorf("an account may have %d passkeys; remove one first: %w", mailstore.MaxPasskeysPerUser, core.ErrConflict)
 	}
-	opts, session, err := s.passkeys.wa.BeginRegistration(pu,
+	opts, session, err := s.passkeys.Load().wa.BeginRegistration(pu,
 		webauthn.WithExclusions(webauthn.Credentials(pu.creds).CredentialDescriptors()),
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			ResidentKey:      protocol.ResidentKeyRequirementPreferred,
@@ -276,7 +276,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, a Actor) (*proto
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey registration: %w", err)
 	}
-	if err := s.passkeys.start(ceremony{purpose: purposeRegister, userID: a.UserID, handle: pu.handle, session: *session}); err != nil {
+	if err := s.passkeys.Load().start(ceremony{purpose: purposeRegister, userID: a.UserID, handle: pu.handle, session: *session}); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -303,7 +303,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, name s
 	if err != nil {
 		return nil, nil, core.Invalid("credential", "is not a WebAuthn registration response: "+protocolDetail(err))
 	}
-	c, ok := s.passkeys.take(parsed.Response.CollectedClientData.Challenge, purposeRegister, a.UserID)
+	c, ok := s.passkeys.Load().take(parsed.Response.CollectedClientData.Challenge, purposeRegister, a.UserID)
 	if !ok {
 		return nil, nil, core.Invalid("credential", "answers no registration under way (it expired or was used); start again")
 	}
@@ -312,7 +312,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, name s
 		return nil, nil, err
 	}
 	pu.handle = c.handle
-	cred, err := s.passkeys.wa.CreateCredential(pu, c.session, parsed)
+	cred, err := s.passkeys.Load().wa.CreateCredential(pu, c.session, parsed)
 	if err != nil {
 		return nil, nil, core.Invalid("credential", "was not accepted: "+protocolDetail(err))
 	}
@@ -354,7 +354,7 @@ func (s *Service) DeletePasskey(ctx context.Context, a Actor, id int64) error {
 // navigator.credentials.get(), allowing the account's passkeys. A user
 // without passkeys gets core.ErrConflict.
 func (s *Service) BeginPasskeySecondFactor(ctx context.Context, a Actor) (*protocol.CredentialAssertion, error) {
-	if s.passkeys == nil {
+	if s.passkeys.Load() == nil {
 		return nil, ErrPasskeysOff
 	}
 	if a.UserID == 0 {
@@ -367,11 +367,11 @@ func (s *Service) BeginPasskeySecondFactor(ctx context.Context, a Actor) (*proto
 	if len(pu.keys) == 0 {
 		return nil, fmt.Errorf("%s has no passkey: %w", a.Email, core.ErrConflict)
 	}
-	opts, session, err := s.passkeys.wa.BeginLogin(pu, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	opts, session, err := s.passkeys.Load().wa.BeginLogin(pu, webauthn.WithUserVerification(protocol.VerificationPreferred))
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey sign-in: %w", err)
 	}
-	if err := s.passkeys.start(ceremony{purpose: purposeSecondFactor, userID: a.UserID, session: *session}); err != nil {
+	if err := s.passkeys.Load().start(ceremony{purpose: purposeSecondFactor, userID: a.UserID, session: *session}); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -382,14 +382,14 @@ func (s *Service) BeginPasskeySecondFactor(ctx context.Context, a Actor) (*proto
 // failure (a wrong signature, a replay, a counter that went back) is
 // core.ErrAuthFailed.
 func (s *Service) FinishPasskeySecondFactor(ctx context.Context, a Actor, credential json.RawMessage) error {
-	if s.passkeys == nil {
+	if s.passkeys.Load() == nil {
 		return ErrPasskeysOff
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 	if err != nil {
 		return fmt.Errorf("passkey assertion of %s: %s: %w", a.Email, protocolDetail(err), core.ErrAuthFailed)
 	}
-	c, ok := s.passkeys.take(parsed.Response.CollectedClientData.Challenge, purposeSecondFactor, a.UserID)
+	c, ok := s.passkeys.Load().take(parsed.Response.CollectedClientData.Challenge, purposeSecondFactor, a.UserID)
 	if !ok {
 		return fmt.Errorf("passkey assertion of %s answers no sign-in under way: %w", a.Email, core.ErrAuthFailed)
 	}
@@ -397,7 +397,7 @@ func (s *Service) FinishPasskeySecondFactor(ctx context.Context, a Actor, creden
 	if err != nil {
 		return err
 	}
-	cred, err := s.passkeys.wa.ValidateLogin(pu, c.session, parsed)
+	cred, err := s.passkeys.Load().wa.ValidateLogin(pu, c.session, parsed)
 	if err != nil {
 		return fmt.Errorf("passkey assertion of %s: %s: %w", a.Email, protocolDetail(err), core.ErrAuthFailed)
 	}
@@ -426,14 +426,14 @@ func (s *Service) recordAssertion(ctx context.Context, address string, pu *passk
 // an address or password: the options for navigator.credentials.get(),
 // asking the authenticator to verify the user (PIN or biometrics).
 func (s *Service) BeginPasskeySignIn(ctx context.Context) (*protocol.CredentialAssertion, error) {
-	if s.passkeys == nil {
+	if s.passkeys.Load() == nil {
 		return nil, ErrPasskeysOff
 	}
-	opts, session, err := s.passkeys.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	opts, session, err := s.passkeys.Load().wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey sign-in: %w", err)
 	}
-	if err := s.passkeys.start(ceremony{purpose: purposeSignIn, session: *session}); err != nil {
+	if err := s.passkeys.Load().start(ceremony{purpose: purposeSignIn, session: *session}); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -444,7 +444,7 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (*protocol.CredentialA
 // address of the passkey's owner when the passkey is known (for the login
 // throttle), also on failure. Any failure is core.ErrAuthFailed.
 func (s *Service) FinishPasskeySignIn(ctx context.Context, credential json.RawMessage, remoteIP string) (a Actor, account string, err error) {
-	if s.passkeys == nil {
+	if s.passkeys.Load() == nil {
 		return Actor{}, "", ErrPasskeysOff
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
@@ -464,7 +464,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, credential json.RawMe
 	} else if !errors.Is(err, core.ErrNotFound) {
 		return Actor{}, "", err
 	}
-	c, ok := s.passkeys.take(parsed.Response.CollectedClientData.Challenge, purposeSignIn, 0)
+	c, ok := s.passkeys.Load().take(parsed.Response.CollectedClientData.Challenge, purposeSignIn, 0)
 	if !ok {
 		return Actor{}, account, fmt.Errorf("passkey sign-in answers no sign-in under way: %w", core.ErrAuthFailed)
 	}
@@ -477,7 +477,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, credential json.RawMe
 		}
 		return pu, nil
 	}
-	_, cred, err := s.passkeys.wa.ValidatePasskeyLogin(handler, c.session, parsed)
+	_, cred, err := s.passkeys.Load().wa.ValidatePasskeyLogin(handler, c.session, parsed)
 	if err != nil {
 		return Actor{}, account, fmt.Errorf("passkey sign-in of %s: %s: %w", account, protocolDetail(err), core.ErrAuthFailed)
 	}

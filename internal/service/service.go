@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -87,7 +88,7 @@ type Service struct {
 	dkim  DKIMKeys // nil: DKIM keys are not managed here
 	// passkeys is the WebAuthn relying party; nil: no passkeys
 	// (WithPasskeys).
-	passkeys *passkeys
+	passkeys atomic.Pointer[passkeys]
 }
 
 // New returns a service over store.
