@@ -170,4 +170,3 @@ func (b *browser) signInSecondStep(email, password string) {
 	b.click(`form.login-form button[type=submit]`)
 	b.wait("the second step", `!!document.querySelector("form.second-factor")`)
 }
-
