@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/skip2/go-qrcode"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/service"
@@ -166,7 +169,23 @@ func (a *API) startTOTP(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, en)
+	png, err := qrcode.Encode(en.URI, qrcode.Medium, totpQRSize)
+	if err != nil {
+		writeProblem(c, fmt.Errorf("QR code of the authenticator secret: %w", err))
+		return
+	}
+	c.JSON(http.StatusCreated, totpEnrolment{TOTPEnrolment: *en, QRCode: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)})
+}
+
+// totpQRSize is the width and height of the enrolment's QR code, in
+// pixels.
+const totpQRSize = 256
+
+// totpEnrolment is a new authenticator secret with its otpauth URI as a
+// QR code (a PNG data URI) for the app's camera.
+type totpEnrolment struct {
+	mailstore.TOTPEnrolment
+	QRCode string `json:"qr_code"`
 }
 
 // confirmTOTP handles POST /api/v1/me/totp/confirm: a code from the new

@@ -593,7 +593,7 @@ export const en = {
   "twofa.required": "Your administrator requires two-factor sign-in: set up an authenticator app or add a passkey to continue.",
   "twofa.requiredNoOff": "Your administrator requires two-factor sign-in, so it cannot be turned off.",
   "twofa.setUp": "Set up an authenticator app",
-  "twofa.scan": "Add this account to your authenticator app: type in the secret, or open the otpauth address (many password managers take it). Then enter the code the app shows.",
+  "twofa.scan": "Scan this QR code with your authenticator app, or type in the secret, or open the otpauth address (many password managers take it). Then enter the code the app shows.",
   "twofa.secret": "Secret",
   "twofa.uri": "otpauth address",
   "twofa.confirm": "Turn on",
@@ -677,4 +677,5 @@ export const en = {
   "audit.action.user.passkey.delete": "Passkey removed",
   "audit.action.user.recovery_codes.regenerate": "New recovery codes made",
   "audit.detail.passkeys_removed": "Passkeys removed",
+  "twofa.qrAlt": "QR code of the authenticator secret",
 };

@@ -593,7 +593,7 @@ export const ja = {
   "twofa.required": "管理者が 2 段階認証を必須にしています。続けるには認証アプリを設定するか、パスキーを追加してください。",
   "twofa.requiredNoOff": "管理者が 2 段階認証を必須にしているため、無効にできません。",
   "twofa.setUp": "認証アプリを設定",
-  "twofa.scan": "認証アプリにこのアカウントを追加してください。シークレットを入力するか、otpauth アドレスを開きます（多くのパスワード管理ソフトが対応しています）。その後、アプリに表示されるコードを入力してください。",
+  "twofa.scan": "認証アプリでこの QR コードを読み取るか、シークレットを入力するか、otpauth アドレスを開いて（多くのパスワード管理ソフトが対応しています）このアカウントを追加してください。その後、アプリに表示されるコードを入力してください。",
   "twofa.secret": "シークレット",
   "twofa.uri": "otpauth アドレス",
   "twofa.confirm": "有効にする",
@@ -677,4 +677,5 @@ export const ja = {
   "audit.action.user.passkey.delete": "パスキーを削除",
   "audit.action.user.recovery_codes.regenerate": "リカバリーコードを作り直し",
   "audit.detail.passkeys_removed": "削除したパスキー",
+  "twofa.qrAlt": "認証アプリ用シークレットの QR コード",
 };

@@ -189,6 +189,7 @@ export function twoFactorSection(status, done, navigate) {
     const code = field({ label: t("login.code"), name: "totp_code", required: true, autocomplete: "one-time-code", attrs: { inputmode: "numeric", maxlength: 6 } });
     const confirm = h("form", { novalidate: true, class: "form-grid" },
       h("p", {}, t("twofa.scan")),
+      en.qr_code ? h("img", { class: "totp-qr", src: en.qr_code, alt: t("twofa.qrAlt"), width: 200, height: 200 }) : null,
       h("div", { class: "dns-value" }, h("code", { class: "totp-secret" }, en.secret), copyButton(en.secret, t("twofa.secret"))),
       h("div", { class: "dns-value" }, h("code", { class: "totp-uri" }, en.otpauth_uri), copyButton(en.otpauth_uri, t("twofa.uri"))),
       code.wrap,
