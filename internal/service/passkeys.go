@@ -228,10 +228,19 @@ func credentialOf(k mailstore.Passkey) webauthn.Credential {
 	}
 }
 
-// ownPasskeys checks that a may manage the passkeys of its own account.
-func (s *Service) ownPasskeys(a Actor) error {
+// selfPasskeys checks that a is a mail account signed in with a password,
+// which may see and remove its own passkeys.
+func selfPasskeys(a Actor) error {
 	if err := a.signedInSelf(a.Email, "passkeys"); err != nil || a.UserID == 0 {
 		return forbidden("passkeys belong to mail accounts signed in with a password")
+	}
+	return nil
+}
+
+// ownPasskeys checks that a may register passkeys of its own account.
+func (s *Service) ownPasskeys(a Actor) error {
+	if err := selfPasskeys(a); err != nil {
+		return err
 	}
 	if s.passkeys.Load() == nil {
 		return ErrPasskeysOff
@@ -241,8 +250,8 @@ func (s *Service) ownPasskeys(a Actor) error {
 
 // ListPasskeys returns the passkeys of the actor's own account.
 func (s *Service) ListPasskeys(ctx context.Context, a Actor) ([]mailstore.Passkey, error) {
-	if err := a.signedInSelf(a.Email, "passkeys"); err != nil || a.UserID == 0 {
-		return nil, forbidden("passkeys belong to mail accounts signed in with a password")
+	if err := selfPasskeys(a); err != nil {
+		return nil, err
 	}
 	return s.store.ListPasskeys(ctx, a.UserID)
 }
@@ -339,8 +348,8 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, name s
 // DeletePasskey removes a passkey of the actor's own account; the last
 // second factor goes only with the password (DisableSecondFactor).
 func (s *Service) DeletePasskey(ctx context.Context, a Actor, id int64) error {
-	if err := a.signedInSelf(a.Email, "passkeys"); err != nil || a.UserID == 0 {
-		return forbidden("passkeys belong to mail accounts signed in with a password")
+	if err := selfPasskeys(a); err != nil {
+		return err
 	}
 	ctx, err := a.write(ctx)
 	if err != nil {
