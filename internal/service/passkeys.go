@@ -30,9 +30,14 @@ import (
 // ceremonyTTL is how long a WebAuthn ceremony may take.
 const ceremonyTTL = 5 * time.Minute
 
-// maxCeremonies caps the ceremonies waiting at once (sign-in ceremonies
-// are begun without an account).
-const maxCeremonies = 10000
+// maxCeremonies caps the ceremonies waiting at once; of them, those of
+// passwordless sign-ins, which anyone may begin, are capped lower, so that
+// a flood of those cannot stop registrations or second steps (which take
+// a session or a right password).
+const (
+	maxCeremonies       = 10000
+	maxSignInCeremonies = maxCeremonies / 2
+)
 
 // userHandleSize is the length of a new WebAuthn user handle.
 const userHandleSize = 32
@@ -74,6 +79,15 @@ type passkeys struct {
 
 	mu         sync.Mutex
 	ceremonies map[string]ceremony // by challenge
+	signIns    int                 // of them, passwordless sign-ins
+}
+
+// remove forgets the ceremony of challenge; p.mu is held.
+func (p *passkeys) remove(challenge string, c ceremony) {
+	delete(p.ceremonies, challenge)
+	if c.purpose == purposeSignIn {
+		p.signIns--
+	}
 }
 
 // WithPasskeys sets up the WebAuthn relying party. Origins must be http(s)
@@ -130,18 +144,24 @@ func (p *passkeys) start(c ceremony) error {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.ceremonies) >= maxCeremonies/2 {
+	if len(p.ceremonies) >= maxCeremonies/2 || p.signIns >= maxSignInCeremonies/2 {
 		for k, v := range p.ceremonies {
 			if now.After(v.expires) {
-				delete(p.ceremonies, k)
+				p.remove(k, v)
 			}
 		}
 	}
-	if len(p.ceremonies) >= maxCeremonies {
+	if len(p.ceremonies) >= maxCeremonies || (c.purpose == purposeSignIn && p.signIns >= maxSignInCeremonies) {
 		return fmt.Errorf("too many passkey ceremonies under way; try again in a few minutes: %w", core.ErrConflict)
 	}
 	c.expires = now.Add(ceremonyTTL)
+	if old, ok := p.ceremonies[c.session.Challenge]; ok {
+		p.remove(c.session.Challenge, old)
+	}
 	p.ceremonies[c.session.Challenge] = c
+	if c.purpose == purposeSignIn {
+		p.signIns++
+	}
 	return nil
 }
 
@@ -150,7 +170,9 @@ func (p *passkeys) start(c ceremony) error {
 func (p *passkeys) take(challenge, purpose string, userID int64) (ceremony, bool) {
 	p.mu.Lock()
 	c, ok := p.ceremonies[challenge]
-	delete(p.ceremonies, challenge)
+	if ok {
+		p.remove(challenge, c)
+	}
 	p.mu.Unlock()
 	if !ok || c.purpose != purpose || c.userID != userID || time.Now().After(c.expires) {
 		return ceremony{}, false
