@@ -636,7 +636,7 @@ export const en = {
   "usersec.on": "This user signs in with two-factor sign-in.",
   "usersec.off": "This user has no second factor.",
   "usersec.reset": "Reset the second factor",
-  "usersec.resetConfirm": "Turn off the second factor of {address}? Their sessions end; they sign in with their password and set it up again.",
+  "usersec.resetConfirm": "Turn off the second factor of {address}? Their authenticator app, passkeys and recovery codes are removed and their sessions end; they sign in with their password and set it up again.",
   "usersec.resetDone": "The second factor of {address} was turned off.",
   "login.passkeyIntro": "Or sign in with a passkey kept on this device or your phone: no password needed.",
   "login.withPasskey": "Sign in with a passkey",

@@ -636,7 +636,7 @@ export const ja = {
   "usersec.on": "このユーザーは 2 段階認証でサインインします。",
   "usersec.off": "このユーザーは 2 段階認証を設定していません。",
   "usersec.reset": "2 段階認証をリセット",
-  "usersec.resetConfirm": "{address} の 2 段階認証を無効にしますか？セッションは終了し、パスワードでサインインして設定し直すことになります。",
+  "usersec.resetConfirm": "{address} の 2 段階認証を無効にしますか？認証アプリ、パスキー、リカバリーコードが削除され、セッションは終了します。パスワードでサインインして設定し直すことになります。",
   "usersec.resetDone": "{address} の 2 段階認証を無効にしました。",
   "login.passkeyIntro": "この端末やスマートフォンに保存したパスキーでもサインインできます（パスワード不要）。",
   "login.withPasskey": "パスキーでサインイン",
