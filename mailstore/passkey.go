@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -131,6 +132,12 @@ func (s *Store) AddPasskey(ctx context.Context, userID int64, p *Passkey) ([]str
 		for _, o := range ps {
 			if strings.EqualFold(o.Name, p.Name) {
 				return fmt.Errorf("a passkey named %q exists already: %w", p.Name, core.ErrConflict)
+			}
+			// Every passkey of an account is made for the same user
+			// handle (two first registrations begun at once would
+			// differ): the authenticator answers with it.
+			if !bytes.Equal(o.UserHandle, p.UserHandle) {
+				return fmt.Errorf("another passkey was registered meanwhile; add this one again: %w", core.ErrConflict)
 			}
 		}
 		var n int64

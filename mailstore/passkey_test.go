@@ -53,6 +53,11 @@ func TestPasskeyStore(t *testing.T) {
 	if _, err := s.AddPasskey(ctx, u.ID, key("Key", "c1")); !errors.Is(err, core.ErrConflict) {
 		t.Errorf("a credential stored twice: %v", err)
 	}
+	other := key("Other", "c5")
+	other.UserHandle = []byte("another handle")
+	if _, err := s.AddPasskey(ctx, u.ID, other); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("a passkey for another user handle: %v", err)
+	}
 	// A passkeys-only account signs in with a recovery code.
 	if _, err := s.VerifySecondFactor(ctx, u.ID, FactorRecoveryCode, codes[0]); err != nil {
 		t.Errorf("recovery code of a passkeys-only account: %v", err)
