@@ -93,6 +93,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	b.ready()
 	b.wait("the listed passkey", `[...document.querySelectorAll("td")].some(td => td.textContent === "Laptop")`)
 	b.shot("passkeys")
+	b.checkLayout("table.passkeys-table td")
 
 	// The password, then the passkey.
 	b.click("button.signout")

@@ -258,7 +258,7 @@ export function passkeysSection(done) {
           },
         }, t("passkeys.remove")),
       },
-    ], l.items || [], t("passkeys.none")));
+    ], l.items || [], t("passkeys.none"), "passkeys-table"));
     if (!l.available) fill(addBody, h("p", { class: "hint" }, t("passkeys.unavailable")));
     else if (!passkeysSupported()) fill(addBody, h("p", { class: "hint" }, t("passkeys.unsupported")));
   }
