@@ -118,6 +118,9 @@ func (w *specWalker) walkSecondFactor(adm, bob, writeTok string) {
 		t.Errorf("bob's tokens under the requirement: %v", p)
 	}
 	w.json(http.StatusOK, "GET", "/api/v1/tokens", adm, nil) // server admins have no mail account to secure
+	// A passkey sets the requirement up as well as an authenticator app.
+	w.json(http.StatusOK, "GET", "/api/v1/me/passkeys", bob, nil)
+	w.json(http.StatusOK, "POST", "/api/v1/me/passkeys/begin", bob, nil)
 	w.json(http.StatusOK, "PATCH", settings, adm, map[string]any{"require_two_factor": false})
 	w.json(http.StatusOK, "GET", "/api/v1/tokens", bob, nil)
 }

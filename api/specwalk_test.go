@@ -30,6 +30,8 @@ const (
 	walkAdmin    = "admin@example.net"
 	walkAdminPW  = "admin-password"
 	walkHostname = "mail.example.net"
+	// walkOrigin is the dashboard's origin, where passkeys are used.
+	walkOrigin = "https://mail.example.net"
 	// walkBlockAfter is the number of failed logins after which an account
 	// is rate limited.
 	walkBlockAfter = 3
@@ -220,6 +222,9 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := service.New(store, log)
+	if err := svc.WithPasskeys(service.PasskeyConfig{RPID: walkHostname, Origins: []string{walkOrigin}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := svc.EnsureAdmin(ctx, walkAdmin, walkAdminPW); err != nil {
 		t.Fatal(err)
 	}
@@ -736,6 +741,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 
 	// ---- second factor -----------------------------------------------------
 	w.walkSecondFactor(adm, bob, writeTok)
+	w.walkPasskeys(adm, writeTok)
 
 	// ---- sessions ----------------------------------------------------------
 	w.walkSessions(adm, bob, writeTok)

@@ -21,7 +21,7 @@ type SecurityPolicy struct {
 }
 
 func accountSecurityModels() []any {
-	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &APISession{}, &SignInPlace{}}
+	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &APISession{}, &SignInPlace{}, &Passkey{}}
 }
 
 // deleteAccountSecurityRowsTx deletes what secures the sign-in of the user

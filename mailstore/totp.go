@@ -247,6 +247,9 @@ func replaceRecoveryCodesTx(tx *writeTx, userID int64, hashes []string) error {
 const (
 	FactorTOTP         = "totp"
 	FactorRecoveryCode = "recovery_code"
+	// FactorPasskey is an assertion of a passkey (checked by
+	// internal/service, which keeps the WebAuthn ceremonies).
+	FactorPasskey = "passkey"
 )
 
 // VerifySecondFactor checks the second factor of a sign-in of the user
@@ -262,12 +265,15 @@ func (s *Store) VerifySecondFactor(ctx context.Context, userID int64, kind, code
 		if err := tx.Where("id = ?", userID).Take(&u).Error; err != nil {
 			return fmt.Errorf("user %d: %w", userID, core.ErrAuthFailed)
 		}
-		var f TOTPFactor
-		if err := tx.Where("user_id = ? AND confirmed = ?", userID, true).Take(&f).Error; err != nil {
+		if !u.SecondFactor {
 			return fmt.Errorf("%s has no second factor: %w", u.Address, core.ErrAuthFailed)
 		}
 		switch kind {
 		case FactorTOTP:
+			var f TOTPFactor
+			if err := tx.Where("user_id = ? AND confirmed = ?", userID, true).Take(&f).Error; err != nil {
+				return fmt.Errorf("%s has no authenticator app: %w", u.Address, core.ErrAuthFailed)
+			}
 			secret, err := totpEncoding.DecodeString(f.Secret)
 			if err != nil {
 				return fmt.Errorf("stored TOTP secret: %w", err)
@@ -317,8 +323,9 @@ func (s *Store) VerifySecondFactor(ctx context.Context, userID int64, kind, code
 	return left, nil
 }
 
-// RemoveSecondFactor turns the user's second factor off: their
-// authenticator and recovery codes are deleted and their sessions end.
+// RemoveSecondFactor turns the user's two-factor sign-in off: their
+// authenticator, passkeys and recovery codes are deleted and their
+// sessions end.
 // The user themselves do it (after proving their password) or an admin
 // resets it for a user who lost their authenticator; audit tells which.
 func (s *Store) RemoveSecondFactor(ctx context.Context, address string) error {
@@ -337,13 +344,17 @@ func (s *Store) RemoveSecondFactor(ctx context.Context, address string) error {
 		if err := tx.Where("user_id = ?", u.ID).Delete(&RecoveryCode{}).Error; err != nil {
 			return err
 		}
+		res := tx.Where("user_id = ?", u.ID).Delete(&Passkey{})
+		if res.Error != nil {
+			return res.Error
+		}
 		if err := tx.Model(&User{}).Where("id = ?", u.ID).Update("second_factor", false).Error; err != nil {
 			return err
 		}
 		if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerUser, ID: u.ID}, false); err != nil {
 			return err
 		}
-		return tx.audit("user.second_factor.remove", a, map[string]any{"had_second_factor": u.SecondFactor})
+		return tx.audit("user.second_factor.remove", a, map[string]any{"had_second_factor": u.SecondFactor, "passkeys_removed": res.RowsAffected})
 	})
 	if err != nil {
 		return fmt.Errorf("remove second factor of %s: %w", a, err)
@@ -354,8 +365,13 @@ func (s *Store) RemoveSecondFactor(ctx context.Context, address string) error {
 // SecondFactorStatus describes a user's second factor for their account
 // page.
 type SecondFactorStatus struct {
-	// Enabled: they sign in with an authenticator code.
+	// Enabled: they sign in with a second factor (an authenticator code
+	// or a passkey).
 	Enabled bool `json:"enabled"`
+	// TOTP: they have an authenticator app.
+	TOTP bool `json:"totp"`
+	// Passkeys counts their passkeys.
+	Passkeys int `json:"passkeys"`
 	// Required: their domain or the server requires a second factor.
 	Required bool `json:"required"`
 	// RecoveryCodesLeft counts their unused recovery codes.
@@ -378,6 +394,14 @@ func (s *Store) GetSecondFactorStatus(ctx context.Context, u *User) (*SecondFact
 		return nil, fmt.Errorf("second factor of %s: %w", u.Address, err)
 	}
 	st.RecoveryCodesLeft = int(n)
+	if err := s.db.WithContext(ctx).Model(&TOTPFactor{}).Where("user_id = ? AND confirmed = ?", u.ID, true).Count(&n).Error; err != nil {
+		return nil, fmt.Errorf("second factor of %s: %w", u.Address, err)
+	}
+	st.TOTP = n > 0
+	if err := s.db.WithContext(ctx).Model(&Passkey{}).Where("user_id = ?", u.ID).Count(&n).Error; err != nil {
+		return nil, fmt.Errorf("second factor of %s: %w", u.Address, err)
+	}
+	st.Passkeys = int(n)
 	return st, nil
 }
 

@@ -61,6 +61,7 @@ func (b *browser) browseTwoFactor(srv *testServer) {
 	eval[chromedp.Void](b, `[...document.querySelectorAll("button")].find(x => x.textContent === "Set up an authenticator app").click()`)
 	b.wait("the authenticator secret", `!!document.querySelector("code.totp-secret")`)
 	secret := b.text("code.totp-secret")
+	b.wait("the QR code", `(document.querySelector("img.totp-qr")||{}).naturalWidth === 256`)
 	if uri := b.text("code.totp-uri"); !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "secret="+secret) {
 		t.Errorf("otpauth URI %q", uri)
 	}

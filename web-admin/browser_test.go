@@ -288,10 +288,11 @@ func (b *browser) signIn(email, password, home string) {
 	b.heading(home)
 }
 
-func TestBrowser(t *testing.T) {
-	exe := findChromium(t)
-	srv := newServer(t)
-
+// newBrowser starts headless Chromium (exe) with a tab on base, which
+// records uncaught exceptions and CSP violations (checked by checkErrors)
+// and refuses JavaScript dialogs (counted).
+func newBrowser(t *testing.T, exe, base string) *browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox,
@@ -300,13 +301,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("lang", "en-US"),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
+	t.Cleanup(cancelTab)
 	ctx, cancel := context.WithTimeout(ctx, 9*time.Minute) // a safety net: a loaded machine with -race is slow
-	defer cancel()
+	t.Cleanup(cancel)
 
-	b := &browser{t: t, ctx: ctx, base: srv.URL}
+	b := &browser{t: t, ctx: ctx, base: base}
 	if os.Getenv("YUBIN_SCREENSHOTS") == "1" {
 		b.shots = filepath.Join("..", "docs", "screenshots")
 		if err := os.MkdirAll(b.shots, 0o755); err != nil {
@@ -339,6 +340,28 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	b.do(chromedp.EmulateViewport(1280, 800))
+	return b
+}
+
+// checkErrors fails the test for every JavaScript dialog, uncaught
+// exception and CSP violation the tab saw.
+func (b *browser) checkErrors() {
+	b.t.Helper()
+	if n := b.dialogs.Load(); n != 0 {
+		b.t.Errorf("%d JavaScript dialogs opened", n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		b.t.Error(e)
+	}
+}
+
+func TestBrowser(t *testing.T) {
+	exe := findChromium(t)
+	srv := newServer(t)
+	b := newBrowser(t, exe, srv.URL)
+	ctx := b.ctx
 
 	// / leads to the sign-in page; the form checks its fields first.
 	b.open("/")
@@ -927,12 +950,5 @@ func TestBrowser(t *testing.T) {
 	b.open("/admin/account")
 	b.wait("the expiry message", `!!document.querySelector("form.login-form") && (document.querySelector(".notice.warn")||{}).textContent === "Your session has expired. Please sign in again."`)
 
-	if n := b.dialogs.Load(); n != 0 {
-		t.Errorf("%d JavaScript dialogs opened", n)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, e := range b.errs {
-		t.Error(e)
-	}
+	b.checkErrors()
 }

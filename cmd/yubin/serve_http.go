@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,12 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their key files can be read by this user; /readyz reports not ready", "err", err)
 	}
 	svc.WithDKIM(keys)
+	if err := svc.WithPasskeys(w.passkeyConfig()); err != nil {
+		if len(w.cfg.WebAuthnOrigins) > 0 {
+			return nil, fmt.Errorf("passkeys (YUBIN_WEBAUTHN_ORIGINS): %w", err)
+		}
+		w.log.Warn("passkeys are off: the dashboard's origin cannot be derived from the host name; set YUBIN_WEBAUTHN_ORIGINS", "err", err)
+	}
 	a, err := api.New(api.Options{
 		Service:      svc,
 		Logger:       w.log,
@@ -281,4 +288,24 @@ func portOf(a net.Addr) int {
 		return ta.Port
 	}
 	return 0
+}
+
+// passkeyConfig is the WebAuthn relying party of the dashboard: the
+// configured origins, or https://HOSTNAME and, when HTTPS is announced on
+// another port, https://HOSTNAME:PORT. The relying party ID is the first
+// origin's host.
+func (w *wiring) passkeyConfig() service.PasskeyConfig {
+	origins := w.cfg.WebAuthnOrigins
+	if len(origins) == 0 {
+		host := strings.TrimSuffix(w.cfg.Hostname, ".")
+		origins = []string{"https://" + host}
+		if p := w.clientSettings().HTTPSPort; p != 0 && p != 443 {
+			origins = append(origins, "https://"+net.JoinHostPort(host, strconv.Itoa(p)))
+		}
+	}
+	rpID := ""
+	if u, err := url.Parse(origins[0]); err == nil {
+		rpID = u.Hostname()
+	}
+	return service.PasskeyConfig{RPID: rpID, Origins: origins, DisplayName: "Yubin " + rpID}
 }

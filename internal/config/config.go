@@ -135,6 +135,12 @@ type Config struct {
 	BackupDir      string
 	BackupInterval time.Duration
 	BackupKeep     int
+	// WebAuthnOrigins are the origins the dashboard is served from, where
+	// passkeys are registered and used (YUBIN_WEBAUTHN_ORIGINS); the
+	// WebAuthn relying party ID is the first one's host. Empty:
+	// https://HOSTNAME and, when HTTPS is announced on another port than
+	// 443, https://HOSTNAME:PORT.
+	WebAuthnOrigins []string
 }
 
 // Listener is one configured listening address.
@@ -385,6 +391,16 @@ func Settings() []Setting {
 				}
 				if c.BackupKeep < 1 {
 					return fmt.Errorf("%q: keep at least 1", v)
+				}
+				return nil
+			}},
+		{Flag: "webauthn-origins", Env: "YUBIN_WEBAUTHN_ORIGINS", DefaultNote: "https://HOSTNAME and https://HOSTNAME:PORT of the announced HTTPS port", Usage: "comma-separated origins the dashboard is served from, where passkeys work (e.g. https://mail.example.com); the passkeys' relying party ID is the first one's host, and every origin must be on it",
+			set: func(c *Config, v string) error {
+				c.WebAuthnOrigins = nil
+				for _, o := range strings.Split(v, ",") {
+					if o = strings.TrimSpace(o); o != "" {
+						c.WebAuthnOrigins = append(c.WebAuthnOrigins, o)
+					}
 				}
 				return nil
 			}},

@@ -295,3 +295,13 @@ func TestBackupSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestWebAuthnOrigins(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"YUBIN_WEBAUTHN_ORIGINS": " https://mail.example.com , https://mail.example.com:8443,"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.WebAuthnOrigins, " "); got != "https://mail.example.com https://mail.example.com:8443" {
+		t.Fatalf("origins %q", got)
+	}
+}

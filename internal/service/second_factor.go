@@ -136,3 +136,27 @@ func (s *Service) UpdateSecurityPolicy(ctx context.Context, a Actor, up mailstor
 	}
 	return s.store.UpdateSecurityPolicy(ctx, up)
 }
+
+// RegenerateRecoveryCodes gives the actor's own account new recovery
+// codes, shown once; the old ones stop working (audited). It takes the
+// password, like turning two-factor sign-in off: a stolen session must
+// not be enough to mint a way past the second factor. A wrong password is
+// a validation error wrapping ErrWrongPassword.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, a Actor, password string) ([]string, error) {
+	if err := a.signedInSelf(a.Email, "recovery codes"); err != nil || a.UserID == 0 {
+		return nil, forbidden("recovery codes belong to mail accounts signed in with a password")
+	}
+	if password == "" {
+		return nil, core.Invalid("password", "is required")
+	}
+	if _, err := s.store.Authenticate(ctx, a.Email, password); errors.Is(err, core.ErrAuthFailed) {
+		return nil, fmt.Errorf("%w: %w", &core.ValidationError{Fields: []core.FieldError{{Field: "password", Message: "is wrong"}}}, ErrWrongPassword)
+	} else if err != nil {
+		return nil, err
+	}
+	ctx, err := a.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.RegenerateRecoveryCodes(ctx, a.UserID)
+}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -85,6 +86,9 @@ type Service struct {
 	store *mailstore.Store
 	log   *slog.Logger
 	dkim  DKIMKeys // nil: DKIM keys are not managed here
+	// passkeys is the WebAuthn relying party; nil: no passkeys
+	// (WithPasskeys).
+	passkeys atomic.Pointer[passkeys]
 }
 
 // New returns a service over store.

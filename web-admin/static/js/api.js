@@ -2,6 +2,8 @@
 // module's memory; the refresh token is kept in sessionStorage so that a
 // reload of the tab can resume the session. Nothing outlives the tab.
 
+import { getPasskey } from "./webauthn.js";
+
 const REFRESH_KEY = "yubin.refresh";
 const API = "/api/v1";
 
@@ -27,6 +29,9 @@ export class ApiError extends Error {
     // challenge comes with "second-factor-required": the sign-in's
     // second step takes it with a code.
     this.challenge = (problem && typeof problem.challenge === "string") ? problem.challenge : "";
+    // methods lists the second factors the account has ("totp",
+    // "passkey", "recovery_code").
+    this.methods = (problem && Array.isArray(problem.methods)) ? problem.methods : [];
   }
 }
 
@@ -130,6 +135,28 @@ export async function loginSecondFactor(challenge, code) {
   const c = code.replace(/\s+/g, "");
   const body = /^\d{6}$/.test(c) ? { challenge, code: c } : { challenge, recovery_code: c };
   const pair = await send("POST", `${API}/auth/login/second-factor`, body);
+  adopt(pair);
+  await loadMe();
+  return pair;
+}
+
+// loginSecondFactorPasskey finishes a sign-in whose password was right
+// with one of the account's passkeys.
+export async function loginSecondFactorPasskey(challenge) {
+  const options = await send("POST", `${API}/auth/login/second-factor/passkey`, { challenge });
+  const passkey = await getPasskey(options);
+  const pair = await send("POST", `${API}/auth/login/second-factor`, { challenge, passkey });
+  adopt(pair);
+  await loadMe();
+  return pair;
+}
+
+// loginPasskey signs in with a passkey alone (one the device keeps with
+// the account, checked by its PIN or biometrics).
+export async function loginPasskey() {
+  const options = await send("POST", `${API}/auth/passkey/begin`);
+  const credential = await getPasskey(options);
+  const pair = await send("POST", `${API}/auth/passkey/finish`, { credential });
   adopt(pair);
   await loadMe();
   return pair;

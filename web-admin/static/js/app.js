@@ -3,7 +3,8 @@
 
 import { h, clear, add, fill } from "./dom.js";
 import { t, lang, setLang, languages } from "./i18n.js";
-import { session, login, loginSecondFactor, resume, signOut, onExpired, signedIn } from "./api.js";
+import { session, login, loginSecondFactor, loginSecondFactorPasskey, loginPasskey, resume, signOut, onExpired, signedIn } from "./api.js";
+import { passkeysSupported } from "./webauthn.js";
 import { errorBox, field, validate, busy, markServerErrors, pageHeading } from "./ui.js";
 import { domainsPage, domainPage } from "./pages/domains.js";
 import { usersPage, userPage } from "./pages/users.js";
@@ -146,7 +147,7 @@ function loginPage() {
         afterSignIn(params);
       } catch (err) {
         if (err && err.kind === "second-factor-required" && err.challenge) {
-          secondStep(err.challenge, params, msgSlot, form);
+          secondStep(err.challenge, err.methods, params, msgSlot, form, passkeyForm);
           return;
         }
         // A refused sign-in says so in the dashboard's language.
@@ -160,13 +161,32 @@ function loginPage() {
       }
     });
   });
+  // A passkey the device keeps with the account signs in alone.
+  const passkeyForm = passkeysSupported() ? h("form", { class: "passkey-login", novalidate: true },
+    h("p", { class: "hint" }, t("login.passkeyIntro")),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("login.withPasskey")))) : null;
+  if (passkeyForm) {
+    passkeyForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await busy(passkeyForm, async () => {
+        try {
+          await loginPasskey();
+          loginMessage = "";
+          afterSignIn(params);
+        } catch (err) {
+          fill(msgSlot, errorBox(passkeyProblem(err)));
+        }
+      });
+    });
+  }
   fill(app, 
     h("div", { class: "login" },
       h("header", { class: "login-head" }, h("span", { class: "brand" }, "Yubin"), languageSelect()),
       h("main", { id: "main", class: "login-main", tabindex: "-1" },
         pageHeading(t("login.title")),
         msgSlot,
-        form)));
+        form,
+        passkeyForm)));
   email.input.focus();
 }
 
@@ -182,13 +202,43 @@ function afterSignIn(params) {
   navigate(next && next !== "login" ? next : home(), true);
 }
 
-// secondStep replaces the password form with the code form of a sign-in
-// whose password was right.
-function secondStep(challenge, params, msgSlot, passwordForm) {
-  const code = field({ label: t("login.code"), name: "code", required: true, autocomplete: "one-time-code", hint: t("login.codeHint"), attrs: { inputmode: "text", spellcheck: "false" } });
+// passkeyProblem is how a failed passkey ceremony is shown: the browser's
+// refusal (the user cancelled, or no passkey of the account is here) or
+// the API's, in the dashboard's language.
+function passkeyProblem(err) {
+  if (err && err.name === "NotAllowedError") return { kind: "", status: 0, title: t("login.passkeyTitle"), detail: t("login.passkeyCancelled") };
+  if (err && err.status === 401) return { kind: err.kind, status: err.status, title: err.title, detail: t("login.passkeyFailed") };
+  if (err && err.status === 429) return { kind: err.kind, status: err.status, title: err.title, detail: t("login.rateLimited") };
+  if (err && !err.status && err.message) return { kind: "", status: 0, title: t("login.passkeyTitle"), detail: err.message };
+  return err;
+}
+
+// secondStep replaces the password form with the second factor form of a
+// sign-in whose password was right: a passkey of the account (when it has
+// one and the browser can) or a code.
+function secondStep(challenge, methods, params, msgSlot, passwordForm, passkeyForm) {
+  const hasPasskey = (methods || []).includes("passkey") && passkeysSupported();
+  const hasTOTP = (methods || []).includes("totp");
+  const code = field({ label: t("login.code"), name: "code", required: true, autocomplete: "one-time-code", hint: t(hasTOTP ? "login.codeHint" : "login.recoveryHint"), attrs: { inputmode: "text", spellcheck: "false" } });
+  const usePasskey = hasPasskey ? h("button", { type: "button", class: "primary use-passkey" }, t("login.usePasskey")) : null;
+  if (usePasskey) {
+    usePasskey.addEventListener("click", async () => {
+      await busy(form, async () => {
+        try {
+          await loginSecondFactorPasskey(challenge);
+          loginMessage = "";
+          afterSignIn(params);
+        } catch (err) {
+          fill(msgSlot, errorBox(passkeyProblem(err)));
+        }
+      });
+    });
+  }
   const form = h("form", { class: "login-form second-factor", novalidate: true },
-    h("p", {}, t("login.secondFactor")), code.wrap,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("login.verify"))));
+    h("p", {}, t(hasPasskey ? (hasTOTP ? "login.secondFactorPasskeyOrApp" : "login.secondFactorPasskey") : "login.secondFactor")),
+    usePasskey ? h("div", { class: "actions" }, usePasskey) : null,
+    code.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: usePasskey ? "" : "primary" }, t("login.verify"))));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!validate([{ input: code.input, required: true }])) return;
@@ -209,7 +259,9 @@ function secondStep(challenge, params, msgSlot, passwordForm) {
   });
   clear(msgSlot);
   passwordForm.replaceWith(form);
-  code.input.focus();
+  if (passkeyForm) passkeyForm.remove();
+  if (usePasskey) usePasskey.focus();
+  else code.input.focus();
 }
 
 // buildShell draws the header and the navigation for the signed-in role.

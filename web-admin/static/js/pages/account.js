@@ -11,7 +11,7 @@ import {
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD, languageOptions,
 } from "../ui.js";
 import { mailRules } from "./rules.js";
-import { appPasswordsSection, twoFactorSection, sessionsSection, securityPolicySection } from "./account_security.js";
+import { appPasswordsSection, twoFactorSection, passkeysSection, sessionsSection, securityPolicySection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
 // document: the ports the server announces (YUBIN_PUBLIC_PORTS), which
@@ -187,6 +187,7 @@ export async function accountPage(ctx) {
       section(t("account.changePassword"), h("p", { class: "hint" }, t("account.passwordHint")), pwForm),
       section(t("rules.title"), await mailRules(u.address)),
       me.second_factor ? twoFactorSection(me.second_factor, load, ctx.navigate) : null,
+      me.second_factor ? passkeysSection(load) : null,
       appPasswordsSection(u.second_factor),
       sessionsSection(),
       section(t("client.title"), await clientSetup(u.address)));

@@ -7,6 +7,7 @@ import { h, clear, fill } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, adoptSession, signOut } from "../api.js";
 import { showSecretOnce } from "./tokens.js";
+import { passkeysSupported, createPasskey } from "../webauthn.js";
 import {
   field, validate, busy, markServerErrors, showError, showNotice, messageSlot, confirmDialog,
   section, fmtDate, table, copyButton,
@@ -102,13 +103,53 @@ export function appPasswordsSection(secondFactor) {
     slot, form, secretSlot, listBody);
 }
 
+// recoveryCodesBox shows recovery codes once, with a button that copies
+// them and one that says they are saved (then done runs).
+function recoveryCodesBox(title, codes, done) {
+  return h("div", { class: "secret-box", role: "status" },
+    h("h3", {}, title),
+    h("p", {}, t("twofa.recoveryOnce")),
+    h("ol", { class: "recovery-codes" }, codes.map((c) => h("li", {}, h("code", {}, c)))),
+    h("div", { class: "actions" },
+      copyButton(codes.join("\n"), t("twofa.recoveryCodes")),
+      h("button", { type: "button", onclick: done }, t("twofa.saved"))));
+}
+
+// regenerateForm makes new recovery codes with the password and shows
+// them in place of the form.
+function regenerateForm(slot, done) {
+  const pw = field({ label: t("field.password"), name: "recovery_password", type: "password", required: true, autocomplete: "current-password" });
+  const box = h("div");
+  const form = h("form", { novalidate: true, class: "form-grid" },
+    h("p", { class: "hint" }, t("twofa.regenerateHint")), pw.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("twofa.regenerate"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: pw.input, required: true }])) return;
+    await busy(form, async () => {
+      try {
+        const res = await api("POST", "/me/recovery-codes", { password: pw.input.value });
+        clear(slot);
+        form.replaceWith(recoveryCodesBox(t("twofa.regenerated"), res.recovery_codes, done));
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  fill(box, form);
+  return box;
+}
+
 // twoFactorSection turns two-factor sign-in on (an authenticator app,
 // confirmed with a code from it; the recovery codes are shown once) or off
-// (with the password). status is /me's second_factor; done reloads the
-// page; navigate goes to another page of the dashboard.
+// (with the password), and makes new recovery codes. status is /me's
+// second_factor; done reloads the page; navigate goes to another page of
+// the dashboard.
 export function twoFactorSection(status, done, navigate) {
   const slot = messageSlot();
   const body = h("div");
+  const start = h("button", { type: "button", class: status.enabled ? "" : "primary" }, t("twofa.setUp"));
   if (status.enabled) {
     const pw = field({ label: t("field.password"), name: "totp_password", type: "password", required: true, autocomplete: "current-password" });
     const off = h("form", { novalidate: true, class: "form-grid" }, pw.wrap,
@@ -130,11 +171,13 @@ export function twoFactorSection(status, done, navigate) {
     });
     fill(body,
       h("p", { class: "notice" }, t("twofa.on")),
+      h("p", { class: "hint" }, t(status.totp ? "twofa.withApp" : "twofa.withoutApp", { n: status.passkeys })),
+      status.totp ? null : h("div", { class: "actions" }, start),
       h("p", { class: "hint" }, t("twofa.codesLeft", { n: status.recovery_codes_left })),
-      status.required ? h("p", { class: "hint" }, t("twofa.requiredNoOff")) : off);
-    return section(t("twofa.title"), slot, body);
+      regenerateForm(slot, done),
+      h("h3", {}, t("twofa.disable")),
+      status.required ? h("p", { class: "hint" }, t("twofa.requiredNoOff")) : [h("p", { class: "hint" }, t("twofa.disableHint")), off]);
   }
-  const start = h("button", { type: "button", class: "primary" }, t("twofa.setUp"));
   start.addEventListener("click", async () => {
     let en;
     try {
@@ -146,6 +189,7 @@ export function twoFactorSection(status, done, navigate) {
     const code = field({ label: t("login.code"), name: "totp_code", required: true, autocomplete: "one-time-code", attrs: { inputmode: "numeric", maxlength: 6 } });
     const confirm = h("form", { novalidate: true, class: "form-grid" },
       h("p", {}, t("twofa.scan")),
+      en.qr_code ? h("img", { class: "totp-qr", src: en.qr_code, alt: t("twofa.qrAlt"), width: 200, height: 200 }) : null,
       h("div", { class: "dns-value" }, h("code", { class: "totp-secret" }, en.secret), copyButton(en.secret, t("twofa.secret"))),
       h("div", { class: "dns-value" }, h("code", { class: "totp-uri" }, en.otpauth_uri), copyButton(en.otpauth_uri, t("twofa.uri"))),
       code.wrap,
@@ -163,24 +207,96 @@ export function twoFactorSection(status, done, navigate) {
           return;
         }
         await adoptSession(res.session);
-        const list = h("ol", { class: "recovery-codes" }, res.recovery_codes.map((c) => h("li", {}, h("code", {}, c))));
-        fill(body,
-          h("div", { class: "secret-box", role: "status" },
-            h("h3", {}, t("twofa.enabled")),
-            h("p", {}, t("twofa.recoveryOnce")),
-            list,
-            h("div", { class: "actions" },
-              copyButton(res.recovery_codes.join("\n"), t("twofa.recoveryCodes")),
-              h("button", { type: "button", onclick: done }, t("twofa.saved")))));
+        fill(body, recoveryCodesBox(t("twofa.enabled"), res.recovery_codes, done));
       });
     });
     fill(body, confirm);
     code.input.focus();
   });
-  fill(body,
-    h("p", { class: status.required ? "notice warn" : "hint" }, t(status.required ? "twofa.required" : "twofa.intro")),
-    h("div", { class: "actions" }, start));
+  if (!status.enabled) {
+    fill(body,
+      h("p", { class: status.required ? "notice warn" : "hint" }, t(status.required ? "twofa.required" : "twofa.intro")),
+      h("div", { class: "actions" }, start));
+  }
   return section(t("twofa.title"), slot, body);
+}
+
+// passkeysSection lists the user's passkeys (each removable) and adds new
+// ones, named by the user. The first one of an account without a second
+// factor turns two-factor sign-in on: its recovery codes are shown once
+// and done reloads the page.
+export function passkeysSection(done) {
+  const slot = messageSlot();
+  const listBody = h("div");
+  const addBody = h("div");
+  async function load() {
+    let l;
+    try {
+      l = await api("GET", "/me/passkeys");
+    } catch (err) {
+      showError(slot, err);
+      return;
+    }
+    fill(listBody, table(t("passkeys.list"), [
+      { label: t("field.name"), cell: (k) => k.name },
+      { label: t("field.created"), cell: (k) => fmtDate(k.created_at) },
+      { label: t("tokens.lastUsed"), cell: (k) => (k.last_used_at ? t("passkeys.lastUse", { when: fmtDate(k.last_used_at), from: k.last_used_from || "—" }) : t("tokens.unused")) },
+      { label: t("passkeys.synced"), cell: (k) => t(k.backed_up ? "passkeys.syncedYes" : "passkeys.syncedNo") },
+      {
+        label: t("field.actions"),
+        cell: (k) => h("button", {
+          type: "button", class: "danger", "aria-label": t("passkeys.removeWhat", { name: k.name }),
+          onclick: async () => {
+            if (!(await confirmDialog(t("passkeys.removeConfirm", { name: k.name }), t("passkeys.remove")))) return;
+            try {
+              await api("DELETE", `/me/passkeys/${k.id}`);
+              showNotice(slot, t("passkeys.removed", { name: k.name }));
+              load();
+            } catch (err) {
+              showError(slot, err);
+            }
+          },
+        }, t("passkeys.remove")),
+      },
+    ], l.items || [], t("passkeys.none"), "passkeys-table"));
+    if (!l.available) fill(addBody, h("p", { class: "hint" }, t("passkeys.unavailable")));
+    else if (!passkeysSupported()) fill(addBody, h("p", { class: "hint" }, t("passkeys.unsupported")));
+  }
+  const name = field({ label: t("field.name"), name: "passkey_name", required: true, autocomplete: "off", hint: t("passkeys.nameHint"), attrs: { maxlength: 64 } });
+  const form = h("form", { novalidate: true, class: "form-grid" }, name.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("passkeys.add"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validate([{ input: name.input, required: true }])) return;
+    await busy(form, async () => {
+      let res;
+      try {
+        const options = await api("POST", "/me/passkeys/begin");
+        const credential = await createPasskey(options);
+        res = await api("POST", "/me/passkeys", { name: name.input.value.trim(), credential });
+      } catch (err) {
+        if (err && err.name === "NotAllowedError") showError(slot, { title: t("login.passkeyTitle"), detail: t("passkeys.cancelled") });
+        else if (err && err.name === "InvalidStateError") showError(slot, { title: t("login.passkeyTitle"), detail: t("passkeys.already") });
+        else showError(slot, err);
+        markServerErrors(form, err);
+        return;
+      }
+      form.reset();
+      if (res.recovery_codes) {
+        // Two-factor sign-in just turned on and the other sessions ended.
+        await adoptSession(res.session);
+        clear(slot);
+        fill(addBody, recoveryCodesBox(t("passkeys.enabled"), res.recovery_codes, done));
+        load();
+        return;
+      }
+      showNotice(slot, t("passkeys.added", { name: res.passkey.name }));
+      load();
+    });
+  });
+  fill(addBody, form);
+  load();
+  return section(t("passkeys.title"), h("p", { class: "hint" }, t("passkeys.intro")), slot, listBody, addBody);
 }
 
 // shortAgent names a browser from its User-Agent, roughly.
