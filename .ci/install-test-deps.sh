@@ -30,6 +30,7 @@ packages=(
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
 	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
 	swaks         # tests/e2e: SMTP submission with an app password
+	zbar-tools    # api: zbarimg reads the TOTP enrolment QR code back
 	postfix       # mta: smtp-sink, a real receiving MTA for forwarded mail (the Postfix daemon itself is not used)
 )
 
