@@ -874,6 +874,9 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 			return err
 		}
 	}
+	if err := deletePrivateSeenTx(tx, mb.ID, uids); err != nil {
+		return err
+	}
 	modseq, err := bumpModSeq(tx, mb.ID)
 	if err != nil {
 		return err
