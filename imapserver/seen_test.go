@@ -1,0 +1,83 @@
+package imapserver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// TestPrivateSeenIdle: alice shares Projects with bob; its \Seen is
+// private (the default). Over go-imap clients: bob, idling, is told of
+// alice's \Flagged but not of her reading; bob's reading in another
+// session reaches his idling one, not alice's.
+func TestPrivateSeenIdle(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
+	env.deliverTo(t, "Projects", testMessage("two", "carol@example.org", "second"))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrsw"); err != nil {
+		t.Fatal(err)
+	}
+	bobRec := newRecorder()
+	bob := env.loginAs(t, bobAddr, bobRec.options())
+	if _, err := bob.Select(sharedBox, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := bob.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceRec := newRecorder()
+	alice := env.loginAs(t, testAddr, aliceRec.options())
+	if _, err := alice.Select("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// alice reads message 1, then flags message 2.
+	if _, err := alice.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Changes come in order: had bob been told of alice's \Seen, it
+	// would come first.
+	if u := wait(t, bobRec.fetch, "FETCH of alice's \\Flagged"); u.seq != 2 || !hasFlag(u.flags, imap.FlagFlagged) || hasFlag(u.flags, imap.FlagSeen) {
+		t.Fatalf("bob told %+v", u)
+	}
+	// bob reads message 1 in another session: his idling one is told.
+	bob2 := env.loginAs(t, bobAddr, nil)
+	if _, err := bob2.Select(sharedBox, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob2.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u := wait(t, bobRec.fetch, "FETCH of bob's \\Seen"); u.seq != 1 || !hasFlag(u.flags, imap.FlagSeen) {
+		t.Fatalf("bob told %+v", u)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// alice is not told of bob's \Seen; her own stays.
+	if err := alice.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	none(t, aliceRec.fetch, "FETCH of bob's \\Seen to alice")
+	msg := fetchOne(t, alice, 1, &imap.FetchOptions{Flags: true})
+	if !hasFlag(msg.Flags, imap.FlagSeen) {
+		t.Fatalf("alice's flags of 1: %v", msg.Flags)
+	}
+	msg = fetchOne(t, alice, 2, &imap.FetchOptions{Flags: true})
+	if hasFlag(msg.Flags, imap.FlagSeen) || !hasFlag(msg.Flags, imap.FlagFlagged) {
+		t.Fatalf("alice's flags of 2: %v", msg.Flags)
+	}
+}
