@@ -525,6 +525,15 @@ func (a *aclAccount) copySeen(ctx context.Context, before []mailstore.MessageMet
 	return a.store.SetSeenAs(ctx, a.user.ID, dst, clear, false)
 }
 
+// AssignThreads gives thread ids to messages of a mailbox the user may
+// read, in its owner's mail.
+func (a *aclAccount) AssignThreads(ctx context.Context, mailboxID int64, items []mailstore.ThreadItem) (map[string]string, error) {
+	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+		return nil, err
+	}
+	return a.storeAccount.AssignThreads(ctx, mailboxID, items)
+}
+
 func (a *aclAccount) Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error) {
 	if err := a.need(ctx, mailboxID, "e", "expunge"); err != nil {
 		return nil, err

@@ -910,6 +910,9 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 			return err
 		}
 		if count == 0 {
+			if err := deleteBodyThreadTx(tx, k); err != nil {
+				return err
+			}
 			key := k
 			tx.onCommit(func() {
 				if err := tx.store.blobs.Delete(context.Background(), key); err != nil {
