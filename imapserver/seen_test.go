@@ -2,6 +2,8 @@ package imapserver
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -79,5 +81,53 @@ func TestPrivateSeenIdle(t *testing.T) {
 	msg = fetchOne(t, alice, 2, &imap.FetchOptions{Flags: true})
 	if hasFlag(msg.Flags, imap.FlagSeen) || !hasFlag(msg.Flags, imap.FlagFlagged) {
 		t.Fatalf("alice's flags of 2: %v", msg.Flags)
+	}
+}
+
+// TestPrivateSeenQresync: a QRESYNC resync (RFC 7162 §3.2.5) after bob
+// read a message of alice's shared mailbox brings bob the change, and
+// alice nothing.
+func TestPrivateSeenQresync(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
+	env.deliverTo(t, "Projects", testMessage("two", "carol@example.org", "second"))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := env.store.Status(ctx, mb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fmt.Sprintf("%d %d", st.UIDValidity, st.HighestModSeq)
+	bob := env.rawLogin(t, bobAddr)
+	mustCmd(t, bob, "e", "ENABLE QRESYNC")
+	mustCmd(t, bob, "s", `SELECT "`+sharedBox+`"`)
+	u := mustCmd(t, bob, "st", "STORE 2 +FLAGS.SILENT (\\Seen)")
+	if len(u) != 1 || !strings.Contains(u[0], "MODSEQ") {
+		t.Fatalf("bob's STORE with QRESYNC: %q", u)
+	}
+	mustCmd(t, bob, "u", "UNSELECT")
+	u = mustCmd(t, bob, "q", `SELECT "`+sharedBox+`" (QRESYNC (`+before+`))`)
+	var fetches []string
+	for _, l := range u {
+		if strings.Contains(l, " FETCH ") {
+			fetches = append(fetches, l)
+		}
+	}
+	if len(fetches) != 1 || !strings.HasPrefix(fetches[0], "* 2 FETCH") || !strings.Contains(fetches[0], `\Seen`) {
+		t.Fatalf("bob's resync: %q", u)
+	}
+	alice := env.rawLogin(t, testAddr)
+	mustCmd(t, alice, "e", "ENABLE QRESYNC")
+	for _, l := range mustCmd(t, alice, "q", "SELECT Projects (QRESYNC ("+before+"))") {
+		if strings.Contains(l, " FETCH ") {
+			t.Fatalf("alice's resync brings bob's \\Seen: %q", l)
+		}
 	}
 }
