@@ -3,6 +3,7 @@ package imapserver
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,5 +130,33 @@ func TestPrivateSeenQresync(t *testing.T) {
 		if strings.Contains(l, " FETCH ") {
 			t.Fatalf("alice's resync brings bob's \\Seen: %q", l)
 		}
+	}
+}
+
+// TestPrivateSeenNotify: bob watches alice's shared mailbox with NOTIFY
+// (RFC 5465) and is told of his own \Seen change made in another session
+// (a STATUS with his UNSEEN); alice, watching it too, is not.
+func TestPrivateSeenNotify(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	env.addUser(t, bobAddr)
+	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
+	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
+		t.Fatal(err)
+	}
+	bob := env.rawLogin(t, bobAddr)
+	mustCmd(t, bob, "n", `NOTIFY SET (mailboxes "`+sharedBox+`" (MessageNew MessageExpunge FlagChange))`)
+	alice := env.rawLogin(t, testAddr)
+	mustCmd(t, alice, "n", `NOTIFY SET (mailboxes Projects (MessageNew MessageExpunge FlagChange))`)
+	bob2 := env.rawLogin(t, bobAddr)
+	mustCmd(t, bob2, "s", `SELECT "`+sharedBox+`"`)
+	mustCmd(t, bob2, "st", "STORE 1 +FLAGS.SILENT (\\Seen)")
+	expectLines(t, bob, `\* STATUS "`+regexp.QuoteMeta(sharedBox)+`" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0\)`)
+	if u := mustCmd(t, alice, "a", "NOOP"); len(u) != 0 {
+		t.Fatalf("alice told of bob's \\Seen: %q", u)
 	}
 }
