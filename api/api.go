@@ -289,6 +289,7 @@ func (a *API) routes(e *gin.Engine) {
 	p.DELETE("/shared-accounts/:address", a.deleteSharedAccount)
 	p.PUT("/shared-accounts/:address/members/:member", a.putSharedMember)
 	p.DELETE("/shared-accounts/:address/members/:member", a.deleteSharedMember)
+	p.PUT("/shared-accounts/:address/seen", a.putSharedSeen)
 
 	p.GET("/tokens", a.listTokens)
 	p.POST("/tokens", a.createToken)

@@ -79,6 +79,7 @@ var specRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/shared-accounts/{address}"},
 	{"PUT", "/api/v1/shared-accounts/{address}/members/{member}"},
 	{"DELETE", "/api/v1/shared-accounts/{address}/members/{member}"},
+	{"PUT", "/api/v1/shared-accounts/{address}/seen"},
 
 	{"GET", "/api/v1/tokens"},
 	{"POST", "/api/v1/tokens"},

@@ -506,6 +506,10 @@ func TestSharedAccounts(t *testing.T) {
 			Address string `json:"address"`
 			Rights  string `json:"rights"`
 		} `json:"members"`
+		Mailboxes []struct {
+			Name        string `json:"name"`
+			PrivateSeen bool   `json:"private_seen"`
+		} `json:"mailboxes"`
 	}
 	resp := e.must(http.StatusCreated, "POST", "/api/v1/shared-accounts", e.admin, map[string]any{"address": "info@example.com", "members": []string{"ann@example.com"}}, &sa)
 	if sa.Address != "info@example.com" || len(sa.Members) != 1 || sa.Members[0].Address != "ann@example.com" || sa.Members[0].Rights != "lrswipkxte" {
@@ -517,6 +521,17 @@ func TestSharedAccounts(t *testing.T) {
 	e.must(http.StatusOK, "PUT", "/api/v1/shared-accounts/info@example.com/members/bob@example.com", e.admin, map[string]any{"rights": "rl"}, &sa)
 	if len(sa.Members) != 2 || sa.Members[1].Address != "bob@example.com" || sa.Members[1].Rights != "lr" {
 		t.Errorf("after PUT %+v", sa)
+	}
+	// Each member has their own \Seen by default; the admin makes it
+	// shared on INBOX.
+	if len(sa.Mailboxes) == 0 || !sa.Mailboxes[0].PrivateSeen {
+		t.Errorf("mailboxes %+v", sa.Mailboxes)
+	}
+	e.must(http.StatusOK, "PUT", "/api/v1/shared-accounts/info@example.com/seen", e.admin, map[string]any{"mailbox": "INBOX", "private_seen": false}, &sa)
+	for _, mb := range sa.Mailboxes {
+		if (mb.Name == "INBOX") == mb.PrivateSeen {
+			t.Errorf("after PUT seen: %+v", sa.Mailboxes)
+		}
 	}
 	// The shared account has no login of its own, and no password can
 	// be given to it.

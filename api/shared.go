@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/service"
 )
 
@@ -88,4 +89,25 @@ func (a *API) deleteSharedMember(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// putSharedSeen handles PUT /api/v1/shared-accounts/{address}/seen.
+func (a *API) putSharedSeen(c *gin.Context) {
+	var req struct {
+		Mailbox     string `json:"mailbox"`
+		PrivateSeen *bool  `json:"private_seen"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.PrivateSeen == nil {
+		writeProblem(c, core.Invalid("private_seen", "required: true or false"))
+		return
+	}
+	sa, err := a.svc.SetSharedSeen(c.Request.Context(), actorOf(c), c.Param("address"), req.Mailbox, *req.PrivateSeen)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sa)
 }

@@ -681,6 +681,20 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/shared-accounts/team@example.com", "", nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/shared-accounts/team@example.com", bob, nil)
 
+	seen := "/api/v1/shared-accounts/team@example.com/seen"
+	sa = w.json(http.StatusOK, "PUT", seen, ann, map[string]any{"mailbox": "INBOX", "private_seen": false})
+	if bs, _ := sa["mailboxes"].([]any); len(bs) == 0 {
+		t.Errorf("shared account's mailboxes %v", sa)
+	}
+	w.json(http.StatusOK, "PUT", seen, ann, map[string]any{"private_seen": true})
+	w.json(http.StatusUnprocessableEntity, "PUT", seen, ann, map[string]any{"mailbox": "INBOX"})
+	w.json(http.StatusUnprocessableEntity, "PUT", seen, ann, map[string]any{"mailbox": "Nowhere", "private_seen": true})
+	w.json(http.StatusBadRequest, "PUT", seen, ann, `{"private_seen":true,"x":1}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "PUT", seen, ann, "text/plain", `{"private_seen":true}`)
+	w.tooLarge("PUT", seen, ann)
+	w.json(http.StatusUnauthorized, "PUT", seen, "", map[string]any{"private_seen": true})
+	w.json(http.StatusForbidden, "PUT", seen, bob, map[string]any{"private_seen": true})
+	w.json(http.StatusNotFound, "PUT", "/api/v1/shared-accounts/bob@example.com/seen", adm, map[string]any{"private_seen": true})
 	sa = w.json(http.StatusOK, "PUT", "/api/v1/shared-accounts/team@example.com/members/bob@example.com", ann, map[string]any{"rights": "lrs"})
 	if ms, _ := sa["members"].([]any); len(ms) != 2 {
 		t.Errorf("members after PUT %v", sa)

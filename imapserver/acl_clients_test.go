@@ -13,17 +13,37 @@ import (
 )
 
 // sharedScript has two imaplib clients, alice and bob, work on the shared
-// account info@'s INBOX at once: what one marks \Seen and \Answered the
-// other sees, bob's \Deleted and EXPUNGE reach alice, and info@ itself
-// cannot log in.
+// account info@'s INBOX at once. Its \Seen is private (the default): what
+// alice reads stays unread for bob (FETCH, NOOP, SEARCH, STATUS, CONDSTORE
+// CHANGEDSINCE) while her \Answered reaches him; bob's own reading gets a
+// MODSEQ he sees and alice is not told of. Alice (with the a right) makes
+// \Seen shared (METADATA /shared/vendor/yubin/private-seen), bob may not,
+// and then what she marks \Seen bob sees. Bob's \Deleted and EXPUNGE reach
+// alice, and info@ itself cannot log in.
 const sharedScript = `
-import imaplib, os, sys
+import imaplib, os, re, sys
+
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 def check(what, res, want="OK"):
     typ, data = res
     if typ != want:
         sys.exit("%s: %s %r" % (what, typ, data))
     return data
+
+def told(c, what):
+    """The FETCH responses c gets unasked during a NOOP, joined."""
+    c.response("FETCH")
+    check(what, c.noop())
+    typ, data = c.response("FETCH")
+    return b" ".join(d for d in data if d is not None)
+
+def modseq(c, n):
+    data = check("fetch modseq", c.fetch(n, "(MODSEQ)"))
+    m = re.search(rb"MODSEQ \((\d+)\)", data[-1])
+    if not m:
+        sys.exit("no MODSEQ: %r" % (data,))
+    return int(m.group(1))
 
 host, port = os.environ["IMAP_HOST"], int(os.environ["IMAP_PORT"])
 pw = os.environ["IMAP_PASS"]
@@ -65,12 +85,54 @@ if b"Hello info" not in data[0][1]:
     sys.exit("alice fetch: %r" % (data,))
 check("alice store", alice.store("1", "+FLAGS", "(\\Answered)"))
 
-# Bob sees both flags, unasked (NOOP) and asked (FETCH).
-check("bob noop", bob.noop())
+# Bob is told of \Answered, not of alice's \Seen, and asked sees the same.
+got = told(bob, "bob noop")
+if b"\\Answered" not in got or b"\\Seen" in got:
+    sys.exit("bob told of flags: %r" % (got,))
 data = check("bob fetch flags", bob.fetch("1", "(FLAGS)"))
-flags = data[-1]
-if b"\\Seen" not in flags or b"\\Answered" not in flags:
-    sys.exit("bob does not see alice's flags: %r" % (data,))
+if b"\\Answered" not in data[-1] or b"\\Seen" in data[-1]:
+    sys.exit("bob's flags: %r" % (data,))
+for c, who, want in ((alice, "alice", b"2"), (bob, "bob", b"1 2")):
+    data = check(who + " search", c.search(None, "UNSEEN"))
+    if data[0] != want:
+        sys.exit("%s SEARCH UNSEEN: %r, want %r" % (who, data, want))
+for c, who, want in ((alice, "alice", b"UNSEEN 1"), (bob, "bob", b"UNSEEN 2")):
+    data = check(who + " status", c.status(box, "(UNSEEN)"))
+    if want not in data[0]:
+        sys.exit("%s STATUS: %r, want %r" % (who, data, want))
+
+# Bob reads message 1 himself: a new MODSEQ for him, nothing for alice.
+a1, b1 = modseq(alice, "1"), modseq(bob, "1")
+check("bob store seen", bob.store("1", "+FLAGS", "(\\Seen)"))
+b2 = modseq(bob, "1")
+if b2 <= b1:
+    sys.exit("bob's MODSEQ did not move: %d then %d" % (b1, b2))
+got = told(alice, "alice noop")
+if got:
+    sys.exit("alice told of bob's \\Seen: %r" % (got,))
+data = check("alice changedsince", alice.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % a1))
+if data != [None]:
+    sys.exit("alice CHANGEDSINCE %d: %r" % (a1, data))
+data = check("bob changedsince", bob.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % b1))
+if len(data) != 1 or not data[0].startswith(b"1 ") or b"\\Seen" not in data[0]:
+    sys.exit("bob CHANGEDSINCE %d: %r" % (b1, data))
+
+# Only a user with the a right chooses; alice makes \Seen shared: then
+# everyone sees the message's own, info@'s (none yet), and what alice
+# marks \Seen bob is told of.
+typ, data = bob._simple_command("SETMETADATA", box, '(/shared/vendor/yubin/private-seen "false")')
+if typ != "NO":
+    sys.exit("bob SETMETADATA without a: %s %r" % (typ, data))
+typ, data = alice._simple_command("SETMETADATA", box, '(/shared/vendor/yubin/private-seen "false")')
+if typ != "OK":
+    sys.exit("alice SETMETADATA: %s %r" % (typ, data))
+data = check("bob fetch shared", bob.fetch("1:*", "(FLAGS)"))
+if any(b"\\Seen" in d for d in data):
+    sys.exit("bob's flags once shared: %r" % (data,))
+check("alice store shared", alice.store("2", "+FLAGS", "(\\Seen)"))
+got = told(bob, "bob noop shared")
+if not got.startswith(b"2 ") or b"\\Seen" not in got:
+    sys.exit("bob told of shared \\Seen: %r" % (got,))
 
 # Bob throws message 2 away; alice sees it go.
 check("bob delete", bob.store("2", "+FLAGS", "(\\Deleted)"))
@@ -100,7 +162,11 @@ func TestPythonSharedAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{testAddr, bobAddr} {
-		if err := env.store.SetSharedMember(ctx, info.Address, m, "lrswite"); err != nil {
+		rights := "lrswite"
+		if m == testAddr {
+			rights += "a"
+		}
+		if err := env.store.SetSharedMember(ctx, info.Address, m, rights); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,7 +192,7 @@ func TestPythonSharedAccount(t *testing.T) {
 
 // TestNeomuttSharedMailbox: bob opens alice's shared Projects in neomutt
 // (in tmux) through the other users' namespace, reads the message (his
-// \Seen reaches alice's mailbox when neomutt syncs) and quits. The test waits for what the
+// own \Seen is kept when neomutt syncs, alice's stays unset) and quits. The test waits for what the
 // screen shows or for neomutt to exit; the deadlines only catch a hang.
 func TestNeomuttSharedMailbox(t *testing.T) {
 	neomutt := testpeer.Need(t, "/usr/bin/neomutt", "neomutt")
@@ -193,9 +259,13 @@ func TestNeomuttSharedMailbox(t *testing.T) {
 	keys("q")
 	keys("$") // neomutt writes flags when it syncs
 	waitFor("bob's \\Seen in alice's mailbox", func() bool {
-		metas, err := env.store.ListMessages(ctx, mb.ID, nil)
+		metas, err := env.store.ListMessagesAs(ctx, userID(t, env, bobAddr), mb.ID, nil)
 		return err == nil && len(metas) == 1 && metas[0].HasFlag(`\Seen`)
 	})
+	// It is bob's own: alice has not read it (private \Seen).
+	if metas, err := env.store.ListMessages(ctx, mb.ID, nil); err != nil || len(metas) != 1 || metas[0].HasFlag(`\Seen`) {
+		t.Fatalf("alice's \\Seen after bob read it: %+v %v", metas, err)
+	}
 	// Bob may not delete: neomutt knows from MYRIGHTS (no "t") and
 	// leaves the message alone, and so does the server.
 	keys("d", "$")

@@ -27,6 +27,16 @@ func (e *testEnv) addUser(t testing.TB, addr string) *mailstore.User {
 	return u
 }
 
+// userID returns the ID of the user at addr.
+func userID(t testing.TB, e *testEnv, addr string) int64 {
+	t.Helper()
+	u, err := e.store.GetUser(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
 // loginAs connects and logs in as addr.
 func (e *testEnv) loginAs(t testing.TB, addr string, opts *imapclient.Options) *imapclient.Client {
 	t.Helper()
@@ -133,10 +143,16 @@ func TestACLGrantReadRevoke(t *testing.T) {
 	if len(msg.BodySection) != 1 || !strings.Contains(string(msg.BodySection[0].Bytes), "the plan") {
 		t.Fatalf("FETCH body: %+v", msg)
 	}
-	// Bob's \Seen is set, and is alice's too (flags are shared).
-	metas, err := env.store.ListMessages(ctx, mustMailbox(t, env, "Projects").ID, nil)
-	if err != nil || len(metas) != 1 || !metas[0].HasFlag(`\Seen`) {
-		t.Fatalf("\\Seen after bob's FETCH: %+v %v", metas, err)
+	// Bob's \Seen is set, and is his own (private \Seen, the default):
+	// alice's is not.
+	projects := mustMailbox(t, env, "Projects").ID
+	metas, err := env.store.ListMessages(ctx, projects, nil)
+	if err != nil || len(metas) != 1 || metas[0].HasFlag(`\Seen`) {
+		t.Fatalf("alice's \\Seen after bob's FETCH: %+v %v", metas, err)
+	}
+	bobs, err := env.store.ListMessagesAs(ctx, userID(t, env, bobAddr), projects, nil)
+	if err != nil || len(bobs) != 1 || !bobs[0].HasFlag(`\Seen`) {
+		t.Fatalf("bob's \\Seen after his FETCH: %+v %v", bobs, err)
 	}
 	for _, f := range []imap.Flag{imap.FlagDeleted, imap.FlagFlagged} {
 		err := bob.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{f}, Silent: true}, nil).Close()
@@ -403,9 +419,14 @@ func TestACLIdleAndAppendFlags(t *testing.T) {
 	if err := idle.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	// bob's \Seen is his own; \Flagged needs w, which he lacks.
 	metas, err := env.store.ListMessages(ctx, mb.ID, nil)
-	if err != nil || len(metas) != 2 || !metas[1].HasFlag(`\Seen`) || metas[1].HasFlag(`\Flagged`) {
+	if err != nil || len(metas) != 2 || metas[1].HasFlag(`\Seen`) || metas[1].HasFlag(`\Flagged`) {
 		t.Fatalf("appended message: %+v %v", metas, err)
+	}
+	bobs, err := env.store.ListMessagesAs(ctx, userID(t, env, bobAddr), mb.ID, nil)
+	if err != nil || len(bobs) != 2 || !bobs[1].HasFlag(`\Seen`) || bobs[1].HasFlag(`\Flagged`) {
+		t.Fatalf("appended message as bob sees it: %+v %v", bobs, err)
 	}
 	// alice's quota counts it.
 	u, _ := env.store.GetUserByID(ctx, env.user.ID)

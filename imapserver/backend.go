@@ -69,6 +69,12 @@ type Account interface {
 	// SetMetadata sets (nil Value: removes) entries all or none, leaving
 	// at most maxEntries; more wrap core.ErrOverQuota.
 	SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error
+	// ThreadIDs returns the thread ids (THREADID, RFC 8474) of the
+	// bodies of blobKeys, by key; bodies without one yet are left out.
+	ThreadIDs(ctx context.Context, blobKeys []string) (map[string]string, error)
+	// AssignThreads gives messages of a mailbox without a thread id one,
+	// in the order given, and returns them by blob key.
+	AssignThreads(ctx context.Context, mailboxID int64, items []mailstore.ThreadItem) (map[string]string, error)
 	// URLAccount serves IMAP URLs (CATENATE, URLAUTH).
 	URLAccount
 	// Sharing: access control lists and other users' mailboxes (acl.go).

@@ -93,6 +93,17 @@ func (s *session) cmdFetch(c *command) error {
 			}
 		}
 	}
+	if req.threadID {
+		list := make([]*mailstore.MessageMeta, 0, len(refs))
+		for _, r := range refs {
+			if m := metas[r.uid]; m != nil {
+				list = append(list, m)
+			}
+		}
+		if req.threads, err = s.threadIDs(list); err != nil {
+			return s.storeErr("fetch", err, "NONEXISTENT")
+		}
+	}
 	var failed error
 	gone := false
 	for _, r := range refs {
@@ -197,7 +208,11 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 		item("EMAILID").c('(').s(emailID(m)).c(')')
 	}
 	if req.threadID {
-		item("THREADID").s("NIL") // threads have no ids here (RFC 8474 §5.2)
+		if id := s.threadIDOf(m, req.threads); id != "" {
+			item("THREADID").c('(').s(id).c(')')
+		} else {
+			item("THREADID").s("NIL") // the store failed: logged
+		}
 	}
 	if req.saveDate {
 		item("SAVEDATE").str(m.SaveDate.Format(internalDate))

@@ -21,7 +21,10 @@ type fetchRequest struct {
 	preview      bool // PREVIEW (RFC 8970)
 	// emailID and threadID are EMAILID and THREADID (OBJECTID, RFC 8474).
 	emailID, threadID bool
-	saveDate          bool // SAVEDATE (RFC 8514)
+	// threads holds the THREADIDs of the messages fetched, by blob key,
+	// once looked up (see objectid.go).
+	threads  map[string]string
+	saveDate bool // SAVEDATE (RFC 8514)
 }
 
 // needsBody reports whether the message's bytes are needed.

@@ -25,7 +25,13 @@ func TestMetadataScript(t *testing.T) {
 		{`m5 CREATE Work`, []string{`m5 OK .*`}},
 		{`m6 SETMETADATA "Work" (/private/comment {4+}` + "\r\nnote" + ` /shared/vendor/x/a "1" /shared/vendor/x/a/b "2" /shared/vendor/y "3")`, []string{`m6 OK .*`}},
 		{`m7 GETMETADATA (DEPTH 1) Work /shared/vendor/x`, []string{`\* METADATA "Work" \(/shared/vendor/x NIL /shared/vendor/x/a "1"\)`, `m7 OK .*`}},
-		{`m8 GETMETADATA (DEPTH infinity) Work (/shared/vendor)`, []string{`\* METADATA "Work" \(/shared/vendor NIL /shared/vendor/x/a "1" /shared/vendor/x/a/b "2" /shared/vendor/y "3"\)`, `m8 OK .*`}},
+		{`m8 GETMETADATA (DEPTH infinity) Work (/shared/vendor)`, []string{`\* METADATA "Work" \(/shared/vendor NIL /shared/vendor/x/a "1" /shared/vendor/x/a/b "2" /shared/vendor/y "3" /shared/vendor/yubin/private-seen "true"\)`, `m8 OK .*`}},
+		// The mailbox's \Seen mode is an entry of its own (private by default).
+		{`ps1 SETMETADATA Work (/shared/vendor/yubin/private-seen "maybe")`, []string{`ps1 BAD .*private-seen.*`}},
+		{`ps2 SETMETADATA Work (/shared/vendor/yubin/private-seen "false")`, []string{`ps2 OK .*`}},
+		{`ps3 GETMETADATA Work /shared/vendor/yubin/private-seen`, []string{`\* METADATA "Work" \(/shared/vendor/yubin/private-seen "false"\)`, `ps3 OK .*`}},
+		{`ps4 SETMETADATA Work (/shared/vendor/yubin/private-seen NIL)`, []string{`ps4 OK .*`}},
+		{`ps5 GETMETADATA Work /shared/vendor/yubin/private-seen`, []string{`\* METADATA "Work" \(/shared/vendor/yubin/private-seen "true"\)`, `ps5 OK .*`}},
 		{`m9 GETMETADATA (MAXSIZE 2) Work (/private/comment /shared/vendor/y)`, []string{`\* METADATA "Work" \(/shared/vendor/y "3"\)`, `m9 OK \[METADATA LONGENTRIES 4\] .*`}},
 		// NIL removes; all or none: a bad name refuses the whole command.
 		{`m10 SETMETADATA "Work" (/shared/vendor/y NIL /private/comment "changed" /bad "x")`, []string{`m10 BAD .*`}},

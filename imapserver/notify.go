@@ -181,7 +181,12 @@ func (q *notifyQueue) take() (evs []mailstore.Event, overflow bool) {
 func (h *hub) notifyWatchers(ev mailstore.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for q := range h.watchers[ev.UserID] {
+	user := ev.UserID
+	if ev.SeenUser != 0 {
+		// A private \Seen change is only its user's (mailstore/seen.go).
+		user = ev.SeenUser
+	}
+	for q := range h.watchers[user] {
 		q.push(ev)
 	}
 }

@@ -24,7 +24,7 @@ func objectIDIn(t *testing.T, lines []string, name string) string {
 // OBJECTID (RFC 8474): MAILBOXID in CREATE, SELECT and STATUS, kept across
 // RENAME and new after DELETE; EMAILID in FETCH and SEARCH, the same for
 // every copy of a message (COPY, MOVE) and different between messages;
-// THREADID NIL.
+// THREADID given (see TestThreadIDScript).
 func TestObjectIDScript(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
@@ -71,7 +71,7 @@ func TestObjectIDScript(t *testing.T) {
 		t.Fatalf("two messages share EMAILID %q", e1)
 	}
 	runScript(t, r, []exchange{
-		{"f2 FETCH 1 (EMAILID THREADID)", []string{`\* 1 FETCH \(EMAILID \(` + e1 + `\) THREADID NIL\)`, `f2 OK .*`}},
+		{"f2 FETCH 1 (EMAILID THREADID)", []string{`\* 1 FETCH \(EMAILID \(` + e1 + `\) THREADID \(T[0-9a-f]+\)\)`, `f2 OK .*`}},
 		{"f3 SEARCH EMAILID " + e2, []string{`\* SEARCH 2`, `f3 OK .*`}},
 		{"f4 UID SEARCH OR EMAILID " + e1 + " EMAILID " + e2, []string{`\* SEARCH 1 2`, `f4 OK .*`}},
 		{"f5 SEARCH THREADID T123", []string{`\* SEARCH`, `f5 OK .*`}},
@@ -134,5 +134,83 @@ func TestSaveDateScript(t *testing.T) {
 		{"k8 SEARCH NOT SAVEDSINCE " + day(-1), []string{`\* SEARCH`, `k8 OK .*`}},
 		{"k9 SEARCH SAVEDSINCE 32-Jan-2020", []string{`k9 BAD .*`}},
 		{"k10 UID FETCH 1 SAVEDATE", []string{`\* 1 FETCH \(UID 1 SAVEDATE "` + regexp.QuoteMeta(m[1]) + `"\)`, `k10 OK .*`}},
+	})
+}
+
+// threadMessage is a message with the threading header fields given
+// ("" leaves one out).
+func threadMessage(subject, id, inReplyTo, references string) string {
+	h := "From: bob@example.org\r\nTo: " + testAddr + "\r\nSubject: " + subject + "\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n"
+	if id != "" {
+		h += "Message-ID: <" + id + ">\r\n"
+	}
+	if inReplyTo != "" {
+		h += "In-Reply-To: <" + inReplyTo + ">\r\n"
+	}
+	if references != "" {
+		h += "References: " + references + "\r\n"
+	}
+	return h + "\r\nbody\r\n"
+}
+
+// THREADID (OBJECTID, RFC 8474 §5.2): messages linked by Message-ID,
+// In-Reply-To and References share one, whatever order they came in and
+// whatever their subjects; others (a like subject alone) get their own;
+// ids do not change as more mail comes, and COPY and MOVE keep them;
+// SEARCH THREADID finds a thread's messages.
+func TestThreadIDScript(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, m := range []string{
+		threadMessage("plan", "a@x", "", ""),              // 1
+		threadMessage("Re: plan", "b@x", "a@x", ""),       // 2: reply to 1
+		threadMessage("plan", "c@x", "", ""),              // 3: same subject, no link
+		threadMessage("budget", "d@x", "", "<a@x> <b@x>"), // 4: References only
+		threadMessage("Re: lunch", "e@x", "f@x", ""),      // 5: reply to 6, before it
+		threadMessage("lunch", "f@x", "", ""),             // 6
+		threadMessage("no id", "", "", ""),                // 7: no Message-ID at all
+	} {
+		env.deliver(t, m)
+	}
+	r := dialRaw(t, env.addr)
+	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
+	r.cmd("s", "SELECT INBOX")
+	f := mustCmd(t, r, "f1", "FETCH 1:7 (THREADID)")
+	if len(f) != 7 {
+		t.Fatalf("FETCH: %q", f)
+	}
+	ids := make([]string, 7)
+	for i := range f {
+		ids[i] = objectIDIn(t, f[i:i+1], "THREADID")
+		if !regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`).MatchString(ids[i]) {
+			t.Fatalf("THREADID %q is not an objectid", ids[i])
+		}
+	}
+	same := [][]int{{0, 1, 3}, {4, 5}}
+	for _, g := range same {
+		for _, i := range g[1:] {
+			if ids[i] != ids[g[0]] {
+				t.Errorf("messages %d and %d: THREADID %s and %s, want one", g[0]+1, i+1, ids[g[0]], ids[i])
+			}
+		}
+	}
+	for _, pair := range [][2]int{{0, 2}, {0, 4}, {0, 6}, {4, 6}, {2, 6}} {
+		if ids[pair[0]] == ids[pair[1]] {
+			t.Errorf("messages %d and %d share THREADID %s", pair[0]+1, pair[1]+1, ids[pair[0]])
+		}
+	}
+	// A later reply joins; nothing changes for the others.
+	env.deliver(t, threadMessage("Re: Re: plan", "g@x", "b@x", "<a@x> <b@x>"))
+	mustCmd(t, r, "n", "NOOP")
+	runScript(t, r, []exchange{
+		{"f2 FETCH 8 THREADID", []string{`\* 8 FETCH \(THREADID \(` + ids[0] + `\)\)`, `f2 OK .*`}},
+		{"f3 UID FETCH 1 THREADID", []string{`\* 1 FETCH \(UID 1 THREADID \(` + ids[0] + `\)\)`, `f3 OK .*`}},
+		{"f4 SEARCH THREADID " + ids[0], []string{`\* SEARCH 1 2 4 8`, `f4 OK .*`}},
+		{"f5 SEARCH NOT THREADID " + ids[0] + " THREADID " + ids[4], []string{`\* SEARCH 5 6`, `f5 OK .*`}},
+		{"f6 SEARCH THREADID T0", []string{`\* SEARCH`, `f6 OK .*`}},
+		{"f7 CREATE Kept", []string{`f7 OK .*`}},
+		{"f8 COPY 2 Kept", []string{`f8 OK .*`}},
+		{"f9 MOVE 5 Kept", []string{`\* OK \[COPYUID .*`, `\* 5 EXPUNGE`, `f9 OK .*`}},
+		{"f10 SELECT Kept", []string{`\* OK \[CLOSED\] .*`, `.*`, `.*`, `\* 2 EXISTS`, `.*`, `.*`, `.*`, `.*`, `.*`, `f10 OK .*`}},
+		{"f11 FETCH 1:2 THREADID", []string{`\* 1 FETCH \(THREADID \(` + ids[0] + `\)\)`, `\* 2 FETCH \(THREADID \(` + ids[4] + `\)\)`, `f11 OK .*`}},
 	})
 }

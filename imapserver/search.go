@@ -37,6 +37,9 @@ type withinKey struct {
 	// match, if set, decides instead of the internal date (the keys of
 	// OBJECTID and SAVEDATE, which imap.SearchCriteria cannot express).
 	match func(m *mailstore.MessageMeta) bool
+	// threadID, if set, is the THREADID the messages must have (SEARCH
+	// THREADID, RFC 8474 §6); searchHits makes match of it.
+	threadID string
 }
 
 // searchReturn holds the RETURN options of an extended SEARCH.
@@ -330,11 +333,12 @@ func (sp *searchParser) key(c *imap.SearchCriteria, depth int, usesSaved *bool) 
 		if err != nil {
 			return err
 		}
-		match := func(m *mailstore.MessageMeta) bool { return emailID(m) == id }
 		if name == "THREADID" {
-			match = func(*mailstore.MessageMeta) bool { return false } // no message has a THREADID
+			// Decided in searchHits, with the thread ids of the mailbox.
+			sp.metaKey(c, withinKey{threadID: id})
+			break
 		}
-		sp.metaKey(c, withinKey{match: match})
+		sp.metaKey(c, withinKey{match: func(m *mailstore.MessageMeta) bool { return emailID(m) == id }})
 	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
 		d, err := r.date()
 		if err != nil {

@@ -29,6 +29,11 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 	}
 	if len(prog.within) > 0 {
 		now := time.Now()
+		for i := range prog.within {
+			if err := s.threadMatcher(&prog.within[i], metas); err != nil {
+				return nil, nil, 0, s.storeErr("search", err, "NONEXISTENT")
+			}
+		}
 		for _, wk := range prog.within {
 			cut := now.Add(-time.Duration(wk.secs) * time.Second)
 			var sub imap.UIDSet

@@ -1,7 +1,9 @@
 package imapserver
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/yubinmail/yubin/mailstore"
@@ -100,23 +102,15 @@ func (s *session) pollWith(o pollOpts) {
 				s.deferred = append(s.deferred, ev)
 				continue
 			}
+			if ev.SeenUser != 0 && ev.SeenUser != s.acct.ID() {
+				break // another user's private \Seen
+			}
 			ch.flagged = append(ch.flagged, ev.UIDs...)
 			if ev.Origin == s.origin {
 				break // the session answered its own STORE itself
 			}
 			exists()
-			for k, uid := range ev.UIDs {
-				seq := v.seqOf(uid)
-				if seq == 0 || k >= len(ev.Flags) {
-					continue
-				}
-				s.noteKeywords(ev.Flags[k])
-				s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(s.withRecent(uid, ev.Flags[k]))
-				if s.condstore {
-					s.w.s(" MODSEQ (").n64(ev.ModSeq).c(')')
-				}
-				s.w.s(")\r\n")
-			}
+			s.writeFlagChanges(ev)
 		}
 		if ev.ModSeq > v.modSeq {
 			v.modSeq = ev.ModSeq
@@ -129,6 +123,45 @@ func (s *session) pollWith(o pollOpts) {
 	s.updateContexts(&ch)
 	if len(s.deferred) == 0 {
 		s.srv.hub.share(v)
+	}
+}
+
+// writeFlagChanges writes the FETCH FLAGS of a FlagsChanged event. The
+// flags of another user's mailbox are read again as the user sees them:
+// the event carries the owner's \Seen, which may not be the user's
+// (private \Seen, mailstore/seen.go).
+func (s *session) writeFlagChanges(ev mailstore.Event) {
+	v := s.sel.view
+	flags, modSeqs := ev.Flags, []int64(nil)
+	if ev.UserID != s.acct.ID() && ev.SeenUser != s.acct.ID() {
+		metas, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, mailstore.UIDs(ev.UIDs...))
+		if err != nil {
+			s.log.Warn("flag changes: read the flags", "err", err)
+			return
+		}
+		flags, modSeqs = make([][]string, len(ev.UIDs)), make([]int64, len(ev.UIDs))
+		for k, uid := range ev.UIDs {
+			i, ok := slices.BinarySearchFunc(metas, uid, func(m mailstore.MessageMeta, uid uint32) int { return cmp.Compare(m.UID, uid) })
+			if ok {
+				flags[k], modSeqs[k] = metas[i].Flags, metas[i].ModSeq
+			}
+		}
+	}
+	for k, uid := range ev.UIDs {
+		seq := v.seqOf(uid)
+		if seq == 0 || k >= len(flags) || (modSeqs != nil && modSeqs[k] == 0) {
+			continue
+		}
+		s.noteKeywords(flags[k])
+		s.w.s("* ").n(seq).s(" FETCH (UID ").n(uid).s(" FLAGS ").flags(s.withRecent(uid, flags[k]))
+		if s.condstore {
+			modSeq := ev.ModSeq
+			if modSeqs != nil {
+				modSeq = modSeqs[k]
+			}
+			s.w.s(" MODSEQ (").n64(modSeq).c(')')
+		}
+		s.w.s(")\r\n")
 	}
 }
 

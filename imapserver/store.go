@@ -119,3 +119,11 @@ func (a *storeAccount) GetMetadata(ctx context.Context, mailboxID int64) ([]mail
 func (a *storeAccount) SetMetadata(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry, maxEntries int) error {
 	return a.store.SetMetadata(ctx, a.user.ID, mailboxID, entries, maxEntries)
 }
+
+func (a *storeAccount) ThreadIDs(ctx context.Context, blobKeys []string) (map[string]string, error) {
+	return a.store.ThreadIDs(ctx, blobKeys)
+}
+
+func (a *storeAccount) AssignThreads(ctx context.Context, mailboxID int64, items []mailstore.ThreadItem) (map[string]string, error) {
+	return a.store.AssignThreads(ctx, mailboxID, items)
+}

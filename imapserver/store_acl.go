@@ -1,11 +1,13 @@
 package imapserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +75,13 @@ func (a *aclAccount) ownerOf(ctx context.Context, mailboxID int64) (int64, error
 	}
 	a.owners.Store(mailboxID, mb.UserID)
 	return mb.UserID, nil
+}
+
+// owns reports whether the user owns a mailbox (false if that cannot be
+// told: the caller then takes the way that works for everyone).
+func (a *aclAccount) owns(ctx context.Context, mailboxID int64) bool {
+	owner, err := a.ownerOf(ctx, mailboxID)
+	return err == nil && owner == a.user.ID
 }
 
 // rights returns the user's rights on a mailbox, now.
@@ -298,14 +307,22 @@ func (a *aclAccount) Status(ctx context.Context, mailboxID int64) (*mailstore.Ma
 	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
 		return nil, err
 	}
-	return a.storeAccount.Status(ctx, mailboxID)
+	if a.owns(ctx, mailboxID) {
+		return a.storeAccount.Status(ctx, mailboxID)
+	}
+	// UNSEEN counts the user's own \Seen where it is private.
+	return a.store.StatusAs(ctx, a.user.ID, mailboxID)
 }
 
 func (a *aclAccount) ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
 	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
 		return nil, err
 	}
-	return a.storeAccount.ListMessages(ctx, mailboxID, set)
+	if a.owns(ctx, mailboxID) {
+		return a.storeAccount.ListMessages(ctx, mailboxID, set)
+	}
+	// With the user's own \Seen where it is private.
+	return a.store.ListMessagesAs(ctx, a.user.ID, mailboxID, set)
 }
 
 func (a *aclAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {
@@ -321,10 +338,51 @@ func (a *aclAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, e
 	if err != nil {
 		return nil, err
 	}
-	if r.has("swt") {
-		return batch, nil
+	var tx AppendTx = batch
+	if r.owner != "" {
+		tx = &seenAppend{AppendTx: batch, acct: a, mailboxID: r.mb.ID}
 	}
-	return &rightsAppend{AppendTx: batch, rights: r.rights}, nil
+	if r.has("swt") {
+		return tx, nil
+	}
+	return &rightsAppend{AppendTx: tx, rights: r.rights}, nil
+}
+
+// seenAppend appends to another user's mailbox: \Seen is set as the
+// user's own after the commit, which is private where the mailbox's
+// \Seen is (mailstore/seen.go).
+type seenAppend struct {
+	AppendTx
+	acct      *aclAccount
+	mailboxID int64
+	seen      []bool // per message added
+}
+
+func (sa *seenAppend) Add(ctx context.Context, r io.Reader, flags []string, date time.Time) error {
+	seen := slices.ContainsFunc(flags, func(f string) bool { return strings.EqualFold(f, mailstore.FlagSeen) })
+	flags = slices.DeleteFunc(slices.Clone(flags), func(f string) bool { return strings.EqualFold(f, mailstore.FlagSeen) })
+	if err := sa.AppendTx.Add(ctx, r, flags, date); err != nil {
+		return err
+	}
+	sa.seen = append(sa.seen, seen)
+	return nil
+}
+
+func (sa *seenAppend) Commit(ctx context.Context) ([]mailstore.AppendResult, error) {
+	res, err := sa.AppendTx.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var seen []uint32
+	for i, r := range res {
+		if i < len(sa.seen) && sa.seen[i] {
+			seen = append(seen, r.UID)
+		}
+	}
+	if err := sa.acct.store.SetSeenAs(ctx, sa.acct.user.ID, sa.mailboxID, seen, true); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // rightsAppend appends with only the flags the user's rights allow
@@ -374,7 +432,8 @@ func (a *aclAccount) StoreFlags(ctx context.Context, mailboxID int64, set mailst
 	if err := a.need(ctx, mailboxID, flagRights(op, flags), "change these flags"); err != nil {
 		return nil, nil, err
 	}
-	return a.storeAccount.StoreFlags(ctx, mailboxID, set, op, flags, unchangedSince)
+	// \Seen may be the user's own (private \Seen, mailstore/seen.go).
+	return a.store.StoreFlagsAs(ctx, a.user.ID, mailboxID, set, op, flags, unchangedSince)
 }
 
 func (a *aclAccount) CopyMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet, dest string, move bool) (*mailstore.CopyResult, error) {
@@ -393,7 +452,19 @@ func (a *aclAccount) CopyMessages(ctx context.Context, mailboxID int64, set mail
 	if !dst.has("i") {
 		return nil, errNoPerm("insert messages")
 	}
+	// Where either side is another user's, \Seen may be private on it:
+	// the copies get the \Seen the user saw on the originals.
+	var before []mailstore.MessageMeta
+	keepSeen := (!a.owns(ctx, mailboxID) || dst.owner != "") && dst.has("rs")
+	if keepSeen {
+		if before, err = a.ListMessages(ctx, mailboxID, set); err != nil {
+			return nil, err
+		}
+	}
 	res, err := a.store.CopyMessagesTo(ctx, mailboxID, set, dst.mb.ID, move)
+	if err == nil && keepSeen {
+		err = a.copySeen(ctx, before, res, dst.mb.ID)
+	}
 	if err != nil || dst.has("swt") || len(res.DestUIDs) == 0 {
 		return res, err
 	}
@@ -420,6 +491,49 @@ func (a *aclAccount) CopyMessages(ctx context.Context, mailboxID int64, set mail
 	return res, nil
 }
 
+// copySeen gives the copies of a COPY or MOVE to mailbox dst the \Seen
+// the user saw on the originals (before, by UID), as the user sees dst.
+func (a *aclAccount) copySeen(ctx context.Context, before []mailstore.MessageMeta, res *mailstore.CopyResult, dst int64) error {
+	if len(res.DestUIDs) == 0 {
+		return nil
+	}
+	copies, err := a.ListMessages(ctx, dst, mailstore.UIDs(res.DestUIDs...))
+	if err != nil {
+		return err
+	}
+	seenNow := make(map[uint32]bool, len(copies))
+	for i := range copies {
+		seenNow[copies[i].UID] = copies[i].HasFlag(mailstore.FlagSeen)
+	}
+	var set, clear []uint32
+	for k, src := range res.SourceUIDs {
+		i, ok := slices.BinarySearchFunc(before, src, func(m mailstore.MessageMeta, uid uint32) int { return cmp.Compare(m.UID, uid) })
+		if !ok || k >= len(res.DestUIDs) {
+			continue
+		}
+		want, now := before[i].HasFlag(mailstore.FlagSeen), seenNow[res.DestUIDs[k]]
+		switch {
+		case want && !now:
+			set = append(set, res.DestUIDs[k])
+		case !want && now:
+			clear = append(clear, res.DestUIDs[k])
+		}
+	}
+	if err := a.store.SetSeenAs(ctx, a.user.ID, dst, set, true); err != nil {
+		return err
+	}
+	return a.store.SetSeenAs(ctx, a.user.ID, dst, clear, false)
+}
+
+// AssignThreads gives thread ids to messages of a mailbox the user may
+// read, in its owner's mail.
+func (a *aclAccount) AssignThreads(ctx context.Context, mailboxID int64, items []mailstore.ThreadItem) (map[string]string, error) {
+	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+		return nil, err
+	}
+	return a.storeAccount.AssignThreads(ctx, mailboxID, items)
+}
+
 func (a *aclAccount) Expunge(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]uint32, error) {
 	if err := a.need(ctx, mailboxID, "e", "expunge"); err != nil {
 		return nil, err
@@ -437,23 +551,64 @@ func (a *aclAccount) GetMetadata(ctx context.Context, mailboxID int64) ([]mailst
 	if err != nil {
 		return nil, err
 	}
+	var out []mailstore.MetadataEntry
 	if owner == a.user.ID {
-		return a.storeAccount.GetMetadata(ctx, mailboxID)
+		if out, err = a.storeAccount.GetMetadata(ctx, mailboxID); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+			return nil, err
+		}
+		all, err := a.store.GetMetadata(ctx, owner, mailboxID)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range all {
+			if strings.HasPrefix(strings.ToLower(e.Name), "/shared/") {
+				out = append(out, e)
+			}
+		}
 	}
-	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
-		return nil, err
-	}
-	all, err := a.store.GetMetadata(ctx, owner, mailboxID)
+	private, err := a.store.PrivateSeen(ctx, mailboxID)
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, e := range all {
-		if strings.HasPrefix(strings.ToLower(e.Name), "/shared/") {
-			out = append(out, e)
-		}
-	}
+	out = slices.DeleteFunc(out, func(e mailstore.MetadataEntry) bool { return e.Name == privateSeenEntry })
+	out = append(out, mailstore.MetadataEntry{Name: privateSeenEntry, Value: []byte(strconv.FormatBool(private))})
+	slices.SortFunc(out, func(x, y mailstore.MetadataEntry) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
+}
+
+// privateSeenEntry is the METADATA entry (RFC 5464 §3.2, a vendor entry)
+// of a mailbox that says whether its \Seen is private per user ("true",
+// the default) or shared by all its users ("false"); setting it to NIL
+// is the default again. Its owner, or a user with the a right, sets it.
+const privateSeenEntry = "/shared/vendor/yubin/private-seen"
+
+// setPrivateSeenEntry applies the private-seen entry of entries, if any,
+// and returns the others.
+func (a *aclAccount) setPrivateSeenEntry(ctx context.Context, mailboxID int64, entries []mailstore.MetadataEntry) ([]mailstore.MetadataEntry, error) {
+	i := slices.IndexFunc(entries, func(e mailstore.MetadataEntry) bool { return e.Name == privateSeenEntry })
+	if i < 0 {
+		return entries, nil
+	}
+	private := true
+	if v := entries[i].Value; v != nil {
+		b, err := strconv.ParseBool(strings.TrimSpace(string(v)))
+		if err != nil {
+			return nil, badf("%s is true (each user has their own \\Seen) or false (shared)", privateSeenEntry)
+		}
+		private = b
+	}
+	if err := a.need(ctx, mailboxID, "a", "administer"); err != nil {
+		return nil, err
+	}
+	rest := slices.Delete(slices.Clone(entries), i, i+1)
+	if slices.ContainsFunc(rest, func(e mailstore.MetadataEntry) bool { return e.Name == privateSeenEntry }) {
+		return nil, badf("%s given twice", privateSeenEntry)
+	}
+	return rest, a.store.SetPrivateSeen(ctx, mailboxID, private)
 }
 
 // SetMetadata sets entries of the user's own mailboxes (or the server's);
@@ -464,8 +619,11 @@ func (a *aclAccount) SetMetadata(ctx context.Context, mailboxID int64, entries [
 		if err != nil {
 			return err
 		}
-		if owner != a.user.ID {
+		if owner != a.user.ID && slices.ContainsFunc(entries, func(e mailstore.MetadataEntry) bool { return e.Name != privateSeenEntry }) {
 			return errNoPerm("set metadata (it is the owner's)")
+		}
+		if entries, err = a.setPrivateSeenEntry(ctx, mailboxID, entries); err != nil || len(entries) == 0 {
+			return err
 		}
 	}
 	return a.storeAccount.SetMetadata(ctx, mailboxID, entries, maxEntries)

@@ -356,6 +356,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := deleteUserACLTx(tx.DB, u.ID); err != nil {
 		return err
 	}
+	if err := deleteUserThreadsTx(tx, u.ID); err != nil {
+		return err
+	}
 	if err := removeUserFromDomainUsageTx(tx.DB, u); err != nil {
 		return err
 	}

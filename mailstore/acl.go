@@ -39,7 +39,7 @@ type MailboxGrant struct {
 // TableName names the table of grants.
 func (MailboxGrant) TableName() string { return "mailbox_acl" }
 
-func aclModels() []any { return []any{&MailboxGrant{}, &sharedAccount{}} }
+func aclModels() []any { return append([]any{&MailboxGrant{}, &sharedAccount{}}, seenModels()...) }
 
 // CanonicalRights validates a rights string (letters of AllRights, in any
 // order, repeated or not) and returns it in canonical order.
@@ -230,6 +230,17 @@ func (s *Store) CopyMailboxACL(ctx context.Context, from, to int64) error {
 		if err := tx.Where("mailbox_id = ?", to).Delete(&MailboxGrant{}).Error; err != nil {
 			return err
 		}
+		// And its \Seen mode.
+		var modes []seenSetting
+		if err := tx.Where("mailbox_id = ?", from).Find(&modes).Error; err != nil {
+			return err
+		}
+		for _, m := range modes {
+			m.MailboxID = to
+			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&m).Error; err != nil {
+				return err
+			}
+		}
 		for _, g := range gs {
 			g.MailboxID = to
 			if err := tx.Create(&g).Error; err != nil {
@@ -247,12 +258,23 @@ func (s *Store) CopyMailboxACL(ctx context.Context, from, to int64) error {
 
 // deleteMailboxACLTx removes the grants on a mailbox that goes away.
 func deleteMailboxACLTx(tx *writeTx, mailboxID int64) error {
+	if err := deleteMailboxSeenTx(tx, mailboxID); err != nil {
+		return err
+	}
 	return tx.Where("mailbox_id = ?", mailboxID).Delete(&MailboxGrant{}).Error
 }
 
 // deleteUserACLTx removes the grants of and to a user that goes away.
 func deleteUserACLTx(tx *gorm.DB, userID int64) error {
 	if err := tx.Where("owner_id = ? OR grantee_id = ?", userID, userID).Delete(&MailboxGrant{}).Error; err != nil {
+		return err
+	}
+	// The user's own \Seen states, and those of others in the user's
+	// mailboxes (gone already).
+	if err := tx.Where("user_id = ? OR mailbox_id NOT IN (SELECT id FROM mailboxes)", userID).Delete(&privateSeen{}).Error; err != nil {
+		return err
+	}
+	if err := tx.Where("mailbox_id NOT IN (SELECT id FROM mailboxes)").Delete(&seenSetting{}).Error; err != nil {
 		return err
 	}
 	return tx.Where("user_id = ?", userID).Delete(&sharedAccount{}).Error

@@ -874,6 +874,9 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 			return err
 		}
 	}
+	if err := deletePrivateSeenTx(tx, mb.ID, uids); err != nil {
+		return err
+	}
 	modseq, err := bumpModSeq(tx, mb.ID)
 	if err != nil {
 		return err
@@ -907,6 +910,9 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 			return err
 		}
 		if count == 0 {
+			if err := deleteBodyThreadTx(tx, k); err != nil {
+				return err
+			}
 			key := k
 			tx.onCommit(func() {
 				if err := tx.store.blobs.Delete(context.Background(), key); err != nil {

@@ -41,6 +41,9 @@ type Event struct {
 	// Names lists what changed by name, with SubscriptionsChanged and
 	// MetadataChanged.
 	Names []string
+	// SeenUser, on FlagsChanged, is the user whose private \Seen changed
+	// (see seen.go): only they are told, and Flags are as they see them.
+	SeenUser int64
 }
 
 // Notifier tells interested parties (IMAP IDLE, POP3, caches) about changes.

@@ -697,6 +697,17 @@ func TestBrowser(t *testing.T) {
 	if ms, err := srv.svc.Store().SharedMembers(ctx, "info@example.com"); err != nil || len(ms) != 1 || ms[0].Rights != "lrs" {
 		t.Errorf("members after the dashboard's change: %+v %v", ms, err)
 	}
+	// Its INBOX's read state made one for all members.
+	b.click(`form.seen input[name=seen_INBOX]`)
+	b.click(`form.seen button[type=submit]`)
+	b.wait("the read state notice", `(document.querySelector(".notice")||{}).textContent === "The read state settings were saved."`)
+	if u, err := srv.svc.Store().GetUser(ctx, "info@example.com"); err != nil {
+		t.Error(err)
+	} else if inbox, err := srv.svc.Store().GetMailbox(ctx, u.ID, "INBOX"); err != nil {
+		t.Error(err)
+	} else if private, err := srv.svc.Store().PrivateSeen(ctx, inbox.ID); err != nil || private {
+		t.Errorf("INBOX's \\Seen after the dashboard's change: private %v %v", private, err)
+	}
 
 	// An API token: its secret is shown once.
 	b.click(`#nav a[data-route=tokens]`)

@@ -9,7 +9,7 @@
 //	yubin admin add|list|remove|passwd
 //	                             manage the server admins
 //	yubin alias add|list|remove  manage aliases
-//	yubin shared add|list|grant|revoke|remove
+//	yubin shared add|list|grant|revoke|seen|remove
 //	                             manage shared accounts (info@)
 //	yubin backup [verify] DIR    back up a running server, check a backup
 //	yubin restore SRC            restore a backup into an empty data folder

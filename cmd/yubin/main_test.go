@@ -132,6 +132,12 @@ func TestRunInProcess(t *testing.T) {
 	if code, out, errs := runIt("", "shared", "grant", "--rights", "lrs", "info@example.com", "ann@example.com"); code != 0 || !strings.Contains(out, "ann@example.com (lrs)") {
 		t.Errorf("shared grant: %d %q %q", code, out, errs)
 	}
+	if code, out, errs := runIt("", "shared", "seen", "--mailbox", "INBOX", "info@example.com", "shared"); code != 0 || !strings.Contains(out, "info@example.com INBOX: read state shared") || !strings.Contains(out, "info@example.com Sent: read state private") {
+		t.Errorf("shared seen: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "shared", "seen", "info@example.com", "sometimes"); code == 0 || !strings.Contains(errs, "private or shared") {
+		t.Errorf("shared seen sometimes: %d %q", code, errs)
+	}
 	if code, out, errs := runIt("", "shared", "list"); code != 0 || !strings.Contains(out, "info@example.com") || !strings.Contains(out, "1 shared account") {
 		t.Errorf("shared list: %d %q %q", code, out, errs)
 	}

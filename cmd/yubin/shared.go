@@ -50,6 +50,17 @@ t (mark \Deleted), e (expunge), a (change who has access).`,
 			flags: dataFlag, run: sharedRevoke,
 		},
 		{
+			name: "shared seen", args: "ADDRESS private|shared", summary: "give members their own read state (\\Seen), or one for all",
+			help: `private (the default): what one member reads stays unread for the others;
+shared: all members share one read state. --mailbox chooses for one folder
+(such as INBOX); without it, for every folder of the account.`,
+			flags: func(fs *flag.FlagSet) {
+				dataFlag(fs)
+				fs.String("mailbox", "", "only this folder of the account")
+			},
+			run: sharedSeen,
+		},
+		{
 			name: "shared remove", args: "ADDRESS", summary: "remove a shared account with all its mail",
 			flags: dataFlag, run: sharedRemove,
 		},
@@ -159,6 +170,34 @@ func sharedRemove(ctx context.Context, e *env, inv *invocation) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed shared account %s and its mail\n", strings.ToLower(inv.args[0]))
+		return nil
+	})
+}
+
+func sharedSeen(ctx context.Context, e *env, inv *invocation) error {
+	if err := inv.wantArgs(2, 2); err != nil {
+		return err
+	}
+	var private bool
+	switch strings.ToLower(inv.args[1]) {
+	case "private":
+		private = true
+	case "shared":
+	default:
+		return fmt.Errorf("%q: say private or shared", inv.args[1])
+	}
+	return withStore(ctx, e, inv, true, func(svc *service.Service) error {
+		sa, err := svc.SetSharedSeen(ctx, service.System(), inv.args[0], inv.fs.Lookup("mailbox").Value.String(), private)
+		if err != nil {
+			return err
+		}
+		for _, mb := range sa.Mailboxes {
+			mode := "shared"
+			if mb.PrivateSeen {
+				mode = "private"
+			}
+			fmt.Fprintf(e.stdout, "%s %s: read state %s\n", sa.Address, mb.Name, mode)
+		}
 		return nil
 	})
 }

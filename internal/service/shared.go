@@ -27,6 +27,15 @@ type SharedAccount struct {
 	Enabled      bool                     `json:"enabled"`
 	CreatedAt    time.Time                `json:"created_at"`
 	Members      []mailstore.SharedMember `json:"members"`
+	// Mailboxes are the account's mailboxes with their \Seen mode.
+	Mailboxes []SharedMailbox `json:"mailboxes"`
+}
+
+// SharedMailbox is a mailbox of a shared account and whether each member
+// has their own \Seen (read state) on it, or all share one.
+type SharedMailbox struct {
+	Name        string `json:"name"`
+	PrivateSeen bool   `json:"private_seen"`
 }
 
 // NewSharedAccount describes a shared account to create; a nil QuotaBytes
@@ -109,11 +118,58 @@ func (s *Service) sharedAccount(ctx context.Context, u *mailstore.User) (*Shared
 	if members == nil {
 		members = []mailstore.SharedMember{}
 	}
+	boxes, err := s.store.ListMailboxes(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	mailboxes := make([]SharedMailbox, 0, len(boxes))
+	for _, mb := range boxes {
+		private, err := s.store.PrivateSeen(ctx, mb.ID)
+		if err != nil {
+			return nil, err
+		}
+		mailboxes = append(mailboxes, SharedMailbox{Name: mb.Name, PrivateSeen: private})
+	}
 	return &SharedAccount{
 		Address: u.Address, DisplayName: u.DisplayName, QuotaBytes: u.QuotaBytes,
 		UsedBytes: u.UsedBytes, UsedMessages: u.UsedMessages, Enabled: u.Enabled,
-		CreatedAt: u.CreatedAt, Members: members,
+		CreatedAt: u.CreatedAt, Members: members, Mailboxes: mailboxes,
 	}, nil
+}
+
+// SetSharedSeen chooses whether each member of a shared account has their
+// own \Seen on one of its mailboxes (mailbox "": on every one) or all
+// share one (private is the default).
+func (s *Service) SetSharedSeen(ctx context.Context, a Actor, account, mailbox string, private bool) (*SharedAccount, error) {
+	u, err := s.getShared(ctx, a, account)
+	if err != nil {
+		return nil, err
+	}
+	var boxes []mailstore.Mailbox
+	if mailbox == "" {
+		if boxes, err = s.store.ListMailboxes(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	} else {
+		mb, err := s.store.GetMailbox(ctx, u.ID, mailbox)
+		if err != nil {
+			if errors.Is(err, core.ErrNotFound) || errors.Is(err, core.ErrInvalid) {
+				return nil, core.Invalid("mailbox", fmt.Sprintf("%s has no mailbox %q", u.Address, mailbox))
+			}
+			return nil, err
+		}
+		boxes = []mailstore.Mailbox{*mb}
+	}
+	ctx, err = a.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, mb := range boxes {
+		if err := s.store.SetPrivateSeen(ctx, mb.ID, private); err != nil {
+			return nil, err
+		}
+	}
+	return s.sharedAccount(ctx, u)
 }
 
 // ListSharedAccounts lists the shared accounts of the domains the actor

@@ -108,6 +108,37 @@ export async function sharedAccountsPage(ctx) {
   await list.refresh();
 }
 
+// readStateForm chooses, per mailbox of shared account a, whether each
+// member has their own read state (\Seen, the default) or all share one.
+function readStateForm(a, slot, done) {
+  const boxes = (a.mailboxes || []).map((mb) => ({
+    mb,
+    f: field({ label: mb.name, name: `seen_${mb.name}`, type: "checkbox", value: mb.private_seen }),
+  }));
+  const form = h("form", { novalidate: true, class: "form-grid seen" },
+    h("p", { class: "hint" }, t("shared.seenHint")),
+    boxes.map((b) => b.f.wrap),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await busy(form, async () => {
+      try {
+        let updated = a;
+        for (const b of boxes) {
+          if (b.f.input.checked !== b.mb.private_seen) {
+            updated = await api("PUT", `/shared-accounts/${enc(a.address)}/seen`, { mailbox: b.mb.name, private_seen: b.f.input.checked });
+          }
+        }
+        showNotice(slot, t("shared.seenSaved"));
+        done(updated);
+      } catch (err) {
+        showError(slot, err);
+      }
+    });
+  });
+  return form;
+}
+
 // sharedAccountPage shows one shared account's members: adding one,
 // changing rights, removing.
 export async function sharedAccountPage(ctx) {
@@ -169,12 +200,17 @@ export async function sharedAccountPage(ctx) {
         }
       });
     });
+    const seenForm = readStateForm(a, slot, (updated) => {
+      a = updated;
+      render();
+    });
     const del = h("button", { type: "button", class: "danger" }, t("shared.delete"));
     del.addEventListener("click", () => deleteShared(a.address, slot, () => ctx.navigate("shared"), true));
     fill(body,
       h("p", { class: "hint" }, t("shared.imapHint", { address: a.address })),
       section(t("shared.members"), members),
       section(t("shared.addMember"), form),
+      section(t("shared.seen"), seenForm),
       h("div", { class: "actions" }, del),
       h("p", { class: "hint" }, t("field.usage"), ": ", fmtBytes(a.used_bytes), " · ", t("field.created"), ": ", fmtDate(a.created_at)));
   };
