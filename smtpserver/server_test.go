@@ -19,7 +19,9 @@ import (
 
 var b64 = base64.StdEncoding.EncodeToString
 
-func plainIR(authz, user, pass string) string { return b64([]byte(authz + "\x00" + user + "\x00" + pass)) }
+func plainIR(authz, user, pass string) string {
+	return b64([]byte(authz + "\x00" + user + "\x00" + pass))
+}
 
 func TestEHLOCapabilities(t *testing.T) {
 	ts := startServer(t, &fakeBackend{insecureAuth: false}, false, nil)
