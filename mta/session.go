@@ -618,7 +618,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	_ = s.st.conn.SetReadDeadline(time.Now().Add(s.srv.opts.ReadTimeout))
 	// Submitted messages go on to other servers: their line ends are
 	// made CRLF before anything (the DKIM signature included) is done.
-	guard := newDataGuard(r, !bdat)
+	guard := newDataGuard(r, !bdat && !exactEnd(r))
 	var in io.Reader = guard
 	if s.srv.sub != nil {
 		in = core.NewCRLFReader(guard)

@@ -143,6 +143,14 @@ func (e *engineSession) FetchURL(ctx context.Context, raw string) ([]byte, error
 	}
 }
 
+// exactEnd reports whether r is a message whose end the protocol layer
+// found exactly (the submission engine's DATA): the data guard then need
+// not look for an end go-smtp's reader missed.
+func exactEnd(r io.Reader) bool {
+	_, ok := r.(*endCRTrimmer)
+	return ok
+}
+
 // newURLResolver is the resolver of a submission server's BURL URLs.
 var newURLResolver = urlresolve.New
 

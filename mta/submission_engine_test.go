@@ -2,6 +2,7 @@ package mta
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os/exec"
@@ -54,5 +55,25 @@ func TestSubmissionWithSwaks(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err == nil || !strings.Contains(out.String(), "535") {
 		t.Errorf("swaks with a wrong password: %v\n%s", err, out.String())
+	}
+}
+
+// TestSubmissionDataEndsOnlyAtTheMarker: on submission's engine a line
+// ending in a bare CR followed by a dot-stuffed "." line is content, not
+// an end of data go-smtp missed; the whole message arrives, normalised.
+func TestSubmissionDataEndsOnlyAtTheMarker(t *testing.T) {
+	ts, _ := startSubmission(t, false, nil)
+	rc := ts.raw(t)
+	rc.cmd("EHLO client.test.example", 250)
+	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
+	rc.cmd("MAIL FROM:<"+ann+">", 250)
+	rc.cmd("RCPT TO:<"+bob+">", 250)
+	rc.cmd("DATA", 354)
+	rc.write("From: " + ann + "\r\nSubject: cr\r\n\r\nfoo\r\r\n..\r\nstill the message\r\n.\r\n")
+	rc.expect(250)
+	rc.cmd("NOOP", 250) // the session goes on
+	got := inbox(t, ts.store, bob)
+	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n\r\nfoo\r\n\r\n.\r\nstill the message\r\n") {
+		t.Fatalf("bob's copy: %q", got)
 	}
 }

@@ -172,6 +172,11 @@ func (c *Conn) Serve() {
 		if errors.Is(err, errLineTooLong) {
 			c.fail(500, smtp.EnhancedCode{5, 5, 2}, fmt.Sprintf("Command line too long (the limit is %d bytes)", maxLineBytes))
 		} else if err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				// RFC 5321 §4.5.3.2: a silent client is told, then closed.
+				c.reply(421, smtp.EnhancedCode{4, 4, 2}, c.srv.opts.Hostname+" timeout, closing the connection")
+				c.flush()
+			}
 			c.log.Debug("SMTP session ended", "err", err)
 			return
 		} else if err := c.dispatch(line); errors.Is(err, errQuit) {

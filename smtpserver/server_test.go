@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -462,13 +461,16 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// TestReadTimeout: a silent client is disconnected.
+// TestReadTimeout: a silent client is told 421 4.4.2 and disconnected.
 func TestReadTimeout(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.ReadTimeout = 200 * time.Millisecond })
 	rc := ts.raw(t)
+	if msg := rc.expect(421); !strings.HasPrefix(msg, "4.4.2") {
+		t.Errorf("timeout reply %q", msg)
+	}
 	// The server closes the connection; the read ends with EOF, long
 	// before the client's own 30-second deadline.
-	if _, err := io.ReadAll(bufio.NewReader(rc.r)); err != nil {
+	if _, err := io.ReadAll(rc.r); err != nil {
 		t.Fatalf("read: %v", err)
 	}
 }
