@@ -11,7 +11,6 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/core/imapurl"
-	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore/urlresolve"
 	"github.com/yubinmail/yubin/smtpserver"
 )
@@ -37,14 +36,7 @@ func (b engineBackend) NewSession(c *smtpserver.Conn) (smtpserver.Session, error
 	st.conn = &trackedConn{Conn: c.NetConn(), st: st}
 	st.out = c.Writer()
 	sess := &session{srv: s, ctx: s.ctx, st: st, tls: c.TLS()}
-	s.stats.sessions.Add(1)
-	sess.info = filters.ConnInfo{
-		RemoteAddr: addrPort(c.RemoteAddr()),
-		HELO:       c.Hostname(),
-		TLS:        sess.tls != nil,
-		Hostname:   s.opts.Hostname,
-	}
-	sess.log = s.log.With("remote", sess.info.RemoteAddr.String(), "helo", sess.info.HELO, "tls", sess.info.TLS)
+	sess.begin(c.RemoteAddr(), c.Hostname())
 	return &engineSession{session: sess, local: c.LocalAddr()}, nil
 }
 
