@@ -160,9 +160,9 @@ type Options struct {
 	SendRate *SendRate
 }
 
-// Server is an SMTP server built on go-smtp that stores the mail it accepts
-// in the mailstore. It can serve several listeners. Its methods are safe
-// for concurrent use.
+// Server is an SMTP server (the intake on go-smtp, submission on
+// smtpserver) that stores the mail it accepts in the mailstore. It can
+// serve several listeners. Its methods are safe for concurrent use.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
