@@ -278,7 +278,7 @@ func (c *Conn) saslResponse(ir string, hasIR bool, challenge string) (string, bo
 		c.fail(500, smtp.EnhancedCode{5, 5, 6}, "Authentication exchange line is too long")
 		return "", false
 	case err != nil:
-		c.werr = err // the connection is gone
+		c.lost(err)
 		return "", false
 	case line == "*":
 		c.fail(501, smtp.EnhancedCode{5, 0, 0}, "Authentication cancelled")

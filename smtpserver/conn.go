@@ -183,7 +183,7 @@ func (c *Conn) Serve() {
 			c.flush()
 			return
 		}
-		if c.werr != nil {
+		if c.writeFailed() {
 			return
 		}
 		if c.errors >= c.srv.opts.MaxErrors {
@@ -346,6 +346,23 @@ func (c *Conn) replyErr(err error, okCode int, okEnh smtp.EnhancedCode, okText s
 		_ = c.sc.Close()
 	}
 	return se.Code/100 == 2
+}
+
+// writeFailed reports whether writing to the client failed (or reading,
+// within a command): the session is over.
+func (c *Conn) writeFailed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.werr != nil
+}
+
+// lost records that the connection failed within a command.
+func (c *Conn) lost(err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr == nil {
+		c.werr = err
+	}
 }
 
 // flush sends the buffered replies.
