@@ -19,6 +19,12 @@ import (
 // server knows but does not offer: 502, where unknown verbs get 500.
 var notImplemented = []string{"EXPN", "TURN", "ETRN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD"}
 
+// junkCommands move no mail forward; maxJunkCommands of them are free
+// in a session (as Postfix's smtpd_junk_command_limit).
+var junkCommands = []string{"NOOP", "RSET", "VRFY", "HELP", "EHLO", "HELO"}
+
+const maxJunkCommands = 100
+
 // dispatch runs one command line.
 func (c *Conn) dispatch(line string) error {
 	cmd, err := parseCommand(line)
@@ -31,6 +37,13 @@ func (c *Conn) dispatch(line string) error {
 		// on with the message.
 		c.fail(503, smtp.EnhancedCode{5, 5, 1}, cmd.verb+" not allowed during a BDAT transfer: send BDAT ... LAST or RSET")
 		return nil
+	}
+	if slices.Contains(junkCommands, cmd.verb) {
+		// Beyond maxJunkCommands, each counts as an error: a client that
+		// only keeps the connection busy is closed in the end.
+		if c.junk++; c.junk > maxJunkCommands {
+			c.errors++
+		}
 	}
 	switch cmd.verb {
 	case "EHLO", "HELO":

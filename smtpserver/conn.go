@@ -46,7 +46,8 @@ type Conn struct {
 	ehlo   bool
 	sess   Session // nil before HELO/EHLO, and after STARTTLS until the next
 	authed bool
-	errors int
+	errors int // refused commands (see Options.MaxErrors)
+	junk   int // commands that move no mail forward (see maxJunkCommands)
 
 	// The transaction: MAIL accepted, how many RCPTs; the BDAT/BURL
 	// transfer under way, if any.

@@ -326,6 +326,18 @@ func TestErrorCap(t *testing.T) {
 	}
 }
 
+// TestJunkCommandCap: NOOPs and the like beyond the first 100 count as
+// errors, so a client that only keeps the connection busy is closed.
+func TestJunkCommandCap(t *testing.T) {
+	ts := startServer(t, nil, false, func(o *Options) { o.MaxErrors = 3 })
+	rc := ts.raw(t)
+	rc.write(strings.Repeat("NOOP\r\n", maxJunkCommands+3))
+	for range maxJunkCommands + 3 {
+		rc.expect(250)
+	}
+	rc.expect(421)
+}
+
 // TestRecipientCap: RCPTs beyond MaxRecipients get 452 4.5.3 (RFC 5321
 // §4.5.3.1.10), and the message goes to the accepted ones.
 func TestRecipientCap(t *testing.T) {
