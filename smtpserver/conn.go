@@ -78,7 +78,7 @@ func newConn(s *Server, c net.Conn) *Conn {
 // setIO makes c the connection replies go to and commands come from.
 func (c *Conn) setIO(nc net.Conn) {
 	c.wmu.Lock()
-	c.w = bufio.NewWriterSize(nc, 4096)
+	c.w = bufio.NewWriterSize(&socketWriter{nc: nc, timeout: c.srv.opts.WriteTimeout}, 4096)
 	c.wmu.Unlock()
 	c.r = bufio.NewReaderSize(&socketReader{c: c, nc: nc}, 8192)
 }
@@ -96,6 +96,19 @@ func (s *socketReader) Read(p []byte) (int, error) {
 		_ = s.nc.SetReadDeadline(time.Now().Add(s.c.srv.opts.ReadTimeout))
 	}
 	return s.nc.Read(p)
+}
+
+// socketWriter writes to the connection within WriteTimeout from the
+// start of each write (the reply buffer writes when it is full, too), so
+// that a client that stops reading cannot hold a session forever.
+type socketWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (s *socketWriter) Write(p []byte) (int, error) {
+	_ = s.nc.SetWriteDeadline(time.Now().Add(s.timeout))
+	return s.nc.Write(p)
 }
 
 // Hostname is the name the client gave in HELO or EHLO.
@@ -380,8 +393,6 @@ func (c *Conn) flushLocked() error {
 	if c.w.Buffered() == 0 {
 		return nil
 	}
-	conn := c.sc.Conn()
-	_ = conn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 	if err := c.w.Flush(); err != nil {
 		c.werr = fmt.Errorf("write reply: %w", err)
 	}
