@@ -20,7 +20,7 @@ import (
 var notImplemented = []string{"EXPN", "TURN", "ETRN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD"}
 
 // junkCommands move no mail forward; maxJunkCommands of them are free
-// in a session (as Postfix's smtpd_junk_command_limit).
+// between two accepted messages (as Postfix's smtpd_junk_command_limit).
 var junkCommands = []string{"NOOP", "RSET", "VRFY", "HELP", "EHLO", "HELO"}
 
 const maxJunkCommands = 100
@@ -438,7 +438,9 @@ func (c *Conn) cmdData(cmd command) error {
 		c.log.Info("connection lost within DATA", "err", derr)
 		return errQuit
 	}
-	c.replyErr(err, 250, smtp.EnhancedCode{2, 0, 0}, "OK")
+	if c.replyErr(err, 250, smtp.EnhancedCode{2, 0, 0}, "OK") {
+		c.junk = 0
+	}
 	// The reply goes out before the session hears that the transaction
 	// is over (it may close the connection then, on shutdown).
 	if err := c.flush(); err != nil {
@@ -565,8 +567,9 @@ func (c *Conn) discard(n int64) error {
 func (c *Conn) chunkDone(last bool, text string) error {
 	t := c.chunk
 	if last {
-		err := t.wait(nil)
-		c.replyErr(err, 250, smtp.EnhancedCode{2, 0, 0}, "OK")
+		if c.replyErr(t.wait(nil), 250, smtp.EnhancedCode{2, 0, 0}, "OK") {
+			c.junk = 0
+		}
 	} else if ended, err := t.finished(); ended {
 		if err == nil {
 			err = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0}, Message: "Message ended before LAST"}

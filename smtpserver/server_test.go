@@ -336,6 +336,22 @@ func TestJunkCommandCap(t *testing.T) {
 		rc.expect(250)
 	}
 	rc.expect(421)
+
+	// An accepted message starts the count again.
+	rc = ts.raw(t)
+	rc.write(strings.Repeat("RSET\r\n", maxJunkCommands))
+	for range maxJunkCommands {
+		rc.expect(250)
+	}
+	rc.cmd("EHLO client.example", 250)
+	rc.cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.cmd("RCPT TO:<bob@example.com>", 250)
+	rc.cmd("BDAT 0 LAST", 250)
+	rc.write(strings.Repeat("RSET\r\n", maxJunkCommands))
+	for range maxJunkCommands {
+		rc.expect(250)
+	}
+	rc.cmd("NOOP", 250)
 }
 
 // TestRecipientCap: RCPTs beyond MaxRecipients get 452 4.5.3 (RFC 5321
