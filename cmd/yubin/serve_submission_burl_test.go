@@ -154,7 +154,9 @@ func TestBURLFromIMAP(t *testing.T) {
 			t.Fatal(err)
 		}
 		section := &goimap.FetchItemBodySection{Peek: true}
-		msgs, err := c.Fetch(goimap.SeqSetNum(1, 2, 3), &goimap.FetchOptions{BodySection: []*goimap.FetchItemBodySection{section}}).Collect()
+		var all goimap.SeqSet
+		all.AddRange(1, 0) // 1:*
+		msgs, err := c.Fetch(all, &goimap.FetchOptions{BodySection: []*goimap.FetchItemBodySection{section}}).Collect()
 		if err != nil {
 			t.Fatal(err)
 		}
