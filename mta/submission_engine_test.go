@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yubinmail/yubin/internal/testpeer"
 )
@@ -76,4 +79,56 @@ func TestSubmissionDataEndsOnlyAtTheMarker(t *testing.T) {
 	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n\r\nfoo\r\n\r\n.\r\nstill the message\r\n") {
 		t.Fatalf("bob's copy: %q", got)
 	}
+}
+
+// FuzzSubmission sends arbitrary bytes, after EHLO and a login, as a
+// session to a running submission server (its own engine, the real
+// session code, BURL against the store) and checks that it still answers
+// afterwards and that nothing panicked.
+func FuzzSubmission(f *testing.F) {
+	login := "EHLO a.example\r\nAUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)) + "\r\n"
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"MAIL FROM:<" + ann + ">\r\nRCPT TO:<" + bob + ">\r\nBDAT 20\r\nFrom: ann@example.comBURL imap://ann%40example.com@" + testHost + "/INBOX;UIDVALIDITY=1/;UID=1;URLAUTH=submit+ann%40example.com:INTERNAL:00 LAST\r\n",
+		"MAIL FROM:<" + ann + ">\r\nRCPT TO:<carl@remote.example>\r\nBURL imap://x/INBOX/;UID=1 LAST\r\nBURL\r\nBURL " + strings.Repeat("%", 9000) + "\r\n",
+		"MAIL FROM:<" + ann + ">\r\nRCPT TO:<" + bob + ">\r\nDATA\r\nFrom: " + ann + "\r\n\r\nx\r\r\n..\r\n.\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	var watch panicWatch
+	ts, _ := startSubmission(f, false, func(o *SubmissionOptions) {
+		o.Logger = slog.New(slog.NewJSONHandler(&watch, nil))
+		o.MaxMessageBytes = 64 << 10
+		o.ReadTimeout = 2 * time.Second
+		o.WriteTimeout = 2 * time.Second
+		o.RatePerHour = -1
+	})
+	f.Fuzz(func(t *testing.T, session []byte) {
+		c, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		drained := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, c)
+			close(drained)
+		}()
+		_, _ = c.Write(append([]byte(login), session...))
+		_ = c.(*net.TCPConn).CloseWrite()
+		select {
+		case <-drained:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("server did not end the session after EOF")
+		}
+		if err := ehlo(ts.addr); err != nil {
+			t.Fatalf("server no longer answers after %q: %v", trunc(string(session)), err)
+		}
+		if p := watch.take(); len(p) > 0 {
+			t.Fatalf("a panic was logged (input %q): %s", trunc(string(session)), p)
+		}
+	})
 }
