@@ -5,9 +5,11 @@
 // code in ModeSubmission, with AUTH, sender checks, a sending rate, DKIM
 // signing and the outbound queue for remote recipients (see its doc).
 //
-// The protocol is go-smtp's (ESMTP with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
-// STARTTLS, ENHANCEDSTATUSCODES and CHUNKING/BDAT); this package is the
-// backend and the server's life cycle around it:
+// The intake's protocol is go-smtp's, submission's Yubin's own engine
+// (smtpserver, which adds BURL); both speak ESMTP with PIPELINING, 8BITMIME,
+// SMTPUTF8, SIZE, STARTTLS, ENHANCEDSTATUSCODES and CHUNKING/BDAT, and this
+// package is the session behind both and the server's life cycle around
+// it:
 //
 //   - MAIL: the null sender is accepted; other senders must be well-formed
 //     and pass Chain.CheckSender, whose reject or tempfail reply is used as

@@ -21,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/arc"
 	"github.com/yubinmail/yubin/mta/srs"
+	"github.com/yubinmail/yubin/smtpserver"
 )
 
 // Defaults for the zero values of Options.
@@ -170,9 +171,9 @@ type Options struct {
 	ARCLookup arc.LookupTXT
 }
 
-// Server is an SMTP server built on go-smtp that stores the mail it accepts
-// in the mailstore. It can serve several listeners. Its methods are safe
-// for concurrent use.
+// Server is an SMTP server (the intake on go-smtp, submission on
+// smtpserver) that stores the mail it accepts in the mailstore. It can
+// serve several listeners. Its methods are safe for concurrent use.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
@@ -183,6 +184,9 @@ type Server struct {
 	misses quotaMisses
 	// sub holds what only a submission server has; nil for intake.
 	sub *submission
+	// engine serves the connections of a submission server (Yubin's own
+	// SMTP engine); nil for intake, which go-smtp serves.
+	engine *smtpserver.Server
 	// sieve caches the compiled Sieve scripts run at delivery.
 	sieve sieveCache
 
@@ -280,6 +284,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.opts.Store == nil {
 		return errors.New("smtp serve: Options.Store is nil")
 	}
+	if s.engine != nil {
+		return s.serveEngine(ln)
+	}
 	l := &listener{Listener: ln, srv: s}
 	s.mu.Lock()
 	if s.closing {
@@ -306,6 +313,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	return fmt.Errorf("smtp serve %s: %w", ln.Addr(), err)
+}
+
+// serveEngine serves ln with the submission engine; see Serve.
+func (s *Server) serveEngine(ln net.Listener) error {
+	if s.isClosing() {
+		ln.Close()
+		return smtp.ErrServerClosed
+	}
+	err := s.engine.Serve(ln)
+	if errors.Is(err, smtpserver.ErrServerClosed) && s.isClosing() {
+		return nil
+	}
+	return err
 }
 
 // stop marks the server as closing and closes its listeners. It returns
@@ -344,6 +364,9 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.closeConn()
 	}
+	if s.engine != nil {
+		err = errors.Join(err, s.engine.Close())
+	}
 	s.cancel()
 	return err
 }
@@ -354,6 +377,12 @@ func (s *Server) Close() error {
 // returns once every connection is gone. When ctx ends first, it closes
 // the remaining connections and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.engine != nil {
+		_, err := s.stop()
+		err = errors.Join(err, s.engine.Shutdown(ctx))
+		s.cancel()
+		return err
+	}
 	conns, err := s.stop()
 	s.log.Info("SMTP shutting down", "connections", len(conns))
 	for _, c := range conns {

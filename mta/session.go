@@ -118,15 +118,21 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if s.isClosing() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: s.opts.Hostname + " shutting down"}
 	}
+	sess.begin(nc.RemoteAddr(), c.Hostname())
+	return sess, nil
+}
+
+// begin counts a new session and fills in what it knows of its client.
+func (sess *session) begin(remote net.Addr, helo string) {
+	s := sess.srv
 	s.stats.sessions.Add(1)
 	sess.info = filters.ConnInfo{
-		RemoteAddr: addrPort(nc.RemoteAddr()),
-		HELO:       c.Hostname(),
+		RemoteAddr: addrPort(remote),
+		HELO:       helo,
 		TLS:        sess.tls != nil,
 		Hostname:   s.opts.Hostname,
 	}
 	sess.log = s.log.With("remote", sess.info.RemoteAddr.String(), "helo", sess.info.HELO, "tls", sess.info.TLS)
-	return sess, nil
 }
 
 // addrPort turns a connection's remote address into a netip.AddrPort, with
@@ -641,7 +647,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	_ = s.st.conn.SetReadDeadline(time.Now().Add(s.srv.opts.ReadTimeout))
 	// Submitted messages go on to other servers: their line ends are
 	// made CRLF before anything (the DKIM signature included) is done.
-	guard := newDataGuard(r, !bdat)
+	guard := newDataGuard(r, !bdat && !exactEnd(r))
 	var in io.Reader = guard
 	if s.srv.sub != nil {
 		in = core.NewCRLFReader(guard)

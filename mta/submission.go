@@ -18,6 +18,8 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/urlresolve"
+	"github.com/yubinmail/yubin/smtpserver"
 )
 
 // DefaultRatePerHour is how many recipients one user may send to per
@@ -97,12 +99,17 @@ type submission struct {
 	enqueue      EnqueueFunc
 	dkim         DKIMSource // nil: no signing
 	rate         *sendRate
+	urls         *urlresolve.Resolver // BURL's IMAP URLs
 }
 
 // NewSubmissionServer returns a Server for message submission (RFC 6409)
 // by authenticated users: the same sessions, delivery and life cycle
 // (Serve, Shutdown, Close, Stats) as the intake, with these differences:
 //
+//   - It runs on Yubin's own SMTP engine (smtpserver), which also offers
+//     BURL (RFC 4468) after AUTH: the content of an IMAP URL of this
+//     server with URLAUTH for submit+ the user (RFC 4467) becomes (part
+//     of) the message.
 //   - AUTH PLAIN and AUTH LOGIN are offered after STARTTLS, on implicit
 //     TLS, or where InsecureAuth allows; MAIL before AUTH gets 530 5.7.0.
 //     Failed logins are answered 535 5.7.8, and 454 4.7.0 once the
@@ -161,10 +168,22 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 	} else {
 		s.opts.SendRate = &SendRate{r: sub.rate}
 	}
+	if o.Store != nil {
+		sub.urls = newURLResolver(o.Store)
+	}
 	s.sub = sub
-	// The session decides, per client address, whether AUTH is allowed
-	// without TLS (AuthMechanisms, Auth); go-smtp must not decide first.
-	s.smtp.AllowInsecureAuth = true
+	// The submission listeners run on Yubin's own engine, which offers
+	// BURL (see submission_engine.go); the session decides, per client
+	// address, whether AUTH is allowed without TLS (AuthMechanisms).
+	s.engine = smtpserver.NewServer(engineBackend{s}, smtpserver.Options{
+		Hostname:        s.opts.Hostname,
+		TLSConfig:       s.opts.TLSConfig,
+		Logger:          s.opts.Logger.With("mode", ModeSubmission.String()),
+		MaxMessageBytes: s.opts.MaxMessageBytes,
+		MaxRecipients:   s.opts.MaxRecipients,
+		ReadTimeout:     s.opts.ReadTimeout,
+		WriteTimeout:    s.opts.WriteTimeout,
+	})
 	return s
 }
 

@@ -18,12 +18,13 @@ var (
 	errAuthInvalid   = smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authentication credentials invalid")
 	errAuthThrottled = smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, please try again later")
 	errAuthTemp      = smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "Temporary authentication failure, please try again later")
-	errAuthSyntax    = smtpErr(501, smtp.EnhancedCode{5, 5, 2}, "Malformed authentication response")
 )
 
-// AuthMechanisms implements smtp.AuthSession: PLAIN and LOGIN on a
-// submission server where logging in is allowed (TLS, or the InsecureAuth
-// policy), nothing otherwise (no AUTH in the EHLO reply).
+// AuthMechanisms implements smtp.AuthSession and smtpserver.AuthSession:
+// PLAIN and LOGIN on a submission server where logging in is allowed
+// (TLS, or the InsecureAuth policy), nothing otherwise (no AUTH in the
+// EHLO reply). The submission engine runs the exchanges and calls
+// Authenticate (submission_engine.go).
 func (s *session) AuthMechanisms() []string {
 	if s.srv.sub == nil || !s.authAllowed() {
 		return nil
@@ -31,29 +32,10 @@ func (s *session) AuthMechanisms() []string {
 	return []string{sasl.Plain, sasl.Login}
 }
 
-// Auth implements smtp.AuthSession.
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	if s.srv.sub == nil {
-		return nil, smtp.ErrAuthUnsupported
-	}
-	if !s.authAllowed() {
-		s.log.Info("AUTH refused without TLS")
-		return nil, errAuthNeedsTLS
-	}
-	switch mech {
-	case sasl.Plain:
-		return sasl.NewPlainServer(func(identity, username, password string) error {
-			if identity != "" && identity != username {
-				// No logging in as someone else.
-				return s.loginFailed(username, "authorization identity differs")
-			}
-			return s.login(username, password)
-		}), nil
-	case sasl.Login:
-		return &loginServer{login: s.login}, nil
-	default:
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
+// Auth implements smtp.AuthSession for the intake, which go-smtp serves
+// and which offers no AUTH.
+func (s *session) Auth(string) (sasl.Server, error) {
+	return nil, smtp.ErrAuthUnsupported
 }
 
 // login checks a user name and password against the store, through the
@@ -107,41 +89,5 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	}
-}
-
-// loginServer is the server side of the LOGIN mechanism
-// (draft-murchison-sasl-login), which go-sasl implements for clients only
-// and Outlook still uses: the server asks "Username:" and "Password:" as
-// challenges; a client may send the user name as the initial response.
-type loginServer struct {
-	login    func(username, password string) error
-	username string
-	step     int // 0: nothing received, 1: user name received, 2: done
-}
-
-// Next implements sasl.Server.
-func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
-	switch l.step {
-	case 0:
-		if response == nil {
-			// No initial response: ask for the user name, without
-			// consuming this step.
-			l.step = -1
-			return []byte("Username:"), false, nil
-		}
-		fallthrough
-	case -1:
-		if len(response) == 0 {
-			return nil, true, errAuthSyntax
-		}
-		l.username = string(response)
-		l.step = 1
-		return []byte("Password:"), false, nil
-	case 1:
-		l.step = 2
-		return nil, true, l.login(l.username, string(response))
-	default:
-		return nil, true, sasl.ErrUnexpectedClientResponse
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -594,28 +593,5 @@ func TestSendRateWindow(t *testing.T) {
 	}
 	if unlimited.remaining(1) != -1 {
 		t.Fatal("unlimited rate blocked")
-	}
-}
-
-func TestLoginServer(t *testing.T) {
-	var gotUser, gotPass string
-	ok := func(u, p string) error { gotUser, gotPass = u, p; return nil }
-	l := &loginServer{login: ok}
-	ch, done, err := l.Next([]byte("ann"))
-	if string(ch) != "Password:" || done || err != nil {
-		t.Fatalf("after initial response: %q %v %v", ch, done, err)
-	}
-	if _, done, err = l.Next([]byte("pw")); !done || err != nil || gotUser != "ann" || gotPass != "pw" {
-		t.Fatalf("after password: %v %v %q %q", done, err, gotUser, gotPass)
-	}
-	if _, _, err := l.Next([]byte("more")); err == nil {
-		t.Fatal("response after the end accepted")
-	}
-	l = &loginServer{login: ok}
-	if _, _, err := l.Next(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Next([]byte{}); !errors.Is(err, errAuthSyntax) {
-		t.Fatalf("empty user name: %v", err)
 	}
 }
