@@ -59,16 +59,21 @@ func TestNotifyAcrossMailboxes(t *testing.T) {
 
 	// Mailbox names: rename, create (with the parent), subscriptions,
 	// deletion.
+	// RENAME creates the missing superior Lists (RFC 3501 §6.3.5): both
+	// are told.
 	b.cmd("b3", "RENAME Archive Lists/Old")
-	expectLines(t, a, `\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Lists/Old" \("OLDNAME" \("Archive"\)\)`)
-	b.cmd("b4", "SUBSCRIBE Lists")
-	expectLines(t, a, `\* LIST \(\\NonExistent \\Subscribed\) "/" "Lists"`)
-	b.cmd("b5", "UNSUBSCRIBE Lists")
-	expectLines(t, a, `\* LIST \(\\NonExistent\) "/" "Lists"`)
-	b.cmd("b6", "CREATE Lists/New")
-	expectLines(t, a, `\* LIST \(\\HasChildren\) "/" "Lists"`, `\* LIST \(\\HasNoChildren\) "/" "Lists/New"`)
-	b.cmd("b7", "DELETE Lists/New")
-	expectLines(t, a, `\* LIST \(\\NonExistent\) "/" "Lists/New"`)
+	expectLines(t, a, `\* LIST \(\\HasChildren\) "/" "Lists"`,
+		`\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Lists/Old" \("OLDNAME" \("Archive"\)\)`)
+	b.cmd("b4", "SUBSCRIBE Lists/Ghost")
+	expectLines(t, a, `\* LIST \(\\NonExistent \\Subscribed\) "/" "Lists/Ghost"`)
+	b.cmd("b5", "UNSUBSCRIBE Lists/Ghost")
+	expectLines(t, a, `\* LIST \(\\NonExistent\) "/" "Lists/Ghost"`)
+	b.cmd("b6", "CREATE Lists/New/Deep")
+	// (CREATE makes the parent in its own step: the first report may
+	// come before the child exists.)
+	expectLines(t, a, `\* LIST \(\\Has(No)?Children\) "/" "Lists/New"`, `\* LIST \(\\HasNoChildren\) "/" "Lists/New/Deep"`)
+	b.cmd("b7", "DELETE Lists/New/Deep")
+	expectLines(t, a, `\* LIST \(\\NonExistent\) "/" "Lists/New/Deep"`)
 
 	// METADATA of a watched mailbox and of the server.
 	b.cmd("b8", `SETMETADATA Lists/Old (/private/comment "hi")`)
