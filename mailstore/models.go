@@ -126,5 +126,6 @@ func allModels() []any {
 	models = append(models, sendAsModels()...)
 	models = append(models, sieveModels()...)
 	models = append(models, accountSecurityModels()...)
+	models = append(models, importModels()...)
 	return models
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -85,6 +86,8 @@ type Service struct {
 	store *mailstore.Store
 	log   *slog.Logger
 	dkim  DKIMKeys // nil: DKIM keys are not managed here
+	// imports runs import jobs (see WithImports); nil: none.
+	imports *importer.Jobs
 }
 
 // New returns a service over store.
