@@ -216,11 +216,12 @@ func importFolder(ctx context.Context, store *mailstore.Store, user *mailstore.U
 		fr.Imported = len(todo)
 		return nil
 	}
-	if len(todo) == 0 {
-		return nil
-	}
+	// Empty folders come over too: they are part of the user's order.
 	if err := ensureMailbox(ctx, store, user.ID, fr.Mailbox); err != nil {
 		return err
+	}
+	if len(todo) == 0 {
+		return nil
 	}
 	var (
 		batch     *mailstore.AppendBatch

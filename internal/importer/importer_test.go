@@ -200,8 +200,11 @@ func TestMboxImport(t *testing.T) {
 			t.Errorf("%s: got %+v\nwant %+v", box, got[box], w)
 		}
 	}
-	if _, ok := got["Empty"]; ok {
-		t.Error("an empty mbox made a mailbox")
+	if _, err := st.GetMailbox(ctx, u.ID, "Empty"); err != nil {
+		t.Errorf("an empty mbox file made no mailbox: %v", err)
+	}
+	if _, err := st.GetMailbox(ctx, u.ID, "Archive/2020.msf"); err == nil {
+		t.Error("a mail client's index file was imported as a folder")
 	}
 
 	// Again: nothing twice.
