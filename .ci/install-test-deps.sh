@@ -29,6 +29,7 @@ packages=(
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
 	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
 	swaks         # tests/e2e: SMTP submission with an app password
+	dovecot-imapd # internal/importer, api: Dovecot as the old server mail is imported from (IMAP, Maildir++)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then
