@@ -38,6 +38,11 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their key files can be read by this user; /readyz reports not ready", "err", err)
 	}
 	svc.WithDKIM(keys)
+	jobs, err := w.importJobs()
+	if err != nil {
+		return nil, err
+	}
+	svc.WithImports(jobs)
 	a, err := api.New(api.Options{
 		Service:      svc,
 		Logger:       w.log,

@@ -74,7 +74,9 @@ func OpenIMAP(ctx context.Context, spec Spec, password string, opts IMAPOptions)
 		}
 	}
 	s := &imapSource{id: spec.MarkID(), c: c}
-	s.stop = context.AfterFunc(ctx, func() { s.Close() })
+	// Ending ctx closes the connection at once: a command waiting for an
+	// answer fails, and no LOGOUT waits for a server that does not answer.
+	s.stop = context.AfterFunc(ctx, func() { c.Close() })
 	if err := c.WaitGreeting(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("greeting of %s: %w", spec.HostPort(), err)
