@@ -87,8 +87,8 @@ func printImportReport(e *env, rep *importer.Report) {
 	_ = tb.write(e.stdout)
 	done, imported, skipped, _ := rep.Totals()
 	if rep.DryRun {
-		fmt.Fprintf(e.stdout, "dry run: %d messages to import, %d already there, in %s; nothing stored\n", imported, skipped, plural(len(rep.Folders), "folder"))
+		fmt.Fprintf(e.stdout, "dry run: %s to import, %d already there, in %s; nothing stored\n", plural(int(imported), "message"), skipped, plural(len(rep.Folders), "folder"))
 		return
 	}
-	fmt.Fprintf(e.stdout, "imported %d messages (%d already there) from %d of %s\n", imported, skipped, done, plural(len(rep.Folders), "folder"))
+	fmt.Fprintf(e.stdout, "imported %s (%d already there) from %d of %s\n", plural(int(imported), "message"), skipped, done, plural(len(rep.Folders), "folder"))
 }
