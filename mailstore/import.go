@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/yubinmail/yubin/core"
@@ -111,17 +110,7 @@ func (b *AppendBatch) CommitImport(ctx context.Context, source, folder string, i
 		return nil, fmt.Errorf("import into %q: %d marks for %d messages", b.name, len(items), len(b.rows))
 	}
 	scope := importScope(source, folder)
-	var res []AppendResult
-	err := b.s.writeBody(ctx, func(tx *writeTx) error {
-		res = nil
-		var mb Mailbox
-		if err := tx.Where("user_id = ? AND name = ?", b.userID, b.name).Take(&mb).Error; err != nil {
-			return notFound(err)
-		}
-		uids, err := insertMessages(tx, b.userID, &mb, slices.Clone(b.rows), true, 0)
-		if err != nil {
-			return err
-		}
+	return b.commit(ctx, func(tx *writeTx) error {
 		marks := make([]importMark, len(items))
 		for i, it := range items {
 			marks[i] = importMark{UserID: b.userID, Scope: scope, Item: it}
@@ -129,17 +118,8 @@ func (b *AppendBatch) CommitImport(ctx context.Context, source, folder string, i
 		if err := tx.CreateInBatches(marks, 200).Error; err != nil {
 			return fmt.Errorf("mark imported messages: %w", uniqueToExists(err))
 		}
-		for _, uid := range uids {
-			res = append(res, AppendResult{UIDValidity: mb.UIDValidity, UID: uid})
-		}
 		return nil
 	})
-	if err != nil {
-		b.Abort(ctx)
-		return nil, fmt.Errorf("import into %q: %w", b.name, err)
-	}
-	b.rows = nil
-	return res, nil
 }
 
 // Len is the number of messages added to the batch and not yet committed.

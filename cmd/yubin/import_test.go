@@ -15,12 +15,11 @@ import (
 	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
-// TestImportCommand runs yubin import from an mbox file (dry, then for
-// real, then again) and from Dovecot over IMAP with the password on
-// standard input.
-func TestImportCommand(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	runIt := func(stdin string, args ...string) (int, string, string) {
+// runIn returns a function that runs the CLI in-process on the data
+// folder dir with the given standard input, returning the exit status,
+// standard output and standard error.
+func runIn(dir string) func(stdin string, args ...string) (int, string, string) {
+	return func(stdin string, args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		e := &env{
 			stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
@@ -35,6 +34,14 @@ func TestImportCommand(t *testing.T) {
 		code := run(context.Background(), args, e)
 		return code, out.String(), errb.String()
 	}
+}
+
+// TestImportCommand runs yubin import from an mbox file (dry, then for
+// real, then again) and from Dovecot over IMAP with the password on
+// standard input.
+func TestImportCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	runIt := runIn(dir)
 	if code, _, errs := runIt("", "domain", "add", "example.com"); code != 0 {
 		t.Fatal(errs)
 	}
