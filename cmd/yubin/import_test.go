@@ -75,7 +75,8 @@ func TestImportCommand(t *testing.T) {
 		t.Errorf("unknown user: %d %q", code, errs)
 	}
 
-	addr := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	dovecot := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	addr := dovecot.Addr
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,8 @@ func fetchAll(t *testing.T, c *imapclient.Client, mailbox string) []fetched {
 // date and byte that Dovecot serves with what Yubin serves over IMAP.
 func TestImportFromDovecot(t *testing.T) {
 	ctx := context.Background()
-	addr := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	dovecot := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	addr := dovecot.Addr
 	old := login(t, addr, "old", "old-password")
 	for _, name := range []string{"Work", "Work.Projects", "Ünicode Co"} {
 		if err := old.Create(name, nil).Wait(); err != nil {
@@ -190,7 +191,7 @@ func TestImportFromDovecot(t *testing.T) {
 		"INBOX": "INBOX", "Sent Items": "Sent", "Drafts": "Drafts", "Trash": "Trash", "Junk": "Junk",
 		"Archive": "Archive", "Work": "Work", "Work.Projects": "Work/Projects", "Ünicode Co": "Ünicode Co",
 	}
-	compare := func() {
+	compare := func(ours *imapclient.Client) {
 		t.Helper()
 		list, err := old.List("", "*", nil).Collect()
 		if err != nil {
@@ -207,7 +208,7 @@ func TestImportFromDovecot(t *testing.T) {
 			}
 		}
 	}
-	compare()
+	compare(ours)
 
 	// New mail on the old server: a run brings in just that.
 	appendOld(t, old, oldMessage{"INBOX", []imap.Flag{"$Label1"}, d(10), body("late", "arrived later\r\n")})
@@ -218,6 +219,26 @@ func TestImportFromDovecot(t *testing.T) {
 	if _, imported, skipped, _ := rep.Totals(); imported != 1 || skipped != int64(len(msgs)) {
 		t.Fatalf("later run: imported %d, skipped %d", imported, skipped)
 	}
-	compare()
-	var _ = mailstore.Inbox
+	compare(ours)
+
+	// Dovecot's own Maildir++ folder (file names with flags, keywords in
+	// dovecot-keywords, dates as the files' times) gives the same mail.
+	bob, err := st.CreateUser(ctx, mailstore.NewUser{Address: "bob@example.com", Password: "bob-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := OpenMaildir(dovecot.Maildir("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, st, bob, md, Options{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	oursBob := login(t, ln.Addr().String(), bob.Address, "bob-password")
+	if oursBob.Caps().Has(imap.CapUTF8Accept) {
+		if _, err := oursBob.Enable(imap.CapUTF8Accept).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compare(oursBob)
 }

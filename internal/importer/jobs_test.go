@@ -157,7 +157,8 @@ var ctx0 = context.Background()
 // one with a wrong password to its failure.
 func TestJobFromDovecot(t *testing.T) {
 	ctx := context.Background()
-	addr := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	dovecot := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	addr := dovecot.Addr
 	old := login(t, addr, "old", "old-password")
 	for i := range 3 {
 		appendOld(t, old, oldMessage{"INBOX", []imap.Flag{imap.FlagSeen}, time.Date(2020, 1, i+1, 0, 0, 0, 0, time.UTC), fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)})

@@ -15,14 +15,26 @@ type DovecotAccount struct {
 	User, Password string
 }
 
+// DovecotServer is a Dovecot started by Dovecot.
+type DovecotServer struct {
+	// Addr is its IMAP address, "127.0.0.1:port".
+	Addr string
+	dir  string
+}
+
+// Maildir is the Maildir++ folder of an account's mail.
+func (d *DovecotServer) Maildir(user string) string {
+	return filepath.Join(d.dir, "home", user, "Maildir")
+}
+
 // Dovecot starts Dovecot's IMAP server (Debian package dovecot-imapd) in
 // the foreground on a loopback port, as the current user, with its own
 // configuration, state and run folders in a temporary folder: accounts in
 // a passwd-file, mail in Maildir++ under the folder ("." separator, INBOX
 // as a namespace of its own), plaintext login allowed (no TLS), and the
 // special-use folders Drafts, Sent Items, Trash, Junk and Archive created
-// on login. It returns the server's address, "127.0.0.1:port".
-func Dovecot(t testing.TB, accounts ...DovecotAccount) string {
+// on login.
+func Dovecot(t testing.TB, accounts ...DovecotAccount) *DovecotServer {
 	t.Helper()
 	bin := Need(t, "/usr/sbin/dovecot", "dovecot-imapd")
 	Need(t, "/usr/lib/dovecot/imap", "dovecot-imapd")
@@ -154,5 +166,5 @@ service imap-hibernate {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	Start(t, "tcp", addr, []string{filepath.Join(dir, "dovecot.log")}, bin, "-F", "-c", confPath)
-	return addr
+	return &DovecotServer{Addr: addr, dir: dir}
 }
