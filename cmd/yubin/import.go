@@ -70,8 +70,28 @@ func runImport(ctx context.Context, e *env, inv *invocation) error {
 		if rep != nil {
 			printImportReport(e, rep)
 		}
+		if err == nil && rep.DryRun {
+			warnQuota(ctx, e, svc, address, rep)
+		}
 		return err
 	})
+}
+
+// warnQuota says when the messages a dry run counted do not fit in the
+// user's quota.
+func warnQuota(ctx context.Context, e *env, svc *service.Service, address string, rep *importer.Report) {
+	u, err := svc.GetUser(ctx, service.System(), address)
+	if err != nil || u.QuotaBytes == 0 {
+		return
+	}
+	var size int64
+	for _, f := range rep.Folders {
+		size += f.Bytes
+	}
+	if u.UsedBytes+size > u.QuotaBytes {
+		fmt.Fprintf(e.stdout, "the messages to import (%s) do not fit in the quota of %s: %s of %s used; raise it first (yubin user set %s --quota SIZE)\n",
+			humanBytes(size), u.Address, humanBytes(u.UsedBytes), humanBytes(u.QuotaBytes), u.Address)
+	}
 }
 
 func printImportReport(e *env, rep *importer.Report) {

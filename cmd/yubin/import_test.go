@@ -59,7 +59,19 @@ func TestImportCommand(t *testing.T) {
 	if code, out, errs := runIt("", "import", "--dry-run", "ann@example.com", "mbox:"+mbox); code != 0 || !strings.Contains(out, "dry run: 3 messages to import") {
 		t.Fatalf("dry run: %d %q %q", code, out, errs)
 	}
-	if code, out, errs := runIt("", "import", "ann@example.com", "mbox:"+mbox); code != 0 || !strings.Contains(out, "imported 3 messages (0 already there)") {
+	if code, _, errs := runIt("", "user", "set", "ann@example.com", "--quota", "50"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, out, errs := runIt("", "import", "ann@example.com", "mbox:"+mbox, "--dry-run"); code != 0 || !strings.Contains(out, "do not fit in the quota of ann@example.com") {
+		t.Fatalf("dry run over quota: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runIt("", "import", "ann@example.com", "mbox:"+mbox); code != 1 || !strings.Contains(errs, "raise the quota and run the import again") {
+		t.Fatalf("import over quota: %d %q", code, errs)
+	}
+	if code, _, errs := runIt("", "user", "set", "ann@example.com", "--quota", "0"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, out, errs := runIt("", "import", "ann@example.com", "mbox:"+mbox); code != 0 || !strings.Contains(out, "(0 already there)") {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
 	if code, out, errs := runIt("", "import", "ann@example.com", "mbox:"+mbox, "--data", dir); code != 0 || !strings.Contains(out, "imported 0 messages (3 already there)") {

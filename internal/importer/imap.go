@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 
 	"github.com/yubinmail/yubin/core"
 )
@@ -81,7 +82,7 @@ func OpenIMAP(ctx context.Context, spec Spec, password string, opts IMAPOptions)
 		s.Close()
 		return nil, fmt.Errorf("greeting of %s: %w", spec.HostPort(), err)
 	}
-	if err := c.Login(spec.User, password).Wait(); err != nil {
+	if err := logIn(c, spec.User, password); err != nil {
 		s.Close()
 		var ie *imap.Error
 		if errors.As(err, &ie) {
@@ -90,6 +91,16 @@ func OpenIMAP(ctx context.Context, spec Spec, password string, opts IMAPOptions)
 		return nil, fmt.Errorf("log in to %s as %s: %w", spec.HostPort(), spec.User, err)
 	}
 	return s, nil
+}
+
+// logIn authenticates with LOGIN, or with AUTHENTICATE PLAIN on a server
+// that disables LOGIN.
+func logIn(c *imapclient.Client, user, password string) error {
+	caps := c.Caps()
+	if caps.Has(imap.CapLoginDisabled) && caps.Has(imap.AuthCap(sasl.Plain)) {
+		return c.Authenticate(sasl.NewPlainClient("", user, password))
+	}
+	return c.Login(user, password).Wait()
 }
 
 func isLoopback(a net.Addr) bool {
