@@ -308,3 +308,47 @@ func TestQuotaStopsImport(t *testing.T) {
 		t.Fatalf("INBOX has %d imported messages, want 3", n)
 	}
 }
+
+// TestResumeAfterCancel stops an import mid-way through its context (as
+// Ctrl-C or a cancelled job does) and runs it again.
+func TestResumeAfterCancel(t *testing.T) {
+	st, u := newStore(t)
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "From x Mon Feb  3 04:05:06 2020\nSubject: %d\n\nbody %d\n\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "mbox")
+	writeFile(t, path, b.String(), time.Time{})
+	src, err := OpenMbox(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rep, err := Run(ctx, st, u, src, Options{BatchMessages: 4, Logger: quiet, Progress: func(r *Report) {
+		if _, imported, _, _ := r.Totals(); imported >= 8 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if _, imported, _, _ := rep.Totals(); imported != 8 {
+		t.Fatalf("cancelled after %d messages, want 8", imported)
+	}
+	rep, err = Run(context.Background(), st, u, src, Options{BatchMessages: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, imported, skipped, _ := rep.Totals(); imported != 12 || skipped != 8 {
+		t.Fatalf("resumed: imported %d, skipped %d", imported, skipped)
+	}
+	got := contents(t, st, u.ID)["INBOX"]
+	if len(got) != 20 {
+		t.Fatalf("INBOX has %d messages, want 20", len(got))
+	}
+	for i, m := range got {
+		if want := crlf(fmt.Sprintf("Subject: %d\n\nbody %d\n", i, i)); m.Body != want {
+			t.Fatalf("message %d is %q, want %q", i, m.Body, want)
+		}
+	}
+}
