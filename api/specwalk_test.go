@@ -652,6 +652,9 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 		t.Errorf("cancelled job %v", c)
 	}
 	w.json(http.StatusConflict, "POST", cancelPath, bob, nil)
+	if al := w.json(http.StatusOK, "GET", "/api/v1/audit?action=import.cancel", adm, nil); !strings.Contains(fmt.Sprint(al["items"]), "action:import.cancel") {
+		t.Errorf("no audit entry for the cancelled import: %v", al)
+	}
 	w.json(http.StatusNotFound, "POST", "/api/v1/users/bob@example.com/imports/999999/cancel", adm, nil)
 	il := w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/imports", bob, nil)
 	if items, _ := il["items"].([]any); len(items) != 2 {

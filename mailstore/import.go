@@ -133,7 +133,7 @@ func (s *Store) CreateImportJob(ctx context.Context, j *ImportJob) error {
 		if err := tx.Create(j).Error; err != nil {
 			return fmt.Errorf("create import job: %w", err)
 		}
-		return nil
+		return tx.audit("import.start", j.Address, map[string]any{"source": j.Source, "dry_run": j.DryRun, "job": j.ID})
 	})
 }
 
@@ -202,16 +202,20 @@ func (s *Store) SaveImportProgress(ctx context.Context, j *ImportJob) error {
 func (s *Store) CancelImportJob(ctx context.Context, id int64) error {
 	err := s.write(ctx, func(tx *writeTx) error {
 		var cur ImportJob
-		if err := tx.Select("id", "state").Where("id = ?", id).Take(&cur).Error; err != nil {
+		if err := tx.Select("id", "state", "address", "source").Where("id = ?", id).Take(&cur).Error; err != nil {
 			return fmt.Errorf("import job %d: %w", id, notFound(err))
 		}
 		if cur.Finished() {
 			return ErrImportJobFinished
 		}
 		now := time.Now().UTC()
-		return tx.Model(&ImportJob{}).Where("id = ?", id).Updates(map[string]any{
+		err := tx.Model(&ImportJob{}).Where("id = ?", id).Updates(map[string]any{
 			"state": ImportCancelled, "secret": nil, "finished_at": now, "updated_at": now,
 		}).Error
+		if err != nil {
+			return err
+		}
+		return tx.audit("import.cancel", cur.Address, map[string]any{"source": cur.Source, "job": id})
 	})
 	if err != nil && !errors.Is(err, core.ErrConflict) && !errors.Is(err, core.ErrNotFound) {
 		return fmt.Errorf("cancel import job %d: %w", id, err)

@@ -664,4 +664,9 @@ export const en = {
   "imports.cancelWhat": "Stop the import from {source}",
   "imports.cancelConfirm": "Stop the import from {source}? What it brought in stays; starting it again continues from there.",
   "imports.cancelled": "The import from {source} was stopped.",
+  "audit.action.import.start": "Import started",
+  "audit.action.import.cancel": "Import stopped",
+  "audit.detail.job": "Import job",
+  "audit.detail.dry_run": "Dry run",
+  "audit.detail.source": "Source",
 };

@@ -664,4 +664,9 @@ export const ja = {
   "imports.cancelWhat": "{source} からの取り込みを中止",
   "imports.cancelConfirm": "{source} からの取り込みを中止しますか？取り込んだメールは残り、もう一度開始するとその続きから取り込みます。",
   "imports.cancelled": "{source} からの取り込みを中止しました。",
+  "audit.action.import.start": "取り込み開始",
+  "audit.action.import.cancel": "取り込み中止",
+  "audit.detail.job": "取り込みジョブ",
+  "audit.detail.dry_run": "試行",
+  "audit.detail.source": "取り込み元",
 };
