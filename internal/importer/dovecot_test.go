@@ -242,3 +242,42 @@ func TestImportFromDovecot(t *testing.T) {
 	}
 	compare(oursBob)
 }
+
+// TestImportNamespaceUnderInbox imports from a server whose folders live
+// under INBOX ("INBOX.Sent Items", "INBOX.Work"): they become top-level
+// mailboxes, the special-use ones mapped to ours.
+func TestImportNamespaceUnderInbox(t *testing.T) {
+	ctx := context.Background()
+	dovecot := testpeer.DovecotUnderInbox(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	old := login(t, dovecot.Addr, "old", "old-password")
+	if err := old.Create("INBOX.Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC)
+	for _, m := range []oldMessage{
+		{"INBOX", nil, date, "Subject: in\r\n\r\nx\r\n"},
+		{"INBOX.Work", []imap.Flag{imap.FlagSeen}, date, "Subject: work\r\n\r\nx\r\n"},
+		{"INBOX.Sent Items", []imap.Flag{imap.FlagSeen}, date, "Subject: sent\r\n\r\nx\r\n"},
+	} {
+		appendOld(t, old, m)
+	}
+	st, u := newStore(t)
+	spec, _ := ParseSpec("imap://old@" + dovecot.Addr)
+	src, err := spec.Open(ctx, "old-password", IMAPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := Run(ctx, st, u, src, Options{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	c := contents(t, st, u.ID)
+	for box, subject := range map[string]string{"INBOX": "in", "Work": "work", "Sent": "sent"} {
+		if len(c[box]) != 1 || !strings.Contains(c[box][0].Body, "Subject: "+subject) {
+			t.Errorf("%s: %+v", box, c[box])
+		}
+	}
+	if _, err := st.GetMailbox(ctx, u.ID, "INBOX/Work"); err == nil {
+		t.Error("the namespace prefix became a mailbox level")
+	}
+}

@@ -133,6 +133,14 @@ func (s *imapSource) Folders(ctx context.Context) ([]Folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LIST: %w", err)
 	}
+	// A personal namespace under INBOX (Courier, cPanel: "INBOX.Sent")
+	// holds the top-level folders: its prefix is not part of their names.
+	prefix := ""
+	if s.c.Caps().Has(imap.CapNamespace) {
+		if ns, err := s.c.Namespace().Wait(); err == nil && len(ns.Personal) > 0 {
+			prefix = ns.Personal[0].Prefix
+		}
+	}
 	var folders []Folder
 	for _, l := range list {
 		f := Folder{Ref: l.Mailbox}
@@ -148,10 +156,14 @@ func (s *imapSource) Folders(ctx context.Context) ([]Folder, error) {
 		if noSelect {
 			continue
 		}
+		name := l.Mailbox
+		if prefix != "" && len(name) > len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
+			name = name[len(prefix):]
+		}
 		if l.Delim != 0 {
-			f.Path = strings.Split(l.Mailbox, string(l.Delim))
+			f.Path = strings.Split(name, string(l.Delim))
 		} else {
-			f.Path = []string{l.Mailbox}
+			f.Path = []string{name}
 		}
 		if strings.EqualFold(l.Mailbox, "INBOX") {
 			f.Path, f.Ref = []string{"INBOX"}, "INBOX"

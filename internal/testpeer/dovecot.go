@@ -36,6 +36,18 @@ func (d *DovecotServer) Maildir(user string) string {
 // on login.
 func Dovecot(t testing.TB, accounts ...DovecotAccount) *DovecotServer {
 	t.Helper()
+	return startDovecot(t, "", accounts)
+}
+
+// DovecotUnderInbox is Dovecot with the personal namespace under INBOX
+// ("INBOX.Sent", as Courier and cPanel hosts have it).
+func DovecotUnderInbox(t testing.TB, accounts ...DovecotAccount) *DovecotServer {
+	t.Helper()
+	return startDovecot(t, "INBOX.", accounts)
+}
+
+func startDovecot(t testing.TB, prefix string, accounts []DovecotAccount) *DovecotServer {
+	t.Helper()
 	bin := Need(t, "/usr/sbin/dovecot", "dovecot-imapd")
 	Need(t, "/usr/lib/dovecot/imap", "dovecot-imapd")
 	dir := t.TempDir()
@@ -111,7 +123,7 @@ userdb {
 namespace inbox {
   inbox = yes
   separator = .
-  prefix =
+  prefix = %[8]s
   mailbox Drafts {
     auto = create
     special_use = \Drafts
@@ -159,7 +171,7 @@ service stats {
 service imap-hibernate {
   user = %[2]s
 }
-`, dir, internalUser, internalGroup, mailUID, mailGID, port, loginUser)
+`, dir, internalUser, internalGroup, mailUID, mailGID, port, loginUser, prefix)
 	confPath := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
