@@ -27,6 +27,13 @@ func (s *Service) WithImports(j *importer.Jobs) *Service {
 	return s
 }
 
+// mayImportFor reports whether the actor may import mail for u and see
+// their imports: u themselves (whatever else they manage), or who manages
+// u's domain.
+func (a Actor) mayImportFor(u *mailstore.User) bool {
+	return a.ManagesDomain(domainOf(u.Address)) || a.UserID != 0 && a.UserID == u.ID
+}
+
 // checkImport resolves the user an import is for and checks that the actor
 // may import for them: the user themselves, or who manages their domain.
 // Files on the server (maildir:, mbox:) are for server admins only (they
@@ -40,7 +47,7 @@ func (s *Service) checkImport(ctx context.Context, a Actor, address string, req 
 	if err != nil {
 		return nil, importer.Spec{}, err
 	}
-	if !a.ManagesDomain(domainOf(u.Address)) && !(a.Role == RoleUser && a.UserID == u.ID) {
+	if !a.mayImportFor(u) {
 		return nil, importer.Spec{}, forbidden("importing mail for " + u.Address)
 	}
 	if a.ReadOnly && !req.DryRun {
@@ -114,7 +121,7 @@ func (s *Service) importJob(ctx context.Context, a Actor, address string, id int
 	if err != nil {
 		return nil, fmt.Errorf("user %q: %w", address, core.ErrNotFound)
 	}
-	if !a.ManagesDomain(domainOf(u.Address)) && !(a.Role == RoleUser && a.UserID == u.ID) {
+	if !a.mayImportFor(u) {
 		return nil, forbidden("the imports of " + u.Address)
 	}
 	j, err := s.store.GetImportJob(ctx, id)
@@ -142,7 +149,7 @@ func (s *Service) ListImports(ctx context.Context, a Actor, address string) ([]i
 	if err != nil {
 		return nil, fmt.Errorf("user %q: %w", address, core.ErrNotFound)
 	}
-	if !a.ManagesDomain(domainOf(u.Address)) && !(a.Role == RoleUser && a.UserID == u.ID) {
+	if !a.mayImportFor(u) {
 		return nil, forbidden("the imports of " + u.Address)
 	}
 	js, err := s.store.ListImportJobs(ctx, u.ID)
