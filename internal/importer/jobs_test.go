@@ -191,3 +191,62 @@ func TestJobFromDovecot(t *testing.T) {
 		t.Fatalf("job with a wrong password: %+v", view)
 	}
 }
+
+// TestJobSurvivesShutdown: a server that stops while a job runs leaves it
+// running with its sealed credentials; the next server (same key file)
+// resumes it to the end. The first server's old provider never answers;
+// the second one reaches Dovecot at that address.
+func TestJobSurvivesShutdown(t *testing.T) {
+	ctx := context.Background()
+	dovecot := testpeer.Dovecot(t, testpeer.DovecotAccount{User: "old", Password: "old-password"})
+	old := login(t, dovecot.Addr, "old", "old-password")
+	for i := range 3 {
+		appendOld(t, old, oldMessage{"INBOX", nil, time.Date(2020, 1, i+1, 0, 0, 0, 0, time.UTC), fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)})
+	}
+	st, u := newStore(t)
+	keyFile := filepath.Join(t.TempDir(), "import.key")
+
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := mute.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	sctx, shutdown := context.WithCancel(ctx)
+	first, err := NewJobs(sctx, st, keyFile, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := ParseSpec("imap://old@" + mute.Addr().String())
+	v, err := first.Start(ctx, JobRequest{User: u, Spec: spec, Password: "old-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := <-accepted
+	defer conn.Close()
+	shutdown()
+	first.Wait()
+	if j := mustJob(t, st, v.ID); j.State != mailstore.ImportRunning || len(j.Secret) == 0 {
+		t.Fatalf("job after the shutdown: %+v", j)
+	}
+
+	next := newJobs(t, ctx, st, keyFile)
+	next.imap = func(bool) IMAPOptions {
+		return IMAPOptions{Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, dovecot.Addr)
+		}}
+	}
+	if err := next.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next.Wait()
+	j := mustJob(t, st, v.ID)
+	if j.State != mailstore.ImportDone || j.MessagesDone != 3 || len(j.Secret) != 0 {
+		t.Fatalf("resumed job: %+v", ViewJob(j))
+	}
+}
