@@ -248,12 +248,7 @@ func (f failingFolder) Read(ctx context.Context, items []Item, fn func(*Message)
 func TestResumeAfterFailure(t *testing.T) {
 	ctx := context.Background()
 	st, u := newStore(t)
-	var b strings.Builder
-	for i := range 25 {
-		fmt.Fprintf(&b, "From x Mon Feb  3 04:05:06 2020\nSubject: %d\n\nbody %d\n\n", i, i)
-	}
-	path := filepath.Join(t.TempDir(), "mbox")
-	writeFile(t, path, b.String(), time.Time{})
+	path := mboxOf(t, 25)
 	src, err := OpenMbox(path)
 	if err != nil {
 		t.Fatal(err)
@@ -313,12 +308,7 @@ func TestQuotaStopsImport(t *testing.T) {
 // Ctrl-C or a cancelled job does) and runs it again.
 func TestResumeAfterCancel(t *testing.T) {
 	st, u := newStore(t)
-	var b strings.Builder
-	for i := range 20 {
-		fmt.Fprintf(&b, "From x Mon Feb  3 04:05:06 2020\nSubject: %d\n\nbody %d\n\n", i, i)
-	}
-	path := filepath.Join(t.TempDir(), "mbox")
-	writeFile(t, path, b.String(), time.Time{})
+	path := mboxOf(t, 20)
 	src, err := OpenMbox(path)
 	if err != nil {
 		t.Fatal(err)

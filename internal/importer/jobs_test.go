@@ -101,17 +101,7 @@ func TestJobCancelAndRestriction(t *testing.T) {
 	ctx := context.Background()
 	st, u := newStore(t)
 	jobs := newJobs(t, ctx, st, filepath.Join(t.TempDir(), "import.key"))
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := mute.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
+	mute, accepted := muteServer(t)
 	spec, _ := ParseSpec("imap://old@" + mute.Addr().String())
 	v, err := jobs.Start(ctx, JobRequest{User: u, Spec: spec, Password: "pw"})
 	if err != nil {
@@ -140,6 +130,24 @@ func TestJobCancelAndRestriction(t *testing.T) {
 	if view.State != mailstore.ImportFailed || len(view.Errors) != 1 || !strings.Contains(view.Errors[0], "not public") {
 		t.Fatalf("restricted job to loopback: %+v", view)
 	}
+}
+
+// muteServer listens on loopback, accepts one connection and never
+// answers: a job connected to it waits for the greeting until cancelled.
+func muteServer(t *testing.T) (net.Listener, <-chan net.Conn) {
+	t.Helper()
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := mute.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	return mute, accepted
 }
 
 func mustJob(t *testing.T, st *mailstore.Store, id int64) *mailstore.ImportJob {
@@ -206,17 +214,7 @@ func TestJobSurvivesShutdown(t *testing.T) {
 	st, u := newStore(t)
 	keyFile := filepath.Join(t.TempDir(), "import.key")
 
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := mute.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
+	mute, accepted := muteServer(t)
 	sctx, shutdown := context.WithCancel(ctx)
 	first, err := NewJobs(sctx, st, keyFile, quiet)
 	if err != nil {
