@@ -32,6 +32,7 @@ packages=(
 	swaks         # tests/e2e: SMTP submission with an app password
 	zbar-tools    # api: zbarimg reads the TOTP enrolment QR code back
 	postfix       # mta: smtp-sink, a real receiving MTA for forwarded mail (the Postfix daemon itself is not used)
+	dovecot-imapd # internal/importer, api: Dovecot as the old server mail is imported from (IMAP, Maildir++)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -276,6 +276,10 @@ func (a *API) routes(e *gin.Engine) {
 	p.POST("/users/:address/sieve/:name/deactivate", a.deactivateSieveScript)
 	p.GET("/users/:address/sieve/:name/rules", a.getSieveRules)
 	p.PUT("/users/:address/sieve/:name/rules", a.putSieveRules)
+	p.GET("/users/:address/imports", a.listImports)
+	p.POST("/users/:address/imports", a.startImport)
+	p.GET("/users/:address/imports/:id", a.getImport)
+	p.POST("/users/:address/imports/:id/cancel", a.cancelImport)
 
 	p.GET("/aliases", a.listAliases)
 	p.POST("/aliases", a.createAlias)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
@@ -233,6 +235,13 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		t.Fatal(err)
 	}
 	svc.WithDKIM(keys)
+	jctx, stopJobs := context.WithCancel(ctx)
+	jobs, err := importer.NewJobs(jctx, store, filepath.Join(dir, "import.key"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopJobs(); jobs.Wait() })
+	svc.WithImports(jobs)
 	a, err := api.New(api.Options{
 		Service:  svc,
 		Logger:   log,
@@ -601,6 +610,75 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.send(http.StatusUnauthorized, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com"})
 	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
 	w.send(http.StatusNotFound, walkReq{method: "DELETE", target: "/api/v1/users/bob@example.com/send-as/carol@example.com", token: ann})
+
+	// ---- imports -------------------------------------------------------------
+	oldMbox := filepath.Join(t.TempDir(), "old.mbox")
+	if err := os.WriteFile(oldMbox, []byte("From a@b Mon Feb  3 04:05:06 2020\nSubject: old\n\nold\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A server that accepts and never greets keeps a job running until it
+	// is cancelled.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	imp := w.json(http.StatusAccepted, "POST", "/api/v1/users/bob@example.com/imports", adm, map[string]any{"source": "mbox:" + oldMbox, "dry_run": true})
+	impPath := "/api/v1/users/bob@example.com/imports/" + strconv.Itoa(int(imp["id"].(float64)))
+	w.json(http.StatusOK, "GET", impPath, bob, nil)
+	w.json(http.StatusOK, "GET", impPath, ann, nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/imports/"+strconv.Itoa(int(imp["id"].(float64))), bob, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/bob@example.com/imports/999999", adm, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/ann@example.com/imports/"+strconv.Itoa(int(imp["id"].(float64))), adm, nil)
+	w.json(http.StatusUnauthorized, "GET", impPath, "", nil)
+	running := w.json(http.StatusAccepted, "POST", "/api/v1/users/bob@example.com/imports", adm, map[string]any{"source": "imap://old@" + mute.Addr().String(), "password": "old-password"})
+	if _, leaked := running["password"]; leaked || strings.Contains(fmt.Sprint(running), "old-password") {
+		t.Errorf("the job shows its password: %v", running)
+	}
+	cancelPath := "/api/v1/users/bob@example.com/imports/" + strconv.Itoa(int(running["id"].(float64))) + "/cancel"
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/ann@example.com/imports/1/cancel", bob, nil)
+	w.json(http.StatusUnauthorized, "POST", cancelPath, "", nil)
+	if c := w.json(http.StatusOK, "POST", cancelPath, bob, nil); c["state"] != "cancelled" {
+		t.Errorf("cancelled job %v", c)
+	}
+	w.json(http.StatusConflict, "POST", cancelPath, bob, nil)
+	if al := w.json(http.StatusOK, "GET", "/api/v1/audit?action=import.cancel", adm, nil); !strings.Contains(fmt.Sprint(al["items"]), "action:import.cancel") {
+		t.Errorf("no audit entry for the cancelled import: %v", al)
+	}
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/bob@example.com/imports/999999/cancel", adm, nil)
+	il := w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/imports", bob, nil)
+	if items, _ := il["items"].([]any); len(items) != 2 {
+		t.Errorf("bob's imports %v", il)
+	}
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/nobody@example.com/imports", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/users/bob@example.com/imports", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/imports", bob, nil)
+	// Files on the server and private addresses are for server admins.
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/imports", bob, map[string]any{"source": "mbox:" + oldMbox})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/bob@example.com/imports", readTok, map[string]any{"source": "mbox:" + oldMbox})
+	w.json(http.StatusForbidden, "POST", "/api/v1/users/ann@example.com/imports", bob, map[string]any{"source": "imaps://x@mail.example.org", "password": "x"})
+	w.json(http.StatusNotFound, "POST", "/api/v1/users/nobody@example.com/imports", adm, map[string]any{"source": "mbox:" + oldMbox})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/imports", adm, map[string]any{"source": "ftp://old.example.org"})
+	w.json(http.StatusUnprocessableEntity, "POST", "/api/v1/users/bob@example.com/imports", bob, map[string]any{"source": "imaps://bob@mail.example.org"})
+	w.json(http.StatusBadRequest, "POST", "/api/v1/users/bob@example.com/imports", adm, `{"source":"mbox:/x","user":"x"}`)
+	w.jsonCT(http.StatusUnsupportedMediaType, "POST", "/api/v1/users/bob@example.com/imports", adm, "text/plain", `{"source":"mbox:/x"}`)
+	w.tooLarge("POST", "/api/v1/users/bob@example.com/imports", adm)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/users/bob@example.com/imports", "", map[string]any{"source": "mbox:/x"})
 
 	// ---- aliases -----------------------------------------------------------
 	w.json(http.StatusCreated, "POST", "/api/v1/aliases", adm, map[string]any{"address": "sales@example.com", "targets": []string{"ann@example.com", "bob@example.org"}})

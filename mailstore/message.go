@@ -601,6 +601,11 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 // Commit adds the messages to the mailbox, with consecutive UIDs, or none
 // of them (the bodies are then removed).
 func (b *AppendBatch) Commit(ctx context.Context) ([]AppendResult, error) {
+	return b.commit(ctx, nil)
+}
+
+// commit is Commit, running also (if not nil) in the same transaction.
+func (b *AppendBatch) commit(ctx context.Context, also func(tx *writeTx) error) ([]AppendResult, error) {
 	var res []AppendResult
 	err := b.s.writeBody(ctx, func(tx *writeTx) error {
 		res = nil
@@ -611,6 +616,11 @@ func (b *AppendBatch) Commit(ctx context.Context) ([]AppendResult, error) {
 		uids, err := insertMessages(tx, b.userID, &mb, slices.Clone(b.rows), true, 0)
 		if err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		for _, uid := range uids {
 			res = append(res, AppendResult{UIDValidity: mb.UIDValidity, UID: uid})

@@ -127,5 +127,6 @@ func allModels() []any {
 	models = append(models, sieveModels()...)
 	models = append(models, accountSecurityModels()...)
 	models = append(models, threadModels()...)
+	models = append(models, importModels()...)
 	return models
 }

@@ -528,6 +528,19 @@ func TestBrowser(t *testing.T) {
 	b.wait("the send-as removal", `(document.querySelector(".notice")||{}).textContent === "ann@example.com may no longer send as office@example.com." && !document.querySelector('button[aria-label="Stop sending as office@example.com"]')`)
 	b.ready()
 
+	// Import ann's old mail from an mbox file on the server and watch the
+	// job finish.
+	oldMbox := filepath.Join(t.TempDir(), "old.mbox")
+	if err := os.WriteFile(oldMbox, []byte(strings.Repeat("From a@b Mon Feb  3 04:05:06 2020\nSubject: old\n\nold\n\n", 3)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("the import form", `!!document.querySelector("form input[name=source]")`)
+	b.fill(`form input[name=source]`, "mbox:"+oldMbox)
+	b.click(`form:has(input[name=source]) button[type=submit]`)
+	b.wait("the import notice", `(document.querySelector(".notice")||{}).textContent === "The import from mbox:`+oldMbox+` has started."`)
+	b.wait("the finished import", `[...document.querySelectorAll(".import-done")].length === 1 && [...document.querySelectorAll(".import-progress span")].some(s => s.textContent === "1 of 1 folders, 3 of 3 messages imported (0 there already)")`)
+	b.ready()
+
 	// A user deleted on their own page: the notice follows to the list.
 	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "gone@example.com", "password": "gone-password"}, http.StatusCreated, nil)
 	b.open("/admin/users/gone%40example.com")

@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
@@ -45,6 +47,13 @@ func newServer(t *testing.T) *testServer {
 	if _, err := svc.EnsureAdmin(ctx, testAdmin, testAdminPW); err != nil {
 		t.Fatal(err)
 	}
+	jctx, stopJobs := context.WithCancel(ctx)
+	jobs, err := importer.NewJobs(jctx, store, filepath.Join(dir, "import.key"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopJobs(); jobs.Wait() })
+	svc.WithImports(jobs)
 	a, err := api.New(api.Options{
 		Service:     svc,
 		Logger:      log,

@@ -13,6 +13,7 @@
 //	                             manage shared accounts (info@)
 //	yubin backup [verify] DIR    back up a running server, check a backup
 //	yubin restore SRC            restore a backup into an empty data folder
+//	yubin import ADDRESS SOURCE  import a user's mail from IMAP, Maildir or mbox
 //	yubin version                print the version
 //	yubin help [COMMAND]         explain a command
 //
@@ -104,6 +105,7 @@ type command struct {
 func commands() []*command {
 	cmds := append(append([]*command{serveCommand()}, adminCommands()...), serverAdminCommands()...)
 	cmds = append(cmds, backupCommands()...)
+	cmds = append(cmds, importCommand())
 	return append(cmds, healthcheckCommand(), versionCommand(), helpCommand())
 }
 
@@ -234,7 +236,7 @@ func splitLeadingFlags(args []string) (leading, rest []string) {
 		name := strings.TrimLeft(args[i], "-")
 		_, _, hasValue := strings.Cut(name, "=")
 		switch {
-		case hasValue, name == "cascade", name == "enabled", name == "insecure-auth", name == "h", name == "help":
+		case hasValue, name == "cascade", name == "enabled", name == "insecure-auth", name == "dry-run", name == "h", name == "help":
 			i++
 		default:
 			i += 2

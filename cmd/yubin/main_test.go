@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"os"
@@ -92,22 +91,7 @@ func TestHumanBytes(t *testing.T) {
 // environment: exit codes and where the output goes.
 func TestRunInProcess(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	runIt := func(stdin string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		e := &env{
-			stdin:  strings.NewReader(stdin),
-			stdout: &out, stderr: &errb,
-			lookupEnv: func(k string) (string, bool) {
-				if k == "YUBIN_DATA" {
-					return dir, true
-				}
-				return "", false
-			},
-			notify: func() (<-chan os.Signal, func()) { return make(chan os.Signal), func() {} },
-		}
-		code := run(context.Background(), args, e)
-		return code, out.String(), errb.String()
-	}
+	runIt := runIn(dir)
 	if code, out, _ := runIt("", "domain", "add", "example.com"); code != 0 || !strings.Contains(out, "added domain example.com") {
 		t.Fatalf("domain add: %d %q", code, out)
 	}

@@ -45,6 +45,11 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		}
 		w.log.Warn("passkeys are off: the dashboard's origin cannot be derived from the host name; set YUBIN_WEBAUTHN_ORIGINS", "err", err)
 	}
+	jobs, err := w.importJobs()
+	if err != nil {
+		return nil, err
+	}
+	svc.WithImports(jobs)
 	a, err := api.New(api.Options{
 		Service:      svc,
 		Logger:       w.log,

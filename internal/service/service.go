@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -89,6 +90,8 @@ type Service struct {
 	// passkeys is the WebAuthn relying party; nil: no passkeys
 	// (WithPasskeys).
 	passkeys atomic.Pointer[passkeys]
+	// imports runs import jobs (see WithImports); nil: none.
+	imports *importer.Jobs
 }
 
 // New returns a service over store.

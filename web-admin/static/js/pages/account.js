@@ -1,7 +1,8 @@
 // Self-service for everyone signed in: one's own password (with the
 // current one) and, for those with a mailbox, its usage (with the quota
 // warning reached), the display name, the language of the server's
-// messages, the addresses one may send as, and how to set up a mail client.
+// messages, the addresses one may send as, how to set up a mail client, and
+// importing one's mail from another provider.
 
 import { h, add, fill } from "../dom.js";
 import { t } from "../i18n.js";
@@ -11,6 +12,7 @@ import {
   pageHeading, section, usageBar, table, copyButton, MIN_PASSWORD, languageOptions,
 } from "../ui.js";
 import { mailRules } from "./rules.js";
+import { importSection } from "./imports.js";
 import { appPasswordsSection, twoFactorSection, passkeysSection, sessionsSection, securityPolicySection } from "./account_security.js";
 
 // clientServers reads the hosts and ports from the Thunderbird autoconfig
@@ -191,6 +193,8 @@ export async function accountPage(ctx) {
       appPasswordsSection(u.second_factor),
       sessionsSection(),
       section(t("client.title"), await clientSetup(u.address)));
+    const imports = await importSection(u.address, slot, ctx);
+    if (ctx.alive()) body.append(imports);
   }
   await load();
 }

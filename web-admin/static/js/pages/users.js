@@ -1,6 +1,7 @@
 // Users: the list (search, domain, paging with limit/offset), adding, and
 // a user's page: display name, password reset, quota with its usage bar,
-// the addresses the user may send as, enabling and disabling, deleting.
+// the addresses the user may send as, importing their existing mail,
+// enabling and disabling, deleting.
 
 import { h, clear, add, fill } from "../dom.js";
 import { t } from "../i18n.js";
@@ -11,6 +12,7 @@ import {
 } from "../ui.js";
 import { listView } from "../list.js";
 import { userSecuritySection } from "./account_security.js";
+import { importSection } from "./imports.js";
 
 // domainOptions lists the domains the caller may pick from: a server
 // admin's (with "all"), or a domain admin's own.
@@ -261,6 +263,8 @@ export async function userPage(ctx) {
       userSecuritySection(u));
     const sendAs = await sendAsSection(u.address, slot);
     if (ctx.alive()) body.append(sendAs);
+    const imports = await importSection(u.address, slot, ctx);
+    if (ctx.alive()) body.append(imports);
   }
   await load();
 }
