@@ -461,3 +461,20 @@ func TestMalformedPlainIsBad(t *testing.T) {
 		t.Fatalf("AUTHENTICATE PLAIN after malformed ones: %q", tagged)
 	}
 }
+
+// A name with 8-bit UTF-8 cannot be modified UTF-7: it is taken as UTF-8
+// even before ENABLE UTF8=ACCEPT, as go-imap's client sends such names to a
+// server announcing IMAP4rev2; LIST gives it back in modified UTF-7.
+// Invalid 7-bit names stay BAD.
+func TestUTF8NameWithoutEnable(t *testing.T) {
+	env := newTestEnv(t, nil)
+	r := dialRaw(t, env.addr)
+	runScript(t, r, []exchange{
+		{"l LOGIN " + testAddr + " \"" + testPass + "\"", []string{`l OK .*`}},
+		{"c1 CREATE \"Ünicode &- Co\"", []string{`c1 OK .*`}},
+		{`c2 LIST "" "*nicode*"`, []string{`\* LIST \(\\HasNoChildren\) "/" "&ANw-nicode &-- Co"`, `c2 OK .*`}},
+		{"c3 STATUS \"Ünicode &- Co\" (MESSAGES)", []string{`\* STATUS "&ANw-nicode &-- Co" \(MESSAGES 0\)`, `c3 OK .*`}},
+		{`c4 CREATE "&Jjo"`, []string{`c4 BAD .*not modified UTF-7.*`}},
+		{"c5 CREATE \"\xff\xfe\"", []string{`c5 BAD .*not valid UTF-8.*`}},
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
@@ -42,7 +43,13 @@ func (s *session) decodeName(raw string, pattern bool) (string, error) {
 	if !s.utf8 {
 		var err error
 		if name, err = decodeUTF7(raw); err != nil {
-			return "", badf("Invalid mailbox name %q: not modified UTF-7 (RFC 3501 §5.1.3)", strings.ToValidUTF8(raw, "?"))
+			// Modified UTF-7 is 7-bit: a name with valid 8-bit UTF-8 in
+			// it can only be UTF-8, as clients that see IMAP4rev2 in the
+			// capabilities send it without ENABLE (go-imap's client).
+			if !isUTF8Name(raw) {
+				return "", badf("Invalid mailbox name %q: not modified UTF-7 (RFC 3501 §5.1.3)", strings.ToValidUTF8(raw, "?"))
+			}
+			name = raw
 		}
 	}
 	if !pattern {
@@ -54,6 +61,20 @@ func (s *session) decodeName(raw string, pattern bool) (string, error) {
 		}
 	}
 	return name, nil
+}
+
+// isUTF8Name reports whether raw is valid UTF-8 with at least one byte
+// outside ASCII.
+func isUTF8Name(raw string) bool {
+	if !utf8.ValidString(raw) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // cmdSelect runs SELECT and EXAMINE.
