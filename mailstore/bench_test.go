@@ -27,3 +27,22 @@ func BenchmarkDeliverParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkDeliverSerial measures one delivery after another from a single
+// writer: every message pays the whole durable commit path on its own (the
+// one-session intake case).
+func BenchmarkDeliverSerial(b *testing.B) {
+	ctx := context.Background()
+	s := openTestStore(b)
+	u := newTestUser(b, s, "bench@example.com")
+	body := []byte("Subject: bench\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 64))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: bytes.NewReader(body)})
+		if err != nil || res[0].Err != nil {
+			b.Fatal(err, res)
+		}
+	}
+}
