@@ -268,15 +268,22 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	small, f, size, err := readSmallFile(p, smallBlobSize)
+	buf := smallBufs.Get().(*[]byte)
+	small, f, size, err := readSmallFile(p, *buf)
+	if f != nil || err != nil {
+		smallBufs.Put(buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
 	if f == nil {
 		// Read whole and closed already: open, fstat, one pread, close.
 		if !blobcrypt.IsSealed(small[:min(len(small), blobcrypt.PrefixLen)]) {
-			return memBlob{bytes.NewReader(small)}, nil
+			return &memBlob{Reader: bytes.NewReader(small), buf: buf}, nil
 		}
+		// The sealed body keeps its bytes for as long as it lives.
+		small = bytes.Clone(small)
+		smallBufs.Put(buf)
 		body, err := s.sealer.Open(bytes.NewReader(small), int64(len(small)), key)
 		if err != nil {
 			return nil, fmt.Errorf("open blob: %w", err)
@@ -305,10 +312,27 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 // an open file took about a dozen.
 const smallBlobSize = 64 << 10
 
-// memBlob is a body read whole into memory.
-type memBlob struct{ *bytes.Reader }
+// smallBufs are the buffers small bodies are read into (see memBlob).
+var smallBufs = sync.Pool{New: func() any {
+	b := make([]byte, smallBlobSize)
+	return &b
+}}
 
-func (memBlob) Close() error { return nil }
+// memBlob is a body read whole into a pooled buffer, which Close gives
+// back: the blob must not be used after Close.
+type memBlob struct {
+	*bytes.Reader
+	buf *[]byte
+}
+
+func (b *memBlob) Close() error {
+	if b.buf != nil {
+		b.Reader = bytes.NewReader(nil)
+		smallBufs.Put(b.buf)
+		b.buf = nil
+	}
+	return nil
+}
 
 // Delete removes the body stored under key.
 func (s *FileBlobStore) Delete(ctx context.Context, key string) error {

@@ -34,11 +34,11 @@ func syncData(f *os.File) error {
 	return nil
 }
 
-// readSmallFile opens the file at path and, when it holds at most limit
-// bytes, reads it whole with one pread and closes it: data is its bytes
-// and f nil. A larger file is returned open (f, with its size). No
-// system call is spent on Go's poller.
-func readSmallFile(path string, limit int64) (data []byte, f *os.File, size int64, err error) {
+// readSmallFile opens the file at path and, when it fits in buf, reads it
+// whole into buf with one pread and closes it: data is its bytes and f
+// nil. A larger file is returned open (f, with its size). No system call
+// is spent on Go's poller.
+func readSmallFile(path string, buf []byte) (data []byte, f *os.File, size int64, err error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, 0, &os.PathError{Op: "open", Path: path, Err: err}
@@ -48,12 +48,12 @@ func readSmallFile(path string, limit int64) (data []byte, f *os.File, size int6
 		unix.Close(fd)
 		return nil, nil, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if st.Size > limit {
+	if st.Size > int64(len(buf)) {
 		return nil, os.NewFile(uintptr(fd), path), st.Size, nil
 	}
 	defer unix.Close(fd)
 	// A body is never rewritten: its size is known, and one pread reads it.
-	data = make([]byte, st.Size)
+	data = buf[:st.Size]
 	n := 0
 	for n < len(data) {
 		m, err := unix.Pread(fd, data[n:], int64(n))

@@ -21,10 +21,10 @@ func createFile(path string) (*os.File, error) {
 // syncData flushes a file's bytes and metadata to stable storage.
 func syncData(f *os.File) error { return f.Sync() }
 
-// readSmallFile opens the file at path and, when it holds at most limit
-// bytes, reads it whole and closes it (f nil); a larger file is returned
-// open, with its size.
-func readSmallFile(path string, limit int64) (data []byte, f *os.File, size int64, err error) {
+// readSmallFile opens the file at path and, when it fits in buf, reads it
+// whole into buf and closes it (f nil); a larger file is returned open,
+// with its size.
+func readSmallFile(path string, buf []byte) (data []byte, f *os.File, size int64, err error) {
 	f, err = os.Open(path)
 	if err != nil {
 		return nil, nil, 0, err
@@ -34,16 +34,13 @@ func readSmallFile(path string, limit int64) (data []byte, f *os.File, size int6
 		f.Close()
 		return nil, nil, 0, err
 	}
-	if st.Size() > limit {
+	if st.Size() > int64(len(buf)) {
 		return nil, f, st.Size(), nil
 	}
 	defer f.Close()
-	data, err = io.ReadAll(f)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if int64(len(data)) != st.Size() {
-		return nil, nil, 0, fmt.Errorf("read %s: %d bytes, the file has %d", path, len(data), st.Size())
+	data = buf[:st.Size()]
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	return data, nil, st.Size(), nil
 }
