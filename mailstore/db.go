@@ -73,6 +73,10 @@ func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
 	return readDB, writeDB, nil
 }
 
+// beginWrite starts the writer's transactions, taking the write lock at
+// once as the writer's DSN asks of database/sql (_txlock=immediate).
+const beginWrite = "BEGIN IMMEDIATE"
+
 // isNoTransaction reports whether err is SQLite's refusal to end a
 // transaction that is not open (SQLite rolls some back by itself on
 // errors).

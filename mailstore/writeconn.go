@@ -22,7 +22,7 @@ const maxWriterStmts = 512
 // again in every later transaction (Tx.StmtContext on a statement bound to
 // another transaction), so every statement of every group commit was
 // compiled anew by SQLite. Here the transaction is the connection's own
-// BEGIN IMMEDIATE … COMMIT, and a statement prepared once on the
+// BEGIN … COMMIT, and a statement prepared once on the
 // connection is run as often as it comes.
 //
 // Only the writer goroutine uses it (and so, once the writer runs, the
@@ -71,10 +71,10 @@ func (c *writerConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 	return st, nil
 }
 
-// BeginTx starts a write transaction (gorm.ConnPoolBeginner). The write
-// lock is taken at once, as the writer's DSN asks (_txlock=immediate).
+// BeginTx starts a write transaction (gorm.ConnPoolBeginner), taking the
+// write lock at once (see beginWrite).
 func (c *writerConn) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := c.ExecContext(ctx, beginWrite); err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	return &writerTx{c: c}, nil
