@@ -184,6 +184,16 @@ func (s *FileBlobStore) Sync(ctx context.Context) error {
 	s.mu.Unlock()
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
+			// Bodies of writes still to come may be in these folders:
+			// the next Sync tries them all again.
+			s.mu.Lock()
+			if s.pendingDirs == nil {
+				s.pendingDirs = map[string]struct{}{}
+			}
+			for d := range dirs {
+				s.pendingDirs[d] = struct{}{}
+			}
+			s.mu.Unlock()
 			return fmt.Errorf("sync blobs: %w", err)
 		}
 	}
