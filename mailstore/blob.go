@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,9 +56,15 @@ type FileBlobStore struct {
 	dir    string
 	sealer *blobcrypt.Sealer // nil: bodies are written in plaintext
 
-	mu      sync.Mutex
-	pending []string // written by PutUnsynced, not yet synced
-	syncMu  sync.Mutex
+	mu sync.Mutex
+	// pendingDirs are the shards that got a body from PutUnsynced whose
+	// directory entry is not yet durable; Sync flushes them.
+	pendingDirs map[string]struct{}
+	// batchShard is the shard new PutUnsynced bodies go to; Sync moves
+	// it on, so that a group commit's bodies mostly share one folder and
+	// cost one folder flush (over time every shard gets its share).
+	batchShard uint8
+	syncMu     sync.Mutex
 }
 
 // NewFileBlobStore creates (if needed) and opens a blob folder. With a
@@ -96,6 +103,17 @@ func newBlobKey() string {
 	return hex.EncodeToString(b[:])
 }
 
+// newBlobKeyIn is newBlobKey in a given shard: the first byte is the
+// shard's, the other 120 bits are random.
+func newBlobKeyIn(shard uint8) string {
+	var b [16]byte
+	if _, err := rand.Read(b[1:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[0] = shard
+	return hex.EncodeToString(b[:])
+}
+
 func (s *FileBlobStore) path(key string) (string, error) {
 	if len(key) != 32 {
 		return "", fmt.Errorf("blob key %q: %w", key, errBadKey)
@@ -126,52 +144,83 @@ func (s *FileBlobStore) Put(ctx context.Context, r io.Reader) (string, int64, er
 	return key, n, nil
 }
 
-// PutUnsynced writes r like Put but leaves it to a later Sync to make it
-// durable, so that many concurrent writes share one flush (group commit).
+// PutUnsynced writes r like Put and flushes the file's bytes, but leaves
+// it to a later Sync to make its directory entry durable, so that many
+// concurrent writes share the folder flushes (group commit). The file's
+// flush runs here, in the caller, concurrently with other writers'
+// (the filesystem's journal joins concurrent flushes) and with the
+// writer's commit of the previous batch; the body is only referenced by
+// metadata committed after Sync.
 func (s *FileBlobStore) PutUnsynced(ctx context.Context, r io.Reader) (string, int64, error) {
-	key, n, err := s.write(ctx, r, false)
+	s.mu.Lock()
+	shard := s.batchShard
+	s.mu.Unlock()
+	key := newBlobKeyIn(shard)
+	n, err := s.writeKey(ctx, key, r)
 	if err != nil {
 		return "", 0, err
 	}
 	final, _ := s.path(key)
 	s.mu.Lock()
-	s.pending = append(s.pending, final)
+	if s.pendingDirs == nil {
+		s.pendingDirs = map[string]struct{}{}
+	}
+	s.pendingDirs[filepath.Dir(final)] = struct{}{}
 	s.mu.Unlock()
 	return key, n, nil
 }
 
-// Sync makes every body written by PutUnsynced before the call durable.
+// Sync makes every body written by PutUnsynced before the call durable:
+// their files were flushed when written, so what is left is one flush of
+// each folder that got a new entry. Unlike syncfs(2) this waits for no
+// other file of the filesystem (another process's dirty data included).
 func (s *FileBlobStore) Sync(ctx context.Context) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
-	pending := s.pending
-	s.pending = nil
+	dirs := s.pendingDirs
+	s.pendingDirs = nil
+	s.batchShard++
 	s.mu.Unlock()
-	if len(pending) == 0 {
-		return nil
-	}
-	if err := syncFiles(s.dir, pending); err != nil {
-		return fmt.Errorf("sync %d blobs: %w", len(pending), err)
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			// Bodies of writes still to come may be in these folders:
+			// the next Sync tries them all again.
+			s.mu.Lock()
+			if s.pendingDirs == nil {
+				s.pendingDirs = map[string]struct{}{}
+			}
+			for d := range dirs {
+				s.pendingDirs[d] = struct{}{}
+			}
+			s.mu.Unlock()
+			return fmt.Errorf("sync blobs: %w", err)
+		}
 	}
 	return nil
 }
 
 func (s *FileBlobStore) put(ctx context.Context, r io.Reader) (string, int64, error) {
-	return s.write(ctx, r, true)
+	key := newBlobKey()
+	n, err := s.writeKey(ctx, key, r)
+	return key, n, err
 }
 
-func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (string, int64, error) {
-	key := newBlobKey()
-	final, _ := s.path(key)
-	f, err := os.OpenFile(final, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// writeKey writes r to a new file for key and flushes its bytes (not its
+// directory entry) to stable storage.
+func (s *FileBlobStore) writeKey(ctx context.Context, key string, r io.Reader) (int64, error) {
+	final, err := s.path(key)
 	if err != nil {
-		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
+		return 0, err
 	}
-	fail := func(err error) (string, int64, error) {
+	f, err := createFile(final)
+	if err != nil {
+		return 0, fmt.Errorf("put blob %s: %w", key, err)
+	}
+	fail := func(err error) (int64, error) {
 		f.Close()
 		os.Remove(final)
-		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
+		return 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
 	n, err := s.copyBody(f, r, key)
 	if err != nil {
@@ -180,16 +229,14 @@ func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (stri
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
+	if err := syncData(f); err != nil {
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(final)
-		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
+		return 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
-	return key, n, nil
+	return n, nil
 }
 
 // copyBody writes r to f as the body stored under key, sealed if the store
@@ -231,14 +278,27 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	buf := smallBufs.Get().(*[]byte)
+	small, f, size, err := readSmallFile(p, *buf)
+	if f != nil || err != nil {
+		smallBufs.Put(buf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open blob %s: %w", key, err)
+	if f == nil {
+		// Read whole and closed already: open, fstat, one pread, close.
+		if !blobcrypt.IsSealed(small[:min(len(small), blobcrypt.PrefixLen)]) {
+			return &memBlob{Reader: bytes.NewReader(small), buf: buf}, nil
+		}
+		// The sealed body keeps its bytes for as long as it lives.
+		small = bytes.Clone(small)
+		smallBufs.Put(buf)
+		body, err := s.sealer.Open(bytes.NewReader(small), int64(len(small)), key)
+		if err != nil {
+			return nil, fmt.Errorf("open blob: %w", err)
+		}
+		return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body}, nil
 	}
 	sealed, err := fileIsSealed(f)
 	if err != nil {
@@ -246,14 +306,42 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
 	if !sealed {
-		return &fileBlob{File: f, size: st.Size()}, nil
+		return &fileBlob{File: f, size: size}, nil
 	}
-	body, err := s.sealer.Open(f, st.Size(), key)
+	body, err := s.sealer.Open(f, size, key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)
 	}
 	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f}, nil
+}
+
+// smallBlobSize is the largest stored body Open reads whole into memory
+// (and closes at once) instead of keeping the file open for reading: a
+// small message then costs four system calls to read, where reading from
+// an open file took about a dozen.
+const smallBlobSize = 64 << 10
+
+// smallBufs are the buffers small bodies are read into (see memBlob).
+var smallBufs = sync.Pool{New: func() any {
+	b := make([]byte, smallBlobSize)
+	return &b
+}}
+
+// memBlob is a body read whole into a pooled buffer, which Close gives
+// back: the blob must not be used after Close.
+type memBlob struct {
+	*bytes.Reader
+	buf *[]byte
+}
+
+func (b *memBlob) Close() error {
+	if b.buf != nil {
+		b.Reader = bytes.NewReader(nil)
+		smallBufs.Put(b.buf)
+		b.buf = nil
+	}
+	return nil
 }
 
 // Delete removes the body stored under key.
@@ -295,11 +383,14 @@ type sealedBlob struct {
 
 func (b *sealedBlob) Close() error {
 	b.body.Close()
+	if b.f == nil { // read whole into memory
+		return nil
+	}
 	return b.f.Close()
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openNoPoll(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
 	}

@@ -4,30 +4,43 @@ package mailstore
 
 import (
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 )
 
-// syncFiles makes the given files and their directory entries durable, one
-// fsync each.
-func syncFiles(dir string, files []string) error {
-	dirs := map[string]bool{}
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", p, err)
-		}
-		err = f.Sync()
+// openNoPoll opens a file or folder (see the Linux version for why).
+func openNoPoll(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag, perm)
+}
+
+// createFile creates a new file for writing; it must not exist yet.
+func createFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+// syncData flushes a file's bytes and metadata to stable storage.
+func syncData(f *os.File) error { return f.Sync() }
+
+// readSmallFile opens the file at path and, when it fits in buf, reads it
+// whole into buf and closes it (f nil); a larger file is returned open,
+// with its size.
+func readSmallFile(path string, buf []byte) (data []byte, f *os.File, size int64, err error) {
+	f, err = os.Open(path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
 		f.Close()
-		if err != nil {
-			return fmt.Errorf("fsync %s: %w", p, err)
-		}
-		dirs[filepath.Dir(p)] = true
+		return nil, nil, 0, err
 	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil {
-			return err
-		}
+	if st.Size() > int64(len(buf)) {
+		return nil, f, st.Size(), nil
 	}
-	return nil
+	defer f.Close()
+	data = buf[:st.Size()]
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, nil, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil, st.Size(), nil
 }

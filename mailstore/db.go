@@ -7,6 +7,7 @@ package mailstore
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"gorm.io/driver/sqlite"
@@ -15,9 +16,9 @@ import (
 )
 
 // openSQLite opens two handles on one SQLite file in WAL mode: a pool of
-// readers, and a single writer connection that takes the write lock at BEGIN
-// (so two writers never deadlock upgrading) and fsyncs the WAL on every
-// commit (synchronous=FULL).
+// readers, and the writer's pool (the store's writer holds one connection of
+// it), whose connections take the write lock at BEGIN (so two writers never
+// deadlock upgrading) and fsync the WAL on every commit (synchronous=FULL).
 func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
 	params := url.Values{}
 	params.Set("_journal_mode", "WAL")
@@ -45,8 +46,12 @@ func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	sqlW.SetMaxOpenConns(1)
-	sqlW.SetMaxIdleConns(1)
+	// The store's writer holds one connection for its lifetime (see
+	// writerConn); the second serves what runs before the writer starts
+	// (migrations) and direct uses in tests. _txlock=immediate keeps the
+	// two from deadlocking: the second waits for the write lock.
+	sqlW.SetMaxOpenConns(2)
+	sqlW.SetMaxIdleConns(2)
 	sqlW.SetConnMaxLifetime(0)
 
 	// The journal mode is a property of the file, set by the writer above;
@@ -66,4 +71,15 @@ func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
 	sqlR.SetMaxOpenConns(8)
 	sqlR.SetMaxIdleConns(8)
 	return readDB, writeDB, nil
+}
+
+// beginWrite starts the writer's transactions, taking the write lock at
+// once as the writer's DSN asks of database/sql (_txlock=immediate).
+const beginWrite = "BEGIN IMMEDIATE"
+
+// isNoTransaction reports whether err is SQLite's refusal to end a
+// transaction that is not open (SQLite rolls some back by itself on
+// errors).
+func isNoTransaction(err error) bool {
+	return strings.Contains(err.Error(), "no transaction is active")
 }

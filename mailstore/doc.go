@@ -6,9 +6,11 @@
 // Writes go through a single group-committing writer: concurrent callers'
 // changes are batched into one database transaction, so one fsync of the
 // SQLite WAL makes many deliveries durable at once. Message bodies are written
-// to the blob store (write, fsync, rename, fsync directory) before the
-// metadata that makes them visible is committed, so a crash at any moment
-// leaves no half-stored message visible and loses nothing acknowledged.
+// to the blob store and flushed (fdatasync, by the delivering goroutine), and
+// the group commit flushes the folders that got new bodies (one fsync each)
+// before the metadata that makes them visible is committed, so a crash at
+// any moment leaves no half-stored message visible and loses nothing
+// acknowledged.
 //
 // Everything SQLite-specific is confined to db.go; the rest uses gorm's
 // portable API so that the metadata can move to PostgreSQL.

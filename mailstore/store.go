@@ -38,8 +38,12 @@ type Options struct {
 
 // Store is the mailstore: one per data folder.
 type Store struct {
-	db       *gorm.DB // readers
-	wdb      *gorm.DB // the single writer connection
+	db  *gorm.DB // readers
+	wdb *gorm.DB // the single writer connection
+	// wconn holds the writer connection once the writer runs, and
+	// wbase is a gorm handle on it that write transactions start from.
+	wconn    *writerConn
+	wbase    *gorm.DB
 	blobs    BlobStore
 	syncer   BatchSyncer // blobs, if it can group flushes; else nil
 	notifier Notifier
@@ -118,6 +122,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.migrateSaveDates(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: migrate save dates: %w", err)
+	}
+	if err := s.startWriterConn(ctx); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
 	return s, nil

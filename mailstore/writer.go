@@ -65,8 +65,29 @@ func (s *Store) enqueue(req *writeRequest) error {
 	return <-req.done
 }
 
+// startWriterConn takes the writer connection for the writer's lifetime:
+// from here on, every write goes through the writer.
+func (s *Store) startWriterConn(ctx context.Context) error {
+	sqlW, err := s.wdb.DB()
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	s.wconn, err = newWriterConn(ctx, sqlW)
+	if err != nil {
+		return err
+	}
+	s.wbase = s.wdb.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+	s.wbase.Statement.ConnPool = s.wconn
+	return nil
+}
+
 func (s *Store) writer() {
 	defer close(s.done)
+	defer func() {
+		if err := s.wconn.close(); err != nil {
+			s.log.Warn("close the writer connection", "err", err)
+		}
+	}()
 	batch := make([]*writeRequest, 0, s.maxBatch)
 	for first := range s.writes {
 		batch = append(batch[:0], first)
@@ -121,7 +142,7 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 // runBatch runs the writes in one transaction and commits it. Any error
 // rolls the whole transaction back.
 func (s *Store) runBatch(batch []*writeRequest) ([]*writeTx, error) {
-	tx := s.wdb.Begin()
+	tx := s.wbase.Begin()
 	if tx.Error != nil {
 		return nil, fmt.Errorf("begin transaction: %w", tx.Error)
 	}
@@ -135,6 +156,8 @@ func (s *Store) runBatch(batch []*writeRequest) ([]*writeTx, error) {
 		}
 	}
 	if err := tx.Commit().Error; err != nil {
+		// A failed COMMIT may leave the transaction open: end it.
+		tx.Rollback()
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return txs, nil

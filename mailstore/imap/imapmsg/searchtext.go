@@ -85,6 +85,15 @@ func readAll(open Opener) ([]byte, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer rc.Close()
+	if sized, ok := rc.(interface{ Size() int64 }); ok && sized.Size() >= 0 && sized.Size() <= maxReadSize {
+		// The size is known (a stored body): one buffer of that size,
+		// not io.ReadAll's growing ones.
+		raw := make([]byte, sized.Size())
+		if _, err := io.ReadFull(rc, raw); err != nil {
+			return nil, fmt.Errorf("read: %w", err)
+		}
+		return raw, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(rc, maxReadSize))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)

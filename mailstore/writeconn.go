@@ -1,0 +1,157 @@
+package mailstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// maxWriterStmts bounds the writer's prepared statements: queries whose
+// text varies (IN lists of any length) would otherwise grow it forever;
+// past the bound a query runs unprepared.
+const maxWriterStmts = 512
+
+// writerConn is the writer's one database connection, held for the
+// writer's lifetime, with the prepared statements of its queries.
+//
+// It exists because prepared statements do not survive transactions in
+// database/sql and gorm: gorm's PrepareStmt prepares a statement first used
+// in a transaction on that transaction, and database/sql then prepares it
+// again in every later transaction (Tx.StmtContext on a statement bound to
+// another transaction), so every statement of every group commit was
+// compiled anew by SQLite. Here the transaction is the connection's own
+// BEGIN … COMMIT, and a statement prepared once on the
+// connection is run as often as it comes.
+//
+// Only the writer goroutine uses it (and so, once the writer runs, the
+// writer connection): no locking.
+type writerConn struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	// statements and prepares count the statements run and compiled (for
+	// the tests that keep the commit path lean).
+	statements, prepares int
+}
+
+func newWriterConn(ctx context.Context, db *sql.DB) (*writerConn, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("writer connection: %w", err)
+	}
+	return &writerConn{conn: conn, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// close closes the statements and gives the connection back.
+func (c *writerConn) close() error {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
+	return c.conn.Close()
+}
+
+// stmt returns the prepared statement of query, preparing it the first
+// time; nil when the cache is full (the query then runs unprepared).
+func (c *writerConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.statements++
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	c.prepares++
+	if len(c.stmts) >= maxWriterStmts {
+		return nil, nil
+	}
+	st, err := c.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+// BeginTx starts a write transaction (gorm.ConnPoolBeginner), taking the
+// write lock at once (see beginWrite).
+func (c *writerConn) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
+	if _, err := c.ExecContext(ctx, beginWrite); err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return &writerTx{c: c}, nil
+}
+
+// PrepareContext, ExecContext, QueryContext and QueryRowContext make
+// writerConn a gorm.ConnPool.
+func (c *writerConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return c.conn.PrepareContext(ctx, query)
+}
+
+func (c *writerConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.conn.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *writerConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.conn.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *writerConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		// Unprepared: also how a preparation error reaches the caller.
+		return c.conn.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// writerTx is an open transaction on the writer connection: a gorm.ConnPool
+// and gorm.TxCommitter (so that gorm nests transactions as savepoints).
+type writerTx struct {
+	c *writerConn
+}
+
+func (t *writerTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.c.PrepareContext(ctx, query)
+}
+
+func (t *writerTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.c.ExecContext(ctx, query, args...)
+}
+
+func (t *writerTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.c.QueryContext(ctx, query, args...)
+}
+
+func (t *writerTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.c.QueryRowContext(ctx, query, args...)
+}
+
+// Commit ends the transaction; with synchronous=FULL it is durable when
+// this returns.
+func (t *writerTx) Commit() error {
+	_, err := t.c.ExecContext(context.Background(), "COMMIT")
+	return err
+}
+
+// Rollback undoes the transaction. SQLite may have rolled it back itself
+// after some errors; that is no error here.
+func (t *writerTx) Rollback() error {
+	_, err := t.c.ExecContext(context.Background(), "ROLLBACK")
+	if err != nil && !isNoTransaction(err) {
+		return err
+	}
+	return nil
+}
