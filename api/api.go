@@ -66,6 +66,9 @@ type Options struct {
 	// Resolver looks up what DNS publishes for
 	// GET /api/v1/domains/{name}/dns/check; nil answers it with 503.
 	Resolver Resolver
+	// TLSStatus describes the listeners' certificates for
+	// GET /api/v1/tls/certificates; nil answers it with 503.
+	TLSStatus func() TLSStatus
 }
 
 // DKIMKeys are the domains' DKIM keys, as mailstore.DKIMKeys keeps them.
@@ -325,6 +328,7 @@ func (a *API) routes(e *gin.Engine) {
 	p.POST("/spam/train", a.trainSpam)
 	p.GET("/spam/stats", a.spamStats)
 	p.GET("/stats", a.stats)
+	p.GET("/tls/certificates", a.tlsCertificates)
 }
 
 const loggerKey = "yubin.logger"

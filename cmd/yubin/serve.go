@@ -21,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/internal/acme"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
@@ -222,6 +223,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	for _, b := range lns {
 		w.bound[b.Name] = b
 	}
+	if err := w.startACME(); err != nil {
+		closeAll()
+		return err
+	}
 	apiHandler, err := w.newAPI(ctx, ready)
 	if err != nil {
 		closeAll()
@@ -291,6 +296,7 @@ type wiring struct {
 	chain       *filters.Chain       // shared by intake and submission; see filterChain
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
+	acme        *acme.Manager        // the ACME certificates, if YUBIN_ACME=on
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics

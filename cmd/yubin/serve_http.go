@@ -52,6 +52,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		OpenAPI:      yubin.OpenAPI,
 		DKIM:         keys,
 		Resolver:     w.dnsResolver(),
+		TLSStatus:    w.tlsStatus,
 	})
 	if err != nil {
 		return nil, err
@@ -216,6 +217,7 @@ func (w *wiring) startHTTP(h http.Handler) {
 		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
 		TLSConfig:         w.tlsConf.Clone(),
 	}
+	w.acmeHTTPS(hs.TLSConfig)
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("http", lim)
 	plain := hs
@@ -234,6 +236,14 @@ func (w *wiring) startHTTP(h http.Handler) {
 			}
 		} else {
 			w.log.Info("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
+		}
+		if w.acme != nil {
+			// HTTP-01 challenges are answered before any redirect.
+			if plain == hs {
+				plain = &http.Server{Handler: h, ReadHeaderTimeout: hs.ReadHeaderTimeout, ReadTimeout: hs.ReadTimeout,
+					IdleTimeout: hs.IdleTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, ErrorLog: hs.ErrorLog}
+			}
+			plain.Handler = w.acme.HTTPHandler(plain.Handler)
 		}
 		ln := lim.Listener(b1.ln, func(c net.Conn) { _, _ = io.WriteString(c, httpBusy) })
 		w.sup.serve(b1, ln, plain.Serve)

@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
 		BackupInterval: 24 * time.Hour, BackupKeep: 7,
+		ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory",
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
