@@ -29,6 +29,7 @@ packages=(
 	sieve-connect # managesieve, tests/e2e: a real ManageSieve client (STARTTLS, PLAIN, upload/list/activate/download)
 	oathtool      # mailstore: TOTP codes from an independent RFC 6238 implementation
 	swaks         # tests/e2e: SMTP submission with an app password
+	pebble        # internal/acme, cmd/yubin: the ACME test server (certificates for every listener, HTTP-01 and TLS-ALPN-01)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

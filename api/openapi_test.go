@@ -118,6 +118,7 @@ var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/spam/train"},
 	{"GET", "/api/v1/spam/stats"},
 	{"GET", "/api/v1/stats"},
+	{"GET", "/api/v1/tls/certificates"},
 
 	{"GET", "/api/openapi.yaml"},
 	{"GET", "/healthz"},

@@ -247,6 +247,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		OpenAPI:     yubin.OpenAPI,
 		DKIM:        keys,
 		Resolver:    walkResolver{},
+		TLSStatus:   walkTLSStatus,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -756,6 +757,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.walkQuarantine(adm, ann, bob)
 	w.walkQueue(adm, ann, bob)
 	w.walkStats(adm, ann, bob)
+	w.walkTLS(adm, ann, bob)
 	w.walkSieve(adm, ann, bob)
 
 	// ---- deleting users and domains ----------------------------------------

@@ -21,7 +21,6 @@ import (
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/internal/acme"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
@@ -296,7 +295,7 @@ type wiring struct {
 	chain       *filters.Chain       // shared by intake and submission; see filterChain
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
-	acme        *acme.Manager        // the ACME certificates, if YUBIN_ACME=on
+	acme        *acmeCerts           // the ACME certificates, if YUBIN_ACME=on
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics

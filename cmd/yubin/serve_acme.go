@@ -9,6 +9,7 @@ import (
 
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/internal/acme"
+	"github.com/yubinmail/yubin/internal/tlsutil"
 )
 
 // acmeDomainPoll is how often the domain list is read for names that need
@@ -24,6 +25,13 @@ func acmeNames(hostname string, domains []string) []string {
 		names = append(names, "autoconfig."+d, "mta-sts."+d)
 	}
 	return names
+}
+
+// acmeCerts are the ACME certificates and the self-signed certificate
+// served until they arrive.
+type acmeCerts struct {
+	*acme.Manager
+	fallback tlsutil.CertificateSource
 }
 
 // startACME makes w.acme when YUBIN_ACME=on: every listener's TLS
@@ -54,10 +62,9 @@ func (w *wiring) startACME() error {
 	if err != nil {
 		return fmt.Errorf("ACME: %w", err)
 	}
-	w.acme = m
-	// Every listener shares w.tlsConf: its Certificates (self-signed)
-	// serve only while m has no certificate for the name.
-	w.tlsConf.GetCertificate = m.GetCertificate
+	// Every listener shares w.tlsConf: the self-signed certificate
+	// serves only while m has no certificate for the name.
+	w.acme = &acmeCerts{Manager: m, fallback: tlsutil.Prefer(w.tlsConf, m.GetCertificate)}
 	w.log.Info("ACME: certificates come from the CA; the self-signed certificate serves until they arrive", "directory", w.cfg.ACMEDirectory)
 
 	w.sup.background("acme", func(bctx context.Context) {
@@ -123,9 +130,12 @@ func (w *wiring) tlsStatus() api.TLSStatus {
 		source = "self-signed"
 	}
 	var leaf *tls.Certificate
-	if source == "files" && w.tlsConf.GetCertificate != nil {
+	switch {
+	case w.acme != nil:
+		leaf, _ = w.acme.fallback(&tls.ClientHelloInfo{ServerName: w.cfg.Hostname})
+	case w.tlsConf.GetCertificate != nil:
 		leaf, _ = w.tlsConf.GetCertificate(&tls.ClientHelloInfo{ServerName: w.cfg.Hostname})
-	} else if len(w.tlsConf.Certificates) > 0 {
+	case len(w.tlsConf.Certificates) > 0:
 		leaf = &w.tlsConf.Certificates[0]
 	}
 	if leaf != nil && leaf.Leaf != nil {
