@@ -248,6 +248,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		DKIM:        keys,
 		Resolver:    walkResolver{},
 		TLSStatus:   walkTLSStatus,
+		TLSReports:  walkTLSReports(t, dir),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,30 @@ package api_test
 
 import (
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/tlsrpt"
 )
+
+// walkTLSReports is the spec walk's store of TLS reports.
+func walkTLSReports(t *testing.T, dir string) *tlsrpt.Store {
+	s, err := tlsrpt.Open(filepath.Join(dir, "tls-reports"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// walkReport is a TLS report (RFC 8460) about domain.
+func walkReport(domain string) []byte {
+	return []byte(`{"organization-name":"Company-X","date-range":{"start-datetime":"2026-04-01T00:00:00Z","end-datetime":"2026-04-01T23:59:59Z"},` +
+		`"report-id":"r1","policies":[{"policy":{"policy-type":"sts","policy-domain":"` + domain + `","mx-host":["mail.example.net"]},` +
+		`"summary":{"total-successful-session-count":10,"total-failure-session-count":1}}]}`)
+}
 
 // walkTLSStatus is the TLS status the spec walk's server reports: an ACME
 // certificate, a name still pending and the self-signed fallback.
@@ -31,6 +50,25 @@ func (w *specWalker) walkTLS(adm, ann, bob string) {
 	w.json(http.StatusForbidden, "GET", "/api/v1/tls/certificates", ann, nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/tls/certificates", bob, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/tls/certificates", "", nil)
+
+	// MTA-STS policy of example.com, served on its policy host.
+	_, b := w.send(http.StatusOK, walkReq{method: "GET", target: "/.well-known/mta-sts.txt", header: map[string]string{"Host": "mta-sts.example.com"}})
+	if !strings.Contains(string(b), "mx: "+walkHostname) {
+		t.Errorf("policy %q", b)
+	}
+	w.send(http.StatusNotFound, walkReq{method: "GET", target: "/.well-known/mta-sts.txt", header: map[string]string{"Host": "mta-sts.unknown.example"}})
+
+	// TLS reports.
+	w.send(http.StatusCreated, walkReq{method: "POST", target: "/api/v1/tls-reports", ctype: tlsrpt.MediaJSON, body: walkReport("example.com")})
+	w.send(http.StatusNotFound, walkReq{method: "POST", target: "/api/v1/tls-reports", ctype: tlsrpt.MediaJSON, body: walkReport("unknown.example")})
+	w.send(http.StatusBadRequest, walkReq{method: "POST", target: "/api/v1/tls-reports", ctype: tlsrpt.MediaJSON, body: []byte(`{}`)})
+	w.send(http.StatusUnsupportedMediaType, walkReq{method: "POST", target: "/api/v1/tls-reports", ctype: "text/plain", body: []byte(`{}`)})
+	w.send(http.StatusRequestEntityTooLarge, walkReq{method: "POST", target: "/api/v1/tls-reports", ctype: tlsrpt.MediaJSON, body: []byte(strings.Repeat(" ", tlsrpt.MaxBodyBytes+1))})
+	if l := w.json(http.StatusOK, "GET", "/api/v1/tls-reports", adm, nil); len(l["reports"].([]any)) != 1 {
+		t.Errorf("reports %v", l)
+	}
+	w.json(http.StatusForbidden, "GET", "/api/v1/tls-reports", ann, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/tls-reports", "", nil)
 }
 
 // TestCertificateStatus: the status a certificate shows by its expiry.

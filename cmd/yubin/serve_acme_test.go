@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
@@ -116,6 +119,24 @@ func TestACMEWithPebble(t *testing.T) {
 		}
 	}
 
+	// The domain's MTA-STS policy host answers over HTTPS with its
+	// certificate, as other mail servers fetch it (RFC 8461 §3.3).
+	pc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pebble.Roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addrs["HTTPS"])
+		},
+	}}
+	resp, err := pc.Get("https://mta-sts." + domain + mtasts.WellKnownPath)
+	if err != nil {
+		t.Fatalf("MTA-STS policy: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if p, err := mtasts.Parse(body); err != nil || resp.StatusCode != 200 || p.Mode != "testing" || !p.Matches(host) {
+		t.Errorf("MTA-STS policy: %d %q %v", resp.StatusCode, body, err)
+	}
+
 	// Stored in the data folder.
 	var stored []string
 	filepath.WalkDir(filepath.Join(dir, "tls", "acme"), func(p string, d os.DirEntry, err error) error {
@@ -132,7 +153,7 @@ func TestACMEWithPebble(t *testing.T) {
 	token := apiLogin(t, addrs["HTTP"], "admin@"+domain, "admin-password-1")
 	req, _ = http.NewRequest("GET", "http://"+addrs["HTTP"]+"/api/v1/tls/certificates", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/internal/tlsrpt"
 )
 
 // generatedPasswordLen is the length of the first admin's password when
@@ -38,6 +40,10 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their key files can be read by this user; /readyz reports not ready", "err", err)
 	}
 	svc.WithDKIM(keys)
+	reports, err := tlsrpt.Open(filepath.Join(w.cfg.DataDir, "tls-reports"))
+	if err != nil {
+		return nil, err
+	}
 	a, err := api.New(api.Options{
 		Service:      svc,
 		Logger:       w.log,
@@ -53,6 +59,7 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		DKIM:         keys,
 		Resolver:     w.dnsResolver(),
 		TLSStatus:    w.tlsStatus,
+		TLSReports:   reports,
 	})
 	if err != nil {
 		return nil, err
@@ -132,6 +139,7 @@ func (w *wiring) clientSettings() api.ClientSettings {
 		SubmissionsPort: port("submissions"),
 		HTTPSPort:       port("https"),
 		ManageSievePort: port("managesieve"),
+		MTASTSMode:      w.cfg.MTASTSModeOf,
 	}
 }
 

@@ -123,6 +123,12 @@ type Config struct {
 	// ann+news@ reach ann; "" turns subaddressing off.
 	SubaddressDelimiters string
 
+	// MTASTSMode is the mode of the MTA-STS policy (RFC 8461) published for
+	// the domains ("testing", "enforce" or "none"), MTASTSModes the
+	// domains that have another (YUBIN_MTA_STS_MODE).
+	MTASTSMode  string
+	MTASTSModes map[string]string
+
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
 	AdminPassword string
@@ -333,6 +339,8 @@ func Settings() []Setting {
 			}},
 		{Flag: "filters", Env: "YUBIN_FILTERS", Default: strings.Join(DefaultFilters, ","), Usage: "the inbound filter chain, in order: any of " + strings.Join(FilterStages, ", ") + " (clamd, milter and rspamd also need their address), or none",
 			set: setFilters},
+		{Flag: "mta-sts-mode", Env: "YUBIN_MTA_STS_MODE", Default: "testing", Usage: "mode of the MTA-STS policy published at https://mta-sts.DOMAIN: testing, enforce or none, then DOMAIN=MODE for domains with another (e.g. enforce,example.org=testing)",
+			set: setMTASTSMode},
 		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Usage: "relay all outbound mail through this host:port (port 465: implicit TLS, else STARTTLS required)", set: str(func(c *Config) *string { return &c.Smarthost })},
 		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
 		{Env: "YUBIN_SMARTHOST_PASSWORD", Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
@@ -570,6 +578,47 @@ func setFilters(c *Config, v string) error {
 		return fmt.Errorf("%q: no filter named (use none for an empty chain)", v)
 	}
 	return nil
+}
+
+// setMTASTSMode parses YUBIN_MTA_STS_MODE: a default mode and
+// DOMAIN=MODE exceptions, comma-separated.
+func setMTASTSMode(c *Config, v string) error {
+	valid := func(m string) bool { return m == "testing" || m == "enforce" || m == "none" }
+	c.MTASTSMode, c.MTASTSModes = "testing", map[string]string{}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.ToLower(strings.TrimSpace(item))
+		if item == "" {
+			continue
+		}
+		domain, mode, exception := strings.Cut(item, "=")
+		if !exception {
+			if !valid(item) {
+				return fmt.Errorf("%q: want testing, enforce or none", item)
+			}
+			c.MTASTSMode = item
+			continue
+		}
+		d, err := core.NormalizeDomain(strings.TrimSpace(domain))
+		if err != nil {
+			return fmt.Errorf("%q: %w", domain, err)
+		}
+		if mode = strings.TrimSpace(mode); !valid(mode) {
+			return fmt.Errorf("%s=%q: want testing, enforce or none", d, mode)
+		}
+		c.MTASTSModes[d] = mode
+	}
+	return nil
+}
+
+// MTASTSModeOf returns the MTA-STS mode published for domain.
+func (c *Config) MTASTSModeOf(domain string) string {
+	if m, ok := c.MTASTSModes[strings.ToLower(domain)]; ok {
+		return m
+	}
+	if c.MTASTSMode == "" {
+		return "testing"
+	}
+	return c.MTASTSMode
 }
 
 // FilterEnabled reports whether the chain has the stage name: it is named

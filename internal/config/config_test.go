@@ -44,6 +44,7 @@ func TestDefaults(t *testing.T) {
 		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
 		BackupInterval: 24 * time.Hour, BackupKeep: 7,
 		ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+		MTASTSMode:    "testing", MTASTSModes: map[string]string{},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -294,5 +295,27 @@ func TestBackupSettings(t *testing.T) {
 		if _, err := load(t, nil, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// TestMTASTSMode: YUBIN_MTA_STS_MODE takes a default and per-domain
+// exceptions.
+func TestMTASTSMode(t *testing.T) {
+	c := &Config{}
+	if err := setMTASTSMode(c, "enforce, Example.ORG=testing ,other.net=none"); err != nil {
+		t.Fatal(err)
+	}
+	for domain, want := range map[string]string{"example.org": "testing", "other.net": "none", "third.com": "enforce"} {
+		if got := c.MTASTSModeOf(domain); got != want {
+			t.Errorf("%s: %s, want %s", domain, got, want)
+		}
+	}
+	for _, bad := range []string{"strict", "example.org=strict", "bad..domain=testing"} {
+		if err := setMTASTSMode(&Config{}, bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got := (&Config{}).MTASTSModeOf("x.org"); got != "testing" {
+		t.Errorf("default %s", got)
 	}
 }

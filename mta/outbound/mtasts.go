@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/yubinmail/yubin/mta/mtasts"
+	"github.com/yubinmail/yubin/core/mtasts"
 )
 
 // TLSPolicy finds the MTA-STS policy (RFC 8461) of a recipient domain:

@@ -18,8 +18,8 @@ import (
 
 	"github.com/foxcpp/go-mockdns"
 
+	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/mta/mtasts"
 )
 
 // policyHost serves the MTA-STS policy of remote.test over HTTPS on
