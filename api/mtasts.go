@@ -53,8 +53,8 @@ func mtaSTSRecords(c ClientSettings, domain string) []DNSRecord {
 	if name := "mta-sts." + domain; name != host {
 		recs = append(recs, DNSRecord{
 			Type: "CNAME", Name: name, Value: host + ".",
-			Purpose: "MTA-STS policy host: other servers fetch https://" + name + mtasts.WellKnownPath + " from " + host +
-				" (it must answer on port 443; with YUBIN_ACME=on it gets its certificate)",
+			Purpose: "MTA-STS policy host: other servers fetch the domain's policy over HTTPS on port 443 from " + host +
+				" (with YUBIN_ACME=on it gets its certificate)",
 		})
 	}
 	recs = append(recs,

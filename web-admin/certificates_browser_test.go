@@ -1,10 +1,28 @@
 package webadmin_test
 
 import (
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/internal/tlsrpt"
 )
+
+// testTLSReports holds one TLS report (RFC 8460), as received.
+func testTLSReports(t *testing.T, dir string) *tlsrpt.Store {
+	s, err := tlsrpt.Open(filepath.Join(dir, "tls-reports"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := `{"organization-name":"Company-X","date-range":{"start-datetime":"2026-04-01T00:00:00Z","end-datetime":"2026-04-01T23:59:59Z"},` +
+		`"report-id":"r1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},` +
+		`"summary":{"total-successful-session-count":5326,"total-failure-session-count":303}}]}`
+	if _, err := s.Add([]byte(report), "192.0.2.1", time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // testTLSStatus is what the test server reports of its certificates: one
 // from ACME, a name waiting for its own, the self-signed fallback.
@@ -29,6 +47,8 @@ func (b *browser) browseCertificates() {
 		`[...document.querySelectorAll(".cert-expiry")].length === 2 && `+
 		`document.querySelector("[data-status=pending]").textContent === "Waiting" && `+
 		`document.querySelector(".cert-error").textContent.includes("NXDOMAIN")`)
-	b.checkLayout("table.certs-table")
+	b.checkLayout("table.certs-table td")
+	b.wait("the TLS report", `document.querySelector("table.tlsrpt-table .tlsrpt-failed").textContent === "5326 with TLS, 303 failed"`)
+	b.checkLayout("table.tlsrpt-table td")
 	b.shot("certificates")
 }

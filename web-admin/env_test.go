@@ -54,6 +54,7 @@ func newServer(t *testing.T) *testServer {
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}),
 		Resolver:    fakeResolver{},
 		TLSStatus:   testTLSStatus,
+		TLSReports:  testTLSReports(t, dir),
 	})
 	if err != nil {
 		t.Fatal(err)

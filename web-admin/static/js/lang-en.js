@@ -657,4 +657,11 @@ export const en = {
   "certs.issuedBy": "Issued by {issuer}",
   "certs.expires": "Expires",
   "certs.none": "No certificate.",
+  "tlsrpt.title": "TLS reports",
+  "tlsrpt.intro": "Other mail servers report here, once a day, how their TLS connections delivering to your domains went (RFC 8460; the _smtp._tls record of each domain's DNS page tells them where).",
+  "tlsrpt.received": "Received",
+  "tlsrpt.from": "Reported by, for",
+  "tlsrpt.sessions": "Connections",
+  "tlsrpt.counts": "{ok} with TLS, {failed} failed",
+  "tlsrpt.none": "No report received yet.",
 };

@@ -657,4 +657,11 @@ export const ja = {
   "certs.issuedBy": "発行者: {issuer}",
   "certs.expires": "有効期限",
   "certs.none": "証明書はありません。",
+  "tlsrpt.title": "TLS レポート",
+  "tlsrpt.intro": "他のメールサーバーが、このサーバーのドメインへの配送で TLS 接続がどうだったかを 1 日 1 回ここに報告します（RFC 8460。各ドメインの DNS ページの _smtp._tls レコードが報告先を伝えます）。",
+  "tlsrpt.received": "受信日時",
+  "tlsrpt.from": "報告元と対象",
+  "tlsrpt.sessions": "接続",
+  "tlsrpt.counts": "TLS で {ok} 件、失敗 {failed} 件",
+  "tlsrpt.none": "まだレポートはありません。",
 };

@@ -28,7 +28,9 @@ export async function certificatesPage(ctx) {
   const slot = messageSlot();
   const intro = h("p", { class: "hint" });
   const listBody = h("div");
-  add(ctx.main, pageHeading(t("nav.certificates")), intro, slot, section(t("certs.list"), listBody));
+  const reportsBody = h("div");
+  add(ctx.main, pageHeading(t("nav.certificates")), intro, slot, section(t("certs.list"), listBody),
+    section(t("tlsrpt.title"), h("p", { class: "hint" }, t("tlsrpt.intro")), reportsBody));
   let st;
   try {
     st = await api("GET", "/tls/certificates");
@@ -55,4 +57,17 @@ export async function certificatesPage(ctx) {
         : ""),
     },
   ], st.certificates, t("certs.none"), "certs-table"));
+  let reports;
+  try {
+    reports = await api("GET", "/tls-reports");
+  } catch (err) {
+    showError(slot, err);
+    return;
+  }
+  if (!ctx.alive()) return;
+  fill(reportsBody, table(t("tlsrpt.title"), [
+    { label: t("tlsrpt.received"), cell: (r) => fmtDate(r.received_at) },
+    { label: t("tlsrpt.from"), cell: (r) => h("div", {}, breakable(r.organization), h("p", { class: "hint" }, breakable((r.domains || []).join(", ")))) },
+    { label: t("tlsrpt.sessions"), cell: (r) => h("span", { class: r.failed_sessions > 0 ? "tlsrpt-failed" : "" }, t("tlsrpt.counts", { ok: r.successful_sessions, failed: r.failed_sessions })) },
+  ], reports.reports, t("tlsrpt.none"), "tlsrpt-table"));
 }
