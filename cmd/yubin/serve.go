@@ -56,8 +56,9 @@ func serveCommand() *command {
 		name:    "serve",
 		summary: "run the mail server: every listener, until SIGTERM or SIGINT",
 		help: `Listens on every address that is set (an empty value turns a listener
-off), with TLS from YUBIN_TLS_CERT/YUBIN_TLS_KEY or a self-signed
-certificate made in the data folder on first start. On SIGTERM or SIGINT
+off), with TLS from YUBIN_TLS_CERT/YUBIN_TLS_KEY, from an ACME CA such as
+Let's Encrypt (YUBIN_ACME=on), or a self-signed certificate made in the
+data folder on first start. On SIGTERM or SIGINT
 it stops accepting, lets SMTP and POP3 transactions under way finish (at
 most 30 seconds) and exits 0; a second signal exits at once.`,
 		run: func(ctx context.Context, e *env, inv *invocation) error {
