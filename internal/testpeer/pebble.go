@@ -61,7 +61,7 @@ func StartPebble(t *testing.T, httpPort, tlsPort int, names []string, validity t
 	}
 	t.Cleanup(func() { dns.Close() })
 
-	caPEM, certPEM, keyPEM := loopbackCert(t)
+	tc := NewTestCert(t, "localhost", "127.0.0.1")
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -69,14 +69,14 @@ func StartPebble(t *testing.T, httpPort, tlsPort int, names []string, validity t
 		}
 		return p
 	}
-	caFile := write("ca.pem", caPEM)
+	caFile := write("ca.pem", tc.CAPEM)
 	acmeAddr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	mgmtAddr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	conf, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress":                  acmeAddr,
 		"managementListenAddress":        mgmtAddr,
-		"certificate":                    write("cert.pem", certPEM),
-		"privateKey":                     write("key.pem", keyPEM),
+		"certificate":                    write("cert.pem", tc.CertPEM),
+		"privateKey":                     write("key.pem", tc.KeyPEM),
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
 		"ocspResponderURL":               "",
@@ -88,13 +88,11 @@ func StartPebble(t *testing.T, httpPort, tlsPort int, names []string, validity t
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	Start(t, "tcp", acmeAddr, nil, bin, "-config", confFile, "-dnsserver", dns.LocalAddr().String())
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
 	p := &Pebble{
 		Directory: "https://" + acmeAddr + "/dir",
 		CAFile:    caFile,
 		mgmt:      "https://" + mgmtAddr,
-		client:    &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second},
+		client:    &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Roots}}, Timeout: 30 * time.Second},
 	}
 	p.Roots = x509.NewCertPool()
 	if !p.Roots.AppendCertsFromPEM(p.get(t, "/roots/0")) {
@@ -118,9 +116,19 @@ func (p *Pebble) get(t *testing.T, path string) []byte {
 	return body
 }
 
-// loopbackCert returns a CA certificate and a certificate with its key
-// for 127.0.0.1 and localhost signed by it, all PEM encoded.
-func loopbackCert(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
+// TestCert is a certificate for test servers, signed by a CA of its own.
+type TestCert struct {
+	// Roots trusts the CA; CAPEM is its certificate.
+	Roots *x509.CertPool
+	CAPEM []byte
+	// Cert is the server certificate with its key, also PEM encoded.
+	Cert            tls.Certificate
+	CertPEM, KeyPEM []byte
+}
+
+// NewTestCert makes a CA and a server certificate it signs for names
+// (host names or IP addresses), valid for a day.
+func NewTestCert(t testing.TB, names ...string) TestCert {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -128,7 +136,7 @@ func loopbackCert(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "yubin test CA for pebble"},
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "yubin test CA"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
 	}
@@ -141,10 +149,16 @@ func loopbackCert(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
 	if err != nil {
@@ -154,9 +168,16 @@ func loopbackCert(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	ca, _ := x509.ParseCertificate(caDER)
+	tc := TestCert{
+		Roots:   x509.NewCertPool(),
+		CAPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		Cert:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+	tc.Roots.AddCert(ca)
+	return tc
 }
 
 // nopLogger silences the DNS server.

@@ -2,13 +2,8 @@ package outbound
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +15,7 @@ import (
 
 	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
 // policyHost serves the MTA-STS policy of remote.test over HTTPS on
@@ -28,19 +24,7 @@ import (
 // CA, with the TXT record in DNS.
 func policyHost(t *testing.T, policy string) (*mtasts.Client, *dnsresolve.Resolver) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "policy CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{"mta-sts.remote.test"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc := testpeer.NewTestCert(t, "mta-sts.remote.test")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Host != "mta-sts.remote.test" || r.URL.Path != mtasts.WellKnownPath {
 			http.NotFound(w, r)
@@ -49,7 +33,7 @@ func policyHost(t *testing.T, policy string) (*mtasts.Client, *dnsresolve.Resolv
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte(policy))
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{tc.Cert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
@@ -64,9 +48,7 @@ func policyHost(t *testing.T, policy string) (*mtasts.Client, *dnsresolve.Resolv
 	}
 	t.Cleanup(func() { dns.Close() })
 	res := dnsresolve.New(dnsresolve.Options{Server: dns.LocalAddr().String(), Timeout: 2 * time.Second, CacheSize: -1})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	client := mtasts.NewClient(mtasts.Options{Resolver: res, RootCAs: roots,
+	client := mtasts.NewClient(mtasts.Options{Resolver: res, RootCAs: tc.Roots,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if addr != "mta-sts.remote.test:443" {
 				t.Errorf("policy fetched from %s", addr)
