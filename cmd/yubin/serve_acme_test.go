@@ -286,3 +286,34 @@ func apiLogin(t *testing.T, addr, email, password string) string {
 	}
 	return out.Token
 }
+
+// TestACMEWithPebbleTLSALPNOnly: with the HTTP listener off, `yubin
+// serve` gets its certificate through the TLS-ALPN-01 challenge (RFC
+// 8737), which pebble validates against the HTTPS listener, and IMAPS
+// serves it too.
+func TestACMEWithPebbleTLSALPNOnly(t *testing.T) {
+	const host = "alpn.yubin.test"
+	httpsAddr := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
+	imapsAddr := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
+	_, port, _ := net.SplitHostPort(httpsAddr)
+	tlsPort, _ := strconv.Atoi(port)
+	// pebble's HTTP-01 port points nowhere: only TLS-ALPN-01 can succeed.
+	pebble := testpeer.StartPebble(t, testpeer.FreePort(t), tlsPort, []string{host}, 0)
+	rs := startServe(t, t.TempDir(), map[string]string{
+		"YUBIN_HOSTNAME":       host,
+		"YUBIN_ACME":           "on",
+		"YUBIN_ACME_DIRECTORY": pebble.Directory,
+		"YUBIN_ACME_CA":        pebble.CAFile,
+		"YUBIN_HTTP_ADDR":      "",
+		"YUBIN_HTTPS_ADDR":     httpsAddr,
+		"YUBIN_IMAPS_ADDR":     imapsAddr,
+		"YUBIN_FILTERS":        "none",
+	})
+	rs.waitFor(t, regexp.MustCompile(`yubin is ready`))
+	verify := &tls.Config{ServerName: host, RootCAs: pebble.Roots}
+	first := waitServed(t, func() (*x509.Certificate, error) { return dialTLS(httpsAddr, verify) })
+	c, err := dialTLS(imapsAddr, verify)
+	if err != nil || c.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatalf("IMAPS: %v", err)
+	}
+}
