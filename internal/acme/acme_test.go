@@ -47,6 +47,23 @@ func (l acmeListeners) serve(t *testing.T, m *Manager) {
 	t.Cleanup(func() { hs.Close(); ts.Close() })
 }
 
+// manage makes a Manager of o, serves it on l and has it manage host.
+func (l acmeListeners) manage(t *testing.T, o Options, host string) *Manager {
+	t.Helper()
+	m, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	l.serve(t, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := m.Manage(ctx, []string{host}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // servedCertificate returns the certificate the listener serves for name
 // when it verifies against roots, else nil and the reason.
 func servedCertificate(addr, name string, roots *x509.CertPool) (*x509.Certificate, error) {
@@ -105,17 +122,7 @@ func TestPebbleChallenges(t *testing.T) {
 			if tc.useTLS {
 				o.HTTPSAddr = l.https.Addr().String()
 			}
-			m, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(m.Stop)
-			l.serve(t, m)
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			if err := m.Manage(ctx, []string{host}); err != nil {
-				t.Fatal(err)
-			}
+			m := l.manage(t, o, host)
 			cert := waitCertificate(t, l.https.Addr().String(), host, p.Roots, func(*x509.Certificate) bool { return true })
 			if len(cert.DNSNames) != 1 || cert.DNSNames[0] != host {
 				t.Fatalf("certificate names %v, want [%s]", cert.DNSNames, host)
@@ -150,21 +157,11 @@ func TestPebbleRenewal(t *testing.T) {
 	l := acmeListeners{http: listen(t), https: listen(t)}
 	host := "renew.yubin.test"
 	p := testpeer.StartPebble(t, l.http.Addr().(*net.TCPAddr).Port, l.https.Addr().(*net.TCPAddr).Port, []string{host}, 30*time.Second)
-	m, err := New(Options{
+	l.manage(t, Options{
 		Directory: p.Directory, CAFile: p.CAFile, StorageDir: t.TempDir(), Hostname: host,
 		HTTPAddr: l.http.Addr().String(), HTTPSAddr: l.https.Addr().String(),
 		RenewCheckInterval: time.Second, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
-	l.serve(t, m)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := m.Manage(ctx, []string{host}); err != nil {
-		t.Fatal(err)
-	}
+	}, host)
 	first := waitCertificate(t, l.https.Addr().String(), host, p.Roots, func(*x509.Certificate) bool { return true })
 	waitCertificate(t, l.https.Addr().String(), host, p.Roots, func(c *x509.Certificate) bool {
 		return c.SerialNumber.Cmp(first.SerialNumber) != 0 && c.NotAfter.After(first.NotAfter)
