@@ -69,11 +69,11 @@ func (w *wiring) startACME() error {
 
 	w.sup.background("acme", func(bctx context.Context) {
 		defer m.Stop()
-		known := -1
 		for {
+			// Manage skips the names it has already.
 			if ds, err := w.store.ListDomains(bctx); err != nil {
 				w.log.Warn("ACME: cannot list the domains", "err", err)
-			} else if len(ds) != known {
+			} else {
 				names := make([]string, 0, len(ds))
 				for _, d := range ds {
 					names = append(names, d.Name)
@@ -81,7 +81,6 @@ func (w *wiring) startACME() error {
 				if err := m.Manage(bctx, acmeNames(w.cfg.Hostname, names)); err != nil {
 					w.log.Warn("ACME: cannot manage the certificates", "err", err)
 				}
-				known = len(ds)
 			}
 			select {
 			case <-bctx.Done():
