@@ -77,7 +77,7 @@ type Manager struct {
 	issuer   *certmagic.ACMEIssuer
 
 	mu      sync.Mutex
-	managed map[string]bool // names handed to certmagic
+	managed map[string]context.CancelFunc // names handed to certmagic; ends their attempts
 	failed  map[string]string
 }
 
@@ -101,7 +101,7 @@ func New(o Options) (*Manager, error) {
 	m := &Manager{
 		log:      o.Logger,
 		hostname: strings.ToLower(strings.TrimSuffix(o.Hostname, ".")),
-		managed:  map[string]bool{},
+		managed:  map[string]context.CancelFunc{},
 		failed:   map[string]string{},
 	}
 	nop := zap.NewNop()
@@ -193,28 +193,56 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 	return nil
 }
 
-// Manage starts getting and renewing certificates for the names not
-// managed yet (one certificate per name, so that a name whose DNS does not
-// point here does not hold back the others). It returns at once; the
-// certificates arrive in the background.
+// Manage makes names the managed names: certificates are got and renewed
+// for those not managed yet (one certificate per name, so that a name
+// whose DNS does not point here does not hold back the others), and names
+// no longer listed are let go (their attempts end, their certificates are
+// not served or renewed any more; the files stay). It returns at once;
+// the certificates arrive in the background, until ctx ends.
 func (m *Manager) Manage(ctx context.Context, names []string) error {
-	var fresh []string
-	m.mu.Lock()
+	want := map[string]bool{}
 	for _, n := range names {
 		n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
-		if n == "" || m.managed[n] || !strings.Contains(n, ".") || net.ParseIP(n) != nil {
-			continue
+		if n != "" && strings.Contains(n, ".") && net.ParseIP(n) == nil {
+			want[n] = true
 		}
-		m.managed[n] = true
-		fresh = append(fresh, n)
+	}
+	var fresh []string
+	var gone []certmagic.SubjectIssuer
+	m.mu.Lock()
+	for n, cancel := range m.managed {
+		if !want[n] {
+			cancel()
+			delete(m.managed, n)
+			delete(m.failed, n)
+			gone = append(gone, certmagic.SubjectIssuer{Subject: n})
+		}
+	}
+	for n := range want {
+		if m.managed[n] == nil {
+			fresh = append(fresh, n)
+		}
+	}
+	sort.Strings(fresh)
+	starts := make(map[string]context.Context, len(fresh))
+	for _, n := range fresh {
+		var cancel context.CancelFunc
+		starts[n], cancel = context.WithCancel(ctx)
+		m.managed[n] = cancel
 	}
 	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.cache.RemoveManaged(gone)
+		m.log.Info("ACME: names no longer managed", "names", len(gone))
+	}
 	if len(fresh) == 0 {
 		return nil
 	}
 	m.log.Info("ACME: managing certificates", "names", strings.Join(fresh, " "))
-	if err := m.magic.ManageAsync(ctx, fresh); err != nil {
-		return fmt.Errorf("acme: manage %s: %w", strings.Join(fresh, ", "), err)
+	for _, n := range fresh {
+		if err := m.magic.ManageAsync(starts[n], []string{n}); err != nil {
+			return fmt.Errorf("acme: manage %s: %w", n, err)
+		}
 	}
 	return nil
 }

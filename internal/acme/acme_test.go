@@ -147,6 +147,13 @@ func TestPebbleChallenges(t *testing.T) {
 			if !found {
 				t.Fatalf("no %s.crt under the storage folder %s", host, storage)
 			}
+			// A name no longer listed is let go: not served any more.
+			if err := m.Manage(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: host}); c != nil || err != nil || len(m.Status()) != 0 {
+				t.Fatalf("after letting go: %v %v %v", c, err, m.Status())
+			}
 		})
 	}
 }
