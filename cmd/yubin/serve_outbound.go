@@ -76,7 +76,8 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		SmarthostTLS:      smarthostTLS(w.cfg.Smarthost),
 		// Recipient domains' MTA-STS policies (RFC 8461), fetched over
 		// HTTPS and cached.
-		TLSPolicy: mtasts.NewClient(mtasts.Options{Resolver: w.dnsResolver(), Logger: w.log}),
+		TLSPolicy: mtasts.NewClient(mtasts.Options{Resolver: w.dnsResolver(), Logger: w.log,
+			CacheFile: filepath.Join(w.cfg.DataDir, "mta-sts-cache.json")}),
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 		// Notifications are signed with the keys there are (none are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets the fetch failures.
 	Logger *slog.Logger
+	// CacheFile, if set, keeps the cached policies across restarts (RFC
+	// 8461 §5.1: a restart must not open a window for a downgrade).
+	CacheFile string
 }
 
 // Client finds the MTA-STS policies of recipient domains (RFC 8461 §3.3
@@ -59,6 +64,59 @@ type cached struct {
 	expires time.Time
 }
 
+// savedPolicy is a cached policy in CacheFile.
+type savedPolicy struct {
+	Policy  string    `json:"policy"`
+	ID      string    `json:"id"`
+	Expires time.Time `json:"expires"`
+}
+
+// load reads CacheFile, keeping the policies still valid.
+func (c *Client) load() {
+	data, err := os.ReadFile(c.opts.CacheFile)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			c.log.Warn("MTA-STS: cannot read the policy cache", "file", c.opts.CacheFile, "err", err)
+		}
+		return
+	}
+	var saved map[string]savedPolicy
+	if err := json.Unmarshal(data, &saved); err != nil {
+		c.log.Warn("MTA-STS: policy cache unreadable; starting empty", "file", c.opts.CacheFile, "err", err)
+		return
+	}
+	now := c.opts.Now()
+	for domain, sp := range saved {
+		p, err := Parse([]byte(sp.Policy))
+		if err != nil || !now.Before(sp.Expires) {
+			continue
+		}
+		c.cache[domain] = cached{policy: p, id: sp.ID, expires: sp.Expires}
+	}
+}
+
+// save writes the cache to CacheFile (c.mu held), through a temporary
+// file renamed over it.
+func (c *Client) save() {
+	if c.opts.CacheFile == "" {
+		return
+	}
+	saved := make(map[string]savedPolicy, len(c.cache))
+	for domain, h := range c.cache {
+		saved[domain] = savedPolicy{Policy: h.policy.String(), ID: h.id, Expires: h.expires}
+	}
+	data, err := json.Marshal(saved)
+	if err == nil {
+		tmp := c.opts.CacheFile + ".tmp"
+		if err = os.WriteFile(tmp, data, 0o600); err == nil {
+			err = os.Rename(tmp, c.opts.CacheFile)
+		}
+	}
+	if err != nil {
+		c.log.Warn("MTA-STS: cannot write the policy cache", "file", c.opts.CacheFile, "err", err)
+	}
+}
+
 // NewClient returns a Client.
 func NewClient(o Options) *Client {
 	if o.Now == nil {
@@ -74,7 +132,7 @@ func NewClient(o Options) *Client {
 		DisableKeepAlives:   true,
 		Proxy:               nil, // policies are fetched directly
 	}
-	return &Client{
+	c := &Client{
 		opts: o,
 		log:  o.Logger,
 		http: &http.Client{
@@ -85,6 +143,10 @@ func NewClient(o Options) *Client {
 		},
 		cache: map[string]cached{},
 	}
+	if o.CacheFile != "" {
+		c.load()
+	}
+	return c
 }
 
 // Lookup returns the policy of domain to apply now, or nil when it has
@@ -123,6 +185,12 @@ func (c *Client) Lookup(ctx context.Context, domain string) *Policy {
 	}
 	c.mu.Lock()
 	c.cache[domain] = cached{policy: p, id: id, expires: now.Add(p.MaxAge)}
+	for d, h := range c.cache { // drop what expired
+		if !now.Before(h.expires) {
+			delete(c.cache, d)
+		}
+	}
+	c.save()
 	c.mu.Unlock()
 	return p
 }

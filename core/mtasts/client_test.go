@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,5 +174,36 @@ func TestClientFetchFailures(t *testing.T) {
 				t.Fatal("the request was sent over an unverified connection")
 			}
 		})
+	}
+}
+
+// TestClientCacheFile: the policies cached survive a restart (a new
+// Client on the same file), so that a policy host made unreachable then
+// does not turn enforce off.
+func TestClientCacheFile(t *testing.T) {
+	roots, cert := testCA(t, "mta-sts.example.test")
+	ps := newPolicyServer(t, cert)
+	ps.set(200, "text/plain", testPolicy)
+	res := &txtResolver{txt: map[string][]string{"_mta-sts.example.test": {"v=STSv1; id=one"}}}
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, ps.srv.Listener.Addr().String())
+	}
+	file := filepath.Join(t.TempDir(), "mta-sts-cache.json")
+	o := Options{Resolver: res, RootCAs: roots, DialContext: dial, CacheFile: file}
+	if p := NewClient(o).Lookup(context.Background(), "example.test"); p == nil || p.Mode != ModeEnforce {
+		t.Fatalf("first lookup: %+v", p)
+	}
+	ps.set(503, "text/plain", "")
+	res.set("_mta-sts.example.test", "v=STSv1; id=two") // a refresh is due, and fails
+	if p := NewClient(o).Lookup(context.Background(), "example.test"); p == nil || p.Mode != ModeEnforce || !p.Matches("mx.example.test") {
+		t.Fatalf("after a restart: %+v", p)
+	}
+	if ps.fetches.Load() != 2 {
+		t.Fatalf("%d fetches", ps.fetches.Load())
+	}
+	// An expired cache file entry is not used.
+	o.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if p := NewClient(o).Lookup(context.Background(), "example.test"); p != nil {
+		t.Fatalf("expired policy used: %+v", p)
 	}
 }
