@@ -33,6 +33,7 @@ packages=(
 	zbar-tools    # api: zbarimg reads the TOTP enrolment QR code back
 	postfix       # mta: smtp-sink, a real receiving MTA for forwarded mail (the Postfix daemon itself is not used)
 	dovecot-imapd # internal/importer, api: Dovecot as the old server mail is imported from (IMAP, Maildir++)
+	pebble        # internal/acme, cmd/yubin: the ACME test server (certificates for every listener, HTTP-01 and TLS-ALPN-01)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

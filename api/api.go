@@ -24,6 +24,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/internal/tlsrpt"
 	webadmin "github.com/yubinmail/yubin/web-admin"
 )
 
@@ -66,6 +67,12 @@ type Options struct {
 	// Resolver looks up what DNS publishes for
 	// GET /api/v1/domains/{name}/dns/check; nil answers it with 503.
 	Resolver Resolver
+	// TLSStatus describes the listeners' certificates for
+	// GET /api/v1/tls/certificates; nil answers it with 503.
+	TLSStatus func() TLSStatus
+	// TLSReports keeps the TLS reports (RFC 8460) other servers post to
+	// POST /api/v1/tls-reports; nil answers it with 503.
+	TLSReports *tlsrpt.Store
 }
 
 // DKIMKeys are the domains' DKIM keys, as mailstore.DKIMKeys keeps them.
@@ -215,6 +222,8 @@ func (a *API) routes(e *gin.Engine) {
 	e.GET("/metrics", a.metrics())
 	e.GET("/api/openapi.yaml", a.openapi)
 	mountAutoconfig(e, a.opts.Clients, a.svc.HostsDomain)
+	mountMTASTS(e, a.opts.Clients, a.svc.HostsDomain)
+	e.POST(tlsReportsPath, a.receiveTLSReport)
 
 	// The web admin dashboard (web-admin/), and / leads to it.
 	dashboard := gin.WrapH(webadmin.Handler())
@@ -338,6 +347,8 @@ func (a *API) routes(e *gin.Engine) {
 	p.POST("/spam/train", a.trainSpam)
 	p.GET("/spam/stats", a.spamStats)
 	p.GET("/stats", a.stats)
+	p.GET("/tls/certificates", a.tlsCertificates)
+	p.GET("/tls-reports", a.listTLSReports)
 }
 
 const loggerKey = "yubin.logger"

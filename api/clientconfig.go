@@ -13,4 +13,7 @@ type ClientSettings struct {
 	SubmissionsPort int    // implicit TLS
 	HTTPSPort       int    // autoconfig over HTTPS
 	ManageSievePort int    // ManageSieve (RFC 5804), STARTTLS
+	// MTASTSMode returns the mode of the MTA-STS policy (RFC 8461)
+	// published for a domain; nil means "testing" for every domain.
+	MTASTSMode func(domain string) string
 }

@@ -14,7 +14,8 @@ const maxTXTString = 255
 
 // buildDNSRecords implements dnsRecords. The order is fixed: MX, SPF, DMARC,
 // DKIM (by selector), the autoconfig CNAME, then the RFC 6186 SRV records,
-// ManageSieve's (RFC 5804) and the Autodiscover SRV record.
+// ManageSieve's (RFC 5804) and the Autodiscover SRV record, then MTA-STS's
+// and TLS reporting's (mtaSTSRecords).
 func buildDNSRecords(c ClientSettings, domain string, dkim map[string]string) []DNSRecord {
 	if d, err := core.NormalizeDomain(domain); err == nil {
 		domain = d
@@ -85,5 +86,5 @@ func buildDNSRecords(c ClientSettings, domain string, dkim map[string]string) []
 	srv("_submission", c.SubmissionPort, "RFC 6186: mail submission with STARTTLS")
 	srv("_sieve", c.ManageSievePort, "RFC 5804: ManageSieve, for the Sieve filter scripts, with STARTTLS")
 	srv("_autodiscover", c.HTTPSPort, "Microsoft Autodiscover: Outlook finds its settings over HTTPS at "+host)
-	return recs
+	return append(recs, mtaSTSRecords(c, domain)...)
 }

@@ -25,6 +25,9 @@ func TestDNSRecords(t *testing.T) {
 		{"SRV", "_submission._tcp.example.org", "0 1 587 mail.example.net."},
 		{"SRV", "_sieve._tcp.example.org", "0 1 4190 mail.example.net."},
 		{"SRV", "_autodiscover._tcp.example.org", "0 1 443 mail.example.net."},
+		{"CNAME", "mta-sts.example.org", "mail.example.net."},
+		{"TXT", "_mta-sts.example.org", publishedPolicy(autoconfigTestSettings, "example.org").Record()},
+		{"TXT", "_smtp._tls.example.org", "v=TLSRPTv1; rua=https://mail.example.net/api/v1/tls-reports"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d records, want %d: %+v", len(got), len(want), got)

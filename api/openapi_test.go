@@ -131,6 +131,10 @@ var specRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/spam/train"},
 	{"GET", "/api/v1/spam/stats"},
 	{"GET", "/api/v1/stats"},
+	{"GET", "/api/v1/tls/certificates"},
+	{"GET", "/.well-known/mta-sts.txt"},
+	{"POST", "/api/v1/tls-reports"},
+	{"GET", "/api/v1/tls-reports"},
 
 	{"GET", "/api/openapi.yaml"},
 	{"GET", "/healthz"},
@@ -160,6 +164,8 @@ var unauthenticatedRoutes = map[string]bool{
 	"GET /mail/config-v1.1.xml":                        true,
 	"POST /autodiscover/autodiscover.xml":              true,
 	"POST /Autodiscover/Autodiscover.xml":              true,
+	"GET /.well-known/mta-sts.txt":                     true,
+	"POST /api/v1/tls-reports":                         true,
 }
 
 // loadSpec parses and validates the embedded openapi.yaml.

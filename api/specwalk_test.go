@@ -261,6 +261,8 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		OpenAPI:     yubin.OpenAPI,
 		DKIM:        keys,
 		Resolver:    walkResolver{},
+		TLSStatus:   walkTLSStatus,
+		TLSReports:  walkTLSReports(t, dir),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -854,6 +856,7 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.walkQuarantine(adm, ann, bob)
 	w.walkQueue(adm, ann, bob)
 	w.walkStats(adm, ann, bob)
+	w.walkTLS(adm, ann, bob)
 	w.walkSieve(adm, ann, bob)
 
 	// ---- deleting users and domains ----------------------------------------

@@ -391,7 +391,7 @@ func TestBrowser(t *testing.T) {
 
 	// The admin signs in and lands on the overview, with its cards.
 	b.signIn(testAdmin, testAdminPW, "Overview")
-	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,shared,queue,quarantine,audit,tokens,admins,account" {
+	if routes := eval[[]string](b, `[...document.querySelectorAll("#nav a")].map(a => a.dataset.route)`); strings.Join(routes, ",") != "overview,domains,users,aliases,shared,queue,quarantine,audit,tokens,admins,certificates,account" {
 		t.Errorf("admin navigation %v", routes)
 	}
 	// Server admins: add a second one; My account changes the admin's own
@@ -414,6 +414,7 @@ func TestBrowser(t *testing.T) {
 		b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector(".notice").remove()`))
 	}
 	b.browseSecurityPolicy(srv)
+	b.browseCertificates()
 	b.click(`#nav a[data-route=overview]`)
 	b.heading("Overview")
 	b.wait("the overview cards", `document.querySelectorAll(".stat-cards .stat").length === 10`)

@@ -62,6 +62,8 @@ func newServer(t *testing.T) *testServer {
 		Clients:     api.ClientSettings{Hostname: "mail.example.net", IMAPSPort: 2993, SubmissionsPort: 2465, POP3SPort: 2995},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}),
 		Resolver:    fakeResolver{},
+		TLSStatus:   testTLSStatus,
+		TLSReports:  testTLSReports(t, dir),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -57,8 +57,9 @@ func serveCommand() *command {
 		name:    "serve",
 		summary: "run the mail server: every listener, until SIGTERM or SIGINT",
 		help: `Listens on every address that is set (an empty value turns a listener
-off), with TLS from YUBIN_TLS_CERT/YUBIN_TLS_KEY or a self-signed
-certificate made in the data folder on first start. On SIGTERM or SIGINT
+off), with TLS from YUBIN_TLS_CERT/YUBIN_TLS_KEY, from an ACME CA such as
+Let's Encrypt (YUBIN_ACME=on), or a self-signed certificate made in the
+data folder on first start. On SIGTERM or SIGINT
 it stops accepting, lets SMTP and POP3 transactions under way finish (at
 most 30 seconds) and exits 0; a second signal exits at once.`,
 		run: func(ctx context.Context, e *env, inv *invocation) error {
@@ -223,6 +224,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	for _, b := range lns {
 		w.bound[b.Name] = b
 	}
+	if err := w.startACME(); err != nil {
+		closeAll()
+		return err
+	}
 	apiHandler, err := w.newAPI(ctx, ready)
 	if err != nil {
 		closeAll()
@@ -292,6 +297,7 @@ type wiring struct {
 	chain       *filters.Chain       // shared by intake and submission; see filterChain
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
+	acme        *acmeCerts           // the ACME certificates, if YUBIN_ACME=on
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics

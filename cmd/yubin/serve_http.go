@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/internal/tlsrpt"
 )
 
 // generatedPasswordLen is the length of the first admin's password when
@@ -50,6 +52,10 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		return nil, err
 	}
 	svc.WithImports(jobs)
+	reports, err := tlsrpt.Open(filepath.Join(w.cfg.DataDir, "tls-reports"))
+	if err != nil {
+		return nil, err
+	}
 	a, err := api.New(api.Options{
 		Service:      svc,
 		Logger:       w.log,
@@ -64,6 +70,8 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		OpenAPI:      yubin.OpenAPI,
 		DKIM:         keys,
 		Resolver:     w.dnsResolver(),
+		TLSStatus:    w.tlsStatus,
+		TLSReports:   reports,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +151,7 @@ func (w *wiring) clientSettings() api.ClientSettings {
 		SubmissionsPort: port("submissions"),
 		HTTPSPort:       port("https"),
 		ManageSievePort: port("managesieve"),
+		MTASTSMode:      w.cfg.MTASTSModeOf,
 	}
 }
 
@@ -228,6 +237,7 @@ func (w *wiring) startHTTP(h http.Handler) {
 		ErrorLog:          slog.NewLogLogger(w.log.Handler(), slog.LevelInfo),
 		TLSConfig:         w.tlsConf.Clone(),
 	}
+	w.acmeHTTPS(hs.TLSConfig)
 	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP)
 	w.registerConnections("http", lim)
 	plain := hs
@@ -246,6 +256,14 @@ func (w *wiring) startHTTP(h http.Handler) {
 			}
 		} else {
 			w.log.Info("HTTPS is off: the API and dashboard are served over plain HTTP to every client")
+		}
+		if w.acme != nil {
+			// HTTP-01 challenges are answered before any redirect.
+			if plain == hs {
+				plain = &http.Server{Handler: h, ReadHeaderTimeout: hs.ReadHeaderTimeout, ReadTimeout: hs.ReadTimeout,
+					IdleTimeout: hs.IdleTimeout, MaxHeaderBytes: hs.MaxHeaderBytes, ErrorLog: hs.ErrorLog}
+			}
+			plain.Handler = w.acme.HTTPHandler(plain.Handler)
 		}
 		ln := lim.Listener(b1.ln, func(c net.Conn) { _, _ = io.WriteString(c, httpBusy) })
 		w.sup.serve(b1, ln, plain.Serve)

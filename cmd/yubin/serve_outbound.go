@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
@@ -73,6 +74,10 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		SmarthostUser:     w.cfg.SmarthostUser,
 		SmarthostPassword: w.cfg.SmarthostPassword,
 		SmarthostTLS:      smarthostTLS(w.cfg.Smarthost),
+		// Recipient domains' MTA-STS policies (RFC 8461), fetched over
+		// HTTPS and cached.
+		TLSPolicy: mtasts.NewClient(mtasts.Options{Resolver: w.dnsResolver(), Logger: w.log,
+			CacheFile: filepath.Join(w.cfg.DataDir, "mta-sts-cache.json")}),
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 		// Notifications are signed with the keys there are (none are

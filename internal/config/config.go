@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -48,6 +49,13 @@ type Config struct {
 	// certificate in DataDir/tls.
 	TLSCert string
 	TLSKey  string
+	// ACME gets certificates from an ACME CA (YUBIN_ACME=on) from
+	// ACMEDirectory, with the account contact ACMEEmail; ACMECA is a PEM
+	// file trusted for the directory only ("" = the system's roots).
+	ACME          bool
+	ACMEEmail     string
+	ACMEDirectory string
+	ACMECA        string
 
 	// MaxMessageSize is the largest message accepted, in bytes.
 	MaxMessageSize int64
@@ -114,6 +122,12 @@ type Config struct {
 	// addresses (RFC 5233), any one of them: "+" (the default) makes
 	// ann+news@ reach ann; "" turns subaddressing off.
 	SubaddressDelimiters string
+
+	// MTASTSMode is the mode of the MTA-STS policy (RFC 8461) published for
+	// the domains ("testing", "enforce" or "none"), MTASTSModes the
+	// domains that have another (YUBIN_MTA_STS_MODE).
+	MTASTSMode  string
+	MTASTSModes map[string]string
 
 	// AdminEmail and AdminPassword create the first API admin.
 	AdminEmail    string
@@ -245,6 +259,15 @@ func Settings() []Setting {
 		{Flag: "managesieve-addr", Env: "YUBIN_MANAGESIEVE_ADDR", Default: ":4190", EmptyMeansOff: true, Usage: "ManageSieve (RFC 5804, STARTTLS): Sieve filter scripts from mail clients", set: addr(func(c *Config) *string { return &c.ManageSieveAddr })},
 		{Flag: "tls-cert", Env: "YUBIN_TLS_CERT", Usage: "TLS certificate chain (PEM); without it a self-signed one is made in DATA/tls", set: str(func(c *Config) *string { return &c.TLSCert })},
 		{Flag: "tls-key", Env: "YUBIN_TLS_KEY", Usage: "TLS private key (PEM) for --tls-cert", set: str(func(c *Config) *string { return &c.TLSKey })},
+		{Flag: "acme", Env: "YUBIN_ACME", Default: "off", Usage: "on: get and renew TLS certificates for the host name and the domains' autoconfig and mta-sts names from an ACME CA (HTTP-01 on the HTTP listener, TLS-ALPN-01 on HTTPS)",
+			set: func(c *Config, v string) error {
+				b, err := ParseBool(v)
+				c.ACME = b
+				return err
+			}},
+		{Flag: "acme-email", Env: "YUBIN_ACME_EMAIL", Usage: "contact address of the ACME account (expiry warnings from the CA)", set: str(func(c *Config) *string { return &c.ACMEEmail })},
+		{Flag: "acme-directory", Env: "YUBIN_ACME_DIRECTORY", Default: "https://acme-v02.api.letsencrypt.org/directory", Usage: "ACME directory URL of the CA", set: str(func(c *Config) *string { return &c.ACMEDirectory })},
+		{Flag: "acme-ca", Env: "YUBIN_ACME_CA", Usage: "PEM file of root certificates trusted for the ACME directory only (a private or test CA)", set: str(func(c *Config) *string { return &c.ACMECA })},
 		{Flag: "max-message-size", Env: "YUBIN_MAX_MESSAGE_SIZE", Default: "50M", Usage: "largest message accepted (bytes; K, M, G suffixes are powers of 1024)",
 			set: func(c *Config, v string) error {
 				n, err := ParseSize(v)
@@ -322,6 +345,8 @@ func Settings() []Setting {
 			}},
 		{Flag: "filters", Env: "YUBIN_FILTERS", Default: strings.Join(DefaultFilters, ","), Usage: "the inbound filter chain, in order: any of " + strings.Join(FilterStages, ", ") + " (clamd, milter and rspamd also need their address), or none",
 			set: setFilters},
+		{Flag: "mta-sts-mode", Env: "YUBIN_MTA_STS_MODE", Default: "testing", Usage: "mode of the MTA-STS policy published at https://mta-sts.DOMAIN: testing, enforce or none, then DOMAIN=MODE for domains with another (e.g. enforce,example.org=testing)",
+			set: setMTASTSMode},
 		{Flag: "smarthost", Env: "YUBIN_SMARTHOST", Usage: "relay all outbound mail through this host:port (port 465: implicit TLS, else STARTTLS required)", set: str(func(c *Config) *string { return &c.Smarthost })},
 		{Flag: "smarthost-user", Env: "YUBIN_SMARTHOST_USER", Usage: "user name for the smarthost", set: str(func(c *Config) *string { return &c.SmarthostUser })},
 		{Env: "YUBIN_SMARTHOST_PASSWORD", Usage: "password for the smarthost (environment only)", set: str(func(c *Config) *string { return &c.SmarthostPassword })},
@@ -571,6 +596,47 @@ func setFilters(c *Config, v string) error {
 	return nil
 }
 
+// setMTASTSMode parses YUBIN_MTA_STS_MODE: a default mode and
+// DOMAIN=MODE exceptions, comma-separated.
+func setMTASTSMode(c *Config, v string) error {
+	valid := func(m string) bool { return m == "testing" || m == "enforce" || m == "none" }
+	c.MTASTSMode, c.MTASTSModes = "testing", map[string]string{}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.ToLower(strings.TrimSpace(item))
+		if item == "" {
+			continue
+		}
+		domain, mode, exception := strings.Cut(item, "=")
+		if !exception {
+			if !valid(item) {
+				return fmt.Errorf("%q: want testing, enforce or none", item)
+			}
+			c.MTASTSMode = item
+			continue
+		}
+		d, err := core.NormalizeDomain(strings.TrimSpace(domain))
+		if err != nil {
+			return fmt.Errorf("%q: %w", domain, err)
+		}
+		if mode = strings.TrimSpace(mode); !valid(mode) {
+			return fmt.Errorf("%s=%q: want testing, enforce or none", d, mode)
+		}
+		c.MTASTSModes[d] = mode
+	}
+	return nil
+}
+
+// MTASTSModeOf returns the MTA-STS mode published for domain.
+func (c *Config) MTASTSModeOf(domain string) string {
+	if m, ok := c.MTASTSModes[strings.ToLower(domain)]; ok {
+		return m
+	}
+	if c.MTASTSMode == "" {
+		return "testing"
+	}
+	return c.MTASTSMode
+}
+
 // FilterEnabled reports whether the chain has the stage name: it is named
 // in Filters and, for the remote stages, its address is set.
 func (c *Config) FilterEnabled(name string) bool {
@@ -609,7 +675,18 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("YUBIN_TLS_CERT and YUBIN_TLS_KEY must be set together"))
 	}
-	for _, f := range []struct{ name, path string }{{"YUBIN_TLS_CERT", c.TLSCert}, {"YUBIN_TLS_KEY", c.TLSKey}} {
+	if c.ACME && c.TLSCert != "" {
+		errs = append(errs, errors.New("YUBIN_ACME=on and YUBIN_TLS_CERT are both set: the certificate comes from the ACME CA or from the files, choose one"))
+	}
+	if c.ACME && c.HTTPAddr == "" && c.HTTPSAddr == "" {
+		errs = append(errs, errors.New("YUBIN_ACME=on needs the HTTP listener (HTTP-01 challenge) or the HTTPS listener (TLS-ALPN-01 challenge)"))
+	}
+	if c.ACME {
+		if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("YUBIN_ACME_DIRECTORY %q: want an https:// URL", c.ACMEDirectory))
+		}
+	}
+	for _, f := range []struct{ name, path string }{{"YUBIN_TLS_CERT", c.TLSCert}, {"YUBIN_TLS_KEY", c.TLSKey}, {"YUBIN_ACME_CA", c.ACMECA}} {
 		if f.path == "" {
 			continue
 		}

@@ -43,6 +43,8 @@ func TestDefaults(t *testing.T) {
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
 		BackupInterval: 24 * time.Hour, BackupKeep: 7,
+		ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+		MTASTSMode:    "testing", MTASTSModes: map[string]string{},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -303,5 +305,27 @@ func TestWebAuthnOrigins(t *testing.T) {
 	}
 	if got := strings.Join(c.WebAuthnOrigins, " "); got != "https://mail.example.com https://mail.example.com:8443" {
 		t.Fatalf("origins %q", got)
+	}
+}
+
+// TestMTASTSMode: YUBIN_MTA_STS_MODE takes a default and per-domain
+// exceptions.
+func TestMTASTSMode(t *testing.T) {
+	c := &Config{}
+	if err := setMTASTSMode(c, "enforce, Example.ORG=testing ,other.net=none"); err != nil {
+		t.Fatal(err)
+	}
+	for domain, want := range map[string]string{"example.org": "testing", "other.net": "none", "third.com": "enforce"} {
+		if got := c.MTASTSModeOf(domain); got != want {
+			t.Errorf("%s: %s, want %s", domain, got, want)
+		}
+	}
+	for _, bad := range []string{"strict", "example.org=strict", "bad..domain=testing"} {
+		if err := setMTASTSMode(&Config{}, bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got := (&Config{}).MTASTSModeOf("x.org"); got != "testing" {
+		t.Errorf("default %s", got)
 	}
 }

@@ -325,3 +325,34 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	return nil
 }
+
+// CertificateSource is a tls.Config.GetCertificate function.
+type CertificateSource func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
+// Prefer makes cfg serve the certificates of primary first (ACME's), and
+// what cfg served so far (its GetCertificate, or its Certificates: the
+// self-signed one) whenever primary has none for the client (returns nil
+// and no error). Certificates are moved into the fallback, because
+// crypto/tls never calls GetCertificate for a client without SNI while
+// Certificates is set. It returns the fallback. cfg must not be in use.
+func Prefer(cfg *tls.Config, primary CertificateSource) CertificateSource {
+	fallback := CertificateSource(cfg.GetCertificate)
+	if fallback == nil {
+		certs := slices.Clone(cfg.Certificates)
+		fallback = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if len(certs) == 0 {
+				return nil, errors.New("tlsutil: no certificate")
+			}
+			return &certs[0], nil
+		}
+	}
+	cfg.Certificates = nil
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := primary(hello)
+		if c != nil || err != nil {
+			return c, err
+		}
+		return fallback(hello)
+	}
+	return fallback
+}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -501,5 +502,62 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "nope", "f.pem"), nil, 0o600); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("write into a missing directory: %v", err)
+	}
+}
+
+// TestPreferFallsBack: Prefer serves the primary source's certificate when
+// it has one, the self-signed one otherwise, also to clients without SNI
+// (which crypto/tls would never ask GetCertificate about while
+// Certificates is set).
+func TestPreferFallsBack(t *testing.T) {
+	cfg, err := LoadOrCreate(t.TempDir(), "mail.example.test", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := cfg.Certificates[0]
+	other, err := loadOrCreateSelfSigned(t.TempDir(), "other.example.test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have atomic.Bool
+	fallback := Prefer(cfg, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if have.Load() {
+			return &other, nil
+		}
+		return nil, nil
+	})
+	if len(cfg.Certificates) != 0 {
+		t.Fatal("Certificates kept: clients without SNI would never reach GetCertificate")
+	}
+	served := func() string {
+		t.Helper()
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				c.(*tls.Conn).Handshake()
+				c.Close()
+			}
+		}()
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) // no SNI: an IP address
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := served(); got != "mail.example.test" {
+		t.Errorf("before the primary has one: %s", got)
+	}
+	have.Store(true)
+	if got := served(); got != "other.example.test" {
+		t.Errorf("once the primary has one: %s", got)
+	}
+	if c, err := fallback(nil); err != nil || c.Leaf != self.Leaf {
+		t.Errorf("fallback: %v %v", c, err)
 	}
 }

@@ -42,9 +42,12 @@ var errNoTLS = errors.New("STARTTLS required but not offered")
 func (w *Worker) connect(ctx context.Context, t target) (*session, error) {
 	s, err := w.dial(ctx, t, true)
 	var he handshakeError
-	if err != nil && t.tls == "" && errors.As(err, &he) && ctx.Err() == nil {
+	if err != nil && t.tls == "" && !t.stsEnforce && errors.As(err, &he) && ctx.Err() == nil {
 		w.log.Info("TLS handshake failed; trying again without TLS", "host", t.name, "addr", t.addr, "err", he.err)
 		return w.dial(ctx, t, false)
+	}
+	if err == nil && t.stsTesting && !(s.tls && s.verified) {
+		w.log.Warn("MTA-STS testing: no TLS with a valid certificate (delivering anyway; enforce would not)", "host", t.name, "tls", s.tls)
 	}
 	return s, err
 }
@@ -120,7 +123,7 @@ func (w *Worker) dial(ctx context.Context, t target, useTLS bool) (*session, err
 // asks for it. It reports whether the connection is to be upgraded now.
 // Without STARTTLS it fails if TLS is required (the smarthost).
 func (w *Worker) startTLS(conn net.Conn, t target) (bool, error) {
-	required := t.tls == TLSStartTLS
+	required := t.tls == TLSStartTLS || t.stsEnforce
 	_ = conn.SetDeadline(time.Now().Add(commandTimeout))
 	defer conn.SetDeadline(time.Time{})
 	tp := textproto.NewConn(nopCloser{conn})
@@ -180,6 +183,10 @@ func readReply(tp *textproto.Conn, want int) (int, string, error) {
 func (w *Worker) tlsConfig(t target, verified *bool) *tls.Config {
 	if t.smart {
 		return &tls.Config{ServerName: t.name, RootCAs: w.opts.SmarthostRootCAs, MinVersion: tls.VersionTLS12}
+	}
+	if t.stsEnforce { // MTA-STS: a certificate valid for the MX name (RFC 8461 §4.2)
+		*verified = true // or the handshake fails
+		return &tls.Config{ServerName: t.name, RootCAs: w.opts.MXRootCAs, MinVersion: tls.VersionTLS12}
 	}
 	return &tls.Config{
 		ServerName:         t.name,

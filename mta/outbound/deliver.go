@@ -19,6 +19,9 @@ import (
 func (w *Worker) deliver(ctx, dctx context.Context, j *job) []result {
 	log := w.log.With("msg", j.msgID, "domain", j.domain, "from", j.from)
 	targets, err := w.route(dctx, j.domain)
+	if err == nil {
+		targets, err = w.applyTLSPolicy(dctx, j.domain, targets, log)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

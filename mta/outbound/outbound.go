@@ -105,6 +105,12 @@ type Options struct {
 	// SmarthostRootCAs verify the smarthost's certificate; nil means the
 	// system's roots.
 	SmarthostRootCAs *x509.CertPool
+	// TLSPolicy finds the recipient domains' MTA-STS policies (RFC 8461);
+	// nil delivers with opportunistic TLS only.
+	TLSPolicy TLSPolicy
+	// MXRootCAs verify the certificates of MX hosts whose domain's MTA-STS
+	// policy enforces TLS; nil means the system's roots.
+	MXRootCAs *x509.CertPool
 	// Workers is how many deliveries run at once. 0 means DefaultWorkers.
 	Workers int
 	// PerDomain is how many deliveries to one destination domain run at

@@ -46,9 +46,12 @@ type idleSession struct {
 }
 
 // poolKey names the host a session talks to: sessions are only shared
-// between deliveries that would have connected the same way.
+// between deliveries that would have connected the same way. A session
+// opened under an enforced MTA-STS policy (STARTTLS required, certificate
+// checked against the MX name) is never handed to a delivery without one,
+// nor the other way round.
 func poolKey(t target) string {
-	return t.addr + "|" + t.name + "|" + t.tls + "|" + strconv.FormatBool(t.smart)
+	return t.addr + "|" + t.name + "|" + t.tls + "|" + strconv.FormatBool(t.smart) + "|" + strconv.FormatBool(t.stsEnforce)
 }
 
 // session returns a session with t ready for MAIL FROM: an idle one from

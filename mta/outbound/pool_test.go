@@ -205,3 +205,14 @@ func TestPoolIdleExpiry(t *testing.T) {
 		t.Fatal("pool not empty")
 	}
 }
+
+// A session opened for a domain without an enforced MTA-STS policy (where
+// STARTTLS was opportunistic) is never reused for one with it.
+func TestPoolKeySeparatesMTASTSEnforce(t *testing.T) {
+	plain := target{addr: "192.0.2.1:25", name: "mx.example.org", tls: ""}
+	enforced := plain
+	enforced.stsEnforce = true
+	if poolKey(plain) == poolKey(enforced) {
+		t.Fatalf("one pool key %q for sessions with and without an enforced MTA-STS policy", poolKey(plain))
+	}
+}

@@ -17,6 +17,10 @@ type target struct {
 	addr  string // "ip:port" (or "host:port" for the smarthost)
 	tls   string // TLSStartTLS, TLSImplicit, TLSNone, or "" for opportunistic
 	smart bool   // the smarthost: authenticate if configured
+	// stsEnforce requires STARTTLS and a certificate valid for name (the
+	// domain's MTA-STS policy enforces); stsTesting logs what enforce
+	// would have refused.
+	stsEnforce, stsTesting bool
 }
 
 // Failures of routing.

@@ -17,6 +17,7 @@ import { adminsPage } from "./pages/admins.js";
 import { quarantinePage, quarantineItemPage } from "./pages/quarantine.js";
 import { overviewPage } from "./pages/overview.js";
 import { queuePage, queueItemPage } from "./pages/queue.js";
+import { certificatesPage } from "./pages/certificates.js";
 
 const BASE = "/admin/";
 const ADMINS = ["admin", "domain_admin"];
@@ -41,6 +42,7 @@ const routes = [
   { path: "audit", roles: ["admin"], nav: "nav.audit", page: auditPage },
   { path: "tokens", roles: EVERYONE, nav: "nav.tokens", page: tokensPage },
   { path: "admins", roles: ["admin"], nav: "nav.admins", page: adminsPage },
+  { path: "certificates", roles: ["admin"], nav: "nav.certificates", page: certificatesPage },
   { path: "account", roles: EVERYONE, nav: "nav.account", page: accountPage },
 ];
 
