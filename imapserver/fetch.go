@@ -132,6 +132,9 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 			if errors.Is(err, mailstore.ErrBodyCorrupt) {
 				return noErr("CORRUPTION", "Message "+itoa32(m.UID)+" is damaged on the server and cannot be read")
 			}
+			if errors.Is(err, mailstore.ErrBodyLocked) {
+				return lockedErr(m.UID)
+			}
 			return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
 		}
 		msg = imapmsg.Parse(raw)

@@ -173,7 +173,7 @@ func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (stri
 		os.Remove(final)
 		return "", 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
-	n, err := s.copyBody(f, r, key)
+	n, err := s.copyBody(f, r, key, sealerFor(ctx, s.sealer))
 	if err != nil {
 		return fail(err)
 	}
@@ -192,14 +192,14 @@ func (s *FileBlobStore) write(ctx context.Context, r io.Reader, sync bool) (stri
 	return key, n, nil
 }
 
-// copyBody writes r to f as the body stored under key, sealed if the store
-// has a sealer, and returns the plaintext size.
-func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, error) {
-	if !s.sealer.CanSeal() {
+// copyBody writes r to f as the body stored under key, sealed if sealer
+// can seal, and returns the plaintext size.
+func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string, sealer *blobcrypt.Sealer) (int64, error) {
+	if !sealer.CanSeal() {
 		return io.Copy(f, r)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
-	w, err := s.sealer.Seal(bw, key)
+	w, err := sealer.Seal(bw, key)
 	if err != nil {
 		return 0, err
 	}
@@ -221,11 +221,17 @@ func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, er
 // key): the body is lost, unlike after an I/O error.
 var ErrBodyCorrupt = blobcrypt.ErrCorrupt
 
+// ErrBodyLocked is wrapped by the read errors of a body encrypted with a
+// user's key that the reading session has not unlocked (user-key mode).
+var ErrBodyLocked = blobcrypt.ErrLocked
+
 // Open opens the body stored under key: this is the one way every reader
 // (IMAP, POP3, the queue, the quarantine, re-reads at delivery) gets a
 // body's bytes. A sealed body is authenticated as it is read; one that
 // fails gives an error wrapping ErrBodyCorrupt, never its bytes. The
-// size is the plaintext's.
+// size is the plaintext's. A body sealed to a user's key (user-key mode)
+// opens only with the session key ctx carries (blobcrypt.WithSessionKey);
+// without it the error wraps ErrBodyLocked.
 func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -248,7 +254,7 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	if !sealed {
 		return &fileBlob{File: f, size: st.Size()}, nil
 	}
-	body, err := s.sealer.Open(f, st.Size(), key)
+	body, err := s.sealer.OpenFor(ctx, f, st.Size(), key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)

@@ -90,6 +90,10 @@ type DomainUpdate struct {
 	// messages to the domain's users (one of Languages, or "").
 	QuotaWarningPercents *Percents
 	Language             *string
+
+	// EncryptionMode is EncryptionServer, EncryptionUser or "" (the
+	// server's): see userkeys.go. It applies to mail stored from then on.
+	EncryptionMode *string
 }
 
 // checkScore refuses a spam threshold that is not a positive number.
@@ -137,6 +141,11 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 			return nil, fmt.Errorf("update domain %s: %w", n, err)
 		}
 	}
+	if up.EncryptionMode != nil {
+		if err := CheckEncryptionMode(*up.EncryptionMode); err != nil {
+			return nil, fmt.Errorf("update domain %s: %w", n, err)
+		}
+	}
 	var d Domain
 	err = s.write(ctx, func(tx *writeTx) error {
 		d = Domain{}
@@ -181,6 +190,10 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		if up.Language != nil {
 			d.Language = *up.Language
 			set["language"] = d.Language
+		}
+		if up.EncryptionMode != nil {
+			d.EncryptionMode = *up.EncryptionMode
+			set["encryption_mode"] = d.EncryptionMode
 		}
 		if d.MaxQuotaBytes > 0 && d.DefaultQuotaBytes > d.MaxQuotaBytes {
 			return fmt.Errorf("default quota (%d bytes) is above the maximum user quota (%d bytes): %w",

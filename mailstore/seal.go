@@ -207,7 +207,7 @@ func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
 		os.Remove(tmp.Name())
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	size, err := s.copyBody(tmp, src, key)
+	size, err := s.copyBody(tmp, src, key, s.sealer)
 	if err != nil {
 		return fail(err)
 	}
