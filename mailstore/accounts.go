@@ -462,8 +462,17 @@ func (s *Store) Authenticate(ctx context.Context, address, password string) (*Us
 		CheckPassword(dummyHash, password)
 		return nil, core.ErrAuthFailed
 	}
-	u, _, err := s.checkAccountPassword(ctx, a, password)
-	return u, err
+	u, d, err := s.checkAccountPassword(ctx, a, password)
+	if err != nil {
+		return nil, err
+	}
+	// Signing in with the password is also when a user of a user-key
+	// domain gets their key, and their key a copy for the domain's
+	// current recovery key (see userkeys.go); nothing is kept unlocked.
+	if _, err := s.unlockMailKey(ctx, u, d, nil, password); err != nil {
+		s.log.Warn("unlock the user's mail key at sign-in", "user", u.Address, "err", err)
+	}
+	return u, nil
 }
 
 // ResolveRecipient maps an envelope recipient to the local account that

@@ -130,7 +130,8 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 	if err != nil {
 		return nil, err
 	}
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer})
+	mode, _ := e.lookupEnv("YUBIN_ENCRYPTION_MODE")
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer, EncryptionMode: strings.ToLower(mode)})
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func TestDefaults(t *testing.T) {
 		ClamdOnError:         "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
-		BackupInterval: 24 * time.Hour, BackupKeep: 7,
+		BackupInterval: 24 * time.Hour, BackupKeep: 7, EncryptionMode: "server",
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
