@@ -62,7 +62,9 @@ func TestUserKeyPasswordResets(t *testing.T) {
 	e.problem(http.StatusConflict, "conflict", "PATCH", "/api/v1/users/ann@example.com", e.admin, map[string]any{"password": "ann-password-2"})
 
 	// With a recovery key (the key gets its copy when ann signs in).
-	var rk struct{ PrivateKey string `json:"private_key"` }
+	var rk struct {
+		PrivateKey string `json:"private_key"`
+	}
 	e.must(http.StatusCreated, "POST", "/api/v1/domains/example.com/recovery-key", e.admin, nil, &rk)
 	e.login("ann@example.com", "ann-password-1")
 	if ue := encryption(); !ue.Recoverable || ue.ResetEffect != mailstore.ResetNeedsRecovery {
