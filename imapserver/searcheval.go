@@ -97,5 +97,5 @@ func (s *session) match(criteria *imap.SearchCriteria, seq uint32, m *mailstore.
 // encrypted with its owner's key (user-key mode), which this session has
 // not unlocked.
 func lockedErr(uid uint32) error {
-	return noErr("UNAVAILABLE", "Message "+itoa32(uid)+" is encrypted with its owner's key, which this session has not unlocked (log in with the account password)")
+	return noErr("UNAVAILABLE", "Message "+itoa32(uid)+" is encrypted with a user's key that this session has not unlocked")
 }

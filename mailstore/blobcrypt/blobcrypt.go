@@ -203,8 +203,11 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 			fileKey, err = age.DecryptHeader(hdr, s.identities...)
 		}
 	}
-	if err != nil && len(session) == 0 && s != nil && len(s.fast) > 0 && isUserSealed(hdr) {
-		// Sealed to a user's key, read with the server key only: not damage.
+	var noMatch *age.NoIdentityMatchError
+	if err != nil && (len(session) > 0 || s != nil && len(s.fast) > 0) && isUserSealed(hdr) && errors.As(err, &noMatch) {
+		// Sealed to a user's key that neither the session nor the server
+		// holds (another user's, or one replaced by a password reset):
+		// locked rather than damaged, as far as the header can tell.
 		return nil, 0, ErrLocked
 	}
 	if err != nil {
