@@ -225,6 +225,14 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 	raw.Close()
 	rs.stop(t)
 
+	// The CLI's reset says what it needs for a user-key account.
+	if code, out := runCLI(env, "user", "passwd", "ann@example.test", "--password", "ann-password-5"); code == 0 || !strings.Contains(out, "--discard-encrypted-mail") {
+		t.Fatalf("yubin user passwd of a user-key account: %d %s", code, out)
+	}
+	if code, out := runCLI(env, "user", "passwd", "ann@example.test", "--password", "ann-password-5", "--discard-encrypted-mail"); code != 0 {
+		t.Fatalf("yubin user passwd --discard-encrypted-mail: %d %s", code, out)
+	}
+
 	// The store opened with the server key alone cannot read her mail.
 	sealer, err := blobcrypt.LoadServerKey(keyPath, dir)
 	if err != nil {
