@@ -241,4 +241,28 @@ func TestUserKeyMode(t *testing.T) {
 	if e, _ := s.GetUserEncryption(ctx, "bob@server.test"); !e.HasKey || !e.Recoverable {
 		t.Fatalf("bob after his login: %+v", e)
 	}
+
+	// Released from quarantine: the user-key recipient gets a copy sealed
+	// to her key; the held body (server key) is freed.
+	q, err := s.Quarantine(ctx, QuarantineInput{Recipients: []string{"cat@user.test"}, Body: strings.NewReader("Subject: held\r\n\r\nHELD-MARKER-31 text\r\n"), Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseQuarantined(ctx, q.ID); err != nil {
+		t.Fatal(err)
+	}
+	cm := inboxMetas(t, s, cat.ID)
+	released := cm[len(cm)-1]
+	if released.BlobKey == q.BlobKey {
+		t.Fatal("the released message shares the held body (server key)")
+	}
+	if _, err := readMessage(ctx, s, &released); !errors.Is(err, ErrBodyLocked) {
+		t.Fatalf("released mail without cat's key: %v", err)
+	}
+	if got, err := readMessage(catKey.Context(ctx), s, &released); err != nil || !strings.Contains(got, "HELD-MARKER-31") {
+		t.Fatalf("released mail with cat's key: %q %v", got, err)
+	}
+	if _, err := s.blobs.Open(ctx, q.BlobKey); err == nil {
+		t.Fatal("the held body was not freed")
+	}
 }

@@ -246,7 +246,9 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 	u, _ := st.GetUser(ctx, "ann@example.test")
 	mb, _ := st.GetMailbox(ctx, u.ID, mailstore.Inbox)
 	metas, _ := st.ListMessages(ctx, mb.ID, nil)
-	if _, err := st.OpenMessage(ctx, &metas[1]); !errors.Is(err, mailstore.ErrBodyLocked) {
-		t.Fatalf("the server key opened user-key mail: %v", err)
+	for i := range metas {
+		if _, err := st.OpenMessage(ctx, &metas[i]); !errors.Is(err, mailstore.ErrBodyLocked) {
+			t.Fatalf("the server key opened user-key mail (message %d): %v", metas[i].UID, err)
+		}
 	}
 }
