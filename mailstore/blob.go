@@ -225,6 +225,10 @@ var ErrBodyCorrupt = blobcrypt.ErrCorrupt
 // user's key that the reading session has not unlocked (user-key mode).
 var ErrBodyLocked = blobcrypt.ErrLocked
 
+// ErrBodyNoKey is wrapped by the read errors of an encrypted body when the
+// store has no encryption key (YUBIN_ENCRYPTION_KEY_FILE is not set).
+var ErrBodyNoKey = blobcrypt.ErrNoKey
+
 // Open opens the body stored under key: this is the one way every reader
 // (IMAP, POP3, the queue, the quarantine, re-reads at delivery) gets a
 // body's bytes. A sealed body is authenticated as it is read; one that

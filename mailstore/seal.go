@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // SealStatus counts the bodies of a blob folder by whether they are
@@ -254,4 +256,58 @@ func (s *FileBlobStore) cleanSealing() error {
 		}
 	}
 	return nil
+}
+
+// ErrWrongKey is wrapped by CheckSealedBodies when the key given does not
+// open the bodies sealed to the server key.
+var ErrWrongKey = errors.New("the encryption key does not open the message bodies (were they sealed with another key file?)")
+
+// CheckSealedBodies counts the sealed and plaintext bodies of the blob
+// folder blobDir (a data folder's blobs, such as a restored backup's) and,
+// with a sealer, checks that it opens the first few bodies sealed to a
+// server key, so that a wrong or missing key is reported before a server
+// serves unreadable mail. Bodies sealed to users' keys need their users'
+// passwords and are not checked.
+func CheckSealedBodies(ctx context.Context, blobDir string, sealer *blobcrypt.Sealer) (SealStatus, error) {
+	fb := &FileBlobStore{dir: blobDir, sealer: sealer}
+	var st SealStatus
+	var sealed []string
+	if err := fb.listBlobs(ctx, func(key string, _ time.Time) {
+		s, size, err := fb.isSealed(key)
+		if err != nil {
+			return
+		}
+		st.Bodies++
+		if s {
+			st.Sealed++
+			sealed = append(sealed, key)
+		} else {
+			st.Plain++
+			st.PlainBytes += size
+		}
+	}); err != nil {
+		return st, fmt.Errorf("check bodies: %w", err)
+	}
+	if sealer == nil {
+		return st, nil
+	}
+	checked := 0
+	for _, key := range sealed {
+		if checked == 3 {
+			break
+		}
+		b, err := fb.Open(ctx, key)
+		switch {
+		case err == nil:
+			b.Close()
+			checked++
+		case errors.Is(err, ErrBodyLocked):
+			// Sealed to a user's key.
+		case errors.Is(err, ErrBodyCorrupt):
+			return st, fmt.Errorf("body %s: %w", key, ErrWrongKey)
+		default:
+			return st, fmt.Errorf("check body %s: %w", key, err)
+		}
+	}
+	return st, nil
 }
