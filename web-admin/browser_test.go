@@ -537,6 +537,20 @@ func TestBrowser(t *testing.T) {
 	b.wait("the recovery key shown once", `(document.querySelector(".secret-box input.secret")||{value:""}).value.startsWith("AGE-SECRET-KEY-1") && (document.querySelector("p.recovery-state")||{}).textContent.startsWith("Recovery key (public part): age1")`)
 	srv.call(t, "PATCH", "/api/v1/domains/example.com", admin, map[string]any{"encryption_mode": ""}, http.StatusOK, nil)
 
+	// The domain's Sieve script: an error shows its line, a good one is saved.
+	b.wait("the domain's Sieve editor", `!!document.querySelector("form.sieve-form textarea[name=script]")`)
+	b.fill(`form.sieve-form textarea[name=script]`, "require \"fileinto\";\nif header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\" }\n")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the script's error", `(() => { const e = document.querySelector("form.sieve-form .field-error"); return !!e && !e.hidden && e.textContent.includes("line 2"); })()`)
+	b.fill(`form.sieve-form textarea[name=script]`, "require \"fileinto\";\nif header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\"; }\n")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	srv.call(t, "GET", "/api/v1/domains/example.com/sieve", admin, nil, http.StatusOK, nil)
+	b.fill(`form.sieve-form textarea[name=script]`, " ")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the removal notice", `(document.querySelector(".notice")||{}).textContent === "The domain has no Sieve script now."`)
+	srv.call(t, "GET", "/api/v1/domains/example.com/sieve", admin, nil, http.StatusNotFound, nil)
+
 	// Paging and search through the users of a domain.
 	srv.addUsers(t, "example.org", 55)
 	b.open("/admin/users?domain=example.org")

@@ -669,4 +669,9 @@ export const en = {
   "users.recoveryOrDiscard": "Give the recovery key, or agree that the old mail becomes unreadable.",
   "users.discardRequired": "Agree that the old mail becomes unreadable, or let the user change the password themselves.",
   "apppw.currentPasswordHint": "Needed when your mail is encrypted with your own key: the app password gets a copy of the key so that your mail app can read your mail.",
+  "domains.sieve": "Domain mail rules (Sieve)",
+  "domains.sieveIntro": "A Sieve script (RFC 5228) that runs at every delivery to this domain's users, before each user's own rules; a stop in it ends the pass. Leave it empty to have none.",
+  "domains.sieveScript": "Script",
+  "domains.sieveHint": "Checked when saved: an error gives its line and column. Example: require \"fileinto\"; if header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\"; }",
+  "domains.sieveRemoved": "The domain has no Sieve script now.",
 };

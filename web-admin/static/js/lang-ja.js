@@ -669,4 +669,9 @@ export const ja = {
   "users.recoveryOrDiscard": "回復鍵を入力するか、古いメールが読めなくなることに同意してください。",
   "users.discardRequired": "古いメールが読めなくなることに同意するか、ユーザー本人にパスワードを変更してもらってください。",
   "apppw.currentPasswordHint": "メールが本人の鍵で暗号化されている場合に必要です。アプリ用パスワードに鍵の控えを持たせ、メールアプリでメールを読めるようにします。",
+  "domains.sieve": "ドメインのメールルール（Sieve）",
+  "domains.sieveIntro": "このドメインのユーザーへの配送のたびに、各ユーザー自身のルールより先に実行される Sieve スクリプト（RFC 5228）です。stop で処理を終えます。空にするとスクリプトなしになります。",
+  "domains.sieveScript": "スクリプト",
+  "domains.sieveHint": "保存時に検査され、誤りは行と桁で示されます。例：require \"fileinto\"; if header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\"; }",
+  "domains.sieveRemoved": "このドメインの Sieve スクリプトを削除しました。",
 };

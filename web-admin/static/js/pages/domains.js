@@ -369,8 +369,51 @@ export async function domainPage(ctx) {
       isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null,
       isAdmin() ? section(t("domains.warnings"), warningForm(d, slot, load)) : null,
       encryptionSection(d, slot, load));
+    const sieve = await sieveSection(d, slot);
+    if (ctx.alive() && sieve) body.append(sieve);
   }
   await load();
+}
+
+// sieveSection edits the domain's Sieve script, which runs at every
+// delivery to its users before their own (GET/PUT/DELETE
+// /domains/{name}/sieve): saved as typed, checked by the server, an error
+// shown with its line and column; an empty script removes it.
+async function sieveSection(d, slot) {
+  let script = "";
+  try {
+    script = (await api("GET", `/domains/${enc(d.name)}/sieve`)) || "";
+  } catch (err) {
+    if (err.status !== 404) {
+      showError(slot, err);
+      return null;
+    }
+  }
+  let stored = script !== "";
+  const text = field({ label: t("domains.sieveScript"), name: "script", type: "textarea", rows: 12, value: script, hint: t("domains.sieveHint"), attrs: { spellcheck: "false", autocapitalize: "off", class: "code" } });
+  const form = h("form", { novalidate: true, class: "form-grid sieve-form" }, text.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const value = text.input.value;
+    await busy(form, async () => {
+      try {
+        if (value.trim() === "") {
+          if (stored) await api("DELETE", `/domains/${enc(d.name)}/sieve`);
+          stored = false;
+          showNotice(slot, t("domains.sieveRemoved"));
+        } else {
+          await api("PUT", `/domains/${enc(d.name)}/sieve`, value, "application/sieve");
+          stored = true;
+          showNotice(slot, t("saved"));
+        }
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return section(t("domains.sieve"), h("p", { class: "hint" }, t("domains.sieveIntro")), form);
 }
 
 // encryptionSection shows how a domain's mail is encrypted at rest: the
