@@ -194,6 +194,12 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		if up.EncryptionMode != nil {
 			d.EncryptionMode = *up.EncryptionMode
 			set["encryption_mode"] = d.EncryptionMode
+			// Mail stored under the server key meanwhile moves to the
+			// users' keys again (MoveMailToUserKeys).
+			if err := tx.Model(&userKeyRow{}).Where("user_id IN (?)", tx.Model(&User{}).Select("id").Where("domain_id = ?", d.ID)).
+				Update("moved", false).Error; err != nil {
+				return err
+			}
 		}
 		if d.MaxQuotaBytes > 0 && d.DefaultQuotaBytes > d.MaxQuotaBytes {
 			return fmt.Errorf("default quota (%d bytes) is above the maximum user quota (%d bytes): %w",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -180,21 +181,45 @@ func (s *FileBlobStore) isSealed(key string) (bool, int64, error) {
 // rename comes back as an unreferenced file, which the orphan sweep
 // removes later.
 func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
+	return s.resealInPlace(key, s.sealer, false)
+}
+
+// resealInPlace is sealInPlace sealing with sealer; with fromServerKey, a
+// body sealed to the store's own key is opened with it and sealed again
+// (moving it to a user's key). A body it cannot open (sealed to a user's
+// key already, or with no key to open it) is left alone (-1).
+func (s *FileBlobStore) resealInPlace(key string, sealer *blobcrypt.Sealer, fromServerKey bool) (int64, error) {
 	final, err := s.path(key)
 	if err != nil {
 		return 0, err
 	}
-	src, err := os.Open(final)
+	f, err := os.Open(final)
 	if err != nil {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	defer src.Close()
-	sealed, err := fileIsSealed(src)
+	defer f.Close()
+	sealed, err := fileIsSealed(f)
 	if err != nil {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
+	var src io.Reader = f
 	if sealed {
-		return -1, nil
+		if !fromServerKey {
+			return -1, nil
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, fmt.Errorf("seal blob %s: %w", key, err)
+		}
+		body, err := s.sealer.Open(f, fi.Size(), key)
+		if errors.Is(err, blobcrypt.ErrLocked) || errors.Is(err, blobcrypt.ErrNoKey) {
+			return -1, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("seal blob %s: %w", key, err)
+		}
+		defer body.Close()
+		src = io.NewSectionReader(body, 0, body.Size())
 	}
 	tmpDir := filepath.Join(s.dir, sealingDir)
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
@@ -209,7 +234,7 @@ func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
 		os.Remove(tmp.Name())
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	size, err := s.copyBody(tmp, src, key, s.sealer)
+	size, err := s.copyBody(tmp, src, key, sealer)
 	if err != nil {
 		return fail(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +68,10 @@ type userKeyRow struct {
 	// RecoveryPublic (nil: none).
 	Recovery       []byte
 	RecoveryPublic string `gorm:"size:100;not null;default:''"`
-	UpdatedAt      time.Time
+	// Moved is set once the user's older mail (in plaintext or under the
+	// server key) has been sealed to this key (see MoveMailToUserKeys).
+	Moved     bool `gorm:"not null;default:false"`
+	UpdatedAt time.Time
 }
 
 func (userKeyRow) TableName() string { return "user_keys" }
@@ -542,4 +547,102 @@ func (s *Store) setRecoveryPublic(ctx context.Context, name, public string) (*Do
 		return nil, fmt.Errorf("domain recovery key of %s: %w", n, err)
 	}
 	return &d, nil
+}
+
+// MoveMailToUserKeys seals to their own key the older mail of the users in
+// user-key mode whose mail has not been moved yet (stored in plaintext or
+// under the server key before they had a key or before their domain
+// switched): each body that only their messages reference is rewritten
+// in place, as SealExisting does (a crash leaves it whole, old or new). A
+// body shared with another user, the outbound queue or the quarantine
+// stays as it is. It returns how many bodies it moved; the server runs it
+// in the background, and it resumes where it stopped.
+func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
+	fb, ok := s.blobs.(*FileBlobStore)
+	if !ok {
+		return 0, nil
+	}
+	var rows []struct {
+		UserID         int64
+		Public         string
+		EncryptionMode string
+	}
+	err := s.db.WithContext(ctx).Table("user_keys AS k").
+		Select("k.user_id, k.public, d.encryption_mode").
+		Joins("JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id").
+		Where("k.moved = ?", false).Scan(&rows).Error
+	if err != nil {
+		return 0, fmt.Errorf("move mail to user keys: %w", err)
+	}
+	tables, err := blobTables()
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, r := range rows {
+		if !s.usesUserKeys(&Domain{EncryptionMode: r.EncryptionMode}) {
+			continue
+		}
+		sealer, err := blobcrypt.UserSealer(r.Public)
+		if err != nil {
+			return moved, err
+		}
+		n, err := s.moveUserMail(ctx, fb, tables, r.UserID, sealer)
+		moved += n
+		if err != nil {
+			return moved, fmt.Errorf("move mail of user %d to their key: %w", r.UserID, err)
+		}
+		err = s.write(ctx, func(tx *writeTx) error {
+			return tx.Model(&userKeyRow{}).Where("user_id = ? AND public = ?", r.UserID, r.Public).Update("moved", true).Error
+		})
+		if err != nil {
+			return moved, fmt.Errorf("move mail of user %d to their key: %w", r.UserID, err)
+		}
+	}
+	return moved, nil
+}
+
+// moveUserMail reseals the bodies only user userID's messages reference.
+func (s *Store) moveUserMail(ctx context.Context, fb *FileBlobStore, tables []string, userID int64, sealer *blobcrypt.Sealer) (int, error) {
+	db := s.db.WithContext(ctx)
+	var keys []string
+	if err := db.Model(&messageRow{}).Where("user_id = ?", userID).Distinct().Pluck("blob_key", &keys).Error; err != nil {
+		return 0, err
+	}
+	moved := 0
+	for chunk := range slices.Chunk(keys, sweepChunk) {
+		shared := map[string]bool{}
+		for _, t := range tables {
+			q := db.Table(t).Where("blob_key IN ?", chunk)
+			if t == "messages" {
+				q = q.Where("user_id <> ?", userID)
+			}
+			var ks []string
+			if err := q.Distinct().Pluck("blob_key", &ks).Error; err != nil {
+				return moved, err
+			}
+			for _, k := range ks {
+				shared[k] = true
+			}
+		}
+		for _, key := range chunk {
+			if err := ctx.Err(); err != nil {
+				return moved, err
+			}
+			if shared[key] {
+				continue
+			}
+			n, err := fb.resealInPlace(key, sealer, true)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // expunged meanwhile
+			}
+			if err != nil {
+				return moved, err
+			}
+			if n >= 0 {
+				moved++
+			}
+		}
+	}
+	return moved, nil
 }

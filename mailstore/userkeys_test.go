@@ -266,3 +266,64 @@ func TestUserKeyMode(t *testing.T) {
 		t.Fatal("the held body was not freed")
 	}
 }
+
+func TestMoveMailToUserKeys(t *testing.T) {
+	ctx := context.Background()
+	sealer, _ := newTestSealer(t)
+	dir := t.TempDir()
+	s := openStoreAt(t, dir, sealer)
+	defer s.Close()
+	if _, err := s.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	ann, err := s.CreateUser(ctx, NewUser{Address: "ann@example.test", Password: "ann-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.CreateUser(ctx, NewUser{Address: "bob@example.test", Password: "bob-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Under the server key: one message of ann's own, one shared with bob.
+	own := "Subject: own\r\n\r\nOWN-MARKER\r\n"
+	shared := "Subject: shared\r\n\r\nSHARED-MARKER\r\n"
+	for _, d := range []Delivery{
+		{Targets: []DeliveryTarget{{UserID: ann.ID}}, Body: strings.NewReader(own)},
+		{Targets: []DeliveryTarget{{UserID: ann.ID}, {UserID: bob.ID}}, Body: strings.NewReader(shared)},
+	} {
+		if _, err := s.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mode := EncryptionUser
+	if _, err := s.UpdateDomain(ctx, "example.test", DomainUpdate{EncryptionMode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MoveMailToUserKeys(ctx); err != nil || n != 0 {
+		t.Fatalf("move before anyone has a key: %d %v", n, err)
+	}
+	_, key, err := s.OpenMailSession(ctx, "ann@example.test", "ann-password-1", ProtocolIMAP)
+	if err != nil || key == nil {
+		t.Fatalf("ann's first user-key login: %v %v", key, err)
+	}
+	if n, err := s.MoveMailToUserKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("moved %d bodies (%v), want 1", n, err)
+	}
+	if n, err := s.MoveMailToUserKeys(ctx); err != nil || n != 0 {
+		t.Fatalf("second pass moved %d bodies (%v), want 0", n, err)
+	}
+	msgs := inboxMetas(t, s, ann.ID)
+	if _, err := readMessage(ctx, s, &msgs[0]); !errors.Is(err, ErrBodyLocked) {
+		t.Fatalf("ann's own old mail with the server key after the move: %v", err)
+	}
+	if got, err := readMessage(key.Context(ctx), s, &msgs[0]); err != nil || got != own {
+		t.Fatalf("ann's own old mail with her key: %q %v", got, err)
+	}
+	// The body bob shares stays under the server key, readable by both.
+	if got, err := readMessage(ctx, s, &msgs[1]); err != nil || got != shared {
+		t.Fatalf("the shared body: %q %v", got, err)
+	}
+	if hits := grepBlobs(t, dir, "OWN-MARKER"); len(hits) > 0 {
+		t.Fatalf("plaintext on disk: %v", hits)
+	}
+}

@@ -240,6 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.runOutbound()
 	w.startStats()
 	w.startSweeper()
+	w.startUserKeyMoving()
 	if sealer != nil {
 		w.startSealing()
 	}

@@ -59,3 +59,33 @@ func (w *wiring) startSealing() {
 		}
 	})
 }
+
+// userKeyMoveInterval is how often the server looks for users of
+// user-key mode whose older mail is not yet sealed to their key.
+const userKeyMoveInterval = time.Minute
+
+// startUserKeyMoving seals to their own key, at start and then every
+// userKeyMoveInterval, the older mail of users who got a key of user-key
+// mode (see mailstore.Store.MoveMailToUserKeys); a pass with nothing to do
+// is one query.
+func (w *wiring) startUserKeyMoving() {
+	w.sup.background("user-key sealing", func(ctx context.Context) {
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := w.store.MoveMailToUserKeys(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				w.log.Error("sealing older mail to the users' own keys failed; it goes on at the next pass", "err", err, "moved", n)
+			case n > 0:
+				w.log.Info("sealed older mail to the users' own keys", "bodies", n)
+			}
+			t.Reset(userKeyMoveInterval)
+		}
+	})
+}
