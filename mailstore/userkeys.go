@@ -132,6 +132,8 @@ func (s *Store) usesUserKeys(d *Domain) bool {
 
 // userPublicKeys returns the public keys new mail for the given users is
 // sealed to: those who have a key and whose domain is in user-key mode.
+// A shared account's mail stays under the server key: no one logs in as
+// it, its members read it with their own logins.
 func (s *Store) userPublicKeys(ctx context.Context, userIDs []int64) (map[int64]string, error) {
 	var rows []struct {
 		UserID         int64
@@ -141,7 +143,7 @@ func (s *Store) userPublicKeys(ctx context.Context, userIDs []int64) (map[int64]
 	err := s.db.WithContext(ctx).Table("user_keys AS k").
 		Select("k.user_id, k.public, d.encryption_mode").
 		Joins("JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id").
-		Where("k.user_id IN ?", userIDs).Scan(&rows).Error
+		Where("k.user_id IN ? AND k.user_id NOT IN (SELECT user_id FROM shared_accounts)", userIDs).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("users' keys: %w", err)
 	}
@@ -570,7 +572,7 @@ func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
 	err := s.db.WithContext(ctx).Table("user_keys AS k").
 		Select("k.user_id, k.public, d.encryption_mode").
 		Joins("JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id").
-		Where("k.moved = ?", false).Scan(&rows).Error
+		Where("k.moved = ? AND k.user_id NOT IN (SELECT user_id FROM shared_accounts)", false).Scan(&rows).Error
 	if err != nil {
 		return 0, fmt.Errorf("move mail to user keys: %w", err)
 	}

@@ -326,4 +326,17 @@ func TestMoveMailToUserKeys(t *testing.T) {
 	if hits := grepBlobs(t, dir, "OWN-MARKER"); len(hits) > 0 {
 		t.Fatalf("plaintext on disk: %v", hits)
 	}
+
+	// A shared account (no login of its own) stays under the server key.
+	info, err := s.CreateSharedAccount(ctx, NewUser{Address: "info@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: info.ID}}, Body: strings.NewReader(own)}); err != nil {
+		t.Fatal(err)
+	}
+	im := inboxMetas(t, s, info.ID)
+	if got, err := readMessage(ctx, s, &im[0]); err != nil || got != own {
+		t.Fatalf("the shared account's mail with the server key: %q %v", got, err)
+	}
 }
