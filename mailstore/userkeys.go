@@ -135,6 +135,13 @@ func (s *Store) usesUserKeys(d *Domain) bool {
 // A shared account's mail stays under the server key: no one logs in as
 // it, its members read it with their own logins.
 func (s *Store) userPublicKeys(ctx context.Context, userIDs []int64) (map[int64]string, error) {
+	return s.sealingKeys(ctx, "k.user_id IN ?", userIDs)
+}
+
+// sealingKeys returns, by user ID, the public keys of the users with a
+// key who match the condition on user_keys AS k, are in user-key mode and
+// are not shared accounts.
+func (s *Store) sealingKeys(ctx context.Context, cond string, args ...any) (map[int64]string, error) {
 	var rows []struct {
 		UserID         int64
 		Public         string
@@ -143,7 +150,8 @@ func (s *Store) userPublicKeys(ctx context.Context, userIDs []int64) (map[int64]
 	err := s.db.WithContext(ctx).Table("user_keys AS k").
 		Select("k.user_id, k.public, d.encryption_mode").
 		Joins("JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id").
-		Where("k.user_id IN ? AND k.user_id NOT IN (SELECT user_id FROM shared_accounts)", userIDs).Scan(&rows).Error
+		Where("k.user_id NOT IN (SELECT user_id FROM shared_accounts)").
+		Where(cond, args...).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("users' keys: %w", err)
 	}
@@ -564,15 +572,7 @@ func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	var rows []struct {
-		UserID         int64
-		Public         string
-		EncryptionMode string
-	}
-	err := s.db.WithContext(ctx).Table("user_keys AS k").
-		Select("k.user_id, k.public, d.encryption_mode").
-		Joins("JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id").
-		Where("k.moved = ? AND k.user_id NOT IN (SELECT user_id FROM shared_accounts)", false).Scan(&rows).Error
+	keys, err := s.sealingKeys(ctx, "k.moved = ?", false)
 	if err != nil {
 		return 0, fmt.Errorf("move mail to user keys: %w", err)
 	}
@@ -581,24 +581,21 @@ func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	moved := 0
-	for _, r := range rows {
-		if !s.usesUserKeys(&Domain{EncryptionMode: r.EncryptionMode}) {
-			continue
-		}
-		sealer, err := blobcrypt.UserSealer(r.Public)
+	for userID, public := range keys {
+		sealer, err := blobcrypt.UserSealer(public)
 		if err != nil {
 			return moved, err
 		}
-		n, err := s.moveUserMail(ctx, fb, tables, r.UserID, sealer)
+		n, err := s.moveUserMail(ctx, fb, tables, userID, sealer)
 		moved += n
 		if err != nil {
-			return moved, fmt.Errorf("move mail of user %d to their key: %w", r.UserID, err)
+			return moved, fmt.Errorf("move mail of user %d to their key: %w", userID, err)
 		}
 		err = s.write(ctx, func(tx *writeTx) error {
-			return tx.Model(&userKeyRow{}).Where("user_id = ? AND public = ?", r.UserID, r.Public).Update("moved", true).Error
+			return tx.Model(&userKeyRow{}).Where("user_id = ? AND public = ?", userID, public).Update("moved", true).Error
 		})
 		if err != nil {
-			return moved, fmt.Errorf("move mail of user %d to their key: %w", r.UserID, err)
+			return moved, fmt.Errorf("move mail of user %d to their key: %w", userID, err)
 		}
 	}
 	return moved, nil

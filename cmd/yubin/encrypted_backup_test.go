@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 
 	"github.com/yubinmail/yubin/mailstore"
-	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // fetchAll returns the bytes of every INBOX message of user over IMAP.
@@ -38,20 +35,6 @@ func fetchAll(t *testing.T, imapAddr, user, password string) [][]byte {
 	return out
 }
 
-// grepTree lists the files under root that contain marker.
-func grepTree(root, marker string) []string {
-	var hits []string
-	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(marker)) {
-				hits = append(hits, p)
-			}
-		}
-		return nil
-	})
-	return hits
-}
-
 // TestEncryptedBackupRestoresAndReads (issue 17 §2): a store encrypted at
 // rest, with a server-key domain and a user-key domain, is backed up while
 // the server runs (yubin backup) with no message text in the backup;
@@ -69,14 +52,7 @@ func TestEncryptedBackupRestoresAndReads(t *testing.T) {
 	if code, out := runCLI(env, "encryption", "keygen", keyPath); code != 0 {
 		t.Fatalf("keygen: %d %s", code, out)
 	}
-	sealer, err := blobcrypt.LoadServerKey(keyPath, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreWithKey(t, dir, keyPath)
 	for _, d := range []string{"server.test", "user.test"} {
 		if _, err := st.CreateDomain(ctx, d); err != nil {
 			t.Fatal(err)
@@ -128,7 +104,7 @@ func TestEncryptedBackupRestoresAndReads(t *testing.T) {
 	}
 	rs.stop(t)
 	for _, marker := range []string{"BACKUP-MARKER-", "of a long letter"} {
-		if hits := grepTree(dest, marker); len(hits) > 0 {
+		if hits := filesContaining(dest, marker); len(hits) > 0 {
 			t.Fatalf("%q in plaintext in the backup: %v", marker, hits)
 		}
 	}

@@ -20,7 +20,21 @@ const (
 // message bodies a killed process left without metadata (see
 // mailstore.Store.SweepOrphanBodies).
 func (w *wiring) startSweeper() {
-	w.sup.background("sweeper", func(ctx context.Context) {
+	w.every("sweeper", sweepInterval, func(ctx context.Context) {
+		n, err := w.store.SweepOrphanBodies(ctx, time.Now().Add(-orphanGrace))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("sweeping orphan message bodies failed", "err", err, "removed", n)
+		case n > 0:
+			w.log.Info("removed orphan message bodies (left by a process killed before it committed them)", "removed", n)
+		}
+	})
+}
+
+// every runs fn in the background at start and then every interval, until
+// the server stops.
+func (w *wiring) every(name string, interval time.Duration, fn func(ctx context.Context)) {
+	w.sup.background(name, func(ctx context.Context) {
 		t := time.NewTimer(0)
 		defer t.Stop()
 		for {
@@ -29,14 +43,8 @@ func (w *wiring) startSweeper() {
 				return
 			case <-t.C:
 			}
-			n, err := w.store.SweepOrphanBodies(ctx, time.Now().Add(-orphanGrace))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				w.log.Error("sweeping orphan message bodies failed", "err", err, "removed", n)
-			case n > 0:
-				w.log.Info("removed orphan message bodies (left by a process killed before it committed them)", "removed", n)
-			}
-			t.Reset(sweepInterval)
+			fn(ctx)
+			t.Reset(interval)
 		}
 	})
 }
@@ -69,23 +77,13 @@ const userKeyMoveInterval = time.Minute
 // mode (see mailstore.Store.MoveMailToUserKeys); a pass with nothing to do
 // is one query.
 func (w *wiring) startUserKeyMoving() {
-	w.sup.background("user-key sealing", func(ctx context.Context) {
-		t := time.NewTimer(0)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			n, err := w.store.MoveMailToUserKeys(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				w.log.Error("sealing older mail to the users' own keys failed; it goes on at the next pass", "err", err, "moved", n)
-			case n > 0:
-				w.log.Info("sealed older mail to the users' own keys", "bodies", n)
-			}
-			t.Reset(userKeyMoveInterval)
+	w.every("user-key sealing", userKeyMoveInterval, func(ctx context.Context) {
+		n, err := w.store.MoveMailToUserKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("sealing older mail to the users' own keys failed; it goes on at the next pass", "err", err, "moved", n)
+		case n > 0:
+			w.log.Info("sealed older mail to the users' own keys", "bodies", n)
 		}
 	})
 }

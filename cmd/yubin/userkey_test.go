@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/yubinmail/yubin/mailstore"
-	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // apiJSON sends a JSON request to the server's REST API and decodes the
@@ -170,22 +167,7 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 	c.Close()
 
 	// A flipped byte in the big body: IMAP NO [CORRUPTION], no bytes.
-	var biggest string
-	var size int64
-	filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d os.DirEntry, err error) error {
-		if fi, err := d.Info(); err == nil && !d.IsDir() && fi.Size() > size {
-			biggest, size = p, fi.Size()
-		}
-		return nil
-	})
-	data, err := os.ReadFile(biggest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0x20
-	if err := os.WriteFile(biggest, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipByteInBiggestBody(t, dir)
 	raw := dialIMAPRaw(t, imapAddr, "ann@example.test", "ann-password-2")
 	lines := raw.cmd(t, "f1", "FETCH 1 BODY.PEEK[]")
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "f1 NO [CORRUPTION] ") {
@@ -234,14 +216,7 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 	}
 
 	// The store opened with the server key alone cannot read her mail.
-	sealer, err := blobcrypt.LoadServerKey(keyPath, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreWithKey(t, dir, keyPath)
 	defer st.Close()
 	u, _ := st.GetUser(ctx, "ann@example.test")
 	mb, _ := st.GetMailbox(ctx, u.ID, mailstore.Inbox)
