@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"filippo.io/age"
 )
@@ -37,9 +38,7 @@ func SessionKeyFrom(ctx context.Context) *Sealer {
 // Sealer's cache of file keys: without the session, it stays closed. The
 // Sealer may be nil (a store without a server key). A body sealed to a
 // user's key that neither opens gives an error wrapping ErrLocked.
-func (s *Sealer) OpenFor(ctx context.Context, src interface {
-	ReadAt([]byte, int64) (int, error)
-}, size int64, blobKey string) (*Body, error) {
+func (s *Sealer) OpenFor(ctx context.Context, src io.ReaderAt, size int64, blobKey string) (*Body, error) {
 	session := SessionKeyFrom(ctx)
 	if session == nil || len(session.identities) == 0 {
 		if s == nil || len(s.identities) == 0 {
@@ -58,9 +57,7 @@ func (s *Sealer) OpenFor(ctx context.Context, src interface {
 
 // userSealed reports whether the sealed body in src has no server stanza
 // (it was sealed to users' keys only).
-func userSealed(src interface {
-	ReadAt([]byte, int64) (int, error)
-}, size int64) bool {
+func userSealed(src io.ReaderAt, size int64) bool {
 	var head [headRead]byte
 	n, _ := src.ReadAt(head[:min(int64(headRead), size)], 0)
 	return isUserSealed(head[:n])
