@@ -205,6 +205,12 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 		t.Fatalf("SEARCH BODY over mail sealed to the discarded key: %q", lines)
 	}
 	raw.Close()
+	p = dialPOP3(t, pop3Addr, "ann@example.test", "ann-password-3")
+	if line := p.cmd(t, "RETR 2"); !strings.HasPrefix(line, "-ERR [SYS/PERM] ") {
+		t.Fatalf("POP3 RETR of mail sealed to the discarded key: %q", line)
+	}
+	p.cmd(t, "QUIT")
+	p.Close()
 	rs.stop(t)
 
 	// The CLI's reset says what it needs for a user-key account.

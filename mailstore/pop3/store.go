@@ -83,6 +83,9 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, ErrMessageGone)
 	}
+	if errors.Is(err, mailstore.ErrBodyLocked) {
+		return nil, fmt.Errorf("open message %s: %w: %w", msg.UIDL, ErrMessageLocked, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, err)
 	}
