@@ -146,6 +146,18 @@ func TestUserKeyEncryptionOverSockets(t *testing.T) {
 	}
 	c.Close()
 
+	// CATENATE reads the user's own mail through the session's key.
+	cat := dialIMAPRaw(t, imapAddr, "ann@example.test", "ann-password-1")
+	if lines := cat.cmd(t, "a1", `APPEND INBOX CATENATE (URL "/INBOX/;UID=2")`); !strings.HasPrefix(lines[len(lines)-1], "a1 OK") {
+		t.Fatalf("CATENATE of an encrypted message: %q", lines)
+	}
+	cat.Close()
+	c = dialIMAPInbox(t, imapAddr, "ann@example.test", "ann-password-1")
+	if msgs, err := c.Fetch(goimap.SeqSetNum(3), &goimap.FetchOptions{BodySection: []*goimap.FetchItemBodySection{whole}}).Collect(); err != nil || len(msgs) != 1 || string(msgs[0].FindBodySection(whole)) != draft {
+		t.Fatalf("the catenated message: %v", err)
+	}
+	c.Close()
+
 	// POP3 after login: the same bytes.
 	p := dialPOP3(t, pop3Addr, "ann@example.test", "ann-password-1")
 	if got := p.retr(t, 1); got != string(full) {
