@@ -17,6 +17,9 @@ type appPasswordRequest struct {
 	Name      string     `json:"name"`
 	Protocols []string   `json:"protocols"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	// CurrentPassword is needed when the account's mail is encrypted with
+	// its password (user-key mode): the app password gets a copy of the key.
+	CurrentPassword string `json:"current_password"`
 }
 
 // createAppPassword handles POST /api/v1/me/app-passwords: the new
@@ -28,7 +31,7 @@ func (a *API) createAppPassword(c *gin.Context) {
 	}
 	actor := actorOf(c)
 	ap, secret, err := a.svc.CreateAppPassword(c.Request.Context(), actor, actor.Email, mailstore.NewAppPassword{
-		Name: req.Name, Protocols: req.Protocols, ExpiresAt: req.ExpiresAt,
+		Name: req.Name, Protocols: req.Protocols, ExpiresAt: req.ExpiresAt, AccountPassword: req.CurrentPassword,
 	})
 	if err != nil {
 		writeProblem(c, err)

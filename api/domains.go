@@ -34,6 +34,9 @@ type domainSettings struct {
 	// that of the server's messages to the domain's users.
 	QuotaWarningPercents *mailstore.Percents `json:"quota_warning_percents"`
 	Language             *string             `json:"language"`
+
+	// EncryptionMode is "server", "user" or "" (the server's).
+	EncryptionMode *string `json:"encryption_mode"`
 }
 
 func (d domainSettings) toService() service.DomainSettings {
@@ -52,6 +55,7 @@ func (d domainSettings) toService() service.DomainSettings {
 
 		QuotaWarningPercents: d.QuotaWarningPercents,
 		Language:             d.Language,
+		EncryptionMode:       d.EncryptionMode,
 	}
 }
 
@@ -90,6 +94,9 @@ func (d domainSettings) validate() error {
 	}
 	if d.Language != nil && mailstore.CheckLanguage(*d.Language) != nil {
 		fields = append(fields, core.FieldError{Field: "language", Message: "must be en, ja or empty"})
+	}
+	if d.EncryptionMode != nil && mailstore.CheckEncryptionMode(*d.EncryptionMode) != nil {
+		fields = append(fields, core.FieldError{Field: "encryption_mode", Message: "must be server, user or empty (the server's)"})
 	}
 	if fields != nil {
 		return &core.ValidationError{Fields: fields}
@@ -284,6 +291,27 @@ func (a *API) addDomainAdmin(c *gin.Context) {
 // removeDomainAdmin handles DELETE /api/v1/domains/{name}/admins/{address}.
 func (a *API) removeDomainAdmin(c *gin.Context) {
 	if err := a.svc.RemoveDomainAdmin(c.Request.Context(), actorOf(c), c.Param("name"), c.Param("address")); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// createRecoveryKey handles POST /api/v1/domains/{name}/recovery-key: a
+// new recovery key for the domain's user-key accounts, whose private key
+// is in the answer once ("private_key") and is not stored.
+func (a *API) createRecoveryKey(c *gin.Context) {
+	key, d, err := a.svc.CreateDomainRecoveryKey(c.Request.Context(), actorOf(c), c.Param("name"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"domain": d.Name, "public_key": d.RecoveryPublicKey, "private_key": key})
+}
+
+// deleteRecoveryKey handles DELETE /api/v1/domains/{name}/recovery-key.
+func (a *API) deleteRecoveryKey(c *gin.Context) {
+	if _, err := a.svc.DeleteDomainRecoveryKey(c.Request.Context(), actorOf(c), c.Param("name")); err != nil {
 		writeProblem(c, err)
 		return
 	}

@@ -475,6 +475,28 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/dkim/rotate", bob, nil)
 	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/dkim/rotate", readTok, nil)
 
+	// Encryption at rest: the domain's mode and its recovery key.
+	if pe := w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"encryption_mode": "user"}); pe["encryption_mode"] != "user" {
+		t.Errorf("encryption mode %v", pe["encryption_mode"])
+	}
+	w.json(http.StatusUnprocessableEntity, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"encryption_mode": "secret"})
+	w.json(http.StatusOK, "PATCH", "/api/v1/domains/example.com", adm, map[string]any{"encryption_mode": ""})
+	rk := w.json(http.StatusCreated, "POST", "/api/v1/domains/example.com/recovery-key", ann, nil)
+	if pk, _ := rk["private_key"].(string); !strings.HasPrefix(pk, "AGE-SECRET-KEY-1") || rk["public_key"] == "" {
+		t.Errorf("recovery key %v", rk)
+	}
+	if d := w.json(http.StatusOK, "GET", "/api/v1/domains/example.com", adm, nil); d["recovery_public_key"] != rk["public_key"] {
+		t.Errorf("domain's recovery key %v, want %v", d["recovery_public_key"], rk["public_key"])
+	}
+	w.json(http.StatusNotFound, "POST", "/api/v1/domains/nowhere.example/recovery-key", adm, nil)
+	w.json(http.StatusUnauthorized, "POST", "/api/v1/domains/example.com/recovery-key", "", nil)
+	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/recovery-key", bob, nil)
+	w.json(http.StatusForbidden, "POST", "/api/v1/domains/example.com/recovery-key", readTok, nil)
+	w.send(http.StatusNoContent, walkReq{method: "DELETE", target: "/api/v1/domains/example.com/recovery-key", token: ann})
+	w.json(http.StatusNotFound, "DELETE", "/api/v1/domains/nowhere.example/recovery-key", adm, nil)
+	w.json(http.StatusUnauthorized, "DELETE", "/api/v1/domains/example.com/recovery-key", "", nil)
+	w.json(http.StatusForbidden, "DELETE", "/api/v1/domains/example.com/recovery-key", bob, nil)
+
 	chk := w.json(http.StatusOK, "GET", "/api/v1/domains/example.com/dns/check", adm, nil)
 	if recs, _ := chk["records"].([]any); len(recs) == 0 {
 		t.Errorf("dns check %v", chk)
@@ -573,6 +595,14 @@ func TestEveryRouteMatchesSpec(t *testing.T) {
 	w.json(http.StatusNotFound, "GET", "/api/v1/users/nobody@example.com/quota", adm, nil)
 	w.json(http.StatusUnauthorized, "GET", "/api/v1/users/ann@example.com/quota", "", nil)
 	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/quota", bob, nil)
+
+	if e := w.json(http.StatusOK, "GET", "/api/v1/users/ann@example.com/encryption", adm, nil); e["mode"] != "server" || e["reset_effect"] != "none" {
+		t.Errorf("encryption %v", e)
+	}
+	w.json(http.StatusOK, "GET", "/api/v1/users/bob@example.com/encryption", bob, nil)
+	w.json(http.StatusNotFound, "GET", "/api/v1/users/nobody@example.com/encryption", adm, nil)
+	w.json(http.StatusUnauthorized, "GET", "/api/v1/users/ann@example.com/encryption", "", nil)
+	w.json(http.StatusForbidden, "GET", "/api/v1/users/ann@example.com/encryption", bob, nil)
 
 	resp, b := w.send(http.StatusOK, walkReq{method: "GET", target: "/api/v1/users/ann@example.com/mobileconfig", token: adm})
 	if !strings.Contains(string(b), "<plist") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-apple-aspen-config") {

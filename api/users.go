@@ -77,6 +77,10 @@ func (a *API) updateUser(c *gin.Context) {
 		QuotaMessages *int64  `json:"quota_messages"`
 		Enabled       *bool   `json:"enabled"`
 		Language      *string `json:"language"`
+		// For a password reset of a user-key account (see
+		// GET /users/{address}/encryption).
+		RecoveryKey          *string `json:"recovery_key"`
+		DiscardEncryptedMail bool    `json:"discard_encrypted_mail"`
 	}
 	if !bindJSON(c, &req) {
 		return
@@ -88,6 +92,9 @@ func (a *API) updateUser(c *gin.Context) {
 		QuotaMessages: req.QuotaMessages,
 		Enabled:       req.Enabled,
 		Language:      req.Language,
+
+		RecoveryKey:          req.RecoveryKey,
+		DiscardEncryptedMail: req.DiscardEncryptedMail,
 	})
 	if err != nil {
 		writeProblem(c, err)
@@ -130,4 +137,16 @@ func (a *API) userMobileconfig(c *gin.Context) {
 	if err := writeMobileconfig(c.Writer, a.opts.Clients, u.Address, u.DisplayName); err != nil {
 		writeProblem(c, err)
 	}
+}
+
+// userEncryption handles GET /api/v1/users/{address}/encryption: how the
+// account's mail is encrypted at rest and what a password reset would do
+// to it.
+func (a *API) userEncryption(c *gin.Context) {
+	e, err := a.svc.UserEncryption(c.Request.Context(), actorOf(c), c.Param("address"))
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, e)
 }

@@ -143,6 +143,12 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 			if errors.Is(err, mailstore.ErrBodyCorrupt) {
 				return noErr("CORRUPTION", "Message "+itoa32(m.UID)+" is damaged on the server and cannot be read")
 			}
+			if errors.Is(err, mailstore.ErrBodyLocked) {
+				return lockedErr(m.UID)
+			}
+			if errors.Is(err, mailstore.ErrBodyNoKey) {
+				return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" is encrypted at rest and the server has no key to read it (YUBIN_ENCRYPTION_KEY_FILE)")
+			}
 			return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
 		}
 		msg = imapmsg.Parse(raw)

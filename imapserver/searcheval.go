@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"errors"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -64,7 +65,11 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 		if m == nil {
 			continue // expunged meanwhile
 		}
-		if s.matches(&prog.criteria, uint32(i+1), m, sc) {
+		ok, err := s.match(&prog.criteria, uint32(i+1), m, sc)
+		if errors.Is(err, mailstore.ErrBodyLocked) {
+			return nil, nil, 0, lockedErr(m.UID)
+		}
+		if ok {
 			hits = append(hits, msgRef{uint32(i + 1), uid})
 			highest = max(highest, m.ModSeq)
 		}
@@ -75,6 +80,12 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 // matches reports whether message m, number seq, matches criteria; one
 // that cannot be read matches nothing.
 func (s *session) matches(criteria *imap.SearchCriteria, seq uint32, m *mailstore.MessageMeta, sc imapmsg.SearchContext) bool {
+	ok, _ := s.match(criteria, seq, m, sc)
+	return ok
+}
+
+// match is matches that also returns why a message could not be read.
+func (s *session) match(criteria *imap.SearchCriteria, seq uint32, m *mailstore.MessageMeta, sc imapmsg.SearchContext) (bool, error) {
 	f := &imapmsg.Facts{
 		SeqNum: seq, UID: imap.UID(m.UID), Flags: toFlags(s.withRecent(m.UID, m.Flags)),
 		InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
@@ -82,7 +93,14 @@ func (s *session) matches(criteria *imap.SearchCriteria, seq uint32, m *mailstor
 	ok, err := imapmsg.Match(criteria, f, s.opener(m), sc)
 	if err != nil {
 		s.log.Warn("IMAP search: message unreadable", "uid", m.UID, "err", err)
-		return false
+		return false, err
 	}
-	return ok
+	return ok, nil
+}
+
+// lockedErr is the NO of a command that needs the text of a message
+// encrypted with its owner's key (user-key mode), which this session has
+// not unlocked.
+func lockedErr(uid uint32) error {
+	return noErr("UNAVAILABLE", "Message "+itoa32(uid)+" is encrypted with a user's key that this session has not unlocked")
 }

@@ -59,6 +59,9 @@ func (s *session) cmdSort(c *command) error {
 		rec := imapmsg.SortRecord{SeqNum: h.seq, UID: imap.UID(h.uid), InternalDate: m.InternalDate, Size: m.Size}
 		if needHeader {
 			hdr, err := s.readHeader(m)
+			if errors.Is(err, mailstore.ErrBodyLocked) {
+				return lockedErr(h.uid)
+			}
 			if err != nil {
 				// Sorted as if its header were empty, rather than left out.
 				s.log.Warn("IMAP sort: message unreadable", "uid", h.uid, "err", err)

@@ -20,14 +20,14 @@ type storeBackend struct {
 }
 
 func (b *storeBackend) Authenticate(ctx context.Context, username, password string) (Account, error) {
-	u, err := b.store.AuthenticateMail(ctx, username, password, mailstore.ProtocolIMAP)
+	u, key, err := b.store.OpenMailSession(ctx, username, password, mailstore.ProtocolIMAP)
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
 			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)
 		}
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	return &aclAccount{storeAccount: &storeAccount{store: b.store, user: u}}, nil
+	return &aclAccount{storeAccount: &storeAccount{store: b.store, user: u, key: key}}, nil
 }
 
 func (b *storeBackend) Subscribe(fn func(mailstore.Event)) func() {
@@ -38,10 +38,13 @@ func (b *storeBackend) Snapshot(ctx context.Context, mailboxID int64) ([]uint32,
 	return b.store.Snapshot(ctx, mailboxID)
 }
 
-// storeAccount is a logged-in user of the mailstore.
+// storeAccount is a logged-in user of the mailstore, with the key of
+// user-key encryption the login unlocked (nil: none), for this session
+// only.
 type storeAccount struct {
 	store *mailstore.Store
 	user  *mailstore.User
+	key   *mailstore.MailKey
 }
 
 func (a *storeAccount) ID() int64       { return a.user.ID }
@@ -85,7 +88,7 @@ func (a *storeAccount) ListMessages(ctx context.Context, mailboxID int64, set ma
 }
 
 func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error) {
-	return a.store.OpenMessage(ctx, m)
+	return a.store.OpenMessage(a.key.Context(ctx), m)
 }
 
 func (a *storeAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {

@@ -10,7 +10,7 @@ import (
 func (a *storeAccount) resolver() *urlresolve.Resolver { return urlresolve.New(a.store) }
 
 func (a *storeAccount) FetchURL(ctx context.Context, u *imapurl.URL, max int64) ([]byte, error) {
-	return a.resolver().Fetch(ctx, u, imapurl.Requester{User: a.user.Address}, max)
+	return a.resolver().Fetch(a.key.Context(ctx), u, imapurl.Requester{User: a.user.Address}, max)
 }
 
 func (a *storeAccount) GenURLAuth(ctx context.Context, u *imapurl.URL) (string, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/core/imapurl"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // URLAccount is what an Account offers for IMAP URLs: CATENATE (RFC 4469)
@@ -65,6 +66,8 @@ func (s *session) fetchURL(raw string, max int64) ([]byte, error) {
 		return nil, noErr("BADURL "+respURL(raw), "The URL does not name a message part you may read")
 	case errors.Is(err, core.ErrTooLarge):
 		return nil, noErr("TOOBIG", "The URL's content is too large")
+	case errors.Is(err, mailstore.ErrBodyLocked):
+		return nil, noErr("UNAVAILABLE", "The URL's message is encrypted with a user's key that this session has not unlocked")
 	}
 	return nil, err
 }

@@ -168,6 +168,14 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create user %s: %w", addr, err)
 	}
+	// A user of a user-key domain gets their key now, while the password
+	// is at hand (the slow derivation happens outside the transaction).
+	var key *userKeyRow
+	if d, err := s.GetDomain(ctx, addr.Domain); err == nil && s.usesUserKeys(d) {
+		if key, err = newUserKeyRow(nu.Password, d); err != nil {
+			return nil, fmt.Errorf("create user %s: %w", addr, err)
+		}
+	}
 	u := &User{
 		Address:       addr.String(),
 		DisplayName:   nu.DisplayName,
@@ -200,6 +208,13 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		}
 		for _, mb := range defaultMailboxes {
 			if _, err := createMailboxTx(tx, u.ID, mb.name, mb.use); err != nil {
+				return err
+			}
+		}
+		if key != nil {
+			k := *key
+			k.UserID = u.ID
+			if err := tx.Create(&k).Error; err != nil {
 				return err
 			}
 		}
@@ -371,6 +386,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := deleteAccountSecurityRowsTx(tx, u.ID); err != nil {
 		return err
 	}
+	if err := deleteUserKeysTx(tx, u.ID); err != nil {
+		return err
+	}
 	if err := tx.Delete(u).Error; err != nil {
 		return err
 	}
@@ -382,8 +400,16 @@ func deleteUserTx(tx *writeTx, u *User) error {
 }
 
 // SetPassword replaces an account's password and revokes the API sessions
-// and tokens granted under the old one.
+// and tokens granted under the old one. For a user-key account it fails
+// (ErrKeyWouldBeLost): use ChangePassword, which says what becomes of the
+// key.
 func (s *Store) SetPassword(ctx context.Context, address, password string) error {
+	return s.ChangePassword(ctx, address, password, KeyHandling{})
+}
+
+// ChangePassword is SetPassword that also re-seals, recovers or replaces
+// the key of a user-key account, per how (see KeyHandling).
+func (s *Store) ChangePassword(ctx context.Context, address, password string, how KeyHandling) error {
 	a, err := core.NormalizeAddress(address)
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -392,6 +418,14 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 		return fmt.Errorf("set password for %s: %w", a, err)
 	}
 	hash, err := HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("set password for %s: %w", a, err)
+	}
+	cur, err := s.GetUser(ctx, a)
+	if err != nil {
+		return fmt.Errorf("set password for %s: %w", a, err)
+	}
+	key, keyChange, err := s.newKeyForPassword(ctx, cur, password, how)
 	if err != nil {
 		return fmt.Errorf("set password for %s: %w", a, err)
 	}
@@ -405,6 +439,12 @@ func (s *Store) SetPassword(ctx context.Context, address, password string) error
 		}
 		if err := revokeCredentialsTx(tx, SessionOwner{Kind: OwnerUser, ID: u.ID}, true); err != nil {
 			return err
+		}
+		if keyChange != "" {
+			if err := saveUserKeyTx(tx, u.ID, key); err != nil {
+				return err
+			}
+			return tx.audit("user.password", a, map[string]any{"mail_key": keyChange})
 		}
 		return tx.audit("user.password", a, nil)
 	})
@@ -425,8 +465,17 @@ func (s *Store) Authenticate(ctx context.Context, address, password string) (*Us
 		CheckPassword(dummyHash, password)
 		return nil, core.ErrAuthFailed
 	}
-	u, _, err := s.checkAccountPassword(ctx, a, password)
-	return u, err
+	u, d, err := s.checkAccountPassword(ctx, a, password)
+	if err != nil {
+		return nil, err
+	}
+	// Signing in with the password is also when a user of a user-key
+	// domain gets their key, and their key a copy for the domain's
+	// current recovery key (see userkeys.go); nothing is kept unlocked.
+	if _, err := s.unlockMailKey(ctx, u, d, nil, password); err != nil {
+		s.log.Warn("unlock the user's mail key at sign-in", "user", u.Address, "err", err)
+	}
+	return u, nil
 }
 
 // ResolveRecipient maps an envelope recipient to the local account that

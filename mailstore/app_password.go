@@ -77,6 +77,10 @@ type NewAppPassword struct {
 	Name      string
 	Protocols []string   // a non-empty subset of MailProtocols
 	ExpiresAt *time.Time // nil: never expires
+	// AccountPassword is needed for a user-key account (see userkeys.go):
+	// it unlocks the key, which is then sealed with the app password too,
+	// so that mail clients logging in with it read the mail.
+	AccountPassword string
 }
 
 // normalizeAppPassword returns password without group separators and in
@@ -175,6 +179,14 @@ func (s *Store) CreateAppPassword(ctx context.Context, address string, na NewApp
 	if err != nil {
 		return nil, "", fmt.Errorf("create app password for %s: %w", a, err)
 	}
+	owner, err := s.GetUser(ctx, a)
+	if err != nil {
+		return nil, "", fmt.Errorf("create app password for %s: %w", a, err)
+	}
+	sealedKey, err := s.sealKeyForAppPassword(ctx, owner, na.AccountPassword, secret)
+	if err != nil {
+		return nil, "", fmt.Errorf("create app password for %s: %w", a, err)
+	}
 	ap := &AppPassword{Name: na.Name, Hash: hash, Protocols: protos}
 	if na.ExpiresAt != nil {
 		e := na.ExpiresAt.UTC().Truncate(time.Second)
@@ -188,6 +200,14 @@ func (s *Store) CreateAppPassword(ctx context.Context, address string, na NewApp
 		ap.ID, ap.UserID, ap.CreatedAt = 0, u.ID, time.Time{}
 		if err := tx.Create(ap).Error; err != nil {
 			return err
+		}
+		if sealedKey != nil {
+			if u.ID != owner.ID {
+				return fmt.Errorf("the account changed meanwhile: %w", core.ErrConflict)
+			}
+			if err := tx.Create(&appPasswordKeyRow{AppPasswordID: ap.ID, UserID: u.ID, Sealed: sealedKey}).Error; err != nil {
+				return err
+			}
 		}
 		return tx.audit("app_password.create", a, map[string]any{
 			"id": ap.ID, "name": ap.Name, "protocols": ap.Protocols, "expires_at": ap.ExpiresAt,
@@ -232,6 +252,9 @@ func (s *Store) DeleteAppPassword(ctx context.Context, address string, id int64)
 		if err := tx.Delete(&ap).Error; err != nil {
 			return err
 		}
+		if err := tx.Where("app_password_id = ?", ap.ID).Delete(&appPasswordKeyRow{}).Error; err != nil {
+			return err
+		}
 		return tx.audit("app_password.delete", a, map[string]any{"id": ap.ID, "name": ap.Name})
 	})
 	if err != nil {
@@ -255,32 +278,39 @@ func remoteAddrOf(ctx context.Context) string {
 // core.WithRemoteAddr) is recorded as the app password's last use. Any failure
 // is ErrAuthFailed.
 func (s *Store) AuthenticateMail(ctx context.Context, address, password, protocol string) (*User, error) {
+	u, _, _, err := s.authenticateMail(ctx, address, password, protocol)
+	return u, err
+}
+
+// authenticateMail is AuthenticateMail, also returning the user's domain
+// and the app password that matched (nil: the account password).
+func (s *Store) authenticateMail(ctx context.Context, address, password, protocol string) (*User, *Domain, *AppPassword, error) {
 	if !ValidProtocol(protocol) {
-		return nil, fmt.Errorf("authenticate: unknown protocol %q: %w", protocol, core.ErrInvalid)
+		return nil, nil, nil, fmt.Errorf("authenticate: unknown protocol %q: %w", protocol, core.ErrInvalid)
 	}
 	a, err := core.NormalizeAddress(address)
 	if err != nil {
 		CheckPassword(dummyHash, password)
-		return nil, core.ErrAuthFailed
+		return nil, nil, nil, core.ErrAuthFailed
 	}
 	if norm, ok := normalizeAppPassword(password); ok {
-		u, err := s.authenticateAppPassword(ctx, a, norm, protocol)
+		u, d, ap, err := s.authenticateAppPassword(ctx, a, norm, protocol)
 		if err == nil || !errors.Is(err, errNoAppPassword) {
-			return u, err
+			return u, d, ap, err
 		}
 	}
 	u, d, err := s.checkAccountPassword(ctx, a, password)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	need, err := s.secondFactorRequired(ctx, u, d)
 	if err != nil {
-		return nil, fmt.Errorf("authenticate %s: %w", a, err)
+		return nil, nil, nil, fmt.Errorf("authenticate %s: %w", a, err)
 	}
 	if need {
-		return nil, fmt.Errorf("%s has two-factor sign-in: mail clients need an app password: %w", a, core.ErrAuthFailed)
+		return nil, nil, nil, fmt.Errorf("%s has two-factor sign-in: mail clients need an app password: %w", a, core.ErrAuthFailed)
 	}
-	return u, nil
+	return u, d, nil, nil
 }
 
 // errNoAppPassword says a password of the app password shape is none of
@@ -289,33 +319,33 @@ var errNoAppPassword = fmt.Errorf("no such app password: %w", core.ErrAuthFailed
 
 // authenticateAppPassword checks the normalized app password of the user
 // at address a for protocol.
-func (s *Store) authenticateAppPassword(ctx context.Context, a, norm, protocol string) (*User, error) {
+func (s *Store) authenticateAppPassword(ctx context.Context, a, norm, protocol string) (*User, *Domain, *AppPassword, error) {
 	db := s.db.WithContext(ctx)
 	var aps []AppPassword
 	if err := db.Where("hash = ?", hashAppPassword(norm)).Limit(1).Find(&aps).Error; err != nil {
-		return nil, fmt.Errorf("authenticate %s: look up app password: %w", a, err)
+		return nil, nil, nil, fmt.Errorf("authenticate %s: look up app password: %w", a, err)
 	}
 	if len(aps) == 0 {
-		return nil, errNoAppPassword
+		return nil, nil, nil, errNoAppPassword
 	}
 	ap := &aps[0]
 	var u User
 	if err := db.Where("id = ?", ap.UserID).Take(&u).Error; err != nil || u.Address != a {
-		return nil, errNoAppPassword
+		return nil, nil, nil, errNoAppPassword
 	}
 	now := time.Now().UTC()
 	if ap.ExpiresAt != nil && !now.Before(*ap.ExpiresAt) {
-		return nil, fmt.Errorf("app password %d of %s expired: %w", ap.ID, a, core.ErrAuthFailed)
+		return nil, nil, nil, fmt.Errorf("app password %d of %s expired: %w", ap.ID, a, core.ErrAuthFailed)
 	}
 	if !slices.Contains(ap.Protocols, protocol) {
-		return nil, fmt.Errorf("app password %d of %s is not for %s: %w", ap.ID, a, protocol, core.ErrAuthFailed)
+		return nil, nil, nil, fmt.Errorf("app password %d of %s is not for %s: %w", ap.ID, a, protocol, core.ErrAuthFailed)
 	}
 	if !u.Enabled {
-		return nil, core.ErrAuthFailed
+		return nil, nil, nil, core.ErrAuthFailed
 	}
 	var d Domain
 	if err := db.Where("id = ?", u.DomainID).Take(&d).Error; err != nil || !d.Enabled {
-		return nil, core.ErrAuthFailed
+		return nil, nil, nil, core.ErrAuthFailed
 	}
 	from := remoteAddrOf(ctx)
 	if ap.LastUsedAt == nil || now.Sub(*ap.LastUsedAt) >= appPasswordTouchInterval || now.Before(*ap.LastUsedAt) ||
@@ -328,7 +358,7 @@ func (s *Store) authenticateAppPassword(ctx context.Context, a, norm, protocol s
 			s.log.Warn("record app password use", "app_password", ap.ID, "err", err)
 		}
 	}
-	return &u, nil
+	return &u, &d, ap, nil
 }
 
 // checkAccountPassword checks the account password of the user at the

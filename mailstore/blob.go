@@ -222,7 +222,7 @@ func (s *FileBlobStore) writeKey(ctx context.Context, key string, r io.Reader) (
 		os.Remove(final)
 		return 0, fmt.Errorf("put blob %s: %w", key, err)
 	}
-	n, err := s.copyBody(f, r, key)
+	n, err := s.copyBody(f, r, key, sealerFor(ctx, s.sealer))
 	if err != nil {
 		return fail(err)
 	}
@@ -239,14 +239,14 @@ func (s *FileBlobStore) writeKey(ctx context.Context, key string, r io.Reader) (
 	return n, nil
 }
 
-// copyBody writes r to f as the body stored under key, sealed if the store
-// has a sealer, and returns the plaintext size.
-func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, error) {
-	if !s.sealer.CanSeal() {
+// copyBody writes r to f as the body stored under key, sealed if sealer
+// can seal, and returns the plaintext size.
+func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string, sealer *blobcrypt.Sealer) (int64, error) {
+	if !sealer.CanSeal() {
 		return io.Copy(f, r)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
-	w, err := s.sealer.Seal(bw, key)
+	w, err := sealer.Seal(bw, key)
 	if err != nil {
 		return 0, err
 	}
@@ -268,11 +268,21 @@ func (s *FileBlobStore) copyBody(f *os.File, r io.Reader, key string) (int64, er
 // key): the body is lost, unlike after an I/O error.
 var ErrBodyCorrupt = blobcrypt.ErrCorrupt
 
+// ErrBodyLocked is wrapped by the read errors of a body encrypted with a
+// user's key that the reading session has not unlocked (user-key mode).
+var ErrBodyLocked = blobcrypt.ErrLocked
+
+// ErrBodyNoKey is wrapped by the read errors of an encrypted body when the
+// store has no encryption key (YUBIN_ENCRYPTION_KEY_FILE is not set).
+var ErrBodyNoKey = blobcrypt.ErrNoKey
+
 // Open opens the body stored under key: this is the one way every reader
 // (IMAP, POP3, the queue, the quarantine, re-reads at delivery) gets a
 // body's bytes. A sealed body is authenticated as it is read; one that
 // fails gives an error wrapping ErrBodyCorrupt, never its bytes. The
-// size is the plaintext's.
+// size is the plaintext's. A body sealed to a user's key (user-key mode)
+// opens only with the session key ctx carries (blobcrypt.WithSessionKey);
+// without it the error wraps ErrBodyLocked.
 func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -294,7 +304,7 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		// The sealed body keeps its bytes for as long as it lives.
 		small = bytes.Clone(small)
 		smallBufs.Put(buf)
-		body, err := s.sealer.Open(bytes.NewReader(small), int64(len(small)), key)
+		body, err := s.sealer.OpenFor(ctx, bytes.NewReader(small), int64(len(small)), key)
 		if err != nil {
 			return nil, fmt.Errorf("open blob: %w", err)
 		}
@@ -308,7 +318,7 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	if !sealed {
 		return &fileBlob{File: f, size: size}, nil
 	}
-	body, err := s.sealer.Open(f, size, key)
+	body, err := s.sealer.OpenFor(ctx, f, size, key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)

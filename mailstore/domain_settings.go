@@ -90,6 +90,10 @@ type DomainUpdate struct {
 	// messages to the domain's users (one of Languages, or "").
 	QuotaWarningPercents *Percents
 	Language             *string
+
+	// EncryptionMode is EncryptionServer, EncryptionUser or "" (the
+	// server's): see userkeys.go. It applies to mail stored from then on.
+	EncryptionMode *string
 }
 
 // checkScore refuses a spam threshold that is not a positive number.
@@ -137,6 +141,11 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 			return nil, fmt.Errorf("update domain %s: %w", n, err)
 		}
 	}
+	if up.EncryptionMode != nil {
+		if err := CheckEncryptionMode(*up.EncryptionMode); err != nil {
+			return nil, fmt.Errorf("update domain %s: %w", n, err)
+		}
+	}
 	var d Domain
 	err = s.write(ctx, func(tx *writeTx) error {
 		d = Domain{}
@@ -181,6 +190,16 @@ func (s *Store) UpdateDomain(ctx context.Context, name string, up DomainUpdate) 
 		if up.Language != nil {
 			d.Language = *up.Language
 			set["language"] = d.Language
+		}
+		if up.EncryptionMode != nil {
+			d.EncryptionMode = *up.EncryptionMode
+			set["encryption_mode"] = d.EncryptionMode
+			// Mail stored under the server key meanwhile moves to the
+			// users' keys again (MoveMailToUserKeys).
+			if err := tx.Model(&userKeyRow{}).Where("user_id IN (?)", tx.Model(&User{}).Select("id").Where("domain_id = ?", d.ID)).
+				Update("moved", false).Error; err != nil {
+				return err
+			}
 		}
 		if d.MaxQuotaBytes > 0 && d.DefaultQuotaBytes > d.MaxQuotaBytes {
 			return fmt.Errorf("default quota (%d bytes) is above the maximum user quota (%d bytes): %w",

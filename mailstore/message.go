@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // System flags (RFC 9051 §2.3.2).
@@ -359,48 +360,80 @@ type storedBody struct {
 	size int64
 }
 
-// putDeliveryBodies writes the bodies of d: one per distinct HeaderPrefix,
-// in the order the prefixes first appear. bodyOf[i] is the index of target
+// putDeliveryBodies writes the bodies of d: one per distinct HeaderPrefix
+// and sealing key (a user of user-key mode gets a body sealed to their own
+// key), in the order they first appear. bodyOf[i] is the index of target
 // i's body. The message is read from d.Body once, into the first body; the
 // others are that body's message part behind their own prefix, read back
-// from the blob store, so d.Body need not be readable twice.
+// from the blob store, so d.Body need not be readable twice. A first body
+// sealed to a user's key is also sealed to a key held in memory for the
+// read-back only.
 func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []storedBody, bodyOf []int, err error) {
-	prefixes := make([]string, 0, 1)
-	index := make(map[string]int, 1)
+	userIDs := make([]int64, len(d.Targets))
+	for i, t := range d.Targets {
+		userIDs[i] = t.UserID
+	}
+	publics, err := s.userPublicKeys(ctx, userIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	type bodyKind struct{ prefix, public string }
+	kinds := make([]bodyKind, 0, 1)
+	index := make(map[bodyKind]int, 1)
 	bodyOf = make([]int, len(d.Targets))
 	for i, t := range d.Targets {
 		p, err := canonicalHeaderPrefix(t.HeaderPrefix)
 		if err != nil {
 			return nil, nil, err
 		}
-		j, ok := index[p]
+		k := bodyKind{p, publics[t.UserID]}
+		j, ok := index[k]
 		if !ok {
-			j = len(prefixes)
-			index[p] = j
-			prefixes = append(prefixes, p)
+			j = len(kinds)
+			index[k] = j
+			kinds = append(kinds, k)
 		}
 		bodyOf[i] = j
 	}
+	sealers := make([]*blobcrypt.Sealer, len(kinds))
+	for j, k := range kinds {
+		if k.public != "" {
+			if sealers[j], err = blobcrypt.UserSealer(k.public); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	readCtx := ctx
+	firstSealer := sealers[0]
+	if firstSealer != nil && len(kinds) > 1 {
+		eph, err := blobcrypt.EphemeralSealer()
+		if err != nil {
+			return nil, nil, err
+		}
+		firstSealer = blobcrypt.Join(firstSealer, eph)
+		readCtx = blobcrypt.WithSessionKey(ctx, eph)
+	}
 	// The prefix is CRLF already and ends with a line end, so normalising
 	// it with the message changes nothing in either.
-	key, size, err := s.putBody(ctx, io.MultiReader(strings.NewReader(prefixes[0]), d.Body))
+	key, size, err := s.putBody(withSealer(ctx, firstSealer), io.MultiReader(strings.NewReader(kinds[0].prefix), d.Body))
 	if err != nil {
 		return nil, nil, err
 	}
 	bodies = append(bodies, storedBody{key, size})
-	if len(prefixes) == 1 {
+	if len(kinds) == 1 {
 		return bodies, bodyOf, nil
 	}
-	first, err := s.blobs.Open(ctx, key)
+	first, err := s.blobs.Open(readCtx, key)
 	if err != nil {
 		s.deleteBodies(ctx, bodies)
 		return nil, nil, fmt.Errorf("read back body %s: %w", key, err)
 	}
 	defer first.Close()
-	skip := int64(len(prefixes[0]))
-	for _, p := range prefixes[1:] {
+	skip := int64(len(kinds[0].prefix))
+	for j, kind := range kinds[1:] {
+		p := kind.prefix
 		message := io.NewSectionReader(first, skip, size-skip)
-		k, n, err := s.putRawBody(ctx, io.MultiReader(strings.NewReader(p), message))
+		k, n, err := s.putRawBody(withSealer(ctx, sealers[j+1]), io.MultiReader(strings.NewReader(p), message))
 		if err == nil && n != int64(len(p))+size-skip {
 			err = fmt.Errorf("copy of body %s: wrote %d bytes, want %d", key, n, int64(len(p))+size-skip)
 			bodies = append(bodies, storedBody{k, n})
@@ -602,7 +635,11 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
 	}
-	key, size, err := b.s.putRawBody(ctx, r)
+	sealer, err := b.s.userSealer(ctx, b.userID)
+	if err != nil {
+		return fmt.Errorf("append to %q: %w", b.name, err)
+	}
+	key, size, err := b.s.putRawBody(withSealer(ctx, sealer), r)
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
 	}

@@ -34,6 +34,13 @@ type Domain struct {
 	// RequireTwoFactor makes a second factor compulsory for the domain's
 	// users (see SecurityPolicy for the server's).
 	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
+	// EncryptionMode is how its users' mail is encrypted at rest:
+	// EncryptionServer, EncryptionUser, or "" for the server's mode (see
+	// userkeys.go).
+	EncryptionMode string `gorm:"size:16;not null;default:''" json:"encryption_mode"`
+	// RecoveryPublicKey is the public half of the domain's recovery key
+	// (user-key mode); "": none.
+	RecoveryPublicKey string `gorm:"size:100;not null;default:''" json:"recovery_public_key"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.
@@ -128,5 +135,6 @@ func allModels() []any {
 	models = append(models, accountSecurityModels()...)
 	models = append(models, threadModels()...)
 	models = append(models, importModels()...)
+	models = append(models, userKeyModels()...)
 	return models
 }

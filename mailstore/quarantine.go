@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // QuarantinedMessage is a message held for an administrator instead of being
@@ -215,10 +216,17 @@ func (s *Store) OpenQuarantined(ctx context.Context, id int64) (io.ReadCloser, e
 //
 // The delivered messages share the held body, and the quarantine record is
 // removed in the same transaction that adds them, so the body is never
-// referenced by both and never freed while delivered messages use it.
+// referenced by both and never freed while delivered messages use it. A
+// recipient in user-key mode gets a copy sealed to their own key instead
+// (the held body is under the server key); the held body is then freed if
+// no one else shares it.
 func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
+	copies, err := s.userKeyCopiesOfHeld(ctx, id)
+	if err != nil {
+		return fmt.Errorf("release quarantined message %d: %w", id, err)
+	}
 	var skipped []string
-	err := s.write(ctx, func(tx *writeTx) error {
+	err = s.writeBody(ctx, func(tx *writeTx) error {
 		skipped = nil
 		var q QuarantinedMessage
 		if err := tx.Where("id = ?", id).Take(&q).Error; err != nil {
@@ -244,6 +252,9 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
 				return err
 			}
 			row := messageRow{BlobKey: q.BlobKey, Size: q.Size, InternalDate: q.ReceivedAt.UTC().Truncate(time.Second)}
+			if c, ok := copies[userID]; ok {
+				row.BlobKey, row.Size = c.key, c.size
+			}
 			if _, err := insertMessages(tx, userID, mb, []messageRow{row}, false, 0); err != nil {
 				return err
 			}
@@ -255,9 +266,20 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
 		if err := tx.Where("id = ?", q.ID).Delete(&QuarantinedMessage{}).Error; err != nil {
 			return err
 		}
+		if len(copies) > 0 {
+			// Freed after the commit unless a recipient shares it.
+			if err := releaseBlobs(tx, []string{q.BlobKey}); err != nil {
+				return err
+			}
+		}
 		return tx.audit("quarantine.release", fmt.Sprint(q.ID), map[string]any{"recipients": q.Recipients, "skipped": skipped})
 	})
 	if err != nil {
+		var unused []storedBody
+		for _, c := range copies {
+			unused = append(unused, c)
+		}
+		s.deleteBodies(ctx, unused)
 		return fmt.Errorf("release quarantined message %d: %w", id, err)
 	}
 	if len(skipped) > 0 {
@@ -287,4 +309,46 @@ func (s *Store) DeleteQuarantined(ctx context.Context, id int64) error {
 		return fmt.Errorf("delete quarantined message %d: %w", id, err)
 	}
 	return nil
+}
+
+// userKeyCopiesOfHeld writes, for each recipient of held message id who is
+// in user-key mode, a copy of its body sealed to their key, by user ID.
+func (s *Store) userKeyCopiesOfHeld(ctx context.Context, id int64) (map[int64]storedBody, error) {
+	var q QuarantinedMessage
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&q).Error; err != nil {
+		return nil, notFound(err)
+	}
+	var ids []int64
+	if err := s.db.WithContext(ctx).Model(&User{}).Where("address IN ?", []string(q.Recipients)).Pluck("id", &ids).Error; err != nil {
+		return nil, err
+	}
+	publics, err := s.userPublicKeys(ctx, ids)
+	if err != nil || len(publics) == 0 {
+		return nil, err
+	}
+	copies := make(map[int64]storedBody, len(publics))
+	for userID, public := range publics {
+		sealer, err := blobcrypt.UserSealer(public)
+		if err == nil {
+			var b Blob
+			if b, err = s.blobs.Open(ctx, q.BlobKey); err == nil {
+				var key string
+				var size int64
+				key, size, err = s.putRawBody(withSealer(ctx, sealer), b)
+				b.Close()
+				if err == nil {
+					copies[userID] = storedBody{key, size}
+				}
+			}
+		}
+		if err != nil {
+			var made []storedBody
+			for _, c := range copies {
+				made = append(made, c)
+			}
+			s.deleteBodies(ctx, made)
+			return nil, fmt.Errorf("copy for a user-key recipient: %w", err)
+		}
+	}
+	return copies, nil
 }

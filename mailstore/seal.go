@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // SealStatus counts the bodies of a blob folder by whether they are
@@ -178,21 +181,45 @@ func (s *FileBlobStore) isSealed(key string) (bool, int64, error) {
 // rename comes back as an unreferenced file, which the orphan sweep
 // removes later.
 func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
+	return s.resealInPlace(key, s.sealer, false)
+}
+
+// resealInPlace is sealInPlace sealing with sealer; with fromServerKey, a
+// body sealed to the store's own key is opened with it and sealed again
+// (moving it to a user's key). A body it cannot open (sealed to a user's
+// key already, or with no key to open it) is left alone (-1).
+func (s *FileBlobStore) resealInPlace(key string, sealer *blobcrypt.Sealer, fromServerKey bool) (int64, error) {
 	final, err := s.path(key)
 	if err != nil {
 		return 0, err
 	}
-	src, err := os.Open(final)
+	f, err := os.Open(final)
 	if err != nil {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	defer src.Close()
-	sealed, err := fileIsSealed(src)
+	defer f.Close()
+	sealed, err := fileIsSealed(f)
 	if err != nil {
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
+	var src io.Reader = f
 	if sealed {
-		return -1, nil
+		if !fromServerKey {
+			return -1, nil
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, fmt.Errorf("seal blob %s: %w", key, err)
+		}
+		body, err := s.sealer.Open(f, fi.Size(), key)
+		if errors.Is(err, blobcrypt.ErrLocked) || errors.Is(err, blobcrypt.ErrNoKey) {
+			return -1, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("seal blob %s: %w", key, err)
+		}
+		defer body.Close()
+		src = io.NewSectionReader(body, 0, body.Size())
 	}
 	tmpDir := filepath.Join(s.dir, sealingDir)
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
@@ -207,7 +234,7 @@ func (s *FileBlobStore) sealInPlace(key string) (int64, error) {
 		os.Remove(tmp.Name())
 		return 0, fmt.Errorf("seal blob %s: %w", key, err)
 	}
-	size, err := s.copyBody(tmp, src, key)
+	size, err := s.copyBody(tmp, src, key, sealer)
 	if err != nil {
 		return fail(err)
 	}
@@ -254,4 +281,58 @@ func (s *FileBlobStore) cleanSealing() error {
 		}
 	}
 	return nil
+}
+
+// ErrWrongKey is wrapped by CheckSealedBodies when the key given does not
+// open the bodies sealed to the server key.
+var ErrWrongKey = errors.New("the encryption key does not open the message bodies (were they sealed with another key file?)")
+
+// CheckSealedBodies counts the sealed and plaintext bodies of the blob
+// folder blobDir (a data folder's blobs, such as a restored backup's) and,
+// with a sealer, checks that it opens the first few bodies sealed to a
+// server key, so that a wrong or missing key is reported before a server
+// serves unreadable mail. Bodies sealed to users' keys need their users'
+// passwords and are not checked.
+func CheckSealedBodies(ctx context.Context, blobDir string, sealer *blobcrypt.Sealer) (SealStatus, error) {
+	fb := &FileBlobStore{dir: blobDir, sealer: sealer}
+	var st SealStatus
+	var sealed []string
+	if err := fb.listBlobs(ctx, func(key string, _ time.Time) {
+		s, size, err := fb.isSealed(key)
+		if err != nil {
+			return
+		}
+		st.Bodies++
+		if s {
+			st.Sealed++
+			sealed = append(sealed, key)
+		} else {
+			st.Plain++
+			st.PlainBytes += size
+		}
+	}); err != nil {
+		return st, fmt.Errorf("check bodies: %w", err)
+	}
+	if sealer == nil {
+		return st, nil
+	}
+	checked := 0
+	for _, key := range sealed {
+		if checked == 3 {
+			break
+		}
+		b, err := fb.Open(ctx, key)
+		switch {
+		case err == nil:
+			b.Close()
+			checked++
+		case errors.Is(err, ErrBodyLocked):
+			// Sealed to a user's key.
+		case errors.Is(err, ErrBodyCorrupt):
+			return st, fmt.Errorf("body %s: %w", key, ErrWrongKey)
+		default:
+			return st, fmt.Errorf("check body %s: %w", key, err)
+		}
+	}
+	return st, nil
 }

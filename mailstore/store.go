@@ -34,6 +34,9 @@ type Options struct {
 	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
 	// one more fails with an error that wraps ErrTooManyMailboxes.
 	MaxMailboxes int
+	// EncryptionMode is the encryption mode of domains that have none of
+	// their own: EncryptionServer ("" too) or EncryptionUser.
+	EncryptionMode string
 }
 
 // Store is the mailstore: one per data folder.
@@ -53,7 +56,8 @@ type Store struct {
 
 	writes   chan *writeRequest
 	maxBatch int
-	maxBoxes int // per user; 0: no cap
+	maxBoxes int    // per user; 0: no cap
+	encMode  string // the server's encryption mode (see userkeys.go)
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
@@ -63,6 +67,9 @@ type Store struct {
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("open mailstore: no data folder given")
+	}
+	if err := CheckEncryptionMode(opts.EncryptionMode); err != nil {
+		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open mailstore: create %s: %w", opts.Dir, err)
@@ -76,6 +83,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
 		maxBoxes: max(opts.MaxMailboxes, 0),
+		encMode:  opts.EncryptionMode,
 		writes:   make(chan *writeRequest, 1024),
 		done:     make(chan struct{}),
 		auth:     newAuthCache(10000, 10*time.Minute),

@@ -208,6 +208,9 @@ func revokeCredentialsTx(tx *writeTx, owner SessionOwner, apiTokens bool) error 
 		if err := tx.Where("user_id = ?", owner.ID).Delete(&AppPassword{}).Error; err != nil {
 			return err
 		}
+		if err := tx.Where("user_id = ?", owner.ID).Delete(&appPasswordKeyRow{}).Error; err != nil {
+			return err
+		}
 	}
 	return tx.Where(col+" = ?", owner.ID).Delete(&APIToken{}).Error
 }

@@ -552,6 +552,42 @@ func TestBrowser(t *testing.T) {
 	b.heading("Users")
 	b.wait("the deletion notice", `(document.querySelector(".notice")||{}).textContent === "User gone@example.com and all their mail were deleted."`)
 
+	// User-key encryption: the user's page says before a reset that it
+	// makes the old mail unreadable, and the reset needs agreeing to it;
+	// the domain's page makes a recovery key and shows it once.
+	srv.call(t, "PATCH", "/api/v1/domains/example.com", admin, map[string]any{"encryption_mode": "user"}, http.StatusOK, nil)
+	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "sealed@example.com", "password": "sealed-password"}, http.StatusCreated, nil)
+	b.open("/admin/users/sealed%40example.com")
+	b.heading("sealed@example.com")
+	b.wait("the reset warning", `(document.querySelector("p.reset-effect")||{}).textContent === "This user's mail is encrypted with their own key and the domain has no recovery copy of it: a password reset makes their old mail unreadable for good." && (document.querySelector("dd.encryption-state")||{}).textContent === "The user's own key"`)
+	b.fill(`form input[name=password]`, "sealed-password-2")
+	b.fill(`form input[name=password_confirm]`, "sealed-password-2")
+	b.click(`form:has(input[name=discard_encrypted_mail]) button[type=submit]`)
+	b.wait("the missing agreement", `!document.querySelector("input[name=discard_encrypted_mail]").closest(".field").querySelector(".field-error").hidden`)
+	b.click(`input[name=discard_encrypted_mail]`)
+	b.click(`form:has(input[name=discard_encrypted_mail]) button[type=submit]`)
+	b.wait("the reset notice", `(document.querySelector(".notice")||{}).textContent === "The password was changed."`)
+	b.open("/admin/domains/example.com")
+	b.heading("example.com")
+	b.wait("the encryption section", `(document.querySelector("p.recovery-state")||{}).textContent === "This domain has no recovery key."`)
+	b.click(`section.card:has(p.recovery-state) .actions button:not(.danger)`)
+	b.wait("the recovery key shown once", `(document.querySelector(".secret-box input.secret")||{value:""}).value.startsWith("AGE-SECRET-KEY-1") && (document.querySelector("p.recovery-state")||{}).textContent.startsWith("Recovery key (public part): age1")`)
+	srv.call(t, "PATCH", "/api/v1/domains/example.com", admin, map[string]any{"encryption_mode": ""}, http.StatusOK, nil)
+
+	// The domain's Sieve script: an error shows its line, a good one is saved.
+	b.wait("the domain's Sieve editor", `!!document.querySelector("form.sieve-form textarea[name=script]")`)
+	b.fill(`form.sieve-form textarea[name=script]`, "require \"fileinto\";\nif header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\" }\n")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the script's error", `(() => { const e = document.querySelector("form.sieve-form .field-error"); return !!e && !e.hidden && e.textContent.includes("line 2"); })()`)
+	b.fill(`form.sieve-form textarea[name=script]`, "require \"fileinto\";\nif header :contains \"Subject\" \"[invoice]\" { fileinto \"Invoices\"; }\n")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
+	srv.call(t, "GET", "/api/v1/domains/example.com/sieve", admin, nil, http.StatusOK, nil)
+	b.fill(`form.sieve-form textarea[name=script]`, " ")
+	b.click(`form.sieve-form button[type=submit]`)
+	b.wait("the removal notice", `(document.querySelector(".notice")||{}).textContent === "The domain has no Sieve script now."`)
+	srv.call(t, "GET", "/api/v1/domains/example.com/sieve", admin, nil, http.StatusNotFound, nil)
+
 	// Paging and search through the users of a domain.
 	srv.addUsers(t, "example.org", 55)
 	b.open("/admin/users?domain=example.org")

@@ -75,10 +75,15 @@ without echo on a terminal. Passwords have at least 8 characters.`,
 		},
 		{
 			name: "user passwd", args: "ADDRESS", summary: "set an account's password",
-			help: "The password comes from --password or, without it, from standard input.",
+			help: "The password comes from --password or, without it, from standard input.\n" +
+				"An account whose mail is encrypted with its own key (user-key mode) needs\n" +
+				"--recovery-key-file (the domain's recovery key: the mail stays readable) or\n" +
+				"--discard-encrypted-mail (its old mail becomes unreadable for good).",
 			flags: func(fs *flag.FlagSet) {
 				dataFlag(fs)
 				fs.String("password", "", "the new password (else read from standard input)")
+				fs.String("recovery-key-file", "", "file holding the domain's recovery key (AGE-SECRET-KEY-1...), for a user-key account")
+				fs.Bool("discard-encrypted-mail", false, "reset a user-key account without the recovery key: its old mail becomes unreadable")
 			},
 			run: userPasswd,
 		},
@@ -130,7 +135,8 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 	if err != nil {
 		return nil, err
 	}
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer})
+	mode, _ := e.lookupEnv("YUBIN_ENCRYPTION_MODE")
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer, EncryptionMode: strings.ToLower(mode)})
 	if err != nil {
 		return nil, err
 	}
@@ -376,10 +382,21 @@ func userPasswd(ctx context.Context, e *env, inv *invocation) error {
 		if err != nil {
 			return err
 		}
-		_, err = svc.UpdateUser(ctx, service.System(), addr, service.UserPatch{Password: &pw})
+		patch := service.UserPatch{Password: &pw, DiscardEncryptedMail: inv.fs.Lookup("discard-encrypted-mail").Value.String() == "true"}
+		if f := inv.fs.Lookup("recovery-key-file").Value.String(); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("recovery key: %w", err)
+			}
+			key := recoveryKeyLine(string(b))
+			patch.RecoveryKey = &key
+		}
+		_, err = svc.UpdateUser(ctx, service.System(), addr, patch)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return fmt.Errorf("no user %s", strings.ToLower(addr))
+		case errors.Is(err, mailstore.ErrKeyWouldBeLost):
+			return fmt.Errorf("%w (--recovery-key-file FILE or --discard-encrypted-mail)", err)
 		case err != nil:
 			return err
 		}
@@ -453,4 +470,15 @@ func domainDKIMRotate(ctx context.Context, e *env, inv *invocation) error {
 		}
 		return nil
 	})
+}
+
+// recoveryKeyLine returns the AGE-SECRET-KEY line of a recovery key file
+// (which may hold comments), or its trimmed text.
+func recoveryKeyLine(text string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "AGE-SECRET-KEY-") {
+			return l
+		}
+	}
+	return strings.TrimSpace(text)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/backup"
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // backupCommands are yubin backup, yubin backup verify and yubin restore
@@ -80,18 +81,17 @@ func backupCommands() []*command {
 				}
 				fmt.Fprintf(e.stdout, "restored %d messages, %d bodies, %d other files (%d bytes) from the backup of %s into %s\n",
 					m.Messages, len(m.Blobs), len(m.Files), m.Bytes, m.Snapshot.Format("2006-01-02 15:04:05Z"), dir)
-				if inv.fs.Lookup("release-queue").Value.String() == "true" {
-					return nil
+				if inv.fs.Lookup("release-queue").Value.String() != "true" {
+					held, err := backup.HoldQueue(ctx, dir)
+					if err != nil {
+						return err
+					}
+					if held > 0 {
+						fmt.Fprintf(e.stdout, "held %s of the outbound queue: the old server may have delivered them after the backup; release them on the dashboard's queue page\n",
+							plural(int(held), "message"))
+					}
 				}
-				held, err := backup.HoldQueue(ctx, dir)
-				if err != nil {
-					return err
-				}
-				if held > 0 {
-					fmt.Fprintf(e.stdout, "held %s of the outbound queue: the old server may have delivered them after the backup; release them on the dashboard's queue page\n",
-						plural(int(held), "message"))
-				}
-				return nil
+				return checkRestoredKey(ctx, e, dir)
 			},
 		},
 	}
@@ -135,5 +135,28 @@ func runBackup(ctx context.Context, e *env, inv *invocation) error {
 	}
 	fmt.Fprintf(e.stdout, "backed up %d messages into %s: %d bodies (%d hard-linked, %d copied, %d from the earlier backup), %d other files, %d bytes%s\n",
 		m.Messages, dest, len(m.Blobs), m.Linked, m.Copied, m.Reused, len(m.Files), m.Bytes, verified)
+	return nil
+}
+
+// checkRestoredKey says whether the restored bodies are encrypted and, if
+// YUBIN_ENCRYPTION_KEY_FILE is set, checks that its key opens them: a
+// wrong key is an error now rather than unreadable mail later.
+func checkRestoredKey(ctx context.Context, e *env, dir string) error {
+	sealer, err := loadSealer(e.lookupEnv, dir)
+	if err != nil {
+		return err
+	}
+	st, err := mailstore.CheckSealedBodies(ctx, filepath.Join(dir, "blobs"), sealer)
+	if err != nil {
+		return fmt.Errorf("restored into %s, but: %w", dir, err)
+	}
+	switch {
+	case st.Sealed == 0:
+	case sealer == nil:
+		fmt.Fprintf(e.stdout, "%d of %d message bodies are encrypted: start the server with %s set to the key file they were encrypted with, or they cannot be read\n",
+			st.Sealed, st.Bodies, encryptionKeyEnv)
+	default:
+		fmt.Fprintf(e.stdout, "%d of %d message bodies are encrypted; the key file opens them\n", st.Sealed, st.Bodies)
+	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
@@ -44,8 +45,13 @@ func runCLI(vars map[string]string, args ...string) (int, string) {
 // blobsContaining lists the files under DATA/blobs that contain marker.
 func blobsContaining(t *testing.T, dir, marker string) []string {
 	t.Helper()
+	return filesContaining(filepath.Join(dir, "blobs"), marker)
+}
+
+// filesContaining lists the files under root that contain marker.
+func filesContaining(root, marker string) []string {
 	var hits []string
-	filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d os.DirEntry, err error) error {
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -55,6 +61,42 @@ func blobsContaining(t *testing.T, dir, marker string) []string {
 		return nil
 	})
 	return hits
+}
+
+// flipByteInBiggestBody flips a byte in the middle of the largest file
+// under DATA/blobs (a message body).
+func flipByteInBiggestBody(t *testing.T, dir string) {
+	t.Helper()
+	var biggest string
+	var size int64
+	filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if fi, err := d.Info(); err == nil && !d.IsDir() && fi.Size() > size {
+			biggest, size = p, fi.Size()
+		}
+		return nil
+	})
+	data, err := os.ReadFile(biggest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x20
+	if err := os.WriteFile(biggest, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openStoreWithKey opens the mailstore of dir with the server key file.
+func openStoreWithKey(t *testing.T, dir, keyPath string) *mailstore.Store {
+	t.Helper()
+	sealer, err := blobcrypt.LoadServerKey(keyPath, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // TestEncryptionAtRestOverSockets (issue 17 §2): mail stored before the key
@@ -178,22 +220,7 @@ func TestEncryptionAtRestOverSockets(t *testing.T) {
 	}
 
 	// Tamper with the new message's body: a byte in the middle.
-	var biggest string
-	var size int64
-	filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, d os.DirEntry, err error) error {
-		if fi, err := d.Info(); err == nil && !d.IsDir() && fi.Size() > size {
-			biggest, size = p, fi.Size()
-		}
-		return nil
-	})
-	data, err := os.ReadFile(biggest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0x20
-	if err := os.WriteFile(biggest, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	flipByteInBiggestBody(t, dir)
 	// IMAP: NO for that message, no bytes; the session goes on.
 	raw := dialIMAPRaw(t, imapAddr, "ann@example.test", "ann-password")
 	defer raw.Close()

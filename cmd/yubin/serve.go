@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		}
 		log.Info("message bodies are encrypted at rest", "key", cfg.EncryptionKeyFile)
 	}
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer, EncryptionMode: cfg.EncryptionMode})
 	if err != nil {
 		return err
 	}
@@ -246,6 +246,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.runOutbound()
 	w.startStats()
 	w.startSweeper()
+	w.startUserKeyMoving()
 	if sealer != nil {
 		w.startSealing()
 	}

@@ -20,7 +20,21 @@ const (
 // message bodies a killed process left without metadata (see
 // mailstore.Store.SweepOrphanBodies).
 func (w *wiring) startSweeper() {
-	w.sup.background("sweeper", func(ctx context.Context) {
+	w.every("sweeper", sweepInterval, func(ctx context.Context) {
+		n, err := w.store.SweepOrphanBodies(ctx, time.Now().Add(-orphanGrace))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("sweeping orphan message bodies failed", "err", err, "removed", n)
+		case n > 0:
+			w.log.Info("removed orphan message bodies (left by a process killed before it committed them)", "removed", n)
+		}
+	})
+}
+
+// every runs fn in the background at start and then every interval, until
+// the server stops.
+func (w *wiring) every(name string, interval time.Duration, fn func(ctx context.Context)) {
+	w.sup.background(name, func(ctx context.Context) {
 		t := time.NewTimer(0)
 		defer t.Stop()
 		for {
@@ -29,14 +43,8 @@ func (w *wiring) startSweeper() {
 				return
 			case <-t.C:
 			}
-			n, err := w.store.SweepOrphanBodies(ctx, time.Now().Add(-orphanGrace))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				w.log.Error("sweeping orphan message bodies failed", "err", err, "removed", n)
-			case n > 0:
-				w.log.Info("removed orphan message bodies (left by a process killed before it committed them)", "removed", n)
-			}
-			t.Reset(sweepInterval)
+			fn(ctx)
+			t.Reset(interval)
 		}
 	})
 }
@@ -56,6 +64,26 @@ func (w *wiring) startSealing() {
 			w.log.Info("plaintext bodies left that no message references (the orphan sweep removes them)", "plaintext", st.Plain)
 		case err == nil:
 			w.log.Info("every message body is encrypted at rest", "bodies", st.Bodies)
+		}
+	})
+}
+
+// userKeyMoveInterval is how often the server looks for users of
+// user-key mode whose older mail is not yet sealed to their key.
+const userKeyMoveInterval = time.Minute
+
+// startUserKeyMoving seals to their own key, at start and then every
+// userKeyMoveInterval, the older mail of users who got a key of user-key
+// mode (see mailstore.Store.MoveMailToUserKeys); a pass with nothing to do
+// is one query.
+func (w *wiring) startUserKeyMoving() {
+	w.every("user-key sealing", userKeyMoveInterval, func(ctx context.Context) {
+		n, err := w.store.MoveMailToUserKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Error("sealing older mail to the users' own keys failed; it goes on at the next pass", "err", err, "moved", n)
+		case n > 0:
+			w.log.Info("sealed older mail to the users' own keys", "bodies", n)
 		}
 	})
 }

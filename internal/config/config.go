@@ -143,6 +143,10 @@ type Config struct {
 	// EncryptionKeyFile names the server key that encrypts message bodies
 	// at rest (YUBIN_ENCRYPTION_KEY_FILE); "" = bodies are not encrypted.
 	EncryptionKeyFile string
+	// EncryptionMode is the encryption at rest of domains without a mode
+	// of their own (YUBIN_ENCRYPTION_MODE): "server" (the server key, if
+	// any) or "user" (each user's own key, unlocked by their password).
+	EncryptionMode string
 	// BackupDir receives the server's scheduled backups (YUBIN_BACKUP_DIR),
 	// one folder each, every BackupInterval; the BackupKeep newest are kept.
 	// "" = no scheduled backups.
@@ -398,6 +402,8 @@ func Settings() []Setting {
 			}},
 		{Flag: "encryption-key-file", Env: "YUBIN_ENCRYPTION_KEY_FILE", DefaultNote: "off", Usage: "server key (made by yubin encryption keygen; mode 0600, outside the data folder) that encrypts message bodies at rest; existing mail is encrypted in the background",
 			set: str(func(c *Config) *string { return &c.EncryptionKeyFile })},
+		{Flag: "encryption-mode", Env: "YUBIN_ENCRYPTION_MODE", Default: "server", Usage: "encryption at rest of domains that have no mode of their own: server (the server key, if YUBIN_ENCRYPTION_KEY_FILE is set) or user (each user's mail sealed to their own key, unlocked by their password at login)",
+			set: oneOf(func(c *Config) *string { return &c.EncryptionMode }, "server", "user")},
 		{Flag: "backup-dir", Env: "YUBIN_BACKUP_DIR", DefaultNote: "off", Usage: "folder for scheduled online backups (one folder per backup, as yubin backup makes them; bodies hard-linked to the previous backup where possible)",
 			set: str(func(c *Config) *string { return &c.BackupDir })},
 		{Flag: "backup-interval", Env: "YUBIN_BACKUP_INTERVAL", Default: "24h", Usage: "time between scheduled backups (with --backup-dir)",

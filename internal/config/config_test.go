@@ -42,7 +42,7 @@ func TestDefaults(t *testing.T) {
 		ClamdOnError:         "tempfail", RspamdOnError: "open", MilterOnError: "tempfail", ClamdScan: "auto",
 		SpamJunkScore: 5, SpamRejectScore: 15, RspamdWeight: 1,
 		Filters:        []string{"authn", "clamd", "milter", "rspamd", "spam"},
-		BackupInterval: 24 * time.Hour, BackupKeep: 7,
+		BackupInterval: 24 * time.Hour, BackupKeep: 7, EncryptionMode: "server",
 		ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory",
 		MTASTSMode:    "testing", MTASTSModes: map[string]string{},
 	}

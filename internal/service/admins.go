@@ -151,7 +151,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, current, newPa
 	if a.Role == RoleAdmin {
 		return s.store.SetAdminPassword(ctx, a.Email, newPassword)
 	}
-	return s.store.SetPassword(ctx, a.Email, newPassword)
+	return s.store.ChangePassword(ctx, a.Email, newPassword, mailstore.KeyHandling{CurrentPassword: current})
 }
 
 // passwordProblem says what is wrong with a new password, or "".

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,7 +53,14 @@ func (s *Service) CreateAppPassword(ctx context.Context, a Actor, address string
 	if err != nil {
 		return nil, "", err
 	}
-	return s.store.CreateAppPassword(ctx, address, na)
+	ap, secret, err := s.store.CreateAppPassword(ctx, address, na)
+	switch {
+	case errors.Is(err, mailstore.ErrKeyNeedsPassword):
+		return nil, "", &core.ValidationError{Fields: []core.FieldError{{Field: "current_password", Message: "is required: your mail is encrypted with your password, and the app password needs a copy of the key to read it"}}}
+	case errors.Is(err, core.ErrAuthFailed):
+		return nil, "", &core.ValidationError{Fields: []core.FieldError{{Field: "current_password", Message: "is wrong"}}}
+	}
+	return ap, secret, err
 }
 
 // ListAppPasswords lists the app passwords of the account at address (its

@@ -30,12 +30,16 @@ type DomainSettings struct {
 	// mailstore.DomainUpdate); Language that of the server's messages.
 	QuotaWarningPercents *mailstore.Percents
 	Language             *string
+
+	// EncryptionMode is "server", "user" or "" (the server's): how the
+	// domain's mail is encrypted at rest from then on.
+	EncryptionMode *string
 }
 
 func (d DomainSettings) empty() bool {
 	return d.Enabled == nil && d.DefaultQuotaBytes == nil && d.MaxQuotaBytes == nil && d.QuotaBytes == nil && d.MaxUsers == nil && d.RequireTwoFactor == nil &&
 		!d.SpamJunkScore.Set && !d.SpamRejectScore.Set && !d.SpamFilter.Set && !d.VirusScan.Set && !d.DMARCEnforce.Set &&
-		d.QuotaWarningPercents == nil && d.Language == nil
+		d.QuotaWarningPercents == nil && d.Language == nil && d.EncryptionMode == nil
 }
 
 // CreateDomain adds a domain (server admins only).

@@ -27,6 +27,12 @@ type UserPatch struct {
 	QuotaMessages *int64
 	Enabled       *bool
 	Language      *string // of the server's messages to the user
+	// RecoveryKey (the domain's recovery private key) keeps the mail of a
+	// user-key account readable across a password reset; without it,
+	// DiscardEncryptedMail must be set to reset the password of such an
+	// account, whose old mail then becomes unreadable.
+	RecoveryKey          *string
+	DiscardEncryptedMail bool
 }
 
 // CreateUser adds an account in a domain the actor manages.
@@ -157,9 +163,14 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, address string, p Use
 		return nil, err
 	}
 	if p.Password != nil {
-		if err := s.store.SetPassword(ctx, u.Address, *p.Password); err != nil {
+		how := mailstore.KeyHandling{DiscardKey: p.DiscardEncryptedMail}
+		if p.RecoveryKey != nil {
+			how.RecoveryKey = *p.RecoveryKey
+		}
+		if err := s.store.ChangePassword(ctx, u.Address, *p.Password, how); err != nil {
 			return nil, err
 		}
+		s.log.Info("password reset", "actor", a.Email, "user", u.Address, "recovery_key", how.RecoveryKey != "", "discard_encrypted_mail", how.DiscardKey)
 	}
 	return s.store.UpdateUser(ctx, u.Address, mailstore.UserUpdate{
 		DisplayName:   p.DisplayName,

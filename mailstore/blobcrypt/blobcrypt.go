@@ -119,14 +119,16 @@ func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error
 	if s == nil || len(s.identities) == 0 {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
 	}
-	b, err := s.open(src, size, blobKey)
+	b, err := s.openWith(src, size, blobKey, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, err)
 	}
 	return b, nil
 }
 
-func (s *Sealer) open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
+// openWith opens the body with the session identities first (see
+// OpenFor), then with the Sealer's own; s may be nil.
+func (s *Sealer) openWith(src io.ReaderAt, size int64, blobKey string, session []age.Identity) (*Body, error) {
 	// The header and the payload nonce are in the first bytes: one read.
 	var headBuf [headRead]byte
 	n, err := src.ReadAt(headBuf[:min(int64(headRead), size)], 0)
@@ -134,7 +136,7 @@ func (s *Sealer) open(src io.ReaderAt, size int64, blobKey string) (*Body, error
 		return nil, err
 	}
 	head := headBuf[:n]
-	aead, payload, err := s.payloadCipher(src, size, head, blobKey)
+	aead, payload, err := s.payloadCipher(src, size, head, blobKey, session)
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +163,13 @@ const headRead = 1024
 
 // payloadCipher returns the cipher of the body's payload and where the
 // payload starts. It unwraps the file key from the header with the
-// Sealer's identities (which checks the header MAC), or, with a cache,
-// takes the cipher of a body opened before whose header and nonce are
-// byte for byte the same.
-func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string) (cipher.AEAD, int64, error) {
-	if s.cache != nil {
+// session identities, then the Sealer's (which checks the header MAC), or,
+// with a cache, takes the cipher of a body opened before whose header and
+// nonce are byte for byte the same. A body a session identity opened is
+// not cached.
+func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string, session []age.Identity) (cipher.AEAD, int64, error) {
+	cache := s != nil && s.cache != nil
+	if cache {
 		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
 			return e.aead, int64(len(e.prefix)), nil
 		}
@@ -178,11 +182,33 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	var fileKey []byte
-	if len(s.fast) > 0 {
-		fileKey, err = age.DecryptHeader(hdr, s.fast...)
+	if len(session) > 0 {
+		if fileKey, err = age.DecryptHeader(hdr, session...); err == nil {
+			cache = false
+		}
 	}
-	if len(s.fast) == 0 || err != nil {
-		fileKey, err = age.DecryptHeader(hdr, s.identities...)
+	if fileKey == nil && (s == nil || len(s.identities) == 0) {
+		if len(session) == 0 && isUserSealed(hdr) {
+			return nil, 0, ErrLocked
+		}
+		if len(session) == 0 {
+			return nil, 0, ErrNoKey
+		}
+	}
+	if fileKey == nil && s != nil && len(s.identities) > 0 {
+		if len(s.fast) > 0 {
+			fileKey, err = age.DecryptHeader(hdr, s.fast...)
+		}
+		if len(s.fast) == 0 || err != nil {
+			fileKey, err = age.DecryptHeader(hdr, s.identities...)
+		}
+	}
+	var noMatch *age.NoIdentityMatchError
+	if err != nil && (len(session) > 0 || s != nil && len(s.fast) > 0) && isUserSealed(hdr) && errors.As(err, &noMatch) {
+		// Sealed to a user's key that neither the session nor the server
+		// holds (another user's, or one replaced by a password reset):
+		// locked rather than damaged, as far as the header can tell.
+		return nil, 0, ErrLocked
 	}
 	if err != nil {
 		// A recipient stanza that no key opens is either tampered with or
@@ -200,7 +226,7 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 	if err != nil {
 		return nil, 0, err
 	}
-	if s.cache != nil {
+	if cache {
 		s.cache.put(blobKey, &cachedCipher{prefix: prefix, aead: aead})
 	}
 	return aead, int64(len(prefix)), nil

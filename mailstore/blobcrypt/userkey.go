@@ -230,3 +230,24 @@ func (i passwordIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 	}
 	return nil, age.ErrIncorrectIdentity
 }
+
+// SealIdentity seals an unlocked private key to r (a domain's recovery
+// key): the Recovery of a UserKey.
+func SealIdentity(id *age.X25519Identity, r age.Recipient) ([]byte, error) {
+	b, err := sealSecret(id.String(), r)
+	if err != nil {
+		return nil, fmt.Errorf("seal user key: %w", err)
+	}
+	return b, nil
+}
+
+// SealIdentityWithPassword seals an unlocked private key with a password
+// (argon2id), like UserKey.Sealed: another secret that opens the same key,
+// such as an app password. UserKey{Sealed: b}.Unlock(password) opens it.
+func SealIdentityWithPassword(id *age.X25519Identity, password string) ([]byte, error) {
+	b, err := sealSecret(id.String(), passwordRecipient{password: password})
+	if err != nil {
+		return nil, fmt.Errorf("seal user key: %w", err)
+	}
+	return b, nil
+}

@@ -15,6 +15,11 @@ var ErrAuthFailed = errors.New("pop3: authentication failed")
 // of the snapshot that was removed meanwhile (e.g. expunged over IMAP).
 var ErrMessageGone = errors.New("pop3: message no longer exists")
 
+// ErrMessageLocked is wrapped by the error Maildrop.Open returns for a
+// message encrypted with a key the login has not unlocked (user-key
+// encryption at rest): it cannot be read in this session at all.
+var ErrMessageLocked = errors.New("pop3: message is encrypted with a key this login has not unlocked")
+
 // Backend authenticates users and opens their maildrops.
 type Backend interface {
 	// Authenticate checks a user's credentials and returns their maildrop.

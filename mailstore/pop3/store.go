@@ -25,7 +25,7 @@ type storeBackend struct {
 }
 
 func (b *storeBackend) Authenticate(ctx context.Context, username, password string) (Maildrop, error) {
-	u, err := b.store.AuthenticateMail(ctx, username, password, mailstore.ProtocolPOP3)
+	u, key, err := b.store.OpenMailSession(ctx, username, password, mailstore.ProtocolPOP3)
 	if err != nil {
 		if errors.Is(err, core.ErrAuthFailed) {
 			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)
@@ -36,13 +36,14 @@ func (b *storeBackend) Authenticate(ctx context.Context, username, password stri
 	if err != nil {
 		return nil, fmt.Errorf("open maildrop of %s: %w", u.Address, err)
 	}
-	return &storeMaildrop{store: b.store, userID: u.ID, inbox: inbox}, nil
+	return &storeMaildrop{store: b.store, userID: u.ID, inbox: inbox, key: key}, nil
 }
 
 type storeMaildrop struct {
 	store  *mailstore.Store
 	userID int64
 	inbox  *mailstore.Mailbox
+	key    *mailstore.MailKey // of user-key encryption, for this session; nil: none
 }
 
 func (m *storeMaildrop) ID() string { return strconv.FormatInt(m.userID, 10) }
@@ -78,9 +79,12 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 	if !ok {
 		return nil, fmt.Errorf("open message %s: not from this maildrop", msg.UIDL)
 	}
-	b, err := m.store.OpenMessage(ctx, meta)
+	b, err := m.store.OpenMessage(m.key.Context(ctx), meta)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, ErrMessageGone)
+	}
+	if errors.Is(err, mailstore.ErrBodyLocked) {
+		return nil, fmt.Errorf("open message %s: %w: %w", msg.UIDL, ErrMessageLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, err)

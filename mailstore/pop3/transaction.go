@@ -130,6 +130,10 @@ func (s *session) send(i, lines int) {
 			s.reply("-ERR message " + strconv.Itoa(i+1) + " was removed by another session")
 			return
 		}
+		if errors.Is(err, ErrMessageLocked) {
+			s.reply("-ERR [SYS/PERM] message " + strconv.Itoa(i+1) + " is encrypted with a key this login has not unlocked")
+			return
+		}
 		s.log.Error("POP3 cannot open message", "uidl", m.UIDL, "err", err)
 		s.reply("-ERR [SYS/TEMP] cannot read the message now; try again later")
 		return

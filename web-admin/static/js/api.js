@@ -79,16 +79,16 @@ async function decode(resp) {
 }
 
 // send makes a request and turns an error answer into an ApiError.
-async function send(method, path, body, token) {
+async function send(method, path, body, token, contentType) {
   const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let resp;
   try {
     resp = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : contentType ? body : JSON.stringify(body),
       credentials: "omit",
       cache: "no-store",
     });
@@ -238,16 +238,16 @@ function expire() {
 
 // api calls /api/v1 + path with the session's access token, refreshing it
 // once if it was refused.
-export async function api(method, path, body) {
+export async function api(method, path, body, contentType) {
   if (!access) await refresh();
   try {
-    return await send(method, API + path, body, access);
+    return await send(method, API + path, body, access, contentType);
   } catch (err) {
     if (err.status !== 401) throw err;
   }
   await refresh();
   try {
-    return await send(method, API + path, body, access);
+    return await send(method, API + path, body, access, contentType);
   } catch (err) {
     if (err.status === 401) expire();
     throw err;

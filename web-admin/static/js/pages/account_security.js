@@ -71,8 +71,9 @@ export function appPasswordsSection(secondFactor) {
   const name = field({ label: t("field.name"), name: "name", required: true, autocomplete: "off", hint: t("apppw.nameHint"), attrs: { maxlength: 100 } });
   const protos = MAIL_PROTOCOLS.map((p) => field({ label: t(`apppw.proto.${p}`), name: `proto_${p}`, type: "checkbox", value: p !== "managesieve" }));
   const days = field({ label: t("tokens.days"), name: "expires_in_days", type: "number", value: 0, hint: t("tokens.daysHint"), attrs: { min: 0, max: 3650, step: 1 } });
+  const current = field({ label: t("account.currentPassword"), name: "current_password", type: "password", autocomplete: "current-password", hint: t("apppw.currentPasswordHint") });
   const protoSet = h("fieldset", { class: "checks" }, h("legend", {}, t("apppw.protocols")), protos.map((f) => f.wrap));
-  const form = h("form", { novalidate: true, class: "form-grid" }, name.wrap, protoSet, days.wrap,
+  const form = h("form", { novalidate: true, class: "form-grid" }, name.wrap, protoSet, days.wrap, current.wrap,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("apppw.create"))));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -81,6 +82,7 @@ export function appPasswordsSection(secondFactor) {
     const checkProtos = () => (chosen.length ? "" : t("apppw.chooseProtocol"));
     if (!validate([{ input: name.input, required: true }, { input: protos[0].input, check: checkProtos }, { input: days.input, check: checkDays }])) return;
     const body = { name: name.input.value.trim(), protocols: chosen };
+    if (current.input.value) body.current_password = current.input.value;
     const d = Number(days.input.value || 0);
     if (d > 0) body.expires_at = new Date(Date.now() + d * 86400000).toISOString();
     await busy(form, async () => {

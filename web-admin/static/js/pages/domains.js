@@ -10,6 +10,7 @@ import {
   breakable, longValue, languageOptions,
 } from "../ui.js";
 import { listView } from "../list.js";
+import { showSecretOnce } from "./tokens.js";
 
 const isAdmin = () => session.role === "admin";
 
@@ -366,7 +367,113 @@ export async function domainPage(ctx) {
       isAdmin() ? adminsSection(d.name, admins.items || [], slot, load) : null,
       isAdmin() ? section(t("domains.settings"), settingsForm(d, slot, load)) : null,
       isAdmin() ? section(t("domains.filters"), filterForm(d, slot, load)) : null,
-      isAdmin() ? section(t("domains.warnings"), warningForm(d, slot, load)) : null);
+      isAdmin() ? section(t("domains.warnings"), warningForm(d, slot, load)) : null,
+      encryptionSection(d, slot, load));
+    const sieve = await sieveSection(d, slot);
+    if (ctx.alive() && sieve) body.append(sieve);
   }
   await load();
+}
+
+// sieveSection edits the domain's Sieve script, which runs at every
+// delivery to its users before their own (GET/PUT/DELETE
+// /domains/{name}/sieve): saved as typed, checked by the server, an error
+// shown with its line and column; an empty script removes it.
+async function sieveSection(d, slot) {
+  let script = "";
+  try {
+    script = (await api("GET", `/domains/${enc(d.name)}/sieve`)) || "";
+  } catch (err) {
+    if (err.status !== 404) {
+      showError(slot, err);
+      return null;
+    }
+  }
+  let stored = script !== "";
+  const text = field({ label: t("domains.sieveScript"), name: "script", type: "textarea", rows: 12, value: script, hint: t("domains.sieveHint"), attrs: { spellcheck: "false", autocapitalize: "off", class: "code" } });
+  const form = h("form", { novalidate: true, class: "form-grid sieve-form" }, text.wrap,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const value = text.input.value;
+    await busy(form, async () => {
+      try {
+        if (value.trim() === "") {
+          if (stored) await api("DELETE", `/domains/${enc(d.name)}/sieve`);
+          stored = false;
+          showNotice(slot, t("domains.sieveRemoved"));
+        } else {
+          await api("PUT", `/domains/${enc(d.name)}/sieve`, value, "application/sieve");
+          stored = true;
+          showNotice(slot, t("saved"));
+        }
+      } catch (err) {
+        showError(slot, err);
+        markServerErrors(form, err);
+      }
+    });
+  });
+  return section(t("domains.sieve"), h("p", { class: "hint" }, t("domains.sieveIntro")), form);
+}
+
+// encryptionSection shows how a domain's mail is encrypted at rest: the
+// mode (server admins change it) and the recovery key of its user-key
+// accounts (the domain's admins make or remove it; the private key is
+// shown once and not stored).
+function encryptionSection(d, slot, done) {
+  const parts = [h("p", { class: "hint" }, t("encryption.intro"))];
+  if (isAdmin()) {
+    const mode = field({ label: t("field.encryptionMode"), name: "encryption_mode", type: "select", value: d.encryption_mode || "", hint: t("encryption.modeHint"),
+      options: [{ value: "", label: t("encryption.mode.default") }, { value: "server", label: t("encryption.mode.server") }, { value: "user", label: t("encryption.mode.user") }] });
+    const form = h("form", { novalidate: true, class: "inline-form" }, mode.wrap, h("button", { type: "submit" }, t("action.save")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await busy(form, async () => {
+        try {
+          await api("PATCH", `/domains/${enc(d.name)}`, { encryption_mode: mode.input.value });
+          showNotice(slot, t("saved"));
+          done();
+        } catch (err) {
+          showError(slot, err);
+          markServerErrors(form, err);
+        }
+      });
+    });
+    parts.push(form);
+  }
+  const state = h("p", { class: "recovery-state" });
+  const secretSlot = h("div", { "aria-live": "polite" });
+  const make = h("button", { type: "button" });
+  const remove = h("button", { type: "button", class: "danger" }, t("encryption.removeRecovery"));
+  const show = () => {
+    fill(state, d.recovery_public_key ? t("encryption.hasRecovery", { key: d.recovery_public_key }) : t("encryption.noRecovery"));
+    fill(make, t(d.recovery_public_key ? "encryption.replaceRecovery" : "encryption.makeRecovery"));
+    remove.hidden = !d.recovery_public_key;
+  };
+  make.addEventListener("click", async () => {
+    if (d.recovery_public_key && !(await confirmDialog(t("encryption.replaceConfirm"), t("encryption.replaceRecovery")))) return;
+    try {
+      const r = await api("POST", `/domains/${enc(d.name)}/recovery-key`);
+      d.recovery_public_key = r.public_key;
+      show();
+      showSecretOnce(secretSlot, t("encryption.recoveryTitle"), t("encryption.recoveryOnce"), r.private_key, t("encryption.recoveryKey"));
+    } catch (err) {
+      showError(slot, err);
+    }
+  });
+  remove.addEventListener("click", async () => {
+    if (!(await confirmDialog(t("encryption.removeConfirm"), t("encryption.removeRecovery")))) return;
+    try {
+      await api("DELETE", `/domains/${enc(d.name)}/recovery-key`);
+      d.recovery_public_key = "";
+      clear(secretSlot);
+      show();
+      showNotice(slot, t("encryption.recoveryRemoved"));
+    } catch (err) {
+      showError(slot, err);
+    }
+  });
+  show();
+  parts.push(h("h3", {}, t("encryption.recoveryHeading")), h("p", { class: "hint" }, t("encryption.recoveryIntro")), state, h("div", { class: "actions" }, make, remove), secretSlot);
+  return section(t("encryption.title"), ...parts);
 }

@@ -233,12 +233,33 @@ export async function userPage(ctx) {
       patch(languageForm, { language: language.input.value }, t("saved"));
     });
 
+    // What a reset does to mail encrypted with the user's own key is
+    // said before it happens, and a reset that loses it must be agreed to.
+    let encryption = null;
+    try {
+      encryption = await api("GET", `/users/${enc(address)}/encryption`);
+    } catch (err) {
+      encryption = null;
+    }
+    if (!ctx.alive()) return;
+    const effect = encryption ? encryption.reset_effect : "none";
     const pw = passwordFields();
-    const pwForm = h("form", { novalidate: true, class: "form-grid" }, pw.wraps, h("div", { class: "actions" }, h("button", { type: "submit" }, t("users.resetPassword"))));
+    const recovery = effect === "recovery_key_needed" ? field({ label: t("field.recoveryKey"), name: "recovery_key", type: "password", autocomplete: "off", hint: t("users.recoveryKeyHint") }) : null;
+    const discard = effect !== "none" ? field({ label: t("users.discardMail"), name: "discard_encrypted_mail", type: "checkbox", value: false }) : null;
+    const resetNote = effect === "none" ? null : h("p", { class: "notice reset-effect" }, t(effect === "recovery_key_needed" ? "users.resetRecoverable" : "users.resetLosesMail"));
+    const pwForm = h("form", { novalidate: true, class: "form-grid" }, resetNote, pw.wraps, recovery ? recovery.wrap : null, discard ? discard.wrap : null,
+      h("div", { class: "actions" }, h("button", { type: "submit" }, t("users.resetPassword"))));
     pwForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      if (!validate(pw.rules())) return;
-      patch(pwForm, { password: pw.input.value }, t("users.passwordReset"));
+      const rules = pw.rules();
+      if (discard) {
+        rules.push({ input: discard.input, check: () => (discard.input.checked || (recovery && recovery.input.value.trim()) ? "" : t(recovery ? "users.recoveryOrDiscard" : "users.discardRequired")) });
+      }
+      if (!validate(rules)) return;
+      const data = { password: pw.input.value };
+      if (recovery && recovery.input.value.trim()) data.recovery_key = recovery.input.value.trim();
+      else if (discard && discard.input.checked) data.discard_encrypted_mail = true;
+      patch(pwForm, data, t("users.passwordReset"));
     });
 
     const del = h("button", { type: "button", class: "danger" }, t("users.delete"));
@@ -251,6 +272,7 @@ export async function userPage(ctx) {
           h("dt", {}, t("field.state")), h("dd", {}, stateBadge(u.enabled)),
           h("dt", {}, t("field.usage")), h("dd", {}, usageBar(u.used_bytes, u.quota_bytes, u.quota_warning_percent)),
           h("dt", {}, t("field.messages")), h("dd", {}, String(u.used_messages)),
+          encryption ? [h("dt", {}, t("encryption.title")), h("dd", { class: "encryption-state" }, t(encryption.mode === "user" ? (encryption.has_key ? "encryption.state.userKey" : "encryption.state.userNoKey") : "encryption.state.server"))] : null,
           h("dt", {}, t("field.created")), h("dd", {}, fmtDate(u.created_at)),
           h("dt", {}, t("field.updated")), h("dd", {}, fmtDate(u.updated_at))),
         h("div", { class: "actions" },
