@@ -719,10 +719,26 @@ func (s *session) reportMailboxChanges(own *ownChanges) {
 			subsNow[name] = true
 		}
 	}
+	// What the session knows of the subscriptions only follows the
+	// renames here: a subscription made meanwhile, whose event may come
+	// in a later batch, is reported by reportSubscriptionChanges then
+	// (adopting the whole current list here would hide it).
+	renamed := map[string]string{}
 	defer func() {
-		if !subsPending {
-			n.subs = subsNow
+		if subsPending || len(renamed) == 0 {
+			return
 		}
+		carried := make(map[string]bool, len(n.subs))
+		for name := range n.subs {
+			if to, ok := renamed[name]; ok {
+				if subsNow[to] {
+					carried[to] = true
+				}
+				continue
+			}
+			carried[name] = true
+		}
+		n.subs = carried
 	}()
 	wants := func(id int64, names ...string) bool {
 		if own.box(id) {
@@ -744,6 +760,9 @@ func (s *session) reportMailboxChanges(own *ownChanges) {
 			s.writeNotifyList(mb.Name, "", false, subsNow)
 		case known && old != mb.Name && wants(mb.ID, mb.Name, old):
 			s.writeNotifyList(mb.Name, old, false, subsNow)
+		}
+		if known && old != mb.Name {
+			renamed[old] = mb.Name
 		}
 	}
 	var gone []string
