@@ -199,15 +199,7 @@ func TestNeomuttSharedMailbox(t *testing.T) {
 	tmux := testpeer.Need(t, "/usr/bin/tmux", "tmux")
 	env := newTestEnv(t, nil)
 	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("Kickoff agenda", "carol@example.org", "Agenda: budget, people, dates."))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
-		t.Fatal(err)
-	}
+	mb := env.shareProjects(t, "lrs", [2]string{"Kickoff agenda", "Agenda: budget, people, dates."})
 	work := t.TempDir()
 	host, port, _ := strings.Cut(env.addr, ":")
 	muttrc := work + "/muttrc"

@@ -378,15 +378,7 @@ func FuzzACLNames(f *testing.F) {
 func TestACLIdleAndAppendFlags(t *testing.T) {
 	env := newTestEnv(t, nil)
 	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("plan", "carol@example.org", "the plan"))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrsi"); err != nil {
-		t.Fatal(err)
-	}
+	mb := env.shareProjects(t, "lrsi", [2]string{"plan", "the plan"})
 	rec := newRecorder()
 	bob := env.loginAs(t, bobAddr, rec.options())
 	if _, err := bob.Select(sharedBox, nil).Wait(); err != nil {
@@ -440,15 +432,7 @@ func TestACLIdleAndAppendFlags(t *testing.T) {
 func TestACLReadOnlySelect(t *testing.T) {
 	env := newTestEnv(t, nil)
 	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("plan", "carol@example.org", "the plan"))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lr"); err != nil {
-		t.Fatal(err)
-	}
+	mb := env.shareProjects(t, "lr", [2]string{"plan", "the plan"})
 	bob := env.rawLogin(t, bobAddr)
 	untagged, tagged := bob.cmd("s", `SELECT "`+sharedBox+`"`)
 	if !strings.HasPrefix(tagged, "s OK [READ-ONLY]") {

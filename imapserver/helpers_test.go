@@ -386,3 +386,23 @@ func noRecent(flags []imap.Flag) []imap.Flag {
 	}
 	return out
 }
+
+// shareProjects makes the owner's mailbox Projects, delivers the messages
+// into it (subject and body each), adds bob and grants him rights on it:
+// the set-up of the tests of shared mailboxes.
+func (e *testEnv) shareProjects(t testing.TB, rights string, msgs ...[2]string) *mailstore.Mailbox {
+	t.Helper()
+	ctx := context.Background()
+	e.addUser(t, bobAddr)
+	mb, err := e.store.CreateMailbox(ctx, e.user.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		e.deliverTo(t, "Projects", testMessage(m[0], "carol@example.org", m[1]))
+	}
+	if err := e.store.SetMailboxRights(ctx, mb.ID, bobAddr, rights); err != nil {
+		t.Fatal(err)
+	}
+	return mb
+}

@@ -16,17 +16,7 @@ import (
 // session reaches his idling one, not alice's.
 func TestPrivateSeenIdle(t *testing.T) {
 	env := newTestEnv(t, nil)
-	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
-	env.deliverTo(t, "Projects", testMessage("two", "carol@example.org", "second"))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrsw"); err != nil {
-		t.Fatal(err)
-	}
+	env.shareProjects(t, "lrsw", [2]string{"one", "first"}, [2]string{"two", "second"})
 	bobRec := newRecorder()
 	bob := env.loginAs(t, bobAddr, bobRec.options())
 	if _, err := bob.Select(sharedBox, nil).Wait(); err != nil {
@@ -91,16 +81,7 @@ func TestPrivateSeenIdle(t *testing.T) {
 func TestPrivateSeenQresync(t *testing.T) {
 	env := newTestEnv(t, nil)
 	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
-	env.deliverTo(t, "Projects", testMessage("two", "carol@example.org", "second"))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
-		t.Fatal(err)
-	}
+	mb := env.shareProjects(t, "lrs", [2]string{"one", "first"}, [2]string{"two", "second"})
 	st, err := env.store.Status(ctx, mb.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -138,16 +119,7 @@ func TestPrivateSeenQresync(t *testing.T) {
 // (a STATUS with his UNSEEN); alice, watching it too, is not.
 func TestPrivateSeenNotify(t *testing.T) {
 	env := newTestEnv(t, nil)
-	ctx := context.Background()
-	env.addUser(t, bobAddr)
-	mb, err := env.store.CreateMailbox(ctx, env.user.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.deliverTo(t, "Projects", testMessage("one", "carol@example.org", "first"))
-	if err := env.store.SetMailboxRights(ctx, mb.ID, bobAddr, "lrs"); err != nil {
-		t.Fatal(err)
-	}
+	env.shareProjects(t, "lrs", [2]string{"one", "first"})
 	bob := env.rawLogin(t, bobAddr)
 	mustCmd(t, bob, "n", `NOTIFY SET (mailboxes "`+sharedBox+`" (MessageNew MessageExpunge FlagChange))`)
 	alice := env.rawLogin(t, testAddr)
