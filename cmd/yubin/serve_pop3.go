@@ -4,7 +4,7 @@ import (
 	"net"
 
 	"github.com/yubinmail/yubin/internal/limits"
-	"github.com/yubinmail/yubin/mailstore/pop3"
+	"github.com/yubinmail/yubin/pop3server"
 )
 
 // startPOP3 starts the POP3 server on the plain (STLS) and implicit-TLS
@@ -14,8 +14,8 @@ func (w *wiring) startPOP3() {
 	if !ok {
 		return
 	}
-	srv := pop3.NewServer(pop3.Options{
-		Backend:      pop3.NewStoreBackend(w.store),
+	srv := pop3server.NewServer(pop3server.Options{
+		Backend:      pop3server.NewStoreBackend(w.store),
 		Hostname:     w.cfg.Hostname,
 		TLSConfig:    w.tlsConf,
 		Logger:       w.log,

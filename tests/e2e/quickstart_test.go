@@ -129,7 +129,7 @@ func TestQuickstart(t *testing.T) {
 		}
 	})
 	// Passwords without TLS are accepted from loopback only (the refusal
-	// for other addresses is tested in imapserver and mailstore/pop3,
+	// for other addresses is tested in imapserver and pop3server,
 	// which can make a connection look remote).
 	t.Run("imap plaintext login from loopback", func(t *testing.T) {
 		c, err := imapclient.DialInsecure(srv.addrs["imap"], nil)

@@ -1,4 +1,4 @@
-package pop3
+package pop3server
 
 // cmdCapa lists the capabilities (RFC 2449 §5). USER and SASL are listed
 // only where logging in is allowed; STLS only where it can be used.

@@ -1,4 +1,4 @@
-package pop3
+package pop3server
 
 import "errors"
 

@@ -1,4 +1,4 @@
-// Package pop3 implements a POP3 server: RFC 1939 with the CAPA command and
+// Package pop3server implements a POP3 server: RFC 1939 with the CAPA command and
 // extended response codes of RFC 2449, SASL authentication (AUTH PLAIN) of
 // RFC 5034 and STLS of RFC 2595.
 //
@@ -18,4 +18,4 @@
 // are only offered over TLS (STLS, or an implicit-TLS listener wrapped by the
 // caller) unless Options.InsecureAuth allows them, which by default it does
 // for loopback clients only.
-package pop3
+package pop3server
