@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/netutil"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/arc"
 	"github.com/yubinmail/yubin/mta/srs"
@@ -191,15 +192,18 @@ type Server struct {
 	sieve sieveCache
 
 	// ctx is the parent of every session's context; cancelled when the
-	// server has stopped.
+	// server has stopped (or its Shutdown deadline passed).
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	conns     map[*connState]struct{}
-	changed   chan struct{} // closed and replaced whenever a connection ends
+	// sessions is the intake's connection lifecycle (accepting, tracking,
+	// shutting down); nil for submission, whose engine has its own.
+	sessions *netutil.Sessions
+	// handoff passes the connections sessions accepted to go-smtp's
+	// server, which serves them; runSMTP starts that once.
+	handoff *netutil.Handoff
+	runSMTP sync.Once
+	smtpRan chan struct{} // closed when go-smtp's Serve has returned
 
 	hooks testHooks
 }
@@ -248,12 +252,14 @@ func NewServer(opts Options) *Server {
 	}
 	log := opts.Logger.With("component", "smtp", "mode", opts.Mode.String())
 	s := &Server{
-		opts:      opts,
-		log:       log,
-		filters:   opts.Filters,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*connState]struct{}{},
-		changed:   make(chan struct{}),
+		opts:    opts,
+		log:     log,
+		filters: opts.Filters,
+		handoff: netutil.NewHandoff(),
+		smtpRan: make(chan struct{}),
+	}
+	if opts.Mode == ModeIntake {
+		s.sessions = netutil.NewSessions("SMTP", log, "421 4.3.2 "+opts.Hostname+" shutting down")
 	}
 	if s.filters == nil {
 		s.filters = filters.NewDefaultChain(opts.Logger)
@@ -279,240 +285,173 @@ func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
 // Serve accepts connections on ln and serves them until Close or Shutdown,
 // after which it returns nil. It returns smtp.ErrServerClosed at once if
-// the server was already stopped, and an error if accepting fails.
+// the server was already stopped, and an error if accepting fails. A
+// listener made by tls.NewListener serves implicit TLS; any other offers
+// STARTTLS when Options.TLSConfig is set.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.opts.Store == nil {
 		return errors.New("smtp serve: Options.Store is nil")
 	}
-	if s.engine != nil {
-		return s.serveEngine(ln)
-	}
-	l := &listener{Listener: ln, srv: s}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return smtp.ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	// Whether this listener is implicit TLS or offers STARTTLS is the
-	// caller's to say (it wrapped the listener, or not): a "starttls"
-	// here was wrong for implicit-TLS ports.
-	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname)
-
-	err := s.smtp.Serve(l)
-
-	s.mu.Lock()
-	delete(s.listeners, l)
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
-		return nil
-	}
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("smtp serve %s: %w", ln.Addr(), err)
-}
-
-// serveEngine serves ln with the submission engine; see Serve.
-func (s *Server) serveEngine(ln net.Listener) error {
 	if s.isClosing() {
 		ln.Close()
 		return smtp.ErrServerClosed
 	}
-	err := s.engine.Serve(ln)
-	if errors.Is(err, smtpserver.ErrServerClosed) && s.isClosing() {
+	if s.engine != nil {
+		err := s.engine.Serve(ln)
+		if errors.Is(err, smtpserver.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	s.runSMTP.Do(func() {
+		go func() {
+			defer close(s.smtpRan)
+			// Returns once the handoff is closed (after every session).
+			_ = s.smtp.Serve(s.handoff)
+		}()
+	})
+	s.log.Info("SMTP listener started", "addr", ln.Addr().String(), "hostname", s.opts.Hostname)
+	err := s.sessions.Serve(ln, s.newIntakeConn)
+	if errors.Is(err, netutil.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// stop marks the server as closing and closes its listeners. It returns
-// the connections open at that moment.
-func (s *Server) stop() ([]*connState, error) {
-	s.mu.Lock()
-	s.closing = true
-	var errs []error
-	for l := range s.listeners {
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
-	conns := make([]*connState, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
-		return conns, fmt.Errorf("smtp close listeners: %w", err)
-	}
-	return conns, nil
-}
-
+// isClosing reports whether Close or Shutdown was called.
 func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
+	if s.engine != nil {
+		return s.engine.Closing()
+	}
+	return s.sessions.Closing()
 }
 
 // Close stops accepting and closes every connection at once, whatever it is
 // doing. Messages whose 250 was not sent yet are not acknowledged, so the
 // clients will send them again.
 func (s *Server) Close() error {
-	conns, err := s.stop()
-	for _, c := range conns {
-		c.closeConn()
-	}
-	if s.engine != nil {
-		err = errors.Join(err, s.engine.Close())
-	}
 	s.cancel()
+	if s.engine != nil {
+		return s.engine.Close()
+	}
+	err := s.sessions.Close()
+	s.stopSMTP()
 	return err
 }
 
 // Shutdown stops accepting, answers idle sessions "421 4.3.2 shutting down"
 // and closes them, lets sessions in the middle of a transaction (MAIL ..
 // end of DATA) finish and reply (then closes them the same way), and
-// returns once every connection is gone. When ctx ends first, it closes
-// the remaining connections and returns ctx's error.
+// returns once every connection is gone. When ctx ends first, it cancels
+// the work of the remaining sessions, closes their connections and
+// returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.cancel()
+	stopCancel := context.AfterFunc(ctx, s.cancel)
+	defer stopCancel()
 	if s.engine != nil {
-		_, err := s.stop()
-		err = errors.Join(err, s.engine.Shutdown(ctx))
-		s.cancel()
-		return err
+		return s.engine.Shutdown(ctx)
 	}
-	conns, err := s.stop()
-	s.log.Info("SMTP shutting down", "connections", len(conns))
-	for _, c := range conns {
-		c.closeIfIdle()
-	}
-	for {
-		s.mu.Lock()
-		n := len(s.conns)
-		changed := s.changed
-		s.mu.Unlock()
-		if n == 0 {
-			s.cancel()
-			return err
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			s.mu.Lock()
-			rest := make([]*connState, 0, len(s.conns))
-			for c := range s.conns {
-				rest = append(rest, c)
-			}
-			s.mu.Unlock()
-			s.log.Warn("SMTP shutdown deadline: closing sessions in mid-transaction", "connections", len(rest))
-			for _, c := range rest {
-				c.closeConn()
-			}
-			s.cancel()
-			return fmt.Errorf("smtp shutdown: %w", ctx.Err())
-		}
+	err := s.sessions.Shutdown(ctx)
+	s.stopSMTP()
+	return err
+}
+
+// stopSMTP ends go-smtp's Serve once every session is over.
+func (s *Server) stopSMTP() {
+	s.handoff.Close()
+	started := true
+	s.runSMTP.Do(func() { started = false })
+	if started {
+		<-s.smtpRan
 	}
 }
 
-// track registers a new connection; false if the server is closing.
-func (s *Server) track(c *connState) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c *connState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return
-	}
-	delete(s.conns, c)
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// listener wraps the caller's listener so that the server knows every
-// connection, and can close or greet it with a 421 without going through
-// go-smtp (whose own Shutdown waits for idle clients forever).
-type listener struct {
-	net.Listener
-	srv *Server
-}
-
-// Accept returns the next connection, wrapped for tracking.
-func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	st := &connState{srv: l.srv}
-	var out net.Conn
-	if tlsc, ok := c.(*tls.Conn); ok && l.srv.opts.TLSConfig != nil {
-		// Implicit TLS (a tls.NewListener; no handshake yet): track the
+// newIntakeConn is the netutil.Session of a connection the intake
+// accepted: go-smtp serves it (through the handoff), the lifecycle tracks
+// it.
+func (s *Server) newIntakeConn(c net.Conn) netutil.Session {
+	st := &connState{srv: s}
+	if tlsc, ok := c.(*tls.Conn); ok && s.opts.TLSConfig != nil {
+		// Implicit TLS (a tls.NewListener; no handshake yet): keep the
 		// plain connection underneath and put TLS back on top, so that
 		// go-smtp and the session see a *tls.Conn. Until the session
 		// begins (after go-smtp's handshake) there is nowhere safe to
 		// write a 421: st.out stays nil.
-		tc := &trackedConn{Conn: tlsc.NetConn(), st: st}
-		st.conn = tc
-		out = tls.Server(tc, l.srv.opts.TLSConfig)
-	} else {
-		tc := &trackedConn{Conn: c, st: st}
-		st.conn = tc
-		st.out = tc
-		out = tc
+		newClientConn(tlsc.NetConn(), st)
+		return &intakeConn{st: st, served: tls.Server(st.conn, s.opts.TLSConfig)}
 	}
-	if !l.srv.track(st) {
-		if st.out != nil {
-			_ = c.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
-			_, _ = io.WriteString(c, "421 4.3.2 "+l.srv.opts.Hostname+" shutting down\r\n")
-		}
-		c.Close()
-		return nil, fmt.Errorf("accept: server closing: %w", net.ErrClosed)
-	}
-	return out, nil
+	newClientConn(c, st)
+	st.out = st.conn
+	return &intakeConn{st: st, served: st.conn}
 }
 
-// trackedConn is a connection as the server accepted it (under TLS after
-// STARTTLS); closing it, from anywhere, ends its tracking.
-type trackedConn struct {
+// intakeConn is one intake connection as netutil.Sessions runs it.
+type intakeConn struct {
+	st     *connState
+	served net.Conn // what go-smtp serves: st.conn, or TLS over it
+}
+
+// Serve implements netutil.Session: it hands the connection to go-smtp
+// and returns once go-smtp is done with it.
+func (c *intakeConn) Serve() {
+	if !c.st.srv.handoff.Hand(c.served) {
+		return
+	}
+	<-c.st.conn.ended
+}
+
+// Interrupt implements netutil.Session: an idle session is told 421 and
+// closed; one in a transaction is closed once the transaction is over.
+func (c *intakeConn) Interrupt() { c.st.closeIfIdle() }
+
+// Close implements netutil.Session.
+func (c *intakeConn) Close() { c.st.closeConn() }
+
+// clientConn is a connection as the server accepted it (under TLS after
+// STARTTLS). Closing it (go-smtp does, when it is done with the
+// connection) closes ended; the server's own closes (connState) close the
+// socket underneath, so that go-smtp notices and finishes.
+type clientConn struct {
 	net.Conn
-	st   *connState
-	once sync.Once
+	st    *connState
+	ended chan struct{}
+	once  sync.Once
 	// idle, when not 0, is the read timeout renewed before every read
 	// from the socket (while a message comes in: see session.Data).
 	idle atomic.Int64
 }
 
+// newClientConn wraps c as the connection of st (and sets st.conn).
+func newClientConn(c net.Conn, st *connState) *clientConn {
+	cc := &clientConn{Conn: c, st: st, ended: make(chan struct{})}
+	st.conn = cc
+	return cc
+}
+
 // Read reads from the connection, first extending the read deadline by
 // the idle timeout if one is set: the timeout then bounds the silence
 // between two packets, however the reader above buffers them.
-func (c *trackedConn) Read(p []byte) (int, error) {
+func (c *clientConn) Read(p []byte) (int, error) {
 	if d := time.Duration(c.idle.Load()); d > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
 	return c.Conn.Read(p)
 }
 
-// Close closes the connection and forgets it.
-func (c *trackedConn) Close() error {
+// Close closes the connection and reports it ended.
+func (c *clientConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.st.srv.untrack(c.st) })
+	c.once.Do(func() { close(c.ended) })
 	return err
 }
 
 // connState is the server's view of one connection, shared between the
-// go-smtp connection goroutine (through the session) and Shutdown.
+// protocol engine's connection goroutine (through the session) and
+// Shutdown.
 type connState struct {
 	srv  *Server
-	conn *trackedConn
+	conn *clientConn
 
 	mu     sync.Mutex
 	out    io.Writer // where a 421 is written: the connection, or its TLS layer; nil if unknown
@@ -571,7 +510,7 @@ func (c *connState) closeWith(reply string, onlyIfIdle bool) {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
 		_, _ = io.WriteString(out, reply+"\r\n")
 	}
-	c.conn.Close()
+	c.conn.Conn.Close()
 }
 
 // closeConn closes the connection without a word.
@@ -579,7 +518,7 @@ func (c *connState) closeConn() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	c.conn.Close()
+	c.conn.Conn.Close()
 }
 
 // smtpLogger sends go-smtp's own error log (failed handshakes, broken

@@ -98,22 +98,21 @@ func (r recipient) deliveredTo() string { return r.sub.Apply(r.user.Address) }
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	nc := c.Conn()
 	sess := &session{srv: s, ctx: s.ctx}
-	var tc *trackedConn
+	var cc *clientConn
 	switch x := nc.(type) {
-	case *trackedConn:
-		tc = x
+	case *clientConn:
+		cc = x
 	case *tls.Conn:
 		cs := x.ConnectionState()
 		sess.tls = &cs
-		tc, _ = x.NetConn().(*trackedConn)
+		cc, _ = x.NetConn().(*clientConn)
 	}
-	if tc == nil {
-		// Not from our listener (go-smtp wraps nothing else, so this is
+	if cc == nil {
+		// Not from our lifecycle (go-smtp wraps nothing else, so this is
 		// defensive): serve it, without shutdown tracking.
-		tc = &trackedConn{Conn: nc, st: &connState{srv: s}}
-		tc.st.conn = tc
+		cc = newClientConn(nc, &connState{srv: s})
 	}
-	sess.st = tc.st
+	sess.st = cc.st
 	sess.st.setOut(nc)
 	if s.isClosing() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: s.opts.Hostname + " shutting down"}

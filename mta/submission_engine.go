@@ -33,7 +33,7 @@ func (b engineBackend) NewSession(c *smtpserver.Conn) (smtpserver.Session, error
 	// Closing the TCP connection (a session's last word, closeWith) ends
 	// the engine's session; its replies and the session's own 421 go out
 	// in order through the engine's writer.
-	st.conn = &trackedConn{Conn: c.NetConn(), st: st}
+	newClientConn(c.NetConn(), st)
 	st.out = c.Writer()
 	sess := &session{srv: s, ctx: s.ctx, st: st, tls: c.TLS()}
 	sess.begin(c.RemoteAddr(), c.Hostname())

@@ -2,7 +2,8 @@
 // the accept loop (Accept) and the connection lifecycle (Sessions, which
 // accepts, tracks and ends sessions on Shutdown or Close, and SessionConn,
 // the session's side of it: waiting for the client, being interrupted
-// between commands, closing once).
+// between commands, closing once), and Handoff, which lets a library that
+// only serves a listener (go-smtp) serve the connections Sessions accepted.
 package netutil
 
 import (
