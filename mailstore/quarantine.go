@@ -212,7 +212,8 @@ func (s *Store) OpenQuarantined(ctx context.Context, id int64) (io.ReadCloser, e
 // administrator's decision) and keeping the time it was received, and
 // removes it from the quarantine. Recipients that no longer exist are
 // skipped (and logged); if none is left the message stays held and the
-// error wraps core.ErrNotFound.
+// error wraps core.ErrNotFound. ReleaseQuarantinedTo releases it where
+// the recipients' Sieve scripts put it instead.
 //
 // The delivered messages share the held body, and the quarantine record is
 // removed in the same transaction that adds them, so the body is never
@@ -221,7 +222,36 @@ func (s *Store) OpenQuarantined(ctx context.Context, id int64) (io.ReadCloser, e
 // (the held body is under the server key); the held body is then freed if
 // no one else shares it.
 func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
-	copies, err := s.userKeyCopiesOfHeld(ctx, id)
+	return s.release(ctx, id, nil)
+}
+
+// ReleaseQuarantinedTo releases a held message as ReleaseQuarantined does,
+// but into targets (the mailboxes, flags and accounts the recipients'
+// Sieve scripts chose; a Mailbox that does not exist means INBOX unless
+// Create is set) rather than each recipient's INBOX. The held body already
+// carries its delivery fields, so the targets' HeaderPrefix is not used.
+// No targets (every script discarded the message) removes it from the
+// quarantine without storing a copy. Targets of accounts that no longer
+// exist are skipped; if every target is, the message stays held and the
+// error wraps core.ErrNotFound.
+func (s *Store) ReleaseQuarantinedTo(ctx context.Context, id int64, targets []DeliveryTarget) error {
+	if targets == nil {
+		targets = []DeliveryTarget{}
+	}
+	return s.release(ctx, id, targets)
+}
+
+// release is ReleaseQuarantined (targets nil: each recipient's INBOX) and
+// ReleaseQuarantinedTo.
+func (s *Store) release(ctx context.Context, id int64, targets []DeliveryTarget) error {
+	var userIDs []int64 // nil: the recipients'
+	if targets != nil {
+		userIDs = make([]int64, 0, len(targets))
+		for _, t := range targets {
+			userIDs = append(userIDs, t.UserID)
+		}
+	}
+	copies, err := s.userKeyCopiesOfHeld(ctx, id, userIDs)
 	if err != nil {
 		return fmt.Errorf("release quarantined message %d: %w", id, err)
 	}
@@ -232,47 +262,58 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id int64) error {
 		if err := tx.Where("id = ?", id).Take(&q).Error; err != nil {
 			return notFound(err)
 		}
+		into := targets
+		if into == nil {
+			into = make([]DeliveryTarget, 0, len(q.Recipients))
+			for _, addr := range q.Recipients {
+				var userID int64
+				err := tx.Raw("SELECT id FROM users WHERE address = ?", addr).Row().Scan(&userID)
+				if errors.Is(err, sql.ErrNoRows) {
+					skipped = append(skipped, addr)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				into = append(into, DeliveryTarget{UserID: userID})
+			}
+		}
 		delivered := 0
-		for _, addr := range q.Recipients {
-			var userID int64
-			err := tx.Raw("SELECT id FROM users WHERE address = ?", addr).Row().Scan(&userID)
-			if errors.Is(err, sql.ErrNoRows) {
-				skipped = append(skipped, addr)
-				continue
-			}
+		for _, t := range into {
+			flags, err := CanonicalFlags(t.Flags)
 			if err != nil {
-				return err
+				return fmt.Errorf("flags of user %d's copy: %w", t.UserID, err)
 			}
-			mb, err := deliveryMailbox(tx, userID, "", false)
+			mb, err := deliveryMailbox(tx, t.UserID, t.Mailbox, t.Create)
 			if errors.Is(err, core.ErrNotFound) {
-				skipped = append(skipped, addr)
+				skipped = append(skipped, fmt.Sprint("user ", t.UserID))
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			row := messageRow{BlobKey: q.BlobKey, Size: q.Size, InternalDate: q.ReceivedAt.UTC().Truncate(time.Second)}
-			if c, ok := copies[userID]; ok {
+			row := messageRow{BlobKey: q.BlobKey, Size: q.Size, InternalDate: q.ReceivedAt.UTC().Truncate(time.Second), Flags: strings.Join(flags, " ")}
+			if c, ok := copies[t.UserID]; ok {
 				row.BlobKey, row.Size = c.key, c.size
 			}
-			if _, err := insertMessages(tx, userID, mb, []messageRow{row}, false, 0); err != nil {
+			if _, err := insertMessages(tx, t.UserID, mb, []messageRow{row}, false, 0); err != nil {
 				return err
 			}
 			delivered++
 		}
-		if delivered == 0 {
+		if delivered == 0 && (targets == nil || len(targets) > 0) {
 			return fmt.Errorf("no recipient left (%s): %w", strings.Join(skipped, ", "), core.ErrNotFound)
 		}
 		if err := tx.Where("id = ?", q.ID).Delete(&QuarantinedMessage{}).Error; err != nil {
 			return err
 		}
-		if len(copies) > 0 {
-			// Freed after the commit unless a recipient shares it.
+		if len(copies) > 0 || delivered == 0 {
+			// Freed after the commit unless a copy shares it.
 			if err := releaseBlobs(tx, []string{q.BlobKey}); err != nil {
 				return err
 			}
 		}
-		return tx.audit("quarantine.release", fmt.Sprint(q.ID), map[string]any{"recipients": q.Recipients, "skipped": skipped})
+		return tx.audit("quarantine.release", fmt.Sprint(q.ID), map[string]any{"recipients": q.Recipients, "copies": delivered, "skipped": skipped})
 	})
 	if err != nil {
 		var unused []storedBody
@@ -311,16 +352,21 @@ func (s *Store) DeleteQuarantined(ctx context.Context, id int64) error {
 	return nil
 }
 
-// userKeyCopiesOfHeld writes, for each recipient of held message id who is
-// in user-key mode, a copy of its body sealed to their key, by user ID.
-func (s *Store) userKeyCopiesOfHeld(ctx context.Context, id int64) (map[int64]storedBody, error) {
+// userKeyCopiesOfHeld writes, for each account of ids (nil: each
+// recipient of held message id) that is in user-key mode, a copy of the
+// held body sealed to their key, by user ID.
+func (s *Store) userKeyCopiesOfHeld(ctx context.Context, id int64, ids []int64) (map[int64]storedBody, error) {
 	var q QuarantinedMessage
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&q).Error; err != nil {
 		return nil, notFound(err)
 	}
-	var ids []int64
-	if err := s.db.WithContext(ctx).Model(&User{}).Where("address IN ?", []string(q.Recipients)).Pluck("id", &ids).Error; err != nil {
-		return nil, err
+	if ids == nil {
+		if err := s.db.WithContext(ctx).Model(&User{}).Where("address IN ?", []string(q.Recipients)).Pluck("id", &ids).Error; err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	publics, err := s.userPublicKeys(ctx, ids)
 	if err != nil || len(publics) == 0 {

@@ -237,3 +237,63 @@ func TestQuarantineReasonNotDoubled(t *testing.T) {
 		}
 	}
 }
+
+func TestQuarantineReleaseTo(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	ann := newTestUser(t, s, "ann@example.com")
+	bob := newTestUser(t, s, "bob@example.com")
+	q, err := s.Quarantine(ctx, QuarantineInput{Body: strings.NewReader(quarantineTestMessage("invoice 42")), Recipients: []string{"ann@example.com", "bob@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ann's script files it into a new folder, flagged; Bob's discards it.
+	err = s.ReleaseQuarantinedTo(ctx, q.ID, []DeliveryTarget{{UserID: ann.ID, Mailbox: "Invoices", Create: true, Flags: []string{`\Flagged`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := s.GetMailbox(ctx, ann.ID, "Invoices")
+	if err != nil {
+		t.Fatalf("Invoices not made: %v", err)
+	}
+	msgs, err := s.ListMessages(ctx, mb.ID, nil)
+	if err != nil || len(msgs) != 1 || !strings.Contains(strings.Join(msgs[0].Flags, " "), `\Flagged`) {
+		t.Fatalf("Invoices: %+v, %v", msgs, err)
+	}
+	for _, u := range []*User{ann, bob} {
+		inbox, _ := s.GetMailbox(ctx, u.ID, Inbox)
+		if msgs, _ := s.ListMessages(ctx, inbox.ID, nil); len(msgs) != 0 {
+			t.Errorf("%s INBOX has %d messages", u.Address, len(msgs))
+		}
+	}
+	if _, err := s.GetQuarantined(ctx, q.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("released message still held: %v", err)
+	}
+
+	// Every script discarded it: released, nothing stored, body freed.
+	q2, err := s.Quarantine(ctx, QuarantineInput{Body: strings.NewReader(quarantineTestMessage("junk")), Recipients: []string{"bob@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseQuarantinedTo(ctx, q2.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetQuarantined(ctx, q2.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("discarded message still held: %v", err)
+	}
+	if blobExists(t, s, q2.BlobKey) {
+		t.Fatal("body of a message released to no one kept")
+	}
+
+	// A target whose account is gone: the message stays held.
+	q3, err := s.Quarantine(ctx, QuarantineInput{Body: strings.NewReader(quarantineTestMessage("x")), Recipients: []string{"bob@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseQuarantinedTo(ctx, q3.ID, []DeliveryTarget{{UserID: bob.ID + 1000}}); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("release to a missing account: %v", err)
+	}
+	if _, err := s.GetQuarantined(ctx, q3.ID); err != nil {
+		t.Fatalf("message not kept: %v", err)
+	}
+}
