@@ -55,6 +55,10 @@ type session struct {
 	// unknown counts the recipients refused in this session as unknown
 	// or not served here (see refuseRecipient).
 	unknown int
+	// accepted is set when the message was accepted before the scripts
+	// run (a quarantine release, release.go): a script's reject then
+	// sends a rejection message, never an SMTP reply.
+	accepted bool
 }
 
 // transaction is the envelope of the message under way.

@@ -179,7 +179,7 @@ func (s *session) sieveDeliveries(tx *transaction, message copyOf, mailbox strin
 			case sieve.ActionDiscard:
 				s.log.Info("sieve discarded the message", "queue_id", out.id, "rcpt", r.addr)
 			case sieve.ActionReject:
-				if len(tx.users) == 1 && len(tx.remote) == 0 {
+				if len(tx.users) == 1 && len(tx.remote) == 0 && !s.accepted {
 					s.log.Info("sieve rejected the message", "queue_id", out.id, "rcpt", r.addr, "reason", a.Reason)
 					out.verdict, out.reason = "reject", "sieve: "+a.Reason
 					s.srv.stats.reject(RejectPolicy)

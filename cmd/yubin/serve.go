@@ -302,6 +302,7 @@ type wiring struct {
 	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
+	intakeSrv   *mta.Server          // the intake, built once (intake); also when its listener is off
 	submission  *mta.Server          // the submission server, if on; for statistics
 	sendRate    *mta.SendRate        // users' sending rate: submission and Sieve redirects
 	// readyChecks are the peers /readyz checks besides the database and
@@ -362,6 +363,22 @@ func (w *wiring) startSMTP() {
 	if !ok {
 		return
 	}
+	srv := w.intake()
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
+	w.registerConnections("smtp", lim)
+	w.metrics.MustRegister(newSMTPCollector(srv))
+	w.smtp = srv
+	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
+	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
+}
+
+// intake returns the SMTP intake, built the first time: the MX listener
+// serves it, and quarantine releases go through its Sieve delivery
+// (whether or not the listener is on).
+func (w *wiring) intake() *mta.Server {
+	if w.intakeSrv != nil {
+		return w.intakeSrv
+	}
 	// The recipients' Sieve scripts send redirects, vacation replies and
 	// rejections through the outbound queue, signed as submission signs.
 	var dkim mta.DKIMSource
@@ -370,7 +387,7 @@ func (w *wiring) startSMTP() {
 	} else {
 		dkim = ensuringKeys{keys}
 	}
-	srv := mta.NewServer(mta.Options{
+	w.intakeSrv = mta.NewServer(mta.Options{
 		Store:           w.store,
 		Filters:         w.filterChain(),
 		Hostname:        w.cfg.Hostname,
@@ -388,12 +405,7 @@ func (w *wiring) startSMTP() {
 		SRS:       w.srsRewriter(),
 		ARCLookup: w.dnsResolver().LookupTXT,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("smtp", lim)
-	w.metrics.MustRegister(newSMTPCollector(srv))
-	w.smtp = srv
-	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
-	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
+	return w.intakeSrv
 }
 
 // srsRewriter returns the SRS rewriter of forwarded mail, with the

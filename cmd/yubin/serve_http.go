@@ -52,6 +52,8 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		return nil, err
 	}
 	svc.WithImports(jobs)
+	// A released message goes where the recipients' Sieve scripts put it.
+	svc.WithReleaser(w.intake())
 	reports, err := tlsrpt.Open(filepath.Join(w.cfg.DataDir, "tls-reports"))
 	if err != nil {
 		return nil, err

@@ -207,7 +207,21 @@ func (s *Service) GetQuarantined(ctx context.Context, a Actor, id int64) (*Quara
 	return d, nil
 }
 
-// ReleaseQuarantined delivers a held message to its recipients' INBOX.
+// QuarantineReleaser delivers a released message as a delivery would
+// have: through its recipients' Sieve scripts (mta.Server does).
+type QuarantineReleaser interface {
+	ReleaseQuarantined(ctx context.Context, id int64) error
+}
+
+// WithReleaser makes ReleaseQuarantined deliver through r and returns s.
+// Call it before s is used.
+func (s *Service) WithReleaser(r QuarantineReleaser) *Service {
+	s.releaser = r
+	return s
+}
+
+// ReleaseQuarantined delivers a held message to its recipients: where
+// their Sieve scripts put it (WithReleaser), or else to their INBOX.
 func (s *Service) ReleaseQuarantined(ctx context.Context, a Actor, id int64) error {
 	if _, err := s.getQuarantined(ctx, a, id, true); err != nil {
 		return err
@@ -215,6 +229,9 @@ func (s *Service) ReleaseQuarantined(ctx context.Context, a Actor, id int64) err
 	ctx, err := a.write(ctx)
 	if err != nil {
 		return err
+	}
+	if s.releaser != nil {
+		return s.releaser.ReleaseQuarantined(ctx, id)
 	}
 	return s.store.ReleaseQuarantined(ctx, id)
 }

@@ -92,6 +92,9 @@ type Service struct {
 	passkeys atomic.Pointer[passkeys]
 	// imports runs import jobs (see WithImports); nil: none.
 	imports *importer.Jobs
+	// releaser delivers released quarantined messages through the
+	// recipients' Sieve scripts (WithReleaser); nil: to their INBOX.
+	releaser QuarantineReleaser
 }
 
 // New returns a service over store.
