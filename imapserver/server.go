@@ -34,6 +34,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AuthLimiter, if set, slows down and blocks repeated failed logins.
 	AuthLimiter *limits.AuthLimiter
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 	// InsecureAuth reports whether a client at remote may log in without
 	// TLS. Default: loopback clients only.
 	InsecureAuth func(remote net.Addr) bool
@@ -94,6 +97,9 @@ func NewServer(opts Options) *Server {
 		log:      log,
 		hub:      newHub(),
 		sessions: netutil.NewSessions("IMAP", log, "* BYE server shutting down"),
+	}
+	if opts.ConnLimiter != nil {
+		s.sessions.Limit(opts.ConnLimiter, "* BYE [UNAVAILABLE] too many connections")
 	}
 	s.stopHub = opts.Backend.Subscribe(s.hub.onEvent)
 	return s

@@ -41,6 +41,9 @@ type Options struct {
 	// (the one IMAP, POP3 and submission use, so that the counts are
 	// shared).
 	AuthLimiter *limits.AuthLimiter
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 	// InsecureAuth reports whether a client at remote may log in without
 	// TLS. Default: loopback clients only.
 	InsecureAuth func(remote net.Addr) bool
@@ -91,12 +94,16 @@ func NewServer(opts Options) *Server {
 		opts.MaxRedirects = sieve.DefaultLimits().MaxRedirects
 	}
 	log := opts.Logger.With("component", "managesieve")
-	return &Server{
+	s := &Server{
 		opts:     opts,
 		log:      log,
 		sessions: netutil.NewSessions("ManageSieve", log, `BYE (TRYLATER) "Server shutting down"`),
 		sieveCap: strings.Join(sieve.Extensions(), " "),
 	}
+	if opts.ConnLimiter != nil {
+		s.sessions.Limit(opts.ConnLimiter, `BYE (TRYLATER) "Too many connections"`)
+	}
+	return s
 }
 
 // Serve accepts connections on ln until Close or Shutdown, then returns

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/netutil"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/arc"
@@ -147,6 +148,9 @@ type Options struct {
 	// core.DefaultSubaddressDelimiters). An account or alias whose name
 	// contains a delimiter is still reached by its exact address.
 	SubaddressDelimiters string
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 	// Mode is the kind of listener; the zero value is ModeIntake.
 	// NewSubmissionServer sets ModeSubmission.
 	Mode Mode
@@ -260,6 +264,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.Mode == ModeIntake {
 		s.sessions = netutil.NewSessions("SMTP", log, "421 4.3.2 "+opts.Hostname+" shutting down")
+		if opts.ConnLimiter != nil {
+			s.sessions.Limit(opts.ConnLimiter, "421 4.7.0 "+opts.Hostname+" too many connections")
+		}
 	}
 	if s.filters == nil {
 		s.filters = filters.NewDefaultChain(opts.Logger)

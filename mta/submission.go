@@ -17,6 +17,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/urlresolve"
 	"github.com/yubinmail/yubin/smtpserver"
@@ -60,6 +61,9 @@ type SubmissionOptions struct {
 	Logger *slog.Logger
 	// AuthLimiter, if set, slows down and blocks repeated failed logins.
 	AuthLimiter AuthLimiter
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 	// InsecureAuth reports whether a client at this address may log in
 	// without TLS; nil means loopback addresses only.
 	InsecureAuth func(net.Addr) bool
@@ -183,6 +187,7 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 		MaxRecipients:   s.opts.MaxRecipients,
 		ReadTimeout:     s.opts.ReadTimeout,
 		WriteTimeout:    s.opts.WriteTimeout,
+		ConnLimiter:     o.ConnLimiter,
 	})
 	return s
 }

@@ -38,6 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AuthLimiter, if set, slows down and blocks repeated failed logins.
 	AuthLimiter *limits.AuthLimiter
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 	// IdleTimeout closes a session that sends nothing for that long, without
 	// deleting anything. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration

@@ -39,6 +39,9 @@ func NewServer(opts Options) *Server {
 		sessions: netutil.NewSessions("POP3", log, "-ERR [SYS/TEMP] server shutting down"),
 		locked:   map[string]struct{}{},
 	}
+	if opts.ConnLimiter != nil {
+		s.sessions.Limit(opts.ConnLimiter, "-ERR [SYS/TEMP] too many connections")
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }

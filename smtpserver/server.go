@@ -25,6 +25,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/netutil"
 )
 
@@ -114,6 +115,9 @@ type Options struct {
 	// MaxErrors closes a session at its n-th refused command; 0 means
 	// DefaultMaxErrors.
 	MaxErrors int
+	// ConnLimiter, if set, caps the concurrent connections in total and
+	// per client: one beyond it is refused in the protocol and closed.
+	ConnLimiter *limits.ConnLimiter
 }
 
 // Server serves SMTP on any number of listeners. Its methods are safe for
@@ -156,6 +160,9 @@ func NewServer(backend Backend, opts Options) *Server {
 		backend:  backend,
 		log:      log,
 		sessions: netutil.NewSessions("SMTP", log, "421 4.3.2 "+opts.Hostname+" shutting down"),
+	}
+	if opts.ConnLimiter != nil {
+		s.sessions.Limit(opts.ConnLimiter, "421 4.7.0 "+opts.Hostname+" too many connections")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s

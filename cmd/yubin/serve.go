@@ -329,25 +329,23 @@ func (w *wiring) filterChain() *filters.Chain {
 	return w.chain
 }
 
-// limited wraps b's socket with lim, refusing connections over the caps
-// with line (after a TLS handshake on implicit-TLS ports), and with TLS on
-// implicit-TLS ports.
-func (w *wiring) limited(lim *limits.ConnLimiter, b bound, line string) net.Listener {
-	implicit := b.TLS == "implicit"
-	ln := lim.Listener(b.ln, func(c net.Conn) {
-		if implicit {
-			tc := tls.Server(c, w.tlsConf)
-			if tc.Handshake() != nil {
-				return
-			}
-			c = tc
-		}
-		_, _ = io.WriteString(c, line+"\r\n")
-	})
-	if implicit {
-		ln = tls.NewListener(ln, w.tlsConf)
+// listener returns b's socket as its server serves it: under TLS on
+// implicit-TLS ports. The server's connection lifecycle applies the caps
+// (connCaps).
+func (w *wiring) listener(b bound) net.Listener {
+	if b.TLS == "implicit" {
+		return tls.NewListener(b.ln, w.tlsConf)
 	}
-	return ln
+	return b.ln
+}
+
+// connCaps returns the connection caps of a mail protocol's server
+// (YUBIN_MAX_CONNECTIONS, YUBIN_MAX_CONNECTIONS_PER_IP), counted in
+// /metrics.
+func (w *wiring) connCaps(protocol string) *limits.ConnLimiter {
+	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
+	w.registerConnections(protocol, lim)
+	return lim
 }
 
 // pair returns the bound listeners of a plain and an implicit-TLS protocol
@@ -364,11 +362,9 @@ func (w *wiring) startSMTP() {
 		return
 	}
 	srv := w.intake()
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("smtp", lim)
 	w.metrics.MustRegister(newSMTPCollector(srv))
 	w.smtp = srv
-	w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
+	w.sup.serve(b, w.listener(b), srv.Serve)
 	w.sup.add(server{name: "smtp", stop: srv.Shutdown})
 }
 
@@ -404,6 +400,8 @@ func (w *wiring) intake() *mta.Server {
 
 		SRS:       w.srsRewriter(),
 		ARCLookup: w.dnsResolver().LookupTXT,
+
+		ConnLimiter: w.connCaps("smtp"),
 	})
 	return w.intakeSrv
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/yubinmail/yubin/filters/spam"
 	"github.com/yubinmail/yubin/imapserver"
-	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -30,17 +29,16 @@ func (w *wiring) startIMAP() {
 		TLSConfig:    w.tlsConf,
 		Logger:       w.log,
 		AuthLimiter:  w.authLimiter,
+		ConnLimiter:  w.connCaps("imap"),
 		InsecureAuth: w.insecureAuth(),
 		AppendLimit:  appendLimit,
 		Compress:     true,
 		OnMove:       trainer.onMove,
 		IdleTimeout:  imapIdleTimeout,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("imap", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
-			w.sup.serve(b, w.limited(lim, b, "* BYE too many connections"), srv.Serve)
+			w.sup.serve(b, w.listener(b), srv.Serve)
 		}
 	}
 	w.sup.add(server{name: "imap", stop: srv.Shutdown})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/managesieve"
@@ -25,13 +24,12 @@ func (w *wiring) startManageSieve() {
 		TLSConfig:     w.tlsConf,
 		Logger:        w.log,
 		AuthLimiter:   w.authLimiter,
+		ConnLimiter:   w.connCaps("managesieve"),
 		InsecureAuth:  w.insecureAuth(),
 		MaxScriptSize: service.MaxSieveScriptBytes,
 		MaxRedirects:  service.MaxSieveRedirects,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("managesieve", lim)
-	w.sup.serve(b, w.limited(lim, b, `BYE (TRYLATER) "Too many connections"`), srv.Serve)
+	w.sup.serve(b, w.listener(b), srv.Serve)
 	w.sup.add(server{name: "managesieve", stop: srv.Shutdown})
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"net"
 
-	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/pop3server"
 )
 
@@ -20,13 +19,12 @@ func (w *wiring) startPOP3() {
 		TLSConfig:    w.tlsConf,
 		Logger:       w.log,
 		AuthLimiter:  w.authLimiter,
+		ConnLimiter:  w.connCaps("pop3"),
 		InsecureAuth: w.insecureAuth(),
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("pop3", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
-			w.sup.serve(b, w.limited(lim, b, "-ERR [SYS/TEMP] too many connections"), srv.Serve)
+			w.sup.serve(b, w.listener(b), srv.Serve)
 		}
 	}
 	w.sup.add(server{name: "pop3", stop: srv.Shutdown})

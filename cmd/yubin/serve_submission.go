@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
 )
@@ -31,6 +30,7 @@ func (w *wiring) startSubmission() error {
 		TLSConfig:       w.tlsConf,
 		Logger:          w.log,
 		AuthLimiter:     w.authLimiter,
+		ConnLimiter:     w.connCaps("submission"),
 		InsecureAuth:    w.insecureAuth(),
 		MaxMessageBytes: w.cfg.MaxMessageSize,
 		SpoolDir:        w.spoolDir,
@@ -40,11 +40,9 @@ func (w *wiring) startSubmission() error {
 
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 	})
-	lim := limits.NewConnLimiter(w.cfg.MaxConnections, w.cfg.MaxConnectionsPerIP).WithIPv6Prefix(w.cfg.IPv6Prefix)
-	w.registerConnections("submission", lim)
 	for _, b := range []bound{b1, b2} {
 		if b.ln != nil {
-			w.sup.serve(b, w.limited(lim, b, "421 4.7.0 "+w.cfg.Hostname+" too many connections"), srv.Serve)
+			w.sup.serve(b, w.listener(b), srv.Serve)
 		}
 	}
 	w.submission = srv

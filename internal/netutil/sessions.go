@@ -9,15 +9,22 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/limits"
 )
 
 // ErrServerClosed is returned by Sessions.Serve once Close or Shutdown was
 // called.
 var ErrServerClosed = errors.New("server closed")
 
-// refuseTimeout bounds how long a connection accepted during shutdown may
-// take to receive its refusal.
+// refuseTimeout bounds how long a refused connection (over the caps, or
+// accepted during shutdown) may take to receive its refusal.
 const refuseTimeout = 5 * time.Second
+
+// maxPendingRefusals bounds the refusals being written at the same time:
+// beyond it, refused connections are closed without a word, so that a
+// flood cannot pile up goroutines.
+const maxPendingRefusals = 256
 
 // Session is one connection served by Sessions.
 type Session interface {
@@ -34,13 +41,19 @@ type Session interface {
 }
 
 // Sessions is the connection lifecycle of a protocol server: it accepts
-// connections on any number of listeners, runs a Session for each, and
-// ends them all on Shutdown (politely) or Close (at once). It is safe for
-// concurrent use.
+// connections on any number of listeners (retrying temporary errors),
+// refuses those over the connection caps (Limit), runs a Session for each
+// other, and ends them all on Shutdown (politely) or Close (at once). It
+// is safe for concurrent use.
 type Sessions struct {
 	protocol string
 	log      *slog.Logger
 	refusal  string // line sent to a connection accepted while closing
+	// caps, if set, bounds the sessions in total and per client; overCap
+	// is the line a connection beyond them gets (see Limit).
+	caps    *limits.ConnLimiter
+	overCap string
+	pending chan struct{} // refusals being written
 
 	mu        sync.Mutex
 	closing   bool
@@ -61,11 +74,20 @@ func NewSessions(protocol string, log *slog.Logger, refusal string) *Sessions {
 		protocol:  protocol,
 		log:       log,
 		refusal:   refusal,
+		pending:   make(chan struct{}, maxPendingRefusals),
 		stopping:  make(chan struct{}),
 		listeners: map[*net.Listener]struct{}{},
 		sessions:  map[Session]struct{}{},
 		changed:   make(chan struct{}),
 	}
+}
+
+// Limit caps the sessions with caps (per client address and in total):
+// a connection beyond them is sent refusal (the protocol's line, without
+// CRLF; over TLS on an implicit-TLS listener) and closed. A session holds
+// its place until it ends. Call it before Serve.
+func (t *Sessions) Limit(caps *limits.ConnLimiter, refusal string) {
+	t.caps, t.overCap = caps, refusal
 }
 
 // Closing reports whether Close or Shutdown was called.
@@ -109,12 +131,23 @@ func (t *Sessions) Serve(ln net.Listener, newSession func(net.Conn) Session) err
 			}
 			return fmt.Errorf("%s serve %s: %w", t.protocol, ln.Addr(), err)
 		}
+		release := func() {}
+		if t.caps != nil {
+			var ok bool
+			if release, ok = t.caps.Acquire(limits.AddrIP(c.RemoteAddr())); !ok {
+				t.log.Debug(t.protocol+" connection over the caps refused", "remote", c.RemoteAddr().String())
+				t.refuse(c, t.overCap)
+				continue
+			}
+		}
 		sess := newSession(c)
 		if !t.track(sess) {
-			go t.refuse(c)
+			release()
+			t.refuse(c, t.refusal)
 			continue
 		}
 		go func() {
+			defer release()
 			defer t.untrack(sess)
 			defer sess.Close()
 			sess.Serve()
@@ -122,11 +155,21 @@ func (t *Sessions) Serve(ln net.Listener, newSession func(net.Conn) Session) err
 	}
 }
 
-// refuse sends c the refusal line and closes it.
-func (t *Sessions) refuse(c net.Conn) {
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(refuseTimeout))
-	_, _ = io.WriteString(c, t.refusal+"\r\n")
+// refuse sends c line and closes it, in its own goroutine; when too many
+// refusals are under way it closes c at once.
+func (t *Sessions) refuse(c net.Conn, line string) {
+	select {
+	case t.pending <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-t.pending }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(refuseTimeout))
+		_, _ = io.WriteString(c, line+"\r\n")
+	}()
 }
 
 // track registers a session; false if the server is closing.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/limits"
 )
 
 // lineSession echoes lines; Interrupt makes it say "bye" and end.
@@ -163,5 +165,66 @@ func TestSessionsShutdownDeadline(t *testing.T) {
 	}
 	if ss.Active() != 0 {
 		t.Errorf("Active = %d after Shutdown", ss.Active())
+	}
+}
+
+// TestSessionsLimit: a connection beyond the per-client cap gets the
+// protocol's refusal and is closed, the others are served; a session that
+// ends gives its place back.
+func TestSessionsLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := limits.NewConnLimiter(0, 2)
+	ss := NewSessions("TEST", slog.New(slog.DiscardHandler), "closing")
+	ss.Limit(caps, "too many")
+	go ss.Serve(ln, func(c net.Conn) Session {
+		return &lineSession{c: c, interrupt: make(chan struct{}), busy: make(chan struct{}), release: make(chan struct{})}
+	})
+	defer ss.Close()
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	echo := func(c net.Conn, br *bufio.Reader) string {
+		if _, err := io.WriteString(c, "ping\n"); err != nil {
+			return err.Error()
+		}
+		got, _ := br.ReadString('\n')
+		return got
+	}
+	a, ar := dial()
+	b, br := dial()
+	for _, x := range []struct {
+		c  net.Conn
+		br *bufio.Reader
+	}{{a, ar}, {b, br}} {
+		if got := echo(x.c, x.br); got != "ping\n" {
+			t.Fatalf("session within the caps: %q", got)
+		}
+	}
+	over, overR := dial()
+	if got, _ := overR.ReadString('\n'); got != "too many\r\n" {
+		t.Fatalf("connection over the caps got %q", got)
+	}
+	if _, err := overR.ReadByte(); err == nil {
+		t.Fatal("connection over the caps left open")
+	}
+	over.Close()
+	if n := caps.Active(); n != 2 {
+		t.Fatalf("caps hold %d places, want 2", n)
+	}
+	a.Close()
+	for caps.Active() != 1 { // the session ends once it sees the close
+		time.Sleep(time.Millisecond)
+	}
+	c, cr := dial()
+	if got := echo(c, cr); got != "ping\n" {
+		t.Fatalf("session after a place was given back: %q", got)
 	}
 }
