@@ -23,8 +23,9 @@
 //     temporary file beyond), checked for mail loops (more than 50 Received
 //     fields), its header parsed (every field up to the blank line, lines
 //     that are no field skipped), and run through Chain.Check. The verdict decides:
-//     reject or tempfail with its reply, file into \Junk (quarantine too, until
-//     a quarantine store exists) or into INBOX. The stored copy gets its
+//     reject or tempfail with its reply, hold in quarantine (for an
+//     administrator; a release runs the scripts then, release.go), file into
+//     \Junk or into INBOX. The stored copy gets its
 //     delivery fields on top (below), then Yubin's Received field, then
 //     the fields the filters add, then the
 //     message as received minus the fields the filters remove (and any
@@ -62,9 +63,12 @@
 // session that tries ten unknown recipients is closed (421 4.7.0), the
 // answers after the third held back two seconds each.
 //
-// Server adds what go-smtp leaves to its user: a Shutdown that says 421 to
-// idle clients instead of waiting for them, recovery from panics in the
+// The intake's connections are those of every mail listener:
+// internal/netutil.Sessions accepts them (with backoff), applies the
+// connection caps (Options.ConnLimiter), tracks them and ends them on
+// Shutdown (421 to idle clients at once, to one in a transaction once it
+// is answered) or Close; go-smtp's server serves each connection it is
+// handed (netutil.Handoff). Server adds recovery from panics in the
 // session code (451, server stays up), one log line per message, and
-// counters (Stats) for the metrics endpoint. Limiting connections per client
-// address is the listener's job, done by the caller.
+// counters (Stats) for the metrics endpoint.
 package mta
