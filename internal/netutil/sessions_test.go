@@ -57,6 +57,27 @@ func (s *lineSession) Serve() {
 func (s *lineSession) Interrupt() { s.once.Do(func() { close(s.interrupt) }) }
 func (s *lineSession) Close()     { s.c.Close() }
 
+// dialLines connects to ln, closing the connection when the test ends.
+func dialLines(t *testing.T, ln net.Listener) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+// roundTrip writes line and returns the line that comes back.
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, line string) string {
+	t.Helper()
+	if _, err := io.WriteString(c, line); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := br.ReadString('\n')
+	return got
+}
+
 func TestSessionsShutdown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,27 +94,12 @@ func TestSessionsShutdown(t *testing.T) {
 			return s
 		})
 	}()
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c, bufio.NewReader(c)
-	}
-	roundTrip := func(c net.Conn, br *bufio.Reader, line string) string {
-		if _, err := io.WriteString(c, line); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := br.ReadString('\n')
-		return got
-	}
-	idle, idleR := dial()
-	if got := roundTrip(idle, idleR, "hello\n"); got != "hello\n" {
+	idle, idleR := dialLines(t, ln)
+	if got := roundTrip(t, idle, idleR, "hello\n"); got != "hello\n" {
 		t.Fatalf("echo = %q", got)
 	}
 	<-made
-	busy, busyR := dial()
+	busy, busyR := dialLines(t, ln)
 	if _, err := io.WriteString(busy, "busy\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -183,32 +189,17 @@ func TestSessionsLimit(t *testing.T) {
 		return &lineSession{c: c, interrupt: make(chan struct{}), busy: make(chan struct{}), release: make(chan struct{})}
 	})
 	defer ss.Close()
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c, bufio.NewReader(c)
-	}
-	echo := func(c net.Conn, br *bufio.Reader) string {
-		if _, err := io.WriteString(c, "ping\n"); err != nil {
-			return err.Error()
-		}
-		got, _ := br.ReadString('\n')
-		return got
-	}
-	a, ar := dial()
-	b, br := dial()
+	a, ar := dialLines(t, ln)
+	b, br := dialLines(t, ln)
 	for _, x := range []struct {
 		c  net.Conn
 		br *bufio.Reader
 	}{{a, ar}, {b, br}} {
-		if got := echo(x.c, x.br); got != "ping\n" {
+		if got := roundTrip(t, x.c, x.br, "ping\n"); got != "ping\n" {
 			t.Fatalf("session within the caps: %q", got)
 		}
 	}
-	over, overR := dial()
+	over, overR := dialLines(t, ln)
 	if got, _ := overR.ReadString('\n'); got != "too many\r\n" {
 		t.Fatalf("connection over the caps got %q", got)
 	}
@@ -223,8 +214,8 @@ func TestSessionsLimit(t *testing.T) {
 	for caps.Active() != 1 { // the session ends once it sees the close
 		time.Sleep(time.Millisecond)
 	}
-	c, cr := dial()
-	if got := echo(c, cr); got != "ping\n" {
+	c, cr := dialLines(t, ln)
+	if got := roundTrip(t, c, cr, "ping\n"); got != "ping\n" {
 		t.Fatalf("session after a place was given back: %q", got)
 	}
 }
