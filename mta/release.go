@@ -22,8 +22,11 @@ import (
 // administrator's decision). Redirects and rejection messages, which stand
 // for a copy, are queued first: if one fails, the message stays held and
 // the error says why. A script that fails delivers to INBOX, as at
-// delivery.
+// delivery. Releases run one at a time: a second release of a message
+// finds it gone (core.ErrNotFound).
 func (s *Server) ReleaseQuarantined(ctx context.Context, id int64) error {
+	s.releasing.Lock()
+	defer s.releasing.Unlock()
 	store := s.opts.Store
 	q, err := store.GetQuarantined(ctx, id)
 	if err != nil {

@@ -2,10 +2,12 @@ package mta
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -50,6 +52,9 @@ vacation :days 1 :subject "Away" "I am away.";
 	}
 	if n, _ := ts.store.CountQuarantine(ctx, mailstore.QuarantineFilter{}); n != 0 {
 		t.Fatalf("%d still held", n)
+	}
+	if err := ts.ReleaseQuarantined(ctx, held[0].ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("second release: %v, want not found", err)
 	}
 	inv := metas(t, ts.store, ann, "Invoices")
 	if len(inv) != 1 || !inv[0].HasFlag(`\Flagged`) {

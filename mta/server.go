@@ -194,6 +194,9 @@ type Server struct {
 	engine *smtpserver.Server
 	// sieve caches the compiled Sieve scripts run at delivery.
 	sieve sieveCache
+	// releasing serializes quarantine releases (release.go), so that two
+	// releases of one message do not both send what its scripts send.
+	releasing sync.Mutex
 
 	// ctx is the parent of every session's context; cancelled when the
 	// server has stopped (or its Shutdown deadline passed).
