@@ -45,32 +45,32 @@ type Domain struct {
 
 // User is a mail account: an address with a password, a quota and mailboxes.
 type User struct {
-	ID            int64     `gorm:"primaryKey" json:"-"`
-	DomainID      int64     `gorm:"not null;index" json:"-"`
-	Address       string    `gorm:"size:320;not null;uniqueIndex" json:"address"`
-	DisplayName   string    `gorm:"size:200;not null;default:''" json:"display_name"`
-	PasswordHash  string    `gorm:"size:200;not null" json:"-"`
-	QuotaBytes    int64     `gorm:"not null" json:"quota_bytes"`    // 0 means unlimited
-	QuotaMessages int64     `gorm:"not null" json:"quota_messages"` // 0 means unlimited
-	UsedBytes     int64     `gorm:"not null" json:"used_bytes"`
-	UsedMessages  int64     `gorm:"not null" json:"used_messages"`
-	Enabled       bool      `gorm:"not null" json:"enabled"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            int64  `gorm:"primaryKey"`
+	DomainID      int64  `gorm:"not null;index"`
+	Address       string `gorm:"size:320;not null;uniqueIndex"`
+	DisplayName   string `gorm:"size:200;not null;default:''"`
+	PasswordHash  string `gorm:"size:200;not null"`
+	QuotaBytes    int64  `gorm:"not null"` // 0 means unlimited
+	QuotaMessages int64  `gorm:"not null"` // 0 means unlimited
+	UsedBytes     int64  `gorm:"not null"`
+	UsedMessages  int64  `gorm:"not null"`
+	Enabled       bool   `gorm:"not null"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 	// CredentialVersion moves on whenever the password changes or the
 	// account is disabled: API sessions issued under an older one no
 	// longer work.
-	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
+	CredentialVersion int64 `gorm:"not null;default:0"`
 	// Language is the language of the messages the server writes to the
 	// user (one of Languages); "" means the domain's.
-	Language string `gorm:"size:16;not null;default:''" json:"language"`
+	Language string `gorm:"size:16;not null;default:''"`
 	// QuotaWarningPercent is the highest of the domain's warning levels
 	// the usage has reached and the user was warned of; 0: none (see
 	// quota_warning.go).
-	QuotaWarningPercent int `gorm:"not null;default:0" json:"quota_warning_percent"`
+	QuotaWarningPercent int `gorm:"not null;default:0"`
 	// SecondFactor is set while the user has a second factor for signing
 	// in (see totp.go): mail protocols then take app passwords only.
-	SecondFactor bool `gorm:"not null;default:false" json:"second_factor"`
+	SecondFactor bool `gorm:"not null;default:false"`
 }
 
 // Mailbox is one folder of a user.
@@ -125,7 +125,6 @@ func allModels() []any {
 	models = append(models, adminModels()...)
 	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
-	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
 	models = append(models, urlAuthModels()...)
@@ -136,5 +135,6 @@ func allModels() []any {
 	models = append(models, threadModels()...)
 	models = append(models, importModels()...)
 	models = append(models, userKeyModels()...)
+	models = append(models, otherOwnersModels()...)
 	return models
 }

@@ -1,4 +1,9 @@
-package mailstore
+// Package audit keeps the audit log: which administrative change was made,
+// by whom, from where and when. A change is recorded by the code that
+// makes it, inside the write transaction that makes it, so both commit or
+// neither does (Record); the service layer reads the log (Log). The
+// actor travels in the context (With).
+package audit
 
 import (
 	"context"
@@ -6,77 +11,76 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
-// AuditEntry is one administrative change: who did what to which object.
-type AuditEntry struct {
-	ID       int64     `gorm:"primaryKey" json:"id"`
-	Time     time.Time `gorm:"not null;index" json:"time"`
-	Actor    string    `gorm:"size:320;not null;default:'';index" json:"actor"`
-	Source   string    `gorm:"size:20;not null;default:''" json:"source"` // "api", "cli"
-	Action   string    `gorm:"size:100;not null;index" json:"action"`     // e.g. "domain.create"
-	Target   string    `gorm:"size:500;not null;default:'';index" json:"target"`
-	Details  string    `gorm:"type:text;not null;default:''" json:"details"` // JSON object text or ""
-	RemoteIP string    `gorm:"column:remote_ip;size:64;not null;default:''" json:"remote_ip"`
+// Entry is one administrative change: who did what to which object.
+type Entry struct {
+	ID       int64     `gorm:"primaryKey"`
+	Time     time.Time `gorm:"not null;index"`
+	Actor    string    `gorm:"size:320;not null;default:'';index"`
+	Source   string    `gorm:"size:20;not null;default:''"` // "api", "cli"
+	Action   string    `gorm:"size:100;not null;index"`     // e.g. "domain.create"
+	Target   string    `gorm:"size:500;not null;default:'';index"`
+	Details  string    `gorm:"type:text;not null;default:''"` // JSON object text or ""
+	RemoteIP string    `gorm:"column:remote_ip;size:64;not null;default:''"`
 }
 
-// AuditInfo says who makes the changes done with a context: the actor (an
-// admin's email, a user's address, "root" for the CLI...), where the request
+// TableName names the audit log's table.
+func (Entry) TableName() string { return "audit_entries" }
+
+// Models returns the tables this package owns, for the migration.
+func Models() []any { return []any{&Entry{}} }
+
+// Info says who makes the changes done with a context: the actor (an
+// admin's email, a user's address, "cli" for the CLI...), where the request
 // came from ("api", "cli") and the client's address.
-type AuditInfo struct {
+type Info struct {
 	Actor    string
 	Source   string
 	RemoteIP string
 }
 
-type auditKey struct{}
+type infoKey struct{}
 
-// WithAudit returns a context whose administrative changes are recorded in
-// the audit log as made by info. Changes made with a context that carries no
-// AuditInfo are not recorded.
-func WithAudit(ctx context.Context, info AuditInfo) context.Context {
-	return context.WithValue(ctx, auditKey{}, info)
+// With returns a context whose administrative changes are recorded in the
+// audit log as made by info. Changes made with a context that carries no
+// Info are not recorded.
+func With(ctx context.Context, info Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
 }
 
-// auditFrom returns the AuditInfo carried by ctx, if any.
-func auditFrom(ctx context.Context) (AuditInfo, bool) {
+// From returns the Info carried by ctx, if any.
+func From(ctx context.Context) (Info, bool) {
 	if ctx == nil {
-		return AuditInfo{}, false
+		return Info{}, false
 	}
-	info, ok := ctx.Value(auditKey{}).(AuditInfo)
+	info, ok := ctx.Value(infoKey{}).(Info)
 	return info, ok
 }
 
-// audit records an administrative change in the audit log, inside the write
-// transaction that makes the change, so both commit or neither does. It is a
-// no-op when the write's context carries no AuditInfo (see WithAudit).
-// details is marshalled to a JSON object (a map or struct; nil means none);
-// never put secrets (passwords, tokens) in it.
-//
-// Every administrative mutation should call it once, after its change
-// succeeded and before returning nil from the write function:
-//
-//	err = s.write(ctx, func(tx *writeTx) error {
-//		... change ...
-//		return tx.audit("alias.create", alias, map[string]any{"to": dests})
-//	})
-func (tx *writeTx) audit(action, target string, details any) error {
-	info, ok := auditFrom(tx.Statement.Context)
+// Record records an administrative change in the audit log inside tx, the
+// write transaction that makes the change, as made by the Info tx's
+// context carries; it does nothing when there is none (see With). details
+// is marshalled to a JSON object (a map or struct; nil means none); never
+// put secrets (passwords, tokens) in it. Every administrative change
+// should call it once, after the change succeeded.
+func Record(tx *gorm.DB, action, target string, details any) error {
+	info, ok := From(tx.Statement.Context)
 	if !ok {
 		return nil
 	}
-	return tx.recordAudit(info, action, target, details)
+	return RecordAs(tx, info, action, target, details)
 }
 
-// recordAudit writes one audit row with the given info, whatever the
-// transaction's context says.
-func (tx *writeTx) recordAudit(info AuditInfo, action, target string, details any) error {
+// RecordAs writes one audit entry in tx as made by info, whatever tx's
+// context says.
+func RecordAs(tx *gorm.DB, info Info, action, target string, details any) error {
 	d := ""
 	if details != nil {
 		b, err := json.Marshal(details)
@@ -87,14 +91,14 @@ func (tx *writeTx) recordAudit(info AuditInfo, action, target string, details an
 			d = string(b)
 		}
 	}
-	e := AuditEntry{
+	e := Entry{
 		Time:     time.Now().UTC(),
-		Actor:    truncateUTF8(info.Actor, 320),
-		Source:   truncateUTF8(info.Source, 20),
-		Action:   truncateUTF8(action, 100),
-		Target:   truncateUTF8(target, 500),
+		Actor:    sqltext.Clip(info.Actor, 320),
+		Source:   sqltext.Clip(info.Source, 20),
+		Action:   sqltext.Clip(action, 100),
+		Target:   sqltext.Clip(target, 500),
 		Details:  d,
-		RemoteIP: truncateUTF8(info.RemoteIP, 64),
+		RemoteIP: sqltext.Clip(info.RemoteIP, 64),
 	}
 	if err := tx.Create(&e).Error; err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
@@ -102,24 +106,23 @@ func (tx *writeTx) recordAudit(info AuditInfo, action, target string, details an
 	return nil
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 {
-		r, size := utf8.DecodeLastRuneInString(s)
-		if r != utf8.RuneError || size > 1 {
-			break
-		}
-		s = s[:len(s)-1]
-	}
-	return s
+// Reader gives read access to the database the log is in (the mailstore
+// today).
+type Reader interface {
+	// ReadDB returns a handle for reading with ctx.
+	ReadDB(ctx context.Context) *gorm.DB
 }
 
-// AuditFilter narrows ListAudit and CountAudit. Empty fields match all.
-type AuditFilter struct {
+// Log reads the audit log.
+type Log struct {
+	db Reader
+}
+
+// NewLog returns the audit log kept in db.
+func NewLog(db Reader) *Log { return &Log{db: db} }
+
+// Filter narrows List and Count. Empty fields match all.
+type Filter struct {
 	Actor  string
 	Action string // exact, or a prefix ending in "." ("domain." matches "domain.create")
 	Target string
@@ -129,17 +132,17 @@ type AuditFilter struct {
 	Offset int
 }
 
-func (s *Store) auditQuery(ctx context.Context, f AuditFilter) (*gorm.DB, error) {
+func (l *Log) query(ctx context.Context, f Filter) (*gorm.DB, error) {
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, fmt.Errorf("limit and offset must not be negative: %w", core.ErrInvalid)
 	}
-	q := s.db.WithContext(ctx).Model(&AuditEntry{})
+	q := l.db.ReadDB(ctx).Model(&Entry{})
 	if f.Actor != "" {
 		q = q.Where(clause.Eq{Column: clause.Column{Name: "actor"}, Value: f.Actor})
 	}
 	if f.Action != "" {
 		if strings.HasSuffix(f.Action, ".") {
-			q = q.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+"%")
+			q = q.Where("action LIKE ? ESCAPE '\\'", sqltext.EscapeLike(f.Action)+"%")
 		} else {
 			q = q.Where(clause.Eq{Column: clause.Column{Name: "action"}, Value: f.Action})
 		}
@@ -156,9 +159,9 @@ func (s *Store) auditQuery(ctx context.Context, f AuditFilter) (*gorm.DB, error)
 	return q, nil
 }
 
-// ListAudit returns audit entries, newest first.
-func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
-	q, err := s.auditQuery(ctx, f)
+// List returns audit entries, newest first.
+func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
+	q, err := l.query(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
@@ -172,18 +175,18 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	if f.Offset > 0 {
 		q = q.Offset(f.Offset)
 	}
-	var es []AuditEntry
+	es := []Entry{}
 	if err := q.Find(&es).Error; err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
 	return es, nil
 }
 
-// CountAudit returns how many audit entries match f (Limit and Offset are
+// Count returns how many audit entries match f (Limit and Offset are
 // ignored).
-func (s *Store) CountAudit(ctx context.Context, f AuditFilter) (int64, error) {
+func (l *Log) Count(ctx context.Context, f Filter) (int64, error) {
 	f.Limit, f.Offset = 0, 0
-	q, err := s.auditQuery(ctx, f)
+	q, err := l.query(ctx, f)
 	if err != nil {
 		return 0, fmt.Errorf("count audit log: %w", err)
 	}

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -120,6 +122,51 @@ func (e *roleEnv) freshUser(t *testing.T, domain string) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// userActor returns the actor of the mail account at addr.
+func (e *roleEnv) userActor(t *testing.T, addr string) Actor {
+	t.Helper()
+	ctx := context.Background()
+	u, err := e.store.GetUser(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.svc.userActor(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// startSession signs a in (a session of their own) and returns the
+// session's ID.
+func (e *roleEnv) startSession(t *testing.T, a Actor) int64 {
+	t.Helper()
+	ctx := context.Background()
+	kind := KindUser
+	if a.AdminID != 0 {
+		kind = KindAdmin
+	}
+	jti, err := e.svc.StartSession(ctx, a, kind, time.Now().Add(time.Hour), ClientInfo{RemoteIP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.sessionOwner(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ses, err := e.svc.tokens.ListSessions(ctx, o, jti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ses {
+		if s.Current {
+			return s.ID
+		}
+	}
+	t.Fatalf("the session just started is not listed: %+v", ses)
+	return 0
 }
 
 // TestRoleRules runs every administrative operation as every kind of actor
@@ -287,6 +334,30 @@ func TestRoleRules(t *testing.T) {
 			return err
 		}},
 
+		// API tokens and sessions: an account's own, never with a token.
+		{"issue an API token of one's own", []string{"admin", "dora", "oscar", "ann"}, func(t *testing.T, a Actor) error {
+			_, _, err := e.svc.CreateToken(ctx, a, e.fresh("ci"), "read", 0)
+			return err
+		}},
+		{"list one's own API tokens", []string{"admin", "dora", "oscar", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListTokens(ctx, a)
+			return err
+		}},
+		{"list one's own sessions", []string{"admin", "dora", "oscar", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListOwnSessions(ctx, a)
+			return err
+		}},
+		{"end one's own session", []string{"admin", "dora", "oscar", "ann"}, func(t *testing.T, a Actor) error {
+			id := int64(1 << 40) // none: the role is checked first
+			if a.AdminID != 0 || a.UserID != 0 {
+				id = e.startSession(t, a)
+			}
+			return e.svc.EndOwnSession(ctx, a, id)
+		}},
+		{"end bob's session (never with a token)", []string{"system", "admin", "dora"}, func(t *testing.T, a Actor) error {
+			return e.svc.EndUserSession(ctx, a, "bob@example.com", e.startSession(t, e.userActor(t, "bob@example.com")))
+		}},
+
 		// The outbound queue.
 		{"list the outbound queue", []string{"system", "admin", "readonly", "token", "dora", "oscar"}, func(t *testing.T, a Actor) error {
 			_, err := e.svc.ListQueue(ctx, a, QueueFilter{})
@@ -338,4 +409,106 @@ func TestReadOnlyTokenChangesNothing(t *testing.T) {
 	if after.Total != before.Total {
 		t.Fatalf("audit entries %d → %d after a refused change", before.Total, after.Total)
 	}
+}
+
+// TestTokenDeletionRules: an account deletes its own API tokens, a server
+// admin anyone's; another account's token is not found for a domain admin
+// or a user (its existence is not told), and a token deletes none.
+func TestTokenDeletionRules(t *testing.T) {
+	e := newRoleEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		who  string
+		want error
+	}{
+		{"readonly", core.ErrForbidden},
+		{"token", core.ErrForbidden},
+		{"dora", core.ErrNotFound},
+		{"oscar", core.ErrNotFound},
+		{"ann", nil},
+		{"admin", nil},
+		{"system", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.who, func(t *testing.T) {
+			tok, _, err := e.svc.CreateToken(ctx, e.actors["ann"], e.fresh("ci"), "write", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.svc.DeleteToken(ctx, e.actors[tt.who], tok.ID); !errors.Is(err, tt.want) {
+				t.Fatalf("DeleteToken as %s: %v, want %v", tt.who, err, tt.want)
+			}
+			ts, err := e.svc.ListTokens(ctx, e.actors["ann"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := slices.ContainsFunc(ts, func(t tokens.APIToken) bool { return t.ID == tok.ID })
+			if left != (tt.want != nil) {
+				t.Errorf("after DeleteToken as %s (%v), the token is left: %v", tt.who, tt.want, left)
+			}
+		})
+	}
+}
+
+// TestNewCredentialsRevokeTokens: a password set through the service ends
+// the account's API tokens and sessions; disabling a user suspends their
+// tokens until they are enabled again.
+func TestNewCredentialsRevokeTokens(t *testing.T) {
+	e := newRoleEnv(t)
+	ctx := context.Background()
+	ann, admin := e.actors["ann"], e.actors["admin"]
+	issue := func(a Actor) (secret, refresh string) {
+		t.Helper()
+		_, secret, err := e.svc.CreateToken(ctx, a, e.fresh("ci"), "write", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := KindUser
+		if a.AdminID != 0 {
+			kind = KindAdmin
+		}
+		refresh, err = e.svc.StartSession(ctx, a, kind, time.Now().Add(time.Hour), ClientInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.svc.ResolveToken(ctx, secret); err != nil {
+			t.Fatalf("a new token: %v", err)
+		}
+		return secret, refresh
+	}
+	revoked := func(what, secret, refresh string) {
+		t.Helper()
+		if _, _, err := e.svc.ResolveToken(ctx, secret); !errors.Is(err, core.ErrAuthFailed) {
+			t.Errorf("%s: the API token still works (%v)", what, err)
+		}
+		if _, _, _, err := e.svc.RefreshSession(ctx, refresh, time.Now().Add(time.Hour)); !errors.Is(err, core.ErrAuthFailed) {
+			t.Errorf("%s: the session still refreshes (%v)", what, err)
+		}
+	}
+
+	secret, refresh := issue(ann)
+	pw := "a new long password"
+	if _, err := e.svc.UpdateUser(ctx, System(), "ann@example.com", UserPatch{Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	revoked("ann's new password", secret, refresh)
+
+	secret, refresh = issue(e.userActor(t, "ann@example.com"))
+	off, on := false, true
+	if _, err := e.svc.UpdateUser(ctx, System(), "ann@example.com", UserPatch{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	revoked("ann disabled", secret, refresh)
+	if _, err := e.svc.UpdateUser(ctx, System(), "ann@example.com", UserPatch{Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.ResolveToken(ctx, secret); err != nil {
+		t.Errorf("ann enabled again: her API token: %v", err)
+	}
+
+	secret, refresh = issue(admin)
+	if _, err := e.svc.SetAdminPassword(ctx, System(), admin.Email, "another long admin password"); err != nil {
+		t.Fatal(err)
+	}
+	revoked("the admin's new password", secret, refresh)
 }

@@ -1,22 +1,26 @@
-package mailstore
+package tokens_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/tokens"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 func TestAPITokens(t *testing.T) {
 	ctx := context.Background()
 	actx := auditCtx()
 	s := openTestStore(t)
-	admin, err := s.CreateAdmin(ctx, "root@example.com", "secret password")
+	admin, err := s.ms.CreateAdmin(ctx, "root@example.com", "secret password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,22 +30,22 @@ func TestAPITokens(t *testing.T) {
 	future := time.Now().Add(time.Hour)
 	create := []struct {
 		name string
-		nt   NewAPIToken
+		nt   tokens.NewAPIToken
 		want error
 	}{
-		{"admin", NewAPIToken{Name: "ci", Scope: ScopeWrite, AdminID: &admin.ID}, nil},
-		{"user", NewAPIToken{Name: "phone", Scope: ScopeRead, UserID: &ann.ID, ExpiresAt: &future}, nil},
-		{"same name is fine", NewAPIToken{Name: "ci", Scope: ScopeRead, AdminID: &admin.ID}, nil},
-		{"no owner", NewAPIToken{Name: "x", Scope: ScopeRead}, core.ErrInvalid},
-		{"two owners", NewAPIToken{Name: "x", Scope: ScopeRead, AdminID: &admin.ID, UserID: &ann.ID}, core.ErrInvalid},
-		{"bad scope", NewAPIToken{Name: "x", Scope: "admin", AdminID: &admin.ID}, core.ErrInvalid},
-		{"empty name", NewAPIToken{Name: "", Scope: ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
-		{"long name", NewAPIToken{Name: strings.Repeat("é", 101), Scope: ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
-		{"100 chars", NewAPIToken{Name: strings.Repeat("é", 100), Scope: ScopeRead, AdminID: &admin.ID}, nil},
-		{"control char", NewAPIToken{Name: "a\nb", Scope: ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
-		{"expired", NewAPIToken{Name: "x", Scope: ScopeRead, AdminID: &admin.ID, ExpiresAt: &past}, core.ErrInvalid},
-		{"unknown admin", NewAPIToken{Name: "x", Scope: ScopeRead, AdminID: &missing}, core.ErrNotFound},
-		{"unknown user", NewAPIToken{Name: "x", Scope: ScopeRead, UserID: &missing}, core.ErrNotFound},
+		{"admin", tokens.NewAPIToken{Name: "ci", Scope: tokens.ScopeWrite, AdminID: &admin.ID}, nil},
+		{"user", tokens.NewAPIToken{Name: "phone", Scope: tokens.ScopeRead, UserID: &ann.ID, ExpiresAt: &future}, nil},
+		{"same name is fine", tokens.NewAPIToken{Name: "ci", Scope: tokens.ScopeRead, AdminID: &admin.ID}, nil},
+		{"no owner", tokens.NewAPIToken{Name: "x", Scope: tokens.ScopeRead}, core.ErrInvalid},
+		{"two owners", tokens.NewAPIToken{Name: "x", Scope: tokens.ScopeRead, AdminID: &admin.ID, UserID: &ann.ID}, core.ErrInvalid},
+		{"bad scope", tokens.NewAPIToken{Name: "x", Scope: "admin", AdminID: &admin.ID}, core.ErrInvalid},
+		{"empty name", tokens.NewAPIToken{Name: "", Scope: tokens.ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
+		{"long name", tokens.NewAPIToken{Name: strings.Repeat("é", 101), Scope: tokens.ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
+		{"100 chars", tokens.NewAPIToken{Name: strings.Repeat("é", 100), Scope: tokens.ScopeRead, AdminID: &admin.ID}, nil},
+		{"control char", tokens.NewAPIToken{Name: "a\nb", Scope: tokens.ScopeRead, AdminID: &admin.ID}, core.ErrInvalid},
+		{"expired", tokens.NewAPIToken{Name: "x", Scope: tokens.ScopeRead, AdminID: &admin.ID, ExpiresAt: &past}, core.ErrInvalid},
+		{"unknown admin", tokens.NewAPIToken{Name: "x", Scope: tokens.ScopeRead, AdminID: &missing}, core.ErrNotFound},
+		{"unknown user", tokens.NewAPIToken{Name: "x", Scope: tokens.ScopeRead, UserID: &missing}, core.ErrNotFound},
 	}
 	secrets := map[string]string{}
 	secretRE := regexp.MustCompile(`^yb_[a-z2-7]{52}$`)
@@ -54,23 +58,19 @@ func TestAPITokens(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if !secretRE.MatchString(secret) || tok.Prefix != secret[3:11] || tok.SecretHash != hashTokenSecret(secret) {
+			if !secretRE.MatchString(secret) || tok.Prefix != secret[3:11] || tok.SecretHash != tokens.HashTokenSecret(secret) {
 				t.Errorf("secret %q, token %+v", secret, tok)
 			}
 			if tok.ID == 0 || tok.CreatedAt.IsZero() || tok.LastUsedAt != nil {
 				t.Errorf("token %+v", tok)
 			}
-			b, _ := json.Marshal(tok)
-			if strings.Contains(string(b), tok.SecretHash) || strings.Contains(string(b), secret) || !strings.Contains(string(b), `"prefix"`) {
-				t.Errorf("JSON = %s", b)
-			}
 			secrets[tt.name] = secret
 		})
 	}
-	if n := countAudit(t, s, AuditFilter{Action: "token.create"}); n != 4 {
+	if n := countAudit(t, s, audit.Filter{Action: "token.create"}); n != 4 {
 		t.Errorf("%d token.create rows, want 4", n)
 	}
-	es, _ := s.ListAudit(ctx, AuditFilter{Action: "token.create"})
+	es, _ := s.log.List(ctx, audit.Filter{Action: "token.create"})
 	for _, e := range es {
 		for _, secret := range secrets {
 			if strings.Contains(e.Details, secret) {
@@ -103,7 +103,7 @@ func TestAPITokens(t *testing.T) {
 		})
 	}
 	tok, err := s.LookupAPIToken(ctx, secrets["admin"])
-	if err != nil || tok.AdminID == nil || *tok.AdminID != admin.ID || tok.Scope != ScopeWrite || tok.Name != "ci" {
+	if err != nil || tok.AdminID == nil || *tok.AdminID != admin.ID || tok.Scope != tokens.ScopeWrite || tok.Name != "ci" {
 		t.Fatalf("LookupAPIToken = %+v, %v", tok, err)
 	}
 
@@ -113,8 +113,8 @@ func TestAPITokens(t *testing.T) {
 		t.Errorf("second lookup moved LastUsedAt: %v -> %v (%v)", first, tok.LastUsedAt, err)
 	}
 	old := time.Now().UTC().Add(-2 * time.Minute)
-	if err := s.write(ctx, func(tx *writeTx) error {
-		return tx.Model(&APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", old).Error
+	if err := s.ms.Write(ctx, func(tx *gorm.DB) error {
+		return tx.Model(&tokens.APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", old).Error
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,29 +123,29 @@ func TestAPITokens(t *testing.T) {
 	}
 
 	// Expired tokens fail.
-	if err := s.write(ctx, func(tx *writeTx) error {
-		return tx.Model(&APIToken{}).Where("name = ?", "phone").Update("expires_at", time.Now().UTC().Add(-time.Second)).Error
+	if err := s.ms.Write(ctx, func(tx *gorm.DB) error {
+		return tx.Model(&tokens.APIToken{}).Where("name = ?", "phone").Update("expires_at", time.Now().UTC().Add(-time.Second)).Error
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LookupAPIToken(ctx, secrets["user"]); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("expired token: %v", err)
 	}
-	if err := s.write(ctx, func(tx *writeTx) error {
-		return tx.Model(&APIToken{}).Where("name = ?", "phone").Update("expires_at", nil).Error
+	if err := s.ms.Write(ctx, func(tx *gorm.DB) error {
+		return tx.Model(&tokens.APIToken{}).Where("name = ?", "phone").Update("expires_at", nil).Error
 	}); err != nil {
 		t.Fatal(err)
 	}
 	// A disabled user's tokens fail.
 	off := false
-	if _, err := s.UpdateUser(ctx, "ann@example.com", UserUpdate{Enabled: &off}); err != nil {
+	if _, err := s.ms.UpdateUser(ctx, "ann@example.com", mailstore.UserUpdate{Enabled: &off}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LookupAPIToken(ctx, secrets["user"]); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("disabled user's token: %v", err)
 	}
 	on := true
-	if _, err := s.UpdateUser(ctx, "ann@example.com", UserUpdate{Enabled: &on}); err != nil {
+	if _, err := s.ms.UpdateUser(ctx, "ann@example.com", mailstore.UserUpdate{Enabled: &on}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LookupAPIToken(ctx, secrets["user"]); err != nil {
@@ -154,13 +154,13 @@ func TestAPITokens(t *testing.T) {
 
 	list := []struct {
 		name string
-		f    APITokenFilter
+		f    tokens.APITokenFilter
 		want int
 	}{
-		{"all", APITokenFilter{}, 4},
-		{"admin", APITokenFilter{AdminID: &admin.ID}, 3},
-		{"user", APITokenFilter{UserID: &ann.ID}, 1},
-		{"nobody", APITokenFilter{UserID: &missing}, 0},
+		{"all", tokens.APITokenFilter{}, 4},
+		{"admin", tokens.APITokenFilter{AdminID: &admin.ID}, 3},
+		{"user", tokens.APITokenFilter{UserID: &ann.ID}, 1},
+		{"nobody", tokens.APITokenFilter{UserID: &missing}, 0},
 	}
 	for _, tt := range list {
 		t.Run("list "+tt.name, func(t *testing.T) {
@@ -180,18 +180,63 @@ func TestAPITokens(t *testing.T) {
 	if _, err := s.LookupAPIToken(ctx, secrets["admin"]); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("deleted token: %v", err)
 	}
-	if n := countAudit(t, s, AuditFilter{Action: "token.delete"}); n != 1 {
+	if n := countAudit(t, s, audit.Filter{Action: "token.delete"}); n != 1 {
 		t.Errorf("%d token.delete rows, want 1", n)
 	}
 
 	// Deleting a user deletes its tokens.
-	if err := s.DeleteUser(ctx, "ann@example.com"); err != nil {
+	if err := s.ms.DeleteUser(ctx, "ann@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if ts, _ := s.ListAPITokens(ctx, APITokenFilter{UserID: &ann.ID}); len(ts) != 0 {
+	if ts, _ := s.ListAPITokens(ctx, tokens.APITokenFilter{UserID: &ann.ID}); len(ts) != 0 {
 		t.Errorf("deleted user's tokens remain: %+v", ts)
 	}
 	if _, err := s.LookupAPIToken(ctx, secrets["user"]); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("deleted user's token: %v", err)
+	}
+}
+
+// TestAdminCredentialsRevokeTokens: a new password or deleting an admin
+// ends their API tokens and sessions (in the transaction of the change).
+func TestAdminCredentialsRevokeTokens(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	root, err := s.ms.CreateAdmin(ctx, "root@example.com", "secret password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ms.CreateAdmin(ctx, "other@example.com", "other password"); err != nil {
+		t.Fatal(err)
+	}
+	owner := tokens.Owner{Kind: tokens.OwnerAdmin, ID: root.ID}
+	_, secret, err := s.CreateAPIToken(ctx, tokens.NewAPIToken{Name: "ci", Scope: tokens.ScopeWrite, AdminID: &root.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := s.StartSession(ctx, owner, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ms.SetAdminPassword(ctx, "root@example.com", "new password!"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupAPIToken(ctx, secret); !errors.Is(err, core.ErrAuthFailed) {
+		t.Errorf("token after a new password: %v, want ErrAuthFailed", err)
+	}
+	if live, err := s.SessionLive(ctx, session); err != nil || live {
+		t.Errorf("session after a new password: live %v, %v", live, err)
+	}
+
+	if _, _, err := s.CreateAPIToken(ctx, tokens.NewAPIToken{Name: "ci", Scope: tokens.ScopeWrite, AdminID: &root.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ms.DeleteAdmin(ctx, "root@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.ListAPITokens(ctx, tokens.APITokenFilter{AdminID: &root.ID}); len(ts) != 0 {
+		t.Errorf("deleted admin's tokens remain: %+v", ts)
+	}
+	if _, _, err := s.CreateAPIToken(ctx, tokens.NewAPIToken{Name: "ci", Scope: tokens.ScopeWrite, AdminID: &root.ID}); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("token for a deleted admin: %v, want ErrNotFound", err)
 	}
 }
