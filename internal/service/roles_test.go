@@ -64,15 +64,10 @@ func newRoleEnv(t *testing.T) *roleEnv {
 	token := admin
 	token.TokenPrefix = "yb_rw"
 	user := func(addr string) Actor {
-		u, err := store.CreateUser(ctx, mailstore.NewUser{Address: addr, Password: "a long password"})
-		if err != nil {
+		if _, err := store.CreateUser(ctx, mailstore.NewUser{Address: addr, Password: "a long password"}); err != nil {
 			t.Fatal(err)
 		}
-		a, err := e.svc.userActor(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
+		return e.userActor(t, addr)
 	}
 	e.actors["system"] = System()
 	e.actors["admin"] = admin
@@ -92,14 +87,7 @@ func newRoleEnv(t *testing.T) *roleEnv {
 	}
 	// userActor read the roles before they were given: read them again.
 	for name, addr := range map[string]string{"dora": "dora@example.com", "oscar": "oscar@example.org"} {
-		u, err := store.GetUser(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := e.svc.userActor(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := e.userActor(t, addr)
 		if a.Role != RoleDomainAdmin {
 			t.Fatalf("%s: role %q, want domain_admin", addr, a.Role)
 		}

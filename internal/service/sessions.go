@@ -63,11 +63,7 @@ func (s *Service) EndOwnSession(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	ctx, err = a.write(ctx)
-	if err != nil {
-		return err
-	}
-	return s.tokens.EndSessionByID(ctx, o, id)
+	return s.endSession(ctx, a, o, id)
 }
 
 // userSessionOwner names the mail account at address as a session owner
@@ -103,7 +99,12 @@ func (s *Service) EndUserSession(ctx context.Context, a Actor, address string, i
 	if err != nil {
 		return err
 	}
-	ctx, err = a.write(ctx)
+	return s.endSession(ctx, a, o, id)
+}
+
+// endSession ends session id of o, as a (whose write it is).
+func (s *Service) endSession(ctx context.Context, a Actor, o tokens.Owner, id int64) error {
+	ctx, err := a.write(ctx)
 	if err != nil {
 		return err
 	}
