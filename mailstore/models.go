@@ -4,43 +4,43 @@ import "time"
 
 // Domain is a mail domain Yubin receives mail for.
 type Domain struct {
-	ID        int64     `gorm:"primaryKey" json:"-"`
-	Name      string    `gorm:"size:253;not null;uniqueIndex" json:"name"`
-	Enabled   bool      `gorm:"not null" json:"enabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64  `gorm:"primaryKey"`
+	Name      string `gorm:"size:253;not null;uniqueIndex"`
+	Enabled   bool   `gorm:"not null"`
+	CreatedAt time.Time
 
 	// Settings (see UpdateDomain); 0 means none or unlimited.
-	DefaultQuotaBytes int64 `gorm:"not null;default:0" json:"default_quota_bytes"` // given to new users created without a quota
-	MaxQuotaBytes     int64 `gorm:"not null;default:0" json:"max_quota_bytes"`     // largest quota a user may have
-	QuotaBytes        int64 `gorm:"not null;default:0" json:"quota_bytes"`         // for all the domain's mail together
-	MaxUsers          int64 `gorm:"not null;default:0" json:"max_users"`
+	DefaultQuotaBytes int64 `gorm:"not null;default:0"` // given to new users created without a quota
+	MaxQuotaBytes     int64 `gorm:"not null;default:0"` // largest quota a user may have
+	QuotaBytes        int64 `gorm:"not null;default:0"` // for all the domain's mail together
+	MaxUsers          int64 `gorm:"not null;default:0"`
 	// The inbound filter chain's settings for mail to the domain (see
 	// domain_settings.go); null means the server's.
 	DomainFilterSettings
 	// QuotaWarningPercents are the levels of use, in percent of a user's
 	// quota, at which the user gets a warning (see quota_warning.go);
 	// empty: no warnings.
-	QuotaWarningPercents Percents `gorm:"column:quota_warning_percents;type:varchar(100);not null;default:'80,95'" json:"quota_warning_percents"`
+	QuotaWarningPercents Percents `gorm:"column:quota_warning_percents;type:varchar(100);not null;default:'80,95'"`
 	// Language is the language of the messages the server writes to the
 	// domain's users (one of Languages); "" means English.
-	Language string `gorm:"size:16;not null;default:''" json:"language"`
+	Language string `gorm:"size:16;not null;default:''"`
 
 	// Usage: the sums over the domain's users, kept in step with theirs.
-	UsedBytes    int64 `gorm:"not null;default:0" json:"used_bytes"`
-	UsedMessages int64 `gorm:"not null;default:0" json:"used_messages"`
+	UsedBytes    int64 `gorm:"not null;default:0"`
+	UsedMessages int64 `gorm:"not null;default:0"`
 	// UsageCounted is false for a domain that predates the usage columns
 	// until its usage has been counted from its users' (see domain_settings.go).
-	UsageCounted bool `gorm:"not null;default:false" json:"-"`
+	UsageCounted bool `gorm:"not null;default:false"`
 	// RequireTwoFactor makes a second factor compulsory for the domain's
 	// users (see SecurityPolicy for the server's).
-	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
+	RequireTwoFactor bool `gorm:"not null;default:false"`
 	// EncryptionMode is how its users' mail is encrypted at rest:
 	// EncryptionServer, EncryptionUser, or "" for the server's mode (see
 	// userkeys.go).
-	EncryptionMode string `gorm:"size:16;not null;default:''" json:"encryption_mode"`
+	EncryptionMode string `gorm:"size:16;not null;default:''"`
 	// RecoveryPublicKey is the public half of the domain's recovery key
 	// (user-key mode); "": none.
-	RecoveryPublicKey string `gorm:"size:100;not null;default:''" json:"recovery_public_key"`
+	RecoveryPublicKey string `gorm:"size:100;not null;default:''"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.
