@@ -112,6 +112,16 @@ func (e *roleEnv) freshUser(t *testing.T, domain string) string {
 	return addr
 }
 
+// freshAlias makes a new alias in domain (to ann) and returns its address.
+func (e *roleEnv) freshAlias(t *testing.T, domain string) string {
+	t.Helper()
+	addr := e.fresh("al") + "@" + domain
+	if _, err := e.store.CreateAlias(context.Background(), addr, []string{"ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 // userActor returns the actor of the mail account at addr.
 func (e *roleEnv) userActor(t *testing.T, addr string) Actor {
 	t.Helper()
@@ -319,6 +329,86 @@ func TestRoleRules(t *testing.T) {
 		}},
 		{"let bob send as an address of example.org", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
 			_, err := e.svc.GrantSendAs(ctx, a, "bob@example.com", e.freshUser(t, "example.org"))
+			return err
+		}},
+
+		// More of the same kinds, each rule once.
+		{"read a server admin", []string{"system", "admin", "readonly", "token"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.GetAdmin(ctx, a, "root@example.net")
+			return err
+		}},
+		{"remove a server admin (never with a token)", []string{"system", "admin"}, func(t *testing.T, a Actor) error {
+			email := e.fresh("gone") + "@example.net"
+			if _, err := e.store.CreateAdmin(ctx, email, "a long admin password"); err != nil {
+				t.Fatal(err)
+			}
+			return e.svc.DeleteAdmin(ctx, a, email)
+		}},
+		{"read an alias of example.com", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.GetAlias(ctx, a, e.freshAlias(t, "example.com"))
+			return err
+		}},
+		{"change an alias of example.com", []string{"system", "admin", "token", "dora"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.UpdateAlias(ctx, a, e.freshAlias(t, "example.com"), []string{"bob@example.com"})
+			return err
+		}},
+		{"delete an alias of example.org", []string{"system", "admin", "token", "oscar"}, func(t *testing.T, a Actor) error {
+			return e.svc.DeleteAlias(ctx, a, e.freshAlias(t, "example.org"))
+		}},
+		{"list example.com's domain admins", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListDomainAdmins(ctx, a, "example.com")
+			return err
+		}},
+		{"withdraw a domain admin", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
+			u := e.freshUser(t, "example.com")
+			if err := e.store.AddDomainAdmin(ctx, u, "example.com"); err != nil {
+				t.Fatal(err)
+			}
+			return e.svc.RemoveDomainAdmin(ctx, a, "example.com", u)
+		}},
+		{"list bob's send-as addresses", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListSendAs(ctx, a, "bob@example.com")
+			return err
+		}},
+		{"take back bob's right to send as an address of example.com", []string{"system", "admin", "token", "dora"}, func(t *testing.T, a Actor) error {
+			as := e.freshUser(t, "example.com")
+			if _, err := e.store.GrantSendAs(ctx, "bob@example.com", as); err != nil {
+				t.Fatal(err)
+			}
+			return e.svc.RevokeSendAs(ctx, a, "bob@example.com", as)
+		}},
+		{"list example.com's shared accounts", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListSharedAccounts(ctx, a, "example.com")
+			return err
+		}},
+		{"delete a shared account of example.com", []string{"system", "admin", "token", "dora"}, func(t *testing.T, a Actor) error {
+			sa, err := e.svc.CreateSharedAccount(ctx, System(), NewSharedAccount{Address: e.fresh("team") + "@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.svc.DeleteSharedAccount(ctx, a, sa.Address)
+		}},
+		{"delete ann's app password", []string{"system", "admin", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			ap, _, err := e.svc.CreateAppPassword(ctx, System(), "ann@example.com", mailstore.NewAppPassword{Name: e.fresh("phone"), Protocols: []string{"imap"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.svc.DeleteAppPassword(ctx, a, "ann@example.com", ap.ID)
+		}},
+		{"ann's encryption (ann too)", []string{"system", "admin", "readonly", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.UserEncryption(ctx, a, "ann@example.com")
+			return err
+		}},
+		{"list ann's imports (ann too)", []string{"system", "admin", "readonly", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListImports(ctx, a, "ann@example.com")
+			return err
+		}},
+		{"list one's own passkeys (mail accounts, never with a token)", []string{"dora", "oscar", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListPasskeys(ctx, a)
+			return err
+		}},
+		{"list ann's quarantine (ann too)", []string{"system", "admin", "readonly", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.ListQuarantine(ctx, a, QuarantineFilter{Recipient: "ann@example.com"})
 			return err
 		}},
 
