@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +121,19 @@ func (e *roleEnv) freshAlias(t *testing.T, domain string) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// quarantine holds a message for rcpts and returns its ID.
+func (e *roleEnv) quarantine(t *testing.T, rcpts ...string) int64 {
+	t.Helper()
+	q, err := e.store.Quarantine(context.Background(), mailstore.QuarantineInput{
+		Body: strings.NewReader("From: x@example.net\r\nSubject: held\r\n\r\nbody\r\n"), From: "x@example.net",
+		Recipients: rcpts, Subject: "held", Reason: "virus", Filter: "clamd",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.ID
 }
 
 // userActor returns the actor of the mail account at addr.
@@ -409,6 +423,21 @@ func TestRoleRules(t *testing.T) {
 		}},
 		{"list ann's quarantine (ann too)", []string{"system", "admin", "readonly", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
 			_, err := e.svc.ListQuarantine(ctx, a, QuarantineFilter{Recipient: "ann@example.com"})
+			return err
+		}},
+
+		{"read a message held for ann (ann too)", []string{"system", "admin", "readonly", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.GetQuarantined(ctx, a, e.quarantine(t, "ann@example.com"))
+			return err
+		}},
+		{"delete a message held for ann (ann too)", []string{"system", "admin", "token", "dora", "ann"}, func(t *testing.T, a Actor) error {
+			return e.svc.DeleteQuarantined(ctx, a, e.quarantine(t, "ann@example.com"))
+		}},
+		{"delete a message held for ann and oscar (not who sees only one of them)", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
+			return e.svc.DeleteQuarantined(ctx, a, e.quarantine(t, "ann@example.com", "oscar@example.org"))
+		}},
+		{"make example.com's recovery key (who manages it, never with a token)", []string{"system", "admin", "dora"}, func(t *testing.T, a Actor) error {
+			_, _, err := e.svc.CreateDomainRecoveryKey(ctx, a, "example.com")
 			return err
 		}},
 
