@@ -18,7 +18,7 @@ func (a *API) listAdmins(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": as})
+	c.JSON(http.StatusOK, gin.H{"items": mapAll(as, toAdmin)})
 }
 
 // createAdmin handles POST /api/v1/admins.
@@ -36,7 +36,7 @@ func (a *API) createAdmin(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/admins/"+url.PathEscape(ad.Email))
-	c.JSON(http.StatusCreated, ad)
+	c.JSON(http.StatusCreated, toAdmin(ad))
 }
 
 // updateAdmin handles PATCH /api/v1/admins/{email}: a server admin resets
@@ -57,7 +57,7 @@ func (a *API) updateAdmin(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, ad)
+	c.JSON(http.StatusOK, toAdmin(ad))
 }
 
 // deleteAdmin handles DELETE /api/v1/admins/{email}.

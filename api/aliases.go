@@ -25,7 +25,7 @@ func (a *API) listAliases(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+	c.JSON(http.StatusOK, page(mapAll(l.Items, toAlias), l.Total, limit, offset))
 }
 
 // createAlias handles POST /api/v1/aliases.
@@ -43,7 +43,7 @@ func (a *API) createAlias(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/aliases/"+url.PathEscape(al.Address))
-	c.JSON(http.StatusCreated, al)
+	c.JSON(http.StatusCreated, toAlias(al))
 }
 
 // getAlias handles GET /api/v1/aliases/{address}.
@@ -53,7 +53,7 @@ func (a *API) getAlias(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, al)
+	c.JSON(http.StatusOK, toAlias(al))
 }
 
 // updateAlias handles PATCH /api/v1/aliases/{address}.
@@ -69,7 +69,7 @@ func (a *API) updateAlias(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, al)
+	c.JSON(http.StatusOK, toAlias(al))
 }
 
 // deleteAlias handles DELETE /api/v1/aliases/{address}.

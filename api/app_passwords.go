@@ -37,7 +37,7 @@ func (a *API) createAppPassword(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"app_password": ap, "password": secret})
+	c.JSON(http.StatusCreated, gin.H{"app_password": toAppPassword(ap), "password": secret})
 }
 
 // listOwnAppPasswords handles GET /api/v1/me/app-passwords.
@@ -56,7 +56,7 @@ func (a *API) listAppPasswordsOf(c *gin.Context, address string) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": aps})
+	c.JSON(http.StatusOK, gin.H{"items": mapAll(aps, toAppPassword)})
 }
 
 // deleteOwnAppPassword handles DELETE /api/v1/me/app-passwords/{id}.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // listAudit handles GET /api/v1/audit.
@@ -19,8 +18,8 @@ func (a *API) listAudit(c *gin.Context) {
 		return
 	}
 	f := service.AuditFilter{
-		AuditFilter: mailstore.AuditFilter{Actor: c.Query("actor"), Action: c.Query("action"), Target: c.Query("target")},
-		Page:        service.Page{Limit: limit, Offset: offset},
+		Actor: c.Query("actor"), Action: c.Query("action"), Target: c.Query("target"),
+		Page: service.Page{Limit: limit, Offset: offset},
 	}
 	var fields []core.FieldError
 	for _, q := range []struct {
@@ -47,5 +46,5 @@ func (a *API) listAudit(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+	c.JSON(http.StatusOK, page(mapAll(l.Items, toAuditEntry), l.Total, limit, offset))
 }

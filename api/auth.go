@@ -183,8 +183,8 @@ func (a *API) startSession(c *gin.Context, kind string, actor service.Actor) {
 }
 
 // clientInfo is where a request comes from, for the list of sessions.
-func clientInfo(c *gin.Context) mailstore.ClientInfo {
-	return mailstore.ClientInfo{RemoteIP: clientAddr(c).String(), UserAgent: c.Request.UserAgent()}
+func clientInfo(c *gin.Context) service.ClientInfo {
+	return service.ClientInfo{RemoteIP: clientAddr(c).String(), UserAgent: c.Request.UserAgent()}
 }
 
 // throttled answers 429 with detail and reports true when the login
@@ -327,10 +327,10 @@ func actorOf(c *gin.Context) service.Actor {
 
 // meResponse describes the authenticated principal.
 type meResponse struct {
-	Email   string          `json:"email"`
-	Role    string          `json:"role"`
-	Domains []string        `json:"domains"`
-	User    *mailstore.User `json:"user"`
+	Email   string        `json:"email"`
+	Role    string        `json:"role"`
+	Domains []string      `json:"domains"`
+	User    *userResponse `json:"user"`
 	// SecondFactor is the mail account's second factor; null for a
 	// server admin.
 	SecondFactor *mailstore.SecondFactorStatus `json:"second_factor"`
@@ -349,7 +349,8 @@ func (a *API) me(c *gin.Context) {
 			writeProblem(c, err)
 			return
 		}
-		out.User = u
+		ur := toUser(u)
+		out.User = &ur
 		if out.SecondFactor, err = a.svc.SecondFactorStatus(c.Request.Context(), actor); err != nil {
 			writeProblem(c, err)
 			return

@@ -116,7 +116,7 @@ func (a *API) listDomains(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+	c.JSON(http.StatusOK, page(mapAll(l.Items, toDomain), l.Total, limit, offset))
 }
 
 // createDomain handles POST /api/v1/domains.
@@ -145,7 +145,7 @@ func (a *API) createDomain(c *gin.Context) {
 		}
 	}
 	c.Header("Location", "/api/v1/domains/"+url.PathEscape(d.Name))
-	c.JSON(http.StatusCreated, d)
+	c.JSON(http.StatusCreated, toDomain(d))
 }
 
 // getDomain handles GET /api/v1/domains/{name}.
@@ -155,7 +155,7 @@ func (a *API) getDomain(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, d)
+	c.JSON(http.StatusOK, toDomain(d))
 }
 
 // updateDomain handles PATCH /api/v1/domains/{name}.
@@ -173,7 +173,7 @@ func (a *API) updateDomain(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, d)
+	c.JSON(http.StatusOK, toDomain(d))
 }
 
 // deleteDomain handles DELETE /api/v1/domains/{name}[?cascade=true].

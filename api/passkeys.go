@@ -19,7 +19,7 @@ func (a *API) listOwnPasskeys(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "available": a.svc.PasskeysEnabled()})
+	c.JSON(http.StatusOK, gin.H{"items": mapAll(items, toPasskey), "available": a.svc.PasskeysEnabled()})
 }
 
 // beginPasskeyRegistration handles POST /api/v1/me/passkeys/begin: the
@@ -55,7 +55,7 @@ func (a *API) finishPasskeyRegistration(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	out := gin.H{"passkey": pk}
+	out := gin.H{"passkey": toPasskey(pk)}
 	if codes != nil {
 		session, err := a.renewSession(c, actor)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // quarantineHeaders are a held message's main header fields, decoded.
@@ -21,7 +20,7 @@ type quarantineHeaders struct {
 
 // quarantineDetail is a held message with its headers and a text preview.
 type quarantineDetail struct {
-	mailstore.QuarantinedMessage
+	quarantinedMessage
 	Headers quarantineHeaders `json:"headers"`
 	Preview string            `json:"preview"`
 }
@@ -52,7 +51,7 @@ func (a *API) listQuarantine(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+	c.JSON(http.StatusOK, page(mapAll(l.Items, toQuarantined), l.Total, limit, offset))
 }
 
 // getQuarantined handles GET /api/v1/quarantine/{id}.
@@ -66,7 +65,7 @@ func (a *API) getQuarantined(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	out := quarantineDetail{QuarantinedMessage: d.QuarantinedMessage, Preview: d.Preview, Headers: quarantineHeaders{
+	out := quarantineDetail{quarantinedMessage: toQuarantined(&d.QuarantinedMessage), Preview: d.Preview, Headers: quarantineHeaders{
 		From: d.Headers.From, To: d.Headers.To, Subject: d.Headers.Subject, Date: d.Headers.Date,
 	}}
 	if out.Recipients == nil {

@@ -291,7 +291,7 @@ func (a *API) getSecurityPolicy(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, p)
+	c.JSON(http.StatusOK, toSecurityPolicy(p))
 }
 
 // updateSecurityPolicy handles PATCH /api/v1/settings/security.
@@ -314,5 +314,5 @@ func (a *API) updateSecurityPolicy(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, p)
+	c.JSON(http.StatusOK, toSecurityPolicy(p))
 }

@@ -14,7 +14,7 @@ func (a *API) listSendAs(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": l})
+	c.JSON(http.StatusOK, gin.H{"items": mapAll(l, toSendAs)})
 }
 
 // grantSendAs handles POST /api/v1/users/{address}/send-as.
@@ -31,7 +31,7 @@ func (a *API) grantSendAs(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/users/"+url.PathEscape(c.Param("address"))+"/send-as/"+url.PathEscape(g.Address))
-	c.JSON(http.StatusCreated, g)
+	c.JSON(http.StatusCreated, toSendAs(g))
 }
 
 // revokeSendAs handles DELETE /api/v1/users/{address}/send-as/{sendas}.

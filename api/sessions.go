@@ -17,7 +17,7 @@ func (a *API) listOwnSessions(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, toSessions(out))
 }
 
 // listUserSessions handles GET /api/v1/users/{address}/sessions.
@@ -27,7 +27,7 @@ func (a *API) listUserSessions(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, toSessions(out))
 }
 
 // sessionID reads the {id} of a session route.

@@ -25,7 +25,7 @@ func TestSignInNoticeFromNewPlace(t *testing.T) {
 	}
 	signIn := func(ip string) {
 		t.Helper()
-		if _, err := e.svc.StartSession(ctx, actor, kind, time.Now().Add(time.Hour), mailstore.ClientInfo{RemoteIP: ip, UserAgent: "Firefox/140.0"}); err != nil {
+		if _, err := e.svc.StartSession(ctx, actor, kind, time.Now().Add(time.Hour), service.ClientInfo{RemoteIP: ip, UserAgent: "Firefox/140.0"}); err != nil {
 			t.Fatal(err)
 		}
 	}

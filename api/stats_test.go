@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/internal/stats"
 )
 
 // walkStats walks GET /api/v1/stats. adm is a server admin, ann the domain
@@ -15,7 +15,7 @@ import (
 func (w *specWalker) walkStats(adm, ann, bob string) {
 	t := w.t
 	t.Helper()
-	if err := w.store.AddStats(context.Background(), time.Now(), map[string]int64{
+	if err := stats.New(w.store).Add(context.Background(), time.Now(), map[string]int64{
 		"accepted": 3, "rejected.relay_denied": 2, "delivered": 1, "filter.spam.junk": 1,
 	}); err != nil {
 		t.Fatal(err)
@@ -41,10 +41,10 @@ func TestStatsAPI(t *testing.T) {
 	bob := str(t, pair, "token")
 
 	start := time.Now()
-	hour := mailstore.StatsHour(start)
+	hour := stats.Hour(start)
 	add := func(at time.Time, m map[string]int64) {
 		t.Helper()
-		if err := w.store.AddStats(ctx, at, m); err != nil {
+		if err := stats.New(w.store).Add(ctx, at, m); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -21,7 +21,7 @@ func (a *API) listTokens(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": ts})
+	c.JSON(http.StatusOK, gin.H{"items": mapAll(ts, toAPIToken)})
 }
 
 // createToken handles POST /api/v1/tokens.
@@ -51,7 +51,7 @@ func (a *API) createToken(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"token": t, "secret": secret})
+	c.JSON(http.StatusCreated, gin.H{"token": toAPIToken(t), "secret": secret})
 }
 
 // deleteToken handles DELETE /api/v1/tokens/{id}.

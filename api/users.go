@@ -25,7 +25,7 @@ func (a *API) listUsers(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(l.Items, l.Total, limit, offset))
+	c.JSON(http.StatusOK, page(mapAll(l.Items, toUser), l.Total, limit, offset))
 }
 
 // createUser handles POST /api/v1/users.
@@ -55,7 +55,7 @@ func (a *API) createUser(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/users/"+url.PathEscape(u.Address))
-	c.JSON(http.StatusCreated, u)
+	c.JSON(http.StatusCreated, toUser(u))
 }
 
 // getUser handles GET /api/v1/users/{address}.
@@ -65,7 +65,7 @@ func (a *API) getUser(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, u)
+	c.JSON(http.StatusOK, toUser(u))
 }
 
 // updateUser handles PATCH /api/v1/users/{address}.
@@ -100,7 +100,7 @@ func (a *API) updateUser(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, u)
+	c.JSON(http.StatusOK, toUser(u))
 }
 
 // deleteUser handles DELETE /api/v1/users/{address}.

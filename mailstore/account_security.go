@@ -9,19 +9,19 @@ import (
 // SecurityPolicy is the server's account security settings: one row,
 // changed by server admins.
 type SecurityPolicy struct {
-	ID int64 `gorm:"primaryKey;autoIncrement:false" json:"-"`
+	ID int64 `gorm:"primaryKey;autoIncrement:false"`
 	// RequireTwoFactor makes a second factor compulsory for every user
 	// (a domain can require it for its own users; see Domain).
-	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
+	RequireTwoFactor bool `gorm:"not null;default:false"`
 	// NotifyNewSignIn mails a user when their account signs in to the
 	// dashboard or the API from an address it has not signed in from
 	// before.
-	NotifyNewSignIn bool      `gorm:"not null;default:false" json:"notify_new_sign_in"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	NotifyNewSignIn bool `gorm:"not null;default:false"`
+	UpdatedAt       time.Time
 }
 
 func accountSecurityModels() []any {
-	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &APISession{}, &SignInPlace{}, &Passkey{}}
+	return []any{&SecurityPolicy{}, &AppPassword{}, &TOTPFactor{}, &RecoveryCode{}, &SignInPlace{}, &Passkey{}}
 }
 
 // deleteAccountSecurityRowsTx deletes what secures the sign-in of the user

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
 // defaultMailboxes are created for every new user (RFC 6154 special uses).
@@ -318,10 +319,8 @@ func filterUsers(q *gorm.DB, f UserFilter) (*gorm.DB, error) {
 	return q, nil
 }
 
-func escapeLike(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
-}
+// escapeLike escapes the LIKE wildcards of s (see sqltext.EscapeLike).
+func escapeLike(s string) string { return sqltext.EscapeLike(s) }
 
 // DeleteUser removes an account with all its mailboxes and mail.
 func (s *Store) DeleteUser(ctx context.Context, address string) error {

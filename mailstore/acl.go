@@ -27,13 +27,13 @@ const Anyone = "anyone"
 // MailboxGrant is one entry of a mailbox's access control list: the
 // rights of one identifier (a user's address or Anyone).
 type MailboxGrant struct {
-	MailboxID  int64  `gorm:"primaryKey;autoIncrement:false" json:"-"`
-	Identifier string `gorm:"primaryKey;size:320" json:"identifier"`
+	MailboxID  int64  `gorm:"primaryKey;autoIncrement:false"`
+	Identifier string `gorm:"primaryKey;size:320"`
 	// GranteeID is the user the identifier names, 0 for Anyone.
-	GranteeID int64 `gorm:"not null;index" json:"-"`
+	GranteeID int64 `gorm:"not null;index"`
 	// OwnerID is the mailbox's owner, so that a user's grants go with it.
-	OwnerID int64  `gorm:"not null;index" json:"-"`
-	Rights  string `gorm:"size:20;not null" json:"rights"`
+	OwnerID int64  `gorm:"not null;index"`
+	Rights  string `gorm:"size:20;not null"`
 }
 
 // TableName names the table of grants.

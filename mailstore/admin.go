@@ -11,21 +11,21 @@ import (
 	"github.com/yubinmail/yubin/core"
 )
 
-// adminModels returns the tables of API accounts, tokens and the audit log.
+// adminModels returns the tables of API accounts.
 func adminModels() []any {
-	return []any{&Admin{}, &DomainAdmin{}, &APIToken{}, &RefreshToken{}, &AuditEntry{}}
+	return []any{&Admin{}, &DomainAdmin{}}
 }
 
 // Admin is a server administrator: an API account that manages the whole
 // server and need not have a mailbox.
 type Admin struct {
-	ID           int64     `gorm:"primaryKey" json:"-"`
-	Email        string    `gorm:"size:320;not null;uniqueIndex" json:"email"`
-	PasswordHash string    `gorm:"size:200;not null" json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           int64  `gorm:"primaryKey"`
+	Email        string `gorm:"size:320;not null;uniqueIndex"`
+	PasswordHash string `gorm:"size:200;not null"`
+	CreatedAt    time.Time
 	// CredentialVersion moves on whenever the password changes: API
 	// sessions issued under an older one no longer work.
-	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
+	CredentialVersion int64 `gorm:"not null;default:0"`
 }
 
 // normalizeAdminEmail validates an admin's email and returns it normalised

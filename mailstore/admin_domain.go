@@ -12,8 +12,8 @@ import (
 
 // DomainAdmin grants a mail user administration of one domain.
 type DomainAdmin struct {
-	UserID   int64 `gorm:"not null;uniqueIndex:idx_domain_admin_pair,priority:1" json:"-"`
-	DomainID int64 `gorm:"not null;uniqueIndex:idx_domain_admin_pair,priority:2;index" json:"-"`
+	UserID   int64 `gorm:"not null;uniqueIndex:idx_domain_admin_pair,priority:1"`
+	DomainID int64 `gorm:"not null;uniqueIndex:idx_domain_admin_pair,priority:2;index"`
 }
 
 // lookupUserDomainTx finds a user by address and a domain by name, or

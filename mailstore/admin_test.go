@@ -2,12 +2,12 @@ package mailstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 )
 
 func TestEnsureAdmin(t *testing.T) {
@@ -42,10 +42,6 @@ func TestEnsureAdmin(t *testing.T) {
 	}
 	if _, err := s.AuthenticateAdmin(ctx, "root@example.com", "secret password"); err != nil {
 		t.Fatal(err)
-	}
-	b, _ := json.Marshal(as[0])
-	if strings.Contains(string(b), "argon") || strings.Contains(string(b), `"id"`) || !strings.Contains(string(b), `"email"`) {
-		t.Errorf("JSON = %s", b)
 	}
 }
 
@@ -124,13 +120,6 @@ func TestAdmins(t *testing.T) {
 		t.Errorf("new password: %v", err)
 	}
 
-	root, err := s.GetAdmin(ctx, "root@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.CreateAPIToken(ctx, NewAPIToken{Name: "ci", Scope: ScopeWrite, AdminID: &root.ID}); err != nil {
-		t.Fatal(err)
-	}
 	del := []struct {
 		name, email string
 		want        error
@@ -146,15 +135,12 @@ func TestAdmins(t *testing.T) {
 			}
 		})
 	}
-	if ts, _ := s.ListAPITokens(ctx, APITokenFilter{AdminID: &root.ID}); len(ts) != 0 {
-		t.Errorf("deleted admin's tokens remain: %+v", ts)
-	}
 	as, _ := s.ListAdmins(ctx)
 	if len(as) != 1 || as[0].Email != "b@example.com" {
 		t.Errorf("admins = %+v", as)
 	}
 	for action, want := range map[string]int64{"admin.create": 2, "admin.password": 1, "admin.delete": 1} {
-		if n := countAudit(t, s, AuditFilter{Action: action}); n != want {
+		if n := countAudit(t, s, audit.Filter{Action: action}); n != want {
 			t.Errorf("%d %s rows, want %d", n, action, want)
 		}
 	}
@@ -189,7 +175,7 @@ func TestDomainAdmins(t *testing.T) {
 			}
 		})
 	}
-	if n := countAudit(t, s, AuditFilter{Action: "domain_admin.add"}); n != 3 {
+	if n := countAudit(t, s, audit.Filter{Action: "domain_admin.add"}); n != 3 {
 		t.Errorf("%d domain_admin.add rows, want 3", n)
 	}
 	checkList := func(domain string, want ...string) {

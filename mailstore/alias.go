@@ -28,12 +28,12 @@ const maxAliasDepth = 5
 // address "@domain" is the domain's catch-all: it receives the mail for the
 // addresses of the domain that are neither an account nor an alias.
 type Alias struct {
-	ID        int64     `gorm:"primaryKey" json:"-"`
-	DomainID  int64     `gorm:"not null;index" json:"-"`
-	Address   string    `gorm:"size:320;not null;uniqueIndex" json:"address"` // "local@domain" or "@domain"
-	Targets   []string  `gorm:"serializer:json;type:text;not null" json:"targets"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        int64    `gorm:"primaryKey"`
+	DomainID  int64    `gorm:"not null;index"`
+	Address   string   `gorm:"size:320;not null;uniqueIndex"` // "local@domain" or "@domain"
+	Targets   []string `gorm:"serializer:json;type:text;not null"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // IsCatchAll reports whether the alias is its domain's catch-all.

@@ -57,19 +57,19 @@ var appPasswordEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // user ("iPhone", "Thunderbird at home"), limited to some mail protocols.
 // Only a hash of it is stored.
 type AppPassword struct {
-	ID        int64     `gorm:"primaryKey" json:"id"`
-	UserID    int64     `gorm:"not null;index" json:"-"`
-	Name      string    `gorm:"size:400;not null" json:"name"`
-	Hash      string    `gorm:"size:64;not null;uniqueIndex" json:"-"` // hex SHA-256 of the normalized password
-	Protocols []string  `gorm:"serializer:json;size:200;not null" json:"protocols"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64    `gorm:"primaryKey"`
+	UserID    int64    `gorm:"not null;index"`
+	Name      string   `gorm:"size:400;not null"`
+	Hash      string   `gorm:"size:64;not null;uniqueIndex"` // hex SHA-256 of the normalized password
+	Protocols []string `gorm:"serializer:json;size:200;not null"`
+	CreatedAt time.Time
 	// ExpiresAt is when it stops working; nil: never.
-	ExpiresAt *time.Time `json:"expires_at"`
+	ExpiresAt *time.Time
 	// LastUsedAt, LastUsedFrom and LastUsedProtocol describe its last
 	// successful login (to within appPasswordTouchInterval).
-	LastUsedAt       *time.Time `json:"last_used_at"`
-	LastUsedFrom     string     `gorm:"size:64;not null;default:''" json:"last_used_from"`
-	LastUsedProtocol string     `gorm:"size:20;not null;default:''" json:"last_used_protocol"`
+	LastUsedAt       *time.Time
+	LastUsedFrom     string `gorm:"size:64;not null;default:''"`
+	LastUsedProtocol string `gorm:"size:20;not null;default:''"`
 }
 
 // NewAppPassword describes an app password to create.
@@ -131,7 +131,7 @@ func newAppPasswordSecret() (string, string, error) {
 // its protocols without duplicates, in the order of MailProtocols.
 func validateAppPassword(na NewAppPassword) ([]string, error) {
 	var fields []core.FieldError
-	if err := validateTokenName(na.Name); err != nil {
+	if err := core.CheckCredentialName(na.Name); err != nil {
 		fields = append(fields, core.FieldError{Field: "name", Message: "must be 1 to 100 characters of UTF-8 without control characters"})
 	}
 	var protos []string

@@ -27,15 +27,15 @@ import (
 type DomainFilterSettings struct {
 	// SpamJunkScore and SpamRejectScore are the spam filter's thresholds
 	// (positive).
-	SpamJunkScore   *float64 `gorm:"column:spam_junk_score" json:"spam_junk_score"`
-	SpamRejectScore *float64 `gorm:"column:spam_reject_score" json:"spam_reject_score"`
+	SpamJunkScore   *float64 `gorm:"column:spam_junk_score"`
+	SpamRejectScore *float64 `gorm:"column:spam_reject_score"`
 	// SpamFilter false turns the spam filter off.
-	SpamFilter *bool `gorm:"column:spam_filter" json:"spam_filter"`
+	SpamFilter *bool `gorm:"column:spam_filter"`
 	// VirusScan false turns the virus scanner (clamd) off.
-	VirusScan *bool `gorm:"column:virus_scan" json:"virus_scan"`
+	VirusScan *bool `gorm:"column:virus_scan"`
 	// DMARCEnforce false only records the DMARC results: p=reject and
 	// p=quarantine are not acted upon.
-	DMARCEnforce *bool `gorm:"column:dmarc_enforce" json:"dmarc_enforce"`
+	DMARCEnforce *bool `gorm:"column:dmarc_enforce"`
 }
 
 // Nullable is a change to a setting that may be null (the server's

@@ -34,32 +34,32 @@ func (importMark) TableName() string { return "import_marks" }
 // REST API's import jobs), with its progress. Its credentials are kept,
 // sealed, only while it may still run.
 type ImportJob struct {
-	ID      int64  `gorm:"primaryKey" json:"id"`
-	UserID  int64  `gorm:"not null;index" json:"-"`
-	Address string `gorm:"size:320;not null" json:"address"`
+	ID      int64  `gorm:"primaryKey"`
+	UserID  int64  `gorm:"not null;index"`
+	Address string `gorm:"size:320;not null"`
 	// Source is where the mail comes from, without its password.
-	Source string `gorm:"size:1000;not null" json:"source"`
-	DryRun bool   `gorm:"not null;default:false" json:"dry_run"`
+	Source string `gorm:"size:1000;not null"`
+	DryRun bool   `gorm:"not null;default:false"`
 	// State is one of the ImportState values.
-	State string `gorm:"size:20;not null;index" json:"state"`
+	State string `gorm:"size:20;not null;index"`
 	// Secret holds the sealed credentials while the job is queued or
 	// running; it is emptied when the job ends.
-	Secret []byte `json:"-"`
+	Secret []byte
 
-	FoldersTotal    int   `gorm:"not null;default:0" json:"folders_total"`
-	FoldersDone     int   `gorm:"not null;default:0" json:"folders_done"`
-	MessagesTotal   int64 `gorm:"not null;default:0" json:"messages_total"`
-	MessagesDone    int64 `gorm:"not null;default:0" json:"messages_done"`
-	MessagesSkipped int64 `gorm:"not null;default:0" json:"messages_skipped"`
+	FoldersTotal    int   `gorm:"not null;default:0"`
+	FoldersDone     int   `gorm:"not null;default:0"`
+	MessagesTotal   int64 `gorm:"not null;default:0"`
+	MessagesDone    int64 `gorm:"not null;default:0"`
+	MessagesSkipped int64 `gorm:"not null;default:0"`
 	// Folders is the JSON of the per-folder counts (the importer's).
-	Folders string `gorm:"type:text;not null;default:''" json:"-"`
+	Folders string `gorm:"type:text;not null;default:''"`
 	// Errors is the JSON of the errors met, the last ones first dropped.
-	Errors string `gorm:"type:text;not null;default:''" json:"-"`
+	Errors string `gorm:"type:text;not null;default:''"`
 
-	CreatedBy  string     `gorm:"size:320;not null;default:''" json:"created_by"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	CreatedBy  string `gorm:"size:320;not null;default:''"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
 }
 
 // The states of an ImportJob.

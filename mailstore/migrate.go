@@ -13,6 +13,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
+
+	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/stats"
+	"github.com/yubinmail/yubin/internal/tokens"
 )
 
 // schemaVersion numbers the layout of the database this code writes. Raise
@@ -106,4 +110,16 @@ func schemaFingerprint() string {
 	sort.Strings(lines)
 	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
 	return hex.EncodeToString(sum[:])
+}
+
+// otherOwnersModels returns the tables that live in the mailstore's
+// database but belong to other packages: API tokens and sessions, the
+// audit log, statistics. The migration creates them with the mailstore's
+// own.
+func otherOwnersModels() []any {
+	var models []any
+	models = append(models, tokens.Models()...)
+	models = append(models, audit.Models()...)
+	models = append(models, stats.Models()...)
+	return models
 }

@@ -4,73 +4,73 @@ import "time"
 
 // Domain is a mail domain Yubin receives mail for.
 type Domain struct {
-	ID        int64     `gorm:"primaryKey" json:"-"`
-	Name      string    `gorm:"size:253;not null;uniqueIndex" json:"name"`
-	Enabled   bool      `gorm:"not null" json:"enabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64  `gorm:"primaryKey"`
+	Name      string `gorm:"size:253;not null;uniqueIndex"`
+	Enabled   bool   `gorm:"not null"`
+	CreatedAt time.Time
 
 	// Settings (see UpdateDomain); 0 means none or unlimited.
-	DefaultQuotaBytes int64 `gorm:"not null;default:0" json:"default_quota_bytes"` // given to new users created without a quota
-	MaxQuotaBytes     int64 `gorm:"not null;default:0" json:"max_quota_bytes"`     // largest quota a user may have
-	QuotaBytes        int64 `gorm:"not null;default:0" json:"quota_bytes"`         // for all the domain's mail together
-	MaxUsers          int64 `gorm:"not null;default:0" json:"max_users"`
+	DefaultQuotaBytes int64 `gorm:"not null;default:0"` // given to new users created without a quota
+	MaxQuotaBytes     int64 `gorm:"not null;default:0"` // largest quota a user may have
+	QuotaBytes        int64 `gorm:"not null;default:0"` // for all the domain's mail together
+	MaxUsers          int64 `gorm:"not null;default:0"`
 	// The inbound filter chain's settings for mail to the domain (see
 	// domain_settings.go); null means the server's.
 	DomainFilterSettings
 	// QuotaWarningPercents are the levels of use, in percent of a user's
 	// quota, at which the user gets a warning (see quota_warning.go);
 	// empty: no warnings.
-	QuotaWarningPercents Percents `gorm:"column:quota_warning_percents;type:varchar(100);not null;default:'80,95'" json:"quota_warning_percents"`
+	QuotaWarningPercents Percents `gorm:"column:quota_warning_percents;type:varchar(100);not null;default:'80,95'"`
 	// Language is the language of the messages the server writes to the
 	// domain's users (one of Languages); "" means English.
-	Language string `gorm:"size:16;not null;default:''" json:"language"`
+	Language string `gorm:"size:16;not null;default:''"`
 
 	// Usage: the sums over the domain's users, kept in step with theirs.
-	UsedBytes    int64 `gorm:"not null;default:0" json:"used_bytes"`
-	UsedMessages int64 `gorm:"not null;default:0" json:"used_messages"`
+	UsedBytes    int64 `gorm:"not null;default:0"`
+	UsedMessages int64 `gorm:"not null;default:0"`
 	// UsageCounted is false for a domain that predates the usage columns
 	// until its usage has been counted from its users' (see domain_settings.go).
-	UsageCounted bool `gorm:"not null;default:false" json:"-"`
+	UsageCounted bool `gorm:"not null;default:false"`
 	// RequireTwoFactor makes a second factor compulsory for the domain's
 	// users (see SecurityPolicy for the server's).
-	RequireTwoFactor bool `gorm:"not null;default:false" json:"require_two_factor"`
+	RequireTwoFactor bool `gorm:"not null;default:false"`
 	// EncryptionMode is how its users' mail is encrypted at rest:
 	// EncryptionServer, EncryptionUser, or "" for the server's mode (see
 	// userkeys.go).
-	EncryptionMode string `gorm:"size:16;not null;default:''" json:"encryption_mode"`
+	EncryptionMode string `gorm:"size:16;not null;default:''"`
 	// RecoveryPublicKey is the public half of the domain's recovery key
 	// (user-key mode); "": none.
-	RecoveryPublicKey string `gorm:"size:100;not null;default:''" json:"recovery_public_key"`
+	RecoveryPublicKey string `gorm:"size:100;not null;default:''"`
 }
 
 // User is a mail account: an address with a password, a quota and mailboxes.
 type User struct {
-	ID            int64     `gorm:"primaryKey" json:"-"`
-	DomainID      int64     `gorm:"not null;index" json:"-"`
-	Address       string    `gorm:"size:320;not null;uniqueIndex" json:"address"`
-	DisplayName   string    `gorm:"size:200;not null;default:''" json:"display_name"`
-	PasswordHash  string    `gorm:"size:200;not null" json:"-"`
-	QuotaBytes    int64     `gorm:"not null" json:"quota_bytes"`    // 0 means unlimited
-	QuotaMessages int64     `gorm:"not null" json:"quota_messages"` // 0 means unlimited
-	UsedBytes     int64     `gorm:"not null" json:"used_bytes"`
-	UsedMessages  int64     `gorm:"not null" json:"used_messages"`
-	Enabled       bool      `gorm:"not null" json:"enabled"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            int64  `gorm:"primaryKey"`
+	DomainID      int64  `gorm:"not null;index"`
+	Address       string `gorm:"size:320;not null;uniqueIndex"`
+	DisplayName   string `gorm:"size:200;not null;default:''"`
+	PasswordHash  string `gorm:"size:200;not null"`
+	QuotaBytes    int64  `gorm:"not null"` // 0 means unlimited
+	QuotaMessages int64  `gorm:"not null"` // 0 means unlimited
+	UsedBytes     int64  `gorm:"not null"`
+	UsedMessages  int64  `gorm:"not null"`
+	Enabled       bool   `gorm:"not null"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 	// CredentialVersion moves on whenever the password changes or the
 	// account is disabled: API sessions issued under an older one no
 	// longer work.
-	CredentialVersion int64 `gorm:"not null;default:0" json:"-"`
+	CredentialVersion int64 `gorm:"not null;default:0"`
 	// Language is the language of the messages the server writes to the
 	// user (one of Languages); "" means the domain's.
-	Language string `gorm:"size:16;not null;default:''" json:"language"`
+	Language string `gorm:"size:16;not null;default:''"`
 	// QuotaWarningPercent is the highest of the domain's warning levels
 	// the usage has reached and the user was warned of; 0: none (see
 	// quota_warning.go).
-	QuotaWarningPercent int `gorm:"not null;default:0" json:"quota_warning_percent"`
+	QuotaWarningPercent int `gorm:"not null;default:0"`
 	// SecondFactor is set while the user has a second factor for signing
 	// in (see totp.go): mail protocols then take app passwords only.
-	SecondFactor bool `gorm:"not null;default:false" json:"second_factor"`
+	SecondFactor bool `gorm:"not null;default:false"`
 }
 
 // Mailbox is one folder of a user.
@@ -125,7 +125,6 @@ func allModels() []any {
 	models = append(models, adminModels()...)
 	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
-	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
 	models = append(models, urlAuthModels()...)
@@ -136,5 +135,6 @@ func allModels() []any {
 	models = append(models, threadModels()...)
 	models = append(models, importModels()...)
 	models = append(models, userKeyModels()...)
+	models = append(models, otherOwnersModels()...)
 	return models
 }

@@ -28,33 +28,33 @@ const maxPasskeyNameLen = 64
 
 // Passkey is one of a user's WebAuthn credentials.
 type Passkey struct {
-	ID     int64 `gorm:"primaryKey" json:"id"`
-	UserID int64 `gorm:"not null;index" json:"-"`
+	ID     int64 `gorm:"primaryKey"`
+	UserID int64 `gorm:"not null;index"`
 	// Name is the user's name for it ("YubiKey", "Laptop").
-	Name string `gorm:"size:64;not null" json:"name"`
+	Name string `gorm:"size:64;not null"`
 	// CredentialID is the authenticator's ID of the credential.
-	CredentialID []byte `gorm:"size:1023;not null;uniqueIndex" json:"-"`
+	CredentialID []byte `gorm:"size:1023;not null;uniqueIndex"`
 	// UserHandle is the WebAuthn user handle the credential was made for:
 	// random bytes, the same for every passkey of the account.
-	UserHandle []byte `gorm:"size:64;not null;index" json:"-"`
+	UserHandle []byte `gorm:"size:64;not null;index"`
 	// PublicKey is the credential's public key, COSE-encoded.
-	PublicKey         []byte `gorm:"not null" json:"-"`
-	AttestationType   string `gorm:"size:32;not null;default:''" json:"-"`
-	AttestationFormat string `gorm:"size:32;not null;default:''" json:"-"`
-	AAGUID            []byte `gorm:"size:16" json:"-"`
+	PublicKey         []byte `gorm:"not null"`
+	AttestationType   string `gorm:"size:32;not null;default:''"`
+	AttestationFormat string `gorm:"size:32;not null;default:''"`
+	AAGUID            []byte `gorm:"size:16"`
 	// Transports are the authenticator's transports, comma-separated.
-	Transports string `gorm:"size:128;not null;default:''" json:"-"`
+	Transports string `gorm:"size:128;not null;default:''"`
 	// SignCount is the signature counter of the last assertion accepted.
-	SignCount      int64 `gorm:"not null;default:0" json:"-"`
-	UserPresent    bool  `gorm:"not null;default:false" json:"-"`
-	UserVerified   bool  `gorm:"not null;default:false" json:"-"`
-	BackupEligible bool  `gorm:"not null;default:false" json:"backup_eligible"`
-	BackupState    bool  `gorm:"not null;default:false" json:"backed_up"`
+	SignCount      int64 `gorm:"not null;default:0"`
+	UserPresent    bool  `gorm:"not null;default:false"`
+	UserVerified   bool  `gorm:"not null;default:false"`
+	BackupEligible bool  `gorm:"not null;default:false"`
+	BackupState    bool  `gorm:"not null;default:false"`
 	// Attachment is "platform" or "cross-platform" when the browser said.
-	Attachment string     `gorm:"size:32;not null;default:''" json:"-"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	LastUsedIP string     `gorm:"size:64;not null;default:''" json:"last_used_from,omitempty"`
+	Attachment string `gorm:"size:32;not null;default:''"`
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	LastUsedIP string `gorm:"size:64;not null;default:''"`
 }
 
 // TransportList returns the passkey's transports.

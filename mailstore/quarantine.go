@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/sqltext"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -21,17 +22,17 @@ import (
 // delivered (a filter's Quarantine verdict). Its body is in the blob store
 // under BlobKey, which no mailbox message shares while it is held.
 type QuarantinedMessage struct {
-	ID      int64  `gorm:"primaryKey" json:"id"`
-	BlobKey string `gorm:"size:64;not null;index" json:"-"`
-	Size    int64  `gorm:"not null" json:"size"`
+	ID      int64  `gorm:"primaryKey"`
+	BlobKey string `gorm:"size:64;not null;index"`
+	Size    int64  `gorm:"not null"`
 	// From is the envelope sender ("" for the null sender).
-	From string `gorm:"column:from_addr;size:320;not null;default:''" json:"from"`
+	From string `gorm:"column:from_addr;size:320;not null;default:''"`
 	// Recipients are the local users the message was for, normalised.
-	Recipients []string  `gorm:"serializer:json;type:text;not null" json:"recipients"`
-	Subject    string    `gorm:"size:1000;not null;default:''" json:"subject"`
-	Reason     string    `gorm:"size:1000;not null;default:''" json:"reason"`
-	Filter     string    `gorm:"size:100;not null;default:''" json:"filter"`
-	ReceivedAt time.Time `gorm:"not null;index" json:"received_at"`
+	Recipients []string  `gorm:"serializer:json;type:text;not null"`
+	Subject    string    `gorm:"size:1000;not null;default:''"`
+	Reason     string    `gorm:"size:1000;not null;default:''"`
+	Filter     string    `gorm:"size:100;not null;default:''"`
+	ReceivedAt time.Time `gorm:"not null;index"`
 }
 
 // TableName names the quarantine table.
@@ -123,7 +124,7 @@ func quarantineText(s string, n int) string {
 		}
 		return r
 	}, s)
-	return truncateUTF8(strings.TrimSpace(s), n)
+	return sqltext.Clip(strings.TrimSpace(s), n)
 }
 
 // QuarantineFilter narrows ListQuarantine and CountQuarantine.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 )
 
 const queueTestBody = "From: ann@example.com\nTo: bob@example.net\nSubject: hi\n\nHello\n"
@@ -259,7 +260,7 @@ func TestQueueLeaseExpiry(t *testing.T) {
 func TestQueueHoldRetryDelete(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	actx := WithAudit(ctx, AuditInfo{Actor: "root", Source: "cli"})
+	actx := audit.With(ctx, audit.Info{Actor: "root", Source: "cli"})
 	m := enqueueTest(t, s, "ann@example.com", "bob@example.net")
 	other := enqueueTest(t, s, "ann@example.com", "carol@example.org")
 	if err := s.HoldQueued(actx, m.ID, true); err != nil {
@@ -319,10 +320,7 @@ func TestQueueHoldRetryDelete(t *testing.T) {
 			t.Fatalf("on a deleted message: %v", err)
 		}
 	}
-	entries, err := s.ListAudit(ctx, AuditFilter{Action: "queue."})
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := listAudit(t, s, audit.Filter{Action: "queue."})
 	var actions []string
 	for _, e := range entries {
 		actions = append(actions, e.Action)

@@ -21,14 +21,14 @@ func sendAsModels() []any { return []any{&SendAsGrant{}} }
 // the message with the DKIM keys of the address's domain. The rights go
 // with the user and with the address: deleting either removes them.
 type SendAsGrant struct {
-	ID int64 `gorm:"primaryKey" json:"-"`
+	ID int64 `gorm:"primaryKey"`
 	// UserID is the user who may send as Address.
-	UserID int64 `gorm:"not null;uniqueIndex:idx_send_as_user_address,priority:1" json:"-"`
+	UserID int64 `gorm:"not null;uniqueIndex:idx_send_as_user_address,priority:1"`
 	// DomainID is the domain of Address.
-	DomainID int64 `gorm:"not null;index" json:"-"`
+	DomainID int64 `gorm:"not null;index"`
 	// Address is the account or alias address the user may send as.
-	Address   string    `gorm:"size:320;not null;uniqueIndex:idx_send_as_user_address,priority:2;index" json:"address"`
-	CreatedAt time.Time `json:"created_at"`
+	Address   string `gorm:"size:320;not null;uniqueIndex:idx_send_as_user_address,priority:2;index"`
+	CreatedAt time.Time
 }
 
 // TableName names the table.

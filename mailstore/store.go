@@ -53,6 +53,7 @@ type Store struct {
 	log      *slog.Logger
 	auth     *authCache
 	bayes    bayesCache // token counts of the spam classifier
+	revokers credentialRevokers
 
 	writes   chan *writeRequest
 	maxBatch int

@@ -31,7 +31,7 @@ func (b *browser) browseAppPasswords(srv *testServer) {
 		t.Fatalf("app password shown %q", pw)
 	}
 	ctx := context.Background()
-	st := srv.svc.Store()
+	st := srv.store
 	if _, err := st.AuthenticateMail(ctx, "ann@example.com", pw, mailstore.ProtocolIMAP); err != nil {
 		t.Errorf("the app password made in the dashboard does not log in over IMAP: %v", err)
 	}
@@ -57,7 +57,7 @@ func (b *browser) browseTwoFactor(srv *testServer) {
 	t := b.t
 	t.Helper()
 	ctx := context.Background()
-	st := srv.svc.Store()
+	st := srv.store
 	eval[chromedp.Void](b, `[...document.querySelectorAll("button")].find(x => x.textContent === "Set up an authenticator app").click()`)
 	b.wait("the authenticator secret", `!!document.querySelector("code.totp-secret")`)
 	secret := b.text("code.totp-secret")
@@ -159,12 +159,12 @@ func (b *browser) browseSecurityPolicy(srv *testServer) {
 	eval[chromedp.Void](b, `document.querySelector("input[name=notify_new_sign_in]").click()`)
 	eval[chromedp.Void](b, `document.querySelector("input[name=notify_new_sign_in]").form.querySelector("button[type=submit]").click()`)
 	b.wait("the saved notice", `[...document.querySelectorAll(".notice")].some(n => n.textContent === "Saved.")`)
-	p, err := srv.svc.Store().GetSecurityPolicy(context.Background())
+	p, err := srv.store.GetSecurityPolicy(context.Background())
 	if err != nil || !p.NotifyNewSignIn || p.RequireTwoFactor {
 		t.Errorf("security settings after saving in the dashboard: %+v, %v", p, err)
 	}
 	off := false
-	if _, err := srv.svc.Store().UpdateSecurityPolicy(context.Background(), mailstore.SecurityPolicyUpdate{NotifyNewSignIn: &off}); err != nil {
+	if _, err := srv.store.UpdateSecurityPolicy(context.Background(), mailstore.SecurityPolicyUpdate{NotifyNewSignIn: &off}); err != nil {
 		t.Fatal(err)
 	}
 	eval[chromedp.Void](b, `document.querySelectorAll(".notice").forEach(n => n.remove())`)

@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/yubinmail/yubin/internal/service"
+	"github.com/yubinmail/yubin/internal/stats"
 	"github.com/yubinmail/yubin/internal/testpeer"
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -605,11 +606,11 @@ func TestBrowser(t *testing.T) {
 	// overview: its cards, and the mail flow as an SVG chart with axes, a
 	// legend, tooltips, a table for screen readers and bars; the
 	// rejections by reason.
-	u00, err := srv.svc.Store().GetUser(ctx, "u00@example.org")
+	u00, err := srv.store.GetUser(ctx, "u00@example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.svc.Store().Deliver(ctx, mailstore.Delivery{
+	if _, err := srv.store.Deliver(ctx, mailstore.Delivery{
 		Targets: []mailstore.DeliveryTarget{{UserID: u00.ID}},
 		Body:    strings.NewReader("From: joe@example.net\r\nTo: u00@example.org\r\nSubject: Hello\r\n\r\nHi.\r\n"),
 	}); err != nil {
@@ -621,7 +622,7 @@ func TestBrowser(t *testing.T) {
 		{service.MetricAccepted: 5, service.MetricJunked: 2, service.MetricRejectedPrefix + "policy": 3, service.MetricDelivered: 2, service.MetricDeferred: 1},
 		{service.MetricAccepted: 3, service.MetricQuarantined: 1, service.MetricRejectedPrefix + "unknown_user": 1},
 	} {
-		if err := srv.svc.Store().AddStats(ctx, now.Add(-time.Duration(h)*time.Hour), deltas); err != nil {
+		if err := stats.New(srv.store).Add(ctx, now.Add(-time.Duration(h)*time.Hour), deltas); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -659,7 +660,7 @@ func TestBrowser(t *testing.T) {
 
 	// The outbound queue: a message from ann waits for two recipients;
 	// filtered by state, retried, held, inspected, released and deleted.
-	qm, err := srv.svc.Store().Enqueue(ctx, mailstore.OutboundInput{
+	qm, err := srv.store.Enqueue(ctx, mailstore.OutboundInput{
 		Body: strings.NewReader("From: ann@example.com\r\nTo: joe@example.org\r\nSubject: Hello\r\n\r\nHi.\r\n"),
 		From: "ann@example.com", Recipients: []string{"joe@example.org", "kim@example.net"},
 	})
@@ -684,7 +685,7 @@ func TestBrowser(t *testing.T) {
 	b.ready() // the list is drawn again
 	b.click(`table.list tbody .row-actions button:nth-child(2)`)
 	b.wait("the held message", `((document.querySelector(".notice")||{}).textContent||"").endsWith("is held.") && !!document.querySelector("table.list tbody .badge.status-held")`)
-	if it, err := srv.svc.Store().GetQueued(ctx, qm.ID); err != nil || !it.Message.Held {
+	if it, err := srv.store.GetQueued(ctx, qm.ID); err != nil || !it.Message.Held {
 		t.Errorf("queued message after hold: %+v, %v", it, err)
 	}
 	b.shot("queue")
@@ -701,7 +702,7 @@ func TestBrowser(t *testing.T) {
 	b.click(`dialog.confirm button.danger`)
 	b.heading("Outbound queue")
 	b.wait("the emptied queue", `(document.querySelector("p.empty")||{}).textContent === "The queue is empty." && ((document.querySelector(".notice")||{}).textContent||"").endsWith("was deleted from the queue.")`)
-	if _, err := srv.svc.Store().GetQueued(ctx, qm.ID); err == nil {
+	if _, err := srv.store.GetQueued(ctx, qm.ID); err == nil {
 		t.Error("the deleted message is still queued")
 	}
 
@@ -744,18 +745,18 @@ func TestBrowser(t *testing.T) {
 	b.click(`form.form-grid button[type=submit]`)
 	b.wait("ann's new rights", `[...document.querySelectorAll("table.list code")].some(c => c.textContent === "lrs")`)
 	b.shot("shared-account")
-	if ms, err := srv.svc.Store().SharedMembers(ctx, "info@example.com"); err != nil || len(ms) != 1 || ms[0].Rights != "lrs" {
+	if ms, err := srv.store.SharedMembers(ctx, "info@example.com"); err != nil || len(ms) != 1 || ms[0].Rights != "lrs" {
 		t.Errorf("members after the dashboard's change: %+v %v", ms, err)
 	}
 	// Its INBOX's read state made one for all members.
 	b.click(`form.seen input[name=seen_INBOX]`)
 	b.click(`form.seen button[type=submit]`)
 	b.wait("the read state notice", `(document.querySelector(".notice")||{}).textContent === "The read state settings were saved."`)
-	if u, err := srv.svc.Store().GetUser(ctx, "info@example.com"); err != nil {
+	if u, err := srv.store.GetUser(ctx, "info@example.com"); err != nil {
 		t.Error(err)
-	} else if inbox, err := srv.svc.Store().GetMailbox(ctx, u.ID, "INBOX"); err != nil {
+	} else if inbox, err := srv.store.GetMailbox(ctx, u.ID, "INBOX"); err != nil {
 		t.Error(err)
-	} else if private, err := srv.svc.Store().PrivateSeen(ctx, inbox.ID); err != nil || private {
+	} else if private, err := srv.store.PrivateSeen(ctx, inbox.ID); err != nil || private {
 		t.Errorf("INBOX's \\Seen after the dashboard's change: private %v %v", private, err)
 	}
 
@@ -786,7 +787,7 @@ func TestBrowser(t *testing.T) {
 	// previewed as text, released after a confirmation.
 	body := "From: Offers <offers@spam.example>\r\nTo: ann@example.com\r\nSubject: You have won\r\n\r\nClaim your prize now.\r\n" +
 		strings.Repeat(strings.Repeat("x", 78)+"\r\n", 5000) // 400 KiB: ann's usage after the release
-	if _, err := srv.svc.Store().Quarantine(ctx, mailstore.QuarantineInput{
+	if _, err := srv.store.Quarantine(ctx, mailstore.QuarantineInput{
 		Body: strings.NewReader(body), From: "offers@spam.example", Recipients: []string{"ann@example.com"},
 		Subject: xssSubject, Reason: "spam score 9.2 >= 8.0", Filter: "spam",
 	}); err != nil {
@@ -907,11 +908,11 @@ func TestBrowser(t *testing.T) {
 	}
 	// Mail past the domain's 50% level: the user is warned, and the bar
 	// says so in amber.
-	annU, err := srv.svc.Store().GetUser(ctx, "ann@example.com")
+	annU, err := srv.store.GetUser(ctx, "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := srv.svc.Store().Deliver(ctx, mailstore.Delivery{
+	if res, err := srv.store.Deliver(ctx, mailstore.Delivery{
 		Targets:      []mailstore.DeliveryTarget{{UserID: annU.ID}},
 		Body:         strings.NewReader("Subject: big\r\n\r\n" + strings.Repeat("x", 200<<10) + "\r\n"),
 		EnforceQuota: true,
@@ -922,7 +923,7 @@ func TestBrowser(t *testing.T) {
 	b.heading("My account")
 	b.wait("the warning on the usage bar", `(document.querySelector(".usage-warning")||{}).textContent === "Warned: over 50%" && document.querySelector("meter.usage-bar").getAttribute("low") === "0"`)
 	// The addresses she may send as are listed for her.
-	if _, err := srv.svc.Store().GrantSendAs(ctx, "ann@example.com", "office@example.com"); err != nil {
+	if _, err := srv.store.GrantSendAs(ctx, "ann@example.com", "office@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	b.open("/admin/account")
@@ -932,7 +933,7 @@ func TestBrowser(t *testing.T) {
 	b.choose(`form:has(select[name=language]) select[name=language]`, "en")
 	b.click(`form:has(select[name=language]) button[type=submit]`)
 	b.wait("the saved notice", `(document.querySelector(".notice")||{}).textContent === "Saved."`)
-	if u, err := srv.svc.Store().GetUser(ctx, "ann@example.com"); err != nil || u.Language != "en" {
+	if u, err := srv.store.GetUser(ctx, "ann@example.com"); err != nil || u.Language != "en" {
 		t.Errorf("ann's language after the account page: %+v %v", u, err)
 	}
 	b.shot("account")

@@ -29,7 +29,8 @@ const (
 // testServer is the API (with the dashboard) over a real mailstore.
 type testServer struct {
 	*httptest.Server
-	svc *service.Service
+	svc   *service.Service
+	store *mailstore.Store // for setting up what the API does not do
 }
 
 // newServer starts the API in-process, with testAdmin as the server admin.
@@ -70,7 +71,7 @@ func newServer(t *testing.T) *testServer {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, svc: svc}
+	return &testServer{Server: srv, svc: svc, store: store}
 }
 
 // call sends a JSON request to the API and fails unless it answers want.

@@ -61,7 +61,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	srv.call(t, "POST", "/api/v1/domains", admin, map[string]any{"name": "example.org"}, http.StatusCreated, nil)
 	srv.call(t, "POST", "/api/v1/users", admin, map[string]any{"address": "kim@example.org", "password": "kim-password"}, http.StatusCreated, nil)
 	ctx := context.Background()
-	st := srv.svc.Store()
+	st := srv.store
 	kim, err := st.GetUser(ctx, "kim@example.org")
 	if err != nil {
 		t.Fatal(err)

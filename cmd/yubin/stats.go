@@ -7,30 +7,28 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/internal/stats"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
 )
 
 // Mail-flow statistics for the dashboard (GET /api/v1/stats): a recorder
 // reads the servers' counters every statsInterval and at shutdown, and adds
-// what they grew by to the mailstore's hourly buckets.
+// what they grew by to the hourly buckets of package stats.
 
 const (
 	// statsInterval is how often the counters are recorded.
 	statsInterval = 30 * time.Second
 	// statsWriteTimeout bounds one periodic write.
 	statsWriteTimeout = 10 * time.Second
-	// maxStatsMetricLen is the longest metric name the mailstore keeps.
-	maxStatsMetricLen = 64
 )
 
 // statsSource returns cumulative counters by metric name.
 type statsSource func() map[string]uint64
 
-// statsAdder is where the recorder writes (a *mailstore.Store).
+// statsAdder is where the recorder writes (a *stats.Store).
 type statsAdder interface {
-	AddStats(ctx context.Context, hour time.Time, deltas map[string]int64) error
+	Add(ctx context.Context, hour time.Time, deltas map[string]int64) error
 }
 
 // statsRecorder turns cumulative counters into hourly deltas. It is not
@@ -59,7 +57,7 @@ func (r *statsRecorder) record(ctx context.Context) error {
 	cur := map[string]uint64{}
 	for _, src := range r.sources {
 		for name, n := range src() {
-			if len(name) > maxStatsMetricLen {
+			if len(name) > stats.MaxMetricLen {
 				if !r.skipped[name] {
 					r.skipped[name] = true
 					r.log.Warn("statistics: metric name too long; not recorded", "metric", name)
@@ -80,7 +78,7 @@ func (r *statsRecorder) record(ctx context.Context) error {
 		}
 	}
 	if len(deltas) > 0 {
-		if err := r.store.AddStats(ctx, r.now(), deltas); err != nil {
+		if err := r.store.Add(ctx, r.now(), deltas); err != nil {
 			return err
 		}
 	}
@@ -178,7 +176,7 @@ func (w *wiring) startStats() {
 	if w.store == nil || len(sources) == 0 {
 		return
 	}
-	r := newStatsRecorder(w.store, w.log, sources...)
+	r := newStatsRecorder(stats.New(w.store), w.log, sources...)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -195,4 +193,4 @@ func (w *wiring) startStats() {
 	}})
 }
 
-var _ statsAdder = (*mailstore.Store)(nil)
+var _ statsAdder = (*stats.Store)(nil)

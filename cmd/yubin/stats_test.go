@@ -11,16 +11,18 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/internal/stats"
 )
 
-// fakeAdder records AddStats calls, failing while fail is set.
+// fakeAdder records Add calls, failing while fail is set.
 type fakeAdder struct {
 	mu    sync.Mutex
 	fail  bool
 	calls []map[string]int64
 }
 
-func (f *fakeAdder) AddStats(_ context.Context, _ time.Time, d map[string]int64) error {
+func (f *fakeAdder) Add(_ context.Context, _ time.Time, d map[string]int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
@@ -120,7 +122,7 @@ func TestStatsWiring(t *testing.T) {
 
 	start := time.Now()
 	stop() // records a last time
-	got, err := store.StatsSeries(ctx, start.Add(-time.Hour), time.Now().Add(time.Hour), []string{"accepted", "rejected.unknown_user", "filter.*"})
+	got, err := stats.New(store).Series(ctx, start.Add(-time.Hour), time.Now().Add(time.Hour), []string{"accepted", "rejected.unknown_user", "filter.*"})
 	if err != nil {
 		t.Fatal(err)
 	}

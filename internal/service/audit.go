@@ -2,18 +2,24 @@ package service
 
 import (
 	"context"
+	"time"
 
+	"github.com/yubinmail/yubin/internal/audit"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// AuditFilter selects audit log entries.
+// AuditFilter selects audit log entries. Empty fields match all.
 type AuditFilter struct {
-	mailstore.AuditFilter
+	Actor  string
+	Action string // exact, or a prefix ending in "." ("domain." matches "domain.create")
+	Target string
+	Since  time.Time // inclusive
+	Until  time.Time // exclusive
 	Page
 }
 
 // ListAudit returns audit log entries, newest first (server admins only).
-func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) (*List[mailstore.AuditEntry], error) {
+func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) (*List[audit.Entry], error) {
 	if !a.IsAdmin() {
 		return nil, forbidden("the audit log is for server admins")
 	}
@@ -21,21 +27,18 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) (*List[
 	if err != nil {
 		return nil, err
 	}
-	mf := f.AuditFilter
-	mf.Limit, mf.Offset = p.Limit, p.Offset
-	items, err := s.store.ListAudit(ctx, mf)
+	mf := audit.Filter{Actor: f.Actor, Action: f.Action, Target: f.Target, Since: f.Since, Until: f.Until,
+		Limit: p.Limit, Offset: p.Offset}
+	items, err := s.audit.List(ctx, mf)
 	if err != nil {
 		return nil, err
 	}
 	mf.Limit, mf.Offset = 0, 0
-	total, err := s.store.CountAudit(ctx, mf)
+	total, err := s.audit.Count(ctx, mf)
 	if err != nil {
 		return nil, err
 	}
-	if items == nil {
-		items = []mailstore.AuditEntry{}
-	}
-	return &List[mailstore.AuditEntry]{Items: items, Total: total}, nil
+	return &List[audit.Entry]{Items: items, Total: total}, nil
 }
 
 // AddDomainAdmin lets a user manage a domain (server admins only).

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -91,7 +93,7 @@ func (s *Service) ResolveSession(ctx context.Context, kind, email string, id, cr
 		return Actor{}, fmt.Errorf("session of %s was revoked (new credentials or a new account): %w", email, core.ErrAuthFailed)
 	}
 	if sessionID != "" {
-		live, err := s.store.SessionLive(ctx, sessionID)
+		live, err := s.tokens.SessionLive(ctx, sessionID)
 		if err != nil {
 			return Actor{}, err
 		}
@@ -116,30 +118,36 @@ func (a Actor) principalID() int64 {
 func (a Actor) PrincipalID() int64 { return a.principalID() }
 
 // sessionOwner names the actor's account as a session owner.
-func (a Actor) sessionOwner(kind string) (mailstore.SessionOwner, error) {
-	o := mailstore.SessionOwner{ID: a.principalID(), CredentialVersion: a.CredentialVersion}
+func (a Actor) sessionOwner(kind string) (tokens.Owner, error) {
+	o := tokens.Owner{ID: a.principalID(), CredentialVersion: a.CredentialVersion}
 	switch {
 	case kind == KindAdmin && a.AdminID != 0:
-		o.Kind = mailstore.OwnerAdmin
+		o.Kind = tokens.OwnerAdmin
 	case kind == KindUser && a.UserID != 0:
-		o.Kind = mailstore.OwnerUser
+		o.Kind = tokens.OwnerUser
 	default:
 		return o, fmt.Errorf("no session for a %s actor: %w", kind, core.ErrForbidden)
 	}
 	return o, nil
 }
 
+// ClientInfo is where a sign-in comes from.
+type ClientInfo struct {
+	RemoteIP  string
+	UserAgent string
+}
+
 // StartSession records a new API session of a signed-in actor coming
 // from ci, its first refresh token valid until expires, and returns that
 // token's ID (which also names the session). A user signing in from a new
 // place is told by mail when the server's security settings ask for it.
-func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time, ci mailstore.ClientInfo) (string, error) {
+func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expires time.Time, ci ClientInfo) (string, error) {
 	o, err := a.sessionOwner(kind)
 	if err != nil {
 		return "", err
 	}
-	jti, err := s.store.StartSessionFrom(ctx, o, expires, ci)
-	if err == nil && o.Kind == mailstore.OwnerUser {
+	jti, err := s.tokens.StartSessionFrom(ctx, o, expires, tokens.ClientInfo(ci))
+	if err == nil && o.Kind == tokens.OwnerUser {
 		s.noticeNewPlace(ctx, o.ID, ci)
 	}
 	return jti, err
@@ -147,7 +155,7 @@ func (s *Service) StartSession(ctx context.Context, a Actor, kind string, expire
 
 // EndSession ends the session whose refresh token is jti (signing out).
 func (s *Service) EndSession(ctx context.Context, jti string) error {
-	return s.store.EndSession(ctx, jti)
+	return s.tokens.EndSession(ctx, jti)
 }
 
 // RefreshSession exchanges the refresh token jti of a session for the
@@ -156,9 +164,9 @@ func (s *Service) EndSession(ctx context.Context, jti string) error {
 // revokes the session. A session whose account was deleted, disabled or
 // given new credentials gives core.ErrAuthFailed.
 func (s *Service) RefreshSession(ctx context.Context, jti string, expires time.Time) (Actor, string, string, error) {
-	next, o, err := s.store.RotateSession(ctx, jti, expires)
+	next, o, err := s.tokens.RotateSession(ctx, jti, expires)
 	if err != nil {
-		if errors.Is(err, mailstore.ErrRefreshReused) {
+		if errors.Is(err, tokens.ErrRefreshReused) {
 			s.log.Warn("a used refresh token was presented again; its session is revoked")
 		}
 		return Actor{}, "", "", err
@@ -166,7 +174,7 @@ func (s *Service) RefreshSession(ctx context.Context, jti string, expires time.T
 	var a Actor
 	kind := KindUser
 	switch o.Kind {
-	case mailstore.OwnerAdmin:
+	case tokens.OwnerAdmin:
 		kind = KindAdmin
 		ad, err := s.store.GetAdminByID(ctx, o.ID)
 		if err != nil {
@@ -190,8 +198,8 @@ func (s *Service) RefreshSession(ctx context.Context, jti string, expires time.T
 }
 
 // ResolveToken returns the actor of an API token secret.
-func (s *Service) ResolveToken(ctx context.Context, secret string) (Actor, *mailstore.APIToken, error) {
-	t, err := s.store.LookupAPIToken(ctx, secret)
+func (s *Service) ResolveToken(ctx context.Context, secret string) (Actor, *tokens.APIToken, error) {
+	t, err := s.tokens.LookupAPIToken(ctx, secret)
 	if err != nil {
 		return Actor{}, nil, authFailed(err)
 	}
@@ -214,7 +222,7 @@ func (s *Service) ResolveToken(ctx context.Context, secret string) (Actor, *mail
 	default:
 		return Actor{}, nil, fmt.Errorf("token without owner: %w", core.ErrAuthFailed)
 	}
-	a.ReadOnly = t.Scope != mailstore.ScopeWrite
+	a.ReadOnly = t.Scope != tokens.ScopeWrite
 	a.TokenPrefix = t.Prefix
 	return a, t, nil
 }
@@ -247,5 +255,5 @@ func authFailed(err error) error {
 
 // EnsureAdmin creates the first server admin if there is none.
 func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
-	return s.store.EnsureAdmin(mailstore.WithAudit(ctx, mailstore.AuditInfo{Actor: "bootstrap", Source: "cli"}), email, password)
+	return s.store.EnsureAdmin(audit.With(ctx, audit.Info{Actor: "bootstrap", Source: "cli"}), email, password)
 }

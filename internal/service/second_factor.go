@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -112,7 +113,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, kind, code st
 	if a.UserID == 0 {
 		return 0, fmt.Errorf("no second factor for %s: %w", a.Email, core.ErrAuthFailed)
 	}
-	return s.store.VerifySecondFactor(mailstore.WithAudit(ctx, mailstore.AuditInfo{Actor: a.Email, Source: "api", RemoteIP: a.RemoteIP}), a.UserID, kind, code)
+	return s.store.VerifySecondFactor(audit.With(ctx, audit.Info{Actor: a.Email, Source: "api", RemoteIP: a.RemoteIP}), a.UserID, kind, code)
 }
 
 // GetSecurityPolicy returns the server's account security settings

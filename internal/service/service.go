@@ -17,8 +17,13 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"gorm.io/gorm"
+
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 	"github.com/yubinmail/yubin/internal/importer"
+	"github.com/yubinmail/yubin/internal/stats"
+	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -62,7 +67,7 @@ type Actor struct {
 	// SecondFactor is set for a user who signs in with a second factor.
 	SecondFactor bool
 	// SessionID names the dashboard or API session the actor's access
-	// token belongs to (mailstore.APISession's family), if any.
+	// token belongs to (tokens.APISession's family), if any.
 	SessionID string
 	// MustEnrol is set for a user whose domain or server requires a
 	// second factor they have not set up yet: until they do, the API
@@ -84,9 +89,12 @@ func (a Actor) ManagesDomain(domain string) bool {
 
 // Service runs administrative operations on a mailstore.
 type Service struct {
-	store *mailstore.Store
-	log   *slog.Logger
-	dkim  DKIMKeys // nil: DKIM keys are not managed here
+	store  *mailstore.Store
+	tokens *tokens.Store
+	audit  *audit.Log
+	stats  *stats.Store
+	log    *slog.Logger
+	dkim   DKIMKeys // nil: DKIM keys are not managed here
 	// passkeys is the WebAuthn relying party; nil: no passkeys
 	// (WithPasskeys).
 	passkeys atomic.Pointer[passkeys]
@@ -102,12 +110,15 @@ func New(store *mailstore.Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, log: log.With("component", "service")}
+	log = log.With("component", "service")
+	tok := tokens.New(store, store, log)
+	// A change of credentials in the mailstore ends the API sessions and
+	// tokens they granted, in the same transaction.
+	store.SetCredentialRevoker("api-tokens", func(tx *gorm.DB, o mailstore.SessionOwner, apiTokens bool) error {
+		return tokens.RevokeTx(tx, o.Kind, o.ID, apiTokens)
+	})
+	return &Service{store: store, tokens: tok, audit: audit.NewLog(store), stats: stats.New(store), log: log}
 }
-
-// Store returns the underlying mailstore. Only tests use it: the CLI,
-// the REST API and the dashboard go through the Service's methods.
-func (s *Service) Store() *mailstore.Store { return s.store }
 
 // Ping checks that the database answers; the readiness probe uses it.
 func (s *Service) Ping(ctx context.Context) error {
@@ -158,7 +169,7 @@ func (a Actor) write(ctx context.Context) (context.Context, error) {
 	if a.TokenPrefix != "" {
 		who += " (token " + a.TokenPrefix + ")"
 	}
-	return mailstore.WithAudit(ctx, mailstore.AuditInfo{Actor: who, Source: a.Source, RemoteIP: a.RemoteIP}), nil
+	return audit.With(ctx, audit.Info{Actor: who, Source: a.Source, RemoteIP: a.RemoteIP}), nil
 }
 
 // forbidden is the error for an operation outside the actor's role.

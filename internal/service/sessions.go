@@ -3,44 +3,44 @@ package service
 import (
 	"context"
 
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/internal/tokens"
 )
 
 // Sessions are an account's signed-in dashboard and API sessions and its
 // API tokens.
 type Sessions struct {
-	Sessions []mailstore.APISession `json:"sessions"`
-	Tokens   []mailstore.APIToken   `json:"tokens"`
+	Sessions []tokens.APISession
+	Tokens   []tokens.APIToken
 }
 
 // ownSessionOwner names the actor's own account as a session owner.
-func (a Actor) ownSessionOwner() (mailstore.SessionOwner, error) {
+func (a Actor) ownSessionOwner() (tokens.Owner, error) {
 	if a.TokenPrefix != "" {
-		return mailstore.SessionOwner{}, forbidden("API tokens cannot manage sessions; sign in with a password")
+		return tokens.Owner{}, forbidden("API tokens cannot manage sessions; sign in with a password")
 	}
 	switch {
 	case a.AdminID != 0:
-		return mailstore.SessionOwner{Kind: mailstore.OwnerAdmin, ID: a.AdminID}, nil
+		return tokens.Owner{Kind: tokens.OwnerAdmin, ID: a.AdminID}, nil
 	case a.UserID != 0:
-		return mailstore.SessionOwner{Kind: mailstore.OwnerUser, ID: a.UserID}, nil
+		return tokens.Owner{Kind: tokens.OwnerUser, ID: a.UserID}, nil
 	}
-	return mailstore.SessionOwner{}, forbidden("only signed-in admins and users have sessions")
+	return tokens.Owner{}, forbidden("only signed-in admins and users have sessions")
 }
 
 // sessionsOf lists owner's sessions (marking the actor's own) and tokens.
-func (s *Service) sessionsOf(ctx context.Context, a Actor, o mailstore.SessionOwner) (*Sessions, error) {
-	ses, err := s.store.ListSessions(ctx, o, a.SessionID)
+func (s *Service) sessionsOf(ctx context.Context, a Actor, o tokens.Owner) (*Sessions, error) {
+	ses, err := s.tokens.ListSessions(ctx, o, a.SessionID)
 	if err != nil {
 		return nil, err
 	}
-	f := mailstore.APITokenFilter{}
+	f := tokens.APITokenFilter{}
 	id := o.ID
-	if o.Kind == mailstore.OwnerAdmin {
+	if o.Kind == tokens.OwnerAdmin {
 		f.AdminID = &id
 	} else {
 		f.UserID = &id
 	}
-	ts, err := s.store.ListAPITokens(ctx, f)
+	ts, err := s.tokens.ListAPITokens(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -63,28 +63,24 @@ func (s *Service) EndOwnSession(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	ctx, err = a.write(ctx)
-	if err != nil {
-		return err
-	}
-	return s.store.EndSessionByID(ctx, o, id)
+	return s.endSession(ctx, a, o, id)
 }
 
 // userSessionOwner names the mail account at address as a session owner
 // for an actor who may manage its credentials: its own user, or an admin
 // of its domain who outranks them.
-func (s *Service) userSessionOwner(ctx context.Context, a Actor, address string) (mailstore.SessionOwner, error) {
+func (s *Service) userSessionOwner(ctx context.Context, a Actor, address string) (tokens.Owner, error) {
 	if err := a.mayManageAccountSecurity(address, "sessions"); err != nil {
-		return mailstore.SessionOwner{}, err
+		return tokens.Owner{}, err
 	}
 	u, err := s.store.GetUser(ctx, address)
 	if err != nil {
-		return mailstore.SessionOwner{}, err
+		return tokens.Owner{}, err
 	}
 	if err := s.checkNotOutranked(ctx, a, u); err != nil {
-		return mailstore.SessionOwner{}, err
+		return tokens.Owner{}, err
 	}
-	return mailstore.SessionOwner{Kind: mailstore.OwnerUser, ID: u.ID}, nil
+	return tokens.Owner{Kind: tokens.OwnerUser, ID: u.ID}, nil
 }
 
 // ListUserSessions lists the sessions and API tokens of the mail account
@@ -103,9 +99,14 @@ func (s *Service) EndUserSession(ctx context.Context, a Actor, address string, i
 	if err != nil {
 		return err
 	}
-	ctx, err = a.write(ctx)
+	return s.endSession(ctx, a, o, id)
+}
+
+// endSession ends session id of o, as a (whose write it is).
+func (s *Service) endSession(ctx context.Context, a Actor, o tokens.Owner, id int64) error {
+	ctx, err := a.write(ctx)
 	if err != nil {
 		return err
 	}
-	return s.store.EndSessionByID(ctx, o, id)
+	return s.tokens.EndSessionByID(ctx, o, id)
 }

@@ -13,7 +13,7 @@ import (
 // noticeNewPlace records where the user with ID userID signed in from and,
 // when it is a new place and the server's setting asks for it, puts a
 // notice in their INBOX. Failures are logged: they never stop a sign-in.
-func (s *Service) noticeNewPlace(ctx context.Context, userID int64, ci mailstore.ClientInfo) {
+func (s *Service) noticeNewPlace(ctx context.Context, userID int64, ci ClientInfo) {
 	ip, err := netip.ParseAddr(ci.RemoteIP)
 	if err != nil {
 		return
@@ -41,7 +41,7 @@ func (s *Service) noticeNewPlace(ctx context.Context, userID int64, ci mailstore
 
 // newPlaceNotice is the message that tells address about a sign-in from a
 // new place, in English and Japanese.
-func newPlaceNotice(address string, ci mailstore.ClientInfo, at time.Time) string {
+func newPlaceNotice(address string, ci ClientInfo, at time.Time) string {
 	agent := strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/stats"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Mail-flow statistics for the dashboard: server admins only. The counts
-// come from the hourly buckets the server records (mailstore.AddStats);
+// come from the hourly buckets the server records (stats.Store.Add);
 // the metric names are the Metric* constants.
 
 // Metric names recorded by the server and read by Stats.
@@ -106,7 +107,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 		return nil, core.Invalid("range", `must be "24h" or "7d"`)
 	}
 	now := statsNow().UTC()
-	until := mailstore.StatsHour(now).Add(time.Hour)
+	until := stats.Hour(now).Add(time.Hour)
 	since := until.Add(-time.Duration(n) * time.Hour)
 	out := &MailStats{Range: rng, BucketSeconds: StatsBucketSeconds, Since: since}
 
@@ -114,7 +115,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 	if out.Totals, err = s.statsTotals(ctx); err != nil {
 		return nil, err
 	}
-	series, err := s.store.StatsSeries(ctx, since, until, []string{
+	series, err := s.stats.Series(ctx, since, until, []string{
 		MetricAccepted, MetricJunked, MetricQuarantined,
 		MetricDelivered, MetricDeliveredLocal, MetricDeferred, MetricFailed, MetricRejectedPrefix + "*",
 	})
@@ -147,7 +148,7 @@ func (s *Service) Stats(ctx context.Context, a Actor, rng string) (*MailStats, e
 	}
 
 	midnight := now.Truncate(24 * time.Hour) // UTC days
-	today, err := s.store.StatsSeries(ctx, midnight, until, append([]string{
+	today, err := s.stats.Series(ctx, midnight, until, append([]string{
 		MetricAccepted, MetricDelivered, MetricDeliveredLocal, MetricJunked, MetricQuarantined, MetricRejectedPrefix + "*",
 	}, append(spamMetrics, virusMetrics...)...))
 	if err != nil {

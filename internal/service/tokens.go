@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/internal/tokens"
 )
 
 // owner returns the token owner fields for the actor.
@@ -29,12 +29,12 @@ func (s *Service) owner(ctx context.Context, a Actor) (adminID, userID *int64, e
 
 // CreateToken issues an API token owned by the actor and returns it with
 // its secret, which is shown only this once. ttl 0 means no expiry.
-func (s *Service) CreateToken(ctx context.Context, a Actor, name, scope string, ttl time.Duration) (*mailstore.APIToken, string, error) {
+func (s *Service) CreateToken(ctx context.Context, a Actor, name, scope string, ttl time.Duration) (*tokens.APIToken, string, error) {
 	var fields []core.FieldError
 	if name == "" || len(name) > 100 {
 		fields = append(fields, core.FieldError{Field: "name", Message: "must be 1 to 100 characters"})
 	}
-	if !mailstore.ValidScope(scope) {
+	if !tokens.ValidScope(scope) {
 		fields = append(fields, core.FieldError{Field: "scope", Message: `must be "read" or "write"`})
 	}
 	if ttl < 0 {
@@ -51,23 +51,23 @@ func (s *Service) CreateToken(ctx context.Context, a Actor, name, scope string, 
 	if err != nil {
 		return nil, "", err
 	}
-	nt := mailstore.NewAPIToken{Name: name, Scope: scope, AdminID: adminID, UserID: userID}
+	nt := tokens.NewAPIToken{Name: name, Scope: scope, AdminID: adminID, UserID: userID}
 	if ttl > 0 {
 		exp := time.Now().Add(ttl).UTC()
 		nt.ExpiresAt = &exp
 	}
-	return s.store.CreateAPIToken(ctx, nt)
+	return s.tokens.CreateAPIToken(ctx, nt)
 }
 
 // ListTokens lists the actor's own tokens.
-func (s *Service) ListTokens(ctx context.Context, a Actor) ([]mailstore.APIToken, error) {
+func (s *Service) ListTokens(ctx context.Context, a Actor) ([]tokens.APIToken, error) {
 	adminID, userID, err := s.owner(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := s.store.ListAPITokens(ctx, mailstore.APITokenFilter{AdminID: adminID, UserID: userID})
+	ts, err := s.tokens.ListAPITokens(ctx, tokens.APITokenFilter{AdminID: adminID, UserID: userID})
 	if ts == nil && err == nil {
-		ts = []mailstore.APIToken{}
+		ts = []tokens.APIToken{}
 	}
 	return ts, err
 }
@@ -78,7 +78,7 @@ func (s *Service) DeleteToken(ctx context.Context, a Actor, id int64) error {
 	if a.TokenPrefix != "" {
 		return forbidden("API tokens cannot manage tokens; sign in with a password")
 	}
-	t, err := s.store.GetAPIToken(ctx, id)
+	t, err := s.tokens.GetAPIToken(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -95,5 +95,5 @@ func (s *Service) DeleteToken(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteAPIToken(ctx, id)
+	return s.tokens.DeleteAPIToken(ctx, id)
 }

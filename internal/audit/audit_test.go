@@ -1,4 +1,4 @@
-package mailstore
+package audit_test
 
 import (
 	"context"
@@ -8,14 +8,42 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
-func auditCtx() context.Context {
-	return WithAudit(context.Background(), AuditInfo{Actor: "root@example.com", Source: "api", RemoteIP: "192.0.2.7"})
+// testStore is a mailstore (the database the log lives in) and its log.
+type testStore struct {
+	*mailstore.Store
+	log *audit.Log
 }
 
-func countAudit(t *testing.T, s *Store, f AuditFilter) int64 {
+func openTestStore(t *testing.T) *testStore {
+	t.Helper()
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &testStore{Store: st, log: audit.NewLog(st)}
+}
+
+func (s *testStore) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	return s.log.List(ctx, f)
+}
+
+func (s *testStore) CountAudit(ctx context.Context, f audit.Filter) (int64, error) {
+	return s.log.Count(ctx, f)
+}
+
+func auditCtx() context.Context {
+	return audit.With(context.Background(), audit.Info{Actor: "root@example.com", Source: "api", RemoteIP: "192.0.2.7"})
+}
+
+func countAudit(t *testing.T, s *testStore, f audit.Filter) int64 {
 	t.Helper()
 	n, err := s.CountAudit(context.Background(), f)
 	if err != nil {
@@ -30,10 +58,10 @@ func TestAuditCreateUser(t *testing.T) {
 	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateUser(ctx, NewUser{Address: "Ann@example.com", Password: "secret password", DisplayName: "Ann", QuotaBytes: 1000}); err != nil {
+	if _, err := s.CreateUser(ctx, mailstore.NewUser{Address: "Ann@example.com", Password: "secret password", DisplayName: "Ann", QuotaBytes: 1000}); err != nil {
 		t.Fatal(err)
 	}
-	es, err := s.ListAudit(context.Background(), AuditFilter{Action: "user.create"})
+	es, err := s.ListAudit(context.Background(), audit.Filter{Action: "user.create"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +89,13 @@ func TestAuditCreateUser(t *testing.T) {
 	tests := []struct {
 		name string
 		ctx  context.Context
-		nu   NewUser
+		nu   mailstore.NewUser
 		want error
 	}{
-		{"duplicate", ctx, NewUser{Address: "ann@example.com", Password: "secret password"}, core.ErrExists},
-		{"unknown domain", ctx, NewUser{Address: "bob@example.org", Password: "secret password"}, core.ErrNotFound},
-		{"short password", ctx, NewUser{Address: "bob@example.com", Password: "x"}, core.ErrInvalid},
-		{"no audit info", context.Background(), NewUser{Address: "carl@example.com", Password: "secret password"}, nil},
+		{"duplicate", ctx, mailstore.NewUser{Address: "ann@example.com", Password: "secret password"}, core.ErrExists},
+		{"unknown domain", ctx, mailstore.NewUser{Address: "bob@example.org", Password: "secret password"}, core.ErrNotFound},
+		{"short password", ctx, mailstore.NewUser{Address: "bob@example.com", Password: "x"}, core.ErrInvalid},
+		{"no audit info", context.Background(), mailstore.NewUser{Address: "carl@example.com", Password: "secret password"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +103,7 @@ func TestAuditCreateUser(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if n := countAudit(t, s, AuditFilter{Action: "user.create"}); n != 1 {
+			if n := countAudit(t, s, audit.Filter{Action: "user.create"}); n != 1 {
 				t.Fatalf("%d user.create rows, want 1", n)
 			}
 		})
@@ -98,12 +126,12 @@ func TestAuditMutations(t *testing.T) {
 		{"create domain", func() error { _, err := s.CreateDomain(ctx, "example.com"); return err }, "domain.create", "example.com", ""},
 		{"disable domain", func() error { _, err := s.SetDomainEnabled(ctx, "example.com", false); return err }, "domain.update", "example.com", `"enabled":false`},
 		{"create user", func() error {
-			_, err := s.CreateUser(ctx, NewUser{Address: "ann@example.com", Password: "secret password"})
+			_, err := s.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.com", Password: "secret password"})
 			return err
 		}, "user.create", "ann@example.com", ""},
 		{"set password", func() error { return s.SetPassword(ctx, "ann@example.com", "another password") }, "user.password", "ann@example.com", ""},
 		{"update user", func() error {
-			_, err := s.UpdateUser(ctx, "ann@example.com", UserUpdate{DisplayName: &name, QuotaBytes: &quota})
+			_, err := s.UpdateUser(ctx, "ann@example.com", mailstore.UserUpdate{DisplayName: &name, QuotaBytes: &quota})
 			return err
 		}, "user.update", "ann@example.com", `"display_name":"Ann B."`},
 		{"delete user", func() error { return s.DeleteUser(ctx, "ann@example.com") }, "user.delete", "ann@example.com", ""},
@@ -113,7 +141,7 @@ func TestAuditMutations(t *testing.T) {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		es, err := s.ListAudit(bg, AuditFilter{})
+		es, err := s.ListAudit(bg, audit.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,21 +159,21 @@ func TestAuditMutations(t *testing.T) {
 
 	filters := []struct {
 		name string
-		f    AuditFilter
+		f    audit.Filter
 		want int
 	}{
-		{"all", AuditFilter{}, 7},
-		{"action", AuditFilter{Action: "user.update"}, 1},
-		{"action prefix", AuditFilter{Action: "domain."}, 3},
-		{"target", AuditFilter{Target: "ann@example.com"}, 4},
-		{"actor", AuditFilter{Actor: "root@example.com"}, 7},
-		{"other actor", AuditFilter{Actor: "mallory"}, 0},
-		{"since future", AuditFilter{Since: time.Now().Add(time.Hour)}, 0},
-		{"since past", AuditFilter{Since: time.Now().Add(-time.Hour)}, 7},
-		{"until past", AuditFilter{Until: time.Now().Add(-time.Hour)}, 0},
-		{"until future, local zone", AuditFilter{Until: time.Now().Add(time.Hour).In(time.FixedZone("X", -5*3600))}, 7},
-		{"limit", AuditFilter{Limit: 2}, 2},
-		{"offset", AuditFilter{Offset: 5}, 2},
+		{"all", audit.Filter{}, 7},
+		{"action", audit.Filter{Action: "user.update"}, 1},
+		{"action prefix", audit.Filter{Action: "domain."}, 3},
+		{"target", audit.Filter{Target: "ann@example.com"}, 4},
+		{"actor", audit.Filter{Actor: "root@example.com"}, 7},
+		{"other actor", audit.Filter{Actor: "mallory"}, 0},
+		{"since future", audit.Filter{Since: time.Now().Add(time.Hour)}, 0},
+		{"since past", audit.Filter{Since: time.Now().Add(-time.Hour)}, 7},
+		{"until past", audit.Filter{Until: time.Now().Add(-time.Hour)}, 0},
+		{"until future, local zone", audit.Filter{Until: time.Now().Add(time.Hour).In(time.FixedZone("X", -5*3600))}, 7},
+		{"limit", audit.Filter{Limit: 2}, 2},
+		{"offset", audit.Filter{Offset: 5}, 2},
 	}
 	for _, tt := range filters {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,11 +193,11 @@ func TestAuditMutations(t *testing.T) {
 			}
 		})
 	}
-	es, _ := s.ListAudit(bg, AuditFilter{Offset: 6})
+	es, _ := s.ListAudit(bg, audit.Filter{Offset: 6})
 	if len(es) != 1 || es[0].Action != "domain.create" {
 		t.Errorf("oldest entry = %+v", es)
 	}
-	if _, err := s.ListAudit(bg, AuditFilter{Limit: -1}); !errors.Is(err, core.ErrInvalid) {
+	if _, err := s.ListAudit(bg, audit.Filter{Limit: -1}); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("negative limit: %v", err)
 	}
 
@@ -180,7 +208,7 @@ func TestAuditMutations(t *testing.T) {
 	if _, err := s.CreateDomain(bg, "example.net"); err != nil {
 		t.Fatal(err)
 	}
-	if n := countAudit(t, s, AuditFilter{}); n != 7 {
+	if n := countAudit(t, s, audit.Filter{}); n != 7 {
 		t.Errorf("%d rows after a failed and an unaudited change, want 7", n)
 	}
 }
@@ -197,14 +225,14 @@ func TestAuditInBatch(t *testing.T) {
 	errs := make(chan error, 2*n)
 	for i := 0; i < n; i++ {
 		go func() {
-			err := s.write(ctx, func(tx *writeTx) error {
-				return tx.audit("test.ok", "x", nil)
+			err := s.Write(ctx, func(tx *gorm.DB) error {
+				return audit.Record(tx, "test.ok", "x", nil)
 			})
 			errs <- err
 		}()
 		go func() {
-			errs <- s.write(ctx, func(tx *writeTx) error {
-				if err := tx.audit("test.fail", "x", nil); err != nil {
+			errs <- s.Write(ctx, func(tx *gorm.DB) error {
+				if err := audit.Record(tx, "test.fail", "x", nil); err != nil {
 					return err
 				}
 				return core.ErrConflict
@@ -220,10 +248,10 @@ func TestAuditInBatch(t *testing.T) {
 	if failed != n {
 		t.Errorf("%d writes failed, want %d", failed, n)
 	}
-	if got := countAudit(t, s, AuditFilter{Action: "test.ok"}); got != n {
+	if got := countAudit(t, s, audit.Filter{Action: "test.ok"}); got != n {
 		t.Errorf("%d test.ok rows, want %d", got, n)
 	}
-	if got := countAudit(t, s, AuditFilter{Action: "test.fail"}); got != 0 {
+	if got := countAudit(t, s, audit.Filter{Action: "test.fail"}); got != 0 {
 		t.Errorf("%d test.fail rows, want 0", got)
 	}
 }
@@ -246,13 +274,13 @@ func TestAuditDetails(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			target := tt.name
-			err := s.write(context.Background(), func(tx *writeTx) error {
-				return tx.recordAudit(AuditInfo{Actor: "a", Source: "cli"}, "test.details", target, tt.details)
+			err := s.Write(context.Background(), func(tx *gorm.DB) error {
+				return audit.RecordAs(tx, audit.Info{Actor: "a", Source: "cli"}, "test.details", target, tt.details)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			es, err := s.ListAudit(context.Background(), AuditFilter{Target: target})
+			es, err := s.ListAudit(context.Background(), audit.Filter{Target: target})
 			if err != nil || len(es) != 1 {
 				t.Fatalf("entries %v, %v (step %d)", es, err, i)
 			}
@@ -260,8 +288,5 @@ func TestAuditDetails(t *testing.T) {
 				t.Errorf("details = %q, want %q", es[0].Details, tt.want)
 			}
 		})
-	}
-	if got := truncateUTF8("aé", 2); got != "a" {
-		t.Errorf("truncateUTF8 = %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package mailstore
+package tokens
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 )
 
 // ErrRefreshReused is returned (wrapping core.ErrAuthFailed) when a refresh
@@ -36,15 +37,18 @@ type RefreshToken struct {
 	CreatedAt         time.Time
 }
 
-// Session owners.
+// TableName names the refresh tokens' table.
+func (RefreshToken) TableName() string { return "refresh_tokens" }
+
+// Account kinds that own sessions and tokens.
 const (
-	OwnerAdmin = "admin" // a server admin (Admin)
-	OwnerUser  = "user"  // a mail user (User)
+	OwnerAdmin = "admin" // a server admin
+	OwnerUser  = "user"  // a mail user
 )
 
-// SessionOwner names who a session belongs to and the credential version
-// it was issued under.
-type SessionOwner struct {
+// Owner names who a session belongs to and the credential version it was
+// issued under.
+type Owner struct {
 	Kind              string // OwnerAdmin or OwnerUser
 	ID                int64
 	CredentialVersion int64
@@ -52,7 +56,7 @@ type SessionOwner struct {
 	Family string
 }
 
-func (o SessionOwner) ids() (adminID, userID *int64, err error) {
+func (o Owner) ids() (adminID, userID *int64, err error) {
 	id := o.ID
 	switch o.Kind {
 	case OwnerAdmin:
@@ -71,7 +75,7 @@ func newTokenID() string {
 
 // StartSession records the first refresh token of a new session for owner
 // and returns its ID (the JWT "jti").
-func (s *Store) StartSession(ctx context.Context, owner SessionOwner, expires time.Time) (string, error) {
+func (s *Store) StartSession(ctx context.Context, owner Owner, expires time.Time) (string, error) {
 	return s.StartSessionFrom(ctx, owner, expires, ClientInfo{})
 }
 
@@ -80,12 +84,12 @@ func (s *Store) StartSession(ctx context.Context, owner SessionOwner, expires ti
 // session's owner. The exchange happens once: a token already used
 // revokes its whole session and gives ErrRefreshReused; an unknown,
 // revoked or expired one gives core.ErrAuthFailed.
-func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time) (string, SessionOwner, error) {
+func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time) (string, Owner, error) {
 	var next string
-	var owner SessionOwner
+	var owner Owner
 	reused := false
-	err := s.write(ctx, func(tx *writeTx) error {
-		next, owner, reused = "", SessionOwner{}, false
+	err := s.db.Write(ctx, func(tx *gorm.DB) error {
+		next, owner, reused = "", Owner{}, false
 		var rt RefreshToken
 		if err := tx.Where("jti = ?", jti).Take(&rt).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -102,7 +106,7 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 			if err := tx.Where("family = ?", rt.Family).Delete(&APISession{}).Error; err != nil {
 				return err
 			}
-			return tx.audit("session.revoke", "session/"+rt.Family[:8], map[string]any{"reason": "refresh token reused"})
+			return audit.Record(tx, "session.revoke", "session/"+rt.Family[:8], map[string]any{"reason": "refresh token reused"})
 		}
 		if !now.Before(rt.ExpiresAt) {
 			return core.ErrAuthFailed
@@ -114,7 +118,7 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 			return err
 		}
 		next = newTokenID()
-		owner = SessionOwner{Kind: OwnerUser, CredentialVersion: rt.CredentialVersion, Family: rt.Family}
+		owner = Owner{Kind: OwnerUser, CredentialVersion: rt.CredentialVersion, Family: rt.Family}
 		if rt.AdminID != nil {
 			owner.Kind, owner.ID = OwnerAdmin, *rt.AdminID
 		} else if rt.UserID != nil {
@@ -125,9 +129,9 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 	})
 	switch {
 	case err != nil:
-		return "", SessionOwner{}, fmt.Errorf("refresh session: %w", err)
+		return "", Owner{}, fmt.Errorf("refresh session: %w", err)
 	case reused:
-		return "", SessionOwner{}, ErrRefreshReused
+		return "", Owner{}, ErrRefreshReused
 	}
 	return next, owner, nil
 }
@@ -135,7 +139,7 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 // EndSession revokes the session the refresh token jti belongs to (sign
 // out). An unknown token is not an error.
 func (s *Store) EndSession(ctx context.Context, jti string) error {
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := s.db.Write(ctx, func(tx *gorm.DB) error {
 		var rt RefreshToken
 		if err := tx.Where("jti = ?", jti).Take(&rt).Error; err != nil {
 			return notFoundOK(err)
@@ -160,7 +164,7 @@ func notFoundOK(err error) error {
 }
 
 // pruneSessionsTx drops refresh tokens that expired a while ago.
-func (s *Store) pruneSessionsTx(tx *writeTx) {
+func (s *Store) pruneSessionsTx(tx *gorm.DB) {
 	cutoff := time.Now().UTC().Add(-24 * time.Hour)
 	if err := tx.Where("expires_at < ?", cutoff).Delete(&RefreshToken{}).Error; err != nil {
 		s.log.Warn("prune expired sessions", "err", err)
@@ -170,47 +174,27 @@ func (s *Store) pruneSessionsTx(tx *writeTx) {
 	}
 }
 
-// revokeCredentialsTx ends the API sessions granted on the strength of an
-// owner's current credentials: it moves the owner's credential version on
-// (access tokens carry it and stop working) and deletes their refresh
-// tokens; with apiTokens, their API tokens (and a user's app passwords)
-// too. It is called when a
-// password changes or an account is deleted (with apiTokens) and when an
-// account is disabled (without: its API tokens are refused while it is
-// disabled and work again when it is enabled).
-func revokeCredentialsTx(tx *writeTx, owner SessionOwner, apiTokens bool) error {
-	var model any
-	var col string
-	switch owner.Kind {
-	case OwnerAdmin:
-		model, col = &Admin{}, "admin_id"
-	case OwnerUser:
-		model, col = &User{}, "user_id"
-	default:
-		return fmt.Errorf("session owner kind %q: %w", owner.Kind, core.ErrInvalid)
-	}
-	if err := tx.Model(model).Where("id = ?", owner.ID).
-		Update("credential_version", gorm.Expr("credential_version + 1")).Error; err != nil {
+// RevokeTx ends, inside tx (the write transaction that changes account id
+// of kind's credentials), the API sessions granted on them and, with
+// apiTokens, the account's API tokens too. The account's credential
+// version, which access tokens carry, is moved on by its owner in the same
+// transaction.
+func RevokeTx(tx *gorm.DB, kind string, id int64, apiTokens bool) error {
+	col, err := ownerColumn(Owner{Kind: kind})
+	if err != nil {
 		return err
 	}
-	if err := tx.Where(col+" = ?", owner.ID).Delete(&RefreshToken{}).Error; err != nil {
-		return err
+	if err := tx.Where(col+" = ?", id).Delete(&RefreshToken{}).Error; err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	if err := tx.Where(col+" = ?", owner.ID).Delete(&APISession{}).Error; err != nil {
-		return err
+	if err := tx.Where(col+" = ?", id).Delete(&APISession{}).Error; err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	if !apiTokens {
 		return nil
 	}
-	if owner.Kind == OwnerUser {
-		// App passwords go with the password (as at the big providers):
-		// one made by someone who had the old password opens nothing.
-		if err := tx.Where("user_id = ?", owner.ID).Delete(&AppPassword{}).Error; err != nil {
-			return err
-		}
-		if err := tx.Where("user_id = ?", owner.ID).Delete(&appPasswordKeyRow{}).Error; err != nil {
-			return err
-		}
+	if err := tx.Where(col+" = ?", id).Delete(&APIToken{}).Error; err != nil {
+		return fmt.Errorf("revoke API tokens: %w", err)
 	}
-	return tx.Where(col+" = ?", owner.ID).Delete(&APIToken{}).Error
+	return nil
 }

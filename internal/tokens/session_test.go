@@ -1,4 +1,4 @@
-package mailstore
+package tokens_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/tokens"
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 // TestSessionRotation: a refresh token is exchanged once, even when two
@@ -16,14 +18,14 @@ import (
 func TestSessionRotation(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	if _, err := s.CreateDomain(ctx, "example.com"); err != nil {
+	if _, err := s.ms.CreateDomain(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.CreateUser(ctx, NewUser{Address: "ann@example.com", Password: "ann-password"})
+	u, err := s.ms.CreateUser(ctx, mailstore.NewUser{Address: "ann@example.com", Password: "ann-password"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := SessionOwner{Kind: OwnerUser, ID: u.ID, CredentialVersion: u.CredentialVersion}
+	owner := tokens.Owner{Kind: tokens.OwnerUser, ID: u.ID, CredentialVersion: u.CredentialVersion}
 	exp := time.Now().Add(time.Hour)
 	first, err := s.StartSession(ctx, owner, exp)
 	if err != nil {
@@ -39,9 +41,9 @@ func TestSessionRotation(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var o SessionOwner
+			var o tokens.Owner
 			nexts[i], o, results[i] = s.RotateSession(ctx, first, exp)
-			if want := (SessionOwner{Kind: owner.Kind, ID: owner.ID, CredentialVersion: owner.CredentialVersion, Family: first}); results[i] == nil && o != want {
+			if want := (tokens.Owner{Kind: owner.Kind, ID: owner.ID, CredentialVersion: owner.CredentialVersion, Family: first}); results[i] == nil && o != want {
 				t.Errorf("owner %+v, want %+v", o, want)
 			}
 		}()
@@ -55,8 +57,8 @@ func TestSessionRotation(t *testing.T) {
 			if _, _, err := s.RotateSession(ctx, nexts[i], exp); !errors.Is(err, core.ErrAuthFailed) {
 				t.Errorf("the winner's token after the reuse: %v, want ErrAuthFailed", err)
 			}
-		case !errors.Is(err, ErrRefreshReused):
-			t.Errorf("the loser: %v, want ErrRefreshReused", err)
+		case !errors.Is(err, tokens.ErrRefreshReused):
+			t.Errorf("the loser: %v, want tokens.ErrRefreshReused", err)
 		}
 	}
 	if won != 1 {
@@ -79,13 +81,13 @@ func TestSessionRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetPassword(ctx, "ann@example.com", "new-password"); err != nil {
+	if err := s.ms.SetPassword(ctx, "ann@example.com", "new-password"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.RotateSession(ctx, live, exp); !errors.Is(err, core.ErrAuthFailed) {
 		t.Errorf("session after a password change: %v", err)
 	}
-	if u2, _ := s.GetUser(ctx, "ann@example.com"); u2.CredentialVersion != u.CredentialVersion+1 {
+	if u2, _ := s.ms.GetUser(ctx, "ann@example.com"); u2.CredentialVersion != u.CredentialVersion+1 {
 		t.Errorf("credential version %d, want %d", u2.CredentialVersion, u.CredentialVersion+1)
 	}
 

@@ -1,30 +1,35 @@
-package mailstore
+package tokens
 
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
 // APISession describes one signed-in session of the dashboard or the API
 // (a family of refresh tokens, see RefreshToken): where it started and
 // when it was last refreshed, for the account's list of sessions.
 type APISession struct {
-	ID         int64     `gorm:"primaryKey" json:"id"`
-	Family     string    `gorm:"size:64;not null;uniqueIndex" json:"-"`
-	AdminID    *int64    `gorm:"index" json:"-"`
-	UserID     *int64    `gorm:"index" json:"-"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"` // the last refresh (every 15 minutes while in use)
-	RemoteIP   string    `gorm:"size:64;not null;default:''" json:"remote_ip"`
-	UserAgent  string    `gorm:"size:300;not null;default:''" json:"user_agent"`
+	ID         int64  `gorm:"primaryKey"`
+	Family     string `gorm:"size:64;not null;uniqueIndex"`
+	AdminID    *int64 `gorm:"index"`
+	UserID     *int64 `gorm:"index"`
+	CreatedAt  time.Time
+	LastSeenAt time.Time // the last refresh (every 15 minutes while in use)
+	RemoteIP   string    `gorm:"size:64;not null;default:''"`
+	UserAgent  string    `gorm:"size:300;not null;default:''"`
 	// Current marks the session of the request that lists them.
-	Current bool `gorm:"-" json:"current"`
+	Current bool `gorm:"-"`
 }
+
+// TableName names the API sessions' table.
+func (APISession) TableName() string { return "api_sessions" }
 
 // ClientInfo is where a sign-in comes from.
 type ClientInfo struct {
@@ -32,24 +37,14 @@ type ClientInfo struct {
 	UserAgent string
 }
 
-// clip shortens s to at most n bytes of valid UTF-8.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
-	for len(s) > n {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
-}
-
 // StartSessionFrom is StartSession recording where the sign-in came from.
-func (s *Store) StartSessionFrom(ctx context.Context, owner SessionOwner, expires time.Time, ci ClientInfo) (string, error) {
+func (s *Store) StartSessionFrom(ctx context.Context, owner Owner, expires time.Time, ci ClientInfo) (string, error) {
 	adminID, userID, err := owner.ids()
 	if err != nil {
 		return "", fmt.Errorf("start session: %w", err)
 	}
 	jti := newTokenID()
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.db.Write(ctx, func(tx *gorm.DB) error {
 		s.pruneSessionsTx(tx)
 		if err := tx.Create(&RefreshToken{JTI: jti, Family: jti, AdminID: adminID, UserID: userID,
 			CredentialVersion: owner.CredentialVersion, ExpiresAt: expires.UTC()}).Error; err != nil {
@@ -57,7 +52,7 @@ func (s *Store) StartSessionFrom(ctx context.Context, owner SessionOwner, expire
 		}
 		now := time.Now().UTC()
 		return tx.Create(&APISession{Family: jti, AdminID: adminID, UserID: userID, CreatedAt: now, LastSeenAt: now,
-			RemoteIP: clip(ci.RemoteIP, 64), UserAgent: clip(ci.UserAgent, 300)}).Error
+			RemoteIP: sqltext.Clip(ci.RemoteIP, 64), UserAgent: sqltext.Clip(ci.UserAgent, 300)}).Error
 	})
 	if err != nil {
 		return "", fmt.Errorf("start session: %w", err)
@@ -69,7 +64,7 @@ func (s *Store) StartSessionFrom(ctx context.Context, owner SessionOwner, expire
 // out, ended from the list, revoked or expired).
 func (s *Store) SessionLive(ctx context.Context, family string) (bool, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Model(&RefreshToken{}).
+	err := s.db.ReadDB(ctx).Model(&RefreshToken{}).
 		Where("family = ? AND used_at IS NULL AND expires_at > ?", family, time.Now().UTC()).Limit(1).Count(&n).Error
 	if err != nil {
 		return false, fmt.Errorf("look up session: %w", err)
@@ -79,13 +74,13 @@ func (s *Store) SessionLive(ctx context.Context, family string) (bool, error) {
 
 // ListSessions returns the live sessions of owner, newest first; the one
 // of family current is marked Current.
-func (s *Store) ListSessions(ctx context.Context, owner SessionOwner, current string) ([]APISession, error) {
+func (s *Store) ListSessions(ctx context.Context, owner Owner, current string) ([]APISession, error) {
 	col, err := ownerColumn(owner)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	out := []APISession{}
-	err = s.db.WithContext(ctx).Where(col+" = ?", owner.ID).
+	err = s.db.ReadDB(ctx).Where(col+" = ?", owner.ID).
 		Where("family IN (SELECT family FROM refresh_tokens WHERE used_at IS NULL AND expires_at > ?)", time.Now().UTC()).
 		Order("last_seen_at DESC, id DESC").Find(&out).Error
 	if err != nil {
@@ -99,12 +94,12 @@ func (s *Store) ListSessions(ctx context.Context, owner SessionOwner, current st
 
 // EndSessionByID ends session id of owner (ErrNotFound if it is not
 // theirs): its refresh tokens go, and access tokens naming it stop working.
-func (s *Store) EndSessionByID(ctx context.Context, owner SessionOwner, id int64) error {
+func (s *Store) EndSessionByID(ctx context.Context, owner Owner, id int64) error {
 	col, err := ownerColumn(owner)
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.db.Write(ctx, func(tx *gorm.DB) error {
 		var ses APISession
 		if err := tx.Where("id = ? AND "+col+" = ?", id, owner.ID).Take(&ses).Error; err != nil {
 			return notFound(err)
@@ -115,7 +110,7 @@ func (s *Store) EndSessionByID(ctx context.Context, owner SessionOwner, id int64
 		if err := tx.Delete(&ses).Error; err != nil {
 			return err
 		}
-		return tx.audit("session.end", fmt.Sprintf("%s/%d", owner.Kind, owner.ID), map[string]any{"session": id, "remote_ip": ses.RemoteIP})
+		return audit.Record(tx, "session.end", fmt.Sprintf("%s/%d", owner.Kind, owner.ID), map[string]any{"session": id, "remote_ip": ses.RemoteIP})
 	})
 	if err != nil {
 		return fmt.Errorf("end session %d: %w", id, err)
@@ -124,7 +119,7 @@ func (s *Store) EndSessionByID(ctx context.Context, owner SessionOwner, id int64
 }
 
 // ownerColumn is the column naming owner's kind of account.
-func ownerColumn(owner SessionOwner) (string, error) {
+func ownerColumn(owner Owner) (string, error) {
 	switch owner.Kind {
 	case OwnerAdmin:
 		return "admin_id", nil

@@ -1,4 +1,9 @@
-package mailstore
+// Package stats keeps the mail-flow statistics: counters (messages
+// accepted, rejected by reason, delivered, ...) summed per hour, for the
+// dashboard's charts. The server adds what its counters grew by every few
+// seconds (Add); buckets older than Retention are removed. Its table lives
+// in the mailstore's database, taken through Database.
+package stats
 
 import (
 	"context"
@@ -11,21 +16,34 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
-// Mail-flow statistics: counters (messages accepted, rejected by reason,
-// delivered, ...) summed per hour, for the dashboard's charts. The server
-// adds what its counters grew by every few seconds (AddStats); buckets
-// older than StatsRetention are removed.
+// Database is the database the statistics live in (the mailstore today).
+type Database interface {
+	// ReadDB returns a handle for reading with ctx.
+	ReadDB(ctx context.Context) *gorm.DB
+	// Write runs fn in a write transaction carrying ctx; fn may run more
+	// than once and must start from scratch each time.
+	Write(ctx context.Context, fn func(tx *gorm.DB) error) error
+}
 
-// StatsRetention is how long hourly buckets are kept.
-const StatsRetention = 35 * 24 * time.Hour
+// Store keeps the hourly statistics.
+type Store struct {
+	db Database
+}
 
-// maxStatsBuckets bounds the hours one StatsSeries call may span (a year).
+// New returns the statistics kept in db.
+func New(db Database) *Store { return &Store{db: db} }
+
+// Retention is how long hourly buckets are kept.
+const Retention = 35 * 24 * time.Hour
+
+// maxStatsBuckets bounds the hours one Series call may span (a year).
 const maxStatsBuckets = 366 * 24
 
-// maxStatsMetricLen is the longest metric name (the column's size).
-const maxStatsMetricLen = 64
+// MaxMetricLen is the longest metric name (the column's size).
+const MaxMetricLen = 64
 
 // statsBucket is the count of one metric in one hour.
 type statsBucket struct {
@@ -36,24 +54,24 @@ type statsBucket struct {
 
 func (statsBucket) TableName() string { return "stats_buckets" }
 
-// statsModels returns the table of hourly statistics.
-func statsModels() []any { return []any{&statsBucket{}} }
+// Models returns the tables this package owns, for the migration.
+func Models() []any { return []any{&statsBucket{}} }
 
-// StatsHour returns the hour bucket t falls in: t in UTC, truncated to the
+// Hour returns the hour bucket t falls in: t in UTC, truncated to the
 // hour.
-func StatsHour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
+func Hour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
-// AddStats adds deltas (by metric name) to the counts of the hour t falls
-// in, in one transaction. Zero deltas are skipped. The first write of an
-// hour also removes buckets older than StatsRetention.
-func (s *Store) AddStats(ctx context.Context, t time.Time, deltas map[string]int64) error {
-	hour := StatsHour(t)
+// Add adds deltas (by metric name) to the counts of the hour t falls in,
+// in one transaction. Zero deltas are skipped. The first write of an hour
+// also removes buckets older than Retention.
+func (s *Store) Add(ctx context.Context, t time.Time, deltas map[string]int64) error {
+	hour := Hour(t)
 	names := make([]string, 0, len(deltas))
 	for name, d := range deltas {
 		if d == 0 {
 			continue
 		}
-		if name == "" || len(name) > maxStatsMetricLen {
+		if name == "" || len(name) > MaxMetricLen {
 			return fmt.Errorf("add stats: metric %q: %w", name, core.ErrInvalid)
 		}
 		names = append(names, name)
@@ -64,13 +82,13 @@ func (s *Store) AddStats(ctx context.Context, t time.Time, deltas map[string]int
 	// A stable order keeps concurrent writers (e.g. on PostgreSQL) from
 	// locking rows in opposite orders.
 	slices.Sort(names)
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := s.db.Write(ctx, func(tx *gorm.DB) error {
 		var seen []statsBucket
 		if err := tx.Model(&statsBucket{}).Where("hour = ?", hour).Limit(1).Find(&seen).Error; err != nil {
 			return err
 		}
 		if len(seen) == 0 { // a new hour: prune, about once an hour
-			cutoff := StatsHour(time.Now()).Add(-StatsRetention)
+			cutoff := Hour(time.Now()).Add(-Retention)
 			if err := tx.Where("hour < ?", cutoff).Delete(&statsBucket{}).Error; err != nil {
 				return err
 			}
@@ -93,16 +111,16 @@ func (s *Store) AddStats(ctx context.Context, t time.Time, deltas map[string]int
 	return nil
 }
 
-// StatsSeries returns, per metric, its count in each hour from since
+// Series returns, per metric, its count in each hour from since
 // (truncated to the hour) up to until (exclusive): element i is the hour
-// starting at StatsHour(since)+i hours, zero where nothing was counted.
+// starting at Hour(since)+i hours, zero where nothing was counted.
 //
 // A metric ending in "*" stands for every metric with that prefix that has
 // counts in the range (e.g. "rejected.*"), each returned under its own name;
 // other metrics are always in the result. No metrics means every metric with
 // counts in the range.
-func (s *Store) StatsSeries(ctx context.Context, since, until time.Time, metrics []string) (map[string][]int64, error) {
-	start := StatsHour(since)
+func (s *Store) Series(ctx context.Context, since, until time.Time, metrics []string) (map[string][]int64, error) {
+	start := Hour(since)
 	until = until.UTC()
 	if !until.After(start) {
 		return nil, fmt.Errorf("stats series: until must be after since: %w", core.ErrInvalid)
@@ -116,13 +134,14 @@ func (s *Store) StatsSeries(ctx context.Context, since, until time.Time, metrics
 		return nil, fmt.Errorf("stats series: more than %d hours: %w", maxStatsBuckets, core.ErrInvalid)
 	}
 	out := make(map[string][]int64, len(metrics))
-	q := s.db.WithContext(ctx).Model(&statsBucket{}).Where("hour >= ? AND hour < ?", start, until)
+	db := s.db.ReadDB(ctx)
+	q := db.Model(&statsBucket{}).Where("hour >= ? AND hour < ?", start, until)
 	if len(metrics) > 0 {
 		var exact []string
-		cond := s.db.Where("1 = 0")
+		cond := db.Where("1 = 0")
 		for _, m := range metrics {
 			if prefix, ok := strings.CutSuffix(m, "*"); ok {
-				cond = cond.Or("metric LIKE ? ESCAPE '\\'", escapeLike(prefix)+"%")
+				cond = cond.Or("metric LIKE ? ESCAPE '\\'", sqltext.EscapeLike(prefix)+"%")
 				continue
 			}
 			exact = append(exact, m)

@@ -1,4 +1,11 @@
-package mailstore
+// Package tokens keeps the credentials of the HTTP API: API tokens (bearer
+// secrets of an admin or a user, of which only a hash is stored) and API
+// sessions (families of one-use refresh tokens, with where each session
+// was signed in from). Its tables live in the mailstore's database; it
+// takes the database and the accounts through interfaces of its own
+// (Database, Accounts), and RevokeTx ends what an account's credentials
+// granted when they change.
+package tokens
 
 import (
 	"context"
@@ -6,14 +13,55 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/audit"
 )
+
+// Database is the database the tokens live in (the mailstore today).
+type Database interface {
+	// ReadDB returns a handle for reading with ctx.
+	ReadDB(ctx context.Context) *gorm.DB
+	// Write runs fn in a write transaction carrying ctx; fn may run more
+	// than once and must start from scratch each time.
+	Write(ctx context.Context, fn func(tx *gorm.DB) error) error
+}
+
+// Accounts answers what tokens need to know about the accounts that own
+// them (the mailstore today).
+type Accounts interface {
+	// AccountLabel names account id of kind (OwnerAdmin, OwnerUser) for
+	// the audit log, read in tx; core.ErrNotFound if it does not exist.
+	AccountLabel(tx *gorm.DB, kind string, id int64) (string, error)
+	// UserActive reports whether user id exists and both they and their
+	// domain are enabled.
+	UserActive(ctx context.Context, id int64) (bool, error)
+}
+
+// Store keeps API tokens and sessions.
+type Store struct {
+	db       Database
+	accounts Accounts
+	log      *slog.Logger
+}
+
+// New returns the tokens kept in db, owned by accounts.
+func New(db Database, accounts Accounts, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{db: db, accounts: accounts, log: log}
+}
+
+// Models returns the tables this package owns, for the migration.
+func Models() []any { return []any{&APIToken{}, &RefreshToken{}, &APISession{}} }
 
 // API token scopes.
 const (
@@ -31,17 +79,20 @@ const tokenTouchInterval = time.Minute
 // APIToken is a bearer credential for the HTTP API, owned by either a server
 // admin or a mail user. Only a hash of the secret is stored.
 type APIToken struct {
-	ID         int64      `gorm:"primaryKey" json:"id"`
-	Name       string     `gorm:"size:400;not null" json:"name"`
-	Prefix     string     `gorm:"size:8;not null" json:"prefix"`         // first 8 characters of the secret after "yb_"
-	SecretHash string     `gorm:"size:64;not null;uniqueIndex" json:"-"` // hex SHA-256 of the whole secret
-	Scope      string     `gorm:"size:10;not null" json:"scope"`         // "read" or "write"
-	AdminID    *int64     `gorm:"index" json:"-"`                        // owner, if an admin
-	UserID     *int64     `gorm:"index" json:"-"`                        // owner, if a user
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
+	ID         int64  `gorm:"primaryKey"`
+	Name       string `gorm:"size:400;not null"`
+	Prefix     string `gorm:"size:8;not null"`              // first 8 characters of the secret after "yb_"
+	SecretHash string `gorm:"size:64;not null;uniqueIndex"` // hex SHA-256 of the whole secret
+	Scope      string `gorm:"size:10;not null"`             // "read" or "write"
+	AdminID    *int64 `gorm:"index"`                        // owner, if an admin
+	UserID     *int64 `gorm:"index"`                        // owner, if a user
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
 }
+
+// TableName names the API tokens' table.
+func (APIToken) TableName() string { return "api_tokens" }
 
 // NewAPIToken describes a token to create. Exactly one of AdminID and
 // UserID must be set.
@@ -71,21 +122,10 @@ func newTokenSecret() (string, error) {
 	return tokenPrefix + strings.ToLower(tokenEncoding.EncodeToString(b)), nil
 }
 
-func validateTokenName(name string) error {
-	n := utf8.RuneCountInString(name)
-	if !utf8.ValidString(name) || n < 1 || n > 100 || strings.TrimSpace(name) == "" {
-		return fmt.Errorf("token name must be 1 to 100 characters of UTF-8: %w", core.ErrInvalid)
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return fmt.Errorf("token name must not contain control characters: %w", core.ErrInvalid)
-	}
-	return nil
-}
-
 // CreateAPIToken creates a token and returns it with its secret, which is
 // not stored and cannot be shown again.
 func (s *Store) CreateAPIToken(ctx context.Context, nt NewAPIToken) (*APIToken, string, error) {
-	if err := validateTokenName(nt.Name); err != nil {
+	if err := core.CheckCredentialName(nt.Name); err != nil {
 		return nil, "", fmt.Errorf("create API token: %w", err)
 	}
 	if !ValidScope(nt.Scope) {
@@ -115,31 +155,25 @@ func (s *Store) CreateAPIToken(ctx context.Context, nt NewAPIToken) (*APIToken, 
 		UserID:     copyID(nt.UserID),
 		ExpiresAt:  expires,
 	}
-	err = s.write(ctx, func(tx *writeTx) error {
-		var owner string
-		if t.AdminID != nil {
-			var a Admin
-			if err := tx.Where("id = ?", *t.AdminID).Take(&a).Error; err != nil {
-				return fmt.Errorf("admin %d: %w", *t.AdminID, notFound(err))
-			}
-			owner = "admin " + a.Email
-		} else {
-			var u User
-			if err := tx.Where("id = ?", *t.UserID).Take(&u).Error; err != nil {
-				return fmt.Errorf("user %d: %w", *t.UserID, notFound(err))
-			}
-			owner = "user " + u.Address
+	kind, id := OwnerUser, t.UserID
+	if t.AdminID != nil {
+		kind, id = OwnerAdmin, t.AdminID
+	}
+	err = s.db.Write(ctx, func(tx *gorm.DB) error {
+		owner, err := s.accounts.AccountLabel(tx, kind, *id)
+		if err != nil {
+			return err
 		}
 		t.ID, t.CreatedAt = 0, time.Time{}
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		return tx.audit("token.create", fmt.Sprintf("token/%d", t.ID), map[string]any{
+		return audit.Record(tx, "token.create", fmt.Sprintf("token/%d", t.ID), map[string]any{
 			"name": t.Name, "prefix": t.Prefix, "scope": t.Scope, "owner": owner, "expires_at": t.ExpiresAt,
 		})
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("create API token %q: %w", nt.Name, uniqueToExists(err))
+		return nil, "", fmt.Errorf("create API token %q: %w", nt.Name, err)
 	}
 	return t, secret, nil
 }
@@ -160,7 +194,7 @@ func (s *Store) LookupAPIToken(ctx context.Context, secret string) (*APIToken, e
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 200 {
 		return nil, core.ErrAuthFailed
 	}
-	db := s.db.WithContext(ctx)
+	db := s.db.ReadDB(ctx)
 	var ts []APIToken
 	if err := db.Where("secret_hash = ?", hashTokenSecret(secret)).Limit(1).Find(&ts).Error; err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
@@ -174,17 +208,16 @@ func (s *Store) LookupAPIToken(ctx context.Context, secret string) (*APIToken, e
 		return nil, core.ErrAuthFailed
 	}
 	if t.UserID != nil {
-		var u User
-		if err := db.Where("id = ?", *t.UserID).Take(&u).Error; err != nil {
-			return nil, core.ErrAuthFailed
+		active, err := s.accounts.UserActive(ctx, *t.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("look up API token: %w", err)
 		}
-		var d Domain
-		if err := db.Where("id = ?", u.DomainID).Take(&d).Error; err != nil || !u.Enabled || !d.Enabled {
+		if !active {
 			return nil, core.ErrAuthFailed
 		}
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval || now.Before(*t.LastUsedAt) {
-		err := s.write(ctx, func(tx *writeTx) error {
+		err := s.db.Write(ctx, func(tx *gorm.DB) error {
 			return tx.Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
 		})
 		if err != nil {
@@ -204,7 +237,7 @@ type APITokenFilter struct {
 
 // ListAPITokens returns tokens in creation order.
 func (s *Store) ListAPITokens(ctx context.Context, f APITokenFilter) ([]APIToken, error) {
-	q := s.db.WithContext(ctx).Model(&APIToken{}).Order("id")
+	q := s.db.ReadDB(ctx).Model(&APIToken{}).Order("id")
 	if f.AdminID != nil {
 		q = q.Where("admin_id = ?", *f.AdminID)
 	}
@@ -221,7 +254,7 @@ func (s *Store) ListAPITokens(ctx context.Context, f APITokenFilter) ([]APIToken
 // GetAPIToken returns a token by ID.
 func (s *Store) GetAPIToken(ctx context.Context, id int64) (*APIToken, error) {
 	var t APIToken
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+	if err := s.db.ReadDB(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
 		return nil, fmt.Errorf("get API token %d: %w", id, notFound(err))
 	}
 	return &t, nil
@@ -229,7 +262,7 @@ func (s *Store) GetAPIToken(ctx context.Context, id int64) (*APIToken, error) {
 
 // DeleteAPIToken revokes a token.
 func (s *Store) DeleteAPIToken(ctx context.Context, id int64) error {
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := s.db.Write(ctx, func(tx *gorm.DB) error {
 		var t APIToken
 		if err := tx.Where("id = ?", id).Take(&t).Error; err != nil {
 			return notFound(err)
@@ -237,10 +270,18 @@ func (s *Store) DeleteAPIToken(ctx context.Context, id int64) error {
 		if err := tx.Delete(&t).Error; err != nil {
 			return err
 		}
-		return tx.audit("token.delete", fmt.Sprintf("token/%d", t.ID), map[string]any{"name": t.Name, "prefix": t.Prefix})
+		return audit.Record(tx, "token.delete", fmt.Sprintf("token/%d", t.ID), map[string]any{"name": t.Name, "prefix": t.Prefix})
 	})
 	if err != nil {
 		return fmt.Errorf("delete API token %d: %w", id, err)
 	}
 	return nil
+}
+
+// notFound turns "record not found" into core.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return core.ErrNotFound
+	}
+	return err
 }

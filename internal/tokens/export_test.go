@@ -1,0 +1,4 @@
+package tokens
+
+// HashTokenSecret exposes hashTokenSecret to the tests.
+var HashTokenSecret = hashTokenSecret
