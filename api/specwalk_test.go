@@ -26,6 +26,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -46,6 +47,7 @@ type specWalker struct {
 	router routers.Router
 	srv    *httptest.Server
 	store  *mailstore.Store
+	queue  *queue.Queue
 	seen   map[string]map[int]bool // "METHOD /template" → statuses
 }
 
@@ -223,7 +225,11 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := service.New(store, log)
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log).WithQueue(q)
 	if err := svc.WithPasskeys(service.PasskeyConfig{RPID: walkHostname, Origins: []string{walkOrigin}}); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +275,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &specWalker{t: t, router: specRouter(t), srv: srv, store: store, seen: map[string]map[int]bool{}}
+	return &specWalker{t: t, router: specRouter(t), srv: srv, store: store, queue: q, seen: map[string]map[int]bool{}}
 }
 
 // TestEveryRouteMatchesSpec walks every operation of openapi.yaml against

@@ -123,7 +123,6 @@ func allModels() []any {
 	models := []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
 	models = append(models, aliasModels()...)
 	models = append(models, adminModels()...)
-	models = append(models, queueModels()...)
 	models = append(models, spamModels()...)
 	models = append(models, statsModels()...)
 	models = append(models, subscriptionModels()...)

@@ -18,6 +18,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // dkimHeaderKeys are the header fields DKIM signatures cover. From and
@@ -113,7 +114,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		return reply
 	}
 	if len(tx.remote) > 0 {
-		qm, err := s.srv.sub.enqueue(s.ctx, mailstore.OutboundInput{
+		qm, err := s.srv.sub.enqueue(s.ctx, queue.Input{
 			Body:       full(),
 			From:       tx.from,
 			Recipients: tx.remote,

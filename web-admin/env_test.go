@@ -19,6 +19,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -29,7 +30,8 @@ const (
 // testServer is the API (with the dashboard) over a real mailstore.
 type testServer struct {
 	*httptest.Server
-	svc *service.Service
+	svc   *service.Service
+	queue *queue.Queue // the outbound queue the service manages
 }
 
 // newServer starts the API in-process, with testAdmin as the server admin.
@@ -43,7 +45,11 @@ func newServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := service.New(store, log)
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log).WithQueue(q)
 	if _, err := svc.EnsureAdmin(ctx, testAdmin, testAdminPW); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +76,7 @@ func newServer(t *testing.T) *testServer {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, svc: svc}
+	return &testServer{Server: srv, svc: svc, queue: q}
 }
 
 // call sends a JSON request to the API and fails unless it answers want.

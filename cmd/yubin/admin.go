@@ -18,6 +18,7 @@ import (
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // The admin commands call the mailstore's service functions, the same ones
@@ -156,6 +157,11 @@ func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn 
 		}
 	}()
 	svc := service.New(st, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	q, err := queue.Open(ctx, st, st, nil)
+	if err != nil {
+		return err
+	}
+	svc.WithQueue(q)
 	if dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv); err == nil {
 		if keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim")); err == nil {
 			svc.WithDKIM(keys)

@@ -29,6 +29,7 @@ import (
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/mta/srs"
 )
 
@@ -171,6 +172,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		log.Info("mailstore closed")
 	}()
 
+	outq, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		return err
+	}
 	if err := bootstrapAdmin(ctx, cfg, log, console, service.New(store, log)); err != nil {
 		return err
 	}
@@ -181,6 +186,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		cfg:         cfg,
 		log:         log,
 		store:       store,
+		queue:       outq,
 		tlsConf:     tlsConf,
 		sup:         sup,
 		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
@@ -289,6 +295,7 @@ type wiring struct {
 	cfg         *config.Config
 	log         *slog.Logger
 	store       *mailstore.Store
+	queue       *queue.Queue // the outbound queue, in store
 	tlsConf     *tls.Config
 	sup         *supervisor
 	authLimiter *limits.AuthLimiter

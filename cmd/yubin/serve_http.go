@@ -32,7 +32,7 @@ const generatedPasswordLen = 20
 // newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
 // autoconfig). The first admin exists already (bootstrapAdmin).
 func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
-	svc := service.New(w.store, w.log)
+	svc := service.New(w.store, w.log).WithQueue(w.queue)
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err

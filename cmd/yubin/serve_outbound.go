@@ -15,9 +15,9 @@ import (
 
 	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // dnsResolver returns the server's DNS resolver (YUBIN_DNS), made the first
@@ -52,7 +52,7 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := w.store.ReclaimOutbound(ctx, node+"/")
+	n, err := w.queue.Reclaim(ctx, node+"/")
 	if err != nil {
 		return err
 	}
@@ -64,6 +64,7 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		return err
 	}
 	ob, err := outbound.New(outbound.Options{
+		Queue:             w.queue,
 		Store:             w.store,
 		Resolver:          w.dnsResolver(),
 		Hostname:          w.cfg.Hostname,
@@ -105,8 +106,8 @@ func (w *wiring) runOutbound() {
 // enqueueOutbound queues a message for delivery elsewhere and wakes the
 // outbound worker, so that it goes out at once rather than at the next
 // poll: the submission server's Enqueue hook.
-func (w *wiring) enqueueOutbound(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
-	m, err := w.store.Enqueue(ctx, in)
+func (w *wiring) enqueueOutbound(ctx context.Context, in queue.Input) (*queue.Message, error) {
+	m, err := w.queue.Enqueue(ctx, in)
 	if err == nil && w.outbound != nil {
 		w.outbound.Kick()
 	}

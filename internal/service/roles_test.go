@@ -12,6 +12,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // roleEnv is a service over a real store with every kind of actor:
@@ -46,7 +47,11 @@ func newRoleEnv(t *testing.T) *roleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &roleEnv{svc: New(store, log), store: store, actors: map[string]Actor{}}
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &roleEnv{svc: New(store, log).WithQueue(q), store: store, actors: map[string]Actor{}}
 	for _, d := range []string{"example.com", "example.org"} {
 		if _, err := store.CreateDomain(ctx, d); err != nil {
 			t.Fatal(err)

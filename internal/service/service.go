@@ -87,6 +87,7 @@ type Service struct {
 	store *mailstore.Store
 	log   *slog.Logger
 	dkim  DKIMKeys // nil: DKIM keys are not managed here
+	queue Queue    // nil: no outbound queue here (WithQueue)
 	// passkeys is the WebAuthn relying party; nil: no passkeys
 	// (WithPasskeys).
 	passkeys atomic.Pointer[passkeys]

@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // oneDomainKeys is an mta.DKIMSource with one key, for one domain.
@@ -71,7 +71,7 @@ func TestBareCRNormalisedOnTheWire(t *testing.T) {
 	st, snk, clk := testStore(t), newSink(t), newClock()
 	w := testWorker(t, st, snk, clk, nil)
 	body := "From: ann@local.test\r\nSubject: x\r\n\r\nhello\r.\rMAIL FROM:<boss@local.test>\rRCPT TO:<v@remote.test>\r\n"
-	if _, err := st.Enqueue(context.Background(), mailstore.OutboundInput{Body: strings.NewReader(body), From: "ann@local.test", Recipients: []string{"someone@remote.test"}}); err != nil {
+	if _, err := st.queue.Enqueue(context.Background(), queue.Input{Body: strings.NewReader(body), From: "ann@local.test", Recipients: []string{"someone@remote.test"}}); err != nil {
 		t.Fatal(err)
 	}
 	process(t, w)

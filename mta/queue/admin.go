@@ -1,4 +1,4 @@
-package mailstore
+package queue
 
 import (
 	"context"
@@ -11,19 +11,19 @@ import (
 	"github.com/yubinmail/yubin/core"
 )
 
-// QueueItem is a queued message with all its recipients.
-type QueueItem struct {
-	Message    OutboundMessage     `json:"message"`
-	Recipients []OutboundRecipient `json:"recipients"`
+// Item is a queued message with all its recipients.
+type Item struct {
+	Message    Message     `json:"message"`
+	Recipients []Recipient `json:"recipients"`
 }
 
-// QueueHeld is a QueueFilter.Status that matches held messages.
-const QueueHeld = "held"
+// StatusHeld is a Filter.Status that matches held messages.
+const StatusHeld = "held"
 
-// QueueFilter narrows ListQueue and CountQueue. Empty fields match all.
-type QueueFilter struct {
-	// Status matches messages with a recipient in that status (QueueQueued,
-	// ...), or, for QueueHeld, held messages.
+// Filter narrows List and Count. Empty fields match all.
+type Filter struct {
+	// Status matches messages with a recipient in that status (StatusQueued,
+	// ...), or, for StatusHeld, held messages.
 	Status string
 	// Domain matches messages with a recipient in that domain.
 	Domain string
@@ -31,18 +31,20 @@ type QueueFilter struct {
 	Offset int
 }
 
-func (s *Store) queueQuery(ctx context.Context, f QueueFilter) (*gorm.DB, error) {
+// filtered selects the messages f matches.
+func (q *Queue) filtered(ctx context.Context, f Filter) (*gorm.DB, error) {
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, fmt.Errorf("limit and offset must not be negative: %w", core.ErrInvalid)
 	}
-	q := s.db.WithContext(ctx).Model(&OutboundMessage{})
-	rcpts := s.db.Model(&OutboundRecipient{}).Select("message_id")
+	db := q.db.ReadDB(ctx)
+	sel := db.Model(&Message{})
+	rcpts := db.Model(&Recipient{}).Select("message_id")
 	narrow := false
 	switch f.Status {
 	case "":
-	case QueueHeld:
-		q = q.Where("held = ?", true)
-	case QueueQueued, QueueDelivering, QueueDelivered, QueueFailed, QueueExpired:
+	case StatusHeld:
+		sel = sel.Where("held = ?", true)
+	case StatusQueued, StatusDelivering, StatusDelivered, StatusFailed, StatusExpired:
 		rcpts = rcpts.Where("status = ?", f.Status)
 		narrow = true
 	default:
@@ -57,54 +59,54 @@ func (s *Store) queueQuery(ctx context.Context, f QueueFilter) (*gorm.DB, error)
 		narrow = true
 	}
 	if narrow {
-		q = q.Where("id IN (?)", rcpts)
+		sel = sel.Where("id IN (?)", rcpts)
 	}
-	return q, nil
+	return sel, nil
 }
 
-// ListQueue returns queued messages with their recipients, the most recent
+// List returns queued messages with their recipients, the most recent
 // first.
-func (s *Store) ListQueue(ctx context.Context, f QueueFilter) ([]QueueItem, error) {
-	q, err := s.queueQuery(ctx, f)
+func (q *Queue) List(ctx context.Context, f Filter) ([]Item, error) {
+	sel, err := q.filtered(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list queue: %w", err)
 	}
-	q = q.Order("created_at DESC").Order("id DESC")
+	sel = sel.Order("created_at DESC").Order("id DESC")
 	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
+		sel = sel.Limit(f.Limit)
 	}
 	if f.Offset > 0 {
-		q = q.Offset(f.Offset)
+		sel = sel.Offset(f.Offset)
 	}
-	var ms []OutboundMessage
-	if err := q.Find(&ms).Error; err != nil {
+	var ms []Message
+	if err := sel.Find(&ms).Error; err != nil {
 		return nil, fmt.Errorf("list queue: %w", err)
 	}
-	items, err := queueItems(s.db.WithContext(ctx), ms)
+	items, err := loadItems(q.db.ReadDB(ctx), ms)
 	if err != nil {
 		return nil, fmt.Errorf("list queue: %w", err)
 	}
 	return items, nil
 }
 
-// CountQueue returns how many messages ListQueue would return without Limit
+// Count returns how many messages List would return without Limit
 // and Offset.
-func (s *Store) CountQueue(ctx context.Context, f QueueFilter) (int64, error) {
+func (q *Queue) Count(ctx context.Context, f Filter) (int64, error) {
 	f.Limit, f.Offset = 0, 0
-	q, err := s.queueQuery(ctx, f)
+	sel, err := q.filtered(ctx, f)
 	if err != nil {
 		return 0, fmt.Errorf("count queue: %w", err)
 	}
 	var n int64
-	if err := q.Count(&n).Error; err != nil {
+	if err := sel.Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count queue: %w", err)
 	}
 	return n, nil
 }
 
-// queueItems loads the recipients of ms.
-func queueItems(db *gorm.DB, ms []OutboundMessage) ([]QueueItem, error) {
-	items := make([]QueueItem, len(ms))
+// loadItems loads the recipients of ms.
+func loadItems(db *gorm.DB, ms []Message) ([]Item, error) {
+	items := make([]Item, len(ms))
 	index := make(map[int64]int, len(ms))
 	ids := make([]int64, len(ms))
 	for i, m := range ms {
@@ -113,7 +115,7 @@ func queueItems(db *gorm.DB, ms []OutboundMessage) ([]QueueItem, error) {
 		ids[i] = m.ID
 	}
 	for chunk := range slices.Chunk(ids, 500) {
-		var rows []OutboundRecipient
+		var rows []Recipient
 		if err := db.Where("message_id IN ?", chunk).Order("id").Find(&rows).Error; err != nil {
 			return nil, err
 		}
@@ -125,13 +127,13 @@ func queueItems(db *gorm.DB, ms []OutboundMessage) ([]QueueItem, error) {
 	return items, nil
 }
 
-// GetQueued returns a queued message with its recipients.
-func (s *Store) GetQueued(ctx context.Context, id int64) (*QueueItem, error) {
-	var m OutboundMessage
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
-		return nil, fmt.Errorf("get queued message %d: %w", id, notFound(err))
+// Get returns a queued message with its recipients.
+func (q *Queue) Get(ctx context.Context, id int64) (*Item, error) {
+	var m Message
+	if err := q.db.ReadDB(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, fmt.Errorf("get queued message %d: %w", id, gormNotFound(err))
 	}
-	items, err := queueItems(s.db.WithContext(ctx), []OutboundMessage{m})
+	items, err := loadItems(q.db.ReadDB(ctx), []Message{m})
 	if err != nil {
 		return nil, fmt.Errorf("get queued message %d: %w", id, err)
 	}
@@ -140,17 +142,17 @@ func (s *Store) GetQueued(ctx context.Context, id int64) (*QueueItem, error) {
 
 // RetryNow makes the queued recipients of a message due at once (a held
 // message stays held).
-func (s *Store) RetryNow(ctx context.Context, id int64) error {
-	now := queueTime(time.Now())
-	err := s.write(ctx, func(tx *writeTx) error {
+func (q *Queue) RetryNow(ctx context.Context, id int64) error {
+	now := dbTime(time.Now())
+	err := q.write(ctx, func(tx *txn) error {
 		var n int64
-		if err := tx.Model(&OutboundMessage{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		if err := tx.Model(&Message{}).Where("id = ?", id).Count(&n).Error; err != nil {
 			return err
 		}
 		if n == 0 {
 			return core.ErrNotFound
 		}
-		res := tx.Model(&OutboundRecipient{}).Where("message_id = ? AND status = ?", id, QueueQueued).Update("next_attempt_at", now)
+		res := tx.Model(&Recipient{}).Where("message_id = ? AND status = ?", id, StatusQueued).Update("next_attempt_at", now)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -162,18 +164,18 @@ func (s *Store) RetryNow(ctx context.Context, id int64) error {
 	return nil
 }
 
-// HoldQueued holds a queued message (it is not delivered, nor expired, until
+// Hold holds a queued message (it is not delivered, nor expired, until
 // released) or, with held false, releases it.
-func (s *Store) HoldQueued(ctx context.Context, id int64, held bool) error {
-	err := s.write(ctx, func(tx *writeTx) error {
-		var m OutboundMessage
+func (q *Queue) Hold(ctx context.Context, id int64, held bool) error {
+	err := q.write(ctx, func(tx *txn) error {
+		var m Message
 		if err := tx.Select("id", "held").Where("id = ?", id).Take(&m).Error; err != nil {
-			return notFound(err)
+			return gormNotFound(err)
 		}
 		if m.Held == held {
 			return nil
 		}
-		if err := tx.Model(&OutboundMessage{}).Where("id = ?", id).Update("held", held).Error; err != nil {
+		if err := tx.Model(&Message{}).Where("id = ?", id).Update("held", held).Error; err != nil {
 			return err
 		}
 		action := "queue.hold"
@@ -188,20 +190,20 @@ func (s *Store) HoldQueued(ctx context.Context, id int64, held bool) error {
 	return nil
 }
 
-// DeleteQueued removes a message from the queue, whatever the state of its
+// Delete removes a message from the queue, whatever the state of its
 // recipients, and frees its body. Nobody is told. A worker delivering it at
 // the time finishes its attempt; its RecordAttempts is then ignored.
-func (s *Store) DeleteQueued(ctx context.Context, id int64) error {
-	err := s.write(ctx, func(tx *writeTx) error {
-		var m OutboundMessage
+func (q *Queue) Delete(ctx context.Context, id int64) error {
+	err := q.write(ctx, func(tx *txn) error {
+		var m Message
 		if err := tx.Where("id = ?", id).Take(&m).Error; err != nil {
-			return notFound(err)
+			return gormNotFound(err)
 		}
 		var pending int64
-		if err := tx.Model(&OutboundRecipient{}).Where("message_id = ? AND status IN ?", id, pendingStatuses).Count(&pending).Error; err != nil {
+		if err := tx.Model(&Recipient{}).Where("message_id = ? AND status IN ?", id, pendingStatuses).Count(&pending).Error; err != nil {
 			return err
 		}
-		if err := releaseOutbound(tx, &m); err != nil {
+		if err := release(tx, &m); err != nil {
 			return err
 		}
 		return tx.audit("queue.delete", fmt.Sprint(id), map[string]any{"from": m.From, "pending": pending})
