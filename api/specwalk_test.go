@@ -22,6 +22,8 @@ import (
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
@@ -229,7 +231,11 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(store, log).WithQueue(q)
+	bayes, err := bayesdb.Open(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log).WithQueue(q).WithSpamClassifier(spam.NewClassifier(bayes).WithScopes(func(scope string) spam.TokenStore { return bayes.Scope(scope) }))
 	if err := svc.WithPasskeys(service.PasskeyConfig{RPID: walkHostname, Origins: []string{walkOrigin}}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
@@ -200,6 +201,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	if _, err := w.dkimKeys(); err != nil {
 		return fmt.Errorf("DKIM keys: %w", err)
 	}
+	if _, err := w.spamClassifier(); err != nil {
+		return err
+	}
 	if err := w.newOutbound(ctx); err != nil {
 		return err
 	}
@@ -295,7 +299,8 @@ type wiring struct {
 	cfg         *config.Config
 	log         *slog.Logger
 	store       *mailstore.Store
-	queue       *queue.Queue // the outbound queue, in store
+	queue       *queue.Queue   // the outbound queue, in store
+	bayes       *bayesdb.Store // the spam filter's token counts; see spamClassifier
 	tlsConf     *tls.Config
 	sup         *supervisor
 	authLimiter *limits.AuthLimiter

@@ -32,7 +32,11 @@ const generatedPasswordLen = 20
 // newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
 // autoconfig). The first admin exists already (bootstrapAdmin).
 func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
-	svc := service.New(w.store, w.log).WithQueue(w.queue)
+	classifier, err := w.spamClassifier()
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(w.store, w.log).WithQueue(w.queue).WithSpamClassifier(classifier)
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err
