@@ -28,6 +28,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -242,7 +243,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	if _, err := svc.EnsureAdmin(ctx, walkAdmin, walkAdminPW); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim"))
+	keys, err := dkimkeys.Open(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +272,6 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: walkBlockAfter, BlockAfterIP: 1000}),
 		OpenAPI:     yubin.OpenAPI,
-		DKIM:        keys,
 		Resolver:    walkResolver{},
 		TLSStatus:   walkTLSStatus,
 		TLSReports:  walkTLSReports(t, dir),

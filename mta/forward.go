@@ -207,7 +207,7 @@ func (s *session) arcSeal(domain string, msg []byte, chain arc.Result, out *outc
 	if src == nil {
 		return msg
 	}
-	keys, selectors, err := src.Signers(domain)
+	keys, selectors, err := src.Signers(s.ctx, domain)
 	if err != nil || len(keys) == 0 {
 		s.log.Warn("no DKIM key to seal a forwarded message with (ARC)", "queue_id", out.id, "domain", domain, "err", err)
 		return msg

@@ -46,7 +46,7 @@ func newTestKeys(tb testing.TB, domains ...string) fwdKeys {
 	return k
 }
 
-func (k fwdKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
+func (k fwdKeys) Signers(_ context.Context, domain string) ([]crypto.Signer, []string, error) {
 	if key, ok := k[domain]; ok {
 		return []crypto.Signer{key}, []string{"t1"}, nil
 	}

@@ -459,7 +459,7 @@ func (s *session) signGenerated(domain string, msg []byte, out *outcome) []byte 
 	if src == nil {
 		return msg
 	}
-	sigs, err := SignDKIM(src, domain, bytes.NewReader(msg))
+	sigs, err := SignDKIM(s.ctx, src, domain, bytes.NewReader(msg))
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		s.log.Warn("DKIM signing of a Sieve message failed", "queue_id", out.id, "domain", domain, "err", err)
 	}

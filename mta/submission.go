@@ -39,7 +39,7 @@ type EnqueueFunc func(ctx context.Context, in queue.Input) (*queue.Message, erro
 // signer per selector (selectors[i] goes with signers[i]). None, without
 // error, means the domain's mail is not signed.
 type DKIMSource interface {
-	Signers(domain string) (signers []crypto.Signer, selectors []string, err error)
+	Signers(ctx context.Context, domain string) (signers []crypto.Signer, selectors []string, err error)
 }
 
 // SubmissionOptions configures a submission server (NewSubmissionServer).

@@ -68,7 +68,7 @@ func dkimKeys(tb testing.TB) *testKeys {
 	return keys
 }
 
-func (k *testKeys) Signers(string) ([]crypto.Signer, []string, error) {
+func (k *testKeys) Signers(context.Context, string) ([]crypto.Signer, []string, error) {
 	return []crypto.Signer{k.ed, k.rsa}, []string{"ed", "rsa"}, nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 	"github.com/yubinmail/yubin/mta/outbound"
 	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/mta/srs"
@@ -188,6 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		log:         log,
 		store:       store,
 		queue:       outq,
+		sealer:      sealer,
 		tlsConf:     tlsConf,
 		sup:         sup,
 		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
@@ -311,7 +313,8 @@ type wiring struct {
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
 	acme        *acmeCerts           // the ACME certificates, if YUBIN_ACME=on
-	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
+	dkim        *dkimkeys.Keys       // shared by submission and the API; see dkimKeys
+	sealer      *blobcrypt.Sealer    // the server key, if bodies are encrypted at rest
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	submission  *mta.Server          // the submission server, if on; for statistics

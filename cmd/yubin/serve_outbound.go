@@ -83,8 +83,10 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 		// Notifications are signed with the keys there are (none are
 		// made for them).
-		SignDKIM: func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(keys, domain, msg) },
-		Logger:   w.log,
+		SignDKIM: func(ctx context.Context, domain string, msg io.Reader) (string, error) {
+			return mta.SignDKIM(ctx, keys, domain, msg)
+		},
+		Logger: w.log,
 	})
 	if err != nil {
 		return err

@@ -1,140 +1,115 @@
-package mailstore
+// Package dkimkeys keeps the DKIM signing keys of the local domains in the
+// database (table dkim_keys), the private keys sealed with the server key
+// (package blobcrypt) when there is one: an RSA key for every verifier and
+// an Ed25519 key (RFC 8463) for those that know it, rotated with the old
+// keys published a while longer. Submission, forwarding and the outbound
+// worker sign with them; the service layer makes, rotates and lists them.
+// It reaches the database through Database, which the mailstore
+// implements, and takes over the key files older versions kept in the data
+// folder (Import).
+package dkimkeys
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
-// DKIM key algorithms (the k= tag of the DNS record).
+// Key algorithms (the k= tag of the DNS record).
 const (
-	DKIMRSA     = "rsa"
-	DKIMEd25519 = "ed25519"
+	RSA     = "rsa"
+	Ed25519 = "ed25519"
 )
 
-// DKIMRSABits is the size of generated RSA keys.
-const DKIMRSABits = 2048
+// RSABits is the size of generated RSA keys.
+const RSABits = 2048
 
-// DKIMRetention is how long a key replaced by Rotate stays published (in
+// Retention is how long a key replaced by Rotate stays published (in
 // Records) so that mail signed with it in flight still verifies.
-const DKIMRetention = 7 * 24 * time.Hour
+const Retention = 7 * 24 * time.Hour
 
-// dkimAlgorithms are the keys every domain gets, in signing order: RSA for
-// every verifier, Ed25519 (RFC 8463) for those that know it.
-var dkimAlgorithms = []string{DKIMRSA, DKIMEd25519}
+// algorithms are the keys every domain gets, in signing order.
+var algorithms = []string{RSA, Ed25519}
 
-// DKIMKeys keeps the DKIM signing keys of the local domains in a folder
-// (normally <data>/dkim): for each domain a folder <domain> (0700) holding
-// one PKCS #8 PEM file per key, <selector>.<alg>.pem (0600), and keys.json,
-// which says which keys are active and which were retired when. Every file
-// is written atomically (temporary file, fsync, rename, fsync of the
-// folder); keys.json is written last, so a crash mid-generation leaves at
-// worst an unused key file, overwritten next time.
-//
-// Selectors are yb<YYYYMM>r for RSA and yb<YYYYMM>e for Ed25519 (the month
-// the key was made), with -2, -3... when a domain rotates more than once in
-// a month.
-//
-// Keys are cached; a change made on disk by another process (the CLI) is
-// seen at the next call, as keys.json is checked for changes.
-type DKIMKeys struct {
-	dir string
-	now func() time.Time
+// Database is the database the keys are kept in: the mailstore's today
+// (its reader pool and its group-commit writer).
+type Database interface {
+	// MigrateTables creates or updates the tables of models for owner.
+	MigrateTables(ctx context.Context, owner string, models ...any) error
+	// ReadDB returns a handle for reads.
+	ReadDB(ctx context.Context) *gorm.DB
+	// WriteTx runs fn in a write transaction and returns once it is
+	// durable; fn may run more than once (group commit) and must start
+	// from scratch each time.
+	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
+}
+
+// keyRow is one key of a domain.
+type keyRow struct {
+	ID        int64      `gorm:"primaryKey"`
+	Domain    string     `gorm:"size:253;not null;uniqueIndex:idx_dkim_key,priority:1"`
+	Selector  string     `gorm:"size:63;not null;uniqueIndex:idx_dkim_key,priority:2"`
+	Algorithm string     `gorm:"size:20;not null"`
+	CreatedAt time.Time  `gorm:"not null"`
+	RetiredAt *time.Time // nil: active
+	// Private is the PKCS #8 DER of the private key, sealed with the
+	// server key when Sealed.
+	Private []byte `gorm:"not null"`
+	Sealed  bool   `gorm:"not null;default:false"`
+}
+
+func (keyRow) TableName() string { return "dkim_keys" }
+
+// Models are the tables of the keys.
+func Models() []any { return []any{&keyRow{}} }
+
+// live reports whether a key is active, or retired recently enough to stay
+// published.
+func (r *keyRow) live(now time.Time) bool {
+	return r.RetiredAt == nil || now.Before(r.RetiredAt.Add(Retention))
+}
+
+// Keys are the DKIM keys of the local domains. Parsed keys are cached;
+// what another process (the CLI, another node) changes is seen at the next
+// call, which reads the domain's rows. It is safe for concurrent use.
+type Keys struct {
+	db     Database
+	sealer *blobcrypt.Sealer // nil or unable to seal: keys stored plain
+	now    func() time.Time
 
 	mu      sync.Mutex
-	domains map[string]*dkimDomain
+	signers map[string]crypto.Signer // by domain + " " + selector
 }
 
-type dkimKeyState struct {
-	Selector  string     `json:"selector"`
-	Algorithm string     `json:"algorithm"`
-	CreatedAt time.Time  `json:"created_at"`
-	RetiredAt *time.Time `json:"retired_at,omitempty"`
-}
-
-type dkimState struct {
-	Keys []dkimKeyState `json:"keys"`
-}
-
-// dkimDomain is a domain's keys as loaded.
-type dkimDomain struct {
-	state   dkimState
-	signers map[string]crypto.Signer // by selector
-	file    os.FileInfo              // keys.json when loaded
-}
-
-// NewDKIMKeys opens (creating it if needed) the DKIM key folder dir.
-func NewDKIMKeys(dir string) (*DKIMKeys, error) {
-	if dir == "" {
-		return nil, errors.New("open DKIM keys: no folder given")
-	}
-	if err := mkdirSynced(dir); err != nil {
+// Open returns the keys kept in db, creating or updating their table. New
+// keys are sealed with sealer (the server key) if it can seal; sealed keys
+// need it to be read.
+func Open(ctx context.Context, db Database, sealer *blobcrypt.Sealer) (*Keys, error) {
+	if err := db.MigrateTables(ctx, "dkim", Models()...); err != nil {
 		return nil, fmt.Errorf("open DKIM keys: %w", err)
 	}
-	return &DKIMKeys{dir: dir, now: time.Now, domains: map[string]*dkimDomain{}}, nil
+	return &Keys{db: db, sealer: sealer, now: time.Now, signers: map[string]crypto.Signer{}}, nil
 }
 
-// mkdirSynced creates dir (0700) if it does not exist, durably.
-func mkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return syncDir(filepath.Dir(dir))
-}
-
-// writeFileAtomic replaces path with data (mode 0600), durably.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func dkimDomainName(domain string) (string, error) {
+func domainName(domain string) (string, error) {
 	d, err := core.NormalizeDomain(domain)
 	if err != nil {
 		return "", fmt.Errorf("DKIM keys: %w", err)
@@ -142,187 +117,208 @@ func dkimDomainName(domain string) (string, error) {
 	return d, nil
 }
 
-func (k *DKIMKeys) keyPath(domain, selector, alg string) string {
-	return filepath.Join(k.dir, domain, selector+"."+alg+".pem")
-}
-
-func (k *DKIMKeys) statePath(domain string) string {
-	return filepath.Join(k.dir, domain, "keys.json")
-}
-
-// load returns a domain's keys, from the cache unless keys.json changed;
-// nil if the domain has none. k.mu is held.
-func (k *DKIMKeys) load(domain string) (*dkimDomain, error) {
-	fi, err := os.Stat(k.statePath(domain))
-	if errors.Is(err, fs.ErrNotExist) {
-		delete(k.domains, domain)
-		return nil, nil
-	}
-	if err != nil {
+// rows returns a domain's keys, oldest first.
+func rows(db *gorm.DB, domain string) ([]keyRow, error) {
+	var rs []keyRow
+	if err := db.Where("domain = ?", domain).Order("id").Find(&rs).Error; err != nil {
 		return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
 	}
-	if d := k.domains[domain]; d != nil && os.SameFile(d.file, fi) && d.file.ModTime().Equal(fi.ModTime()) && d.file.Size() == fi.Size() {
-		return d, nil
+	return rs, nil
+}
+
+// label binds a sealed key to its domain and selector, so that a key
+// cannot be passed off as another's.
+func label(domain, selector string) string { return "dkim " + domain + " " + selector }
+
+// seal returns what to store of a new key's DER.
+func (k *Keys) seal(domain, selector string, der []byte) (stored []byte, sealed bool, err error) {
+	if !k.sealer.CanSeal() {
+		return der, false, nil
 	}
-	data, err := os.ReadFile(k.statePath(domain))
+	var b bytes.Buffer
+	w, err := k.sealer.Seal(&b, label(domain, selector))
 	if err != nil {
-		return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
+		return nil, false, err
 	}
-	d := &dkimDomain{signers: map[string]crypto.Signer{}, file: fi}
-	if err := json.Unmarshal(data, &d.state); err != nil {
-		return nil, fmt.Errorf("DKIM keys of %s: %s: %w", domain, k.statePath(domain), err)
+	if _, err := w.Write(der); err != nil {
+		return nil, false, err
 	}
-	for _, ks := range d.state.Keys {
-		signer, err := readDKIMKey(k.keyPath(domain, ks.Selector, ks.Algorithm), ks.Algorithm)
+	if err := w.Close(); err != nil {
+		return nil, false, err
+	}
+	return b.Bytes(), true, nil
+}
+
+// signer returns the parsed private key of r, from the cache if it is
+// there.
+func (k *Keys) signer(r *keyRow) (crypto.Signer, error) {
+	id := r.Domain + " " + r.Selector
+	k.mu.Lock()
+	s, ok := k.signers[id]
+	k.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	der := r.Private
+	if r.Sealed {
+		body, err := k.sealer.Open(bytes.NewReader(r.Private), int64(len(r.Private)), label(r.Domain, r.Selector))
 		if err != nil {
-			return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
+			return nil, fmt.Errorf("DKIM key %s of %s: %w", r.Selector, r.Domain, err)
 		}
-		d.signers[ks.Selector] = signer
+		der, err = io.ReadAll(io.NewSectionReader(body, 0, body.Size()))
+		body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("DKIM key %s of %s: %w", r.Selector, r.Domain, err)
+		}
 	}
-	k.domains[domain] = d
-	return d, nil
+	s, err := parseKey(der, r.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("DKIM key %s of %s: %w", r.Selector, r.Domain, err)
+	}
+	k.mu.Lock()
+	k.signers[id] = s
+	k.mu.Unlock()
+	return s, nil
 }
 
-func readDKIMKey(path, alg string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+// parseKey parses a PKCS #8 private key of algorithm alg.
+func parseKey(der []byte, alg string) (crypto.Signer, error) {
+	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: no PRIVATE KEY block", path)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	switch key := key.(type) {
 	case *rsa.PrivateKey:
-		if alg == DKIMRSA {
+		if alg == RSA {
 			return key, nil
 		}
 	case ed25519.PrivateKey:
-		if alg == DKIMEd25519 {
+		if alg == Ed25519 {
 			return key, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: a %T, not an %s key", path, key, alg)
+	return nil, fmt.Errorf("a %T, not an %s key", key, alg)
 }
 
-func generateDKIMKey(alg string) (crypto.Signer, []byte, error) {
+// generate makes a new key of alg and returns its PKCS #8 DER.
+func generate(alg string) ([]byte, error) {
 	var key crypto.Signer
 	var err error
 	switch alg {
-	case DKIMRSA:
-		key, err = rsa.GenerateKey(rand.Reader, DKIMRSABits)
-	case DKIMEd25519:
+	case RSA:
+		key, err = rsa.GenerateKey(rand.Reader, RSABits)
+	case Ed25519:
 		_, key, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		err = fmt.Errorf("unknown DKIM algorithm %q", alg)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	return x509.MarshalPKCS8PrivateKey(key)
 }
 
-// live reports whether a key is active, or retired recently enough to stay
-// published.
-func (ks *dkimKeyState) live(now time.Time) bool {
-	return ks.RetiredAt == nil || now.Before(ks.RetiredAt.Add(DKIMRetention))
+// missing returns the algorithms without an active key in rs, once keys
+// active at now are retired if retire is set.
+func missing(rs []keyRow, retire bool) []string {
+	var out []string
+	for _, alg := range algorithms {
+		if retire || !slices.ContainsFunc(rs, func(r keyRow) bool { return r.Algorithm == alg && r.RetiredAt == nil }) {
+			out = append(out, alg)
+		}
+	}
+	return out
 }
 
 // update changes a domain's keys: retire (when rotating) marks the active
 // keys retired, then every algorithm without an active key gets a new one,
-// and keys retired for longer than DKIMRetention are deleted. It returns the
-// active selectors. k.mu is held.
-func (k *DKIMKeys) update(domain string, retire bool) ([]string, error) {
-	cur, err := k.load(domain)
+// and keys retired for longer than Retention are deleted. It returns the
+// active selectors. New keys are made before the write transaction (RSA
+// takes a while) and used if they are still needed in it.
+func (k *Keys) update(ctx context.Context, domain string, retire bool) ([]string, error) {
+	cur, err := rows(k.db.ReadDB(ctx), domain)
 	if err != nil {
 		return nil, err
 	}
-	now := k.now().UTC().Truncate(time.Second)
-	var st dkimState
-	if cur != nil {
-		st.Keys = slices.Clone(cur.state.Keys)
-	}
-	changed := false
-	var drop []dkimKeyState
-	st.Keys = slices.DeleteFunc(st.Keys, func(ks dkimKeyState) bool {
-		if ks.live(now) {
-			return false
-		}
-		drop = append(drop, ks)
-		changed = true
-		return true
-	})
-	if retire {
-		for i := range st.Keys {
-			if st.Keys[i].RetiredAt == nil {
-				st.Keys[i].RetiredAt = &now
-				changed = true
-			}
-		}
-	}
-	for _, alg := range dkimAlgorithms {
-		if slices.ContainsFunc(st.Keys, func(ks dkimKeyState) bool { return ks.Algorithm == alg && ks.RetiredAt == nil }) {
-			continue
-		}
-		if err := mkdirSynced(filepath.Join(k.dir, domain)); err != nil {
-			return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
-		}
-		sel := newDKIMSelector(st.Keys, alg, now)
-		_, pemData, err := generateDKIMKey(alg)
-		if err != nil {
+	made := map[string][]byte{}
+	for _, alg := range missing(cur, retire) {
+		if made[alg], err = generate(alg); err != nil {
 			return nil, fmt.Errorf("DKIM keys of %s: generate %s key: %w", domain, alg, err)
 		}
-		if err := writeFileAtomic(k.keyPath(domain, sel, alg), pemData); err != nil {
-			return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
-		}
-		st.Keys = append(st.Keys, dkimKeyState{Selector: sel, Algorithm: alg, CreatedAt: now})
-		changed = true
 	}
-	if changed {
-		data, err := json.MarshalIndent(st, "", "  ")
+	now := k.now().UTC().Truncate(time.Second)
+	var active []string
+	err = k.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
+		active = nil
+		rs, err := rows(tx, domain)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := writeFileAtomic(k.statePath(domain), append(data, '\n')); err != nil {
-			return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
+		for _, r := range rs {
+			if !r.live(now) {
+				if err := tx.Delete(&keyRow{}, r.ID).Error; err != nil {
+					return err
+				}
+			}
 		}
-		// The old keys are unreachable now; a failure to delete one only
-		// leaves a stray file.
-		for _, ks := range drop {
-			os.Remove(k.keyPath(domain, ks.Selector, ks.Algorithm))
+		rs = slices.DeleteFunc(rs, func(r keyRow) bool { return !r.live(now) })
+		if retire {
+			if err := tx.Model(&keyRow{}).Where("domain = ? AND retired_at IS NULL", domain).Update("retired_at", now).Error; err != nil {
+				return err
+			}
+			for i := range rs {
+				if rs[i].RetiredAt == nil {
+					rs[i].RetiredAt = &now
+				}
+			}
 		}
-		if cur, err = k.load(domain); err != nil {
-			return nil, err
+		for _, alg := range missing(rs, false) {
+			der := made[alg]
+			if der == nil { // another process retired it meanwhile
+				if der, err = generate(alg); err != nil {
+					return fmt.Errorf("generate %s key: %w", alg, err)
+				}
+			}
+			sel := newSelector(rs, alg, now)
+			stored, sealed, err := k.seal(domain, sel, der)
+			if err != nil {
+				return err
+			}
+			r := keyRow{Domain: domain, Selector: sel, Algorithm: alg, CreatedAt: now, Private: stored, Sealed: sealed}
+			if err := tx.Create(&r).Error; err != nil {
+				return err
+			}
+			rs = append(rs, r)
 		}
+		active = activeSelectors(rs)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("DKIM keys of %s: %w", domain, err)
 	}
-	return cur.activeSelectors(), nil
+	return active, nil
 }
 
-// newDKIMSelector names a new key of alg made at now, unlike any in keys.
-func newDKIMSelector(keys []dkimKeyState, alg string, now time.Time) string {
-	base := "yb" + now.Format("200601") + map[string]string{DKIMRSA: "r", DKIMEd25519: "e"}[alg]
+// newSelector names a new key of alg made at now, unlike any in rs:
+// yb<YYYYMM>r for RSA and yb<YYYYMM>e for Ed25519 (the month the key was
+// made), with -2, -3... when a domain rotates more than once in a month.
+func newSelector(rs []keyRow, alg string, now time.Time) string {
+	base := "yb" + now.Format("200601") + map[string]string{RSA: "r", Ed25519: "e"}[alg]
 	sel := base
-	for n := 2; slices.ContainsFunc(keys, func(ks dkimKeyState) bool { return ks.Selector == sel }); n++ {
+	for n := 2; slices.ContainsFunc(rs, func(r keyRow) bool { return r.Selector == sel }); n++ {
 		sel = fmt.Sprintf("%s-%d", base, n)
 	}
 	return sel
 }
 
-// activeSelectors returns the selectors of the active keys in signing order.
-func (d *dkimDomain) activeSelectors() []string {
+// activeSelectors returns the selectors of the active keys in rs, in
+// signing order.
+func activeSelectors(rs []keyRow) []string {
 	var out []string
-	for _, alg := range dkimAlgorithms {
-		for _, ks := range d.state.Keys {
-			if ks.Algorithm == alg && ks.RetiredAt == nil {
-				out = append(out, ks.Selector)
+	for _, alg := range algorithms {
+		for _, r := range rs {
+			if r.Algorithm == alg && r.RetiredAt == nil {
+				out = append(out, r.Selector)
 			}
 		}
 	}
@@ -331,91 +327,91 @@ func (d *dkimDomain) activeSelectors() []string {
 
 // Ensure makes sure domain has its active keys, generating an RSA and an
 // Ed25519 key the first time (and deleting keys retired for longer than
-// DKIMRetention), and returns the active selectors: RSA's, then Ed25519's.
-func (k *DKIMKeys) Ensure(domain string) ([]string, error) {
-	d, err := dkimDomainName(domain)
+// Retention), and returns the active selectors: RSA's, then Ed25519's.
+func (k *Keys) Ensure(ctx context.Context, domain string) ([]string, error) {
+	d, err := domainName(domain)
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.update(d, false)
+	return k.update(ctx, d, false)
 }
 
 // Rotate gives domain new active keys; the previous ones are retired but
-// stay published (Records) for DKIMRetention. It returns the new selectors.
-func (k *DKIMKeys) Rotate(domain string) ([]string, error) {
-	d, err := dkimDomainName(domain)
+// stay published (Records) for Retention. It returns the new selectors.
+func (k *Keys) Rotate(ctx context.Context, domain string) ([]string, error) {
+	d, err := domainName(domain)
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.update(d, true)
+	return k.update(ctx, d, true)
 }
 
-// Signers returns domain's active keys and their selectors, in signing order
-// (RSA, then Ed25519). The error wraps core.ErrNotFound if the domain has no
-// keys (see Ensure).
-func (k *DKIMKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
-	d, err := dkimDomainName(domain)
+// Signers returns domain's active keys and their selectors, in signing
+// order (RSA, then Ed25519). The error wraps core.ErrNotFound if the domain
+// has no keys (see Ensure).
+func (k *Keys) Signers(ctx context.Context, domain string) ([]crypto.Signer, []string, error) {
+	d, err := domainName(domain)
 	if err != nil {
 		return nil, nil, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	dd, err := k.load(d)
+	rs, err := rows(k.db.ReadDB(ctx), d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if dd == nil {
+	sels := activeSelectors(rs)
+	if len(sels) == 0 {
 		return nil, nil, fmt.Errorf("DKIM keys of %s: %w", d, core.ErrNotFound)
 	}
-	sels := dd.activeSelectors()
 	signers := make([]crypto.Signer, len(sels))
-	for i, s := range sels {
-		signers[i] = dd.signers[s]
+	for i, sel := range sels {
+		j := slices.IndexFunc(rs, func(r keyRow) bool { return r.Selector == sel })
+		if signers[i], err = k.signer(&rs[j]); err != nil {
+			return nil, nil, err
+		}
 	}
 	return signers, sels, nil
 }
 
 // Records returns the DNS TXT records to publish for domain, by selector
 // (the record's name is <selector>._domainkey.<domain>): its active keys and
-// those retired less than DKIMRetention ago. The values are
+// those retired less than Retention ago. The values are
 // "v=DKIM1; k=rsa; p=..." (the SubjectPublicKeyInfo, longer than 255
 // octets: publish it as several strings of one TXT record) and
 // "v=DKIM1; k=ed25519; p=..." (RFC 8463). The error wraps core.ErrNotFound
 // if the domain has no keys.
-func (k *DKIMKeys) Records(domain string) (map[string]string, error) {
-	d, err := dkimDomainName(domain)
+func (k *Keys) Records(ctx context.Context, domain string) (map[string]string, error) {
+	d, err := domainName(domain)
 	if err != nil {
 		return nil, err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	dd, err := k.load(d)
+	rs, err := rows(k.db.ReadDB(ctx), d)
 	if err != nil {
 		return nil, err
 	}
-	if dd == nil {
+	if len(rs) == 0 {
 		return nil, fmt.Errorf("DKIM keys of %s: %w", d, core.ErrNotFound)
 	}
 	now := k.now()
 	out := map[string]string{}
-	for _, ks := range dd.state.Keys {
-		if !ks.live(now) {
+	for i := range rs {
+		if !rs[i].live(now) {
 			continue
 		}
-		rec, err := dkimRecord(dd.signers[ks.Selector].Public())
+		s, err := k.signer(&rs[i])
 		if err != nil {
-			return nil, fmt.Errorf("DKIM keys of %s: %s: %w", d, ks.Selector, err)
+			return nil, err
 		}
-		out[ks.Selector] = rec
+		rec, err := record(s.Public())
+		if err != nil {
+			return nil, fmt.Errorf("DKIM keys of %s: %s: %w", d, rs[i].Selector, err)
+		}
+		out[rs[i].Selector] = rec
 	}
 	return out, nil
 }
 
-func dkimRecord(pub crypto.PublicKey) (string, error) {
+// record returns the DNS TXT record of a public key.
+func record(pub crypto.PublicKey) (string, error) {
 	switch pub := pub.(type) {
 	case *rsa.PublicKey:
 		der, err := x509.MarshalPKIXPublicKey(pub)
@@ -431,55 +427,49 @@ func dkimRecord(pub crypto.PublicKey) (string, error) {
 
 // Remove deletes all of domain's keys (when the domain is deleted).
 // Removing a domain without keys is not an error.
-func (k *DKIMKeys) Remove(domain string) error {
-	d, err := dkimDomainName(domain)
+func (k *Keys) Remove(ctx context.Context, domain string) error {
+	d, err := domainName(domain)
 	if err != nil {
 		return err
 	}
+	err = k.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
+		return tx.Where("domain = ?", d).Delete(&keyRow{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("remove DKIM keys of %s: %w", d, err)
+	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.domains, d)
-	dir := filepath.Join(k.dir, d)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
+	for id := range k.signers {
+		if dom, _, _ := strings.Cut(id, " "); dom == d {
+			delete(k.signers, id)
+		}
 	}
-	// keys.json first: a crash part-way leaves a domain without keys, not
-	// one with missing key files.
-	if err := os.Remove(k.statePath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove DKIM keys of %s: %w", d, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("remove DKIM keys of %s: %w", d, err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove DKIM keys of %s: %w", d, err)
-	}
-	return syncDir(k.dir)
+	k.mu.Unlock()
+	return nil
 }
 
-// Check loads the keys of every domain in the folder and returns an error
-// naming each domain whose keys cannot be read (a key file written by
-// another user, a damaged keys.json): mail of such a domain cannot be
-// signed, and must not go out unsigned.
-func (k *DKIMKeys) Check() error {
-	entries, err := os.ReadDir(k.dir)
-	if err != nil {
+// Check reads every key and returns an error naming each one that cannot
+// be read (sealed with a server key this process does not have, damaged):
+// mail of such a domain cannot be signed, and must not go out unsigned.
+func (k *Keys) Check(ctx context.Context) error {
+	var rs []keyRow
+	if err := k.db.ReadDB(ctx).Order("domain, id").Find(&rs).Error; err != nil {
 		return fmt.Errorf("DKIM keys: %w", err)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		d, err := dkimDomainName(e.Name())
-		if err != nil || d != e.Name() {
-			continue
-		}
-		if _, err := k.load(d); err != nil {
+	for i := range rs {
+		if _, err := k.signer(&rs[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// insertIgnore adds rows, leaving alone any whose domain and selector a
+// key has already.
+func insertIgnore(tx *gorm.DB, rs []keyRow) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rs).Error
 }

@@ -94,7 +94,7 @@ func (w *Worker) sendReport(ctx context.Context, addr string, dsn []byte) error 
 		}
 	}
 	if len(external) > 0 {
-		body, domain := w.signReport(addr, dsn)
+		body, domain := w.signReport(ctx, addr, dsn)
 		_, err := w.queue.Enqueue(ctx, queue.Input{
 			Body:       bytes.NewReader(body),
 			Recipients: external,
@@ -199,7 +199,7 @@ func (w *Worker) warn(ctx context.Context) error {
 // DMARC aligns with the From domain), else for the domain of addr, the
 // sender of the message the notification is about (usually a domain
 // served here, whose keys sign its users' mail).
-func (w *Worker) signReport(addr string, dsn []byte) ([]byte, string) {
+func (w *Worker) signReport(ctx context.Context, addr string, dsn []byte) ([]byte, string) {
 	if w.opts.SignDKIM == nil {
 		return dsn, w.opts.Hostname
 	}
@@ -211,7 +211,7 @@ func (w *Worker) signReport(addr string, dsn []byte) ([]byte, string) {
 		candidates = append(candidates, a.Domain)
 	}
 	for _, d := range candidates {
-		sigs, err := w.opts.SignDKIM(d, bytes.NewReader(dsn))
+		sigs, err := w.opts.SignDKIM(ctx, d, bytes.NewReader(dsn))
 		if errors.Is(err, core.ErrNotFound) {
 			continue
 		}

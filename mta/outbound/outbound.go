@@ -142,7 +142,7 @@ type Options struct {
 	// error wrapping core.ErrNotFound when there are no keys for it); the
 	// notifications this worker sends elsewhere are signed with it (see
 	// signReport). nil sends them unsigned.
-	SignDKIM func(domain string, msg io.Reader) (string, error)
+	SignDKIM func(ctx context.Context, domain string, msg io.Reader) (string, error)
 	// SubaddressDelimiters are as in mta.Options, for notifications to a
 	// local sender who sent as ann+shop@: they reach ann. "" = off.
 	SubaddressDelimiters string

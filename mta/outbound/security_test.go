@@ -24,7 +24,7 @@ type oneDomainKeys struct {
 	key    ed25519.PrivateKey
 }
 
-func (k oneDomainKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
+func (k oneDomainKeys) Signers(_ context.Context, domain string) ([]crypto.Signer, []string, error) {
 	if domain != k.domain {
 		return nil, nil, fmt.Errorf("keys of %s: %w", domain, core.ErrNotFound)
 	}
@@ -43,7 +43,9 @@ func TestBounceToRemoteSenderIsSigned(t *testing.T) {
 	src := oneDomainKeys{domain: "local.test", key: key}
 	st, snk, clk := testStore(t), newSink(t), newClock()
 	w := testWorker(t, st, snk, clk, func(o *Options) {
-		o.SignDKIM = func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(src, domain, msg) }
+		o.SignDKIM = func(ctx context.Context, domain string, msg io.Reader) (string, error) {
+			return mta.SignDKIM(ctx, src, domain, msg)
+		}
 	})
 	enqueue(t, st, "someone@elsewhere.test", "x@nullmx.test")
 	process(t, w)
