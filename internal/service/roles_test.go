@@ -12,6 +12,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -51,7 +52,11 @@ func newRoleEnv(t *testing.T) *roleEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &roleEnv{svc: New(store, log).WithQueue(q), store: store, actors: map[string]Actor{}}
+	keys, err := dkimkeys.Open(ctx, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &roleEnv{svc: New(store, log).WithQueue(q).WithDKIM(keys), store: store, actors: map[string]Actor{}}
 	for _, d := range []string{"example.com", "example.org"} {
 		if _, err := store.CreateDomain(ctx, d); err != nil {
 			t.Fatal(err)
@@ -289,6 +294,19 @@ func TestRoleRules(t *testing.T) {
 		}},
 		{"let bob send as an address of example.org", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
 			_, err := e.svc.GrantSendAs(ctx, a, "bob@example.com", e.freshUser(t, "example.org"))
+			return err
+		}},
+
+		// DKIM keys.
+		{"list example.com's DKIM records", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			recs, err := e.svc.DKIMRecords(ctx, a, "example.com")
+			if err == nil && len(recs) != 2 {
+				t.Errorf("DKIM records %v, want two", recs)
+			}
+			return err
+		}},
+		{"rotate example.com's DKIM keys", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.RotateDKIM(ctx, a, "example.com")
 			return err
 		}},
 
