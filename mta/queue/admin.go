@@ -13,8 +13,8 @@ import (
 
 // Item is a queued message with all its recipients.
 type Item struct {
-	Message    Message     `json:"message"`
-	Recipients []Recipient `json:"recipients"`
+	Message    Message
+	Recipients []Recipient
 }
 
 // StatusHeld is a Filter.Status that matches held messages.

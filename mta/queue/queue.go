@@ -113,20 +113,20 @@ func Models() []any { return []any{&Message{}, &Recipient{}} }
 // Message is a message queued for delivery to other servers. Its
 // body is in the blob store under BlobKey, referenced by nothing else.
 type Message struct {
-	ID      int64  `gorm:"primaryKey" json:"id"`
-	BlobKey string `gorm:"size:64;not null;index" json:"-"`
-	Size    int64  `gorm:"not null" json:"size"`
+	ID      int64  `gorm:"primaryKey"`
+	BlobKey string `gorm:"size:64;not null;index"`
+	Size    int64  `gorm:"not null"`
 	// From is the envelope sender, "" for the null sender (bounces).
-	From string `gorm:"column:from_addr;size:320;not null;default:''" json:"from"`
+	From string `gorm:"column:from_addr;size:320;not null;default:''"`
 	// Domain is the sender's domain, the one the message is DKIM-signed for.
-	Domain    string    `gorm:"size:253;not null;default:''" json:"domain"`
-	CreatedAt time.Time `gorm:"not null;index" json:"created_at"`
+	Domain    string    `gorm:"size:253;not null;default:''"`
+	CreatedAt time.Time `gorm:"not null;index"`
 	// ExpiresAt is when undelivered recipients are given up (ExpireDue).
-	ExpiresAt time.Time `gorm:"not null;index" json:"expires_at"`
+	ExpiresAt time.Time `gorm:"not null;index"`
 	// Held messages are never claimed (Hold).
-	Held bool `gorm:"not null;default:false" json:"held"`
+	Held bool `gorm:"not null;default:false"`
 	// WarnedAt is when the sender was told of the delay (MarkWarned).
-	WarnedAt *time.Time `json:"warned_at,omitempty"`
+	WarnedAt *time.Time
 }
 
 // TableName names the outbound message table.
@@ -135,22 +135,22 @@ func (Message) TableName() string { return "outbound_messages" }
 // Recipient is one recipient of a queued message and the state of
 // its delivery.
 type Recipient struct {
-	ID        int64  `gorm:"primaryKey" json:"id"`
-	MessageID int64  `gorm:"not null;index" json:"message_id"`
-	Address   string `gorm:"size:320;not null" json:"address"`
+	ID        int64  `gorm:"primaryKey"`
+	MessageID int64  `gorm:"not null;index"`
+	Address   string `gorm:"size:320;not null"`
 	// Domain is the recipient's domain (lower-case ASCII): the destination.
-	Domain string `gorm:"size:253;not null;index" json:"domain"`
+	Domain string `gorm:"size:253;not null;index"`
 	// Status is one of StatusQueued, StatusDelivering, StatusDelivered,
 	// StatusFailed, StatusExpired.
-	Status        string     `gorm:"size:20;not null;index:idx_outbound_rcpt_due,priority:1" json:"status"`
-	Attempts      int        `gorm:"not null;default:0" json:"attempts"`
-	NextAttemptAt time.Time  `gorm:"not null;index:idx_outbound_rcpt_due,priority:2" json:"next_attempt_at"`
-	LastAttemptAt *time.Time `json:"last_attempt_at,omitempty"`
-	LastError     string     `gorm:"size:1000;not null;default:''" json:"last_error,omitempty"`
-	LastCode      int        `gorm:"not null;default:0" json:"last_code,omitempty"`
+	Status        string    `gorm:"size:20;not null;index:idx_outbound_rcpt_due,priority:1"`
+	Attempts      int       `gorm:"not null;default:0"`
+	NextAttemptAt time.Time `gorm:"not null;index:idx_outbound_rcpt_due,priority:2"`
+	LastAttemptAt *time.Time
+	LastError     string `gorm:"size:1000;not null;default:''"`
+	LastCode      int    `gorm:"not null;default:0"`
 	// ClaimedBy and ClaimedUntil are the lease of the worker delivering it.
-	ClaimedBy    string     `gorm:"size:100;not null;default:''" json:"claimed_by,omitempty"`
-	ClaimedUntil *time.Time `json:"claimed_until,omitempty"`
+	ClaimedBy    string `gorm:"size:100;not null;default:''"`
+	ClaimedUntil *time.Time
 }
 
 // TableName names the outbound recipient table.
