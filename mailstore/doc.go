@@ -12,6 +12,12 @@
 // any moment leaves no half-stored message visible and loses nothing
 // acknowledged.
 //
+// Other packages own tables in the same database (the outbound queue in
+// mta/queue, the spam filter's token counts in filters/spam/bayesdb, DKIM
+// keys in mta/dkimkeys): each declares the small interface it needs, which
+// the Store implements in owners.go (MigrateTables, ReadDB, WriteTx and
+// the body store), so their writes share the group commit.
+//
 // Everything SQLite-specific is confined to db.go; the rest uses gorm's
 // portable API so that the metadata can move to PostgreSQL.
 package mailstore
