@@ -1,7 +1,7 @@
 // Package mailstore owns all of Yubin's persistent state behind one Go API:
 // domains, users and their credentials, mailboxes, messages with their flags,
-// UIDs and MODSEQs, and per-user usage. It is the only package that talks to
-// the database (through gorm) and to the message body store.
+// UIDs and MODSEQs, and per-user usage. It is the only package that opens
+// the database (through gorm) and the message body store.
 //
 // Writes go through a single group-committing writer: concurrent callers'
 // changes are batched into one database transaction, so one fsync of the
