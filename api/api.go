@@ -59,11 +59,6 @@ type Options struct {
 	// with "Authorization: Bearer TOKEN"; empty: loopback only.
 	MetricsToken string
 	OpenAPI      []byte // served at /api/openapi.yaml
-	// DKIM holds the domains' DKIM keys (mailstore.DKIMKeys, shared with
-	// submission): GET /api/v1/domains/{name}/dns makes a domain's keys if
-	// it has none and lists their records, and creating a domain makes
-	// them. nil leaves DKIM records out.
-	DKIM DKIMKeys
 	// Resolver looks up what DNS publishes for
 	// GET /api/v1/domains/{name}/dns/check; nil answers it with 503.
 	Resolver Resolver
@@ -73,14 +68,6 @@ type Options struct {
 	// TLSReports keeps the TLS reports (RFC 8460) other servers post to
 	// POST /api/v1/tls-reports; nil answers it with 503.
 	TLSReports *tlsrpt.Store
-}
-
-// DKIMKeys are the domains' DKIM keys, as mailstore.DKIMKeys keeps them.
-type DKIMKeys interface {
-	// Ensure makes domain's keys if it has none.
-	Ensure(domain string) ([]string, error)
-	// Records returns domain's DKIM TXT records by selector.
-	Records(domain string) (map[string]string, error)
 }
 
 // API serves the REST API.

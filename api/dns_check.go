@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -49,16 +48,10 @@ func (a *API) domainDNSCheck(c *gin.Context) {
 		abortProblem(c, kindUnavailable, "dns check unavailable: the server has no DNS resolver")
 		return
 	}
-	var dkim map[string]string
-	if a.opts.DKIM != nil {
-		if _, err := a.opts.DKIM.Ensure(d.Name); err != nil {
-			writeProblem(c, fmt.Errorf("DKIM keys of %s: %w", d.Name, err))
-			return
-		}
-		if dkim, err = a.opts.DKIM.Records(d.Name); err != nil {
-			writeProblem(c, fmt.Errorf("DKIM records of %s: %w", d.Name, err))
-			return
-		}
+	dkim, err := a.svc.DKIMRecords(c.Request.Context(), actorOf(c), d.Name)
+	if err != nil {
+		writeProblem(c, err)
+		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), dnsCheckTimeout)
 	defer cancel()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -137,13 +136,6 @@ func (a *API) createDomain(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	if a.opts.DKIM != nil {
-		// The domain exists now; its keys are made again on the first
-		// DNS listing or the first message sent if this fails.
-		if _, err := a.opts.DKIM.Ensure(d.Name); err != nil {
-			a.log.Warn("could not make the DKIM keys of a new domain", "domain", d.Name, "err", err)
-		}
-	}
 	c.Header("Location", "/api/v1/domains/"+url.PathEscape(d.Name))
 	c.JSON(http.StatusCreated, toDomain(d))
 }
@@ -222,16 +214,10 @@ func (a *API) domainDNS(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	var dkim map[string]string
-	if a.opts.DKIM != nil {
-		if _, err := a.opts.DKIM.Ensure(d.Name); err != nil {
-			writeProblem(c, fmt.Errorf("DKIM keys of %s: %w", d.Name, err))
-			return
-		}
-		if dkim, err = a.opts.DKIM.Records(d.Name); err != nil {
-			writeProblem(c, fmt.Errorf("DKIM records of %s: %w", d.Name, err))
-			return
-		}
+	dkim, err := a.svc.DKIMRecords(c.Request.Context(), actorOf(c), d.Name)
+	if err != nil {
+		writeProblem(c, err)
+		return
 	}
 	writeDNSRecords(c, a.opts.Clients, d.Name, dkim)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
@@ -28,12 +30,19 @@ type testEnv struct {
 	dir   string
 	store *mailstore.Store
 	svc   *service.Service
+	bayes *bayesdb.Store // the spam filter's token counts the service trains
 	api   *API
 	srv   *httptest.Server
 	admin string // an access token of testAdmin
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// spamClassifier is the classifier serve gives the service: on bs, with
+// the domains' and users' scopes.
+func spamClassifier(bs *bayesdb.Store) *spam.Classifier {
+	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) })
+}
 
 // newEnv starts an API. Failed logins are blocked after 5 attempts per
 // account, without delays.
@@ -46,7 +55,11 @@ func newEnv(t *testing.T, mod ...func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := service.New(store, discardLogger())
+	bayes, err := bayesdb.Open(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, discardLogger()).WithSpamClassifier(spamClassifier(bayes))
 	if _, err := svc.EnsureAdmin(ctx, testAdmin, testAdminPW); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +79,7 @@ func newEnv(t *testing.T, mod ...func(*Options)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, dir: dir, store: store, svc: svc, api: a}
+	e := &testEnv{t: t, dir: dir, store: store, svc: svc, bayes: bayes, api: a}
 	e.srv = httptest.NewServer(a.Handler())
 	t.Cleanup(e.srv.Close)
 	e.admin = e.login(testAdmin, testAdminPW)

@@ -340,7 +340,7 @@ func TestSpamTrain(t *testing.T) {
 	}
 	resp, b := e.send(mustRequest(t, "POST", e.srv.URL+"/api/v1/spam/train?as=spam&domain=elsewhere.example", e.ann, spamMsg))
 	checkProblem(t, resp, b, http.StatusForbidden, kindForbidden, "domain admin training another domain")
-	counts, _, _, err := e.store.BayesTokens().Counts(context.Background(), []string{"viagra"})
+	counts, _, _, err := e.bayes.Counts(context.Background(), []string{"viagra"})
 	if err != nil || counts["viagra"].Spam != 1 {
 		t.Errorf("token viagra: %v %v", counts, err)
 	}

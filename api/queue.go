@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // queuedRecipient is one recipient of a queued message and the state of
@@ -35,7 +35,7 @@ type queuedMessage struct {
 	Recipients []queuedRecipient `json:"recipients"`
 }
 
-func toQueuedMessage(it *mailstore.QueueItem) queuedMessage {
+func toQueuedMessage(it *queue.Item) queuedMessage {
 	m := it.Message
 	out := queuedMessage{
 		ID: m.ID, From: m.From, Size: m.Size, CreatedAt: m.CreatedAt.UTC(), ExpiresAt: m.ExpiresAt.UTC(), Held: m.Held,

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // checkDKIMRecords checks that a GET /api/v1/domains/{name}/dns answer
@@ -50,7 +50,7 @@ func (w *specWalker) walkQueue(adm, ann, bob string) {
 	ctx := context.Background()
 	enqueue := func(from, signing string, rcpts ...string) string {
 		t.Helper()
-		m, err := w.store.Enqueue(ctx, mailstore.OutboundInput{
+		m, err := w.queue.Enqueue(ctx, queue.Input{
 			Body:       strings.NewReader("From: <" + from + ">\r\nSubject: queued\r\n\r\nHello.\r\n"),
 			From:       from,
 			Domain:     signing,

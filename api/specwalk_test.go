@@ -22,10 +22,14 @@ import (
 
 	yubin "github.com/yubinmail/yubin"
 	"github.com/yubinmail/yubin/api"
+	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/importer"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -46,6 +50,7 @@ type specWalker struct {
 	router routers.Router
 	srv    *httptest.Server
 	store  *mailstore.Store
+	queue  *queue.Queue
 	seen   map[string]map[int]bool // "METHOD /template" → statuses
 }
 
@@ -223,14 +228,22 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := service.New(store, log)
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bayes, err := bayesdb.Open(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log).WithQueue(q).WithSpamClassifier(spam.NewClassifier(bayes).WithScopes(func(scope string) spam.TokenStore { return bayes.Scope(scope) }))
 	if err := svc.WithPasskeys(service.PasskeyConfig{RPID: walkHostname, Origins: []string{walkOrigin}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.EnsureAdmin(ctx, walkAdmin, walkAdminPW); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim"))
+	keys, err := dkimkeys.Open(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +272,6 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: walkBlockAfter, BlockAfterIP: 1000}),
 		OpenAPI:     yubin.OpenAPI,
-		DKIM:        keys,
 		Resolver:    walkResolver{},
 		TLSStatus:   walkTLSStatus,
 		TLSReports:  walkTLSReports(t, dir),
@@ -269,7 +281,7 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &specWalker{t: t, router: specRouter(t), srv: srv, store: store, seen: map[string]map[int]bool{}}
+	return &specWalker{t: t, router: specRouter(t), srv: srv, store: store, queue: q, seen: map[string]map[int]bool{}}
 }
 
 // TestEveryRouteMatchesSpec walks every operation of openapi.yaml against

@@ -42,7 +42,7 @@ func (schemaState) TableName() string { return "schema_version" }
 // the version first and does nothing if another process already migrated.
 // Counters are seeded with INSERT OR IGNORE in the same transaction.
 func (s *Store) migrate(ctx context.Context) error {
-	want := schemaFingerprint()
+	want := schemaFingerprint(allModels())
 	// Fast path, without the write lock: already migrated.
 	var cur schemaState
 	if s.db.WithContext(ctx).Migrator().HasTable(&schemaState{}) &&
@@ -81,12 +81,12 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // schemaFingerprint is a hash of every table, column, type and index of
-// the models: a binary whose models differ from the ones that migrated the
+// models: a binary whose models differ from the ones that migrated the
 // database migrates it again.
-func schemaFingerprint() string {
+func schemaFingerprint(models []any) string {
 	var lines []string
 	cache := &sync.Map{}
-	for _, m := range allModels() {
+	for _, m := range models {
 		sch, err := schema.Parse(m, cache, schema.NamingStrategy{})
 		if err != nil {
 			lines = append(lines, fmt.Sprintf("%T: %v", m, err))

@@ -123,8 +123,7 @@ func allModels() []any {
 	models := []any{&Domain{}, &User{}, &Mailbox{}, &messageRow{}, &counter{}}
 	models = append(models, aliasModels()...)
 	models = append(models, adminModels()...)
-	models = append(models, queueModels()...)
-	models = append(models, spamModels()...)
+	models = append(models, &QuarantinedMessage{})
 	models = append(models, subscriptionModels()...)
 	models = append(models, metadataModels()...)
 	models = append(models, urlAuthModels()...)

@@ -7,10 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
-	"gorm.io/gorm/schema"
+	"gorm.io/gorm"
 )
 
 // blobLister is a blob store that can list its bodies (for the orphan
@@ -52,20 +51,17 @@ func (s *FileBlobStore) listBlobs(ctx context.Context, fn func(key string, mod t
 	return nil
 }
 
-// blobTables returns the tables with a blob_key column: every model that
-// references a body, found from the models themselves so that a new one
-// is never forgotten by the sweep.
-func blobTables() ([]string, error) {
+// blobTablesSQL lists the tables with a blob_key column: every table that
+// references a body, whichever package owns it (see MigrateTables), found
+// from the database itself so that the sweep never forgets one.
+const blobTablesSQL = `SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+	WHERE m.type = 'table' AND p.name = 'blob_key' ORDER BY m.name`
+
+// blobTables returns the tables of db that reference bodies.
+func blobTables(db *gorm.DB) ([]string, error) {
 	var tables []string
-	cache := &sync.Map{}
-	for _, m := range allModels() {
-		sch, err := schema.Parse(m, cache, schema.NamingStrategy{})
-		if err != nil {
-			return nil, fmt.Errorf("tables referencing bodies: %w", err)
-		}
-		if sch.LookUpField("blob_key") != nil && !slices.Contains(tables, sch.Table) {
-			tables = append(tables, sch.Table)
-		}
+	if err := db.Raw(blobTablesSQL).Scan(&tables).Error; err != nil {
+		return nil, fmt.Errorf("tables referencing bodies: %w", err)
 	}
 	return tables, nil
 }
@@ -87,10 +83,6 @@ func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int
 	if !ok {
 		return 0, nil
 	}
-	tables, err := blobTables()
-	if err != nil {
-		return 0, err
-	}
 	var candidates []string
 	if err := lister.listBlobs(ctx, func(key string, mod time.Time) {
 		if mod.Before(olderThan) {
@@ -104,6 +96,10 @@ func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int
 		var n int
 		err := s.write(ctx, func(tx *writeTx) error {
 			n = 0
+			tables, err := blobTables(tx.DB)
+			if err != nil {
+				return err
+			}
 			referenced := map[string]bool{}
 			for _, t := range tables {
 				var keys []string

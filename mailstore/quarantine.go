@@ -14,7 +14,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/internal/sqltext"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -80,11 +79,11 @@ func (s *Store) Quarantine(ctx context.Context, in QuarantineInput) (*Quarantine
 		date = time.Now()
 	}
 	q := QuarantinedMessage{
-		From:       quarantineText(in.From, 320),
+		From:       core.OneLine(in.From, 320),
 		Recipients: rcpts,
-		Subject:    quarantineText(in.Subject, 1000),
-		Reason:     quarantineText(quarantineReason(in.Filter, in.Reason), 1000),
-		Filter:     quarantineText(in.Filter, 100),
+		Subject:    core.OneLine(in.Subject, 1000),
+		Reason:     core.OneLine(quarantineReason(in.Filter, in.Reason), 1000),
+		Filter:     core.OneLine(in.Filter, 100),
 		ReceivedAt: date.UTC().Truncate(time.Second),
 	}
 	key, size, err := s.putBody(ctx, in.Body)
@@ -113,18 +112,6 @@ func quarantineReason(filter, reason string) string {
 		reason = strings.TrimSpace(reason[len(filter)+1:])
 	}
 	return reason
-}
-
-// quarantineText makes s valid UTF-8 without control characters, cut to n bytes.
-func quarantineText(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	return sqltext.Clip(strings.TrimSpace(s), n)
 }
 
 // QuarantineFilter narrows ListQuarantine and CountQuarantine.

@@ -107,7 +107,7 @@ func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (Se
 		return st, fmt.Errorf("encrypt bodies: %w", err)
 	}
 	st.Plain = len(plain)
-	tables, err := blobTables()
+	tables, err := blobTables(s.db.WithContext(ctx))
 	if err != nil {
 		return st, err
 	}

@@ -85,34 +85,16 @@ func ReadSnapshot(ctx context.Context, path string) (SnapshotContents, error) {
 	if check != "ok" {
 		return c, fmt.Errorf("read snapshot %s: database is damaged: %s", path, check)
 	}
-	tables, err := blobTables()
+	tables, err := queryStrings(ctx, db, blobTablesSQL)
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("read snapshot %s: %w", path, err)
 	}
 	for _, t := range tables {
-		var exists int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", t).Scan(&exists); err != nil {
-			return c, fmt.Errorf("read snapshot %s: %w", path, err)
-		}
-		if exists == 0 {
-			continue // a snapshot of an older version
-		}
-		rows, err := db.QueryContext(ctx, `SELECT DISTINCT blob_key FROM "`+t+`" WHERE blob_key IS NOT NULL AND blob_key != ''`)
+		keys, err := queryStrings(ctx, db, `SELECT DISTINCT blob_key FROM "`+t+`" WHERE blob_key IS NOT NULL AND blob_key != ''`)
 		if err != nil {
 			return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
 		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
-			}
-			c.BlobKeys = append(c.BlobKeys, k)
-		}
-		err = errors.Join(rows.Err(), rows.Close())
-		if err != nil {
-			return c, fmt.Errorf("read snapshot %s: %s: %w", path, t, err)
-		}
+		c.BlobKeys = append(c.BlobKeys, keys...)
 	}
 	slices.Sort(c.BlobKeys)
 	c.BlobKeys = slices.Compact(c.BlobKeys)
@@ -120,6 +102,24 @@ func ReadSnapshot(ctx context.Context, path string) (SnapshotContents, error) {
 		return c, fmt.Errorf("read snapshot %s: count messages: %w", path, err)
 	}
 	return c, nil
+}
+
+// queryStrings runs a query whose rows are one string each.
+func queryStrings(ctx context.Context, db *sql.DB, query string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
 }
 
 // openRaw opens a database file without gorm, read-only if readOnly.

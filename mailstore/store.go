@@ -52,7 +52,6 @@ type Store struct {
 	notifier Notifier
 	log      *slog.Logger
 	auth     *authCache
-	bayes    bayesCache // token counts of the spam classifier
 	revokers credentialRevokers
 
 	writes   chan *writeRequest

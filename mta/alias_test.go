@@ -135,7 +135,7 @@ func TestExternalAliasTargetIsForwarded(t *testing.T) {
 		t.Fatalf("bob has %d messages", n)
 	}
 	// Without SRS (Options.SRS nil) the sender stays as it was.
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || items[0].Message.From != "sender@remote.example" || !slices.Equal(recipientsOf(items[0]), []string{"friend@elsewhere.example"}) {
 		t.Fatalf("queue: %+v", items)
 	}

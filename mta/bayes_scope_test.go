@@ -8,6 +8,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 )
 
 // TestBayesTrainingStaysWithTheUser replays the poisoning of issue 11 over
@@ -24,7 +25,10 @@ func TestBayesTrainingStaysWithTheUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		annID = u.ID
-		bs := o.Store.BayesTokens()
+		bs, err := bayesdb.Open(ctx, o.Store)
+		if err != nil {
+			t.Fatal(err)
+		}
 		c := spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) })
 		for i := range 30 {
 			poisoned := fmt.Sprintf("Subject: quarterly figures %d\r\n\r\nthe quarterly figures and the budget review %d\r\n", i, i)

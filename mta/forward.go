@@ -19,6 +19,7 @@ import (
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/arc"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/mta/srs"
 )
 
@@ -174,7 +175,7 @@ func (s *session) forwardFrom(from, domain string, to []string, out *outcome) er
 	chain := s.arcChain(raw, out)
 	raw = s.signGenerated(domain, raw, out)
 	raw = s.arcSeal(domain, raw, chain, out)
-	qm, err := s.srv.enqueue(s.ctx, mailstore.OutboundInput{Body: bytes.NewReader(raw), From: from, Recipients: to, Domain: domain})
+	qm, err := s.srv.enqueue(s.ctx, queue.Input{Body: bytes.NewReader(raw), From: from, Recipients: to, Domain: domain})
 	if err != nil {
 		return err
 	}
@@ -206,7 +207,7 @@ func (s *session) arcSeal(domain string, msg []byte, chain arc.Result, out *outc
 	if src == nil {
 		return msg
 	}
-	keys, selectors, err := src.Signers(domain)
+	keys, selectors, err := src.Signers(s.ctx, domain)
 	if err != nil || len(keys) == 0 {
 		s.log.Warn("no DKIM key to seal a forwarded message with (ARC)", "queue_id", out.id, "domain", domain, "err", err)
 		return msg

@@ -24,8 +24,8 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/testpeer"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/mta/srs"
 )
 
@@ -46,7 +46,7 @@ func newTestKeys(tb testing.TB, domains ...string) fwdKeys {
 	return k
 }
 
-func (k fwdKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
+func (k fwdKeys) Signers(_ context.Context, domain string) ([]crypto.Signer, []string, error) {
 	if key, ok := k[domain]; ok {
 		return []crypto.Signer{key}, []string{"t1"}, nil
 	}
@@ -166,9 +166,9 @@ func field(msg, name string) string {
 
 // deliverQueue runs an outbound worker that delivers the store's queue to
 // the smarthost addr.
-func deliverQueue(t *testing.T, st *mailstore.Store, addr string) {
+func deliverQueue(t *testing.T, ts *testServer, addr string) {
 	t.Helper()
-	w, err := outbound.New(outbound.Options{Store: st, Hostname: testHost, Smarthost: addr, SmarthostTLS: outbound.TLSNone,
+	w, err := outbound.New(outbound.Options{Queue: ts.queue, Store: ts.store, Hostname: testHost, Smarthost: addr, SmarthostTLS: outbound.TLSNone,
 		Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestForwardToRealMTA(t *testing.T) {
 	if _, err := ts.send(t, "sender@remote.example", []string{"fwd@example.com"}, msg); err != nil {
 		t.Fatal(err)
 	}
-	deliverQueue(t, ts.store, sinkAddr)
+	deliverQueue(t, ts, sinkAddr)
 	got := sunkMessages(t, sinkDir, 1)[0]
 	mailFrom := strings.Trim(field(got, "X-Mail-Args"), "<> ")
 	if mailFrom, _, _ = strings.Cut(mailFrom, ">"); !strings.HasPrefix(mailFrom, "SRS0=") || !strings.HasSuffix(mailFrom, "=remote.example=sender@example.com") {
@@ -239,7 +239,7 @@ func TestForwardToRealMTA(t *testing.T) {
 	if _, err := ts.send(t, "", []string{mailFrom}, bounce); err != nil {
 		t.Fatalf("bounce to %s: %v", mailFrom, err)
 	}
-	deliverQueue(t, ts.store, sinkAddr)
+	deliverQueue(t, ts, sinkAddr)
 	all := sunkMessages(t, sinkDir, 2)
 	var back string
 	for _, m := range all {
@@ -269,7 +269,7 @@ func TestForwardToRealMTA(t *testing.T) {
 	// Spam is not forwarded: refused when nobody here gets it.
 	_, err = ts.send(t, "sender@remote.example", []string{"fwd@example.com"}, signedMessage(t, keys, "SPAM offer"))
 	wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1})
-	if items, _ := queuedWithBodies(t, ts.store); len(items) != 0 {
+	if items, _ := queuedWithBodies(t, ts.queue); len(items) != 0 {
 		t.Fatalf("queue after spam: %+v", items)
 	}
 }
@@ -290,14 +290,14 @@ func TestForwardJunkStaysLocal(t *testing.T) {
 	if n := len(messages(t, ts.store, bob, "Junk")); n != 1 {
 		t.Fatalf("bob's Junk holds %d", n)
 	}
-	if items, _ := queuedWithBodies(t, ts.store); len(items) != 0 {
+	if items, _ := queuedWithBodies(t, ts.queue); len(items) != 0 {
 		t.Fatalf("junk was queued: %+v", items)
 	}
 	// Good mail goes both ways, the forward from an SRS address.
 	if _, err := ts.send(t, "sender@remote.example", []string{"mixed@example.com"}, simpleMsg("ham")); err != nil {
 		t.Fatal(err)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || !strings.HasPrefix(items[0].Message.From, "SRS0=") || !strings.HasPrefix(bodies[0], "ARC-Seal: i=1;") {
 		t.Fatalf("queue: %+v", items)
 	}
@@ -314,11 +314,11 @@ func TestForwardQueueFailureLosesNothing(t *testing.T) {
 	ts = startServer(t, func(o *Options) {
 		o.Filters = acceptAll()
 		o.SRS = testSRS(t)
-		o.Enqueue = func(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
+		o.Enqueue = func(ctx context.Context, in queue.Input) (*queue.Message, error) {
 			if fail {
 				return nil, errors.New("queue unavailable")
 			}
-			return ts.store.Enqueue(ctx, in)
+			return ts.queue.Enqueue(ctx, in)
 		}
 	})
 	createAliases(t, ts, map[string][]string{"mixed@example.com": {bob, "friend@elsewhere.example"}})
@@ -334,7 +334,7 @@ func TestForwardQueueFailureLosesNothing(t *testing.T) {
 	if n := len(messages(t, ts.store, bob, "INBOX")); n != 1 {
 		t.Fatalf("bob has %d", n)
 	}
-	if items, _ := queuedWithBodies(t, ts.store); len(items) != 1 {
+	if items, _ := queuedWithBodies(t, ts.queue); len(items) != 1 {
 		t.Fatalf("queue holds %d", len(items))
 	}
 }
@@ -348,7 +348,7 @@ func TestSieveRedirectWithSRS(t *testing.T) {
 	if _, err := ts.send(t, "sender@remote.example", []string{ann}, simpleMsg("pass on")); err != nil {
 		t.Fatal(err)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || !strings.HasPrefix(items[0].Message.From, "SRS0=") || !strings.HasSuffix(items[0].Message.From, "@example.com") {
 		t.Fatalf("queue: %+v", items)
 	}
@@ -366,7 +366,7 @@ func TestForwardUnrewritableSender(t *testing.T) {
 	if _, err := ts.send(t, long, []string{"fwd@example.com"}, simpleMsg("long sender")); err != nil {
 		t.Fatal(err)
 	}
-	items, _ := queuedWithBodies(t, ts.store)
+	items, _ := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || items[0].Message.From != long {
 		t.Fatalf("queue: %+v", items)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const testHost = "mx.test.example"
@@ -112,6 +113,11 @@ func buildTemplate() (string, error) {
 		st.Close()
 		return "", err
 	}
+	// The outbound queue's tables, so that each test's queue opens fast.
+	if _, err := queue.Open(ctx, st, st, nil); err != nil {
+		st.Close()
+		return "", err
+	}
 	if err := st.Close(); err != nil {
 		return "", err
 	}
@@ -146,6 +152,7 @@ type testServer struct {
 	*Server
 	addr  string
 	store *mailstore.Store
+	queue *queue.Queue // the outbound queue, in store
 	logs  *syncBuffer
 	done  chan error // Serve's result
 	dir   string     // the server's folder: the store is dir/store
@@ -198,8 +205,14 @@ func launch(templateDir, dir string, logs io.Writer, edit func(*Options)) (ts *t
 		st.Close()
 		return nil, nil, err
 	}
+	q, err := queue.Open(context.Background(), st, st, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
 	opts := Options{
 		Store:    st,
+		Enqueue:  q.Enqueue,
 		Hostname: testHost,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SpoolDir: spool,
@@ -216,7 +229,7 @@ func launch(templateDir, dir string, logs io.Writer, edit func(*Options)) (ts *t
 	}
 	s := NewServer(opts)
 	sb, _ := logs.(*syncBuffer)
-	ts = &testServer{Server: s, addr: ln.Addr().String(), store: st, logs: sb, done: make(chan error, 1), dir: dir}
+	ts = &testServer{Server: s, addr: ln.Addr().String(), store: st, queue: q, logs: sb, done: make(chan error, 1), dir: dir}
 	go func() { ts.done <- s.Serve(ln) }()
 	stop = func() error {
 		defer st.Close()

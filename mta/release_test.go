@@ -69,7 +69,7 @@ vacation :days 1 :subject "Away" "I am away.";
 	if n := len(messages(t, ts.store, bob, "INBOX")); n != 0 {
 		t.Errorf("bob's INBOX holds %d; his script redirects without keeping", n)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	var rejection, redirect, vacation bool
 	for i, it := range items {
 		to := recipientsOf(it)

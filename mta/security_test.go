@@ -18,7 +18,7 @@ import (
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/authn"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // The attacks of issue 11, replayed over SMTP against the server code.
@@ -158,7 +158,7 @@ func TestSubmissionFromSpoofing(t *testing.T) {
 			}
 		})
 	}
-	if n := len(queued(t, ts.store)); n != 0 {
+	if n := len(queued(t, ts.queue)); n != 0 {
 		t.Fatalf("%d spoofed messages queued", n)
 	}
 	if n := len(inbox(t, ts.store, bob)); n != 0 {
@@ -179,11 +179,11 @@ func TestSubmissionFromSpoofing(t *testing.T) {
 // queuedBody returns the body of the only queued message.
 func queuedBody(tb testing.TB, ts *testServer) string {
 	tb.Helper()
-	items := queued(tb, ts.store)
+	items := queued(tb, ts.queue)
 	if len(items) != 1 {
 		tb.Fatalf("%d queued messages, want 1", len(items))
 	}
-	rc, err := ts.store.OpenOutbound(context.Background(), &items[0].Message)
+	rc, err := ts.queue.OpenBody(context.Background(), &items[0].Message)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -418,7 +418,7 @@ func TestSendRateCountsRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, c.Mail(ann, nil), 450, smtp.EnhancedCode{4, 7, 1})
-	if n := len(queued(t, ts.store)); n != 2 {
+	if n := len(queued(t, ts.queue)); n != 2 {
 		t.Fatalf("%d messages queued, want 2", n)
 	}
 }
@@ -501,7 +501,7 @@ func TestDeliveryFields(t *testing.T) {
 // does not duplicate them.
 func TestSubmissionAllOrNothingWhenQueueFails(t *testing.T) {
 	ts, _ := startSubmission(t, false, func(o *SubmissionOptions) {
-		o.Enqueue = func(context.Context, mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
+		o.Enqueue = func(context.Context, queue.Input) (*queue.Message, error) {
 			return nil, errors.New("disk full")
 		}
 	})

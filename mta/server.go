@@ -157,7 +157,7 @@ type Options struct {
 
 	// Enqueue hands the messages of the recipients' Sieve scripts
 	// (redirects, vacation replies, rejections) to the outbound queue;
-	// nil means Store.Enqueue (see sieve.go).
+	// without it they fail with a temporary error (see sieve.go).
 	Enqueue EnqueueFunc
 	// DKIM signs those messages with the keys of the recipient's domain;
 	// nil leaves them unsigned.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/sieve"
 )
 
@@ -458,7 +459,7 @@ func (s *session) signGenerated(domain string, msg []byte, out *outcome) []byte 
 	if src == nil {
 		return msg
 	}
-	sigs, err := SignDKIM(src, domain, bytes.NewReader(msg))
+	sigs, err := SignDKIM(s.ctx, src, domain, bytes.NewReader(msg))
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		s.log.Warn("DKIM signing of a Sieve message failed", "queue_id", out.id, "domain", domain, "err", err)
 	}
@@ -565,7 +566,7 @@ func (s *session) sendGenerated(addr, domain string, msg []byte, out *outcome) e
 	}
 	if len(external) > 0 {
 		signed := s.signGenerated(domain, msg, out)
-		if _, err := s.srv.enqueue(s.ctx, mailstore.OutboundInput{Body: bytes.NewReader(signed), Recipients: external, Domain: domain}); err != nil {
+		if _, err := s.srv.enqueue(s.ctx, queue.Input{Body: bytes.NewReader(signed), Recipients: external, Domain: domain}); err != nil {
 			return err
 		}
 	}
@@ -573,12 +574,16 @@ func (s *session) sendGenerated(addr, domain string, msg []byte, out *outcome) e
 }
 
 // enqueue hands a message to the outbound queue.
-func (s *Server) enqueue(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
-	if s.opts.Enqueue != nil {
-		return s.opts.Enqueue(ctx, in)
+func (s *Server) enqueue(ctx context.Context, in queue.Input) (*queue.Message, error) {
+	if s.opts.Enqueue == nil {
+		return nil, errNoQueue
 	}
-	return s.opts.Store.Enqueue(ctx, in)
+	return s.opts.Enqueue(ctx, in)
 }
+
+// errNoQueue is the error for mail to remote recipients on a server
+// without an outbound queue (Options.Enqueue).
+var errNoQueue = errors.New("no outbound queue")
 
 // buildRejection writes the rejection message of RFC 5429 section 2.1.1:
 // a multipart/report MDN whose disposition is "deleted", with the reason

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // setScript stores script as addr's active Sieve script (without the
@@ -31,16 +32,16 @@ func setScript(tb testing.TB, st *mailstore.Store, addr, script string) {
 }
 
 // queuedWithBodies returns the outbound queue's messages with their bodies.
-func queuedWithBodies(tb testing.TB, st *mailstore.Store) ([]mailstore.QueueItem, []string) {
+func queuedWithBodies(tb testing.TB, q *queue.Queue) ([]queue.Item, []string) {
 	tb.Helper()
 	ctx := context.Background()
-	items, err := st.ListQueue(ctx, mailstore.QueueFilter{})
+	items, err := q.List(ctx, queue.Filter{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var bodies []string
 	for i := range items {
-		r, err := st.OpenOutbound(ctx, &items[i].Message)
+		r, err := q.OpenBody(ctx, &items[i].Message)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -54,7 +55,7 @@ func queuedWithBodies(tb testing.TB, st *mailstore.Store) ([]mailstore.QueueItem
 	return items, bodies
 }
 
-func recipientsOf(it mailstore.QueueItem) []string {
+func recipientsOf(it queue.Item) []string {
 	var out []string
 	for _, r := range it.Recipients {
 		out = append(out, r.Address)
@@ -142,7 +143,7 @@ func TestSieveBrokenScriptDeliversToInbox(t *testing.T) {
 			t.Fatalf("%s's INBOX holds %d, want 1", u, n)
 		}
 	}
-	if items, _ := queuedWithBodies(t, ts.store); len(items) != 0 {
+	if items, _ := queuedWithBodies(t, ts.queue); len(items) != 0 {
 		t.Fatalf("queued %d messages for a failed script", len(items))
 	}
 	logs := ts.logs.String()
@@ -177,7 +178,7 @@ if header :contains "subject" "buy" { reject "I do not buy anything."; }
 	if n := len(messages(t, ts.store, ann, "INBOX")); n != 0 {
 		t.Fatalf("ann's INBOX holds %d, want 0", n)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || items[0].Message.From != "" || !slices.Equal(recipientsOf(items[0]), []string{"sender@remote.example"}) {
 		t.Fatalf("queue: %+v", items)
 	}
@@ -210,7 +211,7 @@ redirect :copy "friend@remote.example";
 	if n := len(messages(t, ts.store, ann, "INBOX")); n != 0 {
 		t.Fatalf("ann kept %d copies of a redirect without keep", n)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || items[0].Message.From != ann || !slices.Equal(recipientsOf(items[0]), []string{"friend@remote.example"}) || !strings.Contains(bodies[0], "Subject: pass on") {
 		t.Fatalf("queue: %+v", items)
 	}
@@ -236,7 +237,7 @@ redirect :copy "friend@remote.example";
 	if got := messages(t, ts.store, ann, "INBOX"); len(got) != 1 || !strings.Contains(got[0], "over the rate") {
 		t.Fatalf("a redirect beyond the rate was not kept: %d", len(got))
 	}
-	if items, _ := queuedWithBodies(t, ts.store); len(items) != 1 {
+	if items, _ := queuedWithBodies(t, ts.queue); len(items) != 1 {
 		t.Fatalf("queue holds %d after the rate ran out", len(items))
 	}
 }
@@ -248,8 +249,12 @@ func serveExisting(tb testing.TB, dir string, edit func(*Options)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	q, err := queue.Open(context.Background(), st, st, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	logs := &syncBuffer{}
-	opts := Options{Store: st, Hostname: testHost, SpoolDir: filepath.Join(dir, "spool"), SubaddressDelimiters: "+",
+	opts := Options{Store: st, Enqueue: q.Enqueue, Hostname: testHost, SpoolDir: filepath.Join(dir, "spool"), SubaddressDelimiters: "+",
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if edit != nil {
 		edit(&opts)
@@ -259,7 +264,7 @@ func serveExisting(tb testing.TB, dir string, edit func(*Options)) *testServer {
 		tb.Fatal(err)
 	}
 	s := NewServer(opts)
-	ts := &testServer{Server: s, addr: ln.Addr().String(), store: st, logs: logs, done: make(chan error, 1), dir: dir}
+	ts := &testServer{Server: s, addr: ln.Addr().String(), store: st, queue: q, logs: logs, done: make(chan error, 1), dir: dir}
 	go func() { ts.done <- s.Serve(ln) }()
 	tb.Cleanup(func() {
 		s.Close()
@@ -294,7 +299,7 @@ vacation :days 3 :subject "Away until Monday" "I am away until Monday.";
 	if _, err := ts.send(t, "sender@remote.example", []string{ann}, simpleMsg("second")); err != nil {
 		t.Fatal(err)
 	}
-	items, bodies := queuedWithBodies(t, ts.store)
+	items, bodies := queuedWithBodies(t, ts.queue)
 	if len(items) != 1 || items[0].Message.From != "" || !slices.Equal(recipientsOf(items[0]), []string{"sender@remote.example"}) {
 		t.Fatalf("queue after two messages: %+v", items)
 	}
@@ -315,7 +320,7 @@ vacation :days 3 :subject "Away until Monday" "I am away until Monday.";
 	if _, err := ts2.send(t, "sender@remote.example", []string{ann}, simpleMsg("third")); err != nil {
 		t.Fatal(err)
 	}
-	if items, _ := queuedWithBodies(t, ts2.store); len(items) != 1 {
+	if items, _ := queuedWithBodies(t, ts2.queue); len(items) != 1 {
 		t.Fatalf("a second reply within the period after a restart: %d queued", len(items))
 	}
 	if n := len(messages(t, ts2.store, ann, "INBOX")); n != 4 {
@@ -325,7 +330,7 @@ vacation :days 3 :subject "Away until Monday" "I am away until Monday.";
 	if _, err := ts2.send(t, "other@remote.example", []string{ann}, simpleMsg("fourth")); err != nil {
 		t.Fatal(err)
 	}
-	if items, _ := queuedWithBodies(t, ts2.store); len(items) != 2 {
+	if items, _ := queuedWithBodies(t, ts2.queue); len(items) != 2 {
 		t.Fatalf("queue holds %d, want 2", len(items))
 	}
 }
@@ -352,7 +357,7 @@ vacation :subject "Bob is away" "Back on Monday.";
 	if got := inbox(t, ts.store, ann); len(got) != 1 || !strings.Contains(got[0], "Subject: Bob is away") || !strings.Contains(got[0], "Auto-Submitted: auto-replied") {
 		t.Fatalf("ann's INBOX: %q", got)
 	}
-	if items := queued(t, ts.store); len(items) != 1 || !slices.Equal(recipientsOf(items[0]), []string{"friend@remote.example"}) {
+	if items := queued(t, ts.queue); len(items) != 1 || !slices.Equal(recipientsOf(items[0]), []string{"friend@remote.example"}) {
 		t.Fatalf("queue: %+v", items)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/urlresolve"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/smtpserver"
 )
 
@@ -31,21 +32,21 @@ const DefaultRatePerHour = 500
 var errRateExceeded = smtpErr(450, smtp.EnhancedCode{4, 7, 1}, "Sending rate exceeded, please try again later")
 
 // EnqueueFunc hands a message for remote recipients to the outbound queue
-// (Store.Enqueue). When it returns without error the message is durable in
-// the queue.
-type EnqueueFunc func(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error)
+// (queue.Queue.Enqueue). When it returns without error the message is
+// durable in the queue.
+type EnqueueFunc func(ctx context.Context, in queue.Input) (*queue.Message, error)
 
 // DKIMSource gives the keys to sign a domain's outgoing mail with: one
 // signer per selector (selectors[i] goes with signers[i]). None, without
 // error, means the domain's mail is not signed.
 type DKIMSource interface {
-	Signers(domain string) (signers []crypto.Signer, selectors []string, err error)
+	Signers(ctx context.Context, domain string) (signers []crypto.Signer, selectors []string, err error)
 }
 
 // SubmissionOptions configures a submission server (NewSubmissionServer).
 type SubmissionOptions struct {
-	// Store authenticates the users, delivers to local recipients and
-	// holds the outbound queue. It is required.
+	// Store authenticates the users and delivers to local recipients. It
+	// is required.
 	Store *mailstore.Store
 	// Filters checks the messages (the virus scanner matters most); nil
 	// means filters.NewDefaultChain. The intake's chain can be shared: the
@@ -85,7 +86,7 @@ type SubmissionOptions struct {
 	// a negative value no limit.
 	RatePerHour int
 	// Enqueue hands messages for remote recipients to the outbound queue;
-	// nil means Store.Enqueue (with the queue's default lifetime).
+	// without it they are refused with a temporary error.
 	Enqueue EnqueueFunc
 	// DKIM gives the signing keys of the sender's domain; nil means no
 	// DKIM signatures.
@@ -159,8 +160,8 @@ func NewSubmissionServer(o SubmissionOptions) *Server {
 	if sub.insecureAuth == nil {
 		sub.insecureAuth = isLoopback
 	}
-	if sub.enqueue == nil && o.Store != nil {
-		sub.enqueue = o.Store.Enqueue
+	if sub.enqueue == nil {
+		sub.enqueue = s.enqueue // refuses: no queue
 	}
 	rate := o.RatePerHour
 	if rate == 0 {

@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // dkimHeaderKeys are the header fields DKIM signatures cover. From and
@@ -113,7 +115,7 @@ func (s *session) processSubmission(tx *transaction, sp *spool, out *outcome) *s
 		return reply
 	}
 	if len(tx.remote) > 0 {
-		qm, err := s.srv.sub.enqueue(s.ctx, mailstore.OutboundInput{
+		qm, err := s.srv.sub.enqueue(s.ctx, queue.Input{
 			Body:       full(),
 			From:       tx.from,
 			Recipients: tx.remote,
@@ -270,7 +272,7 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) (string, 
 	if src == nil || domain == "" {
 		return "", nil
 	}
-	sigs, err := SignDKIM(src, domain, msg)
+	sigs, err := SignDKIM(s.ctx, src, domain, msg)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		s.log.Warn("domain has no DKIM keys; sending unsigned", "queue_id", out.id, "domain", domain)
@@ -288,8 +290,8 @@ func (s *session) dkimSign(domain string, msg io.Reader, out *outcome) (string, 
 // the message. Without keys for domain it returns an error wrapping
 // core.ErrNotFound; a key that fails to sign is left out, and reported in
 // the error alongside the signatures of the others.
-func SignDKIM(src DKIMSource, domain string, msg io.Reader) (string, error) {
-	keys, selectors, err := src.Signers(domain)
+func SignDKIM(ctx context.Context, src DKIMSource, domain string, msg io.Reader) (string, error) {
+	keys, selectors, err := src.Signers(ctx, domain)
 	if err != nil {
 		return "", fmt.Errorf("DKIM keys of %s: %w", domain, err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const testPassword = "correct horse battery"
@@ -67,7 +68,7 @@ func dkimKeys(tb testing.TB) *testKeys {
 	return keys
 }
 
-func (k *testKeys) Signers(string) ([]crypto.Signer, []string, error) {
+func (k *testKeys) Signers(context.Context, string) ([]crypto.Signer, []string, error) {
 	return []crypto.Signer{k.ed, k.rsa}, []string{"ed", "rsa"}, nil
 }
 
@@ -96,8 +97,13 @@ func startSubmission(tb testing.TB, implicit bool, edit func(*SubmissionOptions)
 	}
 	srvTLS, cliTLS := selfSignedTLS(tb)
 	logs := &syncBuffer{}
+	q, err := queue.Open(context.Background(), st, st, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	opts := SubmissionOptions{
 		Store:     st,
+		Enqueue:   q.Enqueue,
 		Filters:   acceptAll(),
 		Hostname:  testHost,
 		TLSConfig: srvTLS,
@@ -120,7 +126,7 @@ func startSubmission(tb testing.TB, implicit bool, edit func(*SubmissionOptions)
 		ln = tls.NewListener(ln, srvTLS)
 	}
 	s := NewSubmissionServer(opts)
-	ts := &testServer{Server: s, addr: addr, store: st, logs: logs, done: make(chan error, 1)}
+	ts := &testServer{Server: s, addr: addr, store: st, queue: q, logs: logs, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ln) }()
 	tb.Cleanup(func() {
 		defer st.Close()
@@ -169,9 +175,9 @@ func inbox(tb testing.TB, st *mailstore.Store, addr string) []string {
 	return messages(tb, st, addr, "INBOX")
 }
 
-func queued(tb testing.TB, st *mailstore.Store) []mailstore.QueueItem {
+func queued(tb testing.TB, q *queue.Queue) []queue.Item {
 	tb.Helper()
-	items, err := st.ListQueue(context.Background(), mailstore.QueueFilter{})
+	items, err := q.List(context.Background(), queue.Filter{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -456,7 +462,7 @@ func TestSubmissionRemoteRecipientsQueued(t *testing.T) {
 	if n := len(inbox(t, ts.store, bob)); n != 1 {
 		t.Fatalf("bob has %d messages, want 1", n)
 	}
-	items := queued(t, ts.store)
+	items := queued(t, ts.queue)
 	if len(items) != 1 {
 		t.Fatalf("%d queued messages, want 1", len(items))
 	}
@@ -471,7 +477,7 @@ func TestSubmissionRemoteRecipientsQueued(t *testing.T) {
 	if m.From != ann || m.Domain != "example.com" {
 		t.Errorf("queued from %q domain %q", m.From, m.Domain)
 	}
-	rc, err := ts.store.OpenOutbound(ctx, &m)
+	rc, err := ts.queue.OpenBody(ctx, &m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +506,7 @@ func TestSubmissionPartialLocalFailureQueuesNothing(t *testing.T) {
 	if !strings.Contains(err.Error(), "<tiny@example.com>: recipient's mailbox is full") {
 		t.Errorf("reply does not say it is the recipient's mailbox: %v", err)
 	}
-	if items := queued(t, ts.store); len(items) != 0 {
+	if items := queued(t, ts.queue); len(items) != 0 {
 		t.Fatalf("%d messages queued after a failed local delivery", len(items))
 	}
 	if n := len(inbox(t, ts.store, bob)); n != 0 {
@@ -528,7 +534,7 @@ func TestSubmissionFiltersApply(t *testing.T) {
 	c := login(t, ts, ann)
 	_, err := sendOn(c, ann, []string{"carl@remote.example"}, msgFrom(ann, "carl@remote.example", "EICAR"), nil)
 	wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1})
-	if items := queued(t, ts.store); len(items) != 0 {
+	if items := queued(t, ts.queue); len(items) != 0 {
 		t.Fatalf("rejected message queued")
 	}
 	mu.Lock()

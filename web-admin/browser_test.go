@@ -30,6 +30,7 @@ import (
 	"github.com/yubinmail/yubin/internal/stats"
 	"github.com/yubinmail/yubin/internal/testpeer"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -660,7 +661,7 @@ func TestBrowser(t *testing.T) {
 
 	// The outbound queue: a message from ann waits for two recipients;
 	// filtered by state, retried, held, inspected, released and deleted.
-	qm, err := srv.store.Enqueue(ctx, mailstore.OutboundInput{
+	qm, err := srv.queue.Enqueue(ctx, queue.Input{
 		Body: strings.NewReader("From: ann@example.com\r\nTo: joe@example.org\r\nSubject: Hello\r\n\r\nHi.\r\n"),
 		From: "ann@example.com", Recipients: []string{"joe@example.org", "kim@example.net"},
 	})
@@ -685,7 +686,7 @@ func TestBrowser(t *testing.T) {
 	b.ready() // the list is drawn again
 	b.click(`table.list tbody .row-actions button:nth-child(2)`)
 	b.wait("the held message", `((document.querySelector(".notice")||{}).textContent||"").endsWith("is held.") && !!document.querySelector("table.list tbody .badge.status-held")`)
-	if it, err := srv.store.GetQueued(ctx, qm.ID); err != nil || !it.Message.Held {
+	if it, err := srv.queue.Get(ctx, qm.ID); err != nil || !it.Message.Held {
 		t.Errorf("queued message after hold: %+v, %v", it, err)
 	}
 	b.shot("queue")
@@ -702,7 +703,7 @@ func TestBrowser(t *testing.T) {
 	b.click(`dialog.confirm button.danger`)
 	b.heading("Outbound queue")
 	b.wait("the emptied queue", `(document.querySelector("p.empty")||{}).textContent === "The queue is empty." && ((document.querySelector(".notice")||{}).textContent||"").endsWith("was deleted from the queue.")`)
-	if _, err := srv.store.GetQueued(ctx, qm.ID); err == nil {
+	if _, err := srv.queue.Get(ctx, qm.ID); err == nil {
 		t.Error("the deleted message is still queued")
 	}
 

@@ -19,6 +19,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -31,6 +32,7 @@ type testServer struct {
 	*httptest.Server
 	svc   *service.Service
 	store *mailstore.Store // for setting up what the API does not do
+	queue *queue.Queue // the outbound queue the service manages
 }
 
 // newServer starts the API in-process, with testAdmin as the server admin.
@@ -44,7 +46,11 @@ func newServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := service.New(store, log)
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(store, log).WithQueue(q)
 	if _, err := svc.EnsureAdmin(ctx, testAdmin, testAdminPW); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,7 @@ func newServer(t *testing.T) *testServer {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, svc: svc, store: store}
+	return &testServer{Server: srv, svc: svc, store: store, queue: q}
 }
 
 // call sends a JSON request to the API and fails unless it answers want.

@@ -25,6 +25,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // loginServers is a server wired as serve wires it, with submission,
@@ -57,11 +58,16 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*conf
 		}
 	}
 	ls := &loginServers{addrs: map[string]string{}}
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &wiring{
 		cfg: &config.Config{DataDir: dir, Hostname: "mail.beta.test", MaxMessageSize: 1 << 20, Filters: config.DefaultFilters,
 			AdminEmail: "admin@beta.test", AdminPassword: "admin-password"},
 		log:         log,
 		store:       store,
+		queue:       q,
 		tlsConf:     testTLSConfig(t, dir),
 		sup:         newSupervisor(log),
 		authLimiter: lim,

@@ -18,6 +18,8 @@ import (
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // The admin commands call the mailstore's service functions, the same ones
@@ -155,10 +157,23 @@ func withStore(ctx context.Context, e *env, inv *invocation, mustExist bool, fn 
 			err = fmt.Errorf("close mailstore: %w", cerr)
 		}
 	}()
-	svc := service.New(st, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc := service.New(st, log)
+	q, err := queue.Open(ctx, st, st, nil)
+	if err != nil {
+		return err
+	}
+	svc.WithQueue(q)
 	if dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv); err == nil {
-		if keys, err := mailstore.NewDKIMKeys(filepath.Join(dir, "dkim")); err == nil {
-			svc.WithDKIM(keys)
+		sealer, err := loadSealer(e.lookupEnv, dir)
+		if err == nil {
+			var keys *dkimkeys.Keys
+			if keys, err = openDKIMKeys(ctx, st, sealer, dir, log); err == nil {
+				svc.WithDKIM(keys)
+			}
+		}
+		if err != nil {
+			log.Warn("DKIM keys unavailable: new domains get theirs when they first send", "err", err)
 		}
 	}
 	return fn(svc)

@@ -10,7 +10,7 @@ import (
 	"github.com/yubinmail/yubin/filters/milter"
 	"github.com/yubinmail/yubin/filters/rspamd"
 	"github.com/yubinmail/yubin/filters/spam"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 )
 
 // Filter timeouts: DNS-based checks are bounded by the resolver's own
@@ -77,6 +77,11 @@ func (w *wiring) newFilterChain() *filters.Chain {
 				Enabled: true, OnError: policy(w.cfg.RspamdOnError), Timeout: scannerTimeout,
 			})
 		case "spam":
+			classifier, err := w.spamClassifier()
+			if err != nil {
+				// serve opened it before: not reached there.
+				w.log.Error("the Bayes token counts cannot be opened: spam is judged without them", "err", err)
+			}
 			rspamdWeight := w.cfg.RspamdWeight
 			if rspamdWeight == 0 {
 				rspamdWeight = -1 // left out
@@ -87,7 +92,7 @@ func (w *wiring) newFilterChain() *filters.Chain {
 					RejectScore: w.cfg.SpamRejectScore,
 					DNSBLs:      w.cfg.DNSBLs,
 					Resolver:    res,
-					Classifier:  bayesClassifier(w.store),
+					Classifier:  classifier,
 					// rspamd's score, when it ran before (Stage order).
 					RspamdWeight: rspamdWeight,
 				}),
@@ -118,9 +123,24 @@ func policy(s string) filters.FailurePolicy {
 	return filters.FailTempFail
 }
 
-// bayesClassifier returns the spam classifier on the store's token counts,
-// with the server's scope and one per domain and per user (spam.Scopes).
-func bayesClassifier(store *mailstore.Store) *spam.Classifier {
-	bs := store.BayesTokens()
+// spamClassifier returns the Bayesian spam classifier on the token counts
+// in the store, with the server's scope and one per domain and per user
+// (spam.Scopes). The counts are opened once: the filter chain, Junk
+// training and the API share them, and so their cache, which training
+// keeps current.
+func (w *wiring) spamClassifier() (*spam.Classifier, error) {
+	if w.bayes == nil {
+		bs, err := bayesdb.Open(context.Background(), w.store)
+		if err != nil {
+			return nil, err
+		}
+		w.bayes = bs
+	}
+	return bayesClassifier(w.bayes), nil
+}
+
+// bayesClassifier returns the spam classifier on bs, with the server's
+// scope and one per domain and per user (spam.Scopes).
+func bayesClassifier(bs *bayesdb.Store) *spam.Classifier {
 	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) })
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -95,8 +98,8 @@ func TestRunInProcess(t *testing.T) {
 	if code, out, _ := runIt("", "domain", "add", "example.com"); code != 0 || !strings.Contains(out, "added domain example.com") {
 		t.Fatalf("domain add: %d %q", code, out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "dkim", "example.com", "keys.json")); err != nil {
-		t.Errorf("domain add made no DKIM keys: %v", err)
+	if recs := dkimRecordsIn(t, dir, "example.com"); len(recs) != 2 {
+		t.Errorf("domain add made DKIM keys with the records %v, want two", recs)
 	}
 	if code, out, errs := runIt("", "domain", "dkim-rotate", "example.com"); code != 0 || !strings.Contains(out, "._domainkey.example.com\tv=DKIM1; k=ed25519; p=") {
 		t.Errorf("dkim-rotate: %d %q %q", code, out, errs)
@@ -219,4 +222,24 @@ func TestCIRunsREADMETestCommand(t *testing.T) {
 	if !found {
 		t.Errorf(".ci/run does not run the README's test command %q", cmd)
 	}
+}
+
+// dkimRecordsIn returns the DKIM records of domain in the data folder dir.
+func dkimRecordsIn(t *testing.T, dir, domain string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := dkimkeys.Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := keys.Records(ctx, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

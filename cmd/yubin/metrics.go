@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/yubinmail/yubin/filters"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/mta"
@@ -122,7 +122,7 @@ func (w *wiring) registerOutbound(worker *outbound.Worker) {
 		Name: "yubin_outbound_queue_messages",
 		Help: "Messages in the outbound queue.",
 	}, func() float64 {
-		n, err := w.store.CountQueue(context.Background(), mailstore.QueueFilter{})
+		n, err := w.queue.Count(context.Background(), queue.Filter{})
 		if err != nil {
 			return -1
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
@@ -28,7 +29,9 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 	"github.com/yubinmail/yubin/mta/srs"
 )
 
@@ -171,6 +174,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		log.Info("mailstore closed")
 	}()
 
+	outq, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		return err
+	}
 	if err := bootstrapAdmin(ctx, cfg, log, console, service.New(store, log)); err != nil {
 		return err
 	}
@@ -181,6 +188,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		cfg:         cfg,
 		log:         log,
 		store:       store,
+		queue:       outq,
+		sealer:      sealer,
 		tlsConf:     tlsConf,
 		sup:         sup,
 		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
@@ -193,6 +202,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	// before submission, which wakes it when it queues mail).
 	if _, err := w.dkimKeys(); err != nil {
 		return fmt.Errorf("DKIM keys: %w", err)
+	}
+	if _, err := w.spamClassifier(); err != nil {
+		return err
 	}
 	if err := w.newOutbound(ctx); err != nil {
 		return err
@@ -289,6 +301,8 @@ type wiring struct {
 	cfg         *config.Config
 	log         *slog.Logger
 	store       *mailstore.Store
+	queue       *queue.Queue   // the outbound queue, in store
+	bayes       *bayesdb.Store // the spam filter's token counts; see spamClassifier
 	tlsConf     *tls.Config
 	sup         *supervisor
 	authLimiter *limits.AuthLimiter
@@ -299,7 +313,8 @@ type wiring struct {
 	resolver    *dnsresolve.Resolver // shared by the filters and outbound; see dnsResolver
 	outbound    *outbound.Worker     // kicked when mail is queued
 	acme        *acmeCerts           // the ACME certificates, if YUBIN_ACME=on
-	dkim        *mailstore.DKIMKeys  // shared by submission and the API; see dkimKeys
+	dkim        *dkimkeys.Keys       // shared by submission and the API; see dkimKeys
+	sealer      *blobcrypt.Sealer    // the server key, if bodies are encrypted at rest
 	jwtKey      []byte               // the API's signing key, loaded before the listeners
 	smtp        *mta.Server          // the SMTP intake, if on; for statistics
 	intakeSrv   *mta.Server          // the intake, built once (intake); also when its listener is off

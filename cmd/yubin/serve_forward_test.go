@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/filters"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // TestForwardWiring: issue 18 item 5. The intake `yubin serve` starts
@@ -39,7 +39,7 @@ func TestForwardWiring(t *testing.T) {
 	if err := sendPlain(ln.Addr().String(), "sender@remote.example", "fwd@example.test", msg); err != nil {
 		t.Fatal(err)
 	}
-	items, bodies := queueBodies(t, w.store)
+	items, bodies := queueBodies(t, w.queue)
 	if len(items) != 1 {
 		t.Fatalf("queue holds %d", len(items))
 	}
@@ -55,8 +55,8 @@ func TestForwardWiring(t *testing.T) {
 	if err := sendPlain(ln.Addr().String(), "", srsAddr, bounce); err != nil {
 		t.Fatalf("bounce: %v", err)
 	}
-	items, _ = queueBodies(t, w.store)
-	var back *mailstore.QueueItem
+	items, _ = queueBodies(t, w.queue)
+	var back *queue.Item
 	for i := range items {
 		if items[i].Message.From == "" {
 			back = &items[i]
@@ -72,16 +72,16 @@ func TestForwardWiring(t *testing.T) {
 }
 
 // queueBodies returns the queued messages with their bodies.
-func queueBodies(t *testing.T, st *mailstore.Store) ([]mailstore.QueueItem, []string) {
+func queueBodies(t *testing.T, q *queue.Queue) ([]queue.Item, []string) {
 	t.Helper()
 	ctx := context.Background()
-	items, err := st.ListQueue(ctx, mailstore.QueueFilter{})
+	items, err := q.List(ctx, queue.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var bodies []string
 	for i := range items {
-		r, err := st.OpenOutbound(ctx, &items[i].Message)
+		r, err := q.OpenBody(ctx, &items[i].Message)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,13 +32,17 @@ const generatedPasswordLen = 20
 // newAPI builds the REST API handler (with /healthz, /readyz, /metrics and
 // autoconfig). The first admin exists already (bootstrapAdmin).
 func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, error) {
-	svc := service.New(w.store, w.log)
+	classifier, err := w.spamClassifier()
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(w.store, w.log).WithQueue(w.queue).WithSpamClassifier(classifier)
 	keys, err := w.dkimKeys()
 	if err != nil {
 		return nil, err
 	}
-	if err := keys.Check(); err != nil {
-		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their key files can be read by this user; /readyz reports not ready", "err", err)
+	if err := keys.Check(ctx); err != nil {
+		w.log.Error("DKIM KEYS UNREADABLE: mail of these domains is refused (451) until their keys can be read (sealed with another server key?); /readyz reports not ready", "err", err)
 	}
 	svc.WithDKIM(keys)
 	if err := svc.WithPasskeys(w.passkeyConfig()); err != nil {
@@ -70,7 +74,6 @@ func (w *wiring) newAPI(ctx context.Context, ready *atomic.Bool) (http.Handler, 
 		Metrics:      w.metrics,
 		MetricsToken: w.cfg.MetricsToken,
 		OpenAPI:      yubin.OpenAPI,
-		DKIM:         keys,
 		Resolver:     w.dnsResolver(),
 		TLSStatus:    w.tlsStatus,
 		TLSReports:   reports,
@@ -180,7 +183,7 @@ func (w *wiring) readiness(ready *atomic.Bool) func() (bool, map[string]string) 
 			}},
 		}
 		if w.dkim != nil {
-			checks = append(checks, readyCheck{name: "dkim", check: func(context.Context) error { return w.dkim.Check() }})
+			checks = append(checks, readyCheck{name: "dkim", check: w.dkim.Check})
 		}
 		checks = append(checks, w.readyChecks...)
 		results := make([]error, len(checks))

@@ -22,7 +22,12 @@ func (w *wiring) startIMAP() {
 	if m := w.cfg.MaxMessageSize; m > 0 && m < int64(^uint32(0)) {
 		appendLimit = uint32(m)
 	}
-	trainer := newJunkTrainer(w.store, bayesClassifier(w.store), w.log)
+	classifier, err := w.spamClassifier()
+	if err != nil {
+		// serve opened it before: not reached there.
+		w.log.Error("the Bayes token counts cannot be opened: Junk moves are not trained", "err", err)
+	}
+	trainer := newJunkTrainer(w.store, classifier, w.log)
 	srv := imapserver.NewServer(imapserver.Options{
 		Backend:      imapserver.NewStoreBackend(w.store),
 		Hostname:     w.cfg.Hostname,
@@ -85,7 +90,7 @@ func newJunkTrainer(store *mailstore.Store, c *spam.Classifier, log *slog.Logger
 func (t *junkTrainer) onMove(_ context.Context, userID int64, from, to *mailstore.Mailbox, msgs []mailstore.MessageMeta, isSpam bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped {
+	if t.stopped || t.classifier == nil {
 		return
 	}
 	select {

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/yubinmail/yubin/filters/spam"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/imapserver"
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -54,8 +55,12 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 		}
 	}
 
-	trainer := newJunkTrainer(store, bayesClassifier(store), log)
-	userScope := store.BayesTokens().Scope(spam.UserScope(u.ID))
+	bs, err := bayesdb.Open(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainer := newJunkTrainer(store, bayesClassifier(bs), log)
+	userScope := bs.Scope(spam.UserScope(u.ID))
 	srv := imapserver.NewServer(imapserver.Options{Backend: imapserver.NewStoreBackend(store), Logger: log, OnMove: trainer.onMove})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,7 +137,7 @@ func TestJunkTrainingOverIMAP(t *testing.T) {
 		t.Errorf("token counts after moving out of Junk: %v, want casino spam 0 ham 1", counts)
 	}
 	// The training of one user stays out of the server's counts.
-	if s, h, err := store.BayesTokens().Totals(ctx); err != nil || s != 0 || h != 0 {
+	if s, h, err := bs.Totals(ctx); err != nil || s != 0 || h != 0 {
 		t.Errorf("server-wide Bayes totals %d %d (%v), want 0 0", s, h, err)
 	}
 

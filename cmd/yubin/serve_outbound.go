@@ -15,9 +15,9 @@ import (
 
 	"github.com/yubinmail/yubin/core/mtasts"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
 	"github.com/yubinmail/yubin/mta/outbound"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // dnsResolver returns the server's DNS resolver (YUBIN_DNS), made the first
@@ -52,7 +52,7 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := w.store.ReclaimOutbound(ctx, node+"/")
+	n, err := w.queue.Reclaim(ctx, node+"/")
 	if err != nil {
 		return err
 	}
@@ -64,6 +64,7 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		return err
 	}
 	ob, err := outbound.New(outbound.Options{
+		Queue:             w.queue,
 		Store:             w.store,
 		Resolver:          w.dnsResolver(),
 		Hostname:          w.cfg.Hostname,
@@ -82,8 +83,10 @@ func (w *wiring) newOutbound(ctx context.Context) error {
 		SubaddressDelimiters: w.cfg.SubaddressDelimiters,
 		// Notifications are signed with the keys there are (none are
 		// made for them).
-		SignDKIM: func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(keys, domain, msg) },
-		Logger:   w.log,
+		SignDKIM: func(ctx context.Context, domain string, msg io.Reader) (string, error) {
+			return mta.SignDKIM(ctx, keys, domain, msg)
+		},
+		Logger: w.log,
 	})
 	if err != nil {
 		return err
@@ -105,8 +108,8 @@ func (w *wiring) runOutbound() {
 // enqueueOutbound queues a message for delivery elsewhere and wakes the
 // outbound worker, so that it goes out at once rather than at the next
 // poll: the submission server's Enqueue hook.
-func (w *wiring) enqueueOutbound(ctx context.Context, in mailstore.OutboundInput) (*mailstore.OutboundMessage, error) {
-	m, err := w.store.Enqueue(ctx, in)
+func (w *wiring) enqueueOutbound(ctx context.Context, in queue.Input) (*queue.Message, error) {
+	m, err := w.queue.Enqueue(ctx, in)
 	if err == nil && w.outbound != nil {
 		w.outbound.Kick()
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // TestSieveWiring: issue 17 item 1. The intake `yubin serve` starts runs
@@ -55,11 +55,11 @@ func TestSieveWiring(t *testing.T) {
 	if ms, err := w.store.ListMessages(ctx, mb.ID, nil); err != nil || len(ms) != 2 {
 		t.Fatalf("Invoices holds %d, %v", len(ms), err)
 	}
-	items, err := w.store.ListQueue(ctx, mailstore.QueueFilter{})
+	items, err := w.queue.List(ctx, queue.Filter{})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("queue: %d items, %v; want one vacation reply", len(items), err)
 	}
-	r, err := w.store.OpenOutbound(ctx, &items[0].Message)
+	r, err := w.queue.OpenBody(ctx, &items[0].Message)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
 )
 
 // startSubmission starts SMTP submission on the STARTTLS ("submission")
@@ -50,12 +55,12 @@ func (w *wiring) startSubmission() error {
 	return nil
 }
 
-// dkimKeys returns the DKIM keys in DATA/dkim, opened the first time:
-// submission signs with them and the API shows their DNS records (and
-// makes them for new domains), so both see the same cache.
-func (w *wiring) dkimKeys() (*mailstore.DKIMKeys, error) {
+// dkimKeys returns the DKIM keys in the database, opened the first time
+// (and the key files of an older version imported): submission, the
+// outbound worker and the API share them, and so their cache.
+func (w *wiring) dkimKeys() (*dkimkeys.Keys, error) {
 	if w.dkim == nil {
-		keys, err := mailstore.NewDKIMKeys(filepath.Join(w.cfg.DataDir, "dkim"))
+		keys, err := openDKIMKeys(context.Background(), w.store, w.sealer, w.cfg.DataDir, w.log)
 		if err != nil {
 			return nil, err
 		}
@@ -64,19 +69,40 @@ func (w *wiring) dkimKeys() (*mailstore.DKIMKeys, error) {
 	return w.dkim, nil
 }
 
+// openDKIMKeys opens the DKIM keys in store, sealing new ones with the
+// server key (sealer, nil without one), and imports the key files older
+// versions kept in DATA/dkim (removing them once they are in the
+// database). A key file that cannot be read fails it: the domain's mail
+// must not be signed with new keys its DNS does not publish.
+func openDKIMKeys(ctx context.Context, store *mailstore.Store, sealer *blobcrypt.Sealer, dataDir string, log *slog.Logger) (*dkimkeys.Keys, error) {
+	keys, err := dkimkeys.Open(ctx, store, sealer)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(dataDir, "dkim")
+	n, err := keys.Import(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (make the files readable, or move the folder away to give those domains new keys)", err)
+	}
+	if n > 0 {
+		log.Info("DKIM key files imported into the database and removed", "keys", n, "folder", dir, "sealed", sealer.CanSeal())
+	}
+	return keys, nil
+}
+
 // ensuringKeys signs with a domain's DKIM keys, making them the first time
 // the domain sends (their DNS records are then shown to the administrator;
 // until they are published, receivers treat the signature as absent).
-type ensuringKeys struct{ *mailstore.DKIMKeys }
+type ensuringKeys struct{ *dkimkeys.Keys }
 
 // Signers implements mta.DKIMSource.
-func (k ensuringKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
-	s, sel, err := k.DKIMKeys.Signers(domain)
+func (k ensuringKeys) Signers(ctx context.Context, domain string) ([]crypto.Signer, []string, error) {
+	s, sel, err := k.Keys.Signers(ctx, domain)
 	if !errors.Is(err, core.ErrNotFound) {
 		return s, sel, err
 	}
-	if _, err := k.Ensure(domain); err != nil {
+	if _, err := k.Ensure(ctx, domain); err != nil {
 		return nil, nil, err
 	}
-	return k.DKIMKeys.Signers(domain)
+	return k.Keys.Signers(ctx, domain)
 }

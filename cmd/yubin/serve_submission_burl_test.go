@@ -18,6 +18,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // submissionConn is a raw SMTP client for the submission listener.
@@ -173,11 +174,11 @@ func TestBURLFromIMAP(t *testing.T) {
 	if head := strings.TrimSuffix(got[0], draft); strings.Contains(head, "\r\nSubject:") {
 		t.Errorf("fields added above the draft: %q", head)
 	}
-	items, err := w.store.ListQueue(ctx, mailstore.QueueFilter{})
+	items, err := w.queue.List(ctx, queue.Filter{})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("queue: %v %v", items, err)
 	}
-	body, err := w.store.OpenOutbound(ctx, &items[0].Message)
+	body, err := w.queue.OpenBody(ctx, &items[0].Message)
 	if err != nil {
 		t.Fatal(err)
 	}

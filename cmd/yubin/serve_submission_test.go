@@ -16,6 +16,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // TestSubmissionWiring starts submission as serve does (shared filter
@@ -24,7 +25,6 @@ import (
 func TestSubmissionWiring(t *testing.T) {
 	ctx := context.Background()
 	w, ln := testWiring(t, "submission", "starttls")
-	store := w.store
 	if err := w.startSubmission(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +47,11 @@ func TestSubmissionWiring(t *testing.T) {
 	if err := c.SendMail("ann@example.test", []string{"bob@remote.example"}, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
 	}
-	items, err := store.ListQueue(ctx, mailstore.QueueFilter{})
+	items, err := w.queue.List(ctx, queue.Filter{})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("queue: %v %v", items, err)
 	}
-	body, err := store.OpenOutbound(ctx, &items[0].Message)
+	body, err := w.queue.OpenBody(ctx, &items[0].Message)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,10 +86,15 @@ func testWiring(t *testing.T, protocol, tls string) (*wiring, net.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &wiring{
 		cfg:         &config.Config{DataDir: dir, Hostname: "mail.example.test", MaxMessageSize: 1 << 20, Filters: config.DefaultFilters},
 		log:         log,
 		store:       store,
+		queue:       q,
 		sup:         newSupervisor(log),
 		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{}),
 		spoolDir:    t.TempDir(),

@@ -24,7 +24,7 @@ import (
 
 // TokenCount is how many trained spam and ham messages contained a token.
 // It is an alias of an unnamed struct type, so that stores in other
-// packages (e.g. mailstore.BayesStore) can implement TokenStore without
+// packages (e.g. bayesdb.Store) can implement TokenStore without
 // importing this package.
 type TokenCount = struct{ Spam, Ham int64 }
 
@@ -69,7 +69,7 @@ type Clue struct {
 // MessageTrainer is implemented by token stores that remember what each
 // message was trained as (by the SHA-256 digest of its raw bytes, hex):
 // TrainMessage learns it once, and first unlearns it from the other class
-// if it was trained as that (see mailstore.BayesStore.TrainMessage).
+// if it was trained as that (see bayesdb.Store.TrainMessage).
 type MessageTrainer interface {
 	TrainMessage(ctx context.Context, digest string, tokens []string, spam bool) (trained bool, err error)
 }
@@ -144,6 +144,19 @@ func (c *Classifier) storeOf(scope string) (TokenStore, error) {
 		return nil, fmt.Errorf("bayes: no training scope %q", scope)
 	}
 	return c.scoped(scope), nil
+}
+
+// Totals returns the numbers of spam and ham messages trained in scope.
+func (c *Classifier) Totals(ctx context.Context, scope string) (nSpam, nHam int64, err error) {
+	store, err := c.storeOf(scope)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, nSpam, nHam, err = store.Counts(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bayes totals: %w", err)
+	}
+	return nSpam, nHam, nil
 }
 
 // Train learns the raw message read from raw as spam or ham, in the

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // benchMessage is a plain 4 KB message like the intake benchmark's.
@@ -46,12 +44,7 @@ func BenchmarkCheckMultipart(b *testing.B) {
 
 func benchCheck(b *testing.B, raw string) {
 	ctx := context.Background()
-	s, err := mailstore.Open(ctx, mailstore.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c := NewClassifier(s.BayesTokens())
+	c := NewClassifier(dbTokens(b))
 	for i := range 30 {
 		spamText := "Subject: WIN MONEY NOW\r\n\r\ncheap pills casino winner prize " + strings.Repeat("offer ", i%5+1)
 		hamText := "Subject: meeting\r\n\r\nplease review the notes for the quarterly meeting " + strings.Repeat("report ", i%5+1)

@@ -4,18 +4,34 @@ import (
 	"context"
 	"testing"
 
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-var _ TokenStore = (*mailstore.BayesStore)(nil)
+var (
+	_ TokenStore     = (*bayesdb.Store)(nil)
+	_ MessageTrainer = (*bayesdb.Store)(nil)
+)
+
+// dbTokens returns the database-backed token store, in a mailstore in a
+// fresh folder closed when the test ends.
+func dbTokens(tb testing.TB) *bayesdb.Store {
+	tb.Helper()
+	ctx := context.Background()
+	s, err := mailstore.Open(ctx, mailstore.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	bs, err := bayesdb.Open(ctx, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bs
+}
 
 // TestClassifierOnMailstore runs the classifier test on the database-backed
 // token store.
 func TestClassifierOnMailstore(t *testing.T) {
-	s, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	testClassifier(t, s.BayesTokens())
+	testClassifier(t, dbTokens(t))
 }

@@ -7,18 +7,13 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/filters"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 )
 
 // scopedClassifier returns a classifier on a fresh store, with scopes.
-func scopedClassifier(t *testing.T) (*Classifier, *mailstore.BayesStore) {
+func scopedClassifier(t *testing.T) (*Classifier, *bayesdb.Store) {
 	t.Helper()
-	s, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	bs := s.BayesTokens()
+	bs := dbTokens(t)
 	return NewClassifier(bs).WithScopes(func(scope string) TokenStore { return bs.Scope(scope) }), bs
 }
 
@@ -121,5 +116,33 @@ func TestRetrainMovesMessage(t *testing.T) {
 	// The server's scope is untouched.
 	if s, h, _ := bs.Totals(ctx); s != 0 || h != 0 {
 		t.Errorf("server totals %d %d, want 0 0", s, h)
+	}
+}
+
+// TestClassifierTotals: the numbers of messages trained in each scope, as
+// the API's statistics show them; a classifier without scopes has the
+// server's only.
+func TestClassifierTotals(t *testing.T) {
+	ctx := context.Background()
+	c, bs := scopedClassifier(t)
+	dom := DomainScope("example.com")
+	if err := c.TrainIn(ctx, ServerScope, strings.NewReader("Subject: pills\r\n\r\ncheap pills now\r\n"), true); err != nil {
+		t.Fatal(err)
+	}
+	for i, body := range []string{"lunch on tuesday", "the quarterly figures"} {
+		if err := c.TrainIn(ctx, dom, strings.NewReader("Subject: "+body+"\r\n\r\n"+body+"\r\n"), false); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	for _, tc := range []struct {
+		scope     string
+		spam, ham int64
+	}{{ServerScope, 1, 0}, {dom, 0, 2}, {DomainScope("other.example"), 0, 0}} {
+		if s, h, err := c.Totals(ctx, tc.scope); err != nil || s != tc.spam || h != tc.ham {
+			t.Errorf("Totals(%q) = %d, %d, %v; want %d, %d", tc.scope, s, h, err, tc.spam, tc.ham)
+		}
+	}
+	if _, _, err := NewClassifier(bs).Totals(ctx, dom); err == nil {
+		t.Error("a classifier without scopes gave a domain's totals")
 	}
 }

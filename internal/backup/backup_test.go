@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // seed opens a store in a new data folder with one user and n messages
@@ -428,7 +429,11 @@ func TestBodyReplacedWholeIsTakenAgain(t *testing.T) {
 func TestRestoredQueueIsHeld(t *testing.T) {
 	ctx := context.Background()
 	dir, st, _, _ := seed(t, 1)
-	if _, err := st.Enqueue(ctx, mailstore.OutboundInput{
+	q, err := queue.Open(ctx, st, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, queue.Input{
 		Body: strings.NewReader("From: ann@example.test\r\nTo: joe@example.org\r\nSubject: out\r\n\r\nHi.\r\n"),
 		From: "ann@example.test", Recipients: []string{"joe@example.org"},
 	}); err != nil {
@@ -453,11 +458,15 @@ func TestRestoredQueueIsHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	if n, err := rs.CountQueue(ctx, mailstore.QueueFilter{Status: mailstore.QueueHeld}); err != nil || n != 1 {
+	rq, err := queue.Open(ctx, rs, rs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rq.Count(ctx, queue.Filter{Status: queue.StatusHeld}); err != nil || n != 1 {
 		t.Fatalf("held messages in the restored queue: %d, %v; want 1", n, err)
 	}
 	// The live server's queue is untouched.
-	if n, err := st.CountQueue(ctx, mailstore.QueueFilter{Status: mailstore.QueueHeld}); err != nil || n != 0 {
+	if n, err := q.Count(ctx, queue.Filter{Status: queue.StatusHeld}); err != nil || n != 0 {
 		t.Fatalf("held messages in the live queue: %d, %v; want 0", n, err)
 	}
 }

@@ -7,14 +7,14 @@ import (
 	"github.com/yubinmail/yubin/core"
 )
 
-// DKIMKeys are the domains' DKIM signing keys (mailstore.DKIMKeys).
+// DKIMKeys are the domains' DKIM signing keys (dkimkeys.Keys).
 type DKIMKeys interface {
 	// Ensure makes domain's keys if it has none and returns the selectors.
-	Ensure(domain string) ([]string, error)
+	Ensure(ctx context.Context, domain string) ([]string, error)
 	// Rotate makes new keys active; the old ones stay published a while.
-	Rotate(domain string) ([]string, error)
+	Rotate(ctx context.Context, domain string) ([]string, error)
 	// Records returns the DNS TXT records of domain's keys by selector.
-	Records(domain string) (map[string]string, error)
+	Records(ctx context.Context, domain string) (map[string]string, error)
 }
 
 // WithDKIM makes the service create a domain's DKIM keys with the domain
@@ -26,11 +26,11 @@ func (s *Service) WithDKIM(keys DKIMKeys) *Service {
 
 // ensureDKIM makes a new domain's keys; a failure is logged, not returned:
 // the keys are made again when the domain first sends.
-func (s *Service) ensureDKIM(domain string) {
+func (s *Service) ensureDKIM(ctx context.Context, domain string) {
 	if s.dkim == nil {
 		return
 	}
-	if _, err := s.dkim.Ensure(domain); err != nil {
+	if _, err := s.dkim.Ensure(ctx, domain); err != nil {
 		s.log.Warn("could not make the DKIM keys of a new domain; they are made when it first sends", "domain", domain, "err", err)
 	}
 }
@@ -51,9 +51,31 @@ func (s *Service) RotateDKIM(ctx context.Context, a Actor, domain string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.dkim.Rotate(d.Name); err != nil {
+	if _, err := s.dkim.Rotate(ctx, d.Name); err != nil {
 		return nil, fmt.Errorf("rotate DKIM keys of %s: %w", d.Name, err)
 	}
 	s.log.Info("DKIM keys rotated", "domain", d.Name, "by", a.Email)
-	return s.dkim.Records(d.Name)
+	return s.dkim.Records(ctx, d.Name)
+}
+
+// DKIMRecords returns the DNS TXT records of the DKIM keys of a domain the
+// actor manages, by selector, making its keys first if it has none (a
+// domain created while making them failed); nil where DKIM keys are not
+// managed here.
+func (s *Service) DKIMRecords(ctx context.Context, a Actor, domain string) (map[string]string, error) {
+	d, err := s.GetDomain(ctx, a, domain)
+	if err != nil {
+		return nil, err
+	}
+	if s.dkim == nil {
+		return nil, nil
+	}
+	if _, err := s.dkim.Ensure(ctx, d.Name); err != nil {
+		return nil, fmt.Errorf("DKIM keys of %s: %w", d.Name, err)
+	}
+	recs, err := s.dkim.Records(ctx, d.Name)
+	if err != nil {
+		return nil, fmt.Errorf("DKIM records of %s: %w", d.Name, err)
+	}
+	return recs, nil
 }

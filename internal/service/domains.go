@@ -59,7 +59,7 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, name string, settin
 	if err != nil {
 		return nil, err
 	}
-	s.ensureDKIM(d.Name)
+	s.ensureDKIM(ctx, d.Name)
 	if settings.empty() {
 		return d, nil
 	}

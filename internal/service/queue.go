@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // Outbound queue visibility: server admins see and manage every queued
@@ -29,7 +29,7 @@ type QueueFilter struct {
 const queueScanChunk = 500
 
 // seesQueued reports whether the actor may see and manage a queued message.
-func (a Actor) seesQueued(m *mailstore.OutboundMessage) bool {
+func (a Actor) seesQueued(m *queue.Message) bool {
 	switch {
 	case a.IsAdmin():
 		return true
@@ -47,23 +47,60 @@ func (a Actor) mayUseQueue() error {
 	return forbidden("the outbound queue")
 }
 
+// Queue is the outbound queue as the service manages it (queue.Queue).
+type Queue interface {
+	List(ctx context.Context, f queue.Filter) ([]queue.Item, error)
+	Count(ctx context.Context, f queue.Filter) (int64, error)
+	Get(ctx context.Context, id int64) (*queue.Item, error)
+	RetryNow(ctx context.Context, id int64) error
+	Hold(ctx context.Context, id int64, held bool) error
+	Delete(ctx context.Context, id int64) error
+}
+
+// WithQueue gives the service the outbound queue to manage; without one
+// the queue's operations fail.
+func (s *Service) WithQueue(q Queue) *Service {
+	s.queue = q
+	return s
+}
+
+// haveQueue refuses queue operations on a service without a queue.
+func (s *Service) haveQueue() error {
+	if s.queue == nil {
+		return fmt.Errorf("the outbound queue is not available here: %w", core.ErrConflict)
+	}
+	return nil
+}
+
+// countQueued counts the messages with a recipient waiting for an
+// attempt (0 without a queue).
+func (s *Service) countQueued(ctx context.Context) (int64, error) {
+	if s.queue == nil {
+		return 0, nil
+	}
+	return s.queue.Count(ctx, queue.Filter{Status: queue.StatusQueued})
+}
+
 // validQueueStatuses are the values of QueueFilter.Status.
 var validQueueStatuses = []string{
-	mailstore.QueueQueued, mailstore.QueueDelivering, mailstore.QueueDelivered,
-	mailstore.QueueFailed, mailstore.QueueExpired, mailstore.QueueHeld,
+	queue.StatusQueued, queue.StatusDelivering, queue.StatusDelivered,
+	queue.StatusFailed, queue.StatusExpired, queue.StatusHeld,
 }
 
 // ListQueue lists the queued messages the actor may see, the most recent
 // first.
-func (s *Service) ListQueue(ctx context.Context, a Actor, f QueueFilter) (*List[mailstore.QueueItem], error) {
+func (s *Service) ListQueue(ctx context.Context, a Actor, f QueueFilter) (*List[queue.Item], error) {
 	if err := a.mayUseQueue(); err != nil {
+		return nil, err
+	}
+	if err := s.haveQueue(); err != nil {
 		return nil, err
 	}
 	p, err := f.Page.normalize()
 	if err != nil {
 		return nil, err
 	}
-	mf := mailstore.QueueFilter{Status: strings.ToLower(strings.TrimSpace(f.Status))}
+	mf := queue.Filter{Status: strings.ToLower(strings.TrimSpace(f.Status))}
 	if mf.Status != "" && !containsString(validQueueStatuses, mf.Status) {
 		return nil, core.Invalid("status", "must be one of "+strings.Join(validQueueStatuses, ", "))
 	}
@@ -78,29 +115,29 @@ func (s *Service) ListQueue(ctx context.Context, a Actor, f QueueFilter) (*List[
 		return s.scanQueue(ctx, a, mf, p)
 	}
 	mf.Limit, mf.Offset = p.Limit, p.Offset
-	items, err := s.store.ListQueue(ctx, mf)
+	items, err := s.queue.List(ctx, mf)
 	if err != nil {
 		return nil, err
 	}
-	total, err := s.store.CountQueue(ctx, mf)
+	total, err := s.queue.Count(ctx, mf)
 	if err != nil {
 		return nil, err
 	}
 	if items == nil {
-		items = []mailstore.QueueItem{}
+		items = []queue.Item{}
 	}
-	return &List[mailstore.QueueItem]{Items: items, Total: total}, nil
+	return &List[queue.Item]{Items: items, Total: total}, nil
 }
 
 // scanQueue lists the queued messages the actor may see by reading the
 // whole (filtered) queue, for actors whose reach the store cannot filter
 // on (a domain admin's sender domains).
-func (s *Service) scanQueue(ctx context.Context, a Actor, mf mailstore.QueueFilter, p Page) (*List[mailstore.QueueItem], error) {
-	out := []mailstore.QueueItem{}
+func (s *Service) scanQueue(ctx context.Context, a Actor, mf queue.Filter, p Page) (*List[queue.Item], error) {
+	out := []queue.Item{}
 	var total int64
 	for offset := 0; ; offset += queueScanChunk {
 		mf.Limit, mf.Offset = queueScanChunk, offset
-		chunk, err := s.store.ListQueue(ctx, mf)
+		chunk, err := s.queue.List(ctx, mf)
 		if err != nil {
 			return nil, err
 		}
@@ -117,15 +154,18 @@ func (s *Service) scanQueue(ctx context.Context, a Actor, mf mailstore.QueueFilt
 			break
 		}
 	}
-	return &List[mailstore.QueueItem]{Items: out, Total: total}, nil
+	return &List[queue.Item]{Items: out, Total: total}, nil
 }
 
 // GetQueued returns a queued message with its recipients.
-func (s *Service) GetQueued(ctx context.Context, a Actor, id int64) (*mailstore.QueueItem, error) {
+func (s *Service) GetQueued(ctx context.Context, a Actor, id int64) (*queue.Item, error) {
 	if err := a.mayUseQueue(); err != nil {
 		return nil, err
 	}
-	it, err := s.store.GetQueued(ctx, id)
+	if err := s.haveQueue(); err != nil {
+		return nil, err
+	}
+	it, err := s.queue.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +190,7 @@ func (s *Service) RetryQueued(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	return s.store.RetryNow(ctx, id)
+	return s.queue.RetryNow(ctx, id)
 }
 
 // HoldQueued holds a queued message (it is neither delivered nor expired
@@ -160,7 +200,7 @@ func (s *Service) HoldQueued(ctx context.Context, a Actor, id int64, held bool) 
 	if err != nil {
 		return err
 	}
-	return s.store.HoldQueued(ctx, id, held)
+	return s.queue.Hold(ctx, id, held)
 }
 
 // DeleteQueued removes a message from the queue; nobody is told.
@@ -169,7 +209,7 @@ func (s *Service) DeleteQueued(ctx context.Context, a Actor, id int64) error {
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteQueued(ctx, id)
+	return s.queue.Delete(ctx, id)
 }
 
 func containsString(list []string, s string) bool {

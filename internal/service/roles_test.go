@@ -15,6 +15,8 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/dkimkeys"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // roleEnv is a service over a real store with every kind of actor:
@@ -49,7 +51,15 @@ func newRoleEnv(t *testing.T) *roleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &roleEnv{svc: New(store, log), store: store, actors: map[string]Actor{}}
+	q, err := queue.Open(ctx, store, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dkimkeys.Open(ctx, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &roleEnv{svc: New(store, log).WithQueue(q).WithDKIM(keys), store: store, actors: map[string]Actor{}}
 	for _, d := range []string{"example.com", "example.org"} {
 		if _, err := store.CreateDomain(ctx, d); err != nil {
 			t.Fatal(err)
@@ -463,6 +473,19 @@ func TestRoleRules(t *testing.T) {
 		}},
 		{"end bob's session (never with a token)", []string{"system", "admin", "dora"}, func(t *testing.T, a Actor) error {
 			return e.svc.EndUserSession(ctx, a, "bob@example.com", e.startSession(t, e.userActor(t, "bob@example.com")))
+		}},
+
+		// DKIM keys.
+		{"list example.com's DKIM records", []string{"system", "admin", "readonly", "token", "dora"}, func(t *testing.T, a Actor) error {
+			recs, err := e.svc.DKIMRecords(ctx, a, "example.com")
+			if err == nil && len(recs) != 2 {
+				t.Errorf("DKIM records %v, want two", recs)
+			}
+			return err
+		}},
+		{"rotate example.com's DKIM keys", []string{"system", "admin", "token"}, func(t *testing.T, a Actor) error {
+			_, err := e.svc.RotateDKIM(ctx, a, "example.com")
+			return err
 		}},
 
 		// The outbound queue.

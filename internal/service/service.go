@@ -95,6 +95,13 @@ type Service struct {
 	stats  *stats.Store
 	log    *slog.Logger
 	dkim   DKIMKeys // nil: DKIM keys are not managed here
+
+	// queue is the outbound queue (WithQueue); nil: none here.
+	queue Queue
+	// spam is the classifier TrainSpam trains (WithSpamClassifier); nil:
+	// no training here.
+	spam SpamClassifier
+
 	// passkeys is the WebAuthn relying party; nil: no passkeys
 	// (WithPasskeys).
 	passkeys atomic.Pointer[passkeys]

@@ -9,7 +9,6 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/filters/spam"
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // MaxTrainBytes bounds a message given to TrainSpam.
@@ -39,10 +38,28 @@ func (a Actor) trainingScope(domain string) (string, error) {
 	return spam.DomainScope(domain), nil
 }
 
-// classifier returns the spam classifier on the store's token counts.
-func (s *Service) classifier() (*spam.Classifier, *mailstore.BayesStore) {
-	bs := s.store.BayesTokens()
-	return spam.NewClassifier(bs).WithScopes(func(scope string) spam.TokenStore { return bs.Scope(scope) }), bs
+// SpamClassifier is the spam filter's Bayesian classifier as the service
+// trains it (spam.Classifier on the filter's token store).
+type SpamClassifier interface {
+	// TrainIn learns a raw message as spam or ham in a training scope.
+	TrainIn(ctx context.Context, scope string, raw io.Reader, isSpam bool) error
+	// Totals returns the numbers of messages trained in a scope.
+	Totals(ctx context.Context, scope string) (nSpam, nHam int64, err error)
+}
+
+// WithSpamClassifier gives the service the classifier that TrainSpam
+// trains; without one, training is refused.
+func (s *Service) WithSpamClassifier(c SpamClassifier) *Service {
+	s.spam = c
+	return s
+}
+
+// classifier returns the spam classifier, or an error without one.
+func (s *Service) classifier() (SpamClassifier, error) {
+	if s.spam == nil {
+		return nil, fmt.Errorf("the spam filter's training is not available here: %w", core.ErrConflict)
+	}
+	return s.spam, nil
 }
 
 // TrainSpam teaches the Bayesian spam classifier that the raw message is
@@ -69,7 +86,10 @@ func (s *Service) TrainSpam(ctx context.Context, a Actor, raw io.Reader, isSpam 
 	if len(data) == 0 {
 		return core.Invalid("message", "the message is empty")
 	}
-	c, _ := s.classifier()
+	c, err := s.classifier()
+	if err != nil {
+		return err
+	}
 	return c.TrainIn(ctx, scope, bytes.NewReader(data), isSpam)
 }
 
@@ -86,8 +106,11 @@ func (s *Service) SpamStats(ctx context.Context, a Actor, domain string) (*SpamS
 	if err != nil {
 		return nil, err
 	}
-	_, bs := s.classifier()
-	sp, ham, err := bs.Scope(scope).Totals(ctx)
+	c, err := s.classifier()
+	if err != nil {
+		return nil, err
+	}
+	sp, ham, err := c.Totals(ctx, scope)
 	if err != nil {
 		return nil, err
 	}

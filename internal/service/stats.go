@@ -198,7 +198,7 @@ func (s *Service) statsTotals(ctx context.Context) (StatsTotals, error) {
 	if t.Users, err = s.store.CountUsers(ctx, mailstore.UserFilter{}); err != nil {
 		return t, err
 	}
-	if t.Queue, err = s.store.CountQueue(ctx, mailstore.QueueFilter{Status: mailstore.QueueQueued}); err != nil {
+	if t.Queue, err = s.countQueued(ctx); err != nil {
 		return t, err
 	}
 	if t.Quarantine, err = s.store.CountQuarantine(ctx, mailstore.QuarantineFilter{}); err != nil {

@@ -10,19 +10,20 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // bounce tells the sender of msg what happened to some recipients, with a
 // delivery status notification: into the sender's INBOX if the sender is
 // local, through the queue otherwise. Messages from the null sender are
 // never reported on (no bounce for a bounce, RFC 5321 §4.5.5).
-func (w *Worker) bounce(ctx context.Context, msg *mailstore.OutboundMessage, action string, expired bool, results []result, now time.Time) error {
+func (w *Worker) bounce(ctx context.Context, msg *queue.Message, action string, expired bool, results []result, now time.Time) error {
 	if msg.From == "" {
 		w.log.Info("not reporting on a message from the null sender", "msg", msg.ID, "action", action, "rcpts", len(results))
 		return nil
 	}
 	var header []byte
-	if body, err := w.store.OpenOutbound(ctx, msg); err != nil {
+	if body, err := w.queue.OpenBody(ctx, msg); err != nil {
 		w.log.Warn("cannot read the message being reported on; reporting without its header", "msg", msg.ID, "err", err)
 	} else {
 		header = readHeader(body)
@@ -93,8 +94,8 @@ func (w *Worker) sendReport(ctx context.Context, addr string, dsn []byte) error 
 		}
 	}
 	if len(external) > 0 {
-		body, domain := w.signReport(addr, dsn)
-		_, err := w.store.Enqueue(ctx, mailstore.OutboundInput{
+		body, domain := w.signReport(ctx, addr, dsn)
+		_, err := w.queue.Enqueue(ctx, queue.Input{
 			Body:       bytes.NewReader(body),
 			Recipients: external,
 			Lifetime:   w.opts.Lifetime,
@@ -112,7 +113,7 @@ func (w *Worker) sendReport(ctx context.Context, addr string, dsn []byte) error 
 // their senders, one notification per message.
 func (w *Worker) expire(ctx context.Context) error {
 	now := w.opts.Now()
-	exp, err := w.store.ExpireDue(ctx, now)
+	exp, err := w.queue.ExpireDue(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func (w *Worker) expire(ctx context.Context) error {
 			w.log.Error("reporting expired mail failed; will try again", "msg", msg.ID, "err", err)
 			continue
 		}
-		if err := w.store.AckExpired(ctx, ids); err != nil {
+		if err := w.queue.AckExpired(ctx, ids); err != nil {
 			return err
 		}
 	}
@@ -156,14 +157,14 @@ func (w *Worker) expire(ctx context.Context) error {
 // once per message.
 func (w *Worker) warn(ctx context.Context) error {
 	now := w.opts.Now()
-	items, err := w.store.DueWarnings(ctx, now, w.opts.WarnAfter)
+	items, err := w.queue.DueWarnings(ctx, now, w.opts.WarnAfter)
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
 		var results []result
 		for _, r := range it.Recipients {
-			if r.Status != mailstore.QueueQueued && r.Status != mailstore.QueueDelivering {
+			if r.Status != queue.StatusQueued && r.Status != queue.StatusDelivering {
 				continue
 			}
 			diag := r.LastError
@@ -184,7 +185,7 @@ func (w *Worker) warn(ctx context.Context) error {
 				continue
 			}
 		}
-		if err := w.store.MarkWarned(ctx, it.Message.ID); err != nil {
+		if err := w.queue.MarkWarned(ctx, it.Message.ID); err != nil {
 			return err
 		}
 	}
@@ -198,7 +199,7 @@ func (w *Worker) warn(ctx context.Context) error {
 // DMARC aligns with the From domain), else for the domain of addr, the
 // sender of the message the notification is about (usually a domain
 // served here, whose keys sign its users' mail).
-func (w *Worker) signReport(addr string, dsn []byte) ([]byte, string) {
+func (w *Worker) signReport(ctx context.Context, addr string, dsn []byte) ([]byte, string) {
 	if w.opts.SignDKIM == nil {
 		return dsn, w.opts.Hostname
 	}
@@ -210,7 +211,7 @@ func (w *Worker) signReport(addr string, dsn []byte) ([]byte, string) {
 		candidates = append(candidates, a.Domain)
 	}
 	for _, d := range candidates {
-		sigs, err := w.opts.SignDKIM(d, bytes.NewReader(dsn))
+		sigs, err := w.opts.SignDKIM(ctx, d, bytes.NewReader(dsn))
 		if errors.Is(err, core.ErrNotFound) {
 			continue
 		}

@@ -181,7 +181,7 @@ func (w *Worker) attempt(ctx context.Context, j *job, t target, rcpts []rcpt) (d
 		}
 		return done, accepted, err
 	}
-	body, err := w.store.OpenOutbound(ctx, j.msg)
+	body, err := w.queue.OpenBody(ctx, j.msg)
 	if err != nil {
 		return append(done, failAll(accepted, tempFailure("451 4.3.0 cannot read the queued message: "+oneLine(err.Error())))...), nil, nil
 	}

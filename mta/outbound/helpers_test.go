@@ -20,6 +20,7 @@ import (
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 const (
@@ -27,9 +28,15 @@ const (
 	ann     = "ann@local.test" // a local sender
 )
 
-// testStore opens a store in a temporary folder with the domain
-// local.test and the account ann@local.test.
-func testStore(t *testing.T) *mailstore.Store {
+// testDB is a mailstore with the outbound queue in it.
+type testDB struct {
+	*mailstore.Store
+	queue *queue.Queue
+}
+
+// testStore opens a store and its queue in a temporary folder with the
+// domain local.test and the account ann@local.test.
+func testStore(t *testing.T) *testDB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
@@ -43,7 +50,11 @@ func testStore(t *testing.T) *mailstore.Store {
 	if _, err := st.CreateUser(ctx, mailstore.NewUser{Address: ann, Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
-	return st
+	q, err := queue.Open(ctx, st, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testDB{Store: st, queue: q}
 }
 
 // testLogger adapts t.Logf to mockdns.Logger.
@@ -237,9 +248,10 @@ func (c *clock) Add(d time.Duration) {
 }
 
 // testWorker returns a worker delivering to the sink through the test DNS.
-func testWorker(t *testing.T, st *mailstore.Store, snk *sink, clk *clock, mod func(*Options)) *Worker {
+func testWorker(t *testing.T, st *testDB, snk *sink, clk *clock, mod func(*Options)) *Worker {
 	t.Helper()
 	opts := Options{
+		Queue:    st.queue,
 		Store:    st,
 		Resolver: testDNS(t),
 		Hostname: ourHost,
@@ -273,9 +285,9 @@ const testMessage = "From: Ann <ann@local.test>\r\n" +
 	"Hello.\r\n" +
 	".leading dot\r\n"
 
-func enqueue(t *testing.T, st *mailstore.Store, from string, to ...string) *mailstore.OutboundMessage {
+func enqueue(t *testing.T, st *testDB, from string, to ...string) *queue.Message {
 	t.Helper()
-	m, err := st.Enqueue(context.Background(), mailstore.OutboundInput{
+	m, err := st.queue.Enqueue(context.Background(), queue.Input{
 		Body: strings.NewReader(testMessage), From: from, Recipients: to,
 	})
 	if err != nil {
@@ -294,7 +306,7 @@ func process(t *testing.T, w *Worker) {
 }
 
 // inbox returns the messages in the INBOX of addr.
-func inbox(t *testing.T, st *mailstore.Store, addr string) []string {
+func inbox(t *testing.T, st *testDB, addr string) []string {
 	t.Helper()
 	ctx := context.Background()
 	u, err := st.GetUser(ctx, addr)
@@ -327,9 +339,9 @@ func inbox(t *testing.T, st *mailstore.Store, addr string) []string {
 }
 
 // queued returns the queue's messages.
-func queued(t *testing.T, st *mailstore.Store) []mailstore.QueueItem {
+func queued(t *testing.T, st *testDB) []queue.Item {
 	t.Helper()
-	items, err := st.ListQueue(context.Background(), mailstore.QueueFilter{})
+	items, err := st.queue.List(context.Background(), queue.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

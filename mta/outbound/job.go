@@ -7,7 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // job is one claimed message for the recipients of one domain.
@@ -18,7 +18,7 @@ type job struct {
 	expires time.Time // zero if unknown
 	domain  string
 	rcpts   []rcpt
-	msg     *mailstore.OutboundMessage
+	msg     *queue.Message
 	// deadline ends the delivery (in real time) well before the lease.
 	deadline time.Time
 }

@@ -1,5 +1,5 @@
-// Package outbound delivers the mail of the outbound queue (mailstore's
-// queue) to the world: to the MX hosts of each recipient domain (RFC 5321
+// Package outbound delivers the mail of the outbound queue (mta/queue) to
+// the world: to the MX hosts of each recipient domain (RFC 5321
 // §5), or to one smarthost that relays everything.
 //
 // A Worker claims due (message, destination domain) pairs from the queue
@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/filters/dnsresolve"
-	"github.com/yubinmail/yubin/mailstore"
 )
 
 // Defaults for Options.
@@ -78,9 +77,11 @@ const (
 
 // Options configure a Worker.
 type Options struct {
-	// Store holds the outbound queue and the local mailboxes that
-	// notifications to local senders go to. Required.
-	Store *mailstore.Store
+	// Queue is the outbound queue. Required.
+	Queue Queue
+	// Store holds the local mailboxes that notifications to local senders
+	// go to. Required.
+	Store Mailboxes
 	// Resolver looks up MX and address records. Required unless
 	// Smarthost is set.
 	Resolver *dnsresolve.Resolver
@@ -89,7 +90,7 @@ type Options struct {
 	// NodeID names the server (its data folder) in the claims of this
 	// worker, which are NodeID + "/" + a random suffix, so that a restarted
 	// server can take back the claims of the process it replaces (see
-	// mailstore.Store.ReclaimOutbound). Empty means Hostname.
+	// queue.Queue.Reclaim). Empty means Hostname.
 	NodeID string
 	// Port is the port of remote MX hosts. 0 means DefaultPort.
 	Port int
@@ -141,7 +142,7 @@ type Options struct {
 	// error wrapping core.ErrNotFound when there are no keys for it); the
 	// notifications this worker sends elsewhere are signed with it (see
 	// signReport). nil sends them unsigned.
-	SignDKIM func(domain string, msg io.Reader) (string, error)
+	SignDKIM func(ctx context.Context, domain string, msg io.Reader) (string, error)
 	// SubaddressDelimiters are as in mta.Options, for notifications to a
 	// local sender who sent as ann+shop@: they reach ann. "" = off.
 	SubaddressDelimiters string
@@ -154,7 +155,8 @@ type Options struct {
 // Worker delivers the outbound queue. Create it with New.
 type Worker struct {
 	opts  Options
-	store *mailstore.Store
+	queue Queue
+	store Mailboxes
 	log   *slog.Logger
 	id    string // names our claims in the queue
 	kick  chan struct{}
@@ -170,6 +172,9 @@ type Worker struct {
 
 // New returns a Worker configured by opts.
 func New(opts Options) (*Worker, error) {
+	if opts.Queue == nil {
+		return nil, errors.New("outbound: no queue")
+	}
 	if opts.Store == nil {
 		return nil, errors.New("outbound: no store")
 	}
@@ -226,6 +231,7 @@ func New(opts Options) (*Worker, error) {
 	_, _ = rand.Read(b[:])
 	w := &Worker{
 		opts:     opts,
+		queue:    opts.Queue,
 		store:    opts.Store,
 		log:      opts.Logger.With("component", "outbound"),
 		id:       cmp.Or(opts.NodeID, opts.Hostname) + "/" + hex.EncodeToString(b[:]),

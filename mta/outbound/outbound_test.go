@@ -530,10 +530,11 @@ func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	st := testStore(t)
 	for _, o := range []Options{
-		{Hostname: "h", Resolver: testDNS(t)},
-		{Store: st, Resolver: testDNS(t)},
-		{Store: st, Hostname: "h"},
-		{Store: st, Hostname: "h", Smarthost: "x:1", SmarthostTLS: "ssl"},
+		{Queue: st.queue, Hostname: "h", Resolver: testDNS(t)},
+		{Store: st, Hostname: "h", Resolver: testDNS(t)},
+		{Queue: st.queue, Store: st, Resolver: testDNS(t)},
+		{Queue: st.queue, Store: st, Hostname: "h"},
+		{Queue: st.queue, Store: st, Hostname: "h", Smarthost: "x:1", SmarthostTLS: "ssl"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)

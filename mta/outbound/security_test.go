@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/yubinmail/yubin/core"
-	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta"
+	"github.com/yubinmail/yubin/mta/queue"
 )
 
 // oneDomainKeys is an mta.DKIMSource with one key, for one domain.
@@ -24,7 +24,7 @@ type oneDomainKeys struct {
 	key    ed25519.PrivateKey
 }
 
-func (k oneDomainKeys) Signers(domain string) ([]crypto.Signer, []string, error) {
+func (k oneDomainKeys) Signers(_ context.Context, domain string) ([]crypto.Signer, []string, error) {
 	if domain != k.domain {
 		return nil, nil, fmt.Errorf("keys of %s: %w", domain, core.ErrNotFound)
 	}
@@ -43,7 +43,9 @@ func TestBounceToRemoteSenderIsSigned(t *testing.T) {
 	src := oneDomainKeys{domain: "local.test", key: key}
 	st, snk, clk := testStore(t), newSink(t), newClock()
 	w := testWorker(t, st, snk, clk, func(o *Options) {
-		o.SignDKIM = func(domain string, msg io.Reader) (string, error) { return mta.SignDKIM(src, domain, msg) }
+		o.SignDKIM = func(ctx context.Context, domain string, msg io.Reader) (string, error) {
+			return mta.SignDKIM(ctx, src, domain, msg)
+		}
 	})
 	enqueue(t, st, "someone@elsewhere.test", "x@nullmx.test")
 	process(t, w)
@@ -71,7 +73,7 @@ func TestBareCRNormalisedOnTheWire(t *testing.T) {
 	st, snk, clk := testStore(t), newSink(t), newClock()
 	w := testWorker(t, st, snk, clk, nil)
 	body := "From: ann@local.test\r\nSubject: x\r\n\r\nhello\r.\rMAIL FROM:<boss@local.test>\rRCPT TO:<v@remote.test>\r\n"
-	if _, err := st.Enqueue(context.Background(), mailstore.OutboundInput{Body: strings.NewReader(body), From: "ann@local.test", Recipients: []string{"someone@remote.test"}}); err != nil {
+	if _, err := st.queue.Enqueue(context.Background(), queue.Input{Body: strings.NewReader(body), From: "ann@local.test", Recipients: []string{"someone@remote.test"}}); err != nil {
 		t.Fatal(err)
 	}
 	process(t, w)

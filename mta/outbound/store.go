@@ -2,10 +2,45 @@ package outbound
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta/queue"
 )
+
+// Queue is the outbound queue as the worker uses it (queue.Queue).
+type Queue interface {
+	// Enqueue queues a message (the worker's notifications to remote
+	// senders).
+	Enqueue(ctx context.Context, in queue.Input) (*queue.Message, error)
+	// OpenBody opens a queued message's bytes.
+	OpenBody(ctx context.Context, msg *queue.Message) (io.ReadCloser, error)
+	// ClaimDue leases due recipients to worker.
+	ClaimDue(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration) ([]queue.Claim, error)
+	// RecordAttempts records the outcome of claimed recipients.
+	RecordAttempts(ctx context.Context, messageID int64, results []queue.AttemptResult) error
+	// ExpireDue gives up recipients past their message's lifetime.
+	ExpireDue(ctx context.Context, now time.Time) ([]queue.ExpiredRecipient, error)
+	// AckExpired says the senders of expired recipients were told.
+	AckExpired(ctx context.Context, recipientIDs []int64) error
+	// DueWarnings returns the messages whose senders are due a delay
+	// warning.
+	DueWarnings(ctx context.Context, now time.Time, after time.Duration) ([]queue.Item, error)
+	// MarkWarned records that a message's sender was warned.
+	MarkWarned(ctx context.Context, id int64) error
+}
+
+// Mailboxes are the local mailboxes notifications to local senders go to
+// (mailstore.Store).
+type Mailboxes interface {
+	// Resolve returns the local recipients an address reaches.
+	Resolve(ctx context.Context, address string, opts mailstore.ResolveOptions) ([]mailstore.Recipient, error)
+	// IsLocalDomain reports whether mail for domain is ours.
+	IsLocalDomain(ctx context.Context, domain string) (bool, error)
+	// Deliver stores a message in local mailboxes.
+	Deliver(ctx context.Context, d mailstore.Delivery) ([]mailstore.DeliveryResult, error)
+}
 
 // recordTimeout bounds recording an outcome, which is done even when the
 // worker is stopping (see the package comment).
@@ -13,7 +48,7 @@ const recordTimeout = 30 * time.Second
 
 // claim leases up to limit due jobs.
 func (w *Worker) claim(ctx context.Context, limit int) ([]*job, error) {
-	claims, err := w.store.ClaimDue(ctx, w.id, w.opts.Now(), limit, w.opts.Lease)
+	claims, err := w.queue.ClaimDue(ctx, w.id, w.opts.Now(), limit, w.opts.Lease)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +99,9 @@ func (w *Worker) finish(ctx context.Context, j *job, results []result) {
 			bounced = false
 		}
 	}
-	attempts := make([]mailstore.AttemptResult, 0, len(results))
+	attempts := make([]queue.AttemptResult, 0, len(results))
 	for _, r := range results {
-		a := mailstore.AttemptResult{
+		a := queue.AttemptResult{
 			RecipientID: r.rcpt.id,
 			Delivered:   r.delivered,
 			Permanent:   r.permanent && bounced,
@@ -91,7 +126,7 @@ func (w *Worker) finish(ctx context.Context, j *job, results []result) {
 		}
 		attempts = append(attempts, a)
 	}
-	if err := w.store.RecordAttempts(ctx, j.msgID, attempts); err != nil {
+	if err := w.queue.RecordAttempts(ctx, j.msgID, attempts); err != nil {
 		w.log.Error("recording delivery outcomes failed; the claim will run out and the mail be tried again", "msg", j.msgID, "err", err)
 	}
 }

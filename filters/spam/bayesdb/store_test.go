@@ -1,4 +1,4 @@
-package mailstore
+package bayesdb
 
 import (
 	"context"
@@ -10,8 +10,7 @@ import (
 
 func TestBayesStore(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
-	b := s.BayesTokens()
+	b := openTestStore(t)
 
 	counts, nSpam, nHam, err := b.Counts(ctx, []string{"viagra", "hello"})
 	if err != nil || len(counts) != 0 || nSpam != 0 || nHam != 0 {
@@ -34,7 +33,7 @@ func TestBayesStore(t *testing.T) {
 	if nSpam != 2 || nHam != 1 {
 		t.Fatalf("totals = %d spam, %d ham; want 2, 1", nSpam, nHam)
 	}
-	want := map[string]BayesCount{
+	want := map[string]Count{
 		"viagra": {Spam: 2},
 		"cheap":  {Spam: 2, Ham: 1},
 		"hello":  {Ham: 1},
@@ -62,11 +61,11 @@ func TestBayesStore(t *testing.T) {
 	if nSpam != 0 || nHam != 1 {
 		t.Fatalf("totals after unlearning = %d, %d; want 0, 1", nSpam, nHam)
 	}
-	if len(counts) != 1 || counts["cheap"] != (BayesCount{Ham: 1}) {
+	if len(counts) != 1 || counts["cheap"] != (Count{Ham: 1}) {
 		t.Fatalf("counts after unlearning = %v", counts)
 	}
 	var rows int64
-	if err := s.db.Model(&bayesToken{}).Count(&rows).Error; err != nil {
+	if err := b.db.ReadDB(ctx).Model(&bayesToken{}).Count(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	if rows != 2 { // cheap, hello
@@ -86,8 +85,7 @@ func TestBayesStore(t *testing.T) {
 
 func TestBayesStoreConcurrentAndLarge(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
-	b := s.BayesTokens()
+	b := openTestStore(t)
 	many := make([]string, 2500)
 	for i := range many {
 		many[i] = "tok" + strings.Repeat("a", i%7) + string(rune('a'+i%26)) + strconv.Itoa(i)
@@ -116,12 +114,12 @@ func TestBayesStoreConcurrentAndLarge(t *testing.T) {
 }
 
 // TestBayesCacheFollowsLearn checks that cached counts never hide a Learn:
-// every BayesStore of a Store shares the cache, and Learn invalidates it.
+// every scope of a Store shares the cache, and Learn invalidates it.
 func TestBayesCacheFollowsLearn(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
-	reader, trainer := s.BayesTokens(), s.BayesTokens()
-	counts := func() (map[string]BayesCount, int64, int64) {
+	reader := openTestStore(t)
+	trainer := reader.Scope("")
+	counts := func() (map[string]Count, int64, int64) {
 		t.Helper()
 		c, spam, ham, err := reader.Counts(ctx, []string{"viagra", "meeting"})
 		if err != nil {
@@ -136,7 +134,7 @@ func TestBayesCacheFollowsLearn(t *testing.T) {
 	if err := trainer.Learn(ctx, []string{"viagra"}, true, 1); err != nil {
 		t.Fatal(err)
 	}
-	if c, spam, _ := counts(); c["viagra"] != (BayesCount{Spam: 1}) || spam != 1 || len(c) != 1 {
+	if c, spam, _ := counts(); c["viagra"] != (Count{Spam: 1}) || spam != 1 || len(c) != 1 {
 		t.Fatalf("after learning spam: %v, %d spam", c, spam)
 	}
 	if err := trainer.Learn(ctx, []string{"viagra"}, true, -1); err != nil {

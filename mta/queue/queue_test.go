@@ -1,4 +1,4 @@
-package mailstore
+package queue
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 
 const queueTestBody = "From: ann@example.com\nTo: bob@example.net\nSubject: hi\n\nHello\n"
 
-func enqueueTest(t *testing.T, s *Store, from string, rcpts ...string) *OutboundMessage {
+func enqueueTest(t *testing.T, s *testQueue, from string, rcpts ...string) *Message {
 	t.Helper()
-	m, err := s.Enqueue(context.Background(), OutboundInput{Body: strings.NewReader(queueTestBody), From: from, Recipients: rcpts})
+	m, err := s.Enqueue(context.Background(), Input{Body: strings.NewReader(queueTestBody), From: from, Recipients: rcpts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +35,9 @@ func claimIDs(cs []Claim) []int64 {
 	return ids
 }
 
-func queueCount(t *testing.T, s *Store) int64 {
+func queueCount(t *testing.T, s *testQueue) int64 {
 	t.Helper()
-	n, err := s.CountQueue(context.Background(), QueueFilter{})
+	n, err := s.Count(context.Background(), Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func queueCount(t *testing.T, s *Store) int64 {
 func TestQueueDeliver(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	m, err := s.Enqueue(ctx, OutboundInput{
+	m, err := s.Enqueue(ctx, Input{
 		Body:       strings.NewReader(queueTestBody),
 		From:       "Ann@Example.COM",
 		Recipients: []string{"Bob@Example.net", "carol@example.net", "dave@example.org", "Bob@example.net"},
@@ -58,14 +58,14 @@ func TestQueueDeliver(t *testing.T) {
 	if m.From != "Ann@example.com" || m.Domain != "example.com" || m.ID == 0 || m.Size != int64(len(strings.ReplaceAll(queueTestBody, "\n", "\r\n"))) {
 		t.Fatalf("queued %+v", m)
 	}
-	if d := m.ExpiresAt.Sub(m.CreatedAt); d != DefaultQueueLifetime {
+	if d := m.ExpiresAt.Sub(m.CreatedAt); d != DefaultLifetime {
 		t.Fatalf("lifetime %v", d)
 	}
-	item, err := s.GetQueued(ctx, m.ID)
+	item, err := s.Get(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(item.Recipients) != 3 || item.Recipients[0].Address != "Bob@example.net" || item.Recipients[0].Domain != "example.net" || item.Recipients[0].Status != QueueQueued {
+	if len(item.Recipients) != 3 || item.Recipients[0].Address != "Bob@example.net" || item.Recipients[0].Domain != "example.net" || item.Recipients[0].Status != StatusQueued {
 		t.Fatalf("recipients %+v", item.Recipients)
 	}
 
@@ -83,7 +83,7 @@ func TestQueueDeliver(t *testing.T) {
 			t.Fatalf("claim of %+v", c.Message)
 		}
 		for _, r := range c.Recipients {
-			if r.Status != QueueDelivering || r.ClaimedBy != "w1" || r.ClaimedUntil == nil || r.Domain != c.Recipients[0].Domain {
+			if r.Status != StatusDelivering || r.ClaimedBy != "w1" || r.ClaimedUntil == nil || r.Domain != c.Recipients[0].Domain {
 				t.Fatalf("claimed %+v", r)
 			}
 		}
@@ -97,7 +97,7 @@ func TestQueueDeliver(t *testing.T) {
 		t.Fatalf("second claim: %v %v", again, err)
 	}
 
-	body, err := s.OpenOutbound(ctx, &claims[0].Message)
+	body, err := s.OpenBody(ctx, &claims[0].Message)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +115,11 @@ func TestQueueDeliver(t *testing.T) {
 	if err := s.RecordAttempts(ctx, m.ID, results[:1]); err != nil {
 		t.Fatal(err)
 	}
-	item, err = s.GetQueued(ctx, m.ID)
+	item, err = s.Get(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	delivered := slices.IndexFunc(item.Recipients, func(r OutboundRecipient) bool { return r.Status == QueueDelivered })
+	delivered := slices.IndexFunc(item.Recipients, func(r Recipient) bool { return r.Status == StatusDelivered })
 	if delivered < 0 || item.Recipients[delivered].Attempts != 1 || item.Recipients[delivered].LastAttemptAt == nil || item.Recipients[delivered].ClaimedBy != "" {
 		t.Fatalf("after one result: %+v", item.Recipients)
 	}
@@ -129,7 +129,7 @@ func TestQueueDeliver(t *testing.T) {
 	if err := s.RecordAttempts(ctx, m.ID, results[1:]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetQueued(ctx, m.ID); !errors.Is(err, core.ErrNotFound) {
+	if _, err := s.Get(ctx, m.ID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("delivered message still queued: %v", err)
 	}
 	if blobExists(t, s, m.BlobKey) {
@@ -147,7 +147,7 @@ func TestQueueDeliver(t *testing.T) {
 func TestQueueEnqueueInvalid(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	for name, in := range map[string]OutboundInput{
+	for name, in := range map[string]Input{
 		"no body":       {From: "a@example.com", Recipients: []string{"b@example.net"}},
 		"no recipients": {Body: strings.NewReader("x"), From: "a@example.com"},
 		"bad recipient": {Body: strings.NewReader("x"), Recipients: []string{"nobody"}},
@@ -159,7 +159,7 @@ func TestQueueEnqueueInvalid(t *testing.T) {
 		}
 	}
 	// The null sender, with the signing domain given.
-	m, err := s.Enqueue(ctx, OutboundInput{Body: strings.NewReader("x"), Recipients: []string{"b@example.net"}, Domain: "Mail.Example.COM", Lifetime: time.Hour})
+	m, err := s.Enqueue(ctx, Input{Body: strings.NewReader("x"), Recipients: []string{"b@example.net"}, Domain: "Mail.Example.COM", Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,16 +171,10 @@ func TestQueueEnqueueInvalid(t *testing.T) {
 func TestQueueConcurrentClaims(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s1, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := openQueueAt(t, dir)
 	defer s1.Close()
 	// A second process on the same data folder.
-	s2, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openQueueAt(t, dir)
 	defer s2.Close()
 	const messages = 40
 	total := 0
@@ -194,7 +188,7 @@ func TestQueueConcurrentClaims(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range 6 {
 		wg.Go(func() {
-			s := []*Store{s1, s2}[w%2]
+			s := []*testQueue{s1, s2}[w%2]
 			worker := string(rune('A' + w))
 			for {
 				claims, err := s.ClaimDue(ctx, worker, time.Now(), 3, time.Hour)
@@ -244,9 +238,9 @@ func TestQueueLeaseExpiry(t *testing.T) {
 	if err := s.RecordAttempts(ctx, m.ID, []AttemptResult{{RecipientID: rid, Code: 451, Error: "try\r\nlater", NextAttemptAt: next}}); err != nil {
 		t.Fatal(err)
 	}
-	item, _ := s.GetQueued(ctx, m.ID)
+	item, _ := s.Get(ctx, m.ID)
 	r := item.Recipients[0]
-	if r.Status != QueueQueued || r.Attempts != 1 || r.LastCode != 451 || r.LastError != "try  later" || !r.NextAttemptAt.Equal(queueTime(next)) || r.ClaimedUntil != nil {
+	if r.Status != StatusQueued || r.Attempts != 1 || r.LastCode != 451 || r.LastError != "try  later" || !r.NextAttemptAt.Equal(dbTime(next)) || r.ClaimedUntil != nil {
 		t.Fatalf("after a temporary failure: %+v", r)
 	}
 	if c, _ := s.ClaimDue(ctx, "w3", next.Add(-time.Second), 10, time.Minute); len(c) != 0 {
@@ -263,29 +257,29 @@ func TestQueueHoldRetryDelete(t *testing.T) {
 	actx := audit.With(ctx, audit.Info{Actor: "root", Source: "cli"})
 	m := enqueueTest(t, s, "ann@example.com", "bob@example.net")
 	other := enqueueTest(t, s, "ann@example.com", "carol@example.org")
-	if err := s.HoldQueued(actx, m.ID, true); err != nil {
+	if err := s.Hold(actx, m.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	claims, err := s.ClaimDue(ctx, "w", time.Now(), 10, time.Minute)
 	if err != nil || len(claims) != 1 || claims[0].Message.ID != other.ID {
 		t.Fatalf("claimed with one held: %+v %v", claims, err)
 	}
-	if n, _ := s.CountQueue(ctx, QueueFilter{Status: QueueHeld}); n != 1 {
+	if n, _ := s.Count(ctx, Filter{Status: StatusHeld}); n != 1 {
 		t.Fatalf("%d held", n)
 	}
-	if l, _ := s.ListQueue(ctx, QueueFilter{Domain: "EXAMPLE.org"}); len(l) != 1 || l[0].Message.ID != other.ID || len(l[0].Recipients) != 1 {
+	if l, _ := s.List(ctx, Filter{Domain: "EXAMPLE.org"}); len(l) != 1 || l[0].Message.ID != other.ID || len(l[0].Recipients) != 1 {
 		t.Fatalf("by domain: %+v", l)
 	}
-	if l, _ := s.ListQueue(ctx, QueueFilter{Status: QueueDelivering}); len(l) != 1 || l[0].Message.ID != other.ID {
+	if l, _ := s.List(ctx, Filter{Status: StatusDelivering}); len(l) != 1 || l[0].Message.ID != other.ID {
 		t.Fatalf("delivering: %+v", l)
 	}
-	if l, _ := s.ListQueue(ctx, QueueFilter{Limit: 1, Offset: 1}); len(l) != 1 || l[0].Message.ID != m.ID {
+	if l, _ := s.List(ctx, Filter{Limit: 1, Offset: 1}); len(l) != 1 || l[0].Message.ID != m.ID {
 		t.Fatalf("page 2: %+v", l)
 	}
-	if _, err := s.ListQueue(ctx, QueueFilter{Status: "bogus"}); !errors.Is(err, core.ErrInvalid) {
+	if _, err := s.List(ctx, Filter{Status: "bogus"}); !errors.Is(err, core.ErrInvalid) {
 		t.Fatalf("bad status: %v", err)
 	}
-	if err := s.HoldQueued(actx, m.ID, false); err != nil {
+	if err := s.Hold(actx, m.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	// Postponed by a failure, then retried now by an administrator.
@@ -306,7 +300,7 @@ func TestQueueHoldRetryDelete(t *testing.T) {
 	if c, _ := s.ClaimDue(ctx, "w", time.Now().Add(time.Second), 10, time.Minute); len(c) != 1 {
 		t.Fatal("not claimed after RetryNow")
 	}
-	if err := s.DeleteQueued(actx, m.ID); err != nil {
+	if err := s.Delete(actx, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	if blobExists(t, s, m.BlobKey) {
@@ -315,12 +309,15 @@ func TestQueueHoldRetryDelete(t *testing.T) {
 	if !blobExists(t, s, other.BlobKey) {
 		t.Fatal("other body freed")
 	}
-	for _, err := range []error{s.DeleteQueued(ctx, m.ID), s.RetryNow(ctx, m.ID), s.HoldQueued(ctx, m.ID, true)} {
+	for _, err := range []error{s.Delete(ctx, m.ID), s.RetryNow(ctx, m.ID), s.Hold(ctx, m.ID, true)} {
 		if !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("on a deleted message: %v", err)
 		}
 	}
-	entries := listAudit(t, s, audit.Filter{Action: "queue."})
+	entries, err := audit.NewLog(s.store).List(ctx, audit.Filter{Action: "queue."})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var actions []string
 	for _, e := range entries {
 		actions = append(actions, e.Action)
@@ -346,14 +343,14 @@ func TestQueuePermanentFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	item, err := s.GetQueued(ctx, m.ID)
+	item, err := s.Get(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if item.Recipients[0].Status != QueueQueued || item.Recipients[1].Status != QueueFailed || item.Recipients[1].LastCode != 550 {
+	if item.Recipients[0].Status != StatusQueued || item.Recipients[1].Status != StatusFailed || item.Recipients[1].LastCode != 550 {
 		t.Fatalf("recipients %+v", item.Recipients)
 	}
-	if n, _ := s.CountQueue(ctx, QueueFilter{Status: QueueFailed}); n != 1 {
+	if n, _ := s.Count(ctx, Filter{Status: StatusFailed}); n != 1 {
 		t.Fatalf("%d with a failed recipient", n)
 	}
 	c, _ = s.ClaimDue(ctx, "w", time.Now().Add(time.Second), 10, time.Minute)
@@ -363,7 +360,7 @@ func TestQueuePermanentFailure(t *testing.T) {
 	if err := s.RecordAttempts(ctx, m.ID, []AttemptResult{{RecipientID: bob.ID, Delivered: true, Code: 250}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetQueued(ctx, m.ID); !errors.Is(err, core.ErrNotFound) || blobExists(t, s, m.BlobKey) {
+	if _, err := s.Get(ctx, m.ID); !errors.Is(err, core.ErrNotFound) || blobExists(t, s, m.BlobKey) {
 		t.Fatalf("finished message kept: %v", err)
 	}
 }
@@ -371,11 +368,11 @@ func TestQueuePermanentFailure(t *testing.T) {
 func TestQueueExpiryAndWarnings(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	m, err := s.Enqueue(ctx, OutboundInput{Body: strings.NewReader(queueTestBody), From: "ann@example.com", Recipients: []string{"bob@example.net", "carol@example.org"}, Lifetime: time.Hour})
+	m, err := s.Enqueue(ctx, Input{Body: strings.NewReader(queueTestBody), From: "ann@example.com", Recipients: []string{"bob@example.net", "carol@example.org"}, Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bounce, err := s.Enqueue(ctx, OutboundInput{Body: strings.NewReader(queueTestBody), Recipients: []string{"x@example.net"}, Domain: "example.com"})
+	bounce, err := s.Enqueue(ctx, Input{Body: strings.NewReader(queueTestBody), Recipients: []string{"x@example.net"}, Domain: "example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +402,7 @@ func TestQueueExpiryAndWarnings(t *testing.T) {
 	if w, _ := s.DueWarnings(ctx, now.Add(20*time.Minute), 15*time.Minute); len(w) != 0 {
 		t.Fatal("warned twice")
 	}
-	if it, _ := s.GetQueued(ctx, m.ID); it.Message.WarnedAt == nil {
+	if it, _ := s.Get(ctx, m.ID); it.Message.WarnedAt == nil {
 		t.Fatal("WarnedAt not set")
 	}
 
@@ -416,7 +413,7 @@ func TestQueueExpiryAndWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(exp) != 1 || exp[0].Message.ID != m.ID || exp[0].Recipient.Address != "bob@example.net" || exp[0].Recipient.Status != QueueExpired || exp[0].Recipient.LastCode != 421 {
+	if len(exp) != 1 || exp[0].Message.ID != m.ID || exp[0].Recipient.Address != "bob@example.net" || exp[0].Recipient.Status != StatusExpired || exp[0].Recipient.LastCode != 421 {
 		t.Fatalf("expired %+v", exp)
 	}
 	if c, _ := s.ClaimDue(ctx, "w", now.Add(61*time.Minute), 10, time.Minute); len(c) != 1 || c[0].Message.ID != bounce.ID {
@@ -424,7 +421,7 @@ func TestQueueExpiryAndWarnings(t *testing.T) {
 	}
 	// The body stays readable for the bounce until acknowledged; until
 	// then ExpireDue returns it again (as after a crash).
-	rc, err := s.OpenOutbound(ctx, &exp[0].Message)
+	rc, err := s.OpenBody(ctx, &exp[0].Message)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +433,7 @@ func TestQueueExpiryAndWarnings(t *testing.T) {
 	if err := s.AckExpired(ctx, []int64{exp[0].Recipient.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetQueued(ctx, m.ID); !errors.Is(err, core.ErrNotFound) || blobExists(t, s, m.BlobKey) {
+	if _, err := s.Get(ctx, m.ID); !errors.Is(err, core.ErrNotFound) || blobExists(t, s, m.BlobKey) {
 		t.Fatalf("expired message kept: %v", err)
 	}
 	if again, _ := s.ExpireDue(ctx, now.Add(62*time.Minute)); len(again) != 0 {
@@ -447,10 +444,7 @@ func TestQueueExpiryAndWarnings(t *testing.T) {
 func TestQueueSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openQueueAt(t, dir)
 	m1 := enqueueTest(t, s, "ann@example.com", "bob@example.net", "carol@example.org")
 	m2 := enqueueTest(t, s, "", "dave@example.net")
 	now := time.Now()
@@ -461,12 +455,9 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openQueueAt(t, dir)
 	defer s.Close()
-	items, err := s.ListQueue(ctx, QueueFilter{})
+	items, err := s.List(ctx, Filter{})
 	if err != nil || len(items) != 2 || items[0].Message.ID != m2.ID || items[1].Message.ID != m1.ID || len(items[1].Recipients) != 2 {
 		t.Fatalf("queue after restart: %+v %v", items, err)
 	}

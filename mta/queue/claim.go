@@ -1,4 +1,4 @@
-package mailstore
+package queue
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 // Claim is work for one delivery worker: recipients of one message that
 // share one destination domain (one SMTP transaction), leased to the worker.
 type Claim struct {
-	Message    OutboundMessage
-	Recipients []OutboundRecipient // status QueueDelivering, ascending IDs
+	Message    Message
+	Recipients []Recipient // status StatusDelivering, ascending IDs
 }
 
 // whereClaimable narrows a query on outbound_recipients (joined with
@@ -25,22 +25,22 @@ type Claim struct {
 func whereClaimable(q *gorm.DB, now time.Time) *gorm.DB {
 	return q.Joins("JOIN outbound_messages ON outbound_messages.id = outbound_recipients.message_id").
 		Where("((outbound_recipients.status = ? AND outbound_recipients.next_attempt_at <= ?) OR (outbound_recipients.status = ? AND outbound_recipients.claimed_until <= ?))",
-			QueueQueued, now, QueueDelivering, now).
+			StatusQueued, now, StatusDelivering, now).
 		Where("outbound_messages.held = ? AND outbound_messages.expires_at > ?", false, now)
 }
 
 // ClaimDue leases due recipients to worker for lease: at most limit claims,
 // each all the due recipients (up to MaxRecipientsPerClaim) of one message
 // for one destination domain, the longest waiting first. Claimed recipients
-// become QueueDelivering with ClaimedBy = worker and ClaimedUntil = now +
+// become StatusDelivering with ClaimedBy = worker and ClaimedUntil = now +
 // lease; nobody else claims them until the lease ends. The worker reports
 // with RecordAttempts before then (a lease that ends makes the recipients
 // claimable again: a crashed worker's mail is retried, not lost).
-func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration) ([]Claim, error) {
+func (q *Queue) ClaimDue(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration) ([]Claim, error) {
 	if worker == "" || len(worker) > 100 || limit <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("claim queued mail: worker %q, limit %d, lease %v: %w", worker, limit, lease, core.ErrInvalid)
 	}
-	now = queueTime(now)
+	now = dbTime(now)
 	until := now.Add(lease)
 	var claims []Claim
 	// SQLite has one writer: selecting and marking in one write transaction
@@ -49,13 +49,13 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 	// clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}; even
 	// without it the guarded UPDATE (still claimable) never double-claims,
 	// it only claims fewer rows, which the re-read below accounts for.
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := q.write(ctx, func(tx *txn) error {
 		claims = nil
 		var groups []struct {
 			MessageID int64
 			Domain    string
 		}
-		err := whereClaimable(tx.Model(&OutboundRecipient{}), now).
+		err := whereClaimable(tx.Model(&Recipient{}), now).
 			Select("outbound_recipients.message_id, outbound_recipients.domain").
 			Group("outbound_recipients.message_id, outbound_recipients.domain").
 			Order("MIN(outbound_recipients.next_attempt_at), outbound_recipients.message_id, outbound_recipients.domain").
@@ -65,7 +65,7 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 		}
 		for _, g := range groups {
 			var ids []int64
-			err := whereClaimable(tx.Model(&OutboundRecipient{}), now).
+			err := whereClaimable(tx.Model(&Recipient{}), now).
 				Where("outbound_recipients.message_id = ? AND outbound_recipients.domain = ?", g.MessageID, g.Domain).
 				Order("outbound_recipients.id").Limit(MaxRecipientsPerClaim).
 				Pluck("outbound_recipients.id", &ids).Error
@@ -75,10 +75,10 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 			if len(ids) == 0 {
 				continue
 			}
-			res := tx.Model(&OutboundRecipient{}).
+			res := tx.Model(&Recipient{}).
 				Where("id IN ?", ids).
-				Where("((status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until <= ?))", QueueQueued, now, QueueDelivering, now).
-				Updates(map[string]any{"status": QueueDelivering, "claimed_by": worker, "claimed_until": until})
+				Where("((status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until <= ?))", StatusQueued, now, StatusDelivering, now).
+				Updates(map[string]any{"status": StatusDelivering, "claimed_by": worker, "claimed_until": until})
 			if res.Error != nil {
 				return res.Error
 			}
@@ -89,7 +89,7 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 			if err := tx.Where("id = ?", g.MessageID).Take(&c.Message).Error; err != nil {
 				return err
 			}
-			err = tx.Where("id IN ? AND status = ? AND claimed_by = ? AND claimed_until = ?", ids, QueueDelivering, worker, until).
+			err = tx.Where("id IN ? AND status = ? AND claimed_by = ? AND claimed_until = ?", ids, StatusDelivering, worker, until).
 				Order("id").Find(&c.Recipients).Error
 			if err != nil {
 				return err
@@ -106,21 +106,21 @@ func (s *Store) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 	return claims, nil
 }
 
-// ReclaimOutbound makes the recipients claimed by workers whose ID starts
+// Reclaim makes the recipients claimed by workers whose ID starts
 // with prefix due again at once, whatever their lease: for a server that
 // starts on a data folder whose lock proves the previous process (the
 // owner of those claims) dead. Claims of other nodes sharing the database
 // keep their lease. It returns how many recipients it took back.
-func (s *Store) ReclaimOutbound(ctx context.Context, prefix string) (int64, error) {
+func (q *Queue) Reclaim(ctx context.Context, prefix string) (int64, error) {
 	if prefix == "" {
 		return 0, fmt.Errorf("reclaim outbound claims: empty prefix: %w", core.ErrInvalid)
 	}
-	now := queueTime(time.Now())
+	now := dbTime(time.Now())
 	var n int64
-	err := s.write(ctx, func(tx *writeTx) error {
-		res := tx.Model(&OutboundRecipient{}).
-			Where("status = ? AND substr(claimed_by, 1, ?) = ?", QueueDelivering, len(prefix), prefix).
-			Updates(map[string]any{"status": QueueQueued, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now})
+	err := q.write(ctx, func(tx *txn) error {
+		res := tx.Model(&Recipient{}).
+			Where("status = ? AND substr(claimed_by, 1, ?) = ?", StatusDelivering, len(prefix), prefix).
+			Updates(map[string]any{"status": StatusQueued, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now})
 		n = res.RowsAffected
 		return res.Error
 	})
@@ -154,32 +154,32 @@ type AttemptResult struct {
 // bounces permanent failures with the body must do so (enqueue the bounce)
 // before recording them: a crash in between then repeats the attempt and
 // perhaps the bounce, but never loses it.
-func (s *Store) RecordAttempts(ctx context.Context, messageID int64, results []AttemptResult) error {
-	now := queueTime(time.Now())
-	err := s.write(ctx, func(tx *writeTx) error {
+func (q *Queue) RecordAttempts(ctx context.Context, messageID int64, results []AttemptResult) error {
+	now := dbTime(time.Now())
+	err := q.write(ctx, func(tx *txn) error {
 		for _, r := range results {
 			upd := map[string]any{
 				"attempts":        gorm.Expr("attempts + 1"),
 				"last_attempt_at": now,
 				"last_code":       r.Code,
-				"last_error":      quarantineText(r.Error, 1000),
+				"last_error":      core.OneLine(r.Error, 1000),
 				"claimed_by":      "",
 				"claimed_until":   nil,
 			}
 			switch {
 			case r.Delivered:
-				upd["status"] = QueueDelivered
+				upd["status"] = StatusDelivered
 			case r.Permanent:
-				upd["status"] = QueueFailed
+				upd["status"] = StatusFailed
 			default:
 				next := now
 				if !r.NextAttemptAt.IsZero() {
-					next = queueTime(r.NextAttemptAt)
+					next = dbTime(r.NextAttemptAt)
 				}
-				upd["status"], upd["next_attempt_at"] = QueueQueued, next
+				upd["status"], upd["next_attempt_at"] = StatusQueued, next
 			}
-			err := tx.Model(&OutboundRecipient{}).
-				Where("id = ? AND message_id = ? AND status = ?", r.RecipientID, messageID, QueueDelivering).
+			err := tx.Model(&Recipient{}).
+				Where("id = ? AND message_id = ? AND status = ?", r.RecipientID, messageID, StatusDelivering).
 				Updates(upd).Error
 			if err != nil {
 				return err
@@ -196,8 +196,8 @@ func (s *Store) RecordAttempts(ctx context.Context, messageID int64, results []A
 
 // ExpiredRecipient is a recipient given up on, for the sender's bounce.
 type ExpiredRecipient struct {
-	Message   OutboundMessage
-	Recipient OutboundRecipient
+	Message   Message
+	Recipient Recipient
 }
 
 // maxExpiredBatch bounds what one ExpireDue call returns.
@@ -211,24 +211,24 @@ const maxExpiredBatch = 1000
 // body stay in the queue until its expired recipients are acknowledged, so
 // the caller can bounce with the body, then call AckExpired: a crash in
 // between repeats the bounce rather than losing it.
-func (s *Store) ExpireDue(ctx context.Context, now time.Time) ([]ExpiredRecipient, error) {
-	now = queueTime(now)
+func (q *Queue) ExpireDue(ctx context.Context, now time.Time) ([]ExpiredRecipient, error) {
+	now = dbTime(now)
 	var out []ExpiredRecipient
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := q.write(ctx, func(tx *txn) error {
 		out = nil
-		expired := tx.Model(&OutboundMessage{}).Select("id").Where("expires_at <= ? AND held = ?", now, false)
-		err := tx.Model(&OutboundRecipient{}).
+		expired := tx.Model(&Message{}).Select("id").Where("expires_at <= ? AND held = ?", now, false)
+		err := tx.Model(&Recipient{}).
 			Where("message_id IN (?)", expired).
-			Where("(status = ? OR (status = ? AND claimed_until <= ?))", QueueQueued, QueueDelivering, now).
-			Updates(map[string]any{"status": QueueExpired, "claimed_by": "", "claimed_until": nil}).Error
+			Where("(status = ? OR (status = ? AND claimed_until <= ?))", StatusQueued, StatusDelivering, now).
+			Updates(map[string]any{"status": StatusExpired, "claimed_by": "", "claimed_until": nil}).Error
 		if err != nil {
 			return err
 		}
-		var rows []OutboundRecipient
-		if err := tx.Where("status = ?", QueueExpired).Order("message_id, id").Limit(maxExpiredBatch).Find(&rows).Error; err != nil {
+		var rows []Recipient
+		if err := tx.Where("status = ?", StatusExpired).Order("message_id, id").Limit(maxExpiredBatch).Find(&rows).Error; err != nil {
 			return err
 		}
-		msgs, err := outboundMessagesByID(tx.DB, rows)
+		msgs, err := messagesByID(tx.DB, rows)
 		if err != nil {
 			return err
 		}
@@ -245,16 +245,16 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time) ([]ExpiredRecipien
 	return out, nil
 }
 
-func outboundMessagesByID(db *gorm.DB, rows []OutboundRecipient) (map[int64]OutboundMessage, error) {
+func messagesByID(db *gorm.DB, rows []Recipient) (map[int64]Message, error) {
 	var ids []int64
 	for _, r := range rows {
 		if !slices.Contains(ids, r.MessageID) {
 			ids = append(ids, r.MessageID)
 		}
 	}
-	out := make(map[int64]OutboundMessage, len(ids))
+	out := make(map[int64]Message, len(ids))
 	for chunk := range slices.Chunk(ids, 500) {
-		var ms []OutboundMessage
+		var ms []Message
 		if err := db.Where("id IN ?", chunk).Find(&ms).Error; err != nil {
 			return nil, err
 		}
@@ -269,15 +269,15 @@ func outboundMessagesByID(db *gorm.DB, rows []OutboundRecipient) (map[int64]Outb
 // were told: their rows are removed, and so is each message left with no
 // pending recipient, with its body. Unknown IDs and recipients that are not
 // expired are ignored.
-func (s *Store) AckExpired(ctx context.Context, recipientIDs []int64) error {
+func (q *Queue) AckExpired(ctx context.Context, recipientIDs []int64) error {
 	if len(recipientIDs) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(tx *writeTx) error {
+	err := q.write(ctx, func(tx *txn) error {
 		var msgIDs []int64
 		for chunk := range slices.Chunk(recipientIDs, 500) {
 			var ids []int64
-			if err := tx.Model(&OutboundRecipient{}).Where("id IN ? AND status = ?", chunk, QueueExpired).Distinct().Pluck("message_id", &ids).Error; err != nil {
+			if err := tx.Model(&Recipient{}).Where("id IN ? AND status = ?", chunk, StatusExpired).Distinct().Pluck("message_id", &ids).Error; err != nil {
 				return err
 			}
 			for _, id := range ids {
@@ -285,7 +285,7 @@ func (s *Store) AckExpired(ctx context.Context, recipientIDs []int64) error {
 					msgIDs = append(msgIDs, id)
 				}
 			}
-			if err := tx.Where("id IN ? AND status = ?", chunk, QueueExpired).Delete(&OutboundRecipient{}).Error; err != nil {
+			if err := tx.Where("id IN ? AND status = ?", chunk, StatusExpired).Delete(&Recipient{}).Error; err != nil {
 				return err
 			}
 		}
@@ -310,18 +310,18 @@ const maxWarningsBatch = 1000
 // expired, and whose sender was not warned yet (WarnedAt), each with all
 // its recipients; at most 1000. Messages from the null sender are left out:
 // nobody can be warned. Call MarkWarned once the warning is queued.
-func (s *Store) DueWarnings(ctx context.Context, now time.Time, after time.Duration) ([]QueueItem, error) {
-	now = queueTime(now)
-	waiting := s.db.Model(&OutboundRecipient{}).Select("message_id").Where("status IN ?", []string{QueueQueued, QueueDelivering})
-	var ms []OutboundMessage
-	err := s.db.WithContext(ctx).
+func (q *Queue) DueWarnings(ctx context.Context, now time.Time, after time.Duration) ([]Item, error) {
+	now = dbTime(now)
+	waiting := q.db.ReadDB(ctx).Model(&Recipient{}).Select("message_id").Where("status IN ?", []string{StatusQueued, StatusDelivering})
+	var ms []Message
+	err := q.db.ReadDB(ctx).
 		Where("created_at <= ? AND expires_at > ? AND warned_at IS NULL AND from_addr <> ?", now.Add(-after), now, "").
 		Where("id IN (?)", waiting).
 		Order("id").Limit(maxWarningsBatch).Find(&ms).Error
 	if err != nil {
 		return nil, fmt.Errorf("list delayed queued mail: %w", err)
 	}
-	items, err := queueItems(s.db.WithContext(ctx), ms)
+	items, err := loadItems(q.db.ReadDB(ctx), ms)
 	if err != nil {
 		return nil, fmt.Errorf("list delayed queued mail: %w", err)
 	}
@@ -330,10 +330,10 @@ func (s *Store) DueWarnings(ctx context.Context, now time.Time, after time.Durat
 
 // MarkWarned records that the sender of a queued message was warned of the
 // delay (it is no longer returned by DueWarnings).
-func (s *Store) MarkWarned(ctx context.Context, id int64) error {
-	now := queueTime(time.Now())
-	err := s.write(ctx, func(tx *writeTx) error {
-		res := tx.Model(&OutboundMessage{}).Where("id = ?", id).Update("warned_at", now)
+func (q *Queue) MarkWarned(ctx context.Context, id int64) error {
+	now := dbTime(time.Now())
+	err := q.write(ctx, func(tx *txn) error {
+		res := tx.Model(&Message{}).Where("id = ?", id).Update("warned_at", now)
 		if res.Error != nil {
 			return res.Error
 		}

@@ -1,4 +1,4 @@
-package mailstore
+package queue
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestReclaimOutbound(t *testing.T) {
 	if err != nil || len(theirs) != 1 {
 		t.Fatalf("claim: %v %v", theirs, err)
 	}
-	n, err := s.ReclaimOutbound(ctx, "node-a/")
+	n, err := s.Reclaim(ctx, "node-a/")
 	if err != nil || n != 1 {
 		t.Fatalf("reclaimed %d (%v), want 1", n, err)
 	}
@@ -30,7 +30,7 @@ func TestReclaimOutbound(t *testing.T) {
 	if err != nil || len(again) != 1 || again[0].Message.ID != mine[0].Message.ID {
 		t.Fatalf("after reclaiming, claimable: %+v (%v); want only node-a's message", again, err)
 	}
-	if n, err := s.ReclaimOutbound(ctx, "node-"); err != nil || n != 2 {
+	if n, err := s.Reclaim(ctx, "node-"); err != nil || n != 2 {
 		t.Errorf("reclaim by a wider prefix: %d (%v), want 2", n, err)
 	}
 }

@@ -1,4 +1,4 @@
-package mailstore
+package bayesdb
 
 import (
 	"strings"
@@ -11,14 +11,14 @@ const bayesCacheMax = 200_000
 
 // bayesCache keeps token counts and totals read from the database, so that
 // classifying a message does not query every token again. It is shared by
-// every BayesStore of a Store and emptied of what Learn changes; a count
+// every scope of a Store and emptied of what Learn changes; a count
 // read while a Learn was committing is not kept (gen tells). Another
 // process training the same database is not seen until the entries are
 // evicted: only the server trains.
 type bayesCache struct {
 	mu       sync.Mutex
 	gen      uint64
-	tokens   map[string]BayesCount // by stored key; zero counts = unknown token
+	tokens   map[string]Count // by stored key; zero counts = unknown token
 	totalsOK bool
 	spam     int64
 	ham      int64
@@ -26,10 +26,10 @@ type bayesCache struct {
 
 // lookup returns the cached counts of keys, the keys it lacks, the totals
 // if cached, and the generation to hand to store.
-func (c *bayesCache) lookup(keys []string) (hits map[string]BayesCount, missing []string, spam, ham int64, totalsOK bool, gen uint64) {
+func (c *bayesCache) lookup(keys []string) (hits map[string]Count, missing []string, spam, ham int64, totalsOK bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	hits = make(map[string]BayesCount, len(keys))
+	hits = make(map[string]Count, len(keys))
 	for _, k := range keys {
 		if n, ok := c.tokens[k]; ok {
 			hits[k] = n
@@ -42,7 +42,7 @@ func (c *bayesCache) lookup(keys []string) (hits map[string]BayesCount, missing 
 
 // store keeps counts read from the database at generation gen, unless a
 // Learn happened since.
-func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCount, spam, ham int64) {
+func (c *bayesCache) store(gen uint64, keys []string, counts map[string]Count, spam, ham int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
@@ -54,9 +54,9 @@ func (c *bayesCache) store(gen uint64, keys []string, counts map[string]BayesCou
 
 // keep adds the counts of keys to the cache, emptying it first if it
 // would grow too large. c.mu is held.
-func (c *bayesCache) keep(keys []string, counts map[string]BayesCount) {
+func (c *bayesCache) keep(keys []string, counts map[string]Count) {
 	if c.tokens == nil || len(c.tokens)+len(keys) > bayesCacheMax {
-		c.tokens = make(map[string]BayesCount, len(keys))
+		c.tokens = make(map[string]Count, len(keys))
 	}
 	for _, k := range keys {
 		// A copy: a key may be a substring of a whole message's text,
@@ -67,7 +67,7 @@ func (c *bayesCache) keep(keys []string, counts map[string]BayesCount) {
 
 // storeTokens keeps token counts read at generation gen (of a scope whose
 // totals the cache does not keep), unless a Learn happened since.
-func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]BayesCount) {
+func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]Count) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen == gen {

@@ -1,4 +1,4 @@
-package mailstore
+package queue
 
 import (
 	"bufio"
@@ -23,17 +23,14 @@ func TestQueueCrashHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestQueueSurvivesKill")
 	}
-	s, err := Open(context.Background(), Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openQueueAt(t, dir)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				token := fmt.Sprintf("g%d-%d", g, i)
-				m, err := s.Enqueue(context.Background(), OutboundInput{
+				m, err := s.Enqueue(context.Background(), Input{
 					Body:       strings.NewReader("Subject: " + token + "\n\n" + strings.Repeat("x", 100*i%5000) + "\n"),
 					From:       "ann@example.com",
 					Recipients: []string{"a@one.example", "b@two.example"},
@@ -90,12 +87,9 @@ func TestQueueSurvivesKill(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openQueueAt(t, dir)
 	defer s.Close()
-	items, err := s.ListQueue(ctx, QueueFilter{})
+	items, err := s.List(ctx, Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +98,7 @@ func TestQueueSurvivesKill(t *testing.T) {
 		if len(it.Recipients) != 2 {
 			t.Fatalf("message %d has %d recipients", it.Message.ID, len(it.Recipients))
 		}
-		rc, err := s.OpenOutbound(ctx, &it.Message)
+		rc, err := s.OpenBody(ctx, &it.Message)
 		if err != nil {
 			t.Fatalf("message %d: %v", it.Message.ID, err)
 		}

@@ -1,4 +1,10 @@
-package mailstore
+// Package bayesdb keeps the token counts of the spam filter's Bayesian
+// classifier (filters/spam) in the database: per training scope (the
+// server's, a domain's, a user's), with what each message was trained as,
+// behind a cache that training keeps current. It owns its tables
+// (bayes_tokens, bayes_totals, bayes_scope_totals, bayes_trained) and
+// reaches the database through Database, which the mailstore implements.
+package bayesdb
 
 import (
 	"context"
@@ -12,10 +18,22 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// spamModels returns the tables of the spam filter: the Bayesian token
-// counts and the quarantine.
-func spamModels() []any {
-	return []any{&bayesToken{}, &bayesTotals{}, &bayesScopeTotals{}, &bayesTrained{}, &QuarantinedMessage{}}
+// Database is the database the token counts are kept in: the mailstore's
+// today (its reader pool and its group-commit writer).
+type Database interface {
+	// MigrateTables creates or updates the tables of models for owner.
+	MigrateTables(ctx context.Context, owner string, models ...any) error
+	// ReadDB returns a handle for reads.
+	ReadDB(ctx context.Context) *gorm.DB
+	// WriteTx runs fn in a write transaction and returns once it is
+	// durable; fn may run more than once (group commit) and must start
+	// from scratch each time.
+	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
+}
+
+// Models are the tables of the token counts.
+func Models() []any {
+	return []any{&bayesToken{}, &bayesTotals{}, &bayesScopeTotals{}, &bayesTrained{}}
 }
 
 // maxBayesTokenLen is the longest token stored as is; longer ones are stored
@@ -64,33 +82,40 @@ type bayesTrained struct {
 
 func (bayesTrained) TableName() string { return "bayes_trained" }
 
-// BayesCount is how many trained spam and ham messages contained a token. It
-// is an alias of an unnamed struct type so that the spam filter's TokenCount
-// can be the very same type without either package importing the other.
-type BayesCount = struct{ Spam, Ham int64 }
+// Count is how many trained spam and ham messages contained a token. It is
+// an alias of an unnamed struct type so that the spam filter's TokenCount
+// is the very same type without either package importing the other.
+type Count = struct{ Spam, Ham int64 }
 
-// BayesStore keeps the token counts of the Bayesian spam classifier in the
-// store's database, for one scope: the server's ("", trained by server
-// admins) or another (a domain's or a user's, named by the spam filter),
-// whose counts are kept apart so that training in it changes only the
-// verdicts that read it. It implements the spam filter's TokenStore. It is
-// safe for concurrent use.
-type BayesStore struct {
-	s     *Store
+// Store keeps the token counts of the Bayesian spam classifier for one
+// scope: the server's ("", trained by server admins) or another (a
+// domain's or a user's, named by the spam filter), whose counts are kept
+// apart so that training in it changes only the verdicts that read it. It
+// implements the spam filter's TokenStore and MessageTrainer. It is safe
+// for concurrent use; the stores of every scope share one cache, so open
+// one Store per database and take its scopes with Scope.
+type Store struct {
+	db    Database
+	cache *bayesCache
 	scope string
 }
 
-// BayesTokens returns the store's Bayesian token counts of the server's
-// scope.
-func (s *Store) BayesTokens() *BayesStore { return &BayesStore{s: s} }
+// Open returns the server's scope of the token counts kept in db, creating
+// or updating their tables.
+func Open(ctx context.Context, db Database) (*Store, error) {
+	if err := db.MigrateTables(ctx, "bayes", Models()...); err != nil {
+		return nil, fmt.Errorf("open the Bayes token counts: %w", err)
+	}
+	return &Store{db: db, cache: &bayesCache{}}, nil
+}
 
 // Scope returns the counts of scope ("" is the server's).
-func (b *BayesStore) Scope(scope string) *BayesStore { return &BayesStore{s: b.s, scope: scope} }
+func (b *Store) Scope(scope string) *Store { return &Store{db: b.db, cache: b.cache, scope: scope} }
 
 // key returns the stored form of token in b's scope: tokens of another
 // scope than the server's are prefixed with "@scope " (no token starts
 // with "@").
-func (b *BayesStore) key(token string) string {
+func (b *Store) key(token string) string {
 	if b.scope == "" {
 		return bayesKey(token)
 	}
@@ -114,7 +139,7 @@ const bayesChunk = 300
 // (unknown tokens are absent from the map) and the numbers of trained spam
 // and ham messages. Counts come from a cache that Learn keeps current (see
 // bayesCache); what it lacks is read from the database in one snapshot.
-func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]BayesCount, int64, int64, error) {
+func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, int64, int64, error) {
 	keys := make(map[string][]string, len(tokens)) // stored key -> tokens
 	for _, t := range tokens {
 		k := b.key(t)
@@ -127,15 +152,15 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 		all = append(all, k)
 	}
 	slices.Sort(all)
-	cache := &b.s.bayes
+	cache := b.cache
 	counts, missing, spam, ham, totalsOK, gen := cache.lookup(all)
 	if b.scope != "" {
 		totalsOK = false // the cache keeps the server's totals only
 	}
 	if len(missing) > 0 || !totalsOK {
 		var totals bayesTotals
-		fetched := make(map[string]BayesCount, len(missing))
-		err := b.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		fetched := make(map[string]Count, len(missing))
+		err := b.db.ReadDB(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
 			totals.Spam, totals.Ham, err = b.totalsIn(tx)
 			if err != nil {
@@ -147,7 +172,7 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 					return err
 				}
 				for _, r := range rows {
-					fetched[r.Token] = BayesCount{Spam: r.Spam, Ham: r.Ham}
+					fetched[r.Token] = Count{Spam: r.Spam, Ham: r.Ham}
 				}
 			}
 			return nil
@@ -165,9 +190,9 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 		}
 		spam, ham = totals.Spam, totals.Ham
 	}
-	out := make(map[string]BayesCount)
+	out := make(map[string]Count)
 	for k, n := range counts {
-		if n == (BayesCount{}) {
+		if n == (Count{}) {
 			continue // not seen in training
 		}
 		for _, t := range keys[k] {
@@ -181,18 +206,18 @@ func (b *BayesStore) Counts(ctx context.Context, tokens []string) (map[string]Ba
 // ham count of every token and to the number of trained spam or ham
 // messages, in one transaction. Duplicate tokens count once. Counts never go
 // below 0, and tokens whose counts both reach 0 are removed.
-func (b *BayesStore) Learn(ctx context.Context, tokens []string, spam bool, delta int) error {
+func (b *Store) Learn(ctx context.Context, tokens []string, spam bool, delta int) error {
 	if delta == 0 {
 		return nil
 	}
 	keys := b.keys(tokens)
-	err := b.s.write(ctx, func(tx *writeTx) error {
+	err := b.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		return b.learnIn(tx, keys, spam, int64(delta))
 	})
 	if err != nil {
 		return fmt.Errorf("bayes learn: %w", err)
 	}
-	b.s.bayes.invalidate(keys)
+	b.cache.invalidate(keys)
 	return nil
 }
 
@@ -201,9 +226,9 @@ func (b *BayesStore) Learn(ctx context.Context, tokens []string, spam bool, delt
 // the same already is left alone (trained reports false), one trained as
 // the other is first unlearned from it (moving a message out of Junk
 // takes back its spam training and trains it as ham, and the reverse).
-func (b *BayesStore) TrainMessage(ctx context.Context, digest string, tokens []string, spam bool) (trained bool, err error) {
+func (b *Store) TrainMessage(ctx context.Context, digest string, tokens []string, spam bool) (trained bool, err error) {
 	keys := b.keys(tokens)
-	err = b.s.write(ctx, func(tx *writeTx) error {
+	err = b.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		trained = false
 		var rec bayesTrained
 		err := tx.Where("scope = ? AND digest = ?", b.scope, digest).Take(&rec).Error
@@ -229,14 +254,14 @@ func (b *BayesStore) TrainMessage(ctx context.Context, digest string, tokens []s
 	if err != nil {
 		return false, fmt.Errorf("bayes train: %w", err)
 	}
-	b.s.bayes.invalidate(keys)
+	b.cache.invalidate(keys)
 	return trained, nil
 }
 
 // keys returns the distinct stored keys of tokens, sorted: a stable order
 // keeps concurrent writers (e.g. on PostgreSQL) from locking rows in
 // opposite orders.
-func (b *BayesStore) keys(tokens []string) []string {
+func (b *Store) keys(tokens []string) []string {
 	keys := make([]string, 0, len(tokens))
 	seen := make(map[string]bool, len(tokens))
 	for _, t := range tokens {
@@ -251,7 +276,7 @@ func (b *BayesStore) keys(tokens []string) []string {
 
 // learnIn adds d to the spam or ham count of keys and to the scope's
 // totals, in tx.
-func (b *BayesStore) learnIn(tx *writeTx, keys []string, spam bool, d int64) error {
+func (b *Store) learnIn(tx *gorm.DB, keys []string, spam bool, d int64) error {
 	col := "ham"
 	if spam {
 		col = "spam"
@@ -298,7 +323,7 @@ func (b *BayesStore) learnIn(tx *writeTx, keys []string, spam bool, d int64) err
 
 // addTotals adds d (possibly negative) to the number of trained messages
 // of b's scope in col, never going below 0.
-func (b *BayesStore) addTotals(tx *writeTx, col string, d int64) error {
+func (b *Store) addTotals(tx *gorm.DB, col string, d int64) error {
 	var spam, ham int64
 	if d > 0 && col == "spam" {
 		spam = d
@@ -322,7 +347,7 @@ func (b *BayesStore) addTotals(tx *writeTx, col string, d int64) error {
 
 // totalsIn reads the numbers of trained spam and ham messages of b's scope
 // with db.
-func (b *BayesStore) totalsIn(db *gorm.DB) (spam, ham int64, err error) {
+func (b *Store) totalsIn(db *gorm.DB) (spam, ham int64, err error) {
 	if b.scope == "" {
 		var t bayesTotals
 		err = db.Where("id = ?", bayesTotalsID).Take(&t).Error
@@ -340,8 +365,8 @@ func (b *BayesStore) totalsIn(db *gorm.DB) (spam, ham int64, err error) {
 }
 
 // Totals returns the numbers of trained spam and ham messages of b's scope.
-func (b *BayesStore) Totals(ctx context.Context) (spam, ham int64, err error) {
-	spam, ham, err = b.totalsIn(b.s.db.WithContext(ctx))
+func (b *Store) Totals(ctx context.Context) (spam, ham int64, err error) {
+	spam, ham, err = b.totalsIn(b.db.ReadDB(ctx))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bayes totals: %w", err)
 	}
