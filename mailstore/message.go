@@ -975,12 +975,9 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 			if err := deleteBodyThreadTx(tx, k); err != nil {
 				return err
 			}
-			key := k
-			tx.onCommit(func() {
-				if err := tx.store.blobs.Delete(context.Background(), key); err != nil {
-					tx.store.log.Warn("delete unreferenced body", "blob", key, "err", err)
-				}
-			})
+			if err := deleteBodyTx(tx, k); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,13 +203,7 @@ func TestQuarantineInvalid(t *testing.T) {
 		}
 	}
 	// Nothing was left behind in the blob store.
-	var files int
-	filepath.WalkDir(filepath.Join(filepath.Dir(s.blobs.(*FileBlobStore).dir), "blobs"), func(_ string, d os.DirEntry, _ error) error {
-		if d != nil && !d.IsDir() {
-			files++
-		}
-		return nil
-	})
+	files := len(blobFiles(t, s))
 	if files != 0 {
 		t.Fatalf("%d blobs left", files)
 	}

@@ -48,7 +48,7 @@ const staleSealing = time.Hour
 // SealStatus scans the blob folder and counts sealed and plaintext bodies.
 // It reads only the first bytes of each body.
 func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok {
 		return SealStatus{}, fmt.Errorf("encryption status: %w", ErrNotSealable)
 	}
@@ -83,7 +83,7 @@ func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
 // references are left alone (the one a delivery is still writing must not
 // be replaced under it).
 func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (SealStatus, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok || !fb.sealer.CanSeal() {
 		return SealStatus{}, fmt.Errorf("encrypt bodies: %w", ErrNotSealable)
 	}

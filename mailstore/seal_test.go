@@ -163,20 +163,14 @@ func TestSealedBodies(t *testing.T) {
 	msgs, _ := s.ListMessages(ctx, inbox.ID, nil)
 	for _, pos := range []int{0, 5, 23, 60, -20, -1} {
 		m := msgs[0]
-		p, _ := s.blobs.(*FileBlobStore).path(m.BlobKey)
-		orig, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		orig := storedBytes(t, s, m.BlobKey)
 		i := pos
 		if i < 0 {
 			i += len(orig)
 		}
 		bad := bytes.Clone(orig)
 		bad[i] ^= 0x01
-		if err := os.WriteFile(p, bad, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		setStoredBytes(t, s, m.BlobKey, bad)
 		b, err := s.OpenMessage(ctx, &m)
 		if err == nil {
 			_, err = io.ReadAll(b)
@@ -185,7 +179,7 @@ func TestSealedBodies(t *testing.T) {
 		if !errors.Is(err, blobcrypt.ErrCorrupt) {
 			t.Errorf("flip at %d: read error %v, want ErrCorrupt", pos, err)
 		}
-		os.WriteFile(p, orig, 0o600)
+		setStoredBytes(t, s, m.BlobKey, orig)
 	}
 }
 
@@ -255,7 +249,7 @@ func TestSealExistingSkipsUnreferenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.blobs.(*FileBlobStore).sealer = sealer
+	s.files.(*FileBlobStore).sealer = sealer
 	defer s.Close()
 	st, err := s.SealExisting(ctx, nil)
 	if err != nil || st.Unreferenced != 1 || st.Plain != 1 {

@@ -29,6 +29,10 @@ type Options struct {
 	// Sealer, if set, encrypts the bodies of the default blob folder at
 	// rest (see package blobcrypt); it is ignored when Blobs is set.
 	Sealer *blobcrypt.Sealer
+	// InlineMax is the largest body kept inline in the database (see
+	// DefaultInlineMax, used when it is 0); larger ones, and every body
+	// when it is negative or Blobs is set, are kept by the blob store.
+	InlineMax int
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
 	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
@@ -47,8 +51,10 @@ type Store struct {
 	// wbase is a gorm handle on it that write transactions start from.
 	wconn    *writerConn
 	wbase    *gorm.DB
-	blobs    BlobStore
-	syncer   BatchSyncer // blobs, if it can group flushes; else nil
+	blobs    BlobStore // inline, as a BlobStore
+	files    BlobStore // where bodies too large to be inline go
+	inline   *tieredBlobStore
+	syncer   BatchSyncer // inline, as a BatchSyncer
 	notifier Notifier
 	log      *slog.Logger
 	auth     *authCache
@@ -78,7 +84,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	s := &Store{
-		blobs:    opts.Blobs,
+		files:    opts.Blobs,
 		notifier: opts.Notifier,
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
@@ -97,14 +103,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
-	if s.blobs == nil {
+	inlineMax := int64(opts.InlineMax)
+	switch {
+	case opts.Blobs != nil || inlineMax < 0:
+		inlineMax = 0
+	case inlineMax == 0:
+		inlineMax = DefaultInlineMax
+	}
+	var sealer *blobcrypt.Sealer
+	if s.files == nil {
 		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"), opts.Sealer)
 		if err != nil {
 			return nil, fmt.Errorf("open mailstore: %w", err)
 		}
-		s.blobs = fb
+		s.files, sealer = fb, opts.Sealer
 	}
-	s.syncer, _ = s.blobs.(BatchSyncer)
+	s.inline = newTieredBlobStore(s.files, sealer, inlineMax)
+	s.blobs, s.syncer = s.inline, s.inline
 	warnIfShared(opts.Dir, s.log)
 	dbPath := filepath.Join(opts.Dir, "yubin.db")
 	if err := privateFiles(dbPath); err != nil {
@@ -131,6 +146,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: migrate save dates: %w", err)
 	}
+	if sqlR, err := s.db.DB(); err == nil {
+		err = s.inline.prepare(ctx, sqlR)
+		if err != nil {
+			s.closeDB()
+			return nil, fmt.Errorf("open mailstore: %w", err)
+		}
+	}
 	if err := s.startWriterConn(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
@@ -154,6 +176,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDB() error {
+	s.inline.close()
 	var errs []error
 	for _, db := range []*gorm.DB{s.db, s.wdb} {
 		if db == nil {

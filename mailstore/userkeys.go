@@ -568,7 +568,7 @@ func (s *Store) setRecoveryPublic(ctx context.Context, name, public string) (*Do
 // stays as it is. It returns how many bodies it moved; the server runs it
 // in the background, and it resumes where it stopped.
 func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok {
 		return 0, nil
 	}
