@@ -90,11 +90,13 @@ type tieredBlobStore struct {
 	mu      sync.Mutex
 	pending map[string][]byte   // written, not yet committed
 	deletes map[string]struct{} // to delete at the next commit
+	// kick wakes an idle writer to commit deletes (buffered, never blocks).
+	kick chan struct{}
 }
 
 func newTieredBlobStore(files BlobStore, sealer *blobcrypt.Sealer, max int64) *tieredBlobStore {
 	t := &tieredBlobStore{files: files, sealer: sealer, max: max,
-		pending: map[string][]byte{}, deletes: map[string]struct{}{}}
+		pending: map[string][]byte{}, deletes: map[string]struct{}{}, kick: make(chan struct{}, 1)}
 	t.syncer, _ = files.(BatchSyncer)
 	return t
 }
@@ -197,7 +199,11 @@ func (t *tieredBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	}
 	t.mu.Lock()
 	data, ok := t.pending[key]
+	_, deleted := t.deletes[key]
 	t.mu.Unlock()
+	if deleted {
+		return nil, fmt.Errorf("open blob %s: %w", key, fs.ErrNotExist)
+	}
 	if !ok {
 		if t.get == nil {
 			return nil, fmt.Errorf("open blob %s: %w", key, fs.ErrNotExist)
@@ -228,8 +234,8 @@ func openBodyBytes(ctx context.Context, sealer *blobcrypt.Sealer, key string, da
 
 // Delete removes the body under key. An inline body is removed by the
 // writer's next commit (Delete may be called from the writer itself, after
-// a commit): until then it stays readable, and a process stopped before
-// leaves it to the orphan sweep.
+// a commit); it is no longer readable from now on, and a process stopped
+// before that commit leaves it to the orphan sweep.
 func (t *tieredBlobStore) Delete(ctx context.Context, key string) error {
 	if !IsInlineKey(key) {
 		return t.files.Delete(ctx, key)
@@ -238,7 +244,18 @@ func (t *tieredBlobStore) Delete(ctx context.Context, key string) error {
 	delete(t.pending, key)
 	t.deletes[key] = struct{}{}
 	t.mu.Unlock()
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// hasDeletes reports whether deletions wait for a commit.
+func (t *tieredBlobStore) hasDeletes() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.deletes) > 0
 }
 
 // inlineOps are the inline bodies a commit inserts and deletes.

@@ -137,5 +137,6 @@ func allModels() []any {
 	models = append(models, importModels()...)
 	models = append(models, userKeyModels()...)
 	models = append(models, inlineModels()...)
+	models = append(models, expungedModels()...)
 	return models
 }

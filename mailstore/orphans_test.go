@@ -43,10 +43,12 @@ func TestSweepOrphanBodies(t *testing.T) {
 	flushWrites(t, s)
 	// Everything so far was written two hours ago.
 	past := time.Now().Add(-2 * time.Hour)
-	if err := s.db.Exec("UPDATE inline_bodies SET written_at = ?", past.Unix()).Error; err != nil {
+	if err := s.write(ctx, func(tx *writeTx) error {
+		return tx.Exec("UPDATE inline_bodies SET written_at = ?", past.Unix()).Error
+	}); err != nil {
 		t.Fatal(err)
 	}
-	fb := s.blobs.(*FileBlobStore)
+	fb := s.files.(*FileBlobStore)
 	err = fb.listBlobs(ctx, func(key string, _ time.Time) {
 		p, _ := fb.path(key)
 		if err := os.Chtimes(p, past, past); err != nil {

@@ -134,6 +134,11 @@ func TestQuarantineRelease(t *testing.T) {
 	if err := s.DeleteMessages(ctx, inbox.ID, []uint32{msgs[0].UID}); err != nil {
 		t.Fatal(err)
 	}
+	// Expunged bodies stay for the sessions that still show them
+	// (RFC 2180) until their grace time is over.
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	if blobExists(t, s, q.BlobKey) {
 		t.Fatal("body kept after the last copy was deleted")
 	}

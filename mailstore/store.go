@@ -33,6 +33,10 @@ type Options struct {
 	// DefaultInlineMax, used when it is 0); larger ones, and every body
 	// when it is negative or Blobs is set, are kept by the blob store.
 	InlineMax int
+	// ExpungedGrace is how long the body of an expunged message stays
+	// readable for sessions that still show it (RFC 2180); 0 means
+	// DefaultExpungedGrace.
+	ExpungedGrace time.Duration
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
 	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
@@ -67,6 +71,11 @@ type Store struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
+	// stopRelease stops the loop that releases expunged bodies; released
+	// is done when it has.
+	stopRelease chan struct{}
+	stopOnce    sync.Once
+	released    sync.WaitGroup
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
@@ -158,11 +167,33 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
+	grace := opts.ExpungedGrace
+	if grace <= 0 {
+		grace = DefaultExpungedGrace
+	}
+	// No session outlives the grace time: what is older goes at once.
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(-grace)); err != nil {
+		s.log.Warn("release the bodies of expunged messages", "err", err)
+	}
+	s.stopRelease = make(chan struct{})
+	s.released.Add(1)
+	go func() {
+		defer s.released.Done()
+		s.releaseLoop(grace, s.stopRelease)
+	}()
 	return s, nil
 }
 
 // Close stops the writer after the queued writes and closes the database.
 func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closeMu.Unlock()
+	s.stopOnce.Do(func() { close(s.stopRelease) })
+	s.released.Wait()
 	s.closeMu.Lock()
 	if s.closed {
 		s.closeMu.Unlock()

@@ -209,6 +209,14 @@ func TestDeliverFlagsCopyExpunge(t *testing.T) {
 	if err := s.DeleteUser(ctx, "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
+	// Expunged bodies stay for the sessions that still show them
+	// (RFC 2180) until their grace time is over.
+	if !bodyExists(t, s, msgs[0].BlobKey) {
+		t.Fatalf("expunged body removed within its grace time")
+	}
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	if bodyExists(t, s, msgs[0].BlobKey) {
 		t.Fatalf("unreferenced body still there")
 	}

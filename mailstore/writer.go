@@ -89,7 +89,22 @@ func (s *Store) writer() {
 		}
 	}()
 	batch := make([]*writeRequest, 0, s.maxBatch)
-	for first := range s.writes {
+	for {
+		var first *writeRequest
+		select {
+		case r, ok := <-s.writes:
+			if !ok {
+				return
+			}
+			first = r
+		case <-s.inline.kick:
+			// Inline bodies deleted while no write came: commit the
+			// deletions alone.
+			if s.inline.hasDeletes() {
+				s.commitBatch(nil)
+			}
+			continue
+		}
 		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < s.maxBatch {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 const (
@@ -221,6 +223,25 @@ func checkStored(t *testing.T, dir string, acked map[string]bool) {
 	u, err := st.GetUser(context.Background(), durUser)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Both ways of keeping a body are exercised: small ones inline in the
+	// database (committed with their metadata), large ones as files.
+	mb, err := st.GetMailbox(context.Background(), u.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := st.ListMessages(context.Background(), mb.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := 0
+	for _, m := range metas {
+		if mailstore.IsInlineKey(m.BlobKey) {
+			inline++
+		}
+	}
+	if len(metas) > 20 && (inline == 0 || inline == len(metas)) {
+		t.Errorf("%d of %d stored bodies are inline: the test misses one of the two ways", inline, len(metas))
 	}
 	if u.UsedMessages != int64(len(msgs)) {
 		t.Errorf("quota usage says %d messages, INBOX has %d", u.UsedMessages, len(msgs))
