@@ -304,6 +304,10 @@ func TestIncrementalCopiesOnlyNewBodies(t *testing.T) {
 	if _, err := st.Expunge(ctx, inbox, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Past the grace time in which sessions may still read it.
+	if _, err := st.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	delete(bodies, 2)
 
 	m, err := Create(ctx, Options{DataDir: dir, Dest: dest, Incremental: true, Verify: true})
@@ -361,6 +365,10 @@ func TestBodyDeletedAfterSnapshot(t *testing.T) {
 			t.Error(err)
 		}
 		if _, err := st.Expunge(ctx, inbox, nil); err != nil {
+			t.Error(err)
+		}
+		// Past the grace time in which sessions may still read it.
+		if _, err := st.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
 			t.Error(err)
 		}
 	}
