@@ -96,11 +96,35 @@ func (s *Store) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32
 	return out, nil
 }
 
+// forgetExpungedOfUserTx forgets the expunged messages of a user's
+// mailboxes and returns their body keys (to release).
+func forgetExpungedOfUserTx(tx *writeTx, userID int64) ([]string, error) {
+	boxes := tx.Model(&Mailbox{}).Select("id").Where("user_id = ?", userID)
+	var keys []string
+	if err := tx.Model(&expungedMessage{}).Where("mailbox_id IN (?)", boxes).Distinct().Pluck("blob_key", &keys).Error; err != nil {
+		return nil, fmt.Errorf("expunged messages of user %d: %w", userID, err)
+	}
+	if err := tx.Where("mailbox_id IN (?)", boxes).Delete(&expungedMessage{}).Error; err != nil {
+		return nil, fmt.Errorf("expunged messages of user %d: %w", userID, err)
+	}
+	return keys, nil
+}
+
 // ReleaseExpunged forgets the expunged messages recorded before before and
 // removes the bodies that nothing references any more (no message, no
 // other expunged message, nothing queued or held). It returns how many
 // bodies it removed.
 func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, error) {
+	// Most of the time there is nothing to do: see so without the write
+	// lock (a CLI command opening the store must not wait for it).
+	var any int
+	err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT 1 FROM expunged_messages WHERE expunged_at < ? LIMIT 1)", before.Unix()).Row().Scan(&any)
+	if err != nil {
+		return 0, fmt.Errorf("release expunged bodies: %w", err)
+	}
+	if any == 0 {
+		return 0, nil
+	}
 	removed := 0
 	for {
 		var n, rows int
