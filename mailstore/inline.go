@@ -27,15 +27,16 @@ import (
 )
 
 // DefaultInlineMax is the largest body (in bytes, before sealing) kept in
-// the database rather than in a file. SQLite's own measurements ("Internal
-// Versus External BLOBs") find blobs up to about 100 KB read faster from
-// the database than from files; every inline byte is also written twice
-// (WAL, then the checkpoint into the database file), which grows with the
-// size while the file path's cost (create, fdatasync, folder fsync, and
-// open/fstat/close on every read) does not. 64 KiB keeps the typical
-// message (a few KiB; 90% of mail under 64 KiB) inline, matches the size
-// the file path reads whole into memory, and leaves large attachments in
-// files. See docs/benchmarks.md for the counts behind it.
+// the database rather than in a file. Inline, a delivery waits for one
+// flush instead of three (body, folder, WAL) whatever its size; the price
+// is that every inline byte is written twice (WAL, then the checkpoint
+// into the database file), and that a read beyond SQLite's page cache
+// costs a pread per page where a file costs open, fstat, pread and close.
+// SQLite's own measurements ("Internal Versus External BLOBs") find blobs
+// up to about 100 KB read faster from the database than from files. 64 KiB
+// keeps plain-text and small HTML mail inline, matches the size the file
+// path reads whole into memory, and leaves attachments in files. See
+// docs/benchmarks.md for the counts behind it.
 const DefaultInlineMax = 64 << 10
 
 // inlineBody is a small message body stored in the database. The column
