@@ -50,6 +50,10 @@ type Account interface {
 	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// OpenMessage opens a message's bytes, exactly as stored.
 	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
+	// ListExpunged returns the messages of a mailbox among uids that
+	// another session expunged recently and whose bodies are still
+	// readable, for a session not yet told (RFC 2180 §4.1).
+	ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error)
 	// NewAppend starts appending messages to an existing mailbox: all of
 	// them or none (MULTIAPPEND, RFC 3502).
 	NewAppend(ctx context.Context, mailbox string) (AppendTx, error)

@@ -34,6 +34,30 @@ func (s *session) metas(refs []msgRef) (map[uint32]*mailstore.MessageMeta, error
 	return out, nil
 }
 
+// addExpunged adds to metas the messages of refs that another session
+// expunged after this one last heard (it has not been told yet): the
+// store keeps them readable for a while, so FETCH answers with their data
+// as RFC 2180 §4.1.1 prefers, rather than NO.
+func (s *session) addExpunged(refs []msgRef, metas map[uint32]*mailstore.MessageMeta) error {
+	var missing []uint32
+	for _, r := range refs {
+		if metas[r.uid] == nil {
+			missing = append(missing, r.uid)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	gone, err := s.acct.ListExpunged(s.ctx, s.sel.mailbox.ID, missing)
+	if err != nil {
+		return err
+	}
+	for i := range gone {
+		metas[gone[i].UID] = &gone[i]
+	}
+	return nil
+}
+
 // cmdFetch runs FETCH and UID FETCH.
 func (s *session) cmdFetch(c *command) error {
 	ns, err := s.r.spNumSet()
@@ -70,6 +94,9 @@ func (s *session) cmdFetch(c *command) error {
 	}
 	metas, err := s.metas(refs)
 	if err != nil {
+		return s.storeErr("fetch", err, "NONEXISTENT")
+	}
+	if err := s.addExpunged(refs, metas); err != nil {
 		return s.storeErr("fetch", err, "NONEXISTENT")
 	}
 	seen := map[uint32]bool{}

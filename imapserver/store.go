@@ -87,6 +87,10 @@ func (a *storeAccount) ListMessages(ctx context.Context, mailboxID int64, set ma
 	return a.store.ListMessages(ctx, mailboxID, set)
 }
 
+func (a *storeAccount) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error) {
+	return a.store.ListExpunged(ctx, mailboxID, uids)
+}
+
 func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error) {
 	return a.store.OpenMessage(a.key.Context(ctx), m)
 }

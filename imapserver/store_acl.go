@@ -325,6 +325,13 @@ func (a *aclAccount) ListMessages(ctx context.Context, mailboxID int64, set mail
 	return a.store.ListMessagesAs(ctx, a.user.ID, mailboxID, set)
 }
 
+func (a *aclAccount) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error) {
+	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+		return nil, err
+	}
+	return a.storeAccount.ListExpunged(ctx, mailboxID, uids)
+}
+
 func (a *aclAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {
 	r, err := a.resolve(ctx, mailbox)
 	if err != nil {

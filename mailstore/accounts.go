@@ -352,6 +352,13 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := tx.Where("user_id = ?", u.ID).Delete(&messageRow{}).Error; err != nil {
 		return err
 	}
+	// The account goes with its mail: what its sessions could still read
+	// of recent expunges goes too.
+	gone, err := forgetExpungedOfUserTx(tx, u.ID)
+	if err != nil {
+		return err
+	}
+	keys = append(keys, gone...)
 	if err := tx.Where("user_id = ?", u.ID).Delete(&subscription{}).Error; err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
 		writeParams[k] = v
 	}
 	writeParams.Set("_txlock", "immediate")
+	// Deleted content (an expunged body kept inline, the plaintext of one
+	// sealed in place) is overwritten with zeros, not left in free space.
+	writeParams.Set("_secure_delete", "on")
 	writeDB, err = gorm.Open(sqlite.Open(base+writeParams.Encode()), cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database %s: %w", path, err)

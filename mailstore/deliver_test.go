@@ -3,8 +3,6 @@ package mailstore
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,22 +40,6 @@ func TestDeliverAllOrNothing(t *testing.T) {
 	if err != nil || res[0].Err != nil || !errors.Is(res[1].Err, core.ErrOverQuota) {
 		t.Fatalf("results %+v, %v", res, err)
 	}
-}
-
-// blobFiles lists the bodies in the store's blob folder.
-func blobFiles(t *testing.T, s *Store) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(s.blobs.(*FileBlobStore).dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // inboxMessages returns the messages in the INBOX of user.

@@ -918,6 +918,11 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 		size += r.Size
 		keys[r.BlobKey] = struct{}{}
 	}
+	// Sessions not yet told of the expunge may still ask for these
+	// (RFC 2180): their metadata, and so their bodies, stay for a while.
+	if err := keepExpungedTx(tx, ids); err != nil {
+		return err
+	}
 	for chunk := range slices.Chunk(ids, 500) {
 		if err := tx.Where("id IN ?", chunk).Delete(&messageRow{}).Error; err != nil {
 			return err
@@ -963,8 +968,10 @@ func mapKeys(m map[string]struct{}) func(func(string) bool) {
 	}
 }
 
-// releaseBlobs deletes, after the commit, the bodies that no message
-// references any more.
+// releaseBlobs deletes the bodies that no message references any more,
+// nor an expunged message still kept for the sessions that show it (see
+// ReleaseExpunged): an inline one in the transaction, a file after the
+// commit.
 func releaseBlobs(tx *writeTx, keys []string) error {
 	for _, k := range keys {
 		var count int64
@@ -972,15 +979,18 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 			return err
 		}
 		if count == 0 {
+			if count, err := expungedReferences(tx, k); err != nil || count > 0 {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := deleteBodyThreadTx(tx, k); err != nil {
 				return err
 			}
-			key := k
-			tx.onCommit(func() {
-				if err := tx.store.blobs.Delete(context.Background(), key); err != nil {
-					tx.store.log.Warn("delete unreferenced body", "blob", key, "err", err)
-				}
-			})
+			if err := deleteBodyTx(tx, k); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

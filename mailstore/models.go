@@ -134,6 +134,8 @@ func allModels() []any {
 	models = append(models, threadModels()...)
 	models = append(models, importModels()...)
 	models = append(models, userKeyModels()...)
+	models = append(models, inlineModels()...)
+	models = append(models, expungedModels()...)
 	models = append(models, otherOwnersModels()...)
 	return models
 }

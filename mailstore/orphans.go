@@ -76,21 +76,25 @@ const sweepChunk = 500
 // transaction, so no commit can reference a body while it is removed;
 // olderThan must leave a margin for bodies that a running process (this
 // one, or a CLI command) has written and not yet committed. It returns how
-// many bodies it removed; a blob store that cannot list its bodies is left
-// alone.
+// many bodies it removed. Bodies kept inline in the database are swept
+// like files (by the time their commit wrote them); a blob store that
+// cannot list its bodies is left alone.
 func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int, error) {
-	lister, ok := s.blobs.(blobLister)
-	if !ok {
-		return 0, nil
-	}
 	var candidates []string
-	if err := lister.listBlobs(ctx, func(key string, mod time.Time) {
-		if mod.Before(olderThan) {
-			candidates = append(candidates, key)
+	if lister, ok := s.files.(blobLister); ok {
+		if err := lister.listBlobs(ctx, func(key string, mod time.Time) {
+			if mod.Before(olderThan) {
+				candidates = append(candidates, key)
+			}
+		}); err != nil {
+			return 0, fmt.Errorf("sweep orphan bodies: %w", err)
 		}
-	}); err != nil {
+	}
+	var inline []string
+	if err := s.db.WithContext(ctx).Model(&inlineBody{}).Where("written_at < ?", olderThan.Unix()).Pluck("body_key", &inline).Error; err != nil {
 		return 0, fmt.Errorf("sweep orphan bodies: %w", err)
 	}
+	candidates = append(candidates, inline...)
 	removed := 0
 	for chunk := range slices.Chunk(candidates, sweepChunk) {
 		var n int
@@ -114,7 +118,11 @@ func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int
 				if referenced[k] {
 					continue
 				}
-				if err := s.blobs.Delete(ctx, k); err != nil {
+				if IsInlineKey(k) {
+					if err := deleteInlineTx(tx, k); err != nil {
+						return err
+					}
+				} else if err := s.files.Delete(ctx, k); err != nil {
 					return err
 				}
 				n++

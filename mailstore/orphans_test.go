@@ -54,9 +54,21 @@ func TestSweepOrphanBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An inline body committed without metadata (what a process killed
+	// between the two leaves behind in the database).
+	oldInline, _, err := s.inline.PutUnsynced(ctx, strings.NewReader("inline orphan"))
+	if err != nil || !IsInlineKey(oldInline) {
+		t.Fatalf("inline put: %q %v", oldInline, err)
+	}
+	flushWrites(t, s)
 	// Everything so far was written two hours ago.
 	past := time.Now().Add(-2 * time.Hour)
-	fb := s.blobs.(*FileBlobStore)
+	if err := s.write(ctx, func(tx *writeTx) error {
+		return tx.Exec("UPDATE inline_bodies SET written_at = ?", past.Unix()).Error
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fb := s.files.(*FileBlobStore)
 	err = fb.listBlobs(ctx, func(key string, _ time.Time) {
 		p, _ := fb.path(key)
 		if err := os.Chtimes(p, past, past); err != nil {
@@ -71,17 +83,22 @@ func TestSweepOrphanBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	youngInline, _, err := s.inline.PutUnsynced(ctx, strings.NewReader("inline, being committed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flushWrites(t, s)
+
 	n, err := s.SweepOrphanBodies(ctx, time.Now().Add(-time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("removed %d (%v), want 1", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d (%v), want 2", n, err)
 	}
-	exists := func(key string) bool {
-		p, _ := fb.path(key)
-		_, err := os.Stat(p)
-		return err == nil
+	exists := func(key string) bool { return bodyExists(t, s, key) }
+	if exists(oldOrphan) || exists(oldInline) {
+		t.Error("an old orphan is still there")
 	}
-	if exists(oldOrphan) {
-		t.Error("the old orphan is still there")
+	if !exists(youngInline) {
+		t.Error("the young inline orphan was removed")
 	}
 	if !exists(youngOrphan) {
 		t.Error("the young orphan was removed")

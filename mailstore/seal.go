@@ -48,7 +48,7 @@ const staleSealing = time.Hour
 // SealStatus scans the blob folder and counts sealed and plaintext bodies.
 // It reads only the first bytes of each body.
 func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok {
 		return SealStatus{}, fmt.Errorf("encryption status: %w", ErrNotSealable)
 	}
@@ -69,6 +69,9 @@ func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
 	if err != nil {
 		return st, fmt.Errorf("encryption status: %w", err)
 	}
+	if err := s.inlineSealStatus(ctx, &st); err != nil {
+		return st, fmt.Errorf("encryption status: %w", err)
+	}
 	return st, nil
 }
 
@@ -83,7 +86,7 @@ func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
 // references are left alone (the one a delivery is still writing must not
 // be replaced under it).
 func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (SealStatus, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok || !fb.sealer.CanSeal() {
 		return SealStatus{}, fmt.Errorf("encrypt bodies: %w", ErrNotSealable)
 	}
@@ -110,6 +113,30 @@ func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (Se
 	tables, err := blobTables(s.db.WithContext(ctx))
 	if err != nil {
 		return st, err
+	}
+	// The bodies kept inline in the database first: each is sealed by an
+	// UPDATE in a write transaction.
+	var inline SealStatus
+	if err := s.inlineSealStatus(ctx, &inline); err != nil {
+		return st, fmt.Errorf("encrypt bodies: %w", err)
+	}
+	plainInline, err := s.plainInlineKeys(ctx)
+	if err != nil {
+		return st, fmt.Errorf("encrypt bodies: %w", err)
+	}
+	st.Bodies += inline.Bodies
+	st.Sealed += inline.Sealed
+	st.Plain += len(plainInline)
+	sealedInline, err := s.sealInline(ctx, plainInline, tables, &st, progress)
+	if err != nil {
+		return st, err
+	}
+	if sealedInline > 0 {
+		// The plaintext is gone from the rows (and zeroed, secure_delete);
+		// a checkpoint takes it out of the WAL and the database file too.
+		if err := s.wdb.WithContext(ctx).Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+			s.log.Warn("checkpoint after encrypting inline bodies", "err", err)
+		}
 	}
 	for chunk := range slices.Chunk(plain, sweepChunk) {
 		referenced := map[string]bool{}
@@ -288,7 +315,8 @@ func (s *FileBlobStore) cleanSealing() error {
 var ErrWrongKey = errors.New("the encryption key does not open the message bodies (were they sealed with another key file?)")
 
 // CheckSealedBodies counts the sealed and plaintext bodies of the blob
-// folder blobDir (a data folder's blobs, such as a restored backup's) and,
+// folder blobDir (a data folder's blobs, such as a restored backup's, and
+// the bodies kept inline in the database beside it) and,
 // with a sealer, checks that it opens the first few bodies sealed to a
 // server key, so that a wrong or missing key is reported before a server
 // serves unreadable mail. Bodies sealed to users' keys need their users'
@@ -311,6 +339,9 @@ func CheckSealedBodies(ctx context.Context, blobDir string, sealer *blobcrypt.Se
 			st.PlainBytes += size
 		}
 	}); err != nil {
+		return st, fmt.Errorf("check bodies: %w", err)
+	}
+	if err := checkSealedInline(ctx, databaseBeside(blobDir), sealer, &st); err != nil {
 		return st, fmt.Errorf("check bodies: %w", err)
 	}
 	if sealer == nil {

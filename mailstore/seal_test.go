@@ -34,7 +34,20 @@ func newTestSealer(t testing.TB) (*blobcrypt.Sealer, string) {
 
 func openStoreAt(t testing.TB, dir string, sealer *blobcrypt.Sealer) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Dir: dir, Sealer: sealer})
+	return openStoreMode(t, dir, sealer, 0)
+}
+
+// bodyModes are the two ways a body is kept: inline in the database (the
+// default for small ones) and as a file (InlineMax -1).
+var bodyModes = []struct {
+	name      string
+	inlineMax int
+}{{"inline", 0}, {"files", -1}}
+
+// openStoreMode is openStoreAt with Options.InlineMax.
+func openStoreMode(t testing.TB, dir string, sealer *blobcrypt.Sealer, inlineMax int) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Dir: dir, Sealer: sealer, InlineMax: inlineMax})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +123,28 @@ func checkAllReadable(t testing.TB, s *Store, userID int64, n int) {
 	}
 }
 
+// plaintextStored counts the messages of user's INBOX whose body as
+// stored (file or inline) contains marker.
+func plaintextStored(t *testing.T, s *Store, userID int64, marker string) int {
+	t.Helper()
+	ctx := context.Background()
+	inbox, err := s.GetMailbox(ctx, userID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.ListMessages(ctx, inbox.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		if bytes.Contains(storedBytes(t, s, m.BlobKey), []byte(marker)) {
+			n++
+		}
+	}
+	return n
+}
+
 // grepBlobs returns the blob files containing marker.
 func grepBlobs(t testing.TB, dir, marker string) []string {
 	t.Helper()
@@ -132,60 +167,61 @@ func grepBlobs(t testing.TB, dir, marker string) []string {
 // flipped byte anywhere, including in the first line, gives a read error
 // rather than bytes.
 func TestSealedBodies(t *testing.T) {
-	ctx := context.Background()
-	sealer, _ := newTestSealer(t)
-	dir := t.TempDir()
-	s := openStoreAt(t, dir, sealer)
-	defer s.Close()
-	u := newTestUser(t, s, "ann@example.com")
-	deliverMany(t, s, u.ID, 20)
-	checkAllReadable(t, s, u.ID, 20)
-	if hits := grepBlobs(t, dir, "SECRET-MARKER-"); len(hits) > 0 {
-		t.Fatalf("plaintext on disk in %v", hits)
-	}
-	st, err := s.SealStatus(ctx)
-	if err != nil || st.Bodies != 20 || st.Sealed != 20 || st.Plain != 0 {
-		t.Fatalf("status %+v, %v", st, err)
-	}
-	fresh, err := s.GetUser(ctx, "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want int64
-	for i := range 20 {
-		want += int64(len(testMessage(i)))
-	}
-	if fresh.UsedBytes != want {
-		t.Fatalf("quota counts %d bytes, the plaintext is %d", fresh.UsedBytes, want)
-	}
+	for _, mode := range bodyModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			sealer, _ := newTestSealer(t)
+			dir := t.TempDir()
+			s := openStoreMode(t, dir, sealer, mode.inlineMax)
+			defer s.Close()
+			u := newTestUser(t, s, "ann@example.com")
+			deliverMany(t, s, u.ID, 20)
+			checkAllReadable(t, s, u.ID, 20)
+			if hits := grepBlobs(t, dir, "SECRET-MARKER-"); len(hits) > 0 {
+				t.Fatalf("plaintext on disk in %v", hits)
+			}
+			if n := plaintextStored(t, s, u.ID, "SECRET-MARKER-"); n > 0 {
+				t.Fatalf("%d bodies stored in plaintext", n)
+			}
+			st, err := s.SealStatus(ctx)
+			if err != nil || st.Bodies != 20 || st.Sealed != 20 || st.Plain != 0 {
+				t.Fatalf("status %+v, %v", st, err)
+			}
+			fresh, err := s.GetUser(ctx, "ann@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want int64
+			for i := range 20 {
+				want += int64(len(testMessage(i)))
+			}
+			if fresh.UsedBytes != want {
+				t.Fatalf("quota counts %d bytes, the plaintext is %d", fresh.UsedBytes, want)
+			}
 
-	inbox, _ := s.GetMailbox(ctx, u.ID, "INBOX")
-	msgs, _ := s.ListMessages(ctx, inbox.ID, nil)
-	for _, pos := range []int{0, 5, 23, 60, -20, -1} {
-		m := msgs[0]
-		p, _ := s.blobs.(*FileBlobStore).path(m.BlobKey)
-		orig, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := pos
-		if i < 0 {
-			i += len(orig)
-		}
-		bad := bytes.Clone(orig)
-		bad[i] ^= 0x01
-		if err := os.WriteFile(p, bad, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		b, err := s.OpenMessage(ctx, &m)
-		if err == nil {
-			_, err = io.ReadAll(b)
-			b.Close()
-		}
-		if !errors.Is(err, blobcrypt.ErrCorrupt) {
-			t.Errorf("flip at %d: read error %v, want ErrCorrupt", pos, err)
-		}
-		os.WriteFile(p, orig, 0o600)
+			inbox, _ := s.GetMailbox(ctx, u.ID, "INBOX")
+			msgs, _ := s.ListMessages(ctx, inbox.ID, nil)
+			for _, pos := range []int{0, 5, 23, 60, -20, -1} {
+				m := msgs[0]
+				orig := storedBytes(t, s, m.BlobKey)
+				i := pos
+				if i < 0 {
+					i += len(orig)
+				}
+				bad := bytes.Clone(orig)
+				bad[i] ^= 0x01
+				setStoredBytes(t, s, m.BlobKey, bad)
+				b, err := s.OpenMessage(ctx, &m)
+				if err == nil {
+					_, err = io.ReadAll(b)
+					b.Close()
+				}
+				if !errors.Is(err, blobcrypt.ErrCorrupt) {
+					t.Errorf("flip at %d: read error %v, want ErrCorrupt", pos, err)
+				}
+				setStoredBytes(t, s, m.BlobKey, orig)
+			}
+		})
 	}
 }
 
@@ -194,54 +230,61 @@ func TestSealedBodies(t *testing.T) {
 // after its first chunk, with a stale leftover of a killed one) is resumed
 // by the next one; every message reads back byte for byte throughout.
 func TestSealExistingResumes(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	s := openStoreAt(t, dir, nil)
-	u := newTestUser(t, s, "bob@example.com")
-	n := sweepChunk + 120
-	deliverMany(t, s, u.ID, n)
-	s.Close()
-	if len(grepBlobs(t, dir, "SECRET-MARKER-")) != n {
-		t.Fatal("the test mail is not in plaintext to start with")
-	}
+	for _, mode := range bodyModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			s := openStoreMode(t, dir, nil, mode.inlineMax)
+			u := newTestUser(t, s, "bob@example.com")
+			n := sweepChunk + 120
+			deliverMany(t, s, u.ID, n)
+			if plaintextStored(t, s, u.ID, "SECRET-MARKER-") != n {
+				t.Fatal("the test mail is not in plaintext to start with")
+			}
+			s.Close()
 
-	sealer, _ := newTestSealer(t)
-	s = openStoreAt(t, dir, sealer)
-	defer s.Close()
-	checkAllReadable(t, s, u.ID, n) // plaintext bodies still read with a key set
+			sealer, _ := newTestSealer(t)
+			s = openStoreMode(t, dir, sealer, mode.inlineMax)
+			defer s.Close()
+			checkAllReadable(t, s, u.ID, n) // plaintext bodies still read with a key set
 
-	// A leftover of a killed pass, old enough to be removed.
-	stale := filepath.Join(dir, "blobs", sealingDir, strings.Repeat("a", 32)+".123")
-	os.MkdirAll(filepath.Dir(stale), 0o700)
-	os.WriteFile(stale, []byte("half"), 0o600)
-	old := time.Now().Add(-2 * staleSealing)
-	os.Chtimes(stale, old, old)
+			// A leftover of a killed pass, old enough to be removed.
+			stale := filepath.Join(dir, "blobs", sealingDir, strings.Repeat("a", 32)+".123")
+			os.MkdirAll(filepath.Dir(stale), 0o700)
+			os.WriteFile(stale, []byte("half"), 0o600)
+			old := time.Now().Add(-2 * staleSealing)
+			os.Chtimes(stale, old, old)
 
-	cctx, cancel := context.WithCancel(ctx)
-	st, err := s.SealExisting(cctx, func(SealStatus) { cancel() })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled pass: %+v, %v", st, err)
-	}
-	mid, _ := s.SealStatus(ctx)
-	if mid.Sealed != sweepChunk || mid.Plain != n-sweepChunk {
-		t.Fatalf("after the interrupted pass: %+v", mid)
-	}
-	checkAllReadable(t, s, u.ID, n)
-	if _, err := os.Stat(stale); err == nil {
-		t.Fatal("the stale leftover was not removed")
-	}
+			cctx, cancel := context.WithCancel(ctx)
+			st, err := s.SealExisting(cctx, func(SealStatus) { cancel() })
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled pass: %+v, %v", st, err)
+			}
+			mid, _ := s.SealStatus(ctx)
+			if mid.Sealed != sweepChunk || mid.Plain != n-sweepChunk {
+				t.Fatalf("after the interrupted pass: %+v", mid)
+			}
+			checkAllReadable(t, s, u.ID, n)
+			if _, err := os.Stat(stale); err == nil {
+				t.Fatal("the stale leftover was not removed")
+			}
 
-	st, err = s.SealExisting(ctx, nil)
-	if err != nil || st.Sealed != n || st.Plain != 0 {
-		t.Fatalf("second pass: %+v, %v", st, err)
-	}
-	checkAllReadable(t, s, u.ID, n)
-	if hits := grepBlobs(t, dir, "SECRET-MARKER-"); len(hits) > 0 {
-		t.Fatalf("plaintext left on disk in %v", hits[:1])
-	}
-	entries, _ := os.ReadDir(filepath.Join(dir, "blobs", sealingDir))
-	if len(entries) != 0 {
-		t.Fatalf("leftovers in the sealing folder: %v", entries)
+			st, err = s.SealExisting(ctx, nil)
+			if err != nil || st.Sealed != n || st.Plain != 0 {
+				t.Fatalf("second pass: %+v, %v", st, err)
+			}
+			checkAllReadable(t, s, u.ID, n)
+			if hits := grepBlobs(t, dir, "SECRET-MARKER-"); len(hits) > 0 {
+				t.Fatalf("plaintext left on disk in %v", hits[:1])
+			}
+			if n := plaintextStored(t, s, u.ID, "SECRET-MARKER-"); n > 0 {
+				t.Fatalf("%d bodies left in plaintext", n)
+			}
+			entries, _ := os.ReadDir(filepath.Join(dir, "blobs", sealingDir))
+			if len(entries) != 0 {
+				t.Fatalf("leftovers in the sealing folder: %v", entries)
+			}
+		})
 	}
 }
 
@@ -255,7 +298,7 @@ func TestSealExistingSkipsUnreferenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.blobs.(*FileBlobStore).sealer = sealer
+	s.files.(*FileBlobStore).sealer = sealer
 	defer s.Close()
 	st, err := s.SealExisting(ctx, nil)
 	if err != nil || st.Unreferenced != 1 || st.Plain != 1 {

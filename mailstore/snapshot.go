@@ -62,9 +62,16 @@ func SnapshotDatabase(ctx context.Context, dataDir, dest string) error {
 
 // SnapshotContents is what a database snapshot references.
 type SnapshotContents struct {
-	// BlobKeys are the bodies the snapshot references (messages, queued
-	// and quarantined mail), sorted, each once.
+	// BlobKeys are the body files the snapshot references (messages,
+	// queued and quarantined mail), sorted, each once. Bodies kept inline
+	// in the database are not among them: the snapshot holds them.
 	BlobKeys []string
+	// InlineBodies counts the referenced bodies kept inline in the
+	// snapshot itself.
+	InlineBodies int
+	// MissingInline lists referenced inline bodies the snapshot lacks (a
+	// damaged database).
+	MissingInline []string
 	// Messages counts the messages in mailboxes.
 	Messages int64
 }
@@ -98,6 +105,22 @@ func ReadSnapshot(ctx context.Context, path string) (SnapshotContents, error) {
 	}
 	slices.Sort(c.BlobKeys)
 	c.BlobKeys = slices.Compact(c.BlobKeys)
+	files := c.BlobKeys[:0]
+	var inline []string
+	for _, k := range c.BlobKeys {
+		if IsInlineKey(k) {
+			inline = append(inline, k)
+		} else {
+			files = append(files, k)
+		}
+	}
+	c.BlobKeys = files
+	if len(inline) > 0 {
+		if c.MissingInline, err = missingInline(ctx, db, inline); err != nil {
+			return c, fmt.Errorf("read snapshot %s: %w", path, err)
+		}
+		c.InlineBodies = len(inline) - len(c.MissingInline)
+	}
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&c.Messages); err != nil {
 		return c, fmt.Errorf("read snapshot %s: count messages: %w", path, err)
 	}
@@ -120,6 +143,26 @@ func queryStrings(ctx context.Context, db *sql.DB, query string) ([]string, erro
 		out = append(out, v)
 	}
 	return out, errors.Join(rows.Err(), rows.Close())
+}
+
+// missingInline returns the keys of inline bodies db lacks.
+func missingInline(ctx context.Context, db *sql.DB, keys []string) ([]string, error) {
+	st, err := db.PrepareContext(ctx, "SELECT count(*) FROM inline_bodies WHERE body_key = ?")
+	if err != nil {
+		return nil, fmt.Errorf("inline bodies: %w", err)
+	}
+	defer st.Close()
+	var missing []string
+	for _, k := range keys {
+		var n int
+		if err := st.QueryRowContext(ctx, k).Scan(&n); err != nil {
+			return nil, fmt.Errorf("inline body %s: %w", k, err)
+		}
+		if n == 0 {
+			missing = append(missing, k)
+		}
+	}
+	return missing, nil
 }
 
 // openRaw opens a database file without gorm, read-only if readOnly.

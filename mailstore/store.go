@@ -29,6 +29,14 @@ type Options struct {
 	// Sealer, if set, encrypts the bodies of the default blob folder at
 	// rest (see package blobcrypt); it is ignored when Blobs is set.
 	Sealer *blobcrypt.Sealer
+	// InlineMax is the largest body kept inline in the database (see
+	// DefaultInlineMax, used when it is 0); larger ones, and every body
+	// when it is negative or Blobs is set, are kept by the blob store.
+	InlineMax int
+	// ExpungedGrace is how long the body of an expunged message stays
+	// readable for sessions that still show it (RFC 2180); 0 means
+	// DefaultExpungedGrace.
+	ExpungedGrace time.Duration
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
 	// MaxMailboxes caps the mailboxes of one user (0: no cap). Creating
@@ -47,8 +55,10 @@ type Store struct {
 	// wbase is a gorm handle on it that write transactions start from.
 	wconn    *writerConn
 	wbase    *gorm.DB
-	blobs    BlobStore
-	syncer   BatchSyncer // blobs, if it can group flushes; else nil
+	blobs    BlobStore // inline, as a BlobStore
+	files    BlobStore // where bodies too large to be inline go
+	inline   *tieredBlobStore
+	syncer   BatchSyncer // inline, as a BatchSyncer
 	notifier Notifier
 	log      *slog.Logger
 	auth     *authCache
@@ -61,6 +71,11 @@ type Store struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
+	// stopRelease stops the loop that releases expunged bodies; released
+	// is done when it has.
+	stopRelease chan struct{}
+	stopOnce    sync.Once
+	released    sync.WaitGroup
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
@@ -78,7 +93,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	s := &Store{
-		blobs:    opts.Blobs,
+		files:    opts.Blobs,
 		notifier: opts.Notifier,
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
@@ -97,14 +112,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
-	if s.blobs == nil {
+	inlineMax := int64(opts.InlineMax)
+	switch {
+	case opts.Blobs != nil || inlineMax < 0:
+		inlineMax = 0
+	case inlineMax == 0:
+		inlineMax = DefaultInlineMax
+	}
+	var sealer *blobcrypt.Sealer
+	if s.files == nil {
 		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"), opts.Sealer)
 		if err != nil {
 			return nil, fmt.Errorf("open mailstore: %w", err)
 		}
-		s.blobs = fb
+		s.files, sealer = fb, opts.Sealer
 	}
-	s.syncer, _ = s.blobs.(BatchSyncer)
+	s.inline = newTieredBlobStore(s.files, sealer, inlineMax)
+	s.blobs, s.syncer = s.inline, s.inline
 	warnIfShared(opts.Dir, s.log)
 	dbPath := filepath.Join(opts.Dir, "yubin.db")
 	if err := privateFiles(dbPath); err != nil {
@@ -131,16 +155,45 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: migrate save dates: %w", err)
 	}
+	if sqlR, err := s.db.DB(); err == nil {
+		err = s.inline.prepare(ctx, sqlR)
+		if err != nil {
+			s.closeDB()
+			return nil, fmt.Errorf("open mailstore: %w", err)
+		}
+	}
 	if err := s.startWriterConn(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
+	grace := opts.ExpungedGrace
+	if grace <= 0 {
+		grace = DefaultExpungedGrace
+	}
+	// No session outlives the grace time: what is older goes at once.
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(-grace)); err != nil {
+		s.log.Warn("release the bodies of expunged messages", "err", err)
+	}
+	s.stopRelease = make(chan struct{})
+	s.released.Add(1)
+	go func() {
+		defer s.released.Done()
+		s.releaseLoop(grace, s.stopRelease)
+	}()
 	return s, nil
 }
 
 // Close stops the writer after the queued writes and closes the database.
 func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closeMu.Unlock()
+	s.stopOnce.Do(func() { close(s.stopRelease) })
+	s.released.Wait()
 	s.closeMu.Lock()
 	if s.closed {
 		s.closeMu.Unlock()
@@ -154,6 +207,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDB() error {
+	s.inline.close()
 	var errs []error
 	for _, db := range []*gorm.DB{s.db, s.wdb} {
 		if db == nil {

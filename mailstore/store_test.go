@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -200,9 +198,8 @@ func TestDeliverFlagsCopyExpunge(t *testing.T) {
 		t.Fatalf("usage after expunge: %d", u.UsedMessages)
 	}
 	// The body is still referenced by Archive and bob's Junk.
-	blobPath := filepath.Join(s.blobs.(*FileBlobStore).dir, msgs[0].BlobKey[:2], msgs[0].BlobKey)
-	if _, err := os.Stat(blobPath); err != nil {
-		t.Fatalf("shared body removed too early: %v", err)
+	if !bodyExists(t, s, msgs[0].BlobKey) {
+		t.Fatalf("shared body removed too early")
 	}
 	archive, _ := s.GetMailbox(ctx, ann.ID, "Archive")
 	arch, _ := s.ListMessages(ctx, archive.ID, nil)
@@ -212,8 +209,16 @@ func TestDeliverFlagsCopyExpunge(t *testing.T) {
 	if err := s.DeleteUser(ctx, "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(blobPath); !os.IsNotExist(err) {
-		t.Fatalf("unreferenced body still there: %v", err)
+	// Expunged bodies stay for the sessions that still show them
+	// (RFC 2180) until their grace time is over.
+	if !bodyExists(t, s, msgs[0].BlobKey) {
+		t.Fatalf("expunged body removed within its grace time")
+	}
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if bodyExists(t, s, msgs[0].BlobKey) {
+		t.Fatalf("unreferenced body still there")
 	}
 
 	mu.Lock()

@@ -54,8 +54,16 @@ func TestAssignThreads(t *testing.T) {
 	if _, err := s.Expunge(ctx, annInbox, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := s.ThreadIDs(ctx, []string{k1, k2}); err != nil || len(ids) != 1 || ids[k2] == "" {
+	// The expunged message's body and thread stay while sessions may still
+	// read it (RFC 2180), and go with its release.
+	if ids, err := s.ThreadIDs(ctx, []string{k1, k2}); err != nil || len(ids) != 2 {
 		t.Fatalf("after the expunge: %v %v", ids, err)
+	}
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.ThreadIDs(ctx, []string{k1, k2}); err != nil || len(ids) != 1 || ids[k2] == "" {
+		t.Fatalf("after the release: %v %v", ids, err)
 	}
 	if err := s.DeleteUser(ctx, ann.Address); err != nil {
 		t.Fatal(err)

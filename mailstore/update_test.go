@@ -3,8 +3,6 @@ package mailstore
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -107,13 +105,7 @@ func TestDeliverFailureLeavesNoBody(t *testing.T) {
 	if !errors.Is(res[0].Err, core.ErrOverQuota) || !errors.Is(res[1].Err, core.ErrNotFound) {
 		t.Fatalf("results: %+v", res)
 	}
-	var files []string
-	filepath.WalkDir(s.blobs.(*FileBlobStore).dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files := blobFiles(t, s)
 	if len(files) != 0 {
 		t.Fatalf("orphaned bodies: %v", files)
 	}

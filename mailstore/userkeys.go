@@ -568,7 +568,7 @@ func (s *Store) setRecoveryPublic(ctx context.Context, name, public string) (*Do
 // stays as it is. It returns how many bodies it moved; the server runs it
 // in the background, and it resumes where it stopped.
 func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
-	fb, ok := s.blobs.(*FileBlobStore)
+	fb, ok := s.files.(*FileBlobStore)
 	if !ok {
 		return 0, nil
 	}
@@ -608,7 +608,11 @@ func (s *Store) moveUserMail(ctx context.Context, fb *FileBlobStore, tables []st
 	if err := db.Model(&messageRow{}).Where("user_id = ?", userID).Distinct().Pluck("blob_key", &keys).Error; err != nil {
 		return 0, err
 	}
-	moved := 0
+	moved, err := s.moveUserInline(ctx, tables, keys, userID, sealer)
+	if err != nil {
+		return moved, err
+	}
+	keys = slices.DeleteFunc(keys, IsInlineKey)
 	for chunk := range slices.Chunk(keys, sweepChunk) {
 		shared := map[string]bool{}
 		for _, t := range tables {

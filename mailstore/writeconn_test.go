@@ -9,7 +9,8 @@ import (
 // TestDeliveryStatements keeps the commit path of a delivery lean: once
 // warm, the writer compiles no statement again (prepared statements
 // survive transactions), and one delivery alone in its group commit runs
-// at most 8 statements, BEGIN and COMMIT included.
+// at most 9 statements, BEGIN and COMMIT included (8, and the INSERT of a
+// body kept inline).
 func TestDeliveryStatements(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
@@ -45,7 +46,9 @@ func TestDeliveryStatements(t *testing.T) {
 	if pr1 != pr0 {
 		t.Errorf("the writer compiled %d statements again for %d deliveries", pr1-pr0, n)
 	}
-	if perMessage > 8 {
-		t.Errorf("%.1f statements per delivery, want at most 8", perMessage)
+	// 8, and the INSERT of the body kept inline (which spares the body
+	// file's and its folder's flushes).
+	if perMessage > 9 {
+		t.Errorf("%.1f statements per delivery, want at most 9", perMessage)
 	}
 }

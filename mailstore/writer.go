@@ -89,7 +89,22 @@ func (s *Store) writer() {
 		}
 	}()
 	batch := make([]*writeRequest, 0, s.maxBatch)
-	for first := range s.writes {
+	for {
+		var first *writeRequest
+		select {
+		case r, ok := <-s.writes:
+			if !ok {
+				return
+			}
+			first = r
+		case <-s.inline.kick:
+			// Inline bodies deleted while no write came: commit the
+			// deletions alone.
+			if s.inline.hasDeletes() {
+				s.commitBatch(nil)
+			}
+			continue
+		}
 		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < s.maxBatch {
@@ -116,8 +131,12 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 			return
 		}
 	}
-	results, err := s.runBatch(batch)
+	// The inline bodies written (and deleted) so far go into this commit:
+	// those of the batch's writes among them.
+	ops := s.inline.takeOps()
+	results, err := s.runBatch(batch, ops)
 	if err == nil {
+		s.inline.committed(ops)
 		s.finish(batch, results)
 		return
 	}
@@ -130,21 +149,27 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 	// each write on its own, so that only the failing one fails.
 	for _, r := range batch {
 		one := []*writeRequest{r}
-		res, err := s.runBatch(one)
+		res, err := s.runBatch(one, ops)
 		if err != nil {
 			r.done <- err
 			continue
 		}
+		s.inline.committed(ops)
 		s.finish(one, res)
 	}
 }
 
-// runBatch runs the writes in one transaction and commits it. Any error
-// rolls the whole transaction back.
-func (s *Store) runBatch(batch []*writeRequest) ([]*writeTx, error) {
+// runBatch runs the writes in one transaction, with the inline bodies of
+// ops written first, and commits it. Any error rolls the whole transaction
+// back.
+func (s *Store) runBatch(batch []*writeRequest, ops *inlineOps) ([]*writeTx, error) {
 	tx := s.wbase.Begin()
 	if tx.Error != nil {
 		return nil, fmt.Errorf("begin transaction: %w", tx.Error)
+	}
+	if err := ops.apply(&writeTx{DB: tx, store: s}); err != nil {
+		tx.Rollback()
+		return nil, err
 	}
 	txs := make([]*writeTx, len(batch))
 	for i, r := range batch {

@@ -2,8 +2,6 @@ package mta
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,20 +52,19 @@ func checkOwnCopy(t *testing.T, st *mailstore.Store, addr, returnPath, want stri
 	}
 }
 
-// blobCount is the number of bodies in the blob folder of ts's store.
+// blobCount is the number of bodies ts's store keeps (files and inline
+// ones), once the writer has committed what came before.
 func blobCount(t *testing.T, ts *testServer) int {
 	t.Helper()
-	n := 0
-	err := filepath.WalkDir(filepath.Join(ts.dir, "store", "blobs"), func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n++
-		}
-		return err
-	})
+	ctx := context.Background()
+	if err := ts.store.CheckWritable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ts.store.SealStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return st.Bodies
 }
 
 // TestDeliveredToEachCopy: issue 13 item 8. A message for several local

@@ -966,6 +966,16 @@ func TestMessageExpungedElsewhere(t *testing.T) {
 	if err := e.store.DeleteMessages(context.Background(), e.inboxID, uids[:1]); err != nil {
 		t.Fatal(err)
 	}
+	// The store keeps an expunged body readable for a grace time (as
+	// IMAP's RFC 2180 asks): the session still lists it and gets it.
+	c.cmdOK("RETR 1")
+	if got, _ := unstuff(c.body()); got != inbox[0] {
+		t.Errorf("RETR 1 of the message expunged elsewhere = %q", got)
+	}
+	// Once released, it is gone.
+	if _, err := e.store.ReleaseExpunged(context.Background(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	c.cmdErr("RETR 1", "-ERR message 1 was removed")
 	c.cmdErr("TOP 1 0", "-ERR message 1 was removed")
 	c.cmdOK("NOOP")

@@ -65,6 +65,9 @@ func Restore(ctx context.Context, src, dataDir string) (_ *Manifest, err error) 
 	if err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
+	if len(contents.MissingInline) > 0 {
+		return m, fmt.Errorf("restore: database references body %s, which it lacks: %w", contents.MissingInline[0], ErrDamaged)
+	}
 	listed := indexEntries(m.Blobs)
 	for _, key := range contents.BlobKeys {
 		rel, err := mailstore.BlobPath(mailstore.BlobsDir, key)

@@ -40,6 +40,9 @@ func Verify(ctx context.Context, dir string) (*Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("verify backup %s: %w", dir, err)
 	}
+	for _, key := range contents.MissingInline {
+		bad = append(bad, fmt.Sprintf("database references body %s, which it lacks", key))
+	}
 	listed := indexEntries(m.Blobs)
 	for _, key := range contents.BlobKeys {
 		rel, err := mailstore.BlobPath(mailstore.BlobsDir, key)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/mailstore"
 )
 
 const (
@@ -222,6 +224,35 @@ func checkStored(t *testing.T, dir string, acked map[string]bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both ways of keeping a body are exercised: small ones inline in the
+	// database (committed with their metadata), large ones as files.
+	mb, err := st.GetMailbox(context.Background(), u.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := st.ListMessages(context.Background(), mb.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline, large := 0, 0
+	for _, m := range metas {
+		switch {
+		case mailstore.IsInlineKey(m.BlobKey):
+			inline++
+			if m.Size > mailstore.DefaultInlineMax {
+				t.Errorf("a body of %d bytes is inline", m.Size)
+			}
+		default:
+			large++
+			if m.Size <= mailstore.DefaultInlineMax {
+				t.Errorf("a body of %d bytes is a file", m.Size)
+			}
+		}
+	}
+	if len(metas) > 0 && inline == 0 {
+		t.Errorf("none of the %d stored bodies is inline: the test misses that way", len(metas))
+	}
+	t.Logf("stored bodies: %d inline, %d files", inline, large)
 	if u.UsedMessages != int64(len(msgs)) {
 		t.Errorf("quota usage says %d messages, INBOX has %d", u.UsedMessages, len(msgs))
 	}
