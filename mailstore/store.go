@@ -27,7 +27,8 @@ type Options struct {
 	// Blobs overrides the body store.
 	Blobs BlobStore
 	// Sealer, if set, encrypts the bodies of the default blob folder at
-	// rest (see package blobcrypt); it is ignored when Blobs is set.
+	// rest (see package blobcrypt); it is ignored for bodies when Blobs is
+	// set. It also seals the authenticator secrets kept in the database.
 	Sealer *blobcrypt.Sealer
 	// MaxBatch caps how many writes share one transaction (default 256).
 	MaxBatch int
@@ -58,6 +59,10 @@ type Store struct {
 	maxBatch int
 	maxBoxes int    // per user; 0: no cap
 	encMode  string // the server's encryption mode (see userkeys.go)
+	// secrets is the server key when encryption at rest is configured:
+	// it seals small secrets kept in the database (authenticator
+	// secrets, see totp.go). nil: none.
+	secrets *blobcrypt.Sealer
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
@@ -84,6 +89,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 		maxBoxes: max(opts.MaxMailboxes, 0),
 		encMode:  opts.EncryptionMode,
+		secrets:  opts.Sealer,
 		writes:   make(chan *writeRequest, 1024),
 		done:     make(chan struct{}),
 		auth:     newAuthCache(10000, 10*time.Minute),
@@ -136,6 +142,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
+	if err := s.sealTOTPSecrets(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	return s, nil
 }
 
