@@ -63,9 +63,9 @@ type Store struct {
 	// it seals small secrets kept in the database (authenticator
 	// secrets, see totp.go). nil: none.
 	secrets *blobcrypt.Sealer
-	closeMu  sync.RWMutex
-	closed   bool
-	done     chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+	done    chan struct{}
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
