@@ -59,14 +59,26 @@ func HashPassword(password string) (string, error) {
 // argon2id PHC format written by HashPassword and bcrypt hashes (so that
 // accounts can be imported from other servers).
 func CheckPassword(hash, password string) bool {
+	ok, err := verifyPassword(hash, password)
+	return err == nil && ok
+}
+
+// verifyPassword is CheckPassword that tells a failure to check (the
+// hash's working memory could not be had) from a mismatch: the former is
+// an error, so that a login refused for it is not counted as a wrong
+// password. A malformed hash is a mismatch.
+func verifyPassword(hash, password string) (bool, error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		ok, err := checkArgon2id(hash, password)
-		return err == nil && ok
+		if errors.Is(err, errBadHash) {
+			return false, nil
+		}
+		return ok, err
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil, nil
 	}
-	return false
+	return false, nil
 }
 
 var errBadHash = errors.New("malformed password hash")
