@@ -107,10 +107,7 @@ func checkArgon2id(hash, password string) (bool, error) {
 		return false, errBadHash
 	}
 	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 || len(want) > 128 {
-		return false, errBadHash
-	}
-	if len(want) < 4 {
+	if err != nil || len(want) < 4 || len(want) > 128 { // RFC 9106: tags of 4 bytes or more
 		return false, errBadHash
 	}
 	got, err := argon2id.Key([]byte(password), salt, t, m, p, uint32(len(want)))
