@@ -395,6 +395,9 @@ func deleteUserTx(tx *writeTx, u *User) error {
 	if err := deleteUserKeysTx(tx, u.ID); err != nil {
 		return err
 	}
+	if err := deleteUserImportsTx(tx, u.ID); err != nil {
+		return err
+	}
 	if err := tx.Delete(u).Error; err != nil {
 		return err
 	}

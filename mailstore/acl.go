@@ -13,16 +13,27 @@ import (
 )
 
 // Mailbox access control lists (RFC 4314). A mailbox's owner holds every
-// right, always; other users hold the rights granted to their address or
-// to Anyone. Negative rights are not supported.
+// right, always; other users hold the rights granted to their address or,
+// if they are users of the owner's domain, to Anyone. Negative rights are
+// not supported.
 
 // AllRights are the RFC 4314 rights in canonical order: lookup, read,
 // keep seen, write (other flags), insert, post, create (k), delete
 // mailbox (x), delete messages (t), expunge (e), administer (a).
 const AllRights = "lrswipkxtea"
 
-// Anyone is the identifier that grants rights to every user.
+// Anyone is the identifier that grants rights to every user of the
+// mailbox owner's domain. On a server that hosts several domains (several
+// customers), "anyone" never reaches users of another domain: RFC 4314
+// section 3 lets a server restrict what an identifier stands for, and an
+// owner who means a user elsewhere names that user.
 const Anyone = "anyone"
+
+// grantReaches is the condition on mailbox_acl rows that apply to the user
+// given twice as arguments: those naming the user, and Anyone's of owners
+// in the user's domain.
+const grantReaches = "(grantee_id = ? OR (identifier = '" + Anyone + "' AND owner_id IN " +
+	"(SELECT id FROM users WHERE domain_id = (SELECT domain_id FROM users WHERE id = ?))))"
 
 // MailboxGrant is one entry of a mailbox's access control list: the
 // rights of one identifier (a user's address or Anyone).
@@ -131,7 +142,8 @@ func (s *Store) SetMailboxRights(ctx context.Context, mailboxID int64, identifie
 }
 
 // RightsOn returns the rights user userID has on a mailbox: all of them
-// for its owner, else those granted to the user and to Anyone together.
+// for its owner, else those granted to the user and, if the user is of the
+// owner's domain, to Anyone, together.
 func (s *Store) RightsOn(ctx context.Context, mailboxID, userID int64) (string, error) {
 	var mb Mailbox
 	if err := s.db.WithContext(ctx).Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
@@ -141,7 +153,7 @@ func (s *Store) RightsOn(ctx context.Context, mailboxID, userID int64) (string, 
 		return AllRights, nil
 	}
 	var gs []MailboxGrant
-	if err := s.db.WithContext(ctx).Where("mailbox_id = ? AND (grantee_id = ? OR identifier = ?)", mailboxID, userID, Anyone).Find(&gs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("mailbox_id = ? AND "+grantReaches, mailboxID, userID, userID).Find(&gs).Error; err != nil {
 		return "", fmt.Errorf("rights on mailbox %d: %w", mailboxID, err)
 	}
 	rights := ""
@@ -159,10 +171,11 @@ type SharedMailbox struct {
 }
 
 // SharedWith returns the mailboxes of other users that userID holds any
-// right on, by owner and name.
+// right on (granted by address, or to Anyone in the user's domain), by
+// owner and name.
 func (s *Store) SharedWith(ctx context.Context, userID int64) ([]SharedMailbox, error) {
 	var gs []MailboxGrant
-	if err := s.db.WithContext(ctx).Where("(grantee_id = ? OR identifier = ?) AND owner_id <> ?", userID, Anyone, userID).Find(&gs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where(grantReaches+" AND owner_id <> ?", userID, userID, userID).Find(&gs).Error; err != nil {
 		return nil, fmt.Errorf("mailboxes shared with user %d: %w", userID, err)
 	}
 	if len(gs) == 0 {

@@ -374,7 +374,11 @@ func (s *Store) checkAccountPassword(ctx context.Context, a, password string) (*
 		return nil, nil, core.ErrAuthFailed
 	}
 	if !s.auth.ok(a, password, u.PasswordHash) {
-		if !CheckPassword(u.PasswordHash, password) {
+		ok, err := verifyPassword(u.PasswordHash, password)
+		if err != nil {
+			return nil, nil, fmt.Errorf("authenticate %s: check the password: %w", a, err)
+		}
+		if !ok {
 			return nil, nil, core.ErrAuthFailed
 		}
 		s.auth.add(a, password, u.PasswordHash)

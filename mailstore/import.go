@@ -237,3 +237,17 @@ func (s *Store) SetImportJobSecret(ctx context.Context, id int64, secret []byte)
 		return nil
 	})
 }
+
+// deleteUserImportsTx removes the import jobs (with any sealed
+// credentials they still hold) and the import marks of a user being
+// deleted. A job still running finds its row gone at its next progress
+// report and stops.
+func deleteUserImportsTx(tx *writeTx, userID int64) error {
+	if err := tx.Where("user_id = ?", userID).Delete(&ImportJob{}).Error; err != nil {
+		return fmt.Errorf("delete import jobs: %w", err)
+	}
+	if err := tx.Where("user_id = ?", userID).Delete(&importMark{}).Error; err != nil {
+		return fmt.Errorf("delete import marks: %w", err)
+	}
+	return nil
+}

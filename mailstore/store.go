@@ -27,7 +27,8 @@ type Options struct {
 	// Blobs overrides the body store.
 	Blobs BlobStore
 	// Sealer, if set, encrypts the bodies of the default blob folder at
-	// rest (see package blobcrypt); it is ignored when Blobs is set.
+	// rest (see package blobcrypt); it is ignored for bodies when Blobs is
+	// set. It also seals the authenticator secrets kept in the database.
 	Sealer *blobcrypt.Sealer
 	// InlineMax is the largest body kept inline in the database (see
 	// DefaultInlineMax, used when it is 0); larger ones, and every body
@@ -68,9 +69,13 @@ type Store struct {
 	maxBatch int
 	maxBoxes int    // per user; 0: no cap
 	encMode  string // the server's encryption mode (see userkeys.go)
-	closeMu  sync.RWMutex
-	closed   bool
-	done     chan struct{}
+	// secrets is the server key when encryption at rest is configured:
+	// it seals small secrets kept in the database (authenticator
+	// secrets, see totp.go). nil: none.
+	secrets *blobcrypt.Sealer
+	closeMu sync.RWMutex
+	closed  bool
+	done    chan struct{}
 	// stopRelease stops the loop that releases expunged bodies; released
 	// is done when it has.
 	stopRelease chan struct{}
@@ -93,15 +98,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	s := &Store{
-		files:    opts.Blobs,
-		notifier: opts.Notifier,
-		log:      opts.Logger,
-		maxBatch: opts.MaxBatch,
-		maxBoxes: max(opts.MaxMailboxes, 0),
-		encMode:  opts.EncryptionMode,
-		writes:   make(chan *writeRequest, 1024),
-		done:     make(chan struct{}),
-		auth:     newAuthCache(10000, 10*time.Minute),
+		stopRelease: make(chan struct{}),
+		files:       opts.Blobs,
+		notifier:    opts.Notifier,
+		log:         opts.Logger,
+		maxBatch:    opts.MaxBatch,
+		maxBoxes:    max(opts.MaxMailboxes, 0),
+		encMode:     opts.EncryptionMode,
+		secrets:     opts.Sealer,
+		writes:      make(chan *writeRequest, 1024),
+		done:        make(chan struct{}),
+		auth:        newAuthCache(10000, 10*time.Minute),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -167,6 +174,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
+	if err := s.sealTOTPSecrets(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
 	grace := opts.ExpungedGrace
 	if grace <= 0 {
 		grace = DefaultExpungedGrace
@@ -175,7 +186,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(-grace)); err != nil {
 		s.log.Warn("release the bodies of expunged messages", "err", err)
 	}
-	s.stopRelease = make(chan struct{})
 	s.released.Add(1)
 	go func() {
 		defer s.released.Done()

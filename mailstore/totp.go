@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,7 +13,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,11 +46,16 @@ const (
 // user has proved they hold it (Confirmed), and the last time step a code
 // was accepted for (replay protection).
 type TOTPFactor struct {
-	ID        int64  `gorm:"primaryKey"`
-	UserID    int64  `gorm:"not null;uniqueIndex"`
-	Secret    string `gorm:"size:64;not null"` // base32, no padding
-	Confirmed bool   `gorm:"not null;default:false"`
-	LastStep  int64  `gorm:"not null;default:0"`
+	ID     int64  `gorm:"primaryKey"`
+	UserID int64  `gorm:"not null;uniqueIndex"`
+	Secret string `gorm:"size:64;not null"` // base32, no padding; empty when Sealed
+	// Sealed is the secret sealed with the server key (age, bound to the
+	// user's ID) when encryption at rest is configured; Secret is then
+	// empty. Secrets stored before the key was configured are sealed when
+	// the store opens with it.
+	Sealed    []byte
+	Confirmed bool  `gorm:"not null;default:false"`
+	LastStep  int64 `gorm:"not null;default:0"`
 	CreatedAt time.Time
 }
 
@@ -128,7 +136,11 @@ func (s *Store) StartTOTP(ctx context.Context, address, issuer string) (*TOTPEnr
 		if err := tx.Where("user_id = ?", u.ID).Delete(&TOTPFactor{}).Error; err != nil {
 			return err
 		}
-		return tx.Create(&TOTPFactor{UserID: u.ID, Secret: secret}).Error
+		f := TOTPFactor{UserID: u.ID, Secret: secret}
+		if err := s.sealTOTPFactor(&f); err != nil {
+			return err
+		}
+		return tx.Create(&f).Error
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start TOTP for %s: %w", a, err)
@@ -163,9 +175,9 @@ func (s *Store) ConfirmTOTP(ctx context.Context, address, code string) ([]string
 		if f.Confirmed {
 			return fmt.Errorf("the authenticator is already on: %w", core.ErrConflict)
 		}
-		secret, err := totpEncoding.DecodeString(f.Secret)
+		secret, err := s.totpSecret(&f)
 		if err != nil {
-			return fmt.Errorf("stored TOTP secret: %w", err)
+			return err
 		}
 		step := totpMatch(secret, code, time.Now(), f.LastStep)
 		if step == 0 {
@@ -274,9 +286,9 @@ func (s *Store) VerifySecondFactor(ctx context.Context, userID int64, kind, code
 			if err := tx.Where("user_id = ? AND confirmed = ?", userID, true).Take(&f).Error; err != nil {
 				return fmt.Errorf("%s has no authenticator app: %w", u.Address, core.ErrAuthFailed)
 			}
-			secret, err := totpEncoding.DecodeString(f.Secret)
+			secret, err := s.totpSecret(&f)
 			if err != nil {
-				return fmt.Errorf("stored TOTP secret: %w", err)
+				return err
 			}
 			step := totpMatch(secret, code, time.Now(), f.LastStep)
 			if step == 0 {
@@ -414,4 +426,83 @@ func TOTPCode(secret string, at time.Time) (string, error) {
 		return "", fmt.Errorf("TOTP secret: %w", core.ErrInvalid)
 	}
 	return totpCode(raw, at.Unix()/int64(totpStep/time.Second)), nil
+}
+
+// totpBinding names a user's authenticator secret in its sealed form, so
+// that a sealed secret copied into another user's row does not open.
+func totpBinding(userID int64) string { return "totp/" + strconv.FormatInt(userID, 10) }
+
+// sealTOTPFactor moves f's secret into its sealed form when the store has
+// the server key; without one it leaves f as it is.
+func (s *Store) sealTOTPFactor(f *TOTPFactor) error {
+	if !s.secrets.CanSeal() || f.Secret == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	w, err := s.secrets.Seal(&buf, totpBinding(f.UserID))
+	if err != nil {
+		return fmt.Errorf("seal TOTP secret: %w", err)
+	}
+	if _, err := io.WriteString(w, f.Secret); err != nil {
+		return fmt.Errorf("seal TOTP secret: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("seal TOTP secret: %w", err)
+	}
+	f.Sealed, f.Secret = buf.Bytes(), ""
+	return nil
+}
+
+// totpSecret returns the raw secret of f, opening it if it is sealed.
+func (s *Store) totpSecret(f *TOTPFactor) ([]byte, error) {
+	encoded := f.Secret
+	if len(f.Sealed) > 0 {
+		b, err := s.secrets.Open(bytes.NewReader(f.Sealed), int64(len(f.Sealed)), totpBinding(f.UserID))
+		if err != nil {
+			return nil, fmt.Errorf("open the sealed TOTP secret of user %d: %w", f.UserID, err)
+		}
+		defer b.Close()
+		plain := make([]byte, b.Size())
+		if _, err := b.ReadAt(plain, 0); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("open the sealed TOTP secret of user %d: %w", f.UserID, err)
+		}
+		encoded = string(plain)
+	}
+	secret, err := totpEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("stored TOTP secret of user %d: %w", f.UserID, err)
+	}
+	return secret, nil
+}
+
+// sealTOTPSecrets seals the authenticator secrets still stored in
+// plaintext, when the store has the server key: those stored before
+// encryption at rest was configured. Each is sealed in its own write.
+func (s *Store) sealTOTPSecrets(ctx context.Context) error {
+	if !s.secrets.CanSeal() {
+		return nil
+	}
+	var fs []TOTPFactor
+	if err := s.db.WithContext(ctx).Where("secret <> ''").Find(&fs).Error; err != nil {
+		return fmt.Errorf("seal TOTP secrets: %w", err)
+	}
+	for i := range fs {
+		f := &fs[i]
+		plain := f.Secret
+		if err := s.sealTOTPFactor(f); err != nil {
+			return err
+		}
+		err := s.write(ctx, func(tx *writeTx) error {
+			// Only if unchanged meanwhile (a new enrolment replaces it).
+			return tx.Model(&TOTPFactor{}).Where("id = ? AND secret = ?", f.ID, plain).
+				Updates(map[string]any{"secret": "", "sealed": f.Sealed}).Error
+		})
+		if err != nil {
+			return fmt.Errorf("seal the TOTP secret of user %d: %w", f.UserID, err)
+		}
+	}
+	if len(fs) > 0 {
+		s.log.Info("sealed authenticator secrets with the server key", "count", len(fs))
+	}
+	return nil
 }

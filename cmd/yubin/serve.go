@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,6 +266,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	w.startBackups()
 	w.startHTTP(apiHandler)
 
+	// Start-up garbage (schema checks, the dashboard's compressed files,
+	// filter tables) would stay resident until the runtime's scavenger
+	// returns it, minutes later: collect it and give its pages back now,
+	// once, so that an idle server is small from the start.
+	debug.FreeOSMemory()
 	ready.Store(true)
 	log.Info("yubin is ready", "listeners", len(lns))
 

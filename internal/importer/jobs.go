@@ -324,7 +324,8 @@ func (j *Jobs) run(ctx context.Context, id int64) {
 	defer src.Close()
 	progress := func(r *Report) {
 		j.record(job, r)
-		if err := j.store.SaveImportProgress(ctx, job); errors.Is(err, mailstore.ErrImportJobFinished) {
+		// Cancelled, or the user (and with them the job) deleted: stop.
+		if err := j.store.SaveImportProgress(ctx, job); errors.Is(err, mailstore.ErrImportJobFinished) || errors.Is(err, core.ErrNotFound) {
 			j.mu.Lock()
 			if c := j.running[id]; c != nil {
 				c()

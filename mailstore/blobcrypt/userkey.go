@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
-	"golang.org/x/crypto/argon2"
+	"github.com/yubinmail/yubin/internal/argon2id"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -178,7 +178,10 @@ func (r passwordRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
-	key := argon2.IDKey([]byte(r.password), salt, userKeyTime, userKeyMemory, userKeyThreads, chacha20poly1305.KeySize)
+	key, err := argon2id.Key([]byte(r.password), salt, userKeyTime, userKeyMemory, userKeyThreads, chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, err
+	}
 	aead, err := chacha20poly1305.New(key)
 	if err != nil {
 		return nil, err
@@ -217,7 +220,10 @@ func (i passwordIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 		if p[0] > 20 || p[1] > 1<<20 || p[2] > 16 {
 			return nil, fmt.Errorf("password stanza: parameters out of bounds")
 		}
-		key := argon2.IDKey([]byte(i.password), salt, uint32(p[0]), uint32(p[1]), uint8(p[2]), chacha20poly1305.KeySize)
+		key, err := argon2id.Key([]byte(i.password), salt, uint32(p[0]), uint32(p[1]), uint8(p[2]), chacha20poly1305.KeySize)
+		if err != nil {
+			return nil, err
+		}
 		aead, err := chacha20poly1305.New(key)
 		if err != nil {
 			return nil, err
