@@ -118,7 +118,7 @@ func (s *Sealer) Seal(dst io.Writer, blobKey string) (io.WriteCloser, error) {
 // body src (size bytes, stored under blobKey) and returns its plaintext.
 // Reads authenticate each chunk they touch; a chunk that fails gives an
 // error wrapping ErrCorrupt, never unauthenticated bytes. The Body must be
-// closed (it holds a pooled chunk buffer).
+// closed (it holds pooled chunk buffers).
 func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
 	if s == nil || len(s.identities) == 0 {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
