@@ -298,10 +298,8 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	}
 	buf := smallBufs.Get().(*[]byte)
 	small, f, size, err := readSmallFile(p, *buf)
-	if f != nil || err != nil {
-		smallBufs.Put(buf)
-	}
 	if err != nil {
+		smallBufs.Put(buf)
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
 	if f == nil {
@@ -317,7 +315,15 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		mb.Reset(small)
 		return mb, nil
 	}
-	sealed, err := fileIsSealed(f)
+	// A large body: its first bytes, where they were read already, tell
+	// whether it is sealed.
+	var sealed bool
+	if len(small) >= blobcrypt.PrefixLen {
+		sealed = blobcrypt.IsSealed(small[:blobcrypt.PrefixLen])
+	} else {
+		sealed, err = fileIsSealed(f)
+	}
+	smallBufs.Put(buf)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: %w", key, err)

@@ -35,7 +35,8 @@ func syncData(f *os.File) error {
 
 // readSmallFile opens the file at path and, when it fits in buf, reads it
 // whole into buf with one pread and closes it: data is its bytes and f
-// nil. A larger file is returned open (f, with its size). No system call
+// nil. A larger file is returned open (f, with its size), and data is its
+// first len(buf) bytes. No system call
 // is spent on Go's poller, nor on the size of a small file: a pread of a
 // regular file returns less than it was asked for only at the end of the
 // file, so a pread that does not fill buf has read it all.
@@ -66,5 +67,5 @@ func readSmallFile(path string, buf []byte) (data []byte, f *os.File, size int64
 		unix.Close(fd)
 		return buf[:st.Size], nil, st.Size, nil
 	}
-	return nil, os.NewFile(uintptr(fd), path), st.Size, nil
+	return buf, os.NewFile(uintptr(fd), path), st.Size, nil
 }
