@@ -3,7 +3,6 @@ package imapserver
 import (
 	"bufio"
 	"io"
-	"net"
 	"strconv"
 	"sync"
 	"syscall"
@@ -21,10 +20,11 @@ type writer struct {
 	own      *bufio.Writer
 	bulkPool *sync.Pool
 	// dst is what the buffers write to: the connection, its TLS layer or
-	// the compressor. tcp is the connection when dst is a plain TCP
-	// socket, which bodies stored in files can be sent to with sendfile.
-	dst io.Writer
-	tcp *net.TCPConn
+	// the compressor. direct is dst when it copies from a reader itself
+	// (a plain TCP connection, or a wrapper of one, sends a file with
+	// sendfile); nil under TLS or COMPRESS.
+	dst    io.Writer
+	direct io.ReaderFrom
 	// utf8 is set once the client enabled UTF8=ACCEPT (or IMAP4rev2):
 	// mailbox names go out as UTF-8 and quoted strings may hold it.
 	utf8Names  bool
@@ -58,7 +58,7 @@ func (w *writer) reset(dst io.Writer) {
 
 func (w *writer) setDst(dst io.Writer) {
 	w.dst = dst
-	w.tcp, _ = dst.(*net.TCPConn)
+	w.direct, _ = dst.(io.ReaderFrom)
 }
 
 // bulk switches to a large buffer until the next flush. What is buffered
@@ -208,16 +208,16 @@ const sendfileMin = 16 << 10
 
 // literalFrom writes the size bytes r yields as a literal: through the
 // buffer, or, from a file (a syscall.Conn, such as an *os.File) to a plain
-// TCP socket, by the kernel with sendfile. If r fails or ends early the
+// TCP connection, by the connection's ReadFrom (sendfile). If r fails or ends early the
 // literal is cut short and the error returned: the connection cannot go
 // on.
 func (w *writer) literalFrom(r io.Reader, size int64) error {
 	w.c('{').n64(size).s("}\r\n")
-	if _, isFile := r.(syscall.Conn); isFile && w.tcp != nil && size >= sendfileMin {
+	if _, isFile := r.(syscall.Conn); isFile && w.direct != nil && size >= sendfileMin {
 		if err := w.bw.Flush(); err != nil {
 			return err
 		}
-		n, err := io.Copy(w.tcp, io.LimitReader(r, size))
+		n, err := w.direct.ReadFrom(io.LimitReader(r, size))
 		if err == nil && n < size {
 			err = io.ErrUnexpectedEOF
 		}
