@@ -323,20 +323,45 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	} else {
 		sealed, err = fileIsSealed(f)
 	}
-	smallBufs.Put(buf)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open blob %s: %w", key, err)
-	}
-	if !sealed {
+	if err != nil || !sealed {
+		smallBufs.Put(buf)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open blob %s: %w", key, err)
+		}
 		return &fileBlob{File: f, size: size}, nil
 	}
-	body, err := s.sealer.OpenFor(ctx, f, size, key)
+	// Sealed: the header and most of the first chunk are among the bytes
+	// read already, which the body keeps for as long as it is open.
+	src := io.ReaderAt(f)
+	if len(small) > 0 {
+		src = &prefixedFile{prefix: small, f: f}
+	}
+	body, err := s.sealer.OpenFor(ctx, src, size, key)
 	if err != nil {
+		smallBufs.Put(buf)
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)
 	}
-	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f}, nil
+	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f, buf: buf}, nil
+}
+
+// prefixedFile reads a file whose first bytes are in memory already.
+type prefixedFile struct {
+	prefix []byte
+	f      *os.File
+}
+
+func (p *prefixedFile) ReadAt(b []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(p.prefix)) {
+		n = copy(b, p.prefix[off:])
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	m, err := p.f.ReadAt(b[n:], off+int64(n))
+	return n + m, err
 }
 
 // smallBlobSize is the largest stored body Open reads whole into memory
@@ -405,12 +430,14 @@ type sealedBlob struct {
 	*io.SectionReader
 	body *blobcrypt.Body
 	f    *os.File
+	buf  *[]byte // the pooled buffer holding its first bytes, or nil
 }
 
 func (b *sealedBlob) Close() error {
 	b.body.Close()
-	if b.f == nil { // read whole into memory
-		return nil
+	if b.buf != nil {
+		smallBufs.Put(b.buf)
+		b.buf = nil
 	}
 	return b.f.Close()
 }
