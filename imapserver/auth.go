@@ -180,7 +180,7 @@ func (s *session) cmdStartTLS(c *command) error {
 	_ = tc.SetDeadline(time.Time{})
 	s.conn, s.isTLS = tc, true
 	s.br.Reset(tc)
-	s.w.bw.Reset(tc)
+	s.w.reset(tc)
 	c.answered = true // the OK went out before the handshake
 	return nil
 }

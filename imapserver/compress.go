@@ -148,6 +148,6 @@ func (s *session) cmdCompress(c *command) error {
 	// klauspost's) would leave them unread while the client waits.
 	s.br.Reset(inflate.NewReader(bufio.NewReaderSize(src, rawInflateBuffer)))
 	s.w.z = &deflateWriter{pool: &s.srv.deflaters, dst: s.conn}
-	s.w.bw.Reset(s.w.z)
+	s.w.reset(s.w.z)
 	return nil
 }

@@ -83,6 +83,10 @@ func (s *session) cmdFetch(c *command) error {
 	if c.uid {
 		req.uid = true
 	}
+	// The responses go out in large writes, with the tagged OK.
+	if err := s.w.bulk(); err != nil {
+		return errors.Join(errFatal, err)
+	}
 	if req.vanished && !ns.saved {
 		if gone := s.sel.view.missing(ns, s.sel.view.lastUID()); gone != "" {
 			s.w.s("* VANISHED (EARLIER) ").s(gone).crlf()
@@ -163,22 +167,24 @@ func (s *session) cmdFetch(c *command) error {
 // fetchOne writes the FETCH response of one message.
 func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchRequest, forceFlags bool) error {
 	var msg *imapmsg.Message
+	// whole is the message's bytes when the one body item asked for is
+	// all of them (BODY[], BODY.PEEK[], RFC822): they are sent as they
+	// are, without being parsed (see wholeBody).
+	var whole *wholeBody
 	if req.needsBody() {
-		raw, err := s.readMessage(m)
-		if err != nil {
-			s.log.Warn("IMAP fetch: message unreadable", "uid", m.UID, "err", err)
-			if errors.Is(err, mailstore.ErrBodyCorrupt) {
-				return noErr("CORRUPTION", "Message "+itoa32(m.UID)+" is damaged on the server and cannot be read")
+		if req.wholeOnly() {
+			var err error
+			if whole, err = s.openWhole(m, req); err != nil {
+				return s.unreadable(m, err)
 			}
-			if errors.Is(err, mailstore.ErrBodyLocked) {
-				return lockedErr(m.UID)
+			defer whole.Close()
+		} else {
+			raw, err := s.readMessage(m)
+			if err != nil {
+				return s.unreadable(m, err)
 			}
-			if errors.Is(err, mailstore.ErrBodyNoKey) {
-				return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" is encrypted at rest and the server has no key to read it (YUBIN_ENCRYPTION_KEY_FILE)")
-			}
-			return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
+			msg = imapmsg.Parse(raw)
 		}
-		msg = imapmsg.Parse(raw)
 	}
 	// Check what can fail before writing anything.
 	binaries := make([][]byte, len(req.binary))
@@ -256,11 +262,25 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	if req.rfc822Text {
 		item("RFC822.TEXT").literal(msg.Section(&imap.FetchItemBodySection{Specifier: imap.PartSpecifierText}), false)
 	}
-	if req.rfc822 {
+	if whole != nil {
+		if req.rfc822 {
+			item("RFC822")
+		} else {
+			item(req.wholeName)
+		}
+		if err := whole.writeTo(w); err != nil {
+			// Part of the literal is out: the connection cannot go on.
+			s.log.Warn("IMAP fetch: message unreadable while sent", "uid", m.UID, "err", err)
+			return errors.Join(errFatal, err)
+		}
+	}
+	if req.rfc822 && whole == nil {
 		item("RFC822").literal(msg.Raw(), false)
 	}
 	for _, sec := range req.sections {
-		item(sectionName(sec)).literal(msg.Section(sec), false)
+		if whole == nil {
+			item(sectionName(sec)).literal(msg.Section(sec), false)
+		}
 	}
 	for i, b := range req.binary {
 		name := "BINARY[" + partString(b.Part) + "]"
@@ -276,6 +296,21 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	return nil
 }
 
+// unreadable is the answer for a message whose body cannot be read.
+func (s *session) unreadable(m *mailstore.MessageMeta, err error) error {
+	s.log.Warn("IMAP fetch: message unreadable", "uid", m.UID, "err", err)
+	if errors.Is(err, mailstore.ErrBodyCorrupt) {
+		return noErr("CORRUPTION", "Message "+itoa32(m.UID)+" is damaged on the server and cannot be read")
+	}
+	if errors.Is(err, mailstore.ErrBodyLocked) {
+		return lockedErr(m.UID)
+	}
+	if errors.Is(err, mailstore.ErrBodyNoKey) {
+		return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" is encrypted at rest and the server has no key to read it (YUBIN_ENCRYPTION_KEY_FILE)")
+	}
+	return noErr("UNAVAILABLE", "Message "+itoa32(m.UID)+" cannot be read now")
+}
+
 // maxMessageRead bounds a message read into memory for FETCH.
 const maxMessageRead = 1 << 30
 
@@ -286,16 +321,86 @@ func (s *session) readMessage(m *mailstore.MessageMeta) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	if m.Size > maxMessageRead {
-		return nil, fmt.Errorf("message of %d bytes too large to serve", m.Size)
-	}
-	buf := make([]byte, 0, m.Size+1)
-	b := bytes.NewBuffer(buf)
-	if _, err := io.Copy(b, io.LimitReader(rc, maxMessageRead)); err != nil {
-		return nil, fmt.Errorf("read message: %w", err)
-	}
-	return b.Bytes(), nil
+	return readWhole(rc, m.Size, nil)
 }
+
+// readWhole reads all of rc, which should hold size bytes, into buf if it
+// is large enough, or into a new slice. The one byte of room beyond size
+// lets the read that finds the end fit without growing the slice.
+func readWhole(rc io.Reader, size int64, buf []byte) ([]byte, error) {
+	if size > maxMessageRead {
+		return nil, fmt.Errorf("message of %d bytes too large to serve", size)
+	}
+	if int64(cap(buf)) < size+1 {
+		buf = make([]byte, 0, size+1)
+	}
+	data := buf[:0]
+	for {
+		if len(data) == cap(data) {
+			if len(data) >= maxMessageRead {
+				return nil, fmt.Errorf("message larger than %d bytes: too large to serve", maxMessageRead)
+			}
+			data = append(data, 0)[:len(data)] // longer than its size said
+		}
+		n, err := rc.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read message: %w", err)
+		}
+	}
+}
+
+// wholeBody is the bytes of a message for a FETCH of all of them, sent as
+// stored: from memory or, for a plaintext file, as read (sendfile on a
+// plain socket). A body whose reads could still fail for damage (a large
+// sealed body, which authenticates chunk by chunk as it is read; it does
+// not implement io.WriterTo, see mailstore.Blob) is read whole first, so
+// that damage gives NO before anything is sent.
+type wholeBody struct {
+	rc   io.ReadCloser
+	r    io.Reader // rc, or the bytes read from it
+	size int64
+}
+
+// sizedReader is a body reader that knows its size (mailstore.Blob).
+type sizedReader interface {
+	io.ReadCloser
+	Size() int64
+}
+
+// openWhole opens m's bytes for a whole-message FETCH item.
+func (s *session) openWhole(m *mailstore.MessageMeta, req *fetchRequest) (*wholeBody, error) {
+	rc, err := s.acct.OpenMessage(s.ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	wb := &wholeBody{rc: rc, r: rc}
+	sr, sized := rc.(sizedReader)
+	_, streams := rc.(io.WriterTo)
+	if sized && streams {
+		wb.size = sr.Size()
+		return wb, nil
+	}
+	data, err := readWhole(rc, m.Size, req.scratch)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	req.scratch = data
+	wb.r, wb.size = bytes.NewReader(data), int64(len(data))
+	return wb, nil
+}
+
+// writeTo writes the body as a literal to w.
+func (b *wholeBody) writeTo(w *writer) error {
+	return w.literalFrom(b.r, b.size)
+}
+
+// Close closes the body.
+func (b *wholeBody) Close() error { return b.rc.Close() }
 
 // applyPartial cuts the <offset.count> range out of b.
 func applyPartial(b []byte, p *imap.SectionPartial) []byte {

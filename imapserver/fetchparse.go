@@ -25,6 +25,35 @@ type fetchRequest struct {
 	// once looked up (see objectid.go).
 	threads  map[string]string
 	saveDate bool // SAVEDATE (RFC 8514)
+	// wholeName is the response name of the one whole-message section
+	// when wholeOnly; scratch is a buffer reused for the bodies read
+	// whole into memory (see wholeBody).
+	wholeName string
+	scratch   []byte
+}
+
+// wholeOnly reports whether the only item that needs the message's bytes
+// is one that asks for all of them, unparsed: RFC822, or BODY[] or
+// BODY.PEEK[] without a partial range. It sets wholeName.
+func (f *fetchRequest) wholeOnly() bool {
+	if f.preview || f.envelope || f.body || f.bodyStructure || f.rfc822Header || f.rfc822Text ||
+		len(f.binary) > 0 || len(f.binarySize) > 0 {
+		return false
+	}
+	switch {
+	case f.rfc822 && len(f.sections) == 0:
+		return true
+	case !f.rfc822 && len(f.sections) == 1:
+		sec := f.sections[0]
+		if len(sec.Part) > 0 || sec.Specifier != imap.PartSpecifierNone || sec.Partial != nil {
+			return false
+		}
+		if f.wholeName == "" {
+			f.wholeName = sectionName(sec)
+		}
+		return true
+	}
+	return false
 }
 
 // needsBody reports whether the message's bytes are needed.

@@ -70,6 +70,7 @@ type Server struct {
 	stopHub     func()
 	nextSession atomic.Uint64
 	deflaters   deflaterPool      // COMPRESS=DEFLATE compressors between bursts
+	bulkBuffers sync.Pool         // large response buffers, lent to commands that send much (see writer.bulk)
 	sessions    *netutil.Sessions // the connection lifecycle
 	closeOnce   sync.Once
 }

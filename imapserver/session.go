@@ -87,7 +87,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	}
 	_, s.isTLS = c.(*tls.Conn)
 	s.br = bufio.NewReaderSize(c, 4096)
-	s.w = &writer{bw: bufio.NewWriterSize(c, 4096)}
+	s.w = newWriter(c, &srv.bulkBuffers)
 	s.r = newReader(s.br, s.continuation)
 	return s
 }

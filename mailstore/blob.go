@@ -39,7 +39,13 @@ type BatchSyncer interface {
 	Sync(ctx context.Context) error
 }
 
-// Blob is an open message body.
+// Blob is an open message body. Its reads fail only on I/O errors, except
+// those of a sealed body larger than a chunk (64 KiB), which authenticates
+// each chunk as it is read and fails on damage: such a Blob does not
+// implement io.WriterTo, so that a reader that must not send half a body
+// before finding it damaged (IMAP FETCH answers NO [CORRUPTION]) knows to
+// read it whole first. Every other Blob (a body in memory, or a plaintext
+// file) does, and may be sent as it is read.
 type Blob interface {
 	io.Reader
 	io.ReaderAt
@@ -118,8 +124,10 @@ func (s *FileBlobStore) path(key string) (string, error) {
 	if len(key) != 32 {
 		return "", fmt.Errorf("blob key %q: %w", key, errBadKey)
 	}
-	if _, err := hex.DecodeString(key); err != nil {
-		return "", fmt.Errorf("blob key %q: %w", key, errBadKey)
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return "", fmt.Errorf("blob key %q: %w", key, errBadKey)
+		}
 	}
 	return filepath.Join(s.dir, key[:2], key), nil
 }
@@ -290,40 +298,70 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 	}
 	buf := smallBufs.Get().(*[]byte)
 	small, f, size, err := readSmallFile(p, *buf)
-	if f != nil || err != nil {
-		smallBufs.Put(buf)
-	}
 	if err != nil {
+		smallBufs.Put(buf)
 		return nil, fmt.Errorf("open blob %s: %w", key, err)
 	}
 	if f == nil {
-		// Read whole and closed already: open, fstat, one pread, close.
-		if !blobcrypt.IsSealed(small[:min(len(small), blobcrypt.PrefixLen)]) {
-			return &memBlob{Reader: bytes.NewReader(small), buf: buf}, nil
+		// Read whole and closed already: open, one pread, close.
+		if blobcrypt.IsSealed(small[:min(len(small), blobcrypt.PrefixLen)]) {
+			// One chunk: authenticated and decrypted in place, whole.
+			if small, err = s.sealer.OpenSmallFor(ctx, small, key); err != nil {
+				smallBufs.Put(buf)
+				return nil, fmt.Errorf("open blob: %w", err)
+			}
 		}
-		// The sealed body keeps its bytes for as long as it lives.
-		small = bytes.Clone(small)
+		mb := &memBlob{buf: buf}
+		mb.Reset(small)
+		return mb, nil
+	}
+	// A large body: its first bytes, where they were read already, tell
+	// whether it is sealed.
+	var sealed bool
+	if len(small) >= blobcrypt.PrefixLen {
+		sealed = blobcrypt.IsSealed(small[:blobcrypt.PrefixLen])
+	} else {
+		sealed, err = fileIsSealed(f)
+	}
+	if err != nil || !sealed {
 		smallBufs.Put(buf)
-		body, err := s.sealer.OpenFor(ctx, bytes.NewReader(small), int64(len(small)), key)
 		if err != nil {
-			return nil, fmt.Errorf("open blob: %w", err)
+			f.Close()
+			return nil, fmt.Errorf("open blob %s: %w", key, err)
 		}
-		return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body}, nil
-	}
-	sealed, err := fileIsSealed(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open blob %s: %w", key, err)
-	}
-	if !sealed {
 		return &fileBlob{File: f, size: size}, nil
 	}
-	body, err := s.sealer.OpenFor(ctx, f, size, key)
+	// Sealed: the header and most of the first chunk are among the bytes
+	// read already, which the body keeps for as long as it is open.
+	src := io.ReaderAt(f)
+	if len(small) > 0 {
+		src = &prefixedFile{prefix: small, f: f}
+	}
+	body, err := s.sealer.OpenFor(ctx, src, size, key)
 	if err != nil {
+		smallBufs.Put(buf)
 		f.Close()
 		return nil, fmt.Errorf("open blob: %w", err)
 	}
-	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f}, nil
+	return &sealedBlob{SectionReader: io.NewSectionReader(body, 0, body.Size()), body: body, f: f, buf: buf}, nil
+}
+
+// prefixedFile reads a file whose first bytes are in memory already.
+type prefixedFile struct {
+	prefix []byte
+	f      *os.File
+}
+
+func (p *prefixedFile) ReadAt(b []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(p.prefix)) {
+		n = copy(b, p.prefix[off:])
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	m, err := p.f.ReadAt(b[n:], off+int64(n))
+	return n + m, err
 }
 
 // smallBlobSize is the largest stored body Open reads whole into memory
@@ -332,22 +370,25 @@ func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 // an open file took about a dozen.
 const smallBlobSize = 64 << 10
 
-// smallBufs are the buffers small bodies are read into (see memBlob).
+// smallBufs are the buffers small bodies are read into (see memBlob). (A
+// sealed body of smallBlobSize bytes holds less than one chunk of
+// plaintext, which blobcrypt.OpenSmallFor decrypts in place.)
 var smallBufs = sync.Pool{New: func() any {
 	b := make([]byte, smallBlobSize)
 	return &b
 }}
 
-// memBlob is a body read whole into a pooled buffer, which Close gives
-// back: the blob must not be used after Close.
+// memBlob is a body read whole into a pooled buffer, as plaintext
+// (decrypted in place if it was sealed), which Close gives back: the blob
+// must not be used after Close.
 type memBlob struct {
-	*bytes.Reader
+	bytes.Reader
 	buf *[]byte
 }
 
 func (b *memBlob) Close() error {
 	if b.buf != nil {
-		b.Reader = bytes.NewReader(nil)
+		b.Reset(nil)
 		smallBufs.Put(b.buf)
 		b.buf = nil
 	}
@@ -389,12 +430,14 @@ type sealedBlob struct {
 	*io.SectionReader
 	body *blobcrypt.Body
 	f    *os.File
+	buf  *[]byte // the pooled buffer holding its first bytes, or nil
 }
 
 func (b *sealedBlob) Close() error {
 	b.body.Close()
-	if b.f == nil { // read whole into memory
-		return nil
+	if b.buf != nil {
+		smallBufs.Put(b.buf)
+		b.buf = nil
 	}
 	return b.f.Close()
 }

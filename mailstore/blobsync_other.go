@@ -23,7 +23,7 @@ func syncData(f *os.File) error { return f.Sync() }
 
 // readSmallFile opens the file at path and, when it fits in buf, reads it
 // whole into buf and closes it (f nil); a larger file is returned open,
-// with its size.
+// with its size (and no data).
 func readSmallFile(path string, buf []byte) (data []byte, f *os.File, size int64, err error) {
 	f, err = os.Open(path)
 	if err != nil {

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -191,6 +192,16 @@ func (ll *limitListener) refuse(c net.Conn) {
 type limitedConn struct {
 	net.Conn
 	release func()
+}
+
+// ReadFrom hands io.Copy to the connection on to the connection's own
+// ReadFrom, so that wrapping does not cost what it offers: a TCP
+// connection sends a file with sendfile(2).
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(c.Conn, r)
 }
 
 // Close closes the connection and releases its slot.

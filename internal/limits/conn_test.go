@@ -2,10 +2,12 @@ package limits
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,5 +346,50 @@ func TestConnLimiterIPv6Prefix(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLimitedConnReadFrom: a capped connection passes io.Copy on to the
+// connection it wraps (a TCP connection then sends a file with sendfile),
+// and the bytes arrive whole.
+func TestLimitedConnReadFrom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	capped := NewConnLimiter(10, 10).Listener(ln, nil)
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := capped.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, ok := c.(io.ReaderFrom)
+	if !ok {
+		t.Fatal("a capped connection is not an io.ReaderFrom")
+	}
+	want := bytes.Repeat([]byte("0123456789"), 10_000)
+	f, err := os.CreateTemp(t.TempDir(), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(want)
+	f.Seek(0, io.SeekStart)
+	if n, err := rf.ReadFrom(io.LimitReader(f, int64(len(want)))); n != int64(len(want)) || err != nil {
+		t.Fatalf("ReadFrom: %d bytes, %v", n, err)
+	}
+	c.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the peer got %d bytes, want %d", len(b), len(want))
 	}
 }

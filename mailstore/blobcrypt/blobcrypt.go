@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Magic starts every sealed body (it is the age format's first line). A
@@ -65,7 +66,10 @@ func IsSealed(prefix []byte) bool {
 // bindingLen is the length of the line that binds a body to its key.
 func bindingLen(blobKey string) int64 { return int64(len(binding(blobKey))) }
 
-func binding(blobKey string) string { return "yubin-blob " + blobKey + "\n" }
+func binding(blobKey string) string { return bindingPrefix + blobKey + "\n" }
+
+// bindingPrefix starts the binding line.
+const bindingPrefix = "yubin-blob "
 
 // Sealer seals bodies to a set of recipients and opens them with a set of
 // identities. It is safe for concurrent use.
@@ -114,7 +118,7 @@ func (s *Sealer) Seal(dst io.Writer, blobKey string) (io.WriteCloser, error) {
 // body src (size bytes, stored under blobKey) and returns its plaintext.
 // Reads authenticate each chunk they touch; a chunk that fails gives an
 // error wrapping ErrCorrupt, never unauthenticated bytes. The Body must be
-// closed (it holds a pooled chunk buffer).
+// closed (it holds pooled chunk buffers).
 func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error) {
 	if s == nil || len(s.identities) == 0 {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
@@ -156,6 +160,39 @@ func (s *Sealer) openWith(src io.ReaderAt, size int64, blobKey string, session [
 	}
 	b.skip = bl
 	return b, nil
+}
+
+// openInPlace authenticates and decrypts sealed (a whole body of one
+// chunk, also readable as src) in place and returns its plaintext after
+// the binding line; s may be nil (see openWith).
+func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, session []age.Identity) ([]byte, error) {
+	aead, payload, err := s.payloadCipher(src, int64(len(sealed)), sealed[:min(headRead, len(sealed))], blobKey, session)
+	if err != nil {
+		return nil, err
+	}
+	enc := sealed[payload:]
+	if len(enc) < chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("%w: truncated payload", ErrCorrupt)
+	}
+	if len(enc) > encChunkSize {
+		return nil, errors.New("sealed body of more than one chunk read as one")
+	}
+	var nonce [chacha20poly1305.NonceSize]byte
+	nonce[11] = 1 // chunk 0, the last
+	plain, err := aead.Open(enc[:0], nonce[:], enc, nil)
+	if err != nil {
+		return nil, fmt.Errorf("chunk 0: %w", ErrCorrupt)
+	}
+	bl := bindingLen(blobKey)
+	if int64(len(plain)) < bl {
+		return nil, fmt.Errorf("%w: no binding", ErrCorrupt)
+	}
+	// binding(blobKey), compared piece by piece without building it.
+	p := len(bindingPrefix)
+	if string(plain[:p]) != bindingPrefix || string(plain[p:bl-1]) != blobKey || plain[bl-1] != '\n' {
+		return nil, fmt.Errorf("sealed for another body: %w", ErrCorrupt)
+	}
+	return plain[bl:], nil
 }
 
 // headRead is how much of a body open reads at once to find the header.

@@ -17,7 +17,7 @@ import (
 // then the plaintext in chunks of 64 KiB, each sealed with
 // ChaCha20-Poly1305 under HKDF-SHA-256(file key, nonce, "payload") with a
 // nonce of an 11-byte big-endian chunk counter and a last-chunk flag byte.
-// age itself writes it (Seal); Body reads it with a pooled chunk buffer,
+// age itself writes it (Seal); Body reads it with pooled chunk buffers,
 // because reading a body is what IMAP and POP3 do all day and age's own
 // reader allocates 64 KiB per read.
 const (
@@ -40,9 +40,14 @@ type Body struct {
 	skip    int64 // binding line, hidden from readers
 
 	mu    sync.Mutex
-	buf   *[]byte // pooled; nil once closed
+	buf   *[]byte // pooled, taken at the first read of a chunk but the last
 	cur   int64   // chunk held in buf, -1: none
 	plain []byte  // its plaintext, in buf
+	// last holds the plaintext of the last chunk, decrypted at open (it
+	// authenticates the size) and kept, so that reading a body through
+	// does not decrypt it twice. nil once closed.
+	last      *[]byte
+	lastPlain []byte
 }
 
 // payloadAEAD derives the payload cipher from the file key and the
@@ -70,33 +75,46 @@ func newBody(src io.ReaderAt, size, payload int64, aead cipher.AEAD) (*Body, err
 		return nil, fmt.Errorf("%w: empty last chunk", ErrCorrupt)
 	}
 	b := &Body{src: src, aead: aead, payload: payload, encSize: encSize, chunks: chunks,
-		size: encSize - chunks*chacha20poly1305.Overhead, buf: chunkPool.Get().(*[]byte), cur: -1}
+		size: encSize - chunks*chacha20poly1305.Overhead, last: chunkPool.Get().(*[]byte), cur: -1}
 	// Decrypting the last chunk authenticates the size (a truncated body
 	// has no chunk flagged last).
-	b.mu.Lock()
-	err := b.load(chunks - 1)
-	b.mu.Unlock()
+	plain, err := b.decrypt(chunks-1, *b.last)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
+	b.lastPlain = plain
 	return b, nil
 }
 
-// load decrypts chunk i into buf. mu is held.
+// load decrypts chunk i (not the last) into buf. mu is held.
 func (b *Body) load(i int64) error {
-	if b.buf == nil {
+	if b.last == nil {
 		return errors.New("read of a closed body")
 	}
+	if b.buf == nil {
+		b.buf = chunkPool.Get().(*[]byte)
+	}
+	plain, err := b.decrypt(i, *b.buf)
+	if err != nil {
+		b.cur = -1
+		return err
+	}
+	b.cur, b.plain = i, plain
+	return nil
+}
+
+// decrypt reads chunk i into buf, authenticates and decrypts it there and
+// returns its plaintext.
+func (b *Body) decrypt(i int64, buf []byte) ([]byte, error) {
 	off := i * encChunkSize
 	n := min(encChunkSize, b.encSize-off)
-	enc := (*b.buf)[:n]
+	enc := buf[:n]
 	if m, err := b.src.ReadAt(enc, b.payload+off); int64(m) < n {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		b.cur = -1
-		return fmt.Errorf("read chunk %d: %w", i, err)
+		return nil, fmt.Errorf("read chunk %d: %w", i, err)
 	}
 	var nonce [chacha20poly1305.NonceSize]byte
 	binary.BigEndian.PutUint64(nonce[3:11], uint64(i))
@@ -105,15 +123,12 @@ func (b *Body) load(i int64) error {
 	}
 	plain, err := b.aead.Open(enc[:0], nonce[:], enc, nil)
 	if err != nil {
-		b.cur = -1
-		return fmt.Errorf("chunk %d: %w", i, ErrCorrupt)
+		return nil, fmt.Errorf("chunk %d: %w", i, ErrCorrupt)
 	}
 	if i == b.chunks-1 && i > 0 && len(plain) == 0 {
-		b.cur = -1
-		return fmt.Errorf("chunk %d: empty: %w", i, ErrCorrupt)
+		return nil, fmt.Errorf("chunk %d: empty: %w", i, ErrCorrupt)
 	}
-	b.cur, b.plain = i, plain
-	return nil
+	return plain, nil
 }
 
 // Size is the plaintext size.
@@ -126,16 +141,23 @@ func (b *Body) ReadAt(p []byte, off int64) (int, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.last == nil {
+		return 0, errors.New("read of a closed body")
+	}
 	abs := off + b.skip
 	n := 0
 	for len(p) > 0 && abs < b.size {
 		i := abs / chunkSize
-		if i != b.cur {
-			if err := b.load(i); err != nil {
-				return n, fmt.Errorf("read sealed body: %w", err)
+		plain := b.lastPlain
+		if i != b.chunks-1 {
+			if i != b.cur {
+				if err := b.load(i); err != nil {
+					return n, fmt.Errorf("read sealed body: %w", err)
+				}
 			}
+			plain = b.plain
 		}
-		c := copy(p, b.plain[abs-i*chunkSize:])
+		c := copy(p, plain[abs-i*chunkSize:])
 		p, abs, n = p[c:], abs+int64(c), n+c
 	}
 	if len(p) > 0 {
@@ -144,13 +166,17 @@ func (b *Body) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Close gives the chunk buffer back; the Body cannot be read any more.
+// Close gives the chunk buffers back; the Body cannot be read any more.
 func (b *Body) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.buf != nil {
 		chunkPool.Put(b.buf)
 		b.buf, b.plain, b.cur = nil, nil, -1
+	}
+	if b.last != nil {
+		chunkPool.Put(b.last)
+		b.last, b.lastPlain = nil, nil
 	}
 	return nil
 }

@@ -39,20 +39,49 @@ func SessionKeyFrom(ctx context.Context) *Sealer {
 // Sealer may be nil (a store without a server key). A body sealed to a
 // user's key that neither opens gives an error wrapping ErrLocked.
 func (s *Sealer) OpenFor(ctx context.Context, src io.ReaderAt, size int64, blobKey string) (*Body, error) {
-	session := SessionKeyFrom(ctx)
-	if session == nil || len(session.identities) == 0 {
-		if s == nil || len(s.identities) == 0 {
-			if userSealed(src, size) {
-				return nil, fmt.Errorf("open body %s: %w", blobKey, ErrLocked)
-			}
-		}
-		return s.Open(src, size, blobKey)
+	session, err := s.sessionIdentities(ctx, src, size, blobKey)
+	if err != nil {
+		return nil, err
 	}
-	b, err := s.openWith(src, size, blobKey, session.identities)
+	b, err := s.openWith(src, size, blobKey, session)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobKey, err)
 	}
 	return b, nil
+}
+
+// OpenSmallFor is OpenFor for a sealed body held whole in memory that
+// fits in one chunk (stored bodies of up to 64 KiB do): it authenticates
+// and decrypts the body in place, without a copy, and returns the
+// plaintext, which shares sealed's memory (sealed is overwritten).
+func (s *Sealer) OpenSmallFor(ctx context.Context, sealed []byte, blobKey string) ([]byte, error) {
+	src := bytes.NewReader(sealed)
+	session, err := s.sessionIdentities(ctx, src, src.Size(), blobKey)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.openInPlace(src, sealed, blobKey, session)
+	if err != nil {
+		return nil, fmt.Errorf("open body %s: %w", blobKey, err)
+	}
+	return plain, nil
+}
+
+// sessionIdentities returns the session identities ctx carries (see
+// WithSessionKey), or an error if neither they nor the Sealer's own can
+// open anything: ErrLocked for a body sealed to users' keys only, else
+// ErrNoKey.
+func (s *Sealer) sessionIdentities(ctx context.Context, src io.ReaderAt, size int64, blobKey string) ([]age.Identity, error) {
+	if session := SessionKeyFrom(ctx); session != nil && len(session.identities) > 0 {
+		return session.identities, nil
+	}
+	if s == nil || len(s.identities) == 0 {
+		if userSealed(src, size) {
+			return nil, fmt.Errorf("open body %s: %w", blobKey, ErrLocked)
+		}
+		return nil, fmt.Errorf("open body %s: %w", blobKey, ErrNoKey)
+	}
+	return nil, nil
 }
 
 // userSealed reports whether the sealed body in src has no server stanza
