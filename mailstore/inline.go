@@ -203,13 +203,13 @@ func (t *tieredBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 		return t.files.Open(ctx, key)
 	}
 	t.mu.Lock()
-	data, ok := t.pending[key]
+	data, pending := t.pending[key]
 	_, deleted := t.deletes[key]
 	t.mu.Unlock()
 	if deleted {
 		return nil, fmt.Errorf("open blob %s: %w", key, fs.ErrNotExist)
 	}
-	if !ok {
+	if !pending {
 		if t.get == nil {
 			return nil, fmt.Errorf("open blob %s: %w", key, fs.ErrNotExist)
 		}
@@ -221,14 +221,31 @@ func (t *tieredBlobStore) Open(ctx context.Context, key string) (Blob, error) {
 			return nil, fmt.Errorf("open blob %s: %w", key, err)
 		}
 	}
-	return openBodyBytes(ctx, t.sealer, key, data)
+	return openBodyBytes(ctx, t.sealer, key, data, !pending) // a row scanned is ours
 }
 
 // openBodyBytes opens a stored body held in memory (plaintext or sealed).
-// The blob keeps data; the caller must not change it.
-func openBodyBytes(ctx context.Context, sealer *blobcrypt.Sealer, key string, data []byte) (Blob, error) {
+// The blob keeps data; the caller must not change it. A sealed body of up
+// to smallBlobSize bytes is decrypted whole into a copy (in place when
+// owned says data is the caller's to overwrite), so that it is read as
+// plaintext from memory, as a small file body is.
+func openBodyBytes(ctx context.Context, sealer *blobcrypt.Sealer, key string, data []byte, owned bool) (Blob, error) {
 	if !blobcrypt.IsSealed(data[:min(len(data), blobcrypt.PrefixLen)]) {
-		return &memBlob{Reader: bytes.NewReader(data)}, nil
+		mb := &memBlob{}
+		mb.Reset(data)
+		return mb, nil
+	}
+	if len(data) <= smallBlobSize {
+		if !owned {
+			data = bytes.Clone(data)
+		}
+		plain, err := sealer.OpenSmallFor(ctx, data, key)
+		if err != nil {
+			return nil, fmt.Errorf("open blob: %w", err)
+		}
+		mb := &memBlob{}
+		mb.Reset(plain)
+		return mb, nil
 	}
 	body, err := sealer.OpenFor(ctx, bytes.NewReader(data), int64(len(data)), key)
 	if err != nil {

@@ -250,7 +250,7 @@ func checkSealedInline(ctx context.Context, dbPath string, sealer *blobcrypt.Sea
 		if sealer == nil || checked == 3 {
 			continue
 		}
-		b, err := openBodyBytes(ctx, sealer, key, data)
+		b, err := openBodyBytes(ctx, sealer, key, data, false)
 		switch {
 		case err == nil:
 			b.Close()
