@@ -87,6 +87,11 @@ func (a *storeAccount) ListMessages(ctx context.Context, mailboxID int64, set ma
 	return a.store.ListMessages(ctx, mailboxID, set)
 }
 
+func (a *storeAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	// Without the session's key: a body sealed to it gets no cached header.
+	return a.store.ListMessagesWithHeaders(ctx, mailboxID, set)
+}
+
 func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error) {
 	return a.store.OpenMessage(a.key.Context(ctx), m)
 }

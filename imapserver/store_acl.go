@@ -325,6 +325,16 @@ func (a *aclAccount) ListMessages(ctx context.Context, mailboxID int64, set mail
 	return a.store.ListMessagesAs(ctx, a.user.ID, mailboxID, set)
 }
 
+func (a *aclAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+		return nil, err
+	}
+	if a.owns(ctx, mailboxID) {
+		return a.storeAccount.ListMessagesWithHeaders(ctx, mailboxID, set)
+	}
+	return a.store.ListMessagesWithHeadersAs(ctx, a.user.ID, mailboxID, set)
+}
+
 func (a *aclAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {
 	r, err := a.resolve(ctx, mailbox)
 	if err != nil {

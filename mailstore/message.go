@@ -39,6 +39,9 @@ type MessageMeta struct {
 	// SaveDate is when the message was added to its mailbox (RFC 8514);
 	// COPY and MOVE give the copy a new one.
 	SaveDate time.Time
+	// CachedHeader is the body's cached header (see headercache.go),
+	// filled by ListMessagesWithHeaders only; nil: none.
+	CachedHeader []byte
 }
 
 // HasFlag reports whether the message carries flag (case-insensitively).
@@ -205,10 +208,7 @@ func (s *Store) OpenMessage(ctx context.Context, m *MessageMeta) (Blob, error) {
 // putBody stores a new message body, normalised to CRLF; unsynced when the
 // blob store can group flushes (writeBody then flushes it before commit).
 func (s *Store) putBody(ctx context.Context, r io.Reader) (string, int64, error) {
-	if s.syncer != nil {
-		return s.syncer.PutUnsynced(ctx, newCRLFReader(r))
-	}
-	return s.blobs.Put(ctx, newCRLFReader(r))
+	return s.putRawBody(ctx, newCRLFReader(r))
 }
 
 // putRawBody is putBody without the CRLF normalisation: IMAP APPEND keeps
@@ -295,6 +295,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 	err = s.writeBody(ctx, func(tx *writeTx) error {
 		// The writer may run this again after a batch rollback: start clean.
 		clear(results)
+		headerDone := make([]bool, len(bodies))
 		for i, t := range d.Targets {
 			flags, err := CanonicalFlags(t.Flags)
 			if err != nil {
@@ -319,6 +320,12 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 				return err
 			}
 			results[i].MailboxID, results[i].UID = mb.ID, uids[0]
+			if b.header != nil && !headerDone[bodyOf[i]] {
+				headerDone[bodyOf[i]] = true
+				if err := insertCachedHeaderTx(tx, b.key, b.header); err != nil {
+					return err
+				}
+			}
 		}
 		if d.AllOrNothing && slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err != nil }) {
 			return errDeliveryAborted // rolls back the copies made
@@ -358,6 +365,8 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 type storedBody struct {
 	key  string
 	size int64
+	// header is its cached header (see headercache.go); nil: none yet.
+	header []byte
 }
 
 // putDeliveryBodies writes the bodies of d: one per distinct HeaderPrefix
@@ -415,11 +424,28 @@ func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []sto
 	}
 	// The prefix is CRLF already and ends with a line end, so normalising
 	// it with the message changes nothing in either.
-	key, size, err := s.putBody(withSealer(ctx, firstSealer), io.MultiReader(strings.NewReader(kinds[0].prefix), d.Body))
+	var in io.Reader = newCRLFReader(io.MultiReader(strings.NewReader(kinds[0].prefix), d.Body))
+	tap := s.newHeaderTap(in, false)
+	if tap != nil {
+		in = tap
+	}
+	key, size, err := s.putRawBody(withSealer(ctx, firstSealer), in)
 	if err != nil {
 		return nil, nil, err
 	}
-	bodies = append(bodies, storedBody{key, size})
+	// cachedHeader is the cached header of body j, nil for one that is
+	// sealed (see headercache.go).
+	cachedHeader := func(j int, size int64) []byte {
+		if tap == nil || sealers[j] != nil {
+			return nil
+		}
+		if j == 0 {
+			return tap.cached(size)
+		}
+		t := headerTap{buf: append([]byte(kinds[j].prefix), tap.buf[len(kinds[0].prefix):]...)}
+		return t.cached(size)
+	}
+	bodies = append(bodies, storedBody{key, size, cachedHeader(0, size)})
 	if len(kinds) == 1 {
 		return bodies, bodyOf, nil
 	}
@@ -436,13 +462,13 @@ func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []sto
 		k, n, err := s.putRawBody(withSealer(ctx, sealers[j+1]), io.MultiReader(strings.NewReader(p), message))
 		if err == nil && n != int64(len(p))+size-skip {
 			err = fmt.Errorf("copy of body %s: wrote %d bytes, want %d", key, n, int64(len(p))+size-skip)
-			bodies = append(bodies, storedBody{k, n})
+			bodies = append(bodies, storedBody{key: k, size: n})
 		}
 		if err != nil {
 			s.deleteBodies(ctx, bodies)
 			return nil, nil, err
 		}
-		bodies = append(bodies, storedBody{k, n})
+		bodies = append(bodies, storedBody{k, n, cachedHeader(j+1, n)})
 	}
 	return bodies, bodyOf, nil
 }
@@ -615,6 +641,8 @@ type AppendBatch struct {
 	userID int64
 	name   string
 	rows   []messageRow
+	// headers are the cached headers of rows' bodies (nil: none).
+	headers [][]byte
 }
 
 // NewAppendBatch starts appending to a user's existing mailbox.
@@ -639,6 +667,10 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
 	}
+	tap := b.s.newHeaderTap(r, sealer != nil)
+	if tap != nil {
+		r = tap
+	}
 	key, size, err := b.s.putRawBody(withSealer(ctx, sealer), r)
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
@@ -647,6 +679,11 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 		date = time.Now()
 	}
 	b.rows = append(b.rows, messageRow{BlobKey: key, Size: size, InternalDate: date.UTC().Truncate(time.Second), Flags: strings.Join(fl, " ")})
+	var header []byte
+	if tap != nil {
+		header = tap.cached(size)
+	}
+	b.headers = append(b.headers, header)
 	return nil
 }
 
@@ -669,6 +706,13 @@ func (b *AppendBatch) commit(ctx context.Context, also func(tx *writeTx) error) 
 		if err != nil {
 			return err
 		}
+		for i, h := range b.headers {
+			if h != nil {
+				if err := insertCachedHeaderTx(tx, b.rows[i].BlobKey, h); err != nil {
+					return err
+				}
+			}
+		}
 		if also != nil {
 			if err := also(tx); err != nil {
 				return err
@@ -683,7 +727,7 @@ func (b *AppendBatch) commit(ctx context.Context, also func(tx *writeTx) error) 
 		b.Abort(ctx)
 		return nil, fmt.Errorf("append to %q: %w", b.name, err)
 	}
-	b.rows = nil
+	b.rows, b.headers = nil, nil
 	return res, nil
 }
 
@@ -694,7 +738,7 @@ func (b *AppendBatch) Abort(ctx context.Context) {
 			b.s.log.Warn("remove unappended body", "blob", r.BlobKey, "err", err)
 		}
 	}
-	b.rows = nil
+	b.rows, b.headers = nil, nil
 }
 
 // FlagOp says how StoreFlags combines the given flags with the current ones.
@@ -973,6 +1017,9 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 		}
 		if count == 0 {
 			if err := deleteBodyThreadTx(tx, k); err != nil {
+				return err
+			}
+			if err := deleteCachedHeaderTx(tx, k); err != nil {
 				return err
 			}
 			key := k

@@ -136,5 +136,6 @@ func allModels() []any {
 	models = append(models, threadModels()...)
 	models = append(models, importModels()...)
 	models = append(models, userKeyModels()...)
+	models = append(models, headerCacheModels()...)
 	return models
 }

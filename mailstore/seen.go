@@ -181,11 +181,16 @@ func applyPrivateSeen(metas []MessageMeta, rows []privateSeen) {
 // ListMessagesAs is ListMessages as user userID sees the mailbox: with
 // their own \Seen where it is private.
 func (s *Store) ListMessagesAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessages)
+}
+
+// listMessagesAs is ListMessagesAs with the listing of list.
+func (s *Store) listMessagesAs(ctx context.Context, userID, mailboxID int64, set UIDSet, list func(context.Context, int64, UIDSet) ([]MessageMeta, error)) ([]MessageMeta, error) {
 	private, err := s.seenPrivateFor(ctx, mailboxID, userID)
 	if err != nil {
 		return nil, err
 	}
-	metas, err := s.ListMessages(ctx, mailboxID, set)
+	metas, err := list(ctx, mailboxID, set)
 	if err != nil || !private || len(metas) == 0 {
 		return metas, err
 	}

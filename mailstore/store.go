@@ -61,6 +61,10 @@ type Store struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	done     chan struct{}
+
+	// headerCache says whether bodies get cached headers: not with
+	// encryption at rest (see headercache.go).
+	headerCache bool
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
@@ -88,6 +92,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		auth:     newAuthCache(10000, 10*time.Minute),
 	}
+	s.headerCache = opts.Sealer == nil
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -136,6 +141,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	go s.writer()
+	if !s.headerCache {
+		if err := s.dropCachedHeaders(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open mailstore: drop cached headers: %w", err)
+		}
+	}
 	return s, nil
 }
 
