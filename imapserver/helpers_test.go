@@ -43,9 +43,20 @@ type testEnv struct {
 // options before the server is created.
 func newTestEnv(t testing.TB, mod func(*Options)) *testEnv {
 	t.Helper()
+	return newTestEnvStore(t, nil, mod)
+}
+
+// newTestEnvStore is newTestEnv whose store options storeMod, if not
+// nil, adjusts.
+func newTestEnvStore(t testing.TB, storeMod func(*mailstore.Options), mod func(*Options)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: quietLogger()})
+	stOpts := mailstore.Options{Dir: dir, Logger: quietLogger()}
+	if storeMod != nil {
+		storeMod(&stOpts)
+	}
+	st, err := mailstore.Open(ctx, stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
