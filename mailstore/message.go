@@ -777,16 +777,15 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, o
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
 		updates, modified = nil, nil
-		var mb Mailbox
-		if err := tx.Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
-			return notFound(err)
-		}
-		var rows []messageRow
-		q := whereUIDs(tx.Select("id", "uid", "flags", "mod_seq").Where("mailbox_id = ?", mailboxID), set)
-		if err := q.Order("uid").Find(&rows).Error; err != nil {
+		owner, err := mailboxOwnerTx(tx, mailboxID)
+		if err != nil {
 			return err
 		}
-		rows = filterRows(rows, set)
+		mb := Mailbox{ID: mailboxID, UserID: owner}
+		rows, err := selectMessageRows(tx, "id, uid, flags, mod_seq", mailboxID, "", set)
+		if err != nil {
+			return err
+		}
 		byFlags := map[string][]int64{}
 		for _, r := range rows {
 			if unchangedSince >= 0 && r.ModSeq > unchangedSince {
@@ -812,9 +811,8 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, o
 		for joined, ids := range byFlags {
 			next := splitFlags(joined)
 			for chunk := range slices.Chunk(ids, 500) {
-				if err := tx.Model(&messageRow{}).Where("id IN ?", chunk).Updates(map[string]any{
-					"flags": joined, "seen": hasFlag(next, FlagSeen), "deleted": hasFlag(next, FlagDeleted), "mod_seq": modseq,
-				}).Error; err != nil {
+				if err := tx.Exec("UPDATE messages SET flags = ?, seen = ?, deleted = ?, mod_seq = ? WHERE id IN ?",
+					joined, hasFlag(next, FlagSeen), hasFlag(next, FlagDeleted), modseq, chunk).Error; err != nil {
 					return err
 				}
 			}
@@ -1012,7 +1010,7 @@ func mapKeys(m map[string]struct{}) func(func(string) bool) {
 func releaseBlobs(tx *writeTx, keys []string) error {
 	for _, k := range keys {
 		var count int64
-		if err := tx.Model(&messageRow{}).Where("blob_key = ?", k).Count(&count).Error; err != nil {
+		if err := tx.Raw("SELECT COUNT(*) FROM messages WHERE blob_key = ?", k).Row().Scan(&count); err != nil {
 			return err
 		}
 		if count == 0 {
@@ -1053,20 +1051,20 @@ func (s *Store) removeMessages(ctx context.Context, mailboxID int64, set UIDSet,
 	var removed []uint32
 	err := s.write(ctx, func(tx *writeTx) error {
 		removed = nil
-		var mb Mailbox
-		if err := tx.Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
-			return notFound(err)
-		}
-		q := tx.Select("id", "uid", "blob_key", "size").Where("mailbox_id = ?", mailboxID)
-		if onlyDeleted {
-			q = q.Where("deleted = ?", true)
-		}
-		// Explicit UID lists (POP3) can be long: filter those in Go.
-		var rows []messageRow
-		if err := whereUIDs(q, set).Order("uid").Find(&rows).Error; err != nil {
+		owner, err := mailboxOwnerTx(tx, mailboxID)
+		if err != nil {
 			return err
 		}
-		rows = filterRows(rows, set)
+		mb := Mailbox{ID: mailboxID, UserID: owner}
+		cond := ""
+		if onlyDeleted {
+			cond = " AND deleted"
+		}
+		// Explicit UID lists (POP3) can be long: filtered in Go.
+		rows, err := selectMessageRows(tx, "id, uid, blob_key, size", mailboxID, cond, set)
+		if err != nil {
+			return err
+		}
 		for _, r := range rows {
 			removed = append(removed, r.UID)
 		}

@@ -227,14 +227,16 @@ func (s *Store) StatusAs(ctx context.Context, userID, mailboxID int64) (*Mailbox
 // \Seen is private, a change of \Seen is the user's own, and only the
 // user is told of it; the other flags are the message's, for everyone.
 func (s *Store) StoreFlagsAs(ctx context.Context, userID, mailboxID int64, set UIDSet, op FlagOp, flags []string, unchangedSince int64) (updates []FlagUpdate, modified []uint32, err error) {
-	mb, err := s.GetMailboxByID(ctx, mailboxID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("store flags: %w", err)
-	}
+	// The owner and, for the owner, seenSplits in one query: it runs
+	// before every STORE.
+	var mb Mailbox
 	var split bool
-	if mb.UserID == userID {
-		split, err = s.seenSplits(ctx, mailboxID)
-	} else {
+	err = s.db.WithContext(ctx).Raw("SELECT m.user_id, EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = m.id) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = m.id AND NOT private) FROM mailboxes m WHERE m.id = ?",
+		mailboxID).Row().Scan(&mb.UserID, &split)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store flags: mailbox %d: %w", mailboxID, notFound(err))
+	}
+	if mb.UserID != userID {
 		split, err = s.PrivateSeen(ctx, mailboxID)
 	}
 	if err != nil {
