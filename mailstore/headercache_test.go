@@ -149,3 +149,52 @@ func TestHeaderCacheOffWhenEncrypted(t *testing.T) {
 		t.Errorf("%d cached headers with encryption at rest, want 0", n)
 	}
 }
+
+// TestHeaderCacheNoneForUserKeyMail: mail sealed to a user's key gets no
+// cached header, neither at delivery nor at a listing, while the plaintext
+// mail of the same delivery does.
+func TestHeaderCacheNoneForUserKeyMail(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	for _, d := range []string{"user.test", "plain.test"} {
+		if _, err := s.CreateDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mode := EncryptionUser
+	if _, err := s.UpdateDomain(ctx, "user.test", DomainUpdate{EncryptionMode: &mode}); err != nil {
+		t.Fatal(err)
+	}
+	ann, err := s.CreateUser(ctx, NewUser{Address: "ann@user.test", Password: "ann-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.CreateUser(ctx, NewUser{Address: "bob@plain.test", Password: "bob-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: x@example.org\r\nSubject: SECRET-SUBJECT\r\n\r\ntext\r\n"
+	res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: ann.ID}, {UserID: bob.ID}}, Body: strings.NewReader(msg)})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatal(err, res)
+	}
+	if _, err := s.Append(ctx, ann.ID, Inbox, strings.NewReader(msg), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*User{ann, bob} {
+		mb, _ := s.GetMailbox(ctx, u.ID, Inbox)
+		metas, err := s.ListMessagesWithHeaders(ctx, mb.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range metas {
+			if (m.CachedHeader != nil) != (u == bob) {
+				t.Errorf("%s UID %d: cached header %q", u.Address, m.UID, m.CachedHeader)
+			}
+		}
+	}
+	var leaked int64
+	if err := s.db.Raw("SELECT COUNT(*) FROM message_headers WHERE header IS NOT NULL").Row().Scan(&leaked); err != nil || leaked != 1 {
+		t.Errorf("%d cached headers, want bob's only (%v)", leaked, err)
+	}
+}
