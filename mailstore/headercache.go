@@ -3,7 +3,6 @@ package mailstore
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -117,42 +116,10 @@ func (s *Store) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, se
 	if !s.headerCache {
 		return s.ListMessages(ctx, mailboxID, set)
 	}
-	q := whereUIDs(s.db.WithContext(ctx).Table("messages AS m").
-		Select("m.uid, m.size, m.internal_date, m.mod_seq, m.flags, m.blob_key, m.save_date, h.body_key, h.header").
-		Joins("LEFT JOIN message_headers AS h ON h.body_key = m.blob_key").
-		Where("m.mailbox_id = ?", mailboxID), set)
-	rows, err := q.Order("m.uid").Rows()
+	out, missing, err := s.listMessages(ctx, mailboxID, set, true)
 	if err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []MessageMeta{}
-	var missing []int // of out: bodies without a row
-	for rows.Next() {
-		var m MessageMeta
-		var flags string
-		var saved sql.NullTime
-		var cachedKey sql.NullString
-		if err := rows.Scan(&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved, &cachedKey, &m.CachedHeader); err != nil {
-			return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
-		}
-		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
-			continue // filtered in Go (see whereUIDs)
-		}
-		m.Flags = splitFlags(flags)
-		m.SaveDate = m.InternalDate
-		if saved.Valid {
-			m.SaveDate = saved.Time
-		}
-		if !cachedKey.Valid {
-			missing = append(missing, len(out))
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
-	}
-	rows.Close()
 	// A context with a user's key could open bodies sealed to it, whose
 	// header must not be cached in plaintext.
 	if len(missing) > 0 && blobcrypt.SessionKeyFrom(ctx) == nil {

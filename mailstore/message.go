@@ -164,21 +164,37 @@ func hasFlag(flags []string, flag string) bool {
 // the columns it needs straight into the result: gorm's reflective
 // scanning into messageRow cost about half of the call.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
-	q := whereUIDs(s.db.WithContext(ctx).Model(&messageRow{}).
-		Select("uid, size, internal_date, mod_seq, flags, blob_key, save_date").
-		Where("mailbox_id = ?", mailboxID), set)
-	rows, err := q.Order("uid").Rows()
+	out, _, err := s.listMessages(ctx, mailboxID, set, false)
+	return out, err
+}
+
+// listMessages is ListMessages, with the cached headers if headers (see
+// headercache.go); missing are the indexes in out of the messages whose
+// body has no row in the header cache.
+func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, headers bool) (out []MessageMeta, missing []int, err error) {
+	cols := "uid, size, internal_date, mod_seq, flags, blob_key, save_date"
+	q := s.db.WithContext(ctx).Table("messages")
+	if headers {
+		cols += ", message_headers.body_key, message_headers.header"
+		q = q.Joins("LEFT JOIN message_headers ON message_headers.body_key = messages.blob_key")
+	}
+	rows, err := whereUIDs(q.Select(cols).Where("mailbox_id = ?", mailboxID), set).Order("uid").Rows()
 	if err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
 	defer rows.Close()
-	out := []MessageMeta{}
+	out = []MessageMeta{}
 	for rows.Next() {
 		var m MessageMeta
 		var flags string
 		var saved sql.NullTime
-		if err := rows.Scan(&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved); err != nil {
-			return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		var cachedKey sql.NullString
+		dest := []any{&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved}
+		if headers {
+			dest = append(dest, &cachedKey, &m.CachedHeader)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 		}
 		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
 			continue // filtered in Go (see whereUIDs)
@@ -188,12 +204,15 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) (
 		if saved.Valid {
 			m.SaveDate = saved.Time
 		}
+		if headers && !cachedKey.Valid {
+			missing = append(missing, len(out))
+		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
-	return out, nil
+	return out, missing, nil
 }
 
 // OpenMessage opens a message's raw bytes (CRLF line endings).

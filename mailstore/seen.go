@@ -122,18 +122,6 @@ func (s *Store) seenPrivateFor(ctx context.Context, mailboxID, userID int64) (bo
 	return s.PrivateSeen(ctx, mailboxID)
 }
 
-// seenSplits reports whether flag changes in a mailbox by its owner must
-// keep \Seen to the owner: the \Seen is private and others have access.
-func (s *Store) seenSplits(ctx context.Context, mailboxID int64) (bool, error) {
-	var split bool
-	err := s.db.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = ?) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = ? AND NOT private)",
-		mailboxID, mailboxID).Row().Scan(&split)
-	if err != nil {
-		return false, fmt.Errorf("seen mode of mailbox %d: %w", mailboxID, err)
-	}
-	return split, nil
-}
-
 // withSeen returns flags with \Seen set or not, sorted.
 func withSeen(flags []string, seen bool) []string {
 	out := make([]string, 0, len(flags)+1)
@@ -227,8 +215,9 @@ func (s *Store) StatusAs(ctx context.Context, userID, mailboxID int64) (*Mailbox
 // \Seen is private, a change of \Seen is the user's own, and only the
 // user is told of it; the other flags are the message's, for everyone.
 func (s *Store) StoreFlagsAs(ctx context.Context, userID, mailboxID int64, set UIDSet, op FlagOp, flags []string, unchangedSince int64) (updates []FlagUpdate, modified []uint32, err error) {
-	// The owner and, for the owner, seenSplits in one query: it runs
-	// before every STORE.
+	// The owner and, for the owner, whether a change must keep \Seen to
+	// the owner (the \Seen is private and others have access), in one
+	// query: it runs before every STORE.
 	var mb Mailbox
 	var split bool
 	err = s.db.WithContext(ctx).Raw("SELECT m.user_id, EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = m.id) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = m.id AND NOT private) FROM mailboxes m WHERE m.id = ?",

@@ -7,7 +7,9 @@ import (
 
 // Statements of the writer's hot paths (STORE, EXPUNGE) written out: the
 // writer runs every write one after another, so gorm's statement building
-// and reflective scanning there add to every client's wait.
+// and reflective scanning there add to every client's wait. They go to the
+// writer's connection as written (SQLite's "?" placeholders), as the
+// writer's own statements do (writeconn.go).
 
 // mailboxOwnerTx returns the owner of a mailbox; an error wrapping
 // core.ErrNotFound if there is none.
