@@ -32,10 +32,16 @@ func (s *session) listMessages(set mailstore.UIDSet, headers bool) ([]mailstore.
 func (s *session) searchOpener(criteria *imap.SearchCriteria, m *mailstore.MessageMeta) imapmsg.Opener {
 	if m.CachedHeader != nil && imapmsg.SearchCoveredByCachedHeader(criteria) {
 		h := m.CachedHeader
-		return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(h)), nil }
+		return func() (io.ReadCloser, error) { return cachedHeaderReader{bytes.NewReader(h)}, nil }
 	}
 	return s.opener(m)
 }
+
+// cachedHeaderReader reads a cached header; its Size lets imapmsg read it
+// into one buffer of that size.
+type cachedHeaderReader struct{ *bytes.Reader }
+
+func (cachedHeaderReader) Close() error { return nil }
 
 // headerOnly reports whether the only item of f that needs the message
 // is ENVELOPE, which the cached header answers.
