@@ -184,15 +184,16 @@ func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, h
 	}
 	defer rows.Close()
 	out = []MessageMeta{}
+	// Scanned into the same variables for every row (Scan sets each one).
+	var m MessageMeta
+	var flags string
+	var saved sql.NullTime
+	var cachedKey sql.NullString
+	dest := []any{&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved}
+	if headers {
+		dest = append(dest, &cachedKey, &m.CachedHeader)
+	}
 	for rows.Next() {
-		var m MessageMeta
-		var flags string
-		var saved sql.NullTime
-		var cachedKey sql.NullString
-		dest := []any{&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved}
-		if headers {
-			dest = append(dest, &cachedKey, &m.CachedHeader)
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 		}
