@@ -9,7 +9,8 @@ import (
 // TestDeliveryStatements keeps the commit path of a delivery lean: once
 // warm, the writer compiles no statement again (prepared statements
 // survive transactions), and one delivery alone in its group commit runs
-// at most 8 statements, BEGIN and COMMIT included.
+// at most 9 statements, BEGIN and COMMIT included (the ninth records the
+// body's cached header, see headercache.go).
 func TestDeliveryStatements(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
