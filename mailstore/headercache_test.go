@@ -198,3 +198,25 @@ func TestHeaderCacheNoneForUserKeyMail(t *testing.T) {
 		t.Errorf("%d cached headers, want bob's only (%v)", leaked, err)
 	}
 }
+
+// TestHeaderCacheLongPrefix: a header prefix longer than the tap keeps
+// gets its cached header at the first listing.
+func TestHeaderCacheLongPrefix(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	u := newTestUser(t, s, "long@example.com")
+	v := newTestUser(t, s, "short@example.com")
+	long := "X-Long: " + strings.Repeat("z", maxHeaderTap+10) + "\r\n"
+	res, err := s.Deliver(ctx, Delivery{Body: strings.NewReader("Subject: s\r\n\r\nb"), Targets: []DeliveryTarget{
+		{UserID: u.ID, HeaderPrefix: long}, {UserID: v.ID, HeaderPrefix: "Delivered-To: short@example.com\r\n"},
+	}})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatal(err, res)
+	}
+	for _, user := range []*User{u, v} {
+		mb, _ := s.GetMailbox(ctx, user.ID, Inbox)
+		if got := checkHeaders(t, s, mb.ID); len(got) != 1 || string(got[0].CachedHeader) != "Subject: s\r\n\r\n" {
+			t.Errorf("%s: %+v", user.Address, got)
+		}
+	}
+}

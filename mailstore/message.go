@@ -456,7 +456,7 @@ func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []sto
 	// cachedHeader is the cached header of body j, nil for one that is
 	// sealed (see headercache.go).
 	cachedHeader := func(j int, size int64) []byte {
-		if tap == nil || sealers[j] != nil {
+		if tap == nil || sealers[j] != nil || len(tap.buf) < len(kinds[0].prefix) {
 			return nil
 		}
 		if j == 0 {
