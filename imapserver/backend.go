@@ -48,6 +48,9 @@ type Account interface {
 	// ListMessages returns the messages of a mailbox in set (nil: all),
 	// by ascending UID.
 	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// ListMessagesWithHeaders is ListMessages with each message's
+	// CachedHeader (nil where the store keeps none).
+	ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// OpenMessage opens a message's bytes, exactly as stored.
 	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
 	// ListExpunged returns the messages of a mailbox among uids that

@@ -75,6 +75,12 @@ func BenchmarkCommands(b *testing.B) {
 	b.Run("SEARCH_FROM", func(b *testing.B) {
 		run(b, nil, func(int) string { return `UID SEARCH FROM "bob"` })
 	})
+	b.Run("SORT_FROM", func(b *testing.B) {
+		run(b, nil, func(int) string { return "UID SORT (FROM) UTF-8 ALL" })
+	})
+	b.Run("THREAD", func(b *testing.B) {
+		run(b, nil, func(int) string { return "UID THREAD REFERENCES UTF-8 ALL" })
+	})
 	b.Run("EXPUNGE", func(b *testing.B) {
 		run(b, func(i int) {
 			uid := env.deliver(b, testMessage("expunge me", "carol@example.org", "bye\r\n"))

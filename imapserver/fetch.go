@@ -16,14 +16,15 @@ import (
 // internalDate is the layout of INTERNALDATE.
 const internalDate = "02-Jan-2006 15:04:05 -0700"
 
-// metas loads the metadata of refs, by UID.
-func (s *session) metas(refs []msgRef) (map[uint32]*mailstore.MessageMeta, error) {
+// metas loads the metadata of refs, by UID, with their cached headers if
+// headers.
+func (s *session) metas(refs []msgRef, headers bool) (map[uint32]*mailstore.MessageMeta, error) {
 	// Few messages are looked up by UID; many are read in one scan.
 	var set mailstore.UIDSet
 	if len(refs) <= 256 {
 		set = refsUIDs(refs)
 	}
-	list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, set)
+	list, err := s.listMessages(set, headers)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func (s *session) cmdFetch(c *command) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	metas, err := s.metas(refs)
+	metas, err := s.metas(refs, req.envelope)
 	if err != nil {
 		return s.storeErr("fetch", err, "NONEXISTENT")
 	}
@@ -171,7 +172,9 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 	// all of them (BODY[], BODY.PEEK[], RFC822): they are sent as they
 	// are, without being parsed (see wholeBody).
 	var whole *wholeBody
-	if req.needsBody() {
+	if req.headerOnly() && m.CachedHeader != nil {
+		msg = imapmsg.Parse(m.CachedHeader)
+	} else if req.needsBody() {
 		if req.wholeOnly() {
 			var err error
 			if whole, err = s.openWhole(m, req); err != nil {

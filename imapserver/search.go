@@ -26,6 +26,9 @@ type searchProgram struct {
 	// within lists the OLDER and YOUNGER keys (RFC 5032): their UID sets
 	// are filled in from the messages' internal dates before matching.
 	within []withinKey
+	// headers says that the command reads the messages' headers (SORT,
+	// THREAD): they are listed with their cached headers.
+	headers bool
 }
 
 // withinKey is an OLDER or YOUNGER key; marker is its placeholder UID

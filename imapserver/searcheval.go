@@ -19,7 +19,7 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 	substituteSaved(&prog.criteria, s.sel.saved)
 	v := s.sel.view
 	if len(v.uids) > 0 {
-		list, err := s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, nil)
+		list, err := s.listMessages(nil, prog.headers || imapmsg.NeedsBodyForSearch(&prog.criteria))
 		if err != nil {
 			return nil, nil, 0, s.storeErr("search", err, "NONEXISTENT")
 		}
@@ -90,7 +90,7 @@ func (s *session) match(criteria *imap.SearchCriteria, seq uint32, m *mailstore.
 		SeqNum: seq, UID: imap.UID(m.UID), Flags: toFlags(s.withRecent(m.UID, m.Flags)),
 		InternalDate: m.InternalDate, Size: m.Size, ModSeq: uint64(m.ModSeq),
 	}
-	ok, err := imapmsg.Match(criteria, f, s.opener(m), sc)
+	ok, err := imapmsg.Match(criteria, f, s.searchOpener(criteria, m), sc)
 	if err != nil {
 		s.log.Warn("IMAP search: message unreadable", "uid", m.UID, "err", err)
 		return false, err

@@ -48,12 +48,13 @@ func (s *session) cmdSort(c *command) error {
 	if err := s.checkUpdateTag(c, ret); err != nil {
 		return err
 	}
+	needHeader := imapmsg.SortNeedsHeader(criteria)
+	prog.headers = needHeader
 	hits, metas, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
 	}
 	records := make([]imapmsg.SortRecord, 0, len(hits))
-	needHeader := imapmsg.SortNeedsHeader(criteria)
 	for _, h := range hits {
 		m := metas[h.uid]
 		rec := imapmsg.SortRecord{SeqNum: h.seq, UID: imap.UID(h.uid), InternalDate: m.InternalDate, Size: m.Size}
@@ -163,8 +164,12 @@ func (r *reader) charsetAndSearch(cmd string) (*searchProgram, error) {
 }
 
 // readHeader reads only the top-level header block of a message, which
-// is all SORT and THREAD need; a large body is never read.
+// is all SORT and THREAD need; a large body is never read. A cached
+// header, which has every field they read, is used instead.
 func (s *session) readHeader(m *mailstore.MessageMeta) ([]byte, error) {
+	if m.CachedHeader != nil {
+		return m.CachedHeader, nil
+	}
 	rc, err := s.acct.OpenMessage(s.ctx, m)
 	if err != nil {
 		return nil, err

@@ -91,6 +91,11 @@ func (a *storeAccount) ListExpunged(ctx context.Context, mailboxID int64, uids [
 	return a.store.ListExpunged(ctx, mailboxID, uids)
 }
 
+func (a *storeAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	// Without the session's key: a body sealed to it gets no cached header.
+	return a.store.ListMessagesWithHeaders(ctx, mailboxID, set)
+}
+
 func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error) {
 	return a.store.OpenMessage(a.key.Context(ctx), m)
 }

@@ -315,14 +315,25 @@ func (a *aclAccount) Status(ctx context.Context, mailboxID int64) (*mailstore.Ma
 }
 
 func (a *aclAccount) ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessages, a.store.ListMessagesAs)
+}
+
+// list lists a mailbox the user may read: with own if the user owns it,
+// else with as, which gives the user's own \Seen where it is private.
+func (a *aclAccount) list(ctx context.Context, mailboxID int64, set mailstore.UIDSet,
+	own func(context.Context, int64, mailstore.UIDSet) ([]mailstore.MessageMeta, error),
+	as func(context.Context, int64, int64, mailstore.UIDSet) ([]mailstore.MessageMeta, error)) ([]mailstore.MessageMeta, error) {
 	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
 		return nil, err
 	}
 	if a.owns(ctx, mailboxID) {
-		return a.storeAccount.ListMessages(ctx, mailboxID, set)
+		return own(ctx, mailboxID, set)
 	}
-	// With the user's own \Seen where it is private.
-	return a.store.ListMessagesAs(ctx, a.user.ID, mailboxID, set)
+	return as(ctx, a.user.ID, mailboxID, set)
+}
+
+func (a *aclAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessagesWithHeaders, a.store.ListMessagesWithHeadersAs)
 }
 
 func (a *aclAccount) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error) {

@@ -34,6 +34,7 @@ func (s *session) cmdThread(c *command) error {
 	if err != nil {
 		return err
 	}
+	prog.headers = true
 	hits, metas, _, err := s.searchHits(prog)
 	if err != nil {
 		return err

@@ -189,6 +189,9 @@ func releaseUnreferenced(tx *writeTx, keys []string) (int, error) {
 		if err := deleteBodyThreadTx(tx, k); err != nil {
 			return n, err
 		}
+		if err := deleteCachedHeaderTx(tx, k); err != nil {
+			return n, err
+		}
 		if err := deleteBodyTx(tx, k); err != nil {
 			return n, err
 		}

@@ -475,13 +475,10 @@ func (s *Store) Snapshot(ctx context.Context, mailboxID int64) (uids []uint32, m
 }
 
 func bumpModSeq(tx *writeTx, mailboxID int64) (int64, error) {
-	if err := tx.Model(&Mailbox{}).Where("id = ?", mailboxID).
-		Update("highest_modseq", gorm.Expr("highest_modseq + 1")).Error; err != nil {
-		return 0, err
+	// One statement: it runs in the writer for every STORE and EXPUNGE.
+	var modSeq int64
+	if err := tx.Raw("UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING highest_modseq", mailboxID).Row().Scan(&modSeq); err != nil {
+		return 0, notFound(err)
 	}
-	var mb Mailbox
-	if err := tx.Select("highest_modseq").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
-		return 0, err
-	}
-	return mb.HighestModSeq, nil
+	return modSeq, nil
 }

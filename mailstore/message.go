@@ -39,6 +39,9 @@ type MessageMeta struct {
 	// SaveDate is when the message was added to its mailbox (RFC 8514);
 	// COPY and MOVE give the copy a new one.
 	SaveDate time.Time
+	// CachedHeader is the body's cached header (see headercache.go),
+	// filled by ListMessagesWithHeaders only; nil: none.
+	CachedHeader []byte
 }
 
 // HasFlag reports whether the message carries flag (case-insensitively).
@@ -161,21 +164,38 @@ func hasFlag(flags []string, flag string) bool {
 // the columns it needs straight into the result: gorm's reflective
 // scanning into messageRow cost about half of the call.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
-	q := whereUIDs(s.db.WithContext(ctx).Model(&messageRow{}).
-		Select("uid, size, internal_date, mod_seq, flags, blob_key, save_date").
-		Where("mailbox_id = ?", mailboxID), set)
-	rows, err := q.Order("uid").Rows()
+	out, _, err := s.listMessages(ctx, mailboxID, set, false)
+	return out, err
+}
+
+// listMessages is ListMessages, with the cached headers if headers (see
+// headercache.go); missing are the indexes in out of the messages whose
+// body has no row in the header cache.
+func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, headers bool) (out []MessageMeta, missing []int, err error) {
+	cols := "uid, size, internal_date, mod_seq, flags, blob_key, save_date"
+	q := s.db.WithContext(ctx).Table("messages")
+	if headers {
+		cols += ", message_headers.body_key, message_headers.header"
+		q = q.Joins("LEFT JOIN message_headers ON message_headers.body_key = messages.blob_key")
+	}
+	rows, err := whereUIDs(q.Select(cols).Where("mailbox_id = ?", mailboxID), set).Order("uid").Rows()
 	if err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
 	defer rows.Close()
-	out := []MessageMeta{}
+	out = []MessageMeta{}
+	// Scanned into the same variables for every row (Scan sets each one).
+	var m MessageMeta
+	var flags string
+	var saved sql.NullTime
+	var cachedKey sql.NullString
+	dest := []any{&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved}
+	if headers {
+		dest = append(dest, &cachedKey, &m.CachedHeader)
+	}
 	for rows.Next() {
-		var m MessageMeta
-		var flags string
-		var saved sql.NullTime
-		if err := rows.Scan(&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved); err != nil {
-			return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 		}
 		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
 			continue // filtered in Go (see whereUIDs)
@@ -185,12 +205,15 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) (
 		if saved.Valid {
 			m.SaveDate = saved.Time
 		}
+		if headers && !cachedKey.Valid {
+			missing = append(missing, len(out))
+		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
-	return out, nil
+	return out, missing, nil
 }
 
 // OpenMessage opens a message's raw bytes (CRLF line endings).
@@ -205,10 +228,7 @@ func (s *Store) OpenMessage(ctx context.Context, m *MessageMeta) (Blob, error) {
 // putBody stores a new message body, normalised to CRLF; unsynced when the
 // blob store can group flushes (writeBody then flushes it before commit).
 func (s *Store) putBody(ctx context.Context, r io.Reader) (string, int64, error) {
-	if s.syncer != nil {
-		return s.syncer.PutUnsynced(ctx, newCRLFReader(r))
-	}
-	return s.blobs.Put(ctx, newCRLFReader(r))
+	return s.putRawBody(ctx, newCRLFReader(r))
 }
 
 // putRawBody is putBody without the CRLF normalisation: IMAP APPEND keeps
@@ -295,6 +315,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 	err = s.writeBody(ctx, func(tx *writeTx) error {
 		// The writer may run this again after a batch rollback: start clean.
 		clear(results)
+		headerDone := make([]bool, len(bodies))
 		for i, t := range d.Targets {
 			flags, err := CanonicalFlags(t.Flags)
 			if err != nil {
@@ -319,6 +340,12 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 				return err
 			}
 			results[i].MailboxID, results[i].UID = mb.ID, uids[0]
+			if b.header != nil && !headerDone[bodyOf[i]] {
+				headerDone[bodyOf[i]] = true
+				if err := insertCachedHeaderTx(tx, b.key, b.header); err != nil {
+					return err
+				}
+			}
 		}
 		if d.AllOrNothing && slices.ContainsFunc(results, func(r DeliveryResult) bool { return r.Err != nil }) {
 			return errDeliveryAborted // rolls back the copies made
@@ -358,6 +385,8 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, erro
 type storedBody struct {
 	key  string
 	size int64
+	// header is its cached header (see headercache.go); nil: none yet.
+	header []byte
 }
 
 // putDeliveryBodies writes the bodies of d: one per distinct HeaderPrefix
@@ -415,11 +444,28 @@ func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []sto
 	}
 	// The prefix is CRLF already and ends with a line end, so normalising
 	// it with the message changes nothing in either.
-	key, size, err := s.putBody(withSealer(ctx, firstSealer), io.MultiReader(strings.NewReader(kinds[0].prefix), d.Body))
+	var in io.Reader = newCRLFReader(io.MultiReader(strings.NewReader(kinds[0].prefix), d.Body))
+	tap := s.newHeaderTap(in, false)
+	if tap != nil {
+		in = tap
+	}
+	key, size, err := s.putRawBody(withSealer(ctx, firstSealer), in)
 	if err != nil {
 		return nil, nil, err
 	}
-	bodies = append(bodies, storedBody{key, size})
+	// cachedHeader is the cached header of body j, nil for one that is
+	// sealed (see headercache.go).
+	cachedHeader := func(j int, size int64) []byte {
+		if tap == nil || sealers[j] != nil || len(tap.buf) < len(kinds[0].prefix) {
+			return nil
+		}
+		if j == 0 {
+			return tap.cached(size)
+		}
+		t := headerTap{buf: append([]byte(kinds[j].prefix), tap.buf[len(kinds[0].prefix):]...)}
+		return t.cached(size)
+	}
+	bodies = append(bodies, storedBody{key, size, cachedHeader(0, size)})
 	if len(kinds) == 1 {
 		return bodies, bodyOf, nil
 	}
@@ -436,13 +482,13 @@ func (s *Store) putDeliveryBodies(ctx context.Context, d Delivery) (bodies []sto
 		k, n, err := s.putRawBody(withSealer(ctx, sealers[j+1]), io.MultiReader(strings.NewReader(p), message))
 		if err == nil && n != int64(len(p))+size-skip {
 			err = fmt.Errorf("copy of body %s: wrote %d bytes, want %d", key, n, int64(len(p))+size-skip)
-			bodies = append(bodies, storedBody{k, n})
+			bodies = append(bodies, storedBody{key: k, size: n})
 		}
 		if err != nil {
 			s.deleteBodies(ctx, bodies)
 			return nil, nil, err
 		}
-		bodies = append(bodies, storedBody{k, n})
+		bodies = append(bodies, storedBody{k, n, cachedHeader(j+1, n)})
 	}
 	return bodies, bodyOf, nil
 }
@@ -615,6 +661,8 @@ type AppendBatch struct {
 	userID int64
 	name   string
 	rows   []messageRow
+	// headers are the cached headers of rows' bodies (nil: none).
+	headers [][]byte
 }
 
 // NewAppendBatch starts appending to a user's existing mailbox.
@@ -639,6 +687,10 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
 	}
+	tap := b.s.newHeaderTap(r, sealer != nil)
+	if tap != nil {
+		r = tap
+	}
 	key, size, err := b.s.putRawBody(withSealer(ctx, sealer), r)
 	if err != nil {
 		return fmt.Errorf("append to %q: %w", b.name, err)
@@ -647,6 +699,11 @@ func (b *AppendBatch) Add(ctx context.Context, r io.Reader, flags []string, date
 		date = time.Now()
 	}
 	b.rows = append(b.rows, messageRow{BlobKey: key, Size: size, InternalDate: date.UTC().Truncate(time.Second), Flags: strings.Join(fl, " ")})
+	var header []byte
+	if tap != nil {
+		header = tap.cached(size)
+	}
+	b.headers = append(b.headers, header)
 	return nil
 }
 
@@ -669,6 +726,13 @@ func (b *AppendBatch) commit(ctx context.Context, also func(tx *writeTx) error) 
 		if err != nil {
 			return err
 		}
+		for i, h := range b.headers {
+			if h != nil {
+				if err := insertCachedHeaderTx(tx, b.rows[i].BlobKey, h); err != nil {
+					return err
+				}
+			}
+		}
 		if also != nil {
 			if err := also(tx); err != nil {
 				return err
@@ -683,7 +747,7 @@ func (b *AppendBatch) commit(ctx context.Context, also func(tx *writeTx) error) 
 		b.Abort(ctx)
 		return nil, fmt.Errorf("append to %q: %w", b.name, err)
 	}
-	b.rows = nil
+	b.rows, b.headers = nil, nil
 	return res, nil
 }
 
@@ -694,7 +758,7 @@ func (b *AppendBatch) Abort(ctx context.Context) {
 			b.s.log.Warn("remove unappended body", "blob", r.BlobKey, "err", err)
 		}
 	}
-	b.rows = nil
+	b.rows, b.headers = nil, nil
 }
 
 // FlagOp says how StoreFlags combines the given flags with the current ones.
@@ -733,16 +797,15 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, o
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
 		updates, modified = nil, nil
-		var mb Mailbox
-		if err := tx.Select("id", "user_id").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
-			return notFound(err)
-		}
-		var rows []messageRow
-		q := whereUIDs(tx.Select("id", "uid", "flags", "mod_seq").Where("mailbox_id = ?", mailboxID), set)
-		if err := q.Order("uid").Find(&rows).Error; err != nil {
+		owner, err := mailboxOwnerTx(tx, mailboxID)
+		if err != nil {
 			return err
 		}
-		rows = filterRows(rows, set)
+		mb := Mailbox{ID: mailboxID, UserID: owner}
+		rows, err := selectMessageRows(tx, "id, uid, flags, mod_seq", mailboxID, "", set)
+		if err != nil {
+			return err
+		}
 		byFlags := map[string][]int64{}
 		for _, r := range rows {
 			if unchangedSince >= 0 && r.ModSeq > unchangedSince {
@@ -768,9 +831,8 @@ func (s *Store) StoreFlagsIf(ctx context.Context, mailboxID int64, set UIDSet, o
 		for joined, ids := range byFlags {
 			next := splitFlags(joined)
 			for chunk := range slices.Chunk(ids, 500) {
-				if err := tx.Model(&messageRow{}).Where("id IN ?", chunk).Updates(map[string]any{
-					"flags": joined, "seen": hasFlag(next, FlagSeen), "deleted": hasFlag(next, FlagDeleted), "mod_seq": modseq,
-				}).Error; err != nil {
+				if err := tx.Exec("UPDATE messages SET flags = ?, seen = ?, deleted = ?, mod_seq = ? WHERE id IN ?",
+					joined, hasFlag(next, FlagSeen), hasFlag(next, FlagDeleted), modseq, chunk).Error; err != nil {
 					return err
 				}
 			}
@@ -975,7 +1037,7 @@ func mapKeys(m map[string]struct{}) func(func(string) bool) {
 func releaseBlobs(tx *writeTx, keys []string) error {
 	for _, k := range keys {
 		var count int64
-		if err := tx.Model(&messageRow{}).Where("blob_key = ?", k).Count(&count).Error; err != nil {
+		if err := tx.Raw("SELECT COUNT(*) FROM messages WHERE blob_key = ?", k).Row().Scan(&count); err != nil {
 			return err
 		}
 		if count == 0 {
@@ -986,6 +1048,9 @@ func releaseBlobs(tx *writeTx, keys []string) error {
 				continue
 			}
 			if err := deleteBodyThreadTx(tx, k); err != nil {
+				return err
+			}
+			if err := deleteCachedHeaderTx(tx, k); err != nil {
 				return err
 			}
 			if err := deleteBodyTx(tx, k); err != nil {
@@ -1016,20 +1081,20 @@ func (s *Store) removeMessages(ctx context.Context, mailboxID int64, set UIDSet,
 	var removed []uint32
 	err := s.write(ctx, func(tx *writeTx) error {
 		removed = nil
-		var mb Mailbox
-		if err := tx.Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
-			return notFound(err)
-		}
-		q := tx.Select("id", "uid", "blob_key", "size").Where("mailbox_id = ?", mailboxID)
-		if onlyDeleted {
-			q = q.Where("deleted = ?", true)
-		}
-		// Explicit UID lists (POP3) can be long: filter those in Go.
-		var rows []messageRow
-		if err := whereUIDs(q, set).Order("uid").Find(&rows).Error; err != nil {
+		owner, err := mailboxOwnerTx(tx, mailboxID)
+		if err != nil {
 			return err
 		}
-		rows = filterRows(rows, set)
+		mb := Mailbox{ID: mailboxID, UserID: owner}
+		cond := ""
+		if onlyDeleted {
+			cond = " AND deleted"
+		}
+		// Explicit UID lists (POP3) can be long: filtered in Go.
+		rows, err := selectMessageRows(tx, "id, uid, blob_key, size", mailboxID, cond, set)
+		if err != nil {
+			return err
+		}
 		for _, r := range rows {
 			removed = append(removed, r.UID)
 		}

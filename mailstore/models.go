@@ -137,5 +137,6 @@ func allModels() []any {
 	models = append(models, inlineModels()...)
 	models = append(models, expungedModels()...)
 	models = append(models, otherOwnersModels()...)
+	models = append(models, headerCacheModels()...)
 	return models
 }

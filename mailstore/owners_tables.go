@@ -63,7 +63,6 @@ func (s *Store) MigrateTables(ctx context.Context, owner string, models ...any) 
 	return nil
 }
 
-
 // WriteTx runs fn in a transaction of the store's single writer and returns
 // once the transaction is durable (or failed). Writes are grouped into
 // shared transactions (group commit): fn may run more than once and must

@@ -371,7 +371,7 @@ func (s *Store) userKeyCopiesOfHeld(ctx context.Context, id int64, ids []int64) 
 				key, size, err = s.putRawBody(withSealer(ctx, sealer), b)
 				b.Close()
 				if err == nil {
-					copies[userID] = storedBody{key, size}
+					copies[userID] = storedBody{key: key, size: size}
 				}
 			}
 		}

@@ -122,18 +122,6 @@ func (s *Store) seenPrivateFor(ctx context.Context, mailboxID, userID int64) (bo
 	return s.PrivateSeen(ctx, mailboxID)
 }
 
-// seenSplits reports whether flag changes in a mailbox by its owner must
-// keep \Seen to the owner: the \Seen is private and others have access.
-func (s *Store) seenSplits(ctx context.Context, mailboxID int64) (bool, error) {
-	var split bool
-	err := s.db.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = ?) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = ? AND NOT private)",
-		mailboxID, mailboxID).Row().Scan(&split)
-	if err != nil {
-		return false, fmt.Errorf("seen mode of mailbox %d: %w", mailboxID, err)
-	}
-	return split, nil
-}
-
 // withSeen returns flags with \Seen set or not, sorted.
 func withSeen(flags []string, seen bool) []string {
 	out := make([]string, 0, len(flags)+1)
@@ -181,11 +169,16 @@ func applyPrivateSeen(metas []MessageMeta, rows []privateSeen) {
 // ListMessagesAs is ListMessages as user userID sees the mailbox: with
 // their own \Seen where it is private.
 func (s *Store) ListMessagesAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessages)
+}
+
+// listMessagesAs is ListMessagesAs with the listing of list.
+func (s *Store) listMessagesAs(ctx context.Context, userID, mailboxID int64, set UIDSet, list func(context.Context, int64, UIDSet) ([]MessageMeta, error)) ([]MessageMeta, error) {
 	private, err := s.seenPrivateFor(ctx, mailboxID, userID)
 	if err != nil {
 		return nil, err
 	}
-	metas, err := s.ListMessages(ctx, mailboxID, set)
+	metas, err := list(ctx, mailboxID, set)
 	if err != nil || !private || len(metas) == 0 {
 		return metas, err
 	}
@@ -222,14 +215,17 @@ func (s *Store) StatusAs(ctx context.Context, userID, mailboxID int64) (*Mailbox
 // \Seen is private, a change of \Seen is the user's own, and only the
 // user is told of it; the other flags are the message's, for everyone.
 func (s *Store) StoreFlagsAs(ctx context.Context, userID, mailboxID int64, set UIDSet, op FlagOp, flags []string, unchangedSince int64) (updates []FlagUpdate, modified []uint32, err error) {
-	mb, err := s.GetMailboxByID(ctx, mailboxID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("store flags: %w", err)
-	}
+	// The owner and, for the owner, whether a change must keep \Seen to
+	// the owner (the \Seen is private and others have access), in one
+	// query: it runs before every STORE.
+	var mb Mailbox
 	var split bool
-	if mb.UserID == userID {
-		split, err = s.seenSplits(ctx, mailboxID)
-	} else {
+	err = s.db.WithContext(ctx).Raw("SELECT m.user_id, EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = m.id) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = m.id AND NOT private) FROM mailboxes m WHERE m.id = ?",
+		mailboxID).Row().Scan(&mb.UserID, &split)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store flags: mailbox %d: %w", mailboxID, notFound(err))
+	}
+	if mb.UserID != userID {
 		split, err = s.PrivateSeen(ctx, mailboxID)
 	}
 	if err != nil {

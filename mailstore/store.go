@@ -81,6 +81,10 @@ type Store struct {
 	stopRelease chan struct{}
 	stopOnce    sync.Once
 	released    sync.WaitGroup
+
+	// headerCache says whether bodies get cached headers: not with
+	// encryption at rest (see headercache.go).
+	headerCache bool
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
@@ -110,6 +114,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		done:        make(chan struct{}),
 		auth:        newAuthCache(10000, 10*time.Minute),
 	}
+	s.headerCache = opts.Sealer == nil
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -177,6 +182,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.sealTOTPSecrets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open mailstore: %w", err)
+	}
+	if !s.headerCache {
+		if err := s.dropCachedHeaders(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open mailstore: drop cached headers: %w", err)
+		}
 	}
 	grace := opts.ExpungedGrace
 	if grace <= 0 {

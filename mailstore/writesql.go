@@ -1,0 +1,91 @@
+package mailstore
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Statements of the writer's hot paths (STORE, EXPUNGE) written out: the
+// writer runs every write one after another, so gorm's statement building
+// and reflective scanning there add to every client's wait. They go to the
+// writer's connection as written (SQLite's "?" placeholders), as the
+// writer's own statements do (writeconn.go).
+
+// mailboxOwnerTx returns the owner of a mailbox; an error wrapping
+// core.ErrNotFound if there is none.
+func mailboxOwnerTx(tx *writeTx, mailboxID int64) (int64, error) {
+	var owner int64
+	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, "SELECT user_id FROM mailboxes WHERE id = ?", mailboxID).Scan(&owner)
+	return owner, notFound(err)
+}
+
+// selectMessageRows reads the columns cols (a subset of id, uid, flags,
+// mod_seq, blob_key, size, in any order) of the messages of a mailbox in
+// set (nil: all) that also satisfy cond (SQL beginning with " AND ", or
+// ""), ordered by UID. Sets of more than maxSQLRanges ranges are filtered
+// in Go.
+func selectMessageRows(tx *writeTx, cols string, mailboxID int64, cond string, set UIDSet) ([]messageRow, error) {
+	var q strings.Builder
+	q.WriteString("SELECT ")
+	q.WriteString(cols)
+	q.WriteString(" FROM messages WHERE mailbox_id = ?")
+	q.WriteString(cond)
+	args := []any{mailboxID}
+	if set != nil && len(set) <= maxSQLRanges {
+		q.WriteString(" AND (")
+		for i, r := range set {
+			if i > 0 {
+				q.WriteString(" OR ")
+			}
+			if r.Stop == 0 {
+				q.WriteString("uid >= ?")
+				args = append(args, r.Start)
+			} else {
+				q.WriteString("uid BETWEEN ? AND ?")
+				args = append(args, r.Start, r.Stop)
+			}
+		}
+		if len(set) == 0 {
+			q.WriteString("1 = 0")
+		}
+		q.WriteString(")")
+	}
+	q.WriteString(" ORDER BY uid")
+	names := strings.Split(cols, ", ")
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []messageRow
+	dest := make([]any, len(names))
+	for rows.Next() {
+		var r messageRow
+		for i, n := range names {
+			switch n {
+			case "id":
+				dest[i] = &r.ID
+			case "uid":
+				dest[i] = &r.UID
+			case "flags":
+				dest[i] = &r.Flags
+			case "mod_seq":
+				dest[i] = &r.ModSeq
+			case "blob_key":
+				dest[i] = &r.BlobKey
+			case "size":
+				dest[i] = &r.Size
+			default:
+				return nil, fmt.Errorf("select message rows: unknown column %q", n)
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if len(set) > maxSQLRanges && !set.Contains(r.UID) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
