@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 func TestReadHeader(t *testing.T) {
@@ -36,9 +38,9 @@ func TestReadHeader(t *testing.T) {
 			}
 		})
 	}
-	huge := bytes.Repeat([]byte("X-A: b\r\n"), MaxHeaderBytes/4)
+	huge := bytes.Repeat([]byte("X-A: b\r\n"), mimeparse.MaxHeaderBytes/4)
 	got, err := ReadHeader(bytes.NewReader(huge))
-	if err != nil || len(got) != MaxHeaderBytes {
+	if err != nil || len(got) != mimeparse.MaxHeaderBytes {
 		t.Errorf("huge header: %d bytes, %v", len(got), err)
 	}
 	boom := errors.New("boom")

@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"bytes"
@@ -17,8 +17,11 @@ type field struct {
 	end      int // end of the field, including its line ending(s)
 }
 
-// header is the indexed header block of one entity.
-type header struct {
+// Header is the indexed header block of one entity. Lookups compare field
+// names ignoring ASCII case; values are unfolded with surrounding white
+// space removed, otherwise raw (control characters and 8-bit bytes are
+// kept: callers decode and sanitise).
+type Header struct {
 	raw    []byte
 	fields []field
 }
@@ -27,7 +30,7 @@ type header struct {
 // extend past limit. It returns the header, the end of the header lines and
 // the start of the body (after the empty separator line if there is one).
 // allowFrom accepts an mbox "From " line as the first line.
-func parseHeader(raw []byte, start, limit int, allowFrom bool) (h header, hdrEnd, bodyStart int) {
+func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd, bodyStart int) {
 	h.raw = raw
 	pos := start
 	for pos < limit {
@@ -100,14 +103,44 @@ func fieldName(line []byte) (nameEnd, valStart int, ok bool) {
 	return nameEnd, i + 1, true
 }
 
+// ParseHeader indexes the header block at the start of raw (as returned by
+// ReadHeader, or a whole message); an mbox "From " line before it is
+// skipped.
+func ParseHeader(raw []byte) Header {
+	h, _, _ := parseHeader(raw, 0, len(raw), true)
+	return h
+}
+
+// Len returns the number of fields (at most maxFields are indexed).
+func (h *Header) Len() int {
+	return len(h.fields)
+}
+
+// Name returns the name of field i as written.
+func (h *Header) Name(i int) []byte {
+	return h.name(h.fields[i])
+}
+
+// Value returns the unfolded value of field i; see Header.
+func (h *Header) Value(i int) string {
+	return h.value(h.fields[i])
+}
+
+// RawField returns field i as written, with its continuation lines and
+// line ending.
+func (h *Header) RawField(i int) []byte {
+	f := h.fields[i]
+	return h.raw[f.start:f.end]
+}
+
 // name returns the field's name as written.
-func (h *header) name(f field) []byte {
+func (h *Header) name(f field) []byte {
 	return h.raw[f.start:f.nameEnd]
 }
 
 // value returns the unfolded field value with surrounding white space
 // removed. Control characters other than tab are kept; callers sanitise.
-func (h *header) value(f field) string {
+func (h *Header) value(f field) string {
 	v := h.raw[f.valStart:f.end]
 	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
 		return string(bytes.Trim(v, " \t"))
@@ -122,8 +155,8 @@ func (h *header) value(f field) string {
 	return strings.Trim(b.String(), " \t")
 }
 
-// has reports whether a field with the given name exists.
-func (h *header) has(name string) bool {
+// Has reports whether a field with the given name exists.
+func (h *Header) Has(name string) bool {
 	for _, f := range h.fields {
 		if equalFoldASCII(h.name(f), name) {
 			return true
@@ -132,8 +165,8 @@ func (h *header) has(name string) bool {
 	return false
 }
 
-// get returns the value of the first field with the given name, or "".
-func (h *header) get(name string) string {
+// Get returns the value of the first field with the given name, or "".
+func (h *Header) Get(name string) string {
 	for _, f := range h.fields {
 		if equalFoldASCII(h.name(f), name) {
 			return h.value(f)
@@ -142,10 +175,33 @@ func (h *header) get(name string) string {
 	return ""
 }
 
-// filter returns the raw fields whose names are (keep=true) or are not
-// (keep=false) in names, followed by the empty line eol, as HEADER.FIELDS
-// and HEADER.FIELDS.NOT require. A last field without a line ending gets eol.
-func (h *header) filter(names []string, keep bool, eol []byte) []byte {
+// Values returns the values of every field with the given name, in order.
+func (h *Header) Values(name string) []string {
+	var out []string
+	for _, f := range h.fields {
+		if equalFoldASCII(h.name(f), name) {
+			out = append(out, h.value(f))
+		}
+	}
+	return out
+}
+
+// Count returns the number of fields with the given name.
+func (h *Header) Count(name string) int {
+	n := 0
+	for _, f := range h.fields {
+		if equalFoldASCII(h.name(f), name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Filter returns the raw fields whose names are (keep=true) or are not
+// (keep=false) in names, followed by the empty line eol, as IMAP's
+// HEADER.FIELDS and HEADER.FIELDS.NOT require. A last field without a line
+// ending gets eol.
+func (h *Header) Filter(names []string, keep bool, eol []byte) []byte {
 	var out []byte
 	for _, f := range h.fields {
 		in := false
@@ -164,6 +220,11 @@ func (h *header) filter(names []string, keep bool, eol []byte) []byte {
 		}
 	}
 	return append(out, eol...)
+}
+
+// EqualFoldASCII compares a raw field name with name, ignoring ASCII case.
+func EqualFoldASCII(b []byte, name string) bool {
+	return equalFoldASCII(b, name)
 }
 
 // equalFoldASCII compares a raw field name with name, ignoring ASCII case.

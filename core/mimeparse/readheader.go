@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ func ReadHeader(r io.Reader) ([]byte, error) {
 			if err == io.EOF {
 				return out, nil
 			}
-			return out, fmt.Errorf("imapmsg: read header: %w", err)
+			return out, fmt.Errorf("mimeparse: read header: %w", err)
 		}
 		content := trimEOL(out[lineStart:])
 		if len(content) == 0 {

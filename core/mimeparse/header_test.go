@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"strings"
@@ -57,7 +57,7 @@ func TestHeaderFieldCap(t *testing.T) {
 	if len(h.fields) != maxFields {
 		t.Errorf("indexed %d fields, want %d", len(h.fields), maxFields)
 	}
-	if h.has("Late") {
+	if h.Has("Late") {
 		t.Errorf("field past the cap was indexed")
 	}
 	if string(raw[bodyStart:]) != "body" {

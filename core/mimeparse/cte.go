@@ -1,10 +1,8 @@
-package imapmsg
+package mimeparse
 
 import (
 	"fmt"
 	"strings"
-
-	"github.com/emersion/go-imap/v2"
 )
 
 // cteKind classifies a Content-Transfer-Encoding.
@@ -44,30 +42,37 @@ func classifyCTE(enc string) cteKind {
 	return cteUnknown
 }
 
-// errUnknownCTE builds the RFC 3516 UNKNOWN-CTE error for enc.
-func errUnknownCTE(enc string) error {
-	return &imap.Error{
-		Type: imap.StatusResponseTypeNo,
-		Code: imap.ResponseCodeUnknownCTE,
-		Text: fmt.Sprintf("Unknown Content-Transfer-Encoding %q", cleanText(enc)),
-	}
+// UnknownEncodingError reports a Content-Transfer-Encoding that is neither
+// an identity encoding (7bit, 8bit, binary) nor base64 nor
+// quoted-printable.
+type UnknownEncodingError struct {
+	Encoding string // the normalised name
 }
 
-// decodeCTE decodes body according to enc. strict makes an unknown encoding
-// an UNKNOWN-CTE error; otherwise such a body is returned unchanged. The
-// result may share memory with body.
-func decodeCTE(enc string, body []byte, strict bool) ([]byte, error) {
+func (e *UnknownEncodingError) Error() string {
+	return fmt.Sprintf("mimeparse: unknown Content-Transfer-Encoding %q", e.Encoding)
+}
+
+// Decode undoes the transfer encoding enc (as Part.Encoding gives it) of
+// body, leniently: malformed base64 and quoted-printable decode as far as
+// they can, never failing. An unknown encoding returns body unchanged with
+// an *UnknownEncodingError. The result may share memory with body.
+func Decode(enc string, body []byte) ([]byte, error) {
 	switch classifyCTE(enc) {
 	case cteBase64:
 		return decodeBase64(body), nil
 	case cteQP:
 		return decodeQP(body), nil
 	case cteUnknown:
-		if strict {
-			return nil, errUnknownCTE(enc)
-		}
+		return body, &UnknownEncodingError{Encoding: enc}
 	}
 	return body, nil
+}
+
+// NormalizeEncoding turns a raw Content-Transfer-Encoding value into the
+// form Part.Encoding has.
+func NormalizeEncoding(v string) string {
+	return normalizeCTE(v)
 }
 
 // b64Values maps base64 alphabet bytes (standard and URL-safe) to values;

@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"sort"
@@ -8,9 +8,12 @@ import (
 	"github.com/yubinmail/yubin/core/mimetext"
 )
 
-// parseMediaType leniently parses a Content-Type value. typ and sub are
+// ParseMediaType leniently parses a Content-Type value. typ and sub are
 // lower-case tokens; ok is false when the value is not "type/subtype".
-func parseMediaType(v string) (typ, sub string, params map[string]string, ok bool) {
+// Parameter names are lower case and values decoded to UTF-8 (RFC 2231
+// extended values and continuations included); the first occurrence of a
+// name wins and an extended value wins over a plain one.
+func ParseMediaType(v string) (typ, sub string, params map[string]string, ok bool) {
 	s := stripLeadingCFWS(v)
 	typ, s = readToken(s)
 	s = stripLeadingCFWS(s)
@@ -25,8 +28,9 @@ func parseMediaType(v string) (typ, sub string, params map[string]string, ok boo
 	return strings.ToLower(typ), strings.ToLower(sub), parseParams(s), true
 }
 
-// parseDisposition leniently parses a Content-Disposition value.
-func parseDisposition(v string) (disp string, params map[string]string, ok bool) {
+// ParseDisposition leniently parses a Content-Disposition value: the
+// disposition type lower case, parameters as ParseMediaType decodes them.
+func ParseDisposition(v string) (disp string, params map[string]string, ok bool) {
 	s := stripLeadingCFWS(v)
 	disp, s = readToken(s)
 	if disp == "" {
@@ -61,6 +65,12 @@ func stripLeadingCFWS(s string) string {
 		}
 		s = skipComment(s)
 	}
+}
+
+// SkipComment removes the (possibly nested, possibly unterminated) RFC 5322
+// comment at the start of s, which begins with "(".
+func SkipComment(s string) string {
+	return skipComment(s)
 }
 
 // skipComment removes the (possibly nested, possibly unterminated) comment

@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import "bytes"
 

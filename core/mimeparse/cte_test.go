@@ -1,10 +1,8 @@
-package imapmsg
+package mimeparse
 
 import (
 	"errors"
 	"testing"
-
-	"github.com/emersion/go-imap/v2"
 )
 
 func TestDecodeBase64(t *testing.T) {
@@ -54,35 +52,30 @@ func TestDecodeQP(t *testing.T) {
 	}
 }
 
-func TestDecodeCTE(t *testing.T) {
+func TestDecode(t *testing.T) {
 	tests := []struct {
 		raw     string
 		body    string
-		strict  bool
 		want    string
 		unknown bool
 	}{
-		{"", "x", true, "x", false},
-		{"7BIT", "x", true, "x", false},
-		{"8bit (comment)", "x", true, "x", false},
-		{"binary", "x", true, "x", false},
-		{`"base64"`, "eA==", true, "x", false},
-		{"Quoted-Printable", "=78", true, "x", false},
-		{"x-uuencode", "x", true, "", true},
-		{"x-uuencode", "x", false, "x", false},
-		{"@@@", "x", true, "", true},
+		{"", "x", "x", false},
+		{"7BIT", "x", "x", false},
+		{"8bit (comment)", "x", "x", false},
+		{"binary", "x", "x", false},
+		{`"base64"`, "eA==", "x", false},
+		{"Quoted-Printable", "=78", "x", false},
+		{"x-uuencode", "x", "x", true},
+		{"@@@", "x", "x", true},
 	}
 	for _, tt := range tests {
-		got, err := decodeCTE(normalizeCTE(tt.raw), []byte(tt.body), tt.strict)
-		var imapErr *imap.Error
-		if tt.unknown {
-			if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeUnknownCTE {
-				t.Errorf("%q: error %v, want UNKNOWN-CTE", tt.raw, err)
-			}
-			continue
+		got, err := Decode(NormalizeEncoding(tt.raw), []byte(tt.body))
+		var unknown *UnknownEncodingError
+		if errors.As(err, &unknown) != tt.unknown || err != nil && !tt.unknown {
+			t.Errorf("%q: error %v, want unknown %v", tt.raw, err, tt.unknown)
 		}
-		if err != nil || string(got) != tt.want {
-			t.Errorf("%q: got %q, %v; want %q", tt.raw, got, err, tt.want)
+		if string(got) != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.raw, got, tt.want)
 		}
 	}
 }

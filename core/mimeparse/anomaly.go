@@ -1,0 +1,113 @@
+package mimeparse
+
+import (
+	"strconv"
+	"strings"
+)
+
+// AnomalyKind names one way in which a message departs from RFC 2045,
+// RFC 2046 or RFC 5322 so that another parser could read its structure
+// differently.
+type AnomalyKind int
+
+const (
+	// HeaderLine is a line in a header that is neither a field nor the
+	// continuation of one (or a continuation line at its very start).
+	HeaderLine AnomalyKind = iota + 1
+	// DuplicateField is a second Content-Type or
+	// Content-Transfer-Encoding field in one entity; the first counts.
+	DuplicateField
+	// BadContentType is a Content-Type that is not "type/subtype"; the
+	// entity is text/plain (RFC 2045 §5.2).
+	BadContentType
+	// NoBoundary is a multipart without boundary parameter or without any
+	// delimiter line of it; the entity is presented as text/plain.
+	NoBoundary
+	// Unclosed is a multipart without its closing delimiter; its last part
+	// ends where the enclosing entity ends.
+	Unclosed
+	// TooDeep is a multipart or attached message nested deeper than
+	// MaxDepth; it is presented as text/plain.
+	TooDeep
+	// TooManyParts is a message with more than MaxParts entities; the
+	// entities past the limit are not parsed.
+	TooManyParts
+	// EncodedMessage is a message/rfc822 part with a base64 or
+	// quoted-printable encoding, which RFC 2046 §5.2.1 forbids; it is
+	// presented as text/plain.
+	EncodedMessage
+	// UnknownEncoding is a Content-Transfer-Encoding other than 7bit, 8bit,
+	// binary, base64 and quoted-printable.
+	UnknownEncoding
+)
+
+var anomalyNames = map[AnomalyKind]string{
+	HeaderLine:      "header line that is no field",
+	DuplicateField:  "repeated Content-Type or Content-Transfer-Encoding",
+	BadContentType:  "invalid Content-Type",
+	NoBoundary:      "multipart without boundary or delimiter",
+	Unclosed:        "multipart without closing delimiter",
+	TooDeep:         "nesting deeper than the limit",
+	TooManyParts:    "more parts than the limit",
+	EncodedMessage:  "encoded message/rfc822 part",
+	UnknownEncoding: "unknown Content-Transfer-Encoding",
+}
+
+// String describes the kind in a few words.
+func (k AnomalyKind) String() string {
+	if s, ok := anomalyNames[k]; ok {
+		return s
+	}
+	return "AnomalyKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Anomaly is one departure from the standards found while parsing, and
+// where.
+type Anomaly struct {
+	Kind AnomalyKind
+	// Part is the entity's part number in the IMAP style ("2.1"), "" for
+	// the top-level header of the message.
+	Part string
+}
+
+// String describes the anomaly: "multipart without closing delimiter in
+// part 2".
+func (a Anomaly) String() string {
+	where := "message"
+	if a.Part != "" {
+		where = "part " + a.Part
+	}
+	return a.Kind.String() + " in " + where
+}
+
+// maxAnomalies bounds the anomalies recorded for one message.
+const maxAnomalies = 64
+
+// Anomalies returns the departures from the standards found in the
+// message, in the order met, at most 64. A message without any is read the
+// same way by every parser that follows the RFCs; a caller that must not
+// guess (a virus scanner handing parts to another program) can treat a
+// message with any as one to look at whole.
+func (m *Message) Anomalies() []Anomaly {
+	return m.anomalies
+}
+
+// note records an anomaly of the entity at path.
+func (p *parser) note(kind AnomalyKind, path []int) {
+	if len(p.anomalies) >= maxAnomalies {
+		return
+	}
+	p.anomalies = append(p.anomalies, Anomaly{Kind: kind, Part: partNumber(path)})
+}
+
+// partNumber formats a part path as "1.2.3".
+func partNumber(path []int) string {
+	var b strings.Builder
+	for i, n := range path {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}

@@ -1,0 +1,243 @@
+package mimeparse
+
+// MaxDepth is how deeply multiparts and message/rfc822 parts may nest. A
+// container at this depth is presented as a text/plain leaf.
+const MaxDepth = 50
+
+// MaxParts caps the number of MIME entities parsed from one message.
+const MaxParts = 1000
+
+// Message is the parsed MIME structure of one message. It refers to the raw
+// bytes given to Parse, which must not be modified afterwards. The zero value
+// is not usable; a Message is safe for concurrent use once parsed.
+type Message struct {
+	raw       []byte
+	root      *Part
+	anomalies []Anomaly
+}
+
+// Part is one MIME entity: the message itself, a part of a multipart, or
+// the message embedded in a message/rfc822 part. Offsets index the raw
+// message.
+type Part struct {
+	start     int // first byte of the entity's header
+	hdrEnd    int // end of the header lines (before the empty line)
+	bodyStart int // first byte of the body
+	end       int // end of the entity
+
+	hdr      Header
+	typ, sub string            // presented media type, lower case
+	params   map[string]string // decoded Content-Type parameters
+	encoding string            // normalised Content-Transfer-Encoding
+
+	children []*Part // multipart children; never empty for a multipart
+	msg      *Part   // embedded message of a message/rfc822 part
+}
+
+// IsMultipart reports whether p is presented as a multipart (it then has
+// at least one child).
+func (p *Part) IsMultipart() bool {
+	return len(p.children) > 0
+}
+
+// Children returns the parts of a multipart, nil for any other entity.
+func (p *Part) Children() []*Part {
+	return p.children
+}
+
+// Embedded returns the message inside a message/rfc822 (or message/global)
+// part, nil for any other entity.
+func (p *Part) Embedded() *Part {
+	return p.msg
+}
+
+// Header returns the entity's header fields.
+func (p *Part) Header() *Header {
+	return &p.hdr
+}
+
+// Type returns the presented top-level media type, lower case ("text").
+func (p *Part) Type() string { return p.typ }
+
+// Subtype returns the presented media subtype, lower case ("plain").
+func (p *Part) Subtype() string { return p.sub }
+
+// MediaType returns "type/subtype", lower case.
+func (p *Part) MediaType() string { return p.typ + "/" + p.sub }
+
+// Params returns the decoded Content-Type parameters (names lower case,
+// values UTF-8). The map must not be modified.
+func (p *Part) Params() map[string]string { return p.params }
+
+// Encoding returns the normalised Content-Transfer-Encoding: a lower-case
+// token, "" when absent, "x-invalid" when the value is not a token.
+func (p *Part) Encoding() string { return p.encoding }
+
+// Bytes returns the whole entity, header and body.
+func (p *Part) Bytes() []byte {
+	return p.hdr.raw[p.start:p.end]
+}
+
+// HeaderBytes returns the entity's header block including the empty line
+// that ends it, if there is one.
+func (p *Part) HeaderBytes() []byte {
+	return p.hdr.raw[p.start:p.bodyStart]
+}
+
+// Body returns the raw (still transfer-encoded) body of the entity.
+func (p *Part) Body() []byte {
+	return p.hdr.raw[p.bodyStart:p.end]
+}
+
+// HeaderEnd returns the empty line that ends the entity's header, or CRLF
+// if it has none.
+func (p *Part) HeaderEnd() []byte {
+	if p.bodyStart > p.hdrEnd {
+		return p.hdr.raw[p.hdrEnd:p.bodyStart]
+	}
+	return []byte("\r\n")
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	raw       []byte
+	budget    int // entities that may still be created
+	anomalies []Anomaly
+}
+
+// Parse parses a message into its structure. It never fails: malformed
+// input is presented as described in the package documentation. raw is
+// retained, not copied.
+func Parse(raw []byte) *Message {
+	p := &parser{raw: raw, budget: MaxParts - 1}
+	root := p.entity(0, len(raw), 0, false, true)
+	return &Message{raw: raw, root: root, anomalies: p.anomalies}
+}
+
+// entity parses the entity in raw[start:end]. The caller has already
+// charged it against the part budget.
+func (p *parser) entity(start, end, depth int, inDigest, top bool) *Part {
+	e := &Part{start: start, end: end}
+	e.hdr, e.hdrEnd, e.bodyStart = parseHeader(p.raw, start, end, top)
+	e.encoding = normalizeCTE(e.hdr.Get("Content-Transfer-Encoding"))
+
+	var ok bool
+	if ct := e.hdr.Get("Content-Type"); ct != "" {
+		e.typ, e.sub, e.params, ok = ParseMediaType(ct)
+	}
+	if !ok {
+		if inDigest && !e.hdr.Has("Content-Type") {
+			e.typ, e.sub, e.params = "message", "rfc822", nil
+		} else {
+			e.typ, e.sub = "text", "plain"
+			e.params = map[string]string{"charset": "us-ascii"}
+		}
+	}
+
+	switch {
+	case e.typ == "multipart":
+		p.multipart(e, depth)
+	case e.typ == "message" && (e.sub == "rfc822" || e.sub == "global"):
+		if depth >= MaxDepth || p.budget <= 0 || classifyCTE(e.encoding) != cteIdentity {
+			e.downgrade()
+			break
+		}
+		p.budget--
+		e.msg = p.entity(e.bodyStart, e.end, depth+1, false, false)
+	}
+	return e
+}
+
+// multipart splits e's body into children, or downgrades e to a leaf.
+func (p *parser) multipart(e *Part, depth int) {
+	boundary := e.params["boundary"]
+	if depth >= MaxDepth || p.budget <= 0 || boundary == "" {
+		e.downgrade()
+		return
+	}
+	spans := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	if len(spans) == 0 {
+		e.downgrade()
+		return
+	}
+	if len(spans) > p.budget {
+		spans = spans[:p.budget]
+	}
+	p.budget -= len(spans)
+	e.children = make([]*Part, 0, len(spans))
+	for _, s := range spans {
+		e.children = append(e.children, p.entity(s.start, s.end, depth+1, e.sub == "digest", false))
+	}
+}
+
+// downgrade presents e as a text/plain leaf covering the same bytes.
+func (e *Part) downgrade() {
+	params := make(map[string]string, len(e.params)+1)
+	for k, v := range e.params {
+		if k != "boundary" {
+			params[k] = v
+		}
+	}
+	if _, ok := params["charset"]; !ok {
+		params["charset"] = "us-ascii"
+	}
+	e.typ, e.sub, e.params = "text", "plain", params
+	e.children, e.msg = nil, nil
+}
+
+// Raw returns the bytes the message was parsed from.
+func (m *Message) Raw() []byte {
+	return m.raw
+}
+
+// Root returns the top-level entity of the message.
+func (m *Message) Root() *Part {
+	return m.root
+}
+
+// Decoded returns the entity's body with its Content-Transfer-Encoding
+// undone; see Decode. The result may share memory with the raw message and
+// must not be modified.
+func (p *Part) Decoded() ([]byte, error) {
+	return Decode(p.encoding, p.Body())
+}
+
+// Part returns the entity a part path addresses in the numbering of IMAP
+// (RFC 9051 §6.4.5), or nil: an empty path is the message itself, part 1 of
+// a message that is not multipart is its body, and the parts of a
+// message/rfc822 part are those of the embedded message.
+func (m *Message) Part(path []int) *Part {
+	cur := m.root
+	isMessage := true // cur is the top entity of a message
+	for _, n := range path {
+		var container *Part
+		switch {
+		case cur.IsMultipart():
+			container = cur
+		case isMessage:
+			// Part 1 of a non-multipart message is its body.
+			if n != 1 {
+				return nil
+			}
+			isMessage = false
+			continue
+		case cur.msg != nil:
+			if !cur.msg.IsMultipart() {
+				if n != 1 {
+					return nil
+				}
+				cur = cur.msg
+				continue
+			}
+			container = cur.msg
+		default:
+			return nil
+		}
+		if n < 1 || n > len(container.children) {
+			return nil
+		}
+		cur = container.children[n-1]
+		isMessage = false
+	}
+	return cur
+}
