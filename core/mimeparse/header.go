@@ -24,15 +24,28 @@ type field struct {
 type Header struct {
 	raw    []byte
 	fields []field
+	junk   int // lines that belong to no field
+}
+
+// Junk returns the number of lines in the header that belong to no field:
+// lines that are neither a field nor a continuation line (each with its
+// own continuation lines) and continuation lines at the very start.
+func (h *Header) Junk() int {
+	return h.junk
 }
 
 // parseHeader indexes the header block that starts at raw[start] and may not
 // extend past limit. It returns the header, the end of the header lines and
 // the start of the body (after the empty separator line if there is one).
-// allowFrom accepts an mbox "From " line as the first line.
+// See the package documentation for where a header ends. A line that
+// stays in the header although it is neither a field nor a continuation
+// line is no field and is counted in h.junk with its continuation lines,
+// as is a continuation line at the very start. allowFrom accepts an mbox
+// "From " line as the first line without counting it.
 func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd, bodyStart int) {
 	h.raw = raw
 	pos := start
+	emptyLineAhead := -1 // whether an empty line follows: -1 not known yet
 	for pos < limit {
 		lineEnd := limit
 		if i := bytes.IndexByte(raw[pos:limit], '\n'); i >= 0 {
@@ -45,6 +58,8 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 		case content[0] == ' ' || content[0] == '\t':
 			if n := len(h.fields); n > 0 && h.fields[n-1].end == pos {
 				h.fields[n-1].end = lineEnd
+			} else if pos == start {
+				h.junk++
 			}
 		default:
 			nameEnd, valStart, ok := fieldName(content)
@@ -52,7 +67,19 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 				if pos == start && allowFrom && bytes.HasPrefix(content, []byte("From ")) {
 					break
 				}
-				return h, pos, pos
+				if emptyLineAhead < 0 {
+					emptyLineAhead = 0
+					if hasEmptyLine(raw[pos:limit]) {
+						emptyLineAhead = 1
+					}
+				}
+				if emptyLineAhead == 0 {
+					// No separator at all: the body starts here.
+					h.junk++
+					return h, pos, pos
+				}
+				h.junk++
+				break
 			}
 			if len(h.fields) < maxFields {
 				h.fields = append(h.fields, field{
@@ -66,6 +93,13 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 		pos = lineEnd
 	}
 	return h, limit, limit
+}
+
+// hasEmptyLine reports whether b, which starts at the beginning of a line
+// that is not empty, has an empty line (as parseHeader sees lines: LF
+// optionally preceded by CR, or a lone CR at the very end).
+func hasEmptyLine(b []byte) bool {
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n")) || bytes.HasSuffix(b, []byte("\n\r"))
 }
 
 // trimEOL removes a trailing LF and then a trailing CR.

@@ -10,14 +10,13 @@ type span struct {
 // splitMultipart returns the body parts of the multipart body raw[start:end]
 // delimited by boundary. The line break before a delimiter line belongs to
 // the delimiter (RFC 2046). The preamble and the epilogue are dropped; a
-// missing closing delimiter ends the last part at end. It returns nil when
-// no delimiter line opens a part.
-func splitMultipart(raw []byte, start, end int, boundary string) []span {
+// missing closing delimiter ends the last part at end (closed is then
+// false). It returns nil when no delimiter line opens a part.
+func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed bool) {
 	delim := make([]byte, 0, len(boundary)+2)
 	delim = append(delim, '-', '-')
 	delim = append(delim, boundary...)
 
-	var parts []span
 	partStart := -1
 	pos := start
 	for pos < end {
@@ -37,7 +36,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) []span {
 					parts = append(parts, span{partStart, lineBreakStart(raw, partStart, pos)})
 				}
 				if closing {
-					return parts
+					return parts, true
 				}
 				partStart = lineEnd
 			}
@@ -47,7 +46,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) []span {
 	if partStart >= 0 {
 		parts = append(parts, span{partStart, end})
 	}
-	return parts
+	return parts, false
 }
 
 // lineBreakStart returns where the line break ending just before pos starts,

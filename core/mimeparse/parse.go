@@ -110,20 +110,33 @@ type parser struct {
 // retained, not copied.
 func Parse(raw []byte) *Message {
 	p := &parser{raw: raw, budget: MaxParts - 1}
-	root := p.entity(0, len(raw), 0, false, true)
+	root := p.entity(0, len(raw), 0, nil, false, true)
 	return &Message{raw: raw, root: root, anomalies: p.anomalies}
 }
 
 // entity parses the entity in raw[start:end]. The caller has already
 // charged it against the part budget.
-func (p *parser) entity(start, end, depth int, inDigest, top bool) *Part {
+// path is its part number, for anomalies.
+func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *Part {
 	e := &Part{start: start, end: end}
 	e.hdr, e.hdrEnd, e.bodyStart = parseHeader(p.raw, start, end, top)
 	e.encoding = normalizeCTE(e.hdr.Get("Content-Transfer-Encoding"))
+	if e.hdr.junk > 0 {
+		p.note(HeaderLine, path)
+	}
+	if e.hdr.Count("Content-Type") > 1 || e.hdr.Count("Content-Transfer-Encoding") > 1 {
+		p.note(DuplicateField, path)
+	}
+	if classifyCTE(e.encoding) == cteUnknown {
+		p.note(UnknownEncoding, path)
+	}
 
 	var ok bool
 	if ct := e.hdr.Get("Content-Type"); ct != "" {
 		e.typ, e.sub, e.params, ok = ParseMediaType(ct)
+		if !ok {
+			p.note(BadContentType, path)
+		}
 	}
 	if !ok {
 		if inDigest && !e.hdr.Has("Content-Type") {
@@ -136,37 +149,62 @@ func (p *parser) entity(start, end, depth int, inDigest, top bool) *Part {
 
 	switch {
 	case e.typ == "multipart":
-		p.multipart(e, depth)
+		p.multipart(e, depth, path)
 	case e.typ == "message" && (e.sub == "rfc822" || e.sub == "global"):
-		if depth >= MaxDepth || p.budget <= 0 || classifyCTE(e.encoding) != cteIdentity {
-			e.downgrade()
-			break
+		switch {
+		case depth >= MaxDepth:
+			p.note(TooDeep, path)
+		case p.budget <= 0:
+			p.note(TooManyParts, path)
+		case classifyCTE(e.encoding) == cteBase64 || classifyCTE(e.encoding) == cteQP:
+			p.note(EncodedMessage, path)
+		case classifyCTE(e.encoding) == cteUnknown:
+			// Noted above.
+		default:
+			p.budget--
+			e.msg = p.entity(e.bodyStart, e.end, depth+1, path, false, false)
+			return e
 		}
-		p.budget--
-		e.msg = p.entity(e.bodyStart, e.end, depth+1, false, false)
+		e.downgrade()
 	}
 	return e
 }
 
 // multipart splits e's body into children, or downgrades e to a leaf.
-func (p *parser) multipart(e *Part, depth int) {
+func (p *parser) multipart(e *Part, depth int, path []int) {
 	boundary := e.params["boundary"]
-	if depth >= MaxDepth || p.budget <= 0 || boundary == "" {
+	switch {
+	case depth >= MaxDepth:
+		p.note(TooDeep, path)
+		e.downgrade()
+		return
+	case p.budget <= 0:
+		p.note(TooManyParts, path)
+		e.downgrade()
+		return
+	case boundary == "":
+		p.note(NoBoundary, path)
 		e.downgrade()
 		return
 	}
-	spans := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	spans, closed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
 	if len(spans) == 0 {
+		p.note(NoBoundary, path)
 		e.downgrade()
 		return
+	}
+	if !closed {
+		p.note(Unclosed, path)
 	}
 	if len(spans) > p.budget {
+		p.note(TooManyParts, path)
 		spans = spans[:p.budget]
 	}
 	p.budget -= len(spans)
 	e.children = make([]*Part, 0, len(spans))
-	for _, s := range spans {
-		e.children = append(e.children, p.entity(s.start, s.end, depth+1, e.sub == "digest", false))
+	for i, s := range spans {
+		child := append(path[:len(path):len(path)], i+1)
+		e.children = append(e.children, p.entity(s.start, s.end, depth+1, child, e.sub == "digest", false))
 	}
 }
 

@@ -2,7 +2,6 @@ package mimeparse
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +12,11 @@ import (
 const MaxHeaderBytes = 1 << 20
 
 // ReadHeader reads a message's top-level header block from r: the lines up
-// to and including the empty line that ends it, or up to the first line
-// that is neither a field nor a continuation (where the body starts
-// without a separator), at most MaxHeaderBytes. It lets SORT, THREAD and
-// ENVELOPE read only the start of large messages; SortKeyOf, ThreadInfoOf
-// and EnvelopeOf accept its result. A message without a body is returned
-// whole; only read errors other than io.EOF are returned.
+// to and including the empty line that ends it, or the whole message if it
+// has none, at most MaxHeaderBytes; ParseHeader of the result gives the
+// fields Parse finds in the whole message (for headers within the limit). It lets SORT, THREAD and ENVELOPE read only the start of
+// large messages. A message without a body is returned whole; only read
+// errors other than io.EOF are returned.
 func ReadHeader(r io.Reader) ([]byte, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, MaxHeaderBytes), 4096)
 	var out []byte
@@ -35,14 +33,8 @@ func ReadHeader(r io.Reader) ([]byte, error) {
 			}
 			return out, fmt.Errorf("mimeparse: read header: %w", err)
 		}
-		content := trimEOL(out[lineStart:])
-		if len(content) == 0 {
+		if len(trimEOL(out[lineStart:])) == 0 {
 			return out, nil
-		}
-		if content[0] != ' ' && content[0] != '\t' {
-			if _, _, ok := fieldName(content); !ok && !(lineStart == 0 && bytes.HasPrefix(content, []byte("From "))) {
-				return out, nil
-			}
 		}
 		lineStart = len(out)
 	}

@@ -18,7 +18,8 @@ func TestReadHeader(t *testing.T) {
 	}{
 		{"crlf", msgSimple, simpleHeader},
 		{"bare lf", "A: b\n c\nD: e\n\nbody\n", "A: b\n c\nD: e\n\n"},
-		{"no separator", "A: b\r\nnot a field\r\nmore\r\n", "A: b\r\nnot a field\r\n"},
+		{"no separator", "A: b\r\nnot a field\r\nmore\r\n", "A: b\r\nnot a field\r\nmore\r\n"},
+		{"junk line before the separator", "A: b\r\nnot a field\r\nC: d\r\n\r\nbody", "A: b\r\nnot a field\r\nC: d\r\n\r\n"},
 		{"mbox from line", "From x@y Mon Jan 1\r\nA: b\r\n\r\nbody", "From x@y Mon Jan 1\r\nA: b\r\n\r\n"},
 		{"header only", "A: b", "A: b"},
 		{"empty", "", ""},
