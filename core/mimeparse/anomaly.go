@@ -17,8 +17,9 @@ const (
 	// DuplicateField is a second Content-Type or
 	// Content-Transfer-Encoding field in one entity; the first counts.
 	DuplicateField
-	// BadContentType is a Content-Type that is not "type/subtype"; the
-	// entity is text/plain (RFC 2045 §5.2).
+	// BadContentType is a Content-Type that is not "type/subtype" (the
+	// entity is then text/plain, RFC 2045 §5.2) or whose parameters do not
+	// follow RFC 2045 §5.1 (they are read leniently).
 	BadContentType
 	// NoBoundary is a multipart without boundary parameter or without any
 	// delimiter line of it; the entity is presented as text/plain.
@@ -26,6 +27,10 @@ const (
 	// Unclosed is a multipart without its closing delimiter; its last part
 	// ends where the enclosing entity ends.
 	Unclosed
+	// SqueezedPart is a delimiter line right after the delimiter line that
+	// opened a part, without the line break of its own that RFC 2046 puts
+	// before every delimiter; the part is empty.
+	SqueezedPart
 	// TooDeep is a multipart or attached message nested deeper than
 	// MaxDepth; it is presented as text/plain.
 	TooDeep
@@ -39,6 +44,9 @@ const (
 	// UnknownEncoding is a Content-Transfer-Encoding other than 7bit, 8bit,
 	// binary, base64 and quoted-printable.
 	UnknownEncoding
+	// DuplicateParam is a Content-Type or Content-Disposition parameter
+	// given twice (such as two boundary parameters); the first counts.
+	DuplicateParam
 )
 
 var anomalyNames = map[AnomalyKind]string{
@@ -47,10 +55,12 @@ var anomalyNames = map[AnomalyKind]string{
 	BadContentType:  "invalid Content-Type",
 	NoBoundary:      "multipart without boundary or delimiter",
 	Unclosed:        "multipart without closing delimiter",
+	SqueezedPart:    "delimiter without line break before it",
 	TooDeep:         "nesting deeper than the limit",
 	TooManyParts:    "more parts than the limit",
 	EncodedMessage:  "encoded message/rfc822 part",
 	UnknownEncoding: "unknown Content-Transfer-Encoding",
+	DuplicateParam:  "repeated parameter",
 }
 
 // String describes the kind in a few words.

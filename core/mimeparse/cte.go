@@ -53,16 +53,38 @@ func (e *UnknownEncodingError) Error() string {
 	return fmt.Sprintf("mimeparse: unknown Content-Transfer-Encoding %q", e.Encoding)
 }
 
+// MalformedEncodingError reports base64 or quoted-printable content that
+// had to be decoded leniently: bytes outside the base64 alphabet (other
+// than white space), data after padding or a group cut short; "=" not
+// followed by two hexadecimal digits or a line break in quoted-printable.
+// Decoders disagree on such content.
+type MalformedEncodingError struct {
+	Encoding string // "base64" or "quoted-printable"
+}
+
+func (e *MalformedEncodingError) Error() string {
+	return "mimeparse: malformed " + e.Encoding + " content"
+}
+
 // Decode undoes the transfer encoding enc (as Part.Encoding gives it) of
 // body, leniently: malformed base64 and quoted-printable decode as far as
-// they can, never failing. An unknown encoding returns body unchanged with
-// an *UnknownEncodingError. The result may share memory with body.
+// they can, and come with a *MalformedEncodingError. An unknown encoding
+// returns body unchanged with an *UnknownEncodingError. The result is
+// always usable and may share memory with body.
 func Decode(enc string, body []byte) ([]byte, error) {
 	switch classifyCTE(enc) {
 	case cteBase64:
-		return decodeBase64(body), nil
+		out, clean := decodeBase64(body)
+		if !clean {
+			return out, &MalformedEncodingError{Encoding: "base64"}
+		}
+		return out, nil
 	case cteQP:
-		return decodeQP(body), nil
+		out, clean := decodeQP(body)
+		if !clean {
+			return out, &MalformedEncodingError{Encoding: "quoted-printable"}
+		}
+		return out, nil
 	case cteUnknown:
 		return body, &UnknownEncodingError{Encoding: enc}
 	}
@@ -93,12 +115,19 @@ var b64Values = func() [256]byte {
 
 // decodeBase64 decodes base64 leniently: bytes outside the alphabet are
 // skipped, padding flushes a partial group (so concatenated encodings
-// decode), and a trailing partial group yields the bytes it holds.
-func decodeBase64(b []byte) []byte {
-	out := make([]byte, 0, len(b)*3/4+3)
+// decode), and a trailing partial group yields the bytes it holds. clean
+// reports standard base64 (RFC 2045 §6.8): only the standard alphabet and
+// white space, padding only at the end, no group cut short.
+func decodeBase64(b []byte) (out []byte, clean bool) {
+	out = make([]byte, 0, len(b)*3/4+3)
+	clean = true
+	padded := false
 	var acc uint32
 	n := 0
 	flush := func() {
+		if n == 1 {
+			clean = false
+		}
 		switch n {
 		case 2:
 			out = append(out, byte(acc>>4))
@@ -110,11 +139,18 @@ func decodeBase64(b []byte) []byte {
 	for _, c := range b {
 		if c == '=' {
 			flush()
+			padded = true
 			continue
 		}
 		v := b64Values[c]
 		if v == 0xff {
+			if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+				clean = false
+			}
 			continue
+		}
+		if padded || c == '-' || c == '_' {
+			clean = false
 		}
 		acc = acc<<6 | uint32(v)
 		n++
@@ -123,15 +159,20 @@ func decodeBase64(b []byte) []byte {
 			acc, n = 0, 0
 		}
 	}
+	if n != 0 && !padded {
+		clean = false // a group cut short without padding
+	}
 	flush()
-	return out
+	return out, clean
 }
 
 // decodeQP decodes quoted-printable leniently: malformed escapes are kept
 // literally, soft line breaks may have trailing white space, and white space
-// at the end of a line is dropped as RFC 2045 requires.
-func decodeQP(b []byte) []byte {
-	out := make([]byte, 0, len(b))
+// at the end of a line is dropped as RFC 2045 requires. clean is false when
+// an escape was malformed.
+func decodeQP(b []byte) (out []byte, clean bool) {
+	out = make([]byte, 0, len(b))
+	clean = true
 	for i := 0; i < len(b); {
 		c := b[i]
 		switch c {
@@ -160,6 +201,7 @@ func decodeQP(b []byte) []byte {
 				i = j + 1
 			default:
 				out = append(out, '=')
+				clean = false
 				i++
 			}
 		case ' ', '\t':
@@ -176,5 +218,5 @@ func decodeQP(b []byte) []byte {
 			i++
 		}
 	}
-	return out
+	return out, clean
 }

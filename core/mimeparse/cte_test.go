@@ -21,7 +21,7 @@ func TestDecodeBase64(t *testing.T) {
 		{"====", ""},
 	}
 	for _, tt := range tests {
-		if got := string(decodeBase64([]byte(tt.in))); got != tt.want {
+		if got, _ := decodeBase64([]byte(tt.in)); string(got) != tt.want {
 			t.Errorf("decodeBase64(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -46,7 +46,7 @@ func TestDecodeQP(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := string(decodeQP([]byte(tt.in))); got != tt.want {
+		if got, _ := decodeQP([]byte(tt.in)); string(got) != tt.want {
 			t.Errorf("decodeQP(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -67,15 +67,45 @@ func TestDecode(t *testing.T) {
 		{"Quoted-Printable", "=78", "x", false},
 		{"x-uuencode", "x", "x", true},
 		{"@@@", "x", "x", true},
+		{"base64", "!!", "", false},
 	}
 	for _, tt := range tests {
 		got, err := Decode(NormalizeEncoding(tt.raw), []byte(tt.body))
 		var unknown *UnknownEncodingError
+		var malformed *MalformedEncodingError
+		if errors.As(err, &malformed) {
+			err = nil
+		}
 		if errors.As(err, &unknown) != tt.unknown || err != nil && !tt.unknown {
 			t.Errorf("%q: error %v, want unknown %v", tt.raw, err, tt.unknown)
 		}
 		if string(got) != tt.want {
 			t.Errorf("%q: got %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	tests := []struct {
+		enc, in   string
+		malformed bool
+	}{
+		{"base64", "aGVsbG8=\r\n", false},
+		{"base64", "aGVs\r\n bG8=", false},
+		{"base64", "aGVsbG8", true},   // cut short
+		{"base64", "aGk=aGk=", true},  // data after padding
+		{"base64", "aGVs!bG8=", true}, // outside the alphabet
+		{"base64", "-_-_", true},      // URL alphabet
+		{"base64", "", false},
+		{"quoted-printable", "caf=C3=A9 =\r\nx", false},
+		{"quoted-printable", "a=ZZb", true},
+		{"quoted-printable", "a = b", true},
+	}
+	for _, tt := range tests {
+		_, err := Decode(tt.enc, []byte(tt.in))
+		var malformed *MalformedEncodingError
+		if errors.As(err, &malformed) != tt.malformed {
+			t.Errorf("Decode(%s, %q) error %v, want malformed %v", tt.enc, tt.in, err, tt.malformed)
 		}
 	}
 }

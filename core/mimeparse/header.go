@@ -114,13 +114,15 @@ func trimEOL(line []byte) []byte {
 }
 
 // fieldName reports whether line starts a header field ("name:"), returning
-// the end of the name and the position after the colon.
+// the end of the name and the position after the colon. The name is
+// printable US-ASCII without colon (RFC 5322 §2.2); white space between it
+// and the colon, seen in the wild, is tolerated ("From :").
 func fieldName(line []byte) (nameEnd, valStart int, ok bool) {
 	i := 0
 	for i < len(line) {
 		c := line[i]
-		if c <= ' ' || c == ':' || c == 0x7f {
-			break
+		if c <= ' ' || c == ':' || c >= 0x7f {
+			break // RFC 5322 §2.2: a name is printable US-ASCII
 		}
 		i++
 	}

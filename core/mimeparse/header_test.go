@@ -29,7 +29,8 @@ func TestParseHeader(t *testing.T) {
 		{"mbox from not allowed", "From someone\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b", 1},
 		{"orphan continuation", " orphan\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b", 1},
 		{"eof in header", "A: 1\r\nB: 2", false, []string{"A=1", "B=2"}, "", 0},
-		{"8bit name and value", "X-Grüße: Köln\r\n\r\n", false, []string{"X-Grüße=Köln"}, "", 0},
+		{"8bit value", "X-Gruesse: Köln\r\n\r\n", false, []string{"X-Gruesse=Köln"}, "", 0},
+		{"8bit name", "X-Grüße: Köln\r\nA: 1\r\n\r\n", false, []string{"A=1"}, "", 1},
 		{"nul in value", "A: x\x00y\r\n\r\n", false, []string{"A=x\x00y"}, "", 0},
 		{"nul in name", "A\x00B: x\r\n\r\n", false, nil, "", 1},
 		{"nul in name, no separator", "A\x00B: x\r\n", false, nil, "A\x00B: x\r\n", 1},
@@ -95,7 +96,7 @@ func TestSplitMultipart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := []byte(tt.body)
 			var got []string
-			spans, _ := splitMultipart(raw, 0, len(raw), "b")
+			spans, _, _ := splitMultipart(raw, 0, len(raw), "b")
 			for _, s := range spans {
 				got = append(got, string(raw[s.start:s.end]))
 			}

@@ -1,6 +1,7 @@
 package mimeparse
 
 import (
+	"mime"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,6 +166,32 @@ func readQuoted(s string) (value, rest string) {
 		}
 	}
 	return b.String(), ""
+}
+
+// strictMediaType reports whether v follows the grammar of RFC 2045 §5.1
+// (with RFC 2231 parameters), as the standard library's strict parser
+// checks it; ParseMediaType reads what does not leniently.
+func strictMediaType(v string) bool {
+	_, _, err := mime.ParseMediaType(v)
+	return err == nil
+}
+
+// hasDuplicateParams reports whether the parameter list of a Content-Type
+// or Content-Disposition value v names a parameter twice (RFC 2045 §5.1
+// allows each once; parsers disagree on which one counts).
+func hasDuplicateParams(v string) bool {
+	i := strings.IndexByte(v, ';')
+	if i < 0 {
+		return false
+	}
+	seen := make(map[string]bool)
+	for _, p := range splitParams(v[i:]) {
+		if seen[p.name] {
+			return true
+		}
+		seen[p.name] = true
+	}
+	return false
 }
 
 // contSegment is one RFC 2231 continuation segment.

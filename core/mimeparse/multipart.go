@@ -11,8 +11,10 @@ type span struct {
 // delimited by boundary. The line break before a delimiter line belongs to
 // the delimiter (RFC 2046). The preamble and the epilogue are dropped; a
 // missing closing delimiter ends the last part at end (closed is then
-// false). It returns nil when no delimiter line opens a part.
-func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed bool) {
+// false). It returns nil when no delimiter line opens a part. squeezed
+// reports a delimiter line right after the one that opened the part, so
+// that the part lacks the line break RFC 2046 puts before every delimiter.
+func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed bool) {
 	delim := make([]byte, 0, len(boundary)+2)
 	delim = append(delim, '-', '-')
 	delim = append(delim, boundary...)
@@ -33,10 +35,13 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 			}
 			if isBlank(rest) {
 				if partStart >= 0 {
+					if pos == partStart {
+						squeezed = true
+					}
 					parts = append(parts, span{partStart, lineBreakStart(raw, partStart, pos)})
 				}
 				if closing {
-					return parts, true
+					return parts, true, squeezed
 				}
 				partStart = lineEnd
 			}
@@ -46,7 +51,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 	if partStart >= 0 {
 		parts = append(parts, span{partStart, end})
 	}
-	return parts, false
+	return parts, false, squeezed
 }
 
 // lineBreakStart returns where the line break ending just before pos starts,

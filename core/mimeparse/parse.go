@@ -132,11 +132,21 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	}
 
 	var ok bool
-	if ct := e.hdr.Get("Content-Type"); ct != "" {
+	if ct := e.hdr.Get("Content-Type"); ct == "" && e.hdr.Has("Content-Type") {
+		p.note(BadContentType, path)
+	} else if ct != "" {
 		e.typ, e.sub, e.params, ok = ParseMediaType(ct)
-		if !ok {
+		switch {
+		case !ok:
+			p.note(BadContentType, path)
+		case hasDuplicateParams(ct):
+			p.note(DuplicateParam, path)
+		case !strictMediaType(ct):
 			p.note(BadContentType, path)
 		}
+	}
+	if hasDuplicateParams(e.hdr.Get("Content-Disposition")) {
+		p.note(DuplicateParam, path)
 	}
 	if !ok {
 		if inDigest && !e.hdr.Has("Content-Type") {
@@ -187,7 +197,7 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 		e.downgrade()
 		return
 	}
-	spans, closed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	spans, closed, squeezed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
 	if len(spans) == 0 {
 		p.note(NoBoundary, path)
 		e.downgrade()
@@ -195,6 +205,9 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 	}
 	if !closed {
 		p.note(Unclosed, path)
+	}
+	if squeezed {
+		p.note(SqueezedPart, path)
 	}
 	if len(spans) > p.budget {
 		p.note(TooManyParts, path)
@@ -278,4 +291,26 @@ func (m *Message) Part(path []int) *Part {
 		isMessage = false
 	}
 	return cur
+}
+
+// Disposition returns the entity's Content-Disposition type, lower case
+// ("attachment", "inline"), and its parameters; "" when there is none or
+// it does not parse.
+func (p *Part) Disposition() (string, map[string]string) {
+	d, params, ok := ParseDisposition(p.hdr.Get("Content-Disposition"))
+	if !ok {
+		return "", nil
+	}
+	return d, params
+}
+
+// Filename returns the file name the entity's header gives: the filename
+// parameter of Content-Disposition, else the name parameter of
+// Content-Type (RFC 2231 values decoded; RFC 2047 encoded words, which
+// RFC 2047 §5 forbids there but mailers write, are left to the caller).
+func (p *Part) Filename() string {
+	if _, params := p.Disposition(); params["filename"] != "" {
+		return params["filename"]
+	}
+	return p.params["name"]
 }

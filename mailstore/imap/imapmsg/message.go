@@ -1,6 +1,7 @@
 package imapmsg
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -46,13 +47,11 @@ func ReadHeader(r io.Reader) ([]byte, error) {
 // body.
 func decodeCTE(enc string, body []byte, strict bool) ([]byte, error) {
 	b, err := mimeparse.Decode(enc, body)
-	if err != nil {
-		if strict {
-			return nil, errUnknownCTE(enc)
-		}
-		return body, nil
+	var unknown *mimeparse.UnknownEncodingError
+	if strict && errors.As(err, &unknown) {
+		return nil, errUnknownCTE(enc)
 	}
-	return b, nil
+	return b, nil // lenient decoding of malformed content is fine for IMAP
 }
 
 // errUnknownCTE builds the RFC 3516 UNKNOWN-CTE error for enc.
