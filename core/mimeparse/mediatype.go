@@ -149,14 +149,19 @@ func splitParams(s string) []rawParam {
 }
 
 // readQuoted reads a quoted string at the start of s (which begins with a
-// double quote); an unterminated string runs to the end.
+// double quote); an unterminated string runs to the end. A backslash
+// quotes only a special character (RFC 2045 tspecials); before any other
+// it is kept, as mailers write Windows paths ("C:\temp\a.exe") unquoted
+// and Go's mime package and most clients read them so.
 func readQuoted(s string) (value, rest string) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':
 			if i+1 < len(s) {
-				i++
+				if strings.IndexByte(`()<>@,;:\"/[]?=`, s[i+1]) >= 0 {
+					i++
+				}
 				b.WriteByte(s[i])
 			}
 		case '"':

@@ -19,6 +19,7 @@ func TestParseMediaType(t *testing.T) {
 		{"text/plain;charset=utf-8;", "text", "plain", map[string]string{"charset": "utf-8"}, true},
 		{"text / plain (comment) ; a = b", "text", "plain", map[string]string{"a": "b"}, true},
 		{`text/plain; name="esc\"aped"`, "text", "plain", map[string]string{"name": `esc"aped`}, true},
+		{`application/x; name="C:\temp\a\\b.exe"`, "application", "x", map[string]string{"name": `C:\temp\a\b.exe`}, true},
 		{`text/plain; name="unterminated`, "text", "plain", map[string]string{"name": "unterminated"}, true},
 		{"text/plain; junk; a=1; a=2", "text", "plain", map[string]string{"a": "1"}, true},
 		{"application/x; name=my file.txt", "application", "x", map[string]string{"name": "my file.txt"}, true},
