@@ -44,6 +44,9 @@ const (
 	// UnknownEncoding is a Content-Transfer-Encoding other than 7bit, 8bit,
 	// binary, base64 and quoted-printable.
 	UnknownEncoding
+	// BadDisposition is a Content-Disposition that does not follow RFC 2183
+	// (it is read leniently).
+	BadDisposition
 	// DuplicateParam is a Content-Type or Content-Disposition parameter
 	// given twice (such as two boundary parameters); the first counts.
 	DuplicateParam
@@ -61,6 +64,7 @@ var anomalyNames = map[AnomalyKind]string{
 	EncodedMessage:  "encoded message/rfc822 part",
 	UnknownEncoding: "unknown Content-Transfer-Encoding",
 	DuplicateParam:  "repeated parameter",
+	BadDisposition:  "invalid Content-Disposition",
 }
 
 // String describes the kind in a few words.

@@ -18,11 +18,16 @@
 // Internet mail is often broken. These are the rules, chosen per RFC 2045,
 // RFC 2046 and RFC 5322 where they decide and for safety where they do not:
 //
-//   - The header of an entity ends at the first empty line. A line that is
-//     neither a header field ("name:") nor a continuation line also ends the
-//     header; such a line is the first line of the body and there is no
-//     separator. The header bytes followed by the body are always exactly
-//     the whole entity.
+//   - The header of an entity runs to its first empty line, or to its end if
+//     there is none: RFC 5322 §2.1 separates the body from the header by an
+//     empty line, so without one there is no body. A line that is neither a
+//     field ("name:", the name printable US-ASCII) nor a continuation line
+//     is kept in the header but is no field (HeaderLine); the fields after
+//     it count. Yubin's MTA reads headers the same way, so every field a
+//     filter checks or removes is a field here, and no client that skips
+//     such lines can show a From field the DMARC check did not see. An mbox
+//     "From " line at the very start of a message is skipped.
+//   - The header bytes followed by the body are always exactly the entity.
 //   - Bare LF line endings are accepted everywhere CRLF is.
 //   - A multipart part is split on delimiter lines ("--" boundary, optional
 //     "--", optional trailing white space). The preamble and epilogue are
@@ -39,7 +44,24 @@
 //   - A multipart with more delimited parts than the remaining part budget
 //     keeps the first ones; the others are not addressable.
 //   - A missing or invalid Content-Type means text/plain; charset=us-ascii
-//     (message/rfc822 inside multipart/digest), as RFC 2045 says.
+//     (message/rfc822 inside multipart/digest), as RFC 2045 says. Of two
+//     Content-Type (or Content-Transfer-Encoding) fields, or two parameters
+//     of one name, the first counts (DuplicateField, DuplicateParam).
+//   - A delimiter line directly after the one that opened a part (without a
+//     line break of its own) closes an empty part (SqueezedPart).
+//   - A line break before a delimiter belongs to the delimiter, CRLF or LF
+//     for each delimiter on its own. A delimiter at the very end of the
+//     entity opens an empty last part.
+//   - The boundary is matched on whole lines whatever the part's transfer
+//     encoding: a delimiter line inside quoted-printable text (after a soft
+//     line break, say) still ends the part (RFC 2046 §5.1.1 forbids the
+//     boundary in the content).
+//   - Transfer encodings decode leniently (Decode): base64 skips bytes
+//     outside its alphabet, quoted-printable keeps bad escapes; both report
+//     it (MalformedEncodingError). An unknown encoding leaves the body as it
+//     is (UnknownEncoding).
+//   - In a quoted parameter value, a backslash quotes only a special
+//     character; before any other it is kept (Windows paths in file names).
 //   - Message.Part numbers parts as IMAP does (RFC 9051): part 1 of a
 //     non-multipart message is its body, part N of a message/rfc822 part
 //     descends into the embedded message.

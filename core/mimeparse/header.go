@@ -24,7 +24,8 @@ type field struct {
 type Header struct {
 	raw    []byte
 	fields []field
-	junk   int // lines that belong to no field
+	junk   int  // lines that belong to no field
+	capped bool // fields past maxFields were not indexed
 }
 
 // Junk returns the number of lines in the header that belong to no field:
@@ -45,7 +46,6 @@ func (h *Header) Junk() int {
 func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd, bodyStart int) {
 	h.raw = raw
 	pos := start
-	emptyLineAhead := -1 // whether an empty line follows: -1 not known yet
 	for pos < limit {
 		lineEnd := limit
 		if i := bytes.IndexByte(raw[pos:limit], '\n'); i >= 0 {
@@ -67,17 +67,6 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 				if pos == start && allowFrom && bytes.HasPrefix(content, []byte("From ")) {
 					break
 				}
-				if emptyLineAhead < 0 {
-					emptyLineAhead = 0
-					if hasEmptyLine(raw[pos:limit]) {
-						emptyLineAhead = 1
-					}
-				}
-				if emptyLineAhead == 0 {
-					// No separator at all: the body starts here.
-					h.junk++
-					return h, pos, pos
-				}
 				h.junk++
 				break
 			}
@@ -88,18 +77,13 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 					valStart: pos + valStart,
 					end:      lineEnd,
 				})
+			} else {
+				h.capped = true
 			}
 		}
 		pos = lineEnd
 	}
 	return h, limit, limit
-}
-
-// hasEmptyLine reports whether b, which starts at the beginning of a line
-// that is not empty, has an empty line (as parseHeader sees lines: LF
-// optionally preceded by CR, or a lone CR at the very end).
-func hasEmptyLine(b []byte) bool {
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n")) || bytes.HasSuffix(b, []byte("\n\r"))
 }
 
 // trimEOL removes a trailing LF and then a trailing CR.
@@ -160,6 +144,19 @@ func (h *Header) Name(i int) []byte {
 // Value returns the unfolded value of field i; see Header.
 func (h *Header) Value(i int) string {
 	return h.value(h.fields[i])
+}
+
+// Complete reports whether every field of the header is indexed (a header
+// has at most 50000).
+func (h *Header) Complete() bool {
+	return !h.capped
+}
+
+// FieldSpan returns where field i starts and ends (after its continuation
+// lines and line ending) in the bytes the header was parsed from.
+func (h *Header) FieldSpan(i int) (start, end int) {
+	f := h.fields[i]
+	return f.start, f.end
 }
 
 // RawField returns field i as written, with its continuation lines and

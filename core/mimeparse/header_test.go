@@ -19,11 +19,12 @@ func TestParseHeader(t *testing.T) {
 		{"bare lf", "A: 1\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body", 0},
 		{"space before colon", "A : 1\r\n\r\n", false, []string{"A=1"}, "", 0},
 		{"empty value", "A:\r\n\r\nx", false, []string{"A="}, "x", 0},
-		{"no separator", "A: 1\r\nnot a header\r\nmore", false, []string{"A=1"}, "not a header\r\nmore", 1},
+		{"no separator", "A: 1\r\nnot a header\r\nmore", false, []string{"A=1"}, "", 2},
+		{"no separator, fields after junk", "not a header\r\nA: 1\r\n", false, []string{"A=1"}, "", 1},
 		{"junk line before the separator", "A: 1\r\nnot a header\r\n cont\r\nB: 2\r\n\r\nbody", false, []string{"A=1", "B=2"}, "body", 1},
 		{"junk line, separator with bare lf", "A: 1\nnot a header\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body", 1},
 		{"junk line, lone cr separator at the end", "not a header\r\nB: 2\r\n\r", false, []string{"B=2"}, "", 1},
-		{"body starts at once", "hello\r\n", false, nil, "hello\r\n", 1},
+		{"no header at all", "hello\r\n", false, nil, "", 1},
 		{"empty header", "\r\nbody", false, nil, "body", 0},
 		{"mbox from", "From someone Mon Jan 1\r\nA: 1\r\n\r\nb", true, []string{"A=1"}, "b", 0},
 		{"mbox from not allowed", "From someone\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b", 1},
@@ -33,7 +34,7 @@ func TestParseHeader(t *testing.T) {
 		{"8bit name", "X-Grüße: Köln\r\nA: 1\r\n\r\n", false, []string{"A=1"}, "", 1},
 		{"nul in value", "A: x\x00y\r\n\r\n", false, []string{"A=x\x00y"}, "", 0},
 		{"nul in name", "A\x00B: x\r\n\r\n", false, nil, "", 1},
-		{"nul in name, no separator", "A\x00B: x\r\n", false, nil, "A\x00B: x\r\n", 1},
+		{"nul in name, no separator", "A\x00B: x\r\n", false, nil, "", 1},
 		{"lone cr separator", "A: 1\r\n\r", false, []string{"A=1"}, "", 0},
 	}
 	for _, tt := range tests {

@@ -145,8 +145,10 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 			p.note(BadContentType, path)
 		}
 	}
-	if hasDuplicateParams(e.hdr.Get("Content-Disposition")) {
+	if cd := e.hdr.Get("Content-Disposition"); hasDuplicateParams(cd) {
 		p.note(DuplicateParam, path)
+	} else if cd != "" && !strictMediaType(cd) {
+		p.note(BadDisposition, path)
 	}
 	if !ok {
 		if inDigest && !e.hdr.Has("Content-Type") {

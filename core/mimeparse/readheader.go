@@ -18,9 +18,23 @@ const MaxHeaderBytes = 1 << 20
 // large messages. A message without a body is returned whole; only read
 // errors other than io.EOF are returned.
 func ReadHeader(r io.Reader) ([]byte, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, MaxHeaderBytes), 4096)
+	block, _, err := ReadHeaderBlock(r, MaxHeaderBytes)
+	return block, err
+}
+
+// ReadHeaderBlock reads a message's top-level header block from r as
+// ReadHeader does, at most limit bytes. complete reports that the block
+// ended (with its empty line, or with the input) within limit.
+func ReadHeaderBlock(r io.Reader, limit int) (block []byte, complete bool, err error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, int64(limit)+1), 4096)
 	var out []byte
 	lineStart := 0
+	cut := func(done bool) ([]byte, bool) {
+		if len(out) > limit {
+			return out[:limit], false
+		}
+		return out, done
+	}
 	for {
 		chunk, err := br.ReadSlice('\n')
 		out = append(out, chunk...)
@@ -29,12 +43,15 @@ func ReadHeader(r io.Reader) ([]byte, error) {
 		}
 		if err != nil {
 			if err == io.EOF {
-				return out, nil
+				b, done := cut(true)
+				return b, done, nil
 			}
-			return out, fmt.Errorf("mimeparse: read header: %w", err)
+			b, _ := cut(false)
+			return b, false, fmt.Errorf("mimeparse: read header: %w", err)
 		}
 		if len(trimEOL(out[lineStart:])) == 0 {
-			return out, nil
+			b, done := cut(true)
+			return b, done, nil
 		}
 		lineStart = len(out)
 	}

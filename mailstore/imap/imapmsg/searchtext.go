@@ -59,6 +59,11 @@ func (d *searchDoc) header() (string, error) {
 		}
 		var b strings.Builder
 		appendHeaderText(&b, m.root.Header())
+		if m.root.Header().Junk() > 0 {
+			// Lines that are no fields (the text of a message without
+			// an empty line, say) are found by TEXT too.
+			b.WriteString(mimetext.FallbackUTF8(m.root.HeaderBytes()))
+		}
 		s := fold(b.String())
 		d.headerText = &s
 	}
