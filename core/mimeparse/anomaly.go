@@ -31,6 +31,10 @@ const (
 	// opened a part, without the line break of its own that RFC 2046 puts
 	// before every delimiter; the part is empty.
 	SqueezedPart
+	// MixedLineBreaks is a multipart whose delimiters are preceded by CRLF
+	// and by bare LF both; each delimiter is recognised, but parsers that
+	// expect the kind of the first throughout miss the others.
+	MixedLineBreaks
 	// TooDeep is a multipart or attached message nested deeper than
 	// MaxDepth; it is presented as text/plain.
 	TooDeep
@@ -44,6 +48,10 @@ const (
 	// UnknownEncoding is a Content-Transfer-Encoding other than 7bit, 8bit,
 	// binary, base64 and quoted-printable.
 	UnknownEncoding
+	// BareCR is a CR not followed by LF in a header, which some parsers
+	// take for a line break; it is kept in the value (and removed when
+	// unfolding).
+	BareCR
 	// BadDisposition is a Content-Disposition that does not follow RFC 2183
 	// (it is read leniently).
 	BadDisposition
@@ -59,12 +67,14 @@ var anomalyNames = map[AnomalyKind]string{
 	NoBoundary:      "multipart without boundary or delimiter",
 	Unclosed:        "multipart without closing delimiter",
 	SqueezedPart:    "delimiter without line break before it",
+	MixedLineBreaks: "delimiters after CRLF and after bare LF",
 	TooDeep:         "nesting deeper than the limit",
 	TooManyParts:    "more parts than the limit",
 	EncodedMessage:  "encoded message/rfc822 part",
 	UnknownEncoding: "unknown Content-Transfer-Encoding",
 	DuplicateParam:  "repeated parameter",
 	BadDisposition:  "invalid Content-Disposition",
+	BareCR:          "CR without LF in the header",
 }
 
 // String describes the kind in a few words.

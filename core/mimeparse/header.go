@@ -26,6 +26,7 @@ type Header struct {
 	fields []field
 	junk   int  // lines that belong to no field
 	capped bool // fields past maxFields were not indexed
+	bareCR bool // a CR not followed by LF
 }
 
 // Junk returns the number of lines in the header that belong to no field:
@@ -52,6 +53,9 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 			lineEnd = pos + i + 1
 		}
 		content := trimEOL(raw[pos:lineEnd])
+		if len(content) > 0 && bytes.IndexByte(content, '\r') >= 0 {
+			h.bareCR = true
+		}
 		switch {
 		case len(content) == 0:
 			return h, pos, lineEnd

@@ -14,12 +14,16 @@ type span struct {
 // false). It returns nil when no delimiter line opens a part. squeezed
 // reports a delimiter line right after the one that opened the part, so
 // that the part lacks the line break RFC 2046 puts before every delimiter.
-func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed bool) {
+// mixed reports a line break before a delimiter that is not of the kind
+// (CRLF or bare LF) that ends the first delimiter line, which parsers that
+// expect one kind throughout read differently.
+func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed, mixed bool) {
 	delim := make([]byte, 0, len(boundary)+2)
 	delim = append(delim, '-', '-')
 	delim = append(delim, boundary...)
 
 	partStart := -1
+	firstCRLF := false
 	pos := start
 	for pos < end {
 		lineEnd := end
@@ -34,14 +38,21 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 				rest = rest[2:]
 			}
 			if isBlank(rest) {
+				crlf := lineEnd >= 2 && raw[lineEnd-1] == '\n' && raw[lineEnd-2] == '\r'
 				if partStart >= 0 {
 					if pos == partStart {
 						squeezed = true
 					}
-					parts = append(parts, span{partStart, lineBreakStart(raw, partStart, pos)})
+					before := lineBreakStart(raw, partStart, pos)
+					if pos-before == 1 && firstCRLF || pos-before == 2 && !firstCRLF {
+						mixed = true
+					}
+					parts = append(parts, span{partStart, before})
+				} else {
+					firstCRLF = crlf
 				}
 				if closing {
-					return parts, true, squeezed
+					return parts, true, squeezed, mixed
 				}
 				partStart = lineEnd
 			}
@@ -51,7 +62,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 	if partStart >= 0 {
 		parts = append(parts, span{partStart, end})
 	}
-	return parts, false, squeezed
+	return parts, false, squeezed, mixed
 }
 
 // lineBreakStart returns where the line break ending just before pos starts,

@@ -124,6 +124,9 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	if e.hdr.junk > 0 {
 		p.note(HeaderLine, path)
 	}
+	if e.hdr.bareCR {
+		p.note(BareCR, path)
+	}
 	if e.hdr.Count("Content-Type") > 1 || e.hdr.Count("Content-Transfer-Encoding") > 1 {
 		p.note(DuplicateField, path)
 	}
@@ -199,7 +202,7 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 		e.downgrade()
 		return
 	}
-	spans, closed, squeezed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	spans, closed, squeezed, mixed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
 	if len(spans) == 0 {
 		p.note(NoBoundary, path)
 		e.downgrade()
@@ -210,6 +213,9 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 	}
 	if squeezed {
 		p.note(SqueezedPart, path)
+	}
+	if mixed {
+		p.note(MixedLineBreaks, path)
 	}
 	if len(spans) > p.budget {
 		p.note(TooManyParts, path)
