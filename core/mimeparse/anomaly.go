@@ -121,11 +121,11 @@ func (p *parser) note(kind AnomalyKind, path []int) {
 	if len(p.anomalies) >= maxAnomalies {
 		return
 	}
-	p.anomalies = append(p.anomalies, Anomaly{Kind: kind, Part: partNumber(path)})
+	p.anomalies = append(p.anomalies, Anomaly{Kind: kind, Part: PartNumber(path)})
 }
 
-// partNumber formats a part path as "1.2.3".
-func partNumber(path []int) string {
+// PartNumber formats a part path as IMAP writes part numbers: "1.2.3".
+func PartNumber(path []int) string {
 	var b strings.Builder
 	for i, n := range path {
 		if i > 0 {

@@ -178,10 +178,8 @@ func decodeQP(b []byte) (out []byte, clean bool) {
 		switch c {
 		case '=':
 			if i+2 < len(b) {
-				hi, ok1 := unhex(b[i+1])
-				lo, ok2 := unhex(b[i+2])
-				if ok1 && ok2 {
-					out = append(out, hi<<4|lo)
+				if c, ok := hexPair(b[i+1], b[i+2]); ok {
+					out = append(out, c)
 					i += 3
 					continue
 				}

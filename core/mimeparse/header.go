@@ -53,8 +53,8 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 			lineEnd = pos + i + 1
 		}
 		content := trimEOL(raw[pos:lineEnd])
-		if len(content) > 0 && bytes.IndexByte(content, '\r') >= 0 {
-			h.bareCR = true
+		if bytes.IndexByte(content, '\r') >= 0 || raw[lineEnd-1] == '\r' {
+			h.bareCR = true // inside the line, or ending the entity's last line
 		}
 		switch {
 		case len(content) == 0:

@@ -306,10 +306,8 @@ func percentDecode(s string) []byte {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if ok1 && ok2 {
-				b = append(b, hi<<4|lo)
+			if c, ok := hexPair(s[i+1], s[i+2]); ok {
+				b = append(b, c)
 				i += 2
 				continue
 			}
@@ -317,6 +315,13 @@ func percentDecode(s string) []byte {
 		b = append(b, s[i])
 	}
 	return b
+}
+
+// hexPair decodes two hexadecimal digits into a byte.
+func hexPair(hi, lo byte) (byte, bool) {
+	h, ok1 := unhex(hi)
+	l, ok2 := unhex(lo)
+	return h<<4 | l, ok1 && ok2
 }
 
 // unhex decodes one hexadecimal digit.

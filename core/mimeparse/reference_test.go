@@ -81,7 +81,7 @@ func refLeaves(raw []byte) (string, error) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "%s %s %q\n", partNumber(path), mediaType, data)
+		fmt.Fprintf(&b, "%s %s %q\n", PartNumber(path), mediaType, data)
 		return nil
 	}
 	err := walkMessage(bytes.NewReader(raw), nil, 0)
@@ -114,7 +114,7 @@ func leaves(raw []byte) (string, bool) {
 		if err != nil {
 			clean = false
 		}
-		fmt.Fprintf(&b, "%s %s %q\n", partNumber(path), p.MediaType(), data)
+		fmt.Fprintf(&b, "%s %s %q\n", PartNumber(path), p.MediaType(), data)
 	}
 	walk(m.Root(), nil, true)
 	return b.String(), clean

@@ -52,10 +52,10 @@ func leafParts(raw []byte) ([]*mimePart, error) {
 		}
 		body, err := p.Decoded()
 		if err != nil {
-			return fallbackf("cannot decode part %s: %v", partPath(path), decodeReason(err))
+			return fallbackf("cannot decode part %s: %v", mimeparse.PartNumber(path), decodeReason(err))
 		}
 		leaves = append(leaves, &mimePart{
-			path:      partPath(path),
+			path:      mimeparse.PartNumber(path),
 			filename:  partFilename(p),
 			mediaType: p.MediaType(),
 			body:      bytes.NewReader(body),

@@ -137,15 +137,3 @@ func truncate(s string, n int) string {
 func appendPath(path []int, n int) []int {
 	return append(path[:len(path):len(path)], n)
 }
-
-// partPath formats a part number: "1", "2.1"...
-func partPath(path []int) string {
-	var b strings.Builder
-	for i, n := range path {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(strconv.Itoa(n))
-	}
-	return b.String()
-}

@@ -188,4 +188,3 @@ func TestAppendFixed(t *testing.T) {
 		}
 	}
 }
-

@@ -2,7 +2,6 @@ package imapmsg
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -91,11 +90,7 @@ func (m *Message) Binary(path []int) ([]byte, error) {
 
 // partString formats a part path as "1.2.3".
 func partString(path []int) string {
-	s := make([]string, len(path))
-	for i, n := range path {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ".")
+	return mimeparse.PartNumber(path)
 }
 
 // applyPartial cuts the <offset.count> range out of b. An offset at or past
