@@ -52,6 +52,9 @@ const (
 	// take for a line break; it is kept in the value (and removed when
 	// unfolding).
 	BareCR
+	// NoEmptyLine is an entity without the empty line that ends a header:
+	// it is all header, without body, which some parsers read otherwise.
+	NoEmptyLine
 	// BadDisposition is a Content-Disposition that does not follow RFC 2183
 	// (it is read leniently).
 	BadDisposition
@@ -75,6 +78,7 @@ var anomalyNames = map[AnomalyKind]string{
 	DuplicateParam:  "repeated parameter",
 	BadDisposition:  "invalid Content-Disposition",
 	BareCR:          "CR without LF in the header",
+	NoEmptyLine:     "header without empty line after it",
 }
 
 // String describes the kind in a few words.

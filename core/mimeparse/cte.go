@@ -56,7 +56,8 @@ func (e *UnknownEncodingError) Error() string {
 // MalformedEncodingError reports base64 or quoted-printable content that
 // had to be decoded leniently: bytes outside the base64 alphabet (other
 // than white space), data after padding or a group cut short; "=" not
-// followed by two hexadecimal digits or a line break in quoted-printable.
+// followed by two hexadecimal digits or a line break, or a control
+// character left unencoded, in quoted-printable.
 // Decoders disagree on such content.
 type MalformedEncodingError struct {
 	Encoding string // "base64" or "quoted-printable"
@@ -169,7 +170,7 @@ func decodeBase64(b []byte) (out []byte, clean bool) {
 // decodeQP decodes quoted-printable leniently: malformed escapes are kept
 // literally, soft line breaks may have trailing white space, and white space
 // at the end of a line is dropped as RFC 2045 requires. clean is false when
-// an escape was malformed.
+// an escape was malformed or a control character was not encoded.
 func decodeQP(b []byte) (out []byte, clean bool) {
 	out = make([]byte, 0, len(b))
 	clean = true
@@ -212,6 +213,9 @@ func decodeQP(b []byte) (out []byte, clean bool) {
 			}
 			i = j
 		default:
+			if (c < ' ' && c != '\r' && c != '\n') || c == 0x7f {
+				clean = false // a control character, which RFC 2045 §6.7 encodes
+			}
 			out = append(out, c)
 			i++
 		}

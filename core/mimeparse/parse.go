@@ -127,6 +127,9 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	if e.hdr.bareCR {
 		p.note(BareCR, path)
 	}
+	if e.bodyStart == e.hdrEnd && end > start {
+		p.note(NoEmptyLine, path)
+	}
 	if e.hdr.Count("Content-Type") > 1 || e.hdr.Count("Content-Transfer-Encoding") > 1 {
 		p.note(DuplicateField, path)
 	}

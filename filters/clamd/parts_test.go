@@ -266,12 +266,6 @@ func TestFilterParts(t *testing.T) {
 			wantResult: "clean", wantDetail: fmt.Sprintf("%d parts scanned", maxParts),
 		},
 		{
-			name:       "header only",
-			raw:        "Subject: x\r\nFrom: a@example.org",
-			wantResult: "clean", wantDetail: "1 part scanned",
-			wantData: strs(""),
-		},
-		{
 			name:       "empty body",
 			raw:        "Subject: empty\r\n\r\n",
 			wantResult: "clean", wantDetail: "1 part scanned",
@@ -403,6 +397,11 @@ var fallbackCases = []struct {
 		name:   "too many parts",
 		raw:    mail(manyParts(maxParts + 1)),
 		reason: "more than 16 parts",
+	},
+	{
+		name:   "header only, without empty line",
+		raw:    "Subject: x\r\nFrom: a@example.org",
+		reason: "header without empty line after it in message",
 	},
 	{
 		name:   "unknown transfer encoding",
