@@ -112,12 +112,48 @@ func (a Anomaly) String() string {
 const maxAnomalies = 64
 
 // Anomalies returns the departures from the standards found in the
-// message, in the order met, at most 64. A message without any is read the
+// message, at most 64: those that shaped the structure in the order met,
+// then those of parameter syntax (checked on the first call, as only
+// callers that must not guess need them). A message without any is read the
 // same way by every parser that follows the RFCs; a caller that must not
 // guess (a virus scanner handing parts to another program) can treat a
 // message with any as one to look at whole.
 func (m *Message) Anomalies() []Anomaly {
+	m.checkOnce.Do(m.checkSyntax)
 	return m.anomalies
+}
+
+// checkSyntax adds the anomalies of Content-Type and Content-Disposition
+// syntax: a repeated parameter, parameters RFC 2045 and RFC 2183 do not
+// allow (which ParseMediaType reads leniently).
+func (m *Message) checkSyntax() {
+	p := &parser{anomalies: m.anomalies}
+	var walk func(e *Part, path []int)
+	walk = func(e *Part, path []int) {
+		if ct := e.hdr.Get("Content-Type"); ct != "" {
+			if _, _, _, ok := ParseMediaType(ct); ok {
+				switch {
+				case hasDuplicateParams(ct):
+					p.note(DuplicateParam, path)
+				case !strictMediaType(ct):
+					p.note(BadContentType, path)
+				}
+			}
+		}
+		if cd := e.hdr.Get("Content-Disposition"); hasDuplicateParams(cd) {
+			p.note(DuplicateParam, path)
+		} else if cd != "" && !strictMediaType(cd) {
+			p.note(BadDisposition, path)
+		}
+		for i, c := range e.children {
+			walk(c, append(path[:len(path):len(path)], i+1))
+		}
+		if e.msg != nil {
+			walk(e.msg, path)
+		}
+	}
+	walk(m.root, nil)
+	m.anomalies = p.anomalies
 }
 
 // note records an anomaly of the entity at path.

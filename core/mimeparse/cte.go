@@ -137,8 +137,17 @@ func decodeBase64(b []byte) (out []byte, clean bool) {
 		}
 		acc, n = 0, 0
 	}
+	pads := 0 // padding characters still due
 	for _, c := range b {
 		if c == '=' {
+			switch {
+			case !padded && (n == 2 || n == 3):
+				pads = 4 - n - 1
+			case padded && pads > 0:
+				pads--
+			default:
+				clean = false // padding where no group needs it
+			}
 			flush()
 			padded = true
 			continue
@@ -160,8 +169,8 @@ func decodeBase64(b []byte) (out []byte, clean bool) {
 			acc, n = 0, 0
 		}
 	}
-	if n != 0 && !padded {
-		clean = false // a group cut short without padding
+	if n != 0 || pads > 0 {
+		clean = false // a group cut short, or its padding
 	}
 	flush()
 	return out, clean

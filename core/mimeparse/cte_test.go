@@ -97,6 +97,11 @@ func TestDecodeMalformed(t *testing.T) {
 		{"base64", "aGVs!bG8=", true}, // outside the alphabet
 		{"base64", "-_-_", true},      // URL alphabet
 		{"base64", "", false},
+		{"base64", "aG==\r\n", false},
+		{"base64", "aGk=", false},
+		{"base64", "=", true},
+		{"base64", "aG=", true},   // padding cut short
+		{"base64", "aGk==", true}, // one pad too many
 		{"quoted-printable", "caf=C3=A9 =\r\nx", false},
 		{"quoted-printable", "a=ZZb", true},
 		{"quoted-printable", "a = b", true},

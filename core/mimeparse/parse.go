@@ -1,5 +1,7 @@
 package mimeparse
 
+import "sync"
+
 // MaxDepth is how deeply multiparts and message/rfc822 parts may nest. A
 // container at this depth is presented as a text/plain leaf.
 const MaxDepth = 50
@@ -14,6 +16,8 @@ type Message struct {
 	raw       []byte
 	root      *Part
 	anomalies []Anomaly
+
+	checkOnce sync.Once // the syntax checks of Anomalies, done on demand
 }
 
 // Part is one MIME entity: the message itself, a part of a multipart, or
@@ -142,19 +146,9 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 		p.note(BadContentType, path)
 	} else if ct != "" {
 		e.typ, e.sub, e.params, ok = ParseMediaType(ct)
-		switch {
-		case !ok:
-			p.note(BadContentType, path)
-		case hasDuplicateParams(ct):
-			p.note(DuplicateParam, path)
-		case !strictMediaType(ct):
+		if !ok {
 			p.note(BadContentType, path)
 		}
-	}
-	if cd := e.hdr.Get("Content-Disposition"); hasDuplicateParams(cd) {
-		p.note(DuplicateParam, path)
-	} else if cd != "" && !strictMediaType(cd) {
-		p.note(BadDisposition, path)
 	}
 	if !ok {
 		if inDigest && !e.hdr.Has("Content-Type") {
