@@ -1,7 +1,6 @@
 package mta
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/yubinmail/yubin/core/mimeparse"
+	"github.com/yubinmail/yubin/filters"
 )
 
 // maxHeaderBytes bounds the header of a message: a header that does not
@@ -147,10 +147,7 @@ func leadingContinuation(block []byte) int {
 // filters see: every field of the header, in order, whatever lines that
 // are not fields stood between them.
 func parseFields(fields []byte) textproto.Header {
-	// Every collected line is a field or a continuation line, which
-	// ReadHeader accepts: there is no error to handle.
-	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(fields), strings.NewReader("\r\n"))))
-	return h
+	return filters.HeaderOf(fields)
 }
 
 // foldWidth is the line length formatField folds at when it can (RFC 5322

@@ -35,6 +35,10 @@ const (
 	// and by bare LF both; each delimiter is recognised, but parsers that
 	// expect the kind of the first throughout miss the others.
 	MixedLineBreaks
+	// DelimiterPadding is a delimiter line with other characters than
+	// spaces and tabs (a stray CR) before its line break; it is taken for a
+	// delimiter, which strict parsers do not.
+	DelimiterPadding
 	// TooDeep is a multipart or attached message nested deeper than
 	// MaxDepth; it is presented as text/plain.
 	TooDeep
@@ -64,21 +68,22 @@ const (
 )
 
 var anomalyNames = map[AnomalyKind]string{
-	HeaderLine:      "header line that is no field",
-	DuplicateField:  "repeated Content-Type or Content-Transfer-Encoding",
-	BadContentType:  "invalid Content-Type",
-	NoBoundary:      "multipart without boundary or delimiter",
-	Unclosed:        "multipart without closing delimiter",
-	SqueezedPart:    "delimiter without line break before it",
-	MixedLineBreaks: "delimiters after CRLF and after bare LF",
-	TooDeep:         "nesting deeper than the limit",
-	TooManyParts:    "more parts than the limit",
-	EncodedMessage:  "encoded message/rfc822 part",
-	UnknownEncoding: "unknown Content-Transfer-Encoding",
-	DuplicateParam:  "repeated parameter",
-	BadDisposition:  "invalid Content-Disposition",
-	BareCR:          "CR without LF in the header",
-	NoEmptyLine:     "header without empty line after it",
+	HeaderLine:       "header line that is no field",
+	DuplicateField:   "repeated Content-Type or Content-Transfer-Encoding",
+	BadContentType:   "invalid Content-Type",
+	NoBoundary:       "multipart without boundary or delimiter",
+	Unclosed:         "multipart without closing delimiter",
+	SqueezedPart:     "delimiter without line break before it",
+	MixedLineBreaks:  "delimiters after CRLF and after bare LF",
+	DelimiterPadding: "delimiter line with more than white space after the boundary",
+	TooDeep:          "nesting deeper than the limit",
+	TooManyParts:     "more parts than the limit",
+	EncodedMessage:   "encoded message/rfc822 part",
+	UnknownEncoding:  "unknown Content-Transfer-Encoding",
+	DuplicateParam:   "repeated parameter",
+	BadDisposition:   "invalid Content-Disposition",
+	BareCR:           "CR without LF in the header",
+	NoEmptyLine:      "header without empty line after it",
 }
 
 // String describes the kind in a few words.

@@ -17,7 +17,10 @@ type span struct {
 // mixed reports a line break before a delimiter that is not of the kind
 // (CRLF or bare LF) that ends the first delimiter line, which parsers that
 // expect one kind throughout read differently.
-func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed, mixed bool) {
+// padding reports a delimiter line with more than spaces and tabs between
+// the boundary and the line break (RFC 2046 transport padding), which
+// strict parsers do not take for a delimiter.
+func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed, mixed, padding bool) {
 	delim := make([]byte, 0, len(boundary)+2)
 	delim = append(delim, '-', '-')
 	delim = append(delim, boundary...)
@@ -38,6 +41,9 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 				rest = rest[2:]
 			}
 			if isBlank(rest) {
+				if !isPadding(rest) {
+					padding = true
+				}
 				crlf := lineEnd >= 2 && raw[lineEnd-1] == '\n' && raw[lineEnd-2] == '\r'
 				if partStart >= 0 {
 					if pos == partStart {
@@ -52,7 +58,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 					firstCRLF = crlf
 				}
 				if closing {
-					return parts, true, squeezed, mixed
+					return parts, true, squeezed, mixed, padding
 				}
 				partStart = lineEnd
 			}
@@ -62,7 +68,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 	if partStart >= 0 {
 		parts = append(parts, span{partStart, end})
 	}
-	return parts, false, squeezed, mixed
+	return parts, false, squeezed, mixed, padding
 }
 
 // lineBreakStart returns where the line break ending just before pos starts,
@@ -75,6 +81,14 @@ func lineBreakStart(raw []byte, min, pos int) int {
 		}
 	}
 	return pos
+}
+
+// isPadding reports whether the rest of a delimiter line is transport
+// padding (spaces and tabs) and a line break (CRLF, LF or none).
+func isPadding(b []byte) bool {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return len(bytes.Trim(b, " \t")) == 0
 }
 
 // isBlank reports whether b holds only white space and line-break bytes.

@@ -199,7 +199,7 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 		e.downgrade()
 		return
 	}
-	spans, closed, squeezed, mixed := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	spans, closed, squeezed, mixed, padding := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
 	if len(spans) == 0 {
 		p.note(NoBoundary, path)
 		e.downgrade()
@@ -213,6 +213,9 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 	}
 	if mixed {
 		p.note(MixedLineBreaks, path)
+	}
+	if padding {
+		p.note(DelimiterPadding, path)
 	}
 	if len(spans) > p.budget {
 		p.note(TooManyParts, path)
