@@ -53,7 +53,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 					if pos-before == 1 && firstCRLF || pos-before == 2 && !firstCRLF {
 						mixed = true
 					}
-					if !closing && raw[lineEnd-1] == '\n' && crlf != firstCRLF {
+					if raw[lineEnd-1] == '\n' && crlf != firstCRLF {
 						mixed = true // the delimiter line's own line break
 					}
 					parts = append(parts, span{partStart, before})
