@@ -39,6 +39,10 @@ const (
 	// spaces and tabs (a stray CR) before its line break; it is taken for a
 	// delimiter, which strict parsers do not.
 	DelimiterPadding
+	// BoundaryPrefix is a line inside a multipart that starts with its
+	// boundary but is no delimiter ("--boundary-x"), which RFC 2046 §5.1.1
+	// forbids; it is content.
+	BoundaryPrefix
 	// TooDeep is a multipart or attached message nested deeper than
 	// MaxDepth; it is presented as text/plain.
 	TooDeep
@@ -76,6 +80,7 @@ var anomalyNames = map[AnomalyKind]string{
 	SqueezedPart:     "delimiter without line break before it",
 	MixedLineBreaks:  "delimiters after CRLF and after bare LF",
 	DelimiterPadding: "delimiter line with more than white space after the boundary",
+	BoundaryPrefix:   "line starting with the boundary that is no delimiter",
 	TooDeep:          "nesting deeper than the limit",
 	TooManyParts:     "more parts than the limit",
 	EncodedMessage:   "encoded message/rfc822 part",

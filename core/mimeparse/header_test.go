@@ -97,7 +97,7 @@ func TestSplitMultipart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := []byte(tt.body)
 			var got []string
-			spans, _, _, _, _ := splitMultipart(raw, 0, len(raw), "b")
+			spans, _, _ := splitMultipart(raw, 0, len(raw), "b")
 			for _, s := range spans {
 				got = append(got, string(raw[s.start:s.end]))
 			}

@@ -20,7 +20,9 @@ type span struct {
 // padding reports a delimiter line with more than spaces and tabs between
 // the boundary and the line break (RFC 2046 transport padding), which
 // strict parsers do not take for a delimiter.
-func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed, squeezed, mixed, padding bool) {
+// prefix reports a line that starts with the boundary but is no delimiter,
+// which RFC 2046 §5.1.1 forbids and strict parsers reject.
+func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, closed bool, odd splitOddities) {
 	delim := make([]byte, 0, len(boundary)+2)
 	delim = append(delim, '-', '-')
 	delim = append(delim, boundary...)
@@ -40,28 +42,31 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 			if closing {
 				rest = rest[2:]
 			}
+			if !isBlank(rest) && partStart >= 0 {
+				odd.prefix = true
+			}
 			if isBlank(rest) {
 				if !isPadding(rest) {
-					padding = true
+					odd.padding = true
 				}
 				crlf := lineEnd >= 2 && raw[lineEnd-1] == '\n' && raw[lineEnd-2] == '\r'
 				if partStart >= 0 {
 					if pos == partStart {
-						squeezed = true
+						odd.squeezed = true
 					}
 					before := lineBreakStart(raw, partStart, pos)
 					if pos-before == 1 && firstCRLF || pos-before == 2 && !firstCRLF {
-						mixed = true
+						odd.mixed = true
 					}
 					if raw[lineEnd-1] == '\n' && crlf != firstCRLF {
-						mixed = true // the delimiter line's own line break
+						odd.mixed = true // the delimiter line's own line break
 					}
 					parts = append(parts, span{partStart, before})
 				} else {
 					firstCRLF = crlf
 				}
 				if closing {
-					return parts, true, squeezed, mixed, padding
+					return parts, true, odd
 				}
 				partStart = lineEnd
 			}
@@ -71,7 +76,7 @@ func splitMultipart(raw []byte, start, end int, boundary string) (parts []span, 
 	if partStart >= 0 {
 		parts = append(parts, span{partStart, end})
 	}
-	return parts, false, squeezed, mixed, padding
+	return parts, false, odd
 }
 
 // lineBreakStart returns where the line break ending just before pos starts,
@@ -84,6 +89,12 @@ func lineBreakStart(raw []byte, min, pos int) int {
 		}
 	}
 	return pos
+}
+
+// splitOddities are the departures from RFC 2046 splitMultipart finds;
+// see its documentation.
+type splitOddities struct {
+	squeezed, mixed, padding, prefix bool
 }
 
 // isPadding reports whether the rest of a delimiter line is transport

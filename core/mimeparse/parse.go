@@ -199,7 +199,7 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 		e.downgrade()
 		return
 	}
-	spans, closed, squeezed, mixed, padding := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
+	spans, closed, odd := splitMultipart(p.raw, e.bodyStart, e.end, boundary)
 	if len(spans) == 0 {
 		p.note(NoBoundary, path)
 		e.downgrade()
@@ -208,14 +208,17 @@ func (p *parser) multipart(e *Part, depth int, path []int) {
 	if !closed {
 		p.note(Unclosed, path)
 	}
-	if squeezed {
+	if odd.squeezed {
 		p.note(SqueezedPart, path)
 	}
-	if mixed {
+	if odd.mixed {
 		p.note(MixedLineBreaks, path)
 	}
-	if padding {
+	if odd.padding {
 		p.note(DelimiterPadding, path)
+	}
+	if odd.prefix {
+		p.note(BoundaryPrefix, path)
 	}
 	if len(spans) > p.budget {
 		p.note(TooManyParts, path)
