@@ -200,12 +200,14 @@ func decodeQP(b []byte) (out []byte, clean bool) {
 			}
 			switch {
 			case j == len(b):
+				clean = false // a soft line break without its line break
 				i = j
 			case b[j] == '\n':
 				i = j + 1
 			case b[j] == '\r' && j+1 < len(b) && b[j+1] == '\n':
 				i = j + 2
 			case b[j] == '\r' && j+1 == len(b):
+				clean = false
 				i = j + 1
 			default:
 				out = append(out, '=')
