@@ -37,7 +37,7 @@ func refLeaves(raw []byte) (string, error) {
 		return walkEntity(h, br, path, depth, "text/plain", true)
 	}
 	walkEntity = func(h textproto.Header, body io.Reader, path []int, depth int, defaultType string, root bool) error {
-		if depth > 20 {
+		if depth > MaxDepth+5 { // past mimeparse's bound, which makes an anomaly
 			return errors.New("too deep")
 		}
 		mediaType, params := defaultType, map[string]string(nil)
