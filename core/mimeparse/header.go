@@ -27,6 +27,8 @@ type Header struct {
 	junk   int  // lines that belong to no field
 	capped bool // fields past maxFields were not indexed
 	bareCR bool // a CR not followed by LF
+	// mboxFrom is an mbox "From " line skipped at the start.
+	mboxFrom bool
 }
 
 // Junk returns the number of lines in the header that belong to no field:
@@ -69,6 +71,7 @@ func parseHeader(raw []byte, start, limit int, allowFrom bool) (h Header, hdrEnd
 			nameEnd, valStart, ok := fieldName(content)
 			if !ok {
 				if pos == start && allowFrom && bytes.HasPrefix(content, []byte("From ")) {
+					h.mboxFrom = true
 					break
 				}
 				h.junk++

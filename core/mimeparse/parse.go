@@ -125,8 +125,8 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	e := &Part{start: start, end: end}
 	e.hdr, e.hdrEnd, e.bodyStart = parseHeader(p.raw, start, end, top)
 	e.encoding = normalizeCTE(e.hdr.Get("Content-Transfer-Encoding"))
-	if e.hdr.junk > 0 {
-		p.note(HeaderLine, path)
+	if e.hdr.junk > 0 || top && e.hdr.mboxFrom {
+		p.note(HeaderLine, path) // an mbox From line is skipped, but is no field
 	}
 	if e.hdr.bareCR {
 		p.note(BareCR, path)
