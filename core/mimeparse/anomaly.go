@@ -66,6 +66,10 @@ const (
 	// BadDisposition is a Content-Disposition that does not follow RFC 2183
 	// (it is read leniently).
 	BadDisposition
+	// BadEncodingField is a Content-Transfer-Encoding that is more than a
+	// bare name (quotes, a comment): the name inside is used, which strict
+	// parsers do not find.
+	BadEncodingField
 	// DuplicateParam is a Content-Type or Content-Disposition parameter
 	// given twice (such as two boundary parameters); the first counts.
 	DuplicateParam

@@ -1,6 +1,9 @@
 package mimeparse
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // MaxDepth is how deeply multiparts and message/rfc822 parts may nest. A
 // container at this depth is presented as a text/plain leaf.
@@ -139,6 +142,8 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	}
 	if classifyCTE(e.encoding) == cteUnknown {
 		p.note(UnknownEncoding, path)
+	} else if raw := strings.TrimSpace(e.hdr.Get("Content-Transfer-Encoding")); !strings.EqualFold(raw, e.encoding) {
+		p.note(BadEncodingField, path) // quotes, comments or junk around the name
 	}
 
 	var ok bool
