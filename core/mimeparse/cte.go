@@ -224,8 +224,8 @@ func decodeQP(b []byte) (out []byte, clean bool) {
 			}
 			i = j
 		default:
-			if (c < ' ' && c != '\r' && c != '\n') || c == 0x7f {
-				clean = false // a control character, which RFC 2045 §6.7 encodes
+			if (c < ' ' && c != '\r' && c != '\n') || c == 0x7f || c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
+				clean = false // a control character or a bare CR, which RFC 2045 §6.7 encodes
 			}
 			out = append(out, c)
 			i++
