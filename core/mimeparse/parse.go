@@ -142,7 +142,7 @@ func (p *parser) entity(start, end, depth int, path []int, inDigest, top bool) *
 	}
 	if classifyCTE(e.encoding) == cteUnknown {
 		p.note(UnknownEncoding, path)
-	} else if raw := strings.TrimSpace(e.hdr.Get("Content-Transfer-Encoding")); !strings.EqualFold(raw, e.encoding) {
+	} else if raw := strings.Trim(e.hdr.Get("Content-Transfer-Encoding"), " \t"); !strings.EqualFold(raw, e.encoding) {
 		p.note(BadEncodingField, path) // quotes, comments or junk around the name
 	}
 
