@@ -1,6 +1,7 @@
 package mimeparse
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -56,9 +57,9 @@ const (
 	// UnknownEncoding is a Content-Transfer-Encoding other than 7bit, 8bit,
 	// binary, base64 and quoted-printable.
 	UnknownEncoding
-	// BareCR is a CR not followed by LF in a header, which some parsers
-	// take for a line break; it is kept in the value (and removed when
-	// unfolding).
+	// BareCR is a CR not followed by LF (in a header, where it is kept in
+	// the value and removed when unfolding, or anywhere in the message),
+	// which some parsers take for a line break.
 	BareCR
 	// NoEmptyLine is an entity without the empty line that ends a header:
 	// it is all header, without body, which some parsers read otherwise.
@@ -167,7 +168,25 @@ func (m *Message) checkSyntax() {
 		}
 	}
 	walk(m.root, nil)
+	if hasBareCR(m.raw) {
+		p.note(BareCR, nil)
+	}
 	m.anomalies = p.anomalies
+}
+
+// hasBareCR reports a CR not followed by LF anywhere in b, which parsers
+// take for a line break or not.
+func hasBareCR(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			return false
+		}
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		b = b[i+2:]
+	}
 }
 
 // note records an anomaly of the entity at path.
