@@ -146,11 +146,11 @@ func (m *Message) checkSyntax() {
 	var walk func(e *Part, path []int)
 	walk = func(e *Part, path []int) {
 		if ct := e.hdr.Get("Content-Type"); ct != "" {
-			if _, _, _, ok := ParseMediaType(ct); ok {
+			if _, _, params, ok := ParseMediaType(ct); ok {
 				switch {
 				case hasDuplicateParams(ct):
 					p.note(DuplicateParam, path)
-				case !strictMediaType(ct):
+				case !strictMediaType(ct), !sameParams(ct, params):
 					p.note(BadContentType, path)
 				}
 			}

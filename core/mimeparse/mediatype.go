@@ -1,6 +1,7 @@
 package mimeparse
 
 import (
+	"maps"
 	"mime"
 	"sort"
 	"strconv"
@@ -179,6 +180,14 @@ func readQuoted(s string) (value, rest string) {
 func strictMediaType(v string) bool {
 	_, _, err := mime.ParseMediaType(v)
 	return err == nil
+}
+
+// sameParams reports whether the strict parser reads the parameters of v as
+// ParseMediaType does (an RFC 2231 value without its charset, say, it
+// drops).
+func sameParams(v string, params map[string]string) bool {
+	_, strict, err := mime.ParseMediaType(v)
+	return err == nil && maps.Equal(strict, params) || err == nil && len(strict) == 0 && len(params) == 0
 }
 
 // hasDuplicateParams reports whether the parameter list of a Content-Type
