@@ -187,7 +187,7 @@ func strictMediaType(v string) bool {
 // drops).
 func sameParams(v string, params map[string]string) bool {
 	_, strict, err := mime.ParseMediaType(v)
-	return err == nil && maps.Equal(strict, params) || err == nil && len(strict) == 0 && len(params) == 0
+	return err == nil && maps.Equal(strict, params)
 }
 
 // hasDuplicateParams reports whether the parameter list of a Content-Type
