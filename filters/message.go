@@ -2,10 +2,13 @@ package filters
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net/netip"
 
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // maxHeaderBytes bounds how much of a message NewMessage parses as header.
@@ -156,16 +159,44 @@ func Threshold(set *float64, server bool, def float64) float64 {
 	return *set
 }
 
+// ReadHeader reads the header of the raw message in r, at most limit bytes
+// of it, as core/mimeparse reads it (the parser the MTA, the filters and
+// the IMAP server share: up to the empty line, lines that are no field
+// skipped), and returns its fields and the length of the header block,
+// its empty line included.
+func ReadHeader(r io.Reader, limit int) (textproto.Header, int, error) {
+	block, _, err := mimeparse.ReadHeaderBlock(r, limit)
+	return HeaderOf(block), len(block), err
+}
+
+// HeaderOf returns the fields of a header block as core/mimeparse reads
+// them, as the textproto.Header filters see.
+func HeaderOf(block []byte) textproto.Header {
+	h := mimeparse.ParseHeader(block)
+	var fields bytes.Buffer
+	for i := range h.Len() {
+		f := h.RawField(i)
+		fields.Write(f)
+		if f[len(f)-1] != '\n' {
+			fields.WriteString("\r\n")
+		}
+	}
+	fields.WriteString("\r\n")
+	// Every line is a field (its name printable ASCII, as go-message
+	// wants) or a continuation line: ReadHeader cannot fail.
+	th, _ := textproto.ReadHeader(bufio.NewReader(&fields))
+	return th
+}
+
 // NewMessage returns the Message for the raw message of size bytes in raw
 // (e.g. a *bytes.Reader or a spool *os.File), with its header parsed. A
 // malformed header is parsed as far as possible; reading is left to the
 // filters, which see any I/O error through Open.
 func NewMessage(conn ConnInfo, env Envelope, raw io.ReaderAt, size int64) *Message {
 	open := func() io.Reader { return io.NewSectionReader(raw, 0, size) }
-	br := bufio.NewReader(io.LimitReader(open(), maxHeaderBytes))
-	// On error ReadHeader returns the fields read so far, which is what
-	// filters should see of a broken message.
-	header, _ := textproto.ReadHeader(br)
+	// A read error leaves the fields read so far, which is what filters
+	// should see of a broken message.
+	header, _, _ := ReadHeader(open(), maxHeaderBytes)
 	return &Message{
 		Conn:     conn,
 		Envelope: env,

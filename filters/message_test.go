@@ -28,10 +28,12 @@ func TestNewMessage(t *testing.T) {
 			wantLen: 2,
 		},
 		{
-			name:    "broken header is parsed as far as possible",
+			// A line that is no field is skipped, as the MTA and
+			// core/mimeparse read headers.
+			name:    "a line that is no field is skipped",
 			raw:     "From: a@example.org\r\nthis is not a header line\r\nTo: b@example.com\r\n\r\nbody",
-			want:    map[string]string{"From": "a@example.org"},
-			wantLen: 1,
+			want:    map[string]string{"From": "a@example.org", "To": "b@example.com"},
+			wantLen: 2,
 		},
 		{
 			name:    "no body",

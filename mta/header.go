@@ -1,11 +1,9 @@
 package mta
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -13,6 +11,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
+	"github.com/yubinmail/yubin/filters"
 )
 
 // maxHeaderBytes bounds the header of a message: a header that does not
@@ -44,150 +45,109 @@ type headerScan struct {
 	fields []byte
 }
 
-// scanHeader walks the header of the message in r line by line, without
-// holding more than one buffer of it in memory, counting Received fields and
-// recording the byte ranges (with their continuation lines and line ends) of
-// the fields for which remove reports true, and of continuation lines at the
-// very start, which belong to no field. The header runs to the blank line
-// (or EOF), as RFC 5322 says: a line in it that is neither a field nor a
-// continuation is skipped with its continuation lines, not taken as the
-// end of the header, since the programs that read the mail later may well
-// skip it too and show the fields that follow it. A header longer than
-// limit bytes is not complete (hs.complete false). remove gets the field
-// name as written without trailing blanks (callers compare
-// case-insensitively); it may be nil. With collect, hs.fields gets the
-// fields for parseFields.
+// scanHeader reads the header of the message in r (at most limit bytes of
+// it) and parses it with core/mimeparse, the parser the filters and the
+// IMAP server read messages with, so that the MTA checks and removes
+// exactly the fields they see: the header runs to the first empty line (or
+// the end of the message), and a line in it that is neither a field nor a
+// continuation is kept and skipped with its continuation lines, not taken
+// as the end of the header, since the programs that read the mail later
+// may well skip it too and show the fields that follow it. It counts
+// Received fields and records the byte ranges (with their continuation
+// lines and line ends) of the fields for which remove reports true, and of
+// continuation lines at the very start, which belong to no field. A header
+// longer than limit bytes, or with more fields than mimeparse indexes, is
+// not complete (hs.complete false). remove gets the field name as written
+// (callers compare case-insensitively); it may be nil. With collect,
+// hs.fields gets the fields for parseFields.
 func scanHeader(r io.Reader, limit int64, remove func(name string) bool, collect bool) (headerScan, error) {
 	var hs headerScan
-	br := bufio.NewReaderSize(r, 4096)
-	var (
-		off     int64
-		inField bool // in a field (or orphan or junk lines)
-		junk    bool // the current "field" is a line that is not a field, kept but not parsed
-		name    string
-		start   int64
-		orphan  bool // the current "field" is continuation lines at the very start
-		cur     []byte
-	)
-	finish := func(end int64) {
-		if !inField {
-			return
+	block, complete, err := mimeparse.ReadHeaderBlock(r, int(limit))
+	if err != nil {
+		return hs, fmt.Errorf("scan header: %w", err)
+	}
+	h := mimeparse.ParseHeader(block)
+	hs.end = int64(len(block) - len(emptyLineAtEnd(block)))
+	hs.complete = complete && h.Complete()
+	hs.malformed = h.Junk()
+	if bytes.HasPrefix(block, []byte("From ")) {
+		if firstFieldStart(&h) != 0 {
+			hs.malformed++ // an mbox From line, which mimeparse skips
 		}
-		inField = false
-		if collect && !junk && !orphan {
-			if n := len(cur); n == 0 || cur[n-1] != '\n' {
-				cur = append(cur, '\r', '\n')
-			}
-			hs.fields = append(hs.fields, cur...)
-		}
-		cur = cur[:0]
-		if junk || orphan {
-			hs.malformed++
-		}
-		if junk {
-			junk = false
-			return
-		}
-		if strings.EqualFold(name, "Received") {
-			hs.received++
-		}
-		drop := orphan || remove != nil && remove(name)
-		orphan = false
-		if !drop {
-			return
-		}
+	}
+	dropSpan := func(start, end int64) {
 		if k := len(hs.drop) - 1; k >= 0 && hs.drop[k].off+hs.drop[k].n == start {
 			hs.drop[k].n += end - start
 			return
 		}
 		hs.drop = append(hs.drop, span{start, end - start})
 	}
-	done := func(complete bool) (headerScan, error) {
-		finish(off)
-		hs.end, hs.complete = off, complete
-		return hs, nil
+	// A header cannot start with a continuation line. Left in place it
+	// would continue the last field Yubin prepends (a forged
+	// Authentication-Results, say), so these lines are always dropped.
+	if n := leadingContinuation(block); n > 0 {
+		dropSpan(0, int64(n))
 	}
-	for {
-		if off >= limit {
-			return done(false)
+	for i := range h.Len() {
+		name := string(h.Name(i))
+		if strings.EqualFold(name, "Received") {
+			hs.received++
 		}
-		line, err := br.ReadSlice('\n')
-		if len(line) == 0 {
-			if err == nil || errors.Is(err, io.EOF) {
-				return done(true)
+		start, end := h.FieldSpan(i)
+		if remove != nil && remove(name) {
+			dropSpan(int64(start), int64(end))
+		}
+		if collect {
+			f := block[start:end]
+			hs.fields = append(hs.fields, f...)
+			if f[len(f)-1] != '\n' {
+				hs.fields = append(hs.fields, '\r', '\n')
 			}
-			return hs, fmt.Errorf("scan header: %w", err)
-		}
-		switch {
-		case isBlankLine(line):
-			return done(true)
-		case line[0] == ' ' || line[0] == '\t':
-			if !inField && off == 0 {
-				// A header cannot start with a continuation line. Left
-				// in place it would continue the last field Yubin
-				// prepends (a forged Authentication-Results, say), so
-				// these lines are always dropped.
-				inField, name, start = true, "", 0
-				orphan = true
-			}
-		default:
-			finish(off)
-			n, ok := fieldName(line)
-			inField, name, start, junk = true, n, off, !ok
-		}
-		if collect && inField {
-			cur = append(cur, line...)
-		}
-		off += int64(len(line))
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = br.ReadSlice('\n')
-			if collect && inField && off < limit {
-				cur = append(cur, line...)
-			}
-			off += int64(len(line))
-		}
-		if errors.Is(err, io.EOF) {
-			return done(off <= limit)
-		}
-		if err != nil {
-			return hs, fmt.Errorf("scan header: %w", err)
 		}
 	}
+	return hs, nil
 }
 
-func isBlankLine(line []byte) bool {
-	return len(line) <= 2 && len(bytes.TrimRight(line, "\r\n")) == 0
+// emptyLineAtEnd returns the empty line that ends a header block, if any.
+func emptyLineAtEnd(block []byte) []byte {
+	switch {
+	case string(block) == "\n", bytes.HasSuffix(block, []byte("\n\n")):
+		return block[len(block)-1:]
+	case string(block) == "\r\n", bytes.HasSuffix(block, []byte("\n\r\n")):
+		return block[len(block)-2:]
+	}
+	return nil
 }
 
-// fieldName returns the name of the header field that line starts, if it is
-// one: printable ASCII up to a colon (trailing blanks before the colon, seen
-// in the wild and accepted by many readers, are tolerated: "From :" is a
-// From field).
-func fieldName(line []byte) (string, bool) {
-	i := bytes.IndexByte(line, ':')
-	if i <= 0 {
-		return "", false
+// firstFieldStart returns where the first field of h starts, -1 if it has
+// none.
+func firstFieldStart(h *mimeparse.Header) int {
+	if h.Len() == 0 {
+		return -1
 	}
-	name := bytes.TrimRight(line[:i], " \t")
-	if len(name) == 0 {
-		return "", false
-	}
-	for _, c := range name {
-		if c < 33 || c > 126 {
-			return "", false
+	start, _ := h.FieldSpan(0)
+	return start
+}
+
+// leadingContinuation returns the length of the continuation lines at the
+// very start of a header block.
+func leadingContinuation(block []byte) int {
+	n := 0
+	for n < len(block) && (block[n] == ' ' || block[n] == '\t') {
+		i := bytes.IndexByte(block[n:], '\n')
+		if i < 0 {
+			return len(block)
 		}
+		n += i + 1
 	}
-	return string(name), true
+	return n
 }
 
 // parseFields parses the fields scanHeader collected into the header the
 // filters see: every field of the header, in order, whatever lines that
 // are not fields stood between them.
 func parseFields(fields []byte) textproto.Header {
-	// Every collected line is a field or a continuation line, which
-	// ReadHeader accepts: there is no error to handle.
-	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(fields), strings.NewReader("\r\n"))))
-	return h
+	return filters.HeaderOf(fields)
 }
 
 // foldWidth is the line length formatField folds at when it can (RFC 5322

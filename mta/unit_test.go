@@ -107,6 +107,32 @@ func TestParseFields(t *testing.T) {
 	}
 }
 
+// TestScanHeaderMalformed checks what counts as a line that is no field:
+// an mbox From line does, a From field with a blank before the colon does
+// not; 8-bit bytes never make a field name (core/mimeparse reads headers
+// for the MTA as for the filters and the IMAP server).
+func TestScanHeaderMalformed(t *testing.T) {
+	tests := []struct {
+		msg       string
+		malformed int
+		fields    int
+	}{
+		{"From ann@example.com Mon Jan 1\r\nSubject: x\r\n\r\nbody", 1, 1},
+		{"From : ann@example.com\r\nSubject: x\r\n\r\nbody", 0, 2},
+		{"X-F\xfc\xfc: bar\r\nSubject: x\r\n\r\nbody", 1, 1},
+		{"Subject: x\r\nno field\r\nFrom: late@example.com\r\n\r\nbody", 1, 2},
+	}
+	for _, tt := range tests {
+		hs, err := scanHeader(strings.NewReader(tt.msg), maxHeaderBytes, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := parseFields(hs.fields); hs.malformed != tt.malformed || h.Len() != tt.fields {
+			t.Errorf("%q: %d malformed, %d fields; want %d, %d", tt.msg, hs.malformed, h.Len(), tt.malformed, tt.fields)
+		}
+	}
+}
+
 func TestScanHeaderReadError(t *testing.T) {
 	_, err := scanHeader(iotest.ErrReader(errors.New("disk on fire")), maxHeaderBytes, nil, true)
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {

@@ -6,9 +6,7 @@ import (
 	"io"
 	"strings"
 
-	message "github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
-
+	"github.com/yubinmail/yubin/core/mimeparse"
 	"github.com/yubinmail/yubin/core/mimetext"
 )
 
@@ -104,51 +102,51 @@ func contentTypeMatches(mediaType string, types []string) bool {
 	return false
 }
 
-// bodyParts walks the MIME structure of the message and returns its leaf
+// bodyParts walks the MIME structure of the message with core/mimeparse
+// (the parser the filters and the IMAP server use) and returns its leaf
 // parts, transfer-decoded and converted to UTF-8 (text parts).
 func (r *run) bodyParts(raw []byte) []bodyPart {
-	var h textproto.Header
-	for i := len(r.hdr.fields) - 1; i >= 0; i-- {
-		f := r.hdr.fields[i]
-		h.Add(f.name, f.value)
+	hdr := r.body.msg.Header
+	full := make([]byte, 0, len(hdr)+4+len(raw))
+	full = append(full, hdr...)
+	switch {
+	case len(hdr) == 0, bytes.HasSuffix(hdr, []byte("\n\n")), bytes.HasSuffix(hdr, []byte("\n\r\n")):
+	case bytes.HasSuffix(hdr, []byte("\n")):
+		full = append(full, '\r', '\n')
+	default:
+		full = append(full, "\r\n\r\n"...)
 	}
-	e, err := message.New(message.Header{Header: h}, bytes.NewReader(raw))
-	if e == nil {
-		return []bodyPart{{mediaType: "text/plain", text: mimetext.FallbackUTF8(raw)}}
-	}
-	_ = err // unknown charsets and encodings still give a readable entity
+	full = append(full, raw...)
 	var parts []bodyPart
-	walkEntity(e, 0, &parts)
+	walkPart(mimeparse.Parse(full).Root(), 0, &parts)
 	return parts
 }
 
-func walkEntity(e *message.Entity, depth int, parts *[]bodyPart) {
+func walkPart(p *mimeparse.Part, depth int, parts *[]bodyPart) {
 	if len(*parts) >= maxBodyParts {
 		return
 	}
-	mediaType, _, err := e.Header.ContentType()
-	if err != nil || !strings.Contains(mediaType, "/") {
-		mediaType = "text/plain"
-	}
-	mediaType = strings.ToLower(mediaType)
-	if mr := e.MultipartReader(); mr != nil && depth < maxBodyDepth {
-		for len(*parts) < maxBodyParts {
-			p, err := mr.NextPart()
-			if p == nil || err != nil {
+	switch {
+	case p.IsMultipart() && depth < maxBodyDepth:
+		for _, c := range p.Children() {
+			if len(*parts) >= maxBodyParts {
 				break
 			}
-			walkEntity(p, depth+1, parts)
+			walkPart(c, depth+1, parts)
 		}
 		return
+	case p.Embedded() != nil && depth < maxBodyDepth:
+		walkPart(p.Embedded(), depth+1, parts)
+		return
 	}
-	body, _ := io.ReadAll(e.Body)
-	if mediaType == "message/rfc822" && depth < maxBodyDepth {
-		if inner, _ := message.Read(bytes.NewReader(body)); inner != nil {
-			walkEntity(inner, depth+1, parts)
-			return
-		}
+	body, _ := p.Decoded()
+	text := ""
+	if cs := p.Params()["charset"]; cs != "" && p.Type() == "text" {
+		text = mimetext.DecodeBytes(cs, body)
+	} else {
+		text = mimetext.FallbackUTF8(body)
 	}
-	*parts = append(*parts, bodyPart{mediaType: mediaType, text: mimetext.FallbackUTF8(body)})
+	*parts = append(*parts, bodyPart{mediaType: p.MediaType(), text: text})
 }
 
 // htmlToText reduces HTML to its text for the :text transform (RFC 5173):

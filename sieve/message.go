@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/yubinmail/yubin/core/mimeparse"
 	"github.com/yubinmail/yubin/core/mimetext"
 )
 
@@ -42,41 +43,27 @@ type field struct {
 	decoded *string
 }
 
-// parseHeader splits a raw header block into fields. It never fails: a
-// line that is neither a field nor a continuation ends the header.
+// parseHeader splits a raw header block into fields, as core/mimeparse
+// (the parser the MTA, the filters and the IMAP server use) reads it: up
+// to the empty line, lines that are neither a field nor a continuation
+// skipped. Values are unfolded with each line's surrounding white space
+// reduced to one space. It never fails.
 func parseHeader(raw []byte) []field {
-	var fields []field
-	for len(raw) > 0 {
-		end := bytes.IndexByte(raw, '\n')
-		line := raw
-		if end >= 0 {
-			line, raw = raw[:end], raw[end+1:]
-		} else {
-			raw = nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(fields) > 0 {
-				f := &fields[len(fields)-1]
-				f.value += " " + strings.TrimSpace(string(line))
-				f.value = strings.TrimSpace(f.value)
+	h := mimeparse.ParseHeader(raw)
+	fields := make([]field, 0, h.Len())
+	for i := range h.Len() {
+		f := h.RawField(i)
+		_, v, _ := bytes.Cut(f, []byte(":"))
+		var value string
+		for j, line := range bytes.Split(bytes.TrimRight(v, "\r\n"), []byte("\n")) {
+			line = bytes.TrimSpace(line)
+			if j == 0 {
+				value = string(line)
+			} else {
+				value = strings.TrimSpace(value + " " + string(line))
 			}
-			continue
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			break
-		}
-		// "Name :" (white space before the colon) is obsolete syntax
-		// (RFC 5322 section 4.5.8) but still seen.
-		name := string(bytes.TrimRight(line[:colon], " \t"))
-		if name == "" || strings.ContainsAny(name, " \t") {
-			break
-		}
-		fields = append(fields, field{name: name, value: strings.TrimSpace(string(line[colon+1:]))})
+		fields = append(fields, field{name: string(h.Name(i)), value: value})
 	}
 	return fields
 }

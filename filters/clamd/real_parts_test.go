@@ -99,13 +99,13 @@ func TestRealClamdParts(t *testing.T) {
 		raw    string
 		reason string
 	}{
-		{"no closing boundary", noEnd, "multipart without closing boundary"},
+		{"no closing boundary", noEnd, "multipart without closing delimiter"},
 		{"too deep", mail(nested(maxPartDepth+1, b64Part("eicar.com", eic))), "MIME nesting deeper than 10 levels"},
 		{"too many parts", mail(multipartEnt("mixed", "many", many...)), "more than 16 parts"},
 		{
 			"unparsable message header",
 			"From: alice@example.org\r\nnot a header\r\n" + strings.TrimPrefix(mail(multipartEnt("mixed", "b1", b64Part("eicar.com", eic))), "From: Alice <alice@example.org>\r\n"),
-			"unparsable message header",
+			"header line that is no field in message",
 		},
 		{
 			"bad base64",
@@ -115,17 +115,17 @@ func TestRealClamdParts(t *testing.T) {
 		{
 			"two Content-Type fields",
 			mail(multipartEnt("mixed", "b1", ent(b64(eic), "Content-Type: text/plain", "Content-Type: application/octet-stream", "Content-Transfer-Encoding: base64"))),
-			"2 Content-Type fields in part 1",
+			"repeated Content-Type or Content-Transfer-Encoding in part 1",
 		},
 		{
 			"unparsable Content-Type",
 			mail(multipartEnt("mixed", "b1", ent(b64(eic), `Content-Type: application/octet-stream; name="a"; name="b"`, "Content-Transfer-Encoding: base64"))),
-			"unparsable Content-Type in part 1",
+			"repeated parameter in part 1",
 		},
 		{
 			"unparsable header of attached message",
 			mail(multipartEnt("mixed", "b1", rfc822Part("not a header\r\n"+multipartEnt("mixed", "in", b64Part("eicar.com", eic))))),
-			"unparsable header of attached message",
+			"header line that is no field in part 1",
 		},
 	}
 	for _, tt := range fallbacks {

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/textproto"
 	gomilter "github.com/emersion/go-milter"
 
 	"github.com/yubinmail/yubin/filters"
@@ -52,6 +51,10 @@ const (
 	offeredActionsV2 = offeredActions & 0x3f
 	offeredStepsV2   = offeredSteps & 0x7f
 )
+
+// maxHeaderBytes bounds the header sent to the milter as header fields
+// (the MTA refuses larger headers).
+const maxHeaderBytes = 1 << 20
 
 // Filter is a filters.Filter that opens a milter session for each message
 // and sends it the connection, HELO, envelope, header and body, then maps
@@ -377,13 +380,17 @@ func (r *run) run() (filters.Verdict, error) {
 		return v, err
 	}
 
-	// Header and body, split from the raw message.
-	br := bufio.NewReaderSize(msg.Open(), 64<<10)
-	hdr, err := textproto.ReadHeader(br)
+	// Header and body, split from the raw message as core/mimeparse (the
+	// parser the MTA, the other filters and the IMAP server share) splits
+	// it: the header runs to the empty line; lines in it that are no field
+	// are not sent.
+	hdr, n, err := filters.ReadHeader(msg.Open(), maxHeaderBytes)
 	if err != nil {
-		// A malformed header: send what could be parsed, and the rest
-		// as body.
-		r.note("warning", "malformed header: "+err.Error())
+		return filters.Verdict{}, fmt.Errorf("milter: reading message: %w", err)
+	}
+	br := bufio.NewReaderSize(msg.Open(), 64<<10)
+	if _, err := br.Discard(n); err != nil && !errors.Is(err, io.EOF) {
+		return filters.Verdict{}, fmt.Errorf("milter: reading message: %w", err)
 	}
 	for fields := hdr.Fields(); fields.Next(); {
 		if act, err = s.HeaderField(fields.Key(), fields.Value()); err != nil {

@@ -2,7 +2,6 @@ package spam
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/yubinmail/yubin/core/mimeparse"
 	"github.com/yubinmail/yubin/core/mimetext"
 	"github.com/yubinmail/yubin/filters"
 )
@@ -87,97 +87,48 @@ func (pm *parsedMessage) addressList(key string) ([]*mail.Address, error) {
 
 // parseMessage reads msg as far as the limits allow.
 func parseMessage(ctx context.Context, header textproto.Header, open func() io.Reader) *parsedMessage {
-	return parseMessageAs(ctx, header, header, open)
-}
-
-// parseMessageOf parses msg: its Header for the rules, and the raw message
-// read again for the body, checked against the header as received (Header
-// may have fields earlier filters added, such as Authentication-Results).
-func parseMessageOf(ctx context.Context, msg *filters.Message) *parsedMessage {
-	return parseMessageAs(ctx, msg.Header, msg.OriginalHeader(), msg.Open)
-}
-
-// parseMessageAs is parseMessage with received, the header as parsed from
-// the raw message, which may lack fields of header.
-func parseMessageAs(ctx context.Context, header, received textproto.Header, open func() io.Reader) *parsedMessage {
 	pm := &parsedMessage{Header: header}
 	pm.Subject = mimetext.DecodeHeader(header.Get("Subject"))
 	if open == nil {
 		return pm
 	}
-	lr := &io.LimitedReader{R: open(), N: maxReadBytes}
-	br := bufReaders.Get().(*bufio.Reader)
-	br.Reset(lr)
-	defer func() {
-		// Keep neither the message nor its reader alive through the pool.
-		br.Reset(nil)
-		bufReaders.Put(br)
-	}()
-	// Read past the header, and use the given one unless it is not what
-	// ReadHeader makes of the raw message (see skipHeaderAs).
-	scratch := headerScratches.Get().(*headerScratch)
-	same, err := skipHeaderAs(br, &received, scratch)
-	putHeaderScratch(scratch)
-	h := received
-	if err == nil && !same {
-		lr = &io.LimitedReader{R: open(), N: maxReadBytes}
-		br.Reset(lr)
-		h, err = textproto.ReadHeader(br)
-	}
-	if err != nil {
-		// A broken header: keep the given one and read the rest as the
-		// body of a text/plain message, after the first blank line.
-		h = header
-		if !skipHeader(br) {
-			return pm
-		}
-	}
-	// On an unknown encoding or charset New still returns an entity,
-	// read as is.
-	e, _ := message.New(message.Header{Header: h}, br)
-	if e == nil {
-		return pm
-	}
-	pm.walk(ctx, e, 0)
-	if lr.N <= 0 {
+	buf := rawBufs.Get().(*[]byte)
+	defer putRawBuf(buf)
+	raw := readUpTo(open(), (*buf)[:0], maxReadBytes+1)
+	*buf = raw
+	if len(raw) > maxReadBytes {
+		raw = raw[:maxReadBytes]
 		pm.Truncated = true
 	}
+	// The structure is core/mimeparse's, the one the IMAP server shows the
+	// reader; header holds the fields the rules see (with those earlier
+	// filters added).
+	pm.walk(ctx, mimeparse.Parse(raw).Root(), 0)
 	return pm
 }
 
-// bufReaders holds the *bufio.Reader of parseMessage, which nothing keeps
-// once it returns (texts are copied out of the message).
-var bufReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
-
-var headerScratches = sync.Pool{New: func() any {
-	return &headerScratch{kv: make([]byte, 0, 512), value: make([]byte, 0, 256)}
-}}
-
-func putHeaderScratch(s *headerScratch) {
-	if cap(s.kv) > 64<<10 || cap(s.value) > 64<<10 {
-		return // a huge field: do not keep its memory
-	}
-	headerScratches.Put(s)
+// parseMessageOf parses msg: its Header for the rules, and the raw message
+// for the body.
+func parseMessageOf(ctx context.Context, msg *filters.Message) *parsedMessage {
+	return parseMessage(ctx, msg.Header, msg.Open)
 }
 
-// skipHeader reads up to and including the first empty line and reports
-// whether there is one.
-func skipHeader(br *bufio.Reader) bool {
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(bytes.TrimRight(line, "\r\n")) == 0 && err == nil {
-			return true
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return false
-		}
+// rawBufs holds the buffers parseMessage reads messages into: nothing of
+// them is kept once it returns (texts are copied out).
+var rawBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// maxPooledRawBuf is the largest buffer put back into rawBufs.
+const maxPooledRawBuf = 1 << 20
+
+func putRawBuf(b *[]byte) {
+	if cap(*b) > maxPooledRawBuf {
+		return
 	}
+	*b = (*b)[:0]
+	rawBufs.Put(b)
 }
 
-func (pm *parsedMessage) walk(ctx context.Context, e *message.Entity, depth int) {
+func (pm *parsedMessage) walk(ctx context.Context, p *mimeparse.Part, depth int) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -186,30 +137,16 @@ func (pm *parsedMessage) walk(ctx context.Context, e *message.Entity, depth int)
 		return
 	}
 	pm.Parts++
-	mediaType, params, err := e.Header.ContentType()
-	if err != nil || mediaType == "" {
-		mediaType = strings.ToLower(strings.TrimSpace(strings.SplitN(e.Header.Get("Content-Type"), ";", 2)[0]))
-	}
-	if !strings.Contains(mediaType, "/") {
-		// RFC 2045 section 5.2: an invalid Content-Type means text/plain.
-		mediaType = "text/plain"
-	}
+	mediaType := p.MediaType()
 	pm.MediaTypes = append(pm.MediaTypes, mediaType)
 
-	if mr := e.MultipartReader(); mr != nil {
+	if p.IsMultipart() {
 		if depth >= maxDepth {
 			pm.Truncated = true
 			return
 		}
-		for {
-			p, err := mr.NextPart()
-			if p == nil || err == io.EOF {
-				break
-			}
-			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-				break
-			}
-			pm.walk(ctx, p, depth+1)
+		for _, c := range p.Children() {
+			pm.walk(ctx, c, depth+1)
 			if pm.Parts >= maxParts || ctx.Err() != nil {
 				pm.Truncated = pm.Truncated || pm.Parts >= maxParts
 				break
@@ -218,45 +155,36 @@ func (pm *parsedMessage) walk(ctx context.Context, e *message.Entity, depth int)
 		return
 	}
 
-	name := attachmentName(e.Header, params)
-	disposition, _, _ := e.Header.ContentDisposition()
-	isAttachment := name != "" || strings.EqualFold(disposition, "attachment")
+	name := attachmentName(p)
+	disposition, _ := p.Disposition()
+	isAttachment := name != "" || disposition == "attachment"
 	switch {
-	case mediaType == "message/rfc822" && depth < maxDepth:
+	case p.Embedded() != nil && depth < maxDepth:
 		if name != "" {
 			pm.Attachments = append(pm.Attachments, attachment{Name: name})
 		}
-		inner, err := message.Read(e.Body)
-		if inner != nil && (err == nil || message.IsUnknownCharset(err) || message.IsUnknownEncoding(err)) {
-			pm.walk(ctx, inner, depth+1)
-		}
-	case (mediaType == "text/plain" || mediaType == "text/html") && !strings.EqualFold(disposition, "attachment"):
+		pm.walk(ctx, p.Embedded(), depth+1)
+	case (mediaType == "text/plain" || mediaType == "text/html") && disposition != "attachment":
 		if name != "" {
 			pm.Attachments = append(pm.Attachments, attachment{Name: name})
 		}
-		pm.readText(e.Body, mediaType == "text/html")
+		pm.readText(p, mediaType == "text/html")
 	case isAttachment:
 		pm.Attachments = append(pm.Attachments, attachment{Name: name})
 		if isZip(name, mediaType) {
-			pm.readZip(name, e.Body)
+			body, _ := p.Decoded()
+			pm.readZip(name, body)
 		}
 	}
 }
 
 // attachmentName returns the file name of a part, "" if it has none.
-func attachmentName(h message.Header, ctParams map[string]string) string {
-	_, dp, err := h.ContentDisposition()
-	name := ""
-	if err == nil {
-		name = dp["filename"]
-	}
-	if name == "" {
-		name = ctParams["name"]
-	}
+func attachmentName(p *mimeparse.Part) string {
+	name := p.Filename()
 	if name == "" {
 		// Malformed parameters: look for the file name ourselves.
 		for _, k := range []string{"Content-Disposition", "Content-Type"} {
-			if m := rawNameRe.FindStringSubmatch(h.Get(k)); m != nil {
+			if m := rawNameRe.FindStringSubmatch(p.Header().Get(k)); m != nil {
 				name = m[1]
 				break
 			}
@@ -279,13 +207,9 @@ func isZip(name, mediaType string) bool {
 
 // readZip records the names of the files in a zip attachment, read from its
 // central directory.
-func (pm *parsedMessage) readZip(name string, body io.Reader) {
-	data, err := io.ReadAll(io.LimitReader(body, maxZipBytes+1))
+func (pm *parsedMessage) readZip(name string, data []byte) {
 	if len(data) > maxZipBytes {
 		pm.Truncated = true
-		return
-	}
-	if err != nil && len(data) == 0 {
 		return
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
@@ -308,8 +232,11 @@ func (pm *parsedMessage) readZip(name string, body io.Reader) {
 	}
 }
 
-// readText reads a text part, keeping its (tag-stripped) text and links.
-func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
+// readText reads a text part, keeping its (tag-stripped) text and links:
+// the transfer encoding undone, and the charset converted to UTF-8 when
+// the part names one other than UTF-8 or US-ASCII (other text is kept as
+// it is).
+func (pm *parsedMessage) readText(p *mimeparse.Part, isHTML bool) {
 	if isHTML {
 		pm.HasHTML = true
 	} else {
@@ -322,15 +249,15 @@ func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
 	}
 	// Read a little more than the budget from HTML, whose markup is
 	// stripped.
-	limit := int64(budget)
+	limit := budget
 	if isHTML {
 		limit *= 4
 	}
-	buf := textBufs.Get().(*[]byte)
-	defer putTextBuf(buf)
-	data := readUpTo(body, (*buf)[:0], limit+1)
-	*buf = data
-	if int64(len(data)) > limit {
+	data, _ := p.Decoded()
+	if cs := p.Params()["charset"]; cs != "" && !plainCharset(cs) {
+		data = []byte(mimetext.DecodeBytes(cs, data))
+	}
+	if len(data) > limit {
 		data = data[:limit]
 		pm.Truncated = true
 	}
@@ -352,20 +279,10 @@ func (pm *parsedMessage) readText(body io.Reader, isHTML bool) {
 	pm.Texts = append(pm.Texts, text)
 }
 
-// textBufs holds the buffers readText reads parts into: their text is
-// copied out before the buffer is put back.
-var textBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-// maxPooledTextBuf is the largest buffer put back into textBufs, so that
-// one big message does not keep its memory in the pool.
-const maxPooledTextBuf = 256 << 10
-
-func putTextBuf(b *[]byte) {
-	if cap(*b) > maxPooledTextBuf {
-		return
-	}
-	*b = (*b)[:0]
-	textBufs.Put(b)
+// plainCharset reports a charset whose text is kept as it is.
+func plainCharset(cs string) bool {
+	cs = strings.ToLower(strings.Trim(strings.TrimSpace(cs), `"`))
+	return cs == "utf-8" || cs == "us-ascii" || cs == "utf8"
 }
 
 // readUpTo appends what it reads from r to buf until EOF, an error or n

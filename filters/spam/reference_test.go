@@ -1,9 +1,7 @@
 package spam
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -12,15 +10,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/unicode/norm"
 )
 
 // This file keeps the original, straightforward implementations of the
 // URL finder and of the word tokenizer, which the faster ones replaced, and
 // checks that both give the same results (tokens are stored in the
-// database, so the tokenizer must not change); likewise for skipHeaderAs
-// and textproto.ReadHeader.
+// database, so the tokenizer must not change).
 
 // refURLRe is the regular expression the URL scanner implements.
 var refURLRe = regexp.MustCompile(`(?i)\b(?:https?|ftp)://(?:\[[0-9a-f:.]+\]|[^\s<>"'()\[\]{}/])[^\s<>"'()\[\]{}]*`)
@@ -191,64 +187,4 @@ func TestAppendFixed(t *testing.T) {
 			}
 		}
 	}
-}
-
-// checkHeaderAs checks that skipHeaderAs reads as far as
-// textproto.ReadHeader, fails when it fails, and finds the given header the
-// same exactly when it is.
-func checkHeaderAs(t *testing.T, raw string) {
-	br := bufio.NewReader(strings.NewReader(raw))
-	want, wantErr := textproto.ReadHeader(br)
-	wantRest, _ := io.ReadAll(br)
-	fieldsOf := func(h textproto.Header) []string {
-		var out []string
-		for f := h.Fields(); f.Next(); {
-			b, err := f.Raw()
-			out = append(out, fmt.Sprintf("%q %q %q %v", f.Key(), f.Value(), b, err))
-		}
-		return out
-	}
-	given := newTestMessage(raw).Header
-	modified := newTestMessage(raw).Header
-	modified.Add("X-Added", "1")
-	byHand := textproto.Header{}
-	for f := want.Fields(); f.Next(); {
-		byHand.Add(f.Key(), " "+f.Value())
-	}
-	for _, h := range []textproto.Header{given, modified, byHand, {}} {
-		br := bufio.NewReader(strings.NewReader(raw))
-		same, err := skipHeaderAs(br, &h, &headerScratch{})
-		rest, _ := io.ReadAll(br)
-		if (err != nil) != (wantErr != nil) || string(rest) != string(wantRest) {
-			t.Fatalf("skipHeaderAs(%q): error %v, rest %q; ReadHeader: error %v, rest %q", raw, err, rest, wantErr, wantRest)
-		}
-		if err == nil && same != slices.Equal(fieldsOf(h), fieldsOf(want)) {
-			t.Fatalf("skipHeaderAs(%q) same=%v for %q, ReadHeader gives %q", raw, same, fieldsOf(h), fieldsOf(want))
-		}
-	}
-}
-
-var headerInputs = []string{
-	"", "\r\n", "\n\nbody", "A: b\r\n\r\nbody", "A: b", "A: b\r\n", " x: y\r\n\r\n", "\tx\r\nA: b\r\n\r\n",
-	"A: b\r\n c\r\n\td \r\n\r\nbody\r\n", "A:   spaced   \r\n  \r\n \t more \r\nB:\r\n\r\n", "Bad line\r\nA: b\r\n\r\nrest\r\n\r\nbody",
-	": no key\r\nA: b\r\n\r\nx", "Bad Key: v\r\n\r\nx", "k\x7f: v\r\n\r\nx", "a: b\rc\r\n\r\n", "a: b\n c\n\nlf only", "A: " + strings.Repeat("x", 5000) + "\r\n\r\nlong",
-	"A: " + strings.Repeat("y", 4093), "A: " + strings.Repeat("y", 4094) + "\r", "message-id: <x>\r\nCONTENT-TYPE: text/html\r\n\r\n<p>",
-	"From: a@b\r\nFrom: c@d\r\nSubject: =?utf-8?q?x?=\r\n\r\n", "A: \xff\xfe\r\n\r\n", "A: b\r\n \r\n\r\n",
-}
-
-func TestHeaderAsReadHeader(t *testing.T) {
-	for _, raw := range headerInputs {
-		checkHeaderAs(t, raw)
-	}
-	for _, c := range pinCorpus(t) {
-		checkHeaderAs(t, c.Raw)
-	}
-}
-
-// FuzzHeaderAs checks skipHeaderAs against textproto.ReadHeader.
-func FuzzHeaderAs(f *testing.F) {
-	for _, s := range headerInputs {
-		f.Add(s)
-	}
-	f.Fuzz(checkHeaderAs)
 }

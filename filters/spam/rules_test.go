@@ -158,8 +158,10 @@ func TestBrokenMIME(t *testing.T) {
 		{"latin-1 charset", cleanHeader + "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nd=E9j=E0 vu caf=E9\n", nil, "déjà"},
 		{"malformed content type", cleanHeader + "Content-Type: text/html;;; charset==\n\n<b>bold move</b>\n", map[string]int{RuleHTMLOnly: 1}, "bold"},
 		{"content type without subtype", cleanHeader + "Content-Type: garbage\n\nplain words\n", nil, "plain"},
+		// The Date field after a line that is no field counts, as the
+		// MTA and core/mimeparse read headers.
 		{"broken header line", "From: ann@example.net\nthis is no header field\nDate: Mon, 6 May 2024 10:00:00 +0000\n\nbody words here\n",
-			map[string]int{RuleMissingDate: 1, RuleMissingMID: 1}, "body"},
+			map[string]int{RuleMissingMID: 1}, "body"},
 		{"header only", "From: ann@example.net\nSubject: nothing else", map[string]int{RuleMissingDate: 1, RuleMissingMID: 1}, "nothing"},
 		{"empty", "", map[string]int{RuleMissingDate: 1, RuleMissingMID: 1, RuleFromInvalid: 1}, ""},
 		{"binary junk", "\x00\x01\x02\xff\xfe\n\n\x00", map[string]int{RuleMissingDate: 1, RuleMissingMID: 1, RuleFromInvalid: 1}, ""},

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
-
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/core/mimeparse"
 	"github.com/yubinmail/yubin/core/mimetext"
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -248,28 +245,25 @@ func (s *Service) DeleteQuarantined(ctx context.Context, a Actor, id int64) erro
 	return s.store.DeleteQuarantined(ctx, id)
 }
 
-// previewMessage reads the headers and the text preview of a raw message.
-// It never fails: what cannot be read is left out.
+// previewMessage reads the headers and the text preview of a raw message,
+// with core/mimeparse (the parser the filters and the IMAP server use). It
+// never fails: what cannot be read is left out.
 func previewMessage(r io.Reader) (QuarantineHeaders, string) {
 	var hs QuarantineHeaders
-	br := bufio.NewReader(io.LimitReader(r, previewReadBytes))
-	h, err := textproto.ReadHeader(br)
-	if err != nil {
+	raw, err := io.ReadAll(io.LimitReader(r, previewReadBytes))
+	if err != nil && len(raw) == 0 {
 		return hs, ""
 	}
-	mh := message.Header{Header: h}
+	m := mimeparse.Parse(raw)
+	h := m.Root().Header()
 	for _, f := range []struct {
 		name string
 		dst  *string
 	}{{"From", &hs.From}, {"To", &hs.To}, {"Subject", &hs.Subject}, {"Date", &hs.Date}} {
-		*f.dst = cleanText(mimetext.DecodeHeader(mh.Get(f.name)), 1000)
-	}
-	e, _ := message.New(mh, br)
-	if e == nil {
-		return hs, ""
+		*f.dst = cleanText(mimetext.DecodeHeader(h.Get(f.name)), 1000)
 	}
 	var pv previewer
-	pv.walk(e, 0)
+	pv.walk(m.Root(), 0)
 	switch {
 	case pv.plain != nil:
 		return hs, cleanPreview(string(pv.plain))
@@ -285,55 +279,50 @@ type previewer struct {
 	parts       int
 }
 
-func (pv *previewer) walk(e *message.Entity, depth int) {
+func (pv *previewer) walk(p *mimeparse.Part, depth int) {
 	pv.parts++
 	if pv.plain != nil || pv.parts > previewMaxParts {
 		return
 	}
-	mediaType, _, err := e.Header.ContentType()
-	if err != nil || mediaType == "" {
-		mediaType = strings.ToLower(strings.TrimSpace(strings.SplitN(e.Header.Get("Content-Type"), ";", 2)[0]))
-		if !strings.Contains(mediaType, "/") {
-			mediaType = "text/plain" // RFC 2045 section 5.2
-		}
-	}
-	if mr := e.MultipartReader(); mr != nil {
+	if p.IsMultipart() {
 		if depth >= previewMaxDepth {
 			return
 		}
-		for pv.plain == nil {
-			p, err := mr.NextPart()
-			if p == nil || err == io.EOF {
+		for _, c := range p.Children() {
+			if pv.plain != nil {
 				return
 			}
-			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-				return
-			}
-			pv.walk(p, depth+1)
+			pv.walk(c, depth+1)
 		}
 		return
 	}
-	disposition, _, _ := e.Header.ContentDisposition()
-	if strings.EqualFold(disposition, "attachment") {
+	if d, _ := p.Disposition(); d == "attachment" {
 		return
 	}
-	switch mediaType {
+	switch p.MediaType() {
 	case "text/plain":
-		// A little more than the preview, for invalid bytes dropped later.
-		data, _ := io.ReadAll(io.LimitReader(e.Body, 2*PreviewBytes))
-		pv.plain = data
-		if pv.plain == nil {
-			pv.plain = []byte{}
-		}
+		pv.plain = partText(p, 2*PreviewBytes) // a little more, for invalid bytes dropped later
 	case "text/html":
 		if pv.html == nil {
-			data, _ := io.ReadAll(io.LimitReader(e.Body, previewHTMLBytes))
-			pv.html = data
-			if pv.html == nil {
-				pv.html = []byte{}
-			}
+			pv.html = partText(p, previewHTMLBytes)
 		}
 	}
+}
+
+// partText returns up to limit bytes of a text part's content, transfer
+// encoding undone and converted to UTF-8 from its charset.
+func partText(p *mimeparse.Part, limit int) []byte {
+	data, _ := p.Decoded()
+	if cs := p.Params()["charset"]; cs != "" {
+		data = []byte(mimetext.DecodeBytes(cs, data))
+	}
+	if len(data) > limit {
+		data = data[:limit]
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data
 }
 
 // cleanPreview makes text valid UTF-8 without control characters but

@@ -2,6 +2,8 @@ package imapmsg
 
 import (
 	"strings"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // Address is one address structure of an ENVELOPE (RFC 3501 §7.4.2,
@@ -70,7 +72,7 @@ func tokenizeAddresses(s string) []atok {
 			toks = append(toks, atok{kind: 'q', text: b.String(), raw: s[i:j]})
 			i = j
 		case c == '(':
-			rest := skipComment(s[i:])
+			rest := mimeparse.SkipComment(s[i:])
 			end := len(s) - len(rest)
 			inner := strings.TrimSuffix(s[i+1:end], ")")
 			toks = append(toks, atok{kind: 'c', text: strings.TrimSpace(inner)})

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // BodyStructure returns the message's BODYSTRUCTURE (extended) or BODY
@@ -16,54 +18,54 @@ func (m *Message) BodyStructure(extended bool) imap.BodyStructure {
 }
 
 // structure builds the body structure of one entity.
-func (m *Message) structure(p *part, extended bool) imap.BodyStructure {
-	if p.isMultipart() {
+func (m *Message) structure(p *mimeparse.Part, extended bool) imap.BodyStructure {
+	if p.IsMultipart() {
 		mp := &imap.BodyStructureMultiPart{
-			Children: make([]imap.BodyStructure, 0, len(p.children)),
-			Subtype:  p.sub,
+			Children: make([]imap.BodyStructure, 0, len(p.Children())),
+			Subtype:  p.Subtype(),
 		}
-		for _, c := range p.children {
+		for _, c := range p.Children() {
 			mp.Children = append(mp.Children, m.structure(c, extended))
 		}
 		if extended {
 			mp.Extended = &imap.BodyStructureMultiPartExt{
-				Params:      wireParams(p.params),
-				Disposition: disposition(&p.hdr),
-				Language:    languages(&p.hdr),
-				Location:    location(&p.hdr),
+				Params:      wireParams(p.Params()),
+				Disposition: disposition(p.Header()),
+				Language:    languages(p.Header()),
+				Location:    location(p.Header()),
 			}
 		}
 		return mp
 	}
 
-	body := p.body(m.raw)
+	body := p.Body()
 	sp := &imap.BodyStructureSinglePart{
-		Type:        p.typ,
-		Subtype:     p.sub,
-		Params:      wireParams(p.params),
-		ID:          wireText(p.hdr.get("Content-Id")),
-		Description: wireText(p.hdr.get("Content-Description")),
-		Encoding:    p.encoding,
+		Type:        p.Type(),
+		Subtype:     p.Subtype(),
+		Params:      wireParams(p.Params()),
+		ID:          wireText(p.Header().Get("Content-Id")),
+		Description: wireText(p.Header().Get("Content-Description")),
+		Encoding:    p.Encoding(),
 		Size:        clampUint32(len(body)),
 	}
 	if sp.Encoding == "" {
 		sp.Encoding = "7bit"
 	}
 	switch {
-	case p.msg != nil:
+	case p.Embedded() != nil:
 		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			Envelope:      envelopeOf(&p.msg.hdr),
-			BodyStructure: m.structure(p.msg, extended),
+			Envelope:      envelopeOf(p.Embedded().Header()),
+			BodyStructure: m.structure(p.Embedded(), extended),
 			NumLines:      countLines(body),
 		}
-	case p.typ == "text":
+	case p.Type() == "text":
 		sp.Text = &imap.BodyStructureText{NumLines: countLines(body)}
 	}
 	if extended {
 		sp.Extended = &imap.BodyStructureSinglePartExt{
-			Disposition: disposition(&p.hdr),
-			Language:    languages(&p.hdr),
-			Location:    location(&p.hdr),
+			Disposition: disposition(p.Header()),
+			Language:    languages(p.Header()),
+			Location:    location(p.Header()),
 		}
 	}
 	return sp
@@ -104,12 +106,12 @@ func wireParams(params map[string]string) map[string]string {
 }
 
 // disposition parses Content-Disposition; nil when absent or invalid.
-func disposition(h *header) *imap.BodyStructureDisposition {
-	v := h.get("Content-Disposition")
+func disposition(h *mimeparse.Header) *imap.BodyStructureDisposition {
+	v := h.Get("Content-Disposition")
 	if v == "" {
 		return nil
 	}
-	disp, params, ok := parseDisposition(v)
+	disp, params, ok := mimeparse.ParseDisposition(v)
 	if !ok {
 		return nil
 	}
@@ -117,8 +119,8 @@ func disposition(h *header) *imap.BodyStructureDisposition {
 }
 
 // languages parses Content-Language into its language tags.
-func languages(h *header) []string {
-	v := h.get("Content-Language")
+func languages(h *mimeparse.Header) []string {
+	v := h.Get("Content-Language")
 	if v == "" {
 		return nil
 	}
@@ -133,8 +135,8 @@ func languages(h *header) []string {
 }
 
 // location returns Content-Location with folding white space removed.
-func location(h *header) string {
-	v := h.get("Content-Location")
+func location(h *mimeparse.Header) string {
+	v := h.Get("Content-Location")
 	if v == "" {
 		return ""
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/yubinmail/yubin/core/mimetext"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // shape renders a body structure compactly: leaves as type/subtype,
@@ -82,7 +84,7 @@ func checkWritable(t *testing.T, bs imap.BodyStructure, extended bool) {
 }
 
 func TestBodyStructureShape(t *testing.T) {
-	deepLeaf := strings.Repeat("multipart/mixed[", MaxDepth) + "text/plain" + strings.Repeat("]", MaxDepth)
+	deepLeaf := strings.Repeat("multipart/mixed[", mimeparse.MaxDepth) + "text/plain" + strings.Repeat("]", mimeparse.MaxDepth)
 	tests := []struct {
 		name string
 		want string
@@ -132,9 +134,9 @@ func TestBodyStructureLimits(t *testing.T) {
 		wantDepth int
 		wantParts int
 	}{
-		{"deeprfc822", deepRFC822(10000), MaxDepth, MaxDepth + 1},
-		{"deepmultipart", deepMultipart(10000), MaxDepth, MaxDepth + 1},
-		{"manyparts", manyParts(3000), 1, MaxParts},
+		{"deeprfc822", deepRFC822(10000), mimeparse.MaxDepth, mimeparse.MaxDepth + 1},
+		{"deepmultipart", deepMultipart(10000), mimeparse.MaxDepth, mimeparse.MaxDepth + 1},
+		{"manyparts", manyParts(3000), 1, mimeparse.MaxParts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // zoneOffsets holds the obsolete RFC 5322 zone names, in seconds east of UTC.
@@ -73,7 +75,7 @@ func stripComments(s string) string {
 		}
 		b.WriteString(s[:i])
 		b.WriteByte(' ')
-		s = skipComment(s[i:])
+		s = mimeparse.SkipComment(s[i:])
 	}
 	return b.String()
 }

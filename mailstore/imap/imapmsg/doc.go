@@ -25,34 +25,14 @@
 // # Robustness
 //
 // Internet mail is often broken, and one bad message must never drop an IMAP
-// connection. The package therefore has its own MIME structure parser that
-// works on the raw bytes and never fails:
-//
-//   - The header of an entity ends at the first empty line. A line that is
-//     neither a header field ("name:") nor a continuation line also ends the
-//     header; such a line is the first line of the body and there is no
-//     separator. BODY[HEADER] followed by BODY[TEXT] is always exactly the
-//     whole message.
-//   - Bare LF line endings are accepted everywhere CRLF is.
-//   - A multipart part is split on delimiter lines ("--" boundary, optional
-//     "--", optional trailing white space). The preamble and epilogue are
-//     ignored; a multipart without a closing delimiter ends at the end of its
-//     enclosing part.
-//   - An entity that cannot be presented as the container its Content-Type
-//     claims is presented as a single text/plain leaf covering the same bytes,
-//     with the declared parameters (minus "boundary") and charset us-ascii if
-//     none was given. That happens to a multipart whose boundary parameter is
-//     missing or matches no delimiter line, to a message/rfc822 (or
-//     message/global) part with a base64 or quoted-printable encoding, and to
-//     any container nested deeper than MaxDepth levels or found after MaxParts
-//     parts were created. A multipart therefore never has zero children.
-//   - A multipart with more delimited parts than the remaining part budget
-//     keeps the first ones; the others are not addressable.
-//   - A missing or invalid Content-Type means text/plain; charset=us-ascii
-//     (message/rfc822 inside multipart/digest), as RFC 2045 says.
-//   - Part numbers follow RFC 9051: part 1 of a non-multipart message is its
-//     body, part N of a message/rfc822 part descends into the embedded
-//     message, and a section that does not exist is an empty string.
+// connection. The MIME structure comes from core/mimeparse, the one MIME
+// parser of Yubin (the filters read messages with it too, so the virus
+// scanner and the IMAP server see the same parts); it works on the raw
+// bytes and never fails. Its package documentation says how malformed
+// input is presented. Part numbers follow RFC 9051: part 1 of a
+// non-multipart message is its body, part N of a message/rfc822 part
+// descends into the embedded message, and a section that does not exist
+// is an empty string.
 //
 // Strings that go into ENVELOPE and BODYSTRUCTURE are made safe for the wire:
 // control characters are replaced by spaces, invalid UTF-8 is read as

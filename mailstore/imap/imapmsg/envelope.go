@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // Envelope returns the message's ENVELOPE (RFC 9051 §7.5.2). Subject and
@@ -11,13 +13,13 @@ import (
 // client to decode; go-imap encodes any non-ASCII text), addresses are
 // parsed leniently, and Sender and Reply-To default to From.
 func (m *Message) Envelope() *imap.Envelope {
-	return envelopeOf(&m.root.hdr)
+	return envelopeOf(m.root.Header())
 }
 
 // envelopeOf builds an envelope from a header block.
-func envelopeOf(h *header) *imap.Envelope {
+func envelopeOf(h *mimeparse.Header) *imap.Envelope {
 	env := &imap.Envelope{
-		Subject: envText(h.get("Subject")),
+		Subject: envText(h.Get("Subject")),
 		From:    addressField(h, "From"),
 		Sender:  addressField(h, "Sender"),
 		ReplyTo: addressField(h, "Reply-To"),
@@ -25,7 +27,7 @@ func envelopeOf(h *header) *imap.Envelope {
 		Cc:      addressField(h, "Cc"),
 		Bcc:     addressField(h, "Bcc"),
 	}
-	if t, ok := parseDate(h.get("Date")); ok {
+	if t, ok := parseDate(h.Get("Date")); ok {
 		env.Date = t
 	}
 	if env.Sender == nil {
@@ -34,8 +36,8 @@ func envelopeOf(h *header) *imap.Envelope {
 	if env.ReplyTo == nil {
 		env.ReplyTo = env.From
 	}
-	env.InReplyTo = msgIDs(h.get("In-Reply-To"))
-	if ids := msgIDs(h.get("Message-Id")); len(ids) > 0 {
+	env.InReplyTo = msgIDs(h.Get("In-Reply-To"))
+	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
 		env.MessageID = ids[0]
 	}
 	return env
@@ -43,7 +45,7 @@ func envelopeOf(h *header) *imap.Envelope {
 
 // addressField parses the first field with the given name as an address
 // list of go-imap addresses, which cannot carry a source route.
-func addressField(h *header, name string) []imap.Address {
+func addressField(h *mimeparse.Header, name string) []imap.Address {
 	list := addressList(h, name)
 	if list == nil {
 		return nil
@@ -57,8 +59,8 @@ func addressField(h *header, name string) []imap.Address {
 
 // addressList parses the first field with the given name as an address
 // list; nil when the field is absent or empty.
-func addressList(h *header, name string) []Address {
-	v := h.get(name)
+func addressList(h *mimeparse.Header, name string) []Address {
+	v := h.Get(name)
 	if v == "" {
 		return nil
 	}

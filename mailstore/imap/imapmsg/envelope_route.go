@@ -1,5 +1,7 @@
 package imapmsg
 
+import "github.com/yubinmail/yubin/core/mimeparse"
+
 // Envelope is a message's ENVELOPE structure as RFC 3501 §7.4.2 and
 // RFC 9051 §7.5.2 define it, including the source route (addr-adl) that
 // go-imap's imap.Envelope cannot carry. Strings are "" for NIL. Date,
@@ -23,29 +25,29 @@ type Envelope struct {
 // EnvelopeStructure returns the message's ENVELOPE with source routes
 // (RFC 3501 §7.4.2, RFC 9051 §7.5.2). Write it with AppendIMAP.
 func (m *Message) EnvelopeStructure() *Envelope {
-	return envelopeStructureOf(&m.root.hdr)
+	return envelopeStructureOf(m.root.Header())
 }
 
 // EnvelopeOf returns the ENVELOPE of a message given as raw bytes, which
 // may be the whole message or only its header block (see ReadHeader).
 func EnvelopeOf(raw []byte) *Envelope {
-	h, _, _ := parseHeader(raw, 0, len(raw), true)
+	h := mimeparse.ParseHeader(raw)
 	return envelopeStructureOf(&h)
 }
 
 // envelopeStructureOf builds an Envelope from a header block.
-func envelopeStructureOf(h *header) *Envelope {
+func envelopeStructureOf(h *mimeparse.Header) *Envelope {
 	env := &Envelope{
-		Date:      envText(h.get("Date")),
-		Subject:   envText(h.get("Subject")),
+		Date:      envText(h.Get("Date")),
+		Subject:   envText(h.Get("Subject")),
 		From:      addressList(h, "From"),
 		Sender:    addressList(h, "Sender"),
 		ReplyTo:   addressList(h, "Reply-To"),
 		To:        addressList(h, "To"),
 		Cc:        addressList(h, "Cc"),
 		Bcc:       addressList(h, "Bcc"),
-		InReplyTo: envText(h.get("In-Reply-To")),
-		MessageID: envText(h.get("Message-Id")),
+		InReplyTo: envText(h.Get("In-Reply-To")),
+		MessageID: envText(h.Get("Message-Id")),
 	}
 	if env.Sender == nil {
 		env.Sender = env.From

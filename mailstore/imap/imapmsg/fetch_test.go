@@ -119,9 +119,11 @@ var sectionTests = []struct {
 	{"digest", "1.MIME", nil, "\r\n"},
 	{"digest", "2.1", nil, "second"},
 
-	{"noseparator", "HEADER", nil, "From: x@example.com\r\nSubject: no separator\r\n"},
-	{"noseparator", "TEXT", nil, "this line starts the body\r\nsecond body line\r\n"},
-	{"noseparator", "1", nil, "this line starts the body\r\nsecond body line\r\n"},
+	// Without an empty line there is no body (RFC 5322 §2.1): the lines
+	// that are no fields stay in the header, as the MTA reads it.
+	{"noseparator", "HEADER", nil, "From: x@example.com\r\nSubject: no separator\r\nthis line starts the body\r\nsecond body line\r\n"},
+	{"noseparator", "TEXT", nil, ""},
+	{"noseparator", "1", nil, ""},
 
 	{"headeronly", "HEADER", nil, msgHeaderOnly},
 	{"headeronly", "TEXT", nil, ""},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // The header cache: the top-level header fields that ENVELOPE, SORT,
@@ -28,22 +30,30 @@ var CachedHeaderFields = []string{
 // CachedHeaderFields) from the first bytes of the message, raw; whole says
 // whether raw is the whole message. ok is false when raw ends before the
 // message's header block is known to end: the header is longer than raw,
-// or longer than ReadHeader reads (MaxHeaderBytes), whose cut the
+// or longer than ReadHeader reads (mimeparse.MaxHeaderBytes), whose cut the
 // answers from the cache could not reproduce.
 func CachedHeader(raw []byte, whole bool) (cached []byte, ok bool) {
-	if len(raw) > MaxHeaderBytes {
-		raw, whole = raw[:MaxHeaderBytes], false
+	if len(raw) > mimeparse.MaxHeaderBytes {
+		raw, whole = raw[:mimeparse.MaxHeaderBytes], false
 	}
-	h, hdrEnd, _ := parseHeader(raw, 0, len(raw), true)
-	if !whole {
-		// The line that ended the header (an empty line, or one that is
-		// neither a field nor a continuation) must be complete: a line
-		// cut short could be the start of a field, or a continuation.
-		if hdrEnd >= len(raw) || bytes.IndexByte(raw[hdrEnd:], '\n') < 0 {
-			return nil, false
-		}
+	block, _, err := mimeparse.ReadHeaderBlock(bytes.NewReader(raw), len(raw))
+	if err != nil {
+		return nil, false
 	}
-	return h.filter(CachedHeaderFields, true, []byte("\r\n")), true
+	if !whole && len(block) == len(raw) && !endsWithEmptyLine(block) {
+		// The header may go on beyond raw: the empty line that ends it
+		// must be among the bytes given.
+		return nil, false
+	}
+	h := mimeparse.ParseHeader(block)
+	return h.Filter(CachedHeaderFields, true, []byte("\r\n")), true
+}
+
+// endsWithEmptyLine reports whether b ends with an empty line (LF or CRLF),
+// the line that ends a header block.
+func endsWithEmptyLine(b []byte) bool {
+	return bytes.Equal(b, []byte("\n")) || bytes.Equal(b, []byte("\r\n")) ||
+		bytes.HasSuffix(b, []byte("\n\n")) || bytes.HasSuffix(b, []byte("\n\r\n"))
 }
 
 // SearchCoveredByCachedHeader reports whether every key of c can be
@@ -77,7 +87,7 @@ func SearchCoveredByCachedHeader(c *imap.SearchCriteria) bool {
 func isCachedField(name string) bool {
 	for _, f := range CachedHeaderFields {
 		// ASCII case only, as field names are compared (equalFoldASCII).
-		if equalFoldASCII([]byte(name), f) {
+		if mimeparse.EqualFoldASCII([]byte(name), f) {
 			return true
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // oddHeaders are messages whose headers test the cached header's edges,
@@ -70,7 +72,7 @@ func checkCachedAnswers(t *testing.T, raw []byte) {
 	t.Helper()
 	cached, ok := CachedHeader(raw, true)
 	if !ok {
-		if len(raw) <= MaxHeaderBytes {
+		if len(raw) <= mimeparse.MaxHeaderBytes {
 			t.Fatalf("CachedHeader(%.60q, whole) = not ok", raw)
 		}
 		return
@@ -145,9 +147,9 @@ func TestCachedHeaderPrefix(t *testing.T) {
 // TestCachedHeaderHuge refuses a header longer than ReadHeader reads and
 // keeps only the cached fields.
 func TestCachedHeaderHuge(t *testing.T) {
-	raw := "Subject: " + strings.Repeat("x", MaxHeaderBytes) + "\r\n\r\nbody"
+	raw := "Subject: " + strings.Repeat("x", mimeparse.MaxHeaderBytes) + "\r\n\r\nbody"
 	if _, ok := CachedHeader([]byte(raw), true); ok {
-		t.Error("a header longer than MaxHeaderBytes was cached")
+		t.Error("a header longer than mimeparse.MaxHeaderBytes was cached")
 	}
 	got, ok := CachedHeader([]byte("Received: x\r\nSubject: s\r\nX-Y: z\r\nFrom: f@x\r\n\r\nbody"), true)
 	if want := "Subject: s\r\nFrom: f@x\r\n\r\n"; !ok || string(got) != want {

@@ -5,26 +5,28 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // allPaths lists the part path of every entity of m, nested messages
 // included, in depth-first order.
 func allPaths(m *Message) [][]int {
 	var out [][]int
-	var walk func(p *part, path []int, isMessage bool)
-	walk = func(p *part, path []int, isMessage bool) {
+	var walk func(p *mimeparse.Part, path []int, isMessage bool)
+	walk = func(p *mimeparse.Part, path []int, isMessage bool) {
 		if len(path) > 0 {
 			out = append(out, append([]int(nil), path...))
 		}
 		switch {
-		case p.isMultipart():
-			for i, c := range p.children {
+		case p.IsMultipart():
+			for i, c := range p.Children() {
 				walk(c, append(path, i+1), false)
 			}
 		case isMessage:
 			walk(p, append(path, 1), false)
-		case p.msg != nil:
-			walk(p.msg, path, true)
+		case p.Embedded() != nil:
+			walk(p.Embedded(), path, true)
 		}
 	}
 	walk(m.root, nil, true)

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/yubinmail/yubin/core/mimetext"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // PreviewMaxChars is the length of the longest preview Preview returns, in
@@ -32,16 +34,16 @@ func (m *Message) Preview() string {
 		return ""
 	}
 	limit := previewPlainBytes
-	isHTML := p.sub == "html"
+	isHTML := p.Subtype() == "html"
 	if isHTML {
 		limit = previewHTMLBytes
 	}
-	body := p.body(m.raw)
+	body := p.Body()
 	if len(body) > limit {
 		body = body[:limit]
 	}
-	decoded, _ := decodeCTE(p.encoding, body, false)
-	text := mimetext.DecodeBytes(p.params["charset"], decoded)
+	decoded, _ := decodeCTE(p.Encoding(), body, false)
+	text := mimetext.DecodeBytes(p.Params()["charset"], decoded)
 	if isHTML {
 		if s := previewText(mimetext.HTMLToText(strings.NewReader(text), mimetext.HTMLOptions{SkipQuotes: true})); s != "" {
 			return s
@@ -58,28 +60,28 @@ func PreviewOf(raw []byte) string {
 }
 
 // previewPart finds the part a preview is made from, or nil.
-func (m *Message) previewPart(p *part, depth int) *part {
-	if depth > MaxDepth {
+func (m *Message) previewPart(p *mimeparse.Part, depth int) *mimeparse.Part {
+	if depth > mimeparse.MaxDepth {
 		return nil
 	}
 	switch {
-	case p.isMultipart():
-		if p.sub == "alternative" {
-			for _, c := range p.children {
-				if c.isPreviewText() && c.sub == "plain" {
+	case p.IsMultipart():
+		if p.Subtype() == "alternative" {
+			for _, c := range p.Children() {
+				if isPreviewText(c) && c.Subtype() == "plain" {
 					return c
 				}
 			}
 		}
-		for _, c := range p.children {
+		for _, c := range p.Children() {
 			if r := m.previewPart(c, depth+1); r != nil {
 				return r
 			}
 		}
 		return nil
-	case p.msg != nil:
-		return m.previewPart(p.msg, depth+1)
-	case p.isPreviewText():
+	case p.Embedded() != nil:
+		return m.previewPart(p.Embedded(), depth+1)
+	case isPreviewText(p):
 		return p
 	}
 	return nil
@@ -87,11 +89,11 @@ func (m *Message) previewPart(p *part, depth int) *part {
 
 // isPreviewText reports whether p is a text/plain or text/html leaf that
 // is not an attachment.
-func (p *part) isPreviewText() bool {
-	if p.isMultipart() || p.msg != nil || p.typ != "text" || (p.sub != "plain" && p.sub != "html") {
+func isPreviewText(p *mimeparse.Part) bool {
+	if p.IsMultipart() || p.Embedded() != nil || p.Type() != "text" || (p.Subtype() != "plain" && p.Subtype() != "html") {
 		return false
 	}
-	if d, _, ok := parseDisposition(p.hdr.get("Content-Disposition")); ok && d == "attachment" {
+	if d, _, ok := mimeparse.ParseDisposition(p.Header().Get("Content-Disposition")); ok && d == "attachment" {
 		return false
 	}
 	return true

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 func TestReadHeader(t *testing.T) {
@@ -16,7 +18,8 @@ func TestReadHeader(t *testing.T) {
 	}{
 		{"crlf", msgSimple, simpleHeader},
 		{"bare lf", "A: b\n c\nD: e\n\nbody\n", "A: b\n c\nD: e\n\n"},
-		{"no separator", "A: b\r\nnot a field\r\nmore\r\n", "A: b\r\nnot a field\r\n"},
+		{"no separator", "A: b\r\nnot a field\r\nmore\r\n", "A: b\r\nnot a field\r\nmore\r\n"},
+		{"junk line before the separator", "A: b\r\nnot a field\r\nC: d\r\n\r\nbody", "A: b\r\nnot a field\r\nC: d\r\n\r\n"},
 		{"mbox from line", "From x@y Mon Jan 1\r\nA: b\r\n\r\nbody", "From x@y Mon Jan 1\r\nA: b\r\n\r\n"},
 		{"header only", "A: b", "A: b"},
 		{"empty", "", ""},
@@ -36,9 +39,9 @@ func TestReadHeader(t *testing.T) {
 			}
 		})
 	}
-	huge := bytes.Repeat([]byte("X-A: b\r\n"), MaxHeaderBytes/4)
+	huge := bytes.Repeat([]byte("X-A: b\r\n"), mimeparse.MaxHeaderBytes/4)
 	got, err := ReadHeader(bytes.NewReader(huge))
-	if err != nil || len(got) != MaxHeaderBytes {
+	if err != nil || len(got) != mimeparse.MaxHeaderBytes {
 		t.Errorf("huge header: %d bytes, %v", len(got), err)
 	}
 	boom := errors.New("boom")

@@ -7,6 +7,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/yubinmail/yubin/core/mimetext"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // SearchContext gives what SEARCH needs beyond one message.
@@ -119,7 +121,7 @@ func (d *searchDoc) matchContent(c *imap.SearchCriteria) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		sent, ok := parseDate(m.root.hdr.get("Date"))
+		sent, ok := parseDate(m.root.Header().Get("Date"))
 		if !ok || !inDateRange(sent, c.SentSince, c.SentBefore) {
 			return false, nil
 		}
@@ -129,7 +131,7 @@ func (d *searchDoc) matchContent(c *imap.SearchCriteria) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if !matchHeaderField(&m.root.hdr, hf.Key, hf.Value) {
+		if !matchHeaderField(m.root.Header(), hf.Key, hf.Value) {
 			return false, nil
 		}
 	}
@@ -196,21 +198,21 @@ func hasFlag(flags []imap.Flag, flag imap.Flag) bool {
 // From, To, Cc and Bcc are matched on their parsed addresses (see
 // MatchAddressField); go-imap gives FROM x and HEADER FROM x alike. An
 // empty value matches any message that has the field.
-func matchHeaderField(h *header, name, value string) bool {
+func matchHeaderField(h *mimeparse.Header, name, value string) bool {
 	needle := fold(value)
 	addresses := isAddressSearchField(name)
-	for _, f := range h.fields {
-		if !equalFoldASCII(h.name(f), name) {
+	for i := range h.Len() {
+		if !mimeparse.EqualFoldASCII(h.Name(i), name) {
 			continue
 		}
 		switch {
 		case needle == "":
 			return true
 		case addresses:
-			if MatchAddressField(h.value(f), value) {
+			if MatchAddressField(h.Value(i), value) {
 				return true
 			}
-		case strings.Contains(fold(mimetext.DecodeHeader(h.value(f))), needle):
+		case strings.Contains(fold(mimetext.DecodeHeader(h.Value(i))), needle):
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/text/cases"
 
 	"github.com/yubinmail/yubin/core/mimetext"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // fold case-folds s for case-insensitive, Unicode-aware substring matching
@@ -56,7 +58,12 @@ func (d *searchDoc) header() (string, error) {
 			return "", err
 		}
 		var b strings.Builder
-		appendHeaderText(&b, &m.root.hdr)
+		appendHeaderText(&b, m.root.Header())
+		if m.root.Header().Junk() > 0 {
+			// Lines that are no fields (the text of a message without
+			// an empty line, say) are found by TEXT too.
+			b.WriteString(mimetext.FallbackUTF8(m.root.HeaderBytes()))
+		}
 		s := fold(b.String())
 		d.headerText = &s
 	}
@@ -102,29 +109,29 @@ func readAll(open Opener) ([]byte, error) {
 }
 
 // appendHeaderText writes every field of h as "Name: decoded value".
-func appendHeaderText(b *strings.Builder, h *header) {
-	for _, f := range h.fields {
-		b.WriteString(mimetext.FallbackUTF8(h.name(f)))
+func appendHeaderText(b *strings.Builder, h *mimeparse.Header) {
+	for i := range h.Len() {
+		b.WriteString(mimetext.FallbackUTF8(h.Name(i)))
 		b.WriteString(": ")
-		b.WriteString(mimetext.DecodeHeader(h.value(f)))
+		b.WriteString(mimetext.DecodeHeader(h.Value(i)))
 		b.WriteByte('\n')
 	}
 }
 
 // appendText writes the decoded text of p's text parts, including the
 // headers and text of embedded messages, separated by newlines.
-func (m *Message) appendText(b *strings.Builder, p *part) {
+func (m *Message) appendText(b *strings.Builder, p *mimeparse.Part) {
 	switch {
-	case p.isMultipart():
-		for _, c := range p.children {
+	case p.IsMultipart():
+		for _, c := range p.Children() {
 			m.appendText(b, c)
 		}
-	case p.msg != nil:
-		appendHeaderText(b, &p.msg.hdr)
-		m.appendText(b, p.msg)
-	case p.typ == "text" || p.typ == "message":
-		body, _ := decodeCTE(p.encoding, p.body(m.raw), false)
-		b.WriteString(mimetext.DecodeBytes(p.params["charset"], body))
+	case p.Embedded() != nil:
+		appendHeaderText(b, p.Embedded().Header())
+		m.appendText(b, p.Embedded())
+	case p.Type() == "text" || p.Type() == "message":
+		body, _ := decodeCTE(p.Encoding(), p.Body(), false)
+		b.WriteString(mimetext.DecodeBytes(p.Params()["charset"], body))
 		b.WriteByte('\n')
 	}
 }

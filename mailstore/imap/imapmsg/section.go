@@ -2,9 +2,10 @@ package imapmsg
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // Raw returns the bytes the message was parsed from.
@@ -14,40 +15,8 @@ func (m *Message) Raw() []byte {
 
 // resolve returns the entity a part path addresses, or nil. An empty path
 // addresses the message itself.
-func (m *Message) resolve(path []int) *part {
-	cur := m.root
-	isMessage := true // cur is the top entity of a message
-	for _, n := range path {
-		var container *part
-		switch {
-		case cur.isMultipart():
-			container = cur
-		case isMessage:
-			// Part 1 of a non-multipart message is its body.
-			if n != 1 {
-				return nil
-			}
-			isMessage = false
-			continue
-		case cur.msg != nil:
-			if !cur.msg.isMultipart() {
-				if n != 1 {
-					return nil
-				}
-				cur = cur.msg
-				continue
-			}
-			container = cur.msg
-		default:
-			return nil
-		}
-		if n < 1 || n > len(container.children) {
-			return nil
-		}
-		cur = container.children[n-1]
-		isMessage = false
-	}
-	return cur
+func (m *Message) resolve(path []int) *mimeparse.Part {
+	return m.mp.Part(path)
 }
 
 // Section returns the contents of a BODY[section]<partial> item. A section
@@ -66,45 +35,37 @@ func (m *Message) section(s *imap.FetchItemBodySection) []byte {
 	// msg is the message whose HEADER or TEXT the specifier refers to.
 	msg := p
 	if len(s.Part) > 0 {
-		msg = p.msg
+		msg = p.Embedded()
 	}
 	switch s.Specifier {
 	case imap.PartSpecifierNone:
 		if len(s.Part) == 0 {
-			return m.raw[p.start:p.end]
+			return p.Bytes()
 		}
-		return p.body(m.raw)
+		return p.Body()
 	case imap.PartSpecifierMIME:
 		if len(s.Part) == 0 {
 			return nil
 		}
-		return m.raw[p.start:p.bodyStart]
+		return p.HeaderBytes()
 	case imap.PartSpecifierHeader:
 		if msg == nil {
 			return nil
 		}
 		switch {
 		case len(s.HeaderFields) > 0:
-			return msg.hdr.filter(s.HeaderFields, true, m.eol(msg))
+			return msg.Header().Filter(s.HeaderFields, true, msg.HeaderEnd())
 		case len(s.HeaderFieldsNot) > 0:
-			return msg.hdr.filter(s.HeaderFieldsNot, false, m.eol(msg))
+			return msg.Header().Filter(s.HeaderFieldsNot, false, msg.HeaderEnd())
 		}
-		return m.raw[msg.start:msg.bodyStart]
+		return msg.HeaderBytes()
 	case imap.PartSpecifierText:
 		if msg == nil {
 			return nil
 		}
-		return msg.body(m.raw)
+		return msg.Body()
 	}
 	return nil
-}
-
-// eol returns the empty line that ends p's header, or CRLF if it has none.
-func (m *Message) eol(p *part) []byte {
-	if p.bodyStart > p.hdrEnd {
-		return m.raw[p.hdrEnd:p.bodyStart]
-	}
-	return []byte("\r\n")
 }
 
 // Binary returns the contents of a BINARY[part] item: the part's body with
@@ -120,7 +81,7 @@ func (m *Message) Binary(path []int) ([]byte, error) {
 	if p == nil {
 		return nil, nil
 	}
-	b, err := decodeCTE(p.encoding, p.body(m.raw), true)
+	b, err := decodeCTE(p.Encoding(), p.Body(), true)
 	if err != nil {
 		return nil, fmt.Errorf("imapmsg: BINARY[%s]: %w", partString(path), err)
 	}
@@ -129,11 +90,7 @@ func (m *Message) Binary(path []int) ([]byte, error) {
 
 // partString formats a part path as "1.2.3".
 func partString(path []int) string {
-	s := make([]string, len(path))
-	for i, n := range path {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ".")
+	return mimeparse.PartNumber(path)
 }
 
 // applyPartial cuts the <offset.count> range out of b. An offset at or past

@@ -11,6 +11,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/yubinmail/yubin/core/mimetext"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // SortField is one SORT key of RFC 5256 §3 or RFC 5957 §3.
@@ -121,17 +123,17 @@ type SortKey struct {
 // (see ReadHeader); only the top-level header is read. Only the keys that
 // criteria name are computed; nil criteria compute all of them.
 func SortKeyOf(raw []byte, criteria []SortCriterion) SortKey {
-	h, _, _ := parseHeader(raw, 0, len(raw), true)
+	h := mimeparse.ParseHeader(raw)
 	return sortKeyOf(&h, criteria)
 }
 
 // SortKey returns the message's SORT keys; see SortKeyOf.
 func (m *Message) SortKey(criteria []SortCriterion) SortKey {
-	return sortKeyOf(&m.root.hdr, criteria)
+	return sortKeyOf(m.root.Header(), criteria)
 }
 
 // sortKeyOf computes the keys criteria need from a header block.
-func sortKeyOf(h *header, criteria []SortCriterion) SortKey {
+func sortKeyOf(h *mimeparse.Header, criteria []SortCriterion) SortKey {
 	need := func(f SortField) bool {
 		if criteria == nil {
 			return true
@@ -145,11 +147,11 @@ func sortKeyOf(h *header, criteria []SortCriterion) SortKey {
 	}
 	var k SortKey
 	if need(SortSubject) {
-		base, _ := BaseSubject(h.get("Subject"))
+		base, _ := BaseSubject(h.Get("Subject"))
 		k.Subject = UnicodeCasemap(base)
 	}
 	if need(SortDate) {
-		if t, ok := parseDate(h.get("Date")); ok {
+		if t, ok := parseDate(h.Get("Date")); ok {
 			k.SentDate = t.UTC()
 		}
 	}
@@ -169,8 +171,8 @@ func sortKeyOf(h *header, criteria []SortCriterion) SortKey {
 
 // firstAddress returns the first mailbox (not a group marker) of the first
 // field with the given name, or the zero Address.
-func firstAddress(h *header, name string) Address {
-	v := h.get(name)
+func firstAddress(h *mimeparse.Header, name string) Address {
+	v := h.Get(name)
 	if v == "" {
 		return Address{}
 	}

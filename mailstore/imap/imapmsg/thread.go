@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/core/mimeparse"
 )
 
 // MaxThreadReferences caps how many message identifiers of one message's
@@ -28,35 +30,35 @@ type ThreadInfo struct {
 // ThreadInfoOf extracts the THREAD fields from a message's header. raw may
 // be the whole message or only its header block (see ReadHeader).
 func ThreadInfoOf(raw []byte) ThreadInfo {
-	h, _, _ := parseHeader(raw, 0, len(raw), true)
+	h := mimeparse.ParseHeader(raw)
 	return threadInfoOf(&h)
 }
 
 // ThreadInfo returns the message's THREAD fields; see ThreadInfoOf.
 func (m *Message) ThreadInfo() ThreadInfo {
-	return threadInfoOf(&m.root.hdr)
+	return threadInfoOf(m.root.Header())
 }
 
 // threadInfoOf extracts the THREAD fields from a header block.
-func threadInfoOf(h *header) ThreadInfo {
+func threadInfoOf(h *mimeparse.Header) ThreadInfo {
 	var ti ThreadInfo
-	if ids := msgIDs(h.get("Message-Id")); len(ids) > 0 {
+	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
 		ti.MessageID = ids[0]
 	}
 	// RFC 5256 §3 REFERENCES (1): the References field, or else the first
 	// valid identifier of In-Reply-To. Only bracketed identifiers count.
-	ti.References = bracketedIDs(h.get("References"))
+	ti.References = bracketedIDs(h.Get("References"))
 	if len(ti.References) == 0 {
-		if ids := bracketedIDs(h.get("In-Reply-To")); len(ids) > 0 {
+		if ids := bracketedIDs(h.Get("In-Reply-To")); len(ids) > 0 {
 			ti.References = ids[:1]
 		}
 	}
 	if len(ti.References) > MaxThreadReferences {
 		ti.References = ti.References[len(ti.References)-MaxThreadReferences:]
 	}
-	base, reply := BaseSubject(h.get("Subject"))
+	base, reply := BaseSubject(h.Get("Subject"))
 	ti.Subject, ti.ReplyOrForward = UnicodeCasemap(base), reply
-	if t, ok := parseDate(h.get("Date")); ok {
+	if t, ok := parseDate(h.Get("Date")); ok {
 		ti.SentDate = t.UTC()
 	}
 	return ti

@@ -1,6 +1,8 @@
-package imapmsg
+package mimeparse
 
 import (
+	"maps"
+	"mime"
 	"sort"
 	"strconv"
 	"strings"
@@ -8,9 +10,12 @@ import (
 	"github.com/yubinmail/yubin/core/mimetext"
 )
 
-// parseMediaType leniently parses a Content-Type value. typ and sub are
+// ParseMediaType leniently parses a Content-Type value. typ and sub are
 // lower-case tokens; ok is false when the value is not "type/subtype".
-func parseMediaType(v string) (typ, sub string, params map[string]string, ok bool) {
+// Parameter names are lower case and values decoded to UTF-8 (RFC 2231
+// extended values and continuations included); the first occurrence of a
+// name wins and an extended value wins over a plain one.
+func ParseMediaType(v string) (typ, sub string, params map[string]string, ok bool) {
 	s := stripLeadingCFWS(v)
 	typ, s = readToken(s)
 	s = stripLeadingCFWS(s)
@@ -25,8 +30,9 @@ func parseMediaType(v string) (typ, sub string, params map[string]string, ok boo
 	return strings.ToLower(typ), strings.ToLower(sub), parseParams(s), true
 }
 
-// parseDisposition leniently parses a Content-Disposition value.
-func parseDisposition(v string) (disp string, params map[string]string, ok bool) {
+// ParseDisposition leniently parses a Content-Disposition value: the
+// disposition type lower case, parameters as ParseMediaType decodes them.
+func ParseDisposition(v string) (disp string, params map[string]string, ok bool) {
 	s := stripLeadingCFWS(v)
 	disp, s = readToken(s)
 	if disp == "" {
@@ -61,6 +67,12 @@ func stripLeadingCFWS(s string) string {
 		}
 		s = skipComment(s)
 	}
+}
+
+// SkipComment removes the (possibly nested, possibly unterminated) RFC 5322
+// comment at the start of s, which begins with "(".
+func SkipComment(s string) string {
+	return skipComment(s)
 }
 
 // skipComment removes the (possibly nested, possibly unterminated) comment
@@ -138,14 +150,19 @@ func splitParams(s string) []rawParam {
 }
 
 // readQuoted reads a quoted string at the start of s (which begins with a
-// double quote); an unterminated string runs to the end.
+// double quote); an unterminated string runs to the end. A backslash
+// quotes only a special character (RFC 2045 tspecials); before any other
+// it is kept, as mailers write Windows paths ("C:\temp\a.exe") unquoted
+// and Go's mime package and most clients read them so.
 func readQuoted(s string) (value, rest string) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':
 			if i+1 < len(s) {
-				i++
+				if strings.IndexByte(`()<>@,;:\"/[]?=`, s[i+1]) >= 0 {
+					i++
+				}
 				b.WriteByte(s[i])
 			}
 		case '"':
@@ -155,6 +172,40 @@ func readQuoted(s string) (value, rest string) {
 		}
 	}
 	return b.String(), ""
+}
+
+// strictMediaType reports whether v follows the grammar of RFC 2045 §5.1
+// (with RFC 2231 parameters), as the standard library's strict parser
+// checks it; ParseMediaType reads what does not leniently.
+func strictMediaType(v string) bool {
+	_, _, err := mime.ParseMediaType(v)
+	return err == nil
+}
+
+// sameParams reports whether the strict parser reads the parameters of v as
+// ParseMediaType does (an RFC 2231 value without its charset, say, it
+// drops).
+func sameParams(v string, params map[string]string) bool {
+	_, strict, err := mime.ParseMediaType(v)
+	return err == nil && maps.Equal(strict, params)
+}
+
+// hasDuplicateParams reports whether the parameter list of a Content-Type
+// or Content-Disposition value v names a parameter twice (RFC 2045 §5.1
+// allows each once; parsers disagree on which one counts).
+func hasDuplicateParams(v string) bool {
+	i := strings.IndexByte(v, ';')
+	if i < 0 {
+		return false
+	}
+	seen := make(map[string]bool)
+	for _, p := range splitParams(v[i:]) {
+		if seen[p.name] {
+			return true
+		}
+		seen[p.name] = true
+	}
+	return false
 }
 
 // contSegment is one RFC 2231 continuation segment.
@@ -264,10 +315,8 @@ func percentDecode(s string) []byte {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if ok1 && ok2 {
-				b = append(b, hi<<4|lo)
+			if c, ok := hexPair(s[i+1], s[i+2]); ok {
+				b = append(b, c)
 				i += 2
 				continue
 			}
@@ -275,6 +324,13 @@ func percentDecode(s string) []byte {
 		b = append(b, s[i])
 	}
 	return b
+}
+
+// hexPair decodes two hexadecimal digits into a byte.
+func hexPair(hi, lo byte) (byte, bool) {
+	h, ok1 := unhex(hi)
+	l, ok2 := unhex(lo)
+	return h<<4 | l, ok1 && ok2
 }
 
 // unhex decodes one hexadecimal digit.

@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"strings"
@@ -12,23 +12,30 @@ func TestParseHeader(t *testing.T) {
 		allowFrom bool
 		fields    []string // "name=value"
 		body      string
+		junk      int
 	}{
-		{"simple", "A: 1\r\nB: 2\r\n\r\nbody", false, []string{"A=1", "B=2"}, "body"},
-		{"folded", "A: 1\r\n  2\r\n\tthree\r\n\r\nbody", false, []string{"A=1  2\tthree"}, "body"},
-		{"bare lf", "A: 1\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body"},
-		{"space before colon", "A : 1\r\n\r\n", false, []string{"A=1"}, ""},
-		{"empty value", "A:\r\n\r\nx", false, []string{"A="}, "x"},
-		{"no separator", "A: 1\r\nnot a header\r\nmore", false, []string{"A=1"}, "not a header\r\nmore"},
-		{"body starts at once", "hello\r\n", false, nil, "hello\r\n"},
-		{"empty header", "\r\nbody", false, nil, "body"},
-		{"mbox from", "From someone Mon Jan 1\r\nA: 1\r\n\r\nb", true, []string{"A=1"}, "b"},
-		{"mbox from not allowed", "From someone\r\nA: 1\r\n\r\nb", false, nil, "From someone\r\nA: 1\r\n\r\nb"},
-		{"orphan continuation", " orphan\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b"},
-		{"eof in header", "A: 1\r\nB: 2", false, []string{"A=1", "B=2"}, ""},
-		{"8bit name and value", "X-Grüße: Köln\r\n\r\n", false, []string{"X-Grüße=Köln"}, ""},
-		{"nul in value", "A: x\x00y\r\n\r\n", false, []string{"A=x\x00y"}, ""},
-		{"nul in name", "A\x00B: x\r\n\r\n", false, nil, "A\x00B: x\r\n\r\n"},
-		{"lone cr separator", "A: 1\r\n\r", false, []string{"A=1"}, ""},
+		{"simple", "A: 1\r\nB: 2\r\n\r\nbody", false, []string{"A=1", "B=2"}, "body", 0},
+		{"folded", "A: 1\r\n  2\r\n\tthree\r\n\r\nbody", false, []string{"A=1  2\tthree"}, "body", 0},
+		{"bare lf", "A: 1\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body", 0},
+		{"space before colon", "A : 1\r\n\r\n", false, []string{"A=1"}, "", 0},
+		{"empty value", "A:\r\n\r\nx", false, []string{"A="}, "x", 0},
+		{"no separator", "A: 1\r\nnot a header\r\nmore", false, []string{"A=1"}, "", 2},
+		{"no separator, fields after junk", "not a header\r\nA: 1\r\n", false, []string{"A=1"}, "", 1},
+		{"junk line before the separator", "A: 1\r\nnot a header\r\n cont\r\nB: 2\r\n\r\nbody", false, []string{"A=1", "B=2"}, "body", 1},
+		{"junk line, separator with bare lf", "A: 1\nnot a header\nB: 2\n\nbody", false, []string{"A=1", "B=2"}, "body", 1},
+		{"junk line, lone cr separator at the end", "not a header\r\nB: 2\r\n\r", false, []string{"B=2"}, "", 1},
+		{"no header at all", "hello\r\n", false, nil, "", 1},
+		{"empty header", "\r\nbody", false, nil, "body", 0},
+		{"mbox from", "From someone Mon Jan 1\r\nA: 1\r\n\r\nb", true, []string{"A=1"}, "b", 0},
+		{"mbox from not allowed", "From someone\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b", 1},
+		{"orphan continuation", " orphan\r\nA: 1\r\n\r\nb", false, []string{"A=1"}, "b", 1},
+		{"eof in header", "A: 1\r\nB: 2", false, []string{"A=1", "B=2"}, "", 0},
+		{"8bit value", "X-Gruesse: Köln\r\n\r\n", false, []string{"X-Gruesse=Köln"}, "", 0},
+		{"8bit name", "X-Grüße: Köln\r\nA: 1\r\n\r\n", false, []string{"A=1"}, "", 1},
+		{"nul in value", "A: x\x00y\r\n\r\n", false, []string{"A=x\x00y"}, "", 0},
+		{"nul in name", "A\x00B: x\r\n\r\n", false, nil, "", 1},
+		{"nul in name, no separator", "A\x00B: x\r\n", false, nil, "", 1},
+		{"lone cr separator", "A: 1\r\n\r", false, []string{"A=1"}, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +51,9 @@ func TestParseHeader(t *testing.T) {
 			if body := string(raw[bodyStart:]); body != tt.body {
 				t.Errorf("body = %q, want %q", body, tt.body)
 			}
+			if h.Junk() != tt.junk {
+				t.Errorf("junk = %d, want %d", h.Junk(), tt.junk)
+			}
 			if hdrEnd > bodyStart {
 				t.Errorf("hdrEnd %d > bodyStart %d", hdrEnd, bodyStart)
 			}
@@ -57,7 +67,7 @@ func TestHeaderFieldCap(t *testing.T) {
 	if len(h.fields) != maxFields {
 		t.Errorf("indexed %d fields, want %d", len(h.fields), maxFields)
 	}
-	if h.has("Late") {
+	if h.Has("Late") {
 		t.Errorf("field past the cap was indexed")
 	}
 	if string(raw[bodyStart:]) != "body" {
@@ -87,7 +97,8 @@ func TestSplitMultipart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := []byte(tt.body)
 			var got []string
-			for _, s := range splitMultipart(raw, 0, len(raw), "b") {
+			spans, _, _ := splitMultipart(raw, 0, len(raw), "b")
+			for _, s := range spans {
 				got = append(got, string(raw[s.start:s.end]))
 			}
 			if strings.Join(got, "|") != strings.Join(tt.parts, "|") || len(got) != len(tt.parts) {

@@ -1,4 +1,4 @@
-package imapmsg
+package mimeparse
 
 import (
 	"reflect"
@@ -19,6 +19,7 @@ func TestParseMediaType(t *testing.T) {
 		{"text/plain;charset=utf-8;", "text", "plain", map[string]string{"charset": "utf-8"}, true},
 		{"text / plain (comment) ; a = b", "text", "plain", map[string]string{"a": "b"}, true},
 		{`text/plain; name="esc\"aped"`, "text", "plain", map[string]string{"name": `esc"aped`}, true},
+		{`application/x; name="C:\temp\a\\b.exe"`, "application", "x", map[string]string{"name": `C:\temp\a\b.exe`}, true},
 		{`text/plain; name="unterminated`, "text", "plain", map[string]string{"name": "unterminated"}, true},
 		{"text/plain; junk; a=1; a=2", "text", "plain", map[string]string{"a": "1"}, true},
 		{"application/x; name=my file.txt", "application", "x", map[string]string{"name": "my file.txt"}, true},
@@ -34,9 +35,9 @@ func TestParseMediaType(t *testing.T) {
 		{"tëxt/plain", "", "", nil, false},
 	}
 	for _, tt := range tests {
-		typ, sub, params, ok := parseMediaType(tt.in)
+		typ, sub, params, ok := ParseMediaType(tt.in)
 		if typ != tt.typ || sub != tt.sub || ok != tt.ok || (len(params) > 0 || len(tt.params) > 0) && !reflect.DeepEqual(params, tt.params) {
-			t.Errorf("parseMediaType(%q) = %q, %q, %v, %v; want %q, %q, %v, %v", tt.in, typ, sub, params, ok, tt.typ, tt.sub, tt.params, tt.ok)
+			t.Errorf("ParseMediaType(%q) = %q, %q, %v, %v; want %q, %q, %v, %v", tt.in, typ, sub, params, ok, tt.typ, tt.sub, tt.params, tt.ok)
 		}
 	}
 }
@@ -53,27 +54,9 @@ func TestParseDisposition(t *testing.T) {
 		{"; filename=a", "", nil, false},
 	}
 	for _, tt := range tests {
-		disp, params, ok := parseDisposition(tt.in)
+		disp, params, ok := ParseDisposition(tt.in)
 		if disp != tt.disp || ok != tt.ok || (len(params) > 0 || len(tt.params) > 0) && !reflect.DeepEqual(params, tt.params) {
-			t.Errorf("parseDisposition(%q) = %q, %v, %v", tt.in, disp, params, ok)
-		}
-	}
-}
-
-func TestWireText(t *testing.T) {
-	tests := []struct {
-		in, want string
-	}{
-		{"plain", "plain"},
-		{"=?utf-8?q?already?=", "=?utf-8?q?already?="},
-		{"a\x00b\r\nc", "a b  c"},
-		{"Grüße", "=?utf-8?q?Gr=C3=BC=C3=9Fe?="},
-		{"caf\xe9", "=?utf-8?q?caf=C3=A9?="},
-		{"=?utf-8?q?J=C3=B6rg?= und Grüße", "=?utf-8?q?J=C3=B6rg_und_Gr=C3=BC=C3=9Fe?="},
-	}
-	for _, tt := range tests {
-		if got := wireText(tt.in); got != tt.want {
-			t.Errorf("wireText(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("ParseDisposition(%q) = %q, %v, %v", tt.in, disp, params, ok)
 		}
 	}
 }
