@@ -5,6 +5,7 @@ package mailstore
 // uses gorm's portable API.
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -19,7 +20,37 @@ import (
 // readers, and the writer's pool (the store's writer holds one connection of
 // it), whose connections take the write lock at BEGIN (so two writers never
 // deadlock upgrading) and fsync the WAL on every commit (synchronous=FULL).
-func openSQLite(path string) (readDB, writeDB *gorm.DB, err error) {
+//
+// Several processes may open one fresh data folder at once (see migrate):
+// while one of them turns the new file to WAL mode, another one's open can
+// be refused with "database is locked" before SQLite's busy timeout
+// applies; such an open is tried again, for up to openLockedFor.
+func openSQLite(ctx context.Context, path string) (readDB, writeDB *gorm.DB, err error) {
+	deadline := time.Now().Add(openLockedFor)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		readDB, writeDB, err = openSQLiteOnce(path)
+		if err == nil || !isLocked(err) || time.Now().After(deadline) {
+			return readDB, writeDB, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("open database %s: %w (%w)", path, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// openLockedFor bounds how long openSQLite tries again a database that is
+// locked at open.
+const openLockedFor = 30 * time.Second
+
+// isLocked reports whether err is SQLite's SQLITE_BUSY.
+func isLocked(err error) bool {
+	return strings.Contains(err.Error(), "database is locked")
+}
+
+// openSQLiteOnce is one attempt of openSQLite.
+func openSQLiteOnce(path string) (readDB, writeDB *gorm.DB, err error) {
 	params := url.Values{}
 	params.Set("_journal_mode", "WAL")
 	params.Set("_synchronous", "FULL")

@@ -398,7 +398,7 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to the old schema (a test-only, SQLite-only statement).
-	_, wdb, err := openSQLite(filepath.Join(dir, "yubin.db"))
+	_, wdb, err := openSQLite(context.Background(), filepath.Join(dir, "yubin.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

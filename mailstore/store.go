@@ -147,7 +147,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
 	var err error
-	s.db, s.wdb, err = openSQLite(dbPath)
+	s.db, s.wdb, err = openSQLite(ctx, dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
