@@ -107,8 +107,16 @@ func TestHeaderCacheLifecycle(t *testing.T) {
 	if _, err := s.Expunge(ctx, inbox.ID, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The expunged body stays readable for the grace time (RFC 2180), and
+	// its cached header with it; both go when it is released.
+	if n := cachedHeaderRows(t, s); n <= 2 {
+		t.Errorf("%d cached headers right after the expunge, want the expunged bodies' too", n)
+	}
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if n := cachedHeaderRows(t, s); n != 2 { // the copy's, the other user's
-		t.Errorf("%d cached headers after the expunge, want 2", n)
+		t.Errorf("%d cached headers after the expunged body's release, want 2", n)
 	}
 }
 
