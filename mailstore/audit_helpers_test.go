@@ -12,16 +12,6 @@ func auditCtx() context.Context {
 	return audit.With(context.Background(), audit.Info{Actor: "root@example.com", Source: "api", RemoteIP: "192.0.2.7"})
 }
 
-// listAudit returns the audit entries of s that f selects.
-func listAudit(t *testing.T, s *Store, f audit.Filter) []audit.Entry {
-	t.Helper()
-	es, err := audit.NewLog(s).List(context.Background(), f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return es
-}
-
 // countAudit counts the audit entries of s that f selects.
 func countAudit(t *testing.T, s *Store, f audit.Filter) int64 {
 	t.Helper()

@@ -32,7 +32,7 @@ type testServer struct {
 	*httptest.Server
 	svc   *service.Service
 	store *mailstore.Store // for setting up what the API does not do
-	queue *queue.Queue // the outbound queue the service manages
+	queue *queue.Queue     // the outbound queue the service manages
 }
 
 // newServer starts the API in-process, with testAdmin as the server admin.
