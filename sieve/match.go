@@ -1,11 +1,10 @@
 package sieve
 
 import (
+	"github.com/yubinmail/yubin/core/collate"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
 )
 
 // asciiLower lowers ASCII letters only (the i;ascii-casemap comparator,
@@ -32,7 +31,7 @@ func fold(c, s string) string {
 	case comparatorASCII:
 		return asciiLower(s)
 	case comparatorUni:
-		return imapmsg.UnicodeCasemap(s)
+		return collate.UnicodeCasemap(s)
 	}
 	return s
 }
@@ -49,7 +48,7 @@ func runeEqual(c string, a, b rune) bool {
 		}
 		return false
 	case comparatorUni:
-		return imapmsg.UnicodeCasemap(string(a)) == imapmsg.UnicodeCasemap(string(b))
+		return collate.UnicodeCasemap(string(a)) == collate.UnicodeCasemap(string(b))
 	}
 	return false
 }

@@ -11,7 +11,7 @@
 //
 //   - SORT (RFC 5256, RFC 5957 SORT=DISPLAY): SortKeyOf extracts the keys
 //     from a header, Sort orders SortRecords; BaseSubject and
-//     UnicodeCasemap (RFC 5051 i;unicode-casemap) are the building blocks.
+//     collate.UnicodeCasemap (RFC 5051 i;unicode-casemap, in core/collate) are the building blocks.
 //   - THREAD (RFC 5256 ORDEREDSUBJECT and REFERENCES): ThreadInfoOf,
 //     Thread and AppendThreads for the response.
 //   - SEARCH FROM/TO/CC/BCC on parsed addresses: MatchAddressField.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/yubinmail/yubin/core/collate"
 	"slices"
 	"strings"
 	"time"
@@ -148,7 +149,7 @@ func sortKeyOf(h *mimeparse.Header, criteria []SortCriterion) SortKey {
 	var k SortKey
 	if need(SortSubject) {
 		base, _ := BaseSubject(h.Get("Subject"))
-		k.Subject = UnicodeCasemap(base)
+		k.Subject = collate.UnicodeCasemap(base)
 	}
 	if need(SortDate) {
 		if t, ok := parseDate(h.Get("Date")); ok {
@@ -157,14 +158,14 @@ func sortKeyOf(h *mimeparse.Header, criteria []SortCriterion) SortKey {
 	}
 	if need(SortFrom) || need(SortDisplayFrom) {
 		a := firstAddress(h, "From")
-		k.From, k.DisplayFrom = UnicodeCasemap(a.mailbox()), UnicodeCasemap(a.display())
+		k.From, k.DisplayFrom = collate.UnicodeCasemap(a.mailbox()), collate.UnicodeCasemap(a.display())
 	}
 	if need(SortTo) || need(SortDisplayTo) {
 		a := firstAddress(h, "To")
-		k.To, k.DisplayTo = UnicodeCasemap(a.mailbox()), UnicodeCasemap(a.display())
+		k.To, k.DisplayTo = collate.UnicodeCasemap(a.mailbox()), collate.UnicodeCasemap(a.display())
 	}
 	if need(SortCc) {
-		k.Cc = UnicodeCasemap(firstAddress(h, "Cc").mailbox())
+		k.Cc = collate.UnicodeCasemap(firstAddress(h, "Cc").mailbox())
 	}
 	return k
 }

@@ -3,6 +3,7 @@ package imapmsg
 import (
 	"errors"
 	"fmt"
+	"github.com/yubinmail/yubin/core/collate"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,12 @@ func TestSortKeyOf(t *testing.T) {
 	)
 	k := SortKeyOf(raw, nil)
 	want := SortKey{
-		Subject:     UnicodeCasemap("Straße"),
+		Subject:     collate.UnicodeCasemap("Straße"),
 		SentDate:    time.Date(2006, 1, 3, 6, 0, 0, 0, time.UTC),
 		From:        "EMILE",
 		To:          "ZOE",
 		Cc:          "CARL",
-		DisplayFrom: UnicodeCasemap("Émile"),
+		DisplayFrom: collate.UnicodeCasemap("Émile"),
 		DisplayTo:   "ZOE@EXAMPLE.ORG",
 	}
 	if k != want {

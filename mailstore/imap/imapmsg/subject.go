@@ -15,7 +15,7 @@ import (
 // replyOrForward reports whether any leader, "(fwd)" trailer or "[fwd:]"
 // wrapper was removed: RFC 5256 §3 (REFERENCES step 5) treats such a
 // message as a reply or forward. The result is not case-mapped; compare
-// base subjects with UnicodeCasemap.
+// base subjects with collate.UnicodeCasemap.
 func BaseSubject(raw string) (base string, replyOrForward bool) {
 	// (1) Decode encoded words, turn tabs and line breaks into spaces and
 	// collapse runs of spaces.

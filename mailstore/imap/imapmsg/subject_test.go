@@ -2,6 +2,7 @@ package imapmsg
 
 import (
 	"encoding/base64"
+	"github.com/yubinmail/yubin/core/collate"
 	"mime"
 	"strings"
 	"testing"
@@ -82,36 +83,6 @@ func TestBaseSubject(t *testing.T) {
 	}
 }
 
-func TestUnicodeCasemap(t *testing.T) {
-	equal := [][2]string{
-		{"abc", "ABC"},
-		{"Hello World", "hELLO wORLD"},
-		{"café", "CAFÉ"},
-		{"cafe\u0301", "CAFÉ"},
-		{"ＡＢＣ", "abc"},
-		{"ǆ", "ǅ"},
-		{"ﬁle", "FILE"},
-		{"\xff", "\uFFFD"},
-	}
-	for _, p := range equal {
-		if UnicodeCasemap(p[0]) != UnicodeCasemap(p[1]) || CompareUnicodeCasemap(p[0], p[1]) != 0 {
-			t.Errorf("%q and %q differ: %q %q", p[0], p[1], UnicodeCasemap(p[0]), UnicodeCasemap(p[1]))
-		}
-	}
-	less := [][2]string{
-		{"", "a"},
-		{"a", "B"},
-		{"apple", "Banana"},
-		{"é", "Z"},
-		{"E", "é"},
-	}
-	for _, p := range less {
-		if CompareUnicodeCasemap(p[0], p[1]) >= 0 || CompareUnicodeCasemap(p[1], p[0]) <= 0 {
-			t.Errorf("%q should sort before %q", p[0], p[1])
-		}
-	}
-}
-
 // FuzzBaseSubject checks that extraction never panics, gives valid UTF-8
 // without outer white space, and is a fixed point: the base subject of a
 // base subject (without encoded words left in it) is itself and no reply.
@@ -138,6 +109,6 @@ func FuzzBaseSubject(f *testing.F) {
 		if again != base || reply {
 			t.Fatalf("not a fixed point: %q -> %q -> %q, %v", s, base, again, reply)
 		}
-		UnicodeCasemap(base)
+		collate.UnicodeCasemap(base)
 	})
 }

@@ -3,6 +3,7 @@ package imapmsg
 import (
 	"cmp"
 	"fmt"
+	"github.com/yubinmail/yubin/core/collate"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func threadInfoOf(h *mimeparse.Header) ThreadInfo {
 		ti.References = ti.References[len(ti.References)-MaxThreadReferences:]
 	}
 	base, reply := BaseSubject(h.Get("Subject"))
-	ti.Subject, ti.ReplyOrForward = UnicodeCasemap(base), reply
+	ti.Subject, ti.ReplyOrForward = collate.UnicodeCasemap(base), reply
 	if t, ok := parseDate(h.Get("Date")); ok {
 		ti.SentDate = t.UTC()
 	}

@@ -1,4 +1,7 @@
-package imapmsg
+// Package collate implements the i;unicode-casemap collation of RFC 5051,
+// which IMAP SORT and THREAD (RFC 5256) and Sieve's comparators (RFC 5228)
+// share.
+package collate
 
 import (
 	"strings"
