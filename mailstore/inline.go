@@ -91,6 +91,8 @@ type tieredBlobStore struct {
 	max    int64 // the largest inline body; 0: none
 
 	get *sql.Stmt // reads one inline body (on the readers' pool)
+	// getBatch read several (see BodyReader), one per batchWidths.
+	getBatch [len(batchWidths)]*sql.Stmt
 
 	mu      sync.Mutex
 	pending map[string][]byte   // written, not yet committed
@@ -113,12 +115,22 @@ func (t *tieredBlobStore) prepare(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("prepare inline body reads: %w", err)
 	}
 	t.get = st
+	for i, n := range batchWidths {
+		if t.getBatch[i], err = db.PrepareContext(ctx, batchQuery(n)); err != nil {
+			return fmt.Errorf("prepare inline body reads: %w", err)
+		}
+	}
 	return nil
 }
 
 func (t *tieredBlobStore) close() {
 	if t.get != nil {
 		t.get.Close()
+	}
+	for _, st := range t.getBatch {
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
