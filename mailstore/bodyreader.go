@@ -41,10 +41,10 @@ var arenas = sync.Pool{New: func() any { b := make([]byte, 0, bodyBatchBytes); r
 // reader reuses; file bodies are opened as Store.OpenMessage does.
 //
 // A sealed body is authenticated (and decrypted in place) when it is
-// opened, as by OpenMessage. A body another session deleted after its
-// batch was read is still served from the batch, as an open file would
-// be; one deleted before is not (RFC 2180's grace time keeps an expunged
-// message's body until it is released, so it stays readable).
+// opened, as by OpenMessage. A body deleted is not served (RFC 2180's
+// grace time keeps an expunged message's body until it is released, so it
+// stays readable until then): the bodies read ahead are dropped whenever
+// the store deletes an inline body.
 //
 // A BodyReader is not safe for concurrent use. The Blob Open returns is
 // valid until the next Open or Close, whichever comes first.
@@ -56,6 +56,9 @@ type BodyReader struct {
 	keys   []string       // scratch: the keys of a batch
 
 	batch []batchedBody // the bodies the last batch read
+	// batchAt is the store's count of inline deletions before the batch
+	// was read: after another one, a body of the batch may be gone.
+	batchAt uint64
 	arena *[]byte       // pooled; holds batch's bytes
 	blob  memBlob       // the blob handed out last (buf nil: not pooled)
 }
@@ -65,6 +68,7 @@ type batchedBody struct {
 	key        string
 	data       []byte // as stored, or its plaintext once plain
 	start, end int    // where data is in the arena
+	next       int    // 1 + its index in order (0: not from order)
 	plain      bool   // data is plaintext (a sealed body is decrypted in place)
 	found      bool   // the query found it
 }
@@ -107,6 +111,9 @@ func (r *BodyReader) open(ctx context.Context, m *MessageMeta) (Blob, error) {
 	if pending || deleted {
 		return t.Open(ctx, key)
 	}
+	if len(r.batch) > 0 && t.deleted.Load() != r.batchAt {
+		r.batch = r.batch[:0]
+	}
 	i := r.find(key)
 	if i < 0 {
 		if err := r.read(ctx, m); err != nil {
@@ -117,6 +124,9 @@ func (r *BodyReader) open(ctx context.Context, m *MessageMeta) (Blob, error) {
 		}
 	}
 	e := &r.batch[i]
+	if e.next > 0 {
+		r.pos = e.next
+	}
 	if !e.found {
 		// Not in the database when the batch was read: deleted, or
 		// committed since (the tiered store knows which).
@@ -154,13 +164,11 @@ func (r *BodyReader) find(key string) int {
 // read reads a new batch: m's body and, within the window, those of the
 // inline bodies that follow m in order.
 func (r *BodyReader) read(ctx context.Context, m *MessageMeta) error {
-	// Where m is in order: next, most of the time.
-	at := -1
-	for i := r.pos; i < len(r.order); i++ {
-		if r.order[i] == m || r.order[i].BlobKey == m.BlobKey {
-			at = i
-			break
-		}
+	// Where m is in order: next, most of the time (a client reading a
+	// maildrop again starts over).
+	at := r.indexOf(m, r.pos, len(r.order))
+	if at < 0 {
+		at = r.indexOf(m, 0, min(r.pos, len(r.order)))
 	}
 	if at >= 0 {
 		if at == r.pos && r.pos > 0 && r.window < bodyBatchMessages {
@@ -169,14 +177,17 @@ func (r *BodyReader) read(ctx context.Context, m *MessageMeta) error {
 		r.pos = at + 1
 	}
 	keys := append(r.keys[:0], m.BlobKey)
+	r.batch = append(r.batch[:0], batchedBody{key: m.BlobKey, next: at + 1})
 	bytes := m.Size
 	if at >= 0 {
-		for _, n := range r.order[at+1:] {
-			if len(keys) >= r.window || bytes+n.Size > bodyBatchBytes {
+		for j := at + 1; j < len(r.order) && len(keys) < r.window; j++ {
+			n := r.order[j]
+			if bytes+n.Size > bodyBatchBytes {
 				break
 			}
 			if IsInlineKey(n.BlobKey) && !containsKey(keys, n.BlobKey) {
 				keys = append(keys, n.BlobKey)
+				r.batch = append(r.batch, batchedBody{key: n.BlobKey, next: j + 1})
 				bytes += n.Size
 			}
 		}
@@ -186,10 +197,7 @@ func (r *BodyReader) read(ctx context.Context, m *MessageMeta) error {
 		r.arena = arenas.Get().(*[]byte)
 	}
 	arena := (*r.arena)[:0]
-	r.batch = r.batch[:0]
-	for _, k := range keys {
-		r.batch = append(r.batch, batchedBody{key: k})
-	}
+	r.batchAt = r.s.inline.deleted.Load()
 	// Offsets into arena first: it may grow while the rows are read.
 	err := r.s.inline.readBatch(ctx, keys, func(i int, data []byte) {
 		e := &r.batch[i]
@@ -208,6 +216,16 @@ func (r *BodyReader) read(ctx context.Context, m *MessageMeta) error {
 		}
 	}
 	return nil
+}
+
+// indexOf returns the index of m in order[from:to], or -1.
+func (r *BodyReader) indexOf(m *MessageMeta, from, to int) int {
+	for i := from; i < to; i++ {
+		if r.order[i] == m || r.order[i].BlobKey == m.BlobKey {
+			return i
+		}
+	}
+	return -1
 }
 
 func containsKey(keys []string, k string) bool {

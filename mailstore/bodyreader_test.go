@@ -159,6 +159,10 @@ func TestBodyReader(t *testing.T) {
 					}
 				}
 				r.Close()
+				// A reader that read them ahead before the release does
+				// not serve them after it either.
+				ahead := s.NewBodyReader(metaPointers(gone), true)
+				readAllFrom(t, ahead, &gone[0])
 				if _, err := s.ReleaseExpunged(ctx, time.Now().Add(time.Hour)); err != nil {
 					t.Fatal(err)
 				}
@@ -168,8 +172,12 @@ func TestBodyReader(t *testing.T) {
 					if _, err := r.Open(ctx, &gone[i]); !errors.Is(err, fs.ErrNotExist) {
 						t.Fatalf("released message %d: %v, want fs.ErrNotExist", gone[i].UID, err)
 					}
+					if _, err := ahead.Open(ctx, &gone[i]); !errors.Is(err, fs.ErrNotExist) {
+						t.Fatalf("released message %d, read ahead before: %v, want fs.ErrNotExist", gone[i].UID, err)
+					}
 				}
 				r.Close()
+				ahead.Close()
 			})
 		}
 	}

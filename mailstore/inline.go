@@ -21,6 +21,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
@@ -93,6 +94,10 @@ type tieredBlobStore struct {
 	get *sql.Stmt // reads one inline body (on the readers' pool)
 	// getBatch read several (see BodyReader), one per batchWidths.
 	getBatch [len(batchWidths)]*sql.Stmt
+
+	// deleted counts the commits that deleted inline bodies: a
+	// BodyReader drops the bodies it read before one.
+	deleted atomic.Uint64
 
 	mu      sync.Mutex
 	pending map[string][]byte   // written, not yet committed
@@ -340,6 +345,9 @@ func (o *inlineOps) apply(tx *writeTx) error {
 func deleteInlineTx(tx *writeTx, key string) error {
 	if err := tx.Exec("DELETE FROM inline_bodies WHERE body_key = ?", key).Error; err != nil {
 		return fmt.Errorf("delete inline body %s: %w", key, err)
+	}
+	if t := tx.store.inline; t != nil {
+		tx.onCommit(func() { t.deleted.Add(1) })
 	}
 	return nil
 }
