@@ -59,8 +59,8 @@ type BodyReader struct {
 	// batchAt is the store's count of inline deletions before the batch
 	// was read: after another one, a body of the batch may be gone.
 	batchAt uint64
-	arena *[]byte       // pooled; holds batch's bytes
-	blob  memBlob       // the blob handed out last (buf nil: not pooled)
+	arena   *[]byte // pooled; holds batch's bytes
+	blob    memBlob // the blob handed out last (buf nil: not pooled)
 }
 
 // batchedBody is one body of a batch.
