@@ -39,7 +39,8 @@ var arenas = sync.Pool{New: func() any { b := make([]byte, 0, bodyBatchBytes); r
 // order known in advance (or guessed: sequential reads widen the window
 // read ahead). A body kept inline in the database is read with the ones
 // that follow it, in one query on a prepared statement, into a buffer the
-// reader reuses; file bodies are opened as Store.OpenMessage does.
+// reader reuses; file bodies are opened as Store.OpenMessage does (a
+// large one without reading more than its head before it is sent).
 //
 // A sealed body is authenticated (and decrypted in place) when it is
 // opened, as by OpenMessage. A body deleted is not served (RFC 2180's
@@ -109,6 +110,9 @@ func (r *BodyReader) open(ctx context.Context, m *MessageMeta) (Blob, error) {
 	key := m.BlobKey
 	t := r.s.inline
 	if !IsInlineKey(key) || t == nil || t.getBatch[0] == nil {
+		if fb, ok := r.s.files.(*FileBlobStore); ok && m.Size > smallBlobSize && !IsInlineKey(key) {
+			return fb.openLarge(ctx, key)
+		}
 		return r.s.blobs.Open(ctx, key)
 	}
 	// A body deleted, or written and not committed yet, is as the
