@@ -21,8 +21,10 @@ const (
 	// bodyBatchMessages is the most bodies one batched query reads.
 	bodyBatchMessages = 64
 	// bodyBatchBytes bounds a batch's bytes (by the messages' sizes; a
-	// batch always takes at least the body asked for).
-	bodyBatchBytes = 512 << 10
+	// batch always takes at least the body asked for): the memory a
+	// FETCH, or a POP3 session reading its maildrop, holds for bodies
+	// read ahead. 64 messages of 4 KiB fit, read by one query.
+	bodyBatchBytes = 256 << 10
 	// keptArena is the largest batch buffer given back to the pool.
 	keptArena = 2 * bodyBatchBytes
 )

@@ -256,3 +256,41 @@ func TestBodyReaderAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyReaderBounds: a batch holds at most bodyBatchMessages bodies
+// and, past the first, bodyBatchBytes bytes of them.
+func TestBodyReaderBounds(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	u := newTestUser(t, s, "ann@example.com")
+	for _, size := range []int{1000, 60 << 10} {
+		for range 80 {
+			body := "Subject: b\r\n\r\n" + strings.Repeat("y", size) + "\r\n"
+			if res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader(body)}); err != nil || res[0].Err != nil {
+				t.Fatal(err, res)
+			}
+		}
+	}
+	inbox, _ := s.GetMailbox(ctx, u.ID, Inbox)
+	msgs, _ := s.ListMessages(ctx, inbox.ID, nil)
+	order := metaPointers(msgs)
+	r := s.NewBodyReader(order, true)
+	defer r.Close()
+	for i, m := range order {
+		b, err := r.Open(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		var bytes int64
+		for _, e := range r.batch {
+			bytes += int64(len(e.data))
+		}
+		if len(r.batch) > bodyBatchMessages || len(r.batch) > 1 && bytes > bodyBatchBytes {
+			t.Fatalf("after message %d: a batch of %d bodies, %d bytes", i, len(r.batch), bytes)
+		}
+		if i == 0 && len(r.batch) != bodyBatchMessages {
+			t.Fatalf("first batch of small bodies: %d, want %d", len(r.batch), bodyBatchMessages)
+		}
+	}
+}
