@@ -53,6 +53,10 @@ type Account interface {
 	ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// OpenMessage opens a message's bytes, exactly as stored.
 	OpenMessage(ctx context.Context, m *mailstore.MessageMeta) (io.ReadCloser, error)
+	// OpenMessages returns a reader of the bodies of ms, which the caller
+	// opens in that order (a FETCH of bodies over a set): the store may
+	// read them ahead, in batches.
+	OpenMessages(ctx context.Context, ms []*mailstore.MessageMeta) MessageBodies
 	// ListExpunged returns the messages of a mailbox among uids that
 	// another session expunged recently and whose bodies are still
 	// readable, for a session not yet told (RFC 2180 §4.1).
@@ -86,6 +90,14 @@ type Account interface {
 	URLAccount
 	// Sharing: access control lists and other users' mailboxes (acl.go).
 	Sharing
+}
+
+// MessageBodies opens the bodies of a run of messages (see
+// Account.OpenMessages). A body opened must be closed before the next one
+// is opened; Close releases what was read ahead.
+type MessageBodies interface {
+	Open(m *mailstore.MessageMeta) (io.ReadCloser, error)
+	Close()
 }
 
 // Quota is an account's storage limits and usage; a limit of 0 means none.

@@ -136,6 +136,10 @@ func (s *session) cmdFetch(c *command) error {
 			return s.storeErr("fetch", err, "NONEXISTENT")
 		}
 	}
+	if req.needsBody() {
+		req.bodies = s.acct.OpenMessages(s.ctx, bodyOrder(refs, metas, req))
+		defer func() { req.bodies.Close(); req.bodies = nil }()
+	}
 	var failed error
 	gone := false
 	for _, r := range refs {
@@ -165,6 +169,29 @@ func (s *session) cmdFetch(c *command) error {
 	return nil
 }
 
+// bodyOrder lists the messages of refs whose bodies FETCH reads, in the
+// order it reads them.
+func bodyOrder(refs []msgRef, metas map[uint32]*mailstore.MessageMeta, req *fetchRequest) []*mailstore.MessageMeta {
+	order := make([]*mailstore.MessageMeta, 0, len(refs))
+	headerOnly := req.headerOnly()
+	for _, r := range refs {
+		m := metas[r.uid]
+		if m == nil || req.changedSince > 0 && uint64(m.ModSeq) <= req.changedSince || headerOnly && m.CachedHeader != nil {
+			continue
+		}
+		order = append(order, m)
+	}
+	return order
+}
+
+// openBody opens m's bytes, through the request's batched reader if any.
+func (s *session) openBody(m *mailstore.MessageMeta, req *fetchRequest) (io.ReadCloser, error) {
+	if req.bodies != nil {
+		return req.bodies.Open(m)
+	}
+	return s.acct.OpenMessage(s.ctx, m)
+}
+
 // fetchOne writes the FETCH response of one message.
 func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchRequest, forceFlags bool) error {
 	var msg *imapmsg.Message
@@ -182,7 +209,7 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 			}
 			defer whole.Close()
 		} else {
-			raw, err := s.readMessage(m)
+			raw, err := s.readMessage(m, req)
 			if err != nil {
 				return s.unreadable(m, err)
 			}
@@ -318,8 +345,8 @@ func (s *session) unreadable(m *mailstore.MessageMeta, err error) error {
 const maxMessageRead = 1 << 30
 
 // readMessage reads a message's bytes.
-func (s *session) readMessage(m *mailstore.MessageMeta) ([]byte, error) {
-	rc, err := s.acct.OpenMessage(s.ctx, m)
+func (s *session) readMessage(m *mailstore.MessageMeta, req *fetchRequest) ([]byte, error) {
+	rc, err := s.openBody(m, req)
 	if err != nil {
 		return nil, err
 	}
@@ -376,11 +403,12 @@ type sizedReader interface {
 
 // openWhole opens m's bytes for a whole-message FETCH item.
 func (s *session) openWhole(m *mailstore.MessageMeta, req *fetchRequest) (*wholeBody, error) {
-	rc, err := s.acct.OpenMessage(s.ctx, m)
+	rc, err := s.openBody(m, req)
 	if err != nil {
 		return nil, err
 	}
-	wb := &wholeBody{rc: rc, r: rc}
+	wb := &req.whole
+	*wb = wholeBody{rc: rc, r: rc}
 	sr, sized := rc.(sizedReader)
 	_, streams := rc.(io.WriterTo)
 	if sized && streams {

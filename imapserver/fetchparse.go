@@ -30,6 +30,10 @@ type fetchRequest struct {
 	// whole into memory (see wholeBody).
 	wholeName string
 	scratch   []byte
+	// bodies opens the bodies of the messages fetched, read ahead in
+	// batches (nil: one at a time); whole is reused for each message.
+	bodies MessageBodies
+	whole  wholeBody
 }
 
 // wholeOnly reports whether the only item that needs the message's bytes

@@ -100,6 +100,22 @@ func (a *storeAccount) OpenMessage(ctx context.Context, m *mailstore.MessageMeta
 	return a.store.OpenMessage(a.key.Context(ctx), m)
 }
 
+func (a *storeAccount) OpenMessages(ctx context.Context, ms []*mailstore.MessageMeta) MessageBodies {
+	return &storeBodies{r: a.store.NewBodyReader(ms, true), ctx: a.key.Context(ctx)}
+}
+
+// storeBodies is MessageBodies on a mailstore.BodyReader.
+type storeBodies struct {
+	r   *mailstore.BodyReader
+	ctx context.Context // with the session's key
+}
+
+func (b *storeBodies) Open(m *mailstore.MessageMeta) (io.ReadCloser, error) {
+	return b.r.Open(b.ctx, m)
+}
+
+func (b *storeBodies) Close() { b.r.Close() }
+
 func (a *storeAccount) NewAppend(ctx context.Context, mailbox string) (AppendTx, error) {
 	return a.store.NewAppendBatch(ctx, a.user.ID, mailbox)
 }

@@ -292,12 +292,32 @@ var ErrBodyNoKey = blobcrypt.ErrNoKey
 // opens only with the session key ctx carries (blobcrypt.WithSessionKey);
 // without it the error wraps ErrBodyLocked.
 func (s *FileBlobStore) Open(ctx context.Context, key string) (Blob, error) {
+	return s.open(ctx, key, false)
+}
+
+// largeHead is how much of a body expected to be large openLarge reads
+// before it is sent: enough to tell a sealed body and parse its header.
+const largeHead = 4 << 10
+
+// openLarge is Open for a body expected to be larger than smallBlobSize
+// (its message's size says so): its first pread reads largeHead bytes
+// rather than smallBlobSize, which a plaintext body, sent from the file
+// (sendfile), would read for nothing.
+func (s *FileBlobStore) openLarge(ctx context.Context, key string) (Blob, error) {
+	return s.open(ctx, key, true)
+}
+
+func (s *FileBlobStore) open(ctx context.Context, key string, large bool) (Blob, error) {
 	p, err := s.path(key)
 	if err != nil {
 		return nil, err
 	}
 	buf := smallBufs.Get().(*[]byte)
-	small, f, size, err := readSmallFile(p, *buf)
+	first := *buf
+	if large {
+		first = first[:largeHead]
+	}
+	small, f, size, err := readSmallFile(p, first)
 	if err != nil {
 		smallBufs.Put(buf)
 		return nil, fmt.Errorf("open blob %s: %w", key, err)

@@ -21,6 +21,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
@@ -91,6 +92,12 @@ type tieredBlobStore struct {
 	max    int64 // the largest inline body; 0: none
 
 	get *sql.Stmt // reads one inline body (on the readers' pool)
+	// getBatch read several (see BodyReader), one per batchWidths.
+	getBatch [len(batchWidths)]*sql.Stmt
+
+	// deleted counts the commits that deleted inline bodies: a
+	// BodyReader drops the bodies it read before one.
+	deleted atomic.Uint64
 
 	mu      sync.Mutex
 	pending map[string][]byte   // written, not yet committed
@@ -113,12 +120,22 @@ func (t *tieredBlobStore) prepare(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("prepare inline body reads: %w", err)
 	}
 	t.get = st
+	for i, n := range batchWidths {
+		if t.getBatch[i], err = db.PrepareContext(ctx, batchQuery(n)); err != nil {
+			return fmt.Errorf("prepare inline body reads: %w", err)
+		}
+	}
 	return nil
 }
 
 func (t *tieredBlobStore) close() {
 	if t.get != nil {
 		t.get.Close()
+	}
+	for _, st := range t.getBatch {
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
@@ -328,6 +345,9 @@ func (o *inlineOps) apply(tx *writeTx) error {
 func deleteInlineTx(tx *writeTx, key string) error {
 	if err := tx.Exec("DELETE FROM inline_bodies WHERE body_key = ?", key).Error; err != nil {
 		return fmt.Errorf("delete inline body %s: %w", key, err)
+	}
+	if t := tx.store.inline; t != nil {
+		tx.onCommit(func() { t.deleted.Add(1) })
 	}
 	return nil
 }

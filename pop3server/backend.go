@@ -36,11 +36,16 @@ type Maildrop interface {
 	List(ctx context.Context) ([]MessageInfo, error)
 	// Open returns the content of a message from List, with CRLF line
 	// endings and exactly MessageInfo.Size bytes. A message removed since
-	// the List gives an error wrapping ErrMessageGone.
+	// the List gives an error wrapping ErrMessageGone. The content must
+	// be closed before the next Open: a maildrop may read messages ahead
+	// (in List's order) and reuse its memory.
 	Open(ctx context.Context, msg MessageInfo) (io.ReadCloser, error)
 	// Delete removes messages from List permanently. Messages already gone
 	// are not an error.
 	Delete(ctx context.Context, msgs []MessageInfo) error
+	// Close releases what the maildrop holds (messages read ahead); the
+	// session calls it when it ends.
+	Close()
 }
 
 // MessageInfo describes one message of a maildrop.

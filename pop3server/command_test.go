@@ -359,3 +359,43 @@ func TestReadLine(t *testing.T) {
 		t.Fatalf("unterminated last line: err = %v, want EOF", err)
 	}
 }
+
+// FuzzDotWriter checks dotWriter, written to in chunks of any size,
+// against a byte-at-a-time model of dot-stuffing (RFC 1939 §3).
+func FuzzDotWriter(f *testing.F) {
+	f.Add([]byte("a\r\n.\r\n..x\r\nb"), uint8(1))
+	f.Add([]byte(".\n.\r\n\r\n.a"), uint8(3))
+	f.Add([]byte("x\r\n.y\r\n.z\r\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		var want bytes.Buffer
+		start := true
+		for _, c := range data {
+			if start && c == '.' {
+				want.WriteByte('.')
+			}
+			want.WriteByte(c)
+			start = c == '\n'
+		}
+		if len(data) > 0 && !bytes.HasSuffix(data, []byte("\r\n")) {
+			want.WriteString("\r\n")
+		}
+		want.WriteString(".\r\n")
+
+		var got bytes.Buffer
+		bw := bufio.NewWriterSize(&got, 16)
+		dw := newDotWriter(bw)
+		size := int(chunk) + 1
+		for i := 0; i < len(data); i += size {
+			if _, err := dw.Write(data[i:min(i+size, len(data))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := dw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		bw.Flush()
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("stuffed %q in chunks of %d: %q, want %q", data, size, got.Bytes(), want.Bytes())
+		}
+	})
+}

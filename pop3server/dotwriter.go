@@ -22,7 +22,8 @@ func newDotWriter(w *bufio.Writer) *dotWriter {
 	return &dotWriter{w: w, lineStart: true}
 }
 
-// Write writes p, dot-stuffed.
+// Write writes p, dot-stuffed. The bytes between two lines that start
+// with '.' go out in one write, however many lines they hold.
 func (d *dotWriter) Write(p []byte) (int, error) {
 	data := p
 	written := 0
@@ -32,12 +33,11 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 				return written, err
 			}
 		}
+		// Up to and including the LF before the next line that starts
+		// with '.', or all of p.
 		chunk := p
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		if i := bytes.Index(p, dotLine); i >= 0 {
 			chunk = p[:i+1]
-			d.lineStart = true
-		} else {
-			d.lineStart = false
 		}
 		n, err := d.w.Write(chunk)
 		written += n
@@ -45,6 +45,7 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 		if err != nil {
 			return written, err
 		}
+		d.lineStart = chunk[len(chunk)-1] == '\n'
 		p = p[len(chunk):]
 	}
 	switch len(data) {
@@ -56,6 +57,9 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 	}
 	return written, nil
 }
+
+// dotLine is a line end followed by a line that starts with '.'.
+var dotLine = []byte("\n.")
 
 // Close ends the body: a CRLF if the data did not end with one, then the
 // terminating line. It does not flush.

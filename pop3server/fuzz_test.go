@@ -57,6 +57,8 @@ func (m *fakeMaildrop) Open(_ context.Context, msg MessageInfo) (io.ReadCloser, 
 	return io.NopCloser(strings.NewReader(s)), nil
 }
 
+func (m *fakeMaildrop) Close() {}
+
 func (m *fakeMaildrop) Delete(_ context.Context, msgs []MessageInfo) error {
 	for _, msg := range msgs {
 		m.deleted = append(m.deleted, msg.UIDL)

@@ -42,10 +42,14 @@ type testEnv struct {
 	served  chan error  // Serve's result
 }
 
-func newTestStore(t testing.TB) (*mailstore.Store, int64, int64) {
+func newTestStore(t testing.TB, mods ...func(*mailstore.Options)) (*mailstore.Store, int64, int64) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	opts := mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	st, err := mailstore.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +89,12 @@ func clientTLSConfig() *tls.Config {
 func newTestEnv(t testing.TB, configure func(*Options), wrap func(net.Listener) net.Listener) *testEnv {
 	t.Helper()
 	st, uid, inboxID := newTestStore(t)
+	return startTestEnv(t, st, uid, inboxID, configure, wrap)
+}
+
+// startTestEnv serves the store of newTestStore.
+func startTestEnv(t testing.TB, st *mailstore.Store, uid, inboxID int64, configure func(*Options), wrap func(net.Listener) net.Listener) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, store: st, aliceID: uid, inboxID: inboxID, tlsConf: testTLSConfig(t), served: make(chan error, 1)}
 	opts := Options{
 		Backend:   NewStoreBackend(st),

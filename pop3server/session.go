@@ -136,6 +136,7 @@ func (s *session) Serve() {
 // Nothing is deleted here: that happens only in QUIT.
 func (s *session) end() {
 	if s.maildrop != nil {
+		s.maildrop.Close()
 		s.srv.unlockMaildrop(s.maildrop.ID())
 	}
 	s.Close()

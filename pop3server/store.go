@@ -44,6 +44,10 @@ type storeMaildrop struct {
 	userID int64
 	inbox  *mailstore.Mailbox
 	key    *mailstore.MailKey // of user-key encryption, for this session; nil: none
+	// order is the messages of the last List; bodies reads them, ahead
+	// while the client reads them in that order (RETR one after another).
+	order  []*mailstore.MessageMeta
+	bodies *mailstore.BodyReader
 }
 
 func (m *storeMaildrop) ID() string { return strconv.FormatInt(m.userID, 10) }
@@ -62,7 +66,10 @@ func (m *storeMaildrop) List(ctx context.Context) ([]MessageInfo, error) {
 	}
 	prefix := strconv.FormatUint(uint64(inbox.UIDValidity), 10) + "."
 	out := make([]MessageInfo, len(msgs))
+	m.Close()
+	m.order = make([]*mailstore.MessageMeta, len(msgs))
 	for i := range msgs {
+		m.order[i] = &msgs[i]
 		out[i] = MessageInfo{
 			UIDL: prefix + strconv.FormatUint(uint64(msgs[i].UID), 10),
 			Size: msgs[i].Size,
@@ -79,7 +86,10 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 	if !ok {
 		return nil, fmt.Errorf("open message %s: not from this maildrop", msg.UIDL)
 	}
-	b, err := m.store.OpenMessage(m.key.Context(ctx), meta)
+	if m.bodies == nil {
+		m.bodies = m.store.NewBodyReader(m.order, false)
+	}
+	b, err := m.bodies.Open(m.key.Context(ctx), meta)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, ErrMessageGone)
 	}
@@ -90,6 +100,14 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 		return nil, fmt.Errorf("open message %s: %w", msg.UIDL, err)
 	}
 	return b, nil
+}
+
+// Close releases the bodies read ahead.
+func (m *storeMaildrop) Close() {
+	if m.bodies != nil {
+		m.bodies.Close()
+		m.bodies = nil
+	}
 }
 
 func (m *storeMaildrop) Delete(ctx context.Context, msgs []MessageInfo) error {
