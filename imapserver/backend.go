@@ -48,6 +48,9 @@ type Account interface {
 	// ListMessages returns the messages of a mailbox in set (nil: all),
 	// by ascending UID.
 	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// ListMessageFlags is ListMessages with only UID, ModSeq and Flags
+	// set (the Flags slices may be shared: read-only).
+	ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// ListMessagesWithHeaders is ListMessages with each message's
 	// CachedHeader (nil where the store keeps none).
 	ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)

@@ -111,7 +111,7 @@ func (s *session) cmdSelect(c *command) error {
 	s.sel, s.state = sel, stateSelected
 	s.notifyWatchView()
 	s.claimRecent(v.uids)
-	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
+	metas, err := s.acct.ListMessageFlags(s.ctx, mb.ID, nil)
 	if err != nil {
 		s.unselect()
 		return s.storeErr("select", err, "NONEXISTENT")

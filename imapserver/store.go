@@ -87,6 +87,10 @@ func (a *storeAccount) ListMessages(ctx context.Context, mailboxID int64, set ma
 	return a.store.ListMessages(ctx, mailboxID, set)
 }
 
+func (a *storeAccount) ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.store.ListMessageFlags(ctx, mailboxID, set)
+}
+
 func (a *storeAccount) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error) {
 	return a.store.ListExpunged(ctx, mailboxID, uids)
 }

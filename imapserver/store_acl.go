@@ -332,6 +332,10 @@ func (a *aclAccount) list(ctx context.Context, mailboxID int64, set mailstore.UI
 	return as(ctx, a.user.ID, mailboxID, set)
 }
 
+func (a *aclAccount) ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessageFlags, a.store.ListMessageFlagsAs)
+}
+
 func (a *aclAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
 	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessagesWithHeaders, a.store.ListMessagesWithHeadersAs)
 }

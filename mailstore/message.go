@@ -173,7 +173,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) (
 // body has no row in the header cache.
 func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, headers bool) (out []MessageMeta, missing []int, err error) {
 	cols := "uid, size, internal_date, mod_seq, flags, blob_key, save_date"
-	q := s.db.WithContext(ctx).Table("messages")
+	q := s.db.WithContext(rowsContext(ctx)).Table("messages")
 	if headers {
 		cols += ", message_headers.body_key, message_headers.header"
 		q = q.Joins("LEFT JOIN message_headers ON message_headers.body_key = messages.blob_key")
@@ -193,7 +193,10 @@ func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, h
 	if headers {
 		dest = append(dest, &cachedKey, &m.CachedHeader)
 	}
-	for rows.Next() {
+	for n := 0; rows.Next(); n++ {
+		if n%rowsCheck == rowsCheck-1 && ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, ctx.Err())
+		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 		}
