@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -52,4 +53,37 @@ func TestListMessageFlags(t *testing.T) {
 		}
 	}
 
+}
+
+// BenchmarkListMessages compares the listings of a 100-message mailbox
+// that IMAP commands make: all the metadata, with the cached headers, and
+// only the flags.
+func BenchmarkListMessages(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // a context that can be cancelled, as a session's
+	s := openTestStore(b)
+	u := newTestUser(b, s, "list@example.com")
+	for i := range 100 {
+		msg := fmt.Sprintf("From: Sender %d <sender%d@example.org>\r\nTo: list@example.com\r\nSubject: message %d\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nMessage-ID: <%d@example.org>\r\n\r\nbody\r\n", i, i, i, i)
+		if _, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader(msg)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	inbox, err := s.GetMailbox(ctx, u.ID, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range []struct {
+		name string
+		list func(context.Context, int64, UIDSet) ([]MessageMeta, error)
+	}{{"meta", s.ListMessages}, {"headers", s.ListMessagesWithHeaders}, {"flags", s.ListMessageFlags}} {
+		b.Run(l.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if list, err := l.list(ctx, inbox.ID, nil); err != nil || len(list) != 100 {
+					b.Fatal(len(list), err)
+				}
+			}
+		})
+	}
 }
