@@ -3,6 +3,8 @@ package mailstore
 import (
 	"context"
 	"fmt"
+
+	"gorm.io/gorm"
 )
 
 // rowsContext is the context of a query whose rows are read one by one.
@@ -41,7 +43,43 @@ func (f flagLists) get(s string) []string {
 // (which the SQLite driver parses from text) and the body keys. The Flags
 // slices may be shared between messages: callers must not change them.
 func (s *Store) ListMessageFlags(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
-	q := s.db.WithContext(rowsContext(ctx)).Table("messages").Select("uid, mod_seq, flags").Where("mailbox_id = ?", mailboxID)
+	return listFlagsOn(ctx, s.db.WithContext(rowsContext(ctx)), mailboxID, set)
+}
+
+// SnapshotFlags is Snapshot with the messages' flags: the messages of a
+// mailbox as ListMessageFlags lists them and the MODSEQ they are current
+// at, read in one transaction (what SELECT needs).
+func (s *Store) SnapshotFlags(ctx context.Context, mailboxID int64) (metas []MessageMeta, modSeq int64, err error) {
+	err = s.db.WithContext(rowsContext(ctx)).Transaction(func(tx *gorm.DB) error {
+		var mb Mailbox
+		if err := tx.Select("highest_modseq").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
+			return notFound(err)
+		}
+		modSeq = mb.HighestModSeq
+		metas, err = listFlagsOn(ctx, tx, mailboxID, nil)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("snapshot of mailbox %d: %w", mailboxID, err)
+	}
+	return metas, modSeq, nil
+}
+
+// SnapshotFlagsAs is SnapshotFlags as user userID sees the mailbox (see
+// ListMessagesAs).
+func (s *Store) SnapshotFlagsAs(ctx context.Context, userID, mailboxID int64) (metas []MessageMeta, modSeq int64, err error) {
+	metas, err = s.listMessagesAs(ctx, userID, mailboxID, nil, func(ctx context.Context, id int64, _ UIDSet) ([]MessageMeta, error) {
+		var list []MessageMeta
+		list, modSeq, err = s.SnapshotFlags(ctx, id)
+		return list, err
+	})
+	return metas, modSeq, err
+}
+
+// listFlagsOn lists the flags of the messages of a mailbox in set with db,
+// a handle with a rowsContext (see ListMessageFlags).
+func listFlagsOn(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	q := db.Table("messages").Select("uid, mod_seq, flags").Where("mailbox_id = ?", mailboxID)
 	rows, err := whereUIDs(q, set).Order("uid").Rows()
 	if err != nil {
 		return nil, fmt.Errorf("list the flags of mailbox %d: %w", mailboxID, err)

@@ -2,10 +2,14 @@ package mailstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/yubinmail/yubin/core"
 )
 
 // TestListMessageFlags checks that the lean listing gives the UIDs, flags
@@ -85,5 +89,68 @@ func BenchmarkListMessages(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSnapshotFlags checks that SELECT's one listing gives what Snapshot
+// and ListMessageFlags give apart, and as a sharee with private \Seen sees
+// the mailbox, what ListMessageFlagsAs gives.
+func TestSnapshotFlags(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	ann := newTestUser(t, s, "ann@example.com")
+	bob := newTestUser(t, s, "bob@example.com")
+	proj, err := s.CreateMailbox(ctx, ann.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMailboxRights(ctx, proj.ID, bob.Address, "lrswte"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := s.Append(ctx, ann.ID, "Projects", strings.NewReader("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.StoreFlags(ctx, proj.ID, UIDs(1, 2), FlagsAdd, []string{FlagSeen, "$Work"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSeenAs(ctx, bob.ID, proj.ID, []uint32{3}, true); err != nil {
+		t.Fatal(err)
+	}
+	uids, modSeq, err := s.Snapshot(ctx, proj.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user int64
+		snap func() ([]MessageMeta, int64, error)
+	}{
+		{ann.ID, func() ([]MessageMeta, int64, error) { return s.SnapshotFlags(ctx, proj.ID) }},
+		{bob.ID, func() ([]MessageMeta, int64, error) { return s.SnapshotFlagsAs(ctx, bob.ID, proj.ID) }},
+	} {
+		metas, gotModSeq, err := c.snap()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.ListMessageFlagsAs(ctx, c.user, proj.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gotModSeq != modSeq || len(metas) != len(uids) || len(metas) != len(want) {
+			t.Fatalf("user %d: MODSEQ %d (want %d), %d messages (want %d)", c.user, gotModSeq, modSeq, len(metas), len(uids))
+		}
+		for i := range metas {
+			if metas[i].UID != uids[i] || metas[i].UID != want[i].UID || !slices.Equal(metas[i].Flags, want[i].Flags) || metas[i].ModSeq != want[i].ModSeq {
+				t.Errorf("user %d: %+v, want %+v", c.user, metas[i], want[i])
+			}
+		}
+	}
+	bobView, _, _ := s.SnapshotFlagsAs(ctx, bob.ID, proj.ID)
+	if !bobView[2].HasFlag(FlagSeen) || bobView[0].HasFlag(FlagSeen) || !bobView[0].HasFlag("$Work") {
+		t.Errorf("bob's flags: %+v", bobView)
+	}
+	if _, _, err := s.SnapshotFlags(ctx, 1<<40); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("snapshot of no mailbox: %v", err)
 	}
 }
