@@ -31,9 +31,9 @@ const headerMemoryBytes = 8 << 20
 // headerMemoryEntry is what an entry costs beyond its header bytes.
 const headerMemoryEntry = 96
 
-// maxHeaderMemoryListing is the largest listing served from memory; a
-// larger one could push out its own entries before they are used again,
-// and reads the headers with the join as before.
+// maxHeaderMemoryListing is the largest listing whose headers are kept in
+// memory; a larger one could push out its own entries before they are
+// used again, so it only takes those already there.
 const maxHeaderMemoryListing = 4096
 
 func newHeaderMemory(maxBytes int) *headerMemory {
@@ -78,9 +78,10 @@ func (m *headerMemory) put(key string, header []byte) {
 
 // attachCachedHeaders sets the CachedHeader of metas from memory and, for
 // the bodies not there, from message_headers in one query per chunk of
-// keys. It returns the indexes of the messages whose body has no row in
-// the header cache (to be filled, see fillCachedHeaders).
-func (s *Store) attachCachedHeaders(ctx context.Context, metas []MessageMeta) (missing []int, err error) {
+// keys, keeping those in memory if remember. It returns the indexes of the
+// messages whose body has no row in the header cache (to be filled, see
+// fillCachedHeaders).
+func (s *Store) attachCachedHeaders(ctx context.Context, metas []MessageMeta, remember bool) (missing []int, err error) {
 	var unknown []int
 	var keys []string
 	seen := map[string]bool{}
@@ -113,7 +114,9 @@ func (s *Store) attachCachedHeaders(ctx context.Context, metas []MessageMeta) (m
 				return nil, fmt.Errorf("read cached headers: %w", err)
 			}
 			found[key] = h
-			s.headerMem.put(key, h)
+			if remember {
+				s.headerMem.put(key, h)
+			}
 		}
 		err = rows.Err()
 		rows.Close()
