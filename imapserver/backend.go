@@ -48,6 +48,13 @@ type Account interface {
 	// ListMessages returns the messages of a mailbox in set (nil: all),
 	// by ascending UID.
 	ListMessages(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// ListMessageFlags is ListMessages with only UID, ModSeq and Flags
+	// set (the Flags slices may be shared: read-only).
+	ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
+	// SnapshotFlags returns the messages of a mailbox as
+	// ListMessageFlags lists them and the MODSEQ they are current at
+	// (Backend.Snapshot with the flags, for SELECT).
+	SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error)
 	// ListMessagesWithHeaders is ListMessages with each message's
 	// CachedHeader (nil where the store keeps none).
 	ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)

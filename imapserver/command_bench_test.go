@@ -20,12 +20,12 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkCommands times the single commands of the benchmark's IMAP
-// stress mix on a 20-message INBOX over a real socket, one session, and
-// reports the process's CPU per command (server, store and the raw client
-// together) beside the time.
+// stress mix on a 100-message INBOX (the size of yubin-bench's stress
+// mailbox) over a real socket, one session, and reports the process's CPU
+// per command (server, store and the raw client together) beside the time.
 func BenchmarkCommands(b *testing.B) {
 	env := newTestEnv(b, nil)
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 100; i++ {
 		env.deliver(b, testMessage(fmt.Sprint("stress ", i), "bob@example.org", strings.Repeat("body line\r\n", 300)))
 	}
 	r := dialRaw(b, env.addr)
@@ -60,8 +60,11 @@ func BenchmarkCommands(b *testing.B) {
 			if i%2 == 1 {
 				op = "-"
 			}
-			return fmt.Sprintf(`UID STORE %d %sFLAGS (\Flagged)`, 1+i%20, op)
+			return fmt.Sprintf(`UID STORE %d %sFLAGS (\Flagged)`, 1+i%100, op)
 		})
+	})
+	b.Run("SELECT", func(b *testing.B) {
+		run(b, nil, func(int) string { return "SELECT INBOX" })
 	})
 	b.Run("FETCH_flags", func(b *testing.B) {
 		run(b, nil, func(int) string { return "FETCH 1:* (UID FLAGS)" })
@@ -75,11 +78,38 @@ func BenchmarkCommands(b *testing.B) {
 	b.Run("SEARCH_FROM", func(b *testing.B) {
 		run(b, nil, func(int) string { return `UID SEARCH FROM "bob"` })
 	})
+	b.Run("SEARCH_HEADER_FROM", func(b *testing.B) {
+		run(b, nil, func(int) string { return `UID SEARCH HEADER From "sender"` })
+	})
+	b.Run("FETCH_body", func(b *testing.B) {
+		run(b, nil, func(i int) string { return fmt.Sprintf("UID FETCH %d BODY.PEEK[]", 1+i%100) })
+	})
 	b.Run("SORT_FROM", func(b *testing.B) {
 		run(b, nil, func(int) string { return "UID SORT (FROM) UTF-8 ALL" })
 	})
 	b.Run("THREAD", func(b *testing.B) {
 		run(b, nil, func(int) string { return "UID THREAD REFERENCES UTF-8 ALL" })
+	})
+	b.Run("LOGIN_LOGOUT", func(b *testing.B) {
+		// A session of the login churn: connect, LOGIN, SELECT, LOGOUT.
+		var cpu time.Duration
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c0 := processCPU()
+			r := dialRaw(b, env.addr)
+			if _, tagged := r.cmd("a", `LOGIN "`+testAddr+`" "`+testPass+`"`); !strings.HasPrefix(tagged, "a OK") {
+				b.Fatal(tagged)
+			}
+			if _, tagged := r.cmd("s", "SELECT INBOX"); !strings.HasPrefix(tagged, "s OK") {
+				b.Fatal(tagged)
+			}
+			if _, tagged := r.cmd("l", "LOGOUT"); !strings.HasPrefix(tagged, "l OK") {
+				b.Fatal(tagged)
+			}
+			r.c.Close()
+			cpu += processCPU() - c0
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	})
 	b.Run("EXPUNGE", func(b *testing.B) {
 		run(b, func(i int) {

@@ -16,15 +16,14 @@ import (
 // internalDate is the layout of INTERNALDATE.
 const internalDate = "02-Jan-2006 15:04:05 -0700"
 
-// metas loads the metadata of refs, by UID, with their cached headers if
-// headers.
-func (s *session) metas(refs []msgRef, headers bool) (map[uint32]*mailstore.MessageMeta, error) {
+// metas loads the metadata of refs, by UID, with what need asks for.
+func (s *session) metas(refs []msgRef, need listNeed) (map[uint32]*mailstore.MessageMeta, error) {
 	// Few messages are looked up by UID; many are read in one scan.
 	var set mailstore.UIDSet
 	if len(refs) <= 256 {
 		set = refsUIDs(refs)
 	}
-	list, err := s.listMessages(set, headers)
+	list, err := s.listMessages(set, need)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +96,7 @@ func (s *session) cmdFetch(c *command) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	metas, err := s.metas(refs, req.envelope)
+	metas, err := s.metas(refs, req.listNeed())
 	if err != nil {
 		return s.storeErr("fetch", err, "NONEXISTENT")
 	}

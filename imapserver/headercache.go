@@ -19,10 +19,13 @@ import (
 // imapmsg.CachedHeader).
 
 // listMessages lists the messages of the selected mailbox in set (nil:
-// all), with their cached headers if headers.
-func (s *session) listMessages(set mailstore.UIDSet, headers bool) ([]mailstore.MessageMeta, error) {
-	if headers {
+// all), with what need asks for.
+func (s *session) listMessages(set mailstore.UIDSet, need listNeed) ([]mailstore.MessageMeta, error) {
+	switch need {
+	case needHeaders:
 		return s.acct.ListMessagesWithHeaders(s.ctx, s.sel.mailbox.ID, set)
+	case needFlags:
+		return s.acct.ListMessageFlags(s.ctx, s.sel.mailbox.ID, set)
 	}
 	return s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, set)
 }

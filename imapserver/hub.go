@@ -172,8 +172,9 @@ func (v *view) take() []mailstore.Event {
 }
 
 // open starts a view of mailbox id: it registers with the hub first and
-// loads the snapshot after, so that no change falls between the two.
-func (h *hub) open(ctx context.Context, b Backend, id int64, origin string) (*view, error) {
+// loads the snapshot (the UIDs and the MODSEQ they are current at) with
+// load after, so that no change falls between the two.
+func (h *hub) open(ctx context.Context, load func(context.Context) ([]uint32, int64, error), id int64, origin string) (*view, error) {
 	v := &view{mailboxID: id, origin: origin, wake: make(chan struct{}, 1), base: 1<<63 - 1}
 	h.mu.Lock()
 	if h.views[id] == nil {
@@ -181,7 +182,7 @@ func (h *hub) open(ctx context.Context, b Backend, id int64, origin string) (*vi
 	}
 	h.views[id][v] = struct{}{}
 	h.mu.Unlock()
-	uids, modSeq, err := b.Snapshot(ctx, id)
+	uids, modSeq, err := load(ctx)
 	if err != nil {
 		h.close(v)
 		return nil, err

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
@@ -103,7 +104,17 @@ func (s *session) cmdSelect(c *command) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.srv.hub.open(s.ctx, s.srv.opts.Backend, mb.ID, s.origin)
+	// One listing gives the view its UIDs and SELECT the flags.
+	var metas []mailstore.MessageMeta
+	v, err := s.srv.hub.open(s.ctx, func(ctx context.Context) ([]uint32, int64, error) {
+		list, modSeq, err := s.acct.SnapshotFlags(ctx, mb.ID)
+		metas = list
+		uids := make([]uint32, len(list))
+		for i := range list {
+			uids[i] = list[i].UID
+		}
+		return uids, modSeq, err
+	}, mb.ID, s.origin)
 	if err != nil {
 		return s.storeErr("select", err, "NONEXISTENT")
 	}
@@ -111,11 +122,6 @@ func (s *session) cmdSelect(c *command) error {
 	s.sel, s.state = sel, stateSelected
 	s.notifyWatchView()
 	s.claimRecent(v.uids)
-	metas, err := s.acct.ListMessages(s.ctx, mb.ID, nil)
-	if err != nil {
-		s.unselect()
-		return s.storeErr("select", err, "NONEXISTENT")
-	}
 	byUID := make(map[uint32]*mailstore.MessageMeta, len(metas))
 	for i := range metas {
 		byUID[metas[i].UID] = &metas[i]

@@ -29,6 +29,9 @@ type searchProgram struct {
 	// headers says that the command reads the messages' headers (SORT,
 	// THREAD): they are listed with their cached headers.
 	headers bool
+	// hitsOnly says that the command reads only the hits and their
+	// highest MODSEQ, not the messages' metadata (SEARCH).
+	hitsOnly bool
 }
 
 // withinKey is an OLDER or YOUNGER key; marker is its placeholder UID

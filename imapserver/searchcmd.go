@@ -25,6 +25,7 @@ func (s *session) cmdSearch(c *command) error {
 	if err := s.checkUpdateTag(c, prog.ret); err != nil {
 		return err
 	}
+	prog.hitsOnly = true
 	hits, _, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ func (s *session) searchHits(prog *searchProgram) (hits []msgRef, metas map[uint
 	substituteSaved(&prog.criteria, s.sel.saved)
 	v := s.sel.view
 	if len(v.uids) > 0 {
-		list, err := s.listMessages(nil, prog.headers || imapmsg.NeedsBodyForSearch(&prog.criteria))
+		list, err := s.listMessages(nil, prog.listNeed())
 		if err != nil {
 			return nil, nil, 0, s.storeErr("search", err, "NONEXISTENT")
 		}

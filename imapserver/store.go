@@ -87,6 +87,14 @@ func (a *storeAccount) ListMessages(ctx context.Context, mailboxID int64, set ma
 	return a.store.ListMessages(ctx, mailboxID, set)
 }
 
+func (a *storeAccount) ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.store.ListMessageFlags(ctx, mailboxID, set)
+}
+
+func (a *storeAccount) SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error) {
+	return a.store.SnapshotFlags(ctx, mailboxID)
+}
+
 func (a *storeAccount) ListExpunged(ctx context.Context, mailboxID int64, uids []uint32) ([]mailstore.MessageMeta, error) {
 	return a.store.ListExpunged(ctx, mailboxID, uids)
 }

@@ -332,6 +332,20 @@ func (a *aclAccount) list(ctx context.Context, mailboxID int64, set mailstore.UI
 	return as(ctx, a.user.ID, mailboxID, set)
 }
 
+func (a *aclAccount) ListMessageFlags(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessageFlags, a.store.ListMessageFlagsAs)
+}
+
+func (a *aclAccount) SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error) {
+	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
+		return nil, 0, err
+	}
+	if a.owns(ctx, mailboxID) {
+		return a.storeAccount.SnapshotFlags(ctx, mailboxID)
+	}
+	return a.store.SnapshotFlagsAs(ctx, a.user.ID, mailboxID)
+}
+
 func (a *aclAccount) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
 	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessagesWithHeaders, a.store.ListMessagesWithHeadersAs)
 }

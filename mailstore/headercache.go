@@ -109,14 +109,19 @@ func (s *Store) dropCachedHeaders(ctx context.Context) error {
 }
 
 // ListMessagesWithHeaders is ListMessages that also gives each message
-// its CachedHeader, read in the same query; bodies stored before the
+// its CachedHeader, from memory (see headermem.go) or read by body key;
+// bodies stored before the
 // cache existed get theirs now (their header is read once). A message
 // whose body has none (see messageHeader) has a nil CachedHeader.
 func (s *Store) ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
 	if !s.headerCache {
 		return s.ListMessages(ctx, mailboxID, set)
 	}
-	out, missing, err := s.listMessages(ctx, mailboxID, set, true)
+	out, err := s.ListMessages(ctx, mailboxID, set)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := s.attachCachedHeaders(ctx, out, len(out) <= maxHeaderMemoryListing)
 	if err != nil {
 		return nil, err
 	}

@@ -460,7 +460,7 @@ func (s *Store) Status(ctx context.Context, mailboxID int64) (*MailboxStatus, er
 // Snapshot returns a mailbox's UIDs in order and the MODSEQ they are current
 // at, read consistently; events with a higher ModSeq come after it.
 func (s *Store) Snapshot(ctx context.Context, mailboxID int64) (uids []uint32, modSeq int64, err error) {
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(rowsContext(ctx)).Transaction(func(tx *gorm.DB) error {
 		var mb Mailbox
 		if err := tx.Select("highest_modseq").Where("id = ?", mailboxID).Take(&mb).Error; err != nil {
 			return notFound(err)

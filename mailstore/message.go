@@ -162,58 +162,50 @@ func hasFlag(flags []string, flag string) bool {
 //
 // It runs before most IMAP commands (FETCH, SEARCH, STORE …), so it reads
 // the columns it needs straight into the result: gorm's reflective
-// scanning into messageRow cost about half of the call.
+// scanning into messageRow cost about half of the call. Messages with the
+// same flags share one Flags slice: callers must not change it.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
-	out, _, err := s.listMessages(ctx, mailboxID, set, false)
-	return out, err
-}
-
-// listMessages is ListMessages, with the cached headers if headers (see
-// headercache.go); missing are the indexes in out of the messages whose
-// body has no row in the header cache.
-func (s *Store) listMessages(ctx context.Context, mailboxID int64, set UIDSet, headers bool) (out []MessageMeta, missing []int, err error) {
-	cols := "uid, size, internal_date, mod_seq, flags, blob_key, save_date"
-	q := s.db.WithContext(ctx).Table("messages")
-	if headers {
-		cols += ", message_headers.body_key, message_headers.header"
-		q = q.Joins("LEFT JOIN message_headers ON message_headers.body_key = messages.blob_key")
-	}
+	// The dates as text, parsed by parseStoredTime (see storedtime.go).
+	cols := "uid, size, CAST(internal_date AS TEXT), mod_seq, flags, blob_key, CAST(save_date AS TEXT)"
+	q := s.db.WithContext(rowsContext(ctx)).Table("messages")
 	rows, err := whereUIDs(q.Select(cols).Where("mailbox_id = ?", mailboxID), set).Order("uid").Rows()
 	if err != nil {
-		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
 	defer rows.Close()
-	out = []MessageMeta{}
+	out := []MessageMeta{}
 	// Scanned into the same variables for every row (Scan sets each one).
 	var m MessageMeta
-	var flags string
-	var saved sql.NullTime
-	var cachedKey sql.NullString
-	dest := []any{&m.UID, &m.Size, &m.InternalDate, &m.ModSeq, &flags, &m.BlobKey, &saved}
-	if headers {
-		dest = append(dest, &cachedKey, &m.CachedHeader)
-	}
-	for rows.Next() {
+	var flags, date string
+	var saved sql.NullString
+	lists := flagLists{}
+	dest := []any{&m.UID, &m.Size, &date, &m.ModSeq, &flags, &m.BlobKey, &saved}
+	for n := 0; rows.Next(); n++ {
+		if n%rowsCheck == rowsCheck-1 && ctx.Err() != nil {
+			return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, ctx.Err())
+		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+			return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 		}
 		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
 			continue // filtered in Go (see whereUIDs)
 		}
-		m.Flags = splitFlags(flags)
+		m.Flags = lists.get(flags)
+		if m.InternalDate, err = parseStoredTime(date); err != nil {
+			return nil, fmt.Errorf("list messages of mailbox %d: message %d: %w", mailboxID, m.UID, err)
+		}
 		m.SaveDate = m.InternalDate
 		if saved.Valid {
-			m.SaveDate = saved.Time
-		}
-		if headers && !cachedKey.Valid {
-			missing = append(missing, len(out))
+			if m.SaveDate, err = parseStoredTime(saved.String); err != nil {
+				return nil, fmt.Errorf("list messages of mailbox %d: message %d: %w", mailboxID, m.UID, err)
+			}
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
+		return nil, fmt.Errorf("list messages of mailbox %d: %w", mailboxID, err)
 	}
-	return out, missing, nil
+	return out, nil
 }
 
 // OpenMessage opens a message's raw bytes (CRLF line endings).

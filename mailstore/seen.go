@@ -141,7 +141,7 @@ func withSeen(flags []string, seen bool) []string {
 // by UID.
 func (s *Store) privateSeenRows(ctx context.Context, mailboxID, userID int64, set UIDSet) ([]privateSeen, error) {
 	var rows []privateSeen
-	q := whereUIDs(s.db.WithContext(ctx).Where("mailbox_id = ? AND user_id = ?", mailboxID, userID), set)
+	q := whereUIDs(s.db.WithContext(rowsContext(ctx)).Where("mailbox_id = ? AND user_id = ?", mailboxID, userID), set)
 	if err := q.Order("uid").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("seen state of user %d in mailbox %d: %w", userID, mailboxID, err)
 	}

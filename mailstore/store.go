@@ -85,6 +85,8 @@ type Store struct {
 	// headerCache says whether bodies get cached headers: not with
 	// encryption at rest (see headercache.go).
 	headerCache bool
+	// headerMem keeps cached headers listed lately (see headermem.go).
+	headerMem *headerMemory
 }
 
 // Open opens (creating on first use) the mailstore in opts.Dir.
@@ -115,6 +117,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		auth:        newAuthCache(10000, 10*time.Minute),
 	}
 	s.headerCache = opts.Sealer == nil
+	s.headerMem = newHeaderMemory(headerMemoryBytes)
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -64,11 +64,12 @@ func admin(ctx context.Context, bin, data string, args ...string) error {
 }
 
 // cleanEnv is the environment without any YUBIN_* variable of the caller,
-// so that nothing outside decides what is measured.
+// so that nothing outside decides what is measured; only YUBIN_PPROF_ADDR
+// passes, so that the server measured can be profiled (issue 15 item 5).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "YUBIN_") {
+		if !strings.HasPrefix(kv, "YUBIN_") || strings.HasPrefix(kv, "YUBIN_PPROF_ADDR=") {
 			env = append(env, kv)
 		}
 	}

@@ -117,21 +117,21 @@ func matchMeta(c *imap.SearchCriteria, f *Facts, sc *SearchContext) bool {
 // matchContent checks the keys that need the message.
 func (d *searchDoc) matchContent(c *imap.SearchCriteria) (bool, error) {
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		m, err := d.message()
+		h, err := d.rootHeader()
 		if err != nil {
 			return false, err
 		}
-		sent, ok := parseDate(m.root.Header().Get("Date"))
+		sent, ok := parseDate(h.Get("Date"))
 		if !ok || !inDateRange(sent, c.SentSince, c.SentBefore) {
 			return false, nil
 		}
 	}
 	for _, hf := range c.Header {
-		m, err := d.message()
+		h, err := d.rootHeader()
 		if err != nil {
 			return false, err
 		}
-		if !matchHeaderField(m.root.Header(), hf.Key, hf.Value) {
+		if !matchHeaderField(h, hf.Key, hf.Value) {
 			return false, nil
 		}
 	}

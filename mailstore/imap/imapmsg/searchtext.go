@@ -30,24 +30,55 @@ type searchDoc struct {
 	open   Opener
 	uid    imap.UID
 	loaded bool
+	raw    []byte
 	m      *Message
+	hdr    *mimeparse.Header // the top-level header parsed alone, if it was
 	err    error
 
 	headerText, bodyText *string
 }
 
-// message reads and parses the message once.
-func (d *searchDoc) message() (*Message, error) {
+// read reads the message's bytes once.
+func (d *searchDoc) read() ([]byte, error) {
 	if !d.loaded {
 		d.loaded = true
-		raw, err := readAll(d.open)
-		if err != nil {
-			d.err = fmt.Errorf("imapmsg: search message UID %v: %w", d.uid, err)
-		} else {
-			d.m = Parse(raw)
+		d.raw, d.err = readAll(d.open)
+		if d.err != nil {
+			d.err = fmt.Errorf("imapmsg: search message UID %v: %w", d.uid, d.err)
 		}
 	}
-	return d.m, d.err
+	return d.raw, d.err
+}
+
+// message reads and parses the message once.
+func (d *searchDoc) message() (*Message, error) {
+	if d.m == nil {
+		raw, err := d.read()
+		if err != nil {
+			return nil, err
+		}
+		d.m = Parse(raw)
+	}
+	return d.m, nil
+}
+
+// rootHeader returns the message's top-level header, which the keys on
+// header fields and the sent date read: parsed alone, without the rest
+// of the MIME structure, unless the message is parsed anyway.
+// mimeparse.ParseHeader reads it exactly as Parse reads the root's.
+func (d *searchDoc) rootHeader() (*mimeparse.Header, error) {
+	if d.m != nil {
+		return d.m.root.Header(), nil
+	}
+	if d.hdr == nil {
+		raw, err := d.read()
+		if err != nil {
+			return nil, err
+		}
+		h := mimeparse.ParseHeader(raw)
+		d.hdr = &h
+	}
+	return d.hdr, nil
 }
 
 // header returns the folded, decoded top-level header for TEXT.
