@@ -177,3 +177,45 @@ func TestLockTx(t *testing.T) {
 		t.Errorf("%d transactions held the lock at once", most)
 	}
 }
+
+// TestWriterConnReconnects: when PostgreSQL closes the writer's held
+// connection (a restart, a fail-over), the next transaction takes another.
+func TestWriterConnReconnects(t *testing.T) {
+	testdb.Postgres(t)
+	ctx := context.Background()
+	d := openTest(t)
+	wc, err := NewWriterConn(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	base := d.Write.Session(&gorm.Session{NewDB: true, Context: ctx})
+	base.Statement.ConnPool = wc
+	write := func(name string) error {
+		tx := base.Begin()
+		if tx.Error != nil {
+			return tx.Error
+		}
+		if err := tx.Create(&row{Name: name}).Error; err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit().Error
+	}
+	if err := write("before"); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := wc.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	// As the server does at a restart (the read pool is read-only, but
+	// may signal).
+	var ok bool
+	if err := d.Read.Raw("SELECT pg_terminate_backend(?)", pid).Row().Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate the writer's backend %d: %v %v", pid, ok, err)
+	}
+	if err := write("after"); err != nil {
+		t.Fatalf("the write after the connection was closed: %v", err)
+	}
+}
