@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // writeTx is what a write function gets: the transaction, and ways to queue
@@ -68,11 +70,8 @@ func (s *Store) enqueue(req *writeRequest) error {
 // startWriterConn takes the writer connection for the writer's lifetime:
 // from here on, every write goes through the writer.
 func (s *Store) startWriterConn(ctx context.Context) error {
-	sqlW, err := s.wdb.DB()
-	if err != nil {
-		return fmt.Errorf("writer connection: %w", err)
-	}
-	s.wconn, err = newWriterConn(ctx, sqlW)
+	var err error
+	s.wconn, err = db.NewWriterConn(ctx, s.dbh)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func (s *Store) startWriterConn(ctx context.Context) error {
 func (s *Store) writer() {
 	defer close(s.done)
 	defer func() {
-		if err := s.wconn.close(); err != nil {
+		if err := s.wconn.Close(); err != nil {
 			s.log.Warn("close the writer connection", "err", err)
 		}
 	}()
@@ -122,6 +121,10 @@ func (s *Store) writer() {
 	}
 }
 
+// busyRetries bounds how often a write that lost to another node's
+// transaction is tried again.
+const busyRetries = 5
+
 func (s *Store) commitBatch(batch []*writeRequest) {
 	if slices.ContainsFunc(batch, func(r *writeRequest) bool { return r.syncBlobs }) {
 		if err := s.syncer.Sync(context.Background()); err != nil {
@@ -140,7 +143,7 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 		s.finish(batch, results)
 		return
 	}
-	if len(batch) == 1 {
+	if len(batch) == 1 && !(s.dialect.IsPostgres() && s.dialect.IsBusy(err)) {
 		batch[0].done <- err
 		return
 	}
@@ -150,6 +153,12 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 	for _, r := range batch {
 		one := []*writeRequest{r}
 		res, err := s.runBatch(one, ops)
+		// On PostgreSQL another node's transaction may have been chosen
+		// over this one (a deadlock broken, a lock not granted): try again
+		// a few times.
+		for try := 0; err != nil && s.dialect.IsPostgres() && s.dialect.IsBusy(err) && try < busyRetries; try++ {
+			res, err = s.runBatch(one, ops)
+		}
 		if err != nil {
 			r.done <- err
 			continue

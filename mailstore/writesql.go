@@ -8,16 +8,30 @@ import (
 // Statements of the writer's hot paths (STORE, EXPUNGE) written out: the
 // writer runs every write one after another, so gorm's statement building
 // and reflective scanning there add to every client's wait. They go to the
-// writer's connection as written (SQLite's "?" placeholders), as the
-// writer's own statements do (writeconn.go).
+// writer's connection as written, as the writer's own statements do
+// (internal/db.WriterConn): with "?" placeholders, which Dialect.Rebind
+// turns into PostgreSQL's $1, $2, … (and leaves alone on SQLite).
 
 // mailboxOwnerTx returns the owner of a mailbox; an error wrapping
-// core.ErrNotFound if there is none.
+// core.ErrNotFound if there is none. On PostgreSQL it locks the mailbox's
+// row until the commit: STORE and EXPUNGE read the messages' flags and
+// then write them, and another node's change in between would be lost.
+// (SQLite's writer holds the database's write lock already.)
 func mailboxOwnerTx(tx *writeTx, mailboxID int64) (int64, error) {
+	q := mailboxOwnerSQL
+	if tx.store.dialect.IsPostgres() {
+		q = mailboxOwnerLockSQL
+	}
 	var owner int64
-	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, "SELECT user_id FROM mailboxes WHERE id = ?", mailboxID).Scan(&owner)
+	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, q, mailboxID).Scan(&owner)
 	return owner, notFound(err)
 }
+
+// The statements of mailboxOwnerTx.
+const (
+	mailboxOwnerSQL     = "SELECT user_id FROM mailboxes WHERE id = ?"
+	mailboxOwnerLockSQL = "SELECT user_id FROM mailboxes WHERE id = $1 FOR UPDATE"
+)
 
 // selectMessageRows reads the columns cols (a subset of id, uid, flags,
 // mod_seq, blob_key, size, in any order) of the messages of a mailbox in
@@ -52,7 +66,7 @@ func selectMessageRows(tx *writeTx, cols string, mailboxID int64, cond string, s
 	}
 	q.WriteString(" ORDER BY uid")
 	names := strings.Split(cols, ", ")
-	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q.String(), args...)
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, tx.store.dialect.Rebind(q.String()), args...)
 	if err != nil {
 		return nil, err
 	}
