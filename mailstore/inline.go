@@ -122,7 +122,7 @@ func (t *tieredBlobStore) prepare(ctx context.Context, db *sql.DB, d yubindb.Dia
 	}
 	t.get = st
 	for i, n := range batchWidths {
-		if t.getBatch[i], err = db.PrepareContext(ctx, batchQuery(n)); err != nil {
+		if t.getBatch[i], err = db.PrepareContext(ctx, d.Rebind(batchQuery(n))); err != nil {
 			return fmt.Errorf("prepare inline body reads: %w", err)
 		}
 	}
