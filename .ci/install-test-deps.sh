@@ -34,6 +34,7 @@ packages=(
 	postfix       # mta: smtp-sink, a real receiving MTA for forwarded mail (the Postfix daemon itself is not used)
 	dovecot-imapd # internal/importer, api: Dovecot as the old server mail is imported from (IMAP, Maildir++)
 	pebble        # internal/acme, cmd/yubin: the ACME test server (certificates for every listener, HTTP-01 and TLS-ALPN-01)
+	postgresql    # .ci/test: the second pass (store, API, IMAP, POP3, mta, tests/e2e) on PostgreSQL, a cluster of its own (.ci/postgres.sh)
 )
 
 if ! command -v apt-get >/dev/null 2>&1; then

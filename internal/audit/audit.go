@@ -142,7 +142,8 @@ func (l *Log) query(ctx context.Context, f Filter) (*gorm.DB, error) {
 	}
 	if f.Action != "" {
 		if strings.HasSuffix(f.Action, ".") {
-			q = q.Where("action LIKE ? ESCAPE '\\'", sqltext.EscapeLike(f.Action)+"%")
+			cond, args := sqltext.HasPrefix("action", f.Action)
+			q = q.Where(cond, args...)
 		} else {
 			q = q.Where(clause.Eq{Column: clause.Column{Name: "action"}, Value: f.Action})
 		}

@@ -165,6 +165,8 @@ func TestAuditMutations(t *testing.T) {
 		{"all", audit.Filter{}, 7},
 		{"action", audit.Filter{Action: "user.update"}, 1},
 		{"action prefix", audit.Filter{Action: "domain."}, 3},
+		{"action prefix, other case", audit.Filter{Action: "DOMAIN."}, 0}, // as on PostgreSQL
+		{"action prefix with a wildcard", audit.Filter{Action: "d_main."}, 0},
 		{"target", audit.Filter{Target: "ann@example.com"}, 4},
 		{"actor", audit.Filter{Actor: "root@example.com"}, 7},
 		{"other actor", audit.Filter{Actor: "mallory"}, 0},

@@ -30,7 +30,8 @@ func TestClip(t *testing.T) {
 		{"hello", 3, "hel"},
 		{"日本語", 7, "日本"}, // 9 bytes; a character is not split
 		{"日本語", 2, ""},
-		{"a\xffb", 10, "ab"}, // invalid bytes dropped
+		{"a\xffb", 10, "ab"},     // invalid bytes dropped
+		{"a\x00b\x00", 10, "ab"}, // and NULs
 		{"", 0, ""},
 	}
 	for _, tt := range tests {

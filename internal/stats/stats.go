@@ -141,7 +141,8 @@ func (s *Store) Series(ctx context.Context, since, until time.Time, metrics []st
 		cond := db.Where("1 = 0")
 		for _, m := range metrics {
 			if prefix, ok := strings.CutSuffix(m, "*"); ok {
-				cond = cond.Or("metric LIKE ? ESCAPE '\\'", sqltext.EscapeLike(prefix)+"%")
+				c, args := sqltext.HasPrefix("metric", prefix)
+				cond = cond.Or(c, args...)
 				continue
 			}
 			exact = append(exact, m)

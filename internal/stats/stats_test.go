@@ -82,8 +82,8 @@ func TestStatsSeriesZeroFilled(t *testing.T) {
 	}{
 		{since.Add(-time.Minute), map[string]int64{"accepted": 100}}, // before the range
 		{since.Add(30 * time.Minute), map[string]int64{"accepted": 1, "rejected.relay_denied": 4}},
-		{since.Add(3*time.Hour + time.Second), map[string]int64{"accepted": 2, "rejected.policy": 1}},
-		{since.Add(4 * time.Hour), map[string]int64{"accepted": 50, "rejected_x": 9}}, // until is exclusive
+		{since.Add(3*time.Hour + time.Second), map[string]int64{"accepted": 2, "rejected.policy": 1, "REJECTED.loud": 7}}, // prefixes match case and all
+		{since.Add(4 * time.Hour), map[string]int64{"accepted": 50, "rejected_x": 9}},                                     // until is exclusive
 	} {
 		if err := s.Add(ctx, add.at, add.m); err != nil {
 			t.Fatal(err)

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
 // Claim is work for one delivery worker: recipients of one message that
@@ -44,13 +46,21 @@ func (q *Queue) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 	until := now.Add(lease)
 	var claims []Claim
 	// SQLite has one writer: selecting and marking in one write transaction
-	// is atomic against every other worker, in this process or another.
-	// With several PostgreSQL writers the selections below would take
-	// clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}; even
-	// without it the guarded UPDATE (still claimable) never double-claims,
-	// it only claims fewer rows, which the re-read below accounts for.
+	// is atomic against every other worker, in this process or another. On
+	// PostgreSQL several nodes claim at once: each group's recipients are
+	// selected FOR UPDATE SKIP LOCKED, so a recipient another transaction
+	// is claiming is passed over instead of waited for (or claimed twice),
+	// and more groups than limit are looked at so that workers that chose
+	// the same groups still find work. On both, the guarded UPDATE (still
+	// claimable) never double-claims and the re-read below counts what it
+	// took.
 	err := q.write(ctx, func(tx *txn) error {
 		claims = nil
+		postgres := tx.Dialector.Name() == "postgres"
+		groupLimit := limit
+		if postgres {
+			groupLimit = limit * 4
+		}
 		var groups []struct {
 			MessageID int64
 			Domain    string
@@ -59,16 +69,23 @@ func (q *Queue) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 			Select("outbound_recipients.message_id, outbound_recipients.domain").
 			Group("outbound_recipients.message_id, outbound_recipients.domain").
 			Order("MIN(outbound_recipients.next_attempt_at), outbound_recipients.message_id, outbound_recipients.domain").
-			Limit(limit).Scan(&groups).Error
+			Limit(groupLimit).Scan(&groups).Error
 		if err != nil {
 			return err
 		}
 		for _, g := range groups {
+			if len(claims) == limit {
+				break
+			}
 			var ids []int64
-			err := whereClaimable(tx.Model(&Recipient{}), now).
+			sel := whereClaimable(tx.Model(&Recipient{}), now).
 				Where("outbound_recipients.message_id = ? AND outbound_recipients.domain = ?", g.MessageID, g.Domain).
-				Order("outbound_recipients.id").Limit(MaxRecipientsPerClaim).
-				Pluck("outbound_recipients.id", &ids).Error
+				Order("outbound_recipients.id").Limit(MaxRecipientsPerClaim)
+			if postgres {
+				sel = sel.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate,
+					Table: clause.Table{Name: "outbound_recipients"}, Options: clause.LockingOptionsSkipLocked})
+			}
+			err := sel.Pluck("outbound_recipients.id", &ids).Error
 			if err != nil {
 				return err
 			}
@@ -118,8 +135,9 @@ func (q *Queue) Reclaim(ctx context.Context, prefix string) (int64, error) {
 	now := dbTime(time.Now())
 	var n int64
 	err := q.write(ctx, func(tx *txn) error {
+		mine, args := sqltext.HasPrefix("claimed_by", prefix)
 		res := tx.Model(&Recipient{}).
-			Where("status = ? AND substr(claimed_by, 1, ?) = ?", StatusDelivering, len(prefix), prefix).
+			Where("status = ?", StatusDelivering).Where(mine, args...).
 			Updates(map[string]any{"status": StatusQueued, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now})
 		n = res.RowsAffected
 		return res.Error

@@ -1,0 +1,166 @@
+// Package testdb gives each test its own database on the engine the test
+// run is for: SQLite in the test's data folder by default, or a fresh
+// PostgreSQL database when YUBIN_TEST_DATABASE holds a server URL
+// ("postgres://user:password@127.0.0.1:port/postgres"; .ci/postgres.sh
+// starts such a server and .ci/test sets the variable for its second pass).
+//
+// A test passes the DSN it gets to mailstore.Options.Database (or to
+// `yubin serve` as YUBIN_DATABASE); "" means SQLite.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create and drop the test databases
+)
+
+// EnvServer names the environment variable holding the PostgreSQL server
+// the tests use; empty or unset means SQLite.
+const EnvServer = "YUBIN_TEST_DATABASE"
+
+// dsnFile is the file DSNIn records a data folder's database in.
+const dsnFile = ".testdb-dsn"
+
+// Server returns the PostgreSQL server URL of this test run, "" for
+// SQLite. A value that is not a postgres:// or postgresql:// URL ends the
+// test: a typo must not silently test SQLite instead.
+func Server(t testing.TB) string {
+	t.Helper()
+	server := strings.TrimSpace(os.Getenv(EnvServer))
+	if server == "" {
+		return ""
+	}
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		t.Fatalf("testdb: %s=%q is not a postgres://user:password@host:port/database URL", EnvServer, redact(server))
+	}
+	return server
+}
+
+// DSN returns the database for one store of this test: "" (SQLite in the
+// store's data folder) unless YUBIN_TEST_DATABASE names a PostgreSQL
+// server; then a new database with a random name is created on it for this
+// call and dropped (with every connection to it) when the test ends, and
+// DSN returns its URL. Each call gives another database: a test that
+// reopens a store on the same data folder keeps the DSN (or uses DSNIn).
+func DSN(t testing.TB) string {
+	t.Helper()
+	server := Server(t)
+	if server == "" {
+		return ""
+	}
+	return create(t, server)
+}
+
+// DSNIn is DSN for the store in data folder dir: the first call for dir
+// creates the database and records it in dir, later ones (a store
+// reopened on the same folder, a server restarted on it) return the same.
+func DSNIn(t testing.TB, dir string) string {
+	t.Helper()
+	if Server(t) == "" {
+		return ""
+	}
+	path := filepath.Join(dir, dsnFile)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b))
+	} else if !os.IsNotExist(err) {
+		t.Fatalf("testdb: %v", err)
+	}
+	dsn := DSN(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	return dsn
+}
+
+// Postgres is DSN for tests that only make sense on PostgreSQL (several
+// nodes on one database, row locks): without a server it skips the test
+// and says why.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	if Server(t) == "" {
+		t.Skipf("needs PostgreSQL: set %s to a server URL (.ci/test runs this package again on one it starts with .ci/postgres.sh)", EnvServer)
+	}
+	return DSN(t)
+}
+
+// create makes a new database on server for t and returns its URL; the
+// database is dropped when t ends.
+func create(t testing.TB, server string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := databaseName(t.Name())
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		t.Fatalf("testdb: open %s: %v", redact(server), err)
+	}
+	defer admin.Close()
+	// The name is made of [a-z0-9_] only (databaseName): quoting is enough.
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE "`+name+`"`); err != nil {
+		t.Fatalf("testdb: create database %s on %s: %v", name, redact(server), err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		admin, err := sql.Open("pgx", server)
+		if err != nil {
+			t.Errorf("testdb: drop database %s: %v", name, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+			t.Errorf("testdb: drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+// databaseName is a new database name for the test named test: "yt_", up
+// to 30 characters of the test's name folded to [a-z0-9_], and 16 random
+// hex digits (PostgreSQL's limit is 63 bytes).
+func databaseName(test string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(test) {
+		if b.Len() >= 30 {
+			break
+		}
+		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return fmt.Sprintf("yt_%s_%s", b.String(), hex.EncodeToString(rnd[:]))
+}
+
+// redact hides the password of a server URL for messages.
+func redact(server string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

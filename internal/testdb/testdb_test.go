@@ -1,0 +1,102 @@
+package testdb
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestDatabaseName(t *testing.T) {
+	valid := regexp.MustCompile(`^yt_[a-z0-9_]{0,30}_[0-9a-f]{16}$`)
+	for _, name := range []string{"", "TestX", "TestStore/sub test#01", strings.Repeat("Ä", 80), "Test\x00'\"; DROP"} {
+		got := databaseName(name)
+		if !valid.MatchString(got) || len(got) > 63 {
+			t.Errorf("databaseName(%q) = %q", name, got)
+		}
+	}
+	if a, b := databaseName("T"), databaseName("T"); a == b {
+		t.Error("two databases for one test got the same name")
+	}
+}
+
+func TestSQLiteWithoutServer(t *testing.T) {
+	t.Setenv(EnvServer, "")
+	if got := DSN(t); got != "" {
+		t.Fatalf("DSN without a server = %q, want \"\" (SQLite)", got)
+	}
+	if got := DSNIn(t, t.TempDir()); got != "" {
+		t.Fatalf("DSNIn without a server = %q, want \"\"", got)
+	}
+	skipped := t.Run("postgres-only", func(t *testing.T) {
+		Postgres(t)
+		t.Error("Postgres did not skip without a server")
+	})
+	if !skipped {
+		t.Fatal("the PostgreSQL-only subtest failed")
+	}
+}
+
+// TestFreshDatabase checks, on the server of the run, that each DSN is a
+// new empty database that the test can use and that is gone once the
+// test ended.
+func TestFreshDatabase(t *testing.T) {
+	server := Server(t)
+	if server == "" {
+		t.Skipf("needs PostgreSQL: set %s", EnvServer)
+	}
+	ctx := context.Background()
+	var name string
+	dir := t.TempDir()
+	t.Run("inner", func(t *testing.T) {
+		dsn := Postgres(t)
+		if other := DSN(t); other == dsn {
+			t.Fatalf("two DSN calls gave one database %s", other)
+		}
+		if a, b := DSNIn(t, dir), DSNIn(t, dir); a != b || a == dsn {
+			t.Fatalf("DSNIn gave %q then %q", a, b)
+		}
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name = strings.TrimPrefix(u.Path, "/")
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var current string
+		if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
+			t.Fatal(err)
+		}
+		if current != name {
+			t.Fatalf("connected to %q, want %q", current, name)
+		}
+		var tables int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables); err != nil {
+			t.Fatal(err)
+		}
+		if tables != 0 {
+			t.Fatalf("fresh database has %d tables", tables)
+		}
+		// An open connection must not stop the drop at cleanup.
+		if _, err := db.ExecContext(ctx, "CREATE TABLE t (id bigint)"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if name == "" || n != 0 {
+		t.Fatalf("database %q still exists after its test (%d)", name, n)
+	}
+}
