@@ -2,12 +2,8 @@ package pgnotify
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,46 +11,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
 // waitFor bounds how long a test waits for an event that must come.
 const waitFor = 20 * time.Second
 
-// testDSN returns the address of a fresh database on the PostgreSQL named
-// by YUBIN_TEST_POSTGRES, or skips.
+// testDSN returns a fresh PostgreSQL database for the test, or skips.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("YUBIN_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("no PostgreSQL: set YUBIN_TEST_POSTGRES (see .ci/postgres.sh)")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", base, err)
-	}
-	defer admin.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "yubin_pgnotify_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return testdb.Postgres(t)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,177 @@
+package pgnotify
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yubinmail/yubin/imapserver"
+	"github.com/yubinmail/yubin/mailstore"
+)
+
+const (
+	nodeUser = "alice@example.test"
+	nodePass = "correct horse battery"
+)
+
+// imapNode is one node: a store on the shared database, its notifier and
+// an IMAP server on 127.0.0.1.
+type imapNode struct {
+	store *mailstore.Store
+	addr  string
+}
+
+// startNode opens a store on the shared data and serves IMAP on it.
+func startNode(t *testing.T, dsn, dir string) *imapNode {
+	t.Helper()
+	n, err := Open(context.Background(), dsn, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet(), Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := imapserver.NewServer(imapserver.Options{Backend: imapserver.NewStoreBackend(st), Hostname: "mail.test", Logger: quiet()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &imapNode{store: st, addr: ln.Addr().String()}
+}
+
+// imapConn is a line-at-a-time IMAP client.
+type imapConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialIMAP(t *testing.T, addr string) *imapConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &imapConn{t: t, c: c, br: bufio.NewReader(c)}
+	if g := r.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting %q", g)
+	}
+	return r
+}
+
+func (r *imapConn) line() string {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(waitFor))
+	s, err := r.br.ReadString('\n')
+	if err != nil {
+		r.t.Fatalf("read: %v (got %q)", err, s)
+	}
+	return strings.TrimRight(s, "\r\n")
+}
+
+func (r *imapConn) send(line string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.c, line+"\r\n"); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// ok sends "tag line", wants OK and returns the untagged lines.
+func (r *imapConn) ok(tag, line string) []string {
+	r.t.Helper()
+	r.send(tag + " " + line)
+	var untagged []string
+	for {
+		l := r.line()
+		if strings.HasPrefix(l, tag+" ") {
+			if !strings.HasPrefix(l, tag+" OK") {
+				r.t.Fatalf("%s: %s", line, l)
+			}
+			return untagged
+		}
+		untagged = append(untagged, l)
+	}
+}
+
+// until reads lines until one starts with want.
+func (r *imapConn) until(want string) string {
+	r.t.Helper()
+	for {
+		if l := r.line(); strings.HasPrefix(l, want) {
+			return l
+		}
+	}
+}
+
+func (r *imapConn) login() {
+	r.t.Helper()
+	r.ok("l", `LOGIN `+nodeUser+` "`+nodePass+`"`)
+	r.ok("e", "ENABLE IMAP4rev2")
+	r.ok("s", "SELECT INBOX")
+}
+
+// TestIMAPSessionsFollowAnotherNode runs two nodes on one database: a
+// client IDLE on node B sees the delivery, the flag change and the expunge
+// made on node A, over IMAP on 127.0.0.1.
+func TestIMAPSessionsFollowAnotherNode(t *testing.T) {
+	dsn := testDSN(t)
+	// Until the mailstore runs on PostgreSQL the two nodes share the
+	// SQLite file of one data folder; their events go through dsn.
+	dir := t.TempDir()
+	a := startNode(t, dsn, dir)
+	b := startNode(t, dsn, dir)
+	ctx := context.Background()
+	if _, err := a.store.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.store.CreateUser(ctx, mailstore.NewUser{Address: nodeUser, Password: nodePass})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	idler := dialIMAP(t, b.addr)
+	idler.login()
+	idler.send("i IDLE")
+	if l := idler.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+
+	start := time.Now()
+	res, err := a.store.Deliver(ctx, mailstore.Delivery{
+		Targets: []mailstore.DeliveryTarget{{UserID: u.ID, Mailbox: "INBOX"}},
+		Body:    strings.NewReader("From: bob@example.test\r\nSubject: hi\r\n\r\nhello\r\n"),
+	})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	idler.until("* 1 EXISTS")
+	t.Logf("IDLE on node B saw node A's delivery after %v", time.Since(start))
+
+	client := dialIMAP(t, a.addr)
+	client.login()
+	client.ok("f", `UID STORE 1 +FLAGS (\Flagged)`)
+	if l := idler.until("* 1 FETCH"); l != `* 1 FETCH (UID 1 FLAGS (\Flagged))` {
+		t.Fatalf("flags on B: %q", l)
+	}
+	client.ok("d", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
+	client.ok("x", "EXPUNGE")
+	idler.until("* 1 EXPUNGE")
+	idler.send("DONE")
+	idler.until("i OK")
+	if got := idler.ok("n", "NOOP"); len(got) != 0 {
+		t.Fatalf("NOOP after the expunge: %q", got)
+	}
+	if got := idler.ok("st", "STATUS INBOX (MESSAGES)"); len(got) != 1 || !strings.Contains(got[0], "MESSAGES 0") {
+		t.Fatalf("STATUS on B: %q", got)
+	}
+}
