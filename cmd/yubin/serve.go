@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/jwtkey"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/internal/tlsutil"
@@ -212,7 +212,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	}
 
 	if cfg.HTTPAddr != "" || cfg.HTTPSAddr != "" {
-		if w.jwtKey, err = api.LoadSigningKey(cfg.DataDir); err != nil {
+		// In the database, so that every node on a shared one accepts the
+		// others' tokens; the key file of older versions is taken over.
+		if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key")); err != nil {
 			return err
 		}
 	}
