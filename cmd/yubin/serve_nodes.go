@@ -10,6 +10,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/limits/limitsdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mta"
 )
 
 // Several nodes on one PostgreSQL database (YUBIN_DATABASE) behave as one
@@ -43,4 +44,18 @@ func nodeAuthLimiter(ctx context.Context, dsn string, store *mailstore.Store, cf
 		cfg.Store, cfg.Logger = fs, log
 	}
 	return limits.NewAuthLimiter(cfg), nil
+}
+
+// nodeSendRate returns the users' sending rate counted in the database on
+// PostgreSQL (one budget across the nodes), nil on SQLite (userSendRate
+// makes the in-memory one).
+func nodeSendRate(ctx context.Context, dsn string, store *mailstore.Store, log *slog.Logger) (*mta.SendRate, error) {
+	if !db.IsPostgres(dsn) {
+		return nil, nil
+	}
+	rates, err := limitsdb.OpenSendRates(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	return mta.NewSharedSendRate(0, rates, log), nil
 }

@@ -111,3 +111,52 @@ func TestOldFailuresAreRemoved(t *testing.T) {
 		t.Fatalf("Counts without an IP: %d %d %v, want 0 1", ipN, accountN, err)
 	}
 }
+
+func TestSendRateHoldsAcrossNodes(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var nodes []*SendRates
+	for range 2 {
+		st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sr, err := OpenSendRates(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, sr)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	since := now.Add(-time.Hour)
+	// 6 on node A and 4 on node B fill a budget of 10.
+	if ok, err := nodes[0].Reserve(ctx, 7, 6, now, since, 10); !ok || err != nil {
+		t.Fatalf("A: %v %v", ok, err)
+	}
+	at := now.Add(time.Millisecond)
+	if ok, err := nodes[1].Reserve(ctx, 7, 4, at, since, 10); !ok || err != nil {
+		t.Fatalf("B: %v %v", ok, err)
+	}
+	if ok, err := nodes[0].Reserve(ctx, 7, 1, now.Add(2*time.Millisecond), since, 10); ok || err != nil {
+		t.Fatalf("A lets one more through after 10 on two nodes: %v %v", ok, err)
+	}
+	if n, err := nodes[0].Count(ctx, 7, since); n != 10 || err != nil {
+		t.Fatalf("count %d %v, want 10", n, err)
+	}
+	// B gives back 3 (a message not sent after all): A has room again.
+	if err := nodes[1].Release(ctx, 7, 3, at); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := nodes[0].Reserve(ctx, 7, 3, now.Add(3*time.Millisecond), since, 10); !ok || err != nil {
+		t.Fatalf("A after B's release: %v %v", ok, err)
+	}
+	// Another user has a budget of their own; an hour later it is free.
+	if ok, _ := nodes[1].Reserve(ctx, 8, 10, now, since, 10); !ok {
+		t.Fatal("another user's budget is taken")
+	}
+	if ok, _ := nodes[1].Reserve(ctx, 7, 10, now.Add(time.Hour+time.Second), now.Add(time.Second), 10); !ok {
+		t.Fatal("the budget is not free an hour later")
+	}
+}
