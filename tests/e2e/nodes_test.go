@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/internal/config"
@@ -155,7 +157,7 @@ func TestTwoNodes(t *testing.T) {
 		}
 	})
 
-	t.Run("the outbound queue delivers each message once", func(t *testing.T) {
+	t.Run("the outbound queue delivers each message once, DKIM-signed with the shared keys", func(t *testing.T) {
 		var ids []string
 		for i := range 12 {
 			srv := []*server{a, b}[i%2]
@@ -172,6 +174,32 @@ func TestTwoNodes(t *testing.T) {
 		for _, id := range ids {
 			if n := sink.count(id); n != 1 {
 				t.Errorf("%s delivered %d times", id, n)
+			}
+		}
+		// Both nodes sign with the domain's DKIM keys, which are in the
+		// database: what the API published verifies mail from either.
+		var dnsRecs struct {
+			Records []struct{ Type, Name, Value string } `json:"records"`
+		}
+		api.must(http.MethodGet, "/api/v1/domains/"+sendDomain+"/dns", nil, http.StatusOK, &dnsRecs)
+		for _, r := range dnsRecs.Records {
+			if r.Type == "TXT" && strings.HasSuffix(r.Name, "._domainkey."+sendDomain) {
+				if err := dnsSrv.AppendRR(r.Name, dnsTypeTXT, r.Value); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		resolver := dnsSrv.NewResolver()
+		lookupTXT := func(name string) ([]string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return resolver.LookupTXT(ctx, name)
+		}
+		for _, id := range ids[:2] { // one submitted to each node
+			got := sink.wait(t, id, 1, time.Second)
+			vs, err := dkim.VerifyWithOptions(bytes.NewReader(got.data), &dkim.VerifyOptions{LookupTXT: lookupTXT})
+			if err != nil || len(vs) == 0 || slices.ContainsFunc(vs, func(v *dkim.Verification) bool { return v.Err != nil }) {
+				t.Errorf("%s: DKIM does not verify against the published keys: %v %+v", id, err, vs)
 			}
 		}
 	})
