@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/internal/limits/limitsdb"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -17,7 +18,7 @@ func TestSharedSendRateIsOneBudget(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var rates []*SendRate
 	for range 2 {
-		st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet})
+		st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

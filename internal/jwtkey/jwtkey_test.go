@@ -12,13 +12,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 func openStore(t *testing.T, dir string) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

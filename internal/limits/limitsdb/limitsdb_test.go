@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/internal/limits"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -18,7 +19,7 @@ import (
 func nodeLimiter(t *testing.T, dir string) *limits.AuthLimiter {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestIPBlockHoldsAcrossNodes(t *testing.T) {
 func TestOldFailuresAreRemoved(t *testing.T) {
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestSendRateHoldsAcrossNodes(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*SendRates
 	for range 2 {
-		st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quiet})
+		st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
