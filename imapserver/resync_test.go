@@ -8,11 +8,12 @@ import (
 	"github.com/yubinmail/yubin/mailstore"
 )
 
-// otherNode opens a second store on env's data folder: a node whose changes
-// this server's hub hears nothing of, as when events between nodes are lost.
-func otherNode(t *testing.T, dir string) *mailstore.Store {
+// otherNode opens a second store on the database of env's store (opts, as
+// newTestEnvStore made them): a node whose changes this server's hub hears
+// nothing of, as when events between nodes are lost.
+func otherNode(t *testing.T, opts mailstore.Options) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Logger: quietLogger()})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: opts.Dir, Database: opts.Database, BlobDir: opts.BlobDir, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +35,11 @@ func idleUntil(r *rawConn, want string) []string {
 }
 
 func TestResyncReportsMissedChanges(t *testing.T) {
-	var dir string
-	env := newTestEnvStore(t, func(o *mailstore.Options) { dir = o.Dir }, nil)
+	var opts mailstore.Options
+	env := newTestEnvStore(t, func(o *mailstore.Options) { opts = *o }, nil)
 	env.deliver(t, testMessage("one", "a@example.test", "1"))
 	env.deliver(t, testMessage("two", "a@example.test", "2"))
-	other := otherNode(t, dir)
+	other := otherNode(t, opts)
 
 	r := dialRaw(t, env.addr)
 	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
@@ -89,10 +90,10 @@ func TestResyncReportsMissedChanges(t *testing.T) {
 }
 
 func TestAddedOnAnotherNodeFirstIsNotSkipped(t *testing.T) {
-	var dir string
-	env := newTestEnvStore(t, func(o *mailstore.Options) { dir = o.Dir }, nil)
+	var opts mailstore.Options
+	env := newTestEnvStore(t, func(o *mailstore.Options) { opts = *o }, nil)
 	env.deliver(t, testMessage("one", "a@example.test", "1"))
-	other := otherNode(t, dir)
+	other := otherNode(t, opts)
 
 	r := dialRaw(t, env.addr)
 	r.cmd("l", "LOGIN "+testAddr+" \""+testPass+"\"")
