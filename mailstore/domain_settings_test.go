@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 func TestUpdateDomain(t *testing.T) {
@@ -397,11 +397,12 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Back to the old schema (a test-only, SQLite-only statement).
-	_, wdb, err := openSQLite(context.Background(), filepath.Join(dir, "yubin.db"))
+	// Back to the old schema.
+	old, err := db.Open(context.Background(), "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	wdb := old.Write
 	for _, col := range []string{"default_quota_bytes", "max_quota_bytes", "quota_bytes", "max_users", "used_bytes", "used_messages", "usage_counted"} {
 		if err := wdb.Exec("ALTER TABLE domains DROP COLUMN " + col).Error; err != nil {
 			t.Fatal(err)
@@ -411,9 +412,7 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 	if err := wdb.Exec("DROP TABLE schema_version").Error; err != nil {
 		t.Fatal(err)
 	}
-	if db, err := wdb.DB(); err == nil {
-		db.Close()
-	}
+	old.Close()
 
 	s, err = Open(ctx, Options{Dir: dir})
 	if err != nil {

@@ -173,7 +173,7 @@ func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, err
 // releaseUnreferenced removes the bodies among keys that no table
 // references.
 func releaseUnreferenced(tx *writeTx, keys []string) (int, error) {
-	tables, err := blobTables(tx.DB)
+	tables, err := tx.store.blobTables(tx.DB)
 	if err != nil {
 		return 0, err
 	}

@@ -36,11 +36,13 @@ type schemaState struct {
 func (schemaState) TableName() string { return "schema_version" }
 
 // migrate brings the database to this code's schema. Any number of
-// processes may open one fresh data folder at once (`yubin serve` and a CLI
-// command started together): the whole migration runs in one write
-// transaction (BEGIN IMMEDIATE, so the others wait on SQLite's lock), reads
-// the version first and does nothing if another process already migrated.
-// Counters are seeded with INSERT OR IGNORE in the same transaction.
+// processes may open one database at once (`yubin serve` and a CLI
+// command started together, several nodes on one PostgreSQL): the whole
+// migration runs in one write transaction under the migration lock
+// (SQLite's write lock, taken at BEGIN IMMEDIATE; an advisory lock on
+// PostgreSQL), reads the version first and does nothing if another
+// process already migrated. Counters are seeded (ON CONFLICT DO NOTHING)
+// in the same transaction.
 func (s *Store) migrate(ctx context.Context) error {
 	want := schemaFingerprint(allModels())
 	// Fast path, without the write lock: already migrated.
@@ -51,7 +53,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		return nil
 	}
 	err := s.wdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("CREATE TABLE IF NOT EXISTS schema_version (id integer PRIMARY KEY, version integer NOT NULL, fingerprint text NOT NULL, migrated_at datetime NOT NULL)").Error; err != nil {
+		if err := s.dialect.LockTx(tx, "migrate"); err != nil {
+			return err
+		}
+		if err := tx.Migrator().AutoMigrate(&schemaState{}); err != nil {
 			return fmt.Errorf("create schema_version: %w", err)
 		}
 		cur = schemaState{}

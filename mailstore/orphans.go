@@ -51,16 +51,12 @@ func (s *FileBlobStore) listBlobs(ctx context.Context, fn func(key string, mod t
 	return nil
 }
 
-// blobTablesSQL lists the tables with a blob_key column: every table that
-// references a body, whichever package owns it (see MigrateTables), found
+// blobTables returns the tables of g that reference bodies: those with a
+// blob_key column, whichever package owns them (see MigrateTables), found
 // from the database itself so that the sweep never forgets one.
-const blobTablesSQL = `SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
-	WHERE m.type = 'table' AND p.name = 'blob_key' ORDER BY m.name`
-
-// blobTables returns the tables of db that reference bodies.
-func blobTables(db *gorm.DB) ([]string, error) {
-	var tables []string
-	if err := db.Raw(blobTablesSQL).Scan(&tables).Error; err != nil {
+func (s *Store) blobTables(g *gorm.DB) ([]string, error) {
+	tables, err := s.dialect.TablesWithColumn(g, "blob_key")
+	if err != nil {
 		return nil, fmt.Errorf("tables referencing bodies: %w", err)
 	}
 	return tables, nil
@@ -100,7 +96,7 @@ func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int
 		var n int
 		err := s.write(ctx, func(tx *writeTx) error {
 			n = 0
-			tables, err := blobTables(tx.DB)
+			tables, err := s.blobTables(tx.DB)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func TestSweepOrphanBodies(t *testing.T) {
 	if err := s.MigrateTables(ctx, "test", &otherOwnerRow{}); err != nil {
 		t.Fatal(err)
 	}
-	tables, err := blobTables(s.db)
+	tables, err := s.blobTables(s.db)
 	if err != nil {
 		t.Fatal(err)
 	}

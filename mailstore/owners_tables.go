@@ -41,6 +41,9 @@ func (s *Store) MigrateTables(ctx context.Context, owner string, models ...any) 
 		return nil
 	}
 	err := s.write(ctx, func(tx *writeTx) error {
+		if err := s.dialect.LockTx(tx.DB, "migrate"); err != nil {
+			return err
+		}
 		if err := tx.AutoMigrate(&ownerSchema{}); err != nil {
 			return err
 		}

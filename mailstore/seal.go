@@ -110,7 +110,7 @@ func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (Se
 		return st, fmt.Errorf("encrypt bodies: %w", err)
 	}
 	st.Plain = len(plain)
-	tables, err := blobTables(s.db.WithContext(ctx))
+	tables, err := s.blobTables(s.db.WithContext(ctx))
 	if err != nil {
 		return st, err
 	}
@@ -134,7 +134,7 @@ func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (Se
 	if sealedInline > 0 {
 		// The plaintext is gone from the rows (and zeroed, secure_delete);
 		// a checkpoint takes it out of the WAL and the database file too.
-		if err := s.wdb.WithContext(ctx).Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+		if err := s.dialect.Checkpoint(ctx, s.wdb); err != nil {
 			s.log.Warn("checkpoint after encrypting inline bodies", "err", err)
 		}
 	}

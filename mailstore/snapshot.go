@@ -1,19 +1,18 @@
 package mailstore
 
-// Snapshots of a data folder's database for online backups. Like db.go,
-// this file knows that the metadata database is SQLite.
+// Snapshots of a data folder's database for online backups: of a SQLite
+// database (a PostgreSQL one is backed up with PostgreSQL's tools).
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // DatabaseFile is the name of the metadata database in a data folder.
@@ -165,20 +164,16 @@ func missingInline(ctx context.Context, db *sql.DB, keys []string) ([]string, er
 	return missing, nil
 }
 
-// openRaw opens a database file without gorm, read-only if readOnly.
+// openRaw opens a SQLite database file without gorm, read-only if
+// readOnly.
 func openRaw(path string, readOnly bool) (*sql.DB, error) {
-	params := url.Values{}
-	params.Set("_busy_timeout", "10000")
-	if readOnly {
-		params.Set("mode", "ro")
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+params.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	return db, nil
+	return db.OpenSQLiteFile(path, readOnly)
 }
+
+// blobTablesSQL lists the tables of a SQLite file with a blob_key column
+// (see Store.blobTables).
+const blobTablesSQL = `SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+	WHERE m.type = 'table' AND p.name = 'blob_key' ORDER BY m.name`
 
 // HoldRestoredQueue holds every message of the outbound queue in the
 // database file at path, a data folder restored from a backup, and returns

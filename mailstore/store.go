@@ -12,14 +12,24 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
 // Options configures a Store.
 type Options struct {
-	// Dir is the data folder; the database is Dir/yubin.db and bodies live
-	// in Dir/blobs unless Blobs is set.
+	// Dir is the data folder; the database is Dir/yubin.db unless
+	// Database is set, and bodies live in Dir/blobs unless BlobDir or
+	// Blobs is set.
 	Dir string
+	// Database names the database (see db.Open): "" for SQLite at
+	// Dir/yubin.db, a postgres:// URL for PostgreSQL (which several
+	// processes, on several machines, may share).
+	Database string
+	// BlobDir is the folder of the body files when it is not Dir/blobs
+	// (a folder several nodes share); bodies kept inline stay in the
+	// database.
+	BlobDir string
 	// Logger receives the store's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Notifier receives every committed change; nil means a LocalNotifier.
@@ -50,11 +60,13 @@ type Options struct {
 
 // Store is the mailstore: one per data folder.
 type Store struct {
-	db  *gorm.DB // readers
-	wdb *gorm.DB // the single writer connection
+	dbh     *db.DB
+	dialect db.Dialect
+	db      *gorm.DB // readers
+	wdb     *gorm.DB // the writer's pool
 	// wconn holds the writer connection once the writer runs, and
 	// wbase is a gorm handle on it that write transactions start from.
-	wconn    *writerConn
+	wconn    *db.WriterConn
 	wbase    *gorm.DB
 	blobs    BlobStore // inline, as a BlobStore
 	files    BlobStore // where bodies too large to be inline go
@@ -133,7 +145,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	var sealer *blobcrypt.Sealer
 	if s.files == nil {
-		fb, err := NewFileBlobStore(filepath.Join(opts.Dir, "blobs"), opts.Sealer)
+		dir := opts.BlobDir
+		if dir == "" {
+			dir = filepath.Join(opts.Dir, BlobsDir)
+		}
+		fb, err := NewFileBlobStore(dir, opts.Sealer)
 		if err != nil {
 			return nil, fmt.Errorf("open mailstore: %w", err)
 		}
@@ -142,15 +158,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.inline = newTieredBlobStore(s.files, sealer, inlineMax)
 	s.blobs, s.syncer = s.inline, s.inline
 	warnIfShared(opts.Dir, s.log)
-	dbPath := filepath.Join(opts.Dir, "yubin.db")
-	if err := privateFiles(dbPath); err != nil {
-		return nil, fmt.Errorf("open mailstore: %w", err)
+	if dbPath := db.SQLitePath(opts.Database, opts.Dir); dbPath != "" {
+		if err := privateFiles(dbPath); err != nil {
+			return nil, fmt.Errorf("open mailstore: %w", err)
+		}
 	}
 	var err error
-	s.db, s.wdb, err = openSQLite(ctx, dbPath)
+	s.dbh, err = db.Open(ctx, opts.Database, opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("open mailstore: %w", err)
 	}
+	s.db, s.wdb, s.dialect = s.dbh.Read, s.dbh.Write, s.dbh.Dialect
 	if err := s.migrate(ctx); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("open mailstore: %w", err)
@@ -229,16 +247,10 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDB() error {
 	s.inline.close()
-	var errs []error
-	for _, db := range []*gorm.DB{s.db, s.wdb} {
-		if db == nil {
-			continue
-		}
-		if sqlDB, err := db.DB(); err == nil {
-			errs = append(errs, sqlDB.Close())
-		}
+	if s.dbh == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	return s.dbh.Close()
 }
 
 // Notifier returns the notifier that announces this store's changes.

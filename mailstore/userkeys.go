@@ -576,7 +576,7 @@ func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("move mail to user keys: %w", err)
 	}
-	tables, err := blobTables(s.db.WithContext(ctx))
+	tables, err := s.blobTables(s.db.WithContext(ctx))
 	if err != nil {
 		return 0, err
 	}

@@ -27,7 +27,7 @@ func TestDeliveryStatements(t *testing.T) {
 	counts := func() (statements, prepares int) {
 		t.Helper()
 		if err := s.write(ctx, func(*writeTx) error {
-			statements, prepares = s.wconn.statements, s.wconn.prepares
+			statements, prepares = s.wconn.Counts()
 			return nil
 		}); err != nil {
 			t.Fatal(err)

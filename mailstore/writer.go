@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // writeTx is what a write function gets: the transaction, and ways to queue
@@ -68,11 +70,8 @@ func (s *Store) enqueue(req *writeRequest) error {
 // startWriterConn takes the writer connection for the writer's lifetime:
 // from here on, every write goes through the writer.
 func (s *Store) startWriterConn(ctx context.Context) error {
-	sqlW, err := s.wdb.DB()
-	if err != nil {
-		return fmt.Errorf("writer connection: %w", err)
-	}
-	s.wconn, err = newWriterConn(ctx, sqlW)
+	var err error
+	s.wconn, err = db.NewWriterConn(ctx, s.dbh)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func (s *Store) startWriterConn(ctx context.Context) error {
 func (s *Store) writer() {
 	defer close(s.done)
 	defer func() {
-		if err := s.wconn.close(); err != nil {
+		if err := s.wconn.Close(); err != nil {
 			s.log.Warn("close the writer connection", "err", err)
 		}
 	}()

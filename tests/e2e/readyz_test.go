@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // to hold the database's write lock as another process would
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // readyz returns the status and body of GET /readyz.
@@ -54,7 +53,7 @@ func TestReadyzDatabaseLocked(t *testing.T) {
 	srv := newServer(t, dir)
 	srv.start()
 
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "yubin.db")+"?_busy_timeout=10000")
+	db, err := yubindb.OpenSQLiteFile(filepath.Join(dir, "yubin.db"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package mailstore
+package db
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // past the bound a query runs unprepared.
 const maxWriterStmts = 512
 
-// writerConn is the writer's one database connection, held for the
+// WriterConn is the group-commit writer's one database connection, held for the
 // writer's lifetime, with the prepared statements of its queries.
 //
 // It exists because prepared statements do not survive transactions in
@@ -27,24 +27,35 @@ const maxWriterStmts = 512
 //
 // Only the writer goroutine uses it (and so, once the writer runs, the
 // writer connection): no locking.
-type writerConn struct {
-	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
+type WriterConn struct {
+	conn    *sql.Conn
+	dialect Dialect
+	stmts   map[string]*sql.Stmt
 	// statements and prepares count the statements run and compiled (for
 	// the tests that keep the commit path lean).
 	statements, prepares int
 }
 
-func newWriterConn(ctx context.Context, db *sql.DB) (*writerConn, error) {
-	conn, err := db.Conn(ctx)
+// NewWriterConn takes a connection of d's writer pool for the writer's
+// lifetime.
+func NewWriterConn(ctx context.Context, d *DB) (*WriterConn, error) {
+	sqlW, err := d.Write.DB()
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
-	return &writerConn{conn: conn, stmts: map[string]*sql.Stmt{}}, nil
+	conn, err := sqlW.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("writer connection: %w", err)
+	}
+	return &WriterConn{conn: conn, dialect: d.Dialect, stmts: map[string]*sql.Stmt{}}, nil
 }
 
-// close closes the statements and gives the connection back.
-func (c *writerConn) close() error {
+// Counts returns how many statements the connection ran and how many it
+// compiled (prepared) since it was taken.
+func (c *WriterConn) Counts() (statements, prepares int) { return c.statements, c.prepares }
+
+// Close closes the statements and gives the connection back.
+func (c *WriterConn) Close() error {
 	for _, st := range c.stmts {
 		st.Close()
 	}
@@ -54,7 +65,7 @@ func (c *writerConn) close() error {
 
 // stmt returns the prepared statement of query, preparing it the first
 // time; nil when the cache is full (the query then runs unprepared).
-func (c *writerConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (c *WriterConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.statements++
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
@@ -72,21 +83,21 @@ func (c *writerConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 }
 
 // BeginTx starts a write transaction (gorm.ConnPoolBeginner), taking the
-// write lock at once (see beginWrite).
-func (c *writerConn) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
-	if _, err := c.ExecContext(ctx, beginWrite); err != nil {
+// write lock at once on SQLite (see Dialect.BeginWrite).
+func (c *WriterConn) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
+	if _, err := c.ExecContext(ctx, c.dialect.BeginWrite()); err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	return &writerTx{c: c}, nil
+	return &WriterTx{c: c}, nil
 }
 
 // PrepareContext, ExecContext, QueryContext and QueryRowContext make
-// writerConn a gorm.ConnPool.
-func (c *writerConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+// WriterConn a gorm.ConnPool.
+func (c *WriterConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	return c.conn.PrepareContext(ctx, query)
 }
 
-func (c *writerConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (c *WriterConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -97,7 +108,7 @@ func (c *writerConn) ExecContext(ctx context.Context, query string, args ...any)
 	return st.ExecContext(ctx, args...)
 }
 
-func (c *writerConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (c *WriterConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -108,7 +119,7 @@ func (c *writerConn) QueryContext(ctx context.Context, query string, args ...any
 	return st.QueryContext(ctx, args...)
 }
 
-func (c *writerConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c *WriterConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
 		// Unprepared: also how a preparation error reaches the caller.
@@ -117,40 +128,40 @@ func (c *writerConn) QueryRowContext(ctx context.Context, query string, args ...
 	return st.QueryRowContext(ctx, args...)
 }
 
-// writerTx is an open transaction on the writer connection: a gorm.ConnPool
+// WriterTx is an open transaction on the writer connection: a gorm.ConnPool
 // and gorm.TxCommitter (so that gorm nests transactions as savepoints).
-type writerTx struct {
-	c *writerConn
+type WriterTx struct {
+	c *WriterConn
 }
 
-func (t *writerTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+func (t *WriterTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	return t.c.PrepareContext(ctx, query)
 }
 
-func (t *writerTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (t *WriterTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return t.c.ExecContext(ctx, query, args...)
 }
 
-func (t *writerTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (t *WriterTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return t.c.QueryContext(ctx, query, args...)
 }
 
-func (t *writerTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (t *WriterTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.c.QueryRowContext(ctx, query, args...)
 }
 
-// Commit ends the transaction; with synchronous=FULL it is durable when
-// this returns.
-func (t *writerTx) Commit() error {
+// Commit ends the transaction; it is durable when this returns (on SQLite
+// with synchronous=FULL).
+func (t *WriterTx) Commit() error {
 	_, err := t.c.ExecContext(context.Background(), "COMMIT")
 	return err
 }
 
 // Rollback undoes the transaction. SQLite may have rolled it back itself
 // after some errors; that is no error here.
-func (t *writerTx) Rollback() error {
+func (t *WriterTx) Rollback() error {
 	_, err := t.c.ExecContext(context.Background(), "ROLLBACK")
-	if err != nil && !isNoTransaction(err) {
+	if err != nil && !t.c.dialect.IsNoTransaction(err) {
 		return err
 	}
 	return nil
