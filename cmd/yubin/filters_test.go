@@ -10,6 +10,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -17,7 +18,7 @@ import (
 // and the scanners' addresses, and runs a message through the empty one.
 func TestFilterChainFollowsConfig(t *testing.T) {
 	ctx := context.Background()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir()})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

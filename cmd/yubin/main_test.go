@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/dkimkeys"
 )
@@ -228,7 +229,7 @@ func TestCIRunsREADMETestCommand(t *testing.T) {
 func dkimRecordsIn(t *testing.T, dir, domain string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/yubinmail/yubin/filters/spam"
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/imapserver"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -29,7 +30,7 @@ func junkMessage(i int, subject, body string) string {
 func TestJunkTrainingOverIMAP(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ package testdb
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -22,7 +21,7 @@ import (
 	"time"
 	"unicode"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create and drop the test databases
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // EnvServer names the environment variable holding the PostgreSQL server
@@ -105,9 +104,9 @@ func create(t testing.TB, server string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := databaseName(t.Name())
-	admin, err := sql.Open("pgx", server)
+	admin, err := db.OpenServer(ctx, server)
 	if err != nil {
-		t.Fatalf("testdb: open %s: %v", redact(server), err)
+		t.Fatalf("testdb: %s: %v", redact(server), err)
 	}
 	defer admin.Close()
 	// The name is made of [a-z0-9_] only (databaseName): quoting is enough.
@@ -117,7 +116,7 @@ func create(t testing.TB, server string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		admin, err := sql.Open("pgx", server)
+		admin, err := db.OpenServer(ctx, server)
 		if err != nil {
 			t.Errorf("testdb: drop database %s: %v", name, err)
 			return

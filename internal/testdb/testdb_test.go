@@ -2,11 +2,12 @@ package testdb
 
 import (
 	"context"
-	"database/sql"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 func TestDatabaseName(t *testing.T) {
@@ -63,31 +64,31 @@ func TestFreshDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		name = strings.TrimPrefix(u.Path, "/")
-		db, err := sql.Open("pgx", dsn)
+		conn, err := db.OpenServer(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
+		defer conn.Close()
 		var current string
-		if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
 			t.Fatal(err)
 		}
 		if current != name {
 			t.Fatalf("connected to %q, want %q", current, name)
 		}
 		var tables int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables); err != nil {
 			t.Fatal(err)
 		}
 		if tables != 0 {
 			t.Fatalf("fresh database has %d tables", tables)
 		}
 		// An open connection must not stop the drop at cleanup.
-		if _, err := db.ExecContext(ctx, "CREATE TABLE t (id bigint)"); err != nil {
+		if _, err := conn.ExecContext(ctx, "CREATE TABLE t (id bigint)"); err != nil {
 			t.Fatal(err)
 		}
 	})
-	admin, err := sql.Open("pgx", server)
+	admin, err := db.OpenServer(ctx, server)
 	if err != nil {
 		t.Fatal(err)
 	}

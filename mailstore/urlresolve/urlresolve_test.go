@@ -10,6 +10,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/core/imapurl"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -18,7 +19,7 @@ const message = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\
 func setup(t *testing.T) (*Resolver, *mailstore.User, uint32) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir()})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -348,7 +349,7 @@ func mustCLI(t *testing.T, stdin string, env []string, args ...string) string {
 // server must not be running on it.
 func openStore(t *testing.T, dir string) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatalf("open mailstore %s: %v", dir, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -13,7 +14,7 @@ import (
 func openTestStore(t testing.TB) *Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
