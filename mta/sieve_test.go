@@ -283,7 +283,8 @@ func TestSieveVacationOncePerPeriodAcrossRestart(t *testing.T) {
 	keys := dkimKeys(t)
 	edit := func(o *Options) { o.Filters = acceptAll(); o.DKIM = keys }
 	dir := t.TempDir()
-	ts, stop, err := launch(template.get(t), dir, &syncBuffer{}, edit)
+	tmpl := template.get(t)
+	ts, stop, err := launch(tmpl, dir, tmpl.clone(t, filepath.Join(dir, "store")), &syncBuffer{}, edit)
 	if err != nil {
 		t.Fatal(err)
 	}

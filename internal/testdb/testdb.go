@@ -59,7 +59,7 @@ func DSN(t testing.TB) string {
 	if server == "" {
 		return ""
 	}
-	return create(t, server)
+	return createDatabase(t, server, "", true)
 }
 
 // DSNIn is DSN for the store in data folder dir: the first call for dir
@@ -77,12 +77,49 @@ func DSNIn(t testing.TB, dir string) string {
 		t.Fatalf("testdb: %v", err)
 	}
 	dsn := DSN(t)
+	record(t, dir, dsn)
+	return dsn
+}
+
+// record notes dsn as the database of data folder dir, for DSNIn.
+func record(t testing.TB, dir, dsn string) {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	if err := os.WriteFile(path, []byte(dsn+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, dsnFile), []byte(dsn+"\n"), 0o600); err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
+}
+
+// NewTemplate returns a database for a fixture that a test process builds
+// once and copies for each test with CloneIn ("" on SQLite, where the
+// fixture's folder is copied instead). It is not dropped when tb ends:
+// tests after it copy it; it goes with the throwaway server. Close every
+// connection to it before the first copy.
+func NewTemplate(tb testing.TB) string {
+	tb.Helper()
+	server := Server(tb)
+	if server == "" {
+		return ""
+	}
+	return createDatabase(tb, server, "", false)
+}
+
+// CloneIn returns a new database copied from template (from NewTemplate)
+// for the store in data folder dir, recorded there as DSNIn does, and
+// dropped when tb ends; "" when template is "" (SQLite).
+func CloneIn(tb testing.TB, template, dir string) string {
+	tb.Helper()
+	if template == "" {
+		return ""
+	}
+	u, err := url.Parse(template)
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	dsn := createDatabase(tb, Server(tb), strings.TrimPrefix(u.Path, "/"), true)
+	record(tb, dir, dsn)
 	return dsn
 }
 
@@ -97,9 +134,10 @@ func Postgres(t testing.TB) string {
 	return DSN(t)
 }
 
-// create makes a new database on server for t and returns its URL; the
-// database is dropped when t ends.
-func create(t testing.TB, server string) string {
+// createDatabase makes a new database on server, a copy of template if
+// that is not "", and returns its URL; with drop, the database is dropped
+// (with every connection to it) when t ends.
+func createDatabase(t testing.TB, server, template string, drop bool) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -109,23 +147,32 @@ func create(t testing.TB, server string) string {
 		t.Fatalf("testdb: %s: %v", redact(server), err)
 	}
 	defer admin.Close()
-	// The name is made of [a-z0-9_] only (databaseName): quoting is enough.
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE "`+name+`"`); err != nil {
+	// Names are made of [a-z0-9_] only (databaseName): quoting is enough.
+	stmt := `CREATE DATABASE "` + name + `"`
+	if template != "" {
+		if !validName(template) {
+			t.Fatalf("testdb: template %q is not a database testdb made", template)
+		}
+		stmt += ` TEMPLATE "` + template + `"`
+	}
+	if _, err := admin.ExecContext(ctx, stmt); err != nil {
 		t.Fatalf("testdb: create database %s on %s: %v", name, redact(server), err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		admin, err := db.OpenServer(ctx, server)
-		if err != nil {
-			t.Errorf("testdb: drop database %s: %v", name, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("testdb: drop database %s: %v", name, err)
-		}
-	})
+	if drop {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			admin, err := db.OpenServer(ctx, server)
+			if err != nil {
+				t.Errorf("testdb: drop database %s: %v", name, err)
+				return
+			}
+			defer admin.Close()
+			if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+				t.Errorf("testdb: drop database %s: %v", name, err)
+			}
+		})
+	}
 	u, err := url.Parse(server)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
@@ -133,6 +180,19 @@ func create(t testing.TB, server string) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// validName reports whether name could come from databaseName.
+func validName(name string) bool {
+	if !strings.HasPrefix(name, "yt_") || len(name) > 63 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // databaseName is a new database name for the test named test: "yt_", up

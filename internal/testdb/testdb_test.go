@@ -101,3 +101,56 @@ func TestFreshDatabase(t *testing.T) {
 		t.Fatalf("database %q still exists after its test (%d)", name, n)
 	}
 }
+
+// TestTemplateClone: a clone holds what the template held, is what DSNIn
+// gives for its folder afterwards, and is dropped when its test ends.
+func TestTemplateClone(t *testing.T) {
+	server := Server(t)
+	if server == "" {
+		if NewTemplate(t) != "" || CloneIn(t, "", t.TempDir()) != "" {
+			t.Fatal("a template or clone without a server")
+		}
+		t.Skipf("needs PostgreSQL: set %s", EnvServer)
+	}
+	ctx := context.Background()
+	tmpl := NewTemplate(t)
+	admin, err := db.OpenServer(ctx, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	t.Cleanup(func() {
+		u, _ := url.Parse(tmpl)
+		admin.ExecContext(ctx, `DROP DATABASE "`+strings.TrimPrefix(u.Path, "/")+`" WITH (FORCE)`)
+	})
+	conn, err := db.OpenServer(ctx, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE fixture (v text); INSERT INTO fixture VALUES ('seeded')"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	dir := t.TempDir()
+	var clone string
+	t.Run("inner", func(t *testing.T) {
+		clone = CloneIn(t, tmpl, dir)
+		if got := DSNIn(t, dir); got != clone {
+			t.Fatalf("DSNIn after CloneIn = %q, want %q", got, clone)
+		}
+		c, err := db.OpenServer(ctx, clone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var v string
+		if err := c.QueryRowContext(ctx, "SELECT v FROM fixture").Scan(&v); err != nil || v != "seeded" {
+			t.Fatalf("clone holds %q (%v)", v, err)
+		}
+	})
+	u, _ := url.Parse(clone)
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", strings.TrimPrefix(u.Path, "/")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("clone still exists after its test: %d (%v)", n, err)
+	}
+}
