@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/internal/config"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/dkimkeys"
 )
@@ -225,11 +224,13 @@ func TestCIRunsREADMETestCommand(t *testing.T) {
 	}
 }
 
-// dkimRecordsIn returns the DKIM records of domain in the data folder dir.
+// dkimRecordsIn returns the DKIM records of domain in the data folder dir,
+// which the command line (on SQLite: these tests do not set
+// YUBIN_DATABASE) filled.
 func dkimRecordsIn(t *testing.T, dir, domain string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
