@@ -186,8 +186,12 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		Enabled:       true,
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
+		// The domain's row stays locked to the end of the transaction
+		// (on PostgreSQL, where another node may write at once): the
+		// checks below (the address free among users and aliases, the
+		// domain's user cap) hold until the commit.
 		var d Domain
-		if err := tx.Where("name = ?", addr.Domain).Take(&d).Error; err != nil {
+		if err := lockRow(tx.DB).Where("name = ?", addr.Domain).Take(&d).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return fmt.Errorf("domain %s is not set up (add it first): %w", addr.Domain, core.ErrNotFound)
 			}

@@ -98,8 +98,8 @@ func (s *Store) CreateAlias(ctx context.Context, address string, targets []strin
 	}
 	a := &Alias{Address: addr, Targets: ts}
 	err = s.write(ctx, func(tx *writeTx) error {
-		var d Domain
-		if err := tx.Where("name = ?", dom).Take(&d).Error; err != nil {
+		var d Domain // locked, as in CreateUser
+		if err := lockRow(tx.DB).Where("name = ?", dom).Take(&d).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return fmt.Errorf("domain %s is not set up (add it first): %w", dom, core.ErrNotFound)
 			}

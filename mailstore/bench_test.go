@@ -51,3 +51,61 @@ func BenchmarkDeliverSerial(b *testing.B) {
 		deliverOrFail(b, s, delivery())
 	}
 }
+
+// benchMailbox returns a store with a user whose INBOX holds n messages.
+func benchMailbox(b *testing.B, n int) (*Store, *Mailbox, func() Delivery) {
+	s, delivery := benchDelivery(b)
+	for range n {
+		deliverOrFail(b, s, delivery())
+	}
+	u, err := s.GetUser(context.Background(), "bench@example.com")
+	if err != nil {
+		b.Fatal(err)
+	}
+	inbox, err := s.GetMailbox(context.Background(), u.ID, Inbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, inbox, delivery
+}
+
+// BenchmarkStoreFlags measures IMAP STORE of one flag on one message, on
+// and off in turn (the writer's hand-written statements, writesql.go).
+func BenchmarkStoreFlags(b *testing.B) {
+	s, inbox, _ := benchMailbox(b, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op := FlagsAdd
+		if i%2 == 1 {
+			op = FlagsRemove
+		}
+		if _, err := s.StoreFlags(ctx, inbox.ID, UIDs(uint32(i%100)+1), op, []string{FlagFlagged}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExpunge measures IMAP EXPUNGE of one message marked \Deleted,
+// with the delivery that brings the next one (the mailbox stays the same
+// size).
+func BenchmarkExpunge(b *testing.B) {
+	s, inbox, delivery := benchMailbox(b, 100)
+	ctx := context.Background()
+	uid := uint32(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.StoreFlags(ctx, inbox.ID, UIDs(uid), FlagsAdd, []string{FlagDeleted}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Expunge(ctx, inbox.ID, UIDs(uid)); err != nil {
+			b.Fatal(err)
+		}
+		uid++
+		b.StopTimer()
+		deliverOrFail(b, s, delivery())
+		b.StartTimer()
+	}
+}

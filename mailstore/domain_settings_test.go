@@ -13,6 +13,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/db"
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 func TestUpdateDomain(t *testing.T) {
@@ -378,7 +379,7 @@ func TestDomainQuota(t *testing.T) {
 func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to the old schema.
-	old, err := db.Open(context.Background(), "", dir)
+	old, err := db.Open(context.Background(), testdb.DSNIn(t, dir), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +415,7 @@ func TestDomainUsageCountedAfterUpgrade(t *testing.T) {
 	}
 	old.Close()
 
-	s, err = Open(ctx, Options{Dir: dir})
+	s, err = Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

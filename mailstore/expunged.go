@@ -118,7 +118,7 @@ func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, err
 	// Most of the time there is nothing to do: see so without the write
 	// lock (a CLI command opening the store must not wait for it).
 	var any int
-	err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT 1 FROM expunged_messages WHERE expunged_at < ? LIMIT 1)", before.Unix()).Row().Scan(&any)
+	err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT 1 FROM expunged_messages WHERE expunged_at < ? LIMIT 1) AS one", before.Unix()).Row().Scan(&any)
 	if err != nil {
 		return 0, fmt.Errorf("release expunged bodies: %w", err)
 	}

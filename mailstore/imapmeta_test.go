@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // Mailboxes from before the object_id column get an id of their own when
@@ -12,7 +14,7 @@ import (
 func TestMailboxObjectIDs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestMailboxObjectIDs(t *testing.T) {
 func TestSaveDates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestSaveDates(t *testing.T) {
 func reopen(t *testing.T, s *Store, dir string) *Store {
 	t.Helper()
 	s.Close()
-	s, err := Open(context.Background(), Options{Dir: dir})
+	s, err := Open(context.Background(), Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

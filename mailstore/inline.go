@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -107,8 +108,8 @@ func newTieredBlobStore(files BlobStore, sealer *blobcrypt.Sealer, max int64) *t
 }
 
 // prepare readies the read statement once the table exists.
-func (t *tieredBlobStore) prepare(ctx context.Context, db *sql.DB) error {
-	st, err := db.PrepareContext(ctx, "SELECT data FROM inline_bodies WHERE body_key = ?")
+func (t *tieredBlobStore) prepare(ctx context.Context, db *sql.DB, d yubindb.Dialect) error {
+	st, err := db.PrepareContext(ctx, d.Rebind("SELECT data FROM inline_bodies WHERE body_key = ?"))
 	if err != nil {
 		return fmt.Errorf("prepare inline body reads: %w", err)
 	}
@@ -306,6 +307,9 @@ func (t *tieredBlobStore) takeOps() *inlineOps {
 	return o
 }
 
+// insertInlineSQL stores an inline body unless one of that key is there.
+const insertInlineSQL = "INSERT INTO inline_bodies (body_key, data, written_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
 // apply writes o in the writer's transaction.
 func (o *inlineOps) apply(tx *writeTx) error {
 	if o.empty() {
@@ -313,7 +317,7 @@ func (o *inlineOps) apply(tx *writeTx) error {
 	}
 	now := time.Now().Unix()
 	for k, data := range o.puts {
-		if err := tx.Exec("INSERT OR IGNORE INTO inline_bodies (body_key, data, written_at) VALUES (?, ?, ?)", k, data, now).Error; err != nil {
+		if err := tx.Exec(insertInlineSQL, k, data, now).Error; err != nil {
 			return fmt.Errorf("store inline body %s: %w", k, err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // BenchmarkOpenBody reads bodies back through BlobStore.Open, kept inline
@@ -16,7 +18,7 @@ func BenchmarkOpenBody(b *testing.B) {
 		for _, mode := range bodyModes {
 			b.Run(fmt.Sprintf("%s/%dKiB", mode.name, size>>10), func(b *testing.B) {
 				ctx := context.Background()
-				s, err := Open(ctx, Options{Dir: b.TempDir(), InlineMax: mode.inlineMax})
+				s, err := Open(ctx, Options{Dir: b.TempDir(), Database: testdb.DSN(b), InlineMax: mode.inlineMax})
 				if err != nil {
 					b.Fatal(err)
 				}

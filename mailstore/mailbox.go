@@ -66,6 +66,15 @@ func canonicalSpecialUse(use string) string {
 	return use
 }
 
+// lockRow makes the SELECT of tx lock the rows it reads until the
+// transaction ends (FOR UPDATE), so that a check made on them holds at the
+// commit when another process (a second node on PostgreSQL) writes at
+// once. SQLite has no row locks and needs none: its write transactions
+// hold the database's one write lock (gorm leaves the clause out there).
+func lockRow(tx *gorm.DB) *gorm.DB {
+	return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+}
+
 func nextUIDValidity(tx *writeTx) (uint32, error) {
 	if err := tx.Model(&counter{}).Where("name = ?", "uidvalidity").
 		Update("value", gorm.Expr("value + 1")).Error; err != nil {
@@ -100,6 +109,11 @@ func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox,
 		return nil, fmt.Errorf("mailbox %q: %w", name, core.ErrExists)
 	}
 	if limit := tx.store.maxBoxes; limit > 0 {
+		// The user's row stays locked (PostgreSQL) while the count holds.
+		var locked User
+		if err := lockRow(tx.DB).Select("id").Where("id = ?", userID).Take(&locked).Error; err != nil {
+			return nil, notFound(err)
+		}
 		var n int64
 		if err := tx.Model(&Mailbox{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
 			return nil, err

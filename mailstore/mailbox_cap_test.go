@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // TestMailboxCap: a user cannot create more mailboxes than MaxMailboxes;
 // the error says why and is a conflict for every server.
 func TestMailboxCap(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), MaxMailboxes: 7})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), Database: testdb.DSN(t), MaxMailboxes: 7})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -557,6 +557,9 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 	return &mb, nil
 }
 
+// quotaSQL reads a user's and their domain's quota and usage.
+const quotaSQL = "SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?"
+
 // insertMessages appends rows to mb, allocating UIDs and a new MODSEQ,
 // updating the owner's usage (checking the quota if asked), and publishing
 // the event. rows need BlobKey, Size, InternalDate and Flags set. It is on
@@ -568,7 +571,13 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if checkQuota {
 		var quotaBytes, quotaMessages, usedBytes, usedMessages, domainQuota, domainUsed int64
-		err := tx.Raw("SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?", userID).
+		// On PostgreSQL the rows stay locked until the commit, so that
+		// the check holds when another node delivers to the same user.
+		q := quotaSQL
+		if tx.store.dialect.IsPostgres() {
+			q = quotaSQL + " FOR UPDATE"
+		}
+		err := tx.Raw(q, userID).
 			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages, &domainQuota, &domainUsed)
 		if err != nil {
 			return nil, fmt.Errorf("quota of user %d: %w", userID, notFound(err))

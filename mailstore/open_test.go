@@ -8,11 +8,16 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // openHelperEnv names the data folder TestOpenHelperProcess opens when it
 // runs as a child of TestOpenFreshFolderManyProcesses.
 const openHelperEnv = "YUBIN_TEST_OPEN_DIR"
+
+// openHelperDatabaseEnv names the database it opens ("" for SQLite).
+const openHelperDatabaseEnv = "YUBIN_TEST_OPEN_DATABASE"
 
 // TestOpenHelperProcess is not a test: run by TestOpenFreshFolderManyProcesses
 // as a separate process, it opens the data folder, writes to it and exits.
@@ -21,7 +26,7 @@ func TestOpenHelperProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("runs only as a child process of TestOpenFreshFolderManyProcesses")
 	}
-	if err := openAndUse(dir, os.Getpid()); err != nil {
+	if err := openAndUse(dir, os.Getenv(openHelperDatabaseEnv), os.Getpid()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
@@ -29,9 +34,9 @@ func TestOpenHelperProcess(t *testing.T) {
 
 // openAndUse opens the store in dir as a CLI command or a starting server
 // does, creates a domain named after n and takes a UIDVALIDITY value.
-func openAndUse(dir string, n int) error {
+func openAndUse(dir, database string, n int) error {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: database})
 	if err != nil {
 		return err
 	}
@@ -61,6 +66,7 @@ func TestOpenFreshFolderManyProcesses(t *testing.T) {
 	t.Parallel()
 	for round := range 2 {
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("data%d", round))
+		database := testdb.DSN(t)
 		const procs = 6
 		var wg sync.WaitGroup
 		errs := make(chan error, 2*procs)
@@ -69,14 +75,14 @@ func TestOpenFreshFolderManyProcesses(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				cmd := exec.Command(os.Args[0], "-test.run=^TestOpenHelperProcess$", "-test.count=1")
-				cmd.Env = append(os.Environ(), openHelperEnv+"="+dir)
+				cmd.Env = append(os.Environ(), openHelperEnv+"="+dir, openHelperDatabaseEnv+"="+database)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					errs <- fmt.Errorf("process %d: %v\n%s", i, err, out)
 				}
 			}()
 			go func() {
 				defer wg.Done()
-				if err := openAndUse(dir, 1000+i); err != nil {
+				if err := openAndUse(dir, database, 1000+i); err != nil {
 					errs <- fmt.Errorf("goroutine %d: %w", i, err)
 				}
 			}()
@@ -88,7 +94,7 @@ func TestOpenFreshFolderManyProcesses(t *testing.T) {
 		}
 		// Everything is there once: the domains of all, one UIDVALIDITY
 		// counter.
-		s, err := Open(context.Background(), Options{Dir: dir})
+		s, err := Open(context.Background(), Options{Dir: dir, Database: database})
 		if err != nil {
 			t.Fatal(err)
 		}

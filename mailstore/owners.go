@@ -11,12 +11,16 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // What the mailstore lends the other owners of tables in its database (API
 // tokens and sessions, the audit log, statistics): a read handle, the
 // group-commit writer, and a say when an account's credentials change.
 // They take it through interfaces of their own.
+
+// Dialect says which engine the database is (see internal/db).
+func (s *Store) Dialect() db.Dialect { return s.dialect }
 
 // ReadDB returns a handle on the database for reading with ctx.
 func (s *Store) ReadDB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // warnings returns the subjects of the quota warnings in the user's INBOX.
@@ -203,7 +204,7 @@ func decodeBase64Lines(s string) (string, error) {
 func TestQuotaWarningSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestQuotaWarningSurvivesRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, Options{Dir: dir})
+	s, err = Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -47,7 +48,7 @@ var bodyModes = []struct {
 // openStoreMode is openStoreAt with Options.InlineMax.
 func openStoreMode(t testing.TB, dir string, sealer *blobcrypt.Sealer, inlineMax int) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Dir: dir, Sealer: sealer, InlineMax: inlineMax})
+	s, err := Open(context.Background(), Options{Dir: dir, Database: testdb.DSNIn(t, dir), Sealer: sealer, InlineMax: inlineMax})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open mailstore: migrate save dates: %w", err)
 	}
 	if sqlR, err := s.db.DB(); err == nil {
-		err = s.inline.prepare(ctx, sqlR)
+		err = s.inline.prepare(ctx, sqlR, s.dialect)
 		if err != nil {
 			s.closeDB()
 			return nil, fmt.Errorf("open mailstore: %w", err)

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 func openTestStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Dir: t.TempDir()})
+	s, err := Open(context.Background(), Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,14 +329,14 @@ func TestConcurrentDeliveriesGetDistinctUIDs(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := newTestUser(t, s, "p@example.com")
 	inbox, _ := s.GetMailbox(ctx, u.ID, "INBOX")
 	s.Close()
-	s2, err := Open(ctx, Options{Dir: dir})
+	s2, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -17,7 +18,7 @@ import (
 // rest); the caller closes it.
 func openStoreWith(t *testing.T, dir string, sealer *blobcrypt.Sealer) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Dir: dir, Sealer: sealer})
+	s, err := Open(context.Background(), Options{Dir: dir, Database: testdb.DSNIn(t, dir), Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // URLAUTH keys are per user and mailbox, made once, durable, dropped by
@@ -15,7 +16,7 @@ import (
 func TestURLAuthKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
+	s, err := Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestURLAuthKeys(t *testing.T) {
 	}
 	// Durable across a restart.
 	s.Close()
-	if s, err = Open(ctx, Options{Dir: dir}); err != nil {
+	if s, err = Open(ctx, Options{Dir: dir, Database: testdb.DSNIn(t, dir)}); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()

@@ -121,6 +121,10 @@ func (s *Store) writer() {
 	}
 }
 
+// busyRetries bounds how often a write that lost to another node's
+// transaction is tried again.
+const busyRetries = 5
+
 func (s *Store) commitBatch(batch []*writeRequest) {
 	if slices.ContainsFunc(batch, func(r *writeRequest) bool { return r.syncBlobs }) {
 		if err := s.syncer.Sync(context.Background()); err != nil {
@@ -139,7 +143,7 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 		s.finish(batch, results)
 		return
 	}
-	if len(batch) == 1 {
+	if len(batch) == 1 && !(s.dialect.IsPostgres() && s.dialect.IsBusy(err)) {
 		batch[0].done <- err
 		return
 	}
@@ -149,6 +153,12 @@ func (s *Store) commitBatch(batch []*writeRequest) {
 	for _, r := range batch {
 		one := []*writeRequest{r}
 		res, err := s.runBatch(one, ops)
+		// On PostgreSQL another node's transaction may have been chosen
+		// over this one (a deadlock broken, a lock not granted): try again
+		// a few times.
+		for try := 0; err != nil && s.dialect.IsPostgres() && s.dialect.IsBusy(err) && try < busyRetries; try++ {
+			res, err = s.runBatch(one, ops)
+		}
 		if err != nil {
 			r.done <- err
 			continue

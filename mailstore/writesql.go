@@ -8,14 +8,15 @@ import (
 // Statements of the writer's hot paths (STORE, EXPUNGE) written out: the
 // writer runs every write one after another, so gorm's statement building
 // and reflective scanning there add to every client's wait. They go to the
-// writer's connection as written (SQLite's "?" placeholders), as the
-// writer's own statements do (writeconn.go).
+// writer's connection as written, as the writer's own statements do
+// (internal/db.WriterConn): with "?" placeholders, which Dialect.Rebind
+// turns into PostgreSQL's $1, $2, … (and leaves alone on SQLite).
 
 // mailboxOwnerTx returns the owner of a mailbox; an error wrapping
 // core.ErrNotFound if there is none.
 func mailboxOwnerTx(tx *writeTx, mailboxID int64) (int64, error) {
 	var owner int64
-	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, "SELECT user_id FROM mailboxes WHERE id = ?", mailboxID).Scan(&owner)
+	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, tx.store.dialect.Rebind("SELECT user_id FROM mailboxes WHERE id = ?"), mailboxID).Scan(&owner)
 	return owner, notFound(err)
 }
 
@@ -52,7 +53,7 @@ func selectMessageRows(tx *writeTx, cols string, mailboxID int64, cond string, s
 	}
 	q.WriteString(" ORDER BY uid")
 	names := strings.Split(cols, ", ")
-	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q.String(), args...)
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, tx.store.dialect.Rebind(q.String()), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,13 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 	if err != nil {
 		return nil, usagef(inv.cmd.name, "%v", err)
 	}
-	if mustExist {
+	database, _ := e.lookupEnv("YUBIN_DATABASE")
+	database, err = config.DatabaseSetting(database)
+	if err != nil {
+		return nil, fmt.Errorf("YUBIN_DATABASE: %w", err)
+	}
+	blobs, _ := e.lookupEnv("YUBIN_BLOBS")
+	if mustExist && database == "" {
 		if _, err := os.Stat(filepath.Join(dir, "yubin.db")); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no Yubin data in %s (wrong --data or YUBIN_DATA?)", dir)
 		}
@@ -138,7 +144,7 @@ func openStore(ctx context.Context, e *env, inv *invocation, mustExist bool) (*m
 		return nil, err
 	}
 	mode, _ := e.lookupEnv("YUBIN_ENCRYPTION_MODE")
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log, Sealer: sealer, EncryptionMode: strings.ToLower(mode)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: database, BlobDir: blobs, Logger: log, Sealer: sealer, EncryptionMode: strings.ToLower(mode)})
 	if err != nil {
 		return nil, err
 	}

@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		}
 		log.Info("message bodies are encrypted at rest", "key", cfg.EncryptionKeyFile)
 	}
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer, EncryptionMode: cfg.EncryptionMode})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Database: cfg.Database, BlobDir: cfg.BlobDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer, EncryptionMode: cfg.EncryptionMode})
 	if err != nil {
 		return err
 	}

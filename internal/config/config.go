@@ -159,6 +159,13 @@ type Config struct {
 	// https://HOSTNAME and, when HTTPS is announced on another port than
 	// 443, https://HOSTNAME:PORT.
 	WebAuthnOrigins []string
+	// Database names the database (YUBIN_DATABASE): "" for SQLite in
+	// DataDir, a postgres:// URL for PostgreSQL (several nodes may share
+	// it). Only from the environment: the URL may hold a password.
+	Database string
+	// BlobDir is the folder of message bodies (YUBIN_BLOBS, --blobs)
+	// instead of DataDir/blobs: a folder several nodes share.
+	BlobDir string
 }
 
 // Listener is one configured listening address.
@@ -435,7 +442,24 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Env: "YUBIN_DATABASE", DefaultNote: "SQLite in DATA/yubin.db", Usage: "the database: a postgres://user:password@host:port/database URL for PostgreSQL (several nodes on one database); empty: SQLite in the data folder",
+			set: func(c *Config, v string) error {
+				d, err := DatabaseSetting(v)
+				c.Database = d
+				return err
+			}},
+		{Flag: "blobs", Env: "YUBIN_BLOBS", DefaultNote: "DATA/blobs", Usage: "folder of the message bodies (a folder several nodes share); small bodies stay inline in the database", set: str(func(c *Config) *string { return &c.BlobDir })},
 	}
+}
+
+// DatabaseSetting checks a YUBIN_DATABASE value: "" (SQLite in the data
+// folder) or a postgres:// or postgresql:// URL.
+func DatabaseSetting(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") {
+		return v, nil
+	}
+	return "", errors.New("want a postgres://user:password@host:port/database URL, or nothing for SQLite in the data folder")
 }
 
 func setCount(p *int, v string) error {

@@ -19,7 +19,9 @@ const (
 )
 
 // Dialect is what the SQL of the engines does not share. The zero value is
-// SQLite's.
+// SQLite's. What they share needs no method: INSERT … ON CONFLICT DO
+// NOTHING (or DO UPDATE) for inserts that may meet an existing row,
+// UPDATE … RETURNING, and "?" placeholders in statements run through gorm.
 type Dialect struct {
 	// Engine is SQLite or Postgres.
 	Engine string
@@ -143,14 +145,6 @@ func (d Dialect) HasTable(db *gorm.DB, name string) (bool, error) {
 		return false, fmt.Errorf("has table %s: %w", name, err)
 	}
 	return n > 0, nil
-}
-
-// InsertIgnore is an INSERT of cols into table that does nothing when the
-// row would break a unique constraint (ON CONFLICT DO NOTHING, which both
-// engines know), with "?" placeholders.
-func (d Dialect) InsertIgnore(table string, cols ...string) string {
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
-	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + marks + ") ON CONFLICT DO NOTHING"
 }
 
 // IntegrityCheck checks the database's consistency: SQLite's quick_check;

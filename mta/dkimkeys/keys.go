@@ -30,6 +30,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -52,14 +53,7 @@ var algorithms = []string{RSA, Ed25519}
 // Database is the database the keys are kept in: the mailstore's today
 // (its reader pool and its group-commit writer).
 type Database interface {
-	// MigrateTables creates or updates the tables of models for owner.
-	MigrateTables(ctx context.Context, owner string, models ...any) error
-	// ReadDB returns a handle for reads.
-	ReadDB(ctx context.Context) *gorm.DB
-	// WriteTx runs fn in a write transaction and returns once it is
-	// durable; fn may run more than once (group commit) and must start
-	// from scratch each time.
-	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
+	db.Tables
 }
 
 // keyRow is one key of a domain.

@@ -31,21 +31,13 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/db"
 )
 
 // Database is the database the queue keeps its tables in: the mailstore's
 // today (its reader pool and its group-commit writer).
 type Database interface {
-	// MigrateTables creates or updates the tables of models for owner.
-	MigrateTables(ctx context.Context, owner string, models ...any) error
-	// ReadDB returns a handle for reads.
-	ReadDB(ctx context.Context) *gorm.DB
-	// WriteTx runs fn in a write transaction and returns once it is
-	// durable; fn may run more than once (group commit) and must start
-	// from scratch each time; afterCommit queues an action for after the
-	// commit. bodies says the transaction references bodies from
-	// Bodies.PutBody, which must be durable first.
-	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
+	db.Tables
 	// AuditTx records an administrative action in tx on behalf of the
 	// actor tx's context carries.
 	AuditTx(tx *gorm.DB, action, target string, details any) error
