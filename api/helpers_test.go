@@ -15,8 +15,8 @@ import (
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const (
@@ -51,7 +51,7 @@ func newEnv(t *testing.T, mod ...func(*Options)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: discardLogger()})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const (
@@ -53,7 +53,7 @@ func newTestEnvStore(t testing.TB, storeMod func(*mailstore.Options), mod func(*
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	stOpts := mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: quietLogger()}
+	stOpts := mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: quietLogger()}
 	if storeMod != nil {
 		storeMod(&stOpts)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/filters"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -246,7 +246,7 @@ redirect :copy "friend@remote.example";
 // serveExisting runs a server on the store in dir (as launch made it).
 func serveExisting(tb testing.TB, dir string, edit func(*Options)) *testServer {
 	tb.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: filepath.Join(dir, "store"), Database: testdb.DSNIn(tb, filepath.Join(dir, "store")), Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: filepath.Join(dir, "store"), Database: mailstoretest.DSNIn(tb, filepath.Join(dir, "store")), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/internal/service"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/managesieve"
 )
 
@@ -222,7 +222,7 @@ func startManageSieveOverStore(t *testing.T) (*mailstore.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 var (
@@ -19,7 +19,7 @@ var (
 func dbTokens(tb testing.TB) *bayesdb.Store {
 	tb.Helper()
 	ctx := context.Background()
-	s, err := mailstore.Open(ctx, mailstore.Options{Dir: tb.TempDir(), Database: testdb.DSN(tb)})
+	s, err := mailstore.Open(ctx, mailstore.Options{Dir: tb.TempDir(), Database: mailstoretest.DSN(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}

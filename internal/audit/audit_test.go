@@ -12,8 +12,8 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/audit"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // testStore is a mailstore (the database the log lives in) and its log.
@@ -24,7 +24,7 @@ type testStore struct {
 
 func openTestStore(t *testing.T) *testStore {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

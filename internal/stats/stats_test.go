@@ -10,14 +10,14 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/stats"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // openTestStore returns statistics kept in a new mailstore.
 func openTestStore(t *testing.T) *stats.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -70,15 +72,22 @@ func DSNIn(t testing.TB, dir string) string {
 	if Server(t) == "" {
 		return ""
 	}
-	path := filepath.Join(dir, dsnFile)
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b))
-	} else if !os.IsNotExist(err) {
-		t.Fatalf("testdb: %v", err)
+	if dsn := recorded(t, dir); dsn != "" {
+		return dsn
 	}
 	dsn := DSN(t)
 	record(t, dir, dsn)
 	return dsn
+}
+
+// recorded returns the database recorded for data folder dir, "" if none.
+func recorded(t testing.TB, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, dsnFile))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("testdb: %v", err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // record notes dsn as the database of data folder dir, for DSNIn.
@@ -121,6 +130,70 @@ func CloneIn(tb testing.TB, template, dir string) string {
 	dsn := createDatabase(tb, Server(tb), strings.TrimPrefix(u.Path, "/"), true)
 	record(tb, dir, dsn)
 	return dsn
+}
+
+// Schema is a database that build fills once per test process (a store's
+// migrated tables, say) and that every test asking for one gets a copy of:
+// copying a template database is faster than migrating each test's. On
+// SQLite it does nothing: build never runs and the methods return "".
+type Schema struct {
+	build func(ctx context.Context, dsn string) error
+	once  sync.Once
+	dsn   string
+	err   error
+}
+
+// NewSchema returns a Schema that build fills: it gets the template's DSN
+// and must close every connection to it before returning.
+func NewSchema(build func(ctx context.Context, dsn string) error) *Schema {
+	return &Schema{build: build}
+}
+
+// template returns the filled template database, building it first.
+func (s *Schema) template(t testing.TB) string {
+	t.Helper()
+	s.once.Do(func() {
+		s.err = errors.New("building it failed in an earlier test")
+		dsn := NewTemplate(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := s.build(ctx, dsn); err != nil {
+			s.err = err
+			return
+		}
+		s.dsn, s.err = dsn, nil
+	})
+	if s.err != nil {
+		t.Fatalf("testdb: template database: %v", s.err)
+	}
+	return s.dsn
+}
+
+// DSN is DSN with the database a copy of the schema's.
+func (s *Schema) DSN(t testing.TB) string {
+	t.Helper()
+	server := Server(t)
+	if server == "" {
+		return ""
+	}
+	u, err := url.Parse(s.template(t))
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	return createDatabase(t, server, strings.TrimPrefix(u.Path, "/"), true)
+}
+
+// DSNIn is DSNIn with the database a copy of the schema's: the first call
+// for dir makes the copy, later ones return it.
+func (s *Schema) DSNIn(t testing.TB, dir string) string {
+	t.Helper()
+	if Server(t) == "" {
+		return ""
+	}
+	if dsn := recorded(t, dir); dsn != "" {
+		return dsn
+	}
+	return CloneIn(t, s.template(t), dir)
 }
 
 // Postgres is DSN for tests that only make sense on PostgreSQL (several

@@ -154,3 +154,53 @@ func TestTemplateClone(t *testing.T) {
 		t.Fatalf("clone still exists after its test: %d (%v)", n, err)
 	}
 }
+
+// TestSchema: build runs once, and every database the schema gives holds
+// what it made; on SQLite build never runs.
+func TestSchema(t *testing.T) {
+	builds := 0
+	s := NewSchema(func(ctx context.Context, dsn string) error {
+		builds++
+		conn, err := db.OpenServer(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.ExecContext(ctx, "CREATE TABLE migrated (v int)")
+		return err
+	})
+	if Server(t) == "" {
+		if s.DSN(t) != "" || s.DSNIn(t, t.TempDir()) != "" || builds != 0 {
+			t.Fatalf("on SQLite: a database, or %d builds", builds)
+		}
+		return
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsns := []string{s.DSN(t), s.DSN(t), s.DSNIn(t, dir)}
+	if again := s.DSNIn(t, dir); again != dsns[2] {
+		t.Fatalf("DSNIn for one folder gave %q, then %q", dsns[2], again)
+	}
+	for _, dsn := range dsns {
+		conn, err := db.OpenServer(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = conn.QueryRowContext(ctx, "SELECT count(*) FROM migrated").Scan(&n)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+	}
+	if builds != 1 || dsns[0] == dsns[1] {
+		t.Fatalf("%d builds for %v", builds, dsns)
+	}
+	admin, err := db.OpenServer(ctx, Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u, _ := url.Parse(s.dsn)
+	admin.ExecContext(ctx, `DROP DATABASE "`+strings.TrimPrefix(u.Path, "/")+`" WITH (FORCE)`)
+}

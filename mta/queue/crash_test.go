@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/yubinmail/yubin/internal/testdb"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const queueCrashEnv = "YUBIN_TEST_QUEUE_CRASH_DIR"
@@ -58,7 +58,7 @@ func TestQueueSurvivesKill(t *testing.T) {
 		t.Skip()
 	}
 	dir := t.TempDir()
-	testdb.DSNIn(t, dir) // made here (and dropped at the end), found in dir by the helper
+	mailstoretest.DSNIn(t, dir) // made here (and dropped at the end), found in dir by the helper
 	cmd := exec.Command(os.Args[0], "-test.run=^TestQueueCrashHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), queueCrashEnv+"="+dir)
 	cmd.Stderr = os.Stderr

@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // testQueue is a queue over a mailstore in a test's data folder.
@@ -24,7 +24,7 @@ func (q *testQueue) Close() error { return q.store.Close() }
 // closes it.
 func openQueueAt(t *testing.T, dir string) *testQueue {
 	t.Helper()
-	return openQueueOn(t, dir, testdb.DSNIn(t, dir))
+	return openQueueOn(t, dir, mailstoretest.DSNIn(t, dir))
 }
 
 // openQueueOn opens the mailstore in dir on database dsn ("" for SQLite in

@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // yubinBin is the binary under test, built once by TestMain.
@@ -352,11 +352,11 @@ func mustCLI(t *testing.T, stdin string, env []string, args ...string) string {
 }
 
 // databaseEnv is the YUBIN_DATABASE setting of the data folder dir on the
-// test run's engine (testdb.DSNIn): none on SQLite, the folder's
+// test run's engine (mailstoretest.DSNIn): none on SQLite, the folder's
 // PostgreSQL database otherwise, the same for every process on dir.
 func databaseEnv(t *testing.T, dir string) []string {
 	t.Helper()
-	if dsn := testdb.DSNIn(t, dir); dsn != "" {
+	if dsn := mailstoretest.DSNIn(t, dir); dsn != "" {
 		return []string{"YUBIN_DATABASE=" + dsn}
 	}
 	return nil
@@ -366,7 +366,7 @@ func databaseEnv(t *testing.T, dir string) []string {
 // server must not be running on it.
 func openStore(t *testing.T, dir string) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir)})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatalf("open mailstore %s: %v", dir, err)
 	}
