@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -29,16 +30,8 @@ const Size = 32
 // sealLabel binds the sealed key to its use.
 const sealLabel = "api jwt signing key"
 
-// Database is the database the key is kept in: the mailstore's today.
-type Database interface {
-	// MigrateTables creates or updates the tables of models for owner.
-	MigrateTables(ctx context.Context, owner string, models ...any) error
-	// ReadDB returns a handle for reads.
-	ReadDB(ctx context.Context) *gorm.DB
-	// WriteTx runs fn in a write transaction and returns once it is
-	// durable; fn may run more than once and must start from scratch.
-	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
-}
+// Database is the database the key is kept in: the mailstore's.
+type Database = db.Tables
 
 // keyRow is the one signing key (ID 1).
 type keyRow struct {

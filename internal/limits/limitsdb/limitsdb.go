@@ -13,19 +13,12 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/internal/limits"
 )
 
-// Database is the database the failures are kept in: the mailstore's.
-type Database interface {
-	// MigrateTables creates or updates the tables of models for owner.
-	MigrateTables(ctx context.Context, owner string, models ...any) error
-	// ReadDB returns a handle for reads.
-	ReadDB(ctx context.Context) *gorm.DB
-	// WriteTx runs fn in a write transaction and returns once it is
-	// durable; fn may run more than once and must start from scratch.
-	WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error
-}
+// Database is the database the failures is kept in: the mailstore's.
+type Database = db.Tables
 
 // failureRow is one failed login.
 type failureRow struct {
