@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/yubinmail/yubin/mailstore"
 )
@@ -52,6 +53,10 @@ type Options struct {
 	// RetryWait is the first wait before connecting again after a lost
 	// connection (doubling up to 10 s); 0 means 200 ms.
 	RetryWait time.Duration
+	// Heartbeat is how long the listening connection may stay quiet
+	// before it is pinged, so that a link that died without a word (a
+	// network partition, a database failover) is noticed; 0 means 30 s.
+	Heartbeat time.Duration
 }
 
 // Notifier is a mailstore.Notifier that reaches every node on the database.
@@ -61,6 +66,7 @@ type Notifier struct {
 	local *mailstore.LocalNotifier
 	log   *slog.Logger
 	retry time.Duration
+	beat  time.Duration
 
 	mu     sync.Mutex
 	queue  [][]mailstore.Event // batches waiting for the sender
@@ -106,6 +112,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Notifier, error) {
 		local: mailstore.NewLocalNotifier(),
 		log:   opts.Logger,
 		retry: opts.RetryWait,
+		beat:  opts.Heartbeat,
 		wake:  make(chan struct{}, 1),
 	}
 	if n.log == nil {
@@ -113,6 +120,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Notifier, error) {
 	}
 	if n.retry <= 0 {
 		n.retry = 200 * time.Millisecond
+	}
+	if n.beat <= 0 {
+		n.beat = 30 * time.Second
 	}
 	n.log = n.log.With("node", n.node)
 	if err := n.prepare(ctx); err != nil {
@@ -258,9 +268,12 @@ func (n *Notifier) listenLoop(ctx context.Context, conn *pgx.Conn) {
 // receive delivers notifications until the connection fails.
 func (n *Notifier) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		nt, err := conn.WaitForNotification(ctx)
+		nt, err := n.wait(ctx, conn)
 		if err != nil {
 			return err
+		}
+		if nt == nil {
+			continue // quiet, and the connection answers
 		}
 		var m message
 		if err := json.Unmarshal([]byte(nt.Payload), &m); err != nil {
@@ -293,6 +306,23 @@ func (n *Notifier) receive(ctx context.Context, conn *pgx.Conn) error {
 		}
 		n.local.Publish(n.fromWire(m))
 	}
+}
+
+// wait returns the next notification, or nil when none came within the
+// heartbeat and the connection still answers a ping.
+func (n *Notifier) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, n.beat)
+	nt, err := conn.WaitForNotification(waitCtx)
+	cancel()
+	if err == nil || ctx.Err() != nil || waitCtx.Err() == nil || conn.IsClosed() {
+		return nt, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, n.beat)
+	defer cancel()
+	if err := conn.Ping(pingCtx); err != nil {
+		return nil, fmt.Errorf("no answer to a ping after %s without notifications: %w", n.beat, err)
+	}
+	return nil, nil
 }
 
 // fromWire turns a node's events into local ones. Their origins are made

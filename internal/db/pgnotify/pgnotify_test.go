@@ -178,3 +178,22 @@ func TestLostSenderMakesOthersResync(t *testing.T) {
 		t.Fatalf("B got %+v", got)
 	}
 }
+
+func TestQuietListenerStaysConnected(t *testing.T) {
+	dsn := testDSN(t)
+	a, _ := node(t, dsn)
+	b, err := Open(context.Background(), dsn, Options{Logger: quiet(), Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	fromB := make(chan mailstore.Event, 100)
+	b.Subscribe(func(ev mailstore.Event) { fromB <- ev })
+	// Several heartbeats pass without a notification: each pings, none
+	// loses the connection (which would make B resync).
+	time.Sleep(300 * time.Millisecond)
+	a.Publish([]mailstore.Event{{Kind: mailstore.MessagesAdded, MailboxID: 1, ModSeq: 2, UIDs: []uint32{1}}})
+	if got := next(t, fromB, "A's event after quiet heartbeats"); got.Kind != mailstore.MessagesAdded {
+		t.Fatalf("B got %+v, want A's event (a Resync means the heartbeat broke the connection)", got)
+	}
+}
