@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/internal/testdb"
+	"github.com/yubinmail/yubin/internal/testimap"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -98,32 +96,32 @@ func TestTwoNodes(t *testing.T) {
 	})
 
 	t.Run("IDLE on B sees a delivery on A; flags and expunges cross", func(t *testing.T) {
-		idler := dialNodeIMAP(t, b.addrs["imap"])
-		idler.ok("l", "LOGIN "+nodesReader+" "+nodesUserPw)
-		idler.ok("e", "ENABLE IMAP4rev2")
-		idler.ok("s", "SELECT INBOX")
-		idler.send("i IDLE")
-		if l := idler.line(); !strings.HasPrefix(l, "+") {
+		idler := testimap.Dial(t, b.addrs["imap"])
+		idler.OK("l", "LOGIN "+nodesReader+" "+nodesUserPw)
+		idler.OK("e", "ENABLE IMAP4rev2")
+		idler.OK("s", "SELECT INBOX")
+		idler.Send("i IDLE")
+		if l := idler.Line(); !strings.HasPrefix(l, "+") {
 			t.Fatalf("IDLE: %q", l)
 		}
 		start := time.Now()
 		smtpDeliver(t, a.addrs["smtp"], "someone@"+remoteDomain, nodesReader, "Subject: across\r\n\r\nhello from A\r\n")
-		idler.until("* 1 EXISTS")
+		idler.Until("* 1 EXISTS")
 		t.Logf("IDLE on B saw the message A accepted over SMTP %v after the first byte was sent", time.Since(start).Round(time.Millisecond))
 
-		onA := dialNodeIMAP(t, a.addrs["imap"])
-		onA.ok("l", "LOGIN "+nodesReader+" "+nodesUserPw)
-		onA.ok("e", "ENABLE IMAP4rev2")
-		onA.ok("s", "SELECT INBOX")
-		onA.ok("f", `UID STORE 1 +FLAGS (\Flagged)`)
-		if l := idler.until("* 1 FETCH"); !strings.Contains(l, `\Flagged`) {
+		onA := testimap.Dial(t, a.addrs["imap"])
+		onA.OK("l", "LOGIN "+nodesReader+" "+nodesUserPw)
+		onA.OK("e", "ENABLE IMAP4rev2")
+		onA.OK("s", "SELECT INBOX")
+		onA.OK("f", `UID STORE 1 +FLAGS (\Flagged)`)
+		if l := idler.Until("* 1 FETCH"); !strings.Contains(l, `\Flagged`) {
 			t.Fatalf("flags on B: %q", l)
 		}
-		onA.ok("d", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
-		onA.ok("x", "EXPUNGE")
-		idler.until("* 1 EXPUNGE")
-		idler.send("DONE")
-		idler.until("i OK")
+		onA.OK("d", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
+		onA.OK("x", "EXPUNGE")
+		idler.Until("* 1 EXPUNGE")
+		idler.Send("DONE")
+		idler.Until("i OK")
 	})
 
 	t.Run("a throttle earned on A holds on B", func(t *testing.T) {
@@ -131,18 +129,18 @@ func TestTwoNodes(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 10 {
 			wg.Go(func() {
-				c := dialNodeIMAP(t, a.addrs["imap"])
-				c.send("l LOGIN " + nodesVictim + " wrong-" + strconv.Itoa(i))
-				if l := c.until("l "); !strings.HasPrefix(l, "l NO") {
+				c := testimap.Dial(t, a.addrs["imap"])
+				c.Send("l LOGIN " + nodesVictim + " wrong-" + strconv.Itoa(i))
+				if l := c.Until("l "); !strings.HasPrefix(l, "l NO") {
 					t.Errorf("wrong password on A: %q", l)
 				}
 			})
 		}
 		wg.Wait()
 		// The right password on B is refused: the account is blocked.
-		c := dialNodeIMAP(t, b.addrs["imap"])
-		c.send("l LOGIN " + nodesVictim + " " + nodesUserPw)
-		if l := c.until("l "); !strings.HasPrefix(l, "l NO") {
+		c := testimap.Dial(t, b.addrs["imap"])
+		c.Send("l LOGIN " + nodesVictim + " " + nodesUserPw)
+		if l := c.Until("l "); !strings.HasPrefix(l, "l NO") {
 			t.Fatalf("B let %s in after 10 failures on A: %q", nodesVictim, l)
 		}
 		// And the API of B refuses the address too.
@@ -253,63 +251,5 @@ func smtpDeliver(t *testing.T, addr, from, to, msg string) {
 	defer c.Close()
 	if err := c.SendMail(from, []string{to}, strings.NewReader(msg)); err != nil {
 		t.Fatalf("deliver to %s: %v", to, err)
-	}
-}
-
-// nodeIMAP is a line-at-a-time IMAP client on plain TCP (loopback lets it
-// log in without TLS).
-type nodeIMAP struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dialNodeIMAP(t *testing.T, addr string) *nodeIMAP {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &nodeIMAP{t: t, c: c, br: bufio.NewReader(c)}
-	if g := r.line(); !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("greeting %q", g)
-	}
-	return r
-}
-
-func (r *nodeIMAP) line() string {
-	r.t.Helper()
-	r.c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	s, err := r.br.ReadString('\n')
-	if err != nil {
-		r.t.Fatalf("read: %v (got %q)", err, s)
-	}
-	return strings.TrimRight(s, "\r\n")
-}
-
-func (r *nodeIMAP) send(line string) {
-	r.t.Helper()
-	if _, err := io.WriteString(r.c, line+"\r\n"); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// until reads lines until one starts with prefix and returns it.
-func (r *nodeIMAP) until(prefix string) string {
-	r.t.Helper()
-	for {
-		if l := r.line(); strings.HasPrefix(l, prefix) {
-			return l
-		}
-	}
-}
-
-// ok sends "tag line" and wants OK.
-func (r *nodeIMAP) ok(tag, line string) {
-	r.t.Helper()
-	r.send(tag + " " + line)
-	if l := r.until(tag + " "); !strings.HasPrefix(l, tag+" OK") {
-		r.t.Fatalf("%s: %s", line, l)
 	}
 }

@@ -1,15 +1,14 @@
 package pgnotify
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/yubinmail/yubin/imapserver"
+	"github.com/yubinmail/yubin/internal/testimap"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -53,76 +52,11 @@ func startNode(t *testing.T, dsn string, opts mailstore.Options) *imapNode {
 	return &imapNode{store: st, addr: ln.Addr().String()}
 }
 
-// imapConn is a line-at-a-time IMAP client.
-type imapConn struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dialIMAP(t *testing.T, addr string) *imapConn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &imapConn{t: t, c: c, br: bufio.NewReader(c)}
-	if g := r.line(); !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("greeting %q", g)
-	}
-	return r
-}
-
-func (r *imapConn) line() string {
-	r.t.Helper()
-	r.c.SetReadDeadline(time.Now().Add(waitFor))
-	s, err := r.br.ReadString('\n')
-	if err != nil {
-		r.t.Fatalf("read: %v (got %q)", err, s)
-	}
-	return strings.TrimRight(s, "\r\n")
-}
-
-func (r *imapConn) send(line string) {
-	r.t.Helper()
-	if _, err := io.WriteString(r.c, line+"\r\n"); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// ok sends "tag line", wants OK and returns the untagged lines.
-func (r *imapConn) ok(tag, line string) []string {
-	r.t.Helper()
-	r.send(tag + " " + line)
-	var untagged []string
-	for {
-		l := r.line()
-		if strings.HasPrefix(l, tag+" ") {
-			if !strings.HasPrefix(l, tag+" OK") {
-				r.t.Fatalf("%s: %s", line, l)
-			}
-			return untagged
-		}
-		untagged = append(untagged, l)
-	}
-}
-
-// until reads lines until one starts with want.
-func (r *imapConn) until(want string) string {
-	r.t.Helper()
-	for {
-		if l := r.line(); strings.HasPrefix(l, want) {
-			return l
-		}
-	}
-}
-
-func (r *imapConn) login() {
-	r.t.Helper()
-	r.ok("l", `LOGIN `+nodeUser+` "`+nodePass+`"`)
-	r.ok("e", "ENABLE IMAP4rev2")
-	r.ok("s", "SELECT INBOX")
+// login logs in as the test user and selects INBOX.
+func login(r *testimap.Conn) {
+	r.OK("l", `LOGIN `+nodeUser+` "`+nodePass+`"`)
+	r.OK("e", "ENABLE IMAP4rev2")
+	r.OK("s", "SELECT INBOX")
 }
 
 // TestIMAPSessionsFollowAnotherNode runs two nodes on one database: a
@@ -157,10 +91,10 @@ func followAnotherNode(t *testing.T, dsn string, optsA, optsB mailstore.Options)
 		t.Fatal(err)
 	}
 
-	idler := dialIMAP(t, b.addr)
-	idler.login()
-	idler.send("i IDLE")
-	if l := idler.line(); !strings.HasPrefix(l, "+") {
+	idler := testimap.Dial(t, b.addr)
+	login(idler)
+	idler.Send("i IDLE")
+	if l := idler.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
 
@@ -172,24 +106,24 @@ func followAnotherNode(t *testing.T, dsn string, optsA, optsB mailstore.Options)
 	if err != nil || res[0].Err != nil {
 		t.Fatal(err, res)
 	}
-	idler.until("* 1 EXISTS")
+	idler.Until("* 1 EXISTS")
 	t.Logf("IDLE on node B saw node A's delivery after %v", time.Since(start))
 
-	client := dialIMAP(t, a.addr)
-	client.login()
-	client.ok("f", `UID STORE 1 +FLAGS (\Flagged)`)
-	if l := idler.until("* 1 FETCH"); l != `* 1 FETCH (UID 1 FLAGS (\Flagged))` {
+	client := testimap.Dial(t, a.addr)
+	login(client)
+	client.OK("f", `UID STORE 1 +FLAGS (\Flagged)`)
+	if l := idler.Until("* 1 FETCH"); l != `* 1 FETCH (UID 1 FLAGS (\Flagged))` {
 		t.Fatalf("flags on B: %q", l)
 	}
-	client.ok("d", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
-	client.ok("x", "EXPUNGE")
-	idler.until("* 1 EXPUNGE")
-	idler.send("DONE")
-	idler.until("i OK")
-	if got := idler.ok("n", "NOOP"); len(got) != 0 {
+	client.OK("d", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
+	client.OK("x", "EXPUNGE")
+	idler.Until("* 1 EXPUNGE")
+	idler.Send("DONE")
+	idler.Until("i OK")
+	if got := idler.OK("n", "NOOP"); len(got) != 0 {
 		t.Fatalf("NOOP after the expunge: %q", got)
 	}
-	if got := idler.ok("st", "STATUS INBOX (MESSAGES)"); len(got) != 1 || !strings.Contains(got[0], "MESSAGES 0") {
+	if got := idler.OK("st", "STATUS INBOX (MESSAGES)"); len(got) != 1 || !strings.Contains(got[0], "MESSAGES 0") {
 		t.Fatalf("STATUS on B: %q", got)
 	}
 }
