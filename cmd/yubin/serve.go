@@ -233,7 +233,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	if cfg.HTTPAddr != "" || cfg.HTTPSAddr != "" {
 		// In the database, so that every node on a shared one accepts the
 		// others' tokens; the key file of older versions is taken over.
-		if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key")); err != nil {
+		if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key"), log); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
@@ -33,6 +34,9 @@ const sealLabel = "api jwt signing key"
 // Database is the database the key is kept in: the mailstore's.
 type Database = db.Tables
 
+// errNoServerKey: the stored key is sealed and no server key is given.
+var errNoServerKey = errors.New("API signing key: it is sealed with the server key, and none is given")
+
 // keyRow is the one signing key (ID 1).
 type keyRow struct {
 	ID        int64  `gorm:"primaryKey;autoIncrement:false"`
@@ -47,13 +51,29 @@ func (keyRow) TableName() string { return "api_signing_keys" }
 // the key file older versions wrote (legacyFile, if it exists and holds a
 // key), else at random. Several nodes starting at once agree on one key:
 // the first insert wins and every node reads the winner. A new key is
-// sealed with sealer if it can seal; a sealed key needs it to be read. The
-// legacy file is removed once the database holds the key.
-func Load(ctx context.Context, db Database, sealer *blobcrypt.Sealer, legacyFile string) ([]byte, error) {
+// sealed with sealer if it can seal; a sealed key needs it to be read.
+// Without a server key at all (sealer nil: a backup restored without it),
+// a sealed key is replaced by a new one, which only ends the API sessions
+// (users sign in again); with another server key Load fails. The legacy
+// file is removed once the database holds the key.
+func Load(ctx context.Context, db Database, sealer *blobcrypt.Sealer, legacyFile string, log *slog.Logger) ([]byte, error) {
 	if err := db.MigrateTables(ctx, "jwtkey", &keyRow{}); err != nil {
 		return nil, fmt.Errorf("API signing key: %w", err)
 	}
 	key, err := read(ctx, db, sealer)
+	if errors.Is(err, errNoServerKey) {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("the API signing key is sealed with a server key this server does not have: a new key replaces it, and API sessions must sign in again")
+		err = db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
+			return tx.Where("id = ? AND sealed", 1).Delete(&keyRow{}).Error
+		})
+		if err != nil {
+			return nil, fmt.Errorf("API signing key: replace: %w", err)
+		}
+		key, err = read(ctx, db, sealer)
+	}
 	if err != nil || key != nil {
 		return key, err
 	}
@@ -111,6 +131,9 @@ func read(ctx context.Context, db Database, sealer *blobcrypt.Sealer) ([]byte, e
 	}
 	r := rows[0]
 	key := r.Key
+	if r.Sealed && sealer == nil {
+		return nil, errNoServerKey
+	}
 	if r.Sealed {
 		body, err := sealer.Open(bytes.NewReader(r.Key), int64(len(r.Key)), sealLabel)
 		if err != nil {

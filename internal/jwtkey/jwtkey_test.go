@@ -38,7 +38,7 @@ func TestLegacyFileIsTakenOverOnce(t *testing.T) {
 	if err := os.WriteFile(file, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key, err := Load(context.Background(), st, nil, file)
+	key, err := Load(context.Background(), st, nil, file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestLegacyFileIsTakenOverOnce(t *testing.T) {
 	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the old key file is still there (%v)", err)
 	}
-	again, err := Load(context.Background(), st, nil, file)
+	again, err := Load(context.Background(), st, nil, file, nil)
 	if err != nil || !bytes.Equal(again, old) {
 		t.Fatalf("second load: %v, same key %v", err, bytes.Equal(again, old))
 	}
@@ -62,7 +62,7 @@ func TestNodesAgreeOnOneKey(t *testing.T) {
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup
 	for i, st := range stores {
-		wg.Go(func() { keys[i], errs[i] = Load(context.Background(), st, nil, filepath.Join(t.TempDir(), "jwt.key")) })
+		wg.Go(func() { keys[i], errs[i] = Load(context.Background(), st, nil, filepath.Join(t.TempDir(), "jwt.key"), nil) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -82,7 +82,7 @@ func TestKeyIsSealedWithTheServerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := Load(context.Background(), st, sealer, "")
+	key, err := Load(context.Background(), st, sealer, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +93,27 @@ func TestKeyIsSealedWithTheServerKey(t *testing.T) {
 	if !row.Sealed || bytes.Contains(row.Key, key) {
 		t.Fatalf("the key is in the database in plain text (sealed %v)", row.Sealed)
 	}
-	again, err := Load(context.Background(), st, sealer, "")
+	again, err := Load(context.Background(), st, sealer, "", nil)
 	if err != nil || !bytes.Equal(again, key) {
 		t.Fatalf("reload: %v", err)
 	}
-	if _, err := Load(context.Background(), st, nil, ""); err == nil {
-		t.Fatal("a sealed key was read without the server key")
+	// Another server key: refused.
+	other, err := blobcrypt.EphemeralSealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(context.Background(), st, other, "", nil); err == nil {
+		t.Fatal("a sealed key was read with another server key")
+	}
+	// No server key at all (a backup restored without it): a new key,
+	// the old one's sessions end.
+	fresh, err := Load(context.Background(), st, nil, "", quiet())
+	if err != nil || len(fresh) != Size || bytes.Equal(fresh, key) {
+		t.Fatalf("without the server key: %v, a new key %v", err, !bytes.Equal(fresh, key))
+	}
+	if again, err := Load(context.Background(), st, nil, "", nil); err != nil || !bytes.Equal(again, fresh) {
+		t.Fatalf("the new key does not stay: %v", err)
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
