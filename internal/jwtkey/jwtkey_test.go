@@ -62,7 +62,9 @@ func TestNodesAgreeOnOneKey(t *testing.T) {
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup
 	for i, st := range stores {
-		wg.Go(func() { keys[i], errs[i] = Load(context.Background(), st, nil, filepath.Join(t.TempDir(), "jwt.key"), nil) })
+		wg.Go(func() {
+			keys[i], errs[i] = Load(context.Background(), st, nil, filepath.Join(t.TempDir(), "jwt.key"), nil)
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
