@@ -18,9 +18,11 @@ import (
 )
 
 // ownerSchema is one row per owner of tables migrated with MigrateTables:
-// the fingerprint of the models that last migrated them.
+// the fingerprint of the models that last migrated them, and the version
+// of the owner's schema, raised by each migration that changed it.
 type ownerSchema struct {
 	Owner       string    `gorm:"primaryKey;size:100"`
+	Version     int       `gorm:"not null;default:0"`
 	Fingerprint string    `gorm:"size:64;not null"`
 	MigratedAt  time.Time `gorm:"not null"`
 }
@@ -57,7 +59,7 @@ func (s *Store) MigrateTables(ctx context.Context, owner string, models ...any) 
 		if err := tx.AutoMigrate(models...); err != nil {
 			return err
 		}
-		row := ownerSchema{Owner: owner, Fingerprint: want, MigratedAt: time.Now().UTC()}
+		row := ownerSchema{Owner: owner, Version: cur.Version + 1, Fingerprint: want, MigratedAt: time.Now().UTC()}
 		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
 	})
 	if err != nil {

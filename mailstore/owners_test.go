@@ -87,3 +87,62 @@ func TestCredentialRevokers(t *testing.T) {
 		t.Errorf("credential version moved on in a failed change: %d → %d", bob.CredentialVersion, u.CredentialVersion)
 	}
 }
+
+// ownerTableV1 and ownerTableV2 are two versions of another owner's table.
+type ownerTableV1 struct {
+	ID   int64 `gorm:"primaryKey"`
+	Name string
+}
+
+func (ownerTableV1) TableName() string { return "owner_versioned" }
+
+type ownerTableV2 struct {
+	ID    int64 `gorm:"primaryKey"`
+	Name  string
+	Extra int64 `gorm:"not null;default:0"`
+}
+
+func (ownerTableV2) TableName() string { return "owner_versioned" }
+
+// TestMigrateTablesVersions: each migration that changes an owner's
+// models raises its version in schema_owners; one that changes nothing
+// leaves it, also when several run at once.
+func TestMigrateTablesVersions(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	version := func() int {
+		t.Helper()
+		var row ownerSchema
+		if err := s.db.Where("owner = ?", "versioned").Take(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		return row.Version
+	}
+	if err := s.MigrateTables(ctx, "versioned", &ownerTableV1{}); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != 1 {
+		t.Errorf("version %d after the first migration, want 1", v)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() { errs <- s.MigrateTables(ctx, "versioned", &ownerTableV2{}) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := version(); v != 2 {
+		t.Errorf("version %d after the second migration (four at once), want 2", v)
+	}
+	if err := s.db.Create(&ownerTableV2{Name: "x", Extra: 7}).Error; err == nil {
+		t.Error("the reader pool wrote")
+	}
+	if err := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(&ownerTableV2{Name: "x", Extra: 7}).Error }); err != nil {
+		t.Fatalf("the migrated table: %v", err)
+	}
+}

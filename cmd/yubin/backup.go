@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/yubinmail/yubin/internal/backup"
 	"github.com/yubinmail/yubin/internal/config"
@@ -71,6 +72,9 @@ func backupCommands() []*command {
 				if err := inv.wantArgs(1, 1); err != nil {
 					return err
 				}
+				if err := sqliteOnly(e, "restore"); err != nil {
+					return err
+				}
 				dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv)
 				if err != nil {
 					return usagef(inv.cmd.name, "%v", err)
@@ -99,6 +103,9 @@ func backupCommands() []*command {
 
 func runBackup(ctx context.Context, e *env, inv *invocation) error {
 	if err := inv.wantArgs(1, 1); err != nil {
+		return err
+	}
+	if err := sqliteOnly(e, "backup"); err != nil {
 		return err
 	}
 	dir, err := config.DataDir(inv.fs.Lookup("data").Value.String(), inv.given("data"), e.lookupEnv)
@@ -157,6 +164,15 @@ func checkRestoredKey(ctx context.Context, e *env, dir string) error {
 			st.Sealed, st.Bodies, encryptionKeyEnv)
 	default:
 		fmt.Fprintf(e.stdout, "%d of %d message bodies are encrypted; the key file opens them\n", st.Sealed, st.Bodies)
+	}
+	return nil
+}
+
+// sqliteOnly refuses the backup commands on a PostgreSQL database
+// (YUBIN_DATABASE): they copy a SQLite data folder.
+func sqliteOnly(e *env, cmd string) error {
+	if v, _ := e.lookupEnv("YUBIN_DATABASE"); strings.TrimSpace(v) != "" {
+		return fmt.Errorf("yubin %s copies a SQLite data folder; YUBIN_DATABASE names another database: back it up with PostgreSQL's tools (pg_dump) and the body folder (YUBIN_BLOBS) with the files", cmd)
 	}
 	return nil
 }

@@ -705,6 +705,9 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("YUBIN_TLS_CERT and YUBIN_TLS_KEY must be set together"))
 	}
+	if c.BackupDir != "" && c.Database != "" {
+		errs = append(errs, errors.New("YUBIN_BACKUP_DIR backs up a SQLite data folder: with YUBIN_DATABASE, back the database up with PostgreSQL's tools (pg_dump) and YUBIN_BLOBS with the files"))
+	}
 	if c.ACME && c.TLSCert != "" {
 		errs = append(errs, errors.New("YUBIN_ACME=on and YUBIN_TLS_CERT are both set: the certificate comes from the ACME CA or from the files, choose one"))
 	}

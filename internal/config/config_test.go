@@ -329,3 +329,32 @@ func TestMTASTSMode(t *testing.T) {
 		t.Errorf("default %s", got)
 	}
 }
+
+func TestDatabaseSettings(t *testing.T) {
+	c, err := load(t, []string{"--blobs", "/shared/blobs"}, map[string]string{"YUBIN_DATABASE": "postgres://yubin:pw@db:5432/yubin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != "postgres://yubin:pw@db:5432/yubin" || c.BlobDir != "/shared/blobs" {
+		t.Fatalf("database settings: %q %q", c.Database, c.BlobDir)
+	}
+	c, err = load(t, nil, nil)
+	if err != nil || c.Database != "" || c.BlobDir != "" {
+		t.Fatalf("defaults: %q %q %v, want SQLite in the data folder", c.Database, c.BlobDir, err)
+	}
+	for _, bad := range []map[string]string{
+		{"YUBIN_DATABASE": "mysql://yubin:pw@db/yubin"},
+		{"YUBIN_DATABASE": "/var/lib/yubin.db"},
+		{"YUBIN_DATABASE": "postgres://db/yubin", "YUBIN_BACKUP_DIR": "/srv/backups"},
+	} {
+		_, err := load(t, nil, bad)
+		if err == nil {
+			t.Errorf("%v accepted", bad)
+		} else if strings.Contains(err.Error(), "pw@") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+	if _, err := load(t, []string{"--database", "postgres://db/yubin"}, nil); err == nil {
+		t.Error("--database accepted: the URL may hold a password, it is only read from the environment")
+	}
+}

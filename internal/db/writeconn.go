@@ -28,6 +28,7 @@ const maxWriterStmts = 512
 // Only the writer goroutine uses it (and so, once the writer runs, the
 // writer connection): no locking.
 type WriterConn struct {
+	pool    *sql.DB
 	conn    *sql.Conn
 	dialect Dialect
 	stmts   map[string]*sql.Stmt
@@ -47,7 +48,24 @@ func NewWriterConn(ctx context.Context, d *DB) (*WriterConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
-	return &WriterConn{conn: conn, dialect: d.Dialect, stmts: map[string]*sql.Stmt{}}, nil
+	return &WriterConn{pool: sqlW, conn: conn, dialect: d.Dialect, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// reconnect gives the connection back and takes another (the server
+// closed the old one: a PostgreSQL restart, a fail-over); the statements
+// are prepared again as they come.
+func (c *WriterConn) reconnect(ctx context.Context) error {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = map[string]*sql.Stmt{}
+	c.conn.Close() // a broken connection is dropped by the pool
+	conn, err := c.pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	c.conn = conn
+	return nil
 }
 
 // Counts returns how many statements the connection ran and how many it
@@ -84,8 +102,21 @@ func (c *WriterConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 
 // BeginTx starts a write transaction (gorm.ConnPoolBeginner), taking the
 // write lock at once on SQLite (see Dialect.BeginWrite).
+//
+// On PostgreSQL the server may have closed the held connection (a
+// restart, a fail-over, an idle timeout): when BEGIN fails and the
+// connection does not answer a ping, another one is taken and BEGIN tried
+// on it. (A SQLite connection is a file handle: its BEGIN fails only for
+// a lock.)
 func (c *WriterConn) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
-	if _, err := c.ExecContext(ctx, c.dialect.BeginWrite()); err != nil {
+	_, err := c.ExecContext(ctx, c.dialect.BeginWrite())
+	if err != nil && c.dialect.IsPostgres() && c.conn.PingContext(ctx) != nil {
+		if rerr := c.reconnect(ctx); rerr != nil {
+			return nil, fmt.Errorf("begin transaction: %w (%w)", err, rerr)
+		}
+		_, err = c.ExecContext(ctx, c.dialect.BeginWrite())
+	}
+	if err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	return &WriterTx{c: c}, nil
