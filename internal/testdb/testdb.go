@@ -11,6 +11,7 @@ package testdb
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/yubinmail/yubin/internal/db"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": internal/db's own tests use testdb, so testdb cannot use it
 )
 
 // EnvServer names the environment variable holding the PostgreSQL server
@@ -226,7 +227,7 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := databaseName(t.Name())
-	admin, err := db.OpenServer(ctx, server)
+	admin, err := openServer(ctx, server)
 	if err != nil {
 		t.Fatalf("testdb: %s: %v", redact(server), err)
 	}
@@ -246,7 +247,7 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			admin, err := db.OpenServer(ctx, server)
+			admin, err := openServer(ctx, server)
 			if err != nil {
 				t.Errorf("testdb: drop database %s: %v", name, err)
 				return
@@ -264,6 +265,21 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// openServer opens a database/sql pool on the PostgreSQL server dsn names,
+// for statements about databases (CREATE and DROP DATABASE run outside
+// transactions and cannot be prepared, as gorm would).
+func openServer(ctx context.Context, dsn string) (*sql.DB, error) {
+	s, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database server: %w", err)
+	}
+	if err := s.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database server: %w", err)
+	}
+	return s, nil
 }
 
 // validName reports whether name could come from databaseName.
