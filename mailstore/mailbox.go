@@ -110,9 +110,11 @@ func createMailboxOnlyTx(tx *writeTx, userID int64, name, use string) (*Mailbox,
 	}
 	if limit := tx.store.maxBoxes; limit > 0 {
 		// The user's row stays locked (PostgreSQL) while the count holds.
-		var locked User
-		if err := lockRow(tx.DB).Select("id").Where("id = ?", userID).Take(&locked).Error; err != nil {
-			return nil, notFound(err)
+		if tx.store.dialect.IsPostgres() {
+			var locked User
+			if err := lockRow(tx.DB).Select("id").Where("id = ?", userID).Take(&locked).Error; err != nil {
+				return nil, notFound(err)
+			}
 		}
 		var n int64
 		if err := tx.Model(&Mailbox{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {

@@ -905,7 +905,8 @@ func (s *Store) CopyMessages(ctx context.Context, srcMailboxID int64, set UIDSet
 	err = s.write(ctx, func(tx *writeTx) error {
 		res = CopyResult{}
 		var src Mailbox
-		if err := tx.Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
+		// The source's row stays locked (PostgreSQL), as in StoreFlags.
+		if err := lockRow(tx.DB).Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
 			return notFound(err)
 		}
 		var dst Mailbox
@@ -929,7 +930,8 @@ func (s *Store) CopyMessagesTo(ctx context.Context, srcMailboxID int64, set UIDS
 	err := s.write(ctx, func(tx *writeTx) error {
 		res = CopyResult{}
 		var src, dst Mailbox
-		if err := tx.Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
+		// The source's row stays locked (PostgreSQL), as in StoreFlags.
+		if err := lockRow(tx.DB).Where("id = ?", srcMailboxID).Take(&src).Error; err != nil {
 			return notFound(err)
 		}
 		if err := tx.Where("id = ?", dstMailboxID).Take(&dst).Error; err != nil {

@@ -226,3 +226,41 @@ func TestTwoNodesQuotaRowLock(t *testing.T) {
 		t.Errorf("usage %d messages, want 1", got.UsedMessages)
 	}
 }
+
+// TestTwoNodesStoreFlags: two stores add different flags to the same
+// messages at once, round after round: no change is lost (each STORE reads
+// the flags and writes them back; the mailbox's row lock keeps the other
+// node out in between).
+func TestTwoNodesStoreFlags(t *testing.T) {
+	ctx := context.Background()
+	a, b := openTwoNodes(t)
+	u := newTestUser(t, a, "ann@example.com")
+	res, err := a.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader("Subject: x\r\n\r\nx\r\n")})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	mb, uid := res[0].MailboxID, res[0].UID
+	for round := range 20 {
+		fa, fb := fmt.Sprintf("$a%d", round), fmt.Sprintf("$b%d", round)
+		var wg sync.WaitGroup
+		for _, x := range []struct {
+			s    *Store
+			flag string
+		}{{a, fa}, {b, fb}} {
+			wg.Go(func() {
+				if _, err := x.s.StoreFlags(ctx, mb, UIDs(uid), FlagsAdd, []string{x.flag}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		msgs, err := b.ListMessages(ctx, mb, UIDs(uid))
+		if err != nil || len(msgs) != 1 {
+			t.Fatal(err, msgs)
+		}
+		flags := strings.Join(msgs[0].Flags, " ")
+		if !strings.Contains(flags, fa) || !strings.Contains(flags, fb) {
+			t.Fatalf("round %d: flags %q lack %s or %s", round, flags, fa, fb)
+		}
+	}
+}

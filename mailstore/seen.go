@@ -252,6 +252,12 @@ func (s *Store) StoreFlagsAs(ctx context.Context, userID, mailboxID int64, set U
 // userID: \Seen in the user's own state, the others in the messages.
 func storeFlagsSplitTx(tx *writeTx, userID, ownerID, mailboxID int64, set UIDSet, op FlagOp, fl []string, unchangedSince int64, updates *[]FlagUpdate, modified *[]uint32) error {
 	isOwner := userID == ownerID
+	if tx.store.dialect.IsPostgres() {
+		// The mailbox's row stays locked, as in StoreFlags.
+		if _, err := mailboxOwnerTx(tx, mailboxID); err != nil {
+			return err
+		}
+	}
 	var rows []messageRow
 	q := whereUIDs(tx.Select("id", "uid", "flags", "mod_seq").Where("mailbox_id = ?", mailboxID), set)
 	if err := q.Order("uid").Find(&rows).Error; err != nil {

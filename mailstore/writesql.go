@@ -13,12 +13,25 @@ import (
 // turns into PostgreSQL's $1, $2, … (and leaves alone on SQLite).
 
 // mailboxOwnerTx returns the owner of a mailbox; an error wrapping
-// core.ErrNotFound if there is none.
+// core.ErrNotFound if there is none. On PostgreSQL it locks the mailbox's
+// row until the commit: STORE and EXPUNGE read the messages' flags and
+// then write them, and another node's change in between would be lost.
+// (SQLite's writer holds the database's write lock already.)
 func mailboxOwnerTx(tx *writeTx, mailboxID int64) (int64, error) {
+	q := mailboxOwnerSQL
+	if tx.store.dialect.IsPostgres() {
+		q = mailboxOwnerLockSQL
+	}
 	var owner int64
-	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, tx.store.dialect.Rebind("SELECT user_id FROM mailboxes WHERE id = ?"), mailboxID).Scan(&owner)
+	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, q, mailboxID).Scan(&owner)
 	return owner, notFound(err)
 }
+
+// The statements of mailboxOwnerTx.
+const (
+	mailboxOwnerSQL     = "SELECT user_id FROM mailboxes WHERE id = ?"
+	mailboxOwnerLockSQL = "SELECT user_id FROM mailboxes WHERE id = $1 FOR UPDATE"
+)
 
 // selectMessageRows reads the columns cols (a subset of id, uid, flags,
 // mod_seq, blob_key, size, in any order) of the messages of a mailbox in

@@ -169,10 +169,14 @@ func checkRestoredKey(ctx context.Context, e *env, dir string) error {
 }
 
 // sqliteOnly refuses the backup commands on a PostgreSQL database
-// (YUBIN_DATABASE): they copy a SQLite data folder.
+// (YUBIN_DATABASE) or bodies outside the data folder (YUBIN_BLOBS): they
+// copy a SQLite data folder with its bodies in DATA/blobs.
 func sqliteOnly(e *env, cmd string) error {
 	if v, _ := e.lookupEnv("YUBIN_DATABASE"); strings.TrimSpace(v) != "" {
 		return fmt.Errorf("yubin %s copies a SQLite data folder; YUBIN_DATABASE names another database: back it up with PostgreSQL's tools (pg_dump) and the body folder (YUBIN_BLOBS) with the files", cmd)
+	}
+	if v, _ := e.lookupEnv("YUBIN_BLOBS"); strings.TrimSpace(v) != "" {
+		return fmt.Errorf("yubin %s copies a data folder with its bodies in DATA/blobs; YUBIN_BLOBS puts them elsewhere: back that folder up with the files", cmd)
 	}
 	return nil
 }

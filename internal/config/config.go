@@ -708,6 +708,9 @@ func (c *Config) validate() error {
 	if c.BackupDir != "" && c.Database != "" {
 		errs = append(errs, errors.New("YUBIN_BACKUP_DIR backs up a SQLite data folder: with YUBIN_DATABASE, back the database up with PostgreSQL's tools (pg_dump) and YUBIN_BLOBS with the files"))
 	}
+	if c.BackupDir != "" && c.BlobDir != "" {
+		errs = append(errs, errors.New("YUBIN_BACKUP_DIR backs up a data folder with its bodies in DATA/blobs: with YUBIN_BLOBS, back the body folder up with the files"))
+	}
 	if c.ACME && c.TLSCert != "" {
 		errs = append(errs, errors.New("YUBIN_ACME=on and YUBIN_TLS_CERT are both set: the certificate comes from the ACME CA or from the files, choose one"))
 	}

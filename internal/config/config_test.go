@@ -346,6 +346,7 @@ func TestDatabaseSettings(t *testing.T) {
 		{"YUBIN_DATABASE": "mysql://yubin:pw@db/yubin"},
 		{"YUBIN_DATABASE": "/var/lib/yubin.db"},
 		{"YUBIN_DATABASE": "postgres://db/yubin", "YUBIN_BACKUP_DIR": "/srv/backups"},
+		{"YUBIN_BLOBS": "/shared/blobs", "YUBIN_BACKUP_DIR": "/srv/backups"},
 	} {
 		_, err := load(t, nil, bad)
 		if err == nil {

@@ -99,18 +99,25 @@ func TestDialect(t *testing.T) {
 	}
 }
 
-// TestWriterConn runs transactions on the writer's held connection, with
-// statements prepared once, and nested ones as savepoints.
-func TestWriterConn(t *testing.T) {
-	ctx := context.Background()
-	d := openTest(t)
-	wc, err := NewWriterConn(ctx, d)
+// openWriter takes d's writer connection and a gorm handle on it, as the
+// store's writer does.
+func openWriter(t *testing.T, d *DB) (*WriterConn, *gorm.DB) {
+	t.Helper()
+	wc, err := NewWriterConn(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wc.Close()
-	base := d.Write.Session(&gorm.Session{NewDB: true, Context: ctx})
+	t.Cleanup(func() { wc.Close() })
+	base := d.Write.Session(&gorm.Session{NewDB: true, Context: context.Background()})
 	base.Statement.ConnPool = wc
+	return wc, base
+}
+
+// TestWriterConn runs transactions on the writer's held connection, with
+// statements prepared once, and nested ones as savepoints.
+func TestWriterConn(t *testing.T) {
+	d := openTest(t)
+	wc, base := openWriter(t, d)
 	for i, name := range []string{"x", "y", "z"} {
 		tx := base.Begin()
 		if tx.Error != nil {
@@ -184,13 +191,7 @@ func TestWriterConnReconnects(t *testing.T) {
 	testdb.Postgres(t)
 	ctx := context.Background()
 	d := openTest(t)
-	wc, err := NewWriterConn(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wc.Close()
-	base := d.Write.Session(&gorm.Session{NewDB: true, Context: ctx})
-	base.Statement.ConnPool = wc
+	wc, base := openWriter(t, d)
 	write := func(name string) error {
 		tx := base.Begin()
 		if tx.Error != nil {

@@ -11,6 +11,7 @@ package testdb
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,15 +24,17 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/yubinmail/yubin/internal/db"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": internal/db's own tests use testdb, so testdb cannot use it
 )
 
 // EnvServer names the environment variable holding the PostgreSQL server
 // the tests use; empty or unset means SQLite.
 const EnvServer = "YUBIN_TEST_DATABASE"
 
-// dsnFile is the file DSNIn records a data folder's database in.
-const dsnFile = ".testdb-dsn"
+// dsnSuffix makes the name of the file, beside a data folder, in which
+// DSNIn records the folder's database ("DIR.testdb-dsn": not in the
+// folder, whose contents tests check).
+const dsnSuffix = ".testdb-dsn"
 
 // Server returns the PostgreSQL server URL of this test run, "" for
 // SQLite. A value that is not a postgres:// or postgresql:// URL ends the
@@ -65,7 +68,7 @@ func DSN(t testing.TB) string {
 }
 
 // DSNIn is DSN for the store in data folder dir: the first call for dir
-// creates the database and records it in dir, later ones (a store
+// creates the database and records it beside dir, later ones (a store
 // reopened on the same folder, a server restarted on it) return the same.
 func DSNIn(t testing.TB, dir string) string {
 	t.Helper()
@@ -83,7 +86,7 @@ func DSNIn(t testing.TB, dir string) string {
 // recorded returns the database recorded for data folder dir, "" if none.
 func recorded(t testing.TB, dir string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, dsnFile))
+	b, err := os.ReadFile(recordFile(dir))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("testdb: %v", err)
 	}
@@ -93,12 +96,21 @@ func recorded(t testing.TB, dir string) string {
 // record notes dsn as the database of data folder dir, for DSNIn.
 func record(t testing.TB, dir, dsn string) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(recordFile(dir)), 0o700); err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, dsnFile), []byte(dsn+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(recordFile(dir), []byte(dsn+"\n"), 0o600); err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
+}
+
+// recordFile is the file beside data folder dir that records its database.
+func recordFile(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return filepath.Clean(abs) + dsnSuffix
 }
 
 // NewTemplate returns a database for a fixture that a test process builds
@@ -116,7 +128,7 @@ func NewTemplate(tb testing.TB) string {
 }
 
 // CloneIn returns a new database copied from template (from NewTemplate)
-// for the store in data folder dir, recorded there as DSNIn does, and
+// for the store in data folder dir, recorded as DSNIn does, and
 // dropped when tb ends; "" when template is "" (SQLite).
 func CloneIn(tb testing.TB, template, dir string) string {
 	tb.Helper()
@@ -215,7 +227,7 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := databaseName(t.Name())
-	admin, err := db.OpenServer(ctx, server)
+	admin, err := openServer(ctx, server)
 	if err != nil {
 		t.Fatalf("testdb: %s: %v", redact(server), err)
 	}
@@ -235,7 +247,7 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			admin, err := db.OpenServer(ctx, server)
+			admin, err := openServer(ctx, server)
 			if err != nil {
 				t.Errorf("testdb: drop database %s: %v", name, err)
 				return
@@ -253,6 +265,21 @@ func createDatabase(t testing.TB, server, template string, drop bool) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// openServer opens a database/sql pool on the PostgreSQL server dsn names,
+// for statements about databases (CREATE and DROP DATABASE run outside
+// transactions and cannot be prepared, as gorm would).
+func openServer(ctx context.Context, dsn string) (*sql.DB, error) {
+	s, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database server: %w", err)
+	}
+	if err := s.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database server: %w", err)
+	}
+	return s, nil
 }
 
 // validName reports whether name could come from databaseName.

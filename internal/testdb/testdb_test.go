@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/yubinmail/yubin/internal/db"
 )
 
 func TestDatabaseName(t *testing.T) {
@@ -64,7 +62,7 @@ func TestFreshDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		name = strings.TrimPrefix(u.Path, "/")
-		conn, err := db.OpenServer(ctx, dsn)
+		conn, err := openServer(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +86,7 @@ func TestFreshDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	admin, err := db.OpenServer(ctx, server)
+	admin, err := openServer(ctx, server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +112,7 @@ func TestTemplateClone(t *testing.T) {
 	}
 	ctx := context.Background()
 	tmpl := NewTemplate(t)
-	admin, err := db.OpenServer(ctx, server)
+	admin, err := openServer(ctx, server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +121,7 @@ func TestTemplateClone(t *testing.T) {
 		u, _ := url.Parse(tmpl)
 		admin.ExecContext(ctx, `DROP DATABASE "`+strings.TrimPrefix(u.Path, "/")+`" WITH (FORCE)`)
 	})
-	conn, err := db.OpenServer(ctx, tmpl)
+	conn, err := openServer(ctx, tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +136,7 @@ func TestTemplateClone(t *testing.T) {
 		if got := DSNIn(t, dir); got != clone {
 			t.Fatalf("DSNIn after CloneIn = %q, want %q", got, clone)
 		}
-		c, err := db.OpenServer(ctx, clone)
+		c, err := openServer(ctx, clone)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +159,7 @@ func TestSchema(t *testing.T) {
 	builds := 0
 	s := NewSchema(func(ctx context.Context, dsn string) error {
 		builds++
-		conn, err := db.OpenServer(ctx, dsn)
+		conn, err := openServer(ctx, dsn)
 		if err != nil {
 			return err
 		}
@@ -182,7 +180,7 @@ func TestSchema(t *testing.T) {
 		t.Fatalf("DSNIn for one folder gave %q, then %q", dsns[2], again)
 	}
 	for _, dsn := range dsns {
-		conn, err := db.OpenServer(ctx, dsn)
+		conn, err := openServer(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +194,7 @@ func TestSchema(t *testing.T) {
 	if builds != 1 || dsns[0] == dsns[1] {
 		t.Fatalf("%d builds for %v", builds, dsns)
 	}
-	admin, err := db.OpenServer(ctx, Server(t))
+	admin, err := openServer(ctx, Server(t))
 	if err != nil {
 		t.Fatal(err)
 	}

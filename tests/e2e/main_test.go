@@ -324,12 +324,7 @@ func runCLI(t *testing.T, stdin string, env []string, args ...string) cliResult 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, yubinBin, args...)
-	cmd.Env = append(baseEnv(), env...)
-	for _, kv := range env {
-		if dir, ok := strings.CutPrefix(kv, "YUBIN_DATA="); ok {
-			cmd.Env = append(append(baseEnv(), databaseEnv(t, dir)...), env...)
-		}
-	}
+	cmd.Env = append(append(baseEnv(), databaseEnv(t, dataDirOf(env, args))...), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -351,11 +346,37 @@ func mustCLI(t *testing.T, stdin string, env []string, args ...string) string {
 	return r.stdout
 }
 
+// dataDirOf returns the data folder a command line with env and args
+// works on ("" for the default): --data's value, or YUBIN_DATA's.
+func dataDirOf(env, args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--data="); ok {
+			return v
+		}
+		if a == "--data" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	dir := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "YUBIN_DATA="); ok {
+			dir = v
+		}
+	}
+	return dir
+}
+
 // databaseEnv is the YUBIN_DATABASE setting of the data folder dir on the
 // test run's engine (mailstoretest.DSNIn): none on SQLite, the folder's
 // PostgreSQL database otherwise, the same for every process on dir.
 func databaseEnv(t *testing.T, dir string) []string {
 	t.Helper()
+	if dir == "" {
+		return nil
+	}
 	if dsn := mailstoretest.DSNIn(t, dir); dsn != "" {
 		return []string{"YUBIN_DATABASE=" + dsn}
 	}
