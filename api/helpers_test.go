@@ -16,6 +16,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const (
@@ -50,7 +51,7 @@ func newEnv(t *testing.T, mod ...func(*Options)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: discardLogger()})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const (
@@ -52,7 +53,7 @@ func newTestEnvStore(t testing.TB, storeMod func(*mailstore.Options), mod func(*
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	stOpts := mailstore.Options{Dir: dir, Logger: quietLogger()}
+	stOpts := mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: quietLogger()}
 	if storeMod != nil {
 		storeMod(&stOpts)
 	}

@@ -84,6 +84,12 @@ func (h *hub) recentFrom(mailboxID int64) uint32 {
 // onEvent queues ev for the NOTIFY queues of its user and for the views of
 // its mailbox.
 func (h *hub) onEvent(ev mailstore.Event) {
+	if ev.Kind == mailstore.Resync {
+		h.mu.Lock()
+		h.resync(ev)
+		h.mu.Unlock()
+		return
+	}
 	h.notifyWatchers(ev)
 	switch ev.Kind {
 	case mailstore.MessagesAdded, mailstore.MessagesExpunged, mailstore.FlagsChanged:

@@ -46,6 +46,7 @@ func (s *session) pollWith(o pollOpts) {
 	if len(evs) == 0 {
 		return
 	}
+	evs = s.expandResync(evs)
 	added := 0
 	var ch contextChanges
 	exists := func() {
@@ -62,7 +63,7 @@ func (s *session) pollWith(o pollOpts) {
 	for _, ev := range evs {
 		switch ev.Kind {
 		case mailstore.MessagesAdded:
-			for _, uid := range ev.UIDs {
+			for _, uid := range s.fillGap(ev.UIDs) {
 				if uid > v.lastUID() {
 					v.own()
 					v.uids = append(v.uids, uid)

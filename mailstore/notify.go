@@ -21,6 +21,10 @@ const (
 	// MetadataChanged: METADATA entries (RFC 5464) of MailboxID (0: the
 	// server's) were set or removed; Names holds the entry names.
 	MetadataChanged
+	// Resync: changes may have been missed (a node lost its link to the
+	// others and got it back, see internal/db/pgnotify). It names no user
+	// or mailbox: every reader reloads what it shows from the database.
+	Resync
 )
 
 // Event is one committed change. Events are published in commit order.
@@ -47,8 +51,8 @@ type Event struct {
 }
 
 // Notifier tells interested parties (IMAP IDLE, POP3, caches) about changes.
-// In one process it is LocalNotifier; across nodes it could be PostgreSQL
-// LISTEN/NOTIFY.
+// In one process it is LocalNotifier; across nodes on one PostgreSQL it is
+// internal/db/pgnotify (LISTEN/NOTIFY), which also publishes Resync.
 type Notifier interface {
 	// Publish delivers events to every subscriber, in order.
 	Publish(events []Event)

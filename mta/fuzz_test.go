@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -94,29 +95,30 @@ func FuzzIntake(f *testing.F) {
 		once    sync.Once
 		ts      *testServer
 		stop    func() error
-		dir     string
 		watch   panicWatch
 		initErr error
 	)
+	dir, err := os.MkdirTemp("", "yubin-fuzz-*")
+	if err != nil {
+		f.Fatal(err)
+	}
+	// The store's database (on PostgreSQL) lives as long as the fuzz
+	// target: it is dropped after the server stopped (cleanups run last
+	// first).
+	tmpl := template.get(f)
+	dsn := tmpl.clone(f, filepath.Join(dir, "store"))
 	f.Cleanup(func() {
 		if stop != nil {
 			if err := stop(); err != nil {
 				f.Error(err)
 			}
 		}
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
+		os.RemoveAll(dir)
 	})
 	srvTLS, _ := selfSignedTLS(f)
-	tmpl := template.get(f)
 	f.Fuzz(func(t *testing.T, session []byte) {
 		once.Do(func() {
-			dir, initErr = os.MkdirTemp("", "yubin-fuzz-*")
-			if initErr != nil {
-				return
-			}
-			ts, stop, initErr = launch(tmpl, dir, &watch, func(o *Options) {
+			ts, stop, initErr = launch(tmpl, dir, dsn, &watch, func(o *Options) {
 				o.Filters = acceptAll()
 				o.TLSConfig = srvTLS
 				o.MaxMessageBytes = 64 << 10

@@ -27,6 +27,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/queue"
 )
@@ -52,29 +53,48 @@ const (
 // templateOnce builds, once per test process, a closed mailstore holding
 // the test accounts: hashing passwords (argon2id) for every test would make
 // the suite slow, so each test copies the template instead.
+// On PostgreSQL the template's database is a template database that each
+// test's store copies (testdb.CloneIn).
 type templateStore struct {
-	once sync.Once
-	dir  string
-	err  error
+	once    sync.Once
+	fixture storeFixture
+	err     error
 }
 
-func (ts *templateStore) get(tb testing.TB) string {
-	ts.once.Do(func() { ts.dir, ts.err = buildTemplate() })
+// storeFixture is the template: its folder and its database ("" for
+// SQLite in the folder).
+type storeFixture struct {
+	dir, dsn string
+}
+
+func (ts *templateStore) get(tb testing.TB) storeFixture {
+	ts.once.Do(func() {
+		ts.fixture.dsn = testdb.NewTemplate(tb)
+		ts.fixture.dir, ts.err = buildTemplate(ts.fixture.dsn)
+	})
 	if ts.err != nil {
 		tb.Fatalf("build template store: %v", ts.err)
 	}
-	return ts.dir
+	return ts.fixture
+}
+
+// clone returns the database of a copy of the template in store folder
+// dir: a copy of the template's database dropped when tb ends, "" on
+// SQLite (whose database copyTemplate copies with the folder).
+func (f storeFixture) clone(tb testing.TB, dir string) string {
+	tb.Helper()
+	return testdb.CloneIn(tb, f.dsn, dir)
 }
 
 var template templateStore //nolint:gochecknoglobals // test fixture, built once per process
 
-func buildTemplate() (string, error) {
+func buildTemplate(dsn string) (string, error) {
 	dir, err := os.MkdirTemp("", "yubin-mta-template-*")
 	if err != nil {
 		return "", err
 	}
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: dsn, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return "", err
 	}
@@ -124,8 +144,10 @@ func buildTemplate() (string, error) {
 	return dir, nil
 }
 
-// copyTemplate copies the template store into dst and opens the copy.
-func copyTemplate(src, dst string) (*mailstore.Store, error) {
+// copyTemplate copies the template store's folder into dst and opens the
+// copy on database dsn (from storeFixture.clone).
+func copyTemplate(tmpl storeFixture, dst, dsn string) (*mailstore.Store, error) {
+	src := tmpl.dir
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -144,7 +166,7 @@ func copyTemplate(src, dst string) (*mailstore.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("copy template store: %w", err)
 	}
-	return mailstore.Open(context.Background(), mailstore.Options{Dir: dst, Logger: slog.New(slog.DiscardHandler)})
+	return mailstore.Open(context.Background(), mailstore.Options{Dir: dst, Database: dsn, Logger: slog.New(slog.DiscardHandler)})
 }
 
 // testServer is a running Server on 127.0.0.1.
@@ -181,7 +203,9 @@ func (b *syncBuffer) String() string {
 func startServer(tb testing.TB, edit func(*Options)) *testServer {
 	tb.Helper()
 	logs := &syncBuffer{}
-	ts, stop, err := launch(template.get(tb), tb.TempDir(), logs, edit)
+	dir := tb.TempDir()
+	tmpl := template.get(tb)
+	ts, stop, err := launch(tmpl, dir, tmpl.clone(tb, filepath.Join(dir, "store")), logs, edit)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -194,9 +218,10 @@ func startServer(tb testing.TB, edit func(*Options)) *testServer {
 }
 
 // launch starts a server on 127.0.0.1 with a copy of the template store in
-// dir, logging to logs. stop closes it and reports how Serve ended.
-func launch(templateDir, dir string, logs io.Writer, edit func(*Options)) (ts *testServer, stop func() error, err error) {
-	st, err := copyTemplate(templateDir, filepath.Join(dir, "store"))
+// dir/store on database dsn (tmpl.clone of that folder), logging to logs.
+// stop closes it and reports how Serve ended.
+func launch(tmpl storeFixture, dir, dsn string, logs io.Writer, edit func(*Options)) (ts *testServer, stop func() error, err error) {
+	st, err := copyTemplate(tmpl, filepath.Join(dir, "store"), dsn)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -245,7 +246,7 @@ redirect :copy "friend@remote.example";
 // serveExisting runs a server on the store in dir (as launch made it).
 func serveExisting(tb testing.TB, dir string, edit func(*Options)) *testServer {
 	tb.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: filepath.Join(dir, "store"), Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: filepath.Join(dir, "store"), Database: mailstoretest.DSNIn(tb, filepath.Join(dir, "store")), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -282,7 +283,8 @@ func TestSieveVacationOncePerPeriodAcrossRestart(t *testing.T) {
 	keys := dkimKeys(t)
 	edit := func(o *Options) { o.Filters = acceptAll(); o.DKIM = keys }
 	dir := t.TempDir()
-	ts, stop, err := launch(template.get(t), dir, &syncBuffer{}, edit)
+	tmpl := template.get(t)
+	ts, stop, err := launch(tmpl, dir, tmpl.clone(t, filepath.Join(dir, "store")), &syncBuffer{}, edit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,6 +210,11 @@ type sendRate struct {
 
 	mu   sync.Mutex
 	sent map[int64][]time.Time // by user ID, oldest first
+
+	// store, if set, counts for every node on a shared database (see
+	// NewSharedSendRate); sent then only counts when it fails.
+	store SendRateStore
+	log   *slog.Logger
 }
 
 func newSendRate(limit int, window time.Duration) *sendRate {
@@ -238,6 +243,9 @@ func (r *sendRate) remaining(user int64) int {
 	if r.limit <= 0 {
 		return -1
 	}
+	if left, ok := r.sharedRemaining(user); ok {
+		return left
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return max(r.limit-len(r.prune(user, r.now())), 0)
@@ -250,9 +258,12 @@ func (r *sendRate) reserve(user int64, n int) (time.Time, bool) {
 	if r.limit <= 0 {
 		return time.Time{}, true
 	}
+	now := r.now()
+	if fits, ok := r.sharedReserve(user, n, now); ok {
+		return now, fits
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
 	ts := r.prune(user, now)
 	if len(ts)+n > r.limit {
 		return time.Time{}, false
@@ -269,6 +280,7 @@ func (r *sendRate) release(user int64, n int, at time.Time) {
 	if r.limit <= 0 {
 		return
 	}
+	r.sharedRelease(user, n, at)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ts := r.sent[user]

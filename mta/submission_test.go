@@ -87,7 +87,8 @@ func (k *testKeys) lookupTXT(name string) ([]string, error) {
 func startSubmission(tb testing.TB, implicit bool, edit func(*SubmissionOptions)) (*testServer, *tls.Config) {
 	tb.Helper()
 	dir := tb.TempDir()
-	st, err := copyTemplate(template.get(tb), filepath.Join(dir, "store"))
+	tmpl := template.get(tb)
+	st, err := copyTemplate(tmpl, filepath.Join(dir, "store"), tmpl.clone(tb, filepath.Join(dir, "store")))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const (
@@ -45,7 +46,7 @@ type testEnv struct {
 func newTestStore(t testing.TB, mods ...func(*mailstore.Options)) (*mailstore.Store, int64, int64) {
 	t.Helper()
 	ctx := context.Background()
-	opts := mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}
+	opts := mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: slog.New(slog.DiscardHandler)}
 	for _, mod := range mods {
 		mod(&opts)
 	}

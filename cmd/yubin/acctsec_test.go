@@ -25,6 +25,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -44,7 +45,7 @@ func startLoginServers(t *testing.T, lim *limits.AuthLimiter, mods ...func(*conf
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

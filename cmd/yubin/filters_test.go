@@ -11,13 +11,14 @@ import (
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/internal/config"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // TestFilterChainFollowsConfig builds the inbound chain from YUBIN_FILTERS
 // and the scanners' addresses, and runs a message through the empty one.
 func TestFilterChainFollowsConfig(t *testing.T) {
 	ctx := context.Background()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir()})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

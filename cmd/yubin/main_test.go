@@ -224,7 +224,9 @@ func TestCIRunsREADMETestCommand(t *testing.T) {
 	}
 }
 
-// dkimRecordsIn returns the DKIM records of domain in the data folder dir.
+// dkimRecordsIn returns the DKIM records of domain in the data folder dir,
+// which the command line (on SQLite: these tests do not set
+// YUBIN_DATABASE) filled.
 func dkimRecordsIn(t *testing.T, dir, domain string) map[string]string {
 	t.Helper()
 	ctx := context.Background()

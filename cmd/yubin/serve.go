@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/yubinmail/yubin/api"
 	"github.com/yubinmail/yubin/filters"
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/internal/config"
+	"github.com/yubinmail/yubin/internal/jwtkey"
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/internal/tlsutil"
@@ -157,7 +157,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		}
 		log.Info("message bodies are encrypted at rest", "key", cfg.EncryptionKeyFile)
 	}
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Database: cfg.Database, BlobDir: cfg.BlobDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer, EncryptionMode: cfg.EncryptionMode})
+	// On a shared database (PostgreSQL) changes reach the other nodes.
+	notifier, closeNotifier, err := nodeNotifier(ctx, cfg.Database, log)
+	if err != nil {
+		return err
+	}
+	defer closeNotifier()
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: cfg.DataDir, Database: cfg.Database, BlobDir: cfg.BlobDir, Logger: log, MaxMailboxes: cfg.MaxMailboxes, Sealer: sealer, EncryptionMode: cfg.EncryptionMode,
+		Notifier: notifier})
 	if err != nil {
 		return err
 	}
@@ -183,6 +190,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		return err
 	}
 
+	// Login throttles and sending rates count across the nodes of a
+	// shared database.
+	authLimiter, err := nodeAuthLimiter(ctx, cfg.Database, store, limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}, log)
+	if err != nil {
+		return err
+	}
+	sendRate, err := nodeSendRate(ctx, cfg.Database, store, log)
+	if err != nil {
+		return err
+	}
+
 	sup := newSupervisor(log)
 	ready := &atomic.Bool{}
 	w := &wiring{
@@ -193,7 +211,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		sealer:      sealer,
 		tlsConf:     tlsConf,
 		sup:         sup,
-		authLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{IPv6Prefix: cfg.IPv6Prefix}),
+		authLimiter: authLimiter,
+		sendRate:    sendRate,
 		spoolDir:    spoolDir,
 		bound:       map[string]bound{},
 		metrics:     newMetrics(),
@@ -212,7 +231,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 	}
 
 	if cfg.HTTPAddr != "" || cfg.HTTPSAddr != "" {
-		if w.jwtKey, err = api.LoadSigningKey(cfg.DataDir); err != nil {
+		// In the database, so that every node on a shared one accepts the
+		// others' tokens; the key file of older versions is taken over.
+		if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key"), log); err != nil {
 			return err
 		}
 	}

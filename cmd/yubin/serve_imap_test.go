@@ -16,6 +16,7 @@ import (
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/imapserver"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // junkMessage returns a small message.
@@ -29,7 +30,7 @@ func junkMessage(i int, subject, body string) string {
 func TestJunkTrainingOverIMAP(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

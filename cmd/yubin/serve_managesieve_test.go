@@ -14,6 +14,7 @@ import (
 
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/managesieve"
 )
 
@@ -221,7 +222,7 @@ func startManageSieveOverStore(t *testing.T) (*mailstore.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/service"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -71,7 +72,7 @@ func testWiring(t *testing.T, protocol, tls string) (*wiring, net.Listener) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/yubinmail/yubin/filters/spam/bayesdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 var (
@@ -18,7 +19,7 @@ var (
 func dbTokens(tb testing.TB) *bayesdb.Store {
 	tb.Helper()
 	ctx := context.Background()
-	s, err := mailstore.Open(ctx, mailstore.Options{Dir: tb.TempDir()})
+	s, err := mailstore.Open(ctx, mailstore.Options{Dir: tb.TempDir(), Database: mailstoretest.DSN(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/audit"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // testStore is a mailstore (the database the log lives in) and its log.
@@ -23,7 +24,7 @@ type testStore struct {
 
 func openTestStore(t *testing.T) *testStore {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -22,7 +23,7 @@ var quiet = slog.New(slog.DiscardHandler)
 func newStore(t *testing.T) (*mailstore.Store, *mailstore.User) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: quiet})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

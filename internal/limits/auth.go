@@ -3,6 +3,7 @@ package limits
 import (
 	"container/list"
 	"context"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -61,6 +62,13 @@ type AuthLimiterConfig struct {
 	// the number of tracked accounts. When full, the entry with the oldest
 	// failure is evicted. Default 100000.
 	MaxEntries int
+	// Store, if set, keeps the failures where every node on a shared
+	// database sees them (see FailureStore): Check and Delay go by its
+	// counts. Each node keeps its own counts as well, which apply when
+	// the store fails.
+	Store FailureStore
+	// Logger receives the Store's failures; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // withDefaults returns cfg with zero (or out of range) fields replaced by
@@ -153,6 +161,14 @@ func NewAuthLimiter(cfg AuthLimiterConfig) *AuthLimiter {
 // When it returns false the attempt must be refused without checking the
 // password. An empty account or an invalid ip is not checked.
 func (l *AuthLimiter) Check(ip netip.Addr, account string) bool {
+	if ipN, accountN, ok := l.sharedCounts(ip, account); ok {
+		return ipN < float64(l.cfg.BlockAfterIP) && accountN < float64(l.cfg.BlockAfter)
+	}
+	return l.checkLocal(ip, account)
+}
+
+// checkLocal is Check on this node's own counts.
+func (l *AuthLimiter) checkLocal(ip netip.Addr, account string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -181,6 +197,9 @@ func (l *AuthLimiter) Delay(ip netip.Addr, account string) time.Duration {
 		n = max(n, l.accounts.count(k, now, l.cfg.Window))
 	}
 	l.mu.Unlock()
+	if ipN, accountN, ok := l.sharedCounts(ip, account); ok {
+		n = max(ipN, accountN)
+	}
 
 	excess := int(n) - l.cfg.FreeFailures
 	if excess <= 0 {
@@ -196,6 +215,12 @@ func (l *AuthLimiter) Delay(ip netip.Addr, account string) time.Duration {
 // Failed records a failed login from ip for account. An empty account or an
 // invalid ip is not recorded.
 func (l *AuthLimiter) Failed(ip netip.Addr, account string) {
+	l.failedLocal(ip, account)
+	l.sharedRecord(ip, account, false)
+}
+
+// failedLocal is Failed on this node's own counts.
+func (l *AuthLimiter) failedLocal(ip netip.Addr, account string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -236,6 +261,7 @@ func (l *AuthLimiter) Penalize(ctx context.Context, ip netip.Addr, account strin
 // login to an account of one's own must not reset a guessing attack on
 // someone else's.
 func (l *AuthLimiter) Succeeded(ip netip.Addr, account string) {
+	l.sharedRecord(ip, account, true)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

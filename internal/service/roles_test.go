@@ -15,6 +15,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/dkimkeys"
 	"github.com/yubinmail/yubin/mta/queue"
 )
@@ -46,7 +47,7 @@ func newRoleEnv(t *testing.T) *roleEnv {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // sieveEnv is a service over a real store with two domains: ann and bob
@@ -26,7 +27,7 @@ func newSieveEnv(t *testing.T) *sieveEnv {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: log})
+	store, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

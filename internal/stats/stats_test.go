@@ -11,12 +11,13 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/stats"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // openTestStore returns statistics kept in a new mailstore.
 func openTestStore(t *testing.T) *stats.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

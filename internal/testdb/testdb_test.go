@@ -2,7 +2,6 @@ package testdb
 
 import (
 	"context"
-	"database/sql"
 	"net/url"
 	"regexp"
 	"strings"
@@ -63,31 +62,31 @@ func TestFreshDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		name = strings.TrimPrefix(u.Path, "/")
-		db, err := sql.Open("pgx", dsn)
+		conn, err := openServer(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
+		defer conn.Close()
 		var current string
-		if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
 			t.Fatal(err)
 		}
 		if current != name {
 			t.Fatalf("connected to %q, want %q", current, name)
 		}
 		var tables int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&tables); err != nil {
 			t.Fatal(err)
 		}
 		if tables != 0 {
 			t.Fatalf("fresh database has %d tables", tables)
 		}
 		// An open connection must not stop the drop at cleanup.
-		if _, err := db.ExecContext(ctx, "CREATE TABLE t (id bigint)"); err != nil {
+		if _, err := conn.ExecContext(ctx, "CREATE TABLE t (id bigint)"); err != nil {
 			t.Fatal(err)
 		}
 	})
-	admin, err := sql.Open("pgx", server)
+	admin, err := openServer(ctx, server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,4 +98,107 @@ func TestFreshDatabase(t *testing.T) {
 	if name == "" || n != 0 {
 		t.Fatalf("database %q still exists after its test (%d)", name, n)
 	}
+}
+
+// TestTemplateClone: a clone holds what the template held, is what DSNIn
+// gives for its folder afterwards, and is dropped when its test ends.
+func TestTemplateClone(t *testing.T) {
+	server := Server(t)
+	if server == "" {
+		if NewTemplate(t) != "" || CloneIn(t, "", t.TempDir()) != "" {
+			t.Fatal("a template or clone without a server")
+		}
+		t.Skipf("needs PostgreSQL: set %s", EnvServer)
+	}
+	ctx := context.Background()
+	tmpl := NewTemplate(t)
+	admin, err := openServer(ctx, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	t.Cleanup(func() {
+		u, _ := url.Parse(tmpl)
+		admin.ExecContext(ctx, `DROP DATABASE "`+strings.TrimPrefix(u.Path, "/")+`" WITH (FORCE)`)
+	})
+	conn, err := openServer(ctx, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE fixture (v text); INSERT INTO fixture VALUES ('seeded')"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	dir := t.TempDir()
+	var clone string
+	t.Run("inner", func(t *testing.T) {
+		clone = CloneIn(t, tmpl, dir)
+		if got := DSNIn(t, dir); got != clone {
+			t.Fatalf("DSNIn after CloneIn = %q, want %q", got, clone)
+		}
+		c, err := openServer(ctx, clone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var v string
+		if err := c.QueryRowContext(ctx, "SELECT v FROM fixture").Scan(&v); err != nil || v != "seeded" {
+			t.Fatalf("clone holds %q (%v)", v, err)
+		}
+	})
+	u, _ := url.Parse(clone)
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", strings.TrimPrefix(u.Path, "/")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("clone still exists after its test: %d (%v)", n, err)
+	}
+}
+
+// TestSchema: build runs once, and every database the schema gives holds
+// what it made; on SQLite build never runs.
+func TestSchema(t *testing.T) {
+	builds := 0
+	s := NewSchema(func(ctx context.Context, dsn string) error {
+		builds++
+		conn, err := openServer(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.ExecContext(ctx, "CREATE TABLE migrated (v int)")
+		return err
+	})
+	if Server(t) == "" {
+		if s.DSN(t) != "" || s.DSNIn(t, t.TempDir()) != "" || builds != 0 {
+			t.Fatalf("on SQLite: a database, or %d builds", builds)
+		}
+		return
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsns := []string{s.DSN(t), s.DSN(t), s.DSNIn(t, dir)}
+	if again := s.DSNIn(t, dir); again != dsns[2] {
+		t.Fatalf("DSNIn for one folder gave %q, then %q", dsns[2], again)
+	}
+	for _, dsn := range dsns {
+		conn, err := openServer(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = conn.QueryRowContext(ctx, "SELECT count(*) FROM migrated").Scan(&n)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+	}
+	if builds != 1 || dsns[0] == dsns[1] {
+		t.Fatalf("%d builds for %v", builds, dsns)
+	}
+	admin, err := openServer(ctx, Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u, _ := url.Parse(s.dsn)
+	admin.ExecContext(ctx, `DROP DATABASE "`+strings.TrimPrefix(u.Path, "/")+`" WITH (FORCE)`)
 }

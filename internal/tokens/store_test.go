@@ -12,6 +12,7 @@ import (
 	"github.com/yubinmail/yubin/internal/audit"
 	"github.com/yubinmail/yubin/internal/tokens"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // testStore is a mailstore with the tokens kept in its database, their
@@ -24,7 +25,7 @@ type testStore struct {
 
 func openTestStore(t *testing.T) *testStore {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir()})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/core/imapurl"
-	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const message = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\none\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--B--\r\n"
@@ -19,7 +19,7 @@ const message = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\
 func setup(t *testing.T) (*Resolver, *mailstore.User, uint32) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: testdb.DSN(t)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

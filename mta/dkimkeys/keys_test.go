@@ -17,6 +17,7 @@ import (
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const testMessage = "From: ann@example.com\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -24,7 +25,7 @@ const testMessage = "From: ann@example.com\r\nTo: bob@example.net\r\nSubject: hi
 // openStore opens a mailstore in dir, closed when the test ends.
 func openStore(t *testing.T, dir string) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

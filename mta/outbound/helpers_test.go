@@ -20,6 +20,7 @@ import (
 	"github.com/yubinmail/yubin/filters/dnsresolve"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 	"github.com/yubinmail/yubin/mta/queue"
 )
 
@@ -39,7 +40,7 @@ type testDB struct {
 func testStore(t *testing.T) *testDB {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

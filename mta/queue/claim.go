@@ -56,7 +56,7 @@ func (q *Queue) ClaimDue(ctx context.Context, worker string, now time.Time, limi
 	// took.
 	err := q.write(ctx, func(tx *txn) error {
 		claims = nil
-		postgres := tx.Dialector.Name() == "postgres"
+		postgres := q.db.Dialect().IsPostgres()
 		groupLimit := limit
 		if postgres {
 			groupLimit = limit * 4

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 const queueCrashEnv = "YUBIN_TEST_QUEUE_CRASH_DIR"
@@ -56,6 +58,7 @@ func TestQueueSurvivesKill(t *testing.T) {
 		t.Skip()
 	}
 	dir := t.TempDir()
+	mailstoretest.DSNIn(t, dir) // made here (and dropped at the end), found in dir by the helper
 	cmd := exec.Command(os.Args[0], "-test.run=^TestQueueCrashHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), queueCrashEnv+"="+dir)
 	cmd.Stderr = os.Stderr

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // testQueue is a queue over a mailstore in a test's data folder.
@@ -18,12 +19,20 @@ type testQueue struct {
 // Close closes the mailstore under the queue.
 func (q *testQueue) Close() error { return q.store.Close() }
 
-// openQueueAt opens the mailstore in dir and the queue in it; the caller
+// openQueueAt opens the mailstore in dir (its database the test run's
+// engine, the same for every open of dir) and the queue in it; the caller
 // closes it.
 func openQueueAt(t *testing.T, dir string) *testQueue {
 	t.Helper()
+	return openQueueOn(t, dir, mailstoretest.DSNIn(t, dir))
+}
+
+// openQueueOn opens the mailstore in dir on database dsn ("" for SQLite in
+// dir) and the queue in it; the caller closes it.
+func openQueueOn(t *testing.T, dir, dsn string) *testQueue {
+	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: dir, Database: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}

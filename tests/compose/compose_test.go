@@ -8,6 +8,7 @@ package compose
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,10 +213,62 @@ func TestComposeServices(t *testing.T) {
 			t.Errorf("%s: expose %v, want %s", name, s.Expose, port)
 		}
 	}
+	profiles := map[string]string{"clamav": "filters", "rspamd": "filters",
+		"postgres": "nodes", "yubin-node1": "nodes", "yubin-node2": "nodes"}
 	for name, s := range c.Services {
-		if name != "yubin" && !slices.Equal(s.Profiles, []string{"filters"}) {
-			t.Errorf("service %s is not in profile filters", name)
+		if want, ok := profiles[name]; name != "yubin" && (!ok || !slices.Equal(s.Profiles, []string{want})) {
+			t.Errorf("service %s: profiles %v, want only [%s]", name, s.Profiles, want)
 		}
+	}
+}
+
+// TestComposeNodes checks the "nodes" profile: two Yubin nodes on the
+// PostgreSQL service, sharing one blob volume, each with a data folder of
+// its own (README: "Two nodes on PostgreSQL").
+func TestComposeNodes(t *testing.T) {
+	c := loadCompose(t)
+	pg, ok := c.Services["postgres"]
+	if !ok || !strings.HasPrefix(pg.Image, "postgres:") || len(pg.Ports) != 0 {
+		t.Fatalf("postgres service: %+v (want a postgres image, not published on the host)", pg)
+	}
+	seenData := map[string]bool{}
+	for _, name := range []string{"yubin-node1", "yubin-node2"} {
+		n, ok := c.Services[name]
+		if !ok {
+			t.Fatalf("no service %s", name)
+		}
+		env := map[string]string{}
+		switch e := n.Environment.(type) {
+		case map[string]any:
+			for k, v := range e {
+				env[k] = fmt.Sprint(v)
+			}
+		default:
+			t.Fatalf("%s: environment is %T, want a map", name, n.Environment)
+		}
+		if !strings.HasPrefix(env["YUBIN_DATABASE"], "postgres://") || !strings.Contains(env["YUBIN_DATABASE"], "@postgres:5432/") {
+			t.Errorf("%s: YUBIN_DATABASE %q, want the postgres service", name, env["YUBIN_DATABASE"])
+		}
+		if env["YUBIN_BLOBS"] != "/blobs" || env["YUBIN_DATA"] != "/data" {
+			t.Errorf("%s: YUBIN_BLOBS %q YUBIN_DATA %q", name, env["YUBIN_BLOBS"], env["YUBIN_DATA"])
+		}
+		if !slices.Contains(n.Volumes, "yubin-blobs:/blobs") {
+			t.Errorf("%s: volumes %v, want the shared yubin-blobs:/blobs", name, n.Volumes)
+		}
+		for _, v := range n.Volumes {
+			if vol, ok := strings.CutSuffix(v, ":/data"); ok {
+				if seenData[vol] {
+					t.Errorf("%s: data volume %s is another node's", name, vol)
+				}
+				seenData[vol] = true
+			}
+		}
+		if n.Restart != "unless-stopped" || len(n.Healthcheck.Test) == 0 {
+			t.Errorf("%s: restart %q, healthcheck %v", name, n.Restart, n.Healthcheck.Test)
+		}
+	}
+	if len(seenData) != 2 {
+		t.Errorf("data volumes %v, want one per node", seenData)
 	}
 }
 

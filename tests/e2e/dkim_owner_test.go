@@ -63,7 +63,7 @@ func TestUnreadableDKIMKeyFilesStopTheUpgrade(t *testing.T) {
 	asNobody := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command(bin, append(args, "--data="+dir)...)
-		cmd.Env = baseEnv()
+		cmd.Env = append(baseEnv(), databaseEnv(t, dir)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("yubin %s as uid %d: %v\n%s", strings.Join(args, " "), nobodyUID, err, out)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yubinmail/yubin/internal/testdb"
 	"github.com/yubinmail/yubin/internal/testpeer"
 )
 
@@ -34,7 +35,9 @@ func TestIPv6ConnCapPerPrefix(t *testing.T) {
 			}
 		}
 		cmd := exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestIPv6ConnCapPerPrefix$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1", prebuiltEnv+"="+yubinBin)
+		// SQLite in there: the namespace has its own loopback, without
+		// the test run's PostgreSQL (the test is about connections).
+		cmd.Env = append(os.Environ(), netnsEnv+"=1", prebuiltEnv+"="+yubinBin, testdb.EnvServer+"=")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("the test in its network namespace failed: %v\n%s", err, out)

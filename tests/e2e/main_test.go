@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // yubinBin is the binary under test, built once by TestMain.
@@ -159,7 +160,8 @@ func newServer(t *testing.T, dataDir string, extra ...string) *server {
 		s.addrs[p] = fmt.Sprintf("127.0.0.1:%d", ports[i])
 		env = append(env, fmt.Sprintf("YUBIN_%s_ADDR=%s", strings.ToUpper(p), s.addrs[p]))
 	}
-	s.env = append(env, extra...)
+	env = append(env, databaseEnv(t, dataDir)...)
+	s.env = append(env, extra...) // extra wins over what is above (os/exec keeps the last)
 	return s
 }
 
@@ -322,7 +324,7 @@ func runCLI(t *testing.T, stdin string, env []string, args ...string) cliResult 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, yubinBin, args...)
-	cmd.Env = append(baseEnv(), env...)
+	cmd.Env = append(append(baseEnv(), databaseEnv(t, dataDirOf(env, args))...), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -344,11 +346,48 @@ func mustCLI(t *testing.T, stdin string, env []string, args ...string) string {
 	return r.stdout
 }
 
+// dataDirOf returns the data folder a command line with env and args
+// works on ("" for the default): --data's value, or YUBIN_DATA's.
+func dataDirOf(env, args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--data="); ok {
+			return v
+		}
+		if a == "--data" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	dir := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "YUBIN_DATA="); ok {
+			dir = v
+		}
+	}
+	return dir
+}
+
+// databaseEnv is the YUBIN_DATABASE setting of the data folder dir on the
+// test run's engine (mailstoretest.DSNIn): none on SQLite, the folder's
+// PostgreSQL database otherwise, the same for every process on dir.
+func databaseEnv(t *testing.T, dir string) []string {
+	t.Helper()
+	if dir == "" {
+		return nil
+	}
+	if dsn := mailstoretest.DSNIn(t, dir); dsn != "" {
+		return []string{"YUBIN_DATABASE=" + dsn}
+	}
+	return nil
+}
+
 // openStore opens the mailstore of a data folder in this process; the
 // server must not be running on it.
 func openStore(t *testing.T, dir string) *mailstore.Store {
 	t.Helper()
-	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir})
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: mailstoretest.DSNIn(t, dir)})
 	if err != nil {
 		t.Fatalf("open mailstore %s: %v", dir, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/testdb"
 )
 
 // TestFreshFolderServeAndCLI starts `yubin serve` and several `yubin domain
@@ -103,9 +105,12 @@ func checkPrivate(t *testing.T, dir string, live bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"yubin.db", "yubin.lock"}
-	if live {
-		names = append(names, "yubin.db-wal", "yubin.db-shm")
+	names := []string{"yubin.lock"}
+	if testdb.Server(t) == "" { // on PostgreSQL the database is not in the folder
+		names = append(names, "yubin.db")
+		if live {
+			names = append(names, "yubin.db-wal", "yubin.db-shm")
+		}
 	}
 	for _, n := range names {
 		if !seen[n] {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/yubinmail/yubin/mailstore"
+	"github.com/yubinmail/yubin/mailstore/mailstoretest"
 )
 
 // openTestStore opens the token counts in a mailstore in a fresh folder,
@@ -13,7 +14,7 @@ import (
 func openTestStore(t testing.TB) *Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	st, err := mailstore.Open(ctx, mailstore.Options{Dir: t.TempDir(), Database: mailstoretest.DSN(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
