@@ -518,11 +518,12 @@ func (s *Store) IsLocalDomain(ctx context.Context, domain string) (bool, error) 
 	if err != nil {
 		return false, nil
 	}
-	var count int64
-	if err := s.db.WithContext(ctx).Model(&Domain{}).Where("name = ? AND enabled = ?", d, true).Count(&count).Error; err != nil {
+	var n int64
+	err = s.readRow(ctx, "SELECT COUNT(*) FROM domains WHERE name = ? AND enabled", d).Scan(&n)
+	if err != nil {
 		return false, fmt.Errorf("look up domain %s: %w", d, err)
 	}
-	return count > 0, nil
+	return n > 0, nil
 }
 
 func notFound(err error) error {

@@ -313,7 +313,7 @@ func (o *inlineOps) apply(tx *writeTx) error {
 	}
 	now := time.Now().Unix()
 	for k, data := range o.puts {
-		if err := tx.Exec("INSERT OR IGNORE INTO inline_bodies (body_key, data, written_at) VALUES (?, ?, ?)", k, data, now).Error; err != nil {
+		if err := tx.txExec("INSERT OR IGNORE INTO inline_bodies (body_key, data, written_at) VALUES (?, ?, ?)", k, data, now); err != nil {
 			return fmt.Errorf("store inline body %s: %w", k, err)
 		}
 	}

@@ -522,11 +522,11 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 	canonical := ""
 	switch {
 	case strings.HasPrefix(name, `\`):
-		row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name)).Row()
+		row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name))
 	case name != "":
 		if n, err := CanonicalMailboxName(name); err == nil {
 			canonical = n
-			row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n).Row()
+			row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n)
 		}
 	}
 	if row != nil {
@@ -547,7 +547,7 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 			return nil, err
 		}
 	}
-	err := tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, Inbox).Row().Scan(&mb.ID, &mb.UIDValidity)
+	err := tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, Inbox).Scan(&mb.ID, &mb.UIDValidity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("INBOX of user %d: %w", userID, core.ErrNotFound)
 	}
@@ -568,8 +568,8 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if checkQuota {
 		var quotaBytes, quotaMessages, usedBytes, usedMessages, domainQuota, domainUsed int64
-		err := tx.Raw("SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?", userID).
-			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages, &domainQuota, &domainUsed)
+		err := tx.txRow("SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?", userID).
+			Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages, &domainQuota, &domainUsed)
 		if err != nil {
 			return nil, fmt.Errorf("quota of user %d: %w", userID, notFound(err))
 		}
@@ -581,8 +581,8 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 		}
 	}
 	n := uint32(len(rows))
-	err := tx.Raw("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING uid_next, highest_modseq",
-		n, mb.ID).Row().Scan(&mb.UIDNext, &mb.HighestModSeq)
+	err := tx.txRow("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING uid_next, highest_modseq",
+		n, mb.ID).Scan(&mb.UIDNext, &mb.HighestModSeq)
 	if err != nil {
 		return nil, fmt.Errorf("allocate UIDs in mailbox %d: %w", mb.ID, notFound(err))
 	}
@@ -603,20 +603,20 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if len(rows) == 1 {
 		r := &rows[0]
-		err = tx.Exec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted, saved).Error
+		err = tx.txExec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted, saved)
 	} else {
 		err = tx.CreateInBatches(rows, 200).Error
 	}
 	if err != nil {
 		return nil, err
 	}
-	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ? RETURNING "+usageColumns,
-		addBytes, len(rows), userID).Row())
+	usage, err := scanUsage(tx.txRow("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ? RETURNING "+usageColumns,
+		addBytes, len(rows), userID))
 	if err != nil {
 		return nil, err
 	}
-	if err := addDomainUsageTx(tx.DB, userID, addBytes, int64(len(rows))); err != nil {
+	if err := addDomainUsageTx(tx, userID, addBytes, int64(len(rows))); err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
@@ -995,7 +995,7 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 	if err != nil {
 		return err
 	}
-	if err := addDomainUsageTx(tx.DB, userID, -size, -int64(len(rows))); err != nil {
+	if err := addDomainUsageTx(tx, userID, -size, -int64(len(rows))); err != nil {
 		return err
 	}
 	if !keepBodies { // a move takes nothing away in the end
