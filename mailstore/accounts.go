@@ -58,19 +58,20 @@ func (s *Store) GetDomain(ctx context.Context, name string) (*Domain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get domain: %w", err)
 	}
-	var d Domain
-	if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+	// Written out (hotsql.go): intake reads the domain of every message.
+	d, err := s.domainByName(ctx, n)
+	if err != nil {
 		return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
 	}
 	if !d.UsageCounted {
 		if err := s.countDomainsUsage(ctx); err != nil {
 			return nil, fmt.Errorf("get domain %s: %w", n, err)
 		}
-		if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+		if d, err = s.domainByName(ctx, n); err != nil {
 			return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
 		}
 	}
-	return &d, nil
+	return d, nil
 }
 
 // ListDomains returns all domains by name.

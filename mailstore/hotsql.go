@@ -70,3 +70,28 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 func (s *Store) userByAddress(ctx context.Context, addr string) (*User, error) {
 	return scanUser(s.readRow(ctx, "SELECT "+userColumns+" FROM users WHERE address = ? LIMIT 1", addr))
 }
+
+// domainColumns are the columns of Domain in the order scanDomain reads
+// them; a test checks that they are every column gorm knows for Domain.
+const domainColumns = "id, name, enabled, created_at, default_quota_bytes, max_quota_bytes, quota_bytes, max_users, " +
+	"spam_junk_score, spam_reject_score, spam_filter, virus_scan, dmarc_enforce, quota_warning_percents, language, " +
+	"used_bytes, used_messages, usage_counted, require_two_factor, encryption_mode, recovery_public_key"
+
+// scanDomain reads a row of domainColumns.
+func scanDomain(row interface{ Scan(...any) error }) (*Domain, error) {
+	var d Domain
+	f := &d.DomainFilterSettings
+	err := row.Scan(&d.ID, &d.Name, &d.Enabled, &d.CreatedAt, &d.DefaultQuotaBytes, &d.MaxQuotaBytes, &d.QuotaBytes, &d.MaxUsers,
+		&f.SpamJunkScore, &f.SpamRejectScore, &f.SpamFilter, &f.VirusScan, &f.DMARCEnforce, &d.QuotaWarningPercents, &d.Language,
+		&d.UsedBytes, &d.UsedMessages, &d.UsageCounted, &d.RequireTwoFactor, &d.EncryptionMode, &d.RecoveryPublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// domainByName returns a domain by its canonical name; sql.ErrNoRows if
+// there is none.
+func (s *Store) domainByName(ctx context.Context, name string) (*Domain, error) {
+	return scanDomain(s.readRow(ctx, "SELECT "+domainColumns+" FROM domains WHERE name = ? LIMIT 1", name))
+}
