@@ -138,6 +138,7 @@ func (t *tieredBlobStore) PutUnsynced(ctx context.Context, r io.Reader) (string,
 		return t.putFile(ctx, r)
 	}
 	var buf bytes.Buffer
+	buf.Grow(8 << 10) // most mail in one allocation, not a series of growing ones
 	n, err := buf.ReadFrom(io.LimitReader(r, t.max+1))
 	if err != nil {
 		return "", 0, fmt.Errorf("put body: %w", err)
