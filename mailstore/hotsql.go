@@ -56,12 +56,14 @@ const userColumns = "id, domain_id, address, display_name, password_hash, quota_
 // scanUser reads a row of userColumns.
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
+	var created, updated sql.NullTime // nullable columns: zero, as gorm reads them
 	err := row.Scan(&u.ID, &u.DomainID, &u.Address, &u.DisplayName, &u.PasswordHash, &u.QuotaBytes, &u.QuotaMessages,
-		&u.UsedBytes, &u.UsedMessages, &u.Enabled, &u.CreatedAt, &u.UpdatedAt, &u.CredentialVersion, &u.Language,
+		&u.UsedBytes, &u.UsedMessages, &u.Enabled, &created, &updated, &u.CredentialVersion, &u.Language,
 		&u.QuotaWarningPercent, &u.SecondFactor)
 	if err != nil {
 		return nil, err
 	}
+	u.CreatedAt, u.UpdatedAt = created.Time, updated.Time
 	return &u, nil
 }
 
@@ -80,13 +82,15 @@ const domainColumns = "id, name, enabled, created_at, default_quota_bytes, max_q
 // scanDomain reads a row of domainColumns.
 func scanDomain(row interface{ Scan(...any) error }) (*Domain, error) {
 	var d Domain
+	var created sql.NullTime // nullable: zero, as gorm reads it
 	f := &d.DomainFilterSettings
-	err := row.Scan(&d.ID, &d.Name, &d.Enabled, &d.CreatedAt, &d.DefaultQuotaBytes, &d.MaxQuotaBytes, &d.QuotaBytes, &d.MaxUsers,
+	err := row.Scan(&d.ID, &d.Name, &d.Enabled, &created, &d.DefaultQuotaBytes, &d.MaxQuotaBytes, &d.QuotaBytes, &d.MaxUsers,
 		&f.SpamJunkScore, &f.SpamRejectScore, &f.SpamFilter, &f.VirusScan, &f.DMARCEnforce, &d.QuotaWarningPercents, &d.Language,
 		&d.UsedBytes, &d.UsedMessages, &d.UsageCounted, &d.RequireTwoFactor, &d.EncryptionMode, &d.RecoveryPublicKey)
 	if err != nil {
 		return nil, err
 	}
+	d.CreatedAt = created.Time
 	return &d, nil
 }
 

@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -33,5 +34,35 @@ func TestColumnsCoverModels(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%T: columns %v, the model has %v", c.model, got, want)
 		}
+	}
+}
+
+// TestWrittenOutReadsNullDates reads an account and a domain whose
+// nullable dates are NULL (rows written by hand or by an older version)
+// the way gorm did: as zero times, not as an error that would refuse
+// their mail.
+func TestWrittenOutReadsNullDates(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	u := newTestUser(t, s, "nulls@example.com")
+	if err := s.write(ctx, func(tx *writeTx) error {
+		if err := tx.txExec("UPDATE users SET created_at = NULL, updated_at = NULL WHERE id = ?", u.ID); err != nil {
+			return err
+		}
+		return tx.txExec("UPDATE domains SET created_at = NULL WHERE id = ?", u.DomainID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.userByAddress(ctx, "nulls@example.com")
+	if err != nil || got.ID != u.ID || !got.CreatedAt.IsZero() || !got.UpdatedAt.IsZero() {
+		t.Fatalf("userByAddress: %+v, %v", got, err)
+	}
+	d, err := s.GetDomain(ctx, "example.com")
+	if err != nil || d.ID != u.DomainID || !d.CreatedAt.IsZero() {
+		t.Fatalf("GetDomain: %+v, %v", d, err)
+	}
+	rs, err := s.ResolveRecipients(ctx, "nulls@example.com")
+	if err != nil || len(rs) != 1 || rs[0].User.ID != u.ID {
+		t.Fatalf("ResolveRecipients: %+v, %v", rs, err)
 	}
 }
