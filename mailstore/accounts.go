@@ -58,19 +58,20 @@ func (s *Store) GetDomain(ctx context.Context, name string) (*Domain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get domain: %w", err)
 	}
-	var d Domain
-	if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+	// Written out (hotsql.go): intake reads the domain of every message.
+	d, err := s.domainByName(ctx, n)
+	if err != nil {
 		return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
 	}
 	if !d.UsageCounted {
 		if err := s.countDomainsUsage(ctx); err != nil {
 			return nil, fmt.Errorf("get domain %s: %w", n, err)
 		}
-		if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+		if d, err = s.domainByName(ctx, n); err != nil {
 			return nil, fmt.Errorf("get domain %s: %w", n, notFound(err))
 		}
 	}
-	return &d, nil
+	return d, nil
 }
 
 // ListDomains returns all domains by name.
@@ -522,11 +523,12 @@ func (s *Store) IsLocalDomain(ctx context.Context, domain string) (bool, error) 
 	if err != nil {
 		return false, nil
 	}
-	var count int64
-	if err := s.db.WithContext(ctx).Model(&Domain{}).Where("name = ? AND enabled = ?", d, true).Count(&count).Error; err != nil {
+	var n int64
+	err = s.readRow(ctx, "SELECT COUNT(*) FROM domains WHERE name = ? AND enabled", d).Scan(&n)
+	if err != nil {
 		return false, fmt.Errorf("look up domain %s: %w", d, err)
 	}
-	return count > 0, nil
+	return n > 0, nil
 }
 
 func notFound(err error) error {

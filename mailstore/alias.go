@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -419,13 +420,13 @@ func (r *resolver) domain(name string) (*Domain, error) {
 	if d, ok := r.domains[name]; ok {
 		return d, nil
 	}
-	var ds []Domain
-	if err := r.s.db.WithContext(r.ctx).Where("name = ?", name).Limit(1).Find(&ds).Error; err != nil {
+	// Only the ID and whether it is enabled matter here.
+	d := &Domain{Name: name}
+	err := r.s.readRow(r.ctx, "SELECT id, enabled FROM domains WHERE name = ? LIMIT 1", name).Scan(&d.ID, &d.Enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		d = nil
+	} else if err != nil {
 		return nil, fmt.Errorf("look up domain %s: %w", name, err)
-	}
-	var d *Domain
-	if len(ds) > 0 {
-		d = &ds[0]
 	}
 	r.domains[name] = d
 	return d, nil
@@ -491,12 +492,11 @@ func (r *resolver) resolve(addr, via string, depth int, sub core.Subaddress) err
 // that it does not fall through to a subaddress or the catch-all.
 func (r *resolver) named(addr, via string, depth int, sub core.Subaddress) (found bool, err error) {
 	db := r.s.db.WithContext(r.ctx)
-	var us []User
-	if err := db.Where("address = ?", addr).Limit(1).Find(&us).Error; err != nil {
+	u, err := r.s.userByAddress(r.ctx, addr)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("look up %s: %w", addr, err)
 	}
-	if len(us) > 0 {
-		u := &us[0]
+	if err == nil {
 		if !u.Enabled {
 			r.skip(addr, via, "account disabled")
 			return true, nil

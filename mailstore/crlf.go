@@ -14,7 +14,10 @@ type crlfReader struct {
 }
 
 func newCRLFReader(r io.Reader) io.Reader {
-	return &crlfReader{r: r, buf: make([]byte, 32*1024)}
+	// 8 KiB a read: a small message in one, a large one in a few more
+	// reads than with a larger buffer, and little to allocate per message.
+	const size = 8 << 10
+	return &crlfReader{r: r, buf: make([]byte, size), out: make([]byte, 0, size+size/8)}
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {

@@ -306,9 +306,9 @@ func (s *Store) countDomainsUsage(ctx context.Context) error {
 // addDomainUsageTx adds to the usage of a user's domain (negative values
 // subtract). It runs wherever the user's usage changes, in the same
 // transaction.
-func addDomainUsageTx(tx *gorm.DB, userID, bytes, messages int64) error {
-	return tx.Exec("UPDATE domains SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = (SELECT domain_id FROM users WHERE id = ?)",
-		bytes, messages, userID).Error
+func addDomainUsageTx(tx *writeTx, userID, bytes, messages int64) error {
+	return tx.txExec("UPDATE domains SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = (SELECT domain_id FROM users WHERE id = ?)",
+		bytes, messages, userID)
 }
 
 // removeUserFromDomainUsageTx takes the usage of a user being deleted off

@@ -85,7 +85,7 @@ func (s *Store) newHeaderTap(r io.Reader, sealed bool) *headerTap {
 
 // insertCachedHeaderTx records the cached header of a new body.
 func insertCachedHeaderTx(tx *writeTx, key string, header []byte) error {
-	if err := tx.Exec("INSERT INTO message_headers (body_key, header) VALUES (?, ?) ON CONFLICT DO NOTHING", key, header).Error; err != nil {
+	if err := tx.txExec("INSERT INTO message_headers (body_key, header) VALUES (?, ?) ON CONFLICT DO NOTHING", key, header); err != nil {
 		return fmt.Errorf("cache the header of body %s: %w", key, err)
 	}
 	return nil

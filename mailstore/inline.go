@@ -156,6 +156,7 @@ func (t *tieredBlobStore) PutUnsynced(ctx context.Context, r io.Reader) (string,
 		return t.putFile(ctx, r)
 	}
 	var buf bytes.Buffer
+	buf.Grow(8 << 10) // most mail in one allocation, not a series of growing ones
 	n, err := buf.ReadFrom(io.LimitReader(r, t.max+1))
 	if err != nil {
 		return "", 0, fmt.Errorf("put body: %w", err)
@@ -334,7 +335,7 @@ func (o *inlineOps) apply(tx *writeTx) error {
 	}
 	now := time.Now().Unix()
 	for k, data := range o.puts {
-		if err := tx.Exec(insertInlineSQL, k, data, now).Error; err != nil {
+		if err := tx.txExec(insertInlineSQL, k, data, now); err != nil {
 			return fmt.Errorf("store inline body %s: %w", k, err)
 		}
 	}

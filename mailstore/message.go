@@ -514,11 +514,11 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 	canonical := ""
 	switch {
 	case strings.HasPrefix(name, `\`):
-		row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name)).Row()
+		row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name))
 	case name != "":
 		if n, err := CanonicalMailboxName(name); err == nil {
 			canonical = n
-			row = tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n).Row()
+			row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n)
 		}
 	}
 	if row != nil {
@@ -539,7 +539,7 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 			return nil, err
 		}
 	}
-	err := tx.Raw("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, Inbox).Row().Scan(&mb.ID, &mb.UIDValidity)
+	err := tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, Inbox).Scan(&mb.ID, &mb.UIDValidity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("INBOX of user %d: %w", userID, core.ErrNotFound)
 	}
@@ -550,7 +550,7 @@ func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mail
 }
 
 // quotaSQL reads a user's and their domain's quota and usage.
-const quotaSQL = "SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?"
+const quotaSQL = "SELECT u.quota_bytes, u.quota_messages, u.used_bytes, u.used_messages, u.quota_warning_percent, d.quota_bytes, d.used_bytes FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = ?"
 
 // insertMessages appends rows to mb, allocating UIDs and a new MODSEQ,
 // updating the owner's usage (checking the quota if asked), and publishing
@@ -561,29 +561,41 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	for _, r := range rows {
 		addBytes += r.Size
 	}
+	// before is the user's usage before this change, when the quota check
+	// read it (the writer holds the write lock: nothing changes it
+	// meanwhile).
+	var before *quotaUsage
 	if checkQuota {
-		var quotaBytes, quotaMessages, usedBytes, usedMessages, domainQuota, domainUsed int64
+		var u quotaUsage
+		var domainQuota, domainUsed int64
 		// On PostgreSQL the rows stay locked until the commit, so that
 		// the check holds when another node delivers to the same user.
 		q := quotaSQL
 		if tx.store.dialect.IsPostgres() {
 			q = quotaSQL + " FOR UPDATE"
 		}
-		err := tx.Raw(q, userID).
-			Row().Scan(&quotaBytes, &quotaMessages, &usedBytes, &usedMessages, &domainQuota, &domainUsed)
+		err := tx.txRow(q, userID).
+			Scan(&u.quotaBytes, &u.quotaMessages, &u.usedBytes, &u.usedMessages, &u.warned, &domainQuota, &domainUsed)
 		if err != nil {
 			return nil, fmt.Errorf("quota of user %d: %w", userID, notFound(err))
 		}
-		if quotaBytes > 0 && usedBytes+addBytes > quotaBytes || quotaMessages > 0 && usedMessages+int64(len(rows)) > quotaMessages {
+		if u.quotaBytes > 0 && u.usedBytes+addBytes > u.quotaBytes || u.quotaMessages > 0 && u.usedMessages+int64(len(rows)) > u.quotaMessages {
 			return nil, fmt.Errorf("user %d: %w", userID, core.ErrOverQuota)
 		}
 		if domainQuota > 0 && domainUsed+addBytes > domainQuota {
 			return nil, fmt.Errorf("domain of user %d: domain quota: %w", userID, core.ErrOverQuota)
 		}
+		before = &u
 	}
 	n := uint32(len(rows))
-	err := tx.Raw("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING uid_next, highest_modseq",
-		n, mb.ID).Row().Scan(&mb.UIDNext, &mb.HighestModSeq)
+	// An UPDATE and a SELECT, not UPDATE … RETURNING: SQLite runs a
+	// RETURNING clause as a trigger, which gives the statement a statement
+	// journal of its own (allocated and freed each time), several times
+	// the cost of the two plain statements.
+	err := tx.txExec("UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1 WHERE id = ?", n, mb.ID)
+	if err == nil {
+		err = tx.txRow("SELECT uid_next, highest_modseq FROM mailboxes WHERE id = ?", mb.ID).Scan(&mb.UIDNext, &mb.HighestModSeq)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("allocate UIDs in mailbox %d: %w", mb.ID, notFound(err))
 	}
@@ -604,20 +616,26 @@ func insertMessages(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, c
 	}
 	if len(rows) == 1 {
 		r := &rows[0]
-		err = tx.Exec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted, saved).Error
+		err = tx.txExec("INSERT INTO messages (mailbox_id, uid, user_id, blob_key, size, internal_date, mod_seq, flags, seen, deleted, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.MailboxID, r.UID, r.UserID, r.BlobKey, r.Size, r.InternalDate, r.ModSeq, r.Flags, r.Seen, r.Deleted, saved)
 	} else {
 		err = tx.CreateInBatches(rows, 200).Error
 	}
 	if err != nil {
 		return nil, err
 	}
-	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ? RETURNING "+usageColumns,
-		addBytes, len(rows), userID).Row())
-	if err != nil {
+	if err := tx.txExec("UPDATE users SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?", addBytes, len(rows), userID); err != nil {
 		return nil, err
 	}
-	if err := addDomainUsageTx(tx.DB, userID, addBytes, int64(len(rows))); err != nil {
+	var usage quotaUsage
+	if before != nil {
+		usage = *before
+		usage.usedBytes += addBytes
+		usage.usedMessages += int64(len(rows))
+	} else if usage, err = scanUsage(tx.txRow("SELECT "+usageColumns+" FROM users WHERE id = ?", userID)); err != nil {
+		return nil, err
+	}
+	if err := addDomainUsageTx(tx, userID, addBytes, int64(len(rows))); err != nil {
 		return nil, err
 	}
 	tx.publish(Event{Kind: MessagesAdded, UserID: userID, MailboxID: mb.ID, ModSeq: mb.HighestModSeq, UIDs: uids, FromMailboxID: fromMailbox})
@@ -993,12 +1011,14 @@ func removeRows(tx *writeTx, userID int64, mb *Mailbox, rows []messageRow, keepB
 			return err
 		}
 	}
-	usage, err := scanUsage(tx.Raw("UPDATE users SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ? RETURNING "+usageColumns,
-		size, len(rows), userID).Row())
+	if err := tx.txExec("UPDATE users SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?", size, len(rows), userID); err != nil {
+		return err
+	}
+	usage, err := scanUsage(tx.txRow("SELECT "+usageColumns+" FROM users WHERE id = ?", userID))
 	if err != nil {
 		return err
 	}
-	if err := addDomainUsageTx(tx.DB, userID, -size, -int64(len(rows))); err != nil {
+	if err := addDomainUsageTx(tx, userID, -size, -int64(len(rows))); err != nil {
 		return err
 	}
 	if !keepBodies { // a move takes nothing away in the end

@@ -136,7 +136,7 @@ type quotaUsage struct {
 	warned                    int
 }
 
-// usageColumns are the columns scanUsage reads, for RETURNING and SELECT.
+// usageColumns are the columns scanUsage reads.
 const usageColumns = "quota_bytes, quota_messages, used_bytes, used_messages, quota_warning_percent"
 
 func scanUsage(row *sql.Row) (quotaUsage, error) {

@@ -2,6 +2,8 @@ package mailstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -149,14 +151,16 @@ func (s *Store) GetSieveScript(ctx context.Context, address, name string) (*Siev
 // ActiveSieveScript returns the user's active script, or nil if none is
 // active. Delivery calls it for every local recipient.
 func (s *Store) ActiveSieveScript(ctx context.Context, userID int64) (*SieveScript, error) {
-	var rows []sieveScript
-	if err := s.db.WithContext(ctx).Where("user_id = ? AND active", userID).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("active sieve script of user %d: %w", userID, err)
-	}
-	if len(rows) == 0 {
+	var r sieveScript
+	err := s.readRow(ctx, "SELECT name, active, updated_at, content FROM sieve_scripts WHERE user_id = ? AND active LIMIT 1", userID).
+		Scan(&r.Name, &r.Active, &r.UpdatedAt, &r.Content)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return rows[0].public(), nil
+	if err != nil {
+		return nil, fmt.Errorf("active sieve script of user %d: %w", userID, err)
+	}
+	return r.public(), nil
 }
 
 func (r *sieveScript) public() *SieveScript {
@@ -298,19 +302,19 @@ func (s *Store) DomainSieveScript(ctx context.Context, domain string) (*SieveScr
 	if err != nil {
 		return nil, fmt.Errorf("domain sieve script: %w", err)
 	}
-	var d Domain
-	if err := s.db.WithContext(ctx).Where("name = ?", n).Take(&d).Error; err != nil {
+	// One query for the domain and its script: intake asks for every
+	// message.
+	var content sql.NullString
+	var updated sql.NullTime
+	err = s.readRow(ctx, "SELECT s.content, s.updated_at FROM domains d LEFT JOIN domain_sieve_scripts s ON s.domain_id = d.id WHERE d.name = ? LIMIT 1", n).
+		Scan(&content, &updated)
+	if err != nil {
 		return nil, fmt.Errorf("domain %s: %w", n, notFound(err))
 	}
-	var rows []domainSieveScript
-	if err := s.db.WithContext(ctx).Where("domain_id = ?", d.ID).Limit(1).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("sieve script of domain %s: %w", n, err)
-	}
-	if len(rows) == 0 {
+	if !content.Valid {
 		return nil, nil
 	}
-	r := rows[0]
-	return &SieveScript{Name: n, Active: true, Size: int64(len(r.Content)), UpdatedAt: r.UpdatedAt, Content: r.Content}, nil
+	return &SieveScript{Name: n, Active: true, Size: int64(len(content.String)), UpdatedAt: updated.Time, Content: content.String}, nil
 }
 
 // PutDomainSieveScript sets a domain's policy script.

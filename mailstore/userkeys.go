@@ -134,8 +134,42 @@ func (s *Store) usesUserKeys(d *Domain) bool {
 // sealed to: those who have a key and whose domain is in user-key mode.
 // A shared account's mail stays under the server key: no one logs in as
 // it, its members read it with their own logins.
+//
+// Every delivery asks, so the query is written out (see hotsql.go), the
+// same as sealingKeys builds.
 func (s *Store) userPublicKeys(ctx context.Context, userIDs []int64) (map[int64]string, error) {
-	return s.sealingKeys(ctx, "k.user_id IN ?", userIDs)
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		args[i] = id
+	}
+	rows, err := s.readRows(ctx, "SELECT k.user_id, k.public, d.encryption_mode FROM user_keys AS k "+
+		"JOIN users u ON u.id = k.user_id JOIN domains d ON d.id = u.domain_id "+
+		"WHERE k.user_id NOT IN (SELECT user_id FROM shared_accounts) AND k.user_id IN ("+placeholders(len(userIDs))+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("users' keys: %w", err)
+	}
+	defer rows.Close()
+	var out map[int64]string
+	for rows.Next() {
+		var id int64
+		var public, mode string
+		if err := rows.Scan(&id, &public, &mode); err != nil {
+			return nil, fmt.Errorf("users' keys: %w", err)
+		}
+		if s.usesUserKeys(&Domain{EncryptionMode: mode}) {
+			if out == nil {
+				out = make(map[int64]string, 1)
+			}
+			out[id] = public
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users' keys: %w", err)
+	}
+	return out, nil
 }
 
 // sealingKeys returns, by user ID, the public keys of the users with a

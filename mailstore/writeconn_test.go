@@ -9,8 +9,10 @@ import (
 // TestDeliveryStatements keeps the commit path of a delivery lean: once
 // warm, the writer compiles no statement again (prepared statements
 // survive transactions), and one delivery alone in its group commit runs
-// at most 10 statements, BEGIN and COMMIT included (8, the INSERT of a
+// at most 11 statements, BEGIN and COMMIT included (9, the INSERT of a
 // body kept inline, and the body's cached header, see headercache.go).
+// The mailbox's UID counter is an UPDATE and a SELECT, not one UPDATE …
+// RETURNING, which costs SQLite a statement journal each time.
 func TestDeliveryStatements(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
@@ -46,7 +48,7 @@ func TestDeliveryStatements(t *testing.T) {
 	if pr1 != pr0 {
 		t.Errorf("the writer compiled %d statements again for %d deliveries", pr1-pr0, n)
 	}
-	if perMessage > 10 {
-		t.Errorf("%.1f statements per delivery, want at most 10", perMessage)
+	if perMessage > 11 {
+		t.Errorf("%.1f statements per delivery, want at most 11", perMessage)
 	}
 }

@@ -44,8 +44,18 @@ type dataGuard struct {
 }
 
 func newDataGuard(r io.Reader, watchEnd bool) *dataGuard {
-	return &dataGuard{r: r, watchEnd: watchEnd, in: make([]byte, 32*1024)}
+	// With watchEnd the input is read a byte at a time (see fill): a
+	// buffer of one. The output gets room for a small message at once,
+	// and grows to a chunk at most (Read empties it before the next fill).
+	in := 1
+	if !watchEnd {
+		in = guardChunk
+	}
+	return &dataGuard{r: r, watchEnd: watchEnd, in: make([]byte, in), out: make([]byte, 0, 8<<10)}
 }
+
+// guardChunk is how many input bytes one fill takes at most.
+const guardChunk = 32 << 10
 
 // brokenEndSeen reports whether the message ended at brokenEnd.
 func (g *dataGuard) brokenEndSeen() bool { return g.ended }
@@ -82,7 +92,7 @@ func (g *dataGuard) Read(p []byte) (int, error) {
 }
 
 // fill reads the next bytes of the message and takes them in. With
-// watchEnd it reads a byte at a time, up to the size of its buffer: go-smtp's
+// watchEnd it reads a byte at a time, up to guardChunk bytes: go-smtp's
 // DATA reader returns only once it filled the buffer it was given or saw
 // the end marker, and it would block, with the client waiting, on the
 // bytes after a brokenEnd that it does not see as the end.
@@ -94,7 +104,7 @@ func (g *dataGuard) fill() error {
 		}
 		return err
 	}
-	for range len(g.in) {
+	for range guardChunk {
 		n, err := g.r.Read(g.in[:1])
 		if n == 1 {
 			g.input(g.in[0])

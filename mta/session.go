@@ -315,6 +315,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
 	defer cancel()
 	store := s.srv.opts.Store
+	var rs []mailstore.Recipient
+	var rerr error
+	if s.srv.sub == nil && (s.srv.opts.SRS == nil || !srs.IsSRS(addr.Local)) {
+		// Intake, the usual case first: an address that resolves is in a
+		// domain served here (Resolve checks), which saves a look-up of
+		// the domain per recipient. Any failure takes the whole way
+		// below, which tells relaying from an unknown user.
+		if rs, rerr = s.srv.resolve(ctx, addr.String()); rerr == nil {
+			return s.acceptResolved(ctx, tx, addr, rs)
+		}
+	}
 	local, lerr := store.IsLocalDomain(ctx, addr.Domain)
 	if lerr != nil {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", lerr)
@@ -340,7 +351,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		}
 		addr = orig
 	}
-	rs, rerr := s.srv.resolve(ctx, addr.String())
+	rs, rerr = s.srv.resolve(ctx, addr.String())
 	if errors.Is(rerr, core.ErrNotFound) {
 		s.srv.stats.reject(RejectUnknownUser)
 		s.log.Info("unknown recipient", "from", tx.from, "rcpt", addr.String())
@@ -350,6 +361,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		s.log.Error("recipient lookup failed", "rcpt", addr.String(), "err", rerr)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Temporary lookup failure, please try again later")
 	}
+	return s.acceptResolved(ctx, tx, addr, rs)
+}
+
+// acceptResolved ends RCPT for a local address that resolved to rs: the
+// quota check, then the recipient is added (or forwarded).
+func (s *session) acceptResolved(ctx context.Context, tx *transaction, addr core.Address, rs []mailstore.Recipient) error {
 	var external []string
 	for _, r := range rs {
 		if r.External != "" {

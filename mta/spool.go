@@ -68,7 +68,7 @@ func newSpool(dir string, max, memMax int64) *spool {
 // (wrapped) as soon as the message exceeds the limit, and with r's error if
 // reading fails.
 func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
-	chunk := make([]byte, 32*1024)
+	chunk := make([]byte, 8<<10)
 	var total int64
 	for {
 		n, err := r.Read(chunk)
