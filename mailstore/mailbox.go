@@ -3,6 +3,7 @@ package mailstore
 import (
 	"context"
 	"fmt"
+	"github.com/yubinmail/yubin/internal/sqltext"
 	"strings"
 	"unicode/utf8"
 
@@ -288,8 +289,11 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 		if from == Inbox {
 			return renameInboxTx(tx, userID, &mb, to)
 		}
+		// Mailbox names are case-sensitive (but INBOX): SQLite's LIKE
+		// ignores ASCII case, so the prefix is compared byte for byte.
+		childCond, childArgs := sqltext.HasPrefix("name", from+string(Delimiter))
 		var children []Mailbox
-		if err := tx.Where("user_id = ? AND name LIKE ? ESCAPE '\\'", userID, escapeLike(from+string(Delimiter))+"%").Find(&children).Error; err != nil {
+		if err := tx.Where("user_id = ? AND "+childCond, append([]any{userID}, childArgs...)...).Find(&children).Error; err != nil {
 			return err
 		}
 		if err := tx.Model(&mb).Update("name", to).Error; err != nil {
@@ -385,8 +389,9 @@ func subscribeTx(tx *writeTx, userID int64, name string) error {
 // renameSubscriptionsTx renames the subscriptions of a mailbox and of its
 // children along with them.
 func renameSubscriptionsTx(tx *writeTx, userID int64, from, to string) error {
+	childCond, childArgs := sqltext.HasPrefix("name", from+string(Delimiter))
 	var subs []subscription
-	if err := tx.Where("user_id = ? AND (name = ? OR name LIKE ? ESCAPE '\\')", userID, from, escapeLike(from+string(Delimiter))+"%").Find(&subs).Error; err != nil {
+	if err := tx.Where("user_id = ? AND (name = ? OR "+childCond+")", append([]any{userID, from}, childArgs...)...).Find(&subs).Error; err != nil {
 		return err
 	}
 	for _, sub := range subs {

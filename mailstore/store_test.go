@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -288,6 +289,26 @@ func TestRenameInbox(t *testing.T) {
 	}
 	if _, err := s.GetMailbox(ctx, u.ID, "Jobs/2026"); err != nil {
 		t.Fatalf("child not renamed: %v", err)
+	}
+	// Names are case-sensitive: renaming "work" leaves "Work/..." alone.
+	for _, name := range []string{"work", "work/a", "Work/b"} {
+		if _, err := s.CreateMailbox(ctx, u.ID, name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RenameMailbox(ctx, u.ID, "work", "job"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"job", "job/a", "Work/b"} {
+		if _, err := s.GetMailbox(ctx, u.ID, name); err != nil {
+			t.Errorf("after renaming work: %s: %v", name, err)
+		}
+	}
+	if _, err := s.GetMailbox(ctx, u.ID, "job/b"); err == nil {
+		t.Error("renaming work also renamed Work/b")
+	}
+	if subs, err := s.ListSubscriptions(ctx, u.ID); err != nil || slices.Contains(subs, "job/b") {
+		t.Errorf("subscriptions after renaming work: %v, %v", subs, err)
 	}
 	if err := s.DeleteMailbox(ctx, u.ID, "INBOX"); !errors.Is(err, core.ErrConflict) {
 		t.Fatalf("delete INBOX: %v", err)
