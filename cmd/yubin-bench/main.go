@@ -46,6 +46,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -70,6 +71,7 @@ const (
 type options struct {
 	yubin         string
 	data          string
+	database      string // YUBIN_DATABASE of the main server ("": SQLite in the data folder)
 	scenarios     []string
 	quick         bool
 	out           string
@@ -115,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var scen, sessions, sizes, extra string
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
+	fs.StringVar(&o.database, "database", "", "YUBIN_DATABASE of the server measured (a postgres:// URL of an empty database: Yubin on PostgreSQL; default SQLite in the data folder; the chain scenario's servers stay on SQLite)")
 	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (with --against classic, default: "+strings.Join(comparedScenarios, ",")+")")
 	fs.StringVar(&o.against, "against", "", "measure an anchor in the same run: classic = Postfix (SMTP, LMTP) + Dovecot (Maildir, IMAP, POP3) from Debian's packages, set up in a temporary folder (needs root; installs the packages with apt-get when missing)")
 	fs.StringVar(&o.classicScheme, "classic-scheme", "ARGON2ID", "classic: Dovecot's password scheme; ARGON2ID gives it the same argon2id hash Yubin stores, any other (e.g. SHA512-CRYPT) is made with doveadm pw")
@@ -226,9 +229,35 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.commandLine = "go run ./cmd/yubin-bench"
 	if len(args) > 0 {
-		o.commandLine += " " + strings.Join(args, " ")
+		o.commandLine += " " + strings.Join(redactURLs(args), " ")
 	}
 	return o, nil
+}
+
+// redactURLs returns args with the password of any URL in them (a
+// --database postgres://user:password@host/db) replaced by "xxxxx", for
+// the report.
+func redactURLs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		prefix, value, isFlag := "", a, false
+		if j := strings.Index(a, "="); j >= 0 && strings.HasPrefix(a, "-") {
+			prefix, value, isFlag = a[:j+1], a[j+1:], true
+		}
+		u, err := url.Parse(value)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			out[i] = u.String()
+			if isFlag {
+				out[i] = prefix + out[i]
+			}
+		}
+	}
+	return out
 }
 
 func parseInts(s string, minimum int) ([]int, error) {
@@ -339,13 +368,18 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 	if rate, err := fsyncRate(tmp, probe); err == nil {
 		rep.fsyncs = fmt.Sprintf("%.0f synchronous 4 KiB writes per second (write + fdatasync, %s, before the servers start)", rate, probe)
 	}
+	var dbEnv []string // the main server's database
+	if o.database != "" {
+		dbEnv = []string{"YUBIN_DATABASE=" + o.database}
+		rep.database = "PostgreSQL (--database)"
+	}
 	users := []string{intakeUser, mailboxUser, largeUser, stressUser, loginUser}
 	cmds := [][]string{{"domain", "add", domain}}
 	for _, u := range users {
 		cmds = append(cmds, []string{"user", "add", u, "--password", password})
 	}
 	for _, args := range cmds {
-		if err := admin(ctx, bin, data, args...); err != nil {
+		if err := admin(ctx, bin, data, dbEnv, args...); err != nil {
 			if fresh {
 				return nil, err
 			}
@@ -365,7 +399,9 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		o.logf("yubin serve pid %d: smtp %s, imap %s, pop3 %s, http %q (log %s)", s.pid, s.Addr("smtp"), s.Addr("imap"), s.Addr("pop3"), s.Addr("http"), path)
 		return s, nil
 	}
-	startWith := func(protocols []string, env ...string) (*server, error) { return startOn(data, protocols, env...) }
+	startWith := func(protocols []string, env ...string) (*server, error) {
+		return startOn(data, protocols, append(slices.Clip(dbEnv), env...)...)
+	}
 	start := func() (*server, error) { return startWith(mailProtocols) }
 	stopSrv := func(s *server) {
 		if err := s.Stop(); err != nil {
@@ -457,7 +493,7 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		runChain(ctx, o, rep, tmp, func(name string, env ...string) (*server, error) {
 			d := filepath.Join(tmp, "data-"+name)
 			for _, args := range [][]string{{"domain", "add", domain}, {"user", "add", intakeUser, "--password", password}} {
-				if err := admin(ctx, bin, d, args...); err != nil {
+				if err := admin(ctx, bin, d, nil, args...); err != nil {
 					return nil, err
 				}
 			}

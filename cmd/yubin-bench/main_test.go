@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,14 @@ func runQuick(t *testing.T, timeout time.Duration, args ...string) (*options, *r
 		t.Fatalf("a measurement failed:\n%s\n%s", progress.String(), md)
 	}
 	return o, rep, md
+}
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs([]string{"--database", "postgres://yubin:s3cret@127.0.0.1:5432/bench?sslmode=disable",
+		"--database=postgres://u:p@h/db", "--rounds", "3", "postgres://nopassword@h/db"})
+	want := []string{"--database", "postgres://yubin:xxxxx@127.0.0.1:5432/bench?sslmode=disable",
+		"--database=postgres://u:xxxxx@h/db", "--rounds", "3", "postgres://nopassword@h/db"}
+	if !slices.Equal(got, want) {
+		t.Errorf("redactURLs:\n got %q\nwant %q", got, want)
+	}
 }

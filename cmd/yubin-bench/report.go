@@ -22,6 +22,9 @@ type report struct {
 	systems []string
 	// fsyncs is the disk's rate of 4 KiB write + fdatasync, or "".
 	fsyncs string
+	// database names Yubin's database when it is not SQLite in the data
+	// folder, or "".
+	database string
 	// classic names the classic stack's versions, if it ran.
 	classic string
 
@@ -210,6 +213,9 @@ func (r *report) markdown() string {
 		p("; %s", r.fsyncs)
 	}
 	p("\n")
+	if r.database != "" {
+		p("- Yubin's database: %s; the chain scenario's servers on SQLite\n", r.database)
+	}
 	p("- software: yubin %s, built with %s", gitVersion(), runtime.Version())
 	if r.classic != "" {
 		p("; the classic stack: %s from Debian's packages", r.classic)

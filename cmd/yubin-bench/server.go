@@ -51,11 +51,12 @@ func moduleRoot() string {
 	}
 }
 
-// admin runs `yubin ARGS... --data DIR` and fails with its output.
-func admin(ctx context.Context, bin, data string, args ...string) error {
+// admin runs `yubin ARGS... --data DIR` with env (VAR=value) added to the
+// clean environment, and fails with its output.
+func admin(ctx context.Context, bin, data string, env []string, args ...string) error {
 	args = append(args, "--data", data)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("yubin %s: %w\n%s", strings.Join(args, " "), err, out)
