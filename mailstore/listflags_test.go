@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/yubinmail/yubin/core"
 )
@@ -97,21 +96,7 @@ func BenchmarkListMessages(b *testing.B) {
 // the mailbox, what ListMessageFlagsAs gives.
 func TestSnapshotFlags(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
-	ann := newTestUser(t, s, "ann@example.com")
-	bob := newTestUser(t, s, "bob@example.com")
-	proj, err := s.CreateMailbox(ctx, ann.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetMailboxRights(ctx, proj.ID, bob.Address, "lrswte"); err != nil {
-		t.Fatal(err)
-	}
-	for range 4 {
-		if _, err := s.Append(ctx, ann.ID, "Projects", strings.NewReader("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, ann, bob, proj := sharedProjects(t, 4)
 	if _, err := s.StoreFlags(ctx, proj.ID, UIDs(1, 2), FlagsAdd, []string{FlagSeen, "$Work"}); err != nil {
 		t.Fatal(err)
 	}

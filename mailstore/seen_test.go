@@ -13,21 +13,7 @@ import (
 // the mailbox and the user.
 func TestPrivateSeen(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t)
-	ann := newTestUser(t, s, "ann@example.com")
-	bob := newTestUser(t, s, "bob@example.com")
-	proj, err := s.CreateMailbox(ctx, ann.ID, "Projects", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetMailboxRights(ctx, proj.ID, bob.Address, "lrswte"); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if _, err := s.Append(ctx, ann.ID, "Projects", strings.NewReader("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, ann, bob, proj := sharedProjects(t, 3)
 	seenUIDs := func(userID int64) (uids []uint32, modseqs []int64) {
 		t.Helper()
 		metas, err := s.ListMessagesAs(ctx, userID, proj.ID, nil)
@@ -130,4 +116,27 @@ func TestPrivateSeen(t *testing.T) {
 	if err := s.db.Model(&seenSetting{}).Count(&settings).Error; err != nil || settings != 0 {
 		t.Fatalf("%d seen settings after the mailbox is gone: %v", settings, err)
 	}
+}
+
+// sharedProjects opens a store where ann's mailbox "Projects" holds n
+// messages and is shared with bob (lrswte, so bob has a private \Seen).
+func sharedProjects(t *testing.T, n int) (s *Store, ann, bob *User, proj *Mailbox) {
+	t.Helper()
+	ctx := context.Background()
+	s = openTestStore(t)
+	ann = newTestUser(t, s, "ann@example.com")
+	bob = newTestUser(t, s, "bob@example.com")
+	proj, err := s.CreateMailbox(ctx, ann.ID, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMailboxRights(ctx, proj.ID, bob.Address, "lrswte"); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := s.Append(ctx, ann.ID, "Projects", strings.NewReader("Subject: x\r\n\r\nx\r\n"), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, ann, bob, proj
 }
