@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // TestQuarantineReleaseRunsSieve (issue 17): a message the filters held
@@ -90,7 +91,7 @@ func TestQuarantineReleaseRunsSieve(t *testing.T) {
 	// Ann's script filed hers into Invoices, flagged; her INBOX is empty.
 	c := dialIMAPInbox(t, imapAddr, "ann@example.test", "password-of-ann@example.test")
 	defer c.Close()
-	if n := c.Mailbox().NumMessages; n != 0 {
+	if n := inboxMessages(t, c); n != 0 {
 		t.Errorf("ann's INBOX holds %d messages, want 0", n)
 	}
 	sel, err := c.Select("Invoices", nil).Wait()
@@ -115,10 +116,22 @@ func TestQuarantineReleaseRunsSieve(t *testing.T) {
 	// Bob has no script: INBOX.
 	cb := dialIMAPInbox(t, imapAddr, "bob@example.test", "password-of-bob@example.test")
 	defer cb.Close()
-	if n := cb.Mailbox().NumMessages; n != 1 {
+	if n := inboxMessages(t, cb); n != 1 {
 		t.Errorf("bob's INBOX holds %d messages, want 1", n)
 	}
 	if code := apiJSON(t, rs.http, "GET", "/api/v1/quarantine", token, nil, &held); code != http.StatusOK || len(held.Items) != 0 {
 		t.Fatalf("quarantine after release: %d, %+v", code, held)
 	}
+}
+
+// inboxMessages counts the messages in INBOX with STATUS. (The client's
+// Mailbox() is not read here: go-imap's client ends a SELECT's Wait before
+// it records the selected mailbox, so right after it Mailbox() may be nil.)
+func inboxMessages(t *testing.T, c *imapclient.Client) uint32 {
+	t.Helper()
+	st, err := c.Status("INBOX", &goimap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || st.NumMessages == nil {
+		t.Fatalf("STATUS INBOX: %v", err)
+	}
+	return *st.NumMessages
 }
