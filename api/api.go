@@ -139,8 +139,9 @@ func New(opts Options) (*API, error) {
 }
 
 // LoadSigningKey reads the API's JWT signing key from the data folder
-// (DataDir/api/jwt.key), creating it on first start. serve calls it before
-// any listener opens, so that a key it cannot use stops the start.
+// (DataDir/api/jwt.key), creating it on first start. New uses it when no
+// SigningKey is given (tests, embedders); `yubin serve` keeps the key in the
+// database instead (internal/jwtkey), shared by every node.
 func LoadSigningKey(dataDir string) ([]byte, error) {
 	return loadOrCreateKey(filepath.Join(dataDir, "api", "jwt.key"))
 }
