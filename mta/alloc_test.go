@@ -16,17 +16,17 @@ import (
 func TestIntakeAllocations(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
+	rc.Cmd("EHLO client.example", 250)
 	line := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 2)[:78] + "\r\n"
 	body := "From: Bench <bench@remote.example>\r\nTo: Ann <ann@example.com>\r\nSubject: allocations\r\n" +
 		"Message-ID: <allocs@remote.example>\r\n\r\n" + strings.Repeat(line, 4096/len(line)) + ".\r\n"
 	send := func() {
-		rc.cmd("MAIL FROM:<bench@remote.example>", 250)
-		rc.cmd("RCPT TO:<"+ann+">", 250)
-		rc.cmd("DATA", 354)
-		rc.write(body)
-		rc.expect(250)
-		rc.cmd("RSET", 250)
+		rc.Cmd("MAIL FROM:<bench@remote.example>", 250)
+		rc.Cmd("RCPT TO:<"+ann+">", 250)
+		rc.Cmd("DATA", 354)
+		rc.Write(body)
+		rc.Expect(250)
+		rc.Cmd("RSET", 250)
 	}
 	for range 5 {
 		send() // warm: statements prepared, pools filled

@@ -1,7 +1,6 @@
 package mta
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -17,7 +16,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/yubinmail/yubin/internal/testdb"
+	"github.com/yubinmail/yubin/internal/testsmtp"
 	"github.com/yubinmail/yubin/mailstore"
 	"github.com/yubinmail/yubin/mta/queue"
 )
@@ -423,62 +422,14 @@ func trunc(s string) string {
 	return s
 }
 
-// rawClient is a bare SMTP client over textproto, for what go-smtp's
-// client will not do (pipelining by hand, BDAT, garbage).
-type rawClient struct {
-	tb   testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-	tp   *textproto.Reader
-}
+// rawClient is a bare SMTP client, for what go-smtp's client will not do
+// (pipelining by hand, BDAT, garbage).
+type rawClient = testsmtp.Client
 
+// raw connects to the server and reads its greeting.
 func (ts *testServer) raw(tb testing.TB) *rawClient {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	rc := &rawClient{tb: tb, conn: c, r: bufio.NewReader(c)}
-	rc.tp = textproto.NewReader(rc.r)
-	rc.expect(220)
-	return rc
-}
-
-// write sends raw bytes.
-func (rc *rawClient) write(s string) {
-	rc.tb.Helper()
-	if _, err := io.WriteString(rc.conn, s); err != nil {
-		rc.tb.Fatalf("write: %v", err)
-	}
-}
-
-// reply reads one (possibly multi-line) reply.
-func (rc *rawClient) reply() (int, string) {
-	rc.tb.Helper()
-	code, msg, err := rc.tp.ReadResponse(0)
-	if err != nil && code == 0 {
-		rc.tb.Fatalf("read reply: %v", err)
-	}
-	return code, msg
-}
-
-// expect reads a reply and checks its code; it returns the text.
-func (rc *rawClient) expect(code int) string {
-	rc.tb.Helper()
-	got, msg := rc.reply()
-	if got != code {
-		rc.tb.Fatalf("got reply %d %q, want %d", got, msg, code)
-	}
-	return msg
-}
-
-// cmd sends one command line and checks the reply code.
-func (rc *rawClient) cmd(line string, code int) string {
-	rc.tb.Helper()
-	rc.write(line + "\r\n")
-	return rc.expect(code)
+	return testsmtp.Dial(tb, ts.addr)
 }
 
 // selfSignedTLS returns a server config with a fresh certificate for

@@ -1,7 +1,6 @@
 package mta
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"os"
 	"regexp"
 	"strings"
@@ -28,7 +26,7 @@ func TestEHLOExtensions(t *testing.T) {
 		o.Filters = acceptAll()
 	})
 	rc := ts.raw(t)
-	text := rc.cmd("EHLO client.test.example", 250)
+	text := rc.Cmd("EHLO client.test.example", 250)
 	for _, ext := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 1048576", "STARTTLS", "ENHANCEDSTATUSCODES", "CHUNKING"} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ext) + `$`).MatchString(text) {
 			t.Errorf("EHLO reply lacks %q:\n%s", ext, text)
@@ -85,12 +83,12 @@ func TestDeliverStoresByteForByte(t *testing.T) {
 func TestBareLFIsNormalisedToCRLF(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<sender@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	rc.cmd("DATA", 354)
-	rc.write("Subject: lf\nX-Other: 1\n\nline one\nline two\r\n.\r\n")
-	rc.expect(250)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<sender@remote.example>", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("Subject: lf\nX-Other: 1\n\nline one\nline two\r\n.\r\n")
+	rc.Expect(250)
 	got := messages(t, ts.store, ann, "INBOX")
 	_, rest := splitReceived(t, got[0])
 	if want := "Subject: lf\r\nX-Other: 1\r\n\r\nline one\r\nline two\r\n"; rest != want {
@@ -152,11 +150,11 @@ func TestNotAnOpenRelayWithAnyAddressForm(t *testing.T) {
 		wantCode(t, err, 550, smtp.EnhancedCode{5, 7, 1})
 	}
 	rc := ts.raw(t)
-	rc.cmd("EHLO x.example", 250)
-	rc.cmd("MAIL FROM:<>", 250)
+	rc.Cmd("EHLO x.example", 250)
+	rc.Cmd("MAIL FROM:<>", 250)
 	// A source route naming us, then a foreign mailbox.
-	rc.write("RCPT TO:<@" + testHost + ":victim@gmail.example>\r\n")
-	if code, _ := rc.reply(); code != 550 {
+	rc.Write("RCPT TO:<@" + testHost + ":victim@gmail.example>\r\n")
+	if code, _ := rc.Reply(); code != 550 {
 		t.Errorf("source-routed RCPT got %d", code)
 	}
 }
@@ -284,19 +282,19 @@ func TestSizeLimits(t *testing.T) {
 	})
 	t.Run("BDAT over the limit", func(t *testing.T) {
 		rc := ts.raw(t)
-		rc.cmd("EHLO client.test.example", 250)
-		rc.cmd("MAIL FROM:<sender@remote.example>", 250)
-		rc.cmd("RCPT TO:<ann@example.com>", 250)
+		rc.Cmd("EHLO client.test.example", 250)
+		rc.Cmd("MAIL FROM:<sender@remote.example>", 250)
+		rc.Cmd("RCPT TO:<ann@example.com>", 250)
 		chunk := big[:3000]
-		rc.write(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
-		rc.expect(250)
-		rc.write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
-		if msg := rc.expect(552); !strings.HasPrefix(msg, "5.3.4") {
+		rc.Write(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+		rc.Expect(250)
+		rc.Write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+		if msg := rc.Expect(552); !strings.HasPrefix(msg, "5.3.4") {
 			t.Fatalf("BDAT reply %q", msg)
 		}
 		// An aborted BDAT transfer ends the connection (see Reset).
-		rc.expect(421)
-		expectEOF(t, rc)
+		rc.Expect(421)
+		rc.ExpectClosed()
 	})
 	t.Run("just under the limit", func(t *testing.T) {
 		if _, err := ts.send(t, "sender@remote.example", []string{ann}, big[:limit-200]); err != nil {
@@ -314,19 +312,19 @@ func TestSizeLimits(t *testing.T) {
 func TestPipelining(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
+	rc.Cmd("EHLO client.test.example", 250)
 	// RFC 2920: the whole envelope in one write, then the replies in order.
-	rc.write("MAIL FROM:<sender@remote.example>\r\nRCPT TO:<ann@example.com>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+	rc.Write("MAIL FROM:<sender@remote.example>\r\nRCPT TO:<ann@example.com>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
 	for _, want := range []int{250, 250, 550, 250, 354} {
-		rc.expect(want)
+		rc.Expect(want)
 	}
-	rc.write(simpleMsg("pipelined") + ".\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+	rc.Write(simpleMsg("pipelined") + ".\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
 	for _, want := range []int{250, 250, 250, 354} {
-		rc.expect(want)
+		rc.Expect(want)
 	}
-	rc.write(simpleMsg("second") + ".\r\nQUIT\r\n")
-	rc.expect(250)
-	rc.expect(221)
+	rc.Write(simpleMsg("second") + ".\r\nQUIT\r\n")
+	rc.Expect(250)
+	rc.Expect(221)
 	if n := len(messages(t, ts.store, bob, "INBOX")); n != 2 {
 		t.Fatalf("bob has %d messages, want 2", n)
 	}
@@ -335,23 +333,23 @@ func TestPipelining(t *testing.T) {
 func TestBDAT(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
+	rc.Cmd("EHLO client.test.example", 250)
 	msg := simpleMsg("chunked")
 	// RFC 3030 chunks carry the message as is: no dot-stuffing, and a
 	// chunk boundary anywhere, even inside a CRLF.
 	c1, c2, c3 := msg[:10], msg[10:strings.Index(msg, "\r\n\r\n")+1], msg[strings.Index(msg, "\r\n\r\n")+1:]
-	rc.write("MAIL FROM:<sender@remote.example>\r\nRCPT TO:<ann@example.com>\r\n")
-	rc.expect(250)
-	rc.expect(250)
-	rc.write(fmt.Sprintf("BDAT %d\r\n%sBDAT %d\r\n%s", len(c1), c1, len(c2), c2))
-	rc.expect(250)
-	rc.expect(250)
-	rc.write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(c3), c3))
-	text := rc.expect(250)
+	rc.Write("MAIL FROM:<sender@remote.example>\r\nRCPT TO:<ann@example.com>\r\n")
+	rc.Expect(250)
+	rc.Expect(250)
+	rc.Write(fmt.Sprintf("BDAT %d\r\n%sBDAT %d\r\n%s", len(c1), c1, len(c2), c2))
+	rc.Expect(250)
+	rc.Expect(250)
+	rc.Write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(c3), c3))
+	text := rc.Expect(250)
 	if !strings.Contains(text, "queued as") {
 		t.Errorf("BDAT LAST reply %q", text)
 	}
-	rc.cmd("BDAT 0 LAST", 502) // no transaction any more
+	rc.Cmd("BDAT 0 LAST", 502) // no transaction any more
 	got := messages(t, ts.store, ann, "INBOX")
 	if len(got) != 1 {
 		t.Fatalf("ann has %d messages", len(got))
@@ -366,18 +364,18 @@ func TestAbortedBDATEndsTheConnection(t *testing.T) {
 	for _, abort := range []string{"RSET", "EHLO again.example"} {
 		t.Run(abort, func(t *testing.T) {
 			rc := ts.raw(t)
-			rc.cmd("EHLO client.test.example", 250)
-			rc.cmd("MAIL FROM:<sender@remote.example>", 250)
-			rc.cmd("RCPT TO:<ann@example.com>", 250)
-			rc.write("BDAT 5\r\nHello")
-			rc.expect(250)
+			rc.Cmd("EHLO client.test.example", 250)
+			rc.Cmd("MAIL FROM:<sender@remote.example>", 250)
+			rc.Cmd("RCPT TO:<ann@example.com>", 250)
+			rc.Write("BDAT 5\r\nHello")
+			rc.Expect(250)
 			// Pipelined: the new transaction must not start on this
 			// connection (go-smtp would mix the two BDAT results up).
-			rc.write(abort + "\r\nMAIL FROM:<sender@remote.example>\r\nRCPT TO:<bob@example.com>\r\nBDAT 16 LAST\r\nSubject: x\r\n\r\nhi")
-			if text := rc.expect(421); !strings.HasPrefix(text, "4.3.0") {
+			rc.Write(abort + "\r\nMAIL FROM:<sender@remote.example>\r\nRCPT TO:<bob@example.com>\r\nBDAT 16 LAST\r\nSubject: x\r\n\r\nhi")
+			if text := rc.Expect(421); !strings.HasPrefix(text, "4.3.0") {
 				t.Errorf("got %q", text)
 			}
-			expectEOF(t, rc)
+			rc.ExpectClosed()
 		})
 	}
 	if n := len(messages(t, ts.store, ann, "INBOX")) + len(messages(t, ts.store, bob, "INBOX")); n != 0 {
@@ -385,11 +383,11 @@ func TestAbortedBDATEndsTheConnection(t *testing.T) {
 	}
 	// A new connection works.
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<sender@remote.example>", 250)
-	rc.cmd("RCPT TO:<bob@example.com>", 250)
-	rc.write("BDAT 16 LAST\r\nSubject: x\r\n\r\nhi")
-	rc.expect(250)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<sender@remote.example>", 250)
+	rc.Cmd("RCPT TO:<bob@example.com>", 250)
+	rc.Write("BDAT 16 LAST\r\nSubject: x\r\n\r\nhi")
+	rc.Expect(250)
 	if n := len(messages(t, ts.store, bob, "INBOX")); n != 1 {
 		t.Fatalf("bob has %d messages, want 1", n)
 	}
@@ -399,13 +397,13 @@ func TestSTARTTLSDuringBDATEndsTheConnection(t *testing.T) {
 	srvTLS, cliTLS := selfSignedTLS(t)
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll(); o.TLSConfig = srvTLS })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<sender@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	rc.write("BDAT 5\r\nHello")
-	rc.expect(250)
-	rc.cmd("STARTTLS", 220)
-	tc := tls.Client(rc.conn, cliTLS)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<sender@remote.example>", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Write("BDAT 5\r\nHello")
+	rc.Expect(250)
+	rc.Cmd("STARTTLS", 220)
+	tc := tls.Client(rc.Conn, cliTLS)
 	if err := tc.Handshake(); err == nil {
 		// The server may close before or after the handshake completes;
 		// either way no new session begins.
@@ -467,21 +465,21 @@ func TestUTF8(t *testing.T) {
 	}
 	// Without SMTPUTF8, non-ASCII addresses are refused (RFC 6531 §3.5).
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	if text := rc.cmd("MAIL FROM:<jürgen@remote.example>", 553); !strings.HasPrefix(text, "5.6.7") {
+	rc.Cmd("EHLO client.test.example", 250)
+	if text := rc.Cmd("MAIL FROM:<jürgen@remote.example>", 553); !strings.HasPrefix(text, "5.6.7") {
 		t.Errorf("MAIL reply %q", text)
 	}
-	rc.cmd("MAIL FROM:<a@remote.example>", 250)
-	if text := rc.cmd("RCPT TO:<用户@example.com>", 553); !strings.HasPrefix(text, "5.6.7") {
+	rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+	if text := rc.Cmd("RCPT TO:<用户@example.com>", 553); !strings.HasPrefix(text, "5.6.7") {
 		t.Errorf("RCPT reply %q", text)
 	}
 	// 8BITMIME alone is fine for an 8-bit body.
-	rc.cmd("RSET", 250)
-	rc.cmd("MAIL FROM:<a@remote.example> BODY=8BITMIME", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	rc.cmd("DATA", 354)
-	rc.write("Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n.\r\n")
-	rc.expect(250)
+	rc.Cmd("RSET", 250)
+	rc.Cmd("MAIL FROM:<a@remote.example> BODY=8BITMIME", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n.\r\n")
+	rc.Expect(250)
 	_, rest = splitReceived(t, messages(t, ts.store, ann, "INBOX")[0])
 	if rest != "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n" {
 		t.Errorf("8-bit message: %q", rest)
@@ -613,35 +611,35 @@ func TestBadInput(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	t.Run("long line", func(t *testing.T) {
 		rc := ts.raw(t)
-		rc.write("EHLO " + strings.Repeat("a", 3000) + "\r\n")
-		if code, _ := rc.reply(); code != 500 {
+		rc.Write("EHLO " + strings.Repeat("a", 3000) + "\r\n")
+		if code, _ := rc.Reply(); code != 500 {
 			t.Fatalf("got %d", code)
 		}
 	})
 	t.Run("commands out of order", func(t *testing.T) {
 		rc := ts.raw(t)
-		rc.cmd("MAIL FROM:<a@remote.example>", 502)
-		rc.cmd("EHLO client.test.example", 250)
-		rc.cmd("RCPT TO:<ann@example.com>", 502)
-		rc.cmd("DATA", 502)
-		rc.cmd("MAIL FROM:<a@remote.example>", 250)
-		rc.cmd("DATA", 502)
+		rc.Cmd("MAIL FROM:<a@remote.example>", 502)
+		rc.Cmd("EHLO client.test.example", 250)
+		rc.Cmd("RCPT TO:<ann@example.com>", 502)
+		rc.Cmd("DATA", 502)
+		rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+		rc.Cmd("DATA", 502)
 	})
 	t.Run("long line in DATA", func(t *testing.T) {
 		rc := ts.raw(t)
-		rc.cmd("EHLO client.test.example", 250)
-		rc.cmd("MAIL FROM:<a@remote.example>", 250)
-		rc.cmd("RCPT TO:<ann@example.com>", 250)
-		rc.cmd("DATA", 354)
-		rc.write("Subject: long\r\n\r\n" + strings.Repeat("x", 2500) + "\r\n.\r\n")
-		if code, _ := rc.reply(); code != 500 {
+		rc.Cmd("EHLO client.test.example", 250)
+		rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+		rc.Cmd("RCPT TO:<ann@example.com>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Write("Subject: long\r\n\r\n" + strings.Repeat("x", 2500) + "\r\n.\r\n")
+		if code, _ := rc.Reply(); code != 500 {
 			t.Fatalf("got %d", code)
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
 		rc := ts.raw(t)
-		rc.write("\x00\x01\x02 \xff\xfe\r\n")
-		if code, _ := rc.reply(); code/100 != 5 {
+		rc.Write("\x00\x01\x02 \xff\xfe\r\n")
+		if code, _ := rc.Reply(); code/100 != 5 {
 			t.Fatalf("got %d", code)
 		}
 	})
@@ -669,7 +667,7 @@ func TestBadInput(t *testing.T) {
 func TestReadTimeout(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll(); o.ReadTimeout = 300 * time.Millisecond })
 	rc := ts.raw(t)
-	if text := rc.expect(421); !strings.HasPrefix(text, "4.4.2") {
+	if text := rc.Expect(421); !strings.HasPrefix(text, "4.4.2") {
 		t.Errorf("timeout reply %q", text)
 	}
 }
@@ -682,18 +680,18 @@ func TestReadTimeoutPerRead(t *testing.T) {
 	const timeout = 1500 * time.Millisecond
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll(); o.ReadTimeout = timeout })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<a@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	rc.cmd("DATA", 354)
-	rc.write("Subject: slow\r\n\r\n")
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("Subject: slow\r\n\r\n")
 	line := strings.Repeat("z", 98) + "\r\n"
 	for start := time.Now(); time.Since(start) < 2*timeout; {
-		rc.write(line)
+		rc.Write(line)
 		time.Sleep(10 * time.Millisecond)
 	}
-	rc.write(".\r\n")
-	rc.expect(250)
+	rc.Write(".\r\n")
+	rc.Expect(250)
 }
 
 func TestSpoolFileForLargeMessages(t *testing.T) {
@@ -781,24 +779,24 @@ func TestStats(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	idle := ts.raw(t)
-	idle.cmd("EHLO idle.example", 250)
+	idle.Cmd("EHLO idle.example", 250)
 	busy := ts.raw(t)
-	busy.cmd("EHLO busy.example", 250)
-	busy.cmd("MAIL FROM:<sender@remote.example>", 250)
-	busy.cmd("RCPT TO:<ann@example.com>", 250)
-	busy.cmd("DATA", 354)
-	busy.write("Subject: in flight\r\n\r\nfirst half\r\n")
+	busy.Cmd("EHLO busy.example", 250)
+	busy.Cmd("MAIL FROM:<sender@remote.example>", 250)
+	busy.Cmd("RCPT TO:<ann@example.com>", 250)
+	busy.Cmd("DATA", 354)
+	busy.Write("Subject: in flight\r\n\r\nfirst half\r\n")
 	greeted := ts.raw(t) // connected, not even EHLO
 
 	done := make(chan error, 1)
 	go func() { done <- ts.Shutdown(context.Background()) }()
 
-	if text := idle.expect(421); !strings.HasPrefix(text, "4.3.2") {
+	if text := idle.Expect(421); !strings.HasPrefix(text, "4.3.2") {
 		t.Errorf("idle session got %q", text)
 	}
-	expectEOF(t, idle)
-	greeted.expect(421)
-	expectEOF(t, greeted)
+	idle.ExpectClosed()
+	greeted.Expect(421)
+	greeted.ExpectClosed()
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned (%v) with a transaction under way", err)
@@ -814,10 +812,10 @@ func TestShutdown(t *testing.T) {
 			t.Errorf("new connection greeted during shutdown: %q", buf[:n])
 		}
 	}
-	busy.write("second half\r\n.\r\n")
-	busy.expect(250)
-	busy.expect(421)
-	expectEOF(t, busy)
+	busy.Write("second half\r\n.\r\n")
+	busy.Expect(250)
+	busy.Expect(421)
+	busy.ExpectClosed()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -843,44 +841,35 @@ func TestShutdown(t *testing.T) {
 func TestShutdownWithTLSSessions(t *testing.T) {
 	srvTLS, cliTLS := selfSignedTLS(t)
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll(); o.TLSConfig = srvTLS })
-	upgrade := func(rc *rawClient) *rawClient {
-		t.Helper()
-		rc.cmd("STARTTLS", 220)
-		tc := tls.Client(rc.conn, cliTLS)
-		if err := tc.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		up := &rawClient{tb: t, conn: tc, r: bufio.NewReader(tc)}
-		up.tp = textproto.NewReader(up.r)
-		return up
-	}
 	// MAIL, then STARTTLS: the transaction is over (RFC 3207 §4.2), and
 	// Shutdown must not wait for it.
 	half := ts.raw(t)
-	half.cmd("EHLO half.example", 250)
-	half.cmd("MAIL FROM:<a@remote.example>", 250)
-	half = upgrade(half)
+	half.Cmd("EHLO half.example", 250)
+	half.Cmd("MAIL FROM:<a@remote.example>", 250)
+	half = half.StartTLS(cliTLS)
 	// An idle session inside TLS gets its 421 through TLS.
-	idle := upgrade(func() *rawClient { rc := ts.raw(t); rc.cmd("EHLO idle.example", 250); return rc }())
-	idle.cmd("EHLO idle.example", 250)
+	idle := ts.raw(t)
+	idle.Cmd("EHLO idle.example", 250)
+	idle = idle.StartTLS(cliTLS)
+	idle.Cmd("EHLO idle.example", 250)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := ts.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if text := idle.expect(421); !strings.HasPrefix(text, "4.3.2") {
+	if text := idle.Expect(421); !strings.HasPrefix(text, "4.3.2") {
 		t.Errorf("got %q", text)
 	}
-	expectEOF(t, idle)
-	expectEOF(t, half)
+	idle.ExpectClosed()
+	half.ExpectClosed()
 }
 
 func TestShutdownDeadline(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	busy := ts.raw(t)
-	busy.cmd("EHLO busy.example", 250)
-	busy.cmd("MAIL FROM:<sender@remote.example>", 250)
+	busy.Cmd("EHLO busy.example", 250)
+	busy.Cmd("MAIL FROM:<sender@remote.example>", 250)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -891,7 +880,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Shutdown took %v", d)
 	}
-	expectEOF(t, busy)
+	busy.ExpectClosed()
 }
 
 func TestServeAfterClose(t *testing.T) {
@@ -908,20 +897,5 @@ func TestServeAfterClose(t *testing.T) {
 	}
 	if err := NewServer(Options{Filters: acceptAll()}).Serve(ln); err == nil {
 		t.Fatal("Serve without a store succeeded")
-	}
-}
-
-// expectEOF checks that the server closed the connection.
-func expectEOF(t *testing.T, rc *rawClient) {
-	t.Helper()
-	_ = rc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := rc.r.ReadByte()
-	if err == nil {
-		rest, _ := rc.r.Peek(rc.r.Buffered())
-		t.Fatalf("connection still open, read %q", string(b)+string(rest))
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("connection still open (read timed out)")
 	}
 }

@@ -268,13 +268,13 @@ func TestSubmissionBareCRNormalised(t *testing.T) {
 func TestEndOfDataAfterBareCR(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.Filters = acceptAll() })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<a@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
-	rc.cmd("DATA", 354)
-	rc.write("Subject: cr\r\n\r\nhello\r\r\n.\r\nMAIL FROM:<b@remote.example>\r\n")
-	rc.expect(250)
-	if _, err := rc.r.ReadByte(); err == nil {
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("Subject: cr\r\n\r\nhello\r\r\n.\r\nMAIL FROM:<b@remote.example>\r\n")
+	rc.Expect(250)
+	if _, err := rc.R.ReadByte(); err == nil {
 		t.Error("connection left open after the end of data was missed by the protocol layer")
 	}
 	got := messages(t, ts.store, ann, "INBOX")
@@ -284,13 +284,13 @@ func TestEndOfDataAfterBareCR(t *testing.T) {
 
 	sub, _ := startSubmission(t, false, nil)
 	rc = sub.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("RCPT TO:<carl@remote.example>", 250)
-	rc.cmd("DATA", 354)
-	rc.write("From: ann@example.com\r\nSubject: cr\r\n\r\nhello\r\r\n.\r\n")
-	rc.expect(250)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("RCPT TO:<carl@remote.example>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("From: ann@example.com\r\nSubject: cr\r\n\r\nhello\r\r\n.\r\n")
+	rc.Expect(250)
 	if body := queuedBody(t, sub); !lineEndsCRLF(body) || !strings.HasSuffix(body, "\r\n\r\nhello\r\n") {
 		t.Errorf("queued %q", body)
 	}
@@ -316,13 +316,13 @@ func TestLongLineRefused(t *testing.T) {
 	}
 
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("MAIL FROM:<a@remote.example>", 250)
-	rc.cmd("RCPT TO:<ann@example.com>", 250)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("MAIL FROM:<a@remote.example>", 250)
+	rc.Cmd("RCPT TO:<ann@example.com>", 250)
 	chunk := "Subject: long\r\n\r\n" + strings.Repeat("y", 1500) + "\r\n"
-	rc.write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
-	rc.expect(500)
-	rc.cmd("NOOP", 250)
+	rc.Write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	rc.Expect(500)
+	rc.Cmd("NOOP", 250)
 	if got := messages(t, ts.store, ann, "INBOX"); len(got) != 1 {
 		t.Fatalf("%d messages stored, want the one with 1,000-byte lines", len(got))
 	}
@@ -444,14 +444,14 @@ func TestAddressHarvesting(t *testing.T) {
 				mu.Unlock()
 			}
 			rc := ts.raw(t)
-			rc.cmd("EHLO client.test.example", 250)
-			rc.cmd("MAIL FROM:<harvester@remote.example>", 250)
-			rc.cmd("RCPT TO:<"+tc.known+">", 250)
+			rc.Cmd("EHLO client.test.example", 250)
+			rc.Cmd("MAIL FROM:<harvester@remote.example>", 250)
+			rc.Cmd("RCPT TO:<"+tc.known+">", 250)
 			for i := range DefaultMaxUnknownRecipients - 1 {
-				rc.cmd(fmt.Sprintf("RCPT TO:<"+tc.guess+">", i), 550)
+				rc.Cmd(fmt.Sprintf("RCPT TO:<"+tc.guess+">", i), 550)
 			}
-			rc.cmd("RCPT TO:<"+tc.last+">", 421)
-			if _, err := rc.r.ReadByte(); err == nil {
+			rc.Cmd("RCPT TO:<"+tc.last+">", 421)
+			if _, err := rc.R.ReadByte(); err == nil {
 				t.Error("session still open after too many unknown recipients")
 			}
 			mu.Lock()

@@ -67,14 +67,14 @@ func TestSubmissionWithSwaks(t *testing.T) {
 func TestSubmissionDataEndsOnlyAtTheMarker(t *testing.T) {
 	ts, _ := startSubmission(t, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
-	rc.cmd("MAIL FROM:<"+ann+">", 250)
-	rc.cmd("RCPT TO:<"+bob+">", 250)
-	rc.cmd("DATA", 354)
-	rc.write("From: " + ann + "\r\nSubject: cr\r\n\r\nfoo\r\r\n..\r\nstill the message\r\n.\r\n")
-	rc.expect(250)
-	rc.cmd("NOOP", 250) // the session goes on
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+ann+"\x00"+testPassword)), 235)
+	rc.Cmd("MAIL FROM:<"+ann+">", 250)
+	rc.Cmd("RCPT TO:<"+bob+">", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write("From: " + ann + "\r\nSubject: cr\r\n\r\nfoo\r\r\n..\r\nstill the message\r\n.\r\n")
+	rc.Expect(250)
+	rc.Cmd("NOOP", 250) // the session goes on
 	got := inbox(t, ts.store, bob)
 	if len(got) != 1 || !strings.HasSuffix(got[0], "\r\n\r\nfoo\r\n\r\n.\r\nstill the message\r\n") {
 		t.Fatalf("bob's copy: %q", got)

@@ -273,21 +273,21 @@ func TestSubmissionAuthLogin(t *testing.T) {
 	// Outlook's way: no initial response.
 	b64 := base64.StdEncoding.EncodeToString
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	if got := rc.cmd("AUTH LOGIN", 334); got != b64([]byte("Username:")) {
+	rc.Cmd("EHLO client.test.example", 250)
+	if got := rc.Cmd("AUTH LOGIN", 334); got != b64([]byte("Username:")) {
 		t.Fatalf("first challenge %q", got)
 	}
-	if got := rc.cmd(b64([]byte(bob)), 334); got != b64([]byte("Password:")) {
+	if got := rc.Cmd(b64([]byte(bob)), 334); got != b64([]byte("Password:")) {
 		t.Fatalf("second challenge %q", got)
 	}
-	rc.cmd(b64([]byte(testPassword)), 235)
-	rc.cmd("MAIL FROM:<"+bob+">", 250)
+	rc.Cmd(b64([]byte(testPassword)), 235)
+	rc.Cmd("MAIL FROM:<"+bob+">", 250)
 
 	// And a wrong password the same way.
 	rc = ts.raw(t)
-	rc.cmd("EHLO client.test.example", 250)
-	rc.cmd("AUTH LOGIN "+b64([]byte(bob)), 334)
-	rc.cmd(b64([]byte("wrong")), 535)
+	rc.Cmd("EHLO client.test.example", 250)
+	rc.Cmd("AUTH LOGIN "+b64([]byte(bob)), 334)
+	rc.Cmd(b64([]byte("wrong")), 535)
 }
 
 // countingLimiter blocks after max failures.

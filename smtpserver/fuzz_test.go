@@ -134,7 +134,7 @@ func FuzzSession(f *testing.F) {
 		c.Close()
 
 		rc := ts.raw(t)
-		rc.cmd("NOOP", 250)
-		rc.cmd("QUIT", 221)
+		rc.Cmd("NOOP", 250)
+		rc.Cmd("QUIT", 221)
 	})
 }

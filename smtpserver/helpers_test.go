@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/yubinmail/yubin/internal/testsmtp"
 	"github.com/yubinmail/yubin/internal/tlsutil"
 )
 
@@ -166,62 +165,12 @@ func startServer(tb testing.TB, b *fakeBackend, implicit bool, edit func(*Option
 }
 
 // rawClient speaks SMTP line by line.
-type rawClient struct {
-	tb   testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-	tp   *textproto.Reader
-}
+type rawClient = testsmtp.Client
 
+// raw connects to the server and reads its greeting.
 func (ts *testServer) raw(tb testing.TB) *rawClient {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	rc := newRaw(tb, c)
-	rc.expect(220)
-	return rc
-}
-
-func newRaw(tb testing.TB, c net.Conn) *rawClient {
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	rc := &rawClient{tb: tb, conn: c, r: bufio.NewReader(c)}
-	rc.tp = textproto.NewReader(rc.r)
-	return rc
-}
-
-func (rc *rawClient) write(s string) {
-	rc.tb.Helper()
-	if _, err := io.WriteString(rc.conn, s); err != nil {
-		rc.tb.Fatalf("write: %v", err)
-	}
-}
-
-// reply reads one (possibly multi-line) reply.
-func (rc *rawClient) reply() (int, string) {
-	rc.tb.Helper()
-	code, msg, err := rc.tp.ReadResponse(0)
-	if err != nil && code == 0 {
-		rc.tb.Fatalf("read reply: %v", err)
-	}
-	return code, msg
-}
-
-func (rc *rawClient) expect(code int) string {
-	rc.tb.Helper()
-	got, msg := rc.reply()
-	if got != code {
-		rc.tb.Fatalf("got reply %d %q, want %d", got, msg, code)
-	}
-	return msg
-}
-
-func (rc *rawClient) cmd(line string, code int) string {
-	rc.tb.Helper()
-	rc.write(line + "\r\n")
-	return rc.expect(code)
+	return testsmtp.Dial(tb, ts.addr)
 }
 
 // selfSignedTLS returns the server configuration with the self-signed

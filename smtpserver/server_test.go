@@ -14,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/yubinmail/yubin/internal/testsmtp"
 )
 
 var b64 = base64.StdEncoding.EncodeToString
@@ -25,7 +27,7 @@ func plainIR(authz, user, pass string) string {
 func TestEHLOCapabilities(t *testing.T) {
 	ts := startServer(t, &fakeBackend{insecureAuth: false}, false, nil)
 	rc := ts.raw(t)
-	caps := strings.Split(rc.cmd("EHLO client.example", 250), "\n")
+	caps := strings.Split(rc.Cmd("EHLO client.example", 250), "\n")
 	for _, want := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "SIZE 1048576", "CHUNKING", "STARTTLS", "HELP"} {
 		if !slices.Contains(caps, want) {
 			t.Errorf("EHLO lacks %q: %q", want, caps)
@@ -36,7 +38,7 @@ func TestEHLOCapabilities(t *testing.T) {
 			t.Errorf("EHLO before TLS offers %q", c)
 		}
 	}
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 538)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 538)
 
 	c, err := smtp.DialStartTLS(ts.addr, ts.client)
 	if err != nil {
@@ -60,9 +62,9 @@ func TestEHLOCapabilities(t *testing.T) {
 func TestBURLAdvertisedAfterAuth(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 235)
-	caps := strings.Split(rc.cmd("EHLO client.example", 250), "\n")
+	rc.Cmd("EHLO client.example", 250)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 235)
+	caps := strings.Split(rc.Cmd("EHLO client.example", 250), "\n")
 	if !slices.Contains(caps, "BURL imap") {
 		t.Errorf("no BURL imap after AUTH: %q", caps)
 	}
@@ -111,14 +113,14 @@ func TestGoSMTPClient(t *testing.T) {
 func TestDataTransparency(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
+	rc.Cmd("EHLO client.example", 250)
 	send := func(body string) string {
 		t.Helper()
-		rc.cmd("MAIL FROM:<ann@example.com>", 250)
-		rc.cmd("RCPT TO:<bob@example.com>", 250)
-		rc.cmd("DATA", 354)
-		rc.write(body)
-		rc.expect(250)
+		rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+		rc.Cmd("RCPT TO:<bob@example.com>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Write(body)
+		rc.Expect(250)
 		_, msgs := ts.backend.got()
 		return msgs[len(msgs)-1]
 	}
@@ -144,13 +146,13 @@ func TestDataTransparency(t *testing.T) {
 func TestPipelining(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	rc := ts.raw(t)
-	rc.write("EHLO client.example\r\nMAIL FROM:<ann@example.com>\r\nRCPT TO:<bob@example.com>\r\nRCPT TO:<unknown@example.com>\r\nRCPT TO:<carl@example.com>\r\nDATA\r\n")
+	rc.Write("EHLO client.example\r\nMAIL FROM:<ann@example.com>\r\nRCPT TO:<bob@example.com>\r\nRCPT TO:<unknown@example.com>\r\nRCPT TO:<carl@example.com>\r\nDATA\r\n")
 	for _, want := range []int{250, 250, 250, 550, 250, 354} {
-		rc.expect(want)
+		rc.Expect(want)
 	}
-	rc.write("Subject: p\r\n\r\nbody\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n")
+	rc.Write("Subject: p\r\n\r\nbody\r\n.\r\nRSET\r\nNOOP\r\nQUIT\r\n")
 	for _, want := range []int{250, 250, 250, 221} {
-		rc.expect(want)
+		rc.Expect(want)
 	}
 }
 
@@ -159,20 +161,20 @@ func TestPipelining(t *testing.T) {
 func TestSTARTTLSInjection(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
-	rc.write("STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\nNOOP\r\n")
-	rc.expect(220)
-	tc := tls.Client(rc.conn, ts.client)
+	rc.Cmd("EHLO client.example", 250)
+	rc.Write("STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\nNOOP\r\n")
+	rc.Expect(220)
+	tc := tls.Client(rc.Conn, ts.client)
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
-	sc := newRaw(t, tc)
+	sc := testsmtp.New(t, tc)
 	// The first reply in TLS is the EHLO's, not the NOOP's or the MAIL's.
-	caps := sc.cmd("EHLO client.example", 250)
+	caps := sc.Cmd("EHLO client.example", 250)
 	if !strings.Contains(caps, "PIPELINING") {
 		t.Fatalf("first reply under TLS: %q", caps)
 	}
-	sc.cmd("MAIL FROM:<ann@example.com>", 250)
+	sc.Cmd("MAIL FROM:<ann@example.com>", 250)
 	events, _ := ts.backend.got()
 	for _, e := range events {
 		if strings.Contains(e, "injected") {
@@ -187,29 +189,29 @@ func TestAuth(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	dial := func() *rawClient {
 		rc := ts.raw(t)
-		rc.cmd("EHLO client.example", 250)
+		rc.Cmd("EHLO client.example", 250)
 		return rc
 	}
 	rc := dial()
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "wrong"), 535)
-	rc.cmd("AUTH PLAIN "+plainIR("ann", "ann", "secret"), 235)
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 503)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "wrong"), 535)
+	rc.Cmd("AUTH PLAIN "+plainIR("ann", "ann", "secret"), 235)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 503)
 
 	rc = dial()
-	if ch := rc.cmd("AUTH PLAIN", 334); ch != "" {
+	if ch := rc.Cmd("AUTH PLAIN", 334); ch != "" {
 		t.Errorf("PLAIN challenge %q", ch)
 	}
-	rc.cmd(plainIR("", "ann", "secret"), 235)
+	rc.Cmd(plainIR("", "ann", "secret"), 235)
 
 	// LOGIN as Outlook does it: no initial response.
 	rc = dial()
-	if ch := rc.cmd("AUTH LOGIN", 334); ch != b64([]byte("Username:")) {
+	if ch := rc.Cmd("AUTH LOGIN", 334); ch != b64([]byte("Username:")) {
 		t.Errorf("first LOGIN challenge %q", ch)
 	}
-	if ch := rc.cmd(b64([]byte("ann")), 334); ch != b64([]byte("Password:")) {
+	if ch := rc.Cmd(b64([]byte("ann")), 334); ch != b64([]byte("Password:")) {
 		t.Errorf("second LOGIN challenge %q", ch)
 	}
-	rc.cmd(b64([]byte("secret")), 235)
+	rc.Cmd(b64([]byte("secret")), 235)
 
 	// LOGIN with the user name as the initial response (go-sasl).
 	c, err := smtp.Dial(ts.addr)
@@ -222,19 +224,19 @@ func TestAuth(t *testing.T) {
 	}
 
 	rc = dial()
-	rc.cmd("AUTH LOGIN", 334)
-	rc.cmd("*", 501) // cancelled
-	rc.cmd("AUTH LOGIN =", 501)
-	rc.cmd("AUTH PLAIN !!!notbase64", 501)
-	rc.cmd("AUTH PLAIN "+b64([]byte("no-nuls")), 501)
-	rc.cmd("AUTH CRAM-MD5", 504)
-	rc.cmd("AUTH", 501)
-	rc.cmd("AUTH PLAIN", 334)
-	rc.cmd(strings.Repeat("A", maxAuthLineBytes+10), 500)
-	rc.cmd("AUTH PLAIN "+plainIR("bob", "ann", "secret"), 535)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 503) // in a transaction
-	rc.cmd("NOOP", 250)
+	rc.Cmd("AUTH LOGIN", 334)
+	rc.Cmd("*", 501) // cancelled
+	rc.Cmd("AUTH LOGIN =", 501)
+	rc.Cmd("AUTH PLAIN !!!notbase64", 501)
+	rc.Cmd("AUTH PLAIN "+b64([]byte("no-nuls")), 501)
+	rc.Cmd("AUTH CRAM-MD5", 504)
+	rc.Cmd("AUTH", 501)
+	rc.Cmd("AUTH PLAIN", 334)
+	rc.Cmd(strings.Repeat("A", maxAuthLineBytes+10), 500)
+	rc.Cmd("AUTH PLAIN "+plainIR("bob", "ann", "secret"), 535)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 503) // in a transaction
+	rc.Cmd("NOOP", 250)
 
 	events, _ := ts.backend.got()
 	if !slices.Contains(events, "AUTH ann/ann/secret") || !slices.Contains(events, "AUTH bob/ann/secret") {
@@ -247,10 +249,10 @@ func TestAuth(t *testing.T) {
 func TestMalformedCommands(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.MaxErrors = 1000 })
 	rc := ts.raw(t)
-	rc.cmd("MAIL FROM:<ann@example.com>", 503) // before EHLO
-	rc.cmd("EHLO", 501)
-	rc.cmd("EHLO two words", 501)
-	rc.cmd("EHLO client.example", 250)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 503) // before EHLO
+	rc.Cmd("EHLO", 501)
+	rc.Cmd("EHLO two words", 501)
+	rc.Cmd("EHLO client.example", 250)
 	for _, tc := range []struct {
 		line string
 		code int
@@ -292,7 +294,7 @@ func TestMalformedCommands(t *testing.T) {
 		{"RSET", 250},
 		{"NOOP anything", 250},
 	} {
-		if got, msg := func() (int, string) { rc.write(tc.line + "\r\n"); return rc.reply() }(); got != tc.code {
+		if got, msg := func() (int, string) { rc.Write(tc.line + "\r\n"); return rc.Reply() }(); got != tc.code {
 			t.Errorf("%q: got %d %q, want %d", tc.line, got, msg, tc.code)
 		}
 	}
@@ -301,13 +303,13 @@ func TestMalformedCommands(t *testing.T) {
 		t.Errorf("events %q", events)
 	}
 	// A line over the limit is read to its end and refused.
-	rc.cmd("NOOP "+strings.Repeat("x", maxLineBytes), 500)
-	rc.cmd("NOOP", 250)
+	rc.Cmd("NOOP "+strings.Repeat("x", maxLineBytes), 500)
+	rc.Cmd("NOOP", 250)
 	// A BDAT whose size cannot be read ends the session: the client's
 	// next bytes cannot be told from the chunk.
-	rc.write("BDAT x\r\n")
-	rc.expect(501)
-	if _, err := rc.r.ReadByte(); err == nil {
+	rc.Write("BDAT x\r\n")
+	rc.Expect(501)
+	if _, err := rc.R.ReadByte(); err == nil {
 		t.Error("connection open after BDAT without a size")
 	}
 }
@@ -316,12 +318,12 @@ func TestMalformedCommands(t *testing.T) {
 func TestErrorCap(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.MaxErrors = 3 })
 	rc := ts.raw(t)
-	rc.cmd("BOGUS", 500)
-	rc.cmd("BOGUS", 500)
-	rc.write("BOGUS\r\n")
-	rc.expect(500)
-	rc.expect(421)
-	if _, err := rc.r.ReadByte(); err == nil {
+	rc.Cmd("BOGUS", 500)
+	rc.Cmd("BOGUS", 500)
+	rc.Write("BOGUS\r\n")
+	rc.Expect(500)
+	rc.Expect(421)
+	if _, err := rc.R.ReadByte(); err == nil {
 		t.Error("connection open after the error cap")
 	}
 }
@@ -331,27 +333,27 @@ func TestErrorCap(t *testing.T) {
 func TestJunkCommandCap(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.MaxErrors = 3 })
 	rc := ts.raw(t)
-	rc.write(strings.Repeat("NOOP\r\n", maxJunkCommands+3))
+	rc.Write(strings.Repeat("NOOP\r\n", maxJunkCommands+3))
 	for range maxJunkCommands + 3 {
-		rc.expect(250)
+		rc.Expect(250)
 	}
-	rc.expect(421)
+	rc.Expect(421)
 
 	// An accepted message starts the count again.
 	rc = ts.raw(t)
-	rc.write(strings.Repeat("RSET\r\n", maxJunkCommands))
+	rc.Write(strings.Repeat("RSET\r\n", maxJunkCommands))
 	for range maxJunkCommands {
-		rc.expect(250)
+		rc.Expect(250)
 	}
-	rc.cmd("EHLO client.example", 250)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("RCPT TO:<bob@example.com>", 250)
-	rc.cmd("BDAT 0 LAST", 250)
-	rc.write(strings.Repeat("RSET\r\n", maxJunkCommands))
+	rc.Cmd("EHLO client.example", 250)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("RCPT TO:<bob@example.com>", 250)
+	rc.Cmd("BDAT 0 LAST", 250)
+	rc.Write(strings.Repeat("RSET\r\n", maxJunkCommands))
 	for range maxJunkCommands {
-		rc.expect(250)
+		rc.Expect(250)
 	}
-	rc.cmd("NOOP", 250)
+	rc.Cmd("NOOP", 250)
 }
 
 // TestRecipientCap: RCPTs beyond MaxRecipients get 452 4.5.3 (RFC 5321
@@ -359,16 +361,16 @@ func TestJunkCommandCap(t *testing.T) {
 func TestRecipientCap(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.MaxRecipients = 2 })
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("RCPT TO:<a@example.com>", 250)
-	rc.cmd("RCPT TO:<b@example.com>", 250)
-	if msg := rc.cmd("RCPT TO:<c@example.com>", 452); !strings.HasPrefix(msg, "4.5.3") {
+	rc.Cmd("EHLO client.example", 250)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("RCPT TO:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<b@example.com>", 250)
+	if msg := rc.Cmd("RCPT TO:<c@example.com>", 452); !strings.HasPrefix(msg, "4.5.3") {
 		t.Errorf("reply %q", msg)
 	}
-	rc.cmd("DATA", 354)
-	rc.write("x\r\n.\r\n")
-	rc.expect(250)
+	rc.Cmd("DATA", 354)
+	rc.Write("x\r\n.\r\n")
+	rc.Expect(250)
 }
 
 // TestBDATAndBURL mixes BDAT chunks and BURL parts (RFC 4468 §4) in one
@@ -377,50 +379,50 @@ func TestBDATAndBURL(t *testing.T) {
 	const url = "imap://ann@mail.test.example/Drafts;UIDVALIDITY=1/;UID=1;URLAUTH=submit+ann:INTERNAL:00"
 	ts := startServer(t, &fakeBackend{insecureAuth: true, urls: map[string]string{url: "Body from IMAP\r\n"}}, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
-	rc.cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 235)
+	rc.Cmd("EHLO client.example", 250)
+	rc.Cmd("AUTH PLAIN "+plainIR("", "ann", "secret"), 235)
 	start := func() {
-		rc.cmd("MAIL FROM:<ann@example.com>", 250)
-		rc.cmd("RCPT TO:<bob@example.com>", 250)
+		rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+		rc.Cmd("RCPT TO:<bob@example.com>", 250)
 	}
 	head := "Subject: mixed\r\n\r\n"
 	tail := "-- \r\nann\r\n"
 
 	start()
-	rc.write(fmt.Sprintf("BDAT %d\r\n%s", len(head), head))
-	rc.expect(250)
-	rc.cmd("BURL "+url, 250)
-	rc.write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(tail), tail))
-	rc.expect(250)
+	rc.Write(fmt.Sprintf("BDAT %d\r\n%s", len(head), head))
+	rc.Expect(250)
+	rc.Cmd("BURL "+url, 250)
+	rc.Write(fmt.Sprintf("BDAT %d LAST\r\n%s", len(tail), tail))
+	rc.Expect(250)
 
 	start()
-	rc.cmd("BURL "+url+" LAST", 250)
+	rc.Cmd("BURL "+url+" LAST", 250)
 
 	// Chunks pipelined, with a RSET in between that aborts one message.
 	start()
-	rc.write(fmt.Sprintf("BDAT %d\r\n%sRSET\r\n", len(head), head))
-	rc.expect(250)
-	rc.expect(250)
-	rc.cmd("BDAT 0 LAST", 503) // no transaction any more
+	rc.Write(fmt.Sprintf("BDAT %d\r\n%sRSET\r\n", len(head), head))
+	rc.Expect(250)
+	rc.Expect(250)
+	rc.Cmd("BDAT 0 LAST", 503) // no transaction any more
 
 	// A refused URL ends the transaction, with BDAT sent before or not.
 	start()
-	rc.write(fmt.Sprintf("BDAT %d\r\n%s", len(head), head))
-	rc.expect(250)
-	if msg := rc.cmd("BURL imap://elsewhere/x LAST", 554); !strings.HasPrefix(msg, "5.6.6") {
+	rc.Write(fmt.Sprintf("BDAT %d\r\n%s", len(head), head))
+	rc.Expect(250)
+	if msg := rc.Cmd("BURL imap://elsewhere/x LAST", 554); !strings.HasPrefix(msg, "5.6.6") {
 		t.Errorf("refused BURL: %q", msg)
 	}
-	rc.cmd("BDAT 0 LAST", 503)
+	rc.Cmd("BDAT 0 LAST", 503)
 	start()
-	rc.cmd("BURL imap://elsewhere/x", 554)
-	rc.cmd("RCPT TO:<bob@example.com>", 503)
+	rc.Cmd("BURL imap://elsewhere/x", 554)
+	rc.Cmd("RCPT TO:<bob@example.com>", 503)
 	// Commands other than BDAT and BURL are refused within a transfer.
 	start()
-	rc.write("BDAT 2\r\nabMAIL FROM:<x@y>\r\n")
-	rc.expect(250)
-	rc.expect(503)
-	rc.cmd("BURL "+url+" LAST", 250)
-	rc.cmd("BURL", 501)
+	rc.Write("BDAT 2\r\nabMAIL FROM:<x@y>\r\n")
+	rc.Expect(250)
+	rc.Expect(503)
+	rc.Cmd("BURL "+url+" LAST", 250)
+	rc.Cmd("BURL", 501)
 
 	_, msgs := ts.backend.got()
 	want := []string{head + "Body from IMAP\r\n" + tail, "Body from IMAP\r\n", "ab" + "Body from IMAP\r\n"}
@@ -441,19 +443,19 @@ func TestBDATAndBURL(t *testing.T) {
 func TestDataRefusedEarly(t *testing.T) {
 	ts := startServer(t, &fakeBackend{insecureAuth: true, early: true}, false, nil)
 	rc := ts.raw(t)
-	rc.cmd("EHLO client.example", 250)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("RCPT TO:<bob@example.com>", 250)
-	rc.cmd("DATA", 354)
-	rc.write(strings.Repeat("line of the message\r\n", 5000) + ".\r\n")
-	rc.expect(552)
-	rc.cmd("NOOP", 250)
-	rc.cmd("MAIL FROM:<ann@example.com>", 250)
-	rc.cmd("RCPT TO:<bob@example.com>", 250)
+	rc.Cmd("EHLO client.example", 250)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("RCPT TO:<bob@example.com>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Write(strings.Repeat("line of the message\r\n", 5000) + ".\r\n")
+	rc.Expect(552)
+	rc.Cmd("NOOP", 250)
+	rc.Cmd("MAIL FROM:<ann@example.com>", 250)
+	rc.Cmd("RCPT TO:<bob@example.com>", 250)
 	big := strings.Repeat("z", 200000)
-	rc.write(fmt.Sprintf("BDAT %d\r\n%s", len(big), big))
-	rc.expect(552)
-	rc.cmd("NOOP", 250)
+	rc.Write(fmt.Sprintf("BDAT %d\r\n%s", len(big), big))
+	rc.Expect(552)
+	rc.Cmd("NOOP", 250)
 }
 
 // TestShutdown: an idle session is told 421 at once; one within a
@@ -461,11 +463,11 @@ func TestDataRefusedEarly(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	ts := startServer(t, nil, false, nil)
 	idle := ts.raw(t)
-	idle.cmd("EHLO client.example", 250)
+	idle.Cmd("EHLO client.example", 250)
 	busy := ts.raw(t)
-	busy.cmd("EHLO client.example", 250)
-	busy.cmd("MAIL FROM:<ann@example.com>", 250)
-	busy.cmd("RCPT TO:<bob@example.com>", 250)
+	busy.Cmd("EHLO client.example", 250)
+	busy.Cmd("MAIL FROM:<ann@example.com>", 250)
+	busy.Cmd("RCPT TO:<bob@example.com>", 250)
 
 	done := make(chan error, 1)
 	go func() {
@@ -473,14 +475,14 @@ func TestShutdown(t *testing.T) {
 		defer cancel()
 		done <- ts.Shutdown(ctx)
 	}()
-	if msg := idle.expect(421); !strings.HasPrefix(msg, "4.3.2") {
+	if msg := idle.Expect(421); !strings.HasPrefix(msg, "4.3.2") {
 		t.Errorf("idle session told %q", msg)
 	}
-	busy.cmd("DATA", 354)
-	busy.write("x\r\n.\r\n")
-	busy.expect(250)
-	busy.write("NOOP\r\n")
-	busy.expect(421)
+	busy.Cmd("DATA", 354)
+	busy.Write("x\r\n.\r\n")
+	busy.Expect(250)
+	busy.Write("NOOP\r\n")
+	busy.Expect(421)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -493,12 +495,12 @@ func TestShutdown(t *testing.T) {
 func TestReadTimeout(t *testing.T) {
 	ts := startServer(t, nil, false, func(o *Options) { o.ReadTimeout = 200 * time.Millisecond })
 	rc := ts.raw(t)
-	if msg := rc.expect(421); !strings.HasPrefix(msg, "4.4.2") {
+	if msg := rc.Expect(421); !strings.HasPrefix(msg, "4.4.2") {
 		t.Errorf("timeout reply %q", msg)
 	}
 	// The server closes the connection; the read ends with EOF, long
 	// before the client's own 30-second deadline.
-	if _, err := io.ReadAll(rc.r); err != nil {
+	if _, err := io.ReadAll(rc.R); err != nil {
 		t.Fatalf("read: %v", err)
 	}
 }
