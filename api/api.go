@@ -8,11 +8,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -45,9 +42,9 @@ type Options struct {
 	Service  *service.Service
 	Logger   *slog.Logger
 	Hostname string // the JWT issuer
-	DataDir  string // the signing key is DataDir/api/jwt.key
-	// SigningKey is the HS256 key, as LoadSigningKey returns it; nil
-	// loads (or creates) DataDir/api/jwt.key in New.
+	// SigningKey is the HS256 key (32 bytes): `yubin serve` keeps it in the
+	// database (internal/jwtkey), shared by every node. nil makes a random
+	// one, so that API sessions end when the process does (tests).
 	SigningKey []byte
 	Clients    ClientSettings
 	// Ready reports whether the server is ready, with the state of each
@@ -113,16 +110,10 @@ func New(opts Options) (*API, error) {
 			return nil, fmt.Errorf("api: signing key of %d bytes, want %d", len(opts.SigningKey), jwtKeySize)
 		}
 		a.key = opts.SigningKey
-	case opts.DataDir == "":
+	default:
 		a.key = make([]byte, jwtKeySize)
 		rand.Read(a.key)
-		a.log.Warn("no data folder: API sessions will not survive a restart")
-	default:
-		key, err := LoadSigningKey(opts.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		a.key = key
+		a.log.Warn("no signing key given: API sessions will not survive a restart")
 	}
 	a.registry = prometheus.NewRegistry()
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -136,50 +127,6 @@ func New(opts Options) (*API, error) {
 	}
 	a.engine = a.newEngine()
 	return a, nil
-}
-
-// LoadSigningKey reads the API's JWT signing key from the data folder
-// (DataDir/api/jwt.key), creating it on first start. New uses it when no
-// SigningKey is given (tests, embedders); `yubin serve` keeps the key in the
-// database instead (internal/jwtkey), shared by every node.
-func LoadSigningKey(dataDir string) ([]byte, error) {
-	return loadOrCreateKey(filepath.Join(dataDir, "api", "jwt.key"))
-}
-
-// loadOrCreateKey reads the signing key at path, creating it (0600 in a
-// 0700 folder) if it does not exist.
-func loadOrCreateKey(path string) ([]byte, error) {
-	for range 2 {
-		key, err := os.ReadFile(path)
-		if err == nil {
-			if len(key) != jwtKeySize {
-				return nil, fmt.Errorf("api: %s holds %d bytes, want %d (delete it to make a new key)", path, len(key), jwtKeySize)
-			}
-			return key, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("api: read signing key: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("api: create key folder: %w", err)
-		}
-		key = make([]byte, jwtKeySize)
-		rand.Read(key)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue // another process made it first: read theirs
-		}
-		if err != nil {
-			return nil, fmt.Errorf("api: create signing key: %w", err)
-		}
-		_, werr := f.Write(key)
-		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			os.Remove(path)
-			return nil, fmt.Errorf("api: write signing key: %w", err)
-		}
-		return key, nil
-	}
-	return nil, fmt.Errorf("api: cannot create the signing key %s", path)
 }
 
 // Handler returns the API's HTTP handler.

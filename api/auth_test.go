@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,39 +167,26 @@ func TestDisabledUserLosesAccess(t *testing.T) {
 	e.problem(http.StatusUnauthorized, kindUnauthorized, "GET", "/api/v1/me", tok, nil)
 }
 
-func TestJWTKeyFile(t *testing.T) {
+// TestSigningKeyShared: two API instances given the same signing key (a
+// restart, or two nodes on one database) accept each other's tokens; one
+// with another key does not, and a key of the wrong size is refused.
+func TestSigningKeyShared(t *testing.T) {
 	e := newEnv(t)
-	path := filepath.Join(e.dir, "api", "jwt.key")
-	fi, err := os.Stat(path)
+	a2, err := New(Options{Service: e.svc, Logger: discardLogger(), Hostname: testHostname, SigningKey: e.api.key})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 || fi.Size() != jwtKeySize {
-		t.Errorf("jwt.key: mode %v size %d", fi.Mode().Perm(), fi.Size())
-	}
-	di, err := os.Stat(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if di.Mode().Perm() != 0o700 {
-		t.Errorf("api folder mode %v", di.Mode().Perm())
-	}
-	// A second instance (a restart) keeps the key: sessions survive.
-	a2, err := New(Options{Service: e.svc, Logger: discardLogger(), Hostname: testHostname, DataDir: e.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(a2.key) != string(e.api.key) {
-		t.Error("the key changed on restart")
 	}
 	if _, err := a2.verify(e.admin, typAccess); err != nil {
 		t.Errorf("token of the first instance refused: %v", err)
 	}
-	// A damaged key file is an error, not silently replaced.
-	if err := os.WriteFile(path, []byte("short"), 0o600); err != nil {
+	other, err := New(Options{Service: e.svc, Logger: discardLogger(), Hostname: testHostname})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Options{Service: e.svc, DataDir: e.dir}); err == nil {
+	if _, err := other.verify(e.admin, typAccess); err == nil {
+		t.Error("an instance with another key accepted the token")
+	}
+	if _, err := New(Options{Service: e.svc, SigningKey: []byte("short")}); err == nil {
 		t.Error("New accepted a 5-byte key")
 	}
 }

@@ -68,7 +68,6 @@ func newEnv(t *testing.T, mod ...func(*Options)) *testEnv {
 		Service:     svc,
 		Logger:      discardLogger(),
 		Hostname:    testHostname,
-		DataDir:     dir,
 		Clients:     ClientSettings{Hostname: testHostname, IMAPSPort: 993, SubmissionsPort: 465, HTTPSPort: 443},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 5, BlockAfterIP: 1000}),
 		OpenAPI:     []byte("openapi: 3.0.3\n"),

@@ -260,7 +260,6 @@ func newSpecWalker(t *testing.T, notReady *atomic.Bool) *specWalker {
 		Service:  svc,
 		Logger:   log,
 		Hostname: walkHostname,
-		DataDir:  dir,
 		Clients: api.ClientSettings{
 			Hostname: walkHostname, IMAPPort: 143, IMAPSPort: 993, POP3Port: 110, POP3SPort: 995,
 			SubmissionPort: 587, SubmissionsPort: 465, HTTPSPort: 443,

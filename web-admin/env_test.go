@@ -66,7 +66,6 @@ func newServer(t *testing.T) *testServer {
 		Service:     svc,
 		Logger:      log,
 		Hostname:    "mail.example.net",
-		DataDir:     dir,
 		Clients:     api.ClientSettings{Hostname: "mail.example.net", IMAPSPort: 2993, SubmissionsPort: 2465, POP3SPort: 2995},
 		AuthLimiter: limits.NewAuthLimiter(limits.AuthLimiterConfig{FreeFailures: 1000, BlockAfter: 1000, BlockAfterIP: 1000}),
 		Resolver:    fakeResolver{},
