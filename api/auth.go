@@ -165,7 +165,7 @@ func (a *API) login(c *gin.Context) {
 		a.askSecondFactor(c, actor)
 		return
 	}
-	a.limiter.Succeeded(ip, req.Email)
+	a.limiter.Succeeded(c.Request.Context(), ip, req.Email)
 	a.startSession(c, kind, actor)
 }
 
@@ -190,7 +190,7 @@ func clientInfo(c *gin.Context) service.ClientInfo {
 // throttled answers 429 with detail and reports true when the login
 // limiter refuses attempts from ip on account.
 func (a *API) throttled(c *gin.Context, ip netip.Addr, account, detail string) bool {
-	if a.limiter.Check(ip, account) {
+	if a.limiter.Check(c.Request.Context(), ip, account) {
 		return false
 	}
 	c.Header("Retry-After", strconv.Itoa(int(limits.DefaultAuthWindow.Seconds())))
@@ -201,8 +201,8 @@ func (a *API) throttled(c *gin.Context, ip netip.Addr, account, detail string) b
 // penalize records a wrong password from ip for account and waits the
 // delay it earns.
 func (a *API) penalize(c *gin.Context, ip netip.Addr, account string) {
-	a.limiter.Failed(ip, account)
-	if d := a.limiter.Delay(ip, account); d > 0 {
+	a.limiter.Failed(c.Request.Context(), ip, account)
+	if d := a.limiter.Delay(c.Request.Context(), ip, account); d > 0 {
 		sleep(c.Request.Context(), d)
 	}
 }

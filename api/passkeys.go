@@ -144,7 +144,7 @@ func (a *API) finishPasskeySignIn(c *gin.Context) {
 		return
 	}
 	actor, account, err := a.svc.FinishPasskeySignIn(c.Request.Context(), req.Credential, c.ClientIP())
-	if account != "" && !a.limiter.Check(ip, account) {
+	if account != "" && !a.limiter.Check(c.Request.Context(), ip, account) {
 		a.throttled(c, ip, account, "too many failed sign-ins; try again later")
 		return
 	}
@@ -157,7 +157,7 @@ func (a *API) finishPasskeySignIn(c *gin.Context) {
 		abortProblem(c, kindUnauthorized, "the passkey was not accepted")
 		return
 	}
-	a.limiter.Succeeded(ip, account)
+	a.limiter.Succeeded(c.Request.Context(), ip, account)
 	a.startSession(c, service.KindUser, actor)
 }
 

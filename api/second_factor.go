@@ -106,7 +106,7 @@ func (a *API) loginSecondFactor(c *gin.Context) {
 		abortProblem(c, kindUnauthorized, "wrong or already used code")
 		return
 	}
-	a.limiter.Succeeded(ip, actor.Email)
+	a.limiter.Succeeded(c.Request.Context(), ip, actor.Email)
 	a.startSession(c, service.KindUser, actor)
 }
 

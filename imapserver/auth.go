@@ -271,7 +271,7 @@ func (s *session) login(c *command, user, pass string) error {
 	lim := s.srv.opts.AuthLimiter
 	ip := limits.AddrIP(s.remote).Unmap()
 	log := s.log.With("user", user)
-	if lim != nil && !lim.Check(ip, user) {
+	if lim != nil && !lim.Check(s.ctx, ip, user) {
 		log.Warn("IMAP login refused: too many failed logins")
 		return noErr("UNAVAILABLE", "Too many failed logins; try again later")
 	}
@@ -288,7 +288,7 @@ func (s *session) login(c *command, user, pass string) error {
 		return noErr("AUTHENTICATIONFAILED", "Invalid credentials")
 	}
 	if lim != nil {
-		lim.Succeeded(ip, user)
+		lim.Succeeded(s.ctx, ip, user)
 	}
 	s.acct, s.state = acct, stateAuth
 	s.log = s.log.With("user", acct.Address())

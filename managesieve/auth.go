@@ -165,7 +165,7 @@ func (s *session) login(user, pass string) {
 	lim := s.srv.opts.AuthLimiter
 	ip := limits.AddrIP(s.remote).Unmap()
 	log := s.log.With("user", user)
-	if lim != nil && !lim.Check(ip, user) {
+	if lim != nil && !lim.Check(s.ctx, ip, user) {
 		log.Warn("ManageSieve login refused: too many failed logins")
 		s.respond("NO", "TRYLATER", "Too many failed logins; try again later")
 		return
@@ -185,7 +185,7 @@ func (s *session) login(user, pass string) {
 		return
 	}
 	if lim != nil {
-		lim.Succeeded(ip, user)
+		lim.Succeeded(s.ctx, ip, user)
 	}
 	s.scripts, s.state = scripts, stateAuth
 	s.log = s.log.With("user", scripts.Owner())

@@ -97,13 +97,13 @@ func (m Mode) String() string {
 // consults it before and after each attempt.
 type AuthLimiter interface {
 	// Check reports whether an attempt may be made now.
-	Check(ip netip.Addr, user string) bool
+	Check(ctx context.Context, ip netip.Addr, user string) bool
 	// Delay is how long to wait before answering a failed attempt.
-	Delay(ip netip.Addr, user string) time.Duration
+	Delay(ctx context.Context, ip netip.Addr, user string) time.Duration
 	// Failed records a failed attempt.
-	Failed(ip netip.Addr, user string)
+	Failed(ctx context.Context, ip netip.Addr, user string)
 	// Succeeded records a successful attempt.
-	Succeeded(ip netip.Addr, user string)
+	Succeeded(ctx context.Context, ip netip.Addr, user string)
 }
 
 // Options configures a Server.

@@ -43,7 +43,7 @@ func (s *session) Auth(string) (sasl.Server, error) {
 func (s *session) login(username, password string) error {
 	lim := s.srv.sub.limiter
 	ip := s.remoteIP()
-	if lim != nil && !lim.Check(ip, username) {
+	if lim != nil && !lim.Check(s.ctx, ip, username) {
 		s.log.Warn("SMTP login refused: too many failed logins", "user", username)
 		return errAuthThrottled
 	}
@@ -58,7 +58,7 @@ func (s *session) login(username, password string) error {
 		return errAuthTemp
 	}
 	if lim != nil {
-		lim.Succeeded(ip, username)
+		lim.Succeeded(s.ctx, ip, username)
 	}
 	s.user = u
 	s.info.AuthUser = u.Address
@@ -73,8 +73,8 @@ func (s *session) loginFailed(username, why string) error {
 	s.log.Info("SMTP login failed", "user", username, "reason", why)
 	if lim := s.srv.sub.limiter; lim != nil {
 		ip := s.remoteIP()
-		lim.Failed(ip, username)
-		sleepCtx(s.ctx, lim.Delay(ip, username))
+		lim.Failed(s.ctx, ip, username)
+		sleepCtx(s.ctx, lim.Delay(s.ctx, ip, username))
 	}
 	return errAuthInvalid
 }

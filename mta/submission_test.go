@@ -298,18 +298,18 @@ type countingLimiter struct {
 	succeeded int
 }
 
-func (l *countingLimiter) Check(netip.Addr, string) bool {
+func (l *countingLimiter) Check(context.Context, netip.Addr, string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.failed < l.max
 }
-func (l *countingLimiter) Delay(netip.Addr, string) time.Duration { return 0 }
-func (l *countingLimiter) Failed(netip.Addr, string) {
+func (l *countingLimiter) Delay(context.Context, netip.Addr, string) time.Duration { return 0 }
+func (l *countingLimiter) Failed(context.Context, netip.Addr, string) {
 	l.mu.Lock()
 	l.failed++
 	l.mu.Unlock()
 }
-func (l *countingLimiter) Succeeded(netip.Addr, string) {
+func (l *countingLimiter) Succeeded(context.Context, netip.Addr, string) {
 	l.mu.Lock()
 	l.succeeded++
 	l.mu.Unlock()

@@ -116,7 +116,7 @@ func (s *session) cmdAuth(cmd command) {
 func (s *session) login(user, pass string) {
 	lim := s.srv.opts.AuthLimiter
 	log := s.log.With("user", user)
-	if lim != nil && !lim.Check(s.ip, user) {
+	if lim != nil && !lim.Check(s.ctx, s.ip, user) {
 		log.Warn("POP3 login refused: too many failed logins")
 		s.reply("-ERR [SYS/TEMP] too many failed logins; try again later")
 		return
@@ -130,14 +130,14 @@ func (s *session) login(user, pass string) {
 		}
 		log.Info("POP3 login failed: wrong credentials")
 		if lim != nil {
-			lim.Failed(s.ip, user)
-			s.sleep(lim.Delay(s.ip, user))
+			lim.Failed(s.ctx, s.ip, user)
+			s.sleep(lim.Delay(s.ctx, s.ip, user))
 		}
 		s.reply("-ERR [AUTH] invalid user name or password")
 		return
 	}
 	if lim != nil {
-		lim.Succeeded(s.ip, user)
+		lim.Succeeded(s.ctx, s.ip, user)
 	}
 	if !s.srv.lockMaildrop(md.ID()) {
 		log.Info("POP3 login refused: maildrop in use")

@@ -111,15 +111,15 @@ func (cfg AuthLimiterConfig) withDefaults() AuthLimiterConfig {
 //
 // Typical use by a protocol server:
 //
-//	if !l.Check(ip, user) {
+//	if !l.Check(ctx, ip, user) {
 //		// refuse without checking the password
 //	}
 //	if !passwordOK {
-//		l.Failed(ip, user)
-//		time.Sleep(l.Delay(ip, user)) // or a context-aware wait
+//		l.Failed(ctx, ip, user)
+//		time.Sleep(l.Delay(ctx, ip, user)) // or a context-aware wait
 //		// answer with a failure
 //	} else {
-//		l.Succeeded(ip, user)
+//		l.Succeeded(ctx, ip, user)
 //	}
 //
 // Memory is bounded by AuthLimiterConfig.MaxEntries; expired entries are
@@ -160,8 +160,8 @@ func NewAuthLimiter(cfg AuthLimiterConfig) *AuthLimiter {
 // Check reports whether a login attempt from ip for account may proceed.
 // When it returns false the attempt must be refused without checking the
 // password. An empty account or an invalid ip is not checked.
-func (l *AuthLimiter) Check(ip netip.Addr, account string) bool {
-	if ipN, accountN, ok := l.sharedCounts(ip, account); ok {
+func (l *AuthLimiter) Check(ctx context.Context, ip netip.Addr, account string) bool {
+	if ipN, accountN, ok := l.sharedCounts(ctx, ip, account); ok {
 		return ipN < float64(l.cfg.BlockAfterIP) && accountN < float64(l.cfg.BlockAfter)
 	}
 	return l.checkLocal(ip, account)
@@ -186,7 +186,7 @@ func (l *AuthLimiter) checkLocal(ip netip.Addr, account string) bool {
 // account. It is meant to be called after Failed: it is 0 while neither the
 // account nor the IP address has more than FreeFailures failures in the
 // window, then 250ms, doubling with each further failure up to MaxDelay.
-func (l *AuthLimiter) Delay(ip netip.Addr, account string) time.Duration {
+func (l *AuthLimiter) Delay(ctx context.Context, ip netip.Addr, account string) time.Duration {
 	now := l.now()
 	l.mu.Lock()
 	var n float64
@@ -197,7 +197,7 @@ func (l *AuthLimiter) Delay(ip netip.Addr, account string) time.Duration {
 		n = max(n, l.accounts.count(k, now, l.cfg.Window))
 	}
 	l.mu.Unlock()
-	if ipN, accountN, ok := l.sharedCounts(ip, account); ok {
+	if ipN, accountN, ok := l.sharedCounts(ctx, ip, account); ok {
 		n = max(ipN, accountN)
 	}
 
@@ -214,9 +214,9 @@ func (l *AuthLimiter) Delay(ip netip.Addr, account string) time.Duration {
 
 // Failed records a failed login from ip for account. An empty account or an
 // invalid ip is not recorded.
-func (l *AuthLimiter) Failed(ip netip.Addr, account string) {
+func (l *AuthLimiter) Failed(ctx context.Context, ip netip.Addr, account string) {
 	l.failedLocal(ip, account)
-	l.sharedRecord(ip, account, false)
+	l.sharedRecord(ctx, ip, account, false)
 }
 
 // failedLocal is Failed on this node's own counts.
@@ -242,8 +242,8 @@ func (l *AuthLimiter) failedLocal(ip netip.Addr, account string) {
 // earns (Delay), or until ctx ends: what a protocol server does before it
 // answers a wrong password.
 func (l *AuthLimiter) Penalize(ctx context.Context, ip netip.Addr, account string) {
-	l.Failed(ip, account)
-	d := l.Delay(ip, account)
+	l.Failed(ctx, ip, account)
+	d := l.Delay(ctx, ip, account)
 	if d <= 0 {
 		return
 	}
@@ -260,8 +260,8 @@ func (l *AuthLimiter) Penalize(ctx context.Context, ip netip.Addr, account strin
 // against this account. Its failures against other accounts still count: a
 // login to an account of one's own must not reset a guessing attack on
 // someone else's.
-func (l *AuthLimiter) Succeeded(ip netip.Addr, account string) {
-	l.sharedRecord(ip, account, true)
+func (l *AuthLimiter) Succeeded(ctx context.Context, ip netip.Addr, account string) {
+	l.sharedRecord(ctx, ip, account, true)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -3,6 +3,8 @@ package limits
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -84,24 +86,24 @@ func runOps(t *testing.T, l *AuthLimiter, clk *fakeClock, ops []op) {
 		switch o.do {
 		case "fail":
 			for range n {
-				l.Failed(parseIP(t, o.ip), o.acct)
+				l.Failed(context.Background(), parseIP(t, o.ip), o.acct)
 			}
 		case "fail-ips": // n failures for acct from n distinct addresses derived from o.ip
 			for j := range n {
-				l.Failed(parseIP(t, nthIP(o.ip, j)), o.acct)
+				l.Failed(context.Background(), parseIP(t, nthIP(o.ip, j)), o.acct)
 			}
 		case "fail-accounts": // n failures from ip for n distinct accounts
 			for j := range n {
-				l.Failed(parseIP(t, o.ip), fmt.Sprintf("user%d@example.com", j))
+				l.Failed(context.Background(), parseIP(t, o.ip), fmt.Sprintf("user%d@example.com", j))
 			}
 		case "succeed":
-			l.Succeeded(parseIP(t, o.ip), o.acct)
+			l.Succeeded(context.Background(), parseIP(t, o.ip), o.acct)
 		case "check":
-			if got := l.Check(parseIP(t, o.ip), o.acct); got != o.want {
+			if got := l.Check(context.Background(), parseIP(t, o.ip), o.acct); got != o.want {
 				t.Fatalf("step %d: Check(%q, %q) = %v, want %v", i, o.ip, o.acct, got, o.want)
 			}
 		case "delay":
-			if got := l.Delay(parseIP(t, o.ip), o.acct); got != o.d {
+			if got := l.Delay(context.Background(), parseIP(t, o.ip), o.acct); got != o.d {
 				t.Fatalf("step %d: Delay(%q, %q) = %v, want %v", i, o.ip, o.acct, got, o.d)
 			}
 		case "advance":
@@ -361,7 +363,7 @@ func TestAuthLimiterMemoryBounded(t *testing.T) {
 	runOps(t, l, clk, []op{fail("192.0.2.1", "victim", 1)})
 	for i := range 10_000 {
 		clk.advance(time.Millisecond)
-		l.Failed(netip.MustParseAddr(nthIP("10.0.0.0", i)), fmt.Sprintf("spray%d@%s", i, strings.Repeat("x", 1000)))
+		l.Failed(context.Background(), netip.MustParseAddr(nthIP("10.0.0.0", i)), fmt.Sprintf("spray%d@%s", i, strings.Repeat("x", 1000)))
 	}
 	if n := l.ips.order.Len(); n != maxEntries || len(l.ips.byKey) != maxEntries {
 		t.Fatalf("IP table holds %d/%d entries, want %d", n, len(l.ips.byKey), maxEntries)
@@ -383,7 +385,7 @@ func TestAuthLimiterMemoryBounded(t *testing.T) {
 
 	// Everything expires eventually and is pruned lazily.
 	clk.advance(2 * DefaultAuthWindow)
-	l.Check(netip.Addr{}, "")
+	l.Check(context.Background(), netip.Addr{}, "")
 	if l.ips.order.Len() != 0 || len(l.ips.byKey) != 0 || l.accounts.order.Len() != 0 || len(l.accounts.byKey) != 0 {
 		t.Fatalf("expired entries not pruned: %d IPs, %d accounts", l.ips.order.Len(), l.accounts.order.Len())
 	}
@@ -391,11 +393,11 @@ func TestAuthLimiterMemoryBounded(t *testing.T) {
 
 func TestAuthLimiterPruneKeepsRecent(t *testing.T) {
 	l, clk := newTestAuthLimiter(AuthLimiterConfig{BlockAfter: 1})
-	l.Failed(netip.Addr{}, "old")
+	l.Failed(context.Background(), netip.Addr{}, "old")
 	clk.advance(DefaultAuthWindow)
-	l.Failed(netip.Addr{}, "recent")
+	l.Failed(context.Background(), netip.Addr{}, "recent")
 	clk.advance(DefaultAuthWindow)
-	l.Check(netip.Addr{}, "")
+	l.Check(context.Background(), netip.Addr{}, "")
 	if _, ok := l.accounts.byKey["old"]; ok {
 		t.Fatal("expired entry kept")
 	}
@@ -423,12 +425,12 @@ func TestAuthLimiterConcurrent(t *testing.T) {
 			for i := range 2000 {
 				ip := netip.MustParseAddr(nthIP("10.0.0.0", (g*2000+i)%300))
 				acct := fmt.Sprintf("user%d", i%70)
-				if l.Check(ip, acct) {
-					l.Failed(ip, acct)
+				if l.Check(context.Background(), ip, acct) {
+					l.Failed(context.Background(), ip, acct)
 				}
-				_ = l.Delay(ip, acct)
+				_ = l.Delay(context.Background(), ip, acct)
 				if i%97 == 0 {
-					l.Succeeded(ip, acct)
+					l.Succeeded(context.Background(), ip, acct)
 				}
 			}
 		})
@@ -457,7 +459,48 @@ func TestAuthLimiterPenalize(t *testing.T) {
 		t.Errorf("Penalize waited %v past its context", d)
 	}
 	l.Penalize(ctx, ip, "ann@example.com") // ctx is done: returns at once
-	if l.Check(ip, "ann@example.com") {
+	if l.Check(context.Background(), ip, "ann@example.com") {
 		t.Error("two penalized failures did not block the account (BlockAfter 2)")
+	}
+}
+
+// ctxStore is a FailureStore that refuses calls whose context has ended,
+// as a database driver does.
+type ctxStore struct {
+	mu       sync.Mutex
+	failures int
+}
+
+func (s *ctxStore) Record(ctx context.Context, ip, account string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.failures++
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *ctxStore) Counts(ctx context.Context, ip, account string, since time.Time) (int, int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures, s.failures, nil
+}
+
+func (s *ctxStore) Forgive(ctx context.Context, ip, account string) error { return ctx.Err() }
+
+// TestSharedRecordOutlivesTheSession: the failure of a client that hung up
+// (its context ended) still reaches the shared store.
+func TestSharedRecordOutlivesTheSession(t *testing.T) {
+	st := &ctxStore{}
+	l := NewAuthLimiter(AuthLimiterConfig{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	l.Failed(gone, netip.MustParseAddr("192.0.2.9"), "dave@example.test")
+	if st.failures != 1 {
+		t.Fatalf("the shared store holds %d failures, want 1", st.failures)
 	}
 }

@@ -25,7 +25,9 @@ type FailureStore interface {
 }
 
 // storeTimeout bounds one call to the FailureStore: the limiter's callers
-// wait for it before they answer a login.
+// wait for it before they answer a login. The call runs on the caller's
+// context without its cancellation: a client that hangs up right after a
+// wrong password must not keep its failure out of the shared counts.
 const storeTimeout = 5 * time.Second
 
 // sharedKeys returns the store's keys of ip and account ("" for one the
@@ -43,7 +45,7 @@ func (l *AuthLimiter) sharedKeys(ip netip.Addr, account string) (ipKey, accountN
 // sharedCounts returns the failures of ip and account the store holds;
 // ok is false without a store or when it fails (the limiter then goes by
 // this node's own counts).
-func (l *AuthLimiter) sharedCounts(ip netip.Addr, account string) (ipN, accountN float64, ok bool) {
+func (l *AuthLimiter) sharedCounts(ctx context.Context, ip netip.Addr, account string) (ipN, accountN float64, ok bool) {
 	if l.cfg.Store == nil {
 		return 0, 0, false
 	}
@@ -51,7 +53,7 @@ func (l *AuthLimiter) sharedCounts(ip netip.Addr, account string) (ipN, accountN
 	if ipKey == "" && acct == "" {
 		return 0, 0, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	i, a, err := l.cfg.Store.Counts(ctx, ipKey, acct, l.now().Add(-l.cfg.Window))
 	if err != nil {
@@ -62,7 +64,7 @@ func (l *AuthLimiter) sharedCounts(ip netip.Addr, account string) (ipN, accountN
 }
 
 // sharedRecord stores a failure, or a success with forgive.
-func (l *AuthLimiter) sharedRecord(ip netip.Addr, account string, forgive bool) {
+func (l *AuthLimiter) sharedRecord(ctx context.Context, ip netip.Addr, account string, forgive bool) {
 	if l.cfg.Store == nil {
 		return
 	}
@@ -70,7 +72,7 @@ func (l *AuthLimiter) sharedRecord(ip netip.Addr, account string, forgive bool) 
 	if ipKey == "" && acct == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	var err error
 	if forgive {

@@ -39,28 +39,28 @@ func TestThrottleHoldsAcrossNodes(t *testing.T) {
 
 	// Failures on A delay the next one on B.
 	for range limits.DefaultFreeFailures + 1 {
-		a.Failed(attacker, "alice@example.test")
+		a.Failed(context.Background(), attacker, "alice@example.test")
 	}
-	if d := b.Delay(attacker, "alice@example.test"); d <= 0 {
+	if d := b.Delay(context.Background(), attacker, "alice@example.test"); d <= 0 {
 		t.Fatal("B does not slow down a client that failed on A")
 	}
 	// Up to the block: the account is refused on B, under any spelling,
 	// from any address.
 	for range limits.DefaultBlockAfter - limits.DefaultFreeFailures - 1 {
-		a.Failed(attacker, "alice@example.test")
+		a.Failed(context.Background(), attacker, "alice@example.test")
 	}
 	for _, name := range []string{"alice@example.test", "ALICE@Example.TEST", "alice@ｅｘａｍｐｌｅ.test."} {
-		if b.Check(other, name) {
+		if b.Check(context.Background(), other, name) {
 			t.Errorf("B lets %q in after %d failures on A", name, limits.DefaultBlockAfter)
 		}
 	}
-	if !b.Check(other, "bob@example.test") {
+	if !b.Check(context.Background(), other, "bob@example.test") {
 		t.Error("B blocks another account")
 	}
 	// A successful login on B (the owner, from their address) ends the
 	// account's block on A too.
-	b.Succeeded(other, "alice@example.test")
-	if !a.Check(other, "alice@example.test") {
+	b.Succeeded(context.Background(), other, "alice@example.test")
+	if !a.Check(context.Background(), other, "alice@example.test") {
 		t.Error("A still blocks the account after its owner logged in on B")
 	}
 }
@@ -70,15 +70,15 @@ func TestIPBlockHoldsAcrossNodes(t *testing.T) {
 	a, b := nodeLimiter(t, dir), nodeLimiter(t, dir)
 	attacker := netip.MustParseAddr("2001:db8::1")
 	for i := range limits.DefaultBlockAfterIP {
-		(map[bool]*limits.AuthLimiter{true: a, false: b})[i%2 == 0].Failed(attacker, "user"+strconv.Itoa(i)+"@example.test")
+		(map[bool]*limits.AuthLimiter{true: a, false: b})[i%2 == 0].Failed(context.Background(), attacker, "user"+strconv.Itoa(i)+"@example.test")
 	}
 	// Same /64, another account: refused on both nodes.
 	for name, l := range map[string]*limits.AuthLimiter{"A": a, "B": b} {
-		if l.Check(netip.MustParseAddr("2001:db8::99"), "new@example.test") {
+		if l.Check(context.Background(), netip.MustParseAddr("2001:db8::99"), "new@example.test") {
 			t.Errorf("%s lets a client in after %d failures from its /64 spread over two nodes", name, limits.DefaultBlockAfterIP)
 		}
 	}
-	if !b.Check(netip.MustParseAddr("192.0.2.1"), "new@example.test") {
+	if !b.Check(context.Background(), netip.MustParseAddr("192.0.2.1"), "new@example.test") {
 		t.Error("B blocks another address")
 	}
 }
@@ -159,5 +159,22 @@ func TestSendRateHoldsAcrossNodes(t *testing.T) {
 	}
 	if ok, _ := nodes[1].Reserve(ctx, 7, 10, now.Add(time.Hour+time.Second), now.Add(time.Second), 10); !ok {
 		t.Fatal("the budget is not free an hour later")
+	}
+}
+
+// TestFailureOfAHungUpClientCounts: a client that hangs up right after a
+// wrong password (its session's context ended) still has the failure
+// recorded where the other nodes see it.
+func TestFailureOfAHungUpClientCounts(t *testing.T) {
+	dir := t.TempDir()
+	a, b := nodeLimiter(t, dir), nodeLimiter(t, dir)
+	attacker := netip.MustParseAddr("192.0.2.8")
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range limits.DefaultBlockAfter {
+		a.Failed(gone, attacker, "carol@example.test")
+	}
+	if b.Check(context.Background(), attacker, "carol@example.test") {
+		t.Fatalf("B lets the account in after %d failures on A by clients that hung up", limits.DefaultBlockAfter)
 	}
 }
