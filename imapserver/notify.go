@@ -685,7 +685,7 @@ func (o *ownChanges) sub(name string) bool {
 // writeNotifyStatus writes the STATUS a NOTIFY client gets for a mailbox
 // (RFC 5465 §5.1, §5.2). Where FlagChange (or AnnotationChange) is asked
 // for the mailbox it holds HIGHESTMODSEQ, whether or not the client enabled
-// CONDSTORE: the server supports it (RFC 5465 §6).
+// CONDSTORE: the server supports it (RFC 5465 §3).
 func (s *session) writeNotifyStatus(mb *mailstore.Mailbox) {
 	items := []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
 	if g := s.groupFor(mb.Name); s.condstore || g != nil && g.events&(evFlagChange|evAnnotationChange) != 0 {

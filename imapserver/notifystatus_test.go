@@ -7,7 +7,7 @@ import (
 
 // NOTIFY SET STATUS sends a STATUS for each watched mailbox; where
 // FlagChange is asked for, it holds HIGHESTMODSEQ even if the client never
-// enabled CONDSTORE (RFC 5465 §6). Replays imaptest's notify script.
+// enabled CONDSTORE (RFC 5465 §3). Replays imaptest's notify script.
 func TestNotifyStatusHighestModSeq(t *testing.T) {
 	env := newTestEnv(t, nil)
 	env.deliver(t, testMessage("one", "bob@example.org", "x"))
