@@ -1,14 +1,20 @@
 package imapserver
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/yubinmail/yubin/mailstore"
+)
 
 // answerESearch answers an extended SEARCH (RFC 4731) or SORT (ESORT, RFC
 // 5267 §3) with RETURN options: it keeps the result for "$" on SAVE (RFC
 // 5182) and writes the ESEARCH response. hits are in result order
 // (ascending for SEARCH, sort order for SORT): MIN and MAX are its first
 // and last, ALL lists it in that order. modSeq adds the highest MODSEQ of
-// the hits (RFC 7162 §3.1.5).
-func (s *session) answerESearch(c *command, ret *searchReturn, hits []msgRef, modSeq bool, highest int64) error {
+// the messages returned (RFC 7162 §3.1.5, RFC 4731 §3.2): of all hits
+// (highest) with ALL, COUNT or PARTIAL, else of the MIN and MAX messages
+// alone, whose MODSEQ metas gives.
+func (s *session) answerESearch(c *command, ret *searchReturn, hits []msgRef, modSeq bool, highest int64, metas map[uint32]*mailstore.MessageMeta) error {
 	num := func(r msgRef) uint32 {
 		if c.uid {
 			return r.uid
@@ -68,6 +74,21 @@ func (s *session) answerESearch(c *command, ret *searchReturn, hits []msgRef, mo
 		s.w.s(" COUNT ").n(uint32(len(hits)))
 	}
 	if modSeq && len(hits) > 0 {
+		if !ret.all && !ret.count && ret.partial == nil && (ret.min || ret.max) {
+			modSeqOf := func(r msgRef) int64 {
+				if m := metas[r.uid]; m != nil {
+					return m.ModSeq
+				}
+				return 0
+			}
+			highest = 0
+			if ret.min {
+				highest = modSeqOf(hits[0])
+			}
+			if ret.max {
+				highest = max(highest, modSeqOf(hits[len(hits)-1]))
+			}
+		}
 		s.w.s(" MODSEQ ").n64(highest)
 	}
 	s.w.crlf()

@@ -261,7 +261,7 @@ func (s *session) fetchOne(seq uint32, m *mailstore.MessageMeta, req *fetchReque
 		item("MODSEQ").c('(').n64(m.ModSeq).c(')')
 	}
 	if req.envelope {
-		item("ENVELOPE").envelope(msg.Envelope())
+		item("ENVELOPE").envelope(msg.EnvelopeStructure())
 	}
 	if req.body {
 		item("BODY").bodyStructure(msg.BodyStructure(false), false)

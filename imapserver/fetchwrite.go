@@ -7,9 +7,12 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
 )
 
-// envelopeDate is the RFC 5322 date layout of ENVELOPE.
+// envelopeDate is the RFC 5322 date layout of a message/rfc822 part's
+// ENVELOPE (go-imap's body structure holds its date parsed).
 const envelopeDate = "Mon, 02 Jan 2006 15:04:05 -0700"
 
 // header writes a header-derived string (subject, display name): encoded
@@ -24,53 +27,63 @@ func (w *writer) header(s string) *writer {
 	return w.str(s)
 }
 
-// envelope writes an ENVELOPE (RFC 9051 §7.5.2).
-func (w *writer) envelope(e *imap.Envelope) *writer {
+// envelope writes an ENVELOPE (RFC 9051 §7.5.2): the header strings as
+// the message has them, addresses with their source route (addr-adl).
+func (w *writer) envelope(e *imapmsg.Envelope) *writer {
 	if e == nil {
-		e = &imap.Envelope{}
+		e = &imapmsg.Envelope{}
 	}
-	w.c('(')
-	if e.Date.IsZero() {
-		w.s("NIL")
-	} else {
-		w.str(e.Date.Format(envelopeDate))
-	}
-	w.sp().header(e.Subject)
-	sender, replyTo := e.Sender, e.ReplyTo
-	if len(sender) == 0 {
-		sender = e.From
-	}
-	if len(replyTo) == 0 {
-		replyTo = e.From
-	}
-	for _, l := range [][]imap.Address{e.From, sender, replyTo, e.To, e.Cc, e.Bcc} {
+	w.c('(').nstr(e.Date).sp().header(e.Subject)
+	for _, l := range [][]imapmsg.Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
 		w.sp().addresses(l)
 	}
-	w.sp()
-	if len(e.InReplyTo) > 0 {
-		w.str("<" + strings.Join(e.InReplyTo, "> <") + ">")
-	} else {
-		w.s("NIL")
-	}
-	w.sp()
-	if e.MessageID != "" {
-		w.str("<" + e.MessageID + ">")
-	} else {
-		w.s("NIL")
-	}
-	return w.c(')')
+	return w.sp().nstr(e.InReplyTo).sp().nstr(e.MessageID).c(')')
 }
 
 // addresses writes an address list or NIL.
-func (w *writer) addresses(l []imap.Address) *writer {
+func (w *writer) addresses(l []imapmsg.Address) *writer {
 	if len(l) == 0 {
 		return w.s("NIL")
 	}
 	w.c('(')
 	for _, a := range l {
-		w.c('(').header(a.Name).s(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).c(')')
+		w.c('(').header(a.Name).sp().nstr(a.Route).sp().nstr(a.Mailbox).sp().nstr(a.Host).c(')')
 	}
 	return w.c(')')
+}
+
+// envelopeOfPart converts the ENVELOPE of a message/rfc822 part, which
+// go-imap's body structure carries, for envelope: no source routes there.
+func envelopeOfPart(e *imap.Envelope) *imapmsg.Envelope {
+	if e == nil {
+		return nil
+	}
+	out := &imapmsg.Envelope{Subject: e.Subject}
+	if !e.Date.IsZero() {
+		out.Date = e.Date.Format(envelopeDate)
+	}
+	addrs := func(l []imap.Address) []imapmsg.Address {
+		var out []imapmsg.Address
+		for _, a := range l {
+			out = append(out, imapmsg.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host})
+		}
+		return out
+	}
+	out.From, out.Sender, out.ReplyTo = addrs(e.From), addrs(e.Sender), addrs(e.ReplyTo)
+	out.To, out.Cc, out.Bcc = addrs(e.To), addrs(e.Cc), addrs(e.Bcc)
+	if len(out.Sender) == 0 {
+		out.Sender = out.From
+	}
+	if len(out.ReplyTo) == 0 {
+		out.ReplyTo = out.From
+	}
+	if len(e.InReplyTo) > 0 {
+		out.InReplyTo = "<" + strings.Join(e.InReplyTo, "> <") + ">"
+	}
+	if e.MessageID != "" {
+		out.MessageID = "<" + e.MessageID + ">"
+	}
+	return out
 }
 
 // bodyStructure writes BODY (ext false) or BODYSTRUCTURE (ext true).
@@ -85,7 +98,7 @@ func (w *writer) bodyStructure(bs imap.BodyStructure, ext bool) *writer {
 		}
 		w.str(enc).sp().n(bs.Size)
 		if m := bs.MessageRFC822; m != nil {
-			w.sp().envelope(m.Envelope).sp().bodyStructure(m.BodyStructure, ext).sp().n64(m.NumLines)
+			w.sp().envelope(envelopeOfPart(m.Envelope)).sp().bodyStructure(m.BodyStructure, ext).sp().n64(m.NumLines)
 		} else if t := bs.Text; t != nil {
 			w.sp().n64(t.NumLines)
 		}

@@ -222,15 +222,24 @@ func (s *session) cmdList(c *command) error {
 
 // writeLsub answers LSUB (RFC 3501 §6.3.9): subscribed names that match,
 // existing or not, and for "%" the parents of deeper subscribed ones,
-// \Noselect if not subscribed themselves.
+// \Noselect if not subscribed themselves. Only "%" brings a parent: a
+// deeper name is hidden by a "%" that cannot cross a level, not by a
+// pattern that does not fit it ("*test" brings no parent of "a/test3").
 func (s *session) writeLsub(subList []string, subs map[string]bool, ref string, patterns []string) error {
 	seen := map[string]bool{}
+	var widened []string // the patterns with "%" as "*"
+	for _, p := range patterns {
+		widened = append(widened, strings.ReplaceAll(p, "%", "*"))
+	}
 	for _, name := range subList {
 		if matchAny(name, ref, patterns) {
 			if !seen[name] {
 				seen[name] = true
 				s.w.s(`* LSUB () "/" `).mailbox(name).crlf()
 			}
+			continue
+		}
+		if !matchAny(name, ref, widened) {
 			continue
 		}
 		parts := strings.Split(name, delim)

@@ -683,10 +683,12 @@ func (o *ownChanges) sub(name string) bool {
 }
 
 // writeNotifyStatus writes the STATUS a NOTIFY client gets for a mailbox
-// (RFC 5465 §5.1, §5.2).
+// (RFC 5465 §5.1, §5.2). Where FlagChange (or AnnotationChange) is asked
+// for the mailbox it holds HIGHESTMODSEQ, whether or not the client enabled
+// CONDSTORE: the server supports it (RFC 5465 §3).
 func (s *session) writeNotifyStatus(mb *mailstore.Mailbox) {
 	items := []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
-	if s.condstore {
+	if g := s.groupFor(mb.Name); s.condstore || g != nil && g.events&(evFlagChange|evAnnotationChange) != 0 {
 		items = append(items, "HIGHESTMODSEQ")
 	}
 	if err := s.writeStatus(mb, items); err != nil {

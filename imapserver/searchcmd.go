@@ -26,7 +26,7 @@ func (s *session) cmdSearch(c *command) error {
 		return err
 	}
 	prog.hitsOnly = true
-	hits, _, highest, err := s.searchHits(prog)
+	hits, metas, highest, err := s.searchHits(prog)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *session) cmdSearch(c *command) error {
 		s.w.crlf()
 		return nil
 	}
-	if err := s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest); err != nil {
+	if err := s.answerESearch(c, ret, hits, hasModSeq(&prog.criteria), highest, metas); err != nil {
 		return err
 	}
 	if ret.update {

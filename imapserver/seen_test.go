@@ -127,7 +127,7 @@ func TestPrivateSeenNotify(t *testing.T) {
 	bob2 := env.rawLogin(t, bobAddr)
 	mustCmd(t, bob2, "s", `SELECT "`+sharedBox+`"`)
 	mustCmd(t, bob2, "st", "STORE 1 +FLAGS.SILENT (\\Seen)")
-	expectLines(t, bob, `\* STATUS "`+regexp.QuoteMeta(sharedBox)+`" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0\)`)
+	expectLines(t, bob, `\* STATUS "`+regexp.QuoteMeta(sharedBox)+`" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)`) // FlagChange asked: HIGHESTMODSEQ too (RFC 5465 §3)
 	if u := mustCmd(t, alice, "a", "NOOP"); len(u) != 0 {
 		t.Fatalf("alice told of bob's \\Seen: %q", u)
 	}

@@ -60,7 +60,9 @@ func (s *session) pollWith(o pollOpts) {
 			added = 0
 		}
 	}
-	for _, ev := range evs {
+	latest := lastFlagChanges(evs, s.acct.ID())
+	var superseded map[uint32]bool // UIDs of others' changes held back for a later one
+	for i, ev := range evs {
 		switch ev.Kind {
 		case mailstore.MessagesAdded:
 			for _, uid := range s.fillGap(ev.UIDs) {
@@ -108,10 +110,38 @@ func (s *session) pollWith(o pollOpts) {
 			}
 			ch.flagged = append(ch.flagged, ev.UIDs...)
 			if ev.Origin == s.origin {
-				break // the session answered its own STORE itself
+				// The session answered its own STORE itself, except for
+				// messages whose change by another session it held back
+				// below: their flags, as they are now, are still owed.
+				if superseded == nil {
+					break
+				}
+				owed := filterUIDs(ev, func(uid uint32) bool { return superseded[uid] && latest[uid] == i })
+				if len(owed.UIDs) > 0 {
+					exists()
+					s.writeFlagChanges(owed)
+				}
+				break
 			}
-			exists()
-			s.writeFlagChanges(ev)
+			// A message changed again later in this batch is reported by
+			// that later change: these flags are no longer its flags.
+			current := ev
+			if latest != nil {
+				current = filterUIDs(ev, func(uid uint32) bool {
+					if latest[uid] > i {
+						if superseded == nil {
+							superseded = map[uint32]bool{}
+						}
+						superseded[uid] = true
+						return false
+					}
+					return true
+				})
+			}
+			if len(current.UIDs) > 0 {
+				exists()
+				s.writeFlagChanges(current)
+			}
 		}
 		if ev.ModSeq > v.modSeq {
 			v.modSeq = ev.ModSeq
@@ -125,6 +155,48 @@ func (s *session) pollWith(o pollOpts) {
 	if len(s.deferred) == 0 {
 		s.srv.hub.share(v)
 	}
+}
+
+// lastFlagChanges maps each UID that more than one FlagsChanged event of
+// evs names to the index of the last of them; nil when no UID is named
+// twice (the usual case). Another user's private \Seen changes (not
+// userID's) do not count: the session does not report them.
+func lastFlagChanges(evs []mailstore.Event, userID int64) map[uint32]int {
+	var seen, latest map[uint32]int
+	for i, ev := range evs {
+		if ev.Kind != mailstore.FlagsChanged || ev.SeenUser != 0 && ev.SeenUser != userID {
+			continue
+		}
+		if seen == nil {
+			seen = map[uint32]int{}
+		}
+		for _, uid := range ev.UIDs {
+			if _, ok := seen[uid]; ok {
+				if latest == nil {
+					latest = map[uint32]int{}
+				}
+				latest[uid] = i
+			}
+			seen[uid] = i
+		}
+	}
+	return latest
+}
+
+// filterUIDs returns ev with only the UIDs (and their flags) keep accepts.
+func filterUIDs(ev mailstore.Event, keep func(uint32) bool) mailstore.Event {
+	out := ev
+	out.UIDs, out.Flags = nil, nil
+	for k, uid := range ev.UIDs {
+		if !keep(uid) {
+			continue
+		}
+		out.UIDs = append(out.UIDs, uid)
+		if k < len(ev.Flags) {
+			out.Flags = append(out.Flags, ev.Flags[k])
+		}
+	}
+	return out
 }
 
 // writeFlagChanges writes the FETCH FLAGS of a FlagsChanged event. The

@@ -78,7 +78,7 @@ func (s *session) cmdSort(c *command) error {
 	}
 	withModSeq := hasModSeq(&prog.criteria)
 	if ret != nil {
-		if err := s.answerESearch(c, ret, sorted, withModSeq, highest); err != nil {
+		if err := s.answerESearch(c, ret, sorted, withModSeq, highest, metas); err != nil {
 			return err
 		}
 		if ret.update {
