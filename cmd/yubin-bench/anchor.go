@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/yubinmail/yubin/internal/pgcluster"
@@ -54,6 +55,11 @@ func yubinName(bin string) string {
 	if err != nil {
 		return "Yubin " + bin
 	}
+	return nameFromBuild(info, bin)
+}
+
+// nameFromBuild is yubinName for a binary whose build information is info.
+func nameFromBuild(info *debug.BuildInfo, bin string) string {
 	var rev, dirty string
 	for _, s := range info.Settings {
 		switch s.Key {

@@ -249,7 +249,11 @@ func (r *report) markdown() string {
 		p("Each session sends message after message (RSET, MAIL, RCPT, DATA) to one local user on the MX port for %s; ", r.o.duration)
 		p("the clock runs from the moment all sessions are open until the last reply to DATA (**accepted**). ")
 		p("A session logged in over IMAP beforehand then polls `STATUS INBOX (MESSAGES)` until every accepted message is there; ")
-		p("**end to end** is the accepted messages over the time from the start until then (the classic stack answers 250 once Postfix has the message in its queue, and delivers over LMTP afterwards). ")
+		p("**end to end** is the accepted messages over the time from the start until then")
+		if r.classic != "" {
+			p(" (the classic stack answers 250 once Postfix has the message in its queue, and delivers over LMTP afterwards)")
+		}
+		p(". ")
 		p("Server CPU is the user+system time of every process of the server (/proc/PID/stat, the children that ended included) over the sending, divided by the accepted messages; ")
 		p("the load generator's own CPU is beside it, since both share the CPUs.\n\n")
 		p("| round | system | sessions | message | accepted | accepted/s | end to end/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors |\n")
