@@ -287,13 +287,6 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return err
 }
 
-// Log returns the last n lines of the server's log.
-func (c *Cluster) Log(n int) string {
-	b, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
