@@ -473,7 +473,7 @@ func runChain(ctx context.Context, o *options, rep *report, tmp string, start fu
 				return
 			}
 			o.logf("chain: %s, %d sessions × %s for %s", cf.label, chainSessions, fmtSize(chainSize), o.duration)
-			row := measureIntake(o, rep, &yubinSystem{srv: cf.srv}, t, chainSessions, chainSize)
+			row := measureIntake(o, rep, &yubinSystem{name: "Yubin", srv: cf.srv}, t, chainSessions, chainSize)
 			o.logf("  %s", row.summary())
 			*cf.rows = append(*cf.rows, row)
 		}

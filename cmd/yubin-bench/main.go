@@ -33,9 +33,16 @@
 // each round's ratio and their median. Without it the figures are absolute:
 // nothing is compared with a number that was not measured in the same run.
 //
+// Two other anchors compare Yubin with itself in the same way: with
+// --against yubin-postgres the same binary runs on SQLite (as by default)
+// and on a PostgreSQL server the tool starts in a temporary folder, with
+// production durability (fsync, synchronous_commit, full_page_writes on);
+// with --against yubin:PATH the binary at PATH (an older commit, say) runs
+// beside the one measured, both on SQLite.
+//
 // Usage:
 //
-//	go run ./cmd/yubin-bench [--against classic] [--scenarios intake,imap,...] [--rounds N] [--quick] [--out FILE]
+//	go run ./cmd/yubin-bench [--against classic|yubin-postgres|yubin:PATH] [--scenarios intake,imap,...] [--rounds N] [--quick] [--out FILE]
 //
 // See docs/benchmarks.md for results and the command that produced them.
 package main
@@ -85,6 +92,7 @@ type options struct {
 	fillSessions  int
 	rounds        int
 	against       string
+	otherYubin    string // with --against yubin:PATH, PATH
 	classicScheme string
 	stressClients int
 	stressTime    time.Duration
@@ -104,6 +112,9 @@ type options struct {
 	progress      io.Writer
 }
 
+// benchUsers are the users every system measured has, with password.
+var benchUsers = []string{intakeUser, mailboxUser, largeUser, stressUser, loginUser}
+
 var allScenarios = []string{"intake", "imap", "pop3", "login", "memory", "stress", "chain", "api", "send"}
 
 // comparedScenarios run against every system; the others measure Yubin
@@ -118,8 +129,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.yubin, "yubin", "", "yubin binary to measure (default: go build ./cmd/yubin into a temporary folder)")
 	fs.StringVar(&o.data, "data", "", "data folder for the server (default: a fresh temporary folder, removed afterwards)")
 	fs.StringVar(&o.database, "database", "", "YUBIN_DATABASE of the server measured (a postgres:// URL of an empty database: Yubin on PostgreSQL; default SQLite in the data folder; the chain scenario's servers stay on SQLite)")
-	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (with --against classic, default: "+strings.Join(comparedScenarios, ",")+")")
-	fs.StringVar(&o.against, "against", "", "measure an anchor in the same run: classic = Postfix (SMTP, LMTP) + Dovecot (Maildir, IMAP, POP3) from Debian's packages, set up in a temporary folder (needs root; installs the packages with apt-get when missing)")
+	fs.StringVar(&scen, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", ")+" (with --against, default: "+strings.Join(comparedScenarios, ",")+")")
+	fs.StringVar(&o.against, "against", "", "measure an anchor in the same run, round by round, alternating which goes first: "+
+		"classic = Postfix (SMTP, LMTP) + Dovecot (Maildir, IMAP, POP3) from Debian's packages, set up in a temporary folder (needs root; installs the packages with apt-get when missing); "+
+		"yubin-postgres = the same yubin binary on SQLite (as without --against) and on a PostgreSQL server started in a temporary folder on 127.0.0.1 with production durability (fsync, synchronous_commit, full_page_writes on; Debian's package postgresql; as the postgres user when root); "+
+		"yubin:PATH = the yubin binary at PATH (an older build, say) beside the one measured, both on SQLite")
 	fs.StringVar(&o.classicScheme, "classic-scheme", "ARGON2ID", "classic: Dovecot's password scheme; ARGON2ID gives it the same argon2id hash Yubin stores, any other (e.g. SHA512-CRYPT) is made with doveadm pw")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of every compared measurement; with --against the systems alternate which goes first, and the report gives each round's ratio and their median")
 	fs.BoolVar(&o.quick, "quick", false, "short smoke run with small numbers (numbers are not meaningful)")
@@ -201,10 +215,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.messages < 1 || o.rounds < 1 || o.conns < 2 || o.fillSessions < 1 || o.pop3Window < 1 || o.mailboxSize < 512 || o.largeMessages < 0 || o.largeSize < 512 || o.stressClients < 1 || o.stressMsgs < 1 || o.stressTime <= 0 {
 		return nil, errors.New("--messages, --rounds, --fill-sessions, --pop3-window, --stress-clients, --stress-messages must be at least 1, --large-messages at least 0, --conns at least 2, --mailbox-msg-size and --large-msg-size at least 512, --stress-duration positive")
 	}
-	switch o.against {
-	case "", "classic":
+	switch {
+	case o.against == "" || o.against == "classic" || o.against == "yubin-postgres":
+	case strings.HasPrefix(o.against, "yubin:"):
+		o.otherYubin = strings.TrimPrefix(o.against, "yubin:")
+		st, err := os.Stat(o.otherYubin)
+		if o.otherYubin == "" || err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("--against yubin:PATH: %q is not an executable yubin binary", o.otherYubin)
+		}
 	default:
-		return nil, fmt.Errorf("--against: unknown anchor %q (want classic)", o.against)
+		return nil, fmt.Errorf("--against: unknown anchor %q (want classic, yubin-postgres or yubin:PATH)", o.against)
+	}
+	if o.database != "" && o.against != "" && o.against != "classic" {
+		return nil, errors.New("--database and --against " + o.against + " do not go together: the anchor chooses the databases")
 	}
 	if o.against != "" && !given["scenarios"] {
 		o.scenarios = slices.Clone(comparedScenarios)
@@ -373,23 +396,16 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		dbEnv = []string{"YUBIN_DATABASE=" + o.database}
 		rep.database = "PostgreSQL (--database)"
 	}
-	users := []string{intakeUser, mailboxUser, largeUser, stressUser, loginUser}
-	cmds := [][]string{{"domain", "add", domain}}
-	for _, u := range users {
-		cmds = append(cmds, []string{"user", "add", u, "--password", password})
-	}
-	for _, args := range cmds {
-		if err := admin(ctx, bin, data, dbEnv, args...); err != nil {
-			if fresh {
-				return nil, err
-			}
-			o.logf("reusing %s: %v", data, firstLine(err.Error()))
+	if err := setUpYubin(ctx, bin, data, dbEnv); err != nil {
+		if fresh {
+			return nil, err
 		}
+		o.logf("reusing %s: %v", data, firstLine(err.Error()))
 	}
 
 	mailProtocols := []string{"smtp", "imap", "pop3"}
 	logN := 0
-	startOn := func(data string, protocols []string, env ...string) (*server, error) {
+	startBin := func(bin, data string, protocols []string, env ...string) (*server, error) {
 		logN++
 		path := filepath.Join(tmp, fmt.Sprintf("server-%d.log", logN))
 		s, err := startServer(ctx, bin, data, path, protocols, env...)
@@ -398,6 +414,9 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		}
 		o.logf("yubin serve pid %d: smtp %s, imap %s, pop3 %s, http %q (log %s)", s.pid, s.Addr("smtp"), s.Addr("imap"), s.Addr("pop3"), s.Addr("http"), path)
 		return s, nil
+	}
+	startOn := func(data string, protocols []string, env ...string) (*server, error) {
+		return startBin(bin, data, protocols, env...)
 	}
 	startWith := func(protocols []string, env ...string) (*server, error) {
 		return startOn(data, protocols, append(slices.Clip(dbEnv), env...)...)
@@ -409,7 +428,13 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		}
 		rep.serverProblems = append(rep.serverProblems, s.Problems()...)
 	}
-	y := &yubinSystem{start: start}
+	y := &yubinSystem{name: "Yubin", start: start}
+	switch {
+	case o.against == "yubin-postgres":
+		y.name = "Yubin on SQLite"
+	case o.otherYubin != "":
+		y.name = yubinName(bin)
+	}
 	if y.srv, err = start(); err != nil {
 		return rep, err
 	}
@@ -422,12 +447,13 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 		rep.loadAfter = loadAvg()
 	}()
 	systems := []system{y}
-	if o.against == "classic" {
+	switch {
+	case o.against == "classic":
 		dir := filepath.Join(tmp, "classic")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return rep, err
 		}
-		cs, err := startClassic(ctx, o, dir, users, password)
+		cs, err := startClassic(ctx, o, dir, benchUsers, password)
 		if err != nil {
 			return rep, fmt.Errorf("the classic stack: %w", err)
 		}
@@ -437,8 +463,18 @@ func run(ctx context.Context, o *options) (rep *report, err error) {
 			if err := cs.Stop(); err != nil {
 				rep.problem("stopping the classic stack: %v", err)
 			}
-			rep.classicProblems = cs.Problems()
+			rep.anchorProblems = cs.Problems()
 		}()
+	case o.against == "yubin-postgres" || o.otherYubin != "":
+		other, stop, err := startOtherYubin(ctx, o, rep, y.name, bin, filepath.Join(tmp, "data-anchor"),
+			func(bin, data string, env ...string) (*server, error) {
+				return startBin(bin, data, mailProtocols, env...)
+			})
+		if err != nil {
+			return rep, err
+		}
+		systems = append(systems, other)
+		defer stop()
 	}
 	for _, s := range systems {
 		rep.systems = append(rep.systems, s.Name())

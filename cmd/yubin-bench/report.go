@@ -15,7 +15,10 @@ type report struct {
 	o          *options
 	date       time.Time
 	loadBefore string
-	loadAfter  string
+	// commit is the source tree's commit at the start of the run (files
+	// edited while it runs do not make it -dirty).
+	commit    string
+	loadAfter string
 
 	// systems are the names of the systems measured: Yubin, and the
 	// anchor if there is one.
@@ -27,6 +30,10 @@ type report struct {
 	database string
 	// classic names the classic stack's versions, if it ran.
 	classic string
+	// anchor names the anchor when it is Yubin too (--against
+	// yubin-postgres or yubin:PATH), and anchorSoftware says what it runs
+	// on; "" otherwise.
+	anchor, anchorSoftware string
 
 	imapServed, pop3Served bool
 
@@ -42,13 +49,13 @@ type report struct {
 	send   sendResult
 	chain  chainResult
 
-	problems        []string
-	serverProblems  []string
-	classicProblems []string
+	problems       []string
+	serverProblems []string
+	anchorProblems []string // the anchor's warnings and errors
 }
 
 func newReport(o *options) *report {
-	return &report{o: o, date: time.Now(), loadBefore: loadAvg()}
+	return &report{o: o, date: time.Now(), loadBefore: loadAvg(), commit: gitVersion()}
 }
 
 func (r *report) problem(format string, args ...any) {
@@ -216,11 +223,15 @@ func (r *report) markdown() string {
 	if r.database != "" {
 		p("- Yubin's database: %s; the chain scenario's servers on SQLite\n", r.database)
 	}
-	p("- software: yubin %s, built with %s", gitVersion(), runtime.Version())
+	p("- software: yubin %s, built with %s", r.commit, runtime.Version())
 	if r.classic != "" {
 		p("; the classic stack: %s from Debian's packages", r.classic)
 	}
 	p("; load generator in this process, on the same CPUs\n")
+	if r.anchorSoftware != "" {
+		p("- %s: Yubin's own SQLite in its data folder, as by default\n", r.firstName())
+		p("- %s\n", r.anchorSoftware)
+	}
 	p("- load average (1, 5, 15 min) before: %s, after: %s\n", r.loadBefore, r.loadAfter)
 	p("- transport: plain TCP on 127.0.0.1, no TLS; IMAP LOGIN and POP3 USER/PASS in the clear")
 	if r.o.has("send") {
@@ -238,7 +249,11 @@ func (r *report) markdown() string {
 		p("Each session sends message after message (RSET, MAIL, RCPT, DATA) to one local user on the MX port for %s; ", r.o.duration)
 		p("the clock runs from the moment all sessions are open until the last reply to DATA (**accepted**). ")
 		p("A session logged in over IMAP beforehand then polls `STATUS INBOX (MESSAGES)` until every accepted message is there; ")
-		p("**end to end** is the accepted messages over the time from the start until then (the classic stack answers 250 once Postfix has the message in its queue, and delivers over LMTP afterwards). ")
+		p("**end to end** is the accepted messages over the time from the start until then")
+		if r.classic != "" {
+			p(" (the classic stack answers 250 once Postfix has the message in its queue, and delivers over LMTP afterwards)")
+		}
+		p(". ")
 		p("Server CPU is the user+system time of every process of the server (/proc/PID/stat, the children that ended included) over the sending, divided by the accepted messages; ")
 		p("the load generator's own CPU is beside it, since both share the CPUs.\n\n")
 		p("| round | system | sessions | message | accepted | accepted/s | end to end/s | server CPU/msg (kernel share) | client CPU/msg | in INBOX over IMAP | errors |\n")
@@ -366,7 +381,7 @@ func (r *report) markdown() string {
 		r.sendMarkdown(p)
 	}
 
-	if len(r.problems) > 0 || len(r.serverProblems) > 0 || len(r.classicProblems) > 0 {
+	if len(r.problems) > 0 || len(r.serverProblems) > 0 || len(r.anchorProblems) > 0 {
 		p("### Problems seen\n\n")
 		for _, s := range r.problems {
 			p("- %s\n", s)
@@ -374,7 +389,7 @@ func (r *report) markdown() string {
 		for _, lines := range []struct {
 			who   string
 			lines []string
-		}{{"Yubin", r.serverProblems}, {"the classic stack", r.classicProblems}} {
+		}{{r.firstName(), r.serverProblems}, {r.anchorName(), r.anchorProblems}} {
 			if n := len(lines.lines); n > 0 {
 				p("- %s logged %d warnings or errors; the first ones:\n", lines.who, n)
 				for _, s := range lines.lines[:min(n, 10)] {
@@ -606,4 +621,21 @@ func gitVersion() string {
 		return "(unknown commit)"
 	}
 	return "commit " + strings.TrimSpace(string(out))
+}
+
+// firstName is how the report calls the Yubin measured (the first
+// system).
+func (r *report) firstName() string {
+	if len(r.systems) > 0 {
+		return r.systems[0]
+	}
+	return "Yubin"
+}
+
+// anchorName is how the problems section calls the anchor.
+func (r *report) anchorName() string {
+	if r.anchor != "" {
+		return r.anchor
+	}
+	return "the classic stack"
 }

@@ -22,7 +22,9 @@ import (
 // buildYubin builds ./cmd/yubin into dir and returns the binary's path.
 func buildYubin(ctx context.Context, dir string) (string, error) {
 	out := filepath.Join(dir, "yubin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/yubin")
+	// -buildvcs=auto over a GOFLAGS=-buildvcs=false: the binary records
+	// its commit, which names it in a report of --against yubin:PATH.
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-o", out, "./cmd/yubin")
 	cmd.Dir = moduleRoot()
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

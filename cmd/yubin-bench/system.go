@@ -31,17 +31,30 @@ type system interface {
 
 // yubinSystem is a `yubin serve` process, restarted by start.
 type yubinSystem struct {
+	// name is how the report calls it: "Yubin", or with an anchor that is
+	// Yubin too, what tells the two apart ("Yubin on PostgreSQL").
+	name  string
 	srv   *server
 	start func() (*server, error)
+	// database returns the processes of a database server of its own
+	// (PostgreSQL's postmaster, the parent of its server processes),
+	// counted with the server's; nil for SQLite, which is in the process.
+	database func() []int
 	// problems of the processes already stopped
 	old []string
 }
 
-func (y *yubinSystem) Name() string                { return "Yubin" }
+func (y *yubinSystem) Name() string                { return y.name }
 func (y *yubinSystem) Addr(protocol string) string { return y.srv.Addr(protocol) }
 func (y *yubinSystem) Meter() meter {
-	pid := y.srv.pid
-	return meter{roots: func() []int { return []int{pid} }}
+	pid, database := y.srv.pid, y.database
+	return meter{roots: func() []int {
+		roots := []int{pid}
+		if database != nil {
+			roots = append(roots, database()...)
+		}
+		return roots
+	}}
 }
 
 func (y *yubinSystem) Restart(context.Context) error {
