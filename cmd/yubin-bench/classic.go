@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yubinmail/yubin/internal/netutil"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -103,16 +103,6 @@ func tailString(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startClassic writes the configurations into dir, creates users (each
 // with pass, hashed as Yubin hashes it: argon2id, and given to Dovecot in
 // the same PHC string) and starts Postfix and Dovecot.
@@ -133,7 +123,7 @@ func startClassic(ctx context.Context, o *options, dir string, users []string, p
 	}
 	c := &classicSystem{dir: dir, o: o}
 	for _, p := range []*int{&c.smtpPort, &c.imapPort, &c.pop3Port} {
-		if *p, err = freePort(); err != nil {
+		if *p, err = netutil.FreeLoopbackPort(); err != nil {
 			return nil, err
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/yubinmail/yubin/internal/netutil"
 )
 
 // ErrNoBinaries is returned (wrapped) when initdb and pg_ctl are not found.
@@ -206,7 +207,7 @@ func Start(ctx context.Context, dir string, opt Options) (*Cluster, error) {
 		c.Version = strings.TrimSpace(string(v))
 	}
 	for range 5 {
-		if c.Port, err = freePort(); err != nil {
+		if c.Port, err = netutil.FreeLoopbackPort(); err != nil {
 			return nil, err
 		}
 		if out, err = c.run(ctx, "pg_ctl", "-D", c.data(), "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
@@ -287,12 +288,3 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return err
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}

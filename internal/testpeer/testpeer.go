@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/yubinmail/yubin/internal/netutil"
 )
 
 // Env is the environment variable that makes missing peers fail tests.
@@ -121,12 +123,11 @@ func Start(t testing.TB, network, addr string, logs []string, name string, args 
 // FreePort returns a loopback TCP port free at the time of the call.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := netutil.FreeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // OpenDKIM starts opendkim (Debian package opendkim) as a verifying milter
