@@ -287,4 +287,3 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	return err
 }
-
