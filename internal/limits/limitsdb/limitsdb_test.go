@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/internal/limits"
 	"github.com/yubinmail/yubin/internal/testdb"
@@ -176,5 +179,51 @@ func TestFailureOfAHungUpClientCounts(t *testing.T) {
 	}
 	if b.Check(context.Background(), attacker, "carol@example.test") {
 		t.Fatalf("B lets the account in after %d failures on A by clients that hung up", limits.DefaultBlockAfter)
+	}
+}
+
+// writeCounter is the store's database, counting write transactions.
+type writeCounter struct {
+	Database
+	writes atomic.Int64
+}
+
+func (w *writeCounter) WriteTx(ctx context.Context, bodies bool, fn func(tx *gorm.DB, afterCommit func(func())) error) error {
+	w.writes.Add(1)
+	return w.Database.WriteTx(ctx, bodies, fn)
+}
+
+// TestForgiveWritesOnlyAfterFailures: a login with no failures to forgive
+// costs no write transaction; one after a failure does, and ends its count.
+func TestForgiveWritesOnlyAfterFailures(t *testing.T) {
+	dir := t.TempDir()
+	st, err := mailstore.Open(context.Background(), mailstore.Options{Dir: dir, Database: testdb.DSNIn(t, dir), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	wc := &writeCounter{Database: st}
+	fs, err := Open(context.Background(), wc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := fs.Forgive(ctx, "192.0.2.1", "erin@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := wc.writes.Load(); n != 0 {
+		t.Fatalf("a login with nothing to forgive made %d write transactions", n)
+	}
+	if err := fs.Record(ctx, "192.0.2.1", "erin@example.test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Forgive(ctx, "192.0.2.1", "erin@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := wc.writes.Load(); n != 2 {
+		t.Fatalf("record and forgive made %d write transactions, want 2", n)
+	}
+	if ipN, acctN, err := fs.Counts(ctx, "192.0.2.1", "erin@example.test", time.Now().Add(-time.Hour)); err != nil || ipN != 0 || acctN != 0 {
+		t.Fatalf("after forgiving: ip %d, account %d, err %v", ipN, acctN, err)
 	}
 }
