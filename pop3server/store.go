@@ -102,12 +102,14 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 	return b, nil
 }
 
-// Close releases the bodies read ahead.
+// Close releases the bodies read ahead, and the payload keys the
+// session's key kept (user-key encryption).
 func (m *storeMaildrop) Close() {
 	if m.bodies != nil {
 		m.bodies.Close()
 		m.bodies = nil
 	}
+	m.key.Forget()
 }
 
 func (m *storeMaildrop) Delete(ctx context.Context, msgs []MessageInfo) error {
