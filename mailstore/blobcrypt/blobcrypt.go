@@ -64,7 +64,7 @@ func IsSealed(prefix []byte) bool {
 }
 
 // bindingLen is the length of the line that binds a body to its key.
-func bindingLen(blobKey string) int64 { return int64(len(binding(blobKey))) }
+func bindingLen(blobKey string) int64 { return int64(len(bindingPrefix) + len(blobKey) + 1) }
 
 func binding(blobKey string) string { return bindingPrefix + blobKey + "\n" }
 
@@ -173,6 +173,13 @@ func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, ses
 	if err != nil {
 		return nil, err
 	}
+	return openChunkInPlace(aead, sealed, payload, blobKey)
+}
+
+// openChunkInPlace authenticates and decrypts in place the one chunk of
+// sealed, whose payload starts at payload, and returns its plaintext
+// after the binding line.
+func openChunkInPlace(aead cipher.AEAD, sealed []byte, payload int64, blobKey string) ([]byte, error) {
 	enc := sealed[payload:]
 	if len(enc) < chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("%w: truncated payload", ErrCorrupt)
@@ -201,6 +208,24 @@ func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, ses
 // headRead is how much of a body open reads at once to find the header.
 const headRead = 1024
 
+// keptCipher returns the payload cipher of the body under blobKey whose
+// stored bytes start with head, and where its payload starts, if the
+// session's Sealer or s kept it (see payloadCipher); else nil. Both may be
+// nil.
+func (s *Sealer) keptCipher(head []byte, blobKey string, session *Sealer) (cipher.AEAD, int64) {
+	if session != nil && session.keys != nil {
+		if aead, n := session.keys.get(blobKey, head); aead != nil {
+			return aead, n
+		}
+	}
+	if s != nil && s.cache != nil {
+		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
+			return e.aead, int64(len(e.prefix))
+		}
+	}
+	return nil, 0
+}
+
 // payloadCipher returns the cipher of the body's payload and where the
 // payload starts. It unwraps the file key from the header with the
 // session's identities, then the Sealer's (which checks the header MAC),
@@ -214,17 +239,10 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 	if sessionSealer != nil {
 		session, keys = sessionSealer.identities, sessionSealer.keys
 	}
-	if keys != nil {
-		if aead, n := keys.get(blobKey, head); aead != nil {
-			return aead, n, nil
-		}
+	if aead, n := s.keptCipher(head, blobKey, sessionSealer); aead != nil {
+		return aead, n, nil
 	}
 	cache := s != nil && s.cache != nil
-	if cache {
-		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
-			return e.aead, int64(len(e.prefix)), nil
-		}
-	}
 	hdr, err := age.ExtractHeader(bytes.NewReader(head))
 	if err != nil && size > int64(len(head)) {
 		hdr, err = age.ExtractHeader(io.NewSectionReader(src, 0, size)) // a long header

@@ -55,6 +55,19 @@ func (s *Sealer) OpenFor(ctx context.Context, src io.ReaderAt, size int64, blobK
 // and decrypts the body in place, without a copy, and returns the
 // plaintext, which shares sealed's memory (sealed is overwritten).
 func (s *Sealer) OpenSmallFor(ctx context.Context, sealed []byte, blobKey string) ([]byte, error) {
+	// A body read before (by the session, or with the server key): no
+	// header to parse, no key to unwrap.
+	session := SessionKeyFrom(ctx)
+	if session != nil && len(session.identities) == 0 {
+		session = nil
+	}
+	if aead, payload := s.keptCipher(sealed[:min(headRead, len(sealed))], blobKey, session); aead != nil {
+		plain, err := openChunkInPlace(aead, sealed, payload, blobKey)
+		if err != nil {
+			return nil, fmt.Errorf("open body %s: %w", blobKey, err)
+		}
+		return plain, nil
+	}
 	src := bytes.NewReader(sealed)
 	session, err := s.sessionSealer(ctx, src, src.Size(), blobKey)
 	if err != nil {
