@@ -66,7 +66,7 @@ func (m *storeMaildrop) List(ctx context.Context) ([]MessageInfo, error) {
 	}
 	prefix := strconv.FormatUint(uint64(inbox.UIDValidity), 10) + "."
 	out := make([]MessageInfo, len(msgs))
-	m.Close()
+	m.releaseBodies()
 	m.order = make([]*mailstore.MessageMeta, len(msgs))
 	for i := range msgs {
 		m.order[i] = &msgs[i]
@@ -103,13 +103,18 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 }
 
 // Close releases the bodies read ahead, and the payload keys the
-// session's key kept (user-key encryption).
+// session's key kept (user-key encryption): the session is over.
 func (m *storeMaildrop) Close() {
+	m.releaseBodies()
+	m.key.Forget()
+}
+
+// releaseBodies releases the bodies read ahead.
+func (m *storeMaildrop) releaseBodies() {
 	if m.bodies != nil {
 		m.bodies.Close()
 		m.bodies = nil
 	}
-	m.key.Forget()
 }
 
 func (m *storeMaildrop) Delete(ctx context.Context, msgs []MessageInfo) error {
