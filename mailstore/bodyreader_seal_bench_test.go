@@ -34,20 +34,8 @@ func BenchmarkBodyReaderSealed(b *testing.B) {
 				s = openStoreMode(b, b.TempDir(), sealer, 0)
 			}
 			defer s.Close()
-			if _, err := s.CreateDomain(ctx, "bench.test"); err != nil {
-				b.Fatal(err)
-			}
 			userKeys := strings.HasPrefix(mode, "user-key")
-			if userKeys {
-				m := EncryptionUser
-				if _, err := s.UpdateDomain(ctx, "bench.test", DomainUpdate{EncryptionMode: &m}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			u, err := s.CreateUser(ctx, NewUser{Address: "ann@bench.test", Password: "ann-password-1"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			u := newSealTestUser(b, s, "ann@bench.test", userKeys)
 			for range messages {
 				if res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader(body)}); err != nil || res[0].Err != nil {
 					b.Fatal(err, res)

@@ -26,19 +26,7 @@ func TestBodyReaderSealedTampered(t *testing.T) {
 			sealer, _ := newTestSealer(t)
 			s := openStoreMode(t, t.TempDir(), sealer, 0)
 			defer s.Close()
-			if _, err := s.CreateDomain(ctx, "seal.test"); err != nil {
-				t.Fatal(err)
-			}
-			if mode == EncryptionUser {
-				m := EncryptionUser
-				if _, err := s.UpdateDomain(ctx, "seal.test", DomainUpdate{EncryptionMode: &m}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			u, err := s.CreateUser(ctx, NewUser{Address: "ann@seal.test", Password: "ann-password-1"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			u := newSealTestUser(t, s, "ann@seal.test", mode == EncryptionUser)
 			const n = 40
 			for i := range n {
 				if res, err := s.Deliver(ctx, Delivery{Targets: []DeliveryTarget{{UserID: u.ID}}, Body: strings.NewReader(testMessage(i))}); err != nil || res[0].Err != nil {
@@ -122,4 +110,26 @@ func TestBodyReaderSealedTampered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSealTestUser creates the user address (password "ann-password-1")
+// and its domain, in user-key mode if userKeys.
+func newSealTestUser(t testing.TB, s *Store, address string, userKeys bool) *User {
+	t.Helper()
+	ctx := context.Background()
+	domain := address[strings.IndexByte(address, '@')+1:]
+	if _, err := s.CreateDomain(ctx, domain); err != nil {
+		t.Fatal(err)
+	}
+	if userKeys {
+		m := EncryptionUser
+		if _, err := s.UpdateDomain(ctx, domain, DomainUpdate{EncryptionMode: &m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := s.CreateUser(ctx, NewUser{Address: address, Password: "ann-password-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
