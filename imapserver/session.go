@@ -123,6 +123,9 @@ func (s *session) serve() {
 		}
 		s.endNotify()
 		s.unselect()
+		if f, ok := s.acct.(interface{ Forget() }); ok {
+			f.Forget() // what the session's key of user-key encryption kept
+		}
 		s.cancel()
 		s.conn.Close()
 		s.log.Debug("IMAP session ended")

@@ -47,6 +47,11 @@ type storeAccount struct {
 	key   *mailstore.MailKey
 }
 
+// Forget drops the payload keys the session's key of user-key encryption
+// kept for messages it read (see mailstore.MailKey.Forget): the session
+// is over.
+func (a *storeAccount) Forget() { a.key.Forget() }
+
 func (a *storeAccount) ID() int64       { return a.user.ID }
 func (a *storeAccount) Address() string { return a.user.Address }
 

@@ -213,6 +213,15 @@ func (s *Store) userSealer(ctx context.Context, userID int64) (*blobcrypt.Sealer
 // with the session.
 type MailKey struct{ sealer *blobcrypt.Sealer }
 
+// Forget drops the keys of single messages the session's reads kept in
+// memory (see blobcrypt.SessionSealer), overwriting them: call it when
+// the session ends. The key still opens the mail. k may be nil.
+func (k *MailKey) Forget() {
+	if k != nil {
+		k.sealer.Forget()
+	}
+}
+
 // Context returns ctx carrying the key (a nil key returns ctx).
 func (k *MailKey) Context(ctx context.Context) context.Context {
 	if k == nil {

@@ -66,7 +66,7 @@ func (m *storeMaildrop) List(ctx context.Context) ([]MessageInfo, error) {
 	}
 	prefix := strconv.FormatUint(uint64(inbox.UIDValidity), 10) + "."
 	out := make([]MessageInfo, len(msgs))
-	m.Close()
+	m.releaseBodies()
 	m.order = make([]*mailstore.MessageMeta, len(msgs))
 	for i := range msgs {
 		m.order[i] = &msgs[i]
@@ -102,8 +102,15 @@ func (m *storeMaildrop) Open(ctx context.Context, msg MessageInfo) (io.ReadClose
 	return b, nil
 }
 
-// Close releases the bodies read ahead.
+// Close releases the bodies read ahead, and the payload keys the
+// session's key kept (user-key encryption): the session is over.
 func (m *storeMaildrop) Close() {
+	m.releaseBodies()
+	m.key.Forget()
+}
+
+// releaseBodies releases the bodies read ahead.
+func (m *storeMaildrop) releaseBodies() {
 	if m.bodies != nil {
 		m.bodies.Close()
 		m.bodies = nil

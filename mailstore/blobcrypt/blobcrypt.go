@@ -64,7 +64,7 @@ func IsSealed(prefix []byte) bool {
 }
 
 // bindingLen is the length of the line that binds a body to its key.
-func bindingLen(blobKey string) int64 { return int64(len(binding(blobKey))) }
+func bindingLen(blobKey string) int64 { return int64(len(bindingPrefix) + len(blobKey) + 1) }
 
 func binding(blobKey string) string { return bindingPrefix + blobKey + "\n" }
 
@@ -78,6 +78,9 @@ type Sealer struct {
 	identities []age.Identity
 	fast       []age.Identity // tried before identities (see serverStanza)
 	cache      *fileKeyCache
+	// keys, in a session's Sealer (SessionSealer), keeps the payload keys
+	// of the bodies its identities opened, for that session only.
+	keys *sessionKeys
 }
 
 // NewSealer returns a Sealer that seals to recipients and opens with
@@ -130,9 +133,9 @@ func (s *Sealer) Open(src io.ReaderAt, size int64, blobKey string) (*Body, error
 	return b, nil
 }
 
-// openWith opens the body with the session identities first (see
-// OpenFor), then with the Sealer's own; s may be nil.
-func (s *Sealer) openWith(src io.ReaderAt, size int64, blobKey string, session []age.Identity) (*Body, error) {
+// openWith opens the body with the session's identities first (see
+// OpenFor), then with the Sealer's own; s and session may be nil.
+func (s *Sealer) openWith(src io.ReaderAt, size int64, blobKey string, session *Sealer) (*Body, error) {
 	// The header and the payload nonce are in the first bytes: one read.
 	var headBuf [headRead]byte
 	n, err := src.ReadAt(headBuf[:min(int64(headRead), size)], 0)
@@ -164,12 +167,19 @@ func (s *Sealer) openWith(src io.ReaderAt, size int64, blobKey string, session [
 
 // openInPlace authenticates and decrypts sealed (a whole body of one
 // chunk, also readable as src) in place and returns its plaintext after
-// the binding line; s may be nil (see openWith).
-func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, session []age.Identity) ([]byte, error) {
+// the binding line; s and session may be nil (see openWith).
+func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, session *Sealer) ([]byte, error) {
 	aead, payload, err := s.payloadCipher(src, int64(len(sealed)), sealed[:min(headRead, len(sealed))], blobKey, session)
 	if err != nil {
 		return nil, err
 	}
+	return openChunkInPlace(aead, sealed, payload, blobKey)
+}
+
+// openChunkInPlace authenticates and decrypts in place the one chunk of
+// sealed, whose payload starts at payload, and returns its plaintext
+// after the binding line.
+func openChunkInPlace(aead cipher.AEAD, sealed []byte, payload int64, blobKey string) ([]byte, error) {
 	enc := sealed[payload:]
 	if len(enc) < chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("%w: truncated payload", ErrCorrupt)
@@ -198,19 +208,41 @@ func (s *Sealer) openInPlace(src io.ReaderAt, sealed []byte, blobKey string, ses
 // headRead is how much of a body open reads at once to find the header.
 const headRead = 1024
 
-// payloadCipher returns the cipher of the body's payload and where the
-// payload starts. It unwraps the file key from the header with the
-// session identities, then the Sealer's (which checks the header MAC), or,
-// with a cache, takes the cipher of a body opened before whose header and
-// nonce are byte for byte the same. A body a session identity opened is
-// not cached.
-func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string, session []age.Identity) (cipher.AEAD, int64, error) {
-	cache := s != nil && s.cache != nil
-	if cache {
-		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
-			return e.aead, int64(len(e.prefix)), nil
+// keptCipher returns the payload cipher of the body under blobKey whose
+// stored bytes start with head, and where its payload starts, if the
+// session's Sealer or s kept it (see payloadCipher); else nil. Both may be
+// nil.
+func (s *Sealer) keptCipher(head []byte, blobKey string, session *Sealer) (cipher.AEAD, int64) {
+	if session != nil && session.keys != nil {
+		if aead, n := session.keys.get(blobKey, head); aead != nil {
+			return aead, n
 		}
 	}
+	if s != nil && s.cache != nil {
+		if e := s.cache.get(blobKey); e != nil && bytes.HasPrefix(head, e.prefix) {
+			return e.aead, int64(len(e.prefix))
+		}
+	}
+	return nil, 0
+}
+
+// payloadCipher returns the cipher of the body's payload and where the
+// payload starts. It unwraps the file key from the header with the
+// session's identities, then the Sealer's (which checks the header MAC),
+// or, with a cache, takes the cipher of a body opened before whose header
+// and nonce are byte for byte the same. A body a session identity opened
+// is not put in the Sealer's cache, only in the session's own (see
+// SessionSealer).
+func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey string, sessionSealer *Sealer) (cipher.AEAD, int64, error) {
+	var session []age.Identity
+	var keys *sessionKeys
+	if sessionSealer != nil {
+		session, keys = sessionSealer.identities, sessionSealer.keys
+	}
+	if aead, n := s.keptCipher(head, blobKey, sessionSealer); aead != nil {
+		return aead, n, nil
+	}
+	cache := s != nil && s.cache != nil
 	hdr, err := age.ExtractHeader(bytes.NewReader(head))
 	if err != nil && size > int64(len(head)) {
 		hdr, err = age.ExtractHeader(io.NewSectionReader(src, 0, size)) // a long header
@@ -219,9 +251,10 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	var fileKey []byte
+	bySession := false
 	if len(session) > 0 {
 		if fileKey, err = age.DecryptHeader(hdr, session...); err == nil {
-			cache = false
+			cache, bySession = false, true
 		}
 	}
 	if fileKey == nil && (s == nil || len(s.identities) == 0) {
@@ -259,13 +292,22 @@ func (s *Sealer) payloadCipher(src io.ReaderAt, size int64, head []byte, blobKey
 	if !bytes.Equal(prefix[:len(hdr)], hdr) {
 		return nil, 0, fmt.Errorf("%w: header changed while read", ErrCorrupt)
 	}
-	aead, err := payloadAEAD(fileKey, prefix[len(hdr):])
+	key, err := payloadKey(fileKey, prefix[len(hdr):])
+	clear(fileKey)
 	if err != nil {
 		return nil, 0, err
 	}
-	if cache {
-		s.cache.put(blobKey, &cachedCipher{prefix: prefix, aead: aead})
+	aead, err := chacha20poly1305.New(key[:])
+	if err != nil {
+		return nil, 0, fmt.Errorf("payload key: %w", err)
 	}
+	switch {
+	case cache:
+		s.cache.put(blobKey, &cachedCipher{prefix: prefix, aead: aead})
+	case bySession && keys != nil:
+		keys.put(blobKey, prefix, &key)
+	}
+	clear(key[:])
 	return aead, int64(len(prefix)), nil
 }
 

@@ -50,18 +50,17 @@ type Body struct {
 	lastPlain []byte
 }
 
-// payloadAEAD derives the payload cipher from the file key and the
-// payload nonce.
-func payloadAEAD(fileKey, nonce []byte) (cipher.AEAD, error) {
+// payloadKey derives the payload key from the file key and the payload
+// nonce.
+func payloadKey(fileKey, nonce []byte) ([chacha20poly1305.KeySize]byte, error) {
+	var out [chacha20poly1305.KeySize]byte
 	key, err := hkdf.Key(sha256.New, fileKey, nonce, "payload", chacha20poly1305.KeySize)
 	if err != nil {
-		return nil, fmt.Errorf("payload key: %w", err)
+		return out, fmt.Errorf("payload key: %w", err)
 	}
-	aead, err := chacha20poly1305.New(key)
-	if err != nil {
-		return nil, fmt.Errorf("payload key: %w", err)
-	}
-	return aead, nil
+	copy(out[:], key)
+	clear(key)
+	return out, nil
 }
 
 func newBody(src io.ReaderAt, size, payload int64, aead cipher.AEAD) (*Body, error) {

@@ -39,7 +39,7 @@ func SessionKeyFrom(ctx context.Context) *Sealer {
 // Sealer may be nil (a store without a server key). A body sealed to a
 // user's key that neither opens gives an error wrapping ErrLocked.
 func (s *Sealer) OpenFor(ctx context.Context, src io.ReaderAt, size int64, blobKey string) (*Body, error) {
-	session, err := s.sessionIdentities(ctx, src, size, blobKey)
+	session, err := s.sessionSealer(ctx, src, size, blobKey)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +55,21 @@ func (s *Sealer) OpenFor(ctx context.Context, src io.ReaderAt, size int64, blobK
 // and decrypts the body in place, without a copy, and returns the
 // plaintext, which shares sealed's memory (sealed is overwritten).
 func (s *Sealer) OpenSmallFor(ctx context.Context, sealed []byte, blobKey string) ([]byte, error) {
+	// A body read before (by the session, or with the server key): no
+	// header to parse, no key to unwrap.
+	session := SessionKeyFrom(ctx)
+	if session != nil && len(session.identities) == 0 {
+		session = nil
+	}
+	if aead, payload := s.keptCipher(sealed[:min(headRead, len(sealed))], blobKey, session); aead != nil {
+		plain, err := openChunkInPlace(aead, sealed, payload, blobKey)
+		if err != nil {
+			return nil, fmt.Errorf("open body %s: %w", blobKey, err)
+		}
+		return plain, nil
+	}
 	src := bytes.NewReader(sealed)
-	session, err := s.sessionIdentities(ctx, src, src.Size(), blobKey)
+	session, err := s.sessionSealer(ctx, src, src.Size(), blobKey)
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +80,13 @@ func (s *Sealer) OpenSmallFor(ctx context.Context, sealed []byte, blobKey string
 	return plain, nil
 }
 
-// sessionIdentities returns the session identities ctx carries (see
-// WithSessionKey), or an error if neither they nor the Sealer's own can
-// open anything: ErrLocked for a body sealed to users' keys only, else
-// ErrNoKey.
-func (s *Sealer) sessionIdentities(ctx context.Context, src io.ReaderAt, size int64, blobKey string) ([]age.Identity, error) {
+// sessionSealer returns the session's Sealer ctx carries (see
+// WithSessionKey) if it has identities (else nil), or an error if neither
+// they nor the Sealer's own can open anything: ErrLocked for a body
+// sealed to users' keys only, else ErrNoKey.
+func (s *Sealer) sessionSealer(ctx context.Context, src io.ReaderAt, size int64, blobKey string) (*Sealer, error) {
 	if session := SessionKeyFrom(ctx); session != nil && len(session.identities) > 0 {
-		return session.identities, nil
+		return session, nil
 	}
 	if s == nil || len(s.identities) == 0 {
 		if userSealed(src, size) {

@@ -134,9 +134,29 @@ func UserSealer(publicKeys ...string) (*Sealer, error) {
 }
 
 // SessionSealer returns a Sealer that opens bodies sealed to an unlocked
-// user key, for one session; it caches nothing.
+// user key, for one session. It keeps (bounded, in memory) the payload
+// keys of the bodies it opened, so that the session reads a message again
+// without an X25519 operation; they open nothing the key itself does not,
+// and go with the Sealer (Forget drops them at once).
 func SessionSealer(id *age.X25519Identity) *Sealer {
-	return NewSealer(nil, []age.Identity{id}, false)
+	var ids []age.Identity
+	if fast, err := newX25519Identity(id); err == nil {
+		ids = []age.Identity{fast}
+	} else {
+		ids = []age.Identity{id}
+	}
+	s := NewSealer(nil, ids, false)
+	s.keys = newSessionKeys(sessionKeysMax)
+	return s
+}
+
+// Forget drops, and overwrites, the payload keys a session's Sealer kept
+// (see SessionSealer); it opens what it opened before, at the first cost.
+// s may be nil.
+func (s *Sealer) Forget() {
+	if s != nil && s.keys != nil {
+		s.keys.forget()
+	}
 }
 
 func sealSecret(secret string, r age.Recipient) ([]byte, error) {
