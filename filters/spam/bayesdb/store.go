@@ -148,10 +148,7 @@ func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, 
 	}
 	slices.Sort(all)
 	cache := b.cache
-	counts, missing, spam, ham, totalsOK, gen := cache.lookup(all)
-	if b.scope != "" {
-		totalsOK = false // the cache keeps the server's totals only
-	}
+	counts, missing, spam, ham, totalsOK, gen := cache.lookup(b.scope, all)
 	if len(missing) > 0 || !totalsOK {
 		var totals bayesTotals
 		fetched := make(map[string]Count, len(missing))
@@ -175,11 +172,7 @@ func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, 
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("bayes counts: %w", err)
 		}
-		if b.scope == "" {
-			cache.store(gen, missing, fetched, totals.Spam, totals.Ham)
-		} else {
-			cache.storeTokens(gen, missing, fetched)
-		}
+		cache.store(gen, b.scope, missing, fetched, totals.Spam, totals.Ham)
 		for k, n := range fetched {
 			counts[k] = n
 		}
