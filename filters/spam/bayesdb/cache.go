@@ -45,6 +45,14 @@ func (c *bayesCache) lookup(scope string, keys []string) (hits map[string]Count,
 	return hits, missing, t.Spam, t.Ham, totalsOK, c.gen
 }
 
+// totalsOf returns the cached totals of scope, if cached.
+func (c *bayesCache) totalsOf(scope string) (spam, ham int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.totals[scope]
+	return t.Spam, t.Ham, ok
+}
+
 // store keeps counts and the totals of scope read from the database at
 // generation gen, unless a Learn happened since.
 func (c *bayesCache) store(gen uint64, scope string, keys []string, counts map[string]Count, spam, ham int64) {
