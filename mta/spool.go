@@ -68,7 +68,9 @@ func newSpool(dir string, max, memMax int64) *spool {
 // (wrapped) as soon as the message exceeds the limit, and with r's error if
 // reading fails.
 func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
-	chunk := make([]byte, 8<<10)
+	chunkp := spoolChunks.Get().(*[]byte)
+	defer spoolChunks.Put(chunkp)
+	chunk := *chunkp
 	var total int64
 	for {
 		n, err := r.Read(chunk)
@@ -108,17 +110,47 @@ func (sp *spool) write(p []byte) error {
 		if err := sp.writeFile(sp.buf, 0); err != nil {
 			return err
 		}
-		sp.buf = nil
+		sp.mu.Lock()
+		sp.releaseBuf()
+		sp.mu.Unlock()
 	}
 	if sp.f != nil {
 		if err := sp.writeFile(p, sp.size); err != nil {
 			return err
 		}
 	} else {
+		if sp.buf == nil && len(p) <= spoolBufSize {
+			sp.buf = (*spoolBufs.Get().(*[]byte))[:0]
+		}
 		sp.buf = append(sp.buf, p...)
 	}
 	sp.size += int64(len(p))
 	return nil
+}
+
+// spoolChunks keeps ReadFrom's read buffers, and spoolBufs the memory
+// of spools of messages up to spoolBufSize, between messages: most mail
+// is small, and every message that comes in needs both.
+var (
+	spoolChunks = sync.Pool{New: func() any { b := make([]byte, spoolChunkSize); return &b }}
+	spoolBufs   = sync.Pool{New: func() any { b := make([]byte, 0, spoolBufSize); return &b }}
+)
+
+// spoolChunkSize is the size of ReadFrom's reads (and of a data guard's
+// output buffer, kept in the same pool).
+const spoolChunkSize = 8 << 10
+
+// spoolBufSize is the size of the spool memory kept in spoolBufs.
+const spoolBufSize = 16 << 10
+
+// releaseBuf gives the spool's memory back to spoolBufs if it came from
+// there (and did not grow); sp.mu is held for writing.
+func (sp *spool) releaseBuf() {
+	if cap(sp.buf) == spoolBufSize {
+		b := sp.buf[:0]
+		spoolBufs.Put(&b)
+	}
+	sp.buf = nil
 }
 
 // Size is the number of bytes spooled.
@@ -169,7 +201,7 @@ func (sp *spool) Close() error {
 		return nil
 	}
 	sp.closed = true
-	sp.buf = nil
+	sp.releaseBuf()
 	if sp.f == nil {
 		return nil
 	}
