@@ -30,7 +30,10 @@ type spool struct {
 
 	mu     sync.RWMutex // Close against ReadAt
 	closed bool
-	buf    []byte
+	// mem holds the message while it is in memory: blocks of
+	// spoolBlockSize bytes from spoolBlocks, the last one filling (a
+	// large message is not copied over and over as one slice grows).
+	mem    [][]byte
 	f      *os.File
 	block  cipher.Block // the file's key; set with f
 	size   int64
@@ -93,7 +96,7 @@ func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (sp *spool) write(p []byte) error {
-	if sp.f == nil && int64(len(sp.buf)+len(p)) > sp.memMax {
+	if sp.f == nil && sp.size+int64(len(p)) > sp.memMax {
 		f, err := os.CreateTemp(sp.dir, "yubin-spool-*")
 		if err != nil {
 			return fmt.Errorf("spool: create temporary file: %w", err)
@@ -107,11 +110,13 @@ func (sp *spool) write(p []byte) error {
 			return fmt.Errorf("spool: %w", err)
 		}
 		sp.f, sp.block = f, block
-		if err := sp.writeFile(sp.buf, 0); err != nil {
-			return err
+		for i, b := range sp.mem {
+			if err := sp.writeFile(b, int64(i)*spoolBlockSize); err != nil {
+				return err
+			}
 		}
 		sp.mu.Lock()
-		sp.releaseBuf()
+		sp.releaseMem()
 		sp.mu.Unlock()
 	}
 	if sp.f != nil {
@@ -119,38 +124,45 @@ func (sp *spool) write(p []byte) error {
 			return err
 		}
 	} else {
-		if sp.buf == nil && len(p) <= spoolBufSize {
-			sp.buf = (*spoolBufs.Get().(*[]byte))[:0]
+		for rest := p; len(rest) > 0; {
+			k := len(sp.mem) - 1
+			if k < 0 || len(sp.mem[k]) == spoolBlockSize {
+				sp.mem = append(sp.mem, (*spoolBlocks.Get().(*[]byte))[:0])
+				k++
+			}
+			n := min(len(rest), spoolBlockSize-len(sp.mem[k]))
+			sp.mem[k] = append(sp.mem[k], rest[:n]...)
+			rest = rest[n:]
 		}
-		sp.buf = append(sp.buf, p...)
 	}
 	sp.size += int64(len(p))
 	return nil
 }
 
-// spoolChunks keeps ReadFrom's read buffers, and spoolBufs the memory
-// of spools of messages up to spoolBufSize, between messages: most mail
-// is small, and every message that comes in needs both.
+// spoolChunks keeps ReadFrom's read buffers, and spoolBlocks the blocks
+// of spools in memory, between messages: every message that comes in
+// needs both.
 var (
 	spoolChunks = sync.Pool{New: func() any { b := make([]byte, spoolChunkSize); return &b }}
-	spoolBufs   = sync.Pool{New: func() any { b := make([]byte, 0, spoolBufSize); return &b }}
+	spoolBlocks = sync.Pool{New: func() any { b := make([]byte, 0, spoolBlockSize); return &b }}
 )
 
 // spoolChunkSize is the size of ReadFrom's reads (and of a data guard's
 // output buffer, kept in the same pool).
 const spoolChunkSize = 8 << 10
 
-// spoolBufSize is the size of the spool memory kept in spoolBufs.
-const spoolBufSize = 16 << 10
+// spoolBlockSize is the size of a block of a spool in memory.
+const spoolBlockSize = 16 << 10
 
-// releaseBuf gives the spool's memory back to spoolBufs if it came from
-// there (and did not grow); sp.mu is held for writing.
-func (sp *spool) releaseBuf() {
-	if cap(sp.buf) == spoolBufSize {
-		b := sp.buf[:0]
-		spoolBufs.Put(&b)
+// releaseMem gives the spool's blocks back to spoolBlocks; sp.mu is held
+// for writing.
+func (sp *spool) releaseMem() {
+	for i, b := range sp.mem {
+		b = b[:0]
+		spoolBlocks.Put(&b)
+		sp.mem[i] = nil
 	}
-	sp.buf = nil
+	sp.mem = nil
 }
 
 // Size is the number of bytes spooled.
@@ -180,7 +192,12 @@ func (sp *spool) ReadAt(p []byte, off int64) (int, error) {
 		sp.xorAt(p[:n], off)
 		return n, err
 	}
-	n := copy(p, sp.buf[off:])
+	n := 0
+	for n < len(p) && off < sp.size {
+		c := copy(p[n:], sp.mem[off/spoolBlockSize][off%spoolBlockSize:])
+		n += c
+		off += int64(c)
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -201,7 +218,7 @@ func (sp *spool) Close() error {
 		return nil
 	}
 	sp.closed = true
-	sp.releaseBuf()
+	sp.releaseMem()
 	if sp.f == nil {
 		return nil
 	}
