@@ -33,10 +33,10 @@ type spool struct {
 	// mem holds the message while it is in memory: blocks of
 	// spoolBlockSize bytes from spoolBlocks, the last one filling (a
 	// large message is not copied over and over as one slice grows).
-	mem    [][]byte
-	f      *os.File
-	block  cipher.Block // the file's key; set with f
-	size   int64
+	mem   [][]byte
+	f     *os.File
+	block cipher.Block // the file's key; set with f
+	size  int64
 }
 
 // xorAt encrypts or decrypts p in place as the bytes at off of the file
