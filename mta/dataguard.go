@@ -51,7 +51,18 @@ func newDataGuard(r io.Reader, watchEnd bool) *dataGuard {
 	if !watchEnd {
 		in = guardChunk
 	}
-	return &dataGuard{r: r, watchEnd: watchEnd, in: make([]byte, in), out: make([]byte, 0, 8<<10)}
+	out := spoolChunks.Get().(*[]byte)
+	return &dataGuard{r: r, watchEnd: watchEnd, in: make([]byte, in), out: (*out)[:0]}
+}
+
+// release gives the guard's output buffer back to spoolChunks, once the
+// message has been read; the guard is not read again.
+func (g *dataGuard) release() {
+	if cap(g.out) == spoolChunkSize {
+		b := g.out[:cap(g.out)]
+		spoolChunks.Put(&b)
+	}
+	g.out, g.pos = nil, 0
 }
 
 // guardChunk is how many input bytes one fill takes at most.

@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -430,6 +431,10 @@ type clientConn struct {
 	// idle, when not 0, is the read timeout renewed before every read
 	// from the socket (while a message comes in: see session.Data).
 	idle atomic.Int64
+	// held are the lines of a multi-line reply written so far, but for
+	// its last (see Write); wmu guards it.
+	wmu  sync.Mutex
+	held []byte
 }
 
 // newClientConn wraps c as the connection of st (and sets st.conn).
@@ -447,6 +452,48 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
 	return c.Conn.Read(p)
+}
+
+// maxHeldReply bounds the lines of a multi-line reply held back by Write.
+const maxHeldReply = 4 << 10
+
+// Write writes p to the connection, except that the lines of a multi-line
+// reply but its last ("250-PIPELINING") are held back and go out with the
+// last line in one write: go-smtp flushes every line on its own, and each
+// write to the socket is a system call and a packet of its own (the EHLO
+// reply, some ten lines, that every message of a connection cache's
+// session gets, cost more than all its other replies together). Only a
+// write that is exactly one such line is held: a TLS record (after
+// STARTTLS) never begins with a digit.
+func (c *clientConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if isContinuationLine(p) && len(c.held)+len(p) <= maxHeldReply {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	before := len(c.held)
+	c.held = append(c.held, p...)
+	n, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	return max(0, n-before), err
+}
+
+// isContinuationLine reports whether p is one line of a multi-line SMTP
+// reply other than its last: three digits, a hyphen, text, CRLF.
+func isContinuationLine(p []byte) bool {
+	if len(p) < 6 || p[3] != '-' || !bytes.HasSuffix(p, []byte("\r\n")) || bytes.IndexByte(p, '\n') != len(p)-1 {
+		return false
+	}
+	for _, b := range p[:3] {
+		if b < '0' || b > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes the connection and reports it ended.

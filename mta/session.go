@@ -673,6 +673,7 @@ func (s *session) Data(r io.Reader) (err error) {
 		in = core.NewCRLFReader(guard)
 	}
 	_, rerr := sp.ReadFrom(in)
+	guard.release()
 	s.st.conn.idle.Store(0)
 	if guard.brokenEndSeen() {
 		// go-smtp's reader missed the end of the data, and would wait

@@ -30,10 +30,13 @@ type spool struct {
 
 	mu     sync.RWMutex // Close against ReadAt
 	closed bool
-	buf    []byte
-	f      *os.File
-	block  cipher.Block // the file's key; set with f
-	size   int64
+	// mem holds the message while it is in memory: blocks of
+	// spoolBlockSize bytes from spoolBlocks, the last one filling (a
+	// large message is not copied over and over as one slice grows).
+	mem   [][]byte
+	f     *os.File
+	block cipher.Block // the file's key; set with f
+	size  int64
 }
 
 // xorAt encrypts or decrypts p in place as the bytes at off of the file
@@ -68,7 +71,9 @@ func newSpool(dir string, max, memMax int64) *spool {
 // (wrapped) as soon as the message exceeds the limit, and with r's error if
 // reading fails.
 func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
-	chunk := make([]byte, 8<<10)
+	chunkp := spoolChunks.Get().(*[]byte)
+	defer spoolChunks.Put(chunkp)
+	chunk := *chunkp
 	var total int64
 	for {
 		n, err := r.Read(chunk)
@@ -91,7 +96,7 @@ func (sp *spool) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (sp *spool) write(p []byte) error {
-	if sp.f == nil && int64(len(sp.buf)+len(p)) > sp.memMax {
+	if sp.f == nil && sp.size+int64(len(p)) > sp.memMax {
 		f, err := os.CreateTemp(sp.dir, "yubin-spool-*")
 		if err != nil {
 			return fmt.Errorf("spool: create temporary file: %w", err)
@@ -105,20 +110,59 @@ func (sp *spool) write(p []byte) error {
 			return fmt.Errorf("spool: %w", err)
 		}
 		sp.f, sp.block = f, block
-		if err := sp.writeFile(sp.buf, 0); err != nil {
-			return err
+		for i, b := range sp.mem {
+			if err := sp.writeFile(b, int64(i)*spoolBlockSize); err != nil {
+				return err
+			}
 		}
-		sp.buf = nil
+		sp.mu.Lock()
+		sp.releaseMem()
+		sp.mu.Unlock()
 	}
 	if sp.f != nil {
 		if err := sp.writeFile(p, sp.size); err != nil {
 			return err
 		}
 	} else {
-		sp.buf = append(sp.buf, p...)
+		for rest := p; len(rest) > 0; {
+			k := len(sp.mem) - 1
+			if k < 0 || len(sp.mem[k]) == spoolBlockSize {
+				sp.mem = append(sp.mem, (*spoolBlocks.Get().(*[]byte))[:0])
+				k++
+			}
+			n := min(len(rest), spoolBlockSize-len(sp.mem[k]))
+			sp.mem[k] = append(sp.mem[k], rest[:n]...)
+			rest = rest[n:]
+		}
 	}
 	sp.size += int64(len(p))
 	return nil
+}
+
+// spoolChunks keeps ReadFrom's read buffers, and spoolBlocks the blocks
+// of spools in memory, between messages: every message that comes in
+// needs both.
+var (
+	spoolChunks = sync.Pool{New: func() any { b := make([]byte, spoolChunkSize); return &b }}
+	spoolBlocks = sync.Pool{New: func() any { b := make([]byte, 0, spoolBlockSize); return &b }}
+)
+
+// spoolChunkSize is the size of ReadFrom's reads (and of a data guard's
+// output buffer, kept in the same pool).
+const spoolChunkSize = 8 << 10
+
+// spoolBlockSize is the size of a block of a spool in memory.
+const spoolBlockSize = 16 << 10
+
+// releaseMem gives the spool's blocks back to spoolBlocks; sp.mu is held
+// for writing.
+func (sp *spool) releaseMem() {
+	for i, b := range sp.mem {
+		b = b[:0]
+		spoolBlocks.Put(&b)
+		sp.mem[i] = nil
+	}
+	sp.mem = nil
 }
 
 // Size is the number of bytes spooled.
@@ -148,7 +192,12 @@ func (sp *spool) ReadAt(p []byte, off int64) (int, error) {
 		sp.xorAt(p[:n], off)
 		return n, err
 	}
-	n := copy(p, sp.buf[off:])
+	n := 0
+	for n < len(p) && off < sp.size {
+		c := copy(p[n:], sp.mem[off/spoolBlockSize][off%spoolBlockSize:])
+		n += c
+		off += int64(c)
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -169,7 +218,7 @@ func (sp *spool) Close() error {
 		return nil
 	}
 	sp.closed = true
-	sp.buf = nil
+	sp.releaseMem()
 	if sp.f == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package mta
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -300,6 +301,34 @@ func TestSenderSyntax(t *testing.T) {
 	for _, bad := range []string{"a", "a@b", "a..b@example.com", "a@[not an ip]", "a b@[192.0.2.1]", "@[192.0.2.1]"} {
 		if err := checkSender(bad); err == nil {
 			t.Errorf("checkSender(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSpoolBlocks checks a message that spans several of the spool's
+// blocks in memory, and one that spills to a file after several blocks.
+func TestSpoolBlocks(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 0; b.Len() < 100_000; i++ {
+		fmt.Fprintf(&b, "line %d of the message\r\n", i)
+	}
+	data := b.String()
+	for _, memMax := range []int64{1 << 20, 3*spoolBlockSize + 100} {
+		sp := newSpool(dir, 1<<20, memMax)
+		if n, err := sp.ReadFrom(iotest.HalfReader(strings.NewReader(data))); err != nil || n != int64(len(data)) {
+			t.Fatalf("memMax %d: ReadFrom = %d, %v", memMax, n, err)
+		}
+		if err := iotest.TestReader(sp.Reader(), []byte(data)); err != nil {
+			t.Errorf("memMax %d: %v", memMax, err)
+		}
+		off := int64(2*spoolBlockSize - 7) // across a block boundary
+		got, _ := io.ReadAll(sp.Section(off, 20))
+		if string(got) != data[off:off+20] {
+			t.Errorf("memMax %d: section %q, want %q", memMax, got, data[off:off+20])
+		}
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

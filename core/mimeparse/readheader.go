@@ -5,7 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
+
+// headerReaders keeps the buffered readers of ReadHeaderBlock between
+// calls: every message that comes in has its header read a few times.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // MaxHeaderBytes caps how much ReadHeader reads. A longer header is cut
 // there; the fields before the cut still count.
@@ -26,7 +31,12 @@ func ReadHeader(r io.Reader) ([]byte, error) {
 // ReadHeader does, at most limit bytes. complete reports that the block
 // ended (with its empty line, or with the input) within limit.
 func ReadHeaderBlock(r io.Reader, limit int) (block []byte, complete bool, err error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, int64(limit)+1), 4096)
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(io.LimitReader(r, int64(limit)+1))
+	defer func() {
+		br.Reset(nil) // keeps nothing of r
+		headerReaders.Put(br)
+	}()
 	var out []byte
 	lineStart := 0
 	cut := func(done bool) ([]byte, bool) {

@@ -223,21 +223,55 @@ func (c *Classifier) Classify(ctx context.Context, msg *filters.Message) (float6
 	return c.classify(ctx, parseMessageOf(ctx, msg), Scopes(msg.Users))
 }
 
+// trained reports whether the scopes together have enough training to
+// judge a message: at least minTrained spam and minTrained ham messages.
+// The stores keep their totals in memory (bayesdb's cache), so this
+// costs no query once they were read.
+func (c *Classifier) trained(ctx context.Context, scopes []string) (bool, error) {
+	_, nSpam, nHam, err := c.store.Counts(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("bayes: %w", err)
+	}
+	if c.scoped != nil {
+		for _, scope := range scopes {
+			if scope == ServerScope {
+				continue
+			}
+			_, s, h, err := c.scoped(scope).Counts(ctx, nil)
+			if err != nil {
+				return false, fmt.Errorf("bayes: scope %s: %w", scope, err)
+			}
+			nSpam, nHam = nSpam+s, nHam+h
+		}
+	}
+	return nSpam >= minTrained && nHam >= minTrained, nil
+}
+
 // errUntrained says the classifier has too little training to judge.
 var errUntrained = errors.New("bayes: not enough training")
 
 func (c *Classifier) classify(ctx context.Context, pm *parsedMessage, scopes []string) (float64, []Clue, error) {
-	p, clues, err := c.classifyTokens(ctx, tokenize(pm), scopes)
+	p, clues, err := c.classifyTokens(ctx, func() []string { return tokenize(pm) }, scopes)
 	if errors.Is(err, errUntrained) {
 		return 0.5, nil, nil
 	}
 	return p, clues, err
 }
 
-// classifyTokens returns errUntrained (and 0.5) without enough training.
-// The counts are those of the scopes added up (the server's alone when
-// the classifier keeps no others).
-func (c *Classifier) classifyTokens(ctx context.Context, tokens []string, scopes []string) (float64, []Clue, error) {
+// classifyTokens returns errUntrained (and 0.5) without enough training,
+// before it asks for the message's tokens (tokenizing is most of the work
+// of classifying a message, and until the scopes are trained it would be
+// for nothing). The counts are those of the scopes added up (the server's
+// alone when the classifier keeps no others).
+func (c *Classifier) classifyTokens(ctx context.Context, tokenized func() []string, scopes []string) (float64, []Clue, error) {
+	trained, err := c.trained(ctx, scopes)
+	if err != nil {
+		return 0.5, nil, err
+	}
+	if !trained {
+		return 0.5, nil, errUntrained
+	}
+	tokens := tokenized()
 	counts, nSpam, nHam, err := c.store.Counts(ctx, tokens)
 	if err != nil {
 		return 0.5, nil, fmt.Errorf("bayes: %w", err)

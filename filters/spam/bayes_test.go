@@ -196,3 +196,41 @@ func TestTokenize(t *testing.T) {
 		}
 	}
 }
+
+// tokenLookups is a TokenStore that counts the calls of Counts that look
+// tokens up.
+type tokenLookups struct {
+	TokenStore
+	lookups int
+}
+
+func (s *tokenLookups) Counts(ctx context.Context, tokens []string) (map[string]TokenCount, int64, int64, error) {
+	if len(tokens) > 0 {
+		s.lookups++
+	}
+	return s.TokenStore.Counts(ctx, tokens)
+}
+
+// TestClassifierUntrainedLooksNothingUp checks that a message is not
+// tokenized and looked up until the classifier has enough training, and
+// is once it has.
+func TestClassifierUntrainedLooksNothingUp(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(3, 4))
+	store := &tokenLookups{TokenStore: NewMemoryTokenStore()}
+	c := NewClassifier(store)
+	trainCorpus(t, c, r, 19)
+	if p, _, err := c.Classify(ctx, newTestMessage(corpusMessage(r, true))); err != nil || p != 0.5 {
+		t.Fatalf("Classify after 19 messages = %v, %v", p, err)
+	}
+	if store.lookups != 0 {
+		t.Fatalf("%d token lookups before the classifier was trained enough", store.lookups)
+	}
+	trainCorpus(t, c, r, 1)
+	if p, _, err := c.Classify(ctx, newTestMessage(corpusMessage(r, true))); err != nil || p == 0.5 {
+		t.Fatalf("Classify after 20 messages = %v, %v", p, err)
+	}
+	if store.lookups != 1 {
+		t.Fatalf("%d token lookups for one message once trained, want 1", store.lookups)
+	}
+}

@@ -133,7 +133,7 @@ func (f *Filter) Score(ctx context.Context, msg *filters.Message) (*Result, erro
 			Detail: "rspamd score " + strconv.FormatFloat(score, 'f', 2, 64) + " x " + strconv.FormatFloat(f.opts.RspamdWeight, 'f', -1, 64)})
 	}
 	if f.opts.Classifier != nil {
-		p, clues, err := f.opts.Classifier.classifyTokens(ctx, tokenize(pm), Scopes(msg.Users))
+		p, clues, err := f.opts.Classifier.classifyTokens(ctx, func() []string { return tokenize(pm) }, Scopes(msg.Users))
 		switch {
 		case errors.Is(err, errUntrained):
 		case err != nil:

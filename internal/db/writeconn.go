@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -35,6 +36,76 @@ type WriterConn struct {
 	// statements and prepares count the statements run and compiled (for
 	// the tests that keep the commit path lean).
 	statements, prepares int
+	// checkpoints, on SQLite, moves what the write-ahead log holds into
+	// the database file off the commit path (see checkpointer).
+	checkpoints *checkpointer
+}
+
+// checkpointEvery is how often, at most, the write-ahead log is
+// checkpointed while commits come in.
+const checkpointEvery = 200 * time.Millisecond
+
+// checkpointer checkpoints a SQLite database's write-ahead log in a
+// goroutine of its own, on a connection of its own, after commits. SQLite
+// would otherwise checkpoint in the COMMIT that takes the log past 1,000
+// pages: that commit (and every message waiting on it) would wait for the
+// copy of the pages into the database file and its fsync. A PASSIVE
+// checkpoint runs beside the writer: it takes no write lock. A commit's
+// durability is the log's fsync either way.
+type checkpointer struct {
+	pool *sql.DB
+	poke chan struct{} // a commit happened (buffered, 1)
+	stop chan struct{}
+	done chan struct{}
+}
+
+// newCheckpointer turns the automatic checkpoints of conn off and starts
+// the goroutine that does them instead, on a connection of pool.
+func newCheckpointer(ctx context.Context, pool *sql.DB, conn *sql.Conn) (*checkpointer, error) {
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+		return nil, fmt.Errorf("writer connection: %w", err)
+	}
+	cp := &checkpointer{pool: pool, poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go cp.run()
+	return cp, nil
+}
+
+// committed tells the checkpointer that a statement ran on the writer's
+// connection (a transaction may have been committed).
+func (cp *checkpointer) committed() {
+	select {
+	case cp.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (cp *checkpointer) run() {
+	defer close(cp.done)
+	wait := time.NewTimer(0)
+	defer wait.Stop()
+	for {
+		select {
+		case <-cp.poke:
+		case <-cp.stop:
+			return
+		}
+		// An error (SQLITE_BUSY from another checkpoint, say) is left
+		// for the next commit's checkpoint to get past: the log only
+		// grows meanwhile, and the commits stay durable.
+		_, _ = cp.pool.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		wait.Reset(checkpointEvery)
+		select {
+		case <-wait.C:
+		case <-cp.stop:
+			return
+		}
+	}
+}
+
+// close stops the goroutine and waits for it.
+func (cp *checkpointer) close() {
+	close(cp.stop)
+	<-cp.done
 }
 
 // NewWriterConn takes a connection of d's writer pool for the writer's
@@ -48,7 +119,14 @@ func NewWriterConn(ctx context.Context, d *DB) (*WriterConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
-	return &WriterConn{pool: sqlW, conn: conn, dialect: d.Dialect, stmts: map[string]*sql.Stmt{}}, nil
+	c := &WriterConn{pool: sqlW, conn: conn, dialect: d.Dialect, stmts: map[string]*sql.Stmt{}}
+	if !d.Dialect.IsPostgres() {
+		if c.checkpoints, err = newCheckpointer(ctx, sqlW, conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // reconnect gives the connection back and takes another (the server
@@ -74,6 +152,10 @@ func (c *WriterConn) Counts() (statements, prepares int) { return c.statements, 
 
 // Close closes the statements and gives the connection back.
 func (c *WriterConn) Close() error {
+	if c.checkpoints != nil {
+		c.checkpoints.close()
+		c.checkpoints = nil
+	}
 	for _, st := range c.stmts {
 		st.Close()
 	}
@@ -129,6 +211,11 @@ func (c *WriterConn) PrepareContext(ctx context.Context, query string) (*sql.Stm
 }
 
 func (c *WriterConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.checkpoints != nil {
+		// After the statement: a COMMIT, or a write outside a
+		// transaction, has new pages for the checkpoint.
+		defer c.checkpoints.committed()
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err

@@ -9,24 +9,28 @@ import (
 // emptied when it grows past it.
 const bayesCacheMax = 200_000
 
-// bayesCache keeps token counts and totals read from the database, so that
-// classifying a message does not query every token again. It is shared by
-// every scope of a Store and emptied of what Learn changes; a count
+// bayesCacheMaxScopes bounds the scopes whose totals are kept (one per
+// user and domain that gets mail, and the server's).
+const bayesCacheMaxScopes = 100_000
+
+// bayesCache keeps token counts and the totals of every scope read from
+// the database, so that classifying a message does not query the database
+// again for what an earlier message read (a message for one user reads
+// three scopes: the server's, the domain's and the user's). It is shared
+// by every scope of a Store and emptied of what Learn changes; a count
 // read while a Learn was committing is not kept (gen tells). Another
 // process training the same database is not seen until the entries are
 // evicted: only the server trains.
 type bayesCache struct {
-	mu       sync.Mutex
-	gen      uint64
-	tokens   map[string]Count // by stored key; zero counts = unknown token
-	totalsOK bool
-	spam     int64
-	ham      int64
+	mu     sync.Mutex
+	gen    uint64
+	tokens map[string]Count // by stored key; zero counts = unknown token
+	totals map[string]Count // by scope: trained spam and ham messages
 }
 
 // lookup returns the cached counts of keys, the keys it lacks, the totals
-// if cached, and the generation to hand to store.
-func (c *bayesCache) lookup(keys []string) (hits map[string]Count, missing []string, spam, ham int64, totalsOK bool, gen uint64) {
+// of scope if cached, and the generation to hand to store.
+func (c *bayesCache) lookup(scope string, keys []string) (hits map[string]Count, missing []string, spam, ham int64, totalsOK bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hits = make(map[string]Count, len(keys))
@@ -37,19 +41,31 @@ func (c *bayesCache) lookup(keys []string) (hits map[string]Count, missing []str
 			missing = append(missing, k)
 		}
 	}
-	return hits, missing, c.spam, c.ham, c.totalsOK, c.gen
+	t, totalsOK := c.totals[scope]
+	return hits, missing, t.Spam, t.Ham, totalsOK, c.gen
 }
 
-// store keeps counts read from the database at generation gen, unless a
-// Learn happened since.
-func (c *bayesCache) store(gen uint64, keys []string, counts map[string]Count, spam, ham int64) {
+// totalsOf returns the cached totals of scope, if cached.
+func (c *bayesCache) totalsOf(scope string) (spam, ham int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.totals[scope]
+	return t.Spam, t.Ham, ok
+}
+
+// store keeps counts and the totals of scope read from the database at
+// generation gen, unless a Learn happened since.
+func (c *bayesCache) store(gen uint64, scope string, keys []string, counts map[string]Count, spam, ham int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
 	c.keep(keys, counts)
-	c.spam, c.ham, c.totalsOK = spam, ham, true
+	if c.totals == nil || len(c.totals) >= bayesCacheMaxScopes {
+		c.totals = map[string]Count{}
+	}
+	c.totals[scope] = Count{Spam: spam, Ham: ham}
 }
 
 // keep adds the counts of keys to the cache, emptying it first if it
@@ -65,16 +81,6 @@ func (c *bayesCache) keep(keys []string, counts map[string]Count) {
 	}
 }
 
-// storeTokens keeps token counts read at generation gen (of a scope whose
-// totals the cache does not keep), unless a Learn happened since.
-func (c *bayesCache) storeTokens(gen uint64, keys []string, counts map[string]Count) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == gen {
-		c.keep(keys, counts)
-	}
-}
-
 // invalidate forgets keys and the totals after a Learn committed.
 func (c *bayesCache) invalidate(keys []string) {
 	c.mu.Lock()
@@ -83,5 +89,5 @@ func (c *bayesCache) invalidate(keys []string) {
 	for _, k := range keys {
 		delete(c.tokens, k)
 	}
-	c.totalsOK = false
+	clear(c.totals) // Learn changed one scope's; forgetting all is simpler and as rare
 }

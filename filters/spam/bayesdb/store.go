@@ -134,7 +134,12 @@ const bayesChunk = 300
 // (unknown tokens are absent from the map) and the numbers of trained spam
 // and ham messages. Counts come from a cache that Learn keeps current (see
 // bayesCache); what it lacks is read from the database in one snapshot.
+// A scope in which nothing is trained (its totals known to be 0) has no
+// counts: its tokens are not looked up.
 func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, int64, int64, error) {
+	if spam, ham, ok := b.cache.totalsOf(b.scope); ok && spam == 0 && ham == 0 {
+		return map[string]Count{}, 0, 0, nil
+	}
 	keys := make(map[string][]string, len(tokens)) // stored key -> tokens
 	for _, t := range tokens {
 		k := b.key(t)
@@ -146,12 +151,9 @@ func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, 
 	for k := range keys {
 		all = append(all, k)
 	}
-	slices.Sort(all)
 	cache := b.cache
-	counts, missing, spam, ham, totalsOK, gen := cache.lookup(all)
-	if b.scope != "" {
-		totalsOK = false // the cache keeps the server's totals only
-	}
+	counts, missing, spam, ham, totalsOK, gen := cache.lookup(b.scope, all)
+	slices.Sort(missing) // the same statements for the same tokens
 	if len(missing) > 0 || !totalsOK {
 		var totals bayesTotals
 		fetched := make(map[string]Count, len(missing))
@@ -175,11 +177,7 @@ func (b *Store) Counts(ctx context.Context, tokens []string) (map[string]Count, 
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("bayes counts: %w", err)
 		}
-		if b.scope == "" {
-			cache.store(gen, missing, fetched, totals.Spam, totals.Ham)
-		} else {
-			cache.storeTokens(gen, missing, fetched)
-		}
+		cache.store(gen, b.scope, missing, fetched, totals.Spam, totals.Ham)
 		for k, n := range fetched {
 			counts[k] = n
 		}

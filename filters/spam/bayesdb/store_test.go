@@ -144,3 +144,52 @@ func TestBayesCacheFollowsLearn(t *testing.T) {
 		t.Fatalf("after unlearning: %v, %d spam", c, spam)
 	}
 }
+
+// TestBayesCacheKeepsScopeTotals checks that the totals of every scope
+// (not only the server's) are kept after the first read, so that a
+// message for a user reads nothing from the database once its tokens are
+// known, and that training in one scope is seen there and nowhere else.
+func TestBayesCacheKeepsScopeTotals(t *testing.T) {
+	ctx := context.Background()
+	server := openTestStore(t)
+	user, domain := server.Scope("user:5"), server.Scope("domain:a.example")
+	counts := func(s *Store) (map[string]Count, int64, int64) {
+		t.Helper()
+		c, spam, ham, err := s.Counts(ctx, []string{"invoice", "meeting"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, spam, ham
+	}
+	for _, s := range []*Store{server, user, domain} {
+		if c, spam, ham := counts(s); len(c) != 0 || spam != 0 || ham != 0 {
+			t.Fatalf("scope %q, empty store: %v %d %d", s.scope, c, spam, ham)
+		}
+		server.cache.mu.Lock()
+		_, kept := server.cache.totals[s.scope]
+		server.cache.mu.Unlock()
+		if !kept {
+			t.Fatalf("the totals of scope %q were not kept after the first read", s.scope)
+		}
+	}
+	if _, err := user.TrainMessage(ctx, "digest-1", []string{"invoice"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, spam, ham := counts(user); c["invoice"] != (Count{Ham: 1}) || spam != 0 || ham != 1 {
+		t.Fatalf("user scope after training ham: %v, %d spam, %d ham", c, spam, ham)
+	}
+	for _, s := range []*Store{server, domain} {
+		if c, spam, ham := counts(s); len(c) != 0 || spam != 0 || ham != 0 {
+			t.Fatalf("scope %q sees the user's training: %v %d %d", s.scope, c, spam, ham)
+		}
+	}
+	if err := domain.Learn(ctx, []string{"meeting"}, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if c, spam, ham := counts(domain); c["meeting"] != (Count{Spam: 1}) || spam != 1 || ham != 0 {
+		t.Fatalf("domain scope after learning spam: %v, %d spam, %d ham", c, spam, ham)
+	}
+	if _, spam, ham := counts(user); spam != 0 || ham != 1 {
+		t.Fatalf("user scope after the domain's training: %d spam, %d ham", spam, ham)
+	}
+}
