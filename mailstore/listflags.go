@@ -113,3 +113,45 @@ func listFlagsOn(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet) 
 func (s *Store) ListMessageFlagsAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
 	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessageFlags)
 }
+
+// ListMessageBodies is ListMessages without the dates (InternalDate and
+// SaveDate stay zero): UID, ModSeq, Flags, Size and BlobKey, what a FETCH
+// of bodies, sizes or EMAILID and a POP3 maildrop read. The dates are the
+// costliest columns of a listing (read as text, then parsed). The Flags
+// slices may be shared between messages: callers must not change them.
+func (s *Store) ListMessageBodies(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	q := s.db.WithContext(rowsContext(ctx)).Table("messages").Select("uid, size, mod_seq, flags, blob_key").Where("mailbox_id = ?", mailboxID)
+	rows, err := whereUIDs(q, set).Order("uid").Rows()
+	if err != nil {
+		return nil, fmt.Errorf("list the bodies of mailbox %d: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	out := []MessageMeta{}
+	lists := flagLists{}
+	var m MessageMeta
+	var flags string
+	dest := []any{&m.UID, &m.Size, &m.ModSeq, &flags, &m.BlobKey}
+	for n := 0; rows.Next(); n++ {
+		if n%rowsCheck == rowsCheck-1 && ctx.Err() != nil {
+			return nil, fmt.Errorf("list the bodies of mailbox %d: %w", mailboxID, ctx.Err())
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("list the bodies of mailbox %d: %w", mailboxID, err)
+		}
+		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
+			continue // filtered in Go (see whereUIDs)
+		}
+		m.Flags = lists.get(flags)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list the bodies of mailbox %d: %w", mailboxID, err)
+	}
+	return out, nil
+}
+
+// ListMessageBodiesAs is ListMessageBodies as user userID sees the mailbox
+// (see ListMessagesAs).
+func (s *Store) ListMessageBodiesAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessageBodies)
+}
