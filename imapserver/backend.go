@@ -55,6 +55,9 @@ type Account interface {
 	// ListMessageFlags lists them and the MODSEQ they are current at
 	// (Backend.Snapshot with the flags, for SELECT).
 	SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error)
+	// ListMessageBodies is ListMessages without the dates (InternalDate
+	// and SaveDate zero; the Flags slices may be shared: read-only).
+	ListMessageBodies(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)
 	// ListMessagesWithHeaders is ListMessages with each message's
 	// CachedHeader (nil where the store keeps none).
 	ListMessagesWithHeaders(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error)

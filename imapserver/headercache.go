@@ -26,6 +26,8 @@ func (s *session) listMessages(set mailstore.UIDSet, need listNeed) ([]mailstore
 		return s.acct.ListMessagesWithHeaders(s.ctx, s.sel.mailbox.ID, set)
 	case needFlags:
 		return s.acct.ListMessageFlags(s.ctx, s.sel.mailbox.ID, set)
+	case needBodies:
+		return s.acct.ListMessageBodies(s.ctx, s.sel.mailbox.ID, set)
 	}
 	return s.acct.ListMessages(s.ctx, s.sel.mailbox.ID, set)
 }

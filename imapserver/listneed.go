@@ -15,17 +15,21 @@ const (
 	needMeta    listNeed = iota // every field but CachedHeader
 	needFlags                   // UID, ModSeq and Flags only
 	needHeaders                 // every field and the cached header
+	needBodies                  // every field but the dates and CachedHeader
 )
 
 // listNeed is what FETCH f reads of each message: only its flags and
 // MODSEQ for the FETCH FLAGS of a client's resync (UID, FLAGS, MODSEQ),
-// its cached header for ENVELOPE, else its metadata.
+// its cached header for ENVELOPE, its metadata for the dates and
+// THREADID, else (bodies, sizes, EMAILID) its metadata without the dates.
 func (f *fetchRequest) listNeed() listNeed {
 	switch {
 	case f.envelope:
 		return needHeaders
-	case f.needsBody() || f.internalDate || f.size || f.emailID || f.threadID || f.saveDate:
+	case f.internalDate || f.threadID || f.saveDate:
 		return needMeta
+	case f.needsBody() || f.size || f.emailID:
+		return needBodies
 	}
 	return needFlags
 }

@@ -78,6 +78,31 @@ func TestLeanListingsAnswerAlike(t *testing.T) {
 				seen++
 			}
 		}
+		// A FETCH of bodies, sizes and EMAILIDs lists the messages without
+		// their dates: the same answers as with INTERNALDATE.
+		section := &imap.FetchItemBodySection{Peek: true}
+		bodyOpts := &imap.FetchOptions{UID: true, Flags: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{section}}
+		leanBodies, err := c.c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, bodyOpts).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		withDate := *bodyOpts
+		withDate.InternalDate = true
+		fullBodies, err := c.c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &withDate).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(leanBodies) != 16 || len(fullBodies) != 16 {
+			t.Fatalf("%s: %d and %d messages fetched with bodies", c.name, len(leanBodies), len(fullBodies))
+		}
+		for i := range leanBodies {
+			l, f := leanBodies[i], fullBodies[i]
+			lb, fb := l.FindBodySection(section), f.FindBodySection(section)
+			if l.UID != f.UID || !slices.Equal(l.Flags, f.Flags) || l.RFC822Size != f.RFC822Size || len(lb) == 0 || string(lb) != string(fb) ||
+				!slices.Equal(l.Flags, leanMsgs[i].Flags) || l.RFC822Size != int64(len(lb)) {
+				t.Errorf("%s: FETCH of the body of %d: %v %d %d bytes, with INTERNALDATE %v %d %d bytes", c.name, l.SeqNum, l.Flags, l.RFC822Size, len(lb), f.Flags, f.RFC822Size, len(fb))
+			}
+		}
 		if want := map[string]int{"alice": 4, "bob": 2}[c.name]; seen != want {
 			t.Errorf("%s sees %d messages \\Seen, want %d", c.name, seen, want)
 		}

@@ -96,6 +96,10 @@ func (a *storeAccount) ListMessageFlags(ctx context.Context, mailboxID int64, se
 	return a.store.ListMessageFlags(ctx, mailboxID, set)
 }
 
+func (a *storeAccount) ListMessageBodies(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.store.ListMessageBodies(ctx, mailboxID, set)
+}
+
 func (a *storeAccount) SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error) {
 	return a.store.SnapshotFlags(ctx, mailboxID)
 }

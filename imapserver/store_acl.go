@@ -336,6 +336,10 @@ func (a *aclAccount) ListMessageFlags(ctx context.Context, mailboxID int64, set 
 	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessageFlags, a.store.ListMessageFlagsAs)
 }
 
+func (a *aclAccount) ListMessageBodies(ctx context.Context, mailboxID int64, set mailstore.UIDSet) ([]mailstore.MessageMeta, error) {
+	return a.list(ctx, mailboxID, set, a.storeAccount.ListMessageBodies, a.store.ListMessageBodiesAs)
+}
+
 func (a *aclAccount) SnapshotFlags(ctx context.Context, mailboxID int64) ([]mailstore.MessageMeta, int64, error) {
 	if err := a.need(ctx, mailboxID, "r", "read"); err != nil {
 		return nil, 0, err

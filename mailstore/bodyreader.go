@@ -338,7 +338,9 @@ func (t *tieredBlobStore) readBatch(ctx context.Context, keys []string, fn func(
 			args[i] = "" // no body has an empty key
 		}
 	}
-	rows, err := t.getBatch[w].QueryContext(ctx, args...)
+	// Read without a goroutine per row (see rowsContext): a batch is a
+	// few dozen rows, read before ctx is looked at again.
+	rows, err := t.getBatch[w].QueryContext(rowsContext(ctx), args...)
 	if err != nil {
 		return fmt.Errorf("read inline bodies: %w", err)
 	}

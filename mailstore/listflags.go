@@ -79,22 +79,33 @@ func (s *Store) SnapshotFlagsAs(ctx context.Context, userID, mailboxID int64) (m
 // listFlagsOn lists the flags of the messages of a mailbox in set with db,
 // a handle with a rowsContext (see ListMessageFlags).
 func listFlagsOn(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
-	q := db.Table("messages").Select("uid, mod_seq, flags").Where("mailbox_id = ?", mailboxID)
+	return listLean(ctx, db, mailboxID, set, "the flags", "uid, mod_seq, flags", func(m *MessageMeta, flags *string) []any {
+		return []any{&m.UID, &m.ModSeq, flags}
+	})
+}
+
+// listLean lists cols of the messages of a mailbox in set, by UID, with
+// db (a handle with a rowsContext), scanning each row into what dest
+// gives: fields of m, and flags, which becomes m.Flags. what names the
+// listing in errors.
+func listLean(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet, what, cols string, dest func(m *MessageMeta, flags *string) []any) ([]MessageMeta, error) {
+	q := db.Table("messages").Select(cols).Where("mailbox_id = ?", mailboxID)
 	rows, err := whereUIDs(q, set).Order("uid").Rows()
 	if err != nil {
-		return nil, fmt.Errorf("list the flags of mailbox %d: %w", mailboxID, err)
+		return nil, fmt.Errorf("list %s of mailbox %d: %w", what, mailboxID, err)
 	}
 	defer rows.Close()
 	out := []MessageMeta{}
 	lists := flagLists{}
 	var m MessageMeta
 	var flags string
+	d := dest(&m, &flags)
 	for n := 0; rows.Next(); n++ {
 		if n%rowsCheck == rowsCheck-1 && ctx.Err() != nil {
-			return nil, fmt.Errorf("list the flags of mailbox %d: %w", mailboxID, ctx.Err())
+			return nil, fmt.Errorf("list %s of mailbox %d: %w", what, mailboxID, ctx.Err())
 		}
-		if err := rows.Scan(&m.UID, &m.ModSeq, &flags); err != nil {
-			return nil, fmt.Errorf("list the flags of mailbox %d: %w", mailboxID, err)
+		if err := rows.Scan(d...); err != nil {
+			return nil, fmt.Errorf("list %s of mailbox %d: %w", what, mailboxID, err)
 		}
 		if len(set) > maxSQLRanges && !set.Contains(m.UID) {
 			continue // filtered in Go (see whereUIDs)
@@ -103,7 +114,7 @@ func listFlagsOn(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet) 
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list the flags of mailbox %d: %w", mailboxID, err)
+		return nil, fmt.Errorf("list %s of mailbox %d: %w", what, mailboxID, err)
 	}
 	return out, nil
 }
@@ -112,4 +123,21 @@ func listFlagsOn(ctx context.Context, db *gorm.DB, mailboxID int64, set UIDSet) 
 // (see ListMessagesAs).
 func (s *Store) ListMessageFlagsAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
 	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessageFlags)
+}
+
+// ListMessageBodies is ListMessages without the dates (InternalDate and
+// SaveDate stay zero): UID, ModSeq, Flags, Size and BlobKey, what a FETCH
+// of bodies, sizes or EMAILID and a POP3 maildrop read. The dates are the
+// costliest columns of a listing (read as text, then parsed). The Flags
+// slices may be shared between messages: callers must not change them.
+func (s *Store) ListMessageBodies(ctx context.Context, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	return listLean(ctx, s.db.WithContext(rowsContext(ctx)), mailboxID, set, "the bodies", "uid, size, mod_seq, flags, blob_key", func(m *MessageMeta, flags *string) []any {
+		return []any{&m.UID, &m.Size, &m.ModSeq, flags, &m.BlobKey}
+	})
+}
+
+// ListMessageBodiesAs is ListMessageBodies as user userID sees the mailbox
+// (see ListMessagesAs).
+func (s *Store) ListMessageBodiesAs(ctx context.Context, userID, mailboxID int64, set UIDSet) ([]MessageMeta, error) {
+	return s.listMessagesAs(ctx, userID, mailboxID, set, s.ListMessageBodies)
 }

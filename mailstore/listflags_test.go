@@ -12,7 +12,8 @@ import (
 )
 
 // TestListMessageFlags checks that the lean listing gives the UIDs, flags
-// and MODSEQs ListMessages gives, for every message, a few by UID, and a
+// and MODSEQs ListMessages gives (and ListMessageBodies those and the
+// sizes and body keys), for every message, a few by UID, and a
 // set too long to be turned into SQL, and an open range.
 func TestListMessageFlags(t *testing.T) {
 	ctx := context.Background()
@@ -54,6 +55,20 @@ func TestListMessageFlags(t *testing.T) {
 				t.Errorf("set %v: lean %+v, full %+v", set, l, f)
 			}
 		}
+		bodies, err := s.ListMessageBodies(ctx, inbox.ID, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bodies) != len(full) {
+			t.Fatalf("set %v: %d messages listed for their bodies, %d in full", set, len(bodies), len(full))
+		}
+		for i := range full {
+			f, b := full[i], bodies[i]
+			if f.UID != b.UID || f.ModSeq != b.ModSeq || !slices.Equal(f.Flags, b.Flags) || f.BlobKey != b.BlobKey || f.Size != b.Size ||
+				b.BlobKey == "" || b.Size == 0 || !b.InternalDate.IsZero() {
+				t.Errorf("set %v: for bodies %+v, full %+v", set, b, f)
+			}
+		}
 	}
 
 }
@@ -79,7 +94,7 @@ func BenchmarkListMessages(b *testing.B) {
 	for _, l := range []struct {
 		name string
 		list func(context.Context, int64, UIDSet) ([]MessageMeta, error)
-	}{{"meta", s.ListMessages}, {"headers", s.ListMessagesWithHeaders}, {"flags", s.ListMessageFlags}} {
+	}{{"meta", s.ListMessages}, {"headers", s.ListMessagesWithHeaders}, {"flags", s.ListMessageFlags}, {"bodies", s.ListMessageBodies}} {
 		b.Run(l.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -134,6 +149,16 @@ func TestSnapshotFlags(t *testing.T) {
 	bobView, _, _ := s.SnapshotFlagsAs(ctx, bob.ID, proj.ID)
 	if !bobView[2].HasFlag(FlagSeen) || bobView[0].HasFlag(FlagSeen) || !bobView[0].HasFlag("$Work") {
 		t.Errorf("bob's flags: %+v", bobView)
+	}
+	// A FETCH of bodies in a shared mailbox shows bob's own \Seen too.
+	bobBodies, err := s.ListMessageBodiesAs(ctx, bob.ID, proj.ID, nil)
+	if err != nil || len(bobBodies) != len(bobView) {
+		t.Fatalf("bob's listing for bodies: %d messages, %v", len(bobBodies), err)
+	}
+	for i := range bobView {
+		if !slices.Equal(bobBodies[i].Flags, bobView[i].Flags) || bobBodies[i].BlobKey == "" {
+			t.Errorf("bob's listing for bodies: %+v, his flags %+v", bobBodies[i], bobView[i])
+		}
 	}
 	if _, _, err := s.SnapshotFlags(ctx, 1<<40); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("snapshot of no mailbox: %v", err)

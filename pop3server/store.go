@@ -60,7 +60,7 @@ func (m *storeMaildrop) List(ctx context.Context) ([]MessageInfo, error) {
 		return nil, fmt.Errorf("list maildrop: %w", err)
 	}
 	m.inbox = inbox
-	msgs, err := m.store.ListMessages(ctx, inbox.ID, nil)
+	msgs, err := m.store.ListMessageBodies(ctx, inbox.ID, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list maildrop: %w", err)
 	}

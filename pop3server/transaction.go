@@ -140,7 +140,12 @@ func (s *session) send(i, lines int) {
 	}
 	defer rc.Close()
 	var body io.Reader = rc
-	if m.Size <= prereadLimit {
+	// A body whose reads fail only on I/O errors (one in memory, or a
+	// plaintext file: it implements io.WriterTo, see mailstore.Blob) and
+	// that one copy buffer holds is sent as it is read, without a copy of
+	// its own first.
+	_, streams := rc.(io.WriterTo)
+	if m.Size <= prereadLimit && !(streams && m.Size <= copyBufferSize) {
 		// Read a message of usual size before answering, so that one that
 		// cannot be read (a damaged or tampered encrypted body fails
 		// authentication) gets -ERR rather than a closed connection.

@@ -2,8 +2,10 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -218,5 +220,41 @@ func TestWriterConnReconnects(t *testing.T) {
 	}
 	if err := write("after"); err != nil {
 		t.Fatalf("the write after the connection was closed: %v", err)
+	}
+}
+
+// TestSQLiteReadersMapTheFile: every reader connection of SQLite has
+// mmap_size set (readerConnector), and still refuses writes.
+func TestSQLiteReadersMapTheFile(t *testing.T) {
+	d := openTest(t)
+	if d.Dialect.Engine != SQLite {
+		t.Skip("SQLite only")
+	}
+	sqlR, err := d.Read.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Two connections at once: neither is the other reused.
+	var conns []*sql.Conn
+	for range 2 {
+		c, err := sqlR.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var size int64
+		if err := c.QueryRowContext(ctx, "PRAGMA mmap_size").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if size != readerMmapSize {
+			t.Errorf("reader connection %d: mmap_size %d, want %d", i, size, readerMmapSize)
+		}
+		if _, err := c.ExecContext(ctx, "INSERT INTO rows (name) VALUES ('w')"); err == nil || !strings.Contains(err.Error(), "readonly") {
+			t.Errorf("reader connection %d: a write gave %v, want a read-only database's error", i, err)
+		}
 	}
 }

@@ -3,11 +3,12 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver, for OpenSQLiteFile
+	sqlite3 "github.com/mattn/go-sqlite3" // also the "sqlite3" database/sql driver, for OpenSQLiteFile
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 )
@@ -74,10 +75,11 @@ func openSQLiteOnce(path string) (*DB, error) {
 	sqlW.SetConnMaxLifetime(0)
 
 	// The journal mode is a property of the file, set by the writer above;
-	// readers open the file read-only so that no write can bypass the writer.
+	// readers open the file read-only so that no write can bypass the writer,
+	// and map it (see readerConnector).
 	params.Del("_journal_mode")
 	params.Set("mode", "ro")
-	readDB, err := gorm.Open(sqlite.Open(base+params.Encode()), gormConfig())
+	readDB, err := gorm.Open(sqlite.New(sqlite.Config{Conn: sql.OpenDB(newReaderConnector(base + params.Encode()))}), gormConfig())
 	if err != nil {
 		sqlW.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -108,3 +110,32 @@ func OpenSQLiteFile(path string, readOnly bool) (*sql.DB, error) {
 	db.SetMaxOpenConns(1)
 	return db, nil
 }
+
+// readerMmapSize is how much of the database file each reader connection
+// maps into memory (PRAGMA mmap_size): its pages are then read where the
+// kernel's page cache holds them, without a pread(2) into the
+// connection's own cache for each page that is not there yet (a FETCH of
+// a large mailbox reads more small bodies than the cache holds).
+const readerMmapSize = 1 << 30
+
+// readerConnector opens the readers' connections: as the "sqlite3"
+// driver does, then with readerMmapSize set.
+type readerConnector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func newReaderConnector(dsn string) *readerConnector {
+	return &readerConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if _, err := c.Exec(fmt.Sprintf("PRAGMA mmap_size = %d", readerMmapSize), nil); err != nil {
+			return fmt.Errorf("set mmap_size: %w", err)
+		}
+		return nil
+	}}}
+}
+
+// Connect opens one connection.
+func (r *readerConnector) Connect(context.Context) (driver.Conn, error) { return r.drv.Open(r.dsn) }
+
+// Driver is the go-sqlite3 driver with the hook.
+func (r *readerConnector) Driver() driver.Driver { return r.drv }
