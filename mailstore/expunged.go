@@ -15,6 +15,7 @@ package mailstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -113,7 +114,8 @@ func forgetExpungedOfUserTx(tx *writeTx, userID int64) ([]string, error) {
 // ReleaseExpunged forgets the expunged messages recorded before before and
 // removes the bodies that nothing references any more (no message, no
 // other expunged message, nothing queued or held). It returns how many
-// bodies it removed.
+// bodies it removed. One process on the database releases at a time:
+// while another one does, it returns ErrJobRunning.
 func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, error) {
 	// Most of the time there is nothing to do: see so without the write
 	// lock (a CLI command opening the store must not wait for it).
@@ -125,6 +127,16 @@ func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, err
 	if any == 0 {
 		return 0, nil
 	}
+	var removed int
+	err = s.exclusive(ctx, jobReleaseExpunged, func() (err error) {
+		removed, err = s.releaseExpunged(ctx, before)
+		return err
+	})
+	return removed, err
+}
+
+// releaseExpunged is ReleaseExpunged holding the job's lock.
+func (s *Store) releaseExpunged(ctx context.Context, before time.Time) (int, error) {
 	removed := 0
 	for {
 		var n, rows int
@@ -224,7 +236,7 @@ func (s *Store) releaseLoop(grace time.Duration, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			if _, err := s.ReleaseExpunged(context.Background(), time.Now().Add(-grace)); err != nil {
+			if _, err := s.ReleaseExpunged(context.Background(), time.Now().Add(-grace)); err != nil && !errors.Is(err, ErrJobRunning) {
 				s.log.Warn("release the bodies of expunged messages", "err", err)
 			}
 		}

@@ -18,8 +18,8 @@ import (
 // openTwoNodes opens two stores as two nodes do: each its own data folder,
 // one database (the test run's PostgreSQL, or a SQLite file outside both
 // folders) and one body folder. Nothing but the database keeps them from
-// stepping on each other.
-func openTwoNodes(t *testing.T) (a, b *Store) {
+// stepping on each other. mods change the options of both.
+func openTwoNodes(t *testing.T, mods ...func(*Options)) (a, b *Store) {
 	t.Helper()
 	shared := t.TempDir()
 	database := testdb.DSN(t)
@@ -27,7 +27,11 @@ func openTwoNodes(t *testing.T) (a, b *Store) {
 		database = filepath.Join(shared, "yubin.db")
 	}
 	open := func() *Store {
-		s, err := Open(context.Background(), Options{Dir: t.TempDir(), Database: database, BlobDir: filepath.Join(shared, "blobs"), InlineMax: -1})
+		opts := Options{Dir: t.TempDir(), Database: database, BlobDir: filepath.Join(shared, "blobs"), InlineMax: -1}
+		for _, mod := range mods {
+			mod(&opts)
+		}
+		s, err := Open(context.Background(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -74,8 +74,19 @@ const sweepChunk = 500
 // one, or a CLI command) has written and not yet committed. It returns how
 // many bodies it removed. Bodies kept inline in the database are swept
 // like files (by the time their commit wrote them); a blob store that
-// cannot list its bodies is left alone.
+// cannot list its bodies is left alone. One process on the database
+// sweeps at a time: another one's sweep gives ErrJobRunning.
 func (s *Store) SweepOrphanBodies(ctx context.Context, olderThan time.Time) (int, error) {
+	var n int
+	err := s.exclusive(ctx, jobSweepOrphans, func() (err error) {
+		n, err = s.sweepOrphanBodies(ctx, olderThan)
+		return err
+	})
+	return n, err
+}
+
+// sweepOrphanBodies is SweepOrphanBodies holding the job's lock.
+func (s *Store) sweepOrphanBodies(ctx context.Context, olderThan time.Time) (int, error) {
 	var candidates []string
 	if lister, ok := s.files.(blobLister); ok {
 		if err := lister.listBlobs(ctx, func(key string, mod time.Time) {

@@ -84,8 +84,19 @@ func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
 // nil, is called after every chunk of bodies with the counts so far. It
 // returns the counts of the pass; bodies that no committed metadata
 // references are left alone (the one a delivery is still writing must not
-// be replaced under it).
+// be replaced under it). One process on the database seals at a time:
+// while another one does, it returns ErrJobRunning.
 func (s *Store) SealExisting(ctx context.Context, progress func(SealStatus)) (SealStatus, error) {
+	var st SealStatus
+	err := s.exclusive(ctx, jobSealExisting, func() (err error) {
+		st, err = s.sealExisting(ctx, progress)
+		return err
+	})
+	return st, err
+}
+
+// sealExisting is SealExisting holding the job's lock.
+func (s *Store) sealExisting(ctx context.Context, progress func(SealStatus)) (SealStatus, error) {
 	fb, ok := s.files.(*FileBlobStore)
 	if !ok || !fb.sealer.CanSeal() {
 		return SealStatus{}, fmt.Errorf("encrypt bodies: %w", ErrNotSealable)

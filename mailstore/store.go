@@ -215,7 +215,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		grace = DefaultExpungedGrace
 	}
 	// No session outlives the grace time: what is older goes at once.
-	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(-grace)); err != nil {
+	if _, err := s.ReleaseExpunged(ctx, time.Now().Add(-grace)); err != nil && !errors.Is(err, ErrJobRunning) {
 		s.log.Warn("release the bodies of expunged messages", "err", err)
 	}
 	s.released.Add(1)

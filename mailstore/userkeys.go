@@ -609,12 +609,32 @@ func (s *Store) setRecoveryPublic(ctx context.Context, name, public string) (*Do
 // in place, as SealExisting does (a crash leaves it whole, old or new). A
 // body shared with another user, the outbound queue or the quarantine
 // stays as it is. It returns how many bodies it moved; the server runs it
-// in the background, and it resumes where it stopped.
+// in the background, and it resumes where it stopped. One process on the
+// database moves mail at a time: while another one does, it returns
+// ErrJobRunning.
 func (s *Store) MoveMailToUserKeys(ctx context.Context) (int, error) {
-	fb, ok := s.files.(*FileBlobStore)
-	if !ok {
+	if _, ok := s.files.(*FileBlobStore); !ok {
 		return 0, nil
 	}
+	// Most of the time there is nothing to do: see so without the lock.
+	keys, err := s.sealingKeys(ctx, "k.moved = ?", false)
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			err = fmt.Errorf("move mail to user keys: %w", err)
+		}
+		return 0, err
+	}
+	var moved int
+	err = s.exclusive(ctx, jobMoveToUserKeys, func() (err error) {
+		moved, err = s.moveMailToUserKeys(ctx)
+		return err
+	})
+	return moved, err
+}
+
+// moveMailToUserKeys is MoveMailToUserKeys holding the job's lock.
+func (s *Store) moveMailToUserKeys(ctx context.Context) (int, error) {
+	fb := s.files.(*FileBlobStore)
 	keys, err := s.sealingKeys(ctx, "k.moved = ?", false)
 	if err != nil {
 		return 0, fmt.Errorf("move mail to user keys: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/yubinmail/yubin/mailstore"
@@ -23,6 +24,8 @@ func (w *wiring) startSweeper() {
 	w.every("sweeper", sweepInterval, func(ctx context.Context) {
 		n, err := w.store.SweepOrphanBodies(ctx, time.Now().Add(-orphanGrace))
 		switch {
+		case errors.Is(err, mailstore.ErrJobRunning):
+			w.log.Info("orphan body sweep skipped: another node sweeps now")
 		case err != nil && ctx.Err() == nil:
 			w.log.Error("sweeping orphan message bodies failed", "err", err, "removed", n)
 		case n > 0:
@@ -58,6 +61,8 @@ func (w *wiring) startSealing() {
 			w.log.Info("encrypting the existing mail", "sealed", st.Sealed, "bodies", st.Bodies, "plaintext", st.Plain)
 		})
 		switch {
+		case errors.Is(err, mailstore.ErrJobRunning):
+			w.log.Info("another node is encrypting the existing mail; this one leaves it to it")
 		case err != nil && ctx.Err() == nil:
 			w.log.Error("encrypting the existing mail failed; it goes on at the next start or with yubin encrypt", "err", err, "sealed", st.Sealed, "plaintext", st.Plain)
 		case err == nil && st.Plain > 0:
@@ -80,6 +85,8 @@ func (w *wiring) startUserKeyMoving() {
 	w.every("user-key sealing", userKeyMoveInterval, func(ctx context.Context) {
 		n, err := w.store.MoveMailToUserKeys(ctx)
 		switch {
+		case errors.Is(err, mailstore.ErrJobRunning):
+			// Another node moves it now.
 		case err != nil && ctx.Err() == nil:
 			w.log.Error("sealing older mail to the users' own keys failed; it goes on at the next pass", "err", err, "moved", n)
 		case n > 0:

@@ -198,6 +198,15 @@ type instance struct {
 
 // fillSegment computes the blocks of one segment (RFC 9106 section 3.4):
 // lane lane, slice slice of pass pass.
+//
+// It and the functions it calls are compiled without the race detector's
+// instrumentation (go:norace): they touch only this hash's own working
+// memory, mapped outside the Go heap where the detector watches nothing
+// anyway, and the instrumentation made a hash about nine times as slow
+// under `go test -race`, which every test that sets or checks a password
+// pays.
+//
+//go:norace
 func (in *instance) fillSegment(pass, slice, lane uint32) {
 	// Argon2id: data-independent addressing in the first half of the
 	// first pass, data-dependent after.
@@ -277,6 +286,8 @@ func (in *instance) refIndex(pass, slice, idx, j1 uint32, sameLane bool) uint32 
 
 // nextAddresses increments the counter of input and computes the next
 // address block: G(0, G(0, input)).
+//
+//go:norace
 func nextAddresses(addresses, input *block) {
 	input[6]++
 	var zero block
@@ -287,6 +298,8 @@ func nextAddresses(addresses, input *block) {
 // compress is the compression function G of RFC 9106 section 3.5: dst =
 // G(x, y), or dst ^= G(x, y) when xor is set (the passes after the first,
 // version 0x13). dst may be y but not x.
+//
+//go:norace
 func compress(dst, x, y *block, xor bool) {
 	var r, q block
 	for i := range r {
@@ -316,6 +329,8 @@ func compress(dst, x, y *block, xor bool) {
 // by a + b + 2·lo32(a)·lo32(b), to the columns and then the diagonals of
 // the 4×4 matrix of words. It is written out (here and in permuteColumn)
 // because the compiler would not inline GB.
+//
+//go:norace
 func permuteRow(v *[16]uint64) {
 	v0, v1, v2, v3, v4, v5, v6, v7 := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
 	v8, v9, v10, v11, v12, v13, v14, v15 := v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]
@@ -392,6 +407,8 @@ func permuteRow(v *[16]uint64) {
 // 2j on. It is permuteRow with the column's word offsets: gathering each
 // column into a row and back cost a quarter more CPU per hash (perf stat,
 // BenchmarkKey).
+//
+//go:norace
 func permuteColumn(v *[114]uint64) {
 	v0, v1, v2, v3, v4, v5, v6, v7 := v[0], v[1], v[16], v[17], v[32], v[33], v[48], v[49]
 	v8, v9, v10, v11, v12, v13, v14, v15 := v[64], v[65], v[80], v[81], v[96], v[97], v[112], v[113]

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore"
 )
 
@@ -56,7 +57,7 @@ const maxSnapshots = 5
 // references), the lock and the SMTP spool (transient).
 var skipped = []string{
 	mailstore.DatabaseFile, mailstore.DatabaseFile + "-wal", mailstore.DatabaseFile + "-shm",
-	mailstore.DatabaseFile + "-journal", mailstore.BlobsDir, "yubin.lock", "spool",
+	mailstore.DatabaseFile + "-journal", mailstore.DatabaseFile + db.LocksSuffix, mailstore.BlobsDir, "yubin.lock", "spool",
 }
 
 // Create makes a backup of opts.DataDir in opts.Dest while the server may

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -181,9 +180,7 @@ func (d Dialect) LockTx(tx *gorm.DB, name string) error {
 	if !d.IsPostgres() {
 		return nil
 	}
-	h := fnv.New64a()
-	h.Write([]byte("yubin:" + name))
-	if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(h.Sum64())).Error; err != nil {
+	if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", lockKey(name)).Error; err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
 	return nil

@@ -93,7 +93,7 @@ func MailboxName(path []string) string {
 }
 
 // ensureMailbox creates (and subscribes) our mailbox name if it is missing.
-func ensureMailbox(ctx context.Context, store *mailstore.Store, userID int64, name string) error {
+func ensureMailbox(ctx context.Context, store Store, userID int64, name string) error {
 	if _, err := store.GetMailbox(ctx, userID, name); err == nil {
 		return nil
 	} else if !errors.Is(err, core.ErrNotFound) {

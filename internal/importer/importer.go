@@ -129,6 +129,27 @@ type Options struct {
 // ErrOverQuota is the error of an import stopped by the user's quota.
 var ErrOverQuota = core.ErrOverQuota
 
+// Store is the mailstore as an import run uses it: the user's mailboxes
+// and subscriptions, what earlier runs brought in, and batched appends.
+// The mailstore's *mailstore.Store is one.
+type Store interface {
+	// CreateMailbox creates a mailbox, optionally with a special use (RFC
+	// 6154).
+	CreateMailbox(ctx context.Context, userID int64, name, specialUse string) (*mailstore.Mailbox, error)
+	// GetMailbox returns a user's mailbox by name.
+	GetMailbox(ctx context.Context, userID int64, name string) (*mailstore.Mailbox, error)
+	// ImportedItems returns the items of a source's folder that an import
+	// already brought into the user's mailstore (see
+	// AppendBatch.CommitImport).
+	ImportedItems(ctx context.Context, userID int64, source, folder string) (map[string]bool, error)
+	// ListMailboxes returns a user's mailboxes ordered by name.
+	ListMailboxes(ctx context.Context, userID int64) ([]mailstore.Mailbox, error)
+	// NewAppendBatch starts appending to a user's existing mailbox.
+	NewAppendBatch(ctx context.Context, userID int64, mailbox string) (*mailstore.AppendBatch, error)
+	// SetSubscribed adds a name to a user's subscription list or removes it.
+	SetSubscribed(ctx context.Context, userID int64, name string, subscribed bool) error
+}
+
 // Run imports everything src holds that is not in user's mailstore yet.
 // Folders map to the user's mailboxes: special-use folders (the source's
 // Sent, Drafts, Trash, Junk, Archive) to the user's mailbox of that use,
@@ -136,7 +157,7 @@ var ErrOverQuota = core.ErrOverQuota
 // \Flagged: Gmail's "All Mail" and "Starred") are left out, since their
 // messages are in other folders. It stops at the first error (a run
 // again resumes), with ErrOverQuota when the quota is full.
-func Run(ctx context.Context, store *mailstore.Store, user *mailstore.User, src Source, opts Options) (*Report, error) {
+func Run(ctx context.Context, store Store, user *mailstore.User, src Source, opts Options) (*Report, error) {
 	if opts.BatchMessages <= 0 {
 		opts.BatchMessages = 100
 	}
@@ -186,7 +207,7 @@ func Run(ctx context.Context, store *mailstore.Store, user *mailstore.User, src 
 	return rep, nil
 }
 
-func importFolder(ctx context.Context, store *mailstore.Store, user *mailstore.User, src Source, f Folder, fr *FolderReport, opts Options, progress func()) error {
+func importFolder(ctx context.Context, store Store, user *mailstore.User, src Source, f Folder, fr *FolderReport, opts Options, progress func()) error {
 	r, err := src.Open(ctx, f)
 	if err != nil {
 		return fmt.Errorf("open folder %q: %w", f.Name(), err)

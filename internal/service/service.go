@@ -89,7 +89,7 @@ func (a Actor) ManagesDomain(domain string) bool {
 
 // Service runs administrative operations on a mailstore.
 type Service struct {
-	store  *mailstore.Store
+	store  Store
 	tokens *tokens.Store
 	audit  *audit.Log
 	stats  *stats.Store
@@ -112,8 +112,8 @@ type Service struct {
 	releaser QuarantineReleaser
 }
 
-// New returns a service over store.
-func New(store *mailstore.Store, log *slog.Logger) *Service {
+// New returns a service over store (the mailstore's *mailstore.Store).
+func New(store Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -16,17 +16,14 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/yubinmail/yubin/core"
+	"github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
-// Database is the database the statistics live in (the mailstore today).
-type Database interface {
-	// ReadDB returns a handle for reading with ctx.
-	ReadDB(ctx context.Context) *gorm.DB
-	// Write runs fn in a write transaction carrying ctx; fn may run more
-	// than once and must start from scratch each time.
-	Write(ctx context.Context, fn func(tx *gorm.DB) error) error
-}
+// Database is the database the statistics live in: the mailstore's (its
+// reader pool and its group-commit writer), which also migrates their
+// table with its own (Models).
+type Database = db.Tables
 
 // Store keeps the hourly statistics.
 type Store struct {
@@ -82,7 +79,7 @@ func (s *Store) Add(ctx context.Context, t time.Time, deltas map[string]int64) e
 	// A stable order keeps concurrent writers (e.g. on PostgreSQL) from
 	// locking rows in opposite orders.
 	slices.Sort(names)
-	err := s.db.Write(ctx, func(tx *gorm.DB) error {
+	err := s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		var seen []statsBucket
 		if err := tx.Model(&statsBucket{}).Where("hour = ?", hour).Limit(1).Find(&seen).Error; err != nil {
 			return err

@@ -44,7 +44,7 @@ func (s *Store) StartSessionFrom(ctx context.Context, owner Owner, expires time.
 		return "", fmt.Errorf("start session: %w", err)
 	}
 	jti := newTokenID()
-	err = s.db.Write(ctx, func(tx *gorm.DB) error {
+	err = s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		s.pruneSessionsTx(tx)
 		if err := tx.Create(&RefreshToken{JTI: jti, Family: jti, AdminID: adminID, UserID: userID,
 			CredentialVersion: owner.CredentialVersion, ExpiresAt: expires.UTC()}).Error; err != nil {
@@ -99,7 +99,7 @@ func (s *Store) EndSessionByID(ctx context.Context, owner Owner, id int64) error
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	err = s.db.Write(ctx, func(tx *gorm.DB) error {
+	err = s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		var ses APISession
 		if err := tx.Where("id = ? AND "+col+" = ?", id, owner.ID).Take(&ses).Error; err != nil {
 			return notFound(err)

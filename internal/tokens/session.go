@@ -88,7 +88,7 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 	var next string
 	var owner Owner
 	reused := false
-	err := s.db.Write(ctx, func(tx *gorm.DB) error {
+	err := s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		next, owner, reused = "", Owner{}, false
 		var rt RefreshToken
 		if err := tx.Where("jti = ?", jti).Take(&rt).Error; err != nil {
@@ -139,7 +139,7 @@ func (s *Store) RotateSession(ctx context.Context, jti string, expires time.Time
 // EndSession revokes the session the refresh token jti belongs to (sign
 // out). An unknown token is not an error.
 func (s *Store) EndSession(ctx context.Context, jti string) error {
-	err := s.db.Write(ctx, func(tx *gorm.DB) error {
+	err := s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		var rt RefreshToken
 		if err := tx.Where("jti = ?", jti).Take(&rt).Error; err != nil {
 			return notFoundOK(err)

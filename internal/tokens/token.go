@@ -23,16 +23,13 @@ import (
 
 	"github.com/yubinmail/yubin/core"
 	"github.com/yubinmail/yubin/internal/audit"
+	"github.com/yubinmail/yubin/internal/db"
 )
 
-// Database is the database the tokens live in (the mailstore today).
-type Database interface {
-	// ReadDB returns a handle for reading with ctx.
-	ReadDB(ctx context.Context) *gorm.DB
-	// Write runs fn in a write transaction carrying ctx; fn may run more
-	// than once and must start from scratch each time.
-	Write(ctx context.Context, fn func(tx *gorm.DB) error) error
-}
+// Database is the database the tokens live in: the mailstore's (its
+// reader pool and its group-commit writer), which also migrates their
+// tables with its own (Models).
+type Database = db.Tables
 
 // Accounts answers what tokens need to know about the accounts that own
 // them (the mailstore today).
@@ -159,7 +156,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, nt NewAPIToken) (*APIToken, 
 	if t.AdminID != nil {
 		kind, id = OwnerAdmin, t.AdminID
 	}
-	err = s.db.Write(ctx, func(tx *gorm.DB) error {
+	err = s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		owner, err := s.accounts.AccountLabel(tx, kind, *id)
 		if err != nil {
 			return err
@@ -217,7 +214,7 @@ func (s *Store) LookupAPIToken(ctx context.Context, secret string) (*APIToken, e
 		}
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval || now.Before(*t.LastUsedAt) {
-		err := s.db.Write(ctx, func(tx *gorm.DB) error {
+		err := s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 			return tx.Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
 		})
 		if err != nil {
@@ -262,7 +259,7 @@ func (s *Store) GetAPIToken(ctx context.Context, id int64) (*APIToken, error) {
 
 // DeleteAPIToken revokes a token.
 func (s *Store) DeleteAPIToken(ctx context.Context, id int64) error {
-	err := s.db.Write(ctx, func(tx *gorm.DB) error {
+	err := s.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		var t APIToken
 		if err := tx.Where("id = ?", id).Take(&t).Error; err != nil {
 			return notFound(err)
