@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/internal/sqltext"
 )
 
@@ -508,7 +509,7 @@ func (s *Store) ResolveRecipient(ctx context.Context, address string) (*User, er
 		return nil, fmt.Errorf("resolve recipient %s: account disabled: %w", a, core.ErrNotFound)
 	}
 	var enabled bool
-	if err := s.db.WithContext(ctx).Raw("SELECT enabled FROM domains WHERE id = ?", u.DomainID).Row().Scan(&enabled); err != nil {
+	if err := yubindb.FirstRow(s.db.WithContext(ctx).Raw("SELECT enabled FROM domains WHERE id = ?", u.DomainID).Rows()).Scan(&enabled); err != nil {
 		return nil, fmt.Errorf("resolve recipient %s: domain: %w", a, notFound(err))
 	}
 	if !enabled {

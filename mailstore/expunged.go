@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // DefaultExpungedGrace is how long the body of an expunged message stays
@@ -120,7 +122,7 @@ func (s *Store) ReleaseExpunged(ctx context.Context, before time.Time) (int, err
 	// Most of the time there is nothing to do: see so without the write
 	// lock (a CLI command opening the store must not wait for it).
 	var any int
-	err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT 1 FROM expunged_messages WHERE expunged_at < ? LIMIT 1) AS one", before.Unix()).Row().Scan(&any)
+	err := yubindb.FirstRow(s.db.WithContext(ctx).Raw("SELECT count(*) FROM (SELECT 1 FROM expunged_messages WHERE expunged_at < ? LIMIT 1) AS one", before.Unix()).Rows()).Scan(&any)
 	if err != nil {
 		return 0, fmt.Errorf("release expunged bodies: %w", err)
 	}
@@ -215,7 +217,7 @@ func releaseUnreferenced(tx *writeTx, keys []string) (int, error) {
 // expungedReferences counts the expunged messages that keep the body key.
 func expungedReferences(tx *writeTx, key string) (int64, error) {
 	var n int64
-	err := tx.Raw("SELECT count(*) FROM expunged_messages WHERE blob_key = ?", key).Row().Scan(&n)
+	err := yubindb.FirstRow(tx.Raw("SELECT count(*) FROM expunged_messages WHERE blob_key = ?", key).Rows()).Scan(&n)
 	if err != nil && err != sql.ErrNoRows {
 		return 0, err
 	}

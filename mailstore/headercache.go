@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 	"github.com/yubinmail/yubin/mailstore/imap/imapmsg"
 )
@@ -100,7 +101,7 @@ func deleteCachedHeaderTx(tx *writeTx, key string) error {
 // rest, and keeps no header text in plaintext.
 func (s *Store) dropCachedHeaders(ctx context.Context) error {
 	var n int64
-	if err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM message_headers WHERE header IS NOT NULL LIMIT 1) AS one").Row().Scan(&n); err != nil || n == 0 {
+	if err := yubindb.FirstRow(s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM message_headers WHERE header IS NOT NULL LIMIT 1) AS one").Rows()).Scan(&n); err != nil || n == 0 {
 		return err
 	}
 	return s.write(ctx, func(tx *writeTx) error {

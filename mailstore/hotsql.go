@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // Statements of the per-message paths (SMTP intake: recipient look-ups,
@@ -19,8 +21,10 @@ import (
 // rewrite them for PostgreSQL ($1, $2, ...).
 
 // readRow runs a query that returns at most one row on the readers' pool.
-func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.db.Statement.ConnPool.QueryRowContext(ctx, s.dialect.Rebind(query), args...)
+// It goes through QueryContext (db.FirstRow): a statement that could not
+// be prepared must come back as an error, not as gorm's empty *sql.Row.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) yubindb.Row {
+	return yubindb.FirstRow(s.db.Statement.ConnPool.QueryContext(ctx, s.dialect.Rebind(query), args...))
 }
 
 // readRows runs a query on the readers' pool.
@@ -30,8 +34,8 @@ func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.R
 
 // txRow runs a query that returns at most one row in the write
 // transaction.
-func (t *writeTx) txRow(query string, args ...any) *sql.Row {
-	return t.Statement.ConnPool.QueryRowContext(t.Statement.Context, t.store.dialect.Rebind(query), args...)
+func (t *writeTx) txRow(query string, args ...any) yubindb.Row {
+	return yubindb.FirstRow(t.Statement.ConnPool.QueryContext(t.Statement.Context, t.store.dialect.Rebind(query), args...))
 }
 
 // txExec runs a statement in the write transaction.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -136,7 +137,7 @@ func referencedKeys(tx *writeTx, tables, keys []string, exceptUser int64) (map[s
 // a key it cannot open).
 func resealInlineTx(tx *writeTx, key string, sealer, opener *blobcrypt.Sealer, fromServerKey bool) (bool, error) {
 	var data []byte
-	err := tx.Raw("SELECT data FROM inline_bodies WHERE body_key = ?", key).Row().Scan(&data)
+	err := yubindb.FirstRow(tx.Raw("SELECT data FROM inline_bodies WHERE body_key = ?", key).Rows()).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -510,15 +511,17 @@ func (s *Store) deleteBodies(ctx context.Context, bodies []storedBody) {
 
 func deliveryMailbox(tx *writeTx, userID int64, name string, create bool) (*Mailbox, error) {
 	mb := Mailbox{UserID: userID}
-	var row *sql.Row
+	var row *yubindb.Row
 	canonical := ""
 	switch {
 	case strings.HasPrefix(name, `\`):
-		row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name))
+		r := tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND special_use = ? ORDER BY id LIMIT 1", userID, canonicalSpecialUse(name))
+		row = &r
 	case name != "":
 		if n, err := CanonicalMailboxName(name); err == nil {
 			canonical = n
-			row = tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n)
+			r := tx.txRow("SELECT id, uid_validity FROM mailboxes WHERE user_id = ? AND name = ?", userID, n)
+			row = &r
 		}
 	}
 	if row != nil {
@@ -1060,7 +1063,7 @@ func mapKeys(m map[string]struct{}) func(func(string) bool) {
 func releaseBlobs(tx *writeTx, keys []string) error {
 	for _, k := range keys {
 		var count int64
-		if err := tx.Raw("SELECT COUNT(*) FROM messages WHERE blob_key = ?", k).Row().Scan(&count); err != nil {
+		if err := yubindb.FirstRow(tx.Raw("SELECT COUNT(*) FROM messages WHERE blob_key = ?", k).Rows()).Scan(&count); err != nil {
 			return err
 		}
 		if count == 0 {

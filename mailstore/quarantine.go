@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/yubinmail/yubin/core"
+	yubindb "github.com/yubinmail/yubin/internal/db"
 	"github.com/yubinmail/yubin/mailstore/blobcrypt"
 )
 
@@ -255,7 +256,7 @@ func (s *Store) release(ctx context.Context, id int64, targets []DeliveryTarget)
 			into = make([]DeliveryTarget, 0, len(q.Recipients))
 			for _, addr := range q.Recipients {
 				var userID int64
-				err := tx.Raw("SELECT id FROM users WHERE address = ?", addr).Row().Scan(&userID)
+				err := yubindb.FirstRow(tx.Raw("SELECT id FROM users WHERE address = ?", addr).Rows()).Scan(&userID)
 				if errors.Is(err, sql.ErrNoRows) {
 					skipped = append(skipped, addr)
 					continue

@@ -2,7 +2,6 @@ package mailstore
 
 import (
 	"crypto/rand"
-	"database/sql"
 	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/yubinmail/yubin/core"
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // Quota warnings. When a change adds mail to a user's mailboxes (delivery,
@@ -139,7 +139,7 @@ type quotaUsage struct {
 // usageColumns are the columns scanUsage reads.
 const usageColumns = "quota_bytes, quota_messages, used_bytes, used_messages, quota_warning_percent"
 
-func scanUsage(row *sql.Row) (quotaUsage, error) {
+func scanUsage(row yubindb.Row) (quotaUsage, error) {
 	var u quotaUsage
 	err := row.Scan(&u.quotaBytes, &u.quotaMessages, &u.usedBytes, &u.usedMessages, &u.warned)
 	return u, err

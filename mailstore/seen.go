@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm/clause"
+
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // Private \Seen on shared mailboxes (RFC 4314 §5.2, in the manner of
@@ -202,8 +204,8 @@ func (s *Store) StatusAs(ctx context.Context, userID, mailboxID int64) (*Mailbox
 		return st, err
 	}
 	var seen int64
-	err = s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM private_seen p JOIN messages m ON m.mailbox_id = p.mailbox_id AND m.uid = p.uid WHERE p.mailbox_id = ? AND p.user_id = ? AND p.seen",
-		mailboxID, userID).Row().Scan(&seen)
+	err = yubindb.FirstRow(s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM private_seen p JOIN messages m ON m.mailbox_id = p.mailbox_id AND m.uid = p.uid WHERE p.mailbox_id = ? AND p.user_id = ? AND p.seen",
+		mailboxID, userID).Rows()).Scan(&seen)
 	if err != nil {
 		return nil, fmt.Errorf("status of mailbox %d for user %d: %w", mailboxID, userID, err)
 	}
@@ -220,8 +222,8 @@ func (s *Store) StoreFlagsAs(ctx context.Context, userID, mailboxID int64, set U
 	// query: it runs before every STORE.
 	var mb Mailbox
 	var split bool
-	err = s.db.WithContext(ctx).Raw("SELECT m.user_id, EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = m.id) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = m.id AND NOT private) FROM mailboxes m WHERE m.id = ?",
-		mailboxID).Row().Scan(&mb.UserID, &split)
+	err = yubindb.FirstRow(s.db.WithContext(ctx).Raw("SELECT m.user_id, EXISTS (SELECT 1 FROM mailbox_acl WHERE mailbox_id = m.id) AND NOT EXISTS (SELECT 1 FROM mailbox_seen_settings WHERE mailbox_id = m.id AND NOT private) FROM mailboxes m WHERE m.id = ?",
+		mailboxID).Rows()).Scan(&mb.UserID, &split)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store flags: mailbox %d: %w", mailboxID, notFound(err))
 	}

@@ -3,6 +3,8 @@ package mailstore
 import (
 	"fmt"
 	"strings"
+
+	yubindb "github.com/yubinmail/yubin/internal/db"
 )
 
 // Statements of the writer's hot paths (STORE, EXPUNGE) written out: the
@@ -23,7 +25,7 @@ func mailboxOwnerTx(tx *writeTx, mailboxID int64) (int64, error) {
 		q = mailboxOwnerLockSQL
 	}
 	var owner int64
-	err := tx.Statement.ConnPool.QueryRowContext(tx.Statement.Context, q, mailboxID).Scan(&owner)
+	err := yubindb.FirstRow(tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q, mailboxID)).Scan(&owner)
 	return owner, notFound(err)
 }
 

@@ -153,7 +153,7 @@ func (d Dialect) IntegrityCheck(ctx context.Context, db *gorm.DB) error {
 		return db.WithContext(ctx).Exec("SELECT 1").Error
 	}
 	var check string
-	if err := db.WithContext(ctx).Raw("PRAGMA quick_check").Row().Scan(&check); err != nil {
+	if err := FirstRow(db.WithContext(ctx).Raw("PRAGMA quick_check").Rows()).Scan(&check); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	if check != "ok" {
