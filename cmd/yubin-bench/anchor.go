@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/yubinmail/yubin/internal/pgcluster"
+	"github.com/yubinmail/yubin/internal/vcsinfo"
 )
 
 // postgresSettings are what the benchmark's PostgreSQL gets on top of
@@ -60,16 +61,10 @@ func yubinName(bin string) string {
 
 // nameFromBuild is yubinName for a binary whose build information is info.
 func nameFromBuild(info *debug.BuildInfo, bin string) string {
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
+	rev, modified := vcsinfo.Revision(info)
+	dirty := ""
+	if modified {
+		dirty = "-dirty"
 	}
 	if rev == "" {
 		return "Yubin " + bin

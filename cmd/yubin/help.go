@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/yubinmail/yubin/internal/vcsinfo"
 )
 
 // printUsage writes the overview of every command.
@@ -166,16 +168,10 @@ func versionString(v string) string {
 		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v = info.Main.Version
 		}
-		var rev, modified string
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					modified = "+dirty"
-				}
-			}
+		rev, dirty := vcsinfo.Revision(info)
+		modified := ""
+		if dirty {
+			modified = "+dirty"
 		}
 		if rev != "" {
 			extra = append(extra, "commit "+rev[:min(len(rev), 12)]+modified)
