@@ -230,12 +230,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, console io
 		return err
 	}
 
-	if cfg.HTTPAddr != "" || cfg.HTTPSAddr != "" {
-		// In the database, so that every node on a shared one accepts the
-		// others' tokens; the key file of older versions is taken over.
-		if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key"), log); err != nil {
-			return err
-		}
+	// The API's signing key: in the database, so that every node on a
+	// shared one accepts the others' tokens; the key file of older
+	// versions is taken over. Loaded with or without an HTTP listener, as
+	// the API is built either way.
+	if w.jwtKey, err = jwtkey.Load(ctx, store, sealer, filepath.Join(cfg.DataDir, "api", "jwt.key"), log); err != nil {
+		return err
 	}
 
 	lns, err := bindListeners(cfg, log)
