@@ -36,10 +36,10 @@ import (
 // data folder and the API lists them with their expiry.
 func TestACMEWithPebble(t *testing.T) {
 	const host, domain = "mail.yubin.test", "yubin.test"
-	port := func() string { return "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t)) }
+	listeners := []string{"HTTP", "HTTPS", "SMTP", "SUBMISSION", "IMAPS", "POP3S", "MANAGESIEVE"}
 	addrs := map[string]string{}
-	for _, k := range []string{"HTTP", "HTTPS", "SMTP", "SUBMISSION", "IMAPS", "POP3S", "MANAGESIEVE"} {
-		addrs[k] = port()
+	for i, p := range testpeer.FreePorts(t, len(listeners)) {
+		addrs[listeners[i]] = "127.0.0.1:" + strconv.Itoa(p)
 	}
 	portOf := func(addr string) int { _, p, _ := net.SplitHostPort(addr); n, _ := strconv.Atoi(p); return n }
 	pebble := testpeer.StartPebble(t, portOf(addrs["HTTP"]), portOf(addrs["HTTPS"]),
@@ -293,12 +293,12 @@ func apiLogin(t *testing.T, addr, email, password string) string {
 // serves it too.
 func TestACMEWithPebbleTLSALPNOnly(t *testing.T) {
 	const host = "alpn.yubin.test"
-	httpsAddr := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
-	imapsAddr := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
-	_, port, _ := net.SplitHostPort(httpsAddr)
-	tlsPort, _ := strconv.Atoi(port)
+	ports := testpeer.FreePorts(t, 3)
+	tlsPort := ports[0]
+	httpsAddr := "127.0.0.1:" + strconv.Itoa(tlsPort)
+	imapsAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
 	// pebble's HTTP-01 port points nowhere: only TLS-ALPN-01 can succeed.
-	pebble := testpeer.StartPebble(t, testpeer.FreePort(t), tlsPort, []string{host}, 0)
+	pebble := testpeer.StartPebble(t, ports[2], tlsPort, []string{host}, 0)
 	rs := startServe(t, t.TempDir(), map[string]string{
 		"YUBIN_HOSTNAME":       host,
 		"YUBIN_ACME":           "on",

@@ -120,6 +120,24 @@ func Start(t testing.TB, network, addr string, logs []string, name string, args 
 	}
 }
 
+// FreePorts returns n distinct loopback TCP ports free at the time of
+// the call: all n are held open until every one is chosen, so that the
+// system cannot hand the same port out twice (as n calls of FreePort
+// can).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 // FreePort returns a loopback TCP port free at the time of the call.
 func FreePort(t testing.TB) int {
 	t.Helper()

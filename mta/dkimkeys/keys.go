@@ -244,6 +244,12 @@ func (k *Keys) update(ctx context.Context, domain string, retire bool) ([]string
 	var active []string
 	err = k.db.WriteTx(ctx, false, func(tx *gorm.DB, _ func(func())) error {
 		active = nil
+		// Nodes on one PostgreSQL making a new domain's keys at once: the
+		// second waits here and then reads the first's keys, instead of
+		// inserting its own and failing on the unique selector.
+		if err := k.db.Dialect().LockTx(tx, "dkim keys "+domain); err != nil {
+			return err
+		}
 		rs, err := rows(tx, domain)
 		if err != nil {
 			return err
